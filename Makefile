@@ -1,0 +1,61 @@
+# landgate: the two commands a fresh machine needs are `make demo` and `make test`.
+# Both install first (idempotent: apt-get only what is missing, a venv, pip -e).
+
+SHELL := /bin/bash
+PY ?= /usr/bin/python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the project needs at run and test time (DESIGN §7):
+#   libcap-dev   python-prctl's build      nftables, libnftables1  egress rulesets
+#   python3-*    the interpreter we build against (readable by unprivileged users,
+#                unlike a pyenv under /root, so tests can run landgate as `nobody`)
+#   passt        unprivileged network namespace connectivity     util-linux  setpriv/runuser
+#   iproute2     ip netns for the tests' fake internet            chromium  the report test
+DEB_PKGS := gcc make libcap-dev nftables libnftables1 python3 python3-venv python3-dev \
+            iproute2 passt util-linux procps chromium
+BENCH_DEB_PKGS := bubblewrap firejail socat ripgrep hyperfine
+
+.PHONY: install test demo bench build check-c lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py csrc/*.c csrc/*.h csrc/build.py
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip setuptools wheel cffi
+	rm -f sandbox/_*.so
+	$(VPY) -m pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+build: install
+	$(VPY) csrc/build.py
+
+check-c:
+	@for f in csrc/*.c; do gcc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -Icsrc $$f || exit 1; done
+	@echo "csrc: clean under -Wall -Wextra -Werror"
+
+test: install check-c
+	$(VPY) -m pytest -q
+
+demo: install
+	@bash demo/run.sh
+
+bench: install
+	@missing=$$(for p in $(BENCH_DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(VPY) -m pip install -q -e '.[bench]'
+	$(VPY) bench/run.py
+
+lint: install
+	$(VPY) -m ruff check sandbox tests bench
+	$(VPY) -m mypy sandbox
+
+clean:
+	rm -rf build $(VENV) sandbox/*.so *.egg-info

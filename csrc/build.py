@@ -1,0 +1,94 @@
+"""cffi builders for landgate's native modules (API / out-of-line mode).
+
+One extension per concern, each built from its own C files:
+
+    sandbox._probe      probe.c      kernel feature probes for `landgate doctor`
+    sandbox._launch     launch.c     the restricted child: namespaces, Landlock, seccomp, exec
+    sandbox._supervise  supervise.c  the seccomp user-notification decision loop
+
+Each module's public interface is `csrc/<name>_api.h`.  That header is both
+included by the C code and fed to cffi's cdef, so it must stay "cdef-clean":
+types, prototypes and `#define NAME <integer>` only.  Include guards and
+`#include` lines are allowed; they are stripped before cdef.
+
+Build one module in place while developing (no pip round trip):
+
+    .venv/bin/python csrc/build.py launch
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+CSRC = Path(__file__).resolve().parent
+ROOT = CSRC.parent
+
+# -std=gnu11: C11 plus the GNU/Linux declarations (syscall(), struct ucred ...).
+# -Werror is applied by `make check-c` to our own files alone: cffi's generated
+# wrapper is not ours to keep warning-free.
+COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing",
+                "-D_GNU_SOURCE", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"]
+
+MODULES: dict[str, list[str]] = {
+    "probe": ["probe.c"],
+    "launch": ["launch.c"],
+    "supervise": ["supervise.c"],
+}
+
+_SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")
+
+
+def cdef_text(header: Path) -> str:
+    """The header's declarations, minus the preprocessor lines cdef cannot read."""
+    lines = [ln for ln in header.read_text().splitlines() if not _SKIP.match(ln)]
+    return "\n".join(lines)
+
+
+def make_ffi(name: str) -> FFI:
+    ffi = FFI()
+    header = CSRC / f"{name}_api.h"
+    ffi.cdef(cdef_text(header))
+    # setuptools wants paths relative to the project root (where setup.py is).
+    sources = [f"csrc/{src}" for src in MODULES[name]]
+    ffi.set_source(
+        f"sandbox._{name}",
+        f'#include "{name}_api.h"\n',
+        sources=sources,
+        include_dirs=["csrc"],
+        extra_compile_args=COMPILE_ARGS,
+    )
+    return ffi
+
+
+probe_ffi = make_ffi("probe")
+launch_ffi = make_ffi("launch")
+supervise_ffi = make_ffi("supervise")
+
+
+def build_inplace(name: str) -> str:
+    """Compile one module next to the package sources (for development)."""
+    os.chdir(ROOT)
+    ffi = make_ffi(name)
+    tmp = ROOT / "build" / f"cffi-{name}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    so = ffi.compile(tmpdir=str(tmp), verbose=False)
+    target = ROOT / "sandbox" / Path(so).name
+    # Remove every other build of this module (e.g. pip's .abi3.so), so the
+    # interpreter cannot pick a stale one over the one just built.
+    for old in (ROOT / "sandbox").glob(f"_{name}.*so"):
+        if old.name != target.name:
+            old.unlink()
+    os.replace(so, target)
+    return str(target)
+
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(MODULES)
+    for n in names:
+        if n not in MODULES:
+            sys.exit(f"unknown module {n!r}; known: {', '.join(MODULES)}")
+        print(build_inplace(n))

@@ -1,0 +1,30 @@
+/* probe_api.h: kernel feature probes for `landgate doctor` and the planner.
+ * cdef-clean (see csrc/build.py).  Every probe returns >= 0 on success and
+ * -errno on failure; none of them changes the calling process. */
+#ifndef LANDGATE_PROBE_API_H
+#define LANDGATE_PROBE_API_H
+
+/* Landlock ABI version (1..N), or -errno (-ENOSYS: not built, -EOPNOTSUPP: disabled at boot). */
+int lg_probe_landlock_abi(void);
+
+/* 0 if the seccomp return action (e.g. SECCOMP_RET_USER_NOTIF) is available, else -errno. */
+int lg_probe_seccomp_action(unsigned int action);
+
+/* 1 if seccomp(SECCOMP_SET_MODE_FILTER) accepts this filter flag, 0 if not, -errno on error. */
+int lg_probe_seccomp_filter_flag(unsigned long flag);
+
+/* 0 if a user-notification listener accepts SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, else -errno.
+ * Runs in a short-lived child because installing a filter cannot be undone. */
+int lg_probe_notif_sync_wakeup(void);
+
+/* 0 if a child (as `uid`, or unchanged when uid < 0) can unshare(flags), else -errno. */
+int lg_probe_unshare(int flags, int uid);
+
+/* Constants the Python side needs, with the value this build uses. */
+#define LG_SECCOMP_RET_USER_NOTIF 0x7fc00000
+#define LG_SECCOMP_RET_ERRNO 0x00050000
+#define LG_SECCOMP_RET_KILL_PROCESS 0x80000000
+#define LG_SECCOMP_FILTER_FLAG_NEW_LISTENER 8
+#define LG_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV 32
+
+#endif

@@ -1,0 +1,26 @@
+"""landgate: kernel-enforced action gating for AI agents on Linux.
+
+Import name `sandbox`, command `landgate`.  The public Python API
+(`sandbox.run`, `sandbox.Policy`) is exported lazily so that importing the
+package costs nothing until it is used.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox._version import __version__
+from sandbox.errors import LandgateError, LaunchError, PolicyError, UsageError
+
+__all__ = ["__version__", "LandgateError", "LaunchError", "PolicyError", "UsageError", "Policy", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Policy":
+        from sandbox.policy import Policy
+
+        return Policy
+    if name == "run":
+        from sandbox.api import run
+
+        return run
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")

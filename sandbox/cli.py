@@ -1,0 +1,336 @@
+"""The `landgate` command line: argument parsing only.
+
+Every subcommand parses its arguments and calls one library function; the
+library returns text or a result object and never prints.  Errors from the
+library are `LandgateError`s, turned here into one line on stderr and the
+error's exit code (DESIGN §3b): 0 ok, 1 policy invalid / explain says deny /
+audit tampered, 2 usage, 125 landgate failed before the agent ran.
+
+Imports are lazy: `landgate run` does not pay for the audit report code.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from sandbox._version import __version__
+from sandbox.errors import EXIT_USAGE, LandgateError
+
+PROG = "landgate"
+
+MAIN_EPILOG = """\
+examples:
+  landgate run -- claude                       run an agent under ./.landgate.yaml
+                                               (or the bundled coding-agent preset)
+  landgate run --policy ci.yaml -- npm test    run tests under a CI policy
+  landgate run --simulate -- ./agent.sh        decide and record, block nothing
+  landgate check --policy policy.yaml          validate, summarise what it allows
+  landgate explain --policy policy.yaml file_read .env
+                                               which rule decides, and why
+  landgate plan --policy policy.yaml           the kernel rules it compiles to
+  landgate doctor                              what this host's kernel can enforce
+  landgate audit verify                        is the audit trail intact?
+
+A policy is YAML (or SafeClaw JSON action blocks).  Rules are judged the same
+way everywhere: an explicit deny wins, else an explicit allow, else the
+action's defaultEffect (deny when missing).  --policy also takes a bundled
+preset name: coding-agent, ci, read-only, offline.
+
+exit status: the agent's own for `run`; 1 policy invalid (or `explain` says
+deny, or `audit verify` found tampering); 2 usage error; 125 landgate failed
+before the agent ran; 126 command not executable; 127 command not found.
+"""
+
+ACTIONS = ("file_read", "file_write", "shell_exec", "network")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with our usage code (2) and a one-line hint."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n(try `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _add_policy_arg(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument(
+        "--policy",
+        "-p",
+        metavar="FILE",
+        required=required,
+        help="policy file (YAML or SafeClaw JSON) or a bundled preset name"
+        + ("" if required else "; default ./.landgate.yaml, else the coding-agent preset"),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="landgate: run AI agents under a policy enforced by the kernel "
+        "(Landlock, seccomp, nftables), with a tamper-evident audit trail.",
+        epilog=MAIN_EPILOG,
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run a command under a policy",
+        formatter_class=_formatter,
+        description="Run CMD under the policy: filesystem rules in Landlock, exec and "
+        "connect decisions in a seccomp supervisor, egress in nftables. Every decision "
+        "is written to the audit trail.",
+        epilog="examples:\n  landgate run -- claude\n  landgate run --policy ci.yaml -- npm test\n"
+        "  landgate run --simulate --audit ./trail -- ./agent.sh\n"
+        "  landgate run --policy read-only -- cat README.md\n\n"
+        "exit status: CMD's own; 125 if landgate failed before CMD ran (the message says why),\n"
+        "126 if CMD could not be executed, 127 if it was not found.",
+    )
+    _add_policy_arg(run, required=False)
+    run.add_argument("--audit", metavar="DIR", help="audit trail directory "
+                     "(default $XDG_STATE_HOME/landgate/audit)")
+    run.add_argument("--simulate", action="store_true",
+                     help="decide and record every action, block nothing")
+    run.add_argument("--best-effort", action="store_true",
+                     help="run even if a required layer is missing on this host (with a warning)")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    check = sub.add_parser(
+        "check",
+        help="validate a policy and summarise it",
+        formatter_class=_formatter,
+        epilog="example:\n  landgate check --policy policies/coding-agent.yaml",
+    )
+    _add_policy_arg(check, required=True)
+
+    explain = sub.add_parser(
+        "explain",
+        help="show which rule decides an action, and why",
+        formatter_class=_formatter,
+        epilog="examples:\n  landgate explain --policy p.yaml file_read ./src/.env\n"
+        "  landgate explain --policy p.yaml shell_exec 'git push origin main'\n"
+        "  landgate explain --policy p.yaml network api.openai.com:443\n\n"
+        "exit status: 0 allow, 1 deny, 2 usage.",
+    )
+    _add_policy_arg(explain, required=True)
+    explain.add_argument("action", choices=ACTIONS, metavar="ACTION",
+                         help="one of: " + ", ".join(ACTIONS))
+    explain.add_argument("target", metavar="TARGET",
+                         help="a path, a command line, or a destination (host[:port], IP, unix:/path)")
+
+    plan = sub.add_parser(
+        "plan",
+        help="show the kernel rules a policy compiles to",
+        formatter_class=_formatter,
+        epilog="example:\n  landgate plan --policy policies/ci.yaml --json | jq .landlock",
+    )
+    _add_policy_arg(plan, required=False)
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="show what this host's kernel can enforce",
+        formatter_class=_formatter,
+        epilog="The rung printed is the one `landgate run` uses on this host, and what it "
+        "does not cover.",
+    )
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+
+    audit = sub.add_parser("audit", help="verify, read and summarise the audit trail",
+                           formatter_class=_formatter)
+    asub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    verify = asub.add_parser("verify", help="check the hash chain, checkpoints and witness",
+                             formatter_class=_formatter,
+                             epilog="exit status: 0 intact, 1 tampered (first bad seq named), "
+                             "2 unreadable.")
+    show = asub.add_parser("show", help="list entries", formatter_class=_formatter,
+                           epilog="example:\n  landgate audit show --denied --since 1h")
+    show.add_argument("--denied", action="store_true", help="only denied (or would-deny) actions")
+    show.add_argument("--action", choices=ACTIONS, help="only this action")
+    show.add_argument("--session", metavar="ID", help="only this session")
+    show.add_argument("--since", metavar="WHEN",
+                      help="only entries since WHEN (ISO time, or 30s / 10m / 2h / 1d ago)")
+    show.add_argument("--json", action="store_true", help="JSON Lines output")
+    stats = asub.add_parser("stats", help="counts by action and result, top denied targets",
+                            formatter_class=_formatter)
+    stats.add_argument("--session", metavar="ID", help="only this session")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    suggest = asub.add_parser("suggest", help="policy rules that would allow a simulated run",
+                              formatter_class=_formatter,
+                              epilog="example:\n  landgate run --simulate -- ./agent.sh\n"
+                              "  landgate audit suggest > suggested.yaml")
+    suggest.add_argument("--session", metavar="ID", help="session to learn from (default: the last)")
+    report = asub.add_parser("report", help="render a self-contained HTML report",
+                             formatter_class=_formatter)
+    report.add_argument("--html", metavar="OUT", required=True, help="output file")
+    report.add_argument("--session", metavar="ID", help="only this session")
+    for p in (verify, show, stats, suggest, report):
+        p.add_argument("dir", nargs="?", metavar="DIR",
+                       help="audit directory (default $XDG_STATE_HOME/landgate/audit)")
+    return parser
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
+def _out(text: str) -> None:
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _resolve_policy(arg: str | None):  # -> Policy
+    from sandbox.policy import load_policy, resolve_policy_path
+
+    return load_policy(resolve_policy_path(arg, cwd=Path.cwd()))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise_usage("run: no command given (usage: landgate run [--policy FILE] -- CMD [ARG...])")
+    from sandbox.launch.session import RunOptions, run_session
+
+    options = RunOptions(
+        argv=argv,
+        policy=args.policy,
+        audit_dir=args.audit,
+        simulate=args.simulate,
+        best_effort=args.best_effort,
+        warn=lambda msg: _stderr_line(f"landgate: warning: {msg}"),
+        notice=lambda msg: _stderr_line(f"landgate: {msg}"),
+    )
+    return run_session(options)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sandbox.policy.summary import render_check
+
+    policy = _resolve_policy(args.policy)
+    _out(render_check(policy))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from sandbox.policy import decide
+    from sandbox.policy.summary import render_decision
+
+    policy = _resolve_policy(args.policy)
+    decision = decide(policy, args.action, args.target)
+    _out(render_decision(decision))
+    return 0 if decision.effect == "allow" else 1
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sandbox.plan import build_plan, render_plan
+
+    policy = _resolve_policy(args.policy)
+    plan = build_plan(policy)
+    if args.json:
+        import json
+
+        _out(json.dumps(plan.to_dict(), indent=2, sort_keys=True))
+    else:
+        _out(render_plan(plan))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from sandbox.doctor import host_report, render_doctor
+
+    report = host_report()
+    if args.json:
+        import json
+
+        _out(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        _out(render_doctor(report))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if not args.audit_command:
+        raise_usage("audit: a subcommand is needed: verify, show, stats, suggest, report")
+    from sandbox.audit import commands
+
+    handler: Callable[..., "commands.CommandResult"] = getattr(commands, args.audit_command)
+    result = handler(args, progress=_stderr_progress())
+    _out(result.stdout)
+    if result.stderr:
+        _stderr_line(result.stderr)
+    return result.exit_code
+
+
+def _stderr_progress() -> Callable[[int, int], None] | None:
+    """A progress callback (done, total) drawing a bar on stderr, or None when not a tty."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        width = 40
+        frac = 0.0 if total <= 0 else min(1.0, done / total)
+        bar = "#" * int(frac * width)
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r[{bar:<{width}}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return progress
+
+
+class _Usage(LandgateError):
+    exit_code = EXIT_USAGE
+
+
+def raise_usage(message: str) -> NoReturn:
+    raise _Usage(message)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "explain": cmd_explain,
+    "plan": cmd_plan,
+    "doctor": cmd_doctor,
+    "audit": cmd_audit,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except LandgateError as exc:
+        _stderr_line(f"{PROG}: {exc}" if not _is_located(exc) else str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. `landgate audit show | head`): not an error.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
+        except OSError:
+            pass
+        return 0
+
+
+def _is_located(exc: LandgateError) -> bool:
+    """Policy errors already start with file:line:column."""
+    from sandbox.errors import PolicyError
+
+    return isinstance(exc, PolicyError)

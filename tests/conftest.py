@@ -1,0 +1,171 @@
+"""Shared test fixtures: the kernel-feature gate and the "world".
+
+`require_kernel(ok, reason)`: a kernel-enforcement test may skip only when the
+kernel lacks a feature, and under LANDGATE_REQUIRE_KERNEL=1 (set by .ci/run)
+that skip is a failure instead.
+
+`world`: a fake $HOME with ~/.ssh/id_rsa and ~/.aws/credentials, a workspace
+with src/ and .env files, and two loopback TCP servers (one the policies allow,
+one they deny) that record every byte they receive.  Attack tests use it and
+assert on what leaked (the secret's bytes, the server's log), never on an exit
+code alone.  Everything is world-readable on purpose: when a test runs the
+sandbox as `nobody`, a denial must come from landgate, not from file modes.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REQUIRE_KERNEL = os.environ.get("LANDGATE_REQUIRE_KERNEL") == "1"
+
+
+def require_kernel(ok: bool, reason: str) -> None:
+    """Skip (or, under LANDGATE_REQUIRE_KERNEL=1, fail) when a kernel feature is absent."""
+    if ok:
+        return
+    if REQUIRE_KERNEL:
+        pytest.fail(f"kernel feature required by LANDGATE_REQUIRE_KERNEL=1 is missing: {reason}")
+    pytest.skip(f"kernel lacks a feature: {reason}")
+
+
+def require_root() -> None:
+    require_kernel(os.geteuid() == 0, "this test needs root (namespaces, nftables)")
+
+
+class RecordingServer:
+    """A loopback TCP server that accepts connections and records what it receives."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.host = host
+        self.port: int = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    def _drain(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            conn.sendall(b"hello\n")
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                with self._lock:
+                    self.received += data
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+@dataclass
+class World:
+    root: Path
+    home: Path
+    workspace: Path
+    ssh_key: Path
+    aws_credentials: Path
+    dotenv: Path
+    nested_dotenv: Path
+    app_source: Path
+    secret: bytes  # appears in every secret file; must never leak
+    allowed_server: RecordingServer
+    denied_server: RecordingServer
+    env: dict[str, str] = field(default_factory=dict)
+
+    def write_policy(self, text: str, name: str = "policy.yaml") -> Path:
+        """Write a policy into the workspace root's parent (outside the workspace)."""
+        path = self.root / name
+        path.write_text(text)
+        path.chmod(0o644)
+        return path
+
+
+def _make_world(root: Path) -> World:
+    token = secrets.token_hex(8)
+    secret = f"LANDGATE-SECRET-{token}".encode()
+    home = root / "home"
+    ws = root / "workspace"
+    for d in (home / ".ssh", home / ".aws", ws / "src", ws / "pkg" / "nested"):
+        d.mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + secret + b"\n")
+    (home / ".aws" / "credentials").write_bytes(b"[default]\naws_secret_access_key=" + secret + b"\n")
+    (home / ".bashrc").write_text("# fake bashrc\n")
+    (ws / ".env").write_bytes(b"API_KEY=" + secret + b"\n")
+    (ws / "pkg" / "nested" / ".env").write_bytes(b"NESTED_KEY=" + secret + b"\n")
+    (ws / "src" / "app.ts").write_text("export const answer = 42;\n")
+    (ws / "README.md").write_text("# demo workspace\n")
+    (ws / "package.json").write_text('{"name": "demo", "scripts": {"test": "true"}}\n')
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    allowed = RecordingServer()
+    denied = RecordingServer()
+    env = {
+        "HOME": str(home),
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "LANG": "C.UTF-8",
+    }
+    return World(
+        root=root,
+        home=home,
+        workspace=ws,
+        ssh_key=home / ".ssh" / "id_rsa",
+        aws_credentials=home / ".aws" / "credentials",
+        dotenv=ws / ".env",
+        nested_dotenv=ws / "pkg" / "nested" / ".env",
+        app_source=ws / "src" / "app.ts",
+        secret=secret,
+        allowed_server=allowed,
+        denied_server=denied,
+        env=env,
+    )
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    # Not tmp_path: pytest's base directory is 0700 root, which `nobody` cannot enter.
+    root = Path(tempfile.mkdtemp(prefix="landgate-world-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    w = _make_world(root)
+    try:
+        yield w
+    finally:
+        w.allowed_server.close()
+        w.denied_server.close()
+        shutil.rmtree(root, ignore_errors=True)
