@@ -1,0 +1,210 @@
+"""The policy model: what a loaded policy is, and what a decision is.
+
+Every later layer (the Landlock compiler, the supervisor's tables, the audit
+trail, `explain`, simulation's `suggest`) reads these types, so they are the
+contract between packages.  All are frozen; a Policy never changes after load.
+
+Semantics (DESIGN §3), the same everywhere:
+  1. an explicit `deny` that matches wins over any `allow` (forbid overrides permit);
+  2. else an explicit `allow` that matches allows;
+  3. else the block's `defaultEffect` (missing = deny).
+Protected paths (DESIGN §2) are the one refinement: they are denies that an
+`allow` naming that exact path (no glob) overrides.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping
+
+Effect = Literal["allow", "deny"]
+Mode = Literal["enforce", "simulate"]
+ACTIONS: tuple[str, ...] = ("file_read", "file_write", "shell_exec", "network")
+
+# Where a rule came from: the user's policy, the built-in `system` baseline,
+# or landgate's protected paths.
+Origin = Literal["policy", "baseline", "protected"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """A place in a policy file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class PathPattern:
+    """A file pattern, expanded against the workspace and home.
+
+    `glob` is absolute ("/home/u/ws/src/**") when `anchored`, else a pattern
+    matched against the path's trailing components at any depth (".env",
+    "node_modules/**").  `directory` is the trailing-`/` form: the directory and
+    everything beneath.  `base` is the longest absolute directory with no glob
+    characters that contains every match (for Landlock path-beneath rules);
+    None for unanchored patterns, which can match anywhere.
+    """
+
+    raw: str
+    glob: str
+    anchored: bool
+    directory: bool
+    base: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPattern:
+    """A command-line glob over argv joined by single spaces, argv[0] as its basename."""
+
+    raw: str
+    glob: str
+    program: str  # the first word of the pattern (may contain glob characters)
+
+
+DestinationKind = Literal["host", "wildcard", "ip", "cidr", "localhost", "unix", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A network destination pattern.
+
+    `port` None means any port.  `network` is set for ip/cidr kinds; for
+    `localhost` it is unset and the matcher uses 127.0.0.0/8 and ::1.
+    `host` is the lower-cased name for host/wildcard kinds ("*.npmjs.org" keeps
+    its "*."), `unix_glob` the path glob for unix sockets.
+    """
+
+    raw: str
+    kind: DestinationKind
+    host: str | None = None
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    port: int | None = None
+    unix_glob: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of an action block; `index` is 1-based within its block."""
+
+    action: str
+    index: int
+    effect: Effect
+    pattern: str
+    source: SourceRef
+    origin: Origin = "policy"
+    path: PathPattern | None = None
+    command: CommandPattern | None = None
+    destination: Destination | None = None
+    inherit: bool = True  # shell_exec: an allow admits the process's descendants
+
+    def ref(self) -> str:
+        """'rule 4, policy.yaml:21' (or the baseline / protected-path origin)."""
+        if self.origin == "policy":
+            return f"rule {self.index}, {self.source}"
+        return f"{self.origin} rule {self.index} ({self.pattern})"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionBlock:
+    action: str
+    default_effect: Effect
+    rules: tuple[Rule, ...]
+    source: SourceRef
+    default_source: SourceRef | None = None  # where defaultEffect is written; None = implied deny
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """Which environment variables reach the agent (DESIGN §3).
+
+    By default everything passes except names that look like secrets
+    (`secret_patterns`); names matching `allow` pass even then; names matching
+    `deny` never pass; `set` adds or overrides values.
+    """
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    set: Mapping[str, str] = field(default_factory=dict)
+    pass_by_default: bool = True
+    secret_patterns: tuple[str, ...] = (
+        "*_TOKEN", "*_TOKEN_*", "*TOKEN", "*_SECRET", "*_SECRET_*", "*SECRET*", "*_PASSWORD",
+        "*PASSWD*", "*_KEY", "*_API_KEY", "*_PRIVATE_KEY", "AWS_*", "*_CREDENTIALS",
+        "GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN", "*_SESSION", "*COOKIE*",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcement:
+    """`enforcement:`: layers that must be present (else refuse to start) and audit durability."""
+
+    require: frozenset[str] = frozenset({"landlock", "seccomp"})
+    durability: Literal["batch", "strict"] = "batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    path: Path  # the file it was loaded from (or a preset's path)
+    sha256: str  # of the file's bytes, for the audit trail
+    version: int
+    mode: Mode
+    workspace: Path  # absolute, resolved
+    home: Path  # absolute; `~/` patterns expand against it
+    extends: tuple[str, ...]  # ("system",) unless the policy says `extends: []`
+    blocks: Mapping[str, ActionBlock]  # one per action in ACTIONS, always all four
+    environment: Environment
+    enforcement: Enforcement
+    # Blocks as written by the user (for `check` and the report); `blocks` adds
+    # the baseline and protected-path rules.
+    declared_actions: tuple[str, ...] = ()
+
+    def block(self, action: str) -> ActionBlock:
+        return self.blocks[action]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    """What the evaluator may need beyond the target string.
+
+    cwd: base for relative paths in targets (default: the workspace).
+    resolved_exe: the executable the kernel resolved (recorded; exec rules may match it).
+    names: for a network target that is an IP, the host names the sandbox's DNS mapped to it.
+    """
+
+    cwd: Path | None = None
+    resolved_exe: str | None = None
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of `decide`, with everything needed to explain it.
+
+    `rule` is the deciding rule, or None when the block's default decided.
+    `considered` lists the other candidate rules with why each did not decide
+    ("no match", "matched, but deny rule 2 wins", ...).
+    """
+
+    action: str
+    target: str  # normalised target as matched
+    effect: Effect
+    rule: Rule | None
+    reason: str
+    default_source: SourceRef | None = None
+    considered: tuple[tuple[Rule, str], ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        return self.rule is None
+
+    def rule_ref(self) -> str:
+        """'rule 4, policy.yaml:21', or 'default deny of file_read (policy.yaml:3)'."""
+        if self.rule is not None:
+            return self.rule.ref()
+        where = f" ({self.default_source})" if self.default_source else " (implied)"
+        return f"default {self.effect} of {self.action}{where}"
