@@ -190,8 +190,6 @@ def measure(workloads: list[Workload], tools: list[Tool], workers: dict[str, Wor
         for tool in tools:
             if not tool.available:
                 rows[tool.name] = {"status": f"unavailable: {tool.reason}"}
-            elif wl.name in tool.cannot:
-                rows[tool.name] = {"status": f"cannot run: {tool.cannot[wl.name]}"}
             elif tool.kind == "inprocess" and tool.name not in workers:
                 rows[tool.name] = {"status": f"failed: {tool.reason or 'worker did not start'}"}
         for r in runners:
@@ -199,7 +197,9 @@ def measure(workloads: list[Workload], tools: list[Tool], workers: dict[str, Wor
                 continue
             _, rc, err = r.once(wl)  # warm-up, untimed
             if rc != 0:
-                rows[r.key] = {"status": f"failed: exit {rc}: {err or '(no stderr)'}"}
+                why = r.tool.explain.get(wl.name)
+                rows[r.key] = {"status": f"failed: exit {rc}: {err or '(no stderr)'}"
+                               + (f" ({why})" if why else "")}
                 log(f"  {r.key}: warm-up failed (exit {rc}): {err}")
                 continue
             active.append(r)

@@ -125,7 +125,9 @@ class Tool:
     wrap: Callable[[list[str], "Workload"], list[str]] | None = None
     python: str = ""
     backend: str = ""
-    cannot: dict[str, str] = field(default_factory=dict)  # workload -> why this tool can't run it
+    # workload -> why this tool is expected to fail it; the warm-up still runs, and if it
+    # fails the explanation is appended to the measured error (if it passes, it is timed)
+    explain: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +138,7 @@ class Tool:
             "available": self.available,
             "reason": self.reason,
             "note": self.note,
-            "cannot": dict(self.cannot),
+            "explain": dict(self.explain),
         }
 
 
@@ -199,10 +201,11 @@ def srt_tool(log: Callable[[str], None], settings_path: Path) -> Tool:
         "bwrap + seccomp, launched by node",
         wrap=lambda argv, wl: [srt, "--settings", str(settings_path), *argv],
     )
-    tool.cannot["connect_loop"] = (
-        "srt removes the network namespace's route to the host: the sandbox's loopback is its "
-        "own, and outbound traffic goes only through srt's HTTP/SOCKS proxies, so a raw TCP "
-        "connect to the harness's loopback server is refused by design"
+    tool.explain["connect_loop"] = (
+        "expected: on Linux srt runs the command in its own network namespace whose only way "
+        "out is srt's HTTP/SOCKS proxies (unix sockets bind-mounted in); a raw TCP connect to "
+        "the host's loopback server cannot be expressed in its settings (allowLocalBinding is "
+        "macOS-only)"
     )
     return tool
 
