@@ -102,6 +102,10 @@ class Rule:
     command: CommandPattern | None = None
     destination: Destination | None = None
     inherit: bool = True  # shell_exec: an allow admits the process's descendants
+    # Protected paths only: False when no policy allow may override the deny
+    # (landgate's key directory); True lets an allow naming the exact path win.
+    overridable: bool = True
+    comment: str | None = None  # the rule's `comment:`, shown by check/plan
 
     def ref(self) -> str:
         """'rule 4, policy.yaml:21' (or the baseline / protected-path origin)."""
@@ -138,6 +142,30 @@ class Environment:
         "GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN", "*_SESSION", "*COOKIE*",
     )
 
+    def passes(self, name: str) -> bool:
+        """Does the variable `name` reach the agent?  deny > allow > secret-looking > default.
+
+        Secret patterns are matched case-insensitively (`github_token` is as
+        secret as `GITHUB_TOKEN`); allow/deny lists are matched exactly as written
+        (globs allowed).
+        """
+        from fnmatch import fnmatchcase
+
+        if any(fnmatchcase(name, p) for p in self.deny):
+            return False
+        if any(fnmatchcase(name, p) for p in self.allow):
+            return True
+        if not self.pass_by_default:
+            return False
+        upper = name.upper()
+        return not any(fnmatchcase(upper, p.upper()) for p in self.secret_patterns)
+
+    def apply(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The environment the agent gets from `environ`: filtered, then `set` applied."""
+        out = {k: v for k, v in environ.items() if self.passes(k)}
+        out.update(self.set)
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Enforcement:
@@ -162,9 +190,31 @@ class Policy:
     # Blocks as written by the user (for `check` and the report); `blocks` adds
     # the baseline and protected-path rules.
     declared_actions: tuple[str, ...] = ()
+    # "native" (landgate YAML/JSON) or "safeclaw" (JSON action blocks); decides
+    # what a leading-slash pattern like `/.ssh/` means.
+    format: str = "native"
+    # Evaluator's compiled index (built lazily by sandbox.policy.evaluate); not
+    # part of the policy's value.
+    cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def block(self, action: str) -> ActionBlock:
         return self.blocks[action]
+
+    @classmethod
+    def load(cls, path: str | Path, *, cwd: Path | None = None, home: Path | None = None,
+             audit_dir: Path | None = None) -> "Policy":
+        """Load and validate a policy file (YAML or SafeClaw JSON); raises PolicyError."""
+        from sandbox.policy.loader import load_policy
+
+        return load_policy(path, cwd=cwd, home=home, audit_dir=audit_dir)
+
+    @classmethod
+    def from_dict(cls, data: object, *, source: str = "<dict>", cwd: Path | None = None,
+                  home: Path | None = None) -> "Policy":
+        """Validate a policy given as Python data (the same shape as the YAML)."""
+        from sandbox.policy.loader import policy_from_dict
+
+        return policy_from_dict(data, source=source, cwd=cwd, home=home)
 
 
 @dataclass(frozen=True, slots=True)
