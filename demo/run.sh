@@ -115,7 +115,7 @@ if ! "$LANDGATE" check --policy "$PRESET" >"$OUT/check.txt" 2>&1; then
 	fail "landgate check failed"
 	exit 1
 fi
-grep -v '^    ' "$OUT/check.txt" | sed 's/^/  /'
+grep -v -E '^ +(allow|deny|\.\.\.) ' "$OUT/check.txt" | sed 's/^/  /'
 note "  (the rules themselves: landgate check --policy policies/coding-agent.yaml)"
 say ""
 say "what it decides for the attempts the agent will make (landgate explain):"
