@@ -1,0 +1,258 @@
+"""The DNS view: the sandbox's only resolver.
+
+It answers a name only when the policy allows it (else NXDOMAIN, recorded as a
+denied `network` event; the query never leaves the machine), forwards allowed
+questions to the host's upstream resolver as a *fresh* query (only the judged
+name, type and class go out: no client-chosen ID, EDNS options or extra
+records), and, before releasing the answer, puts each answered address into
+the nft sets (with a timeout of max(TTL, floor)) and tells the connect
+supervisor which names map to it.  If the sets cannot be updated the client
+gets SERVFAIL: an answer the firewall does not know about is never released.
+
+It runs in landgate's own namespace, bound to the host end of the sandbox's
+veth: the upstream resolver is then reached exactly as the host reaches it
+(often 127.0.0.53, which the sandbox's namespace could not reach).  Parsing and
+building use dnslib; there is no hand-written DNS code here.
+"""
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from dnslib import AAAA, QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
+
+from sandbox.net.names import NameVerdict
+
+TTL_FLOOR = 60  # seconds an answered address stays in the sets at least
+TTL_CAP = 86400
+MAX_ADDRS_PER_NAME = 16
+UPSTREAM_TIMEOUT = 3.0
+MAX_TCP_MESSAGE = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    host: str
+    port: int = 53
+
+
+def upstream_from_resolv_conf(path: str = "/etc/resolv.conf") -> Upstream | None:
+    try:
+        with open(path) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    return Upstream(parts[1].split("%")[0])
+    except OSError:
+        return None
+    return None
+
+
+# (ip, verdict, timeout seconds) -> None; raises on failure.
+AllowAddresses = Callable[[Sequence[str], NameVerdict, int], None]
+
+
+class DnsView:
+    def __init__(self, *, listen: Sequence[str], judge: Callable[[str], NameVerdict],
+                 upstream: Upstream, allow_addresses: AllowAddresses,
+                 on_event: Callable[[dict], None], names_sink: Callable[[str, tuple[str, ...]], None],
+                 rule_ref: Callable[[NameVerdict], str], ipv6: bool = True, port: int = 53,
+                 ttl_floor: int = TTL_FLOOR, max_addrs: int = MAX_ADDRS_PER_NAME) -> None:
+        self._listen = list(listen)
+        self._judge = judge
+        self._upstream = upstream
+        self._allow_addresses = allow_addresses
+        self._on_event = on_event
+        self._names_sink = names_sink
+        self._rule_ref = rule_ref
+        self._ipv6 = ipv6
+        self._port = port
+        self._ttl_floor = ttl_floor
+        self._max_addrs = max_addrs
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="landgate-dns")
+        self._stop = threading.Event()
+        self.queries = 0
+        self.denied = 0
+
+    # ---- lifecycle -------------------------------------------------------
+    def start(self) -> None:
+        for addr in self._listen:
+            fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+            udp = socket.socket(fam, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp.bind((addr, self._port))
+            udp.settimeout(0.5)
+            tcp = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((addr, self._port))
+            tcp.listen(64)
+            tcp.settimeout(0.5)
+            self._socks += [udp, tcp]
+            for fn, s in ((self._serve_udp, udp), (self._serve_tcp, tcp)):
+                t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2)
+        for s in self._socks:
+            s.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._socks.clear()
+        self._threads.clear()
+
+    # ---- transport ------------------------------------------------------
+    def _serve_udp(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            self._pool.submit(self._answer_udp, sock, data, peer)
+
+    def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple) -> None:
+        reply = self.handle(data)
+        if reply is None:
+            return
+        if len(reply) > 512:
+            # Classic UDP limit without negotiating EDNS sizes: truncate, the client retries on TCP.
+            rec = DNSRecord.parse(reply)
+            rec.rr, rec.auth, rec.ar = [], [], []
+            rec.header.tc = 1
+            reply = rec.pack()
+        try:
+            sock.sendto(reply, peer)
+        except OSError:
+            pass
+
+    def _serve_tcp(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            self._pool.submit(self._answer_tcp, conn)
+
+    def _answer_tcp(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            with conn:
+                while True:
+                    head = _recv_exact(conn, 2)
+                    if head is None:
+                        return
+                    (length,) = struct.unpack("!H", head)
+                    data = _recv_exact(conn, length)
+                    if data is None:
+                        return
+                    reply = self.handle(data)
+                    if reply is None:
+                        return
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+        except OSError:
+            return
+
+    # ---- the decision ---------------------------------------------------
+    def handle(self, data: bytes) -> bytes | None:
+        """One query in, one reply out (None: not a DNS query worth answering)."""
+        try:
+            query = DNSRecord.parse(data)
+        except Exception:  # dnslib raises DNSError and struct/buffer errors alike
+            return None
+        if query.header.qr or query.header.opcode != 0:
+            return None
+        if len(query.questions) != 1:
+            return self._reply(query, RCODE.FORMERR).pack()
+        self.queries += 1
+        q = query.questions[0]
+        name = str(q.qname).rstrip(".").lower()
+        verdict = self._judge(name)
+        event = {"action": "network", "target": name, "layer": "dns",
+                 "rule": self._rule_ref(verdict), "qtype": QTYPE.get(q.qtype, str(q.qtype))}
+        if not verdict.answer:
+            self.denied += 1
+            self._emit({**event, "result": "deny", "reason": verdict.reason})
+            return self._reply(query, RCODE.NXDOMAIN).pack()
+        if q.qtype == QTYPE.AAAA and not self._ipv6:
+            # IPv6 egress is not routed on this host: an empty answer makes clients use IPv4.
+            self._emit({**event, "result": "allow", "addresses": [], "note": "no IPv6 egress"})
+            return self._reply(query, RCODE.NOERROR).pack()
+        try:
+            upstream = self._ask_upstream(q)
+        except (OSError, ValueError) as exc:
+            self._emit({**event, "result": "error", "reason": f"upstream: {exc}"})
+            return self._reply(query, RCODE.SERVFAIL).pack()
+        reply = self._reply(query, upstream.header.rcode)
+        addrs: list[str] = []
+        ttl = TTL_CAP
+        for rr in upstream.rr:
+            if rr.rtype in (QTYPE.A, QTYPE.AAAA):
+                if rr.rtype == QTYPE.AAAA and not self._ipv6:
+                    continue
+                if len(addrs) >= self._max_addrs:
+                    continue  # dropped from the reply too: the client only learns what nft allows
+                addrs.append(str(rr.rdata))
+                ttl = min(ttl, rr.ttl)
+            reply.add_answer(rr)
+        if addrs:
+            timeout = max(self._ttl_floor, min(ttl, TTL_CAP))
+            try:
+                self._allow_addresses(addrs, verdict, timeout)
+            except Exception as exc:  # fail closed: no answer the firewall does not know
+                self._emit({**event, "result": "error", "reason": f"nft: {exc}"})
+                return self._reply(query, RCODE.SERVFAIL).pack()
+            for ip in addrs:
+                self._names_sink(ip, (name,))
+        self._emit({**event, "result": "allow", "addresses": addrs})
+        return reply.pack()
+
+    def _ask_upstream(self, q: DNSQuestion) -> DNSRecord:
+        fresh = DNSRecord(DNSHeader(id=random.randrange(65536), rd=1), q=DNSQuestion(q.qname, q.qtype, q.qclass))
+        raw = fresh.send(self._upstream.host, self._upstream.port, timeout=UPSTREAM_TIMEOUT)
+        answer = DNSRecord.parse(raw)
+        if answer.header.tc:
+            raw = fresh.send(self._upstream.host, self._upstream.port, tcp=True, timeout=UPSTREAM_TIMEOUT)
+            answer = DNSRecord.parse(raw)
+        if answer.header.id != fresh.header.id or not answer.questions \
+                or answer.questions[0].qname != q.qname or answer.questions[0].qtype != q.qtype:
+            raise ValueError("reply does not match the question")
+        return answer
+
+    @staticmethod
+    def _reply(query: DNSRecord, rcode: int) -> DNSRecord:
+        return DNSRecord(DNSHeader(id=query.header.id, qr=1, aa=0, ra=1, rd=query.header.rd, rcode=rcode),
+                         q=query.questions[0] if query.questions else None)
+
+    def _emit(self, event: dict) -> None:
+        event["ts"] = time.time()
+        try:
+            self._on_event(event)
+        except Exception:
+            pass  # the audit sink reports its own failures; the resolver keeps answering
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+__all__ = ["DnsView", "Upstream", "upstream_from_resolv_conf", "AAAA"]

@@ -1,0 +1,222 @@
+"""Network namespace plumbing for the root rung: namespace, veth pair, addresses, routes.
+
+Everything landgate creates is named after the owning process so that a run
+killed with SIGKILL can be cleaned up by the next one (`cleanup_stale`):
+  namespace   /run/netns/landgate-<pid>-<n>
+  veth        lg<pid>h<n> (host side), lg<pid>s<n> (sandbox side)
+  nft table   inet landgate-<pid>-<n> (host namespace)
+  run dir     /run/landgate/landgate-<pid>-<n>/ (resolv.conf, owner stamp)
+A pid can be reused; the owner stamp records the process's start time too.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import ipaddress
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+from sandbox.errors import LaunchError
+
+RUN_DIR = Path("/run/landgate")
+NETNS_DIR = Path("/run/netns")
+NAME_RE = re.compile(r"^landgate-(\d+)-(\d+)$")
+VETH_RE = re.compile(r"^lg(\d+)[hs](\d+)$")
+CLONE_NEWNET = 0x40000000
+
+# The per-session /30 (IPv4) and /64 (IPv6) come from these pools.  The
+# addresses exist only on the session's own veth pair.  Override with
+# LANDGATE_NET_POOL4 / LANDGATE_NET_POOL6 where they collide with a real network.
+DEFAULT_POOL4 = "10.200.128.0/17"
+DEFAULT_POOL6 = "fd6c:6761:7465::/48"  # ULA, "lgate"
+
+T = TypeVar("T")
+
+
+class NetSetupError(LaunchError):
+    """A network namespace step failed; names the step and the errno."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionNames:
+    pid: int
+    n: int
+
+    @property
+    def netns(self) -> str:
+        return f"landgate-{self.pid}-{self.n}"
+
+    @property
+    def host_if(self) -> str:
+        return f"lg{self.pid}h{self.n}"  # <= 15 chars for pid < 10^7, n < 10^4
+
+    @property
+    def sandbox_if(self) -> str:
+        return f"lg{self.pid}s{self.n}"
+
+    @property
+    def run_dir(self) -> Path:
+        return RUN_DIR / self.netns
+
+
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    host4: str
+    sandbox4: str
+    prefix4: int
+    host6: str | None
+    sandbox6: str | None
+    prefix6: int
+
+
+def process_start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks), or None if pid is gone."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_alive(pid: int, stamp: str | None) -> bool:
+    start = process_start_time(pid)
+    if start is None:
+        return False
+    return stamp is None or stamp == start
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int, nstype: int) -> None:
+    if _libc.setns(fd, nstype) != 0:
+        e = ctypes.get_errno()
+        raise NetSetupError(f"setns: {os.strerror(e)}")
+
+
+def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
+    """Run fn in a fresh thread that has joined the network namespace `netns_fd`.
+
+    setns(CLONE_NEWNET) changes only the calling thread, so a dedicated thread
+    keeps landgate's other threads (and its nft context) in the host namespace.
+    Sockets created by fn stay in the sandbox's namespace for their lifetime.
+    """
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            _setns(netns_fd, CLONE_NEWNET)
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="landgate-setns", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+class AllocationLock:
+    """flock on /run/landgate/net.lock: address choice + creation is one critical section."""
+
+    def __enter__(self) -> "AllocationLock":
+        RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self._fd = os.open(RUN_DIR / "net.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+
+def _used_networks(ipr) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:  # type: ignore[no-untyped-def]
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for msg in ipr.get_addr():
+        addr = msg.get_attr("IFA_ADDRESS")
+        if addr:
+            nets.append(ipaddress.ip_network(f"{addr}/{msg['prefixlen']}", strict=False))
+    for family in (2, 10):
+        for msg in ipr.get_routes(family=family):
+            dst = msg.get_attr("RTA_DST")
+            if dst and msg["dst_len"] > 0:
+                nets.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
+    return nets
+
+
+def _candidates(pool: str, prefix: int) -> Iterator[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    yield from ipaddress.ip_network(pool).subnets(new_prefix=prefix)
+
+
+def allocate_addressing(ipr, want_ipv6: bool) -> Addressing:  # type: ignore[no-untyped-def]
+    """First free /30 (and matching /64) not overlapping any address or route on the host.
+
+    Call under AllocationLock: two landgates choosing at once would collide.
+    """
+    pool4 = os.environ.get("LANDGATE_NET_POOL4", DEFAULT_POOL4)
+    pool6 = os.environ.get("LANDGATE_NET_POOL6", DEFAULT_POOL6)
+    used = _used_networks(ipr)
+    used4 = [n for n in used if n.version == 4]
+    used6 = [n for n in used if n.version == 6]
+    v6_nets = list(_candidates(pool6, 64)) if want_ipv6 else []
+    for i, net in enumerate(_candidates(pool4, 30)):
+        if any(net.overlaps(u) for u in used4):  # type: ignore[arg-type]
+            continue
+        hosts = list(net.hosts())
+        host6 = sandbox6 = None
+        if want_ipv6 and i < len(v6_nets):
+            net6 = v6_nets[i]
+            if not any(net6.overlaps(u) for u in used6):  # type: ignore[arg-type]
+                host6, sandbox6 = str(net6.network_address + 1), str(net6.network_address + 2)
+        return Addressing(str(hosts[0]), str(hosts[1]), 30, host6, sandbox6, 64)
+    raise NetSetupError(f"no free /30 left in {pool4} for the sandbox's veth (set LANDGATE_NET_POOL4)")
+
+
+def write_sysctl(path: str, value: str) -> None:
+    try:
+        Path("/proc/sys", path).write_text(value)
+    except OSError as exc:
+        raise NetSetupError(f"sysctl {path.replace('/', '.')}={value}: {exc.strerror}") from None
+
+
+def read_sysctl(path: str) -> str | None:
+    try:
+        return Path("/proc/sys", path).read_text().strip()
+    except OSError:
+        return None
+
+
+def default_route_devices(ipr, family: int) -> list[str]:  # type: ignore[no-untyped-def]
+    names: list[str] = []
+    for msg in ipr.get_routes(family=family):
+        if msg["dst_len"] != 0 or msg.get_attr("RTA_DST"):
+            continue
+        oif = msg.get_attr("RTA_OIF")
+        if oif is None:
+            continue
+        links = ipr.get_links(oif)
+        if links:
+            name = links[0].get_attr("IFLA_IFNAME")
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def remove_netns(name: str) -> None:
+    from pyroute2 import netns
+
+    try:
+        netns.remove(name)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EINVAL):
+            raise NetSetupError(f"remove netns {name}: {exc.strerror}") from None
+    except FileNotFoundError:
+        pass

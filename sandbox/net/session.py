@@ -1,0 +1,535 @@
+"""The egress layer of one `landgate run`: namespace, veth, NAT, nftables, DNS view.
+
+Order relative to the launcher (see NetworkSession):
+  prepare()  before fork, in landgate's own namespace;
+  attach()   after fork, with the child's pid (nothing to do on the root rung);
+  close()    after the agent's tree has exited (idempotent; also at exit).
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import shutil
+import socket
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+from sandbox.errors import EnforcementUnavailable, LaunchError
+from sandbox.net import netns as nsmod
+from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
+from sandbox.net.names import NameVerdict, judge_name, target_allowed
+from sandbox.net.netns import AllocationLock, Addressing, NetSetupError, SessionNames
+from sandbox.policy.model import Policy
+
+Rung = Literal["netns", "connect-only"]
+
+CONNECT_ONLY_WARNING = (
+    "no network namespace on this host: connect() decisions only, host names pinned at launch; "
+    "UDP and DNS exfiltration are NOT contained on this rung"
+)
+# Enforcement names a policy may list under `enforcement.require` for this layer.
+EGRESS_LAYER_NAMES = frozenset({"egress", "nftables", "netns", "network-namespace"})
+
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class NetCapabilities:
+    """What this host allows the egress layer to do; `doctor` prints it."""
+
+    root: bool
+    netns: bool  # a namespace + veth + nft can be made as this user (root rung)
+    nft: bool
+    nft_reason: str | None
+    userns: bool  # unprivileged user namespaces are enabled
+    pasta: str | None
+    ipv6: bool  # IPv6 egress can be forwarded (forwarding on, or per-device force_forwarding)
+    rung: Rung
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "netns": self.netns, "nft": self.nft, "nft_reason": self.nft_reason,
+                "userns": self.userns, "pasta": self.pasta, "ipv6": self.ipv6, "rung": self.rung,
+                "notes": list(self.notes)}
+
+
+def _has_caps(*bits: int) -> bool:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                eff = int(line.split()[1], 16)
+                return all(eff >> b & 1 for b in bits)
+    except OSError:
+        pass
+    return False
+
+
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+def _ipv6_forwardable() -> bool:
+    if nsmod.read_sysctl("net/ipv6/conf/all/forwarding") == "1":
+        return True
+    # 6.17: per-interface net.ipv6.conf.<dev>.force_forwarding.
+    return nsmod.read_sysctl("net/ipv6/conf/all/force_forwarding") is not None
+
+
+def network_capabilities() -> NetCapabilities:
+    root = os.geteuid() == 0
+    privileged = root and _has_caps(CAP_NET_ADMIN, CAP_SYS_ADMIN)
+    nft_ok, nft_reason = False, None
+    if privileged:
+        try:
+            from sandbox.net.nftables import Nft
+
+            n = Nft()
+            n.list_tables()
+            n.close()
+            nft_ok = True
+        except LaunchError as exc:
+            nft_reason = str(exc)
+    else:
+        nft_reason = "needs CAP_NET_ADMIN in landgate's namespace (root)"
+    userns = nsmod.read_sysctl("user/max_user_namespaces") not in (None, "0") and \
+        nsmod.read_sysctl("kernel/unprivileged_userns_clone") in (None, "1")
+    notes: list[str] = []
+    netns_ok = privileged and nft_ok and Path("/proc/sys/net/ipv4/conf").is_dir()
+    if not netns_ok:
+        notes.append(CONNECT_ONLY_WARNING)
+        if not root:
+            notes.append("the unprivileged rung (user + network namespace with pasta) is not "
+                         "implemented yet")
+    ipv6 = _ipv6_forwardable()
+    if netns_ok and not ipv6:
+        notes.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
+    return NetCapabilities(root=root, netns=netns_ok, nft=nft_ok, nft_reason=nft_reason, userns=userns,
+                           pasta=shutil.which("pasta"), ipv6=ipv6,
+                           rung="netns" if netns_ok else "connect-only", notes=tuple(notes))
+
+
+@dataclass(slots=True)
+class NetSetup:
+    """What the launcher needs: setns into netns_fd first in the child; bind-mount `binds`."""
+
+    netns_fd: int
+    binds: list[tuple[str, str]]
+    rung: Rung
+    warnings: list[str]
+    ruleset_json: dict[str, Any]
+    netns_path: str | None = None
+    addressing: Addressing | None = None
+    dns_view: str | None = None
+    forwarded_loopback_ports: list[int] = field(default_factory=list)
+    pinned: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rung": self.rung, "netns": self.netns_path, "dns_view": self.dns_view,
+                "warnings": list(self.warnings), "forwarded_loopback_ports": self.forwarded_loopback_ports,
+                "pinned": self.pinned}
+
+
+class _SetFeeder:
+    """Adds answered addresses to the nft sets; never shortens an element's life."""
+
+    def __init__(self, nft: Any, table: str) -> None:
+        self._nft = nft
+        self._table = table
+        self._expiry: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, addrs: Sequence[str], verdict: NameVerdict, timeout: int) -> None:
+        from sandbox.plan.nft import add_elements_batch, set_elements
+
+        now = time.monotonic()
+        want = now + timeout
+        batch: dict[str, list[dict[str, Any]]] = {}
+        with self._lock:
+            for ip in addrs:
+                elems = set_elements(ip, verdict.any_port, sorted(verdict.allow_ports),
+                                     sorted(verdict.deny_ports), timeout)
+                for set_name, items in elems.items():
+                    for item in items:
+                        key = (set_name, repr(item["elem"]["val"]))
+                        if self._expiry.get(key, 0.0) >= want - 1:
+                            continue
+                        batch.setdefault(set_name, []).append(item)
+                        self._expiry[key] = want
+            if batch:
+                # Re-adding an existing element updates its timeout on 6.x kernels.
+                self._nft.run(add_elements_batch(self._table, batch))
+
+
+class NetworkSession:
+    """One sandbox's egress layer.  Not reusable: prepare() once, close() once (or more)."""
+
+    def __init__(self, policy: Policy, on_event: Callable[[dict], None] | None = None,
+                 names_sink: Callable[[str, tuple[str, ...]], None] | None = None,
+                 warn: Callable[[str], None] | None = None, *, upstream: Upstream | None = None,
+                 uplinks: Sequence[str] | None = None, best_effort: bool = False) -> None:
+        self.policy = policy
+        self._on_event = on_event or (lambda e: None)
+        self._names_sink = names_sink or (lambda ip, names: None)
+        self._warn = warn or (lambda m: None)
+        env_up = os.environ.get("LANDGATE_DNS_UPSTREAM")  # "host[:port]", for tests and odd hosts
+        if upstream is None and env_up:
+            host, _, port = env_up.rpartition(":") if env_up.count(":") == 1 else (env_up, "", "")
+            upstream = Upstream(host or env_up, int(port) if port else 53)
+        self._upstream = upstream
+        env_uplinks = os.environ.get("LANDGATE_NET_UPLINKS")
+        self._uplinks = list(uplinks) if uplinks is not None else (
+            env_uplinks.split(",") if env_uplinks else None)
+        self._best_effort = best_effort
+        self.names = SessionNames(os.getpid(), next(_counter))
+        self.setup: NetSetup | None = None
+        self._nft: Any = None
+        self._dns: DnsView | None = None
+        self._loopback: Any = None
+        self._fd = -1
+        self._created_netns = False
+        self._created_table = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self.child_pid: int | None = None
+
+    # ---- public ----------------------------------------------------------
+    def prepare(self) -> NetSetup:
+        if self.setup is not None:
+            raise LaunchError("NetworkSession.prepare called twice")
+        caps = network_capabilities()
+        if not caps.netns:
+            return self._prepare_connect_only(caps)
+        _register_cleanup(self)
+        try:
+            cleanup_stale()
+            self.setup = self._prepare_netns(caps)
+        except BaseException:
+            self.close()
+            raise
+        return self.setup
+
+    def attach(self, child_pid: int) -> None:
+        """After fork.  The root rung needs nothing from the child; kept for the unprivileged rung."""
+        self.child_pid = child_pid
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        problems: list[str] = []
+
+        def step(what: str, fn: Callable[[], None]) -> None:
+            try:
+                fn()
+            except Exception as exc:  # keep going: every later step still has to run
+                problems.append(f"{what}: {exc}")
+
+        if self._loopback is not None:
+            step("loopback forwarder", self._loopback.close)
+        if self._dns is not None:
+            step("DNS view", self._dns.close)
+        if self._created_table and self._nft is not None:
+            step("nft table", lambda: self._nft.delete_table("inet", self.names.netns))
+        if self._nft is not None:
+            step("libnftables", self._nft.close)
+        if self._fd >= 0:
+            step("netns fd", lambda: os.close(self._fd))
+            self._fd = -1
+        if self._created_netns:
+            step("veth", lambda: _delete_link(self.names.host_if))
+            step("netns", lambda: nsmod.remove_netns(self.names.netns))
+        step("run dir", lambda: shutil.rmtree(self.names.run_dir, ignore_errors=True))
+        for p in problems:
+            self._warn(f"network clean-up: {p}")
+
+    # ---- rungs -------------------------------------------------------------
+    def _require_egress(self) -> None:
+        required = set(self.policy.enforcement.require) & EGRESS_LAYER_NAMES
+        if required and not self._best_effort:
+            raise EnforcementUnavailable(
+                f"the policy requires {', '.join(sorted(required))}, but this host cannot give the "
+                "sandbox a network namespace (run as root, or pass --best-effort)")
+
+    def _prepare_connect_only(self, caps: NetCapabilities) -> NetSetup:
+        self._require_egress()
+        warnings = [CONNECT_ONLY_WARNING]
+        self._warn(CONNECT_ONLY_WARNING)
+        pinned = self._pin_names()
+        from sandbox.plan.nft import compile_nft_ruleset
+
+        self.setup = NetSetup(netns_fd=-1, binds=[], rung="connect-only", warnings=warnings,
+                              ruleset_json=compile_nft_ruleset(self.policy, pinned), pinned=pinned)
+        self._closed = False
+        return self.setup
+
+    def _pin_names(self) -> dict[str, list[str]]:
+        """Resolve the policy's exact allowed host names once, with the host's resolver."""
+        pinned: dict[str, list[str]] = {}
+        for rule in self.policy.block("network").rules:
+            dest = rule.destination
+            if rule.effect != "allow" or dest is None or dest.kind != "host" or not dest.host:
+                continue
+            if not judge_name(self.policy, dest.host).answer or dest.host in pinned:
+                continue
+            try:
+                infos = socket.getaddrinfo(dest.host, None, proto=socket.IPPROTO_TCP)
+            except OSError:
+                continue  # unresolvable at launch: connects to it will be denied
+            addrs = sorted({str(i[4][0]) for i in infos})
+            pinned[dest.host] = addrs
+            for ip in addrs:
+                self._names_sink(ip, (dest.host,))
+        return pinned
+
+    def _prepare_netns(self, caps: NetCapabilities) -> NetSetup:
+        from pyroute2 import IPRoute, NetNS, netns
+
+        from sandbox.net.nftables import Nft
+        from sandbox.plan.nft import NftTopology, compile_nft_ruleset
+
+        names = self.names
+        warnings: list[str] = []
+        names.run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        (names.run_dir / "owner").write_text(f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n")
+
+        with AllocationLock(), IPRoute() as ipr:
+            want6 = caps.ipv6
+            addr = nsmod.allocate_addressing(ipr, want6)
+            try:
+                netns.create(names.netns)
+            except OSError as exc:
+                raise NetSetupError(f"create netns {names.netns}: {exc.strerror}") from None
+            self._created_netns = True
+            try:
+                ipr.link("add", ifname=names.host_if, kind="veth",
+                         peer={"ifname": names.sandbox_if, "net_ns_fd": names.netns})
+            except Exception as exc:
+                raise NetSetupError(f"create veth {names.host_if}: {exc}") from None
+            hidx = ipr.link_lookup(ifname=names.host_if)[0]
+            if addr.host6:
+                nsmod.write_sysctl(f"net/ipv6/conf/{names.host_if}/accept_dad", "0")
+            ipr.addr("add", index=hidx, address=addr.host4, prefixlen=addr.prefix4)
+            if addr.host6:
+                ipr.addr("add", index=hidx, address=addr.host6, prefixlen=addr.prefix6, flags=0x02)  # IFA_F_NODAD
+            ipr.link("set", index=hidx, state="up")
+            warnings += self._enable_forwarding(ipr, addr)
+
+        self._fd = os.open(str(nsmod.NETNS_DIR / names.netns), os.O_RDONLY | os.O_CLOEXEC)
+        ns = NetNS(names.netns)
+        try:
+            lo = ns.link_lookup(ifname="lo")[0]
+            ns.link("set", index=lo, state="up")
+            sidx = ns.link_lookup(ifname=names.sandbox_if)[0]
+            ns.addr("add", index=sidx, address=addr.sandbox4, prefixlen=addr.prefix4)
+            if addr.sandbox6:
+                ns.addr("add", index=sidx, address=addr.sandbox6, prefixlen=addr.prefix6, flags=0x02)
+            ns.link("set", index=sidx, state="up")
+            ns.route("add", dst="0.0.0.0/0", gateway=addr.host4)
+            if addr.sandbox6:
+                ns.route("add", dst="::/0", gateway=addr.host6, family=socket.AF_INET6)
+        except Exception as exc:
+            raise NetSetupError(f"configure the sandbox's namespace: {exc}") from None
+        finally:
+            ns.close()
+        if addr.sandbox6:
+            nsmod.in_netns(self._fd, lambda: nsmod.write_sysctl(
+                f"net/ipv6/conf/{names.sandbox_if}/accept_dad", "0"))
+
+        topo = NftTopology(table=names.netns, host_if=names.host_if, sandbox4=addr.sandbox4,
+                           sandbox6=addr.sandbox6, view4=addr.host4, view6=addr.host6)
+        ruleset = compile_nft_ruleset(self.policy, None, topo)
+        self._nft = Nft()
+        self._created_table = True
+        self._nft.run(ruleset)
+
+        upstream = self._upstream or upstream_from_resolv_conf()
+        if upstream is None:
+            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
+            upstream = Upstream("127.0.0.1", 53)
+        policy = self.policy
+        self._dns = DnsView(listen=[addr.host4], judge=lambda n: judge_name(policy, n), upstream=upstream,
+                            allow_addresses=_SetFeeder(self._nft, names.netns), on_event=self._on_event,
+                            names_sink=self._names_sink, rule_ref=lambda v: v.rule_ref(policy),
+                            ipv6=addr.sandbox6 is not None)
+        try:
+            self._dns.start()
+        except OSError as exc:
+            raise NetSetupError(f"DNS view: bind {addr.host4}:53: {exc.strerror}") from None
+        resolv = names.run_dir / "resolv.conf"
+        resolv.write_text(f"# landgate DNS view for {names.netns}\nnameserver {addr.host4}\n"
+                          "options edns0 timeout:2 attempts:2\n")
+        resolv.chmod(0o644)
+
+        from sandbox.net.loopback import LoopbackForwarder
+
+        fixed, any_port = _loopback_ports(policy)
+        self._loopback = LoopbackForwarder(
+            self._fd, allowed=lambda p: target_allowed(policy, f"127.0.0.1:{p}")[0],
+            fixed_ports=fixed, any_port=any_port, warn=self._warn)
+        self._loopback.start()
+        if not addr.sandbox6:
+            warnings.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
+        for w in warnings:
+            self._warn(w)
+        return NetSetup(netns_fd=self._fd, binds=[(str(resolv), "/etc/resolv.conf")], rung="netns",
+                        warnings=warnings, ruleset_json=ruleset,
+                        netns_path=str(nsmod.NETNS_DIR / names.netns), addressing=addr,
+                        dns_view=addr.host4, forwarded_loopback_ports=self._loopback.ports)
+
+    def _enable_forwarding(self, ipr: Any, addr: Addressing) -> list[str]:
+        """Forwarding on the veth (egress) and on the uplinks (replies come in there).
+
+        Linux checks forwarding on the *ingress* device (IPv4 IN_DEV_FORWARD;
+        IPv6 force_forwarding, 6.17), so per-device flags suffice and the host's
+        global setting is left alone.  Uplinks default to the default-route
+        devices; LANDGATE_NET_UPLINKS narrows them.  Set flags are left on at
+        exit: concurrent sessions share them.
+        """
+        changed: list[str] = []
+        devs4 = [self.names.host_if] + (self._uplinks if self._uplinks is not None
+                                         else nsmod.default_route_devices(ipr, socket.AF_INET))
+        if nsmod.read_sysctl("net/ipv4/ip_forward") != "1":
+            for dev in devs4:
+                path = f"net/ipv4/conf/{dev}/forwarding"
+                if nsmod.read_sysctl(path) != "1":
+                    nsmod.write_sysctl(path, "1")
+                    if dev != self.names.host_if:
+                        changed.append(dev)
+        if addr.host6 and nsmod.read_sysctl("net/ipv6/conf/all/forwarding") != "1":
+            devs6 = [self.names.host_if] + (self._uplinks if self._uplinks is not None
+                                            else nsmod.default_route_devices(ipr, socket.AF_INET6))
+            for dev in devs6:
+                path = f"net/ipv6/conf/{dev}/force_forwarding"
+                if nsmod.read_sysctl(path) != "1":
+                    nsmod.write_sysctl(path, "1")
+                    if dev != self.names.host_if and dev not in changed:
+                        changed.append(dev)
+        if changed:
+            return [f"enabled forwarding on {', '.join(changed)} for the sandbox's NAT (left on)"]
+        return []
+
+
+def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:
+    """Host loopback ports the policy may allow: explicit ones, and whether any port may be."""
+    ports: set[int] = set()
+    any_port = False
+    for rule in policy.block("network").rules:
+        dest = rule.destination
+        if rule.effect != "allow" or dest is None:
+            continue
+        loop = dest.kind == "localhost" or (
+            dest.kind in ("ip", "cidr") and dest.network is not None and dest.network.is_loopback) or \
+            dest.kind == "any"
+        if not loop:
+            continue
+        if dest.port is None:
+            any_port = True
+        else:
+            ports.add(dest.port)
+    if policy.block("network").default_effect == "allow":
+        any_port = True
+    return sorted(ports), any_port
+
+
+def _delete_link(name: str) -> None:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=name)
+        if idx:
+            ipr.link("del", index=idx[0])
+
+
+_live: "weakref.WeakSet[NetworkSession]" = weakref.WeakSet()
+_atexit_registered = False
+
+
+def _register_cleanup(session: NetworkSession) -> None:
+    global _atexit_registered
+    _live.add(session)
+    if not _atexit_registered:
+        atexit.register(_close_all)
+        _atexit_registered = True
+
+
+def _close_all() -> None:
+    for s in list(_live):
+        s.close()
+
+
+def cleanup_stale() -> list[str]:
+    """Remove namespaces, veths, nft tables and run dirs of landgate processes that are gone."""
+    removed: list[str] = []
+
+    def stale(pid: int, n: int) -> bool:
+        if pid == os.getpid():
+            return False
+        stamp = None
+        try:
+            parts = (nsmod.RUN_DIR / f"landgate-{pid}-{n}" / "owner").read_text().split()
+            stamp = parts[1] if len(parts) > 1 else None
+        except OSError:
+            pass
+        return not nsmod.owner_alive(pid, stamp)
+
+    candidates: set[tuple[int, int]] = set()
+    for d in (nsmod.NETNS_DIR, nsmod.RUN_DIR):
+        if d.is_dir():
+            for entry in d.iterdir():
+                m = nsmod.NAME_RE.match(entry.name)
+                if m:
+                    candidates.add((int(m.group(1)), int(m.group(2))))
+    tables: list[tuple[str, str]] = []
+    nft = None
+    try:
+        from sandbox.net.nftables import Nft
+
+        nft = Nft()
+        tables = nft.list_tables()
+    except LaunchError:
+        pass
+    for fam, name in tables:
+        m = nsmod.NAME_RE.match(name)
+        if m and fam == "inet":
+            candidates.add((int(m.group(1)), int(m.group(2))))
+    links: list[str] = []
+    try:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            links = [str(l.get_attr("IFLA_IFNAME")) for l in ipr.get_links()]
+    except Exception:
+        pass
+    for link in links:
+        m = nsmod.VETH_RE.match(link)
+        if m:
+            candidates.add((int(m.group(1)), int(m.group(2))))
+
+    for pid, n in sorted(candidates):
+        if not stale(pid, n):
+            continue
+        names = SessionNames(pid, n)
+        if nft is not None and ("inet", names.netns) in tables:
+            try:
+                nft.delete_table("inet", names.netns)
+            except LaunchError:
+                pass
+        if names.host_if in links:
+            try:
+                _delete_link(names.host_if)
+            except Exception:
+                pass
+        try:
+            nsmod.remove_netns(names.netns)
+        except LaunchError:
+            pass
+        shutil.rmtree(names.run_dir, ignore_errors=True)
+        removed.append(names.netns)
+    if nft is not None:
+        nft.close()
+    return removed
