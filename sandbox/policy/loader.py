@@ -71,8 +71,9 @@ RULE_KEY_FOR_ACTION = {
 PATTERN_KEYS = ("path", "command", "destination")
 DOC_KEYS = ("comment", "description")
 
+# `$schema` lets a JSON policy name policy.schema.json for editors; it is not interpreted.
 TOP_KEYS = ("version", "mode", "workspace", "extends", "actions", "environment", "enforcement",
-            *DOC_KEYS)
+            "$schema", *DOC_KEYS)
 BLOCK_KEYS = ("action", "defaultEffect", "rules", *DOC_KEYS)
 ENV_KEYS = ("pass", "allow", "deny", "set", "pass_by_default", "secret_patterns")
 ENFORCEMENT_KEYS = ("require", "durability")
@@ -565,7 +566,7 @@ def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: 
             environment = _parse_environment(b, fields["environment"][1])
         if "enforcement" in fields:
             enforcement = _parse_enforcement(b, fields["enforcement"][1])
-        for key in DOC_KEYS:
+        for key in (*DOC_KEYS, "$schema"):
             if key in fields:
                 b.string(fields[key][1], key)
 
