@@ -129,8 +129,10 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 
 
 def _compose(text: str, file: str) -> Node | None:
-    loader = _MarkedLoader(text)
+    loader: _MarkedLoader | None = None
     try:
+        # The reader checks for unprintable characters already in the constructor.
+        loader = _MarkedLoader(text)
         return loader.get_single_node()  # type: ignore[no-any-return]
     except _Refused as exc:
         raise PolicyError(exc.message, file=file, line=exc.mark.line + 1,
@@ -155,7 +157,8 @@ def _compose(text: str, file: str) -> Node | None:
         raise PolicyError(f"document nested too deeply (limit {MAX_DEPTH})", file=file, line=1,
                           column=1) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _decode(data: bytes, file: str) -> str:
@@ -203,7 +206,9 @@ def _kind(node: Node) -> str:
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
-    tag = node.tag.rsplit(":", 1)[-1]
+    tag = node.tag[len("tag:yaml.org,2002:"):] if node.tag.startswith("tag:yaml.org,2002:") else ""
+    if tag not in ("str", "int", "float", "bool", "null", "timestamp", "binary"):
+        return f"a value tagged {node.tag.replace('tag:yaml.org,2002:', '!!')!r}"
     value = node.value
     shown = value if len(value) <= 40 else value[:37] + "..."
     names = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
