@@ -13,6 +13,7 @@ sandboxed launch and the plain `subprocess.run` differ only by the sandbox.
 The protocol uses a private copy of stdout; fd 1 itself points at /dev/null so
 nothing a sandboxed child prints can corrupt it.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SYSTEM_READ = ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev", "/sys"]
 
@@ -35,7 +37,7 @@ def _tail(data: bytes | str | None) -> str:
 
 
 def bare(argv: list[str]) -> tuple[int, str]:
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     return proc.returncode, _tail(proc.stderr)
 
 
@@ -44,8 +46,10 @@ def make_sandlock(config: dict[str, Any]) -> Callable[[str, list[str]], tuple[in
 
     boxes = {}
     for name, wl in config["workloads"].items():
-        kwargs: dict[str, Any] = {"fs_readable": SYSTEM_READ + list(wl.get("read_paths", [])),
-                                  "fs_writable": ["/dev/null"]}
+        kwargs: dict[str, Any] = {
+            "fs_readable": SYSTEM_READ + list(wl.get("read_paths", [])),
+            "fs_writable": ["/dev/null"],
+        }
         if wl.get("connect_port"):
             kwargs["net_allow"] = [f"127.0.0.1:{wl['connect_port']}"]
         boxes[name] = sandlock.Sandbox(**kwargs)
@@ -72,8 +76,9 @@ def make_landgate(config: dict[str, Any]) -> Callable[[str, list[str]], tuple[in
         audits[name] = wl["audit"]
 
     def run(workload: str, argv: list[str]) -> tuple[int, str]:
-        result = sandbox_run(argv, policy=policies[workload], audit=audits[workload],
-                             capture_output=True)
+        result = sandbox_run(
+            argv, policy=policies[workload], audit=audits[workload], capture_output=True
+        )
         return int(result.returncode), _tail(result.stderr)
 
     return run

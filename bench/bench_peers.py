@@ -12,23 +12,24 @@ rounds: `bare` for command-line tools, and for in-process tools a plain
 
     run(quick=False, log=print) -> dict   (see bench/run.py for the file layout)
 """
+
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import peers  # noqa: E402
-from peers import PEERS_DIR, Tool, Worker, Workload  # noqa: E402
+import peers
+from peers import PEERS_DIR, Tool, Worker, Workload
 
 LOOP_COUNT = 200
 TREE_DIRS = 40
@@ -51,7 +52,9 @@ def _connect_client(work: Path) -> tuple[list[str], str]:
     exe = work / "connect_loop"
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is not None:
-        proc = subprocess.run([cc, "-O2", "-o", str(exe), str(src)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [cc, "-O2", "-o", str(exe), str(src)], capture_output=True, text=True, check=False
+        )
         if proc.returncode == 0:
             return [str(exe)], "C client (bench/workloads/connect_loop.c)"
     script = work / "connect_loop.py"
@@ -115,22 +118,42 @@ def build_workloads(work: Path, quick: bool, port: int, client: list[str]) -> li
     true_loop = f"i=0; while [ $i -lt {LOOP_COUNT} ]; do /bin/true; i=$((i+1)); done"
     return [
         Workload("launch", "launch /bin/true", ["/bin/true"], launch_rounds),
-        Workload("exec_loop", f"{LOOP_COUNT} x /bin/true from sh (exec-heavy)",
-                 ["/bin/sh", "-c", true_loop], heavy_rounds),
-        Workload("connect_loop", f"{LOOP_COUNT} x loopback TCP connect (connect-heavy)",
-                 [*client, "127.0.0.1", str(port), str(LOOP_COUNT)], heavy_rounds,
-                 read_paths=[str(work)], connect_port=port),
-        Workload("file_tree", f"find + cat over {n_files} files of {TREE_FILE_BYTES} B (file-heavy)",
-                 ["/bin/sh", "-c", f"find {tree} -type f -print0 | xargs -0 cat > /dev/null"],
-                 heavy_rounds, read_paths=[str(work)]),
+        Workload(
+            "exec_loop",
+            f"{LOOP_COUNT} x /bin/true from sh (exec-heavy)",
+            ["/bin/sh", "-c", true_loop],
+            heavy_rounds,
+        ),
+        Workload(
+            "connect_loop",
+            f"{LOOP_COUNT} x loopback TCP connect (connect-heavy)",
+            [*client, "127.0.0.1", str(port), str(LOOP_COUNT)],
+            heavy_rounds,
+            read_paths=[str(work)],
+            connect_port=port,
+        ),
+        Workload(
+            "file_tree",
+            f"find + cat over {n_files} files of {TREE_FILE_BYTES} B (file-heavy)",
+            ["/bin/sh", "-c", f"find {tree} -type f -print0 | xargs -0 cat > /dev/null"],
+            heavy_rounds,
+            read_paths=[str(work)],
+        ),
     ]
 
 
 def _time_cli(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=120, env=env)
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            env=env,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return time.perf_counter() - t0, -1, "timed out after 120 s"
     except OSError as exc:
@@ -154,15 +177,25 @@ def _summary(samples: list[float]) -> dict[str, Any]:
 class Runner:
     """One column of the table: a tool, possibly with its in-process baseline."""
 
-    def __init__(self, key: str, tool: Tool, baseline: str, once: Callable[[Workload], tuple[float, int, str]]):
+    def __init__(
+        self,
+        key: str,
+        tool: Tool,
+        baseline: str,
+        once: Callable[[Workload], tuple[float, int, str]],
+    ):
         self.key = key
         self.tool = tool
         self.baseline = baseline
         self.once = once
 
 
-def measure(workloads: list[Workload], tools: list[Tool], workers: dict[str, Worker],
-            log: Callable[[str], None]) -> dict[str, Any]:
+def measure(
+    workloads: list[Workload],
+    tools: list[Tool],
+    workers: dict[str, Worker],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     runners: list[Runner] = []
     for tool in tools:
         if not tool.available:
@@ -170,17 +203,22 @@ def measure(workloads: list[Workload], tools: list[Tool], workers: dict[str, Wor
         if tool.kind == "cli":
             assert tool.wrap is not None
             wrap = tool.wrap
-            runners.append(Runner(tool.name, tool, "bare",
-                                  lambda wl, w=wrap: _time_cli(w(wl.argv, wl))))
+            runners.append(
+                Runner(tool.name, tool, "bare", lambda wl, w=wrap: _time_cli(w(wl.argv, wl)))
+            )
         else:
             worker = workers.get(tool.name)
             if worker is None:
                 continue
             base_key = f"{tool.name}:subprocess.run"
-            runners.append(Runner(base_key, tool, "",
-                                  lambda wl, wk=worker: wk.time_once(wl, "bare")))
-            runners.append(Runner(tool.name, tool, base_key,
-                                  lambda wl, wk=worker: wk.time_once(wl, "sandboxed")))
+            runners.append(
+                Runner(base_key, tool, "", lambda wl, wk=worker: wk.time_once(wl, "bare"))
+            )
+            runners.append(
+                Runner(
+                    tool.name, tool, base_key, lambda wl, wk=worker: wk.time_once(wl, "sandboxed")
+                )
+            )
 
     out: dict[str, Any] = {}
     for wl in workloads:
@@ -198,8 +236,10 @@ def measure(workloads: list[Workload], tools: list[Tool], workers: dict[str, Wor
             _, rc, err = r.once(wl)  # warm-up, untimed
             if rc != 0:
                 why = r.tool.explain.get(wl.name)
-                rows[r.key] = {"status": f"failed: exit {rc}: {err or '(no stderr)'}"
-                               + (f" ({why})" if why else "")}
+                rows[r.key] = {
+                    "status": f"failed: exit {rc}: {err or '(no stderr)'}"
+                    + (f" ({why})" if why else "")
+                }
                 log(f"  {r.key}: warm-up failed (exit {rc}): {err}")
                 continue
             active.append(r)
@@ -211,7 +251,9 @@ def measure(workloads: list[Workload], tools: list[Tool], workers: dict[str, Wor
                     continue
                 seconds, rc, err = r.once(wl)
                 if rc != 0:
-                    failures[r.key] = f"failed: exit {rc} during timed rounds: {err or '(no stderr)'}"
+                    failures[r.key] = (
+                        f"failed: exit {rc} during timed rounds: {err or '(no stderr)'}"
+                    )
                     continue
                 samples[r.key].append(seconds)
         for r in active:
@@ -239,7 +281,9 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
     PEERS_DIR.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="landgate-bench-", dir="/tmp"))
     os.chmod(work, 0o755)
-    server = subprocess.Popen([sys.executable, "-c", SERVER_CODE], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_CODE], stdout=subprocess.PIPE, text=True
+    )
     workers: dict[str, Worker] = {}
     try:
         assert server.stdout is not None
@@ -247,8 +291,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
         client, client_note = _connect_client(work)
         workloads = build_workloads(work, quick, port, client)
         policy = work / "bench-policy.yaml"
-        policy.write_text(POLICY_TEMPLATE.format(work=work, port=port,
-                                                 client=Path(client[0]).name))
+        policy.write_text(POLICY_TEMPLATE.format(work=work, port=port, client=Path(client[0]).name))
         audit_cli = work / "audit-cli"
         audit_api = work / "audit-api"
         tools = [
@@ -265,10 +308,17 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
                 log(f"tool {tool.name}: {tool.version or '-'}")
             else:
                 log(f"tool {tool.name}: UNAVAILABLE: {tool.reason}")
-        config = {"workloads": {
-            wl.name: {"read_paths": wl.read_paths, "connect_port": wl.connect_port,
-                      "policy": str(policy), "audit": str(audit_api)}
-            for wl in workloads}}
+        config = {
+            "workloads": {
+                wl.name: {
+                    "read_paths": wl.read_paths,
+                    "connect_port": wl.connect_port,
+                    "policy": str(policy),
+                    "audit": str(audit_api),
+                }
+                for wl in workloads
+            }
+        }
         for tool in tools:
             if tool.available and tool.kind == "inprocess":
                 try:

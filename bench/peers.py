@@ -4,7 +4,7 @@ command under it, and why it cannot be measured when it cannot.
 Two kinds of tool:
 
 * command-line tools (bare exec, bwrap, firejail, srt, `landgate run`): the
-  harness times `subprocess.run(tool.wrap(argv))` from its own process;
+  harness times `subprocess.run(tool.wrap(argv), check=False)` from its own process;
 * in-process tools (sandlock's `Sandbox.run`, landgate's `sandbox.run`): a
   long-lived worker process (bench/_worker.py, run by the tool's own Python)
   times the sandboxed launch and a plain `subprocess.run` of the same argv in
@@ -15,17 +15,18 @@ run a workload carries a one-line `reason` that ends up in the results.
 Peers are installed under bench/.peers/ (gitignored), never system-wide,
 except the Debian packages `make bench` asks apt for.
 """
+
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -50,7 +51,7 @@ def _tail(text: str | bytes, limit: int = 200) -> str:
 
 def _cmd_output(argv: list[str], timeout: float = 20) -> str | None:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     out = (proc.stdout or proc.stderr).strip()
@@ -67,20 +68,36 @@ def install_sandlock(log: Callable[[str], None]) -> tuple[bool, str]:
     if not py.exists():
         PEERS_DIR.mkdir(parents=True, exist_ok=True)
         log(f"installing {SANDLOCK_PACKAGE} into {SANDLOCK_VENV.relative_to(ROOT)}")
-        proc = subprocess.run([sys.executable, "-m", "venv", "--clear", str(SANDLOCK_VENV)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(SANDLOCK_VENV)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         # The harness may run under the project venv; venv's interpreter is what we want.
         if proc.returncode != 0:
             return False, f"python -m venv failed: {_tail(proc.stderr)}"
-    probe = subprocess.run([str(py), "-c", "import sandlock; print(sandlock.__version__)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(py), "-c", "import sandlock; print(sandlock.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if probe.returncode != 0:
-        proc = subprocess.run([str(py), "-m", "pip", "install", "-q", SANDLOCK_PACKAGE],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", SANDLOCK_PACKAGE],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             return False, f"pip install {SANDLOCK_PACKAGE} failed: {_tail(proc.stderr)}"
-        probe = subprocess.run([str(py), "-c", "import sandlock; print(sandlock.__version__)"],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            [str(py), "-c", "import sandlock; print(sandlock.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if probe.returncode != 0:
             return False, f"import sandlock failed: {_tail(probe.stderr)}"
     return True, probe.stdout.strip()
@@ -96,8 +113,13 @@ def install_srt(log: Callable[[str], None]) -> tuple[bool, str]:
     if not SRT_BIN.exists():
         SRT_DIR.mkdir(parents=True, exist_ok=True)
         log(f"installing {SRT_PACKAGE} with npm into {SRT_DIR.relative_to(ROOT)}")
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", SRT_PACKAGE],
-                              cwd=SRT_DIR, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent", SRT_PACKAGE],
+            cwd=SRT_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0 or not SRT_BIN.exists():
             return False, f"npm install {SRT_PACKAGE} failed: {_tail(proc.stderr or proc.stdout)}"
     pkg = SRT_DIR / "node_modules" / "@anthropic-ai" / "sandbox-runtime" / "package.json"
@@ -122,7 +144,7 @@ class Tool:
     reason: str = ""  # why it is unavailable
     note: str = ""  # what the configuration is, shown in RESULTS.md
     # cli: argv -> full argv; inprocess: the worker's Python and backend name
-    wrap: Callable[[list[str], "Workload"], list[str]] | None = None
+    wrap: Callable[[list[str], Workload], list[str]] | None = None
     python: str = ""
     backend: str = ""
     # workload -> why this tool is expected to fail it; the warm-up still runs, and if it
@@ -156,29 +178,56 @@ class Workload:
 
 
 def bare_tool() -> Tool:
-    return Tool(name="bare", kind="cli", version="", note="subprocess.run(argv) from the harness",
-                wrap=lambda argv, wl: list(argv))
+    return Tool(
+        name="bare",
+        kind="cli",
+        version="",
+        note="subprocess.run(argv, check=False) from the harness",
+        wrap=lambda argv, wl: list(argv),
+    )
 
 
 def bwrap_tool() -> Tool:
     path = shutil.which("bwrap")
     if path is None:
-        return Tool(name="bwrap", kind="cli", available=False,
-                    reason="bwrap not installed (Debian package bubblewrap)")
+        return Tool(
+            name="bwrap",
+            kind="cli",
+            available=False,
+            reason="bwrap not installed (Debian package bubblewrap)",
+        )
     return Tool(
-        name="bwrap", kind="cli", version=_cmd_output([path, "--version"]) or "",
+        name="bwrap",
+        kind="cli",
+        version=_cmd_output([path, "--version"]) or "",
         note="bwrap --ro-bind / / --dev /dev --proc /proc",
-        wrap=lambda argv, wl: [path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *argv],
+        wrap=lambda argv, wl: [
+            path,
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            *argv,
+        ],
     )
 
 
 def firejail_tool() -> Tool:
     path = shutil.which("firejail")
     if path is None:
-        return Tool(name="firejail", kind="cli", available=False,
-                    reason="firejail not installed (Debian package firejail)")
+        return Tool(
+            name="firejail",
+            kind="cli",
+            available=False,
+            reason="firejail not installed (Debian package firejail)",
+        )
     return Tool(
-        name="firejail", kind="cli", version=_cmd_output([path, "--version"]) or "",
+        name="firejail",
+        kind="cli",
+        version=_cmd_output([path, "--version"]) or "",
         note="firejail --noprofile --quiet",
         wrap=lambda argv, wl: [path, "--noprofile", "--quiet", *argv],
     )
@@ -189,14 +238,20 @@ def srt_tool(log: Callable[[str], None], settings_path: Path) -> Tool:
     if not ok:
         return Tool(name="srt", kind="cli", available=False, reason=info)
     # A settings file of our own so that ~/.srt-settings.json cannot change the run.
-    settings_path.write_text(json.dumps({
-        "network": {"allowedDomains": [], "deniedDomains": []},
-        "filesystem": {"denyRead": [], "allowWrite": [], "denyWrite": []},
-    }))
+    settings_path.write_text(
+        json.dumps(
+            {
+                "network": {"allowedDomains": [], "deniedDomains": []},
+                "filesystem": {"denyRead": [], "allowWrite": [], "denyWrite": []},
+            }
+        )
+    )
     srt = str(SRT_BIN)
     node = _cmd_output(["node", "--version"]) or "?"
     tool = Tool(
-        name="srt", kind="cli", version=f"{info} (node {node})",
+        name="srt",
+        kind="cli",
+        version=f"{info} (node {node})",
         note="srt --settings <bench settings: no network, no writes>; "
         "bwrap + seccomp, launched by node",
         wrap=lambda argv, wl: [srt, "--settings", str(settings_path), *argv],
@@ -215,10 +270,13 @@ def sandlock_tool(log: Callable[[str], None]) -> Tool:
     if not ok:
         return Tool(name="sandlock", kind="inprocess", available=False, reason=info)
     return Tool(
-        name="sandlock", kind="inprocess", version=info,
+        name="sandlock",
+        kind="inprocess",
+        version=info,
         note="sandlock.Sandbox(fs_readable=system dirs + workload paths, net_allow=loopback port)"
         ".run(argv) in a worker, vs subprocess.run in that worker",
-        python=str(SANDLOCK_VENV / "bin" / "python"), backend="sandlock",
+        python=str(SANDLOCK_VENV / "bin" / "python"),
+        backend="sandlock",
     )
 
 
@@ -227,35 +285,68 @@ def landgate_version() -> str:
     return out or "?"
 
 
-def landgate_cli_tool(policy_for: Callable[["Workload"], Path], audit_dir: Path) -> Tool:
+def landgate_cli_tool(policy_for: Callable[[Workload], Path], audit_dir: Path) -> Tool:
     if not LANDGATE_BIN.exists():
-        return Tool(name="landgate", kind="cli", available=False,
-                    reason=f"{LANDGATE_BIN.relative_to(ROOT)} missing (run `make install`)")
-    probe = subprocess.run([str(LANDGATE_VENV_PY), "-c", "import sandbox.launch.session"],
-                           capture_output=True, text=True)
+        return Tool(
+            name="landgate",
+            kind="cli",
+            available=False,
+            reason=f"{LANDGATE_BIN.relative_to(ROOT)} missing (run `make install`)",
+        )
+    probe = subprocess.run(
+        [str(LANDGATE_VENV_PY), "-c", "import sandbox.launch.session"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if probe.returncode != 0:
-        return Tool(name="landgate", kind="cli", available=False,
-                    reason=f"sandbox.launch.session not importable: {_tail(probe.stderr)}")
+        return Tool(
+            name="landgate",
+            kind="cli",
+            available=False,
+            reason=f"sandbox.launch.session not importable: {_tail(probe.stderr)}",
+        )
     lg = str(LANDGATE_BIN)
     return Tool(
-        name="landgate", kind="cli", version=landgate_version(),
+        name="landgate",
+        kind="cli",
+        version=landgate_version(),
         note="landgate run --policy <bench policy: reads, exec allow-list, loopback port> "
         "(exec gating on; includes Python start-up)",
-        wrap=lambda argv, wl: [lg, "run", "--policy", str(policy_for(wl)), "--audit",
-                               str(audit_dir), "--", *argv],
+        wrap=lambda argv, wl: [
+            lg,
+            "run",
+            "--policy",
+            str(policy_for(wl)),
+            "--audit",
+            str(audit_dir),
+            "--",
+            *argv,
+        ],
     )
 
 
 def landgate_api_tool() -> Tool:
-    probe = subprocess.run([str(LANDGATE_VENV_PY), "-c", "import sandbox.api, sandbox.launch.session"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(LANDGATE_VENV_PY), "-c", "import sandbox.api, sandbox.launch.session"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if probe.returncode != 0:
-        return Tool(name="landgate-api", kind="inprocess", available=False,
-                    reason=f"sandbox.api / sandbox.launch.session not importable: {_tail(probe.stderr)}")
+        return Tool(
+            name="landgate-api",
+            kind="inprocess",
+            available=False,
+            reason=f"sandbox.api / sandbox.launch.session not importable: {_tail(probe.stderr)}",
+        )
     return Tool(
-        name="landgate-api", kind="inprocess", version=landgate_version(),
+        name="landgate-api",
+        kind="inprocess",
+        version=landgate_version(),
         note="sandbox.run(argv, policy=<bench policy>) in a worker, vs subprocess.run in that worker",
-        python=str(LANDGATE_VENV_PY), backend="landgate",
+        python=str(LANDGATE_VENV_PY),
+        backend="landgate",
     )
 
 
@@ -270,8 +361,11 @@ class Worker:
         self.tool = tool
         self.proc = subprocess.Popen(
             [tool.python, str(BENCH / "_worker.py"), tool.backend],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=str(ROOT),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(ROOT),
         )
         reply = self.call({"op": "configure", **config})
         if not reply.get("ok"):
@@ -291,8 +385,9 @@ class Worker:
         return json.loads(line)
 
     def time_once(self, workload: Workload, variant: str) -> tuple[float, int, str]:
-        reply = self.call({"op": "run", "workload": workload.name, "argv": workload.argv,
-                           "variant": variant})
+        reply = self.call(
+            {"op": "run", "workload": workload.name, "argv": workload.argv, "variant": variant}
+        )
         if "error" in reply:
             return 0.0, -1, reply["error"]
         return float(reply["seconds"]), int(reply["returncode"]), reply.get("stderr", "")

@@ -5,6 +5,7 @@
 rewrites bench/RESULTS.md and bench/results/ratios.png from an existing JSON
 file (bench/run.py calls the two functions below itself).
 """
+
 from __future__ import annotations
 
 import json
@@ -77,11 +78,18 @@ def render_markdown(data: dict[str, Any]) -> str:
     m = data.get("machine", {})
     lines: list[str] = ["# landgate benchmark results", ""]
     if data.get("quick"):
-        lines += ["> **Quick run (`--quick`)**: a handful of rounds, a smoke test. "
-                  "Do not quote these numbers.", ""]
+        lines += [
+            (
+                "> **Quick run (`--quick`)**: a handful of rounds, a smoke test. "
+                "Do not quote these numbers."
+            ),
+            "",
+        ]
     lines += [
-        "How to read this page: [bench/README.md](README.md). Produced by `make bench` "
-        "(`bench/run.py`); every sample is in `results/latest.json`.",
+        (
+            "How to read this page: [bench/README.md](README.md). Produced by `make bench` "
+            "(`bench/run.py`); every sample is in `results/latest.json`."
+        ),
         "",
         "| | |",
         "|---|---|",
@@ -106,44 +114,78 @@ def render_markdown(data: dict[str, Any]) -> str:
     tools = peers.get("tools", {}) if isinstance(peers, dict) else {}
     workloads = peers.get("workloads", {}) if isinstance(peers, dict) else {}
     if tools:
-        lines += ["## Tools", "", "| tool | version | how it is run | status |", "|---|---|---|---|"]
+        lines += [
+            "## Tools",
+            "",
+            "| tool | version | how it is run | status |",
+            "|---|---|---|---|",
+        ]
         for name in CLI_ORDER + INPROC_ORDER:
             t = tools.get(name)
             if t is None:
                 continue
-            status = "measured" if t.get("available") else f"unavailable {notes.add(t.get('reason', ''))}"
-            lines.append(f"| {name} | {t.get('version') or '-'} | {t.get('note') or '-'} | {status} |")
+            status = (
+                "measured"
+                if t.get("available")
+                else f"unavailable {notes.add(t.get('reason', ''))}"
+            )
+            lines.append(
+                f"| {name} | {t.get('version') or '-'} | {t.get('note') or '-'} | {status} |"
+            )
         lines.append("")
     if workloads:
         wl_names = list(workloads)
-        lines += ["## Side by side: median wall time (ratio to bare)", "",
-                  "Command-line tools, timed from the harness; bare is `subprocess.run(argv)`.", "",
-                  "| tool | " + " | ".join(workloads[w]["title"] for w in wl_names) + " |",
-                  "|---|" + "---|" * len(wl_names)]
+        lines += [
+            "## Side by side: median wall time (ratio to bare)",
+            "",
+            "Command-line tools, timed from the harness; bare is `subprocess.run(argv)`.",
+            "",
+            "| tool | " + " | ".join(workloads[w]["title"] for w in wl_names) + " |",
+            "|---|" + "---|" * len(wl_names),
+        ]
         for name in CLI_ORDER:
             if name not in tools:
                 continue
             cells = [_cell(workloads[w]["results"].get(name), notes) for w in wl_names]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", "## In-process launch: sandboxed run vs `subprocess.run` in the same process", "",
-                  "Each tool's worker times its sandboxed call and a plain `subprocess.run` of the "
-                  "same argv, interleaved; ratio and difference are to that `subprocess.run`. "
-                  "landgate's goal: at most +2 ms on `/bin/true`.", "",
-                  "| tool | " + " | ".join(workloads[w]["title"] for w in wl_names) + " |",
-                  "|---|" + "---|" * len(wl_names)]
+        lines += [
+            "",
+            "## In-process launch: sandboxed run vs `subprocess.run` in the same process",
+            "",
+            (
+                "Each tool's worker times its sandboxed call and a plain `subprocess.run` of the "
+                "same argv, interleaved; ratio and difference are to that `subprocess.run`. "
+                "landgate's goal: at most +2 ms on `/bin/true`."
+            ),
+            "",
+            "| tool | " + " | ".join(workloads[w]["title"] for w in wl_names) + " |",
+            "|---|" + "---|" * len(wl_names),
+        ]
         for name in INPROC_ORDER:
             if name not in tools:
                 continue
-            base = [_cell(workloads[w]["results"].get(f"{name}:subprocess.run")
-                          or workloads[w]["results"].get(name), notes) for w in wl_names]
+            base = [
+                _cell(
+                    workloads[w]["results"].get(f"{name}:subprocess.run")
+                    or workloads[w]["results"].get(name),
+                    notes,
+                )
+                for w in wl_names
+            ]
             cells = [_cell(workloads[w]["results"].get(name), notes, delta=True) for w in wl_names]
             lines.append(f"| {name}: subprocess.run | " + " | ".join(base) + " |")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
         if peers.get("connect_client"):
             lines.append(f"Connect loop client: {peers['connect_client']}. ")
-        lines.append("Rounds per workload: " + ", ".join(
-            f"{workloads[w]['title'].split(' (')[0]}: {workloads[w]['rounds']}" for w in wl_names) + ".")
+        lines.append(
+            "Rounds per workload: "
+            + ", ".join(
+                f"{workloads[w]['title'].split(' (')[0]}: {workloads[w]['rounds']}"
+                for w in wl_names
+            )
+            + "."
+        )
         lines.append("")
     elif isinstance(peers, dict) and peers.get("status"):
         lines += ["## Side by side", "", peers["status"], ""]
@@ -158,8 +200,14 @@ def render_markdown(data: dict[str, Any]) -> str:
             if entry.get("status") != "ok":
                 lines += [f"### {name}: {title}", "", f"**{entry.get('status')}**", ""]
                 continue
-            lines += [f"### {name}: {title}", "", f"({entry.get('seconds', '?')} s)", "",
-                      "| measure | value |", "|---|---|"]
+            lines += [
+                f"### {name}: {title}",
+                "",
+                f"({entry.get('seconds', '?')} s)",
+                "",
+                "| measure | value |",
+                "|---|---|",
+            ]
             for key, val in _flatten(entry.get("result", {})):
                 lines.append(f"| {key} | {val} |")
             lines.append("")
@@ -185,8 +233,14 @@ def render_chart(data: dict[str, Any], path: Path) -> str | None:
     wl_names = list(workloads)
     fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
     width = 0.8 / len(series)
-    colors = {"bwrap": "#8c8c8c", "firejail": "#c49a6c", "srt": "#d62728", "landgate": "#1f77b4",
-              "sandlock": "#9467bd", "landgate-api": "#17becf"}
+    colors = {
+        "bwrap": "#8c8c8c",
+        "firejail": "#c49a6c",
+        "srt": "#d62728",
+        "landgate": "#1f77b4",
+        "sandlock": "#9467bd",
+        "landgate-api": "#17becf",
+    }
     ymax = 1.0
     for i, name in enumerate(series):
         xs, ys, missing = [], [], []
@@ -202,12 +256,20 @@ def render_chart(data: dict[str, Any], path: Path) -> str | None:
         label = name + (" (vs its own subprocess.run)" if name in INPROC_ORDER else "")
         bars = ax.bar(xs, ys, width * 0.95, label=label, color=colors.get(name))
         for rect, y in zip(bars, ys):
-            ax.annotate(f"{y:.3g}×", (rect.get_x() + rect.get_width() / 2, y), ha="center",
-                        va="bottom", fontsize=7, rotation=90, xytext=(0, 2),
-                        textcoords="offset points")
+            ax.annotate(
+                f"{y:.3g}×",
+                (rect.get_x() + rect.get_width() / 2, y),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
         for x in missing:
-            ax.annotate("n/a", (x, 1.0), ha="center", va="bottom", fontsize=6, rotation=90,
-                        color="#888888")
+            ax.annotate(
+                "n/a", (x, 1.0), ha="center", va="bottom", fontsize=6, rotation=90, color="#888888"
+            )
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_ylim(0.8, ymax * 3)
@@ -215,9 +277,12 @@ def render_chart(data: dict[str, Any], path: Path) -> str | None:
     ax.set_xticklabels([workloads[w]["title"].replace(" (", "\n(") for w in wl_names], fontsize=8)
     ax.set_ylabel("median time / median bare (log scale; 1 = no overhead)")
     m = data.get("machine", {})
-    ax.set_title(f"Sandbox overhead, ratio to bare — kernel {m.get('kernel', '?')}, "
-                 f"{m.get('cpus', '?')} CPUs, {m.get('date', '?')[:10]}"
-                 + (" (QUICK RUN)" if data.get("quick") else ""), fontsize=10)
+    ax.set_title(
+        f"Sandbox overhead, ratio to bare — kernel {m.get('kernel', '?')}, "
+        f"{m.get('cpus', '?')} CPUs, {m.get('date', '?')[:10]}"
+        + (" (QUICK RUN)" if data.get("quick") else ""),
+        fontsize=10,
+    )
     ax.legend(fontsize=8, ncol=3, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)

@@ -11,6 +11,7 @@ Writes
 How to read them: bench/README.md.  No number here is asserted by a test;
 ratios are only ever computed between measurements taken in this one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,7 @@ def log(msg: str) -> None:
 
 def _first_line(argv: list[str]) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     text = (out.stdout or out.stderr).strip()
@@ -79,7 +80,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "hostname": platform.node(),
         "kernel": platform.release(),
         "kernel_version": platform.version(),
@@ -91,8 +92,12 @@ def machine_info() -> dict[str, Any]:
         "euid": os.geteuid(),
         "landgate_commit": _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
     }
-    doctor = subprocess.run([str(ROOT / ".venv" / "bin" / "landgate"), "doctor", "--json"],
-                            capture_output=True, text=True)
+    doctor = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "landgate"), "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if doctor.returncode == 0:
         try:
             info["landgate_doctor"] = json.loads(doctor.stdout)
@@ -127,9 +132,20 @@ def run_micro(quick: bool) -> dict[str, Any]:
         t0 = time.monotonic()
         try:
             proc = subprocess.run(
-                [sys.executable, "-c", _MICRO_RUNNER, str(BENCH), name, "1" if quick else "0",
-                 result_path],
-                cwd=str(ROOT), capture_output=True, text=True, timeout=MICRO_TIMEOUT,
+                [
+                    sys.executable,
+                    "-c",
+                    _MICRO_RUNNER,
+                    str(BENCH),
+                    name,
+                    "1" if quick else "0",
+                    result_path,
+                ],
+                cwd=str(ROOT),
+                capture_output=True,
+                text=True,
+                timeout=MICRO_TIMEOUT,
+                check=False,
             )
             elapsed = round(time.monotonic() - t0, 2)
             if proc.returncode != 0:
@@ -140,8 +156,11 @@ def run_micro(quick: bool) -> dict[str, Any]:
                 with open(result_path) as fh:
                     data = json.load(fh)
                 if not isinstance(data, dict):
-                    out[name] = {"title": title, "seconds": elapsed,
-                                 "status": f"failed: run() returned {type(data).__name__}, not dict"}
+                    out[name] = {
+                        "title": title,
+                        "seconds": elapsed,
+                        "status": f"failed: run() returned {type(data).__name__}, not dict",
+                    }
                 else:
                     out[name] = {"title": title, "status": "ok", "seconds": elapsed, "result": data}
         except subprocess.TimeoutExpired:
@@ -158,14 +177,27 @@ def run_micro(quick: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="few rounds: a smoke run, not a measurement")
-    ap.add_argument("--out", type=Path, default=BENCH / "results",
-                    help="directory for latest.json and ratios.png (default bench/results)")
-    ap.add_argument("--md", type=Path, default=None,
-                    help="the Markdown table (default bench/RESULTS.md when --out is the default, "
-                    "else OUT/RESULTS.md)")
+    ap = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="few rounds: a smoke run, not a measurement"
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH / "results",
+        help="directory for latest.json and ratios.png (default bench/results)",
+    )
+    ap.add_argument(
+        "--md",
+        type=Path,
+        default=None,
+        help="the Markdown table (default bench/RESULTS.md when --out is the default, "
+        "else OUT/RESULTS.md)",
+    )
     ap.add_argument("--no-peers", action="store_true", help="skip the side-by-side workloads")
     ap.add_argument("--no-micro", action="store_true", help="skip landgate's micro-benchmarks")
     args = ap.parse_args(argv)
@@ -175,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {"schema": 1, "quick": args.quick, "machine": machine_info()}
-    log(f"machine: {data['machine']['cpu']} x{data['machine']['cpus']}, "
-        f"kernel {data['machine']['kernel']}")
+    log(
+        f"machine: {data['machine']['cpu']} x{data['machine']['cpus']}, "
+        f"kernel {data['machine']['kernel']}"
+    )
     if args.no_peers:
         data["peers"] = {"status": "skipped (--no-peers)"}
     else:
@@ -190,15 +224,23 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.out / "latest.json"
     json_path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     md = report.render_markdown(data)
-    md_paths = [args.md] if args.md else (
-        [BENCH / "RESULTS.md", args.out / "RESULTS.md"] if args.out == BENCH / "results"
-        else [args.out / "RESULTS.md"])
+    md_paths = (
+        [args.md]
+        if args.md
+        else (
+            [BENCH / "RESULTS.md", args.out / "RESULTS.md"]
+            if args.out == BENCH / "results"
+            else [args.out / "RESULTS.md"]
+        )
+    )
     for p in md_paths:
         p.write_text(md)
     png = args.out / "ratios.png"
     chart = report.render_chart(data, png)
-    log(f"wrote {json_path}, {', '.join(str(p) for p in md_paths)}"
-        + (f", {png}" if chart is None else f" (no chart: {chart})"))
+    log(
+        f"wrote {json_path}, {', '.join(str(p) for p in md_paths)}"
+        + (f", {png}" if chart is None else f" (no chart: {chart})")
+    )
     print()
     print(md)
     return 0

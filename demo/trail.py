@@ -7,6 +7,7 @@ Reads `landgate audit show --json` output (one entry per line).  It names the
 layer that decided each denial as recorded in the entry; when an entry does not
 say, it prints "layer not recorded" rather than guessing.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,7 +65,11 @@ def denials(last_session: bool) -> int:
         action = str(_get(e, "action", "decision.action") or "?")
         target = str(_get(e, "target", "decision.target", "path", "command", "destination") or "?")
         layer_raw = _get(e, "layer", "decision.layer", "enforced_by", "by")
-        layer = LAYER_NAMES.get(str(layer_raw).lower(), str(layer_raw)) if layer_raw else "layer not recorded"
+        layer = (
+            LAYER_NAMES.get(str(layer_raw).lower(), str(layer_raw))
+            if layer_raw
+            else "layer not recorded"
+        )
         effect = str(_get(e, "result", "effect", "decision.effect", "outcome") or "deny")
         rule = _get(e, "rule", "decision.rule", "reason", "decision.reason")
         if isinstance(rule, dict):
@@ -75,7 +80,9 @@ def denials(last_session: bool) -> int:
         seen.add(key)
         if len(target) > 60:
             target = target[:57] + "..."
-        print(f"  {effect:<12} {action:<10} {target:<60} by {layer}" + (f"  [{rule}]" if rule else ""))
+        print(
+            f"  {effect:<12} {action:<10} {target:<60} by {layer}" + (f"  [{rule}]" if rule else "")
+        )
     return 0
 
 
