@@ -77,7 +77,9 @@ def render_decision(decision: Decision) -> str:
     lines = [f"{decision.effect:<5} {decision.action} {decision.target}"]
     rule = decision.rule
     if rule is None:
-        lines.append(f"  by {decision.rule_ref()}")
+        ds = decision.default_source
+        where = f" ({ds.file}:{ds.line}:{ds.column})" if ds else " (implied)"
+        lines.append(f"  by default {decision.effect} of {decision.action}{where}")
     elif rule.origin == "policy":
         lines.append(f"  by {short_ref(rule)}, {_where(rule)}")
     else:
