@@ -292,3 +292,17 @@ def render_nft_text(ruleset: Mapping[str, Any]) -> str:
             lines.append("  }")
         lines.append("}")
     return "\n".join(lines)
+
+
+def nft_plan_section(policy: Policy) -> dict[str, Any]:
+    """The `nft` section of `landgate plan`: the rung this host gives, the ruleset and its text.
+
+    Anchored on placeholders (table landgate-PID-N, interface lgPIDhN): the real
+    names and addresses are chosen per session.
+    """
+    from sandbox.net.session import network_capabilities
+
+    caps = network_capabilities()
+    ruleset = compile_nft_ruleset(policy)
+    return {"rung": caps.rung, "notes": list(caps.notes), "ruleset": ruleset,
+            "text": render_nft_text(ruleset)}
