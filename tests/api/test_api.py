@@ -1,0 +1,262 @@
+"""sandbox.run: the Python API enforces exactly what `landgate run` enforces.
+
+One allowed/denied twin per action kind (file_read, file_write, shell_exec,
+network), asserting on what leaked (the secret's bytes, the server's log, the
+file on disk) and on the session's decisions read back from the trail; then
+the API's own contract: stdio, cwd/env, timeout, Policy objects, and errors
+that carry the CLI's messages.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sandbox
+from sandbox.errors import LandgateError, PolicyError, UsageError
+
+from conftest import World
+
+PY3 = "/usr/bin/python3"
+
+
+def _launcher_present() -> bool:
+    return importlib.util.find_spec("sandbox.launch.session") is not None
+
+
+needs_launcher = pytest.mark.skipif(
+    not _launcher_present() and os.environ.get("LANDGATE_REQUIRE_KERNEL") != "1",
+    reason="sandbox.launch.session (the launcher) is not in this tree yet",
+)
+
+
+def _policy(world: World) -> str:
+    ws, home = world.workspace, world.home
+    return f"""\
+version: 1
+mode: enforce
+workspace: {ws}
+actions:
+  - action: file_read
+    defaultEffect: deny
+    rules:
+      - {{ path: "**/.env", effect: deny }}
+      - {{ path: "{home}/.ssh/", effect: deny }}
+      - {{ path: "./", effect: allow }}
+  - action: file_write
+    defaultEffect: deny
+    rules:
+      - {{ path: "**/.env", effect: deny }}
+      - {{ path: "./", effect: allow }}
+  - action: shell_exec
+    defaultEffect: deny
+    rules:
+      - {{ command: "true", effect: allow }}
+      - {{ command: "cat *", effect: allow }}
+      - {{ command: "id*", effect: deny }}
+  - action: network
+    defaultEffect: deny
+    rules:
+      - {{ destination: "localhost:{world.allowed_server.port}", effect: allow }}
+"""
+
+
+@pytest.fixture
+def lg(world: World, tmp_path: Path) -> dict[str, Any]:
+    """Common arguments: the world's policy, a private audit dir, the world's env."""
+    policy = world.write_policy(_policy(world))
+    audit = world.root / "audit"
+    return {"policy": str(policy), "audit": str(audit), "env": dict(world.env),
+            "cwd": str(world.workspace)}
+
+
+def _denials(result: sandbox.api.RunResult, action: str) -> list[dict[str, Any]]:
+    return [d for d in result.denied if d.get("action") == action]
+
+
+def _wait_for(predicate, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+# ------------------------------------------------------------------ twins
+
+
+@needs_launcher
+def test_file_read_twin(world: World, lg: dict[str, Any]) -> None:
+    allowed = sandbox.run(["cat", str(world.app_source)], capture_output=True, **lg)
+    assert allowed.returncode == 0
+    assert allowed.stdout == world.app_source.read_bytes()
+
+    denied = sandbox.run(["cat", str(world.dotenv)], capture_output=True, **lg)
+    assert world.secret not in (denied.stdout or b"")
+    assert world.secret not in (denied.stderr or b"")
+    denied_key = sandbox.run(["cat", str(world.ssh_key)], capture_output=True, **lg)
+    assert world.secret not in (denied_key.stdout or b"")
+    assert denied_key.returncode != 0
+    # Both sessions are in the trail, each with its own start entry.
+    assert denied.session and allowed.session and denied.session != allowed.session
+    assert any(d.get("type") == "session_start" for d in denied.decisions)
+
+
+@needs_launcher
+def test_file_write_twin(world: World, lg: dict[str, Any]) -> None:
+    target_ok = world.workspace / "src" / "out.txt"
+    allowed = sandbox.run(["sh", "-c", f"echo written > {target_ok}"], **lg)
+    assert allowed.returncode == 0
+    assert target_ok.read_text() == "written\n"
+
+    outside = world.home / "planted.txt"
+    denied = sandbox.run(["sh", "-c", f"echo planted > {outside}"], capture_output=True, **lg)
+    assert denied.returncode != 0
+    assert not outside.exists()
+    before = world.dotenv.read_bytes()
+    sandbox.run(["sh", "-c", f"echo overwritten > {world.dotenv}"], capture_output=True, **lg)
+    assert world.dotenv.read_bytes() == before
+
+
+@needs_launcher
+def test_shell_exec_twin(world: World, lg: dict[str, Any]) -> None:
+    allowed = sandbox.run(["sh", "-c", "/bin/true && echo ran-true"], capture_output=True, **lg)
+    assert allowed.returncode == 0
+    assert b"ran-true" in allowed.stdout
+
+    denied = sandbox.run(["sh", "-c", "/usr/bin/id; echo exit=$?"], capture_output=True, **lg)
+    assert b"uid=" not in denied.stdout  # id never ran
+    assert b"exit=0" not in denied.stdout
+    hits = _denials(denied, "shell_exec")
+    assert hits, f"no shell_exec denial in the session's decisions: {denied.decisions}"
+    assert any("id" in str(d.get("target", "")) for d in hits)
+    assert not _denials(allowed, "shell_exec")
+
+
+@needs_launcher
+def test_network_twin(world: World, lg: dict[str, Any]) -> None:
+    client = (
+        "import socket, sys\n"
+        "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5)\n"
+        "s.sendall(sys.argv[2].encode()); s.close()\n"
+    )
+    secret = world.secret.decode()
+    allowed = sandbox.run([PY3, "-c", client, str(world.allowed_server.port), secret],
+                          capture_output=True, **lg)
+    assert allowed.returncode == 0, allowed.stderr
+    assert _wait_for(lambda: world.secret in world.allowed_server.received)
+
+    denied = sandbox.run([PY3, "-c", client, str(world.denied_server.port), secret],
+                         capture_output=True, **lg)
+    assert denied.returncode != 0
+    time.sleep(0.2)
+    assert world.denied_server.connections == 0
+    assert world.secret not in world.denied_server.received
+    hits = _denials(denied, "network")
+    assert hits, f"no network denial in the session's decisions: {denied.decisions}"
+    assert any(str(world.denied_server.port) in str(d.get("target", "")) for d in hits)
+
+
+# ------------------------------------------------------------------ the API's contract
+
+
+@needs_launcher
+def test_input_capture_cwd_env(world: World, lg: dict[str, Any]) -> None:
+    result = sandbox.run(["cat"], input=b"from stdin\n", capture_output=True, **lg)
+    assert result.stdout == b"from stdin\n"
+    env = dict(lg.pop("env"), LANDGATE_API_PROBE="probe-value")
+    result = sandbox.run(["sh", "-c", "pwd; echo $LANDGATE_API_PROBE"], capture_output=True,
+                         env=env, **lg)
+    assert result.stdout.decode().split() == [str(world.workspace), "probe-value"]
+    assert result.args == ["sh", "-c", "pwd; echo $LANDGATE_API_PROBE"]
+
+
+@needs_launcher
+def test_output_not_captured_goes_to_our_fds(world: World, lg: dict[str, Any], capfd) -> None:
+    result = sandbox.run(["sh", "-c", "echo to-stdout; echo to-stderr >&2"], **lg)
+    assert result.returncode == 0 and result.stdout is None and result.stderr is None
+    out, err = capfd.readouterr()
+    assert "to-stdout" in out and "to-stderr" in err
+
+
+@needs_launcher
+def test_exit_status_and_check(world: World, lg: dict[str, Any]) -> None:
+    result = sandbox.run(["sh", "-c", "exit 7"], **lg)
+    assert result.returncode == 7
+    with pytest.raises(subprocess.CalledProcessError):
+        result.check_returncode()
+    assert sandbox.run(["/nonexistent/program"], **lg).returncode == 127
+
+
+@needs_launcher
+def test_timeout_kills_the_tree(world: World, lg: dict[str, Any]) -> None:
+    marker = world.workspace / "after-sleep"
+    with pytest.raises(subprocess.TimeoutExpired):
+        sandbox.run(["sh", "-c", f"sleep 30; touch {marker}"], timeout=1, **lg)
+    assert not marker.exists()
+
+
+@needs_launcher
+def test_policy_object(world: World, lg: dict[str, Any]) -> None:
+    policy = sandbox.Policy.load(lg.pop("policy"))
+    result = sandbox.run(["cat", str(world.app_source)], policy=policy, capture_output=True, **lg)
+    assert result.returncode == 0 and result.stdout == world.app_source.read_bytes()
+    denied = sandbox.run(["cat", str(world.dotenv)], policy=policy, capture_output=True, **lg)
+    assert world.secret not in (denied.stdout or b"")
+
+
+@needs_launcher
+def test_simulate_records_without_blocking(world: World, lg: dict[str, Any]) -> None:
+    result = sandbox.run(["sh", "-c", "/usr/bin/id -u"], simulate=True, capture_output=True, **lg)
+    assert result.returncode == 0 and result.stdout.strip().isdigit()  # ran: nothing blocked
+    assert _denials(result, "shell_exec"), result.decisions  # ...but recorded as would-deny
+
+
+# ------------------------------------------------------------------ errors: the CLI's
+
+
+def test_empty_argv_is_the_cli_usage_error() -> None:
+    with pytest.raises(UsageError) as exc:
+        sandbox.run([])
+    cli = subprocess.run([sys.executable, "-m", "sandbox", "run", "--"], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert cli.returncode == exc.value.exit_code == 2
+    assert cli.stderr.strip() == f"landgate: {exc.value}"
+
+
+def test_string_argv_is_refused() -> None:
+    with pytest.raises(UsageError, match="list of strings"):
+        sandbox.run("ls -l")  # type: ignore[arg-type]
+
+
+@needs_launcher
+def test_invalid_policy_is_the_cli_policy_error(world: World, tmp_path: Path) -> None:
+    bad = world.write_policy("version: 1\nactions:\n  - action: file_read\n    bogus: 1\n",
+                             name="bad.yaml")
+    with pytest.raises(PolicyError) as exc:
+        sandbox.run(["true"], policy=str(bad), audit=str(tmp_path / "audit"))
+    cli = subprocess.run([sys.executable, "-m", "sandbox", "run", "--policy", str(bad),
+                          "--audit", str(tmp_path / "audit"), "--", "true"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert cli.returncode == exc.value.exit_code == 1
+    assert cli.stderr.strip() == str(exc.value)
+    assert str(exc.value).startswith(f"{bad}:")
+
+
+@needs_launcher
+def test_missing_policy_file_is_the_cli_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(LandgateError) as exc:
+        sandbox.run(["true"], policy=str(missing), audit=str(tmp_path / "audit"))
+    cli = subprocess.run([sys.executable, "-m", "sandbox", "run", "--policy", str(missing),
+                          "--audit", str(tmp_path / "audit"), "--", "true"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert cli.returncode == exc.value.exit_code
+    assert cli.stderr.strip() in (str(exc.value), f"landgate: {exc.value}")
