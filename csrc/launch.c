@@ -1,7 +1,777 @@
-/* launch.c: placeholder; replaced by the launch module. */
+/* launch.c: the restricted child (see launch_api.h for the process shape).
+ *
+ * Everything after clone3 runs in a copy of a possibly multi-threaded Python
+ * process: only async-signal-safe calls (no malloc, no stdio, no locks).  One
+ * function per step; a failing step sends ERROR(step, errno) to the parent and
+ * the process _exits(125).  Nothing here calls exit() in the parent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+
+#include "kernel_compat.h"
 #include "launch_api.h"
 
-int lg_launch_api_version(void)
+#define LG_EXIT_SETUP 125
+#define LG_EXIT_CANNOT_EXEC 126
+#define LG_EXIT_NOT_FOUND 127
+
+enum lg_msg_kind {
+    LG_MSG_PID = 1,
+    LG_MSG_LISTENER = 2,
+    LG_MSG_ERROR = 3,
+    LG_MSG_EXEC_FAILED = 4,
+    LG_MSG_STATUS = 5,
+};
+
+struct lg_msg {
+    int kind;
+    int err;     /* errno for ERROR / EXEC_FAILED; skipped Landlock paths for LISTENER */
+    int value;   /* listener fd number, wait status */
+    char step[48];
+};
+
+/* Landlock rights that apply to a non-directory (the kernel rejects the rest
+ * with EINVAL on a path-beneath rule for a file). */
+#define LG_LL_FILE_RIGHTS (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
+                           LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | \
+                           LANDLOCK_ACCESS_FS_IOCTL_DEV)
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void copy_step(char *dst, size_t n, const char *src)
 {
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < n; i++)
+        dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+/* write(2), not sendmsg(2): after the filter is installed sendmsg is supervised. */
+static void send_msg(int sock, int kind, int err, int value, const char *step)
+{
+    struct lg_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    m.err = err;
+    m.value = value;
+    copy_step(m.step, sizeof m.step, step);
+    ssize_t n;
+    do {
+        n = write(sock, &m, sizeof m);
+    } while (n < 0 && errno == EINTR);
+    /* Nothing more to do if the parent is gone: the process exits next anyway. */
+}
+
+static void fail(int sock, const char *step, int err)
+{
+    send_msg(sock, LG_MSG_ERROR, err, 0, step);
+    _exit(LG_EXIT_SETUP);
+}
+
+/* ---- small async-signal-safe helpers ------------------------------------ */
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int err = n < 0 ? errno : 0;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err)
+        return -err;
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+/* "<id> <id> 1\n" without snprintf (not async-signal-safe). */
+static void id_map_line(char *buf, size_t n, unsigned int id)
+{
+    char digits[16];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id && nd < (int)sizeof digits);
+    size_t pos = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        for (int i = nd - 1; i >= 0 && pos + 1 < n; i--)
+            buf[pos++] = digits[i];
+        if (pos + 1 < n)
+            buf[pos++] = ' ';
+    }
+    if (pos + 3 < n) {
+        buf[pos++] = '1';
+        buf[pos++] = '\n';
+    }
+    buf[pos] = '\0';
+}
+
+/* ---- init's steps ------------------------------------------------------- */
+
+/* An unprivileged process may map exactly its own uid/gid into a user namespace
+ * it created, after denying setgroups(2) (user_namespaces(7)). */
+static void map_ids(int sock, int uid, int gid)
+{
+    char line[48];
+    int rc = write_file("/proc/self/setgroups", "deny");
+    if (rc < 0 && rc != -ENOENT)
+        fail(sock, "write /proc/self/setgroups", -rc);
+    id_map_line(line, sizeof line, (unsigned int)uid);
+    if ((rc = write_file("/proc/self/uid_map", line)) < 0)
+        fail(sock, "write /proc/self/uid_map", -rc);
+    id_map_line(line, sizeof line, (unsigned int)gid);
+    if ((rc = write_file("/proc/self/gid_map", line)) < 0)
+        fail(sock, "write /proc/self/gid_map", -rc);
+}
+
+/* Mount events must not propagate back to the host's namespace. */
+static void make_mounts_private(int sock)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        fail(sock, "mount / private", errno);
+}
+
+/* A fresh procfs for the new pid namespace: /proc shows only the sandbox. */
+static void mount_proc(int sock)
+{
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        fail(sock, "mount /proc", errno);
+}
+
+/* 6.3: vm.memfd_noexec is per pid namespace; 2 makes every memfd non-executable
+ * (MFD_EXEC refused), which closes execve("/proc/self/fd/N") of a memfd, a path
+ * Landlock cannot see (memfds live on an internal, SB_NOUSER mount). */
+static void set_memfd_noexec(int sock)
+{
+    int rc = write_file("/proc/sys/vm/memfd_noexec", "2");
+    if (rc < 0)
+        fail(sock, "write /proc/sys/vm/memfd_noexec", -rc);
+}
+
+/* Bind /dev/null over a denied file: reads see an empty file, and link(2) of
+ * the path fails with EXDEV (it is another mount), rename(2) with EBUSY. */
+static void mask_file(int sock, const char *path)
+{
+    if (mount("/dev/null", path, NULL, MS_BIND, NULL) != 0) {
+        if (errno == ENOENT)
+            return; /* vanished since the plan was made: nothing left to hide */
+        fail(sock, "mask file (bind /dev/null)", errno);
+    }
+}
+
+/* An empty read-only tmpfs over a denied directory. */
+static void mask_dir(int sock, const char *path)
+{
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=4k,nr_inodes=2,mode=0555") != 0) {
+        if (errno == ENOENT)
+            return;
+        fail(sock, "mask directory (tmpfs)", errno);
+    }
+}
+
+/* The flags a read-only remount must keep: in a user namespace the kernel
+ * refuses (EPERM) to clear nosuid/nodev/noexec/atime flags locked by the
+ * more privileged namespace the mount was copied from. */
+static unsigned long locked_flags(const char *path, int *err)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0) {
+        *err = errno;
+        return 0;
+    }
+    unsigned long f = 0;
+    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    *err = 0;
+    return f;
+}
+
+/* Write-protect a path inside a writable grant: bind it onto itself, then
+ * remount that bind read-only (a bind mount's own flags; MS_REC keeps masks
+ * below it). */
+static void protect_path(int sock, const char *path)
+{
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
+        if (errno == ENOENT)
+            return;
+        fail(sock, "protect path (bind)", errno);
+    }
+    int err = 0;
+    unsigned long keep = locked_flags(path, &err);
+    if (err)
+        fail(sock, "protect path (statvfs)", err);
+    if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) != 0)
+        fail(sock, "protect path (remount read-only)", errno);
+}
+
+static void bind_file(int sock, const char *src, const char *dst)
+{
+    if (mount(src, dst, NULL, MS_BIND, NULL) != 0)
+        fail(sock, "bind mount", errno);
+}
+
+static void enter_netns(int sock, int fd)
+{
+    if (setns(fd, CLONE_NEWNET) != 0)
+        fail(sock, "setns network namespace", errno);
+    if (close(fd) != 0)
+        fail(sock, "close network namespace fd", errno);
+}
+
+/* ---- the agent's steps -------------------------------------------------- */
+
+static void reset_signals(int sock)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    /* The clone inherited landgate's mask (landgate blocks INT/TERM/... to
+     * sigtimedwait for them); execve would keep it, so clear it here. */
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+        fail(sock, "sigprocmask", errno);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        /* EINVAL for the signal numbers glibc reserves: nothing to reset. */
+        if (sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL)
+            fail(sock, "sigaction", errno);
+    }
+}
+
+static void die_with_parent(int sock, pid_t expected_parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        fail(sock, "prctl PR_SET_PDEATHSIG", errno);
+    /* The parent may have died before the prctl: then we were reparented. */
+    if (getppid() != expected_parent)
+        _exit(LG_EXIT_SETUP);
+}
+
+/* Every fd beyond stdio becomes close-on-exec, so the agent inherits only
+ * 0, 1, 2 (5.11: CLOSE_RANGE_CLOEXEC). */
+static void cloexec_fds(int sock)
+{
+    if (syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        fail(sock, "close_range", errno);
+}
+
+static void no_new_privs(int sock)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        fail(sock, "prctl PR_SET_NO_NEW_PRIVS", errno);
+}
+
+static int add_path_rule(int ruleset, const char *path, __u64 access, __u64 handled, int *skipped,
+                         const char **step)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == EACCES || errno == ENOTDIR) {
+            (*skipped)++;
+            return 0;
+        }
+        *step = "open Landlock rule path";
+        return -errno;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        *step = "fstat Landlock rule path";
+        return -e;
+    }
+    access &= handled;
+    if (!S_ISDIR(st.st_mode))
+        access &= LG_LL_FILE_RIGHTS;
+    int rc = 0;
+    if (access) {
+        struct landlock_path_beneath_attr pb = { .allowed_access = access, .parent_fd = fd };
+        if (syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0) {
+            rc = -errno;
+            *step = "landlock_add_rule";
+        }
+    }
+    if (close(fd) != 0 && rc == 0) {
+        rc = -errno;
+        *step = "close Landlock rule path";
+    }
+    return rc;
+}
+
+/* Landlock restricts the calling thread (and what it execs): that is why this
+ * runs here, in the single-threaded child, never in landgate. */
+static void restrict_landlock(int sock, const struct lg_spawn_spec *s, int *skipped)
+{
+    struct lg_landlock_ruleset_attr attr = {
+        .handled_access_fs = s->ll_handled_fs,
+        .handled_access_net = s->landlock_abi >= 4 ? s->ll_handled_net : 0,
+        .scoped = s->landlock_abi >= 6 ? s->ll_scoped : 0,
+    };
+    size_t size = s->landlock_abi >= 6 ? LG_RULESET_ATTR_SIZE_V6
+                : s->landlock_abi >= 4 ? LG_RULESET_ATTR_SIZE_V4 : LG_RULESET_ATTR_SIZE_V1;
+    long rs = syscall(__NR_landlock_create_ruleset, &attr, size, 0);
+    if (rs < 0)
+        fail(sock, "landlock_create_ruleset", errno);
+    const char *step = "landlock_add_rule";
+    for (int i = 0; i < s->n_ll_paths; i++) {
+        int rc = add_path_rule((int)rs, s->ll_paths[i], s->ll_access[i], s->ll_handled_fs, skipped, &step);
+        if (rc < 0)
+            fail(sock, step, -rc);
+    }
+    for (int i = 0; i < s->n_ll_ports && attr.handled_access_net; i++) {
+        struct lg_landlock_net_port_attr np = {
+            .allowed_access = s->ll_port_access[i] & attr.handled_access_net,
+            .port = s->ll_ports[i],
+        };
+        if (syscall(__NR_landlock_add_rule, rs, LG_LANDLOCK_RULE_NET_PORT, &np, 0) != 0)
+            fail(sock, "landlock_add_rule (net port)", errno);
+    }
+    if (syscall(__NR_landlock_restrict_self, rs, 0) != 0)
+        fail(sock, "landlock_restrict_self", errno);
+    if (close((int)rs) != 0)
+        fail(sock, "close Landlock ruleset", errno);
+}
+
+/* Returns the listener fd (NEW_LISTENER), or -1 if the spec asks for none. */
+static int install_filter(int sock, const struct lg_spawn_spec *s)
+{
+    if (s->filter_len <= 0)
+        return -1;
+    struct sock_fprog prog = {
+        .len = (unsigned short)s->filter_len,
+        /* struct lg_bpf_insn has struct sock_filter's layout (checked below). */
+        .filter = (struct sock_filter *)(void *)s->filter,
+    };
+    long fd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, s->filter_flags, &prog);
+    if (fd < 0)
+        fail(sock, "seccomp(SECCOMP_SET_MODE_FILTER)", errno);
+    return (s->filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) ? (int)fd : -1;
+}
+
+_Static_assert(sizeof(struct lg_bpf_insn) == sizeof(struct sock_filter), "bpf insn layout");
+
+static void wait_for_go(int go_rd)
+{
+    char c;
+    ssize_t n;
+    do {
+        n = read(go_rd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(LG_EXIT_SETUP); /* landgate gave up (or died): never exec */
+}
+
+static void agent_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t init_pid)
+{
+    reset_signals(sock);
+    die_with_parent(sock, init_pid);
+    /* The parent's end has SO_PASSCRED: this message carries our pid as landgate sees it. */
+    send_msg(sock, LG_MSG_PID, 0, 0, "pid");
+    if (chdir(s->cwd) != 0)
+        fail(sock, "chdir", errno);
+    cloexec_fds(sock);
+    no_new_privs(sock);
+    int skipped = 0;
+    if (s->landlock_abi > 0)
+        restrict_landlock(sock, s, &skipped);
+    int listener = install_filter(sock, s);
+    /* From here on open/sendmsg/execve... may be supervised: only write/read/close. */
+    send_msg(sock, LG_MSG_LISTENER, skipped, listener, "listener");
+    wait_for_go(go_rd);
+    if (listener >= 0 && close(listener) != 0)
+        _exit(LG_EXIT_SETUP);
+    execve(s->path, s->argv, s->envp);
+    int err = errno;
+    send_msg(sock, LG_MSG_EXEC_FAILED, err, 0, "execve");
+    _exit(err == ENOENT || err == ENOTDIR ? LG_EXIT_NOT_FOUND : LG_EXIT_CANNOT_EXEC);
+}
+
+/* ---- init: reap and forward --------------------------------------------- */
+
+/* The one piece of global state: a signal handler needs to know whom to forward to. */
+static volatile sig_atomic_t g_agent_pid;
+
+/* Forward what landgate (or anyone) sends to init.  A terminal-generated signal
+ * (si_code SI_KERNEL) already reached the agent, which shares landgate's
+ * foreground process group: forwarding it would deliver it twice. */
+static void forward_signal(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    if (info && info->si_code == SI_KERNEL)
+        return;
+    pid_t pid = (pid_t)g_agent_pid;
+    if (pid > 0) {
+        int saved = errno;
+        kill(pid, sig);
+        errno = saved;
+    }
+}
+
+static void install_forwarders(int sock)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (sigaction(sigs[i], &sa, NULL) != 0)
+            fail(sock, "sigaction (init)", errno);
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+        fail(sock, "sigprocmask (init)", errno);
+}
+
+static int status_to_exit(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return LG_EXIT_SETUP;
+}
+
+/* Without a pid namespace init is a child subreaper: orphans of the agent
+ * come back to it and are killed when the agent exits. */
+static void reap(pid_t agent, int *agent_status, int kill_orphans)
+{
+    int have = 0;
+    for (;;) {
+        int st = 0;
+        pid_t p = waitpid(-1, &st, __WALL);
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* ECHILD: everyone reaped */
+        }
+        if (p == agent) {
+            *agent_status = st;
+            have = 1;
+            g_agent_pid = 0;
+            if (!kill_orphans)
+                return;
+            /* Remaining processes are orphans of the agent: kill them all. */
+            kill(-1, SIGKILL);
+        }
+        if (have && !kill_orphans)
+            return;
+    }
+}
+
+static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_wr, pid_t landgate)
+{
+    if (close(go_wr) != 0)
+        fail(sock, "close go pipe", errno);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        fail(sock, "prctl PR_SET_PDEATHSIG (init)", errno);
+    /* In a new pid ns getppid() is 0 (the parent is outside); otherwise check. */
+    if (!(s->ns_flags & LG_NS_PID) && getppid() != landgate)
+        _exit(LG_EXIT_SETUP);
+    if (s->ns_flags & LG_NS_USER)
+        map_ids(sock, s->map_uid, s->map_gid);
+    if (s->ns_flags & LG_NS_MOUNT) {
+        make_mounts_private(sock);
+        if ((s->ns_flags & LG_NS_PID) && s->mount_proc)
+            mount_proc(sock);
+        for (int i = 0; i < s->n_mask_files; i++)
+            mask_file(sock, s->mask_files[i]);
+        for (int i = 0; i < s->n_mask_dirs; i++)
+            mask_dir(sock, s->mask_dirs[i]);
+        for (int i = 0; i < s->n_ro_paths; i++)
+            protect_path(sock, s->ro_paths[i]);
+        for (int i = 0; i < s->n_binds; i++)
+            bind_file(sock, s->bind_src[i], s->bind_dst[i]);
+    }
+    if ((s->ns_flags & LG_NS_PID) && s->memfd_noexec)
+        set_memfd_noexec(sock);
+    if (s->netns_fd >= 0)
+        enter_netns(sock, s->netns_fd);
+    int kill_orphans = !(s->ns_flags & LG_NS_PID);
+    if (kill_orphans && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        fail(sock, "prctl PR_SET_CHILD_SUBREAPER", errno);
+    install_forwarders(sock);
+    pid_t self = getpid();
+    pid_t agent = fork();
+    if (agent < 0)
+        fail(sock, "fork agent", errno);
+    if (agent == 0)
+        agent_main(s, sock, go_rd, self); /* does not return */
+    g_agent_pid = agent;
+    if (close(go_rd) != 0)
+        fail(sock, "close go pipe (init)", errno);
+    int status = LG_EXIT_SETUP << 8;
+    reap(agent, &status, kill_orphans);
+    send_msg(sock, LG_MSG_STATUS, 0, status, "status");
+    return status_to_exit(status);
+}
+
+/* ---- parent side --------------------------------------------------------- */
+
+static int report(char *err, int errlen, const char *step, int e)
+{
+    if (err && errlen > 0)
+        snprintf(err, (size_t)errlen, "%s: %s", step, strerror(e));
+    return -e;
+}
+
+int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err, int errlen)
+{
+    memset(child, 0, sizeof *child);
+    child->init_pidfd = child->sock = child->go_fd = child->listener_fd = -1;
+    int sv[2], go[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return report(err, errlen, "socketpair", errno);
+    int one = 1;
+    if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return report(err, errlen, "setsockopt SO_PASSCRED", e);
+    }
+    if (pipe2(go, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return report(err, errlen, "pipe2", e);
+    }
+    unsigned long long flags = CLONE_PIDFD;
+    if (spec->ns_flags & LG_NS_USER) flags |= CLONE_NEWUSER;
+    if (spec->ns_flags & LG_NS_MOUNT) flags |= CLONE_NEWNS;
+    if (spec->ns_flags & LG_NS_PID) flags |= CLONE_NEWPID;
+    int pidfd = -1;
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = flags;
+    ca.pidfd = (__u64)(unsigned long)&pidfd;
+    ca.exit_signal = SIGCHLD;
+    pid_t landgate = getpid();
+    long pid = syscall(__NR_clone3, &ca, sizeof ca);
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        close(go[0]);
+        close(go[1]);
+        return report(err, errlen, "clone3", e);
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        _exit(init_main(spec, sv[1], go[0], go[1], landgate));
+    }
+    child->init_pid = (int)pid;
+    child->init_pidfd = pidfd;
+    child->sock = sv[0];
+    child->go_fd = go[1];
+    child->agent_pid = -1;
+    int rc = 0;
+    if (close(sv[1]) != 0)
+        rc = report(err, errlen, "close socket (parent)", errno);
+    if (close(go[0]) != 0 && rc == 0)
+        rc = report(err, errlen, "close go pipe (parent)", errno);
+    return rc;
+}
+
+/* One message and, when present, the sender's pid from SCM_CREDENTIALS. */
+static int recv_msg(int sock, struct lg_msg *m, pid_t *sender, int flags)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct ucred))];
+    } cbuf;
+    struct iovec iov = { .iov_base = m, .iov_len = sizeof *m };
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf.buf;
+    mh.msg_controllen = sizeof cbuf.buf;
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return 0;
+    if ((size_t)n != sizeof *m)
+        return -EPROTO;
+    *sender = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+            struct ucred uc;
+            memcpy(&uc, CMSG_DATA(c), sizeof uc);
+            *sender = uc.pid;
+        }
+    }
+    return 1;
+}
+
+static int error_from(const struct lg_msg *m, char *err, int errlen)
+{
+    struct lg_msg copy = *m;
+    copy.step[sizeof copy.step - 1] = '\0';
+    return report(err, errlen, copy.step, copy.err ? copy.err : EIO);
+}
+
+int lg_wait_ready(struct lg_child *child, char *err, int errlen)
+{
+    for (;;) {
+        struct lg_msg m;
+        pid_t sender = -1;
+        int rc = recv_msg(child->sock, &m, &sender, 0);
+        if (rc < 0)
+            return report(err, errlen, "recvmsg (launcher)", -rc);
+        if (rc == 0)
+            return report(err, errlen, "launcher", ECHILD); /* died without a word */
+        switch (m.kind) {
+        case LG_MSG_ERROR:
+            return error_from(&m, err, errlen);
+        case LG_MSG_PID:
+            if (sender <= 0)
+                return report(err, errlen, "SCM_CREDENTIALS", EPROTO);
+            child->agent_pid = sender;
+            break;
+        case LG_MSG_LISTENER:
+            child->ll_skipped = m.err;
+            if (m.value < 0)
+                return 0;
+            if (child->agent_pid <= 0)
+                return report(err, errlen, "listener before pid", EPROTO);
+            {
+                /* The agent is blocked on the go pipe, so its pid cannot be reused yet. */
+                long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
+                if (pfd < 0)
+                    return report(err, errlen, "pidfd_open", errno);
+                long lfd = syscall(__NR_pidfd_getfd, (int)pfd, m.value, 0);
+                int e = errno;
+                close((int)pfd);
+                if (lfd < 0)
+                    return report(err, errlen, "pidfd_getfd", e);
+                child->listener_fd = (int)lfd; /* pidfd_getfd sets O_CLOEXEC */
+            }
+            return 0;
+        default:
+            return report(err, errlen, "launcher message", EPROTO);
+        }
+    }
+}
+
+int lg_release(struct lg_child *child, char *err, int errlen)
+{
+    if (child->go_fd < 0)
+        return report(err, errlen, "release", EBADF);
+    char c = 'g';
+    ssize_t n;
+    do {
+        n = write(child->go_fd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    int e = n == 1 ? 0 : (n < 0 ? errno : EIO);
+    close(child->go_fd);
+    child->go_fd = -1;
+    if (e)
+        return report(err, errlen, "release (write go pipe)", e);
     return 0;
+}
+
+int lg_collect(struct lg_child *child, int *raw_status, int *exec_errno)
+{
+    int got = 0;
+    *exec_errno = 0;
+    for (;;) {
+        struct lg_msg m;
+        pid_t sender = -1;
+        int rc = recv_msg(child->sock, &m, &sender, MSG_DONTWAIT);
+        if (rc == -EAGAIN || rc == 0)
+            return got;
+        if (rc < 0)
+            return rc;
+        if (m.kind == LG_MSG_EXEC_FAILED)
+            *exec_errno = m.err;
+        else if (m.kind == LG_MSG_STATUS) {
+            *raw_status = m.value;
+            got = 1;
+        }
+    }
+}
+
+void lg_child_close(struct lg_child *child)
+{
+    if (child->sock >= 0)
+        close(child->sock);
+    if (child->go_fd >= 0)
+        close(child->go_fd);
+    if (child->init_pidfd >= 0)
+        close(child->init_pidfd);
+    child->sock = child->go_fd = child->init_pidfd = -1;
+}
+
+int lg_listener_sync_wakeup(int listener_fd)
+{
+    /* The flag is passed by value, not through a pointer (6.6). */
+    if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Fallback loop: no decision at all, every supervised syscall continues.  It
+ * exists so filesystem enforcement (Landlock, masks, hardening) runs before
+ * the supervisor lands; the session says so in its layers. */
+int lg_notify_allow_all(int listener_fd, int stop_fd)
+{
+    struct seccomp_notif req;
+    struct seccomp_notif_resp resp;
+    for (;;) {
+        struct pollfd p[2] = { { .fd = listener_fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (p[1].revents)
+            return 0;
+        if (!(p[0].revents & POLLIN)) {
+            if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+                return 0; /* every filtered task is gone */
+            continue;
+        }
+        memset(&req, 0, sizeof req); /* RECV insists on a zeroed struct */
+        if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+            if (errno == EINTR || errno == ENOENT)
+                continue; /* the caller died or was interrupted before we read it */
+            return -errno;
+        }
+        memset(&resp, 0, sizeof resp);
+        resp.id = req.id;
+        resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0 && errno != ENOENT)
+            return -errno;
+    }
 }

@@ -1,8 +1,121 @@
-/* launch_api.h: public interface of sandbox._launch (cdef-clean, see csrc/build.py). */
+/* launch_api.h: public interface of sandbox._launch (cdef-clean, see csrc/build.py).
+ *
+ * The restricted child.  Python compiles everything (Landlock rules, masks,
+ * the seccomp program) into one lg_spawn_spec of flat arrays; C does the
+ * steps between fork and execve, where only the calling thread exists.
+ *
+ * Process shape (one design for root and unprivileged users):
+ *
+ *   landgate (python) --clone3(ns flags, CLONE_PIDFD)--> init
+ *        init: [user ns: uid/gid map] [mount ns: private, /proc, masks, binds]
+ *              [setns(netns)] --fork--> agent
+ *        agent: pdeathsig, no_new_privs, chdir, Landlock, seccomp (listener)
+ *               -> reports its pid (SCM_CREDENTIALS) and listener fd number,
+ *               -> waits for "go", closes its listener copy, execve(root command)
+ *
+ * init stays outside Landlock and seccomp: it only reaps, forwards signals and
+ * reports the agent's wait status.  With a pid namespace it is pid 1 there, so
+ * when init dies (it has PR_SET_PDEATHSIG=SIGKILL on landgate) the kernel kills
+ * the whole sandboxed tree.
+ *
+ * Protocol on the sync socket (SOCK_SEQPACKET; the parent's end has SO_PASSCRED
+ * so every message carries its sender's pid translated into landgate's pid ns):
+ *   agent -> PID, LISTENER(fd number); on a failed step ERROR(step, errno);
+ *   after go: EXEC_FAILED(errno) if execve failed;  init -> STATUS(wait status).
+ * The listener fd itself moves with pidfd_getfd(2), not sendmsg: sendmsg is a
+ * supervised syscall and the supervisor is not running yet.
+ */
 #ifndef LANDGATE_LAUNCH_API_H
 #define LANDGATE_LAUNCH_API_H
 
-/* Placeholder until the launch module lands: returns the module's API version. */
-int lg_launch_api_version(void);
+/* Namespace choices (lg_spawn_spec.ns_flags). */
+#define LG_NS_USER 1
+#define LG_NS_MOUNT 2
+#define LG_NS_PID 4
+
+/* Same layout as the kernel's struct sock_filter. */
+struct lg_bpf_insn {
+    unsigned short code;
+    unsigned char jt;
+    unsigned char jf;
+    unsigned int k;
+};
+
+struct lg_spawn_spec {
+    const char *path;   /* executable, already resolved against PATH */
+    char **argv;        /* NULL-terminated */
+    char **envp;        /* NULL-terminated */
+    const char *cwd;    /* the agent's working directory */
+
+    int ns_flags;       /* LG_NS_* */
+    int map_uid;        /* user ns: the outer uid/gid mapped to itself */
+    int map_gid;
+    int mount_proc;     /* pid ns: mount a fresh /proc showing only the sandbox */
+    int memfd_noexec;   /* pid ns: vm.memfd_noexec=2 (no executable memfds) */
+    int netns_fd;       /* -1: keep landgate's network namespace */
+
+    /* mount ns only: masks and binds, applied in this order */
+    const char **mask_files;  /* /dev/null bound over each denied file */
+    int n_mask_files;
+    const char **mask_dirs;   /* an empty read-only tmpfs over each denied directory */
+    int n_mask_dirs;
+    const char **ro_paths;    /* write-protected: bound read-only onto itself */
+    int n_ro_paths;
+    const char **bind_src;    /* extra file binds (e.g. resolv.conf for the DNS view) */
+    const char **bind_dst;
+    int n_binds;
+
+    /* Landlock: landlock_abi 0 means do not restrict */
+    int landlock_abi;
+    unsigned long long ll_handled_fs;
+    unsigned long long ll_handled_net;
+    unsigned long long ll_scoped;
+    const char **ll_paths;
+    const unsigned long long *ll_access;
+    int n_ll_paths;
+    const unsigned long long *ll_ports;
+    const unsigned long long *ll_port_access;
+    int n_ll_ports;
+
+    /* seccomp: filter_len 0 means no filter (and no listener) */
+    const struct lg_bpf_insn *filter;
+    int filter_len;
+    unsigned int filter_flags;
+};
+
+/* The parent's handle on a spawned sandbox. */
+struct lg_child {
+    int init_pid;      /* in landgate's pid ns */
+    int init_pidfd;
+    int sock;          /* sync socket, parent end */
+    int go_fd;         /* write end of the go pipe; -1 once released */
+    int agent_pid;     /* in landgate's pid ns: the process that execs the root command */
+    int listener_fd;   /* the seccomp listener, in landgate; -1 without a filter */
+    int ll_skipped;    /* Landlock rule paths that did not exist (or were unreachable) */
+};
+
+/* Clone init (which forks the agent).  0 or -errno; err gets "step: message". */
+int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err, int errlen);
+
+/* Wait until the agent is restricted and blocked before execve; take its listener. */
+int lg_wait_ready(struct lg_child *child, char *err, int errlen);
+
+/* Let the agent execve (write the go byte, close the pipe). */
+int lg_release(struct lg_child *child, char *err, int errlen);
+
+/* After init was reaped: the agent's raw wait status and execve's errno (0 if it ran).
+ * Returns 1 if a STATUS message was read, 0 if not, -errno on error. */
+int lg_collect(struct lg_child *child, int *raw_status, int *exec_errno);
+
+/* Close every fd the handle still owns (not listener_fd, which the caller owns). */
+void lg_child_close(struct lg_child *child);
+
+/* SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on a listener (6.6).  0 or -errno. */
+int lg_listener_sync_wakeup(int listener_fd);
+
+/* Fallback supervisor until sandbox.supervise lands: answer every notification
+ * with SECCOMP_USER_NOTIF_FLAG_CONTINUE.  Returns 0 when stop_fd is readable or
+ * the sandbox is gone (POLLHUP), -errno on error. */
+int lg_notify_allow_all(int listener_fd, int stop_fd);
 
 #endif

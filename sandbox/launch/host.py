@@ -1,0 +1,141 @@
+"""What this host's kernel offers, probed once per process (DESIGN §4).
+
+`HostCapabilities` is plain data so that tests (and `landgate plan` on another
+machine's behalf) can pretend a feature is absent: the planner and the
+session read only this object, never the kernel directly.
+"""
+from __future__ import annotations
+
+import ctypes.util
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+# sched.h values (stable UAPI)
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+SECCOMP_RET_USER_NOTIF = 0x7FC00000
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
+NOBODY_UID = 65534
+
+
+@dataclass(frozen=True, slots=True)
+class HostCapabilities:
+    kernel: str
+    landlock_abi: int  # 0: no Landlock (the probe's -errno is in landlock_error)
+    landlock_error: str
+    seccomp_filter: bool
+    seccomp_notify: bool  # SECCOMP_RET_USER_NOTIF
+    wait_killable_recv: bool  # SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19)
+    sync_wakeup: bool  # SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6)
+    is_root: bool
+    uid: int
+    gid: int
+    user_ns: bool  # this user can create a user namespace (+ mount ns inside)
+    mount_ns: bool  # a mount namespace is reachable (root directly, or via a user ns)
+    pid_ns: bool
+    net_ns: bool
+    memfd_noexec: bool  # vm.memfd_noexec exists (6.3)
+    nft: str | None  # `nft --version`, None when absent
+    libnftables: str | None
+    cgroup: str  # "v2" | "hybrid" | "v1" | "none"
+
+    def without(self, **changes: object) -> "HostCapabilities":
+        """A copy with some features changed (tests: pretend Landlock is absent)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def namespaces(self) -> bool:
+        return self.mount_ns and self.pid_ns
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kernel": self.kernel, "landlock_abi": self.landlock_abi,
+            "landlock_error": self.landlock_error, "seccomp_filter": self.seccomp_filter,
+            "seccomp_user_notif": self.seccomp_notify, "wait_killable_recv": self.wait_killable_recv,
+            "sync_wake_up": self.sync_wakeup, "root": self.is_root, "uid": self.uid,
+            "user_ns": self.user_ns, "mount_ns": self.mount_ns, "pid_ns": self.pid_ns,
+            "net_ns": self.net_ns, "memfd_noexec": self.memfd_noexec, "nft": self.nft,
+            "libnftables": self.libnftables, "cgroup": self.cgroup,
+        }
+
+
+def _errno_text(rc: int) -> str:
+    return os.strerror(-rc) if rc < 0 else ""
+
+
+def cgroup_kind() -> str:
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "unified" / "cgroup.controllers").exists():
+        return "hybrid"
+    if root.is_dir() and any(root.iterdir()):
+        return "v1"
+    return "none"
+
+
+def nft_version() -> str | None:
+    exe = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def probe_unshare(flags: int, uid: int = -1) -> bool:
+    from sandbox._probe import lib
+
+    return bool(lib.lg_probe_unshare(flags, uid) == 0)
+
+
+@lru_cache(maxsize=1)
+def probe_host() -> HostCapabilities:
+    """Probe the kernel (a few short-lived children; about 5 ms)."""
+    from sandbox._probe import lib
+
+    abi = int(lib.lg_probe_landlock_abi())
+    is_root = os.geteuid() == 0
+    notify = lib.lg_probe_seccomp_action(SECCOMP_RET_USER_NOTIF) == 0
+    if is_root:
+        mount_ns = probe_unshare(CLONE_NEWNS)
+        pid_ns = probe_unshare(CLONE_NEWNS | CLONE_NEWPID)
+        net_ns = probe_unshare(CLONE_NEWNET)
+        user_ns = probe_unshare(CLONE_NEWUSER)
+    else:
+        user_ns = probe_unshare(CLONE_NEWUSER | CLONE_NEWNS)
+        mount_ns = user_ns
+        pid_ns = user_ns and probe_unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID)
+        net_ns = user_ns and probe_unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    return HostCapabilities(
+        kernel=os.uname().release,
+        landlock_abi=max(abi, 0),
+        landlock_error=_errno_text(abi),
+        seccomp_filter=lib.lg_probe_seccomp_filter_flag(0) == 1,
+        seccomp_notify=notify,
+        # WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER (EINVAL alone).
+        wait_killable_recv=lib.lg_probe_seccomp_filter_flag(
+            SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) == 1,
+        sync_wakeup=notify and lib.lg_probe_notif_sync_wakeup() == 0,
+        is_root=is_root,
+        uid=os.getuid(),
+        gid=os.getgid(),
+        user_ns=user_ns,
+        mount_ns=mount_ns,
+        pid_ns=pid_ns,
+        net_ns=net_ns,
+        memfd_noexec=os.path.exists("/proc/sys/vm/memfd_noexec"),
+        nft=nft_version(),
+        libnftables=ctypes.util.find_library("nftables"),
+        cgroup=cgroup_kind(),
+    )

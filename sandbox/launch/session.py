@@ -1,0 +1,271 @@
+"""`landgate run`: plan, check the required layers, spawn, supervise, wait.
+
+Order (DESIGN §2, §4):
+  1. load the policy, probe the host, build the plan;
+  2. refuse (exit 125) when a required layer or a carve-out is not enforced,
+     unless --best-effort (then warn; never silent);
+  3. spawn: the agent is restricted and blocked before its execve;
+  4. take the seccomp listener and start the supervisor on it
+     (`_start_supervisor`: THE seam for sandbox.supervise);
+  5. audit hook (`_audit_start`), release the agent, forward signals, wait;
+  6. exit status: the agent's own; 126/127 when its execve failed.
+The agent's first execve (the root command) is itself supervised, which is
+why the supervisor must run before the release.
+"""
+from __future__ import annotations
+
+import errno
+import getpass
+import os
+import shutil
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EnforcementUnavailable, LaunchError
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2)
+SI_KERNEL = 0x80  # terminal-generated: already delivered to the agent's process group
+
+# enforcement.require names -> plan layer names
+REQUIRE_LAYERS = {"landlock": "filesystem", "seccomp": "hardening", "namespaces": "namespaces",
+                  "supervisor": "exec", "nftables": "egress", "egress": "egress",
+                  "carve-outs": "carve-outs"}
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    argv: Sequence[str]
+    policy: Any = None  # path / preset name / None (./.landgate.yaml or coding-agent) / a Policy
+    audit_dir: str | None = None
+    simulate: bool = False
+    best_effort: bool = False
+    warn: Callable[[str], None] = _ignore
+    notice: Callable[[str], None] = _ignore
+    # Injectable for tests and for the other layers:
+    host: Any = None  # HostCapabilities (pretend a feature is absent)
+    env: Mapping[str, str] | None = None  # default os.environ
+    cwd: str | None = None  # default os.getcwd()
+    netns_fd: int = -1  # the network layer's prepared namespace
+    binds: tuple[tuple[str, str], ...] = ()  # e.g. (dns_view_resolv_conf, "/etc/resolv.conf")
+    on_event: Callable[[Any], None] | None = None  # supervisor events (audit)
+    extra_sections: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_session_policy(options: RunOptions, cwd: str) -> Any:
+    from sandbox.policy.model import Policy
+
+    if isinstance(options.policy, Policy):
+        return options.policy
+    from sandbox.policy import load_policy, resolve_policy_path
+
+    path = resolve_policy_path(options.policy, cwd=Path(cwd))
+    audit = Path(options.audit_dir) if options.audit_dir else None
+    return load_policy(path, cwd=Path(cwd), audit_dir=audit)
+
+
+def check_enforcement(plan: Any, policy: Any, *, best_effort: bool,
+                      warn: Callable[[str], None]) -> None:
+    """Refuse (EnforcementUnavailable, exit 125) or warn for every missing required layer."""
+    problems: list[str] = []
+    for name in sorted(policy.enforcement.require):
+        layer_name = REQUIRE_LAYERS.get(name, name)
+        try:
+            layer = plan.layer(layer_name)
+        except KeyError:
+            problems.append(f"required layer {name!r} is unknown to this planner")
+            continue
+        if layer.active or (plan.simulate and layer.state == "observed"):
+            continue
+        problems.append(f"{name} is required (enforcement.require) but the {layer.name} layer is "
+                        f"{layer.state}: {layer.detail}")
+    for c in plan.carve_outs.uncovered:
+        problems.append(f"nothing enforces the {c.action} deny {c.pattern!r} ({c.rule}): "
+                        f"{'; '.join(c.gaps)}")
+    if not problems:
+        return
+    if best_effort:
+        for p in problems:
+            warn(p + " (running anyway: --best-effort)")
+        return
+    raise EnforcementUnavailable(
+        problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        + "; to proceed: use a host that has it, drop it from enforcement.require, "
+        "or pass --best-effort")
+
+
+def resolve_executable(cmd: str, env: Mapping[str, str], cwd: str) -> str | None:
+    if "/" in cmd:
+        return cmd
+    found = shutil.which(cmd, path=env.get("PATH", os.defpath))
+    return found
+
+
+def session_start_fields(plan: Any, argv: Sequence[str], cwd: str) -> dict[str, Any]:
+    """What the audit trail's session-start entry records (DESIGN §5)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {
+        "policy_sha256": plan.policy_sha256, "policy": plan.policy_path, "mode": plan.mode,
+        "rung": plan.rung, "layers": [layer.to_dict() for layer in plan.layers],
+        "kernel": plan.host.kernel, "landlock_abi": plan.host.landlock_abi,
+        "argv": list(argv), "cwd": cwd, "user": user, "uid": os.getuid(),
+    }
+
+
+class _AllowAllSupervisor:
+    """Stand-in until sandbox.supervise lands: continue every supervised syscall.
+
+    Runs lg_notify_allow_all (C, GIL released) in a thread.  The plan's exec
+    and connect layers say "not judged" while this is in use."""
+
+    def __init__(self, listener_fd: int) -> None:
+        self.listener_fd = listener_fd
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self.rc = 0
+        self._thread = threading.Thread(target=self._run, name="landgate-allow-all", daemon=True)
+
+    def _run(self) -> None:
+        from sandbox._launch import lib
+
+        self.rc = int(lib.lg_notify_allow_all(self.listener_fd, self._stop_r))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+        self._thread.join()
+        for fd in (self._stop_r, self._stop_w, self.listener_fd):
+            os.close(fd)
+
+
+def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
+                      options: RunOptions) -> Any:
+    """THE seam for the supervisor (sandbox.supervise).
+
+    Returns an object with .stop(); the supervisor owns listener_fd from here.
+    While sandbox.supervise has no `Supervisor`, every notification continues.
+    """
+    if listener_fd < 0:
+        return None
+    from sandbox._launch import lib
+
+    if plan.host.sync_wakeup:
+        rc = lib.lg_listener_sync_wakeup(listener_fd)
+        if rc < 0:
+            options.warn(f"SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: {os.strerror(-rc)} (slower supervisor)")
+    if plan.supervisor.available:
+        import sandbox.supervise as sup
+
+        tables = sup.compile_tables(policy, plan)
+        supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
+                                    on_event=options.on_event)
+        supervisor.start()
+        return supervisor
+    fallback = _AllowAllSupervisor(listener_fd)
+    fallback.start()
+    return fallback
+
+
+def _audit_start(plan: Any, policy: Any, options: RunOptions, argv: Sequence[str], cwd: str) -> Any:
+    """Hook for sandbox.audit: the session-start entry (session_start_fields).  No-op until
+    the audit writer is integrated here."""
+    del plan, policy, options, argv, cwd
+    return None
+
+
+def _wait_and_forward(init_pid: int) -> int:
+    """Wait for init while forwarding signals; returns init's raw wait status."""
+    waitset = set(FORWARDED) | {signal.SIGCHLD}
+    while True:
+        pid, status = os.waitpid(init_pid, os.WNOHANG)
+        if pid == init_pid:
+            return status
+        info = signal.sigtimedwait(waitset, 0.5)
+        if info is None or info.si_signo == signal.SIGCHLD:
+            continue
+        if info.si_code == SI_KERNEL:
+            continue  # the terminal sent it to the whole foreground group, agent included
+        try:
+            os.kill(init_pid, info.si_signo)  # init is unreaped: the pid cannot be reused
+        except ProcessLookupError:
+            pass
+
+
+def _exit_code(raw: int | None, init_status: int) -> int:
+    st = raw if raw is not None else init_status
+    if os.WIFEXITED(st):
+        return os.WEXITSTATUS(st)
+    if os.WIFSIGNALED(st):
+        return 128 + os.WTERMSIG(st)
+    return 125
+
+
+def run_session(options: RunOptions) -> int:
+    from sandbox.launch.env import filter_environment
+    from sandbox.launch.host import probe_host
+    from sandbox.launch.spawn import spawn, spec_from_plan
+    from sandbox.plan import build_plan
+
+    argv = list(options.argv)
+    if not argv:
+        raise LaunchError("no command given")
+    cwd = options.cwd or os.getcwd()
+    policy = load_session_policy(options, cwd)
+    host = options.host if options.host is not None else probe_host()
+    environ = dict(options.env if options.env is not None else os.environ)
+    plan = build_plan(policy, host, simulate=options.simulate or policy.mode == "simulate",
+                      environ=environ, extra_sections=options.extra_sections)
+    check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
+    if not plan.supervisor.available and not plan.simulate:
+        options.warn("command and network rules are not judged yet: the supervisor is not installed")
+    env = filter_environment(policy.environment, environ)
+    path = resolve_executable(argv[0], env, cwd)
+    if path is None:
+        options.notice(f"{argv[0]}: command not found")
+        return EXIT_NOT_FOUND
+    spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
+                          netns_fd=options.netns_fd, binds=options.binds)
+    waitset = set(FORWARDED) | {signal.SIGCHLD}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waitset)
+    child = None
+    supervisor = None
+    try:
+        child = spawn(spec)
+        supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options)
+        _audit_start(plan, policy, options, argv, cwd)
+        child.release()
+        init_status = _wait_and_forward(child.init_pid)
+        raw, exec_errno = child.collect()
+    except BaseException:
+        if child is not None:
+            _kill_and_reap(child.init_pid)
+        raise
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        if child is not None:
+            child.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    if exec_errno:
+        options.notice(f"{argv[0]}: cannot execute: {os.strerror(exec_errno)}")
+        return EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC
+    return _exit_code(raw, init_status)
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

@@ -1,0 +1,197 @@
+"""Thin Python wrapper over the restricted child in csrc/launch.c.
+
+`SpawnSpec` is everything the C side needs, as plain data; `spec_from_plan`
+fills it from a Plan.  Other layers add to it:
+  netns_fd   a prepared network namespace (fd) the sandbox joins (-1: none)
+  binds      (source, target) file binds, e.g. the DNS view's /etc/resolv.conf
+Both need a mount namespace for binds; setns needs the right to join.
+
+`spawn(spec)` returns a `Child` whose agent is restricted and blocked before
+its execve; `Child.listener_fd` is the seccomp listener (in landgate).  The
+caller starts the supervisor on it, then `release()`s the agent.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from sandbox.errors import LaunchError
+
+LG_NS_USER, LG_NS_MOUNT, LG_NS_PID = 1, 2, 4
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnSpec:
+    path: str  # resolved executable
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    ns_flags: int = 0
+    map_uid: int = -1
+    map_gid: int = -1
+    mount_proc: bool = False
+    memfd_noexec: bool = False
+    netns_fd: int = -1
+    mask_files: tuple[str, ...] = ()
+    mask_dirs: tuple[str, ...] = ()
+    ro_paths: tuple[str, ...] = ()
+    binds: tuple[tuple[str, str], ...] = ()
+    landlock_abi: int = 0
+    ll_handled_fs: int = 0
+    ll_handled_net: int = 0
+    ll_scoped: int = 0
+    ll_rules: tuple[tuple[str, int], ...] = ()
+    ll_ports: tuple[tuple[int, int], ...] = ()
+    filter: tuple[tuple[int, int, int, int], ...] = ()
+    filter_flags: int = 0
+
+
+def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, str], cwd: str,
+                   netns_fd: int = -1, binds: Sequence[tuple[str, str]] = ()) -> SpawnSpec:
+    host = plan.host
+    ns = 0
+    if plan.use_namespaces:
+        ns = LG_NS_MOUNT | LG_NS_PID | (0 if host.is_root else LG_NS_USER)
+    masks = plan.carve_outs.masks
+    enforce_fs = not plan.simulate and plan.landlock.abi > 0
+    ll = plan.landlock
+    return SpawnSpec(
+        path=path, argv=tuple(argv), env=tuple(env.items()), cwd=cwd, ns_flags=ns,
+        map_uid=os.getuid(), map_gid=os.getgid(),
+        mount_proc=bool(ns & LG_NS_PID), memfd_noexec=bool(ns & LG_NS_PID) and host.memfd_noexec,
+        netns_fd=netns_fd,
+        mask_files=tuple(m.path for m in masks if m.kind == "file"),
+        mask_dirs=tuple(m.path for m in masks if m.kind == "dir"),
+        ro_paths=tuple(m.path for m in masks if m.kind == "readonly"),
+        binds=tuple(binds),
+        landlock_abi=ll.abi if enforce_fs else 0,
+        ll_handled_fs=ll.handled_fs, ll_handled_net=ll.handled_net, ll_scoped=ll.scoped,
+        ll_rules=tuple((r.path, r.access) for r in ll.rules), ll_ports=ll.ports,
+        filter=plan.seccomp.program if host.seccomp_filter else (),
+        filter_flags=plan.seccomp.flags if host.wait_killable_recv
+        else plan.seccomp.flags & ~(1 << 5),
+    )
+
+
+@dataclass
+class Child:
+    """A spawned sandbox: init (reaped by the caller) and the agent (its pid as landgate sees it)."""
+
+    init_pid: int
+    agent_pid: int
+    listener_fd: int
+    ll_skipped: int
+    _handle: Any = field(repr=False)
+    _keep: Any = field(repr=False)
+
+    def release(self) -> None:
+        from sandbox._launch import ffi, lib
+
+        err = ffi.new("char[]", 256)
+        if lib.lg_release(self._handle, err, 256) < 0:
+            raise LaunchError(ffi.string(err).decode(errors="replace"))
+
+    def collect(self) -> tuple[int | None, int]:
+        """(raw wait status of the agent or None, execve errno or 0) once init is reaped."""
+        from sandbox._launch import ffi, lib
+
+        status = ffi.new("int *")
+        exec_errno = ffi.new("int *")
+        rc = lib.lg_collect(self._handle, status, exec_errno)
+        return (status[0] if rc == 1 else None), exec_errno[0]
+
+    def close(self) -> None:
+        from sandbox._launch import lib
+
+        lib.lg_child_close(self._handle)
+
+
+def _cstrings(ffi: Any, items: Sequence[str], keep: list[Any]) -> Any:
+    ptrs = [ffi.new("char[]", os.fsencode(s)) for s in items]
+    keep.extend(ptrs)
+    arr = ffi.new("char *[]", ptrs + [ffi.NULL])
+    keep.append(arr)
+    return arr
+
+
+def spawn(spec: SpawnSpec) -> Child:
+    """Start the sandbox; returns when the agent is restricted and waiting for release()."""
+    from sandbox._launch import ffi, lib
+
+    keep: list[Any] = []
+    s = ffi.new("struct lg_spawn_spec *")
+    keep.append(s)
+
+    def cstr(text: str) -> Any:
+        p = ffi.new("char[]", os.fsencode(text))
+        keep.append(p)
+        return p
+
+    s.path = cstr(spec.path)
+    s.argv = _cstrings(ffi, spec.argv, keep)
+    s.envp = _cstrings(ffi, [f"{k}={v}" for k, v in spec.env], keep)
+    s.cwd = cstr(spec.cwd)
+    s.ns_flags = spec.ns_flags
+    s.map_uid = spec.map_uid
+    s.map_gid = spec.map_gid
+    s.mount_proc = int(spec.mount_proc)
+    s.memfd_noexec = int(spec.memfd_noexec)
+    s.netns_fd = spec.netns_fd
+    s.mask_files = _cstrings(ffi, spec.mask_files, keep)
+    s.n_mask_files = len(spec.mask_files)
+    s.mask_dirs = _cstrings(ffi, spec.mask_dirs, keep)
+    s.n_mask_dirs = len(spec.mask_dirs)
+    s.ro_paths = _cstrings(ffi, spec.ro_paths, keep)
+    s.n_ro_paths = len(spec.ro_paths)
+    s.bind_src = _cstrings(ffi, [a for a, _ in spec.binds], keep)
+    s.bind_dst = _cstrings(ffi, [b for _, b in spec.binds], keep)
+    s.n_binds = len(spec.binds)
+    s.landlock_abi = spec.landlock_abi
+    s.ll_handled_fs = spec.ll_handled_fs
+    s.ll_handled_net = spec.ll_handled_net
+    s.ll_scoped = spec.ll_scoped
+    s.ll_paths = _cstrings(ffi, [p for p, _ in spec.ll_rules], keep)
+    access = ffi.new("unsigned long long[]", [a for _, a in spec.ll_rules] or [0])
+    keep.append(access)
+    s.ll_access = access
+    s.n_ll_paths = len(spec.ll_rules)
+    ports = ffi.new("unsigned long long[]", [p for p, _ in spec.ll_ports] or [0])
+    port_access = ffi.new("unsigned long long[]", [a for _, a in spec.ll_ports] or [0])
+    keep += [ports, port_access]
+    s.ll_ports = ports
+    s.ll_port_access = port_access
+    s.n_ll_ports = len(spec.ll_ports)
+    prog = ffi.new("struct lg_bpf_insn[]", max(1, len(spec.filter)))
+    for i, (code, jt, jf, k) in enumerate(spec.filter):
+        prog[i].code, prog[i].jt, prog[i].jf, prog[i].k = code, jt, jf, k
+    keep.append(prog)
+    s.filter = prog
+    s.filter_len = len(spec.filter)
+    s.filter_flags = spec.filter_flags
+
+    handle = ffi.new("struct lg_child *")
+    keep.append(handle)
+    err = ffi.new("char[]", 256)
+    if lib.lg_spawn(s, handle, err, 256) < 0:
+        raise LaunchError(ffi.string(err).decode(errors="replace"))
+    rc = lib.lg_wait_ready(handle, err, 256)
+    if rc < 0:
+        msg = ffi.string(err).decode(errors="replace")
+        lib.lg_child_close(handle)
+        _reap(handle.init_pid)
+        raise LaunchError(msg)
+    return Child(init_pid=handle.init_pid, agent_pid=handle.agent_pid,
+                 listener_fd=handle.listener_fd, ll_skipped=handle.ll_skipped,
+                 _handle=handle, _keep=keep)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

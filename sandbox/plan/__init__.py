@@ -1,0 +1,243 @@
+"""Compile a policy into what the kernel enforces: the plan (DESIGN §2).
+
+`build_plan(policy, host=None, ...)` is pure planning (it walks the granted
+trees to find carve-out matches but changes nothing).  The plan carries:
+
+  landlock       every path-beneath rule (path, rights) and port rule
+  carve_outs     every mask and, per deny rule, the mechanism that covers it
+  seccomp        the filter's actions, the BPF program, `notify_syscalls`
+  layers         per-layer status (enforced / partial / absent / observed)
+  rung           full | no-namespaces | no-landlock (DESIGN §4)
+  rule_layers    for each policy rule, the layer(s) that enforce it
+  environment    the variables removed from the agent's environment (names only)
+  extra_sections other engineers' sections (the network plan adds "nft")
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
+from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
+from sandbox.plan.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
+from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
+
+__all__ = ["Plan", "build_plan", "render_plan", "supervisor_status", "LayerStatus"]
+
+LANDLOCK_LATEST_FS_ABI = 5  # the last ABI that added filesystem rights (IOCTL_DEV)
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorStatus:
+    """Whether sandbox.supervise is installed, and whether it does the open check."""
+
+    available: bool
+    open_check: bool
+    detail: str
+
+
+def supervisor_status() -> SupervisorStatus:
+    try:
+        import sandbox.supervise as sup
+    except ImportError as exc:  # pragma: no cover - the package dir exists
+        return SupervisorStatus(False, False, f"sandbox.supervise not importable ({exc})")
+    if not hasattr(sup, "Supervisor"):
+        return SupervisorStatus(False, False, "the supervisor is not installed yet "
+                                "(sandbox.supervise.Supervisor missing)")
+    return SupervisorStatus(True, bool(getattr(sup, "SUPPORTS_OPEN_CHECK", False)), "installed")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    policy_path: str
+    policy_sha256: str
+    mode: str
+    host: Any  # sandbox.launch.host.HostCapabilities
+    use_namespaces: bool  # mount + pid namespace (user ns too when not root)
+    landlock: LandlockPlan
+    carve_outs: CarveOutPlan
+    seccomp: SeccompPlan
+    layers: tuple[LayerStatus, ...]
+    rung: Rung
+    rule_layers: tuple[tuple[str, str, str, tuple[str, ...]], ...]  # (action, ref, pattern, layers)
+    environment_removed: tuple[str, ...]
+    supervisor: SupervisorStatus
+    extra_sections: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def simulate(self) -> bool:
+        return self.mode == "simulate"
+
+    def layer(self, name: str) -> LayerStatus:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": {"path": self.policy_path, "sha256": self.policy_sha256, "mode": self.mode},
+            "host": self.host.to_dict(),
+            "rung": self.rung,
+            "rung_gaps": RUNG_GAPS[self.rung],
+            "namespaces": self.use_namespaces,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "landlock": self.landlock.to_dict(),
+            "carve_outs": self.carve_outs.to_dict(),
+            "seccomp": self.seccomp.to_dict(),
+            "rules": [{"action": a, "rule": ref, "pattern": p, "layers": list(ls)}
+                      for a, ref, p, ls in self.rule_layers],
+            "environment": {"removed": list(self.environment_removed)},
+            "supervisor": {"available": self.supervisor.available,
+                           "open_check": self.supervisor.open_check,
+                           "detail": self.supervisor.detail},
+            **{k: v for k, v in self.extra_sections.items()},
+        }
+
+
+def removed_environment(policy: Any, environ: Mapping[str, str]) -> tuple[str, ...]:
+    from sandbox.launch.env import filter_environment
+
+    kept = filter_environment(policy.environment, environ)
+    return tuple(sorted(k for k in environ if k not in kept))
+
+
+def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
+               environ: Mapping[str, str] | None = None,
+               supervisor: SupervisorStatus | None = None,
+               extra_sections: Mapping[str, Any] | None = None) -> Plan:
+    """Compile `policy` for `host` (default: this host, probed once)."""
+    from sandbox.launch.host import probe_host
+
+    host = host if host is not None else probe_host()
+    sup = supervisor if supervisor is not None else supervisor_status()
+    sim = policy.mode == "simulate" if simulate is None else simulate
+    mode = "simulate" if sim else "enforce"
+    use_ns = host.mount_ns and host.pid_ns
+    abi = host.landlock_abi
+    ll = compile_landlock_rules(policy, abi, pid_ns=use_ns)
+    co = plan_carve_outs(policy, ll, mount_ns=use_ns, open_check=sup.open_check or sim,
+                         is_root=host.is_root, enforce=not sim)
+    # The open check is needed when carve-outs have matches no mask covers, and in simulation.
+    need_open = sim or (not use_ns and any(c.matches for c in co.coverage
+                                           if "landlock" not in c.mechanisms))
+    sc = compile_seccomp(notify_open=need_open)
+    layers = _layers(host, ll, co, sc, sup, sim, use_ns)
+    rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns)
+    env = environ if environ is not None else os.environ
+    return Plan(
+        policy_path=str(policy.path), policy_sha256=policy.sha256, mode=mode, host=host,
+        use_namespaces=use_ns, landlock=ll, carve_outs=co, seccomp=sc, layers=layers, rung=rung,
+        rule_layers=_rule_layers(policy, ll, co, sup),
+        environment_removed=removed_environment(policy, env), supervisor=sup,
+        extra_sections=dict(extra_sections or {}),
+    )
+
+
+def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup: SupervisorStatus,
+            sim: bool, use_ns: bool) -> tuple[LayerStatus, ...]:
+    out: list[LayerStatus] = []
+    abi = host.landlock_abi
+    # filesystem
+    if abi <= 0:
+        out.append(LayerStatus("filesystem", "absent", "Landlock",
+                               f"the kernel has no Landlock ({host.landlock_error or 'not available'})"))
+    elif sim:
+        out.append(LayerStatus("filesystem", "observed", f"Landlock ABI {abi} (not applied)",
+                               "simulation: Landlock has no log-only mode; the supervisor observes opens"))
+    else:
+        missing = [n for n, need in (("refer (cross-directory rename/link)", 2),
+                                     ("truncate", 3), ("ioctl on devices", 5)) if abi < need]
+        state = "partial" if missing else "enforced"
+        detail = f"{len(ll.rules)} path rules"
+        if ll.ports:
+            detail += f", TCP connect limited to ports {', '.join(str(p) for p, _ in ll.ports)}"
+        if missing:
+            detail += "; this ABI cannot restrict: " + ", ".join(missing)
+        out.append(LayerStatus("filesystem", state, f"Landlock ABI {abi}", detail))
+    # carve-outs
+    uncovered = co.uncovered
+    gaps = sorted({g for c in co.coverage for g in c.gaps})
+    if sim:
+        out.append(LayerStatus("carve-outs", "observed", "supervisor open check",
+                               "simulation: denied files are recorded, not hidden"))
+    elif uncovered:
+        out.append(LayerStatus("carve-outs", "absent", "none",
+                               "nothing enforces " + ", ".join(f"{c.pattern} ({c.rule})" for c in uncovered)
+                               + ": no mount namespace and no supervisor open check"))
+    else:
+        mech = "mount masks" if use_ns else ("supervisor open check" if sup.open_check else "Landlock")
+        state = "partial" if gaps else "enforced"
+        detail = f"{len(co.masks)} masks" + ("; not covered: " + "; ".join(gaps) if gaps else "")
+        out.append(LayerStatus("carve-outs", state, mech, detail))
+    # exec
+    if sup.available:
+        out.append(LayerStatus("exec", "observed" if sim else "enforced",
+                               "Landlock EXECUTE + seccomp USER_NOTIF on execve/execveat",
+                               "command lines judged by the supervisor; memfd/AT_EMPTY_PATH execs refused"))
+    else:
+        out.append(LayerStatus("exec", "partial" if abi > 0 else "absent", "Landlock EXECUTE",
+                               "programs outside the executable trees and the workspace cannot run; "
+                               "command rules are not judged: " + sup.detail))
+    # connect
+    out.append(LayerStatus("connect", ("observed" if sim else "enforced") if sup.available else "absent",
+                           "seccomp USER_NOTIF on connect/sendto/sendmsg/sendmmsg",
+                           "destinations judged by the supervisor" if sup.available
+                           else "destinations are not judged: " + sup.detail))
+    # egress: the network engineer's layer; reported here until their plan section adds it
+    out.append(LayerStatus("egress", "absent", "network namespace + nftables",
+                           "not part of this plan (sandbox.net adds it)"))
+    # hardening
+    if host.seccomp_filter:
+        scope = ("; Landlock scopes signals and abstract unix sockets" if abi >= 6
+                 else "; no Landlock scoping of signals/abstract unix sockets (ABI < 6)")
+        n = sum(1 for a in sc.actions if a.action in ("errno", "kill"))
+        out.append(LayerStatus("hardening", "enforced" if abi >= 6 else "partial", "seccomp BPF",
+                               f"{n} deny/kill entries{scope}"))
+    else:
+        out.append(LayerStatus("hardening", "absent", "seccomp BPF", "the kernel has no seccomp filter"))
+    # namespaces
+    if use_ns:
+        how = "mount + pid" + ("" if host.is_root else " in a user namespace")
+        out.append(LayerStatus("namespaces", "enforced", how,
+                               "masks are private to the sandbox; the tree dies with landgate"))
+    else:
+        out.append(LayerStatus("namespaces", "absent", "none",
+                               "no mount/pid namespace for this user: " + RUNG_GAPS["no-namespaces"]))
+    return tuple(out)
+
+
+def _rule_layers(policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
+                 ) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    cov = {(c.action, c.rule): c for c in co.coverage}
+    out: list[tuple[str, str, str, tuple[str, ...]]] = []
+    for action in ("file_read", "file_write", "shell_exec", "network"):
+        for rule in policy.block(action).rules:
+            ref = rule.ref()
+            layers: list[str] = []
+            if action in ("file_read", "file_write"):
+                if rule.effect == "allow":
+                    paths = ll.rule_grants.get(ref, ())
+                    layers.append(f"filesystem: Landlock rule on {', '.join(paths)}" if paths
+                                  else "filesystem: not granted (see landlock notes)")
+                else:
+                    c = cov.get((action, ref))
+                    if c is not None:
+                        layers.append("carve-outs: " + ", ".join(c.mechanisms)
+                                      + ("" if c.covered else " (NOT COVERED)"))
+            elif action == "shell_exec":
+                layers.append("exec: supervisor" if sup.available else "exec: not judged (no supervisor)")
+            else:
+                if rule.destination is not None and rule.destination.kind == "any" and ll.ports:
+                    layers.append("filesystem: Landlock TCP port rule")
+                layers.append("connect: supervisor" if sup.available else "connect: not judged (no supervisor)")
+                layers.append("egress: nftables (sandbox.net)")
+            out.append((action, ref, rule.pattern, tuple(layers)))
+    return tuple(out)
+
+
+def render_plan(plan: Plan) -> str:
+    from sandbox.plan.render import render_plan as _render
+
+    return _render(plan)

@@ -1,0 +1,49 @@
+"""Per-layer status: what each protection actually does on this host (STYLE.md).
+
+One structure read by `doctor`, `plan`, the refusal message and the session's
+first audit entry.  A protection that is not in force is never silently
+skipped: its state says so and `detail` says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LayerState = Literal["enforced", "partial", "absent", "observed"]
+Rung = Literal["full", "no-namespaces", "no-landlock"]
+
+RUNG_GAPS: dict[str, str] = {
+    "full": "nothing the design covers is missing",
+    "no-namespaces": "no mount namespace: carve-outs rely on the supervisor's open check; "
+                     "no pid namespace: orphaned descendants are killed by a subreaper, not the kernel; "
+                     "no network namespace: hostnames are pinned at launch, DNS is not contained",
+    "no-landlock": "no kernel filesystem rules: reads, writes and executes are not confined "
+                   "(refused unless enforcement.require allows it)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStatus:
+    name: str  # filesystem, carve-outs, exec, connect, egress, hardening, namespaces
+    state: LayerState
+    mechanism: str  # "Landlock ABI 7", "seccomp BPF + USER_NOTIF", ...
+    detail: str  # what is and is not covered, and why
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("enforced", "partial")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "state": self.state, "mechanism": self.mechanism,
+                "detail": self.detail}
+
+    def line(self) -> str:
+        return f"{self.name:<11} {self.state:<9} {self.mechanism}: {self.detail}"
+
+
+def rung_of(*, landlock: bool, notify: bool, namespaces: bool) -> Rung:
+    """DESIGN §4's ladder: full -> no namespaces -> no Landlock."""
+    del notify  # a missing supervisor shows in the exec/connect layers, not the rung
+    if not landlock:
+        return "no-landlock"
+    return "full" if namespaces else "no-namespaces"
