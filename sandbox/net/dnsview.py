@@ -16,14 +16,16 @@ building use dnslib; there is no hand-written DNS code here.
 """
 from __future__ import annotations
 
+import os
 import random
+import select
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from dnslib import AAAA, QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
 
@@ -79,6 +81,7 @@ class DnsView:
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="landgate-dns")
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self.queries = 0
         self.denied = 0
 
@@ -89,12 +92,12 @@ class DnsView:
             udp = socket.socket(fam, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             udp.bind((addr, self._port))
-            udp.settimeout(0.5)
+
             tcp = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((addr, self._port))
             tcp.listen(64)
-            tcp.settimeout(0.5)
+
             self._socks += [udp, tcp]
             for fn, s in ((self._serve_udp, udp), (self._serve_tcp, tcp)):
                 t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
@@ -103,6 +106,7 @@ class DnsView:
 
     def close(self) -> None:
         self._stop.set()
+        os.write(self._wake_w, b"x")  # wakes every listener's select() at once
         for t in self._threads:
             t.join(timeout=2)
         for s in self._socks:
@@ -110,14 +114,22 @@ class DnsView:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._socks.clear()
         self._threads.clear()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     # ---- transport ------------------------------------------------------
+    def _readable(self, sock: socket.socket) -> bool:
+        """Block until sock is readable (True) or the view is closing (False)."""
+        try:
+            ready, _, _ = select.select([sock.fileno(), self._wake_r], [], [])
+        except (OSError, ValueError):
+            return False
+        return not self._stop.is_set() and sock.fileno() in ready
+
     def _serve_udp(self, sock: socket.socket) -> None:
-        while not self._stop.is_set():
+        while self._readable(sock):
             try:
                 data, peer = sock.recvfrom(4096)
-            except (TimeoutError, socket.timeout):
-                continue
             except OSError:
                 return
             self._pool.submit(self._answer_udp, sock, data, peer)
@@ -138,11 +150,9 @@ class DnsView:
             pass
 
     def _serve_tcp(self, sock: socket.socket) -> None:
-        while not self._stop.is_set():
+        while self._readable(sock):
             try:
                 conn, _ = sock.accept()
-            except (TimeoutError, socket.timeout):
-                continue
             except OSError:
                 return
             self._pool.submit(self._answer_tcp, conn)
@@ -171,7 +181,7 @@ class DnsView:
         """One query in, one reply out (None: not a DNS query worth answering)."""
         try:
             query = DNSRecord.parse(data)
-        except Exception:  # dnslib raises DNSError and struct/buffer errors alike
+        except Exception:  # noqa: BLE001 - dnslib raises DNSError and struct/buffer errors alike
             return None
         if query.header.qr or query.header.opcode != 0:
             return None
@@ -212,7 +222,7 @@ class DnsView:
             timeout = max(self._ttl_floor, min(ttl, TTL_CAP))
             try:
                 self._allow_addresses(addrs, verdict, timeout)
-            except Exception as exc:  # fail closed: no answer the firewall does not know
+            except Exception as exc:  # noqa: BLE001 - fail closed: no answer the firewall does not know
                 self._emit({**event, "result": "error", "reason": f"nft: {exc}"})
                 return self._reply(query, RCODE.SERVFAIL).pack()
             for ip in addrs:
@@ -241,7 +251,7 @@ class DnsView:
         event["ts"] = time.time()
         try:
             self._on_event(event)
-        except Exception:
+        except Exception:  # noqa: BLE001,S110
             pass  # the audit sink reports its own failures; the resolver keeps answering
 
 
@@ -255,4 +265,4 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
     return bytes(buf)
 
 
-__all__ = ["DnsView", "Upstream", "upstream_from_resolv_conf", "AAAA"]
+__all__ = ["AAAA", "DnsView", "Upstream", "upstream_from_resolv_conf"]

@@ -78,14 +78,15 @@ def judge_name(policy: Policy, name: str) -> NameVerdict:
     if any_port_allow is not None:
         return NameVerdict(name, True, True, frozenset(), deny_ports, any_port_allow,
                            f"allowed by {any_port_allow.ref()}")
-    ports = frozenset(r.destination.port for r in allows) - deny_ports  # type: ignore[union-attr,misc]
+    ports = frozenset(r.destination.port for r in allows
+                      if r.destination is not None and r.destination.port is not None) - deny_ports
     if default_allow:
         return NameVerdict(name, True, True, frozenset(), deny_ports, allows[0],
                            "allowed on every port but the denied ones (default allow)")
     if not ports:
         return NameVerdict(name, False, False, frozenset(), deny_ports, denies[0],
                            f"every allowed port is denied by {denies[0].ref()}")
-    return NameVerdict(name, True, False, ports, deny_ports, allows[0],  # type: ignore[arg-type]
+    return NameVerdict(name, True, False, ports, deny_ports, allows[0],
                        f"allowed on port(s) {', '.join(map(str, sorted(ports)))}")
 
 

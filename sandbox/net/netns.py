@@ -17,9 +17,10 @@ import ipaddress
 import os
 import re
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 from sandbox.errors import LaunchError
 
@@ -128,7 +129,7 @@ def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
 class AllocationLock:
     """flock on /run/landgate/net.lock: address choice + creation is one critical section."""
 
-    def __enter__(self) -> "AllocationLock":
+    def __enter__(self) -> AllocationLock:
         RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._fd = os.open(RUN_DIR / "net.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -138,7 +139,7 @@ class AllocationLock:
         os.close(self._fd)
 
 
-def _used_networks(ipr) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:  # type: ignore[no-untyped-def]
+def _used_networks(ipr) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for msg in ipr.get_addr():
         addr = msg.get_attr("IFA_ADDRESS")
@@ -156,7 +157,7 @@ def _candidates(pool: str, prefix: int) -> Iterator[ipaddress.IPv4Network | ipad
     yield from ipaddress.ip_network(pool).subnets(new_prefix=prefix)
 
 
-def allocate_addressing(ipr, want_ipv6: bool) -> Addressing:  # type: ignore[no-untyped-def]
+def allocate_addressing(ipr, want_ipv6: bool) -> Addressing:
     """First free /30 (and matching /64) not overlapping any address or route on the host.
 
     Call under AllocationLock: two landgates choosing at once would collide.
@@ -166,15 +167,16 @@ def allocate_addressing(ipr, want_ipv6: bool) -> Addressing:  # type: ignore[no-
     used = _used_networks(ipr)
     used4 = [n for n in used if n.version == 4]
     used6 = [n for n in used if n.version == 6]
-    v6_nets = list(_candidates(pool6, 64)) if want_ipv6 else []
+    base6 = ipaddress.ip_network(pool6)
+    n6 = 1 << (64 - base6.prefixlen) if base6.prefixlen <= 64 else 0
     for i, net in enumerate(_candidates(pool4, 30)):
-        if any(net.overlaps(u) for u in used4):  # type: ignore[arg-type]
+        if any(net.overlaps(u) for u in used4):
             continue
         hosts = list(net.hosts())
         host6 = sandbox6 = None
-        if want_ipv6 and i < len(v6_nets):
-            net6 = v6_nets[i]
-            if not any(net6.overlaps(u) for u in used6):  # type: ignore[arg-type]
+        if want_ipv6 and i < n6:
+            net6 = ipaddress.ip_network((int(base6.network_address) + (i << 64), 64))
+            if not any(net6.overlaps(u) for u in used6):
                 host6, sandbox6 = str(net6.network_address + 1), str(net6.network_address + 2)
         return Addressing(str(hosts[0]), str(hosts[1]), 30, host6, sandbox6, 64)
     raise NetSetupError(f"no free /30 left in {pool4} for the sandbox's veth (set LANDGATE_NET_POOL4)")
@@ -194,7 +196,7 @@ def read_sysctl(path: str) -> str | None:
         return None
 
 
-def default_route_devices(ipr, family: int) -> list[str]:  # type: ignore[no-untyped-def]
+def default_route_devices(ipr, family: int) -> list[str]:
     names: list[str] = []
     for msg in ipr.get_routes(family=family):
         if msg["dst_len"] != 0 or msg.get_attr("RTA_DST"):

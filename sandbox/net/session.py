@@ -15,15 +15,16 @@ import socket
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from sandbox.errors import EnforcementUnavailable, LaunchError
 from sandbox.net import netns as nsmod
 from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
 from sandbox.net.names import NameVerdict, judge_name, target_allowed
-from sandbox.net.netns import AllocationLock, Addressing, NetSetupError, SessionNames
+from sandbox.net.netns import Addressing, AllocationLock, NetSetupError, SessionNames
 from sandbox.policy.model import Policy
 
 Rung = Literal["netns", "connect-only"]
@@ -445,7 +446,7 @@ def _delete_link(name: str) -> None:
             ipr.link("del", index=idx[0])
 
 
-_live: "weakref.WeakSet[NetworkSession]" = weakref.WeakSet()
+_live: weakref.WeakSet[NetworkSession] = weakref.WeakSet()
 _atexit_registered = False
 
 

@@ -26,8 +26,9 @@ loopback forwarder (sandbox/net/loopback.py).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sandbox.policy.model import Policy, Rule
 

@@ -14,12 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import require_root  # tests/conftest.py: the shared kernel gate
 
 HERE = Path(__file__).parent
@@ -140,7 +140,7 @@ def run_in_sandbox(session: Any, code: str, timeout: float = 20) -> subprocess.C
     return subprocess.run(
         ["nsenter", f"--net={setup.netns_path}", "unshare", "-m", "--propagation", "private",
          "sh", "-c", script, "sh", resolv, target, sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=timeout)
+        capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def wait_for(pred: Any, timeout: float = 3.0) -> bool:

@@ -1,0 +1,171 @@
+"""Benchmark: the egress layer (network namespace + veth/NAT + nftables + DNS view).
+
+Builds its own fake internet (a namespace with TCP, UDP and DNS servers, from
+tests/net/fake_inet.py) joined to the host by a veth pair with routes for
+10.200.1.0/24 only, then measures, sandbox vs bare (the host namespace):
+
+  setup_ms         NetworkSession.prepare() + close()
+  connect_us       TCP connect + close to the fake server (median, p99)
+  transfer         100 MB (20 MB with quick) sent to the fake server; seconds and ratio
+  dns_us           one A query: through the DNS view (policy check, upstream, nft set
+                   update) vs directly to the fake upstream
+
+    .venv/bin/python bench/bench_net.py [--quick]     (root; nothing leaves the machine)
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FAKE = ROOT / "tests" / "net" / "fake_inet.py"
+NS = f"lgbench-inet-{os.getpid()}"
+HOST_IF, PEER_IF = f"lgbi{os.getpid()}h", f"lgbi{os.getpid()}p"
+SERVER, DNS = "10.200.1.10", "10.200.1.53"
+POLICY = """version: 1
+actions:
+  - action: network
+    defaultEffect: deny
+    rules:
+      - { destination: "allowed.test", effect: allow }
+"""
+
+CLIENT = r"""
+import json, socket, sys, time
+from dnslib import DNSRecord
+mode, arg = sys.argv[1], sys.argv[2]
+if mode == "connect":
+    host, n = arg.split(","); n = int(n)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        s = socket.create_connection((host, 80)); out.append((time.perf_counter_ns() - t) / 1000); s.close()
+    print(json.dumps(out))
+elif mode == "transfer":
+    host, mb = arg.split(","); total = int(mb) << 20
+    buf = b"x" * (1 << 20)
+    s = socket.create_connection((host, 80))
+    t = time.perf_counter()
+    s.sendall(b"SINK")
+    for _ in range(total >> 20):
+        s.sendall(buf)
+    s.shutdown(socket.SHUT_WR)
+    got = int(s.recv(64))
+    print(json.dumps({"secs": time.perf_counter() - t, "bytes": got}))
+elif mode == "dns":
+    server, n = arg.split(","); n = int(n)
+    out = []
+    for _ in range(n):
+        q = DNSRecord.question("allowed.test").pack()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+        t = time.perf_counter_ns()
+        s.sendto(q, (server, 53)); s.recv(4096)
+        out.append((time.perf_counter_ns() - t) / 1000); s.close()
+    print(json.dumps(out))
+"""
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, check=False)
+
+
+def _client(netns: str | None, mode: str, arg: str) -> Any:
+    prefix = ["nsenter", f"--net={netns}"] if netns else []
+    out = subprocess.run([*prefix, sys.executable, "-c", CLIENT, mode, arg], check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    return json.loads(out)
+
+
+def _stats(us: list[float]) -> dict[str, float]:
+    us = sorted(us)
+    return {"median": round(statistics.median(us), 1), "p99": round(us[int(len(us) * 0.99) - 1], 1)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    if os.geteuid() != 0:
+        return {"status": "skipped: needs root (namespaces, nftables)"}
+    from sandbox.net import NetworkSession
+    from sandbox.net.dnsview import Upstream
+    from sandbox.policy import load_policy_text
+
+    tmp = Path(tempfile.mkdtemp(prefix="landgate-bench-net-"))
+    (tmp / "zone.json").write_text(json.dumps({"allowed.test": {"A": [SERVER], "ttl": 300}}))
+    ns = ["ip", "netns", "exec", NS]
+    proc = None
+    result: dict[str, Any] = {}
+    _sh("ip", "netns", "add", NS)
+    try:
+        _sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF, "netns", NS)
+        _sh("ip", "addr", "add", "10.200.251.1/30", "dev", HOST_IF)
+        _sh("ip", "link", "set", HOST_IF, "up")
+        _sh(*ns, "ip", "link", "set", "lo", "up")
+        _sh(*ns, "ip", "addr", "add", "10.200.251.2/30", "dev", PEER_IF)
+        _sh(*ns, "ip", "link", "set", PEER_IF, "up")
+        for ip in (SERVER, DNS):
+            _sh(*ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo")
+        _sh(*ns, "ip", "route", "add", "default", "via", "10.200.251.1")
+        _sh("ip", "route", "add", "10.200.1.0/24", "via", "10.200.251.2")
+        proc = subprocess.Popen([*ns, sys.executable, str(FAKE), str(tmp / "zone.json"), str(tmp / "log.jsonl")],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        os.environ.setdefault("LANDGATE_NET_UPLINKS", HOST_IF)
+        policy = load_policy_text(POLICY, source="bench.yaml", cwd=tmp)
+
+        def session() -> Any:
+            return NetworkSession(policy, upstream=Upstream(DNS), uplinks=[HOST_IF])
+
+        setups = []
+        for _ in range(3 if quick else 10):
+            s = session()
+            t = time.perf_counter()
+            s.prepare()
+            s.close()
+            setups.append((time.perf_counter() - t) * 1000)
+        result["setup_ms"] = {"median": round(statistics.median(setups), 1), "max": round(max(setups), 1)}
+
+        s = session()
+        setup = s.prepare()
+        try:
+            path = setup.netns_path
+            assert path is not None
+            view = setup.dns_view
+            n_dns = 50 if quick else 500
+            _client(path, "dns", f"{view},5")  # warm: the first answer fills the sets
+            result["dns_us"] = {"view": _stats(_client(path, "dns", f"{view},{n_dns}")),
+                                "direct": _stats(_client(None, "dns", f"{DNS},{n_dns}"))}
+            n = 100 if quick else 1000
+            sand = _stats(_client(path, "connect", f"{SERVER},{n}"))
+            bare = _stats(_client(None, "connect", f"{SERVER},{n}"))
+            result["connect_us"] = {"sandbox": sand, "bare": bare}
+            mb = 20 if quick else 100
+            rounds = 3 if quick else 5
+            tb, ts = [], []
+            for _ in range(rounds):  # interleaved, best of N: the machine is shared
+                tb.append(_client(None, "transfer", f"{SERVER},{mb}")["secs"])
+                ts.append(_client(path, "transfer", f"{SERVER},{mb}")["secs"])
+            result["transfer"] = {"mb": mb, "bare_s": round(min(tb), 4), "sandbox_s": round(min(ts), 4),
+                                  "ratio": round(min(ts) / min(tb), 3), "goal_ratio": 1.05}
+        finally:
+            s.close()
+        result["status"] = "ok"
+        return result
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True, check=False)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
