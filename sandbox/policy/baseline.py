@@ -22,8 +22,8 @@ Limits, stated so nobody relies on more:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from sandbox.policy.model import Rule, SourceRef
 from sandbox.policy.patterns import normalize_path, parse_path_pattern

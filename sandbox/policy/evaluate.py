@@ -21,9 +21,10 @@ A decision is one pass over its block's rules.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 from sandbox.errors import UsageError
 from sandbox.policy.model import ACTIONS, Decision, DecisionContext, Destination, Policy, Rule
@@ -62,35 +63,123 @@ class _Compiled:
 
     rules: tuple[Rule, ...]
     matchers: tuple[Callable[..., bool], ...]
+    # (start, end, kind, combined fullmatch): one alternation regex per run of up to
+    # _CHUNK rules of the same kind, so a miss costs one C-level regex call per chunk
+    # instead of one Python call per rule.  kind 0: the path / command line,
+    # kind 1: the exe-path form of a command line.
+    chunks: tuple[tuple[int, int, int, Callable[..., object]], ...] = ()
+    no_match: tuple[tuple[Rule, str], ...] = ()
+    # network: candidate indices by exact host, by wildcard suffix (".npmjs.org"),
+    # unix rules, and address-like rules (ip, cidr, localhost, any) always checked
+    net_hosts: dict[str, tuple[int, ...]] | None = None
+    net_suffixes: dict[str, tuple[int, ...]] | None = None
+    net_unix: tuple[int, ...] = ()
+    net_addr: tuple[int, ...] = ()
     # file actions: policy allows with glob-free patterns (candidates to override a protected deny)
     exact_allows: tuple[Rule, ...] = ()
     # network: for rules with a port, the same destination without one (to explain a port miss)
     portless: tuple[Destination | None, ...] = ()
 
 
+_CHUNK = 32
+
+
+def _chunks(regexes: list[re.Pattern[str]], kinds: list[int]
+            ) -> tuple[tuple[int, int, int, Callable[..., object]], ...]:
+    out = []
+    start = 0
+    n = len(regexes)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < _CHUNK and kinds[end] == kinds[start]:
+            end += 1
+        combined = "|".join(f"(?:{rx.pattern})" for rx in regexes[start:end])
+        out.append((start, end, kinds[start], re.compile(combined, re.DOTALL).fullmatch))
+        start = end
+    return tuple(out)
+
+
 def _compile_block(policy: Policy, action: str) -> _Compiled:
     rules = tuple(sorted(policy.blocks[action].rules,
                          key=lambda r: (_ORIGIN_ORDER.get(r.origin, 3), r.index)))
+    no_match = tuple((r, NO_MATCH) for r in rules)
     matchers: list[Callable[..., bool]] = []
     if action in ("file_read", "file_write"):
+        regexes = []
         for r in rules:
             assert r.path is not None, f"{action} rule without a path: {r}"
-            matchers.append(path_regex(r.path).fullmatch)  # type: ignore[arg-type]
+            regexes.append(path_regex(r.path))
+        matchers = [rx.fullmatch for rx in regexes]  # type: ignore[misc]
         exact = tuple(r for r in rules if r.origin == "policy" and r.effect == "allow"
                       and r.path is not None and r.path.anchored and not has_glob(r.path.glob))
-        return _Compiled(rules, tuple(matchers), exact_allows=exact)
+        return _Compiled(rules, tuple(matchers), exact_allows=exact,
+                         chunks=_chunks(regexes, [0] * len(regexes)), no_match=no_match)
     if action == "shell_exec":
+        regexes = []
+        kinds = []
         for r in rules:
             assert r.command is not None
-            matchers.append(command_regex(r.command).fullmatch)  # type: ignore[arg-type]
-        return _Compiled(rules, tuple(matchers))
+            regexes.append(command_regex(r.command))
+            kinds.append(1 if "/" in r.command.program else 0)
+        matchers = [rx.fullmatch for rx in regexes]  # type: ignore[misc]
+        return _Compiled(rules, tuple(matchers), chunks=_chunks(regexes, kinds), no_match=no_match)
     portless: list[Destination | None] = []
     for r in rules:
         assert r.destination is not None
         d = r.destination
         matchers.append(lambda t, names, d=d: match_destination(d, t, names))
         portless.append(replace(d, port=None) if d.port is not None and d.kind != "unix" else None)
-    return _Compiled(rules, tuple(matchers), portless=tuple(portless))
+    hosts: dict[str, list[int]] = {}
+    suffixes: dict[str, list[int]] = {}
+    unix: list[int] = []
+    addr: list[int] = []
+    for i, r in enumerate(rules):
+        dest = r.destination
+        assert dest is not None
+        if dest.kind == "host" and dest.host:
+            hosts.setdefault(dest.host, []).append(i)
+        elif dest.kind == "wildcard" and dest.host:
+            suffixes.setdefault(dest.host[1:], []).append(i)
+        elif dest.kind == "unix":
+            unix.append(i)
+        else:
+            addr.append(i)
+    return _Compiled(rules, tuple(matchers), portless=tuple(portless), no_match=no_match,
+                     net_hosts={k: tuple(v) for k, v in hosts.items()},
+                     net_suffixes={k: tuple(v) for k, v in suffixes.items()},
+                     net_unix=tuple(unix), net_addr=tuple(addr))
+
+
+def _net_candidates(comp: _Compiled, t: NetTarget, names: tuple[str, ...]) -> list[int]:
+    """Rules that may match `t` regardless of port, found by index instead of a full scan."""
+    if t.unix is not None:
+        return list(comp.net_unix)
+    assert comp.net_hosts is not None and comp.net_suffixes is not None
+    cand: set[int] = set(comp.net_addr)
+    for name in ((t.host,) if t.host is not None else names):
+        if not name:
+            continue
+        name = name.lower().rstrip(".")
+        cand.update(comp.net_hosts.get(name, ()))
+        dot = name.find(".")
+        while dot >= 0:
+            cand.update(comp.net_suffixes.get(name[dot:], ()))
+            dot = name.find(".", dot + 1)
+    return sorted(cand)
+
+
+def _hits(comp: _Compiled, subjects: tuple[str | None, str | None]) -> list[int]:
+    """Indices of the rules whose regex matches (subjects[kind] per chunk), in rule order."""
+    hits: list[int] = []
+    ms = comp.matchers
+    for start, end, kind, combined in comp.chunks:
+        subject = subjects[kind]
+        if subject is None or combined(subject) is None:
+            continue
+        for i in range(start, end):
+            if ms[i](subject) is not None:
+                hits.append(i)
+    return hits
 
 
 def compiled_index(policy: Policy) -> dict[str, _Compiled]:
@@ -99,7 +188,7 @@ def compiled_index(policy: Policy) -> dict[str, _Compiled]:
     if index is None:
         index = {a: _compile_block(policy, a) for a in ACTIONS}
         policy.cache["evaluate.index"] = index
-    return index  # type: ignore[no-any-return]
+    return index
 
 
 # ---------------------------------------------------------------------------
@@ -174,36 +263,37 @@ def _overrides(allow: Rule, protected: Rule, path: str) -> bool:
         protected.path, ap.glob)
 
 
-def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, matched: list[bool],
+def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, hits: list[int],
               reasons: dict[int, str], what: str) -> Decision:
-    """Apply the three rules to the matched set and build the explained Decision."""
+    """Apply the three rules to the matching rules (`hits`, indices in rule order)."""
     rules = comp.rules
     overridden: dict[int, Rule] = {}
     deciding: Rule | None = None
-    deny_i = -1
-    for i, r in enumerate(rules):
-        if not matched[i] or r.effect != "deny":
+    deciding_i = -1
+    for i in hits:
+        r = rules[i]
+        if r.effect != "deny":
             continue
         if r.origin == "protected" and r.overridable:
-            by = next((a for j, a in enumerate(comp.exact_allows) if _overrides(a, r, target)), None)
+            by = next((a for a in comp.exact_allows if _overrides(a, r, target)), None)
             if by is not None:
                 overridden[i] = by
                 continue
-        deciding, deny_i = r, i
+        deciding, deciding_i = r, i
         break
-    any_allow = any(m and r.effect == "allow" for m, r in zip(matched, rules))
+    first_allow = next((i for i in hits if rules[i].effect == "allow"), -1)
     if deciding is not None:
         effect = "deny"
         why = f"{what} matches {describe_pattern(deciding)}"
         if deciding.origin == "protected":
             why += ("; a protected path (only an allow naming this exact path overrides it)"
                     if deciding.overridable else "; a protected path no policy rule can open")
-        if any_allow:
+        if first_allow >= 0:
             why += "; an explicit deny wins over any allow"
-    elif any_allow:
+    elif first_allow >= 0:
         effect = "allow"
-        deny_i = next(i for i, (m, r) in enumerate(zip(matched, rules)) if m and r.effect == "allow")
-        deciding = rules[deny_i]
+        deciding_i = first_allow
+        deciding = rules[deciding_i]
         why = f"{what} matches {describe_pattern(deciding)}, and no deny rule matches"
         if overridden:
             first = next(iter(overridden))
@@ -212,20 +302,23 @@ def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, matched
     else:
         effect = policy.blocks[action].default_effect
         why = _default_reason(policy, action)
-    considered: list[tuple[Rule, str]] = []
-    for i, r in enumerate(rules):
-        if i == deny_i:
-            continue
-        if not matched[i]:
-            considered.append((r, reasons.get(i, NO_MATCH)))
-        elif i in overridden:
-            considered.append((r, f"matched, but {short_ref(overridden[i])} names this exact path"))
+    # Every other rule, with why it did not decide: start from "no match" for all
+    # (precomputed) and overwrite the few that matched or have a better reason.
+    considered = list(comp.no_match)
+    for i, reason in reasons.items():
+        considered[i] = (rules[i], reason)
+    for i in hits:
+        r = rules[i]
+        if i in overridden:
+            considered[i] = (r, f"matched, but {short_ref(overridden[i])} names this exact path")
         elif deciding is None:
-            considered.append((r, "matched"))
+            considered[i] = (r, "matched")
         elif r.effect == deciding.effect:
-            considered.append((r, f"matched too; {short_ref(deciding)} decided first"))
+            considered[i] = (r, f"matched too; {short_ref(deciding)} decided first")
         else:
-            considered.append((r, f"matched, but deny {short_ref(deciding)} wins (forbid overrides permit)"))
+            considered[i] = (r, f"matched, but deny {short_ref(deciding)} wins (forbid overrides permit)")
+    if deciding_i >= 0:
+        del considered[deciding_i]
     return Decision(action=action, target=target, effect=effect,  # type: ignore[arg-type]
                     rule=deciding, reason=why,
                     default_source=policy.blocks[action].default_source if deciding is None else None,
@@ -244,8 +337,7 @@ def _decide_path(policy: Policy, action: str, target: Target, ctx: DecisionConte
     base = str(ctx.cwd) if ctx.cwd is not None else str(policy.workspace)
     path = normalize_path(target, base=base, home=str(policy.home))
     comp = compiled_index(policy)[action]
-    matched = [m(path) is not None for m in comp.matchers]
-    return _conclude(policy, action, path, comp, matched, {}, path)
+    return _conclude(policy, action, path, comp, _hits(comp, (path, None)), {}, path)
 
 
 def _shell_command_string(argv: list[str]) -> str | None:
@@ -304,14 +396,8 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext, depth: in
     comp = compiled_index(policy)["shell_exec"]
     exe = ctx.resolved_exe or (argv[0] if "/" in argv[0] else None)
     exe_line = " ".join([exe, *argv[1:]]) if exe else None
-    matched: list[bool] = []
-    for r, m in zip(comp.rules, comp.matchers):
-        assert r.command is not None
-        if "/" in r.command.program:
-            matched.append(exe_line is not None and m(exe_line) is not None)
-        else:
-            matched.append(m(line) is not None)
-    decision = _conclude(policy, "shell_exec", line, comp, matched, {}, f"`{line}`")
+    hits = _hits(comp, (line, exe_line))
+    decision = _conclude(policy, "shell_exec", line, comp, hits, {}, f"`{line}`")
     if decision.effect == "deny" or depth >= _SHELL_DEPTH:
         return decision
     script = _shell_command_string(argv)
@@ -341,15 +427,18 @@ def _decide_network(policy: Policy, target: Target, ctx: DecisionContext) -> Dec
         raise UsageError(f"network: {exc}") from None
     comp = compiled_index(policy)["network"]
     names = tuple(ctx.names)
-    matched = [m(t, names) for m in comp.matchers]
+    cand = _net_candidates(comp, t, names)
+    hits = [i for i in cand if comp.matchers[i](t, names)]
+    hit_set = set(hits)
     reasons: dict[int, str] = {}
-    for i, pl in enumerate(comp.portless):
-        if pl is not None and not matched[i] and match_destination(pl, t, names):
+    for i in cand:
+        pl = comp.portless[i]
+        if pl is not None and i not in hit_set and match_destination(pl, t, names):
             port = comp.rules[i].destination.port  # type: ignore[union-attr]
             reasons[i] = (f"host matches, but the rule is for port {port} and the target names "
                           + ("no port" if t.port is None else f"port {t.port}"))
     what = t.text + (f" (known as {', '.join(names)})" if names and t.ip is not None else "")
-    return _conclude(policy, "network", t.text, comp, matched, reasons, what)
+    return _conclude(policy, "network", t.text, comp, hits, reasons, what)
 
 
 def decide(policy: Policy, action: str, target: Target,

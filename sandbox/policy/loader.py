@@ -28,8 +28,9 @@ import difflib
 import hashlib
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -104,7 +105,7 @@ class _MarkedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             raise _Refused(f"YAML aliases are not allowed in a policy (*{event.anchor})",
@@ -117,7 +118,7 @@ class _MarkedLoader(yaml.SafeLoader):
         try:
             if self._depth > MAX_DEPTH:
                 raise _Refused(f"document nested deeper than {MAX_DEPTH} levels", event.start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -133,7 +134,7 @@ def _compose(text: str, file: str) -> Node | None:
     try:
         # The reader checks for unprintable characters already in the constructor.
         loader = _MarkedLoader(text)
-        return loader.get_single_node()  # type: ignore[no-any-return]
+        return loader.get_single_node()
     except _Refused as exc:
         raise PolicyError(exc.message, file=file, line=exc.mark.line + 1,
                           column=exc.mark.column + 1) from None
@@ -452,17 +453,17 @@ def _parse_environment(b: _Builder, node: Node) -> Environment:
             if not _ENV_NAME.match(name):
                 b.error(knode, f"environment.set: not a variable name: {name!r}")
                 continue
-            value = b.string(vnode, f"environment.set.{name}", allow_numbers=True)
-            if value is not None:
-                if "\x00" in value:
+            text = b.string(vnode, f"environment.set.{name}", allow_numbers=True)
+            if text is not None:
+                if "\x00" in text:
                     b.error(vnode, f"environment.set.{name}: NUL character in value")
                     continue
-                values[name] = value
+                values[name] = text
         kwargs["set"] = values
         denied = set(kwargs.get("deny", ()))
         for name in values:
             if name in denied:
-                b.error(setmap[name][0] if setmap else node,  # type: ignore[index]
+                b.error(setmap[name][0] if setmap else node,
                         f"environment: {name!r} is both set and denied")
     both = set(kwargs.get("allow", ())) & set(kwargs.get("deny", ()))
     for name in sorted(both):
@@ -647,6 +648,13 @@ def load_policy_text(text: str, *, source: str = "<string>", cwd: Path | None = 
                   cwd=cwd, home=home, audit_dir=audit_dir)
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a shared list twice instead of as an anchor + alias (which the loader refuses)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def policy_from_dict(data: object, *, source: str = "<dict>", cwd: Path | None = None,
                      home: Path | None = None) -> Policy:
     """Validate a policy given as Python data, by the same rules as a file.
@@ -655,7 +663,8 @@ def policy_from_dict(data: object, *, source: str = "<dict>", cwd: Path | None =
     rendering (and name `source`).
     """
     try:
-        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        text = yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True)
     except yaml.YAMLError as exc:
         raise PolicyError(f"policy data is not plain data (dicts, lists, strings, numbers): "
                           f"{' '.join(str(exc).split())}", file=source, line=1, column=1) from None

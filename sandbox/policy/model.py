@@ -14,9 +14,10 @@ Protected paths (DESIGN §2) are the one refinement: they are denies that an
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 Effect = Literal["allow", "deny"]
 Mode = Literal["enforce", "simulate"]
@@ -202,7 +203,7 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path, *, cwd: Path | None = None, home: Path | None = None,
-             audit_dir: Path | None = None) -> "Policy":
+             audit_dir: Path | None = None) -> Policy:
         """Load and validate a policy file (YAML or SafeClaw JSON); raises PolicyError."""
         from sandbox.policy.loader import load_policy
 
@@ -210,7 +211,7 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: object, *, source: str = "<dict>", cwd: Path | None = None,
-                  home: Path | None = None) -> "Policy":
+                  home: Path | None = None) -> Policy:
         """Validate a policy given as Python data (the same shape as the YAML)."""
         from sandbox.policy.loader import policy_from_dict
 

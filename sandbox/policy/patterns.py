@@ -18,9 +18,10 @@ import ipaddress
 import posixpath
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence, Union
+from typing import Union
 
 from sandbox.policy.model import CommandPattern, Destination, PathPattern
 
@@ -163,10 +164,10 @@ def glob_to_regex(glob: str, *, path: bool = True, directory: bool = False,
     return body
 
 
-_REGEX_CACHE: dict[tuple[str, bool, bool, bool], "re.Pattern[str]"] = {}
+_REGEX_CACHE: dict[tuple[str, bool, bool, bool], re.Pattern[str]] = {}
 
 
-def _compiled(glob: str, *, path: bool, directory: bool, anchored: bool) -> "re.Pattern[str]":
+def _compiled(glob: str, *, path: bool, directory: bool, anchored: bool) -> re.Pattern[str]:
     key = (glob, path, directory, anchored)
     rx = _REGEX_CACHE.get(key)
     if rx is None:
@@ -270,7 +271,7 @@ def parse_path_pattern(raw: str, *, workspace: str, home: str, safeclaw: bool = 
     return PathPattern(raw=raw, glob=glob, anchored=anchored, directory=directory, base=base)
 
 
-def path_regex(pattern: PathPattern) -> "re.Pattern[str]":
+def path_regex(pattern: PathPattern) -> re.Pattern[str]:
     """The compiled regex for a path pattern (cached)."""
     return _compiled(pattern.glob, path=True, directory=pattern.directory, anchored=pattern.anchored)
 
@@ -302,7 +303,7 @@ def parse_command_pattern(raw: str) -> CommandPattern:
     return CommandPattern(raw=raw, glob=glob, program=program)
 
 
-def command_regex(pattern: CommandPattern) -> "re.Pattern[str]":
+def command_regex(pattern: CommandPattern) -> re.Pattern[str]:
     return _compiled(pattern.glob, path=False, directory=False, anchored=True)
 
 

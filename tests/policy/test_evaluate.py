@@ -223,3 +223,28 @@ def test_decision_considered_covers_every_other_rule(policy) -> None:  # type: i
     d = decide(policy, "network", "api.openai.com:443")
     block = policy.blocks["network"]
     assert len(d.considered) == len(block.rules) - 1
+
+
+def test_indexed_network_decisions_agree_with_the_matcher() -> None:
+    """decide() finds network rules through a host/suffix index; it must agree with match_destination."""
+    from sandbox.policy import Policy
+
+    from .test_patterns import NET_CASES
+
+    for dest, yes, no in NET_CASES:
+        p = Policy.from_dict({"version": 1, "extends": [], "actions": [
+            {"action": "network", "defaultEffect": "deny",
+             "rules": [{"destination": "other.example:1", "effect": "allow"},
+                       {"destination": dest, "effect": "allow"}]}]}, cwd=Path("/ws"), home=HOME)
+        assert decide(p, "network", yes).effect == "allow", (dest, yes)
+        assert decide(p, "network", no).effect == "deny", (dest, no)
+
+
+def test_chunked_prefilter_agrees_across_chunk_boundaries(tmp_path: Path) -> None:
+    rules = "\n".join(f'      - {{ path: "./d{k}/**", effect: {"deny" if k % 7 == 0 else "allow"} }}'
+                      for k in range(100))
+    p = load_text(tmp_path, f"version: 1\nextends: []\nactions:\n  - action: file_read\n    rules:\n{rules}\n")
+    for k in range(100):
+        d = decide(p, "file_read", f"./d{k}/x")
+        assert d.effect == ("deny" if k % 7 == 0 else "allow") and d.rule is not None and d.rule.index == k + 1
+    assert decide(p, "file_read", "./d100/x").effect == "deny"
