@@ -12,6 +12,7 @@ tests/net/fake_inet.py) joined to the host by a veth pair with routes for
 
     .venv/bin/python bench/bench_net.py [--quick]     (root; nothing leaves the machine)
 """
+
 from __future__ import annotations
 
 import json
@@ -76,13 +77,18 @@ elif mode == "dns":
 
 
 def _sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, check=False)
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 def _client(netns: str | None, mode: str, arg: str) -> Any:
     prefix = ["nsenter", f"--net={netns}"] if netns else []
-    out = subprocess.run([*prefix, sys.executable, "-c", CLIENT, mode, arg], check=True,
-                         capture_output=True, text=True, timeout=300).stdout
+    out = subprocess.run(
+        [*prefix, sys.executable, "-c", CLIENT, mode, arg],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     return json.loads(out)
 
 
@@ -115,8 +121,11 @@ def run(quick: bool = False) -> dict[str, Any]:
             _sh(*ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo")
         _sh(*ns, "ip", "route", "add", "default", "via", "10.200.251.1")
         _sh("ip", "route", "add", "10.200.1.0/24", "via", "10.200.251.2")
-        proc = subprocess.Popen([*ns, sys.executable, str(FAKE), str(tmp / "zone.json"), str(tmp / "log.jsonl")],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*ns, sys.executable, str(FAKE), str(tmp / "zone.json"), str(tmp / "log.jsonl")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         os.environ.setdefault("LANDGATE_NET_UPLINKS", HOST_IF)
         policy = load_policy_text(POLICY, source="bench.yaml", cwd=tmp)
@@ -131,7 +140,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             s.prepare()
             s.close()
             setups.append((time.perf_counter() - t) * 1000)
-        result["setup_ms"] = {"median": round(statistics.median(setups), 1), "max": round(max(setups), 1)}
+        result["setup_ms"] = {
+            "median": round(statistics.median(setups), 1),
+            "max": round(max(setups), 1),
+        }
 
         s = session()
         setup = s.prepare()
@@ -141,8 +153,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             view = setup.dns_view
             n_dns = 50 if quick else 500
             _client(path, "dns", f"{view},5")  # warm: the first answer fills the sets
-            result["dns_us"] = {"view": _stats(_client(path, "dns", f"{view},{n_dns}")),
-                                "direct": _stats(_client(None, "dns", f"{DNS},{n_dns}"))}
+            result["dns_us"] = {
+                "view": _stats(_client(path, "dns", f"{view},{n_dns}")),
+                "direct": _stats(_client(None, "dns", f"{DNS},{n_dns}")),
+            }
             n = 100 if quick else 1000
             sand = _stats(_client(path, "connect", f"{SERVER},{n}"))
             bare = _stats(_client(None, "connect", f"{SERVER},{n}"))
@@ -153,8 +167,13 @@ def run(quick: bool = False) -> dict[str, Any]:
             for _ in range(rounds):  # interleaved, best of N: the machine is shared
                 tb.append(_client(None, "transfer", f"{SERVER},{mb}")["secs"])
                 ts.append(_client(path, "transfer", f"{SERVER},{mb}")["secs"])
-            result["transfer"] = {"mb": mb, "bare_s": round(min(tb), 4), "sandbox_s": round(min(ts), 4),
-                                  "ratio": round(min(ts) / min(tb), 3), "goal_ratio": 1.05}
+            result["transfer"] = {
+                "mb": mb,
+                "bare_s": round(min(tb), 4),
+                "sandbox_s": round(min(ts), 4),
+                "ratio": round(min(ts) / min(tb), 3),
+                "goal_ratio": 1.05,
+            }
         finally:
             s.close()
         result["status"] = "ok"
