@@ -28,12 +28,12 @@ SYSTEM_READ = ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev
 
 
 def _tail(data: bytes | str | None) -> str:
+    """stderr as text, bounded (the harness takes the last line, or warnings, from it)."""
     if not data:
         return ""
     if isinstance(data, bytes):
         data = data.decode(errors="replace")
-    lines = [ln for ln in data.strip().splitlines() if ln.strip()]
-    return lines[-1][-200:] if lines else ""
+    return data[-2000:]
 
 
 def bare(argv: list[str]) -> tuple[int, str]:
@@ -79,7 +79,8 @@ def make_landgate(config: dict[str, Any]) -> Callable[[str, list[str]], tuple[in
         result = sandbox_run(
             argv, policy=policies[workload], audit=audits[workload], capture_output=True
         )
-        return int(result.returncode), _tail(result.stderr)
+        warnings = "".join(f"landgate: warning: {w}\n" for w in result.warnings)
+        return int(result.returncode), warnings + _tail(result.stderr)
 
     return run
 

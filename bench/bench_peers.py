@@ -159,7 +159,7 @@ def _time_cli(argv: list[str], env: dict[str, str] | None = None) -> tuple[float
     except OSError as exc:
         return 0.0, -1, f"{exc}"
     seconds = time.perf_counter() - t0
-    return seconds, proc.returncode, peers._tail(proc.stderr)
+    return seconds, proc.returncode, proc.stderr.decode(errors="replace")[-2000:]
 
 
 def _summary(samples: list[float]) -> dict[str, Any]:
@@ -225,6 +225,7 @@ def measure(
         log(f"workload {wl.name}: {wl.title}, {wl.rounds} interleaved rounds")
         rows: dict[str, Any] = {}
         active: list[Runner] = []
+        warnings: dict[str, list[str]] = {}  # what a tool warned about in its warm-up run
         for tool in tools:
             if not tool.available:
                 rows[tool.name] = {"status": f"unavailable: {tool.reason}"}
@@ -233,7 +234,8 @@ def measure(
         for r in runners:
             if r.tool.name in rows:
                 continue
-            _, rc, err = r.once(wl)  # warm-up, untimed
+            _, rc, stderr = r.once(wl)  # warm-up, untimed
+            err = peers._tail(stderr)
             if rc != 0:
                 why = r.tool.explain.get(wl.name)
                 rows[r.key] = {
@@ -242,6 +244,9 @@ def measure(
                 }
                 log(f"  {r.key}: warm-up failed (exit {rc}): {err}")
                 continue
+            warned = [ln.strip() for ln in stderr.splitlines() if "warning" in ln.lower()]
+            if warned:
+                warnings[r.key] = sorted(set(warned))
             active.append(r)
         samples: dict[str, list[float]] = {r.key: [] for r in active}
         failures: dict[str, str] = {}
@@ -249,8 +254,9 @@ def measure(
             for r in active:
                 if r.key in failures:
                     continue
-                seconds, rc, err = r.once(wl)
+                seconds, rc, stderr = r.once(wl)
                 if rc != 0:
+                    err = peers._tail(stderr)
                     failures[r.key] = (
                         f"failed: exit {rc} during timed rounds: {err or '(no stderr)'}"
                     )
@@ -261,6 +267,8 @@ def measure(
                 rows[r.key] = {"status": failures[r.key]}
             else:
                 rows[r.key] = {"status": "ok", "baseline": r.baseline, **_summary(samples[r.key])}
+                if r.key in warnings:
+                    rows[r.key]["warnings"] = warnings[r.key]
         for key, row in rows.items():
             base = rows.get(row.get("baseline") or "", {})
             if row.get("status") == "ok" and base.get("status") == "ok":

@@ -56,6 +56,8 @@ def _cell(row: dict[str, Any] | None, notes: _Notes, *, delta: bool = False) -> 
         if delta and "delta_ms" in row:
             text += f", {row['delta_ms']:+.2f} ms"
         text += ")"
+    for w in row.get("warnings", []):
+        text += f" ⚠{notes.add('the tool warned: ' + w)}"
     return text
 
 
