@@ -1,0 +1,116 @@
+"""Where the trail and the key live, and the key itself.
+
+The audit directory holds the chain (`trail-000001.jsonl`, ...) and its lock
+file.  The key directory (`$XDG_CONFIG_HOME/landgate/`) holds the HMAC key and
+one witness file per trail; it lives outside every sandbox (the launcher denies
+reads of it, DESIGN §2), so an agent can neither forge a checkpoint nor move
+the witness back.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+from pathlib import Path
+
+from sandbox.errors import AuditError
+
+SEGMENT_RE = re.compile(r"^trail-(\d{6,})\.jsonl$")
+LOCK_NAME = "trail.lock"
+KEY_NAME = "audit.key"
+WITNESS_DIR = "witness"
+KEY_BYTES = 32
+
+
+def default_audit_dir() -> Path:
+    """`$XDG_STATE_HOME/landgate/audit`, else `~/.local/state/landgate/audit`."""
+    base = os.environ.get("XDG_STATE_HOME") or ""
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "landgate" / "audit"
+
+
+def key_dir() -> Path:
+    """`$XDG_CONFIG_HOME/landgate`, else `~/.config/landgate` (the key and witnesses)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+    return root / "landgate"
+
+
+def segment_name(index: int) -> str:
+    return f"trail-{index:06d}.jsonl"
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    """The trail's segments in chain order, as (index, path)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise AuditError(f"cannot read audit directory {directory}: {exc.strerror}") from exc
+    out = []
+    for name in names:
+        m = SEGMENT_RE.match(name)
+        if m:
+            out.append((int(m.group(1)), directory / name))
+    out.sort()
+    return out
+
+
+def make_private_dir(path: Path) -> None:
+    """mkdir -p with 0700 on every directory we create (never loosen an existing one)."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AuditError(f"cannot create {path}: {exc.strerror}") from exc
+
+
+def load_key(directory: Path | None = None, *, create: bool) -> bytes:
+    """The HMAC key; created (0600 in a 0700 directory) on first use when `create`."""
+    kdir = directory if directory is not None else key_dir()
+    path = kdir / KEY_NAME
+    try:
+        with open(path, "rb") as f:
+            key = f.read()
+    except FileNotFoundError:
+        if not create:
+            raise AuditError(f"audit key not found: {path} (verify needs the key of the "
+                             "machine that wrote the trail)") from None
+        return _create_key(kdir, path)
+    except OSError as exc:
+        raise AuditError(f"cannot read audit key {path}: {exc.strerror}") from exc
+    if len(key) != KEY_BYTES:
+        raise AuditError(f"audit key {path} is {len(key)} bytes, expected {KEY_BYTES}")
+    return key
+
+
+def _create_key(kdir: Path, path: Path) -> bytes:
+    make_private_dir(kdir)
+    key = secrets.token_bytes(KEY_BYTES)
+    tmp = kdir / f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, key)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # link() fails if another process created the key first: then we use theirs,
+        # so two sessions starting together never end up with different keys.
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            pass
+        else:
+            raise AuditError(f"cannot create audit key {path}: {exc.strerror}") from exc
+    return load_key(kdir, create=False)
+
+
+def witness_path(kdir: Path, trail_id: str) -> Path:
+    return kdir / WITNESS_DIR / f"{trail_id}.json"
