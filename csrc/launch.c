@@ -459,12 +459,44 @@ static int status_to_exit(int status)
     return LG_EXIT_SETUP;
 }
 
-/* Without a pid namespace init is a child subreaper: orphans of the agent
- * come back to it and are killed when the agent exits. */
+/* SIGKILL every current child of init (orphans of the agent re-parented to the
+ * subreaper).  Never kill(-1): that would reach every process this user may
+ * signal on the host.  Needs CONFIG_PROC_CHILDREN (/proc/<tid>/children). */
+static void kill_children(void)
+{
+    char buf[4096];
+    int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    long pid = 0;
+    for (const char *p = buf;; p++) {
+        if (*p >= '0' && *p <= '9') {
+            pid = pid * 10 + (*p - '0');
+            continue;
+        }
+        if (pid > 0)
+            kill((pid_t)pid, SIGKILL);
+        pid = 0;
+        if (*p == '\0')
+            break;
+    }
+}
+
+/* Reap until the agent exits.  With a pid namespace that is all: init's exit
+ * makes the kernel kill the rest of the namespace.  Without one, init is a
+ * child subreaper: orphans of the agent come back to it, and are killed one
+ * generation at a time until none is left. */
 static void reap(pid_t agent, int *agent_status, int kill_orphans)
 {
-    int have = 0;
+    int agent_done = 0;
     for (;;) {
+        if (agent_done)
+            kill_children();
         int st = 0;
         pid_t p = waitpid(-1, &st, __WALL);
         if (p < 0) {
@@ -474,15 +506,11 @@ static void reap(pid_t agent, int *agent_status, int kill_orphans)
         }
         if (p == agent) {
             *agent_status = st;
-            have = 1;
+            agent_done = 1;
             g_agent_pid = 0;
             if (!kill_orphans)
                 return;
-            /* Remaining processes are orphans of the agent: kill them all. */
-            kill(-1, SIGKILL);
         }
-        if (have && !kill_orphans)
-            return;
     }
 }
 

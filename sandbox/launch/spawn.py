@@ -59,7 +59,9 @@ def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, 
     return SpawnSpec(
         path=path, argv=tuple(argv), env=tuple(env.items()), cwd=cwd, ns_flags=ns,
         map_uid=os.getuid(), map_gid=os.getgid(),
-        mount_proc=bool(ns & LG_NS_PID), memfd_noexec=bool(ns & LG_NS_PID) and host.memfd_noexec,
+        mount_proc=bool(ns & LG_NS_PID),
+        # vm.memfd_noexec is writable by root only (EACCES inside a user namespace).
+        memfd_noexec=bool(ns & LG_NS_PID) and host.memfd_noexec and host.is_root,
         netns_fd=netns_fd,
         mask_files=tuple(m.path for m in masks if m.kind == "file"),
         mask_dirs=tuple(m.path for m in masks if m.kind == "dir"),

@@ -193,6 +193,11 @@ def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup:
         scope = ("; Landlock scopes signals and abstract unix sockets" if abi >= 6
                  else "; no Landlock scoping of signals/abstract unix sockets (ABI < 6)")
         n = sum(1 for a in sc.actions if a.action in ("errno", "kill"))
+        if use_ns and host.is_root and host.memfd_noexec:
+            scope += "; vm.memfd_noexec=2 in the pid namespace (no executable memfds)"
+        else:
+            scope += ("; execve of a memfd via /proc/self/fd is left to the supervisor's exec check "
+                      "(vm.memfd_noexec needs root)")
         out.append(LayerStatus("hardening", "enforced" if abi >= 6 else "partial", "seccomp BPF",
                                f"{n} deny/kill entries{scope}"))
     else:

@@ -1,0 +1,57 @@
+"""Helpers shared by tests/launch and tests/escape: run `landgate run` for real."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+
+def world_policy(world, *, extra_read: str = "", extra_write: str = "", extra: str = "") -> Path:
+    text = f"""\
+version: 1
+workspace: {world.workspace}
+actions:
+  - action: file_read
+    defaultEffect: deny
+    rules:
+      - {{ path: "**/.env", effect: deny }}
+      - {{ path: "~/.ssh/", effect: deny }}
+      - {{ path: "~/.aws/", effect: deny }}
+      - {{ path: "./**", effect: allow }}
+{extra_read}
+  - action: file_write
+    defaultEffect: deny
+    rules:
+      - {{ path: "./**", effect: allow }}
+{extra_write}
+environment:
+  allow: [LANDGATE_TEST_LISTED_TOKEN]
+{extra}"""
+    return world.write_policy(text)
+
+
+def landgate(world, argv: Sequence[str], *, policy: Path | None = None, env: dict | None = None,
+             as_nobody: bool = False, extra_args: Sequence[str] = (), timeout: float = 60,
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
+    pol = policy or world_policy(world)
+    cmd = [PY, "-m", "sandbox", "run", "--policy", str(pol), *extra_args, "--", *argv]
+    if as_nobody:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    e = dict(world.env)
+    e["PYTHONPATH"] = str(ROOT)
+    e.update(env or {})
+    return subprocess.run(cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=timeout)
+
+
+def py(code: str) -> list[str]:
+    """argv running `code` with the system python3 inside the sandbox."""
+    return ["/usr/bin/python3", "-c", code]
+
+
+def leaked(world, proc: subprocess.CompletedProcess) -> bool:
+    return world.secret in proc.stdout or world.secret in proc.stderr

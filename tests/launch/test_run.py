@@ -1,0 +1,236 @@
+"""`landgate run`: exit status, signals, the terminal, the process tree, users, refusal, env."""
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import require_kernel
+from launch.lg_helpers import PY, ROOT, landgate, leaked, py, world_policy
+from sandbox.errors import EnforcementUnavailable
+from sandbox.launch.host import probe_host
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    require_kernel(probe_host().landlock_abi >= 1 and probe_host().seccomp_filter, "Landlock + seccomp")
+
+
+def run_inprocess(world, argv, *, host=None, best_effort=False, simulate=False, env=None):
+    """run_session in this process (to inject host capabilities); output goes to fd 1/2."""
+    from sandbox.launch.session import RunOptions, run_session
+    from sandbox.policy import load_policy
+
+    warnings: list[str] = []
+    pol = load_policy(world_policy(world), cwd=world.workspace, home=world.home)
+    options = RunOptions(argv=argv, policy=pol, best_effort=best_effort, simulate=simulate,
+                         warn=warnings.append, host=host, env=env or dict(world.env),
+                         cwd=str(world.workspace))
+    rc = run_session(options)
+    run_inprocess.warnings = warnings  # type: ignore[attr-defined]
+    return rc
+
+
+def test_exit_status_passthrough(world):
+    assert landgate(world, ["sh", "-c", "exit 7"]).returncode == 7
+    assert landgate(world, ["true"]).returncode == 0
+
+
+def test_signal_death_is_128_plus_signal(world):
+    assert landgate(world, ["sh", "-c", "kill -TERM $$"]).returncode == 128 + signal.SIGTERM
+
+
+def test_not_found_127_not_executable_126(world):
+    p = landgate(world, ["no-such-command-xyz"])
+    assert p.returncode == 127 and b"not found" in p.stderr
+    (world.workspace / "script.sh").write_text("#!/bin/sh\necho hi\n")
+    os.chmod(world.workspace / "script.sh", 0o644)
+    p = landgate(world, ["./script.sh"])
+    assert p.returncode == 126 and b"cannot execute" in p.stderr
+    os.chmod(world.workspace / "script.sh", 0o755)
+    p = landgate(world, ["./script.sh"])
+    assert p.returncode == 0 and p.stdout == b"hi\n"
+
+
+def test_signals_forwarded(world):
+    code = ("import signal, sys, time\n"
+            "got = []\n"
+            "for s in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):\n"
+            "    signal.signal(s, lambda n, f: got.append(n) or print('got', n, flush=True))\n"
+            "signal.signal(signal.SIGTERM, lambda n, f: (print('term', flush=True), sys.exit(3)))\n"
+            "print('ready', flush=True)\n"
+            "while True: time.sleep(0.05)\n")
+    e = dict(world.env, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
+                             *py(code)], cwd=world.workspace, env=e, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    for sig in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):
+        proc.send_signal(sig)
+        assert proc.stdout.readline() == f"got {int(sig)}\n".encode()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline() == b"term\n"
+    assert proc.wait(10) == 3
+
+
+def test_pty_interactive(world):
+    """On a terminal: isatty, window size, a line typed by the user, Ctrl-C delivered once."""
+    code = ("import os, sys, signal, shutil\n"
+            "n = []\n"
+            "signal.signal(signal.SIGINT, lambda *a: n.append(1))\n"
+            "print('tty', os.isatty(0), shutil.get_terminal_size(), flush=True)\n"
+            "line = sys.stdin.readline()\n"
+            "print('read', line.strip(), flush=True)\n"
+            "sys.stdin.readline()\n"
+            "print('ints', len(n), flush=True)\n")
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - child: never return into pytest
+        try:
+            _pty_child(world, code)
+        finally:
+            os._exit(127)
+    out = b""
+
+    def read_until(token: bytes, timeout: float = 10) -> None:
+        nonlocal out
+        end = time.monotonic() + timeout
+        while token not in out and time.monotonic() < end:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+
+    read_until(b"tty True")
+    assert b"columns=101, lines=33" in out
+    os.write(master, b"hello there\n")
+    read_until(b"read hello there")
+    os.write(master, b"\x03")  # Ctrl-C from the terminal: reaches the agent once
+    time.sleep(0.3)
+    os.write(master, b"\n")
+    read_until(b"ints")
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert b"read hello there" in out
+    assert b"ints 1" in out
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _pty_child(world, code: str) -> None:  # pragma: no cover - runs in the forked child
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    os.chdir(world.workspace)
+    e = dict(world.env, PYTHONPATH=str(ROOT))
+    os.execve(PY, [PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
+                   *py(code)], e)
+
+
+def test_tree_dies_with_landgate(world):
+    marker = "313.25"
+    e = dict(world.env, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
+                             "sh", "-c", f"(sleep {marker} &) ; echo started; sleep {marker}"],
+                            cwd=world.workspace, env=e, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
+    assert subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True).stdout
+    proc.kill()
+    proc.wait()
+    for _ in range(50):
+        if not subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True).stdout:
+            break
+        time.sleep(0.05)
+    assert not subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True).stdout
+
+
+def test_unprivileged_run_as_nobody(world):
+    h = probe_host()
+    require_kernel(os.geteuid() == 0, "root to switch to nobody")
+    os.chmod(world.workspace, 0o777)  # so that a write can only fail because of landgate
+    p = landgate(world, ["sh", "-c", f"id -u; cat {world.ssh_key} .env pkg/nested/.env; cat src/app.ts;"
+                         " echo w > w.txt && cat w.txt; cat /proc/self/uid_map"], as_nobody=True)
+    assert not leaked(world, p), p.stderr
+    assert p.stdout.startswith(b"65534\n")
+    assert b"answer = 42" in p.stdout
+    assert b"\nw\n" in p.stdout
+    if h.user_ns:
+        assert b"65534      65534          1" in p.stdout  # a user ns mapping only ourselves
+
+
+def test_environment_filtered(world):
+    env = {"AWS_SECRET_ACCESS_KEY": "AKIA-SECRET-VALUE", "LANDGATE_TEST_LISTED_TOKEN": "listed-ok",
+           "GITHUB_TOKEN": "ghp-secret", "PLAIN_VAR": "plain-ok"}
+    p = landgate(world, ["env"], env=env)
+    assert b"AKIA-SECRET-VALUE" not in p.stdout and b"ghp-secret" not in p.stdout
+    assert b"LANDGATE_TEST_LISTED_TOKEN=listed-ok" in p.stdout
+    assert b"PLAIN_VAR=plain-ok" in p.stdout
+
+
+def test_require_landlock_refuses_with_125(world, capfd):
+    host = probe_host().without(landlock_abi=0, landlock_error="Operation not supported")
+    with pytest.raises(EnforcementUnavailable) as exc:
+        run_inprocess(world, ["cat", str(world.dotenv)], host=host)
+    assert exc.value.exit_code == 125
+    msg = str(exc.value)
+    assert "landlock is required" in msg and "--best-effort" in msg and "\n" not in msg
+    assert world.secret not in capfd.readouterr().out.encode()
+
+
+def test_require_refusal_via_cli(world):
+    pol = world_policy(world, extra="enforcement:\n  require: [landlock, seccomp, no-such-layer]\n")
+    p = landgate(world, ["true"], policy=pol)
+    assert p.returncode in (1, 125)  # the loader may reject the unknown name itself (exit 1)
+    assert p.stderr.startswith(b"landgate: ") or b":" in p.stderr
+
+
+def test_best_effort_warns_and_runs(world, capfd):
+    host = probe_host().without(landlock_abi=0, landlock_error="Operation not supported")
+    rc = run_inprocess(world, ["sh", "-c", "echo ran"], host=host, best_effort=True)
+    assert rc == 0
+    assert "ran" in capfd.readouterr().out
+    assert any("landlock is required" in w and "--best-effort" in w
+               for w in run_inprocess.warnings)  # type: ignore[attr-defined]
+
+
+def test_no_namespaces_rung(world, capfd):
+    """Without a mount namespace, carve-outs need the supervisor's open check; until it exists
+    run refuses rather than run a policy whose carve-out nothing enforces."""
+    host = probe_host().without(mount_ns=False, pid_ns=False, user_ns=False)
+    from sandbox.plan import supervisor_status
+
+    if supervisor_status().open_check:
+        assert run_inprocess(world, ["cat", ".env", "src/app.ts"], host=host) == 1
+        assert world.secret not in capfd.readouterr().out.encode()
+        return
+    with pytest.raises(EnforcementUnavailable) as exc:
+        run_inprocess(world, ["cat", ".env"], host=host)
+    assert "**/.env" in str(exc.value)
+    # Landlock alone still denies what lies outside every grant (best effort).
+    rc = run_inprocess(world, ["sh", "-c", f"cat {world.ssh_key}; cat src/app.ts"], host=host,
+                       best_effort=True)
+    out = capfd.readouterr().out
+    assert rc == 0 and "answer = 42" in out and world.secret.decode() not in out
+
+
+def test_simulate_blocks_nothing_on_the_filesystem(world, capfd):
+    rc = run_inprocess(world, ["sh", "-c", "cat src/app.ts; echo x > /tmp/../" + str(world.root / "sim.txt")],
+                       simulate=True)
+    assert rc == 0
+    assert "answer = 42" in capfd.readouterr().out
+    assert (world.root / "sim.txt").exists()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))
