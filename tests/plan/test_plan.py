@@ -1,0 +1,162 @@
+"""The plan and doctor against this host; the seccomp program run through a BPF interpreter."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from launch.lg_helpers import ROOT, world_policy
+from sandbox.launch.host import probe_host
+from sandbox.plan import build_plan
+from sandbox.plan import seccomp as S
+from sandbox.plan.landlock import READ, WRITE, compile_landlock_rules
+from sandbox.policy import load_policy
+
+
+def _policy(world, **kw):
+    return load_policy(world_policy(world, **kw), cwd=world.workspace, home=world.home)
+
+
+def _cli(world, *args):
+    e = dict(world.env, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=world.workspace, env=e,
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_plan_json_against_host(world):
+    from sandbox._probe import lib
+
+    env = {"HOME": str(world.home), "PATH": "/usr/bin:/bin", "AWS_SECRET_ACCESS_KEY": "x"}
+    e = dict(world.env, PYTHONPATH=str(ROOT), **env)
+    out = subprocess.run([sys.executable, "-m", "sandbox", "plan", "--policy", str(world_policy(world)),
+                          "--json"], cwd=world.workspace, env=e, capture_output=True, timeout=60).stdout
+    plan = json.loads(out)
+    assert plan["landlock"]["abi"] == max(0, lib.lg_probe_landlock_abi())
+    rules = {r["path"]: r["rights"] for r in plan["landlock"]["rules"]}
+    assert "write_file" in rules[str(world.workspace)] and "read_file" in rules[str(world.workspace)]
+    assert str(world.home) not in rules  # nothing grants home
+    masks = {m["path"]: m["kind"] for m in plan["carve_outs"]["masks"]}
+    assert masks[str(world.dotenv)] == "file" and masks[str(world.nested_dotenv)] == "file"
+    notify = {n["name"] for n in plan["seccomp"]["notify_syscalls"]}
+    assert {"execve", "execveat", "connect", "sendto", "sendmsg", "sendmmsg"} <= notify
+    assert "AWS_SECRET_ACCESS_KEY" in plan["environment"]["removed"]
+    assert all(r["layers"] for r in plan["rules"])
+    layers = {layer["name"]: layer for layer in plan["layers"]}
+    assert set(layers) >= {"filesystem", "carve-outs", "exec", "connect", "egress", "hardening", "namespaces"}
+    if plan["host"]["landlock_abi"] >= 1:
+        assert layers["filesystem"]["state"] in ("enforced", "partial")
+    text = _cli(world, "plan", "--policy", str(world_policy(world))).decode()
+    assert str(world.dotenv) in text and "landlock (ABI" in text and "seccomp (" in text
+
+
+def test_doctor_against_host(world):
+    from sandbox._probe import lib
+
+    doc = json.loads(_cli(world, "doctor", "--json"))
+    assert doc["host"]["landlock_abi"] == max(0, lib.lg_probe_landlock_abi())
+    assert doc["host"]["kernel"] == os.uname().release
+    assert doc["host"]["seccomp_user_notif"] == (lib.lg_probe_seccomp_action(S.RET_USER_NOTIF) == 0)
+    h = probe_host()
+    expected = "no-landlock" if h.landlock_abi == 0 else ("full" if h.mount_ns and h.pid_ns else "no-namespaces")
+    assert doc["rung"] == expected
+    text = _cli(world, "doctor").decode()
+    assert "rung: " + expected in text and "not covered on this rung" in text
+
+
+def test_deny_covering_a_grant_removes_it(world):
+    pol = _policy(world, extra_read='      - { path: "~/.ssh/", effect: allow }\n'
+                                    '      - { path: "~/.aws/credentials", effect: allow }')
+    ll = compile_landlock_rules(pol, 7, pid_ns=True)
+    paths = {r.path for r in ll.rules}
+    assert str(world.home / ".ssh") not in paths
+    assert str(world.aws_credentials) not in paths
+    assert any(".ssh" in n for n in ll.notes)
+
+
+def test_protected_paths_never_granted(world):
+    keydir = world.home / ".config" / "landgate"
+    keydir.mkdir(parents=True)
+    pol = _policy(world, extra_read='      - { path: "~/", effect: allow }',
+                  extra_write='      - { path: "~/", effect: allow }')
+    plan = build_plan(pol, probe_host(), environ={})
+    masks = {m.path: m.kind for m in plan.carve_outs.masks}
+    assert masks.get(str(keydir)) == "dir"  # unreadable
+    assert masks.get(str(world.home / ".bashrc")) == "readonly"
+    for r in plan.landlock.rules:
+        assert not r.path.startswith(str(keydir))
+
+
+def test_unanchored_allow_grants_nothing(world):
+    pol = _policy(world, extra_read='      - { path: "*.md", effect: allow }')
+    ll = compile_landlock_rules(pol, 7, pid_ns=True)
+    assert any("*.md" in n for n in ll.notes)
+    assert all(r.path != "/" for r in ll.rules)
+
+
+def test_rights_follow_abi(world):
+    pol = _policy(world)
+    for abi, has_refer, has_trunc in ((1, False, False), (2, True, False), (3, True, True)):
+        ll = compile_landlock_rules(pol, abi, pid_ns=True)
+        ws = next(r for r in ll.rules if r.path == str(world.workspace))
+        assert ("refer" in ws.rights) == has_refer and ("truncate" in ws.rights) == has_trunc
+        assert ws.access & READ and ws.access & (WRITE & ((1 << 13) - 1))
+        assert "make_char" not in ws.rights and "make_block" not in ws.rights
+
+
+# --- a tiny classic-BPF interpreter for the seccomp program -----------------------------
+
+def run_bpf(prog, nr, args=(0,) * 6, arch=S.AUDIT_ARCH_X86_64):
+    data = nr.to_bytes(4, "little") + arch.to_bytes(4, "little") + bytes(8)
+    data += b"".join((a & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") for a in (list(args) + [0] * 6)[:6])
+    pc, acc = 0, 0
+    while True:
+        code, jt, jf, k = prog[pc]
+        if code == S.BPF_LD | S.BPF_W | S.BPF_ABS:
+            acc = int.from_bytes(data[k:k + 4], "little")
+        elif code == S.BPF_RET | S.BPF_K:
+            return k
+        elif code == S.BPF_JMP | S.BPF_JEQ | S.BPF_K:
+            pc += jt if acc == k else jf
+        elif code == S.BPF_JMP | S.BPF_JSET | S.BPF_K:
+            pc += jt if acc & k else jf
+        else:
+            raise AssertionError(f"unknown insn {code:#x}")
+        pc += 1
+
+
+@pytest.mark.parametrize("open_check", [False, True])
+def test_seccomp_program_actions(open_check):
+    plan = S.compile_seccomp(notify_open=open_check)
+    prog = plan.program
+    N = S.SYSCALLS
+    eperm, enosys = S.RET_ERRNO | 1, S.RET_ERRNO | 38
+    assert run_bpf(prog, 39, arch=0x40000003) == S.RET_KILL_PROCESS  # i386
+    assert run_bpf(prog, 0x40000000 | 39) == S.RET_KILL_PROCESS  # x32
+    assert run_bpf(prog, 39) == S.RET_ALLOW  # getpid
+    assert run_bpf(prog, N["io_uring_setup"]) == enosys
+    assert run_bpf(prog, N["clone3"]) == enosys
+    assert run_bpf(prog, N["ptrace"]) == eperm
+    assert run_bpf(prog, N["clone"], (S.CLONE_NEWUSER | 17,)) == eperm
+    assert run_bpf(prog, N["clone"], (0x1200011,)) == S.RET_ALLOW  # fork()'s flags
+    assert run_bpf(prog, N["unshare"], (S.CLONE_NEWTIME,)) == eperm
+    assert run_bpf(prog, N["ioctl"], (1, S.TIOCSTI)) == eperm
+    assert run_bpf(prog, N["ioctl"], (1, 0x5413)) == S.RET_ALLOW  # TIOCGWINSZ
+    assert run_bpf(prog, N["socket"], (17, 3, 0)) == S.RET_ERRNO | 97
+    assert run_bpf(prog, N["socket"], (2, 1, 0)) == S.RET_ALLOW
+    assert run_bpf(prog, N["execveat"], (3, 0, 0, 0, S.AT_EMPTY_PATH)) == S.RET_ERRNO | 13
+    assert run_bpf(prog, N["execveat"], (3, 0, 0, 0, 0)) == S.RET_USER_NOTIF
+    assert run_bpf(prog, N["personality"], (0,)) == S.RET_ALLOW
+    assert run_bpf(prog, N["personality"], (0x0400000,)) == eperm
+    for name in ("execve", "connect", "sendto", "sendmsg", "sendmmsg"):
+        assert run_bpf(prog, N[name]) == S.RET_USER_NOTIF
+    expected_open = S.RET_USER_NOTIF if open_check else S.RET_ALLOW
+    for name in ("open", "openat", "openat2", "creat"):
+        assert run_bpf(prog, N[name]) == expected_open
+    names = {n for n, _ in plan.notify_syscalls}
+    assert ("openat" in names) == open_check
+    assert all(a.why for a in plan.actions)  # every entry names the attack it stops
