@@ -1,0 +1,112 @@
+"""Launch overhead and file-heavy workload under landgate (issue 3).
+
+run(quick=False) -> dict, used by bench/run.py.  Interleaved A B A B runs,
+medians and ratios:
+  launch: `landgate run -- /bin/true` vs bare /bin/true, bwrap --ro-bind / /, firejail --noprofile
+  files:  find + cat over a generated 10k-file tree: bare vs Landlock-only
+          (no carve-out matches) vs with carve-outs (a `**/.env` deny with masked matches)
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def _time(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t
+
+
+def _interleaved(cmds: dict[str, list[str]], rounds: int, **kw) -> dict[str, float]:
+    samples: dict[str, list[float]] = {k: [] for k in cmds}
+    for name, cmd in cmds.items():  # warm-up
+        _time(cmd, **kw)
+    for _ in range(rounds):
+        for name, cmd in cmds.items():
+            samples[name].append(_time(cmd, **kw))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _policy(dir_: Path, workspace: Path, deny_env: bool) -> Path:
+    deny = '      - { path: "**/.env", effect: deny }\n' if deny_env else ""
+    p = dir_ / ("p-carve.yaml" if deny_env else "p-plain.yaml")
+    p.write_text(f"""version: 1
+workspace: {workspace}
+actions:
+  - action: file_read
+    defaultEffect: deny
+    rules:
+{deny}      - {{ path: "./**", effect: allow }}
+  - action: file_write
+    defaultEffect: deny
+    rules:
+      - {{ path: "./**", effect: allow }}
+""")
+    return p
+
+
+def _tree(root: Path, n: int) -> None:
+    for i in range(n):
+        d = root / f"d{i // 100:03d}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i:05d}.txt").write_text(f"line {i}\n" * 4)
+        if i % 1000 == 0:
+            (d / ".env").write_text("SECRET=1\n")
+
+
+def run(quick: bool = False) -> dict:
+    rounds = 5 if quick else 21
+    files = 2000 if quick else 10_000
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    tmp = Path(tempfile.mkdtemp(prefix="lg-bench-"))
+    try:
+        ws = tmp / "ws"
+        ws.mkdir()
+        plain = _policy(tmp, ws, deny_env=False)
+        carve = _policy(tmp, ws, deny_env=True)
+        lg = [PY, "-m", "sandbox", "run", "--policy", str(plain), "--"]
+        launch_cmds = {"bare": ["/bin/true"], "landgate": lg + ["/bin/true"]}
+        if shutil.which("bwrap"):
+            launch_cmds["bwrap"] = ["bwrap", "--ro-bind", "/", "/", "/bin/true"]
+        if shutil.which("firejail"):
+            launch_cmds["firejail"] = ["firejail", "--quiet", "--noprofile", "/bin/true"]
+        launch = _interleaved(launch_cmds, rounds, cwd=str(ws), env=env)
+        _tree(ws, files)
+        work = ["sh", "-c", "find . -type f -print0 | xargs -0 cat > /dev/null"]
+        file_cmds = {
+            "bare": work,
+            "landlock_only": [PY, "-m", "sandbox", "run", "--policy", str(plain), "--"] + work,
+            "carve_outs": [PY, "-m", "sandbox", "run", "--policy", str(carve), "--"] + work,
+        }
+        # landgate's own start-up (python import, plan) is in each landgate sample; the
+        # workload ratio subtracts the launch overhead measured above to isolate enforcement.
+        fw = _interleaved(file_cmds, max(3, rounds // 2), cwd=str(ws), env=env)
+        overhead = launch["landgate"] - launch["bare"]
+        result = {
+            "rounds": rounds,
+            "launch_median_s": launch,
+            "launch_ratio_vs_bare": {k: v / launch["bare"] for k, v in launch.items()},
+            "files": files,
+            "workload_median_s": fw,
+            "workload_ratio_vs_bare_raw": {k: v / fw["bare"] for k, v in fw.items()},
+            "workload_ratio_vs_bare_minus_launch": {
+                k: (v - (overhead if k != "bare" else 0)) / fw["bare"] for k, v in fw.items()},
+        }
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
