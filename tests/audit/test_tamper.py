@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
+from audit_helpers import Trail, fill, rechain
+
 from sandbox.audit import verify_trail
 from sandbox.audit.canonical import seal
 from sandbox.audit.merkle import Frontier
-
-from audit_helpers import Trail, fill, rechain
 
 
 def verify(t: Trail):
