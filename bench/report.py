@@ -61,19 +61,25 @@ def _cell(row: dict[str, Any] | None, notes: _Notes, *, delta: bool = False) -> 
     return text
 
 
-def _flatten(value: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    if isinstance(value, dict) and depth < 3:
-        out: list[tuple[str, str]] = []
-        for k, v in value.items():
-            out.extend(_flatten(v, f"{prefix}.{k}" if prefix else str(k), depth + 1))
-        return out
+def _scalar(value: Any) -> str:
     if isinstance(value, float):
-        return [(prefix, f"{value:.4g}")]
+        return f"{value:.4g}"
     if isinstance(value, list):
-        if len(value) > 6:
-            return [(prefix, f"[{len(value)} values]")]
-        return [(prefix, json.dumps(value, default=str))]
-    return [(prefix, str(value))]
+        return f"[{len(value)} values]" if len(value) > 6 else json.dumps(value, default=str)
+    return str(value)
+
+
+def _flatten(value: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Nested dicts as dotted keys; a dict of plain values becomes one `k=v, ...` row."""
+    if isinstance(value, dict) and value:
+        if depth > 0 and not any(isinstance(v, dict) for v in value.values()) and len(value) <= 8:
+            return [(prefix, ", ".join(f"{k}={_scalar(v)}" for k, v in value.items()))]
+        if depth < 6:
+            out: list[tuple[str, str]] = []
+            for k, v in value.items():
+                out.extend(_flatten(v, f"{prefix}.{k}" if prefix else str(k), depth + 1))
+            return out
+    return [(prefix, _scalar(value))]
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -296,7 +302,8 @@ def main(argv: list[str]) -> int:
     src = Path(argv[1]) if len(argv) > 1 else BENCH / "results" / "latest.json"
     data = json.loads(src.read_text())
     md = render_markdown(data)
-    (BENCH / "RESULTS.md").write_text(md)
+    if src.resolve() == (BENCH / "results" / "latest.json").resolve():
+        (BENCH / "RESULTS.md").write_text(md)
     (src.parent / "RESULTS.md").write_text(md)
     why = render_chart(data, src.parent / "ratios.png")
     if why:
