@@ -174,9 +174,11 @@ section "3. enforce: landgate run --policy policies/coding-agent.yaml"
 rc=$?
 [ $rc -eq 0 ] || fail "the enforced run exited $rc"
 say ""
-say "who stopped what (audit trail, enforced session):"
+say "who stopped what (the agent's errno for the kernel's own layers; the audit trail for the supervisor's):"
 "$LANDGATE" audit show --denied --json "$AUDIT" >"$OUT/enf-denied.jsonl" 2>"$OUT/err.txt" || fail "audit show: $(tail -n1 "$OUT/err.txt")"
-"$VPY" "$HERE/trail.py" denials --last-session <"$OUT/enf-denied.jsonl"
+if [ -f "$OUT/enforce.json" ]; then
+	"$VPY" "$HERE/trail.py" story "$OUT/enforce.json" <"$OUT/enf-denied.jsonl"
+fi
 if [ -f "$OUT/enforce.json" ]; then
 	"$VPY" "$HERE/trail.py" leaks "$OUT/enforce.json" || fail "a secret leaked under enforcement (see above)"
 else

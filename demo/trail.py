@@ -2,6 +2,9 @@
 
     python trail.py denials [--last-session] < entries.jsonl
     python trail.py leaks OUTCOMES.json        exit 1 if the agent reported a leak
+    python trail.py story OUTCOMES.json < entries.jsonl
+                                               each attempt, its outcome, and the layer
+                                               that stopped it
 
 Reads `landgate audit show --json` output (one entry per line).  It names the
 layer that decided each denial as recorded in the entry; when an entry does not
@@ -15,6 +18,10 @@ import sys
 from typing import Any
 
 LAYER_NAMES = {
+    "exec": "seccomp supervisor (exec)",
+    "connect": "seccomp supervisor (connect)",
+    "carve-outs": "seccomp supervisor (open check)",
+    "egress": "nftables (kernel)",
     "landlock": "Landlock (kernel)",
     "mask": "mount mask (kernel)",
     "seccomp": "seccomp supervisor",
@@ -95,7 +102,80 @@ def leaks(path: str) -> int:
     return 1 if bad else 0
 
 
+# Filesystem denials happen in the kernel and leave no event in the trail; the errno
+# (or the empty read) says which mechanism answered.
+FS_BY_ERRNO = {
+    "MASKED": "carve-out mask: /dev/null mounted over the file (mount namespace)",
+    "ENOENT": "carve-out mask: an empty tmpfs mounted over the directory (mount namespace)",
+    "EACCES": "Landlock (kernel)",
+    "EPERM": "Landlock (kernel)",
+    "EROFS": "protected path: bound read-only (mount namespace)",
+}
+# agent step prefix -> (action, needles that identify its trail entries)
+TRAIL_STEPS = {
+    "curl": ("shell_exec", ("curl",)),
+    "urllib": ("network", ("203.0.113.7",)),
+    "DNS": ("network", ("exfil.example", ":53", "nscd")),
+}
+
+
+def _read_entries() -> list[dict[str, Any]]:
+    out = []
+    for line in sys.stdin:
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def story(path: str) -> int:
+    with open(path) as fh:
+        outcomes = json.load(fh)
+    entries = _read_entries()
+    sessions = [_session(e) for e in entries if _session(e) is not None]
+    if sessions:
+        entries = [e for e in entries if _session(e) == sessions[-1]]
+    for o in outcomes:
+        step, outcome, detail = o["step"], o["outcome"], o.get("detail", "")
+        if outcome == "OK":
+            continue
+        shown = step if len(step) < 40 else step[:37] + "..."
+        why = ""
+        for prefix, (action, needles) in TRAIL_STEPS.items():
+            if step.startswith(prefix):
+                hits = [
+                    e
+                    for e in entries
+                    if e.get("action") == action
+                    and any(n in str(e.get("target", "")) for n in needles)
+                    and _is_denial(e)
+                ]
+                if hits:
+                    e = hits[0]
+                    layer = LAYER_NAMES.get(str(e.get("layer")), str(e.get("layer")))
+                    why = (
+                        f"{layer}: {action} {e.get('target')!s:.50} ({e.get('rule') or 'default'})"
+                    )
+                else:
+                    why = "no denial for it in the trail"
+                break
+        else:
+            code = outcome if outcome == "MASKED" else detail.split(":", 1)[0]
+            why = FS_BY_ERRNO.get(code, detail)
+        print(f"  {shown:<40} {outcome:<9} {why}")
+    return 0
+
+
+def _is_denial(e: dict[str, Any]) -> bool:
+    return str(e.get("result", e.get("effect", ""))).lower() in ("deny", "denied")
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "story":
+        return story(argv[2])
     if len(argv) >= 2 and argv[1] == "denials":
         return denials("--last-session" in argv)
     if len(argv) == 3 and argv[1] == "leaks":
