@@ -64,8 +64,14 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
 
 
 def host_report(host: Any = None) -> HostReport:
-    from sandbox.launch.host import (CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, NOBODY_UID, probe_host,
-                                     probe_unshare)
+    from sandbox.launch.host import (
+        CLONE_NEWNS,
+        CLONE_NEWPID,
+        CLONE_NEWUSER,
+        NOBODY_UID,
+        probe_host,
+        probe_unshare,
+    )
 
     h = host if host is not None else probe_host()
     if os.geteuid() == 0:
@@ -86,10 +92,10 @@ def render_doctor(report: HostReport) -> str:
     lines = [
         f"kernel            {h.kernel}",
         f"landlock          ABI {h.landlock_abi}" + (f" ({h.landlock_error})" if h.landlock_error else ""),
-        f"seccomp           filter {yn[h.seccomp_filter]}, USER_NOTIF {yn[h.seccomp_notify]}, "
-        f"WAIT_KILLABLE_RECV {yn[h.wait_killable_recv]}, SYNC_WAKE_UP {yn[h.sync_wakeup]}",
-        f"namespaces        {'root' if h.is_root else f'uid {h.uid}'}: user {yn[h.user_ns]}, "
-        f"mount {yn[h.mount_ns]}, pid {yn[h.pid_ns]}, net {yn[h.net_ns]}",
+        (f"seccomp           filter {yn[h.seccomp_filter]}, USER_NOTIF {yn[h.seccomp_notify]}, "
+        f"WAIT_KILLABLE_RECV {yn[h.wait_killable_recv]}, SYNC_WAKE_UP {yn[h.sync_wakeup]}"),
+        (f"namespaces        {'root' if h.is_root else f'uid {h.uid}'}: user {yn[h.user_ns]}, "
+        f"mount {yn[h.mount_ns]}, pid {yn[h.pid_ns]}, net {yn[h.net_ns]}"),
         f"unprivileged      user+mount {yn[report.nobody_user_mount_ns]}, pid {yn[report.nobody_pid_ns]}",
         f"memfd_noexec      {yn[h.memfd_noexec]}",
         f"nftables          {h.nft or 'not installed'} (libnftables: {h.libnftables or 'not found'})",

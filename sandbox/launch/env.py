@@ -1,8 +1,9 @@
 """The agent's environment (DESIGN §3): secret-looking names removed unless listed."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
-from typing import Any, Mapping
+from typing import Any
 
 
 def _passes(env: Any, name: str) -> bool:

@@ -47,7 +47,7 @@ class HostCapabilities:
     libnftables: str | None
     cgroup: str  # "v2" | "hybrid" | "v1" | "none"
 
-    def without(self, **changes: object) -> "HostCapabilities":
+    def without(self, **changes: object) -> HostCapabilities:
         """A copy with some features changed (tests: pretend Landlock is absent)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 

@@ -20,9 +20,10 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EnforcementUnavailable, LaunchError
 
@@ -167,7 +168,11 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
     if plan.supervisor.available:
         import sandbox.supervise as sup
 
-        tables = sup.compile_tables(policy, plan)
+        # TODO(open check): the supervisor's open check needs the sandbox's Landlock ruleset fd
+        # (plan_info["landlock_ruleset_fd"]); until the launcher exports one, it is not enabled
+        # and the plan reports carve-outs without a mount namespace as not covered.
+        plan_info = {"open_check": False, "uid": os.getuid(), "gid": os.getgid()}
+        tables = sup.compile_tables(policy, plan_info)
         supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
                                     on_event=options.on_event)
         supervisor.start()
@@ -240,8 +245,21 @@ def run_session(options: RunOptions) -> int:
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waitset)
     child = None
     supervisor = None
+    target: list[int] = []
+
+    def _forward(signum: int, _frame: Any) -> None:
+        # Fallback: a thread that does not block the signal (e.g. one created by C code
+        # with its own mask) received it; forward like _wait_and_forward does.
+        if target:
+            try:
+                os.kill(target[0], signum)
+            except ProcessLookupError:
+                pass
+
+    old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED}
     try:
         child = spawn(spec)
+        target.append(child.init_pid)
         supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options)
         _audit_start(plan, policy, options, argv, cwd)
         child.release()
@@ -254,9 +272,13 @@ def run_session(options: RunOptions) -> int:
     finally:
         if supervisor is not None:
             supervisor.stop()
+            if hasattr(supervisor, "join"):
+                supervisor.join()
         if child is not None:
             child.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     if exec_errno:
         options.notice(f"{argv[0]}: cannot execute: {os.strerror(exec_errno)}")
         return EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC

@@ -13,8 +13,9 @@ caller starts the supervisor on it, then `release()`s the agent.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from sandbox.errors import LaunchError
 

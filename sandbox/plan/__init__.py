@@ -15,15 +15,16 @@ trees to find carve-out matches but changes nothing).  The plan carries:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
 from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
 from sandbox.plan.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
 from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
 
-__all__ = ["Plan", "build_plan", "render_plan", "supervisor_status", "LayerStatus"]
+__all__ = ["LayerStatus", "Plan", "build_plan", "render_plan", "supervisor_status"]
 
 LANDLOCK_LATEST_FS_ABI = 5  # the last ABI that added filesystem rights (IOCTL_DEV)
 
@@ -120,8 +121,10 @@ def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
     co = plan_carve_outs(policy, ll, mount_ns=use_ns, open_check=sup.open_check or sim,
                          is_root=host.is_root, enforce=not sim)
     # The open check is needed when carve-outs have matches no mask covers, and in simulation.
-    need_open = sim or (not use_ns and any(c.matches for c in co.coverage
-                                           if "landlock" not in c.mechanisms))
+    # Only a supervisor that does the open check may be handed open/openat: any other
+    # answer to them would break every program (or open everything unchecked).
+    need_open = sup.open_check and (sim or (not use_ns and any(
+        c.matches for c in co.coverage if "landlock" not in c.mechanisms)))
     sc = compile_seccomp(notify_open=need_open)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns)
     rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns)

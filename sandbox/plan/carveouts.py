@@ -21,8 +21,16 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from sandbox.plan.landlock import (READ, WALK_LIMIT, WRITE, LandlockPlan, LandlockRule, is_beneath,
-                                   match, walk)
+from sandbox.plan.landlock import (
+    READ,
+    WALK_LIMIT,
+    WRITE,
+    LandlockPlan,
+    LandlockRule,
+    is_beneath,
+    match,
+    walk,
+)
 from sandbox.policy.model import Policy
 
 MaskKind = Literal["file", "dir", "readonly"]

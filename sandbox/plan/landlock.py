@@ -18,8 +18,8 @@ matching files that exist at launch, one rule each, never the whole base.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from sandbox.policy.model import PathPattern, Policy, Rule
 

@@ -6,9 +6,9 @@ import shutil
 import stat
 
 import pytest
-
 from conftest import require_kernel
 from launch.lg_helpers import landgate, leaked, py, world_policy
+
 from sandbox.launch.host import probe_host
 
 pytestmark = pytest.mark.kernel
@@ -33,8 +33,8 @@ def test_dotenv_root_and_nested_denied(world):
 
 
 def test_symlink_to_secret(world):
-    p = landgate(world, ["sh", "-c", f"ln -s {world.ssh_key} k; ln -s .env e; ln -s src/app.ts a;"
-                         "cat k; cat e; cat a"])
+    p = landgate(world, ["sh", "-c", (f"ln -s {world.ssh_key} k; ln -s .env e; ln -s src/app.ts a;"
+                         "cat k; cat e; cat a")])
     assert not leaked(world, p)
     assert b"answer = 42" in p.stdout
 
@@ -49,8 +49,8 @@ def test_hardlink_rename_copy_of_dotenv(world):
 
 
 def test_proc_self_root_alias(world):
-    p = landgate(world, ["sh", "-c", f"cat /proc/self/root{world.dotenv} /proc/self/root{world.ssh_key};"
-                         f" cat /proc/self/root{world.app_source}"])
+    p = landgate(world, ["sh", "-c", (f"cat /proc/self/root{world.dotenv} /proc/self/root{world.ssh_key};"
+                         f" cat /proc/self/root{world.app_source}")])
     assert not leaked(world, p)
     assert b"answer = 42" in p.stdout
 
@@ -95,8 +95,8 @@ def test_open_by_handle_at(world):
 
 def test_write_outside_denied_inside_works(world):
     outside = world.root / "outside.txt"
-    p = landgate(world, ["sh", "-c", f"echo pwned > {outside}; echo pwned > {world.home}/x;"
-                         " echo fine > inside.txt && cat inside.txt"])
+    p = landgate(world, ["sh", "-c", (f"echo pwned > {outside}; echo pwned > {world.home}/x;"
+                         " echo fine > inside.txt && cat inside.txt")])
     assert not outside.exists() and not (world.home / "x").exists()
     assert b"fine" in p.stdout
     assert (world.workspace / "inside.txt").read_text() == "fine\n"
@@ -155,8 +155,8 @@ def test_ld_so_running_a_binary(world):
     os.chmod(data / "echo", 0o755)
     pol = world_policy(world, extra_read=f'      - {{ path: "{data}/", effect: allow }}')
     ld = "/lib64/ld-linux-x86-64.so.2"
-    p = landgate(world, ["sh", "-c", f"{data}/echo DIRECT; echo direct=$?; {ld} /bin/echo VIA-LD-ALLOWED;"
-                         f" {ld} {data}/echo VIA-LD-DATA"], policy=pol)
+    p = landgate(world, ["sh", "-c", (f"{data}/echo DIRECT; echo direct=$?; {ld} /bin/echo VIA-LD-ALLOWED;"
+                         f" {ld} {data}/echo VIA-LD-DATA")], policy=pol)
     assert b"DIRECT" not in p.stdout.replace(b"direct=", b"")
     assert b"direct=126" in p.stdout  # Landlock EXECUTE: not granted beneath data/
     assert b"VIA-LD-ALLOWED" in p.stdout

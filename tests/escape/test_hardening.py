@@ -8,9 +8,9 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import require_kernel
 from launch.lg_helpers import landgate, py
+
 from sandbox.launch.host import probe_host
 
 pytestmark = pytest.mark.kernel

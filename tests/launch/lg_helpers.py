@@ -1,11 +1,10 @@
 """Helpers shared by tests/launch and tests/escape: run `landgate run` for real."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -29,6 +28,12 @@ actions:
     rules:
       - {{ path: "./**", effect: allow }}
 {extra_write}
+  # Commands and destinations are the supervisor's tests; here they are all allowed so
+  # that these tests exercise the kernel layers alone.
+  - action: shell_exec
+    defaultEffect: allow
+  - action: network
+    defaultEffect: allow
 environment:
   allow: [LANDGATE_TEST_LISTED_TOKEN]
 {extra}"""

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import require_kernel
+
 from launch.lg_helpers import PY, ROOT, landgate, leaked, py, world_policy
 from sandbox.errors import EnforcementUnavailable
 from sandbox.launch.host import probe_host
@@ -159,8 +159,8 @@ def test_unprivileged_run_as_nobody(world):
     h = probe_host()
     require_kernel(os.geteuid() == 0, "root to switch to nobody")
     os.chmod(world.workspace, 0o777)  # so that a write can only fail because of landgate
-    p = landgate(world, ["sh", "-c", f"id -u; cat {world.ssh_key} .env pkg/nested/.env; cat src/app.ts;"
-                         " echo w > w.txt && cat w.txt; cat /proc/self/uid_map"], as_nobody=True)
+    p = landgate(world, ["sh", "-c", (f"id -u; cat {world.ssh_key} .env pkg/nested/.env; cat src/app.ts;"
+                         " echo w > w.txt && cat w.txt; cat /proc/self/uid_map")], as_nobody=True)
     assert not leaked(world, p), p.stderr
     assert p.stdout.startswith(b"65534\n")
     assert b"answer = 42" in p.stdout

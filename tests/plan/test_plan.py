@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from launch.lg_helpers import ROOT, world_policy
+
 from sandbox.launch.host import probe_host
 from sandbox.plan import build_plan
 from sandbox.plan import seccomp as S
