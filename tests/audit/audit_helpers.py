@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sandbox.audit import AuditWriter
 from sandbox.audit.canonical import GENESIS_PREV, seal
 
@@ -70,3 +72,15 @@ def rechain(entries: list[dict[str, Any]], start: int = 0) -> list[bytes]:
             last = e["hash"]
         out.append(line)
     return out
+
+
+@pytest.fixture(name="trail")
+def trail_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trail:
+    """An isolated trail and key directory (never the real ~/.config or ~/.local/state).
+
+    Test modules import it (`from audit_helpers import trail_fixture`): a conftest.py
+    here would shadow tests/conftest.py, which tests import as `conftest`.
+    """
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return Trail(tmp_path / "trail", tmp_path / "config" / "landgate")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from audit_helpers import Trail, fill, rechain
+from audit_helpers import Trail, fill, rechain, trail_fixture  # noqa: F401 - the `trail` fixture
 
 from sandbox.audit import verify_trail
 from sandbox.audit.canonical import seal
