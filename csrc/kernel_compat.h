@@ -128,6 +128,43 @@ struct lg_landlock_net_port_attr {
 #define __NR_open_tree_attr 467 /* 6.15 */
 #endif
 
+/* ---- procfs ----------------------------------------------------------- */
+
+/* 6.11: PROCMAP_QUERY ioctl on /proc/PID/maps: the VMA covering an address,
+ * with its flags and backing inode, without parsing the text file.  The
+ * supervisor uses it to tell whether exec strings live in memory that another
+ * process could change (shared or file-backed pages). */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+    __u64 size;
+    __u64 query_flags;
+    __u64 query_addr;
+    __u64 vma_start;
+    __u64 vma_end;
+    __u64 vma_flags;
+    __u64 vma_page_size;
+    __u64 vma_offset;
+    __u64 inode;
+    __u32 dev_major;
+    __u32 dev_minor;
+    __u32 vma_name_size;
+    __u32 build_id_size;
+    __u64 vma_name_addr;
+    __u64 build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#endif
+
+/* 5.6: openat2(2) and its RESOLVE_* flags (headers of 6.1 have them; kept for older). */
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
+/* kcmp(2) KCMP_VM: do two tasks share one mm (3.5). */
+#ifndef KCMP_VM
+#define KCMP_VM 1
+#endif
+
 /* x32 syscalls on x86_64 have this bit set; the hardening filter kills them
  * because a filter written for the x86_64 numbers would otherwise not see them. */
 #define LG_X32_SYSCALL_BIT 0x40000000U

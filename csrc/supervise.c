@@ -1,7 +1,571 @@
-/* supervise.c: placeholder; replaced by the supervise module. */
-#include "supervise_api.h"
+/* supervise.c: the seccomp user-notification decision loop (DESIGN §2, §4).
+ *
+ * One context (struct lg_sup) per supervised session holds everything the
+ * loop mutates; there is no other mutable global state.  The loop thread is
+ * the only reader of the listener.  Workers (blocking connects, verification
+ * of racy execs) answer the notification they were handed and nothing else.
+ *
+ * Python side: sandbox/supervise/supervisor.py.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/audit.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "kernel_compat.h"
+#include "supervise_int.h"
+
+static void set_err(char *err, int errlen, const char *what, int e)
+{
+    if (err && errlen > 0)
+        snprintf(err, (size_t)errlen, "%s: %s", what, strerror(e));
+}
 
 int lg_supervise_api_version(void)
 {
+    return LG_SUPERVISE_API_VERSION;
+}
+
+unsigned long long lg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+const char *lg_ref(const struct lg_sup *s, int rule)
+{
+    if (rule >= 0 && rule < s->t.n_refs && s->t.refs[rule])
+        return s->t.refs[rule];
+    return "no rule";
+}
+
+void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        if (flags)
+            *flags |= LG_EV_TRUNCATED;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void lg_count(struct lg_sup *s, int which)
+{
+    if (which < 0 || which >= LG_COUNT_MAX)
+        return;
+    pthread_mutex_lock(&s->ring_lock);
+    s->counts[which]++;
+    pthread_mutex_unlock(&s->ring_lock);
+}
+
+/* ---- caller memory -------------------------------------------------------- */
+
+int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len)
+{
+    struct iovec local = {buf, len};
+    struct iovec remote = {(void *)(uintptr_t)addr, len};
+    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n != len)
+        return -EFAULT;
+    return 0;
+}
+
+/* Read a NUL-terminated string page by page (a string may end just before an
+ * unmapped page, so never ask for bytes past the current page in one go).
+ * -E2BIG if it does not fit cap (the caller fails closed). */
+int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen)
+{
+    size_t pos = 0;
+    while (pos < cap) {
+        size_t page_left = 4096 - (size_t)(addr & 4095);
+        size_t chunk = cap - pos < page_left ? cap - pos : page_left;
+        struct iovec local = {buf + pos, chunk};
+        struct iovec remote = {(void *)(uintptr_t)addr, chunk};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n <= 0)
+            return n < 0 ? -errno : -EFAULT;
+        char *nul = memchr(buf + pos, '\0', (size_t)n);
+        if (nul) {
+            *outlen = (size_t)(nul - buf);
+            return 0;
+        }
+        pos += (size_t)n;
+        addr += (unsigned long long)n;
+    }
+    return -E2BIG;
+}
+
+/* ---- answering the kernel ------------------------------------------------- */
+
+/* 1 if the notification is still pending (the caller has not died or been
+ * interrupted out of it): what we read from its memory belonged to it. */
+int lg_id_valid(struct lg_sup *s, unsigned long long id)
+{
+    __u64 v = id;
+    return ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &v) == 0;
+}
+
+/* Send one answer.  Each caller (loop or worker) uses its own response
+ * struct.  ENOENT means the caller is gone: counted, not an error. */
+int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont)
+{
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.val = cont ? 0 : val;
+    resp.error = cont ? 0 : (err ? -err : 0);
+    resp.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+    if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) {
+        int e = errno;
+        lg_count(s, e == ENOENT ? LG_COUNT_GONE : LG_COUNT_ERRORS);
+        return -e;
+    }
+    return 0;
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+/* Append an event; blocks (never drops) while the ring is full, so that every
+ * decision reaches the audit trail.  In strict durability an allow waits until
+ * Python acknowledged the record (DESIGN §5: on disk before it proceeds). */
+int lg_push_event(struct lg_sup *s, const struct lg_event *ev)
+{
+    pthread_mutex_lock(&s->ring_lock);
+    while (s->head - s->tail >= LG_RING_CAP && !s->stopping) {
+        s->counts[LG_COUNT_RING_WAITS]++;
+        pthread_cond_wait(&s->ring_cv, &s->ring_lock);
+    }
+    if (s->stopping && s->head - s->tail >= LG_RING_CAP) {
+        pthread_mutex_unlock(&s->ring_lock);
+        return -ESHUTDOWN;
+    }
+    int was_empty = s->head == s->tail;
+    unsigned long long seq = s->head++;
+    struct lg_event *slot = &s->ring[seq % LG_RING_CAP];
+    *slot = *ev;
+    slot->seq = seq;
+    s->counts[LG_COUNT_NOTIFS]++;
+    s->counts[ev->result == LG_EFFECT_ALLOW ? LG_COUNT_ALLOW : LG_COUNT_DENY]++;
+    if (was_empty) {
+        uint64_t one = 1;
+        if (write(s->event_fd, &one, sizeof one) < 0)
+            s->counts[LG_COUNT_ERRORS]++;
+    }
+    if (s->strict && ev->result == LG_EFFECT_ALLOW && !s->simulate)
+        while (s->acked <= seq && !s->stopping)
+            pthread_cond_wait(&s->ring_cv, &s->ring_lock);
+    pthread_mutex_unlock(&s->ring_lock);
+    return 0;
+}
+
+int lg_sup_drain(struct lg_sup *s, struct lg_event *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&s->ring_lock);
+    while (n < max && s->tail < s->head) {
+        out[n++] = s->ring[s->tail % LG_RING_CAP];
+        s->tail++;
+    }
+    if (n > 0)
+        pthread_cond_broadcast(&s->ring_cv);
+    pthread_mutex_unlock(&s->ring_lock);
+    return n;
+}
+
+int lg_sup_ack(struct lg_sup *s, unsigned long long seq)
+{
+    pthread_mutex_lock(&s->ring_lock);
+    if (seq + 1 > s->acked)
+        s->acked = seq + 1;
+    pthread_cond_broadcast(&s->ring_cv);
+    pthread_mutex_unlock(&s->ring_lock);
+    return 0;
+}
+
+int lg_sup_counts(struct lg_sup *s, unsigned long long *out, int n)
+{
+    int k = n < LG_COUNT_MAX ? n : LG_COUNT_MAX;
+    pthread_mutex_lock(&s->ring_lock);
+    for (int i = 0; i < k; i++)
+        out[i] = s->counts[i];
+    if (k > LG_COUNT_WORKERS)
+        out[LG_COUNT_WORKERS] = (unsigned long long)s->workers;
+    pthread_mutex_unlock(&s->ring_lock);
+    return k;
+}
+
+int lg_sup_busy(struct lg_sup *s)
+{
+    pthread_mutex_lock(&s->ring_lock);
+    int w = s->workers;
+    pthread_mutex_unlock(&s->ring_lock);
+    return w;
+}
+
+/* FNV-1a over action and target: the "distinct denial" key. */
+static unsigned long long denial_key(const char *action, const char *target, int rule)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (const char *p = action; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *p = target; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h ^= (unsigned long long)(unsigned)rule;
+    return h ? h : 1;
+}
+
+/* Once per distinct denial: `landgate: denied shell_exec "curl x" (rule 4, policy.yaml:21)`
+ * on the sandbox's stderr, before the caller sees the error. */
+void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule)
+{
+    if (s->stderr_fd < 0)
+        return;
+    unsigned long long key = denial_key(action, target, rule);
+    pthread_mutex_lock(&s->report_lock);
+    unsigned idx = (unsigned)(key % LG_REPORTED_CAP);
+    for (unsigned probe = 0; probe < LG_REPORTED_CAP; probe++) {
+        unsigned k = (idx + probe) % LG_REPORTED_CAP;
+        if (s->reported[k] == key) {
+            pthread_mutex_unlock(&s->report_lock);
+            return;  /* already said */
+        }
+        if (s->reported[k] == 0) {
+            s->reported[k] = key;
+            break;
+        }
+    }  /* a full set reports again: better repeated than silent */
+    pthread_mutex_unlock(&s->report_lock);
+    char line[LG_TARGET_MAX + 512];
+    char shown[201];
+    size_t n = strlen(target);
+    if (n > 200) {
+        memcpy(shown, target, 197);
+        memcpy(shown + 197, "...", 4);
+    } else {
+        memcpy(shown, target, n + 1);
+    }
+    int len;
+    if (rule >= 0)
+        len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)\n", action, shown, lg_ref(s, rule));
+    else
+        len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)\n", action, shown, "supervisor could not judge it");
+    if (len > 0) {
+        size_t w = (size_t)len < sizeof line ? (size_t)len : sizeof line - 1;
+        ssize_t r = write(s->stderr_fd, line, w);
+        (void)r;  /* best effort: the errno and the audit entry carry the denial too */
+    }
+}
+
+/* ---- workers -------------------------------------------------------------- */
+
+int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&s->ring_lock);
+    while (s->workers >= LG_WORKERS_MAX && !s->stopping)
+        pthread_cond_wait(&s->ring_cv, &s->ring_lock);
+    s->workers++;
+    pthread_mutex_unlock(&s->ring_lock);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t th;
+    int rc = pthread_create(&th, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        lg_worker_done(s);
+        return -rc;
+    }
+    return 0;
+}
+
+void lg_worker_done(struct lg_sup *s)
+{
+    pthread_mutex_lock(&s->ring_lock);
+    s->workers--;
+    pthread_cond_broadcast(&s->ring_cv);
+    pthread_mutex_unlock(&s->ring_lock);
+}
+
+/* ---- context -------------------------------------------------------------- */
+
+static int alloc_words(struct lg_words *w, int cap)
+{
+    w->w = calloc((size_t)cap, sizeof *w->w);
+    w->len = calloc((size_t)cap, sizeof *w->len);
+    w->n = 0;
+    w->cap = cap;
+    return w->w && w->len ? 0 : -ENOMEM;
+}
+
+static void free_words(struct lg_words *w)
+{
+    free(w->w);
+    free(w->len);
+}
+
+void lg_sup_free(struct lg_sup *s)
+{
+    if (!s)
+        return;
+    lg_open_fini(s);
+    if (s->event_fd >= 0)
+        close(s->event_fd);
+    if (s->stop_fd >= 0)
+        close(s->stop_fd);
+    free(s->req);
+    free(s->resp);
+    free(s->cmd);
+    free(s->line);
+    free(s->seg);
+    free_words(&s->argv);
+    for (int i = 0; i < LG_SEG_DEPTH; i++)
+        free_words(&s->segw[i]);
+    free(s->admit);
+    free(s->names);
+    free(s->reported);
+    free(s->ring);
+    pthread_mutex_destroy(&s->names_lock);
+    pthread_mutex_destroy(&s->report_lock);
+    pthread_mutex_destroy(&s->ring_lock);
+    pthread_cond_destroy(&s->ring_cv);
+    free(s);
+}
+
+struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int root_pid,
+                          int flags, int stderr_fd, char *err, int errlen)
+{
+    struct lg_sup *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_err(err, errlen, "supervisor context", ENOMEM);
+        return NULL;
+    }
+    s->listener = listener_fd;
+    s->stderr_fd = stderr_fd;
+    s->event_fd = -1;
+    s->stop_fd = -1;
+    s->simulate = (flags & LG_SUP_SIMULATE) != 0;
+    s->strict = (flags & LG_SUP_STRICT) != 0;
+    s->root_pid = root_pid;
+    s->t = *tables;
+    pthread_mutex_init(&s->names_lock, NULL);
+    pthread_mutex_init(&s->report_lock, NULL);
+    pthread_mutex_init(&s->ring_lock, NULL);
+    pthread_cond_init(&s->ring_cv, NULL);
+
+    struct seccomp_notif_sizes sizes;
+    if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) {
+        set_err(err, errlen, "seccomp(SECCOMP_GET_NOTIF_SIZES)", errno);
+        goto fail;
+    }
+    s->req_size = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif : sizeof(struct seccomp_notif);
+    s->resp_size = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
+    s->req = calloc(1, s->req_size);
+    s->resp = calloc(1, s->resp_size);
+    s->cmd = malloc(LG_CMD_MAX);
+    s->line = malloc(LG_LINE_MAX);
+    s->seg = malloc((size_t)LG_SEG_DEPTH * LG_CMD_MAX);
+    s->admit = calloc(LG_ADMIT_CAP, sizeof *s->admit);
+    s->names = calloc(LG_NAMES_CAP, sizeof *s->names);
+    s->reported = calloc(LG_REPORTED_CAP, sizeof *s->reported);
+    s->ring = calloc(LG_RING_CAP, sizeof *s->ring);
+    int rc = alloc_words(&s->argv, LG_ARGS_MAX);
+    for (int i = 0; i < LG_SEG_DEPTH; i++)
+        rc |= alloc_words(&s->segw[i], LG_ARGS_MAX);
+    if (rc || !s->req || !s->resp || !s->cmd || !s->line || !s->seg || !s->admit || !s->names ||
+        !s->reported || !s->ring) {
+        set_err(err, errlen, "supervisor buffers", ENOMEM);
+        goto fail;
+    }
+    s->event_fd = eventfd(0, EFD_CLOEXEC);
+    s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->event_fd < 0 || s->stop_fd < 0) {
+        set_err(err, errlen, "eventfd", errno);
+        goto fail;
+    }
+    if (listener_fd >= 0 && !(flags & LG_SUP_NO_SYNC_WAKE)) {
+        /* 6.6: wake the supervisor on the caller's CPU (flag passed by value).
+         * Not fatal where missing: decisions stay correct, only slower. */
+        if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0 &&
+            errno != EINVAL && errno != ENOTTY) {
+            set_err(err, errlen, "ioctl(SECCOMP_IOCTL_NOTIF_SET_FLAGS)", errno);
+            goto fail;
+        }
+    }
+    if (lg_open_init(s, err, errlen) < 0)
+        goto fail;
+    return s;
+fail:
+    lg_sup_free(s);
+    return NULL;
+}
+
+int lg_sup_event_fd(struct lg_sup *s)
+{
+    return s->event_fd;
+}
+
+int lg_sup_stop(struct lg_sup *s)
+{
+    uint64_t one = 1;
+    pthread_mutex_lock(&s->ring_lock);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->ring_cv);
+    pthread_mutex_unlock(&s->ring_lock);
+    if (write(s->stop_fd, &one, sizeof one) < 0)
+        return -errno;
+    return 0;
+}
+
+int lg_sup_add_name(struct lg_sup *s, int family, const unsigned char *addr, const char *name)
+{
+    return lg_names_add(s, family, addr, name);
+}
+
+/* A notification for a syscall the filter should not have sent: fail closed. */
+static void handle_unknown(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0)
+{
+    struct lg_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.t_recv_ns = t0;
+    ev.pid = (int)req->pid;
+    ev.tid = (int)req->pid;
+    ev.action = 0;
+    ev.result = s->simulate ? LG_EFFECT_ALLOW : LG_EFFECT_DENY;
+    ev.rule = -1;
+    ev.err = s->simulate ? 0 : EPERM;
+    ev.flags = LG_EV_FAILCLOSED | (s->simulate ? LG_EV_SIMULATED : 0);
+    ev.syscall_nr = req->data.nr;
+    snprintf(ev.target, sizeof ev.target, "syscall %d arch 0x%x", req->data.nr, req->data.arch);
+    ev.t_resp_ns = lg_now_ns();
+    lg_push_event(s, &ev);
+    lg_send_resp(s, req->id, 0, EPERM, s->simulate);
+}
+
+/* The decision loop.
+ *
+ * Guarantees (each handler keeps them; read them before changing one):
+ *  - Fail closed: a notification is answered with an error unless a rule
+ *    allowed it; anything the loop cannot read, parse or fit in its bounds is
+ *    denied.  If this process dies the listener closes and the kernel fails
+ *    every pending and future supervised syscall with ENOSYS.
+ *  - No reply before the decision: the answer is sent only after the
+ *    decision and its event record exist (in strict durability: after Python
+ *    acknowledged an allowed record).
+ *  - No read after ID_VALID fails: every read of a caller's memory is
+ *    followed by SECCOMP_IOCTL_NOTIF_ID_VALID before its bytes are trusted;
+ *    if the id is no longer valid the pid may already belong to someone else
+ *    and the handler stops.
+ *  - Race-free effects: connect and datagram sends with a destination are
+ *    performed by the supervisor on a duplicate of the socket with its own
+ *    copy of the address (no CONTINUE on a user pointer it judged); racy execs
+ *    are verified at PTRACE_EVENT_EXEC before the new image runs.
+ *  - The loop never blocks on a caller: blocking work goes to a worker.
+ *  - It ends on POLLHUP (the last supervised task is gone), not on ENOENT
+ *    (which only means one caller died before we received it).
+ */
+int lg_sup_run(struct lg_sup *s, char *err, int errlen)
+{
+    struct pollfd pfd[2] = {{s->listener, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
+    int rc = 0;
+    for (;;) {
+        int n = poll(pfd, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            set_err(err, errlen, "poll(listener)", errno);
+            rc = -errno;
+            break;
+        }
+        if (pfd[1].revents & POLLIN)
+            break;
+        if (pfd[0].revents & POLLIN) {
+            memset(s->req, 0, s->req_size);
+            if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, s->req) < 0) {
+                int e = errno;
+                if (e == EINTR || e == ENOENT)  /* ENOENT: the caller died before we got it */
+                    continue;
+                set_err(err, errlen, "ioctl(SECCOMP_IOCTL_NOTIF_RECV)", e);
+                rc = -e;
+                break;
+            }
+            unsigned long long t0 = lg_now_ns();
+            const struct seccomp_notif *req = s->req;
+            if (req->data.arch != AUDIT_ARCH_X86_64) {
+                handle_unknown(s, req, t0);
+                continue;
+            }
+            switch (req->data.nr) {
+            case SYS_execve:
+            case SYS_execveat:
+                lg_handle_exec(s, req, t0);
+                break;
+            case SYS_connect:
+            case SYS_sendto:
+            case SYS_sendmsg:
+            case SYS_sendmmsg:
+                lg_handle_net(s, req, t0);
+                break;
+            case SYS_open:
+            case SYS_openat:
+            case SYS_creat:
+            case __NR_openat2:
+                lg_handle_open(s, req, t0);
+                break;
+            default:
+                handle_unknown(s, req, t0);
+            }
+            continue;
+        }
+        if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+            break;  /* no task is left that can ever notify us */
+    }
+    /* Workers own their notifications: wait for them before returning. */
+    pthread_mutex_lock(&s->ring_lock);
+    while (s->workers > 0)
+        pthread_cond_wait(&s->ring_cv, &s->ring_lock);
+    pthread_mutex_unlock(&s->ring_lock);
+    return rc;
+}
+
+int lg_judge_exec(struct lg_sup *s, const char *argv_nul, int argv_len, const char *filename,
+                  int *effect, int *rule, int *inherit, unsigned int *flags)
+{
+    if (argv_len < 0 || argv_len >= LG_CMD_MAX)
+        return -E2BIG;
+    memcpy(s->cmd, argv_nul, (size_t)argv_len);
+    s->argv.n = 0;
+    int pos = 0;
+    while (pos < argv_len) {
+        if (s->argv.n >= s->argv.cap)
+            return -E2BIG;
+        int l = (int)strnlen(s->cmd + pos, (size_t)(argv_len - pos));
+        s->argv.w[s->argv.n] = s->cmd + pos;
+        s->argv.len[s->argv.n] = l;
+        s->argv.n++;
+        pos += l + 1;
+    }
+    struct lg_verdict v;
+    lg_judge_command(s, &s->argv, filename, &v);
+    *effect = v.effect;
+    *rule = v.rule;
+    *inherit = v.inherit;
+    *flags = v.flags;
     return 0;
 }

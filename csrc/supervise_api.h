@@ -1,8 +1,176 @@
-/* supervise_api.h: public interface of sandbox._supervise (cdef-clean, see csrc/build.py). */
+/* supervise_api.h: public interface of sandbox._supervise (cdef-clean, see csrc/build.py).
+ *
+ * The seccomp user-notification decision loop.  Python compiles the policy
+ * once into the flat tables below (sandbox/supervise/tables.py), creates a
+ * context over a listener fd, runs lg_sup_run() on a thread (the GIL is
+ * released by cffi for the call) and drains fixed-size event records.
+ * Python keeps every pointer it hands in here alive until lg_sup_free().
+ */
 #ifndef LANDGATE_SUPERVISE_API_H
 #define LANDGATE_SUPERVISE_API_H
 
-/* Placeholder until the supervise module lands: returns the module's API version. */
+#define LG_SUPERVISE_API_VERSION 1
+
+#define LG_EFFECT_ALLOW 1
+#define LG_EFFECT_DENY 2
+
+/* actions in events */
+#define LG_ACT_EXEC 1
+#define LG_ACT_CONNECT 2
+#define LG_ACT_SEND 3
+#define LG_ACT_OPEN 4
+
+/* lg_event.flags */
+#define LG_EV_SIMULATED 1      /* simulate mode: result is what enforce would have done */
+#define LG_EV_ROOT 2           /* the launched root command */
+#define LG_EV_INHERITED 4      /* allowed because an ancestor was admitted */
+#define LG_EV_EXEC_RACE 8      /* the image that ran differed from the one judged: killed */
+#define LG_EV_VERIFIED 16      /* racy exec: the new image was verified before it ran */
+#define LG_EV_TRUNCATED 32     /* target did not fit the record (the decision saw all of it) */
+#define LG_EV_FAILCLOSED 64    /* denied because the supervisor could not read or judge */
+#define LG_EV_SHELL 128        /* a shell -c string was judged segment by segment */
+#define LG_EV_WRAPPER 256      /* a wrapper (env, nice, ...) was unwrapped */
+#define LG_EV_FORWARDED 512    /* connect/send performed by the supervisor on a duplicate */
+
+/* network rule kinds */
+#define LG_NET_ANY 1
+#define LG_NET_IP 2            /* addr/prefix, v4 or v6 (localhost compiles to two of these) */
+#define LG_NET_HOST 3          /* exact host name in pattern */
+#define LG_NET_WILDCARD 4      /* pattern "*.domain": any name ending in ".domain" */
+#define LG_NET_UNIX 5          /* path glob in pattern ("@name" for abstract sockets) */
+
+/* file access bits for the open check */
+#define LG_ACCESS_READ 1
+#define LG_ACCESS_WRITE 2
+
+/* lg_sup_new flags */
+#define LG_SUP_SIMULATE 1
+#define LG_SUP_STRICT 2        /* an allowed action waits until Python acked its event */
+#define LG_SUP_NO_SYNC_WAKE 4  /* benchmarks only: do not set SYNC_WAKE_UP */
+
+#define LG_TARGET_MAX 1024
+#define LG_DETAIL_MAX 256
+#define LG_ERR_MAX 256
+
+/* counters (lg_sup_counts) */
+#define LG_COUNT_NOTIFS 0
+#define LG_COUNT_ALLOW 1
+#define LG_COUNT_DENY 2
+#define LG_COUNT_EXEC 3
+#define LG_COUNT_CONNECT 4
+#define LG_COUNT_SEND 5
+#define LG_COUNT_OPEN 6
+#define LG_COUNT_SLOWPATH 7
+#define LG_COUNT_EXEC_RACE 8
+#define LG_COUNT_GONE 9        /* caller vanished before the answer (ENOENT on SEND / ID_VALID) */
+#define LG_COUNT_ERRORS 10
+#define LG_COUNT_RING_WAITS 11
+#define LG_COUNT_WORKERS 12
+#define LG_COUNT_MAX 13
+
+struct lg_event {
+    unsigned long long seq;
+    unsigned long long t_recv_ns;  /* CLOCK_REALTIME, when the notification was received */
+    unsigned long long t_resp_ns;  /* when the answer was sent */
+    int pid;                       /* thread group id (as seen by the supervisor) */
+    int tid;
+    int action;                    /* LG_ACT_* */
+    int result;                    /* LG_EFFECT_* */
+    int rule;                      /* index into lg_tables.refs; -1 = none */
+    int err;                       /* errno the syscall returned (0 = allowed) */
+    unsigned int flags;            /* LG_EV_* */
+    int syscall_nr;
+    int argc;                      /* exec: target holds argc NUL-separated argv strings */
+    int target_len;                /* bytes used in target (exec: with the NULs) */
+    char target[1024];             /* LG_TARGET_MAX: argv / destination / path */
+    char detail[256];              /* LG_DETAIL_MAX: resolved exe / matched host name */
+};
+
+struct lg_exec_rule {
+    const char *glob;              /* command glob: '*' any run of characters, '?' one */
+    int effect;
+    int inherit;                   /* allow admits descendants */
+    int rule;                      /* index into refs */
+};
+
+struct lg_net_rule {
+    int kind;                      /* LG_NET_* */
+    int effect;
+    int family;                    /* AF_INET / AF_INET6 for LG_NET_IP */
+    int prefix;                    /* prefix length for LG_NET_IP */
+    int port;                      /* -1 = any port */
+    unsigned char addr[16];
+    const char *pattern;           /* host, "*.domain" or unix path glob */
+    int rule;
+};
+
+struct lg_file_id {
+    unsigned long long dev;        /* st_dev as the kernel reports it */
+    unsigned long long ino;
+    int access;                    /* LG_ACCESS_* it is denied for */
+    int rule;
+};
+
+struct lg_path_rule {
+    const char *glob;              /* absolute path glob: '*' one component, '**' any */
+    int access;                    /* LG_ACCESS_* it is denied for */
+    int rule;
+};
+
+struct lg_tables {
+    const struct lg_exec_rule *exec;
+    int n_exec;
+    int exec_default_effect;
+    int exec_default_rule;
+    const struct lg_net_rule *net;
+    int n_net;
+    int net_default_effect;
+    int net_default_rule;
+    const struct lg_file_id *deny_ids;
+    int n_deny_ids;
+    const struct lg_path_rule *deny_paths;
+    int n_deny_paths;
+    const char *const *refs;       /* "rule 4, policy.yaml:21" */
+    int n_refs;
+    int open_ruleset_fd;           /* Landlock ruleset the opener thread restricts itself with; -1 none */
+    int open_uid;                  /* credentials the opener thread takes; -1 = keep */
+    int open_gid;
+};
+
+struct lg_sup;
+
 int lg_supervise_api_version(void);
+
+/* Create a context.  Takes no ownership of listener_fd (the caller closes it
+ * after lg_sup_free).  On failure returns NULL and writes a message to err. */
+struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int root_pid,
+                          int flags, int stderr_fd, char *err, int errlen);
+/* The fd that becomes readable when events are waiting (an eventfd). */
+int lg_sup_event_fd(struct lg_sup *sup);
+/* Run the loop until the last supervised task is gone (POLLHUP) or lg_sup_stop.
+ * Returns 0, or -errno with a message in err. */
+int lg_sup_run(struct lg_sup *sup, char *err, int errlen);
+/* Thread-safe: ask the loop to end (pending notifications are failed closed by the kernel). */
+int lg_sup_stop(struct lg_sup *sup);
+/* Copy up to max waiting events into out; returns how many (0 when none). */
+int lg_sup_drain(struct lg_sup *sup, struct lg_event *out, int max);
+/* Python has recorded every event up to seq (strict durability). */
+int lg_sup_ack(struct lg_sup *sup, unsigned long long seq);
+/* Thread-safe: the DNS view says addr (4 or 16 bytes) stands for name. */
+int lg_sup_add_name(struct lg_sup *sup, int family, const unsigned char *addr, const char *name);
+/* Copy counters (LG_COUNT_*) into out; returns how many. */
+int lg_sup_counts(struct lg_sup *sup, unsigned long long *out, int n);
+/* Workers still running (blocking connects, exec verifications). */
+int lg_sup_busy(struct lg_sup *sup);
+void lg_sup_free(struct lg_sup *sup);
+
+/* Matchers, exposed for the differential tests against sandbox.policy. */
+int lg_match_command(const char *glob, const char *text);
+int lg_match_path(const char *glob, const char *path);
+/* Judge an exec without a kernel in the loop (tests, `explain`): argv_nul is
+ * argc NUL-terminated strings back to back.  Writes effect (0 = undecided:
+ * inheritance or default applies), rule, inherit and LG_EV_* flags. */
+int lg_judge_exec(struct lg_sup *sup, const char *argv_nul, int argv_len, const char *filename,
+                  int *effect, int *rule, int *inherit, unsigned int *flags);
 
 #endif

@@ -1,0 +1,133 @@
+/* supervise_int.h: internals shared by the supervise_*.c files (not part of the cdef). */
+#ifndef LANDGATE_SUPERVISE_INT_H
+#define LANDGATE_SUPERVISE_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/seccomp.h>
+
+#include "supervise_api.h"
+
+/* Bounds.  Everything the loop reads from a caller lands in buffers of these
+ * sizes; anything larger is denied (fail closed), never truncated before a
+ * decision. */
+#define LG_CMD_MAX (256 * 1024)  /* argv bytes of one exec (ARG_MAX is larger: E2BIG beyond) */
+#define LG_ARGS_MAX 4096         /* argv entries of one exec */
+#define LG_SEG_DEPTH 3           /* nested `sh -c` strings judged */
+#define LG_LINE_MAX (LG_CMD_MAX + 64)
+#define LG_ADMIT_CAP 65536       /* admitted processes (pid, starttime) */
+#define LG_NAMES_CAP 16384       /* (address, host name) pairs from pinning and the DNS view */
+#define LG_NAME_MAX 256
+#define LG_REPORTED_CAP 4096     /* distinct denials already reported on stderr */
+#define LG_WORKERS_MAX 64        /* concurrent blocking connects / exec verifications */
+#define LG_RING_CAP 4096         /* event records waiting for Python */
+#define LG_SEND_MAX 65536        /* datagram bytes the supervisor forwards itself */
+
+struct lg_words {
+    const char **w;
+    int *len;
+    int n;
+    int cap;
+};
+
+/* What the exec judgement concluded. */
+struct lg_verdict {
+    int effect;       /* LG_EFFECT_* */
+    int rule;         /* deciding rule, -1 = default */
+    int inherit;      /* an allow admits descendants */
+    unsigned flags;   /* LG_EV_* */
+};
+
+struct lg_admit {
+    int pid;          /* 0 = empty slot */
+    int inherit;
+    unsigned long long start;  /* /proc/PID/stat starttime: tells a reused pid apart */
+};
+
+struct lg_name {
+    int family;       /* 0 = empty slot */
+    unsigned char addr[16];
+    char name[LG_NAME_MAX];
+};
+
+struct lg_sup {
+    int listener;
+    int stderr_fd;
+    int event_fd;     /* readable when events wait for Python */
+    int stop_fd;      /* written by lg_sup_stop */
+    int simulate;
+    int strict;
+    int root_pid;
+    int root_seen;    /* the root's first exec has been answered */
+    struct lg_tables t;
+
+    struct seccomp_notif *req;
+    struct seccomp_notif_resp *resp;
+    size_t req_size, resp_size;
+
+    /* buffers of the loop thread only */
+    char *cmd;        /* argv strings, NUL-separated */
+    char *line;       /* one judged command line */
+    char *seg;        /* dequoted shell segments, per depth */
+    struct lg_words argv;
+    struct lg_words segw[LG_SEG_DEPTH];
+
+    struct lg_admit *admit;
+    int admit_count;
+
+    pthread_mutex_t names_lock;
+    struct lg_name *names;
+    int names_count;
+
+    unsigned long long *reported;  /* hashes of reported denials (loop thread and workers) */
+    pthread_mutex_t report_lock;
+
+    pthread_mutex_t ring_lock;
+    pthread_cond_t ring_cv;        /* space freed / ack advanced / worker finished */
+    struct lg_event *ring;
+    unsigned long long head;       /* next seq to write */
+    unsigned long long tail;       /* next seq Python reads */
+    unsigned long long acked;      /* every seq < acked is recorded by Python */
+    unsigned long long counts[LG_COUNT_MAX];
+    int workers;
+    int stopping;
+};
+
+/* supervise.c */
+unsigned long long lg_now_ns(void);
+int lg_push_event(struct lg_sup *s, const struct lg_event *ev);
+void lg_count(struct lg_sup *s, int which);
+void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
+int lg_id_valid(struct lg_sup *s, unsigned long long id);
+int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
+int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len);
+int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen);
+int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg);
+void lg_worker_done(struct lg_sup *s);
+const char *lg_ref(const struct lg_sup *s, int rule);
+void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
+
+/* supervise_cmd.c */
+int lg_glob_command(const char *glob, const char *text, size_t textlen);
+int lg_glob_path(const char *glob, const char *path);
+const char *lg_basename(const char *p, int len, int *outlen);
+void lg_judge_command(struct lg_sup *s, const struct lg_words *argv, const char *filename,
+                      struct lg_verdict *v);
+
+/* supervise_exec.c */
+void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
+int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
+int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+
+/* supervise_net.c */
+void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
+int lg_names_add(struct lg_sup *s, int family, const unsigned char *addr, const char *name);
+
+/* supervise_open.c */
+void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
+int lg_open_init(struct lg_sup *s, char *err, int errlen);
+void lg_open_fini(struct lg_sup *s);
+
+#endif

@@ -1,0 +1,913 @@
+/* supervise_net.c: connect / sendto / sendmsg / sendmmsg decisions (DESIGN §2 connect row).
+ *
+ * connect: the address is copied once, judged, and the supervisor connects a
+ * duplicate of the caller's socket (pidfd_getfd on pidfd_open(tid,
+ * PIDFD_THREAD)) with its own copy, returning the result as the syscall's
+ * value.  The caller's memory is never read again, so swapping the address
+ * after the check changes nothing.  Non-blocking sockets keep EINPROGRESS;
+ * a blocking connect runs on a worker, never on the loop.  AF_UNIX paths are
+ * resolved in the caller's view (/proc/TID/root, /proc/TID/cwd) and connected
+ * through an O_PATH descriptor, with the caller's fsuid/fsgid/groups on the
+ * connecting thread so that the kernel's permission check on the socket file
+ * is the caller's, not root's.
+ *
+ * Datagram sends with a destination: judged from one copy.  If nothing but the
+ * caller can change the destination bytes (single-threaded, unshared mm,
+ * private anonymous pages) the syscall continues; otherwise the supervisor
+ * sends the datagram itself from copies of the address and data (the receiver
+ * then sees the supervisor's credentials on a unix socket: documented).
+ * Stream sockets ignore the address (TCP only uses it with MSG_FASTOPEN,
+ * which is judged and forwarded like a datagram).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+
+#include "kernel_compat.h"
+#include "supervise_int.h"
+
+#define LG_MAXNAMES 8
+#define LG_CTRL_MAX 4096
+#define LG_MMSG_MAX 64
+
+/* ---- names (pinned at launch, then the DNS view) -------------------------- */
+
+static unsigned name_hash(int family, const unsigned char *addr)
+{
+    unsigned h = 2166136261u ^ (unsigned)family;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ addr[i]) * 16777619u;
+    return h;
+}
+
+int lg_names_add(struct lg_sup *s, int family, const unsigned char *addr, const char *name)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return -EAFNOSUPPORT;
+    size_t nl = strlen(name);
+    if (nl == 0 || nl >= LG_NAME_MAX)
+        return -ENAMETOOLONG;
+    unsigned char a[16] = {0};
+    memcpy(a, addr, family == AF_INET ? 4 : 16);
+    pthread_mutex_lock(&s->names_lock);
+    unsigned idx = name_hash(family, a) % LG_NAMES_CAP;
+    int rc = -ENOSPC;
+    for (unsigned probe = 0; probe < LG_NAMES_CAP; probe++) {
+        struct lg_name *e = &s->names[(idx + probe) % LG_NAMES_CAP];
+        if (e->family == 0) {
+            e->family = family;
+            memcpy(e->addr, a, 16);
+            memcpy(e->name, name, nl + 1);
+            for (char *c = e->name; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                    *c = (char)(*c + 32);
+            s->names_count++;
+            rc = 0;
+            break;
+        }
+        if (e->family == family && memcmp(e->addr, a, 16) == 0 && strcasecmp(e->name, name) == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->names_lock);
+    return rc;
+}
+
+/* Copy up to max names for addr into out. */
+static int names_for(struct lg_sup *s, int family, const unsigned char *addr, char out[][LG_NAME_MAX], int max)
+{
+    unsigned char a[16] = {0};
+    memcpy(a, addr, family == AF_INET ? 4 : 16);
+    int n = 0;
+    pthread_mutex_lock(&s->names_lock);
+    unsigned idx = name_hash(family, a) % LG_NAMES_CAP;
+    for (unsigned probe = 0; probe < LG_NAMES_CAP && n < max; probe++) {
+        struct lg_name *e = &s->names[(idx + probe) % LG_NAMES_CAP];
+        if (e->family == 0)
+            break;
+        if (e->family == family && memcmp(e->addr, a, 16) == 0)
+            memcpy(out[n++], e->name, LG_NAME_MAX);
+    }
+    pthread_mutex_unlock(&s->names_lock);
+    return n;
+}
+
+/* ---- destinations ----------------------------------------------------------- */
+
+struct dest {
+    int family;                 /* AF_INET / AF_INET6 (v4-mapped folded to v4) / AF_UNIX / other */
+    unsigned char addr[16];
+    int port;
+    char path[LG_TARGET_MAX];   /* unix: absolute path in the caller's view, or "@abstract" */
+    int abstract;
+    int unnamed;
+};
+
+static int prefix_match(const unsigned char *a, const unsigned char *net, int prefix)
+{
+    int full = prefix / 8, rem = prefix % 8;
+    if (memcmp(a, net, (size_t)full) != 0)
+        return 0;
+    if (rem == 0)
+        return 1;
+    unsigned char mask = (unsigned char)(0xff << (8 - rem));
+    return (a[full] & mask) == (net[full] & mask);
+}
+
+static int name_matches(const char *name, const struct lg_net_rule *r)
+{
+    if (!r->pattern)
+        return 0;
+    if (r->kind == LG_NET_HOST)
+        return strcasecmp(name, r->pattern) == 0;
+    /* "*.domain": any name that ends in ".domain" */
+    const char *suffix = r->pattern[0] == '*' ? r->pattern + 1 : r->pattern;
+    size_t nl = strlen(name), sl = strlen(suffix);
+    return nl > sl && strcasecmp(name + nl - sl, suffix) == 0;
+}
+
+/* Deny wins, then the first allow, then the default.  *matched_name gets the
+ * host name a name rule matched on. */
+static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int *rule, char *matched, size_t mlen)
+{
+    char names[LG_MAXNAMES][LG_NAME_MAX];
+    int nn = -1;
+    int allow_rule = -1;
+    for (int i = 0; i < s->t.n_net; i++) {
+        const struct lg_net_rule *r = &s->t.net[i];
+        int hit = 0;
+        const char *via = NULL;
+        if (r->kind == LG_NET_UNIX) {
+            hit = d->family == AF_UNIX && r->pattern && lg_glob_path(r->pattern, d->path);
+        } else if (d->family == AF_INET || d->family == AF_INET6) {
+            if (r->port >= 0 && r->port != d->port)
+                continue;
+            if (r->kind == LG_NET_ANY) {
+                hit = 1;
+            } else if (r->kind == LG_NET_IP) {
+                hit = r->family == d->family && prefix_match(d->addr, r->addr, r->prefix);
+            } else if (r->kind == LG_NET_HOST || r->kind == LG_NET_WILDCARD) {
+                if (nn < 0)
+                    nn = names_for(s, d->family, d->addr, names, LG_MAXNAMES);
+                for (int k = 0; k < nn && !hit; k++)
+                    if (name_matches(names[k], r)) {
+                        hit = 1;
+                        via = names[k];
+                    }
+            }
+        } else if (r->kind == LG_NET_ANY && r->port < 0) {
+            hit = 1;
+        }
+        if (!hit)
+            continue;
+        if (r->effect == LG_EFFECT_DENY) {
+            *effect = LG_EFFECT_DENY;
+            *rule = r->rule;
+            if (via)
+                snprintf(matched, mlen, "%s", via);
+            return;
+        }
+        if (allow_rule < 0) {
+            allow_rule = r->rule;
+            if (via)
+                snprintf(matched, mlen, "%s", via);
+        }
+    }
+    if (allow_rule >= 0) {
+        *effect = LG_EFFECT_ALLOW;
+        *rule = allow_rule;
+        return;
+    }
+    *effect = s->t.net_default_effect == LG_EFFECT_ALLOW ? LG_EFFECT_ALLOW : LG_EFFECT_DENY;
+    *rule = s->t.net_default_rule;
+}
+
+/* Lexically normalise an absolute path in place ("." , "..", "//"). */
+static void normalise(char *p)
+{
+    char out[LG_TARGET_MAX];
+    size_t o = 0;
+    const char *c = p;
+    while (*c) {
+        while (*c == '/')
+            c++;
+        if (!*c)
+            break;
+        const char *e = strchr(c, '/');
+        size_t l = e ? (size_t)(e - c) : strlen(c);
+        if (l == 1 && c[0] == '.') {
+            /* skip */
+        } else if (l == 2 && c[0] == '.' && c[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else if (o + l + 2 < sizeof out) {
+            out[o++] = '/';
+            memcpy(out + o, c, l);
+            o += l;
+        }
+        c += l;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    memcpy(p, out, o + 1);
+}
+
+/* Parse a copied sockaddr.  Returns 0, or -errno the kernel would give. */
+static int parse_dest(int tid, const unsigned char *sa, size_t len, struct dest *d)
+{
+    memset(d, 0, sizeof *d);
+    if (len < sizeof(sa_family_t))
+        return -EINVAL;
+    sa_family_t fam;
+    memcpy(&fam, sa, sizeof fam);
+    d->family = fam;
+    if (fam == AF_INET) {
+        struct sockaddr_in in;
+        if (len < sizeof in)
+            return -EINVAL;
+        memcpy(&in, sa, sizeof in);
+        memcpy(d->addr, &in.sin_addr, 4);
+        d->port = ntohs(in.sin_port);
+        return 0;
+    }
+    if (fam == AF_INET6) {
+        struct sockaddr_in6 in6;
+        if (len < sizeof in6)  /* SIN6_LEN_RFC2133 (24) is also accepted by the kernel */
+            if (len < 24)
+                return -EINVAL;
+        memset(&in6, 0, sizeof in6);
+        memcpy(&in6, sa, len < sizeof in6 ? len : sizeof in6);
+        d->port = ntohs(in6.sin6_port);
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(&in6.sin6_addr, v4mapped, 12) == 0) {
+            /* ::ffff:a.b.c.d reaches a.b.c.d: judge it as IPv4 */
+            d->family = AF_INET;
+            memcpy(d->addr, (unsigned char *)&in6.sin6_addr + 12, 4);
+        } else {
+            memcpy(d->addr, &in6.sin6_addr, 16);
+        }
+        return 0;
+    }
+    if (fam == AF_UNIX) {
+        size_t plen = len - offsetof(struct sockaddr_un, sun_path);
+        const char *sp = (const char *)sa + offsetof(struct sockaddr_un, sun_path);
+        if (len <= offsetof(struct sockaddr_un, sun_path)) {
+            d->unnamed = 1;
+            return 0;
+        }
+        if (sp[0] == '\0') {
+            d->abstract = 1;
+            size_t n = plen - 1 < sizeof d->path - 2 ? plen - 1 : sizeof d->path - 2;
+            d->path[0] = '@';
+            for (size_t i = 0; i < n; i++)
+                d->path[i + 1] = sp[i + 1] ? sp[i + 1] : '@';
+            d->path[n + 1] = '\0';
+            return 0;
+        }
+        char rel[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
+        size_t n = strnlen(sp, plen);
+        memcpy(rel, sp, n);
+        rel[n] = '\0';
+        if (rel[0] == '/') {
+            snprintf(d->path, sizeof d->path, "%s", rel);
+        } else {
+            char link[64], cwd[LG_TARGET_MAX];
+            snprintf(link, sizeof link, "/proc/%d/cwd", tid);
+            ssize_t cl = readlink(link, cwd, sizeof cwd - 1);
+            if (cl < 0)
+                return -ENOENT;
+            cwd[cl] = '\0';
+            if ((size_t)snprintf(d->path, sizeof d->path, "%s/%s", cwd, rel) >= sizeof d->path)
+                return -ENAMETOOLONG;
+        }
+        normalise(d->path);
+        return 0;
+    }
+    return 0;
+}
+
+static void format_dest(const struct dest *d, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (d->family == AF_INET) {
+        inet_ntop(AF_INET, d->addr, ip, sizeof ip);
+        snprintf(out, cap, "%s:%d", ip, d->port);
+    } else if (d->family == AF_INET6) {
+        inet_ntop(AF_INET6, d->addr, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%d", ip, d->port);
+    } else if (d->family == AF_UNIX) {
+        memcpy(out, "unix:", 6);
+        lg_copy_target(out + 5, cap - 5, d->unnamed ? "(unnamed)" : d->path, NULL);
+    } else {
+        snprintf(out, cap, "family %d", d->family);
+    }
+}
+
+/* ---- acting for the caller ---------------------------------------------------- */
+
+struct creds {
+    int have;
+    unsigned uid, gid;
+    int ngroups;
+    gid_t groups[64];
+};
+
+/* The caller's fsuid/fsgid and groups, from /proc/TID/status. */
+static int read_creds(int tid, struct creds *c)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    unsigned r, e, sv, fs;
+    char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:"), *gr = strstr(buf, "\nGroups:");
+    if (!u || !g || sscanf(u + 5, "%u %u %u %u", &r, &e, &sv, &fs) != 4)
+        return -EIO;
+    c->uid = fs;
+    if (sscanf(g + 5, "%u %u %u %u", &r, &e, &sv, &fs) != 4)
+        return -EIO;
+    c->gid = fs;
+    c->ngroups = 0;
+    if (gr) {
+        char *q = gr + 8;
+        while (*q && *q != '\n' && c->ngroups < 64) {
+            char *end;
+            unsigned long v = strtoul(q, &end, 10);
+            if (end == q)
+                break;
+            c->groups[c->ngroups++] = (gid_t)v;
+            q = end;
+            while (*q == ' ' || *q == '\t')
+                q++;
+        }
+    }
+    c->have = 1;
+    return 0;
+}
+
+/* Per-thread credential switch (raw syscalls: glibc would apply them to every
+ * thread).  A non-zero fsuid drops the filesystem capabilities from the
+ * effective set, so path permission checks are the caller's. */
+static void become(const struct creds *c)
+{
+    if (!c->have)
+        return;
+    syscall(SYS_setgroups, c->ngroups, c->groups);
+    syscall(SYS_setfsgid, c->gid);
+    syscall(SYS_setfsuid, c->uid);
+}
+
+static void unbecome(const struct creds *c)
+{
+    if (!c->have)
+        return;
+    syscall(SYS_setfsuid, 0);
+    syscall(SYS_setfsgid, 0);
+    syscall(SYS_setgroups, 0, NULL);
+}
+
+/* Take the caller's fd.  The pidfd pins the task; ID_VALID after opening it
+ * proves the tid still belongs to the caller (not a reused pid). */
+static int grab_fd(struct lg_sup *s, unsigned long long id, int tid, int fd, int *err)
+{
+    int pidfd = (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);
+    if (pidfd < 0) {
+        *err = errno == ESRCH ? ESRCH : errno;
+        return -1;
+    }
+    if (!lg_id_valid(s, id)) {
+        close(pidfd);
+        *err = ESRCH;
+        return -1;
+    }
+    int local = (int)syscall(__NR_pidfd_getfd, pidfd, fd, 0);
+    int e = errno;
+    close(pidfd);
+    if (local < 0) {
+        *err = e;
+        return -1;
+    }
+    return local;
+}
+
+struct net_job {
+    struct lg_sup *s;
+    unsigned long long id;
+    int sock;                   /* our duplicate */
+    int pathfd;                 /* unix: O_PATH fd of the socket file, or -1 */
+    int is_send;
+    int flags;
+    unsigned char addr[sizeof(struct sockaddr_storage)];
+    socklen_t addrlen;
+    int has_addr;
+    unsigned char *data;
+    size_t datalen;
+    unsigned char ctrl[LG_CTRL_MAX];
+    size_t ctrllen;
+    struct creds creds;
+    int dups[253];              /* our duplicates of SCM_RIGHTS fds, closed after the send */
+    int ndups;
+    struct lg_event ev;
+};
+
+/* Connect or send on our duplicate; returns the syscall's value or -errno. */
+static long long perform(struct net_job *j)
+{
+    struct sockaddr_un via;
+    const void *addr = j->addr;
+    socklen_t alen = j->addrlen;
+    if (j->pathfd >= 0) {
+        memset(&via, 0, sizeof via);
+        via.sun_family = AF_UNIX;
+        snprintf(via.sun_path, sizeof via.sun_path, "/proc/self/fd/%d", j->pathfd);
+        addr = &via;
+        alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(via.sun_path) + 1);
+    }
+    long long r;
+    become(&j->creds);
+    if (!j->is_send) {
+        r = connect(j->sock, addr, alen) < 0 ? -errno : 0;
+    } else {
+        struct iovec iov = {j->data, j->datalen};
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_name = j->has_addr ? (void *)addr : NULL;
+        mh.msg_namelen = j->has_addr ? alen : 0;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = j->ctrllen ? j->ctrl : NULL;
+        mh.msg_controllen = j->ctrllen;
+        ssize_t n = sendmsg(j->sock, &mh, j->flags | MSG_NOSIGNAL);
+        r = n < 0 ? -errno : n;
+    }
+    unbecome(&j->creds);
+    return r;
+}
+
+static void job_free(struct net_job *j)
+{
+    if (j->sock >= 0)
+        close(j->sock);
+    if (j->pathfd >= 0)
+        close(j->pathfd);
+    for (int i = 0; i < j->ndups; i++)
+        close(j->dups[i]);
+    free(j->data);
+    free(j);
+}
+
+static void *net_worker(void *arg)
+{
+    struct net_job *j = arg;
+    struct lg_sup *s = j->s;
+    long long r = perform(j);
+    j->ev.t_resp_ns = lg_now_ns();
+    lg_push_event(s, &j->ev);
+    lg_send_resp(s, j->id, r < 0 ? 0 : r, r < 0 ? (int)-r : 0, 0);
+    job_free(j);
+    lg_worker_done(s);
+    return NULL;
+}
+
+/* ---- the handler ------------------------------------------------------------------ */
+
+static void answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, long long val, int err, int cont)
+{
+    ev->t_resp_ns = lg_now_ns();
+    if (s->simulate) {
+        ev->flags |= LG_EV_SIMULATED;
+        lg_push_event(s, ev);
+        lg_send_resp(s, id, 0, 0, 1);
+        return;
+    }
+    if (ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_FAILCLOSED))
+        lg_report_denial(s, "network", ev->target, ev->rule);
+    lg_push_event(s, ev);
+    lg_send_resp(s, id, val, err, cont);
+}
+
+/* Read the destination of a sendmsg msghdr at mptr: name pointer/len and the
+ * data (iovecs), control.  Fills j (data malloc'ed). */
+static int read_msghdr(int tid, unsigned long long mptr, struct net_job *j, unsigned long long *name_ptr,
+                       unsigned long long *ranges, size_t *rlens, int *nr)
+{
+    struct msghdr mh;
+    int rc = lg_read_mem(tid, mptr, &mh, sizeof mh);
+    if (rc)
+        return rc;
+    ranges[*nr] = mptr;
+    rlens[(*nr)++] = sizeof mh;
+    *name_ptr = (unsigned long long)(uintptr_t)mh.msg_name;
+    j->has_addr = mh.msg_name != NULL && mh.msg_namelen > 0;
+    if (j->has_addr) {
+        if (mh.msg_namelen > sizeof j->addr)
+            return -EINVAL;
+        j->addrlen = mh.msg_namelen;
+        rc = lg_read_mem(tid, *name_ptr, j->addr, j->addrlen);
+        if (rc)
+            return rc;
+        ranges[*nr] = *name_ptr;
+        rlens[(*nr)++] = j->addrlen;
+    }
+    if (mh.msg_iovlen > 1024)
+        return -EMSGSIZE;
+    struct iovec iov[1024];
+    size_t total = 0;
+    if (mh.msg_iovlen) {
+        rc = lg_read_mem(tid, (unsigned long long)(uintptr_t)mh.msg_iov, iov, mh.msg_iovlen * sizeof iov[0]);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < mh.msg_iovlen; i++)
+        total += iov[i].iov_len;
+    if (total > LG_SEND_MAX)
+        return -EMSGSIZE;
+    j->data = malloc(total ? total : 1);
+    if (!j->data)
+        return -ENOMEM;
+    size_t pos = 0;
+    for (size_t i = 0; i < mh.msg_iovlen; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        rc = lg_read_mem(tid, (unsigned long long)(uintptr_t)iov[i].iov_base, j->data + pos, iov[i].iov_len);
+        if (rc)
+            return rc;
+        pos += iov[i].iov_len;
+    }
+    j->datalen = total;
+    if (mh.msg_controllen) {
+        if (mh.msg_controllen > LG_CTRL_MAX)
+            return -ENOBUFS;
+        rc = lg_read_mem(tid, (unsigned long long)(uintptr_t)mh.msg_control, j->ctrl, mh.msg_controllen);
+        if (rc)
+            return rc;
+        j->ctrllen = mh.msg_controllen;
+    }
+    return 0;
+}
+
+/* SCM_RIGHTS: replace the caller's fd numbers with our duplicates of the same
+ * open files; SCM_CREDENTIALS would be checked against root's: refused. */
+static int translate_control(struct lg_sup *s, unsigned long long id, int tid, struct net_job *j, int *dups, int *ndups)
+{
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_control = j->ctrl;
+    mh.msg_controllen = j->ctrllen;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SCM_CREDENTIALS)
+            return -EPERM;
+        if (c->cmsg_type == SCM_RIGHTS) {
+            int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            int *fds = (int *)CMSG_DATA(c);
+            for (int i = 0; i < n; i++) {
+                if (*ndups >= 253)
+                    return -ETOOMANYREFS;
+                int e = 0, theirs;
+                memcpy(&theirs, &fds[i], sizeof theirs);
+                int mine = grab_fd(s, id, tid, theirs, &e);
+                if (mine < 0)
+                    return -e;
+                dups[(*ndups)++] = mine;
+                memcpy(&fds[i], &mine, sizeof mine);
+            }
+        }
+    }
+    return 0;
+}
+
+void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0)
+{
+    int tid = (int)req->pid;
+    int nr = req->data.nr;
+    int fd = (int)req->data.args[0];
+    struct lg_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.t_recv_ns = t0;
+    ev.pid = tid;
+    ev.tid = tid;
+    ev.syscall_nr = nr;
+    ev.rule = -1;
+    ev.action = nr == SYS_connect ? LG_ACT_CONNECT : LG_ACT_SEND;
+    lg_count(s, nr == SYS_connect ? LG_COUNT_CONNECT : LG_COUNT_SEND);
+
+    struct net_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        ev.result = LG_EFFECT_DENY;
+        ev.flags |= LG_EV_FAILCLOSED;
+        snprintf(ev.target, sizeof ev.target, "(out of memory)");
+        answer(s, req->id, &ev, 0, ENOMEM, 0);
+        return;
+    }
+    j->s = s;
+    j->id = req->id;
+    j->sock = -1;
+    j->pathfd = -1;
+    j->is_send = nr != SYS_connect;
+
+    unsigned long long ranges[8];
+    size_t rlens[8];
+    int nranges = 0;
+    int rc = 0;
+    int flags = 0;
+    int mmsg = nr == SYS_sendmmsg;
+
+    if (nr == SYS_connect) {
+        unsigned long long aptr = req->data.args[1];
+        unsigned long long alen = req->data.args[2];
+        if (alen > sizeof j->addr) {
+            rc = -EINVAL;
+        } else {
+            j->addrlen = (socklen_t)alen;
+            j->has_addr = 1;
+            rc = aptr ? lg_read_mem(tid, aptr, j->addr, j->addrlen) : -EFAULT;
+        }
+    } else if (nr == SYS_sendto) {
+        unsigned long long aptr = req->data.args[4];
+        unsigned long long alen = req->data.args[5];
+        flags = (int)req->data.args[3];
+        if (aptr == 0 || alen == 0) {
+            /* no destination (a register, not caller memory): nothing to judge */
+            lg_send_resp(s, req->id, 0, 0, 1);
+            job_free(j);
+            return;
+        }
+        if (alen > sizeof j->addr) {
+            rc = -EINVAL;
+        } else {
+            j->addrlen = (socklen_t)alen;
+            j->has_addr = 1;
+            rc = lg_read_mem(tid, aptr, j->addr, j->addrlen);
+            ranges[nranges] = aptr;
+            rlens[nranges++] = alen;
+            size_t dlen = req->data.args[2];
+            if (rc == 0 && dlen > LG_SEND_MAX)
+                rc = -EMSGSIZE;
+            if (rc == 0) {
+                j->data = malloc(dlen ? dlen : 1);
+                j->datalen = dlen;
+                rc = !j->data ? -ENOMEM : dlen ? lg_read_mem(tid, req->data.args[1], j->data, dlen) : 0;
+            }
+        }
+    } else {
+        /* sendmsg, or the first message of sendmmsg (the others are judged
+         * too, below, and the call is forwarded one message at a time). */
+        unsigned long long name_ptr = 0;
+        flags = (int)(mmsg ? req->data.args[3] : req->data.args[2]);
+        rc = read_msghdr(tid, req->data.args[1], j, &name_ptr, ranges, rlens, &nranges);
+        if (rc == 0 && !j->has_addr && !mmsg) {
+            /* sendmsg without a destination: a datagram socket may still be
+             * made to send elsewhere by a racing writer of msg_name; checked below */
+        }
+    }
+    if (!lg_id_valid(s, req->id)) {
+        lg_count(s, LG_COUNT_GONE);
+        job_free(j);
+        return;
+    }
+    if (rc) {
+        ev.result = LG_EFFECT_DENY;
+        ev.flags |= LG_EV_FAILCLOSED;
+        snprintf(ev.target, sizeof ev.target, "(unreadable destination)");
+        answer(s, req->id, &ev, 0, -rc, 0);
+        job_free(j);
+        return;
+    }
+
+    /* Which socket is it? */
+    int err = 0;
+    j->sock = grab_fd(s, req->id, tid, fd, &err);
+    if (j->sock < 0) {
+        if (err == ESRCH) {
+            lg_count(s, LG_COUNT_GONE);
+            job_free(j);
+            return;
+        }
+        ev.result = LG_EFFECT_DENY;
+        ev.flags |= LG_EV_FAILCLOSED;
+        snprintf(ev.target, sizeof ev.target, "(fd %d: %s)", fd, strerror(err));
+        answer(s, req->id, &ev, 0, err, 0);
+        job_free(j);
+        return;
+    }
+    int stype = 0;
+    socklen_t sl = sizeof stype;
+    if (getsockopt(j->sock, SOL_SOCKET, SO_TYPE, &stype, &sl) < 0) {
+        int e = errno;
+        ev.result = LG_EFFECT_DENY;
+        snprintf(ev.target, sizeof ev.target, "(fd %d is not a socket)", fd);
+        ev.flags |= LG_EV_FAILCLOSED;
+        answer(s, req->id, &ev, 0, e == ENOTSOCK ? ENOTSOCK : e, 0);
+        job_free(j);
+        return;
+    }
+    if (j->is_send && (stype == SOCK_STREAM || stype == SOCK_SEQPACKET) && !(flags & MSG_FASTOPEN)) {
+        /* stream sockets ignore (or refuse) a destination: nothing to judge */
+        lg_send_resp(s, req->id, 0, 0, 1);
+        job_free(j);
+        return;
+    }
+    if (mmsg) {
+        /* sendmmsg on a datagram socket: judge every destination; forward
+         * only when the memory is stable, else refuse a racy batch.  */
+        unsigned vlen = (unsigned)req->data.args[2];
+        if (vlen > LG_MMSG_MAX)
+            vlen = LG_MMSG_MAX;
+        struct mmsghdr mm[LG_MMSG_MAX];
+        rc = vlen ? lg_read_mem(tid, req->data.args[1], mm, vlen * sizeof mm[0]) : 0;
+        int worst = LG_EFFECT_ALLOW, worst_rule = -1, any_dest = 0;
+        char tgt[LG_TARGET_MAX] = "";
+        for (unsigned i = 0; rc == 0 && i < vlen; i++) {
+            if (!mm[i].msg_hdr.msg_name || !mm[i].msg_hdr.msg_namelen)
+                continue;
+            unsigned char a[sizeof(struct sockaddr_storage)];
+            size_t al = mm[i].msg_hdr.msg_namelen;
+            if (al > sizeof a) {
+                rc = -EINVAL;
+                break;
+            }
+            rc = lg_read_mem(tid, (unsigned long long)(uintptr_t)mm[i].msg_hdr.msg_name, a, al);
+            if (rc)
+                break;
+            struct dest d;
+            rc = parse_dest(tid, a, al, &d);
+            if (rc)
+                break;
+            int eff, rule;
+            char m[LG_DETAIL_MAX] = "";
+            judge_dest(s, &d, &eff, &rule, m, sizeof m);
+            any_dest = 1;
+            if (eff == LG_EFFECT_DENY && worst != LG_EFFECT_DENY) {
+                worst = eff;
+                worst_rule = rule;
+                format_dest(&d, tgt, sizeof tgt);
+            } else if (worst_rule < 0 && worst == LG_EFFECT_ALLOW) {
+                worst_rule = rule;
+                format_dest(&d, tgt, sizeof tgt);
+            }
+        }
+        if (!lg_id_valid(s, req->id)) {
+            lg_count(s, LG_COUNT_GONE);
+            job_free(j);
+            return;
+        }
+        if (rc || (any_dest && worst == LG_EFFECT_ALLOW && lg_caller_racy(tid, ranges, rlens, nranges))) {
+            /* unreadable, or destinations another task could rewrite: refused */
+            ev.result = LG_EFFECT_DENY;
+            ev.flags |= LG_EV_FAILCLOSED;
+            lg_copy_target(ev.target, sizeof ev.target, tgt[0] ? tgt : "(sendmmsg)", NULL);
+            answer(s, req->id, &ev, 0, rc ? -rc : EPERM, 0);
+            job_free(j);
+            return;
+        }
+        if (!any_dest) {
+            lg_send_resp(s, req->id, 0, 0, 1);
+            job_free(j);
+            return;
+        }
+        ev.result = worst;
+        ev.rule = worst_rule;
+        lg_copy_target(ev.target, sizeof ev.target, tgt, NULL);
+        answer(s, req->id, &ev, 0, worst == LG_EFFECT_DENY ? ECONNREFUSED : 0, worst == LG_EFFECT_ALLOW);
+        job_free(j);
+        return;
+    }
+
+    struct dest d;
+    memset(&d, 0, sizeof d);
+    if (j->has_addr) {
+        rc = parse_dest(tid, j->addr, j->addrlen, &d);
+        if (rc) {
+            ev.result = LG_EFFECT_DENY;
+            ev.flags |= LG_EV_FAILCLOSED;
+            snprintf(ev.target, sizeof ev.target, "(bad address)");
+            answer(s, req->id, &ev, 0, -rc, 0);
+            job_free(j);
+            return;
+        }
+    } else {
+        /* sendmsg without msg_name on a datagram socket: goes to the
+         * connected peer (judged at connect) unless a racing writer fills
+         * msg_name in; forwarded below when racy. */
+        if (!lg_caller_racy(tid, ranges, rlens, nranges)) {
+            lg_send_resp(s, req->id, 0, 0, 1);
+            job_free(j);
+            return;
+        }
+        ev.result = LG_EFFECT_ALLOW;
+        snprintf(ev.target, sizeof ev.target, "(connected peer)");
+        goto forward;
+    }
+    format_dest(&d, ev.target, sizeof ev.target);
+    if (d.family == AF_UNSPEC && nr == SYS_connect) {
+        /* dissolves a UDP association: no destination */
+        ev.result = LG_EFFECT_ALLOW;
+    } else if (d.family == AF_NETLINK) {
+        ev.result = LG_EFFECT_ALLOW;  /* the kernel, not the network */
+    } else if (d.family != AF_INET && d.family != AF_INET6 && d.family != AF_UNIX) {
+        ev.result = LG_EFFECT_DENY;
+        ev.flags |= LG_EV_FAILCLOSED;
+    } else {
+        int eff, rule;
+        judge_dest(s, &d, &eff, &rule, ev.detail, sizeof ev.detail);
+        ev.result = eff;
+        ev.rule = rule;
+    }
+    if (d.family == AF_UNIX && !d.abstract && !d.unnamed) {
+        /* Judge the object too: the socket file's real path (symlinks resolved). */
+        char full[LG_TARGET_MAX + 64], real[LG_TARGET_MAX];
+        snprintf(full, sizeof full, "/proc/%d/root%s", tid, d.path);
+        j->pathfd = open(full, O_PATH | O_CLOEXEC);
+        if (j->pathfd >= 0) {
+            char link[64];
+            snprintf(link, sizeof link, "/proc/self/fd/%d", j->pathfd);
+            ssize_t rl = readlink(link, real, sizeof real - 1);
+            if (rl > 0) {
+                real[rl] = '\0';
+                if (strcmp(real, d.path) != 0) {
+                    struct dest d2 = d;
+                    snprintf(d2.path, sizeof d2.path, "%s", real);
+                    int eff2, rule2;
+                    judge_dest(s, &d2, &eff2, &rule2, ev.detail, sizeof ev.detail);
+                    if (eff2 == LG_EFFECT_DENY && ev.result != LG_EFFECT_DENY) {
+                        ev.result = LG_EFFECT_DENY;
+                        ev.rule = rule2;
+                    }
+                    lg_copy_target(ev.detail, sizeof ev.detail, real, &ev.flags);
+                }
+            }
+        }
+        read_creds(tid, &j->creds);
+    }
+    if (ev.result == LG_EFFECT_DENY || s->simulate) {
+        answer(s, req->id, &ev, 0, ECONNREFUSED, 0);
+        job_free(j);
+        return;
+    }
+    if (d.family == AF_UNIX && !d.abstract && !d.unnamed && j->pathfd < 0) {
+        answer(s, req->id, &ev, 0, ENOENT, 0);  /* the kernel's answer for a missing socket file */
+        job_free(j);
+        return;
+    }
+    if (j->is_send && !lg_caller_racy(tid, ranges, rlens, nranges)) {
+        answer(s, req->id, &ev, 0, 0, 1);  /* only the caller can change the destination */
+        job_free(j);
+        return;
+    }
+
+forward:
+    ev.flags |= LG_EV_FORWARDED;
+    j->flags = flags;
+    if (j->ctrllen) {
+        rc = translate_control(s, req->id, tid, j, j->dups, &j->ndups);
+        if (rc) {
+            ev.result = LG_EFFECT_DENY;
+            ev.flags |= LG_EV_FAILCLOSED;
+            answer(s, req->id, &ev, 0, -rc, 0);
+            job_free(j);
+            return;
+        }
+    }
+    int fl = fcntl(j->sock, F_GETFL);
+    int nonblock = fl >= 0 && (fl & O_NONBLOCK);
+    if (j->is_send && (flags & MSG_DONTWAIT))
+        nonblock = 1;
+    if (nonblock) {
+        long long r = perform(j);
+        answer(s, req->id, &ev, r < 0 ? 0 : r, r < 0 ? (int)-r : 0, 0);
+        job_free(j);
+        return;
+    }
+    /* A blocking connect/send may wait for a peer: never on the loop. */
+    j->ev = ev;
+    j->ev.t_resp_ns = 0;
+    int wrc = lg_spawn_worker(s, net_worker, j);
+    if (wrc < 0) {
+        ev.result = LG_EFFECT_DENY;
+        ev.flags |= LG_EV_FAILCLOSED;
+        answer(s, req->id, &ev, 0, EAGAIN, 0);
+        job_free(j);
+    }
+}

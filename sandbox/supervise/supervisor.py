@@ -1,0 +1,228 @@
+"""The Python side of the seccomp user-notification supervisor (DESIGN §4).
+
+The decision loop is C (csrc/supervise*.c): it receives each notification,
+decides from the compiled tables and answers the kernel.  Python starts it on
+a thread (cffi releases the GIL for the call), drains its fixed-size event
+records on a second thread and hands each one, as a dict, to `on_event`
+(the audit trail).  Python is never between the kernel's question and the
+answer, except in strict durability, where an allowed action waits until
+`on_event` returned for its record.
+
+Fail closed: the supervisor owns the listener fd and closes it when the loop
+ends; from then on the kernel fails every supervised syscall (ENOSYS).  If
+`on_event` raises, the supervisor stops (closing the listener) and `join`
+re-raises.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any, Callable
+
+from sandbox.errors import LaunchError
+
+from sandbox._supervise import ffi, lib
+
+from .tables import Tables
+
+_ACTION = {lib.LG_ACT_EXEC: "shell_exec", lib.LG_ACT_CONNECT: "network", lib.LG_ACT_SEND: "network",
+           lib.LG_ACT_OPEN: "file_read"}
+_LAYER = {lib.LG_ACT_EXEC: "exec", lib.LG_ACT_CONNECT: "connect", lib.LG_ACT_SEND: "connect",
+          lib.LG_ACT_OPEN: "carve-outs"}
+_FLAGS = [
+    (lib.LG_EV_SIMULATED, "simulated"), (lib.LG_EV_ROOT, "root"), (lib.LG_EV_INHERITED, "inherited"),
+    (lib.LG_EV_EXEC_RACE, "exec-race"), (lib.LG_EV_VERIFIED, "verified"),
+    (lib.LG_EV_TRUNCATED, "truncated"), (lib.LG_EV_FAILCLOSED, "fail-closed"),
+    (lib.LG_EV_SHELL, "shell-string"), (lib.LG_EV_WRAPPER, "unwrapped"),
+    (lib.LG_EV_FORWARDED, "forwarded"),
+]
+_COUNTS = ["notifications", "allow", "deny", "exec", "connect", "send", "open", "slow_path",
+           "exec_race", "gone", "errors", "ring_waits", "workers"]
+_DRAIN_BATCH = 256
+
+
+class Supervisor:
+    """Run the C decision loop over `listener_fd` (ownership passes to the supervisor)."""
+
+    def __init__(self, listener_fd: int, tables: Tables, *, root_pid: int, simulate: bool = False,
+                 on_event: Callable[[dict[str, Any]], None] | None = None, stderr_fd: int = 2,
+                 strict: bool = False) -> None:
+        self._fd = listener_fd
+        self._tables = tables
+        self.root_pid = root_pid
+        self.simulate = simulate
+        self.strict = strict
+        self._on_event = on_event
+        self._stderr_fd = stderr_fd
+        self._ctx: Any = None
+        self._loop: threading.Thread | None = None
+        self._drainer: threading.Thread | None = None
+        self._loop_done = threading.Event()
+        self._loop_error: str | None = None
+        self._callback_error: BaseException | None = None
+        self._final_counts: dict[str, int] | None = None
+        self._lock = threading.Lock()
+        self._freed = False
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the C context and start the loop; returns once it is ready."""
+        err = ffi.new("char[]", lib.LG_ERR_MAX)
+        flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (lib.LG_SUP_STRICT if self.strict else 0)
+        ctx = lib.lg_sup_new(self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd,
+                             err, lib.LG_ERR_MAX)
+        if ctx == ffi.NULL:
+            raise LaunchError(f"supervisor: {ffi.string(err).decode(errors='replace')}")
+        self._ctx = ctx
+        self._tables.add_pinned(self.add_names)
+        self._loop = threading.Thread(target=self._run_loop, name="landgate-supervise", daemon=True)
+        self._drainer = threading.Thread(target=self._drain_loop, name="landgate-events", daemon=True)
+        self._drainer.start()
+        self._loop.start()
+
+    def _run_loop(self) -> None:
+        err = ffi.new("char[]", lib.LG_ERR_MAX)
+        try:
+            rc = lib.lg_sup_run(self._ctx, err, lib.LG_ERR_MAX)  # GIL released while it runs
+            if rc < 0:
+                self._loop_error = ffi.string(err).decode(errors="replace")
+        finally:
+            # Fail closed from here on: nobody answers, the kernel says ENOSYS.
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._loop_done.set()
+            self._wake_drainer()
+
+    def _wake_drainer(self) -> None:
+        try:
+            os.write(lib.lg_sup_event_fd(self._ctx), (1).to_bytes(8, "little"))
+        except OSError:
+            pass
+
+    def _drain_loop(self) -> None:
+        buf = ffi.new("struct lg_event[]", _DRAIN_BATCH)
+        efd = lib.lg_sup_event_fd(self._ctx)
+        while True:
+            try:
+                os.read(efd, 8)  # blocks until the ring went non-empty or the loop ended
+            except InterruptedError:
+                continue
+            while True:
+                n = lib.lg_sup_drain(self._ctx, buf, _DRAIN_BATCH)
+                if n == 0:
+                    break
+                last = 0
+                for i in range(n):
+                    ev = self._to_dict(buf[i])
+                    last = ev["seq"]
+                    self._deliver(ev)
+                lib.lg_sup_ack(self._ctx, last)
+            # lg_sup_run returns only after its workers finished, so once the
+            # loop is done and the ring is empty, every event has been seen.
+            if self._loop_done.is_set() and lib.lg_sup_drain(self._ctx, buf, 0) == 0:
+                n = lib.lg_sup_drain(self._ctx, buf, _DRAIN_BATCH)
+                if n == 0:
+                    return
+                for i in range(n):  # pragma: no cover - raced with the loop's end
+                    self._deliver(self._to_dict(buf[i]))
+
+    def _deliver(self, ev: dict[str, Any]) -> None:
+        if self._on_event is None or self._callback_error is not None:
+            return
+        try:
+            self._on_event(ev)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by join()
+            self._callback_error = exc
+            lib.lg_sup_stop(self._ctx)
+
+    def stop(self) -> None:
+        """Ask the loop to end (pending syscalls then fail closed)."""
+        if self._ctx is not None and not self._freed:
+            lib.lg_sup_stop(self._ctx)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the loop to end (POLLHUP or stop) and every event to be drained."""
+        if self._loop is not None:
+            self._loop.join(timeout)
+            if self._loop.is_alive():
+                raise TimeoutError("supervisor loop still running")
+        if self._drainer is not None:
+            self._wake_drainer()
+            self._drainer.join(timeout)
+        with self._lock:
+            if self._ctx is not None and not self._freed:
+                self._final_counts = self._read_counts()
+                lib.lg_sup_free(self._ctx)
+                self._freed = True
+        if self._callback_error is not None:
+            raise self._callback_error
+        if self._loop_error:
+            raise LaunchError(f"supervisor: {self._loop_error}")
+
+    # -- run time ---------------------------------------------------------------
+
+    def add_names(self, ip: str, names: tuple[str, ...] | list[str]) -> None:
+        """The DNS view says `ip` stands for `names` (thread-safe)."""
+        if self._ctx is None or self._freed:
+            return
+        fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        packed = socket.inet_pton(fam, ip)
+        for name in names:
+            lib.lg_sup_add_name(self._ctx, fam, packed, name.lower().rstrip(".").encode("idna"))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        if self._final_counts is not None:
+            return dict(self._final_counts)
+        if self._ctx is None:
+            return {k: 0 for k in _COUNTS}
+        return self._read_counts()
+
+    def _read_counts(self) -> dict[str, int]:
+        out = ffi.new("unsigned long long[]", lib.LG_COUNT_MAX)
+        n = lib.lg_sup_counts(self._ctx, out, lib.LG_COUNT_MAX)
+        return {_COUNTS[i]: int(out[i]) for i in range(n)}
+
+    # -- events -----------------------------------------------------------------
+
+    def _to_dict(self, e: Any) -> dict[str, Any]:
+        rules = self._tables.rules
+        info = rules[e.rule] if 0 <= e.rule < len(rules) else None
+        action = _ACTION.get(e.action, "unknown")
+        raw = bytes(ffi.buffer(e.target, max(0, min(e.target_len, lib.LG_TARGET_MAX))))
+        argv: list[str] | None = None
+        if e.action == lib.LG_ACT_EXEC and e.argc > 0:
+            argv = [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[: e.argc]]
+            shown = [os.path.basename(argv[0])] + argv[1:]
+            target = " ".join(shown)
+        else:
+            target = ffi.string(e.target).decode("utf-8", "surrogateescape")
+        flags = [name for bit, name in _FLAGS if e.flags & bit]
+        if e.action == lib.LG_ACT_OPEN and info is not None:
+            action = info.action
+        return {
+            "seq": int(e.seq),
+            "ts": e.t_recv_ns / 1e9,
+            "ts_decided": e.t_resp_ns / 1e9,
+            "pid": int(e.pid),
+            "tid": int(e.tid),
+            "action": action,
+            "target": target,
+            "argv": argv,
+            "detail": ffi.string(e.detail).decode("utf-8", "surrogateescape") or None,
+            "result": "allow" if e.result == lib.LG_EFFECT_ALLOW else "deny",
+            "errno": int(e.err),
+            "rule": info.ref if info else None,
+            "rule_source": info.source if info else None,
+            "rule_index": info.rule.index if info and info.rule else None,
+            "origin": info.rule.origin if info and info.rule else ("default" if info else None),
+            "layer": _LAYER.get(e.action, "seccomp"),
+            "mode": "simulate" if self.simulate else "enforce",
+            "flags": flags,
+            "exec_race": bool(e.flags & lib.LG_EV_EXEC_RACE),
+            "syscall": int(e.syscall_nr),
+        }

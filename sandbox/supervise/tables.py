@@ -1,0 +1,270 @@
+"""Compile a policy, once, into the flat tables the C decision loop reads.
+
+Policy semantics live in `sandbox.policy`; this module only lays the rules out
+for C (DESIGN §4): exec command globs, network destinations (host names pinned
+to addresses at launch), and the carve-out deny set for the open check
+(device+inode pairs of the files that exist at launch, plus path globs for
+files created later).  Rule indices in the tables point into `Tables.refs`,
+so every event names the rule that decided it.
+"""
+from __future__ import annotations
+
+import glob as _glob
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from sandbox.errors import LaunchError
+from sandbox.policy.model import Policy, Rule
+
+from sandbox._supervise import ffi, lib
+
+ACCESS_READ = lib.LG_ACCESS_READ
+ACCESS_WRITE = lib.LG_ACCESS_WRITE
+
+
+@dataclass
+class RuleInfo:
+    """What an event's rule index stands for."""
+
+    ref: str  # "rule 4, policy.yaml:21" / "default deny of shell_exec (policy.yaml:3)"
+    action: str
+    rule: Rule | None  # None for a block's default
+    source: str | None  # "policy.yaml:21"
+
+
+@dataclass
+class Tables:
+    """The compiled tables plus the cffi memory that backs them (kept alive here)."""
+
+    c: Any  # struct lg_tables *
+    rules: list[RuleInfo]
+    pinned: list[tuple[str, str]]  # (ip, host name) resolved at launch
+    open_check: bool
+    _keep: list[Any] = field(default_factory=list)
+
+    def add_pinned(self, add: Any) -> None:
+        for ip, name in self.pinned:
+            add(ip, (name,))
+
+
+def _effect(e: str) -> int:
+    return lib.LG_EFFECT_ALLOW if e == "allow" else lib.LG_EFFECT_DENY
+
+
+def _path_globs(rule: Rule) -> list[str]:
+    p = rule.path
+    if p is None:
+        return []
+    base = p.glob if p.anchored else "**/" + p.glob.lstrip("/")
+    base = base.rstrip("/") or "/"
+    out = [base]
+    if p.directory or base.endswith("/**"):
+        if not base.endswith("/**"):
+            out.append(base + "/**")
+    return out
+
+
+def _existing(globs: Iterable[str], limit: int = 10000) -> list[str]:
+    """Files matching anchored globs at launch (for the device+inode set)."""
+    found: list[str] = []
+    for g in globs:
+        if not g.startswith("/") or g.startswith("/**"):
+            continue  # unanchored: judged by path glob on each open
+        for m in _glob.iglob(g, recursive=True):
+            found.append(m)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -> Tables:
+    """Lay the policy out for C.
+
+    plan_info (from the planner, all optional):
+      open_check: bool         install the carve-out open check (no mount namespace)
+      carve_outs: [(path, access)]  files to deny by device+inode (default: globbed here)
+      landlock_ruleset_fd: int the sandbox's Landlock ruleset; the opener thread restricts itself with it
+      uid, gid: int            credentials the opener thread takes (the sandbox's)
+      resolve_hosts: bool      pin host-name rules with getaddrinfo now (default True)
+    """
+    info = _plan_info(plan_info)
+    keep: list[Any] = []
+    rules: list[RuleInfo] = []
+
+    def cstr(s: str) -> Any:
+        b = ffi.new("char[]", s.encode("utf-8", "surrogateescape"))
+        keep.append(b)
+        return b
+
+    def add_rule(r: Rule) -> int:
+        rules.append(RuleInfo(ref=r.ref(), action=r.action, rule=r, source=str(r.source)))
+        return len(rules) - 1
+
+    def add_default(action: str) -> tuple[int, int]:
+        blk = policy.block(action)
+        where = f" ({blk.default_source})" if blk.default_source else " (implied)"
+        ref = f"default {blk.default_effect} of {action}{where}"
+        rules.append(RuleInfo(ref=ref, action=action, rule=None,
+                              source=str(blk.default_source) if blk.default_source else None))
+        return len(rules) - 1, _effect(blk.default_effect)
+
+    t = ffi.new("struct lg_tables *")
+    keep.append(t)
+
+    # exec
+    exec_rules = [r for r in policy.block("shell_exec").rules if r.command is not None]
+    ex = ffi.new("struct lg_exec_rule[]", max(1, len(exec_rules)))
+    keep.append(ex)
+    for i, r in enumerate(exec_rules):
+        assert r.command is not None
+        ex[i].glob = cstr(r.command.glob)
+        ex[i].effect = _effect(r.effect)
+        ex[i].inherit = 1 if r.inherit else 0
+        ex[i].rule = add_rule(r)
+    t.exec = ex
+    t.n_exec = len(exec_rules)
+    t.exec_default_rule, t.exec_default_effect = add_default("shell_exec")
+
+    # network
+    pinned: list[tuple[str, str]] = []
+    net_rows: list[tuple[int, int, int, int, int, bytes, str | None, int]] = []
+    resolve = info.get("resolve_hosts", True)
+    for r in policy.block("network").rules:
+        d = r.destination
+        if d is None:
+            continue
+        idx = add_rule(r)
+        eff = _effect(r.effect)
+        port = -1 if d.port is None else int(d.port)
+        if d.kind == "any":
+            net_rows.append((lib.LG_NET_ANY, eff, 0, 0, port, b"", None, idx))
+        elif d.kind in ("ip", "cidr") and d.network is not None:
+            n = d.network
+            fam = socket.AF_INET if n.version == 4 else socket.AF_INET6
+            net_rows.append((lib.LG_NET_IP, eff, fam, n.prefixlen, port, n.network_address.packed, None, idx))
+        elif d.kind == "localhost":
+            net_rows.append((lib.LG_NET_IP, eff, socket.AF_INET, 8, port,
+                             ipaddress.ip_address("127.0.0.0").packed, None, idx))
+            net_rows.append((lib.LG_NET_IP, eff, socket.AF_INET6, 128, port,
+                             ipaddress.ip_address("::1").packed, None, idx))
+        elif d.kind == "host" and d.host:
+            net_rows.append((lib.LG_NET_HOST, eff, 0, 0, port, b"", d.host.lower(), idx))
+            if resolve:
+                pinned.extend((ip, d.host.lower()) for ip in _resolve(d.host))
+        elif d.kind == "wildcard" and d.host:
+            net_rows.append((lib.LG_NET_WILDCARD, eff, 0, 0, port, b"", d.host.lower(), idx))
+        elif d.kind == "unix" and d.unix_glob:
+            net_rows.append((lib.LG_NET_UNIX, eff, 0, 0, -1, b"", d.unix_glob, idx))
+    nr = ffi.new("struct lg_net_rule[]", max(1, len(net_rows)))
+    keep.append(nr)
+    for i, (kind, eff, fam, prefix, port, addr, pattern, idx) in enumerate(net_rows):
+        nr[i].kind = kind
+        nr[i].effect = eff
+        nr[i].family = fam
+        nr[i].prefix = prefix
+        nr[i].port = port
+        for k, b in enumerate(addr):
+            nr[i].addr[k] = b
+        nr[i].pattern = cstr(pattern) if pattern is not None else ffi.NULL
+        nr[i].rule = idx
+    t.net = nr
+    t.n_net = len(net_rows)
+    t.net_default_rule, t.net_default_effect = add_default("network")
+
+    # carve-outs for the open check: deny rules of file_read / file_write
+    open_check = bool(info.get("open_check", False))
+    path_rows: list[tuple[str, int, int]] = []
+    id_rows: dict[tuple[int, int], tuple[int, int]] = {}
+    for action, access in (("file_read", ACCESS_READ), ("file_write", ACCESS_WRITE)):
+        for r in policy.block(action).rules:
+            if r.effect != "deny" or r.path is None:
+                continue
+            idx = add_rule(r)
+            globs = _path_globs(r)
+            path_rows.extend((g, access, idx) for g in globs)
+            if open_check and "carve_outs" not in info:
+                for m in _existing(globs):
+                    _add_id(id_rows, m, access, idx)
+    if open_check and "carve_outs" in info:
+        for path, access in info["carve_outs"]:
+            _add_id(id_rows, path, int(access), -1)
+    pr = ffi.new("struct lg_path_rule[]", max(1, len(path_rows)))
+    keep.append(pr)
+    for i, (g, access, idx) in enumerate(path_rows):
+        pr[i].glob = cstr(g)
+        pr[i].access = access
+        pr[i].rule = idx
+    t.deny_paths = pr
+    t.n_deny_paths = len(path_rows)
+    ids = ffi.new("struct lg_file_id[]", max(1, len(id_rows)))
+    keep.append(ids)
+    for i, ((dev, ino), (access, idx)) in enumerate(id_rows.items()):
+        ids[i].dev = dev
+        ids[i].ino = ino
+        ids[i].access = access
+        ids[i].rule = idx
+    t.deny_ids = ids
+    t.n_deny_ids = len(id_rows)
+
+    refs = ffi.new("char *[]", max(1, len(rules)))
+    keep.append(refs)
+    for i, ri in enumerate(rules):
+        refs[i] = cstr(ri.ref)
+    t.refs = refs
+    t.n_refs = len(rules)
+
+    ruleset_fd = info.get("landlock_ruleset_fd")
+    if open_check and ruleset_fd is None and info.get("landlock", "present") != "absent":
+        # The supervisor opens files on the sandbox's behalf; without the
+        # sandbox's Landlock ruleset on its opener thread it would open what
+        # Landlock denies the sandbox.
+        raise LaunchError("open check: the plan must pass landlock_ruleset_fd "
+                          "(the supervisor opens files for the sandbox under its ruleset)")
+    t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
+    t.open_uid = int(info.get("uid", -1))
+    t.open_gid = int(info.get("gid", -1))
+    return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
+
+
+def _plan_info(plan_info: Any) -> dict[str, Any]:
+    """A mapping as is; a sandbox.plan.Plan read for the keys above."""
+    if plan_info is None:
+        return {}
+    if isinstance(plan_info, Mapping):
+        return dict(plan_info)
+    info: dict[str, Any] = {}
+    sup = getattr(plan_info, "supervisor", None)
+    info["open_check"] = bool(getattr(sup, "open_check", False)) and not getattr(plan_info, "use_namespaces", False)
+    for key in ("landlock_ruleset_fd", "uid", "gid"):
+        if hasattr(plan_info, key):
+            info[key] = getattr(plan_info, key)
+    return info
+
+
+def _add_id(rows: dict[tuple[int, int], tuple[int, int]], path: str, access: int, idx: int) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    key = (st.st_dev, st.st_ino)
+    old = rows.get(key)
+    rows[key] = ((old[0] if old else 0) | access, idx if idx >= 0 or not old else old[1])
+    if os.path.isdir(path):
+        return
+
+
+def _resolve(host: str) -> list[str]:
+    """Pin a policy host name at launch (DESIGN §4 rung 2: hostnames pinned)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return []
+    out: list[str] = []
+    for _f, _t, _p, _c, sa in infos:
+        ip = str(sa[0])
+        if ip not in out:
+            out.append(ip)
+    return out

@@ -1,0 +1,77 @@
+/* Test-only stand-in for the launcher: install a seccomp filter that sends
+ * execve/execveat/connect/sendto/sendmsg/sendmmsg (and, with --open, the open
+ * family) to a user-notification listener, tell the parent the listener's fd
+ * number on fd 3 (a write: not supervised), wait for a byte on fd 4, exec.
+ * The parent takes the listener with pidfd_getfd.
+ *
+ *   spawn [--open] [--no-clone-vm] -- PROG ARG...
+ */
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+int main(int argc, char **argv)
+{
+    int open_check = 0, i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--open") == 0)
+            open_check = 1;
+    if (i + 1 >= argc) {
+        fprintf(stderr, "usage: spawn [--open] -- PROG ARG...\n");
+        return 2;
+    }
+    int nrs[] = {SYS_execve, SYS_execveat, SYS_connect, SYS_sendto, SYS_sendmsg, SYS_sendmmsg,
+                 SYS_open, SYS_openat, SYS_openat2, SYS_creat};
+    int n = open_check ? 10 : 6;
+    struct sock_filter f[64];
+    int k = 0;
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    /* clone3 -> ENOSYS (libc falls back to clone), as the launcher's hardening does */
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435, 0, 1);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+    for (int j = 0; j < n; j++) {
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nrs[j], 0, 1);
+        f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    }
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = {(unsigned short)k, f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        perror("no_new_privs");
+        return 125;
+    }
+    int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                           SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+    if (lfd < 0) {
+        perror("seccomp");
+        return 125;
+    }
+    char msg[32];
+    int len = snprintf(msg, sizeof msg, "%d\n", lfd);
+    if (write(3, msg, (size_t)len) != len)
+        return 125;
+    char go;
+    if (read(4, &go, 1) != 1)
+        return 125;
+    close(3);
+    close(4);
+    close(lfd);
+    execv(argv[i + 1], argv + i + 1);
+    fprintf(stderr, "spawn: exec %s: %s\n", argv[i + 1], strerror(errno));
+    return errno == ENOENT ? 127 : 126;
+}
