@@ -48,17 +48,20 @@ def cdef_text(header: Path) -> str:
     return "\n".join(lines)
 
 
-def make_ffi(name: str) -> FFI:
+def make_ffi(name: str, *, absolute: bool = False) -> FFI:
+    """setuptools wants source paths relative to setup.py; ffi.compile() runs
+    the compiler from its temporary directory and so needs absolute ones."""
     ffi = FFI()
     header = CSRC / f"{name}_api.h"
     ffi.cdef(cdef_text(header))
     # setuptools wants paths relative to the project root (where setup.py is).
-    sources = [f"csrc/{src}" for src in MODULES[name]]
+    base = str(CSRC) if absolute else "csrc"
+    sources = [f"{base}/{src}" for src in MODULES[name]]
     ffi.set_source(
         f"sandbox._{name}",
         f'#include "{name}_api.h"\n',
         sources=sources,
-        include_dirs=["csrc"],
+        include_dirs=[base],
         extra_compile_args=COMPILE_ARGS,
     )
     return ffi
@@ -71,8 +74,7 @@ supervise_ffi = make_ffi("supervise")
 
 def build_inplace(name: str) -> str:
     """Compile one module next to the package sources (for development)."""
-    os.chdir(ROOT)
-    ffi = make_ffi(name)
+    ffi = make_ffi(name, absolute=True)
     tmp = ROOT / "build" / f"cffi-{name}"
     tmp.mkdir(parents=True, exist_ok=True)
     so = ffi.compile(tmpdir=str(tmp), verbose=False)
