@@ -21,6 +21,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
@@ -287,6 +288,67 @@ static void no_new_privs(int sock)
         fail(sock, "prctl PR_SET_NO_NEW_PRIVS", errno);
 }
 
+/* ---- capabilities --------------------------------------------------------
+ * When landgate runs as root the agent would otherwise be real root with every
+ * capability: CAP_SYS_BOOT (reboot), CAP_SYS_TIME, CAP_SYS_RAWIO (iopl/ioperm),
+ * CAP_NET_RAW (raw sockets that never call connect), CAP_MKNOD (a device node
+ * for the host's disk), CAP_SYS_ADMIN (a long tail of namespaced and global
+ * knobs the hardening filter cannot enumerate).  The agent keeps only what
+ * ordinary file and process work as root needs (the same spirit as bubblewrap
+ * dropping everything and container runtimes' short default list).
+ *
+ * For uid 0, execve() gives the new image permitted = inheritable | bounding
+ * (root's file capabilities count as full), so dropping the bounding set and
+ * clearing inheritable and ambient is what makes the drop survive the exec.
+ * In an unprivileged user namespace the same calls succeed against the
+ * namespace's capabilities, which the exec of a non-root uid drops anyway. */
+static const int kept_caps[] = {
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, /* file ownership and modes */
+    CAP_KILL,                                           /* Landlock scopes signals to the sandbox */
+    CAP_SETGID, CAP_SETUID,                             /* tools that drop to a user (apt's _apt) */
+    CAP_NET_BIND_SERVICE,                               /* test servers on low ports */
+};
+
+static int cap_is_kept(int cap)
+{
+    for (size_t i = 0; i < sizeof kept_caps / sizeof kept_caps[0]; i++)
+        if (kept_caps[i] == cap)
+            return 1;
+    return 0;
+}
+
+static void drop_capabilities(int sock)
+{
+    /* 64 is beyond any kernel's CAP_LAST_CAP; the first EINVAL marks the end. */
+    for (int cap = 0; cap < 64; cap++) {
+        if (cap_is_kept(cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+            if (errno == EINVAL)
+                break;
+            fail(sock, "prctl PR_CAPBSET_DROP", errno);
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+        fail(sock, "prctl PR_CAP_AMBIENT_CLEAR_ALL", errno);
+
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        fail(sock, "capget", errno);
+    __u32 keep[2] = { 0, 0 };
+    for (size_t i = 0; i < sizeof kept_caps / sizeof kept_caps[0]; i++)
+        keep[kept_caps[i] / 32] |= 1U << (kept_caps[i] % 32);
+    for (int i = 0; i < 2; i++) {
+        data[i].effective &= keep[i];
+        data[i].permitted &= keep[i];
+        data[i].inheritable = 0;
+    }
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        fail(sock, "capset", errno);
+}
+
 static int add_path_rule(int ruleset, const char *path, __u64 access, __u64 handled, int *skipped,
                          const char **step)
 {
@@ -397,6 +459,7 @@ static void agent_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t
         fail(sock, "chdir", errno);
     cloexec_fds(sock);
     no_new_privs(sock);
+    drop_capabilities(sock);
     int skipped = 0;
     if (s->landlock_abi > 0)
         restrict_landlock(sock, s, &skipped);
