@@ -116,7 +116,7 @@ actions:
 def build_workloads(work: Path, quick: bool, port: int, client: list[str]) -> list[Workload]:
     tree = work / "tree"
     n_files = _make_tree(tree)
-    launch_rounds, heavy_rounds = (5, 3) if quick else (40, 12)
+    launch_rounds, heavy_rounds = (5, 3) if quick else (60, 15)
     true_loop = f"i=0; while [ $i -lt {LOOP_COUNT} ]; do /bin/true; i=$((i+1)); done"
     return [
         Workload("launch", "launch /bin/true", ["/bin/true"], launch_rounds),
