@@ -81,6 +81,9 @@ class AuditWriter:
         key_directory: Path | str | None = None,
         on_failure: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_failure(message)` is called once, from whichever thread met the failure,
+        with the writer's lock held: it should signal (kill the agent's process group,
+        set an event), not call back into the writer."""
         if durability not in ("batch", "strict"):
             raise AuditError(f"unknown audit durability {durability!r} (batch or strict)")
         if checkpoint_every < 1 or segment_max_bytes < 1:
@@ -475,6 +478,11 @@ class AuditWriter:
             if self.durability == "strict":
                 raise AuditError(self._failed or "audit trail unwritable") from exc
             return -1
+        except AuditError as exc:  # the trail changed under us in a way we cannot continue
+            self._fail(str(exc))
+            if self.durability == "strict":
+                raise
+            return -1
 
     def _checkpoint(self, *, final: bool) -> None:
         """Write a checkpoint over every entry so far.  `final`: fsync and witness now."""
@@ -541,7 +549,12 @@ class AuditWriter:
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(_FLUSH_INTERVAL):
-            self._flush_once()
+            try:
+                self._flush_once()
+            except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
+                with self._tlock:
+                    self._fail(f"audit flusher failed: {exc}")
+                return
 
     def _flush_once(self) -> None:
         with self._tlock:

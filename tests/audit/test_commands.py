@@ -214,7 +214,7 @@ def test_html_report_opens_in_headless_chromium(
              f"--user-data-dir={profile}"]
     env = dict(os.environ, HOME=str(tmp_path))
     dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True,
-                         timeout=120, env=env)
+                         timeout=120, env=env, check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     text = dom.stdout
     assert 'id="count-file_read-allow">7<' in text
@@ -224,7 +224,8 @@ def test_html_report_opens_in_headless_chromium(
     assert "audit trail intact" in text and "cat .env" in text and "defaultEffect" in text
     shot = tmp_path / "shot.png"
     r = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,1600",
-                        out.as_uri()], capture_output=True, text=True, timeout=120, env=env)
+                        out.as_uri()], capture_output=True, text=True, timeout=120, env=env,
+                       check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
