@@ -184,3 +184,23 @@ def test_wrong_key_is_forged(trail: Trail) -> None:
     (trail.keys / "audit.key").write_bytes(b"k" * 32)
     r = verify(trail)
     assert r.kind == "forged"
+
+
+def test_whole_trail_deleted_is_truncated(trail: Trail) -> None:
+    fill(trail)
+    for seg in trail.dir.glob("trail-*.jsonl"):
+        seg.unlink()
+    r = verify(trail)
+    assert (r.ok, r.kind, r.first_bad_seq) == (False, "truncated", 1)
+
+
+def test_missing_key_is_unreadable_not_tampered(trail: Trail) -> None:
+    import pytest
+
+    from sandbox.errors import AuditError
+
+    fill(trail)
+    (trail.keys / "audit.key").unlink()
+    with pytest.raises(AuditError) as exc:
+        verify(trail)
+    assert exc.value.exit_code == 2 and "key not found" in str(exc.value)
