@@ -31,6 +31,7 @@
 #define LG_EV_SHELL 128        /* a shell -c string was judged segment by segment */
 #define LG_EV_WRAPPER 256      /* a wrapper (env, nice, ...) was unwrapped */
 #define LG_EV_FORWARDED 512    /* connect/send performed by the supervisor on a duplicate */
+#define LG_EV_MISSING 1024     /* denied exec of a file that does not exist: ENOENT kept */
 
 /* network rule kinds */
 #define LG_NET_ANY 1

@@ -282,6 +282,25 @@ static int open_in_view(int tid, int dirfd, const char *path)
     return fd < 0 ? -errno : fd;
 }
 
+/* ENOENT / ENOTDIR if path does not exist in the caller's view, else 0. */
+static int missing_in_view(int tid, int dirfd, const char *path)
+{
+    char full[LG_FNAME_MAX + 64];
+    int n;
+    if (path[0] == '/')
+        n = snprintf(full, sizeof full, "/proc/%d/root%s", tid, path);
+    else if (dirfd == AT_FDCWD)
+        n = snprintf(full, sizeof full, "/proc/%d/cwd/%s", tid, path);
+    else
+        n = snprintf(full, sizeof full, "/proc/%d/fd/%d/%s", tid, dirfd, path);
+    if (n < 0 || (size_t)n >= sizeof full)
+        return 0;
+    struct stat st;
+    if (stat(full, &st) == 0)
+        return 0;
+    return errno == ENOENT || errno == ENOTDIR ? errno : 0;
+}
+
 /* What /proc/PID/exe and /proc/PID/cmdline must be after the exec. */
 struct expect {
     dev_t dev;
@@ -495,7 +514,7 @@ static void finish(struct lg_sup *s, unsigned long long id, struct lg_event *ev,
         lg_send_resp(s, id, 0, 0, 1);
         return;
     }
-    if (ev->result == LG_EFFECT_DENY)
+    if (ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_MISSING))
         lg_report_denial(s, "shell_exec", shown, ev->rule);
     lg_push_event(s, ev);
     lg_send_resp(s, id, 0, ev->err, ev->result == LG_EFFECT_ALLOW);
@@ -688,6 +707,14 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
     if (ev.result == LG_EFFECT_DENY) {
         ev.err = EACCES;
+        /* A shell tries each $PATH entry: for a file that does not exist the
+         * kernel's answer (ENOENT) is kept, so the search goes on and no
+         * denial line is printed for it.  Says nothing about denied files. */
+        int missing = missing_in_view(tid, dirfd, fname);
+        if (missing) {
+            ev.err = missing;
+            ev.flags |= LG_EV_MISSING;
+        }
         finish(s, req->id, &ev, line);
         return;
     }

@@ -35,7 +35,7 @@ _FLAGS = [
     (lib.LG_EV_EXEC_RACE, "exec-race"), (lib.LG_EV_VERIFIED, "verified"),
     (lib.LG_EV_TRUNCATED, "truncated"), (lib.LG_EV_FAILCLOSED, "fail-closed"),
     (lib.LG_EV_SHELL, "shell-string"), (lib.LG_EV_WRAPPER, "unwrapped"),
-    (lib.LG_EV_FORWARDED, "forwarded"),
+    (lib.LG_EV_FORWARDED, "forwarded"), (lib.LG_EV_MISSING, "missing"),
 ]
 _COUNTS = ["notifications", "allow", "deny", "exec", "connect", "send", "open", "slow_path",
            "exec_race", "gone", "errors", "ring_waits", "workers"]

@@ -133,6 +133,7 @@ class Launch:
         listener = pidfd_getfd(self.proc.pid, int(num))
         self.sup = Supervisor(listener, self.tables, root_pid=self.proc.pid, simulate=simulate,
                               on_event=self._on_event, stderr_fd=self._stderr_dup())
+        self._sup_stderr = self.sup._stderr_fd
         self.sup.start()
         self._stderr_chunks: list[bytes] = []
         self._err_thread = threading.Thread(target=self._read_err, daemon=True)
@@ -159,6 +160,7 @@ class Launch:
     def wait(self, timeout: float = 60) -> Result:
         out, _ = self.proc.communicate(timeout=timeout)
         self.sup.join(timeout=timeout)
+        os.close(self._sup_stderr)
         self._err_thread.join(timeout=5)
         os.close(self.err_r)
         return Result(self.proc.returncode, out or b"", b"".join(self._stderr_chunks), list(self.events),

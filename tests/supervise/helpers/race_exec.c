@@ -1,0 +1,61 @@
+/* The argv race (DESIGN §2): a thread flips the filename and argv[0] between
+ * an allowed and a denied program (same length) while the main thread execs.
+ *   race_exec N ALLOWED DENIED MARKERDIR   -> prints "attempts ran_allowed eacces other"
+ * The denied program writes a marker into MARKERDIR if it ever runs. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <errno.h>
+
+static char path[4096], a0[4096];
+static const char *allowed, *denied;
+static atomic_int stop;
+
+static void *flip(void *arg)
+{
+    (void)arg;
+    size_t n = strlen(allowed) + 1;
+    while (!atomic_load(&stop)) {
+        memcpy(path, denied, n);
+        memcpy(a0, denied, n);
+        memcpy(path, allowed, n);
+        memcpy(a0, allowed, n);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5 || strlen(argv[2]) != strlen(argv[3]))
+        return 2;
+    int n = atoi(argv[1]);
+    allowed = argv[2];
+    denied = argv[3];
+    int ran = 0, refused = 0, other = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            memcpy(path, allowed, strlen(allowed) + 1);
+            memcpy(a0, allowed, strlen(allowed) + 1);
+            pthread_t th;
+            pthread_create(&th, NULL, flip, NULL);
+            char *args[] = {a0, argv[4], NULL};
+            execv(path, args);
+            _exit(errno == EACCES ? 77 : 78);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ran++;
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+            refused++;
+        else
+            other++;
+    }
+    printf("%d %d %d %d\n", n, ran, refused, other);
+    return 0;
+}
