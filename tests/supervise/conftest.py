@@ -102,7 +102,8 @@ class Launch:
 
     def __init__(self, bins: Path, argv: Sequence[str], policy: Policy, *, simulate: bool = False,
                  open_check: bool = False, plan_info: dict | None = None, cwd: str | None = None,
-                 env: dict | None = None, stdin: Any = subprocess.DEVNULL) -> None:
+                 env: dict | None = None, stdin: Any = subprocess.DEVNULL,
+                 names: dict[str, tuple[str, ...]] | None = None) -> None:
         from sandbox.supervise import Supervisor, compile_tables
 
         self.events: list[dict[str, Any]] = []
@@ -135,6 +136,8 @@ class Launch:
                               on_event=self._on_event, stderr_fd=self._stderr_dup())
         self._sup_stderr = self.sup._stderr_fd
         self.sup.start()
+        for ip, ns in (names or {}).items():
+            self.sup.add_names(ip, ns)
         self._stderr_chunks: list[bytes] = []
         self._err_thread = threading.Thread(target=self._read_err, daemon=True)
         self._err_thread.start()

@@ -1,0 +1,247 @@
+"""connect / sendto decisions on the real kernel: allowed/denied twins, asserting on what the servers got."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.conftest import RecordingServer
+
+from .conftest import dest, make_policy
+
+PY = "/usr/bin/python3"
+
+
+def port_rule(port: int, effect: str = "allow", host: str = "127.0.0.1"):
+    net = ipaddress.ip_network(host)
+    return (dest(f"{host}:{port}", "ip", network=net, port=port), effect)
+
+
+CONNECT = """
+import socket, sys, errno
+def attempt(port, data, fam=socket.AF_INET, host='127.0.0.1'):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.connect((host, port))
+        s.sendall(data)
+        s.recv(16)
+        print('connected', port)
+    except OSError as e:
+        print('refused', port, errno.errorcode.get(e.errno))
+    finally:
+        s.close()
+"""
+
+
+def wait_for(cond, timeout=3.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        time.sleep(0.02)
+
+
+def test_connect_allowed_vs_denied_port(supervised, world):
+    ok, bad = world.allowed_server, world.denied_server
+    code = CONNECT + f"attempt({ok.port}, b'hello-allowed')\nattempt({bad.port}, {world.secret!r})\n"
+    pol = make_policy(net_rules=[port_rule(ok.port)])
+    r = supervised([PY, "-c", code], pol)
+    out = r.stdout.decode()
+    assert f"connected {ok.port}" in out
+    assert f"refused {bad.port} ECONNREFUSED" in out
+    wait_for(lambda: b"hello-allowed" in ok.received)
+    assert b"hello-allowed" in ok.received
+    assert bad.connections == 0 and world.secret not in bad.received
+    assert f'landgate: denied network "127.0.0.1:{bad.port}"'.encode() in r.stderr
+    assert (f"127.0.0.1:{bad.port}", "deny") in r.decisions("network")
+    assert (f"127.0.0.1:{ok.port}", "allow") in r.decisions("network")
+
+
+def test_localhost_rule_and_pinned_names(supervised, world):
+    ok, bad = world.allowed_server, world.denied_server
+    code = CONNECT + f"attempt({ok.port}, b'x')\nattempt({bad.port}, b'y')\n"
+    pol = make_policy(net_rules=[(dest(f"localhost:{ok.port}", "localhost", port=ok.port), "allow")])
+    r = supervised([PY, "-c", code], pol)
+    assert f"connected {ok.port}".encode() in r.stdout and bad.connections == 0
+    # a host-name rule judged by the names the DNS view mapped to the address
+    pol2 = make_policy(net_rules=[(dest(f"api.example.test:{ok.port}", "host", host="api.example.test",
+                                        port=ok.port), "allow")])
+    r2 = supervised([PY, "-c", code], pol2, names={"127.0.0.1": ("api.example.test",)})
+    assert f"connected {ok.port}".encode() in r2.stdout and bad.connections == 0
+    ev = [e for e in r2.events if e["result"] == "allow" and e["action"] == "network"]
+    assert ev and ev[0]["detail"] == "api.example.test"
+
+
+def test_connect_address_swap_race(supervised, world, bins):
+    ok, bad = world.allowed_server, world.denied_server
+    pol = make_policy(net_rules=[port_rule(ok.port)])
+    r = supervised([str(bins / "conn_race"), "300", str(ok.port), str(bad.port)], pol, timeout=120)
+    n, connected, refused = map(int, r.stdout.split())
+    assert n == 300 and connected > 0
+    time.sleep(0.3)
+    assert bad.connections == 0  # the supervisor connected its own copy of the address
+    assert ok.connections == connected
+
+
+def test_ipv6_loopback(supervised, world):
+    ok6, bad6 = RecordingServer("::1"), RecordingServer("::1")
+    try:
+        code = CONNECT + (f"attempt({ok6.port}, b'v6-ok', socket.AF_INET6, '::1')\n"
+                          f"attempt({bad6.port}, b'v6-bad', socket.AF_INET6, '::1')\n")
+        pol = make_policy(net_rules=[port_rule(ok6.port, host="::1")])
+        r = supervised([PY, "-c", code], pol)
+        assert f"connected {ok6.port}".encode() in r.stdout
+        assert f"refused {bad6.port} ECONNREFUSED".encode() in r.stdout
+        wait_for(lambda: ok6.connections > 0)
+        assert ok6.connections == 1 and bad6.connections == 0
+        assert (f"[::1]:{bad6.port}", "deny") in r.decisions("network")
+    finally:
+        ok6.close()
+        bad6.close()
+
+
+def test_v4_mapped_v6_judged_as_v4(supervised, world):
+    ok, bad = world.allowed_server, world.denied_server
+    code = CONNECT + f"attempt({bad.port}, b'mapped', socket.AF_INET6, '::ffff:127.0.0.1')\n"
+    pol = make_policy(net_rules=[port_rule(ok.port)])
+    r = supervised([PY, "-c", code], pol)
+    assert b"refused" in r.stdout and bad.connections == 0
+
+
+def test_nonblocking_connect(supervised, world):
+    ok, bad = world.allowed_server, world.denied_server
+    code = f"""
+import socket, select, errno
+for port in ({ok.port}, {bad.port}):
+    s = socket.socket(); s.setblocking(False)
+    rc = s.connect_ex(('127.0.0.1', port))
+    if rc == errno.EINPROGRESS:
+        select.select([], [s], [], 5)
+        rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    print(port, errno.errorcode.get(rc, rc))
+    if rc == 0: s.send(b'nb-ok')
+    s.close()
+"""
+    pol = make_policy(net_rules=[port_rule(ok.port)])
+    r = supervised([PY, "-c", code], pol)
+    out = r.stdout.decode()
+    assert f"{ok.port} 0" in out or f"{ok.port} EINPROGRESS" in out
+    assert f"{bad.port} ECONNREFUSED" in out
+    wait_for(lambda: b"nb-ok" in ok.received)
+    assert b"nb-ok" in ok.received and bad.connections == 0
+
+
+def _udp() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.5)
+    return s
+
+
+def _recv_all(s: socket.socket) -> list[bytes]:
+    got = []
+    while True:
+        try:
+            got.append(s.recv(65536))
+        except (TimeoutError, socket.timeout):
+            return got
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["single-threaded", "threaded-forwarded"])
+def test_udp_sendto_denied_port_receives_nothing(supervised, world, threaded):
+    ok, bad = _udp(), _udp()
+    try:
+        pok, pbad = ok.getsockname()[1], bad.getsockname()[1]
+        code = f"""
+import socket, threading, errno
+{'threading.Thread(target=lambda: __import__("time").sleep(2), daemon=True).start()' if threaded else ''}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port, data in (({pok}, b'udp-ok'), ({pbad}, {world.secret!r})):
+    try:
+        s.sendto(data, ('127.0.0.1', port)); print('sent', port)
+    except OSError as e:
+        print('refused', port, errno.errorcode.get(e.errno))
+"""
+        pol = make_policy(net_rules=[port_rule(pok)])
+        r = supervised([PY, "-c", code], pol)
+        assert f"sent {pok}".encode() in r.stdout
+        assert f"refused {pbad} ECONNREFUSED".encode() in r.stdout
+        assert _recv_all(ok) == [b"udp-ok"]
+        assert _recv_all(bad) == []
+        if threaded:
+            assert any("forwarded" in e["flags"] for e in r.events if e["result"] == "allow")
+    finally:
+        ok.close()
+        bad.close()
+
+
+def test_unix_socket_outside_denied_allowed_path_works(supervised, world):
+    inside = world.workspace / "ok.sock"
+    outside = world.root / "outside.sock"
+    servers = []
+    got: dict[str, bytes] = {}
+    for p in (inside, outside):
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(str(p))
+        srv.listen(8)
+        os.chmod(p, 0o777)
+        servers.append(srv)
+
+        def serve(srv=srv, key=str(p)):
+            try:
+                c, _ = srv.accept()
+                got[key] = c.recv(100)
+                c.close()
+            except OSError:
+                pass
+        threading.Thread(target=serve, daemon=True).start()
+    code = f"""
+import socket, os, errno
+os.chdir({str(world.workspace)!r})
+for path, data in (('ok.sock', b'unix-ok'), ({str(outside)!r}, {world.secret!r})):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path); s.sendall(data); print('connected', path)
+    except OSError as e:
+        print('refused', path, errno.errorcode.get(e.errno))
+    s.close()
+"""
+    pol = make_policy(net_rules=[(dest(f"unix:{world.workspace}/*.sock", "unix",
+                                       unix_glob=f"{world.workspace}/*.sock"), "allow")])
+    try:
+        r = supervised([PY, "-c", code], pol)
+        assert b"connected ok.sock" in r.stdout
+        assert f"refused {outside} ECONNREFUSED".encode() in r.stdout
+        wait_for(lambda: str(inside) in got)
+        assert got.get(str(inside)) == b"unix-ok"
+        assert str(outside) not in got
+        assert (f"unix:{outside}", "deny") in r.decisions("network")
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_unix_connect_keeps_callers_permissions(supervised, world, tmp_path_factory):
+    # the supervisor connects as root; the kernel's permission check must stay the caller's
+    p = world.root / "private.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(p))
+    srv.listen(1)
+    os.chmod(p, 0o700)
+    code = f"""
+import socket, os, errno
+os.setgid(65534); os.setgroups([]); os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect({str(p)!r}); print('connected')
+except OSError as e:
+    print('refused', errno.errorcode.get(e.errno))
+"""
+    pol = make_policy(net_rules=[(dest("unix:/**", "unix", unix_glob="/**"), "allow")])
+    try:
+        r = supervised([PY, "-c", code], pol)
+        assert b"refused EACCES" in r.stdout
+    finally:
+        srv.close()
