@@ -146,13 +146,17 @@ def story(path: str) -> int:
         why = ""
         for prefix, (action, needles) in TRAIL_STEPS.items():
             if step.startswith(prefix):
-                hits = [
-                    e
-                    for e in entries
-                    if e.get("action") == action
-                    and any(n in str(e.get("target", "")) for n in needles)
-                    and _is_denial(e)
-                ]
+                hits: list[dict[str, Any]] = []
+                for needle in needles:  # in order of preference: the DNS view's own entry first
+                    hits = [
+                        e
+                        for e in entries
+                        if e.get("action") == action
+                        and needle in str(e.get("target", ""))
+                        and _is_denial(e)
+                    ]
+                    if hits:
+                        break
                 if hits:
                     e = hits[0]
                     layer = LAYER_NAMES.get(str(e.get("layer")), str(e.get("layer")))
