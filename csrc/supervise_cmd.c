@@ -26,10 +26,34 @@
 
 /* ---- globs -------------------------------------------------------------- */
 
+/* One UTF-8 character at s (n bytes left): its code point and length.  An
+ * invalid byte counts as one character, as Python's surrogateescape decoding
+ * of argv does, so '?' and classes agree with sandbox.policy on any bytes. */
+static size_t u8(const char *s, size_t n, unsigned *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3
+               : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || len > n) {
+        *cp = 0xdc00u + u[0];
+        return 1;
+    }
+    unsigned v = len == 1 ? u[0] : len == 2 ? (u[0] & 0x1fu) : len == 3 ? (u[0] & 0x0fu) : (u[0] & 0x07u);
+    for (size_t i = 1; i < len; i++) {
+        if ((u[i] & 0xc0) != 0x80) {
+            *cp = 0xdc00u + u[0];
+            return 1;
+        }
+        v = (v << 6) | (u[i] & 0x3fu);
+    }
+    *cp = v;
+    return len;
+}
+
 /* One character class at g (pointing after '['); sets *end past ']'.
- * Returns 1 if c is in the class, 0 if not, -1 if the class is malformed (then
- * '[' is taken literally by the caller). */
-static int class_match(const char *g, char c, const char **end)
+ * Returns 1 if code point c is in the class, 0 if not, -1 if the class is
+ * malformed (then '[' is taken literally by the caller). */
+static int class_match(const char *g, unsigned c, const char **end)
 {
     bool neg = false, hit = false;
     const char *p = g;
@@ -39,19 +63,19 @@ static int class_match(const char *g, char c, const char **end)
     }
     bool first = true;
     while (*p && (first || *p != ']')) {
-        char lo = *p;
-        if (lo == '\\' && p[1])
-            lo = *++p;
-        char hi = lo;
-        if (p[1] == '-' && p[2] && p[2] != ']') {
-            hi = p[2];
-            if (hi == '\\' && p[3])
-                hi = *(p += 1, p + 2);
-            p += 2;
+        unsigned lo, hi;
+        if (*p == '\\' && p[1])
+            p++;
+        p += u8(p, strlen(p), &lo);
+        hi = lo;
+        if (p[0] == '-' && p[1] && p[1] != ']') {
+            p++;
+            if (*p == '\\' && p[1])
+                p++;
+            p += u8(p, strlen(p), &hi);
         }
-        if ((unsigned char)c >= (unsigned char)lo && (unsigned char)c <= (unsigned char)hi)
+        if (c >= lo && c <= hi)
             hit = true;
-        p++;
         first = false;
     }
     if (*p != ']')
@@ -77,31 +101,39 @@ int lg_glob_command(const char *g, const char *t, size_t tlen)
         }
         if (*g) {
             const char *next = g + 1;
+            unsigned tc;
+            size_t tl = u8(t + i, tlen - i, &tc);
             int ok;
             if (*g == '?') {
                 ok = 1;
             } else if (*g == '[') {
-                ok = class_match(g + 1, t[i], &next);
+                ok = class_match(g + 1, tc, &next);
                 if (ok < 0) {
                     ok = t[i] == '[';
                     next = g + 1;
+                    tl = 1;
                 }
-            } else if (*g == '\\' && g[1]) {
-                ok = t[i] == g[1];
-                next = g + 2;
             } else {
-                ok = t[i] == *g;
+                const char *lit = g;
+                if (*g == '\\' && g[1])
+                    lit = g + 1;
+                unsigned gc;
+                size_t gl = u8(lit, strlen(lit), &gc);
+                ok = gc == tc;
+                next = lit + gl;
             }
             if (ok) {
                 g = next;
-                i++;
+                i += tl;
                 continue;
             }
         }
         if (!star_g)
             return 0;
         g = star_g;
-        i = ++star_t;
+        unsigned skip;
+        star_t += u8(t + star_t, tlen - star_t, &skip);
+        i = star_t;
     }
     while (*g == '*')
         g++;
@@ -146,12 +178,14 @@ static int path_match(const char *g, const char *p)
         }
         if (*g == '[') {
             const char *end;
-            int ok = class_match(g + 1, *p, &end);
+            unsigned pc;
+            size_t pl = u8(p, strlen(p), &pc);
+            int ok = class_match(g + 1, pc, &end);
             if (ok >= 0) {
                 if (!ok || *p == '/')
                     return 0;
                 g = end;
-                p++;
+                p += pl;
                 continue;
             }
         }

@@ -202,8 +202,9 @@ class Supervisor:
         else:
             target = ffi.string(e.target).decode("utf-8", "surrogateescape")
         flags = [name for bit, name in _FLAGS if e.flags & bit]
-        if e.action == lib.LG_ACT_OPEN and info is not None:
-            action = info.action
+        if e.action == lib.LG_ACT_OPEN:
+            detail = ffi.string(e.detail)
+            action = info.action if info is not None else ("file_write" if detail == b"write" else "file_read")
         return {
             "seq": int(e.seq),
             "ts": e.t_recv_ns / 1e9,

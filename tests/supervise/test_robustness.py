@@ -1,0 +1,155 @@
+"""Fail closed, load, simulation of opens, and the C matcher against sandbox.policy."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.policy.model import PathPattern
+
+from .conftest import HELPERS, dest, make_policy
+
+PY = "/usr/bin/python3"
+
+
+def test_supervisor_sigkill_fails_closed(world, bins):
+    log = world.root / "log"
+    port = world.allowed_server.port
+    child = f"""
+import subprocess, socket, time, errno
+for i in range(400):
+    try:
+        subprocess.run(['/bin/true'], check=True); r = 'exec-ok'
+    except OSError as e:
+        r = 'exec-' + errno.errorcode.get(e.errno, str(e.errno))
+    s = socket.socket()
+    try:
+        s.connect(('127.0.0.1', {port})); c = 'conn-ok'
+    except OSError as e:
+        c = 'conn-' + errno.errorcode.get(e.errno, str(e.errno))
+    s.close()
+    with open({str(log)!r}, 'a') as f: f.write(r + ' ' + c + chr(10))
+    time.sleep(0.02)
+"""
+    host = subprocess.Popen([sys.executable, str(HELPERS / "sup_host.py"), str(bins), str(port), "--",
+                             PY, "-c", child], stdout=subprocess.PIPE)
+    pid = int(host.stdout.readline())
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
+            time.sleep(0.05)
+        before = log.read_text().splitlines()
+        assert before and all(line == "exec-ok conn-ok" for line in before)  # the allowed twin
+        conns_before = world.allowed_server.connections
+        host.send_signal(signal.SIGKILL)
+        host.wait(5)
+        n0 = len(log.read_text().splitlines())
+        time.sleep(1.0)
+        after = log.read_text().splitlines()[n0 + 1:]  # the one in flight may have been answered
+        assert len(after) >= 5
+        assert all(line == "exec-ENOSYS conn-ENOSYS" for line in after), after[:5]
+        time.sleep(0.2)
+        assert world.allowed_server.connections <= conns_before + 1
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if host.poll() is None:
+            host.kill()
+
+
+def _fast_listener():
+    """Accept-and-close as fast as possible (the world's RecordingServer spawns a
+    thread per connection: 10,000 of them would measure Python, not us)."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4096)
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.close()
+    threading.Thread(target=loop, daemon=True).start()
+    return srv
+
+
+def test_storm_100_processes_no_deadlock_every_decision_recorded(supervised, world, bins):
+    srv = _fast_listener()
+    port = srv.getsockname()[1]
+    truebin = world.root / "true"
+    truebin.write_bytes(Path("/bin/true").read_bytes())
+    truebin.chmod(0o755)
+    pol = make_policy([("true", "allow")],
+                      [(dest("p", "ip", network=__import__("ipaddress").ip_network("127.0.0.1"), port=port),
+                        "allow")])
+    t0 = time.monotonic()
+    try:
+        r = supervised([str(bins / "storm"), "100", "100", str(truebin), str(port)], pol, timeout=120)
+    finally:
+        srv.close()
+    elapsed = time.monotonic() - t0
+    execs, conns = map(int, r.stdout.split())
+    assert execs == 10000 and conns == 10000
+    ex = [e for e in r.events if e["action"] == "shell_exec" and "root" not in e["flags"]]
+    co = [e for e in r.events if e["action"] == "network"]
+    assert len(ex) == 10000 and all(e["result"] == "allow" for e in ex)
+    assert len(co) == 10000 and all(e["result"] == "allow" for e in co)
+    assert len({e["seq"] for e in r.events}) == len(r.events)
+    print(f"storm: 10000 execs + 10000 connects in {elapsed:.1f}s, {len(r.events)} events")
+
+
+def test_simulate_records_opens(supervised, world):
+    pp = PathPattern(raw="**/.env", glob=".env", anchored=False, directory=False, base=None)
+    pol = make_policy([], file_rules=[("file_read", pp, "deny")], mode="simulate")
+    r = supervised(["/bin/cat", str(world.dotenv), str(world.app_source)], pol, simulate=True,
+                   open_check=True)
+    assert world.secret in r.stdout  # simulation blocks nothing
+    opens = {e["target"]: e for e in r.events if e["action"] in ("file_read", "file_write")}
+    assert opens[str(world.dotenv)]["result"] == "deny"
+    assert opens[str(world.app_source)]["result"] == "allow"
+
+
+def _random_cmd(rng: random.Random) -> str:
+    words = ["git", "push", "status", "curl", "-s", "http://x/y", "npm", "test", "a*b", "--force", "é", "[x]", "\n"]
+    return " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+
+
+def _random_glob(rng: random.Random) -> str:
+    parts = ["git", " ", "push", "*", "?", "curl", "-s", "[ab]", "[!g]", "test", "st*s", "**", "x", "é"]
+    return "".join(rng.choice(parts) for _ in range(rng.randint(1, 6)))
+
+
+def test_c_command_matcher_agrees_with_policy_evaluator():
+    patterns = pytest.importorskip("sandbox.policy.patterns")
+    from sandbox._supervise import lib
+
+    rng = random.Random(4)
+    checked = 0
+    for _ in range(3000):
+        glob = _random_glob(rng)
+        try:
+            cp = patterns.parse_command_pattern(glob)
+        except ValueError:
+            continue
+        if "/" in cp.program:
+            continue
+        rx = patterns.command_regex(cp)
+        for _ in range(5):
+            line = _random_cmd(rng)
+            py = rx.fullmatch(line) is not None
+            c = bool(lib.lg_match_command(cp.glob.encode(), line.encode()))
+            assert py == c, (glob, cp.glob, line)
+            checked += 1
+    assert checked > 5000
