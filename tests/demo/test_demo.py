@@ -65,9 +65,6 @@ def test_make_demo(tmp_path: Path) -> None:
     # The simulated run recorded the same attempts as would-deny, and blocked nothing.
     sim = [e for e in entries if e.get("session") == simulated and _is_denial(e)]
     assert any("curl" in str(e.get("target", "")) for e in sim)
-    # The trail verifies.
-    verify = subprocess.run([str(REPO / ".venv" / "bin" / "landgate"), "audit", "verify",
-                             str(audit)], capture_output=True, text=True, timeout=120, check=False,
-                            env=env)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    # The demo verified the trail itself (with its own, temporary, key) and wrote the report.
+    assert "audit trail intact" in proc.stdout
     assert (audit / "report.html").stat().st_size > 0
