@@ -449,6 +449,19 @@ static void wait_for_go(int go_rd)
         _exit(LG_EXIT_SETUP); /* landgate gave up (or died): never exec */
 }
 
+/* The API's captured output and input: dup2 the given fds onto 0, 1, 2 before
+ * every other fd becomes close-on-exec.  An fd that already is 0/1/2 stays. */
+static void redirect_stdio(int sock, const struct lg_spawn_spec *s)
+{
+    for (int i = 0; i < 3; i++) {
+        int fd = s->stdio_fds[i];
+        if (fd < 0 || fd == i)
+            continue;
+        if (dup2(fd, i) < 0)
+            fail(sock, "dup2 (stdio)", errno);
+    }
+}
+
 static void agent_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t init_pid)
 {
     reset_signals(sock);
@@ -457,6 +470,7 @@ static void agent_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t
     send_msg(sock, LG_MSG_PID, 0, 0, "pid");
     if (chdir(s->cwd) != 0)
         fail(sock, "chdir", errno);
+    redirect_stdio(sock, s);
     cloexec_fds(sock);
     no_new_privs(sock);
     drop_capabilities(sock);

@@ -53,6 +53,7 @@ struct lg_spawn_spec {
     int mount_proc;     /* pid ns: mount a fresh /proc showing only the sandbox */
     int memfd_noexec;   /* pid ns: vm.memfd_noexec=2 (no executable memfds) */
     int netns_fd;       /* -1: keep landgate's network namespace */
+    int stdio_fds[3];   /* the agent's stdin/stdout/stderr; -1: inherit landgate's */
 
     /* mount ns only: masks and binds, applied in this order */
     const char **mask_files;  /* /dev/null bound over each denied file */

@@ -234,10 +234,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from sandbox.plan import build_plan, render_plan
+    from sandbox.plan import build_display_plan, render_plan
 
     policy = _resolve_policy(args.policy)
-    plan = build_plan(policy)
+    plan = build_display_plan(policy)
     if args.json:
         import json
 

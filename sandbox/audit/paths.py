@@ -24,17 +24,22 @@ KEY_BYTES = 32
 
 
 def default_audit_dir() -> Path:
-    """`$XDG_STATE_HOME/landgate/audit`, else `~/.local/state/landgate/audit`."""
-    base = os.environ.get("XDG_STATE_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "landgate" / "audit"
+    """`$XDG_STATE_HOME/landgate/audit`, else `~/.local/state/landgate/audit`.
+
+    One definition, shared with the policy's protected paths, so the directory
+    the writer uses is exactly the one the sandbox is denied."""
+    from sandbox.policy.baseline import default_audit_dir as _default
+
+    return _default()
 
 
 def key_dir() -> Path:
-    """`$XDG_CONFIG_HOME/landgate`, else `~/.config/landgate` (the key and witnesses)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
-    return root / "landgate"
+    """`$XDG_CONFIG_HOME/landgate`, else `~/.config/landgate` (the key and witnesses).
+
+    Shared with the policy's protected paths (never readable in the sandbox)."""
+    from sandbox.policy.baseline import key_dir as _key_dir
+
+    return _key_dir()
 
 
 def segment_name(index: int) -> str:

@@ -7,8 +7,12 @@ Order (DESIGN §2, §4):
   3. spawn: the agent is restricted and blocked before its execve;
   4. take the seccomp listener and start the supervisor on it
      (`_start_supervisor`: THE seam for sandbox.supervise);
-  5. audit hook (`_audit_start`), release the agent, forward signals, wait;
-  6. exit status: the agent's own; 126/127 when its execve failed.
+  5. the audit trail's session-start entry (layers in force, rung), then
+     release the agent, forward signals, wait;
+  6. the session-end entry (exit status, counts), the simulation summary;
+     exit status: the agent's own; 126/127 when its execve failed.
+The network layer (sandbox.net) prepares its namespace, nftables and DNS view
+before the fork, when the policy restricts egress; the agent joins it.
 The agent's first execve (the root command) is itself supervised, which is
 why the supervisor must run before the release.
 """
@@ -20,12 +24,19 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EnforcementUnavailable, LaunchError
+from sandbox.errors import (
+    EXIT_CANNOT_EXEC,
+    EXIT_NOT_FOUND,
+    EnforcementUnavailable,
+    LandgateError,
+    LaunchError,
+)
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
@@ -56,8 +67,21 @@ class RunOptions:
     cwd: str | None = None  # default os.getcwd()
     netns_fd: int = -1  # the network layer's prepared namespace
     binds: tuple[tuple[str, str], ...] = ()  # e.g. (dns_view_resolv_conf, "/etc/resolv.conf")
-    on_event: Callable[[Any], None] | None = None  # supervisor events (audit)
+    on_event: Callable[[Any], None] | None = None  # every decision, also sent to the trail
     extra_sections: Mapping[str, Any] = field(default_factory=dict)
+    stdin_fd: int = -1  # the agent's stdin/stdout/stderr (-1: landgate's own)
+    stdout_fd: int = -1
+    stderr_fd: int = -1
+    timeout: float | None = None  # seconds; the whole tree is killed when it runs out
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    exit_code: int
+    session: str | None  # the audit trail's session id
+    audit_dir: str
+    counts: Mapping[str, Any]
+    timed_out: bool = False
 
 
 def load_session_policy(options: RunOptions, cwd: str) -> Any:
@@ -109,7 +133,8 @@ def resolve_executable(cmd: str, env: Mapping[str, str], cwd: str) -> str | None
     return found
 
 
-def session_start_fields(plan: Any, argv: Sequence[str], cwd: str) -> dict[str, Any]:
+def session_start_fields(plan: Any, argv: Sequence[str], cwd: str,
+                         **extra: Any) -> dict[str, Any]:
     """What the audit trail's session-start entry records (DESIGN §5)."""
     try:
         user = getpass.getuser()
@@ -119,7 +144,7 @@ def session_start_fields(plan: Any, argv: Sequence[str], cwd: str) -> dict[str, 
         "policy_sha256": plan.policy_sha256, "policy": plan.policy_path, "mode": plan.mode,
         "rung": plan.rung, "layers": [layer.to_dict() for layer in plan.layers],
         "kernel": plan.host.kernel, "landlock_abi": plan.host.landlock_abi,
-        "argv": list(argv), "cwd": cwd, "user": user, "uid": os.getuid(),
+        "argv": list(argv), "cwd": cwd, "user": user, "uid": os.getuid(), **extra,
     }
 
 
@@ -151,7 +176,8 @@ class _AllowAllSupervisor:
 
 
 def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
-                      options: RunOptions) -> Any:
+                      options: RunOptions, on_event: Callable[[Any], None] | None,
+                      strict: bool) -> Any:
     """THE seam for the supervisor (sandbox.supervise).
 
     Returns an object with .stop(); the supervisor owns listener_fd from here.
@@ -173,8 +199,9 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
         # and the plan reports carve-outs without a mount namespace as not covered.
         plan_info = {"open_check": False, "uid": os.getuid(), "gid": os.getgid()}
         tables = sup.compile_tables(policy, plan_info)
+        stderr_fd = options.stderr_fd if options.stderr_fd >= 0 else 2
         supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
-                                    on_event=options.on_event)
+                                    on_event=on_event, stderr_fd=stderr_fd, strict=strict)
         supervisor.start()
         return supervisor
     fallback = _AllowAllSupervisor(listener_fd)
@@ -182,21 +209,29 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
     return fallback
 
 
-def _audit_start(plan: Any, policy: Any, options: RunOptions, argv: Sequence[str], cwd: str) -> Any:
-    """Hook for sandbox.audit: the session-start entry (session_start_fields).  No-op until
-    the audit writer is integrated here."""
-    del plan, policy, options, argv, cwd
-    return None
+def _wait_and_forward(init_pid: int, deadline: float | None = None,
+                      stop: Callable[[], bool] = lambda: False) -> tuple[int, bool]:
+    """Wait for init while forwarding signals; returns (init's raw wait status, killed).
 
-
-def _wait_and_forward(init_pid: int) -> int:
-    """Wait for init while forwarding signals; returns init's raw wait status."""
+    `killed` is True when landgate ended the tree itself: the deadline passed,
+    or `stop()` said so (the audit trail became unwritable: fail closed)."""
     waitset = set(FORWARDED) | {signal.SIGCHLD}
+    killed = False
     while True:
         pid, status = os.waitpid(init_pid, os.WNOHANG)
         if pid == init_pid:
-            return status
-        info = signal.sigtimedwait(waitset, 0.5)
+            return status, killed
+        if not killed and ((deadline is not None and time.monotonic() >= deadline) or stop()):
+            # init is pid 1 of the sandbox's pid namespace: killing it kills the tree.
+            killed = True
+            try:
+                os.kill(init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            continue
+        # 0.1 s: how soon an unwritable trail or a passed deadline stops the tree.
+        wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+        info = signal.sigtimedwait(waitset, wait)
         if info is None or info.si_signo == signal.SIGCHLD:
             continue
         if info.si_code == SI_KERNEL:
@@ -217,20 +252,66 @@ def _exit_code(raw: int | None, init_status: int) -> int:
 
 
 def run_session(options: RunOptions) -> int:
+    """`landgate run`: the agent's exit status (see run_session_result)."""
+    return run_session_result(options).exit_code
+
+
+class _Recorder:
+    """Every decision goes to the audit trail (and to options.on_event, for the API).
+
+    The network layer may report decisions (DNS denials) before the supervisor
+    exists, and names for IPs before it can take them: both are buffered."""
+
+    def __init__(self, writer: Any, extra: Callable[[Any], None] | None) -> None:
+        self.writer = writer
+        self.extra = extra
+        self.exec_denied = False  # the supervisor refused an exec (it said why on stderr)
+        self._lock = threading.Lock()
+        self._names: list[tuple[str, tuple[str, ...]]] = []
+        self._supervisor: Any = None
+
+    def event(self, ev: dict[str, Any]) -> None:
+        self.writer.append(ev)
+        if ev.get("action") == "shell_exec" and ev.get("result") == "deny":
+            self.exec_denied = True
+        if self.extra is not None:
+            self.extra(ev)
+
+    def names(self, ip: str, names: Sequence[str]) -> None:
+        with self._lock:
+            sup = self._supervisor
+            if sup is None:
+                self._names.append((ip, tuple(names)))
+                return
+        sup.add_names(ip, tuple(names))
+
+    def attach(self, supervisor: Any) -> None:
+        with self._lock:
+            self._supervisor = supervisor
+            pending, self._names = self._names, []
+        if supervisor is not None and hasattr(supervisor, "add_names"):
+            for ip, names in pending:
+                supervisor.add_names(ip, names)
+
+
+def run_session_result(options: RunOptions) -> SessionResult:
+    from sandbox.audit import AuditWriter, default_audit_dir, simulate_summary
     from sandbox.launch.env import filter_environment
     from sandbox.launch.host import probe_host
     from sandbox.launch.spawn import spawn, spec_from_plan
-    from sandbox.plan import build_plan
+    from sandbox.plan import build_plan, needs_egress_layer
 
     argv = list(options.argv)
     if not argv:
         raise LaunchError("no command given")
     cwd = options.cwd or os.getcwd()
-    policy = load_session_policy(options, cwd)
+    audit_dir = Path(options.audit_dir) if options.audit_dir else default_audit_dir()
+    policy = load_session_policy(replace(options, audit_dir=str(audit_dir)), cwd)
     host = options.host if options.host is not None else probe_host()
     environ = dict(options.env if options.env is not None else os.environ)
-    plan = build_plan(policy, host, simulate=options.simulate or policy.mode == "simulate",
-                      environ=environ, extra_sections=options.extra_sections)
+    simulate = options.simulate or policy.mode == "simulate"
+    plan = build_plan(policy, host, simulate=simulate, environ=environ,
+                      extra_sections=options.extra_sections)
     check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
     if not plan.supervisor.available and not plan.simulate:
         options.warn("command and network rules are not judged yet: the supervisor is not installed")
@@ -238,9 +319,64 @@ def run_session(options: RunOptions) -> int:
     path = resolve_executable(argv[0], env, cwd)
     if path is None:
         options.notice(f"{argv[0]}: command not found")
-        return EXIT_NOT_FOUND
-    spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
-                          netns_fd=options.netns_fd, binds=options.binds)
+        return SessionResult(EXIT_NOT_FOUND, None, str(audit_dir), {})
+
+    # The trail is opened before anything runs: an unwritable trail refuses the
+    # session (exit 125) instead of running unrecorded.
+    failure: list[str] = []
+    durability = policy.enforcement.durability
+    try:
+        writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
+    except LandgateError as exc:
+        raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
+    recorder = _Recorder(writer, options.on_event)
+    net = None
+    netns_fd, binds = options.netns_fd, tuple(options.binds)
+    net_info: dict[str, Any] = {}
+    session_id: str | None = None
+    exit_code = 125
+    timed_out = False
+    try:
+        if needs_egress_layer(policy) and netns_fd < 0:
+            from sandbox.net import NetworkSession
+
+            net = NetworkSession(policy, on_event=recorder.event, names_sink=recorder.names,
+                                 warn=options.warn, best_effort=options.best_effort)
+            setup = net.prepare()
+            netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
+            net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
+            for w in setup.warnings:
+                options.warn(w)
+        session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
+        stdio = (options.stdin_fd, options.stdout_fd, options.stderr_fd)
+        spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
+                              netns_fd=netns_fd, binds=binds, stdio_fds=stdio)
+        exit_code, timed_out = _run_child(
+            spec, spawn, plan, policy, options, recorder, durability == "strict", failure, net)
+    finally:
+        if net is not None:
+            net.close()
+        counts = writer.counts()
+        if session_id is not None:
+            writer.end_session(exit_code)
+        writer.close()
+    if failure:
+        raise LaunchError(f"audit trail {audit_dir} became unwritable ({failure[0]}): "
+                          "the sandboxed command was stopped (fail closed)")
+    if simulate and session_id is not None:
+        options.notice(simulate_summary(counts, session_id, directory=None
+                                        if options.audit_dir is None else audit_dir)
+                       .removeprefix("landgate: "))
+    if timed_out:
+        options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
+    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out)
+
+
+def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
+               options: RunOptions, recorder: _Recorder, strict: bool, failure: list[str],
+               net: Any) -> tuple[int, bool]:
+    """Spawn, supervise, release, wait.  Returns (exit code, timed out)."""
+    argv = list(options.argv)
     waitset = set(FORWARDED) | {signal.SIGCHLD}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waitset)
     child = None
@@ -257,13 +393,18 @@ def run_session(options: RunOptions) -> int:
                 pass
 
     old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED}
+    deadline = time.monotonic() + options.timeout if options.timeout is not None else None
+    killed = False
     try:
         child = spawn(spec)
         target.append(child.init_pid)
-        supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options)
-        _audit_start(plan, policy, options, argv, cwd)
+        if net is not None:
+            net.attach(child.agent_pid)
+        supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options,
+                                       recorder.event, strict)
+        recorder.attach(supervisor)
         child.release()
-        init_status = _wait_and_forward(child.init_pid)
+        init_status, killed = _wait_and_forward(child.init_pid, deadline, lambda: bool(failure))
         raw, exec_errno = child.collect()
     except BaseException:
         if child is not None:
@@ -279,10 +420,17 @@ def run_session(options: RunOptions) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
+    timed_out = killed and not failure
     if exec_errno:
-        options.notice(f"{argv[0]}: cannot execute: {os.strerror(exec_errno)}")
-        return EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC
-    return _exit_code(raw, init_status)
+        why = os.strerror(exec_errno)
+        if exec_errno == errno.EACCES and not recorder.exec_denied and not plan.simulate:
+            # Not the supervisor (it prints its own line): Landlock's EXECUTE gate.
+            why += (f" ({spec.path} is not beneath the policy's executable paths; "
+                    "`landgate plan` lists them)")
+        options.notice(f"{argv[0]}: cannot execute: {why}")
+        code = EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC
+        return code, timed_out
+    return _exit_code(raw, init_status), timed_out
 
 
 def _kill_and_reap(pid: int) -> None:

@@ -34,6 +34,7 @@ class SpawnSpec:
     mount_proc: bool = False
     memfd_noexec: bool = False
     netns_fd: int = -1
+    stdio_fds: tuple[int, int, int] = (-1, -1, -1)  # the agent's 0, 1, 2; -1 inherits landgate's
     mask_files: tuple[str, ...] = ()
     mask_dirs: tuple[str, ...] = ()
     ro_paths: tuple[str, ...] = ()
@@ -49,7 +50,8 @@ class SpawnSpec:
 
 
 def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, str], cwd: str,
-                   netns_fd: int = -1, binds: Sequence[tuple[str, str]] = ()) -> SpawnSpec:
+                   netns_fd: int = -1, binds: Sequence[tuple[str, str]] = (),
+                   stdio_fds: tuple[int, int, int] = (-1, -1, -1)) -> SpawnSpec:
     host = plan.host
     ns = 0
     if plan.use_namespaces:
@@ -64,6 +66,7 @@ def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, 
         # vm.memfd_noexec is writable by root only (EACCES inside a user namespace).
         memfd_noexec=bool(ns & LG_NS_PID) and host.memfd_noexec and host.is_root,
         netns_fd=netns_fd,
+        stdio_fds=stdio_fds,
         mask_files=tuple(m.path for m in masks if m.kind == "file"),
         mask_dirs=tuple(m.path for m in masks if m.kind == "dir"),
         ro_paths=tuple(m.path for m in masks if m.kind == "readonly"),
@@ -141,6 +144,8 @@ def spawn(spec: SpawnSpec) -> Child:
     s.mount_proc = int(spec.mount_proc)
     s.memfd_noexec = int(spec.memfd_noexec)
     s.netns_fd = spec.netns_fd
+    for i, fd in enumerate(spec.stdio_fds):
+        s.stdio_fds[i] = fd
     s.mask_files = _cstrings(ffi, spec.mask_files, keep)
     s.n_mask_files = len(spec.mask_files)
     s.mask_dirs = _cstrings(ffi, spec.mask_dirs, keep)

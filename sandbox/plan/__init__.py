@@ -126,7 +126,7 @@ def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
     need_open = sup.open_check and (sim or (not use_ns and any(
         c.matches for c in co.coverage if "landlock" not in c.mechanisms)))
     sc = compile_seccomp(notify_open=need_open)
-    layers = _layers(host, ll, co, sc, sup, sim, use_ns)
+    layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns)
     env = environ if environ is not None else os.environ
     return Plan(
@@ -138,8 +138,35 @@ def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
     )
 
 
+def needs_egress_layer(policy: Any) -> bool:
+    """Whether the network policy restricts anything a packet filter must enforce.
+
+    A network block that allows every destination (defaultEffect allow and no
+    deny rule) needs no namespace; anything else does."""
+    block = policy.block("network")
+    return not (block.default_effect == "allow"
+                and not any(r.effect == "deny" for r in block.rules))
+
+
+def egress_status(policy: Any, sim: bool) -> LayerStatus:
+    """The egress layer as this host gives it (sandbox.net decides the rung)."""
+    mech = "network namespace + nftables + DNS view"
+    if not needs_egress_layer(policy):
+        return LayerStatus("egress", "enforced", "none needed",
+                           "the network policy allows every destination")
+    from sandbox.net.session import network_capabilities
+
+    caps = network_capabilities()
+    if caps.netns:
+        detail = "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
+        if caps.notes:
+            detail += "; " + "; ".join(caps.notes)
+        return LayerStatus("egress", "observed" if sim else "enforced", mech, detail)
+    return LayerStatus("egress", "absent", mech, "; ".join(caps.notes) or "no network namespace")
+
+
 def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup: SupervisorStatus,
-            sim: bool, use_ns: bool) -> tuple[LayerStatus, ...]:
+            sim: bool, use_ns: bool, egress: LayerStatus) -> tuple[LayerStatus, ...]:
     out: list[LayerStatus] = []
     abi = host.landlock_abi
     # filesystem
@@ -188,9 +215,7 @@ def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup:
                            "seccomp USER_NOTIF on connect/sendto/sendmsg/sendmmsg",
                            "destinations judged by the supervisor" if sup.available
                            else "destinations are not judged: " + sup.detail))
-    # egress: the network engineer's layer; reported here until their plan section adds it
-    out.append(LayerStatus("egress", "absent", "network namespace + nftables",
-                           "not part of this plan (sandbox.net adds it)"))
+    out.append(egress)
     # hardening
     if host.seccomp_filter:
         scope = ("; Landlock scopes signals and abstract unix sockets" if abi >= 6
@@ -240,7 +265,7 @@ def _rule_layers(policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: Superviso
                 if rule.destination is not None and rule.destination.kind == "any" and ll.ports:
                     layers.append("filesystem: Landlock TCP port rule")
                 layers.append("connect: supervisor" if sup.available else "connect: not judged (no supervisor)")
-                layers.append("egress: nftables (sandbox.net)")
+                layers.append("egress: nftables + DNS view (sandbox.net)")
             out.append((action, ref, rule.pattern, tuple(layers)))
     return tuple(out)
 
@@ -249,3 +274,13 @@ def render_plan(plan: Plan) -> str:
     from sandbox.plan.render import render_plan as _render
 
     return _render(plan)
+
+
+def build_display_plan(policy: Any) -> Plan:
+    """The plan `landgate plan` shows: the launch plan plus the nftables ruleset section."""
+    sections: dict[str, Any] = {}
+    if needs_egress_layer(policy):
+        from sandbox.plan.nft import nft_plan_section
+
+        sections["nft"] = nft_plan_section(policy)
+    return build_plan(policy, extra_sections=sections)

@@ -55,8 +55,14 @@ def render_plan(plan: Any) -> str:
     out.append(f"environment: removed {removed}")
     for name, section in plan.extra_sections.items():
         out.append("")
-        out.append(f"{name}")
-        out.append(f"  {section}" if not isinstance(section, str) else section)
+        if isinstance(section, dict) and "text" in section:
+            # A section that renders itself (the nftables ruleset): its rung, notes and text.
+            out.append(f"{name} (rung: {section.get('rung', '?')})")
+            out.extend(f"  note: {n}" for n in section.get("notes", ()))
+            out.extend(f"  {line}" for line in str(section["text"]).splitlines())
+        else:
+            out.append(f"{name}")
+            out.append(f"  {section}" if not isinstance(section, str) else section)
     return "\n".join(out)
 
 

@@ -1,6 +1,7 @@
 """Helpers shared by tests/launch and tests/escape: run `landgate run` for real."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,16 @@ def landgate(world, argv: Sequence[str], *, policy: Path | None = None, env: dic
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
     e = dict(world.env)
     e["PYTHONPATH"] = str(ROOT)
+    # The audit trail and its key live outside the sandbox, in the invoking user's
+    # state and config directories; give each run a private pair the user can write.
+    state = world.root / ("xdg-nobody" if as_nobody else "xdg")
+    for sub in ("state", "config"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+        if as_nobody:
+            os.chown(state, 65534, 65534)
+            os.chown(state / sub, 65534, 65534)
+    e["XDG_STATE_HOME"] = str(state / "state")
+    e["XDG_CONFIG_HOME"] = str(state / "config")
     e.update(env or {})
     return subprocess.run(cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=timeout)
 
