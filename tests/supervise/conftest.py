@@ -8,6 +8,7 @@ exit status, stderr and the decision events.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import subprocess
 import tempfile
@@ -103,7 +104,7 @@ class Launch:
     def __init__(self, bins: Path, argv: Sequence[str], policy: Policy, *, simulate: bool = False,
                  open_check: bool = False, plan_info: dict | None = None, cwd: str | None = None,
                  env: dict | None = None, stdin: Any = subprocess.DEVNULL,
-                 names: dict[str, tuple[str, ...]] | None = None) -> None:
+                 names: dict[str, tuple[str, ...]] | None = None, spawn_flags: Sequence[str] = ()) -> None:
         from sandbox.supervise import Supervisor, compile_tables
 
         self.events: list[dict[str, Any]] = []
@@ -115,10 +116,19 @@ class Launch:
         self.tables = compile_tables(policy, info)
         r3, w3 = os.pipe()
         r4, w4 = os.pipe()
+        # move the child's ends above 10 so dup2 onto 3 and 4 cannot clobber them
+        for name in ("w3", "r4"):
+            fd = locals()[name]
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            if name == "w3":
+                w3 = high
+            else:
+                r4 = high
         self.err_r, err_w = os.pipe()
         os.set_blocking(self.err_r, True)
-        args = [str(bins / "spawn")] + (["--open"] if open_check else []) + ["--", *argv]
-        self.proc = subprocess.Popen(args, pass_fds=(3, 4), stdin=stdin, stdout=subprocess.PIPE,
+        args = [str(bins / "spawn")] + (["--open"] if open_check else []) + list(spawn_flags) + ["--", *argv]
+        self.proc = subprocess.Popen(args, close_fds=False, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=err_w, cwd=cwd, env=env,
                                      preexec_fn=lambda: (os.dup2(w3, 3), os.dup2(r4, 4)) and None)
         os.close(err_w)

@@ -4,7 +4,7 @@
  * number on fd 3 (a write: not supervised), wait for a byte on fd 4, exec.
  * The parent takes the listener with pidfd_getfd.
  *
- *   spawn [--open] [--no-clone-vm] -- PROG ARG...
+ *   spawn [--open] [--none] [--spec-allow] -- PROG ARG...
  */
 #include <errno.h>
 #include <linux/audit.h>
@@ -25,17 +25,22 @@
 
 int main(int argc, char **argv)
 {
-    int open_check = 0, i = 1;
-    for (; i < argc && strcmp(argv[i], "--") != 0; i++)
+    int open_check = 0, none = 0, spec_allow = 0, i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--open") == 0)
             open_check = 1;
+        if (strcmp(argv[i], "--none") == 0)
+            none = 1;  /* benchmarks: the same kind of filter, nothing supervised */
+        if (strcmp(argv[i], "--spec-allow") == 0)
+            spec_allow = 1;  /* benchmarks: no forced speculative-store-bypass mitigation */
+    }
     if (i + 1 >= argc) {
         fprintf(stderr, "usage: spawn [--open] -- PROG ARG...\n");
         return 2;
     }
     int nrs[] = {SYS_execve, SYS_execveat, SYS_connect, SYS_sendto, SYS_sendmsg, SYS_sendmmsg,
                  SYS_open, SYS_openat, SYS_openat2, SYS_creat};
-    int n = open_check ? 10 : 6;
+    int n = none ? 0 : open_check ? 10 : 6;
     struct sock_filter f[64];
     int k = 0;
     f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
@@ -56,7 +61,8 @@ int main(int argc, char **argv)
         return 125;
     }
     int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                           SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+                           SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV |
+                               (spec_allow ? SECCOMP_FILTER_FLAG_SPEC_ALLOW : 0), &prog);
     if (lfd < 0) {
         perror("seccomp");
         return 125;
