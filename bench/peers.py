@@ -182,7 +182,7 @@ def bare_tool() -> Tool:
         name="bare",
         kind="cli",
         version="",
-        note="subprocess.run(argv, check=False) from the harness",
+        note="subprocess.run(argv) from the harness",
         wrap=lambda argv, wl: list(argv),
     )
 
