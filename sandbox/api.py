@@ -219,8 +219,6 @@ class _Options:
     yet is listed in `missing` and emulated by _Borrowed / _Watchdog / the trail.
     """
 
-    OPTIONAL = ("cwd", "env", "stdin", "stdout", "stderr", "timeout", "forward_signals")
-
     def __init__(
         self,
         session_mod: Any,
@@ -253,9 +251,9 @@ class _Options:
         wanted: dict[str, Any] = {
             "cwd": cwd,
             "env": dict(env) if env is not None else None,
-            "stdin": stdio.fds[0],
-            "stdout": stdio.fds[1],
-            "stderr": stdio.fds[2],
+            "stdin_fd": stdio.fds[0],
+            "stdout_fd": stdio.fds[1],
+            "stderr_fd": stdio.fds[2],
             "timeout": timeout,
             # The API may run on any thread; only the CLI owns the process's signals.
             "forward_signals": False,
@@ -263,6 +261,8 @@ class _Options:
         self.missing: set[str] = set()
         for name, value in wanted.items():
             if name in names:
+                if value is None and name.endswith("_fd"):
+                    value = -1  # the launcher's "inherit landgate's own"
                 kwargs[name] = value
             elif value is not None and name != "forward_signals":
                 self.missing.add(name)
@@ -396,7 +396,8 @@ class _Borrowed:
         self.cwd = cwd if "cwd" in missing else None
         self.env = env if "env" in missing else None
         self.fds = [
-            fd if f"std{n}" in missing else None for fd, n in zip(stdio.fds, ("in", "out", "err"))
+            fd if f"std{n}_fd" in missing else None
+            for fd, n in zip(stdio.fds, ("in", "out", "err"), strict=True)
         ]
         self._saved_fds: list[tuple[int, int]] = []
         self._saved_cwd: int | None = None
