@@ -871,6 +871,19 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         job_free(j);
         return;
     }
+    if (d.family == AF_UNIX && d.abstract) {
+        /* An abstract socket has no file for Landlock to check; Landlock ABI 6
+         * scopes it instead (LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET): the sandbox
+         * may reach only listeners inside its own domain.  That scoping applies
+         * to connects the sandboxed task makes itself.  Made here, from outside
+         * the domain, the connect would reach any listener on the host, so the
+         * kernel makes it: if a racing thread changes the name after this
+         * check, the new name is still confined to the sandbox's domain.
+         * (Below ABI 6 there is no scoping and that race stays open.) */
+        answer(s, req->id, &ev, 0, 0, 1);
+        job_free(j);
+        return;
+    }
     if (j->is_send && !lg_caller_racy(tid, ranges, rlens, nranges)) {
         answer(s, req->id, &ev, 0, 0, 1);  /* only the caller can change the destination */
         job_free(j);

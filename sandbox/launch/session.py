@@ -69,9 +69,9 @@ class RunOptions:
     binds: tuple[tuple[str, str], ...] = ()  # e.g. (dns_view_resolv_conf, "/etc/resolv.conf")
     on_event: Callable[[Any], None] | None = None  # every decision, also sent to the trail
     extra_sections: Mapping[str, Any] = field(default_factory=dict)
-    stdin_fd: int = -1  # the agent's stdin/stdout/stderr (-1: landgate's own)
-    stdout_fd: int = -1
-    stderr_fd: int = -1
+    stdin_fd: int | None = None  # the agent's stdin/stdout/stderr (None or -1: landgate's own)
+    stdout_fd: int | None = None
+    stderr_fd: int | None = None
     timeout: float | None = None  # seconds; the whole tree is killed when it runs out
 
 
@@ -199,7 +199,7 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
         # and the plan reports carve-outs without a mount namespace as not covered.
         plan_info = {"open_check": False, "uid": os.getuid(), "gid": os.getgid()}
         tables = sup.compile_tables(policy, plan_info)
-        stderr_fd = options.stderr_fd if options.stderr_fd >= 0 else 2
+        stderr_fd = options.stderr_fd if options.stderr_fd is not None and options.stderr_fd >= 0 else 2
         supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
                                     on_event=on_event, stderr_fd=stderr_fd, strict=strict)
         supervisor.start()
@@ -348,7 +348,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
             for w in setup.warnings:
                 options.warn(w)
         session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
-        stdio = (options.stdin_fd, options.stdout_fd, options.stderr_fd)
+        stdio = tuple(-1 if fd is None else int(fd)
+                      for fd in (options.stdin_fd, options.stdout_fd, options.stderr_fd))
         spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
                               netns_fd=netns_fd, binds=binds, stdio_fds=stdio)
         exit_code, timed_out = _run_child(

@@ -19,6 +19,8 @@ here is an int/unsigned int in the kernel (flags, domain, ioctl cmd).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import errno as E
 from dataclasses import dataclass
 
@@ -116,6 +118,11 @@ CLONE_NEWTIME = 0x00000080  # unshare only: in clone(2) the low byte is the exit
 CLONE_NS_FLAGS = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
                   | CLONE_NEWPID | CLONE_NEWNET)
 UNSHARE_NS_FLAGS = CLONE_NS_FLAGS | CLONE_NEWTIME
+# Memory-sharing bits (sched.h): which processes can write an exec's argv.
+CLONE_VM = 0x00000100
+CLONE_VFORK = 0x00004000
+CLONE_PARENT = 0x00008000
+CLONE_THREAD = 0x00010000
 
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
@@ -186,14 +193,21 @@ def _errno(e: int) -> int:
     return RET_ERRNO | (e & 0xFFFF)
 
 
-def _arg_block(nr: int, arg: int, tests: list[tuple[str, int, int]], otherwise: int
+def _arg_block(nr: int, arg: int, tests: list[tuple[str, Any, int]], otherwise: int
                ) -> list[tuple[int, int, int, int]]:
     """if nr matches: load arg's low word; for each (kind, value, ret) test in order:
-    kind "set" (arg & value), "eq" (arg == value), "ne" (arg != value) -> ret;
+    kind "set" (arg & value), "eq" (arg == value), "ne" (arg != value),
+    "masked" with value (mask, expected): (arg & mask) == expected -> ret;
     none matched -> otherwise.  Ends by reloading nr for the next block."""
-    body: list[tuple[int, int, int, int]] = [_stmt(BPF_LD | BPF_W | BPF_ABS, _arg_lo(arg))]
+    load_arg = _stmt(BPF_LD | BPF_W | BPF_ABS, _arg_lo(arg))
+    body: list[tuple[int, int, int, int]] = [load_arg]
     for kind, value, ret in tests:
-        if kind == "set":
+        if kind == "masked":
+            mask, expected = value
+            # AND clobbers the accumulator: reload the argument for the next test.
+            body += [_stmt(BPF_ALU | BPF_AND | BPF_K, mask),
+                     _jump(BPF_JMP | BPF_JEQ | BPF_K, expected, 0, 1), _ret(ret), load_arg]
+        elif kind == "set":
             body += [_jump(BPF_JMP | BPF_JSET | BPF_K, value, 0, 1), _ret(ret)]
         elif kind == "eq":
             body += [_jump(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 1), _ret(ret)]
@@ -233,10 +247,19 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
     # 4. argument checks
     eperm = _errno(E.EPERM)
     notify_set = set(NOTIFY_ALWAYS) | (set(NOTIFY_OPEN) if notify_open else set())
-    prog += _arg_block(SYSCALLS["clone"], 0, [("set", CLONE_NS_FLAGS, eperm)], RET_ALLOW)
+    prog += _arg_block(SYSCALLS["clone"], 0, [
+        ("set", CLONE_NS_FLAGS, eperm),
+        ("masked", (CLONE_VM | CLONE_THREAD | CLONE_VFORK, CLONE_VM), eperm),
+        ("masked", (CLONE_VM | CLONE_PARENT, CLONE_VM | CLONE_PARENT), eperm),
+    ], RET_ALLOW)
     actions.append(FilterAction("clone", SYSCALLS["clone"], "errno", "EPERM",
                                 "flags has CLONE_NEW*", "a new user namespace grants capabilities "
                                 "(mount over masks, kernel attack surface); other namespaces hide from the supervisor"))
+    actions.append(FilterAction("clone", SYSCALLS["clone"], "errno", "EPERM",
+                                "CLONE_VM without CLONE_THREAD or CLONE_VFORK, or with CLONE_PARENT",
+                                "a second process sharing the caller's memory could rewrite an exec's "
+                                "argv after the supervisor read it; the supervisor's race check knows "
+                                "only threads and a parent blocked in vfork"))
     prog += _arg_block(SYSCALLS["unshare"], 0, [("set", UNSHARE_NS_FLAGS, eperm)], RET_ALLOW)
     actions.append(FilterAction("unshare", SYSCALLS["unshare"], "errno", "EPERM",
                                 "flags has CLONE_NEW*", "unshare(CLONE_NEWUSER): capabilities "

@@ -124,6 +124,8 @@ def run_bpf(prog, nr, args=(0,) * 6, arch=S.AUDIT_ARCH_X86_64):
             pc += jt if acc == k else jf
         elif code == S.BPF_JMP | S.BPF_JSET | S.BPF_K:
             pc += jt if acc & k else jf
+        elif code == S.BPF_ALU | S.BPF_AND | S.BPF_K:
+            acc &= k
         else:
             raise AssertionError(f"unknown insn {code:#x}")
         pc += 1
@@ -160,3 +162,21 @@ def test_seccomp_program_actions(open_check):
     names = {n for n, _ in plan.notify_syscalls}
     assert ("openat" in names) == open_check
     assert all(a.why for a in plan.actions)  # every entry names the attack it stops
+
+
+def test_seccomp_clone_memory_sharing():
+    """clone(CLONE_VM) without CLONE_THREAD/CLONE_VFORK, or with CLONE_PARENT, is refused:
+    such a process could rewrite an exec's argv behind the supervisor.  Threads and
+    vfork (posix_spawn) are the allowed twins."""
+    prog = S.compile_seccomp(notify_open=False).program
+    nr = S.SYSCALLS["clone"]
+    eperm = S.RET_ERRNO | 1
+    thread = S.CLONE_VM | S.CLONE_THREAD | 0x00000800 | 0x00000400  # + SIGHAND, FILES
+    vfork = S.CLONE_VM | S.CLONE_VFORK | 17  # SIGCHLD in the low byte
+    fork = 17
+    assert run_bpf(prog, nr, (thread,)) == S.RET_ALLOW
+    assert run_bpf(prog, nr, (vfork,)) == S.RET_ALLOW
+    assert run_bpf(prog, nr, (fork,)) == S.RET_ALLOW
+    assert run_bpf(prog, nr, (S.CLONE_VM | 17,)) == eperm
+    assert run_bpf(prog, nr, (thread | S.CLONE_PARENT,)) == eperm
+    assert run_bpf(prog, nr, (S.CLONE_NEWUSER | 17,)) == eperm

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import RecordingServer
+from conftest import RecordingServer
 
 from .conftest import dest, make_policy
 
