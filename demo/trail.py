@@ -114,7 +114,7 @@ FS_BY_ERRNO = {
 # agent step prefix -> (action, needles that identify its trail entries)
 TRAIL_STEPS = {
     "curl": ("shell_exec", ("curl",)),
-    "urllib": ("network", ("203.0.113.7",)),
+    "urllib": ("network", ("10.203.77.2",)),
     "DNS": ("network", ("exfil.example", ":53", "nscd")),
 }
 

@@ -161,7 +161,12 @@ def egress_status(policy: Any, sim: bool) -> LayerStatus:
         detail = "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
         if caps.notes:
             detail += "; " + "; ".join(caps.notes)
-        return LayerStatus("egress", "observed" if sim else "enforced", mech, detail)
+        if sim:
+            # Deliberate: a simulated run handles real secrets, so egress the policy
+            # denies stays refused; the supervisor still records each connect as a
+            # would-deny, which is what `audit suggest` learns from.
+            detail += "; kept in force during simulation (nothing is sent where the policy says no)"
+        return LayerStatus("egress", "enforced", mech, detail)
     return LayerStatus("egress", "absent", mech, "; ".join(caps.notes) or "no network namespace")
 
 

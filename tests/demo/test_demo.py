@@ -58,7 +58,7 @@ def test_make_demo(tmp_path: Path) -> None:
         return any(a == action and needle in t for a, t in targets)
 
     assert denied("shell_exec", "curl"), targets
-    assert denied("network", "203.0.113.7"), targets
+    assert denied("network", "10.203.77.2"), targets
     # The secret-bearing DNS name: refused by the DNS view (target: the name), or the
     # resolver connect itself denied by the supervisor (target: <resolver>:53).
     assert denied("network", "exfil.example") or denied("network", ":53"), targets
