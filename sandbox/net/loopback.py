@@ -28,11 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from sandbox.net.netns import in_netns
 
-T = TypeVar("T")
 RESCAN_SECONDS = 2.0
 BACKLOG = 4096  # capped by net.core.somaxconn
 CHUNK = 256 * 1024
@@ -77,7 +76,7 @@ class LoopbackForwarder:
 
     def __init__(self, netns_fd: int, allowed: Callable[[int], bool], fixed_ports: Iterable[int],
                  any_port: bool, warn: Callable[[str], None],
-                 bind_in_netns: Callable[[Callable[[], T]], T] | None = None) -> None:
+                 bind_in_netns: Callable[[Callable[[], Any]], Any] | None = None) -> None:
         self._netns_fd = netns_fd
         self._bind_in_netns = bind_in_netns
         self._allowed = allowed
@@ -147,7 +146,8 @@ class LoopbackForwarder:
             return made
 
         if self._bind_in_netns is not None:
-            return self._bind_in_netns(bind_all)
+            made: list[tuple[str, int, socket.socket]] = self._bind_in_netns(bind_all)
+            return made
         return in_netns(self._netns_fd, bind_all)
 
     def _adopt(self, made: list[tuple[str, int, socket.socket]]) -> None:
@@ -224,7 +224,7 @@ def _reset(s: socket.socket) -> None:
 class _Bridge:
     """Two sockets, two directions; at most one pending chunk per direction."""
 
-    __slots__ = ("fw", "inner", "outer", "connected", "buf", "eof", "shut", "mask", "closed")
+    __slots__ = ("buf", "closed", "connected", "eof", "fw", "inner", "mask", "outer", "shut")
 
     def __init__(self, fw: LoopbackForwarder, inner: socket.socket, outer: socket.socket,
                  connected: bool) -> None:
