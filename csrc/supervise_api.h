@@ -131,6 +131,10 @@ struct lg_tables {
     int n_deny_ids;
     const struct lg_path_rule *deny_paths;
     int n_deny_paths;
+    const struct lg_net_rule *infra; /* landgate's own services (the DNS view): LG_NET_IP rows
+                                      * with a port, allowed BEFORE the policy's rules, so a
+                                      * policy CIDR deny cannot cut the sandbox off its resolver */
+    int n_infra;
     const char *const *refs;       /* "rule 4, policy.yaml:21" */
     int n_refs;
     int open_ruleset_fd;           /* Landlock ruleset the opener thread restricts itself with; -1 none */

@@ -144,6 +144,18 @@ static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int 
     char names[LG_MAXNAMES][LG_NAME_MAX];
     int nn = -1;
     int allow_rule = -1;
+    /* landgate's own infrastructure first: exact address and port, nothing
+     * else.  Reaching it is what makes the policy's name rules work at all
+     * (the DNS view answers allowed names, NXDOMAINs and records the rest). */
+    for (int i = 0; i < s->t.n_infra; i++) {
+        const struct lg_net_rule *r = &s->t.infra[i];
+        if ((d->family == AF_INET || d->family == AF_INET6) && r->family == d->family &&
+            r->port == d->port && prefix_match(d->addr, r->addr, d->family == AF_INET ? 32 : 128)) {
+            *effect = LG_EFFECT_ALLOW;
+            *rule = r->rule;
+            return;
+        }
+    }
     for (int i = 0; i < s->t.n_net; i++) {
         const struct lg_net_rule *r = &s->t.net[i];
         int hit = 0;

@@ -177,7 +177,7 @@ class _AllowAllSupervisor:
 
 def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
                       options: RunOptions, on_event: Callable[[Any], None] | None,
-                      strict: bool) -> Any:
+                      strict: bool, net_setup: Any = None) -> Any:
     """THE seam for the supervisor (sandbox.supervise).
 
     Returns an object with .stop(); the supervisor owns listener_fd from here.
@@ -197,7 +197,11 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
         # TODO(open check): the supervisor's open check needs the sandbox's Landlock ruleset fd
         # (plan_info["landlock_ruleset_fd"]); until the launcher exports one, it is not enabled
         # and the plan reports carve-outs without a mount namespace as not covered.
-        plan_info = {"open_check": False, "uid": os.getuid(), "gid": os.getgid()}
+        plan_info: dict[str, Any] = {"open_check": False, "uid": os.getuid(), "gid": os.getgid()}
+        if net_setup is not None and getattr(net_setup, "dns_view", None):
+            # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
+            # whatever the network default, or every name lookup fails with EAI_AGAIN.
+            plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
         tables = sup.compile_tables(policy, plan_info)
         stderr_fd = options.stderr_fd if options.stderr_fd is not None and options.stderr_fd >= 0 else 2
         supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
@@ -402,7 +406,7 @@ def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
         if net is not None:
             net.attach(child.agent_pid)
         supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options,
-                                       recorder.event, strict)
+                                       recorder.event, strict, getattr(net, "setup", None))
         recorder.attach(supervisor)
         child.release()
         init_status, killed = _wait_and_forward(child.init_pid, deadline, lambda: bool(failure))

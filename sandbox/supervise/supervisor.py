@@ -227,7 +227,7 @@ class Supervisor:
             "rule": info.ref if info else None,
             "rule_source": info.source if info else None,
             "rule_index": info.rule.index if info and info.rule else None,
-            "origin": info.rule.origin if info and info.rule else ("default" if info else None),
+            "origin": (info.rule.origin if info.rule else info.origin or "default") if info else None,
             "layer": _LAYER.get(e.action, "seccomp"),
             "mode": "simulate" if self.simulate else "enforce",
             "flags": flags,

@@ -33,6 +33,7 @@ class RuleInfo:
     action: str
     rule: Rule | None  # None for a block's default
     source: str | None  # "policy.yaml:21"
+    origin: str | None = None  # "infrastructure": landgate's own service, not a policy rule
 
 
 @dataclass
@@ -89,6 +90,9 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
       landlock_ruleset_fd: int the sandbox's Landlock ruleset; the opener thread restricts itself with it
       uid, gid: int            credentials the opener thread takes (the sandbox's)
       resolve_hosts: bool      pin host-name rules with getaddrinfo now (default True)
+      infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
+                               (the DNS view): always allowed, judged before the policy's
+                               rules, recorded with rule `reason` ("landgate DNS view")
     """
     info = _plan_info(plan_info)
     keep: list[Any] = []
@@ -158,6 +162,27 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
             net_rows.append((lib.LG_NET_WILDCARD, eff, 0, 0, port, b"", d.host.lower(), idx))
         elif d.kind == "unix" and d.unix_glob:
             net_rows.append((lib.LG_NET_UNIX, eff, 0, 0, -1, b"", d.unix_glob, idx))
+    infra = list(info.get("infrastructure", ()))
+    inf = ffi.new("struct lg_net_rule[]", max(1, len(infra)))
+    keep.append(inf)
+    for i, (ip, port, reason) in enumerate(infra):
+        addr = ipaddress.ip_address(ip)
+        if not 0 < int(port) < 65536:
+            raise LaunchError(f"infrastructure destination {ip}:{port}: not a port")
+        rules.append(RuleInfo(ref=str(reason), action="network", rule=None, source=None,
+                              origin="infrastructure"))
+        inf[i].kind = lib.LG_NET_IP
+        inf[i].effect = lib.LG_EFFECT_ALLOW
+        inf[i].family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
+        inf[i].prefix = 32 if addr.version == 4 else 128
+        inf[i].port = int(port)
+        for k, b in enumerate(addr.packed):
+            inf[i].addr[k] = b
+        inf[i].pattern = ffi.NULL
+        inf[i].rule = len(rules) - 1
+    t.infra = inf
+    t.n_infra = len(infra)
+
     nr = ffi.new("struct lg_net_rule[]", max(1, len(net_rows)))
     keep.append(nr)
     for i, (kind, eff, fam, prefix, port, addr, pattern, idx) in enumerate(net_rows):
