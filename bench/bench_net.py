@@ -4,8 +4,10 @@ Builds its own fake internet (a namespace with TCP, UDP and DNS servers, from
 tests/net/fake_inet.py) joined to the host by a veth pair with routes for
 10.200.1.0/24 only, then measures, sandbox vs bare (the host namespace):
 
-  setup_ms         NetworkSession.prepare() + close()
+  setup_ms         NetworkSession.prepare() + close() (median of 20)
   connect_us       TCP connect + close to the fake server (median, p99)
+  loopback_connect_us  TCP connect + close to a server on the host's 127.0.0.1 through
+                   the loopback forwarder (policy: localhost:*) vs bare
   transfer         100 MB (20 MB with quick) sent to the fake server; seconds and ratio
   dns_us           one A query: through the DNS view (policy check, upstream, nft set
                    update) vs directly to the fake upstream
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ actions:
     defaultEffect: deny
     rules:
       - { destination: "allowed.test", effect: allow }
+      - { destination: "localhost:*", effect: allow }
 """
 
 CLIENT = r"""
@@ -46,11 +51,11 @@ import json, socket, sys, time
 from dnslib import DNSRecord
 mode, arg = sys.argv[1], sys.argv[2]
 if mode == "connect":
-    host, n = arg.split(","); n = int(n)
+    host, n, *port = arg.split(","); n = int(n); port = int(port[0]) if port else 80
     out = []
     for _ in range(n):
         t = time.perf_counter_ns()
-        s = socket.create_connection((host, 80)); out.append((time.perf_counter_ns() - t) / 1000); s.close()
+        s = socket.create_connection((host, port)); out.append((time.perf_counter_ns() - t) / 1000); s.close()
     print(json.dumps(out))
 elif mode == "transfer":
     host, mb = arg.split(","); total = int(mb) << 20
@@ -74,6 +79,15 @@ elif mode == "dns":
         out.append((time.perf_counter_ns() - t) / 1000); s.close()
     print(json.dumps(out))
 """
+
+
+def _accept_close(srv: socket.socket) -> None:
+    while True:
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        conn.close()
 
 
 def _sh(*argv: str) -> None:
@@ -134,7 +148,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             return NetworkSession(policy, upstream=Upstream(DNS), uplinks=[HOST_IF])
 
         setups = []
-        for _ in range(3 if quick else 10):
+        for _ in range(5 if quick else 20):
             s = session()
             t = time.perf_counter()
             s.prepare()
@@ -158,6 +172,21 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "direct": _stats(_client(None, "dns", f"{DNS},{n_dns}")),
             }
             n = 100 if quick else 1000
+            lo_srv = socket.socket()
+            lo_srv.bind(("127.0.0.1", 0))
+            lo_srv.listen(4096)
+            lo_port = lo_srv.getsockname()[1]
+            threading.Thread(target=_accept_close, args=(lo_srv,), daemon=True).start()
+            # localhost:* forwards the host's listeners as of the last scan (every 2 s).
+            deadline = time.monotonic() + 5
+            while s._loopback is not None and lo_port not in s._loopback.ports \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            result["loopback_connect_us"] = {
+                "sandbox": _stats(_client(path, "connect", f"127.0.0.1,{n},{lo_port}")),
+                "bare": _stats(_client(None, "connect", f"127.0.0.1,{n},{lo_port}")),
+            }
+            lo_srv.close()
             sand = _stats(_client(path, "connect", f"{SERVER},{n}"))
             bare = _stats(_client(None, "connect", f"{SERVER},{n}"))
             result["connect_us"] = {"sandbox": sand, "bare": bare}

@@ -27,7 +27,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from sandbox.net.netns import in_netns
@@ -39,27 +38,17 @@ _LOOPBACKS = (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6))
 
 
 def host_loopback_listeners() -> set[int]:
-    """TCP ports in LISTEN on the host's loopback (or a wildcard address), from /proc/net.
+    """TCP ports in LISTEN on the loopback (or a wildcard address) of the caller's namespace."""
+    from sandbox.net.rtnl import tcp_listeners
 
-    /proc/net/tcp prints addresses as little-endian hex: 127.x.y.z ends in "7F".
-    """
     ports: set[int] = set()
-    for path, version in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
-        try:
-            lines = Path(path).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 4 or fields[3] != "0A":  # 0A = TCP_LISTEN
-                continue
-            addr, port_hex = fields[1].split(":")
-            if version == 4:
-                loopback = addr.endswith("7F") or addr == "0" * 8
-            else:
-                loopback = addr in ("0" * 24 + "01000000", "0" * 32)
-            if loopback:
-                ports.add(int(port_hex, 16))
+    for fam, addr, port in tcp_listeners():
+        if fam == socket.AF_INET:
+            loopback = addr[0] == 127 or addr == bytes(4)
+        else:
+            loopback = addr in (bytes(15) + b"\x01", bytes(16))
+        if loopback:
+            ports.add(port)
     return ports
 
 
@@ -92,14 +81,29 @@ class LoopbackForwarder:
         self._conns: set[_Bridge] = set()
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._bound = False
 
     @property
     def ports(self) -> list[int]:
         with self._lock:
             return sorted({p for (_, p) in self._listeners})
 
+    def set_netns(self, netns_fd: int) -> None:
+        """The namespace later rescans bind in (when it was not known at construction)."""
+        self._netns_fd = netns_fd
+
+    def wanted(self) -> list[int]:
+        """The host loopback ports to forward now (call in landgate's namespace)."""
+        return self._wanted()
+
+    def bind_here(self, ports: list[int]) -> None:
+        """Bind the listeners from a thread already in the sandbox's namespace."""
+        self._adopt(self._bind_all(ports))
+        self._bound = True
+
     def start(self) -> None:
-        self._adopt(self._bind(self._wanted()))
+        if not self._bound:
+            self._adopt(self._bind(self._wanted()))
         self._thread = threading.Thread(target=self._loop, name="landgate-lo", daemon=True)
         self._thread.start()
 
@@ -125,25 +129,29 @@ class LoopbackForwarder:
             have = {p for (_, p) in self._listeners}
         return sorted(p for p in ports if p not in have and self._allowed(p))
 
+    @staticmethod
+    def _bind_all(ports: list[int]) -> list[tuple[str, int, socket.socket]]:
+        made = []
+        for port in ports:
+            for addr, fam in _LOOPBACKS:
+                s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((addr, port))
+                    s.listen(BACKLOG)
+                except OSError:
+                    # Taken by the sandbox's own server (its loopback wins), or no ::1.
+                    s.close()
+                    continue
+                made.append((addr, port, s))
+        return made
+
     def _bind(self, ports: list[int]) -> list[tuple[str, int, socket.socket]]:
         if not ports:
             return []
 
         def bind_all() -> list[tuple[str, int, socket.socket]]:
-            made = []
-            for port in ports:
-                for addr, fam in _LOOPBACKS:
-                    s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    try:
-                        s.bind((addr, port))
-                        s.listen(BACKLOG)
-                    except OSError:
-                        # Taken by the sandbox's own server (its loopback wins), or no ::1.
-                        s.close()
-                        continue
-                    made.append((addr, port, s))
-            return made
+            return self._bind_all(ports)
 
         if self._bind_in_netns is not None:
             made: list[tuple[str, int, socket.socket]] = self._bind_in_netns(bind_all)

@@ -2,7 +2,7 @@
 
 Everything landgate creates is named after the owning process so that a run
 killed with SIGKILL can be cleaned up by the next one (`cleanup_stale`):
-  namespace   /run/netns/landgate-<pid>-<n>
+  namespace   none by name: held by an fd (create_netns), gone with its last user
   veth        lg<pid>h<n> (host side), lg<pid>s<n> (sandbox side)
   nft table   inet landgate-<pid>-<n> (host namespace)
   run dir     /run/landgate/landgate-<pid>-<n>/ (resolv.conf, owner stamp)
@@ -16,6 +16,7 @@ import fcntl
 import ipaddress
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sandbox.errors import LaunchError
+from sandbox.net.rtnl import Rtnl
 
 RUN_DIR = Path("/run/landgate")
 NETNS_DIR = Path("/run/netns")
@@ -102,6 +104,23 @@ def _setns(fd: int, nstype: int) -> None:
         raise NetSetupError(f"setns: {os.strerror(e)}")
 
 
+def _in_thread(fn: Callable[[], T]) -> T:
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="landgate-netns", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
 def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
     """Run fn in a fresh thread that has joined the network namespace `netns_fd`.
 
@@ -109,21 +128,11 @@ def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
     keeps landgate's other threads (and its nft context) in the host namespace.
     Sockets created by fn stay in the sandbox's namespace for their lifetime.
     """
-    box: dict[str, object] = {}
+    def joined() -> T:
+        _setns(netns_fd, CLONE_NEWNET)
+        return fn()
 
-    def target() -> None:
-        try:
-            _setns(netns_fd, CLONE_NEWNET)
-            box["value"] = fn()
-        except BaseException as exc:  # handed back to the caller below
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="landgate-setns", daemon=True)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    return _in_thread(joined)
 
 
 class AllocationLock:
@@ -139,17 +148,14 @@ class AllocationLock:
         os.close(self._fd)
 
 
-def _used_networks(ipr) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def _used_networks(rt: Rtnl) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    for msg in ipr.get_addr():
-        addr = msg.get_attr("IFA_ADDRESS")
-        if addr:
-            nets.append(ipaddress.ip_network(f"{addr}/{msg['prefixlen']}", strict=False))
-    for family in (2, 10):
-        for msg in ipr.get_routes(family=family):
-            dst = msg.get_attr("RTA_DST")
-            if dst and msg["dst_len"] > 0:
-                nets.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
+    for fam, raw, prefix in rt.networks():
+        try:
+            addr = socket.inet_ntop(fam, raw)
+            nets.append(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+        except (OSError, ValueError):
+            continue
     return nets
 
 
@@ -157,14 +163,14 @@ def _candidates(pool: str, prefix: int) -> Iterator[ipaddress.IPv4Network | ipad
     yield from ipaddress.ip_network(pool).subnets(new_prefix=prefix)
 
 
-def allocate_addressing(ipr, want_ipv6: bool) -> Addressing:
+def allocate_addressing(rt: Rtnl, want_ipv6: bool) -> Addressing:
     """First free /30 (and matching /64) not overlapping any address or route on the host.
 
     Call under AllocationLock: two landgates choosing at once would collide.
     """
     pool4 = os.environ.get("LANDGATE_NET_POOL4", DEFAULT_POOL4)
     pool6 = os.environ.get("LANDGATE_NET_POOL6", DEFAULT_POOL6)
-    used = _used_networks(ipr)
+    used = _used_networks(rt)
     used4 = [n for n in used if n.version == 4]
     used6 = [n for n in used if n.version == 6]
     base6 = ipaddress.ip_network(pool6)
@@ -196,29 +202,61 @@ def read_sysctl(path: str) -> str | None:
         return None
 
 
-def default_route_devices(ipr, family: int) -> list[str]:
+def default_route_devices(rt: Rtnl, family: int) -> list[str]:
     names: list[str] = []
-    for msg in ipr.get_routes(family=family):
-        if msg["dst_len"] != 0 or msg.get_attr("RTA_DST"):
+    for oif in rt.default_route_oifs(family):
+        try:
+            name = socket.if_indextoname(oif)
+        except OSError:
             continue
-        oif = msg.get_attr("RTA_OIF")
-        if oif is None:
-            continue
-        links = ipr.get_links(oif)
-        if links:
-            name = links[0].get_attr("IFLA_IFNAME")
-            if name and name not in names:
-                names.append(name)
+        if name not in names:
+            names.append(name)
     return names
 
 
-def remove_netns(name: str) -> None:
-    from pyroute2 import netns
+def create_netns(then: Callable[[int], T]) -> tuple[int, T]:
+    """A new network namespace, held only by the returned fd (O_CLOEXEC), and then(fd)'s value.
 
+    unshare(CLONE_NEWNET) in a throw-away thread (a network namespace is per
+    task, so landgate's other threads stay where they are), then
+    /proc/thread-self/ns/net is opened.  No bind mount under /run/netns: the
+    namespace, and the veth inside it, go away when the last reference does
+    (this fd, the agent's processes, sockets made in it), also after SIGKILL,
+    and the kernel tears them down asynchronously (cleanup_net), so nobody
+    waits for the RCU grace periods a synchronous veth delete costs (~20 ms).
+    `then(fd)` runs in the same thread, inside the new namespace: one thread
+    for everything that must happen there.
+    """
+    def make() -> tuple[int, T]:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise NetSetupError(f"unshare(CLONE_NEWNET): {os.strerror(e)}")
+        # New devices here skip IPv6 duplicate address detection (the veth is
+        # point-to-point and its addresses are ours): no DAD delay before use.
+        try:
+            Path("/proc/sys/net/ipv6/conf/default/accept_dad").write_text("0")
+        except OSError:
+            pass  # no IPv6 in this kernel: nothing to detect
+        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return fd, then(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    return _in_thread(make)
+
+
+def remove_netns(name: str) -> None:
+    """Unmount and unlink /run/netns/NAME (a namespace bind-mounted by an older landgate)."""
+    path = NETNS_DIR / name
+    if _libc.umount2(str(path).encode(), 2) != 0:  # MNT_DETACH
+        e = ctypes.get_errno()
+        if e not in (errno.EINVAL, errno.ENOENT):
+            raise NetSetupError(f"umount {path}: {os.strerror(e)}")
     try:
-        netns.remove(name)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOENT, errno.EINVAL):
-            raise NetSetupError(f"remove netns {name}: {exc.strerror}") from None
+        path.unlink()
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        raise NetSetupError(f"remove {path}: {exc.strerror}") from None

@@ -83,3 +83,23 @@ class Nft:
             if self._ctx is not None:
                 self._lib.nft_ctx_free(self._ctx)
                 self._ctx = None
+
+
+_shared: Nft | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_nft() -> Nft:
+    """The process's one libnftables context, never freed.
+
+    Freeing a context closes its netlink socket; when a table was deleted
+    shortly before, the kernel's NETLINK_URELEASE handler first flushes
+    nf_tables' destroy work, which waits for an RCU grace period (~10-15 ms
+    measured on 6.18).  One context for every session of the process pays
+    that at most once, at exit.  Calls are serialised by Nft's own lock.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Nft()
+        return _shared

@@ -86,11 +86,9 @@ def network_capabilities() -> NetCapabilities:
     nft_ok, nft_reason = False, None
     if privileged:
         try:
-            from sandbox.net.nftables import Nft
+            from sandbox.net.nftables import shared_nft
 
-            n = Nft()
-            n.list_tables()
-            n.close()
+            shared_nft().list_tables()
             nft_ok = True
         except LaunchError as exc:
             nft_reason = str(exc)
@@ -236,14 +234,12 @@ class NetworkSession:
             step("DNS view", self._dns.close)
         if self._created_table and self._nft is not None:
             step("nft table", lambda: self._nft.delete_table("inet", self.names.netns))
-        if self._nft is not None:
-            step("libnftables", self._nft.close)
+        # The namespace and its veth pair go when the last reference does (this
+        # fd, the loopback forwarder's listeners, the agent's processes); the
+        # kernel tears them down in the background.
         if self._fd >= 0:
             step("netns fd", lambda: os.close(self._fd))
             self._fd = -1
-        if self._created_netns:
-            step("veth", lambda: _delete_link(self.names.host_if))
-            step("netns", lambda: nsmod.remove_netns(self.names.netns))
         step("run dir", lambda: shutil.rmtree(self.names.run_dir, ignore_errors=True))
         for p in problems:
             self._warn(f"network clean-up: {p}")
@@ -288,9 +284,8 @@ class NetworkSession:
         return pinned
 
     def _prepare_netns(self, caps: NetCapabilities) -> NetSetup:
-        from pyroute2 import IPRoute, NetNS, netns
-
-        from sandbox.net.nftables import Nft
+        from sandbox.net import rtnl
+        from sandbox.net.nftables import shared_nft
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
 
         names = self.names
@@ -298,53 +293,57 @@ class NetworkSession:
         names.run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         (names.run_dir / "owner").write_text(f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n")
 
-        with AllocationLock(), IPRoute() as ipr:
-            want6 = caps.ipv6
-            addr = nsmod.allocate_addressing(ipr, want6)
-            try:
-                netns.create(names.netns)
-            except OSError as exc:
-                raise NetSetupError(f"create netns {names.netns}: {exc.strerror}") from None
-            self._created_netns = True
-            try:
-                ipr.link("add", ifname=names.host_if, kind="veth",
-                         peer={"ifname": names.sandbox_if, "net_ns_fd": names.netns})
-            except Exception as exc:
-                raise NetSetupError(f"create veth {names.host_if}: {exc}") from None
-            hidx = ipr.link_lookup(ifname=names.host_if)[0]
-            if addr.host6:
-                nsmod.write_sysctl(f"net/ipv6/conf/{names.host_if}/accept_dad", "0")
-            ipr.addr("add", index=hidx, address=addr.host4, prefixlen=addr.prefix4)
-            if addr.host6:
-                ipr.addr("add", index=hidx, address=addr.host6, prefixlen=addr.prefix6, flags=0x02)  # IFA_F_NODAD
-            ipr.link("set", index=hidx, state="up")
-            warnings += self._enable_forwarding(ipr, addr)
+        from sandbox.net.loopback import LoopbackForwarder
 
-        self._fd = os.open(str(nsmod.NETNS_DIR / names.netns), os.O_RDONLY | os.O_CLOEXEC)
-        ns = NetNS(names.netns)
+        policy = self.policy
+        fixed, any_port = _loopback_ports(policy)
+        forwarder = LoopbackForwarder(
+            -1, allowed=lambda p: target_allowed(policy, f"127.0.0.1:{p}")[0],
+            fixed_ports=fixed, any_port=any_port, warn=self._warn)
+        loop_ports = forwarder.wanted()  # the host's listeners: read here, in landgate's namespace
+        host_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            lo = ns.link_lookup(ifname="lo")[0]
-            ns.link("set", index=lo, state="up")
-            sidx = ns.link_lookup(ifname=names.sandbox_if)[0]
-            ns.addr("add", index=sidx, address=addr.sandbox4, prefixlen=addr.prefix4)
-            if addr.sandbox6:
-                ns.addr("add", index=sidx, address=addr.sandbox6, prefixlen=addr.prefix6, flags=0x02)
-            ns.link("set", index=sidx, state="up")
-            ns.route("add", dst="0.0.0.0/0", gateway=addr.host4)
-            if addr.sandbox6:
-                ns.route("add", dst="::/0", gateway=addr.host6, family=socket.AF_INET6)
-        except Exception as exc:
-            raise NetSetupError(f"configure the sandbox's namespace: {exc}") from None
+            with AllocationLock(), rtnl.Rtnl() as rt:
+                addr = nsmod.allocate_addressing(rt, caps.ipv6)
+
+                def inside(_fd: int) -> None:
+                    # One thread, one rtnetlink batch: the veth (its host end placed
+                    # in landgate's namespace), lo, addresses, routes; then the
+                    # loopback forwarder's listeners, bound here.
+                    with rtnl.Rtnl() as inner:
+                        inner.batch([rtnl.veth(names.sandbox_if, names.host_if, host_ns)])
+                        sidx = socket.if_nametoindex(names.sandbox_if)
+                        reqs = [rtnl.link_up("lo"), rtnl.address(sidx, addr.sandbox4, addr.prefix4)]
+                        if addr.sandbox6:
+                            reqs.append(rtnl.address(sidx, addr.sandbox6, addr.prefix6, nodad=True))
+                        reqs += [rtnl.link_up(names.sandbox_if), rtnl.default_route(sidx, addr.host4)]
+                        if addr.sandbox6 and addr.host6:
+                            reqs.append(rtnl.default_route(sidx, addr.host6))
+                        inner.batch(reqs)
+                    forwarder.bind_here(loop_ports)
+
+                try:
+                    self._fd, _ = nsmod.create_netns(inside)
+                except LaunchError as exc:
+                    raise NetSetupError(f"the sandbox's namespace: {exc}") from None
+                self._loopback = forwarder
+                forwarder.set_netns(self._fd)
+                hidx = socket.if_nametoindex(names.host_if)
+                if addr.host6:
+                    nsmod.write_sysctl(f"net/ipv6/conf/{names.host_if}/accept_dad", "0")
+                host_reqs = [rtnl.address(hidx, addr.host4, addr.prefix4)]
+                if addr.host6:
+                    host_reqs.append(rtnl.address(hidx, addr.host6, addr.prefix6, nodad=True))
+                host_reqs.append(rtnl.link_up(names.host_if))
+                rt.batch(host_reqs)
+                warnings += self._enable_forwarding(rt, addr)
         finally:
-            ns.close()
-        if addr.sandbox6:
-            nsmod.in_netns(self._fd, lambda: nsmod.write_sysctl(
-                f"net/ipv6/conf/{names.sandbox_if}/accept_dad", "0"))
+            os.close(host_ns)
 
         topo = NftTopology(table=names.netns, host_if=names.host_if, sandbox4=addr.sandbox4,
                            sandbox6=addr.sandbox6, view4=addr.host4, view6=addr.host6)
         ruleset = compile_nft_ruleset(self.policy, None, topo)
-        self._nft = Nft()
+        self._nft = shared_nft()
         self._created_table = True
         self._nft.run(ruleset)
 
@@ -352,7 +351,6 @@ class NetworkSession:
         if upstream is None:
             warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
             upstream = Upstream("127.0.0.1", 53)
-        policy = self.policy
         self._dns = DnsView(listen=[addr.host4], judge=lambda n: judge_name(policy, n), upstream=upstream,
                             allow_addresses=_SetFeeder(self._nft, names.netns), on_event=self._on_event,
                             names_sink=self._names_sink, rule_ref=lambda v: v.rule_ref(policy),
@@ -366,23 +364,17 @@ class NetworkSession:
                           "options edns0 timeout:2 attempts:2\n")
         resolv.chmod(0o644)
 
-        from sandbox.net.loopback import LoopbackForwarder
-
-        fixed, any_port = _loopback_ports(policy)
-        self._loopback = LoopbackForwarder(
-            self._fd, allowed=lambda p: target_allowed(policy, f"127.0.0.1:{p}")[0],
-            fixed_ports=fixed, any_port=any_port, warn=self._warn)
-        self._loopback.start()
+        forwarder.start()
         if not addr.sandbox6:
             warnings.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
         for w in warnings:
             self._warn(w)
         return NetSetup(netns_fd=self._fd, binds=[(str(resolv), "/etc/resolv.conf")], rung="netns",
                         warnings=warnings, ruleset_json=ruleset,
-                        netns_path=str(nsmod.NETNS_DIR / names.netns), addressing=addr,
-                        dns_view=addr.host4, forwarded_loopback_ports=self._loopback.ports)
+                        netns_path=f"/proc/{os.getpid()}/fd/{self._fd}", addressing=addr,
+                        dns_view=addr.host4, forwarded_loopback_ports=forwarder.ports)
 
-    def _enable_forwarding(self, ipr: Any, addr: Addressing) -> list[str]:
+    def _enable_forwarding(self, rt: Any, addr: Addressing) -> list[str]:
         """Forwarding on the veth (egress) and on the uplinks (replies come in there).
 
         Linux checks forwarding on the *ingress* device (IPv4 IN_DEV_FORWARD;
@@ -393,7 +385,7 @@ class NetworkSession:
         """
         changed: list[str] = []
         devs4 = [self.names.host_if] + (self._uplinks if self._uplinks is not None
-                                         else nsmod.default_route_devices(ipr, socket.AF_INET))
+                                         else nsmod.default_route_devices(rt, socket.AF_INET))
         if nsmod.read_sysctl("net/ipv4/ip_forward") != "1":
             for dev in devs4:
                 path = f"net/ipv4/conf/{dev}/forwarding"
@@ -403,7 +395,7 @@ class NetworkSession:
                         changed.append(dev)
         if addr.host6 and nsmod.read_sysctl("net/ipv6/conf/all/forwarding") != "1":
             devs6 = [self.names.host_if] + (self._uplinks if self._uplinks is not None
-                                            else nsmod.default_route_devices(ipr, socket.AF_INET6))
+                                            else nsmod.default_route_devices(rt, socket.AF_INET6))
             for dev in devs6:
                 path = f"net/ipv6/conf/{dev}/force_forwarding"
                 if nsmod.read_sysctl(path) != "1":
@@ -438,12 +430,10 @@ def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:
 
 
 def _delete_link(name: str) -> None:
-    from pyroute2 import IPRoute
+    from sandbox.net import rtnl
 
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if idx:
-            ipr.link("del", index=idx[0])
+    with rtnl.Rtnl() as rt:
+        rt.batch([rtnl.delete_link(name)])
 
 
 _live: weakref.WeakSet[NetworkSession] = weakref.WeakSet()
@@ -488,9 +478,9 @@ def cleanup_stale() -> list[str]:
     tables: list[tuple[str, str]] = []
     nft = None
     try:
-        from sandbox.net.nftables import Nft
+        from sandbox.net.nftables import shared_nft
 
-        nft = Nft()
+        nft = shared_nft()
         tables = nft.list_tables()
     except LaunchError:
         pass
@@ -498,14 +488,10 @@ def cleanup_stale() -> list[str]:
         m = nsmod.NAME_RE.match(name)
         if m and fam == "inet":
             candidates.add((int(m.group(1)), int(m.group(2))))
-    links: list[str] = []
     try:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            links = [str(l.get_attr("IFLA_IFNAME")) for l in ipr.get_links()]
-    except Exception:
-        pass
+        links = os.listdir("/sys/class/net")  # this (landgate's) network namespace's devices
+    except OSError:
+        links = []
     for link in links:
         m = nsmod.VETH_RE.match(link)
         if m:
@@ -531,6 +517,4 @@ def cleanup_stale() -> list[str]:
             pass
         shutil.rmtree(names.run_dir, ignore_errors=True)
         removed.append(names.netns)
-    if nft is not None:
-        nft.close()
     return removed

@@ -77,9 +77,17 @@ class FakeInet:
         return self.log()[mark:]
 
 
+_live: list[FakeInet] = []
+
+
 @pytest.fixture(scope="session")
 def fake_inet() -> Iterator[FakeInet]:
     require_root()
+    if _live:
+        # Another package imported this fixture too (tests/supervise): pytest then
+        # holds two definitions; both share the one fake internet (one set of routes).
+        yield _live[0]
+        return
     tmp = Path(tempfile.mkdtemp(prefix="landgate-inet-"))
     ns = ["ip", "netns", "exec", INET_NS]
     sh("ip", "netns", "add", INET_NS)
@@ -109,8 +117,10 @@ def fake_inet() -> Iterator[FakeInet]:
                                  str(inet.log_path)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         inet.proc = proc
+        _live.append(inet)
         yield inet
     finally:
+        _live.clear()
         if proc is not None:
             proc.kill()
             proc.wait()

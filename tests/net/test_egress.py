@@ -225,7 +225,9 @@ def test_close_leaves_nothing(fake_inet: FakeInet) -> None:
     ns.close()
     ns.close()  # idempotent
     assert _leftovers(f"landgate-{tag}-{ns.names.n}") == []
-    assert _leftovers(ns.names.host_if) == []
+    # The namespace is held by fds only: the kernel removes it, and the veth pair
+    # with it, in the background once the last one is closed.
+    assert wait_for(lambda: _leftovers(ns.names.host_if) == [], timeout=10)
 
 
 def test_sigkill_leftovers_removed_by_next_run(fake_inet: FakeInet) -> None:
@@ -254,4 +256,6 @@ time.sleep(60)
     from sandbox.net import cleanup_stale
 
     assert netns_name in cleanup_stale()  # ... and the next run removes them
-    assert _leftovers(netns_name) == [] and _leftovers(host_if) == []
+    assert _leftovers(netns_name) == []
+    # The namespace died with its last user (the killed process): the veth with it.
+    assert wait_for(lambda: _leftovers(host_if) == [], timeout=10)
