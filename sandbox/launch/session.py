@@ -266,8 +266,10 @@ class _Recorder:
     The network layer may report decisions (DNS denials) before the supervisor
     exists, and names for IPs before it can take them: both are buffered."""
 
-    def __init__(self, writer: Any, extra: Callable[[Any], None] | None) -> None:
+    def __init__(self, writer: Any, extra: Callable[[Any], None] | None,
+                 policy: Any = None) -> None:
         self.writer = writer
+        self.policy = policy
         self.extra = extra
         self.exec_denied = False  # the supervisor refused an exec (it said why on stderr)
         self._lock = threading.Lock()
@@ -275,11 +277,35 @@ class _Recorder:
         self._supervisor: Any = None
 
     def event(self, ev: dict[str, Any]) -> None:
+        if ev.get("mode") == "simulate" and ev.get("action") in ("file_read", "file_write", "open"):
+            ev = self._judge_simulated_open(ev)
         self.writer.append(ev)
         if ev.get("action") == "shell_exec" and ev.get("result") == "deny":
             self.exec_denied = True
         if self.extra is not None:
             self.extra(ev)
+
+    def _judge_simulated_open(self, ev: dict[str, Any]) -> dict[str, Any]:
+        """An open observed in simulation, judged by the one evaluator.
+
+        The C loop matched only the carve-out denies; in simulation Python may sit
+        between question and answer (nothing is blocked), so the open gets the full
+        decision: allow rules, the baseline, protected paths and the default."""
+        if self.policy is None or not str(ev.get("target", "")).startswith("/"):
+            return ev
+        from sandbox.policy import decide
+
+        actions = ["file_read"] if ev.get("detail") != "write" else ["file_write"]
+        if ev.get("detail") == "read-write":
+            actions = ["file_read", "file_write"]
+        decisions = [decide(self.policy, a, ev["target"]) for a in actions]
+        d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
+        out = dict(ev)
+        out.update(action=d.action, result=d.effect, rule=d.rule_ref(), layer="filesystem",
+                   origin="default" if d.rule is None else d.rule.origin,
+                   rule_index=None if d.rule is None else d.rule.index,
+                   rule_source=None if d.rule is None else str(d.rule.source))
+        return out
 
     def names(self, ip: str, names: Sequence[str]) -> None:
         with self._lock:
@@ -333,7 +359,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
     except LandgateError as exc:
         raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
-    recorder = _Recorder(writer, options.on_event)
+    recorder = _Recorder(writer, options.on_event, policy)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}

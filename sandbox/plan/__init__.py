@@ -123,8 +123,9 @@ def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
     # The open check is needed when carve-outs have matches no mask covers, and in simulation.
     # Only a supervisor that does the open check may be handed open/openat: any other
     # answer to them would break every program (or open everything unchecked).
-    need_open = sup.open_check and (sim or (not use_ns and any(
-        c.matches for c in co.coverage if "landlock" not in c.mechanisms)))
+    # In simulation every supervisor observes opens (Landlock has no log-only mode).
+    need_open = (sim and sup.available) or (sup.open_check and not use_ns and any(
+        c.matches for c in co.coverage if "landlock" not in c.mechanisms))
     sc = compile_seccomp(notify_open=need_open)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns)
