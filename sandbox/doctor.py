@@ -49,10 +49,14 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
         "partial" if h.seccomp_notify else "absent")
     out.append(LayerStatus("exec", state, "seccomp USER_NOTIF", notify_detail))
     out.append(LayerStatus("connect", state, "seccomp USER_NOTIF", notify_detail))
-    egress = h.net_ns and h.nft is not None
-    out.append(LayerStatus("egress", "enforced" if egress else "absent", "network namespace + nftables",
-                           f"net ns: {'yes' if h.net_ns else 'no'}, nft: {h.nft or 'not installed'}, "
-                           f"libnftables: {h.libnftables or 'not found'}"))
+    # Egress: the network layer decides its rung (sandbox.net), the same call `run` makes.
+    from sandbox.net.session import network_capabilities
+
+    caps = network_capabilities()
+    out.append(LayerStatus("egress", "enforced" if caps.netns else "absent",
+                           "network namespace + nftables + DNS view",
+                           f"rung {caps.rung}; nft: {h.nft or 'not installed'}"
+                           + "".join(f"; {n}" for n in caps.notes)))
     out.append(LayerStatus("hardening", "enforced" if h.seccomp_filter else "absent", "seccomp BPF",
                            "filter mode available" if h.seccomp_filter else "no seccomp filter mode"))
     out.append(LayerStatus("namespaces", "enforced" if ns else "absent",
@@ -101,6 +105,9 @@ def render_doctor(report: HostReport) -> str:
         f"nftables          {h.nft or 'not installed'} (libnftables: {h.libnftables or 'not found'})",
         f"cgroup            {h.cgroup}" + ("" if h.cgroup == "v2" else " (no unified cgroup v2 hierarchy: "
                                           "the tree is contained by the pid namespace instead)"),
+        ("audit             durability batch (default): entries written at once, fsynced at least "
+         "every 100 ms, so a crash loses at most that window; strict: each entry fsynced before "
+         "the action proceeds"),
         "",
         "layers",
         *("  " + layer.line() for layer in report.layers),
