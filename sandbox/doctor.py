@@ -84,8 +84,9 @@ def host_report(host: Any = None) -> HostReport:
     else:
         nobody_mnt, nobody_pid = h.user_ns, h.pid_ns
     layers = _host_layers(h)
+    egress = next(layer for layer in layers if layer.name == "egress")
     rung = rung_of(landlock=h.landlock_abi > 0, notify=h.seccomp_notify,
-                   namespaces=h.mount_ns and h.pid_ns)
+                   namespaces=h.mount_ns and h.pid_ns, netns=egress.active)
     return HostReport(host=h, nobody_user_mount_ns=nobody_mnt, nobody_pid_ns=nobody_pid,
                       layers=layers, rung=rung)
 
@@ -114,6 +115,7 @@ def render_doctor(report: HostReport) -> str:
         "",
         f"rung: {report.rung}",
         f"  not covered on this rung: {RUNG_GAPS[report.rung]}",
-        "  ladder: full (namespaces + Landlock + unotify + nftables) -> no-namespaces -> no-landlock",
+        "  ladder: full (namespaces + Landlock + unotify + nftables) -> no-network-namespace -> "
+        "no-namespaces -> no-landlock",
     ]
     return "\n".join(lines)

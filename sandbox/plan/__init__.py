@@ -7,7 +7,7 @@ trees to find carve-out matches but changes nothing).  The plan carries:
   carve_outs     every mask and, per deny rule, the mechanism that covers it
   seccomp        the filter's actions, the BPF program, `notify_syscalls`
   layers         per-layer status (enforced / partial / absent / observed)
-  rung           full | no-namespaces | no-landlock (DESIGN §4)
+  rung           full | no-network-namespace | no-namespaces | no-landlock (DESIGN §4)
   rule_layers    for each policy rule, the layer(s) that enforce it
   environment    the variables removed from the agent's environment (names only)
   extra_sections other engineers' sections (the network plan adds "nft")
@@ -128,7 +128,10 @@ def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
         c.matches for c in co.coverage if "landlock" not in c.mechanisms))
     sc = compile_seccomp(notify_open=need_open)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
-    rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns)
+    egress = next(layer for layer in layers if layer.name == "egress")
+    # A policy that allows every destination needs no network namespace: its rung is not lowered.
+    rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns,
+                   netns=egress.active)
     env = environ if environ is not None else os.environ
     return Plan(
         policy_path=str(policy.path), policy_sha256=policy.sha256, mode=mode, host=host,

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 LayerState = Literal["enforced", "partial", "absent", "observed"]
-Rung = Literal["full", "no-namespaces", "no-landlock"]
+Rung = Literal["full", "no-network-namespace", "no-namespaces", "no-landlock"]
 
 RUNG_GAPS: dict[str, str] = {
     "full": "nothing the design covers is missing",
+    "no-network-namespace": "no network namespace: connect() decisions only, host names pinned at "
+                            "launch; UDP and DNS exfiltration are not contained",
     "no-namespaces": "no mount namespace: carve-outs rely on the supervisor's open check; "
                      "no pid namespace: orphaned descendants are killed by a subreaper, not the kernel; "
                      "no network namespace: hostnames are pinned at launch, DNS is not contained",
@@ -41,9 +43,15 @@ class LayerStatus:
         return f"{self.name:<11} {self.state:<9} {self.mechanism}: {self.detail}"
 
 
-def rung_of(*, landlock: bool, notify: bool, namespaces: bool) -> Rung:
-    """DESIGN §4's ladder: full -> no namespaces -> no Landlock."""
+def rung_of(*, landlock: bool, notify: bool, namespaces: bool, netns: bool = True) -> Rung:
+    """DESIGN §4's ladder: full -> no namespaces -> no Landlock.
+
+    Between the first two: mount and pid namespaces but no network namespace
+    (e.g. a user without the unprivileged network rung): the filesystem promises
+    hold, the network ones fall back to connect decisions."""
     del notify  # a missing supervisor shows in the exec/connect layers, not the rung
     if not landlock:
         return "no-landlock"
-    return "full" if namespaces else "no-namespaces"
+    if not namespaces:
+        return "no-namespaces"
+    return "full" if netns else "no-network-namespace"

@@ -62,7 +62,12 @@ def test_doctor_against_host(world):
     assert doc["host"]["kernel"] == os.uname().release
     assert doc["host"]["seccomp_user_notif"] == (lib.lg_probe_seccomp_action(S.RET_USER_NOTIF) == 0)
     h = probe_host()
-    expected = "no-landlock" if h.landlock_abi == 0 else ("full" if h.mount_ns and h.pid_ns else "no-namespaces")
+    from sandbox.net.session import network_capabilities
+
+    netns = network_capabilities().netns
+    expected = ("no-landlock" if h.landlock_abi == 0 else
+                "no-namespaces" if not (h.mount_ns and h.pid_ns) else
+                "full" if netns else "no-network-namespace")
     assert doc["rung"] == expected
     text = _cli(world, "doctor").decode()
     assert "rung: " + expected in text and "not covered on this rung" in text
