@@ -61,12 +61,13 @@ def test_not_found_127_not_executable_126(world):
 
 
 def test_signals_forwarded(world):
-    code = ("import signal, sys, time\n"
-            "got = []\n"
+    # os.write, not print: the test may signal while `print('ready')` is still inside
+    # the buffered writer, and a handler that prints would then re-enter it.
+    code = ("import os, signal, sys, time\n"
             "for s in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):\n"
-            "    signal.signal(s, lambda n, f: got.append(n) or print('got', n, flush=True))\n"
-            "signal.signal(signal.SIGTERM, lambda n, f: (print('term', flush=True), sys.exit(3)))\n"
-            "print('ready', flush=True)\n"
+            "    signal.signal(s, lambda n, f: os.write(1, b'got %d\\n' % n))\n"
+            "signal.signal(signal.SIGTERM, lambda n, f: (os.write(1, b'term\\n'), sys.exit(3)))\n"
+            "os.write(1, b'ready\\n')\n"
             "while True: time.sleep(0.05)\n")
     e = dict(world.env, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
@@ -76,7 +77,11 @@ def test_signals_forwarded(world):
     assert proc.stdout.readline() == b"ready\n"
     for sig in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):
         proc.send_signal(sig)
-        assert proc.stdout.readline() == f"got {int(sig)}\n".encode()
+        line = proc.stdout.readline()
+        if line != f"got {int(sig)}\n".encode():
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+            raise AssertionError(f"after {sig!r}: {line!r}; exit {proc.returncode}; stderr {err[-1500:]!r}")
     proc.send_signal(signal.SIGTERM)
     assert proc.stdout.readline() == b"term\n"
     assert proc.wait(10) == 3
