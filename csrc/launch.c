@@ -39,6 +39,7 @@ enum lg_msg_kind {
     LG_MSG_ERROR = 3,
     LG_MSG_EXEC_FAILED = 4,
     LG_MSG_STATUS = 5,
+    LG_MSG_RULESET = 6,     /* the agent's Landlock ruleset fd number (the open check's opener) */
 };
 
 struct lg_msg {
@@ -387,8 +388,15 @@ static int add_path_rule(int ruleset, const char *path, __u64 access, __u64 hand
 }
 
 /* Landlock restricts the calling thread (and what it execs): that is why this
- * runs here, in the single-threaded child, never in landgate. */
-static void restrict_landlock(int sock, const struct lg_spawn_spec *s, int *skipped)
+ * runs here, in the single-threaded child, never in landgate.
+ *
+ * Returns the ruleset fd, kept open (O_CLOEXEC) until the go byte: the parent
+ * takes a copy with pidfd_getfd for the supervisor's open check, whose opener
+ * threads restrict themselves with this very ruleset.  Built here, in the
+ * agent, its rules name the agent's objects (the baseline's /proc/self is the
+ * agent's /proc/<pid>); a ruleset built again in landgate would grant
+ * landgate's own /proc/<pid> instead. */
+static int restrict_landlock(int sock, const struct lg_spawn_spec *s, int *skipped)
 {
     struct lg_landlock_ruleset_attr attr = {
         .handled_access_fs = s->ll_handled_fs,
@@ -416,8 +424,7 @@ static void restrict_landlock(int sock, const struct lg_spawn_spec *s, int *skip
     }
     if (syscall(__NR_landlock_restrict_self, rs, 0) != 0)
         fail(sock, "landlock_restrict_self", errno);
-    if (close((int)rs) != 0)
-        fail(sock, "close Landlock ruleset", errno);
+    return (int)rs;
 }
 
 /* Returns the listener fd (NEW_LISTENER), or -1 if the spec asks for none. */
@@ -475,13 +482,18 @@ static void agent_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t
     no_new_privs(sock);
     drop_capabilities(sock);
     int skipped = 0;
+    int ruleset = -1;
     if (s->landlock_abi > 0)
-        restrict_landlock(sock, s, &skipped);
+        ruleset = restrict_landlock(sock, s, &skipped);
     int listener = install_filter(sock, s);
     /* From here on open/sendmsg/execve... may be supervised: only write/read/close. */
+    if (ruleset >= 0)
+        send_msg(sock, LG_MSG_RULESET, 0, ruleset, "ruleset");
     send_msg(sock, LG_MSG_LISTENER, skipped, listener, "listener");
     wait_for_go(go_rd);
     if (listener >= 0 && close(listener) != 0)
+        _exit(LG_EXIT_SETUP);
+    if (ruleset >= 0 && close(ruleset) != 0)
         _exit(LG_EXIT_SETUP);
     execve(s->path, s->argv, s->envp);
     int err = errno;
@@ -650,7 +662,7 @@ static int report(char *err, int errlen, const char *step, int e)
 int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err, int errlen)
 {
     memset(child, 0, sizeof *child);
-    child->init_pidfd = child->sock = child->go_fd = child->listener_fd = -1;
+    child->init_pidfd = child->sock = child->go_fd = child->listener_fd = child->ruleset_fd = -1;
     int sv[2], go[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return report(err, errlen, "socketpair", errno);
@@ -764,6 +776,22 @@ int lg_wait_ready(struct lg_child *child, char *err, int errlen)
                 return report(err, errlen, "SCM_CREDENTIALS", EPROTO);
             child->agent_pid = sender;
             break;
+        case LG_MSG_RULESET:
+            if (child->agent_pid <= 0 || m.value < 0)
+                return report(err, errlen, "ruleset before pid", EPROTO);
+            {
+                /* As for the listener below: the agent waits for go, its pid is pinned. */
+                long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
+                if (pfd < 0)
+                    return report(err, errlen, "pidfd_open", errno);
+                long rfd = syscall(__NR_pidfd_getfd, (int)pfd, m.value, 0);
+                int e = errno;
+                close((int)pfd);
+                if (rfd < 0)
+                    return report(err, errlen, "pidfd_getfd (Landlock ruleset)", e);
+                child->ruleset_fd = (int)rfd;
+            }
+            break;
         case LG_MSG_LISTENER:
             child->ll_skipped = m.err;
             if (m.value < 0)
@@ -835,7 +863,9 @@ void lg_child_close(struct lg_child *child)
         close(child->go_fd);
     if (child->init_pidfd >= 0)
         close(child->init_pidfd);
-    child->sock = child->go_fd = child->init_pidfd = -1;
+    if (child->ruleset_fd >= 0)
+        close(child->ruleset_fd);
+    child->sock = child->go_fd = child->init_pidfd = child->ruleset_fd = -1;
 }
 
 int lg_listener_sync_wakeup(int listener_fd)

@@ -20,7 +20,7 @@
  *
  * Protocol on the sync socket (SOCK_SEQPACKET; the parent's end has SO_PASSCRED
  * so every message carries its sender's pid translated into landgate's pid ns):
- *   agent -> PID, LISTENER(fd number); on a failed step ERROR(step, errno);
+ *   agent -> PID, [RULESET(fd number)], LISTENER(fd number); on a failed step ERROR(step, errno);
  *   after go: EXEC_FAILED(errno) if execve failed;  init -> STATUS(wait status).
  * The listener fd itself moves with pidfd_getfd(2), not sendmsg: sendmsg is a
  * supervised syscall and the supervisor is not running yet.
@@ -93,6 +93,8 @@ struct lg_child {
     int agent_pid;     /* in landgate's pid ns: the process that execs the root command */
     int listener_fd;   /* the seccomp listener, in landgate; -1 without a filter */
     int ll_skipped;    /* Landlock rule paths that did not exist (or were unreachable) */
+    int ruleset_fd;    /* the agent's own Landlock ruleset (for the supervisor's open check);
+                        * -1 without Landlock; closed by lg_child_close */
 };
 
 /* Clone init (which forks the agent).  0 or -errno; err gets "step: message". */

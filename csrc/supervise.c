@@ -8,6 +8,7 @@
  * Python side: sandbox/supervise/supervisor.py.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -303,6 +304,229 @@ void lg_worker_done(struct lg_sup *s)
     pthread_mutex_unlock(&s->ring_lock);
 }
 
+/* ---- persistent pools ----------------------------------------------------- */
+
+/* The result of this thread's pool init (thread-local, set once by the thread
+ * itself, read only by it). */
+static __thread int pool_thread_rc;
+
+/* 0 when this pool thread's init succeeded (or it had none), else -errno. */
+int lg_pool_thread_ok(void)
+{
+    return pool_thread_rc;
+}
+
+static void *pool_main(void *arg)
+{
+    struct lg_pool *p = arg;
+    if (p->init)
+        pool_thread_rc = p->init(p->s);
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->head && !p->stop) {
+            p->idle++;
+            pthread_cond_wait(&p->cv, &p->lock);
+            p->idle--;
+        }
+        if (!p->head)
+            break;  /* stopping and nothing left */
+        struct lg_job *j = p->head;
+        p->head = j->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->pending--;
+        pthread_mutex_unlock(&p->lock);
+        j->fn(j->arg);  /* answers its notification itself */
+        free(j);
+        lg_worker_done(p->s);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s))
+{
+    memset(p, 0, sizeof *p);
+    p->s = s;
+    p->init = init;
+    p->max = max < LG_WORKERS_MAX ? max : LG_WORKERS_MAX;
+    int rc = pthread_mutex_init(&p->lock, NULL);
+    if (rc)
+        return -rc;
+    rc = pthread_cond_init(&p->cv, NULL);
+    if (rc) {
+        pthread_mutex_destroy(&p->lock);
+        return -rc;
+    }
+    p->ready = 1;
+    return 0;
+}
+
+/* Start one more thread (lock held).  0 or -errno. */
+static int pool_add_thread(struct lg_pool *p)
+{
+    if (p->threads >= p->max)
+        return -EAGAIN;
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc)
+        return -rc;
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    rc = pthread_create(&p->tid[p->threads], &attr, pool_main, p);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        return -rc;
+    p->threads++;
+    return 0;
+}
+
+int lg_pool_grow(struct lg_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = pool_add_thread(p);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* Queue fn(arg) on the pool; a new thread starts when every thread is busy.
+ * Never blocks on a worker.  -errno when no thread exists or can be made
+ * (the caller answers the notification itself, failing closed). */
+int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg)
+{
+    struct lg_job *j = malloc(sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->fn = fn;
+    j->arg = arg;
+    j->next = NULL;
+    pthread_mutex_lock(&p->s->ring_lock);
+    p->s->workers++;
+    pthread_mutex_unlock(&p->s->ring_lock);
+    pthread_mutex_lock(&p->lock);
+    if (p->pending + 1 > p->idle && p->threads < p->max) {
+        int rc = pool_add_thread(p);
+        if (rc < 0 && p->threads == 0) {
+            pthread_mutex_unlock(&p->lock);
+            free(j);
+            lg_worker_done(p->s);
+            return rc;
+        }
+    }
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->pending++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Stop and join every thread (their queues are empty: lg_sup_run waited). */
+void lg_pool_fini(struct lg_pool *p)
+{
+    if (!p->ready)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    int n = p->threads;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->tid[i], NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->lock);
+    p->ready = 0;
+}
+
+/* ---- acting for the caller ------------------------------------------------ */
+
+/* fsuid, fsgid, groups, tgid and umask from one read of /proc/TID/status. */
+int lg_read_creds(int tid, struct lg_creds *c)
+{
+    char path[64], buf[4096];
+    memset(c, 0, sizeof *c);
+    c->umask = (unsigned)-1;
+    snprintf(path, sizeof path, "/proc/%d/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    if (n == 0)
+        return -EIO;
+    buf[n] = '\0';
+    unsigned r, ef, sv, fs;
+    char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:"), *gr = strstr(buf, "\nGroups:");
+    char *tg = strstr(buf, "\nTgid:"), *um = strncmp(buf, "Umask:", 6) == 0 ? buf - 1 : strstr(buf, "\nUmask:");
+    if (!u || !g || sscanf(u + 5, "%u %u %u %u", &r, &ef, &sv, &fs) != 4)
+        return -EIO;
+    c->uid = fs;
+    if (sscanf(g + 5, "%u %u %u %u", &r, &ef, &sv, &fs) != 4)
+        return -EIO;
+    c->gid = fs;
+    if (!tg || sscanf(tg + 6, "%d", &c->tgid) != 1)
+        return -EIO;
+    unsigned mask;
+    if (um && sscanf(um + 7, "%o", &mask) == 1)  /* 4.7 */
+        c->umask = mask & 0777;
+    c->ngroups = 0;
+    if (gr) {
+        char *q = gr + 8;
+        while (*q && *q != '\n' && c->ngroups < 64) {
+            char *end;
+            unsigned long v = strtoul(q, &end, 10);
+            if (end == q)
+                break;
+            c->groups[c->ngroups++] = (gid_t)v;
+            q = end;
+            while (*q == ' ' || *q == '\t')
+                q++;
+        }
+    }
+    c->have = 1;
+    return 0;
+}
+
+/* Per-thread credential switch (raw syscalls: glibc's wrappers would apply
+ * them to every thread).  A non-zero fsuid drops the filesystem capabilities
+ * from the effective set, so path permission checks are the caller's.
+ * Only root switches: without CAP_SETUID/CAP_SETGID (and under no_new_privs)
+ * the sandbox cannot hold other credentials than landgate's own.
+ * 0, or -errno (then the caller must not act). */
+int lg_become(const struct lg_creds *c)
+{
+    if (!c->have || geteuid() != 0)
+        return 0;
+    if (syscall(SYS_setgroups, c->ngroups, c->groups) != 0)
+        return -errno;
+    syscall(SYS_setfsgid, c->gid);  /* returns the previous value: checked below */
+    if ((unsigned)syscall(SYS_setfsgid, -1) != c->gid)
+        return -EPERM;
+    syscall(SYS_setfsuid, c->uid);
+    if ((unsigned)syscall(SYS_setfsuid, -1) != c->uid)
+        return -EPERM;
+    return 0;
+}
+
+int lg_unbecome(const struct lg_creds *c)
+{
+    if (!c->have || geteuid() != 0)
+        return 0;
+    syscall(SYS_setfsuid, 0);
+    syscall(SYS_setfsgid, 0);
+    if (syscall(SYS_setfsuid, -1) != 0 || syscall(SYS_setfsgid, -1) != 0)
+        return -EPERM;
+    if (syscall(SYS_setgroups, 0, NULL) != 0)
+        return -errno;
+    return 0;
+}
+
 /* ---- context -------------------------------------------------------------- */
 
 static int alloc_words(struct lg_words *w, int cap)
@@ -324,6 +548,7 @@ void lg_sup_free(struct lg_sup *s)
 {
     if (!s)
         return;
+    lg_pool_fini(&s->netpool);
     lg_open_fini(s);
     if (s->event_fd >= 0)
         close(s->event_fd);
@@ -341,6 +566,7 @@ void lg_sup_free(struct lg_sup *s)
     free(s->names);
     free(s->reported);
     free(s->ring);
+    pthread_mutex_destroy(&s->seen_lock);
     pthread_mutex_destroy(&s->names_lock);
     pthread_mutex_destroy(&s->report_lock);
     pthread_mutex_destroy(&s->ring_lock);
@@ -359,6 +585,8 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->listener = listener_fd;
     s->stderr_fd = stderr_fd;
     s->event_fd = -1;
+    s->open_ruleset = -1;
+    pthread_mutex_init(&s->seen_lock, NULL);
     s->stop_fd = -1;
     s->simulate = (flags & LG_SUP_SIMULATE) != 0;
     s->strict = (flags & LG_SUP_STRICT) != 0;
@@ -407,6 +635,11 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
             set_err(err, errlen, "ioctl(SECCOMP_IOCTL_NOTIF_SET_FLAGS)", errno);
             goto fail;
         }
+    }
+    rc = lg_pool_init(&s->netpool, s, LG_WORKERS_MAX, NULL);
+    if (rc < 0) {
+        set_err(err, errlen, "worker pool", -rc);
+        goto fail;
     }
     if (lg_open_init(s, err, errlen) < 0)
         goto fail;

@@ -137,6 +137,7 @@ struct lg_tables {
     int n_infra;
     const char *const *refs;       /* "rule 4, policy.yaml:21" */
     int n_refs;
+    int open_check;                /* enforce the carve-out open check (opens are notified) */
     int open_ruleset_fd;           /* Landlock ruleset the opener thread restricts itself with; -1 none */
     int open_uid;                  /* credentials the opener thread takes; -1 = keep */
     int open_gid;

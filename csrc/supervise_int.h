@@ -24,6 +24,8 @@
 #define LG_WORKERS_MAX 64        /* concurrent blocking connects / exec verifications */
 #define LG_RING_CAP 4096         /* event records waiting for Python */
 #define LG_SEND_MAX 65536        /* datagram bytes the supervisor forwards itself */
+#define LG_SEEN_CAP 4096         /* objects added to the open check's deny set at run time */
+#define LG_OPENERS_MAX 8         /* opener threads (a FIFO open may block one) */
 
 struct lg_words {
     const char **w;
@@ -50,6 +52,43 @@ struct lg_name {
     int family;       /* 0 = empty slot */
     unsigned char addr[16];
     char name[LG_NAME_MAX];
+};
+
+/* The caller's credentials, from /proc/TID/status (what the supervisor takes
+ * on a thread that acts for it: connects to unix sockets, the open check). */
+struct lg_creds {
+    int have;
+    unsigned uid, gid;   /* fsuid, fsgid */
+    int ngroups;
+    gid_t groups[64];
+    int tgid;
+    unsigned umask;      /* 0777 mask; (unsigned)-1 when the kernel did not say */
+};
+
+/* A persistent worker pool: threads are created on demand (when every one
+ * is busy, up to max) and live until lg_sup_free, so a blocking connect or
+ * an open costs a wake-up, not a thread creation.  `init` runs once on each
+ * new thread (the opener's Landlock restriction); a thread whose init failed
+ * runs its jobs with ok = 0, and the job must then refuse (fail closed). */
+struct lg_job {
+    void *(*fn)(void *arg);
+    void *arg;
+    struct lg_job *next;
+};
+
+struct lg_pool {
+    struct lg_sup *s;
+    int (*init)(struct lg_sup *s);   /* 0 or -errno; NULL: nothing to do */
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    struct lg_job *head, *tail;
+    int pending;      /* queued, not yet taken */
+    int idle;         /* threads waiting for a job */
+    int threads;
+    int max;
+    int stop;
+    int ready;        /* lock and cv initialised */
+    pthread_t tid[LG_WORKERS_MAX];
 };
 
 struct lg_sup {
@@ -93,7 +132,16 @@ struct lg_sup {
     unsigned long long counts[LG_COUNT_MAX];
     int workers;
     int stopping;
+
+    struct lg_pool netpool;        /* blocking connects and sends */
+    struct lg_pool openpool;       /* the open check's openers (Landlock-restricted) */
+    int open_ruleset;              /* our copy of the sandbox's Landlock ruleset; -1 none */
+    pthread_mutex_t seen_lock;
+    struct lg_file_id *seen;       /* objects met under a denied name after launch */
+    int seen_count;
 };
+
+
 
 /* supervise.c */
 unsigned long long lg_now_ns(void);
@@ -106,6 +154,14 @@ int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len);
 int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen);
 int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg);
 void lg_worker_done(struct lg_sup *s);
+int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s));
+int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg);
+int lg_pool_grow(struct lg_pool *p);
+int lg_pool_thread_ok(void);
+void lg_pool_fini(struct lg_pool *p);
+int lg_read_creds(int tid, struct lg_creds *c);
+int lg_become(const struct lg_creds *c);
+int lg_unbecome(const struct lg_creds *c);
 const char *lg_ref(const struct lg_sup *s, int rule);
 void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
 

@@ -331,73 +331,6 @@ static void format_dest(const struct dest *d, char *out, size_t cap)
 
 /* ---- acting for the caller ---------------------------------------------------- */
 
-struct creds {
-    int have;
-    unsigned uid, gid;
-    int ngroups;
-    gid_t groups[64];
-};
-
-/* The caller's fsuid/fsgid and groups, from /proc/TID/status. */
-static int read_creds(int tid, struct creds *c)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    unsigned r, e, sv, fs;
-    char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:"), *gr = strstr(buf, "\nGroups:");
-    if (!u || !g || sscanf(u + 5, "%u %u %u %u", &r, &e, &sv, &fs) != 4)
-        return -EIO;
-    c->uid = fs;
-    if (sscanf(g + 5, "%u %u %u %u", &r, &e, &sv, &fs) != 4)
-        return -EIO;
-    c->gid = fs;
-    c->ngroups = 0;
-    if (gr) {
-        char *q = gr + 8;
-        while (*q && *q != '\n' && c->ngroups < 64) {
-            char *end;
-            unsigned long v = strtoul(q, &end, 10);
-            if (end == q)
-                break;
-            c->groups[c->ngroups++] = (gid_t)v;
-            q = end;
-            while (*q == ' ' || *q == '\t')
-                q++;
-        }
-    }
-    c->have = 1;
-    return 0;
-}
-
-/* Per-thread credential switch (raw syscalls: glibc would apply them to every
- * thread).  A non-zero fsuid drops the filesystem capabilities from the
- * effective set, so path permission checks are the caller's. */
-static void become(const struct creds *c)
-{
-    if (!c->have)
-        return;
-    syscall(SYS_setgroups, c->ngroups, c->groups);
-    syscall(SYS_setfsgid, c->gid);
-    syscall(SYS_setfsuid, c->uid);
-}
-
-static void unbecome(const struct creds *c)
-{
-    if (!c->have)
-        return;
-    syscall(SYS_setfsuid, 0);
-    syscall(SYS_setfsgid, 0);
-    syscall(SYS_setgroups, 0, NULL);
-}
-
 /* Take the caller's fd.  The pidfd pins the task; ID_VALID after opening it
  * proves the tid still belongs to the caller (not a reused pid). */
 static int grab_fd(struct lg_sup *s, unsigned long long id, int tid, int fd, int *err)
@@ -436,7 +369,7 @@ struct net_job {
     size_t datalen;
     unsigned char ctrl[LG_CTRL_MAX];
     size_t ctrllen;
-    struct creds creds;
+    struct lg_creds creds;
     int dups[253];              /* our duplicates of SCM_RIGHTS fds, closed after the send */
     int ndups;
     struct lg_event ev;
@@ -456,7 +389,11 @@ static long long perform(struct net_job *j)
         alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(via.sun_path) + 1);
     }
     long long r;
-    become(&j->creds);
+    int brc = lg_become(&j->creds);
+    if (brc < 0) {
+        lg_unbecome(&j->creds);
+        return brc;  /* never connect with credentials other than the caller's */
+    }
     if (!j->is_send) {
         r = connect(j->sock, addr, alen) < 0 ? -errno : 0;
     } else {
@@ -472,7 +409,8 @@ static long long perform(struct net_job *j)
         ssize_t n = sendmsg(j->sock, &mh, j->flags | MSG_NOSIGNAL);
         r = n < 0 ? -errno : n;
     }
-    unbecome(&j->creds);
+    if (lg_unbecome(&j->creds) < 0)
+        lg_count(j->s, LG_COUNT_ERRORS);
     return r;
 }
 
@@ -497,7 +435,6 @@ static void *net_worker(void *arg)
     lg_push_event(s, &j->ev);
     lg_send_resp(s, j->id, r < 0 ? 0 : r, r < 0 ? (int)-r : 0, 0);
     job_free(j);
-    lg_worker_done(s);
     return NULL;
 }
 
@@ -871,7 +808,7 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                 }
             }
         }
-        read_creds(tid, &j->creds);
+        lg_read_creds(tid, &j->creds);
     }
     if (ev.result == LG_EFFECT_DENY || s->simulate) {
         answer(s, req->id, &ev, 0, ECONNREFUSED, 0);
@@ -925,10 +862,11 @@ forward:
         job_free(j);
         return;
     }
-    /* A blocking connect/send may wait for a peer: never on the loop. */
+    /* A blocking connect/send may wait for a peer: never on the loop, on a
+     * persistent worker (no thread creation per connect). */
     j->ev = ev;
     j->ev.t_resp_ns = 0;
-    int wrc = lg_spawn_worker(s, net_worker, j);
+    int wrc = lg_pool_submit(&s->netpool, net_worker, j);
     if (wrc < 0) {
         ev.result = LG_EFFECT_DENY;
         ev.flags |= LG_EV_FAILCLOSED;

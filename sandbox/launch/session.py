@@ -177,7 +177,7 @@ class _AllowAllSupervisor:
 
 def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
                       options: RunOptions, on_event: Callable[[Any], None] | None,
-                      strict: bool, net_setup: Any = None) -> Any:
+                      strict: bool, net_setup: Any = None, ruleset_fd: int = -1) -> Any:
     """THE seam for the supervisor (sandbox.supervise).
 
     Returns an object with .stop(); the supervisor owns listener_fd from here.
@@ -194,10 +194,15 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
     if plan.supervisor.available:
         import sandbox.supervise as sup
 
-        # TODO(open check): the supervisor's open check needs the sandbox's Landlock ruleset fd
-        # (plan_info["landlock_ruleset_fd"]); until the launcher exports one, it is not enabled
-        # and the plan reports carve-outs without a mount namespace as not covered.
-        plan_info: dict[str, Any] = {"open_check": False, "uid": os.getuid(), "gid": os.getgid()}
+        # The open check (no mount namespace): its opener threads restrict themselves with
+        # the agent's own Landlock ruleset (taken from the agent by the launcher).
+        open_check = bool(plan.seccomp.open_check) and not plan.simulate
+        plan_info: dict[str, Any] = {"open_check": open_check, "uid": os.getuid(), "gid": os.getgid()}
+        if open_check:
+            if ruleset_fd >= 0:
+                plan_info["landlock_ruleset_fd"] = ruleset_fd
+            elif plan.landlock.abi <= 0:
+                plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
         if net_setup is not None and getattr(net_setup, "dns_view", None):
             # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
             # whatever the network default, or every name lookup fails with EAI_AGAIN.
@@ -432,7 +437,8 @@ def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
         if net is not None:
             net.attach(child.agent_pid)
         supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options,
-                                       recorder.event, strict, getattr(net, "setup", None))
+                                       recorder.event, strict, getattr(net, "setup", None),
+                                       getattr(child, "ruleset_fd", -1))
         recorder.attach(supervisor)
         child.release()
         init_status, killed = _wait_and_forward(child.init_pid, deadline, lambda: bool(failure))

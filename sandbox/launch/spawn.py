@@ -88,6 +88,7 @@ class Child:
     agent_pid: int
     listener_fd: int
     ll_skipped: int
+    ruleset_fd: int  # the agent's Landlock ruleset (-1 none): the open check's opener uses it
     _handle: Any = field(repr=False)
     _keep: Any = field(repr=False)
 
@@ -191,6 +192,7 @@ def spawn(spec: SpawnSpec) -> Child:
         raise LaunchError(msg)
     return Child(init_pid=handle.init_pid, agent_pid=handle.agent_pid,
                  listener_fd=handle.listener_fd, ll_skipped=handle.ll_skipped,
+                 ruleset_fd=handle.ruleset_fd,
                  _handle=handle, _keep=keep)
 
 

@@ -188,7 +188,9 @@ def plan_carve_outs(policy: Policy, ll: LandlockPlan, *, mount_ns: bool, open_ch
                 mechanisms.append("mask" if mount_ns and enforce else "open-check" if open_check
                                   else "no match at launch")
             if not open_check:
-                gaps.append("files created or renamed into a match after launch")
+                gaps.append("files created or renamed into a match after launch"
+                            + (" (the open check runs only without a mount namespace: it would "
+                               "cost every open an ADDFD round trip)" if mount_ns and enforce else ""))
             elif "open-check" not in mechanisms:
                 mechanisms.append("open-check")
             if truncated:

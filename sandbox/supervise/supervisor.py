@@ -211,7 +211,9 @@ class Supervisor:
         flags = [name for bit, name in _FLAGS if e.flags & bit]
         if e.action == lib.LG_ACT_OPEN:
             detail = ffi.string(e.detail)
-            action = info.action if info is not None else ("file_write" if detail == b"write" else "file_read")
+            # detail: "read" / "write", then the object's real path when it differs from the target
+            action = info.action if info is not None else (
+                "file_write" if detail.split(b" ", 1)[0] == b"write" else "file_read")
         return {
             "seq": int(e.seq),
             "ts": e.t_recv_ns / 1e9,

@@ -248,6 +248,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         # Landlock denies the sandbox.
         raise LaunchError("open check: the plan must pass landlock_ruleset_fd "
                           "(the supervisor opens files for the sandbox under its ruleset)")
+    t.open_check = 1 if open_check else 0
     t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
