@@ -185,6 +185,9 @@ def test_concurrent_sessions_share_one_chain(trail: Trail) -> None:
         w = AuditWriter(sys.argv[1], key_directory=sys.argv[2], checkpoint_every=40,
                         segment_max_bytes=16384)
         sid = w.start_session({"mode": "enforce", "argv": [sys.argv[3]]})
+        import os, time
+        while not os.path.exists(sys.argv[4]):  # start together, so that appends interleave
+            time.sleep(0.001)
         for i in range(300):
             w.append({"pid": int(sys.argv[3]), "action": "file_read",
                       "target": f"/ws/{sys.argv[3]}/{i}", "result": "allow",
@@ -194,7 +197,10 @@ def test_concurrent_sessions_share_one_chain(trail: Trail) -> None:
         print(sid)
     """
     fill(trail, 1)  # the trail exists before the race (its creation is tested elsewhere)
-    procs = [_child(code, str(trail.dir), str(trail.keys), str(n)) for n in range(4)]
+    gate = trail.dir.parent / "go"
+    procs = [_child(code, str(trail.dir), str(trail.keys), str(n), str(gate)) for n in range(4)]
+    time.sleep(0.5)  # let every child start its session and reach the gate
+    gate.touch()
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
