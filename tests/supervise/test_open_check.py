@@ -86,7 +86,7 @@ def test_links_and_renames_of_the_denied_file(world, capfd):
     script = ("ln -s .env sym; ln .env hard; cp -p src/app.ts src/copy.ts; "
               "cat sym; cat hard; mv hard moved; cat moved; cat src/copy.ts; "
               "ls -l sym moved | wc -l")
-    rc, out, err = run(world, script, capfd)
+    _rc, out, err = run(world, script, capfd)
     assert world.secret.decode() not in out and world.secret.decode() not in err
     assert out.count("answer = 42") == 1  # the allowed twin: a copy of an allowed file reads fine
     assert out.rstrip().endswith("2")  # the symlink and the renamed hard link do exist
@@ -99,14 +99,14 @@ def test_file_created_after_launch(world, capfd):
     script = (f"echo LATE={world.secret.decode()} > later/.env; cat later/.env; echo rc=$?; "
               "mv later/.env later/innocent.txt; cat later/innocent.txt; "
               "echo fine > later/ok.txt; cat later/ok.txt")
-    rc, out, err = run(world, script, capfd)
+    _rc, out, _err = run(world, script, capfd)
     assert (sub / "innocent.txt").read_bytes() == b"LATE=" + world.secret + b"\n"  # written (write allowed)
     assert world.secret.decode() not in out  # never read back, not even after the rename
     assert "rc=1" in out and "fine" in out
 
 
 def test_write_deny_creates_nothing(world, capfd):
-    rc, out, err = run(world, "echo x > protected.txt; echo rc=$?; echo y > free.txt; cat free.txt",
+    _rc, out, _err = run(world, "echo x > protected.txt; echo rc=$?; echo y > free.txt; cat free.txt",
                        capfd)
     assert "rc=1" in out or "rc=2" in out
     assert not (world.workspace / "protected.txt").exists()
@@ -115,7 +115,7 @@ def test_write_deny_creates_nothing(world, capfd):
 
 def test_caller_view_of_proc_and_dev_fd(world, capfd):
     """The caller's own /dev/stdin, /dev/fd/N and /proc/self stay its own (not landgate's)."""
-    rc, out, err = run(world, "echo via-stdin | cat /dev/stdin; cat /dev/fd/3 3< src/app.ts; "
+    _rc, out, err = run(world, "echo via-stdin | cat /dev/stdin; cat /dev/fd/3 3< src/app.ts; "
                        "cat /dev/fd/3 3< .env; echo rc=$?; "
                        "read -r pid rest < /proc/self/stat; [ \"$pid\" = $$ ] && echo pid-is-own",
                        capfd)
