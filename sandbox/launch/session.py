@@ -272,9 +272,11 @@ class _Recorder:
     exists, and names for IPs before it can take them: both are buffered."""
 
     def __init__(self, writer: Any, extra: Callable[[Any], None] | None,
-                 policy: Any = None) -> None:
+                 policy: Any = None, stderr_fd: int = 2) -> None:
         self.writer = writer
         self.policy = policy
+        self.stderr_fd = stderr_fd
+        self._told: set[str] = set()  # DNS denials already explained on stderr
         self.extra = extra
         self.exec_denied = False  # the supervisor refused an exec (it said why on stderr)
         self._lock = threading.Lock()
@@ -287,8 +289,24 @@ class _Recorder:
         self.writer.append(ev)
         if ev.get("action") == "shell_exec" and ev.get("result") == "deny":
             self.exec_denied = True
+        if ev.get("layer") == "dns" and ev.get("result") == "deny":
+            self._tell_dns_denial(ev)
         if self.extra is not None:
             self.extra(ev)
+
+    def _tell_dns_denial(self, ev: dict[str, Any]) -> None:
+        """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),
+        like the supervisor's denials: the agent sees only NXDOMAIN otherwise."""
+        name = str(ev.get("target", ""))
+        with self._lock:
+            if name in self._told:
+                return
+            self._told.add(name)
+        line = f'landgate: denied network "{name}" ({ev.get("rule", "DNS view")}, DNS view)\n'
+        try:
+            os.write(self.stderr_fd, line.encode("utf-8", "replace"))
+        except OSError:
+            pass  # the sandbox's stderr is closed: the trail still has the entry
 
     def _judge_simulated_open(self, ev: dict[str, Any]) -> dict[str, Any]:
         """An open observed in simulation, judged by the one evaluator.
@@ -364,7 +382,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
         writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
     except LandgateError as exc:
         raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
-    recorder = _Recorder(writer, options.on_event, policy)
+    stderr_fd = options.stderr_fd if options.stderr_fd is not None and options.stderr_fd >= 0 else 2
+    recorder = _Recorder(writer, options.on_event, policy, stderr_fd)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}
