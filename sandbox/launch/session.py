@@ -349,7 +349,6 @@ class _Recorder:
 
 def run_session_result(options: RunOptions) -> SessionResult:
     from sandbox.audit import AuditWriter, default_audit_dir, simulate_summary
-    from sandbox.launch.env import filter_environment
     from sandbox.launch.host import probe_host
     from sandbox.launch.spawn import spawn, spec_from_plan
     from sandbox.plan import build_plan, needs_egress_layer
@@ -368,7 +367,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
     check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
     if not plan.supervisor.available and not plan.simulate:
         options.warn("command and network rules are not judged yet: the supervisor is not installed")
-    env = filter_environment(policy.environment, environ)
+    env = policy.environment.apply(environ)
     path = resolve_executable(argv[0], env, cwd)
     if path is None:
         options.notice(f"{argv[0]}: command not found")

@@ -98,9 +98,7 @@ class Plan:
 
 
 def removed_environment(policy: Any, environ: Mapping[str, str]) -> tuple[str, ...]:
-    from sandbox.launch.env import filter_environment
-
-    kept = filter_environment(policy.environment, environ)
+    kept = policy.environment.apply(environ)
     return tuple(sorted(k for k in environ if k not in kept))
 
 
