@@ -683,6 +683,20 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     if (spec->ns_flags & LG_NS_USER) flags |= CLONE_NEWUSER;
     if (spec->ns_flags & LG_NS_MOUNT) flags |= CLONE_NEWNS;
     if (spec->ns_flags & LG_NS_PID) flags |= CLONE_NEWPID;
+    if (spec->ns_flags & LG_NS_NET) {
+        /* Created after the user namespace in the same clone3 (copy_namespaces
+         * runs after the new creds), so the user namespace owns it and the
+         * agent, non-root with its bounding set dropped, holds no CAP_NET_ADMIN
+         * over it.  Joining a prepared namespace as well makes no sense. */
+        if (spec->netns_fd >= 0) {
+            close(sv[0]);
+            close(sv[1]);
+            close(go[0]);
+            close(go[1]);
+            return report(err, errlen, "LG_NS_NET with netns_fd", EINVAL);
+        }
+        flags |= CLONE_NEWNET;
+    }
     int pidfd = -1;
     struct clone_args ca;
     memset(&ca, 0, sizeof ca);

@@ -32,6 +32,11 @@
 #define LG_NS_USER 1
 #define LG_NS_MOUNT 2
 #define LG_NS_PID 4
+/* A new network namespace, created by the same clone3 as the user namespace and
+ * so owned by it: the unprivileged egress rung (landgate, the namespace's owner,
+ * configures it from outside: pasta for connectivity, nftables for egress).
+ * Exclusive with netns_fd (joining a prepared namespace: the root rung). */
+#define LG_NS_NET 8
 
 /* Same layout as the kernel's struct sock_filter. */
 struct lg_bpf_insn {

@@ -4,6 +4,7 @@
 fills it from a Plan.  Other layers add to it:
   netns_fd   a prepared network namespace (fd) the sandbox joins (-1: none)
   binds      (source, target) file binds, e.g. the DNS view's /etc/resolv.conf
+  LG_NS_NET  a new network namespace inside the user namespace (unprivileged rung)
 Both need a mount namespace for binds; setns needs the right to join.
 
 `spawn(spec)` returns a `Child` whose agent is restricted and blocked before
@@ -19,7 +20,7 @@ from typing import Any
 
 from sandbox.errors import LaunchError
 
-LG_NS_USER, LG_NS_MOUNT, LG_NS_PID = 1, 2, 4
+LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +52,19 @@ class SpawnSpec:
 
 def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, str], cwd: str,
                    netns_fd: int = -1, binds: Sequence[tuple[str, str]] = (),
-                   stdio_fds: tuple[int, int, int] = (-1, -1, -1)) -> SpawnSpec:
+                   stdio_fds: tuple[int, int, int] = (-1, -1, -1),
+                   new_netns: bool = False) -> SpawnSpec:
+    """`new_netns`: init also unshares a network namespace inside its user namespace
+    (the network layer's unprivileged rung configures it after the spawn)."""
     host = plan.host
     ns = 0
     if plan.use_namespaces:
         ns = LG_NS_MOUNT | LG_NS_PID | (0 if host.is_root else LG_NS_USER)
+    if new_netns:
+        if not ns & LG_NS_USER:
+            raise LaunchError("a new network namespace needs the sandbox's user namespace "
+                              "(this plan has none)")
+        ns |= LG_NS_NET
     masks = plan.carve_outs.masks
     enforce_fs = not plan.simulate and plan.landlock.abi > 0
     ll = plan.landlock
