@@ -404,7 +404,9 @@ def run_session_result(options: RunOptions) -> SessionResult:
         stdio = tuple(-1 if fd is None else int(fd)
                       for fd in (options.stdin_fd, options.stdout_fd, options.stderr_fd))
         spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
-                              netns_fd=netns_fd, binds=binds, stdio_fds=stdio)
+                              netns_fd=netns_fd, binds=binds, stdio_fds=stdio,
+                              new_netns=bool(net is not None and net.setup is not None
+                                             and net.setup.new_netns))
         exit_code, timed_out = _run_child(
             spec, spawn, plan, policy, options, recorder, durability == "strict", failure, net)
     finally:

@@ -125,6 +125,9 @@ class NetSetup:
     dns_view: str | None = None
     forwarded_loopback_ports: list[int] = field(default_factory=list)
     pinned: dict[str, list[str]] = field(default_factory=dict)
+    # The unprivileged rung: the launcher creates the namespace itself (LG_NS_NET,
+    # inside the sandbox's user namespace); attach(pid) configures it.
+    new_netns: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"rung": self.rung, "netns": self.netns_path, "dns_view": self.dns_view,
