@@ -516,6 +516,10 @@ def _read_session(
         from sandbox.audit.paths import list_segments
     except ImportError:
         return []
+    if session_id is not None:
+        tail = _read_session_tail(list_segments(audit_dir), session_id)
+        if tail is not None:
+            return tail
     entries: list[dict[str, Any]] = []
     # Newest segments first: our session is at the tail.
     for _, path in reversed(list_segments(audit_dir)):
@@ -542,6 +546,68 @@ def _read_session(
             return []
         session_id = starts[-1].get("session")
     return [e for e in entries if e.get("session") == session_id and e.get("type") != "checkpoint"]
+
+
+_TAIL_CHUNK = 64 << 10
+
+
+def _read_session_tail(segments: list[tuple[int, Path]], session_id: str
+                       ) -> list[dict[str, Any]] | None:
+    """The session's entries, reading the newest segment backwards from its end only as
+    far as the session's start line; None when that line is not in the newest segment
+    (the caller then reads whole segments)."""
+    if not segments:
+        return None
+    path = segments[-1][1]
+    sid = json.dumps(session_id).encode()
+    mark = b'"session":' + sid
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        off, buf, chunk = size, b"", _TAIL_CHUNK
+        while True:
+            new_off = max(0, off - chunk)
+            buf = os.pread(fd, off - new_off, new_off) + buf
+            off = new_off
+            start = _start_line(buf, mark, whole=off == 0)
+            if start is not None:
+                break
+            if off == 0:
+                return None
+            chunk *= 2
+    finally:
+        os.close(fd)
+    out: list[dict[str, Any]] = []
+    for line in buf[start:].splitlines():
+        if mark not in line:
+            continue  # another session's entry (concurrent sandboxes share the trail)
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue  # a torn last line; `landgate audit verify` reports it
+        if e.get("session") == session_id and e.get("type") != "checkpoint":
+            out.append(e)
+    return out
+
+
+def _start_line(buf: bytes, mark: bytes, *, whole: bool) -> int | None:
+    """Offset in `buf` of the line holding `mark` and `"type":"session_start"`, when it
+    lies wholly inside `buf` (its start is after a newline, or `buf` is the whole file)."""
+    pos = buf.find(mark)
+    while pos >= 0:
+        nl = buf.rfind(b"\n", 0, pos)
+        if nl < 0 and not whole:
+            pos = buf.find(mark, pos + 1)
+            continue  # this line starts before what was read
+        end = buf.find(b"\n", pos)
+        line = buf[nl + 1:end if end >= 0 else len(buf)]
+        if b'"type":"session_start"' in line:
+            return nl + 1
+        pos = buf.find(mark, end) if end >= 0 else -1
+    return None
 
 
 def _is_our_start(entry: dict[str, Any], args: list[str], started: float) -> bool:

@@ -67,6 +67,48 @@ def _line_seq(line: bytes) -> int:
     return int(line[j:k])
 
 
+_CHECKPOINT_MARK = b'"type":"checkpoint"'
+_TAIL_CHUNK = 64 << 10
+
+
+def _last_checkpoint_in(path: Path) -> tuple[int, dict[str, Any]] | None:
+    """(offset just after it, entry) of the last complete checkpoint line in one segment.
+
+    Reads the segment backwards from its end, in growing chunks, until a checkpoint
+    line lies wholly inside what was read: a writer opening a long trail pays for
+    the entries since the last checkpoint, not for the whole segment."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise AuditError(f"cannot read audit segment {path}: {exc.strerror}") from exc
+    try:
+        size = os.fstat(fd).st_size
+        off, buf, chunk = size, b"", _TAIL_CHUNK
+        while True:
+            new_off = max(0, off - chunk)
+            buf = os.pread(fd, off - new_off, new_off) + buf
+            off = new_off
+            pos = buf.rfind(_CHECKPOINT_MARK)
+            while pos >= 0:
+                nl = buf.rfind(b"\n", 0, pos)
+                if nl < 0 and off > 0:
+                    break  # the line starts before what was read
+                start = nl + 1
+                end = buf.find(b"\n", pos)
+                if end >= 0:  # a complete line (a torn one is cut off later)
+                    try:
+                        return off + end + 1, json.loads(buf[start:end])
+                    except ValueError as exc:
+                        raise AuditError(f"unreadable checkpoint in {path}; run "
+                                         "`landgate audit verify`") from exc
+                pos = buf.rfind(_CHECKPOINT_MARK, 0, start)
+            if off == 0:
+                return None
+            chunk *= 2  # no checkpoint line wholly inside what was read: read further back
+    finally:
+        os.close(fd)
+
+
 class AuditWriter:
     """Appends entries to the trail in `directory` (default: `default_audit_dir()`)."""
 
@@ -343,18 +385,9 @@ class AuditWriter:
     ) -> tuple[int, int, dict[str, Any]] | None:
         """(segment index, offset just after it, entry) of the trail's last checkpoint."""
         for index, path in reversed(segs):
-            data = path.read_bytes()
-            pos = data.rfind(b'"type":"checkpoint"')
-            while pos >= 0:
-                start = data.rfind(b"\n", 0, pos) + 1
-                end = data.find(b"\n", pos)
-                if end >= 0:  # a complete line (a torn one is cut off later)
-                    try:
-                        return index, end + 1, json.loads(data[start:end])
-                    except ValueError as exc:
-                        raise AuditError(f"unreadable checkpoint in {path}; run "
-                                         "`landgate audit verify`") from exc
-                pos = data.rfind(b'"type":"checkpoint"', 0, start)
+            found = _last_checkpoint_in(path)
+            if found is not None:
+                return index, found[0], found[1]
         return None
 
     def _create_genesis(self) -> None:

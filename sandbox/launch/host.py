@@ -6,10 +6,7 @@ session read only this object, never the kernel directly.
 """
 from __future__ import annotations
 
-import ctypes.util
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -43,9 +40,18 @@ class HostCapabilities:
     pid_ns: bool
     net_ns: bool
     memfd_noexec: bool  # vm.memfd_noexec exists (6.3)
-    nft: str | None  # `nft --version`, None when absent
-    libnftables: str | None
     cgroup: str  # "v2" | "hybrid" | "v1" | "none"
+
+    # Probed on first use (once per process): only `doctor` and `plan` show them, and
+    # running `nft --version` plus ldconfig cost `landgate run` ~5 ms for nothing.
+    @property
+    def nft(self) -> str | None:
+        """`nft --version`, None when absent."""
+        return nft_version()
+
+    @property
+    def libnftables(self) -> str | None:
+        return libnftables_name()
 
     def without(self, **changes: object) -> HostCapabilities:
         """A copy with some features changed (tests: pretend Landlock is absent)."""
@@ -82,7 +88,18 @@ def cgroup_kind() -> str:
     return "none"
 
 
+@lru_cache(maxsize=1)
+def libnftables_name() -> str | None:
+    import ctypes.util
+
+    return ctypes.util.find_library("nftables")
+
+
+@lru_cache(maxsize=1)
 def nft_version() -> str | None:
+    import shutil
+    import subprocess
+
     exe = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
     if not exe:
         return None
@@ -135,7 +152,5 @@ def probe_host() -> HostCapabilities:
         pid_ns=pid_ns,
         net_ns=net_ns,
         memfd_noexec=os.path.exists("/proc/sys/vm/memfd_noexec"),
-        nft=nft_version(),
-        libnftables=ctypes.util.find_library("nftables"),
         cgroup=cgroup_kind(),
     )

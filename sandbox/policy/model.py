@@ -17,7 +17,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Effect = Literal["allow", "deny"]
 Mode = Literal["enforce", "simulate"]
@@ -124,6 +124,32 @@ class ActionBlock:
     default_source: SourceRef | None = None  # where defaultEffect is written; None = implied deny
 
 
+_ENV_MATCHERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any, Any]] = {}
+
+
+def _env_matchers(deny: tuple[str, ...], allow: tuple[str, ...], secret: tuple[str, ...]
+                  ) -> tuple[Any, Any, Any]:
+    """One compiled regex per list, exactly `any(fnmatchcase(name, p) for p in list)`
+    (secret patterns upper-cased, as `passes` matches them); None for an empty list.
+    Compiled once per distinct set of lists, not per variable and launch."""
+    key = (deny, allow, secret)
+    got = _ENV_MATCHERS.get(key)
+    if got is None:
+        import re
+        from fnmatch import translate
+
+        def one(patterns: tuple[str, ...]) -> Any:
+            if not patterns:
+                return None
+            return re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
+
+        got = (one(tuple(deny)), one(tuple(allow)), one(tuple(p.upper() for p in secret)))
+        if len(_ENV_MATCHERS) >= 64:
+            _ENV_MATCHERS.clear()
+        _ENV_MATCHERS[key] = got
+    return got
+
+
 @dataclass(frozen=True, slots=True)
 class Environment:
     """Which environment variables reach the agent (DESIGN §3).
@@ -150,16 +176,14 @@ class Environment:
         secret as `GITHUB_TOKEN`); allow/deny lists are matched exactly as written
         (globs allowed).
         """
-        from fnmatch import fnmatchcase
-
-        if any(fnmatchcase(name, p) for p in self.deny):
+        deny, allow, secret = _env_matchers(self.deny, self.allow, self.secret_patterns)
+        if deny is not None and deny.match(name):
             return False
-        if any(fnmatchcase(name, p) for p in self.allow):
+        if allow is not None and allow.match(name):
             return True
         if not self.pass_by_default:
             return False
-        upper = name.upper()
-        return not any(fnmatchcase(upper, p.upper()) for p in self.secret_patterns)
+        return secret is None or not secret.match(name.upper())
 
     def apply(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment the agent gets from `environ`: filtered, then `set` applied."""

@@ -276,6 +276,18 @@ def path_regex(pattern: PathPattern) -> re.Pattern[str]:
     return _compiled(pattern.glob, path=True, directory=pattern.directory, anchored=pattern.anchored)
 
 
+def component_regex(glob: str) -> re.Pattern[str]:
+    """The compiled regex for one path component's glob (no `/`, no `**`), for fullmatch."""
+    rx = _COMPONENT_CACHE.get(glob)
+    if rx is None:
+        rx = re.compile(_translate_fragment(glob, path=True), re.DOTALL)
+        _COMPONENT_CACHE[glob] = rx
+    return rx
+
+
+_COMPONENT_CACHE: dict[str, re.Pattern[str]] = {}
+
+
 def match_path(pattern: PathPattern, path: str) -> bool:
     """Does `path` (absolute, normalised) match `pattern`?"""
     return path_regex(pattern).fullmatch(path) is not None
