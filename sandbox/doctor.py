@@ -53,8 +53,9 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     from sandbox.net.session import network_capabilities
 
     caps = network_capabilities()
-    out.append(LayerStatus("egress", "enforced" if caps.netns else "absent",
-                           "network namespace + nftables + DNS view",
+    out.append(LayerStatus("egress", "enforced" if caps.enforced else "absent",
+                           "user + network namespace (pasta) + nftables + DNS view" if caps.rung == "userns"
+                           else "network namespace + nftables + DNS view",
                            f"rung {caps.rung}; nft: {h.nft or 'not installed'}"
                            + "".join(f"; {n}" for n in caps.notes)))
     out.append(LayerStatus("hardening", "enforced" if h.seccomp_filter else "absent", "seccomp BPF",

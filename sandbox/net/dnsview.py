@@ -86,12 +86,21 @@ class DnsView:
         self.denied = 0
 
     # ---- lifecycle -------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The port the view listens on (chosen at start() when constructed with port 0)."""
+        return self._port
+
     def start(self) -> None:
         for addr in self._listen:
             fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
             udp = socket.socket(fam, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             udp.bind((addr, self._port))
+            if self._port == 0:
+                # An ephemeral port (the unprivileged rung, on the host's loopback):
+                # TCP takes the same number; every later address too.
+                self._port = udp.getsockname()[1]
 
             tcp = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

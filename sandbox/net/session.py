@@ -2,8 +2,16 @@
 
 Order relative to the launcher (see NetworkSession):
   prepare()  before fork, in landgate's own namespace;
-  attach()   after fork, with the child's pid (nothing to do on the root rung);
+  attach()   after fork, before the agent is released, with the agent's pid
+             (nothing to do on the root rung; the unprivileged rung configures
+             the namespace the launcher made there, and returns only when it is
+             ready: pasta's routes and the nft ruleset in place);
   close()    after the agent's tree has exited (idempotent; also at exit).
+
+Rungs: "netns" (root: veth + NAT, rules on the host side), "userns" (any user
+with unprivileged user namespaces and pasta: the launcher's LG_NS_NET, pasta
+for connectivity, the ruleset inside the sandbox's namespace; see
+sandbox/net/nshelper.py), "connect-only" (neither: connect decisions alone).
 """
 from __future__ import annotations
 
@@ -12,6 +20,9 @@ import itertools
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -27,11 +38,19 @@ from sandbox.net.names import NameVerdict, judge_name, target_allowed
 from sandbox.net.netns import Addressing, AllocationLock, NetSetupError, SessionNames
 from sandbox.policy.model import Policy
 
-Rung = Literal["netns", "connect-only"]
+Rung = Literal["netns", "userns", "connect-only"]
 
 CONNECT_ONLY_WARNING = (
     "no network namespace on this host: connect() decisions only, host names pinned at launch; "
     "UDP and DNS exfiltration are NOT contained on this rung"
+)
+USERNS_NOTE = (
+    "unprivileged rung: the sandbox has its own user + network namespace, connected by pasta; "
+    "every packet it sends meets the nftables ruleset on that namespace's output hook and DNS "
+    "goes only to the DNS view.  The ruleset lives in a namespace owned by the sandbox's user "
+    "namespace: the agent cannot change it without capabilities, which it does not have "
+    "(non-root uid, bounding set dropped, no_new_privs).  Host loopback ports are forwarded as "
+    "allowed at launch (a host listener that appears later under `localhost:*` is not)"
 )
 # Enforcement names a policy may list under `enforcement.require` for this layer.
 EGRESS_LAYER_NAMES = frozenset({"egress", "nftables", "netns", "network-namespace"})
@@ -52,6 +71,11 @@ class NetCapabilities:
     ipv6: bool  # IPv6 egress can be forwarded (forwarding on, or per-device force_forwarding)
     rung: Rung
     notes: tuple[str, ...] = ()
+
+    @property
+    def enforced(self) -> bool:
+        """Every packet the sandbox sends is judged (a namespace rung, not connect-only)."""
+        return self.rung != "connect-only"
 
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "netns": self.netns, "nft": self.nft, "nft_reason": self.nft_reason,
@@ -98,17 +122,64 @@ def network_capabilities() -> NetCapabilities:
         nsmod.read_sysctl("kernel/unprivileged_userns_clone") in (None, "1")
     notes: list[str] = []
     netns_ok = privileged and nft_ok and Path("/proc/sys/net/ipv4/conf").is_dir()
-    if not netns_ok:
-        notes.append(CONNECT_ONLY_WARNING)
-        if not root:
-            notes.append("the unprivileged rung (user + network namespace with pasta) is not "
-                         "implemented yet")
+    pasta = shutil.which("pasta")
+    rung: Rung = "netns" if netns_ok else "connect-only"
     ipv6 = _ipv6_forwardable()
-    if netns_ok and not ipv6:
+    if not netns_ok:
+        missing = _userns_rung_missing(userns, pasta)
+        if not missing:
+            rung = "userns"
+            ipv6 = "6" in host_default_routes()
+            notes.append(USERNS_NOTE)
+        else:
+            notes.append(CONNECT_ONLY_WARNING)
+            notes.append(f"the unprivileged rung (user + network namespace with pasta) is not "
+                         f"available: {missing}")
+    if rung != "connect-only" and not ipv6:
         notes.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
     return NetCapabilities(root=root, netns=netns_ok, nft=nft_ok, nft_reason=nft_reason, userns=userns,
-                           pasta=shutil.which("pasta"), ipv6=ipv6,
-                           rung="netns" if netns_ok else "connect-only", notes=tuple(notes))
+                           pasta=pasta, ipv6=ipv6, rung=rung, notes=tuple(notes))
+
+
+def host_default_routes() -> set[str]:
+    """Address families ("4", "6") with a default route in landgate's namespace.
+
+    pasta copies the host's addresses and default routes into the sandbox's
+    namespace; without one it has nothing to configure."""
+    have: set[str] = set()
+    try:
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            f = line.split()
+            if len(f) > 7 and f[1] == "00000000" and f[7] == "00000000":
+                have.add("4")
+    except OSError:
+        pass
+    try:
+        for line in Path("/proc/net/ipv6_route").read_text().splitlines():
+            f = line.split()
+            if len(f) >= 10 and f[0] == "0" * 32 and f[1] == "00" and f[9] != "lo":
+                have.add("6")
+    except OSError:
+        pass
+    return have
+
+
+def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
+    """Why the unprivileged rung cannot run here, or None."""
+    if not userns:
+        return "unprivileged user namespaces are disabled (user.max_user_namespaces / " \
+               "kernel.unprivileged_userns_clone)"
+    if pasta is None:
+        return "pasta is not installed (Debian: passt)"
+    try:
+        from sandbox.net.nftables import _load
+
+        _load()
+    except LaunchError as exc:
+        return str(exc)
+    if not host_default_routes():
+        return "this host has no default route for pasta to copy"
+    return None
 
 
 @dataclass(slots=True)
@@ -195,6 +266,13 @@ class NetworkSession:
         self._created_netns = False
         self._created_table = False
         self._closed = False
+        self._helper: subprocess.Popen[bytes] | None = None
+        self._helper_lock = threading.Lock()
+        self._user_dir: str | None = None
+        self._pasta_argv: list[str] = []
+        self._routes: list[str] = []
+        self._ruleset: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
         self._lock = threading.Lock()
         self.child_pid: int | None = None
 
@@ -203,6 +281,14 @@ class NetworkSession:
         if self.setup is not None:
             raise LaunchError("NetworkSession.prepare called twice")
         caps = network_capabilities()
+        if caps.rung == "userns":
+            _register_cleanup(self)
+            try:
+                self.setup = self._prepare_userns(caps)
+            except BaseException:
+                self.close()
+                raise
+            return self.setup
         if not caps.netns:
             return self._prepare_connect_only(caps)
         _register_cleanup(self)
@@ -215,8 +301,15 @@ class NetworkSession:
         return self.setup
 
     def attach(self, child_pid: int) -> None:
-        """After fork.  The root rung needs nothing from the child; kept for the unprivileged rung."""
+        """After fork, before the agent is released (run_session_result: spawn, attach, release).
+
+        The root rung needs nothing from the child.  The unprivileged rung
+        configures the namespace the launcher created (LG_NS_NET) and returns
+        only when pasta has configured it and the ruleset is loaded there: the
+        agent never runs in a namespace without its ruleset."""
         self.child_pid = child_pid
+        if self._helper is not None:
+            self._attach_userns(child_pid)
 
     def close(self) -> None:
         with self._lock:
@@ -231,6 +324,8 @@ class NetworkSession:
             except Exception as exc:  # keep going: every later step still has to run
                 problems.append(f"{what}: {exc}")
 
+        if self._helper is not None:
+            step("namespace helper (pasta, nft)", self._stop_helper)
         if self._loopback is not None:
             step("loopback forwarder", self._loopback.close)
         if self._dns is not None:
@@ -244,6 +339,8 @@ class NetworkSession:
             step("netns fd", lambda: os.close(self._fd))
             self._fd = -1
         step("run dir", lambda: shutil.rmtree(self.names.run_dir, ignore_errors=True))
+        if self._user_dir is not None:
+            step("resolv.conf dir", lambda: shutil.rmtree(self._user_dir or "", ignore_errors=True))
         for p in problems:
             self._warn(f"network clean-up: {p}")
 
@@ -377,6 +474,122 @@ class NetworkSession:
                         netns_path=f"/proc/{os.getpid()}/fd/{self._fd}", addressing=addr,
                         dns_view=addr.host4, forwarded_loopback_ports=forwarder.ports)
 
+    # ---- the unprivileged rung ------------------------------------------------
+    def _prepare_userns(self, caps: NetCapabilities) -> NetSetup:
+        """Before fork: the DNS view on host loopback, the resolv.conf, the helper process.
+
+        The namespace itself is made by the launcher (LG_NS_NET); attach()
+        configures it.  The helper is started here so that its interpreter
+        start-up overlaps the spawn."""
+        from sandbox.net.loopback import host_loopback_listeners
+        from sandbox.plan.nft import NftTopology, compile_nft_ruleset
+
+        policy = self.policy
+        warnings: list[str] = []
+        _cleanup_stale_user_dirs()
+        self._helper = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(Path(__file__).with_name("nshelper.py")), str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self._routes = sorted(host_default_routes())
+        ipv6 = "6" in self._routes
+
+        topo = NftTopology(table=self.names.netns, hook="output")
+        ruleset = compile_nft_ruleset(policy, None, topo)
+        self._ruleset = ruleset
+
+        upstream = self._upstream or upstream_from_resolv_conf()
+        if upstream is None:
+            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
+            upstream = Upstream("127.0.0.1", 53)
+        # The view listens on the host's loopback (an ephemeral port); pasta's
+        # listener on the sandbox's 127.0.0.1:53 (and [::1]:53) forwards to it.
+        self._dns = DnsView(listen=["127.0.0.1"], port=0, judge=lambda n: judge_name(policy, n),
+                            upstream=upstream, allow_addresses=_SetFeeder(_HelperNft(self), self.names.netns),
+                            on_event=self._on_event, names_sink=self._names_sink,
+                            rule_ref=lambda v: v.rule_ref(policy), ipv6=ipv6)
+        try:
+            self._dns.start()
+        except OSError as exc:
+            raise NetSetupError(f"DNS view: bind 127.0.0.1: {exc.strerror}") from None
+        view_port = self._dns.port
+
+        # Host loopback ports the policy allows: pasta listens on them in the
+        # sandbox's loopback and connects to the host's 127.0.0.1/::1 at the same port.
+        fixed, any_port = _loopback_ports(policy)
+        wanted = set(fixed) | (host_loopback_listeners() if any_port else set())
+        ports = sorted(p for p in wanted if p != 53 and target_allowed(policy, f"127.0.0.1:{p}")[0])
+        tcp_spec = ",".join([f"53:{view_port}"] + [str(p) for p in ports])
+        # --no-map-gw: by default pasta maps the gateway's address to the host's
+        # loopback, which would expose every host loopback port behind one
+        # address.  -t/-u none: nothing from the host into the sandbox.
+        self._pasta_argv = [caps.pasta or "pasta", "-q", "-f", "--config-net", "--no-map-gw",
+                            "-t", "none", "-u", "none", "-T", tcp_spec, "-U", f"53:{view_port}"]
+
+        self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
+        os.chmod(self._user_dir, 0o755)
+        Path(self._user_dir, "owner").write_text(
+            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n")
+        resolv = Path(self._user_dir, "resolv.conf")
+        resolv.write_text("# landgate DNS view (through pasta)\nnameserver 127.0.0.1\n"
+                          "options edns0 timeout:2 attempts:2\n")
+        resolv.chmod(0o644)
+        if not ipv6:
+            warnings.append("this host has no IPv6 default route: the DNS view answers no AAAA")
+        for w in warnings:
+            self._warn(w)
+        return NetSetup(netns_fd=-1, binds=[(str(resolv), "/etc/resolv.conf")], rung="userns",
+                        warnings=warnings, ruleset_json=ruleset, dns_view="127.0.0.1",
+                        forwarded_loopback_ports=ports, new_netns=True)
+
+    def _helper_call(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        import json
+        import select
+
+        helper = self._helper
+        if helper is None or helper.stdin is None or helper.stdout is None:
+            raise NetSetupError("the namespace helper is not running")
+        with self._helper_lock:
+            try:
+                helper.stdin.write(json.dumps(req).encode() + b"\n")
+                helper.stdin.flush()
+            except OSError as exc:
+                raise NetSetupError(f"namespace helper: {exc}") from None
+            ready, _, _ = select.select([helper.stdout], [], [], timeout)
+            line = helper.stdout.readline() if ready else b""
+        if not line:
+            raise NetSetupError("namespace helper: no reply" + (
+                f" (exit {helper.poll()})" if helper.poll() is not None else f" within {timeout} s"))
+        reply: dict[str, Any] = json.loads(line)
+        if not reply.get("ok"):
+            raise NetSetupError(f"namespace helper: {reply.get('error')}")
+        return reply
+
+    def _attach_userns(self, pid: int) -> None:
+        t0 = time.monotonic()
+        argv = self._pasta_argv + ["--userns", f"/proc/{pid}/ns/user", "--netns", f"/proc/{pid}/ns/net"]
+        reply = self._helper_call({"op": "attach", "pid": pid, "pasta": argv, "routes": self._routes,
+                                   "ruleset": self._ruleset, "timeout": 10}, timeout=15)
+        self.timings["attach"] = time.monotonic() - t0
+        for k, v in (reply.get("ms") or {}).items():
+            self.timings[k] = v / 1e3
+
+    def _stop_helper(self) -> None:
+        """SIGKILL the helper; its death signal takes pasta (and with them the namespace's
+        last references).  Not waited for: pasta's and the namespace's teardown cost 30-60 ms
+        that nothing needs to wait for; a daemon thread reaps the helper."""
+        helper, self._helper = self._helper, None
+        if helper is None:
+            return
+        with self._helper_lock:  # not while a set update is in flight
+            helper.kill()
+        for f in (helper.stdin, helper.stdout):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        threading.Thread(target=helper.wait, name="landgate-nshelper-reap", daemon=True).start()
+
     def _enable_forwarding(self, rt: Any, addr: Addressing) -> list[str]:
         """Forwarding on the veth (egress) and on the uplinks (replies come in there).
 
@@ -408,6 +621,31 @@ class NetworkSession:
         if changed:
             return [f"enabled forwarding on {', '.join(changed)} for the sandbox's NAT (left on)"]
         return []
+
+
+class _HelperNft:
+    """The DNS view's set updates, run by the helper inside the sandbox's namespace."""
+
+    def __init__(self, session: NetworkSession) -> None:
+        self._session = session
+
+    def run(self, batch: dict[str, Any]) -> None:
+        self._session._helper_call({"op": "nft", "batch": batch}, timeout=5)
+
+
+def _cleanup_stale_user_dirs() -> None:
+    """resolv.conf directories of unprivileged runs that were killed (SIGKILL)."""
+    tmp = Path(tempfile.gettempdir())
+    for d in tmp.glob("landgate-net-*-*"):
+        try:
+            if d.is_symlink() or d.stat().st_uid != os.getuid():
+                continue
+            parts = (d / "owner").read_text().split()
+            pid, stamp = int(parts[0]), (parts[1] if len(parts) > 1 else None)
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid != os.getpid() and not nsmod.owner_alive(pid, stamp):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:

@@ -164,7 +164,9 @@ def egress_status(policy: Any, sim: bool) -> LayerStatus:
     from sandbox.net.session import network_capabilities
 
     caps = network_capabilities()
-    if caps.netns:
+    if caps.enforced:
+        if caps.rung == "userns":
+            mech = "user + network namespace (pasta) + nftables + DNS view"
         detail = "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
         if caps.notes:
             detail += "; " + "; ".join(caps.notes)

@@ -17,6 +17,17 @@ and both hooks send it through the same `egress` chain:
   5. literal IP/CIDR allows accept;
   6. the block's default: accept, or reject.
 
+The unprivileged rung (NftTopology.hook == "output") has no host side to
+anchor on: landgate cannot add rules to its own namespace without
+CAP_NET_ADMIN.  The same `egress` chain is loaded *inside* the sandbox's
+namespace instead, on the `output` hook (every packet the sandbox sends,
+loopback excepted: its loopback is its own, and the DNS view and the allowed
+host loopback ports are reached through pasta's listeners there).  That
+namespace belongs to the sandbox's user namespace; the agent runs there as a
+non-root uid with its capability bounding set dropped and no_new_privs, so it
+holds no CAP_NET_ADMIN over it and cannot change the ruleset (seccomp also
+refuses it new user namespaces, setns and the mount family).
+
 A refusal is never a silent drop: TCP gets a reset (the connect fails at once
 with ECONNREFUSED), everything else an ICMP(v6) port-unreachable (a connected
 UDP socket sees ECONNREFUSED).  `localhost` rules are not here: the sandbox's
@@ -46,6 +57,7 @@ class NftTopology:
     sandbox6: str | None = None
     view4: str | None = None  # the DNS view's listening address
     view6: str | None = None
+    hook: str = "veth"  # "veth": host-side input/forward (root rung); "output": in the sandbox's netns
 
 
 def _m(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
@@ -145,17 +157,44 @@ def compile_nft_ruleset(policy: Policy, pinned: Mapping[str, Sequence[str]] | No
 
     add("chain", name="refuse")
     add("chain", name="egress")
+    # refuse: never a silent drop.
+    rule("refuse", _m({"meta": {"key": "l4proto"}}, "tcp"), counter_expr(), {"reject": {"type": "tcp reset"}})
+    rule("refuse", counter_expr(), {"reject": {"type": "icmpx", "expr": "port-unreachable"}})
+    if topo.hook == "output":
+        add("chain", name="output", type="filter", hook="output", prio=0, policy="accept")
+        rule("output", _m({"meta": {"key": "oifname"}}, "lo"), {"accept": None},
+             comment="the sandbox's own loopback (pasta's listeners for the DNS view and host ports)")
+        # IPv6 neighbour discovery must pass or the gateway never resolves.
+        rule("output", _m(_payload("icmpv6", "type"),
+                          {"set": ["nd-neighbor-solicit", "nd-neighbor-advert", "nd-router-solicit"]}),
+             {"accept": None})
+        rule("output", {"jump": {"target": "egress"}})
+    else:
+        _veth_chains(add, rule, topo)
+    _egress_rules(rule, policy, topo)
+    for name, addrs in sorted((pinned or {}).items()):
+        verdict = judge_name(policy, name)
+        if not verdict.answer:
+            continue
+        for ip in addrs:
+            for set_name, elems in set_elements(ip, verdict.any_port, sorted(verdict.allow_ports),
+                                                sorted(verdict.deny_ports), DEFAULT_TTL).items():
+                add("element", name=set_name, elem=elems)
+    return {"nftables": cmds}
+
+
+def counter_expr() -> dict[str, Any]:
+    return {"counter": None}
+
+
+def _veth_chains(add: Any, rule: Any, topo: NftTopology) -> None:
+    """The root rung's hooks on the host end of the veth (see the module docstring)."""
     add("chain", name="input", type="filter", hook="input", prio=0, policy="accept")
     add("chain", name="forward", type="filter", hook="forward", prio=0, policy="accept")
     add("chain", name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept")
 
     iif = _m({"meta": {"key": "iifname"}}, topo.host_if)
     oif = _m({"meta": {"key": "oifname"}}, topo.host_if)
-    counter: dict[str, Any] = {"counter": None}
-
-    # refuse: never a silent drop.
-    rule("refuse", _m({"meta": {"key": "l4proto"}}, "tcp"), counter, {"reject": {"type": "tcp reset"}})
-    rule("refuse", counter, {"reject": {"type": "icmpx", "expr": "port-unreachable"}})
 
     # input: the sandbox talking to the host itself.  IPv6 neighbour discovery
     # must pass or the veth's IPv6 link never resolves.
@@ -174,6 +213,8 @@ def compile_nft_ruleset(policy: Policy, pinned: Mapping[str, Sequence[str]] | No
         rule("postrouting", _m(_payload("ip6", "saddr"), topo.sandbox6),
              _m({"meta": {"key": "oifname"}}, topo.host_if, op="!="), {"masquerade": None})
 
+
+def _egress_rules(rule: Any, policy: Policy, topo: NftTopology) -> None:
     # egress, in the order of the module docstring.
     rule("egress", _m({"ct": {"key": "state"}}, ["established", "related"], op="in"), {"accept": None})
     dns = [_m({"meta": {"key": "l4proto"}}, {"set": ["tcp", "udp"]}), _m(_TH_DPORT, 53)]
@@ -203,16 +244,6 @@ def compile_nft_ruleset(policy: Policy, pinned: Mapping[str, Sequence[str]] | No
         rule("egress", {"accept": None}, comment="default allow")
     else:
         rule("egress", {"goto": {"target": "refuse"}}, comment="default deny")
-
-    for name, addrs in sorted((pinned or {}).items()):
-        verdict = judge_name(policy, name)
-        if not verdict.answer:
-            continue
-        for ip in addrs:
-            for set_name, elems in set_elements(ip, verdict.any_port, sorted(verdict.allow_ports),
-                                                sorted(verdict.deny_ports), DEFAULT_TTL).items():
-                add("element", name=set_name, elem=elems)
-    return {"nftables": cmds}
 
 
 def _expr_text(e: dict[str, Any]) -> str:
@@ -304,6 +335,7 @@ def nft_plan_section(policy: Policy) -> dict[str, Any]:
     from sandbox.net.session import network_capabilities
 
     caps = network_capabilities()
-    ruleset = compile_nft_ruleset(policy)
+    topo = NftTopology(hook="output") if caps.rung == "userns" else None
+    ruleset = compile_nft_ruleset(policy, None, topo)
     return {"rung": caps.rung, "notes": list(caps.notes), "ruleset": ruleset,
             "text": render_nft_text(ruleset)}
