@@ -207,6 +207,10 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
             # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
             # whatever the network default, or every name lookup fails with EAI_AGAIN.
             plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
+            # With a DNS view, the names behind an IP are the ones the sandbox's own lookups
+            # returned (fed by names_sink); pinning the policy's host names at launch would
+            # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
+            plan_info["resolve_hosts"] = False
         tables = sup.compile_tables(policy, plan_info)
         stderr_fd = options.stderr_fd if options.stderr_fd is not None and options.stderr_fd >= 0 else 2
         supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
