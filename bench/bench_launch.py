@@ -4,7 +4,8 @@ run(quick=False) -> dict, used by bench/run.py.  Interleaved A B A B runs,
 medians and ratios:
   launch: `landgate run -- /bin/true` vs bare /bin/true, bwrap --ro-bind / /, firejail --noprofile
   files:  find + cat over a generated 10k-file tree: bare vs Landlock-only
-          (no carve-out matches) vs with carve-outs (a `**/.env` deny with masked matches)
+          (no carve-out matches) vs with carve-outs (a `**/.env` deny with masked matches),
+          end to end (launch included) and timed inside one session (enforcement alone)
 """
 from __future__ import annotations
 
@@ -52,8 +53,38 @@ actions:
     defaultEffect: deny
     rules:
       - {{ path: "./**", effect: allow }}
+  - action: shell_exec
+    defaultEffect: deny
+    rules:
+      - {{ command: "python3 *", effect: allow }}
+      - {{ command: "sh -c *", effect: allow }}
+      - {{ command: "find *", effect: allow }}
+      - {{ command: "xargs *", effect: allow }}
+      - {{ command: "cat *", effect: allow }}
 """)
     return p
+
+
+# Times the workload from inside whatever runs it (bare or a sandbox), so that the
+# sandbox's launch is not in the number: the median of N runs, in seconds.
+TIMER = """
+import statistics, subprocess, sys, time
+n, cmd = int(sys.argv[1]), sys.argv[2:]
+samples = []
+for _ in range(n):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    samples.append(time.perf_counter() - t)
+print(statistics.median(samples))
+"""
+
+
+def _inside(cmd_prefix: list[str], work: list[str], n: int, cwd: str, env: dict) -> float:
+    out = subprocess.run(cmd_prefix + ["/usr/bin/python3", "-c", TIMER, str(n), *work], cwd=cwd,
+                         env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"workload failed ({out.returncode}): {out.stderr.strip()[-300:]}")
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def _tree(root: Path, n: int) -> None:
@@ -89,10 +120,18 @@ def run(quick: bool = False) -> dict:
             "landlock_only": [PY, "-m", "sandbox", "run", "--policy", str(plain), "--"] + work,
             "carve_outs": [PY, "-m", "sandbox", "run", "--policy", str(carve), "--"] + work,
         }
-        # landgate's own start-up (python import, plan) is in each landgate sample; the
-        # workload ratio subtracts the launch overhead measured above to isolate enforcement.
+        # landgate's own start-up (python import, plan) is in each of these samples; the
+        # "inside" numbers below time the workload within one session instead.
         fw = _interleaved(file_cmds, max(3, rounds // 2), cwd=str(ws), env=env)
-        overhead = launch["landgate"] - launch["bare"]
+        # Enforcement alone: the workload timed inside one session, bare vs each policy,
+        # alternating, median of the per-session medians.
+        inner: dict[str, list[float]] = {"bare": [], "landlock_only": [], "carve_outs": []}
+        prefixes = {"bare": [], "landlock_only": file_cmds["landlock_only"][:-len(work)],
+                    "carve_outs": file_cmds["carve_outs"][:-len(work)]}
+        for _ in range(3 if quick else 5):
+            for name, prefix in prefixes.items():
+                inner[name].append(_inside(prefix, work, 3 if quick else 7, str(ws), env))
+        inner_med = {k: statistics.median(v) for k, v in inner.items()}
         result = {
             "rounds": rounds,
             "launch_median_s": launch,
@@ -100,8 +139,8 @@ def run(quick: bool = False) -> dict:
             "files": files,
             "workload_median_s": fw,
             "workload_ratio_vs_bare_raw": {k: v / fw["bare"] for k, v in fw.items()},
-            "workload_ratio_vs_bare_minus_launch": {
-                k: (v - (overhead if k != "bare" else 0)) / fw["bare"] for k, v in fw.items()},
+            "workload_inside_median_s": inner_med,
+            "workload_inside_ratio_vs_bare": {k: v / inner_med["bare"] for k, v in inner_med.items()},
         }
         return result
     finally:
