@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.plan.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
+from sandbox.plan.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     notify_detail = ", ".join(f"{n}: {'yes' if ok else 'no'}" for n, ok in (
         ("USER_NOTIF", h.seccomp_notify), ("WAIT_KILLABLE_RECV", h.wait_killable_recv),
         ("SYNC_WAKE_UP", h.sync_wakeup)))
-    state = "enforced" if h.seccomp_notify and h.wait_killable_recv else (
+    state: LayerState = "enforced" if h.seccomp_notify and h.wait_killable_recv else (
         "partial" if h.seccomp_notify else "absent")
     out.append(LayerStatus("exec", state, "seccomp USER_NOTIF", notify_detail))
     out.append(LayerStatus("connect", state, "seccomp USER_NOTIF", notify_detail))

@@ -405,8 +405,10 @@ def run_session_result(options: RunOptions) -> SessionResult:
             for w in setup.warnings:
                 options.warn(w)
         session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
-        stdio = tuple(-1 if fd is None else int(fd)
-                      for fd in (options.stdin_fd, options.stdout_fd, options.stderr_fd))
+        def _fd(fd: int | None) -> int:
+            return -1 if fd is None else int(fd)
+
+        stdio = (_fd(options.stdin_fd), _fd(options.stdout_fd), _fd(options.stderr_fd))
         spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
                               netns_fd=netns_fd, binds=binds, stdio_fds=stdio,
                               new_netns=bool(net is not None and net.setup is not None

@@ -21,7 +21,7 @@ from typing import Any
 
 from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
 from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
-from sandbox.plan.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
+from sandbox.plan.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
 
 __all__ = ["LayerStatus", "Plan", "build_plan", "render_plan", "supervisor_status"]
@@ -193,7 +193,7 @@ def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup:
     else:
         missing = [n for n, need in (("refer (cross-directory rename/link)", 2),
                                      ("truncate", 3), ("ioctl on devices", 5)) if abi < need]
-        state = "partial" if missing else "enforced"
+        state: LayerState = "partial" if missing else "enforced"
         detail = f"{len(ll.rules)} path rules"
         if ll.ports:
             detail += f", TCP connect limited to ports {', '.join(str(p) for p, _ in ll.ports)}"
