@@ -117,6 +117,7 @@ static void admit_purge(struct lg_sup *s)
     struct lg_admit *fresh = calloc(LG_ADMIT_CAP, sizeof *fresh);
     if (!fresh)
         return;
+    lg_prefault(fresh, LG_ADMIT_CAP * sizeof *fresh);
     s->admit = fresh;
     s->admit_count = 0;
     for (unsigned i = 0; i < LG_ADMIT_CAP; i++) {

@@ -145,6 +145,7 @@ struct lg_sup {
 
 /* supervise.c */
 unsigned long long lg_now_ns(void);
+void lg_prefault(void *p, size_t n);
 int lg_push_event(struct lg_sup *s, const struct lg_event *ev);
 void lg_count(struct lg_sup *s, int which);
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
