@@ -11,7 +11,7 @@ from typing import Any
 from sandbox._version import __version__
 from sandbox.errors import LandgateError, LaunchError, PolicyError, UsageError
 
-__all__ = ["__version__", "LandgateError", "LaunchError", "PolicyError", "UsageError", "Policy", "run"]
+__all__ = ["LandgateError", "LaunchError", "Policy", "PolicyError", "UsageError", "__version__", "run"]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from sandbox._version import __version__
 from sandbox.errors import EXIT_USAGE, LandgateError
@@ -265,7 +266,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise_usage("audit: a subcommand is needed: verify, show, stats, suggest, report")
     from sandbox.audit import commands
 
-    handler: Callable[..., "commands.CommandResult"] = getattr(commands, args.audit_command)
+    handler: Callable[..., commands.CommandResult] = getattr(commands, args.audit_command)
     result = handler(args, progress=_stderr_progress())
     _out(result.stdout)
     if result.stderr:

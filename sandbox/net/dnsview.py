@@ -16,6 +16,7 @@ building use dnslib; there is no hand-written DNS code here.
 """
 from __future__ import annotations
 
+import errno
 import os
 import random
 import select
@@ -92,26 +93,47 @@ class DnsView:
         return self._port
 
     def start(self) -> None:
-        for addr in self._listen:
-            fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-            udp = socket.socket(fam, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            udp.bind((addr, self._port))
-            if self._port == 0:
-                # An ephemeral port (the unprivileged rung, on the host's loopback):
-                # TCP takes the same number; every later address too.
-                self._port = udp.getsockname()[1]
+        # An ephemeral port (the unprivileged rung, on the host's loopback) must be free
+        # for both UDP and TCP on every address: the kernel picks it for one socket only,
+        # so a number another program holds for the other protocol is retried, not fatal.
+        ephemeral = self._port == 0
+        for attempt in range(32 if ephemeral else 1):
+            try:
+                socks = self._bind_all()
+                break
+            except OSError as exc:
+                if not ephemeral or exc.errno != errno.EADDRINUSE or attempt == 31:
+                    raise
+                self._port = 0
+        self._socks += socks
+        for s in socks:
+            fn = self._serve_udp if s.type == socket.SOCK_DGRAM else self._serve_tcp
+            t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
+            t.start()
+            self._threads.append(t)
 
-            tcp = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind((addr, self._port))
-            tcp.listen(64)
-
-            self._socks += [udp, tcp]
-            for fn, s in ((self._serve_udp, udp), (self._serve_tcp, tcp)):
-                t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
-                t.start()
-                self._threads.append(t)
+    def _bind_all(self) -> list[socket.socket]:
+        """UDP and TCP listeners on every address, one port number for all of them."""
+        socks: list[socket.socket] = []
+        try:
+            for addr in self._listen:
+                fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+                tcp = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                socks.append(tcp)
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((addr, self._port))
+                if self._port == 0:
+                    self._port = tcp.getsockname()[1]
+                tcp.listen(64)
+                udp = socket.socket(fam, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                socks.append(udp)
+                udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                udp.bind((addr, self._port))
+        except OSError:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
 
     def close(self) -> None:
         self._stop.set()

@@ -19,10 +19,9 @@ here is an int/unsigned int in the kernel (flags, domain, ioctl cmd).
 """
 from __future__ import annotations
 
-from typing import Any
-
 import errno as E
 from dataclasses import dataclass
+from typing import Any
 
 # linux/filter.h
 BPF_LD, BPF_W, BPF_ABS = 0x00, 0x00, 0x20

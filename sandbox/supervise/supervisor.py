@@ -18,12 +18,11 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
-from typing import Any, Callable
-
-from sandbox.errors import LaunchError
+from collections.abc import Callable
+from typing import Any
 
 from sandbox._supervise import ffi, lib
+from sandbox.errors import LaunchError
 
 from .tables import Tables
 
@@ -117,7 +116,9 @@ class Supervisor:
                 # Batch: while the ring is non-empty the C side does not write the
                 # eventfd again, so one wake-up per interval instead of per decision
                 # (on 2 CPUs a Python wake-up per exec costs more than the decision).
-                time.sleep(_BATCH_SECONDS)
+                # An event, not a sleep: the loop's end cuts the wait short, so a session's
+                # shutdown does not wait out the interval.
+                self._loop_done.wait(_BATCH_SECONDS)
             while True:
                 n = lib.lg_sup_drain(self._ctx, buf, _DRAIN_BATCH)
                 if n == 0:

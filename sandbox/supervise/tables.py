@@ -13,13 +13,13 @@ import glob as _glob
 import ipaddress
 import os
 import socket
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
-
-from sandbox.errors import LaunchError
-from sandbox.policy.model import Policy, Rule
+from typing import Any
 
 from sandbox._supervise import ffi, lib
+from sandbox.errors import LaunchError
+from sandbox.policy.model import Policy, Rule
 
 ACCESS_READ = lib.LG_ACCESS_READ
 ACCESS_WRITE = lib.LG_ACCESS_WRITE
@@ -166,17 +166,17 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     inf = ffi.new("struct lg_net_rule[]", max(1, len(infra)))
     keep.append(inf)
     for i, (ip, port, reason) in enumerate(infra):
-        addr = ipaddress.ip_address(ip)
+        infra_ip = ipaddress.ip_address(ip)
         if not 0 < int(port) < 65536:
             raise LaunchError(f"infrastructure destination {ip}:{port}: not a port")
         rules.append(RuleInfo(ref=str(reason), action="network", rule=None, source=None,
                               origin="infrastructure"))
         inf[i].kind = lib.LG_NET_IP
         inf[i].effect = lib.LG_EFFECT_ALLOW
-        inf[i].family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
-        inf[i].prefix = 32 if addr.version == 4 else 128
+        inf[i].family = socket.AF_INET if infra_ip.version == 4 else socket.AF_INET6
+        inf[i].prefix = 32 if infra_ip.version == 4 else 128
         inf[i].port = int(port)
-        for k, b in enumerate(addr.packed):
+        for k, b in enumerate(infra_ip.packed):
             inf[i].addr[k] = b
         inf[i].pattern = ffi.NULL
         inf[i].rule = len(rules) - 1
@@ -185,10 +185,10 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
 
     nr = ffi.new("struct lg_net_rule[]", max(1, len(net_rows)))
     keep.append(nr)
-    for i, (kind, eff, fam, prefix, port, addr, pattern, idx) in enumerate(net_rows):
+    for i, (kind, eff, family, prefix, port, addr, pattern, idx) in enumerate(net_rows):
         nr[i].kind = kind
         nr[i].effect = eff
-        nr[i].family = fam
+        nr[i].family = family
         nr[i].prefix = prefix
         nr[i].port = port
         for k, b in enumerate(addr):

@@ -9,7 +9,6 @@ an unwritable trail refuses to run anything.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_kernel, require_root
-from launch.lg_helpers import ROOT, landgate, world_policy
+from launch.lg_helpers import ROOT, landgate
 
 from sandbox.audit import verify_trail
 from sandbox.launch.host import probe_host

@@ -13,14 +13,22 @@ import os
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pytest
 
 from sandbox.policy.model import (
-    ActionBlock, CommandPattern, Destination, Enforcement, Environment, Policy, Rule, SourceRef,
+    ActionBlock,
+    CommandPattern,
+    Destination,
+    Enforcement,
+    Environment,
+    Policy,
+    Rule,
+    SourceRef,
 )
 
 HELPERS = Path(__file__).parent / "helpers"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.supervise.conftest import Launch, dest, make_policy  # noqa: E402
-import ipaddress  # noqa: E402
+import ipaddress
+
+from tests.supervise.conftest import Launch, dest, make_policy
 
 bins, port = Path(sys.argv[1]), int(sys.argv[2])
 argv = sys.argv[sys.argv.index("--") + 1:]
