@@ -13,8 +13,14 @@
 /* Bounds.  Everything the loop reads from a caller lands in buffers of these
  * sizes; anything larger is denied (fail closed), never truncated before a
  * decision. */
-#define LG_CMD_MAX (256 * 1024)  /* argv bytes of one exec (ARG_MAX is larger: E2BIG beyond) */
-#define LG_ARGS_MAX 4096         /* argv entries of one exec */
+/* argv of one exec: the kernel allows strings + pointers up to a quarter of the
+ * stack rlimit (2 MiB with the default 8 MiB stack), and `xargs` fills that: a
+ * find | xargs cat over a source tree passes thousands of arguments.  Smaller
+ * bounds here denied such ordinary commands (E2BIG, fail closed).  Beyond these
+ * bounds (a raised stack limit) the exec is still denied, never truncated.  The
+ * buffers are malloc'd once and only touched as far as an exec uses them. */
+#define LG_CMD_MAX (2 * 1024 * 1024)  /* argv bytes of one exec */
+#define LG_ARGS_MAX (256 * 1024)      /* argv entries of one exec (>= 2 MiB / 8-byte pointers) */
 #define LG_SEG_DEPTH 3           /* nested `sh -c` strings judged */
 #define LG_LINE_MAX (LG_CMD_MAX + 64)
 #define LG_ADMIT_CAP 65536       /* admitted processes (pid, starttime) */

@@ -204,3 +204,29 @@ def test_argv_race_never_runs_denied_program(supervised, world, bins):
         f.write(f"{attempts} {ran} {refused} {len(races)} {other}\n")
     print(f"argv race: {attempts} attempts, {ran} allowed ran, {refused} refused, "
           f"{len(races)} killed as exec-race, 0 denied programs ran")
+
+
+def test_xargs_with_thousands_of_arguments(supervised, world, fake_bin):
+    """`find | xargs cat` over a tree passes thousands of arguments in one exec: it must be
+    judged like any other command (the twin: the same argv to a denied program is refused),
+    not refused for its size."""
+    tree = world.workspace / "many"
+    tree.mkdir()
+    # Short relative names, as `find .` prints them (./d000/f00000.txt): one xargs
+    # batch (128 KiB) then holds thousands of arguments.
+    for i in range(9000):
+        d = tree / f"d{i // 100:03d}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i:05d}.txt").write_text("x\n")
+    pol = make_policy([("sh*", "allow"), ("find*", "allow"), ("xargs*", "allow"),
+                       ("cat*", "allow"), ("wc*", "allow"), ("echo*", "allow"), ("head*", "deny")])
+    r = run_script(supervised, world, fake_bin,
+                   f"cd {tree}\nfind . -type f -print0 | xargs -0 cat | wc -l\n"
+                   "find . -type f -print0 | xargs -0 head -q -n1 | wc -l\necho done\n", pol)
+    lines = r.stdout.decode().split()
+    assert lines[0] == "9000", r.stdout  # cat ran over every file
+    assert lines[1] == "0" and lines[-1] == "done", r.stdout  # head never ran
+    # the recorded target of such an exec is cut for the trail ("truncated"), never the decision
+    big = [e for e in r.events if e["action"] == "shell_exec" and "truncated" in e["flags"]]
+    assert big and all("fail-closed" not in e["flags"] for e in big), [e["flags"] for e in big]
+    assert {e["result"] for e in big if e["target"].startswith("cat")} == {"allow"}
