@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sandbox._version import __version__
-from sandbox.errors import EXIT_USAGE, LandgateError
+from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError
 
 PROG = "landgate"
 
@@ -318,6 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except LandgateError as exc:
         _stderr_line(f"{PROG}: {exc}" if not _is_located(exc) else str(exc))
+        if args.command == "run" and exc.exit_code not in (EXIT_USAGE, EXIT_LAUNCH):
+            # DESIGN §4: `run` exits with the agent's own status, so anything that stops
+            # landgate before the agent ran (a bad policy included) is 125, never a code
+            # the agent itself could have returned.
+            return EXIT_LAUNCH
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -239,3 +239,19 @@ def test_simulate_blocks_nothing_on_the_filesystem(world, capfd):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_bad_policy_for_run_is_125_not_an_agent_code(world):
+    """`run` exits with the agent's status, so a policy that stops landgate before the agent
+    ran is 125 (a clear one-line error, no traceback), never 1; the twin: `check` on the
+    same file says 1 (policy invalid), and a valid policy runs the agent's own exit code."""
+    bad = world.write_policy("version: 1\nactions:\n  - action: file_read\n    rules:\n"
+                             "      - { pth: x, effect: allow }\n", name="bad.yaml")
+    p = landgate(world, ["sh", "-c", "exit 1"], policy=bad)
+    assert p.returncode == 125 and b"bad.yaml:5:" in p.stderr and b"Traceback" not in p.stderr
+    missing = landgate(world, ["true"], policy=world.root / "absent.yaml")
+    assert missing.returncode == 125 and b"absent.yaml" in missing.stderr
+    check = subprocess.run([PY, "-m", "sandbox", "check", "--policy", str(bad)], capture_output=True,
+                           env=dict(world.env, PYTHONPATH=str(ROOT)))
+    assert check.returncode == 1
+    assert landgate(world, ["sh", "-c", "exit 1"]).returncode == 1
