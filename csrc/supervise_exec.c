@@ -31,6 +31,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "kernel_compat.h"
@@ -506,6 +507,43 @@ out:
 
 /* ---- the handler ------------------------------------------------------------ */
 
+/* argv strings usually sit back to back in one buffer ("a\0b\0c\0"): reading
+ * each with its own process_vm_readv of up to a page made a 7,000-argument xargs
+ * exec cost ~3 ms (one syscall and a page copy per argument).  This keeps the
+ * last page-bounded chunk read from the caller and serves the next string from
+ * it when it starts there; anything else goes through lg_read_str.  The bytes
+ * are the caller's memory as read once, exactly as before. */
+static int read_str_cached(int pid, struct lg_str_cache *c, unsigned long long addr, char *buf,
+                           size_t cap, size_t *outlen)
+{
+    if (!(c->n > 0 && addr >= c->base && addr < c->base + c->n)) {
+        size_t page_left = 4096 - (size_t)(addr & 4095);
+        struct iovec local = {c->data, page_left};
+        struct iovec remote = {(void *)(uintptr_t)addr, page_left};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n <= 0) {
+            c->n = 0;
+            return n < 0 ? -errno : -EFAULT;
+        }
+        c->base = addr;
+        c->n = (size_t)n;
+    }
+    size_t off = (size_t)(addr - c->base);
+    size_t avail = c->n - off;
+    const char *nul = memchr(c->data + off, '\0', avail);
+    if (nul) {
+        size_t l = (size_t)(nul - (c->data + off));
+        if (l + 1 > cap)
+            return -E2BIG;
+        memcpy(buf, c->data + off, l + 1);
+        *outlen = l;
+        return 0;
+    }
+    /* The string runs past the cached chunk: the page-by-page reader takes it. */
+    c->n = 0;
+    return lg_read_str(pid, addr, buf, cap, outlen);
+}
+
 static void finish(struct lg_sup *s, unsigned long long id, struct lg_event *ev, const char *shown)
 {
     ev->t_resp_ns = lg_now_ns();
@@ -557,6 +595,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         rlen[nr++] = flen + 1;
     }
     /* argv: pointers until NULL, read without crossing a page in one call */
+    s->strc.n = 0;
     unsigned long long p = aptr;
     while (fail == 0 && aptr != 0) {
         unsigned long long ptrs[64];
@@ -582,7 +621,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
                 break;
             }
             size_t l = 0;
-            fail = lg_read_str(tid, ptrs[k], s->cmd + pos, LG_CMD_MAX - pos, &l);
+            fail = read_str_cached(tid, &s->strc, ptrs[k], s->cmd + pos, LG_CMD_MAX - pos, &l);
             if (fail)
                 break;
             s->argv.w[argc] = s->cmd + pos;
@@ -736,6 +775,20 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         racy = 1;
     if (!racy) {
         finish(s, req->id, &ev, line);
+        return;
+    }
+    /* The slow path attaches with ptrace and waits for the new image; an exec of a
+     * file that does not exist has no new image.  execvp() tries every $PATH entry,
+     * each one a notification, and each would cost a ptrace attach: answer the
+     * kernel's own ENOENT at once instead.  Nothing runs on this answer; if the
+     * file appears meanwhile, the caller just moves on or tries again. */
+    int absent = missing_in_view(tid, dirfd, fname);
+    if (absent) {
+        ev.err = absent;
+        ev.flags |= LG_EV_MISSING;
+        ev.t_resp_ns = lg_now_ns();
+        lg_push_event(s, &ev);
+        lg_send_resp(s, req->id, 0, absent, 0);
         return;
     }
 

@@ -33,6 +33,14 @@
 #define LG_SEEN_CAP 4096         /* objects added to the open check's deny set at run time */
 #define LG_OPENERS_MAX 8         /* opener threads (a FIFO open may block one) */
 
+/* The last page-bounded chunk of a caller's memory read for argv strings
+ * (supervise_exec.c read_str_cached); the loop's own, reset for each exec. */
+struct lg_str_cache {
+    unsigned long long base; /* caller address of data[0] */
+    size_t n;                /* valid bytes (never past a page end) */
+    char data[4096];
+};
+
 struct lg_words {
     const char **w;
     int *len;
@@ -118,6 +126,7 @@ struct lg_sup {
     char *seg;        /* dequoted shell segments, per depth */
     struct lg_words argv;
     struct lg_words segw[LG_SEG_DEPTH];
+    struct lg_str_cache strc;
 
     struct lg_admit *admit;
     int admit_count;
