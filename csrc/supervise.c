@@ -122,6 +122,44 @@ int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t 
     return -E2BIG;
 }
 
+/* Lexically normalise an absolute path: "." and empty components dropped, ".."
+ * takes one away (never above "/").  A result that does not fit `cap` is
+ * -ENAMETOOLONG: a decision is never made on a shortened path. */
+int lg_normalise_path(const char *in, char *out, size_t cap)
+{
+    if (cap < 2)
+        return -ENAMETOOLONG;
+    size_t o = 0;
+    const char *c = in;
+    while (*c) {
+        while (*c == '/')
+            c++;
+        if (!*c)
+            break;
+        const char *e = strchr(c, '/');
+        size_t l = e ? (size_t)(e - c) : strlen(c);
+        if (l == 1 && c[0] == '.') {
+            /* skip */
+        } else if (l == 2 && c[0] == '.' && c[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            if (o + l + 2 > cap)
+                return -ENAMETOOLONG;
+            out[o++] = '/';
+            memcpy(out + o, c, l);
+            o += l;
+        }
+        c += l;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return 0;
+}
+
 /* ---- answering the kernel ------------------------------------------------- */
 
 /* 1 if the notification is still pending (the caller has not died or been

@@ -168,6 +168,7 @@ int lg_id_valid(struct lg_sup *s, unsigned long long id);
 int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
 int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len);
 int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen);
+int lg_normalise_path(const char *in, char *out, size_t cap);
 int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg);
 void lg_worker_done(struct lg_sup *s);
 int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s));

@@ -205,39 +205,6 @@ static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int 
     *rule = s->t.net_default_rule;
 }
 
-/* Lexically normalise an absolute path in place ("." , "..", "//"). */
-static void normalise(char *p)
-{
-    char out[LG_TARGET_MAX];
-    size_t o = 0;
-    const char *c = p;
-    while (*c) {
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        const char *e = strchr(c, '/');
-        size_t l = e ? (size_t)(e - c) : strlen(c);
-        if (l == 1 && c[0] == '.') {
-            /* skip */
-        } else if (l == 2 && c[0] == '.' && c[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else if (o + l + 2 < sizeof out) {
-            out[o++] = '/';
-            memcpy(out + o, c, l);
-            o += l;
-        }
-        c += l;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    memcpy(p, out, o + 1);
-}
-
 /* Parse a copied sockaddr.  Returns 0, or -errno the kernel would give. */
 static int parse_dest(int tid, const unsigned char *sa, size_t len, struct dest *d)
 {
@@ -306,7 +273,11 @@ static int parse_dest(int tid, const unsigned char *sa, size_t len, struct dest 
             if ((size_t)snprintf(d->path, sizeof d->path, "%s/%s", cwd, rel) >= sizeof d->path)
                 return -ENAMETOOLONG;
         }
-        normalise(d->path);
+        char norm[sizeof d->path];
+        int nrc = lg_normalise_path(d->path, norm, sizeof norm);
+        if (nrc < 0)
+            return nrc;  /* never judged on a shortened path */
+        memcpy(d->path, norm, strlen(norm) + 1);
         return 0;
     }
     return 0;

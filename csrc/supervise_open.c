@@ -188,36 +188,7 @@ static int absolute_in_view(int tid, int dirfd, const char *path, char *out, siz
     memcpy(tmp, base, bl);
     tmp[bl] = '/';
     memcpy(tmp + bl + 1, path, pl + 1);
-    /* normalise into out */
-    size_t o = 0;
-    const char *c = tmp;
-    while (*c) {
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        const char *e = strchr(c, '/');
-        size_t l = e ? (size_t)(e - c) : strlen(c);
-        if (l == 1 && c[0] == '.') {
-            /* skip */
-        } else if (l == 2 && c[0] == '.' && c[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else {
-            if (o + l + 2 > cap)
-                return -ENAMETOOLONG;
-            out[o++] = '/';
-            memcpy(out + o, c, l);
-            o += l;
-        }
-        c += l;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    return 0;
+    return lg_normalise_path(tmp, out, cap);
 }
 
 /* ---- the enforced open check ------------------------------------------------ */
