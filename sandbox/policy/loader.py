@@ -147,10 +147,54 @@ def _compose(text: str, file: str) -> Node | None:
     return node
 
 
+_NEST_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+              yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_NEST_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _compose_with_libyaml(text: str) -> Node | None:
+    """Compose with libyaml (about 10x faster than the pure-Python composer: ~40 ms
+    of every `landgate run` with the coding-agent preset).
+
+    libyaml's composer cannot be hooked, so the refusals _MarkedLoader makes while
+    composing are made first, on the token stream (libyaml's scanner is iterative):
+    any alias or anchor, and nesting deeper than MAX_DEPTH.  Only then does the
+    (recursive) composer run, on a document known to be shallow and alias-free."""
+    scanner = yaml.CSafeLoader(text)
+    try:
+        depth = 0
+        while scanner.check_token():
+            token = scanner.get_token()
+            if isinstance(token, yaml.AliasToken):
+                raise _Refused(f"YAML aliases are not allowed in a policy (*{token.value})",
+                               token.start_mark)
+            if isinstance(token, yaml.AnchorToken):
+                raise _Refused(f"YAML anchors are not allowed in a policy (&{token.value}); "
+                               "write the value out instead", token.start_mark)
+            if isinstance(token, _NEST_OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Refused(f"document nested deeper than {MAX_DEPTH} levels",
+                                   token.start_mark)
+            elif isinstance(token, _NEST_CLOSE):
+                depth -= 1
+    finally:
+        scanner.dispose()
+    loader = yaml.CSafeLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def _compose_uncached(text: str, file: str) -> Node | None:
     loader: _MarkedLoader | None = None
     try:
-        # The reader checks for unprintable characters already in the constructor.
+        # The pure-Python reader checks for unprintable characters in its constructor;
+        # libyaml is only trusted with text that check passed.
+        yaml.reader.Reader(text)
+        if yaml.__with_libyaml__:
+            return _compose_with_libyaml(text)
         loader = _MarkedLoader(text)
         return loader.get_single_node()
     except _Refused as exc:
