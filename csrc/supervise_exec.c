@@ -267,19 +267,27 @@ struct exec_job {
     struct lg_event ev;       /* prefilled allow event */
 };
 
-/* Open path as the caller would see it (its root and cwd or dirfd). */
+/* Spell path as the caller sees it (its root, and its cwd or dirfd) through
+ * /proc/TID.  0, or -ENAMETOOLONG when it does not fit. */
+static int path_in_view(int tid, int dirfd, const char *path, char *full, size_t cap)
+{
+    int n;
+    if (path[0] == '/')
+        n = snprintf(full, cap, "/proc/%d/root%s", tid, path);
+    else if (dirfd == AT_FDCWD)
+        n = snprintf(full, cap, "/proc/%d/cwd/%s", tid, path);
+    else
+        n = snprintf(full, cap, "/proc/%d/fd/%d/%s", tid, dirfd, path);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Open path as the caller would see it. */
 static int open_in_view(int tid, int dirfd, const char *path)
 {
     char full[LG_FNAME_MAX + 64];
-    int n;
-    if (path[0] == '/')
-        n = snprintf(full, sizeof full, "/proc/%d/root%s", tid, path);
-    else if (dirfd == AT_FDCWD)
-        n = snprintf(full, sizeof full, "/proc/%d/cwd/%s", tid, path);
-    else
-        n = snprintf(full, sizeof full, "/proc/%d/fd/%d/%s", tid, dirfd, path);
-    if (n < 0 || (size_t)n >= sizeof full)
-        return -ENAMETOOLONG;
+    int rc = path_in_view(tid, dirfd, path, full, sizeof full);
+    if (rc < 0)
+        return rc;
     int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     return fd < 0 ? -errno : fd;
 }
@@ -288,14 +296,7 @@ static int open_in_view(int tid, int dirfd, const char *path)
 static int missing_in_view(int tid, int dirfd, const char *path)
 {
     char full[LG_FNAME_MAX + 64];
-    int n;
-    if (path[0] == '/')
-        n = snprintf(full, sizeof full, "/proc/%d/root%s", tid, path);
-    else if (dirfd == AT_FDCWD)
-        n = snprintf(full, sizeof full, "/proc/%d/cwd/%s", tid, path);
-    else
-        n = snprintf(full, sizeof full, "/proc/%d/fd/%d/%s", tid, dirfd, path);
-    if (n < 0 || (size_t)n >= sizeof full)
+    if (path_in_view(tid, dirfd, path, full, sizeof full) < 0)
         return 0;
     struct stat st;
     if (stat(full, &st) == 0)
