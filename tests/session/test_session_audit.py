@@ -180,3 +180,19 @@ def test_disk_full_mid_session_stops_the_command(world):
         assert len(out.read_text().splitlines()) < 3000  # stopped, not run to the end
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_simulation_judges_default_denied_reads_too(world):
+    """In simulation every open is judged by the one evaluator: a read that no rule names
+    (outside the workspace, not in the baseline) is a would-deny by the default, not only
+    reads that hit an explicit deny; the workspace read is its allowed twin."""
+    pol = _exec_policy(world)
+    bashrc = world.home / ".bashrc"
+    (world.workspace / "task.sh").write_text(f"cat src/app.ts {bashrc}\n")
+    p = landgate(world, ["sh", "task.sh"], policy=pol, extra_args=["--simulate"])
+    assert b"fake bashrc" in p.stdout  # nothing blocked
+    reads = [e for e in _entries(world) if e.get("type") == "decision" and e["action"] == "file_read"]
+    by_target = {e["target"]: e for e in reads}
+    assert by_target[str(bashrc)]["result"] == "deny", by_target.get(str(bashrc))
+    assert by_target[str(bashrc)]["rule"].startswith("default deny of file_read")
+    assert by_target[str(world.app_source)]["result"] == "allow"
