@@ -13,6 +13,10 @@ It runs in landgate's own namespace, bound to the host end of the sandbox's
 veth: the upstream resolver is then reached exactly as the host reaches it
 (often 127.0.0.53, which the sandbox's namespace could not reach).  Parsing and
 building use dnslib; there is no hand-written DNS code here.
+
+dnslib and the worker pool (concurrent.futures, which pulls in logging) are
+loaded on the first query: a session whose agent never resolves a name does
+not pay for them at launch.
 """
 from __future__ import annotations
 
@@ -25,12 +29,15 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-from dnslib import AAAA, QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
+from typing import TYPE_CHECKING, Any
 
 from sandbox.net.names import NameVerdict
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dnslib import AAAA, DNSQuestion, DNSRecord
 
 TTL_FLOOR = 60  # seconds an answered address stays in the sets at least
 TTL_CAP = 86400
@@ -80,7 +87,9 @@ class DnsView:
         self._max_addrs = max_addrs
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="landgate-dns")
+        self._pool: ThreadPoolExecutor | None = None  # made by the first query (_submit)
+        self._pool_lock = threading.Lock()
+        self._closed = False
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self.queries = 0
@@ -142,13 +151,28 @@ class DnsView:
             t.join(timeout=2)
         for s in self._socks:
             s.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         self._socks.clear()
         self._threads.clear()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
     # ---- transport ------------------------------------------------------
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run fn(*args) on the worker pool, made on first use (none after close())."""
+        with self._pool_lock:
+            if self._closed:
+                return
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="landgate-dns")
+            self._pool.submit(fn, *args)
+
     def _readable(self, sock: socket.socket) -> bool:
         """Block until sock is readable (True) or the view is closing (False)."""
         try:
@@ -163,7 +187,7 @@ class DnsView:
                 data, peer = sock.recvfrom(4096)
             except OSError:
                 return
-            self._pool.submit(self._answer_udp, sock, data, peer)
+            self._submit(self._answer_udp, sock, data, peer)
 
     def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple) -> None:
         reply = self.handle(data)
@@ -171,6 +195,8 @@ class DnsView:
             return
         if len(reply) > 512:
             # Classic UDP limit without negotiating EDNS sizes: truncate, the client retries on TCP.
+            from dnslib import DNSRecord
+
             rec = DNSRecord.parse(reply)
             rec.rr, rec.auth, rec.ar = [], [], []
             rec.header.tc = 1
@@ -186,7 +212,7 @@ class DnsView:
                 conn, _ = sock.accept()
             except OSError:
                 return
-            self._pool.submit(self._answer_tcp, conn)
+            self._submit(self._answer_tcp, conn)
 
     def _answer_tcp(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -210,6 +236,8 @@ class DnsView:
     # ---- the decision ---------------------------------------------------
     def handle(self, data: bytes) -> bytes | None:
         """One query in, one reply out (None: not a DNS query worth answering)."""
+        from dnslib import QTYPE, RCODE, DNSRecord
+
         try:
             query = DNSRecord.parse(data)
         except Exception:  # noqa: BLE001 - dnslib raises DNSError and struct/buffer errors alike
@@ -262,6 +290,8 @@ class DnsView:
         return reply.pack()
 
     def _ask_upstream(self, q: DNSQuestion) -> DNSRecord:
+        from dnslib import DNSHeader, DNSQuestion, DNSRecord
+
         fresh = DNSRecord(DNSHeader(id=random.randrange(65536), rd=1), q=DNSQuestion(q.qname, q.qtype, q.qclass))
         raw = fresh.send(self._upstream.host, self._upstream.port, timeout=UPSTREAM_TIMEOUT)
         answer = DNSRecord.parse(raw)
@@ -275,6 +305,8 @@ class DnsView:
 
     @staticmethod
     def _reply(query: DNSRecord, rcode: int) -> DNSRecord:
+        from dnslib import DNSHeader, DNSRecord
+
         return DNSRecord(DNSHeader(id=query.header.id, qr=1, aa=0, ra=1, rd=query.header.rd, rcode=rcode),
                          q=query.questions[0] if query.questions else None)
 
@@ -294,6 +326,14 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
             return None
         buf += chunk
     return bytes(buf)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AAAA":  # re-exported from dnslib (loaded on first use)
+        from dnslib import AAAA
+
+        return AAAA
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["AAAA", "DnsView", "Upstream", "upstream_from_resolv_conf"]

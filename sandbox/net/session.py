@@ -20,16 +20,14 @@ import itertools
 import os
 import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.errors import EnforcementUnavailable, LaunchError
 from sandbox.net import netns as nsmod
@@ -37,6 +35,9 @@ from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
 from sandbox.net.names import NameVerdict, judge_name, target_allowed
 from sandbox.net.netns import Addressing, AllocationLock, NetSetupError, SessionNames
 from sandbox.policy.model import Policy
+
+if TYPE_CHECKING:
+    import subprocess  # the unprivileged rung's helper; imported where it is started
 
 Rung = Literal["netns", "userns", "connect-only"]
 
@@ -481,6 +482,9 @@ class NetworkSession:
         The namespace itself is made by the launcher (LG_NS_NET); attach()
         configures it.  The helper is started here so that its interpreter
         start-up overlaps the spawn."""
+        import subprocess
+        import tempfile
+
         from sandbox.net.loopback import host_loopback_listeners
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
 
@@ -635,6 +639,8 @@ class _HelperNft:
 
 def _cleanup_stale_user_dirs() -> None:
     """resolv.conf directories of unprivileged runs that were killed (SIGKILL)."""
+    import tempfile
+
     tmp = Path(tempfile.gettempdir())
     for d in tmp.glob("landgate-net-*-*"):
         try:
