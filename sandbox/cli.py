@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sandbox._version import __version__
-from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError
+from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError, UsageError
 
 PROG = "landgate"
 
@@ -290,12 +290,8 @@ def _stderr_progress() -> Callable[[int, int], None] | None:
     return progress
 
 
-class _Usage(LandgateError):
-    exit_code = EXIT_USAGE
-
-
 def raise_usage(message: str) -> NoReturn:
-    raise _Usage(message)
+    raise UsageError(message)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -177,7 +177,8 @@ class _AllowAllSupervisor:
 
 def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
                       options: RunOptions, on_event: Callable[[Any], None] | None,
-                      strict: bool, net_setup: Any = None, ruleset_fd: int = -1) -> Any:
+                      strict: bool, net_setup: Any = None, ruleset_fd: int = -1,
+                      stderr_fd: int = 2) -> Any:
     """THE seam for the supervisor (sandbox.supervise).
 
     Returns an object with .stop(); the supervisor owns listener_fd from here.
@@ -212,7 +213,6 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
             # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
             plan_info["resolve_hosts"] = False
         tables = sup.compile_tables(policy, plan_info)
-        stderr_fd = options.stderr_fd if options.stderr_fd is not None and options.stderr_fd >= 0 else 2
         supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
                                     on_event=on_event, stderr_fd=stderr_fd, strict=strict)
         supervisor.start()
@@ -262,6 +262,11 @@ def _exit_code(raw: int | None, init_status: int) -> int:
     if os.WIFSIGNALED(st):
         return 128 + os.WTERMSIG(st)
     return 125
+
+
+def _stdio_fd(fd: int | None) -> int:
+    """An agent stdio fd from RunOptions: None or negative means landgate's own (-1)."""
+    return -1 if fd is None or fd < 0 else int(fd)
 
 
 def run_session(options: RunOptions) -> int:
@@ -385,8 +390,9 @@ def run_session_result(options: RunOptions) -> SessionResult:
         writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
     except LandgateError as exc:
         raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
-    stderr_fd = options.stderr_fd if options.stderr_fd is not None and options.stderr_fd >= 0 else 2
-    recorder = _Recorder(writer, options.on_event, policy, stderr_fd)
+    # The sandbox's stderr: where denials are told, by the supervisor and the DNS view alike.
+    stderr_fd = _stdio_fd(options.stderr_fd)
+    recorder = _Recorder(writer, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}
@@ -405,10 +411,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             for w in setup.warnings:
                 options.warn(w)
         session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
-        def _fd(fd: int | None) -> int:
-            return -1 if fd is None else int(fd)
-
-        stdio = (_fd(options.stdin_fd), _fd(options.stdout_fd), _fd(options.stderr_fd))
+        stdio = (_stdio_fd(options.stdin_fd), _stdio_fd(options.stdout_fd), stderr_fd)
         spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
                               netns_fd=netns_fd, binds=binds, stdio_fds=stdio,
                               new_netns=bool(net is not None and net.setup is not None
@@ -464,7 +467,7 @@ def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
             net.attach(child.agent_pid)
         supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options,
                                        recorder.event, strict, getattr(net, "setup", None),
-                                       getattr(child, "ruleset_fd", -1))
+                                       getattr(child, "ruleset_fd", -1), recorder.stderr_fd)
         recorder.attach(supervisor)
         child.release()
         init_status, killed = _wait_and_forward(child.init_pid, deadline, lambda: bool(failure))
