@@ -49,9 +49,14 @@ def _tail(text: str | bytes, limit: int = 200) -> str:
     return out[-limit:]
 
 
+def _run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run an install or probe step, capturing its text output; the caller reads returncode."""
+    return subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
+
+
 def _cmd_output(argv: list[str], timeout: float = 20) -> str | None:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = _run(argv, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     out = (proc.stdout or proc.stderr).strip()
@@ -68,36 +73,17 @@ def install_sandlock(log: Callable[[str], None]) -> tuple[bool, str]:
     if not py.exists():
         PEERS_DIR.mkdir(parents=True, exist_ok=True)
         log(f"installing {SANDLOCK_PACKAGE} into {SANDLOCK_VENV.relative_to(ROOT)}")
-        proc = subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(SANDLOCK_VENV)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = _run([sys.executable, "-m", "venv", "--clear", str(SANDLOCK_VENV)])
         # The harness may run under the project venv; venv's interpreter is what we want.
         if proc.returncode != 0:
             return False, f"python -m venv failed: {_tail(proc.stderr)}"
-    probe = subprocess.run(
-        [str(py), "-c", "import sandlock; print(sandlock.__version__)"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    version_probe = [str(py), "-c", "import sandlock; print(sandlock.__version__)"]
+    probe = _run(version_probe)
     if probe.returncode != 0:
-        proc = subprocess.run(
-            [str(py), "-m", "pip", "install", "-q", SANDLOCK_PACKAGE],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = _run([str(py), "-m", "pip", "install", "-q", SANDLOCK_PACKAGE])
         if proc.returncode != 0:
             return False, f"pip install {SANDLOCK_PACKAGE} failed: {_tail(proc.stderr)}"
-        probe = subprocess.run(
-            [str(py), "-c", "import sandlock; print(sandlock.__version__)"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        probe = _run(version_probe)
         if probe.returncode != 0:
             return False, f"import sandlock failed: {_tail(probe.stderr)}"
     return True, probe.stdout.strip()
@@ -113,13 +99,7 @@ def install_srt(log: Callable[[str], None]) -> tuple[bool, str]:
     if not SRT_BIN.exists():
         SRT_DIR.mkdir(parents=True, exist_ok=True)
         log(f"installing {SRT_PACKAGE} with npm into {SRT_DIR.relative_to(ROOT)}")
-        proc = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--silent", SRT_PACKAGE],
-            cwd=SRT_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = _run(["npm", "install", "--no-audit", "--no-fund", "--silent", SRT_PACKAGE], cwd=SRT_DIR)
         if proc.returncode != 0 or not SRT_BIN.exists():
             return False, f"npm install {SRT_PACKAGE} failed: {_tail(proc.stderr or proc.stdout)}"
     pkg = SRT_DIR / "node_modules" / "@anthropic-ai" / "sandbox-runtime" / "package.json"
@@ -293,12 +273,7 @@ def landgate_cli_tool(policy_for: Callable[[Workload], Path], audit_dir: Path) -
             available=False,
             reason=f"{LANDGATE_BIN.relative_to(ROOT)} missing (run `make install`)",
         )
-    probe = subprocess.run(
-        [str(LANDGATE_VENV_PY), "-c", "import sandbox.launch.session"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    probe = _run([str(LANDGATE_VENV_PY), "-c", "import sandbox.launch.session"])
     if probe.returncode != 0:
         return Tool(
             name="landgate",
@@ -327,12 +302,7 @@ def landgate_cli_tool(policy_for: Callable[[Workload], Path], audit_dir: Path) -
 
 
 def landgate_api_tool() -> Tool:
-    probe = subprocess.run(
-        [str(LANDGATE_VENV_PY), "-c", "import sandbox.api, sandbox.launch.session"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    probe = _run([str(LANDGATE_VENV_PY), "-c", "import sandbox.api, sandbox.launch.session"])
     if probe.returncode != 0:
         return Tool(
             name="landgate-api",
