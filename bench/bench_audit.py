@@ -13,6 +13,7 @@ Measures, on a real disk directory (not tmpfs):
 `run(quick)` returns the numbers as a dict for bench/run.py; temporary trails are
 removed afterwards.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -35,10 +36,15 @@ GOAL_VERIFY = 300_000
 
 def _event(i: int) -> dict[str, Any]:
     # Shaped like a supervisor event: a realistic path length, a rule reference.
-    return {"pid": 4242, "action": "file_read" if i % 3 else "shell_exec",
-            "target": f"/home/dev/project/src/components/module_{i % 997}/index.ts",
-            "result": "deny" if i % 50 == 0 else "allow", "rule": "policy.yaml:21",
-            "layer": "landlock", "ts": time.time()}
+    return {
+        "pid": 4242,
+        "action": "file_read" if i % 3 else "shell_exec",
+        "target": f"/home/dev/project/src/components/module_{i % 997}/index.ts",
+        "result": "deny" if i % 50 == 0 else "allow",
+        "rule": "policy.yaml:21",
+        "layer": "landlock",
+        "ts": time.time(),
+    }
 
 
 def _percentile(sorted_ns: list[int], q: float) -> float:
@@ -113,7 +119,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "verify_met": round(report.entries / best) >= GOAL_VERIFY,
             },
             "notes": "single writer process; batch = fdatasync every <=100 ms by a background "
-                     "thread; strict = fdatasync per append on /var/tmp",
+            "thread; strict = fdatasync per append on /var/tmp",
         }
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -123,14 +129,22 @@ def main(argv: list[str]) -> int:
     r = run(quick="--quick" in argv)
     b, s, v = r["batch_append"], r["strict_append"], r["verify"]
     print(f"{'':16} {'entries/s':>12} {'median us':>10} {'p99 us':>9}")
-    print(f"{'append batch':16} {b['entries_per_s']:>12,} {b['append_us_median']:>10} "
-          f"{b['append_us_p99']:>9}")
-    print(f"{'append strict':16} {s['entries_per_s']:>12,} {s['append_us_median']:>10} "
-          f"{s['append_us_p99']:>9}")
-    print(f"{'verify':16} {v['entries_per_s']:>12,}   ({v['entries']:,} entries, "
-          f"{v['bytes_per_entry']} B/entry)")
-    print(f"goals: batch append >= {GOAL_APPEND:,}/s: {r['goals']['batch_append_met']}; "
-          f"verify >= {GOAL_VERIFY:,}/s: {r['goals']['verify_met']}")
+    print(
+        f"{'append batch':16} {b['entries_per_s']:>12,} {b['append_us_median']:>10} "
+        f"{b['append_us_p99']:>9}"
+    )
+    print(
+        f"{'append strict':16} {s['entries_per_s']:>12,} {s['append_us_median']:>10} "
+        f"{s['append_us_p99']:>9}"
+    )
+    print(
+        f"{'verify':16} {v['entries_per_s']:>12,}   ({v['entries']:,} entries, "
+        f"{v['bytes_per_entry']} B/entry)"
+    )
+    print(
+        f"goals: batch append >= {GOAL_APPEND:,}/s: {r['goals']['batch_append_met']}; "
+        f"verify >= {GOAL_VERIFY:,}/s: {r['goals']['verify_met']}"
+    )
     return 0
 
 

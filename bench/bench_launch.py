@@ -7,6 +7,7 @@ medians and ratios:
           (no carve-out matches) vs with carve-outs (a `**/.env` deny with masked matches),
           end to end (launch included) and timed inside one session (enforcement alone)
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ PY = sys.executable
 
 def _time(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
     return time.perf_counter() - t
 
 
@@ -80,8 +83,14 @@ print(statistics.median(samples))
 
 
 def _inside(cmd_prefix: list[str], work: list[str], n: int, cwd: str, env: dict) -> float:
-    out = subprocess.run(cmd_prefix + ["/usr/bin/python3", "-c", TIMER, str(n), *work], cwd=cwd,
-                         env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        cmd_prefix + ["/usr/bin/python3", "-c", TIMER, str(n), *work],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"workload failed ({out.returncode}): {out.stderr.strip()[-300:]}")
     return float(out.stdout.strip().splitlines()[-1])
@@ -126,8 +135,11 @@ def run(quick: bool = False) -> dict:
         # Enforcement alone: the workload timed inside one session, bare vs each policy,
         # alternating, median of the per-session medians.
         inner: dict[str, list[float]] = {"bare": [], "landlock_only": [], "carve_outs": []}
-        prefixes = {"bare": [], "landlock_only": file_cmds["landlock_only"][:-len(work)],
-                    "carve_outs": file_cmds["carve_outs"][:-len(work)]}
+        prefixes = {
+            "bare": [],
+            "landlock_only": file_cmds["landlock_only"][: -len(work)],
+            "carve_outs": file_cmds["carve_outs"][: -len(work)],
+        }
         for _ in range(3 if quick else 5):
             for name, prefix in prefixes.items():
                 inner[name].append(_inside(prefix, work, 3 if quick else 7, str(ws), env))
@@ -140,7 +152,9 @@ def run(quick: bool = False) -> dict:
             "workload_median_s": fw,
             "workload_ratio_vs_bare_raw": {k: v / fw["bare"] for k, v in fw.items()},
             "workload_inside_median_s": inner_med,
-            "workload_inside_ratio_vs_bare": {k: v / inner_med["bare"] for k, v in inner_med.items()},
+            "workload_inside_ratio_vs_bare": {
+                k: v / inner_med["bare"] for k, v in inner_med.items()
+            },
         }
         return result
     finally:

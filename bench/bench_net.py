@@ -179,8 +179,11 @@ def run(quick: bool = False) -> dict[str, Any]:
             threading.Thread(target=_accept_close, args=(lo_srv,), daemon=True).start()
             # localhost:* forwards the host's listeners as of the last scan (every 2 s).
             deadline = time.monotonic() + 5
-            while s._loopback is not None and lo_port not in s._loopback.ports \
-                    and time.monotonic() < deadline:
+            while (
+                s._loopback is not None
+                and lo_port not in s._loopback.ports
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.1)
             result["loopback_connect_us"] = {
                 "sandbox": _stats(_client(path, "connect", f"127.0.0.1,{n},{lo_port}")),

@@ -12,6 +12,7 @@
 run(quick=False) -> dict; `python bench/bench_supervise.py` prints it.  Medians of
 interleaved repetitions; no assertion on time anywhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 def _build(out: Path) -> dict[str, Path]:
     bins = {}
-    for name, src in (("floor", BENCH / "floor.c"), ("loops", BENCH / "loops.c"),
-                      ("spawn", ROOT / "tests/supervise/helpers/spawn.c")):
+    for name, src in (
+        ("floor", BENCH / "floor.c"),
+        ("loops", BENCH / "loops.c"),
+        ("spawn", ROOT / "tests/supervise/helpers/spawn.c"),
+    ):
         dst = out / name
         subprocess.run(["gcc", "-O2", "-pthread", "-o", str(dst), str(src)], check=True)
         bins[name] = dst
@@ -51,15 +55,20 @@ def _listener() -> socket.socket:
             except OSError:
                 return
             c.close()
+
     threading.Thread(target=loop, daemon=True).start()
     return srv
 
 
 def _bare(loops: Path, *args: str) -> int:
-    return int(subprocess.run([str(loops), *args], capture_output=True, check=True, text=True).stdout)
+    return int(
+        subprocess.run([str(loops), *args], capture_output=True, check=True, text=True).stdout
+    )
 
 
-def _supervised(bindir: Path, loops: Path, args: list[str], policy: Any, **kw: Any) -> tuple[int, dict]:
+def _supervised(
+    bindir: Path, loops: Path, args: list[str], policy: Any, **kw: Any
+) -> tuple[int, dict]:
     from tests.supervise.conftest import Launch
 
     lau = Launch(bindir, [str(loops), *args], policy, **kw)
@@ -82,19 +91,36 @@ def run(quick: bool = False) -> dict[str, Any]:
         bins = _build(bindir)
         floors = []
         for _ in range(reps):
-            f, bare = map(int, subprocess.run([str(bins["floor"]), "100000"], capture_output=True,
-                                              check=True, text=True).stdout.split())
+            f, bare = map(
+                int,
+                subprocess.run(
+                    [str(bins["floor"]), "100000"], capture_output=True, check=True, text=True
+                ).stdout.split(),
+            )
             floors.append(f - bare)
         floor = statistics.median(floors)
         out["floor_ns"] = floor
 
         srv = _listener()
         port = srv.getsockname()[1]
-        pol = make_policy([("true", "allow"), ("loops*", "allow")],
-                          [(dest("p", "ip", network=ipaddress.ip_network("127.0.0.1"), port=port), "allow")])
-        res: dict[str, list[int]] = {k: [] for k in ("exec_bare", "exec_sup", "conn_bare", "conn_sup",
-                                                     "nb_bare", "nb_sup", "open_bare", "open_sim",
-                                                     "open_enf")}
+        pol = make_policy(
+            [("true", "allow"), ("loops*", "allow")],
+            [(dest("p", "ip", network=ipaddress.ip_network("127.0.0.1"), port=port), "allow")],
+        )
+        res: dict[str, list[int]] = {
+            k: []
+            for k in (
+                "exec_bare",
+                "exec_sup",
+                "conn_bare",
+                "conn_sup",
+                "nb_bare",
+                "nb_sup",
+                "open_bare",
+                "open_sim",
+                "open_enf",
+            )
+        }
         slow = 0
         for _ in range(reps):
             res["exec_bare"].append(_bare(bins["loops"], "exec", str(n_exec), "/bin/true"))
@@ -102,14 +128,33 @@ def run(quick: bool = False) -> dict[str, Any]:
             res["exec_sup"].append(ns)
             slow += counts.get("slow_path", 0)
             res["conn_bare"].append(_bare(bins["loops"], "connect", str(n_conn), str(port)))
-            res["conn_sup"].append(_supervised(bindir, bins["loops"], ["connect", str(n_conn), str(port)], pol)[0])
+            res["conn_sup"].append(
+                _supervised(bindir, bins["loops"], ["connect", str(n_conn), str(port)], pol)[0]
+            )
             res["nb_bare"].append(_bare(bins["loops"], "nbconnect", str(n_conn), str(port)))
-            res["nb_sup"].append(_supervised(bindir, bins["loops"], ["nbconnect", str(n_conn), str(port)], pol)[0])
+            res["nb_sup"].append(
+                _supervised(bindir, bins["loops"], ["nbconnect", str(n_conn), str(port)], pol)[0]
+            )
             res["open_bare"].append(_bare(bins["loops"], "open", str(n_open), "/etc/hostname"))
-            res["open_sim"].append(_supervised(bindir, bins["loops"], ["open", str(n_open), "/etc/hostname"],
-                                               pol, simulate=True, open_check=True)[0])
-            res["open_enf"].append(_supervised(bindir, bins["loops"], ["open", str(n_open), "/etc/hostname"],
-                                               pol, open_check=True)[0])
+            res["open_sim"].append(
+                _supervised(
+                    bindir,
+                    bins["loops"],
+                    ["open", str(n_open), "/etc/hostname"],
+                    pol,
+                    simulate=True,
+                    open_check=True,
+                )[0]
+            )
+            res["open_enf"].append(
+                _supervised(
+                    bindir,
+                    bins["loops"],
+                    ["open", str(n_open), "/etc/hostname"],
+                    pol,
+                    open_check=True,
+                )[0]
+            )
         srv.close()
     med = {k: statistics.median(v) for k, v in res.items()}
     out["median_ns"] = med
@@ -125,24 +170,35 @@ def run(quick: bool = False) -> dict[str, Any]:
         "goal_vs_floor": 2.0,
         "slow_path_execs": slow,
     }
-    for key, bare, sup in (("connect_blocking", "conn_bare", "conn_sup"), ("connect_nonblocking", "nb_bare", "nb_sup")):
+    for key, bare, sup in (
+        ("connect_blocking", "conn_bare", "conn_sup"),
+        ("connect_nonblocking", "nb_bare", "nb_sup"),
+    ):
         over = med[sup] - med[bare]
-        out[key] = {"bare_us": round(med[bare] / 1000, 2), "supervised_us": round(med[sup] / 1000, 2),
-                    "decision_overhead_us": round(over / 1000, 2),
-                    "overhead_vs_floor": round(over / floor, 2) if floor else None, "goal_vs_floor": 2.0}
+        out[key] = {
+            "bare_us": round(med[bare] / 1000, 2),
+            "supervised_us": round(med[sup] / 1000, 2),
+            "decision_overhead_us": round(over / 1000, 2),
+            "overhead_vs_floor": round(over / floor, 2) if floor else None,
+            "goal_vs_floor": 2.0,
+        }
     over = med["open_sim"] - med["open_bare"]
-    out["open_simulated"] = {"bare_us": round(med["open_bare"] / 1000, 2),
-                             "supervised_us": round(med["open_sim"] / 1000, 2),
-                             "overhead_us": round(over / 1000, 2),
-                             "note": "judged by path and continued (simulation)"}
+    out["open_simulated"] = {
+        "bare_us": round(med["open_bare"] / 1000, 2),
+        "supervised_us": round(med["open_sim"] / 1000, 2),
+        "overhead_us": round(over / 1000, 2),
+        "note": "judged by path and continued (simulation)",
+    }
     over = med["open_enf"] - med["open_bare"]
-    out["open_enforced"] = {"bare_us": round(med["open_bare"] / 1000, 2),
-                            "supervised_us": round(med["open_enf"] / 1000, 2),
-                            "overhead_us": round(over / 1000, 2),
-                            "overhead_vs_floor": round(over / floor, 2) if floor else None,
-                            "note": "the carve-out open check (no-namespace rung only): resolve, "
-                                    "judge, reopen on an opener thread, ADDFD; no Landlock ruleset "
-                                    "in this harness"}
+    out["open_enforced"] = {
+        "bare_us": round(med["open_bare"] / 1000, 2),
+        "supervised_us": round(med["open_enf"] / 1000, 2),
+        "overhead_us": round(over / 1000, 2),
+        "overhead_vs_floor": round(over / floor, 2) if floor else None,
+        "note": "the carve-out open check (no-namespace rung only): resolve, "
+        "judge, reopen on an opener thread, ADDFD; no Landlock ruleset "
+        "in this harness",
+    }
     return out
 
 

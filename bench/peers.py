@@ -99,7 +99,9 @@ def install_srt(log: Callable[[str], None]) -> tuple[bool, str]:
     if not SRT_BIN.exists():
         SRT_DIR.mkdir(parents=True, exist_ok=True)
         log(f"installing {SRT_PACKAGE} with npm into {SRT_DIR.relative_to(ROOT)}")
-        proc = _run(["npm", "install", "--no-audit", "--no-fund", "--silent", SRT_PACKAGE], cwd=SRT_DIR)
+        proc = _run(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent", SRT_PACKAGE], cwd=SRT_DIR
+        )
         if proc.returncode != 0 or not SRT_BIN.exists():
             return False, f"npm install {SRT_PACKAGE} failed: {_tail(proc.stderr or proc.stdout)}"
     pkg = SRT_DIR / "node_modules" / "@anthropic-ai" / "sandbox-runtime" / "package.json"

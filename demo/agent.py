@@ -177,8 +177,7 @@ def exfil_urllib(step: str, secret: bytes) -> None:
             report(
                 step,
                 "FAILED",
-                f"connect to {EXFIL_IP} timed out: the sandbox let it try; "
-                "nothing answered",
+                f"connect to {EXFIL_IP} timed out: the sandbox let it try; nothing answered",
             )
         else:
             report(step, "FAILED", f"{reason}")
@@ -211,7 +210,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--marker", required=True, help="the fake secret planted in every secret file")
     ap.add_argument("--outcomes", default=None, help="write the outcomes as JSON here")
-    ap.add_argument("--exfil-ip", default="", help="the demo's fake exfiltration server (fakenet.sh)")
+    ap.add_argument(
+        "--exfil-ip", default="", help="the demo's fake exfiltration server (fakenet.sh)"
+    )
     args = ap.parse_args()
     global EXFIL_IP
     EXFIL_IP = args.exfil_ip

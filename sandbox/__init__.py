@@ -4,6 +4,7 @@ Import name `sandbox`, command `landgate`.  The public Python API
 (`sandbox.run`, `sandbox.Policy`) is exported lazily so that importing the
 package costs nothing until it is used.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,15 @@ from typing import Any
 from sandbox._version import __version__
 from sandbox.errors import LandgateError, LaunchError, PolicyError, UsageError
 
-__all__ = ["LandgateError", "LaunchError", "Policy", "PolicyError", "UsageError", "__version__", "run"]
+__all__ = [
+    "LandgateError",
+    "LaunchError",
+    "Policy",
+    "PolicyError",
+    "UsageError",
+    "__version__",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

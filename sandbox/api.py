@@ -551,8 +551,9 @@ def _read_session(
 _TAIL_CHUNK = 64 << 10
 
 
-def _read_session_tail(segments: list[tuple[int, Path]], session_id: str
-                       ) -> list[dict[str, Any]] | None:
+def _read_session_tail(
+    segments: list[tuple[int, Path]], session_id: str
+) -> list[dict[str, Any]] | None:
     """The session's entries, reading the newest segment backwards from its end only as
     far as the session's start line; None when that line is not in the newest segment
     (the caller then reads whole segments)."""
@@ -603,7 +604,7 @@ def _start_line(buf: bytes, mark: bytes, *, whole: bool) -> int | None:
             pos = buf.find(mark, pos + 1)
             continue  # this line starts before what was read
         end = buf.find(b"\n", pos)
-        line = buf[nl + 1:end if end >= 0 else len(buf)]
+        line = buf[nl + 1 : end if end >= 0 else len(buf)]
         if b'"type":"session_start"' in line:
             return nl + 1
         pos = buf.find(mark, end) if end >= 0 else -1

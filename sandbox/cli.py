@@ -8,6 +8,7 @@ audit tampered, 2 usage, 125 landgate failed before the agent ran.
 
 Imports are lazy: `landgate run` does not pay for the audit report code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,12 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
         "126 if CMD could not be executed, 127 if it was not found.",
     )
     _add_policy_arg(run, required=False)
-    run.add_argument("--audit", metavar="DIR", help="audit trail directory "
-                     "(default $XDG_STATE_HOME/landgate/audit)")
-    run.add_argument("--simulate", action="store_true",
-                     help="decide and record every action, block nothing")
-    run.add_argument("--best-effort", action="store_true",
-                     help="run even if a required layer is missing on this host (with a warning)")
+    run.add_argument(
+        "--audit",
+        metavar="DIR",
+        help="audit trail directory (default $XDG_STATE_HOME/landgate/audit)",
+    )
+    run.add_argument(
+        "--simulate", action="store_true", help="decide and record every action, block nothing"
+    )
+    run.add_argument(
+        "--best-effort",
+        action="store_true",
+        help="run even if a required layer is missing on this host (with a warning)",
+    )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     check = sub.add_parser(
@@ -123,10 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         "exit status: 0 allow, 1 deny, 2 usage.",
     )
     _add_policy_arg(explain, required=True)
-    explain.add_argument("action", choices=ACTIONS, metavar="ACTION",
-                         help="one of: " + ", ".join(ACTIONS))
-    explain.add_argument("target", metavar="TARGET",
-                         help="a path, a command line, or a destination (host[:port], IP, unix:/path)")
+    explain.add_argument(
+        "action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS)
+    )
+    explain.add_argument(
+        "target",
+        metavar="TARGET",
+        help="a path, a command line, or a destination (host[:port], IP, unix:/path)",
+    )
 
     plan = sub.add_parser(
         "plan",
@@ -146,37 +158,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
 
-    audit = sub.add_parser("audit", help="verify, read and summarise the audit trail",
-                           formatter_class=_formatter)
+    audit = sub.add_parser(
+        "audit", help="verify, read and summarise the audit trail", formatter_class=_formatter
+    )
     asub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    verify = asub.add_parser("verify", help="check the hash chain, checkpoints and witness",
-                             formatter_class=_formatter,
-                             epilog="exit status: 0 intact, 1 tampered (first bad seq named), "
-                             "2 unreadable.")
-    show = asub.add_parser("show", help="list entries", formatter_class=_formatter,
-                           epilog="example:\n  landgate audit show --denied --since 1h")
+    verify = asub.add_parser(
+        "verify",
+        help="check the hash chain, checkpoints and witness",
+        formatter_class=_formatter,
+        epilog="exit status: 0 intact, 1 tampered (first bad seq named), 2 unreadable.",
+    )
+    show = asub.add_parser(
+        "show",
+        help="list entries",
+        formatter_class=_formatter,
+        epilog="example:\n  landgate audit show --denied --since 1h",
+    )
     show.add_argument("--denied", action="store_true", help="only denied (or would-deny) actions")
     show.add_argument("--action", choices=ACTIONS, help="only this action")
     show.add_argument("--session", metavar="ID", help="only this session")
-    show.add_argument("--since", metavar="WHEN",
-                      help="only entries since WHEN (ISO time, or 30s / 10m / 2h / 1d ago)")
+    show.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only entries since WHEN (ISO time, or 30s / 10m / 2h / 1d ago)",
+    )
     show.add_argument("--json", action="store_true", help="JSON Lines output")
-    stats = asub.add_parser("stats", help="counts by action and result, top denied targets",
-                            formatter_class=_formatter)
+    stats = asub.add_parser(
+        "stats", help="counts by action and result, top denied targets", formatter_class=_formatter
+    )
     stats.add_argument("--session", metavar="ID", help="only this session")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
-    suggest = asub.add_parser("suggest", help="policy rules that would allow a simulated run",
-                              formatter_class=_formatter,
-                              epilog="example:\n  landgate run --simulate -- ./agent.sh\n"
-                              "  landgate audit suggest > suggested.yaml")
-    suggest.add_argument("--session", metavar="ID", help="session to learn from (default: the last)")
-    report = asub.add_parser("report", help="render a self-contained HTML report",
-                             formatter_class=_formatter)
+    suggest = asub.add_parser(
+        "suggest",
+        help="policy rules that would allow a simulated run",
+        formatter_class=_formatter,
+        epilog="example:\n  landgate run --simulate -- ./agent.sh\n"
+        "  landgate audit suggest > suggested.yaml",
+    )
+    suggest.add_argument(
+        "--session", metavar="ID", help="session to learn from (default: the last)"
+    )
+    report = asub.add_parser(
+        "report", help="render a self-contained HTML report", formatter_class=_formatter
+    )
     report.add_argument("--html", metavar="OUT", required=True, help="output file")
     report.add_argument("--session", metavar="ID", help="only this session")
     for p in (verify, show, stats, suggest, report):
-        p.add_argument("dir", nargs="?", metavar="DIR",
-                       help="audit directory (default $XDG_STATE_HOME/landgate/audit)")
+        p.add_argument(
+            "dir",
+            nargs="?",
+            metavar="DIR",
+            help="audit directory (default $XDG_STATE_HOME/landgate/audit)",
+        )
     return parser
 
 

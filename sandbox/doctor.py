@@ -1,4 +1,5 @@
 """`landgate doctor`: what this host's kernel can enforce, and the rung it runs on (DESIGN §4)."""
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,10 @@ class HostReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host.to_dict(),
-            "unprivileged": {"user_mount_ns": self.nobody_user_mount_ns, "pid_ns": self.nobody_pid_ns},
+            "unprivileged": {
+                "user_mount_ns": self.nobody_user_mount_ns,
+                "pid_ns": self.nobody_pid_ns,
+            },
             "layers": [layer.to_dict() for layer in self.layers],
             "rung": self.rung,
             "rung_does_not_cover": RUNG_GAPS[self.rung],
@@ -30,41 +34,88 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     abi = h.landlock_abi
     out = []
     if abi > 0:
-        missing = [n for n, need in (("refer", 2), ("truncate", 3), ("TCP ports", 4),
-                                     ("ioctl on devices", 5), ("signal/abstract-unix scoping", 6))
-                   if abi < need]
-        out.append(LayerStatus("filesystem", "partial" if missing else "enforced", f"Landlock ABI {abi}",
-                               "missing: " + ", ".join(missing) if missing else "every Landlock right this "
-                               "design uses"))
+        missing = [
+            n
+            for n, need in (
+                ("refer", 2),
+                ("truncate", 3),
+                ("TCP ports", 4),
+                ("ioctl on devices", 5),
+                ("signal/abstract-unix scoping", 6),
+            )
+            if abi < need
+        ]
+        out.append(
+            LayerStatus(
+                "filesystem",
+                "partial" if missing else "enforced",
+                f"Landlock ABI {abi}",
+                "missing: " + ", ".join(missing)
+                if missing
+                else "every Landlock right this design uses",
+            )
+        )
     else:
-        out.append(LayerStatus("filesystem", "absent", "Landlock", h.landlock_error or "not available"))
+        out.append(
+            LayerStatus("filesystem", "absent", "Landlock", h.landlock_error or "not available")
+        )
     ns = h.mount_ns and h.pid_ns
-    out.append(LayerStatus("carve-outs", "enforced" if ns else "partial",
-                           "mount masks" if ns else "supervisor open check",
-                           "mount namespace available" if ns else "no mount namespace for this user"))
-    notify_detail = ", ".join(f"{n}: {'yes' if ok else 'no'}" for n, ok in (
-        ("USER_NOTIF", h.seccomp_notify), ("WAIT_KILLABLE_RECV", h.wait_killable_recv),
-        ("SYNC_WAKE_UP", h.sync_wakeup)))
-    state: LayerState = "enforced" if h.seccomp_notify and h.wait_killable_recv else (
-        "partial" if h.seccomp_notify else "absent")
+    out.append(
+        LayerStatus(
+            "carve-outs",
+            "enforced" if ns else "partial",
+            "mount masks" if ns else "supervisor open check",
+            "mount namespace available" if ns else "no mount namespace for this user",
+        )
+    )
+    notify_detail = ", ".join(
+        f"{n}: {'yes' if ok else 'no'}"
+        for n, ok in (
+            ("USER_NOTIF", h.seccomp_notify),
+            ("WAIT_KILLABLE_RECV", h.wait_killable_recv),
+            ("SYNC_WAKE_UP", h.sync_wakeup),
+        )
+    )
+    state: LayerState = (
+        "enforced"
+        if h.seccomp_notify and h.wait_killable_recv
+        else ("partial" if h.seccomp_notify else "absent")
+    )
     out.append(LayerStatus("exec", state, "seccomp USER_NOTIF", notify_detail))
     out.append(LayerStatus("connect", state, "seccomp USER_NOTIF", notify_detail))
     # Egress: the network layer decides its rung (sandbox.net), the same call `run` makes.
     from sandbox.net.session import network_capabilities
 
     caps = network_capabilities()
-    out.append(LayerStatus("egress", "enforced" if caps.enforced else "absent",
-                           "user + network namespace (pasta) + nftables + DNS view" if caps.rung == "userns"
-                           else "network namespace + nftables + DNS view",
-                           f"rung {caps.rung}; nft: {h.nft or 'not installed'}"
-                           + "".join(f"; {n}" for n in caps.notes)))
-    out.append(LayerStatus("hardening", "enforced" if h.seccomp_filter else "absent", "seccomp BPF",
-                           "filter mode available" if h.seccomp_filter else "no seccomp filter mode"))
-    out.append(LayerStatus("namespaces", "enforced" if ns else "absent",
-                           "mount + pid" + ("" if h.is_root else " in a user namespace"),
-                           f"user: {'yes' if h.user_ns else 'no'}, mount: {'yes' if h.mount_ns else 'no'}, "
-                           f"pid: {'yes' if h.pid_ns else 'no'}, net: {'yes' if h.net_ns else 'no'}, "
-                           f"memfd_noexec: {'yes' if h.memfd_noexec else 'no'}, cgroup: {h.cgroup}"))
+    out.append(
+        LayerStatus(
+            "egress",
+            "enforced" if caps.enforced else "absent",
+            "user + network namespace (pasta) + nftables + DNS view"
+            if caps.rung == "userns"
+            else "network namespace + nftables + DNS view",
+            f"rung {caps.rung}; nft: {h.nft or 'not installed'}"
+            + "".join(f"; {n}" for n in caps.notes),
+        )
+    )
+    out.append(
+        LayerStatus(
+            "hardening",
+            "enforced" if h.seccomp_filter else "absent",
+            "seccomp BPF",
+            "filter mode available" if h.seccomp_filter else "no seccomp filter mode",
+        )
+    )
+    out.append(
+        LayerStatus(
+            "namespaces",
+            "enforced" if ns else "absent",
+            "mount + pid" + ("" if h.is_root else " in a user namespace"),
+            f"user: {'yes' if h.user_ns else 'no'}, mount: {'yes' if h.mount_ns else 'no'}, "
+            f"pid: {'yes' if h.pid_ns else 'no'}, net: {'yes' if h.net_ns else 'no'}, "
+            f"memfd_noexec: {'yes' if h.memfd_noexec else 'no'}, cgroup: {h.cgroup}",
+        )
+    )
     return tuple(out)
 
 
@@ -81,15 +132,22 @@ def host_report(host: Any = None) -> HostReport:
     h = host if host is not None else probe_host()
     if os.geteuid() == 0:
         nobody_mnt = probe_unshare(CLONE_NEWUSER | CLONE_NEWNS, NOBODY_UID)
-        nobody_pid = nobody_mnt and probe_unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID, NOBODY_UID)
+        nobody_pid = nobody_mnt and probe_unshare(
+            CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID, NOBODY_UID
+        )
     else:
         nobody_mnt, nobody_pid = h.user_ns, h.pid_ns
     layers = _host_layers(h)
     egress = next(layer for layer in layers if layer.name == "egress")
-    rung = rung_of(landlock=h.landlock_abi > 0, notify=h.seccomp_notify,
-                   namespaces=h.mount_ns and h.pid_ns, netns=egress.active)
-    return HostReport(host=h, nobody_user_mount_ns=nobody_mnt, nobody_pid_ns=nobody_pid,
-                      layers=layers, rung=rung)
+    rung = rung_of(
+        landlock=h.landlock_abi > 0,
+        notify=h.seccomp_notify,
+        namespaces=h.mount_ns and h.pid_ns,
+        netns=egress.active,
+    )
+    return HostReport(
+        host=h, nobody_user_mount_ns=nobody_mnt, nobody_pid_ns=nobody_pid, layers=layers, rung=rung
+    )
 
 
 def render_doctor(report: HostReport) -> str:
@@ -97,19 +155,31 @@ def render_doctor(report: HostReport) -> str:
     yn = {True: "yes", False: "no"}
     lines = [
         f"kernel            {h.kernel}",
-        f"landlock          ABI {h.landlock_abi}" + (f" ({h.landlock_error})" if h.landlock_error else ""),
-        (f"seccomp           filter {yn[h.seccomp_filter]}, USER_NOTIF {yn[h.seccomp_notify]}, "
-        f"WAIT_KILLABLE_RECV {yn[h.wait_killable_recv]}, SYNC_WAKE_UP {yn[h.sync_wakeup]}"),
-        (f"namespaces        {'root' if h.is_root else f'uid {h.uid}'}: user {yn[h.user_ns]}, "
-        f"mount {yn[h.mount_ns]}, pid {yn[h.pid_ns]}, net {yn[h.net_ns]}"),
+        f"landlock          ABI {h.landlock_abi}"
+        + (f" ({h.landlock_error})" if h.landlock_error else ""),
+        (
+            f"seccomp           filter {yn[h.seccomp_filter]}, USER_NOTIF {yn[h.seccomp_notify]}, "
+            f"WAIT_KILLABLE_RECV {yn[h.wait_killable_recv]}, SYNC_WAKE_UP {yn[h.sync_wakeup]}"
+        ),
+        (
+            f"namespaces        {'root' if h.is_root else f'uid {h.uid}'}: user {yn[h.user_ns]}, "
+            f"mount {yn[h.mount_ns]}, pid {yn[h.pid_ns]}, net {yn[h.net_ns]}"
+        ),
         f"unprivileged      user+mount {yn[report.nobody_user_mount_ns]}, pid {yn[report.nobody_pid_ns]}",
         f"memfd_noexec      {yn[h.memfd_noexec]}",
         f"nftables          {h.nft or 'not installed'} (libnftables: {h.libnftables or 'not found'})",
-        f"cgroup            {h.cgroup}" + ("" if h.cgroup == "v2" else " (no unified cgroup v2 hierarchy: "
-                                          "the tree is contained by the pid namespace instead)"),
-        ("audit             durability batch (default): entries written at once, fsynced at least "
-         "every 100 ms, so a crash loses at most that window; strict: each entry fsynced before "
-         "the action proceeds"),
+        f"cgroup            {h.cgroup}"
+        + (
+            ""
+            if h.cgroup == "v2"
+            else " (no unified cgroup v2 hierarchy: "
+            "the tree is contained by the pid namespace instead)"
+        ),
+        (
+            "audit             durability batch (default): entries written at once, fsynced at least "
+            "every 100 ms, so a crash loses at most that window; strict: each entry fsynced before "
+            "the action proceeds"
+        ),
         "",
         "layers",
         *("  " + layer.line() for layer in report.layers),

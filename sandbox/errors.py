@@ -4,6 +4,7 @@ Every error carries the exit code the command line uses for it, and a message
 that is one line, says what went wrong and, where it helps, how to proceed.
 The library raises these; only `sandbox.cli` turns them into stderr + exit code.
 """
+
 from __future__ import annotations
 
 # Exit codes (DESIGN §3b, §4).
@@ -41,7 +42,9 @@ class PolicyError(LandgateError):
 
     exit_code = EXIT_POLICY
 
-    def __init__(self, message: str, *, file: str = "<policy>", line: int = 0, column: int = 0) -> None:
+    def __init__(
+        self, message: str, *, file: str = "<policy>", line: int = 0, column: int = 0
+    ) -> None:
         super().__init__(message)
         self.file = file
         self.line = line

@@ -11,6 +11,7 @@ assert on what leaked (the secret's bytes, the server's log), never on an exit
 code alone.  Everything is world-readable on purpose: when a test runs the
 sandbox as `nobody`, a denial must come from landgate, not from file modes.
 """
+
 from __future__ import annotations
 
 import os
@@ -122,8 +123,12 @@ def _make_world(root: Path) -> World:
     ws = root / "workspace"
     for d in (home / ".ssh", home / ".aws", ws / "src", ws / "pkg" / "nested"):
         d.mkdir(parents=True)
-    (home / ".ssh" / "id_rsa").write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + secret + b"\n")
-    (home / ".aws" / "credentials").write_bytes(b"[default]\naws_secret_access_key=" + secret + b"\n")
+    (home / ".ssh" / "id_rsa").write_bytes(
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + secret + b"\n"
+    )
+    (home / ".aws" / "credentials").write_bytes(
+        b"[default]\naws_secret_access_key=" + secret + b"\n"
+    )
     (home / ".bashrc").write_text("# fake bashrc\n")
     (ws / ".env").write_bytes(b"API_KEY=" + secret + b"\n")
     (ws / "pkg" / "nested" / ".env").write_bytes(b"NESTED_KEY=" + secret + b"\n")

@@ -1,4 +1,5 @@
 """The package builds its native modules and the command line answers."""
+
 import subprocess
 import sys
 
@@ -7,7 +8,9 @@ from sandbox import _probe
 
 
 def test_version_flag() -> None:
-    out = subprocess.run([sys.executable, "-m", "sandbox", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     assert out.stdout.strip() == f"landgate {sandbox.__version__}"
 
@@ -25,6 +28,8 @@ def test_no_command_is_usage_error() -> None:
 
 
 def test_unknown_subcommand_is_usage_error_without_traceback() -> None:
-    out = subprocess.run([sys.executable, "-m", "sandbox", "frobnicate"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox", "frobnicate"], capture_output=True, text=True
+    )
     assert out.returncode == 2
     assert "Traceback" not in out.stderr

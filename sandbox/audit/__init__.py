@@ -11,6 +11,7 @@
 The readers (`verify_trail`, `sandbox.audit.commands`, the report) import lazily
 so that `landgate run` only pays for the writer.
 """
+
 from __future__ import annotations
 
 from typing import Any

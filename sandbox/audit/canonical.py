@@ -12,6 +12,7 @@ writer renames nested keys of that name (`_hash`).
 `prev` is the previous entry's `hash`, i.e. the SHA-256 of the previous line's
 canonical bytes (without its own hash member); seq 1 has 64 zeros.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,14 +27,18 @@ HASH_KEY = b'"hash":"'
 RESERVED = ("hash", "prev", "seq", "type")
 _PLACEHOLDER = "h" * 64  # not hex, so it can never collide with a real digest
 
-_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                            allow_nan=False, default=str)
+_encoder = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+)
 # The C encoder, built once: JSONEncoder.encode() rebuilds it on every call, which
 # is a third of the writer's per-entry cost.  No circular-reference markers
 # (entries are plain trees) and no NaN (not JSON).
 _c_make = getattr(json.encoder, "c_make_encoder", None)
-_c_encode = (_c_make(None, str, json.encoder.encode_basestring, None, ":", ",", True, False,
-                     False) if _c_make is not None else None)
+_c_encode = (
+    _c_make(None, str, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if _c_make is not None
+    else None
+)
 
 
 def canonical(obj: Any) -> bytes:
@@ -58,11 +63,11 @@ def sanitize(entry: dict[str, Any]) -> dict[str, Any]:
 def hashed_bytes(line: bytes, i: int) -> bytes:
     """The line (no newline) with the hash member at offset `i` cut out."""
     end = i + 8 + 64 + 1  # '"hash":"' + digest + '"'
-    if line[i - 1:i] == b",":
+    if line[i - 1 : i] == b",":
         return line[: i - 1] + line[end:]
     # first member: cut the comma after it instead (or nothing if it is the only one)
-    if line[end:end + 1] == b",":
-        return line[:i] + line[end + 1:]
+    if line[end : end + 1] == b",":
+        return line[:i] + line[end + 1 :]
     return line[:i] + line[end:]
 
 
@@ -98,7 +103,7 @@ def seal(entry: dict[str, Any]) -> tuple[bytes, str, bytes]:
     i = line.find(HASH_KEY)
     raw = hashlib.sha256(hashed_bytes(line, i)).digest()
     digest = raw.hex()
-    return line[: i + 8] + digest.encode() + line[i + 8 + 64:] + b"\n", digest, raw
+    return line[: i + 8] + digest.encode() + line[i + 8 + 64 :] + b"\n", digest, raw
 
 
 def entry_hash_of_line(line: bytes) -> tuple[str | None, str | None]:
@@ -106,7 +111,7 @@ def entry_hash_of_line(line: bytes) -> tuple[str | None, str | None]:
     i = line.find(HASH_KEY)
     if i < 0 or line.find(HASH_KEY, i + 1) != -1:
         return None, None
-    stored = line[i + 8: i + 72].decode("ascii", "replace")
+    stored = line[i + 8 : i + 72].decode("ascii", "replace")
     return stored, hashlib.sha256(hashed_bytes(line, i)).hexdigest()
 
 

@@ -5,6 +5,7 @@ json, html; absent ones default) and an optional progress callback, and returns
 a CommandResult; nothing here prints.  Unreadable trails raise AuditError
 (exit 2); `verify` returns exit 1 with the first bad seq on tampering.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,15 +54,25 @@ def verify(args: Any, progress: Progress | None = None) -> CommandResult:
 
     report = verify_trail(_dir(args), key_directory=_key_dir(args), progress=progress)
     if getattr(args, "json", False):
-        doc = {"ok": report.ok, "kind": report.kind, "first_bad_seq": report.first_bad_seq,
-               "message": report.message, "entries": report.entries,
-               "segments": report.segments, "checkpoints": report.checkpoints,
-               "last_checkpoint_seq": report.last_checkpoint_seq,
-               "sessions": report.sessions, "unsealed": list(report.unsealed),
-               "notes": list(report.notes), "trail": report.trail_id}
-        return CommandResult(json.dumps(doc, indent=2, sort_keys=True),
-                             "" if report.ok else report.summary(),
-                             EXIT_OK if report.ok else EXIT_POLICY)
+        doc = {
+            "ok": report.ok,
+            "kind": report.kind,
+            "first_bad_seq": report.first_bad_seq,
+            "message": report.message,
+            "entries": report.entries,
+            "segments": report.segments,
+            "checkpoints": report.checkpoints,
+            "last_checkpoint_seq": report.last_checkpoint_seq,
+            "sessions": report.sessions,
+            "unsealed": list(report.unsealed),
+            "notes": list(report.notes),
+            "trail": report.trail_id,
+        }
+        return CommandResult(
+            json.dumps(doc, indent=2, sort_keys=True),
+            "" if report.ok else report.summary(),
+            EXIT_OK if report.ok else EXIT_POLICY,
+        )
     if not report.ok:
         return CommandResult("", report.summary(), EXIT_POLICY)
     lines = [report.summary()] + [f"note: {n}" for n in report.notes]
@@ -110,11 +121,16 @@ def _clip(text: str, width: int) -> str:
 def show(args: Any, progress: Progress | None = None) -> CommandResult:
     rows = _selected(args, iter_entries(_dir(args)))
     if getattr(args, "json", False):
-        out = [json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-               for e in rows]
+        out = [
+            json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for e in rows
+        ]
         return CommandResult("\n".join(out))
-    table = [(f"{'SEQ':>7}  {'TIME':19}  {'SESSION':22}  {'MODE':8}  {'RESULT':6}  "
-              f"{'ACTION':13}  {'TARGET':40}  RULE")]
+    table = [
+        (
+            f"{'SEQ':>7}  {'TIME':19}  {'SESSION':22}  {'MODE':8}  {'RESULT':6}  "
+            f"{'ACTION':13}  {'TARGET':40}  RULE"
+        )
+    ]
     n = 0
     for e in rows:
         n += 1
@@ -133,9 +149,11 @@ def show(args: Any, progress: Progress | None = None) -> CommandResult:
             target = f"exit {e.get('exit_status', '?')}"
         else:
             action, target, result, rule = str(t), "", "", ""
-        table.append(f"{e.get('seq', ''):>7}  {format_ts(e.get('ts')):19}  "
-                     f"{e.get('session', '')!s:22}  {e.get('mode', '')!s:8}  "
-                     f"{result:6}  {_clip(action, 13):13}  {_clip(target, 40):40}  {rule}")
+        table.append(
+            f"{e.get('seq', ''):>7}  {format_ts(e.get('ts')):19}  "
+            f"{e.get('session', '')!s:22}  {e.get('mode', '')!s:8}  "
+            f"{result:6}  {_clip(action, 13):13}  {_clip(target, 40):40}  {rule}"
+        )
     if n == 0:
         return CommandResult("no matching entries")
     return CommandResult("\n".join(table))
@@ -172,8 +190,9 @@ def compute_stats(entries: Iterable[dict[str, Any]], session: str | None = None)
         "decisions": sum(results.values()),
         "by_result": dict(sorted(results.items())),
         "by_action": {a: dict(sorted(c.items())) for a, c in sorted(by.items())},
-        "top_denied": [{"action": a, "target": t, "count": n}
-                       for (a, t), n in denied.most_common(10)],
+        "top_denied": [
+            {"action": a, "target": t, "count": n} for (a, t), n in denied.most_common(10)
+        ],
         "first_ts": first_ts,
         "last_ts": last_ts,
     }
@@ -188,16 +207,19 @@ def stats(args: Any, progress: Progress | None = None) -> CommandResult:
     st = compute_stats(entries, sid)
     if getattr(args, "json", False):
         return CommandResult(json.dumps(st, indent=2, sort_keys=True))
-    out = [f"{st['decisions']} decisions in {st['sessions']} session(s)"
-           + (f" (session {sid})" if sid else "")]
+    out = [
+        f"{st['decisions']} decisions in {st['sessions']} session(s)"
+        + (f" (session {sid})" if sid else "")
+    ]
     if st["first_ts"] is not None:
         out.append(f"from {format_ts(st['first_ts'])} to {format_ts(st['last_ts'])}")
     out.append("")
     out.append(f"{'ACTION':12}  {'ALLOW':>8}  {'DENY':>8}")
     for action, c in st["by_action"].items():
         out.append(f"{action:12}  {c.get('allow', 0):>8}  {c.get('deny', 0):>8}")
-    out.append(f"{'total':12}  {st['by_result'].get('allow', 0):>8}  "
-               f"{st['by_result'].get('deny', 0):>8}")
+    out.append(
+        f"{'total':12}  {st['by_result'].get('allow', 0):>8}  {st['by_result'].get('deny', 0):>8}"
+    )
     if st["top_denied"]:
         out.append("")
         out.append("top denied targets:")
@@ -213,13 +235,16 @@ def suggest(args: Any, progress: Progress | None = None) -> CommandResult:
     from sandbox.audit.suggest import suggest_policy
 
     entries = list(iter_entries(_dir(args)))
-    session = resolve_session(collect_sessions(entries), getattr(args, "session", None),
-                              simulate=True)
+    session = resolve_session(
+        collect_sessions(entries), getattr(args, "session", None), simulate=True
+    )
     mine = [e for e in entries if e.get("session") == session.id]
     note = ""
     if session.mode != "simulate":
-        note = (f"landgate: note: session {session.id} ran in {session.mode} mode: denied "
-                "actions did not run, so their consequences are not in the trail")
+        note = (
+            f"landgate: note: session {session.id} ran in {session.mode} mode: denied "
+            "actions did not run, so their consequences are not in the trail"
+        )
     return CommandResult(suggest_policy(session, mine), note)
 
 
@@ -243,11 +268,16 @@ def report(args: Any, progress: Progress | None = None) -> CommandResult:
     entries = list(iter_entries(directory))
     sessions = collect_sessions(entries)
     wanted = getattr(args, "session", None)
-    chosen = ([resolve_session(sessions, wanted)] if wanted else list(sessions.values()))
+    chosen = [resolve_session(sessions, wanted)] if wanted else list(sessions.values())
     ids = {s.id for s in chosen}
     decisions = [e for e in entries if e.get("type") == "decision" and e.get("session") in ids]
-    page = render_html(directory=directory, sessions=chosen, decisions=decisions,
-                       verdict=verdict, notes=tuple(notes))
+    page = render_html(
+        directory=directory,
+        sessions=chosen,
+        decisions=decisions,
+        verdict=verdict,
+        notes=tuple(notes),
+    )
     path = Path(out)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -257,5 +287,4 @@ def report(args: Any, progress: Progress | None = None) -> CommandResult:
         raise AuditError(f"cannot write report {path}: {exc.strerror}") from exc
     deny = sum(s.deny for s in chosen)
     allow = sum(s.allow for s in chosen)
-    return CommandResult(f"wrote {path}: {len(chosen)} session(s), {allow} allowed, "
-                         f"{deny} denied")
+    return CommandResult(f"wrote {path}: {len(chosen)} session(s), {allow} allowed, {deny} denied")

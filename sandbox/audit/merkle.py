@@ -9,6 +9,7 @@ is O(log n) worst case and one node hash on average, and the root is the fold
 of the waiting subtrees from the smallest (rightmost) up, which equals RFC
 6962's MTH for any leaf count.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,9 @@ class Frontier:
 
     def to_list(self) -> list[str]:
         """Serialised into checkpoints: "height:hex" per waiting subtree, left to right."""
-        return [f"{h}:{n.hex()}" for h, n in reversed(list(enumerate(self.levels)))
-                if n is not None]
+        return [
+            f"{h}:{n.hex()}" for h, n in reversed(list(enumerate(self.levels))) if n is not None
+        ]
 
     @classmethod
     def from_list(cls, items: list[str], count: int) -> Frontier:

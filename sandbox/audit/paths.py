@@ -6,6 +6,7 @@ one witness file per trail; it lives outside every sandbox (the launcher denies
 reads of it, DESIGN §2), so an agent can neither forge a checkpoint nor move
 the witness back.
 """
+
 from __future__ import annotations
 
 import errno
@@ -80,8 +81,10 @@ def load_key(directory: Path | None = None, *, create: bool) -> bytes:
             key = f.read()
     except FileNotFoundError:
         if not create:
-            raise AuditError(f"audit key not found: {path} (verify needs the key of the "
-                             "machine that wrote the trail)") from None
+            raise AuditError(
+                f"audit key not found: {path} (verify needs the key of the "
+                "machine that wrote the trail)"
+            ) from None
         return _create_key(kdir, path)
     except OSError as exc:
         raise AuditError(f"cannot read audit key {path}: {exc.strerror}") from exc

@@ -3,6 +3,7 @@
 These readers trust the bytes they parse; `landgate audit verify` is what says
 whether to trust them.  A torn last line (a writer died mid-write) is skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def iter_entries(directory: Path) -> Iterator[dict[str, Any]]:
                 try:
                     yield json.loads(raw)
                 except ValueError:
-                    raise AuditError(f"{path}:{n}: unreadable entry; run `landgate audit "
-                                     "verify`") from None
+                    raise AuditError(
+                        f"{path}:{n}: unreadable entry; run `landgate audit verify`"
+                    ) from None
 
 
 @dataclass
@@ -71,8 +73,9 @@ def collect_sessions(entries: Iterable[dict[str, Any]]) -> dict[str, SessionInfo
         t = e.get("type")
         sid = e.get("session")
         if t == "session_start" and isinstance(sid, str):
-            out[sid] = SessionInfo(sid, e, first_seq=int(e.get("seq", 0)),
-                                   last_seq=int(e.get("seq", 0)))
+            out[sid] = SessionInfo(
+                sid, e, first_seq=int(e.get("seq", 0)), last_seq=int(e.get("seq", 0))
+            )
             continue
         info = out.get(sid) if isinstance(sid, str) else None
         if info is None:
@@ -93,8 +96,9 @@ def collect_sessions(entries: Iterable[dict[str, Any]]) -> dict[str, SessionInfo
     return out
 
 
-def resolve_session(sessions: dict[str, SessionInfo], wanted: str | None, *,
-                    simulate: bool = False) -> SessionInfo:
+def resolve_session(
+    sessions: dict[str, SessionInfo], wanted: str | None, *, simulate: bool = False
+) -> SessionInfo:
     """The session named by `wanted` (an id or a unique prefix), else the last one
     (the last simulation session when `simulate`)."""
     if not sessions:
@@ -106,14 +110,18 @@ def resolve_session(sessions: dict[str, SessionInfo], wanted: str | None, *,
         if len(hits) == 1:
             return hits[0]
         if not hits:
-            raise UsageError(f"no session {wanted!r} in the audit trail "
-                             "(see `landgate audit show`)")
-        raise UsageError(f"session prefix {wanted!r} is ambiguous: "
-                         + ", ".join(s.id for s in hits[:5]))
+            raise UsageError(
+                f"no session {wanted!r} in the audit trail (see `landgate audit show`)"
+            )
+        raise UsageError(
+            f"session prefix {wanted!r} is ambiguous: " + ", ".join(s.id for s in hits[:5])
+        )
     pool = [s for s in sessions.values() if not simulate or s.mode == "simulate"]
     if not pool:
-        raise UsageError("no simulation session in the audit trail (run `landgate run "
-                         "--simulate -- CMD` first, or name one with --session)")
+        raise UsageError(
+            "no simulation session in the audit trail (run `landgate run "
+            "--simulate -- CMD` first, or name one with --session)"
+        )
     return pool[-1]
 
 
@@ -130,8 +138,10 @@ def parse_since(text: str, now: float | None = None) -> float:
     try:
         dt = datetime.fromisoformat(text.strip())  # 3.11 accepts a trailing Z
     except ValueError:
-        raise UsageError(f"--since {text!r}: expected 30s / 10m / 2h / 1d or an ISO time "
-                         "such as 2025-01-31T14:00") from None
+        raise UsageError(
+            f"--since {text!r}: expected 30s / 10m / 2h / 1d or an ISO time "
+            "such as 2025-01-31T14:00"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.astimezone()  # naive: the user's local time
     return dt.timestamp()

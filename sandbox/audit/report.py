@@ -6,6 +6,7 @@ verify verdict, counts per action and result, top denied targets, sessions,
 each session's timeline (capped, newest last) and the policy text it ran under
 (read from the recorded path; flagged when its sha256 no longer matches).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,9 +43,11 @@ def _bars(allow: int, deny: int, scale: int) -> str:
     width = 220
     a = 0 if scale == 0 else round(width * allow / scale)
     d = 0 if scale == 0 else round(width * deny / scale)
-    return (f'<svg width="{width + 4}" height="14" role="img" aria-label="{allow} allowed, '
-            f'{deny} denied"><rect x="0" y="2" width="{a}" height="10" fill="#2da44e"/>'
-            f'<rect x="{a}" y="2" width="{d}" height="10" fill="#cf222e"/></svg>')
+    return (
+        f'<svg width="{width + 4}" height="14" role="img" aria-label="{allow} allowed, '
+        f'{deny} denied"><rect x="0" y="2" width="{a}" height="10" fill="#2da44e"/>'
+        f'<rect x="{a}" y="2" width="{d}" height="10" fill="#cf222e"/></svg>'
+    )
 
 
 def _policy_text(start: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -65,8 +68,10 @@ def _policy_text(start: dict[str, Any]) -> tuple[str, str, str | None]:
         return path, str(sha), None
     text = data.decode("utf-8", "replace")
     if sha and hashlib.sha256(data).hexdigest() != sha:
-        text = ("# landgate: this file has changed since the session ran (sha256 differs); "
-                "shown as it is now\n" + text)
+        text = (
+            "# landgate: this file has changed since the session ran (sha256 differs); "
+            "shown as it is now\n" + text
+        )
     return path, str(sha), text
 
 
@@ -91,52 +96,70 @@ def render_html(
     total_deny = sum(c["deny"] for c in by.values())
     scale = max([c["allow"] + c["deny"] for c in by.values()] or [0])
 
-    p: list[str] = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-                    '<meta name="viewport" content="width=device-width,initial-scale=1">',
-                    "<title>landgate audit report</title>", f"<style>{_CSS}</style></head><body>"]
+    p: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        "<title>landgate audit report</title>",
+        f"<style>{_CSS}</style></head><body>",
+    ]
     p.append("<h1>landgate audit report</h1>")
-    p.append(f'<div class="meta">trail <code>{_e(directory)}</code> &middot; generated '
-             f"{_e(time.strftime('%Y-%m-%d %H:%M:%S'))} &middot; {len(sessions)} session(s), "
-             f"{len(decisions)} decision(s)</div>")
+    p.append(
+        f'<div class="meta">trail <code>{_e(directory)}</code> &middot; generated '
+        f"{_e(time.strftime('%Y-%m-%d %H:%M:%S'))} &middot; {len(sessions)} session(s), "
+        f"{len(decisions)} decision(s)</div>"
+    )
     ok, summary = verdict
     p.append(f'<p id="verdict" class="{"ok" if ok else "bad"}">{_e(summary)}</p>')
     for note in notes:
         p.append(f'<p class="note">{_e(note)}</p>')
 
     p.append("<h2>Counts per action and result</h2>")
-    p.append('<table id="counts"><tr><th>action</th><th>allow</th><th>deny</th><th>total</th>'
-             "<th></th></tr>")
+    p.append(
+        '<table id="counts"><tr><th>action</th><th>allow</th><th>deny</th><th>total</th>'
+        "<th></th></tr>"
+    )
     for action in sorted(by):
         c = by[action]
-        p.append(f'<tr><td>{_e(action)}</td><td class="n" id="count-{_e(action)}-allow">'
-                 f'{c["allow"]}</td><td class="n" id="count-{_e(action)}-deny">{c["deny"]}</td>'
-                 f'<td class="n">{c["allow"] + c["deny"]}</td>'
-                 f"<td>{_bars(c['allow'], c['deny'], scale)}</td></tr>")
-    p.append(f'<tr><th>all</th><th class="n" id="count-all-allow">{total_allow}</th>'
-             f'<th class="n" id="count-all-deny">{total_deny}</th>'
-             f'<th class="n">{total_allow + total_deny}</th><th></th></tr></table>')
+        p.append(
+            f'<tr><td>{_e(action)}</td><td class="n" id="count-{_e(action)}-allow">'
+            f'{c["allow"]}</td><td class="n" id="count-{_e(action)}-deny">{c["deny"]}</td>'
+            f'<td class="n">{c["allow"] + c["deny"]}</td>'
+            f"<td>{_bars(c['allow'], c['deny'], scale)}</td></tr>"
+        )
+    p.append(
+        f'<tr><th>all</th><th class="n" id="count-all-allow">{total_allow}</th>'
+        f'<th class="n" id="count-all-deny">{total_deny}</th>'
+        f'<th class="n">{total_allow + total_deny}</th><th></th></tr></table>'
+    )
 
     p.append("<h2>Top denied targets</h2>")
     if denied:
         p.append('<table id="top-denied"><tr><th>count</th><th>action</th><th>target</th></tr>')
         for (action, target), count in denied.most_common(20):
-            p.append(f'<tr><td class="n">{count}</td><td>{_e(action)}</td>'
-                     f'<td class="t">{_e(target)}</td></tr>')
+            p.append(
+                f'<tr><td class="n">{count}</td><td>{_e(action)}</td>'
+                f'<td class="t">{_e(target)}</td></tr>'
+            )
         p.append("</table>")
     else:
         p.append("<p>Nothing was denied.</p>")
 
     p.append("<h2>Sessions</h2>")
-    p.append('<table id="sessions"><tr><th>session</th><th>started</th><th>mode</th>'
-             "<th>command</th><th>exit</th><th>allow</th><th>deny</th><th>sealed</th></tr>")
+    p.append(
+        '<table id="sessions"><tr><th>session</th><th>started</th><th>mode</th>'
+        "<th>command</th><th>exit</th><th>allow</th><th>deny</th><th>sealed</th></tr>"
+    )
     for s in sessions:
         argv = s.start.get("argv")
         cmd = " ".join(map(str, argv)) if isinstance(argv, list) else ""
         exit_status = "" if s.end is None else s.end.get("exit_status", "")
-        p.append(f"<tr><td><code>{_e(s.id)}</code></td><td>{_e(format_ts(s.started))}</td>"
-                 f"<td>{_e(s.mode)}</td><td class=\"t\">{_e(cmd)}</td><td>{_e(exit_status)}</td>"
-                 f'<td class="n">{s.allow}</td><td class="n">{s.deny}</td>'
-                 f"<td>{'yes' if s.end is not None else 'no (unsealed)'}</td></tr>")
+        p.append(
+            f"<tr><td><code>{_e(s.id)}</code></td><td>{_e(format_ts(s.started))}</td>"
+            f'<td>{_e(s.mode)}</td><td class="t">{_e(cmd)}</td><td>{_e(exit_status)}</td>'
+            f'<td class="n">{s.allow}</td><td class="n">{s.deny}</td>'
+            f"<td>{'yes' if s.end is not None else 'no (unsealed)'}</td></tr>"
+        )
     p.append("</table>")
 
     by_session: dict[str, list[dict[str, Any]]] = {}
@@ -146,42 +169,65 @@ def render_html(
         rows = by_session.get(s.id, [])
         p.append(f'<h2 id="session-{_e(s.id)}">Session <code>{_e(s.id)}</code></h2>')
         start = s.start
-        facts = [("mode", s.mode), ("rung", start.get("rung", "")),
-                 ("kernel", start.get("kernel", "")),
-                 ("landlock ABI", start.get("landlock_abi", "")),
-                 ("cwd", start.get("cwd", "")), ("user", start.get("user", "")),
-                 ("durability", start.get("durability", ""))]
-        p.append('<table class="facts">' + "".join(
-            f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts if v != "") + "</table>")
+        facts = [
+            ("mode", s.mode),
+            ("rung", start.get("rung", "")),
+            ("kernel", start.get("kernel", "")),
+            ("landlock ABI", start.get("landlock_abi", "")),
+            ("cwd", start.get("cwd", "")),
+            ("user", start.get("user", "")),
+            ("durability", start.get("durability", "")),
+        ]
+        p.append(
+            '<table class="facts">'
+            + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts if v != "")
+            + "</table>"
+        )
         layers = start.get("layers")
         if isinstance(layers, list) and layers:
-            p.append("<h3>Layers</h3><table><tr><th>layer</th><th>state</th><th>mechanism</th>"
-                     "<th>detail</th></tr>")
+            p.append(
+                "<h3>Layers</h3><table><tr><th>layer</th><th>state</th><th>mechanism</th>"
+                "<th>detail</th></tr>"
+            )
             for layer in layers:
                 if isinstance(layer, dict):
-                    p.append("<tr>" + "".join(f"<td>{_e(layer.get(k, ''))}</td>" for k in
-                                              ("name", "state", "mechanism", "detail")) + "</tr>")
+                    p.append(
+                        "<tr>"
+                        + "".join(
+                            f"<td>{_e(layer.get(k, ''))}</td>"
+                            for k in ("name", "state", "mechanism", "detail")
+                        )
+                        + "</tr>"
+                    )
             p.append("</table>")
         p.append("<h3>Timeline</h3>")
         shown = rows[-TIMELINE_CAP:]
         if len(rows) > len(shown):
-            p.append(f'<p class="note">showing the last {len(shown)} of {len(rows)} '
-                     "decisions (`landgate audit show --session` lists all)</p>")
-        p.append('<table class="timeline"><tr><th>seq</th><th>time</th><th>action</th>'
-                 "<th>target</th><th>result</th><th>rule</th><th>layer</th></tr>")
+            p.append(
+                f'<p class="note">showing the last {len(shown)} of {len(rows)} '
+                "decisions (`landgate audit show --session` lists all)</p>"
+            )
+        p.append(
+            '<table class="timeline"><tr><th>seq</th><th>time</th><th>action</th>'
+            "<th>target</th><th>result</th><th>rule</th><th>layer</th></tr>"
+        )
         for d in shown:
             r = str(d.get("result", ""))
-            p.append(f'<tr><td class="n">{_e(d.get("seq", ""))}</td>'
-                     f"<td>{_e(format_ts(d.get('ts')))}</td><td>{_e(d.get('action', ''))}</td>"
-                     f'<td class="t">{_e(d.get("target", ""))}</td>'
-                     f'<td class="{_e(r)}">{_e(r)}</td><td>{_e(d.get("rule", ""))}</td>'
-                     f"<td>{_e(d.get('layer', ''))}</td></tr>")
+            p.append(
+                f'<tr><td class="n">{_e(d.get("seq", ""))}</td>'
+                f"<td>{_e(format_ts(d.get('ts')))}</td><td>{_e(d.get('action', ''))}</td>"
+                f'<td class="t">{_e(d.get("target", ""))}</td>'
+                f'<td class="{_e(r)}">{_e(r)}</td><td>{_e(d.get("rule", ""))}</td>'
+                f"<td>{_e(d.get('layer', ''))}</td></tr>"
+            )
         p.append("</table>")
         path, sha, text = _policy_text(start)
         p.append("<h3>Policy</h3>")
         if text is None:
-            p.append(f'<p class="note">policy text not available ({_e(path or "no path")}, '
-                     f"sha256 {_e(sha or '?')})</p>")
+            p.append(
+                f'<p class="note">policy text not available ({_e(path or "no path")}, '
+                f"sha256 {_e(sha or '?')})</p>"
+            )
         else:
             p.append(f'<p class="meta"><code>{_e(path)}</code> sha256 {_e(sha)}</p>')
             p.append(f'<pre class="policy">{_e(text)}</pre>')

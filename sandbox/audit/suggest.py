@@ -17,6 +17,7 @@ When the policy engine is importable the suggestion is loaded and every
 recorded action is decided against it; anything it would still deny (a
 protected path, say) is listed as a note, so the output never over-promises.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,12 @@ from typing import Any
 from sandbox.audit.reader import SessionInfo, is_default_rule
 
 ACTIONS = ("file_read", "file_write", "shell_exec", "network")
-_KEY = {"file_read": "path", "file_write": "path", "shell_exec": "command", "network": "destination"}
+_KEY = {
+    "file_read": "path",
+    "file_write": "path",
+    "shell_exec": "command",
+    "network": "destination",
+}
 _GLOB = "\\*?["
 
 
@@ -48,7 +54,7 @@ def _escape(text: str) -> str:
 def _pattern(action: str, target: str, workspace: str | None) -> str:
     if action in ("file_read", "file_write"):
         if workspace and target.startswith(workspace.rstrip("/") + "/"):
-            return "./" + _escape(target[len(workspace.rstrip("/")) + 1:])
+            return "./" + _escape(target[len(workspace.rstrip("/")) + 1 :])
         return _escape(target)
     if action == "shell_exec":
         return _escape(target)
@@ -98,8 +104,10 @@ def suggest_policy(session: SessionInfo, entries: list[dict[str, Any]]) -> str:
     if isinstance(policy_ref, dict):
         policy_ref = policy_ref.get("path")
     out = [
-        (f"# landgate audit suggest: session {session.id} ({session.mode}), "
-         f"{session.decisions} decisions"),
+        (
+            f"# landgate audit suggest: session {session.id} ({session.mode}), "
+            f"{session.decisions} decisions"
+        ),
         f"# simulated under: {policy_ref or 'unknown policy'}",
         "# Minimal rules: each allows one exact path, command line or destination the run",
         "# used.  Lines marked `review` were denied by default; commented-out rules were",
@@ -124,8 +132,10 @@ def suggest_policy(session: SessionInfo, entries: list[dict[str, Any]]) -> str:
         key = _KEY[action]
         extra = ", inherit: false" if action == "shell_exec" else ""
         for i in sorted(rules, key=lambda x: (x.status == "rule-deny", x.target)):
-            rule = (f"- {{ {key}: {_yaml_str(_pattern(action, i.target, workspace))}, "
-                    f"effect: allow{extra} }}")
+            rule = (
+                f"- {{ {key}: {_yaml_str(_pattern(action, i.target, workspace))}, "
+                f"effect: allow{extra} }}"
+            )
             if i.status == "rule-deny":
                 out.append(f"      # kept denied (was denied by {i.rule}); uncomment to allow:")
                 out.append(f"      # {rule}")
@@ -134,8 +144,10 @@ def suggest_policy(session: SessionInfo, entries: list[dict[str, Any]]) -> str:
             else:
                 out.append(f"      {rule}")
     if baseline:
-        out.append(f"# {baseline} target(s) allowed by the built-in system baseline are left "
-                   "to it (extends: system).")
+        out.append(
+            f"# {baseline} target(s) allowed by the built-in system baseline are left "
+            "to it (extends: system)."
+        )
     out.extend(_self_check(items, "\n".join(out) + "\n", workspace))
     return "\n".join(out) + "\n"
 
@@ -147,8 +159,9 @@ def _self_check(items: list[Item], text: str, workspace: str | None) -> list[str
     except ImportError:  # the policy engine is not there: nothing to check against
         return []
     try:
-        policy = load_policy_text(text, source="<suggestion>",
-                                  cwd=Path(workspace) if workspace else Path(os.getcwd()))
+        policy = load_policy_text(
+            text, source="<suggestion>", cwd=Path(workspace) if workspace else Path(os.getcwd())
+        )
     except Exception as exc:  # noqa: BLE001 - report, never crash the suggestion
         return [f"# note: the suggestion does not load as a policy here: {exc}"]
     notes = []

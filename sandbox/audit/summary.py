@@ -1,4 +1,5 @@
 """The one line a simulation session prints at exit."""
+
 from __future__ import annotations
 
 import shlex
@@ -20,8 +21,9 @@ def _denied(counts: Mapping[str, Any]) -> int:
     return total
 
 
-def simulate_summary(counts: Mapping[str, Any], session: str,
-                     directory: Path | str | None = None) -> str:
+def simulate_summary(
+    counts: Mapping[str, Any], session: str, directory: Path | str | None = None
+) -> str:
     """`landgate: simulate: 7 actions would have been denied (landgate audit show ...)`.
 
     `directory` is added to the suggested command when the trail is not the default one.
@@ -34,8 +36,12 @@ def simulate_summary(counts: Mapping[str, Any], session: str,
         if Path(directory).resolve() != default_audit_dir().resolve():
             where = " " + shlex.quote(str(directory))
     if n == 0:
-        return (f"landgate: simulate: no action would have been denied "
-                f"(landgate audit show --session {session}{where})")
+        return (
+            f"landgate: simulate: no action would have been denied "
+            f"(landgate audit show --session {session}{where})"
+        )
     noun = "action" if n == 1 else "actions"
-    return (f"landgate: simulate: {n} {noun} would have been denied "
-            f"(landgate audit show --session {session} --denied{where})")
+    return (
+        f"landgate: simulate: {n} {noun} would have been denied "
+        f"(landgate audit show --session {session} --denied{where})"
+    )

@@ -20,6 +20,7 @@ lost power); a torn last line (a writer died mid-write) is ignored and named.
 The entries after the last checkpoint are only chain-protected until the next
 checkpoint seals them; the note says how many.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,9 +71,11 @@ class VerifyReport:
     def summary(self) -> str:
         if not self.ok:
             return f"audit trail tampered: seq {self.first_bad_seq}: {self.kind}: {self.message}"
-        return (f"audit trail intact: {self.entries} entries in {self.segments} segment(s), "
-                f"{self.sessions} session(s), {self.checkpoints} checkpoint(s), last "
-                f"checkpoint at seq {self.last_checkpoint_seq}")
+        return (
+            f"audit trail intact: {self.entries} entries in {self.segments} segment(s), "
+            f"{self.sessions} session(s), {self.checkpoints} checkpoint(s), last "
+            f"checkpoint at seq {self.last_checkpoint_seq}"
+        )
 
 
 class _Bad(Exception):
@@ -95,14 +98,15 @@ def _parse_seq(line: bytes) -> int | None:
 
 def _parse_prev(line: bytes) -> bytes | None:
     p = line.find(_PREV_KEY)
-    return line[p + 8:p + 72] if p >= 0 else None
+    return line[p + 8 : p + 72] if p >= 0 else None
 
 
 class _Walker:
     """One pass over the trail; raises _Bad at the first inconsistency."""
 
-    def __init__(self, directory: Path, key: bytes | None, key_directory: Path,
-                 progress: Progress | None) -> None:
+    def __init__(
+        self, directory: Path, key: bytes | None, key_directory: Path, progress: Progress | None
+    ) -> None:
         self.directory = directory
         self.key = key
         self.key_directory = key_directory
@@ -135,25 +139,27 @@ class _Walker:
         e = self.seq
         for si, (index, path) in enumerate(self.segments):
             if index != si + 1:
-                raise _Bad("deleted", e + 1,
-                           f"segment {index:06d} follows {si:06d}: a segment is missing")
+                raise _Bad(
+                    "deleted", e + 1, f"segment {index:06d} follows {si:06d}: a segment is missing"
+                )
             lines = _read_lines(path)
             last_seg = si == nseg - 1
             for li, raw in enumerate(lines):
                 e += 1
                 if raw[-1] != 10:
                     if last_seg and li == len(lines) - 1:
-                        self.notes.append(f"torn last line ({len(raw)} bytes) ignored: a "
-                                          "writer died mid-write")
+                        self.notes.append(
+                            f"torn last line ({len(raw)} bytes) ignored: a writer died mid-write"
+                        )
                         e -= 1
                         break
                     raise _Bad("modified", e, "an entry is not a complete line")
                 i = raw.find(hk)
                 if i <= 0 or raw.find(hk, i + 1) >= 0:
                     raise _Bad("modified", e, "entry has no single hash member")
-                stored = raw[i + 8:i + 72]
+                stored = raw[i + 8 : i + 72]
                 if raw[i - 1] == 44:  # ',' before the member: the common case
-                    digest = sha(raw[:i - 1] + raw[i + 73:-1]).digest()
+                    digest = sha(raw[: i - 1] + raw[i + 73 : -1]).digest()
                 else:
                     digest = sha(hashed_bytes(raw[:-1], i)).digest()
                 j = raw.find(sk) + 6
@@ -164,10 +170,11 @@ class _Walker:
                     s = e if seq_ok else (_parse_seq(raw) or e)
                     raise _Bad("modified", s, "entry content does not match its hash")
                 p = raw.find(pk)
-                if not seq_ok or p < 0 or raw[p + 8:p + 72] != last:
+                if not seq_ok or p < 0 or raw[p + 8 : p + 72] != last:
                     self.seq, self.last = e - 1, last
-                    self._classify(path, li, _parse_seq(raw), e,
-                                   raw[p + 8:p + 72] if p >= 0 else None)
+                    self._classify(
+                        path, li, _parse_seq(raw), e, raw[p + 8 : p + 72] if p >= 0 else None
+                    )
                 t = raw.find(tk)
                 kind = raw[t + 8] if t >= 0 else 0
                 if kind != 100:  # not "decision": rare lines, parsed in full
@@ -222,39 +229,54 @@ class _Walker:
         first = self.last_good_cp + 1
         where = f"entries {first}..{seq - 1} are not authenticated"
         if doc.get("count") != self.frontier.count or doc.get("root") != self.frontier.root():
-            raise _Bad("forged", first, f"checkpoint at seq {seq} does not match the entries "
-                       f"before it (Merkle root): the chain was rewritten; {where}")
+            raise _Bad(
+                "forged",
+                first,
+                f"checkpoint at seq {seq} does not match the entries "
+                f"before it (Merkle root): the chain was rewritten; {where}",
+            )
         assert self.key is not None
         mac = checkpoint_mac(self.key, self.trail_id, seq, str(doc["root"]), self.last.decode())
         if not hmac.compare_digest(mac, str(doc.get("hmac", ""))):
-            raise _Bad("forged", first, f"checkpoint at seq {seq} has an HMAC that the key "
-                       f"does not produce: forged without the key; {where}")
+            raise _Bad(
+                "forged",
+                first,
+                f"checkpoint at seq {seq} has an HMAC that the key "
+                f"does not produce: forged without the key; {where}",
+            )
         self.checkpoints += 1
         self.last_good_cp = seq
         self.cp_seen[seq] = (own_hash.decode(), str(doc["root"]))
 
     # Slow path: only once, at the first anomaly; may read the rest of the trail.
-    def _classify(self, path: Path, li: int, s: int | None, e: int,
-                  prev: bytes | None) -> None:
+    def _classify(self, path: Path, li: int, s: int | None, e: int, prev: bytes | None) -> None:
         if s is None or prev is None:
             raise _Bad("modified", e, "entry has no seq or prev")
         later = self._later_seqs(path, li)
         if s == e:  # right number, wrong link
             if s in later:
                 raise _Bad("inserted", e, f"an extra entry claims seq {e}")
-            raise _Bad("modified", e - 1, f"seq {e} does not link to seq {e - 1}: seq {e - 1} "
-                       "was changed and its hash recomputed")
+            raise _Bad(
+                "modified",
+                e - 1,
+                f"seq {e} does not link to seq {e - 1}: seq {e - 1} "
+                "was changed and its hash recomputed",
+            )
         if s < e:
             bad = s if s == e - 1 else e
             raise _Bad("inserted", bad, f"an entry claiming seq {s} follows seq {e - 1}")
         if s in later:
-            raise _Bad("inserted", e, f"an extra entry claiming seq {s} stands where seq {e} "
-                       "belongs")
+            raise _Bad(
+                "inserted", e, f"an extra entry claiming seq {s} stands where seq {e} belongs"
+            )
         if e in later:
-            raise _Bad("reordered", e, f"seq {s} stands where seq {e} belongs; seq {e} comes "
-                       "later")
-        raise _Bad("deleted", e, f"seq {e - 1} is followed by seq {s}: "
-                   f"{s - e} entr{'y' if s - e == 1 else 'ies'} missing")
+            raise _Bad("reordered", e, f"seq {s} stands where seq {e} belongs; seq {e} comes later")
+        raise _Bad(
+            "deleted",
+            e,
+            f"seq {e - 1} is followed by seq {s}: "
+            f"{s - e} entr{'y' if s - e == 1 else 'ies'} missing",
+        )
 
     def _later_seqs(self, path: Path, li: int) -> set[int]:
         """Seqs of every line after line `li` of `path` (all later segments too)."""
@@ -336,38 +358,70 @@ def verify_trail(
     if not walker.segments:
         doc = _witness_for_dir(kdir, directory)
         if doc is not None:
-            return VerifyReport(False, 0, 0, 0, 0, 0, str(doc.get("trail", "")),
-                                "truncated", 1, f"the trail is gone but the witness records "
-                                f"a checkpoint at seq {doc.get('seq')}")
+            return VerifyReport(
+                False,
+                0,
+                0,
+                0,
+                0,
+                0,
+                str(doc.get("trail", "")),
+                "truncated",
+                1,
+                f"the trail is gone but the witness records a checkpoint at seq {doc.get('seq')}",
+            )
         raise AuditError(f"no audit trail at {directory} (no trail-*.jsonl segments)")
     walker.key = load_key(kdir, create=False)
     try:
         walker.walk()
         _check_witness(walker, kdir)
     except _Bad as bad:
-        return VerifyReport(False, walker.seq, len(walker.segments), walker.checkpoints,
-                            walker.last_good_cp, len(walker.started), walker.trail_id,
-                            bad.kind, bad.seq, bad.message)
+        return VerifyReport(
+            False,
+            walker.seq,
+            len(walker.segments),
+            walker.checkpoints,
+            walker.last_good_cp,
+            len(walker.started),
+            walker.trail_id,
+            bad.kind,
+            bad.seq,
+            bad.message,
+        )
     unsealed = _unsealed(walker)
     notes = list(walker.notes)
     if unsealed:
-        notes.append(f"unsealed session(s), not tampering: {', '.join(unsealed)} (no end entry "
-                     "or no checkpoint after it: the session was killed or is still running)")
+        notes.append(
+            f"unsealed session(s), not tampering: {', '.join(unsealed)} (no end entry "
+            "or no checkpoint after it: the session was killed or is still running)"
+        )
     tail = walker.seq - walker.last_good_cp
     if tail > 0 and walker.last_good_cp:
-        notes.append(f"{tail} entr{'y' if tail == 1 else 'ies'} after the last checkpoint "
-                     f"(seq {walker.last_good_cp}) are chained but not yet sealed")
-    return VerifyReport(True, walker.seq, len(walker.segments), walker.checkpoints,
-                        walker.last_good_cp, len(walker.started), walker.trail_id,
-                        unsealed=tuple(unsealed), notes=tuple(notes))
+        notes.append(
+            f"{tail} entr{'y' if tail == 1 else 'ies'} after the last checkpoint "
+            f"(seq {walker.last_good_cp}) are chained but not yet sealed"
+        )
+    return VerifyReport(
+        True,
+        walker.seq,
+        len(walker.segments),
+        walker.checkpoints,
+        walker.last_good_cp,
+        len(walker.started),
+        walker.trail_id,
+        unsealed=tuple(unsealed),
+        notes=tuple(notes),
+    )
 
 
 def _check_witness(walker: _Walker, kdir: Path) -> None:
     doc = _load_witness(kdir, walker.trail_id)
     if doc is None:
         if walker.checkpoints:
-            walker.notes.append(f"no witness for this trail in {kdir / WITNESS_DIR}: a tail "
-                                "cut back to an older checkpoint could not be detected")
+            walker.notes.append(
+                f"no witness for this trail in {kdir / WITNESS_DIR}: a tail "
+                "cut back to an older checkpoint could not be detected"
+            )
         return
     try:
         seq, digest, root = int(doc["seq"]), str(doc["hash"]), str(doc["root"])
@@ -376,16 +430,24 @@ def _check_witness(walker: _Walker, kdir: Path) -> None:
         raise _Bad("forged", walker.last_good_cp + 1, "the witness file is malformed") from None
     assert walker.key is not None
     if not hmac.compare_digest(mac, witness_mac(walker.key, walker.trail_id, seq, digest, root)):
-        raise _Bad("forged", walker.last_good_cp + 1,
-                   "the witness does not authenticate with the key")
+        raise _Bad(
+            "forged", walker.last_good_cp + 1, "the witness does not authenticate with the key"
+        )
     if seq > walker.seq:
-        raise _Bad("truncated", walker.seq + 1,
-                   f"the trail ends at seq {walker.seq} but a checkpoint at seq {seq} was "
-                   "witnessed: the tail was cut")
+        raise _Bad(
+            "truncated",
+            walker.seq + 1,
+            f"the trail ends at seq {walker.seq} but a checkpoint at seq {seq} was "
+            "witnessed: the tail was cut",
+        )
     # The witness records the checkpoint's seq, its own hash and its root.
     if walker.cp_seen.get(seq) != (digest, root):
-        raise _Bad("forged", seq, f"the witnessed checkpoint at seq {seq} is not in the trail "
-                   "as witnessed: the tail was cut and rewritten")
+        raise _Bad(
+            "forged",
+            seq,
+            f"the witnessed checkpoint at seq {seq} is not in the trail "
+            "as witnessed: the tail was cut and rewritten",
+        )
 
 
 def _unsealed(walker: _Walker) -> list[str]:

@@ -17,6 +17,7 @@ half-written line is cut back off, `on_failure` is called, strict appends
 raise AuditError and batch appends return -1: the launcher must stop the
 sandboxed command.  Nothing is dropped silently.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -99,8 +100,9 @@ def _last_checkpoint_in(path: Path) -> tuple[int, dict[str, Any]] | None:
                     try:
                         return off + end + 1, json.loads(buf[start:end])
                     except ValueError as exc:
-                        raise AuditError(f"unreadable checkpoint in {path}; run "
-                                         "`landgate audit verify`") from exc
+                        raise AuditError(
+                            f"unreadable checkpoint in {path}; run `landgate audit verify`"
+                        ) from exc
                 pos = buf.rfind(_CHECKPOINT_MARK, 0, start)
             if off == 0:
                 return None
@@ -162,8 +164,9 @@ class AuditWriter:
         self._session_mode = "enforce"
         self._counts: dict[str, Any] = {}
         try:
-            self._lock_fd = os.open(self.directory / LOCK_NAME,
-                                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_fd = os.open(
+                self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
             wl = self.key_directory / WITNESS_DIR / "witness.lock"
             self._witness_lock_fd = os.open(wl, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
@@ -171,8 +174,9 @@ class AuditWriter:
         with self._tlock, self._flock():
             self._open_trail()
         self._stop = threading.Event()
-        self._flusher = threading.Thread(target=self._flush_loop, name="landgate-audit-flush",
-                                         daemon=True)
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="landgate-audit-flush", daemon=True
+        )
         self._flusher.start()
 
     # ----------------------------------------------------------------- public API
@@ -207,8 +211,9 @@ class AuditWriter:
                 raise AuditError(f"audit session {self._session} is still open")
             sid = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
             entry: dict[str, Any] = {k: v for k, v in info.items() if k not in _WRITER_KEYS}
-            entry.setdefault("durability", {"mode": self.durability,
-                                            "fsync_window_ms": self.window_ms})
+            entry.setdefault(
+                "durability", {"mode": self.durability, "fsync_window_ms": self.window_ms}
+            )
             entry.setdefault("landgate", __version__)
             entry["writer_pid"] = os.getpid()
             entry["type"] = "session_start"
@@ -236,7 +241,8 @@ class AuditWriter:
         # Keep the supervisor's wall-clock time; anything else (monotonic ns, a
         # string) is kept as event_ts and the entry gets the writer's clock.
         if (ts.__class__ is not float or ts < 1e9) and not (
-                isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts >= 1e9):
+            isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts >= 1e9
+        ):
             if ts is not None:
                 entry["event_ts"] = ts
             entry["ts"] = time.time()
@@ -356,15 +362,19 @@ class AuditWriter:
             self._create_genesis()
             return
         if segs[0][0] != 1:
-            raise AuditError(f"audit trail in {self.directory} has lost its first segment "
-                             f"({segment_name(1)}); run `landgate audit verify`")
+            raise AuditError(
+                f"audit trail in {self.directory} has lost its first segment "
+                f"({segment_name(1)}); run `landgate audit verify`"
+            )
         try:
             with open(segs[0][1], "rb") as f:
                 first = json.loads(f.readline())
             self._trail_id = str(first["trail"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise AuditError(f"audit trail in {self.directory} has no readable start entry "
-                             f"({exc}); run `landgate audit verify`") from exc
+            raise AuditError(
+                f"audit trail in {self.directory} has no readable start entry "
+                f"({exc}); run `landgate audit verify`"
+            ) from exc
         start_index, start_offset = segs[0][0], 0
         found = self._find_last_checkpoint(segs)
         if found is not None:
@@ -393,8 +403,9 @@ class AuditWriter:
     def _create_genesis(self) -> None:
         self._trail_id = secrets.token_hex(16)
         self._switch_segment(1, self.directory / segment_name(1), create=True)
-        self._write_locked({"type": "trail_start", "trail": self._trail_id, "format": 1,
-                            "ts": time.time()})
+        self._write_locked(
+            {"type": "trail_start", "trail": self._trail_id, "format": 1, "ts": time.time()}
+        )
         os.fdatasync(self._seg_fd)
 
     def _switch_segment(self, index: int, path: Path, *, create: bool) -> bool:
@@ -423,8 +434,10 @@ class AuditWriter:
         if size == self._seg_size:
             return
         if size < self._seg_size:
-            raise AuditError(f"audit segment {segment_name(self._seg_index)} shrank under "
-                             "us; run `landgate audit verify`")
+            raise AuditError(
+                f"audit segment {segment_name(self._seg_index)} shrank under "
+                "us; run `landgate audit verify`"
+            )
         data = os.pread(self._seg_fd, size - self._seg_size, self._seg_size)
         end = data.rfind(b"\n") + 1
         if end < len(data):
@@ -442,10 +455,12 @@ class AuditWriter:
             pos = nl + 1
             seq = _line_seq(line)
             if seq != self._seq + 1:
-                raise AuditError(f"audit trail is inconsistent at seq {seq} (expected "
-                                 f"{self._seq + 1}); run `landgate audit verify`")
+                raise AuditError(
+                    f"audit trail is inconsistent at seq {seq} (expected "
+                    f"{self._seq + 1}); run `landgate audit verify`"
+                )
             i = line.find(HASH_KEY)
-            digest = line[i + 8:i + 72].decode("ascii")
+            digest = line[i + 8 : i + 72].decode("ascii")
             add(bytes.fromhex(digest))
             self._seq, self._last_hash = seq, digest
         self._seg_size += len(data)
@@ -494,8 +509,10 @@ class AuditWriter:
             _flock(lock_fd, _LOCK_EX)
             try:
                 # Fast path: nobody appended or rotated since we last looked.
-                if (_fstat(self._seg_fd).st_size != self._seg_size
-                        or self._seg_size >= self.segment_max_bytes):
+                if (
+                    _fstat(self._seg_fd).st_size != self._seg_size
+                    or self._seg_size >= self.segment_max_bytes
+                ):
                     self._sync_tail()
                 seq = self._write_locked(entry)
             finally:
@@ -506,8 +523,10 @@ class AuditWriter:
                 self._dirty = True
             return seq
         except OSError as exc:
-            self._fail(f"audit trail unwritable ({self.directory}: {exc.strerror}); "
-                       "stopping the sandboxed command so that nothing runs unrecorded")
+            self._fail(
+                f"audit trail unwritable ({self.directory}: {exc.strerror}); "
+                "stopping the sandboxed command so that nothing runs unrecorded"
+            )
             if self.durability == "strict":
                 raise AuditError(self._failed or "audit trail unwritable") from exc
             return -1
@@ -530,8 +549,9 @@ class AuditWriter:
                 entry["root"] = root
                 entry["count"] = self._frontier.count
                 entry["frontier"] = self._frontier.to_list()
-                entry["hmac"] = checkpoint_mac(self._key, self._trail_id, seq, root,
-                                               self._last_hash)
+                entry["hmac"] = checkpoint_mac(
+                    self._key, self._trail_id, seq, root, self._last_hash
+                )
                 self._write_locked(entry)
                 witness = (seq, self._last_hash, root)
             self._since_checkpoint = 0
@@ -544,8 +564,10 @@ class AuditWriter:
             else:
                 self._dirty = True
         except OSError as exc:
-            self._fail(f"audit trail unwritable ({self.directory}: {exc.strerror}); "
-                       "stopping the sandboxed command so that nothing runs unrecorded")
+            self._fail(
+                f"audit trail unwritable ({self.directory}: {exc.strerror}); "
+                "stopping the sandboxed command so that nothing runs unrecorded"
+            )
             if self.durability == "strict":
                 raise AuditError(self._failed or "audit trail unwritable") from exc
 
@@ -568,9 +590,14 @@ class AuditWriter:
                         return
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-            doc = {"trail": self._trail_id, "dir": os.path.realpath(self.directory),
-                   "seq": seq, "hash": digest, "root": root,
-                   "mac": witness_mac(self._key, self._trail_id, seq, digest, root)}
+            doc = {
+                "trail": self._trail_id,
+                "dir": os.path.realpath(self.directory),
+                "seq": seq,
+                "hash": digest,
+                "root": root,
+                "mac": witness_mac(self._key, self._trail_id, seq, digest, root),
+            }
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
@@ -593,8 +620,10 @@ class AuditWriter:
         with self._tlock:
             if self._failed is not None or self._closed:
                 return
-            if (self._since_checkpoint > 0
-                    and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_seconds):
+            if (
+                self._since_checkpoint > 0
+                and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_seconds
+            ):
                 self._checkpoint(final=False)
             if not self._dirty and self._pending_witness is None:
                 return
@@ -610,7 +639,9 @@ class AuditWriter:
                         self._publish_witness()
         except OSError as exc:
             with self._tlock:
-                self._fail(f"cannot sync audit trail in {self.directory}: {exc.strerror}; "
-                           "stopping the sandboxed command")
+                self._fail(
+                    f"cannot sync audit trail in {self.directory}: {exc.strerror}; "
+                    "stopping the sandboxed command"
+                )
         finally:
             os.close(fd)

@@ -4,6 +4,7 @@
 machine's behalf) can pretend a feature is absent: the planner and the
 session read only this object, never the kernel directly.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,13 +64,23 @@ class HostCapabilities:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "kernel": self.kernel, "landlock_abi": self.landlock_abi,
-            "landlock_error": self.landlock_error, "seccomp_filter": self.seccomp_filter,
-            "seccomp_user_notif": self.seccomp_notify, "wait_killable_recv": self.wait_killable_recv,
-            "sync_wake_up": self.sync_wakeup, "root": self.is_root, "uid": self.uid,
-            "user_ns": self.user_ns, "mount_ns": self.mount_ns, "pid_ns": self.pid_ns,
-            "net_ns": self.net_ns, "memfd_noexec": self.memfd_noexec, "nft": self.nft,
-            "libnftables": self.libnftables, "cgroup": self.cgroup,
+            "kernel": self.kernel,
+            "landlock_abi": self.landlock_abi,
+            "landlock_error": self.landlock_error,
+            "seccomp_filter": self.seccomp_filter,
+            "seccomp_user_notif": self.seccomp_notify,
+            "wait_killable_recv": self.wait_killable_recv,
+            "sync_wake_up": self.sync_wakeup,
+            "root": self.is_root,
+            "uid": self.uid,
+            "user_ns": self.user_ns,
+            "mount_ns": self.mount_ns,
+            "pid_ns": self.pid_ns,
+            "net_ns": self.net_ns,
+            "memfd_noexec": self.memfd_noexec,
+            "nft": self.nft,
+            "libnftables": self.libnftables,
+            "cgroup": self.cgroup,
         }
 
 
@@ -142,7 +153,9 @@ def probe_host() -> HostCapabilities:
         seccomp_notify=notify,
         # WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER (EINVAL alone).
         wait_killable_recv=lib.lg_probe_seccomp_filter_flag(
-            SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) == 1,
+            SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        )
+        == 1,
         sync_wakeup=notify and lib.lg_probe_notif_sync_wakeup() == 0,
         is_root=is_root,
         uid=os.getuid(),

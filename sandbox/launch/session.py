@@ -16,6 +16,7 @@ before the fork, when the policy restricts egress; the agent joins it.
 The agent's first execve (the root command) is itself supervised, which is
 why the supervisor must run before the release.
 """
+
 from __future__ import annotations
 
 import errno
@@ -38,14 +39,27 @@ from sandbox.errors import (
     LaunchError,
 )
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH, signal.SIGQUIT,
-             signal.SIGUSR1, signal.SIGUSR2)
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGWINCH,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 SI_KERNEL = 0x80  # terminal-generated: already delivered to the agent's process group
 
 # enforcement.require names -> plan layer names
-REQUIRE_LAYERS = {"landlock": "filesystem", "seccomp": "hardening", "namespaces": "namespaces",
-                  "supervisor": "exec", "nftables": "egress", "egress": "egress",
-                  "carve-outs": "carve-outs"}
+REQUIRE_LAYERS = {
+    "landlock": "filesystem",
+    "seccomp": "hardening",
+    "namespaces": "namespaces",
+    "supervisor": "exec",
+    "nftables": "egress",
+    "egress": "egress",
+    "carve-outs": "carve-outs",
+}
 
 
 def _ignore(_: str) -> None:
@@ -96,8 +110,9 @@ def load_session_policy(options: RunOptions, cwd: str) -> Any:
     return load_policy(path, cwd=Path(cwd), audit_dir=audit)
 
 
-def check_enforcement(plan: Any, policy: Any, *, best_effort: bool,
-                      warn: Callable[[str], None]) -> None:
+def check_enforcement(
+    plan: Any, policy: Any, *, best_effort: bool, warn: Callable[[str], None]
+) -> None:
     """Refuse (EnforcementUnavailable, exit 125) or warn for every missing required layer."""
     problems: list[str] = []
     for name in sorted(policy.enforcement.require):
@@ -109,11 +124,14 @@ def check_enforcement(plan: Any, policy: Any, *, best_effort: bool,
             continue
         if layer.active or (plan.simulate and layer.state == "observed"):
             continue
-        problems.append(f"{name} is required (enforcement.require) but the {layer.name} layer is "
-                        f"{layer.state}: {layer.detail}")
+        problems.append(
+            f"{name} is required (enforcement.require) but the {layer.name} layer is "
+            f"{layer.state}: {layer.detail}"
+        )
     for c in plan.carve_outs.uncovered:
-        problems.append(f"nothing enforces the {c.action} deny {c.pattern!r} ({c.rule}): "
-                        f"{'; '.join(c.gaps)}")
+        problems.append(
+            f"nothing enforces the {c.action} deny {c.pattern!r} ({c.rule}): {'; '.join(c.gaps)}"
+        )
     if not problems:
         return
     if best_effort:
@@ -121,9 +139,11 @@ def check_enforcement(plan: Any, policy: Any, *, best_effort: bool,
             warn(p + " (running anyway: --best-effort)")
         return
     raise EnforcementUnavailable(
-        problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        problems[0]
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
         + "; to proceed: use a host that has it, drop it from enforcement.require, "
-        "or pass --best-effort")
+        "or pass --best-effort"
+    )
 
 
 def resolve_executable(cmd: str, env: Mapping[str, str], cwd: str) -> str | None:
@@ -133,18 +153,25 @@ def resolve_executable(cmd: str, env: Mapping[str, str], cwd: str) -> str | None
     return found
 
 
-def session_start_fields(plan: Any, argv: Sequence[str], cwd: str,
-                         **extra: Any) -> dict[str, Any]:
+def session_start_fields(plan: Any, argv: Sequence[str], cwd: str, **extra: Any) -> dict[str, Any]:
     """What the audit trail's session-start entry records (DESIGN §5)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
     return {
-        "policy_sha256": plan.policy_sha256, "policy": plan.policy_path, "mode": plan.mode,
-        "rung": plan.rung, "layers": [layer.to_dict() for layer in plan.layers],
-        "kernel": plan.host.kernel, "landlock_abi": plan.host.landlock_abi,
-        "argv": list(argv), "cwd": cwd, "user": user, "uid": os.getuid(), **extra,
+        "policy_sha256": plan.policy_sha256,
+        "policy": plan.policy_path,
+        "mode": plan.mode,
+        "rung": plan.rung,
+        "layers": [layer.to_dict() for layer in plan.layers],
+        "kernel": plan.host.kernel,
+        "landlock_abi": plan.host.landlock_abi,
+        "argv": list(argv),
+        "cwd": cwd,
+        "user": user,
+        "uid": os.getuid(),
+        **extra,
     }
 
 
@@ -175,10 +202,18 @@ class _AllowAllSupervisor:
             os.close(fd)
 
 
-def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
-                      options: RunOptions, on_event: Callable[[Any], None] | None,
-                      strict: bool, net_setup: Any = None, ruleset_fd: int = -1,
-                      stderr_fd: int = 2) -> Any:
+def _start_supervisor(
+    listener_fd: int,
+    plan: Any,
+    policy: Any,
+    root_pid: int,
+    options: RunOptions,
+    on_event: Callable[[Any], None] | None,
+    strict: bool,
+    net_setup: Any = None,
+    ruleset_fd: int = -1,
+    stderr_fd: int = 2,
+) -> Any:
     """THE seam for the supervisor (sandbox.supervise).
 
     Returns an object with .stop(); the supervisor owns listener_fd from here.
@@ -191,14 +226,20 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
     if plan.host.sync_wakeup:
         rc = lib.lg_listener_sync_wakeup(listener_fd)
         if rc < 0:
-            options.warn(f"SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: {os.strerror(-rc)} (slower supervisor)")
+            options.warn(
+                f"SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: {os.strerror(-rc)} (slower supervisor)"
+            )
     if plan.supervisor.available:
         import sandbox.supervise as sup
 
         # The open check (no mount namespace): its opener threads restrict themselves with
         # the agent's own Landlock ruleset (taken from the agent by the launcher).
         open_check = bool(plan.seccomp.open_check) and not plan.simulate
-        plan_info: dict[str, Any] = {"open_check": open_check, "uid": os.getuid(), "gid": os.getgid()}
+        plan_info: dict[str, Any] = {
+            "open_check": open_check,
+            "uid": os.getuid(),
+            "gid": os.getgid(),
+        }
         if open_check:
             if ruleset_fd >= 0:
                 plan_info["landlock_ruleset_fd"] = ruleset_fd
@@ -213,8 +254,15 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
             # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
             plan_info["resolve_hosts"] = False
         tables = sup.compile_tables(policy, plan_info)
-        supervisor = sup.Supervisor(listener_fd, tables, root_pid=root_pid, simulate=plan.simulate,
-                                    on_event=on_event, stderr_fd=stderr_fd, strict=strict)
+        supervisor = sup.Supervisor(
+            listener_fd,
+            tables,
+            root_pid=root_pid,
+            simulate=plan.simulate,
+            on_event=on_event,
+            stderr_fd=stderr_fd,
+            strict=strict,
+        )
         supervisor.start()
         return supervisor
     fallback = _AllowAllSupervisor(listener_fd)
@@ -222,8 +270,9 @@ def _start_supervisor(listener_fd: int, plan: Any, policy: Any, root_pid: int,
     return fallback
 
 
-def _wait_and_forward(init_pid: int, deadline: float | None = None,
-                      stop: Callable[[], bool] = lambda: False) -> tuple[int, bool]:
+def _wait_and_forward(
+    init_pid: int, deadline: float | None = None, stop: Callable[[], bool] = lambda: False
+) -> tuple[int, bool]:
     """Wait for init while forwarding signals; returns (init's raw wait status, killed).
 
     `killed` is True when landgate ended the tree itself: the deadline passed,
@@ -280,8 +329,13 @@ class _Recorder:
     The network layer may report decisions (DNS denials) before the supervisor
     exists, and names for IPs before it can take them: both are buffered."""
 
-    def __init__(self, writer: Any, extra: Callable[[Any], None] | None,
-                 policy: Any = None, stderr_fd: int = 2) -> None:
+    def __init__(
+        self,
+        writer: Any,
+        extra: Callable[[Any], None] | None,
+        policy: Any = None,
+        stderr_fd: int = 2,
+    ) -> None:
         self.writer = writer
         self.policy = policy
         self.stderr_fd = stderr_fd
@@ -333,10 +387,15 @@ class _Recorder:
         decisions = [decide(self.policy, a, ev["target"]) for a in actions]
         d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
         out = dict(ev)
-        out.update(action=d.action, result=d.effect, rule=d.rule_ref(), layer="filesystem",
-                   origin="default" if d.rule is None else d.rule.origin,
-                   rule_index=None if d.rule is None else d.rule.index,
-                   rule_source=None if d.rule is None else str(d.rule.source))
+        out.update(
+            action=d.action,
+            result=d.effect,
+            rule=d.rule_ref(),
+            layer="filesystem",
+            origin="default" if d.rule is None else d.rule.origin,
+            rule_index=None if d.rule is None else d.rule.index,
+            rule_source=None if d.rule is None else str(d.rule.source),
+        )
         return out
 
     def names(self, ip: str, names: Sequence[str]) -> None:
@@ -371,11 +430,14 @@ def run_session_result(options: RunOptions) -> SessionResult:
     host = options.host if options.host is not None else probe_host()
     environ = dict(options.env if options.env is not None else os.environ)
     simulate = options.simulate or policy.mode == "simulate"
-    plan = build_plan(policy, host, simulate=simulate, environ=environ,
-                      extra_sections=options.extra_sections)
+    plan = build_plan(
+        policy, host, simulate=simulate, environ=environ, extra_sections=options.extra_sections
+    )
     check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
     if not plan.supervisor.available and not plan.simulate:
-        options.warn("command and network rules are not judged yet: the supervisor is not installed")
+        options.warn(
+            "command and network rules are not judged yet: the supervisor is not installed"
+        )
     env = policy.environment.apply(environ)
     path = resolve_executable(argv[0], env, cwd)
     if path is None:
@@ -403,8 +465,13 @@ def run_session_result(options: RunOptions) -> SessionResult:
         if needs_egress_layer(policy) and netns_fd < 0:
             from sandbox.net import NetworkSession
 
-            net = NetworkSession(policy, on_event=recorder.event, names_sink=recorder.names,
-                                 warn=options.warn, best_effort=options.best_effort)
+            net = NetworkSession(
+                policy,
+                on_event=recorder.event,
+                names_sink=recorder.names,
+                warn=options.warn,
+                best_effort=options.best_effort,
+            )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
             net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
@@ -412,12 +479,20 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 options.warn(w)
         session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
         stdio = (_stdio_fd(options.stdin_fd), _stdio_fd(options.stdout_fd), stderr_fd)
-        spec = spec_from_plan(plan, path=path, argv=argv, env=env, cwd=cwd,
-                              netns_fd=netns_fd, binds=binds, stdio_fds=stdio,
-                              new_netns=bool(net is not None and net.setup is not None
-                                             and net.setup.new_netns))
+        spec = spec_from_plan(
+            plan,
+            path=path,
+            argv=argv,
+            env=env,
+            cwd=cwd,
+            netns_fd=netns_fd,
+            binds=binds,
+            stdio_fds=stdio,
+            new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
+        )
         exit_code, timed_out = _run_child(
-            spec, spawn, plan, policy, options, recorder, durability == "strict", failure, net)
+            spec, spawn, plan, policy, options, recorder, durability == "strict", failure, net
+        )
     finally:
         if net is not None:
             net.close()
@@ -426,20 +501,32 @@ def run_session_result(options: RunOptions) -> SessionResult:
             writer.end_session(exit_code)
         writer.close()
     if failure:
-        raise LaunchError(f"audit trail {audit_dir} became unwritable ({failure[0]}): "
-                          "the sandboxed command was stopped (fail closed)")
+        raise LaunchError(
+            f"audit trail {audit_dir} became unwritable ({failure[0]}): "
+            "the sandboxed command was stopped (fail closed)"
+        )
     if simulate and session_id is not None:
-        options.notice(simulate_summary(counts, session_id, directory=None
-                                        if options.audit_dir is None else audit_dir)
-                       .removeprefix("landgate: "))
+        options.notice(
+            simulate_summary(
+                counts, session_id, directory=None if options.audit_dir is None else audit_dir
+            ).removeprefix("landgate: ")
+        )
     if timed_out:
         options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
     return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out)
 
 
-def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
-               options: RunOptions, recorder: _Recorder, strict: bool, failure: list[str],
-               net: Any) -> tuple[int, bool]:
+def _run_child(
+    spec: Any,
+    spawn: Callable[[Any], Any],
+    plan: Any,
+    policy: Any,
+    options: RunOptions,
+    recorder: _Recorder,
+    strict: bool,
+    failure: list[str],
+    net: Any,
+) -> tuple[int, bool]:
     """Spawn, supervise, release, wait.  Returns (exit code, timed out)."""
     argv = list(options.argv)
     waitset = set(FORWARDED) | {signal.SIGCHLD}
@@ -465,9 +552,18 @@ def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
         target.append(child.init_pid)
         if net is not None:
             net.attach(child.agent_pid)
-        supervisor = _start_supervisor(child.listener_fd, plan, policy, child.agent_pid, options,
-                                       recorder.event, strict, getattr(net, "setup", None),
-                                       getattr(child, "ruleset_fd", -1), recorder.stderr_fd)
+        supervisor = _start_supervisor(
+            child.listener_fd,
+            plan,
+            policy,
+            child.agent_pid,
+            options,
+            recorder.event,
+            strict,
+            getattr(net, "setup", None),
+            getattr(child, "ruleset_fd", -1),
+            recorder.stderr_fd,
+        )
         recorder.attach(supervisor)
         child.release()
         init_status, killed = _wait_and_forward(child.init_pid, deadline, lambda: bool(failure))
@@ -491,8 +587,10 @@ def _run_child(spec: Any, spawn: Callable[[Any], Any], plan: Any, policy: Any,
         why = os.strerror(exec_errno)
         if exec_errno == errno.EACCES and not recorder.exec_denied and not plan.simulate:
             # Not the supervisor (it prints its own line): Landlock's EXECUTE gate.
-            why += (f" ({spec.path} is not beneath the policy's executable paths; "
-                    "`landgate plan` lists them)")
+            why += (
+                f" ({spec.path} is not beneath the policy's executable paths; "
+                "`landgate plan` lists them)"
+            )
         options.notice(f"{argv[0]}: cannot execute: {why}")
         code = EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC
         return code, timed_out

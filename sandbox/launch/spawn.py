@@ -11,6 +11,7 @@ Both need a mount namespace for binds; setns needs the right to join.
 its execve; `Child.listener_fd` is the seccomp listener (in landgate).  The
 caller starts the supervisor on it, then `release()`s the agent.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,10 +51,18 @@ class SpawnSpec:
     filter_flags: int = 0
 
 
-def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, str], cwd: str,
-                   netns_fd: int = -1, binds: Sequence[tuple[str, str]] = (),
-                   stdio_fds: tuple[int, int, int] = (-1, -1, -1),
-                   new_netns: bool = False) -> SpawnSpec:
+def spec_from_plan(
+    plan: Any,
+    *,
+    path: str,
+    argv: Sequence[str],
+    env: dict[str, str],
+    cwd: str,
+    netns_fd: int = -1,
+    binds: Sequence[tuple[str, str]] = (),
+    stdio_fds: tuple[int, int, int] = (-1, -1, -1),
+    new_netns: bool = False,
+) -> SpawnSpec:
     """`new_netns`: init also unshares a network namespace inside its user namespace
     (the network layer's unprivileged rung configures it after the spawn)."""
     host = plan.host
@@ -62,15 +71,21 @@ def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, 
         ns = LG_NS_MOUNT | LG_NS_PID | (0 if host.is_root else LG_NS_USER)
     if new_netns:
         if not ns & LG_NS_USER:
-            raise LaunchError("a new network namespace needs the sandbox's user namespace "
-                              "(this plan has none)")
+            raise LaunchError(
+                "a new network namespace needs the sandbox's user namespace (this plan has none)"
+            )
         ns |= LG_NS_NET
     masks = plan.carve_outs.masks
     enforce_fs = not plan.simulate and plan.landlock.abi > 0
     ll = plan.landlock
     return SpawnSpec(
-        path=path, argv=tuple(argv), env=tuple(env.items()), cwd=cwd, ns_flags=ns,
-        map_uid=os.getuid(), map_gid=os.getgid(),
+        path=path,
+        argv=tuple(argv),
+        env=tuple(env.items()),
+        cwd=cwd,
+        ns_flags=ns,
+        map_uid=os.getuid(),
+        map_gid=os.getgid(),
         mount_proc=bool(ns & LG_NS_PID),
         # vm.memfd_noexec is writable by root only (EACCES inside a user namespace).
         memfd_noexec=bool(ns & LG_NS_PID) and host.memfd_noexec and host.is_root,
@@ -81,10 +96,14 @@ def spec_from_plan(plan: Any, *, path: str, argv: Sequence[str], env: dict[str, 
         ro_paths=tuple(m.path for m in masks if m.kind == "readonly"),
         binds=tuple(binds),
         landlock_abi=ll.abi if enforce_fs else 0,
-        ll_handled_fs=ll.handled_fs, ll_handled_net=ll.handled_net, ll_scoped=ll.scoped,
-        ll_rules=tuple((r.path, r.access) for r in ll.rules), ll_ports=ll.ports,
+        ll_handled_fs=ll.handled_fs,
+        ll_handled_net=ll.handled_net,
+        ll_scoped=ll.scoped,
+        ll_rules=tuple((r.path, r.access) for r in ll.rules),
+        ll_ports=ll.ports,
         filter=plan.seccomp.program if host.seccomp_filter else (),
-        filter_flags=plan.seccomp.flags if host.wait_killable_recv
+        filter_flags=plan.seccomp.flags
+        if host.wait_killable_recv
         else plan.seccomp.flags & ~(1 << 5),
     )
 
@@ -199,10 +218,15 @@ def spawn(spec: SpawnSpec) -> Child:
         lib.lg_child_close(handle)
         _reap(handle.init_pid)
         raise LaunchError(msg)
-    return Child(init_pid=handle.init_pid, agent_pid=handle.agent_pid,
-                 listener_fd=handle.listener_fd, ll_skipped=handle.ll_skipped,
-                 ruleset_fd=handle.ruleset_fd,
-                 _handle=handle, _keep=keep)
+    return Child(
+        init_pid=handle.init_pid,
+        agent_pid=handle.agent_pid,
+        listener_fd=handle.listener_fd,
+        ll_skipped=handle.ll_skipped,
+        ruleset_fd=handle.ruleset_fd,
+        _handle=handle,
+        _keep=keep,
+    )
 
 
 def _reap(pid: int) -> None:

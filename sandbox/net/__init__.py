@@ -1,12 +1,13 @@
 """The egress layer: network namespace, veth + NAT, nftables ruleset, DNS view.
 
-    caps = network_capabilities()
-    ns = NetworkSession(policy, on_event=..., names_sink=..., warn=...)
-    setup = ns.prepare()   # before fork
-    ns.attach(child_pid)   # after fork
-    ns.close()             # after the agent's tree exited (idempotent)
-    cleanup_stale()        # leftovers of killed runs (prepare() calls it too)
+caps = network_capabilities()
+ns = NetworkSession(policy, on_event=..., names_sink=..., warn=...)
+setup = ns.prepare()   # before fork
+ns.attach(child_pid)   # after fork
+ns.close()             # after the agent's tree exited (idempotent)
+cleanup_stale()        # leftovers of killed runs (prepare() calls it too)
 """
+
 from __future__ import annotations
 
 from sandbox.net.session import (
@@ -18,5 +19,11 @@ from sandbox.net.session import (
     network_capabilities,
 )
 
-__all__ = ["CONNECT_ONLY_WARNING", "NetCapabilities", "NetSetup", "NetworkSession", "cleanup_stale",
-           "network_capabilities"]
+__all__ = [
+    "CONNECT_ONLY_WARNING",
+    "NetCapabilities",
+    "NetSetup",
+    "NetworkSession",
+    "cleanup_stale",
+    "network_capabilities",
+]

@@ -18,6 +18,7 @@ dnslib and the worker pool (concurrent.futures, which pulls in logging) are
 loaded on the first query: a session whose agent never resolves a name does
 not pay for them at launch.
 """
+
 from __future__ import annotations
 
 import errno
@@ -69,11 +70,21 @@ AllowAddresses = Callable[[Sequence[str], NameVerdict, int], None]
 
 
 class DnsView:
-    def __init__(self, *, listen: Sequence[str], judge: Callable[[str], NameVerdict],
-                 upstream: Upstream, allow_addresses: AllowAddresses,
-                 on_event: Callable[[dict], None], names_sink: Callable[[str, tuple[str, ...]], None],
-                 rule_ref: Callable[[NameVerdict], str], ipv6: bool = True, port: int = 53,
-                 ttl_floor: int = TTL_FLOOR, max_addrs: int = MAX_ADDRS_PER_NAME) -> None:
+    def __init__(
+        self,
+        *,
+        listen: Sequence[str],
+        judge: Callable[[str], NameVerdict],
+        upstream: Upstream,
+        allow_addresses: AllowAddresses,
+        on_event: Callable[[dict], None],
+        names_sink: Callable[[str, tuple[str, ...]], None],
+        rule_ref: Callable[[NameVerdict], str],
+        ipv6: bool = True,
+        port: int = 53,
+        ttl_floor: int = TTL_FLOOR,
+        max_addrs: int = MAX_ADDRS_PER_NAME,
+    ) -> None:
         self._listen = list(listen)
         self._judge = judge
         self._upstream = upstream
@@ -250,8 +261,13 @@ class DnsView:
         q = query.questions[0]
         name = str(q.qname).rstrip(".").lower()
         verdict = self._judge(name)
-        event = {"action": "network", "target": name, "layer": "dns",
-                 "rule": self._rule_ref(verdict), "qtype": QTYPE.get(q.qtype, str(q.qtype))}
+        event = {
+            "action": "network",
+            "target": name,
+            "layer": "dns",
+            "rule": self._rule_ref(verdict),
+            "qtype": QTYPE.get(q.qtype, str(q.qtype)),
+        }
         if not verdict.answer:
             self.denied += 1
             self._emit({**event, "result": "deny", "reason": verdict.reason})
@@ -292,14 +308,22 @@ class DnsView:
     def _ask_upstream(self, q: DNSQuestion) -> DNSRecord:
         from dnslib import DNSHeader, DNSQuestion, DNSRecord
 
-        fresh = DNSRecord(DNSHeader(id=random.randrange(65536), rd=1), q=DNSQuestion(q.qname, q.qtype, q.qclass))
+        fresh = DNSRecord(
+            DNSHeader(id=random.randrange(65536), rd=1), q=DNSQuestion(q.qname, q.qtype, q.qclass)
+        )
         raw = fresh.send(self._upstream.host, self._upstream.port, timeout=UPSTREAM_TIMEOUT)
         answer = DNSRecord.parse(raw)
         if answer.header.tc:
-            raw = fresh.send(self._upstream.host, self._upstream.port, tcp=True, timeout=UPSTREAM_TIMEOUT)
+            raw = fresh.send(
+                self._upstream.host, self._upstream.port, tcp=True, timeout=UPSTREAM_TIMEOUT
+            )
             answer = DNSRecord.parse(raw)
-        if answer.header.id != fresh.header.id or not answer.questions \
-                or answer.questions[0].qname != q.qname or answer.questions[0].qtype != q.qtype:
+        if (
+            answer.header.id != fresh.header.id
+            or not answer.questions
+            or answer.questions[0].qname != q.qname
+            or answer.questions[0].qtype != q.qtype
+        ):
             raise ValueError("reply does not match the question")
         return answer
 
@@ -307,8 +331,10 @@ class DnsView:
     def _reply(query: DNSRecord, rcode: int) -> DNSRecord:
         from dnslib import DNSHeader, DNSRecord
 
-        return DNSRecord(DNSHeader(id=query.header.id, qr=1, aa=0, ra=1, rd=query.header.rd, rcode=rcode),
-                         q=query.questions[0] if query.questions else None)
+        return DNSRecord(
+            DNSHeader(id=query.header.id, qr=1, aa=0, ra=1, rd=query.header.rd, rcode=rcode),
+            q=query.questions[0] if query.questions else None,
+        )
 
     def _emit(self, event: dict) -> None:
         event["ts"] = time.time()

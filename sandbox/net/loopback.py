@@ -17,6 +17,7 @@ Consequences (documented in the README's network section):
     re-scans every RESCAN_SECONDS for new ones; a port the sandbox has bound
     first stays the sandbox's.
 """
+
 from __future__ import annotations
 
 import errno
@@ -63,9 +64,15 @@ class LoopbackForwarder:
     allows.  close() wakes the loop through a pipe and does not wait for it.
     """
 
-    def __init__(self, netns_fd: int, allowed: Callable[[int], bool], fixed_ports: Iterable[int],
-                 any_port: bool, warn: Callable[[str], None],
-                 bind_in_netns: Callable[[Callable[[], Any]], Any] | None = None) -> None:
+    def __init__(
+        self,
+        netns_fd: int,
+        allowed: Callable[[int], bool],
+        fixed_ports: Iterable[int],
+        any_port: bool,
+        warn: Callable[[str], None],
+        bind_in_netns: Callable[[Callable[[], Any]], Any] | None = None,
+    ) -> None:
         self._netns_fd = netns_fd
         self._bind_in_netns = bind_in_netns
         self._allowed = allowed
@@ -134,7 +141,9 @@ class LoopbackForwarder:
         made = []
         for port in ports:
             for addr, fam in _LOOPBACKS:
-                s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+                s = socket.socket(
+                    fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                )
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind((addr, port))
@@ -212,7 +221,9 @@ class LoopbackForwarder:
                 return
             inner.setblocking(False)
             # Created in this (host-namespace) thread: connects to the host's loopback.
-            outer = socket.socket(listener.family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+            outer = socket.socket(
+                listener.family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            )
             rc = outer.connect_ex((addr, port))
             if rc not in (0, errno.EINPROGRESS):
                 outer.close()
@@ -234,8 +245,9 @@ class _Bridge:
 
     __slots__ = ("buf", "closed", "connected", "eof", "fw", "inner", "mask", "outer", "shut")
 
-    def __init__(self, fw: LoopbackForwarder, inner: socket.socket, outer: socket.socket,
-                 connected: bool) -> None:
+    def __init__(
+        self, fw: LoopbackForwarder, inner: socket.socket, outer: socket.socket, connected: bool
+    ) -> None:
         self.fw = fw
         self.inner, self.outer = inner, outer
         self.connected = connected

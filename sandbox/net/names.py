@@ -9,6 +9,7 @@ some port of it could be allowed; a deny without a port (`exfil.test`) or a
 default deny with no allow for the name means NXDOMAIN, so a query for a
 secret-bearing name never leaves the machine.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,32 +66,89 @@ def judge_name(policy: Policy, name: str) -> NameVerdict:
     deny_ports = frozenset(r.destination.port for r in denies if r.destination.port is not None)  # type: ignore[union-attr]
     for rule in denies:
         if rule.destination.port is None:  # type: ignore[union-attr]
-            return NameVerdict(name, False, False, frozenset(), deny_ports, rule,
-                               f"denied on every port by {rule.ref()}")
+            return NameVerdict(
+                name,
+                False,
+                False,
+                frozenset(),
+                deny_ports,
+                rule,
+                f"denied on every port by {rule.ref()}",
+            )
     default_allow = policy.block("network").default_effect == "allow"
     if not allows:
         if default_allow:
-            return NameVerdict(name, True, True, frozenset(), deny_ports, None,
-                               "no rule names it; the default allows")
-        return NameVerdict(name, False, False, frozenset(), deny_ports, None,
-                           "no allow rule names it; the default denies")
+            return NameVerdict(
+                name,
+                True,
+                True,
+                frozenset(),
+                deny_ports,
+                None,
+                "no rule names it; the default allows",
+            )
+        return NameVerdict(
+            name,
+            False,
+            False,
+            frozenset(),
+            deny_ports,
+            None,
+            "no allow rule names it; the default denies",
+        )
     any_port_allow = next((r for r in allows if r.destination.port is None), None)  # type: ignore[union-attr]
     if any_port_allow is not None:
-        return NameVerdict(name, True, True, frozenset(), deny_ports, any_port_allow,
-                           f"allowed by {any_port_allow.ref()}")
-    ports = frozenset(r.destination.port for r in allows
-                      if r.destination is not None and r.destination.port is not None) - deny_ports
+        return NameVerdict(
+            name,
+            True,
+            True,
+            frozenset(),
+            deny_ports,
+            any_port_allow,
+            f"allowed by {any_port_allow.ref()}",
+        )
+    ports = (
+        frozenset(
+            r.destination.port
+            for r in allows
+            if r.destination is not None and r.destination.port is not None
+        )
+        - deny_ports
+    )
     if default_allow:
-        return NameVerdict(name, True, True, frozenset(), deny_ports, allows[0],
-                           "allowed on every port but the denied ones (default allow)")
+        return NameVerdict(
+            name,
+            True,
+            True,
+            frozenset(),
+            deny_ports,
+            allows[0],
+            "allowed on every port but the denied ones (default allow)",
+        )
     if not ports:
-        return NameVerdict(name, False, False, frozenset(), deny_ports, denies[0],
-                           f"every allowed port is denied by {denies[0].ref()}")
-    return NameVerdict(name, True, False, ports, deny_ports, allows[0],
-                       f"allowed on port(s) {', '.join(map(str, sorted(ports)))}")
+        return NameVerdict(
+            name,
+            False,
+            False,
+            frozenset(),
+            deny_ports,
+            denies[0],
+            f"every allowed port is denied by {denies[0].ref()}",
+        )
+    return NameVerdict(
+        name,
+        True,
+        False,
+        ports,
+        deny_ports,
+        allows[0],
+        f"allowed on port(s) {', '.join(map(str, sorted(ports)))}",
+    )
 
 
-def target_allowed(policy: Policy, target: str, names: tuple[str, ...] = ()) -> tuple[bool, Rule | None]:
+def target_allowed(
+    policy: Policy, target: str, names: tuple[str, ...] = ()
+) -> tuple[bool, Rule | None]:
     """DESIGN §3 for one concrete target (deny wins, then allow, then the default)."""
     from sandbox.policy.patterns import match_destination
 

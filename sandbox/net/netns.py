@@ -8,6 +8,7 @@ killed with SIGKILL can be cleaned up by the next one (`cleanup_stale`):
   run dir     /run/landgate/landgate-<pid>-<n>/ (resolv.conf, owner stamp)
 A pid can be reused; the owner stamp records the process's start time too.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -84,7 +85,7 @@ def process_start_time(pid: int) -> str | None:
     except OSError:
         return None
     # comm may contain spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(")") + 2:].split()
+    fields = data[data.rindex(")") + 2 :].split()
     return fields[19] if len(fields) > 19 else None
 
 
@@ -128,6 +129,7 @@ def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
     keeps landgate's other threads (and its nft context) in the host namespace.
     Sockets created by fn stay in the sandbox's namespace for their lifetime.
     """
+
     def joined() -> T:
         _setns(netns_fd, CLONE_NEWNET)
         return fn()
@@ -185,7 +187,9 @@ def allocate_addressing(rt: Rtnl, want_ipv6: bool) -> Addressing:
             if not any(net6.overlaps(u) for u in used6):
                 host6, sandbox6 = str(net6.network_address + 1), str(net6.network_address + 2)
         return Addressing(str(hosts[0]), str(hosts[1]), 30, host6, sandbox6, 64)
-    raise NetSetupError(f"no free /30 left in {pool4} for the sandbox's veth (set LANDGATE_NET_POOL4)")
+    raise NetSetupError(
+        f"no free /30 left in {pool4} for the sandbox's veth (set LANDGATE_NET_POOL4)"
+    )
 
 
 def write_sysctl(path: str, value: str) -> None:
@@ -227,6 +231,7 @@ def create_netns(then: Callable[[int], T]) -> tuple[int, T]:
     `then(fd)` runs in the same thread, inside the new namespace: one thread
     for everything that must happen there.
     """
+
     def make() -> tuple[int, T]:
         if _libc.unshare(CLONE_NEWNET) != 0:
             e = ctypes.get_errno()

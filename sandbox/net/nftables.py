@@ -7,6 +7,7 @@ are not thread-safe).  The netlink socket belongs to the network namespace of
 the thread that opens it: landgate's rules live in its own namespace, so every
 call here is made from an ordinary (non-setns) thread.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,7 +28,9 @@ def _load() -> ctypes.CDLL:
     try:
         lib = ctypes.CDLL("libnftables.so.1", use_errno=True)
     except OSError as exc:
-        raise NftError(f"libnftables: cannot load libnftables.so.1 ({exc}); install Debian's libnftables1") from None
+        raise NftError(
+            f"libnftables: cannot load libnftables.so.1 ({exc}); install Debian's libnftables1"
+        ) from None
     lib.nft_ctx_new.restype = ctypes.c_void_p
     lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
     lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
@@ -72,8 +75,11 @@ class Nft:
     def list_tables(self) -> list[tuple[str, str]]:
         """(family, name) of every table in this network namespace."""
         out = self.run({"nftables": [{"list": {"tables": {}}}]}) or {}
-        return [(item["table"]["family"], item["table"]["name"])
-                for item in out.get("nftables", []) if "table" in item]
+        return [
+            (item["table"]["family"], item["table"]["name"])
+            for item in out.get("nftables", [])
+            if "table" in item
+        ]
 
     def delete_table(self, family: str, name: str) -> None:
         self.run({"nftables": [{"delete": {"table": {"family": family, "name": name}}}]})

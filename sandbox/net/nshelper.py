@@ -26,6 +26,7 @@ Protocol: one JSON object per line on stdin, one JSON reply per line on stdout.
       reply {"ok": true, "pasta_pid": N} or {"ok": false, "error": "..."}.
   {"op": "nft", "batch": {...}}   run a batch (set elements from the DNS view).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -153,8 +154,11 @@ class Helper:
             return None
         self.pasta = -1
         self.log.seek(0)
-        text = " ".join(ln.strip() for ln in self.log.read().decode(errors="replace").splitlines()
-                        if ln.strip() and "syslog" not in ln)
+        text = " ".join(
+            ln.strip()
+            for ln in self.log.read().decode(errors="replace").splitlines()
+            if ln.strip() and "syslog" not in ln
+        )
         return f"pasta exited ({os.waitstatus_to_exitcode(status)}): {text[:300] or 'no message'}"
 
     def attach(self, req: dict) -> dict:
@@ -181,14 +185,21 @@ class Helper:
             if failed:
                 raise HelperError(failed)
             if time.monotonic() > deadline:
-                raise HelperError(f"pasta did not configure the namespace within {req.get('timeout', 10)} s "
-                                  f"(default routes wanted: {sorted(want)}, present: "
-                                  f"{sorted(default_routes())})")
+                raise HelperError(
+                    f"pasta did not configure the namespace within {req.get('timeout', 10)} s "
+                    f"(default routes wanted: {sorted(want)}, present: "
+                    f"{sorted(default_routes())})"
+                )
             time.sleep(0.001)
         t_end = time.monotonic()
-        return {"ok": True, "pasta_pid": self.pasta,
-                "ms": {"pasta+setns+nft": round((t_nft - t0) * 1e3, 2),
-                       "routes_wait": round((t_end - t_nft) * 1e3, 2)}}
+        return {
+            "ok": True,
+            "pasta_pid": self.pasta,
+            "ms": {
+                "pasta+setns+nft": round((t_nft - t0) * 1e3, 2),
+                "routes_wait": round((t_end - t_nft) * 1e3, 2),
+            },
+        }
 
     def nft_batch(self, req: dict) -> dict:
         if self.nft is None:

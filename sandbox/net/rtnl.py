@@ -10,6 +10,7 @@ batch in order and acks each (NLM_F_ACK), so the first error names its step.
 
 Every socket belongs to the network namespace of the thread that opened it.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,15 +67,24 @@ class Request:
 
 def veth(name: str, peer: str, peer_netns_fd: int) -> Request:
     """A veth pair: `name` here, `peer` in the namespace of `peer_netns_fd`."""
-    peer_info = _IFINFO.pack(0, 0, 0, 0, 0) + _ifname(peer) + _attr(IFLA_NET_NS_FD, struct.pack("=i", peer_netns_fd))
-    linkinfo = _attr(IFLA_INFO_KIND, b"veth\0") + _attr(IFLA_INFO_DATA | NLA_F_NESTED,
-                                                        _attr(VETH_INFO_PEER | NLA_F_NESTED, peer_info))
-    body = _IFINFO.pack(0, 0, 0, 0, 0) + _ifname(name) + _attr(IFLA_LINKINFO | NLA_F_NESTED, linkinfo)
+    peer_info = (
+        _IFINFO.pack(0, 0, 0, 0, 0)
+        + _ifname(peer)
+        + _attr(IFLA_NET_NS_FD, struct.pack("=i", peer_netns_fd))
+    )
+    linkinfo = _attr(IFLA_INFO_KIND, b"veth\0") + _attr(
+        IFLA_INFO_DATA | NLA_F_NESTED, _attr(VETH_INFO_PEER | NLA_F_NESTED, peer_info)
+    )
+    body = (
+        _IFINFO.pack(0, 0, 0, 0, 0) + _ifname(name) + _attr(IFLA_LINKINFO | NLA_F_NESTED, linkinfo)
+    )
     return Request(f"create veth {name}", RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
 
 def link_up(name: str) -> Request:
-    return Request(f"set {name} up", RTM_NEWLINK, 0, _IFINFO.pack(0, 0, 0, IFF_UP, IFF_UP) + _ifname(name))
+    return Request(
+        f"set {name} up", RTM_NEWLINK, 0, _IFINFO.pack(0, 0, 0, IFF_UP, IFF_UP) + _ifname(name)
+    )
 
 
 def address(index: int, addr: str, prefix: int, nodad: bool = False) -> Request:
@@ -90,8 +100,12 @@ def address(index: int, addr: str, prefix: int, nodad: bool = False) -> Request:
 def default_route(index: int, gateway: str) -> Request:
     fam = _family(gateway)
     body = _RTMSG.pack(fam, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-    body += _attr(RTA_GATEWAY, socket.inet_pton(fam, gateway)) + _attr(RTA_OIF, struct.pack("=i", index))
-    return Request(f"add default route via {gateway}", RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body)
+    body += _attr(RTA_GATEWAY, socket.inet_pton(fam, gateway)) + _attr(
+        RTA_OIF, struct.pack("=i", index)
+    )
+    return Request(
+        f"add default route via {gateway}", RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body
+    )
 
 
 def _attrs(data: bytes, off: int) -> dict[int, bytes]:
@@ -100,7 +114,7 @@ def _attrs(data: bytes, off: int) -> dict[int, bytes]:
         length, kind = struct.unpack_from("=HH", data, off)
         if length < 4:
             break
-        out.setdefault(kind & 0x3FFF, data[off + 4:off + length])
+        out.setdefault(kind & 0x3FFF, data[off + 4 : off + length])
         off += (length + 3) & ~3
     return out
 
@@ -109,7 +123,9 @@ class Rtnl:
     """One NETLINK_ROUTE socket in the calling thread's network namespace."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        self._sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        )
         self._sock.bind((0, 0))
         self._seq = 0
 
@@ -129,7 +145,7 @@ class Rtnl:
             length, kind, _flags, seq, _pid = _HDR.unpack_from(data, off)
             if length < _HDR.size:
                 break
-            yield kind, seq, data[off + _HDR.size:off + length]
+            yield kind, seq, data[off + _HDR.size : off + length]
             off += (length + 3) & ~3
 
     def batch(self, requests: Sequence[Request]) -> None:
@@ -141,7 +157,9 @@ class Rtnl:
         for r in requests:
             self._seq += 1
             steps[self._seq] = r.step
-            buf += _HDR.pack(_HDR.size + len(r.body), r.kind, NLM_F_REQUEST | NLM_F_ACK | r.flags, self._seq, 0)
+            buf += _HDR.pack(
+                _HDR.size + len(r.body), r.kind, NLM_F_REQUEST | NLM_F_ACK | r.flags, self._seq, 0
+            )
             buf += r.body
         self._sock.send(bytes(buf))
         pending = set(steps)
@@ -166,7 +184,10 @@ class Rtnl:
             fixed = _IFADDR.pack(family, 0, 0, 0, 0)
         else:
             fixed = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-        self._sock.send(_HDR.pack(_HDR.size + len(fixed), kind, NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0) + fixed)
+        self._sock.send(
+            _HDR.pack(_HDR.size + len(fixed), kind, NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0)
+            + fixed
+        )
         hsize = _IFADDR.size if kind == RTM_GETADDR else _RTMSG.size
         out: list[tuple[bytes, dict[int, bytes]]] = []
         while True:
@@ -225,10 +246,17 @@ def tcp_listeners() -> list[tuple[int, bytes, int]]:
     does not grow with the host's established and TIME_WAIT sockets.
     """
     out: list[tuple[int, bytes, int]] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as s:
+    with socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG
+    ) as s:
         for seq, fam in enumerate((socket.AF_INET, socket.AF_INET6), 1):
             req = _DIAG_REQ.pack(fam, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN)
-            s.send(_HDR.pack(_HDR.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + req)
+            s.send(
+                _HDR.pack(
+                    _HDR.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+                )
+                + req
+            )
             alen = 4 if fam == socket.AF_INET else 16
             done = False
             while not done:
@@ -245,6 +273,6 @@ def tcp_listeners() -> list[tuple[int, bytes, int]]:
                         # inet_diag_msg: family, state, timer, retrans, then sockid
                         # (sport, dport big-endian; src[4]; dst[4]; if; cookie).
                         (sport,) = struct.unpack_from("!H", data, body + 4)
-                        out.append((fam, data[body + 8:body + 8 + alen], sport))
+                        out.append((fam, data[body + 8 : body + 8 + alen], sport))
                     off += (length + 3) & ~3
     return out

@@ -13,6 +13,7 @@ with unprivileged user namespaces and pasta: the launcher's LG_NS_NET, pasta
 for connectivity, the ruleset inside the sandbox's namespace; see
 sandbox/net/nshelper.py), "connect-only" (neither: connect decisions alone).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -79,9 +80,17 @@ class NetCapabilities:
         return self.rung != "connect-only"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "netns": self.netns, "nft": self.nft, "nft_reason": self.nft_reason,
-                "userns": self.userns, "pasta": self.pasta, "ipv6": self.ipv6, "rung": self.rung,
-                "notes": list(self.notes)}
+        return {
+            "root": self.root,
+            "netns": self.netns,
+            "nft": self.nft,
+            "nft_reason": self.nft_reason,
+            "userns": self.userns,
+            "pasta": self.pasta,
+            "ipv6": self.ipv6,
+            "rung": self.rung,
+            "notes": list(self.notes),
+        }
 
 
 def _has_caps(*bits: int) -> bool:
@@ -119,8 +128,9 @@ def network_capabilities() -> NetCapabilities:
             nft_reason = str(exc)
     else:
         nft_reason = "needs CAP_NET_ADMIN in landgate's namespace (root)"
-    userns = nsmod.read_sysctl("user/max_user_namespaces") not in (None, "0") and \
-        nsmod.read_sysctl("kernel/unprivileged_userns_clone") in (None, "1")
+    userns = nsmod.read_sysctl("user/max_user_namespaces") not in (None, "0") and nsmod.read_sysctl(
+        "kernel/unprivileged_userns_clone"
+    ) in (None, "1")
     notes: list[str] = []
     netns_ok = privileged and nft_ok and Path("/proc/sys/net/ipv4/conf").is_dir()
     pasta = shutil.which("pasta")
@@ -134,12 +144,23 @@ def network_capabilities() -> NetCapabilities:
             notes.append(USERNS_NOTE)
         else:
             notes.append(CONNECT_ONLY_WARNING)
-            notes.append(f"the unprivileged rung (user + network namespace with pasta) is not "
-                         f"available: {missing}")
+            notes.append(
+                f"the unprivileged rung (user + network namespace with pasta) is not "
+                f"available: {missing}"
+            )
     if rung != "connect-only" and not ipv6:
         notes.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
-    return NetCapabilities(root=root, netns=netns_ok, nft=nft_ok, nft_reason=nft_reason, userns=userns,
-                           pasta=pasta, ipv6=ipv6, rung=rung, notes=tuple(notes))
+    return NetCapabilities(
+        root=root,
+        netns=netns_ok,
+        nft=nft_ok,
+        nft_reason=nft_reason,
+        userns=userns,
+        pasta=pasta,
+        ipv6=ipv6,
+        rung=rung,
+        notes=tuple(notes),
+    )
 
 
 def host_default_routes() -> set[str]:
@@ -168,8 +189,10 @@ def host_default_routes() -> set[str]:
 def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
     """Why the unprivileged rung cannot run here, or None."""
     if not userns:
-        return "unprivileged user namespaces are disabled (user.max_user_namespaces / " \
-               "kernel.unprivileged_userns_clone)"
+        return (
+            "unprivileged user namespaces are disabled (user.max_user_namespaces / "
+            "kernel.unprivileged_userns_clone)"
+        )
     if pasta is None:
         return "pasta is not installed (Debian: passt)"
     try:
@@ -202,9 +225,14 @@ class NetSetup:
     new_netns: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rung": self.rung, "netns": self.netns_path, "dns_view": self.dns_view,
-                "warnings": list(self.warnings), "forwarded_loopback_ports": self.forwarded_loopback_ports,
-                "pinned": self.pinned}
+        return {
+            "rung": self.rung,
+            "netns": self.netns_path,
+            "dns_view": self.dns_view,
+            "warnings": list(self.warnings),
+            "forwarded_loopback_ports": self.forwarded_loopback_ports,
+            "pinned": self.pinned,
+        }
 
 
 class _SetFeeder:
@@ -224,8 +252,13 @@ class _SetFeeder:
         batch: dict[str, list[dict[str, Any]]] = {}
         with self._lock:
             for ip in addrs:
-                elems = set_elements(ip, verdict.any_port, sorted(verdict.allow_ports),
-                                     sorted(verdict.deny_ports), timeout)
+                elems = set_elements(
+                    ip,
+                    verdict.any_port,
+                    sorted(verdict.allow_ports),
+                    sorted(verdict.deny_ports),
+                    timeout,
+                )
                 for set_name, items in elems.items():
                     for item in items:
                         key = (set_name, repr(item["elem"]["val"]))
@@ -241,10 +274,17 @@ class _SetFeeder:
 class NetworkSession:
     """One sandbox's egress layer.  Not reusable: prepare() once, close() once (or more)."""
 
-    def __init__(self, policy: Policy, on_event: Callable[[dict], None] | None = None,
-                 names_sink: Callable[[str, tuple[str, ...]], None] | None = None,
-                 warn: Callable[[str], None] | None = None, *, upstream: Upstream | None = None,
-                 uplinks: Sequence[str] | None = None, best_effort: bool = False) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        on_event: Callable[[dict], None] | None = None,
+        names_sink: Callable[[str, tuple[str, ...]], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+        *,
+        upstream: Upstream | None = None,
+        uplinks: Sequence[str] | None = None,
+        best_effort: bool = False,
+    ) -> None:
         self.policy = policy
         self._on_event = on_event or (lambda e: None)
         self._names_sink = names_sink or (lambda ip, names: None)
@@ -255,8 +295,11 @@ class NetworkSession:
             upstream = Upstream(host or env_up, int(port) if port else 53)
         self._upstream = upstream
         env_uplinks = os.environ.get("LANDGATE_NET_UPLINKS")
-        self._uplinks = list(uplinks) if uplinks is not None else (
-            env_uplinks.split(",") if env_uplinks else None)
+        self._uplinks = (
+            list(uplinks)
+            if uplinks is not None
+            else (env_uplinks.split(",") if env_uplinks else None)
+        )
         self._best_effort = best_effort
         self.names = SessionNames(os.getpid(), next(_counter))
         self.setup: NetSetup | None = None
@@ -351,7 +394,8 @@ class NetworkSession:
         if required and not self._best_effort:
             raise EnforcementUnavailable(
                 f"the policy requires {', '.join(sorted(required))}, but this host cannot give the "
-                "sandbox a network namespace (run as root, or pass --best-effort)")
+                "sandbox a network namespace (run as root, or pass --best-effort)"
+            )
 
     def _prepare_connect_only(self, caps: NetCapabilities) -> NetSetup:
         self._require_egress()
@@ -360,8 +404,14 @@ class NetworkSession:
         pinned = self._pin_names()
         from sandbox.plan.nft import compile_nft_ruleset
 
-        self.setup = NetSetup(netns_fd=-1, binds=[], rung="connect-only", warnings=warnings,
-                              ruleset_json=compile_nft_ruleset(self.policy, pinned), pinned=pinned)
+        self.setup = NetSetup(
+            netns_fd=-1,
+            binds=[],
+            rung="connect-only",
+            warnings=warnings,
+            ruleset_json=compile_nft_ruleset(self.policy, pinned),
+            pinned=pinned,
+        )
         self._closed = False
         return self.setup
 
@@ -392,15 +442,21 @@ class NetworkSession:
         names = self.names
         warnings: list[str] = []
         names.run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        (names.run_dir / "owner").write_text(f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n")
+        (names.run_dir / "owner").write_text(
+            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n"
+        )
 
         from sandbox.net.loopback import LoopbackForwarder
 
         policy = self.policy
         fixed, any_port = _loopback_ports(policy)
         forwarder = LoopbackForwarder(
-            -1, allowed=lambda p: target_allowed(policy, f"127.0.0.1:{p}")[0],
-            fixed_ports=fixed, any_port=any_port, warn=self._warn)
+            -1,
+            allowed=lambda p: target_allowed(policy, f"127.0.0.1:{p}")[0],
+            fixed_ports=fixed,
+            any_port=any_port,
+            warn=self._warn,
+        )
         loop_ports = forwarder.wanted()  # the host's listeners: read here, in landgate's namespace
         host_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -417,7 +473,10 @@ class NetworkSession:
                         reqs = [rtnl.link_up("lo"), rtnl.address(sidx, addr.sandbox4, addr.prefix4)]
                         if addr.sandbox6:
                             reqs.append(rtnl.address(sidx, addr.sandbox6, addr.prefix6, nodad=True))
-                        reqs += [rtnl.link_up(names.sandbox_if), rtnl.default_route(sidx, addr.host4)]
+                        reqs += [
+                            rtnl.link_up(names.sandbox_if),
+                            rtnl.default_route(sidx, addr.host4),
+                        ]
                         if addr.sandbox6 and addr.host6:
                             reqs.append(rtnl.default_route(sidx, addr.host6))
                         inner.batch(reqs)
@@ -441,8 +500,14 @@ class NetworkSession:
         finally:
             os.close(host_ns)
 
-        topo = NftTopology(table=names.netns, host_if=names.host_if, sandbox4=addr.sandbox4,
-                           sandbox6=addr.sandbox6, view4=addr.host4, view6=addr.host6)
+        topo = NftTopology(
+            table=names.netns,
+            host_if=names.host_if,
+            sandbox4=addr.sandbox4,
+            sandbox6=addr.sandbox6,
+            view4=addr.host4,
+            view6=addr.host6,
+        )
         ruleset = compile_nft_ruleset(self.policy, None, topo)
         self._nft = shared_nft()
         self._created_table = True
@@ -452,28 +517,45 @@ class NetworkSession:
         if upstream is None:
             warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
             upstream = Upstream("127.0.0.1", 53)
-        self._dns = DnsView(listen=[addr.host4], judge=lambda n: judge_name(policy, n), upstream=upstream,
-                            allow_addresses=_SetFeeder(self._nft, names.netns), on_event=self._on_event,
-                            names_sink=self._names_sink, rule_ref=lambda v: v.rule_ref(policy),
-                            ipv6=addr.sandbox6 is not None)
+        self._dns = DnsView(
+            listen=[addr.host4],
+            judge=lambda n: judge_name(policy, n),
+            upstream=upstream,
+            allow_addresses=_SetFeeder(self._nft, names.netns),
+            on_event=self._on_event,
+            names_sink=self._names_sink,
+            rule_ref=lambda v: v.rule_ref(policy),
+            ipv6=addr.sandbox6 is not None,
+        )
         try:
             self._dns.start()
         except OSError as exc:
             raise NetSetupError(f"DNS view: bind {addr.host4}:53: {exc.strerror}") from None
         resolv = names.run_dir / "resolv.conf"
-        resolv.write_text(f"# landgate DNS view for {names.netns}\nnameserver {addr.host4}\n"
-                          "options edns0 timeout:2 attempts:2\n")
+        resolv.write_text(
+            f"# landgate DNS view for {names.netns}\nnameserver {addr.host4}\n"
+            "options edns0 timeout:2 attempts:2\n"
+        )
         resolv.chmod(0o644)
 
         forwarder.start()
         if not addr.sandbox6:
-            warnings.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
+            warnings.append(
+                "IPv6 egress is not forwarded on this host: the DNS view answers no AAAA"
+            )
         for w in warnings:
             self._warn(w)
-        return NetSetup(netns_fd=self._fd, binds=[(str(resolv), "/etc/resolv.conf")], rung="netns",
-                        warnings=warnings, ruleset_json=ruleset,
-                        netns_path=f"/proc/{os.getpid()}/fd/{self._fd}", addressing=addr,
-                        dns_view=addr.host4, forwarded_loopback_ports=forwarder.ports)
+        return NetSetup(
+            netns_fd=self._fd,
+            binds=[(str(resolv), "/etc/resolv.conf")],
+            rung="netns",
+            warnings=warnings,
+            ruleset_json=ruleset,
+            netns_path=f"/proc/{os.getpid()}/fd/{self._fd}",
+            addressing=addr,
+            dns_view=addr.host4,
+            forwarded_loopback_ports=forwarder.ports,
+        )
 
     # ---- the unprivileged rung ------------------------------------------------
     def _prepare_userns(self, caps: NetCapabilities) -> NetSetup:
@@ -492,8 +574,17 @@ class NetworkSession:
         warnings: list[str] = []
         _cleanup_stale_user_dirs()
         self._helper = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(Path(__file__).with_name("nshelper.py")), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                str(Path(__file__).with_name("nshelper.py")),
+                str(os.getpid()),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
         self._routes = sorted(host_default_routes())
         ipv6 = "6" in self._routes
 
@@ -507,10 +598,17 @@ class NetworkSession:
             upstream = Upstream("127.0.0.1", 53)
         # The view listens on the host's loopback (an ephemeral port); pasta's
         # listener on the sandbox's 127.0.0.1:53 (and [::1]:53) forwards to it.
-        self._dns = DnsView(listen=["127.0.0.1"], port=0, judge=lambda n: judge_name(policy, n),
-                            upstream=upstream, allow_addresses=_SetFeeder(_HelperNft(self), self.names.netns),
-                            on_event=self._on_event, names_sink=self._names_sink,
-                            rule_ref=lambda v: v.rule_ref(policy), ipv6=ipv6)
+        self._dns = DnsView(
+            listen=["127.0.0.1"],
+            port=0,
+            judge=lambda n: judge_name(policy, n),
+            upstream=upstream,
+            allow_addresses=_SetFeeder(_HelperNft(self), self.names.netns),
+            on_event=self._on_event,
+            names_sink=self._names_sink,
+            rule_ref=lambda v: v.rule_ref(policy),
+            ipv6=ipv6,
+        )
         try:
             self._dns.start()
         except OSError as exc:
@@ -526,24 +624,47 @@ class NetworkSession:
         # --no-map-gw: by default pasta maps the gateway's address to the host's
         # loopback, which would expose every host loopback port behind one
         # address.  -t/-u none: nothing from the host into the sandbox.
-        self._pasta_argv = [caps.pasta or "pasta", "-q", "-f", "--config-net", "--no-map-gw",
-                            "-t", "none", "-u", "none", "-T", tcp_spec, "-U", f"53:{view_port}"]
+        self._pasta_argv = [
+            caps.pasta or "pasta",
+            "-q",
+            "-f",
+            "--config-net",
+            "--no-map-gw",
+            "-t",
+            "none",
+            "-u",
+            "none",
+            "-T",
+            tcp_spec,
+            "-U",
+            f"53:{view_port}",
+        ]
 
         self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
         os.chmod(self._user_dir, 0o755)
         Path(self._user_dir, "owner").write_text(
-            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n")
+            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n"
+        )
         resolv = Path(self._user_dir, "resolv.conf")
-        resolv.write_text("# landgate DNS view (through pasta)\nnameserver 127.0.0.1\n"
-                          "options edns0 timeout:2 attempts:2\n")
+        resolv.write_text(
+            "# landgate DNS view (through pasta)\nnameserver 127.0.0.1\n"
+            "options edns0 timeout:2 attempts:2\n"
+        )
         resolv.chmod(0o644)
         if not ipv6:
             warnings.append("this host has no IPv6 default route: the DNS view answers no AAAA")
         for w in warnings:
             self._warn(w)
-        return NetSetup(netns_fd=-1, binds=[(str(resolv), "/etc/resolv.conf")], rung="userns",
-                        warnings=warnings, ruleset_json=ruleset, dns_view="127.0.0.1",
-                        forwarded_loopback_ports=ports, new_netns=True)
+        return NetSetup(
+            netns_fd=-1,
+            binds=[(str(resolv), "/etc/resolv.conf")],
+            rung="userns",
+            warnings=warnings,
+            ruleset_json=ruleset,
+            dns_view="127.0.0.1",
+            forwarded_loopback_ports=ports,
+            new_netns=True,
+        )
 
     def _helper_call(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         import json
@@ -561,8 +682,14 @@ class NetworkSession:
             ready, _, _ = select.select([helper.stdout], [], [], timeout)
             line = helper.stdout.readline() if ready else b""
         if not line:
-            raise NetSetupError("namespace helper: no reply" + (
-                f" (exit {helper.poll()})" if helper.poll() is not None else f" within {timeout} s"))
+            raise NetSetupError(
+                "namespace helper: no reply"
+                + (
+                    f" (exit {helper.poll()})"
+                    if helper.poll() is not None
+                    else f" within {timeout} s"
+                )
+            )
         reply: dict[str, Any] = json.loads(line)
         if not reply.get("ok"):
             raise NetSetupError(f"namespace helper: {reply.get('error')}")
@@ -570,9 +697,23 @@ class NetworkSession:
 
     def _attach_userns(self, pid: int) -> None:
         t0 = time.monotonic()
-        argv = self._pasta_argv + ["--userns", f"/proc/{pid}/ns/user", "--netns", f"/proc/{pid}/ns/net"]
-        reply = self._helper_call({"op": "attach", "pid": pid, "pasta": argv, "routes": self._routes,
-                                   "ruleset": self._ruleset, "timeout": 10}, timeout=15)
+        argv = self._pasta_argv + [
+            "--userns",
+            f"/proc/{pid}/ns/user",
+            "--netns",
+            f"/proc/{pid}/ns/net",
+        ]
+        reply = self._helper_call(
+            {
+                "op": "attach",
+                "pid": pid,
+                "pasta": argv,
+                "routes": self._routes,
+                "ruleset": self._ruleset,
+                "timeout": 10,
+            },
+            timeout=15,
+        )
         self.timings["attach"] = time.monotonic() - t0
         for k, v in (reply.get("ms") or {}).items():
             self.timings[k] = v / 1e3
@@ -604,8 +745,11 @@ class NetworkSession:
         exit: concurrent sessions share them.
         """
         changed: list[str] = []
-        devs4 = [self.names.host_if] + (self._uplinks if self._uplinks is not None
-                                         else nsmod.default_route_devices(rt, socket.AF_INET))
+        devs4 = [self.names.host_if] + (
+            self._uplinks
+            if self._uplinks is not None
+            else nsmod.default_route_devices(rt, socket.AF_INET)
+        )
         if nsmod.read_sysctl("net/ipv4/ip_forward") != "1":
             for dev in devs4:
                 path = f"net/ipv4/conf/{dev}/forwarding"
@@ -614,8 +758,11 @@ class NetworkSession:
                     if dev != self.names.host_if:
                         changed.append(dev)
         if addr.host6 and nsmod.read_sysctl("net/ipv6/conf/all/forwarding") != "1":
-            devs6 = [self.names.host_if] + (self._uplinks if self._uplinks is not None
-                                            else nsmod.default_route_devices(rt, socket.AF_INET6))
+            devs6 = [self.names.host_if] + (
+                self._uplinks
+                if self._uplinks is not None
+                else nsmod.default_route_devices(rt, socket.AF_INET6)
+            )
             for dev in devs6:
                 path = f"net/ipv6/conf/{dev}/force_forwarding"
                 if nsmod.read_sysctl(path) != "1":
@@ -662,9 +809,15 @@ def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:
         dest = rule.destination
         if rule.effect != "allow" or dest is None:
             continue
-        loop = dest.kind == "localhost" or (
-            dest.kind in ("ip", "cidr") and dest.network is not None and dest.network.is_loopback) or \
-            dest.kind == "any"
+        loop = (
+            dest.kind == "localhost"
+            or (
+                dest.kind in ("ip", "cidr")
+                and dest.network is not None
+                and dest.network.is_loopback
+            )
+            or dest.kind == "any"
+        )
         if not loop:
             continue
         if dest.port is None:

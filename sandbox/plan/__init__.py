@@ -12,6 +12,7 @@ trees to find carve-out matches but changes nothing).  The plan carries:
   environment    the variables removed from the agent's environment (names only)
   extra_sections other engineers' sections (the network plan adds "nft")
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,11 @@ def supervisor_status() -> SupervisorStatus:
     except ImportError as exc:  # pragma: no cover - the package dir exists
         return SupervisorStatus(False, False, f"sandbox.supervise not importable ({exc})")
     if not hasattr(sup, "Supervisor"):
-        return SupervisorStatus(False, False, "the supervisor is not installed yet "
-                                "(sandbox.supervise.Supervisor missing)")
+        return SupervisorStatus(
+            False,
+            False,
+            "the supervisor is not installed yet (sandbox.supervise.Supervisor missing)",
+        )
     return SupervisorStatus(True, bool(getattr(sup, "SUPPORTS_OPEN_CHECK", False)), "installed")
 
 
@@ -87,12 +91,16 @@ class Plan:
             "landlock": self.landlock.to_dict(),
             "carve_outs": self.carve_outs.to_dict(),
             "seccomp": self.seccomp.to_dict(),
-            "rules": [{"action": a, "rule": ref, "pattern": p, "layers": list(ls)}
-                      for a, ref, p, ls in self.rule_layers],
+            "rules": [
+                {"action": a, "rule": ref, "pattern": p, "layers": list(ls)}
+                for a, ref, p, ls in self.rule_layers
+            ],
             "environment": {"removed": list(self.environment_removed)},
-            "supervisor": {"available": self.supervisor.available,
-                           "open_check": self.supervisor.open_check,
-                           "detail": self.supervisor.detail},
+            "supervisor": {
+                "available": self.supervisor.available,
+                "open_check": self.supervisor.open_check,
+                "detail": self.supervisor.detail,
+            },
             **{k: v for k, v in self.extra_sections.items()},
         }
 
@@ -102,10 +110,15 @@ def removed_environment(policy: Any, environ: Mapping[str, str]) -> tuple[str, .
     return tuple(sorted(k for k in environ if k not in kept))
 
 
-def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
-               environ: Mapping[str, str] | None = None,
-               supervisor: SupervisorStatus | None = None,
-               extra_sections: Mapping[str, Any] | None = None) -> Plan:
+def build_plan(
+    policy: Any,
+    host: Any = None,
+    *,
+    simulate: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+    supervisor: SupervisorStatus | None = None,
+    extra_sections: Mapping[str, Any] | None = None,
+) -> Plan:
     """Compile `policy` for `host` (default: this host, probed once)."""
     from sandbox.launch.host import probe_host
 
@@ -121,26 +134,43 @@ def build_plan(policy: Any, host: Any = None, *, simulate: bool | None = None,
     # which opens matter, so every open of the sandbox would pay an ADDFD round trip
     # (~50 us) for files created after launch; the plan lists that gap instead.
     open_check = sup.open_check and (sim or not use_ns)
-    co = plan_carve_outs(policy, ll, mount_ns=use_ns, open_check=open_check or sim,
-                         is_root=host.is_root, enforce=not sim)
+    co = plan_carve_outs(
+        policy,
+        ll,
+        mount_ns=use_ns,
+        open_check=open_check or sim,
+        is_root=host.is_root,
+        enforce=not sim,
+    )
     # Installed for every deny rule inside a grant (also one with no match at launch: a file
     # created later is judged too).  Only a supervisor that does the open check may be
     # handed open/openat: any other answer would break every program (or open unchecked).
     # In simulation every supervisor observes opens (Landlock has no log-only mode).
-    need_open = (sim and sup.available) or (open_check and not use_ns and any(
-        "open-check" in c.mechanisms for c in co.coverage))
+    need_open = (sim and sup.available) or (
+        open_check and not use_ns and any("open-check" in c.mechanisms for c in co.coverage)
+    )
     sc = compile_seccomp(notify_open=need_open)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.
-    rung = rung_of(landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns,
-                   netns=egress.active)
+    rung = rung_of(
+        landlock=abi > 0, notify=host.seccomp_notify, namespaces=use_ns, netns=egress.active
+    )
     env = environ if environ is not None else os.environ
     return Plan(
-        policy_path=str(policy.path), policy_sha256=policy.sha256, mode=mode, host=host,
-        use_namespaces=use_ns, landlock=ll, carve_outs=co, seccomp=sc, layers=layers, rung=rung,
+        policy_path=str(policy.path),
+        policy_sha256=policy.sha256,
+        mode=mode,
+        host=host,
+        use_namespaces=use_ns,
+        landlock=ll,
+        carve_outs=co,
+        seccomp=sc,
+        layers=layers,
+        rung=rung,
         rule_layers=_rule_layers(policy, ll, co, sup),
-        environment_removed=removed_environment(policy, env), supervisor=sup,
+        environment_removed=removed_environment(policy, env),
+        supervisor=sup,
         extra_sections=dict(extra_sections or {}),
     )
 
@@ -151,23 +181,27 @@ def needs_egress_layer(policy: Any) -> bool:
     A network block that allows every destination (defaultEffect allow and no
     deny rule) needs no namespace; anything else does."""
     block = policy.block("network")
-    return not (block.default_effect == "allow"
-                and not any(r.effect == "deny" for r in block.rules))
+    return not (
+        block.default_effect == "allow" and not any(r.effect == "deny" for r in block.rules)
+    )
 
 
 def egress_status(policy: Any, sim: bool) -> LayerStatus:
     """The egress layer as this host gives it (sandbox.net decides the rung)."""
     mech = "network namespace + nftables + DNS view"
     if not needs_egress_layer(policy):
-        return LayerStatus("egress", "enforced", "none needed",
-                           "the network policy allows every destination")
+        return LayerStatus(
+            "egress", "enforced", "none needed", "the network policy allows every destination"
+        )
     from sandbox.net.session import network_capabilities
 
     caps = network_capabilities()
     if caps.enforced:
         if caps.rung == "userns":
             mech = "user + network namespace (pasta) + nftables + DNS view"
-        detail = "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
+        detail = (
+            "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
+        )
         if caps.notes:
             detail += "; " + "; ".join(caps.notes)
         if sim:
@@ -179,20 +213,47 @@ def egress_status(policy: Any, sim: bool) -> LayerStatus:
     return LayerStatus("egress", "absent", mech, "; ".join(caps.notes) or "no network namespace")
 
 
-def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup: SupervisorStatus,
-            sim: bool, use_ns: bool, egress: LayerStatus) -> tuple[LayerStatus, ...]:
+def _layers(
+    host: Any,
+    ll: LandlockPlan,
+    co: CarveOutPlan,
+    sc: SeccompPlan,
+    sup: SupervisorStatus,
+    sim: bool,
+    use_ns: bool,
+    egress: LayerStatus,
+) -> tuple[LayerStatus, ...]:
     out: list[LayerStatus] = []
     abi = host.landlock_abi
     # filesystem
     if abi <= 0:
-        out.append(LayerStatus("filesystem", "absent", "Landlock",
-                               f"the kernel has no Landlock ({host.landlock_error or 'not available'})"))
+        out.append(
+            LayerStatus(
+                "filesystem",
+                "absent",
+                "Landlock",
+                f"the kernel has no Landlock ({host.landlock_error or 'not available'})",
+            )
+        )
     elif sim:
-        out.append(LayerStatus("filesystem", "observed", f"Landlock ABI {abi} (not applied)",
-                               "simulation: Landlock has no log-only mode; the supervisor observes opens"))
+        out.append(
+            LayerStatus(
+                "filesystem",
+                "observed",
+                f"Landlock ABI {abi} (not applied)",
+                "simulation: Landlock has no log-only mode; the supervisor observes opens",
+            )
+        )
     else:
-        missing = [n for n, need in (("refer (cross-directory rename/link)", 2),
-                                     ("truncate", 3), ("ioctl on devices", 5)) if abi < need]
+        missing = [
+            n
+            for n, need in (
+                ("refer (cross-directory rename/link)", 2),
+                ("truncate", 3),
+                ("ioctl on devices", 5),
+            )
+            if abi < need
+        ]
         state: LayerState = "partial" if missing else "enforced"
         detail = f"{len(ll.rules)} path rules"
         if ll.ports:
@@ -204,59 +265,117 @@ def _layers(host: Any, ll: LandlockPlan, co: CarveOutPlan, sc: SeccompPlan, sup:
     uncovered = co.uncovered
     gaps = sorted({g for c in co.coverage for g in c.gaps})
     if sim:
-        out.append(LayerStatus("carve-outs", "observed", "supervisor open check",
-                               "simulation: denied files are recorded, not hidden"))
+        out.append(
+            LayerStatus(
+                "carve-outs",
+                "observed",
+                "supervisor open check",
+                "simulation: denied files are recorded, not hidden",
+            )
+        )
     elif uncovered:
-        out.append(LayerStatus("carve-outs", "absent", "none",
-                               "nothing enforces " + ", ".join(f"{c.pattern} ({c.rule})" for c in uncovered)
-                               + ": no mount namespace and no supervisor open check"))
+        out.append(
+            LayerStatus(
+                "carve-outs",
+                "absent",
+                "none",
+                "nothing enforces "
+                + ", ".join(f"{c.pattern} ({c.rule})" for c in uncovered)
+                + ": no mount namespace and no supervisor open check",
+            )
+        )
     else:
-        mech = "mount masks" if use_ns else ("supervisor open check" if sup.open_check else "Landlock")
+        mech = (
+            "mount masks" if use_ns else ("supervisor open check" if sup.open_check else "Landlock")
+        )
         state = "partial" if gaps else "enforced"
         detail = f"{len(co.masks)} masks" + ("; not covered: " + "; ".join(gaps) if gaps else "")
         out.append(LayerStatus("carve-outs", state, mech, detail))
     # exec
     if sup.available:
-        out.append(LayerStatus("exec", "observed" if sim else "enforced",
-                               "Landlock EXECUTE + seccomp USER_NOTIF on execve/execveat",
-                               "command lines judged by the supervisor; memfd/AT_EMPTY_PATH execs refused"))
+        out.append(
+            LayerStatus(
+                "exec",
+                "observed" if sim else "enforced",
+                "Landlock EXECUTE + seccomp USER_NOTIF on execve/execveat",
+                "command lines judged by the supervisor; memfd/AT_EMPTY_PATH execs refused",
+            )
+        )
     else:
-        out.append(LayerStatus("exec", "partial" if abi > 0 else "absent", "Landlock EXECUTE",
-                               "programs outside the executable trees and the workspace cannot run; "
-                               "command rules are not judged: " + sup.detail))
+        out.append(
+            LayerStatus(
+                "exec",
+                "partial" if abi > 0 else "absent",
+                "Landlock EXECUTE",
+                "programs outside the executable trees and the workspace cannot run; "
+                "command rules are not judged: " + sup.detail,
+            )
+        )
     # connect
-    out.append(LayerStatus("connect", ("observed" if sim else "enforced") if sup.available else "absent",
-                           "seccomp USER_NOTIF on connect/sendto/sendmsg/sendmmsg",
-                           "destinations judged by the supervisor" if sup.available
-                           else "destinations are not judged: " + sup.detail))
+    out.append(
+        LayerStatus(
+            "connect",
+            ("observed" if sim else "enforced") if sup.available else "absent",
+            "seccomp USER_NOTIF on connect/sendto/sendmsg/sendmmsg",
+            "destinations judged by the supervisor"
+            if sup.available
+            else "destinations are not judged: " + sup.detail,
+        )
+    )
     out.append(egress)
     # hardening
     if host.seccomp_filter:
-        scope = ("; Landlock scopes signals and abstract unix sockets" if abi >= 6
-                 else "; no Landlock scoping of signals/abstract unix sockets (ABI < 6)")
+        scope = (
+            "; Landlock scopes signals and abstract unix sockets"
+            if abi >= 6
+            else "; no Landlock scoping of signals/abstract unix sockets (ABI < 6)"
+        )
         n = sum(1 for a in sc.actions if a.action in ("errno", "kill"))
         if use_ns and host.is_root and host.memfd_noexec:
             scope += "; vm.memfd_noexec=2 in the pid namespace (no executable memfds)"
         else:
-            scope += ("; execve of a memfd via /proc/self/fd is left to the supervisor's exec check "
-                      "(vm.memfd_noexec needs root)")
-        out.append(LayerStatus("hardening", "enforced" if abi >= 6 else "partial", "seccomp BPF",
-                               f"{n} deny/kill entries{scope}"))
+            scope += (
+                "; execve of a memfd via /proc/self/fd is left to the supervisor's exec check "
+                "(vm.memfd_noexec needs root)"
+            )
+        out.append(
+            LayerStatus(
+                "hardening",
+                "enforced" if abi >= 6 else "partial",
+                "seccomp BPF",
+                f"{n} deny/kill entries{scope}",
+            )
+        )
     else:
-        out.append(LayerStatus("hardening", "absent", "seccomp BPF", "the kernel has no seccomp filter"))
+        out.append(
+            LayerStatus("hardening", "absent", "seccomp BPF", "the kernel has no seccomp filter")
+        )
     # namespaces
     if use_ns:
         how = "mount + pid" + ("" if host.is_root else " in a user namespace")
-        out.append(LayerStatus("namespaces", "enforced", how,
-                               "masks are private to the sandbox; the tree dies with landgate"))
+        out.append(
+            LayerStatus(
+                "namespaces",
+                "enforced",
+                how,
+                "masks are private to the sandbox; the tree dies with landgate",
+            )
+        )
     else:
-        out.append(LayerStatus("namespaces", "absent", "none",
-                               "no mount/pid namespace for this user: " + RUNG_GAPS["no-namespaces"]))
+        out.append(
+            LayerStatus(
+                "namespaces",
+                "absent",
+                "none",
+                "no mount/pid namespace for this user: " + RUNG_GAPS["no-namespaces"],
+            )
+        )
     return tuple(out)
 
 
-def _rule_layers(policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
-                 ) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+def _rule_layers(
+    policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
+) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
     cov = {(c.action, c.rule): c for c in co.coverage}
     out: list[tuple[str, str, str, tuple[str, ...]]] = []
     for action in ("file_read", "file_write", "shell_exec", "network"):
@@ -266,19 +385,31 @@ def _rule_layers(policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: Superviso
             if action in ("file_read", "file_write"):
                 if rule.effect == "allow":
                     paths = ll.rule_grants.get(ref, ())
-                    layers.append(f"filesystem: Landlock rule on {', '.join(paths)}" if paths
-                                  else "filesystem: not granted (see landlock notes)")
+                    layers.append(
+                        f"filesystem: Landlock rule on {', '.join(paths)}"
+                        if paths
+                        else "filesystem: not granted (see landlock notes)"
+                    )
                 else:
                     c = cov.get((action, ref))
                     if c is not None:
-                        layers.append("carve-outs: " + ", ".join(c.mechanisms)
-                                      + ("" if c.covered else " (NOT COVERED)"))
+                        layers.append(
+                            "carve-outs: "
+                            + ", ".join(c.mechanisms)
+                            + ("" if c.covered else " (NOT COVERED)")
+                        )
             elif action == "shell_exec":
-                layers.append("exec: supervisor" if sup.available else "exec: not judged (no supervisor)")
+                layers.append(
+                    "exec: supervisor" if sup.available else "exec: not judged (no supervisor)"
+                )
             else:
                 if rule.destination is not None and rule.destination.kind == "any" and ll.ports:
                     layers.append("filesystem: Landlock TCP port rule")
-                layers.append("connect: supervisor" if sup.available else "connect: not judged (no supervisor)")
+                layers.append(
+                    "connect: supervisor"
+                    if sup.available
+                    else "connect: not judged (no supervisor)"
+                )
                 layers.append("egress: nftables + DNS view (sandbox.net)")
             out.append((action, ref, rule.pattern, tuple(layers)))
     return tuple(out)

@@ -15,6 +15,7 @@ from the user's policy (the workspace, home grants): the system baseline's
 trees are not scanned for secrets.  Unanchored denies (`**/.env`) walk every
 such grant; anchored ones only their literal base.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,9 +60,16 @@ class DenyCoverage:
     gaps: tuple[str, ...]  # what is not covered (files created later, truncated walks)
 
     def to_dict(self) -> dict[str, object]:
-        return {"action": self.action, "rule": self.rule, "pattern": self.pattern,
-                "origin": self.origin, "mechanisms": list(self.mechanisms),
-                "matches_at_launch": self.matches, "covered": self.covered, "gaps": list(self.gaps)}
+        return {
+            "action": self.action,
+            "rule": self.rule,
+            "pattern": self.pattern,
+            "origin": self.origin,
+            "mechanisms": list(self.mechanisms),
+            "matches_at_launch": self.matches,
+            "covered": self.covered,
+            "gaps": list(self.gaps),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +84,12 @@ class CarveOutPlan:
         return tuple(c for c in self.coverage if not c.covered)
 
     def to_dict(self) -> dict[str, object]:
-        return {"masks": [m.to_dict() for m in self.masks],
-                "coverage": [c.to_dict() for c in self.coverage],
-                "entries_walked": self.walked, "walk_truncated": self.truncated}
+        return {
+            "masks": [m.to_dict() for m in self.masks],
+            "coverage": [c.to_dict() for c in self.coverage],
+            "entries_walked": self.walked,
+            "walk_truncated": self.truncated,
+        }
 
 
 def _grants_for(action: str, ll: LandlockPlan) -> list[LandlockRule]:
@@ -86,8 +97,13 @@ def _grants_for(action: str, ll: LandlockPlan) -> list[LandlockRule]:
     return [r for r in ll.rules if r.access & need]
 
 
-def _scan_roots(pp_anchored: bool, base: str | None, grants: list[LandlockRule],
-                policy_grants: list[LandlockRule], policy: Policy) -> list[str]:
+def _scan_roots(
+    pp_anchored: bool,
+    base: str | None,
+    grants: list[LandlockRule],
+    policy_grants: list[LandlockRule],
+    policy: Policy,
+) -> list[str]:
     """Where matches of a deny rule can be, limited to the grants."""
     roots: list[str] = []
     if pp_anchored and base is not None:
@@ -171,8 +187,12 @@ def _run_walks(jobs: list[_Job]) -> int:
         for top in tops:
             entries, truncated = _walk_tree(top)
             walked += len(entries)
-            here = [j for j in jobs if j.root == top or (not truncated and is_beneath(j.root, top)
-                                                           and j.root in pending)]
+            here = [
+                j
+                for j in jobs
+                if j.root == top
+                or (not truncated and is_beneath(j.root, top) and j.root in pending)
+            ]
             for j in here:
                 served.add(j.root)
                 if truncated:
@@ -229,8 +249,11 @@ def _match_entries(entries: list[tuple[str, str, bool]], jobs: list[_Job], top: 
             by_regex.append((rx, j))
         else:
             always.append(j)
-    any_rx = (re.compile("|".join(f"(?:{rx.pattern})" for rx, _ in by_regex), re.DOTALL)
-              if by_regex else None)
+    any_rx = (
+        re.compile("|".join(f"(?:{rx.pattern})" for rx, _ in by_regex), re.DOTALL)
+        if by_regex
+        else None
+    )
     get = by_name.get
     for path, name, is_dir in entries:
         cands = get(name)
@@ -251,8 +274,15 @@ def _match_entries(entries: list[tuple[str, str, bool]], jobs: list[_Job], top: 
                     j.pruned.append(path)
 
 
-def plan_carve_outs(policy: Policy, ll: LandlockPlan, *, mount_ns: bool, open_check: bool,
-                    is_root: bool, enforce: bool = True) -> CarveOutPlan:
+def plan_carve_outs(
+    policy: Policy,
+    ll: LandlockPlan,
+    *,
+    mount_ns: bool,
+    open_check: bool,
+    is_root: bool,
+    enforce: bool = True,
+) -> CarveOutPlan:
     """Masks and per-rule coverage for every path deny (see the module doc).
 
     `enforce=False` (simulation) plans no masks: the supervisor observes opens.
@@ -267,8 +297,9 @@ def plan_carve_outs(policy: Policy, ll: LandlockPlan, *, mount_ns: bool, open_ch
     for action in ("file_read", "file_write"):
         block = policy.block(action)
         grants = _grants_for(action, ll)
-        policy_grants = [g for g in grants
-                         if any(not ref.startswith("baseline") for ref in g.reasons)]
+        policy_grants = [
+            g for g in grants if any(not ref.startswith("baseline") for ref in g.reasons)
+        ]
         for rule in block.rules:
             if rule.effect != "deny" or rule.path is None:
                 continue
@@ -288,11 +319,18 @@ def plan_carve_outs(policy: Policy, ll: LandlockPlan, *, mount_ns: bool, open_ch
     walked_total = _run_walks(jobs)
     truncated_any = False
     for scan in scans:
-        action, ref, pp, found, truncated = scan.action, scan.ref, scan.pp, scan.found, scan.truncated
+        action, ref, pp, found, truncated = (
+            scan.action,
+            scan.ref,
+            scan.pp,
+            scan.found,
+            scan.truncated,
+        )
         write = action == "file_write"
         if not scan.has_roots:
-            coverage.append(DenyCoverage(action, ref, scan.pattern, scan.origin, ("landlock",),
-                                         0, True, ()))
+            coverage.append(
+                DenyCoverage(action, ref, scan.pattern, scan.origin, ("landlock",), 0, True, ())
+            )
             continue
         truncated_any |= truncated
         mechanisms: list[str] = []
@@ -312,20 +350,47 @@ def plan_carve_outs(policy: Policy, ll: LandlockPlan, *, mount_ns: bool, open_ch
                 mechanisms.append("file-mode")
             else:
                 covered = False
-                gaps.append(f"{len(found)} existing match(es) with neither a mount namespace "
-                            f"nor the supervisor's open check")
+                gaps.append(
+                    f"{len(found)} existing match(es) with neither a mount namespace "
+                    f"nor the supervisor's open check"
+                )
         else:
-            mechanisms.append("mask" if mount_ns and enforce else "open-check" if open_check
-                              else "no match at launch")
+            mechanisms.append(
+                "mask"
+                if mount_ns and enforce
+                else "open-check"
+                if open_check
+                else "no match at launch"
+            )
         if not open_check:
-            gaps.append("files created or renamed into a match after launch"
-                        + (" (the open check runs only without a mount namespace: it would "
-                           "cost every open an ADDFD round trip)" if mount_ns and enforce else ""))
+            gaps.append(
+                "files created or renamed into a match after launch"
+                + (
+                    " (the open check runs only without a mount namespace: it would "
+                    "cost every open an ADDFD round trip)"
+                    if mount_ns and enforce
+                    else ""
+                )
+            )
         elif "open-check" not in mechanisms:
             mechanisms.append("open-check")
         if truncated:
             gaps.append(f"walk stopped after {WALK_LIMIT} entries: deeper matches are not masked")
-        coverage.append(DenyCoverage(action, ref, scan.pattern, scan.origin, tuple(mechanisms),
-                                     len(found), covered, tuple(gaps)))
-    return CarveOutPlan(masks=tuple(masks[p] for p in sorted(masks)), coverage=tuple(coverage),
-                        walked=walked_total, truncated=truncated_any)
+        coverage.append(
+            DenyCoverage(
+                action,
+                ref,
+                scan.pattern,
+                scan.origin,
+                tuple(mechanisms),
+                len(found),
+                covered,
+                tuple(gaps),
+            )
+        )
+    return CarveOutPlan(
+        masks=tuple(masks[p] for p in sorted(masks)),
+        coverage=tuple(coverage),
+        walked=walked_total,
+        truncated=truncated_any,
+    )

@@ -15,6 +15,7 @@ any depth", so an unanchored allow grants nothing (stated in the plan); an
 anchored allow narrower than its literal base (`./src/**/*.ts`) grants the
 matching files that exist at launch, one rule each, never the whole base.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,10 +26,22 @@ from sandbox.policy.model import PathPattern, Policy, Rule
 
 # linux/landlock.h
 FS_RIGHTS: dict[str, int] = {
-    "execute": 1 << 0, "write_file": 1 << 1, "read_file": 1 << 2, "read_dir": 1 << 3,
-    "remove_dir": 1 << 4, "remove_file": 1 << 5, "make_char": 1 << 6, "make_dir": 1 << 7,
-    "make_reg": 1 << 8, "make_sock": 1 << 9, "make_fifo": 1 << 10, "make_block": 1 << 11,
-    "make_sym": 1 << 12, "refer": 1 << 13, "truncate": 1 << 14, "ioctl_dev": 1 << 15,
+    "execute": 1 << 0,
+    "write_file": 1 << 1,
+    "read_file": 1 << 2,
+    "read_dir": 1 << 3,
+    "remove_dir": 1 << 4,
+    "remove_file": 1 << 5,
+    "make_char": 1 << 6,
+    "make_dir": 1 << 7,
+    "make_reg": 1 << 8,
+    "make_sock": 1 << 9,
+    "make_fifo": 1 << 10,
+    "make_block": 1 << 11,
+    "make_sym": 1 << 12,
+    "refer": 1 << 13,
+    "truncate": 1 << 14,
+    "ioctl_dev": 1 << 15,
 }
 NET_CONNECT_TCP = 1 << 1
 SCOPE_ABSTRACT_UNIX = 1 << 0
@@ -37,8 +50,18 @@ SCOPE_SIGNAL = 1 << 1
 R = FS_RIGHTS
 READ = R["read_file"] | R["read_dir"]
 EXEC = R["execute"]
-WRITE = (R["write_file"] | R["remove_dir"] | R["remove_file"] | R["make_dir"] | R["make_reg"]
-         | R["make_sock"] | R["make_fifo"] | R["make_sym"] | R["refer"] | R["truncate"])
+WRITE = (
+    R["write_file"]
+    | R["remove_dir"]
+    | R["remove_file"]
+    | R["make_dir"]
+    | R["make_reg"]
+    | R["make_sock"]
+    | R["make_fifo"]
+    | R["make_sym"]
+    | R["refer"]
+    | R["truncate"]
+)
 FILE_RIGHTS = R["execute"] | R["write_file"] | R["read_file"] | R["truncate"] | R["ioctl_dev"]
 
 try:  # the policy engineer's list; kept in one place
@@ -114,8 +137,12 @@ class LandlockRule:
         return rights_names(self.access)
 
     def to_dict(self) -> dict[str, object]:
-        return {"path": self.path, "rights": list(self.rights), "access": self.access,
-                "from": list(self.reasons)}
+        return {
+            "path": self.path,
+            "rights": list(self.rights),
+            "access": self.access,
+            "from": list(self.reasons),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +158,17 @@ class LandlockPlan:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "abi": self.abi, "handled_fs": list(rights_names(self.handled_fs)),
+            "abi": self.abi,
+            "handled_fs": list(rights_names(self.handled_fs)),
             "handled_net": ["connect_tcp"] if self.handled_net else [],
-            "scoped": [n for n, b in (("abstract_unix_socket", SCOPE_ABSTRACT_UNIX),
-                                      ("signal", SCOPE_SIGNAL)) if self.scoped & b],
+            "scoped": [
+                n
+                for n, b in (
+                    ("abstract_unix_socket", SCOPE_ABSTRACT_UNIX),
+                    ("signal", SCOPE_SIGNAL),
+                )
+                if self.scoped & b
+            ],
             "rules": [r.to_dict() for r in self.rules],
             "tcp_connect_ports": [p for p, _ in self.ports],
             "notes": list(self.notes),
@@ -160,7 +194,12 @@ def _denied_whole(path: str, denies: list[Rule]) -> Rule | None:
             continue
         if match(pp, path) and (pp.directory or pp.glob.endswith("/**") or not os.path.isdir(path)):
             return d
-        if pp.directory and pp.base is not None and pp.glob == pp.base and is_beneath(path, pp.base):
+        if (
+            pp.directory
+            and pp.base is not None
+            and pp.glob == pp.base
+            and is_beneath(path, pp.base)
+        ):
             return d
     return None
 
@@ -177,7 +216,11 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
     def rights_for(action: str, path: str) -> int:
         if action == "file_read":
             acc = READ
-            if path == "/" or any(is_beneath(path, t) for t in EXECUTABLE_TREES) or is_beneath(path, ws):
+            if (
+                path == "/"
+                or any(is_beneath(path, t) for t in EXECUTABLE_TREES)
+                or is_beneath(path, ws)
+            ):
                 acc |= EXEC
         else:
             acc = WRITE
@@ -188,7 +231,9 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
     def grant(action: str, path: str, ref: str, denies: list[Rule]) -> None:
         d = _denied_whole(path, denies)
         if d is not None:
-            notes.append(f"{path}: not granted for {action}: {d.ref()} ({d.pattern}) denies all of it")
+            notes.append(
+                f"{path}: not granted for {action}: {d.ref()} ({d.pattern}) denies all of it"
+            )
             return
         acc = rights_for(action, path) & handled
         if os.path.exists(path) and not os.path.isdir(path):
@@ -207,19 +252,27 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
             assert pp is not None
             ref = rule.ref()
             if not pp.anchored or pp.base is None:
-                notes.append(f"{rule.pattern} ({ref}): Landlock cannot grant a name at any depth; "
-                             f"nothing granted for {action}")
+                notes.append(
+                    f"{rule.pattern} ({ref}): Landlock cannot grant a name at any depth; "
+                    f"nothing granted for {action}"
+                )
                 continue
             base = pp.base
-            if base in ("/proc/self", "/proc/thread-self") or base.startswith(("/proc/self/", "/proc/thread-self/")):
+            if base in ("/proc/self", "/proc/thread-self") or base.startswith(
+                ("/proc/self/", "/proc/thread-self/")
+            ):
                 if pid_ns:
                     # A fresh /proc in the sandbox's pid namespace lists only its own processes.
                     grant(action, "/proc", ref, denies)
-                    notes.append(f"{rule.pattern}: granted as /proc (the sandbox's own procfs, "
-                                 f"pid namespace)")
+                    notes.append(
+                        f"{rule.pattern}: granted as /proc (the sandbox's own procfs, "
+                        f"pid namespace)"
+                    )
                 else:
-                    notes.append(f"{rule.pattern}: resolved at launch to the agent's own /proc/<pid>; "
-                                 f"its descendants do not get theirs (no pid namespace)")
+                    notes.append(
+                        f"{rule.pattern}: resolved at launch to the agent's own /proc/<pid>; "
+                        f"its descendants do not get theirs (no pid namespace)"
+                    )
                     grant(action, base, ref, denies)
                 continue
             if _exact_tree(pp):
@@ -232,15 +285,26 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
                     if match(pp, path):
                         grant(action, path, ref, denies)
                         n += 1
-            notes.append(f"{rule.pattern} ({ref}): {n} existing match(es) granted one by one; "
-                         f"files created later are not granted")
+            notes.append(
+                f"{rule.pattern} ({ref}): {n} existing match(es) granted one by one; "
+                f"files created later are not granted"
+            )
 
     scoped = (SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL) if abi >= 6 else 0
     handled_net, ports = _port_rules(policy, abi)
-    rules = tuple(LandlockRule(p, grants[p], tuple(reasons[p])) for p in sorted(grants) if grants[p])
-    return LandlockPlan(abi=abi, handled_fs=handled, handled_net=handled_net, scoped=scoped,
-                        rules=rules, ports=ports, notes=tuple(notes),
-                        rule_grants={k: tuple(v) for k, v in rule_grants.items()})
+    rules = tuple(
+        LandlockRule(p, grants[p], tuple(reasons[p])) for p in sorted(grants) if grants[p]
+    )
+    return LandlockPlan(
+        abi=abi,
+        handled_fs=handled,
+        handled_net=handled_net,
+        scoped=scoped,
+        rules=rules,
+        ports=ports,
+        notes=tuple(notes),
+        rule_grants={k: tuple(v) for k, v in rule_grants.items()},
+    )
 
 
 def _port_rules(policy: Policy, abi: int) -> tuple[int, tuple[tuple[int, int], ...]]:
@@ -252,8 +316,10 @@ def _port_rules(policy: Policy, abi: int) -> tuple[int, tuple[tuple[int, int], .
     if block.default_effect != "deny":
         return 0, ()
     allows = [r for r in block.rules if r.effect == "allow"]
-    if not allows or any(r.destination is None or r.destination.kind != "any"
-                         or r.destination.port is None for r in allows):
+    if not allows or any(
+        r.destination is None or r.destination.kind != "any" or r.destination.port is None
+        for r in allows
+    ):
         return 0, ()
     if any(r.effect == "deny" for r in block.rules):
         return 0, ()

@@ -4,6 +4,7 @@ One structure read by `doctor`, `plan`, the refusal message and the session's
 first audit entry.  A protection that is not in force is never silently
 skipped: its state says so and `detail` says why.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,12 +16,12 @@ Rung = Literal["full", "no-network-namespace", "no-namespaces", "no-landlock"]
 RUNG_GAPS: dict[str, str] = {
     "full": "nothing the design covers is missing",
     "no-network-namespace": "no network namespace: connect() decisions only, host names pinned at "
-                            "launch; UDP and DNS exfiltration are not contained",
+    "launch; UDP and DNS exfiltration are not contained",
     "no-namespaces": "no mount namespace: carve-outs rely on the supervisor's open check; "
-                     "no pid namespace: orphaned descendants are killed by a subreaper, not the kernel; "
-                     "no network namespace: hostnames are pinned at launch, DNS is not contained",
+    "no pid namespace: orphaned descendants are killed by a subreaper, not the kernel; "
+    "no network namespace: hostnames are pinned at launch, DNS is not contained",
     "no-landlock": "no kernel filesystem rules: reads, writes and executes are not confined "
-                   "(refused unless enforcement.require allows it)",
+    "(refused unless enforcement.require allows it)",
 }
 
 
@@ -36,8 +37,12 @@ class LayerStatus:
         return self.state in ("enforced", "partial")
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "state": self.state, "mechanism": self.mechanism,
-                "detail": self.detail}
+        return {
+            "name": self.name,
+            "state": self.state,
+            "mechanism": self.mechanism,
+            "detail": self.detail,
+        }
 
     def line(self) -> str:
         return f"{self.name:<11} {self.state:<9} {self.mechanism}: {self.detail}"

@@ -34,6 +34,7 @@ UDP socket sees ECONNREFUSED).  `localhost` rules are not here: the sandbox's
 loopback is its own, and allowed host loopback ports are reached through the
 loopback forwarder (sandbox/net/loopback.py).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -57,7 +58,9 @@ class NftTopology:
     sandbox6: str | None = None
     view4: str | None = None  # the DNS view's listening address
     view6: str | None = None
-    hook: str = "veth"  # "veth": host-side input/forward (root rung); "output": in the sandbox's netns
+    hook: str = (
+        "veth"  # "veth": host-side input/forward (root rung); "output": in the sandbox's netns
+    )
 
 
 def _m(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
@@ -101,8 +104,13 @@ def _elem(val: Any, timeout: int) -> dict[str, Any]:
     return {"elem": {"val": val, "timeout": int(timeout)}}
 
 
-def set_elements(ip: str, verdict_any_port: bool, allow_ports: Sequence[int],
-                 deny_ports: Sequence[int], timeout: int) -> dict[str, list[dict[str, Any]]]:
+def set_elements(
+    ip: str,
+    verdict_any_port: bool,
+    allow_ports: Sequence[int],
+    deny_ports: Sequence[int],
+    timeout: int,
+) -> dict[str, list[dict[str, Any]]]:
     """The set elements that let one resolved address through: {set name: [elements]}."""
     v = ipaddress.ip_address(ip).version
     suffix = "4" if v == 4 else "6"
@@ -118,13 +126,19 @@ def set_elements(ip: str, verdict_any_port: bool, allow_ports: Sequence[int],
 
 def add_elements_batch(table: str, elements: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """One atomic batch adding elements (re-adding refreshes a timeout on 6.x kernels)."""
-    cmds = [{"add": {"element": {"family": "inet", "table": table, "name": name, "elem": elems}}}
-            for name, elems in elements.items() if elems]
+    cmds = [
+        {"add": {"element": {"family": "inet", "table": table, "name": name, "elem": elems}}}
+        for name, elems in elements.items()
+        if elems
+    ]
     return {"nftables": [{"metainfo": {"json_schema_version": 1}}] + cmds}
 
 
-def compile_nft_ruleset(policy: Policy, pinned: Mapping[str, Sequence[str]] | None = None,
-                        topology: NftTopology | None = None) -> dict[str, Any]:
+def compile_nft_ruleset(
+    policy: Policy,
+    pinned: Mapping[str, Sequence[str]] | None = None,
+    topology: NftTopology | None = None,
+) -> dict[str, Any]:
     """The whole ruleset as one libnftables JSON batch (replaces a table of the same name).
 
     `pinned` maps host names to addresses resolved at launch; they enter the
@@ -158,16 +172,30 @@ def compile_nft_ruleset(policy: Policy, pinned: Mapping[str, Sequence[str]] | No
     add("chain", name="refuse")
     add("chain", name="egress")
     # refuse: never a silent drop.
-    rule("refuse", _m({"meta": {"key": "l4proto"}}, "tcp"), counter_expr(), {"reject": {"type": "tcp reset"}})
+    rule(
+        "refuse",
+        _m({"meta": {"key": "l4proto"}}, "tcp"),
+        counter_expr(),
+        {"reject": {"type": "tcp reset"}},
+    )
     rule("refuse", counter_expr(), {"reject": {"type": "icmpx", "expr": "port-unreachable"}})
     if topo.hook == "output":
         add("chain", name="output", type="filter", hook="output", prio=0, policy="accept")
-        rule("output", _m({"meta": {"key": "oifname"}}, "lo"), {"accept": None},
-             comment="the sandbox's own loopback (pasta's listeners for the DNS view and host ports)")
+        rule(
+            "output",
+            _m({"meta": {"key": "oifname"}}, "lo"),
+            {"accept": None},
+            comment="the sandbox's own loopback (pasta's listeners for the DNS view and host ports)",
+        )
         # IPv6 neighbour discovery must pass or the gateway never resolves.
-        rule("output", _m(_payload("icmpv6", "type"),
-                          {"set": ["nd-neighbor-solicit", "nd-neighbor-advert", "nd-router-solicit"]}),
-             {"accept": None})
+        rule(
+            "output",
+            _m(
+                _payload("icmpv6", "type"),
+                {"set": ["nd-neighbor-solicit", "nd-neighbor-advert", "nd-router-solicit"]},
+            ),
+            {"accept": None},
+        )
         rule("output", {"jump": {"target": "egress"}})
     else:
         _veth_chains(add, rule, topo)
@@ -177,8 +205,13 @@ def compile_nft_ruleset(policy: Policy, pinned: Mapping[str, Sequence[str]] | No
         if not verdict.answer:
             continue
         for ip in addrs:
-            for set_name, elems in set_elements(ip, verdict.any_port, sorted(verdict.allow_ports),
-                                                sorted(verdict.deny_ports), DEFAULT_TTL).items():
+            for set_name, elems in set_elements(
+                ip,
+                verdict.any_port,
+                sorted(verdict.allow_ports),
+                sorted(verdict.deny_ports),
+                DEFAULT_TTL,
+            ).items():
                 add("element", name=set_name, elem=elems)
     return {"nftables": cmds}
 
@@ -198,48 +231,103 @@ def _veth_chains(add: Any, rule: Any, topo: NftTopology) -> None:
 
     # input: the sandbox talking to the host itself.  IPv6 neighbour discovery
     # must pass or the veth's IPv6 link never resolves.
-    rule("input", iif, _m(_payload("icmpv6", "type"),
-                          {"set": ["nd-neighbor-solicit", "nd-neighbor-advert"]}), {"accept": None})
+    rule(
+        "input",
+        iif,
+        _m(_payload("icmpv6", "type"), {"set": ["nd-neighbor-solicit", "nd-neighbor-advert"]}),
+        {"accept": None},
+    )
     rule("input", iif, {"jump": {"target": "egress"}})
     # forward: the sandbox talking to the world, and nothing unsolicited back in.
     rule("forward", iif, {"jump": {"target": "egress"}})
-    rule("forward", oif, _m({"ct": {"key": "state"}}, ["established", "related"], op="in"),
-         {"accept": None})
-    rule("forward", oif, {"goto": {"target": "refuse"}}, comment="unsolicited traffic into the sandbox")
+    rule(
+        "forward",
+        oif,
+        _m({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+        {"accept": None},
+    )
+    rule(
+        "forward",
+        oif,
+        {"goto": {"target": "refuse"}},
+        comment="unsolicited traffic into the sandbox",
+    )
     if topo.sandbox4:
-        rule("postrouting", _m(_payload("ip", "saddr"), topo.sandbox4),
-             _m({"meta": {"key": "oifname"}}, topo.host_if, op="!="), {"masquerade": None})
+        rule(
+            "postrouting",
+            _m(_payload("ip", "saddr"), topo.sandbox4),
+            _m({"meta": {"key": "oifname"}}, topo.host_if, op="!="),
+            {"masquerade": None},
+        )
     if topo.sandbox6:
-        rule("postrouting", _m(_payload("ip6", "saddr"), topo.sandbox6),
-             _m({"meta": {"key": "oifname"}}, topo.host_if, op="!="), {"masquerade": None})
+        rule(
+            "postrouting",
+            _m(_payload("ip6", "saddr"), topo.sandbox6),
+            _m({"meta": {"key": "oifname"}}, topo.host_if, op="!="),
+            {"masquerade": None},
+        )
 
 
 def _egress_rules(rule: Any, policy: Policy, topo: NftTopology) -> None:
     # egress, in the order of the module docstring.
-    rule("egress", _m({"ct": {"key": "state"}}, ["established", "related"], op="in"), {"accept": None})
+    rule(
+        "egress",
+        _m({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+        {"accept": None},
+    )
     dns = [_m({"meta": {"key": "l4proto"}}, {"set": ["tcp", "udp"]}), _m(_TH_DPORT, 53)]
     for view, proto in ((topo.view4, "ip"), (topo.view6, "ip6")):
         if view:
-            rule("egress", _m(_payload(proto, "daddr"), view), *dns, {"accept": None},
-                 comment="the DNS view")
+            rule(
+                "egress",
+                _m(_payload(proto, "daddr"), view),
+                *dns,
+                {"accept": None},
+                comment="the DNS view",
+            )
     rule("egress", *dns, {"goto": {"target": "refuse"}}, comment="DNS only through the DNS view")
 
     block = policy.block("network")
     literal_denies = [r for r in block.rules if r.effect == "deny" and _literal_rule(r) is not None]
-    literal_allows = [r for r in block.rules if r.effect == "allow" and _literal_rule(r) is not None]
+    literal_allows = [
+        r for r in block.rules if r.effect == "allow" and _literal_rule(r) is not None
+    ]
     for r in literal_denies:
-        rule("egress", *(_literal_rule(r) or []), {"goto": {"target": "refuse"}},
-             comment=f"deny {r.pattern} ({r.ref()})")
+        rule(
+            "egress",
+            *(_literal_rule(r) or []),
+            {"goto": {"target": "refuse"}},
+            comment=f"deny {r.pattern} ({r.ref()})",
+        )
     for v, proto in (("4", "ip"), ("6", "ip6")):
-        rule("egress", _PORT_PROTOS, _m({"concat": [_payload(proto, "daddr"), _TH_DPORT]}, "@deny" + v),
-             {"goto": {"target": "refuse"}}, comment="names denied on these ports")
+        rule(
+            "egress",
+            _PORT_PROTOS,
+            _m({"concat": [_payload(proto, "daddr"), _TH_DPORT]}, "@deny" + v),
+            {"goto": {"target": "refuse"}},
+            comment="names denied on these ports",
+        )
     for v, proto in (("4", "ip"), ("6", "ip6")):
-        rule("egress", _m(_payload(proto, "daddr"), "@allowany" + v), {"accept": None},
-             comment="names allowed on every port")
-        rule("egress", _PORT_PROTOS, _m({"concat": [_payload(proto, "daddr"), _TH_DPORT]}, "@allow" + v),
-             {"accept": None}, comment="names allowed on these ports")
+        rule(
+            "egress",
+            _m(_payload(proto, "daddr"), "@allowany" + v),
+            {"accept": None},
+            comment="names allowed on every port",
+        )
+        rule(
+            "egress",
+            _PORT_PROTOS,
+            _m({"concat": [_payload(proto, "daddr"), _TH_DPORT]}, "@allow" + v),
+            {"accept": None},
+            comment="names allowed on these ports",
+        )
     for r in literal_allows:
-        rule("egress", *(_literal_rule(r) or []), {"accept": None}, comment=f"allow {r.pattern} ({r.ref()})")
+        rule(
+            "egress",
+            *(_literal_rule(r) or []),
+            {"accept": None},
+            comment=f"allow {r.pattern} ({r.ref()})",
+        )
     if block.default_effect == "allow":
         rule("egress", {"accept": None}, comment="default allow")
     else:
@@ -247,7 +335,7 @@ def _egress_rules(rule: Any, policy: Policy, topo: NftTopology) -> None:
 
 
 def _expr_text(e: dict[str, Any]) -> str:
-    (kind, body), = e.items()
+    ((kind, body),) = e.items()
     if kind == "match":
         return f"{_val_text(body['left'])} {'' if body['op'] in ('==', 'in') else body['op'] + ' '}{_val_text(body['right'])}"
     if kind in ("accept", "counter", "masquerade"):
@@ -275,8 +363,13 @@ def _val_text(v: Any) -> str:
             return " . ".join(_val_text(x) for x in v["concat"])
     if isinstance(v, list):
         return ",".join(_val_text(x) for x in v)
-    if isinstance(v, str) and not v.startswith("@") and any(c.isalpha() for c in v) and "." not in v \
-            and ":" not in v:
+    if (
+        isinstance(v, str)
+        and not v.startswith("@")
+        and any(c.isalpha() for c in v)
+        and "." not in v
+        and ":" not in v
+    ):
         return v
     return f'"{v}"' if isinstance(v, str) and v == "" else str(v)
 
@@ -287,7 +380,7 @@ def render_nft_text(ruleset: Mapping[str, Any]) -> str:
     for cmd in ruleset.get("nftables", []):
         if "add" not in cmd:
             continue
-        (kind, obj), = cmd["add"].items()
+        ((kind, obj),) = cmd["add"].items()
         if kind == "table":
             tables.setdefault(obj["name"], {"sets": [], "chains": {}, "elements": {}})
             continue
@@ -295,7 +388,9 @@ def render_nft_text(ruleset: Mapping[str, Any]) -> str:
         if kind == "set":
             typ = obj["type"]
             typ = " . ".join(typ) if isinstance(typ, list) else typ
-            tbl["sets"].append(f"set {obj['name']} {{ type {typ}; flags {', '.join(obj['flags'])}; }}")
+            tbl["sets"].append(
+                f"set {obj['name']} {{ type {typ}; flags {', '.join(obj['flags'])}; }}"
+            )
         elif kind == "chain":
             head = ""
             if "hook" in obj:
@@ -304,12 +399,13 @@ def render_nft_text(ruleset: Mapping[str, Any]) -> str:
         elif kind == "rule":
             text = " ".join(_expr_text(e) for e in obj["expr"])
             if obj.get("comment"):
-                text += f'  # {obj["comment"]}'
+                text += f"  # {obj['comment']}"
             tbl["chains"][obj["chain"]]["rules"].append(text)
         elif kind == "element":
             for e in obj["elem"]:
                 tbl["elements"].setdefault(obj["name"], []).append(
-                    f"{_val_text(e['elem']['val'])} timeout {e['elem']['timeout']}s")
+                    f"{_val_text(e['elem']['val'])} timeout {e['elem']['timeout']}s"
+                )
     lines: list[str] = []
     for name, tbl in tables.items():
         lines.append(f"table inet {name} {{")
@@ -337,5 +433,9 @@ def nft_plan_section(policy: Policy) -> dict[str, Any]:
     caps = network_capabilities()
     topo = NftTopology(hook="output") if caps.rung == "userns" else None
     ruleset = compile_nft_ruleset(policy, None, topo)
-    return {"rung": caps.rung, "notes": list(caps.notes), "ruleset": ruleset,
-            "text": render_nft_text(ruleset)}
+    return {
+        "rung": caps.rung,
+        "notes": list(caps.notes),
+        "ruleset": ruleset,
+        "text": render_nft_text(ruleset),
+    }

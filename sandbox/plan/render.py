@@ -1,4 +1,5 @@
 """`landgate plan` as text: layers, Landlock rules, masks, filter, rules -> layers."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,9 +9,13 @@ from sandbox.plan.layers import RUNG_GAPS
 
 def render_plan(plan: Any) -> str:
     out: list[str] = []
-    out.append(f"policy   {plan.policy_path} (sha256 {plan.policy_sha256[:16]}...), mode {plan.mode}")
-    out.append(f"host     kernel {plan.host.kernel}, Landlock ABI {plan.host.landlock_abi}, "
-               f"rung {plan.rung}: {RUNG_GAPS[plan.rung]}")
+    out.append(
+        f"policy   {plan.policy_path} (sha256 {plan.policy_sha256[:16]}...), mode {plan.mode}"
+    )
+    out.append(
+        f"host     kernel {plan.host.kernel}, Landlock ABI {plan.host.landlock_abi}, "
+        f"rung {plan.rung}: {RUNG_GAPS[plan.rung]}"
+    )
     out.append("")
     out.append("layers")
     for layer in plan.layers:
@@ -28,17 +33,25 @@ def render_plan(plan: Any) -> str:
         out.append(f"  note: {note}")
     co = plan.carve_outs
     out.append("")
-    out.append(f"carve-outs ({len(co.masks)} masks, {co.walked} entries walked"
-               + (", walk truncated" if co.truncated else "") + ")")
+    out.append(
+        f"carve-outs ({len(co.masks)} masks, {co.walked} entries walked"
+        + (", walk truncated" if co.truncated else "")
+        + ")"
+    )
     for m in co.masks:
-        kind = {"file": "/dev/null over file", "dir": "empty read-only tmpfs",
-                "readonly": "read-only bind"}[m.kind]
+        kind = {
+            "file": "/dev/null over file",
+            "dir": "empty read-only tmpfs",
+            "readonly": "read-only bind",
+        }[m.kind]
         out.append(f"  mask {m.path:<40} {kind}  ({m.rule})")
     for c in co.coverage:
         flag = "" if c.covered else "  NOT COVERED"
         gaps = f"; gaps: {'; '.join(c.gaps)}" if c.gaps else ""
-        out.append(f"  {c.action} deny {c.pattern!r} ({c.rule}): {', '.join(c.mechanisms)}, "
-                   f"{c.matches} match(es){gaps}{flag}")
+        out.append(
+            f"  {c.action} deny {c.pattern!r} ({c.rule}): {', '.join(c.mechanisms)}, "
+            f"{c.matches} match(es){gaps}{flag}"
+        )
     sc = plan.seccomp
     out.append("")
     out.append(f"seccomp ({len(sc.program)} BPF instructions, NEW_LISTENER | WAIT_KILLABLE_RECV)")

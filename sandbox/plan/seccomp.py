@@ -17,6 +17,7 @@ Program shape (every block ends in a RET, so no jump is longer than 3):
 Only the low 32 bits of an argument are compared: every argument checked
 here is an int/unsigned int in the kernel (flags, domain, ioctl cmd).
 """
+
 from __future__ import annotations
 
 import errno as E
@@ -48,17 +49,57 @@ def _arg_lo(i: int) -> int:
 
 # x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
 SYSCALLS: dict[str, int] = {
-    "open": 2, "ioctl": 16, "socket": 41, "connect": 42, "sendto": 44, "sendmsg": 46,
-    "clone": 56, "execve": 59, "creat": 85, "ptrace": 101, "personality": 135,
-    "pivot_root": 155, "chroot": 161, "acct": 163, "mount": 165, "umount2": 166,
-    "swapon": 167, "swapoff": 168, "reboot": 169, "init_module": 175, "delete_module": 176,
-    "kexec_load": 246, "add_key": 248, "request_key": 249, "keyctl": 250, "openat": 257,
-    "unshare": 272, "perf_event_open": 298, "open_by_handle_at": 304, "sendmmsg": 307,
-    "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311, "finit_module": 313,
-    "kexec_file_load": 320, "bpf": 321, "execveat": 322, "userfaultfd": 323,
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-    "fspick": 433, "clone3": 435, "openat2": 437, "pidfd_getfd": 438, "mount_setattr": 442,
+    "open": 2,
+    "ioctl": 16,
+    "socket": 41,
+    "connect": 42,
+    "sendto": 44,
+    "sendmsg": 46,
+    "clone": 56,
+    "execve": 59,
+    "creat": 85,
+    "ptrace": 101,
+    "personality": 135,
+    "pivot_root": 155,
+    "chroot": 161,
+    "acct": 163,
+    "mount": 165,
+    "umount2": 166,
+    "swapon": 167,
+    "swapoff": 168,
+    "reboot": 169,
+    "init_module": 175,
+    "delete_module": 176,
+    "kexec_load": 246,
+    "add_key": 248,
+    "request_key": 249,
+    "keyctl": 250,
+    "openat": 257,
+    "unshare": 272,
+    "perf_event_open": 298,
+    "open_by_handle_at": 304,
+    "sendmmsg": 307,
+    "setns": 308,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "finit_module": 313,
+    "kexec_file_load": 320,
+    "bpf": 321,
+    "execveat": 322,
+    "userfaultfd": 323,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "clone3": 435,
+    "openat2": 437,
+    "pidfd_getfd": 438,
+    "mount_setattr": 442,
     "open_tree_attr": 467,
 }
 
@@ -96,8 +137,11 @@ PLAIN_DENIES: tuple[tuple[str, int, str], ...] = (
     ("fspick", E.EPERM, "new mount API: reconfigures an existing mount"),
     ("mount_setattr", E.EPERM, "makes a read-only protection mount writable"),
     ("setns", E.EPERM, "joins another namespace (the host's network, mounts without masks)"),
-    ("open_by_handle_at", E.EPERM,
-     "opens an inode by file handle, bypassing mount masks (CAP_DAC_READ_SEARCH: root agents)"),
+    (
+        "open_by_handle_at",
+        E.EPERM,
+        "opens an inode by file handle, bypassing mount masks (CAP_DAC_READ_SEARCH: root agents)",
+    ),
     ("clone3", E.ENOSYS, "its flags live in memory BPF cannot read: libc falls back to clone"),
     ("swapon", E.EPERM, "root agents: host storage"),
     ("swapoff", E.EPERM, "root agents: host storage"),
@@ -114,8 +158,15 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWTIME = 0x00000080  # unshare only: in clone(2) the low byte is the exit signal
-CLONE_NS_FLAGS = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
-                  | CLONE_NEWPID | CLONE_NEWNET)
+CLONE_NS_FLAGS = (
+    CLONE_NEWNS
+    | CLONE_NEWCGROUP
+    | CLONE_NEWUTS
+    | CLONE_NEWIPC
+    | CLONE_NEWUSER
+    | CLONE_NEWPID
+    | CLONE_NEWNET
+)
 UNSHARE_NS_FLAGS = CLONE_NS_FLAGS | CLONE_NEWTIME
 # Memory-sharing bits (sched.h): which processes can write an exec's argv.
 CLONE_VM = 0x00000100
@@ -147,8 +198,14 @@ class FilterAction:
     why: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"syscall": self.syscall, "nr": self.nr, "action": self.action,
-                "errno": self.errno, "when": self.condition, "why": self.why}
+        return {
+            "syscall": self.syscall,
+            "nr": self.nr,
+            "action": self.action,
+            "errno": self.errno,
+            "when": self.condition,
+            "why": self.why,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +249,9 @@ def _errno(e: int) -> int:
     return RET_ERRNO | (e & 0xFFFF)
 
 
-def _arg_block(nr: int, arg: int, tests: list[tuple[str, Any, int]], otherwise: int
-               ) -> list[tuple[int, int, int, int]]:
+def _arg_block(
+    nr: int, arg: int, tests: list[tuple[str, Any, int]], otherwise: int
+) -> list[tuple[int, int, int, int]]:
     """if nr matches: load arg's low word; for each (kind, value, ret) test in order:
     kind "set" (arg & value), "eq" (arg == value), "ne" (arg != value),
     "masked" with value (mask, expected): (arg & mask) == expected -> ret;
@@ -204,8 +262,12 @@ def _arg_block(nr: int, arg: int, tests: list[tuple[str, Any, int]], otherwise: 
         if kind == "masked":
             mask, expected = value
             # AND clobbers the accumulator: reload the argument for the next test.
-            body += [_stmt(BPF_ALU | BPF_AND | BPF_K, mask),
-                     _jump(BPF_JMP | BPF_JEQ | BPF_K, expected, 0, 1), _ret(ret), load_arg]
+            body += [
+                _stmt(BPF_ALU | BPF_AND | BPF_K, mask),
+                _jump(BPF_JMP | BPF_JEQ | BPF_K, expected, 0, 1),
+                _ret(ret),
+                load_arg,
+            ]
         elif kind == "set":
             body += [_jump(BPF_JMP | BPF_JSET | BPF_K, value, 0, 1), _ret(ret)]
         elif kind == "eq":
@@ -227,15 +289,37 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
 
     # 1. A foreign arch (i386 via int 0x80) has other syscall numbers: every
     #    check below would be meaningless, so the process dies.
-    prog += [_stmt(BPF_LD | BPF_W | BPF_ABS, OFF_ARCH),
-             _jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-             _ret(RET_KILL_PROCESS)]
-    actions.append(FilterAction("*", -1, "kill", None, "arch != x86_64",
-                                "i386 syscalls (int 0x80) have different numbers: a filter bypass"))
+    prog += [
+        _stmt(BPF_LD | BPF_W | BPF_ABS, OFF_ARCH),
+        _jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        _ret(RET_KILL_PROCESS),
+    ]
+    actions.append(
+        FilterAction(
+            "*",
+            -1,
+            "kill",
+            None,
+            "arch != x86_64",
+            "i386 syscalls (int 0x80) have different numbers: a filter bypass",
+        )
+    )
     # 2. x32 numbers (bit 30) reach the same kernel functions under other numbers.
-    prog += [LD_NR, _jump(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 0, 1), _ret(RET_KILL_PROCESS)]
-    actions.append(FilterAction("*", -1, "kill", None, "nr & 0x40000000 (x32)",
-                                "x32 syscall numbers alias the x86_64 ones the filter checks"))
+    prog += [
+        LD_NR,
+        _jump(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 0, 1),
+        _ret(RET_KILL_PROCESS),
+    ]
+    actions.append(
+        FilterAction(
+            "*",
+            -1,
+            "kill",
+            None,
+            "nr & 0x40000000 (x32)",
+            "x32 syscall numbers alias the x86_64 ones the filter checks",
+        )
+    )
 
     # 3. plain ERRNO
     for name, err, why in PLAIN_DENIES:
@@ -246,44 +330,107 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
     # 4. argument checks
     eperm = _errno(E.EPERM)
     notify_set = set(NOTIFY_ALWAYS) | (set(NOTIFY_OPEN) if notify_open else set())
-    prog += _arg_block(SYSCALLS["clone"], 0, [
-        ("set", CLONE_NS_FLAGS, eperm),
-        ("masked", (CLONE_VM | CLONE_THREAD | CLONE_VFORK, CLONE_VM), eperm),
-        ("masked", (CLONE_VM | CLONE_PARENT, CLONE_VM | CLONE_PARENT), eperm),
-    ], RET_ALLOW)
-    actions.append(FilterAction("clone", SYSCALLS["clone"], "errno", "EPERM",
-                                "flags has CLONE_NEW*", "a new user namespace grants capabilities "
-                                "(mount over masks, kernel attack surface); other namespaces hide from the supervisor"))
-    actions.append(FilterAction("clone", SYSCALLS["clone"], "errno", "EPERM",
-                                "CLONE_VM without CLONE_THREAD or CLONE_VFORK, or with CLONE_PARENT",
-                                "a second process sharing the caller's memory could rewrite an exec's "
-                                "argv after the supervisor read it; the supervisor's race check knows "
-                                "only threads and a parent blocked in vfork"))
+    prog += _arg_block(
+        SYSCALLS["clone"],
+        0,
+        [
+            ("set", CLONE_NS_FLAGS, eperm),
+            ("masked", (CLONE_VM | CLONE_THREAD | CLONE_VFORK, CLONE_VM), eperm),
+            ("masked", (CLONE_VM | CLONE_PARENT, CLONE_VM | CLONE_PARENT), eperm),
+        ],
+        RET_ALLOW,
+    )
+    actions.append(
+        FilterAction(
+            "clone",
+            SYSCALLS["clone"],
+            "errno",
+            "EPERM",
+            "flags has CLONE_NEW*",
+            "a new user namespace grants capabilities "
+            "(mount over masks, kernel attack surface); other namespaces hide from the supervisor",
+        )
+    )
+    actions.append(
+        FilterAction(
+            "clone",
+            SYSCALLS["clone"],
+            "errno",
+            "EPERM",
+            "CLONE_VM without CLONE_THREAD or CLONE_VFORK, or with CLONE_PARENT",
+            "a second process sharing the caller's memory could rewrite an exec's "
+            "argv after the supervisor read it; the supervisor's race check knows "
+            "only threads and a parent blocked in vfork",
+        )
+    )
     prog += _arg_block(SYSCALLS["unshare"], 0, [("set", UNSHARE_NS_FLAGS, eperm)], RET_ALLOW)
-    actions.append(FilterAction("unshare", SYSCALLS["unshare"], "errno", "EPERM",
-                                "flags has CLONE_NEW*", "unshare(CLONE_NEWUSER): capabilities "
-                                "in a new namespace, then mount over the masks"))
-    prog += _arg_block(SYSCALLS["ioctl"], 1, [("eq", TIOCSTI, eperm), ("eq", TIOCLINUX, eperm)],
-                       RET_ALLOW)
-    actions.append(FilterAction("ioctl", SYSCALLS["ioctl"], "errno", "EPERM", "cmd TIOCSTI or TIOCLINUX",
-                                "pushes keystrokes into the terminal: commands run in the user's "
-                                "shell after the agent exits"))
-    prog += _arg_block(SYSCALLS["personality"], 0,
-                       [("eq", 0, RET_ALLOW), ("eq", PERSONALITY_QUERY, RET_ALLOW)], eperm)
-    actions.append(FilterAction("personality", SYSCALLS["personality"], "errno", "EPERM",
-                                "persona not 0 / query", "READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE: "
-                                "weakens exploit mitigations"))
+    actions.append(
+        FilterAction(
+            "unshare",
+            SYSCALLS["unshare"],
+            "errno",
+            "EPERM",
+            "flags has CLONE_NEW*",
+            "unshare(CLONE_NEWUSER): capabilities in a new namespace, then mount over the masks",
+        )
+    )
+    prog += _arg_block(
+        SYSCALLS["ioctl"], 1, [("eq", TIOCSTI, eperm), ("eq", TIOCLINUX, eperm)], RET_ALLOW
+    )
+    actions.append(
+        FilterAction(
+            "ioctl",
+            SYSCALLS["ioctl"],
+            "errno",
+            "EPERM",
+            "cmd TIOCSTI or TIOCLINUX",
+            "pushes keystrokes into the terminal: commands run in the user's "
+            "shell after the agent exits",
+        )
+    )
+    prog += _arg_block(
+        SYSCALLS["personality"],
+        0,
+        [("eq", 0, RET_ALLOW), ("eq", PERSONALITY_QUERY, RET_ALLOW)],
+        eperm,
+    )
+    actions.append(
+        FilterAction(
+            "personality",
+            SYSCALLS["personality"],
+            "errno",
+            "EPERM",
+            "persona not 0 / query",
+            "READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE: weakens exploit mitigations",
+        )
+    )
     family_tests = [("eq", f, RET_ALLOW) for f in ALLOWED_FAMILIES]
     prog += _arg_block(SYSCALLS["socket"], 0, family_tests, _errno(E.EAFNOSUPPORT))
-    actions.append(FilterAction("socket", SYSCALLS["socket"], "errno", "EAFNOSUPPORT",
-                                "domain not AF_UNIX/AF_INET/AF_INET6/AF_NETLINK",
-                                "AF_PACKET (raw frames past nftables), AF_VSOCK (to the hypervisor), "
-                                "AF_ALG/AF_KEY/AF_BLUETOOTH...: kernel attack surface and unfiltered egress"))
+    actions.append(
+        FilterAction(
+            "socket",
+            SYSCALLS["socket"],
+            "errno",
+            "EAFNOSUPPORT",
+            "domain not AF_UNIX/AF_INET/AF_INET6/AF_NETLINK",
+            "AF_PACKET (raw frames past nftables), AF_VSOCK (to the hypervisor), "
+            "AF_ALG/AF_KEY/AF_BLUETOOTH...: kernel attack surface and unfiltered egress",
+        )
+    )
     execveat_ret = RET_USER_NOTIF if "execveat" in notify_set else RET_ALLOW
-    prog += _arg_block(SYSCALLS["execveat"], 4, [("set", AT_EMPTY_PATH, _errno(E.EACCES))], execveat_ret)
-    actions.append(FilterAction("execveat", SYSCALLS["execveat"], "errno", "EACCES",
-                                "flags has AT_EMPTY_PATH", "fexecve of a memfd or an O_PATH fd: "
-                                "Landlock never sees a path (memfd exec)"))
+    prog += _arg_block(
+        SYSCALLS["execveat"], 4, [("set", AT_EMPTY_PATH, _errno(E.EACCES))], execveat_ret
+    )
+    actions.append(
+        FilterAction(
+            "execveat",
+            SYSCALLS["execveat"],
+            "errno",
+            "EACCES",
+            "flags has AT_EMPTY_PATH",
+            "fexecve of a memfd or an O_PATH fd: Landlock never sees a path (memfd exec)",
+        )
+    )
 
     # 5. supervised
     notify = tuple((n, SYSCALLS[n]) for n in (*NOTIFY_ALWAYS, *NOTIFY_OPEN) if n in notify_set)
@@ -292,19 +439,27 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
             continue  # handled in its argument block
         prog += [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), _ret(RET_USER_NOTIF)]
     for name, nr in notify:
-        why = {"execve": "which programs, with which arguments (shell_exec)",
-               "execveat": "which programs, with which arguments (shell_exec)",
-               "connect": "destinations (network)", "sendto": "UDP destinations (network)",
-               "sendmsg": "destinations of unconnected sockets (network)",
-               "sendmmsg": "destinations of unconnected sockets (network)"}.get(
-                   name, "the open check: carve-outs without a mount namespace, simulation")
+        why = {
+            "execve": "which programs, with which arguments (shell_exec)",
+            "execveat": "which programs, with which arguments (shell_exec)",
+            "connect": "destinations (network)",
+            "sendto": "UDP destinations (network)",
+            "sendmsg": "destinations of unconnected sockets (network)",
+            "sendmmsg": "destinations of unconnected sockets (network)",
+        }.get(name, "the open check: carve-outs without a mount namespace, simulation")
         actions.append(FilterAction(name, nr, "notify", None, "", why))
 
     # 6. everything else
     prog.append(_ret(RET_ALLOW))
-    actions.append(FilterAction("*", -1, "allow", None, "otherwise", "Landlock and the supervisor decide"))
+    actions.append(
+        FilterAction("*", -1, "allow", None, "otherwise", "Landlock and the supervisor decide")
+    )
     if len(prog) > 4096:  # pragma: no cover - BPF_MAXINSNS
         raise ValueError("seccomp program too long")
-    return SeccompPlan(actions=tuple(actions), notify_syscalls=notify, program=tuple(prog),
-                       flags=FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
-                       open_check=notify_open)
+    return SeccompPlan(
+        actions=tuple(actions),
+        notify_syscalls=notify,
+        program=tuple(prog),
+        flags=FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
+        open_check=notify_open,
+    )

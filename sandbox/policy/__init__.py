@@ -7,6 +7,7 @@
 The loader (and PyYAML) is imported on first use of a loading function, so
 importing the model or the evaluator stays cheap.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -19,6 +19,7 @@ Limits, stated so nobody relies on more:
 - `/etc/` is readable except the password/host-key files below; a host that
   keeps secrets elsewhere in /etc should add its own deny rules.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,14 +39,29 @@ EXECUTABLE_TREES: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", 
 # depend on the workspace or home.
 SYSTEM_BASELINE: tuple[tuple[str, str, str, str], ...] = (
     # --- read: programs, libraries, configuration needed to start anything
-    ("file_read", "allow", "/usr/", "programs, libraries, locale and zoneinfo data, Python's stdlib"),
+    (
+        "file_read",
+        "allow",
+        "/usr/",
+        "programs, libraries, locale and zoneinfo data, Python's stdlib",
+    ),
     ("file_read", "allow", "/bin/", "programs (a symlink to /usr/bin on merged-/usr systems)"),
     ("file_read", "allow", "/sbin/", "programs (a symlink to /usr/sbin on merged-/usr systems)"),
     ("file_read", "allow", "/lib/", "the dynamic loader's libraries"),
     ("file_read", "allow", "/lib64/", "the x86-64 ELF interpreter ld-linux-x86-64.so.2"),
     ("file_read", "allow", "/lib32/", "32-bit libraries where installed"),
-    ("file_read", "allow", "/etc/", "ld.so.cache, passwd/group lookups, resolv.conf, TLS CA certificates"),
-    ("file_read", "allow", "/run/systemd/resolve/", "resolv.conf points here on hosts with systemd-resolved"),
+    (
+        "file_read",
+        "allow",
+        "/etc/",
+        "ld.so.cache, passwd/group lookups, resolv.conf, TLS CA certificates",
+    ),
+    (
+        "file_read",
+        "allow",
+        "/run/systemd/resolve/",
+        "resolv.conf points here on hosts with systemd-resolved",
+    ),
     ("file_read", "allow", "/dev/null", "every shell redirects to it"),
     ("file_read", "allow", "/dev/zero", "read by allocators and dd"),
     ("file_read", "allow", "/dev/full", "harmless test device"),
@@ -54,7 +70,12 @@ SYSTEM_BASELINE: tuple[tuple[str, str, str, str], ...] = (
     ("file_read", "allow", "/dev/tty", "interactive agents read the controlling terminal"),
     ("file_read", "allow", "/dev/pts/", "the terminal of an interactive session"),
     ("file_read", "allow", "/dev/ptmx", "opening a pseudo-terminal (expect, script, agents' PTYs)"),
-    ("file_read", "allow", "/proc/self/", "a process's own status, maps, fds (see module docstring)"),
+    (
+        "file_read",
+        "allow",
+        "/proc/self/",
+        "a process's own status, maps, fds (see module docstring)",
+    ),
     ("file_read", "allow", "/proc/thread-self/", "a thread's own entries (glibc, Python)"),
     ("file_read", "allow", "/proc/cpuinfo", "CPU feature detection (numpy, node, compilers)"),
     ("file_read", "allow", "/proc/meminfo", "memory sizing (JVM, node, build tools)"),
@@ -67,8 +88,18 @@ SYSTEM_BASELINE: tuple[tuple[str, str, str, str], ...] = (
     ("file_read", "deny", "/etc/gshadow-", "backup of the group password hashes"),
     ("file_read", "deny", "/etc/security/opasswd", "old password hashes"),
     ("file_read", "deny", "/etc/ssh/ssh_host_*_key", "the host's SSH private keys"),
-    ("file_read", "deny", "/etc/sudoers", "privilege configuration is none of the agent's business"),
-    ("file_read", "deny", "/etc/sudoers.d/", "privilege configuration is none of the agent's business"),
+    (
+        "file_read",
+        "deny",
+        "/etc/sudoers",
+        "privilege configuration is none of the agent's business",
+    ),
+    (
+        "file_read",
+        "deny",
+        "/etc/sudoers.d/",
+        "privilege configuration is none of the agent's business",
+    ),
     # --- write: devices that every program may write without touching data
     ("file_write", "allow", "/dev/null", "every shell redirects to it"),
     ("file_write", "allow", "/dev/tty", "interactive agents write to the controlling terminal"),
@@ -82,13 +113,28 @@ _PROTECTED_SOURCE = SourceRef(file="<protected paths>", line=0, column=0)
 # Shell and session start-up files: writing one makes code run in the user's next
 # (unsandboxed) shell, the classic persistence path (DESIGN §2).
 HOME_STARTUP_FILES: tuple[str, ...] = (
-    "~/.bashrc", "~/.bash_profile", "~/.bash_login", "~/.bash_logout", "~/.profile",
-    "~/.zshrc", "~/.zshenv", "~/.zprofile", "~/.zlogin", "~/.zlogout",
-    "~/.config/fish/", "~/.inputrc", "~/.pam_environment",
+    "~/.bashrc",
+    "~/.bash_profile",
+    "~/.bash_login",
+    "~/.bash_logout",
+    "~/.profile",
+    "~/.zshrc",
+    "~/.zshenv",
+    "~/.zprofile",
+    "~/.zlogin",
+    "~/.zlogout",
+    "~/.config/fish/",
+    "~/.inputrc",
+    "~/.pam_environment",
     # Other ways to get code run outside the sandbox later:
-    "~/.ssh/authorized_keys", "~/.ssh/rc", "~/.ssh/config",  # remote login, ProxyCommand
-    "~/.gitconfig", "~/.config/git/",  # core.hooksPath, aliases, credential helpers
-    "~/.config/autostart/", "~/.config/systemd/user/", "~/.local/share/systemd/user/",
+    "~/.ssh/authorized_keys",
+    "~/.ssh/rc",
+    "~/.ssh/config",  # remote login, ProxyCommand
+    "~/.gitconfig",
+    "~/.config/git/",  # core.hooksPath, aliases, credential helpers
+    "~/.config/autostart/",
+    "~/.config/systemd/user/",
+    "~/.local/share/systemd/user/",
 )
 
 # Repository files that run code on the user's next git command, at any depth.
@@ -118,29 +164,42 @@ def key_dir(home: str | os.PathLike[str] | None = None) -> Path:
     return base / ".config" / "landgate"
 
 
-def _rules(entries: Iterable[tuple[str, str, str, str, bool]], *, origin: str,
-           source: SourceRef, home: str, workspace: str) -> list[Rule]:
+def _rules(
+    entries: Iterable[tuple[str, str, str, str, bool]],
+    *,
+    origin: str,
+    source: SourceRef,
+    home: str,
+    workspace: str,
+) -> list[Rule]:
     counters: dict[str, int] = {}
     rules: list[Rule] = []
     for action, effect, pattern, _why, overridable in entries:
         counters[action] = counters.get(action, 0) + 1
-        rules.append(Rule(
-            action=action,
-            index=counters[action],
-            effect=effect,  # type: ignore[arg-type]
-            pattern=pattern,
-            source=source,
-            origin=origin,  # type: ignore[arg-type]
-            path=parse_path_pattern(pattern, workspace=workspace, home=home),
-            overridable=overridable,
-        ))
+        rules.append(
+            Rule(
+                action=action,
+                index=counters[action],
+                effect=effect,  # type: ignore[arg-type]
+                pattern=pattern,
+                source=source,
+                origin=origin,  # type: ignore[arg-type]
+                path=parse_path_pattern(pattern, workspace=workspace, home=home),
+                overridable=overridable,
+            )
+        )
     return rules
 
 
 def baseline_rules() -> list[Rule]:
     """The `system` profile's rules (origin "baseline"), numbered per action."""
-    return _rules(((a, e, p, w, True) for a, e, p, w in SYSTEM_BASELINE),
-                  origin="baseline", source=_BASELINE_SOURCE, home="/", workspace="/")
+    return _rules(
+        ((a, e, p, w, True) for a, e, p, w in SYSTEM_BASELINE),
+        origin="baseline",
+        source=_BASELINE_SOURCE,
+        home="/",
+        workspace="/",
+    )
 
 
 def baseline_reason(rule: Rule) -> str:
@@ -151,19 +210,38 @@ def baseline_reason(rule: Rule) -> str:
     return ""
 
 
-def protected_entries(policy_path: str | os.PathLike[str] | None, home: str | os.PathLike[str],
-                      audit_dir: str | os.PathLike[str] | None = None
-                      ) -> list[tuple[str, str, str, str, bool]]:
+def protected_entries(
+    policy_path: str | os.PathLike[str] | None,
+    home: str | os.PathLike[str],
+    audit_dir: str | os.PathLike[str] | None = None,
+) -> list[tuple[str, str, str, str, bool]]:
     """The protected paths as (action, effect, pattern, why, overridable) entries."""
     home_s = normalize_path(str(home))
     out: list[tuple[str, str, str, str, bool]] = []
     for p in HOME_STARTUP_FILES:
-        out.append(("file_write", "deny", p, "runs code outside the sandbox later (persistence)", True))
+        out.append(
+            ("file_write", "deny", p, "runs code outside the sandbox later (persistence)", True)
+        )
     for p in REPO_PROTECTED:
-        out.append(("file_write", "deny", p, "git runs hooks / config-named programs on the next git command", True))
+        out.append(
+            (
+                "file_write",
+                "deny",
+                p,
+                "git runs hooks / config-named programs on the next git command",
+                True,
+            )
+        )
     if policy_path is not None:
-        out.append(("file_write", "deny", normalize_path(os.fspath(policy_path)),
-                    "the policy file itself: an agent must not rewrite its own rules", True))
+        out.append(
+            (
+                "file_write",
+                "deny",
+                normalize_path(os.fspath(policy_path)),
+                "the policy file itself: an agent must not rewrite its own rules",
+                True,
+            )
+        )
     # The audit trail: the default location (both the spec default under this home and
     # $XDG_STATE_HOME when set) and the directory this session really writes to.
     state_base, config_base = _state_dirs(home_s)
@@ -171,20 +249,30 @@ def protected_entries(policy_path: str | os.PathLike[str] | None, home: str | os
     if audit_dir is not None:
         audit_dirs.add(normalize_path(os.fspath(audit_dir)) + "/")
     for d in sorted(audit_dirs):
-        out.append(("file_write", "deny", d, "the audit trail: the agent must not rewrite history", True))
+        out.append(
+            ("file_write", "deny", d, "the audit trail: the agent must not rewrite history", True)
+        )
     # The key directory holds the checkpoint HMAC key and the witness; the agent must
     # neither read nor write it, and (unlike the other protected paths) no policy
     # allow overrides that: it would void the audit trail's tamper evidence.
     keys = {config_base + "/landgate/", str(key_dir(home_s)) + "/"}
     for d in sorted(keys):
-        out.append(("file_write", "deny", d, "landgate's key directory (checkpoint key, witness)", False))
-        out.append(("file_read", "deny", d, "landgate's key directory (checkpoint key, witness)", False))
+        out.append(
+            ("file_write", "deny", d, "landgate's key directory (checkpoint key, witness)", False)
+        )
+        out.append(
+            ("file_read", "deny", d, "landgate's key directory (checkpoint key, witness)", False)
+        )
     return out
 
 
-def protected_paths(policy_path: str | os.PathLike[str] | None, home: str | os.PathLike[str],
-                    audit_dir: str | os.PathLike[str] | None = None, *,
-                    workspace: str | os.PathLike[str] = "/") -> list[Rule]:
+def protected_paths(
+    policy_path: str | os.PathLike[str] | None,
+    home: str | os.PathLike[str],
+    audit_dir: str | os.PathLike[str] | None = None,
+    *,
+    workspace: str | os.PathLike[str] = "/",
+) -> list[Rule]:
     """The protected-path rules (origin "protected") for this policy file, home and audit dir.
 
     file_write denies of shell start-up files, `.git/hooks/` and `.git/config`
@@ -194,8 +282,13 @@ def protected_paths(policy_path: str | os.PathLike[str] | None, home: str | os.P
     the key directory's rules never yield.
     """
     home_s = normalize_path(os.fspath(home))
-    return _rules(protected_entries(policy_path, home_s, audit_dir), origin="protected",
-                  source=_PROTECTED_SOURCE, home=home_s, workspace=normalize_path(os.fspath(workspace)))
+    return _rules(
+        protected_entries(policy_path, home_s, audit_dir),
+        origin="protected",
+        source=_PROTECTED_SOURCE,
+        home=home_s,
+        workspace=normalize_path(os.fspath(workspace)),
+    )
 
 
 def protected_reason(rule: Rule) -> str:

@@ -18,6 +18,7 @@ Speed: each policy gets a compiled index on first use (stored in
 `policy.cache`): per action, the rules with their pre-compiled matchers.
 A decision is one pass over its block's rules.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -47,8 +48,27 @@ Target = str | Sequence[str]
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish"})
 _SHELL_DEPTH = 4  # sh -c "sh -c '...'" nests this deep at most before we stop unwrapping
 _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", ";;", "|&", "{", "}"})
-_SHELL_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until",
-                             "for", "case", "esac", "!", "time", "exec", "command", "nohup"})
+_SHELL_KEYWORDS = frozenset(
+    {
+        "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
+        "do",
+        "done",
+        "while",
+        "until",
+        "for",
+        "case",
+        "esac",
+        "!",
+        "time",
+        "exec",
+        "command",
+        "nohup",
+    }
+)
 
 # Which rule explains a decision when several decide the same way: the user's own
 # rule first, then landgate's protected paths, then the baseline.
@@ -84,8 +104,9 @@ class _Compiled:
 _CHUNK = 32
 
 
-def _chunks(regexes: list[re.Pattern[str]], kinds: list[int]
-            ) -> tuple[tuple[int, int, int, Callable[..., object]], ...]:
+def _chunks(
+    regexes: list[re.Pattern[str]], kinds: list[int]
+) -> tuple[tuple[int, int, int, Callable[..., object]], ...]:
     out = []
     start = 0
     n = len(regexes)
@@ -100,8 +121,9 @@ def _chunks(regexes: list[re.Pattern[str]], kinds: list[int]
 
 
 def _compile_block(policy: Policy, action: str) -> _Compiled:
-    rules = tuple(sorted(policy.blocks[action].rules,
-                         key=lambda r: (_ORIGIN_ORDER.get(r.origin, 3), r.index)))
+    rules = tuple(
+        sorted(policy.blocks[action].rules, key=lambda r: (_ORIGIN_ORDER.get(r.origin, 3), r.index))
+    )
     no_match = tuple((r, NO_MATCH) for r in rules)
     matchers: list[Callable[..., bool]] = []
     if action in ("file_read", "file_write"):
@@ -110,10 +132,22 @@ def _compile_block(policy: Policy, action: str) -> _Compiled:
             assert r.path is not None, f"{action} rule without a path: {r}"
             regexes.append(path_regex(r.path))
         matchers = [rx.fullmatch for rx in regexes]  # type: ignore[misc]
-        exact = tuple(r for r in rules if r.origin == "policy" and r.effect == "allow"
-                      and r.path is not None and r.path.anchored and not has_glob(r.path.glob))
-        return _Compiled(rules, tuple(matchers), exact_allows=exact,
-                         chunks=_chunks(regexes, [0] * len(regexes)), no_match=no_match)
+        exact = tuple(
+            r
+            for r in rules
+            if r.origin == "policy"
+            and r.effect == "allow"
+            and r.path is not None
+            and r.path.anchored
+            and not has_glob(r.path.glob)
+        )
+        return _Compiled(
+            rules,
+            tuple(matchers),
+            exact_allows=exact,
+            chunks=_chunks(regexes, [0] * len(regexes)),
+            no_match=no_match,
+        )
     if action == "shell_exec":
         regexes = []
         kinds = []
@@ -144,10 +178,16 @@ def _compile_block(policy: Policy, action: str) -> _Compiled:
             unix.append(i)
         else:
             addr.append(i)
-    return _Compiled(rules, tuple(matchers), portless=tuple(portless), no_match=no_match,
-                     net_hosts={k: tuple(v) for k, v in hosts.items()},
-                     net_suffixes={k: tuple(v) for k, v in suffixes.items()},
-                     net_unix=tuple(unix), net_addr=tuple(addr))
+    return _Compiled(
+        rules,
+        tuple(matchers),
+        portless=tuple(portless),
+        no_match=no_match,
+        net_hosts={k: tuple(v) for k, v in hosts.items()},
+        net_suffixes={k: tuple(v) for k, v in suffixes.items()},
+        net_unix=tuple(unix),
+        net_addr=tuple(addr),
+    )
 
 
 def _net_candidates(comp: _Compiled, t: NetTarget, names: tuple[str, ...]) -> list[int]:
@@ -156,7 +196,7 @@ def _net_candidates(comp: _Compiled, t: NetTarget, names: tuple[str, ...]) -> li
         return list(comp.net_unix)
     assert comp.net_hosts is not None and comp.net_suffixes is not None
     cand: set[int] = set(comp.net_addr)
-    for name in ((t.host,) if t.host is not None else names):
+    for name in (t.host,) if t.host is not None else names:
         if not name:
             continue
         name = name.lower().rstrip(".")
@@ -207,11 +247,17 @@ def describe_pattern(rule: Rule) -> str:
     if p is not None:
         if not p.anchored:
             if "/" not in p.glob and not has_glob(p.glob):
-                return (f"a directory named {p.glob} at any depth and everything beneath it"
-                        if p.directory else f"anything named {p.glob} at any depth")
+                return (
+                    f"a directory named {p.glob} at any depth and everything beneath it"
+                    if p.directory
+                    else f"anything named {p.glob} at any depth"
+                )
             if "/" not in p.glob:
-                return (f"a directory matching {p.glob} at any depth and everything beneath it"
-                        if p.directory else f"anything named like {p.glob} at any depth")
+                return (
+                    f"a directory matching {p.glob} at any depth and everything beneath it"
+                    if p.directory
+                    else f"anything named like {p.glob} at any depth"
+                )
             if p.glob.startswith("*/") and "/" not in p.glob[2:] and not has_glob(p.glob[2:]):
                 # SafeClaw's `*/.env`: the name inside some directory, i.e. at any depth
                 return f"anything named {p.glob[2:]} at any depth"
@@ -223,7 +269,9 @@ def describe_pattern(rule: Rule) -> str:
         return f"the path {p.glob}"
     c = rule.command
     if c is not None:
-        extra = "" if rule.inherit or rule.effect == "deny" else " (descendants need their own allow)"
+        extra = (
+            "" if rule.inherit or rule.effect == "deny" else " (descendants need their own allow)"
+        )
         if has_glob(c.glob):
             return f"command lines matching {c.glob!r}{extra}"
         return f"exactly the command line {c.glob!r}{extra}"
@@ -260,11 +308,19 @@ def _overrides(allow: Rule, protected: Rule, path: str) -> bool:
     if not ap.directory:
         return ap.glob == path
     return (path == ap.glob or path.startswith(ap.glob.rstrip("/") + "/")) and match_path(
-        protected.path, ap.glob)
+        protected.path, ap.glob
+    )
 
 
-def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, hits: list[int],
-              reasons: dict[int, str], what: str) -> Decision:
+def _conclude(
+    policy: Policy,
+    action: str,
+    target: str,
+    comp: _Compiled,
+    hits: list[int],
+    reasons: dict[int, str],
+    what: str,
+) -> Decision:
     """Apply the three rules to the matching rules (`hits`, indices in rule order)."""
     rules = comp.rules
     overridden: dict[int, Rule] = {}
@@ -286,8 +342,11 @@ def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, hits: l
         effect = "deny"
         why = f"{what} matches {describe_pattern(deciding)}"
         if deciding.origin == "protected":
-            why += ("; a protected path (only an allow naming this exact path overrides it)"
-                    if deciding.overridable else "; a protected path no policy rule can open")
+            why += (
+                "; a protected path (only an allow naming this exact path overrides it)"
+                if deciding.overridable
+                else "; a protected path no policy rule can open"
+            )
         if first_allow >= 0:
             why += "; an explicit deny wins over any allow"
     elif first_allow >= 0:
@@ -297,8 +356,10 @@ def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, hits: l
         why = f"{what} matches {describe_pattern(deciding)}, and no deny rule matches"
         if overridden:
             first = next(iter(overridden))
-            why += (f" ({short_ref(rules[first])} protects it, but {short_ref(overridden[first])}"
-                    " names this exact path)")
+            why += (
+                f" ({short_ref(rules[first])} protects it, but {short_ref(overridden[first])}"
+                " names this exact path)"
+            )
     else:
         effect = policy.blocks[action].default_effect
         why = _default_reason(policy, action)
@@ -316,13 +377,21 @@ def _conclude(policy: Policy, action: str, target: str, comp: _Compiled, hits: l
         elif r.effect == deciding.effect:
             considered[i] = (r, f"matched too; {short_ref(deciding)} decided first")
         else:
-            considered[i] = (r, f"matched, but deny {short_ref(deciding)} wins (forbid overrides permit)")
+            considered[i] = (
+                r,
+                f"matched, but deny {short_ref(deciding)} wins (forbid overrides permit)",
+            )
     if deciding_i >= 0:
         del considered[deciding_i]
-    return Decision(action=action, target=target, effect=effect,  # type: ignore[arg-type]
-                    rule=deciding, reason=why,
-                    default_source=policy.blocks[action].default_source if deciding is None else None,
-                    considered=tuple(considered))
+    return Decision(
+        action=action,
+        target=target,
+        effect=effect,  # type: ignore[arg-type]
+        rule=deciding,
+        reason=why,
+        default_source=policy.blocks[action].default_source if deciding is None else None,
+        considered=tuple(considered),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -380,7 +449,9 @@ def shell_simple_commands(script: str) -> list[list[str]]:
                 commands.append(current)
             current = []
             continue
-        if not current and (tok in _SHELL_KEYWORDS or ("=" in tok and tok.split("=", 1)[0].isidentifier())):
+        if not current and (
+            tok in _SHELL_KEYWORDS or ("=" in tok and tok.split("=", 1)[0].isidentifier())
+        ):
             continue
         current.append(tok)
     if current:
@@ -408,19 +479,28 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext, depth: in
         inner = _decide_exec(policy, sub, DecisionContext(cwd=ctx.cwd), depth + 1)
         if inner.effect == "deny":
             return Decision(
-                action="shell_exec", target=line, effect="deny", rule=inner.rule,
+                action="shell_exec",
+                target=line,
+                effect="deny",
+                rule=inner.rule,
                 reason=f"the shell's -c string runs `{inner.target}`: {inner.reason}",
                 default_source=inner.default_source,
-                considered=((decision.rule, f"allows the shell itself; `{inner.target}` it runs "
-                             "is denied"),) + inner.considered if decision.rule else inner.considered,
+                considered=(
+                    (decision.rule, f"allows the shell itself; `{inner.target}` it runs is denied"),
+                )
+                + inner.considered
+                if decision.rule
+                else inner.considered,
             )
     return decision
 
 
 def _decide_network(policy: Policy, target: Target, ctx: DecisionContext) -> Decision:
     if not isinstance(target, str):
-        raise UsageError(f"network takes host[:port], ip[:port], [v6]:port or unix:/path, "
-                         f"not {type(target).__name__}")
+        raise UsageError(
+            f"network takes host[:port], ip[:port], [v6]:port or unix:/path, "
+            f"not {type(target).__name__}"
+        )
     try:
         t: NetTarget = parse_target(target)
     except ValueError as exc:
@@ -435,14 +515,16 @@ def _decide_network(policy: Policy, target: Target, ctx: DecisionContext) -> Dec
         pl = comp.portless[i]
         if pl is not None and i not in hit_set and match_destination(pl, t, names):
             port = comp.rules[i].destination.port  # type: ignore[union-attr]
-            reasons[i] = (f"host matches, but the rule is for port {port} and the target names "
-                          + ("no port" if t.port is None else f"port {t.port}"))
+            reasons[i] = f"host matches, but the rule is for port {port} and the target names " + (
+                "no port" if t.port is None else f"port {t.port}"
+            )
     what = t.text + (f" (known as {', '.join(names)})" if names and t.ip is not None else "")
     return _conclude(policy, "network", t.text, comp, hits, reasons, what)
 
 
-def decide(policy: Policy, action: str, target: Target,
-           context: DecisionContext | None = None) -> Decision:
+def decide(
+    policy: Policy, action: str, target: Target, context: DecisionContext | None = None
+) -> Decision:
     """Decide one action against the policy and explain the decision.
 
     file_read / file_write: a path; relative paths join `context.cwd` (default:

@@ -22,6 +22,7 @@ names the offending value.  Hostile input is refused cleanly: files over
 expansion), nesting deeper than `MAX_DEPTH`, duplicate keys, custom tags.
 Nothing here prints, exits, or lets a traceback escape for a malformed file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,8 +73,17 @@ PATTERN_KEYS = ("path", "command", "destination")
 DOC_KEYS = ("comment", "description")
 
 # `$schema` lets a JSON policy name policy.schema.json for editors; it is not interpreted.
-TOP_KEYS = ("version", "mode", "workspace", "extends", "actions", "environment", "enforcement",
-            "$schema", *DOC_KEYS)
+TOP_KEYS = (
+    "version",
+    "mode",
+    "workspace",
+    "extends",
+    "actions",
+    "environment",
+    "enforcement",
+    "$schema",
+    *DOC_KEYS,
+)
 BLOCK_KEYS = ("action", "defaultEffect", "rules", *DOC_KEYS)
 ENV_KEYS = ("pass", "allow", "deny", "set", "pass_by_default", "secret_patterns")
 ENFORCEMENT_KEYS = ("require", "durability")
@@ -107,12 +117,16 @@ class _MarkedLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"YAML aliases are not allowed in a policy (*{event.anchor})",
-                           event.start_mark)
+            raise _Refused(
+                f"YAML aliases are not allowed in a policy (*{event.anchor})", event.start_mark
+            )
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
-            raise _Refused(f"YAML anchors are not allowed in a policy (&{anchor}); "
-                           "write the value out instead", event.start_mark)
+            raise _Refused(
+                f"YAML anchors are not allowed in a policy (&{anchor}); "
+                "write the value out instead",
+                event.start_mark,
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -147,8 +161,12 @@ def _compose(text: str, file: str) -> Node | None:
     return node
 
 
-_NEST_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
-              yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_NEST_OPEN = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
 _NEST_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 
 
@@ -166,16 +184,21 @@ def _compose_with_libyaml(text: str) -> Node | None:
         while scanner.check_token():
             token = scanner.get_token()
             if isinstance(token, yaml.AliasToken):
-                raise _Refused(f"YAML aliases are not allowed in a policy (*{token.value})",
-                               token.start_mark)
+                raise _Refused(
+                    f"YAML aliases are not allowed in a policy (*{token.value})", token.start_mark
+                )
             if isinstance(token, yaml.AnchorToken):
-                raise _Refused(f"YAML anchors are not allowed in a policy (&{token.value}); "
-                               "write the value out instead", token.start_mark)
+                raise _Refused(
+                    f"YAML anchors are not allowed in a policy (&{token.value}); "
+                    "write the value out instead",
+                    token.start_mark,
+                )
             if isinstance(token, _NEST_OPEN):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise _Refused(f"document nested deeper than {MAX_DEPTH} levels",
-                                   token.start_mark)
+                    raise _Refused(
+                        f"document nested deeper than {MAX_DEPTH} levels", token.start_mark
+                    )
             elif isinstance(token, _NEST_CLOSE):
                 depth -= 1
     finally:
@@ -198,8 +221,9 @@ def _compose_uncached(text: str, file: str) -> Node | None:
         loader = _MarkedLoader(text)
         return loader.get_single_node()
     except _Refused as exc:
-        raise PolicyError(exc.message, file=file, line=exc.mark.line + 1,
-                          column=exc.mark.column + 1) from None
+        raise PolicyError(
+            exc.message, file=file, line=exc.mark.line + 1, column=exc.mark.column + 1
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join((exc.problem or "syntax error").split())
@@ -210,15 +234,21 @@ def _compose_uncached(text: str, file: str) -> Node | None:
         raise PolicyError(msg, file=file, line=line, column=col) from None
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
-        raise PolicyError(f"invalid character {exc.character!r} (code point {ord(str(exc.character)):#x}); "
-                          "a policy is a YAML or JSON text file", file=file, line=line,
-                          column=col) from None
+        raise PolicyError(
+            f"invalid character {exc.character!r} (code point {ord(str(exc.character)):#x}); "
+            "a policy is a YAML or JSON text file",
+            file=file,
+            line=line,
+            column=col,
+        ) from None
     except yaml.YAMLError as exc:
-        raise PolicyError(f"invalid YAML: {' '.join(str(exc).split())}", file=file, line=1,
-                          column=1) from None
+        raise PolicyError(
+            f"invalid YAML: {' '.join(str(exc).split())}", file=file, line=1, column=1
+        ) from None
     except RecursionError:
-        raise PolicyError(f"document nested too deeply (limit {MAX_DEPTH})", file=file, line=1,
-                          column=1) from None
+        raise PolicyError(
+            f"document nested too deeply (limit {MAX_DEPTH})", file=file, line=1, column=1
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -229,15 +259,24 @@ def _decode(data: bytes, file: str) -> str:
         off = data.index(b"\x00")
         line = data.count(b"\n", 0, off) + 1
         col = off - (data.rfind(b"\n", 0, off) + 1) + 1
-        raise PolicyError("binary data (NUL byte); a policy is a YAML or JSON text file",
-                          file=file, line=line, column=col)
+        raise PolicyError(
+            "binary data (NUL byte); a policy is a YAML or JSON text file",
+            file=file,
+            line=line,
+            column=col,
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise PolicyError(f"not UTF-8 text (byte {data[exc.start]:#04x}); a policy is a YAML or "
-                          "JSON text file in UTF-8", file=file, line=line, column=col) from None
+        raise PolicyError(
+            f"not UTF-8 text (byte {data[exc.start]:#04x}); a policy is a YAML or "
+            "JSON text file in UTF-8",
+            file=file,
+            line=line,
+            column=col,
+        ) from None
 
 
 def _read_capped(path: Path, file: str) -> bytes:
@@ -247,16 +286,24 @@ def _read_capped(path: Path, file: str) -> bytes:
     except FileNotFoundError:
         raise LandgateError(f"policy file not found: {file}", exit_code=1) from None
     except IsADirectoryError:
-        raise LandgateError(f"policy path is a directory, not a file: {file}", exit_code=1) from None
+        raise LandgateError(
+            f"policy path is a directory, not a file: {file}", exit_code=1
+        ) from None
     except OSError as exc:
-        raise LandgateError(f"cannot read policy file {file}: {exc.strerror}", exit_code=1) from None
+        raise LandgateError(
+            f"cannot read policy file {file}: {exc.strerror}", exit_code=1
+        ) from None
     if len(data) > MAX_BYTES:
         try:
             size = f"{path.stat().st_size / (1 << 20):.1f} MiB"
         except OSError:
             size = "too large"
-        raise PolicyError(f"file is {size}; a policy is limited to {MAX_BYTES >> 20} MiB",
-                          file=file, line=1, column=1)
+        raise PolicyError(
+            f"file is {size}; a policy is limited to {MAX_BYTES >> 20} MiB",
+            file=file,
+            line=1,
+            column=1,
+        )
     return data
 
 
@@ -269,13 +316,18 @@ def _kind(node: Node) -> str:
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
-    tag = node.tag[len("tag:yaml.org,2002:"):] if node.tag.startswith("tag:yaml.org,2002:") else ""
+    tag = node.tag[len("tag:yaml.org,2002:") :] if node.tag.startswith("tag:yaml.org,2002:") else ""
     if tag not in ("str", "int", "float", "bool", "null", "timestamp", "binary"):
         return f"a value tagged {node.tag.replace('tag:yaml.org,2002:', '!!')!r}"
     value = node.value
     shown = value if len(value) <= 40 else value[:37] + "..."
-    names = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
-             "null": "null"}
+    names = {
+        "str": "a string",
+        "int": "a number",
+        "float": "a number",
+        "bool": "a boolean",
+        "null": "null",
+    }
     return f"{names.get(tag, 'a ' + tag)} ({shown!r})" if tag != "null" else "null"
 
 
@@ -295,12 +347,20 @@ class _Builder:
         if node is None:
             self.errors.append(PolicyError(message, file=self.file, line=1, column=1))
         else:
-            self.errors.append(PolicyError(message, file=self.file, line=node.start_mark.line + 1,
-                                           column=node.start_mark.column + 1))
+            self.errors.append(
+                PolicyError(
+                    message,
+                    file=self.file,
+                    line=node.start_mark.line + 1,
+                    column=node.start_mark.column + 1,
+                )
+            )
 
     # -- typed accessors: return None (after recording an error) on a wrong type
 
-    def mapping(self, node: Node, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[Node, Node]] | None:
+    def mapping(
+        self, node: Node, what: str, allowed: tuple[str, ...]
+    ) -> dict[str, tuple[Node, Node]] | None:
         if not isinstance(node, MappingNode):
             self.error(node, f"{what} must be a mapping, not {_kind(node)}")
             return None
@@ -312,14 +372,18 @@ class _Builder:
             key = knode.value
             if key in out:
                 first = out[key][0]
-                self.error(knode, f"{what}: duplicate key {key!r} (first at line "
-                           f"{first.start_mark.line + 1})")
+                self.error(
+                    knode,
+                    f"{what}: duplicate key {key!r} (first at line {first.start_mark.line + 1})",
+                )
                 continue
             if key not in allowed:
                 import difflib  # only for a mistyped key: not on every load
 
                 hint = difflib.get_close_matches(key, allowed, n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
+                extra = (
+                    f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
+                )
                 self.error(knode, f"{what}: unknown key {key!r}{extra}")
                 continue
             out[key] = (knode, vnode)
@@ -355,8 +419,9 @@ class _Builder:
             return None
         return value
 
-    def string_list(self, node: Node, what: str, check: Callable[[str], str | None] | None = None
-                    ) -> list[str]:
+    def string_list(
+        self, node: Node, what: str, check: Callable[[str], str | None] | None = None
+    ) -> list[str]:
         items = self.sequence(node, what)
         out: list[str] = []
         for item in items or ():
@@ -414,8 +479,11 @@ def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node)
             value = b.boolean(fields["inherit"][1], f"{what}: inherit")
             inherit = True if value is None else value
             if effect == "deny" and value is False:
-                b.error(fields["inherit"][0], f"{what}: 'inherit: false' has no meaning on a deny "
-                        "rule (a deny always applies to every exec)")
+                b.error(
+                    fields["inherit"][0],
+                    f"{what}: 'inherit: false' has no meaning on a deny "
+                    "rule (a deny always applies to every exec)",
+                )
     comment = None
     for key in DOC_KEYS:
         if key in fields:
@@ -427,8 +495,9 @@ def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node)
     kwargs: dict[str, Any] = {}
     try:
         if want == "path":
-            kwargs["path"] = parse_path_pattern(raw, workspace=ctx.workspace, home=ctx.home,
-                                                safeclaw=ctx.safeclaw)
+            kwargs["path"] = parse_path_pattern(
+                raw, workspace=ctx.workspace, home=ctx.home, safeclaw=ctx.safeclaw
+            )
         elif want == "command":
             kwargs["command"] = parse_command_pattern(raw)
         else:
@@ -436,8 +505,16 @@ def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node)
     except ValueError as exc:
         b.error(vnode, f"{what}: {exc}")
         return None
-    return Rule(action=action, index=index, effect=effect,  # type: ignore[arg-type]
-                pattern=raw, source=b.ref(node), inherit=inherit, comment=comment, **kwargs)
+    return Rule(
+        action=action,
+        index=index,
+        effect=effect,  # type: ignore[arg-type]
+        pattern=raw,
+        source=b.ref(node),
+        inherit=inherit,
+        comment=comment,
+        **kwargs,
+    )
 
 
 def _parse_block(b: _Builder, ctx: _Context, node: Node, what: str) -> ActionBlock | None:
@@ -464,8 +541,13 @@ def _parse_block(b: _Builder, ctx: _Context, node: Node, what: str) -> ActionBlo
             rule = _parse_rule(b, ctx, action, i, item)
             if rule is not None:
                 rules.append(rule)
-    return ActionBlock(action=action, default_effect=default,  # type: ignore[arg-type]
-                       rules=tuple(rules), source=b.ref(node), default_source=default_source)
+    return ActionBlock(
+        action=action,
+        default_effect=default,  # type: ignore[arg-type]
+        rules=tuple(rules),
+        source=b.ref(node),
+        default_source=default_source,
+    )
 
 
 def _parse_blocks(b: _Builder, ctx: _Context, items: list[Node]) -> dict[str, ActionBlock]:
@@ -476,8 +558,11 @@ def _parse_blocks(b: _Builder, ctx: _Context, items: list[Node]) -> dict[str, Ac
             continue
         if block.action in blocks:
             first = blocks[block.action].source
-            b.error(item, f"a second {block.action} block (the first is at {first.file}:"
-                    f"{first.line}:{first.column}); merge their rules into one block")
+            b.error(
+                item,
+                f"a second {block.action} block (the first is at {first.file}:"
+                f"{first.line}:{first.column}); merge their rules into one block",
+            )
             continue
         blocks[block.action] = block
     return blocks
@@ -493,25 +578,34 @@ def _parse_environment(b: _Builder, node: Node) -> Environment:
         return Environment()
     kwargs: dict[str, Any] = {}
     if "pass" in fields and "allow" in fields:
-        b.error(fields["allow"][0], "environment: 'pass' and 'allow' are the same list; use one "
-                f"(pass is at line {fields['pass'][0].start_mark.line + 1})")
+        b.error(
+            fields["allow"][0],
+            "environment: 'pass' and 'allow' are the same list; use one "
+            f"(pass is at line {fields['pass'][0].start_mark.line + 1})",
+        )
     for key in ("pass", "allow"):
         if key in fields:
-            kwargs["allow"] = tuple(b.string_list(fields[key][1], f"environment.{key}",
-                                                  _check_env_glob))
+            kwargs["allow"] = tuple(
+                b.string_list(fields[key][1], f"environment.{key}", _check_env_glob)
+            )
     if "deny" in fields:
-        kwargs["deny"] = tuple(b.string_list(fields["deny"][1], "environment.deny", _check_env_glob))
+        kwargs["deny"] = tuple(
+            b.string_list(fields["deny"][1], "environment.deny", _check_env_glob)
+        )
     if "secret_patterns" in fields:
-        kwargs["secret_patterns"] = tuple(b.string_list(fields["secret_patterns"][1],
-                                                        "environment.secret_patterns",
-                                                        _check_env_glob))
+        kwargs["secret_patterns"] = tuple(
+            b.string_list(
+                fields["secret_patterns"][1], "environment.secret_patterns", _check_env_glob
+            )
+        )
     if "pass_by_default" in fields:
         value = b.boolean(fields["pass_by_default"][1], "environment.pass_by_default")
         if value is not None:
             kwargs["pass_by_default"] = value
     if "set" in fields:
-        setmap = b.mapping(fields["set"][1], "environment.set",
-                           allowed=tuple(_all_keys(fields["set"][1])))
+        setmap = b.mapping(
+            fields["set"][1], "environment.set", allowed=tuple(_all_keys(fields["set"][1]))
+        )
         values: dict[str, str] = {}
         for name, (knode, vnode) in (setmap or {}).items():
             if not _ENV_NAME.match(name):
@@ -527,8 +621,10 @@ def _parse_environment(b: _Builder, node: Node) -> Environment:
         denied = set(kwargs.get("deny", ()))
         for name in values:
             if name in denied:
-                b.error(setmap[name][0] if setmap else node,
-                        f"environment: {name!r} is both set and denied")
+                b.error(
+                    setmap[name][0] if setmap else node,
+                    f"environment: {name!r} is both set and denied",
+                )
     both = set(kwargs.get("allow", ())) & set(kwargs.get("deny", ()))
     for name in sorted(both):
         b.error(node, f"environment: {name!r} is both passed and denied")
@@ -548,11 +644,15 @@ def _parse_enforcement(b: _Builder, node: Node) -> Enforcement:
         return Enforcement()
     kwargs: dict[str, Any] = {}
     if "require" in fields:
+
         def check(v: str) -> str | None:
             if v in ENFORCEMENT_LAYERS:
                 return None
             return f"unknown layer {v!r} (known: {', '.join(ENFORCEMENT_LAYERS)})"
-        kwargs["require"] = frozenset(b.string_list(fields["require"][1], "enforcement.require", check))
+
+        kwargs["require"] = frozenset(
+            b.string_list(fields["require"][1], "enforcement.require", check)
+        )
     if "durability" in fields:
         value = b.choice(fields["durability"][1], "enforcement.durability", DURABILITIES)
         if value is not None:
@@ -569,8 +669,16 @@ def _resolve_dir(value: str, cwd: Path, home: str) -> Path:
     return Path(os.path.realpath(p))
 
 
-def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: Path | None,
-           home: Path | None, audit_dir: Path | None) -> Policy:
+def _build(
+    text: str,
+    *,
+    file: str,
+    policy_path: Path | None,
+    sha256: str,
+    cwd: Path | None,
+    home: Path | None,
+    audit_dir: Path | None,
+) -> Policy:
     # JSON allows tabs between tokens; PyYAML does not.  Outside strings a tab is
     # only whitespace, and JSON forbids raw tabs inside strings, so swapping them
     # for spaces changes neither meaning nor columns.
@@ -580,13 +688,18 @@ def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: 
     root = _compose(text, file)
     b = _Builder(file)
     if root is None:
-        raise PolicyError("empty policy (expected a mapping with version and actions, or "
-                          "SafeClaw action blocks)", file=file, line=1, column=1)
+        raise PolicyError(
+            "empty policy (expected a mapping with version and actions, or SafeClaw action blocks)",
+            file=file,
+            line=1,
+            column=1,
+        )
     cwd_p = Path(os.path.realpath(cwd if cwd is not None else Path.cwd()))
     home_s = normalize_path(os.path.realpath(home if home is not None else Path.home()))
 
     safeclaw = isinstance(root, SequenceNode) or (
-        isinstance(root, MappingNode) and "action" in set(_all_keys(root)))
+        isinstance(root, MappingNode) and "action" in set(_all_keys(root))
+    )
     version = 1
     mode = "enforce"
     workspace = cwd_p
@@ -597,17 +710,26 @@ def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: 
     if safeclaw:
         block_nodes = list(root.value) if isinstance(root, SequenceNode) else [root]
     elif not isinstance(root, MappingNode):
-        raise PolicyError(f"a policy must be a mapping (version, actions, ...) or SafeClaw action "
-                          f"blocks, not {_kind(root)}", file=file, line=root.start_mark.line + 1,
-                          column=root.start_mark.column + 1)
+        raise PolicyError(
+            f"a policy must be a mapping (version, actions, ...) or SafeClaw action "
+            f"blocks, not {_kind(root)}",
+            file=file,
+            line=root.start_mark.line + 1,
+            column=root.start_mark.column + 1,
+        )
     else:
         fields = b.mapping(root, "policy", TOP_KEYS) or {}
         if "version" not in fields:
-            b.error(root, "missing 'version: 1' (a native policy) or 'action' (a SafeClaw action block)")
+            b.error(
+                root, "missing 'version: 1' (a native policy) or 'action' (a SafeClaw action block)"
+            )
         else:
             vnode = fields["version"][1]
-            if not (isinstance(vnode, ScalarNode) and vnode.tag == "tag:yaml.org,2002:int"
-                    and vnode.value.strip() == "1"):
+            if not (
+                isinstance(vnode, ScalarNode)
+                and vnode.tag == "tag:yaml.org,2002:int"
+                and vnode.value.strip() == "1"
+            ):
                 b.error(vnode, f"version must be 1, not {_kind(vnode)}")
         if "mode" in fields:
             mode = b.choice(fields["mode"][1], "mode", MODES) or mode
@@ -615,16 +737,23 @@ def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: 
             ws = b.string(fields["workspace"][1], "workspace")
             if ws is not None:
                 if not ws.strip() or "\x00" in ws:
-                    b.error(fields["workspace"][1], f"workspace must be a directory path, not {ws!r}")
+                    b.error(
+                        fields["workspace"][1], f"workspace must be a directory path, not {ws!r}"
+                    )
                 elif any(c in ws for c in "*?["):
-                    b.error(fields["workspace"][1], f"workspace must be a plain path, not a glob: {ws!r}")
+                    b.error(
+                        fields["workspace"][1],
+                        f"workspace must be a plain path, not a glob: {ws!r}",
+                    )
                 else:
                     workspace = _resolve_dir(ws, cwd_p, home_s)
         if "extends" in fields:
+
             def check(v: str) -> str | None:
                 if v in _baseline.KNOWN_PROFILES:
                     return None
                 return f"unknown profile {v!r} (known: {', '.join(_baseline.KNOWN_PROFILES)})"
+
             names = b.string_list(fields["extends"][1], "extends", check)
             if len(set(names)) != len(names):
                 b.error(fields["extends"][1], "extends: a profile is listed twice")
@@ -652,12 +781,21 @@ def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: 
         block = declared.get(action)
         extra = tuple(r for r in (*base_rules, *prot_rules) if r.action == action)
         if block is None:
-            blocks[action] = ActionBlock(action=action, default_effect="deny", rules=extra,
-                                         source=SourceRef(file, 0, 0), default_source=None)
+            blocks[action] = ActionBlock(
+                action=action,
+                default_effect="deny",
+                rules=extra,
+                source=SourceRef(file, 0, 0),
+                default_source=None,
+            )
         else:
-            blocks[action] = ActionBlock(action=action, default_effect=block.default_effect,
-                                         rules=block.rules + extra, source=block.source,
-                                         default_source=block.default_source)
+            blocks[action] = ActionBlock(
+                action=action,
+                default_effect=block.default_effect,
+                rules=block.rules + extra,
+                source=block.source,
+                default_source=block.default_source,
+            )
     return Policy(
         path=policy_path if policy_path is not None else Path(file),
         sha256=sha256,
@@ -678,8 +816,13 @@ def _build(text: str, *, file: str, policy_path: Path | None, sha256: str, cwd: 
 # public entry points
 
 
-def load_policy(path: str | os.PathLike[str], *, cwd: Path | None = None, home: Path | None = None,
-                audit_dir: Path | None = None) -> Policy:
+def load_policy(
+    path: str | os.PathLike[str],
+    *,
+    cwd: Path | None = None,
+    home: Path | None = None,
+    audit_dir: Path | None = None,
+) -> Policy:
     """Load and validate a policy file (native YAML/JSON or SafeClaw JSON).
 
     `cwd` is where landgate runs: the base of a relative `workspace` (default
@@ -705,8 +848,15 @@ def load_policy(path: str | os.PathLike[str], *, cwd: Path | None = None, home: 
     cached = _LOADED.get(key)
     if cached is not None and _still_valid(cached, text, base, home):
         return cached
-    policy = _build(text, file=file, policy_path=policy_path, sha256=sha256, cwd=base, home=home,
-                    audit_dir=audit_dir)
+    policy = _build(
+        text,
+        file=file,
+        policy_path=policy_path,
+        sha256=sha256,
+        cwd=base,
+        home=home,
+        audit_dir=audit_dir,
+    )
     if len(_LOADED) >= _LOADED_MAX:
         _LOADED.pop(next(iter(_LOADED)))
     _LOADED[key] = policy
@@ -722,12 +872,20 @@ _LOADED: dict[tuple[object, ...], Policy] = {}
 _LOADED_MAX = 16
 
 
-def _cache_key(sha256: str, file: str, policy_path: Path, cwd: Path, home: Path | None,
-               audit_dir: Path | None) -> tuple[object, ...]:
+def _cache_key(
+    sha256: str, file: str, policy_path: Path, cwd: Path, home: Path | None, audit_dir: Path | None
+) -> tuple[object, ...]:
     home_real = os.path.realpath(home if home is not None else Path.home())
-    return (sha256, file, str(policy_path), os.path.realpath(cwd), home_real,
-            None if audit_dir is None else os.fspath(audit_dir),
-            os.environ.get("XDG_STATE_HOME", ""), os.environ.get("XDG_CONFIG_HOME", ""))
+    return (
+        sha256,
+        file,
+        str(policy_path),
+        os.path.realpath(cwd),
+        home_real,
+        None if audit_dir is None else os.fspath(audit_dir),
+        os.environ.get("XDG_STATE_HOME", ""),
+        os.environ.get("XDG_CONFIG_HOME", ""),
+    )
 
 
 def _still_valid(policy: Policy, text: str, cwd: Path, home: Path | None) -> bool:
@@ -750,15 +908,33 @@ def _still_valid(policy: Policy, text: str, cwd: Path, home: Path | None) -> boo
     return _resolve_dir(raw, cwd_p, home_s) == policy.workspace
 
 
-def load_policy_text(text: str, *, source: str = "<string>", cwd: Path | None = None,
-                     home: Path | None = None, audit_dir: Path | None = None) -> Policy:
+def load_policy_text(
+    text: str,
+    *,
+    source: str = "<string>",
+    cwd: Path | None = None,
+    home: Path | None = None,
+    audit_dir: Path | None = None,
+) -> Policy:
     """Validate a policy given as text (errors name `source`)."""
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > MAX_BYTES:
-        raise PolicyError(f"policy text is {len(data) / (1 << 20):.1f} MiB; a policy is limited to "
-                          f"{MAX_BYTES >> 20} MiB", file=source, line=1, column=1)
-    return _build(text, file=source, policy_path=None, sha256=hashlib.sha256(data).hexdigest(),
-                  cwd=cwd, home=home, audit_dir=audit_dir)
+        raise PolicyError(
+            f"policy text is {len(data) / (1 << 20):.1f} MiB; a policy is limited to "
+            f"{MAX_BYTES >> 20} MiB",
+            file=source,
+            line=1,
+            column=1,
+        )
+    return _build(
+        text,
+        file=source,
+        policy_path=None,
+        sha256=hashlib.sha256(data).hexdigest(),
+        cwd=cwd,
+        home=home,
+        audit_dir=audit_dir,
+    )
 
 
 class _NoAliasDumper(yaml.SafeDumper):
@@ -768,19 +944,30 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-def policy_from_dict(data: object, *, source: str = "<dict>", cwd: Path | None = None,
-                     home: Path | None = None) -> Policy:
+def policy_from_dict(
+    data: object, *, source: str = "<dict>", cwd: Path | None = None, home: Path | None = None
+) -> Policy:
     """Validate a policy given as Python data, by the same rules as a file.
 
     The data is rendered as YAML first, so errors carry line:column within that
     rendering (and name `source`).
     """
     try:
-        text = yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False,
-                         allow_unicode=True)
+        text = yaml.dump(
+            data,
+            Dumper=_NoAliasDumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=True,
+        )
     except yaml.YAMLError as exc:
-        raise PolicyError(f"policy data is not plain data (dicts, lists, strings, numbers): "
-                          f"{' '.join(str(exc).split())}", file=source, line=1, column=1) from None
+        raise PolicyError(
+            f"policy data is not plain data (dicts, lists, strings, numbers): "
+            f"{' '.join(str(exc).split())}",
+            file=source,
+            line=1,
+            column=1,
+        ) from None
     return load_policy_text(text, source=source, cwd=cwd, home=home)
 
 
@@ -824,6 +1011,7 @@ def resolve_policy_path(arg: str | None, cwd: Path) -> Path:
         if preset.is_file():
             return preset
         names = ", ".join(preset_names()) or "none installed"
-        raise LandgateError(f"no policy file or bundled preset named {arg!r} (presets: {names})",
-                            exit_code=1)
+        raise LandgateError(
+            f"no policy file or bundled preset named {arg!r} (presets: {names})", exit_code=1
+        )
     raise LandgateError(f"policy file not found: {arg}", exit_code=1)

@@ -11,6 +11,7 @@ Semantics (DESIGN §3), the same everywhere:
 Protected paths (DESIGN §2) are the one refinement: they are denies that an
 `allow` naming that exact path (no glob) overrides.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -127,8 +128,9 @@ class ActionBlock:
 _ENV_MATCHERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any, Any]] = {}
 
 
-def _env_matchers(deny: tuple[str, ...], allow: tuple[str, ...], secret: tuple[str, ...]
-                  ) -> tuple[Any, Any, Any]:
+def _env_matchers(
+    deny: tuple[str, ...], allow: tuple[str, ...], secret: tuple[str, ...]
+) -> tuple[Any, Any, Any]:
     """One compiled regex per list, exactly `any(fnmatchcase(name, p) for p in list)`
     (secret patterns upper-cased, as `passes` matches them); None for an empty list.
     Compiled once per distinct set of lists, not per variable and launch."""
@@ -164,9 +166,24 @@ class Environment:
     set: Mapping[str, str] = field(default_factory=dict)
     pass_by_default: bool = True
     secret_patterns: tuple[str, ...] = (
-        "*_TOKEN", "*_TOKEN_*", "*TOKEN", "*_SECRET", "*_SECRET_*", "*SECRET*", "*_PASSWORD",
-        "*PASSWD*", "*_KEY", "*_API_KEY", "*_PRIVATE_KEY", "AWS_*", "*_CREDENTIALS",
-        "GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN", "*_SESSION", "*COOKIE*",
+        "*_TOKEN",
+        "*_TOKEN_*",
+        "*TOKEN",
+        "*_SECRET",
+        "*_SECRET_*",
+        "*SECRET*",
+        "*_PASSWORD",
+        "*PASSWD*",
+        "*_KEY",
+        "*_API_KEY",
+        "*_PRIVATE_KEY",
+        "AWS_*",
+        "*_CREDENTIALS",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "NPM_TOKEN",
+        "*_SESSION",
+        "*COOKIE*",
     )
 
     def passes(self, name: str) -> bool:
@@ -226,16 +243,28 @@ class Policy:
         return self.blocks[action]
 
     @classmethod
-    def load(cls, path: str | Path, *, cwd: Path | None = None, home: Path | None = None,
-             audit_dir: Path | None = None) -> Policy:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        cwd: Path | None = None,
+        home: Path | None = None,
+        audit_dir: Path | None = None,
+    ) -> Policy:
         """Load and validate a policy file (YAML or SafeClaw JSON); raises PolicyError."""
         from sandbox.policy.loader import load_policy
 
         return load_policy(path, cwd=cwd, home=home, audit_dir=audit_dir)
 
     @classmethod
-    def from_dict(cls, data: object, *, source: str = "<dict>", cwd: Path | None = None,
-                  home: Path | None = None) -> Policy:
+    def from_dict(
+        cls,
+        data: object,
+        *,
+        source: str = "<dict>",
+        cwd: Path | None = None,
+        home: Path | None = None,
+    ) -> Policy:
         """Validate a policy given as Python data (the same shape as the YAML)."""
         from sandbox.policy.loader import policy_from_dict
 

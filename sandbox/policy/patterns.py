@@ -12,6 +12,7 @@ Regexes are compiled once per distinct glob and cached (`_compiled`), so a
 policy with 1,000 rules costs 1,000 regex compilations at load time and none
 per decision.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -106,7 +107,9 @@ def _translate_fragment(glob: str, *, path: bool) -> str:
             i += 2
         elif c == "*":
             if path and i + 1 < n and glob[i + 1] == "*":
-                raise ValueError(f"'**' must be a whole path component (as in 'a/**/b') in {glob!r}")
+                raise ValueError(
+                    f"'**' must be a whole path component (as in 'a/**/b') in {glob!r}"
+                )
             while i < n and glob[i] == "*":  # `**` in a command pattern is just `*`
                 i += 1
             out.append(star)
@@ -122,8 +125,9 @@ def _translate_fragment(glob: str, *, path: bool) -> str:
     return "".join(out)
 
 
-def glob_to_regex(glob: str, *, path: bool = True, directory: bool = False,
-                  anchored: bool = True) -> str:
+def glob_to_regex(
+    glob: str, *, path: bool = True, directory: bool = False, anchored: bool = True
+) -> str:
     """Translate a glob into a regex for `re.fullmatch`.
 
     path=True: `*`, `?` and classes stay within one component, a `**`
@@ -172,8 +176,9 @@ def _compiled(glob: str, *, path: bool, directory: bool, anchored: bool) -> re.P
     rx = _REGEX_CACHE.get(key)
     if rx is None:
         # DOTALL: a file name or an argument may contain a newline; `*` must not stop there.
-        rx = re.compile(glob_to_regex(glob, path=path, directory=directory, anchored=anchored),
-                        re.DOTALL)
+        rx = re.compile(
+            glob_to_regex(glob, path=path, directory=directory, anchored=anchored), re.DOTALL
+        )
         _REGEX_CACHE[key] = rx
     return rx
 
@@ -207,7 +212,9 @@ def normalize_path(path: str, *, base: str | None = None, home: str | None = Non
 _SAFECLAW_ANY_DEPTH_DIR = re.compile(r"^/\.[^/*?\[\]\\]+/$")
 
 
-def parse_path_pattern(raw: str, *, workspace: str, home: str, safeclaw: bool = False) -> PathPattern:
+def parse_path_pattern(
+    raw: str, *, workspace: str, home: str, safeclaw: bool = False
+) -> PathPattern:
     """Parse a path pattern (DESIGN §3).
 
     `/abs`, `~/home-relative`, `./workspace-relative` are anchored; a pattern
@@ -254,7 +261,9 @@ def parse_path_pattern(raw: str, *, workspace: str, home: str, safeclaw: bool = 
             glob = glob[3:]
         glob = posixpath.normpath(glob) if glob not in ("", "**") else glob
         if glob.startswith(".."):
-            raise ValueError(f"a relative pattern cannot start with '..' (use './..' or an absolute path): {raw!r}")
+            raise ValueError(
+                f"a relative pattern cannot start with '..' (use './..' or an absolute path): {raw!r}"
+            )
         if glob in ("", "."):
             raise ValueError(f"path pattern matches nothing: {raw!r}")
     # Validate (and warm the cache) now so that a bad glob is a load-time error.
@@ -273,7 +282,9 @@ def parse_path_pattern(raw: str, *, workspace: str, home: str, safeclaw: bool = 
 
 def path_regex(pattern: PathPattern) -> re.Pattern[str]:
     """The compiled regex for a path pattern (cached)."""
-    return _compiled(pattern.glob, path=True, directory=pattern.directory, anchored=pattern.anchored)
+    return _compiled(
+        pattern.glob, path=True, directory=pattern.directory, anchored=pattern.anchored
+    )
 
 
 def component_regex(glob: str) -> re.Pattern[str]:
@@ -338,8 +349,9 @@ def command_line(argv: Sequence[str]) -> str:
     return " ".join([first, *argv[1:]])
 
 
-def match_command(pattern: CommandPattern, argv_or_line: str | Sequence[str],
-                  resolved_exe: str | None = None) -> bool:
+def match_command(
+    pattern: CommandPattern, argv_or_line: str | Sequence[str], resolved_exe: str | None = None
+) -> bool:
     """Does the command match `pattern`?
 
     A pattern whose first word contains `/` names the executable by path: it is
@@ -393,7 +405,7 @@ def _split_host_port(text: str, raw: str) -> tuple[str, str | None, bool]:
         if end < 0:
             raise ValueError(f"unclosed '[' in destination {raw!r}")
         host = text[1:end]
-        rest = text[end + 1:]
+        rest = text[end + 1 :]
         if rest == "":
             return host, None, True
         if not rest.startswith(":"):
@@ -423,7 +435,9 @@ def parse_destination(raw: str) -> Destination:
     if text.startswith("unix:"):
         glob = text[5:]
         if not glob.startswith(("/", "@")):
-            raise ValueError(f"a unix socket destination needs an absolute path or '@name': {raw!r}")
+            raise ValueError(
+                f"a unix socket destination needs an absolute path or '@name': {raw!r}"
+            )
         _compiled(glob, path=True, directory=False, anchored=True)
         return Destination(raw=raw, kind="unix", unix_glob=glob)
     host, port_text, bracketed = _split_host_port(text, raw)
@@ -529,7 +543,9 @@ def port_matches(dest: Destination, port: int | None) -> bool:
     return dest.port is None or dest.port == port
 
 
-def match_destination(dest: Destination, target: str | NetTarget, names: Sequence[str] = ()) -> bool:
+def match_destination(
+    dest: Destination, target: str | NetTarget, names: Sequence[str] = ()
+) -> bool:
     """Does the network `target` match `dest`?
 
     An IP target is also matched by host rules through `names` (the host names
@@ -544,8 +560,12 @@ def match_destination(dest: Destination, target: str | NetTarget, names: Sequenc
     if dest.kind == "unix" or target.unix is not None:
         if dest.kind != "unix" or target.unix is None or dest.unix_glob is None:
             return False
-        return _compiled(dest.unix_glob, path=True, directory=False,
-                         anchored=True).fullmatch(target.unix) is not None
+        return (
+            _compiled(dest.unix_glob, path=True, directory=False, anchored=True).fullmatch(
+                target.unix
+            )
+            is not None
+        )
     if not port_matches(dest, target.port):
         return False
     if dest.kind == "any":
@@ -564,7 +584,9 @@ def match_destination(dest: Destination, target: str | NetTarget, names: Sequenc
         # user sees it); other names are judged by the IPs they resolve to at connect time.
         if target.host == "localhost":
             assert dest.network is not None
-            return any(net.version == dest.network.version and net.subnet_of(dest.network)  # type: ignore[arg-type]
-                       for net in (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")))
+            return any(
+                net.version == dest.network.version and net.subnet_of(dest.network)  # type: ignore[arg-type]
+                for net in (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
+            )
         return False
     return _host_matches(dest, target.host)

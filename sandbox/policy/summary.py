@@ -3,6 +3,7 @@
 Both read the same objects every other layer uses (Policy, Decision), so what
 `explain` prints is exactly what enforcement decided.
 """
+
 from __future__ import annotations
 
 from sandbox.policy.baseline import baseline_reason
@@ -21,8 +22,10 @@ def _where(rule: Rule) -> str:
 def render_check(policy: Policy) -> str:
     """A summary of a valid policy: header, then per action its default and rules."""
     fmt = "SafeClaw action blocks, " if policy.format == "safeclaw" else ""
-    lines = [f"{policy.path.name}: valid ({fmt}version {policy.version}, mode {policy.mode}, "
-             f"workspace {policy.workspace})"]
+    lines = [
+        f"{policy.path.name}: valid ({fmt}version {policy.version}, mode {policy.mode}, "
+        f"workspace {policy.workspace})"
+    ]
     if not policy.extends:
         lines.append("baseline: none (extends: [])")
     else:
@@ -56,8 +59,10 @@ def render_check(policy: Policy) -> str:
             lines.append("  + " + "; ".join(extra))
     env = policy.environment
     if env.pass_by_default:
-        env_line = (f"environment: variables pass except secret-looking names "
-                    f"({len(env.secret_patterns)} patterns)")
+        env_line = (
+            f"environment: variables pass except secret-looking names "
+            f"({len(env.secret_patterns)} patterns)"
+        )
     else:
         env_line = "environment: only listed variables pass"
     if env.allow:

@@ -13,6 +13,7 @@ ends; from then on the kernel fails every supervised syscall (ENOSYS).  If
 `on_event` raises, the supervisor stops (closing the listener) and `join`
 re-raises.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,19 +27,46 @@ from sandbox.errors import LaunchError
 
 from .tables import Tables
 
-_ACTION = {lib.LG_ACT_EXEC: "shell_exec", lib.LG_ACT_CONNECT: "network", lib.LG_ACT_SEND: "network",
-           lib.LG_ACT_OPEN: "file_read"}
-_LAYER = {lib.LG_ACT_EXEC: "exec", lib.LG_ACT_CONNECT: "connect", lib.LG_ACT_SEND: "connect",
-          lib.LG_ACT_OPEN: "carve-outs"}
+_ACTION = {
+    lib.LG_ACT_EXEC: "shell_exec",
+    lib.LG_ACT_CONNECT: "network",
+    lib.LG_ACT_SEND: "network",
+    lib.LG_ACT_OPEN: "file_read",
+}
+_LAYER = {
+    lib.LG_ACT_EXEC: "exec",
+    lib.LG_ACT_CONNECT: "connect",
+    lib.LG_ACT_SEND: "connect",
+    lib.LG_ACT_OPEN: "carve-outs",
+}
 _FLAGS = [
-    (lib.LG_EV_SIMULATED, "simulated"), (lib.LG_EV_ROOT, "root"), (lib.LG_EV_INHERITED, "inherited"),
-    (lib.LG_EV_EXEC_RACE, "exec-race"), (lib.LG_EV_VERIFIED, "verified"),
-    (lib.LG_EV_TRUNCATED, "truncated"), (lib.LG_EV_FAILCLOSED, "fail-closed"),
-    (lib.LG_EV_SHELL, "shell-string"), (lib.LG_EV_WRAPPER, "unwrapped"),
-    (lib.LG_EV_FORWARDED, "forwarded"), (lib.LG_EV_MISSING, "missing"),
+    (lib.LG_EV_SIMULATED, "simulated"),
+    (lib.LG_EV_ROOT, "root"),
+    (lib.LG_EV_INHERITED, "inherited"),
+    (lib.LG_EV_EXEC_RACE, "exec-race"),
+    (lib.LG_EV_VERIFIED, "verified"),
+    (lib.LG_EV_TRUNCATED, "truncated"),
+    (lib.LG_EV_FAILCLOSED, "fail-closed"),
+    (lib.LG_EV_SHELL, "shell-string"),
+    (lib.LG_EV_WRAPPER, "unwrapped"),
+    (lib.LG_EV_FORWARDED, "forwarded"),
+    (lib.LG_EV_MISSING, "missing"),
 ]
-_COUNTS = ["notifications", "allow", "deny", "exec", "connect", "send", "open", "slow_path",
-           "exec_race", "gone", "errors", "ring_waits", "workers"]
+_COUNTS = [
+    "notifications",
+    "allow",
+    "deny",
+    "exec",
+    "connect",
+    "send",
+    "open",
+    "slow_path",
+    "exec_race",
+    "gone",
+    "errors",
+    "ring_waits",
+    "workers",
+]
 _DRAIN_BATCH = 256
 _BATCH_SECONDS = 0.005
 
@@ -46,9 +74,17 @@ _BATCH_SECONDS = 0.005
 class Supervisor:
     """Run the C decision loop over `listener_fd` (ownership passes to the supervisor)."""
 
-    def __init__(self, listener_fd: int, tables: Tables, *, root_pid: int, simulate: bool = False,
-                 on_event: Callable[[dict[str, Any]], None] | None = None, stderr_fd: int = 2,
-                 strict: bool = False) -> None:
+    def __init__(
+        self,
+        listener_fd: int,
+        tables: Tables,
+        *,
+        root_pid: int,
+        simulate: bool = False,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        stderr_fd: int = 2,
+        strict: bool = False,
+    ) -> None:
         self._fd = listener_fd
         self._tables = tables
         self.root_pid = root_pid
@@ -71,15 +107,20 @@ class Supervisor:
     def start(self) -> None:
         """Create the C context and start the loop; returns once it is ready."""
         err = ffi.new("char[]", lib.LG_ERR_MAX)
-        flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (lib.LG_SUP_STRICT if self.strict else 0)
-        ctx = lib.lg_sup_new(self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd,
-                             err, lib.LG_ERR_MAX)
+        flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (
+            lib.LG_SUP_STRICT if self.strict else 0
+        )
+        ctx = lib.lg_sup_new(
+            self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd, err, lib.LG_ERR_MAX
+        )
         if ctx == ffi.NULL:
             raise LaunchError(f"supervisor: {ffi.string(err).decode(errors='replace')}")
         self._ctx = ctx
         self._tables.add_pinned(self.add_names)
         self._loop = threading.Thread(target=self._run_loop, name="landgate-supervise", daemon=True)
-        self._drainer = threading.Thread(target=self._drain_loop, name="landgate-events", daemon=True)
+        self._drainer = threading.Thread(
+            target=self._drain_loop, name="landgate-events", daemon=True
+        )
         self._drainer.start()
         self._loop.start()
 
@@ -213,8 +254,11 @@ class Supervisor:
         if e.action == lib.LG_ACT_OPEN:
             detail = ffi.string(e.detail)
             # detail: "read" / "write", then the object's real path when it differs from the target
-            action = info.action if info is not None else (
-                "file_write" if detail.split(b" ", 1)[0] == b"write" else "file_read")
+            action = (
+                info.action
+                if info is not None
+                else ("file_write" if detail.split(b" ", 1)[0] == b"write" else "file_read")
+            )
         return {
             "seq": int(e.seq),
             "ts": e.t_recv_ns / 1e9,
@@ -230,7 +274,9 @@ class Supervisor:
             "rule": info.ref if info else None,
             "rule_source": info.source if info else None,
             "rule_index": info.rule.index if info and info.rule else None,
-            "origin": (info.rule.origin if info.rule else info.origin or "default") if info else None,
+            "origin": (info.rule.origin if info.rule else info.origin or "default")
+            if info
+            else None,
             "layer": _LAYER.get(e.action, "seccomp"),
             "mode": "simulate" if self.simulate else "enforce",
             "flags": flags,

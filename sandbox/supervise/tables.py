@@ -7,6 +7,7 @@ to addresses at launch), and the carve-out deny set for the open check
 files created later).  Rule indices in the tables point into `Tables.refs`,
 so every event names the rule that decided it.
 """
+
 from __future__ import annotations
 
 import glob as _glob
@@ -111,8 +112,14 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         blk = policy.block(action)
         where = f" ({blk.default_source})" if blk.default_source else " (implied)"
         ref = f"default {blk.default_effect} of {action}{where}"
-        rules.append(RuleInfo(ref=ref, action=action, rule=None,
-                              source=str(blk.default_source) if blk.default_source else None))
+        rules.append(
+            RuleInfo(
+                ref=ref,
+                action=action,
+                rule=None,
+                source=str(blk.default_source) if blk.default_source else None,
+            )
+        )
         return len(rules) - 1, _effect(blk.default_effect)
 
     t = ffi.new("struct lg_tables *")
@@ -148,12 +155,34 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         elif d.kind in ("ip", "cidr") and d.network is not None:
             n = d.network
             fam = socket.AF_INET if n.version == 4 else socket.AF_INET6
-            net_rows.append((lib.LG_NET_IP, eff, fam, n.prefixlen, port, n.network_address.packed, None, idx))
+            net_rows.append(
+                (lib.LG_NET_IP, eff, fam, n.prefixlen, port, n.network_address.packed, None, idx)
+            )
         elif d.kind == "localhost":
-            net_rows.append((lib.LG_NET_IP, eff, socket.AF_INET, 8, port,
-                             ipaddress.ip_address("127.0.0.0").packed, None, idx))
-            net_rows.append((lib.LG_NET_IP, eff, socket.AF_INET6, 128, port,
-                             ipaddress.ip_address("::1").packed, None, idx))
+            net_rows.append(
+                (
+                    lib.LG_NET_IP,
+                    eff,
+                    socket.AF_INET,
+                    8,
+                    port,
+                    ipaddress.ip_address("127.0.0.0").packed,
+                    None,
+                    idx,
+                )
+            )
+            net_rows.append(
+                (
+                    lib.LG_NET_IP,
+                    eff,
+                    socket.AF_INET6,
+                    128,
+                    port,
+                    ipaddress.ip_address("::1").packed,
+                    None,
+                    idx,
+                )
+            )
         elif d.kind == "host" and d.host:
             net_rows.append((lib.LG_NET_HOST, eff, 0, 0, port, b"", d.host.lower(), idx))
             if resolve:
@@ -169,8 +198,11 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         infra_ip = ipaddress.ip_address(ip)
         if not 0 < int(port) < 65536:
             raise LaunchError(f"infrastructure destination {ip}:{port}: not a port")
-        rules.append(RuleInfo(ref=str(reason), action="network", rule=None, source=None,
-                              origin="infrastructure"))
+        rules.append(
+            RuleInfo(
+                ref=str(reason), action="network", rule=None, source=None, origin="infrastructure"
+            )
+        )
         inf[i].kind = lib.LG_NET_IP
         inf[i].effect = lib.LG_EFFECT_ALLOW
         inf[i].family = socket.AF_INET if infra_ip.version == 4 else socket.AF_INET6
@@ -246,8 +278,10 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         # The supervisor opens files on the sandbox's behalf; without the
         # sandbox's Landlock ruleset on its opener thread it would open what
         # Landlock denies the sandbox.
-        raise LaunchError("open check: the plan must pass landlock_ruleset_fd "
-                          "(the supervisor opens files for the sandbox under its ruleset)")
+        raise LaunchError(
+            "open check: the plan must pass landlock_ruleset_fd "
+            "(the supervisor opens files for the sandbox under its ruleset)"
+        )
     t.open_check = 1 if open_check else 0
     t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
     t.open_uid = int(info.get("uid", -1))
@@ -263,7 +297,9 @@ def _plan_info(plan_info: Any) -> dict[str, Any]:
         return dict(plan_info)
     info: dict[str, Any] = {}
     sup = getattr(plan_info, "supervisor", None)
-    info["open_check"] = bool(getattr(sup, "open_check", False)) and not getattr(plan_info, "use_namespaces", False)
+    info["open_check"] = bool(getattr(sup, "open_check", False)) and not getattr(
+        plan_info, "use_namespaces", False
+    )
     for key in ("landlock_ruleset_fd", "uid", "gid"):
         if hasattr(plan_info, key):
             info[key] = getattr(plan_info, key)

@@ -6,6 +6,7 @@ file on disk) and on the session's decisions read back from the trail; then
 the API's own contract: stdio, cwd/env, timeout, Policy objects, and errors
 that carry the CLI's messages.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -98,8 +99,12 @@ def lg(world: World, tmp_path: Path) -> dict[str, Any]:
     """Common arguments: the world's policy, a private audit dir, the world's env."""
     policy = world.write_policy(_policy(world))
     audit = world.root / "audit"
-    return {"policy": str(policy), "audit": str(audit), "env": dict(world.env),
-            "cwd": str(world.workspace)}
+    return {
+        "policy": str(policy),
+        "audit": str(audit),
+        "env": dict(world.env),
+        "cwd": str(world.workspace),
+    }
 
 
 def _denials(result: sandbox.api.RunResult, action: str) -> list[dict[str, Any]]:
@@ -196,13 +201,15 @@ def test_network_twin(world: World, lg: dict[str, Any]) -> None:
         "s.sendall(sys.argv[2].encode()); s.close()\n"
     )
     secret = world.secret.decode()
-    allowed = sandbox.run([PY3, "-c", client, str(world.allowed_server.port), secret],
-                          capture_output=True, **lg)
+    allowed = sandbox.run(
+        [PY3, "-c", client, str(world.allowed_server.port), secret], capture_output=True, **lg
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert _wait_for(lambda: world.secret in world.allowed_server.received)
 
-    denied = sandbox.run([PY3, "-c", client, str(world.denied_server.port), secret],
-                         capture_output=True, **lg)
+    denied = sandbox.run(
+        [PY3, "-c", client, str(world.denied_server.port), secret], capture_output=True, **lg
+    )
     assert denied.returncode != 0
     time.sleep(0.2)
     assert world.denied_server.connections == 0
@@ -217,8 +224,9 @@ def test_input_capture_cwd_env(world: World, lg: dict[str, Any]) -> None:
     result = sandbox.run(["cat"], input=b"from stdin\n", capture_output=True, **lg)
     assert result.stdout == b"from stdin\n"
     env = dict(lg.pop("env"), LANDGATE_API_PROBE="probe-value")
-    result = sandbox.run(["sh", "-c", "pwd; echo $LANDGATE_API_PROBE"], capture_output=True,
-                         env=env, **lg)
+    result = sandbox.run(
+        ["sh", "-c", "pwd; echo $LANDGATE_API_PROBE"], capture_output=True, env=env, **lg
+    )
     assert result.stdout.decode().split() == [str(world.workspace), "probe-value"]
     assert result.args == ["sh", "-c", "pwd; echo $LANDGATE_API_PROBE"]
 
@@ -271,8 +279,13 @@ def test_simulate_records_without_blocking(world: World, lg: dict[str, Any], tmp
 def test_empty_argv_is_the_cli_usage_error() -> None:
     with pytest.raises(UsageError) as exc:
         sandbox.run([])
-    cli = subprocess.run([sys.executable, "-m", "sandbox", "run", "--"], capture_output=True,
-                         text=True, timeout=60, check=False)
+    cli = subprocess.run(
+        [sys.executable, "-m", "sandbox", "run", "--"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert cli.returncode == exc.value.exit_code == 2
     assert cli.stderr.strip() == f"landgate: {exc.value}"
 
@@ -284,13 +297,29 @@ def test_string_argv_is_refused() -> None:
 
 @needs_launcher
 def test_invalid_policy_is_the_cli_policy_error(world: World, tmp_path: Path) -> None:
-    bad = world.write_policy("version: 1\nactions:\n  - action: file_read\n    bogus: 1\n",
-                             name="bad.yaml")
+    bad = world.write_policy(
+        "version: 1\nactions:\n  - action: file_read\n    bogus: 1\n", name="bad.yaml"
+    )
     with pytest.raises(PolicyError) as exc:
         sandbox.run(["true"], policy=str(bad), audit=str(tmp_path / "audit"))
-    cli = subprocess.run([sys.executable, "-m", "sandbox", "run", "--policy", str(bad),
-                          "--audit", str(tmp_path / "audit"), "--", "true"],
-                         capture_output=True, text=True, timeout=60, check=False)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            str(bad),
+            "--audit",
+            str(tmp_path / "audit"),
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     # The exception carries the policy error's code (1); `landgate run` itself exits 125
     # because the agent never ran (its own codes are reserved for the agent).
     assert exc.value.exit_code == 1 and cli.returncode == 125
@@ -303,8 +332,23 @@ def test_missing_policy_file_is_the_cli_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(LandgateError) as exc:
         sandbox.run(["true"], policy=str(missing), audit=str(tmp_path / "audit"))
-    cli = subprocess.run([sys.executable, "-m", "sandbox", "run", "--policy", str(missing),
-                          "--audit", str(tmp_path / "audit"), "--", "true"],
-                         capture_output=True, text=True, timeout=60, check=False)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            str(missing),
+            "--audit",
+            str(tmp_path / "audit"),
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert exc.value.exit_code == 1 and cli.returncode == 125  # see above
     assert cli.stderr.strip() in (str(exc.value), f"landgate: {exc.value}")

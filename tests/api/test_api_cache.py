@@ -1,6 +1,7 @@
 """Repeated `sandbox.run` calls in one process share what is per policy (the loaded
 policy) but never what is per run: a secret created between two runs is hidden in the
 second, and an edited policy file is obeyed at once."""
+
 from __future__ import annotations
 
 import os
@@ -10,13 +11,21 @@ from launch.lg_helpers import world_policy
 
 import sandbox
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("LANDGATE_REQUIRE_KERNEL") != "1",
-                                reason="masks need a mount namespace (root here)")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("LANDGATE_REQUIRE_KERNEL") != "1",
+    reason="masks need a mount namespace (root here)",
+)
 
 
 def _cat(world, policy, path):
-    return sandbox.run(["/bin/cat", str(path)], policy=policy, cwd=str(world.workspace),
-                       env=world.env, audit=str(world.root / "audit"), capture_output=True)
+    return sandbox.run(
+        ["/bin/cat", str(path)],
+        policy=policy,
+        cwd=str(world.workspace),
+        env=world.env,
+        audit=str(world.root / "audit"),
+        capture_output=True,
+    )
 
 
 @needs_root
@@ -38,8 +47,11 @@ def test_secret_created_between_runs_is_hidden(world, as_object):
 def test_policy_edit_is_obeyed_by_the_next_run(world):
     path = world_policy(world)
     assert _cat(world, str(path), world.app_source).returncode == 0
-    text = path.read_text().replace('- { path: "./**", effect: allow }',
-                                    '- { path: "./src/", effect: deny }\n      - { path: "./**", effect: allow }', 1)
+    text = path.read_text().replace(
+        '- { path: "./**", effect: allow }',
+        '- { path: "./src/", effect: deny }\n      - { path: "./**", effect: allow }',
+        1,
+    )
     path.write_text(text)
     denied = _cat(world, str(path), world.app_source)
     assert b"answer" not in denied.stdout and denied.returncode != 0

@@ -1,4 +1,5 @@
 """Audit test helpers: the Trail handle, events, and what an attacker can do to lines."""
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,28 @@ class Trail:
         return next(i for i, e in enumerate(self.entries()) if e["seq"] == seq)
 
 
-def event(i: int, *, result: str = "allow", action: str = "file_read",
-          target: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"pid": 100 + i, "action": action, "target": target or f"/ws/src/f{i}.ts",
-            "result": result, "rule": "policy.yaml:7", "layer": "landlock", **extra}
+def event(
+    i: int,
+    *,
+    result: str = "allow",
+    action: str = "file_read",
+    target: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "pid": 100 + i,
+        "action": action,
+        "target": target or f"/ws/src/f{i}.ts",
+        "result": result,
+        "rule": "policy.yaml:7",
+        "layer": "landlock",
+        **extra,
+    }
 
 
-def fill(t: Trail, n: int = 30, *, checkpoint_every: int = 10, mode: str = "enforce",
-         end: bool = True) -> str:
+def fill(
+    t: Trail, n: int = 30, *, checkpoint_every: int = 10, mode: str = "enforce", end: bool = True
+) -> str:
     w = t.writer(checkpoint_every=checkpoint_every)
     sid = w.start_session({"mode": mode, "argv": ["agent"], "cwd": "/ws"})
     for i in range(n):
@@ -67,8 +82,10 @@ def rechain(entries: list[dict[str, Any]], start: int = 0) -> list[bytes]:
             e["prev"] = last
             line, last, _ = seal(e)
         else:
-            line = json.dumps(e, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False).encode() + b"\n"
+            line = (
+                json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+                + b"\n"
+            )
             last = e["hash"]
         out.append(line)
     return out

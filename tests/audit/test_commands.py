@@ -1,4 +1,5 @@
 """`landgate audit verify|show|stats|suggest|report` through the real command line."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def test_verify_exit_codes(trail: Trail, capsys: pytest.CaptureFixture[str]) -> 
     assert rc == 2 and "no audit trail" in err
 
 
-def test_verify_unsealed_is_exit_0_with_a_note(trail: Trail,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_unsealed_is_exit_0_with_a_note(
+    trail: Trail, capsys: pytest.CaptureFixture[str]
+) -> None:
     fill(trail, end=False)
     rc, out, _ = run(capsys, "audit", "verify", str(trail.dir))
     assert rc == 0 and "unsealed session" in out
@@ -45,8 +47,9 @@ def test_verify_progress_callback(trail: Trail, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(v, "_PROGRESS_AFTER_S", 0.0)
     fill(trail, 50)
     calls: list[tuple[int, int]] = []
-    r = v.verify_trail(trail.dir, key_directory=trail.keys,
-                       progress=lambda d, t: calls.append((d, t)))
+    r = v.verify_trail(
+        trail.dir, key_directory=trail.keys, progress=lambda d, t: calls.append((d, t))
+    )
     assert r.ok and calls and calls[-1][0] == calls[-1][1] > 0
 
 
@@ -74,12 +77,14 @@ def test_show_filters(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) == 4 and all(r["result"] == "deny" for r in rows)
     other = next(e["session"] for e in trail.entries() if e["type"] == "session_start")
     n = next(i for i in range(1, len(sid) + 1) if not other.startswith(sid[:i]))
-    rc, out, _ = run(capsys, "audit", "show", "--session", sid[:n], "--action", "shell_exec",
-                     "--json", d)  # a unique prefix names the session
+    rc, out, _ = run(
+        capsys, "audit", "show", "--session", sid[:n], "--action", "shell_exec", "--json", d
+    )  # a unique prefix names the session
     rows = [json.loads(x) for x in out.splitlines()]
     assert [r["target"] for r in rows] == ["npm test"]
-    rc, out, _ = run(capsys, "audit", "show", "--since", "1h", "--denied", "--session", sid,
-                     "--json", d)
+    rc, out, _ = run(
+        capsys, "audit", "show", "--since", "1h", "--denied", "--session", sid, "--json", d
+    )
     assert len(out.splitlines()) == 3
     rc, out, _ = run(capsys, "audit", "show", "--since", "2999-01-01T00:00", d)
     assert "no matching entries" in out
@@ -114,17 +119,23 @@ RAN = [  # what the simulated run did, and what its policy said
 ]
 DENIED_BY_RULE = ("file_read", ".env", "deny", "rule 1, policy.yaml:6")
 NOT_RECORDED = [
-    ("file_read", "src/other.ts"), ("file_read", "pkg/a1x.txt"), ("file_write", "src/app.ts"),
-    ("shell_exec", "npm install"), ("shell_exec", "curl https://evil.example"),
-    ("shell_exec", "git diff --stat && rm -rf /"), ("network", "evil.example:443"),
+    ("file_read", "src/other.ts"),
+    ("file_read", "pkg/a1x.txt"),
+    ("file_write", "src/app.ts"),
+    ("shell_exec", "npm install"),
+    ("shell_exec", "curl https://evil.example"),
+    ("shell_exec", "git diff --stat && rm -rf /"),
+    ("network", "evil.example:443"),
     ("network", "api.openai.com:80"),
 ]
 
 
 def test_suggest_allows_the_simulated_run_and_nothing_more(
-        trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    policy_mod = pytest.importorskip("sandbox.policy.loader",
-                                     reason="the policy engine (load_policy) has not landed")
+    trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy_mod = pytest.importorskip(
+        "sandbox.policy.loader", reason="the policy engine (load_policy) has not landed"
+    )
     from sandbox.policy import decide
 
     ws = tmp_path / "ws"
@@ -182,16 +193,29 @@ def _chromium() -> str:
 
 
 def test_html_report_opens_in_headless_chromium(
-        trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nactions:\n  - action: file_read\n    defaultEffect: deny\n")
     import hashlib
 
     w = trail.writer()
-    w.start_session({"mode": "simulate", "policy": str(policy), "argv": ["sh", "-c", "cat .env"],
-                     "policy_sha256": hashlib.sha256(policy.read_bytes()).hexdigest(),
-                     "layers": [{"name": "filesystem", "state": "observed",
-                                 "mechanism": "seccomp-unotify", "detail": "simulation"}]})
+    w.start_session(
+        {
+            "mode": "simulate",
+            "policy": str(policy),
+            "argv": ["sh", "-c", "cat .env"],
+            "policy_sha256": hashlib.sha256(policy.read_bytes()).hexdigest(),
+            "layers": [
+                {
+                    "name": "filesystem",
+                    "state": "observed",
+                    "mechanism": "seccomp-unotify",
+                    "detail": "simulation",
+                }
+            ],
+        }
+    )
     for i in range(12):
         w.append(event(i, result="deny" if i < 5 else "allow"))
     for i in range(3):
@@ -209,12 +233,26 @@ def test_html_report_opens_in_headless_chromium(
 
     exe = _chromium()
     profile = tmp_path / "chromium-profile"
-    flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run",
-             f"--user-data-dir={profile}"]
+    flags = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ]
     env = dict(os.environ, HOME=str(tmp_path))
-    dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True,
-                         timeout=120, env=env, check=False)
+    dom = subprocess.run(
+        [*flags, "--dump-dom", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     text = dom.stdout
     assert 'id="count-file_read-allow">7<' in text
@@ -223,9 +261,14 @@ def test_html_report_opens_in_headless_chromium(
     assert 'id="count-all-deny">8<' in text
     assert "audit trail intact" in text and "cat .env" in text and "defaultEffect" in text
     shot = tmp_path / "shot.png"
-    r = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,1600",
-                        out.as_uri()], capture_output=True, text=True, timeout=120, env=env,
-                       check=False)
+    r = subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1200,1600", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -5,6 +5,7 @@ both (DESIGN §2 protected paths), with the allowed twin (a file beside them
 is readable and writable) proving the grant is real.  Asserts on what leaked
 (the key's bytes) and on the trail's bytes, not on exit codes alone.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,9 @@ def _launcher_ready() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _launcher_ready(),
-                    reason="needs the launcher (sandbox.launch.session), not landed yet")
+@pytest.mark.skipif(
+    not _launcher_ready(), reason="needs the launcher (sandbox.launch.session), not landed yet"
+)
 def test_sandboxed_process_cannot_append_to_the_trail_or_read_the_key() -> None:
     # Not tmp_path: pytest's base directory is 0700 root; keep it like the world fixture.
     root = Path(tempfile.mkdtemp(prefix="landgate-audit-sbx-", dir="/tmp"))
@@ -56,20 +58,40 @@ def test_sandboxed_process_cannot_append_to_the_trail_or_read_the_key() -> None:
             f"workspace: {ws}\n"
             "actions:\n"
             "  - action: file_read\n    defaultEffect: deny\n    rules:\n"
-            f"      - {{ path: \"{root}/\", effect: allow }}\n"
+            f'      - {{ path: "{root}/", effect: allow }}\n'
             "  - action: file_write\n    defaultEffect: deny\n    rules:\n"
-            f"      - {{ path: \"{root}/\", effect: allow }}\n"
-            "  - action: shell_exec\n    defaultEffect: allow\n")
+            f'      - {{ path: "{root}/", effect: allow }}\n'
+            "  - action: shell_exec\n    defaultEffect: allow\n"
+        )
         script = (
             f"echo forged >> {segment}; echo append=$?; "
             f"echo forged > {audit}/trail-000099.jsonl; echo newseg=$?; "
             f"od -An -tx1 -v {keys}/audit.key | tr -d ' \\n'; echo; "
-            f"cat {ws}/ok.txt; echo written > {ws}/new.txt; echo twin=$?")
+            f"cat {ws}/ok.txt; echo written > {ws}/new.txt; echo twin=$?"
+        )
         env = dict(os.environ, XDG_CONFIG_HOME=str(config), PYTHONPATH=str(REPO))
         proc = subprocess.run(
-            [sys.executable, "-m", "sandbox", "run", "--policy", str(policy), "--audit",
-             str(audit), "--", "sh", "-c", script],
-            capture_output=True, text=True, timeout=120, env=env, cwd=ws, check=False)
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "run",
+                "--policy",
+                str(policy),
+                "--audit",
+                str(audit),
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=ws,
+            check=False,
+        )
         if proc.returncode == 125:
             require_kernel(False, f"landgate run refused to start: {proc.stderr.strip()}")
         out = proc.stdout

@@ -3,6 +3,7 @@
 Each tampered trail is still a well-formed JSON Lines log with plausible
 entries: an unchained log would accept all of them.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The writer: durability, crashes, disk full, concurrent sessions, segments, keys."""
+
 from __future__ import annotations
 
 import itertools
@@ -29,8 +30,13 @@ def verify(t: Trail):
 
 def _child(code: str, *args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_key_and_directories_are_private(trail: Trail) -> None:
@@ -43,13 +49,38 @@ def test_key_and_directories_are_private(trail: Trail) -> None:
 
 def test_entry_shape(trail: Trail) -> None:
     w = trail.writer()
-    sid = w.start_session({"mode": "simulate", "policy": {"path": "/p.yaml", "sha256": "ab"},
-                           "layers": [{"name": "filesystem", "state": "observed",
-                                       "mechanism": "unotify", "detail": "simulate"}],
-                           "rung": "full", "kernel": "6.18", "landlock_abi": 7,
-                           "argv": ["agent"], "cwd": "/ws", "user": "dev"})
-    seq = w.append({"pid": 7, "action": "shell_exec", "target": "git push", "argv": ["git", "push"],
-                    "result": "deny", "rule": "policy.yaml:9", "layer": "exec", "ts": 5})
+    sid = w.start_session(
+        {
+            "mode": "simulate",
+            "policy": {"path": "/p.yaml", "sha256": "ab"},
+            "layers": [
+                {
+                    "name": "filesystem",
+                    "state": "observed",
+                    "mechanism": "unotify",
+                    "detail": "simulate",
+                }
+            ],
+            "rung": "full",
+            "kernel": "6.18",
+            "landlock_abi": 7,
+            "argv": ["agent"],
+            "cwd": "/ws",
+            "user": "dev",
+        }
+    )
+    seq = w.append(
+        {
+            "pid": 7,
+            "action": "shell_exec",
+            "target": "git push",
+            "argv": ["git", "push"],
+            "result": "deny",
+            "rule": "policy.yaml:9",
+            "layer": "exec",
+            "ts": 5,
+        }
+    )
     w.end_session(3)
     w.close()
     es = trail.entries()
@@ -59,15 +90,22 @@ def test_entry_shape(trail: Trail) -> None:
     assert start["layers"][0]["mechanism"] == "unotify" and start["rung"] == "full"
     assert dec["seq"] == seq == 3 and dec["prev"] == start["hash"]
     assert {k: dec[k] for k in ("action", "target", "argv", "result", "mode", "rule", "layer")} == {
-        "action": "shell_exec", "target": "git push", "argv": ["git", "push"], "result": "deny",
-        "mode": "simulate", "rule": "policy.yaml:9", "layer": "exec"}
+        "action": "shell_exec",
+        "target": "git push",
+        "argv": ["git", "push"],
+        "result": "deny",
+        "mode": "simulate",
+        "rule": "policy.yaml:9",
+        "layer": "exec",
+    }
     assert dec["event_ts"] == 5 and dec["ts"] > 1e9  # a non-wall-clock ts is kept aside
     assert end["exit_status"] == 3 and end["counts"]["deny"] == 1
     assert es[4]["type"] == "checkpoint"
     # canonical bytes: sorted keys, compact separators
     line = trail.lines()[2].rstrip(b"\n")
-    assert line == json.dumps(dec, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False).encode()
+    assert (
+        line == json.dumps(dec, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
 
 
 def test_nested_reserved_keys_do_not_confuse_verify(trail: Trail) -> None:
@@ -213,8 +251,11 @@ def test_concurrent_sessions_share_one_chain(trail: Trail) -> None:
     decisions = [e for e in entries if e["type"] == "decision"]
     assert len(decisions) == 1 + 4 * 300
     for n in range(4):
-        mine = [int(e["target"].rsplit("/", 1)[1]) for e in decisions
-                if e["target"].startswith(f"/ws/{n}/")]
+        mine = [
+            int(e["target"].rsplit("/", 1)[1])
+            for e in decisions
+            if e["target"].startswith(f"/ws/{n}/")
+        ]
         assert mine == list(range(300))
     pids = [e["pid"] for e in decisions[1:]]
     switches = sum(1 for a, b in itertools.pairwise(pids) if a != b)
@@ -244,12 +285,17 @@ def test_first_use_race_creates_one_trail(tmp_path: Path) -> None:
 def test_disk_full_fails_closed(tmp_path: Path, durability: str) -> None:
     require_root()
     mnt = Path(tempfile.mkdtemp(prefix="landgate-full-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)], check=True
+    )
     try:
         failures: list[str] = []
-        w = AuditWriter(mnt / "audit", key_directory=tmp_path / "keys", durability=durability,
-                        on_failure=failures.append)
+        w = AuditWriter(
+            mnt / "audit",
+            key_directory=tmp_path / "keys",
+            durability=durability,
+            on_failure=failures.append,
+        )
         w.start_session({"mode": "enforce"})
         appended = 0
         with pytest.raises(AuditError) if durability == "strict" else _nothing():
@@ -293,7 +339,8 @@ def test_simulate_summary(trail: Trail) -> None:
         w.append(event(i, result="deny" if i < 7 else "allow"))
     assert simulate_summary(w.counts(), sid) == (
         f"landgate: simulate: 7 actions would have been denied "
-        f"(landgate audit show --session {sid} --denied)")
+        f"(landgate audit show --session {sid} --denied)"
+    )
     assert simulate_summary({"deny": 1}, "S").startswith("landgate: simulate: 1 action would")
     assert "--session S " in simulate_summary({"deny": 2}, "S", trail.dir) + " "
     assert str(trail.dir) in simulate_summary({"deny": 2}, "S", trail.dir)

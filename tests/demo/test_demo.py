@@ -6,6 +6,7 @@ the curl exec, the connect to the exfiltration address and the DNS lookup of
 the secret-bearing name must each appear as a denial, and the agent's own
 report must show no leak.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,25 @@ def _entries(audit: Path) -> list[dict[str, Any]]:
 
 def _is_denial(e: dict[str, Any]) -> bool:
     values = [e.get(k) for k in ("effect", "result", "decision", "outcome")]
-    return any(isinstance(v, str) and v.lower() in ("deny", "denied", "would-deny", "would_deny")
-               for v in values)
+    return any(
+        isinstance(v, str) and v.lower() in ("deny", "denied", "would-deny", "would_deny")
+        for v in values
+    )
 
 
 @pytest.mark.slow
 def test_make_demo(tmp_path: Path) -> None:
     audit = tmp_path / "audit"
     env = dict(os.environ, LANDGATE_DEMO_AUDIT=str(audit))
-    proc = subprocess.run(["bash", str(REPO / "demo" / "run.sh")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        ["bash", str(REPO / "demo" / "run.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if proc.returncode == 3 and os.environ.get("LANDGATE_REQUIRE_KERNEL") != "1":
         pytest.skip("demo incomplete in this tree: " + proc.stdout.strip().splitlines()[-2])
     assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
@@ -50,8 +60,11 @@ def test_make_demo(tmp_path: Path) -> None:
     assert len(starts) >= 2, "expected a simulated and an enforced session"
     enforced = starts[-1]["session"]
     simulated = starts[-2]["session"]
-    denials = [e for e in entries if e.get("session") == enforced and e.get("type") == "decision"
-               and _is_denial(e)]
+    denials = [
+        e
+        for e in entries
+        if e.get("session") == enforced and e.get("type") == "decision" and _is_denial(e)
+    ]
     targets = [(str(e.get("action")), str(e.get("target", ""))) for e in denials]
 
     def denied(action: str, needle: str) -> bool:

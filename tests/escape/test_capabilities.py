@@ -4,6 +4,7 @@ When landgate runs as root, the agent keeps only the capabilities ordinary file
 work needs (chown, DAC override, setuid/setgid ...).  The attacks below need
 one of the dropped ones; each has its allowed twin in the same test.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,10 @@ from sandbox.launch.host import probe_host
 
 pytestmark = pytest.mark.kernel
 
-SYSCALL = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n" \
-          "def sc(*a):\n    r = libc.syscall(*a)\n    return r, ctypes.get_errno()\n"
+SYSCALL = (
+    "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "def sc(*a):\n    r = libc.syscall(*a)\n    return r, ctypes.get_errno()\n"
+)
 
 # Bits of the kept set (linux/capability.h): CHOWN 0, DAC_OVERRIDE 1, FOWNER 3,
 # FSETID 4, KILL 5, SETGID 6, SETUID 7, NET_BIND_SERVICE 10.

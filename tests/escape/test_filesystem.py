@@ -1,4 +1,5 @@
 """Filesystem escapes: each attack on a secret next to its allowed twin (real kernel)."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,9 @@ def _landlock():
 
 
 def test_home_secrets_denied_while_workspace_reads(world):
-    p = landgate(world, ["sh", "-c", f"cat {world.ssh_key}; cat {world.aws_credentials}; cat src/app.ts"])
+    p = landgate(
+        world, ["sh", "-c", f"cat {world.ssh_key}; cat {world.aws_credentials}; cat src/app.ts"]
+    )
     assert not leaked(world, p)
     assert b"Permission denied" in p.stderr
     assert b"export const answer = 42;" in p.stdout
@@ -33,15 +36,23 @@ def test_dotenv_root_and_nested_denied(world):
 
 
 def test_symlink_to_secret(world):
-    p = landgate(world, ["sh", "-c", (f"ln -s {world.ssh_key} k; ln -s .env e; ln -s src/app.ts a;"
-                         "cat k; cat e; cat a")])
+    p = landgate(
+        world,
+        [
+            "sh",
+            "-c",
+            (f"ln -s {world.ssh_key} k; ln -s .env e; ln -s src/app.ts a;cat k; cat e; cat a"),
+        ],
+    )
     assert not leaked(world, p)
     assert b"answer = 42" in p.stdout
 
 
 def test_hardlink_rename_copy_of_dotenv(world):
-    script = ("ln .env hl; echo ln=$?; mv .env moved; echo mv=$?; cp .env copy; cat copy hl moved;"
-              " mv pkg pkg2 && cat pkg2/nested/.env; cp src/app.ts app2 && cat app2")
+    script = (
+        "ln .env hl; echo ln=$?; mv .env moved; echo mv=$?; cp .env copy; cat copy hl moved;"
+        " mv pkg pkg2 && cat pkg2/nested/.env; cp src/app.ts app2 && cat app2"
+    )
     p = landgate(world, ["sh", "-c", script])
     assert not leaked(world, p)
     assert b"ln=1" in p.stdout and b"mv=1" in p.stdout  # EXDEV / EBUSY on the mask
@@ -49,20 +60,31 @@ def test_hardlink_rename_copy_of_dotenv(world):
 
 
 def test_proc_self_root_alias(world):
-    p = landgate(world, ["sh", "-c", (f"cat /proc/self/root{world.dotenv} /proc/self/root{world.ssh_key};"
-                         f" cat /proc/self/root{world.app_source}")])
+    p = landgate(
+        world,
+        [
+            "sh",
+            "-c",
+            (
+                f"cat /proc/self/root{world.dotenv} /proc/self/root{world.ssh_key};"
+                f" cat /proc/self/root{world.app_source}"
+            ),
+        ],
+    )
     assert not leaked(world, p)
     assert b"answer = 42" in p.stdout
 
 
 def test_opath_then_proc_fd_reopen(world):
-    code = ("import os\n"
-            "for name in ('.env', 'src/app.ts'):\n"
-            "    fd = os.open(name, os.O_PATH)\n"
-            "    try:\n"
-            "        print(open(f'/proc/self/fd/{fd}', 'rb').read())\n"
-            "    except OSError as e:\n"
-            "        print('denied', e)\n")
+    code = (
+        "import os\n"
+        "for name in ('.env', 'src/app.ts'):\n"
+        "    fd = os.open(name, os.O_PATH)\n"
+        "    try:\n"
+        "        print(open(f'/proc/self/fd/{fd}', 'rb').read())\n"
+        "    except OSError as e:\n"
+        "        print('denied', e)\n"
+    )
     p = landgate(world, py(code))
     assert not leaked(world, p)
     assert b"answer = 42" in p.stdout
@@ -79,14 +101,16 @@ def test_open_by_handle_at(world):
     rc = libc.name_to_handle_at(-100, str(world.dotenv).encode(), buf, ctypes.byref(mount_id), 0)
     require_kernel(rc == 0, "name_to_handle_at on this filesystem")
     handle = buf.raw.hex()
-    code = (f"import ctypes, os\n"
-            f"libc = ctypes.CDLL(None, use_errno=True)\n"
-            f"h = ctypes.create_string_buffer(bytes.fromhex('{handle}'))\n"
-            f"mfd = os.open('.', os.O_RDONLY)\n"
-            f"fd = libc.open_by_handle_at(mfd, h, os.O_RDONLY)\n"
-            f"print('fd', fd, 'errno', ctypes.get_errno())\n"
-            f"if fd >= 0: print(os.read(fd, 200))\n"
-            f"print(open('src/app.ts').read())\n")
+    code = (
+        f"import ctypes, os\n"
+        f"libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"h = ctypes.create_string_buffer(bytes.fromhex('{handle}'))\n"
+        f"mfd = os.open('.', os.O_RDONLY)\n"
+        f"fd = libc.open_by_handle_at(mfd, h, os.O_RDONLY)\n"
+        f"print('fd', fd, 'errno', ctypes.get_errno())\n"
+        f"if fd >= 0: print(os.read(fd, 200))\n"
+        f"print(open('src/app.ts').read())\n"
+    )
     p = landgate(world, py(code))
     assert not leaked(world, p)
     assert b"fd -1 errno 1" in p.stdout  # EPERM from the hardening filter
@@ -95,8 +119,17 @@ def test_open_by_handle_at(world):
 
 def test_write_outside_denied_inside_works(world):
     outside = world.root / "outside.txt"
-    p = landgate(world, ["sh", "-c", (f"echo pwned > {outside}; echo pwned > {world.home}/x;"
-                         " echo fine > inside.txt && cat inside.txt")])
+    p = landgate(
+        world,
+        [
+            "sh",
+            "-c",
+            (
+                f"echo pwned > {outside}; echo pwned > {world.home}/x;"
+                " echo fine > inside.txt && cat inside.txt"
+            ),
+        ],
+    )
     assert not outside.exists() and not (world.home / "x").exists()
     assert b"fine" in p.stdout
     assert (world.workspace / "inside.txt").read_text() == "fine\n"
@@ -111,11 +144,16 @@ def test_protected_paths(world):
     for d in (keydir.parent, keydir, world.workspace / ".git", world.workspace / ".git" / "hooks"):
         os.chmod(d, 0o755)
     os.chmod(keydir / "key", 0o644)
-    pol = world_policy(world, extra_read='      - { path: "~/.config/", effect: allow }',
-                       extra_write='      - { path: "~/", effect: allow }')
-    script = (f"echo evil >> {world.home}/.bashrc; echo b=$?; cat {keydir}/key;"
-              f" echo hook > .git/hooks/pre-commit; echo h=$?; echo notes > {world.home}/notes.txt;"
-              f" echo pol >> {pol}; echo ok")
+    pol = world_policy(
+        world,
+        extra_read='      - { path: "~/.config/", effect: allow }',
+        extra_write='      - { path: "~/", effect: allow }',
+    )
+    script = (
+        f"echo evil >> {world.home}/.bashrc; echo b=$?; cat {keydir}/key;"
+        f" echo hook > .git/hooks/pre-commit; echo h=$?; echo notes > {world.home}/notes.txt;"
+        f" echo pol >> {pol}; echo ok"
+    )
     p = landgate(world, ["sh", "-c", script], policy=pol)
     assert not leaked(world, p)
     assert (world.home / ".bashrc").read_text() == "# fake bashrc\n"
@@ -125,19 +163,21 @@ def test_protected_paths(world):
 
 
 def test_memfd_exec(world):
-    code = ("import ctypes, os, sys\n"
-            "libc = ctypes.CDLL(None, use_errno=True)\n"
-            "fd = libc.memfd_create(b'x', 0)\n"
-            "os.write(fd, open('/bin/echo', 'rb').read())\n"
-            "pid = os.fork()\n"
-            "if pid == 0:\n"
-            "    try: os.execv(f'/proc/self/fd/{fd}', ['echo', 'MEMFD-RAN'])\n"
-            "    except OSError as e: print('execve', e.errno, flush=True)\n"
-            "    try: os.execve(fd, ['echo', 'FEXECVE-RAN'], {})\n"
-            "    except OSError as e: print('fexecve', e.errno, flush=True)\n"
-            "    os._exit(0)\n"
-            "os.waitpid(pid, 0)\n"
-            "os.execv('/bin/echo', ['echo', 'PLAIN-RAN'])\n")
+    code = (
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "fd = libc.memfd_create(b'x', 0)\n"
+        "os.write(fd, open('/bin/echo', 'rb').read())\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try: os.execv(f'/proc/self/fd/{fd}', ['echo', 'MEMFD-RAN'])\n"
+        "    except OSError as e: print('execve', e.errno, flush=True)\n"
+        "    try: os.execve(fd, ['echo', 'FEXECVE-RAN'], {})\n"
+        "    except OSError as e: print('fexecve', e.errno, flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "os.execv('/bin/echo', ['echo', 'PLAIN-RAN'])\n"
+    )
     p = landgate(world, py(code))
     assert b"MEMFD-RAN" not in p.stdout and b"FEXECVE-RAN" not in p.stdout
     assert b"fexecve 13" in p.stdout  # EACCES: execveat(AT_EMPTY_PATH) refused by seccomp
@@ -155,8 +195,18 @@ def test_ld_so_running_a_binary(world):
     os.chmod(data / "echo", 0o755)
     pol = world_policy(world, extra_read=f'      - {{ path: "{data}/", effect: allow }}')
     ld = "/lib64/ld-linux-x86-64.so.2"
-    p = landgate(world, ["sh", "-c", (f"{data}/echo DIRECT; echo direct=$?; {ld} /bin/echo VIA-LD-ALLOWED;"
-                         f" {ld} {data}/echo VIA-LD-DATA")], policy=pol)
+    p = landgate(
+        world,
+        [
+            "sh",
+            "-c",
+            (
+                f"{data}/echo DIRECT; echo direct=$?; {ld} /bin/echo VIA-LD-ALLOWED;"
+                f" {ld} {data}/echo VIA-LD-DATA"
+            ),
+        ],
+        policy=pol,
+    )
     assert b"DIRECT" not in p.stdout.replace(b"direct=", b"")
     assert b"direct=126" in p.stdout  # Landlock EXECUTE: not granted beneath data/
     assert b"VIA-LD-ALLOWED" in p.stdout

@@ -1,4 +1,5 @@
 """Helpers shared by tests/launch and tests/escape: run `landgate run` for real."""
+
 from __future__ import annotations
 
 import os
@@ -41,9 +42,17 @@ environment:
     return world.write_policy(text)
 
 
-def landgate(world, argv: Sequence[str], *, policy: Path | None = None, env: dict | None = None,
-             as_nobody: bool = False, extra_args: Sequence[str] = (), timeout: float = 60,
-             cwd: Path | None = None) -> subprocess.CompletedProcess:
+def landgate(
+    world,
+    argv: Sequence[str],
+    *,
+    policy: Path | None = None,
+    env: dict | None = None,
+    as_nobody: bool = False,
+    extra_args: Sequence[str] = (),
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess:
     pol = policy or world_policy(world)
     cmd = [PY, "-m", "sandbox", "run", "--policy", str(pol), *extra_args, "--", *argv]
     if as_nobody:
@@ -61,7 +70,9 @@ def landgate(world, argv: Sequence[str], *, policy: Path | None = None, env: dic
     e["XDG_STATE_HOME"] = str(state / "state")
     e["XDG_CONFIG_HOME"] = str(state / "config")
     e.update(env or {})
-    return subprocess.run(cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=timeout)
+    return subprocess.run(
+        cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=timeout
+    )
 
 
 def py(code: str) -> list[str]:

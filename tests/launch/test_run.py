@@ -1,4 +1,5 @@
 """`landgate run`: exit status, signals, the terminal, the process tree, users, refusal, env."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.kernel
 
 @pytest.fixture(autouse=True)
 def _kernel():
-    require_kernel(probe_host().landlock_abi >= 1 and probe_host().seccomp_filter, "Landlock + seccomp")
+    require_kernel(
+        probe_host().landlock_abi >= 1 and probe_host().seccomp_filter, "Landlock + seccomp"
+    )
 
 
 def run_inprocess(world, argv, *, host=None, best_effort=False, simulate=False, env=None):
@@ -31,9 +34,16 @@ def run_inprocess(world, argv, *, host=None, best_effort=False, simulate=False, 
 
     warnings: list[str] = []
     pol = load_policy(world_policy(world), cwd=world.workspace, home=world.home)
-    options = RunOptions(argv=argv, policy=pol, best_effort=best_effort, simulate=simulate,
-                         warn=warnings.append, host=host, env=env or dict(world.env),
-                         cwd=str(world.workspace))
+    options = RunOptions(
+        argv=argv,
+        policy=pol,
+        best_effort=best_effort,
+        simulate=simulate,
+        warn=warnings.append,
+        host=host,
+        env=env or dict(world.env),
+        cwd=str(world.workspace),
+    )
     rc = run_session(options)
     run_inprocess.warnings = warnings  # type: ignore[attr-defined]
     return rc
@@ -63,16 +73,22 @@ def test_not_found_127_not_executable_126(world):
 def test_signals_forwarded(world):
     # os.write, not print: the test may signal while `print('ready')` is still inside
     # the buffered writer, and a handler that prints would then re-enter it.
-    code = ("import os, signal, sys, time\n"
-            "for s in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):\n"
-            "    signal.signal(s, lambda n, f: os.write(1, b'got %d\\n' % n))\n"
-            "signal.signal(signal.SIGTERM, lambda n, f: (os.write(1, b'term\\n'), sys.exit(3)))\n"
-            "os.write(1, b'ready\\n')\n"
-            "while True: time.sleep(0.05)\n")
+    code = (
+        "import os, signal, sys, time\n"
+        "for s in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):\n"
+        "    signal.signal(s, lambda n, f: os.write(1, b'got %d\\n' % n))\n"
+        "signal.signal(signal.SIGTERM, lambda n, f: (os.write(1, b'term\\n'), sys.exit(3)))\n"
+        "os.write(1, b'ready\\n')\n"
+        "while True: time.sleep(0.05)\n"
+    )
     e = dict(world.env, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
-                             *py(code)], cwd=world.workspace, env=e, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--", *py(code)],
+        cwd=world.workspace,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"ready\n"
     for sig in (signal.SIGHUP, signal.SIGWINCH, signal.SIGINT):
@@ -81,7 +97,9 @@ def test_signals_forwarded(world):
         if line != f"got {int(sig)}\n".encode():
             proc.kill()
             _, err = proc.communicate(timeout=10)
-            raise AssertionError(f"after {sig!r}: {line!r}; exit {proc.returncode}; stderr {err[-1500:]!r}")
+            raise AssertionError(
+                f"after {sig!r}: {line!r}; exit {proc.returncode}; stderr {err[-1500:]!r}"
+            )
     proc.send_signal(signal.SIGTERM)
     assert proc.stdout.readline() == b"term\n"
     assert proc.wait(10) == 3
@@ -89,14 +107,16 @@ def test_signals_forwarded(world):
 
 def test_pty_interactive(world):
     """On a terminal: isatty, window size, a line typed by the user, Ctrl-C delivered once."""
-    code = ("import os, sys, signal, shutil\n"
-            "n = []\n"
-            "signal.signal(signal.SIGINT, lambda *a: n.append(1))\n"
-            "print('tty', os.isatty(0), shutil.get_terminal_size(), flush=True)\n"
-            "line = sys.stdin.readline()\n"
-            "print('read', line.strip(), flush=True)\n"
-            "sys.stdin.readline()\n"
-            "print('ints', len(n), flush=True)\n")
+    code = (
+        "import os, sys, signal, shutil\n"
+        "n = []\n"
+        "signal.signal(signal.SIGINT, lambda *a: n.append(1))\n"
+        "print('tty', os.isatty(0), shutil.get_terminal_size(), flush=True)\n"
+        "line = sys.stdin.readline()\n"
+        "print('read', line.strip(), flush=True)\n"
+        "sys.stdin.readline()\n"
+        "print('ints', len(n), flush=True)\n"
+    )
     pid, master = pty.fork()
     if pid == 0:  # pragma: no cover - child: never return into pytest
         try:
@@ -139,16 +159,31 @@ def _pty_child(world, code: str) -> None:  # pragma: no cover - runs in the fork
     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     os.chdir(world.workspace)
     e = dict(world.env, PYTHONPATH=str(ROOT))
-    os.execve(PY, [PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
-                   *py(code)], e)
+    os.execve(
+        PY, [PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--", *py(code)], e
+    )
 
 
 def test_tree_dies_with_landgate(world):
     marker = "313.25"
     e = dict(world.env, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([PY, "-m", "sandbox", "run", "--policy", str(world_policy(world)), "--",
-                             "sh", "-c", f"(sleep {marker} &) ; echo started; sleep {marker}"],
-                            cwd=world.workspace, env=e, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            str(world_policy(world)),
+            "--",
+            "sh",
+            "-c",
+            f"(sleep {marker} &) ; echo started; sleep {marker}",
+        ],
+        cwd=world.workspace,
+        env=e,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
     assert subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True).stdout
     proc.kill()
@@ -164,8 +199,18 @@ def test_unprivileged_run_as_nobody(world):
     h = probe_host()
     require_kernel(os.geteuid() == 0, "root to switch to nobody")
     os.chmod(world.workspace, 0o777)  # so that a write can only fail because of landgate
-    p = landgate(world, ["sh", "-c", (f"id -u; cat {world.ssh_key} .env pkg/nested/.env; cat src/app.ts;"
-                         " echo w > w.txt && cat w.txt; cat /proc/self/uid_map")], as_nobody=True)
+    p = landgate(
+        world,
+        [
+            "sh",
+            "-c",
+            (
+                f"id -u; cat {world.ssh_key} .env pkg/nested/.env; cat src/app.ts;"
+                " echo w > w.txt && cat w.txt; cat /proc/self/uid_map"
+            ),
+        ],
+        as_nobody=True,
+    )
     assert not leaked(world, p), p.stderr
     assert p.stdout.startswith(b"65534\n")
     assert b"answer = 42" in p.stdout
@@ -175,8 +220,12 @@ def test_unprivileged_run_as_nobody(world):
 
 
 def test_environment_filtered(world):
-    env = {"AWS_SECRET_ACCESS_KEY": "AKIA-SECRET-VALUE", "LANDGATE_TEST_LISTED_TOKEN": "listed-ok",
-           "GITHUB_TOKEN": "ghp-secret", "PLAIN_VAR": "plain-ok"}
+    env = {
+        "AWS_SECRET_ACCESS_KEY": "AKIA-SECRET-VALUE",
+        "LANDGATE_TEST_LISTED_TOKEN": "listed-ok",
+        "GITHUB_TOKEN": "ghp-secret",
+        "PLAIN_VAR": "plain-ok",
+    }
     p = landgate(world, ["env"], env=env)
     assert b"AKIA-SECRET-VALUE" not in p.stdout and b"ghp-secret" not in p.stdout
     assert b"LANDGATE_TEST_LISTED_TOKEN=listed-ok" in p.stdout
@@ -205,8 +254,7 @@ def test_best_effort_warns_and_runs(world, capfd):
     rc = run_inprocess(world, ["sh", "-c", "echo ran"], host=host, best_effort=True)
     assert rc == 0
     assert "ran" in capfd.readouterr().out
-    assert any("landlock is required" in w and "--best-effort" in w
-               for w in run_inprocess.warnings)  # type: ignore[attr-defined]
+    assert any("landlock is required" in w and "--best-effort" in w for w in run_inprocess.warnings)  # type: ignore[attr-defined]
 
 
 def test_no_namespaces_rung(world, capfd):
@@ -223,15 +271,19 @@ def test_no_namespaces_rung(world, capfd):
         run_inprocess(world, ["cat", ".env"], host=host)
     assert "**/.env" in str(exc.value)
     # Landlock alone still denies what lies outside every grant (best effort).
-    rc = run_inprocess(world, ["sh", "-c", f"cat {world.ssh_key}; cat src/app.ts"], host=host,
-                       best_effort=True)
+    rc = run_inprocess(
+        world, ["sh", "-c", f"cat {world.ssh_key}; cat src/app.ts"], host=host, best_effort=True
+    )
     out = capfd.readouterr().out
     assert rc == 0 and "answer = 42" in out and world.secret.decode() not in out
 
 
 def test_simulate_blocks_nothing_on_the_filesystem(world, capfd):
-    rc = run_inprocess(world, ["sh", "-c", "cat src/app.ts; echo x > /tmp/../" + str(world.root / "sim.txt")],
-                       simulate=True)
+    rc = run_inprocess(
+        world,
+        ["sh", "-c", "cat src/app.ts; echo x > /tmp/../" + str(world.root / "sim.txt")],
+        simulate=True,
+    )
     assert rc == 0
     assert "answer = 42" in capfd.readouterr().out
     assert (world.root / "sim.txt").exists()
@@ -245,13 +297,19 @@ def test_bad_policy_for_run_is_125_not_an_agent_code(world):
     """`run` exits with the agent's status, so a policy that stops landgate before the agent
     ran is 125 (a clear one-line error, no traceback), never 1; the twin: `check` on the
     same file says 1 (policy invalid), and a valid policy runs the agent's own exit code."""
-    bad = world.write_policy("version: 1\nactions:\n  - action: file_read\n    rules:\n"
-                             "      - { pth: x, effect: allow }\n", name="bad.yaml")
+    bad = world.write_policy(
+        "version: 1\nactions:\n  - action: file_read\n    rules:\n"
+        "      - { pth: x, effect: allow }\n",
+        name="bad.yaml",
+    )
     p = landgate(world, ["sh", "-c", "exit 1"], policy=bad)
     assert p.returncode == 125 and b"bad.yaml:5:" in p.stderr and b"Traceback" not in p.stderr
     missing = landgate(world, ["true"], policy=world.root / "absent.yaml")
     assert missing.returncode == 125 and b"absent.yaml" in missing.stderr
-    check = subprocess.run([PY, "-m", "sandbox", "check", "--policy", str(bad)], capture_output=True,
-                           env=dict(world.env, PYTHONPATH=str(ROOT)))
+    check = subprocess.run(
+        [PY, "-m", "sandbox", "check", "--policy", str(bad)],
+        capture_output=True,
+        env=dict(world.env, PYTHONPATH=str(ROOT)),
+    )
     assert check.returncode == 1
     assert landgate(world, ["sh", "-c", "exit 1"]).returncode == 1

@@ -6,6 +6,7 @@ prefixes only (10.200.1.0/24, fd00:c8:1::/64).  No test packet goes anywhere
 else: sandbox traffic is NATed on the host side of the session's veth and
 routed into that namespace.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,8 +94,19 @@ def fake_inet() -> Iterator[FakeInet]:
     sh("ip", "netns", "add", INET_NS)
     proc = None
     try:
-        sh("ip", "link", "add", INET_HOST_IF, "type", "veth", "peer", "name", INET_PEER_IF,
-           "netns", INET_NS)
+        sh(
+            "ip",
+            "link",
+            "add",
+            INET_HOST_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            INET_PEER_IF,
+            "netns",
+            INET_NS,
+        )
         sh("ip", "addr", "add", "10.200.250.1/30", "dev", INET_HOST_IF)
         sh("ip", "-6", "addr", "add", "fd00:c8:fa::1/64", "dev", INET_HOST_IF, "nodad")
         sh("ip", "link", "set", INET_HOST_IF, "up")
@@ -113,8 +125,17 @@ def fake_inet() -> Iterator[FakeInet]:
         sh("ip", "-6", "route", "add", "fd00:c8:1::/64", "via", "fd00:c8:fa::2")
         inet = FakeInet(tmp / "zone.json", tmp / "log.jsonl", INET_HOST_IF, None)  # type: ignore[arg-type]
         inet.set_zone(ZONE)
-        proc = subprocess.Popen([*ns, sys.executable, str(HERE / "fake_inet.py"), str(inet.zone_path),
-                                 str(inet.log_path)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                *ns,
+                sys.executable,
+                str(HERE / "fake_inet.py"),
+                str(inet.zone_path),
+                str(inet.log_path),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         inet.proc = proc
         _live.append(inet)
@@ -128,8 +149,12 @@ def fake_inet() -> Iterator[FakeInet]:
         sh("ip", "link", "del", INET_HOST_IF, check=False)
 
 
-def net_session(policy_text: str, fake: FakeInet, events: list[dict] | None = None,
-                names: dict[str, tuple[str, ...]] | None = None):  # -> NetworkSession
+def net_session(
+    policy_text: str,
+    fake: FakeInet,
+    events: list[dict] | None = None,
+    names: dict[str, tuple[str, ...]] | None = None,
+):  # -> NetworkSession
     from sandbox.net import NetworkSession
     from sandbox.net.dnsview import Upstream
     from sandbox.policy import load_policy_text
@@ -137,20 +162,47 @@ def net_session(policy_text: str, fake: FakeInet, events: list[dict] | None = No
     policy = load_policy_text(policy_text, source="test-policy.yaml", cwd=Path("/tmp"))
     sink = names if names is not None else {}
     ev = events if events is not None else []
-    return NetworkSession(policy, on_event=ev.append, names_sink=lambda ip, n: sink.__setitem__(ip, n),
-                          warn=lambda m: None, upstream=Upstream(ADDRS["dns"]), uplinks=[fake.uplink])
+    return NetworkSession(
+        policy,
+        on_event=ev.append,
+        names_sink=lambda ip, n: sink.__setitem__(ip, n),
+        warn=lambda m: None,
+        upstream=Upstream(ADDRS["dns"]),
+        uplinks=[fake.uplink],
+    )
 
 
-def run_in_sandbox(session: Any, code: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run_in_sandbox(
+    session: Any, code: str, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
     """Run python code in the session's namespace with its resolv.conf, as the launcher would."""
     setup = session.setup
     assert setup is not None and setup.netns_path
-    (resolv, target), = setup.binds
+    ((resolv, target),) = setup.binds
     script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
     return subprocess.run(
-        ["nsenter", f"--net={setup.netns_path}", "unshare", "-m", "--propagation", "private",
-         "sh", "-c", script, "sh", resolv, target, sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=timeout, check=False)
+        [
+            "nsenter",
+            f"--net={setup.netns_path}",
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            resolv,
+            target,
+            sys.executable,
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_for(pred: Any, timeout: float = 3.0) -> bool:

@@ -9,6 +9,7 @@ Serves, on every address of the namespace:
     re-read on every query so a test can change an answer mid-session.
 Every connection, datagram and DNS question is appended to LOG.jsonl.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,13 @@ def serve_conn(conn: socket.socket, peer: tuple, port: int) -> None:
             data = conn.recv(65536)
         except OSError:
             data = b""
-        log(kind="tcp", local=local, port=port, peer=peer[0], data=data[:200].decode(errors="replace"))
+        log(
+            kind="tcp",
+            local=local,
+            port=port,
+            peer=peer[0],
+            data=data[:200].decode(errors="replace"),
+        )
         if data.startswith(b"SINK"):  # bulk transfer for the benchmark: read until EOF
             total = len(data)
             while True:
@@ -98,10 +105,15 @@ def dns_server() -> None:
         s.sendto(reply.pack(), peer)
 
 
-for target, args in ((tcp_server, (socket.AF_INET, 80)), (tcp_server, (socket.AF_INET, 8080)),
-                     (tcp_server, (socket.AF_INET6, 80)), (tcp_server, (socket.AF_INET6, 8080)),
-                     (udp_server, (socket.AF_INET,)), (udp_server, (socket.AF_INET6,)),
-                     (dns_server, ())):
+for target, args in (
+    (tcp_server, (socket.AF_INET, 80)),
+    (tcp_server, (socket.AF_INET, 8080)),
+    (tcp_server, (socket.AF_INET6, 80)),
+    (tcp_server, (socket.AF_INET6, 8080)),
+    (udp_server, (socket.AF_INET,)),
+    (udp_server, (socket.AF_INET6,)),
+    (dns_server, ()),
+):
     threading.Thread(target=target, args=args, daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()

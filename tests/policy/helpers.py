@@ -1,4 +1,5 @@
 """Shared helpers for the policy tests: load policy text against a fixed world."""
+
 from __future__ import annotations
 
 import textwrap

@@ -1,4 +1,5 @@
 """`landgate check` and `landgate explain` through the real command line (exit codes 0/1/2)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,13 +12,20 @@ from .helpers import PRESETS, REPO, SAFECLAW_DIR
 
 
 def landgate(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sandbox", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("policy", [str(SAFECLAW_DIR / f) for f in
-                                    ("file-access.json", "command-exec.json", "network.json")]
-                         + ["coding-agent", "ci", "read-only", "offline"])
+@pytest.mark.parametrize(
+    "policy",
+    [str(SAFECLAW_DIR / f) for f in ("file-access.json", "command-exec.json", "network.json")]
+    + ["coding-agent", "ci", "read-only", "offline"],
+)
 def test_check_valid_policies_exit_0(policy: str) -> None:
     proc = landgate("check", "--policy", policy)
     assert proc.returncode == 0, proc.stderr
@@ -35,8 +43,14 @@ def test_check_summarises_safeclaw_file_access() -> None:
 
 def test_explain_env_is_denied_by_the_env_rule_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
-    proc = landgate("explain", "--policy", str(SAFECLAW_DIR / "file-access.json"), "file_read",
-                    "./src/.env", cwd=tmp_path)
+    proc = landgate(
+        "explain",
+        "--policy",
+        str(SAFECLAW_DIR / "file-access.json"),
+        "file_read",
+        "./src/.env",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("deny") and lines[0].endswith("/src/.env")
@@ -46,26 +60,37 @@ def test_explain_env_is_denied_by_the_env_rule_with_its_line(tmp_path: Path) -> 
 
 
 def test_explain_allow_exits_0(tmp_path: Path) -> None:
-    proc = landgate("explain", "--policy", str(SAFECLAW_DIR / "file-access.json"), "file_read",
-                    "./src/app.ts", cwd=tmp_path)
+    proc = landgate(
+        "explain",
+        "--policy",
+        str(SAFECLAW_DIR / "file-access.json"),
+        "file_read",
+        "./src/app.ts",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("allow")
 
 
-@pytest.mark.parametrize("action,target,code", [
-    ("shell_exec", "cat README.md", 0),
-    ("shell_exec", "sh -c 'curl -s https://example.com'", 1),
-    ("shell_exec", "git status", 0),
-    ("network", "api.openai.com:443", 0),
-    ("network", "exfil.example.com:443", 1),
-    ("file_read", "~/.ssh/id_rsa", 1),
-])
+@pytest.mark.parametrize(
+    "action,target,code",
+    [
+        ("shell_exec", "cat README.md", 0),
+        ("shell_exec", "sh -c 'curl -s https://example.com'", 1),
+        ("shell_exec", "git status", 0),
+        ("network", "api.openai.com:443", 0),
+        ("network", "exfil.example.com:443", 1),
+        ("file_read", "~/.ssh/id_rsa", 1),
+    ],
+)
 def test_explain_coding_agent(action: str, target: str, code: int) -> None:
     proc = landgate("explain", "--policy", "coding-agent", action, target)
     assert proc.returncode == code, proc.stdout + proc.stderr
 
 
 def test_explain_default_decision_names_the_default() -> None:
-    proc = landgate("explain", "--policy", str(SAFECLAW_DIR / "network.json"), "network", "evil.example:443")
+    proc = landgate(
+        "explain", "--policy", str(SAFECLAW_DIR / "network.json"), "network", "evil.example:443"
+    )
     assert proc.returncode == 1
     assert "by default deny of network" in proc.stdout and "network.json:3:" in proc.stdout
 
@@ -84,12 +109,16 @@ def test_missing_policy_exits_1(tmp_path: Path) -> None:
 
 def test_invalid_policy_exits_1_with_located_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nactions:\n  - action: network\n    rules:\n"
-                   "      - { destination: '10.0.0.1/8', effect: allow }\n")
+    bad.write_text(
+        "version: 1\nactions:\n  - action: network\n    rules:\n"
+        "      - { destination: '10.0.0.1/8', effect: allow }\n"
+    )
     proc = landgate("check", "--policy", str(bad))
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"{bad}:5:") and "10.0.0.1/8" in proc.stderr
 
 
 def test_presets_dir_is_bundled() -> None:
-    assert (REPO / "sandbox" / "presets" / "coding-agent.yaml").resolve() == (PRESETS / "coding-agent.yaml").resolve()
+    assert (REPO / "sandbox" / "presets" / "coding-agent.yaml").resolve() == (
+        PRESETS / "coding-agent.yaml"
+    ).resolve()

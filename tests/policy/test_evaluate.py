@@ -1,4 +1,5 @@
 """decide(): forbid overrides permit, defaults, baseline, protected paths, shells, network names."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,39 +49,42 @@ def policy(tmp_path: Path):  # type: ignore[no-untyped-def]
     return load_text(tmp_path, POLICY)
 
 
-@pytest.mark.parametrize("action,target,effect", [
-    ("file_read", ".env", "deny"),
-    ("file_read", "src/app.ts", "allow"),
-    ("file_read", "pkg/nested/.env", "deny"),
-    ("file_read", "/ws/pkg/nested/.envrc", "allow"),
-    ("file_read", "~/.ssh/id_rsa", "deny"),
-    ("file_read", "~/notes.txt", "deny"),  # default
-    ("file_read", "/usr/bin/python3", "allow"),  # baseline
-    ("file_read", "/etc/passwd", "allow"),  # baseline
-    ("file_read", "/etc/shadow", "deny"),  # baseline deny beats baseline /etc/ allow
-    ("file_write", "dist/bundle.js", "deny"),
-    ("file_write", "src/app.ts", "allow"),
-    ("file_write", "~/.bashrc", "deny"),  # protected, despite defaultEffect allow
-    ("file_write", "/ws/.git/hooks/pre-commit", "deny"),  # protected at any depth
-    ("file_write", "/ws/sub/.git/config", "deny"),
-    ("file_write", "/ws/.git/HEAD", "allow"),
-    ("file_read", "~/.config/landgate/hmac.key", "deny"),  # key directory: never readable
-    ("shell_exec", "npm test", "allow"),
-    ("shell_exec", "npm test --coverage", "deny"),
-    ("shell_exec", "git diff HEAD~1", "allow"),
-    ("shell_exec", ["/usr/bin/git", "diff"], "allow"),
-    ("shell_exec", "curl https://x", "deny"),
-    ("shell_exec", "sh -c 'git diff && npm test'", "allow"),
-    ("shell_exec", "sh -c 'git diff; curl -s https://example.com'", "deny"),
-    ("shell_exec", "sh -c 'FOO=1 curl x | cat'", "deny"),
-    ("shell_exec", "sh -c 'sh -c \"curl x\"'", "deny"),
-    ("network", "api.openai.com", "allow"),
-    ("network", "registry.npmjs.org:443", "allow"),
-    ("network", "registry.npmjs.org:80", "deny"),
-    ("network", "127.0.0.1:11434", "allow"),
-    ("network", "evil.example:443", "deny"),
-    ("network", "unix:/run/user/1000/bus", "deny"),
-])
+@pytest.mark.parametrize(
+    "action,target,effect",
+    [
+        ("file_read", ".env", "deny"),
+        ("file_read", "src/app.ts", "allow"),
+        ("file_read", "pkg/nested/.env", "deny"),
+        ("file_read", "/ws/pkg/nested/.envrc", "allow"),
+        ("file_read", "~/.ssh/id_rsa", "deny"),
+        ("file_read", "~/notes.txt", "deny"),  # default
+        ("file_read", "/usr/bin/python3", "allow"),  # baseline
+        ("file_read", "/etc/passwd", "allow"),  # baseline
+        ("file_read", "/etc/shadow", "deny"),  # baseline deny beats baseline /etc/ allow
+        ("file_write", "dist/bundle.js", "deny"),
+        ("file_write", "src/app.ts", "allow"),
+        ("file_write", "~/.bashrc", "deny"),  # protected, despite defaultEffect allow
+        ("file_write", "/ws/.git/hooks/pre-commit", "deny"),  # protected at any depth
+        ("file_write", "/ws/sub/.git/config", "deny"),
+        ("file_write", "/ws/.git/HEAD", "allow"),
+        ("file_read", "~/.config/landgate/hmac.key", "deny"),  # key directory: never readable
+        ("shell_exec", "npm test", "allow"),
+        ("shell_exec", "npm test --coverage", "deny"),
+        ("shell_exec", "git diff HEAD~1", "allow"),
+        ("shell_exec", ["/usr/bin/git", "diff"], "allow"),
+        ("shell_exec", "curl https://x", "deny"),
+        ("shell_exec", "sh -c 'git diff && npm test'", "allow"),
+        ("shell_exec", "sh -c 'git diff; curl -s https://example.com'", "deny"),
+        ("shell_exec", "sh -c 'FOO=1 curl x | cat'", "deny"),
+        ("shell_exec", "sh -c 'sh -c \"curl x\"'", "deny"),
+        ("network", "api.openai.com", "allow"),
+        ("network", "registry.npmjs.org:443", "allow"),
+        ("network", "registry.npmjs.org:80", "deny"),
+        ("network", "127.0.0.1:11434", "allow"),
+        ("network", "evil.example:443", "deny"),
+        ("network", "unix:/run/user/1000/bus", "deny"),
+    ],
+)
 def test_decisions(policy, action: str, target: object, effect: str) -> None:  # type: ignore[no-untyped-def]
     assert decide(policy, action, target).effect == effect  # type: ignore[arg-type]
 
@@ -136,20 +140,31 @@ def test_inherit_false_is_kept_on_the_rule(policy) -> None:  # type: ignore[no-u
 
 
 def test_resolved_exe_matches_path_patterns(tmp_path: Path) -> None:
-    p = load_text(tmp_path, """\
+    p = load_text(
+        tmp_path,
+        """\
         version: 1
         actions:
           - action: shell_exec
             rules:
               - { command: "/usr/bin/git *", effect: allow }
-        """)
-    assert decide(p, "shell_exec", "git log", DecisionContext(resolved_exe="/usr/bin/git")).effect == "allow"
-    assert decide(p, "shell_exec", "git log", DecisionContext(resolved_exe="/tmp/git")).effect == "deny"
+        """,
+    )
+    assert (
+        decide(p, "shell_exec", "git log", DecisionContext(resolved_exe="/usr/bin/git")).effect
+        == "allow"
+    )
+    assert (
+        decide(p, "shell_exec", "git log", DecisionContext(resolved_exe="/tmp/git")).effect
+        == "deny"
+    )
     assert decide(p, "shell_exec", ["/usr/bin/git", "log"]).effect == "allow"
 
 
 def test_protected_write_yields_only_to_an_exact_allow(tmp_path: Path) -> None:
-    p = load_text(tmp_path, """\
+    p = load_text(
+        tmp_path,
+        """\
         version: 1
         actions:
           - action: file_write
@@ -161,7 +176,8 @@ def test_protected_write_yields_only_to_an_exact_allow(tmp_path: Path) -> None:
           - action: file_read
             rules:
               - { path: "~/.config/landgate/key", effect: allow }
-        """)
+        """,
+    )
     d = decide(p, "file_write", "~/.bashrc")
     assert d.effect == "allow" and d.rule is not None and d.rule.pattern == "~/.bashrc"
     assert any("exact path" in why for _, why in d.considered)
@@ -177,13 +193,16 @@ def test_protected_write_yields_only_to_an_exact_allow(tmp_path: Path) -> None:
 
 
 def test_glob_allow_does_not_open_a_protected_path(tmp_path: Path) -> None:
-    p = load_text(tmp_path, """\
+    p = load_text(
+        tmp_path,
+        """\
         version: 1
         actions:
           - action: file_write
             rules:
               - { path: "~/.*", effect: allow }
-        """)
+        """,
+    )
     assert decide(p, "file_write", "~/.bashrc").effect == "deny"
     assert decide(p, "file_write", "~/.vimrc").effect == "allow"
 
@@ -210,10 +229,16 @@ def test_extends_empty_removes_the_baseline(tmp_path: Path) -> None:
     assert decide(without, "file_read", "~/.config/landgate/k").rule is not None
 
 
-@pytest.mark.parametrize("action,target", [
-    ("file_exec", "x"), ("file_read", ""), ("network", "bad host:1"), ("shell_exec", ""),
-    ("network", "host:99999"),
-])
+@pytest.mark.parametrize(
+    "action,target",
+    [
+        ("file_exec", "x"),
+        ("file_read", ""),
+        ("network", "bad host:1"),
+        ("shell_exec", ""),
+        ("network", "host:99999"),
+    ],
+)
 def test_malformed_targets_raise_usage_errors(policy, action: str, target: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError):
         decide(policy, action, target)
@@ -232,19 +257,41 @@ def test_indexed_network_decisions_agree_with_the_matcher() -> None:
     from .test_patterns import NET_CASES
 
     for dest, yes, no in NET_CASES:
-        p = Policy.from_dict({"version": 1, "extends": [], "actions": [
-            {"action": "network", "defaultEffect": "deny",
-             "rules": [{"destination": "other.example:1", "effect": "allow"},
-                       {"destination": dest, "effect": "allow"}]}]}, cwd=Path("/ws"), home=HOME)
+        p = Policy.from_dict(
+            {
+                "version": 1,
+                "extends": [],
+                "actions": [
+                    {
+                        "action": "network",
+                        "defaultEffect": "deny",
+                        "rules": [
+                            {"destination": "other.example:1", "effect": "allow"},
+                            {"destination": dest, "effect": "allow"},
+                        ],
+                    }
+                ],
+            },
+            cwd=Path("/ws"),
+            home=HOME,
+        )
         assert decide(p, "network", yes).effect == "allow", (dest, yes)
         assert decide(p, "network", no).effect == "deny", (dest, no)
 
 
 def test_chunked_prefilter_agrees_across_chunk_boundaries(tmp_path: Path) -> None:
-    rules = "\n".join(f'      - {{ path: "./d{k}/**", effect: {"deny" if k % 7 == 0 else "allow"} }}'
-                      for k in range(100))
-    p = load_text(tmp_path, f"version: 1\nextends: []\nactions:\n  - action: file_read\n    rules:\n{rules}\n")
+    rules = "\n".join(
+        f'      - {{ path: "./d{k}/**", effect: {"deny" if k % 7 == 0 else "allow"} }}'
+        for k in range(100)
+    )
+    p = load_text(
+        tmp_path, f"version: 1\nextends: []\nactions:\n  - action: file_read\n    rules:\n{rules}\n"
+    )
     for k in range(100):
         d = decide(p, "file_read", f"./d{k}/x")
-        assert d.effect == ("deny" if k % 7 == 0 else "allow") and d.rule is not None and d.rule.index == k + 1
+        assert (
+            d.effect == ("deny" if k % 7 == 0 else "allow")
+            and d.rule is not None
+            and d.rule.index == k + 1
+        )
     assert decide(p, "file_read", "./d100/x").effect == "deny"

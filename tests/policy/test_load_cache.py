@@ -1,6 +1,7 @@
 """The loader's caches (composed YAML by text, loaded policies by every input) never serve
 a stale policy: an edit on disk, a changed workspace symlink, another audit directory or
 home each give a freshly built policy."""
+
 from __future__ import annotations
 
 import os
@@ -58,6 +59,8 @@ def test_other_inputs_are_part_of_the_key(tmp_path):
     d = load_policy(p, cwd=tmp_path, audit_dir=tmp_path / "audit2")
     pats = lambda pol: {r.pattern for r in pol.block("file_write").rules}
     assert str(tmp_path / "audit1") + "/" in pats(c)
-    assert str(tmp_path / "audit2") + "/" in pats(d) and str(tmp_path / "audit1") + "/" not in pats(d)
+    assert str(tmp_path / "audit2") + "/" in pats(d) and str(tmp_path / "audit1") + "/" not in pats(
+        d
+    )
     e = load_policy(p, cwd=tmp_path, home=tmp_path / "w1")
     assert e.home == tmp_path / "w1"

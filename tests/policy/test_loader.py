@@ -1,4 +1,5 @@
 """Loader: native fields, environment, enforcement, workspace, presets, resolve_policy_path, schema."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ from .helpers import HOME, PRESETS, WS, load_text
 
 
 def test_native_fields(tmp_path: Path) -> None:
-    p = load_text(tmp_path, """\
+    p = load_text(
+        tmp_path,
+        """\
         version: 1
         mode: simulate
         workspace: ~/project
@@ -27,10 +30,14 @@ def test_native_fields(tmp_path: Path) -> None:
         enforcement:
           require: [landlock]
           durability: strict
-        """)
+        """,
+    )
     assert p.mode == "simulate" and p.version == 1
     assert p.workspace == Path(os.path.realpath(HOME / "project"))
-    assert p.environment.allow == ("GITHUB_TOKEN",) and p.environment.set == {"CI": "1", "RETRIES": "3"}
+    assert p.environment.allow == ("GITHUB_TOKEN",) and p.environment.set == {
+        "CI": "1",
+        "RETRIES": "3",
+    }
     assert p.enforcement.require == frozenset({"landlock"}) and p.enforcement.durability == "strict"
     assert set(p.blocks) == set(ACTIONS)
     assert p.declared_actions == ()
@@ -55,21 +62,51 @@ def test_environment_filtering() -> None:
     from sandbox.policy.model import Environment
 
     env = Environment(allow=("GITHUB_TOKEN",), deny=("HISTFILE",), set={"CI": "1"})
-    out = env.apply({"PATH": "/bin", "GITHUB_TOKEN": "t", "NPM_TOKEN": "n", "AWS_REGION": "x",
-                     "my_secret_value": "s", "HISTFILE": "h", "HOME": "/h"})
+    out = env.apply(
+        {
+            "PATH": "/bin",
+            "GITHUB_TOKEN": "t",
+            "NPM_TOKEN": "n",
+            "AWS_REGION": "x",
+            "my_secret_value": "s",
+            "HISTFILE": "h",
+            "HOME": "/h",
+        }
+    )
     assert out == {"PATH": "/bin", "GITHUB_TOKEN": "t", "HOME": "/h", "CI": "1"}
     closed = Environment(allow=("PATH",), pass_by_default=False)
     assert closed.apply({"PATH": "/bin", "HOME": "/h"}) == {"PATH": "/bin"}
 
 
 def test_from_dict_and_load_classmethods(tmp_path: Path) -> None:
-    p = Policy.from_dict({"version": 1, "actions": [
-        {"action": "network", "defaultEffect": "deny",
-         "rules": [{"destination": "api.openai.com", "effect": "allow"}]}]}, cwd=WS, home=HOME)
+    p = Policy.from_dict(
+        {
+            "version": 1,
+            "actions": [
+                {
+                    "action": "network",
+                    "defaultEffect": "deny",
+                    "rules": [{"destination": "api.openai.com", "effect": "allow"}],
+                }
+            ],
+        },
+        cwd=WS,
+        home=HOME,
+    )
     assert decide(p, "network", "api.openai.com:443").effect == "allow"
     with pytest.raises(PolicyError) as exc:
-        Policy.from_dict({"version": 1, "actions": [{"action": "network", "rules": [
-            {"destination": "10.0.0.1/8", "effect": "allow"}]}]}, source="api-policy")
+        Policy.from_dict(
+            {
+                "version": 1,
+                "actions": [
+                    {
+                        "action": "network",
+                        "rules": [{"destination": "10.0.0.1/8", "effect": "allow"}],
+                    }
+                ],
+            },
+            source="api-policy",
+        )
     assert str(exc.value).startswith("api-policy:") and "10.0.0.1/8" in str(exc.value)
     path = tmp_path / "p.yaml"
     path.write_text("version: 1\n")
@@ -98,8 +135,8 @@ def test_all_four_presets_exist() -> None:
     assert {p.stem for p in PRESET_FILES} >= {"coding-agent", "ci", "read-only", "offline"}
     for name in ("file-access.json", "command-exec.json", "network.json"):
         assert (PRESETS / "safeclaw" / name).read_bytes() == (
-            Path("/work/shared/safeclaw-policies") / name).read_bytes() or not Path(
-            "/work/shared/safeclaw-policies").is_dir()
+            Path("/work/shared/safeclaw-policies") / name
+        ).read_bytes() or not Path("/work/shared/safeclaw-policies").is_dir()
 
 
 @pytest.mark.parametrize("preset", PRESET_FILES, ids=lambda p: p.stem)
@@ -124,8 +161,14 @@ def test_schema_rejects_what_the_loader_rejects() -> None:
     import jsonschema
 
     schema = json.loads((PRESETS / "policy.schema.json").read_text())
-    for bad in ({"version": 2}, {"version": 1, "bogus": 1},
-                {"version": 1, "actions": [{"action": "file_read", "rules": [{"command": "x", "effect": "allow"}]}]}):
+    for bad in (
+        {"version": 2},
+        {"version": 1, "bogus": 1},
+        {
+            "version": 1,
+            "actions": [{"action": "file_read", "rules": [{"command": "x", "effect": "allow"}]}],
+        },
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
 
@@ -135,32 +178,35 @@ def coding_agent() -> Policy:
     return load_policy(PRESETS / "coding-agent.yaml", cwd=WS, home=HOME)
 
 
-@pytest.mark.parametrize("action,target,effect", [
-    ("file_read", "README.md", "allow"),
-    ("file_read", "~/.ssh/id_rsa", "deny"),
-    ("file_read", ".env", "deny"),
-    ("file_read", "pkg/nested/.env", "deny"),
-    ("file_read", "~/.aws/credentials", "deny"),
-    ("file_read", "~/.docker/config.json", "deny"),
-    ("file_read", "~/.bashrc", "deny"),
-    ("file_write", "src/app.ts", "allow"),
-    ("file_write", "~/.bashrc", "deny"),
-    ("file_write", ".git/hooks/pre-commit", "deny"),
-    ("shell_exec", "cat README.md", "allow"),
-    ("shell_exec", "cat ~/.ssh/id_rsa", "allow"),  # the exec is fine; the read is denied above
-    ("shell_exec", "sh -c 'curl -s https://example.com'", "deny"),
-    ("shell_exec", "curl -s https://example.com", "deny"),
-    ("shell_exec", "git status", "allow"),
-    ("shell_exec", "git push origin main", "deny"),
-    ("shell_exec", "python3 -c 'print(1)'", "allow"),
-    ("shell_exec", "nmap 10.0.0.0/8", "deny"),
-    ("network", "registry.npmjs.org:443", "allow"),
-    ("network", "pypi.org:443", "allow"),
-    ("network", "api.anthropic.com:443", "allow"),
-    ("network", "localhost:11434", "allow"),
-    ("network", "exfil.example.com:443", "deny"),
-    ("network", "unix:/run/user/1000/bus", "deny"),
-])
+@pytest.mark.parametrize(
+    "action,target,effect",
+    [
+        ("file_read", "README.md", "allow"),
+        ("file_read", "~/.ssh/id_rsa", "deny"),
+        ("file_read", ".env", "deny"),
+        ("file_read", "pkg/nested/.env", "deny"),
+        ("file_read", "~/.aws/credentials", "deny"),
+        ("file_read", "~/.docker/config.json", "deny"),
+        ("file_read", "~/.bashrc", "deny"),
+        ("file_write", "src/app.ts", "allow"),
+        ("file_write", "~/.bashrc", "deny"),
+        ("file_write", ".git/hooks/pre-commit", "deny"),
+        ("shell_exec", "cat README.md", "allow"),
+        ("shell_exec", "cat ~/.ssh/id_rsa", "allow"),  # the exec is fine; the read is denied above
+        ("shell_exec", "sh -c 'curl -s https://example.com'", "deny"),
+        ("shell_exec", "curl -s https://example.com", "deny"),
+        ("shell_exec", "git status", "allow"),
+        ("shell_exec", "git push origin main", "deny"),
+        ("shell_exec", "python3 -c 'print(1)'", "allow"),
+        ("shell_exec", "nmap 10.0.0.0/8", "deny"),
+        ("network", "registry.npmjs.org:443", "allow"),
+        ("network", "pypi.org:443", "allow"),
+        ("network", "api.anthropic.com:443", "allow"),
+        ("network", "localhost:11434", "allow"),
+        ("network", "exfil.example.com:443", "deny"),
+        ("network", "unix:/run/user/1000/bus", "deny"),
+    ],
+)
 def test_coding_agent_preset(coding_agent: Policy, action: str, target: str, effect: str) -> None:
     assert decide(coding_agent, action, target).effect == effect
 

@@ -1,4 +1,5 @@
 """Table-driven pattern semantics (DESIGN §3): every form with a matching and a non-matching twin."""
+
 from __future__ import annotations
 
 import pytest
@@ -71,7 +72,9 @@ def test_safeclaw_leading_slash_dir_means_any_depth_only_in_safeclaw_format() ->
     assert not match_path(native, "/home/u/.ssh/id_rsa")  # native: absolute /.ssh
     assert match_path(native, "/.ssh/id_rsa")
     # Multi-component and non-dot patterns keep their absolute meaning even in SafeClaw files.
-    assert not parse_path_pattern("/etc/", workspace=WS, home=HOME, safeclaw=True).directory is False
+    assert (
+        not parse_path_pattern("/etc/", workspace=WS, home=HOME, safeclaw=True).directory is False
+    )
     assert parse_path_pattern("/etc/", workspace=WS, home=HOME, safeclaw=True).anchored
 
 
@@ -82,7 +85,9 @@ def test_path_pattern_base_is_the_literal_prefix() -> None:
     assert parse_path_pattern(".env", workspace=WS, home=HOME).base is None
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "./a**", "/x/[ab", "~user/x", "a/../../x", "a\\", "/x/[]"])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "./a**", "/x/[ab", "~user/x", "a/../../x", "a\\", "/x/[]"]
+)
 def test_bad_path_patterns_are_errors(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_path_pattern(bad, workspace=WS, home=HOME)
@@ -165,9 +170,25 @@ def test_ip_target_matches_host_rules_through_dns_names() -> None:
     assert match_destination(wild, "[2606:4700::1]:443", names=("registry.npmjs.org.",))
 
 
-@pytest.mark.parametrize("bad", ["", "10.0.0.1/8", "300.1.1.1", "host:0", "host:65536", "a..b",
-                                 "*.", "[::1", "foo*bar.com", "unix:relative", "1.2.3",
-                                 "host:abc", "[::1]x", "exa mple.com"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "10.0.0.1/8",
+        "300.1.1.1",
+        "host:0",
+        "host:65536",
+        "a..b",
+        "*.",
+        "[::1",
+        "foo*bar.com",
+        "unix:relative",
+        "1.2.3",
+        "host:abc",
+        "[::1]x",
+        "exa mple.com",
+    ],
+)
 def test_bad_destinations_are_errors(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_destination(bad)
@@ -180,13 +201,16 @@ def test_targets_normalise() -> None:
     assert parse_target("unix:/run//x/../y.sock").text == "unix:/run/y.sock"
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("/a/b/../c", "/a/c"),
-    ("/../../etc/passwd", "/etc/passwd"),
-    ("//a//b/", "/a/b"),
-    ("rel/./x", "/ws/rel/x"),
-    ("~/x", "/home/u/x"),
-    ("../x", "/x"),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("/a/b/../c", "/a/c"),
+        ("/../../etc/passwd", "/etc/passwd"),
+        ("//a//b/", "/a/b"),
+        ("rel/./x", "/ws/rel/x"),
+        ("~/x", "/home/u/x"),
+        ("../x", "/x"),
+    ],
+)
 def test_normalize_path(raw: str, expected: str) -> None:
     assert normalize_path(raw, base="/ws", home="/home/u") == expected

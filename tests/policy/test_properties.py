@@ -1,4 +1,5 @@
 """Property tests: forbid overrides permit, order independence, normalisation, no `..` escape."""
+
 from __future__ import annotations
 
 import posixpath
@@ -24,18 +25,34 @@ path_patterns = st.builds(
     st.lists(st.sampled_from(PATTERN_PARTS), min_size=1, max_size=3),
     st.booleans(),
 ).filter(lambda p: not p.startswith("**/**"))
-rules = st.lists(st.tuples(path_patterns, st.sampled_from(["allow", "deny"])), min_size=1, max_size=6)
-targets = st.builds(lambda base, parts: base + "/".join(parts),
-                    st.sampled_from(["/ws/", "/home/u/", "/", "/ws/src/"]), components)
+rules = st.lists(
+    st.tuples(path_patterns, st.sampled_from(["allow", "deny"])), min_size=1, max_size=6
+)
+targets = st.builds(
+    lambda base, parts: base + "/".join(parts),
+    st.sampled_from(["/ws/", "/home/u/", "/", "/ws/src/"]),
+    components,
+)
 defaults = st.sampled_from(["allow", "deny"])
 
 
 def make_policy(rule_list: list[tuple[str, str]], default: str) -> Policy:
-    return Policy.from_dict({
-        "version": 1, "workspace": str(WS), "extends": [],
-        "actions": [{"action": "file_read", "defaultEffect": default,
-                     "rules": [{"path": p, "effect": e} for p, e in rule_list]}],
-    }, cwd=WS, home=HOME)
+    return Policy.from_dict(
+        {
+            "version": 1,
+            "workspace": str(WS),
+            "extends": [],
+            "actions": [
+                {
+                    "action": "file_read",
+                    "defaultEffect": default,
+                    "rules": [{"path": p, "effect": e} for p, e in rule_list],
+                }
+            ],
+        },
+        cwd=WS,
+        home=HOME,
+    )
 
 
 @given(rules, path_patterns, targets, defaults)
@@ -56,8 +73,9 @@ def test_decision_does_not_depend_on_rule_order(rule_list, target, default, rnd)
     assert (a.rule is None) == (b.rule is None)
 
 
-raw_paths = st.lists(st.sampled_from(COMPONENTS + ["..", ".", "", "~"]), min_size=1, max_size=8).map(
-    "/".join)
+raw_paths = st.lists(
+    st.sampled_from(COMPONENTS + ["..", ".", "", "~"]), min_size=1, max_size=8
+).map("/".join)
 
 
 @given(raw_paths, st.sampled_from(["/ws", "/ws/src", "/", "/home/u"]))
@@ -67,7 +85,11 @@ def test_normalisation_is_idempotent_and_absolute(raw, base) -> None:  # type: i
     assert normalize_path(once, base=base, home="/home/u") == once
 
 
-@given(raw_paths, st.sampled_from(["src/**", "**", "", "src/"]), st.sampled_from(["/ws", "/ws/src", "/tmp"]))
+@given(
+    raw_paths,
+    st.sampled_from(["src/**", "**", "", "src/"]),
+    st.sampled_from(["/ws", "/ws/src", "/tmp"]),
+)
 def test_dotdot_never_escapes_a_workspace_pattern_base(raw, rest, cwd) -> None:  # type: ignore[no-untyped-def]
     pattern = parse_path_pattern("./" + rest, workspace="/ws", home="/home/u")
     path = normalize_path(raw, base=cwd, home="/home/u")

@@ -1,4 +1,5 @@
 """The SafeClaw examples mean what SafeClaw's README says, alone and combined in one array."""
+
 from __future__ import annotations
 
 import json
@@ -30,15 +31,26 @@ FILE_READ = [  # (target, effect)
     ("./src/.sshx/key", "allow"),  # .ssh only as a whole component
 ]
 SHELL = [
-    ("npm test", "allow"), ("npm run build", "allow"), ("git status", "allow"),
-    ("git diff --cached", "allow"), ("tsc --noEmit", "allow"),
-    ("npm install left-pad", "deny"), ("git push origin main", "deny"), ("tsc", "deny"),
+    ("npm test", "allow"),
+    ("npm run build", "allow"),
+    ("git status", "allow"),
+    ("git diff --cached", "allow"),
+    ("tsc --noEmit", "allow"),
+    ("npm install left-pad", "deny"),
+    ("git push origin main", "deny"),
+    ("tsc", "deny"),
 ]
 NETWORK = [
-    ("api.openai.com", "allow"), ("api.openai.com:443", "allow"), ("api.openai.com:8443", "allow"),
-    ("registry.npmjs.org:443", "allow"), ("evil.example.com:443", "deny"),
-    ("localhost:11434", "allow"), ("127.0.0.1:8080", "allow"), ("[::1]:3000", "allow"),
-    ("10.0.0.1:80", "deny"), ("api.openai.com.evil.net:443", "deny"),
+    ("api.openai.com", "allow"),
+    ("api.openai.com:443", "allow"),
+    ("api.openai.com:8443", "allow"),
+    ("registry.npmjs.org:443", "allow"),
+    ("evil.example.com:443", "deny"),
+    ("localhost:11434", "allow"),
+    ("127.0.0.1:8080", "allow"),
+    ("[::1]:3000", "allow"),
+    ("10.0.0.1:80", "deny"),
+    ("api.openai.com.evil.net:443", "deny"),
 ]
 
 
@@ -70,11 +82,15 @@ def test_network_alone(target: str, effect: str) -> None:
     assert decide(_load(SAFECLAW_DIR / "network.json"), "network", target).effect == effect
 
 
-@pytest.mark.parametrize("action,target,effect",
-                         [("file_read", t, e) for t, e in FILE_READ]
-                         + [("shell_exec", t, e) for t, e in SHELL]
-                         + [("network", t, e) for t, e in NETWORK])
-def test_combined_array_means_the_same(combined: Policy, action: str, target: str, effect: str) -> None:
+@pytest.mark.parametrize(
+    "action,target,effect",
+    [("file_read", t, e) for t, e in FILE_READ]
+    + [("shell_exec", t, e) for t, e in SHELL]
+    + [("network", t, e) for t, e in NETWORK],
+)
+def test_combined_array_means_the_same(
+    combined: Policy, action: str, target: str, effect: str
+) -> None:
     assert decide(combined, action, target).effect == effect
 
 

@@ -6,6 +6,7 @@ session end carries the exit status; simulation records would-denies and blocks
 nothing; a killed landgate leaves an intact, unsealed trail and no sandboxed process;
 an unwritable trail refuses to run anything.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.kernel
 @pytest.fixture(autouse=True)
 def _kernel():
     h = probe_host()
-    require_kernel(h.landlock_abi >= 1 and h.seccomp_notify, "Landlock and seccomp user notification")
+    require_kernel(
+        h.landlock_abi >= 1 and h.seccomp_notify, "Landlock and seccomp user notification"
+    )
 
 
 def _trail(world) -> Path:
@@ -47,7 +50,8 @@ def _entries(world) -> list[dict]:
 
 
 def _exec_policy(world, shell_default: str = "deny") -> Path:
-    return world.write_policy(f"""\
+    return world.write_policy(
+        f"""\
 version: 1
 workspace: {world.workspace}
 actions:
@@ -69,7 +73,9 @@ actions:
       - {{ command: "curl*", effect: deny }}
   - action: network
     defaultEffect: allow
-""", name="session-policy.yaml")
+""",
+        name="session-policy.yaml",
+    )
 
 
 def test_session_entries_start_decisions_end(world):
@@ -84,15 +90,20 @@ def test_session_entries_start_decisions_end(world):
     assert kinds[0] == "trail_start" and "session_start" in kinds and kinds[-1] == "checkpoint"
     start = next(e for e in entries if e["type"] == "session_start")
     assert start["rung"] == "full" and {"filesystem", "exec", "hardening"} <= {
-        layer["name"] for layer in start["layers"]}
+        layer["name"] for layer in start["layers"]
+    }
     assert start["argv"] == ["sh", "task.sh"] and start["policy_sha256"]
     decisions = [e for e in entries if e["type"] == "decision"]
     allowed = [d["target"] for d in decisions if d["result"] == "allow"]
     denied = [d for d in decisions if d["result"] == "deny"]
     assert any(t.startswith("cat src/app.ts") for t in allowed), allowed
     # curl is refused before it runs, by the deny rule, with its file:line
-    assert any(d["action"] == "shell_exec" and d["target"].startswith("curl") and "session-policy.yaml:"
-               in d["rule"] for d in denied), denied
+    assert any(
+        d["action"] == "shell_exec"
+        and d["target"].startswith("curl")
+        and "session-policy.yaml:" in d["rule"]
+        for d in denied
+    ), denied
     assert b'landgate: denied shell_exec "curl -s http://x"' in p.stderr
     end = next(e for e in entries if e["type"] == "session_end")
     assert end["exit_status"] == 3
@@ -121,14 +132,32 @@ def test_sigkill_of_landgate_kills_the_tree_and_leaves_an_unsealed_trail(world):
     require_root()
     pol = _exec_policy(world, shell_default="allow")
     marker = world.workspace / "still-running"
-    env = dict(world.env, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(world.root / "xdg" / "state"),
-               XDG_CONFIG_HOME=str(world.root / "xdg" / "config"))
+    env = dict(
+        world.env,
+        PYTHONPATH=str(ROOT),
+        XDG_STATE_HOME=str(world.root / "xdg" / "state"),
+        XDG_CONFIG_HOME=str(world.root / "xdg" / "config"),
+    )
     (world.root / "xdg" / "state").mkdir(parents=True, exist_ok=True)
     (world.root / "xdg" / "config").mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "run", "--policy", str(pol), "--", "sh", "-c",
-         f"cat src/app.ts >/dev/null; while true; do date +%s%N > {marker}; sleep 0.05; done"],
-        cwd=world.workspace, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            str(pol),
+            "--",
+            "sh",
+            "-c",
+            f"cat src/app.ts >/dev/null; while true; do date +%s%N > {marker}; sleep 0.05; done",
+        ],
+        cwd=world.workspace,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -150,14 +179,22 @@ def test_unwritable_trail_refuses_to_run(world):
     blocker = world.root / "not-a-dir"
     blocker.write_text("a file where the audit directory should be\n")
     out = world.workspace / "ran"
-    p = landgate(world, ["sh", "-c", f"echo x > {out}"], policy=pol,
-                 extra_args=["--audit", str(blocker / "audit")])
+    p = landgate(
+        world,
+        ["sh", "-c", f"echo x > {out}"],
+        policy=pol,
+        extra_args=["--audit", str(blocker / "audit")],
+    )
     assert p.returncode == 125, p.stderr
     assert b"audit" in p.stderr and b"Traceback" not in p.stderr
     assert not out.exists()
     # The twin: a writable --audit directory runs the same command.
-    q = landgate(world, ["sh", "-c", f"echo x > {out}"], policy=pol,
-                 extra_args=["--audit", str(world.root / "trail-ok")])
+    q = landgate(
+        world,
+        ["sh", "-c", f"echo x > {out}"],
+        policy=pol,
+        extra_args=["--audit", str(world.root / "trail-ok")],
+    )
     assert q.returncode == 0 and out.read_text() == "x\n"
 
 
@@ -173,8 +210,13 @@ def test_disk_full_mid_session_stops_the_command(world):
         out = world.workspace / "count"
         # Each `cat` is an exec decision: the 64 KiB trail fills after a few hundred.
         script = f"i=0; while [ $i -lt 3000 ]; do cat src/app.ts >/dev/null; i=$((i+1)); echo $i >> {out}; done"
-        p = landgate(world, ["sh", "-c", script], policy=pol,
-                     extra_args=["--audit", str(small / "audit")], timeout=120)
+        p = landgate(
+            world,
+            ["sh", "-c", script],
+            policy=pol,
+            extra_args=["--audit", str(small / "audit")],
+            timeout=120,
+        )
         assert p.returncode == 125, (p.returncode, p.stderr[-500:])
         assert b"unwritable" in p.stderr and b"fail closed" in p.stderr
         assert len(out.read_text().splitlines()) < 3000  # stopped, not run to the end
@@ -191,7 +233,9 @@ def test_simulation_judges_default_denied_reads_too(world):
     (world.workspace / "task.sh").write_text(f"cat src/app.ts {bashrc}\n")
     p = landgate(world, ["sh", "task.sh"], policy=pol, extra_args=["--simulate"])
     assert b"fake bashrc" in p.stdout  # nothing blocked
-    reads = [e for e in _entries(world) if e.get("type") == "decision" and e["action"] == "file_read"]
+    reads = [
+        e for e in _entries(world) if e.get("type") == "decision" and e["action"] == "file_read"
+    ]
     by_target = {e["target"]: e for e in reads}
     assert by_target[str(bashrc)]["result"] == "deny", by_target.get(str(bashrc))
     assert by_target[str(bashrc)]["rule"].startswith("default deny of file_read")

@@ -5,6 +5,7 @@ listener and execs the command once the supervisor runs, as the launcher
 does; `supervised(...)` runs one command under a Supervisor and returns its
 exit status, stderr and the decision events.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -65,9 +66,14 @@ def _src(line: int) -> SourceRef:
     return SourceRef("policy.yaml", line, 5)
 
 
-def make_policy(exec_rules: Sequence[tuple] = (), net_rules: Sequence[tuple] = (),
-                exec_default: str = "deny", net_default: str = "deny",
-                file_rules: Sequence[tuple] = (), mode: str = "enforce") -> Policy:
+def make_policy(
+    exec_rules: Sequence[tuple] = (),
+    net_rules: Sequence[tuple] = (),
+    exec_default: str = "deny",
+    net_default: str = "deny",
+    file_rules: Sequence[tuple] = (),
+    mode: str = "enforce",
+) -> Policy:
     """exec_rules: (command, effect[, inherit]); net_rules: (Destination, effect);
     file_rules: (action, PathPattern, effect)."""
     blocks: dict[str, ActionBlock] = {}
@@ -75,19 +81,44 @@ def make_policy(exec_rules: Sequence[tuple] = (), net_rules: Sequence[tuple] = (
     for i, r in enumerate(exec_rules, 1):
         cmd, eff = r[0], r[1]
         inherit = r[2] if len(r) > 2 else True
-        rules.append(Rule(action="shell_exec", index=i, effect=eff, pattern=cmd, source=_src(10 + i),
-                          command=CommandPattern(cmd, cmd, cmd.split(" ")[0]), inherit=inherit))
+        rules.append(
+            Rule(
+                action="shell_exec",
+                index=i,
+                effect=eff,
+                pattern=cmd,
+                source=_src(10 + i),
+                command=CommandPattern(cmd, cmd, cmd.split(" ")[0]),
+                inherit=inherit,
+            )
+        )
     blocks["shell_exec"] = ActionBlock("shell_exec", exec_default, tuple(rules), _src(9), _src(9))
-    nrules = [Rule(action="network", index=i, effect=eff, pattern=d.raw, source=_src(40 + i), destination=d)
-              for i, (d, eff) in enumerate(net_rules, 1)]
+    nrules = [
+        Rule(
+            action="network", index=i, effect=eff, pattern=d.raw, source=_src(40 + i), destination=d
+        )
+        for i, (d, eff) in enumerate(net_rules, 1)
+    ]
     blocks["network"] = ActionBlock("network", net_default, tuple(nrules), _src(39), _src(39))
     for action in ("file_read", "file_write"):
-        frules = [Rule(action=action, index=i, effect=eff, pattern=p.raw, source=_src(70 + i), path=p)
-                  for i, (a, p, eff) in enumerate(file_rules, 1) if a == action]
+        frules = [
+            Rule(action=action, index=i, effect=eff, pattern=p.raw, source=_src(70 + i), path=p)
+            for i, (a, p, eff) in enumerate(file_rules, 1)
+            if a == action
+        ]
         blocks[action] = ActionBlock(action, "allow", tuple(frules), _src(69), _src(69))
-    return Policy(path=Path("/tmp/policy.yaml"), sha256="0" * 64, version=1, mode=mode,  # type: ignore[arg-type]
-                  workspace=Path("/tmp"), home=Path("/root"), extends=(), blocks=blocks,
-                  environment=Environment(), enforcement=Enforcement())
+    return Policy(
+        path=Path("/tmp/policy.yaml"),
+        sha256="0" * 64,
+        version=1,
+        mode=mode,  # type: ignore[arg-type]
+        workspace=Path("/tmp"),
+        home=Path("/root"),
+        extends=(),
+        blocks=blocks,
+        environment=Environment(),
+        enforcement=Enforcement(),
+    )
 
 
 def dest(raw: str, kind: str, **kw: Any) -> Destination:
@@ -103,16 +134,31 @@ class Result:
     counts: dict[str, int] = field(default_factory=dict)
 
     def decisions(self, action: str | None = None) -> list[tuple[str, str]]:
-        return [(e["target"], e["result"]) for e in self.events if action is None or e["action"] == action]
+        return [
+            (e["target"], e["result"])
+            for e in self.events
+            if action is None or e["action"] == action
+        ]
 
 
 class Launch:
     """A process started under `spawn` with a running Supervisor."""
 
-    def __init__(self, bins: Path, argv: Sequence[str], policy: Policy, *, simulate: bool = False,
-                 open_check: bool = False, plan_info: dict | None = None, cwd: str | None = None,
-                 env: dict | None = None, stdin: Any = subprocess.DEVNULL,
-                 names: dict[str, tuple[str, ...]] | None = None, spawn_flags: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        bins: Path,
+        argv: Sequence[str],
+        policy: Policy,
+        *,
+        simulate: bool = False,
+        open_check: bool = False,
+        plan_info: dict | None = None,
+        cwd: str | None = None,
+        env: dict | None = None,
+        stdin: Any = subprocess.DEVNULL,
+        names: dict[str, tuple[str, ...]] | None = None,
+        spawn_flags: Sequence[str] = (),
+    ) -> None:
         from sandbox.supervise import Supervisor, compile_tables
 
         self.events: list[dict[str, Any]] = []
@@ -135,10 +181,22 @@ class Launch:
                 r4 = high
         self.err_r, err_w = os.pipe()
         os.set_blocking(self.err_r, True)
-        args = [str(bins / "spawn")] + (["--open"] if open_check else []) + list(spawn_flags) + ["--", *argv]
-        self.proc = subprocess.Popen(args, close_fds=False, stdin=stdin, stdout=subprocess.PIPE,
-                                     stderr=err_w, cwd=cwd, env=env,
-                                     preexec_fn=lambda: (os.dup2(w3, 3), os.dup2(r4, 4)) and None)
+        args = (
+            [str(bins / "spawn")]
+            + (["--open"] if open_check else [])
+            + list(spawn_flags)
+            + ["--", *argv]
+        )
+        self.proc = subprocess.Popen(
+            args,
+            close_fds=False,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=err_w,
+            cwd=cwd,
+            env=env,
+            preexec_fn=lambda: (os.dup2(w3, 3), os.dup2(r4, 4)) and None,
+        )
         os.close(err_w)
         os.close(w3)
         os.close(r4)
@@ -150,8 +208,14 @@ class Launch:
             num += chunk
         os.close(r3)
         listener = pidfd_getfd(self.proc.pid, int(num))
-        self.sup = Supervisor(listener, self.tables, root_pid=self.proc.pid, simulate=simulate,
-                              on_event=self._on_event, stderr_fd=self._stderr_dup())
+        self.sup = Supervisor(
+            listener,
+            self.tables,
+            root_pid=self.proc.pid,
+            simulate=simulate,
+            on_event=self._on_event,
+            stderr_fd=self._stderr_dup(),
+        )
         self._sup_stderr = self.sup._stderr_fd
         self.sup.start()
         for ip, ns in (names or {}).items():
@@ -184,8 +248,13 @@ class Launch:
         os.close(self._sup_stderr)
         self._err_thread.join(timeout=5)
         os.close(self.err_r)
-        return Result(self.proc.returncode, out or b"", b"".join(self._stderr_chunks), list(self.events),
-                      self.sup.counts)
+        return Result(
+            self.proc.returncode,
+            out or b"",
+            b"".join(self._stderr_chunks),
+            list(self.events),
+            self.sup.counts,
+        )
 
 
 @pytest.fixture
@@ -197,7 +266,9 @@ def supervised(bins: Path):
         launches.append(lau)
         return lau.wait(timeout)
 
-    run.start = lambda argv, policy, **kw: launches.append(Launch(bins, argv, policy, **kw)) or launches[-1]  # type: ignore[attr-defined]
+    run.start = lambda argv, policy, **kw: (
+        launches.append(Launch(bins, argv, policy, **kw)) or launches[-1]
+    )  # type: ignore[attr-defined]
     yield run
     for lau in launches:
         if lau.proc.poll() is None:

@@ -6,6 +6,7 @@ the policy's network default (and a policy CIDR deny covering the view's
 address), or every lookup fails with EAI_AGAIN instead of reaching the view
 that answers allowed names and NXDOMAINs (and records) the others.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,10 +44,14 @@ print(json.dumps(out))
 """
 
 
-def test_lookup_reaches_the_dns_view_under_default_deny(fake_inet: FakeInet, tmp_path: Path) -> None:  # noqa: F811
+def test_lookup_reaches_the_dns_view_under_default_deny(
+    fake_inet: FakeInet, tmp_path: Path
+) -> None:  # noqa: F811
     host = probe_host()
-    require_kernel(host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,
-                   "root, network namespaces, seccomp user notification, Landlock")
+    require_kernel(
+        host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,
+        "root, network namespaces, seccomp user notification, Landlock",
+    )
     policy = tmp_path / "policy.yaml"
     # The view lives in 10.200.128.0/17 (sandbox.net.netns.DEFAULT_POOL4): a policy deny of
     # that whole range must not cut the sandbox off its resolver, and reaches nothing else.
@@ -63,12 +68,35 @@ actions:
       - {{ destination: "allowed.test:80", effect: allow }}
 """)
     audit = tmp_path / "audit"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), LANDGATE_DNS_UPSTREAM=ADDRS["dns"],
-               LANDGATE_NET_UPLINKS=fake_inet.uplink, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        LANDGATE_DNS_UPSTREAM=ADDRS["dns"],
+        LANDGATE_NET_UPLINKS=fake_inet.uplink,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
     mark = fake_inet.mark()
-    p = subprocess.run([sys.executable, "-m", "sandbox", "run", "--policy", str(policy),
-                        "--audit", str(audit), "--", "/usr/bin/python3", "-c", LOOKUP],
-                       cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            str(policy),
+            "--audit",
+            str(audit),
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            LOOKUP,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert p.returncode == 0, p.stderr.decode()
     out = json.loads(p.stdout)
     import socket
@@ -81,13 +109,28 @@ actions:
     asked = {e["name"] for e in fake_inet.since(mark) if e["kind"] == "dns"}
     assert "allowed.test" in asked and "denied.example" not in asked
 
-    entries = [json.loads(line) for f in sorted(audit.rglob("*.jsonl"))
-               for line in f.read_text().splitlines() if line.strip()]
-    assert any(e.get("layer") == "dns" and e.get("result") == "deny" and "denied.example" in str(e.get("target"))
-               for e in entries), entries
-    view = [e for e in entries if e.get("layer") == "connect" and e.get("rule") == "landgate DNS view"]
+    entries = [
+        json.loads(line)
+        for f in sorted(audit.rglob("*.jsonl"))
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
+    assert any(
+        e.get("layer") == "dns"
+        and e.get("result") == "deny"
+        and "denied.example" in str(e.get("target"))
+        for e in entries
+    ), entries
+    view = [
+        e for e in entries if e.get("layer") == "connect" and e.get("rule") == "landgate DNS view"
+    ]
     assert view and all(e["result"] == "allow" and e["target"].endswith(":53") for e in view)
     # nothing else in the denied range was let through on the view's account
-    assert not any(e.get("layer") == "connect" and e.get("result") == "allow" and e.get("rule") != "landgate DNS view"
-                   and e["target"].startswith("10.200.1") and not e["target"].startswith(ADDRS["allowed"])
-                   for e in entries)
+    assert not any(
+        e.get("layer") == "connect"
+        and e.get("result") == "allow"
+        and e.get("rule") != "landgate DNS view"
+        and e["target"].startswith("10.200.1")
+        and not e["target"].startswith(ADDRS["allowed"])
+        for e in entries
+    )

@@ -1,4 +1,5 @@
 """Exec decisions on the real kernel: allowed/denied twins (DESIGN §3 command semantics)."""
+
 from __future__ import annotations
 
 import os
@@ -33,18 +34,22 @@ def fake_bin(world) -> Path:
 
 
 def run_script(supervised, world, fake_bin: Path, body: str, policy, **kw):
-    root = script(world.root / "root.sh", f'PATH={fake_bin}:/usr/bin:/bin\nexport PATH\n' + body)
+    root = script(world.root / "root.sh", f"PATH={fake_bin}:/usr/bin:/bin\nexport PATH\n" + body)
     return supervised(["/bin/sh", str(root)], policy, **kw)
 
 
 def test_git_status_allowed_git_push_denied(supervised, world, fake_bin):
     pol = make_policy([("git status", "allow"), ("git diff*", "allow"), ("git push*", "deny")])
-    r = run_script(supervised, world, fake_bin, "git status\ngit push origin main\necho push=$?\n", pol)
+    r = run_script(
+        supervised, world, fake_bin, "git status\ngit push origin main\necho push=$?\n", pol
+    )
     out = r.stdout.decode()
     assert "RAN git status" in out  # allowed twin
     assert "RAN git push" not in out  # denied: never ran
     assert "push=126" in out  # sh reports EACCES as 126
-    assert b'landgate: denied shell_exec "git push origin main" (rule 3, policy.yaml:13)' in r.stderr
+    assert (
+        b'landgate: denied shell_exec "git push origin main" (rule 3, policy.yaml:13)' in r.stderr
+    )
     assert ("git status", "allow") in r.decisions("shell_exec")
     assert ("git push origin main", "deny") in r.decisions("shell_exec")
 
@@ -55,7 +60,9 @@ def test_denial_line_once_per_distinct_denial(supervised, world, fake_bin):
     assert r.stderr.count(b'denied shell_exec "git push"') == 1
     assert r.stderr.count(b'denied shell_exec "git fetch"') == 1
     # sh goes on searching $PATH after EACCES (a real git may exist): count ours
-    pushes = [e for e in r.events if e["target"] == "git push" and e["detail"] == str(fake_bin / "git")]
+    pushes = [
+        e for e in r.events if e["target"] == "git push" and e["detail"] == str(fake_bin / "git")
+    ]
     assert [(e["result"], e["errno"]) for e in pushes] == [("deny", 13)] * 3
 
 
@@ -100,29 +107,49 @@ def test_root_command_allowed_without_inheritance(supervised, world, fake_bin):
 
 
 def test_sh_c_judged_by_its_string(supervised, world, fake_bin):
-    pol = make_policy([("true", "allow"), ("echo*", "allow"), ("sh -c*", "allow"), ("curl*", "deny")])
-    r = run_script(supervised, world, fake_bin,
-                   "sh -c 'true; curl x'\necho shc=$?\nsh -c 'true; echo twin-ok'\n", pol)
+    pol = make_policy(
+        [("true", "allow"), ("echo*", "allow"), ("sh -c*", "allow"), ("curl*", "deny")]
+    )
+    r = run_script(
+        supervised,
+        world,
+        fake_bin,
+        "sh -c 'true; curl x'\necho shc=$?\nsh -c 'true; echo twin-ok'\n",
+        pol,
+    )
     out = r.stdout.decode()
     assert "RAN curl" not in out and "shc=126" in out
     assert "twin-ok" in out
     denied = [e for e in r.events if e["result"] == "deny"]
-    assert denied and denied[0]["target"] == "sh -c true; curl x" and "shell-string" in denied[0]["flags"]
+    assert (
+        denied
+        and denied[0]["target"] == "sh -c true; curl x"
+        and "shell-string" in denied[0]["flags"]
+    )
 
 
 def test_sh_c_segments_allow_the_shell(supervised, world, fake_bin):
     # no rule for `sh` itself: the shell runs because every command of its string is allowed
     pol = make_policy([("git status", "allow"), ("echo*", "allow")])
-    r = run_script(supervised, world, fake_bin, "sh -c 'git status && echo seg-ok'\nsh -c 'git push'\n", pol)
+    r = run_script(
+        supervised, world, fake_bin, "sh -c 'git status && echo seg-ok'\nsh -c 'git push'\n", pol
+    )
     out = r.stdout.decode()
     assert "RAN git status" in out and "seg-ok" in out
     assert "RAN git push" not in out
 
 
 def test_env_curl_judged_as_curl(supervised, world, fake_bin):
-    pol = make_policy([("env*", "allow"), ("nice*", "allow"), ("echo*", "allow"), ("curl*", "deny")])
-    r = run_script(supervised, world, fake_bin,
-                   "env curl x\necho env=$?\nenv FOO=1 nice -n 5 curl y\nenv echo env-twin\n", pol)
+    pol = make_policy(
+        [("env*", "allow"), ("nice*", "allow"), ("echo*", "allow"), ("curl*", "deny")]
+    )
+    r = run_script(
+        supervised,
+        world,
+        fake_bin,
+        "env curl x\necho env=$?\nenv FOO=1 nice -n 5 curl y\nenv echo env-twin\n",
+        pol,
+    )
     out = r.stdout.decode()
     assert "RAN curl" not in out and "env=126" in out
     assert "env-twin" in out
@@ -134,8 +161,13 @@ def test_loader_run_directly_is_unwrapped(supervised, world, fake_bin):
     if not os.path.exists(loader):
         pytest.skip("no x86-64 ELF loader at the usual path")
     pol = make_policy([("ld-linux*", "allow"), ("echo*", "allow"), ("cat*", "deny")])
-    r = run_script(supervised, world, fake_bin,
-                   f"{loader} /bin/cat /etc/hostname\necho ld=$?\n{loader} /bin/echo ld-twin\n", pol)
+    r = run_script(
+        supervised,
+        world,
+        fake_bin,
+        f"{loader} /bin/cat /etc/hostname\necho ld=$?\n{loader} /bin/echo ld-twin\n",
+        pol,
+    )
     assert b"ld=126" in r.stdout and b"ld-twin" in r.stdout
 
 
@@ -159,8 +191,10 @@ def test_copied_binary_under_another_name(supervised, world, fake_bin):
 
 def test_execveat_empty_path_refused(supervised, world):
     # fexecve: execveat(fd, "", AT_EMPTY_PATH) runs a file Landlock never saw by path
-    code = ("import os\nfd=os.open('/bin/echo', os.O_RDONLY)\n"
-            "try:\n    os.execve(fd, ['echo','fexecve-ran'], {})\nexcept PermissionError:\n    print('refused')\n")
+    code = (
+        "import os\nfd=os.open('/bin/echo', os.O_RDONLY)\n"
+        "try:\n    os.execve(fd, ['echo','fexecve-ran'], {})\nexcept PermissionError:\n    print('refused')\n"
+    )
     pol = make_policy([("echo*", "allow")])
     r = supervised(["/usr/bin/python3", "-c", code], pol)
     assert b"refused" in r.stdout and b"fexecve-ran" not in r.stdout
@@ -171,7 +205,12 @@ def test_simulate_blocks_nothing_but_records(supervised, world, fake_bin):
     r = run_script(supervised, world, fake_bin, "git status\ngit push\n", pol, simulate=True)
     assert b"RAN git push" in r.stdout
     ev = [e for e in r.events if e["target"] == "git push"]
-    assert ev and ev[0]["result"] == "deny" and ev[0]["mode"] == "simulate" and "simulated" in ev[0]["flags"]
+    assert (
+        ev
+        and ev[0]["result"] == "deny"
+        and ev[0]["mode"] == "simulate"
+        and "simulated" in ev[0]["flags"]
+    )
     assert b"landgate: denied" not in r.stderr
 
 
@@ -187,8 +226,9 @@ def test_argv_race_never_runs_denied_program(supervised, world, bins):
     for p in (allowed, denied):
         p.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     pol = make_policy([("allow1*", "allow")])
-    r = supervised([str(bins / "race_exec"), "1000", str(allowed), str(denied), str(markers)], pol,
-                   timeout=120)
+    r = supervised(
+        [str(bins / "race_exec"), "1000", str(allowed), str(denied), str(markers)], pol, timeout=120
+    )
     attempts, ran, refused, other = map(int, r.stdout.split())
     assert attempts == 1000
     assert list(markers.iterdir()) == []  # the denied program never ran
@@ -197,13 +237,20 @@ def test_argv_race_never_runs_denied_program(supervised, world, bins):
     # every attempt was either the allowed program, refused, or killed as a race
     assert ran + refused + other == 1000
     # every exec judged allowed from a two-threaded caller was verified at PTRACE_EVENT_EXEC
-    judged_allowed = [e for e in r.events if e["target"].startswith("allow1") and "root" not in e["flags"]
-                      and (e["result"] == "allow" or e["exec_race"])]
+    judged_allowed = [
+        e
+        for e in r.events
+        if e["target"].startswith("allow1")
+        and "root" not in e["flags"]
+        and (e["result"] == "allow" or e["exec_race"])
+    ]
     assert judged_allowed and all("verified" in e["flags"] for e in judged_allowed)
     with open("/tmp/landgate-argv-race.txt", "w") as f:
         f.write(f"{attempts} {ran} {refused} {len(races)} {other}\n")
-    print(f"argv race: {attempts} attempts, {ran} allowed ran, {refused} refused, "
-          f"{len(races)} killed as exec-race, 0 denied programs ran")
+    print(
+        f"argv race: {attempts} attempts, {ran} allowed ran, {refused} refused, "
+        f"{len(races)} killed as exec-race, 0 denied programs ran"
+    )
 
 
 def test_xargs_with_thousands_of_arguments(supervised, world, fake_bin):
@@ -218,11 +265,25 @@ def test_xargs_with_thousands_of_arguments(supervised, world, fake_bin):
         d = tree / f"d{i // 100:03d}"
         d.mkdir(exist_ok=True)
         (d / f"f{i:05d}.txt").write_text("x\n")
-    pol = make_policy([("sh*", "allow"), ("find*", "allow"), ("xargs*", "allow"),
-                       ("cat*", "allow"), ("wc*", "allow"), ("echo*", "allow"), ("head*", "deny")])
-    r = run_script(supervised, world, fake_bin,
-                   f"cd {tree}\nfind . -type f -print0 | xargs -0 cat | wc -l\n"
-                   "find . -type f -print0 | xargs -0 head -q -n1 | wc -l\necho done\n", pol)
+    pol = make_policy(
+        [
+            ("sh*", "allow"),
+            ("find*", "allow"),
+            ("xargs*", "allow"),
+            ("cat*", "allow"),
+            ("wc*", "allow"),
+            ("echo*", "allow"),
+            ("head*", "deny"),
+        ]
+    )
+    r = run_script(
+        supervised,
+        world,
+        fake_bin,
+        f"cd {tree}\nfind . -type f -print0 | xargs -0 cat | wc -l\n"
+        "find . -type f -print0 | xargs -0 head -q -n1 | wc -l\necho done\n",
+        pol,
+    )
     lines = r.stdout.decode().split()
     assert lines[0] == "9000", r.stdout  # cat ran over every file
     assert lines[1] == "0" and lines[-1] == "done", r.stdout  # head never ran

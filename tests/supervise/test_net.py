@@ -1,4 +1,5 @@
 """connect / sendto decisions on the real kernel: allowed/denied twins, asserting on what the servers got."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -44,7 +45,9 @@ def wait_for(cond, timeout=3.0):
 
 def test_connect_allowed_vs_denied_port(supervised, world):
     ok, bad = world.allowed_server, world.denied_server
-    code = CONNECT + f"attempt({ok.port}, b'hello-allowed')\nattempt({bad.port}, {world.secret!r})\n"
+    code = (
+        CONNECT + f"attempt({ok.port}, b'hello-allowed')\nattempt({bad.port}, {world.secret!r})\n"
+    )
     pol = make_policy(net_rules=[port_rule(ok.port)])
     r = supervised([PY, "-c", code], pol)
     out = r.stdout.decode()
@@ -61,12 +64,20 @@ def test_connect_allowed_vs_denied_port(supervised, world):
 def test_localhost_rule_and_pinned_names(supervised, world):
     ok, bad = world.allowed_server, world.denied_server
     code = CONNECT + f"attempt({ok.port}, b'x')\nattempt({bad.port}, b'y')\n"
-    pol = make_policy(net_rules=[(dest(f"localhost:{ok.port}", "localhost", port=ok.port), "allow")])
+    pol = make_policy(
+        net_rules=[(dest(f"localhost:{ok.port}", "localhost", port=ok.port), "allow")]
+    )
     r = supervised([PY, "-c", code], pol)
     assert f"connected {ok.port}".encode() in r.stdout and bad.connections == 0
     # a host-name rule judged by the names the DNS view mapped to the address
-    pol2 = make_policy(net_rules=[(dest(f"api.example.test:{ok.port}", "host", host="api.example.test",
-                                        port=ok.port), "allow")])
+    pol2 = make_policy(
+        net_rules=[
+            (
+                dest(f"api.example.test:{ok.port}", "host", host="api.example.test", port=ok.port),
+                "allow",
+            )
+        ]
+    )
     r2 = supervised([PY, "-c", code], pol2, names={"127.0.0.1": ("api.example.test",)})
     assert f"connected {ok.port}".encode() in r2.stdout and bad.connections == 0
     ev = [e for e in r2.events if e["result"] == "allow" and e["action"] == "network"]
@@ -87,8 +98,10 @@ def test_connect_address_swap_race(supervised, world, bins):
 def test_ipv6_loopback(supervised, world):
     ok6, bad6 = RecordingServer("::1"), RecordingServer("::1")
     try:
-        code = CONNECT + (f"attempt({ok6.port}, b'v6-ok', socket.AF_INET6, '::1')\n"
-                          f"attempt({bad6.port}, b'v6-bad', socket.AF_INET6, '::1')\n")
+        code = CONNECT + (
+            f"attempt({ok6.port}, b'v6-ok', socket.AF_INET6, '::1')\n"
+            f"attempt({bad6.port}, b'v6-bad', socket.AF_INET6, '::1')\n"
+        )
         pol = make_policy(net_rules=[port_rule(ok6.port, host="::1")])
         r = supervised([PY, "-c", code], pol)
         assert f"connected {ok6.port}".encode() in r.stdout
@@ -155,7 +168,7 @@ def test_udp_sendto_denied_port_receives_nothing(supervised, world, threaded):
         pok, pbad = ok.getsockname()[1], bad.getsockname()[1]
         code = f"""
 import socket, threading, errno
-{'threading.Thread(target=lambda: __import__("time").sleep(2), daemon=True).start()' if threaded else ''}
+{'threading.Thread(target=lambda: __import__("time").sleep(2), daemon=True).start()' if threaded else ""}
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for port, data in (({pok}, b'udp-ok'), ({pbad}, {world.secret!r})):
     try:
@@ -195,6 +208,7 @@ def test_unix_socket_outside_denied_allowed_path_works(supervised, world):
                 c.close()
             except OSError:
                 pass
+
         threading.Thread(target=serve, daemon=True).start()
     code = f"""
 import socket, os, errno
@@ -207,8 +221,16 @@ for path, data in (('ok.sock', b'unix-ok'), ({str(outside)!r}, {world.secret!r})
         print('refused', path, errno.errorcode.get(e.errno))
     s.close()
 """
-    pol = make_policy(net_rules=[(dest(f"unix:{world.workspace}/*.sock", "unix",
-                                       unix_glob=f"{world.workspace}/*.sock"), "allow")])
+    pol = make_policy(
+        net_rules=[
+            (
+                dest(
+                    f"unix:{world.workspace}/*.sock", "unix", unix_glob=f"{world.workspace}/*.sock"
+                ),
+                "allow",
+            )
+        ]
+    )
     try:
         r = supervised([PY, "-c", code], pol)
         assert b"connected ok.sock" in r.stdout

@@ -7,6 +7,7 @@ and inode, real path), reopens it on a thread restricted by the sandbox's own
 Landlock ruleset and injects the fd.  Every denial is asserted on what leaked
 (the secret's bytes) and has its allowed twin in the same directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,19 @@ def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str
     from sandbox.launch.session import RunOptions, run_session
     from sandbox.policy import load_policy
 
-    pol = load_policy(world_policy(world, extra_write=WRITE_DENY), cwd=world.workspace, home=world.home)
+    pol = load_policy(
+        world_policy(world, extra_write=WRITE_DENY), cwd=world.workspace, home=world.home
+    )
     capfd.readouterr()
-    options = RunOptions(argv=["sh", "-c", script], policy=pol, host=no_ns_host(), env=dict(world.env),
-                         cwd=str(world.workspace), audit_dir=str(world.root / "audit"),
-                         on_event=None if events is None else events.append)
+    options = RunOptions(
+        argv=["sh", "-c", script],
+        policy=pol,
+        host=no_ns_host(),
+        env=dict(world.env),
+        cwd=str(world.workspace),
+        audit_dir=str(world.root / "audit"),
+        on_event=None if events is None else events.append,
+    )
     rc = run_session(options)
     out, err = capfd.readouterr()
     return rc, out, err
@@ -56,7 +65,10 @@ def test_plan_uses_the_open_check_without_namespaces(world):
     pol = load_policy(world_policy(world), cwd=world.workspace, home=world.home)
     plan = build_plan(pol, no_ns_host(), simulate=False)
     assert plan.seccomp.open_check
-    assert plan.layer("carve-outs").active and plan.layer("carve-outs").mechanism == "supervisor open check"
+    assert (
+        plan.layer("carve-outs").active
+        and plan.layer("carve-outs").mechanism == "supervisor open check"
+    )
     cov = next(c for c in plan.carve_outs.coverage if c.pattern == "**/.env")
     assert "open-check" in cov.mechanisms and cov.covered and not cov.gaps
     # with namespaces: masks, and the open check is not installed (every open would pay for it)
@@ -69,12 +81,19 @@ def test_plan_uses_the_open_check_without_namespaces(world):
 
 def test_denied_file_and_its_allowed_neighbours(world, capfd):
     events: list = []
-    rc, out, err = run(world, "cat .env; echo rc=$?; cat src/app.ts; echo neighbour > notes.txt; "
-                       "cat notes.txt; echo more >> notes.txt; wc -l < notes.txt", capfd, events)
+    rc, out, err = run(
+        world,
+        "cat .env; echo rc=$?; cat src/app.ts; echo neighbour > notes.txt; "
+        "cat notes.txt; echo more >> notes.txt; wc -l < notes.txt",
+        capfd,
+        events,
+    )
     assert world.secret.decode() not in out
     assert "rc=1" in out and "Permission denied" in err
     assert "answer = 42" in out  # allowed twin: another file, read
-    assert "neighbour" in out and out.rstrip().endswith("2")  # same directory: created, read, appended
+    assert "neighbour" in out and out.rstrip().endswith(
+        "2"
+    )  # same directory: created, read, appended
     assert (world.workspace / "notes.txt").read_text() == "neighbour\nmore\n"
     assert "landgate: denied file_read" in err and ".env" in err
     denied = [e for e in events if e.get("result") == "deny" and e.get("layer") == "carve-outs"]
@@ -83,9 +102,11 @@ def test_denied_file_and_its_allowed_neighbours(world, capfd):
 
 
 def test_links_and_renames_of_the_denied_file(world, capfd):
-    script = ("ln -s .env sym; ln .env hard; cp -p src/app.ts src/copy.ts; "
-              "cat sym; cat hard; mv hard moved; cat moved; cat src/copy.ts; "
-              "ls -l sym moved | wc -l")
+    script = (
+        "ln -s .env sym; ln .env hard; cp -p src/app.ts src/copy.ts; "
+        "cat sym; cat hard; mv hard moved; cat moved; cat src/copy.ts; "
+        "ls -l sym moved | wc -l"
+    )
     _rc, out, err = run(world, script, capfd)
     assert world.secret.decode() not in out and world.secret.decode() not in err
     assert out.count("answer = 42") == 1  # the allowed twin: a copy of an allowed file reads fine
@@ -96,18 +117,23 @@ def test_links_and_renames_of_the_denied_file(world, capfd):
 def test_file_created_after_launch(world, capfd):
     sub = world.workspace / "later"
     sub.mkdir()
-    script = (f"echo LATE={world.secret.decode()} > later/.env; cat later/.env; echo rc=$?; "
-              "mv later/.env later/innocent.txt; cat later/innocent.txt; "
-              "echo fine > later/ok.txt; cat later/ok.txt")
+    script = (
+        f"echo LATE={world.secret.decode()} > later/.env; cat later/.env; echo rc=$?; "
+        "mv later/.env later/innocent.txt; cat later/innocent.txt; "
+        "echo fine > later/ok.txt; cat later/ok.txt"
+    )
     _rc, out, _err = run(world, script, capfd)
-    assert (sub / "innocent.txt").read_bytes() == b"LATE=" + world.secret + b"\n"  # written (write allowed)
+    assert (
+        sub / "innocent.txt"
+    ).read_bytes() == b"LATE=" + world.secret + b"\n"  # written (write allowed)
     assert world.secret.decode() not in out  # never read back, not even after the rename
     assert "rc=1" in out and "fine" in out
 
 
 def test_write_deny_creates_nothing(world, capfd):
-    _rc, out, _err = run(world, "echo x > protected.txt; echo rc=$?; echo y > free.txt; cat free.txt",
-                       capfd)
+    _rc, out, _err = run(
+        world, "echo x > protected.txt; echo rc=$?; echo y > free.txt; cat free.txt", capfd
+    )
     assert "rc=1" in out or "rc=2" in out
     assert not (world.workspace / "protected.txt").exists()
     assert (world.workspace / "free.txt").read_text() == "y\n" and "y" in out
@@ -115,10 +141,13 @@ def test_write_deny_creates_nothing(world, capfd):
 
 def test_caller_view_of_proc_and_dev_fd(world, capfd):
     """The caller's own /dev/stdin, /dev/fd/N and /proc/self stay its own (not landgate's)."""
-    _rc, out, err = run(world, "echo via-stdin | cat /dev/stdin; cat /dev/fd/3 3< src/app.ts; "
-                       "cat /dev/fd/3 3< .env; echo rc=$?; "
-                       "read -r pid rest < /proc/self/stat; [ \"$pid\" = $$ ] && echo pid-is-own",
-                       capfd)
+    _rc, out, err = run(
+        world,
+        "echo via-stdin | cat /dev/stdin; cat /dev/fd/3 3< src/app.ts; "
+        "cat /dev/fd/3 3< .env; echo rc=$?; "
+        'read -r pid rest < /proc/self/stat; [ "$pid" = $$ ] && echo pid-is-own',
+        capfd,
+    )
     assert "via-stdin" in out and "answer = 42" in out
     assert world.secret.decode() not in out  # the shell's open of .env for fd 3 was refused
     assert "rc=1" in out or "rc=2" in out
@@ -145,5 +174,7 @@ def test_trail_names_the_object(world, capfd):
     run(world, "ln -s .env alias; cat alias", capfd, events)
     denied = [e for e in events if e.get("result") == "deny" and e.get("layer") == "carve-outs"]
     assert denied, json.dumps(events[-5:], default=str)
-    assert denied[0]["target"].endswith("/alias") and str(world.dotenv) in (denied[0]["detail"] or "")
+    assert denied[0]["target"].endswith("/alias") and str(world.dotenv) in (
+        denied[0]["detail"] or ""
+    )
     assert Path(denied[0]["target"]).name == "alias"

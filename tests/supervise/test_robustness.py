@@ -1,4 +1,5 @@
 """Fail closed, load, simulation of opens, and the C matcher against sandbox.policy."""
+
 from __future__ import annotations
 
 import os
@@ -37,12 +38,16 @@ for i in range(400):
     with open({str(log)!r}, 'a') as f: f.write(r + ' ' + c + chr(10))
     time.sleep(0.02)
 """
-    host = subprocess.Popen([sys.executable, str(HELPERS / "sup_host.py"), str(bins), str(port), "--",
-                             PY, "-c", child], stdout=subprocess.PIPE)
+    host = subprocess.Popen(
+        [sys.executable, str(HELPERS / "sup_host.py"), str(bins), str(port), "--", PY, "-c", child],
+        stdout=subprocess.PIPE,
+    )
     pid = int(host.stdout.readline())
     try:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
+        while time.monotonic() < deadline and not (
+            log.exists() and log.read_text().count("\n") >= 3
+        ):
             time.sleep(0.05)
         before = log.read_text().splitlines()
         assert before and all(line == "exec-ok conn-ok" for line in before)  # the allowed twin
@@ -51,7 +56,7 @@ for i in range(400):
         host.wait(5)
         n0 = len(log.read_text().splitlines())
         time.sleep(1.0)
-        after = log.read_text().splitlines()[n0 + 1:]  # the one in flight may have been answered
+        after = log.read_text().splitlines()[n0 + 1 :]  # the one in flight may have been answered
         assert len(after) >= 5
         assert all(line == "exec-ENOSYS conn-ENOSYS" for line in after), after[:5]
         time.sleep(0.2)
@@ -70,6 +75,7 @@ def _fast_listener():
     thread per connection: 10,000 of them would measure Python, not us)."""
     import socket
     import threading
+
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(4096)
@@ -81,6 +87,7 @@ def _fast_listener():
             except OSError:
                 return
             c.close()
+
     threading.Thread(target=loop, daemon=True).start()
     return srv
 
@@ -91,12 +98,20 @@ def test_storm_100_processes_no_deadlock_every_decision_recorded(supervised, wor
     truebin = world.root / "true"
     truebin.write_bytes(Path("/bin/true").read_bytes())
     truebin.chmod(0o755)
-    pol = make_policy([("true", "allow")],
-                      [(dest("p", "ip", network=__import__("ipaddress").ip_network("127.0.0.1"), port=port),
-                        "allow")])
+    pol = make_policy(
+        [("true", "allow")],
+        [
+            (
+                dest("p", "ip", network=__import__("ipaddress").ip_network("127.0.0.1"), port=port),
+                "allow",
+            )
+        ],
+    )
     t0 = time.monotonic()
     try:
-        r = supervised([str(bins / "storm"), "100", "100", str(truebin), str(port)], pol, timeout=120)
+        r = supervised(
+            [str(bins / "storm"), "100", "100", str(truebin), str(port)], pol, timeout=120
+        )
     finally:
         srv.close()
     elapsed = time.monotonic() - t0
@@ -113,8 +128,9 @@ def test_storm_100_processes_no_deadlock_every_decision_recorded(supervised, wor
 def test_simulate_records_opens(supervised, world):
     pp = PathPattern(raw="**/.env", glob=".env", anchored=False, directory=False, base=None)
     pol = make_policy([], file_rules=[("file_read", pp, "deny")], mode="simulate")
-    r = supervised(["/bin/cat", str(world.dotenv), str(world.app_source)], pol, simulate=True,
-                   open_check=True)
+    r = supervised(
+        ["/bin/cat", str(world.dotenv), str(world.app_source)], pol, simulate=True, open_check=True
+    )
     assert world.secret in r.stdout  # simulation blocks nothing
     opens = {e["target"]: e for e in r.events if e["action"] in ("file_read", "file_write")}
     assert opens[str(world.dotenv)]["result"] == "deny"
@@ -122,12 +138,41 @@ def test_simulate_records_opens(supervised, world):
 
 
 def _random_cmd(rng: random.Random) -> str:
-    words = ["git", "push", "status", "curl", "-s", "http://x/y", "npm", "test", "a*b", "--force", "é", "[x]", "\n"]
+    words = [
+        "git",
+        "push",
+        "status",
+        "curl",
+        "-s",
+        "http://x/y",
+        "npm",
+        "test",
+        "a*b",
+        "--force",
+        "é",
+        "[x]",
+        "\n",
+    ]
     return " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
 
 
 def _random_glob(rng: random.Random) -> str:
-    parts = ["git", " ", "push", "*", "?", "curl", "-s", "[ab]", "[!g]", "test", "st*s", "**", "x", "é"]
+    parts = [
+        "git",
+        " ",
+        "push",
+        "*",
+        "?",
+        "curl",
+        "-s",
+        "[ab]",
+        "[!g]",
+        "test",
+        "st*s",
+        "**",
+        "x",
+        "é",
+    ]
     return "".join(rng.choice(parts) for _ in range(rng.randint(1, 6)))
 
 

@@ -3,6 +3,7 @@
 Used by the fail-closed test, which SIGKILLs this process mid-session.
     python sup_host.py BINS_DIR PORT -- CMD ARG...
 """
+
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,11 @@ import ipaddress
 from tests.supervise.conftest import Launch, dest, make_policy
 
 bins, port = Path(sys.argv[1]), int(sys.argv[2])
-argv = sys.argv[sys.argv.index("--") + 1:]
-pol = make_policy([("true", "allow")], [(dest("p", "ip", network=ipaddress.ip_network("127.0.0.1"), port=port),
-                                          "allow")])
+argv = sys.argv[sys.argv.index("--") + 1 :]
+pol = make_policy(
+    [("true", "allow")],
+    [(dest("p", "ip", network=ipaddress.ip_network("127.0.0.1"), port=port), "allow")],
+)
 lau = Launch(bins, argv, pol)
 print(lau.proc.pid, flush=True)
 while True:
