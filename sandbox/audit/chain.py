@@ -215,7 +215,11 @@ class Chain:
         if witness is not None:
             # A trail was sealed here before and is gone: say so in the new trail's
             # first entry, which is tagged, so verify reports the loss for good.
-            entry["replaces"] = {"trail": witness.trail, "seq": witness.seq, "hash": witness.hash}
+            entry["replaces"] = {
+                "trail": witness.trail,
+                "sealed_seq": witness.seq,
+                "sealed_digest": witness.hash,
+            }
         self.write(entry)
         os.fdatasync(self.seg_fd)
 

@@ -146,7 +146,7 @@ def _started_over(w: Walker) -> None:
         "reused",
         1,
         f"this trail ({w.trail_id}) started over in a directory whose trail "
-        f"{replaced.get('trail')} had been sealed up to seq {replaced.get('seq')}: "
+        f"{replaced.get('trail')} had been sealed up to seq {replaced.get('sealed_seq')}: "
         "that trail was deleted",
     )
 

@@ -10,14 +10,22 @@ entries between ours are adopted and the trail verifies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
-from audit_helpers import Trail, digest, event, forge, trail_fixture  # noqa: F401
+from audit_helpers import (  # noqa: F401 - the `trail` fixture
+    ATTACKER_KEY,
+    Trail,
+    digest,
+    event,
+    forge,
+    trail_fixture,
+)
 
 from sandbox.audit import verify_trail
-from sandbox.audit.canonical import HASH_KEY
+from sandbox.audit.canonical import HASH_KEY, entry_tag, hashed_bytes
 
 
 def verify(t: Trail):
@@ -44,6 +52,15 @@ def _forged_next(t: Trail) -> bytes:
             "ts": last["ts"],
         }
     )
+
+
+def _rehash(line: bytes) -> bytes:
+    """Recompute a raw line's digest after editing its bytes (as an attacker can)."""
+    body = line.rstrip(b"\n")
+    i = body.find(HASH_KEY)
+    d = hashlib.sha256(hashed_bytes(body, i)).digest()
+    member = d.hex().encode() + entry_tag(ATTACKER_KEY, d)
+    return body[: i + 8] + member + body[i + 8 + len(member) :] + b"\n"
 
 
 JUNK = {
@@ -76,7 +93,7 @@ def test_a_line_landgate_did_not_write_is_recorded_not_adopted(trail: Trail, wha
     if what == "forged":
         data = _forged_next(trail)
     elif what == "duplicate-keys":
-        data = _forged_next(trail).replace(b'"seq":', b'"seq":1,"seq":', 1)
+        data = _rehash(_forged_next(trail).replace(b'"seq":', b'"seq":1,"seq":', 1))
     elif what == "truncated-mid-trail":
         data = data + b"\n"
     assert data is not None

@@ -83,9 +83,7 @@ def _run(home: Path, policy_text: str) -> subprocess.CompletedProcess[str]:
     policy = home.parent / "policy.yaml"
     policy.write_text(policy_text)
     (home / "agent.py").write_text(AGENT)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("XDG_") and k != "PYTHONPATH"
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_") and k != "PYTHONPATH"}
     env.update(HOME=str(home), PYTHONPATH=str(REPO))
     audit = home / ".local/state/landgate/audit"
     keys = home / ".config/landgate"
@@ -137,7 +135,7 @@ def test_first_session_in_a_fresh_home_cannot_touch_the_trail_or_read_the_key(
     assert not results["witness"].startswith("ok"), out
     assert not (audit / "trail-000002.jsonl").exists()
     segment = (audit / "trail-000001.jsonl").read_bytes()
-    assert b"\"target\":\"/innocent\"" not in segment
+    assert b'"target":"/innocent"' not in segment
     report = verify_trail(audit, key_directory=keys)
     assert report.ok and report.kind is None, report.summary()
     assert report.sessions == 1 and report.unsealed == ()
