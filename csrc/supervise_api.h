@@ -179,4 +179,8 @@ int lg_match_path(const char *glob, const char *path);
 int lg_judge_exec(struct lg_sup *sup, const char *argv_nul, int argv_len, const char *filename,
                   int *effect, int *rule, int *inherit, unsigned int *flags);
 
+/* The denial line's rendering of an agent-controlled target (controls, invalid
+ * UTF-8 and quotes escaped; "..." when cut), exposed for its tests. */
+void lg_escape_shown(char *out, size_t cap, const char *in);
+
 #endif

@@ -360,12 +360,16 @@ class _Recorder:
     def _tell_dns_denial(self, ev: dict[str, Any]) -> None:
         """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),
         like the supervisor's denials: the agent sees only NXDOMAIN otherwise."""
+        from sandbox.audit.escape import printable
+
         name = str(ev.get("target", ""))
         with self._lock:
             if name in self._told:
                 return
             self._told.add(name)
-        line = f'landgate: denied network "{name}" ({ev.get("rule", "DNS view")}, DNS view)\n'
+        # The name is the agent's choice: escaped like the supervisor's lines (issue 14).
+        shown = printable(name).replace('"', '\\"')
+        line = f'landgate: denied network "{shown}" ({ev.get("rule", "DNS view")}, DNS view)\n'
         try:
             os.write(self.stderr_fd, line.encode("utf-8", "replace"))
         except OSError:
