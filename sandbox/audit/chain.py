@@ -35,7 +35,7 @@ from sandbox.audit.lines import (
 )
 from sandbox.audit.merkle import Frontier
 from sandbox.audit.paths import list_segments, segment_name
-from sandbox.audit.witness import Witness
+from sandbox.audit.witness import BadWitness, Witness, load_witness
 from sandbox.errors import AuditError
 
 _O_SEG = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
@@ -65,8 +65,9 @@ class Chain:
 
     # ------------------------------------------------------------------- opening
 
-    def open(self, witness: Witness | None) -> None:
-        """Find (or create) the chain head.  `witness`: what the key directory says."""
+    def open(self, key_directory: Path) -> None:
+        """Find (or create) the chain head, and compare it with this directory's witness."""
+        witness = self._load_witness(key_directory)
         segs = list_segments(self.directory)
         if not segs:
             self._create_genesis(witness)
@@ -93,6 +94,15 @@ class Chain:
             self.seg_size = start_offset if index == start_index else 0
             self.catch_up()
         self._compare_witness(witness, genesis)
+
+    def _load_witness(self, key_directory: Path) -> Witness | None:
+        """A witness that does not authenticate is a finding: the agent cannot write the
+        key directory, so someone else did."""
+        try:
+            return load_witness(self.key, key_directory, self.directory)
+        except BadWitness as exc:
+            self.findings.append({"kind": "forged", "first_bad_seq": 1, "reason": str(exc)})
+            return None
 
     def _read_genesis(self, path: Path) -> dict[str, Any]:
         try:

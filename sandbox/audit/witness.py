@@ -24,7 +24,7 @@ from sandbox.audit.canonical import witness_mac
 from sandbox.audit.paths import WITNESS_DIR
 from sandbox.errors import AuditError
 
-LOCK_NAME = "witness.lock"
+WITNESS_LOCK = "witness.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +124,19 @@ def dir_identity(directory: Path) -> tuple[str, int, int]:
     except OSError as exc:
         raise AuditError(f"cannot stat audit directory {directory}: {exc.strerror}") from exc
     return real, st.st_dev, st.st_ino
+
+
+def publish_if_newer(key: bytes, key_directory: Path, directory: Path, w: Witness) -> None:
+    """Publish `w` (its dir, dev and ino filled in here) unless the witness already
+    records this trail at `w.seq` or later: monotonic across writers of one trail.
+    The caller holds the witness lock."""
+    try:
+        current = load_witness(key, key_directory, directory)
+    except BadWitness:
+        current = None  # the writer recorded it as a finding when it opened the trail
+    if current is not None and current.trail == w.trail and current.seq >= w.seq:
+        return
+    real, dev, ino = dir_identity(directory)
+    publish_witness(
+        key, key_directory, directory, Witness(real, dev, ino, w.trail, w.seq, w.hash, w.root)
+    )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,27 +30,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sandbox._version import __version__
 from sandbox.audit.canonical import checkpoint_mac
 from sandbox.audit.chain import Chain
+from sandbox.audit.entries import (
+    count_decision,
+    decision_entry,
+    new_session_id,
+    session_start_entry,
+)
 from sandbox.audit.paths import (
     LOCK_NAME,
     WITNESS_DIR,
     default_audit_dir,
     key_dir,
     load_key,
-    make_private_dir,
+    prepare_trail_dirs,
 )
-from sandbox.audit.witness import (
-    LOCK_NAME as WITNESS_LOCK,
-)
-from sandbox.audit.witness import (
-    BadWitness,
-    Witness,
-    dir_identity,
-    load_witness,
-    publish_witness,
-)
+from sandbox.audit.witness import WITNESS_LOCK, Witness, publish_if_newer
 from sandbox.errors import AuditError
 
 Durability = Literal["batch", "strict"]
@@ -60,9 +55,6 @@ _FLUSH_INTERVAL = 0.05  # half the promised window: the fsync itself takes time
 _flock = fcntl.flock
 _fstat = os.fstat
 _LOCK_EX, _LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
-# Keys the writer owns.  An event carrying one keeps its value under "event_<key>".
-_WRITER_KEYS = ("seq", "prev", "hash", "session", "type")
-_WRITER_KEY_SET = frozenset(_WRITER_KEYS)
 
 
 class AuditWriter:
@@ -93,9 +85,8 @@ class AuditWriter:
         self.segment_max_bytes = segment_max_bytes
         self.key_directory = Path(key_directory) if key_directory is not None else key_dir()
         self._on_failure = on_failure
-        self._key = load_key(self.key_directory, create=True)
-        make_private_dir(self.directory)
-        make_private_dir(self.key_directory / WITNESS_DIR)
+        prepare_trail_dirs(self.directory, self.key_directory)
+        self._key = load_key(self.key_directory, create=False)
 
         # One thread lock for this object: flock() excludes other processes only
         # (it is per open file description, shared by our threads).
@@ -120,7 +111,7 @@ class AuditWriter:
             raise AuditError(f"cannot open audit lock in {self.directory}: {exc.strerror}") from exc
         try:
             with self._tlock, self._flock():
-                self._chain.open(self._witness())
+                self._chain.open(self.key_directory)
                 self._chain.record_findings()  # what the trail or the witness contradicts
         except OSError as exc:
             self._release()
@@ -164,16 +155,8 @@ class AuditWriter:
             self._check_usable()
             if self._session is not None:
                 raise AuditError(f"audit session {self._session} is still open")
-            sid = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-            entry: dict[str, Any] = {k: v for k, v in info.items() if k not in _WRITER_KEYS}
-            entry.setdefault(
-                "durability", {"mode": self.durability, "fsync_window_ms": self.window_ms}
-            )
-            entry.setdefault("landgate", __version__)
-            entry["writer_pid"] = os.getpid()
-            entry["type"] = "session_start"
-            entry["session"] = sid
-            entry.setdefault("ts", time.time())
+            sid = new_session_id()
+            entry = session_start_entry(info, sid, self.durability, self.window_ms)
             mode = info.get("mode")
             self._session_mode = mode if mode in ("enforce", "simulate") else "enforce"
             self._counts = {"allow": 0, "deny": 0, "by_action": {}}
@@ -186,21 +169,7 @@ class AuditWriter:
 
         Thread-safe.  strict: returns after fdatasync; raises AuditError on failure.
         """
-        entry = dict(event)
-        if not _WRITER_KEY_SET.isdisjoint(entry):
-            for k in _WRITER_KEYS:
-                if k in entry:
-                    entry["event_" + k] = entry.pop(k)
-        entry["type"] = "decision"
-        ts = entry.get("ts")
-        # Keep the supervisor's wall-clock time; anything else (monotonic ns, a
-        # string) is kept as event_ts and the entry gets the writer's clock.
-        if (ts.__class__ is not float or ts < 1e9) and not (
-            isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts >= 1e9
-        ):
-            if ts is not None:
-                entry["event_ts"] = ts
-            entry["ts"] = time.time()
+        entry = decision_entry(event)
         with self._tlock:
             if self._failed is not None or self._closed:
                 if self.durability == "strict" or self._closed:
@@ -214,14 +183,7 @@ class AuditWriter:
             seq = self._write_entry(entry)
             if seq < 0:
                 return seq
-            result = entry.get("result")
-            if result == "allow" or result == "deny":
-                c = self._counts
-                c[result] += 1
-                per = c["by_action"].get(entry.get("action"))
-                if per is None:
-                    per = c["by_action"][str(entry.get("action", "?"))] = {"allow": 0, "deny": 0}
-                per[result] += 1
+            count_decision(self._counts, entry)
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.checkpoint_every:
                 self._checkpoint(final=False)
@@ -314,15 +276,6 @@ class AuditWriter:
         finally:
             fcntl.flock(lfd, fcntl.LOCK_UN)
 
-    def _witness(self) -> Witness | None:
-        """This directory's witness; a witness that does not authenticate is recorded
-        as a finding (the agent cannot write the key directory: someone else did)."""
-        try:
-            return load_witness(self._key, self.key_directory, self.directory)
-        except BadWitness as exc:
-            self._chain.findings.append({"kind": "forged", "first_bad_seq": 1, "reason": str(exc)})
-            return None
-
     def _write_entry(self, entry: dict[str, Any]) -> int:
         """Write under flock with the durability promised; -1 (and `failed`) on error."""
         lock_fd = self._lock_fd
@@ -410,20 +363,12 @@ class AuditWriter:
             return
         self._pending_witness = None
         seq, digest, root = pending
-        trail = self._chain.trail_id
         with self._flock(self._witness_lock_fd):
-            try:
-                current = load_witness(self._key, self.key_directory, self.directory)
-            except BadWitness:
-                current = None  # already recorded as a finding when the writer opened
-            if current is not None and current.trail == trail and current.seq >= seq:
-                return
-            real, dev, ino = dir_identity(self.directory)
-            publish_witness(
+            publish_if_newer(
                 self._key,
                 self.key_directory,
                 self.directory,
-                Witness(real, dev, ino, trail, seq, digest, root),
+                Witness("", 0, 0, self._chain.trail_id, seq, digest, root),
             )
 
     def _flush_loop(self) -> None:
