@@ -128,5 +128,6 @@ def prepare_trail_dirs(audit_dir: Path, key_directory: Path | None = None) -> No
     would be unprotected for the whole first session (DESIGN §2, protected paths)."""
     kdir = key_directory if key_directory is not None else key_dir()
     make_private_dir(audit_dir)
+    make_private_dir(kdir)  # before its subdirectory: mkdir's parents get the umask's mode
     make_private_dir(kdir / WITNESS_DIR)
     load_key(kdir, create=True)

@@ -146,6 +146,19 @@ def test_tail_cut_to_the_session_end(trail: Trail) -> None:
     assert (r.ok, r.kind, r.first_bad_seq) == (False, "truncated", len(lines)), r.summary()
 
 
+def test_seal_cut_off_with_the_witness_gone_too(trail: Trail) -> None:
+    """Without a witness (a key directory restored from an old backup), the rule that a
+    session's end is sealed by the very next entry still catches a cut-off seal."""
+    fill(trail, 5)
+    for w in (trail.keys / "witness").glob("dir-*.json"):
+        w.unlink()
+    lines = trail.lines()
+    trail.write_lines(lines[:-1])
+    r = verify(trail)
+    assert (r.ok, r.kind, r.first_bad_seq) == (False, "truncated", len(lines)), r.summary()
+    assert "final checkpoint" in r.message
+
+
 def test_killed_session_is_a_note_naming_it(trail: Trail) -> None:
     """The allowed twin: a landgate killed mid-session is unsealed, not tampered."""
     fill(trail, 5)
