@@ -36,7 +36,7 @@ COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing",
 MODULES: dict[str, list[str]] = {
     "probe": ["probe.c"],
     "launch": ["launch.c"],
-    "supervise": ["supervise.c", "supervise_cmd.c", "supervise_exec.c", "supervise_net.c", "supervise_open.c"],
+    "supervise": ["supervise.c", "glob.c", "judge_exec.c", "judge_path.c", "supervise_exec.c", "supervise_net.c", "supervise_open.c"],
 }
 
 _SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")

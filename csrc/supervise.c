@@ -578,21 +578,6 @@ int lg_unbecome(const struct lg_creds *c)
 
 /* ---- context -------------------------------------------------------------- */
 
-static int alloc_words(struct lg_words *w, int cap)
-{
-    w->w = calloc((size_t)cap, sizeof *w->w);
-    w->len = calloc((size_t)cap, sizeof *w->len);
-    w->n = 0;
-    w->cap = cap;
-    return w->w && w->len ? 0 : -ENOMEM;
-}
-
-static void free_words(struct lg_words *w)
-{
-    free(w->w);
-    free(w->len);
-}
-
 void lg_sup_free(struct lg_sup *s)
 {
     if (!s)
@@ -605,12 +590,7 @@ void lg_sup_free(struct lg_sup *s)
         close(s->stop_fd);
     free(s->req);
     free(s->resp);
-    free(s->cmd);
-    free(s->line);
-    free(s->seg);
-    free_words(&s->argv);
-    for (int i = 0; i < LG_SEG_DEPTH; i++)
-        free_words(&s->segw[i]);
+    lg_judge_free(s->judge);
     free(s->admit);
     free(s->names);
     free(s->reported);
@@ -655,17 +635,12 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->resp_size = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
     s->req = calloc(1, s->req_size);
     s->resp = calloc(1, s->resp_size);
-    s->cmd = malloc(LG_CMD_MAX);
-    s->line = malloc(LG_LINE_MAX);
-    s->seg = malloc((size_t)LG_SEG_DEPTH * LG_CMD_MAX);
+    s->judge = lg_judge_new();
     s->admit = calloc(LG_ADMIT_CAP, sizeof *s->admit);
     s->names = calloc(LG_NAMES_CAP, sizeof *s->names);
     s->reported = calloc(LG_REPORTED_CAP, sizeof *s->reported);
     s->ring = calloc(LG_RING_CAP, sizeof *s->ring);
-    int rc = alloc_words(&s->argv, LG_ARGS_MAX);
-    for (int i = 0; i < LG_SEG_DEPTH; i++)
-        rc |= alloc_words(&s->segw[i], LG_ARGS_MAX);
-    if (rc || !s->req || !s->resp || !s->cmd || !s->line || !s->seg || !s->admit || !s->names ||
+    if (!s->req || !s->resp || !s->judge || !s->admit || !s->names ||
         !s->reported || !s->ring) {
         set_err(err, errlen, "supervisor buffers", ENOMEM);
         goto fail;
@@ -687,7 +662,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
             goto fail;
         }
     }
-    rc = lg_pool_init(&s->netpool, s, LG_WORKERS_MAX, NULL);
+    int rc = lg_pool_init(&s->netpool, s, LG_WORKERS_MAX, NULL);
     if (rc < 0) {
         set_err(err, errlen, "worker pool", -rc);
         goto fail;
@@ -826,30 +801,4 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
         pthread_cond_wait(&s->ring_cv, &s->ring_lock);
     pthread_mutex_unlock(&s->ring_lock);
     return rc;
-}
-
-int lg_judge_exec(struct lg_sup *s, const char *argv_nul, int argv_len, const char *filename,
-                  int *effect, int *rule, int *inherit, unsigned int *flags)
-{
-    if (argv_len < 0 || argv_len >= LG_CMD_MAX)
-        return -E2BIG;
-    memcpy(s->cmd, argv_nul, (size_t)argv_len);
-    s->argv.n = 0;
-    int pos = 0;
-    while (pos < argv_len) {
-        if (s->argv.n >= s->argv.cap)
-            return -E2BIG;
-        int l = (int)strnlen(s->cmd + pos, (size_t)(argv_len - pos));
-        s->argv.w[s->argv.n] = s->cmd + pos;
-        s->argv.len[s->argv.n] = l;
-        s->argv.n++;
-        pos += l + 1;
-    }
-    struct lg_verdict v;
-    lg_judge_command(s, &s->argv, filename, &v);
-    *effect = v.effect;
-    *rule = v.rule;
-    *inherit = v.inherit;
-    *flags = v.flags;
-    return 0;
 }

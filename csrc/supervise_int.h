@@ -21,7 +21,7 @@
  * buffers are malloc'd once and only touched as far as an exec uses them. */
 #define LG_CMD_MAX (2 * 1024 * 1024)  /* argv bytes of one exec */
 #define LG_ARGS_MAX (256 * 1024)      /* argv entries of one exec (>= 2 MiB / 8-byte pointers) */
-#define LG_SEG_DEPTH 3           /* nested `sh -c` strings judged */
+#define LG_DEPTH_MAX 8           /* nested `sh -c` strings judged, at most (lg_syntax.depth) */
 #define LG_LINE_MAX (LG_CMD_MAX + 64)
 #define LG_ADMIT_CAP 65536       /* admitted processes (pid, starttime) */
 #define LG_NAMES_CAP 16384       /* (address, host name) pairs from pinning and the DNS view */
@@ -48,12 +48,18 @@ struct lg_words {
     int cap;
 };
 
-/* What the exec judgement concluded. */
-struct lg_verdict {
-    int effect;       /* LG_EFFECT_* */
-    int rule;         /* deciding rule, -1 = default */
-    int inherit;      /* an allow admits descendants */
-    unsigned flags;   /* LG_EV_* */
+#define LG_OP_CODE(w) ((w) >> 24)
+#define LG_OP_ARG(w) ((w) & 0xffffffu)
+
+/* Scratch space of exec judgements (csrc/judge_exec.c): the loop thread's
+ * own, or one per Python thread that explains. */
+struct lg_judge {
+    char *cmd;        /* argv strings, NUL-separated */
+    char *line;       /* one judged command line */
+    char *exe_line;   /* the same line with the executable's path first */
+    char *seg;        /* dequoted shell segments, per depth */
+    struct lg_words argv;
+    struct lg_words segw[LG_DEPTH_MAX];
 };
 
 struct lg_admit {
@@ -121,11 +127,7 @@ struct lg_sup {
     size_t req_size, resp_size;
 
     /* buffers of the loop thread only */
-    char *cmd;        /* argv strings, NUL-separated */
-    char *line;       /* one judged command line */
-    char *seg;        /* dequoted shell segments, per depth */
-    struct lg_words argv;
-    struct lg_words segw[LG_SEG_DEPTH];
+    struct lg_judge *judge;
     struct lg_str_cache strc;
 
     struct lg_admit *admit;
@@ -182,12 +184,13 @@ int lg_unbecome(const struct lg_creds *c);
 const char *lg_ref(const struct lg_sup *s, int rule);
 void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
 
-/* supervise_cmd.c */
-int lg_glob_command(const char *glob, const char *text, size_t textlen);
-int lg_glob_path(const char *glob, const char *path);
+/* glob.c */
+size_t lg_utf8(const unsigned char *s, size_t n, unsigned *cp);
+
+/* judge_exec.c */
 const char *lg_basename(const char *p, int len, int *outlen);
-void lg_judge_command(struct lg_sup *s, const struct lg_words *argv, const char *filename,
-                      struct lg_verdict *v);
+void lg_judge_words(struct lg_judge *j, const struct lg_tables *t, const char *exe,
+                    struct lg_verdict *v);
 
 /* supervise_exec.c */
 void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);

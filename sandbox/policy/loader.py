@@ -46,10 +46,10 @@ from sandbox.policy.model import (
     Rule,
     SourceRef,
 )
+from sandbox.policy.destinations import parse_destination
 from sandbox.policy.patterns import (
     normalize_path,
     parse_command_pattern,
-    parse_destination,
     parse_path_pattern,
 )
 
