@@ -163,14 +163,22 @@ struct lg_sup {
 /* supervise.c */
 unsigned long long lg_now_ns(void);
 void lg_prefault(void *p, size_t n);
-int lg_push_event(struct lg_sup *s, const struct lg_event *ev);
-void lg_count(struct lg_sup *s, int which);
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
 int lg_id_valid(struct lg_sup *s, unsigned long long id);
 int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
+const char *lg_ref(const struct lg_sup *s, int rule);
+void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
+
+/* supervise_ring.c */
+int lg_push_event(struct lg_sup *s, const struct lg_event *ev);
+void lg_count(struct lg_sup *s, int which);
+
+/* supervise_mem.c */
 int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len);
 int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen);
 int lg_normalise_path(const char *in, char *out, size_t cap);
+
+/* supervise_pool.c */
 int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg);
 void lg_worker_done(struct lg_sup *s);
 int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s));
@@ -178,11 +186,11 @@ int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg);
 int lg_pool_grow(struct lg_pool *p);
 int lg_pool_thread_ok(void);
 void lg_pool_fini(struct lg_pool *p);
+
+/* supervise_creds.c */
 int lg_read_creds(int tid, struct lg_creds *c);
 int lg_become(const struct lg_creds *c);
 int lg_unbecome(const struct lg_creds *c);
-const char *lg_ref(const struct lg_sup *s, int rule);
-void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
 
 /* glob.c */
 size_t lg_utf8(const unsigned char *s, size_t n, unsigned *cp);
