@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sandbox._supervise import ffi, lib
+
 from sandbox.policy import Policy, decide, load_policy_text
 from sandbox.policy.model import Rule
 from sandbox.supervise import compile_tables

@@ -4,8 +4,8 @@ same decision and the same deciding rule, and the one the corpus expects."""
 from __future__ import annotations
 
 import pytest
-
 from sandbox._supervise import lib
+
 from sandbox.policy import globs
 
 from . import harness

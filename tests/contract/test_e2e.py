@@ -60,7 +60,12 @@ actions:
 
 def _landgate(env, cwd, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args], capture_output=True, env=env, cwd=cwd, timeout=60
+        [sys.executable, "-m", "sandbox", *args],
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
     )
 
 
