@@ -42,7 +42,7 @@ const char *lg_basename(const char *p, int len, int *outlen)
 static bool in_list(const unsigned *const *list, int n, const char *w, int len)
 {
     for (int i = 0; i < n; i++)
-        if (lg_glob_match(list[i], w, (size_t)len, 0))
+        if (!lg_glob_rejects(list[i], w, (size_t)len) && lg_glob_match(list[i], w, (size_t)len, 0))
             return true;
     return false;
 }
@@ -91,8 +91,10 @@ static void match_form(const struct lg_tables *t, const char *line, size_t len,
     r->inherit = 0;
     for (int i = 0; i < t->n_exec; i++) {
         const struct lg_exec_rule *er = &t->exec[i];
-        if (er->by_path ? !exe_line || !lg_glob_match(er->glob, exe_line, exe_len, 0)
-                        : !lg_glob_match(er->glob, line, len, 0))
+        const char *subject = er->by_path ? exe_line : line;
+        size_t n = er->by_path ? exe_len : len;
+        if (!subject || lg_glob_rejects(er->glob, subject, n) ||
+            !lg_glob_match(er->glob, subject, n, 0))
             continue;
         if (er->effect == LG_EFFECT_DENY) {
             r->effect = LG_EFFECT_DENY;
@@ -112,7 +114,8 @@ static void match_form(const struct lg_tables *t, const char *line, size_t len,
 static const struct lg_wrapper *wrapper_of(const struct lg_syntax *sx, const char *n, int len)
 {
     for (int i = 0; sx && i < sx->n_wrappers; i++)
-        if (lg_glob_match(sx->wrappers[i].name, n, (size_t)len, 0))
+        if (!lg_glob_rejects(sx->wrappers[i].name, n, (size_t)len) &&
+            lg_glob_match(sx->wrappers[i].name, n, (size_t)len, 0))
             return &sx->wrappers[i];
     return NULL;
 }

@@ -51,6 +51,14 @@ struct lg_words {
 #define LG_OP_CODE(w) ((w) >> 24)
 #define LG_OP_ARG(w) ((w) & 0xffffffu)
 
+/* 1 when glob g cannot match text t because its first op is an ASCII literal
+ * that t does not start with: the common miss, decided without a call. */
+static inline int lg_glob_rejects(const unsigned *g, const char *t, size_t n)
+{
+    return LG_OP_CODE(g[0]) == 1 /* LG_OP_LIT */ && LG_OP_ARG(g[0]) < 0x80 &&
+           (n == 0 || (unsigned char)t[0] != LG_OP_ARG(g[0]));
+}
+
 /* Scratch space of exec judgements (csrc/judge_exec.c): the loop thread's
  * own, or one per Python thread that explains. */
 struct lg_judge {
