@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.errors import EnforcementUnavailable, LaunchError
+from sandbox.launch.host import tun_device_problem
 from sandbox.net import netns as nsmod
 from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
 from sandbox.net.names import NameVerdict, judge_name, target_allowed
@@ -195,6 +196,9 @@ def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
         )
     if pasta is None:
         return "pasta is not installed (Debian: passt)"
+    tun = tun_device_problem()
+    if tun is not None:
+        return tun
     try:
         from sandbox.net.nftables import _load
 
@@ -399,8 +403,10 @@ class NetworkSession:
 
     def _prepare_connect_only(self, caps: NetCapabilities) -> NetSetup:
         self._require_egress()
-        warnings = [CONNECT_ONLY_WARNING]
-        self._warn(CONNECT_ONLY_WARNING)
+        # The notes say why (e.g. the tun device pasta cannot open), not only what is lost.
+        warnings = list(caps.notes) or [CONNECT_ONLY_WARNING]
+        for w in warnings:
+            self._warn(w)
         pinned = self._pin_names()
         from sandbox.plan.nft import compile_nft_ruleset
 
