@@ -29,8 +29,7 @@ KEPT_MASK = sum(1 << c for c in (0, 1, 3, 4, 5, 6, 7, 10))
 
 @pytest.fixture(autouse=True)
 def _root_and_kernel():
-    if os.geteuid() != 0:
-        pytest.skip("capability dropping is about landgate running as root")
+    require_kernel(os.geteuid() == 0, "root: capability dropping is about landgate as root")
     h = probe_host()
     require_kernel(h.seccomp_filter and h.landlock_abi >= 1, "seccomp filter and Landlock")
 

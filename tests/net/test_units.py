@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import require_kernel
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
 from sandbox.net.dnsview import DnsView, Upstream
@@ -70,8 +71,10 @@ def test_ruleset_is_accepted_by_nft_and_rendered(policy) -> None:
             capture_output=True,
             check=False,
         )
-        if proc.returncode != 0 and "Operation not permitted" in proc.stderr:
-            pytest.skip("nft -c needs CAP_NET_ADMIN")
+        require_kernel(
+            proc.returncode == 0 or "Operation not permitted" not in proc.stderr,
+            "nft -c needs CAP_NET_ADMIN",
+        )
         assert proc.returncode == 0, proc.stderr
 
 
