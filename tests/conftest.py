@@ -171,7 +171,7 @@ def _make_world(root: Path) -> World:
     (ws / "src" / "app.ts").write_text("export const answer = 42;\n")
     (ws / "README.md").write_text("# demo workspace\n")
     (ws / "package.json").write_text('{"name": "demo", "scripts": {"test": "true"}}\n')
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)

@@ -77,7 +77,9 @@ def test_raw_socket_denied_udp_socket_allowed(world):
     # bypass the connect supervisor on a rung without a network namespace.
     code = (
         "import socket\n"
-        "try:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print('raw ok')\n"
+        "try:\n"
+        "    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
+        "    print('raw ok')\n"
         "except PermissionError as e:\n    print('raw denied', e.errno)\n"
         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); print('udp ok'); s.close()\n"
     )
@@ -92,7 +94,9 @@ def test_mknod_block_device_denied_fifo_allowed(world):
     fifo = world.workspace / "fifo"
     code = (
         "import os, stat\n"
-        f"try:\n    os.mknod({str(dev)!r}, stat.S_IFBLK | 0o600, os.makedev(8, 0)); print('blk ok')\n"
+        "try:\n"
+        f"    os.mknod({str(dev)!r}, stat.S_IFBLK | 0o600, os.makedev(8, 0))\n"
+        "    print('blk ok')\n"
         "except PermissionError as e:\n    print('blk denied', e.errno)\n"
         f"os.mkfifo({str(fifo)!r}); print('fifo ok')\n"
     )

@@ -58,8 +58,10 @@ def nobody_rung() -> subprocess.CompletedProcess:
             "--clear-groups",
             sys.executable,
             "-c",
-            "from sandbox.net.session import network_capabilities as n; "
-            "c = n(); print(c.rung); print(*c.notes, sep=chr(10))",
+            (
+                "from sandbox.net.session import network_capabilities as n; "
+                "c = n(); print(c.rung); print(*c.notes, sep=chr(10))"
+            ),
         ],
         env=dict(os.environ, PYTHONPATH=str(HERE.parents[1])),
         capture_output=True,
@@ -151,7 +153,7 @@ def fake_inet() -> Iterator[FakeInet]:
         sh(*ns, "ip", "addr", "add", "10.200.250.2/30", "dev", INET_PEER_IF)
         sh(*ns, "ip", "-6", "addr", "add", "fd00:c8:fa::2/64", "dev", INET_PEER_IF, "nodad")
         sh(*ns, "ip", "link", "set", INET_PEER_IF, "up")
-        for name, ip in ADDRS.items():
+        for ip in ADDRS.values():
             if ":" in ip:
                 sh(*ns, "ip", "-6", "addr", "add", f"{ip}/128", "dev", "lo", "nodad")
             else:
@@ -202,7 +204,7 @@ def net_session(
     return NetworkSession(
         policy,
         on_event=ev.append,
-        names_sink=lambda ip, n: sink.__setitem__(ip, n),
+        names_sink=sink.__setitem__,
         warn=lambda m: None,
         upstream=Upstream(ADDRS["dns"]),
         uplinks=[fake.uplink],

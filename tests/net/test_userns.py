@@ -253,7 +253,8 @@ def udp(ip, tag):
     finally:
         s.close()
 print(json.dumps({"tcp_denied": tcp(ADDRS["exfil"]), "tcp_ok": tcp(ADDRS["literal_ok"]),
-                  "udp_denied": udp(ADDRS["exfil"], "nft-udp-denied"), "udp_ok": udp(ADDRS["literal_ok"], "nft-udp-ok")}))
+                  "udp_denied": udp(ADDRS["exfil"], "nft-udp-denied"),
+                  "udp_ok": udp(ADDRS["literal_ok"], "nft-udp-ok")}))
 """
 
 

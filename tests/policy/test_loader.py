@@ -1,4 +1,5 @@
-"""Loader: native fields, environment, enforcement, workspace, presets, resolve_policy_path, schema."""
+"""Loader: native fields, environment, enforcement, workspace, presets, resolve_policy_path,
+schema."""
 
 from __future__ import annotations
 

@@ -193,8 +193,11 @@ CASES: list[tuple[str, str | bytes, int, str]] = [
     ("custom-tag", "version: 1\nmode: !!python/object:os.system enforce\n", 2, "tagged"),
     (
         "alias-bomb",
-        "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "c: [*b, *b, *b, *b, *b, *b, *b, *b]\n",
+        (
+            "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n"
+            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+        ),
         2,
         "anchors are not allowed",
     ),
