@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sandbox.policy.destinations import match_destination, parse_destination
 from sandbox.policy.evaluate import decide
 from sandbox.policy.model import (
     ACTIONS,
@@ -27,7 +28,6 @@ from sandbox.policy.model import (
     Rule,
     SourceRef,
 )
-from sandbox.policy.destinations import match_destination, parse_destination
 from sandbox.policy.patterns import (
     match_command,
     match_path,

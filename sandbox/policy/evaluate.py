@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 
 from sandbox.errors import UsageError
 from sandbox.policy import compiled as _c
-from sandbox.policy.model import ACTIONS, Decision, DecisionContext, Destination, Policy, Rule
 from sandbox.policy.destinations import NetTarget, match_destination, parse_target
+from sandbox.policy.model import ACTIONS, Decision, DecisionContext, Destination, Policy, Rule
 from sandbox.policy.patterns import command_line, has_glob, normalize_path, split_command
 
 Target = str | Sequence[str]
@@ -89,10 +89,10 @@ def _net_candidates(comp: _NetIndex, t: NetTarget, names: tuple[str, ...]) -> li
     if t.unix is not None:
         return list(comp.unix)
     cand: set[int] = set(comp.addr)
-    for name in (t.host,) if t.host is not None else names:
-        if not name:
+    for raw in (t.host,) if t.host is not None else names:
+        if not raw:
             continue
-        name = name.lower().rstrip(".")
+        name = raw.lower().rstrip(".")
         cand.update(comp.hosts.get(name, ()))
         dot = name.find(".")
         while dot >= 0:

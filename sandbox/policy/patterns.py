@@ -116,7 +116,7 @@ def parse_path_pattern(
         absolute = text
     elif text.startswith("~/"):
         absolute = home.rstrip("/") + text[1:]
-    elif text.startswith("./") or text.startswith("../"):
+    elif text.startswith(("./", "../")):
         absolute = workspace.rstrip("/") + "/" + text
     else:
         anchored = False
@@ -133,7 +133,8 @@ def parse_path_pattern(
         glob = posixpath.normpath(glob) if glob not in ("", "**") else glob
         if glob.startswith(".."):
             raise ValueError(
-                f"a relative pattern cannot start with '..' (use './..' or an absolute path): {raw!r}"
+                "a relative pattern cannot start with '..' (use './..' or an absolute path): "
+                f"{raw!r}"
             )
         if glob in ("", "."):
             raise ValueError(f"path pattern matches nothing: {raw!r}")

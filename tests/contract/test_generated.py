@@ -85,7 +85,9 @@ def _glob_case(data) -> None:
             compile_glob(glob, path=path, directory=directory, anchored=anchored)
         except ValueError:
             return
-        raise AssertionError(f"compile_glob accepted {glob!r}, which the reference refuses")
+        raise AssertionError(
+            f"compile_glob accepted {glob!r}, which the reference refuses"
+        ) from None
     words = compile_glob(glob, path=path, directory=directory, anchored=anchored)
     assert glob_match(words, text, path=path) == want, (glob, text, path, directory, anchored)
 
@@ -253,7 +255,7 @@ def _command(data, depth: int = 0) -> list[str]:
         script = sep.join(shlex.join(s) for s in segs)
         if data.draw(st.booleans()):
             script = f"A=1 {script}"
-        argv = data.draw(st.sampled_from(SHELLS)) + [script]
+        argv = [*data.draw(st.sampled_from(SHELLS)), script]
     return argv
 
 
