@@ -247,6 +247,10 @@ int lg_judge_path(const struct lg_tables *t, const char *path, size_t len, int a
 /* The rows of `access` whose glob matches path: indices into t->paths (at most max). */
 int lg_path_hits(const struct lg_tables *t, const char *path, size_t len, int access, int *hits,
                  int max);
+/* Lexically normalise an absolute path ("." and "//" dropped, ".." takes one
+ * component away, never above "/"): 0, or -ENAMETOOLONG if it does not fit cap.
+ * The supervisor's and `explain`'s one normaliser. */
+int lg_normalise_path(const char *in, char *out, size_t cap);
 /* Judge a connect to a unix socket path ("@name" abstract): LG_EFFECT_*, *rule. */
 int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule);
 

@@ -184,7 +184,6 @@ void lg_count(struct lg_sup *s, int which);
 /* supervise_mem.c */
 int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len);
 int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen);
-int lg_normalise_path(const char *in, char *out, size_t cap);
 
 /* supervise_pool.c */
 int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg);

@@ -372,3 +372,15 @@ def command_matches(rule: Rule, line: str, exe_line: str | None) -> bool:
             compile_glob(c.glob, path=False), exe_line, path=False
         )
     return glob_match(compile_glob(c.glob, path=False), line, path=False)
+
+
+def normalise(path: str) -> str:
+    """Collapse `.`, `..` and repeated slashes of an absolute path, as the supervisor does
+    (lg_normalise_path): `..` at the root stays at the root."""
+    ffi, lib = _lib()
+    raw = _bytes(path)
+    out = ffi.new("char[]", len(raw) + 2)
+    rc = lib.lg_normalise_path(raw, out, len(raw) + 2)
+    if rc < 0:  # cannot happen: the result is never longer than its input (+ "/")
+        raise ValueError(f"normalise {path!r}: error {rc}")
+    return ffi.string(out).decode("utf-8", "surrogateescape")

@@ -70,11 +70,9 @@ def normalize_path(path: str, *, base: str | None = None, home: str | None = Non
         path = home + path[1:]
     if not path.startswith("/"):
         path = (base or "/").rstrip("/") + "/" + path
-    norm = posixpath.normpath(path)
-    # POSIX keeps a leading '//' as implementation-defined; Linux treats it as '/'.
-    if norm.startswith("//"):
-        norm = "/" + norm.lstrip("/")
-    return norm
+    from sandbox.policy.compiled import normalise
+
+    return normalise(path)  # the supervisor's own normaliser (csrc/supervise_mem.c)
 
 
 # A SafeClaw pattern like `/.ssh/`: one dot-component between slashes.  In SafeClaw

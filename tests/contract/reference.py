@@ -125,3 +125,12 @@ def matches(
 ) -> bool:
     rx = glob_to_regex(glob, path=path, directory=directory, anchored=anchored)
     return re.fullmatch(rx, text, re.DOTALL) is not None
+
+
+def normalise(path: str) -> str:
+    """The lexical normalisation of DESIGN §3: `.` and `//` dropped, `..` takes one
+    component away, never above `/` (Linux reads a leading `//` as `/`)."""
+    import posixpath
+
+    norm = posixpath.normpath(path)
+    return "/" + norm.lstrip("/") if norm.startswith("//") else norm

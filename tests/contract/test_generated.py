@@ -4,7 +4,7 @@ reference model of DESIGN §3 means.
 
 Totals (each test asserts its own count): 2,000 glob/reference cases, 2,000
 exec cases (wrappers, nested shells, UTF-8, by-path rules), 1,500 path cases,
-600 unix-socket cases: 6,100 generated cases per run.
+600 unix-socket cases, 1,000 normalisation cases: 7,100 generated cases per run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from sandbox.policy.compiled import glob_match
 from sandbox.policy.globs import compile_glob
+from sandbox.policy.patterns import normalize_path
 
 from . import harness, reference
 
@@ -335,3 +336,21 @@ def _unix_case(data) -> None:
 
 def test_unix_sockets_explain_and_supervisor_tables_agree():
     assert _run(_unix_case, 600) >= 600
+
+
+# ---------------------------------------------------------------------------
+# normalisation: explain normalises a target with the supervisor's own C normaliser
+
+NORM_PIECES = ["a", "é", ".", "..", "", "b.txt", "\udcff", "...", ".env", "😀"]
+
+
+def _norm_case(data) -> None:
+    comps = data.draw(st.lists(st.sampled_from(NORM_PIECES), min_size=0, max_size=7))
+    path = _fsdecode(("/" + "/".join(comps)).encode("utf-8", "surrogateescape"))
+    if data.draw(st.booleans()):
+        path += "/"
+    assert normalize_path(path) == reference.normalise(path), path
+
+
+def test_normalisation_means_what_the_reference_means():
+    assert _run(_norm_case, 1000) >= 1000
