@@ -306,9 +306,17 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext) -> Decisi
         idx if effect == 1 else -1,
     )
     if idx >= 0 and idx not in hits:
-        inner = "its -c string" if flags & _c.EV_SHELL else "the program it wraps"
-        verb = "runs a command that" if effect == 2 else "runs only what"
-        why = f"`{line}`: {inner} {verb} matches {describe_pattern(rules[idx])}"
+        what = describe_pattern(rules[idx])
+        if flags & _c.EV_SHELL:
+            why = (
+                f"`{line}`: a command its -c string runs matches {what}"
+                if effect == 2
+                else f"`{line}`: every command its -c string runs is allowed ({what})"
+            )
+        else:
+            why = f"`{line}`: the command it wraps matches {what}"
+        if effect == 1:
+            why += ", and no deny rule matches"
         decision = replace(decision, reason=why)
     return decision
 
