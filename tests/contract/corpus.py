@@ -8,7 +8,10 @@ Every denial has an allowed twin next to it.
 
 from __future__ import annotations
 
+import os
 import shlex
+
+HOME = os.path.expanduser("~")
 
 
 def nest(depth: int, inner: str, shell: str = "sh") -> list[str]:
@@ -53,6 +56,9 @@ actions:
     rules:
       - { path: "/ws/**", effect: allow }
       - { path: "/ws/*/?.lock", effect: deny }
+      - { path: "~/.bashrc", effect: allow }
+      - { path: "~/.config/git/config", effect: allow }
+      - { path: "~/.config/landgate/key", effect: allow }
   - action: network
     defaultEffect: allow
     rules:
@@ -119,6 +125,12 @@ CASES: list[tuple[str, object, str, str | None]] = [
     ("file_read", "/logsx", "pass", None),
     ("file_write", "/ws/sub/é.lock", "deny", "/ws/*/?.lock"),
     ("file_write", "/ws/sub/ab.lock", "pass", None),
+    # protected paths: an allow naming the exact path overrides, in the open check too
+    ("file_write", f"{HOME}/.bashrc", "pass", None),
+    ("file_write", f"{HOME}/.profile", "deny", "~/.profile"),
+    ("file_write", f"{HOME}/.config/git/config", "pass", None),
+    ("file_write", f"{HOME}/.config/git/ignore", "deny", "~/.config/git/"),
+    ("file_write", f"{HOME}/.config/landgate/key", "deny", f"{HOME}/.config/landgate/"),  # never
     # unix sockets
     ("network", "unix:/run/user/1000/bus", "deny", "unix:/run/user/*/bus"),
     ("network", "unix:/run/user/1000/x/bus", "allow", None),
