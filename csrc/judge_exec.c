@@ -109,6 +109,22 @@ static void match_form(const struct lg_tables *t, const char *line, size_t len,
     }
 }
 
+/* The rules that match one form (`explain` lists them beside the verdict):
+ * indices into t->exec, at most max; returns how many. */
+int lg_exec_hits(const struct lg_tables *t, const char *line, size_t len, const char *exe_line,
+                 size_t exe_len, int *hits, int max)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_exec && n < max; i++) {
+        const struct lg_exec_rule *er = &t->exec[i];
+        const char *subject = er->by_path ? exe_line : line;
+        size_t sl = er->by_path ? exe_len : len;
+        if (subject && !lg_glob_rejects(er->glob, subject, sl) && lg_glob_match(er->glob, subject, sl, 0))
+            hits[n++] = i;
+    }
+    return n;
+}
+
 /* ---- wrappers ------------------------------------------------------------ */
 
 static const struct lg_wrapper *wrapper_of(const struct lg_syntax *sx, const char *n, int len)

@@ -241,6 +241,9 @@ void lg_judge_free(struct lg_judge *j);
  * exe the executed file (NULL: argv[0]).  0, or -E2BIG (the caller fails closed). */
 int lg_judge_exec(struct lg_judge *j, const struct lg_tables *t, const char *argv_nul,
                   int argv_len, const char *exe, struct lg_verdict *v);
+/* The exec rules whose glob matches one form: indices into t->exec (at most max). */
+int lg_exec_hits(const struct lg_tables *t, const char *line, size_t len, const char *exe_line,
+                 size_t exe_len, int *hits, int max);
 /* Judge a path for access: returns the access bits some deny rule denies it
  * for; *rule gets the first rule that denies `access` (-1 if none). */
 int lg_judge_path(const struct lg_tables *t, const char *path, size_t len, int access, int *rule);

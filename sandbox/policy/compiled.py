@@ -362,16 +362,23 @@ def _program(words: tuple[int, ...]) -> Any:
     return p
 
 
-def command_matches(rule: Rule, line: str, exe_line: str | None) -> bool:
-    """Does the rule's command glob match the line as written (`exe_line` for a rule that
-    names its program by path)?  The exec judge's own per-form test, one form."""
-    c = rule.command
-    assert c is not None
-    if "/" in c.program:
-        return exe_line is not None and glob_match(
-            compile_glob(c.glob, path=False), exe_line, path=False
-        )
-    return glob_match(compile_glob(c.glob, path=False), line, path=False)
+def exec_hits(comp: Compiled, line: str, exe_line: str | None) -> list[int]:
+    """Indices of the exec rules whose glob matches the line as written (`exe_line` for
+    rules naming their program by path): the exec judge's per-form test, one form."""
+    ffi, lib = _lib()
+    hits = ffi.new("int[]", max(1, comp.n_exec))
+    raw = _bytes(line)
+    exe = _bytes(exe_line) if exe_line is not None else None
+    n = lib.lg_exec_hits(
+        comp.c,
+        raw,
+        len(raw),
+        exe if exe is not None else ffi.NULL,
+        len(exe or b""),
+        hits,
+        comp.n_exec,
+    )
+    return [hits[i] for i in range(n)]
 
 
 def normalise(path: str) -> str:
@@ -383,4 +390,4 @@ def normalise(path: str) -> str:
     rc = lib.lg_normalise_path(raw, out, len(raw) + 2)
     if rc < 0:  # cannot happen: the result is never longer than its input (+ "/")
         raise ValueError(f"normalise {path!r}: error {rc}")
-    return ffi.string(out).decode("utf-8", "surrogateescape")
+    return str(ffi.string(out).decode("utf-8", "surrogateescape"))

@@ -288,7 +288,7 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext) -> Decisi
     # Which rules match the line as written (the C judge also looked through wrappers and
     # into `sh -c` strings; the flags say so).
     exe_line = " ".join([exe, *argv[1:]]) if exe else None
-    hits = [i for i, r in enumerate(rules) if _c.command_matches(r, line, exe_line)]
+    hits = _c.exec_hits(comp, line, exe_line)
     if effect == 0:
         through = "matches, but not everything it runs (through a wrapper or `sh -c`) is allowed"
         reasons = {i: through for i in hits if rules[i].effect == "allow"}
