@@ -160,13 +160,13 @@ def test_whole_chain_and_merkle_roots_recomputed(trail: Trail) -> None:
     last = digest(entries[0])
     out = [trail.lines()[0]]
     f.add(bytes.fromhex(last))
-    for k, e in enumerate(entries[1:], 1):
+    for k, original in enumerate(entries[1:], 1):
         if k < i:  # before the edit the lines stay as they were (same digests)
             out.append(trail.lines()[k])
-            last = digest(e)
+            last = digest(original)
             f.add(bytes.fromhex(last))
             continue
-        e = dict(e)
+        e = dict(original)
         e.pop("hash")
         e["prev"] = last
         if e["type"] == "checkpoint":
