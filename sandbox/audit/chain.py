@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.audit.canonical import GENESIS_PREV, TRAIL_FORMAT, checkpoint_mac, seal
+from sandbox.audit.legacy import legacy_trail_id, move_legacy_aside
 from sandbox.audit.lines import (
     MAX_LINE,
     Rejected,
@@ -69,8 +70,14 @@ class Chain:
         """Find (or create) the chain head, and compare it with this directory's witness."""
         witness = self._load_witness(key_directory)
         segs = list_segments(self.directory)
+        legacy = None
+        if segs and witness is None:
+            old_id = legacy_trail_id(segs[0][1])
+            if old_id is not None:  # written before tags: moved aside, not continued
+                legacy = move_legacy_aside(self.directory, old_id, segs)
+                segs = []
         if not segs:
-            self._create_genesis(witness)
+            self._create_genesis(witness, legacy)
             return
         if segs[0][0] != 1:
             raise AuditError(
@@ -212,7 +219,7 @@ class Chain:
             return None
         return cp, digest_of(line)
 
-    def _create_genesis(self, witness: Witness | None) -> None:
+    def _create_genesis(self, witness: Witness | None, legacy: dict[str, Any] | None) -> None:
         self.trail_id = secrets.token_hex(16)
         self.switch_segment(1, self.directory / segment_name(1), create=True)
         entry: dict[str, Any] = {
@@ -230,6 +237,8 @@ class Chain:
                 "sealed_seq": witness.seq,
                 "sealed_digest": witness.hash,
             }
+        if legacy is not None:
+            entry["legacy"] = legacy
         self.write(entry)
         os.fdatasync(self.seg_fd)
 

@@ -2,9 +2,9 @@
 
 The audit directory holds the chain (`trail-000001.jsonl`, ...) and its lock
 file.  The key directory (`$XDG_CONFIG_HOME/landgate/`) holds the HMAC key and
-one witness file per audit directory (witness.py); it lives outside every sandbox (the launcher denies
-reads of it, DESIGN §2), so an agent can neither forge a checkpoint nor move
-the witness back.
+one witness file per audit directory (witness.py); it lives outside every
+sandbox (the launcher denies reads of it, DESIGN §2), so an agent can neither
+forge a tag or a checkpoint nor move the witness back.
 """
 
 from __future__ import annotations

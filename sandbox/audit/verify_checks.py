@@ -114,6 +114,13 @@ def after_walk(w: Walker) -> list[str]:
             f"unsealed session(s), not tampering: {', '.join(unsealed)} (no end entry: "
             "its landgate was killed, or it is still running)"
         )
+    legacy = w.genesis.get("legacy")
+    if isinstance(legacy, dict):
+        notes.append(
+            f"an older landgate's trail (format 1, trail {legacy.get('trail')}) was moved "
+            f"aside to {legacy.get('moved_to')}/ when this one started: its entries carry "
+            "no per-entry tags and are not verified here"
+        )
     tail = w.seq - w.last_good_cp
     if tail > 0 and w.last_good_cp:
         notes.append(

@@ -89,8 +89,20 @@ def _run(home: Path, policy_text: str) -> subprocess.CompletedProcess[str]:
     keys = home / ".config/landgate"
     assert not audit.exists() and not keys.exists()  # a fresh machine
     return subprocess.run(
-        [sys.executable, "-m", "sandbox", "run", "--policy", str(policy), "--"]
-        + ["/usr/bin/python3", str(home / "agent.py"), str(audit), str(keys), str(home)],
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "--policy",
+            str(policy),
+            "--",
+            "/usr/bin/python3",
+            str(home / "agent.py"),
+            str(audit),
+            str(keys),
+            str(home),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

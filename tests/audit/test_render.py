@@ -202,9 +202,19 @@ def test_real_session_escapes_argv_and_paths_everywhere(world_dir: Path) -> None
     env = dict(os.environ, XDG_CONFIG_HOME=str(world_dir / "config"), PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "sandbox"]
     proc = subprocess.run(
-        cmd
-        + ["run", "--policy", str(policy), "--audit", str(audit), "--"]
-        + ["/usr/bin/python3", "-c", _AGENT, evil_name],
+        [
+            *cmd,
+            "run",
+            "--policy",
+            str(policy),
+            "--audit",
+            str(audit),
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            _AGENT,
+            evil_name,
+        ],
         capture_output=True,
         timeout=120,
         env=env,
@@ -222,7 +232,7 @@ def test_real_session_escapes_argv_and_paths_everywhere(world_dir: Path) -> None
     _no_raw_controls(stderr)
     for sub in (["show"], ["show", "--denied"], ["stats"]):
         out = subprocess.run(
-            cmd + ["audit", *sub, str(audit)],
+            [*cmd, "audit", *sub, str(audit)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -232,7 +242,7 @@ def test_real_session_escapes_argv_and_paths_everywhere(world_dir: Path) -> None
         _no_raw_controls(out)
         assert "\\x1b]0;pwned" in out, (sub, out)
     shown = subprocess.run(
-        cmd + ["audit", "show", str(audit)],
+        [*cmd, "audit", "show", str(audit)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,6 +7,7 @@ and a trail sealed and reopened by later sessions stays intact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -15,11 +16,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from audit_helpers import Trail, digest, event, fill, rechain, trail_fixture  # noqa: F401
 
 from sandbox.audit import AuditWriter, verify_trail
 from sandbox.audit.canonical import GENESIS_PREV
 from sandbox.audit.commands import verify as verify_command
+from sandbox.errors import AuditError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -213,3 +216,46 @@ def test_trail_forged_from_scratch(trail: Trail) -> None:
     r = verify(trail)
     assert (r.ok, r.kind, r.first_bad_seq) == (False, "rewritten", 1), r.summary()
     assert digest(trail.entries()[0]) == trail.entries()[1]["prev"]
+
+
+def test_a_format_1_trail_is_moved_aside_not_continued(trail: Trail) -> None:
+    """A trail from before per-entry tags: the new writer starts a tagged trail beside it
+    (the old bytes untouched) and verify says so in a note; the new trail is intact."""
+    trail.dir.mkdir(parents=True)
+    lines = []
+    last = GENESIS_PREV
+    for seq, e in enumerate(
+        [{"type": "trail_start", "trail": "ab" * 16, "format": 1}, {"type": "session_start"}], 1
+    ):
+        doc = dict(e, seq=seq, prev=last, ts=1.8e9, hash="0" * 64)
+        line = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        i = line.find(b'"hash":"')
+        cut = line[: i - 1] + line[i + 73 :]  # format 1: a 64-digit member, cut by hand
+        last = hashlib.sha256(cut).hexdigest()
+        lines.append(line[: i + 8] + last.encode() + line[i + 72 :] + b"\n")
+    old = b"".join(lines)
+    trail.segment.write_bytes(old)
+    fill(trail, 3)
+    moved = trail.dir / f"legacy-format1-{'ab' * 16}" / "trail-000001.jsonl"
+    assert moved.read_bytes() == old
+    r = verify(trail)
+    assert r.ok, r.summary()
+    assert any("format 1" in n for n in r.notes)
+
+
+def test_an_old_looking_trail_where_a_tagged_one_was_sealed_is_not_an_upgrade(
+    trail: Trail,
+) -> None:
+    """The twin attack: replace a sealed trail with a keyless 'format 1' one."""
+    fill(trail, 3)
+    for seg in trail.dir.glob("trail-*.jsonl"):
+        seg.unlink()
+    trail.segment.write_bytes(
+        b'{"format":1,"hash":"' + b"0" * 64 + b'","prev":"' + b"0" * 64 + b'","seq":1,'
+        b'"trail":"' + b"cd" * 16 + b'","ts":1,"type":"trail_start"}\n'
+    )
+    with pytest.raises(AuditError) as exc:
+        trail.writer()  # refused: the witness says a tagged trail was sealed here
+    assert "does not start with an entry landgate wrote" in str(exc.value)
+    r = verify(trail)
+    assert (r.ok, r.kind, r.first_bad_seq) == (False, "malformed", 1), r.summary()
