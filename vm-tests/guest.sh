@@ -28,6 +28,10 @@ ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
+# A booted Debian has /dev/net/tun before tun.ko loads (systemd's static nodes, mode 0666 from
+# static-nodes-permissions.conf); devtmpfs alone creates it only once the module is in.
+mkdir -p /dev/net
+[ -e /dev/net/tun ] || mknod -m 0666 /dev/net/tun c 10 200 || fail "mknod /dev/net/tun"
 # the kernel's module loader finds /lib/modules/$(uname -r) (nf_tables, tun, veth on demand)
 echo /sbin/modprobe > /proc/sys/kernel/modprobe
 hostname landgate-vm

@@ -67,7 +67,7 @@ def read_entries(path: Path) -> list[Entry]:
 
 
 def _run(argv: list[str], what: str, **kw: object) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
     if proc.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise VmError(f"{what}: {argv[0]} exited {proc.returncode}: {last[0]}")
@@ -119,7 +119,7 @@ def fetch(entry: Entry) -> Path:
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     out = _run(["apt-cache", *opts, "show", "--no-all-versions", image], f"apt-cache show {image}")
-    fname = re.search(r"^Filename: .*/([^/\n]+\.deb)$", out, re.M)
+    fname = re.search(r"^Filename: .*/([^/\n]+\.deb)$", out, re.MULTILINE)
     if fname is None:
         raise VmError(f"apt-cache show {image}: no Filename field")
     deb = debs / fname.group(1)
@@ -136,7 +136,9 @@ def _load_order(moddir: Path, wanted: tuple[str, ...]) -> list[Path]:
     for line in (moddir / "modules.dep").read_text().splitlines():
         mod, _, rest = line.partition(":")
         deps[mod] = rest.split()
-    by_name = {re.sub(r"\.ko(\.xz|\.zst|\.gz)?$", "", Path(m).name).replace("-", "_"): m for m in deps}
+    by_name = {
+        re.sub(r"\.ko(\.xz|\.zst|\.gz)?$", "", Path(m).name).replace("-", "_"): m for m in deps
+    }
     builtin = (moddir / "modules.builtin").read_text()
     order: list[str] = []
 
@@ -165,6 +167,7 @@ def _cpio(src: Path, dest: Path) -> None:
             cwd=src,
             stdout=out,
             stderr=subprocess.PIPE,
+            check=False,
         )
     if proc.returncode != 0:
         raise VmError(f"cpio of {src}: {proc.stderr.strip()}")
