@@ -170,7 +170,7 @@ def _rung_summary(report: HostReport) -> list[str]:
     gaps = landlock_gaps(abi)
     rung_gap = RUNG_GAPS[report.rung]
     if report.rung == "full" and gaps:
-        rung_gap = f"nothing else than this Landlock ABI's gaps (ABI {abi}):"
+        rung_gap = f"only what Landlock ABI {abi} lacks:"
     return [
         f"  not covered on this rung: {rung_gap}",
         *(f"    {name}: {what}" for name, what in gaps),

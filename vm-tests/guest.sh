@@ -36,12 +36,19 @@ mkdir -p /dev/net
 echo /sbin/modprobe > /proc/sys/kernel/modprobe
 hostname landgate-vm
 ip link set lo up || fail "ip link set lo up"
+# A machine has a network: QEMU's user network (restrict=on: nothing leaves the host) at its
+# fixed addresses, so the host has a default route for pasta to copy (the unprivileged rung).
+modprobe virtio_net || fail "modprobe virtio_net"
+nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+[ -n "$nic" ] || fail "no network interface"
+ip addr add 10.0.2.15/24 dev "$nic" && ip link set "$nic" up && ip route add default via 10.0.2.2 \
+    || fail "configure $nic"
 
 # shellcheck source=/dev/null
 . /vm-out/config.env || fail "read /vm-out/config.env"
 cd "$TREE" || fail "cd $TREE"
 export LANDGATE_REQUIRE_KERNEL=1 LANDGATE_TEST_TIMEOUT_SCALE PYTHONDONTWRITEBYTECODE=1
-export PYTEST_ADDOPTS="--basetemp=/tmp/pytest -p no:cacheprovider"
+export PYTEST_ADDOPTS="--basetemp=/tmp/pytest -p no:cacheprovider -o timeout=$PYTEST_TIMEOUT"
 {
     echo "kernel: $(uname -r)"
     echo "landlock abi: $("$TREE/.venv/bin/python" -c 'from sandbox import _probe; print(_probe.lib.lg_probe_landlock_abi())')"

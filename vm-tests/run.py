@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def qemu_argv(k: Kernel, out: Path, accel: str, cpus: int) -> list[str]:
         f"file:{out}/console.log",
         "-no-reboot",
         "-nic",
-        "none",
+        "user,model=virtio-net-pci,restrict=on",
         "-kernel",
         str(k.vmlinuz),
         "-initrd",
@@ -88,9 +89,11 @@ def boot(k: Kernel, accel: str, cpus: int, tests: str, timeout: float) -> dict[s
         shutil.rmtree(out)
     out.mkdir(parents=True)
     scale = TCG_SCALE if accel == "tcg" else KVM_SCALE
+    # pytest-timeout's per-test limit (pyproject.toml) is scaled like the tests' own waits.
+    limit = tomllib.loads((TREE / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     (out / "config.env").write_text(
         f"TREE={TREE}\nTESTS='{tests}'\nPLAN_ARGS='--policy coding-agent'\n"
-        f"LANDGATE_TEST_TIMEOUT_SCALE={scale}\n"
+        f"LANDGATE_TEST_TIMEOUT_SCALE={scale}\nPYTEST_TIMEOUT={int(limit['timeout']) * scale}\n"
     )
     start = time.monotonic()
     with (out / "qemu.log").open("w") as log:
