@@ -67,7 +67,7 @@ def qemu_argv(k: Kernel, out: Path, accel: str, cpus: int) -> list[str]:
         f"file:{out}/console.log",
         "-no-reboot",
         "-nic",
-        "user,model=virtio-net-pci,restrict=on",
+        "user,model=virtio-net-pci,restrict=on,ipv6=off",
         "-kernel",
         str(k.vmlinuz),
         "-initrd",
@@ -193,7 +193,7 @@ def main() -> int:
         why = " (timed out)" if r["timed_out"] else ("" if status is not None else " (no status)")
         print(
             f"vm-test {k.name} ({k.release}, {doctor_line(out / 'doctor.json')}): {verdict}"
-            f"{why}: {counts} in {r['wall']:.0f} s; results in {out}"
+            f"{why}: {counts} in {r['wall']:.0f} s; {k.deb}; results in {out}"
         )
         ok = ok and status == 0
     return 0 if ok else 1
