@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_kernel, require_root, scaled  # tests/conftest.py: the shared kernel gate
+
+# tests/conftest.py: the shared kernel gate
+from conftest import require_kernel, require_root, scaled
 
 HERE = Path(__file__).parent
 INET_NS = f"lgtest-inet-{os.getpid()}"
