@@ -172,16 +172,23 @@ struct counters {
 static void serve(pid_t child, int *status, struct counters *c, int verbose)
 {
     char buf[8192] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
-    struct pollfd pfd = {.fd = fan, .events = POLLIN};
+    /* The child's pidfd wakes the poll when it exits (no polling interval to add). */
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (pidfd < 0)
+        die("pidfd_open");
+    struct pollfd pfd[2] = {{.fd = fan, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
     for (;;) {
-        int w = waitpid(child, status, WNOHANG);
-        if (w == child)
-            return;
-        int r = poll(&pfd, 1, 50);
+        int r = poll(pfd, 2, -1);
         if (r < 0 && errno != EINTR)
             die("poll");
         if (r <= 0)
             continue;
+        if (pfd[1].revents && !(pfd[0].revents & POLLIN)) {
+            if (waitpid(child, status, 0) != child)
+                die("waitpid");
+            close(pidfd);
+            return;
+        }
         ssize_t len = read(fan, buf, sizeof buf);
         if (len < 0) {
             if (errno == EAGAIN || errno == EINTR)
