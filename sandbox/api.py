@@ -261,9 +261,8 @@ class _Options:
         self.missing: set[str] = set()
         for name, value in wanted.items():
             if name in names:
-                if value is None and name.endswith("_fd"):
-                    value = -1  # the launcher's "inherit landgate's own"
-                kwargs[name] = value
+                # None for an fd means the launcher's "inherit landgate's own" (-1).
+                kwargs[name] = -1 if value is None and name.endswith("_fd") else value
             elif value is not None and name != "forward_signals":
                 self.missing.add(name)
         self.options = cls(**kwargs)

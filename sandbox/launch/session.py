@@ -474,9 +474,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
             )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
+            # The network session has already warned through options.warn (each once).
             net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
-            for w in setup.warnings:
-                options.warn(w)
         session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
         stdio = (_stdio_fd(options.stdin_fd), _stdio_fd(options.stdout_fd), stderr_fd)
         spec = spec_from_plan(

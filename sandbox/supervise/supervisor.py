@@ -228,7 +228,7 @@ class Supervisor:
         if self._final_counts is not None:
             return dict(self._final_counts)
         if self._ctx is None:
-            return {k: 0 for k in _COUNTS}
+            return dict.fromkeys(_COUNTS, 0)
         return self._read_counts()
 
     def _read_counts(self) -> dict[str, int]:
@@ -246,7 +246,7 @@ class Supervisor:
         argv: list[str] | None = None
         if e.action == lib.LG_ACT_EXEC and e.argc > 0:
             argv = [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[: e.argc]]
-            shown = [os.path.basename(argv[0])] + argv[1:]
+            shown = [os.path.basename(argv[0]), *argv[1:]]
             target = " ".join(shown)
         else:
             target = ffi.string(e.target).decode("utf-8", "surrogateescape")

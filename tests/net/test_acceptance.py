@@ -68,8 +68,9 @@ def _run(tmp_path: Path, fake: FakeInet, url: str) -> subprocess.CompletedProces
 
 
 def test_exfil_host_denied_by_name_allowed_host_reached(
-    fake_inet: FakeInet, tmp_path: Path
-) -> None:  # noqa: F811
+    fake_inet: FakeInet,  # noqa: F811  the imported fixture
+    tmp_path: Path,
+) -> None:
     host = probe_host()
     require_kernel(
         host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,

@@ -45,8 +45,9 @@ print(json.dumps(out))
 
 
 def test_lookup_reaches_the_dns_view_under_default_deny(
-    fake_inet: FakeInet, tmp_path: Path
-) -> None:  # noqa: F811
+    fake_inet: FakeInet,  # noqa: F811  the imported fixture
+    tmp_path: Path,
+) -> None:
     host = probe_host()
     require_kernel(
         host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,
