@@ -1,8 +1,10 @@
 """Read Landlock's own denials (ABI 7, Linux 6.15+) from the kernel audit subsystem.
 
-    ll_audit.py [--control] [PATH]  (root) report the audit state, cause one Landlock denial in a
-                                child (reading PATH), and print every audit record that arrives (JSON);
-                                --control also gets a child killed by seccomp (logged type 1326)
+    ll_audit.py [--control] [PATH]   (root)
+
+Reports the audit state, causes one Landlock denial in a child (reading PATH) and prints every
+audit record that arrives (JSON); --control also gets a child killed by seccomp (a record of
+type 1326, logged even with audit disabled).
 
 How it reads: a NETLINK_AUDIT socket bound to the multicast group AUDIT_NLGRP_READLOG (1),
 which needs CAP_AUDIT_READ and is read-only: it does not register as the audit daemon
@@ -65,7 +67,7 @@ def audit_status():
             _, typ, _, _, _ = struct.unpack("=IHHII", data[:16])
             if typ == AUDIT_GET:
                 names = "mask enabled failure pid rate_limit backlog_limit lost backlog"
-                return dict(zip(names.split(), struct.unpack("=8I", data[16:48])))
+                return dict(zip(names.split(), struct.unpack("=8I", data[16:48]), strict=False))
     finally:
         s.close()
     raise OSError("AUDIT_GET: no reply")

@@ -133,8 +133,9 @@ class Policy:
         ]
         self.git_config = ["*/.git/config", "*/.git/config.worktree", "*/.git/modules/*/config"]
         self.ancestors = {os.path.dirname(p) for p in self.files + self.dirs}
-        for d in list(self.ancestors) + self.dirs:
-            while d != h and d != "/":
+        for start in [*self.ancestors, *self.dirs]:
+            d = start
+            while d not in (h, "/"):
                 self.ancestors.add(d)
                 d = os.path.dirname(d)
         self.ancestors.discard(h)

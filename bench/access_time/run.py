@@ -64,17 +64,29 @@ def measure_find_cat(fg, ws, tree, out_tree, runs):
     gate = [fg, "-q", "-w", ws, "-g", "*/.env"]
     cases = {
         "bare": find_cat(tree),
-        "namespace + bind, no fanotify": [fg, "-q", "-w", ws, "-m", "none", "--"] + find_cat(tree),
-        "fanotify, unpinned": gate + ["--"] + find_cat(tree),
-        "fanotify, listener and command on CPU 0": gate
-        + ["-c", "0", "-C", "0", "--"]
-        + find_cat(tree),
-        "fanotify, listener CPU 0, command CPU 1": gate
-        + ["-c", "0", "-C", "1", "--"]
-        + find_cat(tree),
-        "fanotify, tree outside the marked mount": gate + ["--"] + find_cat(out_tree),
+        "namespace + bind, no fanotify": [fg, "-q", "-w", ws, "-m", "none", "--", *find_cat(tree)],
+        "fanotify, unpinned": [*gate, "--", *find_cat(tree)],
+        "fanotify, listener and command on CPU 0": [
+            *gate,
+            "-c",
+            "0",
+            "-C",
+            "0",
+            "--",
+            *find_cat(tree),
+        ],
+        "fanotify, listener CPU 0, command CPU 1": [
+            *gate,
+            "-c",
+            "0",
+            "-C",
+            "1",
+            "--",
+            *find_cat(tree),
+        ],
+        "fanotify, tree outside the marked mount": [*gate, "--", *find_cat(out_tree)],
         "bare, two passes": find_cat(tree, 2),
-        "fanotify + ignore-mark cache, two passes": gate + ["-k", "--"] + find_cat(tree, 2),
+        "fanotify + ignore-mark cache, two passes": [*gate, "-k", "--", *find_cat(tree, 2)],
     }
     samples = {k: [] for k in cases}
     for argv in cases.values():  # warm-up (page cache, dentries): not recorded
@@ -90,28 +102,57 @@ def measure_open(fg, ur, ol, ws, tree, out_tree, runs):
     gate = [fg, "-q", "-w", ws, "-g", "*/.env"]
     cases = {
         "bare": loop,
-        "fanotify, unpinned": gate + ["--"] + loop,
-        "fanotify, same CPU": gate + ["-c", "0", "-C", "0", "--"] + loop,
-        "fanotify, other CPU": gate + ["-c", "0", "-C", "1", "--"] + loop,
-        "fanotify + ignore-mark cache (passes 2-3)": gate
-        + ["-k", "-c", "0", "-C", "0", "--"]
-        + loop,
-        "fanotify, file outside the marked mount": gate + ["--", ol, out_tree, "3"],
-        "seccomp filter, allow all": [ur, "allow", "--"] + loop,
-        "seccomp on flags: read-only opens stay in the kernel": [ur, "flags", "-s", "--"] + loop,
-        "seccomp on flags: write opens to the supervisor (CONTINUE)": [ur, "flags", "-s", "--"]
-        + loop[:2]
-        + ["3", "w"],
-        "bare write opens": loop[:2] + ["3", "w"],
-        "unotify CONTINUE, SYNC_WAKE_UP, unpinned": [ur, "continue", "-s", "--"] + loop,
-        "unotify CONTINUE, no SYNC_WAKE_UP, unpinned": [ur, "continue", "--"] + loop,
-        "unotify CONTINUE, SYNC_WAKE_UP, other CPU": [ur, "continue", "-s", "-c", "0", "-C", "1"]
-        + ["--"]
-        + loop,
-        "unotify open + ADDFD, SYNC_WAKE_UP, unpinned": [ur, "addfd", "-s", "--"] + loop,
-        "unotify open + ADDFD, SYNC_WAKE_UP, same CPU": [ur, "addfd", "-s", "-c", "0", "-C", "0"]
-        + ["--"]
-        + loop,
+        "fanotify, unpinned": [*gate, "--", *loop],
+        "fanotify, same CPU": [*gate, "-c", "0", "-C", "0", "--", *loop],
+        "fanotify, other CPU": [*gate, "-c", "0", "-C", "1", "--", *loop],
+        "fanotify + ignore-mark cache (passes 2-3)": [
+            *gate,
+            "-k",
+            "-c",
+            "0",
+            "-C",
+            "0",
+            "--",
+            *loop,
+        ],
+        "fanotify, file outside the marked mount": [*gate, "--", ol, out_tree, "3"],
+        "seccomp filter, allow all": [ur, "allow", "--", *loop],
+        "seccomp on flags: read-only opens stay in the kernel": [ur, "flags", "-s", "--", *loop],
+        "seccomp on flags: write opens to the supervisor (CONTINUE)": [
+            ur,
+            "flags",
+            "-s",
+            "--",
+            *loop[:2],
+            "3",
+            "w",
+        ],
+        "bare write opens": [*loop[:2], "3", "w"],
+        "unotify CONTINUE, SYNC_WAKE_UP, unpinned": [ur, "continue", "-s", "--", *loop],
+        "unotify CONTINUE, no SYNC_WAKE_UP, unpinned": [ur, "continue", "--", *loop],
+        "unotify CONTINUE, SYNC_WAKE_UP, other CPU": [
+            ur,
+            "continue",
+            "-s",
+            "-c",
+            "0",
+            "-C",
+            "1",
+            "--",
+            *loop,
+        ],
+        "unotify open + ADDFD, SYNC_WAKE_UP, unpinned": [ur, "addfd", "-s", "--", *loop],
+        "unotify open + ADDFD, SYNC_WAKE_UP, same CPU": [
+            ur,
+            "addfd",
+            "-s",
+            "-c",
+            "0",
+            "-C",
+            "0",
+            "--",
+            *loop,
+        ],
     }
     samples = {k: [] for k in cases}
     json_lines(loop)  # warm-up: not recorded
