@@ -20,7 +20,7 @@ r "mkdir -p ~/.config/systemd/user" mkdir -p "$HOME/.config/systemd/user"
 r "write ~/.config/systemd/user/x.service" sh -c 'echo "[Service]" > ~/.config/systemd/user/x.service'
 r "write ~/.config/autostart/x.desktop" sh -c 'mkdir -p ~/.config/autostart && echo x > ~/.config/autostart/x.desktop'
 r "append to ~/.bashrc" sh -c 'echo evil >> ~/.bashrc'
-r "prepare ~/.local elsewhere (with a unit) then mv it into place" sh -c 'p=$(mktemp -d) && mkdir -p $p/share/systemd/user && echo x > $p/share/systemd/user/x.service && mv $p ~/.local'
+r "prepare ~/.local elsewhere (with a unit) then mv it into place" sh -c 'p=$(mktemp -d) && mkdir -p $p/share/systemd/user && echo x > $p/share/systemd/user/x.service && { mv $p ~/.local || { rm -rf $p; false; }; }'
 r "echo ok > notes.txt" sh -c 'echo ok > notes.txt'
 r "git add -A && git commit" sh -c 'git add -A && git -c user.email=a@b commit -qm x'
 r "git status" git status --short
