@@ -61,7 +61,7 @@ def test_denial_line_once_per_distinct_denial(supervised, world, fake_bin):
     assert r.stderr.count(b'denied shell_exec "git fetch"') == 1
     # sh goes on searching $PATH after EACCES (a real git may exist): count ours
     pushes = [
-        e for e in r.events if e["target"] == "git push" and e["detail"] == str(fake_bin / "git")
+        e for e in r.events if e["target"] == "git push" and e["detail"] == f"{fake_bin / 'git'} (#!/bin/sh)"
     ]
     assert [(e["result"], e["errno"]) for e in pushes] == [("deny", 13)] * 3
 
