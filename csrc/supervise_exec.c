@@ -647,9 +647,12 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         ev.rule = v.rule;
         inherit_admit = v.inherit;
     } else if (is_root) {
-        /* the user's act of launching it allows it, without inheritance */
+        /* the user's act of launching it allows it, and its descendants
+         * inherit that allow (a rule matching it with inherit: false is
+         * taken above, and a deny always wins) */
         ev.result = LG_EFFECT_ALLOW;
         ev.rule = -1;
+        inherit_admit = 1;
     } else if (have_stat && inherited(s, pid, ppid, start) == 1) {
         ev.result = LG_EFFECT_ALLOW;
         ev.flags |= LG_EV_INHERITED;
@@ -661,7 +664,6 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
     if (is_root) {
         ev.flags |= LG_EV_ROOT;
-        inherit_admit = 0;
         if (ev.result == LG_EFFECT_ALLOW)
             s->root_seen = 1;
     }
