@@ -268,3 +268,24 @@ except OSError as e:
         assert b"refused EACCES" in r.stdout
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("n", [1, 64, 65, 200])
+def test_sendmmsg_every_destination_judged(supervised, world, bins, n):
+    # the denied destination last in a batch of n: nothing of the batch is delivered (a batch
+    # over 64 used to be judged by its first 64 destinations only, then sent whole)
+    ok, bad = _udp(), _udp()
+    try:
+        pok, pbad = ok.getsockname()[1], bad.getsockname()[1]
+        pol = make_policy(net_rules=[port_rule(pok)])
+        r = supervised([str(bins / "mmsg"), str(n), str(pok), str(pbad)], pol)
+        assert r.stdout.strip() == b"refused 111"  # ECONNREFUSED, for the whole call
+        assert _recv_all(bad) == []
+        assert _recv_all(ok) == []  # none of the batch left
+        # twin: the same batch, every destination allowed, all delivered
+        r2 = supervised([str(bins / "mmsg"), str(n), str(pok), str(pok)], pol)
+        assert r2.stdout.strip() == f"sent {n}".encode()
+        assert sorted(_recv_all(ok)) == sorted(f"m{i}".encode() for i in range(n))
+    finally:
+        ok.close()
+        bad.close()
