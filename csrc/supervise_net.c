@@ -805,6 +805,19 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         char full[LG_TARGET_MAX + 64], real[LG_TARGET_MAX];
         snprintf(full, sizeof full, "/proc/%d/root%s", tid, d.path);
         j->pathfd = open(full, O_PATH | O_CLOEXEC);
+        struct stat pst;
+        if (j->pathfd >= 0 && fstat(j->pathfd, &pst) == 0 && S_ISSOCK(pst.st_mode) &&
+            pst.st_nlink > 1 && ev.result != LG_EFFECT_DENY) {
+            /* A hard link gives one socket several names, and only the name
+             * used here can be judged: a host socket (an ssh-agent under /tmp)
+             * linked into an allowed directory would be reached through it.
+             * The object has other names we cannot see: refused. */
+            ev.result = LG_EFFECT_DENY;
+            ev.rule = -1;
+            ev.flags |= LG_EV_FAILCLOSED;
+            snprintf(ev.detail, sizeof ev.detail, "socket file with %lu names (hard links)",
+                     (unsigned long)pst.st_nlink);
+        }
         if (j->pathfd >= 0) {
             char link[64];
             snprintf(link, sizeof link, "/proc/self/fd/%d", j->pathfd);

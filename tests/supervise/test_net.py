@@ -289,3 +289,55 @@ def test_sendmmsg_every_destination_judged(supervised, world, bins, n):
     finally:
         ok.close()
         bad.close()
+
+
+def test_unix_hard_link_to_denied_socket_refused(supervised, world):
+    # a host socket outside the allowed paths, hard-linked into an allowed directory: the
+    # link's name is allowed, the object is the denied socket (refused); twin: the allowed
+    # socket itself, a file of its own, works
+    outside = world.root / "agent.sock"
+    inside = world.workspace / "ok.sock"
+    alias = world.workspace / "alias.sock"
+    servers = []
+    got: dict[str, bytes] = {}
+    for p in (inside, outside):
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(str(p))
+        srv.listen(8)
+        os.chmod(p, 0o777)
+        servers.append(srv)
+
+        def serve(srv=srv, key=str(p)):
+            while True:
+                try:
+                    c, _ = srv.accept()
+                    got[key] = got.get(key, b"") + c.recv(100)
+                    c.close()
+                except OSError:
+                    return
+
+        threading.Thread(target=serve, daemon=True).start()
+    os.link(outside, alias)
+    code = f"""
+import socket, errno
+for path, data in (({str(inside)!r}, b'unix-ok'), ({str(alias)!r}, {world.secret!r})):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path); s.sendall(data); print('connected', path)
+    except OSError as e:
+        print('refused', path, errno.errorcode.get(e.errno))
+    s.close()
+"""
+    glob = f"{world.workspace}/*.sock"
+    pol = make_policy(net_rules=[(dest(f"unix:{glob}", "unix", unix_glob=glob), "allow")])
+    try:
+        r = supervised([PY, "-c", code], pol)
+        assert f"connected {inside}".encode() in r.stdout
+        assert f"refused {alias} ECONNREFUSED".encode() in r.stdout
+        wait_for(lambda: str(inside) in got)
+        assert got.get(str(inside)) == b"unix-ok"
+        time.sleep(0.2)
+        assert str(outside) not in got
+    finally:
+        for s in servers:
+            s.close()
