@@ -434,9 +434,16 @@ static void answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev,
 {
     ev->t_resp_ns = lg_now_ns();
     if (s->simulate) {
+        /* Simulation records what enforcement would do, but egress the policy
+         * denies stays refused (DESIGN §3): a simulated run must not leak what
+         * the enforced one would keep in (nftables holds TCP/UDP back in a
+         * namespace; unix sockets and the no-namespace rung have only this). */
         ev->flags |= LG_EV_SIMULATED;
         lg_push_event(s, ev);
-        lg_send_resp(s, id, 0, 0, 1);
+        if (ev->result == LG_EFFECT_DENY)
+            lg_send_resp(s, id, 0, err ? err : ECONNREFUSED, 0);
+        else
+            lg_send_resp(s, id, 0, 0, 1);
         return;
     }
     if (ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_FAILCLOSED))

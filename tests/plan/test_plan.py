@@ -221,3 +221,13 @@ def test_seccomp_clone_memory_sharing():
     assert run_bpf(prog, nr, (S.CLONE_VM | 17,)) == eperm
     assert run_bpf(prog, nr, (thread | S.CLONE_PARENT,)) == eperm
     assert run_bpf(prog, nr, (S.CLONE_NEWUSER | 17,)) == eperm
+
+
+def test_plan_text_says_simulation_keeps_egress_refused(world):
+    from sandbox.plan.render import render_plan
+
+    pol = _policy(world)
+    sim = render_plan(build_plan(pol, probe_host(), simulate=True))
+    assert "denied connection (TCP, UDP, unix, DNS) stays refused" in sim
+    enf = render_plan(build_plan(pol, probe_host(), simulate=False))
+    assert "stays refused" not in enf  # twin: enforcement needs no such note

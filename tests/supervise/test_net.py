@@ -341,3 +341,51 @@ for path, data in (({str(inside)!r}, b'unix-ok'), ({str(alias)!r}, {world.secret
     finally:
         for s in servers:
             s.close()
+
+
+def test_simulation_keeps_denied_tcp_and_unix_refused(supervised, world):
+    # simulate records a would-deny, and the denied egress stays refused (TCP and unix);
+    # twins: the allowed port and the allowed socket are reached
+    ok, bad = world.allowed_server, world.denied_server
+    outside = world.root / "host.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(outside))
+    srv.listen(8)
+    os.chmod(outside, 0o777)
+    got: list[bytes] = []
+
+    def serve() -> None:
+        try:
+            c, _ = srv.accept()
+            got.append(c.recv(100))
+            c.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    code = (
+        CONNECT
+        + f"attempt({ok.port}, b'sim-allowed')\nattempt({bad.port}, {world.secret!r})\n"
+        + f"""
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    u.connect({str(outside)!r}); u.sendall({world.secret!r}); print('unix connected')
+except OSError as e:
+    print('unix refused', errno.errorcode.get(e.errno))
+"""
+    )
+    pol = make_policy(net_rules=[port_rule(ok.port)], mode="simulate")
+    try:
+        r = supervised([PY, "-c", code], pol, simulate=True)
+        out = r.stdout.decode()
+        assert f"connected {ok.port}" in out
+        assert f"refused {bad.port} ECONNREFUSED" in out and "unix refused ECONNREFUSED" in out
+        wait_for(lambda: b"sim-allowed" in ok.received)
+        assert bad.connections == 0 and world.secret not in bad.received
+        time.sleep(0.2)
+        assert got == []
+        denied = [e for e in r.events if e["action"] == "network" and e["result"] == "deny"]
+        assert {e["target"] for e in denied} == {f"127.0.0.1:{bad.port}", f"unix:{outside}"}
+        assert all("simulated" in e["flags"] for e in denied)  # recorded as would-deny
+    finally:
+        srv.close()
