@@ -149,7 +149,8 @@ def build_plan(
     need_open = (sim and sup.available) or (
         open_check and not use_ns and any("open-check" in c.mechanisms for c in co.coverage)
     )
-    sc = compile_seccomp(notify_open=need_open)
+    # Landlock ABI < 3 cannot judge truncation: the filter refuses it (TRUNCATE_DENIES).
+    sc = compile_seccomp(notify_open=need_open, refuse_truncate=0 < abi < 3)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.
@@ -249,7 +250,6 @@ def _layers(
             n
             for n, need in (
                 ("refer (cross-directory rename/link)", 2),
-                ("truncate", 3),
                 ("ioctl on devices", 5),
             )
             if abi < need
@@ -260,6 +260,12 @@ def _layers(
             detail += f", TCP connect limited to ports {', '.join(str(p) for p, _ in ll.ports)}"
         if missing:
             detail += "; this ABI cannot restrict: " + ", ".join(missing)
+        if abi < 3:
+            state = "partial"
+            detail += (
+                "; truncation is not judged by this ABI: the seccomp filter refuses truncate(2), "
+                "openat2 and O_RDONLY|O_TRUNC opens instead"
+            )
         out.append(LayerStatus("filesystem", state, f"Landlock ABI {abi}", detail))
     # carve-outs
     uncovered = co.uncovered
