@@ -3,8 +3,13 @@ supervised, for a plain path (/usr/bin/true: the real path is resolved, the fast
 a path through a symlink (/bin/true on a merged-/usr system: verified at PTRACE_EVENT_EXEC)
 and a #! script (its interpreter judged and verified).
 
+Each supervised case runs twice: without the plan's write table (write_trees unknown: every link
+and script is verified) and with one that names only a workspace the executed files are outside
+of (as under Landlock: links and scripts out of the agent's reach take the fast path).
+
 `python bench/bench_exec_object.py` prints {case: (bare_us, supervised_us, overhead_us,
-slow_path_execs)}, medians of 9 interleaved repetitions; no assertion on time anywhere.
+slow_path_execs, known_us, known_overhead_us, known_slow_path_execs)}, medians of 9 interleaved
+repetitions; no assertion on time anywhere.
 """
 
 from __future__ import annotations
@@ -30,20 +35,35 @@ def run(n: int = 200, reps: int = 9) -> dict[str, tuple]:
         d = Path(tmp)
         os.chmod(d, 0o755)
         bins = bs._build(d)
+        ws = d / "workspace"  # the only tree the sandbox could write, in the known case
+        ws.mkdir()
         script = d / "script"
         script.write_text("#!/usr/bin/true\n")
         script.chmod(0o755)
         cases = (("plain", "/usr/bin/true"), ("symlinked", "/bin/true"), ("script", str(script)))
         for label, target in cases:
-            bare, sup = [], []
-            slow = 0
+            bare, sup, known = [], [], []
+            slow = slow_known = 0
+            args = ["exec", str(n), target]
             for _ in range(reps):
                 bare.append(bs._bare(bins["loops"], "exec", str(n), target))
-                ns, counts = bs._supervised(d, bins["loops"], ["exec", str(n), target], pol)
+                ns, counts = bs._supervised(d, bins["loops"], args, pol)
                 sup.append(ns)
                 slow = counts.get("slow_path", 0)
-            b, s = statistics.median(bare), statistics.median(sup)
-            out[label] = (round(b / 1000, 1), round(s / 1000, 1), round((s - b) / 1000, 1), slow)
+                info = {"write_trees": [str(ws)]}
+                ns, counts = bs._supervised(d, bins["loops"], args, pol, plan_info=info)
+                known.append(ns)
+                slow_known = counts.get("slow_path", 0)
+            b, s, k = (statistics.median(x) / 1000 for x in (bare, sup, known))
+            out[label] = (
+                round(b, 1),
+                round(s, 1),
+                round(s - b, 1),
+                slow,
+                round(k, 1),
+                round(k - b, 1),
+                slow_known,
+            )
     return out
 
 

@@ -202,6 +202,14 @@ struct lg_tables {
     int open_ruleset_fd;           /* Landlock ruleset the opener thread restricts itself with; -1 none */
     int open_uid;                  /* credentials the opener thread takes; -1 = keep */
     int open_gid;
+    /* Trees the sandbox can write (Landlock write rights beneath them), in
+     * landgate's own view.  A symlink or #! script outside all of them cannot
+     * be swapped by the agent between the exec check and the kernel's walk,
+     * so its exec may take the fast path.  write_known 0: not known (no
+     * Landlock, simulation): every symlink and script takes the verified path. */
+    const char *const *write_trees;
+    int n_write_trees;
+    int write_known;
 };
 
 struct lg_sup;

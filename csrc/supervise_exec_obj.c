@@ -20,7 +20,8 @@
  *
  * Races: the file system can change between this walk and the kernel's.
  * When the walk followed a symlink (the real path differs from the spelled
- * path made absolute) or met a script, the caller takes the verified path:
+ * path made absolute) or met a script, and that link or script is within
+ * the agent's reach (supervise_exec_stable.c), the caller takes the verified path:
  * at PTRACE_EVENT_EXEC /proc/PID/exe must be the object judged here (dev,
  * ino) and /proc/PID/cmdline the form judged here, or the new image is
  * killed before its first instruction.
@@ -177,6 +178,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->shown[0] = '\0';
     o->scripts = 0;
     o->linked = 0;
+    o->stable = 0;
     o->expect = NULL;
     o->expect_len = 0;
     int fd = resolve_in_view(tid, tgid, dirfd, fname);
@@ -214,6 +216,9 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     int rc = 0;
     struct lg_words cur = saved;
     const char *curname = fname;
+    const char *names[1 + LG_SCRIPT_DEPTH];  /* the named file and each interpreter */
+    int n_names = 0;
+    names[n_names++] = fname;
     char atname[PATH_MAX];
     if (dirfd != AT_FDCWD && fname[0] != '/') {
         /* execveat: the script's name as the kernel passes it (fs/exec.c alloc_bprm) */
@@ -232,6 +237,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         if (!lg_parse_shebang(head, n, &interp, &arg))
             break;
         o->scripts++;
+        names[n_names++] = interp;
         int extra = arg ? 3 : 2;
         int nw = (cur.n > 0 ? cur.n - 1 : 0) + extra;
         const char **nws = malloc((size_t)nw * sizeof *nws);
@@ -283,6 +289,11 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         lg_judge_words(b, &s->t, ireal, &v);  /* the interpreter's own name and path */
         b->argv = saved;
         take_deny(o, &v, &cur, ireal);
+    }
+    if (rc == 0 && (o->linked || o->scripts > 0)) {
+        /* Only links and scripts make the exec racy; out of the agent's reach
+         * they cannot change (supervise_exec_stable.c) */
+        o->stable = lg_exec_stable(&s->t, tid, names, n_names);
     }
     if (rc == 0) {
         o->dev = st.st_dev;

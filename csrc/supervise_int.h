@@ -79,6 +79,8 @@ struct lg_exec_obj {
     char real[4096];              /* real path of the named file */
     int linked;                   /* the walk followed a symlink */
     int scripts;                  /* #! levels followed */
+    int stable;                   /* every symlink and script met lies outside the sandbox's
+                                   * writable trees: the agent cannot change the resolution */
     unsigned long long dev, ino;  /* the image the kernel will run (the last interpreter) */
     char *expect;                 /* /proc/PID/cmdline after the exec (malloc'd) */
     size_t expect_len;
@@ -245,6 +247,9 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
 int lg_open_init(struct lg_sup *s, char *err, int errlen);
 int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, int *fdnum);
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap);
+/* supervise_exec_stable.c: 1 if no name in names (absolute) can be re-resolved
+ * by the agent (every link and object outside its writable trees) */
+int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names, int n);
 void lg_open_fini(struct lg_sup *s);
 
 #endif

@@ -245,6 +245,12 @@ def _start_supervisor(
                 plan_info["landlock_ruleset_fd"] = ruleset_fd
             elif plan.landlock.abi <= 0:
                 plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
+        if ruleset_fd >= 0 and not plan.simulate:
+            # Landlock is in force: the agent can change names only beneath these trees, so
+            # an exec through a symlink or #! script elsewhere needs no verification.
+            trees = plan.landlock.writable_trees()
+            if trees is not None:
+                plan_info["write_trees"] = list(trees)
         if net_setup is not None and getattr(net_setup, "dns_view", None):
             # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
             # whatever the network default, or every name lookup fails with EAI_AGAIN.

@@ -156,6 +156,15 @@ class LandlockPlan:
     notes: tuple[str, ...]  # grants not made, and why
     rule_grants: dict[str, tuple[str, ...]]  # rule ref -> paths granted for it
 
+    def writable_trees(self) -> tuple[str, ...] | None:
+        """Every path beneath which the sandbox may change the file system (any right but
+        read, execute and device ioctl), or None when that is not known: below ABI 3 Landlock
+        does not handle truncate, so a file's bytes can change outside these trees."""
+        if self.abi < 3:
+            return None
+        keep = READ | EXEC | R["ioctl_dev"]
+        return tuple(sorted({r.path for r in self.rules if r.access & ~keep}))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "abi": self.abi,

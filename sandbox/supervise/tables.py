@@ -91,6 +91,10 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
       landlock_ruleset_fd: int the sandbox's Landlock ruleset (the opener thread restricts
                                itself with it)
       uid, gid: int            credentials the opener thread takes (the sandbox's)
+      write_trees: [path]      every tree the sandbox can write (Landlock write rights beneath
+                               it); absent or None = not known.  An exec through a symlink or
+                               of a #! script outside all of them skips the verified path
+                               (supervise_exec_stable.c); only the planner may say so
       resolve_hosts: bool      pin host-name rules with getaddrinfo now (default True)
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
                                (the DNS view): always allowed, judged before the policy's
@@ -277,7 +281,28 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
+    _write_trees(t, info.get("write_trees"), cstr, keep)
     return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
+
+
+def _write_trees(t: Any, trees: Any, cstr: Any, keep: list[Any]) -> None:
+    """The sandbox's writable trees for C, canonical as the kernel names them (a Landlock rule
+    given a symlinked path applies to its target); None leaves write_known 0 (fail safe)."""
+    t.write_known = 0
+    t.n_write_trees = 0
+    if trees is None:
+        return
+    for p in trees:
+        if not os.path.isabs(str(p)):
+            raise LaunchError(f"write_trees: {p}: not an absolute path")
+    paths = sorted({os.path.realpath(str(p)) for p in trees})
+    arr = ffi.new("char *[]", max(1, len(paths)))
+    keep.append(arr)
+    for i, p in enumerate(paths):
+        arr[i] = cstr(p)
+    t.write_trees = arr
+    t.n_write_trees = len(paths)
+    t.write_known = 1
 
 
 def _plan_info(plan_info: Any) -> dict[str, Any]:

@@ -1,0 +1,123 @@
+"""Exec through symlinks and #! scripts the agent cannot change skips the verified path (issue
+13 follow-up): only a link, script or object inside a tree the sandbox can write (the plan's
+`write_trees`) can be swapped between the check and the kernel's walk, so only those are
+verified at PTRACE_EVENT_EXEC.  The attack: a link in a writable tree re-aimed between an
+allowed and a denied program by another process while it is exec'd."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import make_policy
+
+POLICY = [
+    ("cat*", "allow"),
+    ("true*", "allow"),
+    ("echo*", "allow"),
+    ("script*", "allow"),
+    ("swap_exec*", "allow"),
+    ("mark-denied*", "deny"),
+]
+
+
+@pytest.fixture
+def dirs(world, bins) -> tuple[Path, Path]:
+    """ro: a tree the sandbox cannot write (per write_trees); ws: one it can, holding the
+    denied program (which leaves a marker in ws/markers when it runs)."""
+    ro, ws = world.root / "ro", world.root / "ws"
+    ro.mkdir()
+    ws.mkdir()
+    (ws / "markers").mkdir()
+    shutil.copy(bins / "marker", ws / "mark-denied")
+    (ws / "mark-denied").chmod(0o755)
+    return ro, ws
+
+
+def execs(r, target: str) -> list[dict]:
+    return [e for e in r.events if e["action"] == "shell_exec" and e["target"].split()[0] == target]
+
+
+def test_symlinked_bin_true_takes_the_fast_path(supervised, dirs):
+    _ro, ws = dirs
+    r = supervised(["/bin/true"], make_policy(POLICY), plan_info={"write_trees": [str(ws)]})
+    assert r.returncode == 0
+    ev = execs(r, "true")
+    assert ev and ev[0]["result"] == "allow" and "verified" not in ev[0]["flags"]
+
+
+def test_symlinked_bin_true_is_verified_when_writes_are_unknown(supervised, dirs):
+    # twin: without the plan's write table (no Landlock, simulation) every link is verified
+    r = supervised(["/bin/true"], make_policy(POLICY))
+    ev = execs(r, "true")
+    assert r.returncode == 0 and ev and "verified" in ev[0]["flags"]
+
+
+def test_script_outside_the_writable_trees_takes_the_fast_path(supervised, dirs):
+    ro, ws = dirs
+    script = ro / "script"
+    script.write_text("#!/bin/sh\necho script-ran\n")
+    script.chmod(0o755)
+    r = supervised([str(script)], make_policy(POLICY), plan_info={"write_trees": [str(ws)]})
+    assert b"script-ran" in r.stdout and r.returncode == 0
+    ev = execs(r, "script")
+    assert ev and ev[0]["result"] == "allow" and "verified" not in ev[0]["flags"]
+
+
+def test_script_in_a_writable_tree_is_verified(supervised, dirs):
+    _ro, ws = dirs
+    script = ws / "script"
+    script.write_text("#!/bin/sh\necho script-ran\n")
+    script.chmod(0o755)
+    r = supervised([str(script)], make_policy(POLICY), plan_info={"write_trees": [str(ws)]})
+    assert b"script-ran" in r.stdout and r.returncode == 0
+    ev = execs(r, "script")
+    assert ev and "verified" in ev[0]["flags"]
+
+
+def test_link_through_a_writable_tree_mid_chain_is_verified(supervised, dirs):
+    # ro/cat -> ws/hop -> /bin/echo: the spelled and the real path are both out of reach,
+    # the link in the middle is not
+    ro, ws = dirs
+    (ws / "hop").symlink_to("/bin/echo")
+    (ro / "cat").symlink_to(ws / "hop")
+    r = supervised(
+        [str(ro / "cat"), "hop-ran"], make_policy(POLICY), plan_info={"write_trees": [str(ws)]}
+    )
+    assert b"hop-ran" in r.stdout and r.returncode == 0
+    ev = execs(r, "cat")
+    assert ev and "verified" in ev[0]["flags"]
+
+
+def test_swapped_symlink_in_writable_tree_never_runs_the_denied_program(supervised, dirs, bins):
+    _ro, ws = dirs
+    link = ws / "cat"
+    link.symlink_to("/bin/echo")
+    argv = [
+        str(bins / "swap_exec"),
+        "300",
+        str(link),
+        "/bin/echo",
+        str(ws / "mark-denied"),
+        str(ws / "markers"),
+    ]
+    r = supervised(argv, make_policy(POLICY), plan_info={"write_trees": [str(ws)]}, timeout=180)
+    assert r.returncode == 0, r.stderr
+    attempts, ran, _eacces, _other = map(int, r.stdout.split()[-4:])
+    assert list((ws / "markers").iterdir()) == []  # the denied program never ran
+    assert attempts == 300 and ran > 0  # the allowed target did run: the race was exercised
+    assert all("verified" in e["flags"] for e in execs(r, "cat") if e["result"] == "allow")
+
+
+def test_symlink_out_of_reach_runs_on_the_fast_path(supervised, dirs):
+    # the allowed twin: the same kind of link where the agent cannot write runs, unverified
+    ro, ws = dirs
+    (ro / "cat").symlink_to("/bin/echo")
+    r = supervised(
+        [str(ro / "cat"), "alias-ran"], make_policy(POLICY), plan_info={"write_trees": [str(ws)]}
+    )
+    assert b"alias-ran" in r.stdout and r.returncode == 0
+    ev = execs(r, "cat")
+    assert ev and ev[0]["result"] == "allow" and "verified" not in ev[0]["flags"]
