@@ -235,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise_usage("run: no command given (usage: landgate run [--policy FILE] -- CMD [ARG...])")
-    from sandbox.launch.session import RunOptions, run_session
+    from sandbox.session import RunOptions, run_session
 
     options = RunOptions(
         argv=argv,
@@ -282,7 +282,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from sandbox.doctor import host_report, render_doctor
+    from sandbox.host.doctor import host_report, render_doctor
 
     report = host_report()
     if args.json:
@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # stdout closed early (e.g. `landgate audit show | head`): not an error.
         try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
+            sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return 0

@@ -30,10 +30,11 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sandbox.net.names import NameVerdict
+from sandbox.audit.event import DecisionEvent
+from sandbox.plan.names import NameVerdict
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +78,7 @@ class DnsView:
         judge: Callable[[str], NameVerdict],
         upstream: Upstream,
         allow_addresses: AllowAddresses,
-        on_event: Callable[[dict], None],
+        on_event: Callable[[DecisionEvent], None],
         names_sink: Callable[[str, tuple[str, ...]], None],
         rule_ref: Callable[[NameVerdict], str],
         ipv6: bool = True,
@@ -251,7 +252,7 @@ class DnsView:
 
         try:
             query = DNSRecord.parse(data)
-        except Exception:  # noqa: BLE001 - dnslib raises DNSError and struct/buffer errors alike
+        except Exception:
             return None
         if query.header.qr or query.header.opcode != 0:
             return None
@@ -261,25 +262,28 @@ class DnsView:
         q = query.questions[0]
         name = str(q.qname).rstrip(".").lower()
         verdict = self._judge(name)
-        event = {
-            "action": "network",
-            "target": name,
-            "layer": "dns",
-            "rule": self._rule_ref(verdict),
-            "qtype": QTYPE.get(q.qtype, str(q.qtype)),
-        }
+        event = DecisionEvent(
+            source="dns",
+            action="network",
+            target=name,
+            result="allow",
+            layer="dns",
+            ts=0.0,  # set by _emit
+            rule=self._rule_ref(verdict),
+            qtype=QTYPE.get(q.qtype, str(q.qtype)),
+        )
         if not verdict.answer:
             self.denied += 1
-            self._emit({**event, "result": "deny", "reason": verdict.reason})
+            self._emit(replace(event, result="deny", reason=verdict.reason))
             return self._reply(query, RCODE.NXDOMAIN).pack()
         if q.qtype == QTYPE.AAAA and not self._ipv6:
             # IPv6 egress is not routed on this host: an empty answer makes clients use IPv4.
-            self._emit({**event, "result": "allow", "addresses": [], "note": "no IPv6 egress"})
+            self._emit(replace(event, addresses=(), note="no IPv6 egress"))
             return self._reply(query, RCODE.NOERROR).pack()
         try:
             upstream = self._ask_upstream(q)
         except (OSError, ValueError) as exc:
-            self._emit({**event, "result": "error", "reason": f"upstream: {exc}"})
+            self._emit(replace(event, result="error", reason=f"upstream: {exc}"))
             return self._reply(query, RCODE.SERVFAIL).pack()
         reply = self._reply(query, upstream.header.rcode)
         addrs: list[str] = []
@@ -297,12 +301,12 @@ class DnsView:
             timeout = max(self._ttl_floor, min(ttl, TTL_CAP))
             try:
                 self._allow_addresses(addrs, verdict, timeout)
-            except Exception as exc:  # noqa: BLE001 - fail closed: no answer the firewall does not know
-                self._emit({**event, "result": "error", "reason": f"nft: {exc}"})
+            except Exception as exc:
+                self._emit(replace(event, result="error", reason=f"nft: {exc}"))
                 return self._reply(query, RCODE.SERVFAIL).pack()
             for ip in addrs:
                 self._names_sink(ip, (name,))
-        self._emit({**event, "result": "allow", "addresses": addrs})
+        self._emit(replace(event, addresses=tuple(addrs)))
         return reply.pack()
 
     def _ask_upstream(self, q: DNSQuestion) -> DNSRecord:
@@ -336,11 +340,10 @@ class DnsView:
             q=query.questions[0] if query.questions else None,
         )
 
-    def _emit(self, event: dict) -> None:
-        event["ts"] = time.time()
+    def _emit(self, event: DecisionEvent) -> None:
         try:
-            self._on_event(event)
-        except Exception:  # noqa: BLE001,S110
+            self._on_event(replace(event, ts=time.time()))
+        except Exception:
             pass  # the audit sink reports its own failures; the resolver keeps answering
 
 

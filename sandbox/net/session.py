@@ -28,182 +28,29 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EnforcementUnavailable, LaunchError
+from sandbox.host.network import (
+    CONNECT_ONLY_WARNING,
+    NetCapabilities,
+    NetRung,
+    host_default_routes,
+    network_capabilities,
+    read_sysctl,
+)
 from sandbox.net import netns as nsmod
 from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
-from sandbox.net.names import NameVerdict, judge_name, target_allowed
 from sandbox.net.netns import Addressing, AllocationLock, NetSetupError, SessionNames
+from sandbox.plan.names import NameVerdict, judge_name, target_allowed
+from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
 
 if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
 
-Rung = Literal["netns", "userns", "connect-only"]
-
-CONNECT_ONLY_WARNING = (
-    "no network namespace on this host: connect() decisions only, host names pinned at launch; "
-    "UDP and DNS exfiltration are NOT contained on this rung"
-)
-USERNS_NOTE = (
-    "unprivileged rung: the sandbox has its own user + network namespace, connected by pasta; "
-    "every packet it sends meets the nftables ruleset on that namespace's output hook and DNS "
-    "goes only to the DNS view.  The ruleset lives in a namespace owned by the sandbox's user "
-    "namespace: the agent cannot change it without capabilities, which it does not have "
-    "(non-root uid, bounding set dropped, no_new_privs).  Host loopback ports are forwarded as "
-    "allowed at launch (a host listener that appears later under `localhost:*` is not)"
-)
-# Enforcement names a policy may list under `enforcement.require` for this layer.
-EGRESS_LAYER_NAMES = frozenset({"egress", "nftables", "netns", "network-namespace"})
-
 _counter = itertools.count(1)
-
-
-@dataclass(frozen=True, slots=True)
-class NetCapabilities:
-    """What this host allows the egress layer to do; `doctor` prints it."""
-
-    root: bool
-    netns: bool  # a namespace + veth + nft can be made as this user (root rung)
-    nft: bool
-    nft_reason: str | None
-    userns: bool  # unprivileged user namespaces are enabled
-    pasta: str | None
-    ipv6: bool  # IPv6 egress can be forwarded (forwarding on, or per-device force_forwarding)
-    rung: Rung
-    notes: tuple[str, ...] = ()
-
-    @property
-    def enforced(self) -> bool:
-        """Every packet the sandbox sends is judged (a namespace rung, not connect-only)."""
-        return self.rung != "connect-only"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "root": self.root,
-            "netns": self.netns,
-            "nft": self.nft,
-            "nft_reason": self.nft_reason,
-            "userns": self.userns,
-            "pasta": self.pasta,
-            "ipv6": self.ipv6,
-            "rung": self.rung,
-            "notes": list(self.notes),
-        }
-
-
-def _has_caps(*bits: int) -> bool:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                eff = int(line.split()[1], 16)
-                return all(eff >> b & 1 for b in bits)
-    except OSError:
-        pass
-    return False
-
-
-CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
-
-
-def _ipv6_forwardable() -> bool:
-    if nsmod.read_sysctl("net/ipv6/conf/all/forwarding") == "1":
-        return True
-    # 6.17: per-interface net.ipv6.conf.<dev>.force_forwarding.
-    return nsmod.read_sysctl("net/ipv6/conf/all/force_forwarding") is not None
-
-
-def network_capabilities() -> NetCapabilities:
-    root = os.geteuid() == 0
-    privileged = root and _has_caps(CAP_NET_ADMIN, CAP_SYS_ADMIN)
-    nft_ok, nft_reason = False, None
-    if privileged:
-        try:
-            from sandbox.net.nftables import shared_nft
-
-            shared_nft().list_tables()
-            nft_ok = True
-        except LaunchError as exc:
-            nft_reason = str(exc)
-    else:
-        nft_reason = "needs CAP_NET_ADMIN in landgate's namespace (root)"
-    userns = nsmod.read_sysctl("user/max_user_namespaces") not in (None, "0") and nsmod.read_sysctl(
-        "kernel/unprivileged_userns_clone"
-    ) in (None, "1")
-    notes: list[str] = []
-    netns_ok = privileged and nft_ok and Path("/proc/sys/net/ipv4/conf").is_dir()
-    pasta = shutil.which("pasta")
-    rung: Rung = "netns" if netns_ok else "connect-only"
-    ipv6 = _ipv6_forwardable()
-    if not netns_ok:
-        missing = _userns_rung_missing(userns, pasta)
-        if not missing:
-            rung = "userns"
-            ipv6 = "6" in host_default_routes()
-            notes.append(USERNS_NOTE)
-        else:
-            notes.append(CONNECT_ONLY_WARNING)
-            notes.append(
-                f"the unprivileged rung (user + network namespace with pasta) is not "
-                f"available: {missing}"
-            )
-    if rung != "connect-only" and not ipv6:
-        notes.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
-    return NetCapabilities(
-        root=root,
-        netns=netns_ok,
-        nft=nft_ok,
-        nft_reason=nft_reason,
-        userns=userns,
-        pasta=pasta,
-        ipv6=ipv6,
-        rung=rung,
-        notes=tuple(notes),
-    )
-
-
-def host_default_routes() -> set[str]:
-    """Address families ("4", "6") with a default route in landgate's namespace.
-
-    pasta copies the host's addresses and default routes into the sandbox's
-    namespace; without one it has nothing to configure."""
-    have: set[str] = set()
-    try:
-        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
-            f = line.split()
-            if len(f) > 7 and f[1] == "00000000" and f[7] == "00000000":
-                have.add("4")
-    except OSError:
-        pass
-    try:
-        for line in Path("/proc/net/ipv6_route").read_text().splitlines():
-            f = line.split()
-            if len(f) >= 10 and f[0] == "0" * 32 and f[1] == "00" and f[9] != "lo":
-                have.add("6")
-    except OSError:
-        pass
-    return have
-
-
-def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
-    """Why the unprivileged rung cannot run here, or None."""
-    if not userns:
-        return (
-            "unprivileged user namespaces are disabled (user.max_user_namespaces / "
-            "kernel.unprivileged_userns_clone)"
-        )
-    if pasta is None:
-        return "pasta is not installed (Debian: passt)"
-    try:
-        from sandbox.net.nftables import _load
-
-        _load()
-    except LaunchError as exc:
-        return str(exc)
-    if not host_default_routes():
-        return "this host has no default route for pasta to copy"
-    return None
 
 
 @dataclass(slots=True)
@@ -212,7 +59,7 @@ class NetSetup:
 
     netns_fd: int
     binds: list[tuple[str, str]]
-    rung: Rung
+    rung: NetRung
     warnings: list[str]
     ruleset_json: dict[str, Any]
     netns_path: str | None = None
@@ -277,7 +124,7 @@ class NetworkSession:
     def __init__(
         self,
         policy: Policy,
-        on_event: Callable[[dict], None] | None = None,
+        on_event: Callable[[DecisionEvent], None] | None = None,
         names_sink: Callable[[str, tuple[str, ...]], None] | None = None,
         warn: Callable[[str], None] | None = None,
         *,
@@ -390,7 +237,7 @@ class NetworkSession:
 
     # ---- rungs -------------------------------------------------------------
     def _require_egress(self) -> None:
-        required = set(self.policy.enforcement.require) & EGRESS_LAYER_NAMES
+        required = {n for n in self.policy.enforcement.require if "egress" in layers_for(n)}
         if required and not self._best_effort:
             raise EnforcementUnavailable(
                 f"the policy requires {', '.join(sorted(required))}, but this host cannot give the "
@@ -435,8 +282,8 @@ class NetworkSession:
         return pinned
 
     def _prepare_netns(self, caps: NetCapabilities) -> NetSetup:
+        from sandbox.host.nftables import shared_nft
         from sandbox.net import rtnl
-        from sandbox.net.nftables import shared_nft
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
 
         names = self.names
@@ -750,14 +597,14 @@ class NetworkSession:
             if self._uplinks is not None
             else nsmod.default_route_devices(rt, socket.AF_INET)
         )
-        if nsmod.read_sysctl("net/ipv4/ip_forward") != "1":
+        if read_sysctl("net/ipv4/ip_forward") != "1":
             for dev in devs4:
                 path = f"net/ipv4/conf/{dev}/forwarding"
-                if nsmod.read_sysctl(path) != "1":
+                if read_sysctl(path) != "1":
                     nsmod.write_sysctl(path, "1")
                     if dev != self.names.host_if:
                         changed.append(dev)
-        if addr.host6 and nsmod.read_sysctl("net/ipv6/conf/all/forwarding") != "1":
+        if addr.host6 and read_sysctl("net/ipv6/conf/all/forwarding") != "1":
             devs6 = [self.names.host_if] + (
                 self._uplinks
                 if self._uplinks is not None
@@ -765,7 +612,7 @@ class NetworkSession:
             )
             for dev in devs6:
                 path = f"net/ipv6/conf/{dev}/force_forwarding"
-                if nsmod.read_sysctl(path) != "1":
+                if read_sysctl(path) != "1":
                     nsmod.write_sysctl(path, "1")
                     if dev != self.names.host_if and dev not in changed:
                         changed.append(dev)
@@ -878,7 +725,7 @@ def cleanup_stale() -> list[str]:
     tables: list[tuple[str, str]] = []
     nft = None
     try:
-        from sandbox.net.nftables import shared_nft
+        from sandbox.host.nftables import shared_nft
 
         nft = shared_nft()
         tables = nft.list_tables()

@@ -20,10 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.host.probe import HostCapabilities
+from sandbox.host.supervisor import SupervisorStatus, supervisor_status
 from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
 from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
-from sandbox.plan.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
+from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 
 __all__ = ["LayerStatus", "Plan", "build_plan", "render_plan", "supervisor_status"]
 
@@ -31,34 +33,11 @@ LANDLOCK_LATEST_FS_ABI = 5  # the last ABI that added filesystem rights (IOCTL_D
 
 
 @dataclass(frozen=True, slots=True)
-class SupervisorStatus:
-    """Whether sandbox.supervise is installed, and whether it does the open check."""
-
-    available: bool
-    open_check: bool
-    detail: str
-
-
-def supervisor_status() -> SupervisorStatus:
-    try:
-        import sandbox.supervise as sup
-    except ImportError as exc:  # pragma: no cover - the package dir exists
-        return SupervisorStatus(False, False, f"sandbox.supervise not importable ({exc})")
-    if not hasattr(sup, "Supervisor"):
-        return SupervisorStatus(
-            False,
-            False,
-            "the supervisor is not installed yet (sandbox.supervise.Supervisor missing)",
-        )
-    return SupervisorStatus(True, bool(getattr(sup, "SUPPORTS_OPEN_CHECK", False)), "installed")
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     policy_path: str
     policy_sha256: str
     mode: str
-    host: Any  # sandbox.launch.host.HostCapabilities
+    host: HostCapabilities
     use_namespaces: bool  # mount + pid namespace (user ns too when not root)
     landlock: LandlockPlan
     carve_outs: CarveOutPlan
@@ -120,10 +99,13 @@ def build_plan(
     extra_sections: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Compile `policy` for `host` (default: this host, probed once)."""
-    from sandbox.launch.host import probe_host
+    from sandbox.host.probe import probe_host
 
     host = host if host is not None else probe_host()
     sup = supervisor if supervisor is not None else supervisor_status()
+    if not host.seccomp_notify:
+        # Installed or not, a supervisor needs the kernel's user notification to judge.
+        sup = SupervisorStatus(False, False, "the kernel has no seccomp user notification")
     sim = policy.mode == "simulate" if simulate is None else simulate
     mode = "simulate" if sim else "enforce"
     use_ns = host.mount_ns and host.pid_ns
@@ -193,7 +175,7 @@ def egress_status(policy: Any, sim: bool) -> LayerStatus:
         return LayerStatus(
             "egress", "enforced", "none needed", "the network policy allows every destination"
         )
-    from sandbox.net.session import network_capabilities
+    from sandbox.host.network import network_capabilities
 
     caps = network_capabilities()
     if caps.enforced:

@@ -144,7 +144,7 @@ def compile_nft_ruleset(
     `pinned` maps host names to addresses resolved at launch; they enter the
     sets with a default timeout, judged exactly as the DNS view would judge them.
     """
-    from sandbox.net.names import judge_name
+    from sandbox.plan.names import judge_name
 
     topo = topology or NftTopology()
     t = topo.table
@@ -428,7 +428,7 @@ def nft_plan_section(policy: Policy) -> dict[str, Any]:
     Anchored on placeholders (table landgate-PID-N, interface lgPIDhN): the real
     names and addresses are chosen per session.
     """
-    from sandbox.net.session import network_capabilities
+    from sandbox.host.network import network_capabilities
 
     caps = network_capabilities()
     topo = NftTopology(hook="output") if caps.rung == "userns" else None

@@ -37,6 +37,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sandbox.errors import LandgateError, PolicyError, PolicyErrors
 from sandbox.policy import baseline as _baseline
+from sandbox.policy.layers import known_layer_names
 from sandbox.policy.model import (
     ACTIONS,
     ActionBlock,
@@ -60,8 +61,8 @@ MAX_ERRORS = 20  # stop collecting after this many; the first ones are what matt
 EFFECTS = ("allow", "deny")
 MODES = ("enforce", "simulate")
 DURABILITIES = ("batch", "strict")
-# Layer names `enforcement.require` accepts (the planner reports on the same names).
-ENFORCEMENT_LAYERS = ("landlock", "seccomp", "unotify", "namespaces", "nftables")
+# Layer names `enforcement.require` accepts: the one vocabulary (sandbox.policy.layers).
+ENFORCEMENT_LAYERS = known_layer_names()
 
 RULE_KEY_FOR_ACTION = {
     "file_read": "path",

@@ -27,7 +27,7 @@ PY3 = "/usr/bin/python3"
 
 
 def _launcher_present() -> bool:
-    return importlib.util.find_spec("sandbox.launch.session") is not None
+    return importlib.util.find_spec("sandbox.session") is not None
 
 
 def _supervisor_present() -> bool:
@@ -41,7 +41,7 @@ def _supervisor_present() -> bool:
 _STRICT = os.environ.get("LANDGATE_REQUIRE_KERNEL") == "1"  # .ci/run: a skip is a failure
 needs_launcher = pytest.mark.skipif(
     not _launcher_present() and not _STRICT,
-    reason="sandbox.launch.session (the launcher) is not in this tree yet",
+    reason="sandbox.session (the launcher) is not in this tree yet",
 )
 needs_supervisor = pytest.mark.skipif(
     not (_launcher_present() and _supervisor_present()) and not _STRICT,

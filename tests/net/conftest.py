@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from conftest import require_root  # tests/conftest.py: the shared kernel gate
 
+from sandbox.audit.event import DecisionEvent
+
 HERE = Path(__file__).parent
 INET_NS = f"lgtest-inet-{os.getpid()}"
 INET_HOST_IF = f"lgti{os.getpid()}h"
@@ -152,7 +154,7 @@ def fake_inet() -> Iterator[FakeInet]:
 def net_session(
     policy_text: str,
     fake: FakeInet,
-    events: list[dict] | None = None,
+    events: list[DecisionEvent] | None = None,
     names: dict[str, tuple[str, ...]] | None = None,
 ):  # -> NetworkSession
     from sandbox.net import NetworkSession

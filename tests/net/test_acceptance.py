@@ -19,7 +19,7 @@ import pytest
 from conftest import require_kernel
 
 from net.conftest import ADDRS, ZONE, FakeInet, fake_inet  # noqa: F401  (session fixture)
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.kernel
@@ -69,7 +69,7 @@ def _run(tmp_path: Path, fake: FakeInet, url: str) -> subprocess.CompletedProces
 
 def test_exfil_host_denied_by_name_allowed_host_reached(
     fake_inet: FakeInet, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     host = probe_host()
     require_kernel(
         host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 from conftest import RecordingServer
 
+from sandbox.audit.event import DecisionEvent
+
 from .conftest import ADDRS, ZONE, FakeInet, net_session, run_in_sandbox, wait_for
 
 pytestmark = pytest.mark.kernel
@@ -66,7 +68,7 @@ def connect_all(session, targets: list[tuple[str, int, int]]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def session(fake_inet: FakeInet) -> Iterator:
-    events: list[dict] = []
+    events: list[DecisionEvent] = []
     names: dict[str, tuple[str, ...]] = {}
     ns = net_session(POLICY, fake_inet, events, names)
     ns.prepare()
@@ -92,10 +94,9 @@ def test_allowed_name_reachable_and_denied_name_never_asked_upstream(
     asked = {e["name"] for e in fake_inet.since(mark) if e["kind"] == "dns"}
     assert "allowed.test" in asked
     assert "exfil.test" not in asked and secret_name not in asked
-    deny_events = [e for e in session.events if e["result"] == "deny"]
+    deny_events = [e for e in session.events if e.result == "deny"]
     assert any(
-        e["target"] == secret_name and e["layer"] == "dns" and e["action"] == "network"
-        for e in deny_events
+        e.target == secret_name and e.layer == "dns" and e.action == "network" for e in deny_events
     )
     assert session.name_map[ADDRS["allowed"]] == ("allowed.test",)
 

@@ -100,7 +100,7 @@ if len(sys.argv) > 1:  # hold the namespace until the test says so
 
 
 def _require_unprivileged_rung() -> None:
-    from sandbox.launch.host import probe_host
+    from sandbox.host.probe import probe_host
 
     host = probe_host()
     require_kernel(host.is_root, "root (to run landgate as nobody and build the fake internet)")

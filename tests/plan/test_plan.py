@@ -10,7 +10,7 @@ import sys
 import pytest
 from launch.lg_helpers import ROOT, world_policy
 
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 from sandbox.plan import build_plan
 from sandbox.plan import seccomp as S
 from sandbox.plan.landlock import READ, WRITE, compile_landlock_rules
@@ -83,7 +83,7 @@ def test_doctor_against_host(world):
     assert doc["host"]["kernel"] == os.uname().release
     assert doc["host"]["seccomp_user_notif"] == (lib.lg_probe_seccomp_action(S.RET_USER_NOTIF) == 0)
     h = probe_host()
-    from sandbox.net.session import network_capabilities
+    from sandbox.host.network import network_capabilities
 
     netns = network_capabilities().netns
     expected = (

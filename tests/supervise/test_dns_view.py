@@ -19,7 +19,7 @@ import pytest
 from conftest import require_kernel
 from net.conftest import ADDRS, FakeInet, fake_inet  # noqa: F401  (the session-scoped fixture)
 
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.kernel
@@ -46,7 +46,7 @@ print(json.dumps(out))
 
 def test_lookup_reaches_the_dns_view_under_default_deny(
     fake_inet: FakeInet, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     host = probe_host()
     require_kernel(
         host.is_root and host.net_ns and host.seccomp_notify and host.landlock_abi >= 1,

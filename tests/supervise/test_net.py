@@ -80,8 +80,8 @@ def test_localhost_rule_and_pinned_names(supervised, world):
     )
     r2 = supervised([PY, "-c", code], pol2, names={"127.0.0.1": ("api.example.test",)})
     assert f"connected {ok.port}".encode() in r2.stdout and bad.connections == 0
-    ev = [e for e in r2.events if e["result"] == "allow" and e["action"] == "network"]
-    assert ev and ev[0]["detail"] == "api.example.test"
+    ev = [e for e in r2.events if e.result == "allow" and e.action == "network"]
+    assert ev and ev[0].detail == "api.example.test"
 
 
 def test_connect_address_swap_race(supervised, world, bins):
@@ -183,7 +183,7 @@ for port, data in (({pok}, b'udp-ok'), ({pbad}, {world.secret!r})):
         assert _recv_all(ok) == [b"udp-ok"]
         assert _recv_all(bad) == []
         if threaded:
-            assert any("forwarded" in e["flags"] for e in r.events if e["result"] == "allow")
+            assert any("forwarded" in e.flags for e in r.events if e.result == "allow")
     finally:
         ok.close()
         bad.close()

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.plan.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
+from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     out.append(LayerStatus("exec", state, "seccomp USER_NOTIF", notify_detail))
     out.append(LayerStatus("connect", state, "seccomp USER_NOTIF", notify_detail))
     # Egress: the network layer decides its rung (sandbox.net), the same call `run` makes.
-    from sandbox.net.session import network_capabilities
+    from sandbox.host.network import network_capabilities
 
     caps = network_capabilities()
     out.append(
@@ -120,7 +120,7 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
 
 
 def host_report(host: Any = None) -> HostReport:
-    from sandbox.launch.host import (
+    from sandbox.host.probe import (
         CLONE_NEWNS,
         CLONE_NEWPID,
         CLONE_NEWUSER,

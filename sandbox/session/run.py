@@ -19,9 +19,11 @@ why the supervisor must run before the release.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import getpass
 import os
+import select
 import shutil
 import signal
 import threading
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.event import DecisionEvent
 from sandbox.errors import (
     EXIT_CANNOT_EXEC,
     EXIT_NOT_FOUND,
@@ -38,6 +41,9 @@ from sandbox.errors import (
     LandgateError,
     LaunchError,
 )
+from sandbox.launch.spawn import AppliedStatus
+from sandbox.policy.layers import layers_for
+from sandbox.session.applied import applied_layers
 
 FORWARDED = (
     signal.SIGINT,
@@ -49,17 +55,6 @@ FORWARDED = (
     signal.SIGUSR2,
 )
 SI_KERNEL = 0x80  # terminal-generated: already delivered to the agent's process group
-
-# enforcement.require names -> plan layer names
-REQUIRE_LAYERS = {
-    "landlock": "filesystem",
-    "seccomp": "hardening",
-    "namespaces": "namespaces",
-    "supervisor": "exec",
-    "nftables": "egress",
-    "egress": "egress",
-    "carve-outs": "carve-outs",
-}
 
 
 def _ignore(_: str) -> None:
@@ -87,6 +82,9 @@ class RunOptions:
     stdout_fd: int | None = None
     stderr_fd: int | None = None
     timeout: float | None = None  # seconds; the whole tree is killed when it runs out
+    # Forward INT/TERM/HUP/WINCH/... to the agent.  Only possible (and only done) when
+    # run_session is called from the main thread: Python handles signals there alone.
+    forward_signals: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +94,7 @@ class SessionResult:
     audit_dir: str
     counts: Mapping[str, Any]
     timed_out: bool = False
+    start: Mapping[str, Any] = field(default_factory=dict)  # the session-start entry's fields
 
 
 def load_session_policy(options: RunOptions, cwd: str) -> Any:
@@ -114,20 +113,24 @@ def check_enforcement(
     plan: Any, policy: Any, *, best_effort: bool, warn: Callable[[str], None]
 ) -> None:
     """Refuse (EnforcementUnavailable, exit 125) or warn for every missing required layer."""
+    if plan.host.seccomp_notify and not plan.supervisor.available:
+        # Not a kernel gap that --best-effort may accept: a broken install.  There is
+        # no allow-all fallback, so running would fail every supervised syscall at best.
+        raise EnforcementUnavailable(
+            f"this kernel has seccomp user notification but {plan.supervisor.detail}: "
+            "the supervisor is mandatory; reinstall landgate (make install)"
+        )
     problems: list[str] = []
     for name in sorted(policy.enforcement.require):
-        layer_name = REQUIRE_LAYERS.get(name, name)
-        try:
+        # The loader accepted only names of the one vocabulary: KeyError here is a bug.
+        for layer_name in layers_for(name):
             layer = plan.layer(layer_name)
-        except KeyError:
-            problems.append(f"required layer {name!r} is unknown to this planner")
-            continue
-        if layer.active or (plan.simulate and layer.state == "observed"):
-            continue
-        problems.append(
-            f"{name} is required (enforcement.require) but the {layer.name} layer is "
-            f"{layer.state}: {layer.detail}"
-        )
+            if layer.active or (plan.simulate and layer.state == "observed"):
+                continue
+            problems.append(
+                f"{name} is required (enforcement.require) but the {layer.name} layer is "
+                f"{layer.state}: {layer.detail}"
+            )
     for c in plan.carve_outs.uncovered:
         problems.append(
             f"nothing enforces the {c.action} deny {c.pattern!r} ({c.rule}): {'; '.join(c.gaps)}"
@@ -175,33 +178,6 @@ def session_start_fields(plan: Any, argv: Sequence[str], cwd: str, **extra: Any)
     }
 
 
-class _AllowAllSupervisor:
-    """Stand-in until sandbox.supervise lands: continue every supervised syscall.
-
-    Runs lg_notify_allow_all (C, GIL released) in a thread.  The plan's exec
-    and connect layers say "not judged" while this is in use."""
-
-    def __init__(self, listener_fd: int) -> None:
-        self.listener_fd = listener_fd
-        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
-        self.rc = 0
-        self._thread = threading.Thread(target=self._run, name="landgate-allow-all", daemon=True)
-
-    def _run(self) -> None:
-        from sandbox._launch import lib
-
-        self.rc = int(lib.lg_notify_allow_all(self.listener_fd, self._stop_r))
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        os.write(self._stop_w, b"x")
-        self._thread.join()
-        for fd in (self._stop_r, self._stop_w, self.listener_fd):
-            os.close(fd)
-
-
 def _start_supervisor(
     listener_fd: int,
     plan: Any,
@@ -217,7 +193,9 @@ def _start_supervisor(
     """THE seam for the supervisor (sandbox.supervise).
 
     Returns an object with .stop(); the supervisor owns listener_fd from here.
-    While sandbox.supervise has no `Supervisor`, every notification continues.
+    There is no fallback: without the supervisor the session was refused before
+    the spawn (check_enforcement), and a listener with nobody answering it would
+    fail every supervised syscall.
     """
     if listener_fd < 0:
         return None
@@ -229,54 +207,72 @@ def _start_supervisor(
             options.warn(
                 f"SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: {os.strerror(-rc)} (slower supervisor)"
             )
-    if plan.supervisor.available:
-        import sandbox.supervise as sup
+    if not plan.supervisor.available:
+        os.close(listener_fd)
+        raise LaunchError(f"seccomp listener without a supervisor: {plan.supervisor.detail}")
+    import sandbox.supervise as sup
 
-        # The open check (no mount namespace): its opener threads restrict themselves with
-        # the agent's own Landlock ruleset (taken from the agent by the launcher).
-        open_check = bool(plan.seccomp.open_check) and not plan.simulate
-        plan_info: dict[str, Any] = {
-            "open_check": open_check,
-            "uid": os.getuid(),
-            "gid": os.getgid(),
-        }
-        if open_check:
-            if ruleset_fd >= 0:
-                plan_info["landlock_ruleset_fd"] = ruleset_fd
-            elif plan.landlock.abi <= 0:
-                plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
-        if net_setup is not None and getattr(net_setup, "dns_view", None):
-            # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
-            # whatever the network default, or every name lookup fails with EAI_AGAIN.
-            plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
-            # With a DNS view, the names behind an IP are the ones the sandbox's own lookups
-            # returned (fed by names_sink); pinning the policy's host names at launch would
-            # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
-            plan_info["resolve_hosts"] = False
-        tables = sup.compile_tables(policy, plan_info)
-        supervisor = sup.Supervisor(
-            listener_fd,
-            tables,
-            root_pid=root_pid,
-            simulate=plan.simulate,
-            on_event=on_event,
-            stderr_fd=stderr_fd,
-            strict=strict,
-        )
-        supervisor.start()
-        return supervisor
-    fallback = _AllowAllSupervisor(listener_fd)
-    fallback.start()
-    return fallback
+    # The open check (no mount namespace): its opener threads restrict themselves with
+    # the agent's own Landlock ruleset (taken from the agent by the launcher).
+    open_check = bool(plan.seccomp.open_check) and not plan.simulate
+    plan_info: dict[str, Any] = {
+        "open_check": open_check,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+    }
+    if open_check:
+        if ruleset_fd >= 0:
+            plan_info["landlock_ruleset_fd"] = ruleset_fd
+        elif plan.landlock.abi <= 0:
+            plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
+    if net_setup is not None and getattr(net_setup, "dns_view", None):
+        # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
+        # whatever the network default, or every name lookup fails with EAI_AGAIN.
+        plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
+        # With a DNS view, the names behind an IP are the ones the sandbox's own lookups
+        # returned (fed by names_sink); pinning the policy's host names at launch would
+        # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
+        plan_info["resolve_hosts"] = False
+    tables = sup.compile_tables(policy, plan_info)
+    supervisor = sup.Supervisor(
+        listener_fd,
+        tables,
+        root_pid=root_pid,
+        simulate=plan.simulate,
+        on_event=on_event,
+        stderr_fd=stderr_fd,
+        strict=strict,
+    )
+    supervisor.start()
+    return supervisor
 
 
 def _wait_and_forward(
-    init_pid: int, deadline: float | None = None, stop: Callable[[], bool] = lambda: False
+    init_pid: int,
+    deadline: float | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    *,
+    forward: bool = True,
 ) -> tuple[int, bool]:
-    """Wait for init while forwarding signals; returns (init's raw wait status, killed).
+    """Wait for init, forwarding signals when `forward`; returns (raw wait status, killed).
 
     `killed` is True when landgate ended the tree itself: the deadline passed,
-    or `stop()` said so (the audit trail became unwritable: fail closed)."""
+    or `stop()` said so (the audit trail became unwritable: fail closed).
+    Without `forward` (a call from a thread other than the main one, where
+    signals cannot be handled) init's exit is waited for on a pidfd."""
+    if forward:
+        return _wait_loop(init_pid, deadline, stop, -1)
+    # init is our unreaped child: its pid cannot be reused until we wait for it.
+    pidfd = os.pidfd_open(init_pid)
+    try:
+        return _wait_loop(init_pid, deadline, stop, pidfd)
+    finally:
+        os.close(pidfd)
+
+
+def _wait_loop(
+    init_pid: int, deadline: float | None, stop: Callable[[], bool], pidfd: int
+) -> tuple[int, bool]:
     waitset = set(FORWARDED) | {signal.SIGCHLD}
     killed = False
     while True:
@@ -293,6 +289,9 @@ def _wait_and_forward(
             continue
         # 0.1 s: how soon an unwritable trail or a passed deadline stops the tree.
         wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+        if pidfd >= 0:
+            select.select([pidfd], [], [], wait)  # readable once init exited
+            continue
         info = signal.sigtimedwait(waitset, wait)
         if info is None or info.si_signo == signal.SIGCHLD:
             continue
@@ -346,48 +345,49 @@ class _Recorder:
         self._names: list[tuple[str, tuple[str, ...]]] = []
         self._supervisor: Any = None
 
-    def event(self, ev: dict[str, Any]) -> None:
-        if ev.get("mode") == "simulate" and ev.get("action") in ("file_read", "file_write", "open"):
+    def event(self, ev: DecisionEvent) -> None:
+        if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open"):
             ev = self._judge_simulated_open(ev)
-        self.writer.append(ev)
-        if ev.get("action") == "shell_exec" and ev.get("result") == "deny":
+        # The trail's on-disk format is the event's entry form (sandbox.audit.event).
+        self.writer.append(ev.to_entry())
+        if ev.action == "shell_exec" and ev.result == "deny":
             self.exec_denied = True
-        if ev.get("layer") == "dns" and ev.get("result") == "deny":
+        if ev.layer == "dns" and ev.result == "deny":
             self._tell_dns_denial(ev)
         if self.extra is not None:
             self.extra(ev)
 
-    def _tell_dns_denial(self, ev: dict[str, Any]) -> None:
+    def _tell_dns_denial(self, ev: DecisionEvent) -> None:
         """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),
         like the supervisor's denials: the agent sees only NXDOMAIN otherwise."""
-        name = str(ev.get("target", ""))
+        name = ev.target
         with self._lock:
             if name in self._told:
                 return
             self._told.add(name)
-        line = f'landgate: denied network "{name}" ({ev.get("rule", "DNS view")}, DNS view)\n'
+        line = f'landgate: denied network "{name}" ({ev.rule or "DNS view"}, DNS view)\n'
         try:
             os.write(self.stderr_fd, line.encode("utf-8", "replace"))
         except OSError:
             pass  # the sandbox's stderr is closed: the trail still has the entry
 
-    def _judge_simulated_open(self, ev: dict[str, Any]) -> dict[str, Any]:
+    def _judge_simulated_open(self, ev: DecisionEvent) -> DecisionEvent:
         """An open observed in simulation, judged by the one evaluator.
 
         The C loop matched only the carve-out denies; in simulation Python may sit
         between question and answer (nothing is blocked), so the open gets the full
         decision: allow rules, the baseline, protected paths and the default."""
-        if self.policy is None or not str(ev.get("target", "")).startswith("/"):
+        if self.policy is None or not ev.target.startswith("/"):
             return ev
         from sandbox.policy import decide
 
-        actions = ["file_read"] if ev.get("detail") != "write" else ["file_write"]
-        if ev.get("detail") == "read-write":
+        actions = ["file_read"] if ev.detail != "write" else ["file_write"]
+        if ev.detail == "read-write":
             actions = ["file_read", "file_write"]
-        decisions = [decide(self.policy, a, ev["target"]) for a in actions]
+        decisions = [decide(self.policy, a, ev.target) for a in actions]
         d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
-        out = dict(ev)
-        out.update(
+        return dataclasses.replace(
+            ev,
             action=d.action,
             result=d.effect,
             rule=d.rule_ref(),
@@ -396,7 +396,6 @@ class _Recorder:
             rule_index=None if d.rule is None else d.rule.index,
             rule_source=None if d.rule is None else str(d.rule.source),
         )
-        return out
 
     def names(self, ip: str, names: Sequence[str]) -> None:
         with self._lock:
@@ -417,7 +416,7 @@ class _Recorder:
 
 def run_session_result(options: RunOptions) -> SessionResult:
     from sandbox.audit import AuditWriter, default_audit_dir, simulate_summary
-    from sandbox.launch.host import probe_host
+    from sandbox.host.probe import probe_host
     from sandbox.launch.spawn import spawn, spec_from_plan
     from sandbox.plan import build_plan, needs_egress_layer
 
@@ -434,10 +433,6 @@ def run_session_result(options: RunOptions) -> SessionResult:
         policy, host, simulate=simulate, environ=environ, extra_sections=options.extra_sections
     )
     check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
-    if not plan.supervisor.available and not plan.simulate:
-        options.warn(
-            "command and network rules are not judged yet: the supervisor is not installed"
-        )
     env = policy.environment.apply(environ)
     path = resolve_executable(argv[0], env, cwd)
     if path is None:
@@ -477,7 +472,18 @@ def run_session_result(options: RunOptions) -> SessionResult:
             net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
             for w in setup.warnings:
                 options.warn(w)
-        session_id = writer.start_session(session_start_fields(plan, argv, cwd, **net_info))
+        started: dict[str, Any] = {}
+
+        def start_session(applied: AppliedStatus) -> None:
+            # Written once the child is restricted and before it is released (it is blocked
+            # before its execve): the entry records what was APPLIED, not only predicted.
+            nonlocal session_id
+            fields = session_start_fields(plan, argv, cwd, **net_info)
+            fields["applied"] = applied.to_dict()
+            fields["applied_layers"] = [s.to_dict() for s in applied_layers(plan, applied)]
+            session_id = writer.start_session(fields)
+            started.update(fields)
+
         stdio = (_stdio_fd(options.stdin_fd), _stdio_fd(options.stdout_fd), stderr_fd)
         spec = spec_from_plan(
             plan,
@@ -491,7 +497,16 @@ def run_session_result(options: RunOptions) -> SessionResult:
             new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
         )
         exit_code, timed_out = _run_child(
-            spec, spawn, plan, policy, options, recorder, durability == "strict", failure, net
+            spec,
+            spawn,
+            plan,
+            policy,
+            options,
+            recorder,
+            durability == "strict",
+            failure,
+            net,
+            start_session,
         )
     finally:
         if net is not None:
@@ -513,7 +528,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         )
     if timed_out:
         options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
-    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out)
+    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started)
 
 
 def _run_child(
@@ -526,11 +541,15 @@ def _run_child(
     strict: bool,
     failure: list[str],
     net: Any,
+    on_spawned: Callable[[AppliedStatus], None],
 ) -> tuple[int, bool]:
     """Spawn, supervise, release, wait.  Returns (exit code, timed out)."""
     argv = list(options.argv)
+    forward = options.forward_signals and threading.current_thread() is threading.main_thread()
     waitset = set(FORWARDED) | {signal.SIGCHLD}
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waitset)
+    # Only the forwarding (main) thread blocks the signals it waits for; another thread
+    # leaves the process's signals alone (the main thread may have its own handlers).
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waitset) if forward else None
     child = None
     supervisor = None
     target: list[int] = []
@@ -544,12 +563,13 @@ def _run_child(
             except ProcessLookupError:
                 pass
 
-    old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED}
+    old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED} if forward else {}
     deadline = time.monotonic() + options.timeout if options.timeout is not None else None
     killed = False
     try:
         child = spawn(spec)
         target.append(child.init_pid)
+        on_spawned(child.applied)
         if net is not None:
             net.attach(child.agent_pid)
         supervisor = _start_supervisor(
@@ -566,7 +586,9 @@ def _run_child(
         )
         recorder.attach(supervisor)
         child.release()
-        init_status, killed = _wait_and_forward(child.init_pid, deadline, lambda: bool(failure))
+        init_status, killed = _wait_and_forward(
+            child.init_pid, deadline, lambda: bool(failure), forward=forward
+        )
         raw, exec_errno = child.collect()
     except BaseException:
         if child is not None:
@@ -579,7 +601,8 @@ def _run_child(
                 supervisor.join()
         if child is not None:
             child.close()
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
     timed_out = killed and not failure
