@@ -116,7 +116,7 @@ class _MarkedLoader(yaml.SafeLoader):
         self._depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML is untyped
         if isinstance(event, yaml.AliasEvent):
             raise _Refused(
                 f"YAML aliases are not allowed in a policy (*{event.anchor})", event.start_mark

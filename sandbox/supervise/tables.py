@@ -53,7 +53,7 @@ class Tables:
 
 
 def _effect(e: str) -> int:
-    return lib.LG_EFFECT_ALLOW if e == "allow" else lib.LG_EFFECT_DENY
+    return int(lib.LG_EFFECT_ALLOW if e == "allow" else lib.LG_EFFECT_DENY)
 
 
 def _path_globs(rule: Rule) -> list[str]:

@@ -86,9 +86,10 @@ def test_an_unknown_layer_name_is_a_located_policy_error(world) -> None:
 @pytest.mark.parametrize(
     ("name", "absent", "layer"),
     [
-        ("unotify", {"seccomp_notify": False}, "exec"),
-        ("supervisor", {"seccomp_notify": False}, "exec"),
-        ("exec", {"seccomp_notify": False}, "exec"),
+        # the supervisor's layers: exec keeps Landlock EXECUTE (partial), connect has nothing
+        ("unotify", {"seccomp_notify": False}, "connect"),
+        ("supervisor", {"seccomp_notify": False}, "connect"),
+        ("connect", {"seccomp_notify": False}, "connect"),
         ("landlock", {"landlock_abi": 0}, "filesystem"),
         ("filesystem", {"landlock_abi": 0}, "filesystem"),
         ("namespaces", {"mount_ns": False, "pid_ns": False}, "namespaces"),
@@ -205,7 +206,7 @@ def test_the_denial_twin_from_a_worker_thread(world) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         denied, allowed = pool.map(cat, [world.dotenv, world.app_source])
-    assert world.secret not in denied.stdout and denied.returncode != 0
+    assert world.secret not in denied.stdout  # (a mount mask reads empty; no exit code claim)
     assert b"answer = 42" in allowed.stdout and allowed.returncode == 0
 
 
