@@ -361,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # stdout closed early (e.g. `landgate audit show | head`): not an error.
         try:
-            sys.stdout = open(os.devnull, "w")
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
         except OSError:
             pass
         return 0

@@ -134,7 +134,8 @@ def spec_from_plan(
 
 @dataclass
 class Child:
-    """A spawned sandbox: init (reaped by the caller) and the agent (its pid as landgate sees it)."""
+    """A spawned sandbox: init (reaped by the caller) and the agent (its pid as landgate
+    sees it)."""
 
     init_pid: int
     agent_pid: int
@@ -170,7 +171,7 @@ class Child:
 def _cstrings(ffi: Any, items: Sequence[str], keep: list[Any]) -> Any:
     ptrs = [ffi.new("char[]", os.fsencode(s)) for s in items]
     keep.extend(ptrs)
-    arr = ffi.new("char *[]", ptrs + [ffi.NULL])
+    arr = ffi.new("char *[]", [*ptrs, ffi.NULL])
     keep.append(arr)
     return arr
 

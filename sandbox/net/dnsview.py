@@ -252,7 +252,7 @@ class DnsView:
 
         try:
             query = DNSRecord.parse(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - dnslib raises DNSError and struct/buffer errors alike
             return None
         if query.header.qr or query.header.opcode != 0:
             return None
@@ -301,7 +301,7 @@ class DnsView:
             timeout = max(self._ttl_floor, min(ttl, TTL_CAP))
             try:
                 self._allow_addresses(addrs, verdict, timeout)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - fail closed: no answer the firewall does not know
                 self._emit(replace(event, result="error", reason=f"nft: {exc}"))
                 return bytes(self._reply(query, RCODE.SERVFAIL).pack())
             for ip in addrs:
@@ -343,7 +343,7 @@ class DnsView:
     def _emit(self, event: DecisionEvent) -> None:
         try:
             self._on_event(replace(event, ts=time.time()))
-        except Exception:
+        except Exception:  # noqa: BLE001,S110
             pass  # the audit sink reports its own failures; the resolver keeps answering
 
 

@@ -112,7 +112,7 @@ def start_pasta(argv: list[str], log_fd: int) -> int:
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
             os.execvp(argv[0], argv)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001  (the forked child must reach _exit)
             os.write(2, f"exec {argv[0]}: {exc}\n".encode())
         os._exit(127)
     return pid
@@ -145,7 +145,7 @@ class Helper:
     def __init__(self) -> None:
         self.nft: Nft | None = None
         self.pasta = -1
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (pasta's stderr, for the process's life)
 
     def pasta_failed(self) -> str | None:
         if self.pasta <= 0:

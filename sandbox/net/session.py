@@ -212,7 +212,7 @@ class NetworkSession:
         def step(what: str, fn: Callable[[], None]) -> None:
             try:
                 fn()
-            except Exception as exc:  # keep going: every later step still has to run
+            except Exception as exc:  # noqa: BLE001  keep going: every later step has to run
                 problems.append(f"{what}: {exc}")
 
         if self._helper is not None:
@@ -246,8 +246,10 @@ class NetworkSession:
 
     def _prepare_connect_only(self, caps: NetCapabilities) -> NetSetup:
         self._require_egress()
-        warnings = [CONNECT_ONLY_WARNING]
-        self._warn(CONNECT_ONLY_WARNING)
+        # The notes say why (e.g. the tun device pasta cannot open), not only what is lost.
+        warnings = list(caps.notes) or [CONNECT_ONLY_WARNING]
+        for w in warnings:
+            self._warn(w)
         pinned = self._pin_names()
         from sandbox.plan.nft import compile_nft_ruleset
 
@@ -544,7 +546,8 @@ class NetworkSession:
 
     def _attach_userns(self, pid: int) -> None:
         t0 = time.monotonic()
-        argv = self._pasta_argv + [
+        argv = [
+            *self._pasta_argv,
             "--userns",
             f"/proc/{pid}/ns/user",
             "--netns",
@@ -688,7 +691,7 @@ _atexit_registered = False
 
 
 def _register_cleanup(session: NetworkSession) -> None:
-    global _atexit_registered
+    global _atexit_registered  # noqa: PLW0603  one atexit hook per process
     _live.add(session)
     if not _atexit_registered:
         atexit.register(_close_all)
@@ -756,7 +759,7 @@ def cleanup_stale() -> list[str]:
         if names.host_if in links:
             try:
                 _delete_link(names.host_if)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110  best effort: a stale link of a dead run
                 pass
         try:
             nsmod.remove_netns(names.netns)

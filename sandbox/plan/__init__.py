@@ -80,7 +80,7 @@ class Plan:
                 "open_check": self.supervisor.open_check,
                 "detail": self.supervisor.detail,
             },
-            **{k: v for k, v in self.extra_sections.items()},
+            **dict(self.extra_sections.items()),
         }
 
 

@@ -131,7 +131,7 @@ def add_elements_batch(table: str, elements: Mapping[str, list[dict[str, Any]]])
         for name, elems in elements.items()
         if elems
     ]
-    return {"nftables": [{"metainfo": {"json_schema_version": 1}}] + cmds}
+    return {"nftables": [{"metainfo": {"json_schema_version": 1}}, *cmds]}
 
 
 def compile_nft_ruleset(
@@ -185,7 +185,7 @@ def compile_nft_ruleset(
             "output",
             _m({"meta": {"key": "oifname"}}, "lo"),
             {"accept": None},
-            comment="the sandbox's own loopback (pasta's listeners for the DNS view and host ports)",
+            comment="the sandbox's own loopback (pasta's listeners: the DNS view, host ports)",
         )
         # IPv6 neighbour discovery must pass or the gateway never resolves.
         rule(
@@ -337,7 +337,8 @@ def _egress_rules(rule: Any, policy: Policy, topo: NftTopology) -> None:
 def _expr_text(e: dict[str, Any]) -> str:
     ((kind, body),) = e.items()
     if kind == "match":
-        return f"{_val_text(body['left'])} {'' if body['op'] in ('==', 'in') else body['op'] + ' '}{_val_text(body['right'])}"
+        op = "" if body["op"] in ("==", "in") else body["op"] + " "
+        return f"{_val_text(body['left'])} {op}{_val_text(body['right'])}"
     if kind in ("accept", "counter", "masquerade"):
         return kind
     if kind in ("jump", "goto"):
@@ -394,7 +395,10 @@ def render_nft_text(ruleset: Mapping[str, Any]) -> str:
         elif kind == "chain":
             head = ""
             if "hook" in obj:
-                head = f"type {obj['type']} hook {obj['hook']} priority {obj['prio']}; policy {obj['policy']};"
+                head = (
+                    f"type {obj['type']} hook {obj['hook']} priority {obj['prio']}; "
+                    f"policy {obj['policy']};"
+                )
             tbl["chains"][obj["name"]] = {"head": head, "rules": []}
         elif kind == "rule":
             text = " ".join(_expr_text(e) for e in obj["expr"])

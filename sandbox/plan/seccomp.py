@@ -279,7 +279,7 @@ def _arg_block(
     body.append(_ret(otherwise))
     if len(body) > 255:  # pragma: no cover
         raise ValueError("argument block too long for a BPF jump")
-    return [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len(body))] + body
+    return [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len(body)), *body]
 
 
 def compile_seccomp(*, notify_open: bool) -> SeccompPlan:

@@ -211,13 +211,27 @@ def _compose_with_libyaml(text: str) -> Node | None:
         loader.dispose()
 
 
+def _flow_opens_per_line(text: str) -> int:
+    """The most `[` and `{` on one line (quoted or not: an over-count only costs speed).
+
+    Why: libyaml's scanner looks ahead up to the end of a line (a flow collection
+    may be a simple key) before it hands out a token, and recent libyaml versions
+    refuse flow nesting beyond their own limit (1000) while doing so; landgate's
+    depth check on the token stream would then never see the 33rd `[`, and the
+    message and position would be libyaml's.  With at most MAX_DEPTH openers per
+    line the lookahead stays far below any libyaml limit, so landgate's check fires
+    first; a line with more goes to the pure-Python composer, which has no limit of
+    its own and refuses at MAX_DEPTH with the exact position."""
+    return max((line.count("[") + line.count("{") for line in text.split("\n")), default=0)
+
+
 def _compose_uncached(text: str, file: str) -> Node | None:
     loader: _MarkedLoader | None = None
     try:
         # The pure-Python reader checks for unprintable characters in its constructor;
         # libyaml is only trusted with text that check passed.
         yaml.reader.Reader(text)
-        if yaml.__with_libyaml__:
+        if yaml.__with_libyaml__ and _flow_opens_per_line(text) <= MAX_DEPTH:
             return _compose_with_libyaml(text)
         loader = _MarkedLoader(text)
         return loader.get_single_node()

@@ -101,9 +101,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
             )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
+            # The network session has already warned through options.warn (each once).
             net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
-            for w in setup.warnings:
-                options.warn(w)
         started: dict[str, Any] = {}
 
         def start_session(applied: AppliedStatus) -> None:
