@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.host.probe import HostCapabilities
 from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 
 
 @dataclass(frozen=True, slots=True)
 class HostReport:
-    host: Any  # HostCapabilities
+    host: HostCapabilities
     nobody_user_mount_ns: bool  # can an unprivileged user get user+mount namespaces?
     nobody_pid_ns: bool
     layers: tuple[LayerStatus, ...]
@@ -30,7 +31,7 @@ class HostReport:
         }
 
 
-def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
+def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
     abi = h.landlock_abi
     out = []
     if abi > 0:
@@ -119,7 +120,7 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     return tuple(out)
 
 
-def host_report(host: Any = None) -> HostReport:
+def host_report(host: HostCapabilities | None = None) -> HostReport:
     from sandbox.host.probe import (
         CLONE_NEWNS,
         CLONE_NEWPID,

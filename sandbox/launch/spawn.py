@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
+
+if TYPE_CHECKING:
+    from sandbox.plan import Plan
 
 LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
 
@@ -76,7 +79,7 @@ class AppliedStatus:
 
 
 def spec_from_plan(
-    plan: Any,
+    plan: Plan,
     *,
     path: str,
     argv: Sequence[str],

@@ -27,6 +27,7 @@ from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
 from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
 from sandbox.plan.status import _layers, _rule_layers, egress_status, needs_egress_layer
 from sandbox.policy.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
+from sandbox.policy.model import Policy
 
 __all__ = [
     "LayerStatus",
@@ -93,14 +94,14 @@ class Plan:
         }
 
 
-def removed_environment(policy: Any, environ: Mapping[str, str]) -> tuple[str, ...]:
+def removed_environment(policy: Policy, environ: Mapping[str, str]) -> tuple[str, ...]:
     kept = policy.environment.apply(environ)
     return tuple(sorted(k for k in environ if k not in kept))
 
 
 def build_plan(
-    policy: Any,
-    host: Any = None,
+    policy: Policy,
+    host: HostCapabilities | None = None,
     *,
     simulate: bool | None = None,
     environ: Mapping[str, str] | None = None,
@@ -172,7 +173,7 @@ def render_plan(plan: Plan) -> str:
     return _render(plan)
 
 
-def build_display_plan(policy: Any) -> Plan:
+def build_display_plan(policy: Policy) -> Plan:
     """The plan `landgate plan` shows: the launch plan plus the nftables ruleset section."""
     sections: dict[str, Any] = {}
     if needs_egress_layer(policy):

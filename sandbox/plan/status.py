@@ -3,16 +3,16 @@ which layers enforce each rule (the structure `plan`, the refusal and the audit 
 
 from __future__ import annotations
 
-from typing import Any
-
+from sandbox.host.probe import HostCapabilities
 from sandbox.host.supervisor import SupervisorStatus
 from sandbox.plan.carveouts import CarveOutPlan
 from sandbox.plan.landlock import LandlockPlan
 from sandbox.plan.seccomp import SeccompPlan
 from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus
+from sandbox.policy.model import Policy
 
 
-def needs_egress_layer(policy: Any) -> bool:
+def needs_egress_layer(policy: Policy) -> bool:
     """Whether the network policy restricts anything a packet filter must enforce.
 
     A network block that allows every destination (defaultEffect allow and no
@@ -23,7 +23,7 @@ def needs_egress_layer(policy: Any) -> bool:
     )
 
 
-def egress_status(policy: Any, sim: bool) -> LayerStatus:
+def egress_status(policy: Policy, sim: bool) -> LayerStatus:
     """The egress layer as this host gives it (sandbox.net decides the rung)."""
     mech = "network namespace + nftables + DNS view"
     if not needs_egress_layer(policy):
@@ -51,7 +51,7 @@ def egress_status(policy: Any, sim: bool) -> LayerStatus:
 
 
 def _layers(
-    host: Any,
+    host: HostCapabilities,
     ll: LandlockPlan,
     co: CarveOutPlan,
     sc: SeccompPlan,
@@ -211,7 +211,7 @@ def _layers(
 
 
 def _rule_layers(
-    policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
+    policy: Policy, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
 ) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
     cov = {(c.action, c.rule): c for c in co.coverage}
     out: list[tuple[str, str, str, tuple[str, ...]]] = []
