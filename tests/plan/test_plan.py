@@ -15,6 +15,7 @@ from sandbox.plan import build_plan
 from sandbox.plan import seccomp as S
 from sandbox.plan.landlock import READ, WRITE, compile_landlock_rules
 from sandbox.policy import load_policy
+from sandbox.policy.layers import LAYERS
 
 
 def _policy(world, **kw):
@@ -60,15 +61,7 @@ def test_plan_json_against_host(world):
     assert "AWS_SECRET_ACCESS_KEY" in plan["environment"]["removed"]
     assert all(r["layers"] for r in plan["rules"])
     layers = {layer["name"]: layer for layer in plan["layers"]}
-    assert set(layers) >= {
-        "filesystem",
-        "carve-outs",
-        "exec",
-        "connect",
-        "egress",
-        "hardening",
-        "namespaces",
-    }
+    assert tuple(layers) == LAYERS  # the one vocabulary, in its order
     if plan["host"]["landlock_abi"] >= 1:
         assert layers["filesystem"]["state"] in ("enforced", "partial")
     text = _cli(world, "plan", "--policy", str(world_policy(world))).decode()

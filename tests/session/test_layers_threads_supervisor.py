@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from conftest import require_kernel
@@ -48,14 +49,15 @@ def _require_policy(world, names: list[str], network_default: str = "allow") -> 
     return world.write_policy(text, name="require.yaml")
 
 
-def _cli(world, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(world, *args: str, python: tuple[str, ...] = ("-m", "sandbox")) -> CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
+        [sys.executable, *python, *args],
         capture_output=True,
         text=True,
         env=world.env,
         cwd=world.workspace,
         timeout=60,
+        check=False,
     )
 
 
@@ -139,27 +141,13 @@ def test_a_broken_supervisor_install_refuses_to_run(world) -> None:
     marker = world.workspace / "ran"
     argv = ["run", "--policy", str(world_policy(world)), "--", "touch", str(marker)]
     for extra in ([], ["--best-effort"]):
-        out = subprocess.run(
-            [sys.executable, "-c", _POISON, *argv[:1], *extra, *argv[1:]],
-            capture_output=True,
-            text=True,
-            env=world.env,
-            cwd=world.workspace,
-            timeout=60,
-        )
+        out = _cli(world, *argv[:1], *extra, *argv[1:], python=("-c", _POISON))
         assert out.returncode == 125, out.stderr
         assert "sandbox._supervise does not import" in out.stderr
         assert "Traceback" not in out.stderr
         assert not marker.exists()  # the agent never ran
     # the twin: with the extension importable the same command runs
-    ok = subprocess.run(
-        [sys.executable, "-m", "sandbox", *argv],
-        capture_output=True,
-        text=True,
-        env=world.env,
-        cwd=world.workspace,
-        timeout=60,
-    )
+    ok = _cli(world, *argv)
     assert ok.returncode == 0, ok.stderr
     assert marker.exists()
 
