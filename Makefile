@@ -15,6 +15,10 @@ STAMP := $(VENV)/.installed
 DEB_PKGS := gcc make libcap-dev nftables libnftables1 python3 python3-venv python3-dev \
             iproute2 passt util-linux procps chromium
 BENCH_DEB_PKGS := bubblewrap firejail socat ripgrep hyperfine
+# vm-tests/ (make vm-test): boot Debian's own kernels (vm-tests/kernels) under QEMU with the
+# host's root filesystem shared read-only; busybox and cpio build the small initramfs, kmod's
+# depmod indexes the unpacked modules, zstd/xz-utils unpack them.
+VM_DEB_PKGS := qemu-system-x86 busybox-static cpio kmod zstd xz-utils
 # Every Python package, pinned (runtime, test, dev, bench, build tools): installs are
 # reproducible.  Refresh with `make lock` (resolves from PyPI), then commit the file.
 LOCK := requirements.lock
@@ -22,7 +26,7 @@ LOCK := requirements.lock
 # setuptools/wheel/cffi, not with whatever an isolated build environment would fetch.
 PIP_LOCKED := $(VPY) -m pip install -q -c $(LOCK)
 
-.PHONY: install test demo bench build check-c lint lock clean
+.PHONY: install test vm-test demo bench build check-c lint lock clean
 
 install: $(STAMP)
 
@@ -48,6 +52,15 @@ check-c:
 test: install check-c
 	$(VPY) -m pytest -q
 
+# The kernel-facing tests inside a VM per kernel in vm-tests/kernels (see vm-tests/README.md).
+vm-test: install
+	@missing=$$(for p in $(VM_DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(VPY) vm-tests/run.py
+
 demo: install
 	@bash demo/run.sh
 
@@ -60,8 +73,8 @@ bench: install
 	$(VPY) bench/run.py
 
 lint: install
-	$(VPY) -m ruff check sandbox tests bench demo .ci
-	$(VPY) -m ruff format --check sandbox tests bench demo .ci
+	$(VPY) -m ruff check sandbox tests bench demo .ci vm-tests
+	$(VPY) -m ruff format --check sandbox tests bench demo .ci vm-tests
 	$(VPY) -m mypy sandbox
 
 # Re-resolve every Python dependency from PyPI and rewrite requirements.lock.

@@ -160,7 +160,11 @@ struct procmap_query {
 #ifndef __NR_openat2
 #define __NR_openat2 437
 #endif
-/* kcmp(2) KCMP_VM: do two tasks share one mm (3.5). */
+/* kcmp(2) KCMP_VM: do two tasks share one mm (3.5); KCMP_FILE: is fd A of
+ * one task the same open file as fd B of another. */
+#ifndef KCMP_FILE
+#define KCMP_FILE 0
+#endif
 #ifndef KCMP_VM
 #define KCMP_VM 1
 #endif

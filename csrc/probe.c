@@ -94,6 +94,39 @@ int lg_probe_notif_sync_wakeup(void)
     return run_in_child(sync_wakeup_child, NULL);
 }
 
+int lg_probe_pidfd_thread(void)
+{
+    /* Unknown pidfd_open flags are EINVAL: PIDFD_THREAD is one before 6.9. */
+    long fd = syscall(__NR_pidfd_open, getpid(), PIDFD_THREAD);
+    if (fd >= 0) {
+        close((int)fd);
+        return 1;
+    }
+    return errno == EINVAL ? 0 : -errno;
+}
+
+int lg_probe_kcmp_file(void)
+{
+    /* Two descriptors of one open file compare equal (0); a kernel without
+     * CONFIG_KCMP says ENOSYS. */
+    int a = dup(STDERR_FILENO);
+    if (a < 0)
+        return -errno;
+    int b = dup(a);
+    if (b < 0) {
+        int e = errno;
+        close(a);
+        return -e;
+    }
+    long same = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, a, b);
+    int e = errno;
+    close(a);
+    close(b);
+    if (same < 0)
+        return -e;
+    return same == 0 ? 0 : -EIO;
+}
+
 struct unshare_args {
     int flags;
     int uid;

@@ -17,6 +17,13 @@ int lg_probe_seccomp_filter_flag(unsigned long flag);
  * Runs in a short-lived child because installing a filter cannot be undone. */
 int lg_probe_notif_sync_wakeup(void);
 
+/* 1 if pidfd_open accepts PIDFD_THREAD (6.9: a pidfd for one thread), 0 if not, -errno on error.
+ * Without it the supervisor takes a calling thread's fds through its leader's pidfd + kcmp. */
+int lg_probe_pidfd_thread(void);
+
+/* 0 if kcmp(KCMP_FILE) compares two open files (CONFIG_KCMP), else -errno. */
+int lg_probe_kcmp_file(void);
+
 /* 0 if a child (as `uid`, or unchanged when uid < 0) can unshare(flags), else -errno. */
 int lg_probe_unshare(int flags, int uid);
 

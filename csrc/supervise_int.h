@@ -196,6 +196,9 @@ void lg_pool_fini(struct lg_pool *p);
 
 /* supervise_creds.c */
 int lg_read_creds(int tid, struct lg_creds *c);
+/* The calling thread's fd `fd` as our own fd (pidfd_getfd), or -errno; works
+ * before 6.9 (no PIDFD_THREAD) too.  Defined in supervise_net.c. */
+int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd);
 int lg_become(const struct lg_creds *c);
 int lg_unbecome(const struct lg_creds *c);
 

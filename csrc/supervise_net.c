@@ -1,8 +1,9 @@
 /* supervise_net.c: connect / sendto / sendmsg / sendmmsg decisions (DESIGN §2 connect row).
  *
  * connect: the address is copied once, judged, and the supervisor connects a
- * duplicate of the caller's socket (pidfd_getfd on pidfd_open(tid,
- * PIDFD_THREAD)) with its own copy, returning the result as the syscall's
+ * duplicate of the caller's socket (lg_caller_fd: pidfd_getfd on the
+ * thread's pidfd, or before 6.9 on its leader's, checked with kcmp) with its
+ * own copy, returning the result as the syscall's
  * value.  The caller's memory is never read again, so swapping the address
  * after the check changes nothing.  Non-blocking sockets keep EINPROGRESS;
  * a blocking connect runs on a worker, never on the loop.  AF_UNIX paths are
@@ -321,25 +322,59 @@ static void format_dest(const struct dest *d, char *out, size_t cap)
 
 /* ---- acting for the caller ---------------------------------------------------- */
 
-/* Take the caller's fd.  The pidfd pins the task; ID_VALID after opening it
- * proves the tid still belongs to the caller (not a reused pid). */
-static int grab_fd(struct lg_sup *s, unsigned long long id, int tid, int fd, int *err)
+/* The caller's fd number `fd` as a local fd, or -errno (also used by the open
+ * check).  The pidfd pins the task; ID_VALID after opening it proves the tid
+ * still belongs to the caller (not a reused pid).
+ *
+ * 6.9+: pidfd_open(tid, PIDFD_THREAD) opens the calling thread itself.  Before
+ * 6.9 that is EINVAL and pidfd_open takes only a thread-group leader, so we
+ * open the caller's tgid and take `fd` from the leader's table.  That is the
+ * caller's file only while the thread shares its fd table with the leader
+ * (threads do, unless one unshared CLONE_FILES), so kcmp(KCMP_FILE) then
+ * proves that the file we hold is the very file at `fd` in the calling
+ * thread's table; a mismatch, or a kernel without kcmp, is refused (EBADF or
+ * kcmp's errno), never acted on with another file.  The caller is blocked in
+ * its syscall, so its tgid cannot change under us, and a leader's pid is not
+ * freed while any thread of its group lives (ID_VALID checks the thread). */
+int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd)
 {
+    int tgid = tid;
     int pidfd = (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);
-    if (pidfd < 0) {
-        *err = errno == ESRCH ? ESRCH : errno;
-        return -1;
+    if (pidfd < 0 && errno == EINVAL) {   /* < 6.9: no PIDFD_THREAD */
+        struct lg_creds c;
+        int rc = lg_read_creds(tid, &c);
+        if (rc < 0)
+            return rc == -ENOENT ? -ESRCH : rc;
+        tgid = c.tgid;
+        pidfd = (int)syscall(__NR_pidfd_open, tgid, 0);
     }
+    if (pidfd < 0)
+        return -errno;
     if (!lg_id_valid(s, id)) {
         close(pidfd);
-        *err = ESRCH;
-        return -1;
+        return -ESRCH;
     }
     int local = (int)syscall(__NR_pidfd_getfd, pidfd, fd, 0);
     int e = errno;
     close(pidfd);
+    if (local < 0)
+        return -e;
+    if (tgid != tid) {
+        long same = syscall(SYS_kcmp, tid, getpid(), KCMP_FILE, fd, local);
+        int ke = errno;
+        if (same != 0) {
+            close(local);
+            return same < 0 ? -ke : -EBADF;
+        }
+    }
+    return local;
+}
+
+static int grab_fd(struct lg_sup *s, unsigned long long id, int tid, int fd, int *err)
+{
+    int local = lg_caller_fd(s, id, tid, fd);
     if (local < 0) {
-        *err = e;
+        *err = -local;
         return -1;
     }
     return local;

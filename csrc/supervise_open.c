@@ -400,23 +400,6 @@ static void *open_worker(void *arg)
     return NULL;
 }
 
-/* Take the caller's fd number fd (pidfd of the thread, then ID_VALID: the
- * tid still belongs to the caller).  The local fd, or -errno. */
-static int take_fd(struct lg_sup *s, unsigned long long id, int tid, int fd)
-{
-    int pidfd = (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);  /* 6.9+: a thread */
-    if (pidfd < 0)
-        return -errno;
-    if (!lg_id_valid(s, id)) {
-        close(pidfd);
-        return -ESRCH;
-    }
-    int local = (int)syscall(__NR_pidfd_getfd, pidfd, fd, 0);
-    int e = errno;
-    close(pidfd);
-    return local < 0 ? -e : local;
-}
-
 /* The caller's own /proc/self, /proc/thread-self, /dev/fd, /dev/std* spellings,
  * rewritten to its tgid (resolved by us they would name landgate).  *fdnum
  * gets N when the result is one of its own fd links /proc/TGID[/task/TID]/fd/N. */
@@ -504,7 +487,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     int e = 0;
     if (fdnum >= 0) {
         /* its own fd link: the open file it already holds (the magic link's target) */
-        rc = take_fd(s, req->id, tid, fdnum);
+        rc = lg_caller_fd(s, req->id, tid, fdnum);
         if (rc == -ESRCH) {
             lg_count(s, LG_COUNT_GONE);
             open_job_free(j);
@@ -524,7 +507,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
             snprintf(link, sizeof link, "/proc/%d/cwd", tid);
             base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
         } else {
-            base = take_fd(s, req->id, tid, dirfd);
+            base = lg_caller_fd(s, req->id, tid, dirfd);
             if (base < 0) {
                 errno = -base;
                 base = -1;

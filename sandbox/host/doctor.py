@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.host.probe import HostCapabilities
-from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
+from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, landlock_gaps, rung_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,10 @@ class HostReport:
             "layers": [layer.to_dict() for layer in self.layers],
             "rung": self.rung,
             "rung_does_not_cover": RUNG_GAPS[self.rung],
+            "landlock_abi_gaps": [
+                {"right": name, "here": what}
+                for name, what in landlock_gaps(self.host.landlock_abi)
+            ],
         }
 
 
@@ -35,25 +39,17 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
     abi = h.landlock_abi
     out = []
     if abi > 0:
-        missing = [
-            n
-            for n, need in (
-                ("refer", 2),
-                ("truncate", 3),
-                ("TCP ports", 4),
-                ("ioctl on devices", 5),
-                ("signal/abstract-unix scoping", 6),
-            )
-            if abi < need
-        ]
+        gaps = landlock_gaps(abi)
+        missing = [n for n, what in gaps if not what.startswith("refused instead")]
+        refused = [n for n, what in gaps if what.startswith("refused instead")]
+        detail = (
+            "missing: " + ", ".join(missing) if missing else "every Landlock right this design uses"
+        )
+        if refused:
+            detail += "; refused by the seccomp filter instead: " + ", ".join(refused)
         out.append(
             LayerStatus(
-                "filesystem",
-                "partial" if missing else "enforced",
-                f"Landlock ABI {abi}",
-                "missing: " + ", ".join(missing)
-                if missing
-                else "every Landlock right this design uses",
+                "filesystem", "partial" if gaps else "enforced", f"Landlock ABI {abi}", detail
             )
         )
     else:
@@ -83,7 +79,25 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
         else ("partial" if h.seccomp_notify else "absent")
     )
     out.append(LayerStatus("exec", state, "seccomp USER_NOTIF", notify_detail))
-    out.append(LayerStatus("connect", state, "seccomp USER_NOTIF", notify_detail))
+    # The supervisor connects a duplicate of the caller's socket: it must take that fd from
+    # the calling thread (csrc/supervise_net.c lg_caller_fd).
+    if h.pidfd_thread:
+        fd_detail = "the caller's socket via pidfd_open(PIDFD_THREAD)"
+        connect_state = state
+    elif h.kcmp_file:
+        fd_detail = (
+            "the caller's socket via its leader's pidfd, checked with kcmp (no PIDFD_THREAD)"
+        )
+        connect_state = state
+    else:
+        fd_detail = (
+            "no PIDFD_THREAD (6.9) and no kcmp: connects from threads other than a "
+            "process's first are refused"
+        )
+        connect_state = "partial" if state != "absent" else state
+    out.append(
+        LayerStatus("connect", connect_state, "seccomp USER_NOTIF", f"{notify_detail}; {fd_detail}")
+    )
     # Egress: the network layer decides its rung (sandbox.net), the same call `run` makes.
     from sandbox.host.network import network_capabilities
 
@@ -151,6 +165,19 @@ def host_report(host: HostCapabilities | None = None) -> HostReport:
     )
 
 
+def _rung_summary(report: HostReport) -> list[str]:
+    """What this host does not cover: the rung's gaps, then this Landlock ABI's."""
+    abi = report.host.landlock_abi
+    gaps = landlock_gaps(abi)
+    rung_gap = RUNG_GAPS[report.rung]
+    if report.rung == "full" and gaps:
+        rung_gap = f"only what Landlock ABI {abi} lacks:"
+    return [
+        f"  not covered on this rung: {rung_gap}",
+        *(f"    {name}: {what}" for name, what in gaps),
+    ]
+
+
 def render_doctor(report: HostReport) -> str:
     h = report.host
     yn = {True: "yes", False: "no"}
@@ -194,7 +221,7 @@ def render_doctor(report: HostReport) -> str:
         *("  " + layer.line() for layer in report.layers),
         "",
         f"rung: {report.rung}",
-        f"  not covered on this rung: {RUNG_GAPS[report.rung]}",
+        *_rung_summary(report),
         (
             "  ladder: full (namespaces + Landlock + unotify + nftables) -> no-network-namespace "
             "-> no-namespaces -> no-landlock"

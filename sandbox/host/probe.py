@@ -33,6 +33,11 @@ class HostCapabilities:
     seccomp_notify: bool  # SECCOMP_RET_USER_NOTIF
     wait_killable_recv: bool  # SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19)
     sync_wakeup: bool  # SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6)
+    # How the supervisor takes a calling thread's socket (connect, sendto) and fds (the open
+    # check): pidfd_open(tid, PIDFD_THREAD) (6.9), or before it the leader's pidfd with
+    # kcmp(KCMP_FILE) proving it is the caller's file (csrc/supervise_net.c lg_caller_fd).
+    pidfd_thread: bool
+    kcmp_file: bool
     is_root: bool
     uid: int
     gid: int
@@ -71,6 +76,8 @@ class HostCapabilities:
             "seccomp_user_notif": self.seccomp_notify,
             "wait_killable_recv": self.wait_killable_recv,
             "sync_wake_up": self.sync_wakeup,
+            "pidfd_thread": self.pidfd_thread,
+            "kcmp_file": self.kcmp_file,
             "root": self.is_root,
             "uid": self.uid,
             "user_ns": self.user_ns,
@@ -200,6 +207,8 @@ def probe_host() -> HostCapabilities:
         )
         == 1,
         sync_wakeup=notify and lib.lg_probe_notif_sync_wakeup() == 0,
+        pidfd_thread=lib.lg_probe_pidfd_thread() == 1,
+        kcmp_file=lib.lg_probe_kcmp_file() == 0,
         is_root=is_root,
         uid=os.getuid(),
         gid=os.getgid(),

@@ -141,7 +141,8 @@ def build_plan(
     need_open = (sim and sup.available) or (
         open_check and not use_ns and any("open-check" in c.mechanisms for c in co.coverage)
     )
-    sc = compile_seccomp(notify_open=need_open)
+    # Landlock ABI < 3 cannot judge truncation: the filter refuses it (TRUNCATE_DENIES).
+    sc = compile_seccomp(notify_open=need_open, refuse_truncate=0 < abi < 3)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.

@@ -34,6 +34,9 @@ from sandbox.plan.seccomp_table import (
     CLONE_VM,
     NOTIFY_ALWAYS,
     NOTIFY_OPEN,
+    O_ACCMODE,
+    O_RDONLY,
+    O_TRUNC,
     PERSONALITY_QUERY,
     PLAIN_DENIES,
     SYSCALLS,
@@ -159,8 +162,32 @@ def _arg_block(
     return [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len(body)), *body]
 
 
-def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
-    """The hardening filter plus USER_NOTIF for the supervised syscalls."""
+# Landlock ABI < 3 cannot judge truncation: truncate(2) by path, and an O_RDONLY|O_TRUNC
+# open (the kernel truncates a file opened read-only when its modes allow writing, and
+# Landlock < 3 checks only the read).  ftruncate needs a descriptor opened for writing,
+# which Landlock's WRITE_FILE right already judges.  So below ABI 3 these are refused.
+TRUNCATE_DENIES: tuple[tuple[str, int, str], ...] = (
+    (
+        "truncate",
+        E.EACCES,
+        (
+            "Landlock ABI < 3 cannot judge it: a file the policy denies writing would be emptied "
+            "(open it for writing and ftruncate instead)"
+        ),
+    ),
+    (
+        "openat2",
+        E.ENOSYS,
+        "Landlock ABI < 3: its O_TRUNC lives in memory BPF cannot read: libc falls back to openat",
+    ),
+)
+
+
+def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> SeccompPlan:
+    """The hardening filter plus USER_NOTIF for the supervised syscalls.
+
+    refuse_truncate: Landlock ABI < 3 (TRUNCATE_DENIES): truncate(2), openat2 and opens
+    with O_TRUNC but no write access are refused."""
     actions: list[FilterAction] = []
     prog: list[tuple[int, int, int, int]] = []
 
@@ -199,7 +226,7 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
     )
 
     # 3. plain ERRNO
-    for name, err, why in PLAIN_DENIES:
+    for name, err, why in PLAIN_DENIES + (TRUNCATE_DENIES if refuse_truncate else ()):
         nr = SYSCALLS[name]
         prog += [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), _ret(_errno(err))]
         actions.append(FilterAction(name, nr, "errno", E.errorcode[err], "", why))
@@ -207,6 +234,8 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
     # 4. argument checks
     eperm = _errno(E.EPERM)
     notify_set = set(NOTIFY_ALWAYS) | (set(NOTIFY_OPEN) if notify_open else set())
+    if refuse_truncate:
+        notify_set.discard("openat2")  # refused with ENOSYS above, before any notification
     prog += _arg_block(
         SYSCALLS["clone"],
         0,
@@ -294,6 +323,27 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
             "AF_ALG/AF_KEY/AF_BLUETOOTH...: kernel attack surface and unfiltered egress",
         )
     )
+    if refuse_truncate:
+        for name, arg in (("open", 1), ("openat", 2)):
+            # An arg block answers every call of its syscall: a supervised open goes on
+            # to the supervisor from here, the notify block below never sees it.
+            prog += _arg_block(
+                SYSCALLS[name],
+                arg,
+                [("masked", (O_ACCMODE | O_TRUNC, O_RDONLY | O_TRUNC), _errno(E.EACCES))],
+                RET_USER_NOTIF if name in notify_set else RET_ALLOW,
+            )
+            actions.append(
+                FilterAction(
+                    name,
+                    SYSCALLS[name],
+                    "errno",
+                    "EACCES",
+                    "flags has O_TRUNC with O_RDONLY",
+                    "Landlock ABI < 3 checks only the read: the open would empty a file the "
+                    "policy denies writing",
+                )
+            )
     execveat_ret = RET_USER_NOTIF if "execveat" in notify_set else RET_ALLOW
     prog += _arg_block(
         SYSCALLS["execveat"], 4, [("set", AT_EMPTY_PATH, _errno(E.EACCES))], execveat_ret
@@ -312,7 +362,7 @@ def compile_seccomp(*, notify_open: bool) -> SeccompPlan:
     # 5. supervised
     notify = tuple((n, SYSCALLS[n]) for n in (*NOTIFY_ALWAYS, *NOTIFY_OPEN) if n in notify_set)
     for name, nr in notify:
-        if name == "execveat":
+        if name == "execveat" or (refuse_truncate and name in ("open", "openat")):
             continue  # handled in its argument block
         prog += [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), _ret(RET_USER_NOTIF)]
     for name, nr in notify:

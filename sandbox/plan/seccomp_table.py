@@ -14,6 +14,7 @@ SYSCALLS: dict[str, int] = {
     "sendmsg": 46,
     "clone": 56,
     "execve": 59,
+    "truncate": 76,
     "creat": 85,
     "ptrace": 101,
     "personality": 135,
@@ -135,6 +136,8 @@ TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 AT_EMPTY_PATH = 0x1000
 PERSONALITY_QUERY = 0xFFFFFFFF
+
+O_ACCMODE, O_RDONLY, O_TRUNC = 0o3, 0o0, 0o1000
 
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
 ALLOWED_FAMILIES = (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK)

@@ -66,6 +66,54 @@ RUNG_GAPS: dict[str, str] = {
 }
 
 
+# What a Landlock ABI below the one this design is written for leaves out, and what landgate
+# does about it: (right, first ABI with it, what happens below that ABI).  `doctor` lists
+# these with the rung, `plan` in the filesystem layer.
+LANDLOCK_GAPS: tuple[tuple[str, int, str], ...] = (
+    (
+        "refer",
+        2,
+        "not covered: Landlock ABI 1 refuses every cross-directory rename and link",
+    ),
+    (
+        "truncate",
+        3,
+        (
+            "refused instead: the seccomp filter answers truncate(2), openat2 and O_RDONLY|O_TRUNC "
+            "opens with EACCES/ENOSYS (ftruncate on a file opened for writing still works)"
+        ),
+    ),
+    (
+        "TCP ports",
+        4,
+        "not covered by Landlock: connect destinations are judged by the supervisor alone",
+    ),
+    (
+        "ioctl on devices",
+        5,
+        (
+            "not covered: ioctl on device files is not restricted (the seccomp filter refuses "
+            "TIOCSTI and TIOCLINUX only)"
+        ),
+    ),
+    (
+        "signal/abstract-unix scoping",
+        6,
+        (
+            "not covered by Landlock: signals and abstract unix sockets reach processes outside "
+            "the sandbox that the pid and network namespaces do not hide"
+        ),
+    ),
+)
+
+
+def landlock_gaps(abi: int) -> tuple[tuple[str, str], ...]:
+    """(right, what happens instead) for each right this Landlock ABI lacks; () without Landlock."""
+    if abi <= 0:
+        return ()
+    return tuple((name, what) for name, need, what in LANDLOCK_GAPS if abi < need)
+
+
 @dataclass(frozen=True, slots=True)
 class LayerStatus:
     name: str  # filesystem, carve-outs, exec, connect, egress, hardening, namespaces

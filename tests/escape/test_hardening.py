@@ -147,7 +147,11 @@ def test_kill_outside_process(world):
 
 def test_kill_outside_without_pid_namespace_scoped_by_landlock(world, capfd):
     """Without a pid namespace the pid is visible: Landlock ABI 6 signal scoping refuses it."""
-    require_kernel(probe_host().landlock_abi >= 6, "Landlock ABI 6 scoping")
+    require_kernel(
+        probe_host().landlock_abi >= 6,
+        "Landlock ABI 6 scoping",
+        landlock_gap="signal/abstract-unix scoping",
+    )
     from launch.test_run import run_inprocess
 
     victim = subprocess.Popen(["sleep", "30"])
@@ -172,7 +176,11 @@ def test_kill_outside_without_pid_namespace_scoped_by_landlock(world, capfd):
 
 
 def test_abstract_unix_socket_to_outside(world):
-    require_kernel(probe_host().landlock_abi >= 6, "Landlock ABI 6 scoping")
+    require_kernel(
+        probe_host().landlock_abi >= 6,
+        "Landlock ABI 6 scoping",
+        landlock_gap="signal/abstract-unix scoping",
+    )
     name = f"\0landgate-test-{os.getpid()}"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(name)

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conftest import scaled  # tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
@@ -71,7 +73,7 @@ def landgate(
     e["XDG_CONFIG_HOME"] = str(state / "config")
     e.update(env or {})
     return subprocess.run(
-        cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=timeout
+        cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=scaled(timeout)
     )
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_kernel, require_root  # tests/conftest.py: the shared kernel gate
+
+# tests/conftest.py: the shared kernel gate
+from conftest import require_kernel, require_root, scaled
 
 from sandbox.audit.event import DecisionEvent
 
@@ -241,13 +243,13 @@ def run_in_sandbox(
         ],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=scaled(timeout),
         check=False,
     )
 
 
 def wait_for(pred: Any, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         if pred():
             return True

@@ -215,3 +215,37 @@ def test_seccomp_clone_memory_sharing():
     assert run_bpf(prog, nr, (S.CLONE_VM | 17,)) == eperm
     assert run_bpf(prog, nr, (thread | S.CLONE_PARENT,)) == eperm
     assert run_bpf(prog, nr, (T.CLONE_NEWUSER | 17,)) == eperm
+
+
+@pytest.mark.parametrize("open_check", [False, True])
+def test_seccomp_refuses_truncation_below_landlock_abi_3(open_check):
+    """Landlock ABI < 3 cannot judge truncation: truncate(2), openat2 and an O_RDONLY|O_TRUNC
+    open are refused by the filter; writable opens (which Landlock judges), plain reads and
+    ftruncate (it needs a writable fd) are the allowed twins.  With refuse_truncate off (ABI
+    3+, Landlock judges them) the same calls are allowed or supervised as before."""
+    N = S.SYSCALLS
+    eacces, enosys = S.RET_ERRNO | 13, S.RET_ERRNO | 38
+    trunc_ro = S.O_RDONLY | S.O_TRUNC
+    o_wronly_trunc = 0o1 | S.O_TRUNC
+    pass_open = S.RET_USER_NOTIF if open_check else S.RET_ALLOW
+    on = S.compile_seccomp(notify_open=open_check, refuse_truncate=True)
+    assert run_bpf(on.program, N["truncate"]) == eacces
+    assert run_bpf(on.program, N["openat2"]) == enosys
+    assert run_bpf(on.program, N["open"], (0, trunc_ro)) == eacces
+    assert run_bpf(on.program, N["openat"], (0xFFFFFF9C, 0, trunc_ro)) == eacces
+    assert run_bpf(on.program, N["open"], (0, 0)) == pass_open
+    assert run_bpf(on.program, N["openat"], (0xFFFFFF9C, 0, o_wronly_trunc)) == pass_open
+    assert run_bpf(on.program, 77) == S.RET_ALLOW  # ftruncate
+    assert "openat2" not in {n for n, _ in on.notify_syscalls}
+    off = S.compile_seccomp(notify_open=open_check, refuse_truncate=False)
+    assert run_bpf(off.program, N["truncate"]) == S.RET_ALLOW
+    assert run_bpf(off.program, N["openat"], (0xFFFFFF9C, 0, trunc_ro)) == pass_open
+    assert run_bpf(off.program, N["openat2"]) == pass_open
+
+
+def test_plan_refuses_truncation_only_below_landlock_abi_3(world):
+    pol = _policy(world)
+    for abi, refused in ((2, True), (3, False), (7, False), (0, False)):
+        plan = build_plan(pol, probe_host().without(landlock_abi=abi), environ={})
+        names = {(a.syscall, a.action) for a in plan.seccomp.actions}
+        assert (("truncate", "errno") in names) == refused, abi

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import scaled  # tests/conftest.py
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.policy.model import (
@@ -246,6 +247,7 @@ class Launch:
             self.events.append(ev)
 
     def wait(self, timeout: float = 60) -> Result:
+        timeout = scaled(timeout)
         out, _ = self.proc.communicate(timeout=timeout)
         self.sup.join(timeout=timeout)
         os.close(self._sup_stderr)

@@ -268,3 +268,56 @@ except OSError as e:
         assert b"refused EACCES" in r.stdout
     finally:
         srv.close()
+
+
+def test_thread_with_its_own_fd_table_never_connects_the_leaders_socket(supervised, world):
+    """The supervisor connects a duplicate of the *calling thread's* socket.  Before 6.9
+    (no PIDFD_THREAD) it takes the fd from the thread-group leader's table, which is the
+    caller's only while they share it: here a thread unshares its fd table and puts its own
+    socket at the number where the leader holds another.  The leader's socket must never
+    be connected; with PIDFD_THREAD the thread's connect works, without it the kcmp check
+    refuses it (EBADF) rather than act on the leader's socket."""
+    from sandbox.host.probe import probe_host
+
+    ok = world.allowed_server
+    code = f"""
+import ctypes, errno, os, socket, threading
+libc = ctypes.CDLL(None, use_errno=True)
+leader = socket.socket()          # the leader's socket at fd n
+n = leader.fileno()
+out = {{}}
+def body():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES: this thread's own copy of the table
+        out["thread"] = "unshare-" + errno.errorcode[ctypes.get_errno()]
+        return
+    mine = socket.socket()
+    os.dup2(mine.fileno(), n)     # fd n is now the thread's own socket, in its table only
+    mine.close()
+    s = socket.socket(fileno=n)
+    try:
+        s.connect(("127.0.0.1", {ok.port}))
+        out["thread"] = "connected"
+    except OSError as e:
+        out["thread"] = "refused-" + errno.errorcode.get(e.errno, str(e.errno))
+    s.close()
+t = threading.Thread(target=body)
+t.start()
+t.join()
+try:
+    leader.getpeername()
+    out["leader"] = "connected"
+except OSError as e:
+    out["leader"] = errno.errorcode.get(e.errno, str(e.errno))
+print(out["thread"], out["leader"])
+"""
+    r = supervised([PY, "-c", code], make_policy(net_rules=[port_rule(ok.port)]))
+    thread, leader = r.stdout.decode().split()
+    assert leader == "ENOTCONN", r.stdout  # never the leader's socket
+    if probe_host().pidfd_thread:
+        assert thread == "connected"  # the allowed twin: the thread's own socket
+        wait_for(lambda: ok.connections == 1)
+        assert ok.connections == 1
+    else:
+        assert thread == "refused-EBADF"
+        time.sleep(0.2)
+        assert ok.connections == 0

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import scaled  # tests/conftest.py
+
 from sandbox.policy.model import PathPattern
 
 from .conftest import HELPERS, dest, make_policy
@@ -41,7 +43,7 @@ for i in range(400):
     )
     pid = int(host.stdout.readline())
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while time.monotonic() < deadline and not (
             log.exists() and log.read_text().count("\n") >= 3
         ):
@@ -50,9 +52,12 @@ for i in range(400):
         assert before and all(line == "exec-ok conn-ok" for line in before)  # the allowed twin
         conns_before = world.allowed_server.connections
         host.send_signal(signal.SIGKILL)
-        host.wait(5)
+        host.wait(scaled(5))
         n0 = len(log.read_text().splitlines())
-        time.sleep(1.0)
+        # At least 5 more attempts (a second's worth on the host; far fewer under TCG).
+        deadline = time.monotonic() + scaled(1.0)
+        while time.monotonic() < deadline and len(log.read_text().splitlines()) < n0 + 6:
+            time.sleep(0.05)
         after = log.read_text().splitlines()[n0 + 1 :]  # the one in flight may have been answered
         assert len(after) >= 5
         assert all(line == "exec-ENOSYS conn-ENOSYS" for line in after), after[:5]

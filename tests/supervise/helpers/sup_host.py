@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+# tests/: its conftest.py importable as `conftest`, as pytest has it
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 import ipaddress
 
