@@ -6,7 +6,9 @@ Measures, on a real disk directory (not tmpfs):
 - strict append: the same with fdatasync before every append returns;
 - verify: entries per second through `verify_trail` over the batch trail;
 - the per-decision cost the writer adds to the supervisor's consumer: median and
-  p99 latency of one `append` call, batch and strict.
+  p99 latency of one `append` call, batch and strict;
+- the per-entry tag (keyed BLAKE2s over each entry's digest, issue 14): its cost
+  alone, which both append and verify pay once per entry.
 
     .venv/bin/python bench/bench_audit.py [--quick]
 
@@ -29,6 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sandbox.audit import AuditWriter, verify_trail
+from sandbox.audit.canonical import entry_tag
 
 GOAL_APPEND = 100_000
 GOAL_VERIFY = 300_000
@@ -83,6 +86,15 @@ def _append_run(base: Path, n: int, durability: str) -> dict[str, Any]:
     }
 
 
+def _tag_cost_us(n: int) -> float:
+    key = bytes(range(32))
+    digests = [i.to_bytes(32, "big") for i in range(1024)]
+    t0 = time.perf_counter()
+    for i in range(n):
+        entry_tag(key, digests[i & 1023])
+    return round((time.perf_counter() - t0) / n * 1e6, 3)
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     n_batch = 30_000 if quick else 300_000
     n_strict = 300 if quick else 3_000
@@ -112,6 +124,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "entries_per_s": round(report.entries / best),
                 "bytes_per_entry": round(trail_bytes / max(1, report.entries), 1),
             },
+            "entry_tag_us": _tag_cost_us(30_000 if quick else 300_000),
             "goals": {
                 "batch_append_entries_per_s": GOAL_APPEND,
                 "verify_entries_per_s": GOAL_VERIFY,
@@ -141,6 +154,7 @@ def main(argv: list[str]) -> int:
         f"{'verify':16} {v['entries_per_s']:>12,}   ({v['entries']:,} entries, "
         f"{v['bytes_per_entry']} B/entry)"
     )
+    print(f"{'entry tag':16} {r['entry_tag_us']:>12} us per entry (append and verify each pay it)")
     print(
         f"goals: batch append >= {GOAL_APPEND:,}/s: {r['goals']['batch_append_met']}; "
         f"verify >= {GOAL_VERIFY:,}/s: {r['goals']['verify_met']}"

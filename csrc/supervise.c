@@ -125,6 +125,88 @@ static unsigned long long denial_key(const char *action, const char *target, int
     return h ? h : 1;
 }
 
+/* Length of the valid UTF-8 sequence at `p` (at most `n` bytes), 0 if invalid.
+ * Overlong forms, surrogates and code points above U+10FFFF are invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; min = 0x800; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; cp = c & 0x07; }
+    else return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Copy agent-controlled `in` into `out` (capacity `cap`, NUL-terminated) so that it
+ * cannot drive the terminal that reads the sandbox's stderr: C0 controls (ESC, CR,
+ * LF...), DEL, C1 controls (U+0080..U+009F, which some terminals obey) and bytes that
+ * are not valid UTF-8 become `\xNN`; `"` and `\` are escaped too, since the target
+ * is shown between quotes.  One denial is one line.  Truncates with "..." when the
+ * escaped text does not fit. */
+void lg_escape_shown(char *out, size_t cap, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)in;
+    size_t n = strlen(in);
+    size_t o = 0;
+    if (cap < 4) {
+        if (cap)
+            out[0] = 0;
+        return;
+    }
+    for (size_t i = 0; i < n;) {
+        char buf[16];
+        size_t blen = 0;
+        size_t step = 1;
+        unsigned char c = p[i];
+        size_t u = c >= 0x80 ? utf8_len(p + i, n - i) : 0;
+        if (c == '"' || c == '\\') {
+            buf[0] = '\\';
+            buf[1] = (char)c;
+            blen = 2;
+        } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && u == 0) ||
+                   (u == 2 && c == 0xc2 && p[i + 1] < 0xa0)) {
+            /* a control, an invalid byte, or a C1 control encoded as U+0080..U+009F */
+            size_t k = (u == 2) ? 2 : 1;
+            for (size_t j = 0; j < k; j++) {
+                buf[blen++] = '\\';
+                buf[blen++] = 'x';
+                buf[blen++] = hex[p[i + j] >> 4];
+                buf[blen++] = hex[p[i + j] & 0xf];
+            }
+            step = k;
+        } else if (u > 0) {
+            memcpy(buf, p + i, u);
+            blen = u;
+            step = u;
+        } else {
+            buf[0] = (char)c;
+            blen = 1;
+        }
+        if (o + blen + 4 > cap) {  /* room for "..." and the NUL */
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(out + o, buf, blen);
+        o += blen;
+        i += step;
+    }
+    out[o] = 0;
+}
+
 /* Once per distinct denial: `landgate: denied shell_exec "curl x" (rule 4, policy.yaml:21)`
  * on the sandbox's stderr, before the caller sees the error. */
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule)
@@ -148,13 +230,7 @@ void lg_report_denial(struct lg_sup *s, const char *action, const char *target, 
     pthread_mutex_unlock(&s->report_lock);
     char line[LG_TARGET_MAX + 512];
     char shown[201];
-    size_t n = strlen(target);
-    if (n > 200) {
-        memcpy(shown, target, 197);
-        memcpy(shown + 197, "...", 4);
-    } else {
-        memcpy(shown, target, n + 1);
-    }
+    lg_escape_shown(shown, sizeof shown, target);
     int len;
     if (rule >= 0)
         len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)\n", action, shown, lg_ref(s, rule));

@@ -257,4 +257,8 @@ int lg_normalise_path(const char *in, char *out, size_t cap);
 /* Judge a connect to a unix socket path ("@name" abstract): LG_EFFECT_*, *rule. */
 int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule);
 
+/* The denial line's rendering of an agent-controlled target (controls, invalid
+ * UTF-8 and quotes escaped; "..." when cut), exposed for its tests. */
+void lg_escape_shown(char *out, size_t cap, const char *in);
+
 #endif

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.escape import printable
 from sandbox.audit.paths import default_audit_dir
 from sandbox.audit.reader import (
     collect_sessions,
@@ -70,12 +71,12 @@ def verify(args: Any, progress: Progress | None = None) -> CommandResult:
         }
         return CommandResult(
             json.dumps(doc, indent=2, sort_keys=True),
-            "" if report.ok else report.summary(),
+            "" if report.ok else printable(report.summary()),
             EXIT_OK if report.ok else EXIT_POLICY,
         )
     if not report.ok:
-        return CommandResult("", report.summary(), EXIT_POLICY)
-    lines = [report.summary()] + [f"note: {n}" for n in report.notes]
+        return CommandResult("", printable(report.summary()), EXIT_POLICY)
+    lines = [printable(report.summary())] + [f"note: {printable(n)}" for n in report.notes]
     return CommandResult("\n".join(lines))
 
 
@@ -118,6 +119,29 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _row(e: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(action, target, result, rule) of one entry, as text (not yet escaped)."""
+    t = e.get("type")
+    if t == "decision":
+        return (
+            str(e.get("action", "")),
+            str(e.get("target", "")),
+            str(e.get("result", "")),
+            str(e.get("rule", "")),
+        )
+    if t == "session_start":
+        argv = e.get("argv")
+        target = " ".join(map(str, argv)) if isinstance(argv, list) else ""
+        return "session start", target, "", str(e.get("rung", ""))
+    if t == "session_end":
+        return "session end", f"exit {e.get('exit_status', '?')}", "", ""
+    if t == "tamper":
+        return "TAMPER", f"{e.get('kind', '')}: {e.get('reason', '')}", "", ""
+    if t == "malformed":
+        return "UNREADABLE", str(e.get("where", "")), "", "run `landgate audit verify`"
+    return str(t), "", "", ""
+
+
 def show(args: Any, progress: Progress | None = None) -> CommandResult:
     rows = _selected(args, iter_entries(_dir(args)))
     if getattr(args, "json", False):
@@ -134,25 +158,14 @@ def show(args: Any, progress: Progress | None = None) -> CommandResult:
     n = 0
     for e in rows:
         n += 1
-        t = e.get("type")
-        if t == "decision":
-            action = str(e.get("action", ""))
-            target = str(e.get("target", ""))
-            result = str(e.get("result", ""))
-            rule = str(e.get("rule", ""))
-        elif t == "session_start":
-            action, result, rule = "session start", "", str(e.get("rung", ""))
-            argv = e.get("argv")
-            target = " ".join(map(str, argv)) if isinstance(argv, list) else ""
-        elif t == "session_end":
-            action, result, rule = "session end", "", ""
-            target = f"exit {e.get('exit_status', '?')}"
-        else:
-            action, target, result, rule = str(t), "", "", ""
+        action, target, result, rule = _row(e)
+        # Every field may carry agent-chosen text: escaped, so one entry is one line
+        # and nothing reaches the terminal as a control sequence.
         table.append(
-            f"{e.get('seq', ''):>7}  {format_ts(e.get('ts')):19}  "
-            f"{e.get('session', '')!s:22}  {e.get('mode', '')!s:8}  "
-            f"{result:6}  {_clip(action, 13):13}  {_clip(target, 40):40}  {rule}"
+            f"{printable(e.get('seq', '')):>7}  {format_ts(e.get('ts')):19}  "
+            f"{printable(e.get('session', '')):22}  {printable(e.get('mode', '')):8}  "
+            f"{printable(result):6}  {_clip(printable(action), 13):13}  "
+            f"{_clip(printable(target), 40):40}  {printable(rule)}"
         )
     if n == 0:
         return CommandResult("no matching entries")
@@ -209,14 +222,14 @@ def stats(args: Any, progress: Progress | None = None) -> CommandResult:
         return CommandResult(json.dumps(st, indent=2, sort_keys=True))
     out = [
         f"{st['decisions']} decisions in {st['sessions']} session(s)"
-        + (f" (session {sid})" if sid else "")
+        + (f" (session {printable(sid)})" if sid else "")
     ]
     if st["first_ts"] is not None:
         out.append(f"from {format_ts(st['first_ts'])} to {format_ts(st['last_ts'])}")
     out.append("")
     out.append(f"{'ACTION':12}  {'ALLOW':>8}  {'DENY':>8}")
     for action, c in st["by_action"].items():
-        out.append(f"{action:12}  {c.get('allow', 0):>8}  {c.get('deny', 0):>8}")
+        out.append(f"{printable(action):12}  {c.get('allow', 0):>8}  {c.get('deny', 0):>8}")
     out.append(
         f"{'total':12}  {st['by_result'].get('allow', 0):>8}  {st['by_result'].get('deny', 0):>8}"
     )
@@ -224,7 +237,7 @@ def stats(args: Any, progress: Progress | None = None) -> CommandResult:
         out.append("")
         out.append("top denied targets:")
         for d in st["top_denied"]:
-            out.append(f"  {d['count']:>6}  {d['action']:11}  {d['target']}")
+            out.append(f"  {d['count']:>6}  {printable(d['action']):11}  {printable(d['target'])}")
     return CommandResult("\n".join(out))
 
 

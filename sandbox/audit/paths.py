@@ -2,9 +2,9 @@
 
 The audit directory holds the chain (`trail-000001.jsonl`, ...) and its lock
 file.  The key directory (`$XDG_CONFIG_HOME/landgate/`) holds the HMAC key and
-one witness file per trail; it lives outside every sandbox (the launcher denies
-reads of it, DESIGN §2), so an agent can neither forge a checkpoint nor move
-the witness back.
+one witness file per audit directory (witness.py); it lives outside every
+sandbox (the launcher denies reads of it, DESIGN §2), so an agent can neither
+forge a tag or a checkpoint nor move the witness back.
 """
 
 from __future__ import annotations
@@ -120,5 +120,14 @@ def _create_key(kdir: Path, path: Path) -> bytes:
     return load_key(kdir, create=False)
 
 
-def witness_path(kdir: Path, trail_id: str) -> Path:
-    return kdir / WITNESS_DIR / f"{trail_id}.json"
+def prepare_trail_dirs(audit_dir: Path, key_directory: Path | None = None) -> None:
+    """Create the audit directory, the key directory, its witness directory and the key.
+
+    Called before the sandbox's plan is built, on every run including the first: the
+    plan protects paths that exist, so a directory created later (by the writer)
+    would be unprotected for the whole first session (DESIGN §2, protected paths)."""
+    kdir = key_directory if key_directory is not None else key_dir()
+    make_private_dir(audit_dir)
+    make_private_dir(kdir)  # before its subdirectory: mkdir's parents get the umask's mode
+    make_private_dir(kdir / WITNESS_DIR)
+    load_key(kdir, create=True)

@@ -1,7 +1,8 @@
 """Reading the trail for show / stats / suggest / report (verify has its own fast pass).
 
 These readers trust the bytes they parse; `landgate audit verify` is what says
-whether to trust them.  A torn last line (a writer died mid-write) is skipped.
+whether to trust them.  A torn last line (a writer died mid-write) is skipped; a
+line that is not a JSON object is yielded as {"type": "malformed", "where": ...}.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.lines import MAX_LINE
 from sandbox.audit.paths import list_segments
 from sandbox.errors import AuditError, UsageError
 
@@ -38,11 +40,12 @@ def iter_entries(directory: Path) -> Iterator[dict[str, Any]]:
                 if not raw.endswith(b"\n"):
                     break  # torn last line
                 try:
-                    yield json.loads(raw)
-                except ValueError:
-                    raise AuditError(
-                        f"{path}:{n}: unreadable entry; run `landgate audit verify`"
-                    ) from None
+                    entry = json.loads(raw) if len(raw) <= MAX_LINE else None
+                except ValueError:  # junk, invalid UTF-8: shown as such, never a traceback
+                    entry = None
+                if not isinstance(entry, dict):
+                    entry = {"type": "malformed", "where": f"{path.name} line {n}"}
+                yield entry
 
 
 @dataclass
@@ -63,7 +66,13 @@ class SessionInfo:
 
     @property
     def started(self) -> float:
-        return float(self.start.get("ts", 0.0))
+        ts = self.start.get("ts")
+        return float(ts) if isinstance(ts, (int, float)) else 0.0
+
+
+def _as_int(value: Any) -> int:
+    """A seq as read (an unverified line may hold anything there)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def collect_sessions(entries: Iterable[dict[str, Any]]) -> dict[str, SessionInfo]:
@@ -74,13 +83,13 @@ def collect_sessions(entries: Iterable[dict[str, Any]]) -> dict[str, SessionInfo
         sid = e.get("session")
         if t == "session_start" and isinstance(sid, str):
             out[sid] = SessionInfo(
-                sid, e, first_seq=int(e.get("seq", 0)), last_seq=int(e.get("seq", 0))
+                sid, e, first_seq=_as_int(e.get("seq")), last_seq=_as_int(e.get("seq"))
             )
             continue
         info = out.get(sid) if isinstance(sid, str) else None
         if info is None:
             continue
-        info.last_seq = int(e.get("seq", 0))
+        info.last_seq = _as_int(e.get("seq"))
         if t == "session_end":
             info.end = e
         elif t == "decision":

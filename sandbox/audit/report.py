@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.escape import printable
 from sandbox.audit.reader import SessionInfo, format_ts
 
 TIMELINE_CAP = 500
@@ -37,7 +38,9 @@ code,td.t{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5
 
 
 def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+    """Agent-controlled text as HTML: control characters escaped (`\\x1b`), then
+    HTML-escaped, so the page shows what was recorded and nothing else."""
+    return html.escape(printable(x), quote=True)
 
 
 def _bars(allow: int, deny: int, scale: int) -> str:

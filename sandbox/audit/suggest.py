@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.escape import printable
 from sandbox.audit.reader import SessionInfo, is_default_rule
 
 ACTIONS = ("file_read", "file_write", "shell_exec", "network")
@@ -108,7 +109,7 @@ def suggest_policy(session: SessionInfo, entries: list[dict[str, Any]]) -> str:
             f"# landgate audit suggest: session {session.id} ({session.mode}), "
             f"{session.decisions} decisions"
         ),
-        f"# simulated under: {policy_ref or 'unknown policy'}",
+        f"# simulated under: {printable(policy_ref or 'unknown policy')}",
         "# Minimal rules: each allows one exact path, command line or destination the run",
         "# used.  Lines marked `review` were denied by default; commented-out rules were",
         "# denied by an explicit deny rule and stay denied unless you uncomment them.",
@@ -137,7 +138,9 @@ def suggest_policy(session: SessionInfo, entries: list[dict[str, Any]]) -> str:
                 f"effect: allow{extra} }}"
             )
             if i.status == "rule-deny":
-                out.append(f"      # kept denied (was denied by {i.rule}); uncomment to allow:")
+                out.append(
+                    f"      # kept denied (was denied by {printable(i.rule)}); uncomment to allow:"
+                )
                 out.append(f"      # {rule}")
             elif i.status == "default-deny":
                 out.append(f"      {rule}  # review: denied by default")
@@ -163,7 +166,7 @@ def _self_check(items: list[Item], text: str, workspace: str | None) -> list[str
             text, source="<suggestion>", cwd=Path(workspace) if workspace else Path(os.getcwd())
         )
     except Exception as exc:  # noqa: BLE001 - report, never crash the suggestion
-        return [f"# note: the suggestion does not load as a policy here: {exc}"]
+        return [f"# note: the suggestion does not load as a policy here: {printable(exc)}"]
     notes = []
     for i in items:
         if i.status == "rule-deny":
@@ -171,7 +174,7 @@ def _self_check(items: list[Item], text: str, workspace: str | None) -> list[str
         try:
             d = decide(policy, i.action, i.target)
         except Exception as exc:  # noqa: BLE001
-            notes.append(f"# note: {i.action} {i.target!r} cannot be judged: {exc}")
+            notes.append(f"# note: {i.action} {i.target!r} cannot be judged: {printable(exc)}")
             continue
         if d.effect != "allow":
             notes.append(f"# note: {i.action} {i.target!r} stays denied ({d.rule_ref()})")

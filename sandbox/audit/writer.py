@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,84 +30,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sandbox._version import __version__
-from sandbox.audit.canonical import GENESIS_PREV, HASH_KEY, checkpoint_mac, seal, witness_mac
-from sandbox.audit.merkle import Frontier
+from sandbox.audit.canonical import checkpoint_mac
+from sandbox.audit.chain import Chain
+from sandbox.audit.entries import (
+    count_decision,
+    decision_entry,
+    new_session_id,
+    session_start_entry,
+)
 from sandbox.audit.paths import (
     LOCK_NAME,
     WITNESS_DIR,
     default_audit_dir,
     key_dir,
-    list_segments,
     load_key,
-    make_private_dir,
-    segment_name,
-    witness_path,
+    prepare_trail_dirs,
 )
+from sandbox.audit.witness import WITNESS_LOCK, Witness, publish_if_newer
 from sandbox.errors import AuditError
 
 Durability = Literal["batch", "strict"]
 FLUSH_WINDOW_MS = 100
 _FLUSH_INTERVAL = 0.05  # half the promised window: the fsync itself takes time
-_SEQ_KEY = b'"seq":'
 _flock = fcntl.flock
 _fstat = os.fstat
 _LOCK_EX, _LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
-_O_SEG = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
-# Keys the writer owns.  An event carrying one keeps its value under "event_<key>".
-_WRITER_KEYS = ("seq", "prev", "hash", "session", "type")
-_WRITER_KEY_SET = frozenset(_WRITER_KEYS)
-
-
-def _line_seq(line: bytes) -> int:
-    j = line.find(_SEQ_KEY) + 6
-    k = j
-    while 48 <= line[k] <= 57:
-        k += 1
-    return int(line[j:k])
-
-
-_CHECKPOINT_MARK = b'"type":"checkpoint"'
-_TAIL_CHUNK = 64 << 10
-
-
-def _last_checkpoint_in(path: Path) -> tuple[int, dict[str, Any]] | None:
-    """(offset just after it, entry) of the last complete checkpoint line in one segment.
-
-    Reads the segment backwards from its end, in growing chunks, until a checkpoint
-    line lies wholly inside what was read: a writer opening a long trail pays for
-    the entries since the last checkpoint, not for the whole segment."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise AuditError(f"cannot read audit segment {path}: {exc.strerror}") from exc
-    try:
-        size = os.fstat(fd).st_size
-        off, buf, chunk = size, b"", _TAIL_CHUNK
-        while True:
-            new_off = max(0, off - chunk)
-            buf = os.pread(fd, off - new_off, new_off) + buf
-            off = new_off
-            pos = buf.rfind(_CHECKPOINT_MARK)
-            while pos >= 0:
-                nl = buf.rfind(b"\n", 0, pos)
-                if nl < 0 and off > 0:
-                    break  # the line starts before what was read
-                start = nl + 1
-                end = buf.find(b"\n", pos)
-                if end >= 0:  # a complete line (a torn one is cut off later)
-                    try:
-                        return off + end + 1, json.loads(buf[start:end])
-                    except ValueError as exc:
-                        raise AuditError(
-                            f"unreadable checkpoint in {path}; run `landgate audit verify`"
-                        ) from exc
-                pos = buf.rfind(_CHECKPOINT_MARK, 0, start)
-            if off == 0:
-                return None
-            chunk *= 2  # no checkpoint line wholly inside what was read: read further back
-    finally:
-        os.close(fd)
 
 
 class AuditWriter:
@@ -139,25 +85,17 @@ class AuditWriter:
         self.segment_max_bytes = segment_max_bytes
         self.key_directory = Path(key_directory) if key_directory is not None else key_dir()
         self._on_failure = on_failure
-        self._key = load_key(self.key_directory, create=True)
-        make_private_dir(self.directory)
-        make_private_dir(self.key_directory / WITNESS_DIR)
+        prepare_trail_dirs(self.directory, self.key_directory)
+        self._key = load_key(self.key_directory, create=False)
 
         # One thread lock for this object: flock() excludes other processes only
         # (it is per open file description, shared by our threads).
         self._tlock = threading.Lock()
         self._failed: str | None = None
         self._closed = False
-        self._seg_fd = -1
-        self._seg_index = 0
-        self._seg_size = 0  # bytes of the current segment already reflected in our state
-        self._seq = 0
-        self._last_hash = GENESIS_PREV
-        self._frontier = Frontier()
-        self._trail_id = ""
-        self._torn_bytes = 0  # cut off a torn last line; reported in the next entry
+        self._chain = Chain(self.directory, self._key)
         self._dirty = False
-        self._pending_witness: tuple[int, str, str] | None = None
+        self._pending_witness: tuple[int, str, str] | None = None  # seq, digest, root
         self._since_checkpoint = 0
         self._last_checkpoint_time = time.monotonic()
         self._session: str | None = None
@@ -167,12 +105,20 @@ class AuditWriter:
             self._lock_fd = os.open(
                 self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
-            wl = self.key_directory / WITNESS_DIR / "witness.lock"
+            wl = self.key_directory / WITNESS_DIR / WITNESS_LOCK
             self._witness_lock_fd = os.open(wl, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise AuditError(f"cannot open audit lock in {self.directory}: {exc.strerror}") from exc
-        with self._tlock, self._flock():
-            self._open_trail()
+        try:
+            with self._tlock, self._flock():
+                self._chain.open(self.key_directory)
+                self._chain.record_findings()  # what the trail or the witness contradicts
+        except OSError as exc:
+            self._release()
+            raise AuditError(f"cannot open audit trail in {self.directory}: {exc}") from exc
+        except AuditError:
+            self._release()
+            raise
         self._stop = threading.Event()
         self._flusher = threading.Thread(
             target=self._flush_loop, name="landgate-audit-flush", daemon=True
@@ -192,7 +138,7 @@ class AuditWriter:
 
     @property
     def trail_id(self) -> str:
-        return self._trail_id
+        return self._chain.trail_id
 
     @property
     def window_ms(self) -> int:
@@ -210,20 +156,12 @@ class AuditWriter:
             self._check_usable()
             if self._session is not None:
                 raise AuditError(f"audit session {self._session} is still open")
-            sid = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-            entry: dict[str, Any] = {k: v for k, v in info.items() if k not in _WRITER_KEYS}
-            entry.setdefault(
-                "durability", {"mode": self.durability, "fsync_window_ms": self.window_ms}
-            )
-            entry.setdefault("landgate", __version__)
-            entry["writer_pid"] = os.getpid()
-            entry["type"] = "session_start"
-            entry["session"] = sid
-            entry.setdefault("ts", time.time())
+            sid = new_session_id()
+            entry = session_start_entry(info, sid, self.durability, self.window_ms)
             mode = info.get("mode")
             self._session_mode = mode if mode in ("enforce", "simulate") else "enforce"
             self._counts = {"allow": 0, "deny": 0, "by_action": {}}
-            self._session = sid
+            self._session = self._chain.session = sid
             self._write_entry(entry)
             return sid
 
@@ -232,21 +170,7 @@ class AuditWriter:
 
         Thread-safe.  strict: returns after fdatasync; raises AuditError on failure.
         """
-        entry = dict(event)
-        if not _WRITER_KEY_SET.isdisjoint(entry):
-            for k in _WRITER_KEYS:
-                if k in entry:
-                    entry["event_" + k] = entry.pop(k)
-        entry["type"] = "decision"
-        ts = entry.get("ts")
-        # Keep the supervisor's wall-clock time; anything else (monotonic ns, a
-        # string) is kept as event_ts and the entry gets the writer's clock.
-        if (ts.__class__ is not float or ts < 1e9) and not (
-            isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts >= 1e9
-        ):
-            if ts is not None:
-                entry["event_ts"] = ts
-            entry["ts"] = time.time()
+        entry = decision_entry(event)
         with self._tlock:
             if self._failed is not None or self._closed:
                 if self.durability == "strict" or self._closed:
@@ -260,26 +184,21 @@ class AuditWriter:
             seq = self._write_entry(entry)
             if seq < 0:
                 return seq
-            result = entry.get("result")
-            if result == "allow" or result == "deny":
-                c = self._counts
-                c[result] += 1
-                per = c["by_action"].get(entry.get("action"))
-                if per is None:
-                    per = c["by_action"][str(entry.get("action", "?"))] = {"allow": 0, "deny": 0}
-                per[result] += 1
+            count_decision(self._counts, entry)
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.checkpoint_every:
                 self._checkpoint(final=False)
             return seq
 
     def end_session(self, exit_status: int, counts: dict[str, Any] | None = None) -> None:
-        """Write the session end entry and a final checkpoint (fsynced, witnessed)."""
+        """Write the session end entry and, right after it under the same lock, the
+        final checkpoint (fsynced, witnessed): a session that ended is always sealed
+        by the very next entry, so verify can tell a removed seal from a killed session."""
         with self._tlock:
             if self._session is None:
                 raise AuditError("audit end_session without a session")
             if self._failed is not None:
-                self._session = None  # already reported through `failed`
+                self._session = self._chain.session = None  # reported through `failed`
                 return
             entry = {
                 "type": "session_end",
@@ -289,10 +208,9 @@ class AuditWriter:
                 "ts": time.time(),
             }
             try:
-                if self._write_entry(entry) >= 0:
-                    self._checkpoint(final=True)
+                self._checkpoint(final=True, after=entry)
             finally:
-                self._session = None
+                self._session = self._chain.session = None
             if self._failed is not None and self.durability == "strict":
                 raise AuditError(self._failed)
 
@@ -313,16 +231,13 @@ class AuditWriter:
             if self._failed is None:
                 try:
                     if self._dirty:
-                        os.fdatasync(self._seg_fd)
+                        os.fdatasync(self._chain.seg_fd)
                         self._dirty = False
                     self._publish_witness()
                 except OSError as exc:
                     self._fail(f"cannot sync audit trail in {self.directory}: {exc.strerror}")
             self._closed = True
-            for fd in (self._seg_fd, self._lock_fd, self._witness_lock_fd):
-                if fd >= 0:
-                    os.close(fd)
-            self._seg_fd = self._lock_fd = self._witness_lock_fd = -1
+            self._release()
 
     def __enter__(self) -> AuditWriter:  # noqa: PYI034 - not meant to be subclassed
         return self
@@ -331,6 +246,12 @@ class AuditWriter:
         self.close()
 
     # ------------------------------------------------------------------ internals
+
+    def _release(self) -> None:
+        for fd in (self._chain.seg_fd, self._lock_fd, self._witness_lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._chain.seg_fd = self._lock_fd = self._witness_lock_fd = -1
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -356,257 +277,100 @@ class AuditWriter:
         finally:
             fcntl.flock(lfd, fcntl.LOCK_UN)
 
-    def _open_trail(self) -> None:
-        """Find (or create) the chain head and rebuild the Merkle frontier. Under flock."""
-        segs = list_segments(self.directory)
-        if not segs:
-            self._create_genesis()
-            return
-        if segs[0][0] != 1:
-            raise AuditError(
-                f"audit trail in {self.directory} has lost its first segment "
-                f"({segment_name(1)}); run `landgate audit verify`"
-            )
-        try:
-            with open(segs[0][1], "rb") as f:
-                first = json.loads(f.readline())
-            self._trail_id = str(first["trail"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise AuditError(
-                f"audit trail in {self.directory} has no readable start entry "
-                f"({exc}); run `landgate audit verify`"
-            ) from exc
-        start_index, start_offset = segs[0][0], 0
-        found = self._find_last_checkpoint(segs)
-        if found is not None:
-            start_index, start_offset, cp = found
-            self._frontier = Frontier.from_list(cp["frontier"], cp["count"])
-            self._frontier.add(bytes.fromhex(cp["hash"]))
-            self._seq = int(cp["seq"])
-            self._last_hash = str(cp["hash"])
-        for index, path in segs:
-            if index < start_index:
-                continue
-            self._switch_segment(index, path, create=False)
-            self._seg_size = start_offset if index == start_index else 0
-            self._catch_up()
-
-    def _find_last_checkpoint(
-        self, segs: list[tuple[int, Path]]
-    ) -> tuple[int, int, dict[str, Any]] | None:
-        """(segment index, offset just after it, entry) of the trail's last checkpoint."""
-        for index, path in reversed(segs):
-            found = _last_checkpoint_in(path)
-            if found is not None:
-                return index, found[0], found[1]
-        return None
-
-    def _create_genesis(self) -> None:
-        self._trail_id = secrets.token_hex(16)
-        self._switch_segment(1, self.directory / segment_name(1), create=True)
-        self._write_locked(
-            {"type": "trail_start", "trail": self._trail_id, "format": 1, "ts": time.time()}
-        )
-        os.fdatasync(self._seg_fd)
-
-    def _switch_segment(self, index: int, path: Path, *, create: bool) -> bool:
-        """Make `path` the current segment; False if `create` and someone else made it."""
-        try:
-            flags = _O_SEG | (os.O_CREAT | os.O_EXCL if create else 0)
-            fd = os.open(path, flags, 0o600)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            raise AuditError(f"cannot open audit segment {path}: {exc.strerror}") from exc
-        if create:
-            dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(dfd)  # the new name must survive a crash as well as its lines
-            finally:
-                os.close(dfd)
-        if self._seg_fd >= 0:
-            os.close(self._seg_fd)
-        self._seg_fd, self._seg_index, self._seg_size = fd, index, 0
-        return True
-
-    def _catch_up(self) -> None:
-        """Absorb lines other writers appended to the current segment since we looked."""
-        size = os.fstat(self._seg_fd).st_size
-        if size == self._seg_size:
-            return
-        if size < self._seg_size:
-            raise AuditError(
-                f"audit segment {segment_name(self._seg_index)} shrank under "
-                "us; run `landgate audit verify`"
-            )
-        data = os.pread(self._seg_fd, size - self._seg_size, self._seg_size)
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            # A writer died mid-line (or hit ENOSPC and could not cut it back).  The
-            # fragment cannot be verified and would corrupt the next line: cut it off
-            # and say so in the next entry we write.
-            os.ftruncate(self._seg_fd, self._seg_size + end)
-            self._torn_bytes += len(data) - end
-            data = data[:end]
-        add = self._frontier.add
-        pos = 0
-        while pos < len(data):
-            nl = data.index(b"\n", pos)
-            line = data[pos:nl]
-            pos = nl + 1
-            seq = _line_seq(line)
-            if seq != self._seq + 1:
-                raise AuditError(
-                    f"audit trail is inconsistent at seq {seq} (expected "
-                    f"{self._seq + 1}); run `landgate audit verify`"
-                )
-            i = line.find(HASH_KEY)
-            digest = line[i + 8 : i + 72].decode("ascii")
-            add(bytes.fromhex(digest))
-            self._seq, self._last_hash = seq, digest
-        self._seg_size += len(data)
-
-    def _sync_tail(self) -> None:
-        """Under flock: bring our view to the true chain head, rotating when full."""
-        self._catch_up()
-        while self._seg_size >= self.segment_max_bytes:
-            nxt = self._seg_index + 1
-            path = self.directory / segment_name(nxt)
-            os.fdatasync(self._seg_fd)  # the old segment is complete and durable
-            if not self._switch_segment(nxt, path, create=True):
-                self._switch_segment(nxt, path, create=False)  # another writer rotated
-                self._catch_up()
-
-    def _write_locked(self, entry: dict[str, Any]) -> int:
-        """Seal and write one entry; flock held.  Returns seq."""
-        seq = self._seq + 1
-        entry["seq"] = seq
-        entry["prev"] = self._last_hash
-        if self._torn_bytes:
-            entry["recovered_torn_bytes"] = self._torn_bytes
-        line, digest, raw = seal(entry)
-        fd = self._seg_fd
-        try:
-            written = os.write(fd, line)
-            while written < len(line):  # short write: the disk is filling up
-                written += os.write(fd, line[written:])
-        except OSError:
-            # Cut any fragment back off so the trail stays verifiable.
-            try:
-                os.ftruncate(fd, self._seg_size)
-            except OSError:
-                pass
-            raise
-        self._torn_bytes = 0
-        self._seq, self._last_hash = seq, digest
-        self._seg_size += len(line)
-        self._frontier.add(raw)
-        return seq
-
     def _write_entry(self, entry: dict[str, Any]) -> int:
         """Write under flock with the durability promised; -1 (and `failed`) on error."""
         lock_fd = self._lock_fd
+        chain = self._chain
         try:
             _flock(lock_fd, _LOCK_EX)
             try:
                 # Fast path: nobody appended or rotated since we last looked.
                 if (
-                    _fstat(self._seg_fd).st_size != self._seg_size
-                    or self._seg_size >= self.segment_max_bytes
+                    _fstat(chain.seg_fd).st_size != chain.seg_size
+                    or chain.seg_size >= self.segment_max_bytes
                 ):
-                    self._sync_tail()
-                seq = self._write_locked(entry)
+                    chain.sync_tail(self.segment_max_bytes)
+                seq = chain.write(entry)
             finally:
                 _flock(lock_fd, _LOCK_UN)
             if self.durability == "strict":
-                os.fdatasync(self._seg_fd)
+                os.fdatasync(chain.seg_fd)
             else:
                 self._dirty = True
             return seq
         except OSError as exc:
-            self._fail(
-                f"audit trail unwritable ({self.directory}: {exc.strerror}); "
-                "stopping the sandboxed command so that nothing runs unrecorded"
-            )
-            if self.durability == "strict":
-                raise AuditError(self._failed or "audit trail unwritable") from exc
-            return -1
+            return self._unwritable(exc)
         except AuditError as exc:  # the trail changed under us in a way we cannot continue
             self._fail(str(exc))
             if self.durability == "strict":
                 raise
             return -1
 
-    def _checkpoint(self, *, final: bool) -> None:
-        """Write a checkpoint over every entry so far.  `final`: fsync and witness now."""
+    def _unwritable(self, exc: OSError) -> int:
+        self._fail(
+            f"audit trail unwritable ({self.directory}: {exc.strerror}); "
+            "stopping the sandboxed command so that nothing runs unrecorded"
+        )
+        if self.durability == "strict":
+            raise AuditError(self._failed or "audit trail unwritable") from exc
+        return -1
+
+    def _checkpoint(self, *, final: bool, after: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint over every entry so far (preceded by `after`, under the
+        same lock).  `final`: fsync and witness now."""
         entry: dict[str, Any] = {"type": "checkpoint", "ts": time.time()}
         if self._session is not None:
             entry["session"] = self._session
+        chain = self._chain
         try:
             with self._flock():
-                self._sync_tail()
-                seq = self._seq + 1
-                root = self._frontier.root()
+                chain.sync_tail(self.segment_max_bytes)
+                if after is not None:
+                    chain.write(after)
+                seq = chain.seq + 1
+                root = chain.frontier.root()
                 entry["root"] = root
-                entry["count"] = self._frontier.count
-                entry["frontier"] = self._frontier.to_list()
+                entry["count"] = chain.frontier.count
+                entry["frontier"] = chain.frontier.to_list()
                 entry["hmac"] = checkpoint_mac(
-                    self._key, self._trail_id, seq, root, self._last_hash
+                    self._key, chain.trail_id, seq, root, chain.last_hash
                 )
-                self._write_locked(entry)
-                witness = (seq, self._last_hash, root)
+                chain.write(entry)
+                witness = (seq, chain.last_hash, root)
             self._since_checkpoint = 0
             self._last_checkpoint_time = time.monotonic()
             self._pending_witness = witness
             if final or self.durability == "strict":
-                os.fdatasync(self._seg_fd)
+                os.fdatasync(chain.seg_fd)
                 self._dirty = False
                 self._publish_witness()
             else:
                 self._dirty = True
         except OSError as exc:
-            self._fail(
-                f"audit trail unwritable ({self.directory}: {exc.strerror}); "
-                "stopping the sandboxed command so that nothing runs unrecorded"
-            )
+            self._unwritable(exc)
+        except AuditError as exc:
+            self._fail(str(exc))
             if self.durability == "strict":
-                raise AuditError(self._failed or "audit trail unwritable") from exc
+                raise
 
     def _publish_witness(self) -> None:
-        """Record the latest durable checkpoint in the key directory (atomic replace).
+        """Record the latest durable checkpoint for this directory in the key directory.
 
         Only called once the checkpoint is fsynced, so the witness never claims
-        more than a crash can leave on disk.  Monotonic across writers.
+        more than a crash can leave on disk.  Monotonic across writers of one trail.
         """
         pending = self._pending_witness
         if pending is None:
             return
         self._pending_witness = None
         seq, digest, root = pending
-        path = witness_path(self.key_directory, self._trail_id)
         with self._flock(self._witness_lock_fd):
-            try:
-                with open(path, "rb") as f:
-                    if int(json.loads(f.read())["seq"]) >= seq:
-                        return
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-            doc = {
-                "trail": self._trail_id,
-                "dir": os.path.realpath(self.directory),
-                "seq": seq,
-                "hash": digest,
-                "root": root,
-                "mac": witness_mac(self._key, self._trail_id, seq, digest, root),
-            }
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, json.dumps(doc, sort_keys=True).encode() + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            publish_if_newer(
+                self._key,
+                self.key_directory,
+                self.directory,
+                Witness("", 0, 0, self._chain.trail_id, seq, digest, root),
+            )
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(_FLUSH_INTERVAL):
@@ -629,7 +393,7 @@ class AuditWriter:
             if not self._dirty and self._pending_witness is None:
                 return
             # fsync a duplicate outside the lock: appends go on while the disk works.
-            fd = os.dup(self._seg_fd)
+            fd = os.dup(self._chain.seg_fd)
             self._dirty = False
             pending = self._pending_witness
         try:

@@ -54,12 +54,16 @@ class Recorder:
     def _tell_dns_denial(self, ev: DecisionEvent) -> None:
         """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),
         like the supervisor's denials: the agent sees only NXDOMAIN otherwise."""
+        from sandbox.audit.escape import printable
+
         name = ev.target
         with self._lock:
             if name in self._told:
                 return
             self._told.add(name)
-        line = f'landgate: denied network "{name}" ({ev.rule or "DNS view"}, DNS view)\n'
+        # The name is the agent's choice: escaped like the supervisor's lines (issue 14).
+        shown = printable(name).replace('"', '\\"')
+        line = f'landgate: denied network "{shown}" ({ev.rule or "DNS view"}, DNS view)\n'
         try:
             os.write(self.stderr_fd, line.encode("utf-8", "replace"))
         except OSError:

@@ -57,6 +57,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         raise LaunchError("no command given")
     cwd = options.cwd or os.getcwd()
     audit_dir = Path(options.audit_dir) if options.audit_dir else default_audit_dir()
+    _prepare_audit_dirs(audit_dir)
     policy = load_session_policy(replace(options, audit_dir=str(audit_dir)), cwd)
     host = options.host if options.host is not None else probe_host()
     environ = dict(options.env if options.env is not None else os.environ)
@@ -160,3 +161,15 @@ def run_session_result(options: RunOptions) -> SessionResult:
     if timed_out:
         options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
     return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started)
+
+
+def _prepare_audit_dirs(audit_dir: Path) -> None:
+    """The audit directory, the key directory and the key exist before the plan is
+    built, on every run including the first: the plan protects what exists, so a
+    directory the writer created later would be open to the agent (issue 14)."""
+    from sandbox.audit.paths import prepare_trail_dirs
+
+    try:
+        prepare_trail_dirs(audit_dir)
+    except LandgateError as exc:
+        raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc

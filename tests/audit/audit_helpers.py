@@ -70,6 +70,22 @@ def fill(
     return sid
 
 
+# The attacker's own key: it can compute hashes and make tags, just not the trail's.
+ATTACKER_KEY = b"\xa5" * 32
+
+
+def forge(entry: dict[str, Any]) -> bytes:
+    """One line as an attacker without the trail key can make it (a valid hash)."""
+    e = dict(entry)
+    e.pop("hash", None)
+    return seal(e, ATTACKER_KEY)[0]
+
+
+def digest(entry: dict[str, Any]) -> str:
+    """An entry's SHA-256 digest (what the next entry's `prev` names)."""
+    return str(entry["hash"])[:64]
+
+
 def rechain(entries: list[dict[str, Any]], start: int = 0) -> list[bytes]:
     """What an attacker without the key can do: renumber and re-hash from `start` on."""
     out: list[bytes] = []
@@ -80,13 +96,13 @@ def rechain(entries: list[dict[str, Any]], start: int = 0) -> list[bytes]:
             e.pop("hash", None)
             e["seq"] = i + 1
             e["prev"] = last
-            line, last, _ = seal(e)
+            line, last, _ = seal(e, ATTACKER_KEY)
         else:
             line = (
                 json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
                 + b"\n"
             )
-            last = e["hash"]
+            last = digest(e)
         out.append(line)
     return out
 

@@ -88,7 +88,7 @@ def test_entry_shape(trail: Trail) -> None:
     assert start["type"] == "session_start" and start["session"] == sid
     assert start["durability"] == {"mode": "batch", "fsync_window_ms": 100}
     assert start["layers"][0]["mechanism"] == "unotify" and start["rung"] == "full"
-    assert dec["seq"] == seq == 3 and dec["prev"] == start["hash"]
+    assert dec["seq"] == seq == 3 and dec["prev"] == start["hash"][:64]
     assert {k: dec[k] for k in ("action", "target", "argv", "result", "mode", "rule", "layer")} == {
         "action": "shell_exec",
         "target": "git push",

@@ -1,0 +1,142 @@
+"""The witness: what the key directory remembers about each audit directory.
+
+One file per audit directory, named after its real path, holding the directory's
+real path and inode, the id of the trail it holds, and the highest sealed
+(checkpointed, fsynced) seq with that checkpoint's digest and Merkle root, all
+under an HMAC with the trail key.  The agent can neither read nor write the key
+directory (DESIGN §2), so the witness is the part of the record the agent cannot
+reach.  It is looked up by the directory, never by the trail id read from the
+trail itself: that is what catches a trail swapped in from another directory, a
+trail started over after a deletion, and a tail cut back to an older checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.audit.canonical import witness_mac
+from sandbox.audit.paths import WITNESS_DIR
+from sandbox.errors import AuditError
+
+WITNESS_LOCK = "witness.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    dir: str  # real path of the audit directory
+    dev: int
+    ino: int
+    trail: str
+    seq: int  # the highest sealed checkpoint's seq
+    hash: str  # that checkpoint's digest
+    root: str  # its Merkle root
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "dir": self.dir,
+            "dev": self.dev,
+            "ino": self.ino,
+            "trail": self.trail,
+            "seq": self.seq,
+            "hash": self.hash,
+            "root": self.root,
+        }
+
+
+class BadWitness(Exception):
+    """The witness file exists but does not authenticate (it is not landgate's)."""
+
+
+def real_dir(directory: Path) -> str:
+    return os.path.realpath(directory)
+
+
+def witness_file(key_directory: Path, directory: Path) -> Path:
+    """The witness file for `directory`: named by a digest of its real path."""
+    name = hashlib.sha256(real_dir(directory).encode("utf-8", "surrogateescape")).hexdigest()
+    return key_directory / WITNESS_DIR / f"dir-{name[:32]}.json"
+
+
+def load_witness(key: bytes, key_directory: Path, directory: Path) -> Witness | None:
+    """The authenticated witness for `directory`, None if there is none.
+
+    Raises BadWitness when a file is there but its HMAC or shape is wrong, and
+    AuditError when it cannot be read at all."""
+    path = witness_file(key_directory, directory)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"cannot read audit witness {path}: {exc.strerror}") from exc
+    try:
+        doc = json.loads(data)
+        w = Witness(
+            str(doc["dir"]),
+            int(doc["dev"]),
+            int(doc["ino"]),
+            str(doc["trail"]),
+            int(doc["seq"]),
+            str(doc["hash"]),
+            str(doc["root"]),
+        )
+        mac = str(doc["mac"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadWitness(f"the witness {path} is malformed ({exc})") from None
+    if not hmac.compare_digest(mac, witness_mac(key, w.fields())):
+        raise BadWitness(f"the witness {path} does not authenticate with the key")
+    if w.dir != real_dir(directory):
+        raise BadWitness(f"the witness {path} names another directory ({w.dir})")
+    return w
+
+
+def publish_witness(key: bytes, key_directory: Path, directory: Path, w: Witness) -> None:
+    """Replace the witness for `directory` with `w` (atomic: write, fsync, rename).
+
+    The caller holds the witness lock and has already fsynced the checkpoint, so
+    the witness never claims more than a crash can leave on disk."""
+    path = witness_file(key_directory, directory)
+    doc = w.fields()
+    doc["mac"] = witness_mac(key, doc)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        data = json.dumps(doc, sort_keys=True).encode() + b"\n"
+        if os.write(fd, data) != len(data):
+            raise OSError(28, "short write")  # ENOSPC in all but name
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def dir_identity(directory: Path) -> tuple[str, int, int]:
+    """(real path, st_dev, st_ino) of the audit directory."""
+    real = real_dir(directory)
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise AuditError(f"cannot stat audit directory {directory}: {exc.strerror}") from exc
+    return real, st.st_dev, st.st_ino
+
+
+def publish_if_newer(key: bytes, key_directory: Path, directory: Path, w: Witness) -> None:
+    """Publish `w` (its dir, dev and ino filled in here) unless the witness already
+    records this trail at `w.seq` or later: monotonic across writers of one trail.
+    The caller holds the witness lock."""
+    try:
+        current = load_witness(key, key_directory, directory)
+    except BadWitness:
+        current = None  # the writer recorded it as a finding when it opened the trail
+    if current is not None and current.trail == w.trail and current.seq >= w.seq:
+        return
+    real, dev, ino = dir_identity(directory)
+    publish_witness(
+        key, key_directory, directory, Witness(real, dev, ino, w.trail, w.seq, w.hash, w.root)
+    )
