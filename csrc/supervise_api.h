@@ -32,6 +32,7 @@
 #define LG_EV_WRAPPER 256      /* a wrapper (env, nice, ...) was unwrapped */
 #define LG_EV_FORWARDED 512    /* connect/send performed by the supervisor on a duplicate */
 #define LG_EV_MISSING 1024     /* denied exec of a file that does not exist: ENOENT kept */
+#define LG_EV_EXECUTED 2048    /* exec denied by the program really run (symlink target, #! interpreter) */
 
 /* network rule kinds */
 #define LG_NET_ANY 1

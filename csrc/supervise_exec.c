@@ -259,50 +259,11 @@ struct exec_job {
     struct lg_sup *s;
     unsigned long long id;
     int tid;
-    int dirfd;                /* execveat dirfd (AT_FDCWD for execve) */
-    char fname[LG_FNAME_MAX];
-    char *argv;               /* argv bytes as judged, each NUL-terminated */
-    size_t argvlen;
-    int argc;
+    unsigned long long dev, ino;  /* the image judged (lg_exec_object) */
+    char *expect;             /* its /proc/PID/cmdline, as judged */
+    size_t expect_len;
     struct lg_event ev;       /* prefilled allow event */
 };
-
-/* Spell path as the caller sees it (its root, and its cwd or dirfd) through
- * /proc/TID.  0, or -ENAMETOOLONG when it does not fit. */
-static int path_in_view(int tid, int dirfd, const char *path, char *full, size_t cap)
-{
-    int n;
-    if (path[0] == '/')
-        n = snprintf(full, cap, "/proc/%d/root%s", tid, path);
-    else if (dirfd == AT_FDCWD)
-        n = snprintf(full, cap, "/proc/%d/cwd/%s", tid, path);
-    else
-        n = snprintf(full, cap, "/proc/%d/fd/%d/%s", tid, dirfd, path);
-    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-/* Open path as the caller would see it. */
-static int open_in_view(int tid, int dirfd, const char *path)
-{
-    char full[LG_FNAME_MAX + 64];
-    int rc = path_in_view(tid, dirfd, path, full, sizeof full);
-    if (rc < 0)
-        return rc;
-    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    return fd < 0 ? -errno : fd;
-}
-
-/* ENOENT / ENOTDIR if path does not exist in the caller's view, else 0. */
-static int missing_in_view(int tid, int dirfd, const char *path)
-{
-    char full[LG_FNAME_MAX + 64];
-    if (path_in_view(tid, dirfd, path, full, sizeof full) < 0)
-        return 0;
-    struct stat st;
-    if (stat(full, &st) == 0)
-        return 0;
-    return errno == ENOENT || errno == ENOTDIR ? errno : 0;
-}
 
 /* What /proc/PID/exe and /proc/PID/cmdline must be after the exec. */
 struct expect {
@@ -311,82 +272,6 @@ struct expect {
     char *cmdline;
     size_t len;
 };
-
-static int build_expect(struct exec_job *j, struct expect *x)
-{
-    int fd = open_in_view(j->tid, j->dirfd, j->fname);
-    if (fd < 0)
-        return fd;
-    struct stat st;
-    char head[256];
-    ssize_t n = 0;
-    if (fstat(fd, &st) < 0) {
-        close(fd);
-        return -errno;
-    }
-    n = pread(fd, head, sizeof head - 1, 0);
-    close(fd);
-    x->cmdline = malloc(j->argvlen + 2 * sizeof head + LG_FNAME_MAX + 8);
-    if (!x->cmdline)
-        return -ENOMEM;
-    if (n > 2 && head[0] == '#' && head[1] == '!') {
-        /* binfmt_script: cmdline = interp [optarg] filename argv[1..] */
-        head[n] = '\0';
-        char *nl = strchr(head, '\n');
-        if (nl)
-            *nl = '\0';
-        char *p = head + 2;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *interp = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
-        char *arg = NULL;
-        if (*p) {
-            *p++ = '\0';
-            while (*p == ' ' || *p == '\t')
-                p++;
-            char *end = p + strlen(p);
-            while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-                *--end = '\0';
-            if (*p)
-                arg = p;
-        }
-        int ifd = open_in_view(j->tid, AT_FDCWD, interp);
-        if (ifd < 0)
-            return ifd;
-        if (fstat(ifd, &st) < 0) {
-            close(ifd);
-            return -errno;
-        }
-        close(ifd);
-        size_t pos = 0;
-        size_t l = strlen(interp) + 1;
-        memcpy(x->cmdline + pos, interp, l);
-        pos += l;
-        if (arg) {
-            l = strlen(arg) + 1;
-            memcpy(x->cmdline + pos, arg, l);
-            pos += l;
-        }
-        l = strlen(j->fname) + 1;
-        memcpy(x->cmdline + pos, j->fname, l);
-        pos += l;
-        size_t a0 = j->argc > 0 ? strlen(j->argv) + 1 : 0;
-        memcpy(x->cmdline + pos, j->argv + a0, j->argvlen - a0);
-        pos += j->argvlen - a0;
-        x->len = pos;
-    } else if (j->argc == 0) {
-        x->cmdline[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
-        x->len = 1;
-    } else {
-        memcpy(x->cmdline, j->argv, j->argvlen);
-        x->len = j->argvlen;
-    }
-    x->dev = st.st_dev;
-    x->ino = st.st_ino;
-    return 0;
-}
 
 static int verify_image(int pid, const struct expect *x)
 {
@@ -423,8 +308,10 @@ static void *exec_worker(void *arg)
 {
     struct exec_job *j = arg;
     struct lg_sup *s = j->s;
-    struct expect x = {0, 0, NULL, 0};
-    int have = build_expect(j, &x) == 0;
+    /* What runs must be what lg_exec_object judged: the file (or the last
+     * interpreter) it resolved, with the command line it judged. */
+    struct expect x = {(dev_t)j->dev, (ino_t)j->ino, j->expect, j->expect_len};
+    int have = j->expect != NULL;
     /* Seize before the exec can happen: the caller is blocked in the
      * notification (killable only, WAIT_KILLABLE_RECV), so it cannot run. */
     if (ptrace(PTRACE_SEIZE, j->tid, 0, (void *)(long)(PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
@@ -499,8 +386,7 @@ static void *exec_worker(void *arg)
         break;
     }
 out:
-    free(x.cmdline);
-    free(j->argv);
+    free(j->expect);
     free(j);
     lg_worker_done(s);
     return NULL;
@@ -718,6 +604,39 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
     ev.pid = pid;
 
+    /* The program that really runs: the named file's real path and, for a
+     * script, its #! interpreters, each judged; a deny among them wins. */
+    struct lg_exec_obj *obj = &s->obj;
+    const char *shown = line;
+    int orc = lg_exec_object(s, tid, pid, dirfd, fname, obj);
+    if (orc == 0) {
+        if (strcmp(obj->real, fname) != 0 || obj->scripts > 0) {
+            /* the audit entry: the name as spelled, the file it reached, and a
+             * script's interpreter ("name -> real (#!interp)") */
+            char d[LG_FNAME_MAX + sizeof obj->real + LG_BINPRM_BUF + 16];
+            int n = snprintf(d, sizeof d, "%s", fname);
+            if (n >= 0 && strcmp(obj->real, fname) != 0)
+                n += snprintf(d + n, sizeof d - (size_t)n, " -> %s", obj->real);
+            if (n >= 0 && obj->scripts > 0)
+                snprintf(d + n, sizeof d - (size_t)n, " (#!%s)", obj->heads[0] + 2);
+            lg_copy_target(ev.detail, sizeof ev.detail, d, &ev.flags);
+        }
+        if (obj->v.effect == LG_EFFECT_DENY && v.effect != LG_EFFECT_DENY) {
+            v = obj->v;
+            ev.flags |= LG_EV_EXECUTED | obj->v.flags;
+            shown = obj->shown;
+        }
+    } else if (orc != -ENOENT && orc != -ENOTDIR) {
+        /* the object cannot be judged (unreadable head, a name too long,
+         * ELOOP...): nothing runs that was not judged */
+        ev.result = LG_EFFECT_DENY;
+        ev.err = orc == -ENOMEM ? ENOMEM : -orc;
+        ev.flags |= LG_EV_FAILCLOSED;
+        ev.rule = -1;
+        finish(s, req->id, &ev, line);
+        return;
+    }
+
     int is_root = !s->root_seen && pid == s->root_pid;
     int inherit_admit = 0;
     if (v.effect == LG_EFFECT_DENY) {
@@ -728,9 +647,12 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         ev.rule = v.rule;
         inherit_admit = v.inherit;
     } else if (is_root) {
-        /* the user's act of launching it allows it, without inheritance */
+        /* the user's act of launching it allows it, and its descendants
+         * inherit that allow (a rule matching it with inherit: false is
+         * taken above, and a deny always wins) */
         ev.result = LG_EFFECT_ALLOW;
         ev.rule = -1;
+        inherit_admit = 1;
     } else if (have_stat && inherited(s, pid, ppid, start) == 1) {
         ev.result = LG_EFFECT_ALLOW;
         ev.flags |= LG_EV_INHERITED;
@@ -742,7 +664,6 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
     if (is_root) {
         ev.flags |= LG_EV_ROOT;
-        inherit_admit = 0;
         if (ev.result == LG_EFFECT_ALLOW)
             s->root_seen = 1;
     }
@@ -751,23 +672,39 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         /* A shell tries each $PATH entry: for a file that does not exist the
          * kernel's answer (ENOENT) is kept, so the search goes on and no
          * denial line is printed for it.  Says nothing about denied files. */
-        int missing = missing_in_view(tid, dirfd, fname);
+        int missing = orc == -ENOENT || orc == -ENOTDIR ? -orc : 0;
         if (missing) {
             ev.err = missing;
             ev.flags |= LG_EV_MISSING;
         }
-        finish(s, req->id, &ev, line);
+        finish(s, req->id, &ev, shown);
+        free(obj->expect);
         return;
     }
     if (have_stat)
         admit(s, pid, start, inherit_admit);
     if (s->simulate) {
         finish(s, req->id, &ev, line);
+        free(obj->expect);
+        return;
+    }
+    /* A file that does not exist (execvp tries every $PATH entry): the
+     * kernel's own ENOENT at once.  Nothing was judged by its object, so
+     * nothing may run on this answer: if the name appears meanwhile (a
+     * symlink to a denied program) the caller just tries again. */
+    if (orc == -ENOENT || orc == -ENOTDIR) {
+        ev.err = -orc;
+        ev.flags |= LG_EV_MISSING;
+        ev.t_resp_ns = lg_now_ns();
+        lg_push_event(s, &ev);
+        lg_send_resp(s, req->id, 0, -orc, 0);
         return;
     }
 
-    /* Allowed: can anything else change what the kernel is about to copy? */
-    int racy = !have_stat || threads > 1;
+    /* Allowed: can anything else change what the kernel is about to copy,
+     * or which file its path walk finds?  A symlink on the way or a #! line
+     * can be rewritten by another process between our walk and the kernel's. */
+    int racy = !have_stat || threads > 1 || obj->linked || obj->scripts > 0;
     if (!racy && vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)
@@ -775,50 +712,34 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (!racy && ranges_racy(tid, raddr, rlen, nr))
         racy = 1;
     if (!racy) {
+        free(obj->expect);
+        obj->expect = NULL;
         finish(s, req->id, &ev, line);
         return;
     }
-    /* The slow path attaches with ptrace and waits for the new image; an exec of a
-     * file that does not exist has no new image.  execvp() tries every $PATH entry,
-     * each one a notification, and each would cost a ptrace attach: answer the
-     * kernel's own ENOENT at once instead.  Nothing runs on this answer; if the
-     * file appears meanwhile, the caller just moves on or tries again. */
-    int absent = missing_in_view(tid, dirfd, fname);
-    if (absent) {
-        ev.err = absent;
-        ev.flags |= LG_EV_MISSING;
-        ev.t_resp_ns = lg_now_ns();
-        lg_push_event(s, &ev);
-        lg_send_resp(s, req->id, 0, absent, 0);
-        return;
-    }
-
     lg_count(s, LG_COUNT_SLOWPATH);
     struct exec_job *j = calloc(1, sizeof *j);
-    char *argv_copy = malloc(pos + 1);
-    if (!j || !argv_copy) {
-        free(j);
-        free(argv_copy);
+    if (!j) {
+        free(obj->expect);
         ev.result = LG_EFFECT_DENY;
         ev.err = ENOMEM;
         ev.flags |= LG_EV_FAILCLOSED;
         finish(s, req->id, &ev, line);
         return;
     }
-    memcpy(argv_copy, s->judge->cmd, pos);
     j->s = s;
     j->id = req->id;
     j->tid = tid;
-    j->dirfd = dirfd;
-    memcpy(j->fname, fname, flen + 1);
-    j->argv = argv_copy;
-    j->argvlen = pos;
-    j->argc = argc;
+    j->dev = obj->dev;
+    j->ino = obj->ino;
+    j->expect = obj->expect;  /* the worker owns it now */
+    j->expect_len = obj->expect_len;
+    obj->expect = NULL;
     j->ev = ev;
     j->ev.flags |= LG_EV_VERIFIED;
     int wrc = lg_spawn_worker(s, exec_worker, j);
     if (wrc < 0) {
-        free(argv_copy);
+        free(j->expect);
         free(j);
         ev.result = LG_EFFECT_DENY;
         ev.err = EAGAIN;

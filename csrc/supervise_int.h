@@ -70,6 +70,21 @@ struct lg_judge {
     struct lg_words segw[LG_DEPTH_MAX];
 };
 
+/* supervise_exec_obj.c: the object an exec really runs */
+#define LG_SCRIPT_DEPTH 4  /* binfmt_script levels the kernel follows (BINPRM_MAX_RECURSION) */
+#define LG_BINPRM_BUF 256  /* bytes of a file's head binfmt_script reads (BINPRM_BUF_SIZE) */
+struct lg_exec_obj {
+    struct lg_verdict v;          /* the first deny among the real and #! forms, else effect 0 */
+    char shown[512];              /* the denied form, for the denial line */
+    char real[4096];              /* real path of the named file */
+    int linked;                   /* the walk followed a symlink */
+    int scripts;                  /* #! levels followed */
+    unsigned long long dev, ino;  /* the image the kernel will run (the last interpreter) */
+    char *expect;                 /* /proc/PID/cmdline after the exec (malloc'd) */
+    size_t expect_len;
+    char heads[LG_SCRIPT_DEPTH][LG_BINPRM_BUF];
+};
+
 struct lg_admit {
     int pid;          /* 0 = empty slot */
     int inherit;
@@ -137,6 +152,7 @@ struct lg_sup {
     /* buffers of the loop thread only */
     struct lg_judge *judge;
     struct lg_str_cache strc;
+    struct lg_exec_obj obj;        /* the executed object of the exec being judged */
 
     struct lg_admit *admit;
     int admit_count;
@@ -215,6 +231,11 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
 int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
 int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
 
+/* supervise_exec_obj.c */
+int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
+                   struct lg_exec_obj *o);
+int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
+
 /* supervise_net.c */
 void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
 int lg_names_add(struct lg_sup *s, int family, const unsigned char *addr, const char *name);
@@ -222,6 +243,8 @@ int lg_names_add(struct lg_sup *s, int family, const unsigned char *addr, const 
 /* supervise_open.c */
 void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
 int lg_open_init(struct lg_sup *s, char *err, int errlen);
+int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, int *fdnum);
+int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap);
 void lg_open_fini(struct lg_sup *s);
 
 #endif

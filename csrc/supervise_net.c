@@ -39,7 +39,7 @@
 
 #define LG_MAXNAMES 8
 #define LG_CTRL_MAX 4096
-#define LG_MMSG_MAX 64
+#define LG_MMSG_MAX 1024  /* UIO_MAXIOV: sendmmsg sends at most this many of a batch */
 
 /* ---- names (pinned at launch, then the DNS view) -------------------------- */
 
@@ -469,9 +469,16 @@ static void answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev,
 {
     ev->t_resp_ns = lg_now_ns();
     if (s->simulate) {
+        /* Simulation records what enforcement would do, but egress the policy
+         * denies stays refused (DESIGN §3): a simulated run must not leak what
+         * the enforced one would keep in (nftables holds TCP/UDP back in a
+         * namespace; unix sockets and the no-namespace rung have only this). */
         ev->flags |= LG_EV_SIMULATED;
         lg_push_event(s, ev);
-        lg_send_resp(s, id, 0, 0, 1);
+        if (ev->result == LG_EFFECT_DENY)
+            lg_send_resp(s, id, 0, err ? err : ECONNREFUSED, 0);
+        else
+            lg_send_resp(s, id, 0, 0, 1);
         return;
     }
     if (ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_FAILCLOSED))
@@ -704,13 +711,31 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         return;
     }
     if (mmsg) {
-        /* sendmmsg on a datagram socket: judge every destination; forward
-         * only when the memory is stable, else refuse a racy batch.  */
+        /* sendmmsg on a datagram socket: judge every destination the kernel
+         * will send to (it takes at most UIO_MAXIOV messages of vlen: every
+         * one of those is read and judged, none is left unjudged); continue
+         * only when the memory is stable, else refuse a racy batch. */
         unsigned vlen = (unsigned)req->data.args[2];
         if (vlen > LG_MMSG_MAX)
-            vlen = LG_MMSG_MAX;
-        struct mmsghdr mm[LG_MMSG_MAX];
-        rc = vlen ? lg_read_mem(tid, req->data.args[1], mm, vlen * sizeof mm[0]) : 0;
+            vlen = LG_MMSG_MAX;  /* the kernel's own cap: it never sends more */
+        struct mmsghdr *mm = vlen ? calloc(vlen, sizeof *mm) : NULL;
+        /* what another task could rewrite: the array and every msg_name */
+        size_t nr_cap = (size_t)nranges + 1 + vlen;
+        unsigned long long *rr = malloc(nr_cap * sizeof *rr);
+        size_t *rl = malloc(nr_cap * sizeof *rl);
+        int nrr = 0;
+        rc = (vlen && !mm) || !rr || !rl ? -ENOMEM : 0;
+        if (rc == 0) {
+            for (int i = 0; i < nranges; i++) {
+                rr[nrr] = ranges[i];
+                rl[nrr++] = rlens[i];
+            }
+            if (vlen) {
+                rr[nrr] = req->data.args[1];
+                rl[nrr++] = vlen * sizeof mm[0];
+                rc = lg_read_mem(tid, req->data.args[1], mm, vlen * sizeof mm[0]);
+            }
+        }
         int worst = LG_EFFECT_ALLOW, worst_rule = -1, any_dest = 0;
         char tgt[LG_TARGET_MAX] = "";
         for (unsigned i = 0; rc == 0 && i < vlen; i++) {
@@ -722,6 +747,8 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                 rc = -EINVAL;
                 break;
             }
+            rr[nrr] = (unsigned long long)(uintptr_t)mm[i].msg_hdr.msg_name;
+            rl[nrr++] = al;
             rc = lg_read_mem(tid, (unsigned long long)(uintptr_t)mm[i].msg_hdr.msg_name, a, al);
             if (rc)
                 break;
@@ -742,12 +769,18 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                 format_dest(&d, tgt, sizeof tgt);
             }
         }
+        free(mm);
         if (!lg_id_valid(s, req->id)) {
+            free(rr);
+            free(rl);
             lg_count(s, LG_COUNT_GONE);
             job_free(j);
             return;
         }
-        if (rc || (any_dest && worst == LG_EFFECT_ALLOW && lg_caller_racy(tid, ranges, rlens, nranges))) {
+        int racy = rc == 0 && any_dest && worst == LG_EFFECT_ALLOW && lg_caller_racy(tid, rr, rl, nrr);
+        free(rr);
+        free(rl);
+        if (rc || racy) {
             /* unreadable, or destinations another task could rewrite: refused */
             ev.result = LG_EFFECT_DENY;
             ev.flags |= LG_EV_FAILCLOSED;
@@ -814,6 +847,19 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         char full[LG_TARGET_MAX + 64], real[LG_TARGET_MAX];
         snprintf(full, sizeof full, "/proc/%d/root%s", tid, d.path);
         j->pathfd = open(full, O_PATH | O_CLOEXEC);
+        struct stat pst;
+        if (j->pathfd >= 0 && fstat(j->pathfd, &pst) == 0 && S_ISSOCK(pst.st_mode) &&
+            pst.st_nlink > 1 && ev.result != LG_EFFECT_DENY) {
+            /* A hard link gives one socket several names, and only the name
+             * used here can be judged: a host socket (an ssh-agent under /tmp)
+             * linked into an allowed directory would be reached through it.
+             * The object has other names we cannot see: refused. */
+            ev.result = LG_EFFECT_DENY;
+            ev.rule = -1;
+            ev.flags |= LG_EV_FAILCLOSED;
+            snprintf(ev.detail, sizeof ev.detail, "socket file with %lu names (hard links)",
+                     (unsigned long)pst.st_nlink);
+        }
         if (j->pathfd >= 0) {
             char link[64];
             snprintf(link, sizeof link, "/proc/self/fd/%d", j->pathfd);

@@ -165,7 +165,7 @@ void lg_open_fini(struct lg_sup *s)
 }
 
 /* Make path absolute in the caller's view and normalise "." and "..". */
-static int absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap)
+int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap)
 {
     char base[PATH_MAX];
     if (path[0] == '/') {
@@ -403,7 +403,7 @@ static void *open_worker(void *arg)
 /* The caller's own /proc/self, /proc/thread-self, /dev/fd, /dev/std* spellings,
  * rewritten to its tgid (resolved by us they would name landgate).  *fdnum
  * gets N when the result is one of its own fd links /proc/TGID[/task/TID]/fd/N. */
-static int rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, int *fdnum)
+int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, int *fdnum)
 {
     static const struct { const char *from; int kind; } pre[] = {
         {"/proc/self", 0}, {"/proc/thread-self", 1}, {"/dev/fd", 2},
@@ -478,7 +478,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
 
     char p[PATH_MAX];
     int fdnum = -1;
-    if (rewrite_self(path, j->creds.tgid, tid, p, sizeof p, &fdnum) < 0) {
+    if (lg_rewrite_self(path, j->creds.tgid, tid, p, sizeof p, &fdnum) < 0) {
         ev->result = LG_EFFECT_ALLOW;
         open_answer(s, req->id, ev, ENAMETOOLONG);
         open_job_free(j);
@@ -728,7 +728,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         access = LG_ACCESS_READ;  /* no data access, but its metadata: judged as a read */
     char abs[PATH_MAX];
     if (rc == 0)
-        rc = absolute_in_view(tid, dirfd, path, abs, sizeof abs);
+        rc = lg_absolute_in_view(tid, dirfd, path, abs, sizeof abs);
     if (rc == 0) {
         lg_copy_target(ev.target, sizeof ev.target, abs, &ev.flags);
         int rule = -1;

@@ -12,6 +12,11 @@ def render_plan(plan: Any) -> str:
     out.append(
         f"policy   {plan.policy_path} (sha256 {plan.policy_sha256[:16]}...), mode {plan.mode}"
     )
+    if plan.mode == "simulate":
+        out.append(
+            "simulate decisions are recorded, not enforced, except egress: a denied "
+            "connection (TCP, UDP, unix, DNS) stays refused and is recorded as a would-deny"
+        )
     out.append(
         f"host     kernel {plan.host.kernel}, Landlock ABI {plan.host.landlock_abi}, "
         f"rung {plan.rung}: {RUNG_GAPS[plan.rung]}"

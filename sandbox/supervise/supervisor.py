@@ -53,6 +53,7 @@ _FLAGS = [
     (lib.LG_EV_WRAPPER, "unwrapped"),
     (lib.LG_EV_FORWARDED, "forwarded"),
     (lib.LG_EV_MISSING, "missing"),
+    (lib.LG_EV_EXECUTED, "executed-object"),
 ]
 _COUNTS = [
     "notifications",

@@ -217,6 +217,16 @@ def test_seccomp_clone_memory_sharing():
     assert run_bpf(prog, nr, (T.CLONE_NEWUSER | 17,)) == eperm
 
 
+def test_plan_text_says_simulation_keeps_egress_refused(world):
+    from sandbox.plan.render import render_plan
+
+    pol = _policy(world)
+    sim = render_plan(build_plan(pol, probe_host(), simulate=True))
+    assert "denied connection (TCP, UDP, unix, DNS) stays refused" in sim
+    enf = render_plan(build_plan(pol, probe_host(), simulate=False))
+    assert "stays refused" not in enf  # twin: enforcement needs no such note
+
+
 @pytest.mark.parametrize("open_check", [False, True])
 def test_seccomp_refuses_truncation_below_landlock_abi_3(open_check):
     """Landlock ABI < 3 cannot judge truncation: truncate(2), openat2 and an O_RDONLY|O_TRUNC

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import make_policy
+from .conftest import make_policy as _make_policy
+
+# The root command (`sh root.sh`, `race_exec ...`) is launched by the user, and its allow
+# passes to its descendants (issue 13).  These tests are about the rules a descendant meets,
+# so the roots' own rules say inherit: false (the inheritance tests below use _make_policy).
+ROOT_RULES = [("*sh */root.sh", "allow", False), ("race_exec *", "allow", False)]
+
+
+def make_policy(exec_rules=(), *args, **kw):
+    return _make_policy([*exec_rules, *ROOT_RULES], *args, **kw)
 
 
 def script(path: Path, body: str) -> Path:
@@ -60,7 +69,11 @@ def test_denial_line_once_per_distinct_denial(supervised, world, fake_bin):
     assert r.stderr.count(b'denied shell_exec "git push"') == 1
     assert r.stderr.count(b'denied shell_exec "git fetch"') == 1
     # sh goes on searching $PATH after EACCES (a real git may exist): count ours
-    pushes = [e for e in r.events if e.target == "git push" and e.detail == str(fake_bin / "git")]
+    pushes = [
+        e
+        for e in r.events
+        if e.target == "git push" and e.detail == f"{fake_bin / 'git'} (#!/bin/sh)"
+    ]
     assert [(e.result, e.errno) for e in pushes] == [("deny", 13)] * 3
 
 
@@ -95,13 +108,28 @@ def test_inherit_false(supervised, world, fake_bin):
     assert "RAN helper-b" not in r2.stdout.decode()
 
 
-def test_root_command_allowed_without_inheritance(supervised, world, fake_bin):
-    pol = make_policy([])
-    r = run_script(supervised, world, fake_bin, "echo root-ran\nhelper-b\n", pol)
+def test_root_command_passes_its_allow_to_descendants(supervised, world, fake_bin):
+    # launching it is the user's own act: its children inherit that allow (issue 13)
+    pol = _make_policy([("curl*", "deny")])
+    r = run_script(
+        supervised, world, fake_bin, "echo root-ran\nhelper-a\ncurl x\necho curl=$?\n", pol
+    )
     assert b"root-ran" in r.stdout  # the root itself runs
-    assert b"RAN helper-b" not in r.stdout  # its children do not inherit
+    assert b"RAN helper-a" in r.stdout and b"RAN helper-b" in r.stdout  # descendants inherit
+    assert b"RAN curl" not in r.stdout and b"curl=126" in r.stdout  # a deny still wins
     root = [e for e in r.events if "root" in e.flags]
     assert len(root) == 1 and root[0].result == "allow"
+    inherited = {e.target for e in r.events if "inherited" in e.flags}
+    assert {"helper-a", "helper-b"} <= inherited
+
+
+def test_root_command_rule_with_inherit_false(supervised, world, fake_bin):
+    # twin: a rule matching the root that says inherit: false -- children need their own allow
+    pol = _make_policy([("sh*", "allow", False), ("helper-a", "allow", False)])
+    r = run_script(supervised, world, fake_bin, "echo root-ran\nhelper-a\nhelper-b\n", pol)
+    assert b"root-ran" in r.stdout
+    assert b"RAN helper-a" in r.stdout  # its own allow
+    assert b"RAN helper-b" not in r.stdout  # neither the root nor helper-a passes theirs on
 
 
 def test_sh_c_judged_by_its_string(supervised, world, fake_bin):

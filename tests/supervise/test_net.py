@@ -270,6 +270,127 @@ except OSError as e:
         srv.close()
 
 
+@pytest.mark.parametrize("n", [1, 64, 65, 200])
+def test_sendmmsg_every_destination_judged(supervised, world, bins, n):
+    # the denied destination last in a batch of n: nothing of the batch is delivered (a batch
+    # over 64 used to be judged by its first 64 destinations only, then sent whole)
+    ok, bad = _udp(), _udp()
+    try:
+        pok, pbad = ok.getsockname()[1], bad.getsockname()[1]
+        pol = make_policy(net_rules=[port_rule(pok)])
+        r = supervised([str(bins / "mmsg"), str(n), str(pok), str(pbad)], pol)
+        assert r.stdout.strip() == b"refused 111"  # ECONNREFUSED, for the whole call
+        assert _recv_all(bad) == []
+        assert _recv_all(ok) == []  # none of the batch left
+        # twin: the same batch, every destination allowed, all delivered
+        r2 = supervised([str(bins / "mmsg"), str(n), str(pok), str(pok)], pol)
+        assert r2.stdout.strip() == f"sent {n}".encode()
+        assert sorted(_recv_all(ok)) == sorted(f"m{i}".encode() for i in range(n))
+    finally:
+        ok.close()
+        bad.close()
+
+
+def test_unix_hard_link_to_denied_socket_refused(supervised, world):
+    # a host socket outside the allowed paths, hard-linked into an allowed directory: the
+    # link's name is allowed, the object is the denied socket (refused); twin: the allowed
+    # socket itself, a file of its own, works
+    outside = world.root / "agent.sock"
+    inside = world.workspace / "ok.sock"
+    alias = world.workspace / "alias.sock"
+    servers = []
+    got: dict[str, bytes] = {}
+    for p in (inside, outside):
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(str(p))
+        srv.listen(8)
+        os.chmod(p, 0o777)
+        servers.append(srv)
+
+        def serve(srv=srv, key=str(p)):
+            while True:
+                try:
+                    c, _ = srv.accept()
+                    got[key] = got.get(key, b"") + c.recv(100)
+                    c.close()
+                except OSError:
+                    return
+
+        threading.Thread(target=serve, daemon=True).start()
+    os.link(outside, alias)
+    code = f"""
+import socket, errno
+for path, data in (({str(inside)!r}, b'unix-ok'), ({str(alias)!r}, {world.secret!r})):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path); s.sendall(data); print('connected', path)
+    except OSError as e:
+        print('refused', path, errno.errorcode.get(e.errno))
+    s.close()
+"""
+    glob = f"{world.workspace}/*.sock"
+    pol = make_policy(net_rules=[(dest(f"unix:{glob}", "unix", unix_glob=glob), "allow")])
+    try:
+        r = supervised([PY, "-c", code], pol)
+        assert f"connected {inside}".encode() in r.stdout
+        assert f"refused {alias} ECONNREFUSED".encode() in r.stdout
+        wait_for(lambda: str(inside) in got)
+        assert got.get(str(inside)) == b"unix-ok"
+        time.sleep(0.2)
+        assert str(outside) not in got
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_simulation_keeps_denied_tcp_and_unix_refused(supervised, world):
+    # simulate records a would-deny, and the denied egress stays refused (TCP and unix);
+    # twins: the allowed port and the allowed socket are reached
+    ok, bad = world.allowed_server, world.denied_server
+    outside = world.root / "host.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(outside))
+    srv.listen(8)
+    os.chmod(outside, 0o777)
+    got: list[bytes] = []
+
+    def serve() -> None:
+        try:
+            c, _ = srv.accept()
+            got.append(c.recv(100))
+            c.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    code = (
+        CONNECT
+        + f"attempt({ok.port}, b'sim-allowed')\nattempt({bad.port}, {world.secret!r})\n"
+        + f"""
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    u.connect({str(outside)!r}); u.sendall({world.secret!r}); print('unix connected')
+except OSError as e:
+    print('unix refused', errno.errorcode.get(e.errno))
+"""
+    )
+    pol = make_policy(net_rules=[port_rule(ok.port)], mode="simulate")
+    try:
+        r = supervised([PY, "-c", code], pol, simulate=True)
+        out = r.stdout.decode()
+        assert f"connected {ok.port}" in out
+        assert f"refused {bad.port} ECONNREFUSED" in out and "unix refused ECONNREFUSED" in out
+        wait_for(lambda: b"sim-allowed" in ok.received)
+        assert bad.connections == 0 and world.secret not in bad.received
+        time.sleep(0.2)
+        assert got == []
+        denied = [e for e in r.events if e.action == "network" and e.result == "deny"]
+        assert {e.target for e in denied} == {f"127.0.0.1:{bad.port}", f"unix:{outside}"}
+        assert all("simulated" in e.flags for e in denied)  # recorded as would-deny
+    finally:
+        srv.close()
+
+
 def test_thread_with_its_own_fd_table_never_connects_the_leaders_socket(supervised, world):
     """The supervisor connects a duplicate of the *calling thread's* socket.  Before 6.9
     (no PIDFD_THREAD) it takes the fd from the thread-group leader's table, which is the

@@ -1,0 +1,315 @@
+/* supervise_exec_obj.c: the object an exec will really run (issue 13).
+ *
+ * The command line is judged by argv[0] and the file name as spelled; neither
+ * says what the kernel runs.  `ln -s /usr/bin/curl ./cat; ./cat URL` and a
+ * file `cat` starting `#!/usr/bin/curl -s` both run curl under an allowed
+ * name.  Here the named file is resolved in the caller's view the way the
+ * open check resolves (openat2 from /proc/TID/root with RESOLVE_IN_ROOT for
+ * an absolute path, from /proc/TID/cwd or its dirfd for a relative one, the
+ * caller's /proc/self spellings rewritten to its pid), its real path taken
+ * from /proc/self/fd/N (symlinks resolved), and for a `#!` script the
+ * interpreter and its argument are followed as binfmt_script does (up to
+ * four levels, as the kernel).  Each form -- the real name with argv[1..],
+ * and for each script level `interp [arg] file argv[1..]` -- is judged
+ * against the command rules; any deny wins.
+ *
+ * These forms can only deny: an allow still comes from the spelled form.
+ * Distributions run most programs through aliases (/bin/sh -> dash,
+ * python3 -> python3.12, /etc/alternatives), so requiring the real name to be
+ * allowed too would refuse `sh -c` under a policy that allows `sh*`.
+ *
+ * Races: the file system can change between this walk and the kernel's.
+ * When the walk followed a symlink (the real path differs from the spelled
+ * path made absolute) or met a script, the caller takes the verified path:
+ * at PTRACE_EVENT_EXEC /proc/PID/exe must be the object judged here (dev,
+ * ino) and /proc/PID/cmdline the form judged here, or the new image is
+ * killed before its first instruction.
+ *
+ * What this cannot see: a denied program copied (or hard-linked on the same
+ * file system) under an allowed name is a different name for the same
+ * bytes; names are all command rules have (DESIGN §3).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "supervise_int.h"
+
+
+/* Resolve path as the caller's exec would, to an O_PATH fd (or -errno).
+ * Unlike the open check this walk keeps landgate's own credentials: it only
+ * names the object to judge; the kernel walks again with the caller's rights,
+ * and the verified path compares what it found with what was judged. */
+static int resolve_in_view(int tid, int tgid, int dirfd, const char *path)
+{
+    char p[PATH_MAX];
+    int fdnum = -1;
+    if (lg_rewrite_self(path, tgid, tid, p, sizeof p, &fdnum) < 0)
+        return -ENAMETOOLONG;
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC;
+    int base;
+    char link[64];
+    if (strncmp(p, "/proc/", 6) == 0 && p[6] >= '0' && p[6] <= '9') {
+        /* the caller's own /proc/PID links (exe, fd/N): magic links that
+         * RESOLVE_IN_ROOT would refuse; walked in our procfs, where PID is it */
+        base = AT_FDCWD;
+    } else if (p[0] == '/') {
+        snprintf(link, sizeof link, "/proc/%d/root", tid);
+        base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        how.resolve = RESOLVE_IN_ROOT;  /* "/" and absolute symlinks: the caller's root */
+    } else {
+        if (dirfd == AT_FDCWD)
+            snprintf(link, sizeof link, "/proc/%d/cwd", tid);
+        else
+            snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, dirfd);
+        base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (base < 0 && base != AT_FDCWD)
+        return -errno;
+    int fd = (int)syscall(__NR_openat2, base, p, &how, sizeof how);
+    int e = errno;
+    if (base >= 0)
+        close(base);
+    return fd < 0 ? -e : fd;
+}
+
+/* Parse a `#!` line as binfmt_script does: the interpreter ends at a blank,
+ * the rest (trimmed) is one optional argument.  1 if head is a script. */
+int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg)
+{
+    if (n < 3 || head[0] != '#' || head[1] != '!')
+        return 0;
+    head[n] = '\0';
+    char *nl = strchr(head, '\n');
+    if (nl)
+        *nl = '\0';
+    char *p = head + 2;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return 0;  /* the kernel: ENOEXEC, nothing runs */
+    *interp = p;
+    while (*p && *p != ' ' && *p != '\t')
+        p++;
+    *arg = NULL;
+    if (*p) {
+        *p++ = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *end = p + strlen(p);
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*p)
+            *arg = p;
+    }
+    return 1;
+}
+
+/* Read the head of the file fd names.  Bytes read, 0 for a non-regular file,
+ * or -errno (landgate could not read what the kernel will read: fail closed). */
+static ssize_t read_head(int fd, const struct stat *st, char *head, size_t cap)
+{
+    if (!S_ISREG(st->st_mode))
+        return 0;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int rfd = open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (rfd < 0)
+        return -errno;
+    ssize_t n = pread(rfd, head, cap - 1, 0);
+    int e = errno;
+    close(rfd);
+    return n < 0 ? -e : n;
+}
+
+static int same_base(const char *a, const char *b)
+{
+    int al, bl;
+    const char *ab = lg_basename(a, (int)strlen(a), &al);
+    const char *bb = lg_basename(b, (int)strlen(b), &bl);
+    return al == bl && memcmp(ab, bb, (size_t)al) == 0;
+}
+
+/* The form `name words[1..]` for the denial line, into o->shown. */
+static void show_form(struct lg_exec_obj *o, const struct lg_words *w, const char *name)
+{
+    int nl;
+    const char *b = lg_basename(name, (int)strlen(name), &nl);
+    size_t pos = 0, cap = sizeof o->shown;
+    for (int i = 0; i < w->n || i == 0; i++) {
+        const char *s = i == 0 ? b : w->w[i];
+        size_t l = i == 0 ? (size_t)nl : (size_t)w->len[i];
+        if (pos + l + 2 >= cap)
+            break;
+        if (i > 0)
+            o->shown[pos++] = ' ';
+        memcpy(o->shown + pos, s, l);
+        pos += l;
+    }
+    o->shown[pos] = '\0';
+}
+
+/* Keep the first deny among the forms. */
+static void take_deny(struct lg_exec_obj *o, const struct lg_verdict *v, const struct lg_words *w,
+                      const char *name)
+{
+    if (v->effect != LG_EFFECT_DENY || o->v.effect == LG_EFFECT_DENY)
+        return;
+    o->v = *v;
+    show_form(o, w, name);
+}
+
+int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
+                   struct lg_exec_obj *o)
+{
+    struct lg_judge *b = s->judge;
+    memset(&o->v, 0, sizeof o->v);
+    o->v.rule = -1;
+    o->shown[0] = '\0';
+    o->scripts = 0;
+    o->linked = 0;
+    o->expect = NULL;
+    o->expect_len = 0;
+    int fd = resolve_in_view(tid, tgid, dirfd, fname);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    ssize_t rl = -1;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (fstat(fd, &st) == 0)
+        rl = readlink(link, o->real, sizeof o->real - 1);
+    if (rl < 0 || (size_t)rl >= sizeof o->real - 1) {
+        int e = rl < 0 ? errno : ENAMETOOLONG;
+        close(fd);
+        return -e;
+    }
+    o->real[rl] = '\0';
+    char abs[PATH_MAX];
+    if (lg_absolute_in_view(tid, dirfd, fname, abs, sizeof abs) < 0 || strcmp(abs, o->real) != 0)
+        o->linked = 1;  /* a symlink was followed (or the spelling could not be compared) */
+
+    const struct lg_words saved = b->argv;
+    int has_by_path = 0;
+    for (int i = 0; i < s->t.n_exec; i++)
+        has_by_path |= s->t.exec[i].by_path;
+    struct lg_verdict v;
+    if (!same_base(o->real, fname) || (has_by_path && o->linked)) {
+        lg_judge_words(b, &s->t, o->real, &v);  /* `curl -s URL` for ./cat -> curl */
+        take_deny(o, &v, &saved, o->real);
+    }
+
+    /* #! scripts: the kernel runs `interp [arg] file argv[1..]` */
+    const char **ws = NULL;
+    int *ls = NULL;
+    int rc = 0;
+    struct lg_words cur = saved;
+    const char *curname = fname;
+    char atname[PATH_MAX];
+    if (dirfd != AT_FDCWD && fname[0] != '/') {
+        /* execveat: the script's name as the kernel passes it (fs/exec.c alloc_bprm) */
+        int w = snprintf(atname, sizeof atname, "/dev/fd/%d/%s", dirfd, fname);
+        if (w > 0 && (size_t)w < sizeof atname)
+            curname = atname;
+    }
+    for (int level = 0; level < LG_SCRIPT_DEPTH; level++) {
+        char *head = o->heads[level];
+        ssize_t n = read_head(fd, &st, head, LG_BINPRM_BUF);
+        if (n < 0) {
+            rc = (int)n;
+            break;
+        }
+        char *interp, *arg;
+        if (!lg_parse_shebang(head, n, &interp, &arg))
+            break;
+        o->scripts++;
+        int extra = arg ? 3 : 2;
+        int nw = (cur.n > 0 ? cur.n - 1 : 0) + extra;
+        const char **nws = malloc((size_t)nw * sizeof *nws);
+        int *nls = malloc((size_t)nw * sizeof *nls);
+        if (!nws || !nls) {
+            free(nws);
+            free(nls);
+            rc = -ENOMEM;
+            break;
+        }
+        int k = 0;
+        nws[k] = interp;
+        nls[k++] = (int)strlen(interp);
+        if (arg) {
+            nws[k] = arg;
+            nls[k++] = (int)strlen(arg);
+        }
+        nws[k] = curname;
+        nls[k++] = (int)strlen(curname);
+        for (int i = 1; i < cur.n; i++) {
+            nws[k] = cur.w[i];
+            nls[k++] = cur.len[i];
+        }
+        free(ws);
+        free(ls);
+        ws = nws;
+        ls = nls;
+        cur.w = ws;
+        cur.len = ls;
+        cur.n = nw;
+        cur.cap = nw;
+        curname = interp;
+        /* the interpreter, resolved as open_exec does: from the caller's cwd */
+        close(fd);
+        fd = resolve_in_view(tid, tgid, AT_FDCWD, interp);
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            rc = fd < 0 ? fd : -errno;
+            break;
+        }
+        char ireal[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        rl = readlink(link, ireal, sizeof ireal - 1);
+        if (rl < 0 || (size_t)rl >= sizeof ireal - 1) {
+            rc = rl < 0 ? -errno : -ENAMETOOLONG;
+            break;
+        }
+        ireal[rl] = '\0';
+        b->argv = cur;
+        lg_judge_words(b, &s->t, ireal, &v);  /* the interpreter's own name and path */
+        b->argv = saved;
+        take_deny(o, &v, &cur, ireal);
+    }
+    if (rc == 0) {
+        o->dev = st.st_dev;
+        o->ino = st.st_ino;
+        /* what /proc/PID/cmdline must be after the exec: the last form */
+        size_t len = 0;
+        for (int i = 0; i < cur.n; i++)
+            len += (size_t)cur.len[i] + 1;
+        o->expect = malloc(len + 1);
+        if (!o->expect) {
+            rc = -ENOMEM;
+        } else if (cur.n == 0) {
+            o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
+            o->expect_len = 1;
+        } else {
+            size_t pos = 0;
+            for (int i = 0; i < cur.n; i++) {
+                memcpy(o->expect + pos, cur.w[i], (size_t)cur.len[i]);
+                pos += (size_t)cur.len[i];
+                o->expect[pos++] = '\0';
+            }
+            o->expect_len = pos;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    free(ws);
+    free(ls);
+    return rc;
+}
