@@ -13,7 +13,12 @@ message (the CLI prints `landgate: <message>`; here it is the exception's str())
 The result is `subprocess.CompletedProcess`-like (`args`, `returncode`,
 `stdout`, `stderr`, `check_returncode()`), plus `decisions`: the session's
 entries as the session handed them to the audit trail (session start with the
-layers in force, every decision, session end).
+layers in force, every decision, session end), and `denied`: every denial of
+the session as a typed `Denial` (action, target, rule, layer, reason).
+
+`run_async` is `run` on a worker thread for asyncio code; `Session` (from
+sandbox.session.server) runs many commands under one policy in one launch and
+one audit session.
 
 `run` may be called from any thread, several at once: it changes no
 process-wide state (cwd, environment and stdio are the session's options; only
@@ -32,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, Union
 
 from sandbox.errors import UsageError
+from sandbox.policy.denial import Denial, denial_from_event
+from sandbox.session.server import Session
 
 if TYPE_CHECKING:
     from sandbox.policy import Policy
@@ -39,7 +46,7 @@ if TYPE_CHECKING:
 
 PolicyArg = Union["Policy", str, "os.PathLike[str]", None]
 
-__all__ = ["RunResult", "run"]
+__all__ = ["Denial", "RunResult", "Session", "run", "run_async"]
 
 
 @dataclass
@@ -56,13 +63,13 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)  # what the CLI prints as "warning:"
     notices: list[str] = field(default_factory=list)  # what the CLI prints as "landgate: ..."
     events: list[DecisionEvent] = field(default_factory=list)  # the typed decisions
+    denials: list[Denial] = field(default_factory=list)
 
     @property
-    def denied(self) -> list[dict[str, Any]]:
-        """The decisions that denied (or, under simulation, would have denied) an action."""
-        return [
-            d for d in self.decisions if d.get("type") == "decision" and d.get("result") == "deny"
-        ]
+    def denied(self) -> list[Denial]:
+        """Every denial of the session (under simulation: what would have been denied),
+        whichever layer made it, with the rule and a reason a model can act on."""
+        return list(self.denials)
 
     def check_returncode(self) -> None:
         if self.returncode:
@@ -173,7 +180,19 @@ def run(
         warnings=warnings,
         notices=notices,
         events=events,
+        denials=[denial_from_event(e, outcome.policy) for e in events if e.denied],
     )
+
+
+async def run_async(argv: Sequence[str], **kwargs: Any) -> RunResult:
+    """`run` for asyncio code: the session runs on a worker thread (asyncio.to_thread),
+    the event loop stays free.  Same arguments, result and errors as `run`.
+
+    Cancelling the awaiting task does not stop the sandboxed command (a thread
+    cannot be interrupted): pass `timeout` to bound it."""
+    import asyncio
+
+    return await asyncio.to_thread(run, argv, **kwargs)
 
 
 def _check_argv(argv: Sequence[str]) -> list[str]:

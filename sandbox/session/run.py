@@ -85,6 +85,9 @@ class RunOptions:
     # Forward INT/TERM/HUP/WINCH/... to the agent.  Only possible (and only done) when
     # run_session is called from the main thread: Python handles signals there alone.
     forward_signals: bool = True
+    # Set from another thread to end the session early: the whole tree is killed, as on a
+    # timeout (sandbox.Session's per-command timeout; the session then reports timed_out).
+    cancel: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class SessionResult:
     counts: Mapping[str, Any]
     timed_out: bool = False
     start: Mapping[str, Any] = field(default_factory=dict)  # the session-start entry's fields
+    policy: Any = None  # the Policy in force (the API explains denials with it)
 
 
 def load_session_policy(options: RunOptions, cwd: str) -> Any:
@@ -528,7 +532,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         )
     if timed_out:
         options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
-    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started)
+    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started, policy)
 
 
 def _run_child(
@@ -586,8 +590,12 @@ def _run_child(
         )
         recorder.attach(supervisor)
         child.release()
+        cancel = options.cancel
         init_status, killed = _wait_and_forward(
-            child.init_pid, deadline, lambda: bool(failure), forward=forward
+            child.init_pid,
+            deadline,
+            lambda: bool(failure) or (cancel is not None and cancel.is_set()),
+            forward=forward,
         )
         raw, exec_errno = child.collect()
     except BaseException:
