@@ -64,7 +64,7 @@ def test_run_from_eight_threads_at_once(lg: dict[str, Any]) -> None:
             barrier.wait()
             argv = ["sh", "-c", f"echo thread-{i}"] if i % 2 else ["sh", "-c", "/usr/bin/id"]
             results[i] = sandbox.run(argv, capture_output=True, **lg)
-        except Exception as exc:  # reported below with the thread's index
+        except Exception as exc:  # noqa: BLE001 - reported below with the thread's index
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
