@@ -15,21 +15,27 @@ STAMP := $(VENV)/.installed
 DEB_PKGS := gcc make libcap-dev nftables libnftables1 python3 python3-venv python3-dev \
             iproute2 passt util-linux procps chromium
 BENCH_DEB_PKGS := bubblewrap firejail socat ripgrep hyperfine
+# Every Python package, pinned (runtime, test, dev, bench, build tools): installs are
+# reproducible.  Refresh with `make lock` (resolves from PyPI), then commit the file.
+LOCK := requirements.lock
+# --no-build-isolation: landgate's C extension is built with the venv's pinned
+# setuptools/wheel/cffi, not with whatever an isolated build environment would fetch.
+PIP_LOCKED := $(VPY) -m pip install -q -c $(LOCK)
 
-.PHONY: install test demo bench build check-c lint clean
+.PHONY: install test demo bench build check-c lint lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py csrc/*.c csrc/*.h csrc/build.py
+$(STAMP): pyproject.toml setup.py csrc/*.c csrc/*.h csrc/build.py $(LOCK)
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
-	$(VPY) -m pip install -q --upgrade pip setuptools wheel cffi
+	$(PIP_LOCKED) --upgrade pip setuptools wheel cffi
 	rm -f sandbox/_*.so
-	$(VPY) -m pip install -q -e '.[test,dev]'
+	$(PIP_LOCKED) --no-build-isolation -e '.[test,dev]'
 	@touch $(STAMP)
 
 build: install
@@ -50,12 +56,18 @@ bench: install
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	$(VPY) -m pip install -q -e '.[bench]'
+	$(PIP_LOCKED) --no-build-isolation -e '.[bench]'
 	$(VPY) bench/run.py
 
 lint: install
-	$(VPY) -m ruff check sandbox tests bench
+	$(VPY) -m ruff check sandbox tests bench demo .ci
+	$(VPY) -m ruff format --check sandbox tests bench demo .ci
 	$(VPY) -m mypy sandbox
+
+# Re-resolve every Python dependency from PyPI and rewrite requirements.lock.
+lock:
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) .ci/lock.py
 
 clean:
 	rm -rf build $(VENV) sandbox/*.so *.egg-info

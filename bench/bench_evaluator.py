@@ -48,11 +48,11 @@ def synthetic_policy(n: int, seed: int = 1) -> dict[str, Any]:
         paths.append(
             {
                 "path": [
-                    "./dir%d/**" % k,
-                    "**/secret%d.txt" % k,
-                    "~/cache%d/" % k,
-                    "*.ext%d" % k,
-                    "/srv/data%d/*/file.bin" % k,
+                    f"./dir{k}/**",
+                    f"**/secret{k}.txt",
+                    f"~/cache{k}/",
+                    f"*.ext{k}",
+                    f"/srv/data{k}/*/file.bin",
                 ][form],
                 "effect": effect(),
             }
@@ -60,11 +60,11 @@ def synthetic_policy(n: int, seed: int = 1) -> dict[str, Any]:
         commands.append(
             {
                 "command": [
-                    "tool%d*" % k,
-                    "bad%d --flag*" % k,
-                    "git sub%d" % k,
-                    "python3 -m mod%d*" % k,
-                    "/opt/bin/exe%d *" % k,
+                    f"tool{k}*",
+                    f"bad{k} --flag*",
+                    f"git sub{k}",
+                    f"python3 -m mod{k}*",
+                    f"/opt/bin/exe{k} *",
                 ][form],
                 "effect": effect(),
             }
@@ -72,11 +72,11 @@ def synthetic_policy(n: int, seed: int = 1) -> dict[str, Any]:
         dests.append(
             {
                 "destination": [
-                    "host%d.example.com:443" % k,
-                    "*.zone%d.net" % k,
-                    "10.%d.%d.0/24" % (k // 256 % 256, k % 256),
-                    "[fd00::%x]:8080" % k,
-                    "unix:/run/svc%d/*.sock" % k,
+                    f"host{k}.example.com:443",
+                    f"*.zone{k}.net",
+                    f"10.{k // 256 % 256}.{k % 256}.0/24",
+                    f"[fd00::{k:x}]:8080",
+                    f"unix:/run/svc{k}/*.sock",
                 ][form],
                 "effect": effect(),
             }

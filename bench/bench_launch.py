@@ -34,7 +34,7 @@ def _time(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> fl
 
 def _interleaved(cmds: dict[str, list[str]], rounds: int, **kw) -> dict[str, float]:
     samples: dict[str, list[float]] = {k: [] for k in cmds}
-    for name, cmd in cmds.items():  # warm-up
+    for cmd in cmds.values():  # warm-up
         _time(cmd, **kw)
     for _ in range(rounds):
         for name, cmd in cmds.items():
@@ -84,7 +84,7 @@ print(statistics.median(samples))
 
 def _inside(cmd_prefix: list[str], work: list[str], n: int, cwd: str, env: dict) -> float:
     out = subprocess.run(
-        cmd_prefix + ["/usr/bin/python3", "-c", TIMER, str(n), *work],
+        [*cmd_prefix, "/usr/bin/python3", "-c", TIMER, str(n), *work],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -116,7 +116,7 @@ def run(quick: bool = False) -> dict:
         plain = _policy(tmp, ws, deny_env=False)
         carve = _policy(tmp, ws, deny_env=True)
         lg = [PY, "-m", "sandbox", "run", "--policy", str(plain), "--"]
-        launch_cmds = {"bare": ["/bin/true"], "landgate": lg + ["/bin/true"]}
+        launch_cmds = {"bare": ["/bin/true"], "landgate": [*lg, "/bin/true"]}
         if shutil.which("bwrap"):
             launch_cmds["bwrap"] = ["bwrap", "--ro-bind", "/", "/", "/bin/true"]
         if shutil.which("firejail"):
@@ -126,8 +126,8 @@ def run(quick: bool = False) -> dict:
         work = ["sh", "-c", "find . -type f -print0 | xargs -0 cat > /dev/null"]
         file_cmds = {
             "bare": work,
-            "landlock_only": [PY, "-m", "sandbox", "run", "--policy", str(plain), "--"] + work,
-            "carve_outs": [PY, "-m", "sandbox", "run", "--policy", str(carve), "--"] + work,
+            "landlock_only": [PY, "-m", "sandbox", "run", "--policy", str(plain), "--", *work],
+            "carve_outs": [PY, "-m", "sandbox", "run", "--policy", str(carve), "--", *work],
         }
         # landgate's own start-up (python import, plan) is in each of these samples; the
         # "inside" numbers below time the workload within one session instead.

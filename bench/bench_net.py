@@ -55,7 +55,9 @@ if mode == "connect":
     out = []
     for _ in range(n):
         t = time.perf_counter_ns()
-        s = socket.create_connection((host, port)); out.append((time.perf_counter_ns() - t) / 1000); s.close()
+        s = socket.create_connection((host, port))
+        out.append((time.perf_counter_ns() - t) / 1000)
+        s.close()
     print(json.dumps(out))
 elif mode == "transfer":
     host, mb = arg.split(","); total = int(mb) << 20

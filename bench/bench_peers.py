@@ -271,7 +271,7 @@ def measure(
                 rows[r.key] = {"status": "ok", "baseline": r.baseline, **_summary(samples[r.key])}
                 if r.key in warnings:
                     rows[r.key]["warnings"] = warnings[r.key]
-        for key, row in rows.items():
+        for row in rows.values():
             base = rows.get(row.get("baseline") or "", {})
             if row.get("status") == "ok" and base.get("status") == "ok":
                 row["ratio"] = round(row["median_ms"] / base["median_ms"], 3)

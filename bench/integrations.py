@@ -25,7 +25,7 @@ from pathlib import Path
 
 def _pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p * (len(s) - 1)))]
 
 
 def hook_latency(calls: int, root: Path) -> None:

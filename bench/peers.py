@@ -316,7 +316,7 @@ def landgate_api_tool() -> Tool:
         name="landgate-api",
         kind="inprocess",
         version=landgate_version(),
-        note="sandbox.run(argv, policy=<bench policy>) in a worker, vs subprocess.run in that worker",
+        note="sandbox.run(argv, policy=<bench policy>) in a worker, vs subprocess.run there",
         python=str(LANDGATE_VENV_PY),
         backend="landgate",
     )

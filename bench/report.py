@@ -220,7 +220,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                 lines.append(f"| {key} | {val} |")
             lines.append("")
     if notes.items:
-        lines += ["## Notes", ""] + notes.render() + [""]
+        lines += ["## Notes", "", *notes.render(), ""]
     return "\n".join(lines)
 
 
@@ -263,7 +263,7 @@ def render_chart(data: dict[str, Any], path: Path) -> str | None:
                 missing.append(x)
         label = name + (" (vs its own subprocess.run)" if name in INPROC_ORDER else "")
         bars = ax.bar(xs, ys, width * 0.95, label=label, color=colors.get(name))
-        for rect, y in zip(bars, ys):
+        for rect, y in zip(bars, ys, strict=True):
             ax.annotate(
                 f"{y:.3g}×",
                 (rect.get_x() + rect.get_width() / 2, y),

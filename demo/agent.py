@@ -214,7 +214,7 @@ def main() -> int:
         "--exfil-ip", default="", help="the demo's fake exfiltration server (fakenet.sh)"
     )
     args = ap.parse_args()
-    global EXFIL_IP
+    global EXFIL_IP  # noqa: PLW0603  set once from the command line, read by the attacks
     EXFIL_IP = args.exfil_ip
     secret = args.marker.encode()
     home = Path(os.environ.get("HOME", "/nonexistent"))

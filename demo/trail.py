@@ -52,8 +52,8 @@ def _session(entry: dict[str, Any]) -> Any:
 
 def denials(last_session: bool) -> int:
     entries = []
-    for line in sys.stdin:
-        line = line.strip()
+    for raw in sys.stdin:
+        line = raw.strip()
         if line:
             try:
                 entries.append(json.loads(line))
@@ -121,8 +121,8 @@ TRAIL_STEPS = {
 
 def _read_entries() -> list[dict[str, Any]]:
     out = []
-    for line in sys.stdin:
-        line = line.strip()
+    for raw in sys.stdin:
+        line = raw.strip()
         if line:
             try:
                 out.append(json.loads(line))

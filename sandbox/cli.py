@@ -16,7 +16,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from sandbox.policy import Policy
 
 from sandbox._version import __version__
 from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError, UsageError
@@ -260,7 +263,7 @@ def _out(text: str) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def _resolve_policy(arg: str | None):  # -> Policy
+def _resolve_policy(arg: str | None) -> Policy:
     from sandbox.policy import load_policy, resolve_policy_path
 
     return load_policy(resolve_policy_path(arg, cwd=Path.cwd()))
@@ -425,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # stdout closed early (e.g. `landgate audit show | head`): not an error.
         try:
-            sys.stdout = open(os.devnull, "w")
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
         except OSError:
             pass
         return 0

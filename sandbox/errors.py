@@ -69,7 +69,9 @@ class PolicyErrors(PolicyError):
 
 
 class LaunchError(LandgateError):
-    """The sandbox could not be set up (exit 125), e.g. `landlock_restrict_self: Operation not permitted`."""
+    """The sandbox could not be set up (exit 125).
+
+    E.g. `landlock_restrict_self: Operation not permitted`."""
 
     exit_code = EXIT_LAUNCH
 

@@ -21,6 +21,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,41 @@ def require_kernel(ok: bool, reason: str) -> None:
 
 def require_root() -> None:
     require_kernel(os.geteuid() == 0, "this test needs root (namespaces, nftables)")
+
+
+TUN = "/dev/net/tun"
+
+
+@contextmanager
+def tun_mode(mode: int) -> Iterator[None]:
+    """/dev/net/tun at `mode` for the duration; the original mode is restored afterwards,
+    also when the test fails.  A fresh Debian machine has the node 0600 root until udev
+    makes it 0666; the tests set what they need instead of depending on the machine."""
+    require_root()
+    try:
+        before = os.stat(TUN).st_mode & 0o7777
+    except FileNotFoundError:
+        require_kernel(False, f"{TUN} (the tun driver)")
+        raise  # not reached: require_kernel skips or fails
+    os.chmod(TUN, mode)
+    try:
+        yield
+    finally:
+        os.chmod(TUN, before)
+
+
+@pytest.fixture
+def tun_rw() -> Iterator[None]:
+    """/dev/net/tun 0666, as udev leaves it on a normal Debian host."""
+    with tun_mode(0o666):
+        yield
+
+
+@pytest.fixture
+def tun_root_only() -> Iterator[None]:
+    """/dev/net/tun 0600 root, as a fresh machine (or a hardened host) has it."""
+    with tun_mode(0o600):
+        yield
 
 
 class RecordingServer:
@@ -135,7 +171,7 @@ def _make_world(root: Path) -> World:
     (ws / "src" / "app.ts").write_text("export const answer = 42;\n")
     (ws / "README.md").write_text("# demo workspace\n")
     (ws / "package.json").write_text('{"name": "demo", "scripts": {"test": "true"}}\n')
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)

@@ -30,7 +30,7 @@ def iter_entries(directory: Path) -> Iterator[dict[str, Any]]:
         raise AuditError(f"no audit trail at {directory} (no trail-*.jsonl segments)")
     for _, path in segments:
         try:
-            f = open(path, "rb")
+            f = open(path, "rb")  # noqa: SIM115 - closed below, generator-friendly
         except OSError as exc:
             raise AuditError(f"cannot read audit segment {path}: {exc.strerror}") from exc
         with f:

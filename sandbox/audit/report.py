@@ -23,7 +23,8 @@ TIMELINE_CAP = 500
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232b;
 background:#fafbfc}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dee4}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dee4}
 h3{font-size:15px;margin:18px 0 6px}.meta{color:#57606a}
 table{border-collapse:collapse;margin:6px 0 12px;background:#fff}
 th,td{border:1px solid #d8dee4;padding:3px 8px;text-align:left;vertical-align:top}

@@ -162,7 +162,7 @@ def _self_check(items: list[Item], text: str, workspace: str | None) -> list[str
         policy = load_policy_text(
             text, source="<suggestion>", cwd=Path(workspace) if workspace else Path(os.getcwd())
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - report, never crash the suggestion
         return [f"# note: the suggestion does not load as a policy here: {exc}"]
     notes = []
     for i in items:
@@ -170,7 +170,7 @@ def _self_check(items: list[Item], text: str, workspace: str | None) -> list[str
             continue
         try:
             d = decide(policy, i.action, i.target)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             notes.append(f"# note: {i.action} {i.target!r} cannot be judged: {exc}")
             continue
         if d.effect != "allow":

@@ -201,7 +201,8 @@ class AuditWriter:
     def counts(self) -> dict[str, Any]:
         """This session's decisions so far: allow, deny, by_action {action: {allow, deny}}."""
         with self._tlock:
-            return json.loads(json.dumps(self._counts))
+            counts: dict[str, Any] = json.loads(json.dumps(self._counts))
+            return counts
 
     def start_session(self, info: dict[str, Any]) -> str:
         """Write the session start entry; returns the new session id."""
@@ -323,7 +324,7 @@ class AuditWriter:
                     os.close(fd)
             self._seg_fd = self._lock_fd = self._witness_lock_fd = -1
 
-    def __enter__(self) -> AuditWriter:
+    def __enter__(self) -> AuditWriter:  # noqa: PYI034 - not meant to be subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -343,7 +344,7 @@ class AuditWriter:
             if self._on_failure is not None:
                 try:
                     self._on_failure(message)
-                except Exception:
+                except Exception:  # noqa: BLE001, S110 - a broken callback must not hide the failure
                     pass
 
     @contextmanager
@@ -611,7 +612,7 @@ class AuditWriter:
         while not self._stop.wait(_FLUSH_INTERVAL):
             try:
                 self._flush_once()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
                 with self._tlock:
                     self._fail(f"audit flusher failed: {exc}")
                 return

@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.host.probe import HostCapabilities
 from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 
 
 @dataclass(frozen=True, slots=True)
 class HostReport:
-    host: Any  # HostCapabilities
+    host: HostCapabilities
     nobody_user_mount_ns: bool  # can an unprivileged user get user+mount namespaces?
     nobody_pid_ns: bool
     layers: tuple[LayerStatus, ...]
@@ -30,7 +31,7 @@ class HostReport:
         }
 
 
-def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
+def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
     abi = h.landlock_abi
     out = []
     if abi > 0:
@@ -119,7 +120,7 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     return tuple(out)
 
 
-def host_report(host: Any = None) -> HostReport:
+def host_report(host: HostCapabilities | None = None) -> HostReport:
     from sandbox.host.probe import (
         CLONE_NEWNS,
         CLONE_NEWPID,
@@ -165,20 +166,28 @@ def render_doctor(report: HostReport) -> str:
             f"namespaces        {'root' if h.is_root else f'uid {h.uid}'}: user {yn[h.user_ns]}, "
             f"mount {yn[h.mount_ns]}, pid {yn[h.pid_ns]}, net {yn[h.net_ns]}"
         ),
-        f"unprivileged      user+mount {yn[report.nobody_user_mount_ns]}, pid {yn[report.nobody_pid_ns]}",
+        (
+            f"unprivileged      user+mount {yn[report.nobody_user_mount_ns]}, "
+            f"pid {yn[report.nobody_pid_ns]}"
+        ),
         f"memfd_noexec      {yn[h.memfd_noexec]}",
-        f"nftables          {h.nft or 'not installed'} (libnftables: {h.libnftables or 'not found'})",
+        (
+            f"nftables          {h.nft or 'not installed'} "
+            f"(libnftables: {h.libnftables or 'not found'})"
+        ),
         f"cgroup            {h.cgroup}"
         + (
             ""
             if h.cgroup == "v2"
-            else " (no unified cgroup v2 hierarchy: "
-            "the tree is contained by the pid namespace instead)"
+            else (
+                " (no unified cgroup v2 hierarchy: "
+                "the tree is contained by the pid namespace instead)"
+            )
         ),
         (
-            "audit             durability batch (default): entries written at once, fsynced at least "
-            "every 100 ms, so a crash loses at most that window; strict: each entry fsynced before "
-            "the action proceeds"
+            "audit             durability batch (default): entries written at once, fsynced at "
+            "least every 100 ms, so a crash loses at most that window; strict: each entry fsynced "
+            "before the action proceeds"
         ),
         "",
         "layers",
@@ -186,7 +195,9 @@ def render_doctor(report: HostReport) -> str:
         "",
         f"rung: {report.rung}",
         f"  not covered on this rung: {RUNG_GAPS[report.rung]}",
-        "  ladder: full (namespaces + Landlock + unotify + nftables) -> no-network-namespace -> "
-        "no-namespaces -> no-landlock",
+        (
+            "  ladder: full (namespaces + Landlock + unotify + nftables) -> no-network-namespace "
+            "-> no-namespaces -> no-landlock"
+        ),
     ]
     return "\n".join(lines)

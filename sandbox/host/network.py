@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from sandbox.errors import LaunchError
+from sandbox.host.probe import tun_device_problem
 
 
 def read_sysctl(path: str) -> str | None:
@@ -95,9 +95,8 @@ def _ipv6_forwardable() -> bool:
     return read_sysctl("net/ipv6/conf/all/force_forwarding") is not None
 
 
-@lru_cache(maxsize=1)
 def network_capabilities() -> NetCapabilities:
-    """This host's network rung, probed once per process."""
+    """This host's network rung (not cached: the tun device's mode may change between runs)."""
     root = os.geteuid() == 0
     privileged = root and _has_caps(CAP_NET_ADMIN, CAP_SYS_ADMIN)
     nft_ok, nft_reason = False, None
@@ -178,6 +177,9 @@ def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
         )
     if pasta is None:
         return "pasta is not installed (Debian: passt)"
+    tun = tun_device_problem()
+    if tun is not None:
+        return tun
     try:
         from sandbox.host.nftables import _load
 

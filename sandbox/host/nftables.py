@@ -104,7 +104,7 @@ def shared_nft() -> Nft:
     measured on 6.18).  One context for every session of the process pays
     that at most once, at exit.  Calls are serialised by Nft's own lock.
     """
-    global _shared
+    global _shared  # noqa: PLW0603  the one process-wide context, made on first use
     with _shared_lock:
         if _shared is None:
             _shared = Nft()

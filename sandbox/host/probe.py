@@ -115,10 +115,53 @@ def nft_version() -> str | None:
     if not exe:
         return None
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+TUN_DEVICE = "/dev/net/tun"
+
+
+def tun_device_problem(path: str = TUN_DEVICE) -> str | None:
+    """Why pasta, running as this process's user, cannot open the tun device; None if it can.
+
+    The unprivileged network rung's pasta opens /dev/net/tun read/write inside the
+    sandbox's user namespace.  Capabilities there do not override the mode of a
+    device owned by the host's root, so this user's own access is what counts: a
+    fresh Debian machine ships the node 0600 root until udev makes it 0666, and
+    containers often leave it out.  Opening it (no TUNSETIFF) creates nothing.
+    Not cached: a test or an administrator may change the mode between runs.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return f"pasta needs read/write on {path}; it does not exist here"
+    except PermissionError:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            return f"pasta needs read/write on {path}; stat: {exc.strerror}"
+        return (
+            f"pasta needs read/write on {path}; it is {st.st_mode & 0o7777:04o} "
+            f"{_user_name(st.st_uid)} here"
+        )
+    except OSError as exc:
+        return f"pasta needs read/write on {path}; open: {exc.strerror}"
+    os.close(fd)
+    return None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def probe_unshare(flags: int, uid: int = -1) -> bool:

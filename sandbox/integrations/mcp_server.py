@@ -72,22 +72,25 @@ def _answer(result: ToolResult) -> str:
 def build_server(tools: LandgateTools) -> Any:
     server = _server_class()(NAME, instructions=INSTRUCTIONS)
 
-    @server.tool(description="Run a shell command line (sh -c) in the sandbox.")
     def run(command: str, cwd: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
         return _answer(tools.run(command, cwd=cwd, timeout=timeout))
 
-    @server.tool(description="Read a text file (path relative to the workspace, or absolute).")
     def read_file(path: str) -> str:
         return _answer(tools.read_file(path))
 
-    @server.tool(description="Create or replace a file with the given content.")
     def write_file(path: str, content: str) -> str:
         return _answer(tools.write_file(path, content))
 
-    @server.tool(description="List a directory: one entry a line, directories end in /.")
     def list_dir(path: str = ".") -> str:
         return _answer(tools.list_dir(path))
 
+    # The SDK reads each function's signature for the tool's input schema.
+    server.tool(description="Run a shell command line (sh -c) in the sandbox.")(run)
+    server.tool(description="Read a text file (path relative to the workspace, or absolute).")(
+        read_file
+    )
+    server.tool(description="Create or replace a file with the given content.")(write_file)
+    server.tool(description="List a directory: one entry a line, directories end in /.")(list_dir)
     return server
 
 

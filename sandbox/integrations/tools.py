@@ -98,7 +98,7 @@ class LandgateTools:
         judge_files: bool = True,
     ) -> None:
         from sandbox.audit import default_audit_dir
-        from sandbox.session.run import RunOptions, load_session_policy
+        from sandbox.session.options import RunOptions, load_session_policy
 
         self.workspace = os.path.abspath(os.fspath(workspace) if workspace else os.getcwd())
         self.audit = os.fspath(audit) if audit is not None else str(default_audit_dir())

@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
+
+if TYPE_CHECKING:
+    from sandbox.plan import Plan
 
 LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
 
@@ -76,7 +79,7 @@ class AppliedStatus:
 
 
 def spec_from_plan(
-    plan: Any,
+    plan: Plan,
     *,
     path: str,
     argv: Sequence[str],
@@ -134,7 +137,8 @@ def spec_from_plan(
 
 @dataclass
 class Child:
-    """A spawned sandbox: init (reaped by the caller) and the agent (its pid as landgate sees it)."""
+    """A spawned sandbox: init (reaped by the caller) and the agent (its pid as landgate
+    sees it)."""
 
     init_pid: int
     agent_pid: int
@@ -170,7 +174,7 @@ class Child:
 def _cstrings(ffi: Any, items: Sequence[str], keep: list[Any]) -> Any:
     ptrs = [ffi.new("char[]", os.fsencode(s)) for s in items]
     keep.extend(ptrs)
-    arr = ffi.new("char *[]", ptrs + [ffi.NULL])
+    arr = ffi.new("char *[]", [*ptrs, ffi.NULL])
     keep.append(arr)
     return arr
 

@@ -201,7 +201,7 @@ class DnsView:
                 return
             self._submit(self._answer_udp, sock, data, peer)
 
-    def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple) -> None:
+    def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         reply = self.handle(data)
         if reply is None:
             return
@@ -252,12 +252,12 @@ class DnsView:
 
         try:
             query = DNSRecord.parse(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - dnslib raises DNSError and struct/buffer errors alike
             return None
         if query.header.qr or query.header.opcode != 0:
             return None
         if len(query.questions) != 1:
-            return self._reply(query, RCODE.FORMERR).pack()
+            return bytes(self._reply(query, RCODE.FORMERR).pack())
         self.queries += 1
         q = query.questions[0]
         name = str(q.qname).rstrip(".").lower()
@@ -275,16 +275,16 @@ class DnsView:
         if not verdict.answer:
             self.denied += 1
             self._emit(replace(event, result="deny", reason=verdict.reason))
-            return self._reply(query, RCODE.NXDOMAIN).pack()
+            return bytes(self._reply(query, RCODE.NXDOMAIN).pack())
         if q.qtype == QTYPE.AAAA and not self._ipv6:
             # IPv6 egress is not routed on this host: an empty answer makes clients use IPv4.
             self._emit(replace(event, addresses=(), note="no IPv6 egress"))
-            return self._reply(query, RCODE.NOERROR).pack()
+            return bytes(self._reply(query, RCODE.NOERROR).pack())
         try:
             upstream = self._ask_upstream(q)
         except (OSError, ValueError) as exc:
             self._emit(replace(event, result="error", reason=f"upstream: {exc}"))
-            return self._reply(query, RCODE.SERVFAIL).pack()
+            return bytes(self._reply(query, RCODE.SERVFAIL).pack())
         reply = self._reply(query, upstream.header.rcode)
         addrs: list[str] = []
         ttl = TTL_CAP
@@ -301,13 +301,13 @@ class DnsView:
             timeout = max(self._ttl_floor, min(ttl, TTL_CAP))
             try:
                 self._allow_addresses(addrs, verdict, timeout)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - fail closed: no answer the firewall does not know
                 self._emit(replace(event, result="error", reason=f"nft: {exc}"))
-                return self._reply(query, RCODE.SERVFAIL).pack()
+                return bytes(self._reply(query, RCODE.SERVFAIL).pack())
             for ip in addrs:
                 self._names_sink(ip, (name,))
         self._emit(replace(event, addresses=tuple(addrs)))
-        return reply.pack()
+        return bytes(reply.pack())
 
     def _ask_upstream(self, q: DNSQuestion) -> DNSRecord:
         from dnslib import DNSHeader, DNSQuestion, DNSRecord
@@ -343,7 +343,7 @@ class DnsView:
     def _emit(self, event: DecisionEvent) -> None:
         try:
             self._on_event(replace(event, ts=time.time()))
-        except Exception:
+        except Exception:  # noqa: BLE001,S110
             pass  # the audit sink reports its own failures; the resolver keeps answering
 
 

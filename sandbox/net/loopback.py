@@ -190,7 +190,7 @@ class LoopbackForwarder:
                 if next_scan is not None and time.monotonic() >= next_scan and not self._stop:
                     try:
                         self._adopt(self._bind(self._wanted()))
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a failed rescan keeps the old ports
                         self._warn(f"loopback forwarder: rescan: {exc}")
                     next_scan = time.monotonic() + RESCAN_SECONDS
         finally:

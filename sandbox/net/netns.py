@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from sandbox.errors import LaunchError
 from sandbox.net.rtnl import Rtnl
@@ -111,7 +111,7 @@ def _in_thread(fn: Callable[[], T]) -> T:
     def target() -> None:
         try:
             box["value"] = fn()
-        except BaseException as exc:  # handed back to the caller below
+        except BaseException as exc:  # noqa: BLE001  handed back to the caller below
             box["error"] = exc
 
     t = threading.Thread(target=target, name="landgate-netns", daemon=True)
@@ -140,7 +140,7 @@ def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
 class AllocationLock:
     """flock on /run/landgate/net.lock: address choice + creation is one critical section."""
 
-    def __enter__(self) -> AllocationLock:
+    def __enter__(self) -> Self:
         RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._fd = os.open(RUN_DIR / "net.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)

@@ -36,6 +36,7 @@ import signal
 import sys
 import tempfile
 import time
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 CLONE_NEWUSER = 0x10000000
@@ -111,7 +112,7 @@ def start_pasta(argv: list[str], log_fd: int) -> int:
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
             os.execvp(argv[0], argv)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001  (the forked child must reach _exit)
             os.write(2, f"exec {argv[0]}: {exc}\n".encode())
         os._exit(127)
     return pid
@@ -144,7 +145,7 @@ class Helper:
     def __init__(self) -> None:
         self.nft: Nft | None = None
         self.pasta = -1
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (pasta's stderr, for the process's life)
 
     def pasta_failed(self) -> str | None:
         if self.pasta <= 0:
@@ -161,7 +162,7 @@ class Helper:
         )
         return f"pasta exited ({os.waitstatus_to_exitcode(status)}): {text[:300] or 'no message'}"
 
-    def attach(self, req: dict) -> dict:
+    def attach(self, req: dict[str, Any]) -> dict[str, Any]:
         t0 = time.monotonic()
         pid = int(req["pid"])
         # Pinned before pasta starts: these fds are the namespaces we configure.
@@ -201,7 +202,7 @@ class Helper:
             },
         }
 
-    def nft_batch(self, req: dict) -> dict:
+    def nft_batch(self, req: dict[str, Any]) -> dict[str, Any]:
         if self.nft is None:
             raise HelperError("not attached")
         self.nft.run(req["batch"])

@@ -18,6 +18,7 @@ import socket
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from sandbox.errors import LaunchError
 
@@ -129,7 +130,7 @@ class Rtnl:
         self._sock.bind((0, 0))
         self._seq = 0
 
-    def __enter__(self) -> Rtnl:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -308,10 +308,10 @@ def plan_carve_outs(
             scan = _Scan(action, rule.ref(), rule.pattern, rule.origin, pp, bool(roots))
             scans.append(scan)
             for root in roots:
-                if pp.anchored and pp.base is not None and pp.glob == pp.base:
-                    if os.path.lexists(root) and root == pp.base:
-                        scan.found.append((root, os.path.isdir(root)))
-                        continue
+                exact = pp.anchored and pp.base is not None and pp.glob == pp.base
+                if exact and os.path.lexists(root) and root == pp.base:
+                    scan.found.append((root, os.path.isdir(root)))
+                    continue
                 if match(pp, root) and os.path.lexists(root):
                     scan.found.append((root, os.path.isdir(root)))
                     continue

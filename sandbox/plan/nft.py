@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.plan.nft_text import render_nft_text
 from sandbox.policy.model import Policy, Rule
 
 SETS = ("allow4", "allow6", "allowany4", "allowany6", "deny4", "deny6")
@@ -131,7 +132,7 @@ def add_elements_batch(table: str, elements: Mapping[str, list[dict[str, Any]]])
         for name, elems in elements.items()
         if elems
     ]
-    return {"nftables": [{"metainfo": {"json_schema_version": 1}}] + cmds}
+    return {"nftables": [{"metainfo": {"json_schema_version": 1}}, *cmds]}
 
 
 def compile_nft_ruleset(
@@ -185,7 +186,7 @@ def compile_nft_ruleset(
             "output",
             _m({"meta": {"key": "oifname"}}, "lo"),
             {"accept": None},
-            comment="the sandbox's own loopback (pasta's listeners for the DNS view and host ports)",
+            comment="the sandbox's own loopback (pasta's listeners: the DNS view, host ports)",
         )
         # IPv6 neighbour discovery must pass or the gateway never resolves.
         rule(
@@ -332,94 +333,6 @@ def _egress_rules(rule: Any, policy: Policy, topo: NftTopology) -> None:
         rule("egress", {"accept": None}, comment="default allow")
     else:
         rule("egress", {"goto": {"target": "refuse"}}, comment="default deny")
-
-
-def _expr_text(e: dict[str, Any]) -> str:
-    ((kind, body),) = e.items()
-    if kind == "match":
-        return f"{_val_text(body['left'])} {'' if body['op'] in ('==', 'in') else body['op'] + ' '}{_val_text(body['right'])}"
-    if kind in ("accept", "counter", "masquerade"):
-        return kind
-    if kind in ("jump", "goto"):
-        return f"{kind} {body['target']}"
-    if kind == "reject":
-        return "reject with " + (f"icmpx {body['expr']}" if body.get("expr") else body["type"])
-    return f"{kind} {body}"
-
-
-def _val_text(v: Any) -> str:
-    if isinstance(v, dict):
-        if "payload" in v:
-            return f"{v['payload']['protocol']} {v['payload']['field']}"
-        if "meta" in v:
-            return f"meta {v['meta']['key']}"
-        if "ct" in v:
-            return f"ct {v['ct']['key']}"
-        if "set" in v:
-            return "{ " + ", ".join(_val_text(x) for x in v["set"]) + " }"
-        if "prefix" in v:
-            return f"{v['prefix']['addr']}/{v['prefix']['len']}"
-        if "concat" in v:
-            return " . ".join(_val_text(x) for x in v["concat"])
-    if isinstance(v, list):
-        return ",".join(_val_text(x) for x in v)
-    if (
-        isinstance(v, str)
-        and not v.startswith("@")
-        and any(c.isalpha() for c in v)
-        and "." not in v
-        and ":" not in v
-    ):
-        return v
-    return f'"{v}"' if isinstance(v, str) and v == "" else str(v)
-
-
-def render_nft_text(ruleset: Mapping[str, Any]) -> str:
-    """An `nft list ruleset`-like rendering of the compiled batch, for `landgate plan`."""
-    tables: dict[str, dict[str, Any]] = {}
-    for cmd in ruleset.get("nftables", []):
-        if "add" not in cmd:
-            continue
-        ((kind, obj),) = cmd["add"].items()
-        if kind == "table":
-            tables.setdefault(obj["name"], {"sets": [], "chains": {}, "elements": {}})
-            continue
-        tbl = tables.setdefault(obj["table"], {"sets": [], "chains": {}, "elements": {}})
-        if kind == "set":
-            typ = obj["type"]
-            typ = " . ".join(typ) if isinstance(typ, list) else typ
-            tbl["sets"].append(
-                f"set {obj['name']} {{ type {typ}; flags {', '.join(obj['flags'])}; }}"
-            )
-        elif kind == "chain":
-            head = ""
-            if "hook" in obj:
-                head = f"type {obj['type']} hook {obj['hook']} priority {obj['prio']}; policy {obj['policy']};"
-            tbl["chains"][obj["name"]] = {"head": head, "rules": []}
-        elif kind == "rule":
-            text = " ".join(_expr_text(e) for e in obj["expr"])
-            if obj.get("comment"):
-                text += f"  # {obj['comment']}"
-            tbl["chains"][obj["chain"]]["rules"].append(text)
-        elif kind == "element":
-            for e in obj["elem"]:
-                tbl["elements"].setdefault(obj["name"], []).append(
-                    f"{_val_text(e['elem']['val'])} timeout {e['elem']['timeout']}s"
-                )
-    lines: list[str] = []
-    for name, tbl in tables.items():
-        lines.append(f"table inet {name} {{")
-        lines += [f"  {s}" for s in tbl["sets"]]
-        for set_name, elems in tbl["elements"].items():
-            lines.append(f"  # pinned at launch, {set_name}: {', '.join(elems)}")
-        for cname, chain in tbl["chains"].items():
-            lines.append(f"  chain {cname} {{")
-            if chain["head"]:
-                lines.append(f"    {chain['head']}")
-            lines += [f"    {r}" for r in chain["rules"]]
-            lines.append("  }")
-        lines.append("}")
-    return "\n".join(lines)
 
 
 def nft_plan_section(policy: Policy) -> dict[str, Any]:

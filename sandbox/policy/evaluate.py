@@ -196,10 +196,10 @@ def _net_candidates(comp: _Compiled, t: NetTarget, names: tuple[str, ...]) -> li
         return list(comp.net_unix)
     assert comp.net_hosts is not None and comp.net_suffixes is not None
     cand: set[int] = set(comp.net_addr)
-    for name in (t.host,) if t.host is not None else names:
-        if not name:
+    for raw in (t.host,) if t.host is not None else names:
+        if not raw:
             continue
-        name = name.lower().rstrip(".")
+        name = raw.lower().rstrip(".")
         cand.update(comp.net_hosts.get(name, ()))
         dot = name.find(".")
         while dot >= 0:
@@ -487,8 +487,8 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext, depth: in
                 default_source=inner.default_source,
                 considered=(
                     (decision.rule, f"allows the shell itself; `{inner.target}` it runs is denied"),
+                    *inner.considered,
                 )
-                + inner.considered
                 if decision.rule
                 else inner.considered,
             )

@@ -22,14 +22,13 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Union
 
 from sandbox.policy.model import CommandPattern, Destination, PathPattern
 
 GLOB_CHARS = frozenset("*?[")
 
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # localhost means the loopback as the user sees it: 127.0.0.0/8 and ::1
 # (and ::ffff:127.0.0.0/104, how a dual-stack socket spells IPv4 loopback).
@@ -245,7 +244,7 @@ def parse_path_pattern(
         absolute = text
     elif text.startswith("~/"):
         absolute = home.rstrip("/") + text[1:]
-    elif text.startswith("./") or text.startswith("../"):
+    elif text.startswith(("./", "../")):
         absolute = workspace.rstrip("/") + "/" + text
     else:
         anchored = False
@@ -262,7 +261,8 @@ def parse_path_pattern(
         glob = posixpath.normpath(glob) if glob not in ("", "**") else glob
         if glob.startswith(".."):
             raise ValueError(
-                f"a relative pattern cannot start with '..' (use './..' or an absolute path): {raw!r}"
+                "a relative pattern cannot start with '..' (use './..' or an absolute path): "
+                f"{raw!r}"
             )
         if glob in ("", "."):
             raise ValueError(f"path pattern matches nothing: {raw!r}")

@@ -23,8 +23,10 @@ def render_check(policy: Policy) -> str:
     """A summary of a valid policy: header, then per action its default and rules."""
     fmt = "SafeClaw action blocks, " if policy.format == "safeclaw" else ""
     lines = [
-        f"{policy.path.name}: valid ({fmt}version {policy.version}, mode {policy.mode}, "
-        f"workspace {policy.workspace})"
+        (
+            f"{policy.path.name}: valid ({fmt}version {policy.version}, mode {policy.mode}, "
+            f"workspace {policy.workspace})"
+        )
     ]
     if not policy.extends:
         lines.append("baseline: none (extends: [])")

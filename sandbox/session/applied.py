@@ -16,7 +16,8 @@ from sandbox.policy.layers import LayerStatus
 
 def applied_layers(plan: Plan, applied: AppliedStatus) -> tuple[LayerStatus, ...]:
     out: list[LayerStatus] = []
-    for layer in plan.layers:
+    for predicted in plan.layers:
+        layer = predicted
         if layer.name == "filesystem" and layer.active:
             if applied.landlock_abi <= 0:
                 layer = dataclasses.replace(

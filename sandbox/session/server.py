@@ -97,7 +97,8 @@ class Session:
         if self._closed:
             raise UsageError("Session: closed")
         from sandbox.audit import default_audit_dir
-        from sandbox.session.run import RunOptions, load_session_policy, run_session_result
+        from sandbox.session.options import load_session_policy
+        from sandbox.session.run import RunOptions, run_session_result
 
         # Loaded here, once: the session enforces this object and `denied` explains with it.
         audit_dir = self._audit or str(default_audit_dir())

@@ -186,7 +186,7 @@ class Supervisor:
             return
         try:
             self._on_event(ev)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - re-raised by join()
             self._callback_error = exc
             lib.lg_sup_stop(self._ctx)
 
@@ -230,7 +230,7 @@ class Supervisor:
         if self._final_counts is not None:
             return dict(self._final_counts)
         if self._ctx is None:
-            return {k: 0 for k in _COUNTS}
+            return dict.fromkeys(_COUNTS, 0)
         return self._read_counts()
 
     def _read_counts(self) -> dict[str, int]:

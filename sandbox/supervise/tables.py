@@ -53,7 +53,7 @@ class Tables:
 
 
 def _effect(e: str) -> int:
-    return lib.LG_EFFECT_ALLOW if e == "allow" else lib.LG_EFFECT_DENY
+    return int(lib.LG_EFFECT_ALLOW if e == "allow" else lib.LG_EFFECT_DENY)
 
 
 def _path_globs(rule: Rule) -> list[str]:
@@ -63,9 +63,8 @@ def _path_globs(rule: Rule) -> list[str]:
     base = p.glob if p.anchored else "**/" + p.glob.lstrip("/")
     base = base.rstrip("/") or "/"
     out = [base]
-    if p.directory or base.endswith("/**"):
-        if not base.endswith("/**"):
-            out.append(base + "/**")
+    if (p.directory or base.endswith("/**")) and not base.endswith("/**"):
+        out.append(base + "/**")
     return out
 
 
@@ -88,7 +87,8 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     plan_info (from the planner, all optional):
       open_check: bool         install the carve-out open check (no mount namespace)
       carve_outs: [(path, access)]  files to deny by device+inode (default: globbed here)
-      landlock_ruleset_fd: int the sandbox's Landlock ruleset; the opener thread restricts itself with it
+      landlock_ruleset_fd: int the sandbox's Landlock ruleset (the opener thread restricts
+                               itself with it)
       uid, gid: int            credentials the opener thread takes (the sandbox's)
       resolve_hosts: bool      pin host-name rules with getaddrinfo now (default True)
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach

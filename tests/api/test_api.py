@@ -9,8 +9,6 @@ that carry the CLI's messages.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
 import sys
 import time
@@ -24,41 +22,6 @@ import sandbox
 from sandbox.errors import LandgateError, PolicyError, UsageError
 
 PY3 = "/usr/bin/python3"
-
-
-def _launcher_present() -> bool:
-    return importlib.util.find_spec("sandbox.session") is not None
-
-
-def _supervisor_present() -> bool:
-    if importlib.util.find_spec("sandbox.supervise") is None:
-        return False
-    import sandbox.supervise as sup
-
-    return hasattr(sup, "Supervisor")
-
-
-_STRICT = os.environ.get("LANDGATE_REQUIRE_KERNEL") == "1"  # .ci/run: a skip is a failure
-needs_launcher = pytest.mark.skipif(
-    not _launcher_present() and not _STRICT,
-    reason="sandbox.session (the launcher) is not in this tree yet",
-)
-needs_supervisor = pytest.mark.skipif(
-    not (_launcher_present() and _supervisor_present()) and not _STRICT,
-    reason="sandbox.supervise.Supervisor (exec and connect decisions) is not in this tree yet",
-)
-_TRAIL: dict[str, bool] = {}
-
-
-def require_trail(tmp_path: Path) -> None:
-    """Skip (fail under LANDGATE_REQUIRE_KERNEL=1) while sessions write no audit trail."""
-    if "ok" not in _TRAIL:
-        probe = sandbox.run(["true"], audit=str(tmp_path / "probe-audit"), cwd=str(tmp_path))
-        _TRAIL["ok"] = probe.session is not None and bool(probe.decisions)
-    if not _TRAIL["ok"]:
-        if _STRICT:
-            pytest.fail("a session wrote no session_start entry to its audit trail")
-        pytest.skip("the launcher does not write the audit trail yet (no session_start entry)")
 
 
 def _policy(world: World) -> str:
@@ -123,7 +86,6 @@ def _wait_for(predicate, seconds: float = 5.0) -> bool:
 # ------------------------------------------------------------------ twins
 
 
-@needs_launcher
 def test_file_read_twin(world: World, lg: dict[str, Any]) -> None:
     allowed = sandbox.run(["cat", str(world.app_source)], capture_output=True, **lg)
     assert allowed.returncode == 0
@@ -137,9 +99,7 @@ def test_file_read_twin(world: World, lg: dict[str, Any]) -> None:
     assert denied_key.returncode != 0
 
 
-@needs_launcher
 def test_decisions_are_the_sessions_entries(world: World, lg: dict[str, Any], tmp_path) -> None:
-    require_trail(tmp_path)
     first = sandbox.run(["cat", str(world.app_source)], capture_output=True, **lg)
     second = sandbox.run(["cat", str(world.dotenv)], capture_output=True, **lg)
     assert first.session and second.session and first.session != second.session
@@ -150,7 +110,6 @@ def test_decisions_are_the_sessions_entries(world: World, lg: dict[str, Any], tm
         assert result.decisions[-1]["type"] == "session_end"
 
 
-@needs_launcher
 def test_file_write_twin(world: World, lg: dict[str, Any]) -> None:
     target_ok = world.workspace / "src" / "out.txt"
     allowed = sandbox.run(["sh", "-c", f"echo written > {target_ok}"], **lg)
@@ -166,7 +125,6 @@ def test_file_write_twin(world: World, lg: dict[str, Any]) -> None:
     assert world.dotenv.read_bytes() == before
 
 
-@needs_supervisor
 def test_shell_exec_twin(world: World, lg: dict[str, Any]) -> None:
     allowed = sandbox.run(["sh", "-c", "/bin/true && echo ran-true"], capture_output=True, **lg)
     assert allowed.returncode == 0
@@ -177,9 +135,7 @@ def test_shell_exec_twin(world: World, lg: dict[str, Any]) -> None:
     assert b"exit=0" not in denied.stdout
 
 
-@needs_supervisor
 def test_denials_are_in_the_decisions(world: World, lg: dict[str, Any], tmp_path) -> None:
-    require_trail(tmp_path)
     allowed = sandbox.run(["sh", "-c", "/bin/true"], capture_output=True, **lg)
     assert not allowed.denied
     denied = sandbox.run(["sh", "-c", "/usr/bin/id"], capture_output=True, **lg)
@@ -194,7 +150,6 @@ def test_denials_are_in_the_decisions(world: World, lg: dict[str, Any], tmp_path
     assert any(str(world.denied_server.port) in d.target for d in hits)
 
 
-@needs_supervisor
 def test_network_twin(world: World, lg: dict[str, Any]) -> None:
     client = (
         "import socket, sys\n"
@@ -220,7 +175,6 @@ def test_network_twin(world: World, lg: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ the API's contract
 
 
-@needs_launcher
 def test_input_capture_cwd_env(world: World, lg: dict[str, Any]) -> None:
     result = sandbox.run(["cat"], input=b"from stdin\n", capture_output=True, **lg)
     assert result.stdout == b"from stdin\n"
@@ -232,7 +186,6 @@ def test_input_capture_cwd_env(world: World, lg: dict[str, Any]) -> None:
     assert result.args == ["sh", "-c", "pwd; echo $LANDGATE_API_PROBE"]
 
 
-@needs_launcher
 def test_output_not_captured_goes_to_our_fds(world: World, lg: dict[str, Any], capfd) -> None:
     result = sandbox.run(["sh", "-c", "echo to-stdout; echo to-stderr >&2"], **lg)
     assert result.returncode == 0 and result.stdout is None and result.stderr is None
@@ -240,7 +193,6 @@ def test_output_not_captured_goes_to_our_fds(world: World, lg: dict[str, Any], c
     assert "to-stdout" in out and "to-stderr" in err
 
 
-@needs_launcher
 def test_exit_status_and_check(world: World, lg: dict[str, Any]) -> None:
     result = sandbox.run(["sh", "-c", "exit 7"], **lg)
     assert result.returncode == 7
@@ -249,7 +201,6 @@ def test_exit_status_and_check(world: World, lg: dict[str, Any]) -> None:
     assert sandbox.run(["/nonexistent/program"], **lg).returncode == 127
 
 
-@needs_launcher
 def test_timeout_kills_the_tree(world: World, lg: dict[str, Any]) -> None:
     marker = world.workspace / "after-sleep"
     with pytest.raises(subprocess.TimeoutExpired):
@@ -257,7 +208,6 @@ def test_timeout_kills_the_tree(world: World, lg: dict[str, Any]) -> None:
     assert not marker.exists()
 
 
-@needs_launcher
 def test_policy_object(world: World, lg: dict[str, Any]) -> None:
     policy = sandbox.Policy.load(lg.pop("policy"))
     result = sandbox.run(["cat", str(world.app_source)], policy=policy, capture_output=True, **lg)
@@ -266,9 +216,7 @@ def test_policy_object(world: World, lg: dict[str, Any]) -> None:
     assert world.secret not in (denied.stdout or b"")
 
 
-@needs_supervisor
 def test_simulate_records_without_blocking(world: World, lg: dict[str, Any], tmp_path) -> None:
-    require_trail(tmp_path)
     result = sandbox.run(["sh", "-c", "/usr/bin/id -u"], simulate=True, capture_output=True, **lg)
     assert result.returncode == 0 and result.stdout.strip().isdigit()  # ran: nothing blocked
     assert _denials(result, "shell_exec"), result.decisions  # ...but recorded as would-deny
@@ -296,7 +244,6 @@ def test_string_argv_is_refused() -> None:
         sandbox.run("ls -l")  # type: ignore[arg-type]
 
 
-@needs_launcher
 def test_invalid_policy_is_the_cli_policy_error(world: World, tmp_path: Path) -> None:
     bad = world.write_policy(
         "version: 1\nactions:\n  - action: file_read\n    bogus: 1\n", name="bad.yaml"
@@ -328,7 +275,6 @@ def test_invalid_policy_is_the_cli_policy_error(world: World, tmp_path: Path) ->
     assert str(exc.value).startswith(f"{bad}:")
 
 
-@needs_launcher
 def test_missing_policy_file_is_the_cli_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(LandgateError) as exc:

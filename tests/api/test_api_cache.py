@@ -4,17 +4,16 @@ second, and an edited policy file is obeyed at once."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from conftest import require_root
 from launch.lg_helpers import world_policy
 
 import sandbox
 
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 and os.environ.get("LANDGATE_REQUIRE_KERNEL") != "1",
-    reason="masks need a mount namespace (root here)",
-)
+
+@pytest.fixture(autouse=True)
+def _root() -> None:
+    require_root()  # masks need a mount namespace (root here)
 
 
 def _cat(world, policy, path):
@@ -28,7 +27,6 @@ def _cat(world, policy, path):
     )
 
 
-@needs_root
 @pytest.mark.parametrize("as_object", [False, True])
 def test_secret_created_between_runs_is_hidden(world, as_object):
     path = world_policy(world)
@@ -43,7 +41,6 @@ def test_secret_created_between_runs_is_hidden(world, as_object):
     assert _cat(world, policy, world.app_source).returncode == 0
 
 
-@needs_root
 def test_policy_edit_is_obeyed_by_the_next_run(world):
     path = world_policy(world)
     assert _cat(world, str(path), world.app_source).returncode == 0

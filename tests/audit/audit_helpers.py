@@ -74,8 +74,8 @@ def rechain(entries: list[dict[str, Any]], start: int = 0) -> list[bytes]:
     """What an attacker without the key can do: renumber and re-hash from `start` on."""
     out: list[bytes] = []
     last = GENESIS_PREV
-    for i, e in enumerate(entries):
-        e = dict(e)
+    for i, original in enumerate(entries):
+        e = dict(original)
         if i >= start:
             e.pop("hash", None)
             e["seq"] = i + 1

@@ -133,10 +133,7 @@ NOT_RECORDED = [
 def test_suggest_allows_the_simulated_run_and_nothing_more(
     trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy_mod = pytest.importorskip(
-        "sandbox.policy.loader", reason="the policy engine (load_policy) has not landed"
-    )
-    from sandbox.policy import decide
+    from sandbox.policy import decide, load_policy
 
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -166,7 +163,7 @@ def test_suggest_allows_the_simulated_run_and_nothing_more(
     assert '# - { path: "./.env", effect: allow }' in out  # kept denied, for review
     path = tmp_path / "suggested.yaml"
     path.write_text(out)
-    policy = policy_mod.load_policy(path, cwd=ws)
+    policy = load_policy(path, cwd=ws)
     for action, t, _, _ in RAN:
         d = decide(policy, action, target(action, t))
         assert d.effect == "allow", (action, t, d.rule_ref())
@@ -188,7 +185,10 @@ def test_suggest_without_a_simulation(trail: Trail, capsys: pytest.CaptureFixtur
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        # `make install` installs it (DEB_PKGS); a missing browser must not hide the test.
+        pytest.fail(
+            "Debian's chromium is not installed (make install, or apt-get install chromium)"
+        )
     return exe
 
 

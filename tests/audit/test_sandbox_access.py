@@ -8,7 +8,6 @@ is readable and writable) proving the grant is real.  Asserts on what leaked
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -26,16 +25,6 @@ pytestmark = pytest.mark.kernel
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _launcher_ready() -> bool:
-    try:
-        return importlib.util.find_spec("sandbox.session") is not None
-    except ImportError:
-        return False
-
-
-@pytest.mark.skipif(
-    not _launcher_ready(), reason="needs the launcher (sandbox.session), not landed yet"
-)
 def test_sandboxed_process_cannot_append_to_the_trail_or_read_the_key() -> None:
     # Not tmp_path: pytest's base directory is 0700 root; keep it like the world fixture.
     root = Path(tempfile.mkdtemp(prefix="landgate-audit-sbx-", dir="/tmp"))

@@ -155,8 +155,8 @@ def test_whole_chain_and_merkle_roots_recomputed(trail: Trail) -> None:
     last = entries[0]["hash"]
     out = [trail.lines()[0]]
     f.add(bytes.fromhex(last))
-    for e in entries[1:]:
-        e = dict(e)
+    for original in entries[1:]:
+        e = dict(original)
         e.pop("hash")
         e["prev"] = last
         if e["type"] == "checkpoint":

@@ -1,4 +1,6 @@
-"""The import graph flows one way: policy → host → plan → launch / supervise / net → session → api / cli.
+"""The import graph flows one way.
+
+policy → host → plan → launch / supervise / net → session → api / cli.
 
 Built from the package's own source (ast), so a function-level (lazy) import
 counts as much as a module-level one.  A back edge fails with the importing

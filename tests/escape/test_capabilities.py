@@ -29,8 +29,7 @@ KEPT_MASK = sum(1 << c for c in (0, 1, 3, 4, 5, 6, 7, 10))
 
 @pytest.fixture(autouse=True)
 def _root_and_kernel():
-    if os.geteuid() != 0:
-        pytest.skip("capability dropping is about landgate running as root")
+    require_kernel(os.geteuid() == 0, "root: capability dropping is about landgate as root")
     h = probe_host()
     require_kernel(h.seccomp_filter and h.landlock_abi >= 1, "seccomp filter and Landlock")
 
@@ -78,7 +77,9 @@ def test_raw_socket_denied_udp_socket_allowed(world):
     # bypass the connect supervisor on a rung without a network namespace.
     code = (
         "import socket\n"
-        "try:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print('raw ok')\n"
+        "try:\n"
+        "    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
+        "    print('raw ok')\n"
         "except PermissionError as e:\n    print('raw denied', e.errno)\n"
         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); print('udp ok'); s.close()\n"
     )
@@ -93,7 +94,9 @@ def test_mknod_block_device_denied_fifo_allowed(world):
     fifo = world.workspace / "fifo"
     code = (
         "import os, stat\n"
-        f"try:\n    os.mknod({str(dev)!r}, stat.S_IFBLK | 0o600, os.makedev(8, 0)); print('blk ok')\n"
+        "try:\n"
+        f"    os.mknod({str(dev)!r}, stat.S_IFBLK | 0o600, os.makedev(8, 0))\n"
+        "    print('blk ok')\n"
         "except PermissionError as e:\n    print('blk denied', e.errno)\n"
         f"os.mkfifo({str(fifo)!r}); print('fifo ok')\n"
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_root  # tests/conftest.py: the shared kernel gate
+from conftest import require_kernel, require_root  # tests/conftest.py: the shared kernel gate
 
 from sandbox.audit.event import DecisionEvent
 
@@ -48,6 +48,45 @@ ZONE = {
     "exfil.test": {"A": [ADDRS["exfil"]]},
     "v6.test": {"AAAA": [ADDRS["v6_ok"]]},
 }
+
+
+def nobody_rung() -> subprocess.CompletedProcess:
+    """The egress rung `nobody` gets here: the same network_capabilities() `run` calls."""
+    return subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            (
+                "from sandbox.host.network import network_capabilities as n; "
+                "c = n(); print(c.rung); print(*c.notes, sep=chr(10))"
+            ),
+        ],
+        env=dict(os.environ, PYTHONPATH=str(HERE.parents[1])),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def require_unprivileged_rung() -> None:
+    """The unprivileged rung's prerequisites (root to become nobody, the kernel features,
+    and that nobody gets the userns rung: the caller prepares /dev/net/tun first)."""
+    from sandbox.host.probe import probe_host
+
+    host = probe_host()
+    require_kernel(host.is_root, "root (to run landgate as nobody and build the fake internet)")
+    require_kernel(
+        host.seccomp_notify and host.landlock_abi >= 1, "seccomp user notification, Landlock"
+    )
+    probe = nobody_rung()
+    require_kernel(
+        probe.stdout.split("\n")[0] == "userns",
+        f"the unprivileged rung (user namespaces + pasta): {probe.stdout}{probe.stderr}",
+    )
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -116,7 +155,7 @@ def fake_inet() -> Iterator[FakeInet]:
         sh(*ns, "ip", "addr", "add", "10.200.250.2/30", "dev", INET_PEER_IF)
         sh(*ns, "ip", "-6", "addr", "add", "fd00:c8:fa::2/64", "dev", INET_PEER_IF, "nodad")
         sh(*ns, "ip", "link", "set", INET_PEER_IF, "up")
-        for name, ip in ADDRS.items():
+        for ip in ADDRS.values():
             if ":" in ip:
                 sh(*ns, "ip", "-6", "addr", "add", f"{ip}/128", "dev", "lo", "nodad")
             else:
@@ -167,7 +206,7 @@ def net_session(
     return NetworkSession(
         policy,
         on_event=ev.append,
-        names_sink=lambda ip, n: sink.__setitem__(ip, n),
+        names_sink=sink.__setitem__,
         warn=lambda m: None,
         upstream=Upstream(ADDRS["dns"]),
         uplinks=[fake.uplink],

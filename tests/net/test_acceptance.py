@@ -68,7 +68,8 @@ def _run(tmp_path: Path, fake: FakeInet, url: str) -> subprocess.CompletedProces
 
 
 def test_exfil_host_denied_by_name_allowed_host_reached(
-    fake_inet: FakeInet, tmp_path: Path
+    fake_inet: FakeInet,  # noqa: F811  the imported fixture
+    tmp_path: Path,
 ) -> None:
     host = probe_host()
     require_kernel(

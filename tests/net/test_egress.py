@@ -49,13 +49,15 @@ def attempt(host, port, family=0):
         s.connect(addr)
         s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
         data = s.recv(4096)
-        return {"result": "ok", "ip": addr[0], "body": data.decode(errors="replace").split("\\r\\n\\r\\n")[-1],
-                "secs": time.monotonic() - t}
+        body = data.decode(errors="replace").split("\\r\\n\\r\\n")[-1]
+        return {"result": "ok", "ip": addr[0], "body": body, "secs": time.monotonic() - t}
     except OSError as e:
-        return {"result": type(e).__name__, "errno": e.errno, "ip": addr[0], "secs": time.monotonic() - t}
+        secs = time.monotonic() - t
+        return {"result": type(e).__name__, "errno": e.errno, "ip": addr[0], "secs": secs}
     finally:
         s.close()
-print(json.dumps([attempt(h, p, f) for h, p, f in json.loads(sys.argv[1] if len(sys.argv) > 1 else TARGETS)]))
+targets = json.loads(sys.argv[1] if len(sys.argv) > 1 else TARGETS)
+print(json.dumps([attempt(h, p, f) for h, p, f in targets]))
 """
 
 
@@ -206,7 +208,8 @@ def test_localhost_semantics(fake_inet: FakeInet) -> None:
             code = f"""
 import socket, threading
 out = []
-for port, msg in (({allowed.port}, b"to-allowed-host-port"), ({denied.port}, b"LEAK-to-denied-host-port")):
+pairs = (({allowed.port}, b"to-allowed-host-port"), ({denied.port}, b"LEAK-to-denied-host-port"))
+for port, msg in pairs:
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=3)
         s.recv(10); s.sendall(msg); s.close(); out.append("ok")

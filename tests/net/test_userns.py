@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RecordingServer, require_kernel
+from conftest import RecordingServer
 from launch.lg_helpers import PY, ROOT
 
-from .conftest import ADDRS, FakeInet, wait_for
+from .conftest import ADDRS, FakeInet, require_unprivileged_rung, wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -99,38 +99,9 @@ if len(sys.argv) > 1:  # hold the namespace until the test says so
 """
 
 
-def _require_unprivileged_rung() -> None:
-    from sandbox.host.probe import probe_host
-
-    host = probe_host()
-    require_kernel(host.is_root, "root (to run landgate as nobody and build the fake internet)")
-    require_kernel(
-        host.seccomp_notify and host.landlock_abi >= 1, "seccomp user notification, Landlock"
-    )
-    probe = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            PY,
-            "-c",
-            "from sandbox.net.session import network_capabilities as n; print(n().rung)",
-        ],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    require_kernel(
-        probe.stdout.strip() == "userns",
-        f"the unprivileged rung (user namespaces + pasta): {probe.stdout}{probe.stderr}",
-    )
-
-
 @pytest.fixture()
-def ctx(world, fake_inet: FakeInet):
-    _require_unprivileged_rung()
+def ctx(world, fake_inet: FakeInet, tun_rw: None):
+    require_unprivileged_rung()
     ok, denied = RecordingServer(), RecordingServer()
     policy = world.write_policy(POLICY.format(ws=world.workspace, ok_port=ok.port))
     state = world.root / "xdg-nobody"
@@ -282,7 +253,8 @@ def udp(ip, tag):
     finally:
         s.close()
 print(json.dumps({"tcp_denied": tcp(ADDRS["exfil"]), "tcp_ok": tcp(ADDRS["literal_ok"]),
-                  "udp_denied": udp(ADDRS["exfil"], "nft-udp-denied"), "udp_ok": udp(ADDRS["literal_ok"], "nft-udp-ok")}))
+                  "udp_denied": udp(ADDRS["exfil"], "nft-udp-denied"),
+                  "udp_ok": udp(ADDRS["literal_ok"], "nft-udp-ok")}))
 """
 
 

@@ -9,9 +9,10 @@ from sandbox.policy import load_policy
 from sandbox.policy.model import Policy
 
 REPO = Path(__file__).resolve().parents[2]
-SAFECLAW_DIR = Path("/work/shared/safeclaw-policies")
-if not SAFECLAW_DIR.is_dir():  # the verbatim copies shipped with the presets
-    SAFECLAW_DIR = REPO / "policies" / "safeclaw"
+# The verbatim copies of SafeClaw's example policies shipped with the presets; test_loader
+# checks them byte for byte against the originals in ../shared (beside the checkout).
+SAFECLAW_DIR = REPO / "policies" / "safeclaw"
+SHARED_SAFECLAW_DIR = REPO.parent / "shared" / "safeclaw-policies"
 PRESETS = REPO / "policies"
 WS = Path("/ws")
 HOME = Path("/home/u")

@@ -251,7 +251,8 @@ def test_decision_considered_covers_every_other_rule(policy) -> None:  # type: i
 
 
 def test_indexed_network_decisions_agree_with_the_matcher() -> None:
-    """decide() finds network rules through a host/suffix index; it must agree with match_destination."""
+    """decide() finds network rules through a host/suffix index; it must agree with
+    match_destination."""
     from sandbox.policy import Policy
 
     from .test_patterns import NET_CASES

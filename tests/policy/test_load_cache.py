@@ -57,7 +57,10 @@ def test_other_inputs_are_part_of_the_key(tmp_path):
     assert a.workspace != b.workspace
     c = load_policy(p, cwd=tmp_path, audit_dir=tmp_path / "audit1")
     d = load_policy(p, cwd=tmp_path, audit_dir=tmp_path / "audit2")
-    pats = lambda pol: {r.pattern for r in pol.block("file_write").rules}
+
+    def pats(pol):
+        return {r.pattern for r in pol.block("file_write").rules}
+
     assert str(tmp_path / "audit1") + "/" in pats(c)
     assert str(tmp_path / "audit2") + "/" in pats(d) and str(tmp_path / "audit1") + "/" not in pats(
         d

@@ -1,4 +1,5 @@
-"""Loader: native fields, environment, enforcement, workspace, presets, resolve_policy_path, schema."""
+"""Loader: native fields, environment, enforcement, workspace, presets, resolve_policy_path,
+schema."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sandbox.errors import LandgateError, PolicyError
 from sandbox.policy import decide, load_policy, resolve_policy_path
 from sandbox.policy.model import ACTIONS, Policy
 
-from .helpers import HOME, PRESETS, WS, load_text
+from .helpers import HOME, PRESETS, SAFECLAW_DIR, SHARED_SAFECLAW_DIR, WS, load_text
 
 
 def test_native_fields(tmp_path: Path) -> None:
@@ -133,10 +134,13 @@ PRESET_FILES = sorted(PRESETS.glob("*.yaml"))
 
 def test_all_four_presets_exist() -> None:
     assert {p.stem for p in PRESET_FILES} >= {"coding-agent", "ci", "read-only", "offline"}
+
+
+def test_shipped_safeclaw_policies_are_verbatim_copies() -> None:
+    """The originals are in ../shared/safeclaw-policies beside the checkout (CI has it)."""
+    assert SHARED_SAFECLAW_DIR.is_dir(), f"{SHARED_SAFECLAW_DIR} is missing"
     for name in ("file-access.json", "command-exec.json", "network.json"):
-        assert (PRESETS / "safeclaw" / name).read_bytes() == (
-            Path("/work/shared/safeclaw-policies") / name
-        ).read_bytes() or not Path("/work/shared/safeclaw-policies").is_dir()
+        assert (SAFECLAW_DIR / name).read_bytes() == (SHARED_SAFECLAW_DIR / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("preset", PRESET_FILES, ids=lambda p: p.stem)

@@ -193,8 +193,11 @@ CASES: list[tuple[str, str | bytes, int, str]] = [
     ("custom-tag", "version: 1\nmode: !!python/object:os.system enforce\n", 2, "tagged"),
     (
         "alias-bomb",
-        "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "c: [*b, *b, *b, *b, *b, *b, *b, *b]\n",
+        (
+            "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n"
+            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+        ),
         2,
         "anchors are not allowed",
     ),
@@ -209,6 +212,18 @@ CASES: list[tuple[str, str | bytes, int, str]] = [
         "deep-block-nesting",
         "version: 1\ncomment:\n" + "".join("  " * i + "- \n" for i in range(1, 60)),
         34,
+        "nested deeper",
+    ),
+    (
+        "deep-flow-over-lines",
+        "version: 1\ndescription:\n" + "  [\n" * 5000 + "  ]\n" * 5000,
+        34,
+        "nested deeper",
+    ),
+    (
+        "deep-compact-sequences",
+        "version: 1\ndescription:\n  " + "- " * 1500 + "1\n",
+        3,
         "nested deeper",
     ),
     ("not-utf8", b"version: 1\nmode: \xff\xfeenforce\n", 2, "not UTF-8"),
@@ -235,6 +250,38 @@ def test_malformed_policy_gives_one_located_error(
     assert re.match(rf"^{re.escape(str(path))}:{line}:\d+: ", first), first
     assert fragment in first, first
     assert "Traceback" not in text
+
+
+DEEP = {
+    "deeply-nested": "2:45",  # the 32nd `[` after the root mapping
+    "deep-flow-over-lines": "34:3",
+    "deep-compact-sequences": "3:65",
+    "deep-block-nesting": "34:65",
+}
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure-python"])
+@pytest.mark.parametrize("name", sorted(DEEP))
+def test_nesting_depth_is_refused_by_landgate_on_either_composer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, libyaml: bool
+) -> None:
+    """The message and position are landgate's, whichever composer PyYAML offers: libyaml
+    (whose own nesting limit must not fire first) or the pure-Python one."""
+    import yaml
+
+    from sandbox.policy import loader
+
+    if libyaml and not yaml.__with_libyaml__:
+        pytest.fail("PyYAML was installed without libyaml (the lock pins a wheel that has it)")
+    monkeypatch.setattr(yaml, "__with_libyaml__", libyaml)
+    loader._COMPOSED.clear()
+    content = next(c for n, c, _, _ in CASES if n == name)
+    assert isinstance(content, str)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(content)
+    with pytest.raises(PolicyError) as exc:
+        load_policy(path, cwd=WS, home=HOME)
+    assert str(exc.value) == f"{path}:{DEEP[name]}: document nested deeper than 32 levels"
 
 
 def test_there_are_at_least_thirty_cases() -> None:

@@ -1,4 +1,5 @@
-"""Table-driven pattern semantics (DESIGN §3): every form with a matching and a non-matching twin."""
+"""Table-driven pattern semantics (DESIGN §3): every form with a matching and a
+non-matching twin."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_safeclaw_leading_slash_dir_means_any_depth_only_in_safeclaw_format() ->
     assert match_path(native, "/.ssh/id_rsa")
     # Multi-component and non-dot patterns keep their absolute meaning even in SafeClaw files.
     assert (
-        not parse_path_pattern("/etc/", workspace=WS, home=HOME, safeclaw=True).directory is False
+        parse_path_pattern("/etc/", workspace=WS, home=HOME, safeclaw=True).directory is not False
     )
     assert parse_path_pattern("/etc/", workspace=WS, home=HOME, safeclaw=True).anchored
 

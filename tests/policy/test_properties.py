@@ -13,7 +13,7 @@ from sandbox.policy.model import Policy
 from .helpers import HOME, WS
 
 COMPONENTS = ["a", "b", "src", ".env", "x.pem", "node_modules"]
-PATTERN_PARTS = COMPONENTS + ["*", "**", "*.pem", "[ab]"]
+PATTERN_PARTS = [*COMPONENTS, "*", "**", "*.pem", "[ab]"]
 
 settings.register_profile("policy", max_examples=60, deadline=None)
 settings.load_profile("policy")
@@ -59,7 +59,7 @@ def make_policy(rule_list: list[tuple[str, str]], default: str) -> Policy:
 def test_adding_an_allow_never_overturns_a_matching_deny(rule_list, extra, target, default) -> None:  # type: ignore[no-untyped-def]
     before = decide(make_policy(rule_list, default), "file_read", target)
     if before.effect == "deny" and before.rule is not None:
-        after = decide(make_policy(rule_list + [(extra, "allow")], default), "file_read", target)
+        after = decide(make_policy([*rule_list, (extra, "allow")], default), "file_read", target)
         assert after.effect == "deny"
 
 
@@ -74,7 +74,7 @@ def test_decision_does_not_depend_on_rule_order(rule_list, target, default, rnd)
 
 
 raw_paths = st.lists(
-    st.sampled_from(COMPONENTS + ["..", ".", "", "~"]), min_size=1, max_size=8
+    st.sampled_from([*COMPONENTS, "..", ".", "", "~"]), min_size=1, max_size=8
 ).map("/".join)
 
 

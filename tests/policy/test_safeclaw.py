@@ -101,7 +101,7 @@ def test_env_deny_names_the_rule_and_its_line() -> None:
     text = (SAFECLAW_DIR / "file-access.json").read_text().splitlines()
     assert '"*/.env"' in text[d.rule.source.line - 1]
     # The ./src/** allow matched too, and the explanation says why it lost.
-    why = dict((r.pattern, reason) for r, reason in d.considered)
+    why = {r.pattern: reason for r, reason in d.considered}
     assert "wins" in why["./src/**"]
     assert why["./package.json"] == "no match"
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from conftest import require_kernel
@@ -48,14 +49,15 @@ def _require_policy(world, names: list[str], network_default: str = "allow") -> 
     return world.write_policy(text, name="require.yaml")
 
 
-def _cli(world, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(world, *args: str, python: tuple[str, ...] = ("-m", "sandbox")) -> CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
+        [sys.executable, *python, *args],
         capture_output=True,
         text=True,
         env=world.env,
         cwd=world.workspace,
         timeout=60,
+        check=False,
     )
 
 
@@ -86,9 +88,10 @@ def test_an_unknown_layer_name_is_a_located_policy_error(world) -> None:
 @pytest.mark.parametrize(
     ("name", "absent", "layer"),
     [
-        ("unotify", {"seccomp_notify": False}, "exec"),
-        ("supervisor", {"seccomp_notify": False}, "exec"),
-        ("exec", {"seccomp_notify": False}, "exec"),
+        # the supervisor's layers: exec keeps Landlock EXECUTE (partial), connect has nothing
+        ("unotify", {"seccomp_notify": False}, "connect"),
+        ("supervisor", {"seccomp_notify": False}, "connect"),
+        ("connect", {"seccomp_notify": False}, "connect"),
         ("landlock", {"landlock_abi": 0}, "filesystem"),
         ("filesystem", {"landlock_abi": 0}, "filesystem"),
         ("namespaces", {"mount_ns": False, "pid_ns": False}, "namespaces"),
@@ -138,27 +141,13 @@ def test_a_broken_supervisor_install_refuses_to_run(world) -> None:
     marker = world.workspace / "ran"
     argv = ["run", "--policy", str(world_policy(world)), "--", "touch", str(marker)]
     for extra in ([], ["--best-effort"]):
-        out = subprocess.run(
-            [sys.executable, "-c", _POISON, *argv[:1], *extra, *argv[1:]],
-            capture_output=True,
-            text=True,
-            env=world.env,
-            cwd=world.workspace,
-            timeout=60,
-        )
+        out = _cli(world, *argv[:1], *extra, *argv[1:], python=("-c", _POISON))
         assert out.returncode == 125, out.stderr
         assert "sandbox._supervise does not import" in out.stderr
         assert "Traceback" not in out.stderr
         assert not marker.exists()  # the agent never ran
     # the twin: with the extension importable the same command runs
-    ok = subprocess.run(
-        [sys.executable, "-m", "sandbox", *argv],
-        capture_output=True,
-        text=True,
-        env=world.env,
-        cwd=world.workspace,
-        timeout=60,
-    )
+    ok = _cli(world, *argv)
     assert ok.returncode == 0, ok.stderr
     assert marker.exists()
 
@@ -205,7 +194,7 @@ def test_the_denial_twin_from_a_worker_thread(world) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         denied, allowed = pool.map(cat, [world.dotenv, world.app_source])
-    assert world.secret not in denied.stdout and denied.returncode != 0
+    assert world.secret not in denied.stdout  # (a mount mask reads empty; no exit code claim)
     assert b"answer = 42" in allowed.stdout and allowed.returncode == 0
 
 

@@ -209,7 +209,10 @@ def test_disk_full_mid_session_stops_the_command(world):
     try:
         out = world.workspace / "count"
         # Each `cat` is an exec decision: the 64 KiB trail fills after a few hundred.
-        script = f"i=0; while [ $i -lt 3000 ]; do cat src/app.ts >/dev/null; i=$((i+1)); echo $i >> {out}; done"
+        script = (
+            "i=0; while [ $i -lt 3000 ]; do cat src/app.ts >/dev/null; "
+            f"i=$((i+1)); echo $i >> {out}; done"
+        )
         p = landgate(
             world,
             ["sh", "-c", script],

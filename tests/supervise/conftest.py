@@ -39,6 +39,11 @@ _libc.syscall.restype = ctypes.c_long
 SYS_pidfd_getfd = 438
 
 
+def _dup_to(a: int, fd_a: int, b: int, fd_b: int) -> None:
+    os.dup2(a, fd_a)
+    os.dup2(b, fd_b)
+
+
 def pidfd_getfd(pid: int, fd: int) -> int:
     pidfd = os.pidfd_open(pid)
     try:
@@ -192,7 +197,8 @@ class Launch:
             stderr=err_w,
             cwd=cwd,
             env=env,
-            preexec_fn=lambda: (os.dup2(w3, 3), os.dup2(r4, 4)) and None,
+            # The helper expects its pipes at fds 3 and 4; the child runs only dup2 here.
+            preexec_fn=lambda: _dup_to(w3, 3, r4, 4),  # noqa: PLW1509
         )
         os.close(err_w)
         os.close(w3)

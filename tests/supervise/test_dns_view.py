@@ -45,7 +45,8 @@ print(json.dumps(out))
 
 
 def test_lookup_reaches_the_dns_view_under_default_deny(
-    fake_inet: FakeInet, tmp_path: Path
+    fake_inet: FakeInet,  # noqa: F811  the imported fixture
+    tmp_path: Path,
 ) -> None:
     host = probe_host()
     require_kernel(

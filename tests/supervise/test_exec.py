@@ -187,7 +187,8 @@ def test_execveat_empty_path_refused(supervised, world):
     # fexecve: execveat(fd, "", AT_EMPTY_PATH) runs a file Landlock never saw by path
     code = (
         "import os\nfd=os.open('/bin/echo', os.O_RDONLY)\n"
-        "try:\n    os.execve(fd, ['echo','fexecve-ran'], {})\nexcept PermissionError:\n    print('refused')\n"
+        "try:\n    os.execve(fd, ['echo','fexecve-ran'], {})\n"
+        "except PermissionError:\n    print('refused')\n"
     )
     pol = make_policy([("echo*", "allow")])
     r = supervised(["/usr/bin/python3", "-c", code], pol)

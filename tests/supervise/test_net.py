@@ -1,4 +1,5 @@
-"""connect / sendto decisions on the real kernel: allowed/denied twins, asserting on what the servers got."""
+"""connect / sendto decisions on the real kernel: allowed/denied twins, asserting on what the
+servers got."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from conftest import RecordingServer
 from .conftest import dest, make_policy
 
 PY = "/usr/bin/python3"
+THREAD = 'threading.Thread(target=lambda: __import__("time").sleep(2), daemon=True).start()'
 
 
 def port_rule(port: int, effect: str = "allow", host: str = "127.0.0.1"):
@@ -88,7 +90,7 @@ def test_connect_address_swap_race(supervised, world, bins):
     ok, bad = world.allowed_server, world.denied_server
     pol = make_policy(net_rules=[port_rule(ok.port)])
     r = supervised([str(bins / "conn_race"), "300", str(ok.port), str(bad.port)], pol, timeout=120)
-    n, connected, refused = map(int, r.stdout.split())
+    n, connected, _refused = map(int, r.stdout.split())
     assert n == 300 and connected > 0
     time.sleep(0.3)
     assert bad.connections == 0  # the supervisor connected its own copy of the address
@@ -168,7 +170,7 @@ def test_udp_sendto_denied_port_receives_nothing(supervised, world, threaded):
         pok, pbad = ok.getsockname()[1], bad.getsockname()[1]
         code = f"""
 import socket, threading, errno
-{'threading.Thread(target=lambda: __import__("time").sleep(2), daemon=True).start()' if threaded else ""}
+{THREAD if threaded else ""}
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for port, data in (({pok}, b'udp-ok'), ({pbad}, {world.secret!r})):
     try:
