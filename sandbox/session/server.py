@@ -19,7 +19,7 @@ an exec the supervisor judges, every file it opens meets Landlock.
 
 Denials are attributed to the command whose time window contains the
 decision; the supervisor hands its records over in batches (5 ms), so `run`
-waits `_SETTLE` seconds after the command ended before it returns.  Commands
+waits `settle` seconds (15 ms) after the command ended before it returns.  Commands
 run one at a time (a lock); a command that outlives its `timeout` ends the
 whole session (its tree is killed, as `run`'s timeout does): later `run`s
 raise.  Landlock's own refusals are silent in the kernel and appear in
@@ -64,7 +64,11 @@ class Session:
         audit: str | os.PathLike[str] | None = None,
         simulate: bool = False,
         shell: str = "sh",
+        settle: float = _SETTLE,
     ) -> None:
+        """settle: seconds each `run` waits after its command for the supervisor's records
+        (per-command `denied`); 0 skips the wait, and late records then show only in
+        `Session.denied` and the trail."""
         self._cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
         if not os.path.isdir(self._cwd):
             raise UsageError(f"Session: cwd {self._cwd} is not a directory")
@@ -73,6 +77,7 @@ class Session:
         self._audit = os.fspath(audit) if audit is not None else None
         self._simulate = simulate
         self._shell = shell
+        self._settle = max(0.0, float(settle))
         self._nonce = "__landgate_" + secrets.token_hex(16)
         self._lock = threading.Lock()  # one command at a time
         self._ev_lock = threading.Lock()
@@ -147,6 +152,12 @@ class Session:
             return
         self._closed = True
         if "in_w" in self._fds:
+            # An explicit `exit`: EOF alone is not enough, the sandbox's init (a fork of this
+            # process) may hold a copy of the pipe's write end.
+            try:
+                os.write(self._fds["in_w"], b"exit 0\n")
+            except OSError:
+                pass  # the shell is gone already
             os.close(self._fds.pop("in_w"))
         if self._thread is not None:
             self._thread.join(timeout=_START_TIMEOUT)
@@ -212,7 +223,8 @@ class Session:
             except subprocess.TimeoutExpired:
                 self._cancel.set()  # ends the tree: the command cannot be stopped alone
                 raise
-            time.sleep(_SETTLE)
+            if self._settle:
+                time.sleep(self._settle)
             with self._ev_lock:
                 cmd.t1 = time.time()
                 events = list(cmd.events)
