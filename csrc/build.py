@@ -4,7 +4,8 @@ One extension per concern, each built from its own C files:
 
     sandbox._probe      probe.c      kernel feature probes for `landgate doctor`
     sandbox._launch     launch.c     the restricted child: namespaces, Landlock, seccomp, exec
-    sandbox._supervise  supervise.c  the seccomp user-notification decision loop
+    sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
+                        decision loop and the decisions `explain` shares with it
 
 Each module's public interface is `csrc/<name>_api.h`.  That header is both
 included by the C code and fed to cffi's cdef, so it must stay "cdef-clean":
@@ -36,7 +37,9 @@ COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing",
 MODULES: dict[str, list[str]] = {
     "probe": ["probe.c"],
     "launch": ["launch.c"],
-    "supervise": ["supervise.c", "supervise_cmd.c", "supervise_exec.c", "supervise_net.c", "supervise_open.c"],
+    "supervise": ["supervise.c", "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
+                  "supervise_creds.c", "glob.c", "judge_exec.c", "judge_path.c",
+                  "supervise_exec.c", "supervise_net.c", "supervise_open.c"],
 }
 
 _SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")

@@ -636,7 +636,12 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_
         fail(sock, "prctl PR_SET_CHILD_SUBREAPER", errno);
     install_forwarders(sock);
     pid_t self = getpid();
-    pid_t agent = fork();
+    /* Not fork(): this process is a raw clone3 copy of a multi-threaded Python, so
+     * a lock another thread held at that moment stays held here forever, and
+     * glibc's fork() takes the malloc arena locks in its atfork handlers (seen:
+     * init stuck in __malloc_fork_lock_parent with four sandbox.run calls on a
+     * thread pool).  The raw syscall runs no handlers and takes no lock. */
+    pid_t agent = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (agent < 0)
         fail(sock, "fork agent", errno);
     if (agent == 0)

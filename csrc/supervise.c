@@ -5,6 +5,16 @@
  * the only reader of the listener.  Workers (blocking connects, verification
  * of racy execs) answer the notification they were handed and nothing else.
  *
+ * This file: the context, the loop, answering the kernel, the denial line.
+ * One concern per file beside it:
+ *   supervise_ring.c   the event ring Python drains, the counters
+ *   supervise_pool.c   worker threads and pools
+ *   supervise_mem.c    reading a caller's memory, normalising paths
+ *   supervise_creds.c  acting with the caller's credentials
+ *   supervise_exec.c, supervise_net.c, supervise_open.c  the handlers
+ *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
+ *                      (shared with `explain`, see sandbox/policy/compiled.py)
+ *
  * Python side: sandbox/supervise/supervisor.py.
  */
 #include <errno.h>
@@ -74,92 +84,6 @@ void lg_prefault(void *p, size_t n)
         c[i] = 0;
 }
 
-void lg_count(struct lg_sup *s, int which)
-{
-    if (which < 0 || which >= LG_COUNT_MAX)
-        return;
-    pthread_mutex_lock(&s->ring_lock);
-    s->counts[which]++;
-    pthread_mutex_unlock(&s->ring_lock);
-}
-
-/* ---- caller memory -------------------------------------------------------- */
-
-int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len)
-{
-    struct iovec local = {buf, len};
-    struct iovec remote = {(void *)(uintptr_t)addr, len};
-    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-    if (n < 0)
-        return -errno;
-    if ((size_t)n != len)
-        return -EFAULT;
-    return 0;
-}
-
-/* Read a NUL-terminated string page by page (a string may end just before an
- * unmapped page, so never ask for bytes past the current page in one go).
- * -E2BIG if it does not fit cap (the caller fails closed). */
-int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen)
-{
-    size_t pos = 0;
-    while (pos < cap) {
-        size_t page_left = 4096 - (size_t)(addr & 4095);
-        size_t chunk = cap - pos < page_left ? cap - pos : page_left;
-        struct iovec local = {buf + pos, chunk};
-        struct iovec remote = {(void *)(uintptr_t)addr, chunk};
-        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-        if (n <= 0)
-            return n < 0 ? -errno : -EFAULT;
-        char *nul = memchr(buf + pos, '\0', (size_t)n);
-        if (nul) {
-            *outlen = (size_t)(nul - buf);
-            return 0;
-        }
-        pos += (size_t)n;
-        addr += (unsigned long long)n;
-    }
-    return -E2BIG;
-}
-
-/* Lexically normalise an absolute path: "." and empty components dropped, ".."
- * takes one away (never above "/").  A result that does not fit `cap` is
- * -ENAMETOOLONG: a decision is never made on a shortened path. */
-int lg_normalise_path(const char *in, char *out, size_t cap)
-{
-    if (cap < 2)
-        return -ENAMETOOLONG;
-    size_t o = 0;
-    const char *c = in;
-    while (*c) {
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        const char *e = strchr(c, '/');
-        size_t l = e ? (size_t)(e - c) : strlen(c);
-        if (l == 1 && c[0] == '.') {
-            /* skip */
-        } else if (l == 2 && c[0] == '.' && c[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else {
-            if (o + l + 2 > cap)
-                return -ENAMETOOLONG;
-            out[o++] = '/';
-            memcpy(out + o, c, l);
-            o += l;
-        }
-        c += l;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    return 0;
-}
-
 /* ---- answering the kernel ------------------------------------------------- */
 
 /* 1 if the notification is still pending (the caller has not died or been
@@ -186,85 +110,6 @@ int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err
         return -e;
     }
     return 0;
-}
-
-/* ---- events --------------------------------------------------------------- */
-
-/* Append an event; blocks (never drops) while the ring is full, so that every
- * decision reaches the audit trail.  In strict durability an allow waits until
- * Python acknowledged the record (DESIGN §5: on disk before it proceeds). */
-int lg_push_event(struct lg_sup *s, const struct lg_event *ev)
-{
-    pthread_mutex_lock(&s->ring_lock);
-    while (s->head - s->tail >= LG_RING_CAP && !s->stopping) {
-        s->counts[LG_COUNT_RING_WAITS]++;
-        pthread_cond_wait(&s->ring_cv, &s->ring_lock);
-    }
-    if (s->stopping && s->head - s->tail >= LG_RING_CAP) {
-        pthread_mutex_unlock(&s->ring_lock);
-        return -ESHUTDOWN;
-    }
-    int was_empty = s->head == s->tail;
-    unsigned long long seq = s->head++;
-    struct lg_event *slot = &s->ring[seq % LG_RING_CAP];
-    *slot = *ev;
-    slot->seq = seq;
-    s->counts[LG_COUNT_NOTIFS]++;
-    s->counts[ev->result == LG_EFFECT_ALLOW ? LG_COUNT_ALLOW : LG_COUNT_DENY]++;
-    if (was_empty) {
-        uint64_t one = 1;
-        if (write(s->event_fd, &one, sizeof one) < 0)
-            s->counts[LG_COUNT_ERRORS]++;
-    }
-    if (s->strict && ev->result == LG_EFFECT_ALLOW && !s->simulate)
-        while (s->acked <= seq && !s->stopping)
-            pthread_cond_wait(&s->ring_cv, &s->ring_lock);
-    pthread_mutex_unlock(&s->ring_lock);
-    return 0;
-}
-
-int lg_sup_drain(struct lg_sup *s, struct lg_event *out, int max)
-{
-    int n = 0;
-    pthread_mutex_lock(&s->ring_lock);
-    while (n < max && s->tail < s->head) {
-        out[n++] = s->ring[s->tail % LG_RING_CAP];
-        s->tail++;
-    }
-    if (n > 0)
-        pthread_cond_broadcast(&s->ring_cv);
-    pthread_mutex_unlock(&s->ring_lock);
-    return n;
-}
-
-int lg_sup_ack(struct lg_sup *s, unsigned long long seq)
-{
-    pthread_mutex_lock(&s->ring_lock);
-    if (seq + 1 > s->acked)
-        s->acked = seq + 1;
-    pthread_cond_broadcast(&s->ring_cv);
-    pthread_mutex_unlock(&s->ring_lock);
-    return 0;
-}
-
-int lg_sup_counts(struct lg_sup *s, unsigned long long *out, int n)
-{
-    int k = n < LG_COUNT_MAX ? n : LG_COUNT_MAX;
-    pthread_mutex_lock(&s->ring_lock);
-    for (int i = 0; i < k; i++)
-        out[i] = s->counts[i];
-    if (k > LG_COUNT_WORKERS)
-        out[LG_COUNT_WORKERS] = (unsigned long long)s->workers;
-    pthread_mutex_unlock(&s->ring_lock);
-    return k;
-}
-
-int lg_sup_busy(struct lg_sup *s)
-{
-    pthread_mutex_lock(&s->ring_lock);
-    int w = s->workers;
-    pthread_mutex_unlock(&s->ring_lock);
-    return w;
 }
 
 /* FNV-1a over action and target: the "distinct denial" key. */
@@ -322,276 +167,7 @@ void lg_report_denial(struct lg_sup *s, const char *action, const char *target, 
     }
 }
 
-/* ---- workers -------------------------------------------------------------- */
-
-int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg)
-{
-    pthread_mutex_lock(&s->ring_lock);
-    while (s->workers >= LG_WORKERS_MAX && !s->stopping)
-        pthread_cond_wait(&s->ring_cv, &s->ring_lock);
-    s->workers++;
-    pthread_mutex_unlock(&s->ring_lock);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t th;
-    int rc = pthread_create(&th, &attr, fn, arg);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        lg_worker_done(s);
-        return -rc;
-    }
-    return 0;
-}
-
-void lg_worker_done(struct lg_sup *s)
-{
-    pthread_mutex_lock(&s->ring_lock);
-    s->workers--;
-    pthread_cond_broadcast(&s->ring_cv);
-    pthread_mutex_unlock(&s->ring_lock);
-}
-
-/* ---- persistent pools ----------------------------------------------------- */
-
-/* The result of this thread's pool init (thread-local, set once by the thread
- * itself, read only by it). */
-static __thread int pool_thread_rc;
-
-/* 0 when this pool thread's init succeeded (or it had none), else -errno. */
-int lg_pool_thread_ok(void)
-{
-    return pool_thread_rc;
-}
-
-static void *pool_main(void *arg)
-{
-    struct lg_pool *p = arg;
-    if (p->init)
-        pool_thread_rc = p->init(p->s);
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        while (!p->head && !p->stop) {
-            p->idle++;
-            pthread_cond_wait(&p->cv, &p->lock);
-            p->idle--;
-        }
-        if (!p->head)
-            break;  /* stopping and nothing left */
-        struct lg_job *j = p->head;
-        p->head = j->next;
-        if (!p->head)
-            p->tail = NULL;
-        p->pending--;
-        pthread_mutex_unlock(&p->lock);
-        j->fn(j->arg);  /* answers its notification itself */
-        free(j);
-        lg_worker_done(p->s);
-        pthread_mutex_lock(&p->lock);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
-}
-
-int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s))
-{
-    memset(p, 0, sizeof *p);
-    p->s = s;
-    p->init = init;
-    p->max = max < LG_WORKERS_MAX ? max : LG_WORKERS_MAX;
-    int rc = pthread_mutex_init(&p->lock, NULL);
-    if (rc)
-        return -rc;
-    rc = pthread_cond_init(&p->cv, NULL);
-    if (rc) {
-        pthread_mutex_destroy(&p->lock);
-        return -rc;
-    }
-    p->ready = 1;
-    return 0;
-}
-
-/* Start one more thread (lock held).  0 or -errno. */
-static int pool_add_thread(struct lg_pool *p)
-{
-    if (p->threads >= p->max)
-        return -EAGAIN;
-    pthread_attr_t attr;
-    int rc = pthread_attr_init(&attr);
-    if (rc)
-        return -rc;
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    rc = pthread_create(&p->tid[p->threads], &attr, pool_main, p);
-    pthread_attr_destroy(&attr);
-    if (rc)
-        return -rc;
-    p->threads++;
-    return 0;
-}
-
-int lg_pool_grow(struct lg_pool *p)
-{
-    pthread_mutex_lock(&p->lock);
-    int rc = pool_add_thread(p);
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-/* Queue fn(arg) on the pool; a new thread starts when every thread is busy.
- * Never blocks on a worker.  -errno when no thread exists or can be made
- * (the caller answers the notification itself, failing closed). */
-int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg)
-{
-    struct lg_job *j = malloc(sizeof *j);
-    if (!j)
-        return -ENOMEM;
-    j->fn = fn;
-    j->arg = arg;
-    j->next = NULL;
-    pthread_mutex_lock(&p->s->ring_lock);
-    p->s->workers++;
-    pthread_mutex_unlock(&p->s->ring_lock);
-    pthread_mutex_lock(&p->lock);
-    if (p->pending + 1 > p->idle && p->threads < p->max) {
-        int rc = pool_add_thread(p);
-        if (rc < 0 && p->threads == 0) {
-            pthread_mutex_unlock(&p->lock);
-            free(j);
-            lg_worker_done(p->s);
-            return rc;
-        }
-    }
-    if (p->tail)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
-    p->pending++;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->lock);
-    return 0;
-}
-
-/* Stop and join every thread (their queues are empty: lg_sup_run waited). */
-void lg_pool_fini(struct lg_pool *p)
-{
-    if (!p->ready)
-        return;
-    pthread_mutex_lock(&p->lock);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cv);
-    int n = p->threads;
-    pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < n; i++)
-        pthread_join(p->tid[i], NULL);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->lock);
-    p->ready = 0;
-}
-
-/* ---- acting for the caller ------------------------------------------------ */
-
-/* fsuid, fsgid, groups, tgid and umask from one read of /proc/TID/status. */
-int lg_read_creds(int tid, struct lg_creds *c)
-{
-    char path[64], buf[4096];
-    memset(c, 0, sizeof *c);
-    c->umask = (unsigned)-1;
-    snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return -e;
-    if (n == 0)
-        return -EIO;
-    buf[n] = '\0';
-    unsigned r, ef, sv, fs;
-    char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:"), *gr = strstr(buf, "\nGroups:");
-    char *tg = strstr(buf, "\nTgid:"), *um = strncmp(buf, "Umask:", 6) == 0 ? buf - 1 : strstr(buf, "\nUmask:");
-    if (!u || !g || sscanf(u + 5, "%u %u %u %u", &r, &ef, &sv, &fs) != 4)
-        return -EIO;
-    c->uid = fs;
-    if (sscanf(g + 5, "%u %u %u %u", &r, &ef, &sv, &fs) != 4)
-        return -EIO;
-    c->gid = fs;
-    if (!tg || sscanf(tg + 6, "%d", &c->tgid) != 1)
-        return -EIO;
-    unsigned mask;
-    if (um && sscanf(um + 7, "%o", &mask) == 1)  /* 4.7 */
-        c->umask = mask & 0777;
-    c->ngroups = 0;
-    if (gr) {
-        char *q = gr + 8;
-        while (*q && *q != '\n' && c->ngroups < 64) {
-            char *end;
-            unsigned long v = strtoul(q, &end, 10);
-            if (end == q)
-                break;
-            c->groups[c->ngroups++] = (gid_t)v;
-            q = end;
-            while (*q == ' ' || *q == '\t')
-                q++;
-        }
-    }
-    c->have = 1;
-    return 0;
-}
-
-/* Per-thread credential switch (raw syscalls: glibc's wrappers would apply
- * them to every thread).  A non-zero fsuid drops the filesystem capabilities
- * from the effective set, so path permission checks are the caller's.
- * Only root switches: without CAP_SETUID/CAP_SETGID (and under no_new_privs)
- * the sandbox cannot hold other credentials than landgate's own.
- * 0, or -errno (then the caller must not act). */
-int lg_become(const struct lg_creds *c)
-{
-    if (!c->have || geteuid() != 0)
-        return 0;
-    if (syscall(SYS_setgroups, c->ngroups, c->groups) != 0)
-        return -errno;
-    syscall(SYS_setfsgid, c->gid);  /* returns the previous value: checked below */
-    if ((unsigned)syscall(SYS_setfsgid, -1) != c->gid)
-        return -EPERM;
-    syscall(SYS_setfsuid, c->uid);
-    if ((unsigned)syscall(SYS_setfsuid, -1) != c->uid)
-        return -EPERM;
-    return 0;
-}
-
-int lg_unbecome(const struct lg_creds *c)
-{
-    if (!c->have || geteuid() != 0)
-        return 0;
-    syscall(SYS_setfsuid, 0);
-    syscall(SYS_setfsgid, 0);
-    if (syscall(SYS_setfsuid, -1) != 0 || syscall(SYS_setfsgid, -1) != 0)
-        return -EPERM;
-    if (syscall(SYS_setgroups, 0, NULL) != 0)
-        return -errno;
-    return 0;
-}
-
 /* ---- context -------------------------------------------------------------- */
-
-static int alloc_words(struct lg_words *w, int cap)
-{
-    w->w = calloc((size_t)cap, sizeof *w->w);
-    w->len = calloc((size_t)cap, sizeof *w->len);
-    w->n = 0;
-    w->cap = cap;
-    return w->w && w->len ? 0 : -ENOMEM;
-}
-
-static void free_words(struct lg_words *w)
-{
-    free(w->w);
-    free(w->len);
-}
 
 void lg_sup_free(struct lg_sup *s)
 {
@@ -605,12 +181,7 @@ void lg_sup_free(struct lg_sup *s)
         close(s->stop_fd);
     free(s->req);
     free(s->resp);
-    free(s->cmd);
-    free(s->line);
-    free(s->seg);
-    free_words(&s->argv);
-    for (int i = 0; i < LG_SEG_DEPTH; i++)
-        free_words(&s->segw[i]);
+    lg_judge_free(s->judge);
     free(s->admit);
     free(s->names);
     free(s->reported);
@@ -655,17 +226,12 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->resp_size = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
     s->req = calloc(1, s->req_size);
     s->resp = calloc(1, s->resp_size);
-    s->cmd = malloc(LG_CMD_MAX);
-    s->line = malloc(LG_LINE_MAX);
-    s->seg = malloc((size_t)LG_SEG_DEPTH * LG_CMD_MAX);
+    s->judge = lg_judge_new();
     s->admit = calloc(LG_ADMIT_CAP, sizeof *s->admit);
     s->names = calloc(LG_NAMES_CAP, sizeof *s->names);
     s->reported = calloc(LG_REPORTED_CAP, sizeof *s->reported);
     s->ring = calloc(LG_RING_CAP, sizeof *s->ring);
-    int rc = alloc_words(&s->argv, LG_ARGS_MAX);
-    for (int i = 0; i < LG_SEG_DEPTH; i++)
-        rc |= alloc_words(&s->segw[i], LG_ARGS_MAX);
-    if (rc || !s->req || !s->resp || !s->cmd || !s->line || !s->seg || !s->admit || !s->names ||
+    if (!s->req || !s->resp || !s->judge || !s->admit || !s->names ||
         !s->reported || !s->ring) {
         set_err(err, errlen, "supervisor buffers", ENOMEM);
         goto fail;
@@ -687,7 +253,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
             goto fail;
         }
     }
-    rc = lg_pool_init(&s->netpool, s, LG_WORKERS_MAX, NULL);
+    int rc = lg_pool_init(&s->netpool, s, LG_WORKERS_MAX, NULL);
     if (rc < 0) {
         set_err(err, errlen, "worker pool", -rc);
         goto fail;
@@ -826,30 +392,4 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
         pthread_cond_wait(&s->ring_cv, &s->ring_lock);
     pthread_mutex_unlock(&s->ring_lock);
     return rc;
-}
-
-int lg_judge_exec(struct lg_sup *s, const char *argv_nul, int argv_len, const char *filename,
-                  int *effect, int *rule, int *inherit, unsigned int *flags)
-{
-    if (argv_len < 0 || argv_len >= LG_CMD_MAX)
-        return -E2BIG;
-    memcpy(s->cmd, argv_nul, (size_t)argv_len);
-    s->argv.n = 0;
-    int pos = 0;
-    while (pos < argv_len) {
-        if (s->argv.n >= s->argv.cap)
-            return -E2BIG;
-        int l = (int)strnlen(s->cmd + pos, (size_t)(argv_len - pos));
-        s->argv.w[s->argv.n] = s->cmd + pos;
-        s->argv.len[s->argv.n] = l;
-        s->argv.n++;
-        pos += l + 1;
-    }
-    struct lg_verdict v;
-    lg_judge_command(s, &s->argv, filename, &v);
-    *effect = v.effect;
-    *rule = v.rule;
-    *inherit = v.inherit;
-    *flags = v.flags;
-    return 0;
 }

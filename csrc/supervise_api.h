@@ -87,11 +87,55 @@ struct lg_event {
     char detail[256];              /* LG_DETAIL_MAX: resolved exe / matched host name */
 };
 
+/* Glob programs.  Python compiles every glob of a policy (command lines, path
+ * and unix-socket globs, wrapper and shell names) into an array of unsigned
+ * words, one op each: op = word >> 24, argument = word & 0xffffff, ended by
+ * LG_OP_END.  csrc/glob.c runs them; nothing in C parses a glob. */
+#define LG_OP_END 0
+#define LG_OP_LIT 1            /* one character: argument = its code point */
+#define LG_OP_ONE 2            /* '?': any one character (not '/' in a path) */
+#define LG_OP_STAR 3           /* '*': any run (not crossing '/' in a path) */
+#define LG_OP_CLASS 4          /* [...]: argument = ranges | LG_CLASS_NEG; 2 words per range */
+#define LG_OP_ANY 5            /* paths: any run, '/' included */
+#define LG_OP_SUBDIRS 6        /* paths: nothing, or '/' and any run (the directory and beneath) */
+#define LG_OP_PARENTS 7        /* paths: nothing, or any run ending in '/' (at any depth) */
+#define LG_CLASS_NEG 8388608   /* 0x800000: a negated class ('/' never matches one in a path) */
+#define LG_CLASS_COUNT 8388607
+
 struct lg_exec_rule {
-    const char *glob;              /* command glob: '*' any run of characters, '?' one */
+    const unsigned *glob;          /* command-line glob program */
     int effect;
     int inherit;                   /* allow admits descendants */
+    int by_path;                   /* the pattern names the program by path: matched
+                                    * against the line with the executable's path first */
     int rule;                      /* index into refs */
+};
+
+/* A program that runs another one named among its arguments (env, nice, ...). */
+struct lg_wrapper {
+    const unsigned *name;          /* glob over the basename ("env", "ld-*.so*") */
+    const unsigned *const *arg_opts; /* options that take the next word as their value */
+    int n_arg_opts;
+    const unsigned *const *stop_opts; /* options that hide the command (env -S): not unwrapped */
+    int n_stop_opts;
+    int options;                   /* 0: no options, the next word is the command (busybox) */
+    int assignments;               /* NAME=VALUE words may precede the command (env) */
+    int operands;                  /* words that precede the command (timeout's DURATION) */
+};
+
+/* How command lines are taken apart: all data, compiled by sandbox/policy/compiled.py. */
+struct lg_syntax {
+    const struct lg_wrapper *wrappers;
+    int n_wrappers;
+    const unsigned *const *shells;   /* shells whose -c STRING is judged command by command */
+    int n_shells;
+    const unsigned *const *shell_arg_opts; /* shell options that take a value (-o, +O) */
+    int n_shell_arg_opts;
+    const unsigned *const *keywords; /* words skipped at the start of a simple command */
+    int n_keywords;
+    const unsigned *const *compound; /* words that start a construct not judged (for, case) */
+    int n_compound;
+    int depth;                     /* nested -c strings judged (at most LG_DEPTH_MAX) */
 };
 
 struct lg_net_rule {
@@ -101,7 +145,8 @@ struct lg_net_rule {
     int prefix;                    /* prefix length for LG_NET_IP */
     int port;                      /* -1 = any port */
     unsigned char addr[16];
-    const char *pattern;           /* host, "*.domain" or unix path glob */
+    const char *pattern;           /* host or "*.domain" */
+    const unsigned *glob;          /* LG_NET_UNIX: path glob program ("@name" for abstract) */
     int rule;
 };
 
@@ -112,10 +157,24 @@ struct lg_file_id {
     int rule;
 };
 
+/* Path rules of file_read (then file_write), in the evaluator's order.  The
+ * open check and `explain` both judge with lg_judge_path. */
 struct lg_path_rule {
-    const char *glob;              /* absolute path glob: '*' one component, '**' any */
-    int access;                    /* LG_ACCESS_* it is denied for */
+    const unsigned *glob;          /* path glob program */
+    int access;                    /* LG_ACCESS_* of its action */
+    int effect;                    /* LG_EFFECT_DENY; LG_EFFECT_ALLOW rows are exact allows */
+    int overridable;               /* a protected path's deny that an exact allow overrides */
+    const char *exact;             /* allow rows: the glob-free path they name */
+    int exact_dir;                 /* ... a directory (and what is beneath it) */
     int rule;
+};
+
+/* What an exec judgement concluded. */
+struct lg_verdict {
+    int effect;                    /* LG_EFFECT_*, 0 = undecided (inheritance, then default) */
+    int rule;                      /* deciding rule, -1 = none */
+    int inherit;                   /* an allow admits descendants */
+    unsigned int flags;            /* LG_EV_* */
 };
 
 struct lg_tables {
@@ -123,14 +182,15 @@ struct lg_tables {
     int n_exec;
     int exec_default_effect;
     int exec_default_rule;
+    const struct lg_syntax *syntax;
     const struct lg_net_rule *net;
     int n_net;
     int net_default_effect;
     int net_default_rule;
     const struct lg_file_id *deny_ids;
     int n_deny_ids;
-    const struct lg_path_rule *deny_paths;
-    int n_deny_paths;
+    const struct lg_path_rule *paths;
+    int n_paths;
     const struct lg_net_rule *infra; /* landgate's own services (the DNS view): LG_NET_IP rows
                                       * with a port, allowed BEFORE the policy's rules, so a
                                       * policy CIDR deny cannot cut the sandbox off its resolver */
@@ -170,13 +230,31 @@ int lg_sup_counts(struct lg_sup *sup, unsigned long long *out, int n);
 int lg_sup_busy(struct lg_sup *sup);
 void lg_sup_free(struct lg_sup *sup);
 
-/* Matchers, exposed for the differential tests against sandbox.policy. */
-int lg_match_command(const char *glob, const char *text);
-int lg_match_path(const char *glob, const char *path);
-/* Judge an exec without a kernel in the loop (tests, `explain`): argv_nul is
- * argc NUL-terminated strings back to back.  Writes effect (0 = undecided:
- * inheritance or default applies), rule, inherit and LG_EV_* flags. */
-int lg_judge_exec(struct lg_sup *sup, const char *argv_nul, int argv_len, const char *filename,
-                  int *effect, int *rule, int *inherit, unsigned int *flags);
+/* The decisions themselves, also called by `explain` and simulation
+ * (sandbox/policy/compiled.py) over the same compiled tables. */
+int lg_glob_match(const unsigned *glob, const char *text, size_t len, int path);
+struct lg_judge;
+/* Scratch buffers of one exec judgement (one per thread that judges). */
+struct lg_judge *lg_judge_new(void);
+void lg_judge_free(struct lg_judge *j);
+/* Judge an exec: argv_nul is the argv strings NUL-terminated back to back,
+ * exe the executed file (NULL: argv[0]).  0, or -E2BIG (the caller fails closed). */
+int lg_judge_exec(struct lg_judge *j, const struct lg_tables *t, const char *argv_nul,
+                  int argv_len, const char *exe, struct lg_verdict *v);
+/* The exec rules whose glob matches one form: indices into t->exec (at most max). */
+int lg_exec_hits(const struct lg_tables *t, const char *line, size_t len, const char *exe_line,
+                 size_t exe_len, int *hits, int max);
+/* Judge a path for access: returns the access bits some deny rule denies it
+ * for; *rule gets the first rule that denies `access` (-1 if none). */
+int lg_judge_path(const struct lg_tables *t, const char *path, size_t len, int access, int *rule);
+/* The rows of `access` whose glob matches path: indices into t->paths (at most max). */
+int lg_path_hits(const struct lg_tables *t, const char *path, size_t len, int access, int *hits,
+                 int max);
+/* Lexically normalise an absolute path ("." and "//" dropped, ".." takes one
+ * component away, never above "/"): 0, or -ENAMETOOLONG if it does not fit cap.
+ * The supervisor's and `explain`'s one normaliser. */
+int lg_normalise_path(const char *in, char *out, size_t cap);
+/* Judge a connect to a unix socket path ("@name" abstract): LG_EFFECT_*, *rule. */
+int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule);
 
 #endif

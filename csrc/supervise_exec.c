@@ -617,16 +617,16 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         for (k = 0; k < cnt; k++) {
             if (ptrs[k] == 0)
                 break;
-            if (argc >= s->argv.cap) {
+            if (argc >= s->judge->argv.cap) {
                 fail = -E2BIG;
                 break;
             }
             size_t l = 0;
-            fail = read_str_cached(tid, &s->strc, ptrs[k], s->cmd + pos, LG_CMD_MAX - pos, &l);
+            fail = read_str_cached(tid, &s->strc, ptrs[k], s->judge->cmd + pos, LG_CMD_MAX - pos, &l);
             if (fail)
                 break;
-            s->argv.w[argc] = s->cmd + pos;
-            s->argv.len[argc] = (int)l;
+            s->judge->argv.w[argc] = s->judge->cmd + pos;
+            s->judge->argv.len[argc] = (int)l;
             argc++;
             if (nr < LG_RANGES) {
                 raddr[nr] = ptrs[k];
@@ -640,7 +640,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             break;
         p += cnt * 8;
     }
-    s->argv.n = argc;
+    s->judge->argv.n = argc;
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
@@ -664,8 +664,8 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     {
         size_t tp = 0, lp = 0;
         for (int i = 0; i < argc; i++) {
-            int l = s->argv.len[i];
-            const char *w = s->argv.w[i];
+            int l = s->judge->argv.len[i];
+            const char *w = s->judge->argv.w[i];
             size_t room = sizeof ev.target - tp;
             if ((size_t)l + 1 > room) {
                 ev.flags |= LG_EV_TRUNCATED;
@@ -700,7 +700,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
 
     struct lg_verdict v;
-    lg_judge_command(s, &s->argv, fname, &v);
+    lg_judge_words(s->judge, &s->t, fname, &v);
     ev.flags |= v.flags;
 
     int ppid = 0, threads = 0;
@@ -805,7 +805,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         finish(s, req->id, &ev, line);
         return;
     }
-    memcpy(argv_copy, s->cmd, pos);
+    memcpy(argv_copy, s->judge->cmd, pos);
     j->s = s;
     j->id = req->id;
     j->tid = tid;

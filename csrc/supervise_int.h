@@ -21,7 +21,7 @@
  * buffers are malloc'd once and only touched as far as an exec uses them. */
 #define LG_CMD_MAX (2 * 1024 * 1024)  /* argv bytes of one exec */
 #define LG_ARGS_MAX (256 * 1024)      /* argv entries of one exec (>= 2 MiB / 8-byte pointers) */
-#define LG_SEG_DEPTH 3           /* nested `sh -c` strings judged */
+#define LG_DEPTH_MAX 8           /* nested `sh -c` strings judged, at most (lg_syntax.depth) */
 #define LG_LINE_MAX (LG_CMD_MAX + 64)
 #define LG_ADMIT_CAP 65536       /* admitted processes (pid, starttime) */
 #define LG_NAMES_CAP 16384       /* (address, host name) pairs from pinning and the DNS view */
@@ -48,12 +48,26 @@ struct lg_words {
     int cap;
 };
 
-/* What the exec judgement concluded. */
-struct lg_verdict {
-    int effect;       /* LG_EFFECT_* */
-    int rule;         /* deciding rule, -1 = default */
-    int inherit;      /* an allow admits descendants */
-    unsigned flags;   /* LG_EV_* */
+#define LG_OP_CODE(w) ((w) >> 24)
+#define LG_OP_ARG(w) ((w) & 0xffffffu)
+
+/* 1 when glob g cannot match text t because its first op is an ASCII literal
+ * that t does not start with: the common miss, decided without a call. */
+static inline int lg_glob_rejects(const unsigned *g, const char *t, size_t n)
+{
+    return LG_OP_CODE(g[0]) == 1 /* LG_OP_LIT */ && LG_OP_ARG(g[0]) < 0x80 &&
+           (n == 0 || (unsigned char)t[0] != LG_OP_ARG(g[0]));
+}
+
+/* Scratch space of exec judgements (csrc/judge_exec.c): the loop thread's
+ * own, or one per Python thread that explains. */
+struct lg_judge {
+    char *cmd;        /* argv strings, NUL-separated */
+    char *line;       /* one judged command line */
+    char *exe_line;   /* the same line with the executable's path first */
+    char *seg;        /* dequoted shell segments, per depth */
+    struct lg_words argv;
+    struct lg_words segw[LG_DEPTH_MAX];
 };
 
 struct lg_admit {
@@ -121,11 +135,7 @@ struct lg_sup {
     size_t req_size, resp_size;
 
     /* buffers of the loop thread only */
-    char *cmd;        /* argv strings, NUL-separated */
-    char *line;       /* one judged command line */
-    char *seg;        /* dequoted shell segments, per depth */
-    struct lg_words argv;
-    struct lg_words segw[LG_SEG_DEPTH];
+    struct lg_judge *judge;
     struct lg_str_cache strc;
 
     struct lg_admit *admit;
@@ -161,14 +171,21 @@ struct lg_sup {
 /* supervise.c */
 unsigned long long lg_now_ns(void);
 void lg_prefault(void *p, size_t n);
-int lg_push_event(struct lg_sup *s, const struct lg_event *ev);
-void lg_count(struct lg_sup *s, int which);
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
 int lg_id_valid(struct lg_sup *s, unsigned long long id);
 int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
+const char *lg_ref(const struct lg_sup *s, int rule);
+void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
+
+/* supervise_ring.c */
+int lg_push_event(struct lg_sup *s, const struct lg_event *ev);
+void lg_count(struct lg_sup *s, int which);
+
+/* supervise_mem.c */
 int lg_read_mem(int pid, unsigned long long addr, void *buf, size_t len);
 int lg_read_str(int pid, unsigned long long addr, char *buf, size_t cap, size_t *outlen);
-int lg_normalise_path(const char *in, char *out, size_t cap);
+
+/* supervise_pool.c */
 int lg_spawn_worker(struct lg_sup *s, void *(*fn)(void *), void *arg);
 void lg_worker_done(struct lg_sup *s);
 int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s));
@@ -176,18 +193,19 @@ int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg);
 int lg_pool_grow(struct lg_pool *p);
 int lg_pool_thread_ok(void);
 void lg_pool_fini(struct lg_pool *p);
+
+/* supervise_creds.c */
 int lg_read_creds(int tid, struct lg_creds *c);
 int lg_become(const struct lg_creds *c);
 int lg_unbecome(const struct lg_creds *c);
-const char *lg_ref(const struct lg_sup *s, int rule);
-void lg_copy_target(char *dst, size_t cap, const char *src, unsigned *flags);
 
-/* supervise_cmd.c */
-int lg_glob_command(const char *glob, const char *text, size_t textlen);
-int lg_glob_path(const char *glob, const char *path);
+/* glob.c */
+size_t lg_utf8(const unsigned char *s, size_t n, unsigned *cp);
+
+/* judge_exec.c */
 const char *lg_basename(const char *p, int len, int *outlen);
-void lg_judge_command(struct lg_sup *s, const struct lg_words *argv, const char *filename,
-                      struct lg_verdict *v);
+void lg_judge_words(struct lg_judge *j, const struct lg_tables *t, const char *exe,
+                    struct lg_verdict *v);
 
 /* supervise_exec.c */
 void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);

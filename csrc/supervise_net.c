@@ -139,7 +139,7 @@ static int name_matches(const char *name, const struct lg_net_rule *r)
 
 /* Deny wins, then the first allow, then the default.  *matched_name gets the
  * host name a name rule matched on. */
-static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int *rule, char *matched, size_t mlen)
+static void judge_dest(const struct lg_tables *t, struct lg_sup *s, const struct dest *d, int *effect, int *rule, char *matched, size_t mlen)
 {
     char names[LG_MAXNAMES][LG_NAME_MAX];
     int nn = -1;
@@ -147,8 +147,8 @@ static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int 
     /* landgate's own infrastructure first: exact address and port, nothing
      * else.  Reaching it is what makes the policy's name rules work at all
      * (the DNS view answers allowed names, NXDOMAINs and records the rest). */
-    for (int i = 0; i < s->t.n_infra; i++) {
-        const struct lg_net_rule *r = &s->t.infra[i];
+    for (int i = 0; i < t->n_infra; i++) {
+        const struct lg_net_rule *r = &t->infra[i];
         if ((d->family == AF_INET || d->family == AF_INET6) && r->family == d->family &&
             r->port == d->port && prefix_match(d->addr, r->addr, d->family == AF_INET ? 32 : 128)) {
             *effect = LG_EFFECT_ALLOW;
@@ -156,12 +156,12 @@ static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int 
             return;
         }
     }
-    for (int i = 0; i < s->t.n_net; i++) {
-        const struct lg_net_rule *r = &s->t.net[i];
+    for (int i = 0; i < t->n_net; i++) {
+        const struct lg_net_rule *r = &t->net[i];
         int hit = 0;
         const char *via = NULL;
         if (r->kind == LG_NET_UNIX) {
-            hit = d->family == AF_UNIX && r->pattern && lg_glob_path(r->pattern, d->path);
+            hit = d->family == AF_UNIX && lg_glob_match(r->glob, d->path, strlen(d->path), 1);
         } else if (d->family == AF_INET || d->family == AF_INET6) {
             if (r->port >= 0 && r->port != d->port)
                 continue;
@@ -171,14 +171,15 @@ static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int 
                 hit = r->family == d->family && prefix_match(d->addr, r->addr, r->prefix);
             } else if (r->kind == LG_NET_HOST || r->kind == LG_NET_WILDCARD) {
                 if (nn < 0)
-                    nn = names_for(s, d->family, d->addr, names, LG_MAXNAMES);
+                    nn = s ? names_for(s, d->family, d->addr, names, LG_MAXNAMES) : 0;
                 for (int k = 0; k < nn && !hit; k++)
                     if (name_matches(names[k], r)) {
                         hit = 1;
                         via = names[k];
                     }
             }
-        } else if (r->kind == LG_NET_ANY && r->port < 0) {
+        } else if (d->family != AF_UNIX && r->kind == LG_NET_ANY && r->port < 0) {
+            /* `*` is every host; a unix socket is matched only by unix: rules */
             hit = 1;
         }
         if (!hit)
@@ -201,8 +202,26 @@ static void judge_dest(struct lg_sup *s, const struct dest *d, int *effect, int 
         *rule = allow_rule;
         return;
     }
-    *effect = s->t.net_default_effect == LG_EFFECT_ALLOW ? LG_EFFECT_ALLOW : LG_EFFECT_DENY;
-    *rule = s->t.net_default_rule;
+    *effect = t->net_default_effect == LG_EFFECT_ALLOW ? LG_EFFECT_ALLOW : LG_EFFECT_DENY;
+    *rule = t->net_default_rule;
+}
+
+/* The same judgement for a unix socket path, without a kernel in the loop
+ * (`explain` and the contract tests call it on the compiled tables). */
+int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule)
+{
+    struct dest d;
+    memset(&d, 0, sizeof d);
+    d.family = AF_UNIX;
+    if (strlen(path) >= sizeof d.path) {
+        *rule = -1;
+        return LG_EFFECT_DENY;  /* never judged on a shortened path */
+    }
+    memcpy(d.path, path, strlen(path) + 1);
+    int effect = 0;
+    char unused[8];
+    judge_dest(t, NULL, &d, &effect, rule, unused, sizeof unused);
+    return effect;
 }
 
 /* Parse a copied sockaddr.  Returns 0, or -errno the kernel would give. */
@@ -677,7 +696,7 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                 break;
             int eff, rule;
             char m[LG_DETAIL_MAX] = "";
-            judge_dest(s, &d, &eff, &rule, m, sizeof m);
+            judge_dest(&s->t, s, &d, &eff, &rule, m, sizeof m);
             any_dest = 1;
             if (eff == LG_EFFECT_DENY && worst != LG_EFFECT_DENY) {
                 worst = eff;
@@ -751,7 +770,7 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         ev.flags |= LG_EV_FAILCLOSED;
     } else {
         int eff, rule;
-        judge_dest(s, &d, &eff, &rule, ev.detail, sizeof ev.detail);
+        judge_dest(&s->t, s, &d, &eff, &rule, ev.detail, sizeof ev.detail);
         ev.result = eff;
         ev.rule = rule;
     }
@@ -770,7 +789,7 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                     struct dest d2 = d;
                     snprintf(d2.path, sizeof d2.path, "%s", real);
                     int eff2, rule2;
-                    judge_dest(s, &d2, &eff2, &rule2, ev.detail, sizeof ev.detail);
+                    judge_dest(&s->t, s, &d2, &eff2, &rule2, ev.detail, sizeof ev.detail);
                     if (eff2 == LG_EFFECT_DENY && ev.result != LG_EFFECT_DENY) {
                         ev.result = LG_EFFECT_DENY;
                         ev.rule = rule2;

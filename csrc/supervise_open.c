@@ -231,24 +231,6 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
     return hit;
 }
 
-/* Judge a path against the deny globs: returns the access bits any glob
- * denies it for; *rule gets the first rule that denies `access`. */
-static int judge_path(struct lg_sup *s, const char *path, int access, int *rule)
-{
-    int bits = 0;
-    for (int i = 0; i < s->t.n_deny_paths; i++) {
-        const struct lg_path_rule *r = &s->t.deny_paths[i];
-        if ((bits & r->access) == r->access)
-            continue;  /* nothing new to learn from this rule */
-        if (lg_glob_path(r->glob, path)) {
-            if ((r->access & access) && *rule < 0)
-                *rule = r->rule;
-            bits |= r->access;
-        }
-    }
-    return bits;
-}
-
 /* Judge the object fd refers to.  1 = denied (*rule set), 0 = allowed,
  * -errno when it cannot be judged (the caller fails closed).  real gets the
  * object's path as the kernel names it. */
@@ -276,7 +258,7 @@ static int judge_object(struct lg_sup *s, int fd, int access, int *rule, char *r
     }
     if (seen_find(s, dev, ino, access, rule))
         return 1;
-    int bits = real[0] == '/' ? judge_path(s, real, access, rule) : 0;
+    int bits = real[0] == '/' ? lg_judge_path(&s->t, real, strlen(real), access, rule) : 0;
     if (bits)
         seen_add(s, dev, ino, bits, *rule >= 0 ? *rule : -1);
     return (bits & access) ? 1 : 0;
@@ -661,7 +643,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
             int w = snprintf(real, sizeof real, "%s/%s", strcmp(dirpath, "/") == 0 ? "" : dirpath,
                              (flags & __O_TMPFILE) == __O_TMPFILE ? "" : j->name);
             d = (w < 0 || (size_t)w >= sizeof real) ? -ENAMETOOLONG
-                : (judge_path(s, real, access, &rule) & access) ? 1 : 0;
+                : (lg_judge_path(&s->t, real, strlen(real), access, &rule) & access) ? 1 : 0;
         }
     }
     if (d != 0) {
@@ -766,15 +748,11 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         rc = absolute_in_view(tid, dirfd, path, abs, sizeof abs);
     if (rc == 0) {
         lg_copy_target(ev.target, sizeof ev.target, abs, &ev.flags);
-        ev.result = LG_EFFECT_ALLOW;
-        for (int i = 0; i < s->t.n_deny_paths; i++) {
-            const struct lg_path_rule *r = &s->t.deny_paths[i];
-            if ((r->access & access) && lg_glob_path(r->glob, abs)) {
-                ev.result = LG_EFFECT_DENY;
-                ev.rule = r->rule;
-                break;
-            }
-        }
+        int rule = -1;
+        ev.result = lg_judge_path(&s->t, abs, strlen(abs), access, &rule) & access
+                        ? LG_EFFECT_DENY : LG_EFFECT_ALLOW;
+        if (ev.result == LG_EFFECT_DENY)
+            ev.rule = rule;
     } else {
         lg_copy_target(ev.target, sizeof ev.target, "(unreadable path)", &ev.flags);
         ev.result = LG_EFFECT_DENY;

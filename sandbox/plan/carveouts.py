@@ -19,7 +19,7 @@ such grant; anchored ones only their literal base.
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,7 +33,7 @@ from sandbox.plan.landlock import (
     match,
 )
 from sandbox.policy.model import PathPattern, Policy
-from sandbox.policy.patterns import component_regex, has_glob
+from sandbox.policy.patterns import component_matcher, has_glob
 
 MaskKind = Literal["file", "dir", "readonly"]
 
@@ -155,8 +155,8 @@ class _Job:
     pruned: list[str] = field(default_factory=list)  # matched directories: not searched further
 
 
-def _name_filter(pp: PathPattern) -> tuple[str | None, re.Pattern[str] | None]:
-    """What the last path component of a match must be: (literal name, or regex), or
+def _name_filter(pp: PathPattern) -> tuple[str | None, Callable[[str], bool] | None]:
+    """What the last path component of a match must be: (literal name, or a matcher), or
     (None, None) when any name can match.
 
     Sound for every entry the walk has to judge: a match of a directory pattern
@@ -170,7 +170,7 @@ def _name_filter(pp: PathPattern) -> tuple[str | None, re.Pattern[str] | None]:
     last = comps[-1]
     if "\\" not in last and not has_glob(last):
         return last, None
-    return None, component_regex(last)
+    return None, component_matcher(last)
 
 
 def _run_walks(jobs: list[_Job]) -> int:
@@ -234,31 +234,28 @@ def _match_entries(entries: list[tuple[str, str, bool]], jobs: list[_Job], top: 
     """Record every job's matches among `entries` (the walk of `top`).
 
     An entry is checked against a job only when its name can end a match (a dict
-    lookup or one combined regex), then fully: beneath the job's root, not beneath a
+    lookup or a glob run), then fully: beneath the job's root, not beneath a
     directory the job already matched, and the rule's own pattern."""
     if not jobs:
         return
     by_name: dict[str, list[_Job]] = {}
-    by_regex: list[tuple[re.Pattern[str], _Job]] = []
+    by_glob: list[tuple[Callable[[str], bool], _Job]] = []
     always: list[_Job] = []
     for j in jobs:
         name, rx = _name_filter(j.scan.pp)
         if name is not None:
             by_name.setdefault(name, []).append(j)
         elif rx is not None:
-            by_regex.append((rx, j))
+            by_glob.append((rx, j))
         else:
             always.append(j)
-    any_rx = (
-        re.compile("|".join(f"(?:{rx.pattern})" for rx, _ in by_regex), re.DOTALL)
-        if by_regex
-        else None
-    )
     get = by_name.get
     for path, name, is_dir in entries:
         cands = get(name)
-        if any_rx is not None and any_rx.fullmatch(name) is not None:
-            cands = (cands or []) + [j for rx, j in by_regex if rx.fullmatch(name) is not None]
+        if by_glob:
+            globbed = [j for m, j in by_glob if m(name)]
+            if globbed:
+                cands = (cands or []) + globbed
         if always:
             cands = (cands or []) + always
         if not cands:

@@ -50,7 +50,7 @@ def _network_rules(policy: Policy) -> tuple[Rule, ...]:
 
 def judge_name(policy: Policy, name: str) -> NameVerdict:
     """Judge a host name for the DNS view (see the module docstring)."""
-    from sandbox.policy.patterns import match_destination
+    from sandbox.policy.destinations import match_destination
 
     name = name.lower().rstrip(".")
     allows: list[Rule] = []
@@ -150,7 +150,7 @@ def target_allowed(
     policy: Policy, target: str, names: tuple[str, ...] = ()
 ) -> tuple[bool, Rule | None]:
     """DESIGN §3 for one concrete target (deny wins, then allow, then the default)."""
-    from sandbox.policy.patterns import match_destination
+    from sandbox.policy.destinations import match_destination
 
     allow: Rule | None = None
     for rule in _network_rules(policy):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sandbox.policy.destinations import match_destination, parse_destination
 from sandbox.policy.evaluate import decide
 from sandbox.policy.model import (
     ACTIONS,
@@ -28,13 +29,10 @@ from sandbox.policy.model import (
     SourceRef,
 )
 from sandbox.policy.patterns import (
-    glob_to_regex,
     match_command,
-    match_destination,
     match_path,
     normalize_path,
     parse_command_pattern,
-    parse_destination,
     parse_path_pattern,
 )
 
@@ -83,7 +81,6 @@ __all__ = [
     "SourceRef",
     "baseline_rules",
     "decide",
-    "glob_to_regex",
     "load_policy",
     "load_policy_text",
     "match_command",

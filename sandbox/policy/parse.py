@@ -11,6 +11,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from sandbox.errors import PolicyError, PolicyErrors
 from sandbox.policy import baseline as _baseline
 from sandbox.policy.builder import _Builder, _kind
+from sandbox.policy.destinations import parse_destination
 from sandbox.policy.keys import (
     BLOCK_KEYS,
     DOC_KEYS,
@@ -32,7 +33,6 @@ from sandbox.policy.model import (
 from sandbox.policy.patterns import (
     normalize_path,
     parse_command_pattern,
-    parse_destination,
     parse_path_pattern,
 )
 from sandbox.policy.sections import _all_keys, _parse_enforcement, _parse_environment

@@ -20,6 +20,7 @@ from typing import Any
 
 from sandbox._supervise import ffi, lib
 from sandbox.errors import LaunchError
+from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.model import Policy, Rule
 
 ACCESS_READ = lib.LG_ACCESS_READ
@@ -125,29 +126,28 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t = ffi.new("struct lg_tables *")
     keep.append(t)
 
-    # exec
-    exec_rules = [r for r in policy.block("shell_exec").rules if r.command is not None]
-    ex = ffi.new("struct lg_exec_rule[]", max(1, len(exec_rules)))
-    keep.append(ex)
-    for i, r in enumerate(exec_rules):
-        assert r.command is not None
-        ex[i].glob = cstr(r.command.glob)
-        ex[i].effect = _effect(r.effect)
-        ex[i].inherit = 1 if r.inherit else 0
-        ex[i].rule = add_rule(r)
-    t.exec = ex
-    t.n_exec = len(exec_rules)
+    # exec, path and unix-socket globs: the policy's compiled tables (sandbox.policy.compiled),
+    # the very arrays `explain` judges with; their rule indices come first in `rules`.
+    comp = compile_policy(policy)
+    keep.append(comp)
+    for r in comp.rules:
+        rules.append(RuleInfo(ref=r.ref(), action=r.action, rule=r, source=str(r.source)))
+    t.exec, t.n_exec, t.syntax = comp.c.exec, comp.c.n_exec, comp.c.syntax
+    t.paths, t.n_paths = comp.c.paths, comp.c.n_paths
     t.exec_default_rule, t.exec_default_effect = add_default("shell_exec")
+    unix_globs = {
+        id(comp.rules[comp.c.net[k].rule]): comp.c.net[k].glob for k in range(comp.c.n_net)
+    }
 
     # network
     pinned: list[tuple[str, str]] = []
     net_rows: list[tuple[int, int, int, int, int, bytes, str | None, int]] = []
     resolve = info.get("resolve_hosts", True)
-    for r in policy.block("network").rules:
+    for r in ordered(policy.block("network").rules):
         d = r.destination
         if d is None:
             continue
-        idx = add_rule(r)
+        idx = comp.rules.index(r) if d.kind == "unix" else add_rule(r)
         eff = _effect(r.effect)
         port = -1 if d.port is None else int(d.port)
         if d.kind == "any":
@@ -189,8 +189,8 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                 pinned.extend((ip, d.host.lower()) for ip in _resolve(d.host))
         elif d.kind == "wildcard" and d.host:
             net_rows.append((lib.LG_NET_WILDCARD, eff, 0, 0, port, b"", d.host.lower(), idx))
-        elif d.kind == "unix" and d.unix_glob:
-            net_rows.append((lib.LG_NET_UNIX, eff, 0, 0, -1, b"", d.unix_glob, idx))
+        elif d.kind == "unix":
+            net_rows.append((lib.LG_NET_UNIX, eff, 0, 0, -1, b"", None, idx))
     infra = list(info.get("infrastructure", ()))
     inf = ffi.new("struct lg_net_rule[]", max(1, len(infra)))
     keep.append(inf)
@@ -226,36 +226,27 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         for k, b in enumerate(addr):
             nr[i].addr[k] = b
         nr[i].pattern = cstr(pattern) if pattern is not None else ffi.NULL
+        if kind == lib.LG_NET_UNIX:
+            nr[i].glob = unix_globs[id(comp.rules[idx])]
         nr[i].rule = idx
     t.net = nr
     t.n_net = len(net_rows)
     t.net_default_rule, t.net_default_effect = add_default("network")
 
-    # carve-outs for the open check: deny rules of file_read / file_write
+    # the open check: device+inode of the files the deny rules name at launch (the path
+    # rules themselves are comp's, judged by csrc/judge_path.c)
     open_check = bool(info.get("open_check", False))
-    path_rows: list[tuple[str, int, int]] = []
     id_rows: dict[tuple[int, int], tuple[int, int]] = {}
-    for action, access in (("file_read", ACCESS_READ), ("file_write", ACCESS_WRITE)):
-        for r in policy.block(action).rules:
-            if r.effect != "deny" or r.path is None:
-                continue
-            idx = add_rule(r)
-            globs = _path_globs(r)
-            path_rows.extend((g, access, idx) for g in globs)
-            if open_check and "carve_outs" not in info:
-                for m in _existing(globs):
-                    _add_id(id_rows, m, access, idx)
+    if open_check and "carve_outs" not in info:
+        for i in range(comp.path_start, comp.unix_start):
+            r = comp.rules[i]
+            if r.effect == "deny":
+                access = ACCESS_READ if r.action == "file_read" else ACCESS_WRITE
+                for m in _existing(_path_globs(r)):
+                    _add_id(id_rows, m, access, i)
     if open_check and "carve_outs" in info:
         for path, access in info["carve_outs"]:
             _add_id(id_rows, path, int(access), -1)
-    pr = ffi.new("struct lg_path_rule[]", max(1, len(path_rows)))
-    keep.append(pr)
-    for i, (g, access, idx) in enumerate(path_rows):
-        pr[i].glob = cstr(g)
-        pr[i].access = access
-        pr[i].rule = idx
-    t.deny_paths = pr
-    t.n_deny_paths = len(path_rows)
     ids = ffi.new("struct lg_file_id[]", max(1, len(id_rows)))
     keep.append(ids)
     for i, ((dev, ino), (access, idx)) in enumerate(id_rows.items()):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from sandbox.policy import (
-    glob_to_regex,
     match_command,
     match_destination,
     match_path,
@@ -14,7 +13,8 @@ from sandbox.policy import (
     parse_destination,
     parse_path_pattern,
 )
-from sandbox.policy.patterns import normalize_path, parse_target
+from sandbox.policy.destinations import parse_target
+from sandbox.policy.patterns import normalize_path
 
 WS, HOME = "/ws", "/home/u"
 
@@ -124,8 +124,11 @@ def test_command_argv0_is_reduced_to_basename_but_path_patterns_match_the_resolv
 
 
 def test_command_glob_star_crosses_spaces_and_slashes() -> None:
-    assert glob_to_regex("curl*", path=False) == "curl.*"
-    assert glob_to_regex("a/*", path=True) == "a/[^/]*"
+    curl = parse_command_pattern("curl*")
+    assert match_command(curl, "curl -s https://x/y z")
+    assert not match_command(curl, "xcurl -s")
+    one = parse_path_pattern("/a/*", workspace=WS, home=HOME)
+    assert match_path(one, "/a/b") and not match_path(one, "/a/b/c")
 
 
 # (destination, matching target, non-matching twin)

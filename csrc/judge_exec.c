@@ -1,217 +1,31 @@
-/* supervise_cmd.c: command-line judgement for exec (DESIGN §3).
+/* judge_exec.c: command-line judgement for exec (DESIGN §3).
  *
  * A command is matched as argv joined by single spaces with argv[0] reduced
- * to its basename.  Because argv[0] is chosen by the caller, the line is
- * judged twice when the executed file's basename differs from argv[0]'s
- * (execve("/usr/bin/curl", {"git", ...}) is judged as `git ...` AND as
- * `curl ...`).  Wrappers (env, nice, timeout, stdbuf, xargs, nohup, setsid,
- * busybox APPLET, the ELF loader run directly) are unwrapped, so `env curl x`
- * is judged as `env curl x` and as `curl x`.  A shell started with -c is
- * judged by each simple command of its string as well.
+ * to its basename (a rule naming the program by path is matched against the
+ * line with the executable's path first).  Because argv[0] is chosen by the
+ * caller, the line is judged twice when the executed file's basename differs
+ * from argv[0]'s (execve("/usr/bin/curl", {"git", ...}) is judged as `git ...`
+ * AND as `curl ...`).  Wrappers (env, nice, timeout, ..., busybox APPLET, the
+ * ELF loader run directly) are unwrapped, so `env curl x` is judged as
+ * `env curl x` and as `curl x`.  A shell started with -c is judged by each
+ * simple command of its string as well, up to lg_syntax.depth strings deep.
+ *
+ * Which programs are wrappers or shells, which of their options take a value,
+ * the keywords and the depth are data (struct lg_syntax, compiled by
+ * sandbox/policy/compiled.py); the globs are programs run by glob.c.
+ * `explain` calls this same code (lg_judge_exec), so it cannot disagree.
  *
  * Verdict: deny if any judged form matches a deny rule (forbid overrides
  * permit); allow if the innermost form of every chain matches an allow rule
  * (or, for a shell, every segment of its string does); else undecided, and
  * the caller applies inheritance or the default.
- *
- * Globs: '*' matches any run of characters (spaces and '/' included: command
- * lines are not paths), '?' one character, [set] / [!set] a class, '\' quotes.
- * Must mirror sandbox.policy's match_command; tests/supervise/test_matcher.py
- * compares the two on generated commands.
  */
+#include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "supervise_int.h"
-
-/* ---- globs -------------------------------------------------------------- */
-
-/* One UTF-8 character at s (n bytes left): its code point and length.  An
- * invalid byte counts as one character, as Python's surrogateescape decoding
- * of argv does, so '?' and classes agree with sandbox.policy on any bytes. */
-static size_t u8(const char *s, size_t n, unsigned *cp)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t len = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3
-               : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (len == 0 || len > n) {
-        *cp = 0xdc00u + u[0];
-        return 1;
-    }
-    unsigned v = len == 1 ? u[0] : len == 2 ? (u[0] & 0x1fu) : len == 3 ? (u[0] & 0x0fu) : (u[0] & 0x07u);
-    for (size_t i = 1; i < len; i++) {
-        if ((u[i] & 0xc0) != 0x80) {
-            *cp = 0xdc00u + u[0];
-            return 1;
-        }
-        v = (v << 6) | (u[i] & 0x3fu);
-    }
-    *cp = v;
-    return len;
-}
-
-/* One character class at g (pointing after '['); sets *end past ']'.
- * Returns 1 if code point c is in the class, 0 if not, -1 if the class is
- * malformed (then '[' is taken literally by the caller). */
-static int class_match(const char *g, unsigned c, const char **end)
-{
-    bool neg = false, hit = false;
-    const char *p = g;
-    if (*p == '!' || *p == '^') {
-        neg = true;
-        p++;
-    }
-    bool first = true;
-    while (*p && (first || *p != ']')) {
-        unsigned lo, hi;
-        if (*p == '\\' && p[1])
-            p++;
-        p += u8(p, strlen(p), &lo);
-        hi = lo;
-        if (p[0] == '-' && p[1] && p[1] != ']') {
-            p++;
-            if (*p == '\\' && p[1])
-                p++;
-            p += u8(p, strlen(p), &hi);
-        }
-        if (c >= lo && c <= hi)
-            hit = true;
-        first = false;
-    }
-    if (*p != ']')
-        return -1;
-    *end = p + 1;
-    return hit != neg;
-}
-
-/* Single-star backtracking: O(len(glob) * len(text)), no recursion. */
-int lg_glob_command(const char *g, const char *t, size_t tlen)
-{
-    const char *star_g = NULL;
-    size_t star_t = 0, i = 0;
-    while (i < tlen) {
-        if (*g == '*') {
-            while (*g == '*')
-                g++;
-            if (!*g)
-                return 1;
-            star_g = g;
-            star_t = i;
-            continue;
-        }
-        if (*g) {
-            const char *next = g + 1;
-            unsigned tc;
-            size_t tl = u8(t + i, tlen - i, &tc);
-            int ok;
-            if (*g == '?') {
-                ok = 1;
-            } else if (*g == '[') {
-                ok = class_match(g + 1, tc, &next);
-                if (ok < 0) {
-                    ok = t[i] == '[';
-                    next = g + 1;
-                    tl = 1;
-                }
-            } else {
-                const char *lit = g;
-                if (*g == '\\' && g[1])
-                    lit = g + 1;
-                unsigned gc;
-                size_t gl = u8(lit, strlen(lit), &gc);
-                ok = gc == tc;
-                next = lit + gl;
-            }
-            if (ok) {
-                g = next;
-                i += tl;
-                continue;
-            }
-        }
-        if (!star_g)
-            return 0;
-        g = star_g;
-        unsigned skip;
-        star_t += u8(t + star_t, tlen - star_t, &skip);
-        i = star_t;
-    }
-    while (*g == '*')
-        g++;
-    return *g == '\0';
-}
-
-/* Path globs: '*' and '?' stay within one component, '**' crosses them.
- * Recursive on '*' (patterns come from the policy author, paths are bounded
- * by PATH_MAX); depth is bounded by the pattern's length. */
-static int path_match(const char *g, const char *p)
-{
-    for (;;) {
-        if (*g == '*' && g[1] == '*') {
-            while (*g == '*')
-                g++;
-            for (const char *q = p;; q++) {
-                if (path_match(g, q))
-                    return 1;
-                if (!*q)
-                    return 0;
-            }
-        }
-        if (*g == '*') {
-            g++;
-            for (const char *q = p;; q++) {
-                if (path_match(g, q))
-                    return 1;
-                if (!*q || *q == '/')
-                    return 0;
-            }
-        }
-        if (!*g)
-            return !*p;
-        if (!*p)
-            return 0;
-        if (*g == '?') {
-            if (*p == '/')
-                return 0;
-            g++;
-            p++;
-            continue;
-        }
-        if (*g == '[') {
-            const char *end;
-            unsigned pc;
-            size_t pl = u8(p, strlen(p), &pc);
-            int ok = class_match(g + 1, pc, &end);
-            if (ok >= 0) {
-                if (!ok || *p == '/')
-                    return 0;
-                g = end;
-                p += pl;
-                continue;
-            }
-        }
-        if (*g == '\\' && g[1])
-            g++;
-        if (*g != *p)
-            return 0;
-        g++;
-        p++;
-    }
-}
-
-int lg_glob_path(const char *glob, const char *path)
-{
-    return path_match(glob, path);
-}
-
-int lg_match_command(const char *glob, const char *text)
-{
-    return lg_glob_command(glob, text, strlen(text));
-}
-
-int lg_match_path(const char *glob, const char *path)
-{
-    return lg_glob_path(glob, path);
-}
 
 /* ---- words and lines ---------------------------------------------------- */
 
@@ -224,10 +38,19 @@ const char *lg_basename(const char *p, int len, int *outlen)
     return p + i;
 }
 
-static bool name_is(const char *name, int len, const char *lit)
+/* Is the word (len bytes) one of the compiled names / options in list? */
+static bool in_list(const unsigned *const *list, int n, const char *w, int len)
+{
+    for (int i = 0; i < n; i++)
+        if (!lg_glob_rejects(list[i], w, (size_t)len) && lg_glob_match(list[i], w, (size_t)len, 0))
+            return true;
+    return false;
+}
+
+static bool word_is(const char *w, int len, const char *lit)
 {
     size_t n = strlen(lit);
-    return (size_t)len == n && memcmp(name, lit, n) == 0;
+    return (size_t)len == n && memcmp(w, lit, n) == 0;
 }
 
 /* Join words[k..n) with single spaces, the first replaced by name0.
@@ -257,14 +80,21 @@ struct form_result {
     int inherit;
 };
 
-static void match_line(const struct lg_sup *s, const char *line, size_t len, struct form_result *r)
+/* Match one form against the exec rules: `line` (argv[0] as a basename) for
+ * rules naming a program, `exe_line` (NULL when no path is known) for rules
+ * naming it by path.  The first deny decides; else the first allow. */
+static void match_form(const struct lg_tables *t, const char *line, size_t len,
+                       const char *exe_line, size_t exe_len, struct form_result *r)
 {
     r->effect = 0;
     r->rule = -1;
     r->inherit = 0;
-    for (int i = 0; i < s->t.n_exec; i++) {
-        const struct lg_exec_rule *er = &s->t.exec[i];
-        if (!lg_glob_command(er->glob, line, len))
+    for (int i = 0; i < t->n_exec; i++) {
+        const struct lg_exec_rule *er = &t->exec[i];
+        const char *subject = er->by_path ? exe_line : line;
+        size_t n = er->by_path ? exe_len : len;
+        if (!subject || lg_glob_rejects(er->glob, subject, n) ||
+            !lg_glob_match(er->glob, subject, n, 0))
             continue;
         if (er->effect == LG_EFFECT_DENY) {
             r->effect = LG_EFFECT_DENY;
@@ -279,113 +109,77 @@ static void match_line(const struct lg_sup *s, const char *line, size_t len, str
     }
 }
 
+/* The rules that match one form (`explain` lists them beside the verdict):
+ * indices into t->exec, at most max; returns how many. */
+int lg_exec_hits(const struct lg_tables *t, const char *line, size_t len, const char *exe_line,
+                 size_t exe_len, int *hits, int max)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_exec && n < max; i++) {
+        const struct lg_exec_rule *er = &t->exec[i];
+        const char *subject = er->by_path ? exe_line : line;
+        size_t sl = er->by_path ? exe_len : len;
+        if (subject && !lg_glob_rejects(er->glob, subject, sl) && lg_glob_match(er->glob, subject, sl, 0))
+            hits[n++] = i;
+    }
+    return n;
+}
+
 /* ---- wrappers ------------------------------------------------------------ */
 
-static bool is_loader(const char *n, int len)
+static const struct lg_wrapper *wrapper_of(const struct lg_syntax *sx, const char *n, int len)
 {
-    /* ld-linux-x86-64.so.2, ld-linux.so.2, ld.so, ld-2.36.so, ld-musl-x86_64.so.1 */
-    if (len >= 3 && memcmp(n, "ld-", 3) == 0 && memmem(n, (size_t)len, ".so", 3) != NULL)
-        return true;
-    return name_is(n, len, "ld.so");
-}
-
-/* Options (of a wrapper) that consume the next word. */
-static bool takes_arg(const char *wrapper, int wlen, const char *opt, int olen)
-{
-    static const char *const env_o[] = {"-u", "--unset", "-C", "--chdir", "-S", "--split-string", NULL};
-    static const char *const nice_o[] = {"-n", "--adjustment", NULL};
-    static const char *const timeout_o[] = {"-s", "--signal", "-k", "--kill-after", NULL};
-    static const char *const stdbuf_o[] = {"-i", "-o", "-e", "--input", "--output", "--error", NULL};
-    static const char *const xargs_o[] = {"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L",
-                                          "--max-lines", "-n", "--max-args", "-P", "--max-procs",
-                                          "-s", "--max-chars", "--process-slot-var", NULL};
-    static const char *const setsid_o[] = {NULL};
-    static const char *const ld_o[] = {"--library-path", "--preload", "--argv0", "--audit",
-                                       "--inhibit-rpath", "--glibc-hwcaps-prepend",
-                                       "--glibc-hwcaps-mask", NULL};
-    const char *const *list = setsid_o;
-    if (name_is(wrapper, wlen, "env"))
-        list = env_o;
-    else if (name_is(wrapper, wlen, "nice"))
-        list = nice_o;
-    else if (name_is(wrapper, wlen, "timeout"))
-        list = timeout_o;
-    else if (name_is(wrapper, wlen, "stdbuf"))
-        list = stdbuf_o;
-    else if (name_is(wrapper, wlen, "xargs"))
-        list = xargs_o;
-    else if (is_loader(wrapper, wlen))
-        list = ld_o;
-    for (int i = 0; list[i]; i++)
-        if (name_is(opt, olen, list[i]))
-            return true;
-    return false;
-}
-
-static bool is_wrapper(const char *n, int len)
-{
-    return name_is(n, len, "env") || name_is(n, len, "nice") || name_is(n, len, "timeout") ||
-           name_is(n, len, "stdbuf") || name_is(n, len, "xargs") || name_is(n, len, "nohup") ||
-           name_is(n, len, "setsid") || name_is(n, len, "busybox") || is_loader(n, len);
+    for (int i = 0; sx && i < sx->n_wrappers; i++)
+        if (!lg_glob_rejects(sx->wrappers[i].name, n, (size_t)len) &&
+            lg_glob_match(sx->wrappers[i].name, n, (size_t)len, 0))
+            return &sx->wrappers[i];
+    return NULL;
 }
 
 /* The index of the wrapped command in w (after the wrapper at k), or -1 when
  * the wrapper runs nothing (`env` alone prints the environment) or cannot be
  * unwrapped faithfully (`env -S STRING`: judged as written, so only an
  * explicit allow of that form lets it run). */
-static int unwrap(const struct lg_words *w, int k, const char *name, int nlen)
+static int unwrap(const struct lg_words *w, int k, const struct lg_wrapper *wr)
 {
     int i = k + 1;
-    if (name_is(name, nlen, "busybox"))
-        return i < w->n ? i : -1;
-    bool env = name_is(name, nlen, "env");
-    bool timeout = name_is(name, nlen, "timeout");
-    while (i < w->n) {
+    while (wr->options && i < w->n) {
         const char *a = w->w[i];
         int alen = w->len[i];
-        if (name_is(a, alen, "--")) {
+        if (word_is(a, alen, "--")) {
             i++;
             break;
         }
         if (alen > 1 && a[0] == '-') {
-            if (env && (name_is(a, alen, "-S") || (alen > 2 && memcmp(a, "-S", 2) == 0) ||
-                        (alen >= 14 && memcmp(a, "--split-string", 14) == 0)))
+            if (in_list(wr->stop_opts, wr->n_stop_opts, a, alen))
                 return -1;
-            if (takes_arg(name, nlen, a, alen))
+            if (in_list(wr->arg_opts, wr->n_arg_opts, a, alen))
                 i++;
             i++;
             continue;
         }
         break;
     }
-    if (env)  /* NAME=VALUE assignments */
+    if (wr->assignments)  /* NAME=VALUE */
         while (i < w->n && memchr(w->w[i], '=', (size_t)w->len[i]) != NULL)
             i++;
-    if (timeout && i < w->n)  /* DURATION */
-        i++;
+    i += wr->operands;
     return i < w->n ? i : -1;
 }
 
 /* ---- shells -------------------------------------------------------------- */
 
-static bool is_shell(const char *n, int len)
-{
-    return name_is(n, len, "sh") || name_is(n, len, "bash") || name_is(n, len, "dash") ||
-           name_is(n, len, "zsh") || name_is(n, len, "ksh") || name_is(n, len, "mksh") ||
-           name_is(n, len, "ash") || name_is(n, len, "rbash");
-}
-
 /* The index of the -c command string of the shell at k, or -1. */
-static int shell_string(const struct lg_words *w, int k)
+static int shell_string(const struct lg_syntax *sx, const struct lg_words *w, int k)
 {
     bool c = false;
     for (int i = k + 1; i < w->n; i++) {
         const char *a = w->w[i];
         int alen = w->len[i];
-        if (name_is(a, alen, "--"))
+        if (word_is(a, alen, "--"))
             return c && i + 1 < w->n ? i + 1 : -1;
         if (alen > 1 && (a[0] == '-' || a[0] == '+')) {
-            if (name_is(a + 1, alen - 1, "o") || name_is(a + 1, alen - 1, "O"))
+            if (in_list(sx->shell_arg_opts, sx->n_shell_arg_opts, a, alen))
                 i++;
             else if (a[0] == '-' && a[1] != '-' && memchr(a, 'c', (size_t)alen))
                 c = true;
@@ -396,8 +190,10 @@ static int shell_string(const struct lg_words *w, int k)
     return -1;
 }
 
-struct judge {
-    struct lg_sup *s;
+struct judgement {
+    const struct lg_tables *t;
+    const struct lg_syntax *sx;
+    struct lg_judge *b;  /* buffers */
     int denied;          /* a form matched a deny rule */
     int deny_rule;
     int all_allowed;     /* every required innermost form matched an allow rule */
@@ -405,18 +201,20 @@ struct judge {
     int inherit;         /* AND of the allow rules' inherit */
     unsigned flags;
     int toolong;
+    int has_by_path;     /* some rule names its program by path: build exe lines */
 };
 
-static void judge_chain(struct judge *j, const struct lg_words *w, const char *name0, int n0len, int depth);
+static void judge_chain(struct judgement *j, const struct lg_words *w, const char *name0, int n0len,
+                        const char *exe, int depth);
 
 /* Tokenise a shell string into simple commands and judge each one.
  * Returns true if every segment was judged allowed. */
-static bool judge_shell_string(struct judge *j, const char *str, int len, int depth)
+static bool judge_shell_string(struct judgement *j, const char *str, int len, int depth)
 {
-    if (depth >= LG_SEG_DEPTH)
+    if (depth >= j->sx->depth || depth >= LG_DEPTH_MAX)
         return false;
-    struct lg_words *w = &j->s->segw[depth];
-    char *buf = j->s->seg + (size_t)depth * LG_CMD_MAX;
+    struct lg_words *w = &j->b->segw[depth];
+    char *buf = j->b->seg + (size_t)depth * LG_CMD_MAX;
     size_t bpos = 0;
     bool all = true;
     bool any = false;
@@ -456,16 +254,10 @@ static bool judge_shell_string(struct judge *j, const char *str, int len, int de
                               (*q >= 'a' && *q <= 'z') || (q > wp && *q >= '0' && *q <= '9'))) \
                             assign = false;                                            \
                 }                                                                      \
-                static const char *const kw[] = {"if", "then", "else", "elif", "fi", "do", \
-                    "done", "while", "until", "!", "{", "}", "time", "exec", "command",    \
-                    "builtin", "nohup", NULL};                                         \
-                bool keyword = false;                                                  \
-                if (at_start && !assign)                                               \
-                    for (int q = 0; kw[q]; q++)                                        \
-                        if (name_is(wp, wl, kw[q]))                                    \
-                            keyword = true;                                            \
-                if (at_start && !assign && (name_is(wp, wl, "for") || name_is(wp, wl, "case") || \
-                                            name_is(wp, wl, "select") || name_is(wp, wl, "function"))) \
+                bool keyword = at_start && !assign &&                                  \
+                               in_list(j->sx->keywords, j->sx->n_keywords, wp, wl);    \
+                if (at_start && !assign &&                                             \
+                    in_list(j->sx->compound, j->sx->n_compound, wp, wl))               \
                     drop_segment = true;                                               \
                 else if (!assign && !keyword) {                                        \
                     if (w->n >= w->cap) {                                              \
@@ -490,7 +282,7 @@ static bool judge_shell_string(struct judge *j, const char *str, int len, int de
             j->all_allowed = 1;                                                        \
             int b0len;                                                                 \
             const char *b0 = lg_basename(w->w[0], w->len[0], &b0len);                  \
-            judge_chain(j, w, b0, b0len, depth + 1);                                   \
+            judge_chain(j, w, b0, b0len, NULL, depth + 1);                                   \
             if (!j->all_allowed)                                                       \
                 all = false;                                                           \
             j->all_allowed = save_allowed;                                             \
@@ -640,28 +432,37 @@ static bool judge_shell_string(struct judge *j, const char *str, int len, int de
 }
 
 /* Judge the chain that starts at words[0] named name0: the form itself, each
- * unwrapped form, and the -c string of an innermost shell. */
-static void judge_chain(struct judge *j, const struct lg_words *w, const char *name0, int n0len, int depth)
+ * unwrapped form, and the -c string of an innermost shell.  exe: the path of
+ * the executed file for the first form (NULL: words[0] if it is a path). */
+static void judge_chain(struct judgement *j, const struct lg_words *w, const char *name0, int n0len,
+                        const char *exe, int depth)
 {
     int k = 0;
     const char *name = name0;
     int nlen = n0len;
     struct form_result r = {0, -1, 0};
     for (int hops = 0; hops < 16; hops++) {
-        long len = build_line(j->s->line, LG_LINE_MAX, w, k, name, nlen);
-        if (len < 0) {
+        long len = build_line(j->b->line, LG_LINE_MAX, w, k, name, nlen);
+        const char *path = k == 0 && exe ? exe : memchr(w->w[k], '/', (size_t)w->len[k]) ? w->w[k] : NULL;
+        long plen = 0;
+        if (path && j->has_by_path)
+            plen = build_line(j->b->exe_line, LG_LINE_MAX, w, k, path,
+                              path == exe ? (int)strlen(exe) : w->len[k]);
+        if (len < 0 || plen < 0) {
             j->toolong = 1;
             j->all_allowed = 0;
             return;
         }
-        match_line(j->s, j->s->line, (size_t)len, &r);
+        match_form(j->t, j->b->line, (size_t)len, path && j->has_by_path ? j->b->exe_line : NULL,
+                   (size_t)plen, &r);
         if (r.effect == LG_EFFECT_DENY && !j->denied) {
             j->denied = 1;
             j->deny_rule = r.rule;
         }
-        if (!is_wrapper(name, nlen))
+        const struct lg_wrapper *wr = wrapper_of(j->sx, name, nlen);
+        if (!wr)
             break;
-        int next = unwrap(w, k, name, nlen);
+        int next = unwrap(w, k, wr);
         if (next < 0)
             break;
         j->flags |= LG_EV_WRAPPER;
@@ -670,8 +471,8 @@ static void judge_chain(struct judge *j, const struct lg_words *w, const char *n
     }
     /* r is the innermost form's result */
     bool allowed = r.effect == LG_EFFECT_ALLOW;
-    if (is_shell(name, nlen)) {
-        int si = shell_string(w, k);
+    if (in_list(j->sx->shells, j->sx->n_shells, name, nlen)) {
+        int si = shell_string(j->sx, w, k);
         if (si >= 0) {
             int save_rule = j->allow_rule, save_inh = j->inherit;
             bool segs = judge_shell_string(j, w->w[si], w->len[si], depth);
@@ -694,27 +495,34 @@ static void judge_chain(struct judge *j, const struct lg_words *w, const char *n
     j->inherit = j->inherit && r.inherit;
 }
 
-void lg_judge_command(struct lg_sup *s, const struct lg_words *argv, const char *filename,
-                      struct lg_verdict *v)
+/* Judge the argv in j->argv (exec of file `filename`). */
+void lg_judge_words(struct lg_judge *b, const struct lg_tables *t, const char *filename,
+                    struct lg_verdict *v)
 {
-    struct judge j = {.s = s, .denied = 0, .deny_rule = -1, .all_allowed = 1, .allow_rule = -1,
-                      .inherit = 1, .flags = 0, .toolong = 0};
+    static const struct lg_syntax none_syntax;  /* no wrappers, no shells: plain matching */
+    struct judgement j = {.t = t, .sx = t->syntax ? t->syntax : &none_syntax, .b = b, .denied = 0,
+                          .deny_rule = -1, .all_allowed = 1, .allow_rule = -1, .inherit = 1,
+                          .flags = 0, .toolong = 0, .has_by_path = 0};
+    for (int i = 0; i < t->n_exec; i++)
+        j.has_by_path |= t->exec[i].by_path;
+    const struct lg_words *argv = &b->argv;
+    const char *exe = filename && memchr(filename, '/', strlen(filename)) ? filename : NULL;
     if (argv->n == 0) {
         /* execve with an empty argv: judged by the file name alone */
         static const char *const none[1] = {""};
         static int nonelen[1] = {0};
         struct lg_words w1 = {(const char **)none, nonelen, 1, 1};
         int fl;
-        const char *fb = lg_basename(filename, (int)strlen(filename), &fl);
-        judge_chain(&j, &w1, fb, fl, 0);
+        const char *fb = lg_basename(filename ? filename : "", filename ? (int)strlen(filename) : 0, &fl);
+        judge_chain(&j, &w1, fb, fl, exe, 0);
     } else {
         int a0len;
         const char *a0 = lg_basename(argv->w[0], argv->len[0], &a0len);
-        judge_chain(&j, argv, a0, a0len, 0);
-        int flen;
-        const char *fb = lg_basename(filename, (int)strlen(filename), &flen);
+        judge_chain(&j, argv, a0, a0len, exe, 0);
+        int flen = 0;
+        const char *fb = filename ? lg_basename(filename, (int)strlen(filename), &flen) : NULL;
         if (flen > 0 && (flen != a0len || memcmp(fb, a0, (size_t)flen) != 0))
-            judge_chain(&j, argv, fb, flen, 0);
+            judge_chain(&j, argv, fb, flen, exe, 0);
     }
     v->flags = j.flags;
     if (j.toolong) {
@@ -739,4 +547,73 @@ void lg_judge_command(struct lg_sup *s, const struct lg_words *argv, const char 
     v->effect = 0;  /* undecided: inheritance, then the default */
     v->rule = -1;
     v->inherit = 0;
+}
+
+int lg_judge_exec(struct lg_judge *b, const struct lg_tables *t, const char *argv_nul,
+                  int argv_len, const char *exe, struct lg_verdict *v)
+{
+    if (!b || argv_len < 0 || argv_len >= LG_CMD_MAX)
+        return -E2BIG;
+    memcpy(b->cmd, argv_nul, (size_t)argv_len);
+    b->argv.n = 0;
+    int pos = 0;
+    while (pos < argv_len) {
+        if (b->argv.n >= b->argv.cap)
+            return -E2BIG;
+        int l = (int)strnlen(b->cmd + pos, (size_t)(argv_len - pos));
+        b->argv.w[b->argv.n] = b->cmd + pos;
+        b->argv.len[b->argv.n] = l;
+        b->argv.n++;
+        pos += l + 1;
+    }
+    lg_judge_words(b, t, exe, v);
+    return 0;
+}
+
+/* ---- buffers ----------------------------------------------------------- */
+
+static int alloc_words(struct lg_words *w, int cap)
+{
+    w->w = calloc((size_t)cap, sizeof *w->w);
+    w->len = calloc((size_t)cap, sizeof *w->len);
+    w->n = 0;
+    w->cap = cap;
+    return w->w && w->len ? 0 : -ENOMEM;
+}
+
+void lg_judge_free(struct lg_judge *b)
+{
+    if (!b)
+        return;
+    free(b->cmd);
+    free(b->line);
+    free(b->exe_line);
+    free(b->seg);
+    free(b->argv.w);
+    free(b->argv.len);
+    for (int i = 0; i < LG_DEPTH_MAX; i++) {
+        free(b->segw[i].w);
+        free(b->segw[i].len);
+    }
+    free(b);
+}
+
+/* Large buffers, malloc'd once and only touched as far as an exec uses them. */
+struct lg_judge *lg_judge_new(void)
+{
+    struct lg_judge *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->cmd = malloc(LG_CMD_MAX);
+    b->line = malloc(LG_LINE_MAX);
+    b->exe_line = malloc(LG_LINE_MAX);
+    b->seg = malloc((size_t)LG_DEPTH_MAX * LG_CMD_MAX);
+    int rc = alloc_words(&b->argv, LG_ARGS_MAX);
+    for (int i = 0; i < LG_DEPTH_MAX; i++)
+        rc |= alloc_words(&b->segw[i], LG_ARGS_MAX);
+    if (rc || !b->cmd || !b->line || !b->exe_line || !b->seg) {
+        lg_judge_free(b);
+        return NULL;
+    }
+    return b;
 }

@@ -1,0 +1,393 @@
+"""A policy's matchers as the flat tables the C core executes (DESIGN §3, §4).
+
+Python decides what a policy means; C runs it.  This module lays out, once
+per policy, the tables csrc/judge_exec.c, csrc/judge_path.c and the unix
+rows of csrc/supervise_net.c read:
+
+- exec: every shell_exec rule's command glob, plus the command-line syntax
+  (which programs are wrappers and how their options read, which are shells,
+  the shell keywords, how deep `sh -c` strings nest) as data;
+- paths: every file_read / file_write rule's glob, with the exact allows
+  that may override a protected path;
+- unix: every `unix:` destination's glob.
+
+`explain` and simulation (sandbox.policy.evaluate) call the C decision on
+these tables; the supervisor's tables (sandbox.supervise.tables) embed the
+very same arrays.  Rule indices: exec rules first, then path rules, then
+unix rules, each in the evaluator's order (`ordered`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.policy.globs import compile_glob, literal
+from sandbox.policy.model import Policy, Rule
+
+# ---------------------------------------------------------------------------
+# command-line syntax (data; csrc/judge_exec.c has no program names in it)
+
+
+@dataclass(frozen=True, slots=True)
+class Wrapper:
+    """A program that runs the command named among its arguments."""
+
+    name: str  # glob over the basename
+    arg_opts: tuple[str, ...] = ()  # options whose value is the next word
+    stop_opts: tuple[str, ...] = ()  # globs: options that hide the command (not unwrapped)
+    options: bool = True  # False: the next word is the command (busybox APPLET)
+    assignments: bool = False  # NAME=VALUE words may precede the command
+    operands: int = 0  # words that precede the command (timeout DURATION)
+
+
+_LOADER_OPTS = (
+    "--library-path",
+    "--preload",
+    "--argv0",
+    "--audit",
+    "--inhibit-rpath",
+    "--glibc-hwcaps-prepend",
+    "--glibc-hwcaps-mask",
+)
+WRAPPERS: tuple[Wrapper, ...] = (
+    Wrapper(
+        "env",
+        arg_opts=("-u", "--unset", "-C", "--chdir"),
+        # -S STRING splits a string into a command: judged as written, so only an
+        # explicit allow of that form lets it run (also -iS..., --split-string=...)
+        stop_opts=("-S*", "-[!-]*S*", "--split-string*"),
+        assignments=True,
+    ),
+    Wrapper("nice", arg_opts=("-n", "--adjustment")),
+    Wrapper("timeout", arg_opts=("-s", "--signal", "-k", "--kill-after"), operands=1),
+    Wrapper("stdbuf", arg_opts=("-i", "-o", "-e", "--input", "--output", "--error")),
+    Wrapper(
+        "xargs",
+        arg_opts=(
+            "-a",
+            "--arg-file",
+            "-d",
+            "--delimiter",
+            "-E",
+            "-I",
+            "-L",
+            "--max-lines",
+            "-n",
+            "--max-args",
+            "-P",
+            "--max-procs",
+            "-s",
+            "--max-chars",
+            "--process-slot-var",
+        ),
+    ),
+    Wrapper("nohup"),
+    Wrapper("setsid"),
+    Wrapper("busybox", options=False),
+    # the ELF loader run directly: ld-linux-x86-64.so.2, ld-musl-x86_64.so.1, ld.so
+    Wrapper("ld-*.so*", arg_opts=_LOADER_OPTS),
+    Wrapper("ld.so", arg_opts=_LOADER_OPTS),
+)
+# Shells whose `-c STRING` is judged command by command (busybox sh: through the wrapper).
+SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "fish")
+SHELL_ARG_OPTS = ("-o", "+o", "-O", "+O")
+# Skipped at the start of a simple command; a segment starting with a COMPOUND word
+# (a loop or case body) is not judged by name: the programs it starts meet their own check.
+KEYWORDS = (
+    "if",
+    "then",
+    "else",
+    "elif",
+    "fi",
+    "do",
+    "done",
+    "while",
+    "until",
+    "!",
+    "{",
+    "}",
+    "time",
+    "exec",
+    "command",
+    "builtin",
+    "nohup",
+)
+COMPOUND = ("for", "case", "select", "function")
+SHELL_DEPTH = 4  # nested `sh -c` strings judged (csrc: at most LG_DEPTH_MAX)
+
+EV_SHELL = 128  # LG_EV_SHELL: a shell -c string was judged
+EV_WRAPPER = 256  # LG_EV_WRAPPER: a wrapper was unwrapped
+
+_ORIGIN_ORDER = {"policy": 0, "protected": 1, "baseline": 2}
+
+
+def ordered(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """The order rules are judged in: the user's own first, then protected paths, then the
+    baseline (so a decision names the user's rule when several decide the same way)."""
+    return tuple(sorted(rules, key=lambda r: (_ORIGIN_ORDER.get(r.origin, 3), r.index)))
+
+
+# ---------------------------------------------------------------------------
+# the tables
+
+
+def _lib() -> tuple[Any, Any]:
+    from sandbox._supervise import ffi, lib  # the C core; loaded on first decision
+
+    return ffi, lib
+
+
+@dataclass
+class Compiled:
+    """A policy's C tables (`c`: struct lg_tables *) and what their rule indices mean."""
+
+    c: Any
+    rules: list[Rule]  # index -> rule (exec, then paths, then unix)
+    n_exec: int
+    path_start: int
+    unix_start: int
+    path_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # action -> [start, end)
+    _keep: list[Any] = field(default_factory=list)
+
+    def program(self, words: tuple[int, ...]) -> Any:
+        ffi, _ = _lib()
+        p = ffi.new("unsigned[]", list(words))
+        self._keep.append(p)
+        return p
+
+
+def _program_list(comp: Compiled, globs: tuple[str, ...], *, exact: bool) -> tuple[Any, int]:
+    ffi, _ = _lib()
+    arr = ffi.new("unsigned *[]", max(1, len(globs)))
+    comp._keep.append(arr)
+    for i, g in enumerate(globs):
+        arr[i] = comp.program(literal(g) if exact else compile_glob(g, path=False))
+    return arr, len(globs)
+
+
+def _syntax(comp: Compiled) -> Any:
+    ffi, _ = _lib()
+    sx = ffi.new("struct lg_syntax *")
+    comp._keep.append(sx)
+    wr = ffi.new("struct lg_wrapper[]", len(WRAPPERS))
+    comp._keep.append(wr)
+    for i, w in enumerate(WRAPPERS):
+        wr[i].name = comp.program(compile_glob(w.name, path=False))
+        wr[i].arg_opts, wr[i].n_arg_opts = _program_list(comp, w.arg_opts, exact=True)
+        wr[i].stop_opts, wr[i].n_stop_opts = _program_list(comp, w.stop_opts, exact=False)
+        wr[i].options = int(w.options)
+        wr[i].assignments = int(w.assignments)
+        wr[i].operands = w.operands
+    sx.wrappers, sx.n_wrappers = wr, len(WRAPPERS)
+    sx.shells, sx.n_shells = _program_list(comp, SHELLS, exact=True)
+    sx.shell_arg_opts, sx.n_shell_arg_opts = _program_list(comp, SHELL_ARG_OPTS, exact=True)
+    sx.keywords, sx.n_keywords = _program_list(comp, KEYWORDS, exact=True)
+    sx.compound, sx.n_compound = _program_list(comp, COMPOUND, exact=True)
+    sx.depth = SHELL_DEPTH
+    return sx
+
+
+def _path_program(rule: Rule) -> tuple[int, ...]:
+    p = rule.path
+    assert p is not None
+    return compile_glob(p.glob, path=True, directory=p.directory, anchored=p.anchored)
+
+
+def compile_policy(policy: Policy) -> Compiled:
+    """Build (once; cached in policy.cache) the policy's C tables."""
+    got = policy.cache.get("compiled")
+    if isinstance(got, Compiled):
+        return got
+    ffi, lib = _lib()
+    exec_rules = [r for r in ordered(policy.block("shell_exec").rules) if r.command]
+    path_rules = [
+        (r, access)
+        for action, access in (
+            ("file_read", lib.LG_ACCESS_READ),
+            ("file_write", lib.LG_ACCESS_WRITE),
+        )
+        for r in ordered(policy.block(action).rules)
+        if r.path is not None
+    ]
+    unix_rules = [
+        r
+        for r in ordered(policy.block("network").rules)
+        if r.destination is not None and r.destination.kind == "unix"
+    ]
+    rules = exec_rules + [r for r, _ in path_rules] + unix_rules
+    t = ffi.new("struct lg_tables *")
+    comp = Compiled(t, rules, len(exec_rules), len(exec_rules), len(rules) - len(unix_rules))
+    comp._keep.append(t)
+    ex = ffi.new("struct lg_exec_rule[]", max(1, len(exec_rules)))
+    comp._keep.append(ex)
+    for i, r in enumerate(exec_rules):
+        assert r.command is not None
+        ex[i].glob = comp.program(compile_glob(r.command.glob, path=False))
+        ex[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
+        ex[i].inherit = int(r.inherit)
+        ex[i].by_path = int("/" in r.command.program)
+        ex[i].rule = i
+    t.exec, t.n_exec = ex, len(exec_rules)
+    t.exec_default_rule, t.exec_default_effect = -1, 0
+    t.syntax = _syntax(comp)
+    pr = ffi.new("struct lg_path_rule[]", max(1, len(path_rules)))
+    comp._keep.append(pr)
+    for i, (r, access) in enumerate(path_rules):
+        assert r.path is not None
+        pr[i].glob = comp.program(_path_program(r))
+        pr[i].access = access
+        pr[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
+        pr[i].overridable = int(r.origin == "protected" and r.overridable)
+        pr[i].rule = comp.path_start + i
+        if _exact_allow(r):
+            b = ffi.new("char[]", r.path.glob.encode("utf-8", "surrogateescape"))
+            comp._keep.append(b)
+            pr[i].exact, pr[i].exact_dir = b, int(r.path.directory)
+    t.paths, t.n_paths = pr, len(path_rules)
+    n_read = sum(1 for _, access in path_rules if access == lib.LG_ACCESS_READ)
+    comp.path_ranges = {
+        "file_read": (comp.path_start, comp.path_start + n_read),
+        "file_write": (comp.path_start + n_read, comp.unix_start),
+    }
+    nr = ffi.new("struct lg_net_rule[]", max(1, len(unix_rules)))
+    comp._keep.append(nr)
+    for i, r in enumerate(unix_rules):
+        assert r.destination is not None and r.destination.unix_glob is not None
+        nr[i].kind, nr[i].port, nr[i].rule = lib.LG_NET_UNIX, -1, comp.unix_start + i
+        nr[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
+        nr[i].glob = comp.program(compile_glob(r.destination.unix_glob, path=True))
+    t.net, t.n_net = nr, len(unix_rules)
+    t.net_default_rule, t.net_default_effect = -1, 0
+    policy.cache["compiled"] = comp
+    return comp
+
+
+def _exact_allow(r: Rule) -> bool:
+    """A policy allow naming one path without a glob: may override a protected path."""
+    from sandbox.policy.patterns import has_glob
+
+    p = r.path
+    return (
+        r.origin == "policy"
+        and r.effect == "allow"
+        and p is not None
+        and p.anchored
+        and not has_glob(p.glob)
+    )
+
+
+# ---------------------------------------------------------------------------
+# the decisions (the same C functions the supervisor calls)
+
+_local = threading.local()
+
+
+def _judge_buffers() -> Any:
+    """This thread's exec-judgement scratch space (the C judge is not reentrant)."""
+    b = getattr(_local, "judge", None)
+    if b is None:
+        ffi, lib = _lib()
+        raw = lib.lg_judge_new()
+        if raw == ffi.NULL:
+            raise MemoryError("lg_judge_new: out of memory")
+        b = ffi.gc(raw, lib.lg_judge_free)
+        _local.judge = b
+    return b
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def judge_exec(tables: Any, argv: list[str], exe: str | None) -> tuple[int, int, int, int]:
+    """(effect, rule index, inherit, LG_EV_* flags) of an exec; effect 0 = undecided.
+    Raises OverflowError when the argv is beyond the C bounds (the supervisor denies it)."""
+    ffi, lib = _lib()
+    blob = b"".join(_bytes(a) + b"\0" for a in argv)
+    v = ffi.new("struct lg_verdict *")
+    rc = lib.lg_judge_exec(
+        _judge_buffers(), tables, blob, len(blob), _bytes(exe) if exe else ffi.NULL, v
+    )
+    if rc < 0:
+        raise OverflowError(f"command line of {len(blob)} bytes, {len(argv)} words: too large")
+    return v.effect, v.rule, v.inherit, v.flags
+
+
+def judge_path(tables: Any, path: str, access: int) -> tuple[int, int]:
+    """(access bits some deny rule denies `path` for, the first rule denying `access` or -1)."""
+    ffi, lib = _lib()
+    rule = ffi.new("int *")
+    raw = _bytes(path)
+    bits = lib.lg_judge_path(tables, raw, len(raw), access, rule)
+    return bits, rule[0]
+
+
+def path_hits(comp: Compiled, path: str, access: int) -> list[int]:
+    """Rule indices (into comp.rules) of the path rules for `access` whose glob matches."""
+    ffi, lib = _lib()
+    n = comp.unix_start - comp.path_start
+    hits = ffi.new("int[]", max(1, n))
+    raw = _bytes(path)
+    k = lib.lg_path_hits(comp.c, raw, len(raw), access, hits, n)
+    return [comp.path_start + hits[i] for i in range(k)]
+
+
+def judge_unix(tables: Any, path: str) -> tuple[int, int]:
+    """(LG_EFFECT_* or 0 for the default, rule index) of a connect to a unix socket."""
+    ffi, lib = _lib()
+    rule = ffi.new("int *")
+    effect = lib.lg_judge_unix(tables, _bytes(path), rule)
+    return effect, rule[0]
+
+
+def glob_match(words: tuple[int, ...], text: str, *, path: bool) -> bool:
+    """Run one glob program (see sandbox.policy.globs) over `text`."""
+    prog = _program(words)
+    _ffi, lib = _lib()
+    raw = _bytes(text)
+    return bool(lib.lg_glob_match(prog, raw, len(raw), int(path)))
+
+
+_PROGRAMS: dict[tuple[int, ...], Any] = {}
+
+
+def _program(words: tuple[int, ...]) -> Any:
+    p = _PROGRAMS.get(words)
+    if p is None:
+        ffi, _ = _lib()
+        p = ffi.new("unsigned[]", list(words))
+        _PROGRAMS[words] = p
+    return p
+
+
+def exec_hits(comp: Compiled, line: str, exe_line: str | None) -> list[int]:
+    """Indices of the exec rules whose glob matches the line as written (`exe_line` for
+    rules naming their program by path): the exec judge's per-form test, one form."""
+    ffi, lib = _lib()
+    hits = ffi.new("int[]", max(1, comp.n_exec))
+    raw = _bytes(line)
+    exe = _bytes(exe_line) if exe_line is not None else None
+    n = lib.lg_exec_hits(
+        comp.c,
+        raw,
+        len(raw),
+        exe if exe is not None else ffi.NULL,
+        len(exe or b""),
+        hits,
+        comp.n_exec,
+    )
+    return [hits[i] for i in range(n)]
+
+
+def normalise(path: str) -> str:
+    """Collapse `.`, `..` and repeated slashes of an absolute path, as the supervisor does
+    (lg_normalise_path): `..` at the root stays at the root."""
+    ffi, lib = _lib()
+    raw = _bytes(path)
+    out = ffi.new("char[]", len(raw) + 2)
+    rc = lib.lg_normalise_path(raw, out, len(raw) + 2)
+    if rc < 0:  # cannot happen: the result is never longer than its input (+ "/")
+        raise ValueError(f"normalise {path!r}: error {rc}")
+    return str(ffi.string(out).decode("utf-8", "surrogateescape"))

@@ -1,0 +1,131 @@
+"""Compile a glob into the program the C glob interpreter runs (csrc/glob.c).
+
+This is the only place that parses a glob.  The program is a list of 32-bit
+words, one op each (op << 24 | argument), ended by OP_END; the op numbers are
+the LG_OP_* constants of csrc/supervise_api.h (checked against them by
+tests/contract).  `explain`, simulation and the supervisor all run the same
+program through the same C function, so a glob means the same everywhere.
+
+Command lines (path=False): `*` any run of characters, `?` one character,
+`[...]` / `[!...]` a class, `\\` quotes the next character.
+Paths (path=True): `*`, `?` and classes stay within one component; a `**`
+component crosses any number of them, also none (`a/**/b` matches `a/b`,
+`a/**` matches `a` itself and everything beneath).  `directory` adds "and
+everything beneath"; `anchored=False` matches the trailing components at
+any depth.  A character is a Unicode code point (for a path or argument that
+is not UTF-8: one per undecodable byte, as os.fsdecode gives them).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+OP_END, OP_LIT, OP_ONE, OP_STAR, OP_CLASS, OP_ANY, OP_SUBDIRS, OP_PARENTS = range(8)
+CLASS_NEG = 0x800000
+_MAX_RANGES = 0x7FFFFF
+
+
+def _op(code: int, arg: int = 0) -> int:
+    return (code << 24) | arg
+
+
+def _class(glob: str, i: int, *, path: bool) -> tuple[list[int], int]:
+    """The class starting at glob[i] == '['; returns (words, next index)."""
+    j = i + 1
+    negate = j < len(glob) and glob[j] in "!^"
+    if negate:
+        j += 1
+    start = j
+    if j < len(glob) and glob[j] == "]":  # a ']' first is a member, as in fnmatch
+        j += 1
+    while j < len(glob) and glob[j] != "]":
+        j += 1
+    if j >= len(glob):
+        raise ValueError(f"unclosed character class '[' at offset {i} in {glob!r}")
+    body = glob[start:j]
+    if not body:
+        raise ValueError(f"empty character class at offset {i} in {glob!r}")
+    if path and "/" in body:
+        raise ValueError(f"a character class cannot contain '/' in {glob!r}")
+    ranges: list[tuple[int, int]] = []
+    k = 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            lo, hi = ord(body[k]), ord(body[k + 2])
+            if lo > hi:
+                raise ValueError(f"bad range {body[k : k + 3]!r} in {glob!r}")
+            ranges.append((lo, hi))
+            k += 3
+        else:
+            ranges.append((ord(body[k]), ord(body[k])))
+            k += 1
+    words = [_op(OP_CLASS, len(ranges) | (CLASS_NEG if negate else 0))]
+    for lo, hi in ranges:
+        words += [lo, hi]
+    return words, j + 1
+
+
+def _fragment(glob: str, *, path: bool) -> list[int]:
+    """A glob without `**` components (one path component, or a command line)."""
+    out: list[int] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "\\":
+            if i + 1 >= n:
+                raise ValueError(f"trailing backslash in {glob!r}")
+            out.append(_op(OP_LIT, ord(glob[i + 1])))
+            i += 2
+        elif c == "*":
+            if path and i + 1 < n and glob[i + 1] == "*":
+                raise ValueError(
+                    f"'**' must be a whole path component (as in 'a/**/b') in {glob!r}"
+                )
+            while i < n and glob[i] == "*":  # `**` in a command pattern is just `*`
+                i += 1
+            out.append(_op(OP_STAR))
+        elif c == "?":
+            out.append(_op(OP_ONE))
+            i += 1
+        elif c == "[":
+            words, i = _class(glob, i, path=path)
+            out += words
+        else:
+            out.append(_op(OP_LIT, ord(c)))
+            i += 1
+    return out
+
+
+@lru_cache(maxsize=8192)
+def compile_glob(
+    glob: str, *, path: bool, directory: bool = False, anchored: bool = True
+) -> tuple[int, ...]:
+    """The program for `glob` (see the module doc).  Raises ValueError for a malformed glob."""
+    if "\x00" in glob:
+        raise ValueError(f"NUL character in {glob!r}")
+    if not path:
+        return (*_fragment(glob, path=False), OP_END)
+    lit_slash = _op(OP_LIT, ord("/"))
+    if glob == "/" and anchored:
+        return (lit_slash, _op(OP_ANY), OP_END) if directory else (lit_slash, OP_END)
+    out: list[int] = [] if anchored else [_op(OP_PARENTS)]
+    parts = glob.split("/")
+    last = len(parts) - 1
+    for i, comp in enumerate(parts):
+        if comp == "**":
+            if i == 0:  # only an unanchored glob: `**/x` is x at any depth
+                out.append(_op(OP_PARENTS if i != last else OP_ANY))
+            else:  # `a/**/b`, `a/**`: nothing, or '/' and anything
+                out.append(_op(OP_SUBDIRS))
+            continue
+        if i > 0 and not (i == 1 and parts[0] == "**"):
+            out.append(lit_slash)
+        out += _fragment(comp, path=True)
+    if directory:
+        out.append(_op(OP_SUBDIRS))
+    return (*out, OP_END)
+
+
+def literal(word: str) -> tuple[int, ...]:
+    """The program matching exactly `word` (names and options of the command syntax)."""
+    return (*(_op(OP_LIT, ord(c)) for c in word), OP_END)
