@@ -137,6 +137,7 @@ def test_project_policy_is_the_one_in_force(ws: Path) -> None:
         "version: 1\nactions:\n  - action: shell_exec\n    defaultEffect: deny\n"
         "    rules:\n      - { command: 'bash*', effect: allow }\n"
         "      - { command: 'curl*', effect: allow }\n"
+        "      - { command: 'ls*', effect: deny }\n"
     )
     out, _, code = _hook(ws, "Bash", {"command": "curl https://example.org"})
     assert (out, code) == ("", 0)
