@@ -28,8 +28,8 @@ _PATH_TOOLS: dict[str, tuple[str, str]] = {
     "NotebookRead": ("notebook_path", "file_read"),
 }
 # The shell Claude Code runs a Bash tool call with: judging `bash -c COMMAND` is
-# exactly what the supervisor decides when that process starts (the -c string's
-# commands are judged one by one, DESIGN §3).
+# exactly what the supervisor decides when that process starts (the shell's own
+# rule, and no command of the -c string matching a deny rule, DESIGN §3).
 SHELL = "bash"
 # WebSearch runs on Anthropic's side: the destination this machine reaches.
 SEARCH_DESTINATION = "api.anthropic.com:443"
