@@ -33,11 +33,11 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, Union
 
 from sandbox.errors import UsageError
 from sandbox.policy.denial import Denial, denial_from_event
+from sandbox.session.result import RunResult
 from sandbox.session.server import Session
 
 if TYPE_CHECKING:
@@ -47,44 +47,6 @@ if TYPE_CHECKING:
 PolicyArg = Union["Policy", str, "os.PathLike[str]", None]
 
 __all__ = ["Denial", "RunResult", "Session", "run", "run_async"]
-
-
-@dataclass
-class RunResult:
-    """What `sandbox.run` returns: a CompletedProcess plus the session's decisions."""
-
-    args: list[str]
-    returncode: int
-    stdout: bytes | None = None
-    stderr: bytes | None = None
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    session: str | None = None  # the audit trail's session id
-    audit_dir: str | None = None
-    warnings: list[str] = field(default_factory=list)  # what the CLI prints as "warning:"
-    notices: list[str] = field(default_factory=list)  # what the CLI prints as "landgate: ..."
-    events: list[DecisionEvent] = field(default_factory=list)  # the typed decisions
-    denials: list[Denial] = field(default_factory=list)
-
-    @property
-    def denied(self) -> list[Denial]:
-        """Every denial of the session (under simulation: what would have been denied),
-        whichever layer made it, with the rule and a reason a model can act on."""
-        return list(self.denials)
-
-    def check_returncode(self) -> None:
-        if self.returncode:
-            raise subprocess.CalledProcessError(
-                self.returncode, self.args, self.stdout, self.stderr
-            )
-
-    def __repr__(self) -> str:
-        parts = [f"args={self.args!r}", f"returncode={self.returncode!r}"]
-        if self.stdout is not None:
-            parts.append(f"stdout={self.stdout!r}")
-        if self.stderr is not None:
-            parts.append(f"stderr={self.stderr!r}")
-        parts.append(f"decisions=<{len(self.decisions)} entries, {len(self.denied)} denied>")
-        return f"RunResult({', '.join(parts)})"
 
 
 def run(

@@ -179,14 +179,14 @@ class LandgateTools:
         timeout: float | None = DEFAULT_TIMEOUT,
         stdin: bytes | None = None,
     ) -> ToolResult:
-        import sandbox
+        from sandbox.api import run as sandbox_run
         from sandbox.errors import LandgateError
 
         workdir = self._abs(cwd) if cwd else self.workspace
         if not Path(workdir).is_dir():
             return ToolResult(tool, False, error=f"{tool}: cwd {workdir} is not a directory")
         try:
-            r = sandbox.run(
+            r = sandbox_run(
                 argv,
                 policy=self.policy,
                 cwd=workdir,

@@ -198,7 +198,7 @@ class Session:
         timeout: float | None = None,
     ) -> Any:
         """Run one command line (or argv list) in the session; returns a RunResult."""
-        from sandbox.api import RunResult
+        from sandbox.session.result import RunResult
 
         line = command if isinstance(command, str) else shlex.join(os.fspath(a) for a in command)
         if not line.strip() or "\x00" in line:
