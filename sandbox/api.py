@@ -13,7 +13,12 @@ message (the CLI prints `landgate: <message>`; here it is the exception's str())
 The result is `subprocess.CompletedProcess`-like (`args`, `returncode`,
 `stdout`, `stderr`, `check_returncode()`), plus `decisions`: the session's
 entries as the session handed them to the audit trail (session start with the
-layers in force, every decision, session end).
+layers in force, every decision, session end), and `denied`: every denial of
+the session as a typed `Denial` (action, target, rule, layer, reason).
+
+`run_async` is `run` on a worker thread for asyncio code; `Session` (from
+sandbox.session.server) runs many commands under one policy in one launch and
+one audit session.
 
 `run` may be called from any thread, several at once: it changes no
 process-wide state (cwd, environment and stdio are the session's options; only
@@ -28,10 +33,12 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, Union
 
 from sandbox.errors import UsageError
+from sandbox.policy.denial import Denial, denial_from_event
+from sandbox.session.result import RunResult
+from sandbox.session.server import Session
 
 if TYPE_CHECKING:
     from sandbox.policy import Policy
@@ -39,45 +46,7 @@ if TYPE_CHECKING:
 
 PolicyArg = Union["Policy", str, "os.PathLike[str]", None]
 
-__all__ = ["RunResult", "run"]
-
-
-@dataclass
-class RunResult:
-    """What `sandbox.run` returns: a CompletedProcess plus the session's decisions."""
-
-    args: list[str]
-    returncode: int
-    stdout: bytes | None = None
-    stderr: bytes | None = None
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    session: str | None = None  # the audit trail's session id
-    audit_dir: str | None = None
-    warnings: list[str] = field(default_factory=list)  # what the CLI prints as "warning:"
-    notices: list[str] = field(default_factory=list)  # what the CLI prints as "landgate: ..."
-    events: list[DecisionEvent] = field(default_factory=list)  # the typed decisions
-
-    @property
-    def denied(self) -> list[dict[str, Any]]:
-        """The decisions that denied (or, under simulation, would have denied) an action."""
-        return [
-            d for d in self.decisions if d.get("type") == "decision" and d.get("result") == "deny"
-        ]
-
-    def check_returncode(self) -> None:
-        if self.returncode:
-            raise subprocess.CalledProcessError(
-                self.returncode, self.args, self.stdout, self.stderr
-            )
-
-    def __repr__(self) -> str:
-        parts = [f"args={self.args!r}", f"returncode={self.returncode!r}"]
-        if self.stdout is not None:
-            parts.append(f"stdout={self.stdout!r}")
-        if self.stderr is not None:
-            parts.append(f"stderr={self.stderr!r}")
-        parts.append(f"decisions=<{len(self.decisions)} entries, {len(self.denied)} denied>")
-        return f"RunResult({', '.join(parts)})"
+__all__ = ["Denial", "RunResult", "Session", "run", "run_async"]
 
 
 def run(
@@ -173,7 +142,19 @@ def run(
         warnings=warnings,
         notices=notices,
         events=events,
+        denials=[denial_from_event(e, outcome.policy) for e in events if e.denied],
     )
+
+
+async def run_async(argv: Sequence[str], **kwargs: Any) -> RunResult:
+    """`run` for asyncio code: the session runs on a worker thread (asyncio.to_thread),
+    the event loop stays free.  Same arguments, result and errors as `run`.
+
+    Cancelling the awaiting task does not stop the sandboxed command (a thread
+    cannot be interrupted): pass `timeout` to bound it."""
+    import asyncio
+
+    return await asyncio.to_thread(run, argv, **kwargs)
 
 
 def _check_argv(argv: Sequence[str]) -> list[str]:

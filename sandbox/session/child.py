@@ -234,8 +234,12 @@ def run_child(
         )
         recorder.attach(supervisor)
         child.release()
+        cancel = options.cancel
         init_status, killed = _wait_and_forward(
-            child.init_pid, deadline, lambda: bool(failure), forward=forward
+            child.init_pid,
+            deadline,
+            lambda: bool(failure) or (cancel is not None and cancel.is_set()),
+            forward=forward,
         )
         raw, exec_errno = child.collect()
     except BaseException:

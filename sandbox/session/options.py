@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ class RunOptions:
     # Forward INT/TERM/HUP/WINCH/... to the agent.  Only possible (and only done) when
     # run_session is called from the main thread: Python handles signals there alone.
     forward_signals: bool = True
+    # Set from another thread to end the session early: the whole tree is killed, as on a
+    # timeout (sandbox.Session's per-command timeout; the session then reports timed_out).
+    cancel: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class SessionResult:
     counts: Mapping[str, Any]
     timed_out: bool = False
     start: Mapping[str, Any] = field(default_factory=dict)  # the session-start entry's fields
+    policy: Policy | None = None  # the policy in force (the API explains denials with it)
 
 
 def load_session_policy(options: RunOptions, cwd: str) -> Policy:

@@ -160,7 +160,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         )
     if timed_out:
         options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
-    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started)
+    return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started, policy)
 
 
 def _prepare_audit_dirs(audit_dir: Path) -> None:

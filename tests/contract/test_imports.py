@@ -1,6 +1,6 @@
 """The import graph flows one way.
 
-policy → host → plan → launch / supervise / net → session → api / cli.
+policy → host → plan → launch / supervise / net → session → api → integrations → cli.
 
 Built from the package's own source (ast), so a function-level (lazy) import
 counts as much as a module-level one.  A back edge fails with the importing
@@ -32,10 +32,10 @@ RANK = {
     "net": 5,
     "session": 6,
     "api": 7,
-    "cli": 7,
-    "integrations": 7,
-    "__main__": 8,
+    "integrations": 8,  # the Claude Code hook, MCP server, LangChain tools: built on the API
     "": 8,  # sandbox/__init__.py re-exports the API
+    "cli": 9,  # `landgate hook` / `landgate mcp` parse arguments and call integrations
+    "__main__": 10,
 }
 # C extensions (sandbox._launch, ...) are primitives: any layer may call them.
 EXTENSIONS = {"_launch", "_probe", "_supervise"}
