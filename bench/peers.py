@@ -275,13 +275,13 @@ def landgate_cli_tool(policy_for: Callable[[Workload], Path], audit_dir: Path) -
             available=False,
             reason=f"{LANDGATE_BIN.relative_to(ROOT)} missing (run `make install`)",
         )
-    probe = _run([str(LANDGATE_VENV_PY), "-c", "import sandbox.launch.session"])
+    probe = _run([str(LANDGATE_VENV_PY), "-c", "import sandbox.session"])
     if probe.returncode != 0:
         return Tool(
             name="landgate",
             kind="cli",
             available=False,
-            reason=f"sandbox.launch.session not importable: {_tail(probe.stderr)}",
+            reason=f"sandbox.session not importable: {_tail(probe.stderr)}",
         )
     lg = str(LANDGATE_BIN)
     return Tool(
@@ -304,13 +304,13 @@ def landgate_cli_tool(policy_for: Callable[[Workload], Path], audit_dir: Path) -
 
 
 def landgate_api_tool() -> Tool:
-    probe = _run([str(LANDGATE_VENV_PY), "-c", "import sandbox.api, sandbox.launch.session"])
+    probe = _run([str(LANDGATE_VENV_PY), "-c", "import sandbox.api, sandbox.session"])
     if probe.returncode != 0:
         return Tool(
             name="landgate-api",
             kind="inprocess",
             available=False,
-            reason=f"sandbox.api / sandbox.launch.session not importable: {_tail(probe.stderr)}",
+            reason=f"sandbox.api / sandbox.session not importable: {_tail(probe.stderr)}",
         )
     return Tool(
         name="landgate-api",

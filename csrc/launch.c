@@ -636,7 +636,12 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_
         fail(sock, "prctl PR_SET_CHILD_SUBREAPER", errno);
     install_forwarders(sock);
     pid_t self = getpid();
-    pid_t agent = fork();
+    /* Not fork(): this process is a raw clone3 copy of a multi-threaded Python, so
+     * a lock another thread held at that moment stays held here forever, and
+     * glibc's fork() takes the malloc arena locks in its atfork handlers (seen:
+     * init stuck in __malloc_fork_lock_parent with four sandbox.run calls on a
+     * thread pool).  The raw syscall runs no handlers and takes no lock. */
+    pid_t agent = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (agent < 0)
         fail(sock, "fork agent", errno);
     if (agent == 0)
@@ -888,39 +893,4 @@ int lg_listener_sync_wakeup(int listener_fd)
     if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0)
         return -errno;
     return 0;
-}
-
-/* Fallback loop: no decision at all, every supervised syscall continues.  It
- * exists so filesystem enforcement (Landlock, masks, hardening) runs before
- * the supervisor lands; the session says so in its layers. */
-int lg_notify_allow_all(int listener_fd, int stop_fd)
-{
-    struct seccomp_notif req;
-    struct seccomp_notif_resp resp;
-    for (;;) {
-        struct pollfd p[2] = { { .fd = listener_fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (p[1].revents)
-            return 0;
-        if (!(p[0].revents & POLLIN)) {
-            if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-                return 0; /* every filtered task is gone */
-            continue;
-        }
-        memset(&req, 0, sizeof req); /* RECV insists on a zeroed struct */
-        if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-            if (errno == EINTR || errno == ENOENT)
-                continue; /* the caller died or was interrupted before we read it */
-            return -errno;
-        }
-        memset(&resp, 0, sizeof resp);
-        resp.id = req.id;
-        resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-        if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0 && errno != ENOENT)
-            return -errno;
-    }
 }

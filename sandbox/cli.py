@@ -16,7 +16,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from sandbox.policy import Policy
 
 from sandbox._version import __version__
 from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError, UsageError
@@ -198,6 +201,43 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument(
         "--session", metavar="ID", help="session to learn from (default: the last)"
     )
+    hook = sub.add_parser(
+        "hook",
+        help="judge an agent's tool call before it runs (Claude Code PreToolUse hook)",
+        formatter_class=_formatter,
+        epilog="reads the hook input (JSON) on stdin; install with "
+        "`landgate init --agent claude-code`",
+    )
+    hook.add_argument(
+        "agent", choices=["claude-code"], help="the agent whose hook protocol to speak"
+    )
+    hook.add_argument(
+        "--policy",
+        "-p",
+        metavar="FILE",
+        help="policy file or preset; default ./.landgate.yaml in the hook's cwd, "
+        "else the claude-code preset",
+    )
+    hook.add_argument("--audit", metavar="DIR", help="audit directory")
+    init = sub.add_parser(
+        "init",
+        help="install landgate's hook into an agent's settings",
+        formatter_class=_formatter,
+    )
+    init.add_argument("--agent", choices=["claude-code"], required=True)
+    init.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="settings file to merge into (default ./.claude/settings.json)",
+    )
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve run/read_file/write_file/list_dir over MCP (stdio), under a policy",
+        formatter_class=_formatter,
+    )
+    _add_policy_arg(mcp, required=False)
+    mcp.add_argument("--workspace", metavar="DIR", help="the tools' directory (default: cwd)")
+    mcp.add_argument("--audit", metavar="DIR", help="audit directory")
     report = asub.add_parser(
         "report", help="render a self-contained HTML report", formatter_class=_formatter
     )
@@ -223,7 +263,7 @@ def _out(text: str) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def _resolve_policy(arg: str | None):  # -> Policy
+def _resolve_policy(arg: str | None) -> Policy:
     from sandbox.policy import load_policy, resolve_policy_path
 
     return load_policy(resolve_policy_path(arg, cwd=Path.cwd()))
@@ -235,7 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise_usage("run: no command given (usage: landgate run [--policy FILE] -- CMD [ARG...])")
-    from sandbox.launch.session import RunOptions, run_session
+    from sandbox.session import RunOptions, run_session
 
     options = RunOptions(
         argv=argv,
@@ -282,7 +322,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from sandbox.doctor import host_report, render_doctor
+    from sandbox.host.doctor import host_report, render_doctor
 
     report = host_report()
     if args.json:
@@ -305,6 +345,33 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if result.stderr:
         _stderr_line(result.stderr)
     return result.exit_code
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    from sandbox.integrations.hook import run_hook
+
+    out, err, code = run_hook(sys.stdin.buffer.read(), policy_arg=args.policy, audit_dir=args.audit)
+    if out:
+        _out(out)
+    if err:
+        _stderr_line(err)
+    return code
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from sandbox.integrations.settings import install_hook
+
+    path = Path(args.settings or ".claude/settings.json")
+    changed = install_hook(path)
+    _out(f"{path}: {'hook installed' if changed else 'hook already installed, unchanged'}")
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from sandbox.integrations.mcp_server import serve
+
+    serve(policy=args.policy, workspace=args.workspace, audit_dir=args.audit)
+    return 0
 
 
 def _stderr_progress() -> Callable[[int, int], None] | None:
@@ -334,6 +401,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": cmd_plan,
     "doctor": cmd_doctor,
     "audit": cmd_audit,
+    "hook": cmd_hook,
+    "init": cmd_init,
+    "mcp": cmd_mcp,
 }
 
 

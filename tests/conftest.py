@@ -40,7 +40,7 @@ def scaled(seconds: float) -> float:
 
 def _landlock_gap_reported(right: str) -> bool:
     """Does `landgate doctor` on this host list `right` among the Landlock ABI's gaps?"""
-    from sandbox.doctor import host_report
+    from sandbox.host.doctor import host_report
 
     gaps = host_report().to_dict()["landlock_abi_gaps"]
     return any(g["right"] == right for g in gaps)
@@ -49,7 +49,7 @@ def _landlock_gap_reported(right: str) -> bool:
 def require_kernel(ok: bool, reason: str, *, landlock_gap: str | None = None) -> None:
     """Skip (or, under LANDGATE_REQUIRE_KERNEL=1, fail) when a kernel feature is absent.
 
-    landlock_gap: the right in sandbox.plan.layers.LANDLOCK_GAPS this feature is.  Under
+    landlock_gap: the right in sandbox.policy.layers.LANDLOCK_GAPS this feature is.  Under
     LANDGATE_REQUIRE_KERNEL=1 (CI, and every vm-tests/ kernel) the skip is then allowed
     only if the probe found it absent (`ok` is False) and landgate reports that gap."""
     if ok:

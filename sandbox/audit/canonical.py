@@ -114,7 +114,8 @@ def entry_tag(key: bytes, digest: bytes) -> bytes:
     """The entry's tag (32 hex digits, ASCII): keyed BLAKE2s-128 over its raw digest."""
     h = tag_base(key).copy()
     h.update(digest)
-    return h.hexdigest().encode()
+    tag: bytes = h.hexdigest().encode()
+    return tag
 
 
 def seal(entry: dict[str, Any], key: bytes) -> tuple[bytes, str, bytes]:

@@ -147,7 +147,8 @@ class AuditWriter:
     def counts(self) -> dict[str, Any]:
         """This session's decisions so far: allow, deny, by_action {action: {allow, deny}}."""
         with self._tlock:
-            return json.loads(json.dumps(self._counts))
+            counts: dict[str, Any] = json.loads(json.dumps(self._counts))
+            return counts
 
     def start_session(self, info: dict[str, Any]) -> str:
         """Write the session start entry; returns the new session id."""

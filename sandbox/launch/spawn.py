@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
+
+if TYPE_CHECKING:
+    from sandbox.plan import Plan
 
 LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
 
@@ -51,8 +54,32 @@ class SpawnSpec:
     filter_flags: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedStatus:
+    """What the child actually applied before it was released (rust-landlock's
+    RestrictionStatus): the plan predicts, this reports.  Every step the C child
+    runs either succeeds or fails the spawn, so a field here is a fact, not a hope."""
+
+    namespaces: int  # LG_NS_* flags the child unshared
+    landlock_abi: int  # 0: no Landlock ruleset was applied
+    landlock_rules: int  # path rules requested
+    landlock_skipped: int  # of those, paths that did not exist (or were unreachable)
+    seccomp_filter: bool  # the BPF filter is installed
+    listener: bool  # ... with a user-notification listener (the supervisor's)
+
+    def to_dict(self) -> dict[str, int | bool]:
+        return {
+            "namespaces": self.namespaces,
+            "landlock_abi": self.landlock_abi,
+            "landlock_rules": self.landlock_rules,
+            "landlock_skipped": self.landlock_skipped,
+            "seccomp_filter": self.seccomp_filter,
+            "listener": self.listener,
+        }
+
+
 def spec_from_plan(
-    plan: Any,
+    plan: Plan,
     *,
     path: str,
     argv: Sequence[str],
@@ -118,6 +145,7 @@ class Child:
     listener_fd: int
     ll_skipped: int
     ruleset_fd: int  # the agent's Landlock ruleset (-1 none): the open check's opener uses it
+    applied: AppliedStatus
     _handle: Any = field(repr=False)
     _keep: Any = field(repr=False)
 
@@ -225,6 +253,15 @@ def spawn(spec: SpawnSpec) -> Child:
         listener_fd=handle.listener_fd,
         ll_skipped=handle.ll_skipped,
         ruleset_fd=handle.ruleset_fd,
+        applied=AppliedStatus(
+            namespaces=spec.ns_flags,
+            # The child sends its ruleset fd only after landlock_restrict_self succeeded.
+            landlock_abi=spec.landlock_abi if handle.ruleset_fd >= 0 else 0,
+            landlock_rules=len(spec.ll_rules),
+            landlock_skipped=int(handle.ll_skipped),
+            seccomp_filter=bool(spec.filter),
+            listener=handle.listener_fd >= 0,
+        ),
         _handle=handle,
         _keep=keep,
     )

@@ -10,14 +10,10 @@ cleanup_stale()        # leftovers of killed runs (prepare() calls it too)
 
 from __future__ import annotations
 
-from sandbox.net.session import (
-    CONNECT_ONLY_WARNING,
-    NetCapabilities,
-    NetSetup,
-    NetworkSession,
-    cleanup_stale,
-    network_capabilities,
-)
+from sandbox.host.network import CONNECT_ONLY_WARNING, NetCapabilities, network_capabilities
+from sandbox.net.cleanup import cleanup_stale
+from sandbox.net.session import NetworkSession
+from sandbox.net.setup import NetSetup
 
 __all__ = [
     "CONNECT_ONLY_WARNING",

@@ -30,10 +30,11 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sandbox.net.names import NameVerdict
+from sandbox.audit.event import DecisionEvent
+from sandbox.plan.names import NameVerdict
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +78,7 @@ class DnsView:
         judge: Callable[[str], NameVerdict],
         upstream: Upstream,
         allow_addresses: AllowAddresses,
-        on_event: Callable[[dict], None],
+        on_event: Callable[[DecisionEvent], None],
         names_sink: Callable[[str, tuple[str, ...]], None],
         rule_ref: Callable[[NameVerdict], str],
         ipv6: bool = True,
@@ -200,7 +201,7 @@ class DnsView:
                 return
             self._submit(self._answer_udp, sock, data, peer)
 
-    def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple) -> None:
+    def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         reply = self.handle(data)
         if reply is None:
             return
@@ -256,31 +257,34 @@ class DnsView:
         if query.header.qr or query.header.opcode != 0:
             return None
         if len(query.questions) != 1:
-            return self._reply(query, RCODE.FORMERR).pack()
+            return bytes(self._reply(query, RCODE.FORMERR).pack())
         self.queries += 1
         q = query.questions[0]
         name = str(q.qname).rstrip(".").lower()
         verdict = self._judge(name)
-        event = {
-            "action": "network",
-            "target": name,
-            "layer": "dns",
-            "rule": self._rule_ref(verdict),
-            "qtype": QTYPE.get(q.qtype, str(q.qtype)),
-        }
+        event = DecisionEvent(
+            source="dns",
+            action="network",
+            target=name,
+            result="allow",
+            layer="dns",
+            ts=0.0,  # set by _emit
+            rule=self._rule_ref(verdict),
+            qtype=QTYPE.get(q.qtype, str(q.qtype)),
+        )
         if not verdict.answer:
             self.denied += 1
-            self._emit({**event, "result": "deny", "reason": verdict.reason})
-            return self._reply(query, RCODE.NXDOMAIN).pack()
+            self._emit(replace(event, result="deny", reason=verdict.reason))
+            return bytes(self._reply(query, RCODE.NXDOMAIN).pack())
         if q.qtype == QTYPE.AAAA and not self._ipv6:
             # IPv6 egress is not routed on this host: an empty answer makes clients use IPv4.
-            self._emit({**event, "result": "allow", "addresses": [], "note": "no IPv6 egress"})
-            return self._reply(query, RCODE.NOERROR).pack()
+            self._emit(replace(event, addresses=(), note="no IPv6 egress"))
+            return bytes(self._reply(query, RCODE.NOERROR).pack())
         try:
             upstream = self._ask_upstream(q)
         except (OSError, ValueError) as exc:
-            self._emit({**event, "result": "error", "reason": f"upstream: {exc}"})
-            return self._reply(query, RCODE.SERVFAIL).pack()
+            self._emit(replace(event, result="error", reason=f"upstream: {exc}"))
+            return bytes(self._reply(query, RCODE.SERVFAIL).pack())
         reply = self._reply(query, upstream.header.rcode)
         addrs: list[str] = []
         ttl = TTL_CAP
@@ -298,12 +302,12 @@ class DnsView:
             try:
                 self._allow_addresses(addrs, verdict, timeout)
             except Exception as exc:  # noqa: BLE001 - fail closed: no answer the firewall does not know
-                self._emit({**event, "result": "error", "reason": f"nft: {exc}"})
-                return self._reply(query, RCODE.SERVFAIL).pack()
+                self._emit(replace(event, result="error", reason=f"nft: {exc}"))
+                return bytes(self._reply(query, RCODE.SERVFAIL).pack())
             for ip in addrs:
                 self._names_sink(ip, (name,))
-        self._emit({**event, "result": "allow", "addresses": addrs})
-        return reply.pack()
+        self._emit(replace(event, addresses=tuple(addrs)))
+        return bytes(reply.pack())
 
     def _ask_upstream(self, q: DNSQuestion) -> DNSRecord:
         from dnslib import DNSHeader, DNSQuestion, DNSRecord
@@ -336,10 +340,9 @@ class DnsView:
             q=query.questions[0] if query.questions else None,
         )
 
-    def _emit(self, event: dict) -> None:
-        event["ts"] = time.time()
+    def _emit(self, event: DecisionEvent) -> None:
         try:
-            self._on_event(event)
+            self._on_event(replace(event, ts=time.time()))
         except Exception:  # noqa: BLE001,S110
             pass  # the audit sink reports its own failures; the resolver keeps answering
 

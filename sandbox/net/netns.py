@@ -199,13 +199,6 @@ def write_sysctl(path: str, value: str) -> None:
         raise NetSetupError(f"sysctl {path.replace('/', '.')}={value}: {exc.strerror}") from None
 
 
-def read_sysctl(path: str) -> str | None:
-    try:
-        return Path("/proc/sys", path).read_text().strip()
-    except OSError:
-        return None
-
-
 def default_route_devices(rt: Rtnl, family: int) -> list[str]:
     names: list[str] = []
     for oif in rt.default_route_oifs(family):

@@ -36,6 +36,7 @@ import signal
 import sys
 import tempfile
 import time
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 CLONE_NEWUSER = 0x10000000
@@ -161,7 +162,7 @@ class Helper:
         )
         return f"pasta exited ({os.waitstatus_to_exitcode(status)}): {text[:300] or 'no message'}"
 
-    def attach(self, req: dict) -> dict:
+    def attach(self, req: dict[str, Any]) -> dict[str, Any]:
         t0 = time.monotonic()
         pid = int(req["pid"])
         # Pinned before pasta starts: these fds are the namespaces we configure.
@@ -201,7 +202,7 @@ class Helper:
             },
         }
 
-    def nft_batch(self, req: dict) -> dict:
+    def nft_batch(self, req: dict[str, Any]) -> dict[str, Any]:
         if self.nft is None:
             raise HelperError("not attached")
         self.nft.run(req["batch"])

@@ -20,37 +20,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.host.probe import HostCapabilities
+from sandbox.host.supervisor import SupervisorStatus, supervisor_status
 from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
 from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
-from sandbox.plan.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, rung_of
 from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
+from sandbox.plan.status import _layers, _rule_layers, egress_status, needs_egress_layer
+from sandbox.policy.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
+from sandbox.policy.model import Policy
 
-__all__ = ["LayerStatus", "Plan", "build_plan", "render_plan", "supervisor_status"]
+__all__ = [
+    "LayerStatus",
+    "Plan",
+    "build_plan",
+    "egress_status",
+    "needs_egress_layer",
+    "render_plan",
+    "supervisor_status",
+]
 
 LANDLOCK_LATEST_FS_ABI = 5  # the last ABI that added filesystem rights (IOCTL_DEV)
-
-
-@dataclass(frozen=True, slots=True)
-class SupervisorStatus:
-    """Whether sandbox.supervise is installed, and whether it does the open check."""
-
-    available: bool
-    open_check: bool
-    detail: str
-
-
-def supervisor_status() -> SupervisorStatus:
-    try:
-        import sandbox.supervise as sup
-    except ImportError as exc:  # pragma: no cover - the package dir exists
-        return SupervisorStatus(False, False, f"sandbox.supervise not importable ({exc})")
-    if not hasattr(sup, "Supervisor"):
-        return SupervisorStatus(
-            False,
-            False,
-            "the supervisor is not installed yet (sandbox.supervise.Supervisor missing)",
-        )
-    return SupervisorStatus(True, bool(getattr(sup, "SUPPORTS_OPEN_CHECK", False)), "installed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +47,7 @@ class Plan:
     policy_path: str
     policy_sha256: str
     mode: str
-    host: Any  # sandbox.launch.host.HostCapabilities
+    host: HostCapabilities
     use_namespaces: bool  # mount + pid namespace (user ns too when not root)
     landlock: LandlockPlan
     carve_outs: CarveOutPlan
@@ -105,14 +94,14 @@ class Plan:
         }
 
 
-def removed_environment(policy: Any, environ: Mapping[str, str]) -> tuple[str, ...]:
+def removed_environment(policy: Policy, environ: Mapping[str, str]) -> tuple[str, ...]:
     kept = policy.environment.apply(environ)
     return tuple(sorted(k for k in environ if k not in kept))
 
 
 def build_plan(
-    policy: Any,
-    host: Any = None,
+    policy: Policy,
+    host: HostCapabilities | None = None,
     *,
     simulate: bool | None = None,
     environ: Mapping[str, str] | None = None,
@@ -120,10 +109,13 @@ def build_plan(
     extra_sections: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Compile `policy` for `host` (default: this host, probed once)."""
-    from sandbox.launch.host import probe_host
+    from sandbox.host.probe import probe_host
 
     host = host if host is not None else probe_host()
     sup = supervisor if supervisor is not None else supervisor_status()
+    if not host.seccomp_notify:
+        # Installed or not, a supervisor needs the kernel's user notification to judge.
+        sup = SupervisorStatus(False, False, "the kernel has no seccomp user notification")
     sim = policy.mode == "simulate" if simulate is None else simulate
     mode = "simulate" if sim else "enforce"
     use_ns = host.mount_ns and host.pid_ns
@@ -176,258 +168,13 @@ def build_plan(
     )
 
 
-def needs_egress_layer(policy: Any) -> bool:
-    """Whether the network policy restricts anything a packet filter must enforce.
-
-    A network block that allows every destination (defaultEffect allow and no
-    deny rule) needs no namespace; anything else does."""
-    block = policy.block("network")
-    return not (
-        block.default_effect == "allow" and not any(r.effect == "deny" for r in block.rules)
-    )
-
-
-def egress_status(policy: Any, sim: bool) -> LayerStatus:
-    """The egress layer as this host gives it (sandbox.net decides the rung)."""
-    mech = "network namespace + nftables + DNS view"
-    if not needs_egress_layer(policy):
-        return LayerStatus(
-            "egress", "enforced", "none needed", "the network policy allows every destination"
-        )
-    from sandbox.net.session import network_capabilities
-
-    caps = network_capabilities()
-    if caps.enforced:
-        if caps.rung == "userns":
-            mech = "user + network namespace (pasta) + nftables + DNS view"
-        detail = (
-            "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
-        )
-        if caps.notes:
-            detail += "; " + "; ".join(caps.notes)
-        if sim:
-            # Deliberate: a simulated run handles real secrets, so egress the policy
-            # denies stays refused; the supervisor still records each connect as a
-            # would-deny, which is what `audit suggest` learns from.
-            detail += "; kept in force during simulation (nothing is sent where the policy says no)"
-        return LayerStatus("egress", "enforced", mech, detail)
-    return LayerStatus("egress", "absent", mech, "; ".join(caps.notes) or "no network namespace")
-
-
-def _layers(
-    host: Any,
-    ll: LandlockPlan,
-    co: CarveOutPlan,
-    sc: SeccompPlan,
-    sup: SupervisorStatus,
-    sim: bool,
-    use_ns: bool,
-    egress: LayerStatus,
-) -> tuple[LayerStatus, ...]:
-    out: list[LayerStatus] = []
-    abi = host.landlock_abi
-    # filesystem
-    if abi <= 0:
-        out.append(
-            LayerStatus(
-                "filesystem",
-                "absent",
-                "Landlock",
-                f"the kernel has no Landlock ({host.landlock_error or 'not available'})",
-            )
-        )
-    elif sim:
-        out.append(
-            LayerStatus(
-                "filesystem",
-                "observed",
-                f"Landlock ABI {abi} (not applied)",
-                "simulation: Landlock has no log-only mode; the supervisor observes opens",
-            )
-        )
-    else:
-        missing = [
-            n
-            for n, need in (
-                ("refer (cross-directory rename/link)", 2),
-                ("ioctl on devices", 5),
-            )
-            if abi < need
-        ]
-        state: LayerState = "partial" if missing else "enforced"
-        detail = f"{len(ll.rules)} path rules"
-        if ll.ports:
-            detail += f", TCP connect limited to ports {', '.join(str(p) for p, _ in ll.ports)}"
-        if missing:
-            detail += "; this ABI cannot restrict: " + ", ".join(missing)
-        if abi < 3:
-            state = "partial"
-            detail += (
-                "; truncation is not judged by this ABI: the seccomp filter refuses truncate(2), "
-                "openat2 and O_RDONLY|O_TRUNC opens instead"
-            )
-        out.append(LayerStatus("filesystem", state, f"Landlock ABI {abi}", detail))
-    # carve-outs
-    uncovered = co.uncovered
-    gaps = sorted({g for c in co.coverage for g in c.gaps})
-    if sim:
-        out.append(
-            LayerStatus(
-                "carve-outs",
-                "observed",
-                "supervisor open check",
-                "simulation: denied files are recorded, not hidden",
-            )
-        )
-    elif uncovered:
-        out.append(
-            LayerStatus(
-                "carve-outs",
-                "absent",
-                "none",
-                "nothing enforces "
-                + ", ".join(f"{c.pattern} ({c.rule})" for c in uncovered)
-                + ": no mount namespace and no supervisor open check",
-            )
-        )
-    else:
-        mech = (
-            "mount masks" if use_ns else ("supervisor open check" if sup.open_check else "Landlock")
-        )
-        state = "partial" if gaps else "enforced"
-        detail = f"{len(co.masks)} masks" + ("; not covered: " + "; ".join(gaps) if gaps else "")
-        out.append(LayerStatus("carve-outs", state, mech, detail))
-    # exec
-    if sup.available:
-        out.append(
-            LayerStatus(
-                "exec",
-                "observed" if sim else "enforced",
-                "Landlock EXECUTE + seccomp USER_NOTIF on execve/execveat",
-                "command lines judged by the supervisor; memfd/AT_EMPTY_PATH execs refused",
-            )
-        )
-    else:
-        out.append(
-            LayerStatus(
-                "exec",
-                "partial" if abi > 0 else "absent",
-                "Landlock EXECUTE",
-                "programs outside the executable trees and the workspace cannot run; "
-                "command rules are not judged: " + sup.detail,
-            )
-        )
-    # connect
-    out.append(
-        LayerStatus(
-            "connect",
-            ("observed" if sim else "enforced") if sup.available else "absent",
-            "seccomp USER_NOTIF on connect/sendto/sendmsg/sendmmsg",
-            "destinations judged by the supervisor"
-            if sup.available
-            else "destinations are not judged: " + sup.detail,
-        )
-    )
-    out.append(egress)
-    # hardening
-    if host.seccomp_filter:
-        scope = (
-            "; Landlock scopes signals and abstract unix sockets"
-            if abi >= 6
-            else "; no Landlock scoping of signals/abstract unix sockets (ABI < 6)"
-        )
-        n = sum(1 for a in sc.actions if a.action in ("errno", "kill"))
-        if use_ns and host.is_root and host.memfd_noexec:
-            scope += "; vm.memfd_noexec=2 in the pid namespace (no executable memfds)"
-        else:
-            scope += (
-                "; execve of a memfd via /proc/self/fd is left to the supervisor's exec check "
-                "(vm.memfd_noexec needs root)"
-            )
-        out.append(
-            LayerStatus(
-                "hardening",
-                "enforced" if abi >= 6 else "partial",
-                "seccomp BPF",
-                f"{n} deny/kill entries{scope}",
-            )
-        )
-    else:
-        out.append(
-            LayerStatus("hardening", "absent", "seccomp BPF", "the kernel has no seccomp filter")
-        )
-    # namespaces
-    if use_ns:
-        how = "mount + pid" + ("" if host.is_root else " in a user namespace")
-        out.append(
-            LayerStatus(
-                "namespaces",
-                "enforced",
-                how,
-                "masks are private to the sandbox; the tree dies with landgate",
-            )
-        )
-    else:
-        out.append(
-            LayerStatus(
-                "namespaces",
-                "absent",
-                "none",
-                "no mount/pid namespace for this user: " + RUNG_GAPS["no-namespaces"],
-            )
-        )
-    return tuple(out)
-
-
-def _rule_layers(
-    policy: Any, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
-) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
-    cov = {(c.action, c.rule): c for c in co.coverage}
-    out: list[tuple[str, str, str, tuple[str, ...]]] = []
-    for action in ("file_read", "file_write", "shell_exec", "network"):
-        for rule in policy.block(action).rules:
-            ref = rule.ref()
-            layers: list[str] = []
-            if action in ("file_read", "file_write"):
-                if rule.effect == "allow":
-                    paths = ll.rule_grants.get(ref, ())
-                    layers.append(
-                        f"filesystem: Landlock rule on {', '.join(paths)}"
-                        if paths
-                        else "filesystem: not granted (see landlock notes)"
-                    )
-                else:
-                    c = cov.get((action, ref))
-                    if c is not None:
-                        layers.append(
-                            "carve-outs: "
-                            + ", ".join(c.mechanisms)
-                            + ("" if c.covered else " (NOT COVERED)")
-                        )
-            elif action == "shell_exec":
-                layers.append(
-                    "exec: supervisor" if sup.available else "exec: not judged (no supervisor)"
-                )
-            else:
-                if rule.destination is not None and rule.destination.kind == "any" and ll.ports:
-                    layers.append("filesystem: Landlock TCP port rule")
-                layers.append(
-                    "connect: supervisor"
-                    if sup.available
-                    else "connect: not judged (no supervisor)"
-                )
-                layers.append("egress: nftables + DNS view (sandbox.net)")
-            out.append((action, ref, rule.pattern, tuple(layers)))
-    return tuple(out)
-
-
 def render_plan(plan: Plan) -> str:
     from sandbox.plan.render import render_plan as _render
 
     return _render(plan)
 
 
-def build_display_plan(policy: Any) -> Plan:
+def build_display_plan(policy: Policy) -> Plan:
     """The plan `landgate plan` shows: the launch plan plus the nftables ruleset section."""
     sections: dict[str, Any] = {}
     if needs_egress_layer(policy):

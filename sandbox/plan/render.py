@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.plan.layers import RUNG_GAPS
+from sandbox.policy.layers import RUNG_GAPS
 
 
 def render_plan(plan: Any) -> str:

@@ -24,6 +24,27 @@ import errno as E
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.plan.seccomp_table import (
+    ALLOWED_FAMILIES,
+    AT_EMPTY_PATH,
+    CLONE_NS_FLAGS,
+    CLONE_PARENT,
+    CLONE_THREAD,
+    CLONE_VFORK,
+    CLONE_VM,
+    NOTIFY_ALWAYS,
+    NOTIFY_OPEN,
+    O_ACCMODE,
+    O_RDONLY,
+    O_TRUNC,
+    PERSONALITY_QUERY,
+    PLAIN_DENIES,
+    SYSCALLS,
+    TIOCLINUX,
+    TIOCSTI,
+    UNSHARE_NS_FLAGS,
+)
+
 # linux/filter.h
 BPF_LD, BPF_W, BPF_ABS = 0x00, 0x00, 0x20
 BPF_JMP, BPF_JEQ, BPF_JSET, BPF_K = 0x05, 0x10, 0x40, 0x00
@@ -45,150 +66,6 @@ OFF_NR, OFF_ARCH = 0, 4
 
 def _arg_lo(i: int) -> int:
     return 16 + 8 * i  # seccomp_data.args[i], low word (little-endian)
-
-
-# x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
-SYSCALLS: dict[str, int] = {
-    "open": 2,
-    "ioctl": 16,
-    "socket": 41,
-    "connect": 42,
-    "sendto": 44,
-    "sendmsg": 46,
-    "clone": 56,
-    "execve": 59,
-    "truncate": 76,
-    "creat": 85,
-    "ptrace": 101,
-    "personality": 135,
-    "pivot_root": 155,
-    "chroot": 161,
-    "acct": 163,
-    "mount": 165,
-    "umount2": 166,
-    "swapon": 167,
-    "swapoff": 168,
-    "reboot": 169,
-    "init_module": 175,
-    "delete_module": 176,
-    "kexec_load": 246,
-    "add_key": 248,
-    "request_key": 249,
-    "keyctl": 250,
-    "openat": 257,
-    "unshare": 272,
-    "perf_event_open": 298,
-    "open_by_handle_at": 304,
-    "sendmmsg": 307,
-    "setns": 308,
-    "process_vm_readv": 310,
-    "process_vm_writev": 311,
-    "finit_module": 313,
-    "kexec_file_load": 320,
-    "bpf": 321,
-    "execveat": 322,
-    "userfaultfd": 323,
-    "io_uring_setup": 425,
-    "io_uring_enter": 426,
-    "io_uring_register": 427,
-    "open_tree": 428,
-    "move_mount": 429,
-    "fsopen": 430,
-    "fsconfig": 431,
-    "fsmount": 432,
-    "fspick": 433,
-    "clone3": 435,
-    "openat2": 437,
-    "pidfd_getfd": 438,
-    "mount_setattr": 442,
-    "open_tree_attr": 467,
-}
-
-# (syscall, errno, attack it stops).  EPERM where a program should see "not
-# allowed"; ENOSYS where libraries probe and fall back (io_uring, clone3).
-PLAIN_DENIES: tuple[tuple[str, int, str], ...] = (
-    ("io_uring_setup", E.ENOSYS, "io_uring performs opens/connects/sends the filter never sees"),
-    ("io_uring_enter", E.ENOSYS, "io_uring: submits operations that bypass the filter"),
-    ("io_uring_register", E.ENOSYS, "io_uring: registers files/buffers for filter-blind I/O"),
-    ("ptrace", E.EPERM, "tracing another process rewrites its syscalls after the check"),
-    ("process_vm_readv", E.EPERM, "reads another process's memory (keys, tokens)"),
-    ("process_vm_writev", E.EPERM, "writes another process's memory (the supervisor's argv race)"),
-    ("pidfd_getfd", E.EPERM, "steals open file descriptors from another process"),
-    ("bpf", E.EPERM, "loads kernel programs; kernel attack surface"),
-    ("userfaultfd", E.EPERM, "stalls kernel copies to win races (TOCTOU amplifier)"),
-    ("perf_event_open", E.EACCES, "kernel attack surface, side channels"),
-    ("kexec_load", E.EPERM, "replaces the running kernel (root agents)"),
-    ("kexec_file_load", E.EPERM, "replaces the running kernel (root agents)"),
-    ("init_module", E.EPERM, "loads kernel code (root agents)"),
-    ("finit_module", E.EPERM, "loads kernel code (root agents)"),
-    ("delete_module", E.EPERM, "unloads kernel modules (root agents)"),
-    ("keyctl", E.ENOSYS, "reads the session keyring's secrets (kernel keys are not files)"),
-    ("add_key", E.ENOSYS, "kernel keyring attack surface"),
-    ("request_key", E.ENOSYS, "kernel keyring: upcalls run programs outside the sandbox"),
-    ("mount", E.EPERM, "mounting over a mask, or a new view that hides a carve-out"),
-    ("umount2", E.EPERM, "unmounting a carve-out mask reveals the secret beneath"),
-    ("pivot_root", E.EPERM, "replaces the root the Landlock rules were resolved in"),
-    ("chroot", E.EPERM, "path games against the supervisor's path resolution (root agents)"),
-    ("open_tree", E.EPERM, "new mount API: clones the tree beneath a mask"),
-    ("open_tree_attr", E.EPERM, "new mount API (6.15): clones the tree beneath a mask"),
-    ("move_mount", E.EPERM, "new mount API: moves a mask away"),
-    ("fsopen", E.EPERM, "new mount API: mounts a fresh filesystem"),
-    ("fsconfig", E.EPERM, "new mount API"),
-    ("fsmount", E.EPERM, "new mount API"),
-    ("fspick", E.EPERM, "new mount API: reconfigures an existing mount"),
-    ("mount_setattr", E.EPERM, "makes a read-only protection mount writable"),
-    ("setns", E.EPERM, "joins another namespace (the host's network, mounts without masks)"),
-    (
-        "open_by_handle_at",
-        E.EPERM,
-        "opens an inode by file handle, bypassing mount masks (CAP_DAC_READ_SEARCH: root agents)",
-    ),
-    ("clone3", E.ENOSYS, "its flags live in memory BPF cannot read: libc falls back to clone"),
-    ("swapon", E.EPERM, "root agents: host storage"),
-    ("swapoff", E.EPERM, "root agents: host storage"),
-    ("reboot", E.EPERM, "root agents: host availability"),
-    ("acct", E.EPERM, "root agents: writes process accounting to any file"),
-)
-
-# Namespace bits of clone(2)/unshare(2) flags (sched.h).
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-CLONE_NEWTIME = 0x00000080  # unshare only: in clone(2) the low byte is the exit signal
-CLONE_NS_FLAGS = (
-    CLONE_NEWNS
-    | CLONE_NEWCGROUP
-    | CLONE_NEWUTS
-    | CLONE_NEWIPC
-    | CLONE_NEWUSER
-    | CLONE_NEWPID
-    | CLONE_NEWNET
-)
-UNSHARE_NS_FLAGS = CLONE_NS_FLAGS | CLONE_NEWTIME
-# Memory-sharing bits (sched.h): which processes can write an exec's argv.
-CLONE_VM = 0x00000100
-CLONE_VFORK = 0x00004000
-CLONE_PARENT = 0x00008000
-CLONE_THREAD = 0x00010000
-
-TIOCSTI = 0x5412
-TIOCLINUX = 0x541C
-AT_EMPTY_PATH = 0x1000
-PERSONALITY_QUERY = 0xFFFFFFFF
-
-O_ACCMODE, O_RDONLY, O_TRUNC = 0o3, 0o0, 0o1000
-
-AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
-ALLOWED_FAMILIES = (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK)
-
-# Always supervised: program executions and outbound connections / sends.
-NOTIFY_ALWAYS = ("execve", "execveat", "connect", "sendto", "sendmsg", "sendmmsg")
-# Supervised when the open check is needed (carve-outs without a mount ns, simulation).
-NOTIFY_OPEN = ("open", "openat", "openat2", "creat")
 
 
 @dataclass(frozen=True, slots=True)

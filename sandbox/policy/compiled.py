@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.errors import LaunchError
 from sandbox.policy.globs import compile_glob, literal
 from sandbox.policy.model import Policy, Rule
 
@@ -134,8 +135,14 @@ def ordered(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
 
 
 def _lib() -> tuple[Any, Any]:
-    from sandbox._supervise import ffi, lib  # the C core; loaded on first decision
-
+    try:
+        from sandbox._supervise import ffi, lib  # the C core; loaded on first decision
+    except ImportError as exc:
+        # A broken install: refuse with the reason (exit 125), never a traceback.
+        raise LaunchError(
+            f"the supervisor extension sandbox._supervise does not import ({exc}): "
+            "reinstall landgate (make install)"
+        ) from None
     return ffi, lib
 
 

@@ -237,7 +237,7 @@ class Policy:
     format: str = "native"
     # Evaluator's compiled index (built lazily by sandbox.policy.evaluate); not
     # part of the policy's value.
-    cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def block(self, action: str) -> ActionBlock:
         return self.blocks[action]

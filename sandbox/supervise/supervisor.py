@@ -3,7 +3,8 @@
 The decision loop is C (csrc/supervise*.c): it receives each notification,
 decides from the compiled tables and answers the kernel.  Python starts it on
 a thread (cffi releases the GIL for the call), drains its fixed-size event
-records on a second thread and hands each one, as a dict, to `on_event`
+records on a second thread and hands each one, as a typed
+`sandbox.audit.event.DecisionEvent`, to `on_event`
 (the audit trail).  Python is never between the kernel's question and the
 answer, except in strict durability, where an allowed action waits until
 `on_event` returned for its record.
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox._supervise import ffi, lib
+from sandbox.audit.event import DecisionEvent
 from sandbox.errors import LaunchError
 
 from .tables import Tables
@@ -82,7 +84,7 @@ class Supervisor:
         *,
         root_pid: int,
         simulate: bool = False,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[DecisionEvent], None] | None = None,
         stderr_fd: int = 2,
         strict: bool = False,
     ) -> None:
@@ -167,8 +169,8 @@ class Supervisor:
                     break
                 last = 0
                 for i in range(n):
-                    ev = self._to_dict(buf[i])
-                    last = ev["seq"]
+                    ev = self._to_event(buf[i])
+                    last = ev.seq
                     self._deliver(ev)
                 lib.lg_sup_ack(self._ctx, last)
             # lg_sup_run returns only after its workers finished, so once the
@@ -178,9 +180,9 @@ class Supervisor:
                 if n == 0:
                     return
                 for i in range(n):  # pragma: no cover - raced with the loop's end
-                    self._deliver(self._to_dict(buf[i]))
+                    self._deliver(self._to_event(buf[i]))
 
-    def _deliver(self, ev: dict[str, Any]) -> None:
+    def _deliver(self, ev: DecisionEvent) -> None:
         if self._on_event is None or self._callback_error is not None:
             return
         try:
@@ -239,14 +241,14 @@ class Supervisor:
 
     # -- events -----------------------------------------------------------------
 
-    def _to_dict(self, e: Any) -> dict[str, Any]:
+    def _to_event(self, e: Any) -> DecisionEvent:
         rules = self._tables.rules
         info = rules[e.rule] if 0 <= e.rule < len(rules) else None
         action = _ACTION.get(e.action, "unknown")
         raw = bytes(ffi.buffer(e.target, max(0, min(e.target_len, lib.LG_TARGET_MAX))))
-        argv: list[str] | None = None
+        argv: tuple[str, ...] | None = None
         if e.action == lib.LG_ACT_EXEC and e.argc > 0:
-            argv = [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[: e.argc]]
+            argv = tuple(a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[: e.argc])
             shown = [os.path.basename(argv[0]), *argv[1:]]
             target = " ".join(shown)
         else:
@@ -260,27 +262,26 @@ class Supervisor:
                 if info is not None
                 else ("file_write" if detail.split(b" ", 1)[0] == b"write" else "file_read")
             )
-        return {
-            "seq": int(e.seq),
-            "ts": e.t_recv_ns / 1e9,
-            "ts_decided": e.t_resp_ns / 1e9,
-            "pid": int(e.pid),
-            "tid": int(e.tid),
-            "action": action,
-            "target": target,
-            "argv": argv,
-            "detail": ffi.string(e.detail).decode("utf-8", "surrogateescape") or None,
-            "result": "allow" if e.result == lib.LG_EFFECT_ALLOW else "deny",
-            "errno": int(e.err),
-            "rule": info.ref if info else None,
-            "rule_source": info.source if info else None,
-            "rule_index": info.rule.index if info and info.rule else None,
-            "origin": (info.rule.origin if info.rule else info.origin or "default")
-            if info
-            else None,
-            "layer": _LAYER.get(e.action, "seccomp"),
-            "mode": "simulate" if self.simulate else "enforce",
-            "flags": flags,
-            "exec_race": bool(e.flags & lib.LG_EV_EXEC_RACE),
-            "syscall": int(e.syscall_nr),
-        }
+        return DecisionEvent(
+            source="supervisor",
+            seq=int(e.seq),
+            ts=e.t_recv_ns / 1e9,
+            ts_decided=e.t_resp_ns / 1e9,
+            pid=int(e.pid),
+            tid=int(e.tid),
+            action=action,
+            target=target,
+            argv=argv,
+            detail=ffi.string(e.detail).decode("utf-8", "surrogateescape") or None,
+            result="allow" if e.result == lib.LG_EFFECT_ALLOW else "deny",
+            errno=int(e.err),
+            rule=info.ref if info else None,
+            rule_source=info.source if info else None,
+            rule_index=info.rule.index if info and info.rule else None,
+            origin=(info.rule.origin if info.rule else info.origin or "default") if info else None,
+            layer=_LAYER.get(e.action, "seccomp"),
+            mode="simulate" if self.simulate else "enforce",
+            flags=tuple(flags),
+            exec_race=bool(e.flags & lib.LG_EV_EXEC_RACE),
+            syscall=int(e.syscall_nr),
+        )

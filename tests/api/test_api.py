@@ -70,8 +70,8 @@ def lg(world: World, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def _denials(result: sandbox.api.RunResult, action: str) -> list[dict[str, Any]]:
-    return [d for d in result.denied if d.get("action") == action]
+def _denials(result: sandbox.api.RunResult, action: str) -> list[sandbox.Denial]:
+    return [d for d in result.denied if d.action == action]
 
 
 def _wait_for(predicate, seconds: float = 5.0) -> bool:
@@ -141,12 +141,13 @@ def test_denials_are_in_the_decisions(world: World, lg: dict[str, Any], tmp_path
     denied = sandbox.run(["sh", "-c", "/usr/bin/id"], capture_output=True, **lg)
     hits = _denials(denied, "shell_exec")
     assert hits, f"no shell_exec denial in the session's decisions: {denied.decisions}"
-    assert any("id" in str(d.get("target", "")) for d in hits)
+    assert any("id" in d.target for d in hits)
+    assert all(d.layer == "exec" and d.rule and d.reason for d in hits)
     client = f"import socket; socket.create_connection(('127.0.0.1', {world.denied_server.port}))"
     denied = sandbox.run([PY3, "-c", client], capture_output=True, **lg)
     hits = _denials(denied, "network")
     assert hits, f"no network denial in the session's decisions: {denied.decisions}"
-    assert any(str(world.denied_server.port) in str(d.get("target", "")) for d in hits)
+    assert any(str(world.denied_server.port) in d.target for d in hits)
 
 
 def test_network_twin(world: World, lg: dict[str, Any]) -> None:

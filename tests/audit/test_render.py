@@ -141,13 +141,19 @@ def test_the_supervisors_denial_line_escapes_the_target() -> None:
 
 
 def test_the_dns_views_denial_line_escapes_the_name() -> None:
-    from sandbox.launch.session import _Recorder
+    from sandbox.audit.event import DecisionEvent
+    from sandbox.session.recorder import Recorder
+
+    def dns_denial(name: str) -> DecisionEvent:
+        return DecisionEvent(
+            source="dns", action="network", target=name, result="deny", layer="dns", ts=0.0
+        )
 
     r, w = os.pipe()
     try:
-        rec = _Recorder(SimpleNamespace(append=lambda ev: 1), None, None, w)
-        rec.event({"action": "network", "layer": "dns", "result": "deny", "target": EVIL})
-        rec.event({"action": "network", "layer": "dns", "result": "deny", "target": "ok.test"})
+        rec = Recorder(SimpleNamespace(append=lambda ev: 1), None, None, w)  # type: ignore[arg-type]
+        rec.event(dns_denial(EVIL))
+        rec.event(dns_denial("ok.test"))
         os.close(w)
         w = -1
         text = os.read(r, 65536).decode()

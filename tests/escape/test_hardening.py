@@ -12,7 +12,7 @@ import pytest
 from conftest import require_kernel
 from launch.lg_helpers import landgate, py
 
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 pytestmark = pytest.mark.kernel
 

@@ -15,7 +15,7 @@ from conftest import require_kernel
 
 from launch.lg_helpers import PY, ROOT, landgate, leaked, py, world_policy
 from sandbox.errors import EnforcementUnavailable
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 pytestmark = pytest.mark.kernel
 
@@ -29,8 +29,8 @@ def _kernel():
 
 def run_inprocess(world, argv, *, host=None, best_effort=False, simulate=False, env=None):
     """run_session in this process (to inject host capabilities); output goes to fd 1/2."""
-    from sandbox.launch.session import RunOptions, run_session
     from sandbox.policy import load_policy
+    from sandbox.session import RunOptions, run_session
 
     warnings: list[str] = []
     pol = load_policy(world_policy(world), cwd=world.workspace, home=world.home)

@@ -25,6 +25,8 @@ import pytest
 # tests/conftest.py: the shared kernel gate
 from conftest import require_kernel, require_root, scaled
 
+from sandbox.audit.event import DecisionEvent
+
 HERE = Path(__file__).parent
 INET_NS = f"lgtest-inet-{os.getpid()}"
 INET_HOST_IF = f"lgti{os.getpid()}h"
@@ -61,7 +63,7 @@ def nobody_rung() -> subprocess.CompletedProcess:
             sys.executable,
             "-c",
             (
-                "from sandbox.net.session import network_capabilities as n; "
+                "from sandbox.host.network import network_capabilities as n; "
                 "c = n(); print(c.rung); print(*c.notes, sep=chr(10))"
             ),
         ],
@@ -75,7 +77,7 @@ def nobody_rung() -> subprocess.CompletedProcess:
 def require_unprivileged_rung() -> None:
     """The unprivileged rung's prerequisites (root to become nobody, the kernel features,
     and that nobody gets the userns rung: the caller prepares /dev/net/tun first)."""
-    from sandbox.launch.host import probe_host
+    from sandbox.host.probe import probe_host
 
     host = probe_host()
     require_kernel(host.is_root, "root (to run landgate as nobody and build the fake internet)")
@@ -193,7 +195,7 @@ def fake_inet() -> Iterator[FakeInet]:
 def net_session(
     policy_text: str,
     fake: FakeInet,
-    events: list[dict] | None = None,
+    events: list[DecisionEvent] | None = None,
     names: dict[str, tuple[str, ...]] | None = None,
 ):  # -> NetworkSession
     from sandbox.net import NetworkSession

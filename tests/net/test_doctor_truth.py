@@ -24,7 +24,7 @@ import pytest
 from conftest import World
 
 import sandbox
-from sandbox.doctor import host_report
+from sandbox.host.doctor import host_report
 
 from .conftest import ADDRS, FakeInet, net_session, run_in_sandbox
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 from conftest import RecordingServer
 
+from sandbox.audit.event import DecisionEvent
+
 from .conftest import ADDRS, ZONE, FakeInet, net_session, run_in_sandbox, wait_for
 
 pytestmark = pytest.mark.kernel
@@ -68,7 +70,7 @@ def connect_all(session, targets: list[tuple[str, int, int]]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def session(fake_inet: FakeInet) -> Iterator:
-    events: list[dict] = []
+    events: list[DecisionEvent] = []
     names: dict[str, tuple[str, ...]] = {}
     ns = net_session(POLICY, fake_inet, events, names)
     ns.prepare()
@@ -94,10 +96,9 @@ def test_allowed_name_reachable_and_denied_name_never_asked_upstream(
     asked = {e["name"] for e in fake_inet.since(mark) if e["kind"] == "dns"}
     assert "allowed.test" in asked
     assert "exfil.test" not in asked and secret_name not in asked
-    deny_events = [e for e in session.events if e["result"] == "deny"]
+    deny_events = [e for e in session.events if e.result == "deny"]
     assert any(
-        e["target"] == secret_name and e["layer"] == "dns" and e["action"] == "network"
-        for e in deny_events
+        e.target == secret_name and e.layer == "dns" and e.action == "network" for e in deny_events
     )
     assert session.name_map[ADDRS["allowed"]] == ("allowed.test",)
 
@@ -191,7 +192,7 @@ def test_ipv6(session, fake_inet: FakeInet) -> None:
     """Where the host forwards IPv6 (the probe landgate itself uses), an allowed v6 name is
     reachable and a denied v6 address refused at once; where it does not (6.1/6.12 hosts
     often), landgate warns, the DNS view answers no AAAA and a v6 literal fails fast."""
-    from sandbox.net.session import network_capabilities
+    from sandbox.host.network import network_capabilities
 
     forwarded = network_capabilities().ipv6
     ok, denied = connect_all(

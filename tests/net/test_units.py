@@ -12,7 +12,7 @@ from conftest import require_kernel
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
 from sandbox.net.dnsview import DnsView, Upstream
-from sandbox.net.names import judge_name
+from sandbox.plan.names import judge_name
 from sandbox.plan.nft import NftTopology, compile_nft_ruleset, render_nft_text
 from sandbox.policy import load_policy_text
 
@@ -124,7 +124,7 @@ def test_dns_view_denies_without_asking_upstream(policy) -> None:
     reply = DNSRecord.parse(view.handle(DNSRecord.question("aws-key-AKIA123.exfil.test").pack()))
     assert reply.header.rcode == RCODE.NXDOMAIN
     assert "_asked" not in answers
-    assert events[-1]["result"] == "deny" and events[-1]["target"] == "aws-key-akia123.exfil.test"
+    assert events[-1].result == "deny" and events[-1].target == "aws-key-akia123.exfil.test"
 
 
 def test_dns_view_ttl_floor_cap_and_names(policy) -> None:

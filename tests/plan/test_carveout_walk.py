@@ -8,7 +8,7 @@ import os
 
 from launch.lg_helpers import world_policy
 
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 from sandbox.plan import build_plan
 from sandbox.plan.carveouts import plan_carve_outs
 from sandbox.plan.landlock import compile_landlock_rules, match, walk

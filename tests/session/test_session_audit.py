@@ -21,7 +21,7 @@ from conftest import require_kernel, require_root
 from launch.lg_helpers import ROOT, landgate
 
 from sandbox.audit import verify_trail
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 pytestmark = pytest.mark.kernel
 

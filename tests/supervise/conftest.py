@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import scaled  # tests/conftest.py
 
+from sandbox.audit.event import DecisionEvent
 from sandbox.policy.model import (
     ActionBlock,
     CommandPattern,
@@ -136,15 +137,11 @@ class Result:
     returncode: int
     stdout: bytes
     stderr: bytes
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[DecisionEvent] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     def decisions(self, action: str | None = None) -> list[tuple[str, str]]:
-        return [
-            (e["target"], e["result"])
-            for e in self.events
-            if action is None or e["action"] == action
-        ]
+        return [(e.target, e.result) for e in self.events if action is None or e.action == action]
 
 
 class Launch:
@@ -167,7 +164,7 @@ class Launch:
     ) -> None:
         from sandbox.supervise import Supervisor, compile_tables
 
-        self.events: list[dict[str, Any]] = []
+        self.events: list[DecisionEvent] = []
         self._lock = threading.Lock()
         info = dict(plan_info or {})
         if open_check:
@@ -245,7 +242,7 @@ class Launch:
                 return
             self._stderr_chunks.append(b)
 
-    def _on_event(self, ev: dict[str, Any]) -> None:
+    def _on_event(self, ev: DecisionEvent) -> None:
         with self._lock:
             self.events.append(ev)
 

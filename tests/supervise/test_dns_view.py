@@ -19,7 +19,7 @@ import pytest
 from conftest import require_kernel
 from net.conftest import ADDRS, FakeInet, fake_inet  # noqa: F401  (the session-scoped fixture)
 
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.kernel

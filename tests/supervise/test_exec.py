@@ -72,9 +72,9 @@ def test_denial_line_once_per_distinct_denial(supervised, world, fake_bin):
     pushes = [
         e
         for e in r.events
-        if e["target"] == "git push" and e["detail"] == f"{fake_bin / 'git'} (#!/bin/sh)"
+        if e.target == "git push" and e.detail == f"{fake_bin / 'git'} (#!/bin/sh)"
     ]
-    assert [(e["result"], e["errno"]) for e in pushes] == [("deny", 13)] * 3
+    assert [(e.result, e.errno) for e in pushes] == [("deny", 13)] * 3
 
 
 def test_npm_test_admits_descendants(supervised, world, fake_bin):
@@ -83,8 +83,8 @@ def test_npm_test_admits_descendants(supervised, world, fake_bin):
     out = r.stdout.decode()
     assert "RAN npm test" in out and "RAN helper-a" in out and "RAN helper-b" in out
     assert "RAN npm run build" not in out  # its twin: not allowed, default deny
-    inherited = [e for e in r.events if "inherited" in e["flags"]]
-    assert {e["target"] for e in inherited} == {"helper-a", "helper-b"}
+    inherited = [e for e in r.events if "inherited" in e.flags]
+    assert {e.target for e in inherited} == {"helper-a", "helper-b"}
 
 
 def test_inherited_descendants_still_meet_deny(supervised, world, fake_bin):
@@ -117,9 +117,9 @@ def test_root_command_passes_its_allow_to_descendants(supervised, world, fake_bi
     assert b"root-ran" in r.stdout  # the root itself runs
     assert b"RAN helper-a" in r.stdout and b"RAN helper-b" in r.stdout  # descendants inherit
     assert b"RAN curl" not in r.stdout and b"curl=126" in r.stdout  # a deny still wins
-    root = [e for e in r.events if "root" in e["flags"]]
-    assert len(root) == 1 and root[0]["result"] == "allow"
-    inherited = {e["target"] for e in r.events if "inherited" in e["flags"]}
+    root = [e for e in r.events if "root" in e.flags]
+    assert len(root) == 1 and root[0].result == "allow"
+    inherited = {e.target for e in r.events if "inherited" in e.flags}
     assert {"helper-a", "helper-b"} <= inherited
 
 
@@ -146,12 +146,8 @@ def test_sh_c_judged_by_its_string(supervised, world, fake_bin):
     out = r.stdout.decode()
     assert "RAN curl" not in out and "shc=126" in out
     assert "twin-ok" in out
-    denied = [e for e in r.events if e["result"] == "deny"]
-    assert (
-        denied
-        and denied[0]["target"] == "sh -c true; curl x"
-        and "shell-string" in denied[0]["flags"]
-    )
+    denied = [e for e in r.events if e.result == "deny"]
+    assert denied and denied[0].target == "sh -c true; curl x" and "shell-string" in denied[0].flags
 
 
 def test_sh_c_segments_allow_the_shell(supervised, world, fake_bin):
@@ -179,7 +175,7 @@ def test_env_curl_judged_as_curl(supervised, world, fake_bin):
     out = r.stdout.decode()
     assert "RAN curl" not in out and "env=126" in out
     assert "env-twin" in out
-    assert any("unwrapped" in e["flags"] and e["result"] == "deny" for e in r.events)
+    assert any("unwrapped" in e.flags and e.result == "deny" for e in r.events)
 
 
 def test_loader_run_directly_is_unwrapped(supervised, world, fake_bin):
@@ -231,13 +227,8 @@ def test_simulate_blocks_nothing_but_records(supervised, world, fake_bin):
     pol = make_policy([("git status", "allow")], mode="simulate")
     r = run_script(supervised, world, fake_bin, "git status\ngit push\n", pol, simulate=True)
     assert b"RAN git push" in r.stdout
-    ev = [e for e in r.events if e["target"] == "git push"]
-    assert (
-        ev
-        and ev[0]["result"] == "deny"
-        and ev[0]["mode"] == "simulate"
-        and "simulated" in ev[0]["flags"]
-    )
+    ev = [e for e in r.events if e.target == "git push"]
+    assert ev and ev[0].result == "deny" and ev[0].mode == "simulate" and "simulated" in ev[0].flags
     assert b"landgate: denied" not in r.stderr
 
 
@@ -260,18 +251,18 @@ def test_argv_race_never_runs_denied_program(supervised, world, bins):
     assert attempts == 1000
     assert list(markers.iterdir()) == []  # the denied program never ran
     assert ran > 0  # the allowed twin did run
-    races = [e for e in r.events if e["exec_race"]]
+    races = [e for e in r.events if e.exec_race]
     # every attempt was either the allowed program, refused, or killed as a race
     assert ran + refused + other == 1000
     # every exec judged allowed from a two-threaded caller was verified at PTRACE_EVENT_EXEC
     judged_allowed = [
         e
         for e in r.events
-        if e["target"].startswith("allow1")
-        and "root" not in e["flags"]
-        and (e["result"] == "allow" or e["exec_race"])
+        if e.target.startswith("allow1")
+        and "root" not in e.flags
+        and (e.result == "allow" or e.exec_race)
     ]
-    assert judged_allowed and all("verified" in e["flags"] for e in judged_allowed)
+    assert judged_allowed and all("verified" in e.flags for e in judged_allowed)
     with open("/tmp/landgate-argv-race.txt", "w") as f:
         f.write(f"{attempts} {ran} {refused} {len(races)} {other}\n")
     print(
@@ -315,6 +306,6 @@ def test_xargs_with_thousands_of_arguments(supervised, world, fake_bin):
     assert lines[0] == "9000", r.stdout  # cat ran over every file
     assert lines[1] == "0" and lines[-1] == "done", r.stdout  # head never ran
     # the recorded target of such an exec is cut for the trail ("truncated"), never the decision
-    big = [e for e in r.events if e["action"] == "shell_exec" and "truncated" in e["flags"]]
-    assert big and all("fail-closed" not in e["flags"] for e in big), [e["flags"] for e in big]
-    assert {e["result"] for e in big if e["target"].startswith("cat")} == {"allow"}
+    big = [e for e in r.events if e.action == "shell_exec" and "truncated" in e.flags]
+    assert big and all("fail-closed" not in e.flags for e in big), [e.flags for e in big]
+    assert {e.result for e in big if e.target.startswith("cat")} == {"allow"}

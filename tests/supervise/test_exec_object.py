@@ -41,18 +41,18 @@ def test_symlink_to_denied_program_is_denied(supervised, progs):
     assert r.returncode == 126
     line = f'landgate: denied shell_exec "mark-denied {progs}/markers" (rule 4, policy.yaml:14)'
     assert line.encode() in r.stderr
-    ev = [e for e in r.events if e["action"] == "shell_exec"]
-    assert ev[0]["result"] == "deny" and "executed-object" in ev[0]["flags"]
+    ev = [e for e in r.events if e.action == "shell_exec"]
+    assert ev[0].result == "deny" and "executed-object" in ev[0].flags
     # the audit entry records the name as spelled and the object that runs
-    assert ev[0]["detail"] == f"{progs}/cat -> {progs}/mark-denied"
+    assert ev[0].detail == f"{progs}/cat -> {progs}/mark-denied"
 
 
 def test_symlink_to_allowed_program_runs(supervised, progs):
     (progs / "cat").symlink_to("/bin/echo")  # the alias is allowed, and echo too
     r = supervised([str(progs / "cat"), "alias-ran"], make_policy(POLICY))
     assert b"alias-ran" in r.stdout and r.returncode == 0
-    ev = [e for e in r.events if e["action"] == "shell_exec"]
-    assert ev[0]["result"] == "allow" and "verified" in ev[0]["flags"]
+    ev = [e for e in r.events if e.action == "shell_exec"]
+    assert ev[0].result == "allow" and "verified" in ev[0].flags
 
 
 def test_shebang_of_denied_program_is_denied(supervised, progs):
@@ -84,8 +84,8 @@ def test_sh_script_runs(supervised, progs):
     cat.chmod(0o755)
     r = supervised([str(cat)], make_policy(POLICY))
     assert b"script-ran" in r.stdout and r.returncode == 0
-    ev = [e for e in r.events if e["action"] == "shell_exec" and e["target"] == "cat"]
-    assert ev and ev[0]["result"] == "allow" and "verified" in ev[0]["flags"]
+    ev = [e for e in r.events if e.action == "shell_exec" and e.target == "cat"]
+    assert ev and ev[0].result == "allow" and "verified" in ev[0].flags
 
 
 def test_denied_interpreter_of_a_child_is_denied(supervised, progs):

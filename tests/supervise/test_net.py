@@ -82,8 +82,8 @@ def test_localhost_rule_and_pinned_names(supervised, world):
     )
     r2 = supervised([PY, "-c", code], pol2, names={"127.0.0.1": ("api.example.test",)})
     assert f"connected {ok.port}".encode() in r2.stdout and bad.connections == 0
-    ev = [e for e in r2.events if e["result"] == "allow" and e["action"] == "network"]
-    assert ev and ev[0]["detail"] == "api.example.test"
+    ev = [e for e in r2.events if e.result == "allow" and e.action == "network"]
+    assert ev and ev[0].detail == "api.example.test"
 
 
 def test_connect_address_swap_race(supervised, world, bins):
@@ -185,7 +185,7 @@ for port, data in (({pok}, b'udp-ok'), ({pbad}, {world.secret!r})):
         assert _recv_all(ok) == [b"udp-ok"]
         assert _recv_all(bad) == []
         if threaded:
-            assert any("forwarded" in e["flags"] for e in r.events if e["result"] == "allow")
+            assert any("forwarded" in e.flags for e in r.events if e.result == "allow")
     finally:
         ok.close()
         bad.close()
@@ -384,9 +384,9 @@ except OSError as e:
         assert bad.connections == 0 and world.secret not in bad.received
         time.sleep(0.2)
         assert got == []
-        denied = [e for e in r.events if e["action"] == "network" and e["result"] == "deny"]
-        assert {e["target"] for e in denied} == {f"127.0.0.1:{bad.port}", f"unix:{outside}"}
-        assert all("simulated" in e["flags"] for e in denied)  # recorded as would-deny
+        denied = [e for e in r.events if e.action == "network" and e.result == "deny"]
+        assert {e.target for e in denied} == {f"127.0.0.1:{bad.port}", f"unix:{outside}"}
+        assert all("simulated" in e.flags for e in denied)  # recorded as would-deny
     finally:
         srv.close()
 
@@ -398,7 +398,7 @@ def test_thread_with_its_own_fd_table_never_connects_the_leaders_socket(supervis
     socket at the number where the leader holds another.  The leader's socket must never
     be connected; with PIDFD_THREAD the thread's connect works, without it the kcmp check
     refuses it (EBADF) rather than act on the leader's socket."""
-    from sandbox.launch.host import probe_host
+    from sandbox.host.probe import probe_host
 
     ok = world.allowed_server
     code = f"""

@@ -18,7 +18,7 @@ from conftest import require_kernel
 from launch.lg_helpers import world_policy
 
 from sandbox.errors import EnforcementUnavailable
-from sandbox.launch.host import probe_host
+from sandbox.host.probe import probe_host
 
 pytestmark = pytest.mark.kernel
 
@@ -37,8 +37,8 @@ def no_ns_host():
 
 def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str, str]:
     """`sh -c script` under the world's policy on a host without namespaces."""
-    from sandbox.launch.session import RunOptions, run_session
     from sandbox.policy import load_policy
+    from sandbox.session import RunOptions, run_session
 
     pol = load_policy(
         world_policy(world, extra_write=WRITE_DENY), cwd=world.workspace, home=world.home
@@ -96,8 +96,8 @@ def test_denied_file_and_its_allowed_neighbours(world, capfd):
     )  # same directory: created, read, appended
     assert (world.workspace / "notes.txt").read_text() == "neighbour\nmore\n"
     assert "landgate: denied file_read" in err and ".env" in err
-    denied = [e for e in events if e.get("result") == "deny" and e.get("layer") == "carve-outs"]
-    assert denied and denied[0]["target"] == str(world.dotenv) and denied[0]["errno"] == 13
+    denied = [e for e in events if e.result == "deny" and e.layer == "carve-outs"]
+    assert denied and denied[0].target == str(world.dotenv) and denied[0].errno == 13
     assert rc == 0
 
 
@@ -156,15 +156,19 @@ def test_caller_view_of_proc_and_dev_fd(world, capfd):
 
 def test_refuses_without_the_open_check(world, monkeypatch, capfd):
     """No namespace and no open check: nothing would enforce the carve-out, exit 125."""
-    import sandbox.supervise as sup
+    import sandbox.plan as plan_mod
+    from sandbox.host.supervisor import SupervisorStatus
 
-    monkeypatch.setattr(sup, "SUPPORTS_OPEN_CHECK", False)
+    real = plan_mod.supervisor_status
+    monkeypatch.setattr(
+        plan_mod, "supervisor_status", lambda: SupervisorStatus(True, False, "no open check")
+    )
     with pytest.raises(EnforcementUnavailable) as exc:
         run(world, "cat .env", capfd)
     assert exc.value.exit_code == 125 and "**/.env" in str(exc.value)
     assert world.secret.decode() not in capfd.readouterr().out
     # allowed twin: with the open check back, the same run goes ahead
-    monkeypatch.setattr(sup, "SUPPORTS_OPEN_CHECK", True)
+    monkeypatch.setattr(plan_mod, "supervisor_status", real)
     rc, out, _ = run(world, "cat src/app.ts", capfd)
     assert rc == 0 and "answer = 42" in out
 
@@ -172,9 +176,7 @@ def test_refuses_without_the_open_check(world, monkeypatch, capfd):
 def test_trail_names_the_object(world, capfd):
     events: list = []
     run(world, "ln -s .env alias; cat alias", capfd, events)
-    denied = [e for e in events if e.get("result") == "deny" and e.get("layer") == "carve-outs"]
+    denied = [e for e in events if e.result == "deny" and e.layer == "carve-outs"]
     assert denied, json.dumps(events[-5:], default=str)
-    assert denied[0]["target"].endswith("/alias") and str(world.dotenv) in (
-        denied[0]["detail"] or ""
-    )
-    assert Path(denied[0]["target"]).name == "alias"
+    assert denied[0].target.endswith("/alias") and str(world.dotenv) in (denied[0].detail or "")
+    assert Path(denied[0].target).name == "alias"

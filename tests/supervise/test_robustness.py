@@ -119,11 +119,11 @@ def test_storm_100_processes_no_deadlock_every_decision_recorded(supervised, wor
     elapsed = time.monotonic() - t0
     execs, conns = map(int, r.stdout.split())
     assert execs == 10000 and conns == 10000
-    ex = [e for e in r.events if e["action"] == "shell_exec" and "root" not in e["flags"]]
-    co = [e for e in r.events if e["action"] == "network"]
-    assert len(ex) == 10000 and all(e["result"] == "allow" for e in ex)
-    assert len(co) == 10000 and all(e["result"] == "allow" for e in co)
-    assert len({e["seq"] for e in r.events}) == len(r.events)
+    ex = [e for e in r.events if e.action == "shell_exec" and "root" not in e.flags]
+    co = [e for e in r.events if e.action == "network"]
+    assert len(ex) == 10000 and all(e.result == "allow" for e in ex)
+    assert len(co) == 10000 and all(e.result == "allow" for e in co)
+    assert len({e.seq for e in r.events}) == len(r.events)
     print(f"storm: 10000 execs + 10000 connects in {elapsed:.1f}s, {len(r.events)} events")
 
 
@@ -134,6 +134,6 @@ def test_simulate_records_opens(supervised, world):
         ["/bin/cat", str(world.dotenv), str(world.app_source)], pol, simulate=True, open_check=True
     )
     assert world.secret in r.stdout  # simulation blocks nothing
-    opens = {e["target"]: e for e in r.events if e["action"] in ("file_read", "file_write")}
-    assert opens[str(world.dotenv)]["result"] == "deny"
-    assert opens[str(world.app_source)]["result"] == "allow"
+    opens = {e.target: e for e in r.events if e.action in ("file_read", "file_write")}
+    assert opens[str(world.dotenv)].result == "deny"
+    assert opens[str(world.app_source)].result == "allow"

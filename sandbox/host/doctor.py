@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.plan.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, landlock_gaps, rung_of
+from sandbox.host.probe import HostCapabilities
+from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, landlock_gaps, rung_of
 
 
 @dataclass(frozen=True, slots=True)
 class HostReport:
-    host: Any  # HostCapabilities
+    host: HostCapabilities
     nobody_user_mount_ns: bool  # can an unprivileged user get user+mount namespaces?
     nobody_pid_ns: bool
     layers: tuple[LayerStatus, ...]
@@ -34,7 +35,7 @@ class HostReport:
         }
 
 
-def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
+def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
     abi = h.landlock_abi
     out = []
     if abi > 0:
@@ -98,7 +99,7 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
         LayerStatus("connect", connect_state, "seccomp USER_NOTIF", f"{notify_detail}; {fd_detail}")
     )
     # Egress: the network layer decides its rung (sandbox.net), the same call `run` makes.
-    from sandbox.net.session import network_capabilities
+    from sandbox.host.network import network_capabilities
 
     caps = network_capabilities()
     out.append(
@@ -133,8 +134,8 @@ def _host_layers(h: Any) -> tuple[LayerStatus, ...]:
     return tuple(out)
 
 
-def host_report(host: Any = None) -> HostReport:
-    from sandbox.launch.host import (
+def host_report(host: HostCapabilities | None = None) -> HostReport:
+    from sandbox.host.probe import (
         CLONE_NEWNS,
         CLONE_NEWPID,
         CLONE_NEWUSER,

@@ -1,7 +1,9 @@
-"""Per-layer status: what each protection actually does on this host (STYLE.md).
+"""The one layer vocabulary: layer names, their aliases, per-layer status, the rung ladder.
 
-One structure read by `doctor`, `plan`, the refusal message and the session's
-first audit entry.  A protection that is not in force is never silently
+Low in the import graph (policy/) so that the loader's `enforcement.require`,
+the planner, `doctor`, the refusal message and the session-start audit entry
+all use these names and this structure (STYLE.md: every protection reports what
+it actually did).  A protection that is not in force is never silently
 skipped: its state says so and `detail` says why.
 """
 
@@ -11,7 +13,46 @@ from dataclasses import dataclass
 from typing import Literal
 
 LayerState = Literal["enforced", "partial", "absent", "observed"]
+# DESIGN §4's ladder for the whole sandbox (the network layer's own rungs are
+# sandbox.host.network.NetRung: netns, userns, connect-only).
 Rung = Literal["full", "no-network-namespace", "no-namespaces", "no-landlock"]
+
+# The layers `doctor` and `plan` print, in their order (DESIGN §2's table).
+LAYERS: tuple[str, ...] = (
+    "filesystem",
+    "carve-outs",
+    "exec",
+    "connect",
+    "egress",
+    "hardening",
+    "namespaces",
+)
+
+# Mechanism names a policy may also write under `enforcement.require`, mapped
+# explicitly to the layers they stand for.  `supervisor` and `unotify` are the
+# same thing (the seccomp user-notification supervisor) and decide two layers.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "landlock": ("filesystem",),
+    "seccomp": ("hardening",),
+    "supervisor": ("exec", "connect"),
+    "unotify": ("exec", "connect"),
+    "nftables": ("egress",),
+    "netns": ("egress",),
+    "network-namespace": ("egress",),
+}
+
+
+def known_layer_names() -> tuple[str, ...]:
+    """Every name `enforcement.require` accepts: the layers, then the aliases."""
+    return LAYERS + tuple(ALIASES)
+
+
+def layers_for(name: str) -> tuple[str, ...]:
+    """The layers a required name stands for; KeyError for a name nobody knows."""
+    if name in LAYERS:
+        return (name,)
+    return ALIASES[name]
+
 
 RUNG_GAPS: dict[str, str] = {
     "full": "nothing the design covers is missing",

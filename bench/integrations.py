@@ -1,0 +1,129 @@
+"""Integration costs (issue 16): the Claude Code hook's decision latency end to end
+(a fresh `landgate hook claude-code` process per call, Python start included), and a
+sandbox.Session command against a separate sandbox.run.
+
+    .venv/bin/python bench/integrations.py [--calls 30] [--commands 50]
+
+Prints medians and p90s of wall time, and the CPU time the hook processes used
+(wall time on a shared machine includes waiting for a CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p * (len(s) - 1)))]
+
+
+def hook_latency(calls: int, root: Path) -> None:
+    ws = root / "ws"
+    ws.mkdir()
+    env = dict(os.environ, XDG_STATE_HOME=str(root / "state"))
+    landgate = shutil.which("landgate", path=str(Path(sys.executable).parent)) or "landgate"
+    cases = {
+        "Read .env (deny)": ("Read", {"file_path": str(ws / ".env")}),
+        "Bash ls (allow)": ("Bash", {"command": "ls -la"}),
+    }
+    for label, (tool, tool_input) in cases.items():
+        payload = json.dumps(
+            {
+                "hook_event_name": "PreToolUse",
+                "cwd": str(ws),
+                "tool_name": tool,
+                "tool_input": tool_input,
+                "session_id": "bench",
+            }
+        ).encode()
+        walls: list[float] = []
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(calls):
+            t = time.perf_counter()
+            subprocess.run(
+                [landgate, "hook", "claude-code"],
+                input=payload,
+                env=env,
+                capture_output=True,
+                check=True,
+            )
+            walls.append((time.perf_counter() - t) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
+        print(
+            f"hook {label:<18} wall median {statistics.median(walls):6.1f} ms  "
+            f"p90 {_pct(walls, 0.9):6.1f} ms  min {min(walls):6.1f} ms  "
+            f"cpu {cpu / calls:5.1f} ms/call  ({calls} calls)"
+        )
+    t = time.perf_counter()
+    for _ in range(calls):
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+    print(f"python -c pass         wall mean {(time.perf_counter() - t) * 1000 / calls:6.1f} ms")
+
+
+def session_cost(commands: int, root: Path) -> None:
+    import sandbox
+
+    ws = root / "ws2"
+    ws.mkdir()
+    audit = str(root / "audit")
+    t = time.perf_counter()
+    for i in range(commands // 5):
+        sandbox.run(["sh", "-c", f"echo {i}"], cwd=ws, audit=audit, capture_output=True)
+    per_run = (time.perf_counter() - t) * 1000 / (commands // 5)
+    t = time.perf_counter()
+    with sandbox.Session(cwd=ws, audit=audit) as s:
+        t_first = time.perf_counter()
+        s.run("true")
+        first = (time.perf_counter() - t_first) * 1000
+        t1 = time.perf_counter()
+        for i in range(commands):
+            s.run(f"echo {i}")
+        per_cmd = (time.perf_counter() - t1) * 1000 / commands
+    total = (time.perf_counter() - t) * 1000
+    with sandbox.Session(cwd=ws, audit=audit, settle=0) as s:
+        s.run("true")
+        t1 = time.perf_counter()
+        for i in range(commands):
+            s.run(f"echo {i}")
+        no_settle = (time.perf_counter() - t1) * 1000 / commands
+    print(
+        f"sandbox.run            {per_run:7.1f} ms per command (a launch each, "
+        f"{commands // 5} runs)"
+    )
+    print(
+        f"sandbox.Session        {per_cmd:7.1f} ms per command ({commands} commands; first "
+        f"command incl. launch {first:.1f} ms; whole session {total:.0f} ms)"
+    )
+    print(
+        f"sandbox.Session settle=0 {no_settle:5.1f} ms per command (no wait for the "
+        "supervisor's records)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--commands", type=int, default=50)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="landgate-bench-"))
+    try:
+        hook_latency(args.calls, root)
+        session_cost(args.commands, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`landgate hook claude-code`: Claude Code's PreToolUse hook.
+
+Claude Code runs the hook command before every tool call it is configured for,
+with one JSON object on stdin (hook_event_name, session_id, cwd, tool_name,
+tool_input, tool_use_id, ...).  The contract we answer with (Claude Code's
+hooks reference):
+
+  exit 0, stdout {"hookSpecificOutput": {"hookEventName": "PreToolUse",
+      "permissionDecision": "deny", "permissionDecisionReason": "..."}}
+      the call is cancelled and the reason is shown to Claude;
+  exit 0, no output: landgate does not object; Claude Code's own permission
+      rules and prompts decide as usual (landgate's "allow" means "not
+      forbidden by the policy", not "approved without asking");
+  exit 2, a one-line message on stderr: the call is blocked and the message
+      shown.  Used when landgate cannot decide (malformed input, an invalid
+      policy, an unwritable audit trail): failing closed and saying why,
+      rather than exit 1, which Claude Code treats as a non-blocking error
+      and would let the tool call through undecided.
+
+Tools judged (sandbox.integrations.judge): Bash, Read, Write, Edit, MultiEdit,
+NotebookEdit, WebFetch, WebSearch, Glob, Grep, LS.  Any other tool (MCP tools,
+Task, TodoWrite, ...) is let through and recorded as not judged.  Every call,
+judged or not, lands in the audit trail with the layer `tool-hook`.
+The policy: --policy, else ./.landgate.yaml in the hook input's cwd, else the
+bundled claude-code preset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import LandgateError, UsageError
+
+EVENT = "PreToolUse"
+PRESET = "claude-code"
+MAX_INPUT = 16 << 20  # a tool_input carries file contents (Write): generous, but bounded
+EXIT_BLOCK = 2  # Claude Code: blocking error, stderr shown to Claude
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    """What the hook prints and exits with."""
+
+    stdout: str  # "" or one JSON object
+    exit_code: int
+    denied: bool
+    session: str | None  # the audit trail's session id
+
+
+def parse_input(raw: bytes) -> dict[str, Any]:
+    """The hook input, checked.  UsageError names what is wrong."""
+    if len(raw) > MAX_INPUT:
+        raise UsageError(f"hook input is larger than {MAX_INPUT} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"hook input is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"hook input must be a JSON object, got {type(data).__name__}")
+    event = data.get("hook_event_name", EVENT)
+    if event != EVENT:
+        raise UsageError(f"hook input is a {event!r} event; configure landgate under {EVENT}")
+    if not isinstance(data.get("tool_name"), str) or not data["tool_name"]:
+        raise UsageError("hook input has no tool_name")
+    if not isinstance(data.get("tool_input", {}), dict):
+        raise UsageError("hook input's tool_input must be a JSON object")
+    cwd = data.get("cwd")
+    if cwd is not None and (not isinstance(cwd, str) or not cwd.startswith("/")):
+        raise UsageError(f"hook input's cwd must be an absolute path, got {cwd!r}")
+    return data
+
+
+def hook_policy(policy_arg: str | None, cwd: str, audit_dir: str | None) -> Any:
+    from sandbox.policy import load_policy, resolve_policy_path
+
+    if policy_arg is None:
+        local = Path(cwd) / ".landgate.yaml"
+        policy_arg = str(local) if local.is_file() else PRESET
+    path = resolve_policy_path(policy_arg, cwd=Path(cwd))
+    return load_policy(
+        path, cwd=Path(cwd), audit_dir=Path(audit_dir) if audit_dir is not None else None
+    )
+
+
+def decide_hook(
+    data: Mapping[str, Any], *, policy_arg: str | None = None, audit_dir: str | None = None
+) -> HookAnswer:
+    """Judge one PreToolUse input, record it, and say what to answer."""
+    from sandbox.integrations import toolaudit
+    from sandbox.integrations.judge import judge
+
+    cwd = data.get("cwd") or os.getcwd()
+    tool = str(data["tool_name"])
+    tool_input = data.get("tool_input") or {}
+    policy = hook_policy(policy_arg, cwd, audit_dir)
+    verdicts = judge(policy, tool, tool_input, cwd)
+    extra = {
+        "agent": "claude-code",
+        "agent_session": data.get("session_id"),
+        "tool_use_id": data.get("tool_use_id"),
+        "judged": verdicts is not None,
+    }
+    sid = toolaudit.record(
+        verdicts or [],
+        policy=policy,
+        integration="claude-code",
+        tool=tool,
+        cwd=cwd,
+        audit_dir=audit_dir,
+        extra=extra,
+    )
+    denials = [v for v in verdicts or [] if v.effect == "deny"]
+    if not denials or policy.mode == "simulate":
+        # simulate: decided and recorded (the trail says deny), nothing blocked.
+        return HookAnswer("", 0, False, sid)
+    first = denials[0]
+    reason = (
+        f"landgate denied {first.action} {first.target!r}: {first.reason} "
+        f"({first.rule}; policy {policy.path})"
+    )
+    if len(denials) > 1:
+        reason += f"; and {len(denials) - 1} more denied action(s)"
+    out = {
+        "hookSpecificOutput": {
+            "hookEventName": EVENT,
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason,
+        }
+    }
+    return HookAnswer(json.dumps(out), 0, True, sid)
+
+
+def run_hook(
+    raw: bytes, *, policy_arg: str | None = None, audit_dir: str | None = None
+) -> tuple[str, str, int]:
+    """The whole hook: (stdout, stderr, exit code).  Never raises for a landgate error."""
+    try:
+        data = parse_input(raw)
+        answer = decide_hook(data, policy_arg=policy_arg, audit_dir=audit_dir)
+    except LandgateError as exc:
+        # Fail closed: exit 2 blocks the tool call and shows Claude the message.
+        return "", f"landgate hook: {exc} (tool call blocked)\n", EXIT_BLOCK
+    return answer.stdout, "", answer.exit_code

@@ -1,0 +1,111 @@
+"""Leftovers of the egress layer: close every live session at exit, remove a killed run's
+namespace, veth and run directory."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import weakref
+from typing import TYPE_CHECKING
+
+from sandbox.errors import LaunchError
+from sandbox.net import netns as nsmod
+from sandbox.net.netns import SessionNames
+
+if TYPE_CHECKING:
+    pass  # the unprivileged rung's helper; imported where it is started
+
+if TYPE_CHECKING:
+    from sandbox.net.session import NetworkSession
+
+
+def _delete_link(name: str) -> None:
+    from sandbox.net import rtnl
+
+    with rtnl.Rtnl() as rt:
+        rt.batch([rtnl.delete_link(name)])
+
+
+_live: weakref.WeakSet[NetworkSession] = weakref.WeakSet()
+_atexit_registered = False
+
+
+def _register_cleanup(session: NetworkSession) -> None:
+    global _atexit_registered  # noqa: PLW0603  one atexit hook per process
+    _live.add(session)
+    if not _atexit_registered:
+        atexit.register(_close_all)
+        _atexit_registered = True
+
+
+def _close_all() -> None:
+    for s in list(_live):
+        s.close()
+
+
+def cleanup_stale() -> list[str]:
+    """Remove namespaces, veths, nft tables and run dirs of landgate processes that are gone."""
+    removed: list[str] = []
+
+    def stale(pid: int, n: int) -> bool:
+        if pid == os.getpid():
+            return False
+        stamp = None
+        try:
+            parts = (nsmod.RUN_DIR / f"landgate-{pid}-{n}" / "owner").read_text().split()
+            stamp = parts[1] if len(parts) > 1 else None
+        except OSError:
+            pass
+        return not nsmod.owner_alive(pid, stamp)
+
+    candidates: set[tuple[int, int]] = set()
+    for d in (nsmod.NETNS_DIR, nsmod.RUN_DIR):
+        if d.is_dir():
+            for entry in d.iterdir():
+                m = nsmod.NAME_RE.match(entry.name)
+                if m:
+                    candidates.add((int(m.group(1)), int(m.group(2))))
+    tables: list[tuple[str, str]] = []
+    nft = None
+    try:
+        from sandbox.host.nftables import shared_nft
+
+        nft = shared_nft()
+        tables = nft.list_tables()
+    except LaunchError:
+        pass
+    for fam, name in tables:
+        m = nsmod.NAME_RE.match(name)
+        if m and fam == "inet":
+            candidates.add((int(m.group(1)), int(m.group(2))))
+    try:
+        links = os.listdir("/sys/class/net")  # this (landgate's) network namespace's devices
+    except OSError:
+        links = []
+    for link in links:
+        m = nsmod.VETH_RE.match(link)
+        if m:
+            candidates.add((int(m.group(1)), int(m.group(2))))
+
+    for pid, n in sorted(candidates):
+        if not stale(pid, n):
+            continue
+        names = SessionNames(pid, n)
+        if nft is not None and ("inet", names.netns) in tables:
+            try:
+                nft.delete_table("inet", names.netns)
+            except LaunchError:
+                pass
+        if names.host_if in links:
+            try:
+                _delete_link(names.host_if)
+            except Exception:  # noqa: BLE001, S110  best effort: a stale link of a dead run
+                pass
+        try:
+            nsmod.remove_netns(names.netns)
+        except LaunchError:
+            pass
+        shutil.rmtree(names.run_dir, ignore_errors=True)
+        removed.append(names.netns)
+    return removed

@@ -1,0 +1,257 @@
+"""Per-layer status of a plan: what each layer will enforce for this policy on this host, and
+which layers enforce each rule (the structure `plan`, the refusal and the audit entry read)."""
+
+from __future__ import annotations
+
+from sandbox.host.probe import HostCapabilities
+from sandbox.host.supervisor import SupervisorStatus
+from sandbox.plan.carveouts import CarveOutPlan
+from sandbox.plan.landlock import LandlockPlan
+from sandbox.plan.seccomp import SeccompPlan
+from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus
+from sandbox.policy.model import Policy
+
+
+def needs_egress_layer(policy: Policy) -> bool:
+    """Whether the network policy restricts anything a packet filter must enforce.
+
+    A network block that allows every destination (defaultEffect allow and no
+    deny rule) needs no namespace; anything else does."""
+    block = policy.block("network")
+    return not (
+        block.default_effect == "allow" and not any(r.effect == "deny" for r in block.rules)
+    )
+
+
+def egress_status(policy: Policy, sim: bool) -> LayerStatus:
+    """The egress layer as this host gives it (sandbox.net decides the rung)."""
+    mech = "network namespace + nftables + DNS view"
+    if not needs_egress_layer(policy):
+        return LayerStatus(
+            "egress", "enforced", "none needed", "the network policy allows every destination"
+        )
+    from sandbox.host.network import network_capabilities
+
+    caps = network_capabilities()
+    if caps.enforced:
+        if caps.rung == "userns":
+            mech = "user + network namespace (pasta) + nftables + DNS view"
+        detail = (
+            "every packet leaving the sandbox is judged by nftables; DNS answers only allowed names"
+        )
+        if caps.notes:
+            detail += "; " + "; ".join(caps.notes)
+        if sim:
+            # Deliberate: a simulated run handles real secrets, so egress the policy
+            # denies stays refused; the supervisor still records each connect as a
+            # would-deny, which is what `audit suggest` learns from.
+            detail += "; kept in force during simulation (nothing is sent where the policy says no)"
+        return LayerStatus("egress", "enforced", mech, detail)
+    return LayerStatus("egress", "absent", mech, "; ".join(caps.notes) or "no network namespace")
+
+
+def _layers(
+    host: HostCapabilities,
+    ll: LandlockPlan,
+    co: CarveOutPlan,
+    sc: SeccompPlan,
+    sup: SupervisorStatus,
+    sim: bool,
+    use_ns: bool,
+    egress: LayerStatus,
+) -> tuple[LayerStatus, ...]:
+    out: list[LayerStatus] = []
+    abi = host.landlock_abi
+    # filesystem
+    if abi <= 0:
+        out.append(
+            LayerStatus(
+                "filesystem",
+                "absent",
+                "Landlock",
+                f"the kernel has no Landlock ({host.landlock_error or 'not available'})",
+            )
+        )
+    elif sim:
+        out.append(
+            LayerStatus(
+                "filesystem",
+                "observed",
+                f"Landlock ABI {abi} (not applied)",
+                "simulation: Landlock has no log-only mode; the supervisor observes opens",
+            )
+        )
+    else:
+        missing = [
+            n
+            for n, need in (
+                ("refer (cross-directory rename/link)", 2),
+                ("ioctl on devices", 5),
+            )
+            if abi < need
+        ]
+        state: LayerState = "partial" if missing else "enforced"
+        detail = f"{len(ll.rules)} path rules"
+        if ll.ports:
+            detail += f", TCP connect limited to ports {', '.join(str(p) for p, _ in ll.ports)}"
+        if missing:
+            detail += "; this ABI cannot restrict: " + ", ".join(missing)
+        if abi < 3:
+            state = "partial"
+            detail += (
+                "; truncation is not judged by this ABI: the seccomp filter refuses truncate(2), "
+                "openat2 and O_RDONLY|O_TRUNC opens instead"
+            )
+        out.append(LayerStatus("filesystem", state, f"Landlock ABI {abi}", detail))
+    # carve-outs
+    uncovered = co.uncovered
+    gaps = sorted({g for c in co.coverage for g in c.gaps})
+    if sim:
+        out.append(
+            LayerStatus(
+                "carve-outs",
+                "observed",
+                "supervisor open check",
+                "simulation: denied files are recorded, not hidden",
+            )
+        )
+    elif uncovered:
+        out.append(
+            LayerStatus(
+                "carve-outs",
+                "absent",
+                "none",
+                "nothing enforces "
+                + ", ".join(f"{c.pattern} ({c.rule})" for c in uncovered)
+                + ": no mount namespace and no supervisor open check",
+            )
+        )
+    else:
+        mech = (
+            "mount masks" if use_ns else ("supervisor open check" if sup.open_check else "Landlock")
+        )
+        state = "partial" if gaps else "enforced"
+        detail = f"{len(co.masks)} masks" + ("; not covered: " + "; ".join(gaps) if gaps else "")
+        out.append(LayerStatus("carve-outs", state, mech, detail))
+    # exec
+    if sup.available:
+        out.append(
+            LayerStatus(
+                "exec",
+                "observed" if sim else "enforced",
+                "Landlock EXECUTE + seccomp USER_NOTIF on execve/execveat",
+                "command lines judged by the supervisor; memfd/AT_EMPTY_PATH execs refused",
+            )
+        )
+    else:
+        out.append(
+            LayerStatus(
+                "exec",
+                "partial" if abi > 0 else "absent",
+                "Landlock EXECUTE",
+                "programs outside the executable trees and the workspace cannot run; "
+                "command rules are not judged: " + sup.detail,
+            )
+        )
+    # connect
+    out.append(
+        LayerStatus(
+            "connect",
+            ("observed" if sim else "enforced") if sup.available else "absent",
+            "seccomp USER_NOTIF on connect/sendto/sendmsg/sendmmsg",
+            "destinations judged by the supervisor"
+            if sup.available
+            else "destinations are not judged: " + sup.detail,
+        )
+    )
+    out.append(egress)
+    # hardening
+    if host.seccomp_filter:
+        scope = (
+            "; Landlock scopes signals and abstract unix sockets"
+            if abi >= 6
+            else "; no Landlock scoping of signals/abstract unix sockets (ABI < 6)"
+        )
+        n = sum(1 for a in sc.actions if a.action in ("errno", "kill"))
+        if use_ns and host.is_root and host.memfd_noexec:
+            scope += "; vm.memfd_noexec=2 in the pid namespace (no executable memfds)"
+        else:
+            scope += (
+                "; execve of a memfd via /proc/self/fd is left to the supervisor's exec check "
+                "(vm.memfd_noexec needs root)"
+            )
+        out.append(
+            LayerStatus(
+                "hardening",
+                "enforced" if abi >= 6 else "partial",
+                "seccomp BPF",
+                f"{n} deny/kill entries{scope}",
+            )
+        )
+    else:
+        out.append(
+            LayerStatus("hardening", "absent", "seccomp BPF", "the kernel has no seccomp filter")
+        )
+    # namespaces
+    if use_ns:
+        how = "mount + pid" + ("" if host.is_root else " in a user namespace")
+        out.append(
+            LayerStatus(
+                "namespaces",
+                "enforced",
+                how,
+                "masks are private to the sandbox; the tree dies with landgate",
+            )
+        )
+    else:
+        out.append(
+            LayerStatus(
+                "namespaces",
+                "absent",
+                "none",
+                "no mount/pid namespace for this user: " + RUNG_GAPS["no-namespaces"],
+            )
+        )
+    return tuple(out)
+
+
+def _rule_layers(
+    policy: Policy, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
+) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    cov = {(c.action, c.rule): c for c in co.coverage}
+    out: list[tuple[str, str, str, tuple[str, ...]]] = []
+    for action in ("file_read", "file_write", "shell_exec", "network"):
+        for rule in policy.block(action).rules:
+            ref = rule.ref()
+            layers: list[str] = []
+            if action in ("file_read", "file_write"):
+                if rule.effect == "allow":
+                    paths = ll.rule_grants.get(ref, ())
+                    layers.append(
+                        f"filesystem: Landlock rule on {', '.join(paths)}"
+                        if paths
+                        else "filesystem: not granted (see landlock notes)"
+                    )
+                else:
+                    c = cov.get((action, ref))
+                    if c is not None:
+                        layers.append(
+                            "carve-outs: "
+                            + ", ".join(c.mechanisms)
+                            + ("" if c.covered else " (NOT COVERED)")
+                        )
+            elif action == "shell_exec":
+                layers.append(
+                    "exec: supervisor" if sup.available else "exec: not judged (no supervisor)"
+                )
+            else:
+                if rule.destination is not None and rule.destination.kind == "any" and ll.ports:
+                    layers.append("filesystem: Landlock TCP port rule")
+                layers.append(
+                    "connect: supervisor"
+                    if sup.available
+                    else "connect: not judged (no supervisor)"
+                )
+                layers.append("egress: nftables + DNS view (sandbox.net)")
+            out.append((action, ref, rule.pattern, tuple(layers)))
+    return tuple(out)

@@ -1,0 +1,48 @@
+"""What a policy file may say: its keys, values and limits (sandbox.policy.loader)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sandbox.policy.layers import known_layer_names
+
+MAX_BYTES = 1 << 20  # 1 MiB: a policy is a page of rules, not a data set
+MAX_DEPTH = 32  # the deepest legitimate policy nests 5 levels
+MAX_ERRORS = 20  # stop collecting after this many; the first ones are what matter
+
+EFFECTS = ("allow", "deny")
+MODES = ("enforce", "simulate")
+DURABILITIES = ("batch", "strict")
+# Layer names `enforcement.require` accepts: the one vocabulary (sandbox.policy.layers).
+ENFORCEMENT_LAYERS = known_layer_names()
+
+RULE_KEY_FOR_ACTION = {
+    "file_read": "path",
+    "file_write": "path",
+    "shell_exec": "command",
+    "network": "destination",
+}
+PATTERN_KEYS = ("path", "command", "destination")
+DOC_KEYS = ("comment", "description")
+
+# `$schema` lets a JSON policy name policy.schema.json for editors; it is not interpreted.
+TOP_KEYS = (
+    "version",
+    "mode",
+    "workspace",
+    "extends",
+    "actions",
+    "environment",
+    "enforcement",
+    "$schema",
+    *DOC_KEYS,
+)
+BLOCK_KEYS = ("action", "defaultEffect", "rules", *DOC_KEYS)
+ENV_KEYS = ("pass", "allow", "deny", "set", "pass_by_default", "secret_patterns")
+ENFORCEMENT_KEYS = ("require", "durability")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_GLOB = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
+
+_PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"

@@ -1,0 +1,286 @@
+"""The child's life in a session: spawn, start the supervisor, release, wait, exit code.
+
+Signals (INT, TERM, HUP, WINCH, QUIT, USR1, USR2) are forwarded to the agent
+only when the session runs on the main thread (Python handles signals there
+alone); from any other thread init's exit is awaited on a pidfd.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sandbox.audit.event import DecisionEvent
+from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, LaunchError
+from sandbox.launch.spawn import AppliedStatus, Child, SpawnSpec
+from sandbox.plan import Plan
+from sandbox.policy.model import Policy
+from sandbox.session.options import RunOptions
+from sandbox.session.recorder import Recorder
+
+if TYPE_CHECKING:
+    from sandbox.net import NetSetup, NetworkSession
+    from sandbox.supervise import Supervisor
+
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGWINCH,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+SI_KERNEL = 0x80  # terminal-generated: already delivered to the agent's process group
+
+
+def start_supervisor(
+    listener_fd: int,
+    plan: Plan,
+    policy: Policy,
+    root_pid: int,
+    options: RunOptions,
+    on_event: Callable[[DecisionEvent], None] | None,
+    strict: bool,
+    net_setup: NetSetup | None = None,
+    ruleset_fd: int = -1,
+    stderr_fd: int = 2,
+) -> Supervisor | None:
+    """THE seam for the supervisor (sandbox.supervise).
+
+    Returns an object with .stop(); the supervisor owns listener_fd from here.
+    There is no fallback: without the supervisor the session was refused before
+    the spawn (check_enforcement), and a listener with nobody answering it would
+    fail every supervised syscall.
+    """
+    if listener_fd < 0:
+        return None
+    from sandbox._launch import lib
+
+    if plan.host.sync_wakeup:
+        rc = lib.lg_listener_sync_wakeup(listener_fd)
+        if rc < 0:
+            options.warn(
+                f"SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: {os.strerror(-rc)} (slower supervisor)"
+            )
+    if not plan.supervisor.available:
+        os.close(listener_fd)
+        raise LaunchError(f"seccomp listener without a supervisor: {plan.supervisor.detail}")
+    import sandbox.supervise as sup
+
+    # The open check (no mount namespace): its opener threads restrict themselves with
+    # the agent's own Landlock ruleset (taken from the agent by the launcher).
+    open_check = bool(plan.seccomp.open_check) and not plan.simulate
+    plan_info: dict[str, Any] = {
+        "open_check": open_check,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+    }
+    if open_check:
+        if ruleset_fd >= 0:
+            plan_info["landlock_ruleset_fd"] = ruleset_fd
+        elif plan.landlock.abi <= 0:
+            plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
+    if ruleset_fd >= 0 and not plan.simulate:
+        # Landlock is in force: the agent can change names only beneath these trees, so an
+        # exec through a symlink or #! script elsewhere needs no verification.
+        trees = plan.landlock.writable_trees()
+        if trees is not None:
+            plan_info["write_trees"] = list(trees)
+    if net_setup is not None and getattr(net_setup, "dns_view", None):
+        # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
+        # whatever the network default, or every name lookup fails with EAI_AGAIN.
+        plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
+        # With a DNS view, the names behind an IP are the ones the sandbox's own lookups
+        # returned (fed by names_sink); pinning the policy's host names at launch would
+        # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
+        plan_info["resolve_hosts"] = False
+    tables = sup.compile_tables(policy, plan_info)
+    supervisor = sup.Supervisor(
+        listener_fd,
+        tables,
+        root_pid=root_pid,
+        simulate=plan.simulate,
+        on_event=on_event,
+        stderr_fd=stderr_fd,
+        strict=strict,
+    )
+    supervisor.start()
+    return supervisor
+
+
+def _wait_and_forward(
+    init_pid: int,
+    deadline: float | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    *,
+    forward: bool = True,
+) -> tuple[int, bool]:
+    """Wait for init, forwarding signals when `forward`; returns (raw wait status, killed).
+
+    `killed` is True when landgate ended the tree itself: the deadline passed,
+    or `stop()` said so (the audit trail became unwritable: fail closed).
+    Without `forward` (a call from a thread other than the main one, where
+    signals cannot be handled) init's exit is waited for on a pidfd."""
+    if forward:
+        return _wait_loop(init_pid, deadline, stop, -1)
+    # init is our unreaped child: its pid cannot be reused until we wait for it.
+    pidfd = os.pidfd_open(init_pid)
+    try:
+        return _wait_loop(init_pid, deadline, stop, pidfd)
+    finally:
+        os.close(pidfd)
+
+
+def _wait_loop(
+    init_pid: int, deadline: float | None, stop: Callable[[], bool], pidfd: int
+) -> tuple[int, bool]:
+    waitset = set(FORWARDED) | {signal.SIGCHLD}
+    killed = False
+    while True:
+        pid, status = os.waitpid(init_pid, os.WNOHANG)
+        if pid == init_pid:
+            return status, killed
+        if not killed and ((deadline is not None and time.monotonic() >= deadline) or stop()):
+            # init is pid 1 of the sandbox's pid namespace: killing it kills the tree.
+            killed = True
+            try:
+                os.kill(init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            continue
+        # 0.1 s: how soon an unwritable trail or a passed deadline stops the tree.
+        wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+        if pidfd >= 0:
+            select.select([pidfd], [], [], wait)  # readable once init exited
+            continue
+        info = signal.sigtimedwait(waitset, wait)
+        if info is None or info.si_signo == signal.SIGCHLD:
+            continue
+        if info.si_code == SI_KERNEL:
+            continue  # the terminal sent it to the whole foreground group, agent included
+        try:
+            os.kill(init_pid, info.si_signo)  # init is unreaped: the pid cannot be reused
+        except ProcessLookupError:
+            pass
+
+
+def _exit_code(raw: int | None, init_status: int) -> int:
+    st = raw if raw is not None else init_status
+    if os.WIFEXITED(st):
+        return os.WEXITSTATUS(st)
+    if os.WIFSIGNALED(st):
+        return 128 + os.WTERMSIG(st)
+    return 125
+
+
+def stdio_fd(fd: int | None) -> int:
+    """An agent stdio fd from RunOptions: None or negative means landgate's own (-1)."""
+    return -1 if fd is None or fd < 0 else int(fd)
+
+
+def run_child(
+    spec: SpawnSpec,
+    spawn: Callable[[SpawnSpec], Child],
+    plan: Plan,
+    policy: Policy,
+    options: RunOptions,
+    recorder: Recorder,
+    strict: bool,
+    failure: list[str],
+    net: NetworkSession | None,
+    on_spawned: Callable[[AppliedStatus], None],
+) -> tuple[int, bool]:
+    """Spawn, supervise, release, wait.  Returns (exit code, timed out)."""
+    argv = list(options.argv)
+    forward = options.forward_signals and threading.current_thread() is threading.main_thread()
+    waitset = set(FORWARDED) | {signal.SIGCHLD}
+    # Only the forwarding (main) thread blocks the signals it waits for; another thread
+    # leaves the process's signals alone (the main thread may have its own handlers).
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waitset) if forward else None
+    child = None
+    supervisor = None
+    target: list[int] = []
+
+    def _forward(signum: int, _frame: object) -> None:
+        # Fallback: a thread that does not block the signal (e.g. one created by C code
+        # with its own mask) received it; forward like _wait_and_forward does.
+        if target:
+            try:
+                os.kill(target[0], signum)
+            except ProcessLookupError:
+                pass
+
+    old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED} if forward else {}
+    deadline = time.monotonic() + options.timeout if options.timeout is not None else None
+    killed = False
+    try:
+        child = spawn(spec)
+        target.append(child.init_pid)
+        on_spawned(child.applied)
+        if net is not None:
+            net.attach(child.agent_pid)
+        supervisor = start_supervisor(
+            child.listener_fd,
+            plan,
+            policy,
+            child.agent_pid,
+            options,
+            recorder.event,
+            strict,
+            getattr(net, "setup", None),
+            getattr(child, "ruleset_fd", -1),
+            recorder.stderr_fd,
+        )
+        recorder.attach(supervisor)
+        child.release()
+        cancel = options.cancel
+        init_status, killed = _wait_and_forward(
+            child.init_pid,
+            deadline,
+            lambda: bool(failure) or (cancel is not None and cancel.is_set()),
+            forward=forward,
+        )
+        raw, exec_errno = child.collect()
+    except BaseException:
+        if child is not None:
+            _kill_and_reap(child.init_pid)
+        raise
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+            if hasattr(supervisor, "join"):
+                supervisor.join()
+        if child is not None:
+            child.close()
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+    timed_out = killed and not failure
+    if exec_errno:
+        why = os.strerror(exec_errno)
+        if exec_errno == errno.EACCES and not recorder.exec_denied and not plan.simulate:
+            # Not the supervisor (it prints its own line): Landlock's EXECUTE gate.
+            why += (
+                f" ({spec.path} is not beneath the policy's executable paths; "
+                "`landgate plan` lists them)"
+            )
+        options.notice(f"{argv[0]}: cannot execute: {why}")
+        code = EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC
+        return code, timed_out
+    return _exit_code(raw, init_status), timed_out
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

@@ -1,0 +1,151 @@
+"""What a session is asked to do (RunOptions), what it returns, and what it checks first.
+
+`check_enforcement` is the refusal: a required layer (the one vocabulary,
+sandbox.policy.layers) that the plan cannot give, a carve-out nothing
+enforces, or a broken supervisor install where the kernel has user
+notification (never accepted, not even under --best-effort).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.audit.event import DecisionEvent
+from sandbox.errors import EnforcementUnavailable
+from sandbox.host.probe import HostCapabilities
+from sandbox.plan import Plan
+from sandbox.policy.layers import layers_for
+from sandbox.policy.model import Policy
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    argv: Sequence[str]
+    # path / preset name / None (./.landgate.yaml or coding-agent) / a Policy
+    policy: Policy | str | None = None
+    audit_dir: str | None = None
+    simulate: bool = False
+    best_effort: bool = False
+    warn: Callable[[str], None] = _ignore
+    notice: Callable[[str], None] = _ignore
+    # Injectable for tests and for the other layers:
+    host: HostCapabilities | None = None  # pretend a feature is absent
+    env: Mapping[str, str] | None = None  # default os.environ
+    cwd: str | None = None  # default os.getcwd()
+    netns_fd: int = -1  # the network layer's prepared namespace
+    binds: tuple[tuple[str, str], ...] = ()  # e.g. (dns_view_resolv_conf, "/etc/resolv.conf")
+    on_event: Callable[[DecisionEvent], None] | None = None  # every decision, also to the trail
+    extra_sections: Mapping[str, Any] = field(default_factory=dict)
+    stdin_fd: int | None = None  # the agent's stdin/stdout/stderr (None or -1: landgate's own)
+    stdout_fd: int | None = None
+    stderr_fd: int | None = None
+    timeout: float | None = None  # seconds; the whole tree is killed when it runs out
+    # Forward INT/TERM/HUP/WINCH/... to the agent.  Only possible (and only done) when
+    # run_session is called from the main thread: Python handles signals there alone.
+    forward_signals: bool = True
+    # Set from another thread to end the session early: the whole tree is killed, as on a
+    # timeout (sandbox.Session's per-command timeout; the session then reports timed_out).
+    cancel: threading.Event | None = None
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    exit_code: int
+    session: str | None  # the audit trail's session id
+    audit_dir: str
+    counts: Mapping[str, Any]
+    timed_out: bool = False
+    start: Mapping[str, Any] = field(default_factory=dict)  # the session-start entry's fields
+    policy: Policy | None = None  # the policy in force (the API explains denials with it)
+
+
+def load_session_policy(options: RunOptions, cwd: str) -> Policy:
+    if isinstance(options.policy, Policy):
+        return options.policy
+    from sandbox.policy import load_policy, resolve_policy_path
+
+    path = resolve_policy_path(options.policy, cwd=Path(cwd))
+    audit = Path(options.audit_dir) if options.audit_dir else None
+    return load_policy(path, cwd=Path(cwd), audit_dir=audit)
+
+
+def check_enforcement(
+    plan: Plan, policy: Policy, *, best_effort: bool, warn: Callable[[str], None]
+) -> None:
+    """Refuse (EnforcementUnavailable, exit 125) or warn for every missing required layer."""
+    if plan.host.seccomp_notify and not plan.supervisor.available:
+        # Not a kernel gap that --best-effort may accept: a broken install.  There is
+        # no allow-all fallback, so running would fail every supervised syscall at best.
+        raise EnforcementUnavailable(
+            f"this kernel has seccomp user notification but {plan.supervisor.detail}: "
+            "the supervisor is mandatory; reinstall landgate (make install)"
+        )
+    problems: list[str] = []
+    for name in sorted(policy.enforcement.require):
+        # The loader accepted only names of the one vocabulary: KeyError here is a bug.
+        for layer_name in layers_for(name):
+            layer = plan.layer(layer_name)
+            if layer.active or (plan.simulate and layer.state == "observed"):
+                continue
+            problems.append(
+                f"{name} is required (enforcement.require) but the {layer.name} layer is "
+                f"{layer.state}: {layer.detail}"
+            )
+    for c in plan.carve_outs.uncovered:
+        problems.append(
+            f"nothing enforces the {c.action} deny {c.pattern!r} ({c.rule}): {'; '.join(c.gaps)}"
+        )
+    if not problems:
+        return
+    if best_effort:
+        for p in problems:
+            warn(p + " (running anyway: --best-effort)")
+        return
+    raise EnforcementUnavailable(
+        problems[0]
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        + "; to proceed: use a host that has it, drop it from enforcement.require, "
+        "or pass --best-effort"
+    )
+
+
+def resolve_executable(cmd: str, env: Mapping[str, str], cwd: str) -> str | None:
+    if "/" in cmd:
+        return cmd
+    found = shutil.which(cmd, path=env.get("PATH", os.defpath))
+    return found
+
+
+def session_start_fields(
+    plan: Plan, argv: Sequence[str], cwd: str, **extra: object
+) -> dict[str, object]:
+    """What the audit trail's session-start entry records (DESIGN §5)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {
+        "policy_sha256": plan.policy_sha256,
+        "policy": plan.policy_path,
+        "mode": plan.mode,
+        "rung": plan.rung,
+        "layers": [layer.to_dict() for layer in plan.layers],
+        "kernel": plan.host.kernel,
+        "landlock_abi": plan.host.landlock_abi,
+        "argv": list(argv),
+        "cwd": cwd,
+        "user": user,
+        "uid": os.getuid(),
+        **extra,
+    }

@@ -1,0 +1,112 @@
+"""Every decision of a session goes to the audit trail (and to RunOptions.on_event)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from sandbox.audit.event import DecisionEvent
+from sandbox.audit.writer import AuditWriter
+from sandbox.policy.model import Policy
+
+if TYPE_CHECKING:
+    from sandbox.supervise import Supervisor
+
+
+class Recorder:
+    """Every decision goes to the audit trail (and to options.on_event, for the API).
+
+    The network layer may report decisions (DNS denials) before the supervisor
+    exists, and names for IPs before it can take them: both are buffered."""
+
+    def __init__(
+        self,
+        writer: AuditWriter,
+        extra: Callable[[DecisionEvent], None] | None,
+        policy: Policy | None = None,
+        stderr_fd: int = 2,
+    ) -> None:
+        self.writer = writer
+        self.policy = policy
+        self.stderr_fd = stderr_fd
+        self._told: set[str] = set()  # DNS denials already explained on stderr
+        self.extra = extra
+        self.exec_denied = False  # the supervisor refused an exec (it said why on stderr)
+        self._lock = threading.Lock()
+        self._names: list[tuple[str, tuple[str, ...]]] = []
+        self._supervisor: Supervisor | None = None
+
+    def event(self, ev: DecisionEvent) -> None:
+        if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open"):
+            ev = self._judge_simulated_open(ev)
+        # The trail's on-disk format is the event's entry form (sandbox.audit.event).
+        self.writer.append(ev.to_entry())
+        if ev.action == "shell_exec" and ev.result == "deny":
+            self.exec_denied = True
+        if ev.layer == "dns" and ev.result == "deny":
+            self._tell_dns_denial(ev)
+        if self.extra is not None:
+            self.extra(ev)
+
+    def _tell_dns_denial(self, ev: DecisionEvent) -> None:
+        """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),
+        like the supervisor's denials: the agent sees only NXDOMAIN otherwise."""
+        from sandbox.audit.escape import printable
+
+        name = ev.target
+        with self._lock:
+            if name in self._told:
+                return
+            self._told.add(name)
+        # The name is the agent's choice: escaped like the supervisor's lines (issue 14).
+        shown = printable(name).replace('"', '\\"')
+        line = f'landgate: denied network "{shown}" ({ev.rule or "DNS view"}, DNS view)\n'
+        try:
+            os.write(self.stderr_fd, line.encode("utf-8", "replace"))
+        except OSError:
+            pass  # the sandbox's stderr is closed: the trail still has the entry
+
+    def _judge_simulated_open(self, ev: DecisionEvent) -> DecisionEvent:
+        """An open observed in simulation, judged by the one evaluator.
+
+        The C loop matched only the carve-out denies; in simulation Python may sit
+        between question and answer (nothing is blocked), so the open gets the full
+        decision: allow rules, the baseline, protected paths and the default."""
+        if self.policy is None or not ev.target.startswith("/"):
+            return ev
+        from sandbox.policy import decide
+
+        actions = ["file_read"] if ev.detail != "write" else ["file_write"]
+        if ev.detail == "read-write":
+            actions = ["file_read", "file_write"]
+        decisions = [decide(self.policy, a, ev.target) for a in actions]
+        d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
+        return dataclasses.replace(
+            ev,
+            action=d.action,
+            result=d.effect,
+            rule=d.rule_ref(),
+            layer="filesystem",
+            origin="default" if d.rule is None else d.rule.origin,
+            rule_index=None if d.rule is None else d.rule.index,
+            rule_source=None if d.rule is None else str(d.rule.source),
+        )
+
+    def names(self, ip: str, names: Sequence[str]) -> None:
+        with self._lock:
+            sup = self._supervisor
+            if sup is None:
+                self._names.append((ip, tuple(names)))
+                return
+        sup.add_names(ip, tuple(names))
+
+    def attach(self, supervisor: Supervisor | None) -> None:
+        with self._lock:
+            self._supervisor = supervisor
+            pending, self._names = self._names, []
+        if supervisor is not None and hasattr(supervisor, "add_names"):
+            for ip, names in pending:
+                supervisor.add_names(ip, names)
