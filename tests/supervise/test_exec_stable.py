@@ -36,8 +36,8 @@ def dirs(world, bins) -> tuple[Path, Path]:
     return ro, ws
 
 
-def execs(r, target: str) -> list[dict]:
-    return [e for e in r.events if e["action"] == "shell_exec" and e["target"].split()[0] == target]
+def execs(r, target: str) -> list:
+    return [e for e in r.events if e.action == "shell_exec" and e.target.split()[0] == target]
 
 
 def test_symlinked_bin_true_takes_the_fast_path(supervised, dirs):
@@ -45,14 +45,14 @@ def test_symlinked_bin_true_takes_the_fast_path(supervised, dirs):
     r = supervised(["/bin/true"], make_policy(POLICY), plan_info={"write_trees": [str(ws)]})
     assert r.returncode == 0
     ev = execs(r, "true")
-    assert ev and ev[0]["result"] == "allow" and "verified" not in ev[0]["flags"]
+    assert ev and ev[0].result == "allow" and "verified" not in ev[0].flags
 
 
 def test_symlinked_bin_true_is_verified_when_writes_are_unknown(supervised, dirs):
     # twin: without the plan's write table (no Landlock, simulation) every link is verified
     r = supervised(["/bin/true"], make_policy(POLICY))
     ev = execs(r, "true")
-    assert r.returncode == 0 and ev and "verified" in ev[0]["flags"]
+    assert r.returncode == 0 and ev and "verified" in ev[0].flags
 
 
 def test_script_outside_the_writable_trees_takes_the_fast_path(supervised, dirs):
@@ -63,7 +63,7 @@ def test_script_outside_the_writable_trees_takes_the_fast_path(supervised, dirs)
     r = supervised([str(script)], make_policy(POLICY), plan_info={"write_trees": [str(ws)]})
     assert b"script-ran" in r.stdout and r.returncode == 0
     ev = execs(r, "script")
-    assert ev and ev[0]["result"] == "allow" and "verified" not in ev[0]["flags"]
+    assert ev and ev[0].result == "allow" and "verified" not in ev[0].flags
 
 
 def test_script_in_a_writable_tree_is_verified(supervised, dirs):
@@ -74,7 +74,7 @@ def test_script_in_a_writable_tree_is_verified(supervised, dirs):
     r = supervised([str(script)], make_policy(POLICY), plan_info={"write_trees": [str(ws)]})
     assert b"script-ran" in r.stdout and r.returncode == 0
     ev = execs(r, "script")
-    assert ev and "verified" in ev[0]["flags"]
+    assert ev and "verified" in ev[0].flags
 
 
 def test_link_through_a_writable_tree_mid_chain_is_verified(supervised, dirs):
@@ -88,7 +88,7 @@ def test_link_through_a_writable_tree_mid_chain_is_verified(supervised, dirs):
     )
     assert b"hop-ran" in r.stdout and r.returncode == 0
     ev = execs(r, "cat")
-    assert ev and "verified" in ev[0]["flags"]
+    assert ev and "verified" in ev[0].flags
 
 
 def test_swapped_symlink_in_writable_tree_never_runs_the_denied_program(supervised, dirs, bins):
@@ -108,7 +108,7 @@ def test_swapped_symlink_in_writable_tree_never_runs_the_denied_program(supervis
     attempts, ran, _eacces, _other = map(int, r.stdout.split()[-4:])
     assert list((ws / "markers").iterdir()) == []  # the denied program never ran
     assert attempts == 300 and ran > 0  # the allowed target did run: the race was exercised
-    assert all("verified" in e["flags"] for e in execs(r, "cat") if e["result"] == "allow")
+    assert all("verified" in e.flags for e in execs(r, "cat") if e.result == "allow")
 
 
 def test_symlink_out_of_reach_runs_on_the_fast_path(supervised, dirs):
@@ -120,4 +120,4 @@ def test_symlink_out_of_reach_runs_on_the_fast_path(supervised, dirs):
     )
     assert b"alias-ran" in r.stdout and r.returncode == 0
     ev = execs(r, "cat")
-    assert ev and ev[0]["result"] == "allow" and "verified" not in ev[0]["flags"]
+    assert ev and ev[0].result == "allow" and "verified" not in ev[0].flags
