@@ -184,8 +184,76 @@ static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long sta
 
 /* ---- racy or not ------------------------------------------------------------ */
 
+/* Before 6.11 there is no PROCMAP_QUERY: the same question answered from the
+ * text of /proc/TID/maps ("start-end perms offset dev inode [path]"), read
+ * whole (at most 4 MiB; more, or any parse error: racy).  1 if some range lies
+ * in a shared or file-backed VMA or spans past its VMA. */
+static int ranges_racy_text(int tid, const unsigned long long *addr, const size_t *len, int n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    size_t cap = 1 << 16, used = 0;
+    char *buf = malloc(cap + 1);
+    int racy = buf == NULL;
+    while (!racy) {
+        if (used == cap) {
+            char *nb = cap >= (4u << 20) ? NULL : realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                racy = 1;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + used, cap - used);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            racy = 1;
+        if (r <= 0)
+            break;
+        used += (size_t)r;
+    }
+    close(fd);
+    if (racy) {
+        free(buf);
+        return 1;
+    }
+    buf[used] = '\0';
+    for (int i = 0; i < n && !racy; i++) {
+        unsigned long long a = addr[i], e = addr[i] + (len[i] ? len[i] : 1);
+        int found = 0;
+        for (char *line = buf; line && *line; ) {
+            char *nl = strchr(line, '\n');
+            unsigned long long vs, ve, off, ino;
+            char perms[8];
+            unsigned dmaj, dmin;
+            if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &vs, &ve, perms, &off, &dmaj,
+                       &dmin, &ino) != 7) {
+                racy = 1;
+                break;
+            }
+            if (a >= vs && a < ve) {
+                found = 1;
+                if (perms[3] == 's' || ino != 0 || e > ve)
+                    racy = 1;
+                break;
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+        if (!found)
+            racy = 1;
+    }
+    free(buf);
+    return racy;
+}
+
 /* 1 if some byte range may be changed by another task: the VMA holding it is
- * shared or file-backed.  6.11 PROCMAP_QUERY; on error, assume racy. */
+ * shared or file-backed.  6.11 PROCMAP_QUERY, else the text of the maps file;
+ * on error, assume racy. */
 static int ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n)
 {
     char path[64];
@@ -203,7 +271,12 @@ static int ranges_racy(int tid, const unsigned long long *addr, const size_t *le
         memset(&q, 0, sizeof q);
         q.size = sizeof q;
         q.query_addr = a;
-        if (ioctl(fd, PROCMAP_QUERY, &q) < 0 || q.vma_start > a) {
+        if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
+            /* ENOTTY: a kernel before 6.11 (no PROCMAP_QUERY) */
+            racy = errno == ENOTTY ? -1 : 1;
+            break;
+        }
+        if (q.vma_start > a) {
             racy = 1;
             break;
         }
@@ -213,6 +286,8 @@ static int ranges_racy(int tid, const unsigned long long *addr, const size_t *le
         hi = q.vma_end;
     }
     close(fd);
+    if (racy < 0)
+        return ranges_racy_text(tid, addr, len, n);
     return racy;
 }
 

@@ -196,6 +196,19 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         return -e;
     }
     o->real[rl] = '\0';
+    /* An object with no name in any directory (a memfd: "/memfd:x (deleted)",
+     * or a file unlinked after it was opened) cannot be judged by name, and
+     * Landlock's EXECUTE right never sees it (it checks paths beneath rules;
+     * on kernels without vm.memfd_noexec, < 6.3, nothing else refuses it):
+     * DESIGN §2 says memfd execs are denied, so refuse. */
+    size_t rlen = (size_t)rl;
+    static const char deleted[] = " (deleted)";
+    if (o->real[0] != '/' || strncmp(o->real, "/memfd:", 7) == 0 ||
+        (rlen >= sizeof deleted - 1 &&
+         strcmp(o->real + rlen - (sizeof deleted - 1), deleted) == 0)) {
+        close(fd);
+        return -EACCES;
+    }
     char abs[PATH_MAX];
     if (lg_absolute_in_view(tid, dirfd, fname, abs, sizeof abs) < 0 || strcmp(abs, o->real) != 0)
         o->linked = 1;  /* a symlink was followed (or the spelling could not be compared) */
