@@ -185,16 +185,11 @@ static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long sta
 /* ---- racy or not ------------------------------------------------------------ */
 
 /* Before 6.11 there is no PROCMAP_QUERY: the same question answered from the
- * text of /proc/TID/maps ("start-end perms offset dev inode [path]"), read
- * whole (at most 4 MiB; more, or any parse error: racy).  1 if some range lies
+ * text of /proc/TID/maps ("start-end perms offset dev inode [path]", fd open at
+ * offset 0; the caller closes it), read whole (at most 4 MiB; more, or any parse error: racy).  1 if some range lies
  * in a shared or file-backed VMA or spans past its VMA. */
-static int ranges_racy_text(int tid, const unsigned long long *addr, const size_t *len, int n)
+static int ranges_racy_text(int fd, const unsigned long long *addr, const size_t *len, int n)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/maps", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
     size_t cap = 1 << 16, used = 0;
     char *buf = malloc(cap + 1);
     int racy = buf == NULL;
@@ -217,7 +212,6 @@ static int ranges_racy_text(int tid, const unsigned long long *addr, const size_
             break;
         used += (size_t)r;
     }
-    close(fd);
     if (racy) {
         free(buf);
         return 1;
@@ -285,9 +279,9 @@ static int ranges_racy(int tid, const unsigned long long *addr, const size_t *le
         lo = q.vma_start;
         hi = q.vma_end;
     }
+    if (racy < 0)  /* the same maps fd, still at offset 0: the ioctl reads nothing */
+        racy = ranges_racy_text(fd, addr, len, n);
     close(fd);
-    if (racy < 0)
-        return ranges_racy_text(tid, addr, len, n);
     return racy;
 }
 
