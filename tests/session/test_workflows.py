@@ -173,7 +173,6 @@ python3 -m venv .venv
 # ---------------------------------------------------------------------------- npm
 
 
-@pytest.mark.skipif(shutil.which("npm") is None, reason="npm not installed (make install adds it)")
 @pytest.mark.parametrize("preset", ["coding-agent", "ci"])
 def test_npm_install_of_a_local_tarball_and_npm_test(world, tmp_path: Path, preset: str) -> None:
     dep = world.root / "dep"
