@@ -39,6 +39,7 @@ from sandbox.policy.model import Policy
 _PENDING_DOMAINS = 64  # domains whose owner is not known yet
 _PENDING_RECORDS = 256  # records kept per such domain
 _FOREIGN_CAP = 4096
+_TOLD_CAP = 4096  # distinct denials told on stderr
 _EXEC = {"fs.execute"}
 _READ = {"fs.read_file", "fs.read_dir"}
 
@@ -195,6 +196,8 @@ class KernelDenials:
         key = (ev.action, ev.target)
         if key in self._told or self.stderr_fd < 0:
             return
+        if len(self._told) >= _TOLD_CAP:
+            self._told.clear()  # a full set tells again: better repeated than silent
         self._told.add(key)
         shown = printable(ev.target).replace('"', '\\"')
         line = f'landgate: denied {ev.action} "{shown}" ({ev.rule}, Landlock)\n'

@@ -21,6 +21,7 @@ import pytest
 from conftest import require_kernel
 from launch.lg_helpers import PY, ROOT, landgate
 
+from sandbox.audit import verify_trail
 from sandbox.host.kaudit import (
     AUDIT_LANDLOCK_ACCESS,
     AUDIT_LANDLOCK_DOMAIN,
@@ -313,6 +314,8 @@ def test_landlock_denial_outside_every_grant_is_recorded(world, host_audit_enabl
     start = next(e for e in entries if e["type"] == "session_start")
     fs = next(layer for layer in start["applied_layers"] if layer["name"] == "filesystem")
     assert "kernel file denials recorded" in fs["detail"]
+    trail = world.root / "xdg" / "state" / "landgate" / "audit"
+    assert verify_trail(trail, key_directory=world.root / "xdg" / "config" / "landgate").ok
     # `landgate audit show --denied` lists it
     env = dict(world.env, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(world.root / "xdg" / "state"))
     env["XDG_CONFIG_HOME"] = str(world.root / "xdg" / "config")
