@@ -30,21 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
+# Times the workload inside whatever runs it (bare or a session): median of N runs, seconds.
+from bench_launch import TIMER
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 BIG_ENTRIES = 1_000_000
 
-# Timed inside whatever runs it: the median of N runs of the workload, in seconds.
-TIMER = """
-import statistics, subprocess, sys, time
-n, cmd = int(sys.argv[1]), sys.argv[2:]
-samples = []
-for _ in range(n):
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    samples.append(time.perf_counter() - t)
-print(statistics.median(samples))
-"""
 
 # N passes of open + read 4 KiB + close over a list of files: seconds per open (median pass).
 OPENLOOP = """
