@@ -382,7 +382,12 @@ static void *exec_worker(void *arg)
     struct expect x = {(dev_t)j->dev, (ino_t)j->ino, j->expect, j->expect_len};
     int have = j->expect != NULL;
     /* Seize before the exec can happen: the caller is blocked in the
-     * notification (killable only, WAIT_KILLABLE_RECV), so it cannot run. */
+     * notification (killable only, WAIT_KILLABLE_RECV), so it cannot run.
+     * PTRACE_O_EXITKILL: once answered CONTINUE the exec is committed, and
+     * only this worker can verify it; if the worker dies with the supervisor
+     * the kernel kills the caller instead of detaching it, so an unverified
+     * image never runs and nothing stays stopped (test_robustness.py holds an
+     * exec here and SIGKILLs the supervisor; without the flag the image ran). */
     if (ptrace(PTRACE_SEIZE, j->tid, 0, (void *)(long)(PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
         int e = errno;
         j->ev.result = LG_EFFECT_DENY;

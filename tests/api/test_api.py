@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import World
+from conftest import World, scaled
 
 import sandbox
 from sandbox.errors import LandgateError, PolicyError, UsageError
@@ -232,7 +232,7 @@ def test_empty_argv_is_the_cli_usage_error() -> None:
         [sys.executable, "-m", "sandbox", "run", "--"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert cli.returncode == exc.value.exit_code == 2
@@ -265,7 +265,7 @@ def test_invalid_policy_is_the_cli_policy_error(world: World, tmp_path: Path) ->
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     # The exception carries the policy error's code (1); `landgate run` itself exits 125
@@ -294,7 +294,7 @@ def test_missing_policy_file_is_the_cli_error(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert exc.value.exit_code == 1 and cli.returncode == 125  # see above

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_kernel
+from conftest import require_kernel, scaled
 
 from net.conftest import ADDRS, ZONE, FakeInet, fake_inet  # noqa: F401  (session fixture)
 from sandbox.host.probe import probe_host
@@ -62,7 +62,7 @@ def _run(tmp_path: Path, fake: FakeInet, url: str) -> subprocess.CompletedProces
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from conftest import require_kernel
+from conftest import require_kernel, scaled
 from launch.lg_helpers import ROOT, world_policy
 
 import sandbox
@@ -56,7 +56,7 @@ def _cli(world, *args: str, python: tuple[str, ...] = ("-m", "sandbox")) -> Comp
         text=True,
         env=world.env,
         cwd=world.workspace,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 
@@ -173,7 +173,7 @@ def test_run_from_a_thread_pool_worker_and_several_at_once(world) -> None:
     policy = _require_policy(world, ["landlock"], network_default="deny")
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        one = pool.submit(_run_in_sandbox, world, policy, 0).result(timeout=120)
+        one = pool.submit(_run_in_sandbox, world, policy, 0).result(timeout=scaled(120))
         assert one.returncode == 0 and b"answer = 42" in one.stdout, one.stderr
         results = list(pool.map(lambda i: _run_in_sandbox(world, policy, i), range(16)))
     assert [r.returncode for r in results] == [0] * 16
@@ -208,7 +208,7 @@ def test_the_denial_twin_from_a_worker_thread(world) -> None:
 def test_import_sandbox_run_true_from_the_command_line() -> None:
     code = "import sandbox; r = sandbox.run(['true']); print(r.returncode, len(r.decisions))"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=scaled(60)
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "0"

@@ -25,7 +25,8 @@ def test_supervisor_sigkill_fails_closed(world, bins):
 import subprocess, socket, time, errno
 for i in range(400):
     try:
-        subprocess.run(['/bin/true'], check=True); r = 'exec-ok'
+        rc = subprocess.run(['/bin/true']).returncode
+        r = 'exec-ok' if rc == 0 else 'exec-rc%d' % rc
     except OSError as e:
         r = 'exec-' + errno.errorcode.get(e.errno, str(e.errno))
     s = socket.socket()
@@ -59,11 +60,82 @@ for i in range(400):
         deadline = time.monotonic() + scaled(5.0)
         while time.monotonic() < deadline and len(log.read_text().splitlines()) < n0 + 6:
             time.sleep(0.05)
-        after = log.read_text().splitlines()[n0 + 1 :]  # the one in flight may have been answered
+        # The attempt in flight may have been answered before the supervisor died, refused after,
+        # or killed (exec-rc-9) if its exec was on the verified path: the supervisor had let it
+        # proceed and can no longer verify it (the test below holds one there on purpose).
+        after = log.read_text().splitlines()[n0 + 1 :]
         assert len(after) >= 5
         assert all(line == "exec-ENOSYS conn-ENOSYS" for line in after), after[:5]
         time.sleep(0.2)
         assert world.allowed_server.connections <= conns_before + 1
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if host.poll() is None:
+            host.kill()
+
+
+def test_supervisor_sigkill_mid_verification_kills_the_exec(world, bins):
+    """An exec on the verified path has been let through by the supervisor, whose ptrace
+    worker waits for PTRACE_EVENT_EXEC to compare the image with what it judged.  If the
+    supervisor dies in between, the exec can no longer be verified: it must be killed
+    (PTRACE_O_EXITKILL), neither left stopped nor run unverified.  exec_hold holds the exec
+    inside the kernel at that point (userfaultfd on its environment) until released."""
+    d = world.root / "hold"
+    markers = d / "markers"
+    markers.mkdir(parents=True)
+    log, killed = d / "log", d / "killed"
+    hold = [str(bins / "exec_hold"), str(bins / "marker"), str(markers)]
+    child = f"""
+import subprocess, os, time, errno
+def log(line):
+    with open({str(log)!r}, 'a') as f: f.write(line + chr(10))
+def held(wait):
+    p = subprocess.Popen({hold!r}, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    log(p.stdout.readline().decode().strip() or 'not-held')
+    wait()
+    try:
+        p.stdin.write(b'g'); p.stdin.close()
+    except BrokenPipeError:
+        pass
+    return p.wait()
+log('alive-rc %d' % held(lambda: None))
+def until_killed():
+    while not os.path.exists({str(killed)!r}): time.sleep(0.02)
+log('dead-rc %d' % held(until_killed))
+for i in range(3):
+    try:
+        rc = subprocess.run(['/bin/true']).returncode; log('exec-rc%d' % rc)
+    except OSError as e:
+        log('exec-' + errno.errorcode.get(e.errno, str(e.errno)))
+"""
+    host = subprocess.Popen(
+        [sys.executable, str(HELPERS / "sup_host.py"), str(bins), "1", "--", PY, "-c", child],
+        stdout=subprocess.PIPE,
+    )
+    pid = int(host.stdout.readline())
+
+    def lines(n: int) -> list[str]:
+        deadline = time.monotonic() + scaled(20)
+        while time.monotonic() < deadline and not (
+            log.exists() and log.read_text().count("\n") >= n
+        ):
+            time.sleep(0.02)
+        return log.read_text().splitlines() if log.exists() else []
+
+    try:
+        # twin: released while the supervisor lives, the held exec is verified and runs
+        assert lines(3) == ["held", "alive-rc 0", "held"]
+        assert len(list(markers.iterdir())) == 1
+        host.send_signal(signal.SIGKILL)  # the second exec is held mid-verification
+        host.wait(scaled(5))
+        killed.touch()
+        out = lines(7)
+        assert out[3] == f"dead-rc {-signal.SIGKILL}", out  # killed, not left stopped
+        assert len(list(markers.iterdir())) == 1  # the unverified image never ran
+        assert out[4:] == ["exec-ENOSYS"] * 3  # and the sandbox goes on, refused
     finally:
         try:
             os.kill(pid, signal.SIGKILL)
