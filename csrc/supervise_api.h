@@ -210,6 +210,13 @@ struct lg_tables {
     const char *const *write_trees;
     int n_write_trees;
     int write_known;
+    /* The sandbox's own network namespace (device and inode of its nsfs
+     * file), when it has one: a loopback destination on a socket of that
+     * namespace is its private loopback, always allowed (DESIGN §3).
+     * private_netns 0: none (the sandbox shares landgate's namespace). */
+    int private_netns;
+    unsigned long long private_netns_dev;
+    unsigned long long private_netns_ino;
 };
 
 struct lg_sup;

@@ -33,6 +33,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "kernel_compat.h"
 #include "supervise_int.h"
@@ -319,6 +321,51 @@ static void format_dest(const struct dest *d, char *out, size_t cap)
         snprintf(out, cap, "family %d", d->family);
     }
 }
+
+/* ---- the sandbox's private loopback --------------------------------------------- */
+
+static int is_loopback(const struct dest *d)
+{
+    static const unsigned char v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (d->family == AF_INET)
+        return d->addr[0] == 127;
+    if (d->family == AF_INET6)
+        return memcmp(d->addr, v6lo, 16) == 0;
+    return 0;
+}
+
+/* Is this loopback destination the sandbox's own, private loopback?
+ *
+ * DESIGN §3: `localhost` rules mean the HOST's loopback; the loopback of the
+ * sandbox's own network namespace (servers the agent starts, test runs) is
+ * always usable and never reaches the host.  Which loopback an address
+ * reaches is decided by the namespace the SOCKET belongs to (sock_net(sk),
+ * fixed when the socket was created), not by the caller's current namespace
+ * nor by ours: the supervisor connects the caller's own socket (or lets the
+ * kernel send on it), so 127.0.0.1 is routed in that socket's namespace.
+ * SIOCGSKNS (4.9) opens that namespace; it is the sandbox's private one only
+ * when its device and inode are the ones the launcher recorded for the
+ * sandbox's namespace (never set on the rung without a network namespace,
+ * where the sandbox shares the host's).  A socket from any other namespace
+ * (one passed in over SCM_RIGHTS from a host process, say) is judged by the
+ * policy like the host's loopback: the fail-safe side.  The host's services
+ * that the policy allows appear inside the namespace only through landgate's
+ * forwarder (sandbox/net/loopback.py), which binds exactly the allowed ports. */
+static int private_loopback(const struct lg_sup *s, int sock, const struct dest *d)
+{
+    if (!s->t.private_netns || !is_loopback(d))
+        return 0;
+    int ns = ioctl(sock, SIOCGSKNS);
+    if (ns < 0)
+        return 0;  /* cannot tell: the policy decides */
+    struct stat st;
+    int ok = fstat(ns, &st) == 0 && (unsigned long long)st.st_dev == s->t.private_netns_dev &&
+             (unsigned long long)st.st_ino == s->t.private_netns_ino;
+    close(ns);
+    return ok;
+}
+
+#define LG_PRIVATE_LOOPBACK "the sandbox's own loopback (private network namespace)"
 
 /* ---- acting for the caller ---------------------------------------------------- */
 
@@ -759,6 +806,10 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
             int eff, rule;
             char m[LG_DETAIL_MAX] = "";
             judge_dest(&s->t, s, &d, &eff, &rule, m, sizeof m);
+            if (private_loopback(s, j->sock, &d)) {
+                eff = LG_EFFECT_ALLOW;
+                rule = -1;
+            }
             any_dest = 1;
             if (eff == LG_EFFECT_DENY && worst != LG_EFFECT_DENY) {
                 worst = eff;
@@ -841,6 +892,11 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         judge_dest(&s->t, s, &d, &eff, &rule, ev.detail, sizeof ev.detail);
         ev.result = eff;
         ev.rule = rule;
+        if (private_loopback(s, j->sock, &d)) {
+            ev.result = LG_EFFECT_ALLOW;
+            ev.rule = -1;
+            snprintf(ev.detail, sizeof ev.detail, "%s", LG_PRIVATE_LOOPBACK);
+        }
     }
     if (d.family == AF_UNIX && !d.abstract && !d.unnamed) {
         /* Judge the object too: the socket file's real path (symlinks resolved). */

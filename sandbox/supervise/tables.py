@@ -96,6 +96,9 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                                of a #! script outside all of them skips the verified path
                                (supervise_exec_stable.c); only the planner may say so
       resolve_hosts: bool      pin host-name rules with getaddrinfo now (default True)
+      private_netns: (dev, ino) the sandbox's own network namespace (its nsfs file): a
+                               loopback destination on a socket of that namespace is the
+                               sandbox's private loopback, always allowed (DESIGN §3)
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
                                (the DNS view): always allowed, judged before the policy's
                                rules, recorded with rule `reason` ("landgate DNS view")
@@ -282,6 +285,11 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
     _write_trees(t, info.get("write_trees"), cstr, keep)
+    private = info.get("private_netns")
+    t.private_netns = 0
+    if private is not None:
+        t.private_netns = 1
+        t.private_netns_dev, t.private_netns_ino = (int(v) for v in private)
     return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
 
 
