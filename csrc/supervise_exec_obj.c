@@ -19,9 +19,9 @@
  * allowed too would refuse `sh -c` under a policy that allows `sh*`.
  *
  * Races: the file system can change between this walk and the kernel's.
- * When the walk followed a symlink (the real path differs from the spelled
- * path made absolute) or met a script, and that link or script is within
- * the agent's reach (supervise_exec_stable.c), the caller takes the verified path:
+ * Unless every name on the way (the spelled path, each link, each script and
+ * interpreter) is absolute and out of the agent's reach
+ * (supervise_exec_stable.c), the caller takes the verified path:
  * at PTRACE_EVENT_EXEC /proc/PID/exe must be the object judged here (dev,
  * ino) and /proc/PID/cmdline the form judged here, or the new image is
  * killed before its first instruction.
@@ -304,9 +304,14 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         take_deny(o, &v, &cur, ireal);
     }
     if (rc == 0 && (o->linked || o->scripts > 0)) {
-        /* Only links and scripts make the exec racy; out of the agent's reach
-         * they cannot change (supervise_exec_stable.c) */
+        /* Links and scripts out of the agent's reach cannot change
+         * (supervise_exec_stable.c) */
         o->stable = lg_exec_stable(&s->t, tid, names, n_names);
+    } else if (rc == 0) {
+        /* A plain file: its name is walked again by the kernel, from a cwd a
+         * CLONE_FS sibling can move, or in a tree where it can be renamed
+         * over (supervise_exec_stable.c) */
+        o->stable = lg_exec_plain_stable(&s->t, tid, fname, o->real);
     }
     if (rc == 0) {
         o->dev = st.st_dev;
