@@ -1,7 +1,8 @@
 """Per-exec cost of judging the executed object (issue 13): fork+exec+wait loops, bare vs
 supervised, for a plain path (/usr/bin/true: the real path is resolved, the fast path stays),
 a path through a symlink (/bin/true on a merged-/usr system: verified at PTRACE_EVENT_EXEC)
-and a #! script (its interpreter judged and verified).
+and a #! script (its interpreter judged and verified), and a plain file inside the writable
+workspace (issue 13c: verified, since it could be renamed over between the check and the exec).
 
 Each supervised case runs twice: without the plan's write table (write_trees unknown: every link
 and script is verified) and with one that names only a workspace the executed files are outside
@@ -15,6 +16,7 @@ repetitions; no assertion on time anywhere.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +42,15 @@ def run(n: int = 200, reps: int = 9) -> dict[str, tuple]:
         script = d / "script"
         script.write_text("#!/usr/bin/true\n")
         script.chmod(0o755)
-        cases = (("plain", "/usr/bin/true"), ("symlinked", "/bin/true"), ("script", str(script)))
+        # issue 13c: a plain file the agent could rename over (a copy in its workspace) is
+        # verified too when the write table is known; out of reach it stays on the fast path
+        shutil.copy("/usr/bin/true", ws / "true")
+        cases = (
+            ("plain", "/usr/bin/true"),
+            ("symlinked", "/bin/true"),
+            ("script", str(script)),
+            ("plain-in-workspace", str(ws / "true")),
+        )
         for label, target in cases:
             bare, sup, known = [], [], []
             slow = slow_known = 0

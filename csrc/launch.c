@@ -32,6 +32,7 @@
 #define LG_EXIT_SETUP 125
 #define LG_EXIT_CANNOT_EXEC 126
 #define LG_EXIT_NOT_FOUND 127
+#define LG_STEP_MAX_DEV 256
 
 enum lg_msg_kind {
     LG_MSG_PID = 1,
@@ -157,6 +158,104 @@ static void mount_proc(int sock)
 {
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
         fail(sock, "mount /proc", errno);
+}
+
+/* The sandbox's own /dev (issue 13): a tmpfs over /dev holding only the nodes
+ * in s->dev_paths (bound from the host's: null, zero, full, random, urandom,
+ * tty, and any device the policy names), a private devpts instance for new
+ * pseudo-terminals (/dev/ptmx -> pts/ptmx; the agent's own terminal stays
+ * reachable through its fds and /dev/tty), a private /dev/shm and the fd
+ * links.  Everything else of the host's /dev (kvm, userfaultfd, block
+ * devices, mem, the other users' ptys) does not exist in the sandbox.
+ *
+ * The host's nodes are opened (O_PATH) before the tmpfs hides them and bound
+ * from /proc/self/fd/N (a fresh procfs of this pid namespace is mounted
+ * first).  A node the host lacks is left out (the plan named what it wanted;
+ * a program sees ENOENT, as on the host).  Runs in init, single-threaded. */
+#define LG_DEV_MAX 64
+
+static void dev_fail(int sock, const char *what, const char *path, int err)
+{
+    char step[LG_STEP_MAX_DEV];
+    snprintf(step, sizeof step, "minimal /dev: %s %s", what, path);
+    fail(sock, step, err);  /* does not return */
+}
+
+/* mkdir -p for the parents of path (beneath /dev, on the new tmpfs). */
+static void dev_parents(int sock, const char *path)
+{
+    char buf[LG_STEP_MAX_DEV];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        dev_fail(sock, "path too long", path, ENAMETOOLONG);
+    for (char *p = buf + 5; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            dev_fail(sock, "mkdir", buf, errno);
+        *p = '/';
+    }
+}
+
+static void minimal_dev(int sock, const struct lg_spawn_spec *s)
+{
+    int fds[LG_DEV_MAX];
+    int isdir[LG_DEV_MAX];
+    int n = s->n_dev_paths;
+    if (n > LG_DEV_MAX)
+        dev_fail(sock, "too many device paths", "", E2BIG);
+    for (int i = 0; i < n; i++) {
+        const char *p = s->dev_paths[i];
+        if (strncmp(p, "/dev/", 5) != 0)
+            dev_fail(sock, "not beneath /dev:", p, EINVAL);
+        fds[i] = open(p, O_PATH | O_CLOEXEC);
+        if (fds[i] < 0 && errno != ENOENT)
+            dev_fail(sock, "open", p, errno);
+        struct stat st;
+        isdir[i] = fds[i] >= 0 && fstat(fds[i], &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    /* nodev: nothing created on it is a device; the bound nodes are mounts of
+     * their own, with the host /dev's flags */
+    if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") != 0)
+        dev_fail(sock, "mount tmpfs on", "/dev", errno);
+    for (int i = 0; i < n; i++) {
+        const char *p = s->dev_paths[i];
+        if (fds[i] < 0)
+            continue;
+        dev_parents(sock, p);
+        if (isdir[i]) {
+            if (mkdir(p, 0755) != 0 && errno != EEXIST)
+                dev_fail(sock, "mkdir", p, errno);
+        } else {
+            int t = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+            if (t < 0)
+                dev_fail(sock, "create", p, errno);
+            close(t);
+        }
+        char src[64];
+        snprintf(src, sizeof src, "/proc/self/fd/%d", fds[i]);
+        if (mount(src, p, NULL, MS_BIND | (isdir[i] ? MS_REC : 0), NULL) != 0)
+            dev_fail(sock, "bind", p, errno);
+        close(fds[i]);
+    }
+    if (mkdir("/dev/pts", 0755) != 0 && errno != EEXIST)
+        dev_fail(sock, "mkdir", "/dev/pts", errno);
+    if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620") != 0)
+        dev_fail(sock, "mount devpts on", "/dev/pts", errno);
+    if (symlink("pts/ptmx", "/dev/ptmx") != 0)
+        dev_fail(sock, "symlink", "/dev/ptmx", errno);
+    if (mkdir("/dev/shm", 01777) != 0 && errno != EEXIST)
+        dev_fail(sock, "mkdir", "/dev/shm", errno);
+    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+        dev_fail(sock, "mount tmpfs on", "/dev/shm", errno);
+    static const char *const links[][2] = {
+        {"/proc/self/fd", "/dev/fd"},
+        {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"},
+        {"/proc/self/fd/2", "/dev/stderr"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlink(links[i][0], links[i][1]) != 0)
+            dev_fail(sock, "symlink", links[i][1], errno);
 }
 
 /* 6.3: vm.memfd_noexec is per pid namespace; 2 makes every memfd non-executable
@@ -621,6 +720,8 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_
         make_mounts_private(sock);
         if ((s->ns_flags & LG_NS_PID) && s->mount_proc)
             mount_proc(sock);
+        if (s->minimal_dev)
+            minimal_dev(sock, s);
         for (int i = 0; i < s->n_mask_files; i++)
             mask_file(sock, s->mask_files[i]);
         for (int i = 0; i < s->n_mask_dirs; i++)

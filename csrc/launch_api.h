@@ -60,6 +60,13 @@ struct lg_spawn_spec {
     int netns_fd;       /* -1: keep landgate's network namespace */
     int stdio_fds[3];   /* the agent's stdin/stdout/stderr; -1: inherit landgate's */
 
+    /* mount ns with a fresh /proc only: the sandbox's own /dev (a tmpfs) holding
+     * just these host nodes (absolute, beneath /dev; missing ones left out), a
+     * private devpts (/dev/ptmx -> pts/ptmx), /dev/shm and the fd links */
+    int minimal_dev;
+    const char **dev_paths;
+    int n_dev_paths;
+
     /* mount ns only: masks and binds, applied in this order */
     const char **mask_files;  /* /dev/null bound over each denied file */
     int n_mask_files;

@@ -151,6 +151,14 @@ struct lg_net_rule {
     int rule;
 };
 
+/* A program a shell_exec deny rule names, by identity (sandbox/supervise/programs.py):
+ * an exec of another name for the same file (a hard link) is judged under path too. */
+struct lg_program_id {
+    unsigned long long dev;
+    unsigned long long ino;
+    const char *path;              /* the program's canonical path */
+};
+
 struct lg_file_id {
     unsigned long long dev;        /* st_dev as the kernel reports it */
     unsigned long long ino;
@@ -216,6 +224,15 @@ struct lg_tables {
      * denial line and no event (glibc's nscd probe: sandbox.policy.baseline). */
     const char *const *quiet_unix;
     int n_quiet_unix;
+    /* The sandbox's own network namespace (device and inode of its nsfs
+     * file), when it has one: a loopback destination on a socket of that
+     * namespace is its private loopback, always allowed (DESIGN §3).
+     * private_netns 0: none (the sandbox shares landgate's namespace). */
+    const struct lg_program_id *deny_programs;
+    int n_deny_programs;
+    int private_netns;
+    unsigned long long private_netns_dev;
+    unsigned long long private_netns_ino;
 };
 
 struct lg_sup;

@@ -776,10 +776,11 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
 
     /* Allowed: can anything else change what the kernel is about to copy,
-     * or which file its path walk finds?  A symlink on the way or a #! line
-     * can be rewritten by another process between our walk and the kernel's,
-     * unless all of them lie outside the trees the sandbox can write. */
-    int racy = !have_stat || threads > 1 || ((obj->linked || obj->scripts > 0) && !obj->stable);
+     * or which file its path walk finds?  A symlink on the way, a #! line, a
+     * plain file renamed over, or the cwd a relative name starts from (moved
+     * by a CLONE_FS sibling) can change between our walk and the kernel's,
+     * unless every name is absolute and out of the sandbox's writable trees. */
+    int racy = !have_stat || threads > 1 || !obj->stable;
     if (!racy && vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)

@@ -19,16 +19,18 @@
  * allowed too would refuse `sh -c` under a policy that allows `sh*`.
  *
  * Races: the file system can change between this walk and the kernel's.
- * When the walk followed a symlink (the real path differs from the spelled
- * path made absolute) or met a script, and that link or script is within
- * the agent's reach (supervise_exec_stable.c), the caller takes the verified path:
+ * Unless every name on the way (the spelled path, each link, each script and
+ * interpreter) is absolute and out of the agent's reach
+ * (supervise_exec_stable.c), the caller takes the verified path:
  * at PTRACE_EVENT_EXEC /proc/PID/exe must be the object judged here (dev,
  * ino) and /proc/PID/cmdline the form judged here, or the new image is
  * killed before its first instruction.
  *
- * What this cannot see: a denied program copied (or hard-linked on the same
- * file system) under an allowed name is a different name for the same
- * bytes; names are all command rules have (DESIGN §3).
+ * A hard link of a program a deny rule names (same device and inode, known
+ * from the table sandbox/supervise/programs.py compiles) is judged under that
+ * program's path too.  What this cannot see: a byte copy under an allowed
+ * name is a new file with the same bytes; names are all command rules have
+ * (DESIGN §3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +161,18 @@ static void show_form(struct lg_exec_obj *o, const struct lg_words *w, const cha
     o->shown[pos] = '\0';
 }
 
+/* The canonical path of a program a deny rule names, when st is its file
+ * under another name (a hard link), or NULL. */
+static const char *denied_program(const struct lg_tables *t, const struct stat *st, const char *real)
+{
+    for (int i = 0; i < t->n_deny_programs; i++) {
+        const struct lg_program_id *p = &t->deny_programs[i];
+        if (p->dev == (unsigned long long)st->st_dev && p->ino == (unsigned long long)st->st_ino)
+            return strcmp(p->path, real) != 0 ? p->path : NULL;
+    }
+    return NULL;
+}
+
 /* Keep the first deny among the forms. */
 static void take_deny(struct lg_exec_obj *o, const struct lg_verdict *v, const struct lg_words *w,
                       const char *name)
@@ -221,6 +235,12 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (!same_base(o->real, fname) || (has_by_path && o->linked)) {
         lg_judge_words(b, &s->t, o->real, &v);  /* `curl -s URL` for ./cat -> curl */
         take_deny(o, &v, &saved, o->real);
+    }
+    const char *same = denied_program(&s->t, &st, o->real);
+    if (same) {
+        /* a hard link of a denied program (same device and inode): judged as it */
+        lg_judge_words(b, &s->t, same, &v);
+        take_deny(o, &v, &saved, same);
     }
 
     /* #! scripts: the kernel runs `interp [arg] file argv[1..]` */
@@ -302,11 +322,23 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         lg_judge_words(b, &s->t, ireal, &v);  /* the interpreter's own name and path */
         b->argv = saved;
         take_deny(o, &v, &cur, ireal);
+        const char *isame = denied_program(&s->t, &st, ireal);
+        if (isame) {
+            b->argv = cur;
+            lg_judge_words(b, &s->t, isame, &v);
+            b->argv = saved;
+            take_deny(o, &v, &cur, isame);
+        }
     }
     if (rc == 0 && (o->linked || o->scripts > 0)) {
-        /* Only links and scripts make the exec racy; out of the agent's reach
-         * they cannot change (supervise_exec_stable.c) */
+        /* Links and scripts out of the agent's reach cannot change
+         * (supervise_exec_stable.c) */
         o->stable = lg_exec_stable(&s->t, tid, names, n_names);
+    } else if (rc == 0) {
+        /* A plain file: its name is walked again by the kernel, from a cwd a
+         * CLONE_FS sibling can move, or in a tree where it can be renamed
+         * over (supervise_exec_stable.c) */
+        o->stable = lg_exec_plain_stable(&s->t, tid, fname, o->real);
     }
     if (rc == 0) {
         o->dev = st.st_dev;

@@ -18,6 +18,14 @@
  * table's paths are in landgate's view), a relative name (a CLONE_FS sibling
  * can change the cwd meanwhile), /proc and /dev/fd names (magic links), an
  * error, too many links.
+ *
+ * A plain file (no link on the way, no #! line) is no different: the kernel
+ * walks its name again after the answer.  Found by attack tests (issue 13c):
+ * a relative name is walked from a working directory that a CLONE_FS sibling
+ * (another process, so the caller stays single-threaded) can change between
+ * the two walks, and a regular file in a writable tree can be replaced by a
+ * symlink to a denied program (rename(2) over it).  lg_exec_plain_stable says
+ * when neither can happen.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -141,4 +149,21 @@ int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names,
             return 0;
     }
     return 1;
+}
+
+/* A plain file's exec (no symlink followed, no #! line): stable when it is named
+ * by an absolute path (a relative name is walked from a cwd that a CLONE_FS
+ * sibling can change; execveat's dirfd sits in an fd table a CLONE_FILES
+ * sibling can change) and the object, with every directory above it, lies
+ * outside the trees the sandbox can write (else the name can be renamed over).
+ * `real` is the object's canonical path, equal to `fname` for a plain file.
+ * The table's paths are landgate's view: a caller in another root or mount
+ * namespace is "not stable", as for links. */
+int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, const char *real)
+{
+    if (!t->write_known || fname[0] != '/' || real[0] != '/' || !same_view(tid))
+        return 0;
+    if (strncmp(real, "/proc", 5) == 0 || strncmp(real, "/dev/fd", 7) == 0)
+        return 0;
+    return !writable(t, real);
 }

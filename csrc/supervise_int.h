@@ -79,7 +79,7 @@ struct lg_exec_obj {
     char real[4096];              /* real path of the named file */
     int linked;                   /* the walk followed a symlink */
     int scripts;                  /* #! levels followed */
-    int stable;                   /* every symlink and script met lies outside the sandbox's
+    int stable;                   /* every name walked (absolute), link and script lies outside the sandbox's
                                    * writable trees: the agent cannot change the resolution */
     unsigned long long dev, ino;  /* the image the kernel will run (the last interpreter) */
     char *expect;                 /* /proc/PID/cmdline after the exec (malloc'd) */
@@ -250,6 +250,9 @@ int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t 
 /* supervise_exec_stable.c: 1 if no name in names (absolute) can be re-resolved
  * by the agent (every link and object outside its writable trees) */
 int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names, int n);
+/* ... and for a plain file (no link followed, no #! line): an absolute name
+ * whose object is out of the agent's reach */
+int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, const char *real);
 void lg_open_fini(struct lg_sup *s);
 
 #endif

@@ -33,6 +33,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "kernel_compat.h"
 #include "supervise_int.h"
@@ -113,6 +115,7 @@ struct dest {
     char path[LG_TARGET_MAX];   /* unix: absolute path in the caller's view, or "@abstract" */
     int abstract;
     int unnamed;
+    int relative;               /* unix: the name was relative to the caller's cwd */
 };
 
 static int prefix_match(const unsigned char *a, const unsigned char *net, int prefix)
@@ -293,6 +296,7 @@ static int parse_dest(int tid, const unsigned char *sa, size_t len, struct dest 
         if (rel[0] == '/') {
             snprintf(d->path, sizeof d->path, "%s", rel);
         } else {
+            d->relative = 1;
             char link[64], cwd[LG_TARGET_MAX];
             snprintf(link, sizeof link, "/proc/%d/cwd", tid);
             ssize_t cl = readlink(link, cwd, sizeof cwd - 1);
@@ -328,6 +332,108 @@ static void format_dest(const struct dest *d, char *out, size_t cap)
         snprintf(out, cap, "family %d", d->family);
     }
 }
+
+/* ---- a unix socket file, by the object reached --------------------------------- */
+
+/* Judge the socket file a named unix destination reaches, not only its name:
+ * opened O_PATH in the caller's view, its real path (symlinks resolved) is
+ * judged too, and a socket file with more than one name (a hard link) is
+ * refused, because only the name used here can be judged: a host socket (an
+ * ssh-agent under /tmp) linked into an allowed directory would be reached
+ * through it.  *pathfd gets the O_PATH fd (or -1 when the file is missing):
+ * a supervisor-made connect or send goes through it, so that the object
+ * judged is the object reached.  Only ever tightens *effect. */
+static void unix_object(struct lg_sup *s, int tid, const struct dest *d, int *effect, int *rule,
+                        unsigned int *flags, char *detail, size_t dlen, int *pathfd)
+{
+    char full[LG_TARGET_MAX + 64], real[LG_TARGET_MAX];
+    snprintf(full, sizeof full, "/proc/%d/root%s", tid, d->path);
+    *pathfd = open(full, O_PATH | O_CLOEXEC);
+    if (*pathfd < 0)
+        return;
+    struct stat pst;
+    if (fstat(*pathfd, &pst) == 0 && S_ISSOCK(pst.st_mode) && pst.st_nlink > 1 &&
+        *effect != LG_EFFECT_DENY) {
+        *effect = LG_EFFECT_DENY;
+        *rule = -1;
+        *flags |= LG_EV_FAILCLOSED;
+        snprintf(detail, dlen, "socket file with %lu names (hard links)", (unsigned long)pst.st_nlink);
+    }
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", *pathfd);
+    ssize_t rl = readlink(link, real, sizeof real - 1);
+    if (rl <= 0)
+        return;
+    real[rl] = '\0';
+    if (strcmp(real, d->path) == 0)
+        return;
+    struct dest d2 = *d;
+    snprintf(d2.path, sizeof d2.path, "%s", real);
+    int eff2, rule2;
+    judge_dest(&s->t, s, &d2, &eff2, &rule2, detail, dlen);
+    if (eff2 == LG_EFFECT_DENY && *effect != LG_EFFECT_DENY) {
+        *effect = LG_EFFECT_DENY;
+        *rule = rule2;
+    }
+    lg_copy_target(detail, dlen, real, flags);
+}
+
+/* Can the agent change which socket file this name reaches before the kernel
+ * walks it again?  Not when the name is absolute and every link and directory
+ * on the way lies outside the trees it can write (supervise_exec_stable.c); a
+ * relative name starts at a cwd a CLONE_FS sibling can move. */
+static int unix_name_stable(struct lg_sup *s, int tid, const struct dest *d)
+{
+    if (d->relative)
+        return 0;
+    const char *names[1] = {d->path};
+    return lg_exec_stable(&s->t, tid, names, 1);
+}
+
+/* ---- the sandbox's private loopback --------------------------------------------- */
+
+static int is_loopback(const struct dest *d)
+{
+    static const unsigned char v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (d->family == AF_INET)
+        return d->addr[0] == 127;
+    if (d->family == AF_INET6)
+        return memcmp(d->addr, v6lo, 16) == 0;
+    return 0;
+}
+
+/* Is this loopback destination the sandbox's own, private loopback?
+ *
+ * DESIGN §3: `localhost` rules mean the HOST's loopback; the loopback of the
+ * sandbox's own network namespace (servers the agent starts, test runs) is
+ * always usable and never reaches the host.  Which loopback an address
+ * reaches is decided by the namespace the SOCKET belongs to (sock_net(sk),
+ * fixed when the socket was created), not by the caller's current namespace
+ * nor by ours: the supervisor connects the caller's own socket (or lets the
+ * kernel send on it), so 127.0.0.1 is routed in that socket's namespace.
+ * SIOCGSKNS (4.9) opens that namespace; it is the sandbox's private one only
+ * when its device and inode are the ones the launcher recorded for the
+ * sandbox's namespace (never set on the rung without a network namespace,
+ * where the sandbox shares the host's).  A socket from any other namespace
+ * (one passed in over SCM_RIGHTS from a host process, say) is judged by the
+ * policy like the host's loopback: the fail-safe side.  The host's services
+ * that the policy allows appear inside the namespace only through landgate's
+ * forwarder (sandbox/net/loopback.py), which binds exactly the allowed ports. */
+static int private_loopback(const struct lg_sup *s, int sock, const struct dest *d)
+{
+    if (!s->t.private_netns || !is_loopback(d))
+        return 0;
+    int ns = ioctl(sock, SIOCGSKNS);
+    if (ns < 0)
+        return 0;  /* cannot tell: the policy decides */
+    struct stat st;
+    int ok = fstat(ns, &st) == 0 && (unsigned long long)st.st_dev == s->t.private_netns_dev &&
+             (unsigned long long)st.st_ino == s->t.private_netns_ino;
+    close(ns);
+    return ok;
+}
+
+#define LG_PRIVATE_LOOPBACK "the sandbox's own loopback (private network namespace)"
 
 /* ---- acting for the caller ---------------------------------------------------- */
 
@@ -745,7 +851,7 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                 rc = lg_read_mem(tid, req->data.args[1], mm, vlen * sizeof mm[0]);
             }
         }
-        int worst = LG_EFFECT_ALLOW, worst_rule = -1, any_dest = 0;
+        int worst = LG_EFFECT_ALLOW, worst_rule = -1, any_dest = 0, unix_racy = 0;
         char tgt[LG_TARGET_MAX] = "";
         for (unsigned i = 0; rc == 0 && i < vlen; i++) {
             if (!mm[i].msg_hdr.msg_name || !mm[i].msg_hdr.msg_namelen)
@@ -768,6 +874,22 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
             int eff, rule;
             char m[LG_DETAIL_MAX] = "";
             judge_dest(&s->t, s, &d, &eff, &rule, m, sizeof m);
+            if (d.family == AF_UNIX && !d.abstract && !d.unnamed) {
+                /* the socket file reached, as for sendto; the kernel sends the
+                 * batch itself, walking each name again: a name the agent can
+                 * re-aim makes the batch racy (refused below) */
+                int pfd = -1;
+                unsigned int fl = 0;
+                unix_object(s, tid, &d, &eff, &rule, &fl, m, sizeof m, &pfd);
+                if (pfd >= 0)
+                    close(pfd);
+                if (!unix_name_stable(s, tid, &d))
+                    unix_racy = 1;
+            }
+            if (private_loopback(s, j->sock, &d)) {
+                eff = LG_EFFECT_ALLOW;
+                rule = -1;
+            }
             any_dest = 1;
             if (eff == LG_EFFECT_DENY && worst != LG_EFFECT_DENY) {
                 worst = eff;
@@ -786,7 +908,8 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
             job_free(j);
             return;
         }
-        int racy = rc == 0 && any_dest && worst == LG_EFFECT_ALLOW && lg_caller_racy(tid, rr, rl, nrr);
+        int racy = rc == 0 && any_dest && worst == LG_EFFECT_ALLOW &&
+                   (unix_racy || lg_caller_racy(tid, rr, rl, nrr));
         free(rr);
         free(rl);
         if (rc || racy) {
@@ -850,44 +973,15 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         judge_dest(&s->t, s, &d, &eff, &rule, ev.detail, sizeof ev.detail);
         ev.result = eff;
         ev.rule = rule;
+        if (private_loopback(s, j->sock, &d)) {
+            ev.result = LG_EFFECT_ALLOW;
+            ev.rule = -1;
+            snprintf(ev.detail, sizeof ev.detail, "%s", LG_PRIVATE_LOOPBACK);
+        }
     }
     if (d.family == AF_UNIX && !d.abstract && !d.unnamed) {
-        /* Judge the object too: the socket file's real path (symlinks resolved). */
-        char full[LG_TARGET_MAX + 64], real[LG_TARGET_MAX];
-        snprintf(full, sizeof full, "/proc/%d/root%s", tid, d.path);
-        j->pathfd = open(full, O_PATH | O_CLOEXEC);
-        struct stat pst;
-        if (j->pathfd >= 0 && fstat(j->pathfd, &pst) == 0 && S_ISSOCK(pst.st_mode) &&
-            pst.st_nlink > 1 && ev.result != LG_EFFECT_DENY) {
-            /* A hard link gives one socket several names, and only the name
-             * used here can be judged: a host socket (an ssh-agent under /tmp)
-             * linked into an allowed directory would be reached through it.
-             * The object has other names we cannot see: refused. */
-            ev.result = LG_EFFECT_DENY;
-            ev.rule = -1;
-            ev.flags |= LG_EV_FAILCLOSED;
-            snprintf(ev.detail, sizeof ev.detail, "socket file with %lu names (hard links)",
-                     (unsigned long)pst.st_nlink);
-        }
-        if (j->pathfd >= 0) {
-            char link[64];
-            snprintf(link, sizeof link, "/proc/self/fd/%d", j->pathfd);
-            ssize_t rl = readlink(link, real, sizeof real - 1);
-            if (rl > 0) {
-                real[rl] = '\0';
-                if (strcmp(real, d.path) != 0) {
-                    struct dest d2 = d;
-                    snprintf(d2.path, sizeof d2.path, "%s", real);
-                    int eff2, rule2;
-                    judge_dest(&s->t, s, &d2, &eff2, &rule2, ev.detail, sizeof ev.detail);
-                    if (eff2 == LG_EFFECT_DENY && ev.result != LG_EFFECT_DENY) {
-                        ev.result = LG_EFFECT_DENY;
-                        ev.rule = rule2;
-                    }
-                    lg_copy_target(ev.detail, sizeof ev.detail, real, &ev.flags);
-                }
-            }
-        }
+        unix_object(s, tid, &d, &ev.result, &ev.rule, &ev.flags, ev.detail, sizeof ev.detail,
+                    &j->pathfd);
         lg_read_creds(tid, &j->creds);
     }
     if (ev.result == LG_EFFECT_DENY && ev.rule == s->t.net_default_rule && d.family == AF_UNIX &&
@@ -923,8 +1017,13 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         job_free(j);
         return;
     }
-    if (j->is_send && !lg_caller_racy(tid, ranges, rlens, nranges)) {
-        answer(s, req->id, &ev, 0, 0, 1);  /* only the caller can change the destination */
+    if (j->is_send && !lg_caller_racy(tid, ranges, rlens, nranges) &&
+        (d.family != AF_UNIX || d.unnamed || unix_name_stable(s, tid, &d))) {
+        /* only the caller can change the destination bytes, and for a socket
+         * file nobody can change which file the name reaches: the kernel's
+         * own walk finds the object judged.  Otherwise the datagram goes
+         * through our O_PATH fd of the object judged (forwarded below). */
+        answer(s, req->id, &ev, 0, 0, 1);
         job_free(j);
         return;
     }

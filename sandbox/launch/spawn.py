@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
+from sandbox.plan.devices import dev_paths
 
 if TYPE_CHECKING:
     from sandbox.plan import Plan
@@ -44,6 +45,8 @@ class SpawnSpec:
     mask_dirs: tuple[str, ...] = ()
     ro_paths: tuple[str, ...] = ()
     binds: tuple[tuple[str, str], ...] = ()
+    minimal_dev: bool = False  # the sandbox's own /dev (mount + pid namespace)
+    dev_paths: tuple[str, ...] = ()  # host nodes bound into it
     landlock_abi: int = 0
     ll_handled_fs: int = 0
     ll_handled_net: int = 0
@@ -122,6 +125,9 @@ def spec_from_plan(
         mask_dirs=tuple(m.path for m in masks if m.kind == "dir"),
         ro_paths=tuple(m.path for m in masks if m.kind == "readonly"),
         binds=tuple(binds),
+        # Its own /dev needs the fresh /proc (the host's nodes are bound from /proc/self/fd).
+        minimal_dev=bool(ns & LG_NS_MOUNT) and bool(ns & LG_NS_PID),
+        dev_paths=dev_paths([r.path for r in ll.rules]),
         landlock_abi=ll.abi if enforce_fs else 0,
         ll_handled_fs=ll.handled_fs,
         ll_handled_net=ll.handled_net,
@@ -213,6 +219,9 @@ def spawn(spec: SpawnSpec) -> Child:
     s.bind_src = _cstrings(ffi, [a for a, _ in spec.binds], keep)
     s.bind_dst = _cstrings(ffi, [b for _, b in spec.binds], keep)
     s.n_binds = len(spec.binds)
+    s.minimal_dev = int(spec.minimal_dev)
+    s.dev_paths = _cstrings(ffi, spec.dev_paths, keep)
+    s.n_dev_paths = len(spec.dev_paths)
     s.landlock_abi = spec.landlock_abi
     s.ll_handled_fs = spec.ll_handled_fs
     s.ll_handled_net = spec.ll_handled_net

@@ -304,6 +304,19 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
                 f"files created later are not granted"
             )
 
+    if not pid_ns and any(p in ("/", "/dev") for p in grants):
+        # No mount namespace, so no sandbox /dev of its own: never grant the host's /dev
+        # wholesale (kvm, userfaultfd, block devices, with device ioctls), node by node.
+        from sandbox.plan.devices import split_dev_grants
+
+        split_from = [reasons.get("/dev", []) + reasons.get("/", [])]
+        grants, dev_notes = split_dev_grants(grants)
+        notes.extend(dev_notes)
+        for p in grants:
+            if p not in reasons:
+                reasons[p] = list(split_from[0])
+                if os.path.exists(p) and not os.path.isdir(p):
+                    grants[p] &= FILE_RIGHTS  # the kernel accepts only these on a non-directory
     scoped = (SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL) if abi >= 6 else 0
     handled_net, ports = _port_rules(policy, abi)
     rules = tuple(

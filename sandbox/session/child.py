@@ -101,6 +101,10 @@ def start_supervisor(
         # returned (fed by names_sink); pinning the policy's host names at launch would
         # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
         plan_info["resolve_hosts"] = False
+    private = _private_netns(root_pid)
+    if private is not None:
+        # Its own loopback is the sandbox's: always usable, never the host's (DESIGN §3).
+        plan_info["private_netns"] = private
     tables = sup.compile_tables(policy, plan_info)
     supervisor = sup.Supervisor(
         listener_fd,
@@ -113,6 +117,21 @@ def start_supervisor(
     )
     supervisor.start()
     return supervisor
+
+
+def _private_netns(pid: int) -> tuple[int, int] | None:
+    """(device, inode) of the agent's network namespace when it is not landgate's own.
+
+    The agent is blocked before its execve, already in its final namespace (init joined
+    or created it before forking the agent)."""
+    try:
+        mine = os.stat("/proc/self/ns/net")
+        theirs = os.stat(f"/proc/{pid}/ns/net")
+    except OSError as exc:
+        raise LaunchError(f"stat /proc/{pid}/ns/net: {exc.strerror}") from None
+    if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+        return None
+    return theirs.st_dev, theirs.st_ino
 
 
 def _wait_and_forward(

@@ -97,6 +97,11 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                                of a #! script outside all of them skips the verified path
                                (supervise_exec_stable.c); only the planner may say so
       resolve_hosts: bool      pin host-name rules with getaddrinfo now (default True)
+      path_env: str            $PATH to look the deny rules' programs up in (default:
+                               landgate's own), besides the standard program directories
+      private_netns: (dev, ino) the sandbox's own network namespace (its nsfs file): a
+                               loopback destination on a socket of that namespace is the
+                               sandbox's private loopback, always allowed (DESIGN §3)
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
                                (the DNS view): always allowed, judged before the policy's
                                rules, recorded with rule `reason` ("landgate DNS view")
@@ -289,7 +294,30 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
         quiet[i] = cstr(path)
     t.quiet_unix = quiet
     t.n_quiet_unix = len(QUIET_UNIX_SOCKETS)
+    _deny_programs(t, policy, info, cstr, keep)
+    private = info.get("private_netns")
+    t.private_netns = 0
+    if private is not None:
+        t.private_netns = 1
+        t.private_netns_dev, t.private_netns_ino = (int(v) for v in private)
     return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
+
+
+def _deny_programs(
+    t: Any, policy: Policy, info: Mapping[str, Any], cstr: Any, keep: list[Any]
+) -> None:
+    """Identities of the programs the deny rules name (hard links judged as them)."""
+    from sandbox.supervise.programs import denied_program_ids
+
+    ids = denied_program_ids(policy, info.get("path_env", os.environ.get("PATH")))
+    arr = ffi.new("struct lg_program_id[]", max(1, len(ids)))
+    keep.append(arr)
+    for i, (dev, ino, path) in enumerate(ids):
+        arr[i].dev = dev
+        arr[i].ino = ino
+        arr[i].path = cstr(path)
+    t.deny_programs = arr
+    t.n_deny_programs = len(ids)
 
 
 def _write_trees(t: Any, trees: Any, cstr: Any, keep: list[Any]) -> None:

@@ -143,7 +143,10 @@ def test_denials_are_in_the_decisions(world: World, lg: dict[str, Any], tmp_path
     assert hits, f"no shell_exec denial in the session's decisions: {denied.decisions}"
     assert any("id" in d.target for d in hits)
     assert all(d.layer == "exec" and d.rule and d.reason for d in hits)
-    client = f"import socket; socket.create_connection(('127.0.0.1', {world.denied_server.port}))"
+    # Not 127.0.0.1: in the sandbox's own network namespace that is its private loopback
+    # (always usable, DESIGN §3), where nothing listens.  A documentation address (TEST-NET-1)
+    # the policy does not allow is refused by the supervisor before any packet leaves.
+    client = f"import socket; socket.create_connection(('192.0.2.1', {world.denied_server.port}))"
     denied = sandbox.run([PY3, "-c", client], capture_output=True, **lg)
     hits = _denials(denied, "network")
     assert hits, f"no network denial in the session's decisions: {denied.decisions}"

@@ -112,6 +112,8 @@ def test_pty_interactive(world):
         "n = []\n"
         "signal.signal(signal.SIGINT, lambda *a: n.append(1))\n"
         "print('tty', os.isatty(0), shutil.get_terminal_size(), flush=True)\n"
+        "t = os.open('/dev/tty', os.O_RDWR)\n"  # the sandbox's own /dev: the host's tty node
+        "print('devtty', os.isatty(t), flush=True)\n"
         "line = sys.stdin.readline()\n"
         "print('read', line.strip(), flush=True)\n"
         "sys.stdin.readline()\n"
@@ -146,6 +148,7 @@ def test_pty_interactive(world):
     read_until(b"ints")
     _, status = os.waitpid(pid, 0)
     os.close(master)
+    assert b"devtty True" in out
     assert b"read hello there" in out
     assert b"ints 1" in out
     assert os.waitstatus_to_exitcode(status) == 0

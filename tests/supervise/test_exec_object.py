@@ -4,7 +4,9 @@ Twins: the same aliases of an allowed program run."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,64 @@ def test_denied_interpreter_of_a_child_is_denied(supervised, progs):
     r = supervised(["/bin/sh", "-c", f"{cat}; echo rc=$?; echo twin-ran"], make_policy(POLICY))
     assert markers(progs) == []
     assert b"rc=126" in r.stdout and b"twin-ran" in r.stdout
+
+
+# ---- hard links: another name for a denied program's own file ------------------------------
+
+
+def test_hard_link_to_denied_program_is_denied(supervised, progs):
+    # the link's real path is its own (no symlink to follow); its device and inode are the
+    # denied program's (the deny rule's program, looked up in path_env)
+    os.link(progs / "mark-denied", progs / "cat")
+    r = supervised(
+        [str(progs / "cat"), str(progs / "markers")],
+        make_policy(POLICY),
+        plan_info={"path_env": str(progs)},
+    )
+    assert markers(progs) == []  # the denied program never ran
+    assert r.returncode == 126
+    line = f'landgate: denied shell_exec "mark-denied {progs}/markers" (rule 4, policy.yaml:14)'
+    assert line.encode() in r.stderr
+    ev = [e for e in r.events if e.action == "shell_exec"]
+    assert ev[0].result == "deny" and "executed-object" in ev[0].flags
+
+
+def test_hard_link_as_interpreter_is_denied(supervised, progs):
+    os.link(progs / "mark-denied", progs / "interp")
+    cat = progs / "cat"
+    cat.write_text(f"#!{progs}/interp {progs}/markers\n")
+    cat.chmod(0o755)
+    r = supervised([str(cat)], make_policy(POLICY), plan_info={"path_env": str(progs)})
+    assert markers(progs) == []
+    assert r.returncode == 126
+    assert f'denied shell_exec "mark-denied {progs}/markers {cat}"'.encode() in r.stderr
+
+
+def test_hard_link_to_allowed_program_runs(supervised, progs):
+    # the twin: a hard link of a program no deny rule names runs under its new name
+    shutil.copy("/bin/echo", progs / "echo-copy")
+    os.link(progs / "echo-copy", progs / "cat")
+    r = supervised(
+        [str(progs / "cat"), "link-ran"], make_policy(POLICY), plan_info={"path_env": str(progs)}
+    )
+    assert b"link-ran" in r.stdout and r.returncode == 0
+
+
+def test_hard_link_of_usr_bin_curl_is_denied(supervised, tmp_path_factory):
+    # issue 13's case: `ln /usr/bin/curl ./cat` under a policy that denies curl*, allows cat*
+    # (curl: the Makefile's apt step).  A hard link needs curl's file system: /var/tmp is on
+    # the root file system where /tmp may be a tmpfs.
+    curl = Path("/usr/bin/curl")
+    d = Path(tempfile.mkdtemp(prefix="landgate-link-", dir="/var/tmp"))
+    try:
+        os.link(curl, d / "cat")
+        os.chmod(d, 0o755)
+        pol = make_policy([("cat*", "allow"), ("curl*", "deny")])
+        r = supervised([str(d / "cat"), "-s", "http://127.0.0.1:1/"], pol)
+        assert r.returncode == 126
+        assert b'landgate: denied shell_exec "curl -s http://127.0.0.1:1/"' in r.stderr
+        # twin: the same policy runs the real cat under its own name
+        r2 = supervised(["/bin/cat", "/dev/null"], pol)
+        assert r2.returncode == 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

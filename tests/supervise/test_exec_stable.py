@@ -121,3 +121,75 @@ def test_symlink_out_of_reach_runs_on_the_fast_path(supervised, dirs):
     assert b"alias-ran" in r.stdout and r.returncode == 0
     ev = execs(r, "cat")
     assert ev and ev[0].result == "allow" and "verified" not in ev[0].flags
+
+
+# ---- plain files (no link, no #! line): the name the kernel walks again -------------------
+
+
+def _race(r) -> tuple[int, int]:
+    attempts, ran, _eacces, _other = map(int, r.stdout.split()[-4:])
+    return attempts, ran
+
+
+def test_clone_fs_sibling_chdir_never_runs_the_denied_program(supervised, dirs, bins):
+    """A relative name is resolved from the caller's working directory, which a CLONE_FS
+    sibling (a separate process: the caller stays single-threaded) can change between the
+    supervisor's walk and the kernel's.  ro/a/cat is an allowed program, ro/b/cat a link to
+    the denied one, both out of the agent's reach: only the cwd moves."""
+    ro, ws = dirs
+    (ro / "a").mkdir()
+    (ro / "b").mkdir()
+    shutil.copy("/bin/true", ro / "a" / "cat")
+    (ro / "b" / "cat").symlink_to(ws / "mark-denied")
+    argv = [
+        str(bins / "plain_race"),
+        "cwd",
+        "300",
+        str(ro / "a"),
+        str(ro / "b"),
+        str(ws / "markers"),
+    ]
+    pol = make_policy([*POLICY, ("plain_race*", "allow")])
+    r = supervised(argv, pol, plan_info={"write_trees": [str(ws)]}, timeout=180)
+    assert r.returncode == 0, r.stderr
+    attempts, ran = _race(r)
+    assert list((ws / "markers").iterdir()) == []  # the denied program never ran
+    assert attempts == 300 and ran > 0  # the allowed program did run: the race was exercised
+    assert all("verified" in e.flags for e in execs(r, "cat") if e.result == "allow")
+
+
+def test_plain_file_swapped_for_a_link_never_runs_the_denied_program(supervised, dirs, bins):
+    """An absolute name of a regular file in a writable tree: another process renames a
+    symlink to the denied program over it, and back, while it is exec'd."""
+    _ro, ws = dirs
+    shutil.copy("/bin/true", ws / "plain")
+    shutil.copy(ws / "plain", ws / "cat")
+    argv = [
+        str(bins / "plain_race"),
+        "swap",
+        "300",
+        str(ws / "cat"),
+        str(ws / "plain"),
+        str(ws / "mark-denied"),
+        str(ws / "markers"),
+    ]
+    pol = make_policy([*POLICY, ("plain_race*", "allow")])
+    r = supervised(argv, pol, plan_info={"write_trees": [str(ws)]}, timeout=180)
+    assert r.returncode == 0, r.stderr
+    attempts, ran = _race(r)
+    assert list((ws / "markers").iterdir()) == []
+    assert attempts == 300 and ran > 0
+    assert all("verified" in e.flags for e in execs(r, "cat") if e.result == "allow")
+
+
+def test_plain_file_out_of_reach_by_absolute_name_takes_the_fast_path(supervised, dirs):
+    # the twin: nothing can change what /usr/bin/true names; a relative name always can
+    ro, ws = dirs
+    shutil.copy("/bin/true", ro / "true")
+    pol = make_policy([*POLICY, ("sh*", "allow")])
+    r = supervised(["/usr/bin/true"], pol, plan_info={"write_trees": [str(ws)]})
+    ev = execs(r, "true")
+    assert r.returncode == 0 and ev and ev[0].result == "allow" and "verified" not in ev[0].flags
+    r = supervised(["./true"], pol, plan_info={"write_trees": [str(ws)]}, cwd=str(ro))
+    ev = execs(r, "true")
+    assert r.returncode == 0 and ev and ev[0].result == "allow" and "verified" in ev[0].flags

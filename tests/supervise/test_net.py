@@ -444,3 +444,85 @@ print(out["thread"], out["leader"])
         assert thread == "refused-EBADF"
         time.sleep(0.2)
         assert ok.connections == 0
+
+
+def _unix_dgram(path) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    os.chmod(path, 0o777)
+    s.setblocking(False)
+    return s
+
+
+def _drain(s: socket.socket) -> list[bytes]:
+    out = []
+    while True:
+        try:
+            out.append(s.recv(100))
+        except BlockingIOError:
+            return out
+
+
+@pytest.mark.parametrize("how", ["sendto", "sendmmsg"])
+def test_unix_datagram_to_hard_link_of_denied_socket_refused(supervised, world, bins, how):
+    # sendto/sendmsg and every sendmmsg destination are judged by the socket file reached: a
+    # host socket hard-linked into the allowed directory is refused; twin: the allowed socket
+    # itself receives (sendmmsg: a batch of 3, the alias last, then all to the allowed one)
+    ok_path = world.workspace / "ok.sock"
+    host_path = world.root / "host.sock"
+    alias = world.workspace / "alias.sock"
+    ok, host = _unix_dgram(ok_path), _unix_dgram(host_path)
+    os.link(host_path, alias)
+    glob = f"{world.workspace}/*.sock"
+    pol = make_policy(net_rules=[(dest(f"unix:{glob}", "unix", unix_glob=glob), "allow")])
+    ws = {"write_trees": [str(world.workspace)]}
+    try:
+        if how == "sendto":
+            code = f"""
+import socket, errno
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for path, data in (({str(ok_path)!r}, b'dgram-ok'), ({str(alias)!r}, {world.secret!r})):
+    try:
+        s.sendto(data, path); print('sent', path)
+    except OSError as e:
+        print('refused', path, errno.errorcode.get(e.errno))
+"""
+            r = supervised([PY, "-c", code], pol, plan_info=ws)
+            assert f"sent {ok_path}".encode() in r.stdout
+            assert f"refused {alias} ECONNREFUSED".encode() in r.stdout
+            assert _drain(ok) == [b"dgram-ok"]
+        else:
+            r = supervised([str(bins / "umsg"), "3", str(ok_path), str(alias)], pol, plan_info=ws)
+            assert r.stdout.strip() == b"refused 111"
+            assert _drain(ok) == []  # none of the batch left
+            r2 = supervised(
+                [str(bins / "umsg"), "3", str(ok_path), str(ok_path)], pol, plan_info=ws
+            )
+            # the allowed socket sits in a writable tree: its name could be re-aimed
+            # between the check and the kernel's walk, so the batch is refused too
+            assert r2.stdout.strip() == b"refused 1"
+            assert _drain(ok) == []
+        assert _drain(host) == []  # the host socket got nothing
+    finally:
+        ok.close()
+        host.close()
+
+
+def test_unix_sendmmsg_to_a_stable_name_is_delivered(supervised, world, bins):
+    # the twin of the racy-name refusal: a socket outside every writable tree receives the
+    # whole batch (the kernel's walk cannot find another file)
+    ro = world.root / "ro"
+    ro.mkdir()
+    ok_path = ro / "ok.sock"
+    ok = _unix_dgram(ok_path)
+    pol = make_policy(net_rules=[(dest(f"unix:{ro}/*", "unix", unix_glob=f"{ro}/*"), "allow")])
+    try:
+        r = supervised(
+            [str(bins / "umsg"), "3", str(ok_path), str(ok_path)],
+            pol,
+            plan_info={"write_trees": [str(world.workspace)]},
+        )
+        assert r.stdout.strip() == b"sent 3"
+        assert sorted(_drain(ok)) == [b"m0", b"m1", b"m2"]
+    finally:
+        ok.close()
