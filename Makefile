@@ -12,8 +12,9 @@ STAMP := $(VENV)/.installed
 #                unlike a pyenv under /root, so tests can run landgate as `nobody`)
 #   passt        unprivileged network namespace connectivity     util-linux  setpriv/runuser
 #   iproute2     ip netns for the tests' fake internet            chromium  the report test
+#   ca-certificates  the symlinked /etc/ssl/certs/*.pem the simulation/enforcement contract reads
 DEB_PKGS := gcc make libcap-dev nftables libnftables1 python3 python3-venv python3-dev \
-            iproute2 passt util-linux procps chromium
+            iproute2 passt util-linux procps chromium ca-certificates
 BENCH_DEB_PKGS := bubblewrap firejail socat ripgrep hyperfine
 # vm-tests/ (make vm-test): boot Debian's own kernels (vm-tests/kernels) under QEMU with the
 # host's root filesystem shared read-only; busybox and cpio build the small initramfs, kmod's
