@@ -81,9 +81,8 @@ def shown_ref(ri: RuleInfo) -> str:
     if not file or not line.isdigit():
         return ri.ref
     if ri.rule is None:
-        return f"default {'deny' if ri.ref.startswith('default deny') else 'allow'}; " + (
-            f"{_owner(file)}:{line}"
-        )
+        effect = "deny" if ri.ref.startswith("default deny") else "allow"
+        return f"default {effect}; {_owner(file)}:{line}"
     if ri.rule.origin != "policy":
         return ri.ref
     return f"rule {ri.rule.index}, {_owner(file)}:{line}"
