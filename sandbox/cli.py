@@ -337,7 +337,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     policy = _resolve_policy(args.policy)
     decision = decide(policy, args.action, args.target)
-    _out(render_decision(decision))
+    text = render_decision(decision)
+    if decision.action == "file_read" and decision.effect == "allow":
+        from sandbox.policy.execgrant import execute_grant
+
+        why = execute_grant(policy, decision.target)
+        text += (
+            f"\n  execute: allowed by {why}"
+            if why
+            else "\n  execute: no (no file_read allow with exec: true covers it)"
+        )
+    _out(text)
     return 0 if decision.effect == "allow" else 1
 
 

@@ -1,9 +1,10 @@
 """Compile the filesystem policy into Landlock path-beneath rules (DESIGN §2).
 
 Rights per grant, for the ABI the kernel reports:
-  file_read allow  -> READ_FILE | READ_DIR, plus EXECUTE beneath the baseline's
-                      executable trees and the workspace (which program may run
-                      is the supervisor's shell_exec decision, not Landlock's)
+  file_read allow  -> READ_FILE | READ_DIR, plus EXECUTE when the rule says
+                      `exec: true`, beneath the baseline's executable trees and
+                      beneath the workspace (which program may run is the
+                      supervisor's shell_exec decision, not Landlock's)
   file_write allow -> WRITE_FILE | REMOVE_* | MAKE_REG/DIR/SOCK/FIFO/SYM
                       | REFER (ABI 2) | TRUNCATE (ABI 3)
   grants under /dev also get IOCTL_DEV (ABI 5): terminals need TCGETS & co.
@@ -222,11 +223,15 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
     notes: list[str] = []
     ws = str(policy.workspace)
 
-    def rights_for(action: str, path: str) -> int:
+    def rights_for(action: str, path: str, execute: bool) -> int:
         if action == "file_read":
             acc = READ
+            # EXECUTE: a rule that says `exec: true` (the baseline's program trees say
+            # it), a default allow of reading, and the workspace (programs the agent
+            # builds).  Which command lines run is still shell_exec's decision.
             if (
-                path == "/"
+                execute
+                or path == "/"
                 or any(is_beneath(path, t) for t in EXECUTABLE_TREES)
                 or is_beneath(path, ws)
             ):
@@ -237,14 +242,14 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
             acc |= R["ioctl_dev"]
         return acc
 
-    def grant(action: str, path: str, ref: str, denies: list[Rule]) -> None:
+    def grant(action: str, path: str, ref: str, denies: list[Rule], execute: bool = False) -> None:
         d = _denied_whole(path, denies)
         if d is not None:
             notes.append(
                 f"{path}: not granted for {action}: {d.ref()} ({d.pattern}) denies all of it"
             )
             return
-        acc = rights_for(action, path) & handled
+        acc = rights_for(action, path, execute) & handled
         if os.path.exists(path) and not os.path.isdir(path):
             acc &= FILE_RIGHTS  # the kernel accepts only these on a non-directory
         grants[path] = grants.get(path, 0) | acc
@@ -285,14 +290,14 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
                     grant(action, base, ref, denies)
                 continue
             if _exact_tree(pp):
-                grant(action, base, ref, denies)
+                grant(action, base, ref, denies, rule.execute)
                 continue
             # Narrower than its base: grant the matches that exist now, one by one.
             n = 0
             if os.path.isdir(base):
                 for path, _ in walk(base):
                     if match(pp, path):
-                        grant(action, path, ref, denies)
+                        grant(action, path, ref, denies, rule.execute)
                         n += 1
             notes.append(
                 f"{rule.pattern} ({ref}): {n} existing match(es) granted one by one; "

@@ -6,9 +6,10 @@ and `explain` see one list.  `landgate plan` prints them; keep every entry
 explicit here, with the reason it exists.
 
 Baseline (a policy gets it unless it says `extends: []`): what any program
-needs to start and run, and nothing that is personal data.  Executability is
-not a rule here: the planner grants Landlock EXECUTE beneath
-`EXECUTABLE_TREES` and the supervisor judges each exec by `shell_exec`.
+needs to start and run, and nothing that is personal data.  Its read rules for
+the program trees (`EXECUTABLE_TREES`) carry `exec: true`, so the planner grants
+Landlock EXECUTE beneath them as it does beneath any policy rule that says so;
+the supervisor still judges each exec's command line by `shell_exec`.
 
 Limits, stated so nobody relies on more:
 - `/proc/self/` is a magic link.  As a Landlock path-beneath rule it would
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from sandbox.policy.model import Rule, SourceRef
@@ -192,14 +194,22 @@ def _rules(
 
 
 def baseline_rules() -> list[Rule]:
-    """The `system` profile's rules (origin "baseline"), numbered per action."""
-    return _rules(
+    """The `system` profile's rules (origin "baseline"), numbered per action; the read
+    allows of the program trees carry `execute` (exec: true)."""
+    rules = _rules(
         ((a, e, p, w, True) for a, e, p, w in SYSTEM_BASELINE),
         origin="baseline",
         source=_BASELINE_SOURCE,
         home="/",
         workspace="/",
     )
+    trees = {t + "/" for t in EXECUTABLE_TREES}
+    return [
+        replace(r, execute=True)
+        if r.action == "file_read" and r.effect == "allow" and r.pattern in trees
+        else r
+        for r in rules
+    ]
 
 
 def baseline_reason(rule: Rule) -> str:
@@ -293,3 +303,25 @@ def protected_paths(
 
 def protected_reason(rule: Rule) -> str:
     return "protected path" if rule.origin == "protected" else ""
+
+
+def extended_policy_files(
+    files: Iterable[str | os.PathLike[str]], home: str, *, workspace: str, after: int = 0
+) -> list[Rule]:
+    """Write denies (origin "protected") for the policy files a policy extends: a parent
+    is part of the policy, so the agent must not rewrite it either."""
+    entries = [
+        (
+            "file_write",
+            "deny",
+            normalize_path(os.fspath(f)),
+            "a policy file this policy extends: an agent must not rewrite its own rules",
+            True,
+        )
+        for f in files
+    ]
+    rules = _rules(
+        entries, origin="protected", source=_PROTECTED_SOURCE, home=home, workspace=workspace
+    )
+    # numbered after the other protected write rules (`after`) so every ref stays distinct
+    return [replace(r, index=r.index + after) for r in rules]

@@ -25,6 +25,8 @@ RULE_KEY_FOR_ACTION = {
 }
 PATTERN_KEYS = ("path", "command", "destination")
 DOC_KEYS = ("comment", "description")
+# `path: "$PATH"` in a file_read allow: every directory on PATH at load time (see toolchains.py)
+PATH_ENV_PATTERN = "$PATH"
 
 # `$schema` lets a JSON policy name policy.schema.json for editors; it is not interpreted.
 TOP_KEYS = (

@@ -117,6 +117,7 @@ def _cache_key(
         None if audit_dir is None else os.fspath(audit_dir),
         os.environ.get("XDG_STATE_HOME", ""),
         os.environ.get("XDG_CONFIG_HOME", ""),
+        os.environ.get("PATH", ""),  # `path: "$PATH"` expands against it
     )
 
 

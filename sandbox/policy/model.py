@@ -108,6 +108,9 @@ class Rule:
     # (landgate's key directory); True lets an allow naming the exact path win.
     overridable: bool = True
     comment: str | None = None  # the rule's `comment:`, shown by check/plan
+    # file_read allow only (`exec: true`): programs beneath the path may also be executed
+    # (Landlock EXECUTE).  Which command lines run is still shell_exec's decision.
+    execute: bool = False
 
     def ref(self) -> str:
         """'rule 4, policy.yaml:21' (or the baseline / protected-path origin)."""
@@ -235,6 +238,8 @@ class Policy:
     # "native" (landgate YAML/JSON) or "safeclaw" (JSON action blocks); decides
     # what a leading-slash pattern like `/.ssh/` means.
     format: str = "native"
+    # The policy files this one extends, directly or through others (`extends:`).
+    parents: tuple[Path, ...] = ()
     # Evaluator's compiled index (built lazily by sandbox.policy.evaluate); not
     # part of the policy's value.
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,19 @@ from sandbox.errors import PolicyError, PolicyErrors
 from sandbox.policy import baseline as _baseline
 from sandbox.policy.builder import _Builder, _kind
 from sandbox.policy.destinations import parse_destination
+from sandbox.policy.extends import (
+    has_baseline,
+    load_parents,
+    merge_blocks,
+    merge_enforcement,
+    merge_environment,
+)
 from sandbox.policy.keys import (
     BLOCK_KEYS,
     DOC_KEYS,
     EFFECTS,
     MODES,
+    PATH_ENV_PATTERN,
     PATTERN_KEYS,
     RULE_KEY_FOR_ACTION,
     TOP_KEYS,
@@ -36,7 +46,8 @@ from sandbox.policy.patterns import (
     parse_path_pattern,
 )
 from sandbox.policy.sections import _all_keys, _parse_enforcement, _parse_environment
-from sandbox.policy.yamlread import _compose
+from sandbox.policy.toolchains import toolchain_dirs
+from sandbox.policy.yamlread import _compose, _decode, _read_capped
 
 # ---------------------------------------------------------------------------
 # policy construction
@@ -48,11 +59,36 @@ class _Context:
         self.workspace = workspace
         self.home = home
         self.safeclaw = safeclaw
+        self.path_dirs: list[str] = []  # what `$PATH` expanded to (for the cache key)
+
+
+def _expand_path_env(b: _Builder, ctx: _Context, rule: Rule, node: Node) -> list[Rule]:
+    """`path: "$PATH"`: one rule per directory behind PATH now (toolchains.py), each with
+    the written rule's index, source and effect."""
+    if rule.action != "file_read" or rule.effect != "allow":
+        b.error(
+            node,
+            f"{rule.action} rule {rule.index}: '$PATH' is meaningful only in a "
+            "file_read allow (usually with exec: true)",
+        )
+        return []
+    out: list[Rule] = []
+    for d in toolchain_dirs(os.environ.get("PATH", ""), ctx.home):
+        pattern = d.rstrip("/") + "/"
+        out.append(
+            replace(
+                rule,
+                pattern=pattern,
+                path=parse_path_pattern(pattern, workspace=ctx.workspace, home=ctx.home),
+                comment=rule.comment or "a directory behind $PATH at launch",
+            )
+        )
+    return out
 
 
 def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node) -> Rule | None:
     what = f"{action} rule {index}"
-    fields = b.mapping(node, what, ("effect", "inherit", *PATTERN_KEYS, *DOC_KEYS))
+    fields = b.mapping(node, what, ("effect", "inherit", "exec", *PATTERN_KEYS, *DOC_KEYS))
     if fields is None:
         return None
     want = RULE_KEY_FOR_ACTION[action]
@@ -86,6 +122,23 @@ def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node)
                     f"{what}: 'inherit: false' has no meaning on a deny "
                     "rule (a deny always applies to every exec)",
                 )
+    execute = False
+    if "exec" in fields:
+        value = b.boolean(fields["exec"][1], f"{what}: exec")
+        if action != "file_read":
+            b.error(
+                fields["exec"][0],
+                f"{what}: 'exec' applies only to file_read rules (execution needs read)",
+            )
+            ok = False
+        elif value and effect == "deny":
+            b.error(
+                fields["exec"][0],
+                f"{what}: 'exec: true' has no meaning on a deny rule (a read deny "
+                "already refuses execution)",
+            )
+            ok = False
+        execute = bool(value)
     comment = None
     for key in DOC_KEYS:
         if key in fields:
@@ -115,6 +168,7 @@ def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node)
         source=b.ref(node),
         inherit=inherit,
         comment=comment,
+        execute=execute,
         **kwargs,
     )
 
@@ -141,7 +195,13 @@ def _parse_block(b: _Builder, ctx: _Context, node: Node, what: str) -> ActionBlo
         items = b.sequence(fields["rules"][1], f"{action}: rules")
         for i, item in enumerate(items or (), start=1):
             rule = _parse_rule(b, ctx, action, i, item)
-            if rule is not None:
+            if rule is None:
+                continue
+            if rule.path is not None and rule.pattern == PATH_ENV_PATTERN:
+                expanded = _expand_path_env(b, ctx, rule, item)
+                rules.extend(expanded)
+                ctx.path_dirs.extend(r.pattern for r in expanded)
+            else:
                 rules.append(rule)
     return ActionBlock(
         action=action,
@@ -188,7 +248,11 @@ def _build(
     cwd: Path | None,
     home: Path | None,
     audit_dir: Path | None,
+    chain: tuple[str, ...] = (),
+    workspace_override: Path | None = None,
 ) -> Policy:
+    """Build a Policy from text.  `chain`: the real paths of the policies extending this
+    one (cycle detection); `workspace_override`: the extending policy's workspace."""
     # JSON allows tabs between tokens; PyYAML does not.  Outside strings a tab is
     # only whitespace, and JSON forbids raw tabs inside strings, so swapping them
     # for spaces changes neither meaning nor columns.
@@ -214,6 +278,7 @@ def _build(
     mode = "enforce"
     workspace = cwd_p
     extends: tuple[str, ...] = (_baseline.BASELINE_NAME,)
+    parents: list[Policy] = []
     environment = Environment()
     enforcement = Enforcement()
     block_nodes: list[Node] = []
@@ -257,17 +322,40 @@ def _build(
                     )
                 else:
                     workspace = _resolve_dir(ws, cwd_p, home_s)
+        if workspace_override is not None:
+            workspace = workspace_override
         if "extends" in fields:
-
-            def check(v: str) -> str | None:
-                if v in _baseline.KNOWN_PROFILES:
-                    return None
-                return f"unknown profile {v!r} (known: {', '.join(_baseline.KNOWN_PROFILES)})"
-
-            names = b.string_list(fields["extends"][1], "extends", check)
-            if len(set(names)) != len(names):
-                b.error(fields["extends"][1], "extends: a profile is listed twice")
-            extends = tuple(dict.fromkeys(names))
+            named: list[tuple[Node, str]] = []
+            for item in b.sequence(fields["extends"][1], "extends") or ():
+                name = b.string(item, "extends entry")
+                if name is None:
+                    continue
+                if name in (n for _, n in named):
+                    b.error(item, f"extends: {name!r} is listed twice")
+                    continue
+                named.append((item, name))
+            extends = tuple(n for _, n in named)
+            here = (os.path.realpath(policy_path),) if policy_path is not None else ()
+            parents = load_parents(
+                b,
+                named,
+                base_dir=policy_path.parent if policy_path is not None else cwd_p,
+                chain=chain or here,
+                build=lambda path, name, ch: _build_file(
+                    path,
+                    name,
+                    cwd=cwd_p,
+                    home=home,
+                    audit_dir=audit_dir,
+                    chain=ch,
+                    workspace_override=workspace if "workspace" in fields else workspace_override,
+                ),
+                known_profiles=_baseline.KNOWN_PROFILES,
+            )
+            if parents and "workspace" not in fields and workspace_override is None:
+                workspace = parents[0].workspace
+            if parents and "mode" not in fields:
+                mode = parents[0].mode
         if "actions" in fields:
             items = b.sequence(fields["actions"][1], "actions")
             block_nodes = items or []
@@ -284,8 +372,22 @@ def _build(
     if b.errors:
         raise b.errors[0] if len(b.errors) == 1 else PolicyErrors(b.errors)
 
-    base_rules = _baseline.baseline_rules() if _baseline.BASELINE_NAME in extends else []
+    if parents:
+        declared = merge_blocks(declared, parents)
+        environment = merge_environment(environment, parents)
+        enforcement = merge_enforcement(enforcement, parents)
+    with_baseline = _baseline.BASELINE_NAME in extends or any(has_baseline(p) for p in parents)
+    base_rules = _baseline.baseline_rules() if with_baseline else []
+    chain_files = tuple(dict.fromkeys(f for p in parents for f in (p.path, *p.parents)))
     prot_rules = _baseline.protected_paths(policy_path, home_s, audit_dir, workspace=str(workspace))
+    prot_rules += _baseline.extended_policy_files(
+        chain_files,
+        home_s,
+        workspace=str(workspace),
+        after=sum(r.action == "file_write" for r in prot_rules),
+    )
+    if chain_files:
+        sha256 = hashlib.sha256((sha256 + "".join(p.sha256 for p in parents)).encode()).hexdigest()
     blocks: dict[str, ActionBlock] = {}
     for action in ACTIONS:
         block = declared.get(action)
@@ -319,4 +421,30 @@ def _build(
         enforcement=enforcement,
         declared_actions=tuple(a for a in ACTIONS if a in declared),
         format="safeclaw" if safeclaw else "native",
+        parents=chain_files,
+    )
+
+
+def _build_file(
+    path: Path,
+    file: str,
+    *,
+    cwd: Path,
+    home: Path | None,
+    audit_dir: Path | None,
+    chain: tuple[str, ...],
+    workspace_override: Path | None,
+) -> Policy:
+    """Load one parent policy file named by `extends`."""
+    data = _read_capped(path, file)
+    return _build(
+        _decode(data, file),
+        file=file,
+        policy_path=Path(os.path.abspath(path)),
+        sha256=hashlib.sha256(data).hexdigest(),
+        cwd=cwd,
+        home=home,
+        audit_dir=audit_dir,
+        chain=chain,
+        workspace_override=workspace_override,
     )

@@ -28,10 +28,18 @@ def render_check(policy: Policy) -> str:
             f"workspace {policy.workspace})"
         )
     ]
+    with_baseline = any(r.origin == "baseline" for b in policy.blocks.values() for r in b.rules)
     if not policy.extends:
         lines.append("baseline: none (extends: [])")
+    elif policy.extends == ("system",):
+        lines.append("baseline: system")
     else:
-        lines.append(f"baseline: {', '.join(policy.extends)}")
+        lines.append(
+            f"extends: {', '.join(policy.extends)}"
+            + ("; baseline: system" if with_baseline else "; baseline: none")
+        )
+    for parent in policy.parents:
+        lines.append(f"  from {parent}")
     for action in ACTIONS:
         block = policy.blocks[action]
         own = [r for r in block.rules if r.origin == "policy"]
@@ -48,6 +56,7 @@ def render_check(policy: Policy) -> str:
         lines.append(f"{action}: default {default}; {n_allow} allow / {n_deny} deny rules")
         for r in own[:MAX_LISTED]:
             flag = "" if r.inherit or r.effect == "deny" else "  [inherit: false]"
+            flag += "  [exec: true]" if r.execute else ""
             lines.append(f"  {r.effect:<5}  {r.pattern:<32} rule {r.index}, {_where(r)}{flag}")
         if len(own) > MAX_LISTED:
             lines.append(f"  ... and {len(own) - MAX_LISTED} more rules")

@@ -191,7 +191,7 @@ def coding_agent() -> Policy:
         ("file_read", "pkg/nested/.env", "deny"),
         ("file_read", "~/.aws/credentials", "deny"),
         ("file_read", "~/.docker/config.json", "deny"),
-        ("file_read", "~/.bashrc", "deny"),
+        ("file_read", "~/.bashrc", "allow"),  # start-up files are read (issue 15)
         ("file_write", "src/app.ts", "allow"),
         ("file_write", "~/.bashrc", "deny"),
         ("file_write", ".git/hooks/pre-commit", "deny"),
@@ -202,7 +202,11 @@ def coding_agent() -> Policy:
         ("shell_exec", "git status", "allow"),
         ("shell_exec", "git push origin main", "deny"),
         ("shell_exec", "python3 -c 'print(1)'", "allow"),
-        ("shell_exec", "nmap 10.0.0.0/8", "deny"),
+        ("shell_exec", "od -c f", "allow"),  # everyday tools run (issue 15)
+        ("shell_exec", "./hello", "allow"),  # what the agent builds runs
+        ("shell_exec", "sh -c 'make && ./hello'", "allow"),
+        ("shell_exec", "doas id", "deny"),
+        ("shell_exec", "bash -c 'wget -q http://x'", "deny"),
         ("network", "registry.npmjs.org:443", "allow"),
         ("network", "pypi.org:443", "allow"),
         ("network", "api.anthropic.com:443", "allow"),
