@@ -27,7 +27,7 @@ LOCK := requirements.lock
 # setuptools/wheel/cffi, not with whatever an isolated build environment would fetch.
 PIP_LOCKED := $(VPY) -m pip install -q -c $(LOCK)
 
-.PHONY: install test vm-test demo bench build check-c lint lock clean
+.PHONY: install test e2e vm-test demo bench build check-c lint lock clean
 
 install: $(STAMP)
 
@@ -52,6 +52,15 @@ check-c:
 
 test: install check-c
 	$(VPY) -m pytest -q
+
+# The real agents under their presets (e2e/): Claude Code and Codex from the npm registry,
+# aider from PyPI, installed outside the sandbox into e2e/.cache (kept between runs; node/npm
+# from Debian's apt when the machine has none), then e2e/test_agents.py: each CLI starts with
+# 0 denials in the trail, and a run that needs the API fails as it fails bare.
+e2e: install
+	@bash e2e/install.sh
+	@echo "e2e: running the agents bare and under landgate"
+	$(VPY) -m pytest -q -s -p no:cacheprovider e2e/test_agents.py
 
 # The kernel-facing tests inside a VM per kernel in vm-tests/kernels (see vm-tests/README.md).
 vm-test: install
