@@ -25,6 +25,9 @@ BIN = {
 }
 
 
+_LG = [sys.executable, "-m", "sandbox"]
+
+
 def _env(home: Path) -> dict[str, str]:
     env = {
         k: v
@@ -57,6 +60,7 @@ def _run(tmp: Path, name: str, argv: list[str], preset: str | None) -> tuple[int
     t0 = time.monotonic()
     p = subprocess.run(
         cmd,
+        check=False,
         cwd=ws,
         env=_env(home),
         stdin=subprocess.DEVNULL,
@@ -65,9 +69,8 @@ def _run(tmp: Path, name: str, argv: list[str], preset: str | None) -> tuple[int
         timeout=120,
     )
     took = time.monotonic() - t0
-    print(
-        f"e2e: {'landgate ' + preset if preset else 'bare'}: {' '.join(argv)} -> {p.returncode} ({took:.1f} s)"
-    )
+    how = f"landgate {preset}" if preset else "bare"
+    print(f"e2e: {how}: {' '.join(argv)} -> {p.returncode} ({took:.1f} s)")
     return p.returncode, p.stdout + p.stderr, audit
 
 
@@ -159,6 +162,7 @@ def test_claude_code_starts_with_the_landgate_hook_installed(tmp_path):
     (base / "home").mkdir()
     init = subprocess.run(
         [sys.executable, "-m", "sandbox", "init", "--agent", "claude-code"],
+        check=False,
         cwd=ws,
         env=env,
         capture_output=True,
@@ -171,8 +175,8 @@ def test_claude_code_starts_with_the_landgate_hook_installed(tmp_path):
     assert "landgate hook claude-code" in json.dumps(merged["hooks"])
     audit = base / "audit"
     p = subprocess.run(
-        [sys.executable, "-m", "sandbox", "run", "--policy", "claude-code", "--audit", str(audit)]
-        + ["--", "claude", "-p", "hello"],
+        [*_LG, "run", "--policy", "claude-code", "--audit", str(audit), "--", "claude", "-p", "hi"],
+        check=False,
         cwd=ws,
         env=env,
         stdin=subprocess.DEVNULL,
