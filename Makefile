@@ -37,6 +37,11 @@ $(STAMP): pyproject.toml setup.py csrc/*.c csrc/*.h csrc/build.py $(LOCK)
 	  echo "installing Debian packages:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# node + npm for the workflow tests (tests/session/test_workflows.py): Debian's
+	@# packages, unless a node with npm is already installed (e.g. from NodeSource,
+	@# whose nodejs conflicts with Debian's npm package)
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian packages: nodejs npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(PIP_LOCKED) --upgrade pip setuptools wheel cffi
 	rm -f sandbox/_*.so

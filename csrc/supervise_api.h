@@ -215,6 +215,12 @@ struct lg_tables {
     const char *const *write_trees;
     int n_write_trees;
     int write_known;
+    /* Unix socket paths whose connect, when the policy refuses it by its default
+     * (no rule names it), is answered as a host without that service answers:
+     * ENOENT when the socket file is absent, ECONNREFUSED when it exists, with no
+     * denial line and no event (glibc's nscd probe: sandbox.policy.baseline). */
+    const char *const *quiet_unix;
+    int n_quiet_unix;
 };
 
 struct lg_sup;

@@ -207,6 +207,15 @@ static void judge_dest(const struct lg_tables *t, struct lg_sup *s, const struct
     *rule = t->net_default_rule;
 }
 
+/* Is `path` one of the quiet unix sockets (struct lg_tables.quiet_unix)? */
+static int quiet_unix(const struct lg_tables *t, const char *path)
+{
+    for (int i = 0; i < t->n_quiet_unix; i++)
+        if (t->quiet_unix[i] && strcmp(t->quiet_unix[i], path) == 0)
+            return 1;
+    return 0;
+}
+
 /* The same judgement for a unix socket path, without a kernel in the loop
  * (`explain` and the contract tests call it on the compiled tables). */
 int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule)
@@ -880,6 +889,16 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
             }
         }
         lg_read_creds(tid, &j->creds);
+    }
+    if (ev.result == LG_EFFECT_DENY && ev.rule == s->t.net_default_rule && d.family == AF_UNIX &&
+        !d.abstract && !d.unnamed && !(ev.flags & LG_EV_FAILCLOSED) && quiet_unix(&s->t, d.path)) {
+        /* A lookup glibc makes on its own (nscd), refused by the default: answered
+         * as a host without the service answers, with no denial line and no event,
+         * so that every session is not reported for it.  The connect never happens
+         * (a real nscd would resolve names outside the sandbox's DNS view). */
+        lg_send_resp(s, req->id, 0, j->pathfd < 0 ? ENOENT : ECONNREFUSED, 0);
+        job_free(j);
+        return;
     }
     if (ev.result == LG_EFFECT_DENY || s->simulate) {
         answer(s, req->id, &ev, 0, ECONNREFUSED, 0);

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_policy_arg(run, required=False)
     run.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="do not print which policy was applied (denials are still printed)",
+    )
+    run.add_argument(
         "--audit",
         metavar="DIR",
         help="audit trail directory (default $XDG_STATE_HOME/landgate/audit)",
@@ -317,6 +323,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         audit_dir=args.audit,
         simulate=args.simulate,
         best_effort=args.best_effort,
+        quiet=args.quiet,
         warn=lambda msg: _stderr_line(f"landgate: warning: {msg}"),
         notice=lambda msg: _stderr_line(f"landgate: {msg}"),
     )

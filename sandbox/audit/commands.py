@@ -119,6 +119,20 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _rule_text(e: dict[str, Any]) -> str:
+    """The deciding rule of a decision entry; never `None`: an entry with no rule was
+    decided by the user launching the root command, or by a block's default."""
+    rule = e.get("rule")
+    if rule:
+        return str(rule)
+    flags = e.get("flags") or ()
+    if e.get("action") == "shell_exec" and "root" in flags:
+        return "root command (launched by the user)"
+    if e.get("origin") == "infrastructure":
+        return "landgate's own service"
+    return f"default {e.get('result', '')}".rstrip()
+
+
 def _row(e: dict[str, Any]) -> tuple[str, str, str, str]:
     """(action, target, result, rule) of one entry, as text (not yet escaped)."""
     t = e.get("type")
@@ -127,7 +141,7 @@ def _row(e: dict[str, Any]) -> tuple[str, str, str, str]:
             str(e.get("action", "")),
             str(e.get("target", "")),
             str(e.get("result", "")),
-            str(e.get("rule", "")),
+            _rule_text(e),
         )
     if t == "session_start":
         argv = e.get("argv")

@@ -109,6 +109,18 @@ SYSTEM_BASELINE: tuple[tuple[str, str, str, str], ...] = (
     ("file_write", "allow", "/dev/ptmx", "opening a pseudo-terminal"),
 )
 
+# Unix sockets that programs probe on their own, on every run, whether or not the
+# service exists (glibc's NSS asks nscd before reading /etc/passwd, /etc/hosts).  When
+# the policy refuses such a connect by its default (no rule names the socket), the
+# supervisor answers as a host without the service answers (ENOENT if the socket file is
+# absent, ECONNREFUSED if it exists) with no denial line and no trail entry.  The connect
+# never happens: a real nscd would resolve names outside the sandbox's DNS view.  A rule
+# that names the socket decides it as usual (an explicit deny is reported).
+QUIET_UNIX_SOCKETS: tuple[tuple[str, str], ...] = (
+    ("/var/run/nscd/socket", "glibc's nscd probe (passwd, group, hosts lookups)"),
+    ("/run/nscd/socket", "glibc's nscd probe where /var/run is not a link to /run"),
+)
+
 _BASELINE_SOURCE = SourceRef(file="<system baseline>", line=0, column=0)
 _PROTECTED_SOURCE = SourceRef(file="<protected paths>", line=0, column=0)
 

@@ -74,6 +74,23 @@ def _split_host_port(text: str, raw: str) -> tuple[str, str | None, bool]:
     return text, None, False
 
 
+_SCHEME_PORTS = {"https": 443, "http": 80, "wss": 443, "ws": 80, "ftp": 21, "ssh": 22}
+
+
+def _unurl(scheme: str, rest: str) -> str:
+    """`https://api.openai.com/v1` -> `api.openai.com:443` (the destination meant)."""
+    hostport = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    if not hostport:
+        return "host:port"
+    has_port = hostport.rsplit(":", 1)[-1].isdigit() and (
+        not hostport.startswith("[") or "]:" in hostport
+    )
+    port = _SCHEME_PORTS.get(scheme.lower())
+    if has_port or port is None:
+        return hostport
+    return f"{hostport}:{port}"
+
+
 def parse_destination(raw: str) -> Destination:
     """Parse a network destination pattern (DESIGN §3).
 
@@ -95,6 +112,9 @@ def parse_destination(raw: str) -> Destination:
             )
         compile_glob(glob, path=True)
         return Destination(raw=raw, kind="unix", unix_glob=glob)
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        raise ValueError(f"a destination is not a URL: drop the scheme: use {_unurl(scheme, rest)}")
     host, port_text, bracketed = _split_host_port(text, raw)
     port = _parse_port(port_text, raw) if port_text is not None else None
     if not host:

@@ -39,6 +39,7 @@ class RunOptions:
     best_effort: bool = False
     warn: Callable[[str], None] = _ignore
     notice: Callable[[str], None] = _ignore
+    quiet: bool = False  # no "policy: ..." notice (`landgate run -q`)
     # Injectable for tests and for the other layers:
     host: HostCapabilities | None = None  # pretend a feature is absent
     env: Mapping[str, str] | None = None  # default os.environ
@@ -73,11 +74,14 @@ class SessionResult:
 def load_session_policy(options: RunOptions, cwd: str) -> Policy:
     if isinstance(options.policy, Policy):
         return options.policy
-    from sandbox.policy import load_policy, resolve_policy_path
+    from sandbox.policy.loader import choose_policy, load_policy
 
-    path = resolve_policy_path(options.policy, cwd=Path(cwd))
+    path, label = choose_policy(options.policy, Path(cwd), list(options.argv))
     audit = Path(options.audit_dir) if options.audit_dir else None
-    return load_policy(path, cwd=Path(cwd), audit_dir=audit)
+    policy = load_policy(path, cwd=Path(cwd), audit_dir=audit)
+    if not options.quiet:
+        options.notice(f"policy: {label}")
+    return policy
 
 
 def check_enforcement(

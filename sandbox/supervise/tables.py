@@ -21,6 +21,7 @@ from typing import Any
 
 from sandbox._supervise import ffi, lib
 from sandbox.errors import LaunchError
+from sandbox.policy.baseline import QUIET_UNIX_SOCKETS
 from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.loader import presets_dir
 from sandbox.policy.model import Policy, Rule
@@ -328,6 +329,12 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
     _write_trees(t, info.get("write_trees"), cstr, keep)
+    quiet = ffi.new("char *[]", max(1, len(QUIET_UNIX_SOCKETS)))
+    keep.append(quiet)
+    for i, (path, _why) in enumerate(QUIET_UNIX_SOCKETS):
+        quiet[i] = cstr(path)
+    t.quiet_unix = quiet
+    t.n_quiet_unix = len(QUIET_UNIX_SOCKETS)
     return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
 
 

@@ -54,8 +54,9 @@ def landgate(
     extra_args: Sequence[str] = (),
     timeout: float = 60,
     cwd: Path | None = None,
+    preset: str | None = None,
 ) -> subprocess.CompletedProcess:
-    pol = policy or world_policy(world)
+    pol = preset if preset is not None else (policy or world_policy(world))
     cmd = [PY, "-m", "sandbox", "run", "--policy", str(pol), *extra_args, "--", *argv]
     if as_nobody:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
