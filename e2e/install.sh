@@ -24,14 +24,16 @@ fi
 say "node $(node --version), npm $(npm --version)"
 
 have_npm() {  # package version: installed at exactly that version?
-  local f="$CACHE/npm/node_modules/$1/package.json"
+  local f="$CACHE/npm/lib/node_modules/$1/package.json"
   [ -f "$f" ] && node -e "process.exit(require('./$f').version === '$2' ? 0 : 1)"
 }
 if have_npm @anthropic-ai/claude-code "$CLAUDE_CODE_VERSION" && have_npm @openai/codex "$CODEX_VERSION"; then
   say "Claude Code $CLAUDE_CODE_VERSION and Codex $CODEX_VERSION: cached"
 else
   say "npm install @anthropic-ai/claude-code@$CLAUDE_CODE_VERSION @openai/codex@$CODEX_VERSION"
-  npm install --no-audit --no-fund --loglevel=error --prefix "$CACHE/npm" \
+  # -g with a prefix of our own: the layout of a user's `npm install -g` (PREFIX/bin on PATH,
+  # packages in PREFIX/lib/node_modules), not a project's node_modules/.bin
+  npm install -g --no-audit --no-fund --loglevel=error --prefix "$CACHE/npm" \
     "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_VERSION"
 fi
 
@@ -43,4 +45,4 @@ else
   /usr/bin/python3 -m venv "$CACHE/aider"
   "$CACHE/aider/bin/pip" install -q "aider-chat==$AIDER_VERSION" 2> >(grep -v "is ignored: it is neither" >&2)
 fi
-say "installed: $("$CACHE/npm/node_modules/.bin/claude" --version) / $("$CACHE/npm/node_modules/.bin/codex" --version) / $("$CACHE/aider/bin/aider" --version)"
+say "installed: $("$CACHE/npm/bin/claude" --version) / $("$CACHE/npm/bin/codex" --version) / $("$CACHE/aider/bin/aider" --version)"

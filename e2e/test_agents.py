@@ -19,8 +19,8 @@ E2E = Path(__file__).resolve().parent
 ROOT = E2E.parent
 CACHE = E2E / ".cache"
 BIN = {
-    "claude": CACHE / "npm" / "node_modules" / ".bin" / "claude",
-    "codex": CACHE / "npm" / "node_modules" / ".bin" / "codex",
+    "claude": CACHE / "npm" / "bin" / "claude",
+    "codex": CACHE / "npm" / "bin" / "codex",
     "aider": CACHE / "aider" / "bin" / "aider",
 }
 
@@ -71,7 +71,8 @@ def _run(tmp: Path, name: str, argv: list[str], preset: str | None) -> tuple[int
     took = time.monotonic() - t0
     how = f"landgate {preset}" if preset else "bare"
     print(f"e2e: {how}: {' '.join(argv)} -> {p.returncode} ({took:.1f} s)")
-    return p.returncode, p.stdout + p.stderr, audit
+    # the run's own directories differ between the bare and the sandboxed run
+    return p.returncode, (p.stdout + p.stderr).replace(str(base), "<RUN>"), audit
 
 
 def _denials(audit: Path) -> list[dict]:
