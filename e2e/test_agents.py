@@ -109,8 +109,11 @@ STARTS = [
     ("claude", ["claude", "--help"], "claude-code"),
     ("codex", ["codex", "--version"], "codex"),
     ("aider", ["aider", "--version"], "aider"),
-    ("aider", ["aider", "--no-check-update", "--no-analytics", "--list-models", "gpt-4o"], "aider"),
 ]
+# Not in the list: `aider --list-models gpt-4o` works under the aider preset (same output,
+# exit 0) but aider first fetches litellm's model metadata from raw.githubusercontent.com,
+# which the preset does not allow (one DNS-view denial; aider falls back to its bundled
+# copy).  Whether the preset should reach GitHub is a policy decision, not a start-up one.
 
 
 @pytest.mark.parametrize(
