@@ -22,6 +22,7 @@ DESIGN §3's one semantics, so the result means "the parent, plus the child":
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +43,33 @@ from sandbox.policy.model import (
 
 MAX_CHAIN = 8  # extends nesting deeper than this is an error, not a stack overflow
 _SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def extends_entries(b: _Builder, node: Node) -> list[tuple[Node, str]]:
+    """The `extends` list as (node, name), each name once (a repeat is an error)."""
+    named: list[tuple[Node, str]] = []
+    for item in b.sequence(node, "extends") or ():
+        name = b.string(item, "extends entry")
+        if name is None:
+            continue
+        if name in (n for _, n in named):
+            b.error(item, f"extends: {name!r} is listed twice")
+            continue
+        named.append((item, name))
+    return named
+
+
+def parent_files(parents: Sequence[Policy]) -> tuple[Path, ...]:
+    """Every policy file the parents come from, nearest first, each once."""
+    return tuple(dict.fromkeys(f for p in parents for f in (p.path, *p.parents)))
+
+
+def chain_sha256(own: str, parents: Sequence[Policy]) -> str:
+    """The policy's hash for the trail: its file's own, or (with parents) a hash over its
+    file's and every parent's, so that an edit anywhere in the chain changes it."""
+    if not parents:
+        return own
+    return hashlib.sha256((own + "".join(p.sha256 for p in parents)).encode()).hexdigest()
 
 
 def preset_names() -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,14 @@ from sandbox.policy import baseline as _baseline
 from sandbox.policy.builder import _Builder, _kind
 from sandbox.policy.destinations import parse_destination
 from sandbox.policy.extends import (
+    chain_sha256,
+    extends_entries,
     has_baseline,
     load_parents,
     merge_blocks,
     merge_enforcement,
     merge_environment,
+    parent_files,
 )
 from sandbox.policy.keys import (
     BLOCK_KEYS,
@@ -46,7 +48,7 @@ from sandbox.policy.patterns import (
     parse_path_pattern,
 )
 from sandbox.policy.sections import _all_keys, _parse_enforcement, _parse_environment
-from sandbox.policy.toolchains import toolchain_dirs
+from sandbox.policy.toolchains import expand_path_rule
 from sandbox.policy.yamlread import _compose, _decode, _read_capped
 
 # ---------------------------------------------------------------------------
@@ -59,31 +61,6 @@ class _Context:
         self.workspace = workspace
         self.home = home
         self.safeclaw = safeclaw
-        self.path_dirs: list[str] = []  # what `$PATH` expanded to (for the cache key)
-
-
-def _expand_path_env(b: _Builder, ctx: _Context, rule: Rule, node: Node) -> list[Rule]:
-    """`path: "$PATH"`: one rule per directory behind PATH now (toolchains.py), each with
-    the written rule's index, source and effect."""
-    if rule.action != "file_read" or rule.effect != "allow":
-        b.error(
-            node,
-            f"{rule.action} rule {rule.index}: '$PATH' is meaningful only in a "
-            "file_read allow (usually with exec: true)",
-        )
-        return []
-    out: list[Rule] = []
-    for d in toolchain_dirs(os.environ.get("PATH", ""), ctx.home):
-        pattern = d.rstrip("/") + "/"
-        out.append(
-            replace(
-                rule,
-                pattern=pattern,
-                path=parse_path_pattern(pattern, workspace=ctx.workspace, home=ctx.home),
-                comment=rule.comment or "a directory behind $PATH at launch",
-            )
-        )
-    return out
 
 
 def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node) -> Rule | None:
@@ -198,9 +175,7 @@ def _parse_block(b: _Builder, ctx: _Context, node: Node, what: str) -> ActionBlo
             if rule is None:
                 continue
             if rule.path is not None and rule.pattern == PATH_ENV_PATTERN:
-                expanded = _expand_path_env(b, ctx, rule, item)
-                rules.extend(expanded)
-                ctx.path_dirs.extend(r.pattern for r in expanded)
+                rules.extend(expand_path_rule(b, rule, item, ctx.workspace, ctx.home))
             else:
                 rules.append(rule)
     return ActionBlock(
@@ -325,15 +300,7 @@ def _build(
         if workspace_override is not None:
             workspace = workspace_override
         if "extends" in fields:
-            named: list[tuple[Node, str]] = []
-            for item in b.sequence(fields["extends"][1], "extends") or ():
-                name = b.string(item, "extends entry")
-                if name is None:
-                    continue
-                if name in (n for _, n in named):
-                    b.error(item, f"extends: {name!r} is listed twice")
-                    continue
-                named.append((item, name))
+            named = extends_entries(b, fields["extends"][1])
             extends = tuple(n for _, n in named)
             here = (os.path.realpath(policy_path),) if policy_path is not None else ()
             parents = load_parents(
@@ -378,7 +345,7 @@ def _build(
         enforcement = merge_enforcement(enforcement, parents)
     with_baseline = _baseline.BASELINE_NAME in extends or any(has_baseline(p) for p in parents)
     base_rules = _baseline.baseline_rules() if with_baseline else []
-    chain_files = tuple(dict.fromkeys(f for p in parents for f in (p.path, *p.parents)))
+    chain_files = parent_files(parents)
     prot_rules = _baseline.protected_paths(policy_path, home_s, audit_dir, workspace=str(workspace))
     prot_rules += _baseline.extended_policy_files(
         chain_files,
@@ -386,8 +353,7 @@ def _build(
         workspace=str(workspace),
         after=sum(r.action == "file_write" for r in prot_rules),
     )
-    if chain_files:
-        sha256 = hashlib.sha256((sha256 + "".join(p.sha256 for p in parents)).encode()).hexdigest()
+    sha256 = chain_sha256(sha256, parents)
     blocks: dict[str, ActionBlock] = {}
     for action in ACTIONS:
         block = declared.get(action)

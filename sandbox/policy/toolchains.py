@@ -24,8 +24,13 @@ directory.  Deny rules still apply beneath every directory granted here (deny wi
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
-from sandbox.policy.patterns import normalize_path
+from yaml.nodes import Node
+
+from sandbox.policy.builder import _Builder
+from sandbox.policy.model import Rule
+from sandbox.policy.patterns import normalize_path, parse_path_pattern
 
 # Trees the system baseline already covers; their symlinks are not followed (cost).
 SYSTEM_TREES: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -92,4 +97,29 @@ def toolchain_dirs(path_env: str, home: str) -> list[str]:
             continue  # unreadable PATH directory: nothing to follow
     # Drop directories beneath another one found (one grant per tree).
     out = [d for d in found if not any(o != d and _beneath(d, o) for o in found)]
+    return out
+
+
+def expand_path_rule(b: _Builder, rule: Rule, node: Node, workspace: str, home: str) -> list[Rule]:
+    """`path: "$PATH"`: one rule per directory `toolchain_dirs` finds behind PATH now, each
+    with the written rule's index, source, effect and exec flag; an error (at `node`)
+    anywhere but in a file_read allow."""
+    if rule.action != "file_read" or rule.effect != "allow":
+        b.error(
+            node,
+            f"{rule.action} rule {rule.index}: '$PATH' is meaningful only in a "
+            "file_read allow (usually with exec: true)",
+        )
+        return []
+    out: list[Rule] = []
+    for d in toolchain_dirs(os.environ.get("PATH", ""), home):
+        pattern = d.rstrip("/") + "/"
+        out.append(
+            replace(
+                rule,
+                pattern=pattern,
+                path=parse_path_pattern(pattern, workspace=workspace, home=home),
+                comment=rule.comment or "a directory behind $PATH at launch",
+            )
+        )
     return out

@@ -76,12 +76,18 @@ def load_session_policy(options: RunOptions, cwd: str) -> Policy:
         return options.policy
     from sandbox.policy.loader import choose_policy, load_policy
 
-    path, label = choose_policy(options.policy, Path(cwd), list(options.argv))
+    path, _label = choose_policy(options.policy, Path(cwd), list(options.argv))
     audit = Path(options.audit_dir) if options.audit_dir else None
-    policy = load_policy(path, cwd=Path(cwd), audit_dir=audit)
-    if not options.quiet:
-        options.notice(f"policy: {label}")
-    return policy
+    return load_policy(path, cwd=Path(cwd), audit_dir=audit)
+
+
+def policy_label(options: RunOptions, cwd: str) -> str:
+    """Which policy `run` applies, in words ("the claude-code preset (picked for ...)")."""
+    if isinstance(options.policy, Policy):
+        return str(options.policy.path)
+    from sandbox.policy.loader import choose_policy
+
+    return choose_policy(options.policy, Path(cwd), list(options.argv))[1]
 
 
 def check_enforcement(

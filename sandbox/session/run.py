@@ -33,6 +33,7 @@ from sandbox.session.options import (
     SessionResult,
     check_enforcement,
     load_session_policy,
+    policy_label,
     resolve_executable,
     session_start_fields,
 )
@@ -71,6 +72,9 @@ def run_session_result(options: RunOptions) -> SessionResult:
     if path is None:
         options.notice(f"{argv[0]}: command not found")
         return SessionResult(EXIT_NOT_FOUND, None, str(audit_dir), {})
+    if not options.quiet:
+        # Said once the session will run (a refusal above is one line of its own).
+        options.notice(f"policy: {policy_label(options, cwd)}")
 
     # The trail is opened before anything runs: an unwritable trail refuses the
     # session (exit 125) instead of running unrecorded.
