@@ -88,8 +88,8 @@ bench: install
 	$(VPY) bench/run.py
 
 lint: install
-	$(VPY) -m ruff check sandbox tests bench demo .ci vm-tests
-	$(VPY) -m ruff format --check sandbox tests bench demo .ci vm-tests
+	$(VPY) -m ruff check sandbox tests bench demo .ci vm-tests e2e
+	$(VPY) -m ruff format --check sandbox tests bench demo .ci vm-tests e2e
 	$(VPY) -m mypy sandbox
 
 # Re-resolve every Python dependency from PyPI and rewrite requirements.lock.

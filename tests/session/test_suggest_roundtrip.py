@@ -8,7 +8,6 @@ deny (`.env`) still holds in the suggestion."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -71,8 +70,14 @@ cc -o hello hello.c
 "$HOME/tools/bin/mytool"
 od -c hello.c > /dev/null
 sort hello.c > /dev/null
-/usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5).sendall(b"ping")' {port} || echo NET-REFUSED
+/usr/bin/python3 net.py {port} || echo NET-REFUSED
 echo FLOW-DONE
+"""
+
+
+NET = """\
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5).sendall(b"ping")
 """
 
 
@@ -104,6 +109,7 @@ def test_simulate_suggest_enforce_round_trip(world):
     for d in (world.home / "tools", tools):
         d.chmod(0o755)
     (world.workspace / "flow.sh").write_text(FLOW.format(port=world.allowed_server.port))
+    (world.workspace / "net.py").write_text(NET)
     base = _base(world)
 
     # 1. enforced under the strict base, the workflow fails (the twin of the last step)
