@@ -273,3 +273,16 @@ def test_agent_presets(tmp_path: Path, preset: str, var: str, host: str) -> None
     assert decide(pol, "file_write", str(tmp_path / state)).effect == "allow"
     assert decide(pol, "file_read", str(tmp_path / ".ssh" / "id_rsa")).effect == "deny"
     assert decide(pol, "shell_exec", "curl https://x").effect == "deny"
+
+
+def test_safeclaw_blocks_read_exec_too(tmp_path: Path) -> None:
+    tool = tmp_path / "tool"
+    tool.mkdir()
+    text = (
+        '[{"action": "file_read", "defaultEffect": "deny", "rules": '
+        f'[{{"path": "{tool}/", "effect": "allow", "exec": true}}]}}]'
+    )
+    pol = load_policy(_write(tmp_path / "sc.json", text), cwd=tmp_path, home=tmp_path)
+    assert pol.format == "safeclaw"
+    plan = compile_landlock_rules(pol, 7, pid_ns=True)
+    assert {r.path: r.access for r in plan.rules}[str(tool)] & EXEC
