@@ -12,8 +12,9 @@ STAMP := $(VENV)/.installed
 #                unlike a pyenv under /root, so tests can run landgate as `nobody`)
 #   passt        unprivileged network namespace connectivity     util-linux  setpriv/runuser
 #   iproute2     ip netns for the tests' fake internet            chromium  the report test
+#   ca-certificates  the symlinked /etc/ssl/certs/*.pem the simulation/enforcement contract reads
 DEB_PKGS := gcc make libcap-dev nftables libnftables1 python3 python3-venv python3-dev \
-            iproute2 passt util-linux procps chromium curl
+            iproute2 passt util-linux procps chromium curl ca-certificates
 BENCH_DEB_PKGS := bubblewrap firejail socat ripgrep hyperfine
 # vm-tests/ (make vm-test): boot Debian's own kernels (vm-tests/kernels) under QEMU with the
 # host's root filesystem shared read-only; busybox and cpio build the small initramfs, kmod's
@@ -26,7 +27,7 @@ LOCK := requirements.lock
 # setuptools/wheel/cffi, not with whatever an isolated build environment would fetch.
 PIP_LOCKED := $(VPY) -m pip install -q -c $(LOCK)
 
-.PHONY: install test vm-test demo bench build check-c lint lock clean
+.PHONY: install test e2e vm-test demo bench build check-c lint lock clean
 
 install: $(STAMP)
 
@@ -57,6 +58,15 @@ check-c:
 test: install check-c
 	$(VPY) -m pytest -q
 
+# The real agents under their presets (e2e/): Claude Code and Codex from the npm registry,
+# aider from PyPI, installed outside the sandbox into e2e/.cache (kept between runs; node/npm
+# from Debian's apt when the machine has none), then e2e/test_agents.py: each CLI starts with
+# 0 denials in the trail, and a run that needs the API fails as it fails bare.
+e2e: install
+	@bash e2e/install.sh
+	@echo "e2e: running the agents bare and under landgate"
+	$(VPY) -m pytest -q -s -p no:cacheprovider e2e/test_agents.py
+
 # The kernel-facing tests inside a VM per kernel in vm-tests/kernels (see vm-tests/README.md).
 vm-test: install
 	@missing=$$(for p in $(VM_DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -78,8 +88,8 @@ bench: install
 	$(VPY) bench/run.py
 
 lint: install
-	$(VPY) -m ruff check sandbox tests bench demo .ci vm-tests
-	$(VPY) -m ruff format --check sandbox tests bench demo .ci vm-tests
+	$(VPY) -m ruff check sandbox tests bench demo .ci vm-tests e2e
+	$(VPY) -m ruff format --check sandbox tests bench demo .ci vm-tests e2e
 	$(VPY) -m mypy sandbox
 
 # Re-resolve every Python dependency from PyPI and rewrite requirements.lock.

@@ -207,8 +207,55 @@ void lg_escape_shown(char *out, size_t cap, const char *in)
     out[o] = 0;
 }
 
+/* 1 when the n bytes at p can stand verbatim between single quotes in the hint: they
+ * mean themselves to the policy (no glob character; `[` `]` only in a destination's
+ * `[v6]:port`), to a shell (no quote, no space) and to a terminal (no control byte). */
+static int hint_safe(const char *p, size_t n, int brackets)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '/' || c == '.' || c == '_' || c == '-' || c == '+' || c == '@' ||
+                 c == ':' || c == ',' || c == '=' || c == '~' || c == '%' ||
+                 (brackets && (c == '[' || c == ']'));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* The fix a default deny teaches: ` — allow with: landgate allow shell_exec 'od *'`
+ * (the program, with ` *` when it had arguments), the exact path of a file, the
+ * destination as recorded.  Empty when the target cannot be written as a pattern
+ * that means exactly it (then the line names the rule and nothing else). */
+static void denial_hint(char *out, size_t cap, const char *action, const char *target)
+{
+    size_t n = strlen(target);
+    const char *more = "";
+    int brackets = 0;
+    out[0] = 0;
+    if (strcmp(action, "shell_exec") == 0) {
+        const char *sp = strchr(target, ' ');
+        if (sp) {
+            n = (size_t)(sp - target);
+            more = " *";
+        }
+    } else if (strcmp(action, "network") == 0) {
+        if (strncmp(target, "unix:", 5) == 0 && target[5] != '/')
+            return; /* an abstract socket: the policy has no pattern for it */
+        brackets = 1;
+    }
+    if (n > 200 || !hint_safe(target, n, brackets))
+        return;
+    snprintf(out, cap, " \xe2\x80\x94 allow with: landgate allow %s '%.*s%s'", action, (int)n,
+             target, more);
+}
+
 /* Once per distinct denial: `landgate: denied shell_exec "curl x" (rule 4, policy.yaml:21)`
- * on the sandbox's stderr, before the caller sees the error. */
+ * on the sandbox's stderr, before the caller sees the error; when a policy allow could
+ * admit it (the block's default denied it), the line ends with the fix. */
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule)
 {
     if (s->stderr_fd < 0)
@@ -231,9 +278,14 @@ void lg_report_denial(struct lg_sup *s, const char *action, const char *target, 
     char line[LG_TARGET_MAX + 512];
     char shown[201];
     lg_escape_shown(shown, sizeof shown, target);
+    char hint[300];
+    hint[0] = 0;
+    if (rule >= 0 && rule < s->t.n_refs && s->t.hints && s->t.hints[rule])
+        denial_hint(hint, sizeof hint, action, target);
     int len;
     if (rule >= 0)
-        len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)\n", action, shown, lg_ref(s, rule));
+        len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)%s\n", action, shown,
+                       lg_ref(s, rule), hint);
     else
         len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)\n", action, shown, "supervisor could not judge it");
     if (len > 0) {

@@ -206,6 +206,11 @@ struct lg_tables {
     int n_infra;
     const char *const *refs;       /* "rule 4, policy.yaml:21" */
     int n_refs;
+    /* Per rule (n_refs entries, or NULL): 1 when a policy allow rule could admit what the
+     * rule denied (a block's default deny), so the denial line teaches the fix
+     * (`landgate allow ACTION PATTERN`); 0 for an explicit deny (deny wins over any allow),
+     * a protected path or landgate's key directory: no hint that cannot work. */
+    const unsigned char *hints;
     int open_check;                /* enforce the carve-out open check (opens are notified) */
     int open_ruleset_fd;           /* Landlock ruleset the opener thread restricts itself with; -1 none */
     int open_uid;                  /* credentials the opener thread takes; -1 = keep */

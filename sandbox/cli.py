@@ -36,6 +36,7 @@ examples:
   landgate explain --policy policy.yaml file_read .env
                                                which rule decides, and why
   landgate plan --policy policy.yaml           the kernel rules it compiles to
+  landgate allow shell_exec 'od *'             add the rule a denial line suggests
   landgate doctor                              what this host's kernel can enforce
   landgate audit verify                        is the audit trail intact?
 
@@ -148,6 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TARGET",
         help="a path, a command line, or a destination (host[:port], IP, unix:/path)",
     )
+
+    allow = sub.add_parser(
+        "allow",
+        help="add an allow rule to the policy file you own (./.landgate.yaml)",
+        formatter_class=_formatter,
+        description="Add `{ KEY: TARGET, effect: allow }` to ACTION's rules in ./.landgate.yaml "
+        "(created with `extends: [PRESET]` when missing), show the diff, check that the result "
+        "loads and allows the action, then write it. Comments and layout are kept.",
+        epilog="examples:\n  landgate allow shell_exec 'od *'\n"
+        "  landgate allow file_read ~/.config/myapp/ --yes\n"
+        "  landgate allow file_read ~/.bun/bin/ --exec\n"
+        "  landgate allow network api.example.com:443 --policy claude-code\n\n"
+        "writing: --yes writes; on a terminal it asks; otherwise (a pipe, CI) it only shows\n"
+        "the diff and exits 1 without writing.\n"
+        "exit status: 0 written (or already allowed), 1 not written, 2 usage.",
+    )
+    allow.add_argument(
+        "action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS)
+    )
+    allow.add_argument(
+        "target", metavar="TARGET", help="a path pattern, a command pattern or a destination"
+    )
+    allow.add_argument(
+        "--policy",
+        "-p",
+        metavar="FILE",
+        help="the policy in use: a file you own is edited itself; a bundled preset is what a "
+        "new ./.landgate.yaml extends (default: coding-agent)",
+    )
+    allow.add_argument(
+        "--exec", action="store_true", help="file_read only: programs beneath the path may run"
+    )
+    allow.add_argument("--yes", "-y", action="store_true", help="write without asking")
 
     plan = sub.add_parser(
         "plan",
@@ -324,6 +358,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if decision.effect == "allow" else 1
 
 
+def cmd_allow(args: argparse.Namespace) -> int:
+    from sandbox.policy.allow import plan_allow, unified_diff, write_allow
+
+    change = plan_allow(
+        args.action, args.target, policy_arg=args.policy, cwd=Path.cwd(), execute=args.exec
+    )
+    if change.new == change.old:
+        _stderr_line(f"landgate: {change.note}")
+        return 0
+    _out(unified_diff(change))
+    if not args.yes:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            _stderr_line(f"landgate: not written (not a terminal; --yes writes): {change.path}")
+            return 1
+        sys.stderr.write(f"write {change.path}? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            _stderr_line("landgate: not written")
+            return 1
+    write_allow(change)
+    _stderr_line(f"landgate: {change.note}")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from sandbox.plan import build_display_plan, render_plan
 
@@ -415,6 +473,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "check": cmd_check,
     "explain": cmd_explain,
+    "allow": cmd_allow,
     "plan": cmd_plan,
     "doctor": cmd_doctor,
     "audit": cmd_audit,

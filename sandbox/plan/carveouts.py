@@ -271,6 +271,24 @@ def _match_entries(entries: list[tuple[str, str, bool]], jobs: list[_Job], top: 
                     j.pruned.append(path)
 
 
+def _link_to_allowed(policy: Policy, action: str, path: str) -> bool:
+    """A symlink whose name matches a deny but whose target the policy allows: no mask.
+
+    A mask is a bind mount, and a bind mount follows the link: masking
+    `/usr/lib/ssl/cert.pem -> /etc/ssl/certs/ca-certificates.crt` (a `**/*.pem` deny)
+    hid the system's CA bundle from every TLS client.  The kernel opens the target,
+    so the target is what is judged (DESIGN §3: symlinks resolved by the object opened),
+    as simulation and Landlock judge it; a link to a denied file stays masked."""
+    if not os.path.islink(path):
+        return False
+    from sandbox.policy.evaluate import decide
+
+    real = os.path.realpath(path)
+    if real == path or not os.path.exists(real):
+        return False
+    return decide(policy, action, real).effect == "allow"
+
+
 def plan_carve_outs(
     policy: Policy,
     ll: LandlockPlan,
@@ -337,6 +355,8 @@ def plan_carve_outs(
             if mount_ns and enforce:
                 mechanisms.append("mask")
                 for path, is_dir in found:
+                    if _link_to_allowed(policy, action, path):
+                        continue
                     kind: MaskKind = "readonly" if write else ("dir" if is_dir else "file")
                     prev = masks.get(path)
                     if prev is None or prev.kind == "readonly":

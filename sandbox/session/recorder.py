@@ -82,10 +82,30 @@ class Recorder:
         actions = ["file_read"] if ev.detail != "write" else ["file_write"]
         if ev.detail == "read-write":
             actions = ["file_read", "file_write"]
-        decisions = [decide(self.policy, a, ev.target) for a in actions]
+        # Judged on the real path, as enforcement judges the object the kernel opens
+        # (Landlock follows symlinks; DESIGN §3 "symlinks resolved by the kernel object
+        # actually opened"): /etc/ssl/certs/X.pem -> /usr/share/ca-certificates/X.crt is
+        # that .crt file in both modes.  The trail names the object; `detail` keeps the
+        # spelling.  A name that does not exist yet resolves as far as it exists.
+        target, detail = ev.target, ev.detail
+        try:
+            real = os.path.realpath(ev.target)
+        except (OSError, ValueError):
+            real = ev.target
+        # /proc's magic links (/proc/self, /dev/fd -> /proc/self/fd) would resolve to
+        # landgate's own process here, not the sandbox's: those keep their spelling.
+        if (
+            real != ev.target
+            and not real.startswith("/proc/")
+            and not ev.target.startswith("/proc/")
+        ):
+            target, detail = real, f"{ev.detail or 'read'} via {ev.target}"
+        decisions = [decide(self.policy, a, target) for a in actions]
         d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
         return dataclasses.replace(
             ev,
+            target=target,
+            detail=detail,
             action=d.action,
             result=d.effect,
             rule=d.rule_ref(),

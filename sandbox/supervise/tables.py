@@ -16,12 +16,14 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sandbox._supervise import ffi, lib
 from sandbox.errors import LaunchError
 from sandbox.policy.baseline import QUIET_UNIX_SOCKETS
 from sandbox.policy.compiled import compile_policy, ordered
+from sandbox.policy.loader import presets_dir
 from sandbox.policy.model import Policy, Rule
 
 ACCESS_READ = lib.LG_ACCESS_READ
@@ -52,6 +54,46 @@ class Tables:
     def add_pinned(self, add: Any) -> None:
         for ip, name in self.pinned:
             add(ip, (name,))
+
+
+def _owner(file: str) -> str:
+    """A policy file as its user knows it: `coding-agent preset` for a bundled preset
+    (not its path inside site-packages), else the path (relative to the cwd when below it)."""
+    path = Path(file)
+    try:
+        if path.resolve().parent == presets_dir().resolve() and path.suffix == ".yaml":
+            return f"{path.stem} preset"
+    except OSError:
+        pass
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return file
+
+
+def shown_ref(ri: RuleInfo) -> str:
+    """The rule as the sandbox's denial line names it: `rule 1, coding-agent preset:69`,
+    `default deny; .landgate.yaml:3`.  The audit entry keeps the full `ri.ref`."""
+    if ri.origin == "infrastructure" or ri.source is None:
+        if ri.rule is None and ri.ref.startswith("default deny"):
+            return "default deny; implied"
+        return ri.ref
+    file, _, line = ri.source.rpartition(":")
+    if not file or not line.isdigit():
+        return ri.ref
+    if ri.rule is None:
+        effect = "deny" if ri.ref.startswith("default deny") else "allow"
+        return f"default {effect}; {_owner(file)}:{line}"
+    if ri.rule.origin != "policy":
+        return ri.ref
+    return f"rule {ri.rule.index}, {_owner(file)}:{line}"
+
+
+def teaches_allow(ri: RuleInfo) -> bool:
+    """A policy allow rule can admit what this rule denies: only a block's default deny.
+    An explicit deny wins over every allow; a protected path yields only to an exact
+    allow and landgate's key directory to none, so their lines carry no `allow` hint."""
+    return ri.rule is None and ri.origin is None and ri.ref.startswith("default deny")
 
 
 def _effect(e: str) -> int:
@@ -269,10 +311,14 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
 
     refs = ffi.new("char *[]", max(1, len(rules)))
     keep.append(refs)
+    hints = ffi.new("unsigned char[]", max(1, len(rules)))
+    keep.append(hints)
     for i, ri in enumerate(rules):
-        refs[i] = cstr(ri.ref)
+        refs[i] = cstr(shown_ref(ri))
+        hints[i] = 1 if teaches_allow(ri) else 0
     t.refs = refs
     t.n_refs = len(rules)
+    t.hints = hints
 
     ruleset_fd = info.get("landlock_ruleset_fd")
     if open_check and ruleset_fd is None and info.get("landlock", "present") != "absent":

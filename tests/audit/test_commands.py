@@ -122,9 +122,10 @@ NOT_RECORDED = [
     ("file_read", "src/other.ts"),
     ("file_read", "pkg/a1x.txt"),
     ("file_write", "src/app.ts"),
-    ("shell_exec", "npm install"),
+    # commands are generalised to their program (`git *`, `npm *`): other programs stay denied
     ("shell_exec", "curl https://evil.example"),
-    ("shell_exec", "git diff --stat && rm -rf /"),
+    ("shell_exec", "rm -rf /"),
+    ("shell_exec", "gitx diff"),
     ("network", "evil.example:443"),
     ("network", "api.openai.com:80"),
 ]

@@ -95,3 +95,27 @@ def test_shared_walk_finds_what_per_rule_walks_find(world):
     assert str(ws / "a/.git/config") in masked
     assert str(ws / "node_modules") in masked  # the directory, its contents pruned
     assert not co.truncated
+
+
+def test_a_symlink_named_like_a_secret_is_judged_on_its_target(world):
+    """`/usr/lib/ssl/cert.pem -> /etc/ssl/certs/ca-certificates.crt` under a `**/*.pem`
+    deny: a mask is a bind mount and follows the link, so masking the link hid the CA
+    bundle itself from every TLS client (aider, Claude Code under make e2e).  The target
+    decides: a link to an allowed file is not masked; a link to a denied file is (twin),
+    and so is a real file with the secret's name."""
+    certs = world.workspace / "certs"
+    certs.mkdir()
+    bundle = certs / "bundle.crt"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    (certs / "cert.pem").symlink_to(bundle)
+    (certs / "leak.pem").symlink_to(world.dotenv)
+    (certs / "server.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    extra = '      - { path: "**/*.pem", effect: deny }\n'
+    policy = load_policy(
+        world_policy(world, extra_read=extra), cwd=world.workspace, home=world.home
+    )
+    masks = _masks(world, policy)
+    assert str(certs / "cert.pem") not in masks  # the bundle behind it stays readable
+    assert str(certs / "leak.pem") in masks  # its target is the denied .env
+    assert str(certs / "server.pem") in masks
+    assert str(world.dotenv) in masks
