@@ -101,6 +101,15 @@ def start_supervisor(
         # returned (fed by names_sink); pinning the policy's host names at launch would
         # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
         plan_info["resolve_hosts"] = False
+    # Every running `landgate ui` dashboard: denied on the loopback whatever the policy
+    # says (the dashboard can rewrite the policy; the agent must never talk to it).
+    from sandbox.host.dashboards import dashboard_ports
+
+    plan_info["infrastructure_deny"] = [
+        (net, port, "landgate dashboard")
+        for port in sorted(dashboard_ports())
+        for net in ("127.0.0.0/8", "::1/128")
+    ]
     tables = sup.compile_tables(policy, plan_info)
     supervisor = sup.Supervisor(
         listener_fd,
