@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 #   python3-*    the interpreter we build against (readable by unprivileged users,
 #                unlike a pyenv under /root, so tests can run landgate as `nobody`)
 #   passt        unprivileged network namespace connectivity     util-linux  setpriv/runuser
-#   iproute2     ip netns for the tests' fake internet            chromium  the report test
+#   iproute2     ip netns for the tests' fake internet            chromium  the report and
+#                                                                dashboard browser tests
 #   ca-certificates  the symlinked /etc/ssl/certs/*.pem the simulation/enforcement contract reads
 DEB_PKGS := gcc make libcap-dev nftables libnftables1 python3 python3-venv python3-dev \
             iproute2 passt util-linux procps chromium curl ca-certificates

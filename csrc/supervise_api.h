@@ -200,9 +200,11 @@ struct lg_tables {
     int n_deny_ids;
     const struct lg_path_rule *paths;
     int n_paths;
-    const struct lg_net_rule *infra; /* landgate's own services (the DNS view): LG_NET_IP rows
-                                      * with a port, allowed BEFORE the policy's rules, so a
-                                      * policy CIDR deny cannot cut the sandbox off its resolver */
+    const struct lg_net_rule *infra; /* landgate's own services: LG_NET_IP rows with a port,
+                                      * judged BEFORE the policy's rules with their own effect:
+                                      * the DNS view allowed (a policy CIDR deny cannot cut the
+                                      * sandbox off its resolver), a `landgate ui` dashboard
+                                      * denied (a localhost:* allow cannot reach it) */
     int n_infra;
     const char *const *refs;       /* "rule 4, policy.yaml:21" */
     int n_refs;

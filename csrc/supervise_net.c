@@ -148,14 +148,16 @@ static void judge_dest(const struct lg_tables *t, struct lg_sup *s, const struct
     char names[LG_MAXNAMES][LG_NAME_MAX];
     int nn = -1;
     int allow_rule = -1;
-    /* landgate's own infrastructure first: exact address and port, nothing
-     * else.  Reaching it is what makes the policy's name rules work at all
-     * (the DNS view answers allowed names, NXDOMAINs and records the rest). */
+    /* landgate's own infrastructure first: an address (or loopback range) and
+     * one port, nothing else, ahead of every policy rule.  An allow makes the
+     * policy's name rules work at all (the DNS view answers allowed names,
+     * NXDOMAINs and records the rest); a deny keeps a sandbox away from
+     * landgate's own dashboard whatever the policy's localhost rules say. */
     for (int i = 0; i < t->n_infra; i++) {
         const struct lg_net_rule *r = &t->infra[i];
         if ((d->family == AF_INET || d->family == AF_INET6) && r->family == d->family &&
-            r->port == d->port && prefix_match(d->addr, r->addr, d->family == AF_INET ? 32 : 128)) {
-            *effect = LG_EFFECT_ALLOW;
+            r->port == d->port && prefix_match(d->addr, r->addr, r->prefix)) {
+            *effect = r->effect;
             *rule = r->rule;
             return;
         }

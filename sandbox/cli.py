@@ -261,14 +261,37 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--audit", metavar="DIR", help="audit directory")
     init = sub.add_parser(
         "init",
-        help="install landgate's hook into an agent's settings",
+        help="write a first ./.landgate.yaml for this project (and an agent's hook)",
         formatter_class=_formatter,
+        epilog="detects package.json, pyproject.toml/requirements*.txt, Cargo.toml, go.mod "
+        "and Makefile; the file starts in mode: simulate",
     )
-    init.add_argument("--agent", choices=["claude-code"], required=True)
+    init.add_argument(
+        "--agent",
+        choices=["claude-code", "codex", "aider", "generic"],
+        default="generic",
+        help="the agent the policy is for (claude-code also gets its PreToolUse hook)",
+    )
+    init.add_argument("--yes", "-y", action="store_true", help="do not ask before writing")
+    init.add_argument("--force", action="store_true", help="replace an existing ./.landgate.yaml")
     init.add_argument(
         "--settings",
         metavar="FILE",
-        help="settings file to merge into (default ./.claude/settings.json)",
+        help="Claude Code settings file to merge the hook into (default ./.claude/settings.json)",
+    )
+    ui = sub.add_parser(
+        "ui",
+        help="serve the local dashboard (127.0.0.1, token in the printed URL)",
+        formatter_class=_formatter,
+    )
+    ui.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    ui.add_argument("--audit", metavar="DIR", help="audit directory")
+    ui.add_argument(
+        "--policy",
+        "-p",
+        metavar="FILE",
+        default=".landgate.yaml",
+        help="the policy file the dashboard shows and changes (default ./.landgate.yaml)",
     )
     mcp = sub.add_parser(
         "mcp",
@@ -434,11 +457,40 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from sandbox.integrations.settings import install_hook
+    from sandbox.setup import init_project
 
-    path = Path(args.settings or ".claude/settings.json")
-    changed = install_hook(path)
-    _out(f"{path}: {'hook installed' if changed else 'hook already installed, unchanged'}")
+    root = Path.cwd()
+    if not args.yes and sys.stdin.isatty():
+        answer = input(f"write {root / '.landgate.yaml'} for agent {args.agent}? [Y/n] ")
+        if answer.strip().lower() not in ("", "y", "yes"):
+            _out("init: nothing written")
+            return 0
+    result = init_project(root, agent=args.agent, force=args.force)
+    found = ", ".join(result.project.kinds) or "no project files recognised"
+    _out(f"{result.path}: written (preset {result.preset}, rung {result.rung}; {found})")
+    _out(result.check)
+    if args.agent == "claude-code":
+        from sandbox.integrations.settings import install_hook
+
+        path = Path(args.settings or ".claude/settings.json")
+        changed = install_hook(path)
+        _out(f"{path}: {'hook installed' if changed else 'hook already installed, unchanged'}")
+    _out("next:\n" + "\n".join(f"  {c}" for c in result.next_commands))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from sandbox.audit.paths import default_audit_dir
+    from sandbox.ui import serve
+
+    audit = Path(args.audit) if args.audit else default_audit_dir()
+    policy = Path(args.policy).expanduser()
+
+    def on_url(url: str) -> None:
+        _out(f"landgate ui: {url}")
+        sys.stdout.flush()
+
+    serve(audit, Path(policy).absolute(), port=args.port, on_url=on_url)
     return 0
 
 
@@ -479,6 +531,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "hook": cmd_hook,
     "init": cmd_init,
+    "ui": cmd_ui,
     "mcp": cmd_mcp,
 }
 

@@ -2,7 +2,8 @@
 
 Inline CSS and inline SVG bars, no scripts, no fetches (a report must open on
 an air-gapped machine and must not call anyone when opened).  Sections: the
-verify verdict, counts per action and result, top denied targets, sessions,
+verify verdict, counts per action and result, denials grouped and ranked as the
+dashboard ranks them (sandbox.audit.grouping), sessions,
 each session's timeline (capped, newest last) and the policy text it ran under
 (read from the recorded path; flagged when its sha256 no longer matches).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.audit.escape import printable
+from sandbox.audit.grouping import durability_text, group_denials
 from sandbox.audit.reader import SessionInfo, format_ts
 
 TIMELINE_CAP = 500
@@ -89,13 +91,10 @@ def render_html(
 ) -> str:
     """The page for `sessions` (their decisions in `decisions`, in chain order)."""
     by: dict[str, Counter[str]] = {}
-    denied: Counter[tuple[str, str]] = Counter()
     for d in decisions:
         action = str(d.get("action", "?"))
         result = str(d.get("result", "?"))
         by.setdefault(action, Counter())[result] += 1
-        if result == "deny":
-            denied[(action, str(d.get("target", "")))] += 1
     total_allow = sum(c["allow"] for c in by.values())
     total_deny = sum(c["deny"] for c in by.values())
     scale = max([c["allow"] + c["deny"] for c in by.values()] or [0])
@@ -137,15 +136,30 @@ def render_html(
         f'<th class="n">{total_allow + total_deny}</th><th></th></tr></table>'
     )
 
-    p.append("<h2>Top denied targets</h2>")
-    if denied:
-        p.append('<table id="top-denied"><tr><th>count</th><th>action</th><th>target</th></tr>')
-        for (action, target), count in denied.most_common(20):
+    # the same grouping and rank as the dashboard: an explicit deny (a secret, a blocked
+    # tool) before a default deny (usually a missing allow), then by count
+    groups = group_denials(decisions)
+    p.append("<h2>Denials, those that matter first</h2>")
+    if groups["items"]:
+        p.append(
+            '<table id="top-denied"><tr><th>count</th><th>action</th><th>target</th>'
+            "<th>rule</th><th></th></tr>"
+        )
+        for it in groups["items"][:20]:
+            why = "policy deny" if it["matters"] else "default deny"
             p.append(
-                f'<tr><td class="n">{count}</td><td>{_e(action)}</td>'
-                f'<td class="t">{_e(target)}</td></tr>'
+                f'<tr><td class="n">{it["count"]}</td><td>{_e(it["action"])}</td>'
+                f'<td class="t">{_e(it["target"])}</td><td>{_e(it["rule"])}</td>'
+                f"<td>{why}</td></tr>"
             )
         p.append("</table>")
+        for key, title in (("by_directory", "directory"), ("by_program", "program")):
+            p.append(f"<h3>Denials by {title}</h3><table><tr><th>{title}</th><th>count</th></tr>")
+            for g in groups[key][:15]:
+                p.append(
+                    f'<tr><td class="t">{_e(g["key"])}</td><td class="n">{g["count"]}</td></tr>'
+                )
+            p.append("</table>")
     else:
         p.append("<p>Nothing was denied.</p>")
 
@@ -180,7 +194,7 @@ def render_html(
             ("landlock ABI", start.get("landlock_abi", "")),
             ("cwd", start.get("cwd", "")),
             ("user", start.get("user", "")),
-            ("durability", start.get("durability", "")),
+            ("durability", durability_text(start.get("durability"))),
         ]
         p.append(
             '<table class="facts">'

@@ -7,6 +7,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
+from sandbox.host.dashboards import dashboard_ports
 from sandbox.host.network import (
     NetCapabilities,
     read_sysctl,
@@ -41,7 +42,10 @@ class RootRung(_NetState):
         fixed, any_port = _loopback_ports(policy)
         forwarder = LoopbackForwarder(
             -1,
-            allowed=lambda p: target_allowed(policy, f"127.0.0.1:{p}")[0],
+            # a dashboard's port never: re-read on every rescan (one started later)
+            allowed=lambda p: (
+                p not in dashboard_ports() and target_allowed(policy, f"127.0.0.1:{p}")[0]
+            ),
             fixed_ports=fixed,
             any_port=any_port,
             warn=self._warn,

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.host.dashboards import dashboard_ports
 from sandbox.host.network import (
     NetCapabilities,
     host_default_routes,
@@ -88,7 +89,12 @@ class UserRung(_NetState):
         # sandbox's loopback and connects to the host's 127.0.0.1/::1 at the same port.
         fixed, any_port = _loopback_ports(policy)
         wanted = set(fixed) | (host_loopback_listeners() if any_port else set())
-        ports = sorted(p for p in wanted if p != 53 and target_allowed(policy, f"127.0.0.1:{p}")[0])
+        ui_ports = dashboard_ports()  # a `landgate ui` dashboard: never forwarded
+        ports = sorted(
+            p
+            for p in wanted
+            if p != 53 and p not in ui_ports and target_allowed(policy, f"127.0.0.1:{p}")[0]
+        )
         tcp_spec = ",".join([f"53:{view_port}"] + [str(p) for p in ports])
         # --no-map-gw: by default pasta maps the gateway's address to the host's
         # loopback, which would expose every host loopback port behind one

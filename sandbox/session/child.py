@@ -105,6 +105,15 @@ def start_supervisor(
     if private is not None:
         # Its own loopback is the sandbox's: always usable, never the host's (DESIGN §3).
         plan_info["private_netns"] = private
+    # Every running `landgate ui` dashboard: denied on the loopback whatever the policy
+    # says (the dashboard can rewrite the policy; the agent must never talk to it).
+    from sandbox.host.dashboards import dashboard_ports
+
+    plan_info["infrastructure_deny"] = [
+        (net, port, "landgate dashboard")
+        for port in sorted(dashboard_ports())
+        for net in ("127.0.0.0/8", "::1/128")
+    ]
     tables = sup.compile_tables(policy, plan_info)
     supervisor = sup.Supervisor(
         listener_fd,

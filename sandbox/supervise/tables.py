@@ -147,6 +147,9 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
                                (the DNS view): always allowed, judged before the policy's
                                rules, recorded with rule `reason` ("landgate DNS view")
+      infrastructure_deny: [(cidr, port, reason)]  landgate's own services the sandbox must
+                               never reach (a `landgate ui` dashboard): always denied,
+                               judged before the policy's rules (its localhost allows too)
     """
     info = _plan_info(plan_info)
     keep: list[Any] = []
@@ -243,24 +246,31 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
             net_rows.append((lib.LG_NET_WILDCARD, eff, 0, 0, port, b"", d.host.lower(), idx))
         elif d.kind == "unix":
             net_rows.append((lib.LG_NET_UNIX, eff, 0, 0, -1, b"", None, idx))
-    infra = list(info.get("infrastructure", ()))
+    # Denies first: the C check takes the first infrastructure row that matches, and a
+    # dashboard's port must stay denied even if an allowed service ever shared it.
+    infra = [
+        (ipaddress.ip_network(net), port, reason, lib.LG_EFFECT_DENY)
+        for net, port, reason in info.get("infrastructure_deny", ())
+    ] + [
+        (ipaddress.ip_network(ip), port, reason, lib.LG_EFFECT_ALLOW)
+        for ip, port, reason in info.get("infrastructure", ())
+    ]
     inf = ffi.new("struct lg_net_rule[]", max(1, len(infra)))
     keep.append(inf)
-    for i, (ip, port, reason) in enumerate(infra):
-        infra_ip = ipaddress.ip_address(ip)
+    for i, (net, port, reason, effect) in enumerate(infra):
         if not 0 < int(port) < 65536:
-            raise LaunchError(f"infrastructure destination {ip}:{port}: not a port")
+            raise LaunchError(f"infrastructure destination {net}:{port}: not a port")
         rules.append(
             RuleInfo(
                 ref=str(reason), action="network", rule=None, source=None, origin="infrastructure"
             )
         )
         inf[i].kind = lib.LG_NET_IP
-        inf[i].effect = lib.LG_EFFECT_ALLOW
-        inf[i].family = socket.AF_INET if infra_ip.version == 4 else socket.AF_INET6
-        inf[i].prefix = 32 if infra_ip.version == 4 else 128
+        inf[i].effect = effect
+        inf[i].family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        inf[i].prefix = net.prefixlen
         inf[i].port = int(port)
-        for k, b in enumerate(infra_ip.packed):
+        for k, b in enumerate(net.network_address.packed):
             inf[i].addr[k] = b
         inf[i].pattern = ffi.NULL
         inf[i].rule = len(rules) - 1

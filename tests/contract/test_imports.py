@@ -32,8 +32,10 @@ RANK = {
     "net": 5,
     "session": 6,
     "api": 7,
+    "setup": 7,  # `landgate init` and the policy edits: policy, host (the rung)
     "integrations": 8,  # the Claude Code hook, MCP server, LangChain tools: built on the API
     "": 8,  # sandbox/__init__.py re-exports the API
+    "ui": 8,  # `landgate ui`: reads the trail (audit), edits the policy (setup)
     "cli": 9,  # `landgate hook` / `landgate mcp` parse arguments and call integrations
     "__main__": 10,
 }
