@@ -134,11 +134,21 @@ HOME_STARTUP_FILES: tuple[str, ...] = (
     "~/.config/git/",  # core.hooksPath, aliases, credential helpers
     "~/.config/autostart/",
     "~/.config/systemd/user/",
-    "~/.local/share/systemd/user/",
+    "~/.local/share/systemd/",
+    "~/.xprofile",
+    "~/.xsessionrc",
 )
 
 # Repository files that run code on the user's next git command, at any depth.
-REPO_PROTECTED: tuple[str, ...] = (".git/hooks/", ".git/config")
+# `.git/config` (and the other config files) may still change through a rename that
+# csrc/gitcfg.c judges on content: `git config user.name x` works, `core.pager` does not.
+REPO_PROTECTED: tuple[str, ...] = (
+    ".git/hooks/",
+    ".git/config",
+    ".git/config.worktree",
+    ".git/modules/**/hooks/",
+    ".git/modules/**/config",
+)
 
 
 def _state_dirs(home: str) -> tuple[str, str]:
