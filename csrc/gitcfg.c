@@ -227,7 +227,8 @@ static int cfg_add(struct cfg *c, const struct buf *sec, const struct buf *name,
         c->cap = cap;
     }
     struct entry *e = &c->e[c->n];
-    size_t kl = sec->n + 1 + name->n;
+    size_t dot = sec->n ? 1 : 0;  /* before any section git lists the bare name */
+    size_t kl = sec->n + dot + name->n;
     e->key = malloc(kl + 1);
     e->value = value ? strdup(value) : NULL;
     e->used = 0;
@@ -236,9 +237,11 @@ static int cfg_add(struct cfg *c, const struct buf *sec, const struct buf *name,
         free(e->value);
         return -ENOMEM;
     }
-    memcpy(e->key, sec->p, sec->n);
-    e->key[sec->n] = '.';
-    memcpy(e->key + sec->n + 1, name->p, name->n);
+    if (sec->n)
+        memcpy(e->key, sec->p, sec->n);
+    if (dot)
+        e->key[sec->n] = '.';
+    memcpy(e->key + sec->n + dot, name->p, name->n);
     e->key[kl] = '\0';
     c->n++;
     return 0;
@@ -250,7 +253,7 @@ static int cfg_parse(const char *data, size_t len, struct cfg *c, int *bad_line)
 {
     struct parser p = {data, len, 0, 1, 0};
     struct buf sec = {0}, name = {0}, val = {0};
-    int rc = 0, comment = 0, have_section = 0;
+    int rc = 0, comment = 0;
     memset(c, 0, sizeof *c);
     if (len > GITCFG_MAX_BYTES)
         return -EFBIG;
@@ -274,10 +277,9 @@ static int cfg_parse(const char *data, size_t len, struct cfg *c, int *bad_line)
             rc = parse_header(&p, &sec);
             if (rc < 0)
                 break;
-            have_section = 1;
             continue;  /* a key may follow on the same line */
         }
-        if (!isalpha(ch) || !have_section) {
+        if (!isalpha(ch)) {
             rc = -EINVAL;
             break;
         }

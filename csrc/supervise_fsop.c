@@ -303,6 +303,24 @@ static void keep_identity(struct lg_sup *s, int dirfd, const char *name, const c
     lg_seen_add(s, st.st_dev, st.st_ino, bits, rule);
 }
 
+/* A rename over an existing name frees that inode when it was its last link:
+ * the identity set must not keep it, or the next file that gets the same
+ * inode number would be denied as if it were the old one. */
+static void seen_forget(struct lg_sup *s, const struct stat *old)
+{
+    if (!s->seen || old->st_nlink != 1 || S_ISDIR(old->st_mode))
+        return;
+    pthread_mutex_lock(&s->seen_lock);
+    for (int i = 0; i < s->seen_count; i++) {
+        if (s->seen[i].dev == (unsigned long long)old->st_dev &&
+            s->seen[i].ino == (unsigned long long)old->st_ino) {
+            s->seen[i] = s->seen[--s->seen_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->seen_lock);
+}
+
 /* Read a whole regular file (at most GITCFG_READ_MAX bytes) at (dirfd, name).
  * *out is malloc'd; ENOENT when it does not exist. */
 static int read_small(int dirfd, const char *name, char **out, size_t *len, mode_t *mode)
@@ -418,6 +436,9 @@ static void *fsop_worker(void *arg)
         if (j->creds.umask != (unsigned)-1)
             umask(j->creds.umask);  /* this thread's own fs_struct (unshare(CLONE_FS)) */
         int nr = j->nr;
+        struct stat replaced;
+        int had = is_rename(nr) && !(j->arg & RENAME_EXCHANGE) &&
+                  fstatat(j->b.pfd, j->b.last, &replaced, AT_SYMLINK_NOFOLLOW) == 0;
         if (j->gitcfg) {
             rc = gitcfg_rename(j, why, sizeof why);
             e = rc < 0 ? 0 : rc;
@@ -455,6 +476,8 @@ static void *fsop_worker(void *arg)
         }
         if (!j->gitcfg && rc != 0)
             e = errno ? errno : EIO;
+        if (had && rc == 0)
+            seen_forget(s, &replaced);
     }
     if (lg_unbecome(&j->creds) < 0)
         lg_count(s, LG_COUNT_ERRORS);
