@@ -506,6 +506,20 @@ static void *fsop_worker(void *arg)
     return NULL;
 }
 
+/* Does the name being made stand for a tree (a directory, or a symlink that may
+ * point at one)?  Only then can it put names beneath an `ancestor` row. */
+static int tree_like(const struct fsop_job *j)
+{
+    struct stat st;
+    if (j->nr == SYS_symlink || j->nr == SYS_symlinkat)
+        return 1;
+    int rc = is_link(j->nr) ? fstat(j->obj, &st)
+                            : fstatat(j->a.pfd, j->a.last, &st, AT_SYMLINK_NOFOLLOW);
+    if (rc != 0)
+        return 1;  /* cannot tell: judge it as a tree */
+    return S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode);
+}
+
 static const char *op_name(int nr)
 {
     switch (nr) {
@@ -659,7 +673,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             j->gitcfg = 1;  /* judged on content by the opener, before anything is installed */
             lg_judge_path(&s->t, made->real, strlen(made->real), LG_ACCESS_WRITE, &rule);
         } else {
-            denied = name_denied(&s->t, made->real, 1, &rule);
+            denied = name_denied(&s->t, made->real, tree_like(j), &rule);
         }
         if (!denied && xchg)  /* both names are made: the source's too */
             denied = name_denied(&s->t, j->a.real, 1, &rule);

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from sandbox._supervise import ffi, lib
 
 GIT = shutil.which("git")
