@@ -168,6 +168,8 @@ struct lg_path_rule {
     const char *exact;             /* allow rows: the glob-free path they name */
     int exact_dir;                 /* ... a directory (and what is beneath it) */
     int rule;
+    const unsigned *base;          /* protected deny rows covering part of a directory's
+                                    * entries: that directory's glob (NULL: glob itself) */
 };
 
 /* Rows for the name-changing syscalls (csrc/supervise_fsop.c), compiled by
