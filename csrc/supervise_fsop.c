@@ -552,6 +552,18 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     ev.rule = -1;
     snprintf(ev.detail, sizeof ev.detail, "write %s", op_name(nr));
     lg_count(s, LG_COUNT_OPEN);
+    if (s->simulate || !s->t.fsop_check || !s->openpool.ready) {
+        /* not installed for simulation; notified without the openers: refuse, loudly */
+        free(j);
+        lg_copy_target(ev.target, sizeof ev.target, "(not judged)", &ev.flags);
+        ev.result = s->simulate ? LG_EFFECT_ALLOW : LG_EFFECT_DENY;
+        ev.flags |= s->simulate ? LG_EV_SIMULATED : LG_EV_FAILCLOSED;
+        ev.t_resp_ns = lg_now_ns();
+        ev.err = s->simulate ? 0 : EPERM;
+        lg_push_event(s, &ev);
+        lg_send_resp(s, req->id, 0, ev.err, s->simulate);
+        return;
+    }
     if (!j) {
         ev.result = LG_EFFECT_DENY;
         ev.flags |= LG_EV_FAILCLOSED;
