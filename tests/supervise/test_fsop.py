@@ -312,3 +312,104 @@ def test_plan_lists_the_name_changing_syscalls(world):
             assert notified[name] == NOTIFY_FSOP[name]
     # simulation observes and performs nothing: not installed there
     assert not build_plan(pol, _host("ns"), simulate=True).seccomp.fsop_check
+
+
+SYSCALLS_PY = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def rc(v):
+    return 0 if v == 0 else ctypes.get_errno()
+os.makedirs("repo/.git/hooks", exist_ok=True)
+open("x", "w").write("evil\n")
+open("y", "w").write("fine\n")
+# renameat2(RENAME_EXCHANGE) with the user's own hook (there before launch)
+open("repo/.git/hooks/pre-commit.sample", "w").write("sample\n")
+print("xchg_hook", rc(libc.renameat2(-100, b"x", -100, b"repo/.git/hooks/pre-commit", 2)))
+print("xchg_twin", rc(libc.renameat2(-100, b"x", -100, b"y", 2)))
+# renameat relative to a directory fd
+d = os.open("repo/.git", os.O_RDONLY | os.O_DIRECTORY)
+print("dirfd_hook", rc(libc.renameat(-100, b"x", d, b"hooks/post-commit")))
+print("dirfd_twin", rc(libc.renameat(-100, b"y", d, b"notes")))
+# an O_TMPFILE file linked into place (linkat AT_EMPTY_PATH) and by /proc/self/fd
+for name, how in (("hooks/pre-push", "empty"), ("hooks/pre-rebase", "proc"), ("tmpfile", "empty")):
+    fd = os.open("repo/.git", os.O_TMPFILE | os.O_WRONLY, 0o755)
+    os.write(fd, b"evil\n")
+    if how == "empty":
+        r = rc(libc.linkat(fd, b"", d, name.encode(), 0x1000))
+    else:
+        r = rc(libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), d, name.encode(), 0x400))
+    print("tmpfile_" + name.replace("/", "_"), r)
+# a symlink standing in for a repository's .git (hooks from a tree the agent controls)
+home = os.path.expanduser("~")
+os.makedirs("repo2", exist_ok=True)
+print("symlink_ancestor", rc(libc.symlink(b"/tmp", b"repo2/.git")))
+print("symlink_twin2", rc(libc.symlink(b"/tmp", b"repo2/tmp-link")))
+# a read-denied directory renamed away would take its files out of the rule
+print("mv_ssh", rc(libc.rename(f"{home}/.ssh".encode(), f"{home}/ssh-copy".encode())))
+"""
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_syscall_forms(world, capfd, rung):
+    (world.workspace / "prog.py").write_text(SYSCALLS_PY)
+    (world.workspace / "repo/.git/hooks").mkdir(parents=True)
+    (world.workspace / "repo/.git/hooks/pre-commit").write_text("users own\n")
+    _rc, out, err = run(world, "python3 prog.py", capfd, rung=rung)
+    got = dict(ln.split() for ln in out.splitlines() if len(ln.split()) == 2)
+    expect_refused = ("xchg_hook", "dirfd_hook", "tmpfile_hooks_pre-push",
+                      "tmpfile_hooks_pre-rebase", "symlink_ancestor", "mv_ssh")  # fmt: skip
+    for k in expect_refused:
+        assert got.get(k) == "1", (k, out, err)  # EPERM
+    for k in ("xchg_twin", "dirfd_twin", "tmpfile_tmpfile", "symlink_twin2"):
+        assert got.get(k) == "0", (k, out, err)
+    hooks = world.workspace / "repo/.git/hooks"
+    assert sorted(p.name for p in hooks.iterdir()) == ["pre-commit", "pre-commit.sample"]
+    assert (hooks / "pre-commit").read_text() == "users own\n"
+    assert (hooks / "pre-commit.sample").read_text() == "sample\n"
+    assert (world.workspace / "repo/.git/tmpfile").read_text() == "evil\n"
+    assert (world.workspace / "repo/.git/notes").read_text() == "evil\n"  # x and y swapped
+    assert not os.path.lexists(world.workspace / "repo2/.git")
+    assert world.ssh_key.exists() and not (world.home / "ssh-copy").exists()
+
+
+RACE_PY = r"""
+import os, threading
+os.makedirs("repo/.git/hooks", exist_ok=True)
+os.makedirs("safe", exist_ok=True)
+stop = False
+def flip():
+    # `dir` alternates between a real directory's symlink and the hooks directory's
+    while not stop:
+        for target in ("safe", "repo/.git/hooks"):
+            os.symlink(target, "dir.tmp")
+            os.rename("dir.tmp", "dir")
+t = threading.Thread(target=flip)
+t.start()
+made = refused = 0
+for i in range(300):
+    with open("prep", "w") as f:
+        f.write("evil\n")
+    try:
+        os.rename("prep", "dir/pre-commit")
+        made += 1
+        if os.path.exists("safe/pre-commit"):
+            os.unlink("safe/pre-commit")
+    except OSError:
+        refused += 1
+stop = True
+t.join()
+print("made", made, "refused", refused)
+"""
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_a_directory_swapped_during_the_check_changes_nothing(world, capfd, rung):
+    """The parent is resolved once and the rename done on that very directory: swapping a
+    symlink in the path between the check and the act cannot land a hook."""
+    (world.workspace / "race.py").write_text(RACE_PY)
+    _rc, out, err = run(world, "python3 race.py", capfd, rung=rung)
+    assert "made" in out, err
+    made = int(out.split()[1])
+    refused = int(out.split()[3])
+    assert made > 0 and refused > 0, out  # both sides of the race were hit
+    assert not (world.workspace / "repo/.git/hooks/pre-commit").exists()
