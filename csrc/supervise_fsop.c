@@ -630,8 +630,18 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (is_link(nr) || nr == SYS_truncate) {
         /* the object itself: followed as the kernel would (linkat: AT_SYMLINK_FOLLOW) */
         int follow = nr == SYS_truncate || (nr == SYS_linkat && (flags & AT_SYMLINK_FOLLOW));
+        char own[PATH_MAX];
+        int fdnum = -1;
+        if (path1[0] != '\0' &&
+            lg_rewrite_self(path1, j->creds.tgid ? j->creds.tgid : tid, tid, own, sizeof own, &fdnum) < 0)
+            fdnum = -1;
         if (nr == SYS_linkat && (flags & AT_EMPTY_PATH) && path1[0] == '\0') {
             rc = lg_caller_fd(s, req->id, tid, d1);
+        } else if (follow && fdnum >= 0) {
+            /* its own /proc/self/fd/N (how an O_TMPFILE file is linked): the open file it holds */
+            rc = lg_caller_fd(s, req->id, tid, fdnum);
+            if (rc == -EBADF)
+                rc = -ENOENT;
         } else if (path1[0] == '\0') {
             rc = -ENOENT;
         } else {
@@ -689,8 +699,10 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         }
         if (!denied && xchg)  /* both names are made: the source's too */
             denied = name_denied(&s->t, j->a.real, 1, &rule);
-        if (!denied && is_rename(nr) && dir_contents_covered(&s->t, j->a.pfd, j->a.last, j->a.real, &rule))
+        if (!denied && is_rename(nr) && dir_contents_covered(&s->t, j->a.pfd, j->a.last, j->a.real, &rule)) {
             denied = 1;  /* its contents would leave the rules that cover them by position */
+            lg_copy_target(ev.target, sizeof ev.target, j->a.real, &ev.flags);
+        }
         if (!denied && xchg && dir_contents_covered(&s->t, j->b.pfd, j->b.last, made->real, &rule))
             denied = 1;
         if (!denied && is_rename(nr))

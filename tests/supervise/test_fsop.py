@@ -323,7 +323,6 @@ os.makedirs("repo/.git/hooks", exist_ok=True)
 open("x", "w").write("evil\n")
 open("y", "w").write("fine\n")
 # renameat2(RENAME_EXCHANGE) with the user's own hook (there before launch)
-open("repo/.git/hooks/pre-commit.sample", "w").write("sample\n")
 print("xchg_hook", rc(libc.renameat2(-100, b"x", -100, b"repo/.git/hooks/pre-commit", 2)))
 print("xchg_twin", rc(libc.renameat2(-100, b"x", -100, b"y", 2)))
 # renameat relative to a directory fd
@@ -354,6 +353,7 @@ def test_syscall_forms(world, capfd, rung):
     (world.workspace / "prog.py").write_text(SYSCALLS_PY)
     (world.workspace / "repo/.git/hooks").mkdir(parents=True)
     (world.workspace / "repo/.git/hooks/pre-commit").write_text("users own\n")
+    (world.workspace / "repo/.git/hooks/pre-commit.sample").write_text("sample\n")
     _rc, out, err = run(world, "python3 prog.py", capfd, rung=rung)
     got = dict(ln.split() for ln in out.splitlines() if len(ln.split()) == 2)
     expect_refused = ("xchg_hook", "dirfd_hook", "tmpfile_hooks_pre-push",
