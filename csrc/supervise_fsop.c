@@ -31,7 +31,7 @@
  *     - the source of a rename or link that a deny rule covers joins the
  *       identity set (dev+ino) before it gets its new name, so the open
  *       check still denies it under the allowed name.
- *  3. a Landlock-restricted opener thread (supervise_open.c's pool: the
+ *  3. (supervise_fsop_do.c) a Landlock-restricted opener thread (supervise_open.c's pool: the
  *     sandbox's own ruleset, the caller's fsuid/fsgid/groups and umask)
  *     performs the operation on (parent fd, last component) and the caller
  *     gets the kernel's result.  Never CONTINUE: the kernel would read and
@@ -58,38 +58,9 @@
 #include "kernel_compat.h"
 #include "supervise_int.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE 1
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE 2
-#endif
+#include "supervise_fsop.h"
 
-#define GITCFG_READ_MAX (4 * 1024 * 1024)
-
-/* One name the operation makes or moves, resolved in the caller's view. */
-struct fs_name {
-    int pfd;                  /* its parent directory (O_PATH), or -1 */
-    char last[NAME_MAX + 2];  /* the last component as the caller spelled it */
-    char real[PATH_MAX];      /* the parent's real path + "/" + last, no trailing '/' */
-};
-
-struct fsop_job {
-    struct lg_sup *s;
-    unsigned long long id;
-    int nr;
-    struct lg_creds creds;
-    struct fs_name a;         /* rename/link: the source; else the name made */
-    struct fs_name b;         /* rename/link/symlink: the destination */
-    int obj;                  /* link / truncate: the object itself (O_PATH); -1 */
-    unsigned long long arg;   /* mode / length / rename flags */
-    unsigned long long dev;   /* mknod */
-    int gitcfg;               /* rename judged on content */
-    char target[PATH_MAX];    /* symlink: what it points to */
-    struct lg_event ev;
-};
-
-static void job_free(struct fsop_job *j)
+void lg_fsop_job_free(struct fsop_job *j)
 {
     if (j->a.pfd >= 0)
         close(j->a.pfd);
@@ -100,18 +71,8 @@ static void job_free(struct fsop_job *j)
     free(j);
 }
 
-static int is_rename(int nr)
-{
-    return nr == SYS_rename || nr == SYS_renameat || nr == SYS_renameat2;
-}
-
-static int is_link(int nr)
-{
-    return nr == SYS_link || nr == SYS_linkat;
-}
-
 /* Record, report a denial, answer.  Denials of names are EPERM, of truncate EACCES. */
-static void fsop_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, long long val,
+void lg_fsop_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, long long val,
                         int err)
 {
     ev->t_resp_ns = lg_now_ns();
@@ -303,209 +264,6 @@ static void keep_identity(struct lg_sup *s, int dirfd, const char *name, const c
     lg_seen_add(s, st.st_dev, st.st_ino, bits, rule);
 }
 
-/* A rename over an existing name frees that inode when it was its last link:
- * the identity set must not keep it, or the next file that gets the same
- * inode number would be denied as if it were the old one. */
-static void seen_forget(struct lg_sup *s, const struct stat *old)
-{
-    if (!s->seen || old->st_nlink != 1 || S_ISDIR(old->st_mode))
-        return;
-    pthread_mutex_lock(&s->seen_lock);
-    for (int i = 0; i < s->seen_count; i++) {
-        if (s->seen[i].dev == (unsigned long long)old->st_dev &&
-            s->seen[i].ino == (unsigned long long)old->st_ino) {
-            s->seen[i] = s->seen[--s->seen_count];
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->seen_lock);
-}
-
-/* Read a whole regular file (at most GITCFG_READ_MAX bytes) at (dirfd, name).
- * *out is malloc'd; ENOENT when it does not exist. */
-static int read_small(int dirfd, const char *name, char **out, size_t *len, mode_t *mode)
-{
-    *out = NULL;
-    *len = 0;
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = -errno;
-    else if (!S_ISREG(st.st_mode))
-        rc = -EINVAL;
-    else if (st.st_size > GITCFG_READ_MAX)
-        rc = -EFBIG;
-    char *buf = rc == 0 ? malloc((size_t)st.st_size + 1) : NULL;
-    if (rc == 0 && !buf)
-        rc = -ENOMEM;
-    size_t got = 0;
-    while (rc == 0) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            rc = -errno;
-        else if (r == 0)
-            break;
-        else if ((got += (size_t)r) > (size_t)st.st_size)
-            rc = -EFBIG;  /* grew while we read: judge nothing half-read */
-    }
-    close(fd);
-    if (rc < 0) {
-        free(buf);
-        return rc;
-    }
-    if (mode)
-        *mode = st.st_mode & 07777;
-    *out = buf;
-    *len = got;
-    return 0;
-}
-
-/* The git config rename on the opener: judge the bytes, install a copy of exactly
- * those bytes, remove the source name.  0, an errno, or -1 (refused: why set). */
-static int gitcfg_rename(struct fsop_job *j, char *why, size_t whylen)
-{
-    char *neu = NULL, *old = NULL;
-    size_t nl = 0, ol = 0;
-    mode_t mode = 0644;
-    int rc = read_small(j->a.pfd, j->a.last, &neu, &nl, &mode);
-    if (rc < 0)
-        return -rc;
-    rc = read_small(j->b.pfd, j->b.last, &old, &ol, NULL);
-    if (rc < 0 && rc != -ENOENT) {
-        free(neu);
-        snprintf(why, whylen, "the existing file cannot be read: %s", strerror(-rc));
-        return -1;
-    }
-    if (lg_gitcfg_judge(old, ol, neu, nl, why, (int)whylen) != 0) {
-        free(neu);
-        free(old);
-        return -1;
-    }
-    free(old);
-    char tmp[NAME_MAX + 1];
-    size_t bl = strcspn(j->b.last, "/");
-    snprintf(tmp, sizeof tmp, ".%.*s.landgate-%d", (int)(bl > 200 ? 200 : bl), j->b.last, (int)gettid());
-    int fd = openat(j->b.pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    int e = fd < 0 ? errno : 0;
-    for (size_t off = 0; fd >= 0 && off < nl && !e;) {
-        ssize_t w = write(fd, neu + off, nl - off);
-        if (w < 0 && errno != EINTR)
-            e = errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    free(neu);
-    if (fd >= 0 && close(fd) != 0 && !e)
-        e = errno;
-    if (!e && renameat(j->b.pfd, tmp, j->b.pfd, j->b.last) != 0)
-        e = errno;
-    if (e) {
-        if (fd >= 0)
-            unlinkat(j->b.pfd, tmp, 0);
-        return e;
-    }
-    if (unlinkat(j->a.pfd, j->a.last, 0) != 0 && errno != ENOENT)
-        return errno;  /* installed; the lock file stays behind */
-    return 0;
-}
-
-/* On an opener thread: perform the judged operation as the caller. */
-static void *fsop_worker(void *arg)
-{
-    struct fsop_job *j = arg;
-    struct lg_sup *s = j->s;
-    if (lg_pool_thread_ok() < 0) {
-        j->ev.result = LG_EFFECT_DENY;  /* this opener is not restricted: it must not act */
-        j->ev.flags |= LG_EV_FAILCLOSED;
-        fsop_answer(s, j->id, &j->ev, 0, EPERM);
-        job_free(j);
-        return NULL;
-    }
-    int e = 0;
-    char why[LG_DETAIL_MAX];
-    why[0] = '\0';
-    int rc = lg_become(&j->creds);
-    if (rc < 0) {
-        e = -rc;
-    } else {
-        if (j->creds.umask != (unsigned)-1)
-            umask(j->creds.umask);  /* this thread's own fs_struct (unshare(CLONE_FS)) */
-        int nr = j->nr;
-        struct stat replaced;
-        int had = is_rename(nr) && !(j->arg & RENAME_EXCHANGE) &&
-                  fstatat(j->b.pfd, j->b.last, &replaced, AT_SYMLINK_NOFOLLOW) == 0;
-        if (j->gitcfg) {
-            rc = gitcfg_rename(j, why, sizeof why);
-            e = rc < 0 ? 0 : rc;
-        } else if (is_rename(nr)) {
-            rc = (int)syscall(SYS_renameat2, j->a.pfd, j->a.last, j->b.pfd, j->b.last,
-                              (unsigned)j->arg);
-        } else if (is_link(nr)) {
-            char self[64];
-            snprintf(self, sizeof self, "/proc/self/fd/%d", j->obj);
-            rc = linkat(AT_FDCWD, self, j->b.pfd, j->b.last, AT_SYMLINK_FOLLOW);
-        } else if (nr == SYS_symlink || nr == SYS_symlinkat) {
-            rc = symlinkat(j->target, j->b.pfd, j->b.last);
-        } else if (nr == SYS_mkdir || nr == SYS_mkdirat) {
-            rc = mkdirat(j->a.pfd, j->a.last, (mode_t)j->arg & 07777);
-        } else if (nr == SYS_mknod || nr == SYS_mknodat) {
-            rc = mknodat(j->a.pfd, j->a.last, (mode_t)j->arg, (dev_t)j->dev);
-        } else {  /* truncate: the judged object, reopened for writing */
-            struct stat st;
-            rc = fstat(j->obj, &st);
-            if (rc == 0 && !S_ISREG(st.st_mode)) {
-                errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-                rc = -1;
-            }
-            if (rc == 0) {
-                char self[64];
-                snprintf(self, sizeof self, "/proc/self/fd/%d", j->obj);
-                int fd = open(self, O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-                rc = fd < 0 ? -1 : ftruncate(fd, (off_t)j->arg);
-                if (fd >= 0) {
-                    int ce = errno;
-                    close(fd);
-                    errno = ce;
-                }
-            }
-        }
-        if (!j->gitcfg && rc != 0)
-            e = errno ? errno : EIO;
-        if (had && rc == 0)
-            seen_forget(s, &replaced);
-    }
-    if (lg_unbecome(&j->creds) < 0)
-        lg_count(s, LG_COUNT_ERRORS);
-    if (j->gitcfg && rc < 0 && why[0]) {
-        /* refused on content: the line names the key, the trail keeps it in detail */
-        j->ev.result = LG_EFFECT_DENY;
-        snprintf(j->ev.detail, sizeof j->ev.detail, "write git config %s", why);
-        if (s->stderr_fd >= 0) {
-            char shown[201], line[LG_DETAIL_MAX + 512];
-            lg_escape_shown(shown, sizeof shown, j->ev.target);
-            int n = snprintf(line, sizeof line, "landgate: denied file_write \"%s\" (%s; %s)\n",
-                             shown, why, lg_ref(s, j->ev.rule));
-            if (n > 0 && write(s->stderr_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0)
-                lg_count(s, LG_COUNT_ERRORS);  /* the errno and the trail carry it too */
-        }
-        j->ev.t_resp_ns = lg_now_ns();
-        j->ev.err = EPERM;
-        lg_push_event(s, &j->ev);
-        lg_send_resp(s, j->id, 0, EPERM, 0);
-        job_free(j);
-        return NULL;
-    }
-    j->ev.result = LG_EFFECT_ALLOW;  /* an error here is the kernel's own answer */
-    fsop_answer(s, j->id, &j->ev, 0, e);
-    job_free(j);
-    return NULL;
-}
-
 /* Does the name being made stand for a tree (a directory, or a symlink that may
  * point at one)?  Only then can it put names beneath an `ancestor` row. */
 static int tree_like(const struct fsop_job *j)
@@ -513,7 +271,7 @@ static int tree_like(const struct fsop_job *j)
     struct stat st;
     if (j->nr == SYS_symlink || j->nr == SYS_symlinkat)
         return 1;
-    int rc = is_link(j->nr) ? fstat(j->obj, &st)
+    int rc = lg_is_link(j->nr) ? fstat(j->obj, &st)
                             : fstatat(j->a.pfd, j->a.last, &st, AT_SYMLINK_NOFOLLOW);
     if (rc != 0)
         return 1;  /* cannot tell: judge it as a tree */
@@ -567,7 +325,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (!j) {
         ev.result = LG_EFFECT_DENY;
         ev.flags |= LG_EV_FAILCLOSED;
-        fsop_answer(s, req->id, &ev, 0, ENOMEM);
+        lg_fsop_answer(s, req->id, &ev, 0, ENOMEM);
         return;
     }
     j->s = s;
@@ -578,7 +336,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     /* the arguments: (dirfd, path) of the source or the name, of the destination */
     int d1 = AT_FDCWD, d2 = AT_FDCWD, flags = 0;
     unsigned long long p1 = 0, p2 = 0;
-    int two = is_rename(nr) || is_link(nr) || nr == SYS_symlink || nr == SYS_symlinkat;
+    int two = lg_is_rename(nr) || lg_is_link(nr) || nr == SYS_symlink || nr == SYS_symlinkat;
     switch (nr) {
     case SYS_rename: case SYS_link: case SYS_symlink: p1 = a[0]; p2 = a[1]; break;
     case SYS_renameat: case SYS_renameat2: case SYS_linkat:
@@ -592,7 +350,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     case SYS_mknodat: d1 = i32(a[0]); p1 = a[1]; j->arg = (unsigned)a[2]; j->dev = a[3]; break;
     default: p1 = a[0]; j->arg = a[1]; break;  /* truncate */
     }
-    if (is_rename(nr))
+    if (lg_is_rename(nr))
         j->arg = (unsigned)flags;
     char path1[PATH_MAX], path2[PATH_MAX];
     size_t l1 = 0, l2 = 0;
@@ -602,7 +360,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     int crc = rc == 0 ? lg_read_creds(tid, &j->creds) : 0;
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);  /* the bytes may not be the caller's: judge nothing */
-        job_free(j);
+        lg_fsop_job_free(j);
         return;
     }
     ev.pid = j->creds.tgid ? j->creds.tgid : tid;
@@ -616,8 +374,8 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         ev.result = crc < 0 ? LG_EFFECT_DENY : LG_EFFECT_ALLOW;  /* a bad argument: the kernel's answer */
         if (crc < 0)
             ev.flags |= LG_EV_FAILCLOSED;
-        fsop_answer(s, req->id, &ev, 0, e);
-        job_free(j);
+        lg_fsop_answer(s, req->id, &ev, 0, e);
+        lg_fsop_job_free(j);
         return;
     }
     if (nr == SYS_symlink || nr == SYS_symlinkat)
@@ -627,7 +385,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     struct fs_name *made = two ? &j->b : &j->a;
     const char *made_path = two ? path2 : path1;
     int made_dirfd = two ? d2 : d1;
-    if (is_link(nr) || nr == SYS_truncate) {
+    if (lg_is_link(nr) || nr == SYS_truncate) {
         /* the object itself: followed as the kernel would (linkat: AT_SYMLINK_FOLLOW) */
         int follow = nr == SYS_truncate || (nr == SYS_linkat && (flags & AT_SYMLINK_FOLLOW));
         char own[PATH_MAX];
@@ -660,17 +418,17 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         rc = resolve_name(s, req->id, tid, &j->creds, made_dirfd, made_path, made);
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
-        job_free(j);
+        lg_fsop_job_free(j);
         return;
     }
     if (rc < 0) {
         e = -rc == EBUSY && (nr == SYS_mkdir || nr == SYS_mkdirat || nr == SYS_symlink ||
-                             nr == SYS_symlinkat || is_link(nr) || nr == SYS_mknod ||
+                             nr == SYS_symlinkat || lg_is_link(nr) || nr == SYS_mknod ||
                              nr == SYS_mknodat) ? EEXIST : -rc;
         lg_copy_target(ev.target, sizeof ev.target, made_path, &ev.flags);
         ev.result = LG_EFFECT_ALLOW;  /* the kernel's own answer for this path */
-        fsop_answer(s, req->id, &ev, 0, e == ESRCH ? EPERM : e);
-        job_free(j);
+        lg_fsop_answer(s, req->id, &ev, 0, e == ESRCH ? EPERM : e);
+        lg_fsop_job_free(j);
         return;
     }
     lg_copy_target(ev.target, sizeof ev.target, made->real, &ev.flags);
@@ -690,8 +448,8 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     } else if (nr == SYS_mknod || nr == SYS_mknodat) {
         denied = name_denied(&s->t, made->real, 0, &rule);
     } else {
-        int xchg = is_rename(nr) && (flags & RENAME_EXCHANGE);
-        if (is_rename(nr) && !xchg && gitcfg_eligible(&s->t, made->real)) {
+        int xchg = lg_is_rename(nr) && (flags & RENAME_EXCHANGE);
+        if (lg_is_rename(nr) && !xchg && gitcfg_eligible(&s->t, made->real)) {
             j->gitcfg = 1;  /* judged on content by the opener, before anything is installed */
             lg_judge_path(&s->t, made->real, strlen(made->real), LG_ACCESS_WRITE, &rule);
         } else {
@@ -699,17 +457,17 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         }
         if (!denied && xchg)  /* both names are made: the source's too */
             denied = name_denied(&s->t, j->a.real, 1, &rule);
-        if (!denied && is_rename(nr) && dir_contents_covered(&s->t, j->a.pfd, j->a.last, j->a.real, &rule)) {
+        if (!denied && lg_is_rename(nr) && dir_contents_covered(&s->t, j->a.pfd, j->a.last, j->a.real, &rule)) {
             denied = 1;  /* its contents would leave the rules that cover them by position */
             lg_copy_target(ev.target, sizeof ev.target, j->a.real, &ev.flags);
         }
         if (!denied && xchg && dir_contents_covered(&s->t, j->b.pfd, j->b.last, made->real, &rule))
             denied = 1;
-        if (!denied && is_rename(nr))
+        if (!denied && lg_is_rename(nr))
             keep_identity(s, j->a.pfd, j->a.last, j->a.real);
         if (!denied && xchg)
             keep_identity(s, j->b.pfd, j->b.last, made->real);
-        if (!denied && is_link(nr)) {
+        if (!denied && lg_is_link(nr)) {
             /* the object's own judgement adds a denied one to the identity set */
             char real[PATH_MAX];
             int r2 = -1;
@@ -720,17 +478,17 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (denied) {
         ev.result = LG_EFFECT_DENY;
         ev.rule = rule;
-        fsop_answer(s, req->id, &ev, 0, err);
-        job_free(j);
+        lg_fsop_answer(s, req->id, &ev, 0, err);
+        lg_fsop_job_free(j);
         return;
     }
     ev.rule = j->gitcfg ? rule : -1;
     j->ev = ev;
-    rc = lg_pool_submit(&s->openpool, fsop_worker, j);
+    rc = lg_pool_submit(&s->openpool, lg_fsop_worker, j);
     if (rc < 0) {
         ev.result = LG_EFFECT_DENY;
         ev.flags |= LG_EV_FAILCLOSED;
-        fsop_answer(s, req->id, &ev, 0, EAGAIN);
-        job_free(j);
+        lg_fsop_answer(s, req->id, &ev, 0, EAGAIN);
+        lg_fsop_job_free(j);
     }
 }
