@@ -23,7 +23,9 @@ static int overrides(const struct lg_path_rule *a, const struct lg_path_rule *d,
         el--;
     int beneath = len >= el && memcmp(a->exact, path, el) == 0 &&
                   (len == el || path[el] == '/' || (el == 1 && a->exact[0] == '/'));
-    return beneath && lg_glob_match(d->glob, a->exact, strlen(a->exact), 1);
+    /* d->base: the protected directory when d covers only some of its entries
+     * (`.git/hooks/` but *.sample): an allow of that directory opens them too. */
+    return beneath && lg_glob_match(d->base ? d->base : d->glob, a->exact, strlen(a->exact), 1);
 }
 
 int lg_judge_path(const struct lg_tables *t, const char *path, size_t len, int access, int *rule)

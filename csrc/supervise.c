@@ -506,6 +506,20 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
             case __NR_openat2:
                 lg_handle_open(s, req, t0);
                 break;
+            case SYS_rename:
+            case SYS_renameat:
+            case SYS_renameat2:
+            case SYS_link:
+            case SYS_linkat:
+            case SYS_symlink:
+            case SYS_symlinkat:
+            case SYS_mkdir:
+            case SYS_mkdirat:
+            case SYS_mknod:
+            case SYS_mknodat:
+            case SYS_truncate:
+                lg_handle_fsop(s, req, t0);
+                break;
             default:
                 handle_unknown(s, req, t0);
             }

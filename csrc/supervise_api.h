@@ -176,6 +176,20 @@ struct lg_path_rule {
     const char *exact;             /* allow rows: the glob-free path they name */
     int exact_dir;                 /* ... a directory (and what is beneath it) */
     int rule;
+    const unsigned *base;          /* protected deny rows covering part of a directory's
+                                    * entries: that directory's glob (NULL: glob itself) */
+};
+
+/* Rows for the name-changing syscalls (csrc/supervise_fsop.c), compiled by
+ * sandbox/supervise/tables.py from the deny rules. */
+#define LG_FSOP_ANCESTOR 1     /* a directory denied paths lie beneath: no rename, link or
+                                * symlink makes this name, and no directory here is renamed */
+#define LG_FSOP_GITCFG 2       /* a git config file: a rename onto it is judged on content */
+
+struct lg_fsop_rule {
+    const unsigned *glob;          /* path glob program */
+    int kind;                      /* LG_FSOP_* */
+    int rule;                      /* index into refs: the deny rule it comes from */
 };
 
 /* What an exec judgement concluded. */
@@ -240,6 +254,12 @@ struct lg_tables {
     int private_netns;
     unsigned long long private_netns_dev;
     unsigned long long private_netns_ino;
+    /* The name-changing syscalls (rename*, link*, symlink*, mkdir*, mknod*, truncate) are
+     * notified and performed by the supervisor (csrc/supervise_fsop.c); needs
+     * open_ruleset_fd like the open check. */
+    int fsop_check;
+    const struct lg_fsop_rule *fsop;
+    int n_fsop;
 };
 
 struct lg_sup;
@@ -295,6 +315,15 @@ int lg_path_hits(const struct lg_tables *t, const char *path, size_t len, int ac
 int lg_normalise_path(const char *in, char *out, size_t cap);
 /* Judge a connect to a unix socket path ("@name" abstract): LG_EFFECT_*, *rule. */
 int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule);
+
+/* git config content judge (csrc/gitcfg.c): 1 if `new_` adds or changes an entry that
+ * makes git run a program (core.pager, alias.x=!cmd, filter.*...) or cannot be parsed,
+ * with the reason in why; 0 if it may be installed.  Entries `old` already had may stay. */
+int lg_gitcfg_judge(const char *old, size_t old_len, const char *new_, size_t new_len, char *why,
+                    int whylen);
+/* The entries as `git config --list --null` prints them ("key\nvalue\0" or "key\0"):
+ * bytes written, or -EINVAL (not git config syntax), -E2BIG (out too small). */
+int lg_gitcfg_list(const char *data, size_t len, char *out, size_t cap);
 
 /* The denial line's rendering of an agent-controlled target (controls, invalid
  * UTF-8 and quotes escaped; "..." when cut), exposed for its tests. */

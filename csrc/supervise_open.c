@@ -113,8 +113,8 @@ static void *probe_job(void *arg)
 
 int lg_open_init(struct lg_sup *s, char *err, int errlen)
 {
-    if (!s->t.open_check || s->simulate)
-        return 0;
+    if (!(s->t.open_check || s->t.fsop_check) || s->simulate)
+        return 0;  /* the openers serve the open check and supervise_fsop.c */
     if (s->t.open_ruleset_fd >= 0) {
         s->open_ruleset = fcntl(s->t.open_ruleset_fd, F_DUPFD_CLOEXEC, 3);
         if (s->open_ruleset < 0) {
@@ -778,4 +778,16 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     ev.flags |= LG_EV_FAILCLOSED;
     lg_push_event(s, &ev);
     lg_send_resp(s, req->id, 0, EACCES, 0);
+}
+
+/* For supervise_fsop.c: the same object judgement and identity set. */
+int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
+{
+    return judge_object(s, fd, access, rule, real, cap);
+}
+
+void lg_seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access,
+                 int rule)
+{
+    seen_add(s, dev, ino, access, rule);
 }

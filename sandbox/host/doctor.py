@@ -58,12 +58,21 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
             LayerStatus("filesystem", "absent", "Landlock", h.landlock_error or "not available")
         )
     ns = h.mount_ns and h.pid_ns
+    # Protected paths made at run time: the supervisor performs the name-changing syscalls on
+    # a thread under the sandbox's Landlock ruleset (csrc/supervise_fsop.c; the list and the
+    # reason for each syscall: `landgate plan`, sandbox/plan/seccomp_table.py NOTIFY_FSOP).
+    names = (
+        "; names made at run time (rename, link, symlink, mkdir, mknod, truncate) are judged "
+        "and performed by the supervisor"
+        if h.seccomp_notify and abi > 0
+        else "; names made at run time are not judged (no seccomp user notification)"
+    )
     out.append(
         LayerStatus(
             "carve-outs",
             "enforced" if ns else "partial",
             "mount masks" if ns else "supervisor open check",
-            "mount namespace available" if ns else "no mount namespace for this user",
+            ("mount namespace available" if ns else "no mount namespace for this user") + names,
         )
     )
     notify_detail = ", ".join(

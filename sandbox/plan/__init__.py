@@ -141,8 +141,19 @@ def build_plan(
     need_open = (sim and sup.available) or (
         open_check and not use_ns and any("open-check" in c.mechanisms for c in co.coverage)
     )
+    # A protected path or deny rule inside a grant: the syscalls that make or move names
+    # (rename, link, symlink, mkdir, mknod, truncate) go to the supervisor, which judges the
+    # real resulting name and performs them on a thread under the sandbox's Landlock ruleset
+    # (csrc/supervise_fsop.c).  Every rung: a protected name that does not exist at launch
+    # has no mask, and a rename keeps a denied object's identity for the open check.
+    need_fsop = (
+        not sim
+        and sup.available
+        and sup.open_check
+        and any(c.mechanisms != ("landlock",) for c in co.coverage)
+    )
     # Landlock ABI < 3 cannot judge truncation: the filter refuses it (TRUNCATE_DENIES).
-    sc = compile_seccomp(notify_open=need_open, refuse_truncate=0 < abi < 3)
+    sc = compile_seccomp(notify_open=need_open, refuse_truncate=0 < abi < 3, notify_fsop=need_fsop)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.

@@ -32,8 +32,9 @@ from sandbox.plan.landlock import (
     is_beneath,
     match,
 )
-from sandbox.policy.model import PathPattern, Policy
-from sandbox.policy.patterns import component_matcher, has_glob
+from sandbox.policy.baseline import HOOK_DIRS, hook_globs
+from sandbox.policy.model import PathPattern, Policy, Rule
+from sandbox.policy.patterns import component_matcher, has_glob, parse_path_pattern
 
 MaskKind = Literal["file", "dir", "readonly"]
 
@@ -289,6 +290,18 @@ def _link_to_allowed(policy: Policy, action: str, path: str) -> bool:
     return decide(policy, action, real).effect == "allow"
 
 
+def _mask_pattern(rule: Rule) -> PathPattern:
+    """What a mask covers for `rule`: its own pattern, except for the protected hook globs
+    (every entry of `.git/hooks/` but *.sample), whose existing directory is masked whole:
+    a mask cannot cover an entry made later (the supervisor's access-time checks do)."""
+    assert rule.path is not None
+    if rule.origin == "protected":
+        for base in HOOK_DIRS:
+            if rule.pattern in hook_globs(base):
+                return parse_path_pattern(base + "/", workspace="/", home="/")
+    return rule.path
+
+
 def plan_carve_outs(
     policy: Policy,
     ll: LandlockPlan,
@@ -318,7 +331,7 @@ def plan_carve_outs(
         for rule in block.rules:
             if rule.effect != "deny" or rule.path is None:
                 continue
-            pp = rule.path
+            pp = _mask_pattern(rule)
             roots = _scan_roots(pp.anchored, pp.base, grants, policy_grants, policy)
             scan = _Scan(action, rule.ref(), rule.pattern, rule.origin, pp, bool(roots))
             scans.append(scan)

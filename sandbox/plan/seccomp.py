@@ -33,6 +33,7 @@ from sandbox.plan.seccomp_table import (
     CLONE_VFORK,
     CLONE_VM,
     NOTIFY_ALWAYS,
+    NOTIFY_FSOP,
     NOTIFY_OPEN,
     O_ACCMODE,
     O_RDONLY,
@@ -95,6 +96,7 @@ class SeccompPlan:
     program: tuple[tuple[int, int, int, int], ...]  # (code, jt, jf, k)
     flags: int
     open_check: bool
+    fsop_check: bool = False
 
     @property
     def notify_numbers(self) -> frozenset[int]:
@@ -107,6 +109,7 @@ class SeccompPlan:
             "instructions": len(self.program),
             "flags": ["NEW_LISTENER", "WAIT_KILLABLE_RECV"],
             "open_check": self.open_check,
+            "fsop_check": self.fsop_check,
         }
 
 
@@ -183,8 +186,13 @@ TRUNCATE_DENIES: tuple[tuple[str, int, str], ...] = (
 )
 
 
-def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> SeccompPlan:
+def compile_seccomp(
+    *, notify_open: bool, refuse_truncate: bool = False, notify_fsop: bool = False
+) -> SeccompPlan:
     """The hardening filter plus USER_NOTIF for the supervised syscalls.
+
+    notify_fsop: the name-changing syscalls (NOTIFY_FSOP) go to the supervisor, which
+    judges the real resulting name and performs them (protected paths, file_write denies).
 
     refuse_truncate: Landlock ABI < 3 (TRUNCATE_DENIES): truncate(2), openat2 and opens
     with O_TRUNC but no write access are refused."""
@@ -234,8 +242,11 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
     # 4. argument checks
     eperm = _errno(E.EPERM)
     notify_set = set(NOTIFY_ALWAYS) | (set(NOTIFY_OPEN) if notify_open else set())
+    if notify_fsop:
+        notify_set |= set(NOTIFY_FSOP)
     if refuse_truncate:
         notify_set.discard("openat2")  # refused with ENOSYS above, before any notification
+        notify_set.discard("truncate")  # refused with EACCES above
     prog += _arg_block(
         SYSCALLS["clone"],
         0,
@@ -360,7 +371,9 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
     )
 
     # 5. supervised
-    notify = tuple((n, SYSCALLS[n]) for n in (*NOTIFY_ALWAYS, *NOTIFY_OPEN) if n in notify_set)
+    notify = tuple(
+        (n, SYSCALLS[n]) for n in (*NOTIFY_ALWAYS, *NOTIFY_OPEN, *NOTIFY_FSOP) if n in notify_set
+    )
     for name, nr in notify:
         if name == "execveat" or (refuse_truncate and name in ("open", "openat")):
             continue  # handled in its argument block
@@ -373,7 +386,9 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
             "sendto": "UDP destinations (network)",
             "sendmsg": "destinations of unconnected sockets (network)",
             "sendmmsg": "destinations of unconnected sockets (network)",
-        }.get(name, "the open check: carve-outs without a mount namespace, simulation")
+        }.get(name) or NOTIFY_FSOP.get(
+            name, "the open check: carve-outs without a mount namespace, simulation"
+        )
         actions.append(FilterAction(name, nr, "notify", None, "", why))
 
     # 6. everything else
@@ -389,4 +404,5 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
         program=tuple(prog),
         flags=FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
         open_check=notify_open,
+        fsop_check=notify_fsop,
     )

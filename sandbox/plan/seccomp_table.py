@@ -15,8 +15,13 @@ SYSCALLS: dict[str, int] = {
     "clone": 56,
     "execve": 59,
     "truncate": 76,
+    "rename": 82,
+    "mkdir": 83,
+    "link": 86,
+    "symlink": 88,
     "creat": 85,
     "ptrace": 101,
+    "mknod": 133,
     "personality": 135,
     "pivot_root": 155,
     "chroot": 161,
@@ -33,6 +38,11 @@ SYSCALLS: dict[str, int] = {
     "request_key": 249,
     "keyctl": 250,
     "openat": 257,
+    "mkdirat": 258,
+    "mknodat": 259,
+    "renameat": 264,
+    "linkat": 265,
+    "symlinkat": 266,
     "unshare": 272,
     "perf_event_open": 298,
     "open_by_handle_at": 304,
@@ -41,6 +51,7 @@ SYSCALLS: dict[str, int] = {
     "process_vm_readv": 310,
     "process_vm_writev": 311,
     "finit_module": 313,
+    "renameat2": 316,
     "kexec_file_load": 320,
     "bpf": 321,
     "execveat": 322,
@@ -146,3 +157,20 @@ ALLOWED_FAMILIES = (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK)
 NOTIFY_ALWAYS = ("execve", "execveat", "connect", "sendto", "sendmsg", "sendmmsg")
 # Supervised when the open check is needed (carve-outs without a mount ns, simulation).
 NOTIFY_OPEN = ("open", "openat", "openat2", "creat")
+# Supervised when a protected path or a file_write deny lies inside a writable grant: the
+# syscalls that make, move or empty a name without opening it (csrc/supervise_fsop.c
+# performs them).  Opens that create are NOTIFY_OPEN's; unlink/rmdir never need a decision.
+NOTIFY_FSOP: dict[str, str] = {
+    "rename": "makes a name: judged as file_write of the real destination",
+    "renameat": "makes a name: judged as file_write of the real destination",
+    "renameat2": "makes a name (RENAME_EXCHANGE: two): file_write of each real destination",
+    "link": "makes a name for an object: file_write of the destination, the object's identity",
+    "linkat": "makes a name for an object: file_write of the destination, the object's identity",
+    "symlink": "makes a name: file_write of the real destination",
+    "symlinkat": "makes a name: file_write of the real destination",
+    "mkdir": "makes a directory: refused inside a protected directory",
+    "mkdirat": "makes a directory: refused inside a protected directory",
+    "mknod": "makes a name (FIFO, socket, file): file_write of the real destination",
+    "mknodat": "makes a name (FIFO, socket, file): file_write of the real destination",
+    "truncate": "empties a file by path: file_write of the object (real path, device+inode)",
+}

@@ -148,11 +148,40 @@ HOME_STARTUP_FILES: tuple[str, ...] = (
     "~/.config/git/",  # core.hooksPath, aliases, credential helpers
     "~/.config/autostart/",
     "~/.config/systemd/user/",
-    "~/.local/share/systemd/user/",
+    "~/.local/share/systemd/",
+    "~/.xprofile",
+    "~/.xsessionrc",
 )
 
 # Repository files that run code on the user's next git command, at any depth.
-REPO_PROTECTED: tuple[str, ...] = (".git/hooks/", ".git/config")
+# `.git/config` (and the other config files) may still change through a rename that
+# csrc/gitcfg.c judges on content: `git config user.name x` works, `core.pager` does not.
+REPO_PROTECTED: tuple[str, ...] = (
+    ".git/config",
+    ".git/config.worktree",
+    ".git/modules/**/config",
+)
+# Hook directories: every name in them but `*.sample` (git init and clone write those and
+# git never runs them), and anything in a subdirectory.  The directory itself is not
+# denied (git init makes it; an empty directory runs nothing); renaming a prepared tree
+# onto it is refused because protected paths lie beneath it (csrc/supervise_fsop.c).
+HOOK_DIRS: tuple[str, ...] = (".git/hooks", ".git/modules/**/hooks")
+_SAMPLE = ".sample"
+
+
+def hook_globs(base: str) -> list[str]:
+    """Globs matching every name in `base` that does not end in ".sample", and everything
+    in its subdirectories (globs have no negation: one glob per position of the suffix)."""
+    out = [f"{base}/*[!{_SAMPLE[-1]}]"]
+    for k in range(1, len(_SAMPLE)):
+        tail = _SAMPLE[len(_SAMPLE) - k :]
+        ch = _SAMPLE[len(_SAMPLE) - k - 1]
+        out.append(f"{base}/*[!{ch}]{tail}")  # ends in `tail`, the character before differs
+        if ch != ".":
+            out.append(f"{base}/{tail}")  # exactly `tail`: nothing before it
+    out.append(f"{base}/{_SAMPLE[1:]}")
+    out.append(f"{base}/*/*/**")
+    return list(dict.fromkeys(out))
 
 
 def _state_dirs(home: str) -> tuple[str, str]:
@@ -244,6 +273,17 @@ def protected_entries(
         out.append(
             ("file_write", "deny", p, "runs code outside the sandbox later (persistence)", True)
         )
+    for base in HOOK_DIRS:
+        for p in hook_globs(base):
+            out.append(
+                (
+                    "file_write",
+                    "deny",
+                    p,
+                    "git runs hooks on the next git command (every name but *.sample)",
+                    True,
+                )
+            )
     for p in REPO_PROTECTED:
         out.append(
             (

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.errors import LaunchError
+from sandbox.policy.baseline import HOOK_DIRS, hook_globs
 from sandbox.policy.globs import compile_glob, literal
 from sandbox.policy.model import Policy, Rule
 
@@ -202,6 +203,15 @@ def _path_program(rule: Rule) -> tuple[int, ...]:
     return compile_glob(p.glob, path=True, directory=p.directory, anchored=p.anchored)
 
 
+def protected_base(rule: Rule) -> tuple[int, ...] | None:
+    """The hook directory's program for one of its protected globs (`.git/hooks/*[!e]` ->
+    `**/.git/hooks`): a policy allow of exactly that directory opens them all."""
+    for base in HOOK_DIRS:
+        if rule.pattern in hook_globs(base):
+            return compile_glob(base, path=True, anchored=False)
+    return None
+
+
 def compile_policy(policy: Policy) -> Compiled:
     """Build (once; cached in policy.cache) the policy's C tables."""
     got = policy.cache.get("compiled")
@@ -248,6 +258,8 @@ def compile_policy(policy: Policy) -> Compiled:
         pr[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
         pr[i].overridable = int(r.origin == "protected" and r.overridable)
         pr[i].rule = comp.path_start + i
+        base = protected_base(r) if r.origin == "protected" else None
+        pr[i].base = comp.program(base) if base is not None else ffi.NULL
         if _exact_allow(r):
             b = ffi.new("char[]", r.path.glob.encode("utf-8", "surrogateescape"))
             comp._keep.append(b)

@@ -77,12 +77,14 @@ def start_supervisor(
     # The open check (no mount namespace): its opener threads restrict themselves with
     # the agent's own Landlock ruleset (taken from the agent by the launcher).
     open_check = bool(plan.seccomp.open_check) and not plan.simulate
+    fsop_check = bool(plan.seccomp.fsop_check) and not plan.simulate
     plan_info: dict[str, Any] = {
         "open_check": open_check,
+        "fsop_check": fsop_check,
         "uid": os.getuid(),
         "gid": os.getgid(),
     }
-    if open_check:
+    if open_check or fsop_check:
         if ruleset_fd >= 0:
             plan_info["landlock_ruleset_fd"] = ruleset_fd
         elif plan.landlock.abi <= 0:

@@ -10,7 +10,7 @@ from launch.lg_helpers import world_policy
 
 from sandbox.host.probe import probe_host
 from sandbox.plan import build_plan
-from sandbox.plan.carveouts import plan_carve_outs
+from sandbox.plan.carveouts import _mask_pattern, plan_carve_outs
 from sandbox.plan.landlock import compile_landlock_rules, match, walk
 from sandbox.policy import load_policy
 
@@ -42,7 +42,7 @@ def _per_rule_reference(policy, ll):
         for rule in policy.block(action).rules:
             if rule.effect != "deny" or rule.path is None:
                 continue
-            pp = rule.path
+            pp = _mask_pattern(rule)  # the hook globs mask their directory
             found = []
             for root in _scan_roots(pp.anchored, pp.base, grants, pg, policy):
                 if (
