@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.host.probe import HostCapabilities
-from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, landlock_gaps, rung_of
+from sandbox.policy.layers import (
+    ACCESS_TIME_LIMITS,
+    RUNG_GAPS,
+    LayerState,
+    LayerStatus,
+    Rung,
+    landlock_gaps,
+    rung_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +64,21 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
         out.append(
             LayerStatus("filesystem", "absent", "Landlock", h.landlock_error or "not available")
         )
+    # Carve-outs and protected paths: the supervisor's open check at access time, the same
+    # mechanism on every rung (no launch masks).
     ns = h.mount_ns and h.pid_ns
+    view = "in the sandbox's mount namespace" if ns else "in the host's view (no mount namespace)"
     out.append(
         LayerStatus(
             "carve-outs",
-            "enforced" if ns else "partial",
-            "mount masks" if ns else "supervisor open check",
-            "mount namespace available" if ns else "no mount namespace for this user",
+            "enforced" if h.seccomp_notify else "absent",
+            "supervisor open check",
+            (
+                f"decided at access time, on the object, {view}; not covered: "
+                + "; ".join(ACCESS_TIME_LIMITS)
+            )
+            if h.seccomp_notify
+            else "no seccomp user notification: a deny inside a grant cannot be enforced",
         )
     )
     notify_detail = ", ".join(

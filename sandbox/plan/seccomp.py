@@ -35,8 +35,10 @@ from sandbox.plan.seccomp_table import (
     NOTIFY_ALWAYS,
     NOTIFY_OPEN,
     O_ACCMODE,
+    O_PATH,
     O_RDONLY,
     O_TRUNC,
+    OPEN_WRITE_FLAGS,
     PERSONALITY_QUERY,
     PLAIN_DENIES,
     SYSCALLS,
@@ -95,6 +97,7 @@ class SeccompPlan:
     program: tuple[tuple[int, int, int, int], ...]  # (code, jt, jf, k)
     flags: int
     open_check: bool
+    notify_reads: bool = True  # read-only opens too (else only opens that can write/create)
 
     @property
     def notify_numbers(self) -> frozenset[int]:
@@ -107,6 +110,7 @@ class SeccompPlan:
             "instructions": len(self.program),
             "flags": ["NEW_LISTENER", "WAIT_KILLABLE_RECV"],
             "open_check": self.open_check,
+            "open_check_reads": self.notify_reads,
         }
 
 
@@ -183,9 +187,14 @@ TRUNCATE_DENIES: tuple[tuple[str, int, str], ...] = (
 )
 
 
-def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> SeccompPlan:
+def compile_seccomp(
+    *, notify_open: bool, notify_reads: bool = True, refuse_truncate: bool = False
+) -> SeccompPlan:
     """The hardening filter plus USER_NOTIF for the supervised syscalls.
 
+    notify_open: opens go to the supervisor's open check; with notify_reads False only
+    open/openat whose flags can write or create (OPEN_WRITE_FLAGS), creat and every
+    openat2 do: read-only opens stay in the kernel (Landlock decides them).
     refuse_truncate: Landlock ABI < 3 (TRUNCATE_DENIES): truncate(2), openat2 and opens
     with O_TRUNC but no write access are refused."""
     actions: list[FilterAction] = []
@@ -254,7 +263,8 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
             "EPERM",
             "flags has CLONE_NEW*",
             "a new user namespace grants capabilities "
-            "(mount over masks, kernel attack surface); other namespaces hide from the supervisor",
+            "(mounts over protected paths, kernel attack surface); other namespaces hide from "
+            "the supervisor",
         )
     )
     actions.append(
@@ -277,7 +287,8 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
             "errno",
             "EPERM",
             "flags has CLONE_NEW*",
-            "unshare(CLONE_NEWUSER): capabilities in a new namespace, then mount over the masks",
+            "unshare(CLONE_NEWUSER): capabilities in a new namespace, then mounts over "
+            "protected paths",
         )
     )
     prog += _arg_block(
@@ -323,16 +334,44 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
             "AF_ALG/AF_KEY/AF_BLUETOOTH...: kernel attack surface and unfiltered egress",
         )
     )
-    if refuse_truncate:
-        for name, arg in (("open", 1), ("openat", 2)):
-            # An arg block answers every call of its syscall: a supervised open goes on
-            # to the supervisor from here, the notify block below never sees it.
-            prog += _arg_block(
-                SYSCALLS[name],
-                arg,
-                [("masked", (O_ACCMODE | O_TRUNC, O_RDONLY | O_TRUNC), _errno(E.EACCES))],
-                RET_USER_NOTIF if name in notify_set else RET_ALLOW,
+    by_flags = notify_open and not notify_reads
+    for name, arg in (("open", 1), ("openat", 2)) if refuse_truncate or notify_open else ():
+        # An arg block answers every call of its syscall: a supervised open goes on
+        # to the supervisor from here, the notify block below never sees it.
+        tests: list[tuple[str, Any, int]] = []
+        if refuse_truncate:
+            tests.append(("masked", (O_ACCMODE | O_TRUNC, O_RDONLY | O_TRUNC), _errno(E.EACCES)))
+        if notify_open:
+            tests.append(("set", O_PATH, RET_ALLOW))
+        if by_flags:
+            tests.append(("set", OPEN_WRITE_FLAGS, RET_USER_NOTIF))
+        otherwise = RET_USER_NOTIF if name in notify_set and not by_flags else RET_ALLOW
+        prog += _arg_block(SYSCALLS[name], arg, tests, otherwise)
+        if notify_open:
+            actions.append(
+                FilterAction(
+                    name,
+                    SYSCALLS[name],
+                    "allow",
+                    None,
+                    "flags has O_PATH",
+                    "an O_PATH fd reads and writes nothing; reopening it is an open that is "
+                    "judged (ADDFD cannot inject an O_PATH file)",
+                )
             )
+        if by_flags:
+            actions.append(
+                FilterAction(
+                    name,
+                    SYSCALLS[name],
+                    "notify",
+                    None,
+                    "flags has O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND/O_TMPFILE",
+                    "the open check: a write deny or protected path reaches a writable grant; "
+                    "read-only opens stay in the kernel (no read deny reaches a readable grant)",
+                )
+            )
+        if refuse_truncate:
             actions.append(
                 FilterAction(
                     name,
@@ -362,7 +401,7 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
     # 5. supervised
     notify = tuple((n, SYSCALLS[n]) for n in (*NOTIFY_ALWAYS, *NOTIFY_OPEN) if n in notify_set)
     for name, nr in notify:
-        if name == "execveat" or (refuse_truncate and name in ("open", "openat")):
+        if name == "execveat" or ((refuse_truncate or notify_open) and name in ("open", "openat")):
             continue  # handled in its argument block
         prog += [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), _ret(RET_USER_NOTIF)]
     for name, nr in notify:
@@ -373,7 +412,13 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
             "sendto": "UDP destinations (network)",
             "sendmsg": "destinations of unconnected sockets (network)",
             "sendmmsg": "destinations of unconnected sockets (network)",
-        }.get(name, "the open check: carve-outs without a mount namespace, simulation")
+        }.get(
+            name,
+            "the open check: deny rules and protected paths decided at access time "
+            "(simulation: every open observed)",
+        )
+        if by_flags and name in ("open", "openat"):
+            continue  # listed with its flag condition above
         actions.append(FilterAction(name, nr, "notify", None, "", why))
 
     # 6. everything else
@@ -389,4 +434,5 @@ def compile_seccomp(*, notify_open: bool, refuse_truncate: bool = False) -> Secc
         program=tuple(prog),
         flags=FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
         open_check=notify_open,
+        notify_reads=notify_open and notify_reads,
     )

@@ -24,6 +24,7 @@ from sandbox.policy.keys import (
 from sandbox.policy.model import (
     ACTIONS,
     ActionBlock,
+    AuditSettings,
     Enforcement,
     Environment,
     Policy,
@@ -35,7 +36,12 @@ from sandbox.policy.patterns import (
     parse_command_pattern,
     parse_path_pattern,
 )
-from sandbox.policy.sections import _all_keys, _parse_enforcement, _parse_environment
+from sandbox.policy.sections import (
+    _all_keys,
+    _parse_audit,
+    _parse_enforcement,
+    _parse_environment,
+)
 from sandbox.policy.yamlread import _compose
 
 # ---------------------------------------------------------------------------
@@ -216,6 +222,7 @@ def _build(
     extends: tuple[str, ...] = (_baseline.BASELINE_NAME,)
     environment = Environment()
     enforcement = Enforcement()
+    audit = AuditSettings()
     block_nodes: list[Node] = []
     if safeclaw:
         block_nodes = list(root.value) if isinstance(root, SequenceNode) else [root]
@@ -275,6 +282,8 @@ def _build(
             environment = _parse_environment(b, fields["environment"][1])
         if "enforcement" in fields:
             enforcement = _parse_enforcement(b, fields["enforcement"][1])
+        if "audit" in fields:
+            audit = _parse_audit(b, fields["audit"][1])
         for key in (*DOC_KEYS, "$schema"):
             if key in fields:
                 b.string(fields[key][1], key)
@@ -319,4 +328,5 @@ def _build(
         enforcement=enforcement,
         declared_actions=tuple(a for a in ACTIONS if a in declared),
         format="safeclaw" if safeclaw else "native",
+        audit=audit,
     )
