@@ -156,6 +156,9 @@ struct lg_file_id {
     unsigned long long ino;
     int access;                    /* LG_ACCESS_* it is denied for */
     int rule;
+    unsigned long long btime;      /* birth time (ns) when known, else 0: an inode number
+                                    * freed by an unlink or rename and reused by a new
+                                    * file is another object */
 };
 
 /* Path rules of file_read (then file_write), in the evaluator's order.  The

@@ -61,6 +61,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 #include "kernel_compat.h"
@@ -195,11 +196,18 @@ int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t 
 
 /* Objects met under a denied name after launch join the deny set, so that a
  * later rename, hard link or symlink of the same inode stays denied. */
-static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access, int rule)
+static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
+                     unsigned long long btime, int access, int rule)
 {
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++) {
         if (s->seen[i].dev == dev && s->seen[i].ino == ino) {
+            if (s->seen[i].btime != btime) {
+                /* the inode number was freed and reused: a new object */
+                s->seen[i].btime = btime;
+                s->seen[i].access = access;
+                s->seen[i].rule = rule;
+            }
             s->seen[i].access |= access;
             pthread_mutex_unlock(&s->seen_lock);
             return;
@@ -209,6 +217,7 @@ static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long lon
         struct lg_file_id *e = &s->seen[s->seen_count++];
         e->dev = dev;
         e->ino = ino;
+        e->btime = btime;
         e->access = access;
         e->rule = rule;
     } else {
@@ -217,12 +226,14 @@ static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long lon
     pthread_mutex_unlock(&s->seen_lock);
 }
 
-static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access, int *rule)
+static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
+                     unsigned long long btime, int access, int *rule)
 {
     int hit = 0;
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++)
-        if (s->seen[i].dev == dev && s->seen[i].ino == ino && (s->seen[i].access & access)) {
+        if (s->seen[i].dev == dev && s->seen[i].ino == ino && s->seen[i].btime == btime &&
+            (s->seen[i].access & access)) {
             *rule = s->seen[i].rule;
             hit = 1;
             break;
@@ -236,9 +247,13 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
  * object's path as the kernel names it. */
 static int judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
+    /* statx for the birth time: the identity is (dev, ino, btime), so a reused
+     * inode number is not the denied object it once was. */
+    struct statx st;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_BTIME, &st) != 0)
         return -errno;
+    unsigned long long btime = (st.stx_mask & STATX_BTIME)
+        ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, real, cap - 1);
@@ -248,19 +263,30 @@ static int judge_object(struct lg_sup *s, int fd, int access, int *rule, char *r
         return -ENAMETOOLONG;
     real[n] = '\0';
     *rule = -1;
-    unsigned long long dev = st.st_dev, ino = st.st_ino;
+    unsigned long long dev = makedev(st.stx_dev_major, st.stx_dev_minor), ino = st.stx_ino;
     for (int i = 0; i < s->t.n_deny_ids; i++) {
         const struct lg_file_id *id = &s->t.deny_ids[i];
-        if (id->dev == dev && id->ino == ino && (id->access & access)) {
+        if (id->dev == dev && id->ino == ino && (id->btime == 0 || id->btime == btime) &&
+            (id->access & access)) {
             *rule = id->rule;
             return 1;
         }
     }
-    if (seen_find(s, dev, ino, access, rule))
+    if (seen_find(s, dev, ino, btime, access, rule))
         return 1;
     int bits = real[0] == '/' ? lg_judge_path(&s->t, real, strlen(real), access, rule) : 0;
-    if (bits)
-        seen_add(s, dev, ino, bits, *rule >= 0 ? *rule : -1);
+    if (bits) {
+        /* Every access its name denies joins the identity set, each under a rule
+         * that denies it (not the requested access's -1: a read of .git/config
+         * records its write deny with the write rule). */
+        int r = *rule;
+        if (r < 0 && (bits & ~access)) {
+            int other = -1;
+            (void)lg_judge_path(&s->t, real, strlen(real), bits & ~access, &other);
+            r = other;
+        }
+        seen_add(s, dev, ino, btime, bits, r);
+    }
     return (bits & access) ? 1 : 0;
 }
 
