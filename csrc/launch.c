@@ -360,7 +360,10 @@ static int restrict_landlock(int sock, const struct lg_spawn_spec *s, int *skipp
         if (syscall(__NR_landlock_add_rule, rs, LG_LANDLOCK_RULE_NET_PORT, &np, 0) != 0)
             fail(sock, "landlock_add_rule (net port)", errno);
     }
-    if (syscall(__NR_landlock_restrict_self, rs, 0) != 0)
+    /* ABI 7: the domain logs its denials after the execve too (the agent is a new exec;
+     * the default logs only the restricting exec's), read back by sandbox.supervise.kaudit. */
+    __u32 log = s->landlock_abi >= 7 ? LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON : 0;
+    if (syscall(__NR_landlock_restrict_self, rs, log) != 0)
         fail(sock, "landlock_restrict_self", errno);
     return (int)rs;
 }

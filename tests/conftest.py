@@ -64,6 +64,25 @@ def require_root() -> None:
     require_kernel(os.geteuid() == 0, "this test needs root (namespaces, nftables)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test writes its audit trail under a private $XDG_STATE_HOME.
+
+    Without it, tests that run the sandbox with the default trail wrote to the real
+    ~/.local/state/landgate/audit of whoever ran the suite (root's, in CI), and a format
+    change there moved the user's own trail aside.  A test that needs another location
+    still sets XDG_STATE_HOME or passes an audit directory itself."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = before
+
+
 TUN = "/dev/net/tun"
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Source = Literal["supervisor", "dns"]
+Source = Literal["supervisor", "dns", "kernel"]  # kernel: Landlock, from the audit records
 Result = Literal["allow", "deny", "error"]
 JsonValue = str | int | float | bool | None | list[str]
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionEvent:
-    source: Source  # who decided: the seccomp supervisor or the DNS view
+    source: Source  # who decided: the seccomp supervisor, the DNS view or the kernel
     action: str  # file_read, file_write, shell_exec, network
     target: str  # the command line, the path, the destination, the name asked
     result: Result

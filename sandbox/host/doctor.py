@@ -55,6 +55,7 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
         )
         if refused:
             detail += "; refused by the seccomp filter instead: " + ", ".join(refused)
+        detail += "; " + (h.kernel_denials_gap or "kernel file denials recorded (host audit)")
         out.append(
             LayerStatus(
                 "filesystem", "partial" if gaps else "enforced", f"Landlock ABI {abi}", detail

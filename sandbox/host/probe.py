@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from sandbox.host.kaudit import probe_audit_state
+
 # sched.h values (stable UAPI)
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -47,6 +49,9 @@ class HostCapabilities:
     net_ns: bool
     memfd_noexec: bool  # vm.memfd_noexec exists (6.3)
     cgroup: str  # "v2" | "hybrid" | "v1" | "none"
+    # The host's audit (AUDIT_GET, root only): 0 disabled, 1/2 enabled, -1 unknown (not
+    # root).  Landlock's own denials can be recorded only while it is enabled (host.kaudit).
+    kernel_audit: int = -1
 
     # Probed on first use (once per process): only `doctor` and `plan` show them, and
     # running `nft --version` plus ldconfig cost `landgate run` ~5 ms for nothing.
@@ -88,7 +93,15 @@ class HostCapabilities:
             "nft": self.nft,
             "libnftables": self.libnftables,
             "cgroup": self.cgroup,
+            "kernel_audit": self.kernel_audit,
         }
+
+    @property
+    def kernel_denials_gap(self) -> str | None:
+        """Why Landlock's denials are not recorded on this host (None: they are)."""
+        from sandbox.host.kaudit import recording_gap
+
+        return recording_gap(self.landlock_abi, self.kernel_audit)
 
 
 def _errno_text(rc: int) -> str:
@@ -218,4 +231,5 @@ def probe_host() -> HostCapabilities:
         net_ns=net_ns,
         memfd_noexec=os.path.exists("/proc/sys/vm/memfd_noexec"),
         cgroup=cgroup_kind(),
+        kernel_audit=probe_audit_state(is_root),
     )

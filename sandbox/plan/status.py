@@ -102,6 +102,8 @@ def _layers(
                 "; truncation is not judged by this ABI: the seccomp filter refuses truncate(2), "
                 "openat2 and O_RDONLY|O_TRUNC opens instead"
             )
+        # Recording, not enforcing: the state stays; the gap is stated, never silent.
+        detail += "; " + (host.kernel_denials_gap or "kernel file denials recorded (host audit)")
         out.append(LayerStatus("filesystem", state, f"Landlock ABI {abi}", detail))
     # carve-outs
     uncovered = co.uncovered
@@ -258,5 +260,7 @@ def _rule_layers(
                     else "connect: not judged (no supervisor)"
                 )
                 layers.append("egress: nftables + DNS view (sandbox.net)")
+            if rule.comment:
+                layers.append(f"why: {rule.comment}")  # e.g. what a preset's secret rule guards
             out.append((action, ref, rule.pattern, tuple(layers)))
     return tuple(out)

@@ -220,10 +220,13 @@ def run_child(
     old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED} if forward else {}
     deadline = time.monotonic() + options.timeout if options.timeout is not None else None
     killed = False
+    kernel = _kernel_denials_socket(plan, options)
     try:
         child = spawn(spec)
         target.append(child.init_pid)
         on_spawned(child.applied)
+        if kernel is not None:
+            kernel = _start_kernel_denials(kernel, child.agent_pid, policy, recorder)
         if net is not None:
             net.attach(child.agent_pid)
         supervisor = start_supervisor(
@@ -257,6 +260,8 @@ def run_child(
             supervisor.stop()
             if hasattr(supervisor, "join"):
                 supervisor.join()
+        if kernel is not None:
+            _stop_kernel_denials(kernel)
         if child is not None:
             child.close()
         if old_mask is not None:
@@ -276,6 +281,35 @@ def run_child(
         code = EXIT_NOT_FOUND if exec_errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_CANNOT_EXEC
         return code, timed_out
     return _exit_code(raw, init_status), timed_out
+
+
+def _kernel_denials_socket(plan: Plan, options: RunOptions) -> Any:
+    """The audit subscription, made before the spawn so the agent's first denial is seen;
+    None when Landlock's denials cannot be recorded here (the plan states why)."""
+    if plan.simulate or plan.landlock.abi <= 0 or plan.host.kernel_denials_gap is not None:
+        return None
+    from sandbox.host.kaudit import readlog_socket
+
+    try:
+        return readlog_socket()
+    except OSError as exc:
+        options.warn(f"{exc}: kernel (Landlock) file denials are not recorded")
+        return None
+
+
+def _start_kernel_denials(sock: Any, agent_pid: int, policy: Policy, recorder: Recorder) -> Any:
+    from sandbox.supervise.kaudit import KernelDenials
+
+    reader = KernelDenials(sock, agent_pid, policy, recorder.event, recorder.stderr_fd)
+    reader.start()
+    return reader
+
+
+def _stop_kernel_denials(kernel: Any) -> None:
+    if hasattr(kernel, "stop"):
+        kernel.stop()  # waits for the records still in flight (bounded), then closes
+    else:
+        kernel.close()  # the spawn failed: only the socket exists
 
 
 def _kill_and_reap(pid: int) -> None:
