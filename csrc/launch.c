@@ -18,7 +18,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
@@ -266,67 +265,6 @@ static void set_memfd_noexec(int sock)
     int rc = write_file("/proc/sys/vm/memfd_noexec", "2");
     if (rc < 0)
         fail(sock, "write /proc/sys/vm/memfd_noexec", -rc);
-}
-
-/* Bind /dev/null over a denied file: reads see an empty file, and link(2) of
- * the path fails with EXDEV (it is another mount), rename(2) with EBUSY. */
-static void mask_file(int sock, const char *path)
-{
-    if (mount("/dev/null", path, NULL, MS_BIND, NULL) != 0) {
-        if (errno == ENOENT)
-            return; /* vanished since the plan was made: nothing left to hide */
-        fail(sock, "mask file (bind /dev/null)", errno);
-    }
-}
-
-/* An empty read-only tmpfs over a denied directory. */
-static void mask_dir(int sock, const char *path)
-{
-    if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "size=4k,nr_inodes=2,mode=0555") != 0) {
-        if (errno == ENOENT)
-            return;
-        fail(sock, "mask directory (tmpfs)", errno);
-    }
-}
-
-/* The flags a read-only remount must keep: in a user namespace the kernel
- * refuses (EPERM) to clear nosuid/nodev/noexec/atime flags locked by the
- * more privileged namespace the mount was copied from. */
-static unsigned long locked_flags(const char *path, int *err)
-{
-    struct statvfs sv;
-    if (statvfs(path, &sv) != 0) {
-        *err = errno;
-        return 0;
-    }
-    unsigned long f = 0;
-    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
-    *err = 0;
-    return f;
-}
-
-/* Write-protect a path inside a writable grant: bind it onto itself, then
- * remount that bind read-only (a bind mount's own flags; MS_REC keeps masks
- * below it). */
-static void protect_path(int sock, const char *path)
-{
-    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
-        if (errno == ENOENT)
-            return;
-        fail(sock, "protect path (bind)", errno);
-    }
-    int err = 0;
-    unsigned long keep = locked_flags(path, &err);
-    if (err)
-        fail(sock, "protect path (statvfs)", err);
-    if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) != 0)
-        fail(sock, "protect path (remount read-only)", errno);
 }
 
 static void bind_file(int sock, const char *src, const char *dst)
@@ -722,12 +660,6 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_
             mount_proc(sock);
         if (s->minimal_dev)
             minimal_dev(sock, s);
-        for (int i = 0; i < s->n_mask_files; i++)
-            mask_file(sock, s->mask_files[i]);
-        for (int i = 0; i < s->n_mask_dirs; i++)
-            mask_dir(sock, s->mask_dirs[i]);
-        for (int i = 0; i < s->n_ro_paths; i++)
-            protect_path(sock, s->ro_paths[i]);
         for (int i = 0; i < s->n_binds; i++)
             bind_file(sock, s->bind_src[i], s->bind_dst[i]);
     }

@@ -1,13 +1,13 @@
 /* launch_api.h: public interface of sandbox._launch (cdef-clean, see csrc/build.py).
  *
- * The restricted child.  Python compiles everything (Landlock rules, masks,
+ * The restricted child.  Python compiles everything (Landlock rules, binds,
  * the seccomp program) into one lg_spawn_spec of flat arrays; C does the
  * steps between fork and execve, where only the calling thread exists.
  *
  * Process shape (one design for root and unprivileged users):
  *
  *   landgate (python) --clone3(ns flags, CLONE_PIDFD)--> init
- *        init: [user ns: uid/gid map] [mount ns: private, /proc, masks, binds]
+ *        init: [user ns: uid/gid map] [mount ns: private, /proc, binds]
  *              [setns(netns)] --fork--> agent
  *        agent: pdeathsig, no_new_privs, chdir, Landlock, seccomp (listener)
  *               -> reports its pid (SCM_CREDENTIALS) and listener fd number,
@@ -67,13 +67,8 @@ struct lg_spawn_spec {
     const char **dev_paths;
     int n_dev_paths;
 
-    /* mount ns only: masks and binds, applied in this order */
-    const char **mask_files;  /* /dev/null bound over each denied file */
-    int n_mask_files;
-    const char **mask_dirs;   /* an empty read-only tmpfs over each denied directory */
-    int n_mask_dirs;
-    const char **ro_paths;    /* write-protected: bound read-only onto itself */
-    int n_ro_paths;
+    /* mount ns only: file binds.  No masks: carve-outs and protected paths are
+     * decided at access time by the supervisor (csrc/supervise_open.c). */
     const char **bind_src;    /* extra file binds (e.g. resolv.conf for the DNS view) */
     const char **bind_dst;
     int n_binds;

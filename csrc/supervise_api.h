@@ -164,6 +164,9 @@ struct lg_file_id {
     unsigned long long ino;
     int access;                    /* LG_ACCESS_* it is denied for */
     int rule;
+    unsigned long long btime;      /* birth time (ns) when known, else 0: an inode number
+                                    * freed by an unlink or rename and reused by a new
+                                    * file is another object */
 };
 
 /* Path rules of file_read (then file_write), in the evaluator's order.  The
@@ -231,6 +234,13 @@ struct lg_tables {
     int open_ruleset_fd;           /* Landlock ruleset the opener thread restricts itself with; -1 none */
     int open_uid;                  /* credentials the opener thread takes; -1 = keep */
     int open_gid;
+    /* The rule an open refused by the kernel (Landlock) on an opener is recorded
+     * under: the file_read / file_write block's default ("default deny of
+     * file_read"), -1 none.  The supervisor performed that open: its refusal is
+     * a denial the agent got, recorded like the supervisor's own. */
+    int read_default_rule;
+    int write_default_rule;
+    int file_access_all;           /* audit.file_access: all: record every open decided too */
     /* Trees the sandbox can write (Landlock write rights beneath them), in
      * landgate's own view.  A symlink or #! script outside all of them cannot
      * be swapped by the agent between the exec check and the kernel's walk,

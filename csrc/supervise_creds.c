@@ -11,6 +11,20 @@
 #include "supervise_int.h"
 
 /* fsuid, fsgid, groups, tgid and umask from one read of /proc/TID/status. */
+/* The last whitespace-separated field of the line starting at p, or NULL. */
+static char *last_field(char *p)
+{
+    char *end = strchr(p, '\n');
+    if (!end)
+        end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    char *q = end;
+    while (q > p && q[-1] != ' ' && q[-1] != '\t')
+        q--;
+    return q < end ? q : NULL;
+}
+
 int lg_read_creds(int tid, struct lg_creds *c)
 {
     char path[64], buf[4096];
@@ -38,6 +52,14 @@ int lg_read_creds(int tid, struct lg_creds *c)
         return -EIO;
     c->gid = fs;
     if (!tg || sscanf(tg + 6, "%d", &c->tgid) != 1)
+        return -EIO;
+    /* NStgid / NSpid list the ids from the reader's pid namespace inwards: the
+     * last one is what the caller calls itself (its /proc/self, in its procfs). */
+    c->ns_tgid = c->tgid;
+    c->ns_tid = tid;
+    char *nt = strstr(buf, "\nNStgid:"), *np = strstr(buf, "\nNSpid:");
+    if (nt && np && (nt = last_field(nt + 8)) && (np = last_field(np + 7)) &&
+        (sscanf(nt, "%d", &c->ns_tgid) != 1 || sscanf(np, "%d", &c->ns_tid) != 1))
         return -EIO;
     unsigned mask;
     if (um && sscanf(um + 7, "%o", &mask) == 1)  /* 4.7 */

@@ -107,6 +107,7 @@ struct lg_creds {
     int ngroups;
     gid_t groups[64];
     int tgid;
+    int ns_tgid, ns_tid; /* the caller's ids in its own pid namespace (NStgid/NSpid, 4.1) */
     unsigned umask;      /* 0777 mask; (unsigned)-1 when the kernel did not say */
 };
 

@@ -61,6 +61,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 #include "kernel_compat.h"
@@ -195,11 +196,18 @@ int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t 
 
 /* Objects met under a denied name after launch join the deny set, so that a
  * later rename, hard link or symlink of the same inode stays denied. */
-static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access, int rule)
+static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
+                     unsigned long long btime, int access, int rule)
 {
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++) {
         if (s->seen[i].dev == dev && s->seen[i].ino == ino) {
+            if (s->seen[i].btime != btime) {
+                /* the inode number was freed and reused: a new object */
+                s->seen[i].btime = btime;
+                s->seen[i].access = access;
+                s->seen[i].rule = rule;
+            }
             s->seen[i].access |= access;
             pthread_mutex_unlock(&s->seen_lock);
             return;
@@ -209,6 +217,7 @@ static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long lon
         struct lg_file_id *e = &s->seen[s->seen_count++];
         e->dev = dev;
         e->ino = ino;
+        e->btime = btime;
         e->access = access;
         e->rule = rule;
     } else {
@@ -217,12 +226,14 @@ static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long lon
     pthread_mutex_unlock(&s->seen_lock);
 }
 
-static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access, int *rule)
+static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
+                     unsigned long long btime, int access, int *rule)
 {
     int hit = 0;
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++)
-        if (s->seen[i].dev == dev && s->seen[i].ino == ino && (s->seen[i].access & access)) {
+        if (s->seen[i].dev == dev && s->seen[i].ino == ino && s->seen[i].btime == btime &&
+            (s->seen[i].access & access)) {
             *rule = s->seen[i].rule;
             hit = 1;
             break;
@@ -236,9 +247,13 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
  * object's path as the kernel names it. */
 static int judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
+    /* statx for the birth time: the identity is (dev, ino, btime), so a reused
+     * inode number is not the denied object it once was. */
+    struct statx st;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_BTIME, &st) != 0)
         return -errno;
+    unsigned long long btime = (st.stx_mask & STATX_BTIME)
+        ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, real, cap - 1);
@@ -248,19 +263,30 @@ static int judge_object(struct lg_sup *s, int fd, int access, int *rule, char *r
         return -ENAMETOOLONG;
     real[n] = '\0';
     *rule = -1;
-    unsigned long long dev = st.st_dev, ino = st.st_ino;
+    unsigned long long dev = makedev(st.stx_dev_major, st.stx_dev_minor), ino = st.stx_ino;
     for (int i = 0; i < s->t.n_deny_ids; i++) {
         const struct lg_file_id *id = &s->t.deny_ids[i];
-        if (id->dev == dev && id->ino == ino && (id->access & access)) {
+        if (id->dev == dev && id->ino == ino && (id->btime == 0 || id->btime == btime) &&
+            (id->access & access)) {
             *rule = id->rule;
             return 1;
         }
     }
-    if (seen_find(s, dev, ino, access, rule))
+    if (seen_find(s, dev, ino, btime, access, rule))
         return 1;
     int bits = real[0] == '/' ? lg_judge_path(&s->t, real, strlen(real), access, rule) : 0;
-    if (bits)
-        seen_add(s, dev, ino, bits, *rule >= 0 ? *rule : -1);
+    if (bits) {
+        /* Every access its name denies joins the identity set, each under a rule
+         * that denies it (not the requested access's -1: a read of .git/config
+         * records its write deny with the write rule). */
+        int r = *rule;
+        if (r < 0 && (bits & ~access)) {
+            int other = -1;
+            (void)lg_judge_path(&s->t, real, strlen(real), bits & ~access, &other);
+            r = other;
+        }
+        seen_add(s, dev, ino, btime, bits, r);
+    }
     return (bits & access) ? 1 : 0;
 }
 
@@ -286,6 +312,15 @@ static void open_job_free(struct open_job *j)
     free(j);
 }
 
+/* Every denial goes to the trail; an allowed open only with audit.file_access:
+ * all (with the open check on every rung, recording each allowed open would
+ * cost every open of the sandbox an event and the trail a line per file). */
+static void open_record(struct lg_sup *s, const struct lg_event *ev)
+{
+    if (ev->result == LG_EFFECT_DENY || s->t.file_access_all)
+        lg_push_event(s, ev);
+}
+
 /* Record, report a denial, answer. val >= 0 with err 0: the syscall's value. */
 static void open_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, int err)
 {
@@ -293,8 +328,61 @@ static void open_answer(struct lg_sup *s, unsigned long long id, struct lg_event
     ev->err = err;
     if (ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_FAILCLOSED))
         lg_report_denial(s, (ev->detail[0] == 'w') ? "file_write" : "file_read", ev->target, ev->rule);
-    lg_push_event(s, ev);
+    open_record(s, ev);
     lg_send_resp(s, id, 0, err, 0);
+}
+
+/* The opener's own open failed EACCES.  Was that the kernel's Landlock (the
+ * object lies outside every grant of that access) rather than the file's
+ * modes?  Runs with the caller's credentials still taken: faccessat(AT_EACCESS)
+ * checks the modes with them, and Landlock does not judge access(2), so "the
+ * modes allow it" means the refusal came from the sandbox's ruleset.  Returns
+ * LG_ACCESS_READ / LG_ACCESS_WRITE (which access was refused) or 0 (a mode
+ * refusal, the kernel's own answer, not a policy decision). */
+static int landlock_refused(const struct open_job *j)
+{
+    if (j->obj < 0) {
+        /* creating: the parent must allow adding a name */
+        return faccessat(j->parent, ".", W_OK | X_OK, AT_EACCESS) == 0 ? LG_ACCESS_WRITE : 0;
+    }
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", j->obj);
+    int mode = ((j->access & LG_ACCESS_READ) ? R_OK : 0) | ((j->access & LG_ACCESS_WRITE) ? W_OK : 0);
+    if (faccessat(AT_FDCWD, self, mode ? mode : R_OK, AT_EACCESS) != 0)
+        return 0;
+    if ((j->access & LG_ACCESS_WRITE) && (j->access & LG_ACCESS_READ)) {
+        /* read-write: which half did Landlock refuse?  A read-only open answers. */
+        int fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd >= 0) {
+            close(fd);
+            return LG_ACCESS_WRITE;
+        }
+        return LG_ACCESS_READ;
+    }
+    return (j->access & LG_ACCESS_WRITE) ? LG_ACCESS_WRITE : LG_ACCESS_READ;
+}
+
+/* The object's path as the kernel names it, into the event's detail after
+ * the access word ("read /w/.env") when it differs from the spelled target. */
+static void detail_object(struct lg_event *ev, int fd, int access)
+{
+    char link[64], real[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = fd >= 0 ? readlink(link, real, sizeof real - 1) : -1;
+    const char *w = (access & LG_ACCESS_WRITE) ? "write" : "read";
+    if (n <= 0 || (size_t)n >= sizeof real - 1) {
+        snprintf(ev->detail, sizeof ev->detail, "%s", w);
+        return;
+    }
+    real[n] = '\0';
+    if (strcmp(real, ev->target) == 0) {
+        snprintf(ev->detail, sizeof ev->detail, "%s", w);
+        return;
+    }
+    size_t wl = strlen(w);
+    memcpy(ev->detail, w, wl);
+    ev->detail[wl] = ' ';
+    lg_copy_target(ev->detail + wl + 1, sizeof ev->detail - wl - 1, real, NULL);
 }
 
 /* Flags carried over when the judged object is reopened / created.  Not
@@ -344,10 +432,21 @@ static void *open_worker(void *arg)
         if (fd < 0)
             e = errno;
     }
+    int refused = (fd < 0 && e == EACCES) ? landlock_refused(j) : 0;
     if (lg_unbecome(&j->creds) < 0)
         lg_count(s, LG_COUNT_ERRORS);
     if (fd < 0) {
-        j->ev.result = LG_EFFECT_ALLOW;  /* not a policy decision: the kernel's own answer */
+        int rule = refused == LG_ACCESS_WRITE ? s->t.write_default_rule
+                 : refused == LG_ACCESS_READ ? s->t.read_default_rule : -1;
+        if (refused && rule >= 0) {
+            /* Landlock refused the open the supervisor performed for the agent: a
+             * denial by the policy's default, recorded and told like any other. */
+            j->ev.result = LG_EFFECT_DENY;
+            j->ev.rule = rule;
+            detail_object(&j->ev, j->obj, refused);  /* a creation: the target is the name */
+        } else {
+            j->ev.result = LG_EFFECT_ALLOW;  /* not a policy decision: the kernel's own answer */
+        }
         open_answer(s, j->id, &j->ev, e ? e : EIO);
         open_job_free(j);
         return NULL;
@@ -381,7 +480,7 @@ static void *open_worker(void *arg)
     }
     j->ev.result = LG_EFFECT_ALLOW;
     j->ev.t_resp_ns = lg_now_ns();
-    lg_push_event(s, &j->ev);  /* recorded before the caller has the fd */
+    open_record(s, &j->ev);  /* recorded (file_access: all) before the caller has the fd */
     struct seccomp_notif_addfd add;
     memset(&add, 0, sizeof add);
     add.id = j->id;
@@ -446,6 +545,27 @@ int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, 
     return 0;
 }
 
+/* Its own root link, /proc/TGID/root or /proc/TGID/task/TID/root (ids in its
+ * view): a magic link that RESOLVE_NO_MAGICLINKS refuses, naming the caller's
+ * root, where an absolute path is resolved anyway (/proc/TID/root with
+ * RESOLVE_IN_ROOT): "/proc/self/root/w/.env" is "/w/.env", judged as such. */
+static void strip_own_root(char *p, int tgid, int tid)
+{
+    char pre[2][96];
+    snprintf(pre[0], sizeof pre[0], "/proc/%d/root", tgid);
+    snprintf(pre[1], sizeof pre[1], "/proc/%d/task/%d/root", tgid, tid);
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(pre[i]);
+        if (strncmp(p, pre[i], l) != 0 || (p[l] != '/' && p[l] != '\0'))
+            continue;
+        if (p[l] == '\0')
+            snprintf(p, 2, "/");
+        else
+            memmove(p, p + l, strlen(p + l) + 1);
+        return;
+    }
+}
+
 /* Loop thread: resolve, judge, hand to an opener.  Answers on every path. */
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
@@ -478,16 +598,29 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
 
     char p[PATH_MAX];
     int fdnum = -1;
-    if (lg_rewrite_self(path, j->creds.tgid, tid, p, sizeof p, &fdnum) < 0) {
+    /* In its own view: in a pid namespace /proc/self is its namespace's pid,
+     * resolved below in its procfs (under /proc/TID/root). */
+    if (lg_rewrite_self(path, j->creds.ns_tgid, j->creds.ns_tid, p, sizeof p, &fdnum) < 0) {
         ev->result = LG_EFFECT_ALLOW;
         open_answer(s, req->id, ev, ENAMETOOLONG);
         open_job_free(j);
         return;
     }
+    if (fdnum < 0)
+        strip_own_root(p, j->creds.ns_tgid, j->creds.ns_tid);
     int e = 0;
     if (fdnum >= 0) {
         /* its own fd link: the open file it already holds (the magic link's target) */
         rc = lg_caller_fd(s, req->id, tid, fdnum);
+        if (rc == -EBADF) {
+            /* pidfd_getfd refuses O_PATH files (EBADF): the fd link itself names
+             * the same object; whatever it names when we open it is what is judged. */
+            char link[64];
+            snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, fdnum);
+            rc = open(link, O_PATH | O_CLOEXEC);
+            if (rc < 0)
+                rc = errno == ENOENT ? -EBADF : -errno;
+        }
         if (rc == -ESRCH) {
             lg_count(s, LG_COUNT_GONE);
             open_job_free(j);
@@ -754,6 +887,17 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             ev.result = LG_EFFECT_DENY;
             ev.flags |= LG_EV_FAILCLOSED;
             open_answer(s, req->id, &ev, rc == -EFAULT || rc == -EINVAL || rc == -E2BIG ? -rc : EACCES);
+            return;
+        }
+        if (flags & O_PATH) {
+            /* openat2 (the filter leaves open/openat O_PATH to the kernel): an O_PATH
+             * fd reads and writes nothing, and ADDFD cannot inject one; its reopen
+             * through /proc/self/fd/N is an open judged here.  No TOCTOU matters:
+             * whatever object the kernel's walk finds, no data access is granted. */
+            ev.result = LG_EFFECT_ALLOW;  /* not judged: as open/openat with O_PATH */
+            ev.rule = -1;
+            open_record(s, &ev);
+            lg_send_resp(s, req->id, 0, 0, 1);
             return;
         }
         if (ev.result == LG_EFFECT_DENY) {

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.host.probe import HostCapabilities
-from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus, Rung, landlock_gaps, rung_of
+from sandbox.policy.layers import (
+    ACCESS_TIME_LIMITS,
+    RUNG_GAPS,
+    LayerState,
+    LayerStatus,
+    Rung,
+    landlock_gaps,
+    rung_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +65,25 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
         out.append(
             LayerStatus("filesystem", "absent", "Landlock", h.landlock_error or "not available")
         )
+    # Carve-outs and protected paths: the supervisor's open check at access time, the same
+    # mechanism on every rung (no launch masks).
     ns = h.mount_ns and h.pid_ns
+    view = "in the sandbox's mount namespace" if ns else "in the host's view (no mount namespace)"
     # Protected paths made at run time: the supervisor performs the name-changing syscalls on
     # a thread under the sandbox's Landlock ruleset (csrc/supervise_fsop.c; the list and the
     # reason for each syscall: `landgate plan`, sandbox/plan/seccomp_table.py NOTIFY_FSOP).
-    names = (
-        "; names made at run time (rename, link, symlink, mkdir, mknod, truncate) are judged "
-        "and performed by the supervisor"
-        if h.seccomp_notify and abi > 0
-        else "; names made at run time are not judged (no seccomp user notification)"
-    )
     out.append(
         LayerStatus(
             "carve-outs",
-            "enforced" if ns else "partial",
-            "mount masks" if ns else "supervisor open check",
-            ("mount namespace available" if ns else "no mount namespace for this user") + names,
+            "enforced" if h.seccomp_notify else "absent",
+            "supervisor open check",
+            (
+                f"decided at access time, on the object, {view}; names made at run time "
+                "(rename, link, symlink, mkdir, mknod, truncate) judged and performed by the "
+                "supervisor; not covered: " + "; ".join(ACCESS_TIME_LIMITS)
+            )
+            if h.seccomp_notify
+            else "no seccomp user notification: a deny inside a grant cannot be enforced",
         )
     )
     notify_detail = ", ".join(

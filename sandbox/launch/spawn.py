@@ -41,9 +41,6 @@ class SpawnSpec:
     memfd_noexec: bool = False
     netns_fd: int = -1
     stdio_fds: tuple[int, int, int] = (-1, -1, -1)  # the agent's 0, 1, 2; -1 inherits landgate's
-    mask_files: tuple[str, ...] = ()
-    mask_dirs: tuple[str, ...] = ()
-    ro_paths: tuple[str, ...] = ()
     binds: tuple[tuple[str, str], ...] = ()
     minimal_dev: bool = False  # the sandbox's own /dev (mount + pid namespace)
     dev_paths: tuple[str, ...] = ()  # host nodes bound into it
@@ -105,7 +102,6 @@ def spec_from_plan(
                 "a new network namespace needs the sandbox's user namespace (this plan has none)"
             )
         ns |= LG_NS_NET
-    masks = plan.carve_outs.masks
     enforce_fs = not plan.simulate and plan.landlock.abi > 0
     ll = plan.landlock
     return SpawnSpec(
@@ -121,9 +117,6 @@ def spec_from_plan(
         memfd_noexec=bool(ns & LG_NS_PID) and host.memfd_noexec and host.is_root,
         netns_fd=netns_fd,
         stdio_fds=stdio_fds,
-        mask_files=tuple(m.path for m in masks if m.kind == "file"),
-        mask_dirs=tuple(m.path for m in masks if m.kind == "dir"),
-        ro_paths=tuple(m.path for m in masks if m.kind == "readonly"),
         binds=tuple(binds),
         # Its own /dev needs the fresh /proc (the host's nodes are bound from /proc/self/fd).
         minimal_dev=bool(ns & LG_NS_MOUNT) and bool(ns & LG_NS_PID),
@@ -210,12 +203,6 @@ def spawn(spec: SpawnSpec) -> Child:
     s.netns_fd = spec.netns_fd
     for i, fd in enumerate(spec.stdio_fds):
         s.stdio_fds[i] = fd
-    s.mask_files = _cstrings(ffi, spec.mask_files, keep)
-    s.n_mask_files = len(spec.mask_files)
-    s.mask_dirs = _cstrings(ffi, spec.mask_dirs, keep)
-    s.n_mask_dirs = len(spec.mask_dirs)
-    s.ro_paths = _cstrings(ffi, spec.ro_paths, keep)
-    s.n_ro_paths = len(spec.ro_paths)
     s.bind_src = _cstrings(ffi, [a for a, _ in spec.binds], keep)
     s.bind_dst = _cstrings(ffi, [b for _, b in spec.binds], keep)
     s.n_binds = len(spec.binds)

@@ -1,10 +1,11 @@
 """Compile a policy into what the kernel enforces: the plan (DESIGN §2).
 
-`build_plan(policy, host=None, ...)` is pure planning (it walks the granted
-trees to find carve-out matches but changes nothing).  The plan carries:
+`build_plan(policy, host=None, ...)` is pure planning: it changes nothing and walks
+no granted tree (launch cost does not depend on their size).  The plan carries:
 
   landlock       every path-beneath rule (path, rights) and port rule
-  carve_outs     every mask and, per deny rule, the mechanism that covers it
+  carve_outs     per deny rule, the mechanism that covers it; which opens the
+                 supervisor sees; what the access-time decision does not cover
   seccomp        the filter's actions, the BPF program, `notify_syscalls`
   layers         per-layer status (enforced / partial / absent / observed)
   rung           full | no-network-namespace | no-namespaces | no-landlock (DESIGN §4)
@@ -121,39 +122,26 @@ def build_plan(
     use_ns = host.mount_ns and host.pid_ns
     abi = host.landlock_abi
     ll = compile_landlock_rules(policy, abi, pid_ns=use_ns)
-    # The open check runs where no mount namespace masks the carve-outs (and in simulation,
-    # where it observes).  Not as a second layer behind the masks: the filter cannot tell
-    # which opens matter, so every open of the sandbox would pay an ADDFD round trip
-    # (~50 us) for files created after launch; the plan lists that gap instead.
-    open_check = sup.open_check and (sim or not use_ns)
-    co = plan_carve_outs(
-        policy,
-        ll,
-        mount_ns=use_ns,
-        open_check=open_check or sim,
-        is_root=host.is_root,
-        enforce=not sim,
-    )
-    # Installed for every deny rule inside a grant (also one with no match at launch: a file
-    # created later is judged too).  Only a supervisor that does the open check may be
-    # handed open/openat: any other answer would break every program (or open unchecked).
-    # In simulation every supervisor observes opens (Landlock has no log-only mode).
-    need_open = (sim and sup.available) or (
-        open_check and not use_ns and any("open-check" in c.mechanisms for c in co.coverage)
-    )
+    # Carve-outs and protected paths are decided at access time by the supervisor's open
+    # check on every rung (no launch masks); the filter hands it only the opens that need
+    # a decision (plan/carveouts.py).  In simulation every supervisor observes every open
+    # (Landlock has no log-only mode).
+    co = plan_carve_outs(policy, ll, open_check=sup.open_check, enforce=not sim)
+    need_open = (sim and sup.available) or (not sim and co.open_check)
     # A protected path or deny rule inside a grant: the syscalls that make or move names
     # (rename, link, symlink, mkdir, mknod, truncate) go to the supervisor, which judges the
     # real resulting name and performs them on a thread under the sandbox's Landlock ruleset
     # (csrc/supervise_fsop.c).  Every rung: a protected name that does not exist at launch
-    # has no mask, and a rename keeps a denied object's identity for the open check.
-    need_fsop = (
-        not sim
-        and sup.available
-        and sup.open_check
-        and any(c.mechanisms != ("landlock",) for c in co.coverage)
-    )
+    # is judged when it is made, and a rename keeps a denied object's identity for the open
+    # check.
+    need_fsop = not sim and sup.available and co.open_check
     # Landlock ABI < 3 cannot judge truncation: the filter refuses it (TRUNCATE_DENIES).
-    sc = compile_seccomp(notify_open=need_open, refuse_truncate=0 < abi < 3, notify_fsop=need_fsop)
+    sc = compile_seccomp(
+        notify_open=need_open,
+        notify_reads=sim or co.notify_reads,
+        refuse_truncate=0 < abi < 3,
+        notify_fsop=need_fsop,
+    )
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.

@@ -38,25 +38,25 @@ def render_plan(plan: Any) -> str:
         out.append(f"  note: {note}")
     co = plan.carve_outs
     out.append("")
-    out.append(
-        f"carve-outs ({len(co.masks)} masks, {co.walked} entries walked"
-        + (", walk truncated" if co.truncated else "")
-        + ")"
+    seen = (
+        "every open"
+        if co.notify_reads
+        else "opens that can write or create"
+        if co.notify_writes
+        else "no open"
     )
-    for m in co.masks:
-        kind = {
-            "file": "/dev/null over file",
-            "dir": "empty read-only tmpfs",
-            "readonly": "read-only bind",
-        }[m.kind]
-        out.append(f"  mask {m.path:<40} {kind}  ({m.rule})")
+    out.append(
+        f"carve-outs (decided at access time by the supervisor's open check; it sees {seen})"
+    )
     for c in co.coverage:
         flag = "" if c.covered else "  NOT COVERED"
-        gaps = f"; gaps: {'; '.join(c.gaps)}" if c.gaps else ""
+        gaps = f"; {'; '.join(c.gaps)}" if c.gaps else ""
         out.append(
-            f"  {c.action} deny {c.pattern!r} ({c.rule}): {', '.join(c.mechanisms)}, "
-            f"{c.matches} match(es){gaps}{flag}"
+            f"  {c.action} deny {c.pattern!r} ({c.rule}): "
+            f"{', '.join(c.mechanisms) or 'nothing'}{gaps}{flag}"
         )
+    for limit in co.limits:
+        out.append(f"  not covered: {limit}")
     sc = plan.seccomp
     out.append("")
     out.append(f"seccomp ({len(sc.program)} BPF instructions, NEW_LISTENER | WAIT_KILLABLE_RECV)")

@@ -36,8 +36,10 @@ from sandbox.plan.seccomp_table import (
     NOTIFY_FSOP,
     NOTIFY_OPEN,
     O_ACCMODE,
+    O_PATH,
     O_RDONLY,
     O_TRUNC,
+    OPEN_WRITE_FLAGS,
     PERSONALITY_QUERY,
     PLAIN_DENIES,
     SYSCALLS,
@@ -97,6 +99,7 @@ class SeccompPlan:
     flags: int
     open_check: bool
     fsop_check: bool = False
+    notify_reads: bool = True  # read-only opens too (else only opens that can write/create)
 
     @property
     def notify_numbers(self) -> frozenset[int]:
@@ -110,6 +113,7 @@ class SeccompPlan:
             "flags": ["NEW_LISTENER", "WAIT_KILLABLE_RECV"],
             "open_check": self.open_check,
             "fsop_check": self.fsop_check,
+            "open_check_reads": self.notify_reads,
         }
 
 
@@ -187,13 +191,19 @@ TRUNCATE_DENIES: tuple[tuple[str, int, str], ...] = (
 
 
 def compile_seccomp(
-    *, notify_open: bool, refuse_truncate: bool = False, notify_fsop: bool = False
+    *,
+    notify_open: bool,
+    notify_reads: bool = True,
+    refuse_truncate: bool = False,
+    notify_fsop: bool = False,
 ) -> SeccompPlan:
     """The hardening filter plus USER_NOTIF for the supervised syscalls.
 
+    notify_open: opens go to the supervisor's open check; with notify_reads False only
+    open/openat whose flags can write or create (OPEN_WRITE_FLAGS), creat and every
+    openat2 do: read-only opens stay in the kernel (Landlock decides them).
     notify_fsop: the name-changing syscalls (NOTIFY_FSOP) go to the supervisor, which
     judges the real resulting name and performs them (protected paths, file_write denies).
-
     refuse_truncate: Landlock ABI < 3 (TRUNCATE_DENIES): truncate(2), openat2 and opens
     with O_TRUNC but no write access are refused."""
     actions: list[FilterAction] = []
@@ -265,7 +275,8 @@ def compile_seccomp(
             "EPERM",
             "flags has CLONE_NEW*",
             "a new user namespace grants capabilities "
-            "(mount over masks, kernel attack surface); other namespaces hide from the supervisor",
+            "(mounts over protected paths, kernel attack surface); other namespaces hide from "
+            "the supervisor",
         )
     )
     actions.append(
@@ -288,7 +299,8 @@ def compile_seccomp(
             "errno",
             "EPERM",
             "flags has CLONE_NEW*",
-            "unshare(CLONE_NEWUSER): capabilities in a new namespace, then mount over the masks",
+            "unshare(CLONE_NEWUSER): capabilities in a new namespace, then mounts over "
+            "protected paths",
         )
     )
     prog += _arg_block(
@@ -334,16 +346,44 @@ def compile_seccomp(
             "AF_ALG/AF_KEY/AF_BLUETOOTH...: kernel attack surface and unfiltered egress",
         )
     )
-    if refuse_truncate:
-        for name, arg in (("open", 1), ("openat", 2)):
-            # An arg block answers every call of its syscall: a supervised open goes on
-            # to the supervisor from here, the notify block below never sees it.
-            prog += _arg_block(
-                SYSCALLS[name],
-                arg,
-                [("masked", (O_ACCMODE | O_TRUNC, O_RDONLY | O_TRUNC), _errno(E.EACCES))],
-                RET_USER_NOTIF if name in notify_set else RET_ALLOW,
+    by_flags = notify_open and not notify_reads
+    for name, arg in (("open", 1), ("openat", 2)) if refuse_truncate or notify_open else ():
+        # An arg block answers every call of its syscall: a supervised open goes on
+        # to the supervisor from here, the notify block below never sees it.
+        tests: list[tuple[str, Any, int]] = []
+        if refuse_truncate:
+            tests.append(("masked", (O_ACCMODE | O_TRUNC, O_RDONLY | O_TRUNC), _errno(E.EACCES)))
+        if notify_open:
+            tests.append(("set", O_PATH, RET_ALLOW))
+        if by_flags:
+            tests.append(("set", OPEN_WRITE_FLAGS, RET_USER_NOTIF))
+        otherwise = RET_USER_NOTIF if name in notify_set and not by_flags else RET_ALLOW
+        prog += _arg_block(SYSCALLS[name], arg, tests, otherwise)
+        if notify_open:
+            actions.append(
+                FilterAction(
+                    name,
+                    SYSCALLS[name],
+                    "allow",
+                    None,
+                    "flags has O_PATH",
+                    "an O_PATH fd reads and writes nothing; reopening it is an open that is "
+                    "judged (ADDFD cannot inject an O_PATH file)",
+                )
             )
+        if by_flags:
+            actions.append(
+                FilterAction(
+                    name,
+                    SYSCALLS[name],
+                    "notify",
+                    None,
+                    "flags has O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND/O_TMPFILE",
+                    "the open check: a write deny or protected path reaches a writable grant; "
+                    "read-only opens stay in the kernel (no read deny reaches a readable grant)",
+                )
+            )
+        if refuse_truncate:
             actions.append(
                 FilterAction(
                     name,
@@ -375,7 +415,7 @@ def compile_seccomp(
         (n, SYSCALLS[n]) for n in (*NOTIFY_ALWAYS, *NOTIFY_OPEN, *NOTIFY_FSOP) if n in notify_set
     )
     for name, nr in notify:
-        if name == "execveat" or (refuse_truncate and name in ("open", "openat")):
+        if name == "execveat" or ((refuse_truncate or notify_open) and name in ("open", "openat")):
             continue  # handled in its argument block
         prog += [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), _ret(RET_USER_NOTIF)]
     for name, nr in notify:
@@ -387,8 +427,12 @@ def compile_seccomp(
             "sendmsg": "destinations of unconnected sockets (network)",
             "sendmmsg": "destinations of unconnected sockets (network)",
         }.get(name) or NOTIFY_FSOP.get(
-            name, "the open check: carve-outs without a mount namespace, simulation"
+            name,
+            "the open check: deny rules and protected paths decided at access time "
+            "(simulation: every open observed)",
         )
+        if by_flags and name in ("open", "openat"):
+            continue  # listed with its flag condition above
         actions.append(FilterAction(name, nr, "notify", None, "", why))
 
     # 6. everything else
@@ -405,4 +449,5 @@ def compile_seccomp(
         flags=FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
         open_check=notify_open,
         fsop_check=notify_fsop,
+        notify_reads=notify_open and notify_reads,
     )

@@ -93,23 +93,30 @@ PLAIN_DENIES: tuple[tuple[str, int, str], ...] = (
     ("keyctl", E.ENOSYS, "reads the session keyring's secrets (kernel keys are not files)"),
     ("add_key", E.ENOSYS, "kernel keyring attack surface"),
     ("request_key", E.ENOSYS, "kernel keyring: upcalls run programs outside the sandbox"),
-    ("mount", E.EPERM, "mounting over a mask, or a new view that hides a carve-out"),
-    ("umount2", E.EPERM, "unmounting a carve-out mask reveals the secret beneath"),
+    (
+        "mount",
+        E.EPERM,
+        "a new view of the filesystem (over a protected path, or hiding what the supervisor sees)",
+    ),
+    ("umount2", E.EPERM, "unmounting changes the view the supervisor resolves opens in"),
     ("pivot_root", E.EPERM, "replaces the root the Landlock rules were resolved in"),
     ("chroot", E.EPERM, "path games against the supervisor's path resolution (root agents)"),
-    ("open_tree", E.EPERM, "new mount API: clones the tree beneath a mask"),
-    ("open_tree_attr", E.EPERM, "new mount API (6.15): clones the tree beneath a mask"),
-    ("move_mount", E.EPERM, "new mount API: moves a mask away"),
+    ("open_tree", E.EPERM, "new mount API: clones a tree into another view"),
+    ("open_tree_attr", E.EPERM, "new mount API (6.15): clones a tree into another view"),
+    ("move_mount", E.EPERM, "new mount API: moves a mount"),
     ("fsopen", E.EPERM, "new mount API: mounts a fresh filesystem"),
     ("fsconfig", E.EPERM, "new mount API"),
     ("fsmount", E.EPERM, "new mount API"),
     ("fspick", E.EPERM, "new mount API: reconfigures an existing mount"),
-    ("mount_setattr", E.EPERM, "makes a read-only protection mount writable"),
-    ("setns", E.EPERM, "joins another namespace (the host's network, mounts without masks)"),
+    ("mount_setattr", E.EPERM, "makes a read-only mount writable"),
+    ("setns", E.EPERM, "joins another namespace (the host's network, another mount view)"),
     (
         "open_by_handle_at",
         E.EPERM,
-        "opens an inode by file handle, bypassing mount masks (CAP_DAC_READ_SEARCH: root agents)",
+        (
+            "opens an inode by file handle, bypassing the open check and Landlock's paths "
+            "(CAP_DAC_READ_SEARCH: root agents)"
+        ),
     ),
     ("clone3", E.ENOSYS, "its flags live in memory BPF cannot read: libc falls back to clone"),
     ("swapon", E.EPERM, "root agents: host storage"),
@@ -149,13 +156,22 @@ AT_EMPTY_PATH = 0x1000
 PERSONALITY_QUERY = 0xFFFFFFFF
 
 O_ACCMODE, O_RDONLY, O_TRUNC = 0o3, 0o0, 0o1000
+# Open flags that can change a file or make a name: such an open goes to the supervisor
+# whenever a write deny or a protected path reaches a writable grant.  O_WRONLY, O_RDWR,
+# O_CREAT, O_TRUNC, O_APPEND, __O_TMPFILE (x86_64 values).
+OPEN_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000 | 0o20000000
+# O_PATH: the kernel ignores every other open flag but O_DIRECTORY/O_NOFOLLOW/O_CLOEXEC;
+# the fd reads and writes nothing, and reopening it (/proc/self/fd/N) is an open that is
+# judged.  Left to the kernel: SECCOMP_IOCTL_NOTIF_ADDFD cannot inject an O_PATH file.
+O_PATH = 0o10000000
 
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
 ALLOWED_FAMILIES = (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK)
 
 # Always supervised: program executions and outbound connections / sends.
 NOTIFY_ALWAYS = ("execve", "execveat", "connect", "sendto", "sendmsg", "sendmmsg")
-# Supervised when the open check is needed (carve-outs without a mount ns, simulation).
+# Supervised when the open check is needed (a deny or protected path reaches a grant;
+# simulation): open/openat only for the flags that need a decision (see seccomp.py).
 NOTIFY_OPEN = ("open", "openat", "openat2", "creat")
 # Supervised when a protected path or a file_write deny lies inside a writable grant: the
 # syscalls that make, move or empty a name without opening it (csrc/supervise_fsop.c

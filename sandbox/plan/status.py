@@ -107,14 +107,13 @@ def _layers(
         out.append(LayerStatus("filesystem", state, f"Landlock ABI {abi}", detail))
     # carve-outs
     uncovered = co.uncovered
-    gaps = sorted({g for c in co.coverage for g in c.gaps})
     if sim:
         out.append(
             LayerStatus(
                 "carve-outs",
                 "observed",
                 "supervisor open check",
-                "simulation: denied files are recorded, not hidden",
+                "simulation: every open is judged and recorded, nothing is refused",
             )
         )
     elif uncovered:
@@ -125,16 +124,22 @@ def _layers(
                 "none",
                 "nothing enforces "
                 + ", ".join(f"{c.pattern} ({c.rule})" for c in uncovered)
-                + ": no mount namespace and no supervisor open check",
+                + ": no supervisor open check",
             )
         )
     else:
-        mech = (
-            "mount masks" if use_ns else ("supervisor open check" if sup.open_check else "Landlock")
+        seen = (
+            "every open"
+            if co.notify_reads
+            else "opens that can write or create"
+            if co.notify_writes
+            else "no open (no deny reaches a grant)"
         )
-        state = "partial" if gaps else "enforced"
-        detail = f"{len(co.masks)} masks" + ("; not covered: " + "; ".join(gaps) if gaps else "")
-        out.append(LayerStatus("carve-outs", state, mech, detail))
+        mech = "supervisor open check" if co.open_check else "Landlock"
+        detail = f"decided at access time, on the object; the supervisor sees {seen}"
+        if co.limits:
+            detail += "; not covered: " + "; ".join(co.limits)
+        out.append(LayerStatus("carve-outs", "enforced", mech, detail))
     # exec
     if sup.available:
         out.append(
@@ -202,7 +207,7 @@ def _layers(
                 "namespaces",
                 "enforced",
                 how,
-                "masks are private to the sandbox; the tree dies with landgate",
+                "mounts are private to the sandbox; the tree dies with landgate",
             )
         )
     else:

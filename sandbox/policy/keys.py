@@ -14,6 +14,7 @@ MAX_ERRORS = 20  # stop collecting after this many; the first ones are what matt
 EFFECTS = ("allow", "deny")
 MODES = ("enforce", "simulate")
 DURABILITIES = ("batch", "strict")
+FILE_ACCESS_RECORDS = ("denied", "all")  # audit.file_access
 # Layer names `enforcement.require` accepts: the one vocabulary (sandbox.policy.layers).
 ENFORCEMENT_LAYERS = known_layer_names()
 
@@ -37,12 +38,14 @@ TOP_KEYS = (
     "actions",
     "environment",
     "enforcement",
+    "audit",
     "$schema",
     *DOC_KEYS,
 )
 BLOCK_KEYS = ("action", "defaultEffect", "rules", *DOC_KEYS)
 ENV_KEYS = ("pass", "allow", "deny", "set", "pass_by_default", "secret_patterns")
 ENFORCEMENT_KEYS = ("require", "durability")
+AUDIT_KEYS = ("file_access",)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_GLOB = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")

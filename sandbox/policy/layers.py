@@ -58,12 +58,38 @@ RUNG_GAPS: dict[str, str] = {
     "full": "nothing the design covers is missing",
     "no-network-namespace": "no network namespace: connect() decisions only, host names pinned at "
     "launch; UDP and DNS exfiltration are not contained",
-    "no-namespaces": "no mount namespace: carve-outs rely on the supervisor's open check; "
+    "no-namespaces": "no mount namespace: the supervisor resolves opens in the host's view; "
     "no pid namespace: orphaned descendants are killed by a subreaper, not the kernel; "
     "no network namespace: hostnames are pinned at launch, DNS is not contained",
     "no-landlock": "no kernel filesystem rules: reads, writes and executes are not confined "
     "(refused unless enforcement.require allows it)",
 }
+
+
+# What the access-time file decision (the supervisor's open check, every rung) does not
+# cover: `plan`, `status` and `doctor` print it (DESIGN "Carve-outs and protected paths").
+ACCESS_TIME_LIMITS: tuple[str, ...] = (
+    (
+        "decisions are made at open: a file descriptor opened before the sandbox started, "
+        "inherited, or passed in over a unix socket is not judged again, nor are reads, "
+        "writes or mmap through an fd already open"
+    ),
+    (
+        "a file opened by a program outside the sandbox (a daemon, an editor) on the agent's "
+        "behalf is not seen"
+    ),
+    (
+        "hard links made before launch are caught by device + inode only for deny rules "
+        "naming a literal path or directory tree (at most 10000 entries looked at); a link to "
+        "a file matched only by a glob (**/.env) is caught once the file was opened under its "
+        "denied name"
+    ),
+    (
+        "a kernel (Landlock) refusal is recorded only for opens the supervisor performs; the "
+        "others (stat, exec, opens the filter leaves to the kernel) only through the kernel "
+        "audit reader where the host has audit enabled"
+    ),
+)
 
 
 # What a Landlock ABI below the one this design is written for leaves out, and what landgate

@@ -221,6 +221,16 @@ class Enforcement:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """`audit:`: what the trail records beyond every denial.
+
+    file_access "denied" (default): file opens the supervisor refused; "all": every
+    file open it decided too (batched into the trail like every event; no stderr line)."""
+
+    file_access: Literal["denied", "all"] = "denied"
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     path: Path  # the file it was loaded from (or a preset's path)
     sha256: str  # of the file's bytes, for the audit trail
@@ -240,6 +250,7 @@ class Policy:
     format: str = "native"
     # The policy files this one extends, directly or through others (`extends:`).
     parents: tuple[Path, ...] = ()
+    audit: AuditSettings = AuditSettings()
     # Evaluator's compiled index (built lazily by sandbox.policy.evaluate); not
     # part of the policy's value.
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)

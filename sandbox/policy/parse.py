@@ -36,6 +36,7 @@ from sandbox.policy.keys import (
 from sandbox.policy.model import (
     ACTIONS,
     ActionBlock,
+    AuditSettings,
     Enforcement,
     Environment,
     Policy,
@@ -47,7 +48,12 @@ from sandbox.policy.patterns import (
     parse_command_pattern,
     parse_path_pattern,
 )
-from sandbox.policy.sections import _all_keys, _parse_enforcement, _parse_environment
+from sandbox.policy.sections import (
+    _all_keys,
+    _parse_audit,
+    _parse_enforcement,
+    _parse_environment,
+)
 from sandbox.policy.toolchains import expand_path_rule
 from sandbox.policy.yamlread import _compose, _decode, _read_capped
 
@@ -256,6 +262,7 @@ def _build(
     parents: list[Policy] = []
     environment = Environment()
     enforcement = Enforcement()
+    audit = AuditSettings()
     block_nodes: list[Node] = []
     if safeclaw:
         block_nodes = list(root.value) if isinstance(root, SequenceNode) else [root]
@@ -330,6 +337,8 @@ def _build(
             environment = _parse_environment(b, fields["environment"][1])
         if "enforcement" in fields:
             enforcement = _parse_enforcement(b, fields["enforcement"][1])
+        if "audit" in fields:
+            audit = _parse_audit(b, fields["audit"][1])
         for key in (*DOC_KEYS, "$schema"):
             if key in fields:
                 b.string(fields[key][1], key)
@@ -388,6 +397,7 @@ def _build(
         declared_actions=tuple(a for a in ACTIONS if a in declared),
         format="safeclaw" if safeclaw else "native",
         parents=chain_files,
+        audit=audit,
     )
 
 

@@ -11,12 +11,15 @@ from sandbox.policy.builder import _Builder
 from sandbox.policy.keys import (
     _ENV_GLOB,
     _ENV_NAME,
+    AUDIT_KEYS,
     DURABILITIES,
     ENFORCEMENT_KEYS,
     ENFORCEMENT_LAYERS,
     ENV_KEYS,
+    FILE_ACCESS_RECORDS,
 )
 from sandbox.policy.model import (
+    AuditSettings,
     Enforcement,
     Environment,
 )
@@ -115,3 +118,15 @@ def _parse_enforcement(b: _Builder, node: Node) -> Enforcement:
         if value is not None:
             kwargs["durability"] = value
     return Enforcement(**kwargs)
+
+
+def _parse_audit(b: _Builder, node: Node) -> AuditSettings:
+    fields = b.mapping(node, "audit", AUDIT_KEYS)
+    if fields is None:
+        return AuditSettings()
+    kwargs: dict[str, Any] = {}
+    if "file_access" in fields:
+        value = b.choice(fields["file_access"][1], "audit.file_access", FILE_ACCESS_RECORDS)
+        if value is not None:
+            kwargs["file_access"] = value
+    return AuditSettings(**kwargs)

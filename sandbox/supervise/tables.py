@@ -112,16 +112,40 @@ def _path_globs(rule: Rule) -> list[str]:
     return out
 
 
-def _existing(globs: Iterable[str], limit: int = 10000) -> list[str]:
-    """Files matching anchored globs at launch (for the device+inode set)."""
+IDENTITY_LIMIT = 10_000  # entries looked at per launch for the device+inode set
+
+
+def _existing(globs: Iterable[str], limit: int = IDENTITY_LIMIT) -> list[str]:
+    """Files matching anchored deny globs at launch, for the device+inode set (a hard link
+    made before launch under another name is the same inode).
+
+    Bounded so launch cost does not grow with the granted trees: a literal path, a glob
+    with no `**`, or a literal directory's whole tree (`~/.ssh/**`), at most `limit`
+    entries looked at in all.  Unanchored and mid-pattern `**` globs are judged by name
+    on each open only (the plan says so)."""
     found: list[str] = []
+    budget = limit
     for g in globs:
+        if budget <= 0:
+            break
         if not g.startswith("/") or g.startswith("/**"):
             continue  # unanchored: judged by path glob on each open
-        for m in _glob.iglob(g, recursive=True):
-            found.append(m)
-            if len(found) >= limit:
-                return found
+        if "**" not in g:
+            for m in _glob.iglob(g):
+                found.append(m)
+                budget -= 1
+                if budget <= 0:
+                    break
+            continue
+        base = g[: -len("/**")] if g.endswith("/**") else None
+        if base is None or "**" in base or any(c in base for c in "*?["):
+            continue
+        for root, dirs, files in os.walk(base):
+            for name in (*dirs, *files):
+                found.append(os.path.join(root, name))
+            budget -= 1 + len(dirs) + len(files)
+            if budget <= 0:
+                break
     return found
 
 
@@ -319,17 +343,6 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.deny_ids = ids
     t.n_deny_ids = len(id_rows)
 
-    refs = ffi.new("char *[]", max(1, len(rules)))
-    keep.append(refs)
-    hints = ffi.new("unsigned char[]", max(1, len(rules)))
-    keep.append(hints)
-    for i, ri in enumerate(rules):
-        refs[i] = cstr(shown_ref(ri))
-        hints[i] = 1 if teaches_allow(ri) else 0
-    t.refs = refs
-    t.n_refs = len(rules)
-    t.hints = hints
-
     ruleset_fd = info.get("landlock_ruleset_fd")
     if open_check and ruleset_fd is None and info.get("landlock", "present") != "absent":
         # The supervisor opens files on the sandbox's behalf; without the
@@ -348,6 +361,18 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.fsop_check = 1 if fsop_check else 0
     _fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
     t.open_check = 1 if open_check else 0
+    # An open the supervisor performed and Landlock refused is recorded under the
+    # file_read / file_write default when that default denies (Landlock grants nothing
+    # more than the allow rules): "default deny of file_read (policy.yaml:3)".
+    for action, field_name in (
+        ("file_read", "read_default_rule"),
+        ("file_write", "write_default_rule"),
+    ):
+        rule_idx = -1
+        if open_check and policy.block(action).default_effect == "deny":
+            rule_idx = add_default(action)[0]
+        setattr(t, field_name, rule_idx)
+    t.file_access_all = 1 if policy.audit.file_access == "all" else 0
     t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
@@ -364,6 +389,17 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     if private is not None:
         t.private_netns = 1
         t.private_netns_dev, t.private_netns_ino = (int(v) for v in private)
+    # After add_default: the default rules it appended need their refs too.
+    refs = ffi.new("char *[]", max(1, len(rules)))
+    keep.append(refs)
+    hints = ffi.new("unsigned char[]", max(1, len(rules)))
+    keep.append(hints)
+    for i, ri in enumerate(rules):
+        refs[i] = cstr(shown_ref(ri))
+        hints[i] = 1 if teaches_allow(ri) else 0
+    t.refs = refs
+    t.n_refs = len(rules)
+    t.hints = hints
     return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
 
 

@@ -54,11 +54,9 @@ def test_hardlink_rename_copy_of_dotenv(world):
         " mv pkg pkg2 && cat pkg2/nested/.env; cp src/app.ts app2 && cat app2"
     )
     p = landgate(world, ["sh", "-c", script])
+    # No masks: link and rename may succeed (they are not reads); the object stays denied by
+    # its device + inode (the supervisor's rename/link check adds it to the identity set).
     assert not leaked(world, p)
-    assert b"ln=1" in p.stdout  # EXDEV: the mask is another file system's inode
-    # The supervisor performs the rename (csrc/supervise_fsop.c): renaming is not reading, the
-    # object keeps its identity (and on this rung its mask, which moves with it).
-    assert b"mv=0" in p.stdout and not (world.workspace / ".env").exists()
     assert b"answer = 42" in p.stdout  # the allowed twin: copying a normal file works
 
 
@@ -82,8 +80,8 @@ def test_opath_then_proc_fd_reopen(world):
     code = (
         "import os\n"
         "for name in ('.env', 'src/app.ts'):\n"
-        "    fd = os.open(name, os.O_PATH)\n"
         "    try:\n"
+        "        fd = os.open(name, os.O_PATH)\n"  # the open check may refuse it here
         "        print(open(f'/proc/self/fd/{fd}', 'rb').read())\n"
         "    except OSError as e:\n"
         "        print('denied', e)\n"

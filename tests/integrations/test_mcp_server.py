@@ -10,7 +10,6 @@ import json
 import sys
 from typing import Any
 
-import pytest
 from conftest import World
 
 # The test extra installs the SDK: an import error here is a failure, not a skip.
@@ -135,11 +134,6 @@ def test_file_tools_are_enforced_by_the_kernel_too(world: World) -> None:
     assert world.secret.decode() not in env.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: a carve-out read inside the workspace is masked (empty) and not recorded "
-    "as a denial, so the kernel layer alone cannot report it",
-)
 def test_kernel_only_dotenv_read_reports_a_denial(world: World) -> None:
     env = _kernel_only_tools(world).read_file(".env")
     assert not env.ok and env.denials

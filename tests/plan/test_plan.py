@@ -55,8 +55,8 @@ def test_plan_json_against_host(world):
         "write_file" in rules[str(world.workspace)] and "read_file" in rules[str(world.workspace)]
     )
     assert str(world.home) not in rules  # nothing grants home
-    masks = {m["path"]: m["kind"] for m in plan["carve_outs"]["masks"]}
-    assert masks[str(world.dotenv)] == "file" and masks[str(world.nested_dotenv)] == "file"
+    cov = {c["pattern"]: c for c in plan["carve_outs"]["coverage"]}
+    assert cov["**/.env"]["mechanisms"] == ["open-check"] and cov["**/.env"]["covered"]
     notify = {n["name"] for n in plan["seccomp"]["notify_syscalls"]}
     assert {"execve", "execveat", "connect", "sendto", "sendmsg", "sendmmsg"} <= notify
     assert "AWS_SECRET_ACCESS_KEY" in plan["environment"]["removed"]
@@ -66,7 +66,7 @@ def test_plan_json_against_host(world):
     if plan["host"]["landlock_abi"] >= 1:
         assert layers["filesystem"]["state"] in ("enforced", "partial")
     text = _cli(world, "plan", "--policy", str(world_policy(world))).decode()
-    assert str(world.dotenv) in text and "landlock (ABI" in text and "seccomp (" in text
+    assert "'**/.env'" in text and "landlock (ABI" in text and "seccomp (" in text
 
 
 def test_doctor_against_host(world):
@@ -116,9 +116,12 @@ def test_protected_paths_never_granted(world):
         extra_write='      - { path: "~/", effect: allow }',
     )
     plan = build_plan(pol, probe_host(), environ={})
-    masks = {m.path: m.kind for m in plan.carve_outs.masks}
-    assert masks.get(str(keydir)) == "dir"  # unreadable
-    assert masks.get(str(world.home / ".bashrc")) == "readonly"
+    # Granted trees reach them: decided at access time by the open check (no masks).
+    cov = {(c.action, c.pattern): c for c in plan.carve_outs.coverage}
+    keys = str(keydir) + "/"
+    assert cov[("file_read", keys)].mechanisms == ("open-check",)
+    assert cov[("file_write", "~/.bashrc")].mechanisms == ("open-check",)
+    assert plan.seccomp.open_check and plan.seccomp.notify_reads
     for r in plan.landlock.rules:
         assert not r.path.startswith(str(keydir))
 

@@ -1,11 +1,13 @@
-"""The enforced carve-out open check: no mount namespace, real kernel, `run_session`.
+"""The carve-out open check at access time, real kernel, `run_session`, on every rung.
 
-The host is made to look namespace-less (`probe_host().without(...)`), so the
-plan cannot mask `.env` and installs the supervisor's open check instead: the
-supervisor resolves each open in the caller's view, judges the object (device
-and inode, real path), reopens it on a thread restricted by the sandbox's own
-Landlock ruleset and injects the fd.  Every denial is asserted on what leaked
-(the secret's bytes) and has its allowed twin in the same directory.
+Each test runs twice: on this host's namespace rung (mount + pid namespace: the
+supervisor, outside, resolves through /proc/TID/root and /proc/TID/cwd) and with
+the host made to look namespace-less (`probe_host().without(...)`).  The
+supervisor resolves each open in the caller's view, judges the object (device and
+inode, real path) with the one compiled decision, reopens it on a thread
+restricted by the sandbox's own Landlock ruleset and injects the fd.  Every denial
+is asserted on what leaked (the secret's bytes) and has its allowed twin in the
+same directory.
 """
 
 from __future__ import annotations
@@ -23,20 +25,27 @@ from sandbox.host.probe import probe_host
 pytestmark = pytest.mark.kernel
 
 WRITE_DENY = '      - { path: "./protected.txt", effect: deny }\n'
+RUNG = {"name": "ns"}
 
 
-@pytest.fixture(autouse=True)
-def _kernel():
+@pytest.fixture(autouse=True, params=["ns", "no-ns"])
+def _kernel(request):
     h = probe_host()
     require_kernel(h.landlock_abi >= 1 and h.seccomp_notify, "Landlock + seccomp user notification")
+    if request.param == "ns":
+        require_kernel(h.mount_ns and h.pid_ns, "mount + pid namespaces")
+    RUNG["name"] = request.param
+    yield
 
 
-def no_ns_host():
+def rung_host():
+    if RUNG["name"] == "ns":
+        return probe_host()
     return probe_host().without(mount_ns=False, pid_ns=False, user_ns=False)
 
 
 def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str, str]:
-    """`sh -c script` under the world's policy on a host without namespaces."""
+    """`sh -c script` under the world's policy on this test's rung."""
     from sandbox.policy import load_policy
     from sandbox.session import RunOptions, run_session
 
@@ -47,7 +56,7 @@ def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str
     options = RunOptions(
         argv=["sh", "-c", script],
         policy=pol,
-        host=no_ns_host(),
+        host=rung_host(),
         env=dict(world.env),
         cwd=str(world.workspace),
         audit_dir=str(world.root / "audit"),
@@ -58,25 +67,20 @@ def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str
     return rc, out, err
 
 
-def test_plan_uses_the_open_check_without_namespaces(world):
+def test_plan_uses_the_open_check_on_this_rung(world):
     from sandbox.plan import build_plan
     from sandbox.policy import load_policy
 
     pol = load_policy(world_policy(world), cwd=world.workspace, home=world.home)
-    plan = build_plan(pol, no_ns_host(), simulate=False)
+    plan = build_plan(pol, rung_host(), simulate=False)
+    assert plan.use_namespaces == (RUNG["name"] == "ns")
     assert plan.seccomp.open_check
     assert (
         plan.layer("carve-outs").active
         and plan.layer("carve-outs").mechanism == "supervisor open check"
     )
     cov = next(c for c in plan.carve_outs.coverage if c.pattern == "**/.env")
-    assert "open-check" in cov.mechanisms and cov.covered and not cov.gaps
-    # with namespaces: masks, and the open check is not installed (every open would pay for it)
-    plan_ns = build_plan(pol, probe_host(), simulate=False)
-    if plan_ns.use_namespaces:
-        assert not plan_ns.seccomp.open_check
-        cov = next(c for c in plan_ns.carve_outs.coverage if c.pattern == "**/.env")
-        assert any("only without a mount namespace" in g for g in cov.gaps)
+    assert cov.mechanisms == ("open-check",) and cov.covered and not cov.gaps
 
 
 def test_denied_file_and_its_allowed_neighbours(world, capfd):
@@ -155,7 +159,7 @@ def test_caller_view_of_proc_and_dev_fd(world, capfd):
 
 
 def test_refuses_without_the_open_check(world, monkeypatch, capfd):
-    """No namespace and no open check: nothing would enforce the carve-out, exit 125."""
+    """No open check: nothing would enforce the carve-out (no masks either), exit 125."""
     import sandbox.plan as plan_mod
     from sandbox.host.supervisor import SupervisorStatus
 
