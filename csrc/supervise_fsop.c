@@ -258,10 +258,8 @@ static void keep_identity(struct lg_sup *s, int dirfd, const char *name, const c
     int bits = lg_judge_path(&s->t, real, strlen(real), LG_ACCESS_READ | LG_ACCESS_WRITE, &rule);
     if (!bits)
         return;
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return;  /* nothing there: the operation itself fails with the kernel's errno */
-    lg_seen_add(s, st.st_dev, st.st_ino, bits, rule);
+    /* nothing there (an error): the operation itself fails with the kernel's errno */
+    (void)lg_seen_add_at(s, dirfd, name, bits, rule);
 }
 
 /* Does the name being made stand for a tree (a directory, or a symlink that may

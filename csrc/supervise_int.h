@@ -257,8 +257,7 @@ int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, 
 void lg_open_fini(struct lg_sup *s);
 /* The open check's object judgement and identity set, shared with supervise_fsop.c. */
 int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap);
-void lg_seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access,
-                 int rule);
+int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
 
 /* supervise_fsop.c */
 void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);

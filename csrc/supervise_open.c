@@ -930,8 +930,17 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
     return judge_object(s, fd, access, rule, real, cap);
 }
 
-void lg_seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino, int access,
-                 int rule)
+/* The object named `name` beneath dirfd (not followed) joins the identity set under
+ * (dev, ino, btime), the same identity judge_object compares.  0, or -errno when it
+ * cannot be looked at (nothing there: the operation itself then fails). */
+int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule)
 {
-    seen_add(s, dev, ino, access, rule);
+    struct statx st;
+    if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_BTIME,
+              &st) != 0)
+        return -errno;
+    unsigned long long btime = (st.stx_mask & STATX_BTIME)
+        ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
+    seen_add(s, makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino, btime, access, rule);
+    return 0;
 }
