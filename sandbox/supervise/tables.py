@@ -382,6 +382,8 @@ def _deny_programs(
         arr[i].path = cstr(path)
     t.deny_programs = arr
     t.n_deny_programs = len(ids)
+
+
 # Git config files: a rename onto one (git's CONFIG.lock -> CONFIG) that only protected-path
 # rules deny is judged on its content (csrc/gitcfg.c).  "~" is the policy's home.
 GITCFG_GLOBS: tuple[str, ...] = (
