@@ -425,6 +425,15 @@ static int private_loopback(const struct lg_sup *s, int sock, const struct dest 
 {
     if (!s->t.private_netns || !is_loopback(d))
         return 0;
+    /* landgate's infrastructure denies (a running dashboard's port) win even on
+     * the private loopback: nothing listens there in the sandbox's namespace,
+     * but the attempt must be refused and recorded, not merely fail. */
+    for (int i = 0; i < s->t.n_infra; i++) {
+        const struct lg_net_rule *r = &s->t.infra[i];
+        if (r->effect == LG_EFFECT_DENY && r->family == d->family && r->port == d->port &&
+            prefix_match(d->addr, r->addr, r->prefix))
+            return 0;
+    }
     int ns = ioctl(sock, SIOCGSKNS);
     if (ns < 0)
         return 0;  /* cannot tell: the policy decides */

@@ -81,7 +81,14 @@ def collect_items(entries: list[dict[str, Any]]) -> list[Item]:
         if action not in _KEY or not isinstance(target, str) or not target:
             continue
         rule = str(e.get("rule") or "default")
-        if e.get("result") == "allow":
+        own_loopback = action == "network" and "own loopback" in str(e.get("detail") or "")
+        if own_loopback:
+            # A loopback connect inside the sandbox's own network namespace: the trail cannot
+            # tell the agent's own server from a host service it wanted (the host's loopback
+            # appears in the namespace only through an allow rule's forwarder), so the port is
+            # suggested for the user to review.
+            status = "default-deny"
+        elif e.get("result") == "allow":
             status = "baseline" if "baseline" in rule else "allowed"
         elif is_default_rule(rule):
             status = "default-deny"
