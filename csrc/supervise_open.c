@@ -56,11 +56,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
@@ -321,15 +323,42 @@ static void open_record(struct lg_sup *s, const struct lg_event *ev)
         lg_push_event(s, ev);
 }
 
-/* Record, report a denial, answer. val >= 0 with err 0: the syscall's value. */
-static void open_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, int err)
+/* Record, report a denial (told: one stderr line; otherwise the trail entry
+ * alone), answer. */
+static void open_answer_as(struct lg_sup *s, unsigned long long id, struct lg_event *ev, int err,
+                           int told)
 {
     ev->t_resp_ns = lg_now_ns();
     ev->err = err;
-    if (ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_FAILCLOSED))
+    if (told && ev->result == LG_EFFECT_DENY && !(ev->flags & LG_EV_FAILCLOSED))
         lg_report_denial(s, (ev->detail[0] == 'w') ? "file_write" : "file_read", ev->target, ev->rule);
     open_record(s, ev);
     lg_send_resp(s, id, 0, err, 0);
+}
+
+static void open_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, int err)
+{
+    open_answer_as(s, id, ev, err, 1);
+}
+
+/* Is a Landlock refusal of this object worth a stderr line?  Every refusal is a
+ * trail entry (every file denial recorded); the line teaches the user which file
+ * the agent was refused.  Directories and the kernel's pseudo-files (procfs,
+ * sysfs) outside the grants are what runtimes and libraries probe on their own:
+ * importlib listing a sys.path entry or the cwd, libselinux reading
+ * /proc/filesystems.  The kernel refused the same probes silently before the open
+ * check existed, and a line for each would bury the denials the program made. */
+static int landlock_refusal_told(int fd)
+{
+    struct stat st;
+    struct statfs sf;
+    if (fd < 0)
+        return 1;  /* a creation: the program named the new file */
+    if (fstat(fd, &st) != 0 || fstatfs(fd, &sf) != 0)
+        return 1;  /* cannot tell: tell */
+    if (S_ISDIR(st.st_mode))
+        return 0;
+    return sf.f_type != PROC_SUPER_MAGIC && sf.f_type != SYSFS_MAGIC;
 }
 
 /* The opener's own open failed EACCES.  Was that the kernel's Landlock (the
@@ -438,16 +467,19 @@ static void *open_worker(void *arg)
     if (fd < 0) {
         int rule = refused == LG_ACCESS_WRITE ? s->t.write_default_rule
                  : refused == LG_ACCESS_READ ? s->t.read_default_rule : -1;
+        int told = 1;
         if (refused && rule >= 0) {
             /* Landlock refused the open the supervisor performed for the agent: a
-             * denial by the policy's default, recorded and told like any other. */
+             * denial by the policy's default, always recorded; told on stderr
+             * unless it is a runtime's probe (landlock_refusal_told). */
             j->ev.result = LG_EFFECT_DENY;
             j->ev.rule = rule;
             detail_object(&j->ev, j->obj, refused);  /* a creation: the target is the name */
+            told = landlock_refusal_told(j->obj);
         } else {
             j->ev.result = LG_EFFECT_ALLOW;  /* not a policy decision: the kernel's own answer */
         }
-        open_answer(s, j->id, &j->ev, e ? e : EIO);
+        open_answer_as(s, j->id, &j->ev, e ? e : EIO, told);
         open_job_free(j);
         return NULL;
     }
