@@ -350,7 +350,7 @@ static void open_answer(struct lg_sup *s, unsigned long long id, struct lg_event
 /* Is a Landlock refusal of this object worth a stderr line?  Every refusal is a
  * trail entry (every file denial recorded); the line teaches the user which file
  * the agent was refused.  Directories and the kernel's pseudo-files (procfs,
- * sysfs) outside the grants are what runtimes and libraries probe on their own:
+ * sysfs, cgroupfs: a runtime sizing its memory) outside the grants are what runtimes and libraries probe on their own:
  * importlib listing a sys.path entry or the cwd, libselinux reading
  * /proc/filesystems.  The kernel refused the same probes silently before the open
  * check existed, and a line for each would bury the denials the program made. */
@@ -364,7 +364,8 @@ static int landlock_refusal_told(int fd)
         return 1;  /* cannot tell: tell */
     if (S_ISDIR(st.st_mode))
         return 0;
-    return sf.f_type != PROC_SUPER_MAGIC && sf.f_type != SYSFS_MAGIC;
+    return sf.f_type != PROC_SUPER_MAGIC && sf.f_type != SYSFS_MAGIC &&
+           sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC;
 }
 
 /* The opener's own open failed EACCES.  Was that the kernel's Landlock (the
