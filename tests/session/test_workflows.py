@@ -62,9 +62,13 @@ def _assert_clean(world, p: subprocess.CompletedProcess, audit: Path) -> None:
     lines = [
         ln for ln in p.stderr.decode(errors="replace").splitlines() if "landgate: denied" in ln
     ]
-    assert all(".env" in ln for ln in lines), lines
+    # The secrets the presets deny: the workspace's .env, and ~/.npmrc (a registry token),
+    # which npm reads on its own; with the open check it gets EACCES and goes on.
+    assert all(".env" in ln or "/.npmrc" in ln for ln in lines), lines
     denied = [e for e in _trail(audit) if e.get("type") == "decision" and e.get("result") == "deny"]
-    assert all(".env" in str(e.get("target")) for e in denied), denied
+    assert all(
+        ".env" in str(e.get("target")) or "/.npmrc" in str(e.get("target")) for e in denied
+    ), denied
 
 
 SECRET_READ = "cat .env 2>/dev/null | grep -c LANDGATE-SECRET || true"
