@@ -65,10 +65,23 @@ def _assert_clean(world, p: subprocess.CompletedProcess, audit: Path) -> None:
     # The secrets the presets deny: the workspace's .env, and ~/.npmrc (a registry token),
     # which npm reads on its own; with the open check it gets EACCES and goes on.
     assert all(".env" in ln or "/.npmrc" in ln for ln in lines), lines
-    denied = [e for e in _trail(audit) if e.get("type") == "decision" and e.get("result") == "deny"]
+    denied = [
+        e
+        for e in _trail(audit)
+        if e.get("type") == "decision" and e.get("result") == "deny" and not _probe(e)
+    ]
     assert all(
         ".env" in str(e.get("target")) or "/.npmrc" in str(e.get("target")) for e in denied
     ), denied
+
+
+def _probe(e: dict) -> bool:
+    """A recorded Landlock refusal (default deny) of what a runtime probes on its own: a
+    directory outside the grants or a kernel pseudo-file (no stderr line for these)."""
+    target = str(e.get("target"))
+    return str(e.get("rule", "")).startswith("default deny") and (
+        target.startswith(("/proc/", "/sys/")) or os.path.isdir(target)
+    )
 
 
 SECRET_READ = "cat .env 2>/dev/null | grep -c LANDGATE-SECRET || true"
