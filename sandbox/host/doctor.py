@@ -48,13 +48,16 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
     out = []
     if abi > 0:
         gaps = landlock_gaps(abi)
-        missing = [n for n, what in gaps if not what.startswith("refused instead")]
-        refused = [n for n, what in gaps if what.startswith("refused instead")]
+        # a right another layer takes over below its ABI ("judged instead") is not missing
+        missing = [n for n, what in gaps if not what.startswith("judged instead")]
+        judged = [n for n, what in gaps if what.startswith("judged instead")]
         detail = (
             "missing: " + ", ".join(missing) if missing else "every Landlock right this design uses"
         )
-        if refused:
-            detail += "; refused by the seccomp filter instead: " + ", ".join(refused)
+        if judged:
+            detail += "; judged by the supervisor and the seccomp filter instead: " + ", ".join(
+                judged
+            )
         detail += "; " + (h.kernel_denials_gap or "kernel file denials recorded (host audit)")
         out.append(
             LayerStatus(

@@ -135,7 +135,8 @@ def build_plan(
     # is judged when it is made, and a rename keeps a denied object's identity for the open
     # check.
     need_fsop = not sim and sup.available and co.open_check
-    # Landlock ABI < 3 cannot judge truncation: the filter refuses it (TRUNCATE_DENIES).
+    # Landlock ABI < 3 cannot judge truncation: the filter refuses O_RDONLY|O_TRUNC opens
+    # and openat2, and truncate(2) unless the supervisor performs it (TRUNCATE_DENIES).
     sc = compile_seccomp(
         notify_open=need_open,
         notify_reads=sim or co.notify_reads,

@@ -172,7 +172,12 @@ def _arg_block(
 # Landlock ABI < 3 cannot judge truncation: truncate(2) by path, and an O_RDONLY|O_TRUNC
 # open (the kernel truncates a file opened read-only when its modes allow writing, and
 # Landlock < 3 checks only the read).  ftruncate needs a descriptor opened for writing,
-# which Landlock's WRITE_FILE right already judges.  So below ABI 3 these are refused.
+# which Landlock's WRITE_FILE right already judges.  So below ABI 3 these are refused --
+# except truncate(2) where the supervisor performs the name-changing syscalls
+# (notify_fsop): it judges file_write of the object and truncates by reopening the object
+# for writing on a thread under the sandbox's ruleset (csrc/supervise_fsop_do.c), an open
+# whose WRITE_FILE right every Landlock ABI judges.  That is what "open it for writing and
+# ftruncate" does, so the refusal would only break programs (issue 17, Debian 12's 6.1).
 TRUNCATE_DENIES: tuple[tuple[str, int, str], ...] = (
     (
         "truncate",
@@ -204,8 +209,9 @@ def compile_seccomp(
     openat2 do: read-only opens stay in the kernel (Landlock decides them).
     notify_fsop: the name-changing syscalls (NOTIFY_FSOP) go to the supervisor, which
     judges the real resulting name and performs them (protected paths, file_write denies).
-    refuse_truncate: Landlock ABI < 3 (TRUNCATE_DENIES): truncate(2), openat2 and opens
-    with O_TRUNC but no write access are refused."""
+    refuse_truncate: Landlock ABI < 3 (TRUNCATE_DENIES): openat2 and opens with O_TRUNC but
+    no write access are refused, and truncate(2) unless notify_fsop hands it to the
+    supervisor (which judges and performs it under the ruleset's WRITE_FILE check)."""
     actions: list[FilterAction] = []
     prog: list[tuple[int, int, int, int]] = []
 
@@ -244,7 +250,12 @@ def compile_seccomp(
     )
 
     # 3. plain ERRNO
-    for name, err, why in PLAIN_DENIES + (TRUNCATE_DENIES if refuse_truncate else ()):
+    truncate_denies = tuple(
+        d
+        for d in (TRUNCATE_DENIES if refuse_truncate else ())
+        if not (notify_fsop and d[0] == "truncate")
+    )
+    for name, err, why in PLAIN_DENIES + truncate_denies:
         nr = SYSCALLS[name]
         prog += [_jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), _ret(_errno(err))]
         actions.append(FilterAction(name, nr, "errno", E.errorcode[err], "", why))
@@ -256,7 +267,8 @@ def compile_seccomp(
         notify_set |= set(NOTIFY_FSOP)
     if refuse_truncate:
         notify_set.discard("openat2")  # refused with ENOSYS above, before any notification
-        notify_set.discard("truncate")  # refused with EACCES above
+        if not notify_fsop:
+            notify_set.discard("truncate")  # refused with EACCES above
     prog += _arg_block(
         SYSCALLS["clone"],
         0,

@@ -98,9 +98,13 @@ def _layers(
             detail += "; this ABI cannot restrict: " + ", ".join(missing)
         if abi < 3:
             state = "partial"
-            detail += (
-                "; truncation is not judged by this ABI: the seccomp filter refuses truncate(2), "
-                "openat2 and O_RDONLY|O_TRUNC opens instead"
+            detail += "; truncation is not judged by this ABI: " + (
+                "the supervisor judges and performs truncate(2) (the file reopened for "
+                "writing under the ruleset), the seccomp filter refuses openat2 and "
+                "O_RDONLY|O_TRUNC opens"
+                if sc.fsop_check
+                else "the seccomp filter refuses truncate(2), openat2 and O_RDONLY|O_TRUNC "
+                "opens instead"
             )
         # Recording, not enforcing: the state stays; the gap is stated, never silent.
         detail += "; " + (host.kernel_denials_gap or "kernel file denials recorded (host audit)")

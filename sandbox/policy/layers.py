@@ -105,8 +105,11 @@ LANDLOCK_GAPS: tuple[tuple[str, int, str], ...] = (
         "truncate",
         3,
         (
-            "refused instead: the seccomp filter answers truncate(2), openat2 and O_RDONLY|O_TRUNC "
-            "opens with EACCES/ENOSYS (ftruncate on a file opened for writing still works)"
+            "judged instead: the supervisor judges truncate(2) (file_write of the object) and "
+            "performs it by reopening the file for writing under the sandbox's ruleset (without "
+            "a supervisor the seccomp filter refuses it: EACCES); openat2 and O_RDONLY|O_TRUNC "
+            "opens are refused by the filter (ENOSYS/EACCES); ftruncate needs a descriptor "
+            "opened for writing, which Landlock judges"
         ),
     ),
     (

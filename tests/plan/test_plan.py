@@ -257,8 +257,19 @@ def test_seccomp_refuses_truncation_below_landlock_abi_3(open_check):
 
 
 def test_plan_refuses_truncation_only_below_landlock_abi_3(world):
+    """Below ABI 3 truncate(2) is refused unless the supervisor performs it (then it is
+    notified and judged, as on every ABI); O_RDONLY|O_TRUNC opens are refused either way."""
+    from sandbox.host.supervisor import SupervisorStatus
+
     pol = _policy(world)
-    for abi, refused in ((2, True), (3, False), (7, False), (0, False)):
-        plan = build_plan(pol, probe_host().without(landlock_abi=abi), environ={})
-        names = {(a.syscall, a.action) for a in plan.seccomp.actions}
-        assert (("truncate", "errno") in names) == refused, abi
+    on = SupervisorStatus(True, True, "")
+    off = SupervisorStatus(False, False, "not installed")
+    cases = ((2, on, "notify", True), (2, off, "errno", True), (3, on, "notify", False))
+    cases += ((7, on, "notify", False), (3, off, None, False), (0, off, None, False))
+    for abi, sup, truncate, ro_trunc in cases:
+        host = probe_host().without(landlock_abi=abi, seccomp_notify=True)
+        plan = build_plan(pol, host, environ={}, supervisor=sup, simulate=False)
+        acts = {(a.syscall, a.action) for a in plan.seccomp.actions}
+        got = next((act for name, act in acts if name == "truncate"), None)
+        assert got == truncate, (abi, sup)
+        assert (("openat", "errno") in acts) == ro_trunc, (abi, sup)

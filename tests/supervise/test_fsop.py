@@ -31,17 +31,28 @@ def _kernel():
     require_kernel(h.landlock_abi >= 1 and h.seccomp_notify, "Landlock + seccomp user notification")
 
 
-def _host(rung: str):
+def _host(rung: str, abi: int | None = None):
     h = probe_host()
+    if abi is not None:  # an older Landlock ABI's ruleset on this kernel (it honours any)
+        h = h.without(landlock_abi=abi)
     return h if rung == "ns" else h.without(mount_ns=False, pid_ns=False, user_ns=False)
 
 
-def run(world, script: str, capfd, *, rung: str = "ns", events: list | None = None):
+def run(
+    world,
+    script: str,
+    capfd,
+    *,
+    rung: str = "ns",
+    events: list | None = None,
+    abi: int | None = None,
+    extra_read: str = "",
+):
     from sandbox.policy import load_policy
     from sandbox.session import RunOptions, run_session
 
     pol = load_policy(
-        world_policy(world, extra_write=HOME_WRITE + WRITE_DENY),
+        world_policy(world, extra_read=extra_read, extra_write=HOME_WRITE + WRITE_DENY),
         cwd=world.workspace,
         home=world.home,
     )
@@ -49,7 +60,7 @@ def run(world, script: str, capfd, *, rung: str = "ns", events: list | None = No
     options = RunOptions(
         argv=["sh", "-c", script],
         policy=pol,
-        host=_host(rung),
+        host=_host(rung, abi),
         env=dict(world.env),
         cwd=str(world.workspace),
         audit_dir=str(world.root / "audit"),
@@ -259,6 +270,58 @@ def test_truncate_of_a_denied_file(world, capfd, rung):
     _rc, out, err = run(world, f"python3 -c '{py}' protected.txt notes.txt", capfd, rung=rung)
     assert "protected.txt 13" in out and "notes.txt 0" in out, err
     assert (world.workspace / "protected.txt").read_text() == "keep me\n"
+    assert (world.workspace / "notes.txt").read_text() == ""
+    assert 'denied file_write "' in err and "protected.txt" in err
+
+
+TRUNCATE_PY = (
+    "import os,sys\n"
+    "for p in sys.argv[1:]:\n"
+    "    try: os.truncate(p, 0); print(os.path.basename(p), 0)\n"
+    "    except OSError as e: print(os.path.basename(p), e.errno)\n"
+)
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+def test_truncate_below_landlock_abi_3(world, capfd, monkeypatch, protection):
+    """Landlock ABI 2 (Debian 12's 6.1) has no TRUNCATE right: truncate(2) of a file the
+    policy denies writing would empty it.  The supervisor judges it (file_write of the
+    object) and performs it by reopening the file for writing under the sandbox's ruleset,
+    whose WRITE_FILE right ABI 2 judges: a denied file and a file only readable stay whole,
+    a writable one is emptied.  An ABI 2 ruleset on this kernel (the kernel enforces the
+    rights a ruleset handles, nothing more).  With truncate neither supervised nor refused
+    ("off") the denied file is emptied: the test can fail."""
+    if protection == "off":
+        import sandbox.plan as plan_mod
+
+        real = plan_mod.compile_seccomp
+
+        def unguarded(**kw):
+            kw["notify_fsop"] = False
+            kw["refuse_truncate"] = False
+            return real(**kw)
+
+        monkeypatch.setattr(plan_mod, "compile_seccomp", unguarded)
+    h = probe_host()
+    require_kernel(h.landlock_abi >= 2, "Landlock ABI 2 (a ruleset of that ABI)")
+    readonly = world.root / "readonly"
+    readonly.mkdir()
+    (readonly / "data.txt").write_text("read only\n")
+    for p in (readonly, readonly / "data.txt"):
+        p.chmod(0o777 if p.is_dir() else 0o666)
+    (world.workspace / "protected.txt").write_text("keep me\n")
+    (world.workspace / "notes.txt").write_text("drop me\n")
+    read = f'      - {{ path: "{readonly}/**", effect: allow }}\n'
+    args = f"protected.txt notes.txt {readonly}/data.txt"
+    _rc, out, err = run(world, f"python3 -c '{TRUNCATE_PY}' {args}", capfd, abi=2, extra_read=read)
+    if protection == "off":
+        assert "protected.txt 0" in out, (out, err)
+        assert (world.workspace / "protected.txt").read_text() == ""
+        return
+    assert "protected.txt 13" in out and "notes.txt 0" in out, (out, err)
+    assert "data.txt 13" in out, (out, err)
+    assert (world.workspace / "protected.txt").read_text() == "keep me\n"
+    assert (readonly / "data.txt").read_text() == "read only\n"
     assert (world.workspace / "notes.txt").read_text() == ""
     assert 'denied file_write "' in err and "protected.txt" in err
 
