@@ -46,17 +46,32 @@ def _landlock_gap_reported(right: str) -> bool:
     return any(g["right"] == right for g in gaps)
 
 
-def require_kernel(ok: bool, reason: str, *, landlock_gap: str | None = None) -> None:
+def _doctor_states(text: str) -> bool:
+    """Does `landgate doctor` on this host say `text` (a gap it states in a layer's detail)?"""
+    from sandbox.host.doctor import host_report, render_doctor
+
+    return text in render_doctor(host_report())
+
+
+def require_kernel(
+    ok: bool, reason: str, *, landlock_gap: str | None = None, doctor_states: str | None = None
+) -> None:
     """Skip (or, under LANDGATE_REQUIRE_KERNEL=1, fail) when a kernel feature is absent.
 
-    landlock_gap: the right in sandbox.policy.layers.LANDLOCK_GAPS this feature is.  Under
-    LANDGATE_REQUIRE_KERNEL=1 (CI, and every vm-tests/ kernel) the skip is then allowed
-    only if the probe found it absent (`ok` is False) and landgate reports that gap."""
+    landlock_gap: the right in sandbox.policy.layers.LANDLOCK_GAPS this feature is;
+    doctor_states: the gap as `landgate doctor` words it elsewhere (e.g. the filesystem
+    layer's "kernel file denials are not recorded: Landlock ABI 2 has no audit logging").
+    Under LANDGATE_REQUIRE_KERNEL=1 (CI, and every vm-tests/ kernel) the skip is then
+    allowed only if the probe found it absent (`ok` is False) and landgate reports that gap."""
     if ok:
         return
-    if REQUIRE_KERNEL and not (landlock_gap and _landlock_gap_reported(landlock_gap)):
+    reported = (landlock_gap and _landlock_gap_reported(landlock_gap)) or (
+        doctor_states and _doctor_states(doctor_states)
+    )
+    if REQUIRE_KERNEL and not reported:
         pytest.fail(f"kernel feature required by LANDGATE_REQUIRE_KERNEL=1 is missing: {reason}")
-    gap = f" (landgate reports the gap: {landlock_gap})" if landlock_gap else ""
+    stated = landlock_gap or doctor_states
+    gap = f" (landgate reports the gap: {stated})" if reported else ""
     pytest.skip(f"kernel lacks a feature: {reason}{gap}")
 
 
