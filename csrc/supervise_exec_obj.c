@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 
 #include "supervise_int.h"
@@ -163,12 +164,42 @@ static void show_form(struct lg_exec_obj *o, const struct lg_words *w, const cha
 
 /* The canonical path of a program a deny rule names, when st is its file
  * under another name (a hard link), or NULL. */
-static const char *denied_program(const struct lg_tables *t, const struct stat *st, const char *real)
+#define LG_OVERLAYFS_MAGIC 0x794c7630
+
+/* Overlayfs numbers one inode differently under different names: a name
+ * copied up from a lower layer keeps its origin's st_dev/st_ino, a hard link
+ * made to it in the upper layer shows the upper inode's (layers on different
+ * file systems without xino; found by vm-tests, issue 17: `ln /usr/bin/curl
+ * /var/tmp/x/cat` ran curl).  Every other attribute is the one upper inode's,
+ * so there a multiply-linked file is the same file as a denied program when
+ * mode, owner, link count, size, mtime and ctime (to the nanosecond: set by
+ * the kernel, never by a program) all agree.  A false match only denies. */
+static int overlay_same(int fd, const struct stat *st, const char *path)
+{
+    struct statfs sf;
+    struct stat ps;
+    if (st->st_nlink < 2 || fstatfs(fd, &sf) != 0 || sf.f_type != LG_OVERLAYFS_MAGIC)
+        return 0;
+    if (stat(path, &ps) != 0)
+        return 0;
+    return ps.st_mode == st->st_mode && ps.st_uid == st->st_uid && ps.st_gid == st->st_gid &&
+           ps.st_nlink == st->st_nlink && ps.st_size == st->st_size &&
+           ps.st_mtim.tv_sec == st->st_mtim.tv_sec && ps.st_mtim.tv_nsec == st->st_mtim.tv_nsec &&
+           ps.st_ctim.tv_sec == st->st_ctim.tv_sec && ps.st_ctim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+static const char *denied_program(const struct lg_tables *t, int fd, const struct stat *st,
+                                  const char *real)
 {
     for (int i = 0; i < t->n_deny_programs; i++) {
         const struct lg_program_id *p = &t->deny_programs[i];
         if (p->dev == (unsigned long long)st->st_dev && p->ino == (unsigned long long)st->st_ino)
             return strcmp(p->path, real) != 0 ? p->path : NULL;
+    }
+    for (int i = 0; i < t->n_deny_programs; i++) {
+        const struct lg_program_id *p = &t->deny_programs[i];
+        if (strcmp(p->path, real) != 0 && overlay_same(fd, st, p->path))
+            return p->path;
     }
     return NULL;
 }
@@ -236,7 +267,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         lg_judge_words(b, &s->t, o->real, &v);  /* `curl -s URL` for ./cat -> curl */
         take_deny(o, &v, &saved, o->real);
     }
-    const char *same = denied_program(&s->t, &st, o->real);
+    const char *same = denied_program(&s->t, fd, &st, o->real);
     if (same) {
         /* a hard link of a denied program (same device and inode): judged as it */
         lg_judge_words(b, &s->t, same, &v);
@@ -322,7 +353,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         lg_judge_words(b, &s->t, ireal, &v);  /* the interpreter's own name and path */
         b->argv = saved;
         take_deny(o, &v, &cur, ireal);
-        const char *isame = denied_program(&s->t, &st, ireal);
+        const char *isame = denied_program(&s->t, fd, &st, ireal);
         if (isame) {
             b->argv = cur;
             lg_judge_words(b, &s->t, isame, &v);
