@@ -303,8 +303,10 @@ def protected_entries(
             "file_write",
             "deny",
             LOCAL_POLICY_NAME,
-            "the policy file landgate run loads from the directory it runs in: "
-            "an agent must not write the next session's rules",
+            (
+                "the policy file landgate run loads from the directory it runs in: "
+                "an agent must not write the next session's rules"
+            ),
             True,
         )
     )
