@@ -83,6 +83,18 @@ SYSTEM_BASELINE: tuple[tuple[str, str, str, str], ...] = (
     ("file_read", "allow", "/proc/meminfo", "memory sizing (JVM, node, build tools)"),
     ("file_read", "allow", "/proc/stat", "CPU counts and load (os.cpu_count fallbacks, ps)"),
     ("file_read", "allow", "/sys/devices/system/cpu/", "online CPU count (nproc, libuv)"),
+    (
+        "file_read",
+        "allow",
+        "/sys/fs/cgroup/",
+        "resource limits: node, the JVM, Go and Python size heaps and pools from cgroup files",
+    ),
+    (
+        "file_read",
+        "allow",
+        "/sys/kernel/mm/transparent_hugepage/",
+        "huge page settings read by allocators (V8, jemalloc, the JVM)",
+    ),
     # --- read: the secrets inside /etc that the grant above would otherwise expose
     ("file_read", "deny", "/etc/shadow", "password hashes"),
     ("file_read", "deny", "/etc/shadow-", "backup of the password hashes"),
