@@ -27,8 +27,9 @@
  * killed before its first instruction.
  *
  * A hard link of a program a deny rule names (same device and inode, known
- * from the table sandbox/supervise/programs.py compiles) is judged under that
- * program's path too.  What this cannot see: a byte copy under an allowed
+ * from the table sandbox/supervise/programs.py compiles; on overlayfs, which
+ * numbers links of one inode apart, the same attributes: overlay_same) is
+ * judged under that program's path too.  What this cannot see: a byte copy under an allowed
  * name is a new file with the same bytes; names are all command rules have
  * (DESIGN §3).
  */
@@ -162,8 +163,6 @@ static void show_form(struct lg_exec_obj *o, const struct lg_words *w, const cha
     o->shown[pos] = '\0';
 }
 
-/* The canonical path of a program a deny rule names, when st is its file
- * under another name (a hard link), or NULL. */
 #define LG_OVERLAYFS_MAGIC 0x794c7630
 
 /* Overlayfs numbers one inode differently under different names: a name
@@ -188,6 +187,8 @@ static int overlay_same(int fd, const struct stat *st, const char *path)
            ps.st_ctim.tv_sec == st->st_ctim.tv_sec && ps.st_ctim.tv_nsec == st->st_ctim.tv_nsec;
 }
 
+/* The canonical path of a program a deny rule names, when st (fd) is its file
+ * under another name (a hard link), or NULL. */
 static const char *denied_program(const struct lg_tables *t, int fd, const struct stat *st,
                                   const char *real)
 {
