@@ -173,12 +173,9 @@ static void show_form(struct lg_exec_obj *o, const struct lg_words *w, const cha
  * so there a multiply-linked file is the same file as a denied program when
  * mode, owner, link count, size, mtime and ctime (to the nanosecond: set by
  * the kernel, never by a program) all agree.  A false match only denies. */
-static int overlay_same(int fd, const struct stat *st, const char *path)
+static int overlay_same(const struct stat *st, const char *path)
 {
-    struct statfs sf;
     struct stat ps;
-    if (st->st_nlink < 2 || fstatfs(fd, &sf) != 0 || sf.f_type != LG_OVERLAYFS_MAGIC)
-        return 0;
     if (stat(path, &ps) != 0)
         return 0;
     return ps.st_mode == st->st_mode && ps.st_uid == st->st_uid && ps.st_gid == st->st_gid &&
@@ -197,9 +194,13 @@ static const char *denied_program(const struct lg_tables *t, int fd, const struc
         if (p->dev == (unsigned long long)st->st_dev && p->ino == (unsigned long long)st->st_ino)
             return strcmp(p->path, real) != 0 ? p->path : NULL;
     }
+    /* only a multiply-linked file on overlayfs: one fstatfs, then a stat per program */
+    struct statfs sf;
+    if (st->st_nlink < 2 || fstatfs(fd, &sf) != 0 || sf.f_type != LG_OVERLAYFS_MAGIC)
+        return NULL;
     for (int i = 0; i < t->n_deny_programs; i++) {
         const struct lg_program_id *p = &t->deny_programs[i];
-        if (strcmp(p->path, real) != 0 && overlay_same(fd, st, p->path))
+        if (strcmp(p->path, real) != 0 && overlay_same(st, p->path))
             return p->path;
     }
     return NULL;
