@@ -28,6 +28,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/supervise/conftest.py imports tests/conftest.py
 
 
 def _build(out: Path) -> dict[str, Path]:

@@ -314,6 +314,7 @@ void lg_sup_free(struct lg_sup *s)
     free(s->names);
     free(s->reported);
     free(s->ring);
+    free(s->wt_ids);
     pthread_mutex_destroy(&s->seen_lock);
     pthread_mutex_destroy(&s->names_lock);
     pthread_mutex_destroy(&s->report_lock);
@@ -340,6 +341,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->strict = (flags & LG_SUP_STRICT) != 0;
     s->root_pid = root_pid;
     s->t = *tables;
+    lg_view_init(s);
     pthread_mutex_init(&s->names_lock, NULL);
     pthread_mutex_init(&s->report_lock, NULL);
     pthread_mutex_init(&s->ring_lock, NULL);

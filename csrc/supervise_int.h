@@ -183,6 +183,16 @@ struct lg_sup {
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
     int seen_count;
+
+    /* supervise_exec_stable.c: landgate's own root and mount namespace, and the
+     * identities of the write trees' roots (lg_view_init, at the start) */
+    int self_view_known;
+    unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
+    int wt_ids_known;
+    struct lg_wt_id {
+        unsigned long long dev, ino;
+    } *wt_ids;
+    int n_wt_ids;
 };
 
 
@@ -249,11 +259,14 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen);
 int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, int *fdnum);
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap);
 /* supervise_exec_stable.c: 1 if no name in names (absolute) can be re-resolved
- * by the agent (every link and object outside its writable trees) */
-int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names, int n);
+ * by the agent (every link and object outside its writable trees); rootfd: the
+ * caller's /proc/TID/root (O_PATH), or -1 to have it opened here */
+int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n);
 /* ... and for a plain file (no link followed, no #! line): an absolute name
  * whose object is out of the agent's reach */
-int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, const char *real);
+int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char *fname,
+                         const char *real);
+void lg_view_init(struct lg_sup *s);
 void lg_open_fini(struct lg_sup *s);
 /* The open check's object judgement and identity set, shared with supervise_fsop.c. */
 int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap);
