@@ -342,6 +342,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->root_pid = root_pid;
     s->t = *tables;
     lg_view_init(s);
+    lg_ident_init(s);
     pthread_mutex_init(&s->names_lock, NULL);
     pthread_mutex_init(&s->report_lock, NULL);
     pthread_mutex_init(&s->ring_lock, NULL);

@@ -44,60 +44,6 @@
 #define LG_FNAME_MAX 4096
 #define LG_RANGES 64  /* memory ranges of one exec checked for sharing */
 
-/* /proc/PID/stat: ppid (field 4), num_threads (20), starttime (22).
- * comm (field 2) may hold spaces and ')': parse after the last ')'. */
-int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    int e = errno;
-    close(fd);
-    if (n <= 0)
-        return n < 0 ? -e : -EIO;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -EIO;
-    p++;
-    /* p points at " S ppid ..." : field 3 is state */
-    int field = 2;
-    unsigned long long vals[23] = {0};
-    char *save = NULL;
-    for (char *tok = strtok_r(p, " ", &save); tok && field < 22; tok = strtok_r(NULL, " ", &save)) {
-        field++;
-        if (field >= 4)
-            vals[field] = strtoull(tok, NULL, 10);
-    }
-    if (field < 22)
-        return -EIO;
-    *ppid = (int)vals[4];
-    *threads = (int)vals[20];
-    *start = vals[22];
-    return 0;
-}
-
-static int proc_tgid(int tid)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    char *t = strstr(buf, "\nTgid:");
-    if (!t)
-        return -EIO;
-    return (int)strtol(t + 6, NULL, 10);
-}
-
 /* ---- admitted processes ---------------------------------------------------- */
 
 static struct lg_admit *admit_find(struct lg_sup *s, int pid)
@@ -124,9 +70,9 @@ static void admit_purge(struct lg_sup *s)
     for (unsigned i = 0; i < LG_ADMIT_CAP; i++) {
         if (old[i].pid == 0)
             continue;
-        int ppid, thr;
+        int ppid;
         unsigned long long st;
-        if (lg_proc_stat(old[i].pid, &ppid, &thr, &st) < 0 || st != old[i].start)
+        if (lg_proc_ident(s, old[i].pid, &ppid, &st) < 0 || st != old[i].start)
             continue;
         struct lg_admit *a = admit_find(s, old[i].pid);
         if (a) {
@@ -170,9 +116,9 @@ static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long sta
         return r;
     int cur = ppid;
     for (int depth = 0; depth < 64 && cur > 1; depth++) {
-        int pp, thr;
+        int pp;
         unsigned long long st;
-        if (lg_proc_stat(cur, &pp, &thr, &st) < 0)
+        if (lg_proc_ident(s, cur, &pp, &st) < 0)
             return 0;
         r = admitted(s, cur, st);
         if (r >= 0)
@@ -601,11 +547,20 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         p += cnt * 8;
     }
     s->judge->argv.n = argc;
+    /* The caller's pidfd, opened before the check below: what is asked
+     * through it afterwards is about the caller (supervise_ident.c). */
+    int pidfd = lg_caller_pidfd(s, tid);
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {
+        if (pidfd >= 0)
+            close(pidfd);
         lg_count(s, LG_COUNT_GONE);
         return;
     }
+    struct lg_ident who;
+    int have_stat = lg_caller_ident(s, tid, pidfd, &who) == 0;
+    if (pidfd >= 0)
+        close(pidfd);
     if (fail) {
         /* unreadable (the kernel would say EFAULT) or beyond our bounds: fail closed */
         ev.result = LG_EFFECT_DENY;
@@ -663,19 +618,10 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     lg_judge_words(s->judge, &s->t, fname, &v);
     ev.flags |= v.flags;
 
-    int ppid = 0, threads = 0;
-    unsigned long long start = 0;
-    int have_stat = lg_proc_stat(tid, &ppid, &threads, &start) == 0;
-    int pid = tid;
-    if (have_stat && threads > 1) {
-        int tg = proc_tgid(tid);
-        if (tg > 0 && tg != tid) {
-            pid = tg;
-            int pp2, th2;
-            if (lg_proc_stat(tg, &pp2, &th2, &start) < 0)
-                have_stat = 0;
-        }
-    }
+    int ppid = have_stat ? who.ppid : 0;
+    int threads = have_stat ? who.threads : 0;
+    unsigned long long start = have_stat ? who.id : 0;
+    int pid = have_stat ? who.tgid : tid;
     ev.pid = pid;
 
     /* The program that really runs: the named file's real path and, for a

@@ -90,7 +90,7 @@ struct lg_exec_obj {
 struct lg_admit {
     int pid;          /* 0 = empty slot */
     int inherit;
-    unsigned long long start;  /* /proc/PID/stat starttime: tells a reused pid apart */
+    unsigned long long start;  /* lg_ident.id: tells a reused pid apart */
 };
 
 struct lg_name {
@@ -188,6 +188,7 @@ struct lg_sup {
      * identities of the write trees' roots (lg_view_init, at the start) */
     int self_view_known;
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
+    int ident_pidfd;               /* supervise_ident.c: processes known by pidfd (6.13+) */
     int wt_ids_known;
     struct lg_wt_id {
         unsigned long long dev, ino;
@@ -241,8 +242,18 @@ void lg_judge_words(struct lg_judge *j, const struct lg_tables *t, const char *e
 
 /* supervise_exec.c */
 void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
-int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
 int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+
+/* supervise_ident.c: the caller of an exec as a process */
+struct lg_ident {
+    int tgid, ppid, threads;
+    unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
+};
+int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
+void lg_ident_init(struct lg_sup *s);
+int lg_caller_pidfd(const struct lg_sup *s, int tid);
+int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
+int lg_proc_ident(const struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
 
 /* supervise_exec_obj.c */
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
