@@ -493,7 +493,31 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     ev.rule = -1;
     lg_count(s, LG_COUNT_EXEC);
 
-    int rc = lg_read_str(tid, fptr, fname, sizeof fname, &flen);
+    /* One process_vm_readv for the filename's page chunk (into the string
+     * cache: argv[0] is often the same string, or on the same page) and the
+     * argv array's first page chunk; anything it did not bring is read below
+     * as before.  The kernel copies whole remote iovecs or stops: n says which. */
+    unsigned long long ptrs[64];
+    size_t first_cnt = 0;
+    s->strc.n = 0;
+    {
+        size_t fleft = 4096 - (size_t)(fptr & 4095);
+        size_t aleft = 4096 - (size_t)(aptr & 4095);
+        size_t acnt = aleft / 8 < 64 ? aleft / 8 : 64;
+        if (acnt == 0)
+            acnt = 1;
+        struct iovec local[2] = {{s->strc.data, fleft}, {ptrs, acnt * 8}};
+        struct iovec remote[2] = {{(void *)(uintptr_t)fptr, fleft},
+                                  {(void *)(uintptr_t)aptr, acnt * 8}};
+        ssize_t got = process_vm_readv(tid, local, 1 + (aptr != 0), remote, 1 + (aptr != 0), 0);
+        if (got >= (ssize_t)fleft) {
+            s->strc.base = fptr;
+            s->strc.n = fleft;
+        }
+        if (aptr != 0 && got == (ssize_t)(fleft + acnt * 8))
+            first_cnt = acnt;
+    }
+    int rc = read_str_cached(tid, &s->strc, fptr, fname, sizeof fname, &flen);
     int argc = 0;
     size_t pos = 0;
     int fail = rc;
@@ -502,15 +526,16 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         rlen[nr++] = flen + 1;
     }
     /* argv: pointers until NULL, read without crossing a page in one call */
-    s->strc.n = 0;
     unsigned long long p = aptr;
     while (fail == 0 && aptr != 0) {
-        unsigned long long ptrs[64];
         size_t page_left = 4096 - (size_t)(p & 4095);
         size_t cnt = page_left / 8 < 64 ? page_left / 8 : 64;
         if (cnt == 0)
             cnt = 1;
-        fail = lg_read_mem(tid, p, ptrs, cnt * 8);
+        if (p == aptr && first_cnt == cnt)
+            first_cnt = 0;  /* the first chunk came with the filename */
+        else
+            fail = lg_read_mem(tid, p, ptrs, cnt * 8);
         if (fail)
             break;
         if (nr < LG_RANGES) {
