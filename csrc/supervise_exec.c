@@ -573,7 +573,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
     s->judge->argv.n = argc;
     /* The caller's pidfd, opened before the check below: what is asked
-     * through it afterwards is about the caller (supervise_ident.c). */
+     * through it afterwards is about the caller (supervise_caller.c). */
     int pidfd = lg_caller_pidfd(s, tid);
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {

@@ -188,7 +188,7 @@ struct lg_sup {
      * identities of the write trees' roots (lg_view_init, at the start) */
     int self_view_known;
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
-    int ident_pidfd;               /* supervise_ident.c: processes known by pidfd (6.13+) */
+    int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
     int wt_ids_known;
     struct lg_wt_id {
         unsigned long long dev, ino;
@@ -244,7 +244,7 @@ void lg_judge_words(struct lg_judge *j, const struct lg_tables *t, const char *e
 void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
 int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
 
-/* supervise_ident.c: the caller of an exec as a process */
+/* supervise_caller.c: the caller of an exec as a process */
 struct lg_ident {
     int tgid, ppid, threads;
     unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
@@ -279,9 +279,12 @@ int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char
                          const char *real);
 void lg_view_init(struct lg_sup *s);
 void lg_open_fini(struct lg_sup *s);
-/* The open check's object judgement and identity set, shared with supervise_fsop.c. */
+/* supervise_identity.c: the open check's object judgement and identity set,
+ * shared with supervise_fsop*.c. */
+struct stat;
 int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap);
 int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
+void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 
 /* supervise_fsop.c */
 void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);

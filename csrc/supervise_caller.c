@@ -1,4 +1,4 @@
-/* supervise_ident.c: which process made an exec, and is it the one we admitted?
+/* supervise_caller.c: which process made an exec, and is it the one we admitted?
  *
  * The exec decision needs, for its caller: the thread group (tgid), the parent
  * (ppid: the vfork check and the inheritance walk), the number of threads (one
