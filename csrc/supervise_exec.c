@@ -414,20 +414,61 @@ out:
 
 /* ---- the handler ------------------------------------------------------------ */
 
+/* Note [addr, addr + len) as memory the kernel will copy.  A range within a
+ * page of one already noted joins it (argv strings sit back to back, or a few
+ * bytes of allocator header apart; pointer chunks follow each other): the
+ * joined range covers both and the bytes between, and ranges_racy then asks
+ * whether the whole lies in one private VMA, which says it of every part (a
+ * whole that spans two VMAs is racy: slower, never wrong).  Too many ranges:
+ * *overflow (treated as racy). */
+static void add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflow,
+                      unsigned long long addr, size_t len)
+{
+    unsigned long long end = addr + len;
+    for (int i = *nr - 1; i >= 0; i--) {
+        unsigned long long s0 = raddr[i], e0 = raddr[i] + rlen[i];
+        if (addr <= e0 + 4096 && end + 4096 >= s0) {
+            unsigned long long lo = addr < s0 ? addr : s0, hi = end > e0 ? end : e0;
+            raddr[i] = lo;
+            rlen[i] = (size_t)(hi - lo);
+            return;
+        }
+    }
+    if (*nr < LG_RANGES) {
+        raddr[*nr] = addr;
+        rlen[(*nr)++] = len;
+        return;
+    }
+    *overflow = 1;
+}
+
 /* argv strings usually sit back to back in one buffer ("a\0b\0c\0"): reading
  * each with its own process_vm_readv of up to a page made a 7,000-argument xargs
  * exec cost ~3 ms (one syscall and a page copy per argument).  This keeps the
- * last page-bounded chunk read from the caller and serves the next string from
- * it when it starts there; anything else goes through lg_read_str.  The bytes
- * are the caller's memory as read once, exactly as before. */
+ * last chunk read from the caller and serves the next string from it when it
+ * starts there; anything else goes through lg_read_str.  A chunk ends at a page
+ * end; once an exec's strings have needed a second chunk (they span pages) the
+ * next ones take up to LG_STRC_PAGES pages in one call, each page its own
+ * remote element: the kernel stops at the first unmapped one and says how many
+ * bytes it copied, so nothing is read that a page-by-page read would not have.
+ * The bytes are the caller's memory as read once, exactly as before. */
 static int read_str_cached(int pid, struct lg_str_cache *c, unsigned long long addr, char *buf,
                            size_t cap, size_t *outlen)
 {
     if (!(c->n > 0 && addr >= c->base && addr < c->base + c->n)) {
         size_t page_left = 4096 - (size_t)(addr & 4095);
-        struct iovec local = {c->data, page_left};
-        struct iovec remote = {(void *)(uintptr_t)addr, page_left};
-        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        struct iovec remote[LG_STRC_PAGES];
+        int pages = c->misses > 0 ? LG_STRC_PAGES : 1;
+        size_t total = 0;
+        for (int i = 0; i < pages; i++) {
+            size_t len = i == 0 ? page_left : 4096;
+            remote[i].iov_base = (void *)(uintptr_t)(addr + total);
+            remote[i].iov_len = len;
+            total += len;
+        }
+        struct iovec local = {c->data, total};
+        c->misses++;
+        ssize_t n = process_vm_readv(pid, &local, 1, remote, (unsigned long)pages, 0);
         if (n <= 0) {
             c->n = 0;
             return n < 0 ? -errno : -EFAULT;
@@ -500,6 +541,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     unsigned long long ptrs[64];
     size_t first_cnt = 0;
     s->strc.n = 0;
+    s->strc.misses = 0;
     {
         size_t fleft = 4096 - (size_t)(fptr & 4095);
         size_t aleft = 4096 - (size_t)(aptr & 4095);
@@ -521,10 +563,8 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     int argc = 0;
     size_t pos = 0;
     int fail = rc;
-    if (rc == 0) {
-        raddr[nr] = fptr;
-        rlen[nr++] = flen + 1;
-    }
+    if (rc == 0)
+        add_range(raddr, rlen, &nr, &ranges_overflow, fptr, flen + 1);
     /* argv: pointers until NULL, read without crossing a page in one call */
     unsigned long long p = aptr;
     while (fail == 0 && aptr != 0) {
@@ -538,12 +578,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             fail = lg_read_mem(tid, p, ptrs, cnt * 8);
         if (fail)
             break;
-        if (nr < LG_RANGES) {
-            raddr[nr] = p;
-            rlen[nr++] = cnt * 8;
-        } else {
-            ranges_overflow = 1;
-        }
+        add_range(raddr, rlen, &nr, &ranges_overflow, p, cnt * 8);
         size_t k;
         for (k = 0; k < cnt; k++) {
             if (ptrs[k] == 0)
@@ -559,12 +594,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             s->judge->argv.w[argc] = s->judge->cmd + pos;
             s->judge->argv.len[argc] = (int)l;
             argc++;
-            if (nr < LG_RANGES) {
-                raddr[nr] = ptrs[k];
-                rlen[nr++] = l + 1;
-            } else {
-                ranges_overflow = 1;  /* too many ranges to check: treated as racy below */
-            }
+            add_range(raddr, rlen, &nr, &ranges_overflow, ptrs[k], l + 1);
             pos += l + 1;
         }
         if (fail || k < cnt)

@@ -35,10 +35,12 @@
 
 /* The last page-bounded chunk of a caller's memory read for argv strings
  * (supervise_exec.c read_str_cached); the loop's own, reset for each exec. */
+#define LG_STRC_PAGES 16       /* pages one read may bring once the strings span pages */
 struct lg_str_cache {
     unsigned long long base; /* caller address of data[0] */
-    size_t n;                /* valid bytes (never past a page end) */
-    char data[4096];
+    size_t n;                /* valid bytes */
+    int misses;              /* reads this exec (the first stays within one page) */
+    char data[LG_STRC_PAGES * 4096];
 };
 
 struct lg_words {
