@@ -12,6 +12,9 @@
  *   supervise_mem.c    reading a caller's memory, normalising paths
  *   supervise_creds.c  acting with the caller's credentials
  *   supervise_exec.c, supervise_net.c, supervise_open.c  the handlers
+ *   supervise_exec_obj.c, supervise_exec_stable.c, supervise_exec_racy.c,
+ *   supervise_caller.c  what an exec runs, whether the agent can change it,
+ *                      whether its bytes can change, who its caller is
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
  *

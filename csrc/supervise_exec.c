@@ -42,7 +42,6 @@
 #endif
 
 #define LG_FNAME_MAX 4096
-#define LG_RANGES 64  /* memory ranges of one exec checked for sharing */
 
 /* ---- admitted processes ---------------------------------------------------- */
 
@@ -126,146 +125,6 @@ static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long sta
         cur = pp;
     }
     return 0;
-}
-
-/* ---- racy or not ------------------------------------------------------------ */
-
-/* Before 6.11 there is no PROCMAP_QUERY: the same question answered from the
- * text of /proc/TID/maps ("start-end perms offset dev inode [path]", fd open at
- * offset 0; the caller closes it), read whole (at most 4 MiB; more, or any parse error: racy).  1 if some range lies
- * in a shared or file-backed VMA or spans past its VMA. */
-static int ranges_racy_text(int fd, const unsigned long long *addr, const size_t *len, int n)
-{
-    size_t cap = 1 << 16, used = 0;
-    char *buf = malloc(cap + 1);
-    int racy = buf == NULL;
-    while (!racy) {
-        if (used == cap) {
-            char *nb = cap >= (4u << 20) ? NULL : realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                racy = 1;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + used, cap - used);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            racy = 1;
-        if (r <= 0)
-            break;
-        used += (size_t)r;
-    }
-    if (racy) {
-        free(buf);
-        return 1;
-    }
-    buf[used] = '\0';
-    for (int i = 0; i < n && !racy; i++) {
-        unsigned long long a = addr[i], e = addr[i] + (len[i] ? len[i] : 1);
-        int found = 0;
-        for (char *line = buf; line && *line; ) {
-            char *nl = strchr(line, '\n');
-            unsigned long long vs, ve, off, ino;
-            char perms[8];
-            unsigned dmaj, dmin;
-            if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &vs, &ve, perms, &off, &dmaj,
-                       &dmin, &ino) != 7) {
-                racy = 1;
-                break;
-            }
-            if (a >= vs && a < ve) {
-                found = 1;
-                if (perms[3] == 's' || ino != 0 || e > ve)
-                    racy = 1;
-                break;
-            }
-            line = nl ? nl + 1 : NULL;
-        }
-        if (!found)
-            racy = 1;
-    }
-    free(buf);
-    return racy;
-}
-
-/* 1 if some byte range may be changed by another task: the VMA holding it is
- * shared or file-backed.  6.11 PROCMAP_QUERY, else the text of the maps file;
- * on error, assume racy. */
-static int ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/maps", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
-    unsigned long long lo = 1, hi = 0;  /* last VMA found: [lo, hi) */
-    int racy = 0;
-    for (int i = 0; i < n && !racy; i++) {
-        unsigned long long a = addr[i], e = addr[i] + (len[i] ? len[i] : 1);
-        if (a >= lo && e <= hi)
-            continue;
-        struct procmap_query q;
-        memset(&q, 0, sizeof q);
-        q.size = sizeof q;
-        q.query_addr = a;
-        if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
-            /* ENOTTY: a kernel before 6.11 (no PROCMAP_QUERY) */
-            racy = errno == ENOTTY ? -1 : 1;
-            break;
-        }
-        if (q.vma_start > a) {
-            racy = 1;
-            break;
-        }
-        if ((q.vma_flags & PROCMAP_QUERY_VMA_SHARED) || q.inode != 0 || e > q.vma_end)
-            racy = 1;
-        lo = q.vma_start;
-        hi = q.vma_end;
-    }
-    if (racy < 0)  /* the same maps fd, still at offset 0: the ioctl reads nothing */
-        racy = ranges_racy_text(fd, addr, len, n);
-    close(fd);
-    return racy;
-}
-
-/* The vfork case: the caller shares its mm with its parent.  That is safe
- * only if every other task of that mm is blocked: a single-threaded parent
- * that is itself inside vfork() (or clone with CLONE_VFORK), read from
- * /proc/PID/syscall, and so on up a chain of nested vforks.  Returns 1 if
- * some sharer may be running (racy). */
-static int vfork_sharers_racy(int tid, int ppid)
-{
-    int child = tid, parent = ppid;
-    for (int depth = 0; depth < 8; depth++) {
-        if (parent <= 0 || syscall(SYS_kcmp, child, parent, KCMP_VM, 0, 0) != 0)
-            return 0;  /* no (further) sharer up the chain */
-        int pp, threads;
-        unsigned long long st;
-        if (lg_proc_stat(parent, &pp, &threads, &st) < 0 || threads != 1)
-            return 1;
-        char path[64], buf[256];
-        snprintf(path, sizeof path, "/proc/%d/syscall", parent);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return 1;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            return 1;
-        buf[n] = '\0';
-        char *end;
-        long nr = strtol(buf, &end, 10);
-        unsigned long long flags = strtoull(end, NULL, 16);
-        int in_vfork = nr == SYS_vfork || (nr == SYS_clone && (flags & CLONE_VFORK));
-        if (!in_vfork)
-            return 1;  /* a CLONE_VM sharer that is not waiting for us */
-        child = parent;
-        parent = pp;
-    }
-    return 1;
 }
 
 /* ---- slow path: verify the new image at PTRACE_EVENT_EXEC ----------------- */
@@ -414,34 +273,6 @@ out:
 
 /* ---- the handler ------------------------------------------------------------ */
 
-/* Note [addr, addr + len) as memory the kernel will copy.  A range within a
- * page of one already noted joins it (argv strings sit back to back, or a few
- * bytes of allocator header apart; pointer chunks follow each other): the
- * joined range covers both and the bytes between, and ranges_racy then asks
- * whether the whole lies in one private VMA, which says it of every part (a
- * whole that spans two VMAs is racy: slower, never wrong).  Too many ranges:
- * *overflow (treated as racy). */
-static void add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflow,
-                      unsigned long long addr, size_t len)
-{
-    unsigned long long end = addr + len;
-    for (int i = *nr - 1; i >= 0; i--) {
-        unsigned long long s0 = raddr[i], e0 = raddr[i] + rlen[i];
-        if (addr <= e0 + 4096 && end + 4096 >= s0) {
-            unsigned long long lo = addr < s0 ? addr : s0, hi = end > e0 ? end : e0;
-            raddr[i] = lo;
-            rlen[i] = (size_t)(hi - lo);
-            return;
-        }
-    }
-    if (*nr < LG_RANGES) {
-        raddr[*nr] = addr;
-        rlen[(*nr)++] = len;
-        return;
-    }
-    *overflow = 1;
-}
-
 /* argv strings usually sit back to back in one buffer ("a\0b\0c\0"): reading
  * each with its own process_vm_readv of up to a page made a 7,000-argument xargs
  * exec cost ~3 ms (one syscall and a page copy per argument).  This keeps the
@@ -564,7 +395,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     size_t pos = 0;
     int fail = rc;
     if (rc == 0)
-        add_range(raddr, rlen, &nr, &ranges_overflow, fptr, flen + 1);
+        lg_add_range(raddr, rlen, &nr, &ranges_overflow, fptr, flen + 1);
     /* argv: pointers until NULL, read without crossing a page in one call */
     unsigned long long p = aptr;
     while (fail == 0 && aptr != 0) {
@@ -578,7 +409,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             fail = lg_read_mem(tid, p, ptrs, cnt * 8);
         if (fail)
             break;
-        add_range(raddr, rlen, &nr, &ranges_overflow, p, cnt * 8);
+        lg_add_range(raddr, rlen, &nr, &ranges_overflow, p, cnt * 8);
         size_t k;
         for (k = 0; k < cnt; k++) {
             if (ptrs[k] == 0)
@@ -594,7 +425,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             s->judge->argv.w[argc] = s->judge->cmd + pos;
             s->judge->argv.len[argc] = (int)l;
             argc++;
-            add_range(raddr, rlen, &nr, &ranges_overflow, ptrs[k], l + 1);
+            lg_add_range(raddr, rlen, &nr, &ranges_overflow, ptrs[k], l + 1);
             pos += l + 1;
         }
         if (fail || k < cnt)
@@ -782,11 +613,11 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
      * by a CLONE_FS sibling) can change between our walk and the kernel's,
      * unless every name is absolute and out of the sandbox's writable trees. */
     int racy = !have_stat || threads > 1 || !obj->stable;
-    if (!racy && vfork_sharers_racy(tid, ppid))
+    if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)
         racy = 1;
-    if (!racy && ranges_racy(tid, raddr, rlen, nr))
+    if (!racy && lg_ranges_racy(tid, raddr, rlen, nr))
         racy = 1;
     if (!racy) {
         free(obj->expect);
@@ -823,17 +654,4 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         ev.flags |= LG_EV_FAILCLOSED;
         finish(s, req->id, &ev, line);
     }
-}
-
-/* Used by the datagram path: may another task change these caller bytes
- * before the kernel reads them again? (threads, vfork sharing, shared pages) */
-int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n)
-{
-    int ppid, threads;
-    unsigned long long start;
-    if (lg_proc_stat(tid, &ppid, &threads, &start) < 0 || threads > 1)
-        return 1;
-    if (vfork_sharers_racy(tid, ppid))
-        return 1;
-    return ranges_racy(tid, addr, len, n);
 }

@@ -244,7 +244,14 @@ void lg_judge_words(struct lg_judge *j, const struct lg_tables *t, const char *e
 
 /* supervise_exec.c */
 void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
+
+/* supervise_exec_racy.c */
+#define LG_RANGES 64  /* memory ranges of one exec checked for sharing */
 int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+int lg_vfork_sharers_racy(int tid, int ppid);
+void lg_add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflow,
+                  unsigned long long addr, size_t len);
 
 /* supervise_caller.c: the caller of an exec as a process */
 struct lg_ident {
