@@ -23,7 +23,7 @@ from sandbox._supervise import ffi, lib
 from sandbox.errors import LaunchError
 from sandbox.policy.baseline import QUIET_UNIX_SOCKETS
 from sandbox.policy.compiled import compile_policy, ordered
-from sandbox.policy.loader import presets_dir
+from sandbox.policy.locate import presets_dir
 from sandbox.policy.model import Policy, Rule
 
 ACCESS_READ = lib.LG_ACCESS_READ
