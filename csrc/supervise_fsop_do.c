@@ -13,24 +13,6 @@
 
 #include "supervise_fsop.h"
 
-/* A rename over an existing name frees that inode when it was its last link:
- * the identity set must not keep it, or the next file that gets the same
- * inode number would be denied as if it were the old one. */
-static void seen_forget(struct lg_sup *s, const struct stat *old)
-{
-    if (!s->seen || old->st_nlink != 1 || S_ISDIR(old->st_mode))
-        return;
-    pthread_mutex_lock(&s->seen_lock);
-    for (int i = 0; i < s->seen_count; i++) {
-        if (s->seen[i].dev == (unsigned long long)old->st_dev &&
-            s->seen[i].ino == (unsigned long long)old->st_ino) {
-            s->seen[i] = s->seen[--s->seen_count];
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->seen_lock);
-}
-
 /* Read a whole regular file (at most GITCFG_READ_MAX bytes) at (dirfd, name).
  * *out is malloc'd; ENOENT when it does not exist. */
 static int read_small(int dirfd, const char *name, char **out, size_t *len, mode_t *mode)
@@ -187,7 +169,7 @@ void *lg_fsop_worker(void *arg)
         if (!j->gitcfg && rc != 0)
             e = errno ? errno : EIO;
         if (had && rc == 0)
-            seen_forget(s, &replaced);
+            lg_seen_forget(s, &replaced);
     }
     if (lg_unbecome(&j->creds) < 0)
         lg_count(s, LG_COUNT_ERRORS);

@@ -255,9 +255,12 @@ int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names,
  * whose object is out of the agent's reach */
 int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, const char *real);
 void lg_open_fini(struct lg_sup *s);
-/* The open check's object judgement and identity set, shared with supervise_fsop.c. */
+/* supervise_identity.c: the open check's object judgement and identity set,
+ * shared with supervise_fsop*.c. */
+struct stat;
 int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap);
 int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
+void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 
 /* supervise_fsop.c */
 void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);

@@ -41,7 +41,6 @@ def _env(home: Path) -> dict[str, str]:
         PATH=os.pathsep.join(path),
         XDG_STATE_HOME=str(home.parent / "state"),
         XDG_CONFIG_HOME=str(home.parent / "config"),
-        PYTHONPATH=str(ROOT),
         NO_COLOR="1",
     )
     return env

@@ -83,6 +83,18 @@ SYSTEM_BASELINE: tuple[tuple[str, str, str, str], ...] = (
     ("file_read", "allow", "/proc/meminfo", "memory sizing (JVM, node, build tools)"),
     ("file_read", "allow", "/proc/stat", "CPU counts and load (os.cpu_count fallbacks, ps)"),
     ("file_read", "allow", "/sys/devices/system/cpu/", "online CPU count (nproc, libuv)"),
+    (
+        "file_read",
+        "allow",
+        "/sys/fs/cgroup/",
+        "resource limits: node, the JVM, Go and Python size heaps and pools from cgroup files",
+    ),
+    (
+        "file_read",
+        "allow",
+        "/sys/kernel/mm/transparent_hugepage/",
+        "huge page settings read by allocators (V8, jemalloc, the JVM)",
+    ),
     # --- read: the secrets inside /etc that the grant above would otherwise expose
     ("file_read", "deny", "/etc/shadow", "password hashes"),
     ("file_read", "deny", "/etc/shadow-", "backup of the password hashes"),
@@ -156,6 +168,7 @@ HOME_STARTUP_FILES: tuple[str, ...] = (
 # Repository files that run code on the user's next git command, at any depth.
 # `.git/config` (and the other config files) may still change through a rename that
 # csrc/gitcfg.c judges on content: `git config user.name x` works, `core.pager` does not.
+LOCAL_POLICY_NAME = ".landgate.yaml"  # sandbox/policy/loader.py choose_policy
 REPO_PROTECTED: tuple[str, ...] = (
     ".git/config",
     ".git/config.worktree",
@@ -294,6 +307,21 @@ def protected_entries(
                 True,
             )
         )
+    # The file `landgate run` loads when given no --policy, in whatever directory it runs
+    # from: an agent that writes one (where none exists yet, or one the session does not
+    # use) chooses the rules of the next session started there (persistence).
+    out.append(
+        (
+            "file_write",
+            "deny",
+            LOCAL_POLICY_NAME,
+            (
+                "the policy file landgate run loads from the directory it runs in: "
+                "an agent must not write the next session's rules"
+            ),
+            True,
+        )
+    )
     if policy_path is not None:
         out.append(
             (

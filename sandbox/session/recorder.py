@@ -82,11 +82,12 @@ class Recorder:
         actions = ["file_read"] if ev.detail != "write" else ["file_write"]
         if ev.detail == "read-write":
             actions = ["file_read", "file_write"]
-        # Judged on the real path, as enforcement judges the object the kernel opens
-        # (Landlock follows symlinks; DESIGN §3 "symlinks resolved by the kernel object
-        # actually opened"): /etc/ssl/certs/X.pem -> /usr/share/ca-certificates/X.crt is
-        # that .crt file in both modes.  The trail names the object; `detail` keeps the
-        # spelling.  A name that does not exist yet resolves as far as it exists.
+        # Judged like enforcement (csrc/supervise_open.c): the name as spelled AND the
+        # object it reaches, deny winning.  A denied name stays denied whatever it points
+        # to (`.env -> ../shared/env.local`, `~/.bashrc -> dotfiles/bashrc`), and a denied
+        # object is denied under any name (`notes.txt -> .env`).  The trail names the
+        # object (`detail` keeps the spelling) unless the spelling is what was denied.  A
+        # name that does not exist yet resolves as far as it exists.
         target, detail = ev.target, ev.detail
         try:
             real = os.path.realpath(ev.target)
@@ -94,14 +95,19 @@ class Recorder:
             real = ev.target
         # /proc's magic links (/proc/self, /dev/fd -> /proc/self/fd) would resolve to
         # landgate's own process here, not the sandbox's: those keep their spelling.
-        if (
-            real != ev.target
-            and not real.startswith("/proc/")
-            and not ev.target.startswith("/proc/")
-        ):
-            target, detail = real, f"{ev.detail or 'read'} via {ev.target}"
-        decisions = [decide(self.policy, a, target) for a in actions]
-        d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
+        if real.startswith("/proc/") or ev.target.startswith("/proc/"):
+            real = ev.target
+        spelled = [decide(self.policy, a, ev.target) for a in actions]
+        d = next((x for x in spelled if x.effect == "deny"), None)
+        if real != ev.target:
+            if d is None:
+                decisions = [decide(self.policy, a, real) for a in actions]
+                d = next((x for x in decisions if x.effect == "deny"), decisions[-1])
+                target, detail = real, f"{ev.detail or 'read'} via {ev.target}"
+            else:
+                detail = f"{ev.detail or 'read'} {real}"  # as the C check names the object
+        if d is None:
+            d = spelled[-1]
         return dataclasses.replace(
             ev,
             target=target,

@@ -153,13 +153,21 @@ def test_protected_paths(world):
     script = (
         f"echo evil >> {world.home}/.bashrc; echo b=$?; cat {keydir}/key;"
         f" echo hook > .git/hooks/pre-commit; echo h=$?; echo notes > {world.home}/notes.txt;"
-        f" echo pol >> {pol}; echo ok"
+        f" echo pol >> {pol}; echo rules > .landgate.yaml; echo l=$?;"
+        f" mkdir -p sub; echo rules > sub/x.yaml; mv sub/x.yaml sub/.landgate.yaml; echo m=$?;"
+        " echo rules > landgate.yaml; echo ok"
     )
     p = landgate(world, ["sh", "-c", script], policy=pol)
     assert not leaked(world, p)
     assert (world.home / ".bashrc").read_text() == "# fake bashrc\n"
     assert not (world.workspace / ".git" / "hooks" / "pre-commit").exists()
     assert b"pol" not in pol.read_bytes()
+    # a policy the next `landgate run` here would load: refused where none exists yet,
+    # created or renamed into place
+    assert b"l=0" not in p.stdout and b"m=1" in p.stdout, p.stdout + p.stderr  # dash: 2
+    assert not (world.workspace / ".landgate.yaml").exists()
+    assert not (world.workspace / "sub" / ".landgate.yaml").exists()
+    assert (world.workspace / "landgate.yaml").read_text() == "rules\n"  # allowed twin
     assert (world.home / "notes.txt").read_text() == "notes\n"  # allowed twin
 
 

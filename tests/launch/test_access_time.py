@@ -261,11 +261,9 @@ def test_large_workspace_deep_dotenv(world, capfd):
 def test_git_init_add_commit_status_and_rm_rf_without_denials(world, capfd):
     """git under the open check: its config.lock renamed over .git/config (a protected path it
     reads) must not make the next lock file look denied when its inode number is reused.
-    The policy allows this repo's .git/hooks/ (the default protected hooks rule refuses the
-    *.sample files git init copies until the hook rule excludes them: issue 12, i12b)."""
-    policy = world_policy(
-        world, extra_write='      - { path: "./repo/.git/hooks/", effect: allow }\n'
-    )
+    The default protected paths hold (.git/hooks/ but *.sample, .git/config by content): git
+    init writes the samples, `git config user.name` passes the content judge."""
+    policy = world_policy(world)
     script = (
         "mkdir repo && cd repo && git init -q . && git config user.name x && "
         "git config user.email x@example.com && echo a > a && git add -A && "

@@ -217,6 +217,10 @@ def test_policy_file_and_audit_dir_are_protected(tmp_path: Path) -> None:
     assert decide(p, "file_write", str(tmp_path / "trail" / "seg-1.jsonl")).effect == "deny"
     assert decide(p, "file_write", "~/.local/state/landgate/audit/x").effect == "deny"
     assert decide(p, "file_write", str(tmp_path / "other.txt")).effect == "allow"
+    # the file a later `landgate run` would load, also where none exists yet, any directory
+    assert decide(p, "file_write", "/ws/.landgate.yaml").effect == "deny"
+    assert decide(p, "file_write", "/ws/sub/.landgate.yaml").effect == "deny"
+    assert decide(p, "file_write", "/ws/landgate.yaml").effect == "allow"
 
 
 def test_extends_empty_removes_the_baseline(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -295,22 +296,43 @@ def host_audit_enabled() -> Iterator[None]:
             assert audit_enabled() == 0  # restored
 
 
-def test_landlock_denial_outside_every_grant_is_recorded(world, host_audit_enabled) -> None:
+def test_denials_outside_every_grant_are_recorded_once_by_the_layer_that_decided(
+    world, host_audit_enabled
+) -> None:
+    """A read outside every grant is refused by the supervisor's open check (it sees every
+    open under this policy, and its opener thread's own Landlock refusal is its evidence):
+    one entry per attempt, layer carve-outs, and the kernel audit reader adds no duplicate
+    (that record belongs to the opener's domain, not the agent's).  An exec of a program
+    outside the policy's executable paths is refused by Landlock in the agent's own domain,
+    where no landgate code sees it: only the kernel audit reader records it."""
     outside = _outside(world)
+    prog = outside.parent / "tool"
+    shutil.copy("/bin/true", prog)
+    os.chmod(prog, 0o755)
     inside = world.workspace / "README.md"
-    script = f"cat {outside}; echo rc=$?; cat {outside}; cat {inside}"
+    script = (
+        f"cat {outside}; echo rc=$?; cat {outside}; cat {inside}; "
+        f"{prog}; echo exec=$?; {prog}; /bin/true; echo twin=$?"
+    )
     p = landgate(world, ["sh", "-c", script], policy=_policy(world))
     assert b"rc=1" in p.stdout and world.secret not in p.stdout, p.stderr
-    assert b"# demo workspace" in p.stdout  # the allowed twin ran
+    assert b"# demo workspace" in p.stdout  # the allowed read ran
+    assert b"exec=126" in p.stdout and b"twin=0" in p.stdout, p.stdout  # EACCES; /bin/true ran
     line = f'landgate: denied file_read "{outside}" (default deny'.encode()
     assert p.stderr.count(line) == 1, p.stderr  # once per distinct denial
     entries = _entries(world)
-    kernel = [e for e in entries if e.get("layer") == "landlock"]
-    reads = [e for e in kernel if e["target"] == str(outside)]
-    assert len(reads) == 2, kernel  # each denial is an entry
+    reads = [e for e in entries if e.get("target") == str(outside)]
+    assert [e["layer"] for e in reads] == ["carve-outs"] * 2, reads  # each attempt, once
     assert all(e["action"] == "file_read" and e["result"] == "deny" for e in reads)
     assert all(e["rule"].startswith("default deny of file_read") for e in reads)
-    assert not [e for e in kernel if e["target"] == str(inside)]  # the allowed read: none
+    kernel = [e for e in entries if e.get("layer") == "landlock"]
+    # each refused exec is one record; its blockers (execute, and the read an exec needs)
+    # are one entry per policy action
+    execs = [e for e in kernel if e["target"] == str(prog)]
+    assert sorted(e["action"] for e in execs) == ["file_read"] * 2 + ["shell_exec"] * 2, kernel
+    assert all(e["result"] == "deny" for e in execs)
+    assert all("Landlock EXECUTE" in e["rule"] for e in execs if e["action"] == "shell_exec")
+    assert not [e for e in kernel if e["target"] in (str(inside), "/usr/bin/true", str(outside))]
     start = next(e for e in entries if e["type"] == "session_start")
     fs = next(layer for layer in start["applied_layers"] if layer["name"] == "filesystem")
     assert "kernel file denials recorded" in fs["detail"]
@@ -326,4 +348,5 @@ def test_landlock_denial_outside_every_grant_is_recorded(world, host_audit_enabl
         timeout=60,
     )
     shown = [json.loads(line) for line in show.stdout.splitlines() if line.strip()]
-    assert [e["layer"] for e in shown if e.get("target") == str(outside)] == ["landlock"] * 2
+    assert [e["layer"] for e in shown if e.get("target") == str(outside)] == ["carve-outs"] * 2
+    assert [e["layer"] for e in shown if e.get("target") == str(prog)] == ["landlock"] * 4

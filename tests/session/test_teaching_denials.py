@@ -109,12 +109,13 @@ def _system_pem_link() -> tuple[Path, Path]:
     pytest.fail("no symlinked /etc/ssl/certs/*.pem: the Makefile installs ca-certificates")
 
 
-def test_simulation_judges_a_symlinked_file_on_its_real_path_like_enforcement(world):
-    """Contract: /etc/ssl/certs/X.pem -> /usr/share/ca-certificates/.../X.crt.  Enforcement
-    (Landlock, on the object opened) reads it under a `**/*.pem` deny; simulation judged the
-    spelling and reported a would-deny that enforcement never makes.  Both judge the object
-    now.  Twin: a harmless spelling of the denied `.env` (notes.txt -> .env) is denied by
-    the simulation too (the object, not the name), and its bytes do not leak enforced."""
+def test_simulation_judges_the_name_and_the_object_like_enforcement(world):
+    """Contract, one semantics: an open is judged on the name as spelled AND on the object
+    it reaches, deny winning, in enforcement (the supervisor's open check) and simulation
+    alike.  A denied name stays denied whatever it points to (/etc/ssl/certs/X.pem ->
+    .../X.crt under a `**/*.pem` deny; the same holds for `.env -> ../shared/env.local`);
+    a denied object is denied under any name (notes.txt -> .env).  Twin: the .crt spelled
+    as itself is read in both modes."""
     link, real = _system_pem_link()
     (world.workspace / "notes.txt").symlink_to(world.workspace / ".env")
     pol = world.write_policy(
@@ -136,15 +137,21 @@ actions:
         name="links.yaml",
     )
     enforced = landgate(world, ["cat", str(link)], policy=pol)
-    assert b"BEGIN CERTIFICATE" in enforced.stdout, enforced.stderr
+    assert b"BEGIN CERTIFICATE" not in enforced.stdout, enforced.stderr
+    assert f'denied file_read "{link}" (rule 2'.encode() in enforced.stderr, enforced.stderr
+    twin = landgate(world, ["cat", str(real)], policy=pol)
+    assert b"BEGIN CERTIFICATE" in twin.stdout, twin.stderr
     leak = landgate(world, ["cat", "notes.txt"], policy=pol)
     assert world.secret not in leak.stdout
-    for argv in (["cat", str(link)], ["cat", "notes.txt"]):
+    assert b'denied file_read "' in leak.stderr, leak.stderr
+    for argv in (["cat", str(link)], ["cat", str(real)], ["cat", "notes.txt"]):
         landgate(world, argv, policy=pol, extra_args=["--simulate"])
     sim = [e for e in _decisions(world) if e["mode"] == "simulate" and e["action"] == "file_read"]
-    pem = [e for e in sim if str(link) in (e.get("detail") or "")]
-    assert pem and all(e["result"] == "allow" for e in pem), pem
-    assert pem[0]["target"] == str(real)  # the trail names the object, detail the spelling
+    pem = [e for e in sim if e["target"] == str(link)]
+    assert pem and all(e["result"] == "deny" for e in pem), sim
+    assert all(e["rule"].startswith("rule 2") for e in pem), pem
+    crt = [e for e in sim if e["target"] == str(real) and "via" not in (e.get("detail") or "")]
+    assert crt and all(e["result"] == "allow" for e in crt), sim
     env = [e for e in sim if "notes.txt" in (e.get("detail") or "")]
     assert env and all(e["result"] == "deny" for e in env), sim
     assert env[0]["target"] == str(world.workspace / ".env")
