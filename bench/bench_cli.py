@@ -13,10 +13,12 @@ Rows:
                     runs it, fed a recorded Read of .env (deny) / Bash `ls -la` (allow),
                     policy cached; goal <= 50 ms end to end, Python start included
   hook_*_cold       the same without the cache
-  rss_one_mb        peak RSS (wait4's ru_maxrss: the landgate process, or any of its
-                    waited-for children if larger) of `landgate run --policy coding-agent
-                    -- sleep 0.5`; goal <= 25 MB
-  rss_10_mb         the same for 10 sessions started together: the largest and the sum
+  memory_one        `landgate run --policy coding-agent -- sleep 3`, read while the agent
+                    runs: the landgate process's RSS, PSS and USS (private pages: what
+                    one more session costs), its helpers' USS, and the peak RSS (wait4's
+                    ru_maxrss: the landgate process, or a waited-for child if larger);
+                    goal <= 25 MB per session
+  memory_10         the same for 10 sessions started together: the largest and the sum
   session           in one process: sandbox.Session.run("/bin/true") vs subprocess.run of
                     it (per command), with the default settle (15 ms wait for the
                     supervisor's records) and with settle=0; goal <= +1 ms per command
@@ -73,25 +75,90 @@ def _interleave(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str,
     }
 
 
-def _maxrss_mb(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(x) for x in fh.read().split())
+    except OSError:
+        pass
+    return out
 
 
-def _reap(p: subprocess.Popen[bytes]) -> float:
-    _pid, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        err = p.stderr.read().decode()[-300:] if p.stderr else ""
-        raise RuntimeError(f"landgate run exited {p.returncode}: {err}")
-    return ru.ru_maxrss / 1024  # KiB -> MiB
+def _tree(pid: int) -> list[int]:
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(_children(p))
+    return seen
 
 
-def _rss(env: dict[str, str], cwd: str, audit: str, n: int) -> list[float]:
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _rollup(pid: int) -> dict[str, int]:
+    """Rss, Pss and Private (USS) of one process, KiB."""
+    d = {"Rss": 0, "Pss": 0, "Private": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss"):
+                d[k] = int(v.split()[0])
+            elif k in ("Private_Clean", "Private_Dirty"):
+                d["Private"] += int(v.split()[0])
+    return d
+
+
+def _sessions(env: dict[str, str], cwd: str, audit: str, n: int) -> list[dict[str, float]]:
+    """n sessions of `landgate run --policy coding-agent -- sleep 3` started together.  For
+    each, once its agent (`sleep`) runs: the landgate process's Rss/Pss/USS and the USS of
+    landgate's other processes (the launcher's helper), then the peak RSS from wait4."""
     argv = [LANDGATE, "run", "-q", "--policy", "coding-agent", "--audit", audit, "--"]
-    procs = [_maxrss_mb([*argv, "sleep", "0.5"], env, cwd) for _ in range(n)]
-    return [round(_reap(p), 1) for p in procs]
+    procs = [
+        subprocess.Popen(
+            [*argv, "sleep", "3"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(n)
+    ]
+    rows: list[dict[str, float]] = []
+    for p in procs:
+        deadline = time.monotonic() + 60
+        tree = _tree(p.pid)
+        while time.monotonic() < deadline and not any(_comm(c) == "sleep" for c in tree[1:]):
+            time.sleep(0.02)
+            tree = _tree(p.pid)
+        row: dict[str, float] = {}
+        try:
+            own = _rollup(p.pid)
+            helpers = [_rollup(c)["Private"] for c in tree[1:] if _comm(c) != "sleep"]
+            row = {
+                "rss_mb": own["Rss"] / 1024,
+                "pss_mb": own["Pss"] / 1024,
+                "uss_mb": own["Private"] / 1024,
+                "helpers_uss_mb": sum(helpers) / 1024,
+            }
+        except OSError:
+            row = {}
+        rows.append(row)
+    for p, row in zip(procs, rows, strict=True):
+        _pid, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err = p.stderr.read().decode()[-300:] if p.stderr else ""
+            raise RuntimeError(f"landgate run exited {p.returncode}: {err}")
+        row["peak_rss_mb"] = ru.ru_maxrss / 1024  # wait4: KiB
+    return [{k: round(v, 1) for k, v in r.items()} for r in rows]
 
 
 INPROC = r"""
@@ -172,10 +239,16 @@ def run(quick: bool = False) -> dict:
         out["cli_true_cold_minus_python_ms"] = round(rows["cli_true_cold"]["median_ms"] - py, 1)
         out["cli_true_ratio_to_python"] = round(rows["cli_true"]["median_ms"] / py, 2)
 
-        one = [_rss(env, cw, audit, 1)[0] for _ in range(3 if quick else 5)]
-        out["rss_one_mb"] = statistics.median(one)
-        ten = _rss(env, cw, audit, 10)
-        out["rss_10_mb"] = {"max": max(ten), "sum": round(sum(ten), 1), "each": ten}
+        one = [_sessions(env, cw, audit, 1)[0] for _ in range(3 if quick else 5)]
+        out["memory_one"] = {
+            k: statistics.median(r[k] for r in one) for k in one[0] if all(k in r for r in one)
+        }
+        ten = _sessions(env, cw, audit, 10)
+        out["memory_10"] = {
+            k: {"max": max(r[k] for r in ten), "sum": round(sum(r[k] for r in ten), 1)}
+            for k in ten[0]
+            if all(k in r for r in ten)
+        }
 
         proc = subprocess.run(
             [PY, "-c", INPROC, str(rounds * 2), audit, cw],
