@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 # Times the workload inside whatever runs it (bare or a session): median of N runs, seconds.
-from bench_launch import TIMER
+from bench_launch import DENIED_OK, TIMER
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -178,8 +178,12 @@ def run(quick: bool = False) -> dict:
         _tree(data, files)
         carve = _policy(tmp / "p-carve.yaml", ws, KEY_RULES, extra=str(data))
         anchored = _policy(tmp / "p-anchored.yaml", ws, ANCHORED_RULES, extra=str(data))
-        work_ws = ["sh", "-c", "find . -type f -print0 | xargs -0 cat > /dev/null"]
-        work_data = ["sh", "-c", f"find {data} -type f -print0 | xargs -0 cat > /dev/null"]
+        work_ws = ["sh", "-c", "find . -type f -print0 | xargs -0 cat > /dev/null" + DENIED_OK]
+        work_data = [
+            "sh",
+            "-c",
+            f"find {data} -type f -print0 | xargs -0 cat > /dev/null" + DENIED_OK,
+        ]
         n = str(inner_n)
 
         def inside(prefix: list[str], work: list[str]):
