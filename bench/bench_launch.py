@@ -68,13 +68,13 @@ actions:
     return p
 
 
-# Times the workload from inside whatever runs it (bare or a sandbox), so that the
-# sandbox's launch is not in the number: the median of N runs, in seconds.
 # The tree's .env files are refused (EACCES) inside the session since carve-outs are
 # decided at access time (issue 12): cat fails on them and xargs exits 123.  That, or 0
 # (bare), is the workload's success; anything else still fails the run.
 DENIED_OK = " 2>/dev/null; rc=$?; [ $rc -eq 0 ] || [ $rc -eq 123 ]"
 
+# Times the workload from inside whatever runs it (bare or a sandbox), so that the
+# sandbox's launch is not in the number: the median of N runs, in seconds.
 TIMER = """
 import statistics, subprocess, sys, time
 n, cmd = int(sys.argv[1]), sys.argv[2:]

@@ -60,6 +60,17 @@ def require_kernel(ok: bool, reason: str, *, landlock_gap: str | None = None) ->
     pytest.skip(f"kernel lacks a feature: {reason}{gap}")
 
 
+@pytest.fixture
+def landlock_and_notify() -> None:
+    """For a test module that runs real sessions: Landlock and seccomp user notification."""
+    from sandbox.host.probe import probe_host
+
+    h = probe_host()
+    require_kernel(
+        h.landlock_abi >= 1 and h.seccomp_notify, "Landlock and seccomp user notification"
+    )
+
+
 def require_root() -> None:
     require_kernel(os.geteuid() == 0, "this test needs root (namespaces, nftables)")
 

@@ -119,12 +119,27 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _preset_named(rule: str) -> str:
+    """A bundled preset named as its user knows it (`coding-agent preset:27`), as the
+    denial line names it, not by its path inside site-packages; the entry keeps the path."""
+    from sandbox.policy.loader import presets_dir
+
+    base = str(presets_dir()) + os.sep
+    at = rule.find(base)
+    if at < 0:
+        return rule
+    name, sep, rest = rule[at + len(base) :].partition(".yaml")
+    if not sep or os.sep in name:
+        return rule
+    return f"{rule[:at]}{name} preset{rest}"
+
+
 def _rule_text(e: dict[str, Any]) -> str:
     """The deciding rule of a decision entry; never `None`: an entry with no rule was
     decided by the user launching the root command, or by a block's default."""
     rule = e.get("rule")
     if rule:
-        return str(rule)
+        return _preset_named(str(rule))
     flags = e.get("flags") or ()
     if e.get("action") == "shell_exec" and "root" in flags:
         return "root command (launched by the user)"

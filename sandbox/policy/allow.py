@@ -124,7 +124,11 @@ def _insert(text: str, at: int, chunk: str) -> str:
     return text[:at] + chunk + text[at:]
 
 
-def _edit(text: str, file: str, action: str, rule: str, stamp: str) -> str:
+def insert_rule_text(text: str, file: str, action: str, rule: str, stamp: str = "") -> str:
+    """`text` with `rule` (a flow-style rule) added as the last rule of `action`'s block,
+    found in the YAML node tree (a new block or `actions:` when there is none); `stamp` is
+    a trailing comment.  A layout it cannot edit safely raises PolicyError (file:line:col).
+    The one rule editor: `landgate allow`, the dashboard and `landgate init` use it."""
     root = _compose(text, file)
     if root is None:
         return text + f"actions:\n  - action: {action}\n    rules:\n      - {rule}{stamp}\n"
@@ -244,7 +248,7 @@ def plan_allow(
             if current.effect == "allow" and current.rule is not None and runs:
                 note = f"{path}: already allowed by {current.rule_ref()}; unchanged"
                 return AllowChange(path, old, old, rule, note)
-        new = _edit(old, str(path), action, rule, stamp)
+        new = insert_rule_text(old, str(path), action, rule, stamp)
     try:
         policy = load_policy_text(new, source=str(path), cwd=path.parent)
     except PolicyError as exc:

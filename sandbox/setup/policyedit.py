@@ -7,10 +7,8 @@ sha256 the proposal was made from, so a file edited in between is never
 overwritten.  The write is atomic (temporary file + rename) and the written file
 is loaded again: what the page reports is what the next session will enforce.
 
-ADAPTER (issue 15b): `landgate allow ACTION TARGET` is getting its own library
-function for adding a rule to ./.landgate.yaml.  Until that lands, `insert_rule`
-below is a small text editor of our own; switching over is ONE function:
-replace the body of `insert_rule` with a call to it.
+The rule is added by the same editor `landgate allow` uses
+(sandbox.policy.allow.insert_rule_text).
 """
 
 from __future__ import annotations
@@ -82,46 +80,11 @@ def _read(path: Path) -> tuple[str, str]:
     return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
 
 
-def insert_rule(text: str, action: str, line: str) -> str:
-    """`text` with `line` added as the last rule of `action`'s block (the ONE switch-over
-    point to issue 15b's library function)."""
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    head = re.compile(r"^(\s*)- action:\s*[\"']?" + re.escape(action) + r"[\"']?\s*(#.*)?$")
-    for i, raw in enumerate(lines):
-        m = head.match(raw.rstrip("\n"))
-        if not m:
-            continue
-        block_indent = len(m.group(1))
-        last_rule, rule_indent = -1, block_indent + 4
-        in_rules = False
-        for j in range(i + 1, len(lines)):
-            s = lines[j].rstrip("\n")
-            stripped = s.lstrip()
-            ind = len(s) - len(stripped)
-            if not stripped or stripped.startswith("#"):
-                continue
-            if ind <= block_indent:
-                break  # the next block, or the end of `actions:`
-            if stripped.startswith("rules:"):
-                in_rules = True
-                last_rule = j
-                rule_indent = ind + 2
-            elif in_rules and stripped.startswith("- "):
-                last_rule, rule_indent = j, ind
-            elif in_rules and ind <= rule_indent - 2:
-                in_rules = False
-        if last_rule < 0:
-            lines.insert(i + 1, " " * (block_indent + 2) + "rules:\n")
-            last_rule, rule_indent = i + 1, block_indent + 4
-        lines.insert(last_rule + 1, " " * rule_indent + "- " + line + "\n")
-        return "".join(lines)
-    # No block for this action yet: a new one at the end of `actions:` (or a new list).
-    block = f"  - action: {action}\n    rules:\n      - {line}\n"
-    if any(re.match(r"^actions:\s*(#.*)?$", raw) for raw in lines):
-        return "".join(lines) + block
-    return "".join(lines) + "actions:\n" + block
+def insert_rule(text: str, action: str, line: str, file: str = ".landgate.yaml") -> str:
+    """`text` with `line` added as the last rule of `action`'s block."""
+    from sandbox.policy.allow import insert_rule_text
+
+    return insert_rule_text(text, file, action, line)
 
 
 def _set_mode(text: str, mode: str) -> str:
@@ -156,7 +119,7 @@ def propose_allow(path: Path, action: str, target: str) -> Proposal:
     old, sha = _read(path)
     policy = _load(old, path)
     line = rule_line(action, target, Path(policy.workspace))
-    new = insert_rule(old, action, line)
+    new = insert_rule(old, action, line, str(path))
     try:
         after = _load(new, path)
     except PolicyError as exc:

@@ -258,3 +258,22 @@ def test_real_session_escapes_argv_and_paths_everywhere(world_dir: Path) -> None
         check=True,
     ).stdout
     assert not any(line.startswith("FAKE") for line in shown.splitlines()), shown
+
+
+def test_show_names_a_bundled_preset_as_the_denial_line_does(trail: Trail) -> None:
+    """`rule 1, coding-agent preset:27`, not the preset's path inside site-packages; the
+    entry (and --json) keeps the full path.  Twin: a user's policy path is shown as is."""
+    from sandbox.policy.loader import presets_dir
+
+    preset = f"rule 1, {presets_dir()}/coding-agent.yaml:27"
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["cat", ".env"], "cwd": "/ws"})
+    w.append(event(1, result="deny", target="/ws/.env", rule=preset))
+    w.append(event(2, result="deny", target="/ws/.npmrc", rule="rule 2, /ws/.landgate.yaml:9"))
+    w.end_session(0)
+    w.close()
+    out = show(_args(trail, denied=True)).stdout
+    assert "rule 1, coding-agent preset:27" in out and str(presets_dir()) not in out, out
+    assert "rule 2, /ws/.landgate.yaml:9" in out  # the twin
+    docs = [json.loads(line) for line in show(_args(trail, json=True)).stdout.splitlines()]
+    assert any(d.get("rule") == preset for d in docs)

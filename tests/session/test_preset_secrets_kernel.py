@@ -4,20 +4,13 @@ key in the workspace is not (issue 12, item 6; the rules are checked in tests/po
 from __future__ import annotations
 
 import pytest
-from conftest import require_kernel
 from launch.lg_helpers import ROOT, landgate
 
-from sandbox.host.probe import probe_host
-
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("landlock_and_notify")]
 PRESET = ROOT / "policies" / "coding-agent.yaml"
 
 
 def test_certifi_bundle_readable_private_key_not(world) -> None:
-    h = probe_host()
-    require_kernel(
-        h.landlock_abi >= 1 and h.seccomp_notify, "Landlock and seccomp user notification"
-    )
     ca = world.workspace / ".venv/lib/python3.11/site-packages/certifi/cacert.pem"
     ca.parent.mkdir(parents=True)
     ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nCA-BUNDLE-OK\n-----END CERTIFICATE-----\n")

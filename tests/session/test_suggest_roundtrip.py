@@ -14,21 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_kernel, scaled
+from conftest import scaled
 from launch.lg_helpers import ROOT, landgate
 
-from sandbox.host.probe import probe_host
 from sandbox.policy import decide, load_policy
 
-pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture(autouse=True)
-def _kernel():
-    h = probe_host()
-    require_kernel(
-        h.landlock_abi >= 1 and h.seccomp_notify, "Landlock and seccomp user notification"
-    )
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("landlock_and_notify")]
 
 
 def _base(world) -> Path:

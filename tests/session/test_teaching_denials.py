@@ -10,20 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import require_kernel
 from launch.lg_helpers import landgate
 
-from sandbox.host.probe import probe_host
-
-pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture(autouse=True)
-def _kernel():
-    h = probe_host()
-    require_kernel(
-        h.landlock_abi >= 1 and h.seccomp_notify, "Landlock and seccomp user notification"
-    )
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("landlock_and_notify")]
 
 
 def _policy(world) -> Path:
