@@ -31,7 +31,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # tests/supervise/conftest.py imports tests/conftest.py
+# tests/supervise/conftest.py imports tests/conftest.py as `conftest` (pytest's rootdir
+# layout): the harness it lends us needs the same path.
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def _build(out: Path) -> dict[str, Path]:
