@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import goals
 
 # Column order of the tables and the chart.
 CLI_ORDER = ["bare", "bwrap", "firejail", "srt", "landgate"]
@@ -116,6 +119,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines.append(f"| landgate doctor | {doctor} |")
     lines.append(f"| total run time | {data.get('elapsed_s', '?')} s |")
     lines.append("")
+    lines += goals.render(data)
 
     peers = data.get("peers", {})
     notes = _Notes()

@@ -38,6 +38,10 @@ MICRO = [
     ("bench_audit", "audit trail: append throughput, verify speed"),
     ("bench_net", "network: namespace and nftables set-up, DNS view"),
     ("bench_access_time", "access-time file decisions (issue 12): carve-outs per open, launch"),
+    (
+        "bench_cli",
+        "the command line (issue 19) and the Claude Code hook (issue 16): start-up, memory",
+    ),
 ]
 MICRO_TIMEOUT = 240  # seconds per module; a hung module is reported, not waited for
 # bench_access_time builds its 1M-entry tree once (a minute) before it measures anything.

@@ -103,6 +103,18 @@ struct lg_landlock_net_port_attr {
 #ifndef __NR_pidfd_send_signal
 #define __NR_pidfd_send_signal 424
 #endif
+/* 6.13: PIDFD_GET_INFO, a pidfd's pid, tgid and ppid (and credentials) in one
+ * ioctl.  The struct's first version (PIDFD_INFO_SIZE_VER0, 64 bytes): the
+ * ioctl's size field says which one we pass, and every kernel since 6.13
+ * takes this one.  Our own names: newer uapi headers define the real ones. */
+struct lg_pidfd_info {
+    __u64 mask;
+    __u64 cgroupid;
+    __u32 pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    __s32 exit_code;
+};
+#define LG_PIDFD_INFO_PID (1ULL << 0)
+#define LG_PIDFD_GET_INFO _IOWR(0xFF, 11, struct lg_pidfd_info)
 
 /* ---- x86_64 syscall numbers after 6.1 (for the hardening filter) -------- */
 #ifndef __NR_memfd_secret

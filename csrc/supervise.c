@@ -12,6 +12,9 @@
  *   supervise_mem.c    reading a caller's memory, normalising paths
  *   supervise_creds.c  acting with the caller's credentials
  *   supervise_exec.c, supervise_net.c, supervise_open.c  the handlers
+ *   supervise_exec_obj.c, supervise_exec_stable.c, supervise_exec_racy.c,
+ *   supervise_caller.c  what an exec runs, whether the agent can change it,
+ *                      whether its bytes can change, who its caller is
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
  *
@@ -314,6 +317,7 @@ void lg_sup_free(struct lg_sup *s)
     free(s->names);
     free(s->reported);
     free(s->ring);
+    free(s->wt_ids);
     pthread_mutex_destroy(&s->seen_lock);
     pthread_mutex_destroy(&s->names_lock);
     pthread_mutex_destroy(&s->report_lock);
@@ -340,6 +344,8 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->strict = (flags & LG_SUP_STRICT) != 0;
     s->root_pid = root_pid;
     s->t = *tables;
+    lg_view_init(s);
+    lg_ident_init(s);
     pthread_mutex_init(&s->names_lock, NULL);
     pthread_mutex_init(&s->report_lock, NULL);
     pthread_mutex_init(&s->ring_lock, NULL);

@@ -42,61 +42,6 @@
 #endif
 
 #define LG_FNAME_MAX 4096
-#define LG_RANGES 64  /* memory ranges of one exec checked for sharing */
-
-/* /proc/PID/stat: ppid (field 4), num_threads (20), starttime (22).
- * comm (field 2) may hold spaces and ')': parse after the last ')'. */
-int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    int e = errno;
-    close(fd);
-    if (n <= 0)
-        return n < 0 ? -e : -EIO;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -EIO;
-    p++;
-    /* p points at " S ppid ..." : field 3 is state */
-    int field = 2;
-    unsigned long long vals[23] = {0};
-    char *save = NULL;
-    for (char *tok = strtok_r(p, " ", &save); tok && field < 22; tok = strtok_r(NULL, " ", &save)) {
-        field++;
-        if (field >= 4)
-            vals[field] = strtoull(tok, NULL, 10);
-    }
-    if (field < 22)
-        return -EIO;
-    *ppid = (int)vals[4];
-    *threads = (int)vals[20];
-    *start = vals[22];
-    return 0;
-}
-
-static int proc_tgid(int tid)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    char *t = strstr(buf, "\nTgid:");
-    if (!t)
-        return -EIO;
-    return (int)strtol(t + 6, NULL, 10);
-}
 
 /* ---- admitted processes ---------------------------------------------------- */
 
@@ -124,9 +69,9 @@ static void admit_purge(struct lg_sup *s)
     for (unsigned i = 0; i < LG_ADMIT_CAP; i++) {
         if (old[i].pid == 0)
             continue;
-        int ppid, thr;
+        int ppid;
         unsigned long long st;
-        if (lg_proc_stat(old[i].pid, &ppid, &thr, &st) < 0 || st != old[i].start)
+        if (lg_proc_ident(s, old[i].pid, &ppid, &st) < 0 || st != old[i].start)
             continue;
         struct lg_admit *a = admit_find(s, old[i].pid);
         if (a) {
@@ -170,9 +115,9 @@ static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long sta
         return r;
     int cur = ppid;
     for (int depth = 0; depth < 64 && cur > 1; depth++) {
-        int pp, thr;
+        int pp;
         unsigned long long st;
-        if (lg_proc_stat(cur, &pp, &thr, &st) < 0)
+        if (lg_proc_ident(s, cur, &pp, &st) < 0)
             return 0;
         r = admitted(s, cur, st);
         if (r >= 0)
@@ -180,146 +125,6 @@ static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long sta
         cur = pp;
     }
     return 0;
-}
-
-/* ---- racy or not ------------------------------------------------------------ */
-
-/* Before 6.11 there is no PROCMAP_QUERY: the same question answered from the
- * text of /proc/TID/maps ("start-end perms offset dev inode [path]", fd open at
- * offset 0; the caller closes it), read whole (at most 4 MiB; more, or any parse error: racy).  1 if some range lies
- * in a shared or file-backed VMA or spans past its VMA. */
-static int ranges_racy_text(int fd, const unsigned long long *addr, const size_t *len, int n)
-{
-    size_t cap = 1 << 16, used = 0;
-    char *buf = malloc(cap + 1);
-    int racy = buf == NULL;
-    while (!racy) {
-        if (used == cap) {
-            char *nb = cap >= (4u << 20) ? NULL : realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                racy = 1;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + used, cap - used);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            racy = 1;
-        if (r <= 0)
-            break;
-        used += (size_t)r;
-    }
-    if (racy) {
-        free(buf);
-        return 1;
-    }
-    buf[used] = '\0';
-    for (int i = 0; i < n && !racy; i++) {
-        unsigned long long a = addr[i], e = addr[i] + (len[i] ? len[i] : 1);
-        int found = 0;
-        for (char *line = buf; line && *line; ) {
-            char *nl = strchr(line, '\n');
-            unsigned long long vs, ve, off, ino;
-            char perms[8];
-            unsigned dmaj, dmin;
-            if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &vs, &ve, perms, &off, &dmaj,
-                       &dmin, &ino) != 7) {
-                racy = 1;
-                break;
-            }
-            if (a >= vs && a < ve) {
-                found = 1;
-                if (perms[3] == 's' || ino != 0 || e > ve)
-                    racy = 1;
-                break;
-            }
-            line = nl ? nl + 1 : NULL;
-        }
-        if (!found)
-            racy = 1;
-    }
-    free(buf);
-    return racy;
-}
-
-/* 1 if some byte range may be changed by another task: the VMA holding it is
- * shared or file-backed.  6.11 PROCMAP_QUERY, else the text of the maps file;
- * on error, assume racy. */
-static int ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/maps", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
-    unsigned long long lo = 1, hi = 0;  /* last VMA found: [lo, hi) */
-    int racy = 0;
-    for (int i = 0; i < n && !racy; i++) {
-        unsigned long long a = addr[i], e = addr[i] + (len[i] ? len[i] : 1);
-        if (a >= lo && e <= hi)
-            continue;
-        struct procmap_query q;
-        memset(&q, 0, sizeof q);
-        q.size = sizeof q;
-        q.query_addr = a;
-        if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
-            /* ENOTTY: a kernel before 6.11 (no PROCMAP_QUERY) */
-            racy = errno == ENOTTY ? -1 : 1;
-            break;
-        }
-        if (q.vma_start > a) {
-            racy = 1;
-            break;
-        }
-        if ((q.vma_flags & PROCMAP_QUERY_VMA_SHARED) || q.inode != 0 || e > q.vma_end)
-            racy = 1;
-        lo = q.vma_start;
-        hi = q.vma_end;
-    }
-    if (racy < 0)  /* the same maps fd, still at offset 0: the ioctl reads nothing */
-        racy = ranges_racy_text(fd, addr, len, n);
-    close(fd);
-    return racy;
-}
-
-/* The vfork case: the caller shares its mm with its parent.  That is safe
- * only if every other task of that mm is blocked: a single-threaded parent
- * that is itself inside vfork() (or clone with CLONE_VFORK), read from
- * /proc/PID/syscall, and so on up a chain of nested vforks.  Returns 1 if
- * some sharer may be running (racy). */
-static int vfork_sharers_racy(int tid, int ppid)
-{
-    int child = tid, parent = ppid;
-    for (int depth = 0; depth < 8; depth++) {
-        if (parent <= 0 || syscall(SYS_kcmp, child, parent, KCMP_VM, 0, 0) != 0)
-            return 0;  /* no (further) sharer up the chain */
-        int pp, threads;
-        unsigned long long st;
-        if (lg_proc_stat(parent, &pp, &threads, &st) < 0 || threads != 1)
-            return 1;
-        char path[64], buf[256];
-        snprintf(path, sizeof path, "/proc/%d/syscall", parent);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return 1;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            return 1;
-        buf[n] = '\0';
-        char *end;
-        long nr = strtol(buf, &end, 10);
-        unsigned long long flags = strtoull(end, NULL, 16);
-        int in_vfork = nr == SYS_vfork || (nr == SYS_clone && (flags & CLONE_VFORK));
-        if (!in_vfork)
-            return 1;  /* a CLONE_VM sharer that is not waiting for us */
-        child = parent;
-        parent = pp;
-    }
-    return 1;
 }
 
 /* ---- slow path: verify the new image at PTRACE_EVENT_EXEC ----------------- */
@@ -471,17 +276,30 @@ out:
 /* argv strings usually sit back to back in one buffer ("a\0b\0c\0"): reading
  * each with its own process_vm_readv of up to a page made a 7,000-argument xargs
  * exec cost ~3 ms (one syscall and a page copy per argument).  This keeps the
- * last page-bounded chunk read from the caller and serves the next string from
- * it when it starts there; anything else goes through lg_read_str.  The bytes
- * are the caller's memory as read once, exactly as before. */
+ * last chunk read from the caller and serves the next string from it when it
+ * starts there; anything else goes through lg_read_str.  A chunk ends at a page
+ * end; once an exec's strings have needed a second chunk (they span pages) the
+ * next ones take up to LG_STRC_PAGES pages in one call, each page its own
+ * remote element: the kernel stops at the first unmapped one and says how many
+ * bytes it copied, so nothing is read that a page-by-page read would not have.
+ * The bytes are the caller's memory as read once, exactly as before. */
 static int read_str_cached(int pid, struct lg_str_cache *c, unsigned long long addr, char *buf,
                            size_t cap, size_t *outlen)
 {
     if (!(c->n > 0 && addr >= c->base && addr < c->base + c->n)) {
         size_t page_left = 4096 - (size_t)(addr & 4095);
-        struct iovec local = {c->data, page_left};
-        struct iovec remote = {(void *)(uintptr_t)addr, page_left};
-        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        struct iovec remote[LG_STRC_PAGES];
+        int pages = c->misses > 0 ? LG_STRC_PAGES : 1;
+        size_t total = 0;
+        for (int i = 0; i < pages; i++) {
+            size_t len = i == 0 ? page_left : 4096;
+            remote[i].iov_base = (void *)(uintptr_t)(addr + total);
+            remote[i].iov_len = len;
+            total += len;
+        }
+        struct iovec local = {c->data, total};
+        c->misses++;
+        ssize_t n = process_vm_readv(pid, &local, 1, remote, (unsigned long)pages, 0);
         if (n <= 0) {
             c->n = 0;
             return n < 0 ? -errno : -EFAULT;
@@ -547,32 +365,51 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     ev.rule = -1;
     lg_count(s, LG_COUNT_EXEC);
 
-    int rc = lg_read_str(tid, fptr, fname, sizeof fname, &flen);
+    /* One process_vm_readv for the filename's page chunk (into the string
+     * cache: argv[0] is often the same string, or on the same page) and the
+     * argv array's first page chunk; anything it did not bring is read below
+     * as before.  The kernel copies whole remote iovecs or stops: n says which. */
+    unsigned long long ptrs[64];
+    size_t first_cnt = 0;
+    s->strc.n = 0;
+    s->strc.misses = 0;
+    {
+        size_t fleft = 4096 - (size_t)(fptr & 4095);
+        size_t aleft = 4096 - (size_t)(aptr & 4095);
+        size_t acnt = aleft / 8 < 64 ? aleft / 8 : 64;
+        if (acnt == 0)
+            acnt = 1;
+        struct iovec local[2] = {{s->strc.data, fleft}, {ptrs, acnt * 8}};
+        struct iovec remote[2] = {{(void *)(uintptr_t)fptr, fleft},
+                                  {(void *)(uintptr_t)aptr, acnt * 8}};
+        ssize_t got = process_vm_readv(tid, local, 1 + (aptr != 0), remote, 1 + (aptr != 0), 0);
+        if (got >= (ssize_t)fleft) {
+            s->strc.base = fptr;
+            s->strc.n = fleft;
+        }
+        if (aptr != 0 && got == (ssize_t)(fleft + acnt * 8))
+            first_cnt = acnt;
+    }
+    int rc = read_str_cached(tid, &s->strc, fptr, fname, sizeof fname, &flen);
     int argc = 0;
     size_t pos = 0;
     int fail = rc;
-    if (rc == 0) {
-        raddr[nr] = fptr;
-        rlen[nr++] = flen + 1;
-    }
+    if (rc == 0)
+        lg_add_range(raddr, rlen, &nr, &ranges_overflow, fptr, flen + 1);
     /* argv: pointers until NULL, read without crossing a page in one call */
-    s->strc.n = 0;
     unsigned long long p = aptr;
     while (fail == 0 && aptr != 0) {
-        unsigned long long ptrs[64];
         size_t page_left = 4096 - (size_t)(p & 4095);
         size_t cnt = page_left / 8 < 64 ? page_left / 8 : 64;
         if (cnt == 0)
             cnt = 1;
-        fail = lg_read_mem(tid, p, ptrs, cnt * 8);
+        if (p == aptr && first_cnt == cnt)
+            first_cnt = 0;  /* the first chunk came with the filename */
+        else
+            fail = lg_read_mem(tid, p, ptrs, cnt * 8);
         if (fail)
             break;
-        if (nr < LG_RANGES) {
-            raddr[nr] = p;
-            rlen[nr++] = cnt * 8;
-        } else {
-            ranges_overflow = 1;
-        }
+        lg_add_range(raddr, rlen, &nr, &ranges_overflow, p, cnt * 8);
         size_t k;
         for (k = 0; k < cnt; k++) {
             if (ptrs[k] == 0)
@@ -588,12 +425,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             s->judge->argv.w[argc] = s->judge->cmd + pos;
             s->judge->argv.len[argc] = (int)l;
             argc++;
-            if (nr < LG_RANGES) {
-                raddr[nr] = ptrs[k];
-                rlen[nr++] = l + 1;
-            } else {
-                ranges_overflow = 1;  /* too many ranges to check: treated as racy below */
-            }
+            lg_add_range(raddr, rlen, &nr, &ranges_overflow, ptrs[k], l + 1);
             pos += l + 1;
         }
         if (fail || k < cnt)
@@ -601,11 +433,20 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         p += cnt * 8;
     }
     s->judge->argv.n = argc;
+    /* The caller's pidfd, opened before the check below: what is asked
+     * through it afterwards is about the caller (supervise_caller.c). */
+    int pidfd = lg_caller_pidfd(s, tid);
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {
+        if (pidfd >= 0)
+            close(pidfd);
         lg_count(s, LG_COUNT_GONE);
         return;
     }
+    struct lg_ident who;
+    int have_stat = lg_caller_ident(s, tid, pidfd, &who) == 0;
+    if (pidfd >= 0)
+        close(pidfd);
     if (fail) {
         /* unreadable (the kernel would say EFAULT) or beyond our bounds: fail closed */
         ev.result = LG_EFFECT_DENY;
@@ -663,19 +504,10 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     lg_judge_words(s->judge, &s->t, fname, &v);
     ev.flags |= v.flags;
 
-    int ppid = 0, threads = 0;
-    unsigned long long start = 0;
-    int have_stat = lg_proc_stat(tid, &ppid, &threads, &start) == 0;
-    int pid = tid;
-    if (have_stat && threads > 1) {
-        int tg = proc_tgid(tid);
-        if (tg > 0 && tg != tid) {
-            pid = tg;
-            int pp2, th2;
-            if (lg_proc_stat(tg, &pp2, &th2, &start) < 0)
-                have_stat = 0;
-        }
-    }
+    int ppid = have_stat ? who.ppid : 0;
+    int threads = have_stat ? who.threads : 0;
+    unsigned long long start = have_stat ? who.id : 0;
+    int pid = have_stat ? who.tgid : tid;
     ev.pid = pid;
 
     /* The program that really runs: the named file's real path and, for a
@@ -781,11 +613,11 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
      * by a CLONE_FS sibling) can change between our walk and the kernel's,
      * unless every name is absolute and out of the sandbox's writable trees. */
     int racy = !have_stat || threads > 1 || !obj->stable;
-    if (!racy && vfork_sharers_racy(tid, ppid))
+    if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)
         racy = 1;
-    if (!racy && ranges_racy(tid, raddr, rlen, nr))
+    if (!racy && lg_ranges_racy(tid, raddr, rlen, nr))
         racy = 1;
     if (!racy) {
         free(obj->expect);
@@ -822,17 +654,4 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         ev.flags |= LG_EV_FAILCLOSED;
         finish(s, req->id, &ev, line);
     }
-}
-
-/* Used by the datagram path: may another task change these caller bytes
- * before the kernel reads them again? (threads, vfork sharing, shared pages) */
-int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n)
-{
-    int ppid, threads;
-    unsigned long long start;
-    if (lg_proc_stat(tid, &ppid, &threads, &start) < 0 || threads > 1)
-        return 1;
-    if (vfork_sharers_racy(tid, ppid))
-        return 1;
-    return ranges_racy(tid, addr, len, n);
 }

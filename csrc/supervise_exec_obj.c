@@ -52,7 +52,7 @@
  * Unlike the open check this walk keeps landgate's own credentials: it only
  * names the object to judge; the kernel walks again with the caller's rights,
  * and the verified path compares what it found with what was judged. */
-static int resolve_in_view(int tid, int tgid, int dirfd, const char *path)
+static int resolve_in_view(int tid, int tgid, int rootfd, int dirfd, const char *path)
 {
     char p[PATH_MAX];
     int fdnum = -1;
@@ -68,8 +68,9 @@ static int resolve_in_view(int tid, int tgid, int dirfd, const char *path)
          * RESOLVE_IN_ROOT would refuse; walked in our procfs, where PID is it */
         base = AT_FDCWD;
     } else if (p[0] == '/') {
-        snprintf(link, sizeof link, "/proc/%d/root", tid);
-        base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            return -ESRCH;  /* the caller's root could not be opened */
+        base = rootfd;
         how.resolve = RESOLVE_IN_ROOT;  /* "/" and absolute symlinks: the caller's root */
     } else {
         if (dirfd == AT_FDCWD)
@@ -82,7 +83,7 @@ static int resolve_in_view(int tid, int tgid, int dirfd, const char *path)
         return -errno;
     int fd = (int)syscall(__NR_openat2, base, p, &how, sizeof how);
     int e = errno;
-    if (base >= 0)
+    if (base >= 0 && base != rootfd)
         close(base);
     return fd < 0 ? -e : fd;
 }
@@ -228,9 +229,17 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->stable = 0;
     o->expect = NULL;
     o->expect_len = 0;
-    int fd = resolve_in_view(tid, tgid, dirfd, fname);
-    if (fd < 0)
+    /* The caller's root, opened once: absolute names are resolved from it
+     * here, and walked from it again by lg_exec_stable. */
+    char rlink[64];
+    snprintf(rlink, sizeof rlink, "/proc/%d/root", tid);
+    int rootfd = open(rlink, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = resolve_in_view(tid, tgid, rootfd, dirfd, fname);
+    if (fd < 0) {
+        if (rootfd >= 0)
+            close(rootfd);
         return fd;
+    }
     struct stat st;
     ssize_t rl = -1;
     char link[64];
@@ -240,6 +249,8 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (rl < 0 || (size_t)rl >= sizeof o->real - 1) {
         int e = rl < 0 ? errno : ENAMETOOLONG;
         close(fd);
+        if (rootfd >= 0)
+            close(rootfd);
         return -e;
     }
     o->real[rl] = '\0';
@@ -254,6 +265,8 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         (rlen >= sizeof deleted - 1 &&
          strcmp(o->real + rlen - (sizeof deleted - 1), deleted) == 0)) {
         close(fd);
+        if (rootfd >= 0)
+            close(rootfd);
         return -EACCES;
     }
     char abs[PATH_MAX];
@@ -338,7 +351,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         curname = interp;
         /* the interpreter, resolved as open_exec does: from the caller's cwd */
         close(fd);
-        fd = resolve_in_view(tid, tgid, AT_FDCWD, interp);
+        fd = resolve_in_view(tid, tgid, rootfd, AT_FDCWD, interp);
         if (fd < 0 || fstat(fd, &st) != 0) {
             rc = fd < 0 ? fd : -errno;
             break;
@@ -366,12 +379,12 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (rc == 0 && (o->linked || o->scripts > 0)) {
         /* Links and scripts out of the agent's reach cannot change
          * (supervise_exec_stable.c) */
-        o->stable = lg_exec_stable(&s->t, tid, names, n_names);
+        o->stable = rootfd >= 0 && lg_exec_stable(s, tid, rootfd, names, n_names);
     } else if (rc == 0) {
         /* A plain file: its name is walked again by the kernel, from a cwd a
          * CLONE_FS sibling can move, or in a tree where it can be renamed
          * over (supervise_exec_stable.c) */
-        o->stable = lg_exec_plain_stable(&s->t, tid, fname, o->real);
+        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, fname, o->real);
     }
     if (rc == 0) {
         o->dev = st.st_dev;
@@ -398,6 +411,8 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     }
     if (fd >= 0)
         close(fd);
+    if (rootfd >= 0)
+        close(rootfd);
     free(ws);
     free(ls);
     return rc;

@@ -10,13 +10,25 @@
  * judged is the one the kernel makes: the fast path is safe (merged-/usr
  * /bin/true, /bin/sh -> dash, a script under /usr/bin).
  *
- * The walk is done here component by component with readlink, each symlink's
- * directory checked before its target is followed, so links in the middle of
- * a chain (/usr/bin/x -> /tmp/y -> /usr/bin/true) are seen too.  Anything
- * unusual is "not stable" (the verified path, never a wrong fast path): an
- * unknown write table, a caller in another root or mount namespace (the
- * table's paths are in landgate's view), a relative name (a CLONE_FS sibling
- * can change the cwd meanwhile), /proc and /dev/fd names (magic links), an
+ * The walk is done here component by component, in the caller's view (from
+ * its /proc/TID/root, so in its mount namespace: the launcher gives the agent
+ * its own), each symlink's directory checked before its target is followed,
+ * so links in the middle of a chain (/usr/bin/x -> /tmp/y -> /usr/bin/true)
+ * are seen too.  "Writable" is asked twice, and either answer makes the name
+ * not stable: by name (t->write_trees, in landgate's view) and by identity
+ * (the device and inode of each tree's root, taken when the supervisor
+ * starts): every directory on the way and the object are stat'ed in the
+ * caller's view, and one that is a tree's root means the agent can write
+ * beneath it, which is how Landlock itself decides (rules sit on inodes, and
+ * a path's ancestors in the caller's mounts are what it checks).  The
+ * identity answer is what makes another mount namespace sound: the same tree
+ * under another name there (a bind mount) is still a tree's root.  Without
+ * it (a tree's root could not be stat'ed) a caller in another root or mount
+ * namespace is "not stable", as before.  The agent cannot change its mounts
+ * (the launcher's filter refuses the mount family and new namespaces).
+ * Anything unusual is "not stable" (the verified path, never a wrong fast
+ * path): an unknown write table, a relative name (a CLONE_FS sibling can
+ * change the cwd meanwhile), /proc and /dev/fd names (magic links), an
  * error, too many links.
  *
  * A plain file (no link on the way, no #! line) is no different: the kernel
@@ -31,9 +43,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "supervise_int.h"
 
@@ -54,101 +68,180 @@ static int writable(const struct lg_tables *t, const char *path)
     return 0;
 }
 
-/* The canonical name of an existing directory or file (no symlink in it is
- * followed last: callers pass names whose components are not links). */
-static int canonical(const char *path, char *out, size_t cap)
+/* Is the object st a write tree's root (by device and inode)? */
+static int writable_id(const struct lg_sup *s, const struct stat *st)
 {
-    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, out, cap - 1);
-    close(fd);
-    if (n < 0 || (size_t)n >= cap - 1)
-        return -1;
-    out[n] = '\0';
+    for (int i = 0; i < s->n_wt_ids; i++) {
+        if (s->wt_ids[i].dev == (unsigned long long)st->st_dev &&
+            s->wt_ids[i].ino == (unsigned long long)st->st_ino)
+            return 1;
+    }
     return 0;
+}
+
+void lg_view_init(struct lg_sup *s)
+{
+    struct stat a, b;
+    s->self_view_known = stat("/", &a) == 0 && stat("/proc/self/ns/mnt", &b) == 0;
+    if (s->self_view_known) {
+        s->self_root_dev = a.st_dev;
+        s->self_root_ino = a.st_ino;
+        s->self_mnt_dev = b.st_dev;
+        s->self_mnt_ino = b.st_ino;
+    }
+    s->wt_ids_known = 0;
+    s->n_wt_ids = 0;
+    if (!s->t.write_known || s->t.n_write_trees <= 0)
+        return;
+    s->wt_ids = calloc((size_t)s->t.n_write_trees, sizeof *s->wt_ids);
+    if (!s->wt_ids)
+        return;
+    for (int i = 0; i < s->t.n_write_trees; i++) {
+        if (stat(s->t.write_trees[i], &a) < 0) {
+            if (errno == ENOENT)
+                continue;  /* nothing there for a Landlock rule to sit on */
+            return;        /* unknown: identities are not used (wt_ids_known stays 0) */
+        }
+        s->wt_ids[s->n_wt_ids].dev = a.st_dev;
+        s->wt_ids[s->n_wt_ids].ino = a.st_ino;
+        s->n_wt_ids++;
+    }
+    s->wt_ids_known = 1;
+}
+
+/* Does tid see the file system as landgate does (same root, same mounts)? */
+static int same_view(const struct lg_sup *s, int tid, int rootfd)
+{
+    char link[64];
+    struct stat a;
+    if (!s->self_view_known || fstat(rootfd, &a) < 0 || a.st_dev != s->self_root_dev ||
+        a.st_ino != s->self_root_ino)
+        return 0;
+    snprintf(link, sizeof link, "/proc/%d/ns/mnt", tid);
+    if (stat(link, &a) < 0 || a.st_dev != s->self_mnt_dev || a.st_ino != s->self_mnt_ino)
+        return 0;
+    return 1;
 }
 
 /* 1 if no component on the way to path's object sits in a directory the
  * sandbox can write (such a name could become a link, or a link could be
  * re-aimed), and the object itself is out of its reach; 0 otherwise or when
- * unsure.  Each link's target is followed from where the link sits, so links
- * in the middle of a chain are checked too. */
-static int chain_stable(const struct lg_tables *t, const char *path)
+ * unsure.  Walked in the caller's view: from rootfd, the caller's root, every
+ * name below is relative to it and canonical (no link, no "." or "..": those
+ * are taken lexically, which is exact for a name with no link in it), so the
+ * kernel's walk of it cannot leave that root.  Each link's target is followed
+ * from where the link sits, so links in the middle of a chain are checked
+ * too.  by_id: the identity answer is used (see the head of this file). */
+static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const char *path)
 {
-    char cur[PATH_MAX], next[PATH_MAX], pre[PATH_MAX], parent[PATH_MAX], tgt[PATH_MAX];
+    const struct lg_tables *t = &s->t;
+    char cur[PATH_MAX], next[PATH_MAX], parent[PATH_MAX], tgt[PATH_MAX];
+    struct stat st;
     if (path[0] != '/' || strlen(path) >= sizeof cur)
         return 0;
     strcpy(cur, path);
     if (writable(t, "/"))
         return 0;
+    if (by_id && (fstat(rootfd, &st) < 0 || writable_id(s, &st)))
+        return 0;
     for (int hop = 0; hop <= LG_LINK_HOPS; hop++) {
         if (strncmp(cur, "/proc", 5) == 0 || strncmp(cur, "/dev/fd", 7) == 0)
             return 0;  /* magic links: resolved per process, not by these names */
-        strcpy(parent, "/");  /* the walk starts at the root, checked above */
+        /* parent: the canonical name of the directory walked so far, "" for
+         * the root (so that "/" + name needs no special case) */
+        size_t pl = 0;
+        parent[0] = '\0';
         size_t len = strlen(cur);
         int followed = 0;
         for (size_t i = 1; i <= len && !followed; i++) {
             if ((i < len && cur[i] != '/') || cur[i - 1] == '/')
                 continue;  /* not the end of a component, or an empty one ("//") */
-            /* cur[0..i) names a component of `parent` (canonical, not writable) */
-            memcpy(pre, cur, i);
-            pre[i] = '\0';
-            ssize_t n = readlink(pre, tgt, sizeof tgt - 1);
-            if (n >= 0) {
-                tgt[n] = '\0';
-                int w;
-                if (tgt[0] == '/')
-                    w = snprintf(next, sizeof next, "%s%s", tgt, cur + i);
-                else
-                    w = snprintf(next, sizeof next, "%s/%s%s", parent, tgt, cur + i);
-                if (w < 0 || (size_t)w >= sizeof next)
+            size_t c0 = i;
+            while (c0 > 0 && cur[c0 - 1] != '/')
+                c0--;
+            size_t cl = i - c0;
+            if (cl == 1 && cur[c0] == '.') {
+                /* the directory itself: already checked */
+            } else if (cl == 2 && cur[c0] == '.' && cur[c0 + 1] == '.') {
+                /* its parent: every directory above was checked on the way down */
+                while (pl > 0 && parent[pl - 1] != '/')
+                    pl--;
+                if (pl > 0)
+                    pl--;
+                parent[pl] = '\0';
+            } else {
+                if (pl + 1 + cl >= sizeof parent)
                     return 0;
-                strcpy(cur, next);
-                followed = 1;
-                continue;
+                char *name = parent + pl;  /* parent + "/" + component, for now */
+                name[0] = '/';
+                memcpy(name + 1, cur + c0, cl);
+                name[1 + cl] = '\0';
+                /* relative to the caller's root: skip the leading '/' */
+                if (fstatat(rootfd, parent + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                    return 0;  /* missing, no access: unsure */
+                if (S_ISLNK(st.st_mode)) {
+                    ssize_t n = readlinkat(rootfd, parent + 1, tgt, sizeof tgt - 1);
+                    if (n < 0 || (size_t)n >= sizeof tgt - 1)
+                        return 0;
+                    tgt[n] = '\0';
+                    parent[pl] = '\0';  /* the link's directory */
+                    int w;
+                    if (tgt[0] == '/')
+                        w = snprintf(next, sizeof next, "%s%s", tgt, cur + i);
+                    else
+                        w = snprintf(next, sizeof next, "%s/%s%s", parent, tgt, cur + i);
+                    if (w < 0 || (size_t)w >= sizeof next)
+                        return 0;
+                    strcpy(cur, next);
+                    followed = 1;
+                    continue;
+                }
+                /* not a link: a directory on the way, or the object itself;
+                 * either way the agent must not be able to write in it (or to it) */
+                pl += 1 + cl;
+                if (writable(t, parent) || (by_id && writable_id(s, &st)))
+                    return 0;
             }
-            if (errno != EINVAL)
-                return 0;  /* missing, no access: unsure */
-            /* not a link: a directory on the way, or the object itself; either
-             * way the agent must not be able to write in it (or to it) */
-            if (canonical(pre, parent, sizeof parent) < 0 || writable(t, parent))
-                return 0;
             if (i == len)
-                return 1;
+                return pl > 0;  /* "/" itself, or a name ending in "." or "..": unsure */
         }
         if (!followed)
-            return 0;  /* cannot happen: the last component returns above */
+            return 0;  /* a trailing '/': unsure */
     }
     return 0;  /* too many links: the kernel gives ELOOP; be safe */
 }
 
-/* Does tid see the file system as landgate does (same root, same mounts)? */
-static int same_view(int tid)
+/* The caller's root (O_PATH), or -1. */
+static int open_root(int tid)
 {
     char link[64];
-    struct stat a, b;
     snprintf(link, sizeof link, "/proc/%d/root", tid);
-    if (stat(link, &a) < 0 || stat("/", &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-        return 0;
-    snprintf(link, sizeof link, "/proc/%d/ns/mnt", tid);
-    if (stat(link, &a) < 0 || stat("/proc/self/ns/mnt", &b) < 0 || a.st_dev != b.st_dev ||
-        a.st_ino != b.st_ino)
-        return 0;
-    return 1;
+    return open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
-int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names, int n)
+/* How names may be checked for this caller: 1 by name and identity, 2 by name
+ * alone (it sees what landgate sees), 0 not at all. */
+static int check_mode(const struct lg_sup *s, int tid, int rootfd)
 {
-    if (!t->write_known || !same_view(tid))
+    if (!s->t.write_known)
         return 0;
-    for (int i = 0; i < n; i++) {
-        if (!chain_stable(t, names[i]))
-            return 0;
-    }
-    return 1;
+    if (s->wt_ids_known)
+        return 1;
+    return same_view(s, tid, rootfd) ? 2 : 0;
+}
+
+int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n)
+{
+    int own = rootfd < 0 ? open_root(tid) : -1;
+    int root = rootfd < 0 ? own : rootfd;
+    int ok = root >= 0;
+    int mode = ok ? check_mode(s, tid, root) : 0;
+    ok = mode != 0;
+    for (int i = 0; ok && i < n; i++)
+        ok = chain_stable(s, root, mode == 1, names[i]);
+    if (own >= 0)
+        close(own);
+    return ok;
 }
 
 /* A plain file's exec (no symlink followed, no #! line): stable when it is named
@@ -156,14 +249,14 @@ int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names,
  * sibling can change; execveat's dirfd sits in an fd table a CLONE_FILES
  * sibling can change) and the object, with every directory above it, lies
  * outside the trees the sandbox can write (else the name can be renamed over).
- * `real` is the object's canonical path, equal to `fname` for a plain file.
- * The table's paths are landgate's view: a caller in another root or mount
- * namespace is "not stable", as for links. */
-int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, const char *real)
+ * `real` is the object's canonical path, equal to `fname` for a plain file. */
+int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char *fname,
+                         const char *real)
 {
-    if (!t->write_known || fname[0] != '/' || real[0] != '/' || !same_view(tid))
+    if (fname[0] != '/' || real[0] != '/')
         return 0;
     if (strncmp(real, "/proc", 5) == 0 || strncmp(real, "/dev/fd", 7) == 0)
         return 0;
-    return !writable(t, real);
+    const char *names[1] = {fname};
+    return lg_exec_stable(s, tid, rootfd, names, 1);
 }

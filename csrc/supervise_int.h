@@ -28,17 +28,23 @@
 #define LG_NAME_MAX 256
 #define LG_REPORTED_CAP 4096     /* distinct denials already reported on stderr */
 #define LG_WORKERS_MAX 64        /* concurrent blocking connects / exec verifications */
-#define LG_RING_CAP 4096         /* event records waiting for Python */
+/* Event records waiting for Python.  The ring is prefaulted (a page fault inside a
+ * decision costs 1-3 us) so all of it is resident: 512 records of 1.3 KiB = 0.7 MiB
+ * per session (4096 were 5.4 MiB, a fifth of a session's RSS).  Python drains every
+ * 5 ms, 256 at a time; a burst beyond 512 waits for the drain (never drops). */
+#define LG_RING_CAP 512
 #define LG_SEND_MAX 65536        /* datagram bytes the supervisor forwards itself */
 #define LG_SEEN_CAP 4096         /* objects added to the open check's deny set at run time */
 #define LG_OPENERS_MAX 8         /* opener threads (a FIFO open may block one) */
 
 /* The last page-bounded chunk of a caller's memory read for argv strings
  * (supervise_exec.c read_str_cached); the loop's own, reset for each exec. */
+#define LG_STRC_PAGES 16       /* pages one read may bring once the strings span pages */
 struct lg_str_cache {
     unsigned long long base; /* caller address of data[0] */
-    size_t n;                /* valid bytes (never past a page end) */
-    char data[4096];
+    size_t n;                /* valid bytes */
+    int misses;              /* reads this exec (the first stays within one page) */
+    char data[LG_STRC_PAGES * 4096];
 };
 
 struct lg_words {
@@ -90,7 +96,7 @@ struct lg_exec_obj {
 struct lg_admit {
     int pid;          /* 0 = empty slot */
     int inherit;
-    unsigned long long start;  /* /proc/PID/stat starttime: tells a reused pid apart */
+    unsigned long long start;  /* lg_ident.id: tells a reused pid apart */
 };
 
 struct lg_name {
@@ -183,6 +189,17 @@ struct lg_sup {
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
     int seen_count;
+
+    /* supervise_exec_stable.c: landgate's own root and mount namespace, and the
+     * identities of the write trees' roots (lg_view_init, at the start) */
+    int self_view_known;
+    unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
+    int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
+    int wt_ids_known;
+    struct lg_wt_id {
+        unsigned long long dev, ino;
+    } *wt_ids;
+    int n_wt_ids;
 };
 
 
@@ -231,8 +248,25 @@ void lg_judge_words(struct lg_judge *j, const struct lg_tables *t, const char *e
 
 /* supervise_exec.c */
 void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
-int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
+
+/* supervise_exec_racy.c */
+#define LG_RANGES 64  /* memory ranges of one exec checked for sharing */
 int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+int lg_vfork_sharers_racy(int tid, int ppid);
+void lg_add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflow,
+                  unsigned long long addr, size_t len);
+
+/* supervise_caller.c: the caller of an exec as a process */
+struct lg_ident {
+    int tgid, ppid, threads;
+    unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
+};
+int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
+void lg_ident_init(struct lg_sup *s);
+int lg_caller_pidfd(const struct lg_sup *s, int tid);
+int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
+int lg_proc_ident(const struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
 
 /* supervise_exec_obj.c */
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
@@ -249,11 +283,14 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen);
 int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, int *fdnum);
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap);
 /* supervise_exec_stable.c: 1 if no name in names (absolute) can be re-resolved
- * by the agent (every link and object outside its writable trees) */
-int lg_exec_stable(const struct lg_tables *t, int tid, const char *const *names, int n);
+ * by the agent (every link and object outside its writable trees); rootfd: the
+ * caller's /proc/TID/root (O_PATH), or -1 to have it opened here */
+int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n);
 /* ... and for a plain file (no link followed, no #! line): an absolute name
  * whose object is out of the agent's reach */
-int lg_exec_plain_stable(const struct lg_tables *t, int tid, const char *fname, const char *real);
+int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char *fname,
+                         const char *real);
+void lg_view_init(struct lg_sup *s);
 void lg_open_fini(struct lg_sup *s);
 /* supervise_identity.c: the open check's object judgement and identity set,
  * shared with supervise_fsop*.c. */

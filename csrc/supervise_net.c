@@ -389,7 +389,7 @@ static int unix_name_stable(struct lg_sup *s, int tid, const struct dest *d)
     if (d->relative)
         return 0;
     const char *names[1] = {d->path};
-    return lg_exec_stable(&s->t, tid, names, 1);
+    return lg_exec_stable(s, tid, -1, names, 1);
 }
 
 /* ---- the sandbox's private loopback --------------------------------------------- */

@@ -97,16 +97,25 @@ def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     Without it, tests that run the sandbox with the default trail wrote to the real
     ~/.local/state/landgate/audit of whoever ran the suite (root's, in CI), and a format
     change there moved the user's own trail aside.  A test that needs another location
-    still sets XDG_STATE_HOME or passes an audit directory itself."""
-    before = os.environ.get("XDG_STATE_HOME")
+    still sets XDG_STATE_HOME or passes an audit directory itself.
+    $XDG_CACHE_HOME likewise: `landgate run` and `landgate hook` keep their policy cache
+    there (sandbox.policy.diskcache), not in the real ~/.cache/landgate.  And
+    $XDG_CONFIG_HOME: the key directory (checkpoint key, one witness per trail directory)
+    lives there; the suite left thousands of witnesses in root's ~/.config/landgate, which
+    every later session's launch then looked at (the key directory's identity set)."""
+    names = ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("XDG_STATE_HOME", None)
-        else:
-            os.environ["XDG_STATE_HOME"] = before
+        for k, before in saved.items():
+            if before is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = before
 
 
 TUN = "/dev/net/tun"

@@ -205,7 +205,7 @@ def _base_ref(policy_ref: Any) -> str | None:
         return None
     p = Path(policy_ref)
     try:
-        from sandbox.policy.loader import presets_dir
+        from sandbox.policy.locate import presets_dir
 
         if p.resolve().parent == presets_dir().resolve() and p.suffix == ".yaml":
             return p.stem

@@ -75,20 +75,33 @@ def parse_input(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def hook_policy(policy_arg: str | None, cwd: str, audit_dir: str | None) -> Any:
-    from sandbox.policy import load_policy, resolve_policy_path
+def hook_policy(
+    policy_arg: str | None, cwd: str, audit_dir: str | None, *, cached: bool = False
+) -> Any:
+    """The policy in effect; `cached`: through the persistent cache (the CLI's hook is
+    one process per tool call, so loading would otherwise be paid on every call)."""
+    from sandbox.policy.locate import resolve_policy_path
 
     if policy_arg is None:
         local = Path(cwd) / ".landgate.yaml"
         policy_arg = str(local) if local.is_file() else PRESET
     path = resolve_policy_path(policy_arg, cwd=Path(cwd))
-    return load_policy(
-        path, cwd=Path(cwd), audit_dir=Path(audit_dir) if audit_dir is not None else None
-    )
+    audit = Path(audit_dir) if audit_dir is not None else None
+    if cached:
+        from sandbox.policy.diskcache import load_policy_cached
+
+        return load_policy_cached(path, cwd=Path(cwd), audit_dir=audit)
+    from sandbox.policy.loader import load_policy
+
+    return load_policy(path, cwd=Path(cwd), audit_dir=audit)
 
 
 def decide_hook(
-    data: Mapping[str, Any], *, policy_arg: str | None = None, audit_dir: str | None = None
+    data: Mapping[str, Any],
+    *,
+    policy_arg: str | None = None,
+    audit_dir: str | None = None,
+    policy_cache: bool = False,
 ) -> HookAnswer:
     """Judge one PreToolUse input, record it, and say what to answer."""
     from sandbox.integrations import toolaudit
@@ -97,7 +110,7 @@ def decide_hook(
     cwd = data.get("cwd") or os.getcwd()
     tool = str(data["tool_name"])
     tool_input = data.get("tool_input") or {}
-    policy = hook_policy(policy_arg, cwd, audit_dir)
+    policy = hook_policy(policy_arg, cwd, audit_dir, cached=policy_cache)
     verdicts = judge(policy, tool, tool_input, cwd)
     extra = {
         "agent": "claude-code",
@@ -136,12 +149,18 @@ def decide_hook(
 
 
 def run_hook(
-    raw: bytes, *, policy_arg: str | None = None, audit_dir: str | None = None
+    raw: bytes,
+    *,
+    policy_arg: str | None = None,
+    audit_dir: str | None = None,
+    policy_cache: bool = False,
 ) -> tuple[str, str, int]:
     """The whole hook: (stdout, stderr, exit code).  Never raises for a landgate error."""
     try:
         data = parse_input(raw)
-        answer = decide_hook(data, policy_arg=policy_arg, audit_dir=audit_dir)
+        answer = decide_hook(
+            data, policy_arg=policy_arg, audit_dir=audit_dir, policy_cache=policy_cache
+        )
     except LandgateError as exc:
         # Fail closed: exit 2 blocks the tool call and shows Claude the message.
         return "", f"landgate hook: {exc} (tool call blocked)\n", EXIT_BLOCK

@@ -42,14 +42,14 @@ if TYPE_CHECKING:
         load_policy,
         load_policy_text,
         policy_from_dict,
-        resolve_policy_path,
     )
+    from sandbox.policy.locate import resolve_policy_path
 
 _LAZY = {
     "load_policy": "sandbox.policy.loader",
     "load_policy_text": "sandbox.policy.loader",
     "policy_from_dict": "sandbox.policy.loader",
-    "resolve_policy_path": "sandbox.policy.loader",
+    "resolve_policy_path": "sandbox.policy.locate",
     "protected_paths": "sandbox.policy.baseline",
     "baseline_rules": "sandbox.policy.baseline",
 }

@@ -31,6 +31,7 @@ from yaml.nodes import Node
 
 from sandbox.errors import LandgateError
 from sandbox.policy.builder import _Builder
+from sandbox.policy.fsdeps import resolve_parent
 from sandbox.policy.keys import _PRESETS_DIR
 from sandbox.policy.model import (
     ACTIONS,
@@ -42,7 +43,6 @@ from sandbox.policy.model import (
 )
 
 MAX_CHAIN = 8  # extends nesting deeper than this is an error, not a stack overflow
-_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def extends_entries(b: _Builder, node: Node) -> list[tuple[Node, str]]:
@@ -77,22 +77,6 @@ def preset_names() -> list[str]:
         return sorted(p.stem for p in _PRESETS_DIR.glob("*.yaml"))
     except OSError:
         return []
-
-
-def resolve_parent(name: str, base_dir: Path) -> Path | None:
-    """The file an `extends` entry names: a path (relative to the extending file's
-    directory) first, a bundled preset second; None when neither exists."""
-    if "/" in name or name.endswith(_SUFFIXES):
-        candidate = Path(name).expanduser()
-        if not candidate.is_absolute():
-            candidate = base_dir / candidate
-        if candidate.is_file():
-            return candidate
-        if "/" in name:
-            return None
-    stem = name[: -len(Path(name).suffix)] if name.endswith(_SUFFIXES) else name
-    preset = _PRESETS_DIR / f"{stem}.yaml"
-    return preset if preset.is_file() else None
 
 
 def load_parents(

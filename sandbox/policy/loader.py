@@ -33,12 +33,23 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
-from sandbox.errors import LandgateError, PolicyError
-from sandbox.policy.keys import _PRESETS_DIR, MAX_BYTES
+from sandbox.errors import PolicyError
+from sandbox.policy.fsdeps import _resolve_dir, file_read
+from sandbox.policy.keys import MAX_BYTES
+
+# Which file a `--policy` argument means lives in sandbox.policy.locate (no PyYAML there,
+# so the persistent cache's hit path never imports this module); re-exported here.
+from sandbox.policy.locate import (
+    AGENT_PRESETS,
+    choose_policy,
+    preset_names,
+    presets_dir,
+    resolve_policy_path,
+)
 from sandbox.policy.model import (
     Policy,
 )
-from sandbox.policy.parse import _build, _resolve_dir
+from sandbox.policy.parse import _build
 from sandbox.policy.patterns import (
     normalize_path,
 )
@@ -48,12 +59,25 @@ from sandbox.policy.yamlread import _COMPOSED, _decode, _read_capped
 # public entry points
 
 
+__all__ = [
+    "AGENT_PRESETS",
+    "choose_policy",
+    "load_policy",
+    "load_policy_text",
+    "policy_from_dict",
+    "preset_names",
+    "presets_dir",
+    "resolve_policy_path",
+]
+
+
 def load_policy(
     path: str | os.PathLike[str],
     *,
     cwd: Path | None = None,
     home: Path | None = None,
     audit_dir: Path | None = None,
+    memo: bool = True,
 ) -> Policy:
     """Load and validate a policy file (native YAML/JSON or SafeClaw JSON).
 
@@ -64,6 +88,8 @@ def load_policy(
     `.name` at any depth (see the module docstring).
     Raises PolicyError / PolicyErrors (exit 1) for an invalid file, and
     LandgateError (exit 1) for a missing or unreadable one.
+    `memo=False` builds afresh (no in-memory reuse): every file-system lookup is made,
+    so sandbox.policy.fsdeps records them all (the persistent cache needs that).
     """
     base = Path(cwd) if cwd is not None else Path.cwd()
     p = Path(path)
@@ -71,13 +97,14 @@ def load_policy(
         p = base / p
     file = os.fspath(path)
     data = _read_capped(p, file)
+    file_read(os.path.abspath(p), data)
     # The file is read (and hashed) every time: the cache below is keyed by its exact
     # bytes, never by a timestamp, so an edit is seen even within the same clock tick.
     sha256 = hashlib.sha256(data).hexdigest()
     policy_path = Path(os.path.abspath(p))
     key = _cache_key(sha256, file, policy_path, base, home, audit_dir)
     text = _decode(data, file)
-    cached = _LOADED.get(key)
+    cached = _LOADED.get(key) if memo else None
     if cached is not None and _still_valid(cached, text, base, home):
         return cached
     policy = _build(
@@ -202,75 +229,3 @@ def policy_from_dict(
             column=1,
         ) from None
     return load_policy_text(text, source=source, cwd=cwd, home=home)
-
-
-def presets_dir() -> Path:
-    """The bundled presets (`sandbox/presets`, a link to the repository's `policies/`)."""
-    return _PRESETS_DIR
-
-
-def preset_names() -> list[str]:
-    try:
-        return sorted(p.stem for p in _PRESETS_DIR.glob("*.yaml"))
-    except OSError:
-        return []
-
-
-# `landgate run -- claude` with no policy: the agent's own preset (issue 15).
-AGENT_PRESETS: dict[str, str] = {"claude": "claude-code", "codex": "codex", "aider": "aider"}
-_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def choose_policy(arg: str | None, cwd: Path, argv: list[str] | None = None) -> tuple[Path, str]:
-    """`resolve_policy_path` plus one line saying what was chosen and why (for `run`)."""
-    cwd = Path(cwd)
-    if arg is None:
-        local = cwd / ".landgate.yaml"
-        if local.is_file():
-            return local, f"{local} (./.landgate.yaml)"
-        program = os.path.basename(argv[0]) if argv else ""
-        name = AGENT_PRESETS.get(program)
-        if name is not None and (_PRESETS_DIR / f"{name}.yaml").is_file():
-            return (
-                _PRESETS_DIR / f"{name}.yaml",
-                f"the {name} preset (picked for `{program}`; --policy FILE to choose)",
-            )
-        return _PRESETS_DIR / "coding-agent.yaml", "the coding-agent preset (the default)"
-    path = resolve_policy_path(arg, cwd)
-    if path.parent == _PRESETS_DIR and not (cwd / arg).is_file():
-        return path, f"the {path.stem} preset"
-    return path, str(path)
-
-
-def resolve_policy_path(arg: str | None, cwd: Path, argv: list[str] | None = None) -> Path:
-    """Which file `--policy ARG` means.
-
-    None: ./.landgate.yaml when present, else the agent's own preset when `argv`
-    runs one (`claude` -> claude-code, `codex`, `aider`), else the bundled
-    coding-agent preset.  A path first: an existing file is that file.  A preset
-    second: a name with no `/` (`ci`, or its file name `ci.yaml`) that is not a
-    file here is the bundled preset of that name.  Otherwise a LandgateError
-    (exit 1) naming the path.
-    """
-    cwd = Path(cwd)
-    if arg is None:
-        return choose_policy(None, cwd, argv)[0]
-    if not arg:
-        raise LandgateError("--policy needs a file or a preset name", exit_code=1)
-    candidate = Path(arg).expanduser()
-    if not candidate.is_absolute():
-        candidate = cwd / candidate
-    if candidate.is_file():
-        return candidate
-    if candidate.is_dir():
-        raise LandgateError(f"policy path is a directory, not a file: {arg}", exit_code=1)
-    if "/" not in arg:
-        stem = arg[: -len(Path(arg).suffix)] if arg.endswith(_SUFFIXES) else arg
-        preset = _PRESETS_DIR / f"{stem}.yaml"
-        if stem and "." not in stem and preset.is_file():
-            return preset
-        names = ", ".join(preset_names()) or "none installed"
-        raise LandgateError(
-            f"no policy file or bundled preset named {arg!r} (presets: {names})", exit_code=1
-        )
-    raise LandgateError(f"policy file not found: {arg}", exit_code=1)

@@ -23,6 +23,7 @@ from sandbox.policy.extends import (
     merge_environment,
     parent_files,
 )
+from sandbox.policy.fsdeps import file_read, resolve_dir
 from sandbox.policy.keys import (
     BLOCK_KEYS,
     DOC_KEYS,
@@ -211,15 +212,6 @@ def _parse_blocks(b: _Builder, ctx: _Context, items: list[Node]) -> dict[str, Ac
     return blocks
 
 
-def _resolve_dir(value: str, cwd: Path, home: str) -> Path:
-    if value == "~" or value.startswith("~/"):
-        value = home + value[1:]
-    p = Path(value)
-    if not p.is_absolute():
-        p = cwd / p
-    return Path(os.path.realpath(p))
-
-
 def _build(
     text: str,
     *,
@@ -303,7 +295,7 @@ def _build(
                         f"workspace must be a plain path, not a glob: {ws!r}",
                     )
                 else:
-                    workspace = _resolve_dir(ws, cwd_p, home_s)
+                    workspace = resolve_dir(ws, cwd_p, home_s)
         if workspace_override is not None:
             workspace = workspace_override
         if "extends" in fields:
@@ -413,6 +405,7 @@ def _build_file(
 ) -> Policy:
     """Load one parent policy file named by `extends`."""
     data = _read_capped(path, file)
+    file_read(os.path.abspath(path), data)
     return _build(
         _decode(data, file),
         file=file,

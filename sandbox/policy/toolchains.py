@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from yaml.nodes import Node
-
-from sandbox.policy.builder import _Builder
+from sandbox.policy.fsdeps import path_expanded
 from sandbox.policy.model import Rule
 from sandbox.policy.patterns import normalize_path, parse_path_pattern
+
+if TYPE_CHECKING:
+    # annotations only: checking a cached policy's $PATH expansion must not load PyYAML
+    from yaml.nodes import Node
+
+    from sandbox.policy.builder import _Builder
 
 # Trees the system baseline already covers; their symlinks are not followed (cost).
 SYSTEM_TREES: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -112,7 +117,10 @@ def expand_path_rule(b: _Builder, rule: Rule, node: Node, workspace: str, home: 
         )
         return []
     out: list[Rule] = []
-    for d in toolchain_dirs(os.environ.get("PATH", ""), home):
+    path_env = os.environ.get("PATH", "")
+    dirs = toolchain_dirs(path_env, home)
+    path_expanded(path_env, home, dirs)
+    for d in dirs:
         pattern = d.rstrip("/") + "/"
         out.append(
             replace(

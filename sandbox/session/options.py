@@ -58,6 +58,9 @@ class RunOptions:
     # Set from another thread to end the session early: the whole tree is killed, as on a
     # timeout (sandbox.Session's per-command timeout; the session then reports timed_out).
     cancel: threading.Event | None = None
+    # Reuse the validated policy from the persistent cache (sandbox.policy.diskcache):
+    # `landgate run` sets it, the library's callers load in-process (memoised) instead.
+    policy_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,16 @@ class SessionResult:
 def load_session_policy(options: RunOptions, cwd: str) -> Policy:
     if isinstance(options.policy, Policy):
         return options.policy
-    from sandbox.policy.loader import choose_policy, load_policy
+    from sandbox.policy.locate import choose_policy
 
     path, _label = choose_policy(options.policy, Path(cwd), list(options.argv))
     audit = Path(options.audit_dir) if options.audit_dir else None
+    if options.policy_cache:
+        from sandbox.policy.diskcache import load_policy_cached
+
+        return load_policy_cached(path, cwd=Path(cwd), audit_dir=audit)
+    from sandbox.policy.loader import load_policy
+
     return load_policy(path, cwd=Path(cwd), audit_dir=audit)
 
 
@@ -85,7 +94,7 @@ def policy_label(options: RunOptions, cwd: str) -> str:
     """Which policy `run` applies, in words ("the claude-code preset (picked for ...)")."""
     if isinstance(options.policy, Policy):
         return str(options.policy.path)
-    from sandbox.policy.loader import choose_policy
+    from sandbox.policy.locate import choose_policy
 
     return choose_policy(options.policy, Path(cwd), list(options.argv))[1]
 

@@ -108,7 +108,7 @@ def detect_project(root: Path) -> Project:
 
 
 def preset_for(agent: str) -> str:
-    from sandbox.policy.loader import preset_names
+    from sandbox.policy.locate import preset_names
 
     names = set(preset_names())
     wanted = {"generic": "coding-agent"}.get(agent, agent)
@@ -160,7 +160,7 @@ def _project_rules(project: Project) -> list[tuple[str, str, str]]:
 
 
 def render_policy(project: Project, preset: str, rung: str, agent: str) -> str:
-    from sandbox.policy.loader import presets_dir
+    from sandbox.policy.locate import presets_dir
     from sandbox.setup.policyedit import insert_rule
 
     head = _header(project, preset, rung, agent)

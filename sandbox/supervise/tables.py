@@ -23,7 +23,7 @@ from sandbox._supervise import ffi, lib
 from sandbox.errors import LaunchError
 from sandbox.policy.baseline import QUIET_UNIX_SOCKETS
 from sandbox.policy.compiled import compile_policy, ordered
-from sandbox.policy.loader import presets_dir
+from sandbox.policy.locate import presets_dir
 from sandbox.policy.model import Policy, Rule
 
 ACCESS_READ = lib.LG_ACCESS_READ
@@ -324,12 +324,21 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     open_check = bool(info.get("open_check", False))
     id_rows: dict[tuple[int, int], tuple[int, int]] = {}
     if open_check and "carve_outs" not in info:
+        # Each tree is walked and each file stat'ed once, however many deny rules name it
+        # (the key directory is denied for reading and for writing: two rules, one walk).
+        walked: dict[tuple[str, ...], list[tuple[int, int]]] = {}
         for i in range(comp.path_start, comp.unix_start):
             r = comp.rules[i]
             if r.effect == "deny":
                 access = ACCESS_READ if r.action == "file_read" else ACCESS_WRITE
-                for m in _existing(_path_globs(r)):
-                    _add_id(id_rows, m, access, i)
+                globs = tuple(_path_globs(r))
+                keys = walked.get(globs)
+                if keys is None:
+                    keys = walked[globs] = [
+                        fid for m in _existing(globs) if (fid := _file_key(m)) is not None
+                    ]
+                for fid in keys:
+                    _add_key(id_rows, fid, access, i)
     if open_check and "carve_outs" in info:
         for path, access in info["carve_outs"]:
             _add_id(id_rows, path, int(access), -1)
@@ -522,16 +531,26 @@ def _plan_info(plan_info: Any) -> dict[str, Any]:
     return info
 
 
-def _add_id(rows: dict[tuple[int, int], tuple[int, int]], path: str, access: int, idx: int) -> None:
+def _file_key(path: str) -> tuple[int, int] | None:
+    """(device, inode) of what `path` names now; None when it is gone (nothing to deny)."""
     try:
         st = os.stat(path)
     except OSError:
-        return
-    key = (st.st_dev, st.st_ino)
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _add_key(
+    rows: dict[tuple[int, int], tuple[int, int]], key: tuple[int, int], access: int, idx: int
+) -> None:
     old = rows.get(key)
     rows[key] = ((old[0] if old else 0) | access, idx if idx >= 0 or not old else old[1])
-    if os.path.isdir(path):
-        return
+
+
+def _add_id(rows: dict[tuple[int, int], tuple[int, int]], path: str, access: int, idx: int) -> None:
+    key = _file_key(path)
+    if key is not None:
+        _add_key(rows, key, access, idx)
 
 
 def _resolve(host: str) -> list[str]:

@@ -232,6 +232,86 @@ def test_simulate_blocks_nothing_but_records(supervised, world, fake_bin):
     assert b"landgate: denied" not in r.stderr
 
 
+def test_shared_memory_argv_race_never_runs_denied_program(supervised, world, bins):
+    """The filename in a MAP_SHARED page another process flips (the caller is single-
+    threaded, so only the memory check can see it), argv[1] ending a few bytes before it in
+    a private page: the supervisor joins the two ranges, and the joined range spans two
+    mappings, so it is racy.  Fails with ranges_racy's check of the range's end removed
+    (the joined range then passes as private) or with the check off."""
+    d = world.root / "race"
+    d.mkdir()
+    markers = world.root / "markers"
+    markers.mkdir()
+    allowed = d / "allow1"
+    denied = d / "deny01"
+    shutil.copy(bins / "marker", denied)
+    shutil.copy("/bin/true", allowed)
+    for p in (allowed, denied):
+        p.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    pol = make_policy([("allow1*", "allow"), ("shm_race *", "allow", False)])
+    r = supervised(
+        [str(bins / "shm_race"), "500", str(allowed), str(denied), str(markers)],
+        pol,
+        plan_info={"write_trees": [str(world.root / "nowhere")]},
+        timeout=120,
+    )
+    attempts, ran, refused, other = map(int, r.stdout.split())
+    assert attempts == 500 and ran + refused + other == 500
+    assert list(markers.iterdir()) == []  # the denied program never ran
+    assert ran > 0  # the allowed twin did run
+    judged_allowed = [e for e in r.events if e.target.startswith("allow1") and e.result == "allow"]
+    assert judged_allowed and all("verified" in e.flags for e in judged_allowed)
+
+
+def test_private_argv_spread_over_pages_takes_the_fast_path(supervised, world, fake_bin):
+    # the twin: thousands of arguments from sh (strings a few bytes apart, over many pages,
+    # more ranges than the supervisor notes one by one) are private memory: not verified
+    args = " ".join(f"./d{i // 100:03d}/f{i:05d}.txt" for i in range(3000))
+    pol = make_policy([("true*", "allow"), ("sh*", "allow")])
+    r = supervised(
+        ["/bin/sh", "-c", f"/bin/true {args}"],
+        pol,
+        plan_info={"write_trees": [str(world.root / "nowhere")]},
+    )
+    ev = [e for e in r.events if e.target.startswith("true")]
+    assert r.returncode == 0 and ev and ev[0].result == "allow"
+    assert "verified" not in ev[0].flags
+
+
+def test_argv_race_with_stable_programs_is_caught_by_the_thread_count(supervised, world, bins):
+    """The argv race again, with the plan's write table saying the programs are out of the
+    agent's reach (so the object check alone would take the fast path) and argv in private
+    memory: only the caller's second thread makes it racy.  Fails with the thread count
+    forced to 1 (supervise_caller.c): the denied program then runs."""
+    d = world.root / "race"
+    d.mkdir()
+    markers = world.root / "markers"
+    markers.mkdir()
+    allowed = d / "allow1"
+    denied = d / "deny01"
+    shutil.copy(bins / "marker", denied)
+    shutil.copy("/bin/true", allowed)
+    for p in (allowed, denied):
+        p.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    pol = make_policy([("allow1*", "allow")])
+    r = supervised(
+        [str(bins / "race_exec"), "500", str(allowed), str(denied), str(markers)],
+        pol,
+        plan_info={"write_trees": [str(world.root / "nowhere")]},
+        timeout=120,
+    )
+    attempts, ran, refused, other = map(int, r.stdout.split())
+    assert attempts == 500 and ran + refused + other == 500
+    assert list(markers.iterdir()) == []  # the denied program never ran
+    assert ran > 0  # the allowed twin did run
+    judged_allowed = [
+        e
+        for e in r.events
+        if e.target.startswith("allow1") and "root" not in e.flags and e.result == "allow"
+    ]
+    assert judged_allowed and all("verified" in e.flags for e in judged_allowed)
+
+
 def test_argv_race_never_runs_denied_program(supervised, world, bins):
     d = world.root / "race"
     d.mkdir()

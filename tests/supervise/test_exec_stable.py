@@ -193,3 +193,84 @@ def test_plain_file_out_of_reach_by_absolute_name_takes_the_fast_path(supervised
     r = supervised(["./true"], pol, plan_info={"write_trees": [str(ws)]}, cwd=str(ro))
     ev = execs(r, "true")
     assert r.returncode == 0 and ev and ev[0].result == "allow" and "verified" in ev[0].flags
+
+
+# ---- the agent's own mount namespace (the launcher's namespace rung) --------------------
+# The walk is done in the caller's view and "writable" is also asked by identity (each
+# write tree's root device and inode), so a caller in another mount namespace keeps the
+# fast path where nothing can change, and a writable tree seen there under another name
+# (a bind mount) is still writable.
+
+
+def test_other_mount_namespace_keeps_the_fast_path(supervised, dirs):
+    ro, ws = dirs
+    (ro / "cat").symlink_to("/bin/echo")
+    pol = make_policy(POLICY)
+    info = {"write_trees": [str(ws)]}
+    r = supervised(["/bin/true"], pol, plan_info=info, spawn_flags=["--mntns"])
+    ev = execs(r, "true")
+    assert r.returncode == 0 and ev and ev[0].result == "allow" and "verified" not in ev[0].flags
+    r = supervised([str(ro / "cat"), "ns-ran"], pol, plan_info=info, spawn_flags=["--mntns"])
+    ev = execs(r, "cat")
+    assert b"ns-ran" in r.stdout and ev and "verified" not in ev[0].flags
+
+
+def test_other_mount_namespace_link_in_a_writable_tree_is_verified(supervised, dirs):
+    # the twin: the same link inside the writable tree is verified there too
+    _ro, ws = dirs
+    (ws / "cat").symlink_to("/bin/echo")
+    r = supervised(
+        [str(ws / "cat"), "ns-ran"],
+        make_policy(POLICY),
+        plan_info={"write_trees": [str(ws)]},
+        spawn_flags=["--mntns"],
+    )
+    ev = execs(r, "cat")
+    assert b"ns-ran" in r.stdout and ev and "verified" in ev[0].flags
+
+
+def test_writable_tree_bound_under_another_name_is_verified(supervised, dirs):
+    # ws bind-mounted onto ro/bound in the caller's namespace: by name ro/bound/cat is out
+    # of every write tree; by identity ro/bound is ws's root.  Fails with the identity
+    # check off (chain_stable's by_id = 0): the exec then takes the fast path.
+    ro, ws = dirs
+    (ro / "bound").mkdir()
+    (ws / "cat").symlink_to("/bin/echo")
+    r = supervised(
+        [str(ro / "bound" / "cat"), "bound-ran"],
+        make_policy(POLICY),
+        plan_info={"write_trees": [str(ws)]},
+        spawn_flags=["--mntns", "--bind", str(ws), str(ro / "bound")],
+    )
+    ev = execs(r, "cat")
+    assert b"bound-ran" in r.stdout and ev and "verified" in ev[0].flags
+
+
+def test_swapped_link_in_a_bound_writable_tree_never_runs_the_denied_program(
+    supervised, dirs, bins
+):
+    # the race itself, through the bind: the link is re-aimed under its other name
+    ro, ws = dirs
+    (ro / "bound").mkdir()
+    (ws / "cat").symlink_to("/bin/echo")
+    link = ro / "bound" / "cat"
+    argv = [
+        str(bins / "swap_exec"),
+        "300",
+        str(link),
+        "/bin/echo",
+        str(ro / "bound" / "mark-denied"),
+        str(ro / "bound" / "markers"),
+    ]
+    r = supervised(
+        argv,
+        make_policy(POLICY),
+        plan_info={"write_trees": [str(ws)]},
+        spawn_flags=["--mntns", "--bind", str(ws), str(ro / "bound")],
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr
+    attempts, ran, _eacces, _other = map(int, r.stdout.split()[-4:])
+    assert list((ws / "markers").iterdir()) == []  # the denied program never ran
+    assert attempts == 300 and ran > 0  # the allowed target did run: the race was exercised
+    assert all("verified" in e.flags for e in execs(r, "cat") if e.result == "allow")

@@ -11,7 +11,10 @@
 #include <unistd.h>
 #include <errno.h>
 
-static char path[4096], a0[4096];
+/* On the heap (private anonymous memory): in .bss they could share a page with
+ * the binary's file-backed .data, which alone makes the exec racy; here only the
+ * second thread does. */
+static char *path, *a0;
 static const char *allowed, *denied;
 static atomic_int stop;
 
@@ -35,6 +38,10 @@ int main(int argc, char **argv)
     int n = atoi(argv[1]);
     allowed = argv[2];
     denied = argv[3];
+    path = malloc(4096);
+    a0 = malloc(4096);
+    if (!path || !a0)
+        return 2;
     int ran = 0, refused = 0, other = 0;
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();

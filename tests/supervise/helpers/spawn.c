@@ -4,8 +4,13 @@
  * number on fd 3 (a write: not supervised), wait for a byte on fd 4, exec.
  * The parent takes the listener with pidfd_getfd.
  *
- *   spawn [--open] [--none] [--spec-allow] -- PROG ARG...
+ *   spawn [--open] [--none] [--spec-allow] [--mntns [--bind SRC DST]...] -- PROG ARG...
+ *
+ * --mntns: the command runs in its own mount namespace (as the launcher's
+ * namespace rung does), with every mount private; --bind SRC DST then
+ * bind-mounts SRC onto DST there (a tree seen under another name).
  */
+#define _GNU_SOURCE /* unshare */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -15,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,8 +31,23 @@
 
 int main(int argc, char **argv)
 {
-    int open_check = 0, none = 0, spec_allow = 0, i = 1;
+    int open_check = 0, none = 0, spec_allow = 0, mntns = 0, i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--mntns") == 0) {
+            if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                perror("spawn: mount namespace");
+                return 125;
+            }
+            mntns = 1;
+        }
+        if (strcmp(argv[i], "--bind") == 0) {
+            if (!mntns || i + 2 >= argc || mount(argv[i + 1], argv[i + 2], NULL, MS_BIND, NULL) < 0) {
+                perror("spawn: --bind (after --mntns)");
+                return 125;
+            }
+            i += 2;
+            continue;
+        }
         if (strcmp(argv[i], "--open") == 0)
             open_check = 1;
         if (strcmp(argv[i], "--none") == 0)

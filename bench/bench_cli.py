@@ -1,0 +1,275 @@
+"""The command line's own cost (issue 19) and the Claude Code hook's latency (issue 16).
+
+run(quick=False) -> dict, used by bench/run.py.  Every number is a median over rounds in
+which each case runs once, interleaved, so a noisy neighbour hits every case alike; each
+comparison is between medians of this one run.
+
+Rows:
+  python_start      `python -c pass` with landgate's interpreter: the floor of any CLI
+  cli_true          `landgate run -q --policy read-only -- /bin/true`, the policy from the
+                    persistent cache (the second and later runs); goal <= python_start + 25 ms
+  cli_true_cold     the same with LANDGATE_POLICY_CACHE=0 (load, validate every time)
+  hook_deny/allow   `landgate hook claude-code`, a fresh process per call as Claude Code
+                    runs it, fed a recorded Read of .env (deny) / Bash `ls -la` (allow),
+                    policy cached; goal <= 50 ms end to end, Python start included
+  hook_*_cold       the same without the cache
+  memory_one        `landgate run --policy coding-agent -- sleep 3`, read while the agent
+                    runs: the landgate process's RSS, PSS and USS (private pages: what
+                    one more session costs), its helpers' USS, and the peak RSS (wait4's
+                    ru_maxrss: the landgate process, or a waited-for child if larger);
+                    goal <= 25 MB per session
+  memory_10         the same for 10 sessions started together: the largest and the sum
+  session           in one process: sandbox.Session.run("/bin/true") vs subprocess.run of
+                    it (per command), with the default settle (15 ms wait for the
+                    supervisor's records) and with settle=0; goal <= +1 ms per command
+  api_run           in one process: sandbox.run(["/bin/true"]) vs subprocess.run; goal +5 ms
+The bytecode of the package is compiled first (python -m compileall), as an installed
+package has it: with none, each run compiles ~100 modules (~0.7 s here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+LANDGATE = shutil.which("landgate", path=str(Path(PY).parent)) or str(Path(PY).parent / "landgate")
+
+
+def _timed(argv: list[str], env: dict[str, str], stdin: bytes = b"", cwd: str | None = None):
+    def go() -> float:
+        t = time.perf_counter()
+        p = subprocess.run(argv, input=stdin, env=env, cwd=cwd, capture_output=True, check=False)
+        dt = (time.perf_counter() - t) * 1000
+        if p.returncode != 0:
+            raise RuntimeError(f"{argv[:4]} exited {p.returncode}: {p.stderr.decode()[-300:]}")
+        return dt
+
+    return go
+
+
+def _interleave(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str, dict]:
+    for fn in cases.values():  # one untimed warm-up each (fills the policy cache)
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            samples[k].append(fn())
+    return {
+        k: {
+            "median_ms": round(statistics.median(v), 2),
+            "min_ms": round(min(v), 2),
+            "p90_ms": round(sorted(v)[int(0.9 * (len(v) - 1))], 2),
+            "samples": [round(x, 2) for x in v],
+        }
+        for k, v in samples.items()
+    }
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(x) for x in fh.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(_children(p))
+    return seen
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _rollup(pid: int) -> dict[str, int]:
+    """Rss, Pss and Private (USS) of one process, KiB."""
+    d = {"Rss": 0, "Pss": 0, "Private": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss"):
+                d[k] = int(v.split()[0])
+            elif k in ("Private_Clean", "Private_Dirty"):
+                d["Private"] += int(v.split()[0])
+    return d
+
+
+def _sessions(env: dict[str, str], cwd: str, audit: str, n: int) -> list[dict[str, float]]:
+    """n sessions of `landgate run --policy coding-agent -- sleep 3` started together.  For
+    each, once its agent (`sleep`) runs: the landgate process's Rss/Pss/USS and the USS of
+    landgate's other processes (the launcher's helper), then the peak RSS from wait4."""
+    argv = [LANDGATE, "run", "-q", "--policy", "coding-agent", "--audit", audit, "--"]
+    procs = [
+        subprocess.Popen(
+            [*argv, "sleep", "3"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(n)
+    ]
+    rows: list[dict[str, float]] = []
+    for p in procs:
+        deadline = time.monotonic() + 60
+        tree = _tree(p.pid)
+        while time.monotonic() < deadline and not any(_comm(c) == "sleep" for c in tree[1:]):
+            time.sleep(0.02)
+            tree = _tree(p.pid)
+        row: dict[str, float] = {}
+        try:
+            own = _rollup(p.pid)
+            helpers = [_rollup(c)["Private"] for c in tree[1:] if _comm(c) != "sleep"]
+            row = {
+                "rss_mb": own["Rss"] / 1024,
+                "pss_mb": own["Pss"] / 1024,
+                "uss_mb": own["Private"] / 1024,
+                "helpers_uss_mb": sum(helpers) / 1024,
+            }
+        except OSError:
+            row = {}
+        rows.append(row)
+    for p, row in zip(procs, rows, strict=True):
+        _pid, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err = p.stderr.read().decode()[-300:] if p.stderr else ""
+            raise RuntimeError(f"landgate run exited {p.returncode}: {err}")
+        row["peak_rss_mb"] = ru.ru_maxrss / 1024  # wait4: KiB
+    return [{k: round(v, 1) for k, v in r.items()} for r in rows]
+
+
+INPROC = r"""
+import json, statistics, subprocess, sys, time
+import sandbox
+rounds, audit, cwd = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+pol = "read-only"
+def t(fn):
+    s = time.perf_counter(); fn(); return (time.perf_counter() - s) * 1000
+out = {"subprocess": [], "api_run": [], "session": [], "session_settle0": []}
+sandbox.run(["/bin/true"], policy=pol, cwd=cwd, audit=audit)
+with sandbox.Session(pol, cwd=cwd, audit=audit) as s, \
+        sandbox.Session(pol, cwd=cwd, audit=audit, settle=0) as s0:
+    s.run("/bin/true"); s0.run("/bin/true")
+    for _ in range(rounds):
+        out["subprocess"].append(t(lambda: subprocess.run(["/bin/true"])))
+        out["api_run"].append(t(lambda: sandbox.run(["/bin/true"], policy=pol, cwd=cwd,
+                                                    audit=audit)))
+        out["session"].append(t(lambda: s.run("/bin/true")))
+        out["session_settle0"].append(t(lambda: s0.run("/bin/true")))
+print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
+"""
+
+
+def run(quick: bool = False) -> dict:
+    rounds = 5 if quick else 25
+    tmp = Path(tempfile.mkdtemp(prefix="lg-bench-cli-"))
+    out: dict = {"rounds": rounds}
+    try:
+        subprocess.run(
+            [PY, "-m", "compileall", "-q", str(ROOT / "sandbox")],
+            capture_output=True,
+            check=False,
+        )
+        ws = tmp / "ws"
+        ws.mkdir()
+        (ws / ".env").write_text("KEY=secret\n")
+        audit = str(tmp / "audit")
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("LANDGATE_POLICY_CACHE", None)
+        for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME"):
+            env[k] = str(tmp / k.lower())
+        cold = dict(env, LANDGATE_POLICY_CACHE="0")
+        true = [LANDGATE, "run", "-q", "--policy", "read-only", "--audit", audit, "--", "/bin/true"]
+        hook = [LANDGATE, "hook", "claude-code", "--audit", audit]
+
+        def hook_input(tool: str, tool_input: dict) -> bytes:
+            return json.dumps(
+                {
+                    "session_id": "bench",
+                    "cwd": str(ws),
+                    "hook_event_name": "PreToolUse",
+                    "tool_name": tool,
+                    "tool_input": tool_input,
+                    "tool_use_id": "t",
+                }
+            ).encode()
+
+        deny = hook_input("Read", {"file_path": str(ws / ".env")})
+        allow = hook_input("Bash", {"command": "ls -la"})
+        cw = str(ws)
+        rows = _interleave(
+            {
+                "python_start": _timed([PY, "-c", "pass"], env),
+                "cli_true": _timed(true, env, cwd=cw),
+                "cli_true_cold": _timed(true, cold, cwd=cw),
+                "hook_deny": _timed(hook, env, deny, cw),
+                "hook_allow": _timed(hook, env, allow, cw),
+                "hook_deny_cold": _timed(hook, cold, deny, cw),
+                "hook_allow_cold": _timed(hook, cold, allow, cw),
+            },
+            rounds,
+        )
+        out.update(rows)
+        py = rows["python_start"]["median_ms"]
+        out["cli_true_minus_python_ms"] = round(rows["cli_true"]["median_ms"] - py, 1)
+        out["cli_true_cold_minus_python_ms"] = round(rows["cli_true_cold"]["median_ms"] - py, 1)
+        out["cli_true_ratio_to_python"] = round(rows["cli_true"]["median_ms"] / py, 2)
+
+        one = [_sessions(env, cw, audit, 1)[0] for _ in range(3 if quick else 5)]
+        out["memory_one"] = {
+            k: statistics.median(r[k] for r in one) for k in one[0] if all(k in r for r in one)
+        }
+        ten = _sessions(env, cw, audit, 10)
+        out["memory_10"] = {
+            k: {"max": max(r[k] for r in ten), "sum": round(sum(r[k] for r in ten), 1)}
+            for k in ten[0]
+            if all(k in r for r in ten)
+        }
+
+        proc = subprocess.run(
+            [PY, "-c", INPROC, str(rounds * 2), audit, cw],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            out["inproc"] = f"failed: {proc.stderr.strip().splitlines()[-1:]}"
+        else:
+            med = json.loads(proc.stdout.strip().splitlines()[-1])
+            base = med["subprocess"]
+            out["inproc"] = {k: round(v, 2) for k, v in med.items()}
+            for k in ("api_run", "session", "session_settle0"):
+                out[f"{k}_minus_subprocess_ms"] = round(med[k] - base, 2)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=1))

@@ -1,0 +1,127 @@
+"""The command line imports what the chosen subcommand needs, nothing more (issue 19).
+
+Behaviour, not timing: each case runs `sandbox.cli.main` in a fresh interpreter and
+lists the modules it ended up with.  `landgate --help` needs no policy code at all;
+`landgate hook` never needs the launcher, the planner or the network layer, and, when
+its policy is in the persistent cache, not PyYAML or the policy parser either;
+`landgate run` never needs the dashboard, the report, the integrations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Prints the modules loaded after main(argv) as JSON on the last line of stdout.
+PROBE = r"""
+import json, sys
+from sandbox.cli import main
+try:
+    rc = main(json.loads(sys.argv[1]))
+except SystemExit as exc:
+    rc = exc.code
+sys.stdout.write("\n" + json.dumps({"rc": rc, "modules": sorted(sys.modules)}) + "\n")
+"""
+
+UI_AND_INTEGRATIONS = (
+    "sandbox.ui",
+    "sandbox.audit.report",
+    "sandbox.audit.suggest",
+    "sandbox.integrations.mcp_server",
+    "sandbox.integrations.langchain",
+    "mcp",
+    "langchain_core",
+)
+LAUNCH = ("sandbox.session", "sandbox.launch", "sandbox.plan", "sandbox.net", "sandbox.supervise")
+PARSER = ("yaml", "sandbox.policy.loader", "sandbox.policy.parse", "sandbox.policy.yamlread")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for k in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        env[k] = str(tmp_path / k.lower())
+    env.pop("LANDGATE_POLICY_CACHE", None)
+    return env
+
+
+def _modules(argv: list[str], env: dict[str, str], stdin: bytes = b"", cwd: str = "/") -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv)],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    *printed, last = out.stdout.decode().strip().splitlines()
+    result: dict = json.loads(last)
+    result["stdout"] = "\n".join(printed).strip()
+    return result
+
+
+def _loaded(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes)]
+
+
+def test_help_imports_no_policy_code(home: dict[str, str]) -> None:
+    got = _modules(["--help"], home)
+    assert got["rc"] == 0 and "usage: landgate" in got["stdout"]
+    assert _loaded(got["modules"], ("sandbox.policy", "sandbox.audit", *LAUNCH, *PARSER)) == []
+    assert _loaded(got["modules"], UI_AND_INTEGRATIONS) == []
+    # the twin: `check` does load the policy code
+    got = _modules(["check", "--policy", "read-only"], home)
+    assert got["rc"] == 0 and "sandbox.policy.loader" in got["modules"]
+
+
+def _hook_input(ws: Path, tool: str, tool_input: dict) -> bytes:
+    return json.dumps(
+        {
+            "session_id": "s",
+            "cwd": str(ws),
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": tool_input,
+            "tool_use_id": "t",
+        }
+    ).encode()
+
+
+def test_hook_imports_no_launcher_and_no_parser_when_cached(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    deny = _hook_input(ws, "Read", {"file_path": str(ws / ".env")})
+    allow = _hook_input(ws, "Read", {"file_path": str(ws / "README.md")})
+    cold = _modules(["hook", "claude-code"], home, deny, str(ws))
+    assert '"permissionDecision": "deny"' in cold["stdout"]
+    assert _loaded(cold["modules"], (*LAUNCH, *UI_AND_INTEGRATIONS)) == []
+    assert "yaml" in cold["modules"]  # cold: the policy was parsed (and cached)
+    warm = _modules(["hook", "claude-code"], home, deny, str(ws))
+    assert warm["stdout"] == cold["stdout"]
+    assert _loaded(warm["modules"], (*LAUNCH, *UI_AND_INTEGRATIONS, *PARSER)) == []
+    # the allowed twin, warm: no output (landgate does not object)
+    warm_allow = _modules(["hook", "claude-code"], home, allow, str(ws))
+    assert warm_allow["stdout"] == ""
+    assert _loaded(warm_allow["modules"], PARSER) == []
+
+
+def test_run_imports_no_ui_or_integrations(home: dict[str, str], tmp_path: Path) -> None:
+    """`run` of a command that is not found stops after the plan, before anything is
+    spawned (exit 127): the modules up to there, twice (cold, then from the cache)."""
+    argv = ["run", "-q", "--policy", "read-only", "--", "no-such-command-landgate-test"]
+    cold = _modules(argv, home, cwd=str(tmp_path))
+    assert cold["rc"] == 127
+    assert "sandbox.plan" in cold["modules"]  # the twin: run does plan
+    assert _loaded(cold["modules"], (*UI_AND_INTEGRATIONS, "sandbox.integrations")) == []
+    warm = _modules(argv, home, cwd=str(tmp_path))
+    assert warm["rc"] == 127
+    assert _loaded(warm["modules"], (*UI_AND_INTEGRATIONS, *PARSER)) == []
