@@ -23,7 +23,6 @@ LAYER_NAMES = {
     "carve-outs": "seccomp supervisor (open check)",
     "egress": "nftables (kernel)",
     "landlock": "Landlock (kernel)",
-    "mask": "mount mask (kernel)",
     "seccomp": "seccomp supervisor",
     "supervisor": "seccomp supervisor",
     "unotify": "seccomp supervisor",
@@ -102,14 +101,12 @@ def leaks(path: str) -> int:
     return 1 if bad else 0
 
 
-# Filesystem denials happen in the kernel and leave no event in the trail; the errno
-# (or the empty read) says which mechanism answered.
+# A file denial is in the trail (the supervisor's open check, or Landlock's own refusal
+# where the kernel audit reader saw it): the entry names the layer and the rule.  Without
+# one, the errno is all the story has.
 FS_BY_ERRNO = {
-    "MASKED": "carve-out mask: /dev/null mounted over the file (mount namespace)",
-    "ENOENT": "carve-out mask: an empty tmpfs mounted over the directory (mount namespace)",
-    "EACCES": "Landlock (kernel)",
-    "EPERM": "Landlock (kernel)",
-    "EROFS": "protected path: bound read-only (mount namespace)",
+    "EACCES": "refused (EACCES); no trail entry found for it",
+    "EPERM": "refused (EPERM); no trail entry found for it",
 }
 # agent step prefix -> (action, needles that identify its trail entries)
 TRAIL_STEPS = {
@@ -167,8 +164,21 @@ def story(path: str) -> int:
                     why = "no denial for it in the trail"
                 break
         else:
-            code = outcome if outcome == "MASKED" else detail.split(":", 1)[0]
-            why = FS_BY_ERRNO.get(code, detail)
+            # "read ~/.ssh/id_rsa", "append to ~/.bashrc": the file's name
+            name = step.split()[-1].rsplit("/", 1)[-1]
+            hits = [
+                e
+                for e in entries
+                if str(e.get("action", "")).startswith("file_")
+                and str(e.get("target", "")).endswith("/" + name)
+                and _is_denial(e)
+            ]
+            if hits:
+                e = hits[0]
+                layer = LAYER_NAMES.get(str(e.get("layer")), str(e.get("layer")))
+                why = f"{layer}: {e.get('action')} {e.get('target')!s:.50} ({e.get('rule')})"
+            else:
+                why = FS_BY_ERRNO.get(detail.split(":", 1)[0], detail)
         print(f"  {shown:<40} {outcome:<9} {why}")
     return 0
 
