@@ -41,6 +41,7 @@ import sys
 from pathlib import Path
 
 from sandbox._version import __version__
+from sandbox.keyfile import create_key_file
 from sandbox.policy import fsdeps
 from sandbox.policy.baseline import key_dir
 from sandbox.policy.keys import MAX_BYTES
@@ -172,22 +173,9 @@ def _mac_key() -> bytes | None:
 
 def _create_key(kdir: Path, path: Path) -> bool:
     try:
-        kdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = kdir / f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(KEY_BYTES))
-        finally:
-            os.close(fd)
-        try:
-            # link() fails if another process made the key first: theirs is used.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        create_key_file(kdir, path, KEY_BYTES)
     except OSError:
-        return False
+        return False  # no key: every load is a miss (the cache never decides)
     return True
 
 
