@@ -90,7 +90,8 @@ def hook_policy(
     if cached:
         from sandbox.policy.diskcache import load_policy_cached
 
-        return load_policy_cached(path, cwd=Path(cwd), audit_dir=audit)
+        # memo: the hook server loads the same policy for every call it answers
+        return load_policy_cached(path, cwd=Path(cwd), audit_dir=audit, memo=True)
     from sandbox.policy.loader import load_policy
 
     return load_policy(path, cwd=Path(cwd), audit_dir=audit)
