@@ -74,17 +74,24 @@
 #include "supervise_open.h"
 
 
-/* Loop thread: resolve, judge, hand to an opener.  Answers on every path. */
+/* Loop thread: resolve, judge, hand to an opener.  Answers on every path.
+ * ev->result DENY on entry: the name as spelled is denied; the object it reaches
+ * is only resolved so that it joins the identity set (lg_judge_object records an
+ * object whose real path a rule denies): a hard link to it under another name,
+ * made before the session or on a file system that numbers links apart, is then
+ * denied too.  The answer is EACCES whatever the resolution finds. */
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
                          unsigned long long resolve, int access)
 {
     int tid = (int)req->pid;
+    int learn = ev->result == LG_EFFECT_DENY;
     struct open_job *j = calloc(1, sizeof *j);
     if (!j) {
+        if (!learn)
+            ev->flags |= LG_EV_FAILCLOSED;
         ev->result = LG_EFFECT_DENY;
-        ev->flags |= LG_EV_FAILCLOSED;
-        lg_open_answer(s, req->id, ev, ENOMEM);
+        lg_open_answer(s, req->id, ev, learn ? EACCES : ENOMEM);
         return;
     }
     j->s = s;
@@ -100,6 +107,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
             lg_open_job_free(j);
             return;
         }
+        if (learn)
+            goto learned;  /* refused by its name: not fail-closed, only not learnt */
         goto failclosed;
     }
     ev->pid = j->creds.tgid;
@@ -109,6 +118,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     /* In its own view: in a pid namespace /proc/self is its namespace's pid,
      * resolved below in its procfs (under /proc/TID/root). */
     if (lg_rewrite_self(path, j->creds.ns_tgid, j->creds.ns_tid, p, sizeof p, &fdnum) < 0) {
+        if (learn)
+            goto learned;
         ev->result = LG_EFFECT_ALLOW;
         lg_open_answer(s, req->id, ev, ENAMETOOLONG);
         lg_open_job_free(j);
@@ -161,6 +172,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
                 lg_open_job_free(j);
                 return;
             }
+            if (learn)
+                goto learned;
             ev->result = LG_EFFECT_ALLOW;  /* e.g. EBADF for a bad dirfd: the kernel's answer */
             lg_open_answer(s, req->id, ev, be);
             lg_open_job_free(j);
@@ -241,6 +254,18 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     }
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
+        lg_open_job_free(j);
+        return;
+    }
+learned:
+    if (learn) {
+        if (j->obj >= 0) {
+            char seen[PATH_MAX];
+            int r = -1;
+            if (lg_judge_object(s, j->obj, access, &r, seen, sizeof seen) < 0)
+                lg_count(s, LG_COUNT_ERRORS);  /* not learnt: this name is refused all the same */
+        }
+        lg_open_answer(s, req->id, ev, EACCES);
         lg_open_job_free(j);
         return;
     }
@@ -411,9 +436,10 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             return;
         }
         if (ev.result == LG_EFFECT_DENY) {
-            /* the spelling itself is denied (also for a name not yet created) */
+            /* the spelling itself is denied (also for a name not yet created):
+             * EACCES, after the object it names joins the identity set */
             ev.err = EACCES;
-            lg_open_answer(s, req->id, &ev, EACCES);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access);
             return;
         }
         ev.rule = -1;
