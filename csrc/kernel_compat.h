@@ -185,10 +185,4 @@ struct procmap_query {
  * because a filter written for the x86_64 numbers would otherwise not see them. */
 #define LG_X32_SYSCALL_BIT 0x40000000U
 
-/* statfs(2)'s f_type of overlayfs (linux/magic.h OVERLAYFS_SUPER_MAGIC): its
- * names of one file can carry different st_dev/st_ino (supervise_identity.c). */
-#ifndef LG_OVERLAYFS_MAGIC
-#define LG_OVERLAYFS_MAGIC 0x794c7630
-#endif
-
 #endif /* LANDGATE_KERNEL_COMPAT_H */

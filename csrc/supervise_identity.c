@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include "kernel_compat.h"
@@ -25,6 +24,8 @@
 static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
                      unsigned long long btime, int access, int rule)
 {
+    if (!s->seen)
+        return;  /* no open check in this session: nothing judges by identity */
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++) {
         if (s->seen[i].dev == dev && s->seen[i].ino == ino) {
@@ -56,44 +57,12 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
                      unsigned long long btime, int access, int *rule)
 {
     int hit = 0;
+    if (!s->seen)
+        return 0;
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++)
         if (s->seen[i].dev == dev && s->seen[i].ino == ino && s->seen[i].btime == btime &&
             (s->seen[i].access & access)) {
-            *rule = s->seen[i].rule;
-            hit = 1;
-            break;
-        }
-    pthread_mutex_unlock(&s->seen_lock);
-    return hit;
-}
-
-/* Overlayfs (layers on different file systems, no xino) numbers the names of one
- * file apart: a copied-up file keeps its lower origin's st_dev/st_ino, a hard link
- * made to it shows the upper inode's (`ln .env innocent` in a container's
- * workspace).  The birth time is the one upper inode's under every name, to the
- * nanosecond, and no write changes it; so there a multiply-linked object is a
- * known denied one when their birth times agree.  Two files born in the same
- * clock tick match too: that only denies (fail closed), and only multiply-linked
- * files on an overlay pay the fstatfs.  1 with *rule set, or 0. */
-static int overlay_alias(struct lg_sup *s, int fd, const struct statx *st,
-                         unsigned long long btime, int access, int *rule)
-{
-    struct statfs sf;
-    if (st->stx_nlink < 2 || btime == 0 || !(st->stx_mask & STATX_NLINK) ||
-        fstatfs(fd, &sf) != 0 || sf.f_type != LG_OVERLAYFS_MAGIC)
-        return 0;
-    for (int i = 0; i < s->t.n_deny_ids; i++) {
-        const struct lg_file_id *id = &s->t.deny_ids[i];
-        if (id->btime == btime && (id->access & access)) {
-            *rule = id->rule;
-            return 1;
-        }
-    }
-    int hit = 0;
-    pthread_mutex_lock(&s->seen_lock);
-    for (int i = 0; i < s->seen_count; i++)
-        if (s->seen[i].btime == btime && (s->seen[i].access & access)) {
             *rule = s->seen[i].rule;
             hit = 1;
             break;
@@ -110,8 +79,7 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
     /* statx for the birth time: the identity is (dev, ino, btime), so a reused
      * inode number is not the denied object it once was. */
     struct statx st;
-    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT,
-              STATX_INO | STATX_BTIME | STATX_NLINK, &st) != 0)
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_BTIME, &st) != 0)
         return -errno;
     unsigned long long btime = (st.stx_mask & STATX_BTIME)
         ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
@@ -134,8 +102,6 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
         }
     }
     if (seen_find(s, dev, ino, btime, access, rule))
-        return 1;
-    if (overlay_alias(s, fd, &st, btime, access, rule))
         return 1;
     int bits = real[0] == '/' ? lg_judge_path(&s->t, real, strlen(real), access, rule) : 0;
     if (bits) {

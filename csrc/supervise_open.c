@@ -78,16 +78,24 @@
  * ev->result DENY on entry: the name as spelled is denied; the object it reaches
  * is only resolved so that it joins the identity set (lg_judge_object records an
  * object whose real path a rule denies): a hard link to it under another name,
- * made before the session or on a file system that numbers links apart, is then
- * denied too.  The answer is EACCES whatever the resolution finds. */
+ * made before the session, is then denied too.  The answer is EACCES whatever the
+ * resolution finds.
+ * simulate: the same resolution and judgement (the name as spelled, then the object
+ * it reaches: a hard link of a denied file is a denial in simulation as it is in
+ * enforcement), recorded as simulated, and the kernel carries the open out. */
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
-                         unsigned long long resolve, int access)
+                         unsigned long long resolve, int access, int simulate)
 {
     int tid = (int)req->pid;
-    int learn = ev->result == LG_EFFECT_DENY;
+    int learn = simulate || ev->result == LG_EFFECT_DENY;
     struct open_job *j = calloc(1, sizeof *j);
     if (!j) {
+        if (simulate) {
+            lg_push_event(s, ev);  /* the name's judgement: the object could not be */
+            lg_send_resp(s, req->id, 0, 0, 1);
+            return;
+        }
         if (!learn)
             ev->flags |= LG_EV_FAILCLOSED;
         ev->result = LG_EFFECT_DENY;
@@ -259,11 +267,28 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     }
 learned:
     if (learn) {
+        char seen[PATH_MAX];
+        int r = -1, od = 0;
         if (j->obj >= 0) {
-            char seen[PATH_MAX];
-            int r = -1;
-            if (lg_judge_object(s, j->obj, access, &r, seen, sizeof seen) < 0)
+            od = lg_judge_object(s, j->obj, access, &r, seen, sizeof seen);
+            if (od < 0)
                 lg_count(s, LG_COUNT_ERRORS);  /* not learnt: this name is refused all the same */
+        }
+        if (simulate) {
+            if (ev->result != LG_EFFECT_DENY && od > 0) {
+                ev->result = LG_EFFECT_DENY;  /* the object is denied: enforcement's answer */
+                ev->rule = r;
+                if (strcmp(seen, ev->target) != 0) {
+                    const char *w = (access & LG_ACCESS_WRITE) ? "write " : "read ";
+                    size_t wl = strlen(w);
+                    memcpy(ev->detail, w, wl);
+                    lg_copy_target(ev->detail + wl, sizeof ev->detail - wl, seen, NULL);
+                }
+            }
+            lg_push_event(s, ev);
+            lg_send_resp(s, req->id, 0, 0, 1);  /* simulation blocks nothing */
+            lg_open_job_free(j);
+            return;
         }
         lg_open_answer(s, req->id, ev, EACCES);
         lg_open_job_free(j);
@@ -439,15 +464,22 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             /* the spelling itself is denied (also for a name not yet created):
              * EACCES, after the object it names joins the identity set */
             ev.err = EACCES;
-            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0);
             return;
         }
         ev.rule = -1;
-        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access);
+        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0);
         return;
     }
     if (s->simulate) {
         ev.flags |= LG_EV_SIMULATED;
+        if (rc == 0 && (flags & O_PATH)) {
+            ev.result = LG_EFFECT_ALLOW;  /* as enforcement: an O_PATH open is not judged */
+            ev.rule = -1;
+        } else if (rc == 0) {
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 1);
+            return;
+        }
         lg_push_event(s, &ev);
         lg_send_resp(s, req->id, 0, 0, 1);
         return;

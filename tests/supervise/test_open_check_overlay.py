@@ -13,6 +13,7 @@ identity set; without that, `cat .env; cat innocent` read the secret).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -66,7 +67,9 @@ def overlay_ws(request) -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run(ws: Path, script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def _run(
+    ws: Path, script: str, tmp_path: Path, *, simulate: bool = False
+) -> subprocess.CompletedProcess:
     policy = tmp_path / "p.yaml"
     policy.write_text(
         f"""\
@@ -90,13 +93,38 @@ actions:
     )
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
     return subprocess.run(
-        [sys.executable, "-m", "sandbox", "run", "--policy", str(policy), "--", "sh", "-c", script],
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            *(["--simulate"] if simulate else []),
+            "--policy",
+            str(policy),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
         cwd=ws,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def _trail(tmp_path: Path) -> list[dict]:
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
+    r = subprocess.run(
+        [sys.executable, "-m", "sandbox", "audit", "show", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
 
 
 def test_hard_link_of_a_lower_layer_secret_is_denied(overlay_ws, tmp_path):
@@ -114,11 +142,42 @@ def test_hard_link_of_a_lower_layer_secret_is_denied(overlay_ws, tmp_path):
     assert "allowed twin" in r.stdout  # the twin: a hard link of an allowed file reads
 
 
-def test_hard_link_made_before_launch_on_overlay(overlay_ws, tmp_path):
-    """The link made before the session (copy-up, then link in the upper layer); the
-    session first reads `.env` by its name (denied, the object joins the deny set),
-    then the other name."""
+@pytest.mark.parametrize("overlay_ws", ["plain"], indirect=True)
+def test_hard_link_made_before_launch(overlay_ws, tmp_path):
+    """The link made before the session; the session first reads `.env` by its name
+    (denied, the object joins the deny set), then the other name.  Plain file system
+    only: on overlayfs without xino the two names are numbered apart and nothing the
+    sandbox can see ties them (a known gap, stated in README's limits; a link made in
+    the session is tied by the supervisor that makes it: the test above)."""
     os.link(overlay_ws / ".env", overlay_ws / "innocent")
     r = _run(overlay_ws, "cat .env; cat innocent; echo rc=$?; cat notes.txt", tmp_path)
     assert SECRET not in r.stdout + r.stderr
     assert "rc=1" in r.stdout and "allowed twin" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("mode", "overlay_ws"),
+    [("enforce", "plain"), ("simulate", "plain"), ("enforce", "overlay")],
+    indirect=["overlay_ws"],
+)
+def test_simulation_and_enforcement_agree_on_the_other_name(overlay_ws, tmp_path, mode):
+    """One semantics: simulation judges the object reached as enforcement does, so the
+    other name of a denied file is a denial in the simulated trail too (before, the
+    simulated trail said `allow` (rule 2) where enforcement refused).  The allowed twin
+    is an allow.  Not simulated on overlayfs: simulation lets the kernel make the link,
+    so nothing learns the new name's numbering (a stated gap)."""
+    script = (
+        "ln .env innocent 2>/dev/null; cat .env >/dev/null 2>&1; cat innocent >/dev/null 2>&1; "
+        "cat notes.txt >/dev/null"
+    )
+    _run(overlay_ws, script, tmp_path, simulate=mode == "simulate")
+    entries = _trail(tmp_path)
+    reads = {
+        e["target"]: e["result"]
+        for e in entries
+        if e.get("action") == "file_read" and e.get("target", "").startswith(str(overlay_ws))
+    }
+    assert reads.get(str(overlay_ws / ".env")) == "deny"
+    assert reads.get(str(overlay_ws / "innocent")) == "deny", reads
+    if mode == "simulate":
+        assert reads.get(str(overlay_ws / "notes.txt")) == "allow", reads
