@@ -138,6 +138,14 @@ def serve(policy_arg: str | None, audit_dir: str | None, *, idle: float = IDLE_S
     os.ftruncate(lock_fd, 0)
     os.write(lock_fd, f"{os.getpid()}\n".encode())  # who serves (`kill $(cat hook-*.lock)`)
     server = HookServer(policy_arg, audit_dir)
+    # What a decision needs, imported before the first client waits for it.
+    import sandbox.audit.writer
+    import sandbox.integrations.hook
+    import sandbox.integrations.judge
+    import sandbox.integrations.toolaudit
+    import sandbox.policy.diskcache
+    import sandbox.policy.evaluate  # noqa: F401
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         try:

@@ -227,7 +227,13 @@ class Session:
                 # The shell's own start (its exec's record) belongs to no command: an
                 # empty request, answered and fenced, before the first command's window.
                 self._write(self._request(None).encode())
-                self._read_reply(_START_TIMEOUT)
+                try:
+                    self._read_reply(_START_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self._cancel.set()
+                    raise LaunchError(
+                        f"Session: the sandboxed shell did not answer within {_START_TIMEOUT:g} s"
+                    ) from None
                 self._hand_over()
                 self._ready = True
             cmd = _Command(time.time())
