@@ -23,6 +23,10 @@ Task, TodoWrite, ...) is let through and recorded as not judged.  Every call,
 judged or not, lands in the audit trail with the layer `tool-hook`.
 The policy: --policy, else ./.landgate.yaml in the hook input's cwd, else the
 bundled claude-code preset.
+
+The command (sandbox.integrations.hookclient) usually has this module's `run_hook`
+run in the resident hook server (sandbox.integrations.hookserver), which returns what
+it returns here; whenever that is not possible it calls `run_hook` in its own process.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_kernel
 
 from sandbox.audit.reader import iter_entries
 from sandbox.integrations import hookproto as proto
@@ -28,8 +29,22 @@ from sandbox.integrations.hookserver import HookServer
 NNP = ["setpriv", "--no-new-privs"]
 
 
+def _peer_pidfd_supported() -> bool:
+    a, b = socket.socketpair()
+    with a, b:
+        try:
+            fd = int.from_bytes(a.getsockopt(socket.SOL_SOCKET, proto.SO_PEERPIDFD, 4), "little")
+        except OSError:
+            return False
+        os.close(fd)
+        return True
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    # Without SO_PEERPIDFD (Linux 6.5) no peer can be identified race-free: the server
+    # declines everything and every call is decided in the hook's own process.
+    require_kernel(_peer_pidfd_supported(), "SO_PEERPIDFD (Linux 6.5) for the hook server")
     ws = tmp_path / "project"
     (ws / ".git" / "hooks").mkdir(parents=True)
     (ws / ".env").write_text("API_KEY=secret\n")
