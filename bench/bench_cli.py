@@ -291,12 +291,12 @@ def run(quick: bool = False) -> dict:
             for k in ("api_run", "session", "session_settle0", "session_settle15"):
                 out[f"{k}_minus_subprocess_ms"] = round(med[k] - base, 2)
     finally:
-        _stop_hook_servers(tmp)
+        stop_hook_servers(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def _stop_hook_servers(root: Path) -> None:
+def stop_hook_servers(root: Path) -> None:
     """The hook servers this run started (their lock files hold their pids)."""
     import signal
 

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_cli import stop_hook_servers
+
 
 def _pct(values: list[float], p: float) -> float:
     s = sorted(values)
@@ -119,16 +121,6 @@ def session_cost(commands: int, root: Path) -> None:
     )
 
 
-def _stop_hook_servers(root: Path) -> None:
-    import signal
-
-    for lock in root.rglob("hook-*.lock"):
-        try:
-            os.kill(int(lock.read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=30)
@@ -139,7 +131,7 @@ def main() -> None:
         hook_latency(args.calls, root)
         session_cost(args.commands, root)
     finally:
-        _stop_hook_servers(root)
+        stop_hook_servers(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -24,17 +24,12 @@ from conftest import World
 import sandbox
 from sandbox.audit.reader import iter_entries
 
-from .test_concurrency import _policy
+from .test_concurrency import lg_options
 
 
 @pytest.fixture
 def lg(world: World) -> dict[str, Any]:
-    return {
-        "policy": str(world.write_policy(_policy(world))),
-        "audit": str(world.root / "audit"),
-        "env": dict(world.env),
-        "cwd": str(world.workspace),
-    }
+    return lg_options(world)
 
 
 @pytest.fixture
