@@ -170,6 +170,19 @@ def test_the_server_answers_what_the_hook_process_answers(setup: dict[str, Any])
         assert after[sid_served][0]["writer_pid"] == server  # the server decided it
         assert after[sid_alone][0]["writer_pid"] != server  # the hook process decided it
         assert _shape(after[sid_served]) == _shape(after[sid_alone])
+    # What cannot be decided fails closed the same way: exit 2 and the same one line.
+    broken = ws.parent / "broken"
+    broken.mkdir()
+    (broken / ".landgate.yaml").write_text("version: 1\nactions: 3\n")
+    for raw in (b"not json", _input(broken, "Bash", {"command": "ls"})):
+        served = _cli(s, raw)
+        alone = _cli(s, raw, LANDGATE_HOOK_SERVER="0")
+        assert served.returncode == 2 and served.stderr.count(b"\n") == 1, served.stderr
+        assert (served.returncode, served.stdout, served.stderr) == (
+            alone.returncode,
+            alone.stdout,
+            alone.stderr,
+        )
 
 
 def test_a_sandboxed_client_is_decided_in_its_own_process(setup: dict[str, Any]) -> None:
