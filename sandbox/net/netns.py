@@ -137,17 +137,40 @@ def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:
     return _in_thread(joined)
 
 
+_ALLOCATING = threading.Lock()
+
+
 class AllocationLock:
-    """flock on /run/landgate/net.lock: address choice + creation is one critical section."""
+    """Address choice + creation is one critical section, between landgate processes
+    (a POSIX record lock on /run/landgate/net.lock) and between the threads of one
+    (a threading lock: record locks belong to the process).
+
+    Not flock(2): a flock belongs to the open file description, and every process
+    forked while it is held shares it.  A session's init is such a fork and lives
+    as long as its session: three Sessions started together in one process hung
+    for good, each waiting for a lock an init of another held.  A record lock is
+    not inherited by fork(2)."""
 
     def __enter__(self) -> Self:
-        RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-        self._fd = os.open(RUN_DIR / "net.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        _ALLOCATING.acquire()
+        try:
+            RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+            self._fd = os.open(RUN_DIR / "net.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(self._fd)
+                raise
+        except BaseException:
+            _ALLOCATING.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)
+        try:
+            os.close(self._fd)  # releases the record lock (the only fd on it here)
+        finally:
+            _ALLOCATING.release()
 
 
 def _used_networks(rt: Rtnl) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
