@@ -8,7 +8,6 @@ notification (never accepted, not even under --best-effort).
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import threading
@@ -150,10 +149,7 @@ def session_start_fields(
     plan: Plan, argv: Sequence[str], cwd: str, **extra: object
 ) -> dict[str, object]:
     """What the audit trail's session-start entry records (DESIGN §5)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
+    user = _user_name()
     return {
         "policy_sha256": plan.policy_sha256,
         "policy": plan.policy_path,
@@ -168,3 +164,18 @@ def session_start_fields(
         "uid": os.getuid(),
         **extra,
     }
+
+
+def _user_name() -> str:
+    """getpass.getuser()'s answer (LOGNAME, USER, LNAME, USERNAME, else the password
+    database), without importing getpass (and termios) on every launch."""
+    for k in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        name = os.environ.get(k)
+        if name:
+            return name
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
