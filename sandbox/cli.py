@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -25,6 +26,7 @@ from sandbox._version import __version__
 from sandbox.cliargs import SUBCOMMANDS
 from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError, UsageError
 
+_T0 = time.perf_counter()  # this module's import: LANDGATE_DEBUG_TIMING's zero
 PROG = "landgate"
 
 MAIN_EPILOG = """\
@@ -121,8 +123,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise_usage("run: no command given (usage: landgate run [--policy FILE] -- CMD [ARG...])")
+    timings: dict[str, float] | None = None
+    if os.environ.get("LANDGATE_DEBUG_TIMING") == "1":
+        timings = {"startup": round((time.perf_counter() - _T0) * 1000, 2)}
+    t_import = time.perf_counter()
     from sandbox.session import RunOptions, run_session
 
+    if timings is not None:
+        timings["imports"] = round((time.perf_counter() - t_import) * 1000, 2)
     options = RunOptions(
         argv=argv,
         policy=args.policy,
@@ -133,8 +141,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         warn=lambda msg: _stderr_line(f"landgate: warning: {msg}"),
         notice=lambda msg: _stderr_line(f"landgate: {msg}"),
         policy_cache=True,
+        timings=timings,
     )
-    return run_session(options)
+    try:
+        return run_session(options)
+    finally:
+        if timings is not None:
+            # Since this module was imported (the interpreter's own start is not seen here).
+            timings["total"] = round((time.perf_counter() - _T0) * 1000, 2)
+            _stderr_line(
+                "landgate: timing (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+            )
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,10 @@ class RunOptions:
     # Reuse the validated policy from the persistent cache (sandbox.policy.diskcache):
     # `landgate run` sets it, the library's callers load in-process (memoised) instead.
     policy_cache: bool = False
+    # Filled, when given, with each launch phase's duration in ms as the session passes it
+    # (policy, probe, plan, network, spawn, supervisor, run, close): `LANDGATE_DEBUG_TIMING=1
+    # landgate run` prints them.  Never read by the session itself.
+    timings: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,3 +184,18 @@ def _user_name() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
         return str(os.getuid())
+
+
+class PhaseClock:
+    """Durations of the launch's phases into RunOptions.timings (a no-op without it)."""
+
+    def __init__(self, out: dict[str, float] | None) -> None:
+        self._out = out
+        self._last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        if self._out is None:
+            return
+        now = time.perf_counter()
+        self._out[phase] = round(self._out.get(phase, 0.0) + (now - self._last) * 1000, 2)
+        self._last = now

@@ -392,3 +392,17 @@ def test_a_missing_init_helper_refuses_the_launch(world, monkeypatch):
     monkeypatch.setattr(spawn_mod, "INIT_HELPER", "_lginit.missing")
     with pytest.raises(LaunchError, match=r"init helper .*_lginit\.missing is missing"):
         run_inprocess(world, ["true"])
+
+
+def test_debug_timing_names_every_launch_phase(world):
+    """LANDGATE_DEBUG_TIMING=1: one stderr line with each phase's milliseconds (the library
+    fills RunOptions.timings, the command line prints it); the twin without the variable
+    prints no such line.  Durations are not asserted (timings never are)."""
+    phases = ("imports", "policy", "probe", "plan", "spawn", "supervisor", "run", "close")
+    p = landgate(world, ["sh", "-c", "exit 4"], env={"LANDGATE_DEBUG_TIMING": "1"})
+    assert p.returncode == 4, p.stderr
+    (line,) = [ln for ln in p.stderr.decode().splitlines() if "timing (ms)" in ln]
+    named = [part.split()[0] for part in line.split(": ", 2)[2].split(", ")]
+    assert all(ph in named for ph in phases), line
+    quiet = landgate(world, ["sh", "-c", "exit 4"])
+    assert quiet.returncode == 4 and b"timing (ms)" not in quiet.stderr
