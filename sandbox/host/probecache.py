@@ -40,7 +40,6 @@ from sandbox.host.probe import HostCapabilities
 MAGIC = b"landgate-host-probe 1\n"
 TAG_BYTES = 32
 MAX_ENTRY = 1 << 16
-MAX_ENTRIES = 16  # one per boot x kernel x user; the oldest go
 _CODE = (Path(probe.__file__), Path(__file__))
 
 
@@ -112,9 +111,11 @@ def _mac_key() -> bytes | None:
 
 
 def _private(st: os.stat_result, kind: int) -> bool:
-    return (
-        stat.S_IFMT(st.st_mode) == kind and st.st_uid == os.geteuid() and (st.st_mode & 0o077) == 0
-    )
+    """Ours, of the expected type, not open to the group or others (the policy cache's
+    test, shared: one definition of what a private cache file is)."""
+    from sandbox.policy.diskcache import _private as private
+
+    return private(st, kind)
 
 
 def _open_dir(create: bool) -> int | None:
@@ -206,6 +207,8 @@ def _write(
         finally:
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        from sandbox.policy.diskcache import _trim  # the policy cache's: oldest entries go
+
         _trim(dfd)
     except OSError:
         try:
@@ -214,21 +217,3 @@ def _write(
             pass
     finally:
         os.close(dfd)
-
-
-def _trim(dfd: int) -> None:
-    names = [n for n in os.listdir(dfd) if not n.startswith(".")]
-    if len(names) <= MAX_ENTRIES:
-        return
-    aged = []
-    for n in names:
-        try:
-            aged.append((os.stat(n, dir_fd=dfd, follow_symlinks=False).st_mtime_ns, n))
-        except OSError:
-            continue
-    aged.sort()
-    for _mtime, n in aged[: len(aged) - MAX_ENTRIES]:
-        try:
-            os.unlink(n, dir_fd=dfd)
-        except OSError:
-            pass
