@@ -45,7 +45,7 @@ $(STAMP): pyproject.toml setup.py csrc/*.c csrc/*.h csrc/build.py $(LOCK)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(PIP_LOCKED) --upgrade pip setuptools wheel cffi
-	rm -f sandbox/_*.so
+	rm -f sandbox/_*.so sandbox/_lginit
 	$(PIP_LOCKED) --no-build-isolation -e '.[test,dev]'
 	@touch $(STAMP)
 

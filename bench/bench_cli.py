@@ -17,8 +17,10 @@ Rows:
                     policy from the persistent cache: the path without the server
   hook_*_cold       the same without the cache either (LANDGATE_POLICY_CACHE=0)
   memory_one        `landgate run --policy coding-agent -- sleep 3`, read while the agent
-                    runs: the landgate process's RSS, PSS and USS (private pages: what
-                    one more session costs), its helpers' USS, and the peak RSS (wait4's
+                    runs: the landgate process's RSS, PSS and USS (private pages), its
+                    helpers' (the launcher's init) USS and PSS, session_pss_mb (landgate's
+                    PSS + its helpers': what one more session costs the machine; a page
+                    landgate shares with a helper counts once), and the peak RSS (wait4's
                     ru_maxrss: the landgate process, or a waited-for child if larger);
                     goal <= 25 MB per session
   memory_10         the same for 10 sessions started together: the largest and the sum
@@ -146,12 +148,17 @@ def _sessions(env: dict[str, str], cwd: str, audit: str, n: int) -> list[dict[st
         row: dict[str, float] = {}
         try:
             own = _rollup(p.pid)
-            helpers = [_rollup(c)["Private"] for c in tree[1:] if _comm(c) != "sleep"]
+            helpers = [_rollup(c) for c in tree[1:] if _comm(c) != "sleep"]
+            helpers_pss = sum(h["Pss"] for h in helpers) / 1024
             row = {
                 "rss_mb": own["Rss"] / 1024,
                 "pss_mb": own["Pss"] / 1024,
                 "uss_mb": own["Private"] / 1024,
-                "helpers_uss_mb": sum(helpers) / 1024,
+                "helpers_uss_mb": sum(h["Private"] for h in helpers) / 1024,
+                "helpers_pss_mb": helpers_pss,
+                # What the session costs the machine: landgate's and its helpers' PSS (a
+                # page two of them share counts once between them, as it is held once).
+                "session_pss_mb": own["Pss"] / 1024 + helpers_pss,
             }
         except OSError:
             row = {}
@@ -220,7 +227,10 @@ def run(quick: bool = False) -> dict:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("LANDGATE_POLICY_CACHE", None)
         env.pop("LANDGATE_HOOK_SERVER", None)
-        for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
+        # A user's own state, not this machine's: the key directory ($XDG_CONFIG_HOME/landgate)
+        # keeps one witness file per audit directory ever used, and the open check's launch
+        # walk of it grows with them (4,300 here from test runs: +10 ms on main, +2.5 now).
+        for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"):
             env[k] = str(tmp / k.lower())
         (tmp / "xdg_runtime_dir").mkdir(mode=0o700)
         alone = dict(env, LANDGATE_HOOK_SERVER="0")

@@ -153,12 +153,16 @@ def goal_rows(data: dict[str, Any]) -> list[Row]:
             f"PSS {one.get('pss_mb', 0):.1f}, USS {one.get('uss_mb', 0):.1f} MB "
             f"(+ helper USS {one.get('helpers_uss_mb', 0):.1f} MB)"
         )
+        if "session_pss_mb" in one:
+            text += f"; the session (landgate + helpers) PSS {one['session_pss_mb']:.1f} MB"
         if isinstance(ten, dict) and "pss_mb" in ten:
             text += (
                 f"; 10 at once: PSS sum {ten['pss_mb']['sum']:.0f} MB, "
                 f"USS sum {ten['uss_mb']['sum']:.0f} MB"
                 f" + helpers {ten.get('helpers_uss_mb', {}).get('sum', 0):.0f} MB"
             )
+            if "session_pss_mb" in ten:
+                text += f", sessions' PSS sum {ten['session_pss_mb']['sum']:.0f} MB"
         rows.append(
             (
                 "memory of one `landgate run` (coding-agent, sleep), the supervising process",

@@ -4,6 +4,8 @@ One extension per concern, each built from its own C files:
 
     sandbox._probe      probe.c      kernel feature probes for `landgate doctor`
     sandbox._launch     launch.c     the restricted child: namespaces, Landlock, seccomp, exec
+    sandbox/_lginit     lginit.c     launch.c's init as a small program (reap, forward), which
+                                     init execs once the agent is forked (not a module)
     sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
                         decision loop and the decisions `explain` shares with it
 
@@ -96,9 +98,31 @@ def build_inplace(name: str) -> str:
     return str(target)
 
 
+def build_init_helper(target: Path, tmp: Path) -> str:
+    """Compile and link the launcher's init helper (csrc/lginit.c, launch.c's reaper with a
+    main) to `target` (sandbox/_lginit), atomically: a session starting meanwhile execs
+    the old helper or the new one, never half of one."""
+    import shlex
+    import subprocess
+    import sysconfig
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    out = tmp / f"_lginit.{os.getpid()}"
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    cmd = [*cc, *COMPILE_ARGS, f"-I{CSRC}", str(CSRC / "lginit.c"), "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"building the init helper: {' '.join(cmd)}\n{proc.stderr}")
+    os.chmod(out, 0o755)
+    os.replace(out, target)
+    return str(target)
+
+
 if __name__ == "__main__":
     names = sys.argv[1:] or list(MODULES)
     for n in names:
         if n not in MODULES:
             sys.exit(f"unknown module {n!r}; known: {', '.join(MODULES)}")
         print(build_inplace(n))
+        if n == "launch":
+            print(build_init_helper(ROOT / "sandbox" / "_lginit", ROOT / "build" / "lginit"))

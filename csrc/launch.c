@@ -562,15 +562,18 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
     }
 }
 
+static const int forwarded_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGQUIT, SIGUSR1, SIGUSR2,
+                                     SIGCONT };
+
 static void install_forwarders(int sock)
 {
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT };
+    const int *sigs = forwarded_sigs;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = forward_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    for (size_t i = 0; i < sizeof forwarded_sigs / sizeof forwarded_sigs[0]; i++)
         if (sigaction(sigs[i], &sa, NULL) != 0)
             fail(sock, "sigaction (init)", errno);
     sigset_t none;
@@ -643,6 +646,58 @@ static void reap(pid_t agent, int *agent_status, int kill_orphans)
     }
 }
 
+/* The forwarded signals stay blocked from here to the helper's handlers (the mask
+ * survives execve; a default action would end init without a pid namespace). */
+static void block_forwarded(int sock)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof forwarded_sigs / sizeof forwarded_sigs[0]; i++)
+        sigaddset(&set, forwarded_sigs[i]);
+    if (sigprocmask(SIG_SETMASK, &set, NULL) != 0)
+        fail(sock, "sigprocmask (init)", errno);
+}
+
+/* Decimal text of a non-negative int (snprintf is not async-signal-safe). */
+static void decimal(char *buf, size_t n, int v)
+{
+    char digits[16];
+    int nd = 0;
+    unsigned int u = v < 0 ? 0U : (unsigned int)v;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u && nd < (int)sizeof digits);
+    size_t pos = 0;
+    while (nd > 0 && pos + 1 < n)
+        buf[pos++] = digits[--nd];
+    buf[pos] = '\0';
+}
+
+/* Become the init helper: `_lginit SOCK AGENT KILL_ORPHANS`.  Only the socket to
+ * landgate crosses the exec (every other fd of this copy of landgate is closed by it);
+ * the namespaces, the subreaper flag and the blocked signals carry over.  A failed
+ * exec is an error of the spawn: landgate is told, init exits, the agent (blocked
+ * before its execve) dies with it. */
+static void exec_helper(const char *helper, int sock, pid_t agent, int kill_orphans)
+{
+    if (syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        fail(sock, "close_range (init)", errno);
+    if (fcntl(sock, F_SETFD, 0) != 0)
+        fail(sock, "fcntl (init socket)", errno);
+    char a_sock[16], a_agent[16], a_orphans[16];
+    decimal(a_sock, sizeof a_sock, sock);
+    decimal(a_agent, sizeof a_agent, (int)agent);
+    decimal(a_orphans, sizeof a_orphans, kill_orphans ? 1 : 0);
+    char *const argv[] = { (char *)"landgate-init", a_sock, a_agent, a_orphans, NULL };
+    char *const envp[] = { NULL };
+    execve(helper, argv, envp);
+    int e = errno;
+    if (agent > 0)
+        kill(agent, SIGKILL);
+    fail(sock, "exec init helper", e);
+}
+
 static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_wr, pid_t landgate)
 {
     if (close(go_wr) != 0)
@@ -670,7 +725,10 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_
     int kill_orphans = !(s->ns_flags & LG_NS_PID);
     if (kill_orphans && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         fail(sock, "prctl PR_SET_CHILD_SUBREAPER", errno);
-    install_forwarders(sock);
+    if (s->init_helper)
+        block_forwarded(sock); /* until the helper's handlers are in place */
+    else
+        install_forwarders(sock);
     pid_t self = getpid();
     /* Not fork(): this process is a raw clone3 copy of a multi-threaded Python, so
      * a lock another thread held at that moment stays held here forever, and
@@ -685,6 +743,8 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_
     g_agent_pid = agent;
     if (close(go_rd) != 0)
         fail(sock, "close go pipe (init)", errno);
+    if (s->init_helper)
+        exec_helper(s->init_helper, sock, agent, kill_orphans); /* does not return */
     int status = LG_EXIT_SETUP << 8;
     reap(agent, &status, kill_orphans);
     send_msg(sock, LG_MSG_STATUS, 0, status, "status");
@@ -930,3 +990,38 @@ int lg_listener_sync_wakeup(int listener_fd)
         return -errno;
     return 0;
 }
+
+#ifdef LG_INIT_MAIN
+/* csrc/lginit.c: the init helper's program (see exec_helper).  argv: the socket to
+ * landgate, the agent's pid, 1 if orphans are to be killed (no pid namespace). */
+static int parse_int(const char *t, int *out)
+{
+    long v = 0;
+    if (!t || !*t)
+        return -1;
+    for (; *t; t++) {
+        if (*t < '0' || *t > '9' || v > 0x7fffffff / 10)
+            return -1;
+        v = v * 10 + (*t - '0');
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int sock = -1, agent = -1, kill_orphans = 0;
+    if (argc != 4 || parse_int(argv[1], &sock) != 0 || parse_int(argv[2], &agent) != 0 ||
+        parse_int(argv[3], &kill_orphans) != 0 || agent <= 0)
+        return LG_EXIT_SETUP;
+    /* Kept across a plain exec, but set again: the helper's life is landgate's. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        fail(sock, "prctl PR_SET_PDEATHSIG (init helper)", errno);
+    g_agent_pid = agent;
+    install_forwarders(sock);
+    int status = LG_EXIT_SETUP << 8;
+    reap((pid_t)agent, &status, kill_orphans);
+    send_msg(sock, LG_MSG_STATUS, 0, status, "status");
+    return status_to_exit(status);
+}
+#endif

@@ -89,6 +89,12 @@ struct lg_spawn_spec {
     const struct lg_bpf_insn *filter;
     int filter_len;
     unsigned int filter_flags;
+
+    /* The init helper (csrc/lginit.c, installed as sandbox/_lginit): once the agent is
+     * forked, init execs it to reap and forward, so the process that lives as long as
+     * the session is a small program, not a copy of landgate's Python heap.  NULL:
+     * init reaps in place (the copy stays). */
+    const char *init_helper;
 };
 
 /* The parent's handle on a spawned sandbox. */

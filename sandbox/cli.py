@@ -14,16 +14,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from sandbox.policy import Policy
 
 from sandbox._version import __version__
+from sandbox.cliargs import SUBCOMMANDS
 from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError, UsageError
 
+_T0 = time.perf_counter()  # this module's import: LANDGATE_DEBUG_TIMING's zero
 PROG = "landgate"
 
 MAIN_EPILOG = """\
@@ -50,8 +53,6 @@ deny, or `audit verify` found tampering); 2 usage error; 125 landgate failed
 before the agent ran; 126 command not executable; 127 command not found.
 """
 
-ACTIONS = ("file_read", "file_write", "shell_exec", "network")
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with our usage code (2) and a one-line hint."""
@@ -66,21 +67,27 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
-def _add_policy_arg(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument(
-        "--policy",
-        "-p",
-        metavar="FILE",
-        required=required,
-        help="policy file (YAML or SafeClaw JSON) or a bundled preset name"
-        + ("" if required else "; default ./.landgate.yaml, else the coding-agent preset"),
-    )
+def _add_subcommands(
+    sub: argparse._SubParsersAction[_Parser],
+    table: dict[str, dict[str, Any]],
+    only: str | None = None,
+) -> None:
+    for name, spec in table.items():
+        if only is not None and name != only:
+            continue
+        kw = {k: spec[k] for k in ("help", "description", "epilog") if k in spec}
+        p = sub.add_parser(name, formatter_class=_formatter, **kw)
+        for flags, akw in spec["args"]:
+            p.add_argument(*flags, **akw)
+        if "subcommands" in spec:
+            nested = p.add_subparsers(dest=spec["dest"], metavar="SUBCOMMAND", parser_class=_Parser)
+            _add_subcommands(nested, spec["subcommands"])
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line.  `only`: build just that subcommand (main() does when argv names
-    one): argparse's per-parser set-up (help strings through gettext, ~10 ms for the
-    whole tree) is then paid for one subcommand, not all of them."""
+    """The command line (SUBCOMMANDS).  `only`: build just that subcommand (main() does when
+    argv names one): argparse's per-parser set-up (help strings through gettext, ~10 ms for
+    the whole tree) is then paid for one subcommand, not all of them."""
     parser = _Parser(
         prog=PROG,
         description="landgate: run AI agents under a policy enforced by the kernel "
@@ -90,249 +97,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    if only in (None, "run"):
-        run = sub.add_parser(
-            "run",
-            help="run a command under a policy",
-            formatter_class=_formatter,
-            description="Run CMD under the policy: filesystem rules in Landlock, exec and "
-            "connect decisions in a seccomp supervisor, egress in nftables. Every decision "
-            "is written to the audit trail.",
-            epilog="examples:\n  landgate run -- claude\n"
-            "  landgate run --policy ci.yaml -- npm test\n"
-            "  landgate run --simulate --audit ./trail -- ./agent.sh\n"
-            "  landgate run --policy read-only -- cat README.md\n\n"
-            "exit status: CMD's own; 125 if landgate failed before CMD ran "
-            "(the message says why),\n"
-            "126 if CMD could not be executed, 127 if it was not found.",
-        )
-        _add_policy_arg(run, required=False)
-        run.add_argument(
-            "--quiet",
-            "-q",
-            action="store_true",
-            help="do not print which policy was applied (denials are still printed)",
-        )
-        run.add_argument(
-            "--audit",
-            metavar="DIR",
-            help="audit trail directory (default $XDG_STATE_HOME/landgate/audit)",
-        )
-        run.add_argument(
-            "--simulate", action="store_true", help="decide and record every action, block nothing"
-        )
-        run.add_argument(
-            "--best-effort",
-            action="store_true",
-            help="run even if a required layer is missing on this host (with a warning)",
-        )
-        run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
-    if only in (None, "check"):
-        check = sub.add_parser(
-            "check",
-            help="validate a policy and summarise it",
-            formatter_class=_formatter,
-            epilog="example:\n  landgate check --policy policies/coding-agent.yaml",
-        )
-        _add_policy_arg(check, required=True)
-    if only in (None, "explain"):
-        explain = sub.add_parser(
-            "explain",
-            help="show which rule decides an action, and why",
-            formatter_class=_formatter,
-            epilog="examples:\n  landgate explain --policy p.yaml file_read ./src/.env\n"
-            "  landgate explain --policy p.yaml shell_exec 'git push origin main'\n"
-            "  landgate explain --policy p.yaml network api.openai.com:443\n\n"
-            "exit status: 0 allow, 1 deny, 2 usage.",
-        )
-        _add_policy_arg(explain, required=True)
-        explain.add_argument(
-            "action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS)
-        )
-        explain.add_argument(
-            "target",
-            metavar="TARGET",
-            help="a path, a command line, or a destination (host[:port], IP, unix:/path)",
-        )
-    if only in (None, "allow"):
-        allow = sub.add_parser(
-            "allow",
-            help="add an allow rule to the policy file you own (./.landgate.yaml)",
-            formatter_class=_formatter,
-            description="Add `{ KEY: TARGET, effect: allow }` to ACTION's rules in "
-            "./.landgate.yaml "
-            "(created with `extends: [PRESET]` when missing), show the diff, check that the result "
-            "loads and allows the action, then write it. Comments and layout are kept.",
-            epilog="examples:\n  landgate allow shell_exec 'od *'\n"
-            "  landgate allow file_read ~/.config/myapp/ --yes\n"
-            "  landgate allow file_read ~/.bun/bin/ --exec\n"
-            "  landgate allow network api.example.com:443 --policy claude-code\n\n"
-            "writing: --yes writes; on a terminal it asks; otherwise (a pipe, CI) it only shows\n"
-            "the diff and exits 1 without writing.\n"
-            "exit status: 0 written (or already allowed), 1 not written, 2 usage.",
-        )
-        allow.add_argument(
-            "action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS)
-        )
-        allow.add_argument(
-            "target", metavar="TARGET", help="a path pattern, a command pattern or a destination"
-        )
-        allow.add_argument(
-            "--policy",
-            "-p",
-            metavar="FILE",
-            help="the policy in use: a file you own is edited itself; a bundled preset is what a "
-            "new ./.landgate.yaml extends (default: coding-agent)",
-        )
-        allow.add_argument(
-            "--exec", action="store_true", help="file_read only: programs beneath the path may run"
-        )
-        allow.add_argument("--yes", "-y", action="store_true", help="write without asking")
-    if only in (None, "plan"):
-        plan = sub.add_parser(
-            "plan",
-            help="show the kernel rules a policy compiles to",
-            formatter_class=_formatter,
-            epilog="example:\n  landgate plan --policy policies/ci.yaml --json | jq .landlock",
-        )
-        _add_policy_arg(plan, required=False)
-        plan.add_argument("--json", action="store_true", help="machine-readable output")
-    if only in (None, "doctor"):
-        doctor = sub.add_parser(
-            "doctor",
-            help="show what this host's kernel can enforce",
-            formatter_class=_formatter,
-            epilog="The rung printed is the one `landgate run` uses on this host, and what it "
-            "does not cover.",
-        )
-        doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    if only in (None, "audit"):
-        audit = sub.add_parser(
-            "audit", help="verify, read and summarise the audit trail", formatter_class=_formatter
-        )
-        asub = audit.add_subparsers(
-            dest="audit_command", metavar="SUBCOMMAND", parser_class=_Parser
-        )
-        verify = asub.add_parser(
-            "verify",
-            help="check the hash chain, checkpoints and witness",
-            formatter_class=_formatter,
-            epilog="exit status: 0 intact, 1 tampered (first bad seq named), 2 unreadable.",
-        )
-        show = asub.add_parser(
-            "show",
-            help="list entries",
-            formatter_class=_formatter,
-            epilog="example:\n  landgate audit show --denied --since 1h",
-        )
-        show.add_argument(
-            "--denied", action="store_true", help="only denied (or would-deny) actions"
-        )
-        show.add_argument("--action", choices=ACTIONS, help="only this action")
-        show.add_argument("--session", metavar="ID", help="only this session")
-        show.add_argument(
-            "--since",
-            metavar="WHEN",
-            help="only entries since WHEN (ISO time, or 30s / 10m / 2h / 1d ago)",
-        )
-        show.add_argument("--json", action="store_true", help="JSON Lines output")
-        stats = asub.add_parser(
-            "stats",
-            help="counts by action and result, top denied targets",
-            formatter_class=_formatter,
-        )
-        stats.add_argument("--session", metavar="ID", help="only this session")
-        stats.add_argument("--json", action="store_true", help="machine-readable output")
-        suggest = asub.add_parser(
-            "suggest",
-            help="policy rules that would allow a simulated run",
-            formatter_class=_formatter,
-            epilog="example:\n  landgate run --simulate -- ./agent.sh\n"
-            "  landgate audit suggest > suggested.yaml",
-        )
-        suggest.add_argument(
-            "--session", metavar="ID", help="session to learn from (default: the last)"
-        )
-        report = asub.add_parser(
-            "report", help="render a self-contained HTML report", formatter_class=_formatter
-        )
-        report.add_argument("--html", metavar="OUT", required=True, help="output file")
-        report.add_argument("--session", metavar="ID", help="only this session")
-        for p in (verify, show, stats, suggest, report):
-            p.add_argument(
-                "dir",
-                nargs="?",
-                metavar="DIR",
-                help="audit directory (default $XDG_STATE_HOME/landgate/audit)",
-            )
-    if only in (None, "hook"):
-        hook = sub.add_parser(
-            "hook",
-            help="judge an agent's tool call before it runs (Claude Code PreToolUse hook)",
-            formatter_class=_formatter,
-            epilog="reads the hook input (JSON) on stdin; install with "
-            "`landgate init --agent claude-code`",
-        )
-        hook.add_argument(
-            "agent", choices=["claude-code"], help="the agent whose hook protocol to speak"
-        )
-        hook.add_argument(
-            "--policy",
-            "-p",
-            metavar="FILE",
-            help="policy file or preset; default ./.landgate.yaml in the hook's cwd, "
-            "else the claude-code preset",
-        )
-        hook.add_argument("--audit", metavar="DIR", help="audit directory")
-    if only in (None, "init"):
-        init = sub.add_parser(
-            "init",
-            help="write a first ./.landgate.yaml for this project (and an agent's hook)",
-            formatter_class=_formatter,
-            epilog="detects package.json, pyproject.toml/requirements*.txt, Cargo.toml, go.mod "
-            "and Makefile; the file starts in mode: simulate",
-        )
-        init.add_argument(
-            "--agent",
-            choices=["claude-code", "codex", "aider", "generic"],
-            default="generic",
-            help="the agent the policy is for (claude-code also gets its PreToolUse hook)",
-        )
-        init.add_argument("--yes", "-y", action="store_true", help="do not ask before writing")
-        init.add_argument(
-            "--force", action="store_true", help="replace an existing ./.landgate.yaml"
-        )
-        init.add_argument(
-            "--settings",
-            metavar="FILE",
-            help="Claude Code settings file to merge the hook into "
-            "(default ./.claude/settings.json)",
-        )
-    if only in (None, "ui"):
-        ui = sub.add_parser(
-            "ui",
-            help="serve the local dashboard (127.0.0.1, token in the printed URL)",
-            formatter_class=_formatter,
-        )
-        ui.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-        ui.add_argument("--audit", metavar="DIR", help="audit directory")
-        ui.add_argument(
-            "--policy",
-            "-p",
-            metavar="FILE",
-            default=".landgate.yaml",
-            help="the policy file the dashboard shows and changes (default ./.landgate.yaml)",
-        )
-    if only in (None, "mcp"):
-        mcp = sub.add_parser(
-            "mcp",
-            help="serve run/read_file/write_file/list_dir over MCP (stdio), under a policy",
-            formatter_class=_formatter,
-        )
-        _add_policy_arg(mcp, required=False)
-        mcp.add_argument("--workspace", metavar="DIR", help="the tools' directory (default: cwd)")
-        mcp.add_argument("--audit", metavar="DIR", help="audit directory")
+    _add_subcommands(sub, SUBCOMMANDS, only)
     return parser
 
 
@@ -358,8 +123,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise_usage("run: no command given (usage: landgate run [--policy FILE] -- CMD [ARG...])")
+    timings: dict[str, float] | None = None
+    if os.environ.get("LANDGATE_DEBUG_TIMING") == "1":
+        timings = {"startup": round((time.perf_counter() - _T0) * 1000, 2)}
+    t_import = time.perf_counter()
     from sandbox.session import RunOptions, run_session
 
+    if timings is not None:
+        timings["imports"] = round((time.perf_counter() - t_import) * 1000, 2)
     options = RunOptions(
         argv=argv,
         policy=args.policy,
@@ -370,8 +141,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         warn=lambda msg: _stderr_line(f"landgate: warning: {msg}"),
         notice=lambda msg: _stderr_line(f"landgate: {msg}"),
         policy_cache=True,
+        timings=timings,
     )
-    return run_session(options)
+    try:
+        return run_session(options)
+    finally:
+        if timings is not None:
+            # Since this module was imported (the interpreter's own start is not seen here).
+            timings["total"] = round((time.perf_counter() - _T0) * 1000, 2)
+            _stderr_line(
+                "landgate: timing (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+            )
 
 
 def cmd_check(args: argparse.Namespace) -> int:

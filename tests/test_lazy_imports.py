@@ -128,3 +128,20 @@ def test_run_imports_no_ui_or_integrations(home: dict[str, str], tmp_path: Path)
     warm = _modules(argv, home, cwd=str(tmp_path))
     assert warm["rc"] == 127
     assert _loaded(warm["modules"], (*UI_AND_INTEGRATIONS, *PARSER)) == []
+
+
+def test_run_probes_the_kernel_once_per_boot(home: dict[str, str], tmp_path: Path) -> None:
+    """The second `run` takes the kernel's features from the per-boot probe cache
+    (sandbox.host.probecache): the probing module is not even imported, unless a namespace
+    kind said "no" (asked again every time)."""
+    from sandbox.host.probe import NAMESPACE_FACTS, probe_host_uncached
+
+    argv = ["run", "-q", "--policy", "read-only", "--", "no-such-command-landgate-test"]
+    cold = _modules(argv, home, cwd=str(tmp_path))
+    assert cold["rc"] == 127 and "sandbox._probe" in cold["modules"]  # the twin: probed
+    warm = _modules(argv, home, cwd=str(tmp_path))
+    assert warm["rc"] == 127
+    host = probe_host_uncached()
+    all_yes = all(getattr(host, k) for k in NAMESPACE_FACTS)
+    assert ("sandbox._probe" in warm["modules"]) == (not all_yes)
+    assert "getpass" not in warm["modules"]

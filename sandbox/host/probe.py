@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sandbox.host.kaudit import probe_audit_state
 
@@ -190,46 +191,90 @@ def probe_unshare(flags: int, uid: int = -1) -> bool:
     return bool(lib.lg_probe_unshare(flags, uid) == 0)
 
 
-@lru_cache(maxsize=1)
-def probe_host() -> HostCapabilities:
-    """Probe the kernel (a few short-lived children; about 5 ms)."""
+# The facts a boot cannot change: the kernel's features (Landlock's ABI, seccomp's flags and
+# actions, pidfd and kcmp, the memfd_noexec sysctl's existence).  sandbox.host.probecache
+# keeps these per boot; everything else is asked again on every launch.
+KERNEL_FACTS = (
+    "landlock_abi",
+    "landlock_error",
+    "seccomp_filter",
+    "seccomp_notify",
+    "wait_killable_recv",
+    "sync_wakeup",
+    "pidfd_thread",
+    "kcmp_file",
+    "memfd_noexec",
+)
+# What this user may unshare: a sysctl or an LSM may change it within a boot.
+NAMESPACE_FACTS = ("user_ns", "mount_ns", "pid_ns", "net_ns")
+
+
+def kernel_facts() -> dict[str, object]:
+    """Probe KERNEL_FACTS (one short-lived child, for SYNC_WAKE_UP)."""
     from sandbox._probe import lib
 
     abi = int(lib.lg_probe_landlock_abi())
-    is_root = os.geteuid() == 0
     notify = lib.lg_probe_seccomp_action(SECCOMP_RET_USER_NOTIF) == 0
-    if is_root:
-        mount_ns = probe_unshare(CLONE_NEWNS)
-        pid_ns = probe_unshare(CLONE_NEWNS | CLONE_NEWPID)
-        net_ns = probe_unshare(CLONE_NEWNET)
-        user_ns = probe_unshare(CLONE_NEWUSER)
-    else:
-        user_ns = probe_unshare(CLONE_NEWUSER | CLONE_NEWNS)
-        mount_ns = user_ns
-        pid_ns = user_ns and probe_unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID)
-        net_ns = user_ns and probe_unshare(CLONE_NEWUSER | CLONE_NEWNET)
-    return HostCapabilities(
-        kernel=os.uname().release,
-        landlock_abi=max(abi, 0),
-        landlock_error=_errno_text(abi),
-        seccomp_filter=lib.lg_probe_seccomp_filter_flag(0) == 1,
-        seccomp_notify=notify,
+    return {
+        "landlock_abi": max(abi, 0),
+        "landlock_error": _errno_text(abi),
+        "seccomp_filter": lib.lg_probe_seccomp_filter_flag(0) == 1,
+        "seccomp_notify": notify,
         # WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER (EINVAL alone).
-        wait_killable_recv=lib.lg_probe_seccomp_filter_flag(
+        "wait_killable_recv": lib.lg_probe_seccomp_filter_flag(
             SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
         )
         == 1,
-        sync_wakeup=notify and lib.lg_probe_notif_sync_wakeup() == 0,
-        pidfd_thread=lib.lg_probe_pidfd_thread() == 1,
-        kcmp_file=lib.lg_probe_kcmp_file() == 0,
+        "sync_wakeup": notify and lib.lg_probe_notif_sync_wakeup() == 0,
+        "pidfd_thread": lib.lg_probe_pidfd_thread() == 1,
+        "kcmp_file": lib.lg_probe_kcmp_file() == 0,
+        "memfd_noexec": os.path.exists("/proc/sys/vm/memfd_noexec"),
+    }
+
+
+def namespace_facts(is_root: bool) -> dict[str, bool]:
+    """Probe NAMESPACE_FACTS (a short-lived child each, ~1.5 ms apiece)."""
+    if is_root:
+        return {
+            "mount_ns": probe_unshare(CLONE_NEWNS),
+            "pid_ns": probe_unshare(CLONE_NEWNS | CLONE_NEWPID),
+            "net_ns": probe_unshare(CLONE_NEWNET),
+            "user_ns": probe_unshare(CLONE_NEWUSER),
+        }
+    user_ns = probe_unshare(CLONE_NEWUSER | CLONE_NEWNS)
+    return {
+        "user_ns": user_ns,
+        "mount_ns": user_ns,
+        "pid_ns": user_ns and probe_unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID),
+        "net_ns": user_ns and probe_unshare(CLONE_NEWUSER | CLONE_NEWNET),
+    }
+
+
+def assemble(kernel: dict[str, object], namespaces: dict[str, bool]) -> HostCapabilities:
+    """HostCapabilities from the two probes above and what is asked fresh every time
+    (identity, cgroup layout, the host audit's state)."""
+    is_root = os.geteuid() == 0
+    fields: dict[str, Any] = {**kernel, **namespaces}
+    return HostCapabilities(
+        kernel=os.uname().release,
         is_root=is_root,
         uid=os.getuid(),
         gid=os.getgid(),
-        user_ns=user_ns,
-        mount_ns=mount_ns,
-        pid_ns=pid_ns,
-        net_ns=net_ns,
-        memfd_noexec=os.path.exists("/proc/sys/vm/memfd_noexec"),
         cgroup=cgroup_kind(),
         kernel_audit=probe_audit_state(is_root),
+        **fields,
     )
+
+
+@lru_cache(maxsize=1)
+def probe_host() -> HostCapabilities:
+    """Probe the kernel, once per process: the boot's kernel facts from the per-boot cache
+    when it holds (sandbox.host.probecache), the rest asked now."""
+    from sandbox.host.probecache import cached_probe
+
+    return cached_probe()
+
+
+def probe_host_uncached() -> HostCapabilities:
+    """Everything asked of the kernel now (a few short-lived children; about 6 ms)."""
+    return assemble(kernel_facts(), namespace_facts(os.geteuid() == 0))

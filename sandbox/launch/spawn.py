@@ -231,6 +231,7 @@ def spawn(spec: SpawnSpec) -> Child:
     s.filter = prog
     s.filter_len = len(spec.filter)
     s.filter_flags = spec.filter_flags
+    s.init_helper = cstr(init_helper())
 
     handle = ffi.new("struct lg_child *")
     keep.append(handle)
@@ -261,6 +262,28 @@ def spawn(spec: SpawnSpec) -> Child:
         _handle=handle,
         _keep=keep,
     )
+
+
+INIT_HELPER = "_lginit"
+
+
+def init_helper() -> str:
+    """The init helper program (csrc/lginit.c), installed next to sandbox._launch.
+
+    Once the agent is forked, init execs it to reap and forward signals for the rest of
+    the session, so the process that lives as long as the session is ~200 KiB of its
+    own, not a copy of landgate's Python heap (which becomes ~6 MB of private pages as
+    landgate's own pages change).  Missing or not executable: a broken install, refused
+    before anything is spawned (never a silent fallback to the copy)."""
+    import sandbox._launch as launch_module
+
+    path = os.path.join(os.path.dirname(os.path.abspath(launch_module.__file__)), INIT_HELPER)
+    if not os.access(path, os.X_OK):
+        raise LaunchError(
+            f"the launcher's init helper {path} is missing or not executable: "
+            "reinstall landgate (make install)"
+        )
+    return path
 
 
 def _reap(pid: int) -> None:

@@ -21,7 +21,7 @@ from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, LaunchError
 from sandbox.launch.spawn import AppliedStatus, Child, SpawnSpec
 from sandbox.plan import Plan
 from sandbox.policy.model import Policy
-from sandbox.session.options import RunOptions
+from sandbox.session.options import PhaseClock, RunOptions
 from sandbox.session.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -226,8 +226,10 @@ def run_child(
     failure: list[str],
     net: NetworkSession | None,
     on_spawned: Callable[[AppliedStatus], None],
+    clock: PhaseClock | None = None,
 ) -> tuple[int, bool]:
     """Spawn, supervise, release, wait.  Returns (exit code, timed out)."""
+    clock = clock or PhaseClock(None)
     argv = list(options.argv)
     forward = options.forward_signals and threading.current_thread() is threading.main_thread()
     waitset = set(FORWARDED) | {signal.SIGCHLD}
@@ -253,6 +255,7 @@ def run_child(
     kernel = _kernel_denials_socket(plan, options)
     try:
         child = spawn(spec)
+        clock.mark("spawn")
         target.append(child.init_pid)
         on_spawned(child.applied)
         if kernel is not None:
@@ -272,6 +275,7 @@ def run_child(
             recorder.stderr_fd,
         )
         recorder.attach(supervisor)
+        clock.mark("supervisor")
         child.release()
         cancel = options.cancel
         init_status, killed = _wait_and_forward(
@@ -281,6 +285,7 @@ def run_child(
             forward=forward,
         )
         raw, exec_errno = child.collect()
+        clock.mark("run")
     except BaseException:
         if child is not None:
             _kill_and_reap(child.init_pid)

@@ -8,10 +8,10 @@ notification (never accepted, not even under --best-effort).
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,10 @@ class RunOptions:
     # Reuse the validated policy from the persistent cache (sandbox.policy.diskcache):
     # `landgate run` sets it, the library's callers load in-process (memoised) instead.
     policy_cache: bool = False
+    # Filled, when given, with each launch phase's duration in ms as the session passes it
+    # (policy, probe, plan, network, spawn, supervisor, run, close): `LANDGATE_DEBUG_TIMING=1
+    # landgate run` prints them.  Never read by the session itself.
+    timings: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,10 +154,7 @@ def session_start_fields(
     plan: Plan, argv: Sequence[str], cwd: str, **extra: object
 ) -> dict[str, object]:
     """What the audit trail's session-start entry records (DESIGN §5)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
+    user = _user_name()
     return {
         "policy_sha256": plan.policy_sha256,
         "policy": plan.policy_path,
@@ -168,3 +169,33 @@ def session_start_fields(
         "uid": os.getuid(),
         **extra,
     }
+
+
+def _user_name() -> str:
+    """getpass.getuser()'s answer (LOGNAME, USER, LNAME, USERNAME, else the password
+    database), without importing getpass (and termios) on every launch."""
+    for k in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        name = os.environ.get(k)
+        if name:
+            return name
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+class PhaseClock:
+    """Durations of the launch's phases into RunOptions.timings (a no-op without it)."""
+
+    def __init__(self, out: dict[str, float] | None) -> None:
+        self._out = out
+        self._last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        if self._out is None:
+            return
+        now = time.perf_counter()
+        self._out[phase] = round(self._out.get(phase, 0.0) + (now - self._last) * 1000, 2)
+        self._last = now

@@ -29,6 +29,7 @@ from sandbox.launch.spawn import AppliedStatus
 from sandbox.session.applied import applied_layers
 from sandbox.session.child import run_child, stdio_fd
 from sandbox.session.options import (
+    PhaseClock,
     RunOptions,
     SessionResult,
     check_enforcement,
@@ -53,6 +54,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
     from sandbox.launch.spawn import spawn, spec_from_plan
     from sandbox.plan import build_plan, needs_egress_layer
 
+    clock = PhaseClock(options.timings)
     argv = list(options.argv)
     if not argv:
         raise LaunchError("no command given")
@@ -60,13 +62,16 @@ def run_session_result(options: RunOptions) -> SessionResult:
     audit_dir = Path(options.audit_dir) if options.audit_dir else default_audit_dir()
     _prepare_audit_dirs(audit_dir)
     policy = load_session_policy(replace(options, audit_dir=str(audit_dir)), cwd)
+    clock.mark("policy")
     host = options.host if options.host is not None else probe_host()
+    clock.mark("probe")
     environ = dict(options.env if options.env is not None else os.environ)
     simulate = options.simulate or policy.mode == "simulate"
     plan = build_plan(
         policy, host, simulate=simulate, environ=environ, extra_sections=options.extra_sections
     )
     check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
+    clock.mark("plan")
     env = policy.environment.apply(environ)
     path = resolve_executable(argv[0], env, cwd)
     if path is None:
@@ -108,6 +113,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
             # The network session has already warned through options.warn (each once).
             net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
+        clock.mark("network")
         started: dict[str, Any] = {}
 
         def start_session(applied: AppliedStatus) -> None:
@@ -143,6 +149,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             failure,
             net,
             start_session,
+            clock,
         )
     finally:
         if net is not None:
@@ -151,6 +158,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         if session_id is not None:
             writer.end_session(exit_code)
         writer.close()
+        clock.mark("close")
     if failure:
         raise LaunchError(
             f"audit trail {audit_dir} became unwritable ({failure[0]}): "

@@ -37,6 +37,7 @@ RANK = {
     "integrations": 8,  # the Claude Code hook, MCP server, LangChain tools: built on the API
     "": 8,  # sandbox/__init__.py re-exports the API
     "ui": 8,  # `landgate ui`: reads the trail (audit), edits the policy (setup)
+    "cliargs": 8,  # the command line's arguments as data (argparse only): read by cli
     "cli": 9,  # `landgate hook` / `landgate mcp` parse arguments and call integrations
     "__main__": 10,
 }

@@ -316,3 +316,93 @@ def test_bad_policy_for_run_is_125_not_an_agent_code(world):
     )
     assert check.returncode == 1
     assert landgate(world, ["sh", "-c", "exit 1"]).returncode == 1
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["pid-namespace", "no-namespaces"])
+def test_init_is_the_small_helper_not_a_copy_of_landgate(world, namespaces, monkeypatch):
+    """Once the agent is forked, the sandbox's init is the helper program (csrc/lginit.c),
+    not a clone of landgate's Python process: its private memory is its own ~100 KiB, not
+    the pages of landgate's heap that changed since the clone (issue 19: ~5 MB each).
+    With the helper off (spec.init_helper NULL) init's exe is landgate's interpreter and
+    this test fails."""
+    import threading
+
+    from sandbox.launch import spawn as spawn_mod
+
+    seen: dict[str, object] = {}
+    real_spawn = spawn_mod.spawn
+
+    def spying(spec):
+        child = real_spawn(spec)
+        seen["init"] = child.init_pid
+        return child
+
+    monkeypatch.setattr(spawn_mod, "spawn", spying)  # run_session imports it at call time
+    marker = world.workspace / "init-checked"
+
+    def look() -> None:
+        # init execs the helper right after forking the agent: look until it has.
+        for _ in range(500):
+            pid = seen.get("init")
+            if isinstance(pid, int):
+                try:
+                    exe = os.readlink(f"/proc/{pid}/exe")
+                    private = 0
+                    with open(f"/proc/{pid}/smaps_rollup") as fh:
+                        for line in fh:
+                            if line.startswith(("Private_Clean", "Private_Dirty")):
+                                private += int(line.split()[1])
+                    seen["exe"], seen["private_kb"] = exe, private
+                    if exe.endswith("/_lginit"):
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        marker.write_text("")
+
+    t = threading.Thread(target=look)
+    t.start()
+    try:
+        # The agent waits until the test has looked at init.
+        host = (
+            None
+            if namespaces
+            else probe_host().without(mount_ns=False, pid_ns=False, user_ns=False)
+        )
+        rc = run_inprocess(
+            world,
+            ["sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.02; done; exit 3"],
+            host=host,
+            best_effort=not namespaces,
+        )
+    finally:
+        marker.write_text("")
+        t.join()
+    assert rc == 3
+    assert str(seen.get("exe", "")).endswith("/sandbox/_lginit"), seen
+    assert 0 < int(str(seen["private_kb"])) < 2048, seen
+
+
+def test_a_missing_init_helper_refuses_the_launch(world, monkeypatch):
+    """A broken install (the helper absent) is refused before anything is spawned, never
+    a silent fall back; the twin above runs with it."""
+    from sandbox.errors import LaunchError
+    from sandbox.launch import spawn as spawn_mod
+
+    monkeypatch.setattr(spawn_mod, "INIT_HELPER", "_lginit.missing")
+    with pytest.raises(LaunchError, match=r"init helper .*_lginit\.missing is missing"):
+        run_inprocess(world, ["true"])
+
+
+def test_debug_timing_names_every_launch_phase(world):
+    """LANDGATE_DEBUG_TIMING=1: one stderr line with each phase's milliseconds (the library
+    fills RunOptions.timings, the command line prints it); the twin without the variable
+    prints no such line.  Durations are not asserted (timings never are)."""
+    phases = ("imports", "policy", "probe", "plan", "spawn", "supervisor", "run", "close")
+    p = landgate(world, ["sh", "-c", "exit 4"], env={"LANDGATE_DEBUG_TIMING": "1"})
+    assert p.returncode == 4, p.stderr
+    (line,) = [ln for ln in p.stderr.decode().splitlines() if "timing (ms)" in ln]
+    named = [part.split()[0] for part in line.split(": ", 2)[2].split(", ")]
+    assert all(ph in named for ph in phases), line
+    quiet = landgate(world, ["sh", "-c", "exit 4"])
+    assert quiet.returncode == 4 and b"timing (ms)" not in quiet.stderr
