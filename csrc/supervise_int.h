@@ -112,6 +112,7 @@ struct lg_creds {
     unsigned uid, gid;   /* fsuid, fsgid */
     int ngroups;
     gid_t groups[64];
+    int no_groups;       /* groups not taken (lg_read_open_creds, fsuid 0 only): left as worn */
     int tgid;
     int ns_tgid, ns_tid; /* the caller's ids in its own pid namespace (NStgid/NSpid, 4.1) */
     unsigned umask;      /* 0777 mask; (unsigned)-1 when the kernel did not say */
@@ -188,6 +189,7 @@ struct lg_sup {
     int open_ruleset;              /* our copy of the sandbox's Landlock ruleset; -1 none */
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
+    struct lg_pidfd_cache *pidfds; /* the open check's tid -> pidfd cache (supervise_creds.c) */
     int seen_count;
 
     /* supervise_exec_stable.c: landgate's own root and mount namespace, and the
@@ -235,6 +237,9 @@ int lg_read_creds(int tid, struct lg_creds *c);
 /* The calling thread's fd `fd` as our own fd (pidfd_getfd), or -errno; works
  * before 6.9 (no PIDFD_THREAD) too.  Defined in supervise_net.c. */
 int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd);
+int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status);
+int lg_pidfd_cache_init(struct lg_sup *s);
+void lg_pidfd_cache_free(struct lg_sup *s);
 int lg_become(const struct lg_creds *c);
 int lg_unbecome(const struct lg_creds *c);
 

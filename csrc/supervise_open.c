@@ -93,7 +93,12 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     j->flags = flags;
     j->mode = mode;
     j->access = access;
-    int rc = lg_read_creds(tid, &j->creds);
+    /* /proc/TID/status only when this open needs what it alone says: the umask to
+     * create, the caller's own pid-namespace ids for its /proc/self, /dev/fd
+     * spellings (lg_rewrite_self, lg_strip_own_root, lg_own_proc_prepare). */
+    int need_status = (flags & (O_CREAT | __O_TMPFILE)) || strncmp(path, "/proc", 5) == 0 ||
+                      strncmp(path, "/dev/", 5) == 0;
+    int rc = lg_read_open_creds(s, tid, &j->creds, need_status);
     if (rc < 0 || !lg_id_valid(s, req->id)) {
         if (!lg_id_valid(s, req->id)) {
             lg_count(s, LG_COUNT_GONE);

@@ -88,7 +88,12 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         snprintf(err, (size_t)errlen, "open check: %s", strerror(ENOMEM));
         return -1;
     }
-    int rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
+    int rc = lg_pidfd_cache_init(s);
+    if (rc < 0) {
+        snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
+        return -1;
+    }
+    rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
     if (rc < 0) {
         snprintf(err, (size_t)errlen, "open check: opener pool: %s", strerror(-rc));
         return -1;
@@ -123,6 +128,7 @@ void lg_open_fini(struct lg_sup *s)
     s->open_ruleset = -1;
     free(s->seen);
     s->seen = NULL;
+    lg_pidfd_cache_free(s);
 }
 
 void lg_open_job_free(struct open_job *j)
@@ -389,8 +395,11 @@ void *lg_open_worker(void *arg)
         e = 0;
     }
     int refused = (fd < 0 && e == EACCES) ? landlock_refused(j) : 0;
-    if (lg_unbecome(&j->creds) < 0)
-        lg_count(s, LG_COUNT_ERRORS);
+    /* No lg_unbecome: the opener keeps wearing the caller's ids into its next
+     * job, whose lg_become switches only what differs (the same caller: nothing).
+     * Wearing them is less than landgate's own identity, inside the same
+     * Landlock domain, and every job here and in supervise_fsop_do.c starts
+     * with lg_become. */
     if (fd < 0) {
         int rule = refused == LG_ACCESS_WRITE ? s->t.write_default_rule
                  : refused == LG_ACCESS_READ ? s->t.read_default_rule : -1;
