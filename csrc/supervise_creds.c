@@ -102,9 +102,17 @@ int lg_read_creds(int tid, struct lg_creds *c)
 
 #define LG_PIDFD_SLOTS 64
 
+/* One thread the open check met: its pidfd and, once an absolute path needed
+ * it, its root directory (O_PATH of /proc/TID/root, 3.7 us to open). */
+struct lg_pidfd_slot {
+    int tid;
+    int fd;    /* pidfd_open(tid, PIDFD_THREAD), or -1 */
+    int root;  /* the thread's root, or -1 */
+};
+
 struct lg_pidfd_cache {
     int usable;  /* 1 works, 0 not on this kernel (fall back to /proc/TID/status), -1 untried */
-    struct { int tid; int fd; } slot[LG_PIDFD_SLOTS];
+    struct lg_pidfd_slot slot[LG_PIDFD_SLOTS];
 };
 
 int lg_pidfd_cache_init(struct lg_sup *s)
@@ -114,9 +122,18 @@ int lg_pidfd_cache_init(struct lg_sup *s)
         return -ENOMEM;
     c->usable = -1;
     for (int i = 0; i < LG_PIDFD_SLOTS; i++)
-        c->slot[i].fd = -1;
+        c->slot[i].fd = c->slot[i].root = -1;
     s->pidfds = c;
     return 0;
+}
+
+static void slot_clear(struct lg_pidfd_slot *sl)
+{
+    if (sl->fd >= 0)
+        close(sl->fd);
+    if (sl->root >= 0)
+        close(sl->root);
+    sl->fd = sl->root = -1;
 }
 
 void lg_pidfd_cache_free(struct lg_sup *s)
@@ -124,14 +141,14 @@ void lg_pidfd_cache_free(struct lg_sup *s)
     if (!s->pidfds)
         return;
     for (int i = 0; i < LG_PIDFD_SLOTS; i++)
-        if (s->pidfds->slot[i].fd >= 0)
-            close(s->pidfds->slot[i].fd);
+        slot_clear(&s->pidfds->slot[i]);
     free(s->pidfds);
     s->pidfds = NULL;
 }
 
-/* PIDFD_GET_INFO for thread `tid`, through a kept pidfd (loop thread only: the
- * cache has no lock).  0, or -errno (-ENOTTY/-EINVAL: not on this kernel).
+/* PIDFD_GET_INFO for thread `tid`, through its kept pidfd (loop thread only:
+ * the cache has no lock).  The slot, or NULL with *err (-ENOTTY/-EINVAL: not
+ * on this kernel).
  *
  * Why a kept pidfd names the notifying thread and never a task that reused its
  * number: the ioctl answers only while the pidfd's task exists (ESRCH once it
@@ -140,77 +157,118 @@ void lg_pidfd_cache_free(struct lg_sup *s)
  * the pidfd's task held `tid` at the ioctl; the notifying thread holds `tid`
  * from RECV until its notification is answered, and the caller checks
  * SECCOMP_IOCTL_NOTIF_ID_VALID after this; two live tasks never share an id.
- * A stale or mismatching pidfd is closed and a fresh one opened. */
-static int pidfd_info_for(struct lg_pidfd_cache *c, int tid, struct lg_pidfd_info *info)
+ * A stale or mismatching slot is cleared (its root too) and a fresh pidfd
+ * opened. */
+static struct lg_pidfd_slot *pidfd_info_for(struct lg_pidfd_cache *c, int tid,
+                                            struct lg_pidfd_info *info, int *err)
 {
-    int *fd = &c->slot[(unsigned)tid % LG_PIDFD_SLOTS].fd;
-    int *who = &c->slot[(unsigned)tid % LG_PIDFD_SLOTS].tid;
+    struct lg_pidfd_slot *sl = &c->slot[(unsigned)tid % LG_PIDFD_SLOTS];
     for (int fresh = 0; fresh < 2; fresh++) {
-        if (*fd < 0 || *who != tid) {
-            if (*fd >= 0)
-                close(*fd);
-            *fd = (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);  /* 6.9 */
-            if (*fd < 0)
-                return -errno;
-            *who = tid;
+        if (sl->fd < 0 || sl->tid != tid) {
+            slot_clear(sl);
+            sl->fd = (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);  /* 6.9 */
+            if (sl->fd < 0) {
+                *err = -errno;
+                return NULL;
+            }
+            sl->tid = tid;
         }
         memset(info, 0, sizeof *info);
         info->mask = LG_PIDFD_INFO_PID | LG_PIDFD_INFO_CREDS;
-        int rc = ioctl(*fd, LG_PIDFD_GET_INFO, info);
+        int rc = ioctl(sl->fd, LG_PIDFD_GET_INFO, info);
         int e = errno;
         if (rc == 0 && (info->mask & (LG_PIDFD_INFO_PID | LG_PIDFD_INFO_CREDS)) ==
                            (LG_PIDFD_INFO_PID | LG_PIDFD_INFO_CREDS) &&
             info->pid == (__u32)tid)
-            return 0;
-        close(*fd);  /* gone, reused, or no such ioctl: never kept */
-        *fd = -1;
-        if (rc < 0 && (e == ENOTTY || e == EINVAL))
-            return -e;
+            return sl;
+        slot_clear(sl);  /* gone, reused, or no such ioctl: never kept */
+        if (rc < 0 && (e == ENOTTY || e == EINVAL)) {
+            *err = -e;
+            return NULL;
+        }
         if (rc == 0)
             e = ESRCH;  /* answered for another task: the thread we kept is gone */
-        if (fresh)
-            return -e;
+        if (fresh) {
+            *err = -e;
+            return NULL;
+        }
     }
-    return -ESRCH;
+    *err = -ESRCH;
+    return NULL;
 }
 
 /* The caller's credentials for the open check.  need_status: the open needs
  * what only /proc/TID/status says (the umask to create, the ids in the caller's
- * pid namespace for its /proc/self spellings): then exactly lg_read_creds.
- * Otherwise fsuid/fsgid/tgid come from the pidfd, and the groups too only
- * matter, and are read from /proc/TID/status, when landgate is root and the
- * caller's fsuid is not 0: an fsuid of 0 gives the thread that wears it
- * CAP_DAC_OVERRIDE (the openers keep it, see opener_caps), so no permission
- * check it meets looks at the supplementary groups, and no groups are taken
- * (c->no_groups; lg_become leaves the worn ones).  Without root lg_become
- * switches nothing.  Falls back to /proc/TID/status where PIDFD_GET_INFO or
+ * pid namespace for its /proc/self spellings).  Otherwise fsuid/fsgid/tgid
+ * come from the pidfd, and the groups too only matter, and are read from
+ * /proc/TID/status, when landgate is root and the caller's fsuid is not 0: an
+ * fsuid of 0 gives the thread that wears it CAP_DAC_OVERRIDE (the openers keep
+ * it, see opener_caps), so no permission check it meets looks at the
+ * supplementary groups, and no groups are taken (c->no_groups; lg_become
+ * leaves the worn ones).  Without root lg_become switches nothing.
+ *
+ * root: when not NULL, *root gets the caller's root directory (O_PATH, ours to
+ * close), from the thread's slot: opened once per thread.  A thread's root
+ * cannot change under the sandbox: the filter is installed after every setup
+ * step (csrc/launch.c agent_main) and refuses chroot, pivot_root and new mount
+ * namespaces (sandbox/plan/seccomp_table.py), and setns needs CAP_SYS_ADMIN,
+ * which the agent never keeps (csrc/launch.c kept_caps).  Were it to change
+ * anyway, the walk would start from the old root: still judged on the object's
+ * real path and identity, still opened under the sandbox's Landlock domain.
+ *
+ * Falls back to /proc/TID/status and /proc/TID/root where PIDFD_GET_INFO or
  * PIDFD_THREAD is missing (before 6.13).  0 or -errno (-ESRCH: gone). */
-int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status)
+int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status, int *root)
 {
     struct lg_pidfd_cache *pc = s->pidfds;
-    if (need_status || !pc || pc->usable == 0)
-        return lg_read_creds(tid, c);
+    struct lg_pidfd_slot *sl = NULL;
     struct lg_pidfd_info info;
-    int rc = pidfd_info_for(pc, tid, &info);
-    if (rc == -ENOTTY || rc == -EINVAL) {
-        pc->usable = 0;  /* this kernel has no PIDFD_GET_INFO / PIDFD_THREAD: not asked again */
-        return lg_read_creds(tid, c);
+    int rc = 0;
+    if (root)
+        *root = -1;
+    if (pc && pc->usable != 0) {
+        sl = pidfd_info_for(pc, tid, &info, &rc);
+        if (!sl && (rc == -ENOTTY || rc == -EINVAL))
+            pc->usable = 0;  /* this kernel has no PIDFD_GET_INFO / PIDFD_THREAD: not asked again */
+        else if (!sl)
+            return rc == -ENOENT ? -ESRCH : rc;
+        else
+            pc->usable = 1;
     }
-    if (rc < 0)
-        return rc == -ENOENT ? -ESRCH : rc;
-    pc->usable = 1;
-    if (info.fsuid != 0 && geteuid() == 0)
-        return lg_read_creds(tid, c);  /* its groups decide what it may open */
-    memset(c, 0, sizeof *c);
-    c->uid = info.fsuid;
-    c->gid = info.fsgid;
-    c->tgid = (int)info.tgid;
-    c->ns_tgid = c->tgid;
-    c->ns_tid = tid;
-    c->umask = (unsigned)-1;
-    c->ngroups = 0;
-    c->no_groups = 1;
-    c->have = 1;
+    if (!sl || need_status || (info.fsuid != 0 && geteuid() == 0)) {
+        rc = lg_read_creds(tid, c);  /* groups, umask or pid-namespace ids: only it says them */
+        if (rc < 0)
+            return rc;
+    } else {
+        memset(c, 0, sizeof *c);
+        c->uid = info.fsuid;
+        c->gid = info.fsgid;
+        c->tgid = (int)info.tgid;
+        c->ns_tgid = c->tgid;
+        c->ns_tid = tid;
+        c->umask = (unsigned)-1;
+        c->ngroups = 0;
+        c->no_groups = 1;
+        c->have = 1;
+    }
+    if (!root)
+        return 0;
+    if (sl && sl->root < 0) {
+        char link[64];
+        snprintf(link, sizeof link, "/proc/%d/root", tid);
+        sl->root = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (sl->root < 0)
+            return errno == ENOENT ? -ESRCH : -errno;
+    }
+    if (sl) {
+        *root = fcntl(sl->root, F_DUPFD_CLOEXEC, 3);
+    } else {
+        char link[64];
+        snprintf(link, sizeof link, "/proc/%d/root", tid);
+        *root = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (*root < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
     return 0;
 }
 

@@ -237,7 +237,7 @@ int lg_read_creds(int tid, struct lg_creds *c);
 /* The calling thread's fd `fd` as our own fd (pidfd_getfd), or -errno; works
  * before 6.9 (no PIDFD_THREAD) too.  Defined in supervise_net.c. */
 int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd);
-int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status);
+int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status, int *root);
 int lg_pidfd_cache_init(struct lg_sup *s);
 void lg_pidfd_cache_free(struct lg_sup *s);
 int lg_become(const struct lg_creds *c);

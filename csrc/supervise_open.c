@@ -98,8 +98,11 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
      * spellings (lg_rewrite_self, lg_strip_own_root, lg_own_proc_prepare). */
     int need_status = (flags & (O_CREAT | __O_TMPFILE)) || strncmp(path, "/proc", 5) == 0 ||
                       strncmp(path, "/dev/", 5) == 0;
-    int rc = lg_read_open_creds(s, tid, &j->creds, need_status);
+    int root = -1;  /* an absolute path's walk starts at the caller's root */
+    int rc = lg_read_open_creds(s, tid, &j->creds, need_status, path[0] == '/' ? &root : NULL);
     if (rc < 0 || !lg_id_valid(s, req->id)) {
+        if (root >= 0)
+            close(root);
         if (!lg_id_valid(s, req->id)) {
             lg_count(s, LG_COUNT_GONE);
             lg_open_job_free(j);
@@ -114,6 +117,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     /* In its own view: in a pid namespace /proc/self is its namespace's pid,
      * resolved below in its procfs (under /proc/TID/root). */
     if (lg_rewrite_self(path, j->creds.ns_tgid, j->creds.ns_tid, p, sizeof p, &fdnum) < 0) {
+        if (root >= 0)
+            close(root);
         ev->result = LG_EFFECT_ALLOW;
         lg_open_answer(s, req->id, ev, ENAMETOOLONG);
         lg_open_job_free(j);
@@ -123,6 +128,9 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         lg_strip_own_root(p, j->creds.ns_tgid, j->creds.ns_tid);
     int e = 0;
     if (fdnum >= 0) {
+        if (root >= 0)
+            close(root);
+        root = -1;
         /* its own fd link: the open file it already holds (the magic link's target) */
         rc = lg_caller_fd(s, req->id, tid, fdnum);
         if (rc == -EBADF) {
@@ -147,8 +155,10 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         int absolute = p[0] == '/';
         char link[64];
         if (absolute) {
-            snprintf(link, sizeof link, "/proc/%d/root", tid);
-            base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            base = root;  /* from lg_read_open_creds (p is absolute exactly when path is) */
+            root = -1;
+            if (base < 0)
+                errno = EIO;
         } else if (dirfd == AT_FDCWD) {
             snprintf(link, sizeof link, "/proc/%d/cwd", tid);
             base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -243,6 +253,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
             }
         }
         close(base);
+        if (root >= 0)
+            close(root);  /* not taken by a walk (p is absolute exactly when path is) */
     }
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
