@@ -190,6 +190,7 @@ struct lg_sup {
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
     struct lg_pidfd_cache *pidfds; /* the open check's tid -> pidfd cache (supervise_creds.c) */
+    struct lg_file_id *deny_sorted; /* t.deny_ids sorted by (dev, ino): lg_judge_object's bsearch */
     int seen_count;
 
     /* supervise_exec_stable.c: landgate's own root and mount namespace, and the
@@ -237,6 +238,7 @@ int lg_read_creds(int tid, struct lg_creds *c);
 /* The calling thread's fd `fd` as our own fd (pidfd_getfd), or -errno; works
  * before 6.9 (no PIDFD_THREAD) too.  Defined in supervise_net.c. */
 int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd);
+int lg_deny_ids_sort(struct lg_sup *s);
 int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status, int *root);
 int lg_pidfd_cache_init(struct lg_sup *s);
 void lg_pidfd_cache_free(struct lg_sup *s);

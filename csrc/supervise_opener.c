@@ -88,7 +88,9 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         snprintf(err, (size_t)errlen, "open check: %s", strerror(ENOMEM));
         return -1;
     }
-    int rc = lg_pidfd_cache_init(s);
+    int rc = lg_deny_ids_sort(s);
+    if (rc == 0)
+        rc = lg_pidfd_cache_init(s);
     if (rc < 0) {
         snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
         return -1;
@@ -129,6 +131,8 @@ void lg_open_fini(struct lg_sup *s)
     free(s->seen);
     s->seen = NULL;
     lg_pidfd_cache_free(s);
+    free(s->deny_sorted);
+    s->deny_sorted = NULL;
 }
 
 void lg_open_job_free(struct open_job *j)
