@@ -98,8 +98,15 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
 
 /* Judge the object fd refers to.  1 = denied (*rule set), 0 = allowed,
  * -errno when it cannot be judged (the caller fails closed).  real gets the
- * object's path as the kernel names it. */
-int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
+ * object's path as the kernel names it.
+ *
+ * judged/judged_bits: a path the caller has already judged with lg_judge_path
+ * and every access bit that judgement denied (NULL: none).  When the object's
+ * real path is that same string, the path rules are not matched again:
+ * lg_judge_path's bits depend on the path alone (the access only picks the
+ * rule it names), so the answer would be the same. */
+int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap,
+                          const char *judged, int judged_bits)
 {
     /* statx for the birth time: the identity is (dev, ino, btime), so a reused
      * inode number is not the denied object it once was. */
@@ -108,14 +115,9 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
         return -errno;
     unsigned long long btime = (st.stx_mask & STATX_BTIME)
         ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, real, cap - 1);
-    if (n < 0)
-        return -errno;
-    if ((size_t)n >= cap - 1)
-        return -ENAMETOOLONG;
-    real[n] = '\0';
+    int rc = lg_fd_path(fd, real, cap);
+    if (rc < 0)
+        return rc;
     *rule = -1;
     unsigned long long dev = makedev(st.stx_dev_major, st.stx_dev_minor), ino = st.stx_ino;
     if (!s->deny_sorted && s->t.n_deny_ids > 0)
@@ -132,7 +134,13 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
     }
     if (seen_find(s, dev, ino, btime, access, rule))
         return 1;
-    int bits = real[0] == '/' ? lg_judge_path(&s->t, real, strlen(real), access, rule) : 0;
+    int bits;
+    if (real[0] != '/')
+        bits = 0;  /* "(deleted)", anon inodes: no name to judge, the identity was */
+    else if (judged && judged_bits == 0 && strcmp(real, judged) == 0)
+        bits = 0;  /* the same path, already judged: nothing denied */
+    else
+        bits = lg_judge_path(&s->t, real, strlen(real), access, rule);
     if (bits) {
         /* Every access its name denies joins the identity set, each under a rule
          * that denies it (not the requested access's -1: a read of .git/config
@@ -146,6 +154,11 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
         seen_add(s, dev, ino, btime, bits, r);
     }
     return (bits & access) ? 1 : 0;
+}
+
+int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
+{
+    return lg_judge_object_named(s, fd, access, rule, real, cap, NULL, 0);
 }
 
 /* The object named `name` beneath dirfd (not followed) joins the identity set under

@@ -303,6 +303,9 @@ void lg_open_fini(struct lg_sup *s);
  * shared with supervise_fsop*.c. */
 struct stat;
 int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap);
+int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap,
+                          const char *judged, int judged_bits);
+int lg_fd_path(int fd, char *out, size_t cap);
 int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
 void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 

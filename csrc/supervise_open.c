@@ -77,7 +77,7 @@
 /* Loop thread: resolve, judge, hand to an opener.  Answers on every path. */
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
-                         unsigned long long resolve, int access)
+                         unsigned long long resolve, int access, const char *abs, int abs_bits)
 {
     int tid = (int)req->pid;
     struct open_job *j = calloc(1, sizeof *j);
@@ -271,16 +271,12 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     int rule = -1;
     int d;
     if (j->obj >= 0) {
-        d = lg_judge_object(s, j->obj, access, &rule, real, sizeof real);
+        d = lg_judge_object_named(s, j->obj, access, &rule, real, sizeof real, abs, abs_bits);
     } else {
         /* creation: judge the name it will have, before anything exists */
-        char link[64], dirpath[PATH_MAX];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", j->parent);
-        ssize_t n = readlink(link, dirpath, sizeof dirpath - 1);
-        if (n < 0) {
-            d = -errno;
-        } else {
-            dirpath[n] = '\0';
+        char dirpath[PATH_MAX];
+        d = lg_fd_path(j->parent, dirpath, sizeof dirpath);
+        if (d == 0) {
             int w = snprintf(real, sizeof real, "%s/%s", strcmp(dirpath, "/") == 0 ? "" : dirpath,
                              (flags & __O_TMPFILE) == __O_TMPFILE ? "" : j->name);
             d = (w < 0 || (size_t)w >= sizeof real) ? -ENAMETOOLONG
@@ -387,13 +383,14 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (flags & O_PATH)
         access = LG_ACCESS_READ;  /* no data access, but its metadata: judged as a read */
     char abs[PATH_MAX];
+    int abs_bits = -1;  /* what the spelling denies (lg_judge_path), once judged */
     if (rc == 0)
         rc = lg_absolute_in_view(tid, dirfd, path, abs, sizeof abs);
     if (rc == 0) {
         lg_copy_target(ev.target, sizeof ev.target, abs, &ev.flags);
         int rule = -1;
-        ev.result = lg_judge_path(&s->t, abs, strlen(abs), access, &rule) & access
-                        ? LG_EFFECT_DENY : LG_EFFECT_ALLOW;
+        abs_bits = lg_judge_path(&s->t, abs, strlen(abs), access, &rule);
+        ev.result = abs_bits & access ? LG_EFFECT_DENY : LG_EFFECT_ALLOW;
         if (ev.result == LG_EFFECT_DENY)
             ev.rule = rule;
     } else {
@@ -434,7 +431,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             return;
         }
         ev.rule = -1;
-        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access);
+        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, abs, abs_bits);
         return;
     }
     if (s->simulate) {

@@ -230,15 +230,12 @@ static int landlock_refused(const struct open_job *j)
  * the access word ("read /w/.env") when it differs from the spelled target. */
 static void detail_object(struct lg_event *ev, int fd, int access)
 {
-    char link[64], real[PATH_MAX];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = fd >= 0 ? readlink(link, real, sizeof real - 1) : -1;
+    char real[PATH_MAX];
     const char *w = (access & LG_ACCESS_WRITE) ? "write" : "read";
-    if (n <= 0 || (size_t)n >= sizeof real - 1) {
+    if (fd < 0 || lg_fd_path(fd, real, sizeof real) < 0 || real[0] == '\0') {
         snprintf(ev->detail, sizeof ev->detail, "%s", w);
         return;
     }
-    real[n] = '\0';
     if (strcmp(real, ev->target) == 0) {
         snprintf(ev->detail, sizeof ev->detail, "%s", w);
         return;
