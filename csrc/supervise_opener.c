@@ -74,7 +74,26 @@ static void *probe_job(void *arg)
 
 int lg_open_init(struct lg_sup *s, char *err, int errlen)
 {
-    if (!(s->t.open_check || s->t.fsop_check) || s->simulate)
+    /* Both the open check and simulation judge objects (the launch deny set)
+     * and take callers' ids on the loop thread. */
+    int rc = lg_deny_ids_sort(s);
+    if (rc == 0)
+        rc = lg_pidfd_cache_init(s);
+    if (rc < 0) {
+        snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
+        return -1;
+    }
+    if (s->simulate) {
+        /* simulation opens nothing, but judges objects as enforcement does
+         * (supervise_open.c): the identity set is kept the same way */
+        s->seen = calloc(LG_SEEN_CAP, sizeof *s->seen);
+        if (!s->seen) {
+            snprintf(err, (size_t)errlen, "open check (simulated): %s", strerror(ENOMEM));
+            return -1;
+        }
+        return 0;
+    }
+    if (!(s->t.open_check || s->t.fsop_check))
         return 0;  /* the openers serve the open check and supervise_fsop.c */
     if (s->t.open_ruleset_fd >= 0) {
         s->open_ruleset = fcntl(s->t.open_ruleset_fd, F_DUPFD_CLOEXEC, 3);
@@ -86,13 +105,6 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
     s->seen = calloc(LG_SEEN_CAP, sizeof *s->seen);
     if (!s->seen) {
         snprintf(err, (size_t)errlen, "open check: %s", strerror(ENOMEM));
-        return -1;
-    }
-    int rc = lg_deny_ids_sort(s);
-    if (rc == 0)
-        rc = lg_pidfd_cache_init(s);
-    if (rc < 0) {
-        snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
         return -1;
     }
     rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
