@@ -10,13 +10,19 @@ Rows (the issue's Benchmark section):
   carve_in       find + cat over 10k files in the workspace, carve-out rules active
                  (`**/.env`, the presets' private-key rules) vs bare: goal <= 1.3x
   carve_outside  the same files in a granted tree that no deny rule can reach (the deny
-                 rules are anchored in the workspace) vs bare: goal <= 1.02x
+                 rules are anchored in the workspace) vs bare: goal <= 1.02x.  The seccomp
+                 filter sees an open's flags, never its path: once a read deny reaches a
+                 readable grant, every read-only open of the sandbox goes to the supervisor,
+                 this tree's included (sandbox/plan/carveouts.py), so this row pays the open
+                 check as carve_in does.
   launch_1m      `landgate run -- /bin/true` granting a tree of 1M entries (with an
                  unanchored deny rule that reaches it) vs granting an empty one: goal <= +5 ms.
                  The tree is built once in ~/.cache/landgate-bench (or $XDG_CACHE_HOME).
   file_access_all  an open loop inside one session with `audit: {file_access: all}` vs
                  the default (`denied`): the cost per open, or "n/a (policy key missing)"
                  while the policy has no such key.
+  open_check_per_open_us  the same loop: the default (`denied`) minus bare, the open check's
+                 cost per supervised open (open + read 4 KiB + close of a workspace file).
 """
 
 from __future__ import annotations
@@ -237,6 +243,7 @@ def run(quick: bool = False) -> dict:
             )
             out["open_loop_per_open_us"] = {k: v * 1e6 for k, v in per_open.items()}
             out["file_access_all_per_open_us"] = (per_open["all"] - per_open["denied"]) * 1e6
+            out["open_check_per_open_us"] = (per_open["denied"] - per_open["bare"]) * 1e6
         return out
     finally:
         subprocess.run(["rm", "-rf", str(tmp)], check=False)

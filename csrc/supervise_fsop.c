@@ -116,14 +116,9 @@ static int walk(const struct lg_creds *c, int base, const char *path, unsigned l
 
 static int fd_path(int fd, char *out, size_t cap)
 {
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, out, cap - 1);
-    if (n < 0)
-        return -errno;
-    if ((size_t)n >= cap - 1)
-        return -ENAMETOOLONG;
-    out[n] = '\0';
+    int rc = lg_fd_path(fd, out, cap);
+    if (rc < 0)
+        return rc;
     return out[0] == '/' ? 0 : -ENOENT;  /* "(deleted)" targets and anon inodes have no name */
 }
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -53,6 +54,34 @@ static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long lon
     pthread_mutex_unlock(&s->seen_lock);
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    const struct lg_file_id *x = a, *y = b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return 0;
+}
+
+/* The launch deny set (up to IDENTITY_LIMIT = 10k entries, 4.3k measured with the
+ * default protected paths) is looked up on every open: a sorted copy and a
+ * binary search instead of a scan of every entry.  The tables key it by
+ * (dev, ino), so no two entries share one.  0 or -ENOMEM. */
+int lg_deny_ids_sort(struct lg_sup *s)
+{
+    free(s->deny_sorted);
+    s->deny_sorted = NULL;
+    if (s->t.n_deny_ids <= 0)
+        return 0;
+    s->deny_sorted = malloc((size_t)s->t.n_deny_ids * sizeof *s->deny_sorted);
+    if (!s->deny_sorted)
+        return -ENOMEM;
+    memcpy(s->deny_sorted, s->t.deny_ids, (size_t)s->t.n_deny_ids * sizeof *s->deny_sorted);
+    qsort(s->deny_sorted, (size_t)s->t.n_deny_ids, sizeof *s->deny_sorted, id_cmp);
+    return 0;
+}
+
 static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
                      unsigned long long btime, int access, int *rule)
 {
@@ -73,8 +102,15 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
 
 /* Judge the object fd refers to.  1 = denied (*rule set), 0 = allowed,
  * -errno when it cannot be judged (the caller fails closed).  real gets the
- * object's path as the kernel names it. */
-int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
+ * object's path as the kernel names it.
+ *
+ * judged/judged_bits: a path the caller has already judged with lg_judge_path
+ * and every access bit that judgement denied (NULL: none).  When the object's
+ * real path is that same string, the path rules are not matched again:
+ * lg_judge_path's bits depend on the path alone (the access only picks the
+ * rule it names), so the answer would be the same. */
+int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap,
+                          const char *judged, int judged_bits)
 {
     /* statx for the birth time: the identity is (dev, ino, btime), so a reused
      * inode number is not the denied object it once was. */
@@ -83,27 +119,32 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
         return -errno;
     unsigned long long btime = (st.stx_mask & STATX_BTIME)
         ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, real, cap - 1);
-    if (n < 0)
-        return -errno;
-    if ((size_t)n >= cap - 1)
-        return -ENAMETOOLONG;
-    real[n] = '\0';
+    int rc = lg_fd_path(fd, real, cap);
+    if (rc < 0)
+        return rc;
     *rule = -1;
     unsigned long long dev = makedev(st.stx_dev_major, st.stx_dev_minor), ino = st.stx_ino;
-    for (int i = 0; i < s->t.n_deny_ids; i++) {
-        const struct lg_file_id *id = &s->t.deny_ids[i];
-        if (id->dev == dev && id->ino == ino && (id->btime == 0 || id->btime == btime) &&
-            (id->access & access)) {
-            *rule = id->rule;
-            return 1;
-        }
+    if (!s->deny_sorted && s->t.n_deny_ids > 0)
+        return -ENOMEM;  /* lg_open_init sorts them: never judge without the launch set */
+    struct lg_file_id key;
+    memset(&key, 0, sizeof key);
+    key.dev = dev;
+    key.ino = ino;
+    const struct lg_file_id *id = s->t.n_deny_ids > 0
+        ? bsearch(&key, s->deny_sorted, (size_t)s->t.n_deny_ids, sizeof key, id_cmp) : NULL;
+    if (id && (id->btime == 0 || id->btime == btime) && (id->access & access)) {
+        *rule = id->rule;
+        return 1;
     }
     if (seen_find(s, dev, ino, btime, access, rule))
         return 1;
-    int bits = real[0] == '/' ? lg_judge_path(&s->t, real, strlen(real), access, rule) : 0;
+    int bits;
+    if (real[0] != '/')
+        bits = 0;  /* "(deleted)", anon inodes: no name to judge, the identity was */
+    else if (judged && judged_bits == 0 && strcmp(real, judged) == 0)
+        bits = 0;  /* the same path, already judged: nothing denied */
+    else
+        bits = lg_judge_path(&s->t, real, strlen(real), access, rule);
     if (bits) {
         /* Every access its name denies joins the identity set, each under a rule
          * that denies it (not the requested access's -1: a read of .git/config
@@ -117,6 +158,11 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
         seen_add(s, dev, ino, btime, bits, r);
     }
     return (bits & access) ? 1 : 0;
+}
+
+int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap)
+{
+    return lg_judge_object_named(s, fd, access, rule, real, cap, NULL, 0);
 }
 
 /* The object named `name` beneath dirfd (not followed) joins the identity set under

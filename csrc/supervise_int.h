@@ -112,6 +112,7 @@ struct lg_creds {
     unsigned uid, gid;   /* fsuid, fsgid */
     int ngroups;
     gid_t groups[64];
+    int no_groups;       /* groups not taken (lg_read_open_creds, fsuid 0 only): left as worn */
     int tgid;
     int ns_tgid, ns_tid; /* the caller's ids in its own pid namespace (NStgid/NSpid, 4.1) */
     unsigned umask;      /* 0777 mask; (unsigned)-1 when the kernel did not say */
@@ -188,6 +189,8 @@ struct lg_sup {
     int open_ruleset;              /* our copy of the sandbox's Landlock ruleset; -1 none */
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
+    struct lg_pidfd_cache *pidfds; /* the open check's tid -> pidfd cache (supervise_creds.c) */
+    struct lg_file_id *deny_sorted; /* t.deny_ids sorted by (dev, ino): lg_judge_object's bsearch */
     int seen_count;
 
     /* supervise_exec_stable.c: landgate's own root and mount namespace, and the
@@ -235,6 +238,10 @@ int lg_read_creds(int tid, struct lg_creds *c);
 /* The calling thread's fd `fd` as our own fd (pidfd_getfd), or -errno; works
  * before 6.9 (no PIDFD_THREAD) too.  Defined in supervise_net.c. */
 int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd);
+int lg_deny_ids_sort(struct lg_sup *s);
+int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status, int *root);
+int lg_pidfd_cache_init(struct lg_sup *s);
+void lg_pidfd_cache_free(struct lg_sup *s);
 int lg_become(const struct lg_creds *c);
 int lg_unbecome(const struct lg_creds *c);
 
@@ -296,6 +303,9 @@ void lg_open_fini(struct lg_sup *s);
  * shared with supervise_fsop*.c. */
 struct stat;
 int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap);
+int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap,
+                          const char *judged, int judged_bits);
+int lg_fd_path(int fd, char *out, size_t cap);
 int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
 void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 

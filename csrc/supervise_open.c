@@ -10,11 +10,13 @@
  *
  *  1. loop thread: copy the path once (a racing thread that rewrites it
  *     afterwards changes nothing: it is never read again), take the caller's
- *     credentials, tgid and umask from /proc/TID/status, and resolve the path
- *     in the caller's view to an O_PATH fd with the caller's fsuid/fsgid:
- *     openat2 relative to the caller's cwd (/proc/TID/cwd) or dirfd
- *     (pidfd_getfd), absolute paths under the caller's root (/proc/TID/root,
- *     RESOLVE_IN_ROOT), always RESOLVE_NO_MAGICLINKS: /proc/PID/root|cwd|fd/N
+ *     fsuid/fsgid and tgid (PIDFD_GET_INFO on a pidfd kept per thread; its
+ *     groups, umask and pid-namespace ids from /proc/TID/status only when this
+ *     open needs them: supervise_creds.c), and resolve the path in the
+ *     caller's view to an O_PATH fd with the caller's fsuid/fsgid: openat2
+ *     relative to the caller's cwd (/proc/TID/cwd) or dirfd (pidfd_getfd),
+ *     absolute paths under the caller's root (/proc/TID/root, opened once per
+ *     thread, RESOLVE_IN_ROOT), always RESOLVE_NO_MAGICLINKS: /proc/PID/root|cwd|fd/N
  *     of any process are refused with ELOOP (they would walk from another
  *     root, or reopen another process's files).  Not RESOLVE_BENEATH: ".."
  *     and absolute paths are ordinary opens; Landlock bounds the object.
@@ -30,7 +32,8 @@
  *  3. an opener thread reopens the judged object through /proc/self/fd/N
  *     (the same inode, no second path walk) with the caller's flags.  Each
  *     opener has restricted itself with the sandbox's own Landlock ruleset,
- *     has the caller's fsuid/fsgid/groups and umask (its own fs_struct:
+ *     wears the caller's fsuid/fsgid/groups (switching only what differs from
+ *     the job before) and umask (its own fs_struct:
  *     unshare(CLONE_FS)) and only the capabilities the agent keeps, so it
  *     cannot open what the kernel would refuse the caller.  O_CREAT of a
  *     missing name is judged by the parent's real path plus the name BEFORE
@@ -47,6 +50,14 @@
  * component of an O_CREAT path is refused (ELOOP) instead of followed; the
  * open never acquires a controlling terminal (O_NOCTTY); openat2 with a
  * struct larger than 24 bytes is refused (E2BIG).
+ *
+ * Why two opens (the O_PATH walk, then the reopen) even for a read: the object
+ * is judged before anything opens it.  Opening a FIFO or a device node for
+ * reading acts on its own (a FIFO's blocked writer is released and then sees
+ * the pipe closed; a watchdog or tape device acts on open and close), and no
+ * open flag asks the kernel to refuse those types, so a denied one would
+ * already have acted when it was judged.  The reopen costs ~4.5 us of the
+ * ~50 us an open check takes on the 2-CPU VM.
  *
  * This file: the notification, the resolution and the judgement on the loop
  * thread.  supervise_opener.c: step 3 and the answer; supervise_identity.c:
@@ -85,7 +96,8 @@
  * enforcement), recorded as simulated, and the kernel carries the open out. */
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
-                         unsigned long long resolve, int access, int simulate)
+                         unsigned long long resolve, int access, int simulate, const char *abs,
+                         int abs_bits)
 {
     int tid = (int)req->pid;
     int learn = simulate || ev->result == LG_EFFECT_DENY;
@@ -108,8 +120,16 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     j->flags = flags;
     j->mode = mode;
     j->access = access;
-    int rc = lg_read_creds(tid, &j->creds);
+    /* /proc/TID/status only when this open needs what it alone says: the umask to
+     * create, the caller's own pid-namespace ids for its /proc/self, /dev/fd
+     * spellings (lg_rewrite_self, lg_strip_own_root, lg_own_proc_prepare). */
+    int need_status = (flags & (O_CREAT | __O_TMPFILE)) || strncmp(path, "/proc", 5) == 0 ||
+                      strncmp(path, "/dev/", 5) == 0;
+    int root = -1;  /* an absolute path's walk starts at the caller's root */
+    int rc = lg_read_open_creds(s, tid, &j->creds, need_status, path[0] == '/' ? &root : NULL);
     if (rc < 0 || !lg_id_valid(s, req->id)) {
+        if (root >= 0)
+            close(root);
         if (!lg_id_valid(s, req->id)) {
             lg_count(s, LG_COUNT_GONE);
             lg_open_job_free(j);
@@ -126,6 +146,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     /* In its own view: in a pid namespace /proc/self is its namespace's pid,
      * resolved below in its procfs (under /proc/TID/root). */
     if (lg_rewrite_self(path, j->creds.ns_tgid, j->creds.ns_tid, p, sizeof p, &fdnum) < 0) {
+        if (root >= 0)
+            close(root);
         if (learn)
             goto learned;
         ev->result = LG_EFFECT_ALLOW;
@@ -137,6 +159,9 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         lg_strip_own_root(p, j->creds.ns_tgid, j->creds.ns_tid);
     int e = 0;
     if (fdnum >= 0) {
+        if (root >= 0)
+            close(root);
+        root = -1;
         /* its own fd link: the open file it already holds (the magic link's target) */
         rc = lg_caller_fd(s, req->id, tid, fdnum);
         if (rc == -EBADF) {
@@ -161,8 +186,10 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         int absolute = p[0] == '/';
         char link[64];
         if (absolute) {
-            snprintf(link, sizeof link, "/proc/%d/root", tid);
-            base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            base = root;  /* from lg_read_open_creds (p is absolute exactly when path is) */
+            root = -1;
+            if (base < 0)
+                errno = EIO;
         } else if (dirfd == AT_FDCWD) {
             snprintf(link, sizeof link, "/proc/%d/cwd", tid);
             base = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -259,6 +286,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
             }
         }
         close(base);
+        if (root >= 0)
+            close(root);  /* not taken by a walk (p is absolute exactly when path is) */
     }
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
@@ -270,7 +299,7 @@ learned:
         char seen[PATH_MAX];
         int r = -1, od = 0;
         if (j->obj >= 0) {
-            od = lg_judge_object(s, j->obj, access, &r, seen, sizeof seen);
+            od = lg_judge_object_named(s, j->obj, access, &r, seen, sizeof seen, abs, abs_bits);
             if (od < 0)
                 lg_count(s, LG_COUNT_ERRORS);  /* not learnt: this name is refused all the same */
         }
@@ -304,16 +333,12 @@ learned:
     int rule = -1;
     int d;
     if (j->obj >= 0) {
-        d = lg_judge_object(s, j->obj, access, &rule, real, sizeof real);
+        d = lg_judge_object_named(s, j->obj, access, &rule, real, sizeof real, abs, abs_bits);
     } else {
         /* creation: judge the name it will have, before anything exists */
-        char link[64], dirpath[PATH_MAX];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", j->parent);
-        ssize_t n = readlink(link, dirpath, sizeof dirpath - 1);
-        if (n < 0) {
-            d = -errno;
-        } else {
-            dirpath[n] = '\0';
+        char dirpath[PATH_MAX];
+        d = lg_fd_path(j->parent, dirpath, sizeof dirpath);
+        if (d == 0) {
             int w = snprintf(real, sizeof real, "%s/%s", strcmp(dirpath, "/") == 0 ? "" : dirpath,
                              (flags & __O_TMPFILE) == __O_TMPFILE ? "" : j->name);
             d = (w < 0 || (size_t)w >= sizeof real) ? -ENAMETOOLONG
@@ -420,13 +445,14 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (flags & O_PATH)
         access = LG_ACCESS_READ;  /* no data access, but its metadata: judged as a read */
     char abs[PATH_MAX];
+    int abs_bits = -1;  /* what the spelling denies (lg_judge_path), once judged */
     if (rc == 0)
         rc = lg_absolute_in_view(tid, dirfd, path, abs, sizeof abs);
     if (rc == 0) {
         lg_copy_target(ev.target, sizeof ev.target, abs, &ev.flags);
         int rule = -1;
-        ev.result = lg_judge_path(&s->t, abs, strlen(abs), access, &rule) & access
-                        ? LG_EFFECT_DENY : LG_EFFECT_ALLOW;
+        abs_bits = lg_judge_path(&s->t, abs, strlen(abs), access, &rule);
+        ev.result = abs_bits & access ? LG_EFFECT_DENY : LG_EFFECT_ALLOW;
         if (ev.result == LG_EFFECT_DENY)
             ev.rule = rule;
     } else {
@@ -464,11 +490,11 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             /* the spelling itself is denied (also for a name not yet created):
              * EACCES, after the object it names joins the identity set */
             ev.err = EACCES;
-            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0, abs, abs_bits);
             return;
         }
         ev.rule = -1;
-        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0);
+        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0, abs, abs_bits);
         return;
     }
     if (s->simulate) {
@@ -477,7 +503,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             ev.result = LG_EFFECT_ALLOW;  /* as enforcement: an O_PATH open is not judged */
             ev.rule = -1;
         } else if (rc == 0) {
-            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 1);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 1, abs, abs_bits);
             return;
         }
         lg_push_event(s, &ev);

@@ -12,6 +12,24 @@
 
 #include "supervise_open.h"
 
+/* The path of our own fd `fd` as the kernel names it (readlink of
+ * /proc/self/fd/N: symlinks resolved, in landgate's view; "... (deleted)" or
+ * an anon inode's name where it has none).  0, or -errno (-ENAMETOOLONG when it
+ * does not fit: never a shortened path).  The one reader of that link for the
+ * open check and supervise_fsop.c. */
+int lg_fd_path(int fd, char *out, size_t cap)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, out, cap - 1);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n >= cap - 1)
+        return -ENAMETOOLONG;
+    out[n] = '\0';
+    return 0;
+}
+
 /* Make path absolute in the caller's view and normalise "." and "..". */
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap)
 {

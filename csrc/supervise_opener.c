@@ -74,6 +74,15 @@ static void *probe_job(void *arg)
 
 int lg_open_init(struct lg_sup *s, char *err, int errlen)
 {
+    /* Both the open check and simulation judge objects (the launch deny set)
+     * and take callers' ids on the loop thread. */
+    int rc = lg_deny_ids_sort(s);
+    if (rc == 0)
+        rc = lg_pidfd_cache_init(s);
+    if (rc < 0) {
+        snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
+        return -1;
+    }
     if (s->simulate) {
         /* simulation opens nothing, but judges objects as enforcement does
          * (supervise_open.c): the identity set is kept the same way */
@@ -98,7 +107,7 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         snprintf(err, (size_t)errlen, "open check: %s", strerror(ENOMEM));
         return -1;
     }
-    int rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
+    rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
     if (rc < 0) {
         snprintf(err, (size_t)errlen, "open check: opener pool: %s", strerror(-rc));
         return -1;
@@ -133,6 +142,9 @@ void lg_open_fini(struct lg_sup *s)
     s->open_ruleset = -1;
     free(s->seen);
     s->seen = NULL;
+    lg_pidfd_cache_free(s);
+    free(s->deny_sorted);
+    s->deny_sorted = NULL;
 }
 
 void lg_open_job_free(struct open_job *j)
@@ -230,15 +242,12 @@ static int landlock_refused(const struct open_job *j)
  * the access word ("read /w/.env") when it differs from the spelled target. */
 static void detail_object(struct lg_event *ev, int fd, int access)
 {
-    char link[64], real[PATH_MAX];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = fd >= 0 ? readlink(link, real, sizeof real - 1) : -1;
+    char real[PATH_MAX];
     const char *w = (access & LG_ACCESS_WRITE) ? "write" : "read";
-    if (n <= 0 || (size_t)n >= sizeof real - 1) {
+    if (fd < 0 || lg_fd_path(fd, real, sizeof real) < 0 || real[0] == '\0') {
         snprintf(ev->detail, sizeof ev->detail, "%s", w);
         return;
     }
-    real[n] = '\0';
     if (strcmp(real, ev->target) == 0) {
         snprintf(ev->detail, sizeof ev->detail, "%s", w);
         return;
@@ -399,8 +408,11 @@ void *lg_open_worker(void *arg)
         e = 0;
     }
     int refused = (fd < 0 && e == EACCES) ? landlock_refused(j) : 0;
-    if (lg_unbecome(&j->creds) < 0)
-        lg_count(s, LG_COUNT_ERRORS);
+    /* No lg_unbecome: the opener keeps wearing the caller's ids into its next
+     * job, whose lg_become switches only what differs (the same caller: nothing).
+     * Wearing them is less than landgate's own identity, inside the same
+     * Landlock domain, and every job here and in supervise_fsop_do.c starts
+     * with lg_become. */
     if (fd < 0) {
         int rule = refused == LG_ACCESS_WRITE ? s->t.write_default_rule
                  : refused == LG_ACCESS_READ ? s->t.read_default_rule : -1;

@@ -151,8 +151,13 @@ int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg)
         p->head = j;
     p->tail = j;
     p->pending++;
-    pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->lock);
+    /* Signalled after the unlock: a waiter woken while we still held the lock
+     * would wake only to block on it, and be woken a second time by the unlock
+     * (two wake-ups, often of an idle CPU, on the open check's critical path).
+     * No wake-up is lost: the job is queued before the signal, and a thread that
+     * is not yet waiting sees p->head before it waits. */
+    pthread_cond_signal(&p->cv);
     return 0;
 }
 
