@@ -189,10 +189,14 @@ def test_run_from_a_thread_pool_worker_and_several_at_once(world) -> None:
 
 
 def test_the_denial_twin_from_a_worker_thread(world) -> None:
+    # Written once, before the threads: two threads each rewriting the file while the
+    # other loads it read an empty policy (a test race, seen once).
+    policy = world_policy(world)
+
     def cat(path: Path) -> sandbox.api.RunResult:
         return sandbox.run(
             ["cat", str(path)],
-            policy=world_policy(world),
+            policy=policy,
             cwd=world.workspace,
             env=world.env,
             audit=world.root / "audit",
