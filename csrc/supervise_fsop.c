@@ -466,11 +466,17 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         if (!denied && xchg)
             keep_identity(s, j->b.pfd, j->b.last, made->real);
         if (!denied && lg_is_link(nr)) {
-            /* the object's own judgement adds a denied one to the identity set */
+            /* the object's own judgement adds a denied one to the identity set; the
+             * accesses it denies follow the new name (supervise_fsop_do.c): on
+             * overlayfs the link is numbered apart from the name judged here */
             char real[PATH_MAX];
-            int r2 = -1;
-            if (lg_judge_object(s, j->obj, LG_ACCESS_READ | LG_ACCESS_WRITE, &r2, real, sizeof real) < 0)
+            int rr = -1, rw = -1;
+            int dr = lg_judge_object(s, j->obj, LG_ACCESS_READ, &rr, real, sizeof real);
+            int dw = lg_judge_object(s, j->obj, LG_ACCESS_WRITE, &rw, real, sizeof real);
+            if (dr < 0 || dw < 0)
                 lg_count(s, LG_COUNT_ERRORS);
+            j->alias_access = (dr > 0 ? LG_ACCESS_READ : 0) | (dw > 0 ? LG_ACCESS_WRITE : 0);
+            j->alias_rule = dr > 0 ? rr : rw;
         }
     }
     if (denied) {

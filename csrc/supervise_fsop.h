@@ -35,6 +35,8 @@ struct fsop_job {
     unsigned long long arg;   /* mode / length / rename flags */
     unsigned long long dev;   /* mknod */
     int gitcfg;               /* rename judged on content */
+    int alias_access;         /* link: the accesses denied on the object (its new name joins them) */
+    int alias_rule;           /* link: the rule denying them */
     char target[PATH_MAX];    /* symlink: what it points to */
     struct lg_event ev;
 };

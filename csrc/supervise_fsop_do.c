@@ -141,6 +141,12 @@ void *lg_fsop_worker(void *arg)
             char self[64];
             snprintf(self, sizeof self, "/proc/self/fd/%d", j->obj);
             rc = linkat(AT_FDCWD, self, j->b.pfd, j->b.last, AT_SYMLINK_FOLLOW);
+            /* A denied object's new name is denied too.  Overlayfs copies a lower
+             * file up for the link and numbers the new name by the upper inode (and
+             * birth time): the identity judged before the link does not cover it. */
+            if (rc == 0 && j->alias_access &&
+                lg_seen_add_at(s, j->b.pfd, j->b.last, j->alias_access, j->alias_rule) < 0)
+                lg_count(s, LG_COUNT_ERRORS);
         } else if (nr == SYS_symlink || nr == SYS_symlinkat) {
             rc = symlinkat(j->target, j->b.pfd, j->b.last);
         } else if (nr == SYS_mkdir || nr == SYS_mkdirat) {

@@ -24,6 +24,8 @@
 static void seen_add(struct lg_sup *s, unsigned long long dev, unsigned long long ino,
                      unsigned long long btime, int access, int rule)
 {
+    if (!s->seen)
+        return;  /* no open check in this session: nothing judges by identity */
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++) {
         if (s->seen[i].dev == dev && s->seen[i].ino == ino) {
@@ -55,6 +57,8 @@ static int seen_find(struct lg_sup *s, unsigned long long dev, unsigned long lon
                      unsigned long long btime, int access, int *rule)
 {
     int hit = 0;
+    if (!s->seen)
+        return 0;
     pthread_mutex_lock(&s->seen_lock);
     for (int i = 0; i < s->seen_count; i++)
         if (s->seen[i].dev == dev && s->seen[i].ino == ino && s->seen[i].btime == btime &&

@@ -74,17 +74,32 @@
 #include "supervise_open.h"
 
 
-/* Loop thread: resolve, judge, hand to an opener.  Answers on every path. */
+/* Loop thread: resolve, judge, hand to an opener.  Answers on every path.
+ * ev->result DENY on entry: the name as spelled is denied; the object it reaches
+ * is only resolved so that it joins the identity set (lg_judge_object records an
+ * object whose real path a rule denies): a hard link to it under another name,
+ * made before the session, is then denied too.  The answer is EACCES whatever the
+ * resolution finds.
+ * simulate: the same resolution and judgement (the name as spelled, then the object
+ * it reaches: a hard link of a denied file is a denial in simulation as it is in
+ * enforcement), recorded as simulated, and the kernel carries the open out. */
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
-                         unsigned long long resolve, int access)
+                         unsigned long long resolve, int access, int simulate)
 {
     int tid = (int)req->pid;
+    int learn = simulate || ev->result == LG_EFFECT_DENY;
     struct open_job *j = calloc(1, sizeof *j);
     if (!j) {
+        if (simulate) {
+            lg_push_event(s, ev);  /* the name's judgement: the object could not be */
+            lg_send_resp(s, req->id, 0, 0, 1);
+            return;
+        }
+        if (!learn)
+            ev->flags |= LG_EV_FAILCLOSED;
         ev->result = LG_EFFECT_DENY;
-        ev->flags |= LG_EV_FAILCLOSED;
-        lg_open_answer(s, req->id, ev, ENOMEM);
+        lg_open_answer(s, req->id, ev, learn ? EACCES : ENOMEM);
         return;
     }
     j->s = s;
@@ -100,6 +115,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
             lg_open_job_free(j);
             return;
         }
+        if (learn)
+            goto learned;  /* refused by its name: not fail-closed, only not learnt */
         goto failclosed;
     }
     ev->pid = j->creds.tgid;
@@ -109,6 +126,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     /* In its own view: in a pid namespace /proc/self is its namespace's pid,
      * resolved below in its procfs (under /proc/TID/root). */
     if (lg_rewrite_self(path, j->creds.ns_tgid, j->creds.ns_tid, p, sizeof p, &fdnum) < 0) {
+        if (learn)
+            goto learned;
         ev->result = LG_EFFECT_ALLOW;
         lg_open_answer(s, req->id, ev, ENAMETOOLONG);
         lg_open_job_free(j);
@@ -161,6 +180,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
                 lg_open_job_free(j);
                 return;
             }
+            if (learn)
+                goto learned;
             ev->result = LG_EFFECT_ALLOW;  /* e.g. EBADF for a bad dirfd: the kernel's answer */
             lg_open_answer(s, req->id, ev, be);
             lg_open_job_free(j);
@@ -241,6 +262,35 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     }
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
+        lg_open_job_free(j);
+        return;
+    }
+learned:
+    if (learn) {
+        char seen[PATH_MAX];
+        int r = -1, od = 0;
+        if (j->obj >= 0) {
+            od = lg_judge_object(s, j->obj, access, &r, seen, sizeof seen);
+            if (od < 0)
+                lg_count(s, LG_COUNT_ERRORS);  /* not learnt: this name is refused all the same */
+        }
+        if (simulate) {
+            if (ev->result != LG_EFFECT_DENY && od > 0) {
+                ev->result = LG_EFFECT_DENY;  /* the object is denied: enforcement's answer */
+                ev->rule = r;
+                if (strcmp(seen, ev->target) != 0) {
+                    const char *w = (access & LG_ACCESS_WRITE) ? "write " : "read ";
+                    size_t wl = strlen(w);
+                    memcpy(ev->detail, w, wl);
+                    lg_copy_target(ev->detail + wl, sizeof ev->detail - wl, seen, NULL);
+                }
+            }
+            lg_push_event(s, ev);
+            lg_send_resp(s, req->id, 0, 0, 1);  /* simulation blocks nothing */
+            lg_open_job_free(j);
+            return;
+        }
+        lg_open_answer(s, req->id, ev, EACCES);
         lg_open_job_free(j);
         return;
     }
@@ -411,17 +461,25 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             return;
         }
         if (ev.result == LG_EFFECT_DENY) {
-            /* the spelling itself is denied (also for a name not yet created) */
+            /* the spelling itself is denied (also for a name not yet created):
+             * EACCES, after the object it names joins the identity set */
             ev.err = EACCES;
-            lg_open_answer(s, req->id, &ev, EACCES);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0);
             return;
         }
         ev.rule = -1;
-        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access);
+        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0);
         return;
     }
     if (s->simulate) {
         ev.flags |= LG_EV_SIMULATED;
+        if (rc == 0 && (flags & O_PATH)) {
+            ev.result = LG_EFFECT_ALLOW;  /* as enforcement: an O_PATH open is not judged */
+            ev.rule = -1;
+        } else if (rc == 0) {
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 1);
+            return;
+        }
         lg_push_event(s, &ev);
         lg_send_resp(s, req->id, 0, 0, 1);
         return;

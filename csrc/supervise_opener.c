@@ -74,7 +74,17 @@ static void *probe_job(void *arg)
 
 int lg_open_init(struct lg_sup *s, char *err, int errlen)
 {
-    if (!(s->t.open_check || s->t.fsop_check) || s->simulate)
+    if (s->simulate) {
+        /* simulation opens nothing, but judges objects as enforcement does
+         * (supervise_open.c): the identity set is kept the same way */
+        s->seen = calloc(LG_SEEN_CAP, sizeof *s->seen);
+        if (!s->seen) {
+            snprintf(err, (size_t)errlen, "open check (simulated): %s", strerror(ENOMEM));
+            return -1;
+        }
+        return 0;
+    }
+    if (!(s->t.open_check || s->t.fsop_check))
         return 0;  /* the openers serve the open check and supervise_fsop.c */
     if (s->t.open_ruleset_fd >= 0) {
         s->open_ruleset = fcntl(s->t.open_ruleset_fd, F_DUPFD_CLOEXEC, 3);

@@ -108,6 +108,10 @@ class Recorder:
                 detail = f"{ev.detail or 'read'} {real}"  # as the C check names the object
         if d is None:
             d = spelled[-1]
+        if d.effect != "deny" and ev.result == "deny" and ev.rule is not None:
+            # The C loop judged the object by identity as enforcement does (a hard link
+            # of a denied file, under a name no rule denies): its deny stands.
+            return ev
         return dataclasses.replace(
             ev,
             target=target,
