@@ -22,7 +22,10 @@
  * file, fstat'ed after the read, still has the key's identity and version.
  * What this trusts: the host's clock is not set back by more than that
  * margin while a session runs (the agent cannot set it: CAP_SYS_TIME is
- * dropped), and the file system keeps ctime as every local Linux one does.
+ * dropped), and the file system keeps ctime itself: only local ones are kept
+ * (local_fs).  On NFS or FUSE the attributes of an O_PATH fd can be cached
+ * ones (no open, so no close-to-open revalidation) while the kernel's exec
+ * opens the file afresh: there every exec reads the head, as before.
  * test_exec_object.py rewrites a settled script's #! line in place between
  * two execs of one session: the second must meet the new interpreter's deny.
  */
@@ -34,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "supervise_int.h"
 
@@ -99,6 +103,30 @@ static int settled(const struct stat *st)
     return c <= n - LG_HEAD_SETTLED_NS;
 }
 
+/* A file system whose ctime the kernel keeps on this machine (no network or
+ * FUSE file system, whose attributes may come from a cache or a server):
+ * ext2/3/4, xfs, btrfs, tmpfs, overlayfs, f2fs, and the read-only squashfs
+ * and erofs.  Anything else: the head is read on every exec. */
+static int local_fs(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0)
+        return 0;
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53UL:     /* ext2/3/4 */
+    case 0x58465342UL: /* xfs */
+    case 0x9123683EUL: /* btrfs */
+    case 0x01021994UL: /* tmpfs */
+    case 0x794C7630UL: /* overlayfs */
+    case 0xF2F52010UL: /* f2fs */
+    case 0x73717368UL: /* squashfs */
+    case 0xE0F5E1E2UL: /* erofs */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static struct lg_head_entry *slot(struct lg_sup *s, const struct stat *st)
 {
     unsigned long long h = ((unsigned long long)st->st_ino * 0x9E3779B97F4A7C15ULL) ^
@@ -128,8 +156,10 @@ ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head
     ssize_t n = pread(rfd, head, cap - 1, 0);
     int e = errno;
     struct stat after;
-    /* Kept only when the file read is the version fstat saw, and settled. */
-    int keep = n >= 0 && settled(st) && fstat(rfd, &after) == 0 && same_version(&after, st);
+    /* Kept only when the file read is the version fstat saw, settled, on a
+     * local file system. */
+    int keep = n >= 0 && settled(st) && fstat(rfd, &after) == 0 && same_version(&after, st) &&
+               local_fs(rfd);
     close(rfd);
     if (n < 0)
         return -e;
