@@ -10,9 +10,12 @@ Rows:
                     persistent cache (the second and later runs); goal <= python_start + 25 ms
   cli_true_cold     the same with LANDGATE_POLICY_CACHE=0 (load, validate every time)
   hook_deny/allow   `landgate hook claude-code`, a fresh process per call as Claude Code
-                    runs it, fed a recorded Read of .env (deny) / Bash `ls -la` (allow),
-                    policy cached; goal <= 50 ms end to end, Python start included
-  hook_*_cold       the same without the cache
+                    runs it, fed a recorded Read of .env (deny) / Bash `ls -la` (allow):
+                    answered by the resident hook server (started by the warm-up call);
+                    goal <= 50 ms end to end, Python start included
+  hook_*_alone      the same decided in the hook's own process (LANDGATE_HOOK_SERVER=0),
+                    policy from the persistent cache: the path without the server
+  hook_*_cold       the same without the cache either (LANDGATE_POLICY_CACHE=0)
   memory_one        `landgate run --policy coding-agent -- sleep 3`, read while the agent
                     runs: the landgate process's RSS, PSS and USS (private pages: what
                     one more session costs), its helpers' USS, and the peak RSS (wait4's
@@ -20,8 +23,10 @@ Rows:
                     goal <= 25 MB per session
   memory_10         the same for 10 sessions started together: the largest and the sum
   session           in one process: sandbox.Session.run("/bin/true") vs subprocess.run of
-                    it (per command), with the default settle (15 ms wait for the
-                    supervisor's records) and with settle=0; goal <= +1 ms per command
+                    it (per command), with the default hand-over (the supervisor's records
+                    fenced: Supervisor.flush), with settle=0 (no hand-over: records may
+                    come after run returns) and with the old fixed 15 ms settle wait;
+                    goal <= +1 ms per command
   api_run           in one process: sandbox.run(["/bin/true"]) vs subprocess.run; goal +5 ms
 The bytecode of the package is compiled first (python -m compileall), as an installed
 package has it: with none, each run compiles ~100 modules (~0.7 s here).
@@ -168,17 +173,31 @@ rounds, audit, cwd = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 pol = "read-only"
 def t(fn):
     s = time.perf_counter(); fn(); return (time.perf_counter() - s) * 1000
-out = {"subprocess": [], "api_run": [], "session": [], "session_settle0": []}
+out = {"subprocess": [], "api_run": [], "session": [], "session_settle0": [],
+       "session_settle15": []}
 sandbox.run(["/bin/true"], policy=pol, cwd=cwd, audit=audit)
-with sandbox.Session(pol, cwd=cwd, audit=audit) as s, \
-        sandbox.Session(pol, cwd=cwd, audit=audit, settle=0) as s0:
-    s.run("/bin/true"); s0.run("/bin/true")
+# Started one after the other (each answers a first command before the next starts):
+# sessions launched concurrently from one process can block on the network layer's
+# allocation lock (a fork inherits it while another thread holds it).
+sessions = []
+for settle in (None, 0, 0.015):
+    s = sandbox.Session(pol, cwd=cwd, audit=audit, settle=settle)
+    s.run("/bin/true")
+    sessions.append(s)
+s, s0, s15 = sessions
+try:
     for _ in range(rounds):
         out["subprocess"].append(t(lambda: subprocess.run(["/bin/true"])))
         out["api_run"].append(t(lambda: sandbox.run(["/bin/true"], policy=pol, cwd=cwd,
                                                     audit=audit)))
         out["session"].append(t(lambda: s.run("/bin/true")))
         out["session_settle0"].append(t(lambda: s0.run("/bin/true")))
+        out["session_settle15"].append(t(lambda: s15.run("/bin/true")))
+finally:
+    for x in sessions:
+        x.close()
+if s.fence_failures:
+    raise SystemExit(f"{s.fence_failures} fences failed")
 print(json.dumps({k: statistics.median(v) for k, v in out.items()}))
 """
 
@@ -200,9 +219,12 @@ def run(quick: bool = False) -> dict:
         env = dict(os.environ)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("LANDGATE_POLICY_CACHE", None)
-        for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env.pop("LANDGATE_HOOK_SERVER", None)
+        for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
             env[k] = str(tmp / k.lower())
-        cold = dict(env, LANDGATE_POLICY_CACHE="0")
+        (tmp / "xdg_runtime_dir").mkdir(mode=0o700)
+        alone = dict(env, LANDGATE_HOOK_SERVER="0")
+        cold = dict(alone, LANDGATE_POLICY_CACHE="0")
         true = [LANDGATE, "run", "-q", "--policy", "read-only", "--audit", audit, "--", "/bin/true"]
         hook = [LANDGATE, "hook", "claude-code", "--audit", audit]
 
@@ -225,9 +247,11 @@ def run(quick: bool = False) -> dict:
             {
                 "python_start": _timed([PY, "-c", "pass"], env),
                 "cli_true": _timed(true, env, cwd=cw),
-                "cli_true_cold": _timed(true, cold, cwd=cw),
+                "cli_true_cold": _timed(true, dict(env, LANDGATE_POLICY_CACHE="0"), cwd=cw),
                 "hook_deny": _timed(hook, env, deny, cw),
                 "hook_allow": _timed(hook, env, allow, cw),
+                "hook_deny_alone": _timed(hook, alone, deny, cw),
+                "hook_allow_alone": _timed(hook, alone, allow, cw),
                 "hook_deny_cold": _timed(hook, cold, deny, cw),
                 "hook_allow_cold": _timed(hook, cold, allow, cw),
             },
@@ -264,11 +288,23 @@ def run(quick: bool = False) -> dict:
             med = json.loads(proc.stdout.strip().splitlines()[-1])
             base = med["subprocess"]
             out["inproc"] = {k: round(v, 2) for k, v in med.items()}
-            for k in ("api_run", "session", "session_settle0"):
+            for k in ("api_run", "session", "session_settle0", "session_settle15"):
                 out[f"{k}_minus_subprocess_ms"] = round(med[k] - base, 2)
     finally:
+        stop_hook_servers(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def stop_hook_servers(root: Path) -> None:
+    """The hook servers this run started (their lock files hold their pids)."""
+    import signal
+
+    for lock in root.rglob("hook-*.lock"):
+        try:
+            os.kill(int(lock.read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Integration costs (issue 16): the Claude Code hook's decision latency end to end
-(a fresh `landgate hook claude-code` process per call, Python start included), and a
-sandbox.Session command against a separate sandbox.run.
+(a fresh `landgate hook claude-code` process per call, Python start included; answered
+by the resident hook server, and decided in the hook's own process with
+LANDGATE_HOOK_SERVER=0), and a sandbox.Session command against a separate sandbox.run.
 
     .venv/bin/python bench/integrations.py [--calls 30] [--commands 50]
 
@@ -22,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_cli import stop_hook_servers
+
 
 def _pct(values: list[float], p: float) -> float:
     s = sorted(values)
@@ -31,12 +34,20 @@ def _pct(values: list[float], p: float) -> float:
 def hook_latency(calls: int, root: Path) -> None:
     ws = root / "ws"
     ws.mkdir()
-    env = dict(os.environ, XDG_STATE_HOME=str(root / "state"))
+    (root / "run").mkdir(mode=0o700)
+    env = dict(
+        os.environ,
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CACHE_HOME=str(root / "cache"),
+        XDG_RUNTIME_DIR=str(root / "run"),
+    )
+    env.pop("LANDGATE_HOOK_SERVER", None)
     landgate = shutil.which("landgate", path=str(Path(sys.executable).parent)) or "landgate"
     cases = {
         "Read .env (deny)": ("Read", {"file_path": str(ws / ".env")}),
         "Bash ls (allow)": ("Bash", {"command": "ls -la"}),
     }
+    runs = {"server": env, "own process": dict(env, LANDGATE_HOOK_SERVER="0")}
     for label, (tool, tool_input) in cases.items():
         payload = json.dumps(
             {
@@ -47,25 +58,23 @@ def hook_latency(calls: int, root: Path) -> None:
                 "session_id": "bench",
             }
         ).encode()
-        walls: list[float] = []
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        for _ in range(calls):
-            t = time.perf_counter()
-            subprocess.run(
-                [landgate, "hook", "claude-code"],
-                input=payload,
-                env=env,
-                capture_output=True,
-                check=True,
+        for how, run_env in runs.items():
+            argv = [landgate, "hook", "claude-code"]
+            subprocess.run(argv, input=payload, env=run_env, capture_output=True, check=True)
+            time.sleep(0.5)  # the first call started the server: let it come up
+            walls: list[float] = []
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            for _ in range(calls):
+                t = time.perf_counter()
+                subprocess.run(argv, input=payload, env=run_env, capture_output=True, check=True)
+                walls.append((time.perf_counter() - t) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
+            print(
+                f"hook {label:<18} {how:<11} wall median {statistics.median(walls):6.1f} ms  "
+                f"p90 {_pct(walls, 0.9):6.1f} ms  min {min(walls):6.1f} ms  "
+                f"cpu {cpu / calls:5.1f} ms/call (hook process only)  ({calls} calls)"
             )
-            walls.append((time.perf_counter() - t) * 1000)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
-        print(
-            f"hook {label:<18} wall median {statistics.median(walls):6.1f} ms  "
-            f"p90 {_pct(walls, 0.9):6.1f} ms  min {min(walls):6.1f} ms  "
-            f"cpu {cpu / calls:5.1f} ms/call  ({calls} calls)"
-        )
     t = time.perf_counter()
     for _ in range(calls):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
@@ -103,11 +112,11 @@ def session_cost(commands: int, root: Path) -> None:
         f"{commands // 5} runs)"
     )
     print(
-        f"sandbox.Session        {per_cmd:7.1f} ms per command ({commands} commands; first "
-        f"command incl. launch {first:.1f} ms; whole session {total:.0f} ms)"
+        f"sandbox.Session        {per_cmd:7.1f} ms per command ({commands} commands, records "
+        f"fenced; first command incl. launch {first:.1f} ms; whole session {total:.0f} ms)"
     )
     print(
-        f"sandbox.Session settle=0 {no_settle:5.1f} ms per command (no wait for the "
+        f"sandbox.Session settle=0 {no_settle:5.1f} ms per command (no hand-over of the "
         "supervisor's records)"
     )
 
@@ -122,6 +131,7 @@ def main() -> None:
         hook_latency(args.calls, root)
         session_cost(args.commands, root)
     finally:
+        stop_hook_servers(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -467,11 +467,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
-    from sandbox.integrations.hook import run_hook
+    from sandbox.integrations.hookclient import hook_command
 
-    out, err, code = run_hook(
-        sys.stdin.buffer.read(), policy_arg=args.policy, audit_dir=args.audit, policy_cache=True
-    )
+    out, err, code = hook_command(sys.stdin.buffer.read(), args.policy, args.audit)
     if out:
         _out(out)
     if err:

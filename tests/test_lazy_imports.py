@@ -97,6 +97,9 @@ def _hook_input(ws: Path, tool: str, tool_input: dict) -> bytes:
 def test_hook_imports_no_launcher_and_no_parser_when_cached(
     home: dict[str, str], tmp_path: Path
 ) -> None:
+    # Decided in the hook's own process: what it imports then is the question here (a call
+    # the resident server answers imports no policy code at all: test_hook_server.py).
+    home = dict(home, LANDGATE_HOOK_SERVER="0")
     ws = tmp_path / "ws"
     ws.mkdir()
     deny = _hook_input(ws, "Read", {"file_path": str(ws / ".env")})

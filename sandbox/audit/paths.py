@@ -9,13 +9,12 @@ forge a tag or a checkpoint nor move the witness back.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import secrets
 from pathlib import Path
 
 from sandbox.errors import AuditError
+from sandbox.keyfile import create_key_file
 
 SEGMENT_RE = re.compile(r"^trail-(\d{6,})\.jsonl$")
 LOCK_NAME = "trail.lock"
@@ -94,29 +93,11 @@ def load_key(directory: Path | None = None, *, create: bool) -> bytes:
 
 
 def _create_key(kdir: Path, path: Path) -> bytes:
-    make_private_dir(kdir)
-    key = secrets.token_bytes(KEY_BYTES)
-    tmp = kdir / f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+    make_private_dir(kdir)  # its own message when the directory cannot be made
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # link() fails if another process created the key first: then we use theirs,
-        # so two sessions starting together never end up with different keys.
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        create_key_file(kdir, path, KEY_BYTES)
     except OSError as exc:
-        if exc.errno == errno.EEXIST:
-            pass
-        else:
-            raise AuditError(f"cannot create audit key {path}: {exc.strerror}") from exc
+        raise AuditError(f"cannot create audit key {path}: {exc.strerror}") from exc
     return load_key(kdir, create=False)
 
 

@@ -1,6 +1,9 @@
 """Integrations where agents live (DESIGN §6).
 
   hook        `landgate hook claude-code`: Claude Code's PreToolUse hook
+  hookclient  what the command runs: ask the resident decision server, else `hook` here
+  hookserver  that server (one per user and setup; answers with `hook`'s own result)
+  hookproto   their wire format and the peer checks both ends make
   settings    installing that hook into .claude/settings.json (merge, idempotent)
   judge       a tool call's actions (Bash → shell_exec, Read → file_read, ...)
   toolaudit   tool-level decisions into the audit trail (layer `tool-hook`)

@@ -23,6 +23,10 @@ Task, TodoWrite, ...) is let through and recorded as not judged.  Every call,
 judged or not, lands in the audit trail with the layer `tool-hook`.
 The policy: --policy, else ./.landgate.yaml in the hook input's cwd, else the
 bundled claude-code preset.
+
+The command (sandbox.integrations.hookclient) usually has this module's `run_hook`
+run in the resident hook server (sandbox.integrations.hookserver), which returns what
+it returns here; whenever that is not possible it calls `run_hook` in its own process.
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ def hook_policy(
     if cached:
         from sandbox.policy.diskcache import load_policy_cached
 
-        return load_policy_cached(path, cwd=Path(cwd), audit_dir=audit)
+        # memo: the hook server loads the same policy for every call it answers
+        return load_policy_cached(path, cwd=Path(cwd), audit_dir=audit, memo=True)
     from sandbox.policy.loader import load_policy
 
     return load_policy(path, cwd=Path(cwd), audit_dir=audit)
@@ -102,12 +107,14 @@ def decide_hook(
     policy_arg: str | None = None,
     audit_dir: str | None = None,
     policy_cache: bool = False,
+    default_cwd: str | None = None,
 ) -> HookAnswer:
-    """Judge one PreToolUse input, record it, and say what to answer."""
+    """Judge one PreToolUse input, record it, and say what to answer.  `default_cwd`:
+    the hook process's directory, for an input without `cwd` (default: ours)."""
     from sandbox.integrations import toolaudit
     from sandbox.integrations.judge import judge
 
-    cwd = data.get("cwd") or os.getcwd()
+    cwd = data.get("cwd") or default_cwd or os.getcwd()
     tool = str(data["tool_name"])
     tool_input = data.get("tool_input") or {}
     policy = hook_policy(policy_arg, cwd, audit_dir, cached=policy_cache)
@@ -154,12 +161,17 @@ def run_hook(
     policy_arg: str | None = None,
     audit_dir: str | None = None,
     policy_cache: bool = False,
+    default_cwd: str | None = None,
 ) -> tuple[str, str, int]:
     """The whole hook: (stdout, stderr, exit code).  Never raises for a landgate error."""
     try:
         data = parse_input(raw)
         answer = decide_hook(
-            data, policy_arg=policy_arg, audit_dir=audit_dir, policy_cache=policy_cache
+            data,
+            policy_arg=policy_arg,
+            audit_dir=audit_dir,
+            policy_cache=policy_cache,
+            default_cwd=default_cwd,
         )
     except LandgateError as exc:
         # Fail closed: exit 2 blocks the tool call and shows Claude the message.

@@ -38,9 +38,11 @@ import pickle
 import secrets
 import stat
 import sys
+import threading
 from pathlib import Path
 
 from sandbox._version import __version__
+from sandbox.keyfile import create_key_file
 from sandbox.policy import fsdeps
 from sandbox.policy.baseline import key_dir
 from sandbox.policy.keys import MAX_BYTES
@@ -67,22 +69,55 @@ def enabled() -> bool:
 
 
 def load_policy_cached(
-    path: str | os.PathLike[str], *, cwd: Path, audit_dir: Path | None = None
+    path: str | os.PathLike[str], *, cwd: Path, audit_dir: Path | None = None, memo: bool = False
 ) -> Policy:
-    """`load_policy(path, cwd=cwd, audit_dir=audit_dir)`, from the cache when it holds."""
+    """`load_policy(path, cwd=cwd, audit_dir=audit_dir)`, from the cache when it holds.
+
+    `memo`: also keep the entry in this process's memory (see _MEMO), for a process that
+    loads the same policy again and again (the hook server)."""
     if not enabled():
         return _load(path, cwd, audit_dir)
     key = _entry_key(path, cwd, audit_dir)
-    mac_key = _mac_key() if key is not None else None
-    if key is None or mac_key is None:
+    if key is None:
+        return _load(path, cwd, audit_dir)
+    with _MEMO_LOCK:
+        held = _MEMO.get(key) if memo else None
+    if held is not None and fsdeps.still_true(held[1], MAX_BYTES):
+        return held[0]
+    mac_key = _mac_key()
+    if mac_key is None:
         return _load(path, cwd, audit_dir)
     hit = _read_entry(key, mac_key)
     if hit is not None:
-        return hit
+        if memo:
+            _remember(key, *hit)
+        return hit[0]
     with fsdeps.recording() as notes:
         policy = _load(path, cwd, audit_dir)
     _write_entry(key, mac_key, notes, policy)
+    if memo:
+        _remember(key, policy, notes)
     return policy
+
+
+# Entries this process has read or written, by key (with memo=True): a long-lived
+# process (the hook server) skips reading, checking and
+# unpickling the file, and keeps one Policy object, whose compiled tables are built
+# once (policy.cache).  The same questions are asked again on every hit
+# (fsdeps.still_true), as for an entry read from disk; the key covers the file's bytes.
+_MEMO: dict[str, tuple[Policy, list[fsdeps.Note]]] = {}
+_MEMO_MAX = 16
+
+
+_MEMO_LOCK = threading.Lock()
+
+
+def _remember(key: str, policy: Policy, notes: list[fsdeps.Note]) -> None:
+    with _MEMO_LOCK:
+        _MEMO.pop(key, None)
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = (policy, list(notes))
 
 
 def _load(path: str | os.PathLike[str], cwd: Path, audit_dir: Path | None) -> Policy:
@@ -172,22 +207,9 @@ def _mac_key() -> bytes | None:
 
 def _create_key(kdir: Path, path: Path) -> bool:
     try:
-        kdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = kdir / f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(KEY_BYTES))
-        finally:
-            os.close(fd)
-        try:
-            # link() fails if another process made the key first: theirs is used.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        create_key_file(kdir, path, KEY_BYTES)
     except OSError:
-        return False
+        return False  # no key: every load is a miss (the cache never decides)
     return True
 
 
@@ -217,7 +239,7 @@ def _tag(mac_key: bytes, payload: bytes) -> bytes:
     return hmac.new(mac_key, MAGIC + payload, hashlib.sha256).digest()
 
 
-def _read_entry(key: str, mac_key: bytes) -> Policy | None:
+def _read_entry(key: str, mac_key: bytes) -> tuple[Policy, list[fsdeps.Note]] | None:
     dfd = _open_dir(create=False)
     if dfd is None:
         return None
@@ -260,7 +282,7 @@ def _read_entry(key: str, mac_key: bytes) -> Policy | None:
         return None
     if not fsdeps.still_true(notes, MAX_BYTES):
         return None
-    return policy
+    return policy, notes
 
 
 def _write_entry(key: str, mac_key: bytes, notes: list[fsdeps.Note], policy: Policy) -> None:

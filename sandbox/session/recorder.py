@@ -16,6 +16,29 @@ if TYPE_CHECKING:
     from sandbox.supervise import Supervisor
 
 
+class EventSink:
+    """An `on_event` callback that can also ask for the session's records up to now.
+
+    `sandbox.Session` passes one as RunOptions.on_event: the Recorder binds its `flush`
+    to it when the supervisor starts, so the Session can fence each command (every
+    record of the command delivered before `run` returns) without a sleep."""
+
+    def __init__(self, deliver: Callable[[DecisionEvent], None]) -> None:
+        self._deliver = deliver
+        self._flush: Callable[[float | None], bool] | None = None
+
+    def __call__(self, ev: DecisionEvent) -> None:
+        self._deliver(ev)
+
+    def bind(self, flush: Callable[[float | None], bool]) -> None:
+        self._flush = flush
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """True once every record decided before this call has reached `deliver`
+        (False after `timeout` seconds, or when no supervisor was attached)."""
+        return self._flush is not None and self._flush(timeout)
+
+
 class Recorder:
     """Every decision goes to the audit trail (and to options.on_event, for the API).
 
@@ -133,7 +156,22 @@ class Recorder:
                 return
         sup.add_names(ip, tuple(names))
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Every supervisor record decided before this call recorded and handed on.
+
+        The network layer's DNS view records before it answers (nothing to wait for);
+        the kernel's Landlock records come through kauditd asynchronously and are not
+        covered: they reach `denied` by their timestamp when they arrive in time."""
+        with self._lock:
+            sup = self._supervisor
+        if sup is None:
+            return True  # no supervisor: its records cannot be pending
+        flush = getattr(sup, "flush", None)
+        return bool(flush(timeout)) if flush is not None else False
+
     def attach(self, supervisor: Supervisor | None) -> None:
+        if isinstance(self.extra, EventSink):
+            self.extra.bind(self.flush)
         with self._lock:
             self._supervisor = supervisor
             pending, self._names = self._names, []

@@ -18,8 +18,15 @@ exec, nothing for the supervisor to judge); every program COMMAND starts is
 an exec the supervisor judges, every file it opens meets Landlock.
 
 Denials are attributed to the command whose time window contains the
-decision; the supervisor hands its records over in batches (5 ms), so `run`
-waits `settle` seconds (15 ms) after the command ended before it returns.  Commands
+decision.  The supervisor hands its records over in batches (5 ms); instead of
+waiting that out, `run` fences each command: once the end marker is read (every
+process of the command has ended, and the supervisor pushes a decision's record
+before it answers the syscall, so all of them are in its ring), it has the
+supervisor drain its ring at once and waits for that pass to deliver
+(`Supervisor.flush`).  No sleep, and no record of the command left for the
+next one.  The kernel's own Landlock records (kauditd) are asynchronous and not
+fenced: they are attributed by their timestamp if they arrived in time, and are
+always in `Session.denied` and the trail.  Commands
 run one at a time (a lock); a command that outlives its `timeout` ends the
 whole session (its tree is killed, as `run`'s timeout does): later `run`s
 raise.  Landlock's own refusals are silent in the kernel and appear in
@@ -40,8 +47,10 @@ from typing import Any, Self
 
 from sandbox.errors import LandgateError, LaunchError, UsageError
 from sandbox.policy.denial import denial_from_event
+from sandbox.session.recorder import EventSink
 
-_SETTLE = 0.015  # > the supervisor's drain batch (5 ms): the command's records have arrived
+_SETTLE = 0.015  # > the supervisor's drain batch (5 ms): the fallback when a fence fails
+_FENCE_TIMEOUT = 5.0  # seconds; a drainer that does not answer by then is stuck
 _START_TIMEOUT = 30.0  # seconds for the sandbox to come up and answer the first request
 
 
@@ -64,11 +73,12 @@ class Session:
         audit: str | os.PathLike[str] | None = None,
         simulate: bool = False,
         shell: str = "sh",
-        settle: float = _SETTLE,
+        settle: float | None = None,
     ) -> None:
-        """settle: seconds each `run` waits after its command for the supervisor's records
-        (per-command `denied`); 0 skips the wait, and late records then show only in
-        `Session.denied` and the trail."""
+        """settle: None (the default) fences each command (see the module docstring);
+        a number of seconds waits that long after each command instead (the old way,
+        kept for comparison); 0 neither fences nor waits, and records still in flight
+        then show only in `Session.denied` and the trail."""
         self._cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
         if not os.path.isdir(self._cwd):
             raise UsageError(f"Session: cwd {self._cwd} is not a directory")
@@ -77,7 +87,9 @@ class Session:
         self._audit = os.fspath(audit) if audit is not None else None
         self._simulate = simulate
         self._shell = shell
-        self._settle = max(0.0, float(settle))
+        self._settle = None if settle is None else max(0.0, float(settle))
+        self._sink = EventSink(self._on_event)
+        self.fence_failures = 0  # fences that timed out (the fixed wait was used instead)
         self._nonce = "__landgate_" + secrets.token_hex(16)
         self._lock = threading.Lock()  # one command at a time
         self._ev_lock = threading.Lock()
@@ -88,6 +100,7 @@ class Session:
         self._outcome: Any = None
         self._error: BaseException | None = None
         self._closed = False
+        self._ready = False  # the shell has answered a first, empty request
         self._fds: dict[str, int] = {}
         self._loaded: Any = None  # the Policy, once started
         self.warnings: list[str] = []
@@ -127,7 +140,7 @@ class Session:
             stdin_fd=in_r,
             stdout_fd=out_w,
             stderr_fd=err_w,
-            on_event=self._on_event,
+            on_event=self._sink,
             forward_signals=False,
             cancel=self._cancel,
         )
@@ -210,12 +223,24 @@ class Session:
             self.start()
             if self._closed or self._cancel.is_set():
                 raise LaunchError("Session: the session has ended")
+            if not self._ready:
+                # The shell's own start (its exec's record) belongs to no command: an
+                # empty request, answered and fenced, before the first command's window.
+                self._write(self._request(None).encode())
+                try:
+                    self._read_reply(_START_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self._cancel.set()
+                    raise LaunchError(
+                        f"Session: the sandboxed shell did not answer within {_START_TIMEOUT:g} s"
+                    ) from None
+                self._hand_over()
+                self._ready = True
             cmd = _Command(time.time())
             with self._ev_lock:
                 self._commands.append(cmd)
-            request = (
-                f"( cd -- {shlex.quote(workdir)} && eval {shlex.quote(line)} ) </dev/null; "
-                f"printf '\\n%s %d\\n' {self._nonce} $?; printf '\\n%s\\n' {self._nonce} >&2\n"
+            request = self._request(
+                f"( cd -- {shlex.quote(workdir)} && eval {shlex.quote(line)} ) </dev/null"
             )
             try:
                 self._write(request.encode())
@@ -223,8 +248,7 @@ class Session:
             except subprocess.TimeoutExpired:
                 self._cancel.set()  # ends the tree: the command cannot be stopped alone
                 raise
-            if self._settle:
-                time.sleep(self._settle)
+            self._hand_over()
             with self._ev_lock:
                 cmd.t1 = time.time()
                 events = list(cmd.events)
@@ -243,6 +267,23 @@ class Session:
 
     def _policy(self) -> Any:
         return self._loaded
+
+    def _request(self, command: str | None) -> str:
+        """One framed request: the command (None: nothing), then the end markers."""
+        run = f"{command}; " if command is not None else ""
+        return f"{run}printf '\\n%s %d\\n' {self._nonce} $?; printf '\\n%s\\n' {self._nonce} >&2\n"
+
+    def _hand_over(self) -> None:
+        """Every record of the command that just ended delivered to `_on_event`."""
+        if self._settle is None:
+            if self._sink.flush(_FENCE_TIMEOUT):
+                return
+            # No fence (no supervisor at this rung, or it did not answer): never fewer
+            # records than before the fence existed, the batch interval waited out.
+            self.fence_failures += 1
+            time.sleep(_SETTLE)
+        elif self._settle:
+            time.sleep(self._settle)
 
     def _on_event(self, ev: Any) -> None:
         with self._ev_lock:

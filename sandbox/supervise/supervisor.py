@@ -104,6 +104,11 @@ class Supervisor:
         self._final_counts: dict[str, int] | None = None
         self._lock = threading.Lock()
         self._freed = False
+        # One consumer of the ring at a time (the drainer, or flush() on its caller's
+        # thread): records are delivered in the ring's order.
+        self._drain_lock = threading.Lock()
+        self._flush_buf: Any = None
+        self._drained_all = False  # the drainer has delivered the last record and ended
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -160,27 +165,56 @@ class Supervisor:
                 # Batch: while the ring is non-empty the C side does not write the
                 # eventfd again, so one wake-up per interval instead of per decision
                 # (on 2 CPUs a Python wake-up per exec costs more than the decision).
-                # An event, not a sleep: the loop's end cuts the wait short, so a session's
-                # shutdown does not wait out the interval.
+                # An event, not a sleep: the loop's end cuts the wait short, so a
+                # session's shutdown does not wait out the interval.
                 self._loop_done.wait(_BATCH_SECONDS)
-            while True:
-                n = lib.lg_sup_drain(self._ctx, buf, _DRAIN_BATCH)
-                if n == 0:
-                    break
-                last = 0
-                for i in range(n):
-                    ev = self._to_event(buf[i])
-                    last = ev.seq
-                    self._deliver(ev)
-                lib.lg_sup_ack(self._ctx, last)
-            # lg_sup_run returns only after its workers finished, so once the
-            # loop is done and the ring is empty, every event has been seen.
-            if self._loop_done.is_set() and lib.lg_sup_drain(self._ctx, buf, 0) == 0:
-                n = lib.lg_sup_drain(self._ctx, buf, _DRAIN_BATCH)
-                if n == 0:
+            with self._drain_lock:
+                self._drain_ring(buf)
+                # lg_sup_run returns only after its workers finished, so once the
+                # loop is done and the ring is empty, every event has been seen.
+                # (The second pass catches a record pushed while the first delivered.)
+                if self._loop_done.is_set() and self._drain_ring(buf) == 0:
+                    self._drained_all = True
                     return
-                for i in range(n):  # pragma: no cover - raced with the loop's end
-                    self._deliver(self._to_event(buf[i]))
+
+    def _drain_ring(self, buf: Any) -> int:
+        """Deliver what the ring holds, in order, until it is empty; how many.  Called
+        with _drain_lock held."""
+        total = 0
+        while True:
+            n = lib.lg_sup_drain(self._ctx, buf, _DRAIN_BATCH)
+            if n == 0:
+                return total
+            total += n
+            last = 0
+            for i in range(n):
+                ev = self._to_event(buf[i])
+                last = ev.seq
+                self._deliver(ev)
+            lib.lg_sup_ack(self._ctx, last)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Return once every record the C loop pushed before this call has been handed to
+        `on_event` (True), or when `timeout` seconds passed first (False).
+
+        The hand-over fence of `sandbox.Session`: the loop pushes a decision's record
+        before it answers the syscall, so once a command's processes have ended, all of
+        their records are in the ring.  Instead of waiting out the drainer's batch
+        interval, the caller drains the ring itself (one consumer at a time, so the
+        records keep their order; a pass the drainer has under way is finished first)."""
+        if self._drainer is None or self._ctx is None:
+            return True
+        if not self._drain_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            if self._drained_all or self._freed:
+                return True  # the drainer delivered everything and ended
+            if self._flush_buf is None:
+                self._flush_buf = ffi.new("struct lg_event[]", _DRAIN_BATCH)
+            self._drain_ring(self._flush_buf)
+            return True
+        finally:
+            self._drain_lock.release()
 
     def _deliver(self, ev: DecisionEvent) -> None:
         if self._on_event is None or self._callback_error is not None:

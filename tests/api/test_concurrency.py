@@ -44,14 +44,19 @@ actions:
 """
 
 
-@pytest.fixture
-def lg(world: World) -> dict[str, Any]:
+def lg_options(world: World) -> dict[str, Any]:
+    """sandbox.run's / Session's options for the world: the policy above, a private trail."""
     return {
         "policy": str(world.write_policy(_policy(world))),
         "audit": str(world.root / "audit"),
         "env": dict(world.env),
         "cwd": str(world.workspace),
     }
+
+
+@pytest.fixture
+def lg(world: World) -> dict[str, Any]:
+    return lg_options(world)
 
 
 def test_run_from_eight_threads_at_once(lg: dict[str, Any]) -> None:

@@ -186,7 +186,8 @@ def test_unwritable_trail_blocks(ws: Path, tmp_path: Path) -> None:
 
 
 def test_cli_speaks_the_protocol(ws: Path) -> None:
-    env = dict(os.environ, XDG_STATE_HOME=str(ws.parent / "state"))
+    # decided in the hook's own process (the resident server: test_hook_server.py)
+    env = dict(os.environ, XDG_STATE_HOME=str(ws.parent / "state"), LANDGATE_HOOK_SERVER="0")
     proc = subprocess.run(
         [sys.executable, "-m", "sandbox", "hook", "claude-code"],
         input=_input(ws, "Read", {"file_path": str(ws / ".env")}),

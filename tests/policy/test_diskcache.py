@@ -327,3 +327,58 @@ def test_an_invalid_policy_is_reported_by_the_loader(env: Path) -> None:
     with pytest.raises(PolicyError, match="version must be 1"):
         _cached(pol, env)
     assert not diskcache.cache_dir().exists() or not _entries()
+
+
+# --- the in-process memo (memo=True, the hook server's): same answers, fewer reads ---
+
+
+@pytest.fixture
+def memo(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A fresh memo; the disk reads made (a memo hit makes none)."""
+    monkeypatch.setattr(diskcache, "_MEMO", {})
+    reads: list[str] = []
+    real = diskcache._read_entry
+
+    def counted(key: str, mac_key: bytes) -> object:
+        reads.append(key)
+        return real(key, mac_key)
+
+    monkeypatch.setattr(diskcache, "_read_entry", counted)
+    return reads
+
+
+def _memo(path: Path | str, ws: Path) -> Policy:
+    return diskcache.load_policy_cached(path, cwd=ws, memo=True)
+
+
+def test_memo_hit_is_the_same_policy_without_a_read(
+    env: Path, loads: Loads, memo: list[str]
+) -> None:
+    path = resolve_policy_path("claude-code", env)
+    first = _memo(path, env)
+    again = _memo(path, env)
+    assert again is first and loads.n == 1 and len(memo) == 1  # the first call's miss only
+    assert _decisions(again, env) == _decisions(loader.load_policy(path, cwd=env, memo=False), env)
+    other = _cached(path, env)  # memo=False: from the disk entry, as before
+    assert other is not first and other == first and len(memo) == 2
+
+
+def test_memo_misses_on_an_edit_of_the_policy_or_what_it_extends(
+    env: Path, loads: Loads, memo: list[str], tmp_path: Path
+) -> None:
+    deny_od = (
+        "version: 1\nextends: [coding-agent]\nactions:\n  - action: shell_exec\n    rules:\n"
+        "      - { command: 'od *', effect: deny }\n"
+    )
+    (env / "base.yaml").write_text("version: 1\nextends: [coding-agent]\n")
+    pol = env / "p.yaml"
+    pol.write_text("version: 1\nextends: [./base.yaml]\n")
+    assert decide(_memo(pol, env), "shell_exec", "od x").effect == "allow"
+    assert decide(_memo(pol, env), "shell_exec", "od x").effect == "allow"
+    assert loads.n == 1  # the twin: unchanged, a memo hit
+    (env / "base.yaml").write_text(deny_od)  # what it extends (fsdeps' notes)
+    assert decide(_memo(pol, env), "shell_exec", "od x").effect == "deny"
+    assert loads.n == 2
+    pol.write_text("version: 1\nextends: [coding-agent]\n")  # the file itself (the key)
+    assert decide(_memo(pol, env), "shell_exec", "od x").effect == "allow"
+    assert loads.n == 3

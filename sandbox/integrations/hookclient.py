@@ -1,0 +1,109 @@
+"""`landgate hook claude-code` as Claude Code runs it: ask the resident server, else decide here.
+
+    stdout, stderr, code = hook_command(raw, policy_arg, audit_dir)
+
+The server (sandbox.integrations.hookserver) answers with exactly what `run_hook`
+would answer in this process; this module imports only the standard library's
+cheapest parts, so a call costs Python's start, a connect and a reply.  Whenever the
+server is absent, declines, or the exchange fails in any way, the call is decided
+here by `run_hook` itself (the slow path is the correct path: never an allow by
+default), and an absent server is started, detached, for the next call.
+LANDGATE_HOOK_SERVER=0 turns the server off (every call decided in its own process).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from sandbox.integrations import hookproto as proto
+
+TIMEOUT_S = 10.0  # a server that has not answered by then is not waited for further
+
+
+def hook_command(
+    raw: bytes, policy_arg: str | None = None, audit_dir: str | None = None
+) -> tuple[str, str, int]:
+    """The whole hook: (stdout, stderr, exit code), from the server or decided here."""
+    if audit_dir is not None:
+        audit_dir = os.path.abspath(audit_dir)  # the server's cwd is not ours
+    start = False
+    if os.environ.get("LANDGATE_HOOK_SERVER", "1") != "0":
+        answer, start = ask_server(raw, policy_arg, audit_dir)
+        if answer is not None:
+            return answer
+    from sandbox.integrations.hook import run_hook
+
+    result = run_hook(raw, policy_arg=policy_arg, audit_dir=audit_dir, policy_cache=True)
+    if start:
+        start_server(policy_arg, audit_dir)
+    return result
+
+
+def ask_server(
+    raw: bytes, policy_arg: str | None, audit_dir: str | None
+) -> tuple[tuple[str, str, int] | None, bool]:
+    """(the server's answer or None, whether no server is running for this setup)."""
+    server_facts = proto.facts(policy_arg, audit_dir)
+    path = proto.socket_path(server_facts)
+    if path is None:
+        return None, False
+    try:
+        cwd = os.getcwd()
+        st = os.lstat(path.parent)
+    except FileNotFoundError:
+        return None, True
+    except OSError:
+        return None, False
+    # Only a directory of ours that nobody else can enter holds a socket we trust.
+    if (st.st_mode & 0o170000) != 0o040000 or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return None, False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(TIMEOUT_S)
+        try:
+            sock.connect(os.fspath(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None, True
+        if proto.peer_refusal(sock) is not None:
+            return None, False  # not a server of ours outside any sandbox: decide here
+        sock.sendall(proto.request(server_facts, cwd, raw))
+        sock.shutdown(socket.SHUT_WR)
+        chunks: list[bytes] = []
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return None, False  # a timeout or a broken exchange: decide here
+    finally:
+        sock.close()
+    parsed = proto.parse_reply(b"".join(chunks))
+    if isinstance(parsed, tuple):
+        return parsed, False
+    return None, False  # declined (or malformed): decide here
+
+
+def start_server(policy_arg: str | None, audit_dir: str | None) -> None:
+    """Start this setup's server, detached; a failure only means the next call is slow too."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "sandbox.integrations.hookserver"]
+    if policy_arg is not None:
+        argv += ["--policy", policy_arg]
+    if audit_dir is not None:
+        argv += ["--audit", audit_dir]
+    try:
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:
+        pass

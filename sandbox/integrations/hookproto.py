@@ -1,0 +1,186 @@
+"""The hook server's wire format and identity: standard library only, cheap to import
+(the hook client runs it on every tool call before anything else).
+
+Request:  MAGIC, len+facts, len+cwd, then the hook input's raw bytes to the end.
+Reply:    MAGIC, b"A", exit code, len+stdout, stderr to the end   (the answer)
+          MAGIC, b"D", the reason                               (declined: decide yourself)
+Lengths are 4-byte little-endian.  A connection carries one request (the client
+shuts its side down after writing it) and one reply.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import zlib
+from pathlib import Path
+
+MAGIC = b"landgate-hook 1\n"
+MAX_REQUEST = (16 << 20) + (1 << 16)  # the hook's own input bound, plus facts and cwd
+# What the hook's answer depends on besides its input and cwd: the loader's and the
+# writer's environment (see sandbox.policy.diskcache's key), and the cache switch.
+ENV_KEYS = (
+    "HOME",
+    "PATH",
+    "XDG_STATE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_RUNTIME_DIR",
+    "LANDGATE_POLICY_CACHE",
+)
+SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)  # Linux 6.5 (include/uapi/asm-generic/socket.h)
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def facts(policy_arg: str | None, audit_dir: str | None) -> bytes:
+    """The server's identity: a server answers only clients whose facts are its own."""
+    lines = [
+        f"uid={os.geteuid()}",
+        f"python={sys.executable}",
+        f"package={_PACKAGE}",
+        f"policy={policy_arg!r}",
+        f"audit={audit_dir!r}",
+        *(f"env.{k}={os.environ.get(k)!r}" for k in ENV_KEYS),
+    ]
+    return "\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+def socket_path(server_facts: bytes) -> Path | None:
+    """$XDG_RUNTIME_DIR/landgate/hook-CRC.sock, else $XDG_CACHE_HOME (~/.cache)/landgate/
+    run/hook-CRC.sock; None when the path is too long for a socket.  The name only
+    spreads setups apart: the server compares the facts themselves."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime.startswith("/"):
+        directory = Path(runtime) / "landgate"
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(cache) if cache.startswith("/") else Path.home() / ".cache"
+        directory = base / "landgate" / "run"
+    path = directory / f"hook-{zlib.crc32(server_facts):08x}.sock"
+    return path if len(os.fsencode(path)) < 108 else None  # sun_path's size
+
+
+def _fdinfo_pid(pidfd: int) -> int:
+    with open(f"/proc/self/fdinfo/{pidfd}", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    return -1
+
+
+def peer_refusal(conn: socket.socket) -> str | None:
+    """Why the process at the other end may not be trusted, or None: our uid, our mount
+    namespace, not under no_new_privs (not sandboxed).  Both ends ask it: the server of
+    its client, the client of its server (an agent in a sandbox that can write the
+    socket's directory must not stand in for the server and answer "allow").
+
+    Checked through the peer's pidfd; what was read is trusted only if the pidfd
+    still names a live process afterwards (a pid whose process ended could have been
+    reused)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    _pid, uid, _gid = (
+        int.from_bytes(creds[0:4], "little"),
+        int.from_bytes(creds[4:8], "little"),
+        int.from_bytes(creds[8:12], "little"),
+    )
+    if uid != os.geteuid():
+        return f"peer uid {uid} is not ours"
+    try:
+        pidfd = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD, 4), "little")
+    except OSError as exc:
+        return f"SO_PEERPIDFD: {exc.strerror}"  # kernel < 6.5: no race-free peer identity
+    try:
+        pid = _fdinfo_pid(pidfd)
+        if pid <= 0:
+            return "peer has exited"
+        nnp = None
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("NoNewPrivs:"):
+                    nnp = line.split()[1]
+                    break
+        mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+        if _fdinfo_pid(pidfd) != pid:
+            return "peer has exited"  # what we read may have been another process's
+    except OSError as exc:
+        return f"peer status: {exc.strerror}"
+    finally:
+        os.close(pidfd)
+    if nnp != "0":
+        return "peer runs under no_new_privs (sandboxed)"
+    if mnt != os.stat("/proc/self/ns/mnt").st_ino:
+        return "peer is in another mount namespace"
+    return None
+
+
+def _field(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "little") + data
+
+
+def request(server_facts: bytes, cwd: str, raw: bytes) -> bytes:
+    return MAGIC + _field(server_facts) + _field(os.fsencode(cwd)) + raw
+
+
+def _take(data: bytes, at: int) -> tuple[bytes, int] | None:
+    if len(data) < at + 4:
+        return None
+    n = int.from_bytes(data[at : at + 4], "little")
+    if len(data) < at + 4 + n:
+        return None
+    return data[at + 4 : at + 4 + n], at + 4 + n
+
+
+def parse_request(data: bytes) -> tuple[bytes, str, bytes] | None:
+    """(facts, cwd, raw input), or None when malformed."""
+    if not data.startswith(MAGIC):
+        return None
+    got = _take(data, len(MAGIC))
+    if got is None:
+        return None
+    server_facts, at = got
+    got = _take(data, at)
+    if got is None:
+        return None
+    cwd, at = got
+    text = os.fsdecode(cwd)
+    if not text.startswith("/") or "\x00" in text:
+        return None
+    return server_facts, text, data[at:]
+
+
+def reply(code: int, stdout: str, stderr: str) -> bytes:
+    out = stdout.encode("utf-8", "surrogateescape")
+    return (
+        MAGIC
+        + b"A"
+        + code.to_bytes(4, "little", signed=True)
+        + _field(out)
+        + stderr.encode("utf-8", "surrogateescape")
+    )
+
+
+def decline(reason: str) -> bytes:
+    return MAGIC + b"D" + reason.encode("utf-8", "replace")
+
+
+def parse_reply(data: bytes) -> tuple[str, str, int] | str | None:
+    """(stdout, stderr, exit code) for an answer, the reason (str) for a decline, None
+    when malformed."""
+    if not data.startswith(MAGIC) or len(data) <= len(MAGIC):
+        return None
+    kind, at = data[len(MAGIC) : len(MAGIC) + 1], len(MAGIC) + 1
+    if kind == b"D":
+        return data[at:].decode("utf-8", "replace")
+    if kind != b"A" or len(data) < at + 4:
+        return None
+    code = int.from_bytes(data[at : at + 4], "little", signed=True)
+    got = _take(data, at + 4)
+    if got is None:
+        return None
+    out, at = got
+    return (
+        out.decode("utf-8", "surrogateescape"),
+        data[at:].decode("utf-8", "surrogateescape"),
+        code,
+    )
