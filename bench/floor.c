@@ -4,6 +4,11 @@
  * SYNC_WAKE_UP set.  Prints the mean nanoseconds per supervised getppid and
  * per bare getppid:  "floor_ns bare_ns".
  *   floor [N]
+ * The exec loop's floor: N x fork + exec PROG + wait, bare then with execve and
+ * execveat sent to the same allow-all supervisor (what the notification alone
+ * costs an exec-heavy workload, with no decision at all):  "sup_ns bare_ns"
+ * per exec.
+ *   floor exec N PROG
  */
 #include <errno.h>
 #include <linux/audit.h>
@@ -39,6 +44,26 @@ static long long now_ns(void)
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* N x fork + exec prog + wait: mean ns per exec (-1 on failure) */
+static long long exec_loop(int n, const char *prog)
+{
+    long long t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+        pid_t c = fork();
+        if (c < 0)
+            return -1;
+        if (c == 0) {
+            char *a[] = {(char *)prog, NULL};
+            execv(prog, a);
+            _exit(127);
+        }
+        int st;
+        if (waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            return -1;
+    }
+    return (now_ns() - t0) / n;
+}
+
 static void *serve(void *arg)
 {
     int fd = *(int *)arg;
@@ -60,26 +85,40 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
+    int exec_mode = argc > 3 && strcmp(argv[1], "exec") == 0;
+    const char *prog = exec_mode ? argv[3] : NULL;
+    if (exec_mode) {
+        argv++;
+        argc--;
+    }
     int n = argc > 1 ? atoi(argv[1]) : 100000;
+    unsigned nr1 = exec_mode ? SYS_execve : SYS_getppid;
+    unsigned nr2 = exec_mode ? SYS_execveat : SYS_getppid;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
         return 1;
     pid_t pid = fork();
     if (pid == 0) {
         long long t0 = now_ns();
-        for (int i = 0; i < n; i++)
-            syscall(SYS_getppid);
-        long long bare = (now_ns() - t0) / n;
+        long long bare;
+        if (exec_mode) {
+            bare = exec_loop(n, prog);
+        } else {
+            for (int i = 0; i < n; i++)
+                syscall(SYS_getppid);
+            bare = (now_ns() - t0) / n;
+        }
         struct sock_filter f[] = {
             BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr1, 1, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr2, 0, 1),
             BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
             BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
-        struct sock_fprog prog = {4, f};
+        struct sock_fprog fprog = {5, f};
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                               SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+                               SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog);
         if (lfd < 0)
             _exit(2);
         /* hand the listener over (sendmsg is not filtered here) */
@@ -100,10 +139,15 @@ int main(int argc, char **argv)
         close(lfd);
         if (read(sv[1], &c, 1) != 1)
             _exit(3);
-        t0 = now_ns();
-        for (int i = 0; i < n; i++)
-            syscall(SYS_getppid);
-        long long sup = (now_ns() - t0) / n;
+        long long sup;
+        if (exec_mode) {
+            sup = exec_loop(n, prog);
+        } else {
+            t0 = now_ns();
+            for (int i = 0; i < n; i++)
+                syscall(SYS_getppid);
+            sup = (now_ns() - t0) / n;
+        }
         long long v[2] = {sup, bare};
         if (write(sv[1], v, sizeof v) != (ssize_t)sizeof v)
             _exit(4);

@@ -104,11 +104,16 @@ def goal_rows(data: dict[str, Any]) -> list[Row]:
     )
 
     ratio = _get(sup, "exec", "ratio_vs_bare")
+    # the same loop under an allow-all C supervisor: what the notification alone costs
+    allow_all = _get(sup, "exec", "allow_all_ratio_vs_bare")
     rows.append(
         (
             "200 x /bin/true from sh, exec-gated, vs bare (inside the harness)",
             "<= 1.10x (stretch 1.05x)",
-            "-" if ratio is None else f"{ratio:.2f}x",
+            "-"
+            if ratio is None
+            else f"{ratio:.2f}x"
+            + ("" if allow_all is None else f" (allow-all C supervisor: {allow_all:.2f}x)"),
             _verdict(None if ratio is None else ratio <= 1.10),
         )
     )

@@ -41,7 +41,7 @@ MODULES: dict[str, list[str]] = {
     "launch": ["launch.c"],
     "supervise": ["supervise.c", "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
                   "supervise_creds.c", "glob.c", "judge_exec.c", "judge_path.c",
-                  "supervise_exec.c", "supervise_exec_obj.c", "supervise_exec_stable.c",
+                  "supervise_exec.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_stable.c",
                   "supervise_exec_racy.c",
                   "supervise_caller.c",
                   "supervise_net.c", "supervise_open.c", "supervise_opener.c",

@@ -15,6 +15,8 @@
  *   supervise_exec_obj.c, supervise_exec_stable.c, supervise_exec_racy.c,
  *   supervise_caller.c  what an exec runs, whether the agent can change it,
  *                      whether its bytes can change, who its caller is
+ *   supervise_exec_head.c  a resolved file's real path and #! head (kept
+ *                      per file version)
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
  *
@@ -306,6 +308,7 @@ void lg_sup_free(struct lg_sup *s)
         return;
     lg_pool_fini(&s->netpool);
     lg_open_fini(s);
+    lg_exec_head_fini(s);
     if (s->event_fd >= 0)
         close(s->event_fd);
     if (s->stop_fd >= 0)
@@ -338,6 +341,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->stderr_fd = stderr_fd;
     s->event_fd = -1;
     s->open_ruleset = -1;
+    s->exec_fd_dir = -2;
     pthread_mutex_init(&s->seen_lock, NULL);
     s->stop_fd = -1;
     s->simulate = (flags & LG_SUP_SIMULATE) != 0;

@@ -120,23 +120,6 @@ int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg)
     return 1;
 }
 
-/* Read the head of the file fd names.  Bytes read, 0 for a non-regular file,
- * or -errno (landgate could not read what the kernel will read: fail closed). */
-static ssize_t read_head(int fd, const struct stat *st, char *head, size_t cap)
-{
-    if (!S_ISREG(st->st_mode))
-        return 0;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    int rfd = open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (rfd < 0)
-        return -errno;
-    ssize_t n = pread(rfd, head, cap - 1, 0);
-    int e = errno;
-    close(rfd);
-    return n < 0 ? -e : n;
-}
-
 static int same_base(const char *a, const char *b)
 {
     int al, bl;
@@ -242,10 +225,8 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     }
     struct stat st;
     ssize_t rl = -1;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     if (fstat(fd, &st) == 0)
-        rl = readlink(link, o->real, sizeof o->real - 1);
+        rl = lg_fd_path(s, fd, o->real, sizeof o->real - 1);
     if (rl < 0 || (size_t)rl >= sizeof o->real - 1) {
         int e = rl < 0 ? errno : ENAMETOOLONG;
         close(fd);
@@ -307,7 +288,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     }
     for (int level = 0; level < LG_SCRIPT_DEPTH; level++) {
         char *head = o->heads[level];
-        ssize_t n = read_head(fd, &st, head, LG_BINPRM_BUF);
+        ssize_t n = lg_read_head(s, fd, &st, head, LG_BINPRM_BUF);
         if (n < 0) {
             rc = (int)n;
             break;
@@ -357,8 +338,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             break;
         }
         char ireal[PATH_MAX];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        rl = readlink(link, ireal, sizeof ireal - 1);
+        rl = lg_fd_path(s, fd, ireal, sizeof ireal - 1);
         if (rl < 0 || (size_t)rl >= sizeof ireal - 1) {
             rc = rl < 0 ? -errno : -ENAMETOOLONG;
             break;

@@ -198,6 +198,10 @@ struct lg_sup {
     int self_view_known;
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
     int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
+    /* supervise_exec_head.c (loop thread): our fd directory (-2 not yet
+     * opened), and the heads of files met, by identity and version */
+    int exec_fd_dir;
+    struct lg_head_entry *exec_heads;
     int wt_ids_known;
     struct lg_wt_id {
         unsigned long long dev, ino;
@@ -279,6 +283,12 @@ int lg_proc_ident(const struct lg_sup *s, int pid, int *ppid, unsigned long long
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
                    struct lg_exec_obj *o);
 int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
+
+/* supervise_exec_head.c */
+struct stat;
+ssize_t lg_fd_path(struct lg_sup *s, int fd, char *buf, size_t cap);
+ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head, size_t cap);
+void lg_exec_head_fini(struct lg_sup *s);
 
 /* supervise_net.c */
 void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);

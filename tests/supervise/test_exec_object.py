@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,42 @@ def test_denied_interpreter_of_a_child_is_denied(supervised, progs):
     r = supervised(["/bin/sh", "-c", f"{cat}; echo rc=$?; echo twin-ran"], make_policy(POLICY))
     assert markers(progs) == []
     assert b"rc=126" in r.stdout and b"twin-ran" in r.stdout
+
+
+def test_script_rewritten_in_place_is_judged_again(supervised, progs, world):
+    """The supervisor keeps the head of a file it read, keyed by the file's identity and
+    version (supervise_exec_head.c).  A script out of the agent's reach (the fast path, no
+    verification at PTRACE_EVENT_EXEC to catch a wrong answer), settled (its ctime over 3 s
+    old, so its head is kept), run twice (the second from the kept head: the allowed twin),
+    then rewritten in place -- same inode, same size -- to name the denied program: the next
+    exec must meet that deny.  Fails with the version (ctime, mtime) left out of the key:
+    the stale head says echo, the fast path lets the kernel run the denied program."""
+    tool = progs / "tool"
+    denied = f"#!{progs}/mark-denied {progs}/markers\n"
+    allowed = "#!/bin/echo " + "x" * (len(denied) - len("#!/bin/echo \n")) + "\n"
+    assert len(allowed) == len(denied)
+    tool.write_text(allowed)
+    tool.chmod(0o755)
+    time.sleep(3.2)  # settled: older than the supervisor's margin
+    body = (
+        f"{tool} first; {tool} second; printf '%s' '{denied}' > {tool}; "
+        f"{tool} third; echo rc=$?; echo twin-ran"
+    )
+    ws = world.root / "ws"
+    ws.mkdir()
+    r = supervised(
+        ["/bin/sh", "-c", body], make_policy(POLICY), plan_info={"write_trees": [str(ws)]}
+    )
+    assert markers(progs) == []  # the denied program never ran
+    assert b"rc=126" in r.stdout and b"twin-ran" in r.stdout
+    assert r.stdout.count(b" first") == 1 and r.stdout.count(b" second") == 1  # the twins ran
+    ev = [e for e in r.events if e.action == "shell_exec" and e.target.startswith("tool")]
+    assert [(e.target, e.result) for e in ev] == [
+        ("tool first", "allow"),
+        ("tool second", "allow"),
+        ("tool third", "deny"),
+    ]
+    assert not any("verified" in e.flags for e in ev[:2])  # the fast path: nothing else checks
 
 
 # ---- hard links: another name for a denied program's own file ------------------------------

@@ -3,13 +3,10 @@
  * Prints "sent K" or "refused ERRNO". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "mmsg.h"
 
 int main(int argc, char **argv)
 {
@@ -20,28 +17,13 @@ int main(int argc, char **argv)
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     if (s < 0 || n <= 0)
         return 2;
-    struct mmsghdr *mm = calloc((size_t)n, sizeof *mm);
     struct sockaddr_in *sa = calloc((size_t)n, sizeof *sa);
-    struct iovec *iov = calloc((size_t)n, sizeof *iov);
-    char (*data)[16] = calloc((size_t)n, sizeof *data);
-    if (!mm || !sa || !iov || !data)
+    if (!sa)
         return 2;
     for (int i = 0; i < n; i++) {
         sa[i].sin_family = AF_INET;
         sa[i].sin_port = htons((unsigned short)(i == n - 1 ? last : ok));
         sa[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        snprintf(data[i], sizeof data[i], "m%d", i);
-        iov[i].iov_base = data[i];
-        iov[i].iov_len = strlen(data[i]);
-        mm[i].msg_hdr.msg_name = &sa[i];
-        mm[i].msg_hdr.msg_namelen = sizeof sa[i];
-        mm[i].msg_hdr.msg_iov = &iov[i];
-        mm[i].msg_hdr.msg_iovlen = 1;
     }
-    int r = sendmmsg(s, mm, (unsigned)n, 0);
-    if (r < 0)
-        printf("refused %d\n", errno);
-    else
-        printf("sent %d\n", r);
-    return 0;
+    return send_batch(s, n, sa, sizeof *sa);
 }

@@ -10,20 +10,25 @@
  * Prints "attempts ran eacces other".  The denied program leaves a marker in
  * MARKERDIR if it ever runs. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "race.h"
 
 static pid_t fork_fs(void)
 {
     /* like fork(), but the child shares the parent's fs_struct (cwd, root) */
     return (pid_t)syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+}
+
+static char *exec_args[3];  /* the name, MARKERDIR */
+
+static void child(void *arg)
+{
+    (void)arg;
+    execv(exec_args[0], exec_args);
 }
 
 int main(int argc, char **argv)
@@ -33,13 +38,11 @@ int main(int argc, char **argv)
     int cwd_mode = strcmp(argv[1], "cwd") == 0;
     if ((cwd_mode && argc != 6) || (!cwd_mode && argc != 7))
         return 2;
-    int n = atoi(argv[2]);
-    const char *exe, *mdir;
     pid_t racer;
     if (cwd_mode) {
         const char *a = argv[3], *b = argv[4];
-        mdir = argv[5];
-        exe = "./cat";
+        exec_args[0] = "./cat";
+        exec_args[1] = argv[5];
         if (chdir(a) != 0)
             return 2;
         racer = fork_fs();
@@ -51,8 +54,8 @@ int main(int argc, char **argv)
         }
     } else {
         const char *target = argv[3], *plain = argv[4], *denied = argv[5];
-        mdir = argv[6];
-        exe = target;
+        exec_args[0] = argv[3];
+        exec_args[1] = argv[6];
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.swap", target);
         racer = fork();
@@ -69,28 +72,5 @@ int main(int argc, char **argv)
     }
     if (racer < 0)
         return 2;
-    int ran = 0, eacces = 0, other = 0;
-    for (int i = 0; i < n; i++) {
-        pid_t c = cwd_mode ? fork_fs() : fork();
-        if (c < 0)
-            return 2;
-        if (c == 0) {
-            char *args[] = {(char *)exe, (char *)mdir, NULL};
-            execv(exe, args);
-            _exit(errno == EACCES ? 126 : 127);
-        }
-        int st;
-        if (waitpid(c, &st, 0) < 0)
-            return 2;
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            ran++;
-        else if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
-            eacces++;
-        else
-            other++;
-    }
-    kill(racer, SIGKILL);
-    waitpid(racer, NULL, 0);
-    printf("%d %d %d %d\n", n, ran, eacces, other);
-    return 0;
+    return race_run(atoi(argv[2]), cwd_mode ? fork_fs : race_fork, child, NULL, racer);
 }

@@ -4,12 +4,10 @@
  * The denied program writes a marker into MARKERDIR if it ever runs. */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <errno.h>
+
+#include "race.h"
 
 /* On the heap (private anonymous memory): in .bss they could share a page with
  * the binary's file-backed .data, which alone makes the exec racy; here only the
@@ -31,38 +29,26 @@ static void *flip(void *arg)
     return NULL;
 }
 
+/* In the child: start the flipping thread, then exec. */
+static void child(void *mdir)
+{
+    memcpy(path, allowed, strlen(allowed) + 1);
+    memcpy(a0, allowed, strlen(allowed) + 1);
+    pthread_t th;
+    pthread_create(&th, NULL, flip, NULL);
+    char *args[] = {a0, mdir, NULL};
+    execv(path, args);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5 || strlen(argv[2]) != strlen(argv[3]))
         return 2;
-    int n = atoi(argv[1]);
     allowed = argv[2];
     denied = argv[3];
     path = malloc(4096);
     a0 = malloc(4096);
     if (!path || !a0)
         return 2;
-    int ran = 0, refused = 0, other = 0;
-    for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            memcpy(path, allowed, strlen(allowed) + 1);
-            memcpy(a0, allowed, strlen(allowed) + 1);
-            pthread_t th;
-            pthread_create(&th, NULL, flip, NULL);
-            char *args[] = {a0, argv[4], NULL};
-            execv(path, args);
-            _exit(errno == EACCES ? 77 : 78);
-        }
-        int st;
-        waitpid(pid, &st, 0);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            ran++;
-        else if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
-            refused++;
-        else
-            other++;
-    }
-    printf("%d %d %d %d\n", n, ran, refused, other);
-    return 0;
+    return race_run(atoi(argv[1]), race_fork, child, argv[4], 0);
 }

@@ -6,31 +6,36 @@
  * a joined range that spans the two mappings must still be seen as racy.
  *   shm_race N ALLOWED DENIED MARKERDIR   -> prints "attempts ran_allowed eacces other"
  * The denied program writes a marker into MARKERDIR if it ever runs. */
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "race.h"
+
+static char *shared, *mdir;
+
+static void child(void *arg)
+{
+    (void)arg;
+    char *args[] = {shared, mdir, NULL};
+    execv(shared, args);
+}
 
 int main(int argc, char **argv)
 {
     if (argc != 5 || strlen(argv[2]) != strlen(argv[3]) || strlen(argv[4]) >= 2048)
         return 2;
-    int n = atoi(argv[1]);
     const char *allowed = argv[2], *denied = argv[3];
     size_t len = strlen(allowed) + 1;
     char *base = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         return 2;
-    char *shared = mmap(base + 4096, 4096, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    shared = mmap(base + 4096, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+                  -1, 0);
     if (shared != base + 4096)
         return 2;
     size_t ml = strlen(argv[4]) + 1;
-    char *mdir = base + 4096 - ml;  /* ends where the shared page begins */
+    mdir = base + 4096 - ml;  /* ends where the shared page begins */
     memcpy(mdir, argv[4], ml);
     memcpy(shared, allowed, len);
     pid_t flipper = fork();
@@ -42,25 +47,5 @@ int main(int argc, char **argv)
             memcpy(shared, allowed, len);
         }
     }
-    int ran = 0, refused = 0, other = 0;
-    for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            char *args[] = {shared, mdir, NULL};
-            execv(shared, args);
-            _exit(errno == EACCES ? 77 : 78);
-        }
-        int st;
-        waitpid(pid, &st, 0);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            ran++;
-        else if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
-            refused++;
-        else
-            other++;
-    }
-    kill(flipper, SIGKILL);
-    waitpid(flipper, NULL, 0);
-    printf("%d %d %d %d\n", n, ran, refused, other);
-    return 0;
+    return race_run(atoi(argv[1]), race_fork, child, NULL, flipper);
 }
