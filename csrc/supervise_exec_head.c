@@ -60,7 +60,10 @@ static int fd_dir(struct lg_sup *s)
     return s->exec_fd_dir;
 }
 
-ssize_t lg_fd_path(struct lg_sup *s, int fd, char *buf, size_t cap)
+/* readlink(2) of our fd `fd` through the loop thread's cached fd directory (the
+ * exec check's: loop thread only, raw length as readlink returns it).  The open
+ * check's threads use lg_fd_path (supervise_open_path.c), which opens nothing kept. */
+ssize_t lg_exec_fd_link(struct lg_sup *s, int fd, char *buf, size_t cap)
 {
     char name[64];
     int dir = fd_dir(s);

@@ -226,7 +226,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     struct stat st;
     ssize_t rl = -1;
     if (fstat(fd, &st) == 0)
-        rl = lg_fd_path(s, fd, o->real, sizeof o->real - 1);
+        rl = lg_exec_fd_link(s, fd, o->real, sizeof o->real - 1);
     if (rl < 0 || (size_t)rl >= sizeof o->real - 1) {
         int e = rl < 0 ? errno : ENAMETOOLONG;
         close(fd);
@@ -338,7 +338,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             break;
         }
         char ireal[PATH_MAX];
-        rl = lg_fd_path(s, fd, ireal, sizeof ireal - 1);
+        rl = lg_exec_fd_link(s, fd, ireal, sizeof ireal - 1);
         if (rl < 0 || (size_t)rl >= sizeof ireal - 1) {
             rc = rl < 0 ? -errno : -ENAMETOOLONG;
             break;

@@ -286,7 +286,7 @@ int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
 
 /* supervise_exec_head.c */
 struct stat;
-ssize_t lg_fd_path(struct lg_sup *s, int fd, char *buf, size_t cap);
+ssize_t lg_exec_fd_link(struct lg_sup *s, int fd, char *buf, size_t cap);
 ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head, size_t cap);
 void lg_exec_head_fini(struct lg_sup *s);
 
