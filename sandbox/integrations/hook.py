@@ -175,6 +175,7 @@ def _send_report(path: str, verdicts: list[Any], tool: str, extra: Mapping[str, 
 
     report = {
         "integration": "claude-code",
+        "pid": os.getpid(),
         "tool": tool,
         "agent_session": extra.get("agent_session"),
         "tool_use_id": extra.get("tool_use_id"),

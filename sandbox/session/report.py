@@ -7,8 +7,10 @@ instead of writing the trail, which it cannot reach (a protected path).  Each re
 becomes a decision entry of THIS session, layer `tool-hook`.
 
 The sender is inside the sandbox: the agent can forge any report.  So every entry
-carries the flag `reported-from-sandbox` and the sender's pid (SCM_CREDENTIALS, from
-the kernel, not from the report), and is never landgate's own decision: it says what
+carries the flag `reported-from-sandbox` (and `claimed_pid`, the pid the sender says it
+has: the supervisor performs a sandboxed sendto itself, so the kernel's SCM_CREDENTIALS
+name landgate, not the sender; `reporter_pid` only when they name another process), and is
+never landgate's own decision: it says what
 a process in the sandbox claimed its hook decided.  Reports are bounded: MAX_REPORT
 bytes each, MAX_REPORTS per session (beyond: dropped and counted, one entry says so
 at the end); one that is not a well-formed report is recorded as `malformed`.
@@ -82,6 +84,11 @@ class ReportChannel:
         blocks = dict(policy.blocks)
         net = [("network", f"unix:{self.path}", False, "the session's report channel")]
         reads = [("file_read", p, x, "landgate's own install (the hook)") for p, x in _install()]
+        # The hook loads the policy in force: its file and the files it extends (only
+        # written-protected, but the planner's carve-out leaves them out of the read grant).
+        for f in (policy.path, *policy.parents):
+            if _plain(str(f)):
+                reads.append(("file_read", str(f), False, "the policy in force (the hook)"))
         for action, items in (("network", net), ("file_read", reads)):
             block = blocks[action]
             rules = list(block.rules)
@@ -170,8 +177,11 @@ class ReportChannel:
             if self.received > MAX_REPORTS or len(data) > MAX_REPORT or flags & socket.MSG_TRUNC:
                 self.dropped += 1
                 continue
+            # The supervisor performs a sandboxed sendto on the sender's behalf, so the
+            # kernel's credentials are then landgate's own: no sender pid to record.
             for entry in entries_from(data):
-                entry["reporter_pid"] = pid
+                if pid > 0 and pid != os.getpid():
+                    entry["reporter_pid"] = pid
                 self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
@@ -195,9 +205,10 @@ def entries_from(data: bytes) -> list[dict[str, Any]]:
         if len(verdicts) > MAX_VERDICTS:
             raise ValueError(f"more than {MAX_VERDICTS} verdicts")
         tool = _text(report.get("tool"))
-        extra: dict[str, Any] = {
-            k: _text(report.get(k)) for k in ("integration", "agent_session", "tool_use_id")
-        }
+        extra: dict[str, Any] = {k: _text(report.get(k)) for k in _EXTRA}
+        claimed = report.get("pid")
+        if isinstance(claimed, int) and not isinstance(claimed, bool):
+            extra["claimed_pid"] = claimed  # the sender's word, in the sandbox's pid namespace
         out: list[dict[str, Any]] = []
         for v in verdicts:
             if not isinstance(v, dict) or v.get("result") not in ("allow", "deny"):
