@@ -142,6 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         notice=lambda msg: _stderr_line(f"landgate: {msg}"),
         policy_cache=True,
         timings=timings,
+        report_channel=True,
     )
     try:
         return run_session(options)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import LandgateError, UsageError
+from sandbox.errors import LandgateError, LaunchError, UsageError
 
 EVENT = "PreToolUse"
 PRESET = "claude-code"
@@ -108,9 +108,12 @@ def decide_hook(
     audit_dir: str | None = None,
     policy_cache: bool = False,
     default_cwd: str | None = None,
+    report: str | None = None,
 ) -> HookAnswer:
     """Judge one PreToolUse input, record it, and say what to answer.  `default_cwd`:
-    the hook process's directory, for an input without `cwd` (default: ours)."""
+    the hook process's directory, for an input without `cwd` (default: ours).
+    `report`: the running session's report socket (inside `landgate run`): the decision
+    is sent there, to land in that session's trail, instead of written here."""
     from sandbox.integrations import toolaudit
     from sandbox.integrations.judge import judge
 
@@ -125,6 +128,13 @@ def decide_hook(
         "tool_use_id": data.get("tool_use_id"),
         "judged": verdicts is not None,
     }
+    denials = [v for v in verdicts or [] if v.effect == "deny"]
+    if report is not None:
+        sent = _send_report(report, verdicts or [], tool, extra)
+        if sent is not None and not denials:
+            # Not recorded: fail closed as for an unwritable trail (a deny is answered below).
+            raise LaunchError(f"session report channel {report}: {sent}")
+        return _answer(denials, policy, None)
     sid = toolaudit.record(
         verdicts or [],
         policy=policy,
@@ -134,7 +144,11 @@ def decide_hook(
         audit_dir=audit_dir,
         extra=extra,
     )
-    denials = [v for v in verdicts or [] if v.effect == "deny"]
+    return _answer(denials, policy, sid)
+
+
+def _answer(denials: list[Any], policy: Any, sid: str | None) -> HookAnswer:
+    """What Claude Code is told: nothing (not forbidden), or the first denial's reason."""
     if not denials or policy.mode == "simulate":
         # simulate: decided and recorded (the trail says deny), nothing blocked.
         return HookAnswer("", 0, False, sid)
@@ -155,6 +169,36 @@ def decide_hook(
     return HookAnswer(json.dumps(out), 0, True, sid)
 
 
+def _send_report(path: str, verdicts: list[Any], tool: str, extra: Mapping[str, Any]) -> str | None:
+    """Send the decision to the session (one datagram); None, or why it was not sent."""
+    import socket
+
+    report = {
+        "integration": "claude-code",
+        "pid": os.getpid(),
+        "tool": tool,
+        "agent_session": extra.get("agent_session"),
+        "tool_use_id": extra.get("tool_use_id"),
+        "verdicts": [
+            {
+                "action": v.action,
+                "target": v.target,
+                "result": v.effect,
+                "rule": v.rule,
+                "reason": v.reason,
+            }
+            for v in verdicts
+        ],
+    }
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            s.settimeout(5.0)
+            s.sendto(json.dumps(report).encode(), path)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 def run_hook(
     raw: bytes,
     *,
@@ -162,6 +206,7 @@ def run_hook(
     audit_dir: str | None = None,
     policy_cache: bool = False,
     default_cwd: str | None = None,
+    report: str | None = None,
 ) -> tuple[str, str, int]:
     """The whole hook: (stdout, stderr, exit code).  Never raises for a landgate error."""
     try:
@@ -172,6 +217,7 @@ def run_hook(
             audit_dir=audit_dir,
             policy_cache=policy_cache,
             default_cwd=default_cwd,
+            report=report,
         )
     except LandgateError as exc:
         # Fail closed: exit 2 blocks the tool call and shows Claude the message.

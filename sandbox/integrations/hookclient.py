@@ -27,6 +27,13 @@ def hook_command(
     """The whole hook: (stdout, stderr, exit code), from the server or decided here."""
     if audit_dir is not None:
         audit_dir = os.path.abspath(audit_dir)  # the server's cwd is not ours
+    report = os.environ.get("LANDGATE_SESSION_REPORT")
+    if report:
+        # Inside `landgate run`: decided here (a resident server would outlive the
+        # session's sandbox) and sent to the session, whose trail it lands in.
+        from sandbox.integrations.hook import run_hook
+
+        return run_hook(raw, policy_arg=policy_arg, audit_dir=audit_dir, report=report)
     start = False
     if os.environ.get("LANDGATE_HOOK_SERVER", "1") != "0":
         answer, start = ask_server(raw, policy_arg, audit_dir)

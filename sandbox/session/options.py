@@ -65,6 +65,9 @@ class RunOptions:
     # (policy, probe, plan, network, spawn, supervisor, run, close): `LANDGATE_DEBUG_TIMING=1
     # landgate run` prints them.  Never read by the session itself.
     timings: dict[str, float] | None = None
+    # Offer the agent the session's report channel (sandbox.session.report): tool-level
+    # decisions sent from inside the sandbox land in this session's trail, tagged.
+    report_channel: bool = False
 
 
 @dataclass(frozen=True)

@@ -66,20 +66,37 @@ def run_session_result(options: RunOptions) -> SessionResult:
     host = options.host if options.host is not None else probe_host()
     clock.mark("probe")
     environ = dict(options.env if options.env is not None else os.environ)
-    simulate = options.simulate or policy.mode == "simulate"
-    plan = build_plan(
-        policy, host, simulate=simulate, environ=environ, extra_sections=options.extra_sections
-    )
-    check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
-    clock.mark("plan")
-    env = policy.environment.apply(environ)
-    path = resolve_executable(argv[0], env, cwd)
-    if path is None:
-        options.notice(f"{argv[0]}: command not found")
-        return SessionResult(EXIT_NOT_FOUND, None, str(audit_dir), {})
-    if not options.quiet:
-        # Said once the session will run (a refusal above is one line of its own).
-        options.notice(f"policy: {policy_label(options, cwd)}")
+    report = None
+    if options.report_channel:
+        from sandbox.session.report import ENV, ReportChannel
+
+        # Granted by the plan for exactly its path (a baseline network allow), and named
+        # to the agent in its environment (set after the policy's environment filter).
+        report = ReportChannel()
+        policy = report.grant(policy, environ)
+    try:
+        simulate = options.simulate or policy.mode == "simulate"
+        plan = build_plan(
+            policy, host, simulate=simulate, environ=environ, extra_sections=options.extra_sections
+        )
+        check_enforcement(plan, policy, best_effort=options.best_effort, warn=options.warn)
+        clock.mark("plan")
+        env = policy.environment.apply(environ)
+        if report is not None:
+            env[ENV] = report.path
+        path = resolve_executable(argv[0], env, cwd)
+        if path is None:
+            options.notice(f"{argv[0]}: command not found")
+            if report is not None:
+                report.close()
+            return SessionResult(EXIT_NOT_FOUND, None, str(audit_dir), {})
+        if not options.quiet:
+            # Said once the session will run (a refusal above is one line of its own).
+            options.notice(f"policy: {policy_label(options, cwd)}")
+    except BaseException:
+        if report is not None:
+            report.close()  # a refused session leaves no socket behind
+        raise
 
     # The trail is opened before anything runs: an unwritable trail refuses the
     # session (exit 125) instead of running unrecorded.
@@ -88,6 +105,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
     try:
         writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
     except LandgateError as exc:
+        if report is not None:
+            report.close()
         raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
     # The sandbox's stderr: where denials are told, by the supervisor and the DNS view alike.
     stderr_fd = stdio_fd(options.stderr_fd)
@@ -123,8 +142,12 @@ def run_session_result(options: RunOptions) -> SessionResult:
             fields = session_start_fields(plan, argv, cwd, **net_info)
             fields["applied"] = applied.to_dict()
             fields["applied_layers"] = [s.to_dict() for s in applied_layers(plan, applied)]
+            if report is not None:
+                fields["report_channel"] = report.path
             session_id = writer.start_session(fields)
             started.update(fields)
+            if report is not None:
+                report.start(writer)
 
         stdio = (stdio_fd(options.stdin_fd), stdio_fd(options.stdout_fd), stderr_fd)
         spec = spec_from_plan(
@@ -154,6 +177,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
     finally:
         if net is not None:
             net.close()
+        if report is not None:
+            report.close()  # its last reports and the dropped count, before the end entry
         counts = writer.counts()
         if session_id is not None:
             writer.end_session(exit_code)
