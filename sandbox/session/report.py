@@ -249,8 +249,14 @@ def _install() -> list[tuple[str, bool]]:
 
     out: list[tuple[str, bool]] = []
     trees = {os.path.dirname(os.path.abspath(sandbox.__file__)), sys.prefix, sys.base_prefix}
+    home = os.path.realpath(os.path.expanduser("~"))
     for tree in sorted(trees):
         real = os.path.realpath(tree)
+        # Never a tree that holds the home directory (an install with --prefix=~ would
+        # otherwise grant reading all of it): the package and interpreter trees then stay
+        # what the policy grants.
+        if real == home or home.startswith(real.rstrip("/") + "/"):
+            continue
         if real not in ("/", "/usr") and _plain(real):
             out.append((real.rstrip("/") + "/", False))
     exe = os.path.realpath(sys.executable)
