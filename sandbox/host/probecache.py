@@ -119,24 +119,9 @@ def _private(st: os.stat_result, kind: int) -> bool:
 
 
 def _open_dir(create: bool) -> int | None:
-    d = cache_dir()
-    if create:
-        try:
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError:
-            return None
-    try:
-        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        ok = _private(os.fstat(fd), stat.S_IFDIR)
-    except OSError:
-        ok = False
-    if not ok:
-        os.close(fd)
-        return None
-    return fd
+    from sandbox.policy.diskcache import open_private_dir
+
+    return open_private_dir(cache_dir(), create)
 
 
 def _tag(mac_key: bytes, payload: bytes) -> bytes:

@@ -214,8 +214,12 @@ def _create_key(kdir: Path, path: Path) -> bool:
 
 
 def _open_dir(create: bool) -> int | None:
-    """The cache directory, opened (no symlink), if it is ours and private."""
-    d = cache_dir()
+    return open_private_dir(cache_dir(), create)
+
+
+def open_private_dir(d: Path, create: bool) -> int | None:
+    """Directory d, opened (no symlink), if it is ours and private (also the host probe
+    cache's: sandbox.host.probecache)."""
     if create:
         try:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
