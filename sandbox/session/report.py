@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
 from sandbox.errors import AuditError, LaunchError
 from sandbox.policy.destinations import parse_destination
@@ -41,7 +42,7 @@ from sandbox.policy.model import ActionBlock, Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
 
 ENV = "LANDGATE_SESSION_REPORT"
-FLAG = "reported-from-sandbox"
+FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
 LAYER = "tool-hook"
 MAX_REPORT = 64 << 10  # a report is one decision list, not file contents
 MAX_REPORTS = 10_000  # per session; beyond that reports are dropped and counted

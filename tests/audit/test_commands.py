@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from audit_helpers import Trail, event, fill, trail_fixture  # noqa: F401 - the `trail` fixture
 
+from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.cli import main
 
 
@@ -92,6 +93,35 @@ def test_show_filters(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 2 and "--since" in err
     rc, _, err = run(capsys, "audit", "show", "--session", "nope", d)
     assert rc == 2 and "no session" in err
+
+
+def test_show_marks_what_was_reported_from_the_sandbox(
+    trail: Trail, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report-channel entry is the agent's claim: its row says so, landgate's own do not."""
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["agent"]})
+    w.append(event(1, target="/ws/own.txt", result="deny"))
+    claim = {"action": "file_read", "target": "/ws/claimed.txt", "result": "deny"}
+    w.append(dict(claim, rule="policy.yaml:9", layer="tool-hook", flags=[REPORTED_FLAG]))
+    w.append(dict(claim, target="/ws/norule.txt", layer="tool-hook", flags=[REPORTED_FLAG]))
+    w.end_session(0)
+    w.close()
+    rc, out, _ = run(capsys, "audit", "show", "--denied", str(trail.dir))
+    targets = ("/ws/own.txt", "/ws/claimed.txt", "/ws/norule.txt")
+    rows = {t: line for line in out.splitlines()[1:] for t in targets if f" {t} " in line}
+    assert rc == 0 and len(out.splitlines()) == 4 and set(rows) == set(targets)
+    assert rows["/ws/claimed.txt"].endswith("[reported-from-sandbox] policy.yaml:9")
+    assert rows["/ws/norule.txt"].endswith("[reported-from-sandbox] no rule named")
+    assert REPORTED_FLAG not in rows["/ws/own.txt"]  # the twin: landgate's own decision
+    assert rows["/ws/own.txt"].endswith("policy.yaml:7")
+    rc, out, _ = run(capsys, "audit", "show", "--denied", "--json", str(trail.dir))
+    flags = {r["target"]: r.get("flags") for r in map(json.loads, out.splitlines())}
+    assert flags == {
+        "/ws/own.txt": None,
+        "/ws/claimed.txt": [REPORTED_FLAG],
+        "/ws/norule.txt": [REPORTED_FLAG],
+    }
 
 
 def test_stats(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
