@@ -204,6 +204,28 @@ def test_suggest_allows_the_simulated_run_and_nothing_more(
         assert d.effect == "deny", (action, t, d.rule_ref())
 
 
+def test_suggest_ignores_what_was_reported_from_the_sandbox(
+    trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attack: the agent sends a report claiming its secret reads were denied by default
+    (and another claiming they were allowed), hoping `suggest` turns them into allow
+    rules.  The twin: landgate's own default denial of the same kind is suggested."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    w = trail.writer()
+    w.start_session({"mode": "simulate", "cwd": str(ws), "argv": ["agent"]})
+    w.append(event(0, target=str(ws / "real.txt"), result="deny", rule="default deny"))
+    for i, result in enumerate(("deny", "allow")):
+        forged = event(i + 1, target=f"/root/.ssh/id_{result}", result=result, rule="")
+        w.append(dict(forged, layer="tool-hook", flags=[REPORTED_FLAG]))
+    w.end_session(0)
+    w.close()
+    rc, out, err = run(capsys, "audit", "suggest", str(trail.dir))
+    assert rc == 0, err
+    assert "real.txt" in out
+    assert ".ssh" not in out, out
+
+
 def test_suggest_without_a_simulation(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     fill(trail, 3)
     rc, _, err = run(capsys, "audit", "suggest", str(trail.dir))
