@@ -39,6 +39,9 @@ from sandbox.errors import AuditError
 
 EXPIRE_ABOVE = 32  # witness files left alone below this many: the walk's cost is nothing
 EXPIRE_EVERY = 3600.0  # seconds between expiry passes (a pass reads every witness file)
+# Witnesses moved by one launch's pass at most: a backlog (4,300 files: 0.75 s idle, some
+# seconds on a busy disk, mostly the unlinks) is worked off over the next launches instead.
+EXPIRE_BATCH = 256
 STAMP_NAME = "expiry.stamp"  # its mtime: when the last pass ran
 _NAME_RE = re.compile(r"^dir-[0-9a-f]{32}\.json$")
 
@@ -47,12 +50,14 @@ _NAME_RE = re.compile(r"^dir-[0-9a-f]{32}\.json$")
 class Expired:
     kept: int  # witness files left in place (their directory exists, or cannot be judged)
     moved: int  # moved into expired.jsonl
+    more: bool = False  # the batch was full: more may be gone, the next pass goes on
 
 
 def maybe_expire(key: bytes, key_directory: Path, now: float | None = None) -> Expired | None:
     """Run expire_witnesses when the witness directory holds more than EXPIRE_ABOVE
     files and the last pass is more than EXPIRE_EVERY seconds old; None when not run.
-    Cheap otherwise: one listdir and, past the threshold, one stat."""
+    Cheap otherwise: one listdir and, past the threshold, one stat.  A pass moves at most
+    EXPIRE_BATCH; when it had more to do the stamp is left, so the next launch goes on."""
     wdir = key_directory / WITNESS_DIR
     try:
         count = sum(1 for n in os.listdir(wdir) if _NAME_RE.match(n))
@@ -63,13 +68,16 @@ def maybe_expire(key: bytes, key_directory: Path, now: float | None = None) -> E
     stamp = wdir / STAMP_NAME
     now = time.time() if now is None else now
     try:
-        if now - stamp.stat().st_mtime < EXPIRE_EVERY:
+        # A stamp from the future (the clock was set back) does not hold expiry off.
+        if 0 <= now - stamp.stat().st_mtime < EXPIRE_EVERY:
             return None
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise AuditError(f"cannot stat {stamp}: {exc.strerror}") from exc
-    result = expire_witnesses(key, key_directory)
+    result = expire_witnesses(key, key_directory, batch=EXPIRE_BATCH)
+    if result.more:
+        return result
     try:
         fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.close(fd)
@@ -79,10 +87,11 @@ def maybe_expire(key: bytes, key_directory: Path, now: float | None = None) -> E
     return result
 
 
-def expire_witnesses(key: bytes, key_directory: Path) -> Expired:
-    """Move the witness of every audit directory that no longer exists into
-    expired.jsonl.  A witness that does not authenticate, or whose directory cannot be
-    judged (any error but "no such file or directory"), stays where it is."""
+def expire_witnesses(key: bytes, key_directory: Path, batch: int | None = None) -> Expired:
+    """Move the witness of every audit directory that no longer exists (the first `batch`
+    of them, when given) into expired.jsonl.  A witness that does not authenticate, or
+    whose directory cannot be judged (any error but "no such file or directory"), stays
+    where it is."""
     wdir = key_directory / WITNESS_DIR
     try:
         names = sorted(n for n in os.listdir(wdir) if _NAME_RE.match(n))
@@ -90,7 +99,13 @@ def expire_witnesses(key: bytes, key_directory: Path) -> Expired:
         raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
     # A first look without the lock (reading every file must not hold up the writers)
     # and without the HMAC: what it picks is read and authenticated again under the lock.
-    candidates = [n for n in names if _looks_gone(wdir / n)]
+    candidates: list[str] = []
+    for n in names:
+        if batch is not None and len(candidates) >= batch:
+            break
+        if _looks_gone(wdir / n):
+            candidates.append(n)
+    full = batch is not None and len(candidates) >= batch
     if not candidates:
         return Expired(len(names), 0)
     lock = wdir / WITNESS_LOCK
@@ -103,7 +118,7 @@ def expire_witnesses(key: bytes, key_directory: Path) -> Expired:
         moved = _move(key, wdir, candidates)
     finally:
         os.close(lfd)  # releases the flock
-    return Expired(len(names) - len(moved), len(moved))
+    return Expired(len(names) - len(moved), len(moved), full)
 
 
 def _move(key: bytes, wdir: Path, candidates: list[str]) -> list[str]:

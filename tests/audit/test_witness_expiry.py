@@ -14,9 +14,10 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from audit_helpers import Trail, fill, trail_fixture  # noqa: F401
 
-from sandbox.audit import verify_trail
+from sandbox.audit import expiry, verify_trail
 from sandbox.audit.expiry import EXPIRE_ABOVE, EXPIRE_EVERY, expire_witnesses, maybe_expire
 from sandbox.audit.paths import load_key, prepare_trail_dirs
 from sandbox.audit.witness import EXPIRED_NAME, load_witness, witness_file
@@ -185,3 +186,42 @@ def test_a_path_that_exists_is_not_gone(trail: Trail) -> None:
     assert expire(trail).moved == 0
     trail.dir.unlink()
     assert expire(trail).moved == 1
+
+
+def test_a_backlog_is_moved_a_batch_per_launch(
+    trail: Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass moves at most EXPIRE_BATCH witnesses; until the backlog is gone each
+    launch's pass goes on (no stamp), then the hourly rhythm resumes."""
+    gone = [Trail(tmp_path / f"gone{i}", trail.keys) for i in range(5)]
+    for t in gone:
+        fill(t, 1)
+        shutil.rmtree(t.dir)
+    monkeypatch.setattr(expiry, "EXPIRE_BATCH", 2)
+    monkeypatch.setattr(expiry, "EXPIRE_ABOVE", 0)
+    key = load_key(trail.keys, create=False)
+    moved = []
+    for _ in range(3):
+        result = expiry.maybe_expire(key, trail.keys, now=1e9)
+        assert result is not None, moved
+        moved.append((result.moved, result.more))
+    assert moved == [(2, True), (2, True), (1, False)]
+    assert witness_files(trail) == []
+    assert expiry.maybe_expire(key, trail.keys, now=1e9) is None  # stamped: an hour's rest
+    for t in gone:
+        assert load_witness(key, t.keys, t.dir) is not None
+
+
+def test_a_stamp_from_the_future_does_not_hold_expiry_off(trail: Trail, tmp_path: Path) -> None:
+    """The clock set back past the last pass: the next pass still runs."""
+    gone = [Trail(tmp_path / f"gone{i}", trail.keys) for i in range(EXPIRE_ABOVE + 1)]
+    for t in gone:
+        fill(t, 1)
+        shutil.rmtree(t.dir)
+    key = load_key(trail.keys, create=False)
+    stamp = trail.keys / "witness" / expiry.STAMP_NAME
+    stamp.touch()
+    os.utime(stamp, (2e9, 2e9))
+    assert maybe_expire(key, trail.keys, now=2e9 + 1) is None  # within the hour: rest
+    result = maybe_expire(key, trail.keys, now=1e9)
+    assert result is not None and result.moved == EXPIRE_ABOVE + 1
