@@ -83,12 +83,11 @@ def main() -> None:
         expired_env, expired_kdir = _populate(root / "expired", n)
         stamp = walked_kdir / "witness" / STAMP_NAME
         stamp.touch()  # fresh: no expiry pass for an hour, the walk sees all N
-        key = load_key(expired_kdir, create=False)
         t = time.perf_counter()
-        first = expire_witnesses(key, expired_kdir, batch=EXPIRE_BATCH)  # one launch's pass
+        first = expire_witnesses(expired_kdir, batch=EXPIRE_BATCH)  # one launch's pass
         batch_ms = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
-        result = expire_witnesses(key, expired_kdir)  # the rest at once
+        result = expire_witnesses(expired_kdir)  # the rest at once
         pass_ms = (time.perf_counter() - t) * 1e3
         samples: dict[str, list[float]] = {"walked": [], "expired": []}
         cases = {

@@ -10,6 +10,13 @@ dropped: the witness of a directory that does not exist is moved, bytes unchange
 (its HMAC still covers it), into one append-only file, expired.jsonl, where
 load_witness finds it if the directory ever comes back.
 
+Moving changes no lookup: load_witness reads a directory's file and, only when there is
+none, the last record filed under that file's name, whose bytes are the file's.  So a
+witness is moved without being authenticated (after a new key none would), and which
+directory its `dir` field names only decides whether it is moved, never what any
+directory's lookup finds: a witness that does not authenticate is still reported so if
+its directory comes back.
+
 Crash order: the record is appended and fsynced before the file is unlinked, so a
 reader (who looks at the file first, then expired.jsonl) always finds the witness in
 one place or the other.  Under the witness lock, so no writer publishes a newer
@@ -27,14 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.audit.paths import WITNESS_DIR
-from sandbox.audit.witness import (
-    EXPIRED_NAME,
-    WITNESS_LOCK,
-    BadWitness,
-    expired_record,
-    parse_witness,
-    witness_name,
-)
+from sandbox.audit.witness import EXPIRED_NAME, WITNESS_LOCK, expired_record
 from sandbox.errors import AuditError
 
 EXPIRE_ABOVE = 32  # witness files left alone below this many: the walk's cost is nothing
@@ -50,10 +50,10 @@ _NAME_RE = re.compile(r"^dir-[0-9a-f]{32}\.json$")
 class Expired:
     kept: int  # witness files left in place (their directory exists, or cannot be judged)
     moved: int  # moved into expired.jsonl
-    more: bool = False  # the batch was full: more may be gone, the next pass goes on
+    more: bool = False  # a full batch was moved: more may be gone, the next pass goes on
 
 
-def maybe_expire(key: bytes, key_directory: Path, now: float | None = None) -> Expired | None:
+def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | None:
     """Run expire_witnesses when the witness directory holds more than EXPIRE_ABOVE
     files and the last pass is more than EXPIRE_EVERY seconds old; None when not run.
     Cheap otherwise: one listdir and, past the threshold, one stat.  A pass moves at most
@@ -75,7 +75,7 @@ def maybe_expire(key: bytes, key_directory: Path, now: float | None = None) -> E
         pass
     except OSError as exc:
         raise AuditError(f"cannot stat {stamp}: {exc.strerror}") from exc
-    result = expire_witnesses(key, key_directory, batch=EXPIRE_BATCH)
+    result = expire_witnesses(key_directory, batch=EXPIRE_BATCH)
     if result.more:
         return result
     try:
@@ -87,9 +87,9 @@ def maybe_expire(key: bytes, key_directory: Path, now: float | None = None) -> E
     return result
 
 
-def expire_witnesses(key: bytes, key_directory: Path, batch: int | None = None) -> Expired:
+def expire_witnesses(key_directory: Path, batch: int | None = None) -> Expired:
     """Move the witness of every audit directory that no longer exists (the first `batch`
-    of them, when given) into expired.jsonl.  A witness that does not authenticate, or
+    of them, when given) into expired.jsonl.  A witness that cannot be read as JSON, or
     whose directory cannot be judged (any error but "no such file or directory"), stays
     where it is."""
     wdir = key_directory / WITNESS_DIR
@@ -97,13 +97,13 @@ def expire_witnesses(key: bytes, key_directory: Path, batch: int | None = None) 
         names = sorted(n for n in os.listdir(wdir) if _NAME_RE.match(n))
     except OSError as exc:
         raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
-    # A first look without the lock (reading every file must not hold up the writers)
-    # and without the HMAC: what it picks is read and authenticated again under the lock.
+    # A first look without the lock (reading every file must not hold up the writers);
+    # what it picks is looked at again under the lock.
     candidates: list[str] = []
     for n in names:
         if batch is not None and len(candidates) >= batch:
             break
-        if _looks_gone(wdir / n):
+        if _gone_witness(wdir / n) is not None:
             candidates.append(n)
     full = batch is not None and len(candidates) >= batch
     if not candidates:
@@ -115,19 +115,21 @@ def expire_witnesses(key: bytes, key_directory: Path, batch: int | None = None) 
         raise AuditError(f"cannot open witness lock {lock}: {exc.strerror}") from exc
     try:
         fcntl.flock(lfd, fcntl.LOCK_EX)
-        moved = _move(key, wdir, candidates)
+        moved = _move(wdir, candidates)
     finally:
         os.close(lfd)  # releases the flock
-    return Expired(len(names) - len(moved), len(moved), full)
+    # Another full batch only if this one made progress: candidates that no longer
+    # qualify under the lock must not keep every launch busy.
+    return Expired(len(names) - len(moved), len(moved), full and len(moved) == len(candidates))
 
 
-def _move(key: bytes, wdir: Path, candidates: list[str]) -> list[str]:
+def _move(wdir: Path, candidates: list[str]) -> list[str]:
     """Under the witness lock: look again (a writer may have recreated a directory),
     append what is still gone to expired.jsonl, fsync it, then unlink the files."""
     records: list[bytes] = []
     moved: list[str] = []
     for name in candidates:
-        data = _gone_witness(key, wdir / name)
+        data = _gone_witness(wdir / name)
         if data is not None:
             records.append(expired_record(name, data))
             moved.append(name)
@@ -155,15 +157,6 @@ def _move(key: bytes, wdir: Path, candidates: list[str]) -> list[str]:
     return moved
 
 
-def _looks_gone(path: Path) -> bool:
-    """The witness at `path` names a directory that does not exist (not authenticated)."""
-    try:
-        doc_dir = str(json.loads(path.read_bytes())["dir"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return _gone(doc_dir)
-
-
 def _gone(directory: str) -> bool:
     """No such file or directory; any other error (a permission, a hung mount) is not
     gone: a witness is kept when in doubt."""
@@ -176,26 +169,17 @@ def _gone(directory: str) -> bool:
     return False
 
 
-def _gone_witness(key: bytes, path: Path) -> bytes | None:
-    """The bytes of the witness at `path` if it authenticates, is filed under its own
-    directory's name, and that directory does not exist; None otherwise."""
+def _gone_witness(path: Path) -> bytes | None:
+    """The bytes of the witness file at `path` if the directory its `dir` field names does
+    not exist; None otherwise (also when it is gone, unreadable or not a JSON object)."""
     try:
         data = path.read_bytes()
     except OSError:
         return None  # removed meanwhile, or unreadable: nothing to move
     try:
-        doc_dir = _witness_dir(key, path, data)
-    except BadWitness:
-        return None  # not landgate's to move: verify reports it if its directory comes back
-    if witness_name(doc_dir) != path.name or not _gone(doc_dir):
+        directory = json.loads(data)["dir"]
+    except (ValueError, KeyError, TypeError):
         return None
-    return data
-
-
-def _witness_dir(key: bytes, path: Path, data: bytes) -> str:
-    """The directory the witness authenticates for (its own `dir` field, checked)."""
-    try:
-        real = str(json.loads(data)["dir"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadWitness(f"the witness {path} is malformed ({exc})") from None
-    return parse_witness(key, path, data, real).dir
+    if not isinstance(directory, str) or not directory.startswith("/"):
+        return None
+    return data if _gone(directory) else None

@@ -112,10 +112,10 @@ def prepare_trail_dirs(audit_dir: Path, key_directory: Path | None = None) -> No
     make_private_dir(audit_dir)
     make_private_dir(kdir)  # before its subdirectory: mkdir's parents get the umask's mode
     make_private_dir(kdir / WITNESS_DIR)
-    key = load_key(kdir, create=True)
+    load_key(kdir, create=True)
     # Before the plan walks the key directory: the witnesses of audit directories that
     # are gone leave the walk (moved, not dropped: expiry.py).  Imported here, not at
     # the top: expiry.py imports this module.
     from sandbox.audit.expiry import maybe_expire
 
-    maybe_expire(key, kdir)
+    maybe_expire(kdir)

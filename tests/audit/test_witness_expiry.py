@@ -28,7 +28,7 @@ def verify(t: Trail):
 
 
 def expire(t: Trail):
-    return expire_witnesses(load_key(t.keys, create=False), t.keys)
+    return expire_witnesses(t.keys)
 
 
 def witness_files(t: Trail) -> list[Path]:
@@ -124,13 +124,33 @@ def test_expiry_moves_only_the_gone(trail: Trail, tmp_path: Path) -> None:
     assert expire(trail).moved == 0  # a second pass has nothing to do
 
 
-def test_a_witness_that_does_not_authenticate_is_left_alone(trail: Trail, tmp_path: Path) -> None:
+def test_a_witness_that_does_not_authenticate_is_moved_and_still_reported(
+    trail: Trail, tmp_path: Path
+) -> None:
+    """Moving changes no lookup: a witness that does not authenticate (edited, or made
+    under an old key) is moved like any other and is still reported as forged if its
+    directory comes back; its twin, the untouched witness, verifies."""
     fill(trail, 2)
-    shutil.rmtree(trail.dir)
+    trail.dir.rename(tmp_path / "away")
     path = witness_file(trail.keys, trail.dir)
-    path.write_bytes(path.read_bytes().replace(b'"seq": ', b'"seq": 1'))
-    assert expire(trail).moved == 0
-    assert path.exists()
+    whole = path.read_bytes()
+    path.write_bytes(whole.replace(b'"seq": ', b'"seq": 1'))
+    assert expire(trail).moved == 1 and not path.exists()
+    (tmp_path / "away").rename(trail.dir)
+    r = verify(trail)
+    assert (r.ok, r.kind) == (False, "forged"), r.summary()
+    assert "does not authenticate" in r.message
+    path.write_bytes(whole)  # the twin: the witness as landgate wrote it
+    assert verify(trail).ok
+
+
+def test_what_is_not_a_witness_is_left_alone(trail: Trail) -> None:
+    wdir = trail.keys / "witness"
+    wdir.mkdir(parents=True)
+    odd = {"a": b"not json", "b": b'{"dir": 5}', "c": b'{"dir": "relative/gone"}', "d": b"[]"}
+    for i, data in enumerate(odd.values()):
+        (wdir / f"dir-{i:032x}.json").write_bytes(data)
+    assert (expire(trail).kept, expire(trail).moved) == (len(odd), 0)
 
 
 def test_torn_record_does_not_hide_the_next(trail: Trail, tmp_path: Path) -> None:
@@ -148,21 +168,20 @@ def test_torn_record_does_not_hide_the_next(trail: Trail, tmp_path: Path) -> Non
 
 def test_maybe_expire_runs_above_the_threshold_at_most_hourly(trail: Trail, tmp_path: Path) -> None:
     prepare_trail_dirs(trail.dir, trail.keys)
-    key = load_key(trail.keys, create=False)
     wdir = trail.keys / "witness"
     data = b'{"not": "a witness"}\n'
-    for i in range(EXPIRE_ABOVE):  # names it counts; they do not authenticate: kept
+    for i in range(EXPIRE_ABOVE):  # names it counts; not witnesses: kept
         (wdir / f"dir-{i:032x}.json").write_bytes(data)
-    assert maybe_expire(key, trail.keys, now=1e9) is None  # at the threshold: not run
+    assert maybe_expire(trail.keys, now=1e9) is None  # at the threshold: not run
     gone = Trail(tmp_path / "gone", trail.keys)
     fill(gone, 2)
     shutil.rmtree(gone.dir)
-    result = maybe_expire(key, trail.keys, now=1e9)
+    result = maybe_expire(trail.keys, now=1e9)
     assert result is not None and result.moved == 1
     fill(gone, 2)
     shutil.rmtree(gone.dir)
-    assert maybe_expire(key, trail.keys, now=1e9 + EXPIRE_EVERY - 1) is None  # too soon
-    result = maybe_expire(key, trail.keys, now=1e9 + EXPIRE_EVERY)
+    assert maybe_expire(trail.keys, now=1e9 + EXPIRE_EVERY - 1) is None  # too soon
+    result = maybe_expire(trail.keys, now=1e9 + EXPIRE_EVERY)
     assert result is not None and result.moved == 1
 
 
@@ -202,12 +221,12 @@ def test_a_backlog_is_moved_a_batch_per_launch(
     key = load_key(trail.keys, create=False)
     moved = []
     for _ in range(3):
-        result = expiry.maybe_expire(key, trail.keys, now=1e9)
+        result = expiry.maybe_expire(trail.keys, now=1e9)
         assert result is not None, moved
         moved.append((result.moved, result.more))
     assert moved == [(2, True), (2, True), (1, False)]
     assert witness_files(trail) == []
-    assert expiry.maybe_expire(key, trail.keys, now=1e9) is None  # stamped: an hour's rest
+    assert expiry.maybe_expire(trail.keys, now=1e9) is None  # stamped: an hour's rest
     for t in gone:
         assert load_witness(key, t.keys, t.dir) is not None
 
@@ -218,10 +237,9 @@ def test_a_stamp_from_the_future_does_not_hold_expiry_off(trail: Trail, tmp_path
     for t in gone:
         fill(t, 1)
         shutil.rmtree(t.dir)
-    key = load_key(trail.keys, create=False)
     stamp = trail.keys / "witness" / expiry.STAMP_NAME
     stamp.touch()
     os.utime(stamp, (2e9, 2e9))
-    assert maybe_expire(key, trail.keys, now=2e9 + 1) is None  # within the hour: rest
-    result = maybe_expire(key, trail.keys, now=1e9)
+    assert maybe_expire(trail.keys, now=2e9 + 1) is None  # within the hour: rest
+    result = maybe_expire(trail.keys, now=1e9)
     assert result is not None and result.moved == EXPIRE_ABOVE + 1
