@@ -48,7 +48,7 @@ _NAME_RE = re.compile(r"^dir-[0-9a-f]{32}\.json$")
 
 @dataclass(frozen=True, slots=True)
 class Expired:
-    kept: int  # witness files left in place (their directory exists, or cannot be judged)
+    kept: int  # witness files left in place (directory exists, cannot be judged, or batch full)
     moved: int  # moved into expired.jsonl
     more: bool = False  # a full batch was moved: more may be gone, the next pass goes on
 
