@@ -176,6 +176,8 @@ def _gone_witness(path: Path) -> bytes | None:
         data = path.read_bytes()
     except OSError:
         return None  # removed meanwhile, or unreadable: nothing to move
+    if b"\n" in data.rstrip(b"\n"):
+        return None  # not one line (landgate writes one): a record could not hold it whole
     try:
         directory = json.loads(data)["dir"]
     except (ValueError, KeyError, TypeError):

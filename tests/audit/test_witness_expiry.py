@@ -147,7 +147,13 @@ def test_a_witness_that_does_not_authenticate_is_moved_and_still_reported(
 def test_what_is_not_a_witness_is_left_alone(trail: Trail) -> None:
     wdir = trail.keys / "witness"
     wdir.mkdir(parents=True)
-    odd = {"a": b"not json", "b": b'{"dir": 5}', "c": b'{"dir": "relative/gone"}', "d": b"[]"}
+    odd = {
+        "not json": b"not json",
+        "no string dir": b'{"dir": 5}',
+        "relative": b'{"dir": "relative/gone"}',
+        "not an object": b"[]",
+        "two lines": b'{"dir":\n "/gone/x"}\n',  # one record could not hold it whole
+    }
     for i, data in enumerate(odd.values()):
         (wdir / f"dir-{i:032x}.json").write_bytes(data)
     assert (expire(trail).kept, expire(trail).moved) == (len(odd), 0)
