@@ -127,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if os.environ.get("LANDGATE_DEBUG_TIMING") == "1":
         timings = {"startup": round((time.perf_counter() - _T0) * 1000, 2)}
     t_import = time.perf_counter()
+    from sandbox.integrations.hook import SessionDecider
     from sandbox.session import RunOptions, run_session
 
     if timings is not None:
@@ -142,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         notice=lambda msg: _stderr_line(f"landgate: {msg}"),
         policy_cache=True,
         timings=timings,
-        report_channel=True,
+        report_channel=SessionDecider(),  # the hook inside asks, the session decides
     )
     try:
         return run_session(options)

@@ -27,18 +27,20 @@ bundled claude-code preset.
 The command (sandbox.integrations.hookclient) usually has this module's `run_hook`
 run in the resident hook server (sandbox.integrations.hookserver), which returns what
 it returns here; whenever that is not possible it calls `run_hook` in its own process.
+Inside `landgate run` it asks the session instead, which runs `run_hook` too
+(`session_hook`: the session's policy, the session's trail).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import LandgateError, LaunchError, UsageError
+from sandbox.errors import LandgateError, UsageError
 
 EVENT = "PreToolUse"
 PRESET = "claude-code"
@@ -108,19 +110,26 @@ def decide_hook(
     audit_dir: str | None = None,
     policy_cache: bool = False,
     default_cwd: str | None = None,
-    report: str | None = None,
+    policy: Any = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> HookAnswer:
     """Judge one PreToolUse input, record it, and say what to answer.  `default_cwd`:
     the hook process's directory, for an input without `cwd` (default: ours).
-    `report`: the running session's report socket (inside `landgate run`): the decision
-    is sent there, to land in that session's trail, instead of written here."""
+
+    The one decision of the hook, wherever it runs: in the hook's own process, in the
+    resident hook server, and in a `landgate run` session answering the hook inside its
+    sandbox (sandbox.session.report).  The session passes `policy` (the policy in force,
+    already loaded: --policy and ./.landgate.yaml are then not consulted) and `sink` (its
+    own trail's append: the entries are the session's decisions, written by its writer);
+    otherwise the policy is located and one short tool-level session is written."""
     from sandbox.integrations import toolaudit
     from sandbox.integrations.judge import judge
 
     cwd = data.get("cwd") or default_cwd or os.getcwd()
     tool = str(data["tool_name"])
     tool_input = data.get("tool_input") or {}
-    policy = hook_policy(policy_arg, cwd, audit_dir, cached=policy_cache)
+    if policy is None:
+        policy = hook_policy(policy_arg, cwd, audit_dir, cached=policy_cache)
     verdicts = judge(policy, tool, tool_input, cwd)
     extra = {
         "agent": "claude-code",
@@ -129,11 +138,8 @@ def decide_hook(
         "judged": verdicts is not None,
     }
     denials = [v for v in verdicts or [] if v.effect == "deny"]
-    if report is not None:
-        sent = _send_report(report, verdicts or [], tool, extra)
-        if sent is not None and not denials:
-            # Not recorded: fail closed as for an unwritable trail (a deny is answered below).
-            raise LaunchError(f"session report channel {report}: {sent}")
+    if sink is not None:
+        _record_in_session(sink, verdicts, tool, extra)
         return _answer(denials, policy, None)
     sid = toolaudit.record(
         verdicts or [],
@@ -169,34 +175,91 @@ def _answer(denials: list[Any], policy: Any, sid: str | None) -> HookAnswer:
     return HookAnswer(json.dumps(out), 0, True, sid)
 
 
-def _send_report(path: str, verdicts: list[Any], tool: str, extra: Mapping[str, Any]) -> str | None:
-    """Send the decision to the session (one datagram); None, or why it was not sent."""
-    import socket
+def _record_in_session(
+    sink: Callable[[dict[str, Any]], None],
+    verdicts: list[Any] | None,
+    tool: str,
+    extra: Mapping[str, Any],
+) -> None:
+    """One decision entry per action into a running session's trail (layer tool-hook);
+    a tool call not judged is still one entry.  The sink raises (a LandgateError) when
+    it cannot record: the hook then fails closed."""
+    import time
 
-    report = {
+    now = time.time()
+    common: dict[str, Any] = {
+        "layer": "tool-hook",
         "integration": "claude-code",
-        "pid": os.getpid(),
         "tool": tool,
-        "agent_session": extra.get("agent_session"),
-        "tool_use_id": extra.get("tool_use_id"),
-        "verdicts": [
+        "agent_session": _bounded(extra.get("agent_session")),
+        "tool_use_id": _bounded(extra.get("tool_use_id")),
+        "ts": now,
+    }
+    if not verdicts:
+        sink(
+            {
+                "action": "tool_call",
+                "target": tool,
+                "result": "allow",
+                "rule": None,
+                "reason": "not judged",
+                **common,
+            }
+        )
+        return
+    for v in verdicts:
+        sink(
             {
                 "action": v.action,
                 "target": v.target,
                 "result": v.effect,
                 "rule": v.rule,
                 "reason": v.reason,
+                **common,
             }
-            for v in verdicts
-        ],
-    }
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-            s.settimeout(5.0)
-            s.sendto(json.dumps(report).encode(), path)
-    except (OSError, ValueError) as exc:
-        return str(exc)
-    return None
+        )
+
+
+def _bounded(value: Any) -> str | None:
+    """An input's identifier for the trail: a string, at most 256 characters."""
+    return value[:256] if isinstance(value, str) else None
+
+
+class SessionDecider:
+    """What a `landgate run` session answers its sandbox's hook with (handed to the
+    session by the CLI: the session layer may not import this one).  The request and
+    the reply are the resident server's (hookproto); the decision is `run_hook`'s with
+    the session's policy, recorded through the session's writer."""
+
+    def answer(
+        self, request: bytes, policy: Any, sink: Callable[[dict[str, Any]], None]
+    ) -> tuple[bytes, str | None]:
+        """(the reply, why nothing was decided or None).  The request's `facts` are
+        ignored: inside a session, its policy and its trail are the ones in force."""
+        from sandbox.integrations import hookproto as proto
+
+        parsed = proto.parse_request(request)
+        if parsed is None:
+            return self.refuse("malformed request"), "not a hook request (framing)"
+        _facts, cwd, raw = parsed
+        written: list[int] = []
+
+        def counted(entry: dict[str, Any]) -> None:
+            sink(entry)
+            written.append(1)
+
+        out, err, code = run_hook(raw, default_cwd=cwd, policy=policy, sink=counted)
+        # run_hook fails closed (exit 2) without a decision when the input is not a
+        # PreToolUse call (or the trail refused it): the session still records the request.
+        problem = None if written else (err.strip() or "not decided")
+        return proto.reply(code, out, err), problem
+
+    def refuse(self, reason: str) -> bytes:
+        from sandbox.integrations import hookproto as proto
+
+        return proto.reply(
+            EXIT_BLOCK, "", f"landgate hook: the session refused: {reason} (tool call blocked)\n"
+        )
 
 
 def run_hook(
@@ -206,7 +269,8 @@ def run_hook(
     audit_dir: str | None = None,
     policy_cache: bool = False,
     default_cwd: str | None = None,
-    report: str | None = None,
+    policy: Any = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[str, str, int]:
     """The whole hook: (stdout, stderr, exit code).  Never raises for a landgate error."""
     try:
@@ -217,7 +281,8 @@ def run_hook(
             audit_dir=audit_dir,
             policy_cache=policy_cache,
             default_cwd=default_cwd,
-            report=report,
+            policy=policy,
+            sink=sink,
         )
     except LandgateError as exc:
         # Fail closed: exit 2 blocks the tool call and shows Claude the message.

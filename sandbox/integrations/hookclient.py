@@ -1,4 +1,5 @@
-"""`landgate hook claude-code` as Claude Code runs it: ask the resident server, else decide here.
+"""`landgate hook claude-code` as Claude Code runs it: ask the resident server, else decide here;
+inside `landgate run`, ask the session (and block the call when it does not answer).
 
     stdout, stderr, code = hook_command(raw, policy_arg, audit_dir)
 
@@ -19,6 +20,8 @@ import socket
 from sandbox.integrations import hookproto as proto
 
 TIMEOUT_S = 10.0  # a server that has not answered by then is not waited for further
+SESSION_TIMEOUT_S = 10.0  # inside `landgate run`: no answer by then blocks the call
+MAX_REPLY = 1 << 20  # a reply is a JSON object and a line, not file contents
 
 
 def hook_command(
@@ -27,13 +30,11 @@ def hook_command(
     """The whole hook: (stdout, stderr, exit code), from the server or decided here."""
     if audit_dir is not None:
         audit_dir = os.path.abspath(audit_dir)  # the server's cwd is not ours
-    report = os.environ.get("LANDGATE_SESSION_REPORT")
-    if report:
-        # Inside `landgate run`: decided here (a resident server would outlive the
-        # session's sandbox) and sent to the session, whose trail it lands in.
-        from sandbox.integrations.hook import run_hook
-
-        return run_hook(raw, policy_arg=policy_arg, audit_dir=audit_dir, report=report)
+    session = os.environ.get("LANDGATE_SESSION_REPORT")
+    if session:
+        # Inside `landgate run`: the session decides (its policy, its trail).  Never
+        # here: the trail is out of reach, and a decision nobody records is no decision.
+        return ask_session(raw, session)
     start = False
     if os.environ.get("LANDGATE_HOOK_SERVER", "1") != "0":
         answer, start = ask_server(raw, policy_arg, audit_dir)
@@ -90,6 +91,53 @@ def ask_server(
     if isinstance(parsed, tuple):
         return parsed, False
     return None, False  # declined (or malformed): decide here
+
+
+def ask_session(raw: bytes, path: str) -> tuple[str, str, int]:
+    """The session's answer, or exit 2 (the call blocked) with why there is none: no
+    answer within SESSION_TIMEOUT_S, the socket refused or gone, an answer that is not
+    one, or a listener that is not the session (a process of this sandbox that took the
+    socket's name could otherwise answer "allow")."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = "/"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    chunks: list[bytes] = []
+    try:
+        sock.settimeout(SESSION_TIMEOUT_S)
+        sock.connect(path)
+        why = proto.session_peer_refusal(sock)
+        if why is not None:
+            return _blocked(f"{path} is not the session's ({why})")
+        sock.sendall(proto.request(b"", cwd, raw))
+        sock.shutdown(socket.SHUT_WR)
+        size = 0
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_REPLY:
+                return _blocked(f"the session's answer at {path} is larger than {MAX_REPLY}")
+            chunks.append(chunk)
+    except TimeoutError:
+        return _blocked(f"the session did not answer within {SESSION_TIMEOUT_S:.0f} s at {path}")
+    except OSError as exc:
+        return _blocked(f"the session did not answer at {path}: {exc.strerror or exc}")
+    finally:
+        sock.close()
+    parsed = proto.parse_reply(b"".join(chunks))
+    if isinstance(parsed, tuple):
+        return parsed
+    if isinstance(parsed, str):
+        return _blocked(f"the session declined: {parsed}")
+    return _blocked(f"the session's answer at {path} is malformed")
+
+
+def _blocked(why: str) -> tuple[str, str, int]:
+    """Exit 2: Claude Code blocks the call and shows the line (never an allow)."""
+    return "", f"landgate hook: {why} (tool call blocked)\n", 2
 
 
 def start_server(policy_arg: str | None, audit_dir: str | None) -> None:

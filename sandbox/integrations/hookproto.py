@@ -114,6 +114,40 @@ def peer_refusal(conn: socket.socket) -> str | None:
     return None
 
 
+def session_peer_refusal(conn: socket.socket) -> str | None:
+    """Why the listener at the other end of a connection from inside `landgate run` is
+    not the session, or None.  The session runs outside the sandbox: outside its pid
+    namespace (the kernel then names it pid 0 here), or, on a rung without one, as a
+    process without no_new_privs, which every process of the sandbox has.  Read through
+    the listener's pidfd, trusted only if that still names the same live process."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    pid = int.from_bytes(creds[0:4], "little", signed=True)
+    if pid == 0:
+        return None  # not in this sandbox's pid namespace: not a process of the sandbox
+    try:
+        pidfd = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD, 4), "little")
+    except OSError as exc:
+        return f"SO_PEERPIDFD: {exc.strerror}"
+    try:
+        if _fdinfo_pid(pidfd) != pid:
+            return "listener has exited"
+        nnp = None
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("NoNewPrivs:"):
+                    nnp = line.split()[1]
+                    break
+        if _fdinfo_pid(pidfd) != pid:
+            return "listener has exited"
+    except OSError as exc:
+        return f"listener status: {exc.strerror}"
+    finally:
+        os.close(pidfd)
+    if nnp != "0":
+        return f"the listener, pid {pid}, runs under no_new_privs (inside a sandbox)"
+    return None
+
+
 def _field(data: bytes) -> bytes:
     return len(data).to_bytes(4, "little") + data
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EnforcementUnavailable
@@ -23,6 +23,9 @@ from sandbox.host.probe import HostCapabilities
 from sandbox.plan import Plan
 from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
+
+if TYPE_CHECKING:
+    from sandbox.session.report import HookDecider
 
 
 def _ignore(_: str) -> None:
@@ -65,9 +68,10 @@ class RunOptions:
     # (policy, probe, plan, network, spawn, supervisor, run, close): `LANDGATE_DEBUG_TIMING=1
     # landgate run` prints them.  Never read by the session itself.
     timings: dict[str, float] | None = None
-    # Offer the agent the session's report channel (sandbox.session.report): tool-level
-    # decisions sent from inside the sandbox land in this session's trail, tagged.
-    report_channel: bool = False
+    # Offer the agent the session's hook channel (sandbox.session.report): the hook inside
+    # the sandbox asks, and this decider (sandbox.integrations.hook.SessionDecider, given
+    # by the CLI: the session may not import the integrations) decides into this trail.
+    report_channel: HookDecider | None = None
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,44 @@
-"""The session's report channel: tool-level decisions sent from inside the sandbox.
+"""The session's hook channel: the hook inside the sandbox asks, the session decides.
 
-`landgate run` offers the agent a unix datagram socket (in a private 0700 directory,
-its path in LANDGATE_SESSION_REPORT).  A PreToolUse hook started by the agent
-(`landgate hook claude-code`) decides in its own process and sends its decision here
-instead of writing the trail, which it cannot reach (a protected path).  Each report
-becomes a decision entry of THIS session, layer `tool-hook`.
+`landgate run` listens on a unix stream socket (in a private 0700 directory, its path
+in LANDGATE_SESSION_REPORT).  `landgate hook claude-code`, started by the agent inside
+the sandbox, sends its PreToolUse input there (sandbox.integrations.hookproto's request)
+and prints the answer.  The session, outside the sandbox and holding the policy in
+force, decides with the hook's own decision function (the `decider` it is given:
+sandbox.integrations.hook.SessionDecider, handed in by the CLI because the session
+layer may not import the integrations) and records each decision through its own
+writer: layer `tool-hook`, landgate's decision, not flagged.
 
-The sender is inside the sandbox: the agent can forge any report.  So every entry
-carries the flag `reported-from-sandbox` (and `claimed_pid`, the pid the sender says it
-has: the supervisor performs a sandboxed sendto itself, so the kernel's SCM_CREDENTIALS
-name landgate, not the sender; `reporter_pid` only when they name another process), and is
-never landgate's own decision: it says what
-a process in the sandbox claimed its hook decided.  Reports are bounded: MAX_REPORT
-bytes each, MAX_REPORTS per session (beyond: dropped and counted, one entry says so
-at the end); one that is not a well-formed report is recorded as `malformed`.
+What a sandbox process can do with the socket is ask: it chooses the tool call, never
+the verdict.  There is no route by which bytes from the sandbox become a decision entry
+as they are (the one-way datagram reports of the previous design, which recorded what
+the hook claimed, are gone: the hook and the session are always the same install, so
+there is no old client to serve, and a channel that records claims is one more way to
+put entries in the trail).  What the session cannot decide is still recorded, flagged
+`reported-from-sandbox` and `malformed`, and answered with an error (the hook then
+blocks the call): a request that is not one (wrong framing, not a PreToolUse input),
+larger than MAX_REQUEST, or not complete within READ_TIMEOUT_S.  Bounds: MAX_CLIENTS
+connections at once, MAX_REQUESTS per session; beyond them a request is refused
+(answered with an error, never decided) and counted, one entry says so at the end.
 
 The sandbox reaches the socket because the plan grants exactly that path (a network
 allow `unix:<path>`, origin "baseline", added by `grant`), not the user's policy.
+The supervisor makes the sandbox's connect on its behalf, so the kernel's peer
+credentials name landgate, not the asker: nothing here depends on who asks.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
-import struct
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
@@ -44,46 +50,67 @@ from sandbox.policy.patterns import parse_path_pattern
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
 LAYER = "tool-hook"
-MAX_REPORT = 64 << 10  # a report is one decision list, not file contents
-MAX_REPORTS = 10_000  # per session; beyond that reports are dropped and counted
-MAX_VERDICTS = 64  # actions one tool call may carry
-_SOURCE = SourceRef(file="<session report channel>", line=0, column=0)
-_CRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
-_FIELDS = ("action", "target", "result", "rule", "reason")
-_EXTRA = ("integration", "agent_session", "tool_use_id")
+MAX_REQUEST = (16 << 20) + (1 << 16)  # the hook's own input bound, plus framing and cwd
+MAX_REQUESTS = 100_000  # per session; beyond that requests are refused and counted
+MAX_CLIENTS = 16  # connections served at once; beyond that refused and counted
+READ_TIMEOUT_S = 10.0  # a request not complete by then is not waited for further
+_SOURCE = SourceRef(file="<session hook channel>", line=0, column=0)
+
+Sink = Callable[[dict[str, Any]], None]
+
+
+class HookDecider(Protocol):
+    """The tool-level decision the channel answers with (the integrations layer's)."""
+
+    def answer(self, request: bytes, policy: Policy, sink: Sink) -> tuple[bytes, str | None]:
+        """The reply to one request, and why it could not be decided (None: decided,
+        its entries written through `sink`)."""
+        ...
+
+    def refuse(self, reason: str) -> bytes:
+        """An error reply (the hook blocks the call and shows `reason`)."""
+        ...
 
 
 class ReportChannel:
-    """The socket, its reader thread and the entries it writes."""
+    """The socket, its accepting thread, the threads serving requests, the entries."""
 
-    def __init__(self) -> None:
+    def __init__(self, decider: HookDecider) -> None:
         self.directory = tempfile.mkdtemp(prefix="landgate-report-")  # 0700, ours
         self.path = os.path.join(self.directory, "s")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             self.sock.bind(self.path)
-            # The sender's pid, uid and gid from the kernel with every datagram.
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            self.sock.settimeout(0.2)  # the reader looks at `_stop` this often
+            self.sock.listen(MAX_CLIENTS)
+            self.sock.settimeout(0.2)  # the accepting thread looks at `_stop` this often
         except OSError as exc:
             self.sock.close()
             shutil.rmtree(self.directory, ignore_errors=True)
-            raise LaunchError(f"session report socket {self.path}: {exc.strerror}") from None
+            raise LaunchError(f"session hook socket {self.path}: {exc.strerror}") from None
         self.received = 0
         self.dropped = 0
+        self._decider = decider
+        self._policy: Policy | None = None
         self._writer: AuditWriter | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._entry: str | None = None
+        # One decision at a time: the policy's lazily built caches and the counts are
+        # shared; a decision takes about a millisecond.
+        self._decide = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._clients: dict[socket.socket, threading.Thread] = {}
+        self._clients_lock = threading.Lock()
 
     def grant(self, policy: Policy, environ: Mapping[str, str]) -> Policy:
         """The policy with what the hook needs, origin baseline, exactly: a network allow
-        for this socket; reading landgate's own install (its package, the virtualenv, the
-        interpreter's tree: public code, no user data); executing exactly the `landgate`
-        entry point and the interpreter file.  Which command lines run is still
-        shell_exec's (the claude-code preset allows `landgate hook claude-code`)."""
+        for this socket (nothing else of its directory); reading landgate's own install
+        (its package, the virtualenv, the interpreter's tree: public code, no user data);
+        executing exactly the `landgate` entry point and the interpreter file.  Which
+        command lines run is still shell_exec's (the claude-code preset allows `landgate
+        hook claude-code`).  The policy returned is the one requests are decided by."""
         blocks = dict(policy.blocks)
-        net = [(f"unix:{self.path}", False, "the session's report channel")]
+        net = [(f"unix:{self.path}", False, "the session's hook channel")]
         reads = [(p, x, "landgate's own install (the hook)") for p, x in _install()]
         # The hook loads the policy in force: its file and the files it extends (only
         # written-protected, but the planner's carve-out leaves them out of the read grant).
@@ -99,114 +126,152 @@ class ReportChannel:
             for pattern, execute, why in items:
                 rules.append(_baseline_rule(policy, action, len(rules) + 1, pattern, why, execute))
             blocks[action] = replace(block, rules=tuple(rules))
-        return replace(policy, blocks=blocks, cache={})
+        # The policy in force is the one the hook's requests are decided by.
+        self._policy = replace(policy, blocks=blocks, cache={})
+        return self._policy
 
     def start(self, writer: AuditWriter) -> None:
-        """Read reports into `writer`'s session (call once the session has started)."""
+        """Answer requests into `writer`'s session (call once the session has started)."""
         self._writer = writer
-        self._thread = threading.Thread(target=self._loop, name="landgate-report", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="landgate-hook", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Stop reading (reports already queued are read first), remove the socket."""
+        """Stop answering (requests being served are finished or cut off), remove the
+        socket, and record what was refused."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        with self._clients_lock:
+            clients = list(self._clients.items())
+        for conn, _thread in clients:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # a client still sending is cut off
+            except OSError:
+                pass
+        for _conn, thread in clients:
+            thread.join()
         if self.dropped and self._writer is not None:
-            self._append(
-                {
-                    "action": "tool_call",
-                    "target": "(session report channel)",
-                    "result": "dropped",
-                    "reason": f"{self.dropped} report(s) dropped: more than {MAX_REPORTS} "
-                    f"or larger than {MAX_REPORT} bytes",
-                    "flags": [FLAG, "dropped"],
-                }
+            self._problem(
+                "dropped",
+                f"{self.dropped} hook request(s) refused: more than {MAX_REQUESTS} a session "
+                f"or {MAX_CLIENTS} at once",
             )
         self.sock.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _loop(self) -> None:
-        space = socket.CMSG_SPACE(_CRED.size)
-        while True:
+        while not self._stop.is_set():
             try:
-                data, anc, flags, _addr = self.sock.recvmsg(MAX_REPORT + 1, space)
+                conn, _addr = self.sock.accept()
             except TimeoutError:
-                if self._stop.is_set():
-                    return
                 continue
             except OSError:
-                return  # the socket was closed under us: nothing more to read
-            pid = -1
-            for level, kind, payload in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid = _CRED.unpack(payload[: _CRED.size])[0]
-            self.received += 1
-            if self.received > MAX_REPORTS or len(data) > MAX_REPORT or flags & socket.MSG_TRUNC:
-                self.dropped += 1
+                return  # the socket was closed under us: nothing more to answer
+            if not self._slots.acquire(blocking=False):
+                # Refused at once, never queued behind a client that does not send.
+                self._count_dropped()
+                _send_and_close(conn, self._decider.refuse("too many hook requests at once"))
                 continue
-            # The supervisor performs a sandboxed sendto on the sender's behalf, so the
-            # kernel's credentials are then landgate's own: no sender pid to record.
-            for entry in entries_from(data):
-                if pid > 0 and pid != os.getpid():
-                    entry["reporter_pid"] = pid
-                self._append(entry)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            with self._clients_lock:
+                self._clients[conn] = thread
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            reply = self._reply(conn)
+            if reply is not None:
+                conn.sendall(reply)
+        except OSError:
+            pass  # the asker went away: it blocks the call itself (no answer = no allow)
+        finally:
+            conn.close()
+            with self._clients_lock:
+                self._clients.pop(conn, None)
+            self._slots.release()
+
+    def _reply(self, conn: socket.socket) -> bytes | None:
+        conn.settimeout(READ_TIMEOUT_S)
+        with self._decide:
+            self.received += 1
+            over = self.received > MAX_REQUESTS
+        if over:
+            self._count_dropped()
+            return self._decider.refuse(f"more than {MAX_REQUESTS} hook requests this session")
+        try:
+            data = _recv_bounded(conn, MAX_REQUEST)
+        except TimeoutError:
+            self._problem("malformed", f"request not complete within {READ_TIMEOUT_S:.0f} s")
+            return self._decider.refuse("request not complete in time")
+        if data is None:
+            self._problem("malformed", f"request larger than {MAX_REQUEST} bytes")
+            return self._decider.refuse(f"request larger than {MAX_REQUEST} bytes")
+        assert self._policy is not None  # grant() ran before the session started
+        with self._decide:
+            reply, problem = self._decider.answer(data, self._policy, self._append)
+        if problem is not None:
+            self._problem("malformed", f"malformed request ({len(data)} bytes): {problem[:300]}")
+        return reply
+
+    def _count_dropped(self) -> None:
+        with self._decide:
+            self.dropped += 1
 
     def _append(self, entry: dict[str, Any]) -> None:
-        assert self._writer is not None
+        """The decider's sink: one decision of this session.  Raises AuditError when the
+        trail cannot take it (the hook then blocks the call)."""
+        if self._writer is None:
+            raise AuditError("session hook channel: no trail yet")
         entry.setdefault("layer", LAYER)
         entry.setdefault("ts", time.time())
+        if self._writer.append(entry) < 0:
+            raise AuditError("the session's trail has failed")
+
+    def _problem(self, kind: str, reason: str) -> None:
+        """A request from the sandbox the session did not decide: flagged, never a
+        decision of landgate's own."""
+        if self._writer is None:
+            return
         try:
-            self._writer.append(entry)
+            self._writer.append(
+                {
+                    "action": "tool_call",
+                    "target": "(session hook channel)",
+                    "result": kind,
+                    "reason": reason,
+                    "layer": LAYER,
+                    "ts": time.time(),
+                    "flags": [FLAG, kind],
+                }
+            )
         except AuditError:
             # The writer has told run_session through on_failure: the session fails closed.
             return
 
 
-def entries_from(data: bytes) -> list[dict[str, Any]]:
-    """The decision entries one report becomes: its verdicts, tagged; or one `malformed`."""
+def _recv_bounded(conn: socket.socket, limit: int) -> bytes | None:
+    """Everything the client sends until it shuts its side down; None past `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _send_and_close(conn: socket.socket, data: bytes) -> None:
     try:
-        report = json.loads(data.decode("utf-8"))
-        if not isinstance(report, dict) or not isinstance(report.get("verdicts"), list):
-            raise ValueError("not a JSON object with a verdicts list")
-        verdicts = report["verdicts"]
-        if len(verdicts) > MAX_VERDICTS:
-            raise ValueError(f"more than {MAX_VERDICTS} verdicts")
-        tool = _text(report.get("tool"))
-        extra: dict[str, Any] = {k: _text(report.get(k)) for k in _EXTRA}
-        claimed = report.get("pid")
-        if isinstance(claimed, int) and not isinstance(claimed, bool):
-            extra["claimed_pid"] = claimed  # the sender's word, in the sandbox's pid namespace
-        out: list[dict[str, Any]] = []
-        for v in verdicts:
-            if not isinstance(v, dict) or v.get("result") not in ("allow", "deny"):
-                raise ValueError("a verdict without result allow/deny")
-            entry: dict[str, Any] = {k: _text(v.get(k)) for k in _FIELDS}
-            entry.update(tool=tool, flags=[FLAG], **extra)
-            out.append(entry)
-        if not out:  # a tool call not judged (or with no action): still one entry
-            out.append(
-                {
-                    "action": "tool_call",
-                    "target": tool,
-                    "result": "allow",
-                    "reason": "not judged",
-                    "tool": tool,
-                    "flags": [FLAG],
-                    **extra,
-                }
-            )
-        return out
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        return [
-            {
-                "action": "tool_call",
-                "target": "(malformed report)",
-                "result": "malformed",
-                "reason": f"malformed report ({len(data)} bytes): {str(exc)[:200]}",
-                "flags": [FLAG, "malformed"],
-            }
-        ]
+        conn.setblocking(False)  # never wait on a client that does not read
+        conn.send(data)
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def _baseline_rule(
@@ -257,16 +322,3 @@ def _install() -> list[tuple[str, bool]]:
 
 def _plain(path: str) -> bool:
     return path.startswith("/") and not any(c in path for c in "*?[]{}\\")
-
-
-def _text(value: Any) -> str | None:
-    """A report's string field, bounded; anything else is dropped."""
-    return value[:4096] if isinstance(value, str) else None
-
-
-def send_report(path: str, report: dict[str, Any]) -> None:
-    """Send one report (the hook's side).  Raises OSError when it cannot."""
-    data = json.dumps(report).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-        s.settimeout(5.0)
-        s.sendto(data, path)

@@ -67,12 +67,12 @@ def run_session_result(options: RunOptions) -> SessionResult:
     clock.mark("probe")
     environ = dict(options.env if options.env is not None else os.environ)
     report = None
-    if options.report_channel:
+    if options.report_channel is not None:
         from sandbox.session.report import ENV, ReportChannel
 
         # Granted by the plan for exactly its path (a baseline network allow), and named
         # to the agent in its environment (set after the policy's environment filter).
-        report = ReportChannel()
+        report = ReportChannel(options.report_channel)
         policy = report.grant(policy, environ)
     try:
         simulate = options.simulate or policy.mode == "simulate"
