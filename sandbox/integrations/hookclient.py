@@ -110,8 +110,11 @@ def ask_session(raw: bytes, path: str) -> tuple[str, str, int]:
         why = proto.session_peer_refusal(sock)
         if why is not None:
             return _blocked(f"{path} is not the session's ({why})")
-        sock.sendall(proto.request(b"", cwd, raw))
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(proto.request(b"", cwd, raw))
+            sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the session refused before reading it all: its reply says why
         size = 0
         while True:
             chunk = sock.recv(1 << 16)

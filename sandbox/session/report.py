@@ -265,9 +265,15 @@ def _recv_bounded(conn: socket.socket, limit: int) -> bytes | None:
 
 
 def _send_and_close(conn: socket.socket, data: bytes) -> None:
+    """Refuse without waiting on the client.  What it has already sent is read first
+    (up to 1 MiB): closing a unix stream socket with unread data resets the peer,
+    which would then not see the reply (it blocks the call either way)."""
     try:
         conn.setblocking(False)  # never wait on a client that does not read
         conn.send(data)
+        for _ in range(16):
+            if not conn.recv(1 << 16):
+                break
     except OSError:
         pass
     finally:

@@ -1,5 +1,7 @@
-"""The session report channel's parsing and bounds, without a sandbox: what a report
-becomes in the trail (tagged verdicts, one `malformed` entry, the dropped count)."""
+"""The session's hook channel without a sandbox: a request decided by the session (its
+own entry, not flagged) and its allowed twin; what is not a request (framing, input,
+size, time, too many) answered with an error and recorded flagged; the hook's side
+blocking whenever the session does not answer; the listener check's twins."""
 
 from __future__ import annotations
 
@@ -9,98 +11,228 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from sandbox.audit import AuditWriter
 from sandbox.audit.reader import iter_entries
+from sandbox.integrations import hookclient
+from sandbox.integrations import hookproto as proto
+from sandbox.integrations.hook import SessionDecider, hook_policy
 from sandbox.session import report as rep
 
 
-def _report(**kw: object) -> bytes:
-    base: dict[str, object] = {
-        "integration": "claude-code",
-        "tool": "Read",
-        "tool_use_id": "t1",
-        "verdicts": [
-            {
-                "action": "file_read",
-                "target": "/w/.env",
-                "result": "deny",
-                "rule": "r1",
-                "reason": "dotenv",
-            }
-        ],
-    }
-    base.update(kw)
-    return json.dumps(base).encode()
+class Channel:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ws = root / "ws"
+        self.ws.mkdir()
+        (self.ws / ".env").write_text("API_KEY=secret\n")
+        self.writer = AuditWriter(root / "audit")
+        self.writer.start_session({"layer": "test"})
+        self.channel = rep.ReportChannel(SessionDecider())
+        self.channel.grant(hook_policy("claude-code", str(self.ws), None), {"PATH": ""})
+        self.channel.start(self.writer)
+
+    def input(self, tool: str, tool_input: dict[str, Any], use_id: str) -> bytes:
+        data = {
+            "hook_event_name": "PreToolUse",
+            "cwd": str(self.ws),
+            "tool_name": tool,
+            "tool_input": tool_input,
+            "tool_use_id": use_id,
+        }
+        return json.dumps(data).encode()
+
+    def raw(self, data: bytes) -> bytes:
+        """Send bytes as they are; the reply."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.channel.path)
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+            except BrokenPipeError:
+                pass  # refused already: the reply is waiting
+            out = b""
+            while chunk := s.recv(1 << 16):
+                out += chunk
+            return out
+
+    def entries(self) -> list[dict[str, Any]]:
+        self.channel.close()
+        self.writer.end_session(0)
+        self.writer.close()
+        return [e for e in iter_entries(self.root / "audit") if e.get("type") == "decision"]
 
 
-def test_a_report_becomes_tagged_entries_and_its_twin_malformed() -> None:
-    (entry,) = rep.entries_from(_report())
-    assert entry["result"] == "deny" and entry["flags"] == [rep.FLAG]
-    assert entry["target"] == "/w/.env" and entry["tool_use_id"] == "t1"
-    for bad in (b"\xff", b"[]", b'{"verdicts": 3}', _report(verdicts=[{"result": "maybe"}])):
-        (m,) = rep.entries_from(bad)
-        assert m["result"] == "malformed" and m["flags"] == [rep.FLAG, "malformed"], bad
-
-
-def test_fields_are_bounded_and_non_strings_dropped() -> None:
-    (entry,) = rep.entries_from(
-        _report(verdicts=[{"action": "x" * 10_000, "target": 5, "result": "allow"}])
-    )
-    assert len(entry["action"]) == 4096 and entry["target"] is None
-    (m,) = rep.entries_from(_report(verdicts=[{"result": "allow"}] * (rep.MAX_VERDICTS + 1)))
-    assert "malformed" in m["flags"]
-
-
-def test_another_process_is_named_by_the_kernel(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def ch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Channel]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    writer = AuditWriter(tmp_path / "audit")
-    writer.start_session({"layer": "test"})
-    channel = rep.ReportChannel()
-    channel.start(writer)
-    code = (
-        "import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); "
-        "s.sendto(sys.stdin.buffer.read(), sys.argv[1])"
+    c = Channel(tmp_path)
+    yield c
+    c.channel.close()  # idempotent enough: a test that read its entries closed it already
+
+
+def test_a_request_is_decided_by_the_session_and_its_allowed_twin(ch: Channel) -> None:
+    out, err, code = hookclient.ask_session(
+        ch.input("Read", {"file_path": str(ch.ws / ".env")}, "t1"), ch.channel.path
     )
-    subprocess.run([sys.executable, "-c", code, channel.path], input=_report(pid=7), check=True)
-    deadline = time.monotonic() + 10
-    while channel.received < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    channel.close()
-    writer.end_session(0)
-    writer.close()
-    (e,) = [e for e in iter_entries(tmp_path / "audit") if e.get("type") == "decision"]
-    assert e["claimed_pid"] == 7 and e["reporter_pid"] not in (7, 0)
+    assert (code, err) == (0, "")
+    reason = json.loads(out)["hookSpecificOutput"]["permissionDecisionReason"]
+    assert "coding-agent.yaml:" in reason
+    assert hookclient.ask_session(ch.input("Bash", {"command": "ls"}, "t2"), ch.channel.path) == (
+        "",
+        "",
+        0,
+    )
+    read, ls = ch.entries()
+    assert (read["tool_use_id"], read["result"], read["layer"]) == ("t1", "deny", "tool-hook")
+    assert read["rule"] in reason and not read.get("flags")
+    assert (ls["tool_use_id"], ls["action"], ls["result"]) == ("t2", "shell_exec", "allow")
+    assert not ls.get("flags")
 
 
-def test_channel_records_with_pid_and_counts_what_it_drops(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_what_is_not_a_request_gets_an_error_and_a_flagged_entry(ch: Channel) -> None:
+    forged = {"verdicts": [{"action": "shell_exec", "target": "x", "result": "allow"}]}
+    bad = [
+        json.dumps(forged).encode(),  # the previous design's report: no framing
+        proto.request(b"", "relative/cwd", b"{}"),  # framing with a cwd that is not absolute
+        proto.request(b"", "/", b"not json"),  # framed, the input not a PreToolUse call
+        proto.request(b"", "/", json.dumps({"hook_event_name": "Stop"}).encode()),
+    ]
+    for data in bad:
+        parsed = proto.parse_reply(ch.raw(data))
+        assert isinstance(parsed, tuple) and parsed[2] == 2 and parsed[0] == "", data
+        assert "(tool call blocked)" in parsed[1]
+    entries = ch.entries()
+    assert len(entries) == len(bad)
+    assert all(e["flags"] == [rep.FLAG, "malformed"] for e in entries)
+    assert all(e["result"] == "malformed" and e["layer"] == "tool-hook" for e in entries)
+    assert "not JSON" in entries[2]["reason"]
+
+
+def test_oversize_and_late_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setattr(rep, "MAX_REPORTS", 3)
-    writer = AuditWriter(tmp_path / "audit")
-    writer.start_session({"layer": "test"})
-    channel = rep.ReportChannel()
-    assert (Path(channel.directory).stat().st_mode & 0o777) == 0o700
-    channel.start(writer)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        for _ in range(5):
-            s.sendto(_report(), channel.path)
-        s.sendto(b"x" * (rep.MAX_REPORT + 10), channel.path)
+    monkeypatch.setattr(rep, "MAX_REQUEST", 1000)
+    monkeypatch.setattr(rep, "READ_TIMEOUT_S", 0.3)
+    c = Channel(tmp_path)
+    parsed = proto.parse_reply(c.raw(b"x" * 5000))
+    assert isinstance(parsed, tuple) and parsed[2] == 2 and "larger than 1000" in parsed[1]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(c.channel.path)
+        s.sendall(b"landgate-hook 1\n")  # and nothing more, never shut down
+        parsed = proto.parse_reply(s.recv(1 << 16))
+    assert isinstance(parsed, tuple) and parsed[2] == 2 and "not complete in time" in parsed[1]
+    big, late = c.entries()
+    assert "larger than 1000 bytes" in big["reason"] and big["flags"] == [rep.FLAG, "malformed"]
+    assert "not complete within" in late["reason"]
+
+
+def test_too_many_requests_are_refused_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(rep, "MAX_REQUESTS", 2)
+    monkeypatch.setattr(rep, "MAX_CLIENTS", 1)
+    c = Channel(tmp_path)
+    ls = c.input("Bash", {"command": "ls"}, "t")
+    # One slot: a client that connects and sends nothing holds it; the next is refused
+    # at once (not queued behind it) and counted.
+    holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    holder.connect(c.channel.path)
     deadline = time.monotonic() + 10
-    while channel.received < 6 and time.monotonic() < deadline:
+    while c.channel.received < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
-    channel.close()
-    writer.end_session(0)
-    writer.close()
-    assert not Path(channel.directory).exists()
-    entries = [e for e in iter_entries(tmp_path / "audit") if e.get("type") == "decision"]
-    reported = [e for e in entries if e["flags"] == [rep.FLAG]]
-    # Sent by this very process (as the supervisor sends on the sandbox's behalf): the
-    # kernel's pid is the channel's own and is not recorded as a reporter.
-    assert len(reported) == 3 and all("reporter_pid" not in e for e in reported)
-    (dropped,) = [e for e in entries if "dropped" in e["flags"]]
-    assert dropped["reason"].startswith("3 report(s) dropped")
+    parsed = proto.parse_reply(c.raw(b""))
+    assert isinstance(parsed, tuple) and parsed[2] == 2, parsed
+    assert "too many hook requests at once" in parsed[1]
+    out, err, code = hookclient.ask_session(ls, c.channel.path)
+    assert code == 2 and out == ""  # the hook blocks the call (the reply, or a reset)
+    holder.close()  # its request is empty: malformed (the 1st request)
+    deadline = time.monotonic() + 10
+    while code == 2 and time.monotonic() < deadline:  # the slot comes back
+        out, err, code = hookclient.ask_session(ls, c.channel.path)
+    assert code == 0 and out == ""  # the 2nd request, decided
+    err = ""
+    while "more than" not in err and time.monotonic() < deadline:  # the slot comes back
+        out, err, code = hookclient.ask_session(ls, c.channel.path)
+    assert code == 2 and "more than 2 hook requests" in err
+    entries = c.entries()
+    assert [e["result"] for e in entries if not e.get("flags")] == ["allow"]
+    (dropped,) = [e for e in entries if "dropped" in (e.get("flags") or ())]
+    assert dropped["reason"].startswith(f"{c.channel.dropped} hook request(s) refused")
+    assert c.channel.dropped >= 3
+    assert not Path(c.channel.directory).exists()
+
+
+def test_no_session_no_allow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook's side: a socket gone, refused, silent, or answering garbage blocks."""
+    inp = b'{"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {}}'
+    out, err, code = hookclient.ask_session(inp, str(tmp_path / "gone.sock"))
+    assert (out, code) == ("", 2) and "session did not answer" in err
+    monkeypatch.setattr(hookclient, "SESSION_TIMEOUT_S", 0.3)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.bind(str(tmp_path / "silent.sock"))
+        silent.listen(1)  # accepted by the kernel, never answered
+        out, err, code = hookclient.ask_session(inp, str(tmp_path / "silent.sock"))
+    assert (out, code) == ("", 2) and "did not answer within" in err
+    for reply, why in ((b"garbage", "malformed"), (proto.decline("no"), "declined: no")):
+        path = str(tmp_path / f"r{len(reply)}.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+            srv.bind(path)
+            srv.listen(1)
+
+            def serve(srv: socket.socket = srv, reply: bytes = reply) -> None:
+                conn, _ = srv.accept()
+                conn.recv(1 << 16)
+                conn.sendall(reply)
+                conn.close()
+
+            t = threading.Thread(target=serve)
+            t.start()
+            out, err, code = hookclient.ask_session(inp, path)
+            t.join()
+        assert (out, code) == ("", 2) and why in err, err
+
+
+LISTENER = r"""
+import ctypes, socket, sys
+if sys.argv[2] == "nnp":
+    assert ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+c.recv(1 << 20)
+c.sendall(b"landgate-hook 1\nA" + bytes(8))
+"""
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_the_listener_check_and_its_twin(tmp_path: Path, nnp: bool) -> None:
+    """A listener in this pid namespace is believed only without no_new_privs (every
+    process of a sandbox has it): the twin without it is answered."""
+    path = str(tmp_path / "l.sock")
+    mode = "nnp" if nnp else "plain"
+    with subprocess.Popen(
+        [sys.executable, "-c", LISTENER, path, mode], stdout=subprocess.PIPE, text=True
+    ) as p:
+        assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        out, err, code = hookclient.ask_session(b"{}", path)
+        if nnp:
+            p.kill()
+    if nnp:
+        assert code == 2 and "no_new_privs" in err and "not the session's" in err, err
+    else:
+        assert (out, err, code) == ("", "", 0)
 
 
 def _granted(tmp_path: Path, path_env: str) -> tuple[object, object, rep.ReportChannel]:
@@ -116,7 +248,7 @@ def _granted(tmp_path: Path, path_env: str) -> tuple[object, object, rep.ReportC
         "  - action: network\n    defaultEffect: deny\n"
     )
     policy = load_policy(pfile, cwd=ws)
-    channel = rep.ReportChannel()
+    channel = rep.ReportChannel(SessionDecider())
     try:
         return policy, channel.grant(policy, {"PATH": path_env}), channel
     finally:
