@@ -16,6 +16,8 @@ Rows:
   hook_*_alone      the same decided in the hook's own process (LANDGATE_HOOK_SERVER=0),
                     policy from the persistent cache: the path without the server
   hook_*_cold       the same without the cache either (LANDGATE_POLICY_CACHE=0)
+  hook_*_session    the same inside `landgate run --policy claude-code`, timed inside the
+                    sandbox: the hook asks the session, which decides (bench/integrations.py)
   memory_one        `landgate run --policy coding-agent -- sleep 3`, read while the agent
                     runs: the landgate process's RSS, PSS and USS (private pages), its
                     helpers' (the launcher's init) USS and PSS, session_pss_mb (landgate's
@@ -268,6 +270,13 @@ def run(quick: bool = False) -> dict:
             rounds,
         )
         out.update(rows)
+        # The hook inside `landgate run`, where the session decides (bench/integrations.py).
+        from integrations import hook_in_session
+
+        try:
+            out.update(hook_in_session(rounds, ws, env))
+        except RuntimeError as exc:
+            out["hook_session"] = f"failed: {exc}"
         py = rows["python_start"]["median_ms"]
         out["cli_true_minus_python_ms"] = round(rows["cli_true"]["median_ms"] - py, 1)
         out["cli_true_cold_minus_python_ms"] = round(rows["cli_true_cold"]["median_ms"] - py, 1)

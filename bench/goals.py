@@ -149,6 +149,17 @@ def goal_rows(data: dict[str, Any]) -> list[Row]:
                 _verdict(None if h is None else h <= 50),
             )
         )
+        hs = _get(cli, f"{key}_session", "median_ms")
+        rows.append(
+            (
+                f"Claude Code hook decision inside landgate run, end to end ({label})",
+                "<= 50 ms",
+                "-"
+                if hs is None
+                else f"{hs:.0f} ms, the session decides (python -c pass {py:.0f} ms)",
+                _verdict(None if hs is None else hs <= 50),
+            )
+        )
 
     one = _get(cli, "memory_one")
     ten = _get(cli, "memory_10")

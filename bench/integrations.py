@@ -1,7 +1,9 @@
 """Integration costs (issue 16): the Claude Code hook's decision latency end to end
 (a fresh `landgate hook claude-code` process per call, Python start included; answered
-by the resident hook server, and decided in the hook's own process with
-LANDGATE_HOOK_SERVER=0), and a sandbox.Session command against a separate sandbox.run.
+by the resident hook server, decided in the hook's own process with
+LANDGATE_HOOK_SERVER=0, and inside `landgate run`, where the session decides: timed
+inside the sandbox, as Claude Code there would see it), and a sandbox.Session command
+against a separate sandbox.run.
 
     .venv/bin/python bench/integrations.py [--calls 30] [--commands 50]
 
@@ -75,10 +77,80 @@ def hook_latency(calls: int, root: Path) -> None:
                 f"p90 {_pct(walls, 0.9):6.1f} ms  min {min(walls):6.1f} ms  "
                 f"cpu {cpu / calls:5.1f} ms/call (hook process only)  ({calls} calls)"
             )
+    (ws / ".env").write_text("KEY=secret\n")
+    for name, row in hook_in_session(calls, ws, env).items():
+        label = "Read .env (deny)" if "deny" in name else "Bash ls (allow)"
+        print(
+            f"hook {label:<18} {'in session':<11} wall median {row['median_ms']:6.1f} ms  "
+            f"p90 {row['p90_ms']:6.1f} ms  min {row['min_ms']:6.1f} ms  "
+            f"(inside landgate run, the session decides; {row['calls']} calls)"
+        )
     t = time.perf_counter()
     for _ in range(calls):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
     print(f"python -c pass         wall mean {(time.perf_counter() - t) * 1000 / calls:6.1f} ms")
+
+
+# Run inside `landgate run` by python3: the hook as Claude Code in the sandbox starts it.
+TIMER = r"""
+import json, subprocess, sys, time
+calls, names = int(sys.argv[1]), sys.argv[2:]
+cases = {n: open(n, "rb").read() for n in names}
+out = {n: [] for n in names}
+for i in range(calls + 1):  # round 0 warms up (the session's first decision compiles)
+    for n, payload in cases.items():
+        t = time.perf_counter()
+        p = subprocess.run(["landgate", "hook", "claude-code"], input=payload, capture_output=True)
+        dt = (time.perf_counter() - t) * 1000
+        if p.returncode != 0:
+            raise SystemExit(f"{n}: exit {p.returncode}: {p.stderr.decode()}")
+        if i:
+            out[n].append(dt)
+print(json.dumps(out))
+"""
+
+
+def hook_in_session(calls: int, ws: Path, env: dict[str, str]) -> dict[str, dict[str, float]]:
+    """`landgate hook claude-code` inside `landgate run --policy claude-code`, timed inside
+    the sandbox: {"hook_deny_session": {...}, "hook_allow_session": {...}} (ms)."""
+    landgate = shutil.which("landgate", path=str(Path(sys.executable).parent)) or "landgate"
+    cases = {
+        "hook_deny_session": ("Read", {"file_path": str(ws / ".env")}),
+        "hook_allow_session": ("Bash", {"command": "ls -la"}),
+    }
+    for name, (tool, tool_input) in cases.items():
+        data = {
+            "hook_event_name": "PreToolUse",
+            "cwd": str(ws),
+            "tool_name": tool,
+            "tool_input": tool_input,
+            "session_id": "bench",
+        }
+        (ws / name).write_text(json.dumps(data))
+    (ws / "timer.py").write_text(TIMER)
+    run_env = dict(env, PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}")
+    argv = [landgate, "run", "-q", "--policy", "claude-code", "--", "python3", "timer.py"]
+    proc = subprocess.run(
+        [*argv, str(calls), *cases],
+        cwd=ws,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"hook inside landgate run: exit {proc.returncode}: {proc.stderr}")
+    walls = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        name: {
+            "median_ms": round(statistics.median(v), 1),
+            "p90_ms": round(_pct(v, 0.9), 1),
+            "min_ms": round(min(v), 1),
+            "calls": len(v),
+        }
+        for name, v in walls.items()
+    }
 
 
 def session_cost(commands: int, root: Path) -> None:
