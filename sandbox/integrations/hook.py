@@ -254,6 +254,16 @@ class SessionDecider:
         problem = None if written else (err.strip() or "not decided")
         return proto.reply(code, out, err), problem
 
+    def warm(self, policy: Any) -> None:
+        """Compile what a first decision would (the shell's exec rules among them) on
+        the deciding thread, recording nothing; a failure here is the first call's."""
+        from sandbox.integrations.judge import judge
+
+        try:
+            judge(policy, "Bash", {"command": "true"}, str(policy.workspace))
+        except LandgateError:
+            pass
+
     def refuse(self, reason: str) -> bytes:
         from sandbox.integrations import hookproto as proto
 

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -71,6 +72,10 @@ class HookDecider(Protocol):
         """An error reply (the hook blocks the call and shows `reason`)."""
         ...
 
+    def warm(self, policy: Policy) -> None:
+        """Build what a first decision would (nothing recorded)."""
+        ...
+
 
 class ReportChannel:
     """The socket, its accepting thread, the threads serving requests, the entries."""
@@ -95,9 +100,11 @@ class ReportChannel:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._entry: str | None = None
-        # One decision at a time: the policy's lazily built caches and the counts are
-        # shared; a decision takes about a millisecond.
+        # One decision at a time, always on the same thread: the policy's lazily built
+        # caches are shared, and the C exec judge's buffers are per thread (making them
+        # costs ~15 ms: a thread per request would pay it on every call).
         self._decide = threading.Lock()
+        self._decider_thread = ThreadPoolExecutor(1, thread_name_prefix="landgate-decide")
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._clients: dict[socket.socket, threading.Thread] = {}
         self._clients_lock = threading.Lock()
@@ -133,6 +140,9 @@ class ReportChannel:
     def start(self, writer: AuditWriter) -> None:
         """Answer requests into `writer`'s session (call once the session has started)."""
         self._writer = writer
+        if self._policy is not None:
+            # Compiled before the first call waits for it (not waited for here).
+            self._decider_thread.submit(self._decider.warm, self._policy)
         self._thread = threading.Thread(target=self._loop, name="landgate-hook", daemon=True)
         self._thread.start()
 
@@ -151,6 +161,7 @@ class ReportChannel:
                 pass
         for _conn, thread in clients:
             thread.join()
+        self._decider_thread.shutdown(wait=True)
         if self.dropped and self._writer is not None:
             self._problem(
                 "dropped",
@@ -209,7 +220,10 @@ class ReportChannel:
             return self._decider.refuse(f"request larger than {MAX_REQUEST} bytes")
         assert self._policy is not None  # grant() ran before the session started
         with self._decide:
-            reply, problem = self._decider.answer(data, self._policy, self._append)
+            job = self._decider_thread.submit(
+                self._decider.answer, data, self._policy, self._append
+            )
+            reply, problem = job.result()
         if problem is not None:
             self._problem("malformed", f"malformed request ({len(data)} bytes): {problem[:300]}")
         return reply
