@@ -1,6 +1,6 @@
 /* spike.c: the bail-out spike for the BPF LSM open gate (issue 12, brief bpfgate).
  *
- * Loads csrc/bpf/opengate.bpf.o, attaches lsm/task_alloc + lsm/file_open, then:
+ * Loads bpf_spike/opengate.bpf.o, attaches lsm/task_alloc + lsm/file_open, then:
  *   1. identity: a tagged child opening a denied inode gets EACCES; its untagged twin opens it;
  *   2. inheritance: the tagged child's own child (fork) is denied too;
  *   3. name: a hand-built DFA denying every path ending in "/.env": a tagged child is refused
