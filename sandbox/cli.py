@@ -127,7 +127,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if os.environ.get("LANDGATE_DEBUG_TIMING") == "1":
         timings = {"startup": round((time.perf_counter() - _T0) * 1000, 2)}
     t_import = time.perf_counter()
-    from sandbox.integrations.hook import SessionDecider
     from sandbox.session import RunOptions, run_session
 
     if timings is not None:
@@ -143,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         notice=lambda msg: _stderr_line(f"landgate: {msg}"),
         policy_cache=True,
         timings=timings,
-        report_channel=SessionDecider(),  # the hook inside asks, the session decides
+        report_channel=_SessionHook(),  # the hook inside asks, the session decides
     )
     try:
         return run_session(options)
@@ -154,6 +153,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             _stderr_line(
                 "landgate: timing (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
             )
+
+
+class _SessionHook:
+    """sandbox.integrations.hook.SessionDecider, imported once the session has started
+    (it warms it on its deciding thread): `landgate run` loads no integration before."""
+
+    def answer(self, request: bytes, policy: Any, sink: Any) -> tuple[bytes, str | None]:
+        from sandbox.integrations.hook import SessionDecider
+
+        return SessionDecider().answer(request, policy, sink)
+
+    def refuse(self, reason: str) -> bytes:
+        from sandbox.integrations.hook import SessionDecider
+
+        return SessionDecider().refuse(reason)
+
+    def warm(self, policy: Any) -> None:
+        from sandbox.integrations.hook import SessionDecider
+
+        SessionDecider().warm(policy)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
