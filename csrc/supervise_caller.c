@@ -134,9 +134,8 @@ static int task_count_works(void)
     return 0;
 }
 
-/* pid's identity and ppid through a pidfd, which must name a process (or a
- * thread) of the pidfd path. */
-static int pidfd_ident(int pidfd, int *tgid, int *ppid, unsigned long long *id)
+/* tgid and ppid of the task a pidfd names. */
+static int pidfd_ids(int pidfd, int *tgid, int *ppid)
 {
     struct lg_pidfd_info info;
     memset(&info, 0, sizeof info);
@@ -145,13 +144,29 @@ static int pidfd_ident(int pidfd, int *tgid, int *ppid, unsigned long long *id)
         return -errno;
     if (!(info.mask & LG_PIDFD_INFO_PID))
         return -EIO;
+    *tgid = (int)info.tgid;
+    *ppid = (int)info.ppid;
+    return 0;
+}
+
+/* The identity of the process a pidfd names: its pidfs inode.  Bound to the
+ * pidfd, not to a pid: the same answer after the process died, and never the
+ * answer for a process that reused its pid. */
+static int pidfd_inode(int pidfd, unsigned long long *id)
+{
     struct stat st;
     if (fstat(pidfd, &st) < 0)
         return -errno;
-    *tgid = (int)info.tgid;
-    *ppid = (int)info.ppid;
     *id = (unsigned long long)st.st_ino;
     return 0;
+}
+
+/* pid's identity and ppid through a pidfd, which must name a process (or a
+ * thread) of the pidfd path. */
+static int pidfd_ident(int pidfd, int *tgid, int *ppid, unsigned long long *id)
+{
+    int rc = pidfd_ids(pidfd, tgid, ppid);
+    return rc < 0 ? rc : pidfd_inode(pidfd, id);
 }
 
 void lg_ident_init(struct lg_sup *s)
@@ -194,7 +209,8 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
         /* never the other way: its identities would not match the table's */
         if (pidfd < 0)
             return -EBADF;
-        int rc = pidfd_ident(pidfd, &o->tgid, &o->ppid, &o->id);
+        o->id_pending = 0;
+        int rc = pidfd_ids(pidfd, &o->tgid, &o->ppid);
         if (rc < 0)
             return rc;
         if (o->tgid != tid) {
@@ -213,8 +229,14 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
         if (th < 0)
             return th;
         o->threads = th;
+        /* The identity only matters to the admitted-process table (and to the
+         * inheritance walk of an exec no rule decides): lg_caller_id takes it,
+         * on the same pidfd, when one of them needs it, which for an allowed
+         * exec is after the answer (the fstat is off the caller's wait). */
+        o->id_pending = 1;
         return 0;
     }
+    o->id_pending = 0;
     int rc = lg_proc_stat(tid, &o->ppid, &o->threads, &o->id);
     if (rc < 0)
         return rc;
@@ -227,6 +249,21 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
             rc = lg_proc_stat(tg, &pp2, &th2, &o->id);
         }
     }
+    return rc;
+}
+
+/* The caller's identity, when lg_caller_ident left it pending: from the pidfd
+ * lg_caller_ident was given (opened before ID_VALID, so it names the caller
+ * even if the caller has died and its pid been reused since).  0 or -errno. */
+int lg_caller_id(int pidfd, struct lg_ident *o)
+{
+    if (!o->id_pending)
+        return 0;
+    if (pidfd < 0)
+        return -EBADF;
+    int rc = pidfd_inode(pidfd, &o->id);
+    if (rc == 0)
+        o->id_pending = 0;
     return rc;
 }
 

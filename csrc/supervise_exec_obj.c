@@ -212,6 +212,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->stable = 0;
     o->expect = NULL;
     o->expect_len = 0;
+    o->fd_root = o->fd_obj = -1;
     /* The caller's root, opened once: absolute names are resolved from it
      * here, and walked from it again by lg_exec_stable. */
     char rlink[64];
@@ -389,11 +390,24 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             o->expect_len = pos;
         }
     }
-    if (fd >= 0)
-        close(fd);
-    if (rootfd >= 0)
-        close(rootfd);
+    /* Not closed here: the exec check answers first (lg_exec_obj_release) */
+    o->fd_obj = fd;
+    o->fd_root = rootfd;
     free(ws);
     free(ls);
     return rc;
+}
+
+/* What lg_exec_object left for after the answer: its two fds and the expected
+ * command line.  Safe to call again, and on an object never judged once its
+ * fds are -1 and expect NULL. */
+void lg_exec_obj_release(struct lg_exec_obj *o)
+{
+    if (o->fd_obj >= 0)
+        close(o->fd_obj);
+    if (o->fd_root >= 0)
+        close(o->fd_root);
+    o->fd_obj = o->fd_root = -1;
+    free(o->expect);
+    o->expect = NULL;
 }
