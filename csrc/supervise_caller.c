@@ -41,21 +41,33 @@
 #include "kernel_compat.h"
 #include "supervise_int.h"
 
-/* /proc/PID/stat: ppid (field 4), num_threads (20), starttime (22).
- * comm (field 2) may hold spaces and ')': parse after the last ')'. */
-int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start)
+/* The one reader of /proc/PID/<name> (stat, status, syscall): one read of at
+ * most cap - 1 bytes (each file is printed whole by its first read), NUL-
+ * terminated.  Its length (> 0), or -errno (-EIO: empty). */
+ssize_t lg_proc_read(int pid, const char *name, char *buf, size_t cap)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, cap - 1);
     int e = errno;
     close(fd);
     if (n <= 0)
         return n < 0 ? -e : -EIO;
     buf[n] = '\0';
+    return n;
+}
+
+/* /proc/PID/stat: ppid (field 4), num_threads (20), starttime (22).
+ * comm (field 2) may hold spaces and ')': parse after the last ')'. */
+int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start)
+{
+    char buf[1024];
+    ssize_t n = lg_proc_read(pid, "stat", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
     char *p = strrchr(buf, ')');
     if (!p)
         return -EIO;
@@ -75,24 +87,6 @@ int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start)
     *threads = (int)vals[20];
     *start = vals[22];
     return 0;
-}
-
-static int proc_tgid(int tid)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    char *t = strstr(buf, "\nTgid:");
-    if (!t)
-        return -EIO;
-    return (int)strtol(t + 6, NULL, 10);
 }
 
 /* Threads of the thread group of tid, from /proc/TID/task's link count. */
@@ -242,7 +236,8 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
         return rc;
     o->tgid = tid;
     if (o->threads > 1) {
-        int tg = proc_tgid(tid);
+        struct lg_creds c;
+        int tg = lg_read_creds(tid, &c) == 0 ? c.tgid : -1;
         if (tg > 0 && tg != tid) {
             int pp2, th2;
             o->tgid = tg;

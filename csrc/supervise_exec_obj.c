@@ -225,23 +225,20 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         return fd;
     }
     struct stat st;
-    ssize_t rl = -1;
-    if (fstat(fd, &st) == 0)
-        rl = lg_exec_fd_link(s, fd, o->real, sizeof o->real - 1);
-    if (rl < 0 || (size_t)rl >= sizeof o->real - 1) {
-        int e = rl < 0 ? errno : ENAMETOOLONG;
+    int prc = fstat(fd, &st) == 0 ? lg_exec_fd_path(s, fd, o->real, sizeof o->real) : -errno;
+    if (prc < 0) {
         close(fd);
         if (rootfd >= 0)
             close(rootfd);
-        return -e;
+        return prc;
     }
-    o->real[rl] = '\0';
+    size_t rl = strlen(o->real);
     /* An object with no name in any directory (a memfd: "/memfd:x (deleted)",
      * or a file unlinked after it was opened) cannot be judged by name, and
      * Landlock's EXECUTE right never sees it (it checks paths beneath rules;
      * on kernels without vm.memfd_noexec, < 6.3, nothing else refuses it):
      * DESIGN §2 says memfd execs are denied, so refuse. */
-    size_t rlen = (size_t)rl;
+    size_t rlen = rl;
     static const char deleted[] = " (deleted)";
     if (o->real[0] != '/' || strncmp(o->real, "/memfd:", 7) == 0 ||
         (rlen >= sizeof deleted - 1 &&
@@ -339,12 +336,9 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             break;
         }
         char ireal[PATH_MAX];
-        rl = lg_exec_fd_link(s, fd, ireal, sizeof ireal - 1);
-        if (rl < 0 || (size_t)rl >= sizeof ireal - 1) {
-            rc = rl < 0 ? -errno : -ENAMETOOLONG;
+        rc = lg_exec_fd_path(s, fd, ireal, sizeof ireal);
+        if (rc < 0)
             break;
-        }
-        ireal[rl] = '\0';
         b->argv = cur;
         lg_judge_words(b, &s->t, ireal, &v);  /* the interpreter's own name and path */
         b->argv = saved;

@@ -175,16 +175,9 @@ int lg_vfork_sharers_racy(int tid, int ppid)
         unsigned long long st;
         if (lg_proc_stat(parent, &pp, &threads, &st) < 0 || threads != 1)
             return 1;
-        char path[64], buf[256];
-        snprintf(path, sizeof path, "/proc/%d/syscall", parent);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        char buf[256];
+        if (lg_proc_read(parent, "syscall", buf, sizeof buf) < 0)
             return 1;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            return 1;
-        buf[n] = '\0';
         char *end;
         long nr = strtol(buf, &end, 10);
         unsigned long long flags = strtoull(end, NULL, 16);

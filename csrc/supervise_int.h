@@ -277,6 +277,7 @@ struct lg_ident {
     unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
     int id_pending;         /* id not taken yet: lg_caller_id takes it from the pidfd */
 };
+ssize_t lg_proc_read(int pid, const char *name, char *buf, size_t cap);
 int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
 void lg_ident_init(struct lg_sup *s);
 int lg_caller_pidfd(const struct lg_sup *s, int tid);
@@ -292,7 +293,8 @@ void lg_exec_obj_release(struct lg_exec_obj *o);
 
 /* supervise_exec_head.c */
 struct stat;
-ssize_t lg_exec_fd_link(struct lg_sup *s, int fd, char *buf, size_t cap);
+int lg_fd_path_at(int dir, int fd, char *out, size_t cap);
+int lg_exec_fd_path(struct lg_sup *s, int fd, char *out, size_t cap);
 ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head, size_t cap);
 void lg_exec_head_fini(struct lg_sup *s);
 
