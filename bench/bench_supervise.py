@@ -218,6 +218,9 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
             else None
         ),
         "decision_vs_floor": round(decision / floor, 2) if decision and floor else None,
+        # what each gated exec costs beyond its decision: the notification's round trip,
+        # the harness, and the exit of a process whose /proc entries the decision made
+        "outside_decision_us": round((exec_over - decision) / 1000, 2) if decision else None,
         "goal_decision_vs_floor": 5.0,
         "slow_path_execs": slow,
     }
