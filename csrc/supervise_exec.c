@@ -635,7 +635,8 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     }
     lg_count(s, LG_COUNT_SLOWPATH);
     struct exec_job *j = calloc(1, sizeof *j);
-    if (!j) {
+    if (!j || (!obj->expect && lg_exec_expect(obj, &s->judge->argv) < 0)) {
+        free(j);
         ev.result = LG_EFFECT_DENY;
         ev.err = ENOMEM;
         ev.flags |= LG_EV_FAILCLOSED;

@@ -364,25 +364,11 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (rc == 0) {
         o->dev = st.st_dev;
         o->ino = st.st_ino;
-        /* what /proc/PID/cmdline must be after the exec: the last form */
-        size_t len = 0;
-        for (int i = 0; i < cur.n; i++)
-            len += (size_t)cur.len[i] + 1;
-        o->expect = malloc(len + 1);
-        if (!o->expect) {
-            rc = -ENOMEM;
-        } else if (cur.n == 0) {
-            o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
-            o->expect_len = 1;
-        } else {
-            size_t pos = 0;
-            for (int i = 0; i < cur.n; i++) {
-                memcpy(o->expect + pos, cur.w[i], (size_t)cur.len[i]);
-                pos += (size_t)cur.len[i];
-                o->expect[pos++] = '\0';
-            }
-            o->expect_len = pos;
-        }
+        /* A script's last form lives in ws/ls, freed below: kept now.  A plain
+         * file's is the caller's argv, which the exec check still holds: made
+         * only if the exec takes the verified path (lg_exec_expect there). */
+        if (o->scripts > 0)
+            rc = lg_exec_expect(o, &cur);
     }
     /* Not closed here: the exec check answers first (lg_exec_obj_release) */
     o->fd_obj = fd;
@@ -390,6 +376,32 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     free(ws);
     free(ls);
     return rc;
+}
+
+/* What /proc/PID/cmdline must be after the exec (the verified path compares
+ * it): the form w, NUL-separated, into o->expect.  0 or -ENOMEM. */
+int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w)
+{
+    size_t len = 0;
+    for (int i = 0; i < w->n; i++)
+        len += (size_t)w->len[i] + 1;
+    free(o->expect);
+    o->expect = malloc(len + 1);
+    if (!o->expect)
+        return -ENOMEM;
+    if (w->n == 0) {
+        o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
+        o->expect_len = 1;
+        return 0;
+    }
+    size_t pos = 0;
+    for (int i = 0; i < w->n; i++) {
+        memcpy(o->expect + pos, w->w[i], (size_t)w->len[i]);
+        pos += (size_t)w->len[i];
+        o->expect[pos++] = '\0';
+    }
+    o->expect_len = pos;
+    return 0;
 }
 
 /* What lg_exec_object left for after the answer: its two fds and the expected

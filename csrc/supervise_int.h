@@ -290,6 +290,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
                    struct lg_exec_obj *o);
 int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
 void lg_exec_obj_release(struct lg_exec_obj *o);
+int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w);
 
 /* supervise_exec_head.c */
 struct stat;
