@@ -200,6 +200,7 @@ struct lg_sup {
     int self_view_known;
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
     int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
+    struct lg_anc_slot *anc;       /* supervise_caller.c: the walk's kept pidfds (loop thread) */
     /* supervise_exec_head.c (loop thread): our fd directory (-2 not yet
      * opened), and the heads of files met, by identity and version */
     int exec_fd_dir;
@@ -283,7 +284,8 @@ void lg_ident_init(struct lg_sup *s);
 int lg_caller_pidfd(const struct lg_sup *s, int tid);
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
 int lg_caller_id(int pidfd, struct lg_ident *o);
-int lg_proc_ident(const struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
+int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
+void lg_ident_fini(struct lg_sup *s);
 
 /* supervise_exec_obj.c */
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,

@@ -364,7 +364,10 @@ def test_reused_pid_of_an_admitted_process_passes_nothing_on(supervised, bins, f
     # The walk meets pid X again, but the admitted-process table keys X by the identity
     # of A's pidfd (taken after the answer, from the pidfd opened before ID_VALID), which
     # Q's is not: refused.  With the identity ignored (pid alone) the child ran.
-    # Twin (first = "/bin/echo child-ran; true"): A's own child inherits A's allow.
+    # Twin (first = "/bin/echo child-ran; true"): A's own child inherits A's allow, and its
+    # walk leaves A's pidfd in the walk's kept-pidfd table (supervise_caller.c) under X; the
+    # reused X must not be answered from it (with the kept identity served for X once A
+    # was reaped, the child ran: fails 2/2).
     pol = _make_policy([("sh -c*", "allow", True), ("pid_reuse *", "allow", False)])
     argv = [str(bins / "pid_reuse"), "/bin/sh", "-c", first, "--", "/bin/echo", "reuse-ran"]
     r = supervised(argv, pol, timeout=120)
