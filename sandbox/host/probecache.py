@@ -26,7 +26,6 @@ is probed as if there were none.  LANDGATE_PROBE_CACHE=0 turns it off.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -38,7 +37,6 @@ from sandbox.host import probe
 from sandbox.host.probe import HostCapabilities
 
 MAGIC = b"landgate-host-probe 1\n"
-TAG_BYTES = 32
 MAX_ENTRY = 1 << 16
 _CODE = (Path(probe.__file__), Path(__file__))
 
@@ -124,10 +122,6 @@ def _open_dir(create: bool) -> int | None:
     return open_private_dir(cache_dir(), create)
 
 
-def _tag(mac_key: bytes, payload: bytes) -> bytes:
-    return hmac.new(mac_key, MAGIC + payload, hashlib.sha256).digest()
-
-
 def _read(name: str, mac_key: bytes) -> tuple[dict[str, object], dict[str, bool]] | None:
     dfd = _open_dir(create=False)
     if dfd is None:
@@ -146,11 +140,10 @@ def _read(name: str, mac_key: bytes) -> tuple[dict[str, object], dict[str, bool]
         return None
     finally:
         os.close(fd)
-    head = len(MAGIC) + TAG_BYTES
-    if len(blob) <= head or len(blob) > MAX_ENTRY or not blob.startswith(MAGIC):
-        return None
-    tag, payload = blob[len(MAGIC) : head], blob[head:]
-    if not hmac.compare_digest(tag, _tag(mac_key, payload)):
+    from sandbox.policy.diskcache import entry_payload
+
+    payload = entry_payload(MAGIC, mac_key, blob, MAX_ENTRY)
+    if payload is None:
         return None  # not written by this user's landgate: probe afresh
     try:
         entry = json.loads(payload)
@@ -179,7 +172,9 @@ def _write(
     payload = json.dumps(
         {"name": name, "kernel": kernel, "namespaces": namespaces}, sort_keys=True
     ).encode()
-    blob = MAGIC + _tag(mac_key, payload) + payload
+    from sandbox.policy.diskcache import tag_entry
+
+    blob = tag_entry(MAGIC, mac_key, payload)
     dfd = _open_dir(create=True)
     if dfd is None:
         return
