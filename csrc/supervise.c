@@ -309,6 +309,7 @@ void lg_sup_free(struct lg_sup *s)
     lg_pool_fini(&s->netpool);
     lg_open_fini(s);
     lg_exec_head_fini(s);
+    lg_ident_fini(s);
     if (s->event_fd >= 0)
         close(s->event_fd);
     if (s->stop_fd >= 0)
