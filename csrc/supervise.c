@@ -374,8 +374,12 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
         set_err(err, errlen, "supervisor buffers", ENOMEM);
         goto fail;
     }
-    lg_prefault(s->admit, LG_ADMIT_CAP * sizeof *s->admit);
-    lg_prefault(s->ring, LG_RING_CAP * sizeof *s->ring);
+    /* Not prefaulted (issue 19: a session holds what it uses): calloc'd tables this
+     * large are fresh mmap'd zero pages, resident only once written.  The ring fills
+     * in order, so only its first lap faults (one page per 3 records); the admit
+     * table takes one fault per page a new pid hashes to (256 pages at most).  Each
+     * such fault is 1-3 us inside that one decision, paid once; prefaulted, both were
+     * 1.7 MiB resident in every session, most of it never written in a short one. */
     s->event_fd = eventfd(0, EFD_CLOEXEC);
     s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->event_fd < 0 || s->stop_fd < 0) {

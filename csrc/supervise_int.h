@@ -28,10 +28,10 @@
 #define LG_NAME_MAX 256
 #define LG_REPORTED_CAP 4096     /* distinct denials already reported on stderr */
 #define LG_WORKERS_MAX 64        /* concurrent blocking connects / exec verifications */
-/* Event records waiting for Python.  The ring is prefaulted (a page fault inside a
- * decision costs 1-3 us) so all of it is resident: 512 records of 1.3 KiB = 0.7 MiB
- * per session (4096 were 5.4 MiB, a fifth of a session's RSS).  Python drains every
- * 5 ms, 256 at a time; a burst beyond 512 waits for the drain (never drops). */
+/* Event records waiting for Python: 512 records of 1.3 KiB = 0.7 MiB at most, made
+ * resident as the first lap writes them (lg_sup_new does not prefault the ring).
+ * Python drains every 5 ms, 256 at a time; a burst beyond 512 waits for the drain
+ * (never drops). */
 #define LG_RING_CAP 512
 #define LG_SEND_MAX 65536        /* datagram bytes the supervisor forwards itself */
 #define LG_SEEN_CAP 4096         /* objects added to the open check's deny set at run time */
