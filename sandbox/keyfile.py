@@ -9,8 +9,9 @@ each other.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
+
+from sandbox.digest import token_bytes, token_hex
 
 
 def create_key_file(directory: Path, path: Path, nbytes: int) -> None:
@@ -23,11 +24,11 @@ def create_key_file(directory: Path, path: Path, nbytes: int) -> None:
     starting together never end up holding different keys, and nobody ever reads a
     half-written one."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp = directory / f".{path.name}.{os.getpid()}.{token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:
-            view = memoryview(secrets.token_bytes(nbytes))
+            view = memoryview(token_bytes(nbytes))
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from typing import Any
 
 from sandbox._version import __version__
+from sandbox.digest import token_hex
 
 # Keys the writer owns.  An event carrying one keeps its value under "event_<key>".
 _WRITER_KEYS = ("seq", "prev", "hash", "session", "type")
@@ -15,7 +15,7 @@ _WRITER_KEY_SET = frozenset(_WRITER_KEYS)
 
 
 def new_session_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + token_hex(3)
 
 
 def session_start_entry(

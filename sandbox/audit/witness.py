@@ -12,8 +12,6 @@ trail started over after a deletion, and a tail cut back to an older checkpoint.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 
 from sandbox.audit.canonical import witness_mac
 from sandbox.audit.paths import WITNESS_DIR
+from sandbox.digest import compare_digest, sha256
 from sandbox.errors import AuditError
 
 WITNESS_LOCK = "witness.lock"
@@ -59,7 +58,7 @@ def real_dir(directory: Path) -> str:
 
 def witness_file(key_directory: Path, directory: Path) -> Path:
     """The witness file for `directory`: named by a digest of its real path."""
-    name = hashlib.sha256(real_dir(directory).encode("utf-8", "surrogateescape")).hexdigest()
+    name = sha256(real_dir(directory).encode("utf-8", "surrogateescape")).hexdigest()
     return key_directory / WITNESS_DIR / f"dir-{name[:32]}.json"
 
 
@@ -89,7 +88,7 @@ def load_witness(key: bytes, key_directory: Path, directory: Path) -> Witness | 
         mac = str(doc["mac"])
     except (ValueError, KeyError, TypeError) as exc:
         raise BadWitness(f"the witness {path} is malformed ({exc})") from None
-    if not hmac.compare_digest(mac, witness_mac(key, w.fields())):
+    if not compare_digest(mac, witness_mac(key, w.fields())):
         raise BadWitness(f"the witness {path} does not authenticate with the key")
     if w.dir != real_dir(directory):
         raise BadWitness(f"the witness {path} names another directory ({w.dir})")

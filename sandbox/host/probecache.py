@@ -25,15 +25,13 @@ is probed as if there were none.  LANDGATE_PROBE_CACHE=0 turns it off.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 
 from sandbox._version import __version__
+from sandbox.digest import compare_digest, hmac_sha256, sha256, token_hex
 from sandbox.host import probe
 from sandbox.host.probe import HostCapabilities
 
@@ -99,7 +97,7 @@ def _entry_name() -> str | None:
         "euid": os.geteuid(),
         "gid": os.getgid(),
     }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
 def _mac_key() -> bytes | None:
@@ -125,7 +123,7 @@ def _open_dir(create: bool) -> int | None:
 
 
 def _tag(mac_key: bytes, payload: bytes) -> bytes:
-    return hmac.new(mac_key, MAGIC + payload, hashlib.sha256).digest()
+    return hmac_sha256(mac_key, MAGIC + payload)
 
 
 def _read(name: str, mac_key: bytes) -> tuple[dict[str, object], dict[str, bool]] | None:
@@ -150,7 +148,7 @@ def _read(name: str, mac_key: bytes) -> tuple[dict[str, object], dict[str, bool]
     if len(blob) <= head or len(blob) > MAX_ENTRY or not blob.startswith(MAGIC):
         return None
     tag, payload = blob[len(MAGIC) : head], blob[head:]
-    if not hmac.compare_digest(tag, _tag(mac_key, payload)):
+    if not compare_digest(tag, _tag(mac_key, payload)):
         return None  # not written by this user's landgate: probe afresh
     try:
         entry = json.loads(payload)
@@ -183,7 +181,7 @@ def _write(
     dfd = _open_dir(create=True)
     if dfd is None:
         return
-    tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp = f".{name}.{os.getpid()}.{token_hex(4)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dfd)
         try:
