@@ -214,6 +214,8 @@ struct lg_sup {
 /* supervise.c */
 unsigned long long lg_now_ns(void);
 void lg_prefault(void *p, size_t n);
+void *lg_pages_new(size_t size);
+void lg_pages_free(void *p, size_t size);
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
 int lg_id_valid(struct lg_sup *s, unsigned long long id);
 int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
