@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.escape import printable
 from sandbox.audit.paths import default_audit_dir
 from sandbox.audit.reader import (
@@ -136,11 +137,16 @@ def _preset_named(rule: str) -> str:
 
 def _rule_text(e: dict[str, Any]) -> str:
     """The deciding rule of a decision entry; never `None`: an entry with no rule was
-    decided by the user launching the root command, or by a block's default."""
+    decided by the user launching the root command, or by a block's default.  An entry
+    reported from inside the sandbox says so first: its result and rule are what a
+    process there claimed (the agent can forge them), not what landgate decided."""
     rule = e.get("rule")
+    flags = e.get("flags") or ()
+    if isinstance(flags, list) and REPORTED_FLAG in flags:
+        claimed = _preset_named(str(rule)) if rule else "no rule named"
+        return f"[{REPORTED_FLAG}] {claimed}"
     if rule:
         return _preset_named(str(rule))
-    flags = e.get("flags") or ()
     if e.get("action") == "shell_exec" and "root" in flags:
         return "root command (launched by the user)"
     if e.get("origin") == "infrastructure":

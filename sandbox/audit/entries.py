@@ -9,6 +9,10 @@ from typing import Any
 from sandbox._version import __version__
 from sandbox.digest import token_hex
 
+# The flag of every entry the session's report channel wrote (sandbox.session.report): a
+# process inside the sandbox claimed it, landgate did not decide it.
+REPORTED_FLAG = "reported-from-sandbox"
+
 # Keys the writer owns.  An event carrying one keeps its value under "event_<key>".
 _WRITER_KEYS = ("seq", "prev", "hash", "session", "type")
 _WRITER_KEY_SET = frozenset(_WRITER_KEYS)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.escape import printable
 from sandbox.audit.reader import SessionInfo, is_default_rule
 
@@ -76,6 +77,12 @@ def collect_items(entries: list[dict[str, Any]]) -> list[Item]:
     rank = {"rule-deny": 3, "default-deny": 2, "allowed": 1, "baseline": 0}
     for e in entries:
         if e.get("type") != "decision":
+            continue
+        flags = e.get("flags")
+        if isinstance(flags, list) and REPORTED_FLAG in flags:
+            # A process in the sandbox wrote it through the report channel: forged at will,
+            # it must not turn into an allow rule.  What the process did is judged by
+            # landgate itself and recorded in its own entries, which count here.
             continue
         action, target = e.get("action"), e.get("target")
         if action not in _KEY or not isinstance(target, str) or not target:

@@ -8,6 +8,12 @@ directory (DESIGN §2), so the witness is the part of the record the agent canno
 reach.  It is looked up by the directory, never by the trail id read from the
 trail itself: that is what catches a trail swapped in from another directory, a
 trail started over after a deletion, and a tail cut back to an older checkpoint.
+
+The witness of a directory that is gone is moved (expiry.py) from its own file into
+one append-only file, `expired.jsonl`, and looked up there when a directory has no
+witness file of its own: the launch's walk of the key directory then sees one file,
+not one per audit directory ever used, and a directory that comes back is still
+judged against what was sealed there.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from sandbox.digest import compare_digest, sha256
 from sandbox.errors import AuditError
 
 WITNESS_LOCK = "witness.lock"
+EXPIRED_NAME = "expired.jsonl"  # the witnesses of directories that were gone (expiry.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,24 +63,65 @@ def real_dir(directory: Path) -> str:
     return os.path.realpath(directory)
 
 
+def witness_name(real: str) -> str:
+    """The witness file's name for the audit directory whose real path is `real`."""
+    digest = sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"dir-{digest[:32]}.json"
+
+
 def witness_file(key_directory: Path, directory: Path) -> Path:
     """The witness file for `directory`: named by a digest of its real path."""
-    name = sha256(real_dir(directory).encode("utf-8", "surrogateescape")).hexdigest()
-    return key_directory / WITNESS_DIR / f"dir-{name[:32]}.json"
+    return key_directory / WITNESS_DIR / witness_name(real_dir(directory))
+
+
+def expired_record(name: str, data: bytes) -> bytes:
+    """One record of expired.jsonl: the witness file's name and its bytes, unchanged (its
+    HMAC still covers it).  Each record starts with a newline, so a record torn by a crash
+    is never glued to the next one's name."""
+    return b"\n" + name.encode() + b" " + data.rstrip(b"\n")
 
 
 def load_witness(key: bytes, key_directory: Path, directory: Path) -> Witness | None:
     """The authenticated witness for `directory`, None if there is none.
 
-    Raises BadWitness when a file is there but its HMAC or shape is wrong, and
+    Its own file, else the last record expired.jsonl holds for it (a directory that was
+    gone when the expiry ran and has come back: what was sealed there still counts).
+    Raises BadWitness when a witness is there but its HMAC or shape is wrong, and
     AuditError when it cannot be read at all."""
     path = witness_file(key_directory, directory)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        expired = _expired(key_directory, path.name)
+        if expired is None:
+            return None
+        data = expired
+        path = path.with_name(f"{EXPIRED_NAME} ({path.name})")  # where it was found
+    except OSError as exc:
+        raise AuditError(f"cannot read audit witness {path}: {exc.strerror}") from exc
+    return parse_witness(key, path, data, real_dir(directory))
+
+
+def _expired(key_directory: Path, name: str) -> bytes | None:
+    """The bytes of the last record expired.jsonl holds under `name`, None if none."""
+    path = key_directory / WITNESS_DIR / EXPIRED_NAME
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise AuditError(f"cannot read audit witness {path}: {exc.strerror}") from exc
+    at = data.rfind(b"\n" + name.encode() + b" ")
+    if at < 0:
+        return None
+    start = at + 1 + len(name) + 1
+    end = data.find(b"\n", start)
+    return data[start:] if end < 0 else data[start:end]
+
+
+def parse_witness(key: bytes, path: Path, data: bytes, real: str) -> Witness:
+    """The witness in `data` (read from `path`) for the directory whose real path is
+    `real`; BadWitness unless it authenticates and names that directory."""
     try:
         doc = json.loads(data)
         w = Witness(
@@ -90,7 +138,7 @@ def load_witness(key: bytes, key_directory: Path, directory: Path) -> Witness | 
         raise BadWitness(f"the witness {path} is malformed ({exc})") from None
     if not compare_digest(mac, witness_mac(key, w.fields())):
         raise BadWitness(f"the witness {path} does not authenticate with the key")
-    if w.dir != real_dir(directory):
+    if w.dir != real:
         raise BadWitness(f"the witness {path} names another directory ({w.dir})")
     return w
 

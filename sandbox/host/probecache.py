@@ -31,12 +31,11 @@ import stat
 from pathlib import Path
 
 from sandbox._version import __version__
-from sandbox.digest import compare_digest, hmac_sha256, sha256, token_hex
+from sandbox.digest import sha256, token_hex
 from sandbox.host import probe
 from sandbox.host.probe import HostCapabilities
 
 MAGIC = b"landgate-host-probe 1\n"
-TAG_BYTES = 32
 MAX_ENTRY = 1 << 16
 _CODE = (Path(probe.__file__), Path(__file__))
 
@@ -122,10 +121,6 @@ def _open_dir(create: bool) -> int | None:
     return open_private_dir(cache_dir(), create)
 
 
-def _tag(mac_key: bytes, payload: bytes) -> bytes:
-    return hmac_sha256(mac_key, MAGIC + payload)
-
-
 def _read(name: str, mac_key: bytes) -> tuple[dict[str, object], dict[str, bool]] | None:
     dfd = _open_dir(create=False)
     if dfd is None:
@@ -144,11 +139,10 @@ def _read(name: str, mac_key: bytes) -> tuple[dict[str, object], dict[str, bool]
         return None
     finally:
         os.close(fd)
-    head = len(MAGIC) + TAG_BYTES
-    if len(blob) <= head or len(blob) > MAX_ENTRY or not blob.startswith(MAGIC):
-        return None
-    tag, payload = blob[len(MAGIC) : head], blob[head:]
-    if not compare_digest(tag, _tag(mac_key, payload)):
+    from sandbox.policy.diskcache import entry_payload
+
+    payload = entry_payload(MAGIC, mac_key, blob, MAX_ENTRY)
+    if payload is None:
         return None  # not written by this user's landgate: probe afresh
     try:
         entry = json.loads(payload)
@@ -177,7 +171,9 @@ def _write(
     payload = json.dumps(
         {"name": name, "kernel": kernel, "namespaces": namespaces}, sort_keys=True
     ).encode()
-    blob = MAGIC + _tag(mac_key, payload) + payload
+    from sandbox.policy.diskcache import tag_entry
+
+    blob = tag_entry(MAGIC, mac_key, payload)
     dfd = _open_dir(create=True)
     if dfd is None:
         return

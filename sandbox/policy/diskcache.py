@@ -237,8 +237,28 @@ def open_private_dir(d: Path, create: bool) -> int | None:
     return fd
 
 
-def _tag(mac_key: bytes, payload: bytes) -> bytes:
-    return hmac_sha256(mac_key, MAGIC + payload)
+def tag_entry(magic: bytes, mac_key: bytes, payload: bytes) -> bytes:
+    """A cache entry as stored: `magic`, HMAC-SHA256 under `mac_key` of magic + payload,
+    the payload.  The one definition for the policy cache and the host probe cache
+    (sandbox.host.probecache): the magic is under the tag, so an entry of one cache never
+    authenticates as the other's."""
+    return magic + _mac(magic, mac_key, payload) + payload
+
+
+def _mac(magic: bytes, mac_key: bytes, payload: bytes) -> bytes:
+    return hmac_sha256(mac_key, magic + payload)
+
+
+def entry_payload(magic: bytes, mac_key: bytes, blob: bytes, max_entry: int) -> bytes | None:
+    """The payload of `blob` if tag_entry made it with this magic and key and it is at
+    most `max_entry` bytes; None for anything else (a miss, never an error)."""
+    head = len(magic) + TAG_BYTES
+    if len(blob) <= head or len(blob) > max_entry or not blob.startswith(magic):
+        return None
+    payload = blob[head:]
+    if not compare_digest(blob[len(magic) : head], _mac(magic, mac_key, payload)):
+        return None
+    return payload
 
 
 def _read_entry(key: str, mac_key: bytes) -> tuple[Policy, list[fsdeps.Note]] | None:
@@ -265,13 +285,10 @@ def _read_entry(key: str, mac_key: bytes) -> tuple[Policy, list[fsdeps.Note]] | 
         return None
     finally:
         os.close(fd)
-    head = len(MAGIC) + TAG_BYTES
-    if len(blob) <= head or len(blob) > MAX_ENTRY or not blob.startswith(MAGIC):
-        return None
-    tag, payload = blob[len(MAGIC) : head], blob[head:]
     # The tag is checked BEFORE unpickling: pickle runs code, so only bytes this user's
     # landgate wrote (under a key no sandbox can read) are ever unpickled.
-    if not compare_digest(tag, _tag(mac_key, payload)):
+    payload = entry_payload(MAGIC, mac_key, blob, MAX_ENTRY)
+    if payload is None:
         return None
     try:
         entry = pickle.loads(payload)
@@ -296,7 +313,7 @@ def _write_entry(key: str, mac_key: bytes, notes: list[fsdeps.Note], policy: Pol
         )
     except Exception:  # noqa: BLE001 - something unpicklable in a policy: not cached
         return
-    blob = MAGIC + _tag(mac_key, payload) + payload
+    blob = tag_entry(MAGIC, mac_key, payload)
     if len(blob) > MAX_ENTRY:
         return
     dfd = _open_dir(create=True)

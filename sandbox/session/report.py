@@ -34,14 +34,15 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
 from sandbox.errors import AuditError, LaunchError
 from sandbox.policy.destinations import parse_destination
-from sandbox.policy.model import ActionBlock, Policy, Rule, SourceRef
+from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
 
 ENV = "LANDGATE_SESSION_REPORT"
-FLAG = "reported-from-sandbox"
+FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
 LAYER = "tool-hook"
 MAX_REPORT = 64 << 10  # a report is one decision list, not file contents
 MAX_REPORTS = 10_000  # per session; beyond that reports are dropped and counted
@@ -82,55 +83,22 @@ class ReportChannel:
         entry point and the interpreter file.  Which command lines run is still
         shell_exec's (the claude-code preset allows `landgate hook claude-code`)."""
         blocks = dict(policy.blocks)
-        net = [("network", f"unix:{self.path}", False, "the session's report channel")]
-        reads = [("file_read", p, x, "landgate's own install (the hook)") for p, x in _install()]
+        net = [(f"unix:{self.path}", False, "the session's report channel")]
+        reads = [(p, x, "landgate's own install (the hook)") for p, x in _install()]
         # The hook loads the policy in force: its file and the files it extends (only
         # written-protected, but the planner's carve-out leaves them out of the read grant).
         for f in (policy.path, *policy.parents):
             if _plain(str(f)):
-                reads.append(("file_read", str(f), False, "the policy in force (the hook)"))
+                reads.append((str(f), False, "the policy in force (the hook)"))
+        self._entry = shutil.which("landgate", path=environ.get("PATH", ""))
+        if self._entry is not None and _plain(self._entry):
+            reads.append((self._entry, True, "the landgate entry point (the hook)"))
         for action, items in (("network", net), ("file_read", reads)):
             block = blocks[action]
             rules = list(block.rules)
-            for _a, pattern, execute, why in items:
-                rules.append(
-                    Rule(
-                        action=action,
-                        index=len(rules) + 1,
-                        effect="allow",
-                        pattern=pattern,
-                        source=_SOURCE,
-                        origin="baseline",
-                        path=None
-                        if action == "network"
-                        else parse_path_pattern(
-                            pattern, workspace=str(policy.workspace), home=str(policy.home)
-                        ),
-                        destination=parse_destination(pattern) if action == "network" else None,
-                        comment=why,
-                        execute=execute,
-                    )
-                )
-            blocks[action] = ActionBlock(
-                block.action, block.default_effect, tuple(rules), block.source, block.default_source
-            )
-        self._entry = shutil.which("landgate", path=environ.get("PATH", ""))
-        if self._entry is not None and _plain(self._entry):
-            block = blocks["file_read"]
-            rule = Rule(
-                action="file_read",
-                index=len(block.rules) + 1,
-                effect="allow",
-                pattern=self._entry,
-                source=_SOURCE,
-                origin="baseline",
-                path=parse_path_pattern(
-                    self._entry, workspace=str(policy.workspace), home=str(policy.home)
-                ),
-                comment="the landgate entry point (the hook)",
-                execute=True,
-            )
-            blocks["file_read"] = replace(block, rules=(*block.rules, rule))
+            for pattern, execute, why in items:
+                rules.append(_baseline_rule(policy, action, len(rules) + 1, pattern, why, execute))
+            blocks[action] = replace(block, rules=tuple(rules))
         return replace(policy, blocks=blocks, cache={})
 
     def start(self, writer: AuditWriter) -> None:
@@ -239,6 +207,28 @@ def entries_from(data: bytes) -> list[dict[str, Any]]:
                 "flags": [FLAG, "malformed"],
             }
         ]
+
+
+def _baseline_rule(
+    policy: Policy, action: str, index: int, pattern: str, why: str, execute: bool
+) -> Rule:
+    """An allow rule of origin baseline that grant() adds: a network destination for the
+    report socket, else a path (exact or a tree) read, and executed when `execute`."""
+    network = action == "network"
+    return Rule(
+        action=action,
+        index=index,
+        effect="allow",
+        pattern=pattern,
+        source=_SOURCE,
+        origin="baseline",
+        path=None
+        if network
+        else parse_path_pattern(pattern, workspace=str(policy.workspace), home=str(policy.home)),
+        destination=parse_destination(pattern) if network else None,
+        comment=why,
+        execute=execute,
+    )
 
 
 def _install() -> list[tuple[str, bool]]:

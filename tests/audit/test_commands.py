@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from audit_helpers import Trail, event, fill, trail_fixture  # noqa: F401 - the `trail` fixture
 
+from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.cli import main
 
 
@@ -94,6 +95,35 @@ def test_show_filters(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 2 and "no session" in err
 
 
+def test_show_marks_what_was_reported_from_the_sandbox(
+    trail: Trail, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report-channel entry is the agent's claim: its row says so, landgate's own do not."""
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["agent"]})
+    w.append(event(1, target="/ws/own.txt", result="deny"))
+    claim = {"action": "file_read", "target": "/ws/claimed.txt", "result": "deny"}
+    w.append(dict(claim, rule="policy.yaml:9", layer="tool-hook", flags=[REPORTED_FLAG]))
+    w.append(dict(claim, target="/ws/norule.txt", layer="tool-hook", flags=[REPORTED_FLAG]))
+    w.end_session(0)
+    w.close()
+    rc, out, _ = run(capsys, "audit", "show", "--denied", str(trail.dir))
+    targets = ("/ws/own.txt", "/ws/claimed.txt", "/ws/norule.txt")
+    rows = {t: line for line in out.splitlines()[1:] for t in targets if f" {t} " in line}
+    assert rc == 0 and len(out.splitlines()) == 4 and set(rows) == set(targets)
+    assert rows["/ws/claimed.txt"].endswith("[reported-from-sandbox] policy.yaml:9")
+    assert rows["/ws/norule.txt"].endswith("[reported-from-sandbox] no rule named")
+    assert REPORTED_FLAG not in rows["/ws/own.txt"]  # the twin: landgate's own decision
+    assert rows["/ws/own.txt"].endswith("policy.yaml:7")
+    rc, out, _ = run(capsys, "audit", "show", "--denied", "--json", str(trail.dir))
+    flags = {r["target"]: r.get("flags") for r in map(json.loads, out.splitlines())}
+    assert flags == {
+        "/ws/own.txt": None,
+        "/ws/claimed.txt": [REPORTED_FLAG],
+        "/ws/norule.txt": [REPORTED_FLAG],
+    }
+
+
 def test_stats(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:
     sid = _mixed(trail)
     rc, out, _ = run(capsys, "audit", "stats", "--json", str(trail.dir))
@@ -172,6 +202,28 @@ def test_suggest_allows_the_simulated_run_and_nothing_more(
     for action, t in NOT_RECORDED:
         d = decide(policy, action, target(action, t))
         assert d.effect == "deny", (action, t, d.rule_ref())
+
+
+def test_suggest_ignores_what_was_reported_from_the_sandbox(
+    trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attack: the agent sends a report claiming its secret reads were denied by default
+    (and another claiming they were allowed), hoping `suggest` turns them into allow
+    rules.  The twin: landgate's own default denial of the same kind is suggested."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    w = trail.writer()
+    w.start_session({"mode": "simulate", "cwd": str(ws), "argv": ["agent"]})
+    w.append(event(0, target=str(ws / "real.txt"), result="deny", rule="default deny"))
+    for i, result in enumerate(("deny", "allow")):
+        forged = event(i + 1, target=f"/root/.ssh/id_{result}", result=result, rule="")
+        w.append(dict(forged, layer="tool-hook", flags=[REPORTED_FLAG]))
+    w.end_session(0)
+    w.close()
+    rc, out, err = run(capsys, "audit", "suggest", str(trail.dir))
+    assert rc == 0, err
+    assert "real.txt" in out
+    assert ".ssh" not in out, out
 
 
 def test_suggest_without_a_simulation(trail: Trail, capsys: pytest.CaptureFixture[str]) -> None:

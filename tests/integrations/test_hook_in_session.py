@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.trail import trail_and_reports
 
-from sandbox.audit.reader import iter_entries
 from sandbox.session.report import FLAG
 
 AUDIT = "state/landgate/audit"  # the default trail under the test's XDG_STATE_HOME
@@ -124,11 +124,10 @@ def test_hook_inside_run_lands_in_the_session_trail(ws: Path, tmp_path: Path) ->
     assert (ws / "rc_ls").read_text().strip() == "0"
     assert (ws / "out_ls.json").read_text() == ""
 
-    entries = list(iter_entries(tmp_path / AUDIT))
+    entries, hook = trail_and_reports(tmp_path / AUDIT)
     starts = [e for e in entries if e.get("type") == "session_start"]
     assert len(starts) == 1  # one session: the hook wrote no session of its own
     sid = starts[0]["session"]
-    hook = [e for e in entries if e.get("layer") == "tool-hook"]
     assert hook and all(e["session"] == sid for e in hook)
     assert all(FLAG in e["flags"] for e in hook)
     read = [e for e in hook if e.get("tool_use_id") == "t1"]
@@ -171,5 +170,5 @@ def test_without_the_channel_the_hook_fails_closed(ws: Path, tmp_path: Path) -> 
     proc = _run(ws, tmp_path, "unset LANDGATE_SESSION_REPORT; " + HOOKS)
     assert proc.returncode == 0, proc.stderr
     assert (ws / "rc_ls").read_text().strip() == "2"
-    entries = list(iter_entries(tmp_path / AUDIT))
-    assert not [e for e in entries if e.get("layer") == "tool-hook"]
+    _entries, hook = trail_and_reports(tmp_path / AUDIT)
+    assert not hook

@@ -11,12 +11,11 @@ import sys
 from typing import Any
 
 from conftest import World
+from helpers.trail import trail_and_reports
 
 # The test extra installs the SDK: an import error here is a failure, not a skip.
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-
-from sandbox.audit.reader import iter_entries
 
 
 def _is_error(result: Any) -> bool:
@@ -73,8 +72,8 @@ def test_mcp_tools_over_stdio(world: World) -> None:
     assert "notes.txt" in _payload(listing)["stdout"].splitlines()
     assert _is_error(key) and world.secret.decode() not in key.content[0].text
 
-    entries = list(iter_entries(world.root / "audit"))
-    hook = [e for e in entries if e.get("layer") == "tool-hook" and e.get("type") == "decision"]
+    entries, reports = trail_and_reports(world.root / "audit")
+    hook = [e for e in reports if e.get("type") == "decision"]
     assert ("file_read", str(world.dotenv), "deny") in {
         (e["action"], e["target"], e["result"]) for e in hook
     }

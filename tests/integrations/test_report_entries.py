@@ -4,6 +4,8 @@ becomes in the trail (tagged verdicts, one `malformed` entry, the dropped count)
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,3 +101,60 @@ def test_channel_records_with_pid_and_counts_what_it_drops(tmp_path: Path, monke
     assert len(reported) == 3 and all("reporter_pid" not in e for e in reported)
     (dropped,) = [e for e in entries if "dropped" in e["flags"]]
     assert dropped["reason"].startswith("3 report(s) dropped")
+
+
+def _granted(tmp_path: Path, path_env: str) -> tuple[object, object, rep.ReportChannel]:
+    from sandbox.policy import load_policy
+
+    ws = tmp_path / "ws"
+    ws.mkdir(exist_ok=True)
+    pfile = tmp_path / "policy.yaml"
+    pfile.write_text(
+        f"version: 1\nworkspace: {ws}\nactions:\n"
+        "  - action: file_read\n    defaultEffect: deny\n"
+        '    rules:\n      - { path: "./**", effect: allow }\n'
+        "  - action: network\n    defaultEffect: deny\n"
+    )
+    policy = load_policy(pfile, cwd=ws)
+    channel = rep.ReportChannel()
+    try:
+        return policy, channel.grant(policy, {"PATH": path_env}), channel
+    finally:
+        channel.sock.close()
+        shutil.rmtree(channel.directory, ignore_errors=True)
+
+
+def test_grant_adds_exactly_the_baseline_allows(tmp_path: Path) -> None:
+    """The socket (network), landgate's install and the policy files (read), and the
+    entry point found on PATH (read and execute), after the policy's own rules."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    entry = bindir / "landgate"
+    entry.write_text("#!/bin/sh\n")
+    entry.chmod(0o755)
+    policy, granted, channel = _granted(tmp_path, str(bindir))
+    for action in ("network", "file_read"):
+        before, after = policy.blocks[action].rules, granted.blocks[action].rules  # type: ignore[attr-defined]
+        assert after[: len(before)] == before
+        added = after[len(before) :]
+        assert [r.index for r in added] == list(range(len(before) + 1, len(after) + 1))
+        assert all((r.effect, r.origin, r.action) == ("allow", "baseline", action) for r in added)
+        if action == "network":
+            (sock,) = added
+            assert sock.pattern == f"unix:{channel.path}" and sock.path is None
+            assert sock.destination is not None and not sock.execute
+            continue
+        assert all(r.destination is None and r.path is not None for r in added)
+        executable = {r.pattern for r in added if r.execute}
+        assert executable == {os.path.realpath(sys.executable), str(entry)}
+        assert str(tmp_path / "policy.yaml") in {r.pattern for r in added}
+        assert added[-1].pattern == str(entry)
+        assert added[-1].comment == "the landgate entry point (the hook)"
+
+
+def test_grant_without_an_entry_point_on_path(tmp_path: Path) -> None:
+    """The twin: no `landgate` on PATH, no rule executing one."""
+    policy, granted, _channel = _granted(tmp_path, str(tmp_path / "empty"))
+    before = policy.blocks["file_read"].rules  # type: ignore[attr-defined]
+    added = granted.blocks["file_read"].rules[len(before) :]  # type: ignore[attr-defined]
+    assert added and {r.pattern for r in added if r.execute} == {os.path.realpath(sys.executable)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,26 +57,69 @@ def landgate(
     cwd: Path | None = None,
     preset: str | None = None,
 ) -> subprocess.CompletedProcess:
+    """`landgate run` in the world: its fake $HOME, its workspace, its private XDG pair."""
     pol = preset if preset is not None else (policy or world_policy(world))
-    cmd = [PY, "-m", "sandbox", "run", "--policy", str(pol), *extra_args, "--", *argv]
+    return run_landgate(
+        argv,
+        policy=pol,
+        xdg=world.root / ("xdg-nobody" if as_nobody else "xdg"),
+        cwd=cwd or world.workspace,
+        base_env=world.env,
+        env=env,
+        as_nobody=as_nobody,
+        extra_args=extra_args,
+        timeout=timeout,
+    )
+
+
+def run_landgate(
+    argv: Sequence[str],
+    *,
+    policy: Path | str,
+    xdg: Path,
+    cwd: Path,
+    base_env: dict | None = None,
+    env: dict | None = None,
+    as_nobody: bool = False,
+    extra_args: Sequence[str] = (),
+    timeout: float = 60,
+    text: bool = False,
+) -> subprocess.CompletedProcess:
+    """`python -m sandbox run --policy POLICY [extra_args] -- argv` in `cwd`, with `base_env`
+    (default: this process's) updated by `env`.  The audit trail and its key live outside
+    the sandbox, in the invoking user's state and config directories: each run gets the
+    private pair `xdg`/state and `xdg`/config (owned by nobody for `as_nobody`)."""
+    cmd = [PY, "-m", "sandbox", "run", "--policy", str(policy), *extra_args, "--", *argv]
     if as_nobody:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-    e = dict(world.env)
+    e = dict(base_env if base_env is not None else os.environ)
     e["PYTHONPATH"] = str(ROOT)
-    # The audit trail and its key live outside the sandbox, in the invoking user's
-    # state and config directories; give each run a private pair the user can write.
-    state = world.root / ("xdg-nobody" if as_nobody else "xdg")
     for sub in ("state", "config"):
-        (state / sub).mkdir(parents=True, exist_ok=True)
+        (xdg / sub).mkdir(parents=True, exist_ok=True)
         if as_nobody:
-            os.chown(state, 65534, 65534)
-            os.chown(state / sub, 65534, 65534)
-    e["XDG_STATE_HOME"] = str(state / "state")
-    e["XDG_CONFIG_HOME"] = str(state / "config")
+            os.chown(xdg, 65534, 65534)
+            os.chown(xdg / sub, 65534, 65534)
+    e["XDG_STATE_HOME"] = str(xdg / "state")
+    e["XDG_CONFIG_HOME"] = str(xdg / "config")
     e.update(env or {})
     return subprocess.run(
-        cmd, cwd=cwd or world.workspace, env=e, capture_output=True, timeout=scaled(timeout)
+        cmd, cwd=cwd, env=e, capture_output=True, text=text, timeout=scaled(timeout)
     )
+
+
+def audit_show_json(xdg: Path) -> list[dict]:
+    """The entries of the default trail of run_landgate's runs with this `xdg`, through
+    `landgate audit show --json`."""
+    e = dict(os.environ, XDG_STATE_HOME=str(xdg / "state"), XDG_CONFIG_HOME=str(xdg / "config"))
+    r = subprocess.run(
+        [PY, "-m", "sandbox", "audit", "show", "--json"],
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=True,
+    )
+    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
 
 
 def py(code: str) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.host import probe, probecache
+from sandbox.policy import diskcache
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_the_cache_off_writes_nothing(cache: Path, monkeypatch: pytest.MonkeyPat
 def _rewrite(entry: Path, change: dict[str, object], *, sign: bool) -> None:
     """Change facts in the entry; `sign`: with a valid tag (as landgate would write it)."""
     blob = entry.read_bytes()
-    head = len(probecache.MAGIC) + probecache.TAG_BYTES
+    head = len(probecache.MAGIC) + diskcache.TAG_BYTES
     data = json.loads(blob[head:])
     for k, v in change.items():
         section = "namespaces" if k in probe.NAMESPACE_FACTS else "kernel"
@@ -89,7 +90,7 @@ def _rewrite(entry: Path, change: dict[str, object], *, sign: bool) -> None:
     if sign:
         key = probecache._mac_key()
         assert key is not None
-        tag = probecache._tag(key, payload)
+        tag = diskcache.tag_entry(probecache.MAGIC, key, payload)[len(probecache.MAGIC) : head]
     entry.write_bytes(probecache.MAGIC + tag + payload)
 
 

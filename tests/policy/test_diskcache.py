@@ -199,7 +199,7 @@ def _forged_entry(env: Path, mac_key: bytes) -> tuple[Path, Path]:
     loose.write_text("version: 1\nactions:\n  - action: shell_exec\n    defaultEffect: allow\n")
     payload["policy"] = loader.load_policy(loose, cwd=env)
     forged = pickle.dumps(payload)
-    entry.write_bytes(diskcache.MAGIC + diskcache._tag(mac_key, forged) + forged)
+    entry.write_bytes(diskcache.tag_entry(diskcache.MAGIC, mac_key, forged))
     os.chmod(entry, 0o600)
     return pol, entry
 
@@ -382,3 +382,21 @@ def test_memo_misses_on_an_edit_of_the_policy_or_what_it_extends(
     pol.write_text("version: 1\nextends: [coding-agent]\n")  # the file itself (the key)
     assert decide(_memo(pol, env), "shell_exec", "od x").effect == "allow"
     assert loads.n == 3
+
+
+def test_one_tag_for_both_caches() -> None:
+    """tag_entry/entry_payload, shared by the policy cache and the host probe cache: a
+    changed byte, another key, another cache's magic, or too long is a miss."""
+    from sandbox.host import probecache
+
+    key, other = b"k" * 32, b"o" * 32
+    blob = diskcache.tag_entry(diskcache.MAGIC, key, b"payload")
+    assert diskcache.entry_payload(diskcache.MAGIC, key, blob, 1 << 10) == b"payload"
+    flipped = blob[:-1] + bytes([blob[-1] ^ 1])
+    assert diskcache.entry_payload(diskcache.MAGIC, key, flipped, 1 << 10) is None
+    assert diskcache.entry_payload(diskcache.MAGIC, other, blob, 1 << 10) is None
+    assert diskcache.entry_payload(diskcache.MAGIC, key, blob, len(blob) - 1) is None
+    probe_blob = diskcache.tag_entry(probecache.MAGIC, key, b"payload")
+    swapped = diskcache.MAGIC + probe_blob[len(probecache.MAGIC) :]
+    assert diskcache.entry_payload(diskcache.MAGIC, key, swapped, 1 << 10) is None
+    assert diskcache.entry_payload(probecache.MAGIC, key, probe_blob, 1 << 10) == b"payload"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import warnings
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_root
+from helpers.overlay import overlay_tree
 
 from .conftest import make_policy
 
@@ -222,29 +222,15 @@ def overlay(bins, tmp_path_factory) -> Iterator[Path]:
     container's or vm-tests' root: lower on this machine's /var/tmp, upper a fresh tmpfs.
     lower/bin/mark-denied is the denied program."""
     require_root()
-    base = Path(tempfile.mkdtemp(prefix="landgate-ovl-", dir="/var/tmp"))
-    lower, up, merged = base / "lower", base / "up", base / "merged"
-    for d in (lower / "bin", up, merged):
-        d.mkdir(parents=True)
-    shutil.copy(bins / "marker", lower / "bin" / "mark-denied")
-    (lower / "bin" / "mark-denied").chmod(0o755)
-    mounted: list[Path] = []
-    try:
-        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(up)], check=True)
-        mounted.append(up)
-        (up / "u").mkdir()
-        (up / "w").mkdir()
-        opts = f"lowerdir={lower},upperdir={up}/u,workdir={up}/w,xino=off"
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
-        mounted.append(merged)
-        for d in (base, merged):
-            d.chmod(0o755)
+
+    def fill(lower: Path) -> None:
+        (lower / "bin").mkdir()
+        shutil.copy(bins / "marker", lower / "bin" / "mark-denied")
+        (lower / "bin" / "mark-denied").chmod(0o755)
+
+    with overlay_tree("landgate-ovl-", fill) as merged:
         (merged / "markers").mkdir(mode=0o777)
         yield merged
-    finally:
-        for m in reversed(mounted):
-            subprocess.run(["umount", str(m)], check=False)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_hard_link_on_overlayfs_is_denied(supervised, overlay):

@@ -13,17 +13,15 @@ identity set; without that, `cat .env; cat innocent` read the secret).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import require_kernel, require_root
+from helpers.overlay import overlay_tree
+from launch.lg_helpers import audit_show_json, run_landgate
 
 from sandbox.host.probe import probe_host
 
@@ -37,42 +35,16 @@ def overlay_ws(request) -> Iterator[Path]:
     require_root()
     h = probe_host()
     require_kernel(h.landlock_abi >= 1 and h.seccomp_notify, "Landlock + seccomp user notification")
-    base = Path(tempfile.mkdtemp(prefix="landgate-ovl-open-", dir="/var/tmp"))
-    lower, up, merged = base / "lower", base / "up", base / "merged"
-    for d in (lower, up, merged):
-        d.mkdir(parents=True)
-    (lower / ".env").write_text(f"KEY={SECRET}\n")
-    (lower / "notes.txt").write_text("allowed twin\n")
-    mounted: list[Path] = []
-    if request.param == "plain":
-        lower.chmod(0o755)
-        base.chmod(0o755)
-        yield lower
-        shutil.rmtree(base, ignore_errors=True)
-        return
-    try:
-        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(up)], check=True)
-        mounted.append(up)
-        (up / "u").mkdir()
-        (up / "w").mkdir()
-        opts = f"lowerdir={lower},upperdir={up}/u,workdir={up}/w,xino=off"
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
-        mounted.append(merged)
-        for d in (base, merged):
-            d.chmod(0o755)
-        yield merged
-    finally:
-        for m in reversed(mounted):
-            subprocess.run(["umount", str(m)], check=False)
-        shutil.rmtree(base, ignore_errors=True)
+
+    def fill(lower: Path) -> None:
+        (lower / ".env").write_text(f"KEY={SECRET}\n")
+        (lower / "notes.txt").write_text("allowed twin\n")
+
+    with overlay_tree("landgate-ovl-open-", fill, mount=request.param == "overlay") as ws:
+        yield ws
 
 
-def _run(
-    ws: Path, script: str, tmp_path: Path, *, simulate: bool = False
-) -> subprocess.CompletedProcess:
-    policy = tmp_path / "p.yaml"
-    policy.write_text(
-        f"""\
+POLICY = """\
 version: 1
 workspace: {ws}
 actions:
@@ -90,41 +62,25 @@ actions:
   - action: network
     defaultEffect: deny
 """
-    )
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "run",
-            *(["--simulate"] if simulate else []),
-            "--policy",
-            str(policy),
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
+
+
+def _run(
+    ws: Path, script: str, tmp_path: Path, *, simulate: bool = False
+) -> subprocess.CompletedProcess:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY.format(ws=ws))
+    return run_landgate(
+        ["sh", "-c", script],
+        policy=policy,
+        xdg=tmp_path / "xdg",
         cwd=ws,
-        env=env,
-        capture_output=True,
+        extra_args=["--simulate"] if simulate else [],
         text=True,
-        timeout=60,
     )
 
 
 def _trail(tmp_path: Path) -> list[dict]:
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
-    r = subprocess.run(
-        [sys.executable, "-m", "sandbox", "audit", "show", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    return audit_show_json(tmp_path / "xdg")
 
 
 def test_hard_link_of_a_lower_layer_secret_is_denied(overlay_ws, tmp_path):

@@ -1,0 +1,1 @@
+"""Helpers shared by test packages (imported as `helpers.<module>`: tests/ is on sys.path)."""
