@@ -151,7 +151,7 @@ def test_run_loads_no_openssl(home: dict[str, str], tmp_path: Path) -> None:
     """A whole `run` (spawn, supervise, audit trail written, policy cache on) leaves
     OpenSSL's libcrypto out of the process: hashlib/hmac/secrets load it (3.7 MB resident,
     a seventh of a session's memory) for a SHA-256 the interpreter has built in; the
-    audit chain, the caches and the key use sandbox.digest instead."""
+    audit chain and the caches use sandbox.digest instead, the key file os.urandom."""
     argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
     for _ in range(2):  # cold, then from the policy and probe caches
         got = _modules([*argv, "/bin/true"], home, cwd=str(tmp_path))
