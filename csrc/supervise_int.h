@@ -28,10 +28,10 @@
 #define LG_NAME_MAX 256
 #define LG_REPORTED_CAP 4096     /* distinct denials already reported on stderr */
 #define LG_WORKERS_MAX 64        /* concurrent blocking connects / exec verifications */
-/* Event records waiting for Python.  The ring is prefaulted (a page fault inside a
- * decision costs 1-3 us) so all of it is resident: 512 records of 1.3 KiB = 0.7 MiB
- * per session (4096 were 5.4 MiB, a fifth of a session's RSS).  Python drains every
- * 5 ms, 256 at a time; a burst beyond 512 waits for the drain (never drops). */
+/* Event records waiting for Python: 512 records of 1.3 KiB = 0.7 MiB at most, made
+ * resident as the first lap writes them (lg_sup_new does not prefault the ring).
+ * Python drains every 5 ms, 256 at a time; a burst beyond 512 waits for the drain
+ * (never drops). */
 #define LG_RING_CAP 512
 #define LG_SEND_MAX 65536        /* datagram bytes the supervisor forwards itself */
 #define LG_SEEN_CAP 4096         /* objects added to the open check's deny set at run time */
@@ -217,6 +217,8 @@ struct lg_sup {
 /* supervise.c */
 unsigned long long lg_now_ns(void);
 void lg_prefault(void *p, size_t n);
+void *lg_pages_new(size_t size);
+void lg_pages_free(void *p, size_t size);
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
 int lg_id_valid(struct lg_sup *s, unsigned long long id);
 int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
