@@ -14,7 +14,8 @@
                 open check (resolve, judge device+inode, reopen on a restricted opener
                 thread, inject with ADDFD): the cost every open pays on the no-namespace rung
 
-run(quick=False) -> dict; `python bench/bench_supervise.py` prints it.  Medians of
+run(quick=False, exec_only=False) -> dict; `python bench/bench_supervise.py [--quick] [--exec]`
+prints it (--exec: the floor and the exec rows only).  Medians of
 interleaved repetitions; no assertion on time anywhere.
 """
 
@@ -96,7 +97,7 @@ def _supervised(
     return int(r.stdout), r.counts
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
     import ipaddress
 
     from tests.supervise.conftest import dest, make_policy
@@ -167,6 +168,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             )
             res["exec_sup"].append(ns)
             slow += counts.get("slow_path", 0)
+            if exec_only:
+                continue
             res["conn_bare"].append(_bare(bins["loops"], "connect", str(n_conn), str(port)))
             res["conn_sup"].append(
                 _supervised(bindir, bins["loops"], ["connect", str(n_conn), str(port)], pol)[0]
@@ -196,7 +199,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 )[0]
             )
         srv.close()
-    med = {k: statistics.median(v) for k, v in res.items()}
+    med = {k: statistics.median(v) for k, v in res.items() if v}
     out["median_ns"] = med
     exec_over = med["exec_sup"] - med["exec_bare"]
     decision = statistics.median(decisions) if decisions else None
@@ -215,9 +218,14 @@ def run(quick: bool = False) -> dict[str, Any]:
             else None
         ),
         "decision_vs_floor": round(decision / floor, 2) if decision and floor else None,
+        # what each gated exec costs beyond its decision: the notification's round trip,
+        # the harness, and the exit of a process whose /proc entries the decision made
+        "outside_decision_us": round((exec_over - decision) / 1000, 2) if decision else None,
         "goal_decision_vs_floor": 5.0,
         "slow_path_execs": slow,
     }
+    if exec_only:
+        return out
     for key, bare, sup in (
         ("connect_blocking", "conn_bare", "conn_sup"),
         ("connect_nonblocking", "nb_bare", "nb_sup"),
@@ -251,4 +259,4 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    print(json.dumps(run(quick="--quick" in sys.argv, exec_only="--exec" in sys.argv), indent=2))

@@ -574,11 +574,19 @@ int lg_judge_exec(struct lg_judge *b, const struct lg_tables *t, const char *arg
 
 static int alloc_words(struct lg_words *w, int cap)
 {
-    w->w = calloc((size_t)cap, sizeof *w->w);
-    w->len = calloc((size_t)cap, sizeof *w->len);
+    /* lg_pages_new, not calloc: 9 x 3 MiB, resident only as far as an exec's
+     * words reach (calloc could clear, so fault in, all of it: supervise.c). */
+    w->w = lg_pages_new((size_t)cap * sizeof *w->w);
+    w->len = lg_pages_new((size_t)cap * sizeof *w->len);
     w->n = 0;
     w->cap = cap;
     return w->w && w->len ? 0 : -ENOMEM;
+}
+
+static void free_words(struct lg_words *w)
+{
+    lg_pages_free(w->w, (size_t)w->cap * sizeof *w->w);
+    lg_pages_free(w->len, (size_t)w->cap * sizeof *w->len);
 }
 
 void lg_judge_free(struct lg_judge *b)
@@ -589,11 +597,9 @@ void lg_judge_free(struct lg_judge *b)
     free(b->line);
     free(b->exe_line);
     free(b->seg);
-    free(b->argv.w);
-    free(b->argv.len);
+    free_words(&b->argv);
     for (int i = 0; i < LG_DEPTH_MAX; i++) {
-        free(b->segw[i].w);
-        free(b->segw[i].len);
+        free_words(&b->segw[i]);
     }
     free(b);
 }

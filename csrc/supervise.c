@@ -35,6 +35,7 @@
 #include <linux/audit.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -87,6 +88,26 @@ void lg_prefault(void *p, size_t n)
     volatile char *c = p;
     for (size_t i = 0; i < n; i += 4096)
         c[i] = 0;
+}
+
+/* A large zeroed table of the supervisor's: fresh anonymous pages, resident
+ * only once written (issue 19: a session holds what it uses).  Not calloc:
+ * glibc serves a size under its dynamic mmap threshold from the heap, and that
+ * threshold rises to the largest block the process ever freed (up to 32 MiB:
+ * any Python buffer of a few MiB will do); calloc then clears reused heap
+ * memory, faulting all of it in (the judge's word arrays, measured: +2.4 MiB
+ * resident at every supervisor start, none of it used by a session that runs
+ * no long command line).  NULL on failure; free with lg_pages_free. */
+void *lg_pages_new(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void lg_pages_free(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
 }
 
 /* ---- answering the kernel ------------------------------------------------- */
@@ -309,6 +330,7 @@ void lg_sup_free(struct lg_sup *s)
     lg_pool_fini(&s->netpool);
     lg_open_fini(s);
     lg_exec_head_fini(s);
+    lg_ident_fini(s);
     if (s->event_fd >= 0)
         close(s->event_fd);
     if (s->stop_fd >= 0)
@@ -317,9 +339,9 @@ void lg_sup_free(struct lg_sup *s)
     free(s->resp);
     lg_judge_free(s->judge);
     free(s->admit);
-    free(s->names);
+    lg_pages_free(s->names, LG_NAMES_CAP * sizeof *s->names);
     free(s->reported);
-    free(s->ring);
+    lg_pages_free(s->ring, LG_RING_CAP * sizeof *s->ring);
     free(s->wt_ids);
     pthread_mutex_destroy(&s->seen_lock);
     pthread_mutex_destroy(&s->names_lock);
@@ -366,16 +388,20 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->resp = calloc(1, s->resp_size);
     s->judge = lg_judge_new();
     s->admit = calloc(LG_ADMIT_CAP, sizeof *s->admit);
-    s->names = calloc(LG_NAMES_CAP, sizeof *s->names);
+    s->names = lg_pages_new(LG_NAMES_CAP * sizeof *s->names);
     s->reported = calloc(LG_REPORTED_CAP, sizeof *s->reported);
-    s->ring = calloc(LG_RING_CAP, sizeof *s->ring);
+    s->ring = lg_pages_new(LG_RING_CAP * sizeof *s->ring);
     if (!s->req || !s->resp || !s->judge || !s->admit || !s->names ||
         !s->reported || !s->ring) {
         set_err(err, errlen, "supervisor buffers", ENOMEM);
         goto fail;
     }
-    lg_prefault(s->admit, LG_ADMIT_CAP * sizeof *s->admit);
-    lg_prefault(s->ring, LG_RING_CAP * sizeof *s->ring);
+    /* Not prefaulted (issue 19: a session holds what it uses): calloc'd tables this
+     * large are fresh mmap'd zero pages, resident only once written.  The ring fills
+     * in order, so only its first lap faults (one page per 3 records); the admit
+     * table takes one fault per page a new pid hashes to (256 pages at most).  Each
+     * such fault is 1-3 us inside that one decision, paid once; prefaulted, both were
+     * 1.7 MiB resident in every session, most of it never written in a short one. */
     s->event_fd = eventfd(0, EFD_CLOEXEC);
     s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->event_fd < 0 || s->stop_fd < 0) {

@@ -30,21 +30,12 @@ static char *last_field(char *p)
 
 int lg_read_creds(int tid, struct lg_creds *c)
 {
-    char path[64], buf[4096];
+    char buf[4096];
     memset(c, 0, sizeof *c);
     c->umask = (unsigned)-1;
-    snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    int e = errno;
-    close(fd);
+    ssize_t n = lg_proc_read(tid, "status", buf, sizeof buf);
     if (n < 0)
-        return -e;
-    if (n == 0)
-        return -EIO;
-    buf[n] = '\0';
+        return (int)n;
     unsigned r, ef, sv, fs;
     char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:"), *gr = strstr(buf, "\nGroups:");
     char *tg = strstr(buf, "\nTgid:"), *um = strncmp(buf, "Umask:", 6) == 0 ? buf - 1 : strstr(buf, "\nUmask:");

@@ -60,19 +60,35 @@ static int fd_dir(struct lg_sup *s)
     return s->exec_fd_dir;
 }
 
-/* readlink(2) of our fd `fd` through the loop thread's cached fd directory (the
- * exec check's: loop thread only, raw length as readlink returns it).  The open
- * check's threads use lg_fd_path (supervise_open_path.c), which opens nothing kept. */
-ssize_t lg_exec_fd_link(struct lg_sup *s, int fd, char *buf, size_t cap)
+/* The one reader of our fds' links: the path of our fd `fd` as the kernel names
+ * it (symlinks resolved, in landgate's view; "... (deleted)" or an anon inode's
+ * name where it has none), NUL-terminated.  0, or -errno (-ENAMETOOLONG when it
+ * does not fit: never a shortened path).  dir: an fd directory of ours to read
+ * the link "N" in (the exec check's, lg_exec_fd_path), or -1 for the name
+ * /proc/self/fd/N (lg_fd_path, the open check's threads: nothing kept). */
+int lg_fd_path_at(int dir, int fd, char *out, size_t cap)
 {
     char name[64];
-    int dir = fd_dir(s);
+    ssize_t n;
     if (dir >= 0) {
         snprintf(name, sizeof name, "%d", fd);
-        return readlinkat(dir, name, buf, cap);
+        n = readlinkat(dir, name, out, cap - 1);
+    } else {
+        snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+        n = readlink(name, out, cap - 1);
     }
-    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
-    return readlink(name, buf, cap);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n >= cap - 1)
+        return -ENAMETOOLONG;
+    out[n] = '\0';
+    return 0;
+}
+
+/* lg_fd_path_at through the loop thread's cached fd directory (loop thread only). */
+int lg_exec_fd_path(struct lg_sup *s, int fd, char *out, size_t cap)
+{
+    return lg_fd_path_at(fd_dir(s), fd, out, cap);
 }
 
 static int fd_reopen(struct lg_sup *s, int fd, int flags)

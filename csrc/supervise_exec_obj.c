@@ -212,6 +212,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->stable = 0;
     o->expect = NULL;
     o->expect_len = 0;
+    o->fd_root = o->fd_obj = -1;
     /* The caller's root, opened once: absolute names are resolved from it
      * here, and walked from it again by lg_exec_stable. */
     char rlink[64];
@@ -224,23 +225,20 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         return fd;
     }
     struct stat st;
-    ssize_t rl = -1;
-    if (fstat(fd, &st) == 0)
-        rl = lg_exec_fd_link(s, fd, o->real, sizeof o->real - 1);
-    if (rl < 0 || (size_t)rl >= sizeof o->real - 1) {
-        int e = rl < 0 ? errno : ENAMETOOLONG;
+    int prc = fstat(fd, &st) == 0 ? lg_exec_fd_path(s, fd, o->real, sizeof o->real) : -errno;
+    if (prc < 0) {
         close(fd);
         if (rootfd >= 0)
             close(rootfd);
-        return -e;
+        return prc;
     }
-    o->real[rl] = '\0';
+    size_t rl = strlen(o->real);
     /* An object with no name in any directory (a memfd: "/memfd:x (deleted)",
      * or a file unlinked after it was opened) cannot be judged by name, and
      * Landlock's EXECUTE right never sees it (it checks paths beneath rules;
      * on kernels without vm.memfd_noexec, < 6.3, nothing else refuses it):
      * DESIGN §2 says memfd execs are denied, so refuse. */
-    size_t rlen = (size_t)rl;
+    size_t rlen = rl;
     static const char deleted[] = " (deleted)";
     if (o->real[0] != '/' || strncmp(o->real, "/memfd:", 7) == 0 ||
         (rlen >= sizeof deleted - 1 &&
@@ -338,12 +336,9 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             break;
         }
         char ireal[PATH_MAX];
-        rl = lg_exec_fd_link(s, fd, ireal, sizeof ireal - 1);
-        if (rl < 0 || (size_t)rl >= sizeof ireal - 1) {
-            rc = rl < 0 ? -errno : -ENAMETOOLONG;
+        rc = lg_exec_fd_path(s, fd, ireal, sizeof ireal);
+        if (rc < 0)
             break;
-        }
-        ireal[rl] = '\0';
         b->argv = cur;
         lg_judge_words(b, &s->t, ireal, &v);  /* the interpreter's own name and path */
         b->argv = saved;
@@ -369,31 +364,56 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (rc == 0) {
         o->dev = st.st_dev;
         o->ino = st.st_ino;
-        /* what /proc/PID/cmdline must be after the exec: the last form */
-        size_t len = 0;
-        for (int i = 0; i < cur.n; i++)
-            len += (size_t)cur.len[i] + 1;
-        o->expect = malloc(len + 1);
-        if (!o->expect) {
-            rc = -ENOMEM;
-        } else if (cur.n == 0) {
-            o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
-            o->expect_len = 1;
-        } else {
-            size_t pos = 0;
-            for (int i = 0; i < cur.n; i++) {
-                memcpy(o->expect + pos, cur.w[i], (size_t)cur.len[i]);
-                pos += (size_t)cur.len[i];
-                o->expect[pos++] = '\0';
-            }
-            o->expect_len = pos;
-        }
+        /* A script's last form lives in ws/ls, freed below: kept now.  A plain
+         * file's is the caller's argv, which the exec check still holds: made
+         * only if the exec takes the verified path (lg_exec_expect there). */
+        if (o->scripts > 0)
+            rc = lg_exec_expect(o, &cur);
     }
-    if (fd >= 0)
-        close(fd);
-    if (rootfd >= 0)
-        close(rootfd);
+    /* Not closed here: the exec check answers first (lg_exec_obj_release) */
+    o->fd_obj = fd;
+    o->fd_root = rootfd;
     free(ws);
     free(ls);
     return rc;
+}
+
+/* What /proc/PID/cmdline must be after the exec (the verified path compares
+ * it): the form w, NUL-separated, into o->expect.  0 or -ENOMEM. */
+int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w)
+{
+    size_t len = 0;
+    for (int i = 0; i < w->n; i++)
+        len += (size_t)w->len[i] + 1;
+    free(o->expect);
+    o->expect = malloc(len + 1);
+    if (!o->expect)
+        return -ENOMEM;
+    if (w->n == 0) {
+        o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
+        o->expect_len = 1;
+        return 0;
+    }
+    size_t pos = 0;
+    for (int i = 0; i < w->n; i++) {
+        memcpy(o->expect + pos, w->w[i], (size_t)w->len[i]);
+        pos += (size_t)w->len[i];
+        o->expect[pos++] = '\0';
+    }
+    o->expect_len = pos;
+    return 0;
+}
+
+/* What lg_exec_object left for after the answer: its two fds and the expected
+ * command line.  Safe to call again, and on an object never judged once its
+ * fds are -1 and expect NULL. */
+void lg_exec_obj_release(struct lg_exec_obj *o)
+{
+    if (o->fd_obj >= 0)
+        close(o->fd_obj);
+    if (o->fd_root >= 0)
+        close(o->fd_root);
+    o->fd_obj = o->fd_root = -1;
+    free(o->expect);
+    o->expect = NULL;
 }

@@ -28,10 +28,10 @@
 #define LG_NAME_MAX 256
 #define LG_REPORTED_CAP 4096     /* distinct denials already reported on stderr */
 #define LG_WORKERS_MAX 64        /* concurrent blocking connects / exec verifications */
-/* Event records waiting for Python.  The ring is prefaulted (a page fault inside a
- * decision costs 1-3 us) so all of it is resident: 512 records of 1.3 KiB = 0.7 MiB
- * per session (4096 were 5.4 MiB, a fifth of a session's RSS).  Python drains every
- * 5 ms, 256 at a time; a burst beyond 512 waits for the drain (never drops). */
+/* Event records waiting for Python: 512 records of 1.3 KiB = 0.7 MiB at most, made
+ * resident as the first lap writes them (lg_sup_new does not prefault the ring).
+ * Python drains every 5 ms, 256 at a time; a burst beyond 512 waits for the drain
+ * (never drops). */
 #define LG_RING_CAP 512
 #define LG_SEND_MAX 65536        /* datagram bytes the supervisor forwards itself */
 #define LG_SEEN_CAP 4096         /* objects added to the open check's deny set at run time */
@@ -90,6 +90,8 @@ struct lg_exec_obj {
     unsigned long long dev, ino;  /* the image the kernel will run (the last interpreter) */
     char *expect;                 /* /proc/PID/cmdline after the exec (malloc'd) */
     size_t expect_len;
+    int fd_root, fd_obj;          /* the caller's root and the object (O_PATH), or -1: closed
+                                   * by lg_exec_obj_release once the answer is sent */
     char heads[LG_SCRIPT_DEPTH][LG_BINPRM_BUF];
 };
 
@@ -198,6 +200,7 @@ struct lg_sup {
     int self_view_known;
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
     int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
+    struct lg_anc_slot *anc;       /* supervise_caller.c: the walk's kept pidfds (loop thread) */
     /* supervise_exec_head.c (loop thread): our fd directory (-2 not yet
      * opened), and the heads of files met, by identity and version */
     int exec_fd_dir;
@@ -214,6 +217,8 @@ struct lg_sup {
 /* supervise.c */
 unsigned long long lg_now_ns(void);
 void lg_prefault(void *p, size_t n);
+void *lg_pages_new(size_t size);
+void lg_pages_free(void *p, size_t size);
 void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule);
 int lg_id_valid(struct lg_sup *s, unsigned long long id);
 int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err, int cont);
@@ -263,7 +268,8 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
 /* supervise_exec_racy.c */
 #define LG_RANGES 64  /* memory ranges of one exec checked for sharing */
 int lg_caller_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
-int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n);
+int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, int n,
+                   int *maps_fd);
 int lg_vfork_sharers_racy(int tid, int ppid);
 void lg_add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflow,
                   unsigned long long addr, size_t len);
@@ -272,21 +278,28 @@ void lg_add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflo
 struct lg_ident {
     int tgid, ppid, threads;
     unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
+    int id_pending;         /* id not taken yet: lg_caller_id takes it from the pidfd */
 };
+ssize_t lg_proc_read(int pid, const char *name, char *buf, size_t cap);
 int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
 void lg_ident_init(struct lg_sup *s);
 int lg_caller_pidfd(const struct lg_sup *s, int tid);
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
-int lg_proc_ident(const struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
+int lg_caller_id(int pidfd, struct lg_ident *o);
+int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
+void lg_ident_fini(struct lg_sup *s);
 
 /* supervise_exec_obj.c */
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
                    struct lg_exec_obj *o);
 int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
+void lg_exec_obj_release(struct lg_exec_obj *o);
+int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w);
 
 /* supervise_exec_head.c */
 struct stat;
-ssize_t lg_exec_fd_link(struct lg_sup *s, int fd, char *buf, size_t cap);
+int lg_fd_path_at(int dir, int fd, char *out, size_t cap);
+int lg_exec_fd_path(struct lg_sup *s, int fd, char *out, size_t cap);
 ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head, size_t cap);
 void lg_exec_head_fini(struct lg_sup *s);
 

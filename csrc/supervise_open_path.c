@@ -19,15 +19,7 @@
  * open check and supervise_fsop.c. */
 int lg_fd_path(int fd, char *out, size_t cap)
 {
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, out, cap - 1);
-    if (n < 0)
-        return -errno;
-    if ((size_t)n >= cap - 1)
-        return -ENAMETOOLONG;
-    out[n] = '\0';
-    return 0;
+    return lg_fd_path_at(-1, fd, out, cap);
 }
 
 /* Make path absolute in the caller's view and normalise "." and "..". */

@@ -153,6 +153,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             _stderr_line(
                 "landgate: timing (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
             )
+            # The goal is per session (issue 19): this process's high-water mark, which is
+            # what bench_cli's memory rows read from wait4.
+            import resource
+
+            peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            _stderr_line(f"landgate: peak RSS {peak_kib / 1024:.1f} MB")
 
 
 class _SessionHook:

@@ -145,3 +145,18 @@ def test_run_probes_the_kernel_once_per_boot(home: dict[str, str], tmp_path: Pat
     all_yes = all(getattr(host, k) for k in NAMESPACE_FACTS)
     assert ("sandbox._probe" in warm["modules"]) == (not all_yes)
     assert "getpass" not in warm["modules"]
+
+
+def test_run_loads_no_openssl(home: dict[str, str], tmp_path: Path) -> None:
+    """A whole `run` (spawn, supervise, audit trail written, policy cache on) leaves
+    OpenSSL's libcrypto out of the process: hashlib/hmac/secrets load it (3.7 MB resident,
+    a seventh of a session's memory) for a SHA-256 the interpreter has built in; the
+    audit chain and the caches use sandbox.digest instead, the key file os.urandom."""
+    argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
+    for _ in range(2):  # cold, then from the policy and probe caches
+        got = _modules([*argv, "/bin/true"], home, cwd=str(tmp_path))
+        assert got["rc"] == 0
+        # the twin: the run did hash (the audit chain) and authenticate (the caches)
+        assert "sandbox.audit.chain" in got["modules"]
+        assert "sandbox.policy.diskcache" in got["modules"]
+        assert _loaded(got["modules"], ("_hashlib", "hashlib", "hmac", "secrets", "ssl")) == []

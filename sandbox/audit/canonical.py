@@ -24,12 +24,11 @@ canonical bytes (without its own hash member); seq 1 has 64 zeros.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from functools import lru_cache
-from hashlib import blake2s
 from typing import Any
+
+from sandbox.digest import blake2s, hmac_sha256, sha256
 
 GENESIS_PREV = "0" * 64
 HASH_KEY = b'"hash":"'
@@ -132,7 +131,7 @@ def seal(entry: dict[str, Any], key: bytes) -> tuple[bytes, str, bytes]:
         entry["hash"] = _PLACEHOLDER
         line = canonical(entry)
     i = line.find(HASH_KEY)
-    raw = hashlib.sha256(hashed_bytes(line, i)).digest()
+    raw = sha256(hashed_bytes(line, i)).digest()
     digest = raw.hex()
     member = digest.encode() + entry_tag(key, raw)
     return line[: i + 8] + member + line[i + 8 + HASH_HEX :] + b"\n", digest, raw
@@ -145,10 +144,10 @@ def checkpoint_mac(key: bytes, trail: str, seq: int, root: str, prev: str) -> st
     hash cannot be inside its HMAC (the HMAC is one of the fields it hashes).
     """
     msg = f"landgate-audit-checkpoint/1|{trail}|{seq}|{root}|{prev}".encode()
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+    return hmac_sha256(key, msg).hex()
 
 
 def witness_mac(key: bytes, fields: dict[str, Any]) -> str:
     """HMAC over a witness record (every field but `mac`, canonical JSON)."""
     body = canonical({k: v for k, v in fields.items() if k != "mac"})
-    return hmac.new(key, b"landgate-audit-witness/2|" + body, hashlib.sha256).hexdigest()
+    return hmac_sha256(key, b"landgate-audit-witness/2|" + body).hex()

@@ -16,9 +16,7 @@ never crashes on it and never folds it into a checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from sandbox.audit.lines import (
 from sandbox.audit.merkle import Frontier
 from sandbox.audit.paths import list_segments, segment_name
 from sandbox.audit.witness import BadWitness, Witness, load_witness
+from sandbox.digest import sha256, token_hex
 from sandbox.errors import AuditError
 
 _O_SEG = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
@@ -220,7 +219,7 @@ class Chain:
         return cp, digest_of(line)
 
     def _create_genesis(self, witness: Witness | None, legacy: dict[str, Any] | None) -> None:
-        self.trail_id = secrets.token_hex(16)
+        self.trail_id = token_hex(16)
         self.switch_segment(1, self.directory / segment_name(1), create=True)
         entry: dict[str, Any] = {
             "type": "trail_start",
@@ -311,7 +310,7 @@ class Chain:
                     "segment": self.seg_index,
                     "offset": offset,
                     "length": len(line),
-                    "sha256": hashlib.sha256(line).hexdigest(),
+                    "sha256": sha256(line).hexdigest(),
                     "reason": rej.reason,
                 }
             )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from typing import Any
 
 from sandbox._version import __version__
+from sandbox.digest import token_hex
 
 # The flag of every entry the session's report channel wrote (sandbox.session.report): a
 # process inside the sandbox claimed it, landgate did not decide it.
@@ -19,7 +19,7 @@ _WRITER_KEY_SET = frozenset(_WRITER_KEYS)
 
 
 def new_session_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + token_hex(3)
 
 
 def session_start_entry(

@@ -10,11 +10,11 @@ keys, a line of many megabytes are all ordinary input here).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from sandbox.audit.canonical import DIGEST_HEX, HASH_HEX, HASH_KEY, entry_tag, hashed_bytes
+from sandbox.digest import sha256
 
 # A landgate entry is a few hundred bytes (a long command line: a few KB).  Anything
 # longer than this was not written by landgate and is not parsed at all.
@@ -65,7 +65,7 @@ def authenticate(line: bytes, key: bytes) -> bytes:
         raise Rejected("malformed", "the hash member is not a digest and a tag")
     if not _HEX.issuperset(member):
         raise Rejected("malformed", "the hash member is not hexadecimal")
-    raw = hashlib.sha256(hashed_bytes(line, i)).digest()
+    raw = sha256(hashed_bytes(line, i)).digest()
     if raw.hex().encode() != member[:DIGEST_HEX]:
         raise Rejected("modified", "the entry's content does not match its hash")
     if entry_tag(key, raw) != member[DIGEST_HEX:]:

@@ -12,9 +12,9 @@ of the waiting subtrees from the smallest (rightmost) up, which equals RFC
 
 from __future__ import annotations
 
-import hashlib
+from sandbox.digest import sha256
 
-EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+EMPTY_ROOT = sha256(b"").hexdigest()
 
 
 class Frontier:
@@ -30,7 +30,7 @@ class Frontier:
         h = 0
         n = len(levels)
         while h < n and levels[h] is not None:
-            node = hashlib.sha256(b"\x01" + levels[h] + node).digest()  # type: ignore[operator]
+            node = sha256(b"\x01" + levels[h] + node).digest()  # type: ignore[operator]
             levels[h] = None
             h += 1
         if h == n:
@@ -43,7 +43,7 @@ class Frontier:
         acc: bytes | None = None
         for node in self.levels:
             if node is not None:
-                acc = node if acc is None else hashlib.sha256(b"\x01" + node + acc).digest()
+                acc = node if acc is None else sha256(b"\x01" + node + acc).digest()
         return EMPTY_ROOT if acc is None else acc.hex()
 
     def to_list(self) -> list[str]:

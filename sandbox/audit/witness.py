@@ -18,8 +18,6 @@ judged against what was sealed there.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Any
 
 from sandbox.audit.canonical import witness_mac
 from sandbox.audit.paths import WITNESS_DIR
+from sandbox.digest import compare_digest, sha256
 from sandbox.errors import AuditError
 
 WITNESS_LOCK = "witness.lock"
@@ -66,7 +65,7 @@ def real_dir(directory: Path) -> str:
 
 def witness_name(real: str) -> str:
     """The witness file's name for the audit directory whose real path is `real`."""
-    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
     return f"dir-{digest[:32]}.json"
 
 
@@ -137,7 +136,7 @@ def parse_witness(key: bytes, path: Path, data: bytes, real: str) -> Witness:
         mac = str(doc["mac"])
     except (ValueError, KeyError, TypeError) as exc:
         raise BadWitness(f"the witness {path} is malformed ({exc})") from None
-    if not hmac.compare_digest(mac, witness_mac(key, w.fields())):
+    if not compare_digest(mac, witness_mac(key, w.fields())):
         raise BadWitness(f"the witness {path} does not authenticate with the key")
     if w.dir != real:
         raise BadWitness(f"the witness {path} names another directory ({w.dir})")

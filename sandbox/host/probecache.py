@@ -25,14 +25,13 @@ is probed as if there were none.  LANDGATE_PROBE_CACHE=0 turns it off.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 
 from sandbox._version import __version__
+from sandbox.digest import sha256, token_hex
 from sandbox.host import probe
 from sandbox.host.probe import HostCapabilities
 
@@ -97,7 +96,7 @@ def _entry_name() -> str | None:
         "euid": os.geteuid(),
         "gid": os.getgid(),
     }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
 def _mac_key() -> bytes | None:
@@ -178,7 +177,7 @@ def _write(
     dfd = _open_dir(create=True)
     if dfd is None:
         return
-    tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp = f".{name}.{os.getpid()}.{token_hex(4)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dfd)
         try:

@@ -30,18 +30,16 @@ LANDGATE_POLICY_CACHE=0 turns it off (the benchmark measures cold loads with it)
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import pickle
-import secrets
 import stat
 import sys
 import threading
 from pathlib import Path
 
 from sandbox._version import __version__
+from sandbox.digest import compare_digest, hmac_sha256, sha256, token_hex
 from sandbox.keyfile import create_key_file
 from sandbox.policy import fsdeps
 from sandbox.policy.baseline import key_dir
@@ -145,7 +143,7 @@ def _entry_key(path: str | os.PathLike[str], cwd: Path, audit_dir: Path | None) 
         "python": sys.version,
         "code": _code_fingerprint(),
         "uid": os.geteuid(),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": sha256(data).hexdigest(),
         "file": os.fspath(path),
         "abspath": os.path.abspath(p),
         "cwd": os.path.realpath(cwd),
@@ -157,7 +155,7 @@ def _entry_key(path: str | os.PathLike[str], cwd: Path, audit_dir: Path | None) 
         },
     }
     blob = json.dumps(facts, sort_keys=True).encode("utf-8", "surrogateescape")
-    return hashlib.sha256(blob).hexdigest()
+    return sha256(blob).hexdigest()
 
 
 def _code_fingerprint() -> list[tuple[str, int, int]]:
@@ -248,7 +246,7 @@ def tag_entry(magic: bytes, mac_key: bytes, payload: bytes) -> bytes:
 
 
 def _mac(magic: bytes, mac_key: bytes, payload: bytes) -> bytes:
-    return hmac.new(mac_key, magic + payload, hashlib.sha256).digest()
+    return hmac_sha256(mac_key, magic + payload)
 
 
 def entry_payload(magic: bytes, mac_key: bytes, blob: bytes, max_entry: int) -> bytes | None:
@@ -258,7 +256,7 @@ def entry_payload(magic: bytes, mac_key: bytes, blob: bytes, max_entry: int) -> 
     if len(blob) <= head or len(blob) > max_entry or not blob.startswith(magic):
         return None
     payload = blob[head:]
-    if not hmac.compare_digest(blob[len(magic) : head], _mac(magic, mac_key, payload)):
+    if not compare_digest(blob[len(magic) : head], _mac(magic, mac_key, payload)):
         return None
     return payload
 
@@ -321,7 +319,7 @@ def _write_entry(key: str, mac_key: bytes, notes: list[fsdeps.Note], policy: Pol
     dfd = _open_dir(create=True)
     if dfd is None:
         return
-    tmp = f".{key}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp = f".{key}.{os.getpid()}.{token_hex(4)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dfd)
         try:

@@ -22,13 +22,13 @@ DESIGN §3's one semantics, so the result means "the parent, plus the child":
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from yaml.nodes import Node
 
+from sandbox.digest import sha256
 from sandbox.errors import LandgateError
 from sandbox.policy.builder import _Builder
 from sandbox.policy.fsdeps import resolve_parent
@@ -69,7 +69,7 @@ def chain_sha256(own: str, parents: Sequence[Policy]) -> str:
     file's and every parent's, so that an edit anywhere in the chain changes it."""
     if not parents:
         return own
-    return hashlib.sha256((own + "".join(p.sha256 for p in parents)).encode()).hexdigest()
+    return sha256((own + "".join(p.sha256 for p in parents)).encode()).hexdigest()
 
 
 def preset_names() -> list[str]:

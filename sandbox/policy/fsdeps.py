@@ -15,12 +15,12 @@ Kept free of PyYAML and the parser: checking a cache entry must not import them.
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from sandbox.digest import sha256
 from sandbox.policy.keys import _PRESETS_DIR
 
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -94,7 +94,7 @@ def _resolve_dir(value: str, cwd: Path, home: str) -> Path:
 def file_read(path: str | os.PathLike[str], data: bytes) -> None:
     """The loader read `data` from `path` (the policy file, or a file it extends)."""
     if _NOTES.get() is not None:  # hashed only when someone records
-        note(("file", os.fspath(path), hashlib.sha256(data).hexdigest()))
+        note(("file", os.fspath(path), sha256(data).hexdigest()))
 
 
 def path_expanded(path_env: str, home: str, dirs: Sequence[str]) -> None:
@@ -118,7 +118,7 @@ def _holds(item: Note, read_limit: int) -> bool:
         path, sha = str(item[1]), item[2]
         with open(path, "rb") as fh:
             data = fh.read(read_limit + 1)
-        return len(data) <= read_limit and hashlib.sha256(data).hexdigest() == sha
+        return len(data) <= read_limit and sha256(data).hexdigest() == sha
     if kind == "parent":
         found = _resolve_parent(str(item[1]), Path(str(item[2])))
         return (None if found is None else os.fspath(found)) == item[3]

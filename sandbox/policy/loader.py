@@ -25,7 +25,6 @@ Nothing here prints, exits, or lets a traceback escape for a malformed file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
+from sandbox.digest import sha256 as _sha256
 from sandbox.errors import PolicyError
 from sandbox.policy.fsdeps import _resolve_dir, file_read
 from sandbox.policy.keys import MAX_BYTES
@@ -100,7 +100,7 @@ def load_policy(
     file_read(os.path.abspath(p), data)
     # The file is read (and hashed) every time: the cache below is keyed by its exact
     # bytes, never by a timestamp, so an edit is seen even within the same clock tick.
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = _sha256(data).hexdigest()
     policy_path = Path(os.path.abspath(p))
     key = _cache_key(sha256, file, policy_path, base, home, audit_dir)
     text = _decode(data, file)
@@ -190,7 +190,7 @@ def load_policy_text(
         text,
         file=source,
         policy_path=None,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=_sha256(data).hexdigest(),
         cwd=cwd,
         home=home,
         audit_dir=audit_dir,

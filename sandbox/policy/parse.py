@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sandbox.digest import sha256 as _sha256
 from sandbox.errors import PolicyError, PolicyErrors
 from sandbox.policy import baseline as _baseline
 from sandbox.policy.builder import _Builder, _kind
@@ -410,7 +410,7 @@ def _build_file(
         _decode(data, file),
         file=file,
         policy_path=Path(os.path.abspath(path)),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=_sha256(data).hexdigest(),
         cwd=cwd,
         home=home,
         audit_dir=audit_dir,

@@ -36,7 +36,6 @@ raise.  Landlock's own refusals are silent in the kernel and appear in
 from __future__ import annotations
 
 import os
-import secrets
 import select
 import shlex
 import subprocess
@@ -45,6 +44,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
+from sandbox.digest import token_hex
 from sandbox.errors import LandgateError, LaunchError, UsageError
 from sandbox.policy.denial import denial_from_event
 from sandbox.session.recorder import EventSink
@@ -90,7 +90,7 @@ class Session:
         self._settle = None if settle is None else max(0.0, float(settle))
         self._sink = EventSink(self._on_event)
         self.fence_failures = 0  # fences that timed out (the fixed wait was used instead)
-        self._nonce = "__landgate_" + secrets.token_hex(16)
+        self._nonce = "__landgate_" + token_hex(16)
         self._lock = threading.Lock()  # one command at a time
         self._ev_lock = threading.Lock()
         self._commands: list[_Command] = []

@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sandbox"
 RANK = {
     "errors": 0,
     "_version": 0,
+    "digest": 0,  # SHA-256 / HMAC / tokens without OpenSSL (standard library only)
     "keyfile": 0,  # the key files of the trail and the policy cache (standard library only)
     "policy": 1,
     "host": 2,

@@ -397,12 +397,17 @@ def test_a_missing_init_helper_refuses_the_launch(world, monkeypatch):
 def test_debug_timing_names_every_launch_phase(world):
     """LANDGATE_DEBUG_TIMING=1: one stderr line with each phase's milliseconds (the library
     fills RunOptions.timings, the command line prints it); the twin without the variable
-    prints no such line.  Durations are not asserted (timings never are)."""
+    prints no such line.  Durations are not asserted (timings never are).  A second line
+    gives the process's peak RSS."""
     phases = ("imports", "policy", "probe", "plan", "spawn", "supervisor", "run", "close")
     p = landgate(world, ["sh", "-c", "exit 4"], env={"LANDGATE_DEBUG_TIMING": "1"})
     assert p.returncode == 4, p.stderr
     (line,) = [ln for ln in p.stderr.decode().splitlines() if "timing (ms)" in ln]
     named = [part.split()[0] for part in line.split(": ", 2)[2].split(", ")]
     assert all(ph in named for ph in phases), line
+    # and the process's peak RSS (issue 19's memory goal), a number, not asserted either
+    (peak,) = [ln for ln in p.stderr.decode().splitlines() if "peak RSS" in ln]
+    assert float(peak.split("peak RSS ")[1].split()[0]) > 0, peak
     quiet = landgate(world, ["sh", "-c", "exit 4"])
     assert quiet.returncode == 4 and b"timing (ms)" not in quiet.stderr
+    assert b"peak RSS" not in quiet.stderr

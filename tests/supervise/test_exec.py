@@ -354,3 +354,30 @@ def test_xargs_with_thousands_of_arguments(supervised, world, fake_bin):
     big = [e for e in r.events if e.action == "shell_exec" and "truncated" in e.flags]
     assert big and all("fail-closed" not in e.flags for e in big), [e.flags for e in big]
     assert {e.result for e in big if e.target.startswith("cat")} == {"allow"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="forcing a pid (ns_last_pid): root")
+@pytest.mark.parametrize("first", ["true", "/bin/echo child-ran; true"])
+def test_reused_pid_of_an_admitted_process_passes_nothing_on(supervised, bins, first):
+    # Attack: A (`sh -c ...`, allowed with inherit) is admitted under pid X and ends; Q,
+    # never admitted, is forked until it holds X; Q's child execs a program with no rule.
+    # The walk meets pid X again, but the admitted-process table keys X by the identity
+    # of A's pidfd (taken after the answer, from the pidfd opened before ID_VALID), which
+    # Q's is not: refused.  With the identity ignored (pid alone) the child ran.
+    # Twin (first = "/bin/echo child-ran; true"): A's own child inherits A's allow, and its
+    # walk leaves A's pidfd in the walk's kept-pidfd table (supervise_caller.c) under X; the
+    # reused X must not be answered from it (with the kept identity served for X once A
+    # was reaped, the child ran: fails 2/2).
+    pol = _make_policy([("sh -c*", "allow", True), ("pid_reuse *", "allow", False)])
+    argv = [str(bins / "pid_reuse"), "/bin/sh", "-c", first, "--", "/bin/echo", "reuse-ran"]
+    r = supervised(argv, pol, timeout=120)
+    out = r.stdout.decode()
+    assert r.returncode == 126, (r.returncode, out, r.stderr)
+    assert "reused " in out
+    assert "reuse-ran" not in out
+    reused = [e for e in r.events if e.target == "echo reuse-ran"]
+    assert [(e.result, "inherited" in e.flags) for e in reused] == [("deny", False)]
+    if first != "true":
+        assert "child-ran" in out  # the allowed twin: a real descendant of X inherits
+        ran = [e for e in r.events if e.target == "echo child-ran"]
+        assert [(e.result, "inherited" in e.flags) for e in ran] == [("allow", True)]
