@@ -613,13 +613,6 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
      * by a CLONE_FS sibling) can change between our walk and the kernel's,
      * unless every name is absolute and out of the sandbox's writable trees. */
     int racy = !have_stat || threads > 1 || !obj->stable;
-    {
-        int dv = lg_vfork_sharers_racy(tid, ppid);
-        int drr = lg_ranges_racy(tid, raddr, rlen, nr);
-        LG_DIAG("EXEC tid=%d fname=%s have_stat=%d threads=%d stable=%d linked=%d scripts=%d "
-                "vfork_racy=%d overflow=%d nr=%d ranges_racy=%d", tid, fname, have_stat, threads,
-                obj->stable, obj->linked, obj->scripts, dv, ranges_overflow, nr, drr);
-    }
     if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)

@@ -131,14 +131,7 @@ int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, i
         memset(&q, 0, sizeof q);
         q.size = sizeof q;
         q.query_addr = a;
-        int drc = ioctl(fd, PROCMAP_QUERY, &q);
-        int derr = errno;
-        LG_DIAG("  RANGE tid=%d a=%llx len=%zu ioctl=%d errno=%d start=%llx end=%llx vflags=%llx ino=%llu dev=%u:%u off=%llx",
-                tid, a, len[i], drc, drc < 0 ? derr : 0, (unsigned long long)q.vma_start,
-                (unsigned long long)q.vma_end, (unsigned long long)q.vma_flags,
-                (unsigned long long)q.inode, q.dev_major, q.dev_minor, (unsigned long long)q.vma_offset);
-        errno = derr;
-        if (drc < 0) {
+        if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
             /* ENOTTY: a kernel before 6.11 (no PROCMAP_QUERY) */
             racy = errno == ENOTTY ? -1 : 1;
             break;
@@ -154,21 +147,6 @@ int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, i
     }
     if (racy < 0)  /* the same maps fd, still at offset 0: the ioctl reads nothing */
         racy = ranges_racy_text(fd, addr, len, n);
-    {
-        char dp[64];
-        snprintf(dp, sizeof dp, "/proc/%d/maps", tid);
-        int dfd = open(dp, O_RDONLY | O_CLOEXEC);
-        int tr = dfd >= 0 ? ranges_racy_text(dfd, addr, len, n) : -9;
-        if (dfd >= 0) close(dfd);
-        LG_DIAG("  RANGES tid=%d result=%d text_result=%d", tid, racy, tr);
-        if (racy) {
-            dfd = open(dp, O_RDONLY | O_CLOEXEC);
-            char mb[8192];
-            ssize_t mn = dfd >= 0 ? read(dfd, mb, sizeof mb - 1) : -1;
-            if (mn > 0) { mb[mn] = 0; LG_DIAG("  MAPS\n%s", mb); }
-            if (dfd >= 0) close(dfd);
-        }
-    }
     close(fd);
     return racy;
 }
@@ -198,7 +176,6 @@ int lg_vfork_sharers_racy(int tid, int ppid)
         if (n <= 0)
             return 1;
         buf[n] = '\0';
-        LG_DIAG("  VFORK tid=%d parent=%d syscall=%s", child, parent, buf);
         char *end;
         long nr = strtol(buf, &end, 10);
         unsigned long long flags = strtoull(end, NULL, 16);

@@ -132,22 +132,21 @@ static int same_view(const struct lg_sup *s, int tid, int rootfd)
  * kernel's walk of it cannot leave that root.  Each link's target is followed
  * from where the link sits, so links in the middle of a chain are checked
  * too.  by_id: the identity answer is used (see the head of this file). */
-static int chain_stable_(const struct lg_sup *s, int rootfd, int by_id, const char *path)
+static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const char *path)
 {
     const struct lg_tables *t = &s->t;
     char cur[PATH_MAX], next[PATH_MAX], parent[PATH_MAX], tgt[PATH_MAX];
-    cur[0] = parent[0] = '\0';
     struct stat st;
     if (path[0] != '/' || strlen(path) >= sizeof cur)
-        { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+        return 0;
     strcpy(cur, path);
     if (writable(t, "/"))
-        { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+        return 0;
     if (by_id && (fstat(rootfd, &st) < 0 || writable_id(s, &st)))
-        { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+        return 0;
     for (int hop = 0; hop <= LG_LINK_HOPS; hop++) {
         if (strncmp(cur, "/proc", 5) == 0 || strncmp(cur, "/dev/fd", 7) == 0)
-            { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }  /* magic links: resolved per process, not by these names */
+            return 0;  /* magic links: resolved per process, not by these names */
         /* parent: the canonical name of the directory walked so far, "" for
          * the root (so that "/" + name needs no special case) */
         size_t pl = 0;
@@ -172,18 +171,18 @@ static int chain_stable_(const struct lg_sup *s, int rootfd, int by_id, const ch
                 parent[pl] = '\0';
             } else {
                 if (pl + 1 + cl >= sizeof parent)
-                    { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+                    return 0;
                 char *name = parent + pl;  /* parent + "/" + component, for now */
                 name[0] = '/';
                 memcpy(name + 1, cur + c0, cl);
                 name[1 + cl] = '\0';
                 /* relative to the caller's root: skip the leading '/' */
                 if (fstatat(rootfd, parent + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                    { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }  /* missing, no access: unsure */
+                    return 0;  /* missing, no access: unsure */
                 if (S_ISLNK(st.st_mode)) {
                     ssize_t n = readlinkat(rootfd, parent + 1, tgt, sizeof tgt - 1);
                     if (n < 0 || (size_t)n >= sizeof tgt - 1)
-                        { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+                        return 0;
                     tgt[n] = '\0';
                     parent[pl] = '\0';  /* the link's directory */
                     int w;
@@ -192,7 +191,7 @@ static int chain_stable_(const struct lg_sup *s, int rootfd, int by_id, const ch
                     else
                         w = snprintf(next, sizeof next, "%s/%s%s", parent, tgt, cur + i);
                     if (w < 0 || (size_t)w >= sizeof next)
-                        { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+                        return 0;
                     strcpy(cur, next);
                     followed = 1;
                     continue;
@@ -201,23 +200,15 @@ static int chain_stable_(const struct lg_sup *s, int rootfd, int by_id, const ch
                  * either way the agent must not be able to write in it (or to it) */
                 pl += 1 + cl;
                 if (writable(t, parent) || (by_id && writable_id(s, &st)))
-                    { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }
+                    return 0;
             }
             if (i == len)
                 return pl > 0;  /* "/" itself, or a name ending in "." or "..": unsure */
         }
         if (!followed)
-            { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }  /* a trailing '/': unsure */
+            return 0;  /* a trailing '/': unsure */
     }
-    { LG_DIAG("  CHAIN0 line %d cur=%s parent=%s", __LINE__, cur, parent); return 0; }  /* too many links: the kernel gives ELOOP; be safe */
-}
-
-static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const char *path)
-{
-    int r = chain_stable_(s, rootfd, by_id, path);
-    LG_DIAG("  STABLE path=%s by_id=%d -> %d (wt_ids_known=%d n_wt_ids=%d write_known=%d n_write=%d)",
-            path, by_id, r, s->wt_ids_known, s->n_wt_ids, s->t.write_known, s->t.n_write_trees);
-    return r;
+    return 0;  /* too many links: the kernel gives ELOOP; be safe */
 }
 
 /* The caller's root (O_PATH), or -1. */
@@ -245,7 +236,6 @@ int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *cons
     int root = rootfd < 0 ? own : rootfd;
     int ok = root >= 0;
     int mode = ok ? check_mode(s, tid, root) : 0;
-    LG_DIAG("  MODE tid=%d root_ok=%d mode=%d", tid, root >= 0, mode);
     ok = mode != 0;
     for (int i = 0; ok && i < n; i++)
         ok = chain_stable(s, root, mode == 1, names[i]);

@@ -322,10 +322,4 @@ void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 /* supervise_fsop.c */
 void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
 
-/* VM612 DIAG (scratch) */
-#include <stdio.h>
-#include <unistd.h>
-#define LG_DIAG(...) do { FILE *lgdf_ = fopen(access("/vm-out", F_OK) == 0 ? "/vm-out/diag.log" : "/tmp/vm612-diag.log", "a"); \
-    if (lgdf_) { fprintf(lgdf_, __VA_ARGS__); fputc('\n', lgdf_); fclose(lgdf_); } } while (0)
-
 #endif
