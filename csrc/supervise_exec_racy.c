@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -160,6 +161,38 @@ int lg_ranges_racy(int tid, const unsigned long long *addr, const size_t *len, i
     return racy;
 }
 
+/* A vfork parent is not asleep in the kernel's wait the moment its child
+ * runs: between waking the child and sleeping in wait_for_vfork_done it is
+ * runnable, and /proc/PID/syscall then says "running" (the kernel reports a
+ * syscall only for a task that is off the CPU).  It gets there when it is
+ * next scheduled, without returning to user space (the filter refuses
+ * CLONE_VM without CLONE_THREAD or CLONE_VFORK, so a single-threaded parent
+ * sharing our mm made us with vfork and waits for our exec).  Seen on
+ * Debian's 6.12 in vm-tests (one vCPU, PREEMPT_VOLUNTARY: the child can take
+ * the CPU at the parent's might_sleep on the way to the wait): 4 of 50 vfork
+ * execs of a single-threaded parent read "running" and took the verified
+ * path; 6.1 and this host's 6.18 did not show it.  So a "running" parent is
+ * read again after giving it the CPU (sched_yield, then short sleeps), at
+ * most LG_VFORK_TRIES times (~0.7 ms, only in that case); the answer is still
+ * only ever what /proc/PID/syscall says.  Still running after that: racy. */
+#define LG_VFORK_TRIES 10
+
+static int read_sharer_syscall(int pid, char *buf, size_t cap)
+{
+    for (int attempt = 0;; attempt++) {
+        if (lg_proc_read(pid, "syscall", buf, cap) < 0)
+            return -1;
+        if (strncmp(buf, "running", 7) != 0 || attempt == LG_VFORK_TRIES)
+            return 0;
+        if (attempt < 3) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 100 * 1000};  /* 100 us */
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 /* The vfork case: the caller shares its mm with its parent.  That is safe
  * only if every other task of that mm is blocked: a single-threaded parent
  * that is itself inside vfork() (or clone with CLONE_VFORK), read from
@@ -176,7 +209,7 @@ int lg_vfork_sharers_racy(int tid, int ppid)
         if (lg_proc_stat(parent, &pp, &threads, &st) < 0 || threads != 1)
             return 1;
         char buf[256];
-        if (lg_proc_read(parent, "syscall", buf, sizeof buf) < 0)
+        if (read_sharer_syscall(parent, buf, sizeof buf) < 0)
             return 1;
         char *end;
         long nr = strtol(buf, &end, 10);
