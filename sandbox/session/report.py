@@ -55,6 +55,7 @@ LAYER = "tool-hook"
 MAX_REQUEST = (16 << 20) + (1 << 16)  # the hook's own input bound, plus framing and cwd
 MAX_REQUESTS = 100_000  # per session; beyond that requests are refused and counted
 MAX_CLIENTS = 16  # connections served at once; beyond that refused and counted
+WARM_AFTER_S = 0.5  # the decider is warmed once a session has lived this long
 READ_TIMEOUT_S = 10.0  # a request not complete by then is not waited for further
 _SOURCE = SourceRef(file="<session hook channel>", line=0, column=0)
 
@@ -109,6 +110,7 @@ class ReportChannel:
         # caches are shared, and the C exec judge's buffers are per thread (making them
         # costs ~15 ms: a thread per request would pay it on every call).
         self._decide = threading.Lock()
+        self._warmed = False  # only the accepting thread reads and sets it
         self._decider_thread = ThreadPoolExecutor(1, thread_name_prefix="landgate-decide")
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._clients: dict[socket.socket, threading.Thread] = {}
@@ -145,9 +147,6 @@ class ReportChannel:
     def start(self, writer: AuditWriter) -> None:
         """Answer requests into `writer`'s session (call once the session has started)."""
         self._writer = writer
-        if self._policy is not None:
-            # Compiled before the first call waits for it (not waited for here).
-            self._decider_thread.submit(self._decider.warm, self._policy)
         self._thread = threading.Thread(target=self._loop, name="landgate-hook", daemon=True)
         self._thread.start()
 
@@ -186,18 +185,35 @@ class ReportChannel:
                 pass  # a second close
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def _warm(self) -> None:
+        if not self._warmed and self._policy is not None:
+            self._warmed = True
+            self._decider_thread.submit(self._decider.warm, self._policy)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 conn, _addr = self.sock.accept()
             except BlockingIOError:
+                # The decider is warmed (imports, the exec judge's tables: ~30 ms of CPU
+                # and the GIL) once the session has lived WARM_AFTER_S, or at the first
+                # request: a short command (`landgate run -- make`, a CI step) that never
+                # runs a hook does not pay it, nor wait for it at close.
                 try:
-                    select.select([self.sock.fileno(), self._wake_r], [], [])
+                    ready, _, _ = select.select(
+                        [self.sock.fileno(), self._wake_r],
+                        [],
+                        [],
+                        None if self._warmed else WARM_AFTER_S,
+                    )
                 except (OSError, ValueError):
                     return  # the socket was closed under us
+                if not ready and not self._stop.is_set():
+                    self._warm()
                 continue
             except OSError:
                 return  # the socket was closed under us: nothing more to answer
+            self._warm()
             if not self._slots.acquire(blocking=False):
                 # Refused at once, never queued behind a client that does not send.
                 self._count_dropped()

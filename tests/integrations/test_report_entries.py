@@ -290,3 +290,60 @@ def test_grant_without_an_entry_point_on_path(tmp_path: Path) -> None:
     before = policy.blocks["file_read"].rules  # type: ignore[attr-defined]
     added = granted.blocks["file_read"].rules[len(before) :]  # type: ignore[attr-defined]
     assert added and {r.pattern for r in added if r.execute} == {os.path.realpath(sys.executable)}
+
+
+class _CountingDecider(SessionDecider):
+    def __init__(self) -> None:
+        self.warmed = threading.Event()
+        self.warms = 0
+
+    def warm(self, policy: Any) -> None:
+        self.warms += 1
+        self.warmed.set()
+
+
+def _counting_channel(tmp_path: Path, name: str) -> tuple[rep.ReportChannel, _CountingDecider]:
+    root = tmp_path / name
+    (root / "ws").mkdir(parents=True)
+    writer = AuditWriter(root / "audit")
+    writer.start_session({"layer": "test"})
+    decider = _CountingDecider()
+    channel = rep.ReportChannel(decider)
+    channel.grant(hook_policy("claude-code", str(root / "ws"), None), {"PATH": ""})
+    channel.start(writer)
+    return channel, decider
+
+
+def test_a_short_session_never_warms_the_decider_and_a_longer_one_does_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warming (imports, the exec judge's tables) is CPU a `landgate run -- make` that
+    never runs a hook must not pay, nor wait for at close."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(rep, "WARM_AFTER_S", 30.0)
+    short, short_decider = _counting_channel(tmp_path, "short")
+    short.close()
+    assert short_decider.warms == 0
+    monkeypatch.setattr(rep, "WARM_AFTER_S", 0.05)
+    longer, longer_decider = _counting_channel(tmp_path, "longer")
+    assert longer_decider.warmed.wait(10)
+    time.sleep(0.2)  # more timeouts pass: still once
+    longer.close()
+    assert longer_decider.warms == 1
+
+
+def test_the_first_request_warms_the_decider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(rep, "WARM_AFTER_S", 30.0)
+    channel, decider = _counting_channel(tmp_path, "asked")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(channel.path)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(1 << 16):
+            pass
+    assert decider.warmed.wait(10)
+    channel.close()
+    assert decider.warms == 1
