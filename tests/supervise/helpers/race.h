@@ -1,5 +1,6 @@
-/* race.h: the loop the exec race helpers share (race_exec, shm_race,
- * plain_race, swap_exec): N times, fork a child (with `forker`) that runs
+/* race.h: what the exec race helpers share.  The loop (race_exec, shm_race,
+ * plain_race, swap_exec; vfork_race keeps its own, since a vfork child may not
+ * return from the function that called vfork): N times, fork a child (with `forker`) that runs
  * `child` (which execs and never returns), wait for it and count how it
  * ended: exit 0 (the program ran), 126 (the exec was refused EACCES), or
  * anything else (killed as an exec race, another error).  Then the racer, if
@@ -10,7 +11,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +26,41 @@ static inline void race_exec_failed(void)
 static inline pid_t race_fork(void)
 {
     return fork();
+}
+
+/* How one child ended, counted: exit 0 ran, 126 refused EACCES, else other. */
+static inline void race_count(int st, int *ran, int *eacces, int *other)
+{
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        (*ran)++;
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
+        (*eacces)++;
+    else
+        (*other)++;
+}
+
+/* The argv flipper (race_exec, vfork_race): a thread that swaps the filename
+ * and argv[0] between the allowed and the denied program (same length) until
+ * `stop` is set.  path and a0 on the heap (private anonymous memory): in .bss
+ * they could share a page with the binary's file-backed .data, which alone
+ * makes the exec racy; there only the flipping thread does. */
+struct race_flip {
+    char *path, *a0;
+    const char *allowed, *denied;
+    atomic_int stop;
+};
+
+static inline void *race_flip(void *arg)
+{
+    struct race_flip *f = arg;
+    size_t n = strlen(f->allowed) + 1;
+    while (!atomic_load(&f->stop)) {
+        memcpy(f->path, f->denied, n);
+        memcpy(f->a0, f->denied, n);
+        memcpy(f->path, f->allowed, n);
+        memcpy(f->a0, f->allowed, n);
+    }
+    return NULL;
 }
 
 /* 0, or 2 when a fork or wait failed (the helper's usage error status). */
@@ -45,12 +83,7 @@ static inline int race_run(int n, pid_t (*forker)(void), void (*child)(void *), 
             rc = 2;
             break;
         }
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            ran++;
-        else if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
-            eacces++;
-        else
-            other++;
+        race_count(st, &ran, &eacces, &other);
     }
     if (racer > 0) {
         kill(racer, SIGKILL);

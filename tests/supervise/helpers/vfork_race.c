@@ -19,22 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *path, *a0;
-static const char *allowed, *denied;
-static atomic_int stop;
+#include "race.h"
 
-static void *flip(void *arg)
-{
-    (void)arg;
-    size_t n = strlen(allowed) + 1;
-    while (!atomic_load(&stop)) {
-        memcpy(path, denied, n);
-        memcpy(a0, denied, n);
-        memcpy(path, allowed, n);
-        memcpy(a0, allowed, n);
-    }
-    return NULL;
-}
+static struct race_flip flip;
 
 int main(int argc, char **argv)
 {
@@ -42,40 +29,35 @@ int main(int argc, char **argv)
         return 2;
     int flipper = !(argc == 6 && strcmp(argv[5], "--no-flipper") == 0);
     int n = atoi(argv[1]);
-    allowed = argv[2];
-    denied = argv[3];
+    flip.allowed = argv[2];
+    flip.denied = argv[3];
     char *mdir = argv[4];
-    path = malloc(4096);
-    a0 = malloc(4096);
-    if (!path || !a0)
+    flip.path = malloc(4096);
+    flip.a0 = malloc(4096);
+    if (!flip.path || !flip.a0)
         return 2;
-    memcpy(path, allowed, strlen(allowed) + 1);
-    memcpy(a0, allowed, strlen(allowed) + 1);
+    memcpy(flip.path, flip.allowed, strlen(flip.allowed) + 1);
+    memcpy(flip.a0, flip.allowed, strlen(flip.allowed) + 1);
     pthread_t th;
-    if (flipper && pthread_create(&th, NULL, flip, NULL) != 0)
+    if (flipper && pthread_create(&th, NULL, race_flip, &flip) != 0)
         return 2;
     int ran = 0, eacces = 0, other = 0;
     for (int i = 0; i < n; i++) {
-        char *args[] = {a0, mdir, NULL};
+        char *args[] = {flip.a0, mdir, NULL};
         pid_t c = vfork();
         if (c < 0)
             return 2;
         if (c == 0) {
-            execv(path, args);
-            _exit(errno == EACCES ? 126 : 127);
+            execv(flip.path, args);
+            race_exec_failed();
         }
         int st;
         if (waitpid(c, &st, 0) < 0)
             return 2;
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            ran++;
-        else if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
-            eacces++;
-        else
-            other++;
+        race_count(st, &ran, &eacces, &other);
     }
     if (flipper) {
-        atomic_store(&stop, 1);
+        atomic_store(&flip.stop, 1);
         pthread_join(th, NULL);
     }
     printf("%d %d %d %d\n", n, ran, eacces, other);
