@@ -94,12 +94,7 @@ def peer_refusal(conn: socket.socket) -> str | None:
         pid = _fdinfo_pid(pidfd)
         if pid <= 0:
             return "peer has exited"
-        nnp = None
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("NoNewPrivs:"):
-                    nnp = line.split()[1]
-                    break
+        nnp = _no_new_privs(pid)
         mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
         if _fdinfo_pid(pidfd) != pid:
             return "peer has exited"  # what we read may have been another process's
@@ -131,12 +126,7 @@ def session_peer_refusal(conn: socket.socket) -> str | None:
     try:
         if _fdinfo_pid(pidfd) != pid:
             return "listener has exited"
-        nnp = None
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("NoNewPrivs:"):
-                    nnp = line.split()[1]
-                    break
+        nnp = _no_new_privs(pid)
         if _fdinfo_pid(pidfd) != pid:
             return "listener has exited"
     except OSError as exc:
@@ -145,6 +135,16 @@ def session_peer_refusal(conn: socket.socket) -> str | None:
         os.close(pidfd)
     if nnp != "0":
         return f"the listener, pid {pid}, runs under no_new_privs (inside a sandbox)"
+    return None
+
+
+def _no_new_privs(pid: int) -> str | None:
+    """The NoNewPrivs field of /proc/PID/status ("0" or "1"), None if absent.  The
+    caller holds the pid's pidfd and checks afterwards that it still names pid."""
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("NoNewPrivs:"):
+                return line.split()[1]
     return None
 
 
