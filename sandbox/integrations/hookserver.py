@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox.integrations import hookproto as proto
+from sandbox.sockio import recv_until_eof
 
 IDLE_SECONDS = 600.0
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -63,19 +64,6 @@ def code_fingerprint() -> list[tuple[str, int, int]]:
     return out
 
 
-def _recv_all(conn: socket.socket, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = conn.recv(1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-
-
 class HookServer:
     def __init__(self, policy_arg: str | None, audit_dir: str | None) -> None:
         self.policy_arg = policy_arg
@@ -89,7 +77,7 @@ class HookServer:
         why = proto.peer_refusal(conn)
         # Read (bounded) even a request that will be declined: closing on unread bytes
         # resets the connection and the client would not see why.
-        data = _recv_all(conn, proto.MAX_REQUEST)
+        data = recv_until_eof(conn, proto.MAX_REQUEST)
         if why is None and data is None:
             why = "request too large"
         request = proto.parse_request(data) if data is not None and why is None else None

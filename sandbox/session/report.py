@@ -48,6 +48,7 @@ from sandbox.errors import AuditError, LaunchError
 from sandbox.policy.destinations import parse_destination
 from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
+from sandbox.sockio import recv_until_eof
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
@@ -246,7 +247,7 @@ class ReportChannel:
             self._count_dropped()
             return self._decider.refuse(f"more than {MAX_REQUESTS} hook requests this session")
         try:
-            data = _recv_bounded(conn, MAX_REQUEST)
+            data = recv_until_eof(conn, MAX_REQUEST)
         except TimeoutError:
             self._problem("malformed", f"request not complete within {READ_TIMEOUT_S:.0f} s")
             return self._decider.refuse("request not complete in time")
@@ -297,20 +298,6 @@ class ReportChannel:
         except AuditError:
             # The writer has told run_session through on_failure: the session fails closed.
             return
-
-
-def _recv_bounded(conn: socket.socket, limit: int) -> bytes | None:
-    """Everything the client sends until it shuts its side down; None past `limit`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = conn.recv(1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
 
 
 def _send_and_close(conn: socket.socket, data: bytes) -> None:
