@@ -166,19 +166,29 @@ class RecordingServer:
         self.port: int = self.sock.getsockname()[1]
         self.received = bytearray()
         self.connections = 0
+        self.failure: OSError | None = None
         self._lock = threading.Lock()
-        self._stop = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop:
+        # A blocking accept: close() wakes it with shutdown() (accept then fails with
+        # EINVAL) and joins this thread before it closes the socket, so the descriptor is
+        # never closed, or reused by another file, under an accept in progress.
+        while True:
             try:
                 conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+            except ConnectionAbortedError:
+                continue  # a client gone before its accept: not the server's failure
+            except OSError as exc:
+                if not self._stop.is_set():
+                    # A server that stopped accepting would make "nothing reached the
+                    # denied server" pass by itself: close() raises it instead.
+                    self.failure = exc
+                return
+            if self._stop.is_set():
+                conn.close()
                 return
             with self._lock:
                 self.connections += 1
@@ -200,8 +210,21 @@ class RecordingServer:
             conn.close()
 
     def close(self) -> None:
-        self._stop = True
+        """Wake the accepting thread, wait for it, then close the socket (in that order:
+        closing first would pull the descriptor from under its accept)."""
+        self._stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # not listening any more: the thread has returned or is returning
+        self._thread.join(timeout=scaled(30))
+        if self._thread.is_alive():
+            raise RuntimeError(f"RecordingServer on port {self.port}: accept thread did not stop")
         self.sock.close()
+        if self.failure is not None:
+            raise RuntimeError(
+                f"RecordingServer on port {self.port}: accept failed: {self.failure}"
+            )
 
 
 @dataclass
