@@ -1,8 +1,12 @@
 """The exec decision itself, without a kernel in the loop: ns per lg_judge_exec call
 over the compiled tables (the function the supervisor's loop and `explain` both call).
+And the path glob interpreter alone (csrc/glob.c's lg_glob_match): ns per call for the
+globs a policy has, and µs for globs that alternate spanning ops over a deep path (what
+an agent could make the supervisor pay per open with a path of its choosing).
 
 run() -> dict; `python bench/bench_judge.py` prints it.  Medians of 7 runs of 20,000
-calls; the cffi call floor (an empty C call) is reported beside them.  No assertion.
+calls (of fewer for the pathological globs); the cffi call floor (an empty C call) is
+reported beside them.  No assertion.
 """
 
 from __future__ import annotations
@@ -28,6 +32,21 @@ CASES = {
     "sh -c, 3 commands": ["/bin/sh", "-c", "git status && ls -la src | cat; python3 -m pytest"],
 }
 N = 20000
+# (glob, path) pairs judged by lg_glob_match: what policies have, then the alternating
+# spanning ops (`**` and `*` in turn) over a deep path that does not match, so a
+# backtracking interpreter tries every split.
+DEEP = "/w/" + "aaaa/" * 200 + "y"  # 1,004 bytes, 200 components
+PATH_CASES = {
+    "**/.env vs a source file": ("**/.env", "/home/u/proj/src/pkg/module/file.py"),
+    "/home/u/.ssh/** vs a library": ("/home/u/.ssh/**", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+    "/w/**/*.py vs a match": ("/w/**/*.py", "/w/src/pkg/sub/mod.py"),
+    "**/node_modules/** deep": ("**/node_modules/**", DEEP),
+}
+PATHOLOGICAL = {
+    "/w/**/*/**/*/x, 200 deep": ("/w/**/*/**/*/x", DEEP),
+    "/w/**/*/**/*/**/*/x, 200 deep": ("/w/**/*/**/*/**/*/x", DEEP),
+    "/w/**/*a*/**/*a*/**/*a*/x, 50 deep": ("/w/**/*a*/**/*a*/**/*a*/x", "/w/" + "aaaa/" * 50 + "y"),
+}
 
 
 def run() -> dict[str, Any]:
@@ -61,8 +80,34 @@ def run() -> dict[str, Any]:
         blob = b"".join(a.encode() + b"\0" for a in argv)
         out[name + " ns"] = round(statistics.median(once(blob, argv[0].encode()) for _ in range(7)))
     out["cffi floor ns"] = round(statistics.median(floor() for _ in range(7)))
+    out.update(run_globs())
+    return out
+
+
+def run_globs() -> dict[str, Any]:
+    """ns per lg_glob_match call (typical globs), ms per call (pathological ones)."""
+    from sandbox._supervise import ffi, lib
+
+    from sandbox.policy.globs import compile_glob
+
+    def per_call(glob: str, path: str, n: int) -> float:
+        prog = ffi.new("unsigned[]", list(compile_glob(glob, path=True)))
+        raw = path.encode()
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            lib.lg_glob_match(prog, raw, len(raw), 1)
+        return (time.perf_counter_ns() - t0) / n
+
+    out: dict[str, Any] = {}
+    for name, (glob, path) in PATH_CASES.items():
+        out[f"glob {name} ns"] = round(statistics.median(per_call(glob, path, N) for _ in range(7)))
+    for name, (glob, path) in PATHOLOGICAL.items():
+        first = per_call(glob, path, 1)  # one call first: how many fit in ~1 s
+        n = max(1, min(N, int(1e9 / max(first, 1.0))))
+        ms = statistics.median(per_call(glob, path, n) for _ in range(3)) / 1e6
+        out[f"glob {name} ms"] = round(ms, 3)
     return out
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    print(json.dumps(run_globs() if sys.argv[1:] == ["--globs"] else run(), indent=2))

@@ -12,6 +12,7 @@
  * makes of it.  So '?' is one character, never one byte.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #include "supervise_int.h"
 
@@ -119,40 +120,216 @@ static int match_line(const unsigned *g, const unsigned char *t, size_t n)
 
 /* Paths: '*' stays within a component; LG_OP_ANY crosses them; SUBDIRS is
  * "nothing, or '/' and anything" (a directory and what is beneath it),
- * PARENTS "nothing, or anything ending in '/'" (at any depth).  Recursive at
- * each variable-length op; depth is bounded by the program's length. */
-static int match_path(const unsigned *g, const unsigned char *t, size_t n)
+ * PARENTS "nothing, or anything ending in '/'" (at any depth).
+ *
+ * Two interpreters that mean the same (tests/policy/test_glob_steps.py runs
+ * both over the same cases):
+ *
+ * match_path_rec backtracks: fast for the globs policies have (it skips along
+ * the path with a byte compare), but it tries every way to split the path
+ * between the spanning ops, a power of the path's length per spanning op
+ * (`/w/ ** / *a* / ** / *a* / ** / *a* /x` took 6 s over an 854-byte path), and the
+ * path is the agent's choice.  So it runs on a budget of steps, the most the
+ * second interpreter can take, and gives up when that is spent.
+ *
+ * match_path_nfa runs the program as a set of states over the text, one
+ * character at a time (Thompson's construction), never backtracking: each
+ * character visits each op at most twice, O(program words x characters)
+ * whatever the glob.  It answers whenever the budget ran out, so a match costs
+ * at most twice the state-set bound.
+ *
+ * A state is an op's word index in one of two sets:
+ *   at[w]  "at op w": about to match it.  For STAR and ANY it is also the loop
+ *          (they consume by staying at w); SUBDIRS and PARENTS consume nothing
+ *          there yet.
+ *   in[w]  inside SUBDIRS (after its '/': anything may follow) or PARENTS (in the
+ *          middle of a component, which must end with '/' before the next op).
+ * Every op that can match nothing (STAR, ANY, SUBDIRS, PARENTS, and SUBDIRS'
+ * inside) also puts the next op in the set: the closure.  Next ops always have
+ * higher indices, so one ascending pass over the set closes it. */
+
+#ifndef LG_GLOB_STEP
+#define LG_GLOB_STEP() ((void)0)  /* tests count the states visited (tests/policy) */
+#endif
+#ifndef LG_GLOB_NFA_WORDS
+#define LG_GLOB_NFA_WORDS 4096  /* programs up to this many words run as state sets */
+#endif
+#define SETW ((LG_GLOB_NFA_WORDS + 63) / 64)
+/* Steps the backtracking interpreter may take before the state sets answer: the
+ * most those take (each character visits each word at most twice, once stepping
+ * and once closing; once more for the first closure). */
+#ifndef LG_GLOB_BUDGET
+#define LG_GLOB_BUDGET(words, n) (2 * (words) * ((n) + 1))
+#endif
+
+/* The word index of the op after the one at w. */
+static size_t next_op(const unsigned *g, size_t w)
+{
+    if (LG_OP_CODE(g[w]) == LG_OP_CLASS)
+        return w + 1 + 2 * (size_t)(LG_OP_ARG(g[w]) & LG_CLASS_COUNT);
+    return w + 1;
+}
+
+static int spans(unsigned op)
+{
+    return op == LG_OP_STAR || op == LG_OP_ANY || op == LG_OP_SUBDIRS || op == LG_OP_PARENTS;
+}
+
+#define HAS(set, w) (((set)[(w) >> 6] >> ((w) & 63)) & 1u)
+#define ADD(set, w) ((set)[(w) >> 6] |= (uint64_t)1 << ((w) & 63))
+
+/* Add to `at` every op reachable from its members (and from `in`'s SUBDIRS)
+ * without consuming a character.  Ascending: what is added lies ahead. */
+static void closure(const unsigned *g, uint64_t *at, const uint64_t *in, size_t nw)
+{
+    for (size_t k = 0; k < nw; k++) {
+        uint64_t seen = 0;
+        for (;;) {
+            uint64_t m = (at[k] | in[k]) & ~seen;
+            if (!m)
+                break;
+            unsigned b = (unsigned)__builtin_ctzll(m);
+            seen = b == 63 ? ~(uint64_t)0 : ((uint64_t)1 << (b + 1)) - 1;
+            size_t w = k * 64 + b;
+            unsigned op = LG_OP_CODE(g[w]);
+            LG_GLOB_STEP();
+            if ((HAS(at, w) && spans(op)) || (HAS(in, w) && op == LG_OP_SUBDIRS))
+                ADD(at, next_op(g, w));
+        }
+    }
+}
+
+/* PARENTS after a character: at '/' a component ended (the next op may follow,
+ * through the closure); any other character is inside a component. */
+static void parents_char(size_t w, unsigned c, uint64_t *nat, uint64_t *nin)
+{
+    if (c == '/')
+        ADD(nat, w);
+    else
+        ADD(nin, w);
+}
+
+/* One character c taken from state at[w] (op is g[w]'s code): what it leads to. */
+static void step_at(const unsigned *g, size_t w, unsigned op, unsigned c, uint64_t *nat,
+                    uint64_t *nin)
+{
+    const unsigned *next;
+    switch (op) {
+    case LG_OP_STAR:
+        if (c != '/')
+            ADD(nat, w);  /* one more character of the component */
+        return;
+    case LG_OP_ANY:
+        ADD(nat, w);  /* one more character, '/' included */
+        return;
+    case LG_OP_SUBDIRS:
+        if (c == '/')
+            ADD(nin, w);  /* the '/' into the directory */
+        return;
+    case LG_OP_PARENTS:
+        parents_char(w, c, nat, nin);
+        return;
+    case LG_OP_END:
+        return;  /* text left over: this state fails */
+    default:
+        if (one_char(g + w, c, 1, &next))
+            ADD(nat, (size_t)(next - g));
+        return;
+    }
+}
+
+static int match_path_nfa(const unsigned *g, size_t words, const unsigned char *t, size_t n)
+{
+    uint64_t a[2][SETW], i[2][SETW];
+    size_t nw = (words + 63) / 64, cur = 0;
+    for (size_t k = 0; k < nw; k++)
+        a[0][k] = i[0][k] = 0;
+    a[0][0] = 1;  /* at the first op */
+    closure(g, a[0], i[0], nw);
+    for (size_t pos = 0; pos < n;) {
+        unsigned c;
+        size_t l = lg_utf8(t + pos, n - pos, &c);
+        uint64_t *at = a[cur], *in = i[cur], *nat = a[!cur], *nin = i[!cur];
+        uint64_t any = 0;
+        for (size_t k = 0; k < nw; k++)
+            nat[k] = nin[k] = 0;
+        for (size_t k = 0; k < nw; k++) {
+            for (uint64_t m = at[k] | in[k]; m; m &= m - 1) {
+                size_t w = k * 64 + (unsigned)__builtin_ctzll(m);
+                unsigned op = LG_OP_CODE(g[w]);
+                LG_GLOB_STEP();
+                if (HAS(at, w))
+                    step_at(g, w, op, c, nat, nin);
+                if (HAS(in, w) && op == LG_OP_SUBDIRS)
+                    ADD(nin, w);  /* anything beneath the directory */
+                else if (HAS(in, w) && op == LG_OP_PARENTS)
+                    parents_char(w, c, nat, nin);
+            }
+        }
+        closure(g, nat, nin, nw);
+        for (size_t k = 0; k < nw; k++)
+            any |= nat[k] | nin[k];
+        if (!any)
+            return 0;  /* no state left: nothing more of the text can match */
+        cur = !cur;
+        pos += l;
+    }
+    return (int)HAS(a[cur], words - 1);  /* at the END op when the text is used up */
+}
+
+/* One step of the backtracking interpreter: -1 once the budget is spent. */
+#define CHARGE(budget)                                                        \
+    do {                                                                      \
+        if (*(budget) == 0)                                                   \
+            return -1;                                                        \
+        --*(budget);                                                          \
+        LG_GLOB_STEP();                                                       \
+    } while (0)
+
+/* 1 match, 0 none, -1 the budget ran out first (a budget of SIZE_MAX: never,
+ * for programs too long for match_path_nfa's sets).  Recursive at each
+ * variable-length op; depth is bounded by the program's length.  Every loop
+ * iteration and every character is charged, so the work is bounded by the
+ * budget. */
+static int match_path_rec(const unsigned *g, const unsigned char *t, size_t n, size_t *budget)
 {
     unsigned c;
+    int r;
     for (;;) {
+        CHARGE(budget);
         unsigned op = LG_OP_CODE(*g);
         if (op == LG_OP_END)
             return n == 0;
         if (op == LG_OP_STAR || op == LG_OP_ANY) {
             for (size_t i = 0;; ) {
-                if (match_path(g + 1, t + i, n - i))
-                    return 1;
+                CHARGE(budget);
+                if ((r = match_path_rec(g + 1, t + i, n - i, budget)) != 0)
+                    return r;
                 if (i == n || (op == LG_OP_STAR && t[i] == '/'))
                     return 0;
                 i += lg_utf8(t + i, n - i, &c);
             }
         }
         if (op == LG_OP_SUBDIRS) {
-            if (match_path(g + 1, t, n))
-                return 1;
+            if ((r = match_path_rec(g + 1, t, n, budget)) != 0)
+                return r;
             if (n == 0 || t[0] != '/')
                 return 0;
-            for (size_t i = 1; i <= n; i += i < n ? lg_utf8(t + i, n - i, &c) : 1)
-                if (match_path(g + 1, t + i, n - i))
-                    return 1;
+            for (size_t i = 1; i <= n; i += i < n ? lg_utf8(t + i, n - i, &c) : 1) {
+                CHARGE(budget);
+                if ((r = match_path_rec(g + 1, t + i, n - i, budget)) != 0)
+                    return r;
+            }
             return 0;
         }
         if (op == LG_OP_PARENTS) {
-            if (match_path(g + 1, t, n))
-                return 1;
-            for (size_t i = 0; i < n; i++)
-                if (t[i] == '/' && match_path(g + 1, t + i + 1, n - i - 1))
-                    return 1;
+            if ((r = match_path_rec(g + 1, t, n, budget)) != 0)
+                return r;
+            for (size_t i = 0; i < n; i++) {
+                CHARGE(budget);
+                if (t[i] == '/' && (r = match_path_rec(g + 1, t + i + 1, n - i - 1, budget)) != 0)
+                    return r;
+            }
             return 0;
         }
         if (n == 0)
@@ -165,6 +342,21 @@ static int match_path(const unsigned *g, const unsigned char *t, size_t n)
         t += l;
         n -= l;
     }
+}
+
+static int match_path(const unsigned *g, const unsigned char *t, size_t n)
+{
+    size_t words = 0, budget = SIZE_MAX;
+    while (LG_OP_CODE(g[words]) != LG_OP_END) {
+        words = next_op(g, words);
+        if (words >= LG_GLOB_NFA_WORDS)  /* only a policy's author writes such a glob */
+            return match_path_rec(g, t, n, &budget) == 1;
+    }
+    words++;  /* the END op */
+    /* The state sets' own bound: what match_path_nfa may take at most. */
+    budget = LG_GLOB_BUDGET(words, n);
+    int r = match_path_rec(g, t, n, &budget);
+    return r >= 0 ? r : match_path_nfa(g, words, t, n);
 }
 
 int lg_glob_match(const unsigned *glob, const char *text, size_t len, int path)
