@@ -7,8 +7,10 @@ witness exists to catch a trail cut back, swapped or started over: dropping one 
 its trail exists would hide exactly that, and dropping one whose directory is gone
 would hide a directory deleted and then restored from an older copy.  So nothing is
 dropped: the witness of a directory that does not exist is moved, bytes unchanged
-(its HMAC still covers it), into one append-only file, expired.jsonl, where
-load_witness finds it if the directory ever comes back.
+(its HMAC still covers it), into the archive, 16 append-only files by the first hex
+digit of the witness file's name (witness.expired_shard), where load_witness finds it
+if the directory ever comes back.  A lookup reads one of them, not all that was ever
+moved (a fresh audit directory's first session looks its witness up there).
 
 Moving changes no lookup: load_witness reads a directory's file and, only when there is
 none, the last record filed under that file's name, whose bytes are the file's.  So a
@@ -18,9 +20,15 @@ directory's lookup finds: a witness that does not authenticate is still reported
 its directory comes back.
 
 Crash order: the record is appended and fsynced before the file is unlinked, so a
-reader (who looks at the file first, then expired.jsonl) always finds the witness in
+reader (who looks at the file first, then the archive) always finds the witness in
 one place or the other.  Under the witness lock, so no writer publishes a newer
-witness for a directory between the check that it is gone and the unlink.
+witness for a directory between the check that it is gone and the unlink.  The single
+archive of earlier versions (expired.jsonl) is emptied the same way: its records
+appended to the shards, fsynced, then it is unlinked (lookups read it before the shard).
+
+When: not on the launch path.  The audit writer runs maybe_expire on a thread of its
+own once a session has started (AuditWriter.start_session), so it overlaps the agent
+and close() waits for it; what it moves only shortens the next launches' walk.
 """
 
 from __future__ import annotations
@@ -30,11 +38,13 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.audit.paths import WITNESS_DIR
-from sandbox.audit.witness import EXPIRED_NAME, WITNESS_LOCK, expired_record
+from sandbox.audit.witness import EXPIRED_NAME, WITNESS_LOCK, expired_record, expired_shard
 from sandbox.errors import AuditError
 
 EXPIRE_ABOVE = 32  # witness files left alone below this many: the walk's cost is nothing
@@ -49,7 +59,7 @@ _NAME_RE = re.compile(r"^dir-[0-9a-f]{32}\.json$")
 @dataclass(frozen=True, slots=True)
 class Expired:
     kept: int  # witness files left in place (directory exists, cannot be judged, or batch full)
-    moved: int  # moved into expired.jsonl
+    moved: int  # moved into the archive
     more: bool = False  # a full batch was moved: more may be gone, the next pass goes on
 
 
@@ -60,9 +70,14 @@ def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | Non
     EXPIRE_BATCH; when it had more to do the stamp is left, so the next launch goes on."""
     wdir = key_directory / WITNESS_DIR
     try:
-        count = sum(1 for n in os.listdir(wdir) if _NAME_RE.match(n))
+        names = os.listdir(wdir)
     except OSError as exc:
         raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
+    if EXPIRED_NAME in names:
+        # At once, whatever the count and the stamp: until it is split, every lookup
+        # that misses a witness file reads it in full.
+        split_old_archive(key_directory)
+    count = sum(1 for n in names if _NAME_RE.match(n))
     if count <= EXPIRE_ABOVE:
         return None
     stamp = wdir / STAMP_NAME
@@ -89,7 +104,7 @@ def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | Non
 
 def expire_witnesses(key_directory: Path, batch: int | None = None) -> Expired:
     """Move the witness of every audit directory that no longer exists (the first `batch`
-    of them, when given) into expired.jsonl.  A witness that cannot be read as JSON, or
+    of them, when given) into the archive.  A witness that cannot be read as JSON, or
     whose directory cannot be judged (any error but "no such file or directory"), stays
     where it is."""
     wdir = key_directory / WITNESS_DIR
@@ -108,6 +123,16 @@ def expire_witnesses(key_directory: Path, batch: int | None = None) -> Expired:
     full = batch is not None and len(candidates) >= batch
     if not candidates:
         return Expired(len(names), 0)
+    with _witness_lock(wdir):
+        moved = _move(wdir, candidates)
+    # Another full batch only if this one made progress: candidates that no longer
+    # qualify under the lock must not keep every launch busy.
+    return Expired(len(names) - len(moved), len(moved), full and len(moved) == len(candidates))
+
+
+@contextmanager
+def _witness_lock(wdir: Path) -> Iterator[None]:
+    """The witness lock (the writers publish under it), held exclusively."""
     lock = wdir / WITNESS_LOCK
     try:
         lfd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -115,46 +140,92 @@ def expire_witnesses(key_directory: Path, batch: int | None = None) -> Expired:
         raise AuditError(f"cannot open witness lock {lock}: {exc.strerror}") from exc
     try:
         fcntl.flock(lfd, fcntl.LOCK_EX)
-        moved = _move(wdir, candidates)
+        yield
     finally:
         os.close(lfd)  # releases the flock
-    # Another full batch only if this one made progress: candidates that no longer
-    # qualify under the lock must not keep every launch busy.
-    return Expired(len(names) - len(moved), len(moved), full and len(moved) == len(candidates))
 
 
 def _move(wdir: Path, candidates: list[str]) -> list[str]:
     """Under the witness lock: look again (a writer may have recreated a directory),
-    append what is still gone to expired.jsonl, fsync it, then unlink the files."""
-    records: list[bytes] = []
+    append what is still gone to the archive, fsync it, then unlink the files."""
+    shards: dict[str, list[bytes]] = {}
     moved: list[str] = []
     for name in candidates:
         data = _gone_witness(wdir / name)
         if data is not None:
-            records.append(expired_record(name, data))
+            shards.setdefault(expired_shard(name), []).append(expired_record(name, data))
             moved.append(name)
     if not moved:
         return moved
-    archive = wdir / EXPIRED_NAME
-    try:
-        fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(b"".join(records))
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)  # before any unlink: the witness is never in neither place
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise AuditError(f"cannot append to {archive}: {exc.strerror}") from exc
+    # The old archive's records first: they are older than these, and the last record
+    # filed under a name is the one a lookup finds.
+    _split_locked(wdir)
+    _append(wdir, shards)  # fsynced: the witness is never in neither place
     for name in moved:
         try:
             os.unlink(wdir / name)
         except FileNotFoundError:
-            pass  # gone already; its record is in expired.jsonl
+            pass  # gone already; its record is in the archive
         except OSError as exc:
             raise AuditError(f"cannot remove witness {wdir / name}: {exc.strerror}") from exc
     return moved
+
+
+def split_old_archive(key_directory: Path) -> int:
+    """Empty an earlier version's single archive (expired.jsonl) into the shards: each
+    record, bytes unchanged and in order, appended to its shard; all fsynced, then the
+    old file unlinked.  Returns how many records were moved.  A piece no lookup can
+    find (a record torn before its name was whole: lookups search for a whole name) is
+    not carried over.  A crash before the unlink leaves both: the next pass appends the
+    same records again, after which the shard's last record for a name is still the one
+    the old file's was (nothing else is moved until the old file is gone)."""
+    wdir = key_directory / WITNESS_DIR
+    with _witness_lock(wdir):
+        return _split_locked(wdir)
+
+
+def _split_locked(wdir: Path) -> int:
+    """split_old_archive's work; the caller holds the witness lock."""
+    old = wdir / EXPIRED_NAME
+    try:
+        data = old.read_bytes()
+    except FileNotFoundError:
+        return 0  # none, or split by another process meanwhile
+    except OSError as exc:
+        raise AuditError(f"cannot read {old}: {exc.strerror}") from exc
+    shards: dict[str, list[bytes]] = {}
+    count = 0
+    for piece in data.split(b"\n"):
+        name, sep, _witness = piece.partition(b" ")
+        if not sep or not _NAME_RE.match(name.decode("ascii", "replace")):
+            continue
+        shards.setdefault(expired_shard(name.decode("ascii")), []).append(b"\n" + piece)
+        count += 1
+    _append(wdir, shards)
+    try:
+        os.unlink(old)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise AuditError(f"cannot remove {old}: {exc.strerror}") from exc
+    return count
+
+
+def _append(wdir: Path, shards: dict[str, list[bytes]]) -> None:
+    """Append each shard's records to it and fsync every one before returning."""
+    for shard, records in sorted(shards.items()):
+        path = wdir / shard
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(b"".join(records))
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise AuditError(f"cannot append to {path}: {exc.strerror}") from exc
 
 
 def _gone(directory: str) -> bool:

@@ -102,20 +102,15 @@ def _create_key(kdir: Path, path: Path) -> bytes:
 
 
 def prepare_trail_dirs(audit_dir: Path, key_directory: Path | None = None) -> None:
-    """Create the audit directory, the key directory, its witness directory and the key;
-    expire the witnesses of audit directories that are gone (at most hourly).
+    """Create the audit directory, the key directory, its witness directory and the key.
 
     Called before the sandbox's plan is built, on every run including the first: the
     plan protects paths that exist, so a directory created later (by the writer)
-    would be unprotected for the whole first session (DESIGN §2, protected paths)."""
+    would be unprotected for the whole first session (DESIGN §2, protected paths).
+    The witness expiry is not run here (it was: up to 45 ms of a launch while a backlog
+    lasted); the writer runs it once its session has started (expiry.py)."""
     kdir = key_directory if key_directory is not None else key_dir()
     make_private_dir(audit_dir)
     make_private_dir(kdir)  # before its subdirectory: mkdir's parents get the umask's mode
     make_private_dir(kdir / WITNESS_DIR)
     load_key(kdir, create=True)
-    # Before the plan walks the key directory: the witnesses of audit directories that
-    # are gone leave the walk (moved, not dropped: expiry.py).  Imported here, not at
-    # the top: expiry.py imports this module.
-    from sandbox.audit.expiry import maybe_expire
-
-    maybe_expire(kdir)

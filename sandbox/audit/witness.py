@@ -10,10 +10,13 @@ trail itself: that is what catches a trail swapped in from another directory, a
 trail started over after a deletion, and a tail cut back to an older checkpoint.
 
 The witness of a directory that is gone is moved (expiry.py) from its own file into
-one append-only file, `expired.jsonl`, and looked up there when a directory has no
-witness file of its own: the launch's walk of the key directory then sees one file,
-not one per audit directory ever used, and a directory that comes back is still
-judged against what was sealed there.
+one of 16 append-only files, `expired-<h>.jsonl` by the first hex digit <h> of its
+file's name, and looked up there when a directory has no witness file of its own: the
+launch's walk of the key directory then sees at most 16 files, not one per audit
+directory ever used, a directory that comes back is still judged against what was
+sealed there, and a lookup reads a sixteenth of what was ever moved (the archive only
+grows: ~330 bytes per audit directory deleted).  `expired.jsonl`, the one archive of
+earlier versions, is still read while it exists; the expiry splits it into the shards.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from sandbox.digest import compare_digest, sha256
 from sandbox.errors import AuditError
 
 WITNESS_LOCK = "witness.lock"
-EXPIRED_NAME = "expired.jsonl"  # the witnesses of directories that were gone (expiry.py)
+EXPIRED_NAME = "expired.jsonl"  # the one archive of earlier versions (expiry.py splits it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,14 @@ def witness_file(key_directory: Path, directory: Path) -> Path:
     return key_directory / WITNESS_DIR / witness_name(real_dir(directory))
 
 
+def expired_shard(name: str) -> str:
+    """The archive file that holds the expired records of witness file `name`
+    ("dir-<32 hex>.json"): one of 16, by the first hex digit of the name's digest."""
+    return f"expired-{name[4]}.jsonl"
+
+
 def expired_record(name: str, data: bytes) -> bytes:
-    """One record of expired.jsonl: the witness file's name and its bytes, unchanged (its
+    """One record of the archive: the witness file's name and its bytes, unchanged (its
     HMAC still covers it).  Each record starts with a newline, so a record torn by a crash
     is never glued to the next one's name."""
     return b"\n" + name.encode() + b" " + data.rstrip(b"\n")
@@ -84,7 +93,7 @@ def expired_record(name: str, data: bytes) -> bytes:
 def load_witness(key: bytes, key_directory: Path, directory: Path) -> Witness | None:
     """The authenticated witness for `directory`, None if there is none.
 
-    Its own file, else the last record expired.jsonl holds for it (a directory that was
+    Its own file, else the last record the archive holds for it (a directory that was
     gone when the expiry ran and has come back: what was sealed there still counts).
     Raises BadWitness when a witness is there but its HMAC or shape is wrong, and
     AuditError when it cannot be read at all."""
@@ -96,15 +105,28 @@ def load_witness(key: bytes, key_directory: Path, directory: Path) -> Witness | 
         if expired is None:
             return None
         data = expired
-        path = path.with_name(f"{EXPIRED_NAME} ({path.name})")  # where it was found
+        path = path.with_name(f"{expired_shard(path.name)} ({path.name})")  # where it was
     except OSError as exc:
         raise AuditError(f"cannot read audit witness {path}: {exc.strerror}") from exc
     return parse_witness(key, path, data, real_dir(directory))
 
 
 def _expired(key_directory: Path, name: str) -> bytes | None:
-    """The bytes of the last record expired.jsonl holds under `name`, None if none."""
-    path = key_directory / WITNESS_DIR / EXPIRED_NAME
+    """The bytes of the last record the archive holds under `name`, None if none.
+
+    Its shard; while an earlier version's single archive (EXPIRED_NAME) exists, that
+    too, read first: the expiry appends its records to the shards before it unlinks
+    it, so reading it first, the shard second, never misses a record moved between the
+    two reads.  A record in the shard is later than one in the old archive (which the
+    expiry empties into the shards before it moves anything), so the shard's wins."""
+    wdir = key_directory / WITNESS_DIR
+    old = _last_record(wdir / EXPIRED_NAME, name)
+    new = _last_record(wdir / expired_shard(name), name)
+    return new if new is not None else old
+
+
+def _last_record(path: Path, name: str) -> bytes | None:
+    """The bytes of the last record filed under `name` in archive file `path`."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:

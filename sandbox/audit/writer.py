@@ -119,6 +119,9 @@ class AuditWriter:
         except AuditError:
             self._release()
             raise
+        # The witness expiry (expiry.py), started with the first session: off the launch.
+        self._expiry: threading.Thread | None = None
+        self.expiry_error: str | None = None  # why the last expiry pass failed, if it did
         self._stop = threading.Event()
         self._flusher = threading.Thread(
             target=self._flush_loop, name="landgate-audit-flush", daemon=True
@@ -163,6 +166,14 @@ class AuditWriter:
             self._counts = {"allow": 0, "deny": 0, "by_action": {}}
             self._session = self._chain.session = sid
             self._write_entry(entry)
+            if self._expiry is None:
+                # Here, not before the plan: the agent is about to be released, and the
+                # pass (a listdir; hourly, or while a backlog lasts, up to EXPIRE_BATCH
+                # moves) overlaps it instead of delaying it.  close() waits for it.
+                self._expiry = threading.Thread(
+                    target=self._expire, name="landgate-witness-expiry", daemon=True
+                )
+                self._expiry.start()
             return sid
 
     def append(self, event: dict[str, Any]) -> int:
@@ -227,6 +238,10 @@ class AuditWriter:
         self._stop.set()
         if self._flusher.is_alive() and self._flusher is not threading.current_thread():
             self._flusher.join()
+        if self._expiry is not None and self._expiry is not threading.current_thread():
+            # Its moves are crash-safe (appended and fsynced before the unlink), but one cut
+            # short by the process's exit would be appended again by the next pass.
+            self._expiry.join()
         with self._tlock:
             if self._failed is None:
                 try:
@@ -371,6 +386,17 @@ class AuditWriter:
                 self.directory,
                 Witness("", 0, 0, self._chain.trail_id, seq, digest, root),
             )
+
+    def _expire(self) -> None:
+        """The expiry thread.  A failed pass leaves every witness where it was (moves are
+        crash-safe) and the next session's pass tries again; the trail is not affected,
+        so the session goes on, and the reason is kept in expiry_error."""
+        from sandbox.audit.expiry import maybe_expire  # here: on this thread, off the launch
+
+        try:
+            maybe_expire(self.key_directory)
+        except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
+            self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(_FLUSH_INTERVAL):

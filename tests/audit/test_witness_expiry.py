@@ -4,8 +4,12 @@ directory's walk, and a trail cut back or restored from an older copy is still c
 The attack: a trail's directory is moved away (so it is gone when the expiry runs),
 then put back as an older copy, two sessions short.  The older copy is a consistent,
 sealed trail: only the witness knows more was sealed there.  Each attack test also
-runs with expired.jsonl removed (the witness dropped instead of moved, the protection
+runs with the archive removed (the witness dropped instead of moved, the protection
 off) and shows verify then passes: the record moved by the expiry is what catches it.
+
+The archive is 16 shard files (a lookup reads one); an earlier version's single
+expired.jsonl is split into them and read until it is.  The expiry runs on a thread
+of the writer once its session has started, not while the launch prepares.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from audit_helpers import Trail, fill, trail_fixture  # noqa: F401
 from sandbox.audit import expiry, verify_trail
 from sandbox.audit.expiry import EXPIRE_ABOVE, EXPIRE_EVERY, expire_witnesses, maybe_expire
 from sandbox.audit.paths import load_key, prepare_trail_dirs
-from sandbox.audit.witness import EXPIRED_NAME, load_witness, witness_file
+from sandbox.audit.witness import (
+    EXPIRED_NAME,
+    expired_record,
+    expired_shard,
+    load_witness,
+    witness_file,
+)
+from sandbox.errors import AuditError
 
 
 def verify(t: Trail):
@@ -33,6 +44,17 @@ def expire(t: Trail):
 
 def witness_files(t: Trail) -> list[Path]:
     return sorted((t.keys / "witness").glob("dir-*.json"))
+
+
+def archive(t: Trail) -> list[Path]:
+    """The archive's files: the shards, and an earlier version's expired.jsonl."""
+    return sorted((t.keys / "witness").glob("expired*.jsonl"))
+
+
+def drop_archive(t: Trail) -> None:
+    """The protection off: the moved witnesses dropped."""
+    for path in archive(t):
+        path.unlink()
 
 
 def _older_copy_restored(trail: Trail, tmp_path: Path) -> int:
@@ -57,7 +79,7 @@ def test_older_copy_restored_after_the_expiry_is_caught(trail: Trail, tmp_path: 
     assert (r.ok, r.kind) == (False, "truncated"), r.summary()
     assert f"checkpoint at seq {sealed} was witnessed" in r.message
     # Protection off: without the moved record the older copy passes as a whole trail.
-    (trail.keys / "witness" / EXPIRED_NAME).unlink()
+    drop_archive(trail)
     assert verify(trail).ok
 
 
@@ -162,8 +184,8 @@ def test_what_is_not_a_witness_is_left_alone(trail: Trail) -> None:
 def test_torn_record_does_not_hide_the_next(trail: Trail, tmp_path: Path) -> None:
     """A crash mid-append leaves a torn record; the next record is still found whole."""
     fill(trail, 2)
-    archive = trail.keys / "witness" / EXPIRED_NAME
-    archive.write_bytes(b"\ndir-" + b"0" * 32 + b'.json {"dir": "/x", "se')
+    shard = trail.keys / "witness" / expired_shard(witness_file(trail.keys, trail.dir).name)
+    shard.write_bytes(b"\ndir-" + b"0" * 32 + b'.json {"dir": "/x", "se')
     trail.dir.rename(tmp_path / "away")
     assert expire(trail).moved == 1
     (tmp_path / "away").rename(trail.dir)
@@ -191,15 +213,165 @@ def test_maybe_expire_runs_above_the_threshold_at_most_hourly(trail: Trail, tmp_
     assert result is not None and result.moved == 1
 
 
-def test_launch_preparation_runs_the_expiry(trail: Trail, tmp_path: Path) -> None:
-    """prepare_trail_dirs (run before every launch's plan) moves the gone ones."""
-    gone = [Trail(tmp_path / f"gone{i}", trail.keys) for i in range(EXPIRE_ABOVE + 1)]
+def _gone_trails(trail: Trail, tmp_path: Path, n: int) -> list[Trail]:
+    """n trails filled and deleted, their witnesses left in place: the sessions that fill
+    them do not run the expiry (a fresh stamp, removed after)."""
+    stamp = trail.keys / "witness" / expiry.STAMP_NAME
+    prepare_trail_dirs(trail.dir, trail.keys)
+    stamp.touch()
+    gone = [Trail(tmp_path / f"gone{i}", trail.keys) for i in range(n)]
     for t in gone:
         fill(t, 1)
         shutil.rmtree(t.dir)
-    assert len(witness_files(trail)) == EXPIRE_ABOVE + 1
+    stamp.unlink()
+    return gone
+
+
+def test_launch_preparation_does_not_run_the_expiry(trail: Trail, tmp_path: Path) -> None:
+    """prepare_trail_dirs (run before every launch's plan) moves nothing: off the launch."""
+    _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
     prepare_trail_dirs(trail.dir, trail.keys)
-    assert witness_files(trail) == []
+    assert len(witness_files(trail)) == EXPIRE_ABOVE + 1
+
+
+def test_a_session_runs_the_expiry_once_it_has_started(trail: Trail, tmp_path: Path) -> None:
+    """The writer's session moves the gone ones, after its start entry; close() waits for
+    the pass (every witness moved by then), and what was moved is still found."""
+    gone = _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
+    w = trail.writer()
+    assert len(witness_files(trail)) == EXPIRE_ABOVE + 1  # opening the trail moved nothing
+    w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+    w.end_session(0)
+    w.close()
+    assert w.expiry_error is None
+    assert witness_files(trail) == [witness_file(trail.keys, trail.dir)]  # the live one
+    key = load_key(trail.keys, create=False)
+    assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+
+
+def test_a_failed_expiry_moves_nothing_and_the_session_goes_on(
+    trail: Trail, tmp_path: Path
+) -> None:
+    """An archive shard that cannot be appended to: the pass fails before any unlink
+    (every witness still in its file), the session's trail is whole, the reason kept."""
+    fill(trail, 3)  # the live trail first: its witness is a file, no shard is read for it
+    gone = _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
+    for t in gone:  # every shard those witnesses would go to is a directory
+        (trail.keys / "witness" / expired_shard(witness_file(t.keys, t.dir).name)).mkdir(
+            exist_ok=True
+        )
+    before = witness_files(trail)
+    assert len(before) == EXPIRE_ABOVE + 2  # the gone ones and the live one
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+    w.end_session(0)
+    w.close()
+    assert w.expiry_error is not None and "cannot append to" in w.expiry_error
+    assert witness_files(trail) == before
+    assert verify(trail).ok
+
+
+def test_a_lookup_reads_one_shard(trail: Trail, tmp_path: Path) -> None:
+    """A directory without a witness file is looked up in its shard alone: the other 15
+    (here made unreadable: directories) are never opened.  Its twin: its own shard is
+    read (made a directory, the lookup fails)."""
+    fill(trail, 2)
+    trail.dir.rename(tmp_path / "away")
+    assert expire(trail).moved == 1
+    (tmp_path / "away").rename(trail.dir)
+    name = witness_file(trail.keys, trail.dir).name
+    own = trail.keys / "witness" / expired_shard(name)
+    for digit in "0123456789abcdef":
+        other = trail.keys / "witness" / f"expired-{digit}.jsonl"
+        if other != own:
+            other.mkdir()
+    key = load_key(trail.keys, create=False)
+    assert load_witness(key, trail.keys, trail.dir) is not None
+    assert verify(trail).ok
+    own.rename(tmp_path / "own-shard")
+    own.mkdir()
+    with pytest.raises(AuditError, match="cannot read audit witness"):
+        load_witness(key, trail.keys, trail.dir)
+
+
+def _old_archive(trail: Trail, records: list[tuple[str, bytes]], tail: bytes = b"") -> Path:
+    """expired.jsonl as an earlier version wrote it."""
+    path = trail.keys / "witness" / EXPIRED_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(expired_record(n, d) for n, d in records) + tail)
+    return path
+
+
+def test_an_old_archive_is_read_and_then_split(trail: Trail, tmp_path: Path) -> None:
+    """A witness an earlier version moved into expired.jsonl is found there, and after the
+    next pass in its shard, bytes unchanged; the older copy restored is caught either way
+    (and passes without the archive: the protection off)."""
+    sealed = _older_copy_restored(trail, tmp_path)
+    name = witness_file(trail.keys, trail.dir).name
+    shard = trail.keys / "witness" / expired_shard(name)
+    record = shard.read_bytes()
+    shard.unlink()
+    torn = b"\ndir-0123"  # a record torn before its name was whole: no lookup finds it
+    other = ("0" if name[4] != "0" else "1") * 32  # a name in another shard
+    old = _old_archive(trail, [(f"dir-{other}.json", b'{"dir": "/elsewhere"}')], torn)
+    old.write_bytes(old.read_bytes() + record)  # the moved witness, last
+    key = load_key(trail.keys, create=False)
+    before = load_witness(key, trail.keys, trail.dir)
+    r = verify(trail)
+    assert (r.ok, r.kind) == (False, "truncated") and f"seq {sealed}" in r.message
+    assert maybe_expire(trail.keys, now=1e9) is None  # below the threshold: only the split
+    assert not old.exists()
+    assert shard.read_bytes() == record  # this name's shard: its record alone, unchanged
+    assert load_witness(key, trail.keys, trail.dir) == before
+    r = verify(trail)
+    assert (r.ok, r.kind) == (False, "truncated") and f"seq {sealed}" in r.message
+    drop_archive(trail)
+    assert verify(trail).ok
+
+
+def test_moves_after_an_old_record_win(trail: Trail, tmp_path: Path) -> None:
+    """The old archive holds an earlier witness of a directory (moved there by an earlier
+    version while it was gone); the directory came back, sealed more, and is gone again.
+    A pass splits the old archive before it appends the new record, so the new record is
+    the last one filed under the name: a copy restored from between the two is caught.
+    (Appended the other way round, the earlier witness would be found, and the copy,
+    younger than it, would pass.)"""
+    fill(trail, 10)
+    name = witness_file(trail.keys, trail.dir).name
+    earlier = witness_file(trail.keys, trail.dir).read_bytes()
+    fill(trail, 10)
+    shutil.copytree(trail.dir, tmp_path / "copy")
+    fill(trail, 10)
+    sealed = verify(trail).last_checkpoint_seq
+    trail.dir.rename(tmp_path / "away")
+    old = _old_archive(trail, [(name, earlier)])
+    assert expire(trail).moved == 1
+    (tmp_path / "copy").rename(trail.dir)
+    expiry.split_old_archive(trail.keys)  # nothing left to split: the move split it first
+    assert not old.exists()
+    r = verify(trail)
+    assert (r.ok, r.kind) == (False, "truncated"), r.summary()
+    assert f"seq {sealed}" in r.message
+    drop_archive(trail)  # the protection off
+    assert verify(trail).ok
+
+
+def test_a_split_cut_short_leaves_lookups_alone(trail: Trail, tmp_path: Path) -> None:
+    """A crash after the split appended to the shards but before it unlinked the old
+    archive: both hold the record; lookups find it, and the next split appends it again
+    (the last record filed under the name is still the same bytes)."""
+    sealed = _older_copy_restored(trail, tmp_path)
+    name = witness_file(trail.keys, trail.dir).name
+    shard = trail.keys / "witness" / expired_shard(name)
+    old = trail.keys / "witness" / EXPIRED_NAME
+    old.write_bytes(shard.read_bytes())
+    key = load_key(trail.keys, create=False)
+    before = load_witness(key, trail.keys, trail.dir)
+    assert expiry.split_old_archive(trail.keys) == 1
+    assert not old.exists() and shard.read_bytes().count(name.encode()) == 2
+    assert load_witness(key, trail.keys, trail.dir) == before
+    r = verify(trail)
+    assert (r.ok, r.kind) == (False, "truncated") and f"seq {sealed}" in r.message
 
 
 def test_a_path_that_exists_is_not_gone(trail: Trail) -> None:
