@@ -1,20 +1,28 @@
-"""Launch time with thousands of witness files in the key directory, before and after the
-expiry moved them into expired.jsonl (sandbox/audit/expiry.py).
+"""The witness expiry's cost to a launch, and the archive's cost to a lookup
+(sandbox/audit/expiry.py, sandbox/audit/witness.py).
 
-A private key directory gets N witness files of audit directories that do not exist (what
-a test suite or throwaway --audit-dir runs leave behind).  "walked": the expiry's stamp is
-fresh, so the launch's walk of the key directory sees all N files (the cost before the
-expiry existed, plus one listdir and one stat).  "expired": after one expiry pass.  And
-what a pass costs.  Interleaved medians of `landgate run -- /bin/true`, and of the walk
-alone (on a shared, busy machine the launch medians are mostly noise; the walk is what
-the witness files cost).
+1. Launches with a backlog: a private key directory holds N witness files of audit
+   directories that do not exist (what a test suite or throwaway --audit-dir runs leave
+   behind), so every launch's expiry pass moves EXPIRE_BATCH of them until the backlog
+   is gone.  `landgate run -- /bin/true` under LANDGATE_DEBUG_TIMING=1: "launch" is every
+   phase before the agent runs (startup .. supervisor), "after" the run and close phases
+   (where the expiry now overlaps the agent and close() waits for it).  Medians of the
+   launches while the backlog lasts.  To compare with a tree where the expiry ran while
+   the launch prepared, run this file with PYTHONPATH set to a copy of that tree's
+   package (the same launches, the same backlog).
+2. The key directory's walk (sandbox.supervise.tables, what every launch pays per entry)
+   with the N files, and after they are moved.
+3. A lookup that misses a witness file (a fresh audit directory's first session): the
+   archive as one file of M records (an earlier version's expired.jsonl, which
+   lookups still read until a pass splits it), and split into its 16 shards.
 
-    .venv/bin/python bench/bench_witness_expiry.py [N] [rounds]
+    .venv/bin/python bench/bench_witness_expiry.py [N] [M]
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -24,24 +32,43 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if "PYTHONPATH" not in os.environ:
+    sys.path.insert(0, str(ROOT))
 
-from sandbox.audit.expiry import EXPIRE_BATCH, STAMP_NAME, expire_witnesses
-from sandbox.audit.paths import load_key, prepare_trail_dirs
-from sandbox.audit.witness import Witness, publish_witness
+from sandbox.audit import expiry
+from sandbox.audit.expiry import EXPIRE_BATCH, expire_witnesses
+from sandbox.audit.paths import WITNESS_DIR, load_key, prepare_trail_dirs
+from sandbox.audit.witness import (
+    EXPIRED_NAME,
+    Witness,
+    expired_record,
+    load_witness,
+    publish_witness,
+    witness_file,
+)
+
+BEFORE_RUN = ("startup", "imports", "policy", "probe", "plan", "network", "spawn", "supervisor")
+_TIMING = re.compile(r"landgate: timing \(ms\): (.*)")
 
 
-def _launch(env: dict[str, str], cwd: Path) -> float:
+def _launch(env: dict[str, str], cwd: Path) -> dict[str, float]:
+    """The phases of one `landgate run -- /bin/true` (ms), and its wall time."""
     t = time.perf_counter()
-    subprocess.run(
-        [str(ROOT / ".venv/bin/landgate"), "run", "--", "/bin/true"],
-        env=env,
+    p = subprocess.run(
+        [sys.executable, "-m", "sandbox", "run", "--", "/bin/true"],
+        env={**env, "LANDGATE_DEBUG_TIMING": "1"},
         cwd=cwd,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         check=True,
     )
-    return time.perf_counter() - t
+    wall = (time.perf_counter() - t) * 1e3
+    m = _TIMING.search(p.stderr)
+    if m is None:
+        raise SystemExit(f"no timing line in: {p.stderr!r}")
+    phases = {k: float(v) for k, v in (kv.rsplit(" ", 1) for kv in m.group(1).split(", "))}
+    return {**phases, "wall": wall}
 
 
 def _walk_ms(kdir: Path, rounds: int = 30) -> tuple[int, float]:
@@ -69,47 +96,93 @@ def _populate(root: Path, n: int) -> tuple[dict[str, str], Path]:
         d = root / "gone" / f"audit-{i}"
         w = Witness(str(d), 2049, 1000 + i, f"{i:032x}", 10, "ab" * 32, "cd" * 32)
         publish_witness(key, kdir, d, w)
-    ws = root / "ws"
-    ws.mkdir()
+    (root / "ws").mkdir()
     return env, kdir
+
+
+def _files(kdir: Path) -> int:
+    return len(list((kdir / WITNESS_DIR).glob("dir-*.json")))
+
+
+def launches_with_a_backlog(root: Path, n: int) -> None:
+    env, kdir = _populate(root / "backlog", n)
+    _launch(env, root / "backlog/ws")  # warm-up: the caches (it moves a batch too)
+    rows: list[dict[str, float]] = []
+    while _files(kdir) > EXPIRE_BATCH:  # every launch measured has a full batch to move
+        rows.append(_launch(env, root / "backlog/ws"))
+    print(f"{len(rows)} launches, each with a backlog (>{EXPIRE_BATCH} of {n} witnesses gone):")
+    launch = [sum(r[k] for k in BEFORE_RUN) for r in rows]
+    after = [r["run"] + r["close"] for r in rows]
+    for name, vals in (
+        ("launch (startup..supervisor)", launch),
+        ("policy (audit dirs prepared)", [r["policy"] for r in rows]),
+        ("network (trail opened)", [r["network"] for r in rows]),
+        ("run + close", after),
+        ("wall", [r["wall"] for r in rows]),
+    ):
+        print(f"  {name:30} median {statistics.median(vals):6.1f} ms")
+
+
+def walk(root: Path, n: int) -> None:
+    _env, kdir = _populate(root / "walk", n)
+    entries, ms = _walk_ms(kdir)
+    t = time.perf_counter()
+    result = expire_witnesses(kdir)
+    pass_ms = (time.perf_counter() - t) * 1e3
+    after_entries, after_ms = _walk_ms(kdir)
+    print(f"key directory walk: {entries} entries {ms:.2f} ms; after one pass that moved")
+    print(f"  {result.moved} ({pass_ms:.0f} ms): {after_entries} entries {after_ms:.2f} ms")
+
+
+def lookup(root: Path, m: int, rounds: int = 200) -> None:
+    """A fresh directory's lookup against an archive of m records, one file then shards."""
+    kdir = root / "lookup" / "keys"
+    prepare_trail_dirs(root / "lookup" / "audit", kdir)
+    key = load_key(kdir, create=False)
+    wdir = kdir / WITNESS_DIR
+    records = []
+    for i in range(m):
+        d = root / "gone" / f"audit-{i}"
+        w = Witness(str(d), 2049, 1000 + i, f"{i:032x}", 10, "ab" * 32, "cd" * 32)
+        publish_witness(key, kdir, d, w)
+        path = witness_file(kdir, d)
+        records.append(expired_record(path.name, path.read_bytes()))
+        path.unlink()
+    (wdir / EXPIRED_NAME).write_bytes(b"".join(records))
+    size = (wdir / EXPIRED_NAME).stat().st_size
+    fresh = root / "lookup" / "fresh"
+
+    def median_ms() -> float:
+        samples = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            found = load_witness(key, kdir, fresh)
+            samples.append(time.perf_counter() - t)
+            assert found is None
+        return statistics.median(samples) * 1e3
+
+    one = median_ms()
+    moved = expiry.split_old_archive(kdir)
+    shards = sorted(p.stat().st_size for p in wdir.glob("expired-*.jsonl"))
+    split = median_ms()
+    print(f"lookup missing a witness file, archive of {m} records ({size / 1e6:.2f} MB):")
+    print(f"  as one file        median {one:.3f} ms")
+    print(
+        f"  in {len(shards)} shards       median {split:.3f} ms "
+        f"({moved} records moved; shard {shards[0]}..{shards[-1]} bytes)"
+    )
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4300
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 15
+    m = int(sys.argv[2]) if len(sys.argv) > 2 else 4000
+    print(f"sandbox from {Path(expiry.__file__).parents[1]}")
     root = Path(tempfile.mkdtemp(prefix="lg-witness-bench-"))
     try:
-        walked_env, walked_kdir = _populate(root / "walked", n)
-        expired_env, expired_kdir = _populate(root / "expired", n)
-        stamp = walked_kdir / "witness" / STAMP_NAME
-        stamp.touch()  # fresh: no expiry pass for an hour, the walk sees all N
-        t = time.perf_counter()
-        first = expire_witnesses(expired_kdir, batch=EXPIRE_BATCH)  # one launch's pass
-        batch_ms = (time.perf_counter() - t) * 1e3
-        t = time.perf_counter()
-        result = expire_witnesses(expired_kdir)  # the rest at once
-        pass_ms = (time.perf_counter() - t) * 1e3
-        samples: dict[str, list[float]] = {"walked": [], "expired": []}
-        cases = {
-            "walked": (walked_env, root / "walked/ws"),
-            "expired": (expired_env, root / "expired/ws"),
-        }
-        for env, cwd in cases.values():
-            _launch(env, cwd)  # warm-up (and the caches)
-        for _ in range(rounds):
-            os.utime(stamp)  # keep it fresh whatever the clock did
-            for name, (env, cwd) in cases.items():
-                samples[name].append(_launch(env, cwd))
-        files = lambda k: len(list((k / "witness").glob("dir-*.json")))  # noqa: E731
-        print(f"witnesses: {n}; one launch's pass moved {first.moved} in {batch_ms:.0f} ms")
-        print(f"the remaining {result.moved} moved in one pass in {pass_ms:.0f} ms")
-        for name, kdir in (("walked", walked_kdir), ("expired", expired_kdir)):
-            med = statistics.median(samples[name]) * 1e3
-            entries, walk = _walk_ms(kdir)
-            print(
-                f"{name:8} witness files {files(kdir):5}  launch median {med:6.1f} ms  "
-                f"key directory walk {entries:5} entries {walk:5.2f} ms"
-            )
+        launches_with_a_backlog(root, n)
+        walk(root, n)
+        if hasattr(expiry, "split_old_archive"):
+            lookup(root, m)
     finally:
         shutil.rmtree(root)
 
