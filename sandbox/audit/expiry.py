@@ -26,9 +26,10 @@ witness for a directory between the check that it is gone and the unlink.  The s
 archive of earlier versions (expired.jsonl) is emptied the same way: its records
 appended to the shards, fsynced, then it is unlinked (lookups read it before the shard).
 
-When: not on the launch path.  The audit writer runs maybe_expire on a thread of its
-own once a session has started (AuditWriter.start_session), so it overlaps the agent
-and close() waits for it; what it moves only shortens the next launches' walk.
+When: not on the launch path.  Once a session has started (AuditWriter.start_session),
+the audit writer asks `due` (two stats, usually) and, only when a pass is due, runs
+maybe_expire on a thread of its own, so it overlaps the agent and close() waits for it;
+what it moves only shortens the next launches' walk.
 """
 
 from __future__ import annotations
@@ -63,36 +64,34 @@ class Expired:
     more: bool = False  # a full batch was moved: more may be gone, the next pass goes on
 
 
-def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | None:
-    """Run expire_witnesses when the witness directory holds more than EXPIRE_ABOVE
-    files and the last pass is more than EXPIRE_EVERY seconds old; None when not run.
-    Cheap otherwise: one listdir and, past the threshold, one stat.  A pass moves at most
-    EXPIRE_BATCH; when it had more to do the stamp is left, so the next launch goes on."""
+def due(key_directory: Path, now: float | None = None) -> bool:
+    """Whether maybe_expire has anything to do: an old archive to split, or more than
+    EXPIRE_ABOVE witness files and no pass in the last EXPIRE_EVERY seconds.  Cheap
+    enough for the launch (the writer asks before it starts a thread for the pass): two
+    stats while the last pass is recent, one listdir otherwise."""
     wdir = key_directory / WITNESS_DIR
-    try:
-        names = os.listdir(wdir)
-    except OSError as exc:
-        raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
-    if EXPIRED_NAME in names:
-        # At once, whatever the count and the stamp: until it is split, every lookup
-        # that misses a witness file reads it in full.
+    if _exists(wdir / EXPIRED_NAME):
+        return True
+    return not _recent(wdir, now) and _count(wdir) > EXPIRE_ABOVE
+
+
+def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | None:
+    """Split an old archive if there is one; then run expire_witnesses when the witness
+    directory holds more than EXPIRE_ABOVE files and the last pass is more than
+    EXPIRE_EVERY seconds old; None when not run.  A pass moves at most EXPIRE_BATCH;
+    when it had more to do the stamp is left, so the next session's pass goes on."""
+    wdir = key_directory / WITNESS_DIR
+    if _exists(wdir / EXPIRED_NAME):
+        # Whatever the count and the stamp: until it is split, every lookup that misses
+        # a witness file reads it in full.
         split_old_archive(key_directory)
-    count = sum(1 for n in names if _NAME_RE.match(n))
-    if count <= EXPIRE_ABOVE:
+    if _recent(wdir, now) or _count(wdir) <= EXPIRE_ABOVE:
         return None
-    stamp = wdir / STAMP_NAME
     now = time.time() if now is None else now
-    try:
-        # A stamp from the future (the clock was set back) does not hold expiry off.
-        if 0 <= now - stamp.stat().st_mtime < EXPIRE_EVERY:
-            return None
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise AuditError(f"cannot stat {stamp}: {exc.strerror}") from exc
     result = expire_witnesses(key_directory, batch=EXPIRE_BATCH)
     if result.more:
         return result
+    stamp = wdir / STAMP_NAME
     try:
         fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.close(fd)
@@ -100,6 +99,38 @@ def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | Non
     except OSError as exc:
         raise AuditError(f"cannot write {stamp}: {exc.strerror}") from exc
     return result
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise AuditError(f"cannot stat {path}: {exc.strerror}") from exc
+    return True
+
+
+def _recent(wdir: Path, now: float | None) -> bool:
+    """The last complete pass (the stamp's mtime) is less than EXPIRE_EVERY seconds old.
+    A stamp from the future (the clock was set back) is not recent: it does not hold
+    expiry off."""
+    stamp = wdir / STAMP_NAME
+    now = time.time() if now is None else now
+    try:
+        return 0 <= now - stamp.stat().st_mtime < EXPIRE_EVERY
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise AuditError(f"cannot stat {stamp}: {exc.strerror}") from exc
+
+
+def _count(wdir: Path) -> int:
+    """The witness files in the witness directory."""
+    try:
+        return sum(1 for n in os.listdir(wdir) if _NAME_RE.match(n))
+    except OSError as exc:
+        raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
 
 
 def expire_witnesses(key_directory: Path, batch: int | None = None) -> Expired:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from sandbox.audit import expiry
 from sandbox.audit.canonical import checkpoint_mac
 from sandbox.audit.chain import Chain
 from sandbox.audit.entries import (
@@ -121,6 +122,7 @@ class AuditWriter:
             raise
         # The witness expiry (expiry.py), started with the first session: off the launch.
         self._expiry: threading.Thread | None = None
+        self._expiry_asked = False
         self.expiry_error: str | None = None  # why the last expiry pass failed, if it did
         self._stop = threading.Event()
         self._flusher = threading.Thread(
@@ -166,14 +168,9 @@ class AuditWriter:
             self._counts = {"allow": 0, "deny": 0, "by_action": {}}
             self._session = self._chain.session = sid
             self._write_entry(entry)
-            if self._expiry is None:
-                # Here, not before the plan: the agent is about to be released, and the
-                # pass (a listdir; hourly, or while a backlog lasts, up to EXPIRE_BATCH
-                # moves) overlaps it instead of delaying it.  close() waits for it.
-                self._expiry = threading.Thread(
-                    target=self._expire, name="landgate-witness-expiry", daemon=True
-                )
-                self._expiry.start()
+            if not self._expiry_asked:
+                self._expiry_asked = True
+                self._start_expiry()
             return sid
 
     def append(self, event: dict[str, Any]) -> int:
@@ -387,14 +384,28 @@ class AuditWriter:
                 Witness("", 0, 0, self._chain.trail_id, seq, digest, root),
             )
 
+    def _start_expiry(self) -> None:
+        """Here, not before the plan: the agent is about to be released, and a pass that
+        is due (hourly, or while a backlog lasts: up to EXPIRE_BATCH moves, ~45 ms)
+        overlaps it instead of delaying it.  close() waits for it.  Asking costs two
+        stats, usually; no thread when nothing is due (a tool-level session's writer)."""
+        try:
+            if not expiry.due(self.key_directory):
+                return
+        except AuditError as exc:
+            self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
+            return
+        self._expiry = threading.Thread(
+            target=self._expire, name="landgate-witness-expiry", daemon=True
+        )
+        self._expiry.start()
+
     def _expire(self) -> None:
         """The expiry thread.  A failed pass leaves every witness where it was (moves are
         crash-safe) and the next session's pass tries again; the trail is not affected,
         so the session goes on, and the reason is kept in expiry_error."""
-        from sandbox.audit.expiry import maybe_expire  # here: on this thread, off the launch
-
         try:
-            maybe_expire(self.key_directory)
+            expiry.maybe_expire(self.key_directory)
         except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
             self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,35 @@ def test_a_session_runs_the_expiry_once_it_has_started(trail: Trail, tmp_path: P
     assert witness_files(trail) == [witness_file(trail.keys, trail.dir)]  # the live one
     key = load_key(trail.keys, create=False)
     assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+
+
+def test_a_pass_is_due_above_the_threshold_unless_recent_or_to_split(
+    trail: Trail, tmp_path: Path
+) -> None:
+    """What the writer asks before it starts a thread: the same conditions maybe_expire
+    runs under (and an old archive to split, whatever they say)."""
+    prepare_trail_dirs(trail.dir, trail.keys)
+    assert not expiry.due(trail.keys)
+    _gone_trails(trail, tmp_path, EXPIRE_ABOVE)
+    assert not expiry.due(trail.keys)  # at the threshold
+    _gone_trails(trail, tmp_path / "more", 1)
+    assert expiry.due(trail.keys)
+    stamp = trail.keys / "witness" / expiry.STAMP_NAME
+    stamp.touch()
+    assert not expiry.due(trail.keys)  # a pass in the last hour
+    assert expiry.due(trail.keys, now=time.time() + EXPIRE_EVERY)
+    _old_archive(trail, [])
+    assert expiry.due(trail.keys)  # an old archive to split: at once
+
+
+def test_no_thread_when_nothing_is_due(trail: Trail) -> None:
+    """A session's writer with nothing to expire starts no thread (a tool-level session
+    pays two stats, not a thread)."""
+    fill(trail, 1)
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+    assert w._expiry is None
+    w.close()
 
 
 def test_a_failed_expiry_moves_nothing_and_the_session_goes_on(
