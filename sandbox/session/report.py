@@ -39,7 +39,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, Protocol
 
 from sandbox.audit.entries import REPORTED_FLAG
@@ -48,6 +47,7 @@ from sandbox.errors import AuditError, LaunchError
 from sandbox.policy.destinations import parse_destination
 from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
+from sandbox.policy.record import replace
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows

@@ -1,0 +1,193 @@
+"""Frozen value classes without `dataclasses` (issue 19: the launch path's cost).
+
+`@dataclass(frozen=True, slots=True)` writes each class's __init__, __eq__, __hash__,
+__repr__, __setattr__ ... as source text and exec()s it when the module is imported:
+~0.5 ms per class on this machine, and `dataclasses` itself imports `inspect` (~6 ms).
+`landgate run` defined ~45 of them before the agent started, about a third of the CLI's
+own start-up.  A `Record` is the same value class with its methods written once, here:
+
+    class Rule(Record):
+        action: str
+        index: int
+        origin: str = "policy"
+        cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+behaves as the frozen, slotted dataclass of the same body: instances are built by
+keyword or position in declaration order, are immutable (FrozenRecordError, an
+AttributeError, on assignment), compare equal field by field within one class, hash
+like the tuple of their compared fields, print as `Rule(action='file_read', ...)`,
+pickle and copy (the policy cache stores them), and `replace(obj, **changes)` makes a
+changed copy.  Type checkers see the same through `dataclass_transform`.
+
+What it does not do (no user needs it): inheritance between records, InitVar, ordering,
+`dataclasses.fields` / `asdict` (use `replace` and the attributes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar, cast, dataclass_transform
+
+_T = TypeVar("_T")
+_R = TypeVar("_R", bound="Record")
+
+
+class FrozenRecordError(AttributeError):
+    """Assignment to a field of a record (dataclasses' FrozenInstanceError)."""
+
+
+class _Field:
+    """One field: its name, its default (a value or a factory) and whether it counts."""
+
+    __slots__ = ("compare", "default", "factory", "name", "repr")
+
+    def __init__(
+        self,
+        name: str,
+        default: object,
+        factory: Callable[[], Any] | None,
+        compare: bool,
+        rep: bool,
+    ) -> None:
+        self.name = name
+        self.default = default
+        self.factory = factory
+        self.compare = compare
+        self.repr = rep
+
+
+class _Spec:
+    """What `field(...)` returns in a class body; replaced by a _Field at class creation."""
+
+    __slots__ = ("compare", "factory", "repr")
+
+    def __init__(self, factory: Callable[[], Any], compare: bool, rep: bool) -> None:
+        self.factory = factory
+        self.compare = compare
+        self.repr = rep
+
+
+_MISSING: Any = object()
+
+
+def field(
+    *,
+    default_factory: Callable[[], _T],
+    compare: bool = True,
+    repr: bool = True,
+) -> _T:
+    """A field whose default is made per instance (a mutable default), or that is left out
+    of equality, hashing and repr (compare=False / repr=False)."""
+    return cast(_T, _Spec(default_factory, compare, repr))
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+class RecordMeta(type):
+    """Turns a class body's annotated names into slots and fields (their defaults are taken
+    out of the class: a slot and a class attribute of one name cannot coexist)."""
+
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any
+    ) -> RecordMeta:
+        if not bases:  # Record itself
+            return super().__new__(mcls, name, bases, ns, **kw)
+        if bases != (Record,):
+            raise TypeError(f"record {name}: records derive from Record alone")
+        fields: list[_Field] = []
+        for fname, ann in ns.get("__annotations__", {}).items():
+            if isinstance(ann, str) and ann.startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            value = ns.pop(fname, _MISSING)
+            if isinstance(value, _Spec):
+                fields.append(_Field(fname, _MISSING, value.factory, value.compare, value.repr))
+            else:
+                fields.append(_Field(fname, value, None, True, True))
+        seen_default = False
+        for f in fields:
+            has_default = f.default is not _MISSING or f.factory is not None
+            if seen_default and not has_default:
+                raise TypeError(f"record {name}: non-default field {f.name!r} after a default")
+            seen_default = seen_default or has_default
+        names = tuple(f.name for f in fields)
+        ns["__slots__"] = names
+        ns["__match_args__"] = names
+        ns["_fields_"] = tuple(fields)
+        ns["_compared_"] = tuple(f.name for f in fields if f.compare)
+        ns["_shown_"] = tuple(f.name for f in fields if f.repr)
+        return super().__new__(mcls, name, bases, ns, **kw)
+
+
+class Record(metaclass=RecordMeta):
+    """Base of the frozen value classes (see the module's docstring)."""
+
+    __slots__ = ()
+    _fields_: ClassVar[tuple[_Field, ...]]
+    _compared_: ClassVar[tuple[str, ...]]
+    _shown_: ClassVar[tuple[str, ...]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        fields = self._fields_
+        cls = type(self).__qualname__
+        if len(args) > len(fields):
+            raise TypeError(
+                f"{cls}() takes {len(fields)} positional arguments but {len(args)} were given"
+            )
+        setter = object.__setattr__
+        for i, f in enumerate(fields):
+            if i < len(args):
+                if f.name in kwargs:
+                    raise TypeError(f"{cls}() got multiple values for argument {f.name!r}")
+                value = args[i]
+            elif f.name in kwargs:
+                value = kwargs.pop(f.name)
+            elif f.factory is not None:
+                value = f.factory()
+            elif f.default is not _MISSING:
+                value = f.default
+            else:
+                raise TypeError(f"{cls}() missing required argument: {f.name!r}")
+            setter(self, f.name, value)
+        if kwargs:
+            raise TypeError(f"{cls}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenRecordError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenRecordError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, n) for n in self._compared_)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._shown_)
+        return f"{type(self).__qualname__}({body})"
+
+    # Pickle and copy: the fields' values in order (no __dict__ to carry them).
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in self._fields_)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        fields = self._fields_
+        if not isinstance(state, tuple) or len(state) != len(fields):
+            raise TypeError(f"{type(self).__qualname__}: a stored state of another layout")
+        for f, value in zip(fields, state, strict=True):
+            object.__setattr__(self, f.name, value)
+
+
+def replace(obj: _R, /, **changes: Any) -> _R:
+    """A copy of the record `obj` with `changes` (dataclasses.replace)."""
+    if not isinstance(obj, Record):
+        raise TypeError(f"replace() needs a record, not {type(obj).__name__}")
+    for f in obj._fields_:
+        if f.name not in changes:
+            changes[f.name] = getattr(obj, f.name)
+    return type(obj)(**changes)
