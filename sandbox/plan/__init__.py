@@ -28,7 +28,7 @@ from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
 from sandbox.plan.status import _layers, _rule_layers, egress_status, needs_egress_layer
 from sandbox.policy.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
 from sandbox.policy.model import Policy
-from sandbox.policy.record import Record, field
+from sandbox.record import Record, field
 
 __all__ = [
     "LayerStatus",

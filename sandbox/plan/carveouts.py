@@ -30,7 +30,7 @@ from __future__ import annotations
 from sandbox.plan.landlock import READ, WRITE, LandlockPlan, LandlockRule, is_beneath
 from sandbox.policy.layers import ACCESS_TIME_LIMITS
 from sandbox.policy.model import PathPattern, Policy
-from sandbox.policy.record import Record
+from sandbox.record import Record
 
 LIMITS = ACCESS_TIME_LIMITS
 READ_LIMIT = (

@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from sandbox.policy.model import PathPattern, Policy, Rule
-from sandbox.policy.record import Record
+from sandbox.record import Record
 
 # linux/landlock.h
 FS_RIGHTS: dict[str, int] = {

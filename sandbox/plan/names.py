@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sandbox.policy.model import Policy, Rule
-from sandbox.policy.record import replace
+from sandbox.record import replace
 
 
 @dataclass(frozen=True, slots=True)

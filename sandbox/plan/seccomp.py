@@ -46,7 +46,7 @@ from sandbox.plan.seccomp_table import (
     TIOCSTI,
     UNSHARE_NS_FLAGS,
 )
-from sandbox.policy.record import Record
+from sandbox.record import Record
 
 # linux/filter.h
 BPF_LD, BPF_W, BPF_ABS = 0x00, 0x00, 0x20

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sandbox.policy.model import Rule, SourceRef
 from sandbox.policy.patterns import normalize_path, parse_path_pattern
-from sandbox.policy.record import replace
+from sandbox.record import replace
 
 BASELINE_NAME = "system"
 KNOWN_PROFILES: tuple[str, ...] = (BASELINE_NAME,)

@@ -26,7 +26,7 @@ from sandbox.errors import LaunchError
 from sandbox.policy.baseline import HOOK_DIRS, hook_globs
 from sandbox.policy.globs import compile_glob, literal
 from sandbox.policy.model import Policy, Rule
-from sandbox.policy.record import Record
+from sandbox.record import Record
 
 # ---------------------------------------------------------------------------
 # command-line syntax (data; csrc/judge_exec.c has no program names in it)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from sandbox.policy.globs import compile_glob
 from sandbox.policy.model import Destination
 from sandbox.policy.patterns import _glob_match, normalize_path
-from sandbox.policy.record import Record
+from sandbox.record import Record
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

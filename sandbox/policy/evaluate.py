@@ -28,7 +28,7 @@ from sandbox.policy import compiled as _c
 from sandbox.policy.destinations import NetTarget, match_destination, parse_target
 from sandbox.policy.model import ACTIONS, Decision, DecisionContext, Destination, Policy, Rule
 from sandbox.policy.patterns import command_line, has_glob, normalize_path, split_command
-from sandbox.policy.record import Record, replace
+from sandbox.record import Record, replace
 
 Target = str | Sequence[str]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sandbox.policy.record import Record
+from sandbox.record import Record
 
 LayerState = Literal["enforced", "partial", "absent", "observed"]
 # DESIGN §4's ladder for the whole sandbox (the network layer's own rungs are

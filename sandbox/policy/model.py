@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from sandbox.policy.record import Record, field
+from sandbox.record import Record, field
 
 Effect = Literal["allow", "deny"]
 Mode = Literal["enforce", "simulate"]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sandbox.policy.fsdeps import path_expanded
 from sandbox.policy.model import Rule
 from sandbox.policy.patterns import normalize_path, parse_path_pattern
-from sandbox.policy.record import replace
+from sandbox.record import replace
 
 if TYPE_CHECKING:
     # annotations only: checking a cached policy's $PATH expansion must not load PyYAML

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sandbox.launch.spawn import AppliedStatus
 from sandbox.plan import Plan
 from sandbox.policy.layers import LayerStatus
-from sandbox.policy.record import replace
+from sandbox.record import replace
 
 
 def applied_layers(plan: Plan, applied: AppliedStatus) -> tuple[LayerStatus, ...]:

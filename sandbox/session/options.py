@@ -22,7 +22,7 @@ from sandbox.host.probe import HostCapabilities
 from sandbox.plan import Plan
 from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
-from sandbox.policy.record import Record, field
+from sandbox.record import Record, field
 
 if TYPE_CHECKING:
     from sandbox.session.report import HookDecider

@@ -47,7 +47,7 @@ from sandbox.errors import AuditError, LaunchError
 from sandbox.policy.destinations import parse_destination
 from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
-from sandbox.policy.record import replace
+from sandbox.record import replace
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows

@@ -25,7 +25,7 @@ from typing import Any
 
 from sandbox.errors import EXIT_NOT_FOUND, LandgateError, LaunchError
 from sandbox.launch.spawn import AppliedStatus
-from sandbox.policy.record import replace
+from sandbox.record import replace
 from sandbox.session.applied import applied_layers
 from sandbox.session.child import run_child, stdio_fd
 from sandbox.session.options import (

@@ -1,4 +1,4 @@
-"""sandbox.policy.record: a Record behaves as the frozen, slotted dataclass of the same body.
+"""sandbox.record: a Record behaves as the frozen, slotted dataclass of the same body.
 
 Each property is checked against a real dataclass twin, so a difference in either
 direction fails (the launch path's value classes moved from one to the other, issue 19).
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox.policy.model import Policy, Rule, SourceRef
-from sandbox.policy.record import FrozenRecordError, Record, field, replace
+from sandbox.record import FrozenRecordError, Record, field, replace
 
 
 class Rec(Record):

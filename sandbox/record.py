@@ -1,5 +1,7 @@
 """Frozen value classes without `dataclasses` (issue 19: the launch path's cost).
 
+A rank-0 module (it imports nothing of landgate): every layer may use it.
+
 `@dataclass(frozen=True, slots=True)` writes each class's __init__, __eq__, __hash__,
 __repr__, __setattr__ ... as source text and exec()s it when the module is imported:
 ~0.5 ms per class on this machine, and `dataclasses` itself imports `inspect` (~6 ms).
