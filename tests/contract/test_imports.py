@@ -25,6 +25,7 @@ RANK = {
     "_version": 0,
     "digest": 0,  # SHA-256 / HMAC / tokens without OpenSSL (standard library only)
     "keyfile": 0,  # the key files of the trail and the policy cache (standard library only)
+    "record": 0,  # frozen value classes without dataclasses (standard library only)
     "policy": 1,
     "host": 2,
     "plan": 3,
