@@ -21,6 +21,8 @@ like the tuple of their compared fields, print as `Rule(action='file_read', ...)
 pickle and copy (the policy cache stores them), and `replace(obj, **changes)` makes a
 changed copy.  Type checkers see the same through `dataclass_transform`.
 
+`class NetSetup(Record, frozen=False)` is the plain (mutable, unhashable) @dataclass.
+
 What it does not do (no user needs it): inheritance between records, InitVar, ordering,
 `dataclasses.fields` / `asdict` (use `replace` and the attributes).
 """
@@ -63,7 +65,7 @@ class _Spec:
 
     __slots__ = ("compare", "factory", "repr")
 
-    def __init__(self, factory: Callable[[], Any], compare: bool, rep: bool) -> None:
+    def __init__(self, factory: Callable[[], Any] | None, compare: bool, rep: bool) -> None:
         self.factory = factory
         self.compare = compare
         self.repr = rep
@@ -74,12 +76,13 @@ _MISSING: Any = object()
 
 def field(
     *,
-    default_factory: Callable[[], _T],
+    default_factory: Callable[[], _T] | None = None,
     compare: bool = True,
     repr: bool = True,
 ) -> _T:
-    """A field whose default is made per instance (a mutable default), or that is left out
-    of equality, hashing and repr (compare=False / repr=False)."""
+    """A field whose default is made per instance (a mutable default), or (without one) a
+    required field; either may be left out of equality, hashing and repr (compare=False /
+    repr=False)."""
     return cast(_T, _Spec(default_factory, compare, repr))
 
 
@@ -89,10 +92,10 @@ class RecordMeta(type):
     out of the class: a slot and a class attribute of one name cannot coexist)."""
 
     def __new__(
-        mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any
+        mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], *, frozen: bool = True
     ) -> RecordMeta:
         if not bases:  # Record itself
-            return super().__new__(mcls, name, bases, ns, **kw)
+            return super().__new__(mcls, name, bases, ns)
         if bases != (Record,):
             raise TypeError(f"record {name}: records derive from Record alone")
         fields: list[_Field] = []
@@ -116,7 +119,12 @@ class RecordMeta(type):
         ns["_fields_"] = tuple(fields)
         ns["_compared_"] = tuple(f.name for f in fields if f.compare)
         ns["_shown_"] = tuple(f.name for f in fields if f.repr)
-        return super().__new__(mcls, name, bases, ns, **kw)
+        if not frozen:
+            # @dataclass (not frozen): assignable fields, and so no hash (eq without hash).
+            ns["__setattr__"] = object.__setattr__
+            ns["__delattr__"] = object.__delattr__
+            ns["__hash__"] = None
+        return super().__new__(mcls, name, bases, ns)
 
 
 class Record(metaclass=RecordMeta):

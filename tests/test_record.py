@@ -145,3 +145,33 @@ def test_the_policy_model_is_made_of_records(tmp_path: Any) -> None:
     fresh = Policy.from_dict({"version": 1}, cwd=tmp_path, home=tmp_path)
     assert policy == fresh and "cache" not in repr(policy)
     assert pickle.loads(pickle.dumps(policy)) == policy
+
+
+class Mut(Record, frozen=False):
+    name: str
+    handle: Any = field(repr=False)  # required, not shown
+    items: list[int] = field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class MutDc:
+    name: str
+    handle: Any = dataclasses.field(repr=False)
+    items: list[int] = dataclasses.field(default_factory=list)
+
+
+def test_a_mutable_record_is_the_plain_dataclass() -> None:
+    m, d = Mut("a", 7), MutDc("a", 7)
+    assert repr(m) == repr(d).replace("MutDc(", "Mut(") == "Mut(name='a', items=[])"
+    m.name, d.name = "b", "b"  # assignable
+    assert m.name == d.name == "b"
+    assert m == Mut("b", 7) and m != Mut("b", 8)
+    with pytest.raises(TypeError):  # eq without frozen: unhashable, as the dataclass
+        hash(m)
+    with pytest.raises(TypeError):
+        hash(d)
+    with pytest.raises(TypeError):
+        Mut("a")  # type: ignore[call-arg]  # handle is required
+    assert replace(m, items=[1]).items == [1]
+    with pytest.raises(FrozenRecordError):  # the frozen default stays frozen (twin)
+        Rec("a", 1).n = 2  # type: ignore[misc]
