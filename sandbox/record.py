@@ -30,6 +30,7 @@ What it does not do (no user needs it): inheritance between records, InitVar, or
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar, cast, dataclass_transform
 
 _T = TypeVar("_T")
@@ -86,6 +87,18 @@ def field(
     return cast(_T, _Spec(default_factory, compare, repr))
 
 
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The named attributes of an object as a tuple: operator.attrgetter (C; a dataclass's
+    generated __eq__/__hash__ build the same tuple inline), which returns a bare value for
+    one name, so that case and none are wrapped."""
+    if len(names) >= 2:
+        return attrgetter(*names)
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return lambda obj: ()
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 class RecordMeta(type):
     """Turns a class body's annotated names into slots and fields (their defaults are taken
@@ -117,7 +130,8 @@ class RecordMeta(type):
         ns["__slots__"] = names
         ns["__match_args__"] = names
         ns["_fields_"] = tuple(fields)
-        ns["_compared_"] = tuple(f.name for f in fields if f.compare)
+        ns["_compared_"] = staticmethod(_getter(tuple(f.name for f in fields if f.compare)))
+        ns["_values_"] = staticmethod(_getter(names))
         ns["_shown_"] = tuple(f.name for f in fields if f.repr)
         if not frozen:
             # @dataclass (not frozen): assignable fields, and so no hash (eq without hash).
@@ -132,7 +146,9 @@ class Record(metaclass=RecordMeta):
 
     __slots__ = ()
     _fields_: ClassVar[tuple[_Field, ...]]
-    _compared_: ClassVar[tuple[str, ...]]
+    # The compared fields' values, and all fields' values, of an instance as one tuple.
+    _compared_: ClassVar[staticmethod[[Any], tuple[Any, ...]]]
+    _values_: ClassVar[staticmethod[[Any], tuple[Any, ...]]]
     _shown_: ClassVar[tuple[str, ...]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -166,16 +182,14 @@ class Record(metaclass=RecordMeta):
     def __delattr__(self, name: str) -> None:
         raise FrozenRecordError(f"cannot delete field {name!r}")
 
-    def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, n) for n in self._compared_)
-
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() == other._key()
+        key = self._compared_
+        return key(self) == key(other)
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._compared_(self))
 
     def __repr__(self) -> str:
         body = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._shown_)
@@ -183,7 +197,7 @@ class Record(metaclass=RecordMeta):
 
     # Pickle and copy: the fields' values in order (no __dict__ to carry them).
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in self._fields_)
+        return self._values_(self)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         fields = self._fields_

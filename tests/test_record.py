@@ -175,3 +175,24 @@ def test_a_mutable_record_is_the_plain_dataclass() -> None:
     assert replace(m, items=[1]).items == [1]
     with pytest.raises(FrozenRecordError):  # the frozen default stays frozen (twin)
         Rec("a", 1).n = 2  # type: ignore[misc]
+
+
+class One(Record):
+    x: int
+
+
+class Empty(Record):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OneDc:
+    x: int
+
+
+def test_one_field_and_no_field() -> None:
+    assert One(1) == One(1) and One(1) != One(2)
+    assert hash(One(1)) == hash(OneDc(1)) == hash((1,))
+    assert repr(One(1)) == "One(x=1)"
+    assert Empty() == Empty() and hash(Empty()) == hash(()) and repr(Empty()) == "Empty()"
+    assert pickle.loads(pickle.dumps(One(3))) == One(3)
