@@ -47,7 +47,6 @@ from sandbox.errors import AuditError, LaunchError
 from sandbox.policy.destinations import parse_destination
 from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
-from sandbox.record import replace
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
@@ -123,6 +122,8 @@ class ReportChannel:
         executing exactly the `landgate` entry point and the interpreter file.  Which
         command lines run is still shell_exec's (the claude-code preset allows `landgate
         hook claude-code`).  The policy returned is the one requests are decided by."""
+        from sandbox.record import replace  # the model's classes are Records (not dataclasses)
+
         blocks = dict(policy.blocks)
         net = [(f"unix:{self.path}", False, "the session's hook channel")]
         reads = [(p, x, "landgate's own install (the hook)") for p, x in _install()]
