@@ -34,6 +34,12 @@ Rows:
   api_run           in one process: sandbox.run(["/bin/true"]) vs subprocess.run; goal +5 ms
 The bytecode of the package is compiled first (python -m compileall), as an installed
 package has it: with none, each run compiles ~100 modules (~0.7 s here).
+
+`python bench/bench_cli.py --phases OTHER [ROUNDS]`: this checkout against another tree
+holding a `sandbox` package (e.g. `git archive main sandbox policies`, its presets link and
+this checkout's built .so files copied in), alternated round by round: the medians of each
+launch phase `LANDGATE_DEBUG_TIMING=1` prints, and of the command's wall time (which also
+counts the interpreter's start and exit), with `python -c pass` in the same rounds.
 """
 
 from __future__ import annotations
@@ -326,5 +332,54 @@ def stop_hook_servers(root: Path) -> None:
             pass
 
 
+# The command as the console script runs it; a tree without cli.entry (before the short
+# exit) is run through main, as its own script did.
+_COMMAND = (
+    "import sys, sandbox.cli as c; "
+    "c.entry() if hasattr(c, 'entry') else sys.exit(c.main(sys.argv[1:]))"
+)
+
+
+def phases(other: str, rounds: int = 15) -> dict[str, dict[str, float]]:
+    """Per-phase medians (ms) of `landgate run -q --policy read-only -- /bin/true`, this
+    checkout ("this") against the tree `other`, alternated; see the module doc."""
+    import re
+
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "sandbox"), other], check=False)
+    env = dict(os.environ, LANDGATE_DEBUG_TIMING="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    trees = {"other": dict(env, PYTHONPATH=other), "this": dict(env, PYTHONPATH=str(ROOT))}
+    argv = [PY, "-c", _COMMAND, "run", "-q", "--policy", "read-only", "--", "/bin/true"]
+    samples: dict[str, dict[str, list[float]]] = {k: {} for k in (*trees, "python")}
+    with tempfile.TemporaryDirectory(prefix="lg-bench-phases-") as cwd:
+        for r in range(rounds + 1):  # round 0 warms the caches, untimed
+            for name, tree_env in trees.items():
+                t = time.perf_counter()
+                p = subprocess.run(argv, env=tree_env, cwd=cwd, capture_output=True, check=False)
+                wall = (time.perf_counter() - t) * 1000
+                m = re.search(r"timing \(ms\): (.*)", p.stderr.decode())
+                if p.returncode != 0 or m is None:
+                    raise RuntimeError(f"{name}: exit {p.returncode}: {p.stderr.decode()[-300:]}")
+                if r == 0:
+                    continue
+                for part in m.group(1).split(", "):
+                    phase, value = part.rsplit(" ", 1)
+                    samples[name].setdefault(phase, []).append(float(value))
+                samples[name].setdefault("wall", []).append(wall)
+            t = time.perf_counter()
+            subprocess.run([PY, "-c", "pass"], env=env, check=False)
+            if r:
+                samples["python"].setdefault("wall", []).append((time.perf_counter() - t) * 1000)
+    return {
+        name: {k: round(statistics.median(v), 1) for k, v in by_phase.items()}
+        for name, by_phase in samples.items()
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=1))
+    if "--phases" in sys.argv:
+        i = sys.argv.index("--phases")
+        n = int(sys.argv[i + 2]) if len(sys.argv) > i + 2 else 15
+        print(json.dumps(phases(sys.argv[i + 1], n), indent=1))
+    else:
+        print(json.dumps(run(quick="--quick" in sys.argv), indent=1))

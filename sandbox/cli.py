@@ -396,6 +396,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> NoReturn:
+    """The `landgate` command (and `python -m sandbox`): main(), then the process exits.
+
+    After `landgate run` the interpreter's own finalisation (freeing every module and
+    object one by one) took ~15 ms of the command's wall time, after the agent had
+    exited and everything was recorded (issue 19).  So `run` leaves by os._exit, once
+    nothing is left to do: the session closed its trail, network and channel before
+    run_session returned; the output is flushed here; the registered exit handlers (the
+    network layer's safety net) are run here.  Any doubt (another thread still running,
+    a flush that fails, no way to run the exit handlers) leaves by the ordinary exit.
+    Every other command exits the ordinary way."""
+    words = sys.argv[1:]
+    code = main(words)
+    if words[:1] == ["run"]:
+        _exit_now(code)
+    raise SystemExit(code)
+
+
+def _exit_now(code: int) -> None:
+    """os._exit(code) when nothing is lost by it (see entry); otherwise return."""
+    import atexit
+    import threading
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own, used at exit
+    if run_exit_handlers is None or threading.active_count() != 1:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # the ordinary exit reports it as the interpreter does
+    run_exit_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # an exit handler's output, written to a closed stream: nothing left to tell
+    os._exit(code & 0xFF)
+
+
 def _is_located(exc: LandgateError) -> bool:
     """Policy errors already start with file:line:column."""
     from sandbox.errors import PolicyError

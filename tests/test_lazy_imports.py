@@ -160,3 +160,61 @@ def test_run_loads_no_openssl(home: dict[str, str], tmp_path: Path) -> None:
         assert "sandbox.audit.chain" in got["modules"]
         assert "sandbox.policy.diskcache" in got["modules"]
         assert _loaded(got["modules"], ("_hashlib", "hashlib", "hmac", "secrets", "ssl")) == []
+
+
+# Lists, after main(argv), every class defined by a loaded sandbox module that is a
+# dataclass, plus (the detector's own twin) a dataclass defined here, as __main__.Twin.
+DATACLASS_PROBE = r"""
+import dataclasses, json, sys
+from sandbox.cli import main
+
+@dataclasses.dataclass(frozen=True)
+class Twin:
+    x: int
+
+try:
+    rc = main(json.loads(sys.argv[1]))
+except SystemExit as exc:
+    rc = exc.code
+found = []
+for name, mod in sorted(dict(sys.modules).items()):
+    if not (name.startswith("sandbox") or name == "__main__"):
+        continue
+    for attr, value in list(vars(mod).items()):
+        if isinstance(value, type) and value.__module__ == name and dataclasses.is_dataclass(value):
+            found.append(f"{name}.{attr}")
+sys.stdout.write("\n" + json.dumps({"rc": rc, "dataclasses": found}) + "\n")
+"""
+
+# The layers this issue's launch work owns; plan.nft and plan.names are the network
+# layer's (their own value classes are theirs to convert).
+OWN = ("sandbox.cli", "sandbox.api", "sandbox.policy", "sandbox.plan", "sandbox.session")
+NOT_OWN = ("sandbox.plan.nft", "sandbox.plan.names")
+
+
+def test_run_defines_no_dataclass_in_policy_plan_or_session(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    """Each @dataclass costs ~0.5 ms at import (its methods are exec()'d): the policy, plan
+    and session value classes on `landgate run`'s path are sandbox.record Records."""
+    argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
+    for _ in range(2):  # cold (the policy parsed), then from the caches
+        out = subprocess.run(
+            [sys.executable, "-c", DATACLASS_PROBE, json.dumps([*argv, "/bin/true"])],
+            capture_output=True,
+            env=home,
+            cwd=str(tmp_path),
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr.decode()
+        got = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        assert got["rc"] == 0
+        assert "__main__.Twin" in got["dataclasses"]  # the twin: the probe sees one
+        mine = [
+            c
+            for c in got["dataclasses"]
+            if c.startswith(tuple(p + "." for p in OWN))
+            and not c.startswith(tuple(p + "." for p in NOT_OWN))
+        ]
+        assert mine == []

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.host.probe import HostCapabilities
@@ -29,6 +28,7 @@ from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
 from sandbox.plan.status import _layers, _rule_layers, egress_status, needs_egress_layer
 from sandbox.policy.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
 from sandbox.policy.model import Policy
+from sandbox.record import Record, field
 
 __all__ = [
     "LayerStatus",
@@ -43,8 +43,7 @@ __all__ = [
 LANDLOCK_LATEST_FS_ABI = 5  # the last ABI that added filesystem rights (IOCTL_DEV)
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Record):
     policy_path: str
     policy_sha256: str
     mode: str

@@ -27,11 +27,10 @@ a record of every open.  Every other open goes straight to Landlock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sandbox.plan.landlock import READ, WRITE, LandlockPlan, LandlockRule, is_beneath
 from sandbox.policy.layers import ACCESS_TIME_LIMITS
 from sandbox.policy.model import PathPattern, Policy
+from sandbox.record import Record
 
 LIMITS = ACCESS_TIME_LIMITS
 READ_LIMIT = (
@@ -40,8 +39,7 @@ READ_LIMIT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DenyCoverage:
+class DenyCoverage(Record):
     action: str
     rule: str  # ref
     pattern: str
@@ -62,8 +60,7 @@ class DenyCoverage:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class CarveOutPlan:
+class CarveOutPlan(Record):
     coverage: tuple[DenyCoverage, ...]
     notify_writes: bool  # write/create opens go to the supervisor
     notify_reads: bool  # read-only opens too

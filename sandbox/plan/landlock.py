@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from sandbox.policy.model import PathPattern, Policy, Rule
+from sandbox.record import Record
 
 # linux/landlock.h
 FS_RIGHTS: dict[str, int] = {
@@ -127,8 +127,7 @@ def walk(root: str, limit: int = WALK_LIMIT) -> Iterator[tuple[str, bool]]:
                 stack.append(e.path)
 
 
-@dataclass(frozen=True, slots=True)
-class LandlockRule:
+class LandlockRule(Record):
     path: str
     access: int
     reasons: tuple[str, ...]  # rule refs that asked for it
@@ -146,8 +145,7 @@ class LandlockRule:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class LandlockPlan:
+class LandlockPlan(Record):
     abi: int
     handled_fs: int
     handled_net: int

@@ -12,10 +12,10 @@ secret-bearing name never leaves the machine.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from sandbox.policy.model import Policy, Rule
+from sandbox.record import replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ def judge_name(policy: Policy, name: str) -> NameVerdict:
         assert dest is not None
         if dest.kind in ("unix", "ip", "cidr"):
             continue  # names never match address rules (they are judged by address in nft)
-        if not match_destination(dataclasses.replace(dest, port=None), name):
+        if not match_destination(replace(dest, port=None), name):
             continue
         (allows if rule.effect == "allow" else denies).append(rule)
     deny_ports = frozenset(r.destination.port for r in denies if r.destination.port is not None)  # type: ignore[union-attr]

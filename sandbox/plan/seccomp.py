@@ -21,7 +21,6 @@ here is an int/unsigned int in the kernel (flags, domain, ioctl cmd).
 from __future__ import annotations
 
 import errno as E
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.plan.seccomp_table import (
@@ -47,6 +46,7 @@ from sandbox.plan.seccomp_table import (
     TIOCSTI,
     UNSHARE_NS_FLAGS,
 )
+from sandbox.record import Record
 
 # linux/filter.h
 BPF_LD, BPF_W, BPF_ABS = 0x00, 0x00, 0x20
@@ -71,8 +71,7 @@ def _arg_lo(i: int) -> int:
     return 16 + 8 * i  # seccomp_data.args[i], low word (little-endian)
 
 
-@dataclass(frozen=True, slots=True)
-class FilterAction:
+class FilterAction(Record):
     syscall: str
     nr: int
     action: str  # "kill" | "errno" | "notify" | "allow"
@@ -91,8 +90,7 @@ class FilterAction:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class SeccompPlan:
+class SeccompPlan(Record):
     actions: tuple[FilterAction, ...]
     notify_syscalls: tuple[tuple[str, int], ...]  # (name, x86_64 nr), for the supervisor
     program: tuple[tuple[int, int, int, int], ...]  # (code, jt, jf, k)

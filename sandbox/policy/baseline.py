@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 from sandbox.policy.model import Rule, SourceRef
 from sandbox.policy.patterns import normalize_path, parse_path_pattern
+from sandbox.record import replace
 
 BASELINE_NAME = "system"
 KNOWN_PROFILES: tuple[str, ...] = (BASELINE_NAME,)

@@ -20,20 +20,19 @@ unix rules, each in the evaluator's order (`ordered`).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.errors import LaunchError
 from sandbox.policy.baseline import HOOK_DIRS, hook_globs
 from sandbox.policy.globs import compile_glob, literal
 from sandbox.policy.model import Policy, Rule
+from sandbox.record import Record
 
 # ---------------------------------------------------------------------------
 # command-line syntax (data; csrc/judge_exec.c has no program names in it)
 
 
-@dataclass(frozen=True, slots=True)
-class Wrapper:
+class Wrapper(Record):
     """A program that runs the command named among its arguments."""
 
     name: str  # glob over the basename
@@ -147,17 +146,24 @@ def _lib() -> tuple[Any, Any]:
     return ffi, lib
 
 
-@dataclass
 class Compiled:
-    """A policy's C tables (`c`: struct lg_tables *) and what their rule indices mean."""
+    """A policy's C tables (`c`: struct lg_tables *) and what their rule indices mean.
 
-    c: Any
-    rules: list[Rule]  # index -> rule (exec, then paths, then unix)
-    n_exec: int
-    path_start: int
-    unix_start: int
-    path_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # action -> [start, end)
-    _keep: list[Any] = field(default_factory=list)
+    A plain mutable class (compile_policy fills path_ranges after the tables): nothing
+    compares, hashes or prints one."""
+
+    __slots__ = ("_keep", "c", "n_exec", "path_ranges", "path_start", "rules", "unix_start")
+
+    def __init__(
+        self, c: Any, rules: list[Rule], n_exec: int, path_start: int, unix_start: int
+    ) -> None:
+        self.c = c
+        self.rules = rules  # index -> rule (exec, then paths, then unix)
+        self.n_exec = n_exec
+        self.path_start = path_start
+        self.unix_start = unix_start
+        self.path_ranges: dict[str, tuple[int, int]] = {}  # action -> [start, end)
+        self._keep: list[Any] = []  # cffi allocations the tables point into
 
     def program(self, words: tuple[int, ...]) -> Any:
         ffi, _ = _lib()

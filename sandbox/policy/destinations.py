@@ -10,12 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 from sandbox.policy.globs import compile_glob
 from sandbox.policy.model import Destination
 from sandbox.policy.patterns import _glob_match, normalize_path
+from sandbox.record import Record
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -148,8 +148,7 @@ def parse_destination(raw: str) -> Destination:
     return Destination(raw=raw, kind="host", host=_check_host(low, raw), port=port)
 
 
-@dataclass(frozen=True, slots=True)
-class NetTarget:
+class NetTarget(Record):
     """A parsed network target: what `decide` and `match_destination` compare against."""
 
     text: str  # normalised: host[:port], [v6]:port, unix:/path

@@ -22,21 +22,20 @@ A decision is one pass over its block's rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 
 from sandbox.errors import UsageError
 from sandbox.policy import compiled as _c
 from sandbox.policy.destinations import NetTarget, match_destination, parse_target
 from sandbox.policy.model import ACTIONS, Decision, DecisionContext, Destination, Policy, Rule
 from sandbox.policy.patterns import command_line, has_glob, normalize_path, split_command
+from sandbox.record import Record, replace
 
 Target = str | Sequence[str]
 
 NO_MATCH = "no match"
 
 
-@dataclass(frozen=True, slots=True)
-class _NetIndex:
+class _NetIndex(Record):
     """The network block's rules, indexed once per policy (cached in policy.cache):
     candidates by exact host, by wildcard suffix (".npmjs.org"), unix rules, and
     address-like rules (ip, cidr, localhost, any) always checked."""

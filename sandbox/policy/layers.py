@@ -9,8 +9,9 @@ skipped: its state says so and `detail` says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from sandbox.record import Record
 
 LayerState = Literal["enforced", "partial", "absent", "observed"]
 # DESIGN §4's ladder for the whole sandbox (the network layer's own rungs are
@@ -143,8 +144,7 @@ def landlock_gaps(abi: int) -> tuple[tuple[str, str], ...]:
     return tuple((name, what) for name, need, what in LANDLOCK_GAPS if abi < need)
 
 
-@dataclass(frozen=True, slots=True)
-class LayerStatus:
+class LayerStatus(Record):
     name: str  # filesystem, carve-outs, exec, connect, egress, hardening, namespaces
     state: LayerState
     mechanism: str  # "Landlock ABI 7", "seccomp BPF + USER_NOTIF", ...

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from sandbox.record import Record, field
 
 Effect = Literal["allow", "deny"]
 Mode = Literal["enforce", "simulate"]
@@ -29,8 +30,7 @@ ACTIONS: tuple[str, ...] = ("file_read", "file_write", "shell_exec", "network")
 Origin = Literal["policy", "baseline", "protected"]
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRef:
+class SourceRef(Record):
     """A place in a policy file (1-based line and column)."""
 
     file: str
@@ -41,8 +41,7 @@ class SourceRef:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True, slots=True)
-class PathPattern:
+class PathPattern(Record):
     """A file pattern, expanded against the workspace and home.
 
     `glob` is absolute ("/home/u/ws/src/**") when `anchored`, else a pattern
@@ -60,8 +59,7 @@ class PathPattern:
     base: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class CommandPattern:
+class CommandPattern(Record):
     """A command-line glob over argv joined by single spaces, argv[0] as its basename."""
 
     raw: str
@@ -72,8 +70,7 @@ class CommandPattern:
 DestinationKind = Literal["host", "wildcard", "ip", "cidr", "localhost", "unix", "any"]
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
+class Destination(Record):
     """A network destination pattern.
 
     `port` None means any port.  `network` is set for ip/cidr kinds; for
@@ -90,8 +87,7 @@ class Destination:
     unix_glob: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Record):
     """One rule of an action block; `index` is 1-based within its block."""
 
     action: str
@@ -119,8 +115,7 @@ class Rule:
         return f"{self.origin} rule {self.index} ({self.pattern})"
 
 
-@dataclass(frozen=True, slots=True)
-class ActionBlock:
+class ActionBlock(Record):
     action: str
     default_effect: Effect
     rules: tuple[Rule, ...]
@@ -155,8 +150,7 @@ def _env_matchers(
     return got
 
 
-@dataclass(frozen=True, slots=True)
-class Environment:
+class Environment(Record):
     """Which environment variables reach the agent (DESIGN §3).
 
     By default everything passes except names that look like secrets
@@ -212,16 +206,14 @@ class Environment:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Enforcement:
+class Enforcement(Record):
     """`enforcement:`: layers that must be present (else refuse to start) and audit durability."""
 
     require: frozenset[str] = frozenset({"landlock", "seccomp"})
     durability: Literal["batch", "strict"] = "batch"
 
 
-@dataclass(frozen=True, slots=True)
-class AuditSettings:
+class AuditSettings(Record):
     """`audit:`: what the trail records beyond every denial.
 
     file_access "denied" (default): file opens the supervisor refused; "all": every
@@ -230,8 +222,7 @@ class AuditSettings:
     file_access: Literal["denied", "all"] = "denied"
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(Record):
     path: Path  # the file it was loaded from (or a preset's path)
     sha256: str  # of the file's bytes, for the audit trail
     version: int
@@ -253,7 +244,7 @@ class Policy:
     audit: AuditSettings = AuditSettings()
     # Evaluator's compiled index (built lazily by sandbox.policy.evaluate); not
     # part of the policy's value.
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def block(self, action: str) -> ActionBlock:
         return self.blocks[action]
@@ -287,8 +278,7 @@ class Policy:
         return policy_from_dict(data, source=source, cwd=cwd, home=home)
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionContext:
+class DecisionContext(Record):
     """What the evaluator may need beyond the target string.
 
     cwd: base for relative paths in targets (default: the workspace).
@@ -301,8 +291,7 @@ class DecisionContext:
     names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(Record):
     """The outcome of `decide`, with everything needed to explain it.
 
     `rule` is the deciding rule, or None when the block's default decided.

@@ -24,12 +24,12 @@ directory.  Deny rules still apply beneath every directory granted here (deny wi
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sandbox.policy.fsdeps import path_expanded
 from sandbox.policy.model import Rule
 from sandbox.policy.patterns import normalize_path, parse_path_pattern
+from sandbox.record import replace
 
 if TYPE_CHECKING:
     # annotations only: checking a cached policy's $PATH expansion must not load PyYAML

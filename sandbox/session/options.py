@@ -13,7 +13,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from sandbox.host.probe import HostCapabilities
 from sandbox.plan import Plan
 from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
+from sandbox.record import Record, field
 
 if TYPE_CHECKING:
     from sandbox.session.report import HookDecider
@@ -32,8 +32,7 @@ def _ignore(_: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(Record):
     argv: Sequence[str]
     # path / preset name / None (./.landgate.yaml or coding-agent) / a Policy
     policy: Policy | str | None = None
@@ -74,8 +73,7 @@ class RunOptions:
     report_channel: HookDecider | None = None
 
 
-@dataclass(frozen=True)
-class SessionResult:
+class SessionResult(Record):
     exit_code: int
     session: str | None  # the audit trail's session id
     audit_dir: str

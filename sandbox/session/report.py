@@ -39,7 +39,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, Protocol
 
 from sandbox.audit.entries import REPORTED_FLAG
@@ -124,6 +123,8 @@ class ReportChannel:
         executing exactly the `landgate` entry point and the interpreter file.  Which
         command lines run is still shell_exec's (the claude-code preset allows `landgate
         hook claude-code`).  The policy returned is the one requests are decided by."""
+        from sandbox.record import replace  # the model's classes are Records (not dataclasses)
+
         blocks = dict(policy.blocks)
         net = [(f"unix:{self.path}", False, "the session's hook channel")]
         reads = [(p, x, "landgate's own install (the hook)") for p, x in _install()]

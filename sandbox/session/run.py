@@ -20,12 +20,12 @@ why the supervisor must run before the release.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sandbox.errors import EXIT_NOT_FOUND, LandgateError, LaunchError
 from sandbox.launch.spawn import AppliedStatus
+from sandbox.record import replace
 from sandbox.session.applied import applied_layers
 from sandbox.session.child import run_child, stdio_fd
 from sandbox.session.options import (

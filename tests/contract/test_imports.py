@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "sandbox"
 # never a different layer of the same rank (peers stay independent).
 RANK = {
     "errors": 0,
+    "record": 0,  # frozen value classes without dataclasses (standard library only)
     "_version": 0,
     "digest": 0,  # SHA-256 / HMAC / tokens without OpenSSL (standard library only)
     "keyfile": 0,  # the key files of the trail and the policy cache (standard library only)
