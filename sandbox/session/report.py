@@ -38,8 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
@@ -48,6 +47,9 @@ from sandbox.policy.destinations import parse_destination
 from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
 from sandbox.sockio import recv_until_eof
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
@@ -111,7 +113,10 @@ class ReportChannel:
         # costs ~15 ms: a thread per request would pay it on every call).
         self._decide = threading.Lock()
         self._warmed = False  # only the accepting thread reads and sets it
-        self._decider_thread = ThreadPoolExecutor(1, thread_name_prefix="landgate-decide")
+        # Made at the first warm-up or request: concurrent.futures (and the logging it
+        # imports) cost ~4 ms of every launch, and most sessions never run a hook.
+        self._decider_thread: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._clients: dict[socket.socket, threading.Thread] = {}
         self._clients_lock = threading.Lock()
@@ -172,7 +177,10 @@ class ReportChannel:
                 pass
         for _conn, thread in clients:
             thread.join()
-        self._decider_thread.shutdown(wait=True)
+        with self._executor_lock:
+            executor, self._decider_thread = self._decider_thread, None
+        if executor is not None:
+            executor.shutdown(wait=True)
         if self.dropped and self._writer is not None:
             self._problem(
                 "dropped",
@@ -187,10 +195,19 @@ class ReportChannel:
                 pass  # a second close
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        """The one thread decisions run on (made on first use; see __init__)."""
+        with self._executor_lock:
+            if self._decider_thread is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._decider_thread = ThreadPoolExecutor(1, thread_name_prefix="landgate-decide")
+            return self._decider_thread
+
     def _warm(self) -> None:
         if not self._warmed and self._policy is not None:
             self._warmed = True
-            self._decider_thread.submit(self._decider.warm, self._policy)
+            self._executor().submit(self._decider.warm, self._policy)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -257,9 +274,7 @@ class ReportChannel:
             return self._decider.refuse(f"request larger than {MAX_REQUEST} bytes")
         assert self._policy is not None  # grant() ran before the session started
         with self._decide:
-            job = self._decider_thread.submit(
-                self._decider.answer, data, self._policy, self._append
-            )
+            job = self._executor().submit(self._decider.answer, data, self._policy, self._append)
             reply, problem = job.result()
         if problem is not None:
             self._problem("malformed", f"malformed request ({len(data)} bytes): {problem[:300]}")

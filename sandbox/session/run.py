@@ -195,6 +195,10 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 counts, session_id, directory=None if options.audit_dir is None else audit_dir
             ).removeprefix("landgate: ")
         )
+    if writer.expiry_error is not None:
+        # The pass that moves gone directories' witnesses into the archive failed: this
+        # session's trail is whole, but the user should know the key directory needs care.
+        options.notice(f"warning: {writer.expiry_error} (this session's trail is complete)")
     if timed_out:
         options.notice(f"timed out after {options.timeout} s: the sandboxed command was killed")
     return SessionResult(exit_code, session_id, str(audit_dir), counts, timed_out, started, policy)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -451,3 +453,31 @@ def test_a_stamp_from_the_future_does_not_hold_expiry_off(trail: Trail, tmp_path
     assert maybe_expire(trail.keys, now=2e9 + 1) is None  # within the hour: rest
     result = maybe_expire(trail.keys, now=1e9)
     assert result is not None and result.moved == EXPIRE_ABOVE + 1
+
+
+def _run_cli(trail: Trail) -> subprocess.CompletedProcess[str]:
+    argv = ["run", "--policy", "read-only", "--audit", str(trail.dir), "--", "/bin/true"]
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("failing", [True, False])
+def test_landgate_run_says_when_the_expiry_failed(
+    trail: Trail, tmp_path: Path, failing: bool
+) -> None:
+    """A failed pass is not silent: `landgate run` prints it as a warning (its twin, a pass
+    that succeeds, prints nothing), and the session's own trail is whole either way."""
+    fill(trail, 3)
+    gone = _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
+    if failing:
+        for t in gone:
+            shard = expired_shard(witness_file(t.keys, t.dir).name)
+            (trail.keys / "witness" / shard).mkdir(exist_ok=True)
+    proc = _run_cli(trail)
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: witness expiry" in proc.stderr) == failing, proc.stderr
+    assert verify(trail).ok
