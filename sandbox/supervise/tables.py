@@ -15,7 +15,6 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,30 +30,100 @@ ACCESS_READ = lib.LG_ACCESS_READ
 ACCESS_WRITE = lib.LG_ACCESS_WRITE
 
 
-@dataclass
 class RuleInfo:
     """What an event's rule index stands for."""
 
-    ref: str  # "rule 4, policy.yaml:21" / "default deny of shell_exec (policy.yaml:3)"
-    action: str
-    rule: Rule | None  # None for a block's default
-    source: str | None  # "policy.yaml:21"
-    origin: str | None = None  # "infrastructure": landgate's own service, not a policy rule
+    __slots__ = ("action", "origin", "ref", "rule", "source")
+
+    def __init__(
+        self,
+        ref: str,  # "rule 4, policy.yaml:21" / "default deny of shell_exec (policy.yaml:3)"
+        action: str,
+        rule: Rule | None,  # None for a block's default
+        source: str | None,  # "policy.yaml:21"
+        origin: str | None = None,  # "infrastructure": landgate's own service, not a rule
+    ) -> None:
+        self.ref = ref
+        self.action = action
+        self.rule = rule
+        self.source = source
+        self.origin = origin
+
+    def __repr__(self) -> str:
+        return f"RuleInfo({self.ref!r}, {self.action!r})"
 
 
-@dataclass
 class Tables:
-    """The compiled tables plus the cffi memory that backs them (kept alive here)."""
+    """The compiled tables plus the cffi memory that backs them (kept alive here).
 
-    c: Any  # struct lg_tables *
-    rules: list[RuleInfo]
-    pinned: list[tuple[str, str]]  # (ip, host name) resolved at launch
-    open_check: bool
-    _keep: list[Any] = field(default_factory=list)
+    What only the sandbox's ready child can say (its Landlock ruleset, its network
+    namespace) is set by `bind`, once, before the supervisor starts on the tables: so
+    the rest can be compiled while the child is still building its sandbox."""
+
+    __slots__ = ("_keep", "_landlock", "bound", "c", "fsop_check", "open_check", "pinned", "rules")
+
+    def __init__(
+        self,
+        c: Any,  # struct lg_tables *
+        rules: list[RuleInfo],
+        pinned: list[tuple[str, str]],  # (ip, host name) resolved at launch
+        open_check: bool,
+        fsop_check: bool = False,
+        landlock: str = "present",  # "absent": the no-Landlock rung (--best-effort)
+        keep: list[Any] | None = None,
+    ) -> None:
+        self.c = c
+        self.rules = rules
+        self.pinned = pinned
+        self.open_check = open_check
+        self.fsop_check = fsop_check
+        self._landlock = landlock
+        self._keep = keep if keep is not None else []
+        self.bound = False  # Supervisor.start refuses tables the child's facts are not in
 
     def add_pinned(self, add: Any) -> None:
         for ip, name in self.pinned:
             add(ip, (name,))
+
+    def bind(
+        self,
+        *,
+        ruleset_fd: int | None,
+        write_trees: Iterable[str] | None,
+        private_netns: tuple[int, int] | None,
+    ) -> None:
+        """The child's facts (compile_tables' plan_info keys of the same names).
+
+        Refuses an open check or name-changing check without the sandbox's Landlock
+        ruleset where Landlock is in force: the supervisor opens, renames and creates
+        for the sandbox, and without the sandbox's ruleset on its opener threads it
+        would do what Landlock denies the sandbox."""
+        absent = self._landlock == "absent"
+        if self.open_check and ruleset_fd is None and not absent:
+            raise LaunchError(
+                "open check: the plan must pass landlock_ruleset_fd "
+                "(the supervisor opens files for the sandbox under its ruleset)"
+            )
+        if self.fsop_check and ruleset_fd is None and not absent:
+            raise LaunchError(
+                "name-changing syscalls: the plan must pass landlock_ruleset_fd "
+                "(the supervisor renames and creates for the sandbox under its ruleset)"
+            )
+        if self.bound:
+            raise LaunchError("supervisor tables: bound twice")
+        t = self.c
+        t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
+        _write_trees(t, write_trees, self._cstr, self._keep)
+        t.private_netns = 0
+        if private_netns is not None:
+            t.private_netns = 1
+            t.private_netns_dev, t.private_netns_ino = (int(v) for v in private_netns)
+        self.bound = True
+
+    def _cstr(self, s: str) -> Any:
+        b = ffi.new("char[]", s.encode("utf-8", "surrogateescape"))
+        self._keep.append(b)
+        return b
 
 
 def _owner(file: str) -> str:
@@ -295,6 +364,9 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
                                (the DNS view): always allowed, judged before the policy's
                                rules, recorded with rule `reason` ("landgate DNS view")
+      bind_later: bool         leave landlock_ruleset_fd, write_trees and private_netns to
+                               Tables.bind (the child is still being built); the tables
+                               cannot start a supervisor before that
       infrastructure_deny: [(cidr, port, reason)]  landgate's own services the sandbox must
                                never reach (a `landgate ui` dashboard): always denied,
                                judged before the policy's rules (its localhost allows too)
@@ -328,6 +400,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
 
     t = ffi.new("struct lg_tables *")
     keep.append(t)
+    t.open_ruleset_fd = -1  # never fd 0 (the zeroed struct's) until bound
 
     # exec, path and unix-socket globs: the policy's compiled tables (sandbox.policy.compiled),
     # the very arrays `explain` judges with; their rule indices come first in `rules`.
@@ -476,21 +549,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.deny_ids = ids
     t.n_deny_ids = len(id_rows)
 
-    ruleset_fd = info.get("landlock_ruleset_fd")
-    if open_check and ruleset_fd is None and info.get("landlock", "present") != "absent":
-        # The supervisor opens files on the sandbox's behalf; without the
-        # sandbox's Landlock ruleset on its opener thread it would open what
-        # Landlock denies the sandbox.
-        raise LaunchError(
-            "open check: the plan must pass landlock_ruleset_fd "
-            "(the supervisor opens files for the sandbox under its ruleset)"
-        )
     fsop_check = bool(info.get("fsop_check", False))
-    if fsop_check and ruleset_fd is None and info.get("landlock", "present") != "absent":
-        raise LaunchError(
-            "name-changing syscalls: the plan must pass landlock_ruleset_fd "
-            "(the supervisor renames and creates for the sandbox under its ruleset)"
-        )
     t.fsop_check = 1 if fsop_check else 0
     _fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
     t.open_check = 1 if open_check else 0
@@ -506,10 +565,8 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
             rule_idx = add_default(action)[0]
         setattr(t, field_name, rule_idx)
     t.file_access_all = 1 if policy.audit.file_access == "all" else 0
-    t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
-    _write_trees(t, info.get("write_trees"), cstr, keep)
     quiet = ffi.new("char *[]", max(1, len(QUIET_UNIX_SOCKETS)))
     keep.append(quiet)
     for i, (path, _why) in enumerate(QUIET_UNIX_SOCKETS):
@@ -517,11 +574,6 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.quiet_unix = quiet
     t.n_quiet_unix = len(QUIET_UNIX_SOCKETS)
     _deny_programs(t, policy, info, cstr, keep)
-    private = info.get("private_netns")
-    t.private_netns = 0
-    if private is not None:
-        t.private_netns = 1
-        t.private_netns_dev, t.private_netns_ino = (int(v) for v in private)
     # After add_default: the default rules it appended need their refs too.
     refs = ffi.new("char *[]", max(1, len(rules)))
     keep.append(refs)
@@ -533,7 +585,23 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.refs = refs
     t.n_refs = len(rules)
     t.hints = hints
-    return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
+    tables = Tables(
+        t,
+        rules,
+        pinned,
+        open_check,
+        fsop_check,
+        landlock=str(info.get("landlock", "present")),
+        keep=keep,
+    )
+    if not info.get("bind_later"):
+        ruleset_fd = info.get("landlock_ruleset_fd")
+        tables.bind(
+            ruleset_fd=int(ruleset_fd) if ruleset_fd is not None else None,
+            write_trees=info.get("write_trees"),
+            private_netns=info.get("private_netns"),
+        )
+    return tables
 
 
 def _deny_programs(
