@@ -214,6 +214,13 @@ def _existing_keys(
             break
         if not g.startswith("/") or g.startswith("/**"):
             continue  # unanchored: judged by path glob on each open
+        if not any(c in g for c in "*?["):
+            # A literal path (most deny rules): one stat, not glob's lstat and then ours.
+            key = _file_key(g)
+            if key is not None:
+                found.append(key)
+            budget -= 1
+            continue
         if "**" not in g:
             for m in _glob.iglob(g):
                 key = _file_key(m)
