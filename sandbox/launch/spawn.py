@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sandbox.plan import Plan
 
 LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,11 @@ class SpawnSpec:
     ll_ports: tuple[tuple[int, int], ...] = ()
     filter: tuple[tuple[int, int, int, int], ...] = ()
     filter_flags: int = 0
+
+    @property
+    def has_listener(self) -> bool:
+        """The child will hand over a seccomp listener (its filter asks for NEW_LISTENER)."""
+        return bool(self.filter) and bool(self.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,14 +48,6 @@ class PreparedSupervisor:
         self.plan_info = plan_info
 
 
-def expects_listener(spec: SpawnSpec) -> bool:
-    """The child will hand over a seccomp listener (its filter asks for NEW_LISTENER)."""
-    return bool(spec.filter) and bool(spec.filter_flags & _NEW_LISTENER)
-
-
-_NEW_LISTENER = 1 << 3  # SECCOMP_FILTER_FLAG_NEW_LISTENER
-
-
 def prepare_supervisor(
     plan: Plan, policy: Policy, net_setup: NetSetup | None = None
 ) -> PreparedSupervisor | None:
@@ -301,7 +293,7 @@ def run_child(
             # other CPU: the supervisor's tables.  The child waits for release either way.
             prepared = (
                 prepare_supervisor(plan, policy, getattr(net, "setup", None))
-                if expects_listener(spec)
+                if spec.has_listener
                 else None
             )
         except BaseException:

@@ -27,7 +27,7 @@ from sandbox._supervise import ffi, lib
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import LaunchError
 
-from .tables import Tables
+from .tabletypes import Tables
 
 _ACTION = {
     lib.LG_ACT_EXEC: "shell_exec",
