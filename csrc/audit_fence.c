@@ -15,6 +15,7 @@
  * has seen the record and reaped it (lg_audit_fence_reap).  Only syscalls in the child
  * (no allocation, no locks: it runs on landgate's memory).  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -56,13 +57,27 @@ int lg_audit_fence(void)
     char *stack = malloc(FENCE_STACK);
     if (!stack)
         return -ENOMEM;
+    /* Every signal blocked in the child (it inherits this thread's mask): no handler of
+     * landgate's may run on its stack, over landgate's memory (as glibc's posix_spawn). */
+    sigset_t all, old;
+    sigfillset(&all);
+    int rc = pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (rc != 0) {
+        free(stack);
+        return -rc;
+    }
     /* CLONE_VFORK: back here once the child has exited (its record is queued by then);
      * CLONE_VM: no copy of landgate's page tables.  SIGCHLD: reaped with waitpid. */
     int pid = clone(fence_child, stack + FENCE_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
     int e = errno;
+    rc = pthread_sigmask(SIG_SETMASK, &old, NULL);
     free(stack);
     if (pid < 0)
         return -e;
+    if (rc != 0) { /* cannot happen (SIG_SETMASK, a valid set): no fence, nothing left */
+        lg_audit_fence_reap(pid);
+        return -rc;
+    }
     return pid;
 }
 
