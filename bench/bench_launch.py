@@ -3,6 +3,8 @@
 run(quick=False) -> dict, used by bench/run.py.  Interleaved A B A B runs,
 medians and ratios:
   launch: `landgate run -- /bin/true` vs bare /bin/true, bwrap --ro-bind / /, firejail --noprofile
+  launch_phases_ms: the same launch's phases (LANDGATE_DEBUG_TIMING), medians; `outside`
+          is the wall time outside them: the interpreter's start and its exit
   files:  find + cat over a generated 10k-file tree: bare vs Landlock-only
           (no carve-out matches) vs with carve-outs (a `**/.env` deny with masked matches),
           end to end (launch included) and timed inside one session (enforcement alone)
@@ -40,6 +42,27 @@ def _interleaved(cmds: dict[str, list[str]], rounds: int, **kw) -> dict[str, flo
         for name, cmd in cmds.items():
             samples[name].append(_time(cmd, **kw))
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _phases(cmd: list[str], rounds: int, **kw) -> dict[str, float]:
+    """Medians of each LANDGATE_DEBUG_TIMING phase of `cmd` (a `landgate run`), and of
+    `outside`: its wall time minus the phases' total (interpreter start-up and exit)."""
+    env = dict(kw.pop("env", None) or os.environ, LANDGATE_DEBUG_TIMING="1")
+    samples: dict[str, list[float]] = {}
+    for i in range(rounds + 1):
+        t = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, **kw)
+        wall = (time.perf_counter() - t) * 1000
+        line = next((x for x in out.stderr.splitlines() if "timing (ms):" in x), None)
+        if out.returncode != 0 or line is None:
+            raise RuntimeError(f"launch failed ({out.returncode}): {out.stderr.strip()[-300:]}")
+        if i == 0:
+            continue  # warm-up
+        phases = dict(p.rsplit(" ", 1) for p in line.split("timing (ms): ", 1)[1].split(", "))
+        for name, value in phases.items():
+            samples.setdefault(name, []).append(float(value))
+        samples.setdefault("outside", []).append(wall - float(phases["total"]))
+    return {k: round(statistics.median(v), 2) for k, v in samples.items()}
 
 
 def _policy(dir_: Path, workspace: Path, deny_env: bool) -> Path:
@@ -127,6 +150,7 @@ def run(quick: bool = False) -> dict:
         if shutil.which("firejail"):
             launch_cmds["firejail"] = ["firejail", "--quiet", "--noprofile", "/bin/true"]
         launch = _interleaved(launch_cmds, rounds, cwd=str(ws), env=env)
+        phases = _phases(launch_cmds["landgate"], rounds, cwd=str(ws), env=env)
         _tree(ws, files)
         work = ["sh", "-c", "find . -type f -print0 | xargs -0 cat > /dev/null" + DENIED_OK]
         file_cmds = {
@@ -153,6 +177,7 @@ def run(quick: bool = False) -> dict:
             "rounds": rounds,
             "launch_median_s": launch,
             "launch_ratio_vs_bare": {k: v / launch["bare"] for k, v in launch.items()},
+            "launch_phases_ms": phases,
             "files": files,
             "workload_median_s": fw,
             "workload_ratio_vs_bare_raw": {k: v / fw["bare"] for k, v in fw.items()},

@@ -7,7 +7,8 @@ One extension per concern, each built from its own C files:
     sandbox/_lginit     lginit.c     launch.c's init as a small program (reap, forward), which
                                      init execs once the agent is forked (not a module)
     sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
-                        decision loop and the decisions `explain` shares with it
+                        decision loop and the decisions `explain` shares with it;
+                        audit_fence.c: a fence in the kernel's audit stream (kaudit)
 
 Each module's public interface is `csrc/<name>_api.h`.  That header is both
 included by the C code and fed to cffi's cdef, so it must stay "cdef-clean":
@@ -46,7 +47,7 @@ MODULES: dict[str, list[str]] = {
                   "supervise_caller.c",
                   "supervise_net.c", "supervise_open.c", "supervise_opener.c",
                   "supervise_open_path.c", "supervise_identity.c", "supervise_fsop.c",
-                  "supervise_fsop_do.c", "gitcfg.c"],
+                  "supervise_fsop_do.c", "gitcfg.c", "audit_fence.c"],
 }
 
 _SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")

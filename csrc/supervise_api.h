@@ -339,4 +339,11 @@ int lg_gitcfg_list(const char *data, size_t len, char *out, size_t cap);
  * UTF-8 and quotes escaped; "..." when cut), exposed for its tests. */
 void lg_escape_shown(char *out, size_t cap, const char *in);
 
+/* audit_fence.c: a Landlock denial of a short-lived child of landgate's, whose audit
+ * record follows every record queued before (see there).  Returns the child's pid (it
+ * has exited, unreaped) or -errno.  Reap it with lg_audit_fence_reap: its exit status
+ * (0: the denial was made) or -errno. */
+int lg_audit_fence(void);
+int lg_audit_fence_reap(int pid);
+
 #endif

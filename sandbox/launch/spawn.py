@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sandbox.plan import Plan
 
 LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,11 @@ class SpawnSpec:
     ll_ports: tuple[tuple[int, int], ...] = ()
     filter: tuple[tuple[int, int, int, int], ...] = ()
     filter_flags: int = 0
+
+    @property
+    def has_listener(self) -> bool:
+        """The child will hand over a seccomp listener (its filter asks for NEW_LISTENER)."""
+        return bool(self.filter) and bool(self.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,76 @@ def _cstrings(ffi: Any, items: Sequence[str], keep: list[Any]) -> Any:
 
 def spawn(spec: SpawnSpec) -> Child:
     """Start the sandbox; returns when the agent is restricted and waiting for release()."""
+    return spawn_start(spec).wait()
+
+
+class PendingChild:
+    """A sandbox being built: forked, and still setting itself up (namespaces, Landlock,
+    the seccomp filter) in its own process.  `wait()` returns the `Child` once the agent
+    is restricted and blocked before its execve; until then the caller may do work of
+    its own that does not need the child (the supervisor's tables), on another CPU than
+    the child's.  `abort()` (when that work failed) kills and reaps it: a child is never
+    left behind, and none was released."""
+
+    def __init__(self, spec: SpawnSpec, handle: Any, keep: list[Any]) -> None:
+        self._spec = spec
+        self._handle = handle
+        self._keep = keep
+        self._done = False
+
+    @property
+    def init_pid(self) -> int:
+        """The sandbox's init, as landgate sees it (ours to reap)."""
+        return int(self._handle.init_pid)
+
+    def wait(self) -> Child:
+        from sandbox._launch import ffi, lib
+
+        if self._done:
+            raise LaunchError("spawn: the child was already collected or aborted")
+        self._done = True
+        handle, spec = self._handle, self._spec
+        err = ffi.new("char[]", 256)
+        rc = lib.lg_wait_ready(handle, err, 256)
+        if rc < 0:
+            msg = ffi.string(err).decode(errors="replace")
+            lib.lg_child_close(handle)
+            _reap(handle.init_pid)
+            raise LaunchError(msg)
+        return Child(
+            init_pid=handle.init_pid,
+            agent_pid=handle.agent_pid,
+            listener_fd=handle.listener_fd,
+            ll_skipped=handle.ll_skipped,
+            ruleset_fd=handle.ruleset_fd,
+            applied=AppliedStatus(
+                namespaces=spec.ns_flags,
+                # The child sends its ruleset fd only after landlock_restrict_self succeeded.
+                landlock_abi=spec.landlock_abi if handle.ruleset_fd >= 0 else 0,
+                landlock_rules=len(spec.ll_rules),
+                landlock_skipped=int(handle.ll_skipped),
+                seccomp_filter=bool(spec.filter),
+                listener=handle.listener_fd >= 0,
+            ),
+            _handle=handle,
+            _keep=self._keep,
+        )
+
+    def abort(self) -> None:
+        """Kill and reap the child that was never waited for (idempotent)."""
+        from sandbox._launch import lib
+
+        if self._done:
+            return
+        self._done = True
+        # Killed before closing our ends: the agent, blocked on the go pipe, must never
+        # see it close and run (lg_release is the only go; init kills its tree at exit).
+        _reap(self._handle.init_pid)
+        lib.lg_child_close(self._handle)
+
+
+def spawn_start(spec: SpawnSpec) -> PendingChild:
+    """Fork the sandbox and return at once, while it sets itself up (see PendingChild)."""
     from sandbox._launch import ffi, lib
 
     keep: list[Any] = []
@@ -224,9 +300,8 @@ def spawn(spec: SpawnSpec) -> Child:
     s.ll_ports = ports
     s.ll_port_access = port_access
     s.n_ll_ports = len(spec.ll_ports)
-    prog = ffi.new("struct lg_bpf_insn[]", max(1, len(spec.filter)))
-    for i, (code, jt, jf, k) in enumerate(spec.filter):
-        prog[i].code, prog[i].jt, prog[i].jf, prog[i].k = code, jt, jf, k
+    # (code, jt, jf, k) rows, filled by cffi in C: 4x faster than a field at a time.
+    prog = ffi.new("struct lg_bpf_insn[]", list(spec.filter) or 1)
     keep.append(prog)
     s.filter = prog
     s.filter_len = len(spec.filter)
@@ -238,30 +313,7 @@ def spawn(spec: SpawnSpec) -> Child:
     err = ffi.new("char[]", 256)
     if lib.lg_spawn(s, handle, err, 256) < 0:
         raise LaunchError(ffi.string(err).decode(errors="replace"))
-    rc = lib.lg_wait_ready(handle, err, 256)
-    if rc < 0:
-        msg = ffi.string(err).decode(errors="replace")
-        lib.lg_child_close(handle)
-        _reap(handle.init_pid)
-        raise LaunchError(msg)
-    return Child(
-        init_pid=handle.init_pid,
-        agent_pid=handle.agent_pid,
-        listener_fd=handle.listener_fd,
-        ll_skipped=handle.ll_skipped,
-        ruleset_fd=handle.ruleset_fd,
-        applied=AppliedStatus(
-            namespaces=spec.ns_flags,
-            # The child sends its ruleset fd only after landlock_restrict_self succeeded.
-            landlock_abi=spec.landlock_abi if handle.ruleset_fd >= 0 else 0,
-            landlock_rules=len(spec.ll_rules),
-            landlock_skipped=int(handle.ll_skipped),
-            seccomp_filter=bool(spec.filter),
-            listener=handle.listener_fd >= 0,
-        ),
-        _handle=handle,
-        _keep=keep,
-    )
+    return PendingChild(spec, handle, keep)
 
 
 INIT_HELPER = "_lginit"

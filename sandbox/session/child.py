@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, LaunchError
-from sandbox.launch.spawn import AppliedStatus, Child, SpawnSpec
+from sandbox.launch.spawn import AppliedStatus, PendingChild, SpawnSpec
 from sandbox.plan import Plan
 from sandbox.policy.model import Policy
 from sandbox.session.options import PhaseClock, RunOptions
@@ -40,15 +40,79 @@ FORWARDED = (
 SI_KERNEL = 0x80  # terminal-generated: already delivered to the agent's process group
 
 
+class PreparedSupervisor:
+    """The supervisor's tables, compiled before the child is ready (see prepare_supervisor)."""
+
+    def __init__(self, tables: Any, plan_info: dict[str, Any]) -> None:
+        self.tables = tables
+        self.plan_info = plan_info
+
+
+def prepare_supervisor(
+    plan: Plan, policy: Policy, net_setup: NetSetup | None = None
+) -> PreparedSupervisor | None:
+    """Compile the supervisor's tables from what is known before the child is ready: the
+    policy, the plan, the network layer's setup and the dashboards running now.
+
+    Called between the fork and the child's ready message, so that this work runs while
+    the child builds its sandbox on the other CPU (issue 19: ~2 ms of a CLI launch).  The
+    child cannot run anything of the agent's yet (it waits for release), so compiling
+    here rather than after the wait snapshots the same file system.  What only the ready
+    child can say (its Landlock ruleset, its network namespace) is bound in
+    start_supervisor; the tables are not used before that.  None when the plan has no
+    supervisor (start_supervisor then refuses a listener, as before)."""
+    if not plan.supervisor.available:
+        return None
+    import sandbox.supervise as sup
+
+    # The open check (no mount namespace): its opener threads restrict themselves with
+    # the agent's own Landlock ruleset (taken from the agent by the launcher).
+    open_check = bool(plan.seccomp.open_check) and not plan.simulate
+    fsop_check = bool(plan.seccomp.fsop_check) and not plan.simulate
+    plan_info: dict[str, Any] = {
+        "open_check": open_check,
+        "fsop_check": fsop_check,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "bind_later": True,  # landlock_ruleset_fd and private_netns: start_supervisor's
+    }
+    if (open_check or fsop_check) and plan.landlock.abi <= 0:
+        plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
+    if plan.landlock.abi > 0 and not plan.simulate:
+        # Landlock is in force: the agent can change names only beneath these trees, so an
+        # exec through a symlink or #! script elsewhere needs no verification.  (Used only
+        # once the child confirms its ruleset: start_supervisor drops them otherwise.)
+        trees = plan.landlock.writable_trees()
+        if trees is not None:
+            plan_info["write_trees"] = list(trees)
+    if net_setup is not None and getattr(net_setup, "dns_view", None):
+        # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
+        # whatever the network default, or every name lookup fails with EAI_AGAIN.
+        plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
+        # With a DNS view, the names behind an IP are the ones the sandbox's own lookups
+        # returned (fed by names_sink); pinning the policy's host names at launch would
+        # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
+        plan_info["resolve_hosts"] = False
+    # Every running `landgate ui` dashboard: denied on the loopback whatever the policy
+    # says (the dashboard can rewrite the policy; the agent must never talk to it).
+    from sandbox.host.dashboards import dashboard_ports
+
+    plan_info["infrastructure_deny"] = [
+        (net, port, "landgate dashboard")
+        for port in sorted(dashboard_ports())
+        for net in ("127.0.0.0/8", "::1/128")
+    ]
+    return PreparedSupervisor(sup.compile_tables(policy, plan_info), plan_info)
+
+
 def start_supervisor(
     listener_fd: int,
     plan: Plan,
-    policy: Policy,
     root_pid: int,
     options: RunOptions,
     on_event: Callable[[DecisionEvent], None] | None,
     strict: bool,
-    net_setup: NetSetup | None = None,
+    prepared: PreparedSupervisor | None,
     ruleset_fd: int = -1,
     stderr_fd: int = 2,
 ) -> Supervisor | None:
@@ -69,54 +133,22 @@ def start_supervisor(
             options.warn(
                 f"SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: {os.strerror(-rc)} (slower supervisor)"
             )
-    if not plan.supervisor.available:
+    if not plan.supervisor.available or prepared is None:
         os.close(listener_fd)
         raise LaunchError(f"seccomp listener without a supervisor: {plan.supervisor.detail}")
     import sandbox.supervise as sup
 
-    # The open check (no mount namespace): its opener threads restrict themselves with
-    # the agent's own Landlock ruleset (taken from the agent by the launcher).
-    open_check = bool(plan.seccomp.open_check) and not plan.simulate
-    fsop_check = bool(plan.seccomp.fsop_check) and not plan.simulate
-    plan_info: dict[str, Any] = {
-        "open_check": open_check,
-        "fsop_check": fsop_check,
-        "uid": os.getuid(),
-        "gid": os.getgid(),
-    }
-    if open_check or fsop_check:
-        if ruleset_fd >= 0:
-            plan_info["landlock_ruleset_fd"] = ruleset_fd
-        elif plan.landlock.abi <= 0:
-            plan_info["landlock"] = "absent"  # the no-Landlock rung (--best-effort)
-    if ruleset_fd >= 0 and not plan.simulate:
-        # Landlock is in force: the agent can change names only beneath these trees, so an
-        # exec through a symlink or #! script elsewhere needs no verification.
-        trees = plan.landlock.writable_trees()
-        if trees is not None:
-            plan_info["write_trees"] = list(trees)
-    if net_setup is not None and getattr(net_setup, "dns_view", None):
-        # The sandbox's resolver is the DNS view (its resolv.conf): always reachable,
-        # whatever the network default, or every name lookup fails with EAI_AGAIN.
-        plan_info["infrastructure"] = [(net_setup.dns_view, 53, "landgate DNS view")]
-        # With a DNS view, the names behind an IP are the ones the sandbox's own lookups
-        # returned (fed by names_sink); pinning the policy's host names at launch would
-        # only cost a getaddrinfo per host rule (seconds when a resolver does not answer).
-        plan_info["resolve_hosts"] = False
-    private = _private_netns(root_pid)
-    if private is not None:
-        # Its own loopback is the sandbox's: always usable, never the host's (DESIGN §3).
-        plan_info["private_netns"] = private
-    # Every running `landgate ui` dashboard: denied on the loopback whatever the policy
-    # says (the dashboard can rewrite the policy; the agent must never talk to it).
-    from sandbox.host.dashboards import dashboard_ports
-
-    plan_info["infrastructure_deny"] = [
-        (net, port, "landgate dashboard")
-        for port in sorted(dashboard_ports())
-        for net in ("127.0.0.0/8", "::1/128")
-    ]
-    tables = sup.compile_tables(policy, plan_info)
+    tables = prepared.tables
+    # What only the ready child can say.  The opener threads restrict themselves with the
+    # agent's own Landlock ruleset; without it (the no-Landlock rung) the writable trees
+    # are not a bound on what the agent can rename, so they are not passed.
+    write_trees = prepared.plan_info.get("write_trees") if ruleset_fd >= 0 else None
+    checks = tables.open_check or tables.fsop_check
+    tables.bind(
+        ruleset_fd=ruleset_fd if ruleset_fd >= 0 and checks else None,
+        write_trees=write_trees,
+        private_netns=_private_netns(root_pid),  # its own loopback is the sandbox's (§3)
+    )
     supervisor = sup.Supervisor(
         listener_fd,
         tables,
@@ -217,7 +249,7 @@ def stdio_fd(fd: int | None) -> int:
 
 def run_child(
     spec: SpawnSpec,
-    spawn: Callable[[SpawnSpec], Child],
+    spawn: Callable[[SpawnSpec], PendingChild],
     plan: Plan,
     policy: Policy,
     options: RunOptions,
@@ -228,7 +260,8 @@ def run_child(
     on_spawned: Callable[[AppliedStatus], None],
     clock: PhaseClock | None = None,
 ) -> tuple[int, bool]:
-    """Spawn, supervise, release, wait.  Returns (exit code, timed out)."""
+    """Spawn (`spawn` starts the child: sandbox.launch.spawn.spawn_start), supervise,
+    release, wait.  Returns (exit code, timed out)."""
     clock = clock or PhaseClock(None)
     argv = list(options.argv)
     forward = options.forward_signals and threading.current_thread() is threading.main_thread()
@@ -254,7 +287,19 @@ def run_child(
     killed = False
     kernel = _kernel_denials_socket(plan, options)
     try:
-        child = spawn(spec)
+        pending = spawn(spec)
+        try:
+            # While the child builds its sandbox (namespaces, Landlock, the filter) on the
+            # other CPU: the supervisor's tables.  The child waits for release either way.
+            prepared = (
+                prepare_supervisor(plan, policy, getattr(net, "setup", None))
+                if spec.has_listener
+                else None
+            )
+        except BaseException:
+            pending.abort()
+            raise
+        child = pending.wait()
         clock.mark("spawn")
         target.append(child.init_pid)
         on_spawned(child.applied)
@@ -265,12 +310,11 @@ def run_child(
         supervisor = start_supervisor(
             child.listener_fd,
             plan,
-            policy,
             child.agent_pid,
             options,
             recorder.event,
             strict,
-            getattr(net, "setup", None),
+            prepared,
             getattr(child, "ruleset_fd", -1),
             recorder.stderr_fd,
         )

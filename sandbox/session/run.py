@@ -51,7 +51,7 @@ def run_session(options: RunOptions) -> int:
 def run_session_result(options: RunOptions) -> SessionResult:
     from sandbox.audit import AuditWriter, default_audit_dir, simulate_summary
     from sandbox.host.probe import probe_host
-    from sandbox.launch.spawn import spawn, spec_from_plan
+    from sandbox.launch.spawn import spawn_start, spec_from_plan
     from sandbox.plan import build_plan, needs_egress_layer
 
     clock = PhaseClock(options.timings)
@@ -163,7 +163,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         )
         exit_code, timed_out = run_child(
             spec,
-            spawn,
+            spawn_start,
             plan,
             policy,
             options,

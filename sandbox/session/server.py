@@ -10,7 +10,7 @@ from a pipe, under every layer `landgate run` applies (Landlock, the
 supervisor, the network layer), with one audit session for all of them.  Each
 `run` writes one framed request to that shell:
 
-    ( cd -- CWD && eval 'COMMAND' ) </dev/null; printf '\\n%s %d\\n' NONCE $?; ...
+    ( cd -- CWD && eval 'COMMAND' ) <&9 9<&-; printf '\\n%s %d\\n' NONCE $?; ...
 
 and reads stdout and stderr up to the per-session random NONCE line, which
 carries the exit status.  `cd`, `eval` and `printf` are shell builtins (no
@@ -52,6 +52,7 @@ from sandbox.session.recorder import EventSink
 _SETTLE = 0.015  # > the supervisor's drain batch (5 ms): the fallback when a fence fails
 _FENCE_TIMEOUT = 5.0  # seconds; a drainer that does not answer by then is stuck
 _START_TIMEOUT = 30.0  # seconds for the sandbox to come up and answer the first request
+_NULL_FD = 9  # the shell's /dev/null, every command's stdin (POSIX shells redirect 0-9)
 
 
 class _Command:
@@ -239,8 +240,9 @@ class Session:
             cmd = _Command(time.time())
             with self._ev_lock:
                 self._commands.append(cmd)
+            stdin = f"<&{_NULL_FD} {_NULL_FD}<&-"  # the shell's /dev/null (see _request)
             request = self._request(
-                f"( cd -- {shlex.quote(workdir)} && eval {shlex.quote(line)} ) </dev/null"
+                f"( cd -- {shlex.quote(workdir)} && eval {shlex.quote(line)} ) {stdin}"
             )
             try:
                 self._write(request.encode())
@@ -269,8 +271,13 @@ class Session:
         return self._loaded
 
     def _request(self, command: str | None) -> str:
-        """One framed request: the command (None: nothing), then the end markers."""
-        run = f"{command}; " if command is not None else ""
+        """One framed request: the command (None: the shell's set-up), then the end markers.
+
+        The set-up opens /dev/null once, on _NULL_FD: each command's stdin is a dup of it
+        (closed for the command itself), not an open of its own, which the open check
+        would judge on every command (~0.1 ms of supervised open).  `command exec` does
+        not end the shell if the open fails; each command's `<&9` then fails instead."""
+        run = f"{command}; " if command is not None else f"command exec {_NULL_FD}</dev/null; "
         return f"{run}printf '\\n%s %d\\n' {self._nonce} $?; printf '\\n%s\\n' {self._nonce} >&2\n"
 
     def _hand_over(self) -> None:

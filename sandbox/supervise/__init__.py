@@ -8,6 +8,7 @@ sup.start(); ...; sup.join()
 from __future__ import annotations
 
 from .supervisor import Supervisor
-from .tables import Tables, compile_tables
+from .tables import compile_tables
+from .tabletypes import Tables
 
 __all__ = ["Supervisor", "Tables", "compile_tables"]

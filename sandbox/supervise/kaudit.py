@@ -113,6 +113,19 @@ def denial_event(policy: Policy | None, rec: LandlockAccess, action: str) -> Dec
     )
 
 
+def _make_fence() -> int:
+    """A denial of a child of landgate's now (csrc/audit_fence.c): its pid, or -errno."""
+    from sandbox._supervise import lib
+
+    return int(lib.lg_audit_fence())
+
+
+def _reap_fence(pid: int) -> None:
+    from sandbox._supervise import lib
+
+    lib.lg_audit_fence_reap(pid)
+
+
 class KernelDenials:
     """Reads the audit multicast group on a thread; events for this session's domain only.
 
@@ -144,6 +157,10 @@ class KernelDenials:
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
         self._error: str | None = None
+        # pids of the creators (our exe) of domains whose first record arrived: where
+        # stop() sees its fence arrive (bounded: the fence is looked for only in the last)
+        self._creators: set[int] = set()
+        self._seen = threading.Condition()
 
     # --- the records --------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -163,6 +180,12 @@ class KernelDenials:
         if rec.status != "allocated":
             return
         held = self.pending.pop(rec.domain, [])
+        if rec.exe == self.creator_exe and rec.pid != self.agent_pid:
+            with self._seen:
+                if len(self._creators) >= _FOREIGN_CAP:
+                    self._creators.clear()
+                self._creators.add(rec.pid)
+                self._seen.notify_all()
         if rec.pid == self.agent_pid and rec.exe == self.creator_exe:
             self.ours.add(rec.domain)
             for access in held:
@@ -222,6 +245,9 @@ class KernelDenials:
         except OSError as exc:  # the socket failed: say so once, never a traceback
             self._error = f"audit netlink recv: {exc.strerror or exc}"
             self._say(f"landgate: kernel denials are no longer recorded ({self._error})\n")
+        finally:
+            with self._seen:
+                self._seen.notify_all()  # a stop() waiting for its fence: no more records
 
     def _drain(self) -> None:
         while True:
@@ -241,6 +267,30 @@ class KernelDenials:
                 continue
             self.feed(data)
 
+    def _fenced(self, deadline: float) -> bool:
+        """Make the fence and wait (until `deadline`) for its domain record; True when it
+        arrived.  The fence's child stays unreaped until then, so no other process can
+        hold its pid and pass for it."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        pid = _make_fence()
+        if pid < 0:
+            return False
+        try:
+            with self._seen:
+                return (
+                    self._seen.wait_for(
+                        lambda: pid in self._creators or not self._alive(),
+                        timeout=max(0.0, deadline - time.monotonic()),
+                    )
+                    and pid in self._creators
+                )
+        finally:
+            _reap_fence(pid)
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _say(self, line: str) -> None:
         if self.stderr_fd >= 0:
             try:
@@ -251,17 +301,25 @@ class KernelDenials:
     def stop(self, grace: float = 1.0) -> None:
         """After the agent's tree ended: wait for the records still in flight, then close.
 
-        kauditd delivers asynchronously.  A domain that logged a denial logs its end too
-        (status=deallocated, once its last task is gone): every record of it came before.
-        A domain that logged nothing leaves no end record, so a short wait (0.1 s) covers
+        kauditd delivers asynchronously, in the order the records were queued, and a
+        denial's record is queued in the denied syscall itself.  So once the tree is dead,
+        a denial made now by a child of landgate's (the fence, csrc/audit_fence.c) is
+        delivered after every record of the agent's domains: its domain record's arrival
+        is the end of theirs (typically well under a millisecond).
+
+        Without a fence (it could not be made, or its record did not come within `grace`:
+        audit's own limits drop records), the old bound: every domain that logged a
+        denial logs its end too (status=deallocated, once its last task is gone), and a
+        domain that logged nothing leaves no end record, so a short wait (0.1 s) covers
         a first denial still queued at exit."""
         deadline = time.monotonic() + grace
-        short = time.monotonic() + min(grace, 0.1)
-        while self._thread is not None and self._thread.is_alive():
-            now = time.monotonic()
-            if now >= deadline or (now >= short and self.ours <= self.ended):
-                break
-            time.sleep(0.01)
+        if not self._fenced(deadline):
+            short = time.monotonic() + min(grace, 0.1)
+            while self._thread is not None and self._thread.is_alive():
+                now = time.monotonic()
+                if now >= deadline or (now >= short and self.ours <= self.ended):
+                    break
+                time.sleep(0.01)
         os.write(self._stop_w, b"x")
         if self._thread is not None:
             self._thread.join(timeout=2.0)

@@ -27,7 +27,7 @@ from sandbox._supervise import ffi, lib
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import LaunchError
 
-from .tables import Tables
+from .tabletypes import Tables
 
 _ACTION = {
     lib.LG_ACT_EXEC: "shell_exec",
@@ -114,6 +114,9 @@ class Supervisor:
 
     def start(self) -> None:
         """Create the C context and start the loop; returns once it is ready."""
+        if not self._tables.bound:
+            # Its ruleset fd, writable trees and namespace would be the zeroed defaults.
+            raise LaunchError("supervisor: tables not bound to the sandbox (Tables.bind)")
         err = ffi.new("char[]", lib.LG_ERR_MAX)
         flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (
             lib.LG_SUP_STRICT if self.strict else 0

@@ -15,7 +15,6 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,34 +26,10 @@ from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.locate import presets_dir
 from sandbox.policy.model import Policy, Rule
 
+from .tabletypes import RuleInfo, Tables
+
 ACCESS_READ = lib.LG_ACCESS_READ
 ACCESS_WRITE = lib.LG_ACCESS_WRITE
-
-
-@dataclass
-class RuleInfo:
-    """What an event's rule index stands for."""
-
-    ref: str  # "rule 4, policy.yaml:21" / "default deny of shell_exec (policy.yaml:3)"
-    action: str
-    rule: Rule | None  # None for a block's default
-    source: str | None  # "policy.yaml:21"
-    origin: str | None = None  # "infrastructure": landgate's own service, not a policy rule
-
-
-@dataclass
-class Tables:
-    """The compiled tables plus the cffi memory that backs them (kept alive here)."""
-
-    c: Any  # struct lg_tables *
-    rules: list[RuleInfo]
-    pinned: list[tuple[str, str]]  # (ip, host name) resolved at launch
-    open_check: bool
-    _keep: list[Any] = field(default_factory=list)
-
-    def add_pinned(self, add: Any) -> None:
-        for ip, name in self.pinned:
-            add(ip, (name,))
 
 
 def _owner(file: str) -> str:
@@ -145,6 +120,13 @@ def _existing_keys(
             break
         if not g.startswith("/") or g.startswith("/**"):
             continue  # unanchored: judged by path glob on each open
+        if not any(c in g for c in "*?["):
+            # A literal path (most deny rules): one stat, not glob's lstat and then ours.
+            key = _file_key(g)
+            if key is not None:
+                found.append(key)
+            budget -= 1
+            continue
         if "**" not in g:
             for m in _glob.iglob(g):
                 key = _file_key(m)
@@ -295,6 +277,9 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
       infrastructure: [(ip, port, reason)]  landgate's own services the sandbox must reach
                                (the DNS view): always allowed, judged before the policy's
                                rules, recorded with rule `reason` ("landgate DNS view")
+      bind_later: bool         leave landlock_ruleset_fd, write_trees and private_netns to
+                               Tables.bind (the child is still being built); the tables
+                               cannot start a supervisor before that
       infrastructure_deny: [(cidr, port, reason)]  landgate's own services the sandbox must
                                never reach (a `landgate ui` dashboard): always denied,
                                judged before the policy's rules (its localhost allows too)
@@ -328,6 +313,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
 
     t = ffi.new("struct lg_tables *")
     keep.append(t)
+    t.open_ruleset_fd = -1  # never fd 0 (the zeroed struct's) until bound
 
     # exec, path and unix-socket globs: the policy's compiled tables (sandbox.policy.compiled),
     # the very arrays `explain` judges with; their rule indices come first in `rules`.
@@ -476,21 +462,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.deny_ids = ids
     t.n_deny_ids = len(id_rows)
 
-    ruleset_fd = info.get("landlock_ruleset_fd")
-    if open_check and ruleset_fd is None and info.get("landlock", "present") != "absent":
-        # The supervisor opens files on the sandbox's behalf; without the
-        # sandbox's Landlock ruleset on its opener thread it would open what
-        # Landlock denies the sandbox.
-        raise LaunchError(
-            "open check: the plan must pass landlock_ruleset_fd "
-            "(the supervisor opens files for the sandbox under its ruleset)"
-        )
     fsop_check = bool(info.get("fsop_check", False))
-    if fsop_check and ruleset_fd is None and info.get("landlock", "present") != "absent":
-        raise LaunchError(
-            "name-changing syscalls: the plan must pass landlock_ruleset_fd "
-            "(the supervisor renames and creates for the sandbox under its ruleset)"
-        )
     t.fsop_check = 1 if fsop_check else 0
     _fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
     t.open_check = 1 if open_check else 0
@@ -506,10 +478,8 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
             rule_idx = add_default(action)[0]
         setattr(t, field_name, rule_idx)
     t.file_access_all = 1 if policy.audit.file_access == "all" else 0
-    t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
     t.open_uid = int(info.get("uid", -1))
     t.open_gid = int(info.get("gid", -1))
-    _write_trees(t, info.get("write_trees"), cstr, keep)
     quiet = ffi.new("char *[]", max(1, len(QUIET_UNIX_SOCKETS)))
     keep.append(quiet)
     for i, (path, _why) in enumerate(QUIET_UNIX_SOCKETS):
@@ -517,11 +487,6 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.quiet_unix = quiet
     t.n_quiet_unix = len(QUIET_UNIX_SOCKETS)
     _deny_programs(t, policy, info, cstr, keep)
-    private = info.get("private_netns")
-    t.private_netns = 0
-    if private is not None:
-        t.private_netns = 1
-        t.private_netns_dev, t.private_netns_ino = (int(v) for v in private)
     # After add_default: the default rules it appended need their refs too.
     refs = ffi.new("char *[]", max(1, len(rules)))
     keep.append(refs)
@@ -533,7 +498,23 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.refs = refs
     t.n_refs = len(rules)
     t.hints = hints
-    return Tables(c=t, rules=rules, pinned=pinned, open_check=open_check, _keep=keep)
+    tables = Tables(
+        t,
+        rules,
+        pinned,
+        open_check,
+        fsop_check,
+        landlock=str(info.get("landlock", "present")),
+        keep=keep,
+    )
+    if not info.get("bind_later"):
+        ruleset_fd = info.get("landlock_ruleset_fd")
+        tables.bind(
+            ruleset_fd=int(ruleset_fd) if ruleset_fd is not None else None,
+            write_trees=info.get("write_trees"),
+            private_netns=info.get("private_netns"),
+        )
+    return tables
 
 
 def _deny_programs(
@@ -616,26 +597,6 @@ def _fsop_rows(
         arr[k].rule = idx
     t.fsop = arr
     t.n_fsop = len(rows)
-
-
-def _write_trees(t: Any, trees: Any, cstr: Any, keep: list[Any]) -> None:
-    """The sandbox's writable trees for C, canonical as the kernel names them (a Landlock rule
-    given a symlinked path applies to its target); None leaves write_known 0 (fail safe)."""
-    t.write_known = 0
-    t.n_write_trees = 0
-    if trees is None:
-        return
-    for p in trees:
-        if not os.path.isabs(str(p)):
-            raise LaunchError(f"write_trees: {p}: not an absolute path")
-    paths = sorted({os.path.realpath(str(p)) for p in trees})
-    arr = ffi.new("char *[]", max(1, len(paths)))
-    keep.append(arr)
-    for i, p in enumerate(paths):
-        arr[i] = cstr(p)
-    t.write_trees = arr
-    t.n_write_trees = len(paths)
-    t.write_known = 1
 
 
 def _plan_info(plan_info: Any) -> dict[str, Any]:

@@ -336,14 +336,14 @@ def test_init_is_the_small_helper_not_a_copy_of_landgate(world, namespaces, monk
     from sandbox.launch import spawn as spawn_mod
 
     seen: dict[str, object] = {}
-    real_spawn = spawn_mod.spawn
+    real_spawn = spawn_mod.spawn_start
 
     def spying(spec):
-        child = real_spawn(spec)
-        seen["init"] = child.init_pid
-        return child
+        pending = real_spawn(spec)
+        seen["init"] = pending.init_pid
+        return pending
 
-    monkeypatch.setattr(spawn_mod, "spawn", spying)  # run_session imports it at call time
+    monkeypatch.setattr(spawn_mod, "spawn_start", spying)  # run_session imports it at call time
     marker = world.workspace / "init-checked"
 
     def look() -> None:

@@ -1,0 +1,132 @@
+"""What compile_tables returns: the C tables and what their rule indices mean.
+
+`Tables.bind` sets what only the sandbox's ready child can say (its Landlock ruleset, the
+trees it can write, its network namespace), once, before a supervisor starts on them:
+so the rest is compiled while the child is still building its sandbox (issue 19).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from sandbox._supervise import ffi
+from sandbox.errors import LaunchError
+from sandbox.policy.model import Rule
+
+
+class RuleInfo:
+    """What an event's rule index stands for."""
+
+    __slots__ = ("action", "origin", "ref", "rule", "source")
+
+    def __init__(
+        self,
+        ref: str,  # "rule 4, policy.yaml:21" / "default deny of shell_exec (policy.yaml:3)"
+        action: str,
+        rule: Rule | None,  # None for a block's default
+        source: str | None,  # "policy.yaml:21"
+        origin: str | None = None,  # "infrastructure": landgate's own service, not a rule
+    ) -> None:
+        self.ref = ref
+        self.action = action
+        self.rule = rule
+        self.source = source
+        self.origin = origin
+
+    def __repr__(self) -> str:
+        return f"RuleInfo({self.ref!r}, {self.action!r})"
+
+
+class Tables:
+    """The compiled tables plus the cffi memory that backs them (kept alive here).
+
+    What only the sandbox's ready child can say (its Landlock ruleset, its network
+    namespace) is set by `bind`, once, before the supervisor starts on the tables: so
+    the rest can be compiled while the child is still building its sandbox."""
+
+    __slots__ = ("_keep", "_landlock", "bound", "c", "fsop_check", "open_check", "pinned", "rules")
+
+    def __init__(
+        self,
+        c: Any,  # struct lg_tables *
+        rules: list[RuleInfo],
+        pinned: list[tuple[str, str]],  # (ip, host name) resolved at launch
+        open_check: bool,
+        fsop_check: bool = False,
+        landlock: str = "present",  # "absent": the no-Landlock rung (--best-effort)
+        keep: list[Any] | None = None,
+    ) -> None:
+        self.c = c
+        self.rules = rules
+        self.pinned = pinned
+        self.open_check = open_check
+        self.fsop_check = fsop_check
+        self._landlock = landlock
+        self._keep = keep if keep is not None else []
+        self.bound = False  # Supervisor.start refuses tables the child's facts are not in
+
+    def add_pinned(self, add: Any) -> None:
+        for ip, name in self.pinned:
+            add(ip, (name,))
+
+    def bind(
+        self,
+        *,
+        ruleset_fd: int | None,
+        write_trees: Iterable[str] | None,
+        private_netns: tuple[int, int] | None,
+    ) -> None:
+        """The child's facts (compile_tables' plan_info keys of the same names).
+
+        Refuses an open check or name-changing check without the sandbox's Landlock
+        ruleset where Landlock is in force: the supervisor opens, renames and creates
+        for the sandbox, and without the sandbox's ruleset on its opener threads it
+        would do what Landlock denies the sandbox."""
+        absent = self._landlock == "absent"
+        if self.open_check and ruleset_fd is None and not absent:
+            raise LaunchError(
+                "open check: the plan must pass landlock_ruleset_fd "
+                "(the supervisor opens files for the sandbox under its ruleset)"
+            )
+        if self.fsop_check and ruleset_fd is None and not absent:
+            raise LaunchError(
+                "name-changing syscalls: the plan must pass landlock_ruleset_fd "
+                "(the supervisor renames and creates for the sandbox under its ruleset)"
+            )
+        if self.bound:
+            raise LaunchError("supervisor tables: bound twice")
+        t = self.c
+        t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
+        _write_trees(t, write_trees, self._cstr, self._keep)
+        t.private_netns = 0
+        if private_netns is not None:
+            t.private_netns = 1
+            t.private_netns_dev, t.private_netns_ino = (int(v) for v in private_netns)
+        self.bound = True
+
+    def _cstr(self, s: str) -> Any:
+        b = ffi.new("char[]", s.encode("utf-8", "surrogateescape"))
+        self._keep.append(b)
+        return b
+
+
+def _write_trees(t: Any, trees: Any, cstr: Any, keep: list[Any]) -> None:
+    """The sandbox's writable trees for C, canonical as the kernel names them (a Landlock rule
+    given a symlinked path applies to its target); None leaves write_known 0 (fail safe)."""
+    t.write_known = 0
+    t.n_write_trees = 0
+    if trees is None:
+        return
+    for p in trees:
+        if not os.path.isabs(str(p)):
+            raise LaunchError(f"write_trees: {p}: not an absolute path")
+    paths = sorted({os.path.realpath(str(p)) for p in trees})
+    arr = ffi.new("char *[]", max(1, len(paths)))
+    keep.append(arr)
+    for i, p in enumerate(paths):
+        arr[i] = cstr(p)
+    t.write_trees = arr
+    t.n_write_trees = len(paths)
+    t.write_known = 1
