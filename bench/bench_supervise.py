@@ -1,6 +1,7 @@
 """Supervisor benchmark: the unotify floor and landgate's per-decision overhead.
 
     floor       bench/floor.c: raw round trip with an allow-all C supervisor (SYNC_WAKE_UP)
+    pieces      floor.c pieces: the exec decision's kernel calls, each timed on a fresh child
     exec        200 x fork+exec+wait of /bin/true, bare vs exec-gated (goal <= 1.10x), and the
                 same loop under floor.c's allow-all supervisor (the notification alone, no
                 decision: the part of the ratio no decision can remove);
@@ -132,6 +133,16 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
             exec_floor.append(sup_ns / bare_ns)
         floor = statistics.median(floors)
         out["floor_ns"] = floor
+        # the decision's kernel pieces, each on a fresh child (floor.c pieces)
+        lines = subprocess.run(
+            [str(bins["floor"]), "pieces", "100" if quick else "300"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.splitlines()
+        pieces_us = {
+            name: round(int(ns) / 1000, 2) for name, ns in (ln.rsplit(" ", 1) for ln in lines)
+        }
 
         srv = _listener()
         port = srv.getsockname()[1]
@@ -223,6 +234,10 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         "outside_decision_us": round((exec_over - decision) / 1000, 2) if decision else None,
         "goal_decision_vs_floor": 5.0,
         "slow_path_execs": slow,
+        # what the decision's kernel calls cost on a fresh child, medians (floor.c pieces):
+        # the decision asks pidfd_open+GET_INFO, stat /proc/TID/task, the maps query and
+        # the first memory read for every exec; /proc/TID/root once per session
+        "pieces_us": pieces_us,
     }
     if exec_only:
         return out
