@@ -1,7 +1,8 @@
 """Supervisor benchmark: the unotify floor and landgate's per-decision overhead.
 
     floor       bench/floor.c: raw round trip with an allow-all C supervisor (SYNC_WAKE_UP)
-    pieces      floor.c pieces: the exec decision's kernel calls, each timed on a fresh child
+    pieces      floor.c pieces: the exec decision's kernel calls, each timed on a fresh child;
+                floor.c thread: pthread_create+join with CLONE_THREAD clones notified
     exec        200 x fork+exec+wait of /bin/true, bare vs exec-gated (goal <= 1.10x), and the
                 same loop under floor.c's allow-all supervisor (the notification alone, no
                 decision: the part of the ratio no decision can remove);
@@ -113,7 +114,22 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         bins = _build(bindir)
         floors = []
         exec_floor: list[float] = []
+        thread_sup: list[int] = []
+        thread_bare: list[int] = []
         for _ in range(reps):
+            # what notifying clone(CLONE_THREAD) would cost a threaded workload: the
+            # alternative to /proc/TID/task per exec (floor.c thread)
+            sup_ns, bare_ns = map(
+                int,
+                subprocess.run(
+                    [str(bins["floor"]), "thread", "2000"],
+                    capture_output=True,
+                    check=True,
+                    text=True,
+                ).stdout.split(),
+            )
+            thread_sup.append(sup_ns)
+            thread_bare.append(bare_ns)
             f, bare = map(
                 int,
                 subprocess.run(
@@ -238,6 +254,10 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         # the decision asks pidfd_open+GET_INFO, stat /proc/TID/task, the maps query and
         # the first memory read for every exec; /proc/TID/root once per session
         "pieces_us": pieces_us,
+        # pthread_create + join, bare vs with CLONE_THREAD clones notified to an allow-all
+        # supervisor: the price of a thread table that would replace the task stat
+        "thread_create_bare_us": round(statistics.median(thread_bare) / 1000, 2),
+        "thread_create_notified_us": round(statistics.median(thread_sup) / 1000, 2),
     }
     if exec_only:
         return out

@@ -9,6 +9,11 @@
  * costs an exec-heavy workload, with no decision at all):  "sup_ns bare_ns"
  * per exec.
  *   floor exec N PROG
+ * What notifying clone(CLONE_THREAD) would cost a threaded workload (a table of
+ * thread groups instead of /proc/TID/task per exec): N x pthread_create + join,
+ * bare then with CLONE_THREAD clones sent to the allow-all supervisor (clone3
+ * refused with ENOSYS in both, as the launcher does):  "sup_ns bare_ns".
+ *   floor thread N
  * The exec decision's kernel pieces, each timed on a freshly forked child (an
  * exec's caller is one: its first /proc lookups instantiate its /proc entries),
  * in the order the decision asks them; then what reaping such a child costs
@@ -186,6 +191,23 @@ static int pieces(int n)
     return 0;
 }
 
+static void *noop(void *arg)
+{
+    return arg;
+}
+
+/* N x pthread_create + join: mean ns per thread (-1 on failure) */
+static long long thread_loop(int n)
+{
+    long long t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, noop, NULL) != 0 || pthread_join(t, NULL) != 0)
+            return -1;
+    }
+    return (now_ns() - t0) / n;
+}
+
 static void *serve(void *arg)
 {
     int fd = *(int *)arg;
@@ -209,6 +231,11 @@ int main(int argc, char **argv)
 {
     if (argc > 2 && strcmp(argv[1], "pieces") == 0)
         return pieces(atoi(argv[2]));
+    int thread_mode = argc > 2 && strcmp(argv[1], "thread") == 0;
+    if (thread_mode) {
+        argv++;
+        argc--;
+    }
     int exec_mode = argc > 3 && strcmp(argv[1], "exec") == 0;
     const char *prog = exec_mode ? argv[3] : NULL;
     if (exec_mode) {
@@ -225,7 +252,20 @@ int main(int argc, char **argv)
     if (pid == 0) {
         long long t0 = now_ns();
         long long bare;
-        if (exec_mode) {
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (thread_mode) {
+            /* clone3 -> ENOSYS for both loops: glibc then uses clone, whose flags BPF sees */
+            struct sock_filter f0[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            };
+            struct sock_fprog p0 = {4, f0};
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p0) < 0)
+                _exit(2);
+            bare = thread_loop(n);
+        } else if (exec_mode) {
             bare = exec_loop(n, prog);
         } else {
             for (int i = 0; i < n; i++)
@@ -240,7 +280,18 @@ int main(int argc, char **argv)
             BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
         struct sock_fprog fprog = {5, f};
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        struct sock_filter ft[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x00010000 /* CLONE_THREAD */, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        if (thread_mode) {
+            fprog.len = 6;
+            fprog.filter = ft;
+        }
         int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                                SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog);
         if (lfd < 0)
@@ -264,7 +315,9 @@ int main(int argc, char **argv)
         if (read(sv[1], &c, 1) != 1)
             _exit(3);
         long long sup;
-        if (exec_mode) {
+        if (thread_mode) {
+            sup = thread_loop(n);
+        } else if (exec_mode) {
             sup = exec_loop(n, prog);
         } else {
             t0 = now_ns();
