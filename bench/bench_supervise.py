@@ -1,6 +1,8 @@
 """Supervisor benchmark: the unotify floor and landgate's per-decision overhead.
 
     floor       bench/floor.c: raw round trip with an allow-all C supervisor (SYNC_WAKE_UP)
+    pieces      floor.c pieces: the exec decision's kernel calls, each timed on a fresh child;
+                floor.c thread: pthread_create+join with CLONE_THREAD clones notified
     exec        200 x fork+exec+wait of /bin/true, bare vs exec-gated (goal <= 1.10x), and the
                 same loop under floor.c's allow-all supervisor (the notification alone, no
                 decision: the part of the ratio no decision can remove);
@@ -112,7 +114,22 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         bins = _build(bindir)
         floors = []
         exec_floor: list[float] = []
+        thread_sup: list[int] = []
+        thread_bare: list[int] = []
         for _ in range(reps):
+            # what notifying clone(CLONE_THREAD) would cost a threaded workload: the
+            # alternative to /proc/TID/task per exec (floor.c thread)
+            sup_ns, bare_ns = map(
+                int,
+                subprocess.run(
+                    [str(bins["floor"]), "thread", "2000"],
+                    capture_output=True,
+                    check=True,
+                    text=True,
+                ).stdout.split(),
+            )
+            thread_sup.append(sup_ns)
+            thread_bare.append(bare_ns)
             f, bare = map(
                 int,
                 subprocess.run(
@@ -132,6 +149,16 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
             exec_floor.append(sup_ns / bare_ns)
         floor = statistics.median(floors)
         out["floor_ns"] = floor
+        # the decision's kernel pieces, each on a fresh child (floor.c pieces)
+        lines = subprocess.run(
+            [str(bins["floor"]), "pieces", "100" if quick else "300"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.splitlines()
+        pieces_us = {
+            name: round(int(ns) / 1000, 2) for name, ns in (ln.rsplit(" ", 1) for ln in lines)
+        }
 
         srv = _listener()
         port = srv.getsockname()[1]
@@ -223,6 +250,14 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         "outside_decision_us": round((exec_over - decision) / 1000, 2) if decision else None,
         "goal_decision_vs_floor": 5.0,
         "slow_path_execs": slow,
+        # what the decision's kernel calls cost on a fresh child, medians (floor.c pieces):
+        # the decision asks pidfd_open+GET_INFO, stat /proc/TID/task, the maps query and
+        # the first memory read for every exec; /proc/TID/root once per session
+        "pieces_us": pieces_us,
+        # pthread_create + join, bare vs with CLONE_THREAD clones notified to an allow-all
+        # supervisor: the price of a thread table that would replace the task stat
+        "thread_create_bare_us": round(statistics.median(thread_bare) / 1000, 2),
+        "thread_create_notified_us": round(statistics.median(thread_sup) / 1000, 2),
     }
     if exec_only:
         return out

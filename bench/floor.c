@@ -9,7 +9,19 @@
  * costs an exec-heavy workload, with no decision at all):  "sup_ns bare_ns"
  * per exec.
  *   floor exec N PROG
+ * What notifying clone(CLONE_THREAD) would cost a threaded workload (a table of
+ * thread groups instead of /proc/TID/task per exec): N x pthread_create + join,
+ * bare then with CLONE_THREAD clones sent to the allow-all supervisor (clone3
+ * refused with ENOSYS in both, as the launcher does):  "sup_ns bare_ns".
+ *   floor thread N
+ * The exec decision's kernel pieces, each timed on a freshly forked child (an
+ * exec's caller is one: its first /proc lookups instantiate its /proc entries),
+ * in the order the decision asks them; then what reaping such a child costs
+ * over one nobody looked at (the /proc and pidfs teardown at exit).  Medians
+ * over N children, ns:  "name ns" per line.
+ *   floor pieces N
  */
+#define _GNU_SOURCE /* O_PATH, process_vm_readv */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -19,13 +31,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../csrc/kernel_compat.h"
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -64,6 +82,132 @@ static long long exec_loop(int n, const char *prog)
     return (now_ns() - t0) / n;
 }
 
+/* ---- floor pieces N ------------------------------------------------------- */
+
+enum { PC_PIDFD, PC_TASK, PC_ROOT, PC_MAPS, PC_MEM, PC_ID, PC_REAP_SEEN, PC_REAP_BARE, PC_N };
+static const char *const piece_name[PC_N] = {
+    "pidfd_open+GET_INFO", "stat /proc/TID/task", "open /proc/TID/root",
+    "open /proc/TID/maps+PROCMAP_QUERY+close", "process_vm_readv 4 KiB", "fstat pidfd+close",
+    "reap, after the lookups", "reap, nobody looked",
+};
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A child blocked in read(2), as an exec's caller is blocked in its syscall. */
+static pid_t blocked_child(int *wfd)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    pid_t c = fork();
+    if (c == 0) {
+        char b;
+        close(p[1]);
+        (void)!read(p[0], &b, 1);
+        _exit(0);
+    }
+    close(p[0]);
+    *wfd = p[1];
+    return c;
+}
+
+static long long reap(pid_t c, int wfd)
+{
+    long long t = now_ns();
+    close(wfd);  /* the child's read returns 0: it exits */
+    waitpid(c, NULL, 0);
+    return now_ns() - t;
+}
+
+static int pieces(int n)
+{
+    long long *v = calloc((size_t)n * PC_N, sizeof *v);
+    static char page[4096], local[4096];
+    if (!v)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        int wfd;
+        pid_t c = blocked_child(&wfd);
+        if (c < 0)
+            return 1;
+        usleep(200);  /* let it reach its read */
+        char path[64];
+        struct stat st;
+        long long t = now_ns();
+        int pfd = (int)syscall(__NR_pidfd_open, c, PIDFD_THREAD);
+        struct lg_pidfd_info info = {.mask = LG_PIDFD_INFO_PID};
+        if (pfd < 0 || ioctl(pfd, LG_PIDFD_GET_INFO, &info) < 0)
+            return 1;
+        v[PC_PIDFD * n + i] = now_ns() - t;
+        t = now_ns();
+        snprintf(path, sizeof path, "/proc/%d/task", c);
+        if (stat(path, &st) < 0)
+            return 1;
+        v[PC_TASK * n + i] = now_ns() - t;
+        t = now_ns();
+        snprintf(path, sizeof path, "/proc/%d/root", c);
+        int rfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+            return 1;
+        v[PC_ROOT * n + i] = now_ns() - t;
+        close(rfd);
+        t = now_ns();
+        snprintf(path, sizeof path, "/proc/%d/maps", c);
+        int mfd = open(path, O_RDONLY | O_CLOEXEC);
+        struct procmap_query q;
+        memset(&q, 0, sizeof q);
+        q.size = sizeof q;
+        q.query_addr = (unsigned long long)(uintptr_t)page;
+        if (mfd < 0 || ioctl(mfd, PROCMAP_QUERY, &q) < 0)
+            return 1;
+        close(mfd);
+        v[PC_MAPS * n + i] = now_ns() - t;
+        t = now_ns();
+        struct iovec l = {local, sizeof local}, r = {page, sizeof page};
+        if (process_vm_readv(c, &l, 1, &r, 1, 0) < 0)
+            return 1;
+        v[PC_MEM * n + i] = now_ns() - t;
+        t = now_ns();
+        if (fstat(pfd, &st) < 0)
+            return 1;
+        close(pfd);
+        v[PC_ID * n + i] = now_ns() - t;
+        v[PC_REAP_SEEN * n + i] = reap(c, wfd);
+        c = blocked_child(&wfd);
+        if (c < 0)
+            return 1;
+        usleep(200);
+        v[PC_REAP_BARE * n + i] = reap(c, wfd);
+    }
+    for (int k = 0; k < PC_N; k++) {
+        qsort(v + (size_t)k * n, (size_t)n, sizeof *v, cmp_ll);
+        printf("%s %lld\n", piece_name[k], v[(size_t)k * n + n / 2]);
+    }
+    free(v);
+    return 0;
+}
+
+static void *noop(void *arg)
+{
+    return arg;
+}
+
+/* N x pthread_create + join: mean ns per thread (-1 on failure) */
+static long long thread_loop(int n)
+{
+    long long t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, noop, NULL) != 0 || pthread_join(t, NULL) != 0)
+            return -1;
+    }
+    return (now_ns() - t0) / n;
+}
+
 static void *serve(void *arg)
 {
     int fd = *(int *)arg;
@@ -85,6 +229,13 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "pieces") == 0)
+        return pieces(atoi(argv[2]));
+    int thread_mode = argc > 2 && strcmp(argv[1], "thread") == 0;
+    if (thread_mode) {
+        argv++;
+        argc--;
+    }
     int exec_mode = argc > 3 && strcmp(argv[1], "exec") == 0;
     const char *prog = exec_mode ? argv[3] : NULL;
     if (exec_mode) {
@@ -101,7 +252,20 @@ int main(int argc, char **argv)
     if (pid == 0) {
         long long t0 = now_ns();
         long long bare;
-        if (exec_mode) {
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (thread_mode) {
+            /* clone3 -> ENOSYS for both loops: glibc then uses clone, whose flags BPF sees */
+            struct sock_filter f0[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            };
+            struct sock_fprog p0 = {4, f0};
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p0) < 0)
+                _exit(2);
+            bare = thread_loop(n);
+        } else if (exec_mode) {
             bare = exec_loop(n, prog);
         } else {
             for (int i = 0; i < n; i++)
@@ -116,7 +280,18 @@ int main(int argc, char **argv)
             BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
         struct sock_fprog fprog = {5, f};
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        struct sock_filter ft[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x00010000 /* CLONE_THREAD */, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        if (thread_mode) {
+            fprog.len = 6;
+            fprog.filter = ft;
+        }
         int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                                SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog);
         if (lfd < 0)
@@ -140,7 +315,9 @@ int main(int argc, char **argv)
         if (read(sv[1], &c, 1) != 1)
             _exit(3);
         long long sup;
-        if (exec_mode) {
+        if (thread_mode) {
+            sup = thread_loop(n);
+        } else if (exec_mode) {
             sup = exec_loop(n, prog);
         } else {
             t0 = now_ns();

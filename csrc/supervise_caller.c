@@ -296,8 +296,50 @@ static void anc_clear(struct lg_anc_slot *sl)
     sl->fd = -1;
 }
 
+/* ---- the sandbox's root: one per session ----------------------------------
+ *
+ * An exec's absolute names are resolved from the caller's root (RESOLVE_IN_ROOT)
+ * and walked from it again by the stable check.  Opening /proc/TID/root for
+ * every exec cost a /proc lookup of a process that is new each time (and its
+ * teardown at exit).  It is opened once instead, at the first exec, and used
+ * for every later one, on the launcher filter's premise that no task under it
+ * can change its root or its mounts: chroot, pivot_root, setns, the mount
+ * family (mount, umount2, open_tree, move_mount, fsopen, fsmount, fspick,
+ * mount_setattr) and CLONE_NEW* in clone and unshare are refused
+ * (sandbox/plan/seccomp_table.py; clone3 is refused, so clone's flags are
+ * always seen).  Every task the filter notifies descends from the one it was
+ * installed in and inherits its root, which nothing under the filter can move,
+ * so any caller's root is every caller's root.  (fs_struct is shared only by
+ * CLONE_FS siblings, which are under the same filter.)  tests/supervise/
+ * test_exec_root.py attacks the premise: a caller that could chroot would run
+ * a program the supervisor never judged. */
+
+/* The caller's root (O_PATH), or -1 with errno. */
+int lg_root_open(int tid)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/root", tid);
+    return open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Keep fd, opened by lg_root_open on a caller whose notification was still
+ * pending after the open (so it is a sandboxed task's root, not that of a
+ * process that reused its pid), as the session's root. */
+void lg_session_root_keep(struct lg_sup *s, int fd)
+{
+    if (s->sess_root_set) {
+        close(fd);  /* not reached: the handler opens one only while none is kept */
+        return;
+    }
+    s->sess_root_fd = fd;
+    s->sess_root_set = 1;
+}
+
 void lg_ident_fini(struct lg_sup *s)
 {
+    if (s->sess_root_set)
+        close(s->sess_root_fd);
+    s->sess_root_set = 0;
     if (!s->anc)
         return;
     for (int i = 0; i < LG_ANC_SLOTS; i++)

@@ -448,11 +448,18 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     /* The caller's pidfd, opened before the check below: what is asked
      * through it afterwards is about the caller (supervise_caller.c). */
     after->pidfd = lg_caller_pidfd(s, tid);
+    /* The session's root, at its first exec (supervise_caller.c): opened
+     * before the check below, so that it is a sandboxed caller's. */
+    int root = s->sess_root_set ? -1 : lg_root_open(tid);
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {
+        if (root >= 0)
+            close(root);
         lg_count(s, LG_COUNT_GONE);
         return;
     }
+    if (root >= 0)
+        lg_session_root_keep(s, root);
     struct lg_ident *who = &after->who;
     int have_stat = lg_caller_ident(s, tid, after->pidfd, who) == 0;
     after->have_stat = have_stat;
@@ -668,7 +675,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
 {
     struct exec_after after = {.pidfd = -1, .maps_fd = -1};
     struct lg_exec_obj *obj = &s->obj;
-    obj->fd_root = obj->fd_obj = -1;
+    obj->fd_obj = -1;
     obj->expect = NULL;
     decide(s, req, t0, &after);
     /* The answer is sent.  What is left is bookkeeping the decision did not

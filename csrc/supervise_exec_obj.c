@@ -4,8 +4,9 @@
  * says what the kernel runs.  `ln -s /usr/bin/curl ./cat; ./cat URL` and a
  * file `cat` starting `#!/usr/bin/curl -s` both run curl under an allowed
  * name.  Here the named file is resolved in the caller's view the way the
- * open check resolves (openat2 from /proc/TID/root with RESOLVE_IN_ROOT for
- * an absolute path, from /proc/TID/cwd or its dirfd for a relative one, the
+ * open check resolves (openat2 with RESOLVE_IN_ROOT from the caller's root,
+ * which is the session's (lg_session_root_keep), for an absolute path, from
+ * /proc/TID/cwd or its dirfd for a relative one, the
  * caller's /proc/self spellings rewritten to its pid), its real path taken
  * from /proc/self/fd/N (symlinks resolved), and for a `#!` script the
  * interpreter and its argument are followed as binfmt_script does (up to
@@ -212,24 +213,19 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->stable = 0;
     o->expect = NULL;
     o->expect_len = 0;
-    o->fd_root = o->fd_obj = -1;
-    /* The caller's root, opened once: absolute names are resolved from it
-     * here, and walked from it again by lg_exec_stable. */
-    char rlink[64];
-    snprintf(rlink, sizeof rlink, "/proc/%d/root", tid);
-    int rootfd = open(rlink, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    o->fd_obj = -1;
+    /* The caller's root, the session's (lg_session_root_keep; -1 when it could
+     * not be opened: absolute names then fail closed, nothing is stable):
+     * absolute names are resolved from it here, and walked from it again by
+     * lg_exec_stable.  Not ours to close. */
+    int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
     int fd = resolve_in_view(tid, tgid, rootfd, dirfd, fname);
-    if (fd < 0) {
-        if (rootfd >= 0)
-            close(rootfd);
+    if (fd < 0)
         return fd;
-    }
     struct stat st;
     int prc = fstat(fd, &st) == 0 ? lg_exec_fd_path(s, fd, o->real, sizeof o->real) : -errno;
     if (prc < 0) {
         close(fd);
-        if (rootfd >= 0)
-            close(rootfd);
         return prc;
     }
     size_t rl = strlen(o->real);
@@ -244,8 +240,6 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         (rlen >= sizeof deleted - 1 &&
          strcmp(o->real + rlen - (sizeof deleted - 1), deleted) == 0)) {
         close(fd);
-        if (rootfd >= 0)
-            close(rootfd);
         return -EACCES;
     }
     char abs[PATH_MAX];
@@ -372,7 +366,6 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     }
     /* Not closed here: the exec check answers first (lg_exec_obj_release) */
     o->fd_obj = fd;
-    o->fd_root = rootfd;
     free(ws);
     free(ls);
     return rc;
@@ -404,16 +397,14 @@ int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w)
     return 0;
 }
 
-/* What lg_exec_object left for after the answer: its two fds and the expected
+/* What lg_exec_object left for after the answer: its fd and the expected
  * command line.  Safe to call again, and on an object never judged once its
  * fds are -1 and expect NULL. */
 void lg_exec_obj_release(struct lg_exec_obj *o)
 {
     if (o->fd_obj >= 0)
         close(o->fd_obj);
-    if (o->fd_root >= 0)
-        close(o->fd_root);
-    o->fd_obj = o->fd_root = -1;
+    o->fd_obj = -1;
     free(o->expect);
     o->expect = NULL;
 }

@@ -11,8 +11,9 @@
  * /bin/true, /bin/sh -> dash, a script under /usr/bin).
  *
  * The walk is done here component by component, in the caller's view (from
- * its /proc/TID/root, so in its mount namespace: the launcher gives the agent
- * its own), each symlink's directory checked before its target is followed,
+ * its root, the session's (supervise_caller.c), so in its mount namespace: the
+ * launcher gives the agent its own), each symlink's directory checked before
+ * its target is followed,
  * so links in the middle of a chain (/usr/bin/x -> /tmp/y -> /usr/bin/true)
  * are seen too.  "Writable" is asked twice, and either answer makes the name
  * not stable: by name (t->write_trees, in landgate's view) and by identity

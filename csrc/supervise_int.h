@@ -90,8 +90,8 @@ struct lg_exec_obj {
     unsigned long long dev, ino;  /* the image the kernel will run (the last interpreter) */
     char *expect;                 /* /proc/PID/cmdline after the exec (malloc'd) */
     size_t expect_len;
-    int fd_root, fd_obj;          /* the caller's root and the object (O_PATH), or -1: closed
-                                   * by lg_exec_obj_release once the answer is sent */
+    int fd_obj;                   /* the object (O_PATH), or -1: closed by
+                                   * lg_exec_obj_release once the answer is sent */
     char heads[LG_SCRIPT_DEPTH][LG_BINPRM_BUF];
 };
 
@@ -201,6 +201,8 @@ struct lg_sup {
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
     int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
     struct lg_anc_slot *anc;       /* supervise_caller.c: the walk's kept pidfds (loop thread) */
+    int sess_root_set;             /* supervise_caller.c: sess_root_fd is ours (loop thread) */
+    int sess_root_fd;              /* the sandbox's root (O_PATH), one per session */
     /* supervise_exec_head.c (loop thread): our fd directory (-2 not yet
      * opened), and the heads of files met, by identity and version */
     int exec_fd_dir;
@@ -287,6 +289,8 @@ int lg_caller_pidfd(const struct lg_sup *s, int tid);
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
 int lg_caller_id(int pidfd, struct lg_ident *o);
 int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
+int lg_root_open(int tid);
+void lg_session_root_keep(struct lg_sup *s, int fd);
 void lg_ident_fini(struct lg_sup *s);
 
 /* supervise_exec_obj.c */

@@ -6,6 +6,9 @@
  *
  *   spawn [--open] [--none] [--spec-allow] [--mntns [--bind SRC DST]...] -- PROG ARG...
  *
+ * As the launcher's filter, it refuses chroot, pivot_root, setns and unshare of a
+ * mount or user namespace: the supervisor resolves every exec from one root.
+ *
  * --mntns: the command runs in its own mount namespace (as the launcher's
  * namespace rung does), with every mount private; --bind SRC DST then
  * bind-mounts SRC onto DST there (a tree seen under another name).
@@ -71,6 +74,22 @@ int main(int argc, char **argv)
     /* clone3 -> ENOSYS (libc falls back to clone), as the launcher's hardening does */
     f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435, 0, 1);
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+    /* The supervisor's premise that no caller changes its root or mount view
+     * (supervise_caller.c, the session's root): refused as the launcher's filter
+     * refuses them (the tests run as root, with CAP_SYS_CHROOT and CAP_SYS_ADMIN). */
+    int premise[] = {SYS_chroot, SYS_pivot_root, SYS_setns};
+    for (int j = 0; j < 3; j++) {
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)premise[j], 0, 1);
+        f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+    }
+    /* unshare with a new mount or user namespace (the low word of its flags) */
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, 0, 3);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWNS | CLONE_NEWUSER, 0, 1);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+    /* (after the unshare check the accumulator holds its flags, not the number:
+     * reload it for the checks below) */
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     for (int j = 0; j < n; j++) {
         f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nrs[j], 0, 1);
         f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
