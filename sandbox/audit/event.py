@@ -9,16 +9,16 @@ before the event was typed, so existing trails and readers are unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from sandbox.record import Record
 
 Source = Literal["supervisor", "dns", "kernel"]  # kernel: Landlock, from the audit records
 Result = Literal["allow", "deny", "error"]
 JsonValue = str | int | float | bool | None | list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionEvent:
+class DecisionEvent(Record):
     source: Source  # who decided: the seccomp supervisor, the DNS view or the kernel
     action: str  # file_read, file_write, shell_exec, network
     target: str  # the command line, the path, the destination, the name asked

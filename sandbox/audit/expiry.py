@@ -41,12 +41,12 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.audit.paths import WITNESS_DIR
 from sandbox.audit.witness import EXPIRED_NAME, WITNESS_LOCK, expired_record, expired_shard
 from sandbox.errors import AuditError
+from sandbox.record import Record
 
 EXPIRE_ABOVE = 32  # witness files left alone below this many: the walk's cost is nothing
 EXPIRE_EVERY = 3600.0  # seconds between expiry passes (a pass reads every witness file)
@@ -57,8 +57,7 @@ STAMP_NAME = "expiry.stamp"  # its mtime: when the last pass ran
 _NAME_RE = re.compile(r"^dir-[0-9a-f]{32}\.json$")
 
 
-@dataclass(frozen=True, slots=True)
-class Expired:
+class Expired(Record):
     kept: int  # witness files left in place (directory exists, cannot be judged, or batch full)
     moved: int  # moved into the archive
     more: bool = False  # a full batch was moved: more may be gone, the next pass goes on

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,13 @@ from sandbox.audit.canonical import witness_mac
 from sandbox.audit.paths import WITNESS_DIR
 from sandbox.digest import compare_digest, sha256
 from sandbox.errors import AuditError
+from sandbox.record import Record
 
 WITNESS_LOCK = "witness.lock"
 EXPIRED_NAME = "expired.jsonl"  # the one archive of earlier versions (expiry.py splits it)
 
 
-@dataclass(frozen=True, slots=True)
-class Witness:
+class Witness(Record):
     dir: str  # real path of the audit directory
     dev: int
     ino: int

@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from dataclasses import dataclass
+
+from sandbox.record import Record
 
 NETLINK_AUDIT = 9
 AUDIT_GET = 1000
@@ -157,8 +158,7 @@ def parse_fields(text: str) -> tuple[str, dict[str, str]]:
     return stamp, fields
 
 
-@dataclass(frozen=True, slots=True)
-class LandlockAccess:
+class LandlockAccess(Record):
     """One AUDIT_LANDLOCK_ACCESS record: what one Landlock domain refused."""
 
     serial: str  # "SECONDS.MILLIS:SERIAL"
@@ -171,8 +171,7 @@ class LandlockAccess:
     detail: str  # the other fields (opid/ocomm of a signal target, daddr/dest of a connect)
 
 
-@dataclass(frozen=True, slots=True)
-class LandlockDomain:
+class LandlockDomain(Record):
     """One AUDIT_LANDLOCK_DOMAIN record: a domain's first denial, or its end."""
 
     serial: str

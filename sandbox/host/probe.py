@@ -8,12 +8,12 @@ session read only this object, never the kernel directly.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sandbox.host.kaudit import probe_audit_state
+from sandbox.record import Record, replace
 
 # sched.h values (stable UAPI)
 CLONE_NEWNS = 0x00020000
@@ -27,8 +27,7 @@ SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
 NOBODY_UID = 65534
 
 
-@dataclass(frozen=True, slots=True)
-class HostCapabilities:
+class HostCapabilities(Record):
     kernel: str
     landlock_abi: int  # 0: no Landlock (the probe's -errno is in landlock_error)
     landlock_error: str
@@ -67,7 +66,7 @@ class HostCapabilities:
 
     def without(self, **changes: object) -> HostCapabilities:
         """A copy with some features changed (tests: pretend Landlock is absent)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
     @property
     def namespaces(self) -> bool:

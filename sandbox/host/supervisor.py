@@ -8,8 +8,9 @@ the C extension is imported here, never `sandbox.supervise` (a layer above).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+
+from sandbox.record import Record
 
 # The primitives sandbox.supervise.Supervisor calls (csrc/supervise_api.h); one
 # missing means the extension was built from another tree: refuse, do not guess.
@@ -26,8 +27,7 @@ REQUIRED_SYMBOLS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SupervisorStatus:
+class SupervisorStatus(Record):
     """Whether the supervisor extension is installed, and whether it does the open check."""
 
     available: bool

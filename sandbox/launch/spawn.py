@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
 from sandbox.plan.devices import dev_paths
+from sandbox.record import Record, field
 
 if TYPE_CHECKING:
     from sandbox.plan import Plan
@@ -29,8 +29,7 @@ LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 
 
-@dataclass(frozen=True, slots=True)
-class SpawnSpec:
+class SpawnSpec(Record):
     path: str  # resolved executable
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
@@ -60,8 +59,7 @@ class SpawnSpec:
         return bool(self.filter) and bool(self.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
 
 
-@dataclass(frozen=True, slots=True)
-class AppliedStatus:
+class AppliedStatus(Record):
     """What the child actually applied before it was released (rust-landlock's
     RestrictionStatus): the plan predicts, this reports.  Every step the C child
     runs either succeeds or fails the spawn, so a field here is a fact, not a hope."""
@@ -140,8 +138,7 @@ def spec_from_plan(
     )
 
 
-@dataclass
-class Child:
+class Child(Record, frozen=False):
     """A spawned sandbox: init (reaped by the caller) and the agent (its pid as landgate
     sees it)."""
 

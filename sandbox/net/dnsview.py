@@ -30,11 +30,12 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.plan.names import NameVerdict
+from sandbox.record import replace
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 from sandbox.audit.event import DecisionEvent
 from sandbox.audit.writer import AuditWriter
 from sandbox.policy.model import Policy
+from sandbox.record import replace
 
 if TYPE_CHECKING:
     from sandbox.supervise import Supervisor
@@ -135,7 +135,7 @@ class Recorder:
             # The C loop judged the object by identity as enforcement does (a hard link
             # of a denied file, under a name no rule denies): its deny stands.
             return ev
-        return dataclasses.replace(
+        return replace(
             ev,
             target=target,
             detail=detail,
