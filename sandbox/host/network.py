@@ -40,6 +40,15 @@ USERNS_NOTE = (
     "allowed at launch (a host listener that appears later under `localhost:*` is not)"
 )
 
+# The root rung's layer for a policy that reaches nothing outside the sandbox
+# (sandbox.plan.names.reaches_outside; built by sandbox/net/rung_lo.py).
+LOOPBACK_ONLY_LAYER = "loopback-only network namespace + DNS view"
+LOOPBACK_ONLY_DETAIL = (
+    "the policy reaches nothing outside the sandbox: its namespace has no device but its own "
+    "loopback and no route out, so every packet to another address fails in the kernel "
+    "(ENETUNREACH) - no veth, no nftables; DNS answers only allowed names"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class NetCapabilities:
@@ -95,12 +104,18 @@ def _ipv6_forwardable() -> bool:
     return read_sysctl("net/ipv6/conf/all/force_forwarding") is not None
 
 
-def network_capabilities() -> NetCapabilities:
-    """This host's network rung (not cached: the tun device's mode may change between runs)."""
+def network_capabilities(nft: bool = True) -> NetCapabilities:
+    """This host's network rung (not cached: the tun device's mode may change between runs).
+
+    nft=False: for a policy that reaches nothing outside the sandbox (the
+    loopback-only namespace, which loads no ruleset), nftables is not probed
+    and the root rung needs only the privileges to make a namespace."""
     root = os.geteuid() == 0
     privileged = root and _has_caps(CAP_NET_ADMIN, CAP_SYS_ADMIN)
     nft_ok, nft_reason = False, None
-    if privileged:
+    if privileged and not nft:
+        nft_reason = "not probed: a loopback-only namespace loads no ruleset"
+    elif privileged:
         try:
             from sandbox.host.nftables import shared_nft
 
@@ -114,7 +129,7 @@ def network_capabilities() -> NetCapabilities:
         "kernel/unprivileged_userns_clone"
     ) in (None, "1")
     notes: list[str] = []
-    netns_ok = privileged and nft_ok and Path("/proc/sys/net/ipv4/conf").is_dir()
+    netns_ok = privileged and (nft_ok or not nft) and Path("/proc/sys/net/ipv4/conf").is_dir()
     pasta = shutil.which("pasta")
     rung: NetRung = "netns" if netns_ok else "connect-only"
     ipv6 = _ipv6_forwardable()

@@ -113,7 +113,15 @@ class DnsView:
         """The port the view listens on (chosen at start() when constructed with port 0)."""
         return self._port
 
-    def start(self) -> None:
+    def bind(self) -> None:
+        """Create and bind the listening sockets in the calling thread's network namespace.
+
+        A socket keeps the namespace it was made in: called from a thread that
+        has joined the sandbox's namespace (the loopback-only layer), the view
+        listens on the sandbox's own loopback while its upstream queries, made
+        later by ordinary threads, leave from landgate's namespace."""
+        if self._socks:
+            return
         # An ephemeral port (the unprivileged rung, on the host's loopback) must be free
         # for both UDP and TCP on every address: the kernel picks it for one socket only,
         # so a number another program holds for the other protocol is retried, not fatal.
@@ -127,7 +135,11 @@ class DnsView:
                     raise
                 self._port = 0
         self._socks += socks
-        for s in socks:
+
+    def start(self) -> None:
+        """Serve (binding first in the caller's namespace unless bind() already ran)."""
+        self.bind()
+        for s in self._socks:
             fn = self._serve_udp if s.type == socket.SOCK_DGRAM else self._serve_tcp
             t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
             t.start()

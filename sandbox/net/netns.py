@@ -234,7 +234,7 @@ def default_route_devices(rt: Rtnl, family: int) -> list[str]:
     return names
 
 
-def create_netns(then: Callable[[int], T]) -> tuple[int, T]:
+def create_netns(then: Callable[[int], T], new_devices: bool = True) -> tuple[int, T]:
     """A new network namespace, held only by the returned fd (O_CLOEXEC), and then(fd)'s value.
 
     unshare(CLONE_NEWNET) in a throw-away thread (a network namespace is per
@@ -245,7 +245,8 @@ def create_netns(then: Callable[[int], T]) -> tuple[int, T]:
     and the kernel tears them down asynchronously (cleanup_net), so nobody
     waits for the RCU grace periods a synchronous veth delete costs (~20 ms).
     `then(fd)` runs in the same thread, inside the new namespace: one thread
-    for everything that must happen there.
+    for everything that must happen there.  new_devices=False: only `lo` will
+    exist (the loopback-only layer), so the DAD default is left alone.
     """
 
     def make() -> tuple[int, T]:
@@ -254,10 +255,11 @@ def create_netns(then: Callable[[int], T]) -> tuple[int, T]:
             raise NetSetupError(f"unshare(CLONE_NEWNET): {os.strerror(e)}")
         # New devices here skip IPv6 duplicate address detection (the veth is
         # point-to-point and its addresses are ours): no DAD delay before use.
-        try:
-            Path("/proc/sys/net/ipv6/conf/default/accept_dad").write_text("0")
-        except OSError:
-            pass  # no IPv6 in this kernel: nothing to detect
+        if new_devices:
+            try:
+                Path("/proc/sys/net/ipv6/conf/default/accept_dad").write_text("0")
+            except OSError:
+                pass  # no IPv6 in this kernel: nothing to detect
         fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             return fd, then(fd)

@@ -134,6 +134,7 @@ class UserRung(_NetState):
             netns_fd=-1,
             binds=[(str(resolv), "/etc/resolv.conf")],
             rung="userns",
+            layer="user + network namespace (pasta) + nftables + DNS view",
             warnings=warnings,
             ruleset_json=ruleset,
             dns_view="127.0.0.1",

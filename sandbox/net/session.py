@@ -33,7 +33,7 @@ from sandbox.host.network import (
 )
 from sandbox.net.dnsview import DnsView, Upstream
 from sandbox.net.netns import SessionNames
-from sandbox.plan.names import judge_name
+from sandbox.plan.names import judge_name, reaches_outside
 from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
 
 from sandbox.net.cleanup import _register_cleanup, cleanup_stale
+from sandbox.net.rung_lo import LoopbackOnlyRung
 from sandbox.net.rung_root import RootRung
 from sandbox.net.rung_user import UserRung
 from sandbox.net.setup import NetSetup
@@ -48,7 +49,7 @@ from sandbox.net.setup import NetSetup
 _counter = itertools.count(1)
 
 
-class NetworkSession(RootRung, UserRung):
+class NetworkSession(RootRung, LoopbackOnlyRung, UserRung):
     """One sandbox's egress layer.  Not reusable: prepare() once, close() once (or more)."""
 
     def __init__(
@@ -101,7 +102,18 @@ class NetworkSession(RootRung, UserRung):
     def prepare(self) -> NetSetup:
         if self.setup is not None:
             raise LaunchError("NetworkSession.prepare called twice")
-        caps = network_capabilities()
+        # A policy that reaches nothing outside needs no nftables: the probe skips it, and
+        # the root rung then makes the loopback-only namespace (sandbox/net/rung_lo.py).
+        outside = reaches_outside(self.policy)
+        caps = network_capabilities(nft=outside)
+        if caps.rung == "netns" and not outside:
+            _register_cleanup(self)
+            try:
+                self.setup = self._prepare_loopback_only(caps)
+            except BaseException:
+                self.close()
+                raise
+            return self.setup
         if caps.rung == "userns":
             _register_cleanup(self)
             try:
@@ -187,6 +199,7 @@ class NetworkSession(RootRung, UserRung):
             netns_fd=-1,
             binds=[],
             rung="connect-only",
+            layer="none (connect decisions only)",
             warnings=warnings,
             ruleset_json=compile_nft_ruleset(self.policy, pinned),
             pinned=pinned,

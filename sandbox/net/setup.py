@@ -38,10 +38,13 @@ class NetSetup:
     # The unprivileged rung: the launcher creates the namespace itself (LG_NS_NET,
     # inside the sandbox's user namespace); attach(pid) configures it.
     new_netns: bool = False
+    # Which egress layer this is, for the trail and `landgate plan`/doctor (never silent).
+    layer: str = "network namespace + veth + nftables + DNS view"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rung": self.rung,
+            "layer": self.layer,
             "netns": self.netns_path,
             "dns_view": self.dns_view,
             "warnings": list(self.warnings),

@@ -341,9 +341,19 @@ def nft_plan_section(policy: Policy) -> dict[str, Any]:
     Anchored on placeholders (table landgate-PID-N, interface lgPIDhN): the real
     names and addresses are chosen per session.
     """
-    from sandbox.host.network import network_capabilities
+    from sandbox.host.network import LOOPBACK_ONLY_DETAIL, network_capabilities
+    from sandbox.plan.names import reaches_outside
 
-    caps = network_capabilities()
+    outside = reaches_outside(policy)
+    caps = network_capabilities(nft=outside)
+    if caps.rung == "netns" and not outside:
+        # The loopback-only namespace (sandbox/net/rung_lo.py) loads no ruleset at all.
+        return {
+            "rung": caps.rung,
+            "notes": [LOOPBACK_ONLY_DETAIL],
+            "ruleset": {"nftables": []},
+            "text": "# no ruleset: " + LOOPBACK_ONLY_DETAIL + "\n",
+        }
     topo = NftTopology(hook="output") if caps.rung == "userns" else None
     ruleset = compile_nft_ruleset(policy, None, topo)
     return {
