@@ -346,8 +346,78 @@ def launch(trees: dict[str, str], rounds: int) -> dict[str, Any]:
     return out
 
 
+# ---- memory: RSS of each of N concurrent full-layer sessions (--memory) ---------------------
+MEMORY_WORKER = r"""
+import sys, time
+from pathlib import Path
+from sandbox.net import NetworkSession
+from sandbox.net.setup import _SetFeeder
+from sandbox.plan.names import judge_name
+from sandbox.policy import load_policy_text
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+pol = load_policy_text(
+    "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n    rules:\n"
+    "      - { destination: allowed.test, effect: allow }\n", source="m.yaml", cwd=Path("/tmp"))
+ns = NetworkSession(pol, uplinks=[])
+ns.prepare()
+print("ready", flush=True)
+sys.stdin.readline()  # every session exists now
+before = rss()
+# what the DNS view does for each answer: add an element to the session's sets
+_SetFeeder(ns._nft, ns.names.netns)(["192.0.2.1"], judge_name(pol, "allowed.test"), 60)
+time.sleep(0.2)  # a context handed to the freeing thread is gone by now
+print(before, rss(), flush=True)
+sys.stdin.readline()
+ns.close()
+"""
+
+
+def memory(trees: dict[str, str], n: int) -> dict[str, Any]:
+    """Median RSS (KB) of n concurrent sessions of each tree (one tree at a time)."""
+    out: dict[str, Any] = {"sessions": n}
+    for label, tree in trees.items():
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", MEMORY_WORKER],
+                env=dict(os.environ, PYTHONPATH=tree),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd="/tmp",
+            )
+            for _ in range(n)
+        ]
+        try:
+            for p in procs:
+                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+            rows = []
+            for p in procs:
+                assert p.stdin is not None and p.stdout is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                rows.append([int(x) for x in p.stdout.readline().split()])
+            out[label] = {
+                "rss_after_prepare_kb": statistics.median(r[0] for r in rows),
+                "rss_after_set_update_kb": statistics.median(r[1] for r in rows),
+            }
+        finally:
+            for p in procs:
+                if p.stdin is not None:
+                    p.stdin.close()
+                p.wait(timeout=30)
+    return out
+
+
 if __name__ == "__main__":
-    if "--launch" in sys.argv:
+    if "--memory" in sys.argv:
+        args = [a for a in sys.argv[1:] if "=" in a]
+        trees = dict(a.split("=", 1) for a in args) or {"this": str(ROOT)}
+        n = int(sys.argv[sys.argv.index("--sessions") + 1]) if "--sessions" in sys.argv else 10
+        print(json.dumps(memory(trees, n), indent=2))
+    elif "--launch" in sys.argv:
         # --launch [LABEL=TREE ...] [--rounds N]: default this tree alone.
         args = [a for a in sys.argv[1:] if "=" in a]
         trees = dict(a.split("=", 1) for a in args) or {"this": str(ROOT)}

@@ -117,9 +117,10 @@ def network_capabilities(nft: bool = True) -> NetCapabilities:
         nft_reason = "not probed: a loopback-only namespace loads no ruleset"
     elif privileged:
         try:
-            from sandbox.host.nftables import shared_nft
+            from sandbox.host.nftables import _load, table_names
 
-            shared_nft().list_tables()
+            _load()  # the library the session will use, then the kernel side (CAP_NET_ADMIN)
+            table_names()
             nft_ok = True
         except LaunchError as exc:
             nft_reason = str(exc)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
+import socket
+import struct
 import threading
 from typing import Any
 
@@ -50,30 +53,56 @@ class Nft:
     def __init__(self) -> None:
         self._lib = _load()
         self._lock = threading.Lock()
-        ctx = self._lib.nft_ctx_new(0)
+        self._closed = False
+        self._ctx: int | None = self._new_ctx()
+
+    def _new_ctx(self) -> int:
+        ctx: int | None = self._lib.nft_ctx_new(0)
         if not ctx:
             raise NftError("libnftables: nft_ctx_new failed")
-        self._ctx: int | None = ctx
         self._lib.nft_ctx_output_set_flags(ctx, _NFT_CTX_OUTPUT_JSON)
         self._lib.nft_ctx_buffer_output(ctx)
         self._lib.nft_ctx_buffer_error(ctx)
+        return ctx
 
-    def run(self, batch: dict[str, Any] | str) -> dict[str, Any] | None:
-        """Run one JSON batch (atomic in the kernel); raise NftError on failure."""
+    def run(self, batch: dict[str, Any] | str, forget: bool = False) -> dict[str, Any] | None:
+        """Run one JSON batch (atomic in the kernel); raise NftError on failure.
+
+        forget: drop the context afterwards (freed by a daemon thread; the next
+        call makes a new one).  libnftables 1.0.6 fills a context's cache with
+        every table in the namespace for an add or delete batch (~0.6 MB a table:
+        its lookup hash tables) and keeps it for the context's life, so with N
+        concurrent sessions every landgate process held N tables' worth.  Freed
+        off the calling thread: closing its netlink socket may wait for an RCU
+        grace period when some table was deleted shortly before (~10-15 ms)."""
         text = batch if isinstance(batch, str) else json.dumps(batch)
         with self._lock:
-            if self._ctx is None:
+            if self._closed:
                 raise NftError("libnftables: context closed")
-            rc = self._lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
-            out = self._lib.nft_ctx_get_output_buffer(self._ctx) or b""
-            err = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
+            if self._ctx is None:
+                self._ctx = self._new_ctx()
+            ctx = self._ctx
+            rc = self._lib.nft_run_cmd_from_buffer(ctx, text.encode())
+            out = self._lib.nft_ctx_get_output_buffer(ctx) or b""
+            err = self._lib.nft_ctx_get_error_buffer(ctx) or b""
+            if forget:
+                self._ctx = None
+                threading.Thread(
+                    target=self._lib.nft_ctx_free,
+                    args=(ctx,),
+                    name="landgate-nft-free",
+                    daemon=True,
+                ).start()
         if rc != 0:
             first = next((ln for ln in err.decode(errors="replace").splitlines() if ln.strip()), "")
             raise NftError(f"nft: {first or 'batch refused'} (rc {rc})")
         return json.loads(out) if out.strip() else None
 
     def list_tables(self) -> list[tuple[str, str]]:
-        """(family, name) of every table in this network namespace."""
+        """(family, name) of every table in this network namespace.
+
+        Fills this context's cache with the whole ruleset: landgate itself uses
+        table_names() instead (tests and tools may call this)."""
         out = self.run({"nftables": [{"list": {"tables": {}}}]}) or {}
         return [
             (item["table"]["family"], item["table"]["name"])
@@ -82,13 +111,90 @@ class Nft:
         ]
 
     def delete_table(self, family: str, name: str) -> None:
-        self.run({"nftables": [{"delete": {"table": {"family": family, "name": name}}}]})
+        self.run(
+            {"nftables": [{"delete": {"table": {"family": family, "name": name}}}]}, forget=True
+        )
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._ctx is not None:
                 self._lib.nft_ctx_free(self._ctx)
                 self._ctx = None
+
+
+# linux/netfilter/nfnetlink.h, nf_tables.h, netfilter.h (NFPROTO_*)
+_NETLINK_NETFILTER = 12
+_NFNL_SUBSYS_NFTABLES = 10
+_NFT_MSG_NEWTABLE, _NFT_MSG_GETTABLE = 0, 1
+_NFTA_TABLE_NAME = 1
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+_NLHDR = struct.Struct("=IHHII")
+_NFGEN = struct.Struct("=BBH")
+
+
+def table_names() -> list[tuple[str, str]]:
+    """(family, name) of every nf_tables table in the caller's namespace: names only.
+
+    One NFT_MSG_GETTABLE dump on a netlink socket of its own, not libnftables'
+    `list tables`: libnftables 1.0.6 fetches its whole cache for that (every
+    table's chains, sets and rules) and keeps it in the context, ~0.6 MB per
+    concurrent session's table in every landgate process.  nfnetlink checks
+    CAP_NET_ADMIN on every message, so this is also the capability probe.
+    """
+    try:
+        sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER
+        )
+    except OSError as exc:
+        raise NftError(f"nf_tables: netlink socket: {exc.strerror}") from None
+    out: list[tuple[str, str]] = []
+    with sock:
+        kind = (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_GETTABLE
+        body = _NFGEN.pack(0, 0, 0)  # NFPROTO_UNSPEC: every family
+        try:
+            sock.send(
+                _NLHDR.pack(_NLHDR.size + len(body), kind, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0)
+                + body
+            )
+            while True:
+                data = sock.recv(1 << 16)
+                off = 0
+                while off + _NLHDR.size <= len(data):
+                    length, mkind, _flags, seq, _pid = _NLHDR.unpack_from(data, off)
+                    if length < _NLHDR.size:
+                        break
+                    payload = data[off + _NLHDR.size : off + length]
+                    off += (length + 3) & ~3
+                    if seq != 1:
+                        continue
+                    if mkind == _NLMSG_DONE:
+                        return out
+                    if mkind == _NLMSG_ERROR:
+                        (err,) = struct.unpack_from("=i", payload)
+                        raise NftError(f"nf_tables: list tables: {os.strerror(-err)}")
+                    if mkind != (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_NEWTABLE:
+                        continue
+                    family = _FAMILIES.get(payload[0], str(payload[0]))
+                    name = _attr(payload[_NFGEN.size :], _NFTA_TABLE_NAME)
+                    if name is not None:
+                        out.append((family, name.rstrip(b"\0").decode(errors="replace")))
+        except OSError as exc:
+            raise NftError(f"nf_tables: list tables: {exc.strerror}") from None
+
+
+def _attr(data: bytes, want: int) -> bytes | None:
+    off = 0
+    while off + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, off)
+        if length < 4:
+            return None
+        if kind & 0x3FFF == want:
+            return data[off + 4 : off + length]
+        off += (length + 3) & ~3
+    return None
 
 
 _shared: Nft | None = None

@@ -25,7 +25,7 @@ from sandbox.net.setup import NetSetup, _loopback_ports, _NetState, _SetFeeder
 
 class RootRung(_NetState):
     def _prepare_netns(self, caps: NetCapabilities) -> NetSetup:
-        from sandbox.host.nftables import shared_nft
+        from sandbox.host.nftables import NftError, shared_nft, table_names
         from sandbox.net import rtnl
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
 
@@ -104,7 +104,15 @@ class RootRung(_NetState):
         ruleset = compile_nft_ruleset(self.policy, None, topo)
         self._nft = shared_nft()
         self._created_table = True
-        self._nft.run(ruleset)
+        try:
+            self._nft.run(ruleset, forget=True)  # no cache of every table kept (nftables.py)
+        except NftError:
+            # The batch creates its table: EEXIST means a leftover of a killed run under
+            # this reused pid (cleanup_stale spares our own pid).  Anything else is raised.
+            if ("inet", names.netns) not in table_names():
+                raise
+            self._nft.delete_table("inet", names.netns)
+            self._nft.run(ruleset, forget=True)
 
         upstream = self._upstream or upstream_from_resolv_conf()
         if upstream is None:

@@ -219,7 +219,8 @@ class _HelperNft:
     def __init__(self, session: UserRung) -> None:
         self._session = session
 
-    def run(self, batch: dict[str, Any]) -> None:
+    def run(self, batch: dict[str, Any], forget: bool = False) -> None:
+        del forget  # the helper's namespace holds one table: its cache stays small
         self._session._helper_call({"op": "nft", "batch": batch}, timeout=5)
 
 

@@ -86,7 +86,7 @@ class _SetFeeder:
                         self._expiry[key] = want
             if batch:
                 # Re-adding an existing element updates its timeout on 6.x kernels.
-                self._nft.run(add_elements_batch(self._table, batch))
+                self._nft.run(add_elements_batch(self._table, batch), forget=True)
 
 
 def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:

@@ -161,10 +161,11 @@ def compile_nft_ruleset(
             r["comment"] = comment[:128]
         add("rule", **r)
 
-    # add + delete + add: replace a leftover table of the same name atomically.
-    cmds.append({"add": {"table": {"family": fam, "name": t}}})
-    cmds.append({"delete": {"table": {"family": fam, "name": t}}})
-    cmds.append({"add": {"table": {"family": fam, "name": t}}})
+    # create, not add: a leftover table of the same name (a killed run's, under a reused
+    # pid) fails the whole batch (EEXIST) instead of being merged with; the loader then
+    # deletes it and loads again.  Not "add + delete + add": with a delete in the batch
+    # libnftables 1.0.6 fetches every table's ruleset into its cache (~0.6 MB a table).
+    cmds.append({"create": {"table": {"family": fam, "name": t}}})
     for name in SETS:
         addr = "ipv4_addr" if name.endswith("4") else "ipv6_addr"
         typ: Any = addr if name.startswith("allowany") else [addr, "inet_service"]
