@@ -135,54 +135,66 @@ _NLHDR = struct.Struct("=IHHII")
 _NFGEN = struct.Struct("=BBH")
 
 
+_nfnl: socket.socket | None = None
+_nfnl_lock = threading.Lock()
+_nfnl_seq = 0
+
+
 def table_names() -> list[tuple[str, str]]:
     """(family, name) of every nf_tables table in the caller's namespace: names only.
 
-    One NFT_MSG_GETTABLE dump on a netlink socket of its own, not libnftables'
-    `list tables`: libnftables 1.0.6 fetches its whole cache for that (every
-    table's chains, sets and rules) and keeps it in the context, ~0.6 MB per
-    concurrent session's table in every landgate process.  nfnetlink checks
+    One NFT_MSG_GETTABLE dump, not libnftables' `list tables`: libnftables
+    1.0.6 fetches its whole cache for that (every table's chains and sets,
+    ~0.6 MB a table) and keeps it in the context.  nfnetlink checks
     CAP_NET_ADMIN on every message, so this is also the capability probe.
+    The socket is the process's one, never closed: releasing a netfilter
+    netlink socket flushes nf_tables' destroy work first, an RCU grace period
+    (~10-15 ms) whenever any table was deleted shortly before.
     """
-    try:
-        sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER
-        )
-    except OSError as exc:
-        raise NftError(f"nf_tables: netlink socket: {exc.strerror}") from None
-    out: list[tuple[str, str]] = []
-    with sock:
-        kind = (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_GETTABLE
-        body = _NFGEN.pack(0, 0, 0)  # NFPROTO_UNSPEC: every family
+    global _nfnl, _nfnl_seq  # noqa: PLW0603  the process's one socket, made on first use
+    with _nfnl_lock:
+        if _nfnl is None:
+            try:
+                _nfnl = socket.socket(
+                    socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER
+                )
+            except OSError as exc:
+                raise NftError(f"nf_tables: netlink socket: {exc.strerror}") from None
+        _nfnl_seq += 1
         try:
-            sock.send(
-                _NLHDR.pack(_NLHDR.size + len(body), kind, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0)
-                + body
-            )
-            while True:
-                data = sock.recv(1 << 16)
-                off = 0
-                while off + _NLHDR.size <= len(data):
-                    length, mkind, _flags, seq, _pid = _NLHDR.unpack_from(data, off)
-                    if length < _NLHDR.size:
-                        break
-                    payload = data[off + _NLHDR.size : off + length]
-                    off += (length + 3) & ~3
-                    if seq != 1:
-                        continue
-                    if mkind == _NLMSG_DONE:
-                        return out
-                    if mkind == _NLMSG_ERROR:
-                        (err,) = struct.unpack_from("=i", payload)
-                        raise NftError(f"nf_tables: list tables: {os.strerror(-err)}")
-                    if mkind != (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_NEWTABLE:
-                        continue
-                    family = _FAMILIES.get(payload[0], str(payload[0]))
-                    name = _attr(payload[_NFGEN.size :], _NFTA_TABLE_NAME)
-                    if name is not None:
-                        out.append((family, name.rstrip(b"\0").decode(errors="replace")))
+            return _dump_tables(_nfnl, _nfnl_seq)
         except OSError as exc:
             raise NftError(f"nf_tables: list tables: {exc.strerror}") from None
+
+
+def _dump_tables(sock: socket.socket, seq: int) -> list[tuple[str, str]]:
+    kind = (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_GETTABLE
+    body = _NFGEN.pack(0, 0, 0)  # NFPROTO_UNSPEC: every family
+    flags = _NLM_F_REQUEST | _NLM_F_DUMP
+    sock.send(_NLHDR.pack(_NLHDR.size + len(body), kind, flags, seq, 0) + body)
+    out: list[tuple[str, str]] = []
+    while True:
+        data = sock.recv(1 << 16)
+        off = 0
+        while off + _NLHDR.size <= len(data):
+            length, mkind, _flags, mseq, _pid = _NLHDR.unpack_from(data, off)
+            if length < _NLHDR.size:
+                break
+            payload = data[off + _NLHDR.size : off + length]
+            off += (length + 3) & ~3
+            if mseq != seq:
+                continue  # the tail of an earlier, abandoned dump
+            if mkind == _NLMSG_DONE:
+                return out
+            if mkind == _NLMSG_ERROR:
+                (err,) = struct.unpack_from("=i", payload)
+                raise NftError(f"nf_tables: list tables: {os.strerror(-err)}")
+            if mkind != (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_NEWTABLE:
+                continue
+            family = _FAMILIES.get(payload[0], str(payload[0]))
+            name = _attr(payload[_NFGEN.size :], _NFTA_TABLE_NAME)
+            if name is not None:
+                out.append((family, name.rstrip(b"\0").decode(errors="replace")))
 
 
 def _attr(data: bytes, want: int) -> bytes | None:
