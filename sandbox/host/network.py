@@ -39,8 +39,12 @@ USERNS_NOTE = (
     "(non-root uid, bounding set dropped, no_new_privs).  Host loopback ports are forwarded as "
     "allowed at launch (a host listener that appears later under `localhost:*` is not)"
 )
+USERNS_LO_NOTE = (
+    "unprivileged rung: the sandbox has its own user + network namespace with only its "
+    "loopback (the policy reaches nothing outside: no pasta, no route out)"
+)
 
-# The root rung's layer for a policy that reaches nothing outside the sandbox
+# The layer (either namespace rung) for a policy that reaches nothing outside the sandbox
 # (sandbox.plan.names.reaches_outside; built by sandbox/net/rung_lo.py).
 LOOPBACK_ONLY_LAYER = "loopback-only network namespace + DNS view"
 LOOPBACK_ONLY_DETAIL = (
@@ -135,18 +139,18 @@ def network_capabilities(nft: bool = True) -> NetCapabilities:
     rung: NetRung = "netns" if netns_ok else "connect-only"
     ipv6 = _ipv6_forwardable()
     if not netns_ok:
-        missing = _userns_rung_missing(userns, pasta)
+        missing = _userns_rung_missing(userns, pasta, connected=nft)
         if not missing:
             rung = "userns"
             ipv6 = "6" in host_default_routes()
-            notes.append(USERNS_NOTE)
+            notes.append(USERNS_NOTE if nft else USERNS_LO_NOTE)
         else:
             notes.append(CONNECT_ONLY_WARNING)
             notes.append(
                 f"the unprivileged rung (user + network namespace with pasta) is not "
                 f"available: {missing}"
             )
-    if rung != "connect-only" and not ipv6:
+    if rung != "connect-only" and not ipv6 and nft:
         notes.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
     return NetCapabilities(
         root=root,
@@ -184,13 +188,18 @@ def host_default_routes() -> set[str]:
     return have
 
 
-def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
-    """Why the unprivileged rung cannot run here, or None."""
+def _userns_rung_missing(userns: bool, pasta: str | None, connected: bool = True) -> str | None:
+    """Why the unprivileged rung cannot run here, or None.
+
+    connected=False: the loopback-only namespace (a policy that reaches nothing
+    outside), which needs no pasta, tun device, nftables or default route."""
     if not userns:
         return (
             "unprivileged user namespaces are disabled (user.max_user_namespaces / "
             "kernel.unprivileged_userns_clone)"
         )
+    if not connected:
+        return None
     if pasta is None:
         return "pasta is not installed (Debian: passt)"
     tun = tun_device_problem()

@@ -151,6 +151,13 @@ class DnsView:
                 self._port = 0
         self._socks += socks
 
+    def adopt(self, socks: Sequence[socket.socket]) -> None:
+        """Serve on sockets made elsewhere (the unprivileged rung's helper, in the sandbox's
+        namespace): bound, and a TCP one listening, on this view's address and port."""
+        if self._socks:
+            raise OSError(errno.EEXIST, "DNS view already bound")
+        self._socks += socks
+
     def start(self) -> None:
         """Serve (binding first in the caller's namespace unless bind() already ran)."""
         self.bind()

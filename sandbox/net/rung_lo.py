@@ -33,12 +33,14 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sandbox.host.dashboards import dashboard_ports
 from sandbox.host.network import LOOPBACK_ONLY_LAYER, NetCapabilities
 from sandbox.net import netns as nsmod
 from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
 from sandbox.net.netns import NetSetupError
+from sandbox.net.rung_user import UserRung
 from sandbox.net.setup import NetSetup, _loopback_ports, _NetState
 from sandbox.plan.names import NameVerdict, judge_name, target_allowed
 
@@ -159,3 +161,142 @@ class LoopbackOnlyRung(_NetState):
             forwarded_loopback_ports=forwarder.ports,
             layer=LOOPBACK_ONLY_LAYER,
         )
+
+
+class UserLoopbackOnlyRung(UserRung):
+    """The same layer on the unprivileged rung: the launcher's LG_NS_NET, no pasta, no nft.
+
+    landgate cannot join the sandbox's namespace itself (it is threaded, and the
+    namespace belongs to the sandbox's user namespace), so the namespace helper
+    (sandbox/net/nshelper.py) joins it, brings `lo` up, binds the DNS view's and
+    the forwarder's sockets there and hands them over a unix socket
+    (SCM_RIGHTS).  Without pasta nothing connects the namespace to anything:
+    the agent, a non-root uid without capabilities, cannot add a device or a
+    route, so every packet to another address fails as on the root rung.  It
+    needs no tun device either."""
+
+    def _prepare_userns_lo(self, caps: NetCapabilities) -> NetSetup:
+        import socket
+        import subprocess
+        import sys
+        import tempfile
+
+        from sandbox.net.loopback import LoopbackForwarder
+        from sandbox.net.rung_user import _cleanup_stale_user_dirs
+
+        del caps
+        policy = self.policy
+        warnings: list[str] = []
+        _cleanup_stale_user_dirs()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self._helper = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    str(Path(__file__).with_name("nshelper.py")),
+                    str(os.getpid()),
+                    str(theirs.fileno()),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        ours.settimeout(15)
+        self._fd_sock = ours
+        fixed, any_port = _loopback_ports(policy)
+        self._loopback = LoopbackForwarder(
+            -1,
+            allowed=lambda p: (
+                p != 53
+                and p not in dashboard_ports()
+                and target_allowed(policy, f"127.0.0.1:{p}")[0]
+            ),
+            fixed_ports=fixed,
+            any_port=any_port,
+            warn=self._warn,
+            bind_in_netns=self._helper_bind,
+        )
+        self._lo_ports = self._loopback.wanted()
+        upstream = self._upstream or upstream_from_resolv_conf()
+        if upstream is None:
+            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
+            upstream = Upstream("127.0.0.1", 53)
+        self._dns = DnsView(
+            listen=["127.0.0.1"],
+            judge=lambda n: judge_name(policy, n),
+            upstream=upstream,
+            allow_addresses=_no_route,
+            on_event=self._on_event,
+            names_sink=self._names_sink,
+            rule_ref=lambda v: v.rule_ref(policy),
+        )
+        self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
+        os.chmod(self._user_dir, 0o755)
+        Path(self._user_dir, "owner").write_text(
+            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n"
+        )
+        resolv = Path(self._user_dir, "resolv.conf")
+        resolv.write_text(RESOLV_CONF)
+        resolv.chmod(0o644)
+        for w in warnings:
+            self._warn(w)
+        return NetSetup(
+            netns_fd=-1,
+            binds=[(str(resolv), "/etc/resolv.conf")],
+            rung="userns",
+            warnings=warnings,
+            ruleset_json={"nftables": []},
+            dns_view="127.0.0.1",
+            forwarded_loopback_ports=list(self._lo_ports),
+            new_netns=True,
+            layer=LOOPBACK_ONLY_LAYER,
+        )
+
+    def _helper_sockets(self, req: dict[str, Any]) -> list[tuple[str, str, int, Any]]:
+        """Ask the helper for sockets made in the sandbox's namespace; receive them."""
+        import json
+        import socket
+
+        reply = self._helper_call(req, timeout=15)
+        sock = self._fd_sock
+        if sock is None:
+            raise NetSetupError("namespace helper: no socket to receive on")
+        n = int(reply.get("sent", 0))
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, max(n, 1))
+        except OSError as exc:
+            raise NetSetupError(f"namespace helper: receive sockets: {exc}") from None
+        made = [socket.socket(fileno=fd) for fd in fds]
+        desc = json.loads(msg or b"[]")
+        if len(made) != n or len(desc) != n:
+            for s in made:
+                s.close()
+            raise NetSetupError(f"namespace helper: sent {n} sockets, {len(made)} received")
+        return [(d[0], d[1], int(d[2]), s) for d, s in zip(desc, made, strict=True)]
+
+    def _helper_bind(self, bind_all: Any) -> list[tuple[str, int, Any]]:
+        """The forwarder's rescan: listeners for new host ports, bound by the helper."""
+        del bind_all  # the forwarder's own binder: it cannot run in that namespace
+        assert self._loopback is not None
+        ports = self._loopback.wanted()
+        got = self._helper_sockets({"op": "bind", "ports": ports}) if ports else []
+        for _kind, _addr, _port, s in got:
+            s.setblocking(False)  # the forwarder accepts in bursts until EAGAIN
+        return [(addr, port, s) for _kind, addr, port, s in got]
+
+    def _attach_userns_lo(self, pid: int) -> None:
+        t0 = time.perf_counter()
+        got = self._helper_sockets(
+            {"op": "attach_lo", "pid": pid, "dns_port": 53, "ports": self._lo_ports}
+        )
+        assert self._dns is not None and self._loopback is not None
+        self._dns.adopt([s for kind, _a, _p, s in got if kind == "dns"])
+        self._loopback.bind_here_made([(a, p, s) for kind, a, p, s in got if kind == "lo"])
+        self._dns.start()
+        self._loopback.start()
+        self.timings["attach"] = time.perf_counter() - t0

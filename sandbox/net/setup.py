@@ -176,3 +176,6 @@ class _NetState:
     _routes: list[str]
     _ruleset: dict[str, Any]
     _lock: threading.Lock
+    _fd_sock: Any  # the loopback-only unprivileged rung: sockets from the helper
+    _lo_ports: list[int]
+    _lo_user: bool

@@ -347,7 +347,7 @@ def nft_plan_section(policy: Policy) -> dict[str, Any]:
 
     outside = reaches_outside(policy)
     caps = network_capabilities(nft=outside)
-    if caps.rung == "netns" and not outside:
+    if caps.rung in ("netns", "userns") and not outside:
         # The loopback-only namespace (sandbox/net/rung_lo.py) loads no ruleset at all.
         return {
             "rung": caps.rung,

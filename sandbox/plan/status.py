@@ -39,7 +39,7 @@ def egress_status(policy: Policy, sim: bool) -> LayerStatus:
 
     outside = reaches_outside(policy)
     caps = network_capabilities(nft=outside)  # the same question sandbox.net asks
-    if caps.rung == "netns" and not outside:
+    if caps.rung in ("netns", "userns") and not outside:
         detail = LOOPBACK_ONLY_DETAIL
         if sim:
             detail += "; kept in force during simulation (nothing is sent where the policy says no)"
