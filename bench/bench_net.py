@@ -236,6 +236,10 @@ from sandbox.net import session as sess, netns as nsmod, dnsview, loopback
 deny_all = load_policy_text(
     "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n",
     source="deny-all.yaml", cwd=Path("/tmp"))
+egress = load_policy_text(
+    "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n    rules:\n"
+    "      - { destination: allowed.test, effect: allow }\n",
+    source="egress.yaml", cwd=Path("/tmp"))
 acc = {}
 def wrap(owner, name, key):
     fn = getattr(owner, name, None)
@@ -268,7 +272,7 @@ for line in sys.stdin:
     t = time.perf_counter()
     subprocess.run(["/bin/true"])
     out["bare"] = (time.perf_counter() - t) * 1e3
-    for key, pol in (("read_only", "read-only"), ("deny_all", deny_all)):
+    for key, pol in (("read_only", "read-only"), ("deny_all", deny_all), ("egress", egress)):
         t = time.perf_counter()
         r = sandbox.run(["/bin/true"], policy=pol, audit=audit)
         out[key] = (time.perf_counter() - t) * 1e3
@@ -341,6 +345,9 @@ def launch(trees: dict[str, str], rounds: int) -> dict[str, Any]:
         )
         med["deny_all_minus_bare"] = round(
             statistics.median(a - b for a, b in zip(cols["deny_all"], cols["bare"], strict=True)), 2
+        )
+        med["egress_minus_bare"] = round(
+            statistics.median(a - b for a, b in zip(cols["egress"], cols["bare"], strict=True)), 2
         )
         out[label] = med
     return out

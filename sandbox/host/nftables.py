@@ -111,9 +111,8 @@ class Nft:
         ]
 
     def delete_table(self, family: str, name: str) -> None:
-        self.run(
-            {"nftables": [{"delete": {"table": {"family": family, "name": name}}}]}, forget=True
-        )
+        """Delete one table: by netlink directly (delete_table below), not libnftables."""
+        delete_table(family, name)
 
     def close(self) -> None:
         with self._lock:
@@ -126,11 +125,14 @@ class Nft:
 # linux/netfilter/nfnetlink.h, nf_tables.h, netfilter.h (NFPROTO_*)
 _NETLINK_NETFILTER = 12
 _NFNL_SUBSYS_NFTABLES = 10
-_NFT_MSG_NEWTABLE, _NFT_MSG_GETTABLE = 0, 1
+_NFT_MSG_NEWTABLE, _NFT_MSG_GETTABLE, _NFT_MSG_DELTABLE = 0, 1, 2
+_NFNL_MSG_BATCH_BEGIN, _NFNL_MSG_BATCH_END = 0x10, 0x11
+_NLM_F_ACK = 0x4
 _NFTA_TABLE_NAME = 1
 _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _NLMSG_ERROR, _NLMSG_DONE = 2, 3
 _FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+_FAMILY_NUMBERS = {v: k for k, v in _FAMILIES.items()}
 _NLHDR = struct.Struct("=IHHII")
 _NFGEN = struct.Struct("=BBH")
 
@@ -151,20 +153,77 @@ def table_names() -> list[tuple[str, str]]:
     netlink socket flushes nf_tables' destroy work first, an RCU grace period
     (~10-15 ms) whenever any table was deleted shortly before.
     """
-    global _nfnl, _nfnl_seq  # noqa: PLW0603  the process's one socket, made on first use
+    global _nfnl_seq  # noqa: PLW0603  the socket's sequence numbers
     with _nfnl_lock:
-        if _nfnl is None:
-            try:
-                _nfnl = socket.socket(
-                    socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER
-                )
-            except OSError as exc:
-                raise NftError(f"nf_tables: netlink socket: {exc.strerror}") from None
+        sock = _socket()
         _nfnl_seq += 1
         try:
-            return _dump_tables(_nfnl, _nfnl_seq)
+            return _dump_tables(sock, _nfnl_seq)
         except OSError as exc:
             raise NftError(f"nf_tables: list tables: {exc.strerror}") from None
+
+
+def _socket() -> socket.socket:
+    """The process's one netfilter netlink socket (call with _nfnl_lock held)."""
+    global _nfnl  # noqa: PLW0603  made on first use, never closed (see table_names)
+    if _nfnl is None:
+        try:
+            _nfnl = socket.socket(
+                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER
+            )
+        except OSError as exc:
+            raise NftError(f"nf_tables: netlink socket: {exc.strerror}") from None
+    return _nfnl
+
+
+def delete_table(family: str, name: str) -> None:
+    """Delete one nf_tables table: a three-message batch (begin, DELTABLE, end).
+
+    Not through libnftables: a delete makes it fetch every table's ruleset into
+    its cache, and dropping that cache means closing its socket, which waits for
+    nf_tables' destroy work (see table_names) - right after a deletion, always."""
+    global _nfnl_seq  # noqa: PLW0603  the socket's sequence numbers
+    fam = _FAMILY_NUMBERS.get(family)
+    if fam is None:
+        raise NftError(f"nf_tables: delete table {family} {name}: unknown family")
+    raw = name.encode() + b"\0"
+    attr = struct.pack("=HH", 4 + len(raw), _NFTA_TABLE_NAME) + raw + b"\0" * (-len(raw) % 4)
+    batch_hdr = _NFGEN.pack(socket.AF_UNSPEC, 0, socket.htons(_NFNL_SUBSYS_NFTABLES))
+    with _nfnl_lock:
+        sock = _socket()
+        _nfnl_seq += 3
+        seq = _nfnl_seq
+        msgs = (
+            _NLHDR.pack(_NLHDR.size + len(batch_hdr), _NFNL_MSG_BATCH_BEGIN, 1, seq - 2, 0)
+            + batch_hdr
+        )
+        body = _NFGEN.pack(fam, 0, 0) + attr
+        kind = (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_DELTABLE
+        msgs += _NLHDR.pack(_NLHDR.size + len(body), kind, 1 | _NLM_F_ACK, seq - 1, 0) + body
+        msgs += (
+            _NLHDR.pack(_NLHDR.size + len(batch_hdr), _NFNL_MSG_BATCH_END, 1, seq, 0) + batch_hdr
+        )
+        try:
+            sock.send(msgs)
+            while True:
+                data = sock.recv(1 << 16)
+                off = 0
+                while off + _NLHDR.size <= len(data):
+                    length, mkind, _flags, mseq, _pid = _NLHDR.unpack_from(data, off)
+                    if length < _NLHDR.size:
+                        break
+                    payload = data[off + _NLHDR.size : off + length]
+                    off += (length + 3) & ~3
+                    if mkind == _NLMSG_ERROR and mseq in (seq - 2, seq - 1, seq):
+                        (err,) = struct.unpack_from("=i", payload)
+                        if err:
+                            raise NftError(
+                                f"nf_tables: delete table {family} {name}: {os.strerror(-err)}"
+                            )
+                        if mseq == seq - 1:
+                            return  # the DELTABLE's acknowledgement: committed
+        except OSError as exc:
+            raise NftError(f"nf_tables: delete table {family} {name}: {exc.strerror}") from None
 
 
 def _dump_tables(sock: socket.socket, seq: int) -> list[tuple[str, str]]:
