@@ -268,6 +268,19 @@ def _attr(data: bytes, want: int) -> bytes | None:
     return None
 
 
+# With this many tables in the namespace a context's cache would hold > 2 MB: contexts that
+# ran a batch are then dropped (Nft.run forget).  Below it the one shared context keeps its
+# small cache, and no socket is closed: a closed socket waits for nf_tables' destroy work
+# when any table was deleted within the last RCU grace period (~6 ms a session measured
+# in a prepare/close loop), and holds the commit mutex meanwhile.
+FORGET_AT_TABLES = 4
+
+
+def many_tables() -> bool:
+    """Whether libnftables' cache of this namespace is worth dropping after each batch."""
+    return len(table_names()) >= FORGET_AT_TABLES
+
+
 _shared: Nft | None = None
 _shared_lock = threading.Lock()
 

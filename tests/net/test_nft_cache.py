@@ -69,17 +69,23 @@ def test_table_names_refused_without_cap_net_admin() -> None:
 
 
 def test_no_context_keeps_the_ruleset_cache(fake_inet: FakeInet) -> None:
-    """After a session's ruleset load, table deletion and set update, the shared context
-    holds no cache (it was handed to the freeing thread and is made anew on use)."""
+    """With many tables (concurrent sessions), after a session's ruleset load and a set
+    update the shared context holds no cache (it was handed to the freeing thread and is
+    made anew on use)."""
     require_root()
+    from sandbox.host.nftables import FORGET_AT_TABLES, many_tables
     from sandbox.net.setup import _SetFeeder
     from sandbox.plan.names import judge_name
 
+    others = [f"lgtest-others-{os.getpid()}-{i}" for i in range(FORGET_AT_TABLES)]
+    for t in others:
+        subprocess.run(["nft", "add", "table", "inet", t], check=True)
     ns = net_session(FULL, fake_inet)
-    ns.prepare()
     try:
+        assert many_tables()
+        ns.prepare()
         assert shared_nft()._ctx is None
-        _SetFeeder(shared_nft(), ns.names.netns)(
+        _SetFeeder(shared_nft(), ns.names.netns, forget=None)(
             ["192.0.2.7"], judge_name(ns.policy, "allowed.test"), 60
         )
         assert shared_nft()._ctx is None
@@ -93,7 +99,8 @@ def test_no_context_keeps_the_ruleset_cache(fake_inet: FakeInet) -> None:
         assert "192.0.2.7" in out
     finally:
         ns.close()
-    assert shared_nft()._ctx is None
+        for t in others:
+            subprocess.run(["nft", "delete", "table", "inet", t], check=False)
 
 
 def test_leftover_table_of_the_same_name_is_replaced_not_merged(fake_inet: FakeInet) -> None:
