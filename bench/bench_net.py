@@ -220,5 +220,219 @@ def run(quick: bool = False) -> dict[str, Any]:
         subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True, check=False)
 
 
+# ---- the network phase of a launch, piece by piece (--launch) -------------------------------
+# A worker per source tree (PYTHONPATH), alternated round by round (the host is shared and
+# noisy): each round runs subprocess.run, sandbox.run (read-only preset) and sandbox.run
+# (a deny-all policy), then a bare NetworkSession.prepare()+close() with its pieces timed by
+# wrappers around the functions both trees have (so a tree without this code is measured
+# the same way).
+LAUNCH_WORKER = r"""
+import json, os, subprocess, sys, tempfile, time
+from pathlib import Path
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="lg-bench-netl-")
+import sandbox
+from sandbox.policy import load_policy_text
+from sandbox.net import session as sess, netns as nsmod, dnsview, loopback
+deny_all = load_policy_text(
+    "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n",
+    source="deny-all.yaml", cwd=Path("/tmp"))
+egress = load_policy_text(
+    "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n    rules:\n"
+    "      - { destination: allowed.test, effect: allow }\n",
+    source="egress.yaml", cwd=Path("/tmp"))
+acc = {}
+def wrap(owner, name, key):
+    fn = getattr(owner, name, None)
+    if fn is None:
+        return
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            acc[key] = acc.get(key, 0.0) + (time.perf_counter() - t) * 1e3
+    setattr(owner, name, timed)
+wrap(sess, "network_capabilities", "caps")
+wrap(sess, "cleanup_stale", "cleanup_stale")
+wrap(nsmod, "allocate_addressing", "allocate")
+wrap(nsmod, "create_netns", "netns+veth/lo+binds")
+try:
+    from sandbox.net.rung_root import RootRung
+    wrap(RootRung, "_enable_forwarding", "sysctls")
+except ImportError:
+    pass
+from sandbox.host import nftables
+wrap(nftables.Nft, "run", "nft")
+wrap(dnsview.DnsView, "start", "dns_start")
+wrap(loopback.LoopbackForwarder, "start", "lo_forwarder")
+wrap(sess.NetworkSession, "close", "close")
+audit = tempfile.mkdtemp(prefix="lg-bench-netl-audit-")
+for line in sys.stdin:
+    out = {}
+    t = time.perf_counter()
+    subprocess.run(["/bin/true"])
+    out["bare"] = (time.perf_counter() - t) * 1e3
+    for key, pol in (("read_only", "read-only"), ("deny_all", deny_all), ("egress", egress)):
+        t = time.perf_counter()
+        r = sandbox.run(["/bin/true"], policy=pol, audit=audit)
+        out[key] = (time.perf_counter() - t) * 1e3
+        assert r.returncode == 0, r
+    acc.clear()
+    ns = sess.NetworkSession(deny_all)  # the read-only preset's network block: the same
+    t = time.perf_counter(); ns.prepare(); prep = (time.perf_counter() - t) * 1e3
+    ns.close()
+    out["prepare"] = prep
+    out.update({"piece:" + k: v for k, v in acc.items()})
+    print(json.dumps(out), flush=True)
+"""
+
+
+def _cli_network_ms(tree: str, policy: str) -> tuple[float, float]:
+    env = dict(os.environ, PYTHONPATH=tree, LANDGATE_DEBUG_TIMING="1")
+    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="lg-bench-netl-cli-")
+    p = subprocess.run(
+        [sys.executable, "-m", "sandbox", "run", "--policy", policy, "--", "/bin/true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/tmp",
+    )
+    line = next(ln for ln in p.stderr.splitlines() if "timing (ms)" in ln)
+    parts = {kv.split()[0]: float(kv.split()[1]) for kv in line.split(":", 2)[2].split(",")}
+    return parts["network"], parts["total"]
+
+
+def launch(trees: dict[str, str], rounds: int) -> dict[str, Any]:
+    """Medians per tree of every measure, alternating the trees each round."""
+    workers = {
+        label: subprocess.Popen(
+            [sys.executable, "-c", LAUNCH_WORKER],
+            env=dict(os.environ, PYTHONPATH=tree),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd="/tmp",
+        )
+        for label, tree in trees.items()
+    }
+    samples: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
+    try:
+        for i in range(rounds + 2):  # two warm-up rounds, not counted
+            order = list(trees) if i % 2 == 0 else list(reversed(trees))
+            for label in order:
+                w = workers[label]
+                assert w.stdin is not None and w.stdout is not None
+                w.stdin.write("go\n")
+                w.stdin.flush()
+                row = json.loads(w.stdout.readline())
+                for policy in ("read-only",):
+                    net, total = _cli_network_ms(trees[label], policy)
+                    row["cli_network"], row["cli_total"] = net, total
+                if i >= 2:
+                    for k, v in row.items():
+                        samples[label].setdefault(k, []).append(v)
+    finally:
+        for w in workers.values():
+            w.kill()
+            w.wait()
+    out: dict[str, Any] = {"rounds": rounds}
+    for label, cols in samples.items():
+        med = {k: round(statistics.median(v), 2) for k, v in sorted(cols.items())}
+        med["read_only_minus_bare"] = round(
+            statistics.median(a - b for a, b in zip(cols["read_only"], cols["bare"], strict=True)),
+            2,
+        )
+        med["deny_all_minus_bare"] = round(
+            statistics.median(a - b for a, b in zip(cols["deny_all"], cols["bare"], strict=True)), 2
+        )
+        med["egress_minus_bare"] = round(
+            statistics.median(a - b for a, b in zip(cols["egress"], cols["bare"], strict=True)), 2
+        )
+        out[label] = med
+    return out
+
+
+# ---- memory: RSS of each of N concurrent full-layer sessions (--memory) ---------------------
+MEMORY_WORKER = r"""
+import sys, time
+from pathlib import Path
+from sandbox.net import NetworkSession
+from sandbox.net.setup import _SetFeeder
+from sandbox.plan.names import judge_name
+from sandbox.policy import load_policy_text
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+pol = load_policy_text(
+    "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n    rules:\n"
+    "      - { destination: allowed.test, effect: allow }\n", source="m.yaml", cwd=Path("/tmp"))
+ns = NetworkSession(pol, uplinks=[])
+ns.prepare()
+print("ready", flush=True)
+sys.stdin.readline()  # every session exists now
+before = rss()
+# what the DNS view does for each answer: add an element to the session's sets
+try:
+    feeder = _SetFeeder(ns._nft, ns.names.netns, forget=None)  # as the session makes it
+except TypeError:
+    feeder = _SetFeeder(ns._nft, ns.names.netns)  # a tree from before the forget rule
+feeder(["192.0.2.1"], judge_name(pol, "allowed.test"), 60)
+time.sleep(0.2)  # a context handed to the freeing thread is gone by now
+print(before, rss(), flush=True)
+sys.stdin.readline()
+ns.close()
+"""
+
+
+def memory(trees: dict[str, str], n: int) -> dict[str, Any]:
+    """Median RSS (KB) of n concurrent sessions of each tree (one tree at a time)."""
+    out: dict[str, Any] = {"sessions": n}
+    for label, tree in trees.items():
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", MEMORY_WORKER],
+                env=dict(os.environ, PYTHONPATH=tree),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd="/tmp",
+            )
+            for _ in range(n)
+        ]
+        try:
+            for p in procs:
+                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+            rows = []
+            for p in procs:
+                assert p.stdin is not None and p.stdout is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                rows.append([int(x) for x in p.stdout.readline().split()])
+            out[label] = {
+                "rss_after_prepare_kb": statistics.median(r[0] for r in rows),
+                "rss_after_set_update_kb": statistics.median(r[1] for r in rows),
+            }
+        finally:
+            for p in procs:
+                if p.stdin is not None:
+                    p.stdin.close()
+                p.wait(timeout=30)
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    if "--memory" in sys.argv:
+        args = [a for a in sys.argv[1:] if "=" in a]
+        trees = dict(a.split("=", 1) for a in args) or {"this": str(ROOT)}
+        n = int(sys.argv[sys.argv.index("--sessions") + 1]) if "--sessions" in sys.argv else 10
+        print(json.dumps(memory(trees, n), indent=2))
+    elif "--launch" in sys.argv:
+        # --launch [LABEL=TREE ...] [--rounds N]: default this tree alone.
+        args = [a for a in sys.argv[1:] if "=" in a]
+        trees = dict(a.split("=", 1) for a in args) or {"this": str(ROOT)}
+        n = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 15
+        print(json.dumps(launch(trees, n), indent=2))
+    else:
+        print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

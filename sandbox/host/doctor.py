@@ -126,6 +126,15 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
     from sandbox.host.network import network_capabilities
 
     caps = network_capabilities()
+    # A policy that reaches nothing outside gets the loopback-only namespace, which needs
+    # neither nftables nor pasta (sandbox/net/rung_lo.py): said, so no rung is guessed.
+    lo = network_capabilities(nft=False)
+    lo_note = (
+        f"; a policy that reaches nothing outside the sandbox gets a loopback-only network "
+        f"namespace (rung {lo.rung}, no route out)"
+        if lo.rung != "connect-only"
+        else ""
+    )
     out.append(
         LayerStatus(
             "egress",
@@ -134,7 +143,8 @@ def _host_layers(h: HostCapabilities) -> tuple[LayerStatus, ...]:
             if caps.rung == "userns"
             else "network namespace + nftables + DNS view",
             f"rung {caps.rung}; nft: {h.nft or 'not installed'}"
-            + "".join(f"; {n}" for n in caps.notes),
+            + "".join(f"; {n}" for n in caps.notes)
+            + lo_note,
         )
     )
     out.append(

@@ -39,6 +39,19 @@ USERNS_NOTE = (
     "(non-root uid, bounding set dropped, no_new_privs).  Host loopback ports are forwarded as "
     "allowed at launch (a host listener that appears later under `localhost:*` is not)"
 )
+USERNS_LO_NOTE = (
+    "unprivileged rung: the sandbox has its own user + network namespace with only its "
+    "loopback (the policy reaches nothing outside: no pasta, no route out)"
+)
+
+# The layer (either namespace rung) for a policy that reaches nothing outside the sandbox
+# (sandbox.plan.names.reaches_outside; built by sandbox/net/rung_lo.py).
+LOOPBACK_ONLY_LAYER = "loopback-only network namespace + DNS view"
+LOOPBACK_ONLY_DETAIL = (
+    "the policy reaches nothing outside the sandbox: its namespace has no device but its own "
+    "loopback and no route out, so every packet to another address fails in the kernel "
+    "(ENETUNREACH) - no veth, no nftables; DNS answers only allowed names"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +108,23 @@ def _ipv6_forwardable() -> bool:
     return read_sysctl("net/ipv6/conf/all/force_forwarding") is not None
 
 
-def network_capabilities() -> NetCapabilities:
-    """This host's network rung (not cached: the tun device's mode may change between runs)."""
+def network_capabilities(nft: bool = True) -> NetCapabilities:
+    """This host's network rung (not cached: the tun device's mode may change between runs).
+
+    nft=False: for a policy that reaches nothing outside the sandbox (the
+    loopback-only namespace, which loads no ruleset), nftables is not probed
+    and the root rung needs only the privileges to make a namespace."""
     root = os.geteuid() == 0
     privileged = root and _has_caps(CAP_NET_ADMIN, CAP_SYS_ADMIN)
     nft_ok, nft_reason = False, None
-    if privileged:
+    if privileged and not nft:
+        nft_reason = "not probed: a loopback-only namespace loads no ruleset"
+    elif privileged:
         try:
-            from sandbox.host.nftables import shared_nft
+            from sandbox.host.nftables import _load, table_names
 
-            shared_nft().list_tables()
+            _load()  # the library the session will use, then the kernel side (CAP_NET_ADMIN)
+            table_names()
             nft_ok = True
         except LaunchError as exc:
             nft_reason = str(exc)
@@ -114,23 +134,23 @@ def network_capabilities() -> NetCapabilities:
         "kernel/unprivileged_userns_clone"
     ) in (None, "1")
     notes: list[str] = []
-    netns_ok = privileged and nft_ok and Path("/proc/sys/net/ipv4/conf").is_dir()
+    netns_ok = privileged and (nft_ok or not nft) and Path("/proc/sys/net/ipv4/conf").is_dir()
     pasta = shutil.which("pasta")
     rung: NetRung = "netns" if netns_ok else "connect-only"
     ipv6 = _ipv6_forwardable()
     if not netns_ok:
-        missing = _userns_rung_missing(userns, pasta)
+        missing = _userns_rung_missing(userns, pasta, connected=nft)
         if not missing:
             rung = "userns"
             ipv6 = "6" in host_default_routes()
-            notes.append(USERNS_NOTE)
+            notes.append(USERNS_NOTE if nft else USERNS_LO_NOTE)
         else:
             notes.append(CONNECT_ONLY_WARNING)
             notes.append(
                 f"the unprivileged rung (user + network namespace with pasta) is not "
                 f"available: {missing}"
             )
-    if rung != "connect-only" and not ipv6:
+    if rung != "connect-only" and not ipv6 and nft:
         notes.append("IPv6 egress is not forwarded on this host: the DNS view answers no AAAA")
     return NetCapabilities(
         root=root,
@@ -168,13 +188,18 @@ def host_default_routes() -> set[str]:
     return have
 
 
-def _userns_rung_missing(userns: bool, pasta: str | None) -> str | None:
-    """Why the unprivileged rung cannot run here, or None."""
+def _userns_rung_missing(userns: bool, pasta: str | None, connected: bool = True) -> str | None:
+    """Why the unprivileged rung cannot run here, or None.
+
+    connected=False: the loopback-only namespace (a policy that reaches nothing
+    outside), which needs no pasta, tun device, nftables or default route."""
     if not userns:
         return (
             "unprivileged user namespaces are disabled (user.max_user_namespaces / "
             "kernel.unprivileged_userns_clone)"
         )
+    if not connected:
+        return None
     if pasta is None:
         return "pasta is not installed (Debian: passt)"
     tun = tun_device_problem()

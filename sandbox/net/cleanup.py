@@ -69,10 +69,10 @@ def cleanup_stale() -> list[str]:
     tables: list[tuple[str, str]] = []
     nft = None
     try:
-        from sandbox.host.nftables import shared_nft
+        from sandbox.host.nftables import shared_nft, table_names
 
+        tables = table_names()  # not libnftables' list: it would cache every table's ruleset
         nft = shared_nft()
-        tables = nft.list_tables()
     except LaunchError:
         pass
     for fam, name in tables:

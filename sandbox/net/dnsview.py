@@ -30,7 +30,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
@@ -49,10 +48,25 @@ UPSTREAM_TIMEOUT = 3.0
 MAX_TCP_MESSAGE = 65535
 
 
-@dataclass(frozen=True, slots=True)
 class Upstream:
-    host: str
-    port: int = 53
+    """The resolver the DNS view asks: host, port."""
+
+    # A plain class, not a dataclass: building one costs ~0.3-0.5 ms at import (exec of
+    # generated methods), on every launch's network phase.
+    __slots__ = ("host", "port")
+
+    def __init__(self, host: str, port: int = 53) -> None:
+        self.host = host
+        self.port = port
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Upstream) and (self.host, self.port) == (other.host, other.port)
+
+    def __hash__(self) -> int:
+        return hash((self.host, self.port))
+
+    def __repr__(self) -> str:
+        return f"Upstream({self.host!r}, {self.port})"
 
 
 def upstream_from_resolv_conf(path: str = "/etc/resolv.conf") -> Upstream | None:
@@ -114,7 +128,15 @@ class DnsView:
         """The port the view listens on (chosen at start() when constructed with port 0)."""
         return self._port
 
-    def start(self) -> None:
+    def bind(self) -> None:
+        """Create and bind the listening sockets in the calling thread's network namespace.
+
+        A socket keeps the namespace it was made in: called from a thread that
+        has joined the sandbox's namespace (the loopback-only layer), the view
+        listens on the sandbox's own loopback while its upstream queries, made
+        later by ordinary threads, leave from landgate's namespace."""
+        if self._socks:
+            return
         # An ephemeral port (the unprivileged rung, on the host's loopback) must be free
         # for both UDP and TCP on every address: the kernel picks it for one socket only,
         # so a number another program holds for the other protocol is retried, not fatal.
@@ -128,7 +150,18 @@ class DnsView:
                     raise
                 self._port = 0
         self._socks += socks
-        for s in socks:
+
+    def adopt(self, socks: Sequence[socket.socket]) -> None:
+        """Serve on sockets made elsewhere (the unprivileged rung's helper, in the sandbox's
+        namespace): bound, and a TCP one listening, on this view's address and port."""
+        if self._socks:
+            raise OSError(errno.EEXIST, "DNS view already bound")
+        self._socks += socks
+
+    def start(self) -> None:
+        """Serve (binding first in the caller's namespace unless bind() already ran)."""
+        self.bind()
+        for s in self._socks:
             fn = self._serve_udp if s.type == socket.SOCK_DGRAM else self._serve_tcp
             t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
             t.start()

@@ -108,6 +108,13 @@ class LoopbackForwarder:
         self._adopt(self._bind_all(ports))
         self._bound = True
 
+    def bind_here_made(self, made: list[tuple[str, int, socket.socket]]) -> None:
+        """Adopt listeners made in the sandbox's namespace by someone else (the helper)."""
+        for _addr, _port, s in made:
+            s.setblocking(False)
+        self._adopt(made)
+        self._bound = True
+
     def start(self) -> None:
         if not self._bound:
             self._adopt(self._bind(self._wanted()))

@@ -25,14 +25,26 @@ Protocol: one JSON object per line on stdin, one JSON reply per line on stdout.
       ruleset (one atomic batch), wait until pasta's default routes exist;
       reply {"ok": true, "pasta_pid": N} or {"ok": false, "error": "..."}.
   {"op": "nft", "batch": {...}}   run a batch (set elements from the DNS view).
+
+The loopback-only layer (sandbox/net/rung_lo.py; started with a second argument,
+the fd of a unix socket to landgate) needs neither pasta nor nft:
+  {"op": "attach_lo", "pid": P, "dns_port": 53, "ports": [...]}
+      join P's namespaces, bring `lo` up, bind the DNS view's UDP + TCP sockets on
+      127.0.0.1 and a TCP listener on 127.0.0.1 and ::1 for each port, and send
+      them to landgate (SCM_RIGHTS, with their description as the message);
+      reply {"ok": true, "sent": N}.
+  {"op": "bind", "ports": [...]}   more listeners (a `localhost:*` rescan), sent alike.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import signal
+import socket
+import struct
 import sys
 import tempfile
 import time
@@ -141,8 +153,45 @@ def default_routes() -> set[str]:
     return have
 
 
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def loopback_up() -> None:
+    """`ip link set lo up` in this thread's network namespace (SIOCSIFFLAGS)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
+        flags = struct.unpack_from("16sH", ifr)[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+
+
+def bind_sockets(dns_port: int | None, ports: list[int]) -> list[tuple[list[Any], socket.socket]]:
+    """The DNS view's sockets and the forwarder's listeners, made in this namespace."""
+    made: list[tuple[list[Any], socket.socket]] = []
+    if dns_port is not None:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", dns_port))
+            if kind == socket.SOCK_STREAM:
+                s.listen(64)
+            made.append((["dns", "127.0.0.1", dns_port], s))
+    for port in ports:
+        for addr, fam in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
+            s = socket.socket(fam, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((addr, port))
+                s.listen(4096)
+            except OSError:
+                s.close()  # taken by the sandbox's own server, or no ::1
+                continue
+            made.append((["lo", addr, port], s))
+    return made
+
+
 class Helper:
-    def __init__(self) -> None:
+    def __init__(self, fd_sock: socket.socket | None = None) -> None:
+        self.fd_sock = fd_sock
         self.nft: Nft | None = None
         self.pasta = -1
         self.log = tempfile.TemporaryFile()  # noqa: SIM115  (pasta's stderr, for the process's life)
@@ -202,6 +251,33 @@ class Helper:
             },
         }
 
+    def attach_lo(self, req: dict[str, Any]) -> dict[str, Any]:
+        pid = int(req["pid"])
+        user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _check(_libc.setns(user_fd, CLONE_NEWUSER), "setns user namespace")
+            _check(_libc.setns(net_fd, CLONE_NEWNET), "setns network namespace")
+        finally:
+            os.close(user_fd)
+            os.close(net_fd)
+        loopback_up()
+        return self.send(bind_sockets(int(req["dns_port"]), [int(p) for p in req["ports"]]))
+
+    def bind(self, req: dict[str, Any]) -> dict[str, Any]:
+        return self.send(bind_sockets(None, [int(p) for p in req["ports"]]))
+
+    def send(self, made: list[tuple[list[Any], socket.socket]]) -> dict[str, Any]:
+        if self.fd_sock is None:
+            raise HelperError("no socket to landgate (started without one)")
+        try:
+            desc = json.dumps([d for d, _ in made]).encode()
+            socket.send_fds(self.fd_sock, [desc], [s.fileno() for _, s in made])
+        finally:
+            for _, s in made:
+                s.close()  # landgate holds them now
+        return {"ok": True, "sent": len(made)}
+
     def nft_batch(self, req: dict[str, Any]) -> dict[str, Any]:
         if self.nft is None:
             raise HelperError("not attached")
@@ -220,7 +296,8 @@ class Helper:
 
 def main() -> int:
     die_with_parent(int(sys.argv[1]))
-    helper = Helper()
+    fd_sock = socket.socket(fileno=int(sys.argv[2])) if len(sys.argv) > 2 else None
+    helper = Helper(fd_sock)
     out = sys.stdout
     try:
         for line in sys.stdin:
@@ -228,6 +305,10 @@ def main() -> int:
                 req = json.loads(line)
                 if req.get("op") == "attach":
                     reply = helper.attach(req)
+                elif req.get("op") == "attach_lo":
+                    reply = helper.attach_lo(req)
+                elif req.get("op") == "bind":
+                    reply = helper.bind(req)
                 elif req.get("op") == "nft":
                     reply = helper.nft_batch(req)
                 else:

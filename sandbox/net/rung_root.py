@@ -25,7 +25,7 @@ from sandbox.net.setup import NetSetup, _loopback_ports, _NetState, _SetFeeder
 
 class RootRung(_NetState):
     def _prepare_netns(self, caps: NetCapabilities) -> NetSetup:
-        from sandbox.host.nftables import shared_nft
+        from sandbox.host.nftables import NftError, many_tables, shared_nft, table_names
         from sandbox.net import rtnl
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
 
@@ -104,7 +104,17 @@ class RootRung(_NetState):
         ruleset = compile_nft_ruleset(self.policy, None, topo)
         self._nft = shared_nft()
         self._created_table = True
-        self._nft.run(ruleset)
+        # Many concurrent sessions: no context keeps a cache of all their tables (nftables.py).
+        forget = many_tables()
+        try:
+            self._nft.run(ruleset, forget=forget)
+        except NftError:
+            # The batch creates its table: EEXIST means a leftover of a killed run under
+            # this reused pid (cleanup_stale spares our own pid).  Anything else is raised.
+            if ("inet", names.netns) not in table_names():
+                raise
+            self._nft.delete_table("inet", names.netns)
+            self._nft.run(ruleset, forget=forget)
 
         upstream = self._upstream or upstream_from_resolv_conf()
         if upstream is None:
@@ -114,7 +124,7 @@ class RootRung(_NetState):
             listen=[addr.host4],
             judge=lambda n: judge_name(policy, n),
             upstream=upstream,
-            allow_addresses=_SetFeeder(self._nft, names.netns),
+            allow_addresses=_SetFeeder(self._nft, names.netns, forget=None),
             on_event=self._on_event,
             names_sink=self._names_sink,
             rule_ref=lambda v: v.rule_ref(policy),

@@ -134,6 +134,7 @@ class UserRung(_NetState):
             netns_fd=-1,
             binds=[(str(resolv), "/etc/resolv.conf")],
             rung="userns",
+            layer="user + network namespace (pasta) + nftables + DNS view",
             warnings=warnings,
             ruleset_json=ruleset,
             dns_view="127.0.0.1",
@@ -218,7 +219,8 @@ class _HelperNft:
     def __init__(self, session: UserRung) -> None:
         self._session = session
 
-    def run(self, batch: dict[str, Any]) -> None:
+    def run(self, batch: dict[str, Any], forget: bool = False) -> None:
+        del forget  # the helper's namespace holds one table: its cache stays small
         self._session._helper_call({"op": "nft", "batch": batch}, timeout=5)
 
 

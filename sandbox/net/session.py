@@ -33,7 +33,7 @@ from sandbox.host.network import (
 )
 from sandbox.net.dnsview import DnsView, Upstream
 from sandbox.net.netns import SessionNames
-from sandbox.plan.names import judge_name
+from sandbox.plan.names import judge_name, reaches_outside
 from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
 
@@ -41,14 +41,14 @@ if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
 
 from sandbox.net.cleanup import _register_cleanup, cleanup_stale
+from sandbox.net.rung_lo import LoopbackOnlyRung, UserLoopbackOnlyRung
 from sandbox.net.rung_root import RootRung
-from sandbox.net.rung_user import UserRung
 from sandbox.net.setup import NetSetup
 
 _counter = itertools.count(1)
 
 
-class NetworkSession(RootRung, UserRung):
+class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
     """One sandbox's egress layer.  Not reusable: prepare() once, close() once (or more)."""
 
     def __init__(
@@ -96,12 +96,35 @@ class NetworkSession(RootRung, UserRung):
         self.timings: dict[str, float] = {}
         self._lock = threading.Lock()
         self.child_pid: int | None = None
+        self._fd_sock: Any = None
+        self._lo_ports: list[int] = []
+        self._lo_user = False
 
     # ---- public ----------------------------------------------------------
     def prepare(self) -> NetSetup:
         if self.setup is not None:
             raise LaunchError("NetworkSession.prepare called twice")
-        caps = network_capabilities()
+        # A policy that reaches nothing outside needs no nftables: the probe skips it, and
+        # the root rung then makes the loopback-only namespace (sandbox/net/rung_lo.py).
+        outside = reaches_outside(self.policy)
+        caps = network_capabilities(nft=outside)
+        if caps.rung == "netns" and not outside:
+            _register_cleanup(self)
+            try:
+                self.setup = self._prepare_loopback_only(caps)
+            except BaseException:
+                self.close()
+                raise
+            return self.setup
+        if caps.rung == "userns" and not outside:
+            _register_cleanup(self)
+            self._lo_user = True
+            try:
+                self.setup = self._prepare_userns_lo(caps)
+            except BaseException:
+                self.close()
+                raise
+            return self.setup
         if caps.rung == "userns":
             _register_cleanup(self)
             try:
@@ -129,7 +152,9 @@ class NetworkSession(RootRung, UserRung):
         only when pasta has configured it and the ruleset is loaded there: the
         agent never runs in a namespace without its ruleset."""
         self.child_pid = child_pid
-        if self._helper is not None:
+        if self._lo_user:
+            self._attach_userns_lo(child_pid)
+        elif self._helper is not None:
             self._attach_userns(child_pid)
 
     def close(self) -> None:
@@ -147,6 +172,8 @@ class NetworkSession(RootRung, UserRung):
 
         if self._helper is not None:
             step("namespace helper (pasta, nft)", self._stop_helper)
+        if self._fd_sock is not None:
+            step("helper socket", self._fd_sock.close)
         if self._loopback is not None:
             step("loopback forwarder", self._loopback.close)
         if self._dns is not None:
@@ -187,6 +214,7 @@ class NetworkSession(RootRung, UserRung):
             netns_fd=-1,
             binds=[],
             rung="connect-only",
+            layer="none (connect decisions only)",
             warnings=warnings,
             ruleset_json=compile_nft_ruleset(self.policy, pinned),
             pinned=pinned,

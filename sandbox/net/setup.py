@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
@@ -21,27 +20,62 @@ if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
 
 
-@dataclass(slots=True)
 class NetSetup:
-    """What the launcher needs: setns into netns_fd first in the child; bind-mount `binds`."""
+    """What the launcher needs: setns into netns_fd first in the child; bind-mount `binds`.
 
-    netns_fd: int
-    binds: list[tuple[str, str]]
-    rung: NetRung
-    warnings: list[str]
-    ruleset_json: dict[str, Any]
-    netns_path: str | None = None
-    addressing: Addressing | None = None
-    dns_view: str | None = None
-    forwarded_loopback_ports: list[int] = field(default_factory=list)
-    pinned: dict[str, list[str]] = field(default_factory=dict)
-    # The unprivileged rung: the launcher creates the namespace itself (LG_NS_NET,
-    # inside the sandbox's user namespace); attach(pid) configures it.
-    new_netns: bool = False
+    A plain class, not a dataclass: building a dataclass costs ~0.5 ms at import
+    (exec of its generated methods), on every launch's network phase."""
+
+    __slots__ = (
+        "addressing",
+        "binds",
+        "dns_view",
+        "forwarded_loopback_ports",
+        "layer",
+        "netns_fd",
+        "netns_path",
+        "new_netns",
+        "pinned",
+        "ruleset_json",
+        "rung",
+        "warnings",
+    )
+
+    def __init__(
+        self,
+        netns_fd: int,
+        binds: list[tuple[str, str]],
+        rung: NetRung,
+        warnings: list[str],
+        ruleset_json: dict[str, Any],
+        netns_path: str | None = None,
+        addressing: Addressing | None = None,
+        dns_view: str | None = None,
+        forwarded_loopback_ports: list[int] | None = None,
+        pinned: dict[str, list[str]] | None = None,
+        new_netns: bool = False,
+        layer: str = "network namespace + veth + nftables + DNS view",
+    ) -> None:
+        self.netns_fd = netns_fd
+        self.binds = binds
+        self.rung = rung
+        self.warnings = warnings
+        self.ruleset_json = ruleset_json
+        self.netns_path = netns_path
+        self.addressing = addressing
+        self.dns_view = dns_view
+        self.forwarded_loopback_ports = list(forwarded_loopback_ports or [])
+        self.pinned = dict(pinned or {})
+        # The unprivileged rung: the launcher creates the namespace itself (LG_NS_NET,
+        # inside the sandbox's user namespace); attach(pid) configures it.
+        self.new_netns = new_netns
+        # Which egress layer this is, for the trail and `landgate plan` (never silent).
+        self.layer = layer
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rung": self.rung,
+            "layer": self.layer,
             "netns": self.netns_path,
             "dns_view": self.dns_view,
             "warnings": list(self.warnings),
@@ -53,8 +87,11 @@ class NetSetup:
 class _SetFeeder:
     """Adds answered addresses to the nft sets; never shortens an element's life."""
 
-    def __init__(self, nft: Any, table: str) -> None:
+    def __init__(self, nft: Any, table: str, forget: bool | None = False) -> None:
         self._nft = nft
+        # Drop libnftables' cache after each update; None: when the namespace holds many
+        # tables at that moment (sandbox.host.nftables.many_tables, one netlink dump).
+        self._forget = forget
         self._table = table
         self._expiry: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -82,8 +119,13 @@ class _SetFeeder:
                         batch.setdefault(set_name, []).append(item)
                         self._expiry[key] = want
             if batch:
+                forget = self._forget
+                if forget is None:
+                    from sandbox.host.nftables import many_tables
+
+                    forget = many_tables()
                 # Re-adding an existing element updates its timeout on 6.x kernels.
-                self._nft.run(add_elements_batch(self._table, batch))
+                self._nft.run(add_elements_batch(self._table, batch), forget=forget)
 
 
 def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:
@@ -142,3 +184,6 @@ class _NetState:
     _routes: list[str]
     _ruleset: dict[str, Any]
     _lock: threading.Lock
+    _fd_sock: Any  # the loopback-only unprivileged rung: sockets from the helper
+    _lo_ports: list[int]
+    _lo_user: bool

@@ -164,3 +164,32 @@ def target_allowed(
     if allow is not None:
         return True, allow
     return policy.block("network").default_effect == "allow", None
+
+
+def reaches_outside(policy: Policy) -> bool:
+    """Whether some packet the policy allows could leave the sandbox's own namespace.
+
+    False when the network block's default denies and every allow rule names
+    only the loopback (`localhost`, a loopback address or CIDR) or a unix
+    socket: such a sandbox needs no route out at all.  Its allowed host
+    loopback ports are reached through the loopback forwarder (listeners
+    inside its namespace, no veth), unix sockets through the filesystem, and
+    its DNS view can listen on its own loopback.  Deny rules never add reach.
+
+    A `localhost` rule also covers names under `.localhost`; with no route out,
+    an upstream answer mapping such a name to a non-loopback address is
+    unreachable (stricter than the full layer, never weaker).
+    """
+    block = policy.block("network")
+    if block.default_effect == "allow":
+        return True
+    for rule in block.rules:
+        dest = rule.destination
+        if rule.effect != "allow" or dest is None:
+            continue
+        if dest.kind in ("localhost", "unix"):
+            continue
+        if dest.kind in ("ip", "cidr") and dest.network is not None and dest.network.is_loopback:
+            continue
+        return True
+    return False

@@ -161,10 +161,11 @@ def compile_nft_ruleset(
             r["comment"] = comment[:128]
         add("rule", **r)
 
-    # add + delete + add: replace a leftover table of the same name atomically.
-    cmds.append({"add": {"table": {"family": fam, "name": t}}})
-    cmds.append({"delete": {"table": {"family": fam, "name": t}}})
-    cmds.append({"add": {"table": {"family": fam, "name": t}}})
+    # create, not add: a leftover table of the same name (a killed run's, under a reused
+    # pid) fails the whole batch (EEXIST) instead of being merged with; the loader then
+    # deletes it and loads again.  Not "add + delete + add": with a delete in the batch
+    # libnftables 1.0.6 fetches every table's ruleset into its cache (~0.6 MB a table).
+    cmds.append({"create": {"table": {"family": fam, "name": t}}})
     for name in SETS:
         addr = "ipv4_addr" if name.endswith("4") else "ipv6_addr"
         typ: Any = addr if name.startswith("allowany") else [addr, "inet_service"]
@@ -341,9 +342,19 @@ def nft_plan_section(policy: Policy) -> dict[str, Any]:
     Anchored on placeholders (table landgate-PID-N, interface lgPIDhN): the real
     names and addresses are chosen per session.
     """
-    from sandbox.host.network import network_capabilities
+    from sandbox.host.network import LOOPBACK_ONLY_DETAIL, network_capabilities
+    from sandbox.plan.names import reaches_outside
 
-    caps = network_capabilities()
+    outside = reaches_outside(policy)
+    caps = network_capabilities(nft=outside)
+    if caps.rung in ("netns", "userns") and not outside:
+        # The loopback-only namespace (sandbox/net/rung_lo.py) loads no ruleset at all.
+        return {
+            "rung": caps.rung,
+            "notes": [LOOPBACK_ONLY_DETAIL],
+            "ruleset": {"nftables": []},
+            "text": "# no ruleset: " + LOOPBACK_ONLY_DETAIL + "\n",
+        }
     topo = NftTopology(hook="output") if caps.rung == "userns" else None
     ruleset = compile_nft_ruleset(policy, None, topo)
     return {

@@ -51,9 +51,10 @@ def render_nft_text(ruleset: Mapping[str, Any]) -> str:
     """An `nft list ruleset`-like rendering of the compiled batch, for `landgate plan`."""
     tables: dict[str, dict[str, Any]] = {}
     for cmd in ruleset.get("nftables", []):
-        if "add" not in cmd:
+        body = cmd.get("add") or cmd.get("create")  # the table is created, the rest added
+        if not body:
             continue
-        ((kind, obj),) = cmd["add"].items()
+        ((kind, obj),) = body.items()
         if kind == "table":
             tables.setdefault(obj["name"], {"sets": [], "chains": {}, "elements": {}})
             continue

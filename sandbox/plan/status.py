@@ -30,9 +30,20 @@ def egress_status(policy: Policy, sim: bool) -> LayerStatus:
         return LayerStatus(
             "egress", "enforced", "none needed", "the network policy allows every destination"
         )
-    from sandbox.host.network import network_capabilities
+    from sandbox.host.network import (
+        LOOPBACK_ONLY_DETAIL,
+        LOOPBACK_ONLY_LAYER,
+        network_capabilities,
+    )
+    from sandbox.plan.names import reaches_outside
 
-    caps = network_capabilities()
+    outside = reaches_outside(policy)
+    caps = network_capabilities(nft=outside)  # the same question sandbox.net asks
+    if caps.rung in ("netns", "userns") and not outside:
+        detail = LOOPBACK_ONLY_DETAIL
+        if sim:
+            detail += "; kept in force during simulation (nothing is sent where the policy says no)"
+        return LayerStatus("egress", "enforced", LOOPBACK_ONLY_LAYER, detail)
     if caps.enforced:
         if caps.rung == "userns":
             mech = "user + network namespace (pasta) + nftables + DNS view"

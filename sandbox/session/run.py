@@ -131,7 +131,11 @@ def run_session_result(options: RunOptions) -> SessionResult:
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
             # The network session has already warned through options.warn (each once).
-            net_info = {"network_rung": setup.rung, "network_warnings": list(setup.warnings)}
+            net_info = {
+                "network_rung": setup.rung,
+                "network_layer": setup.layer,
+                "network_warnings": list(setup.warnings),
+            }
         clock.mark("network")
         started: dict[str, Any] = {}
 

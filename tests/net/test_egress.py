@@ -286,7 +286,10 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 from sandbox.net import NetworkSession
 from sandbox.policy import load_policy_text
-ns = NetworkSession(load_policy_text("version: 1\\n"), uplinks=[])
+# a policy that reaches outside: the full layer (veth, table, run dir)
+text = "version: 1\\nactions:\\n  - action: network\\n    defaultEffect: deny\\n    rules:\\n"
+text += "      - { destination: allowed.test, effect: allow }\\n"
+ns = NetworkSession(load_policy_text(text), uplinks=[])
 ns.prepare()
 print(ns.names.netns, ns.names.host_if, flush=True)
 time.sleep(60)

@@ -54,7 +54,7 @@ print(" ".join(out), flush=True)
 """
 
 
-def _policy(world):
+def _policy(world, extra: str = ""):
     return world.write_policy(
         f"""\
 version: 1
@@ -70,13 +70,13 @@ actions:
     defaultEffect: deny
     rules:
       - {{ destination: "localhost:{world.allowed_server.port}", effect: allow }}
-"""
+{extra}"""
     )
 
 
-def _run(world, as_nobody: bool):
+def _run(world, as_nobody: bool, extra: str = ""):
     argv = [*py(AGENT), str(world.allowed_server.port), str(world.denied_server.port)]
-    return landgate(world, argv, policy=_policy(world), as_nobody=as_nobody)
+    return landgate(world, argv, policy=_policy(world, extra), as_nobody=as_nobody)
 
 
 @pytest.mark.parametrize("rung", ["root", "userns"])
@@ -113,7 +113,11 @@ def test_no_namespace_rung_loopback_is_the_hosts_and_judged(world, tun_root_only
     host = probe_host()
     require_kernel(host.is_root and host.seccomp_notify, "root, unotify")
     os.chmod(world.workspace, 0o777)
-    p = _run(world, as_nobody=True)
+    # A policy that reaches outside (a name): without pasta's tun device nobody gets no
+    # namespace.  (One that reaches nothing outside gets the loopback-only namespace,
+    # which needs no tun device: test_loopback_only.py.)
+    outside = '      - { destination: "allowed.test", effect: allow }\n'
+    p = _run(world, as_nobody=True, extra=outside)
     assert b"no network namespace" in p.stderr, p.stderr
     out = p.stdout.decode().split()
     assert out == ["ConnectionRefusedError"] * 3 + ["host-ok", "ConnectionRefusedError"], (

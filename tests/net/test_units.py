@@ -175,7 +175,7 @@ def test_connect_only_rung_pins_names_and_warns(policy, monkeypatch) -> None:
     monkeypatch.setattr(
         sess,
         "network_capabilities",
-        lambda: sess.NetCapabilities(
+        lambda nft=True: sess.NetCapabilities(
             **{**caps.to_dict(), "netns": False, "rung": "connect-only", "notes": ()}
         ),
     )

@@ -1,0 +1,302 @@
+"""The loopback-only layer (root rung): a private namespace with only its loopback up.
+
+For a policy that can reach nothing outside the sandbox (sandbox.plan.names.
+reaches_outside is False: default deny, and allows only for `localhost`,
+loopback addresses and unix sockets) the veth pair, the NAT, the nftables
+table and the forwarding sysctls would all exist to reject every packet.
+Here they are not made at all: the namespace has no device but `lo` and no
+route, so every packet to any other address fails in the kernel's route
+lookup (ENETUNREACH / EHOSTUNREACH) before any filter would see it.  That is
+at least as strong as the nft reject, and nothing inside the namespace can
+change it without CAP_NET_ADMIN over it (which the agent never holds: the
+namespace belongs to landgate's user namespace on this rung).
+
+What users keep:
+  * the private loopback (127.0.0.1, ::1) is up and the agent's own;
+  * allowed host loopback ports: the loopback forwarder's listeners are bound
+    inside the namespace, its outgoing sockets in landgate's (no veth needed);
+  * the DNS view: its sockets are created by the thread that made the
+    namespace, so they listen on the sandbox's own 127.0.0.1:53 while the
+    view's threads (and its upstream queries) stay in landgate's namespace.
+    Denied names are recorded exactly as with the full layer.  It has no
+    nft sets to feed: an answered address has no route either (a loopback
+    answer is the sandbox's own loopback).
+
+Nothing else is made: no run directory (the resolv.conf is one shared file),
+so a SIGKILLed run leaves nothing behind but what the kernel frees with the
+namespace's last reference.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sandbox.host.dashboards import dashboard_ports
+from sandbox.host.network import LOOPBACK_ONLY_LAYER, NetCapabilities
+from sandbox.net import netns as nsmod
+from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
+from sandbox.net.netns import NetSetupError
+from sandbox.net.rung_user import UserRung
+from sandbox.net.setup import NetSetup, _loopback_ports, _NetState
+from sandbox.plan.names import NameVerdict, judge_name, target_allowed
+
+RESOLV_CONF = "# landgate DNS view (loopback-only namespace)\nnameserver 127.0.0.1\n"
+RESOLV_CONF += "options edns0 timeout:2 attempts:2\n"
+
+
+def _no_route(addrs: Sequence[str], verdict: NameVerdict, timeout: int) -> None:
+    """The DNS view's set feeder here: there are no sets, and no route to any answer."""
+    del addrs, verdict, timeout
+
+
+def shared_resolv_conf() -> Path:
+    """/run/landgate/resolv-loopback.conf: the same text for every such session.
+
+    Written (atomically) only when missing or different; never removed, so a
+    killed run leaves no per-session file and a running one never loses its
+    bind-mount source."""
+    path = nsmod.RUN_DIR / "resolv-loopback.conf"
+    try:
+        if path.read_text() == RESOLV_CONF:
+            return path
+    except OSError:
+        pass
+    nsmod.RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    tmp = path.with_name(f".resolv-loopback.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        tmp.write_text(RESOLV_CONF)
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise NetSetupError(f"write {path}: {exc.strerror}") from None
+    return path
+
+
+class LoopbackOnlyRung(_NetState):
+    def _prepare_loopback_only(self, caps: NetCapabilities) -> NetSetup:
+        from sandbox.net import rtnl
+        from sandbox.net.loopback import LoopbackForwarder
+
+        del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
+        t0 = time.perf_counter()
+        policy = self.policy
+        warnings: list[str] = []
+        resolv = shared_resolv_conf()
+        fixed, any_port = _loopback_ports(policy)
+        forwarder = LoopbackForwarder(
+            -1,
+            # a dashboard's port never: re-read on every rescan (one started later)
+            # nor 53: the sandbox's 127.0.0.1:53 is its DNS view (as on the userns rung)
+            allowed=lambda p: (
+                p != 53
+                and p not in dashboard_ports()
+                and target_allowed(policy, f"127.0.0.1:{p}")[0]
+            ),
+            fixed_ports=fixed,
+            any_port=any_port,
+            warn=self._warn,
+        )
+        loop_ports = forwarder.wanted()  # the host's listeners: read here, in landgate's namespace
+        upstream = self._upstream or upstream_from_resolv_conf()
+        if upstream is None:
+            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
+            upstream = Upstream("127.0.0.1", 53)
+        dns = DnsView(
+            listen=["127.0.0.1"],
+            judge=lambda n: judge_name(policy, n),
+            upstream=upstream,
+            allow_addresses=_no_route,
+            on_event=self._on_event,
+            names_sink=self._names_sink,
+            rule_ref=lambda v: v.rule_ref(policy),
+            # AAAA answers are forwarded as A ones are: neither family has a route.
+            ipv6=True,
+        )
+        t1 = time.perf_counter()
+
+        def inside(_fd: int) -> None:
+            # The thread that made the namespace: lo up, then every socket that must
+            # live here (the forwarder's listeners, the DNS view's) is made here.
+            with rtnl.Rtnl() as inner:
+                inner.batch([rtnl.link_up("lo")])
+            try:
+                dns.bind()
+            except OSError as exc:
+                raise NetSetupError(
+                    f"DNS view: bind 127.0.0.1:53 in the sandbox's namespace: {exc.strerror}"
+                ) from None
+            forwarder.bind_here(loop_ports)
+
+        try:
+            self._fd, _ = nsmod.create_netns(inside, new_devices=False)
+        except NetSetupError:
+            forwarder.close()
+            dns.close()
+            raise
+        self._loopback = forwarder
+        self._dns = dns
+        forwarder.set_netns(self._fd)
+        t2 = time.perf_counter()
+        dns.start()
+        forwarder.start()
+        t3 = time.perf_counter()
+        self.timings.update(
+            {"lo_prepare": t1 - t0, "lo_netns": t2 - t1, "lo_threads": t3 - t2, "lo_total": t3 - t0}
+        )
+        for w in warnings:
+            self._warn(w)
+        return NetSetup(
+            netns_fd=self._fd,
+            binds=[(str(resolv), "/etc/resolv.conf")],
+            rung="netns",
+            warnings=warnings,
+            ruleset_json={"nftables": []},
+            netns_path=f"/proc/{os.getpid()}/fd/{self._fd}",
+            dns_view="127.0.0.1",
+            forwarded_loopback_ports=forwarder.ports,
+            layer=LOOPBACK_ONLY_LAYER,
+        )
+
+
+class UserLoopbackOnlyRung(UserRung):
+    """The same layer on the unprivileged rung: the launcher's LG_NS_NET, no pasta, no nft.
+
+    landgate cannot join the sandbox's namespace itself (it is threaded, and the
+    namespace belongs to the sandbox's user namespace), so the namespace helper
+    (sandbox/net/nshelper.py) joins it, brings `lo` up, binds the DNS view's and
+    the forwarder's sockets there and hands them over a unix socket
+    (SCM_RIGHTS).  Without pasta nothing connects the namespace to anything:
+    the agent, a non-root uid without capabilities, cannot add a device or a
+    route, so every packet to another address fails as on the root rung.  It
+    needs no tun device either."""
+
+    def _prepare_userns_lo(self, caps: NetCapabilities) -> NetSetup:
+        import socket
+        import subprocess
+        import sys
+        import tempfile
+
+        from sandbox.net.loopback import LoopbackForwarder
+        from sandbox.net.rung_user import _cleanup_stale_user_dirs
+
+        del caps
+        policy = self.policy
+        warnings: list[str] = []
+        _cleanup_stale_user_dirs()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self._helper = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    str(Path(__file__).with_name("nshelper.py")),
+                    str(os.getpid()),
+                    str(theirs.fileno()),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        ours.settimeout(15)
+        self._fd_sock = ours
+        fixed, any_port = _loopback_ports(policy)
+        self._loopback = LoopbackForwarder(
+            -1,
+            allowed=lambda p: (
+                p != 53
+                and p not in dashboard_ports()
+                and target_allowed(policy, f"127.0.0.1:{p}")[0]
+            ),
+            fixed_ports=fixed,
+            any_port=any_port,
+            warn=self._warn,
+            bind_in_netns=self._helper_bind,
+        )
+        self._lo_ports = self._loopback.wanted()
+        upstream = self._upstream or upstream_from_resolv_conf()
+        if upstream is None:
+            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
+            upstream = Upstream("127.0.0.1", 53)
+        self._dns = DnsView(
+            listen=["127.0.0.1"],
+            judge=lambda n: judge_name(policy, n),
+            upstream=upstream,
+            allow_addresses=_no_route,
+            on_event=self._on_event,
+            names_sink=self._names_sink,
+            rule_ref=lambda v: v.rule_ref(policy),
+        )
+        self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
+        os.chmod(self._user_dir, 0o755)
+        Path(self._user_dir, "owner").write_text(
+            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n"
+        )
+        resolv = Path(self._user_dir, "resolv.conf")
+        resolv.write_text(RESOLV_CONF)
+        resolv.chmod(0o644)
+        for w in warnings:
+            self._warn(w)
+        return NetSetup(
+            netns_fd=-1,
+            binds=[(str(resolv), "/etc/resolv.conf")],
+            rung="userns",
+            warnings=warnings,
+            ruleset_json={"nftables": []},
+            dns_view="127.0.0.1",
+            forwarded_loopback_ports=list(self._lo_ports),
+            new_netns=True,
+            layer=LOOPBACK_ONLY_LAYER,
+        )
+
+    def _helper_sockets(self, req: dict[str, Any]) -> list[tuple[str, str, int, Any]]:
+        """Ask the helper for sockets made in the sandbox's namespace; receive them."""
+        import json
+        import socket
+
+        reply = self._helper_call(req, timeout=15)
+        sock = self._fd_sock
+        if sock is None:
+            raise NetSetupError("namespace helper: no socket to receive on")
+        n = int(reply.get("sent", 0))
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, max(n, 1))
+        except OSError as exc:
+            raise NetSetupError(f"namespace helper: receive sockets: {exc}") from None
+        made = [socket.socket(fileno=fd) for fd in fds]
+        desc = json.loads(msg or b"[]")
+        if len(made) != n or len(desc) != n:
+            for s in made:
+                s.close()
+            raise NetSetupError(f"namespace helper: sent {n} sockets, {len(made)} received")
+        return [(d[0], d[1], int(d[2]), s) for d, s in zip(desc, made, strict=True)]
+
+    def _helper_bind(self, bind_all: Any) -> list[tuple[str, int, Any]]:
+        """The forwarder's rescan: listeners for new host ports, bound by the helper."""
+        del bind_all  # the forwarder's own binder: it cannot run in that namespace
+        assert self._loopback is not None
+        ports = self._loopback.wanted()
+        got = self._helper_sockets({"op": "bind", "ports": ports}) if ports else []
+        for _kind, _addr, _port, s in got:
+            s.setblocking(False)  # the forwarder accepts in bursts until EAGAIN
+        return [(addr, port, s) for _kind, addr, port, s in got]
+
+    def _attach_userns_lo(self, pid: int) -> None:
+        t0 = time.perf_counter()
+        got = self._helper_sockets(
+            {"op": "attach_lo", "pid": pid, "dns_port": 53, "ports": self._lo_ports}
+        )
+        assert self._dns is not None and self._loopback is not None
+        self._dns.adopt([s for kind, _a, _p, s in got if kind == "dns"])
+        self._loopback.bind_here_made([(a, p, s) for kind, a, p, s in got if kind == "lo"])
+        self._dns.start()
+        self._loopback.start()
+        self.timings["attach"] = time.perf_counter() - t0
