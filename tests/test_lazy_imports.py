@@ -218,3 +218,15 @@ def test_run_defines_no_dataclass_in_policy_plan_or_session(
             and not c.startswith(tuple(p + "." for p in NOT_OWN))
         ]
         assert mine == []
+
+
+def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
+    """No value class on `landgate run`'s path is a dataclass (sandbox.record instead):
+    `dataclasses` (and `inspect`, `ast`, `dis`, `tokenize` under it, ~6 ms) is not even
+    imported, cold or from the caches."""
+    argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
+    for _ in range(2):
+        got = _modules([*argv, "/bin/true"], home, cwd=str(tmp_path))
+        assert got["rc"] == 0
+        assert "sandbox.supervise.tables" in got["modules"]  # the twin: the whole path ran
+        assert _loaded(got["modules"], ("dataclasses", "inspect")) == []

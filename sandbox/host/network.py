@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from sandbox.errors import LaunchError
 from sandbox.host.probe import tun_device_problem
+from sandbox.record import Record
 
 
 def read_sysctl(path: str) -> str | None:
@@ -54,8 +54,7 @@ LOOPBACK_ONLY_DETAIL = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NetCapabilities:
+class NetCapabilities(Record):
     """What this host allows the egress layer to do; `doctor` prints it."""
 
     root: bool

@@ -12,14 +12,11 @@ secret-bearing name never leaves the machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sandbox.policy.model import Policy, Rule
-from sandbox.record import replace
+from sandbox.record import Record, replace
 
 
-@dataclass(frozen=True, slots=True)
-class NameVerdict:
+class NameVerdict(Record):
     """What the egress layer does with a host name.
 
     answer: resolve it (else NXDOMAIN).

@@ -39,18 +39,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.plan.nft_text import render_nft_text
 from sandbox.policy.model import Policy, Rule
+from sandbox.record import Record
 
 SETS = ("allow4", "allow6", "allowany4", "allowany6", "deny4", "deny6")
 DEFAULT_TTL = 300  # seconds, for names pinned at launch
 
 
-@dataclass(frozen=True, slots=True)
-class NftTopology:
+class NftTopology(Record):
     """Where the ruleset is anchored; placeholders for `landgate plan`."""
 
     table: str = "landgate-PID-N"
