@@ -28,16 +28,23 @@ if "finaliser" in setup:
         def __del__(self):
             sys.stderr.write("finaliser ran\n")
     keep = Noisy()
+marker = sys.argv[3]
+sys.argv = ["landgate", *json.loads(sys.argv[1])]
+import sandbox.cli
 if "thread" in setup:
-    marker = sys.argv[3]
+    # Started when main() returns, so it is certainly still running when entry() decides
+    # how to leave (a thread started before the run could end first on a slow machine).
     def late():
         time.sleep(0.3)
         with open(marker, "w") as fh:
             fh.write("done")
-    threading.Thread(target=late).start()
-sys.argv = ["landgate", *json.loads(sys.argv[1])]
-from sandbox.cli import entry
-entry()
+    run_main = sandbox.cli.main
+    def main(words):
+        code = run_main(words)
+        threading.Thread(target=late).start()
+        return code
+    sandbox.cli.main = main
+sandbox.cli.entry()
 """
 
 
