@@ -42,7 +42,7 @@ from typing import Any
 from sandbox._version import __version__
 from sandbox.digest import compare_digest, hmac_sha256, sha256, token_hex
 from sandbox.keyfile import create_key_file
-from sandbox.policy import fsdeps
+from sandbox.policy import fsdeps, globs
 from sandbox.policy.baseline import key_dir
 from sandbox.policy.keys import MAX_BYTES
 from sandbox.policy.model import Policy
@@ -310,6 +310,7 @@ def _read_entry(key: str, mac_key: bytes) -> tuple[Policy, list[fsdeps.Note]] | 
         # package's code, globs.py's with it).  compile_policy looks each up by its exact
         # inputs; a key missing here is compiled afresh.
         policy.cache["programs"] = programs
+        globs.seed(programs)  # the planner's and explain's matches of the same globs
     return policy, notes
 
 

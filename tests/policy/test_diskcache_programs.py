@@ -148,3 +148,34 @@ def test_the_entry_holds_no_c_memory(env: Path) -> None:
     live = _fresh(pol, env)
     assert isinstance(live.cache.get("compiled"), compiled.Compiled)
     assert _payload(_entry())["policy"].cache == {}
+
+
+def test_a_hit_seeds_the_planners_glob_matches(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same programs serve every match of the policy's globs in this process (the
+    planner's Landlock grants match each grant against the deny rules): none compiled
+    after a hit, and each one the very program a cold compile makes."""
+    from sandbox.policy import globs
+    from sandbox.policy.patterns import match_path
+
+    monkeypatch.setattr(globs, "_SEEDED", {})
+    path = resolve_policy_path("coding-agent", env)
+    _fresh(path, env)  # miss: stored with its programs
+    globs._compile_glob.cache_clear()
+    made: list[tuple] = []
+    real = globs._compile_glob
+
+    def counted(glob: str, **kw: bool) -> tuple[int, ...]:
+        made.append((glob, kw))
+        return real(glob, **kw)
+
+    monkeypatch.setattr(globs, "_compile_glob", counted)
+    hit = _fresh(path, env)
+    rules = [r for a in ("file_read", "file_write") for r in hit.block(a).rules if r.path]
+    got = [match_path(r.path, "/home/u/.ssh/id_rsa") for r in rules]
+    assert made == []
+    monkeypatch.setattr(globs, "_SEEDED", {})  # the twin: without the entry's programs...
+    assert [match_path(r.path, "/home/u/.ssh/id_rsa") for r in rules] == got
+    assert made, "...each glob is compiled"
+    for key, words in _payload(_entry())["programs"].items():
+        if key[1] is not None:
+            assert real(key[0], path=key[1], directory=key[2], anchored=key[3]) == words
