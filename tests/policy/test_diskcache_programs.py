@@ -179,3 +179,31 @@ def test_a_hit_seeds_the_planners_glob_matches(env: Path, monkeypatch: pytest.Mo
     for key, words in _payload(_entry())["programs"].items():
         if key[1] is not None:
             assert real(key[0], path=key[1], directory=key[2], anchored=key[3]) == words
+
+
+def test_the_hook_channels_policy_keeps_the_programs(env: Path, compiles: list) -> None:
+    """`landgate run` decides with the policy the session hook channel grants (a few
+    baseline rules added): it keeps the entry's programs, so only the added rules'
+    globs are compiled, and it decides as the same grant of a cold load."""
+    from sandbox.integrations.hook import SessionDecider
+    from sandbox.session.report import ReportChannel
+
+    path = resolve_policy_path("claude-code", env)
+    _fresh(path, env)
+    hit = _fresh(path, env)
+    channel = ReportChannel(SessionDecider())
+    try:
+        granted = channel.grant(hit, dict(os.environ))
+        cold = channel.grant(loader.load_policy(path, cwd=env, memo=False), dict(os.environ))
+    finally:
+        channel.close()
+    assert granted.cache.get("programs") == hit.cache["programs"]
+    compiles.clear()
+    comp = compiled.compile_policy(granted)
+    added = [r for r in comp.rules if r.source.file == "<session hook channel>"]
+    assert added and 0 < len(compiles) <= len(added)
+    assert {k[0] for k in compiles} <= {r.path.glob for r in added if r.path} | {
+        r.destination.unix_glob for r in added if r.destination
+    }
+    for action, target in [("file_read", "~/.ssh/id_rsa"), ("network", f"unix:{channel.path}")]:
+        assert decide(granted, action, target) == decide(cold, action, target)
