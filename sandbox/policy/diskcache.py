@@ -25,6 +25,9 @@ Anything wrong (missing, foreign, corrupt, stale, unreadable, an unwritable cach
 directory) is a miss: the policy is loaded as if there were no cache, and a fresh
 entry written when possible.  The cache never changes a decision, only its cost.
 
+An entry also carries the policy's compiled glob programs (sandbox.policy.compiled), by
+their exact inputs: a hit compiles none of them (tests/policy/test_diskcache_programs.py).
+
 LANDGATE_POLICY_CACHE=0 turns it off (the benchmark measures cold loads with it).
 """
 
