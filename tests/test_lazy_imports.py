@@ -230,3 +230,6 @@ def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
         assert got["rc"] == 0
         assert "sandbox.supervise.tables" in got["modules"]  # the twin: the whole path ran
         assert _loaded(got["modules"], ("dataclasses", "inspect")) == []
+        # Nor `glob` (~1 ms): the open check lists the one directory of the presets'
+        # `/etc/ssh/ssh_host_*_key` itself (tables._glob_matches).
+        assert "glob" not in got["modules"]

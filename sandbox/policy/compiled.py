@@ -134,7 +134,12 @@ def ordered(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
 # the tables
 
 
+_FFI_LIB: list[tuple[Any, Any]] = []  # (ffi, lib) once imported
+
+
 def _lib() -> tuple[Any, Any]:
+    if _FFI_LIB:  # hundreds of calls per compile: no import statement each
+        return _FFI_LIB[0]
     try:
         from sandbox._supervise import ffi, lib  # the C core; loaded on first decision
     except ImportError as exc:
@@ -143,7 +148,20 @@ def _lib() -> tuple[Any, Any]:
             f"the supervisor extension sandbox._supervise does not import ({exc}): "
             "reinstall landgate (make install)"
         ) from None
+    _FFI_LIB.append((ffi, lib))
     return ffi, lib
+
+
+# A glob program's inputs: (text, path, directory, anchored); path None = a literal word.
+ProgramKey = tuple[str, "bool | None", bool, bool]
+
+
+def program_words(key: ProgramKey) -> tuple[int, ...]:
+    """The program for `key`, computed (never looked up: see Compiled.words)."""
+    text, path, directory, anchored = key
+    if path is None:
+        return literal(text)
+    return compile_glob(text, path=path, directory=directory, anchored=anchored)
 
 
 class Compiled:
@@ -152,10 +170,25 @@ class Compiled:
     A plain mutable class (compile_policy fills path_ranges after the tables): nothing
     compares, hashes or prints one."""
 
-    __slots__ = ("_keep", "c", "n_exec", "path_ranges", "path_start", "rules", "unix_start")
+    __slots__ = (
+        "_keep",
+        "c",
+        "n_exec",
+        "path_ranges",
+        "path_start",
+        "programs",
+        "rules",
+        "unix_start",
+    )
 
     def __init__(
-        self, c: Any, rules: list[Rule], n_exec: int, path_start: int, unix_start: int
+        self,
+        c: Any,
+        rules: list[Rule],
+        n_exec: int,
+        path_start: int,
+        unix_start: int,
+        programs: dict[ProgramKey, tuple[int, ...]] | None = None,
     ) -> None:
         self.c = c
         self.rules = rules  # index -> rule (exec, then paths, then unix)
@@ -164,6 +197,19 @@ class Compiled:
         self.unix_start = unix_start
         self.path_ranges: dict[str, tuple[int, int]] = {}  # action -> [start, end)
         self._keep: list[Any] = []  # cffi allocations the tables point into
+        # Every program these tables hold, by its inputs.  Seeded from the policy's disk
+        # cache entry (sandbox.policy.diskcache: authenticated, keyed by the policy package's
+        # code, so by globs.py's too); a key not in it is compiled here.
+        self.programs: dict[ProgramKey, tuple[int, ...]] = programs if programs is not None else {}
+
+    def words(self, key: ProgramKey) -> tuple[int, ...]:
+        got = self.programs.get(key)
+        if got is None:
+            got = self.programs[key] = program_words(key)
+        return got
+
+    def glob(self, text: str, *, path: bool, directory: bool = False, anchored: bool = True) -> Any:
+        return self.program(self.words((text, path, directory, anchored)))
 
     def program(self, words: tuple[int, ...]) -> Any:
         ffi, _ = _lib()
@@ -177,7 +223,7 @@ def _program_list(comp: Compiled, globs: tuple[str, ...], *, exact: bool) -> tup
     arr = ffi.new("unsigned *[]", max(1, len(globs)))
     comp._keep.append(arr)
     for i, g in enumerate(globs):
-        arr[i] = comp.program(literal(g) if exact else compile_glob(g, path=False))
+        arr[i] = comp.program(comp.words((g, None if exact else False, False, True)))
     return arr, len(globs)
 
 
@@ -188,7 +234,7 @@ def _syntax(comp: Compiled) -> Any:
     wr = ffi.new("struct lg_wrapper[]", len(WRAPPERS))
     comp._keep.append(wr)
     for i, w in enumerate(WRAPPERS):
-        wr[i].name = comp.program(compile_glob(w.name, path=False))
+        wr[i].name = comp.glob(w.name, path=False)
         wr[i].arg_opts, wr[i].n_arg_opts = _program_list(comp, w.arg_opts, exact=True)
         wr[i].stop_opts, wr[i].n_stop_opts = _program_list(comp, w.stop_opts, exact=False)
         wr[i].options = int(w.options)
@@ -203,19 +249,17 @@ def _syntax(comp: Compiled) -> Any:
     return sx
 
 
-def _path_program(rule: Rule) -> tuple[int, ...]:
-    p = rule.path
-    assert p is not None
-    return compile_glob(p.glob, path=True, directory=p.directory, anchored=p.anchored)
+_HOOK_BASE: dict[str, str] = {}  # each hook directory's protected glob -> the directory
 
 
-def protected_base(rule: Rule) -> tuple[int, ...] | None:
-    """The hook directory's program for one of its protected globs (`.git/hooks/*[!e]` ->
-    `**/.git/hooks`): a policy allow of exactly that directory opens them all."""
-    for base in HOOK_DIRS:
-        if rule.pattern in hook_globs(base):
-            return compile_glob(base, path=True, anchored=False)
-    return None
+def protected_base(rule: Rule) -> str | None:
+    """The hook directory of one of its protected globs (`.git/hooks/*[!e]` ->
+    `.git/hooks`, compiled unanchored): a policy allow of exactly that directory opens
+    them all."""
+    if not _HOOK_BASE:
+        for base in reversed(HOOK_DIRS):  # the first directory naming a glob wins
+            _HOOK_BASE.update(dict.fromkeys(hook_globs(base), base))
+    return _HOOK_BASE.get(rule.pattern)
 
 
 def compile_policy(policy: Policy) -> Compiled:
@@ -223,6 +267,7 @@ def compile_policy(policy: Policy) -> Compiled:
     got = policy.cache.get("compiled")
     if isinstance(got, Compiled):
         return got
+    seeded = policy.cache.get("programs")
     ffi, lib = _lib()
     exec_rules = [r for r in ordered(policy.block("shell_exec").rules) if r.command]
     path_rules = [
@@ -241,13 +286,20 @@ def compile_policy(policy: Policy) -> Compiled:
     ]
     rules = exec_rules + [r for r, _ in path_rules] + unix_rules
     t = ffi.new("struct lg_tables *")
-    comp = Compiled(t, rules, len(exec_rules), len(exec_rules), len(rules) - len(unix_rules))
+    comp = Compiled(
+        t,
+        rules,
+        len(exec_rules),
+        len(exec_rules),
+        len(rules) - len(unix_rules),
+        dict(seeded) if isinstance(seeded, dict) else None,
+    )
     comp._keep.append(t)
     ex = ffi.new("struct lg_exec_rule[]", max(1, len(exec_rules)))
     comp._keep.append(ex)
     for i, r in enumerate(exec_rules):
         assert r.command is not None
-        ex[i].glob = comp.program(compile_glob(r.command.glob, path=False))
+        ex[i].glob = comp.glob(r.command.glob, path=False)
         ex[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
         ex[i].inherit = int(r.inherit)
         ex[i].by_path = int("/" in r.command.program)
@@ -259,13 +311,14 @@ def compile_policy(policy: Policy) -> Compiled:
     comp._keep.append(pr)
     for i, (r, access) in enumerate(path_rules):
         assert r.path is not None
-        pr[i].glob = comp.program(_path_program(r))
+        p = r.path
+        pr[i].glob = comp.glob(p.glob, path=True, directory=p.directory, anchored=p.anchored)
         pr[i].access = access
         pr[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
         pr[i].overridable = int(r.origin == "protected" and r.overridable)
         pr[i].rule = comp.path_start + i
         base = protected_base(r) if r.origin == "protected" else None
-        pr[i].base = comp.program(base) if base is not None else ffi.NULL
+        pr[i].base = comp.glob(base, path=True, anchored=False) if base is not None else ffi.NULL
         if _exact_allow(r):
             b = ffi.new("char[]", r.path.glob.encode("utf-8", "surrogateescape"))
             comp._keep.append(b)
@@ -282,7 +335,7 @@ def compile_policy(policy: Policy) -> Compiled:
         assert r.destination is not None and r.destination.unix_glob is not None
         nr[i].kind, nr[i].port, nr[i].rule = lib.LG_NET_UNIX, -1, comp.unix_start + i
         nr[i].effect = lib.LG_EFFECT_ALLOW if r.effect == "allow" else lib.LG_EFFECT_DENY
-        nr[i].glob = comp.program(compile_glob(r.destination.unix_glob, path=True))
+        nr[i].glob = comp.glob(r.destination.unix_glob, path=True)
     t.net, t.n_net = nr, len(unix_rules)
     t.net_default_rule, t.net_default_effect = -1, 0
     policy.cache["compiled"] = comp

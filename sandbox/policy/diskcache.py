@@ -25,6 +25,9 @@ Anything wrong (missing, foreign, corrupt, stale, unreadable, an unwritable cach
 directory) is a miss: the policy is loaded as if there were no cache, and a fresh
 entry written when possible.  The cache never changes a decision, only its cost.
 
+An entry also carries the policy's compiled glob programs (sandbox.policy.compiled), by
+their exact inputs: a hit compiles none of them (tests/policy/test_diskcache_programs.py).
+
 LANDGATE_POLICY_CACHE=0 turns it off (the benchmark measures cold loads with it).
 """
 
@@ -37,14 +40,16 @@ import stat
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from sandbox._version import __version__
 from sandbox.digest import compare_digest, hmac_sha256, sha256, token_hex
 from sandbox.keyfile import create_key_file
-from sandbox.policy import fsdeps
+from sandbox.policy import fsdeps, globs
 from sandbox.policy.baseline import key_dir
 from sandbox.policy.keys import MAX_BYTES
 from sandbox.policy.model import Policy
+from sandbox.record import replace
 
 MAGIC = b"landgate-policy-cache 1\n"
 KEY_NAME = "policy-cache.key"
@@ -301,15 +306,39 @@ def _read_entry(key: str, mac_key: bytes) -> tuple[Policy, list[fsdeps.Note]] | 
         return None
     if not fsdeps.still_true(notes, MAX_BYTES):
         return None
+    programs = entry.get("programs")
+    if isinstance(programs, dict) and programs:
+        # The policy's compiled glob programs (sandbox.policy.compiled), by their inputs:
+        # as authentic as the policy (same tag) and as fresh (the key holds the policy
+        # package's code, globs.py's with it).  compile_policy looks each up by its exact
+        # inputs; a key missing here is compiled afresh.
+        policy.cache["programs"] = programs
+        globs.seed(programs)  # the planner's and explain's matches of the same globs
     return policy, notes
+
+
+def _programs(policy: Policy) -> dict[Any, tuple[int, ...]]:
+    """The policy's glob programs, compiled now (the session compiles them next anyway:
+    compile_policy keeps its tables in policy.cache).  None compiled (a broken install):
+    an entry without them, and every load compiles its own."""
+    from sandbox.policy.compiled import compile_policy
+
+    try:
+        return dict(compile_policy(policy).programs)
+    except Exception:  # noqa: BLE001 - the cache never decides; the session's compile reports it
+        return {}
 
 
 def _write_entry(key: str, mac_key: bytes, notes: list[fsdeps.Note], policy: Policy) -> None:
     """Store the entry (atomically: a reader sees the old file or the whole new one).
     Any failure leaves no entry; the next run loads afresh."""
+    programs = _programs(policy)
     try:
+        # policy.cache (the compiled tables: C memory) is not part of the policy's value.
+        stored = replace(policy, cache={})
         payload = pickle.dumps(
-            {"key": key, "notes": notes, "policy": policy}, protocol=pickle.HIGHEST_PROTOCOL
+            {"key": key, "notes": notes, "policy": stored, "programs": programs},
+            protocol=pickle.HIGHEST_PROTOCOL,
         )
     except Exception:  # noqa: BLE001 - something unpicklable in a policy: not cached
         return

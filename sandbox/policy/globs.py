@@ -18,7 +18,9 @@ is not UTF-8: one per undecodable byte, as os.fsdecode gives them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 OP_END, OP_LIT, OP_ONE, OP_STAR, OP_CLASS, OP_ANY, OP_SUBDIRS, OP_PARENTS = range(8)
 CLASS_NEG = 0x800000
@@ -96,11 +98,42 @@ def _fragment(glob: str, *, path: bool) -> list[int]:
     return out
 
 
-@lru_cache(maxsize=8192)
+# Programs an authenticated policy cache entry carries (sandbox.policy.diskcache), by their
+# exact inputs (glob, path, directory, anchored): compile_glob's answer for those inputs,
+# computed by this very code (the entry's key holds the policy package's code).
+_SEEDED: dict[tuple[str, bool, bool, bool], tuple[int, ...]] = {}
+_SEEDED_MAX = 8192
+
+
+def seed(programs: Mapping[Any, Any]) -> None:
+    """Take the glob programs of a policy cache entry (other keys, literals, are skipped)."""
+    if len(_SEEDED) + len(programs) > _SEEDED_MAX:
+        _SEEDED.clear()
+    for key, words in programs.items():
+        if (
+            isinstance(key, tuple)
+            and len(key) == 4
+            and isinstance(key[0], str)
+            and all(isinstance(k, bool) for k in key[1:])
+            and isinstance(words, tuple)
+        ):
+            _SEEDED[key] = words
+
+
 def compile_glob(
     glob: str, *, path: bool, directory: bool = False, anchored: bool = True
 ) -> tuple[int, ...]:
     """The program for `glob` (see the module doc).  Raises ValueError for a malformed glob."""
+    got = _SEEDED.get((glob, path, directory, anchored))
+    if got is not None:
+        return got
+    return _compile_glob(glob, path=path, directory=directory, anchored=anchored)
+
+
+@lru_cache(maxsize=8192)
+def _compile_glob(
+    glob: str, *, path: bool, directory: bool = False, anchored: bool = True
+) -> tuple[int, ...]:
     if "\x00" in glob:
         raise ValueError(f"NUL character in {glob!r}")
     if not path:

@@ -147,8 +147,12 @@ class ReportChannel:
             for pattern, execute, why in items:
                 rules.append(_baseline_rule(policy, action, len(rules) + 1, pattern, why, execute))
             blocks[action] = replace(block, rules=tuple(rules))
-        # The policy in force is the one the hook's requests are decided by.
-        self._policy = replace(policy, blocks=blocks, cache={})
+        # The policy in force is the one the hook's requests are decided by.  Its glob
+        # programs from the policy cache carry over: each is looked up by its exact inputs
+        # (sandbox.policy.compiled), so the rules added here are compiled afresh.
+        programs = policy.cache.get("programs")
+        cache = {"programs": programs} if programs is not None else {}
+        self._policy = replace(policy, blocks=blocks, cache=cache)
         return self._policy
 
     def start(self, writer: AuditWriter) -> None:

@@ -14,7 +14,6 @@ form judged from the object.  A byte copy is a new inode and is not caught here
 from __future__ import annotations
 
 import fnmatch
-import glob as _glob
 import os
 import stat
 from collections.abc import Iterable
@@ -38,7 +37,11 @@ def _candidates(program: str, dirs: Iterable[str], listings: dict[str, list[str]
     if "/" in program:
         if not program.startswith("/"):
             return []
-        return _glob.glob(program) if _GLOB & set(program) else [program]
+        if not _GLOB & set(program):
+            return [program]
+        import glob as _glob  # only for a globbed program path (~1 ms to import)
+
+        return _glob.glob(program)
     found = []
     for d in dirs:
         if _GLOB & set(program):

@@ -10,7 +10,7 @@ so every event names the rule that decided it.
 
 from __future__ import annotations
 
-import glob as _glob
+import fnmatch
 import ipaddress
 import os
 import socket
@@ -128,7 +128,7 @@ def _existing_keys(
             budget -= 1
             continue
         if "**" not in g:
-            for m in _glob.iglob(g):
+            for m in _glob_matches(g):
                 key = _file_key(m)
                 if key is not None:
                     found.append(key)
@@ -141,6 +141,29 @@ def _existing_keys(
             continue
         budget = _walk_keys(base, found, budget, mounts or _Mounts())
     return found
+
+
+def _glob_matches(g: str) -> Iterable[str]:
+    """glob.iglob(g) for an absolute glob: the same paths.  A glob in the last component
+    only (`/etc/ssh/ssh_host_*_key`, in every preset) is one directory listing filtered
+    as glob filters it (fnmatch, and a leading `.` matched only by a pattern that has
+    one); anything else goes to the glob module (~1 ms to import on this machine)."""
+    d, pat = os.path.split(g)
+    if not pat or not d.startswith("/") or any(c in d for c in "*?["):
+        import glob as _glob
+
+        return _glob.iglob(g)
+    try:
+        with os.scandir(d) as it:
+            names = [e.name for e in it]
+    except OSError:
+        return []  # glob: an unreadable or missing directory matches nothing
+    hidden = pat.startswith(".")
+    return [
+        os.path.join(d, n)
+        for n in names
+        if (hidden or not n.startswith(".")) and fnmatch.fnmatchcase(n, pat)
+    ]
 
 
 # File systems whose directory entries carry the inode number stat(2) reports for a regular

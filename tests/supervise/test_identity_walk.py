@@ -123,3 +123,58 @@ def test_a_file_mounted_on_an_entry_is_keyed_as_what_an_open_reaches(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out == {"mounted": True, "underneath": False}
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "d/ssh_host_*_key",
+        "d/*",
+        "d/.*",
+        "d/?x",
+        "d/[ab]*",
+        "d/[!a]*",
+        "d/*key",
+        "missing/*",
+        "*/ssh_host_*_key",
+        "d/sub/*",
+    ],
+)
+def test_glob_matches_is_glob(tmp_path: Path, pattern: str) -> None:
+    """The open check's single-directory glob (no glob module on the launch path) finds
+    exactly the paths glob.glob finds: hidden names only for a pattern starting with
+    `.`, fnmatch's classes, a missing directory, a glob in a directory component."""
+    import glob
+
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    for name in (
+        "ssh_host_rsa_key",
+        "ssh_host_ed25519_key",
+        "ssh_host_rsa_key.pub",
+        ".hidden_key",
+        "ax",
+        "bx",
+        "cx",
+        ".x",
+        "sub/inner",
+    ):
+        (d / name).write_text("k")
+    (d / "link").symlink_to("ax")
+    g = str(tmp_path / pattern)
+    want = sorted(glob.glob(g))
+    assert sorted(T._glob_matches(g)) == want
+    if pattern.startswith("d/") and pattern != "d/.*":
+        assert not any(os.path.basename(p).startswith(".") for p in want)
+
+
+def test_glob_matches_keys_the_host_keys(tmp_path: Path) -> None:
+    """Through _existing_keys: each matching file's identity, nothing else's (the twin:
+    a non-matching file of the same directory is not keyed)."""
+    d = tmp_path / "ssh"
+    d.mkdir()
+    for name in ("ssh_host_rsa_key", "ssh_host_rsa_key.pub", "moduli"):
+        (d / name).write_text("k")
+    keys = set(T._existing_keys([str(d / "ssh_host_*_key")]))
+    st = (d / "ssh_host_rsa_key").stat()
+    assert keys == {(st.st_dev, st.st_ino)}
