@@ -335,6 +335,28 @@ void lg_session_root_keep(struct lg_sup *s, int fd)
     s->sess_root_set = 1;
 }
 
+/* The session's root for a caller whose notification id is pending: the one
+ * kept, or, before any is, /proc/TID/root opened now and kept only when the
+ * notification is still pending afterwards (so it is a sandboxed task's root,
+ * never that of a process that reused tid).  Borrowed: never closed by the
+ * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The open check,
+ * the unix-socket connect path and the file operations use it; the exec
+ * handler keeps the root the same way (supervise_exec.c). */
+int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
+{
+    if (s->sess_root_set)
+        return s->sess_root_fd;
+    int fd = lg_root_open(tid);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    if (!lg_id_valid(s, id)) {
+        close(fd);
+        return -ESRCH;
+    }
+    lg_session_root_keep(s, fd);
+    return fd;
+}
+
 void lg_ident_fini(struct lg_sup *s)
 {
     if (s->sess_root_set)
