@@ -299,10 +299,12 @@ static void anc_clear(struct lg_anc_slot *sl)
 /* ---- the sandbox's root: one per session ----------------------------------
  *
  * An exec's absolute names are resolved from the caller's root (RESOLVE_IN_ROOT)
- * and walked from it again by the stable check.  Opening /proc/TID/root for
- * every exec cost a /proc lookup of a process that is new each time (and its
- * teardown at exit).  It is opened once instead, at the first exec, and used
- * for every later one, on the launcher filter's premise that no task under it
+ * and walked from it again by the stable check; so are the open check's, a
+ * unix socket's and a file operation's (supervise_open.c, supervise_net.c,
+ * supervise_fsop.c).  Opening /proc/TID/root for each cost a /proc lookup of a
+ * process that is often new (and its teardown at exit).  It is opened once
+ * instead, at the first notification that needs it, and used for every later
+ * one, on the launcher filter's premise that no task under it
  * can change its root or its mounts: chroot, pivot_root, setns, the mount
  * family (mount, umount2, open_tree, move_mount, fsopen, fsmount, fspick,
  * mount_setattr) and CLONE_NEW* in clone and unshare are refused
@@ -310,9 +312,14 @@ static void anc_clear(struct lg_anc_slot *sl)
  * always seen).  Every task the filter notifies descends from the one it was
  * installed in and inherits its root, which nothing under the filter can move,
  * so any caller's root is every caller's root.  (fs_struct is shared only by
- * CLONE_FS siblings, which are under the same filter.)  tests/supervise/
- * test_exec_root.py attacks the premise: a caller that could chroot would run
- * a program the supervisor never judged. */
+ * CLONE_FS siblings, which are under the same filter.)  Where the kernel walks
+ * the name again after the answer (an exec, a datagram sent by CONTINUE) the
+ * premise is load-bearing: tests/supervise/test_exec_root.py and
+ * test_session_root.py attack it (a caller that could chroot would run a
+ * program, or reach a socket, the supervisor never judged).  Where the
+ * supervisor acts on the object it walked (the open check's fd, a connect or a
+ * forwarded send through its O_PATH fd, a file operation on its parent fd) a
+ * wrong root could only hand over another object, judged all the same. */
 
 /* The caller's root (O_PATH), or -1 with errno. */
 int lg_root_open(int tid)
@@ -333,6 +340,28 @@ void lg_session_root_keep(struct lg_sup *s, int fd)
     }
     s->sess_root_fd = fd;
     s->sess_root_set = 1;
+}
+
+/* The session's root for a caller whose notification id is pending: the one
+ * kept, or, before any is, /proc/TID/root opened now and kept only when the
+ * notification is still pending afterwards (so it is a sandboxed task's root,
+ * never that of a process that reused tid).  Borrowed: never closed by the
+ * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The open check,
+ * the unix-socket connect path and the file operations use it; the exec
+ * handler keeps the root the same way (supervise_exec.c). */
+int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
+{
+    if (s->sess_root_set)
+        return s->sess_root_fd;
+    int fd = lg_root_open(tid);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    if (!lg_id_valid(s, id)) {
+        close(fd);
+        return -ESRCH;
+    }
+    lg_session_root_keep(s, fd);
+    return fd;
 }
 
 void lg_ident_fini(struct lg_sup *s)

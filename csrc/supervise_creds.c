@@ -93,12 +93,11 @@ int lg_read_creds(int tid, struct lg_creds *c)
 
 #define LG_PIDFD_SLOTS 64
 
-/* One thread the open check met: its pidfd and, once an absolute path needed
- * it, its root directory (O_PATH of /proc/TID/root, 3.7 us to open). */
+/* One thread the open check met: its pidfd.  (Its root is the session's:
+ * lg_session_root, supervise_caller.c.) */
 struct lg_pidfd_slot {
     int tid;
-    int fd;    /* pidfd_open(tid, PIDFD_THREAD), or -1 */
-    int root;  /* the thread's root, or -1 */
+    int fd; /* pidfd_open(tid, PIDFD_THREAD), or -1 */
 };
 
 struct lg_pidfd_cache {
@@ -113,7 +112,7 @@ int lg_pidfd_cache_init(struct lg_sup *s)
         return -ENOMEM;
     c->usable = -1;
     for (int i = 0; i < LG_PIDFD_SLOTS; i++)
-        c->slot[i].fd = c->slot[i].root = -1;
+        c->slot[i].fd = -1;
     s->pidfds = c;
     return 0;
 }
@@ -122,9 +121,7 @@ static void slot_clear(struct lg_pidfd_slot *sl)
 {
     if (sl->fd >= 0)
         close(sl->fd);
-    if (sl->root >= 0)
-        close(sl->root);
-    sl->fd = sl->root = -1;
+    sl->fd = -1;
 }
 
 void lg_pidfd_cache_free(struct lg_sup *s)
@@ -148,7 +145,7 @@ void lg_pidfd_cache_free(struct lg_sup *s)
  * the pidfd's task held `tid` at the ioctl; the notifying thread holds `tid`
  * from RECV until its notification is answered, and the caller checks
  * SECCOMP_IOCTL_NOTIF_ID_VALID after this; two live tasks never share an id.
- * A stale or mismatching slot is cleared (its root too) and a fresh pidfd
+ * A stale or mismatching slot is cleared and a fresh pidfd
  * opened. */
 static struct lg_pidfd_slot *pidfd_info_for(struct lg_pidfd_cache *c, int tid,
                                             struct lg_pidfd_info *info, int *err)
@@ -198,25 +195,16 @@ static struct lg_pidfd_slot *pidfd_info_for(struct lg_pidfd_cache *c, int tid,
  * supplementary groups, and no groups are taken (c->no_groups; lg_become
  * leaves the worn ones).  Without root lg_become switches nothing.
  *
- * root: when not NULL, *root gets the caller's root directory (O_PATH, ours to
- * close), from the thread's slot: opened once per thread.  A thread's root
- * cannot change under the sandbox: the filter is installed after every setup
- * step (csrc/launch.c agent_main) and refuses chroot, pivot_root and new mount
- * namespaces (sandbox/plan/seccomp_table.py), and setns needs CAP_SYS_ADMIN,
- * which the agent never keeps (csrc/launch.c kept_caps).  Were it to change
- * anyway, the walk would start from the old root: still judged on the object's
- * real path and identity, still opened under the sandbox's Landlock domain.
+ * The caller's root is not asked here: it is the session's (lg_session_root).
  *
- * Falls back to /proc/TID/status and /proc/TID/root where PIDFD_GET_INFO or
- * PIDFD_THREAD is missing (before 6.13).  0 or -errno (-ESRCH: gone). */
-int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status, int *root)
+ * Falls back to /proc/TID/status where PIDFD_GET_INFO or PIDFD_THREAD is
+ * missing (before 6.13).  0 or -errno (-ESRCH: gone). */
+int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status)
 {
     struct lg_pidfd_cache *pc = s->pidfds;
     struct lg_pidfd_slot *sl = NULL;
     struct lg_pidfd_info info;
     int rc = 0;
-    if (root)
-        *root = -1;
     if (pc && pc->usable != 0) {
         sl = pidfd_info_for(pc, tid, &info, &rc);
         if (!sl && (rc == -ENOTTY || rc == -EINVAL))
@@ -242,24 +230,6 @@ int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_s
         c->no_groups = 1;
         c->have = 1;
     }
-    if (!root)
-        return 0;
-    if (sl && sl->root < 0) {
-        char link[64];
-        snprintf(link, sizeof link, "/proc/%d/root", tid);
-        sl->root = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (sl->root < 0)
-            return errno == ENOENT ? -ESRCH : -errno;
-    }
-    if (sl) {
-        *root = fcntl(sl->root, F_DUPFD_CLOEXEC, 3);
-    } else {
-        char link[64];
-        snprintf(link, sizeof link, "/proc/%d/root", tid);
-        *root = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    }
-    if (*root < 0)
-        return errno == ENOENT ? -ESRCH : -errno;
     return 0;
 }
 

@@ -84,12 +84,21 @@ void lg_fsop_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev
 }
 
 /* The directory a path starts from, in the caller's view: its root for an
- * absolute path, its cwd, or its dirfd.  An fd, or -errno. */
+ * absolute path (the session's, lg_session_root: no task under the filter can
+ * change it, and the operation is performed on the parent walked here, never
+ * walked again), its cwd, or its dirfd.  An fd (ours to close), or -errno. */
 static int base_fd(struct lg_sup *s, unsigned long long id, int tid, int dirfd, const char *path)
 {
-    char link[64];
-    if (path[0] == '/' || dirfd == AT_FDCWD) {
-        snprintf(link, sizeof link, "/proc/%d/%s", tid, path[0] == '/' ? "root" : "cwd");
+    if (path[0] == '/') {
+        int root = lg_session_root(s, tid, id);
+        if (root < 0)
+            return root;
+        int fd = fcntl(root, F_DUPFD_CLOEXEC, 3);
+        return fd < 0 ? -errno : fd;
+    }
+    if (dirfd == AT_FDCWD) {
+        char link[64];
+        snprintf(link, sizeof link, "/proc/%d/cwd", tid);
         int fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
     }

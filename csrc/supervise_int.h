@@ -250,7 +250,7 @@ int lg_read_creds(int tid, struct lg_creds *c);
  * before 6.9 (no PIDFD_THREAD) too.  Defined in supervise_net.c. */
 int lg_caller_fd(struct lg_sup *s, unsigned long long id, int tid, int fd);
 int lg_deny_ids_sort(struct lg_sup *s);
-int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status, int *root);
+int lg_read_open_creds(struct lg_sup *s, int tid, struct lg_creds *c, int need_status);
 int lg_pidfd_cache_init(struct lg_sup *s);
 void lg_pidfd_cache_free(struct lg_sup *s);
 int lg_become(const struct lg_creds *c);
@@ -291,6 +291,7 @@ int lg_caller_id(int pidfd, struct lg_ident *o);
 int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
 int lg_root_open(int tid);
 void lg_session_root_keep(struct lg_sup *s, int fd);
+int lg_session_root(struct lg_sup *s, int tid, unsigned long long id);
 void lg_ident_fini(struct lg_sup *s);
 
 /* supervise_exec_obj.c */

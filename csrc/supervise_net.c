@@ -7,7 +7,7 @@
  * value.  The caller's memory is never read again, so swapping the address
  * after the check changes nothing.  Non-blocking sockets keep EINPROGRESS;
  * a blocking connect runs on a worker, never on the loop.  AF_UNIX paths are
- * resolved in the caller's view (/proc/TID/root, /proc/TID/cwd) and connected
+ * resolved in the caller's view (the session's root, /proc/TID/cwd) and connected
  * through an O_PATH descriptor, with the caller's fsuid/fsgid/groups on the
  * connecting thread so that the kernel's permission check on the socket file
  * is the caller's, not root's.
@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/ioctl.h>
+#include <linux/openat2.h>
 #include <linux/sockios.h>
 
 #include "kernel_compat.h"
@@ -344,15 +345,27 @@ static void format_dest(const struct dest *d, char *out, size_t cap)
  * ssh-agent under /tmp) linked into an allowed directory would be reached
  * through it.  *pathfd gets the O_PATH fd (or -1 when the file is missing):
  * a supervisor-made connect or send goes through it, so that the object
- * judged is the object reached.  Only ever tightens *effect. */
-static void unix_object(struct lg_sup *s, int tid, const struct dest *d, int *effect, int *rule,
-                        unsigned int *flags, char *detail, size_t dlen, int *pathfd)
+ * judged is the object reached.  The name is walked from the caller's root,
+ * the session's (lg_session_root, supervise_caller.c), like the open check's
+ * absolute names.  Only ever tightens *effect. */
+static void unix_object(struct lg_sup *s, int tid, unsigned long long id, const struct dest *d,
+                        int *effect, int *rule, unsigned int *flags, char *detail, size_t dlen,
+                        int *pathfd)
 {
-    char full[LG_TARGET_MAX + 64], real[LG_TARGET_MAX];
-    snprintf(full, sizeof full, "/proc/%d/root%s", tid, d->path);
-    *pathfd = open(full, O_PATH | O_CLOEXEC);
-    if (*pathfd < 0)
+    char real[LG_TARGET_MAX];
+    *pathfd = -1;
+    int root = lg_session_root(s, tid, id);
+    if (root < 0)
+        return;  /* the caller is gone (ID_VALID fails later) or no root: as a missing file */
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    *pathfd = (int)syscall(__NR_openat2, root, d->path, &how, sizeof how);
+    if (*pathfd < 0) {
+        *pathfd = -1;
         return;
+    }
     struct stat pst;
     if (fstat(*pathfd, &pst) == 0 && S_ISSOCK(pst.st_mode) && pst.st_nlink > 1 &&
         *effect != LG_EFFECT_DENY) {
@@ -384,12 +397,17 @@ static void unix_object(struct lg_sup *s, int tid, const struct dest *d, int *ef
  * walks it again?  Not when the name is absolute and every link and directory
  * on the way lies outside the trees it can write (supervise_exec_stable.c); a
  * relative name starts at a cwd a CLONE_FS sibling can move. */
-static int unix_name_stable(struct lg_sup *s, int tid, const struct dest *d)
+static int unix_name_stable(struct lg_sup *s, int tid, unsigned long long id, const struct dest *d)
 {
     if (d->relative)
         return 0;
+    /* walked from the session's root, as the kernel's walk is from the caller's,
+     * which no task under the launcher's filter can change (supervise_caller.c) */
+    int root = lg_session_root(s, tid, id);
+    if (root < 0)
+        return 0;
     const char *names[1] = {d->path};
-    return lg_exec_stable(s, tid, -1, names, 1);
+    return lg_exec_stable(s, tid, root, names, 1);
 }
 
 /* ---- the sandbox's private loopback --------------------------------------------- */
@@ -891,10 +909,10 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
                  * re-aim makes the batch racy (refused below) */
                 int pfd = -1;
                 unsigned int fl = 0;
-                unix_object(s, tid, &d, &eff, &rule, &fl, m, sizeof m, &pfd);
+                unix_object(s, tid, req->id, &d, &eff, &rule, &fl, m, sizeof m, &pfd);
                 if (pfd >= 0)
                     close(pfd);
-                if (!unix_name_stable(s, tid, &d))
+                if (!unix_name_stable(s, tid, req->id, &d))
                     unix_racy = 1;
             }
             if (private_loopback(s, j->sock, &d)) {
@@ -991,8 +1009,8 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         }
     }
     if (d.family == AF_UNIX && !d.abstract && !d.unnamed) {
-        unix_object(s, tid, &d, &ev.result, &ev.rule, &ev.flags, ev.detail, sizeof ev.detail,
-                    &j->pathfd);
+        unix_object(s, tid, req->id, &d, &ev.result, &ev.rule, &ev.flags, ev.detail,
+                    sizeof ev.detail, &j->pathfd);
         lg_read_creds(tid, &j->creds);
     }
     if (ev.result == LG_EFFECT_DENY && ev.rule == s->t.net_default_rule && d.family == AF_UNIX &&
@@ -1029,7 +1047,7 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         return;
     }
     if (j->is_send && !lg_caller_racy(tid, ranges, rlens, nranges) &&
-        (d.family != AF_UNIX || d.unnamed || unix_name_stable(s, tid, &d))) {
+        (d.family != AF_UNIX || d.unnamed || unix_name_stable(s, tid, req->id, &d))) {
         /* only the caller can change the destination bytes, and for a socket
          * file nobody can change which file the name reaches: the kernel's
          * own walk finds the object judged.  Otherwise the datagram goes

@@ -15,8 +15,9 @@
  *     open needs them: supervise_creds.c), and resolve the path in the
  *     caller's view to an O_PATH fd with the caller's fsuid/fsgid: openat2
  *     relative to the caller's cwd (/proc/TID/cwd) or dirfd (pidfd_getfd),
- *     absolute paths under the caller's root (/proc/TID/root, opened once per
- *     thread, RESOLVE_IN_ROOT), always RESOLVE_NO_MAGICLINKS: /proc/PID/root|cwd|fd/N
+ *     absolute paths under the caller's root (the session's, opened once per
+ *     session: lg_session_root, supervise_caller.c; RESOLVE_IN_ROOT), always
+ *     RESOLVE_NO_MAGICLINKS: /proc/PID/root|cwd|fd/N
  *     of any process are refused with ELOOP (they would walk from another
  *     root, or reopen another process's files).  Not RESOLVE_BENEATH: ".."
  *     and absolute paths are ordinary opens; Landlock bounds the object.
@@ -125,11 +126,20 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
      * spellings (lg_rewrite_self, lg_strip_own_root, lg_own_proc_prepare). */
     int need_status = (flags & (O_CREAT | __O_TMPFILE)) || strncmp(path, "/proc", 5) == 0 ||
                       strncmp(path, "/dev/", 5) == 0;
-    int root = -1;  /* an absolute path's walk starts at the caller's root */
-    int rc = lg_read_open_creds(s, tid, &j->creds, need_status, path[0] == '/' ? &root : NULL);
+    int rc = lg_read_open_creds(s, tid, &j->creds, need_status);
+    /* An absolute path's walk starts at the caller's root, which is the
+     * session's: no task under the launcher's filter can change its root or
+     * its mounts (supervise_caller.c).  Even were one to, the walk would only
+     * start elsewhere: the object it reaches is the object judged below and
+     * the one handed over (never walked again), opened under the sandbox's
+     * Landlock domain.  Borrowed: never closed here. */
+    int root = -1;
+    if (rc == 0 && path[0] == '/') {
+        root = lg_session_root(s, tid, req->id);
+        if (root < 0)
+            rc = root;
+    }
     if (rc < 0 || !lg_id_valid(s, req->id)) {
-        if (root >= 0)
-            close(root);
         if (!lg_id_valid(s, req->id)) {
             lg_count(s, LG_COUNT_GONE);
             lg_open_job_free(j);
@@ -146,8 +156,6 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     /* In its own view: in a pid namespace /proc/self is its namespace's pid,
      * resolved below in its procfs (under /proc/TID/root). */
     if (lg_rewrite_self(path, j->creds.ns_tgid, j->creds.ns_tid, p, sizeof p, &fdnum) < 0) {
-        if (root >= 0)
-            close(root);
         if (learn)
             goto learned;
         ev->result = LG_EFFECT_ALLOW;
@@ -159,9 +167,6 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         lg_strip_own_root(p, j->creds.ns_tgid, j->creds.ns_tid);
     int e = 0;
     if (fdnum >= 0) {
-        if (root >= 0)
-            close(root);
-        root = -1;
         /* its own fd link: the open file it already holds (the magic link's target) */
         rc = lg_caller_fd(s, req->id, tid, fdnum);
         if (rc == -EBADF) {
@@ -186,8 +191,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         int absolute = p[0] == '/';
         char link[64];
         if (absolute) {
-            base = root;  /* from lg_read_open_creds (p is absolute exactly when path is) */
-            root = -1;
+            base = root;  /* the session's (p is absolute exactly when path is): borrowed */
             if (base < 0)
                 errno = EIO;
         } else if (dirfd == AT_FDCWD) {
@@ -231,7 +235,8 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         if (lg_unbecome(&j->creds) < 0) {
             if (o >= 0)
                 close(o);
-            close(base);
+            if (!absolute)
+                close(base);
             goto failclosed;
         }
         if (o >= 0 && tmpfile) {
@@ -279,15 +284,15 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
                 if (lg_unbecome(&j->creds) < 0) {
                     if (o >= 0)
                         close(o);
-                    close(base);
+                    if (!absolute)
+                        close(base);
                     goto failclosed;
                 }
                 j->parent = o;
             }
         }
-        close(base);
-        if (root >= 0)
-            close(root);  /* not taken by a walk (p is absolute exactly when path is) */
+        if (!absolute)
+            close(base);
     }
     if (!lg_id_valid(s, req->id)) {
         lg_count(s, LG_COUNT_GONE);
@@ -360,7 +365,7 @@ learned:
         lg_open_job_free(j);
         return;
     }
-    if (lg_own_proc_prepare(j, tid, p, flags) < 0)
+    if (lg_own_proc_prepare(j, p, flags) < 0)
         goto failclosed;
     j->ev = *ev;
     rc = lg_pool_submit(&s->openpool, lg_open_worker, j);

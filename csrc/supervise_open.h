@@ -29,7 +29,7 @@ void lg_open_record(struct lg_sup *s, const struct lg_event *ev);
 void lg_open_answer_as(struct lg_sup *s, unsigned long long id, struct lg_event *ev, int err,
                        int told);
 void lg_open_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, int err);
-int lg_own_proc_prepare(struct open_job *j, int tid, const char *p, long long flags);
+int lg_own_proc_prepare(struct open_job *j, const char *p, long long flags);
 void *lg_open_worker(void *arg);
 void lg_strip_own_root(char *p, int tgid, int tid);
 

@@ -285,7 +285,7 @@ static void detail_object(struct lg_event *ev, int fd, int access)
  * opens keep the opener's answer.  Nothing here fails the open: on any doubt
  * own_fd stays -1 and the opener's answer stands.  -1 only when the loop
  * thread could not return to its own credentials (the caller fails closed). */
-int lg_own_proc_prepare(struct open_job *j, int tid, const char *p, long long flags)
+int lg_own_proc_prepare(struct open_job *j, const char *p, long long flags)
 {
     if (j->obj < 0 || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_PATH)) ||
         (flags & __O_TMPFILE) == __O_TMPFILE)
@@ -304,9 +304,10 @@ int lg_own_proc_prepare(struct open_job *j, int tid, const char *p, long long fl
             break;
         c = e + 1;
     }
+    /* the caller's root: the session's (lg_session_root), kept since this
+     * absolute path's walk; borrowed, never closed here */
     char link[64];
-    snprintf(link, sizeof link, "/proc/%d/root", tid);
-    int root = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int root = j->s->sess_root_set ? j->s->sess_root_fd : -1;
     if (root < 0)
         return 0;
     int d = -1, o = -1, fd = -1;
@@ -335,7 +336,6 @@ int lg_own_proc_prepare(struct open_job *j, int tid, const char *p, long long fl
         close(fd);  /* this thread's identity is in doubt: hand nothing over */
         fd = -1;
     }
-    close(root);
     if (o >= 0)
         close(o);
     if (fd >= 0) {

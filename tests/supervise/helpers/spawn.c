@@ -4,10 +4,14 @@
  * number on fd 3 (a write: not supervised), wait for a byte on fd 4, exec.
  * The parent takes the listener with pidfd_getfd.
  *
- *   spawn [--open] [--none] [--spec-allow] [--mntns [--bind SRC DST]...] -- PROG ARG...
+ *   spawn [--open] [--none] [--spec-allow] [--allow-chroot] [--mntns [--bind SRC DST]...]
+ *         -- PROG ARG...
  *
  * As the launcher's filter, it refuses chroot, pivot_root, setns and unshare of a
  * mount or user namespace: the supervisor resolves every exec from one root.
+ * --allow-chroot lets chroot through: a harness whose premise is broken on
+ * purpose, for the tests that show what a caller in another root would get
+ * (tests/supervise/test_session_root.py).
  *
  * --mntns: the command runs in its own mount namespace (as the launcher's
  * namespace rung does), with every mount private; --bind SRC DST then
@@ -34,7 +38,7 @@
 
 int main(int argc, char **argv)
 {
-    int open_check = 0, none = 0, spec_allow = 0, mntns = 0, i = 1;
+    int open_check = 0, none = 0, spec_allow = 0, mntns = 0, allow_chroot = 0, i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--mntns") == 0) {
             if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
@@ -53,6 +57,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--open") == 0)
             open_check = 1;
+        if (strcmp(argv[i], "--allow-chroot") == 0)
+            allow_chroot = 1;
         if (strcmp(argv[i], "--none") == 0)
             none = 1;  /* benchmarks: the same kind of filter, nothing supervised */
         if (strcmp(argv[i], "--spec-allow") == 0)
@@ -78,7 +84,7 @@ int main(int argc, char **argv)
      * (supervise_caller.c, the session's root): refused as the launcher's filter
      * refuses them (the tests run as root, with CAP_SYS_CHROOT and CAP_SYS_ADMIN). */
     int premise[] = {SYS_chroot, SYS_pivot_root, SYS_setns};
-    for (int j = 0; j < 3; j++) {
+    for (int j = allow_chroot ? 1 : 0; j < 3; j++) {
         f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)premise[j], 0, 1);
         f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
     }
