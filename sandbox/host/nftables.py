@@ -16,6 +16,7 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from sandbox.errors import LaunchError
@@ -205,23 +206,15 @@ def delete_table(family: str, name: str) -> None:
         )
         try:
             sock.send(msgs)
-            while True:
-                data = sock.recv(1 << 16)
-                off = 0
-                while off + _NLHDR.size <= len(data):
-                    length, mkind, _flags, mseq, _pid = _NLHDR.unpack_from(data, off)
-                    if length < _NLHDR.size:
-                        break
-                    payload = data[off + _NLHDR.size : off + length]
-                    off += (length + 3) & ~3
-                    if mkind == _NLMSG_ERROR and mseq in (seq - 2, seq - 1, seq):
-                        (err,) = struct.unpack_from("=i", payload)
-                        if err:
-                            raise NftError(
-                                f"nf_tables: delete table {family} {name}: {os.strerror(-err)}"
-                            )
-                        if mseq == seq - 1:
-                            return  # the DELTABLE's acknowledgement: committed
+            for mkind, mseq, payload in _replies(sock):
+                if mkind == _NLMSG_ERROR and mseq in (seq - 2, seq - 1, seq):
+                    (err,) = struct.unpack_from("=i", payload)
+                    if err:
+                        raise NftError(
+                            f"nf_tables: delete table {family} {name}: {os.strerror(-err)}"
+                        )
+                    if mseq == seq - 1:
+                        return  # the DELTABLE's acknowledgement: committed
         except OSError as exc:
             raise NftError(f"nf_tables: delete table {family} {name}: {exc.strerror}") from None
 
@@ -232,6 +225,27 @@ def _dump_tables(sock: socket.socket, seq: int) -> list[tuple[str, str]]:
     flags = _NLM_F_REQUEST | _NLM_F_DUMP
     sock.send(_NLHDR.pack(_NLHDR.size + len(body), kind, flags, seq, 0) + body)
     out: list[tuple[str, str]] = []
+    for mkind, mseq, payload in _replies(sock):
+        if mseq != seq:
+            continue  # the tail of an earlier, abandoned dump
+        if mkind == _NLMSG_DONE:
+            return out
+        if mkind == _NLMSG_ERROR:
+            (err,) = struct.unpack_from("=i", payload)
+            raise NftError(f"nf_tables: list tables: {os.strerror(-err)}")
+        if mkind != (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_NEWTABLE:
+            continue
+        family = _FAMILIES.get(payload[0], str(payload[0]))
+        name = _attr(payload[_NFGEN.size :], _NFTA_TABLE_NAME)
+        if name is not None:
+            out.append((family, name.rstrip(b"\0").decode(errors="replace")))
+    raise AssertionError("_replies ended")  # it reads until the caller returns
+
+
+def _replies(sock: socket.socket) -> Iterator[tuple[int, int, bytes]]:
+    """(type, sequence number, payload) of every message the socket receives, datagram
+    after datagram, for as long as the caller reads (it stops at the reply it waits for).
+    A malformed header ends its datagram (the kernel never sends one)."""
     while True:
         data = sock.recv(1 << 16)
         off = 0
@@ -239,21 +253,8 @@ def _dump_tables(sock: socket.socket, seq: int) -> list[tuple[str, str]]:
             length, mkind, _flags, mseq, _pid = _NLHDR.unpack_from(data, off)
             if length < _NLHDR.size:
                 break
-            payload = data[off + _NLHDR.size : off + length]
+            yield mkind, mseq, data[off + _NLHDR.size : off + length]
             off += (length + 3) & ~3
-            if mseq != seq:
-                continue  # the tail of an earlier, abandoned dump
-            if mkind == _NLMSG_DONE:
-                return out
-            if mkind == _NLMSG_ERROR:
-                (err,) = struct.unpack_from("=i", payload)
-                raise NftError(f"nf_tables: list tables: {os.strerror(-err)}")
-            if mkind != (_NFNL_SUBSYS_NFTABLES << 8) | _NFT_MSG_NEWTABLE:
-                continue
-            family = _FAMILIES.get(payload[0], str(payload[0]))
-            name = _attr(payload[_NFGEN.size :], _NFTA_TABLE_NAME)
-            if name is not None:
-                out.append((family, name.rstrip(b"\0").decode(errors="replace")))
 
 
 def _attr(data: bytes, want: int) -> bytes | None:
