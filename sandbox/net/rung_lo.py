@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.host.dashboards import dashboard_ports
 from sandbox.host.network import LOOPBACK_ONLY_LAYER, NetCapabilities
@@ -43,6 +43,12 @@ from sandbox.net.netns import NetSetupError
 from sandbox.net.rung_user import UserRung
 from sandbox.net.setup import NetSetup, _loopback_ports, _NetState
 from sandbox.plan.names import NameVerdict, judge_name, target_allowed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sandbox.net.loopback import LoopbackForwarder
+    from sandbox.policy.model import Policy
 
 RESOLV_CONF = "# landgate DNS view (loopback-only namespace)\nnameserver 127.0.0.1\n"
 RESOLV_CONF += "options edns0 timeout:2 attempts:2\n"
@@ -77,35 +83,48 @@ def shared_resolv_conf() -> Path:
     return path
 
 
+def _forwarder(
+    policy: Policy, warn: Callable[[str], None], bind_in_netns: Any = None
+) -> LoopbackForwarder:
+    """The host-loopback forwarder of a loopback-only namespace (both rungs): the policy's
+    allowed host ports, never a dashboard's port (re-read on every rescan: one started
+    later) nor 53 (the sandbox's 127.0.0.1:53 is its DNS view)."""
+    from sandbox.net.loopback import LoopbackForwarder
+
+    fixed, any_port = _loopback_ports(policy)
+    return LoopbackForwarder(
+        -1,
+        allowed=lambda p: (
+            p != 53 and p not in dashboard_ports() and target_allowed(policy, f"127.0.0.1:{p}")[0]
+        ),
+        fixed_ports=fixed,
+        any_port=any_port,
+        warn=warn,
+        bind_in_netns=bind_in_netns,
+    )
+
+
+def _upstream(explicit: Upstream | None, warnings: list[str]) -> Upstream:
+    """The DNS view's upstream: the one given, else resolv.conf's (a warning if none)."""
+    upstream = explicit or upstream_from_resolv_conf()
+    if upstream is None:
+        warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
+        upstream = Upstream("127.0.0.1", 53)
+    return upstream
+
+
 class LoopbackOnlyRung(_NetState):
     def _prepare_loopback_only(self, caps: NetCapabilities) -> NetSetup:
         from sandbox.net import rtnl
-        from sandbox.net.loopback import LoopbackForwarder
 
         del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
         t0 = time.perf_counter()
         policy = self.policy
         warnings: list[str] = []
         resolv = shared_resolv_conf()
-        fixed, any_port = _loopback_ports(policy)
-        forwarder = LoopbackForwarder(
-            -1,
-            # a dashboard's port never: re-read on every rescan (one started later)
-            # nor 53: the sandbox's 127.0.0.1:53 is its DNS view (as on the userns rung)
-            allowed=lambda p: (
-                p != 53
-                and p not in dashboard_ports()
-                and target_allowed(policy, f"127.0.0.1:{p}")[0]
-            ),
-            fixed_ports=fixed,
-            any_port=any_port,
-            warn=self._warn,
-        )
+        forwarder = _forwarder(policy, self._warn)
         loop_ports = forwarder.wanted()  # the host's listeners: read here, in landgate's namespace
-        upstream = self._upstream or upstream_from_resolv_conf()
-        if upstream is None:
-            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
-            upstream = Upstream("127.0.0.1", 53)
+        upstream = _upstream(self._upstream, warnings)
         dns = DnsView(
             listen=["127.0.0.1"],
             judge=lambda n: judge_name(policy, n),
@@ -181,7 +200,6 @@ class UserLoopbackOnlyRung(UserRung):
         import sys
         import tempfile
 
-        from sandbox.net.loopback import LoopbackForwarder
         from sandbox.net.rung_user import _cleanup_stale_user_dirs
 
         del caps
@@ -208,24 +226,9 @@ class UserLoopbackOnlyRung(UserRung):
             theirs.close()
         ours.settimeout(15)
         self._fd_sock = ours
-        fixed, any_port = _loopback_ports(policy)
-        self._loopback = LoopbackForwarder(
-            -1,
-            allowed=lambda p: (
-                p != 53
-                and p not in dashboard_ports()
-                and target_allowed(policy, f"127.0.0.1:{p}")[0]
-            ),
-            fixed_ports=fixed,
-            any_port=any_port,
-            warn=self._warn,
-            bind_in_netns=self._helper_bind,
-        )
+        self._loopback = _forwarder(policy, self._warn, bind_in_netns=self._helper_bind)
         self._lo_ports = self._loopback.wanted()
-        upstream = self._upstream or upstream_from_resolv_conf()
-        if upstream is None:
-            warnings.append("no upstream resolver in /etc/resolv.conf: every lookup will fail")
-            upstream = Upstream("127.0.0.1", 53)
+        upstream = _upstream(self._upstream, warnings)
         self._dns = DnsView(
             listen=["127.0.0.1"],
             judge=lambda n: judge_name(policy, n),
