@@ -113,6 +113,23 @@ def _upstream(explicit: Upstream | None, warnings: list[str]) -> Upstream:
     return upstream
 
 
+def _dns_view(rung: _NetState, upstream: Upstream) -> DnsView:
+    """The DNS view of a loopback-only namespace (both rungs), on the sandbox's own
+    127.0.0.1:53.  AAAA answers are forwarded as A ones are: neither family has a route,
+    so an answer adds no reach (_no_route)."""
+    policy = rung.policy
+    return DnsView(
+        listen=["127.0.0.1"],
+        judge=lambda n: judge_name(policy, n),
+        upstream=upstream,
+        allow_addresses=_no_route,
+        on_event=rung._on_event,
+        names_sink=rung._names_sink,
+        rule_ref=lambda v: v.rule_ref(policy),
+        ipv6=True,
+    )
+
+
 class LoopbackOnlyRung(_NetState):
     def _prepare_loopback_only(self, caps: NetCapabilities) -> NetSetup:
         from sandbox.net import rtnl
@@ -125,17 +142,7 @@ class LoopbackOnlyRung(_NetState):
         forwarder = _forwarder(policy, self._warn)
         loop_ports = forwarder.wanted()  # the host's listeners: read here, in landgate's namespace
         upstream = _upstream(self._upstream, warnings)
-        dns = DnsView(
-            listen=["127.0.0.1"],
-            judge=lambda n: judge_name(policy, n),
-            upstream=upstream,
-            allow_addresses=_no_route,
-            on_event=self._on_event,
-            names_sink=self._names_sink,
-            rule_ref=lambda v: v.rule_ref(policy),
-            # AAAA answers are forwarded as A ones are: neither family has a route.
-            ipv6=True,
-        )
+        dns = _dns_view(self, upstream)
         t1 = time.perf_counter()
 
         def inside(_fd: int) -> None:
@@ -229,15 +236,7 @@ class UserLoopbackOnlyRung(UserRung):
         self._loopback = _forwarder(policy, self._warn, bind_in_netns=self._helper_bind)
         self._lo_ports = self._loopback.wanted()
         upstream = _upstream(self._upstream, warnings)
-        self._dns = DnsView(
-            listen=["127.0.0.1"],
-            judge=lambda n: judge_name(policy, n),
-            upstream=upstream,
-            allow_addresses=_no_route,
-            on_event=self._on_event,
-            names_sink=self._names_sink,
-            rule_ref=lambda v: v.rule_ref(policy),
-        )
+        self._dns = _dns_view(self, upstream)
         self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
         os.chmod(self._user_dir, 0o755)
         Path(self._user_dir, "owner").write_text(
