@@ -1,5 +1,5 @@
 """`python -m sandbox` is the `landgate` command."""
 
-from sandbox.cli import entry
+from sandbox.entry import entry
 
 entry()

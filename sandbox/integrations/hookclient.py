@@ -14,14 +14,52 @@ LANDGATE_HOOK_SERVER=0 turns the server off (every call decided in its own proce
 
 from __future__ import annotations
 
+import _socket as socket  # the C module (see hookproto: `socket` costs ~2 ms in a sandbox)
 import os
-import socket
+import sys
 
 from sandbox.integrations import hookproto as proto
+
+TYPE_CHECKING = False  # typing costs ~2 ms to import: mypy reads this name as True
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 TIMEOUT_S = 10.0  # a server that has not answered by then is not waited for further
 SESSION_TIMEOUT_S = 10.0  # inside `landgate run`: no answer by then blocks the call
 MAX_REPLY = 1 << 20  # a reply is a JSON object and a line, not file contents
+
+
+def main() -> NoReturn:
+    """`landgate hook claude-code` as sandbox.entry runs it (no option given): what
+    sandbox.cli's cmd_hook does, the same output, exit code and interrupt handling,
+    without loading the command line's parser.  Exits by os._exit once the output is
+    flushed: nothing else runs in this process, and the interpreter's finalisation
+    would only add to every tool call."""
+    from sandbox.errors import LandgateError
+
+    try:
+        out, err, code = hook_command(sys.stdin.buffer.read())
+        if out:
+            sys.stdout.write(out if out.endswith("\n") else out + "\n")
+        if err:
+            sys.stderr.write(err if err.endswith("\n") else err + "\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except LandgateError as exc:  # as sandbox.cli reports one (hook_command raises none)
+        sys.stderr.write(f"landgate: {exc}\n")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0  # as sandbox.cli: stdout closed early is not an error
+    except OSError as exc:  # stdin unreadable: exit 2, which blocks (1 would not)
+        try:
+            sys.stderr.write(f"landgate hook: {exc} (tool call blocked)\n")
+            sys.stderr.flush()
+        except OSError:
+            pass
+        code = 2  # Claude Code blocks the call on exit 2 (1 would let it through)
+    os._exit(code & 0xFF)
 
 
 def hook_command(
@@ -58,7 +96,7 @@ def ask_server(
         return None, False
     try:
         cwd = os.getcwd()
-        st = os.lstat(path.parent)
+        st = os.lstat(os.path.dirname(path))
     except FileNotFoundError:
         return None, True
     except OSError:
@@ -70,7 +108,7 @@ def ask_server(
     try:
         sock.settimeout(TIMEOUT_S)
         try:
-            sock.connect(os.fspath(path))
+            sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
             return None, True
         if proto.peer_refusal(sock) is not None:

@@ -1,5 +1,8 @@
 """The hook server's wire format and identity: standard library only, cheap to import
-(the hook client runs it on every tool call before anything else).
+(the hook client runs it on every tool call before anything else: only modules written
+in C, already loaded by the interpreter or nearly free; `socket` and `pathlib` cost
+~2 ms and ~7 ms in a sandbox where every file opened is checked, so `_socket` and
+os.path stand in for them).
 
 Request:  MAGIC, len+facts, len+cwd, then the hook input's raw bytes to the end.
 Reply:    MAGIC, b"A", exit code, len+stdout, stderr to the end   (the answer)
@@ -10,11 +13,10 @@ shuts its side down after writing it) and one reply.
 
 from __future__ import annotations
 
+import _socket as socket  # the C module: `socket`'s Python layer is not needed here
 import os
-import socket
 import sys
 import zlib
-from pathlib import Path
 
 MAGIC = b"landgate-hook 1\n"
 MAX_REQUEST = (16 << 20) + (1 << 16)  # the hook's own input bound, plus facts and cwd
@@ -30,7 +32,6 @@ ENV_KEYS = (
     "LANDGATE_POLICY_CACHE",
 )
 SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)  # Linux 6.5 (include/uapi/asm-generic/socket.h)
-_PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
 def facts(policy_arg: str | None, audit_dir: str | None) -> bytes:
@@ -38,7 +39,7 @@ def facts(policy_arg: str | None, audit_dir: str | None) -> bytes:
     lines = [
         f"uid={os.geteuid()}",
         f"python={sys.executable}",
-        f"package={_PACKAGE}",
+        f"package={_package()}",
         f"policy={policy_arg!r}",
         f"audit={audit_dir!r}",
         *(f"env.{k}={os.environ.get(k)!r}" for k in ENV_KEYS),
@@ -46,19 +47,32 @@ def facts(policy_arg: str | None, audit_dir: str | None) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogateescape")
 
 
-def socket_path(server_facts: bytes) -> Path | None:
+def _package() -> str:
+    """landgate's package directory (what sandbox.__file__ resolves to)."""
+    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def socket_path(server_facts: bytes) -> str | None:
     """$XDG_RUNTIME_DIR/landgate/hook-CRC.sock, else $XDG_CACHE_HOME (~/.cache)/landgate/
     run/hook-CRC.sock; None when the path is too long for a socket.  The name only
     spreads setups apart: the server compares the facts themselves."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime.startswith("/"):
-        directory = Path(runtime) / "landgate"
+        directory = os.path.join(runtime, "landgate")
     else:
         cache = os.environ.get("XDG_CACHE_HOME", "")
-        base = Path(cache) if cache.startswith("/") else Path.home() / ".cache"
-        directory = base / "landgate" / "run"
-    path = directory / f"hook-{zlib.crc32(server_facts):08x}.sock"
+        base = cache if cache.startswith("/") else os.path.join(_home(), ".cache")
+        directory = os.path.join(base, "landgate", "run")
+    path = os.path.join(directory, f"hook-{zlib.crc32(server_facts):08x}.sock")
     return path if len(os.fsencode(path)) < 108 else None  # sun_path's size
+
+
+def _home() -> str:
+    """Path.home()'s answer ($HOME, else the password database), without pathlib."""
+    home = os.path.expanduser("~")
+    if home == "~":
+        raise RuntimeError("Could not determine home directory.")  # as Path.home() does
+    return home
 
 
 def _fdinfo_pid(pidfd: int) -> int:
