@@ -142,7 +142,7 @@ def decide_hook(
         _record_in_session(sink, verdicts, tool, extra)
         return _answer(denials, policy, None)
     sid = toolaudit.record(
-        verdicts or [],
+        verdicts,
         policy=policy,
         integration="claude-code",
         tool=tool,
@@ -186,38 +186,18 @@ def _record_in_session(
     it cannot record: the hook then fails closed."""
     import time
 
-    now = time.time()
+    from sandbox.integrations.toolaudit import decision_rows
+
     common: dict[str, Any] = {
         "layer": "tool-hook",
         "integration": "claude-code",
         "tool": tool,
         "agent_session": _bounded(extra.get("agent_session")),
         "tool_use_id": _bounded(extra.get("tool_use_id")),
-        "ts": now,
+        "ts": time.time(),
     }
-    if not verdicts:
-        sink(
-            {
-                "action": "tool_call",
-                "target": tool,
-                "result": "allow",
-                "rule": None,
-                "reason": "not judged",
-                **common,
-            }
-        )
-        return
-    for v in verdicts:
-        sink(
-            {
-                "action": v.action,
-                "target": v.target,
-                "result": v.effect,
-                "rule": v.rule,
-                "reason": v.reason,
-                **common,
-            }
-        )
+    for row in decision_rows(verdicts, tool):
+        sink({**row, **common})
 
 
 def _bounded(value: Any) -> str | None:

@@ -110,13 +110,15 @@ def serve(policy_arg: str | None, audit_dir: str | None, *, idle: float = IDLE_S
     path = proto.socket_path(proto.facts(policy_arg, audit_dir))
     if path is None:
         return 1
-    directory = path.parent
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     st = os.lstat(directory)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
         return 1  # not our private directory: serve nothing (clients decide themselves)
     lock_fd = os.open(
-        path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+        path.removesuffix(".sock") + ".lock",
+        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+        0o600,
     )
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -142,7 +144,7 @@ def serve(policy_arg: str | None, audit_dir: str | None, *, idle: float = IDLE_S
             pass
         old = os.umask(0o177)
         try:
-            sock.bind(str(path))
+            sock.bind(path)
         finally:
             os.umask(old)
         sock.listen(64)

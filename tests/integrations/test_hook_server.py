@@ -246,9 +246,9 @@ import os, socket, sys
 from sandbox.integrations import hookproto as proto
 facts = proto.facts(None, os.path.abspath(sys.argv[1]))
 path = proto.socket_path(facts)
-path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(str(path)); s.listen(4)
+s.bind(path); s.listen(4)
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
