@@ -2,22 +2,41 @@
 
 `landgate hook claude-code` runs once per tool call Claude Code makes, inside
 `landgate run` too, where every file the interpreter opens is checked by the
-supervisor.  Exactly that command line (the one `landgate init --agent claude-code`
-installs) goes straight to the hook client, sandbox.integrations.hookclient, which
-loads only C modules of the standard library before it sends the request: the
-command line's parser (argparse, gettext, shutil, the subcommand table, typing) cost
-~8 ms of each call in a sandbox (issue 19).  Any other command line, that one with an
-option included, goes to sandbox.cli as before.
+supervisor.  That command line (the one `landgate init --agent claude-code` installs,
+with at most `--policy P` and `--audit DIR` after it) goes straight to the hook
+client, sandbox.integrations.hookclient, which loads only C modules of the standard
+library before it sends the request: the command line's parser (argparse, gettext,
+shutil, typing, the subcommand table) cost ~8 ms of each call in a sandbox (issue 19).
+Every other command line, and any other spelling of that one (`-p`, `--policy=P`, an
+option twice, a value that starts with "-"), goes to sandbox.cli, which parses it as
+it always has.
 """
 
 import sys
 
+_HOOK_OPTIONS = ("--policy", "--audit")
+
+
+def hook_arguments(words: list[str]) -> tuple[str | None, str | None] | None:
+    """(policy, audit directory) when `words` is `hook claude-code` followed only by
+    `--policy P` and `--audit DIR`, each at most once, with a value that does not start
+    with "-" (argparse reads exactly these the same way); None for anything else."""
+    if words[:2] != ["hook", "claude-code"] or len(words) % 2:
+        return None
+    got: dict[str, str] = {}
+    for flag, value in zip(words[2::2], words[3::2], strict=True):
+        if flag not in _HOOK_OPTIONS or flag in got or value.startswith("-"):
+            return None
+        got[flag] = value
+    return got.get("--policy"), got.get("--audit")
+
 
 def entry() -> None:
-    if sys.argv[1:] == ["hook", "claude-code"]:
+    hook = hook_arguments(sys.argv[1:])
+    if hook is not None:
         from sandbox.integrations.hookclient import main
 
-        main()  # exits
+        main(*hook)  # exits
     from sandbox.cli import entry as cli_entry
 
     cli_entry()

@@ -29,8 +29,8 @@ SESSION_TIMEOUT_S = 10.0  # inside `landgate run`: no answer by then blocks the 
 MAX_REPLY = 1 << 20  # a reply is a JSON object and a line, not file contents
 
 
-def main() -> NoReturn:
-    """`landgate hook claude-code` as sandbox.entry runs it (no option given): what
+def main(policy_arg: str | None = None, audit_dir: str | None = None) -> NoReturn:
+    """`landgate hook claude-code [--policy P] [--audit DIR]` as sandbox.entry runs it: what
     sandbox.cli's cmd_hook does, the same output, exit code and interrupt handling,
     without loading the command line's parser.  Exits by os._exit once the output is
     flushed: nothing else runs in this process, and the interpreter's finalisation
@@ -38,7 +38,7 @@ def main() -> NoReturn:
     from sandbox.errors import LandgateError
 
     try:
-        out, err, code = hook_command(sys.stdin.buffer.read())
+        out, err, code = hook_command(sys.stdin.buffer.read(), policy_arg, audit_dir)
         if out:
             sys.stdout.write(out if out.endswith("\n") else out + "\n")
         if err:
