@@ -6,9 +6,19 @@ inside the sandbox, as Claude Code there would see it), and a sandbox.Session co
 against a separate sandbox.run.
 
     .venv/bin/python bench/integrations.py [--calls 30] [--commands 50]
+    .venv/bin/python bench/integrations.py --breakdown [--calls 30]
 
 Prints medians and p90s of wall time, and the CPU time the hook processes used
-(wall time on a shared machine includes waiting for a CPU).
+(wall time on a shared machine includes waiting for a CPU).  The in-session rows come
+with `python -c pass` timed in the same rounds inside the same sandbox (its floor: every
+file the interpreter opens there is checked by the supervisor).
+
+--breakdown: where the in-session hook's time goes, each row timed in the same rounds
+inside one `landgate run --policy claude-code` (and the process rows outside it too):
+the interpreter's start without and with site, the hook client's imports, the hook
+command (sandbox.entry's short path), the same through the command-line parser, and
+connect + decision + reply alone (the hook client's ask_session called in a process
+that is already running).
 """
 
 from __future__ import annotations
@@ -79,6 +89,12 @@ def hook_latency(calls: int, root: Path) -> None:
             )
     (ws / ".env").write_text("KEY=secret\n")
     for name, row in hook_in_session(calls, ws, env).items():
+        if name == "python_start_session":
+            print(
+                f"python -c pass in the same sandbox, wall median {row['median_ms']:6.1f} ms "
+                f"(the floor of the rows above; {row['calls']} calls)"
+            )
+            continue
         label = "Read .env (deny)" if "deny" in name else "Bash ls (allow)"
         print(
             f"hook {label:<18} {'in session':<11} wall median {row['median_ms']:6.1f} ms  "
@@ -91,16 +107,18 @@ def hook_latency(calls: int, root: Path) -> None:
     print(f"python -c pass         wall mean {(time.perf_counter() - t) * 1000 / calls:6.1f} ms")
 
 
-# Run inside `landgate run` by python3: the hook as Claude Code in the sandbox starts it.
+# Run inside `landgate run` by python3: the hook as Claude Code in the sandbox starts it,
+# and `python -c pass` in the same rounds (the sandbox's floor for any Python command).
 TIMER = r"""
 import json, subprocess, sys, time
 calls, names = int(sys.argv[1]), sys.argv[2:]
-cases = {n: open(n, "rb").read() for n in names}
-out = {n: [] for n in names}
+cases = {n: (["landgate", "hook", "claude-code"], open(n, "rb").read()) for n in names}
+cases["python_start_session"] = ([sys.executable, "-c", "pass"], b"")
+out = {n: [] for n in cases}
 for i in range(calls + 1):  # round 0 warms up (the session's first decision compiles)
-    for n, payload in cases.items():
+    for n, (argv, payload) in cases.items():
         t = time.perf_counter()
-        p = subprocess.run(["landgate", "hook", "claude-code"], input=payload, capture_output=True)
+        p = subprocess.run(argv, input=payload, capture_output=True)
         dt = (time.perf_counter() - t) * 1000
         if p.returncode != 0:
             raise SystemExit(f"{n}: exit {p.returncode}: {p.stderr.decode()}")
@@ -109,11 +127,49 @@ for i in range(calls + 1):  # round 0 warms up (the session's first decision com
 print(json.dumps(out))
 """
 
+# --breakdown, run inside `landgate run` (and outside, without the session rows).
+BREAKDOWN = r"""
+import json, os, subprocess, sys, time
+calls, payload = int(sys.argv[1]), open(sys.argv[2], "rb").read()
+py = sys.executable
+parser = "import sys; from sandbox.cli import main; sys.exit(main(['hook', 'claude-code']))"
+client = "import sandbox.entry, sandbox.integrations.hookclient"
+rows = {
+    "python -S -c pass (no site)": [py, "-S", "-c", "pass"],
+    "python -c pass": [py, "-c", "pass"],
+    "+ the hook client's imports": [py, "-c", client],
+    "+ the parser's imports": [py, "-c", "import sandbox.cli"],
+}
+session = os.environ.get("LANDGATE_SESSION_REPORT")
+if session:
+    rows["landgate hook claude-code"] = ["landgate", "hook", "claude-code"]
+    rows["the same through the parser"] = [py, "-c", parser]
+    from sandbox.integrations.hookclient import ask_session
+out = {k: [] for k in rows}
+if session:
+    out["connect + decide + reply (in a running process)"] = []
+for i in range(calls + 1):
+    for k, argv in rows.items():
+        t = time.perf_counter()
+        p = subprocess.run(argv, input=payload, capture_output=True)
+        if p.returncode != 0:
+            raise SystemExit(f"{k}: exit {p.returncode}: {p.stderr.decode()}")
+        if i:
+            out[k].append((time.perf_counter() - t) * 1000)
+    if session:
+        t = time.perf_counter()
+        ask_session(payload, session)
+        if i:
+            out["connect + decide + reply (in a running process)"].append(
+                (time.perf_counter() - t) * 1000)
+print(json.dumps(out))
+"""
+
 
 def hook_in_session(calls: int, ws: Path, env: dict[str, str]) -> dict[str, dict[str, float]]:
     """`landgate hook claude-code` inside `landgate run --policy claude-code`, timed inside
-    the sandbox: {"hook_deny_session": {...}, "hook_allow_session": {...}} (ms)."""
-    landgate = shutil.which("landgate", path=str(Path(sys.executable).parent)) or "landgate"
+    the sandbox: {"hook_deny_session": {...}, "hook_allow_session": {...},
+    "python_start_session": {...}} (ms)."""
     cases = {
         "hook_deny_session": ("Read", {"file_path": str(ws / ".env")}),
         "hook_allow_session": ("Bash", {"command": "ls -la"}),
@@ -128,20 +184,7 @@ def hook_in_session(calls: int, ws: Path, env: dict[str, str]) -> dict[str, dict
         }
         (ws / name).write_text(json.dumps(data))
     (ws / "timer.py").write_text(TIMER)
-    run_env = dict(env, PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}")
-    argv = [landgate, "run", "-q", "--policy", "claude-code", "--", "python3", "timer.py"]
-    proc = subprocess.run(
-        [*argv, str(calls), *cases],
-        cwd=ws,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"hook inside landgate run: exit {proc.returncode}: {proc.stderr}")
-    walls = json.loads(proc.stdout.strip().splitlines()[-1])
+    walls = _in_session(ws, env, ["python3", "timer.py", str(calls), *cases])
     return {
         name: {
             "median_ms": round(statistics.median(v), 1),
@@ -151,6 +194,62 @@ def hook_in_session(calls: int, ws: Path, env: dict[str, str]) -> dict[str, dict
         }
         for name, v in walls.items()
     }
+
+
+def _in_session(ws: Path, env: dict[str, str], command: list[str]) -> dict[str, list[float]]:
+    """Run `command` in `landgate run -q --policy claude-code` in `ws`; its last line, JSON."""
+    landgate = shutil.which("landgate", path=str(Path(sys.executable).parent)) or "landgate"
+    run_env = dict(env, PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}")
+    proc = subprocess.run(
+        [landgate, "run", "-q", "--policy", "claude-code", "--", *command],
+        cwd=ws,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"hook inside landgate run: exit {proc.returncode}: {proc.stderr}")
+    out: dict[str, list[float]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def breakdown(calls: int, root: Path) -> None:
+    """--breakdown: the in-session hook's time, piece by piece (see the module docstring)."""
+    ws = root / "ws"
+    ws.mkdir()
+    (ws / ".env").write_text("KEY=secret\n")
+    env = dict(
+        os.environ,
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CACHE_HOME=str(root / "cache"),
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    )
+    env.pop("LANDGATE_SESSION_REPORT", None)
+    data = {
+        "hook_event_name": "PreToolUse",
+        "cwd": str(ws),
+        "tool_name": "Read",
+        "tool_input": {"file_path": str(ws / ".env")},
+        "session_id": "bench",
+    }
+    (ws / "input.json").write_text(json.dumps(data))
+    (ws / "breakdown.py").write_text(BREAKDOWN)
+    inside = _in_session(ws, env, ["python3", "breakdown.py", str(calls), "input.json"])
+    proc = subprocess.run(
+        [sys.executable, "breakdown.py", str(calls), "input.json"],
+        cwd=ws,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outside = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"{'median ms (' + str(calls) + ' rounds)':<50} {'in session':>10} {'outside':>8}")
+    for row, values in inside.items():
+        there = f"{statistics.median(outside[row]):8.1f}" if row in outside else f"{'-':>8}"
+        print(f"{row:<50} {statistics.median(values):10.1f} {there}")
 
 
 def session_cost(commands: int, root: Path) -> None:
@@ -197,9 +296,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--commands", type=int, default=50)
+    ap.add_argument("--breakdown", action="store_true", help="where the in-session time goes")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="landgate-bench-"))
     try:
+        if args.breakdown:
+            breakdown(args.calls, root)
+            return
         hook_latency(args.calls, root)
         session_cost(args.commands, root)
     finally:

@@ -49,7 +49,7 @@ from sandbox.policy.patterns import parse_path_pattern
 from sandbox.sockio import recv_until_eof
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    import queue
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
@@ -113,9 +113,10 @@ class ReportChannel:
         # costs ~15 ms: a thread per request would pay it on every call).
         self._decide = threading.Lock()
         self._warmed = False  # only the accepting thread reads and sets it
-        # Made at the first warm-up or request: concurrent.futures (and the logging it
-        # imports) cost ~4 ms of every launch, and most sessions never run a hook.
-        self._decider_thread: ThreadPoolExecutor | None = None
+        # Made at the first warm-up or request (most sessions never run a hook): a plain
+        # thread and a queue, not concurrent.futures, whose import (and the logging it
+        # imports) cost ~5 ms on the first hook's path when it came before the warm-up.
+        self._decider_thread: _DecidingThread | None = None
         self._executor_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._clients: dict[socket.socket, threading.Thread] = {}
@@ -182,9 +183,9 @@ class ReportChannel:
         for _conn, thread in clients:
             thread.join()
         with self._executor_lock:
-            executor, self._decider_thread = self._decider_thread, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            decider, self._decider_thread = self._decider_thread, None
+        if decider is not None:
+            decider.stop()
         if self.dropped and self._writer is not None:
             self._problem(
                 "dropped",
@@ -199,19 +200,17 @@ class ReportChannel:
                 pass  # a second close
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self) -> _DecidingThread:
         """The one thread decisions run on (made on first use; see __init__)."""
         with self._executor_lock:
             if self._decider_thread is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._decider_thread = ThreadPoolExecutor(1, thread_name_prefix="landgate-decide")
+                self._decider_thread = _DecidingThread()
             return self._decider_thread
 
     def _warm(self) -> None:
         if not self._warmed and self._policy is not None:
             self._warmed = True
-            self._executor().submit(self._decider.warm, self._policy)
+            self._executor().post(self._decider.warm, self._policy)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -277,9 +276,12 @@ class ReportChannel:
             self._problem("malformed", f"request larger than {MAX_REQUEST} bytes")
             return self._decider.refuse(f"request larger than {MAX_REQUEST} bytes")
         assert self._policy is not None  # grant() ran before the session started
+        reply: bytes
+        problem: str | None
         with self._decide:
-            job = self._executor().submit(self._decider.answer, data, self._policy, self._append)
-            reply, problem = job.result()
+            reply, problem = self._executor().call(
+                self._decider.answer, data, self._policy, self._append
+            )
         if problem is not None:
             self._problem("malformed", f"malformed request ({len(data)} bytes): {problem[:300]}")
         return reply
@@ -318,6 +320,54 @@ class ReportChannel:
         except AuditError:
             # The writer has told run_session through on_failure: the session fails closed.
             return
+
+
+class _DecidingThread:
+    """One thread running jobs in order: `call` waits for its job's result (its exception
+    raised in the caller), `post` does not wait (a failure there is the next call's to
+    meet: the warm-up's).  What concurrent.futures' one-worker pool did, in a thread
+    and a SimpleQueue (C)."""
+
+    def __init__(self) -> None:
+        import queue  # here: ~0.5 ms that a session without a hook does not pay
+
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="landgate-decide", daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        job = _Job(fn, args)
+        self._jobs.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._jobs.put(_Job(fn, args))
+
+    def stop(self) -> None:
+        """Finish the jobs queued, then end the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job.result = job.fn(*job.args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, as a Future does
+                job.error = exc
+            finally:
+                job.done.set()
+
+
+class _Job:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
 
 
 def _send_and_close(conn: socket.socket, data: bytes) -> None:

@@ -3,10 +3,10 @@
 The command runs once per tool call, inside `landgate run` too, where every file the
 interpreter opens is checked: sandbox.entry sends that command line (options: --policy,
 --audit) to the hook client, which loads only C modules of the standard library
-(argparse, typing, socket and pathlib cost ~10 ms there).  The twin: the command line's parser, which every other
-spelling goes through, does load them, so the probe sees what it looks for.  And the
-short path reads the options it takes exactly as the parser does; anything else goes to
-the parser.
+(argparse, typing, socket and pathlib cost ~10 ms there).  The twin: the command line's
+parser, which every other spelling goes through, does load them, so the probe sees what
+it looks for.  And the short path reads the options it takes exactly as the parser does;
+anything else goes to the parser.
 """
 
 from __future__ import annotations

@@ -347,3 +347,26 @@ def test_the_first_request_warms_the_decider(
     assert decider.warmed.wait(10)
     channel.close()
     assert decider.warms == 1
+
+
+def test_the_deciding_thread_runs_jobs_in_order_on_one_thread() -> None:
+    """The channel's one deciding thread (what a one-worker ThreadPoolExecutor did): every
+    job on the same thread, in order; `call` returns the job's result or raises its error
+    in the caller; `post` does not wait; `stop` finishes what was queued."""
+    worker = rep._DecidingThread()
+    seen: list[tuple[str, int]] = []
+    gate = threading.Event()
+    worker.post(lambda: gate.wait(10))  # holds the thread: what follows queues behind it
+    worker.post(lambda: seen.append(("post", threading.get_ident())))
+    gate.set()
+    assert worker.call(lambda a, b: a + b, 2, 3) == 5
+    with pytest.raises(ValueError, match="bad input"):
+        worker.call(_raise, ValueError("bad input"))
+    worker.post(lambda: seen.append(("last", threading.get_ident())))
+    worker.stop()
+    assert [name for name, _ in seen] == ["post", "last"]
+    assert len({ident for _, ident in seen}) == 1 and seen[0][1] != threading.get_ident()
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
