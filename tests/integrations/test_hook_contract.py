@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_kernel
+from helpers.hooksetup import hook_world
 from helpers.trail import trail_and_reports
-
-from sandbox.integrations import hookproto as proto
 
 BIN = os.path.dirname(sys.executable)  # the virtualenv's bin: `landgate` is there
 AUDIT = "state/landgate/audit"  # the default trail under the test's XDG_STATE_HOME
@@ -68,17 +64,6 @@ json.dump(out, open("inside.json", "w"))
 """
 
 
-def _peer_pidfd_supported() -> bool:
-    a, b = socket.socketpair()
-    with a, b:
-        try:
-            fd = int.from_bytes(a.getsockopt(socket.SOL_SOCKET, proto.SO_PEERPIDFD, 4), "little")
-        except OSError:
-            return False
-        os.close(fd)
-        return True
-
-
 def _input(ws: Path, case: int, way: str) -> bytes:
     tool, tool_input = CASES[case]
     return json.dumps(
@@ -95,32 +80,8 @@ def _input(ws: Path, case: int, way: str) -> bytes:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    require_kernel(_peer_pidfd_supported(), "SO_PEERPIDFD (Linux 6.5) for the hook server")
-    ws = tmp_path / "project"
-    (ws / ".git" / "hooks").mkdir(parents=True)
-    (ws / ".env").write_text("API_KEY=secret\n")
-    (ws / "README.md").write_text("# readme\n")
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_RUNTIME_DIR=str(run),
-        LANDGATE_HOOK_IDLE="60",
-    )
-    env.pop("LANDGATE_HOOK_SERVER", None)
-    env.pop("LANDGATE_SESSION_REPORT", None)
-    yield {"ws": ws, "env": env, "run": run / "landgate"}
-    for lock in (run / "landgate").glob("hook-*.lock") if (run / "landgate").exists() else []:
-        text = lock.read_text().strip()
-        if text:
-            try:
-                os.kill(int(text), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    with hook_world(tmp_path) as s:
+        yield s
 
 
 def _outside(s: dict[str, Any], raw: bytes, **env: str) -> list[Any]:

@@ -9,8 +9,6 @@ one is (the trust boundary is the user's own unsandboxed processes).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_kernel
+from helpers.hooksetup import hook_world
 
 from sandbox.audit.reader import iter_entries
 from sandbox.integrations import hookproto as proto
@@ -29,46 +27,10 @@ from sandbox.integrations.hookserver import HookServer
 NNP = ["setpriv", "--no-new-privs"]
 
 
-def _peer_pidfd_supported() -> bool:
-    a, b = socket.socketpair()
-    with a, b:
-        try:
-            fd = int.from_bytes(a.getsockopt(socket.SOL_SOCKET, proto.SO_PEERPIDFD, 4), "little")
-        except OSError:
-            return False
-        os.close(fd)
-        return True
-
-
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    # Without SO_PEERPIDFD (Linux 6.5) no peer can be identified race-free: the server
-    # declines everything and every call is decided in the hook's own process.
-    require_kernel(_peer_pidfd_supported(), "SO_PEERPIDFD (Linux 6.5) for the hook server")
-    ws = tmp_path / "project"
-    (ws / ".git" / "hooks").mkdir(parents=True)
-    (ws / ".env").write_text("API_KEY=secret\n")
-    (ws / "README.md").write_text("# readme\n")
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    env = dict(
-        os.environ,
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_RUNTIME_DIR=str(run),
-        LANDGATE_HOOK_IDLE="60",
-    )
-    env.pop("LANDGATE_HOOK_SERVER", None)
-    s = {"ws": ws, "env": env, "audit": str(tmp_path / "audit"), "run": run / "landgate"}
-    yield s
-    for lock in s["run"].glob("hook-*.lock") if s["run"].exists() else []:
-        text = lock.read_text().strip()
-        if text:
-            try:
-                os.kill(int(text), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    with hook_world(tmp_path) as s:
+        yield s
 
 
 def _input(ws: Path, tool: str, tool_input: dict[str, Any]) -> bytes:
