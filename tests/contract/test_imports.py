@@ -1,6 +1,6 @@
 """The import graph flows one way.
 
-policy → host → plan → launch / supervise / net → session → api → integrations → cli.
+policy → host → plan → launch / supervise / net → session → api → integrations → cli → entry.
 
 Built from the package's own source (ast), so a function-level (lazy) import
 counts as much as a module-level one.  A back edge fails with the importing
@@ -42,7 +42,8 @@ RANK = {
     "ui": 8,  # `landgate ui`: reads the trail (audit), edits the policy (setup)
     "cliargs": 8,  # the command line's arguments as data (argparse only): read by cli
     "cli": 9,  # `landgate hook` / `landgate mcp` parse arguments and call integrations
-    "__main__": 10,
+    "entry": 10,  # the `landgate` command: `hook claude-code` to the hook client, else cli
+    "__main__": 11,
 }
 # C extensions (sandbox._launch, ...) are primitives: any layer may call them.
 EXTENSIONS = {"_launch", "_probe", "_supervise"}
