@@ -33,8 +33,9 @@ def main(policy_arg: str | None = None, audit_dir: str | None = None) -> NoRetur
     """`landgate hook claude-code [--policy P] [--audit DIR]` as sandbox.entry runs it: what
     sandbox.cli's cmd_hook does, the same output, exit code and interrupt handling,
     without loading the command line's parser.  Exits by os._exit once the output is
-    flushed: nothing else runs in this process, and the interpreter's finalisation
-    would only add to every tool call."""
+    flushed and the exit handlers have run (the interpreter's finalisation would only
+    add to every tool call), unless another thread still runs: then the ordinary exit,
+    which waits for it (as sandbox.cli's `run` does)."""
     from sandbox.errors import LandgateError
 
     try:
@@ -59,6 +60,20 @@ def main(policy_arg: str | None = None, audit_dir: str | None = None) -> NoRetur
         except OSError:
             pass
         code = 2  # Claude Code blocks the call on exit 2 (1 would let it through)
+    threading = sys.modules.get("threading")  # not imported: no thread was started
+    if threading is not None and threading.active_count() != 1:
+        raise SystemExit(code)
+    import atexit  # built in: no file to open
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own
+    if run_exit_handlers is None:
+        raise SystemExit(code)
+    run_exit_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # a handler's output to a closed stream: nothing left to tell
     os._exit(code & 0xFF)
 
 

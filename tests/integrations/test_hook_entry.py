@@ -6,13 +6,16 @@ interpreter opens is checked: sandbox.entry sends that command line (options: --
 (argparse, typing, socket and pathlib cost ~10 ms there).  The twin: the command line's
 parser, which every other spelling goes through, does load them, so the probe sees what
 it looks for.  And the short path reads the options it takes exactly as the parser does;
-anything else goes to the parser.
+anything else goes to the parser.  It leaves by os._exit as `landgate run` does: output,
+status and exit handlers kept; the ordinary exit when a thread still runs.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 # Python modules (not C ones) the client may add to what the interpreter loaded itself.
 ALLOWED = {
@@ -90,3 +93,52 @@ def test_the_short_path_reads_what_the_parser_reads() -> None:
         if short:
             args = build_parser("hook").parse_args(words)
             assert (args.policy, args.audit) == hook_arguments(words), words
+
+
+# argv[1]: what else the process does first; argv[2]: a marker file for the thread.
+EXIT_PROBE = r"""
+import atexit, os, sys, threading, time
+setup, marker = sys.argv[1], sys.argv[2]
+atexit.register(lambda: sys.stderr.write("exit handler ran\n"))
+class Noisy:
+    def __del__(self):
+        sys.stderr.write("finaliser ran\n")
+keep = Noisy()
+if "thread" in setup:
+    def late():
+        time.sleep(0.3)
+        with open(marker, "w") as fh:
+            fh.write("done")
+    threading.Thread(target=late).start()
+sys.argv = ["landgate", "hook", "claude-code"]
+from sandbox.entry import entry
+entry()
+"""
+
+
+def _exit_probe(tmp_path: Path, setup: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LANDGATE_SESSION_REPORT=str(tmp_path / "no-session"))
+    return subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, setup, str(tmp_path / "marker")],
+        input="{}",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_short_path_keeps_output_status_and_exit_handlers(tmp_path: Path) -> None:
+    got = _exit_probe(tmp_path, "")
+    assert got.returncode == 2  # no session answered: the call is blocked
+    assert "the session did not answer" in got.stderr and "(tool call blocked)" in got.stderr
+    assert "exit handler ran" in got.stderr  # registered handlers still run
+    assert "finaliser ran" not in got.stderr  # the short exit was taken
+
+
+def test_the_short_path_waits_for_a_running_thread(tmp_path: Path) -> None:
+    got = _exit_probe(tmp_path, "thread")
+    assert got.returncode == 2, got.stderr
+    assert (tmp_path / "marker").read_text() == "done"  # the ordinary exit joined it
+    assert "finaliser ran" in got.stderr and "exit handler ran" in got.stderr
