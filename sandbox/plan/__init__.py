@@ -160,7 +160,7 @@ def build_plan(
         seccomp=sc,
         layers=layers,
         rung=rung,
-        rule_layers=_rule_layers(policy, ll, co, sup),
+        rule_layers=_rule_layers(policy, ll, co, sup, egress),
         environment_removed=removed_environment(policy, env),
         supervisor=sup,
         extra_sections=dict(extra_sections or {}),
