@@ -200,11 +200,14 @@ class Record(metaclass=RecordMeta):
         return self._values_(self)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        fields = self._fields_
-        if not isinstance(state, tuple) or len(state) != len(fields):
+        names = self.__slots__  # the fields' names, in order (RecordMeta)
+        if state.__class__ is not tuple or len(state) != len(names):
             raise TypeError(f"{type(self).__qualname__}: a stored state of another layout")
-        for f, value in zip(fields, state, strict=True):
-            object.__setattr__(self, f.name, value)
+        # Once per record of a cached policy (hundreds per launch): the names and the
+        # setter looked up once, not per field.
+        setter = object.__setattr__
+        for name, value in zip(names, state):
+            setter(self, name, value)
 
 
 def replace(obj: _R, /, **changes: Any) -> _R:
