@@ -200,13 +200,13 @@ class Record(metaclass=RecordMeta):
         return self._values_(self)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        names = self.__slots__  # the fields' names, in order (RecordMeta)
+        names: tuple[str, ...] = self.__slots__  # the fields' names, in order (RecordMeta)
         if state.__class__ is not tuple or len(state) != len(names):
             raise TypeError(f"{type(self).__qualname__}: a stored state of another layout")
         # Once per record of a cached policy (hundreds per launch): the names and the
         # setter looked up once, not per field.
         setter = object.__setattr__
-        for name, value in zip(names, state):
+        for name, value in zip(names, state, strict=True):
             setter(self, name, value)
 
 
