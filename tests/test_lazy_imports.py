@@ -233,3 +233,21 @@ def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
         # Nor `glob` (~1 ms): the open check lists the one directory of the presets'
         # `/etc/ssh/ssh_host_*_key` itself (tables._glob_matches).
         assert "glob" not in got["modules"]
+        # Nor what only another path uses: shlex (a command line given as text; the
+        # simulation summary's quoting), the audit trail's legacy-format reader (a trail
+        # with segments and no witness).
+        assert _loaded(got["modules"], ("shlex", "sandbox.audit.legacy")) == []
+
+
+def test_run_from_the_policy_cache_loads_no_contextvars(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    """fsdeps records the loader's lookups in a ContextVar only while a policy is loaded
+    afresh: a `run` whose policy comes from the cache does not import contextvars."""
+    argv = ["run", "-q", "--policy", "read-only", "--", "/bin/true"]
+    cold = _modules(argv, home, cwd=str(tmp_path))
+    assert cold["rc"] == 0
+    assert "contextvars" in cold["modules"]  # the twin: the cold load recorded its lookups
+    warm = _modules(argv, home, cwd=str(tmp_path))
+    assert warm["rc"] == 0 and "sandbox.policy.diskcache" in warm["modules"]
+    assert "contextvars" not in warm["modules"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from collections.abc import Callable, Sequence
 
 from sandbox.policy.globs import compile_glob
@@ -194,6 +193,8 @@ def parse_command_pattern(raw: str) -> CommandPattern:
 def split_command(target: str | Sequence[str]) -> list[str]:
     """argv from a command line string (shell-like quoting) or an argv list."""
     if isinstance(target, str):
+        import shlex  # a command line given as text (explain, the API): not on every launch
+
         try:
             return shlex.split(target)
         except ValueError:
