@@ -79,6 +79,7 @@ def test_help_imports_no_policy_code(home: dict[str, str]) -> None:
     # the twin: `check` does load the policy code
     got = _modules(["check", "--policy", "read-only"], home)
     assert got["rc"] == 0 and "sandbox.policy.loader" in got["modules"]
+    assert "argparse" in got["modules"]  # and argparse: only `run` has a reader of its own
 
 
 def _hook_input(ws: Path, tool: str, tool_input: dict) -> bytes:
@@ -237,6 +238,9 @@ def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
         # simulation summary's quoting), the audit trail's legacy-format reader (a trail
         # with segments and no witness).
         assert _loaded(got["modules"], ("shlex", "sandbox.audit.legacy")) == []
+        # Nor argparse (and gettext, locale under it): a plain `run` command line is read
+        # by cli._run_args (tests/cli/test_run_args.py: argparse's answer, always).
+        assert _loaded(got["modules"], ("argparse", "gettext", "locale", "sandbox.cliargs")) == []
 
 
 def test_run_from_the_policy_cache_loads_no_contextvars(
