@@ -20,6 +20,7 @@ matching files that exist at launch, one rule each, never the whole base.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 
 from sandbox.policy.model import PathPattern, Policy, Rule
@@ -183,6 +184,15 @@ class LandlockPlan(Record):
         }
 
 
+def _non_directory(path: str) -> bool:
+    """`os.path.exists(path) and not os.path.isdir(path)` in one stat (once per grant)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISDIR(st.st_mode)
+
+
 def _path_rules(rules: Iterable[Rule], effect: str) -> list[Rule]:
     return [r for r in rules if r.effect == effect and r.path is not None]
 
@@ -260,7 +270,7 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
             )
             return
         acc = rights_for(action, path, execute) & handled
-        if os.path.exists(path) and not os.path.isdir(path):
+        if _non_directory(path):
             acc &= FILE_RIGHTS  # the kernel accepts only these on a non-directory
         grants[path] = grants.get(path, 0) | acc
         reasons.setdefault(path, []).append(ref)
@@ -325,7 +335,7 @@ def compile_landlock_rules(policy: Policy, abi: int, *, pid_ns: bool) -> Landloc
         for p in grants:
             if p not in reasons:
                 reasons[p] = list(split_from[0])
-                if os.path.exists(p) and not os.path.isdir(p):
+                if _non_directory(p):
                     grants[p] &= FILE_RIGHTS  # the kernel accepts only these on a non-directory
     scoped = (SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL) if abi >= 6 else 0
     handled_net, ports = _port_rules(policy, abi)

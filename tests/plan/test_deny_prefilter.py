@@ -115,3 +115,21 @@ def test_a_deny_with_an_escaped_base_reaches_the_grant_of_its_real_path(tmp_path
     # the twin: a deny elsewhere does not reach it
     other = _rule(2, "/srv/secret")
     assert other.path is not None and not reaches_grant(other.path, grant)
+
+
+def test_one_stat_per_grant_answers_as_exists_and_not_isdir(tmp_path: Path) -> None:
+    """grant() narrows a non-directory's rights after one stat (_non_directory), where it
+    asked os.path.exists and os.path.isdir: the same answer for every kind of path."""
+    from sandbox.plan.landlock import _non_directory
+
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "to-f").symlink_to(tmp_path / "f")
+    (tmp_path / "to-d").symlink_to(tmp_path / "d")
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    paths = [str(tmp_path / n) for n in ("f", "d", "to-f", "to-d", "dangling", "missing")]
+    paths += ["/dev/null", "/", "bad\x00path"]
+    answers = {p: _non_directory(p) for p in paths}
+    for p in paths:
+        assert answers[p] == (os.path.exists(p) and not os.path.isdir(p)), p
+    assert answers[str(tmp_path / "to-f")] and not answers[str(tmp_path / "to-d")]  # the twin
