@@ -316,3 +316,20 @@ def test_per_rule_egress_text_names_the_layer_in_force(world):
     assert not any("nftables" in part for part in said["lo"])
     assert "egress: network namespace + nftables + DNS view (sandbox.net)" in said["full"]
     assert "egress: absent (no netns)" in said["none"]
+
+
+def test_per_rule_account_is_made_only_when_read(world, monkeypatch):
+    """`run` never reads the per-rule account: build_plan does not make it; `landgate plan`
+    (render_plan, to_dict) does, from the plan's own layers."""
+    import sandbox.plan as P
+    from sandbox.plan.render import render_plan
+
+    pol = _policy(world)
+    made = []
+    real = P._rule_layers
+    monkeypatch.setattr(P, "_rule_layers", lambda *a: made.append(1) or real(*a))
+    plan = build_plan(pol, probe_host(), environ={})
+    assert made == []
+    text = render_plan(plan)
+    assert made == [1]  # the twin: asked for, it is made
+    assert any(ref in text for _a, ref, _p, _l in plan.rule_layers)
