@@ -50,9 +50,13 @@ def home(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _modules(argv: list[str], env: dict[str, str], stdin: bytes = b"", cwd: str = "/") -> dict:
+def _modules(
+    argv: list[str], env: dict[str, str], stdin: bytes = b"", cwd: str = "/", probe: str = PROBE
+) -> dict:
+    """Run `probe` (PROBE: the modules loaded) on main(argv); its JSON last line, with the
+    lines printed before it as "stdout"."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv)],
+        [sys.executable, "-c", probe, json.dumps(argv)],
         input=stdin,
         capture_output=True,
         env=env,
@@ -200,16 +204,7 @@ def test_run_defines_no_dataclass_in_policy_plan_or_session(
     and session value classes on `landgate run`'s path are sandbox.record Records."""
     argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
     for _ in range(2):  # cold (the policy parsed), then from the caches
-        out = subprocess.run(
-            [sys.executable, "-c", DATACLASS_PROBE, json.dumps([*argv, "/bin/true"])],
-            capture_output=True,
-            env=home,
-            cwd=str(tmp_path),
-            timeout=60,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr.decode()
-        got = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        got = _modules([*argv, "/bin/true"], home, cwd=str(tmp_path), probe=DATACLASS_PROBE)
         assert got["rc"] == 0
         assert "__main__.Twin" in got["dataclasses"]  # the twin: the probe sees one
         mine = [
@@ -257,8 +252,8 @@ def test_run_from_the_policy_cache_loads_no_contextvars(
     assert "contextvars" not in warm["modules"]
 
 
-# Counts the calls of compile() on source text made during main(argv), plus (the counter's own twin) one
-# made by the probe before main.
+# Counts the calls of compile() on source text made during main(argv), plus (the
+# counter's own twin) one made by the probe before main.
 COMPILE_PROBE = r"""
 import builtins, json, sys
 calls = []
@@ -283,16 +278,7 @@ def test_run_compiles_no_source(home: dict[str, str], tmp_path: Path) -> None:
     compiled its bound's name at import): `landgate run` from the caches calls none."""
     argv = ["run", "-q", "--policy", "read-only", "--", "/bin/true"]
     for _ in range(2):  # cold (fills the caches), then from them
-        out = subprocess.run(
-            [sys.executable, "-c", COMPILE_PROBE, json.dumps(argv)],
-            capture_output=True,
-            env=home,
-            cwd=str(tmp_path),
-            timeout=60,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr.decode()
-        got = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        got = _modules(argv, home, cwd=str(tmp_path), probe=COMPILE_PROBE)
         assert got["rc"] == 0
     assert got["calls"][0] == "'1'"  # the twin: the counter sees a compile
     assert got["calls"][1:] == []
