@@ -156,19 +156,22 @@ class Record(metaclass=RecordMeta):
     _shown_: ClassVar[tuple[str, ...]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        fields = self._fields_
+        # Hundreds of records per launch (issue 19): the positional values set in one pass,
+        # then only the fields after them looked at.
+        names: tuple[str, ...] = self.__slots__  # the fields' names, in order (RecordMeta)
         cls = type(self).__qualname__
-        if len(args) > len(fields):
-            raise TypeError(
-                f"{cls}() takes {len(fields)} positional arguments but {len(args)} were given"
-            )
+        n = len(args)
+        if n > len(names):
+            raise TypeError(f"{cls}() takes {len(names)} positional arguments but {n} were given")
+        if kwargs:
+            for name in names[:n]:
+                if name in kwargs:
+                    raise TypeError(f"{cls}() got multiple values for argument {name!r}")
         setter = object.__setattr__
-        for i, f in enumerate(fields):
-            if i < len(args):
-                if f.name in kwargs:
-                    raise TypeError(f"{cls}() got multiple values for argument {f.name!r}")
-                value = args[i]
-            elif f.name in kwargs:
+        for name, value in zip(names, args, strict=False):  # args may be fewer
+            setter(self, name, value)
+        for f in self._fields_[n:]:
+            if f.name in kwargs:
                 value = kwargs.pop(f.name)
             elif f.factory is not None:
                 value = f.factory()
