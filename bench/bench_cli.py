@@ -35,7 +35,7 @@ Rows:
 The bytecode of the package is compiled first (python -m compileall), as an installed
 package has it: with none, each run compiles ~100 modules (~0.7 s here).
 
-`python bench/bench_cli.py --phases OTHER [ROUNDS]`: this checkout against another tree
+`python bench/bench_cli.py --phases OTHER [ROUNDS [PRESET]]`: this checkout against another tree
 holding a `sandbox` package (e.g. `git archive main sandbox policies`, its presets link and
 this checkout's built .so files copied in), alternated round by round: the medians of each
 launch phase `LANDGATE_DEBUG_TIMING=1` prints, and of the command's wall time (which also
@@ -340,8 +340,8 @@ _COMMAND = (
 )
 
 
-def phases(other: str, rounds: int = 15) -> dict[str, dict[str, float]]:
-    """Per-phase medians (ms) of `landgate run -q --policy read-only -- /bin/true`, this
+def phases(other: str, rounds: int = 15, preset: str = "read-only") -> dict[str, dict[str, float]]:
+    """Per-phase medians (ms) of `landgate run -q --policy PRESET -- /bin/true`, this
     checkout ("this") against the tree `other`, alternated; see the module doc."""
     import re
 
@@ -349,7 +349,7 @@ def phases(other: str, rounds: int = 15) -> dict[str, dict[str, float]]:
     env = dict(os.environ, LANDGATE_DEBUG_TIMING="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     trees = {"other": dict(env, PYTHONPATH=other), "this": dict(env, PYTHONPATH=str(ROOT))}
-    argv = [PY, "-c", _COMMAND, "run", "-q", "--policy", "read-only", "--", "/bin/true"]
+    argv = [PY, "-c", _COMMAND, "run", "-q", "--policy", preset, "--", "/bin/true"]
     samples: dict[str, dict[str, list[float]]] = {k: {} for k in (*trees, "python")}
     with tempfile.TemporaryDirectory(prefix="lg-bench-phases-") as cwd:
         for r in range(rounds + 1):  # round 0 warms the caches, untimed
@@ -380,6 +380,7 @@ if __name__ == "__main__":
     if "--phases" in sys.argv:
         i = sys.argv.index("--phases")
         n = int(sys.argv[i + 2]) if len(sys.argv) > i + 2 else 15
-        print(json.dumps(phases(sys.argv[i + 1], n), indent=1))
+        preset = sys.argv[i + 3] if len(sys.argv) > i + 3 else "read-only"
+        print(json.dumps(phases(sys.argv[i + 1], n, preset), indent=1))
     else:
         print(json.dumps(run(quick="--quick" in sys.argv), indent=1))

@@ -11,94 +11,24 @@ Imports are lazy: `landgate run` does not pay for the audit report code.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import argparse
+
     from sandbox.policy import Policy
 
 from sandbox._version import __version__
-from sandbox.cliargs import SUBCOMMANDS
 from sandbox.errors import EXIT_LAUNCH, EXIT_USAGE, LandgateError, UsageError
 
 _T0 = time.perf_counter()  # this module's import: LANDGATE_DEBUG_TIMING's zero
 PROG = "landgate"
-
-MAIN_EPILOG = """\
-examples:
-  landgate run -- claude                       run an agent under ./.landgate.yaml
-                                               (or the bundled coding-agent preset)
-  landgate run --policy ci.yaml -- npm test    run tests under a CI policy
-  landgate run --simulate -- ./agent.sh        decide and record, block nothing
-  landgate check --policy policy.yaml          validate, summarise what it allows
-  landgate explain --policy policy.yaml file_read .env
-                                               which rule decides, and why
-  landgate plan --policy policy.yaml           the kernel rules it compiles to
-  landgate allow shell_exec 'od *'             add the rule a denial line suggests
-  landgate doctor                              what this host's kernel can enforce
-  landgate audit verify                        is the audit trail intact?
-
-A policy is YAML (or SafeClaw JSON action blocks).  Rules are judged the same
-way everywhere: an explicit deny wins, else an explicit allow, else the
-action's defaultEffect (deny when missing).  --policy also takes a bundled
-preset name: coding-agent, ci, read-only, offline.
-
-exit status: the agent's own for `run`; 1 policy invalid (or `explain` says
-deny, or `audit verify` found tampering); 2 usage error; 125 landgate failed
-before the agent ran; 126 command not executable; 127 command not found.
-"""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits with our usage code (2) and a one-line hint."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n(try `{self.prog} --help`)\n")
-        raise SystemExit(EXIT_USAGE)
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
-def _add_subcommands(
-    sub: argparse._SubParsersAction[_Parser],
-    table: dict[str, dict[str, Any]],
-    only: str | None = None,
-) -> None:
-    for name, spec in table.items():
-        if only is not None and name != only:
-            continue
-        kw = {k: spec[k] for k in ("help", "description", "epilog") if k in spec}
-        p = sub.add_parser(name, formatter_class=_formatter, **kw)
-        for flags, akw in spec["args"]:
-            p.add_argument(*flags, **akw)
-        if "subcommands" in spec:
-            nested = p.add_subparsers(dest=spec["dest"], metavar="SUBCOMMAND", parser_class=_Parser)
-            _add_subcommands(nested, spec["subcommands"])
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line (SUBCOMMANDS).  `only`: build just that subcommand (main() does when
-    argv names one): argparse's per-parser set-up (help strings through gettext, ~10 ms for
-    the whole tree) is then paid for one subcommand, not all of them."""
-    parser = _Parser(
-        prog=PROG,
-        description="landgate: run AI agents under a policy enforced by the kernel "
-        "(Landlock, seccomp, nftables), with a tamper-evident audit trail.",
-        epilog=MAIN_EPILOG,
-        formatter_class=_formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    _add_subcommands(sub, SUBCOMMANDS, only)
-    return parser
 
 
 def _stderr_line(text: str) -> None:
@@ -364,17 +294,73 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+# `landgate run`'s options (cliargs' "run") in the forms _run_args reads without argparse:
+# flag -> (attribute, takes a value).  tests/cli_fast: the same namespace as argparse's.
+_RUN_OPTIONS: dict[str, tuple[str, bool]] = {
+    "--policy": ("policy", True),
+    "-p": ("policy", True),
+    "--quiet": ("quiet", False),
+    "-q": ("quiet", False),
+    "--audit": ("audit", True),
+    "--simulate": ("simulate", False),
+    "--best-effort": ("best_effort", False),
+}
+
+
+def _run_args(words: Sequence[str]) -> SimpleNamespace | None:
+    """`landgate run ...` parsed as argparse parses it (cliargs' "run"), when every option
+    before the command is one of _RUN_OPTIONS written whole, each value a separate word not
+    starting with `-`; None for anything else (`--policy=X`, `-qp X`, an abbreviation,
+    --help, an unknown option, a value like `-x`), which argparse then parses: its reading
+    and its error messages stay the only ones.  Saves importing and building argparse's
+    parser on every launch (~3 ms, issue 19)."""
+    values: dict[str, Any] = {
+        "command": "run",
+        "policy": None,
+        "quiet": False,
+        "audit": None,
+        "simulate": False,
+        "best_effort": False,
+    }
+    i = 1
+    while i < len(words):
+        opt = _RUN_OPTIONS.get(words[i])
+        if opt is None:
+            break
+        name, takes_value = opt
+        if not takes_value:
+            values[name] = True
+            i += 1
+            continue
+        if i + 1 >= len(words) or words[i + 1].startswith("-"):
+            return None  # a missing value, or one argparse may read as an option
+        values[name] = words[i + 1]
+        i += 2
+    rest = list(words[i:])
+    if rest and rest[0].startswith("-") and rest[0] != "--":
+        return None  # an option this reader does not take (argparse says what it is)
+    # argparse's REMAINDER: everything from the command (or from `--`, kept) on.
+    return SimpleNamespace(**values, argv=rest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     # The subcommand is the first word when it names one (no global option takes a
     # value): build only its parser.  Anything else (--help, a typo) gets the whole tree,
     # so the usage and the "invalid choice" list are the full ones.
     only = words[0] if words and words[0] in COMMANDS else None
-    parser = build_parser(only)
-    args = parser.parse_args(words)
-    if not args.command:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    # argparse's Namespace, or _run_args' namespace of the same attributes.
+    args: Any = None
+    if only == "run":
+        args = _run_args(words)
+    if args is None:
+        from sandbox.cliargs import build_parser
+
+        parser = build_parser(PROG, __version__, only)
+        args = parser.parse_args(words)
+        if not args.command:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except LandgateError as exc:

@@ -50,9 +50,13 @@ def home(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _modules(argv: list[str], env: dict[str, str], stdin: bytes = b"", cwd: str = "/") -> dict:
+def _modules(
+    argv: list[str], env: dict[str, str], stdin: bytes = b"", cwd: str = "/", probe: str = PROBE
+) -> dict:
+    """Run `probe` (PROBE: the modules loaded) on main(argv); its JSON last line, with the
+    lines printed before it as "stdout"."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv)],
+        [sys.executable, "-c", probe, json.dumps(argv)],
         input=stdin,
         capture_output=True,
         env=env,
@@ -79,6 +83,7 @@ def test_help_imports_no_policy_code(home: dict[str, str]) -> None:
     # the twin: `check` does load the policy code
     got = _modules(["check", "--policy", "read-only"], home)
     assert got["rc"] == 0 and "sandbox.policy.loader" in got["modules"]
+    assert "argparse" in got["modules"]  # and argparse: only `run` has a reader of its own
 
 
 def _hook_input(ws: Path, tool: str, tool_input: dict) -> bytes:
@@ -199,16 +204,7 @@ def test_run_defines_no_dataclass_in_policy_plan_or_session(
     and session value classes on `landgate run`'s path are sandbox.record Records."""
     argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
     for _ in range(2):  # cold (the policy parsed), then from the caches
-        out = subprocess.run(
-            [sys.executable, "-c", DATACLASS_PROBE, json.dumps([*argv, "/bin/true"])],
-            capture_output=True,
-            env=home,
-            cwd=str(tmp_path),
-            timeout=60,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr.decode()
-        got = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        got = _modules([*argv, "/bin/true"], home, cwd=str(tmp_path), probe=DATACLASS_PROBE)
         assert got["rc"] == 0
         assert "__main__.Twin" in got["dataclasses"]  # the twin: the probe sees one
         mine = [
@@ -233,3 +229,56 @@ def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
         # Nor `glob` (~1 ms): the open check lists the one directory of the presets'
         # `/etc/ssh/ssh_host_*_key` itself (tables._glob_matches).
         assert "glob" not in got["modules"]
+        # Nor what only another path uses: shlex (a command line given as text; the
+        # simulation summary's quoting), the audit trail's legacy-format reader (a trail
+        # with segments and no witness).
+        assert _loaded(got["modules"], ("shlex", "sandbox.audit.legacy")) == []
+        # Nor argparse (and gettext, locale under it): a plain `run` command line is read
+        # by cli._run_args (tests/cli/test_run_args.py: argparse's answer, always).
+        assert _loaded(got["modules"], ("argparse", "gettext", "locale", "sandbox.cliargs")) == []
+
+
+def test_run_from_the_policy_cache_loads_no_contextvars(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    """fsdeps records the loader's lookups in a ContextVar only while a policy is loaded
+    afresh: a `run` whose policy comes from the cache does not import contextvars."""
+    argv = ["run", "-q", "--policy", "read-only", "--", "/bin/true"]
+    cold = _modules(argv, home, cwd=str(tmp_path))
+    assert cold["rc"] == 0
+    assert "contextvars" in cold["modules"]  # the twin: the cold load recorded its lookups
+    warm = _modules(argv, home, cwd=str(tmp_path))
+    assert warm["rc"] == 0 and "sandbox.policy.diskcache" in warm["modules"]
+    assert "contextvars" not in warm["modules"]
+
+
+# Counts the calls of compile() on source text made during main(argv), plus (the
+# counter's own twin) one made by the probe before main.
+COMPILE_PROBE = r"""
+import builtins, json, sys
+calls = []
+real = builtins.compile
+def counting(*a, **k):
+    if isinstance(a[0], str):  # not importlib compiling a module without its .pyc (bytes)
+        calls.append(repr(a[0])[:80])
+    return real(*a, **k)
+builtins.compile = counting
+compile("1", "<twin>", "eval")
+from sandbox.cli import main
+try:
+    rc = main(json.loads(sys.argv[1]))
+except SystemExit as exc:
+    rc = exc.code
+sys.stdout.write("\n" + json.dumps({"rc": rc, "calls": calls}) + "\n")
+"""
+
+
+def test_run_compiles_no_source(home: dict[str, str], tmp_path: Path) -> None:
+    """The interpreter's first compile() costs ~0.7 ms (typing.TypeVar("_R", bound="X")
+    compiled its bound's name at import): `landgate run` from the caches calls none."""
+    argv = ["run", "-q", "--policy", "read-only", "--", "/bin/true"]
+    for _ in range(2):  # cold (fills the caches), then from them
+        got = _modules(argv, home, cwd=str(tmp_path), probe=COMPILE_PROBE)
+        assert got["rc"] == 0
+    assert got["calls"][0] == "'1'"  # the twin: the counter sees a compile
+    assert got["calls"][1:] == []

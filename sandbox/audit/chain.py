@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.audit.canonical import GENESIS_PREV, TRAIL_FORMAT, checkpoint_mac, seal
-from sandbox.audit.legacy import legacy_trail_id, move_legacy_aside
 from sandbox.audit.lines import (
     MAX_LINE,
     Rejected,
@@ -71,6 +70,9 @@ class Chain:
         segs = list_segments(self.directory)
         legacy = None
         if segs and witness is None:
+            # Only a trail with segments and no witness: not imported on every launch.
+            from sandbox.audit.legacy import legacy_trail_id, move_legacy_aside
+
             old_id = legacy_trail_id(segs[0][1])
             if old_id is not None:  # written before tags: moved aside, not continued
                 legacy = move_legacy_aside(self.directory, old_id, segs)

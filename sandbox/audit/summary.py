@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ def simulate_summary(
         from sandbox.audit.paths import default_audit_dir
 
         if Path(directory).resolve() != default_audit_dir().resolve():
+            import shlex  # only here: not on every launch
+
             where = " " + shlex.quote(str(directory))
     if n == 0:
         return (

@@ -54,14 +54,25 @@ class Plan(Record):
     seccomp: SeccompPlan
     layers: tuple[LayerStatus, ...]
     rung: Rung
-    rule_layers: tuple[tuple[str, str, str, tuple[str, ...]], ...]  # (action, ref, pattern, layers)
     environment_removed: tuple[str, ...]
     supervisor: SupervisorStatus
     extra_sections: Mapping[str, Any] = field(default_factory=dict)
+    # The policy planned (its text is policy_sha256): rule_layers reads its rules.
+    policy: Policy | None = field(default_factory=lambda: None, compare=False, repr=False)
 
     @property
     def simulate(self) -> bool:
         return self.mode == "simulate"
+
+    @property
+    def rule_layers(self) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+        """For each policy rule, (action, ref, pattern, the layers that enforce it): made
+        when asked (`landgate plan`, to_dict), from this plan's own layers; `run` never
+        reads it (issue 19: it was built on every launch)."""
+        if self.policy is None:
+            return ()
+        egress = self.layer("egress")
+        return _rule_layers(self.policy, self.landlock, self.carve_outs, self.supervisor, egress)
 
     def layer(self, name: str) -> LayerStatus:
         for layer in self.layers:
@@ -160,10 +171,10 @@ def build_plan(
         seccomp=sc,
         layers=layers,
         rung=rung,
-        rule_layers=_rule_layers(policy, ll, co, sup),
         environment_removed=removed_environment(policy, env),
         supervisor=sup,
         extra_sections=dict(extra_sections or {}),
+        policy=policy,
     )
 
 

@@ -238,9 +238,19 @@ def _layers(
 
 
 def _rule_layers(
-    policy: Policy, ll: LandlockPlan, co: CarveOutPlan, sup: SupervisorStatus
+    policy: Policy,
+    ll: LandlockPlan,
+    co: CarveOutPlan,
+    sup: SupervisorStatus,
+    egress: LayerStatus,
 ) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
     cov = {(c.action, c.rule): c for c in co.coverage}
+    # What the egress layer in force is (egress_status): the loopback-only namespace loads
+    # no nftables, a policy that allows every destination needs no layer at all.
+    if egress.active:
+        egress_line = f"egress: {egress.mechanism} (sandbox.net)"
+    else:
+        egress_line = f"egress: {egress.state} ({egress.detail})"
     out: list[tuple[str, str, str, tuple[str, ...]]] = []
     for action in ("file_read", "file_write", "shell_exec", "network"):
         for rule in policy.block(action).rules:
@@ -274,7 +284,7 @@ def _rule_layers(
                     if sup.available
                     else "connect: not judged (no supervisor)"
                 )
-                layers.append("egress: nftables + DNS view (sandbox.net)")
+                layers.append(egress_line)
             if rule.comment:
                 layers.append(f"why: {rule.comment}")  # e.g. what a preset's secret rule guards
             out.append((action, ref, rule.pattern, tuple(layers)))

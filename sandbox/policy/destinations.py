@@ -29,7 +29,8 @@ LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (
 )
 
 
-_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# A pattern, compiled (and cached by re) at its first use: not at import on every launch.
+_HOST_LABEL = r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$"
 
 
 def _parse_port(text: str, raw: str) -> int | None:
@@ -48,7 +49,7 @@ def _check_host(host: str, raw: str) -> str:
     if not host or len(host) > 253:
         raise ValueError(f"bad host name in destination {raw!r}")
     for label in host.split("."):
-        if not _HOST_LABEL.match(label):
+        if not re.match(_HOST_LABEL, label):
             raise ValueError(f"bad host name {host!r} in destination {raw!r}")
     return host
 

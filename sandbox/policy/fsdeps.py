@@ -14,14 +14,18 @@ Kept free of PyYAML and the parser: checking a cache entry must not import them.
 
 from __future__ import annotations
 
-import contextvars
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sandbox.digest import sha256
 from sandbox.policy.keys import _PRESETS_DIR
+
+if TYPE_CHECKING:
+    from contextvars import ContextVar
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -30,25 +34,40 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 # | ("dir", value, cwd, home, resolved) | ("path", $PATH, home, (dir, ...))
 Note = tuple[object, ...]
 
-# Per thread and per asyncio task: two policies loaded at once record apart.
-_NOTES: contextvars.ContextVar[list[Note] | None] = contextvars.ContextVar(
-    "landgate_policy_notes", default=None
-)
+# Per thread and per asyncio task: two policies loaded at once record apart.  Made by the
+# first recording() (a policy loaded afresh): a launch whose policy comes from the cache
+# records nothing and does not import contextvars (issue 19).  Until then nothing records.
+_NOTES: list[ContextVar[list[Note] | None]] = []  # the one variable, once made
+_NOTES_LOCK = threading.Lock()
+
+
+def _notes_var() -> ContextVar[list[Note] | None]:
+    with _NOTES_LOCK:  # one variable for every thread: made once
+        if not _NOTES:
+            import contextvars
+
+            _NOTES.append(contextvars.ContextVar("landgate_policy_notes", default=None))
+        return _NOTES[0]
+
+
+def _recording_notes() -> list[Note] | None:
+    return _NOTES[0].get() if _NOTES else None
 
 
 @contextmanager
 def recording() -> Iterator[list[Note]]:
     """Collect the notes of every lookup made inside the block."""
+    var = _notes_var()
     notes: list[Note] = []
-    token = _NOTES.set(notes)
+    token = var.set(notes)
     try:
         yield notes
     finally:
-        _NOTES.reset(token)
+        var.reset(token)
 
 
 def note(item: Note) -> None:
-    notes = _NOTES.get()
+    notes = _recording_notes()
     if notes is not None:
         notes.append(item)
 
@@ -93,7 +112,7 @@ def _resolve_dir(value: str, cwd: Path, home: str) -> Path:
 
 def file_read(path: str | os.PathLike[str], data: bytes) -> None:
     """The loader read `data` from `path` (the policy file, or a file it extends)."""
-    if _NOTES.get() is not None:  # hashed only when someone records
+    if _recording_notes() is not None:  # hashed only when someone records
         note(("file", os.fspath(path), sha256(data).hexdigest()))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sandbox.policy.layers import known_layer_names
@@ -47,7 +46,8 @@ ENV_KEYS = ("pass", "allow", "deny", "set", "pass_by_default", "secret_patterns"
 ENFORCEMENT_KEYS = ("require", "durability")
 AUDIT_KEYS = ("file_access",)
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_GLOB = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
+# A pattern, compiled (and cached by re) at its first use: not at import on every launch.
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_ENV_GLOB = r"^[A-Za-z0-9_*?\[\]!]+$"
 
 _PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"

@@ -126,21 +126,66 @@ class ActionBlock(Record):
 _ENV_MATCHERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any, Any]] = {}
 
 
+class _StarMatcher:
+    """`any(fnmatchcase(name, p) for p in patterns)` for patterns of literal characters with
+    `*` only at their ends (`X`, `*X`, `X*`, `*X*`: every default secret pattern): set,
+    prefix, suffix and substring tests.  The regex the general case compiles costs ~0.4 ms
+    per launch (issue 19); this costs none."""
+
+    __slots__ = ("contains", "exact", "prefixes", "suffixes")
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        exact: set[str] = set()
+        pre: list[str] = []
+        suf: list[str] = []
+        mid: list[str] = []
+        for p in patterns:
+            body = p.strip("*")
+            if p.startswith("*") and p.endswith("*") and len(p) >= 2:
+                mid.append(body)  # `*` and `**` too: body "" is in every name
+            elif p.startswith("*"):
+                suf.append(body)
+            elif p.endswith("*"):
+                pre.append(body)
+            else:
+                exact.add(p)
+        self.exact = frozenset(exact)
+        self.prefixes, self.suffixes, self.contains = tuple(pre), tuple(suf), tuple(mid)
+
+    @staticmethod
+    def fits(patterns: tuple[str, ...]) -> bool:
+        """No `?`, no class, no `*` inside (fnmatch has no escape character: the rest is
+        literal)."""
+        return all("?" not in p and "[" not in p and "*" not in p.strip("*") for p in patterns)
+
+    def match(self, name: str) -> bool:
+        return (
+            name in self.exact
+            or name.startswith(self.prefixes)
+            or name.endswith(self.suffixes)
+            or any(c in name for c in self.contains)
+        )
+
+
 def _env_matchers(
     deny: tuple[str, ...], allow: tuple[str, ...], secret: tuple[str, ...]
 ) -> tuple[Any, Any, Any]:
-    """One compiled regex per list, exactly `any(fnmatchcase(name, p) for p in list)`
-    (secret patterns upper-cased, as `passes` matches them); None for an empty list.
-    Compiled once per distinct set of lists, not per variable and launch."""
+    """One matcher per list, exactly `any(fnmatchcase(name, p) for p in list)` (secret
+    patterns upper-cased, as `passes` matches them); None for an empty list.  A list of
+    star-at-the-ends patterns is a _StarMatcher, any other one compiled regex.  Made once
+    per distinct set of lists, not per variable and launch."""
     key = (deny, allow, secret)
     got = _ENV_MATCHERS.get(key)
     if got is None:
-        import re
-        from fnmatch import translate
 
         def one(patterns: tuple[str, ...]) -> Any:
             if not patterns:
                 return None
+            if _StarMatcher.fits(patterns):
+                return _StarMatcher(patterns)
+            import re
+            from fnmatch import translate
+
             return re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
 
         got = (one(tuple(deny)), one(tuple(allow)), one(tuple(p.upper() for p in secret)))

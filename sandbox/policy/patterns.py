@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from collections.abc import Callable, Sequence
 
 from sandbox.policy.globs import compile_glob
@@ -78,7 +77,8 @@ def normalize_path(path: str, *, base: str | None = None, home: str | None = Non
 # A SafeClaw pattern like `/.ssh/`: one dot-component between slashes.  In SafeClaw
 # JSON this means "a directory of that name at any depth" (their README), while in
 # native YAML a leading `/` always means an absolute path.
-_SAFECLAW_ANY_DEPTH_DIR = re.compile(r"^/\.[^/*?\[\]\\]+/$")
+# A pattern, compiled (and cached by re) at its first use: not at import on every launch.
+_SAFECLAW_ANY_DEPTH_DIR = r"^/\.[^/*?\[\]\\]+/$"
 
 
 def parse_path_pattern(
@@ -101,7 +101,7 @@ def parse_path_pattern(
         raise ValueError("empty path pattern")
     if "\x00" in text:
         raise ValueError(f"NUL character in path pattern {raw!r}")
-    if safeclaw and _SAFECLAW_ANY_DEPTH_DIR.match(text):
+    if safeclaw and re.match(_SAFECLAW_ANY_DEPTH_DIR, text):
         text = text[1:]  # "/.ssh/" -> ".ssh/", unanchored below
     directory = text.endswith("/")
     if text == "~" or text == ".":
@@ -194,6 +194,8 @@ def parse_command_pattern(raw: str) -> CommandPattern:
 def split_command(target: str | Sequence[str]) -> list[str]:
     """argv from a command line string (shell-like quoting) or an argv list."""
     if isinstance(target, str):
+        import shlex  # a command line given as text (explain, the API): not on every launch
+
         try:
             return shlex.split(target)
         except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +30,7 @@ from sandbox.policy.model import (
 
 
 def _check_env_glob(value: str) -> str | None:
-    return None if _ENV_GLOB.match(value) else f"not a variable name or glob: {value!r}"
+    return None if re.match(_ENV_GLOB, value) else f"not a variable name or glob: {value!r}"
 
 
 def _parse_environment(b: _Builder, node: Node) -> Environment:
@@ -68,7 +69,7 @@ def _parse_environment(b: _Builder, node: Node) -> Environment:
         )
         values: dict[str, str] = {}
         for name, (knode, vnode) in (setmap or {}).items():
-            if not _ENV_NAME.match(name):
+            if not re.match(_ENV_NAME, name):
                 b.error(knode, f"environment.set: not a variable name: {name!r}")
                 continue
             text = b.string(vnode, f"environment.set.{name}", allow_numbers=True)

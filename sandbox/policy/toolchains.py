@@ -77,12 +77,17 @@ def toolchain_dirs(path_env: str, home: str) -> list[str]:
         if d not in found and len(found) < MAX_DIRS:
             found.append(d)
 
+    scanned: set[str] = set()
     for entry in path_env.split(":"):
         if not entry.startswith("/"):
             continue
         real = os.path.realpath(entry)
-        if not os.path.isdir(real):
+        if real in scanned or not os.path.isdir(real):
+            # A directory twice on PATH (a shell profile run twice: ~/.cargo/bin here) adds
+            # nothing the first time did not: scanned once (issue 19: every launch from
+            # the policy cache runs this again to check the expansion still holds).
             continue
+        scanned.add(real)
         add(_prefix(real, home))
         if any(_beneath(real, t) for t in SYSTEM_TREES):
             continue

@@ -273,3 +273,63 @@ def test_plan_refuses_truncation_only_below_landlock_abi_3(world):
         got = next((act for name, act in acts if name == "truncate"), None)
         assert got == truncate, (abi, sup)
         assert (("openat", "errno") in acts) == ro_trunc, (abi, sup)
+
+
+def test_per_rule_egress_text_names_the_layer_in_force(world):
+    """A network rule's line in the plan names the egress layer the plan has: the
+    loopback-only namespace (no nftables) for a policy that reaches nothing outside, the
+    full layer for one that does, "absent" where there is none (it said "nftables + DNS
+    view" whatever was in place)."""
+    from sandbox.host.network import LOOPBACK_ONLY_LAYER
+    from sandbox.plan.status import _rule_layers
+    from sandbox.policy.layers import LayerStatus
+
+    text = (
+        world_policy(world)
+        .read_text()
+        .replace(
+            "  - action: network\n    defaultEffect: allow\n",
+            "  - action: network\n    defaultEffect: deny\n    rules:\n"
+            '      - { destination: "localhost:8080", effect: allow }\n',
+        )
+    )
+    pol = load_policy(world.write_policy(text), cwd=world.workspace, home=world.home)
+    plan = build_plan(pol, probe_host(), environ={})
+    egress = plan.layer("egress")
+    (line,) = [ls for a, _ref, _p, ls in plan.rule_layers if a == "network"]
+    if egress.active:
+        assert f"egress: {egress.mechanism} (sandbox.net)" in line
+    if egress.mechanism == LOOPBACK_ONLY_LAYER:
+        assert not any("nftables" in part for part in line)
+    # Host-independent: each layer the plan can have, said as it is.
+    sup = plan.supervisor
+    ll, co = plan.landlock, plan.carve_outs
+    lo = LayerStatus("egress", "enforced", LOOPBACK_ONLY_LAYER, "d")
+    full = LayerStatus("egress", "enforced", "network namespace + nftables + DNS view", "d")
+    none = LayerStatus("egress", "absent", "network namespace + nftables + DNS view", "no netns")
+    said = {}
+    for name, layer in (("lo", lo), ("full", full), ("none", none)):
+        (said[name],) = [
+            ls for a, _r, _p, ls in _rule_layers(pol, ll, co, sup, layer) if a == "network"
+        ]
+    assert f"egress: {LOOPBACK_ONLY_LAYER} (sandbox.net)" in said["lo"]
+    assert not any("nftables" in part for part in said["lo"])
+    assert "egress: network namespace + nftables + DNS view (sandbox.net)" in said["full"]
+    assert "egress: absent (no netns)" in said["none"]
+
+
+def test_per_rule_account_is_made_only_when_read(world, monkeypatch):
+    """`run` never reads the per-rule account: build_plan does not make it; `landgate plan`
+    (render_plan, to_dict) does, from the plan's own layers."""
+    import sandbox.plan as P
+    from sandbox.plan.render import render_plan
+
+    pol = _policy(world)
+    made = []
+    real = P._rule_layers
+    monkeypatch.setattr(P, "_rule_layers", lambda *a: made.append(1) or real(*a))
+    plan = build_plan(pol, probe_host(), environ={})
+    assert made == []
+    text = render_plan(plan)
+    assert made == [1]  # the twin: asked for, it is made
+    assert any(ref in text for _a, ref, _p, _l in plan.rule_layers)
