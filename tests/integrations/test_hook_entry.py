@@ -60,7 +60,8 @@ def test_the_hook_client_loads_only_its_own_modules() -> None:
 
 
 def test_the_command_line_parser_loads_the_heavy_modules() -> None:
-    loaded = _loaded("sandbox.entry", "sandbox.cli")
+    # What a hook command line off the short path goes through: cli.main's parser.
+    loaded = _loaded("sandbox.entry", "sandbox.cli", "sandbox.cliargs")
     assert {"argparse", "typing", "sandbox.cli"} <= loaded, loaded
     assert HEAVY & loaded
 
@@ -85,13 +86,14 @@ WORDS = [
 
 
 def test_the_short_path_reads_what_the_parser_reads() -> None:
-    from sandbox.cli import build_parser
+    from sandbox.cli import PROG
+    from sandbox.cliargs import build_parser
     from sandbox.entry import hook_arguments
 
     assert [hook_arguments(words) is not None for words, _ in WORDS] == [s for _, s in WORDS]
     for words, short in WORDS:
         if short:
-            args = build_parser("hook").parse_args(words)
+            args = build_parser(PROG, "0", "hook").parse_args(words)
             assert (args.policy, args.audit) == hook_arguments(words), words
 
 
