@@ -321,46 +321,28 @@ static void anc_clear(struct lg_anc_slot *sl)
  * forwarded send through its O_PATH fd, a file operation on its parent fd) a
  * wrong root could only hand over another object, judged all the same. */
 
-/* The caller's root (O_PATH), or -1 with errno. */
-int lg_root_open(int tid)
-{
-    char link[64];
-    snprintf(link, sizeof link, "/proc/%d/root", tid);
-    return open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
-/* Keep fd, opened by lg_root_open on a caller whose notification was still
- * pending after the open (so it is a sandboxed task's root, not that of a
- * process that reused its pid), as the session's root. */
-void lg_session_root_keep(struct lg_sup *s, int fd)
-{
-    if (s->sess_root_set) {
-        close(fd);  /* not reached: the handler opens one only while none is kept */
-        return;
-    }
-    s->sess_root_fd = fd;
-    s->sess_root_set = 1;
-}
-
 /* The session's root for a caller whose notification id is pending: the one
  * kept, or, before any is, /proc/TID/root opened now and kept only when the
  * notification is still pending afterwards (so it is a sandboxed task's root,
  * never that of a process that reused tid).  Borrowed: never closed by the
- * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The open check,
- * the unix-socket connect path and the file operations use it; the exec
- * handler keeps the root the same way (supervise_exec.c). */
+ * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The one place a
+ * root is opened and kept: the exec check (supervise_exec.c), the open check,
+ * the unix-socket connect path and the file operations all ask here. */
 int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
 {
     if (s->sess_root_set)
         return s->sess_root_fd;
-    int fd = lg_root_open(tid);
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/root", tid);
+    int fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
     if (!lg_id_valid(s, id)) {
         close(fd);
         return -ESRCH;
     }
-    lg_session_root_keep(s, fd);
+    s->sess_root_fd = fd;
+    s->sess_root_set = 1;
     return fd;
 }
 

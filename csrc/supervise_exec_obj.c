@@ -5,7 +5,7 @@
  * file `cat` starting `#!/usr/bin/curl -s` both run curl under an allowed
  * name.  Here the named file is resolved in the caller's view the way the
  * open check resolves (openat2 with RESOLVE_IN_ROOT from the caller's root,
- * which is the session's (lg_session_root_keep), for an absolute path, from
+ * which is the session's (lg_session_root), for an absolute path, from
  * /proc/TID/cwd or its dirfd for a relative one, the
  * caller's /proc/self spellings rewritten to its pid), its real path taken
  * from /proc/self/fd/N (symlinks resolved), and for a `#!` script the
@@ -46,6 +46,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 
+#include "supervise_bench.h"
 #include "supervise_int.h"
 
 
@@ -214,7 +215,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->expect = NULL;
     o->expect_len = 0;
     o->fd_obj = -1;
-    /* The caller's root, the session's (lg_session_root_keep; -1 when it could
+    /* The caller's root, the session's (lg_session_root; -1 when it could
      * not be opened: absolute names then fail closed, nothing is stable):
      * absolute names are resolved from it here, and walked from it again by
      * lg_exec_stable.  Not ours to close. */
@@ -228,6 +229,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         close(fd);
         return prc;
     }
+    LG_PHASE(LG_PH_RESOLVE);
     size_t rl = strlen(o->real);
     /* An object with no name in any directory (a memfd: "/memfd:x (deleted)",
      * or a file unlinked after it was opened) cannot be judged by name, and
@@ -262,6 +264,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         take_deny(o, &v, &saved, same);
     }
 
+    LG_PHASE(LG_PH_SPELL);
     /* #! scripts: the kernel runs `interp [arg] file argv[1..]` */
     const char **ws = NULL;
     int *ls = NULL;
@@ -345,6 +348,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             take_deny(o, &v, &cur, isame);
         }
     }
+    LG_PHASE(LG_PH_HEAD);
     if (rc == 0 && (o->linked || o->scripts > 0)) {
         /* Links and scripts out of the agent's reach cannot change
          * (supervise_exec_stable.c) */
@@ -355,6 +359,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
          * over (supervise_exec_stable.c) */
         o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, fname, o->real);
     }
+    LG_PHASE(LG_PH_STABLE);
     if (rc == 0) {
         o->dev = st.st_dev;
         o->ino = st.st_ino;

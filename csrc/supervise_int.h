@@ -289,8 +289,6 @@ int lg_caller_pidfd(const struct lg_sup *s, int tid);
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
 int lg_caller_id(int pidfd, struct lg_ident *o);
 int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
-int lg_root_open(int tid);
-void lg_session_root_keep(struct lg_sup *s, int fd);
 int lg_session_root(struct lg_sup *s, int tid, unsigned long long id);
 void lg_ident_fini(struct lg_sup *s);
 
@@ -319,7 +317,7 @@ int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, 
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap);
 /* supervise_exec_stable.c: 1 if no name in names (absolute) can be re-resolved
  * by the agent (every link and object outside its writable trees); rootfd: the
- * caller's /proc/TID/root (O_PATH), or -1 to have it opened here */
+ * session's root (O_PATH, lg_session_root), or -1 (then nothing is stable) */
 int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n);
 /* ... and for a plain file (no link followed, no #! line): an absolute name
  * whose object is out of the agent's reach */
