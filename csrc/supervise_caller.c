@@ -219,10 +219,11 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
             close(pfd);
             return rc;
         }
-        int th = task_threads(tid);
-        if (th < 0)
-            return th;
-        o->threads = th;
+        /* The thread count only matters to an exec about to be allowed (may
+         * another thread rewrite what the kernel will copy?): lg_caller_threads
+         * asks /proc/TID/task then (11 us on a fresh process, the decision's
+         * most costly call), not for a denial or the ENOENT of a $PATH search. */
+        o->threads = -1;
         /* The identity only matters to the admitted-process table (and to the
          * inheritance walk of an exec no rule decides): lg_caller_id takes it,
          * on the same pidfd, when one of them needs it, which for an allowed
@@ -245,6 +246,24 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
         }
     }
     return rc;
+}
+
+/* The caller's thread count, asked now if lg_caller_ident left it for later
+ * (-1): the link count of /proc/TID/task.  While the notification is pending
+ * the caller is blocked in it; if it is the only thread, nothing of its group
+ * can run to add one, so the answer holds until the exec check answers (a
+ * caller killed meanwhile is answered nothing, and a pid reused by then gets an
+ * answer for an id that is no longer pending: ENOENT).  The count, or -errno
+ * (the exec check then takes the verified path). */
+int lg_caller_threads(int tid, struct lg_ident *o)
+{
+    if (o->threads < 0) {
+        int th = task_threads(tid);
+        if (th < 0)
+            return th;
+        o->threads = th;
+    }
+    return o->threads;
 }
 
 /* The caller's identity, when lg_caller_ident left it pending: from the pidfd

@@ -543,7 +543,6 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     LG_PHASE(LG_PH_JUDGE);
 
     int ppid = have_stat ? who->ppid : 0;
-    int threads = have_stat ? who->threads : 0;
     int pid = have_stat ? who->tgid : tid;
     ev.pid = pid;
 
@@ -651,7 +650,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
      * plain file renamed over, or the cwd a relative name starts from (moved
      * by a CLONE_FS sibling) can change between our walk and the kernel's,
      * unless every name is absolute and out of the sandbox's writable trees. */
-    int racy = !have_stat || threads > 1 || !obj->stable;
+    int racy = !have_stat || !lg_exec_obj_stable(s, tid, obj) || lg_caller_threads(tid, who) != 1;
     if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)

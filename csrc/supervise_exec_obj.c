@@ -349,17 +349,16 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         }
     }
     LG_PHASE(LG_PH_HEAD);
-    if (rc == 0 && (o->linked || o->scripts > 0)) {
-        /* Links and scripts out of the agent's reach cannot change
-         * (supervise_exec_stable.c) */
-        o->stable = rootfd >= 0 && lg_exec_stable(s, tid, rootfd, names, n_names);
-    } else if (rc == 0) {
-        /* A plain file: its name is walked again by the kernel, from a cwd a
-         * CLONE_FS sibling can move, or in a tree where it can be renamed
-         * over (supervise_exec_stable.c) */
-        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, fname, o->real);
+    if (rc == 0) {
+        /* Whether the agent can change this resolution matters only to an exec
+         * about to be allowed: lg_exec_obj_stable walks the names then (8 us for
+         * /bin/true), not for a denial.  The names stay valid as long as the
+         * exec check's: fname is its buffer, each interpreter lies in o->heads. */
+        memcpy(o->names, names, (size_t)n_names * sizeof names[0]);
+        o->n_names = n_names;
+        o->fname = fname;
+        o->stable = -1;
     }
-    LG_PHASE(LG_PH_STABLE);
     if (rc == 0) {
         o->dev = st.st_dev;
         o->ino = st.st_ino;
@@ -374,6 +373,28 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     free(ws);
     free(ls);
     return rc;
+}
+
+/* 1 when the agent cannot change what the kernel's walk of the names lg_exec_object
+ * resolved will find (supervise_exec_stable.c), 0 otherwise or when unsure; asked
+ * once per exec, after lg_exec_object returned 0 for it, while the exec check's
+ * buffers are alive.  Kept in o->stable. */
+int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
+{
+    if (o->stable >= 0)
+        return o->stable;
+    int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
+    if (o->linked || o->scripts > 0) {
+        /* Links and scripts out of the agent's reach cannot change */
+        o->stable = rootfd >= 0 && lg_exec_stable(s, tid, rootfd, o->names, o->n_names);
+    } else {
+        /* A plain file: its name is walked again by the kernel, from a cwd a
+         * CLONE_FS sibling can move, or in a tree where it can be renamed
+         * over */
+        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, o->fname, o->real);
+    }
+    LG_PHASE(LG_PH_STABLE);
+    return o->stable;
 }
 
 /* What /proc/PID/cmdline must be after the exec (the verified path compares
