@@ -135,8 +135,8 @@ def _child(so: str, execs: int, pairs: int) -> None:
                 "over": statistics.median(g - b for g, b in zip(gateds, bares, strict=True)),
                 "decision": statistics.median(decisions) if decisions else 0.0,
                 "slow": slow,
-                "miss": statistics.median(miss),
-                "deny": statistics.median(denied),
+                "miss": statistics.median(miss) if miss else 0.0,
+                "deny": statistics.median(denied) if denied else 0.0,
                 # CPU of every thread the supervised runs started in this interpreter (the
                 # supervisor's loop, the event drainer, ...), per gated exec
                 "threads_cpu": threads_ns / (pairs * execs),
