@@ -19,6 +19,8 @@
  *                      per file version)
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
+ *   supervise_bench.h  where an exec decision's time goes, compiled in only for
+ *                      bench/exec_ab.py --phases (-DLG_BENCH_PHASES)
  *
  * Python side: sandbox/supervise/supervisor.py.
  */
