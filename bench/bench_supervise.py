@@ -9,7 +9,8 @@
                 the decision itself (the supervisor's receive-to-answer time, from the
                 events' timestamps) vs the floor of the same run (goal <= 5x), with the
                 plan's write table (a workspace under /tmp, as `landgate run` gives it:
-                without one every exec through the /bin symlink is verified by ptrace)
+                without one every exec through the /bin symlink is verified by ptrace);
+                the decision for a file that does not exist and for a denied one
     connect     blocking and non-blocking loopback connects, bare vs supervised
                 (the supervisor connects a duplicate itself; blocking ones on a worker)
     open        open+close judged in simulation (path, continued), and with the enforced
@@ -182,6 +183,9 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         }
         slow = 0
         decisions: list[float] = []
+        miss: list[float] = []
+        denied: list[float] = []
+        deny_pol = make_policy([("true", "deny"), ("loops*", "allow")], [])
         write_trees = {"write_trees": [tmp]}
         for _ in range(reps):
             res["exec_bare"].append(_bare(bins["loops"], "exec", str(n_exec), "/bin/true"))
@@ -195,6 +199,24 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
             )
             res["exec_sup"].append(ns)
             slow += counts.get("slow_path", 0)
+            # the decisions that let nothing run: a $PATH miss (answered with the
+            # kernel's ENOENT) and a denial
+            _supervised(
+                bindir,
+                bins["loops"],
+                ["exec", str(n_exec), "/nonexistent/true"],
+                pol,
+                miss,
+                plan_info=write_trees,
+            )
+            _supervised(
+                bindir,
+                bins["loops"],
+                ["exec", str(n_exec), "/bin/true"],
+                deny_pol,
+                denied,
+                plan_info=write_trees,
+            )
             if exec_only:
                 continue
             res["conn_bare"].append(_bare(bins["loops"], "connect", str(n_conn), str(port)))
@@ -245,6 +267,11 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
             else None
         ),
         "decision_vs_floor": round(decision / floor, 2) if decision and floor else None,
+        # the same for an exec of a file that does not exist (execvp's $PATH search) and
+        # for a denied one: neither asks what only an allowed exec needs (the thread
+        # count, whether the agent can change the resolution, the mappings)
+        "decision_miss_us": round(statistics.median(miss) / 1000, 2) if miss else None,
+        "decision_deny_us": round(statistics.median(denied) / 1000, 2) if denied else None,
         # what each gated exec costs beyond its decision: the notification's round trip,
         # the harness, and the exit of a process whose /proc entries the decision made
         "outside_decision_us": round((exec_over - decision) / 1000, 2) if decision else None,

@@ -19,6 +19,8 @@
  *                      per file version)
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
+ *   supervise_bench.h  where an exec decision's time goes, compiled in only for
+ *                      bench/exec_ab.py --phases (-DLG_BENCH_PHASES)
  *
  * Python side: sandbox/supervise/supervisor.py.
  */
@@ -36,11 +38,79 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include "kernel_compat.h"
+#include "supervise_bench.h"
 #include "supervise_int.h"
+
+#ifdef LG_BENCH_PHASES
+/* bench only (supervise_bench.h): the loop thread's phase times, per notification */
+#define LG_PH_SAMPLES 8192
+static unsigned ph_cur[LG_PH_N], ph_samp[LG_PH_N][LG_PH_SAMPLES];
+static unsigned long long ph_last, ph_n;
+
+static unsigned long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+static void ph_flush(void)
+{
+    if (ph_n > 0 && ph_n <= LG_PH_SAMPLES)
+        for (int k = 0; k < LG_PH_N; k++)
+            ph_samp[k][ph_n - 1] = ph_cur[k];
+    memset(ph_cur, 0, sizeof ph_cur);
+}
+
+void lg_bench_phase_start(void)
+{
+    ph_flush();
+    ph_last = mono_ns();
+    ph_n++;
+}
+
+void lg_bench_phase(int k)
+{
+    unsigned long long t = mono_ns();
+    ph_cur[k] += (unsigned)(t - ph_last);
+    ph_last = t;
+}
+
+static int cmp_u(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+
+void lg_bench_phases_dump(void)
+{
+    static const char *const names[LG_PH_N] = {
+        "wake", "read", "pidfd", "valid", "ident", "judge", "resolve",
+        "spell", "head", "stable", "racy", "answer", "after"};
+    const char *path = getenv("LG_BENCH_PHASES_OUT");
+    ph_flush();
+    size_t n = ph_n < LG_PH_SAMPLES ? (size_t)ph_n : LG_PH_SAMPLES;
+    FILE *f = path && n > 0 ? fopen(path, "a") : NULL;
+    if (f) {
+        struct timespec cpu;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+        fprintf(f, "{\"n\": %zu, \"loop_cpu_per\": %.2f", n,
+                ((double)cpu.tv_sec * 1e9 + (double)cpu.tv_nsec) / (double)n / 1000.0);
+        for (int k = 0; k < LG_PH_N; k++) {
+            qsort(ph_samp[k], n, sizeof ph_samp[k][0], cmp_u);
+            fprintf(f, ", \"%s\": %.2f", names[k], ph_samp[k][n / 2] / 1000.0);
+        }
+        fprintf(f, "}\n");
+        fclose(f);
+    }
+    ph_n = 0;
+}
+#endif
 
 static void set_err(char *err, int errlen, const char *what, int e)
 {
@@ -498,6 +568,9 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
 {
     struct pollfd pfd[2] = {{s->listener, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
     int rc = 0;
+#ifdef LG_BENCH_PHASES
+    prctl(PR_SET_NAME, "lg-supervise");  /* bench only: perf can tell this thread apart */
+#endif
     for (;;) {
         int n = poll(pfd, 2, -1);
         if (n < 0) {
@@ -510,6 +583,7 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
         if (pfd[1].revents & POLLIN)
             break;
         if (pfd[0].revents & POLLIN) {
+            LG_PHASE_START();
             memset(s->req, 0, s->req_size);
             if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, s->req) < 0) {
                 int e = errno;
@@ -520,6 +594,7 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
                 break;
             }
             unsigned long long t0 = lg_now_ns();
+            LG_PHASE(LG_PH_WAKE);
             const struct seccomp_notif *req = s->req;
             if (req->data.arch != AUDIT_ARCH_X86_64) {
                 handle_unknown(s, req, t0);
@@ -564,6 +639,7 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
         if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
             break;  /* no task is left that can ever notify us */
     }
+    LG_PHASES_DUMP();
     /* Workers own their notifications: wait for them before returning. */
     pthread_mutex_lock(&s->ring_lock);
     while (s->workers > 0)

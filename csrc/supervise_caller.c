@@ -219,10 +219,11 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
             close(pfd);
             return rc;
         }
-        int th = task_threads(tid);
-        if (th < 0)
-            return th;
-        o->threads = th;
+        /* The thread count only matters to an exec about to be allowed (may
+         * another thread rewrite what the kernel will copy?): lg_caller_threads
+         * asks /proc/TID/task then (11 us on a fresh process, the decision's
+         * most costly call), not for a denial or the ENOENT of a $PATH search. */
+        o->threads = -1;
         /* The identity only matters to the admitted-process table (and to the
          * inheritance walk of an exec no rule decides): lg_caller_id takes it,
          * on the same pidfd, when one of them needs it, which for an allowed
@@ -245,6 +246,24 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
         }
     }
     return rc;
+}
+
+/* The caller's thread count, asked now if lg_caller_ident left it for later
+ * (-1): the link count of /proc/TID/task.  While the notification is pending
+ * the caller is blocked in it; if it is the only thread, nothing of its group
+ * can run to add one, so the answer holds until the exec check answers (a
+ * caller killed meanwhile is answered nothing, and a pid reused by then gets an
+ * answer for an id that is no longer pending: ENOENT).  The count, or -errno
+ * (the exec check then takes the verified path). */
+int lg_caller_threads(int tid, struct lg_ident *o)
+{
+    if (o->threads < 0) {
+        int th = task_threads(tid);
+        if (th < 0)
+            return th;
+        o->threads = th;
+    }
+    return o->threads;
 }
 
 /* The caller's identity, when lg_caller_ident left it pending: from the pidfd
@@ -321,46 +340,28 @@ static void anc_clear(struct lg_anc_slot *sl)
  * forwarded send through its O_PATH fd, a file operation on its parent fd) a
  * wrong root could only hand over another object, judged all the same. */
 
-/* The caller's root (O_PATH), or -1 with errno. */
-int lg_root_open(int tid)
-{
-    char link[64];
-    snprintf(link, sizeof link, "/proc/%d/root", tid);
-    return open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
-/* Keep fd, opened by lg_root_open on a caller whose notification was still
- * pending after the open (so it is a sandboxed task's root, not that of a
- * process that reused its pid), as the session's root. */
-void lg_session_root_keep(struct lg_sup *s, int fd)
-{
-    if (s->sess_root_set) {
-        close(fd);  /* not reached: the handler opens one only while none is kept */
-        return;
-    }
-    s->sess_root_fd = fd;
-    s->sess_root_set = 1;
-}
-
 /* The session's root for a caller whose notification id is pending: the one
  * kept, or, before any is, /proc/TID/root opened now and kept only when the
  * notification is still pending afterwards (so it is a sandboxed task's root,
  * never that of a process that reused tid).  Borrowed: never closed by the
- * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The open check,
- * the unix-socket connect path and the file operations use it; the exec
- * handler keeps the root the same way (supervise_exec.c). */
+ * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The one place a
+ * root is opened and kept: the exec check (supervise_exec.c), the open check,
+ * the unix-socket connect path and the file operations all ask here. */
 int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
 {
     if (s->sess_root_set)
         return s->sess_root_fd;
-    int fd = lg_root_open(tid);
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/root", tid);
+    int fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
     if (!lg_id_valid(s, id)) {
         close(fd);
         return -ESRCH;
     }
-    lg_session_root_keep(s, fd);
+    s->sess_root_fd = fd;
+    s->sess_root_set = 1;
     return fd;
 }
 

@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 
 #include "kernel_compat.h"
+#include "supervise_bench.h"
 #include "supervise_int.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -45,9 +46,28 @@
 
 /* ---- admitted processes ---------------------------------------------------- */
 
+/* The first slot of pid's probe: the 256 pids of an aligned block share one 4 KiB
+ * page of the table (16-byte entries), and the blocks are spread over the table's
+ * pages (a multiplicative hash of the block number).  The table's pages stay zero
+ * pages until written (issue 19: a session holds what it uses), and a session's
+ * processes mostly have nearby pids: with every pid hashed on its own, each new
+ * admission wrote a fresh page, a page fault of ~4.5 us in the bookkeeping after
+ * almost every exec of a 200-exec session (median, bench/exec_ab.py --phases); now
+ * a page or two per 256 pids. */
+_Static_assert(sizeof(struct lg_admit) * 256 == 4096, "256 admissions per page");
+_Static_assert(LG_ADMIT_CAP % 256 == 0, "the admission table is whole pages");
+
+static unsigned admit_slot(int pid)
+{
+    unsigned p = (unsigned)pid;
+    unsigned pages = LG_ADMIT_CAP / 256;
+    unsigned block = ((p >> 8) * 2654435761u) % pages;
+    return (block * 256 + (p & 255u)) % LG_ADMIT_CAP;
+}
+
 static struct lg_admit *admit_find(struct lg_sup *s, int pid)
 {
-    unsigned idx = ((unsigned)pid * 2654435761u) % LG_ADMIT_CAP;
+    unsigned idx = admit_slot(pid);
     for (unsigned probe = 0; probe < LG_ADMIT_CAP; probe++) {
         struct lg_admit *a = &s->admit[(idx + probe) % LG_ADMIT_CAP];
         if (a->pid == pid || a->pid == 0)
@@ -445,24 +465,25 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         p += cnt * 8;
     }
     s->judge->argv.n = argc;
+    LG_PHASE(LG_PH_READ);
     /* The caller's pidfd, opened before the check below: what is asked
      * through it afterwards is about the caller (supervise_caller.c). */
     after->pidfd = lg_caller_pidfd(s, tid);
-    /* The session's root, at its first exec (supervise_caller.c): opened
-     * before the check below, so that it is a sandboxed caller's. */
-    int root = s->sess_root_set ? -1 : lg_root_open(tid);
+    LG_PHASE(LG_PH_PIDFD);
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {
-        if (root >= 0)
-            close(root);
         lg_count(s, LG_COUNT_GONE);
         return;
     }
-    if (root >= 0)
-        lg_session_root_keep(s, root);
+    /* The session's root (supervise_caller.c), taken at the first notification
+     * that needs one; lg_exec_object resolves absolute names from it.  When it
+     * cannot be had, absolute names fail closed there. */
+    (void)lg_session_root(s, tid, req->id);
+    LG_PHASE(LG_PH_VALID);
     struct lg_ident *who = &after->who;
     int have_stat = lg_caller_ident(s, tid, after->pidfd, who) == 0;
     after->have_stat = have_stat;
+    LG_PHASE(LG_PH_IDENT);
     if (fail) {
         /* unreadable (the kernel would say EFAULT) or beyond our bounds: fail closed */
         ev.result = LG_EFFECT_DENY;
@@ -519,9 +540,9 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     struct lg_verdict v;
     lg_judge_words(s->judge, &s->t, fname, &v);
     ev.flags |= v.flags;
+    LG_PHASE(LG_PH_JUDGE);
 
     int ppid = have_stat ? who->ppid : 0;
-    int threads = have_stat ? who->threads : 0;
     int pid = have_stat ? who->tgid : tid;
     ev.pid = pid;
 
@@ -629,15 +650,17 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
      * plain file renamed over, or the cwd a relative name starts from (moved
      * by a CLONE_FS sibling) can change between our walk and the kernel's,
      * unless every name is absolute and out of the sandbox's writable trees. */
-    int racy = !have_stat || threads > 1 || !obj->stable;
+    int racy = !have_stat || !lg_exec_obj_stable(s, tid, obj) || lg_caller_threads(tid, who) != 1;
     if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     if (!racy && ranges_overflow)
         racy = 1;
     if (!racy && lg_ranges_racy(tid, raddr, rlen, nr, &after->maps_fd))
         racy = 1;
+    LG_PHASE(LG_PH_RACY);
     if (!racy) {
         finish(s, req->id, &ev, line);
+        LG_PHASE(LG_PH_ANSWER);
         return;
     }
     lg_count(s, LG_COUNT_SLOWPATH);
@@ -689,4 +712,5 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (after.maps_fd >= 0)
         close(after.maps_fd);
     lg_exec_obj_release(obj);
+    LG_PHASE(LG_PH_AFTER);
 }

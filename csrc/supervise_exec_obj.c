@@ -5,7 +5,7 @@
  * file `cat` starting `#!/usr/bin/curl -s` both run curl under an allowed
  * name.  Here the named file is resolved in the caller's view the way the
  * open check resolves (openat2 with RESOLVE_IN_ROOT from the caller's root,
- * which is the session's (lg_session_root_keep), for an absolute path, from
+ * which is the session's (lg_session_root), for an absolute path, from
  * /proc/TID/cwd or its dirfd for a relative one, the
  * caller's /proc/self spellings rewritten to its pid), its real path taken
  * from /proc/self/fd/N (symlinks resolved), and for a `#!` script the
@@ -46,6 +46,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 
+#include "supervise_bench.h"
 #include "supervise_int.h"
 
 
@@ -214,7 +215,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->expect = NULL;
     o->expect_len = 0;
     o->fd_obj = -1;
-    /* The caller's root, the session's (lg_session_root_keep; -1 when it could
+    /* The caller's root, the session's (lg_session_root; -1 when it could
      * not be opened: absolute names then fail closed, nothing is stable):
      * absolute names are resolved from it here, and walked from it again by
      * lg_exec_stable.  Not ours to close. */
@@ -228,6 +229,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         close(fd);
         return prc;
     }
+    LG_PHASE(LG_PH_RESOLVE);
     size_t rl = strlen(o->real);
     /* An object with no name in any directory (a memfd: "/memfd:x (deleted)",
      * or a file unlinked after it was opened) cannot be judged by name, and
@@ -262,6 +264,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         take_deny(o, &v, &saved, same);
     }
 
+    LG_PHASE(LG_PH_SPELL);
     /* #! scripts: the kernel runs `interp [arg] file argv[1..]` */
     const char **ws = NULL;
     int *ls = NULL;
@@ -345,15 +348,16 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
             take_deny(o, &v, &cur, isame);
         }
     }
-    if (rc == 0 && (o->linked || o->scripts > 0)) {
-        /* Links and scripts out of the agent's reach cannot change
-         * (supervise_exec_stable.c) */
-        o->stable = rootfd >= 0 && lg_exec_stable(s, tid, rootfd, names, n_names);
-    } else if (rc == 0) {
-        /* A plain file: its name is walked again by the kernel, from a cwd a
-         * CLONE_FS sibling can move, or in a tree where it can be renamed
-         * over (supervise_exec_stable.c) */
-        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, fname, o->real);
+    LG_PHASE(LG_PH_HEAD);
+    if (rc == 0) {
+        /* Whether the agent can change this resolution matters only to an exec
+         * about to be allowed: lg_exec_obj_stable walks the names then (8 us for
+         * /bin/true), not for a denial.  The names stay valid as long as the
+         * exec check's: fname is its buffer, each interpreter lies in o->heads. */
+        memcpy(o->names, names, (size_t)n_names * sizeof names[0]);
+        o->n_names = n_names;
+        o->fname = fname;
+        o->stable = -1;
     }
     if (rc == 0) {
         o->dev = st.st_dev;
@@ -369,6 +373,28 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     free(ws);
     free(ls);
     return rc;
+}
+
+/* 1 when the agent cannot change what the kernel's walk of the names lg_exec_object
+ * resolved will find (supervise_exec_stable.c), 0 otherwise or when unsure; asked
+ * once per exec, after lg_exec_object returned 0 for it, while the exec check's
+ * buffers are alive.  Kept in o->stable. */
+int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
+{
+    if (o->stable >= 0)
+        return o->stable;
+    int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
+    if (o->linked || o->scripts > 0) {
+        /* Links and scripts out of the agent's reach cannot change */
+        o->stable = rootfd >= 0 && lg_exec_stable(s, tid, rootfd, o->names, o->n_names);
+    } else {
+        /* A plain file: its name is walked again by the kernel, from a cwd a
+         * CLONE_FS sibling can move, or in a tree where it can be renamed
+         * over */
+        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, o->fname, o->real);
+    }
+    LG_PHASE(LG_PH_STABLE);
+    return o->stable;
 }
 
 /* What /proc/PID/cmdline must be after the exec (the verified path compares

@@ -212,14 +212,6 @@ static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const cha
     return 0;  /* too many links: the kernel gives ELOOP; be safe */
 }
 
-/* The caller's root (O_PATH), or -1. */
-static int open_root(int tid)
-{
-    char link[64];
-    snprintf(link, sizeof link, "/proc/%d/root", tid);
-    return open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
 /* How names may be checked for this caller: 1 by name and identity, 2 by name
  * alone (it sees what landgate sees), 0 not at all. */
 static int check_mode(const struct lg_sup *s, int tid, int rootfd)
@@ -233,15 +225,11 @@ static int check_mode(const struct lg_sup *s, int tid, int rootfd)
 
 int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n)
 {
-    int own = rootfd < 0 ? open_root(tid) : -1;
-    int root = rootfd < 0 ? own : rootfd;
-    int ok = root >= 0;
-    int mode = ok ? check_mode(s, tid, root) : 0;
-    ok = mode != 0;
+    /* no root (the session's could not be had): nothing can be walked from it */
+    int mode = rootfd >= 0 ? check_mode(s, tid, rootfd) : 0;
+    int ok = mode != 0;
     for (int i = 0; ok && i < n; i++)
-        ok = chain_stable(s, root, mode == 1, names[i]);
-    if (own >= 0)
-        close(own);
+        ok = chain_stable(s, rootfd, mode == 1, names[i]);
     return ok;
 }
 

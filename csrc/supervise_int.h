@@ -86,7 +86,12 @@ struct lg_exec_obj {
     int linked;                   /* the walk followed a symlink */
     int scripts;                  /* #! levels followed */
     int stable;                   /* every name walked (absolute), link and script lies outside the sandbox's
-                                   * writable trees: the agent cannot change the resolution */
+                                   * writable trees: the agent cannot change the resolution;
+                                   * -1 until lg_exec_obj_stable asks */
+    const char *names[1 + LG_SCRIPT_DEPTH]; /* the named file and each interpreter, as spelled
+                                   * (lg_exec_obj_stable walks them) */
+    int n_names;
+    const char *fname;            /* the name as the exec spelled it */
     unsigned long long dev, ino;  /* the image the kernel will run (the last interpreter) */
     char *expect;                 /* /proc/PID/cmdline after the exec (malloc'd) */
     size_t expect_len;
@@ -278,7 +283,7 @@ void lg_add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflo
 
 /* supervise_caller.c: the caller of an exec as a process */
 struct lg_ident {
-    int tgid, ppid, threads;
+    int tgid, ppid, threads; /* threads: -1 until lg_caller_threads asks */
     unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
     int id_pending;         /* id not taken yet: lg_caller_id takes it from the pidfd */
 };
@@ -288,9 +293,8 @@ void lg_ident_init(struct lg_sup *s);
 int lg_caller_pidfd(const struct lg_sup *s, int tid);
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
 int lg_caller_id(int pidfd, struct lg_ident *o);
+int lg_caller_threads(int tid, struct lg_ident *o);
 int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
-int lg_root_open(int tid);
-void lg_session_root_keep(struct lg_sup *s, int fd);
 int lg_session_root(struct lg_sup *s, int tid, unsigned long long id);
 void lg_ident_fini(struct lg_sup *s);
 
@@ -299,6 +303,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
                    struct lg_exec_obj *o);
 int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
 void lg_exec_obj_release(struct lg_exec_obj *o);
+int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o);
 int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w);
 
 /* supervise_exec_head.c */
@@ -319,7 +324,7 @@ int lg_rewrite_self(const char *path, int tgid, int tid, char *out, size_t cap, 
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap);
 /* supervise_exec_stable.c: 1 if no name in names (absolute) can be re-resolved
  * by the agent (every link and object outside its writable trees); rootfd: the
- * caller's /proc/TID/root (O_PATH), or -1 to have it opened here */
+ * session's root (O_PATH, lg_session_root), or -1 (then nothing is stable) */
 int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n);
 /* ... and for a plain file (no link followed, no #! line): an absolute name
  * whose object is out of the agent's reach */
