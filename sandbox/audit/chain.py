@@ -358,17 +358,31 @@ class Chain:
 
     def write(self, entry: dict[str, Any]) -> int:
         """Seal and append one entry (flock held).  Returns its seq."""
-        seq = self.seq + 1
-        entry["seq"] = seq
-        entry["prev"] = self.last_hash
-        if self.torn_bytes:
-            entry["recovered_torn_bytes"] = self.torn_bytes
-        line, digest, raw = seal(entry, self.key)
+        return self.write_many([entry])
+
+    def write_many(self, entries: list[dict[str, Any]]) -> int:
+        """Seal the entries in order and append them with one write (flock held): each
+        line is the one `write` would make, chained to the one before.  The head moves
+        only once every line is written; on an error none of them stays in the trail.
+        Returns the last seq."""
+        seq, last, key = self.seq, self.last_hash, self.key
+        lines: list[bytes] = []
+        raws: list[bytes] = []
+        for entry in entries:
+            seq += 1
+            entry["seq"] = seq
+            entry["prev"] = last
+            if self.torn_bytes and not lines:
+                entry["recovered_torn_bytes"] = self.torn_bytes
+            line, last, raw = seal(entry, key)
+            lines.append(line)
+            raws.append(raw)
+        data = b"".join(lines)
         fd = self.seg_fd
         try:
-            written = os.write(fd, line)
-            while written < len(line):  # short write: the disk is filling up
-                written += os.write(fd, line[written:])
+            written = os.write(fd, data)
+            while written < len(data):  # short write: the disk is filling up
+                written += os.write(fd, data[written:])
         except OSError:
             # Cut any fragment back off so the trail stays verifiable.
             try:
@@ -377,7 +391,9 @@ class Chain:
                 pass
             raise
         self.torn_bytes = 0
-        self.seq, self.last_hash = seq, digest
-        self.seg_size += len(line)
-        self.frontier.add(raw)
+        self.seq, self.last_hash = seq, last
+        self.seg_size += len(data)
+        add = self.frontier.add
+        for raw in raws:
+            add(raw)
         return seq

@@ -178,24 +178,46 @@ class AuditWriter:
 
         Thread-safe.  strict: returns after fdatasync; raises AuditError on failure.
         """
-        entry = decision_entry(event)
+        return self.append_many([event])
+
+    def append_many(self, events: list[dict[str, Any]]) -> int:
+        """Record decisions in order; returns the last one's seq (-1 as for `append`).
+
+        The same lines as one `append` per event, checkpoints included at the same
+        places (after every `checkpoint_every` decisions), written with one flock and
+        one write() per run between checkpoints.  The durability promise is append's,
+        for all of them at once: written (batch) or fdatasync'ed (strict) on return."""
+        entries = [decision_entry(e) for e in events]
         with self._tlock:
             if self._failed is not None or self._closed:
                 if self.durability == "strict" or self._closed:
                     raise AuditError(self._failed or "audit writer is closed")
                 return -1
-            if self._session is None:
+            session = self._session
+            if session is None:
                 raise AuditError("audit append before start_session")
-            entry["session"] = self._session
-            if "mode" not in entry:
-                entry["mode"] = self._session_mode
-            seq = self._write_entry(entry)
-            if seq < 0:
-                return seq
-            count_decision(self._counts, entry)
-            self._since_checkpoint += 1
-            if self._since_checkpoint >= self.checkpoint_every:
-                self._checkpoint(final=False)
+            mode = self._session_mode
+            for entry in entries:
+                entry["session"] = session
+                if "mode" not in entry:
+                    entry["mode"] = mode
+            seq = self._chain.seq
+            done = 0
+            while done < len(entries):
+                room = self.checkpoint_every - self._since_checkpoint
+                run = entries[done : done + room]
+                seq = self._write_entries(run)
+                if seq < 0:
+                    return seq
+                counts = self._counts
+                for entry in run:
+                    count_decision(counts, entry)
+                done += len(run)
+                self._since_checkpoint += len(run)
+                if self._since_checkpoint >= self.checkpoint_every:
+                    self._checkpoint(final=False)
+                    if self._failed is not None and done < len(entries):
+                        return -1  # as the next append would (strict raised already)
             return seq
 
     def end_session(self, exit_status: int, counts: dict[str, Any] | None = None) -> None:
@@ -290,7 +312,11 @@ class AuditWriter:
             fcntl.flock(lfd, fcntl.LOCK_UN)
 
     def _write_entry(self, entry: dict[str, Any]) -> int:
-        """Write under flock with the durability promised; -1 (and `failed`) on error."""
+        return self._write_entries([entry])
+
+    def _write_entries(self, entries: list[dict[str, Any]]) -> int:
+        """Write under flock with the durability promised, one write() for all; the last
+        seq, or -1 (and `failed`) on error."""
         lock_fd = self._lock_fd
         chain = self._chain
         try:
@@ -302,7 +328,7 @@ class AuditWriter:
                     or chain.seg_size >= self.segment_max_bytes
                 ):
                     chain.sync_tail(self.segment_max_bytes)
-                seq = chain.write(entry)
+                seq = chain.write_many(entries)
             finally:
                 _flock(lock_fd, _LOCK_UN)
             if self.durability == "strict":

@@ -39,6 +39,24 @@ class EventSink:
         return self._flush is not None and self._flush(timeout)
 
 
+class _Events:
+    """Recorder.event: a callable for one event that also takes a batch (`many`), which
+    the supervisor's drainer looks for: one trail write for all the records it drained."""
+
+    __slots__ = ("many", "one")
+
+    def __init__(
+        self,
+        one: Callable[[DecisionEvent], None],
+        many: Callable[[list[DecisionEvent]], None],
+    ) -> None:
+        self.one = one
+        self.many = many
+
+    def __call__(self, ev: DecisionEvent) -> None:
+        self.one(ev)
+
+
 class Recorder:
     """Every decision goes to the audit trail (and to options.on_event, for the API).
 
@@ -61,18 +79,31 @@ class Recorder:
         self._lock = threading.Lock()
         self._names: list[tuple[str, tuple[str, ...]]] = []
         self._supervisor: Supervisor | None = None
+        # Every decision, one (the DNS view, a test) or a drained batch (`event.many`).
+        self.event = _Events(self._one, self._many)
 
-    def event(self, ev: DecisionEvent) -> None:
-        if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open"):
-            ev = self._judge_simulated_open(ev)
+    def _one(self, ev: DecisionEvent) -> None:
+        self._many([ev])
+
+    def _many(self, events: list[DecisionEvent]) -> None:
+        """Record the events in order with one trail write, then tell and hand them on."""
+        events = [
+            self._judge_simulated_open(ev)
+            if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open")
+            else ev
+            for ev in events
+        ]
         # The trail's on-disk format is the event's entry form (sandbox.audit.event).
-        self.writer.append(ev.to_entry())
-        if ev.action == "shell_exec" and ev.result == "deny":
-            self.exec_denied = True
-        if ev.layer == "dns" and ev.result == "deny":
-            self._tell_dns_denial(ev)
-        if self.extra is not None:
-            self.extra(ev)
+        self.writer.append_many([ev.to_entry() for ev in events])
+        extra = self.extra
+        for ev in events:
+            if ev.result == "deny":
+                if ev.action == "shell_exec":
+                    self.exec_denied = True
+                if ev.layer == "dns":
+                    self._tell_dns_denial(ev)
+            if extra is not None:
+                extra(ev)
 
     def _tell_dns_denial(self, ev: DecisionEvent) -> None:
         """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),

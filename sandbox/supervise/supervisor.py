@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from sandbox._supervise import ffi, lib
-from sandbox.audit.event import DecisionEvent
+from sandbox.audit.event import DecisionEvent, event_from_values
 from sandbox.errors import LaunchError
 
 from .tabletypes import Tables
@@ -71,6 +72,19 @@ _COUNTS = [
     "workers",
 ]
 _DRAIN_BATCH = 256
+# struct lg_event read in one go (csrc/supervise_api.h): each cffi field access is a
+# Python call, ~20 per record; the batch is copied out once and unpacked with this.
+_HEAD = struct.Struct("=QQQiiiiiiIiii")  # seq .. target_len, in declaration order
+_EV_SIZE = ffi.sizeof("struct lg_event")
+_TARGET_OFF = ffi.offsetof("struct lg_event", "target")
+_DETAIL_OFF = ffi.offsetof("struct lg_event", "detail")
+if _TARGET_OFF != _HEAD.size or _DETAIL_OFF != _TARGET_OFF + lib.LG_TARGET_MAX:
+    # A changed struct would be misread silently: refuse to load instead.
+    raise ImportError("sandbox.supervise: struct lg_event does not have the layout read here")
+_TARGET_MAX = lib.LG_TARGET_MAX
+_DETAIL_MAX = lib.LG_DETAIL_MAX
+_EXEC, _OPEN, _ALLOW = lib.LG_ACT_EXEC, lib.LG_ACT_OPEN, lib.LG_EFFECT_ALLOW
+_EXEC_RACE = lib.LG_EV_EXEC_RACE
 _BATCH_SECONDS = 0.005
 
 
@@ -109,6 +123,9 @@ class Supervisor:
         self._drain_lock = threading.Lock()
         self._flush_buf: Any = None
         self._drained_all = False  # the drainer has delivered the last record and ended
+        self._mode = "simulate" if simulate else "enforce"
+        self._rule_cache: dict[int, tuple[Any, ...]] = {}
+        self._flag_cache: dict[int, tuple[tuple[str, ...], bool]] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -189,12 +206,7 @@ class Supervisor:
             if n == 0:
                 return total
             total += n
-            last = 0
-            for i in range(n):
-                ev = self._to_event(buf[i])
-                last = ev.seq
-                self._deliver(ev)
-            lib.lg_sup_ack(self._ctx, last)
+            lib.lg_sup_ack(self._ctx, self._deliver_batch(buf, n))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Return once every record the C loop pushed before this call has been handed to
@@ -219,14 +231,26 @@ class Supervisor:
         finally:
             self._drain_lock.release()
 
-    def _deliver(self, ev: DecisionEvent) -> None:
-        if self._on_event is None or self._callback_error is not None:
-            return
-        try:
-            self._on_event(ev)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by join()
-            self._callback_error = exc
-            lib.lg_sup_stop(self._ctx)
+    def _deliver_batch(self, buf: Any, n: int) -> int:
+        """Hand the first `n` records of `buf` to on_event, in order; the last seq.
+
+        An on_event with a `many` attribute (the session's Recorder) gets the batch as one
+        list: one trail write per batch instead of one per record.  It has returned for
+        every record before the caller acks them (strict durability waits for that)."""
+        data = ffi.buffer(buf, n * _EV_SIZE)[:]  # one copy of the batch, then bytes
+        events = [self._event_at(data, i * _EV_SIZE) for i in range(n)]
+        if self._on_event is not None and self._callback_error is None:
+            many = getattr(self._on_event, "many", None)
+            try:
+                if many is not None:
+                    many(events)
+                else:
+                    for ev in events:
+                        self._on_event(ev)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by join()
+                self._callback_error = exc
+                lib.lg_sup_stop(self._ctx)
+        return events[-1].seq if events else 0
 
     def stop(self) -> None:
         """Ask the loop to end (pending syscalls then fail closed)."""
@@ -278,47 +302,90 @@ class Supervisor:
 
     # -- events -----------------------------------------------------------------
 
-    def _to_event(self, e: Any) -> DecisionEvent:
-        rules = self._tables.rules
-        info = rules[e.rule] if 0 <= e.rule < len(rules) else None
-        action = _ACTION.get(e.action, "unknown")
-        raw = bytes(ffi.buffer(e.target, max(0, min(e.target_len, lib.LG_TARGET_MAX))))
+    def _rule_fields(self, rule: int) -> tuple[Any, ...]:
+        """(info, ref, source, index, origin) of a rule index: the same for every record
+        of that rule, so derived once per supervisor (the tables do not change)."""
+        got = self._rule_cache.get(rule)
+        if got is None:
+            rules = self._tables.rules
+            info = rules[rule] if 0 <= rule < len(rules) else None
+            if info is None:
+                got = (None, None, None, None, None)
+            else:
+                r = info.rule
+                got = (
+                    info,
+                    info.ref,
+                    info.source,
+                    r.index if r else None,
+                    r.origin if r else info.origin or "default",
+                )
+            self._rule_cache[rule] = got
+        return got
+
+    def _flag_fields(self, bits: int) -> tuple[tuple[str, ...], bool]:
+        got = self._flag_cache.get(bits)
+        if got is None:
+            got = (tuple(name for bit, name in _FLAGS if bits & bit), bool(bits & _EXEC_RACE))
+            self._flag_cache[bits] = got
+        return got
+
+    def _event_at(self, data: bytes, off: int) -> DecisionEvent:
+        """The record at byte `off` of a copied batch (csrc/supervise_api.h struct lg_event)."""
+        (seq, t_recv, t_resp, pid, tid, act, result, rule, err, bits, nr, argc, tlen) = (
+            _HEAD.unpack_from(data, off)
+        )
+        info, ref, source, index, origin = self._rule_fields(rule)
+        flags, exec_race = self._flag_fields(bits)
+        t0 = off + _TARGET_OFF
         argv: tuple[str, ...] | None = None
-        if e.action == lib.LG_ACT_EXEC and e.argc > 0:
-            argv = tuple(a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[: e.argc])
-            shown = [os.path.basename(argv[0]), *argv[1:]]
-            target = " ".join(shown)
+        if act == _EXEC and argc > 0:
+            raw = data[t0 : t0 + max(0, min(tlen, _TARGET_MAX))]
+            argv = tuple(a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[:argc])
+            target = " ".join([os.path.basename(argv[0]), *argv[1:]])
         else:
-            target = ffi.string(e.target).decode("utf-8", "surrogateescape")
-        flags = [name for bit, name in _FLAGS if e.flags & bit]
-        if e.action == lib.LG_ACT_OPEN:
-            detail = ffi.string(e.detail)
-            # detail: "read" / "write", then the object's real path when it differs from the target
+            end = data.find(b"\0", t0, t0 + _TARGET_MAX)  # ffi.string of the char array
+            target = data[t0 : end if end >= 0 else t0 + _TARGET_MAX].decode(
+                "utf-8", "surrogateescape"
+            )
+        d0 = off + _DETAIL_OFF
+        end = data.find(b"\0", d0, d0 + _DETAIL_MAX)
+        detail = data[d0 : end if end >= 0 else d0 + _DETAIL_MAX]
+        action = _ACTION.get(act, "unknown")
+        if act == _OPEN:
+            # detail: "read" / "write", then the object's real path when it differs
             action = (
                 info.action
                 if info is not None
                 else ("file_write" if detail.split(b" ", 1)[0] == b"write" else "file_read")
             )
-        return DecisionEvent(
-            source="supervisor",
-            seq=int(e.seq),
-            ts=e.t_recv_ns / 1e9,
-            ts_decided=e.t_resp_ns / 1e9,
-            pid=int(e.pid),
-            tid=int(e.tid),
-            action=action,
-            target=target,
-            argv=argv,
-            detail=ffi.string(e.detail).decode("utf-8", "surrogateescape") or None,
-            result="allow" if e.result == lib.LG_EFFECT_ALLOW else "deny",
-            errno=int(e.err),
-            rule=info.ref if info else None,
-            rule_source=info.source if info else None,
-            rule_index=info.rule.index if info and info.rule else None,
-            origin=(info.rule.origin if info.rule else info.origin or "default") if info else None,
-            layer=_LAYER.get(e.action, "seccomp"),
-            mode="simulate" if self.simulate else "enforce",
-            flags=tuple(flags),
-            exec_race=bool(e.flags & lib.LG_EV_EXEC_RACE),
-            syscall=int(e.syscall_nr),
+        # DecisionEvent's fields in declaration order (sandbox.audit.event)
+        return event_from_values(
+            (
+                "supervisor",
+                action,
+                target,
+                "allow" if result == _ALLOW else "deny",
+                _LAYER.get(act, "seccomp"),
+                t_recv / 1e9,
+                ref,
+                self._mode,
+                seq,
+                t_resp / 1e9,
+                pid,
+                tid,
+                argv,
+                detail.decode("utf-8", "surrogateescape") or None,
+                err,
+                source,
+                index,
+                origin,
+                flags,
+                exec_race,
+                nr,
+                None,
+                None,
+                None,
+                None,
+            )
         )
