@@ -44,7 +44,9 @@ def _fill(buf: Any, n: int, rules: list[Any], seq0: int) -> None:
     """n records: 3 of 4 execs of /bin/true (the loop's), then a connect and an open."""
     from sandbox._supervise import ffi, lib
 
-    true_rule = next(i for i, r in enumerate(rules) if r.rule is not None and r.rule.pattern == "true")
+    true_rule = next(
+        i for i, r in enumerate(rules) if r.rule is not None and r.rule.pattern == "true"
+    )
     now = time.time_ns()
     for i in range(n):
         e = buf[i]

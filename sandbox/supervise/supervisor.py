@@ -78,7 +78,7 @@ _HEAD = struct.Struct("=QQQiiiiiiIiii")  # seq .. target_len, in declaration ord
 _EV_SIZE = ffi.sizeof("struct lg_event")
 _TARGET_OFF = ffi.offsetof("struct lg_event", "target")
 _DETAIL_OFF = ffi.offsetof("struct lg_event", "detail")
-if _TARGET_OFF != _HEAD.size or _DETAIL_OFF != _TARGET_OFF + lib.LG_TARGET_MAX:
+if _HEAD.size != _TARGET_OFF or _DETAIL_OFF != _TARGET_OFF + lib.LG_TARGET_MAX:
     # A changed struct would be misread silently: refuse to load instead.
     raise ImportError("sandbox.supervise: struct lg_event does not have the layout read here")
 _TARGET_MAX = lib.LG_TARGET_MAX
@@ -249,7 +249,8 @@ class Supervisor:
                         self._on_event(ev)
             except BaseException as exc:  # noqa: BLE001 - re-raised by join()
                 self._callback_error = exc
-                lib.lg_sup_stop(self._ctx)
+                if self._ctx is not None:
+                    lib.lg_sup_stop(self._ctx)
         return events[-1].seq if events else 0
 
     def stop(self) -> None:
