@@ -83,27 +83,32 @@ class Recorder:
         self.event = _Events(self._one, self._many)
 
     def _one(self, ev: DecisionEvent) -> None:
-        self._many([ev])
+        ev = self._judged(ev)
+        # The trail's on-disk format is the event's entry form (sandbox.audit.event).
+        self.writer.append(ev.to_entry())
+        self._after(ev)
 
     def _many(self, events: list[DecisionEvent]) -> None:
-        """Record the events in order with one trail write, then tell and hand them on."""
-        events = [
-            self._judge_simulated_open(ev)
-            if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open")
-            else ev
-            for ev in events
-        ]
-        # The trail's on-disk format is the event's entry form (sandbox.audit.event).
+        """A drained batch: recorded in order with one trail write, then told and handed
+        on (each event is in the trail before anyone hears of it, as with `_one`)."""
+        events = [self._judged(ev) for ev in events]
         self.writer.append_many([ev.to_entry() for ev in events])
-        extra = self.extra
         for ev in events:
-            if ev.result == "deny":
-                if ev.action == "shell_exec":
-                    self.exec_denied = True
-                if ev.layer == "dns":
-                    self._tell_dns_denial(ev)
-            if extra is not None:
-                extra(ev)
+            self._after(ev)
+
+    def _judged(self, ev: DecisionEvent) -> DecisionEvent:
+        if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open"):
+            return self._judge_simulated_open(ev)
+        return ev
+
+    def _after(self, ev: DecisionEvent) -> None:
+        if ev.result == "deny":
+            if ev.action == "shell_exec":
+                self.exec_denied = True
+            if ev.layer == "dns":
+                self._tell_dns_denial(ev)
+        if self.extra is not None:
+            self.extra(ev)
 
     def _tell_dns_denial(self, ev: DecisionEvent) -> None:
         """The DNS view's refusal, told once per name on the sandbox's stderr (DESIGN §4),
