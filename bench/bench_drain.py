@@ -1,6 +1,7 @@
 """CPU per supervisor event between the C ring and the trail file (issue 19).
 
     python bench/bench_drain.py [--events N] [--rounds R] [--batch B] [--profile]
+    python bench/bench_drain.py --loop [--rounds R] NAME=TREE ...
 
 Fills a `struct lg_event[]` the way the C loop does (exec, connect and open records
 of a real compiled policy), and hands it, B records at a time, to the Supervisor's
@@ -10,6 +11,14 @@ temporary trail and key directory) as the session wires them.  Prints the median
 R rounds of the drainer thread's CPU per event (time.thread_time_ns: the flusher
 thread's fdatasync is not counted, the write() syscalls are), and the wall time
 per event.  --profile prints cProfile's top functions for one round instead.
+
+--loop: end to end, A/B between source trees (each a checkout with its extensions
+built, e.g. `git archive` of another commit plus its sandbox/*.so): per round, in an
+order that alternates, a fresh interpreter per tree runs bench/exec_ab.py's loop (3 x
+200 fork+exec+wait of /bin/true, bare and exec-gated) with the session's wiring added:
+the supervisor's on_event is that tree's Recorder over a real AuditWriter, as in
+`landgate run`.  Per tree: medians of the gated/bare ratio and of the CPU time per
+gated exec of the threads the runs started (decision loop, drainer, audit flusher).
 No assertion on time anywhere.
 """
 
@@ -134,11 +143,103 @@ def _round(events: int, batch: int) -> tuple[float, float]:
         return cpu / events / 1e3, wall / events / 1e3
 
 
+_LOOP_CHILD = r"""
+import json, os, statistics, sys, tempfile
+from pathlib import Path
+tree = Path(sys.argv[1]); execs, pairs = int(sys.argv[2]), int(sys.argv[3])
+for p in (tree / "bench", tree / "tests", tree):
+    sys.path.insert(0, str(p))
+import bench_supervise as bs
+import exec_ab
+import sandbox.supervise as sup_mod
+from sandbox.audit.writer import AuditWriter
+from sandbox.session.recorder import Recorder
+from tests.supervise.conftest import make_policy
+
+tmp = Path(tempfile.mkdtemp(prefix="landgate-bench-drain-loop-"))
+writers = []
+Base = sup_mod.Supervisor
+
+class Recorded(Base):  # the session's wiring: every record to a trail, then to the test
+    def __init__(self, *a, on_event=None, **k):
+        w = AuditWriter(tmp / f"audit{len(writers)}", key_directory=tmp / "keys")
+        w.start_session({"argv": ["loop"], "mode": "enforce"})
+        writers.append(w)
+        super().__init__(*a, on_event=Recorder(w, on_event).event, **k)
+
+sup_mod.Supervisor = Recorded
+bins = bs._build(tmp)
+pol = make_policy([("true", "allow"), ("loops*", "allow")], [])
+cpu = exec_ab._ThreadCpu()
+bares, gateds = [], []
+for _ in range(pairs):
+    bares.append(bs._bare(bins["loops"], "exec", str(execs), "/bin/true"))
+    ns, _counts = bs._supervised(tmp, bins["loops"], ["exec", str(execs), "/bin/true"], pol,
+                                 plan_info={"write_trees": [str(tmp)]})
+    gateds.append(ns)
+    w = writers[-1]
+    w.end_session(0)
+    w.close()
+threads = cpu.stop()
+decisions = sum(1 for d in tmp.glob("audit*/trail-*.jsonl")
+                for ln in d.read_bytes().splitlines() if b'"type":"decision"' in ln)
+print(json.dumps({"bare": statistics.median(bares), "gated": statistics.median(gateds),
+                  "cpu": threads / (pairs * execs), "decisions": decisions}))
+"""
+
+
+def _loop(trees: list[tuple[str, str]], rounds: int) -> None:
+    import json
+    import subprocess
+
+    res: dict[str, list[dict[str, float]]] = {n: [] for n, _ in trees}
+    for r in range(rounds):
+        for name, tree in trees if r % 2 == 0 else trees[::-1]:
+            out = subprocess.run(
+                [sys.executable, "-c", _LOOP_CHILD, tree, "200", "3"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            res[name].append(json.loads(out))
+        print(
+            f"round {r + 1}: "
+            + "  ".join(
+                f"{n} ratio {res[n][-1]['gated'] / res[n][-1]['bare']:.3f} "
+                f"cpu/exec {res[n][-1]['cpu'] / 1e3:.1f} us"
+                for n, _ in trees
+            ),
+            flush=True,
+        )
+    first = trees[0][0]
+    for name, _ in trees:
+        rs = res[name]
+        line = (
+            f"{name}: ratio {statistics.median(x['gated'] / x['bare'] for x in rs):.3f}  "
+            f"threads' cpu/exec {statistics.median(x['cpu'] for x in rs) / 1e3:.1f} us  "
+            f"decisions in the trails {statistics.median(x['decisions'] for x in rs):.0f}"
+        )
+        if name != first:
+            d = [(x["cpu"] - y["cpu"]) / 1e3 for x, y in zip(rs, res[first], strict=True)]
+            line += (
+                f"\n  vs {first}: cpu/exec {statistics.median(d):+.1f} us paired median "
+                f"({sum(x < 0 for x in d)}/{len(d)} rounds lower)"
+            )
+        print(line)
+
+
 def main(argv: list[str]) -> None:
     events, rounds, batch, profile = 20000, 9, 64, False
+    trees: list[tuple[str, str]] = []
+    loop = False
     it = iter(argv)
     for a in it:
-        if a == "--events":
+        if a == "--loop":
+            loop = True
+        elif "=" in a:
+            name, _, tree = a.partition("=")
+            trees.append((name, tree))
+        elif a == "--events":
             events = int(next(it))
         elif a == "--rounds":
             rounds = int(next(it))
@@ -146,6 +247,9 @@ def main(argv: list[str]) -> None:
             batch = int(next(it))
         elif a == "--profile":
             profile = True
+    if loop:
+        _loop(trees, rounds)
+        return
     if profile:
         import cProfile
         import pstats
