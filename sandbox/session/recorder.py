@@ -91,10 +91,15 @@ class Recorder:
     def _many(self, events: list[DecisionEvent]) -> None:
         """A drained batch: recorded in order with one trail write, then told and handed
         on (each event is in the trail before anyone hears of it, as with `_one`)."""
-        events = [self._judged(ev) for ev in events]
+        if any(ev.mode == "simulate" for ev in events):
+            events = [self._judged(ev) for ev in events]
         self.writer.append_many([ev.to_entry() for ev in events])
+        extra = self.extra
         for ev in events:
-            self._after(ev)
+            if ev.result == "deny":
+                self._after(ev)
+            elif extra is not None:  # _after for an allowed event
+                extra(ev)
 
     def _judged(self, ev: DecisionEvent) -> DecisionEvent:
         if ev.mode == "simulate" and ev.action in ("file_read", "file_write", "open"):

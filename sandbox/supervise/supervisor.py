@@ -336,14 +336,17 @@ class Supervisor:
         (seq, t_recv, t_resp, pid, tid, act, result, rule, err, bits, nr, argc, tlen) = (
             _HEAD.unpack_from(data, off)
         )
-        info, ref, source, index, origin = self._rule_fields(rule)
-        flags, exec_race = self._flag_fields(bits)
+        info, ref, source, index, origin = self._rule_cache.get(rule) or self._rule_fields(rule)
+        flags, exec_race = self._flag_cache.get(bits) or self._flag_fields(bits)
         t0 = off + _TARGET_OFF
         argv: tuple[str, ...] | None = None
         if act == _EXEC and argc > 0:
             raw = data[t0 : t0 + max(0, min(tlen, _TARGET_MAX))]
-            argv = tuple(a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[:argc])
-            target = " ".join([os.path.basename(argv[0]), *argv[1:]])
+            # Decoded whole, then split: the same strings as decoding each one (a NUL
+            # is never inside a UTF-8 sequence, valid or not).
+            argv = tuple(raw.decode("utf-8", "surrogateescape").split("\0")[:argc])
+            # os.path.basename of the program, shown with its arguments
+            target = " ".join([argv[0].rpartition("/")[2], *argv[1:]])
         else:
             end = data.find(b"\0", t0, t0 + _TARGET_MAX)  # ffi.string of the char array
             target = data[t0 : end if end >= 0 else t0 + _TARGET_MAX].decode(
