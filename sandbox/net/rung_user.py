@@ -219,8 +219,7 @@ class _HelperNft:
     def __init__(self, session: UserRung) -> None:
         self._session = session
 
-    def run(self, batch: dict[str, Any], forget: bool = False) -> None:
-        del forget  # the helper's namespace holds one table: its cache stays small
+    def run(self, batch: dict[str, Any]) -> None:
         self._session._helper_call({"op": "nft", "batch": batch}, timeout=5)
 
 

@@ -87,11 +87,8 @@ class NetSetup:
 class _SetFeeder:
     """Adds answered addresses to the nft sets; never shortens an element's life."""
 
-    def __init__(self, nft: Any, table: str, forget: bool | None = False) -> None:
-        self._nft = nft
-        # Drop libnftables' cache after each update; None: when the namespace holds many
-        # tables at that moment (sandbox.host.nftables.many_tables, one netlink dump).
-        self._forget = forget
+    def __init__(self, nft: Any, table: str) -> None:
+        self._nft = nft  # NftNetlink (root rung) or the unprivileged rung's helper
         self._table = table
         self._expiry: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -119,13 +116,8 @@ class _SetFeeder:
                         batch.setdefault(set_name, []).append(item)
                         self._expiry[key] = want
             if batch:
-                forget = self._forget
-                if forget is None:
-                    from sandbox.host.nftables import many_tables
-
-                    forget = many_tables()
                 # Re-adding an existing element updates its timeout on 6.x kernels.
-                self._nft.run(add_elements_batch(self._table, batch), forget=forget)
+                self._nft.run(add_elements_batch(self._table, batch))
 
 
 def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:
