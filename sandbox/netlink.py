@@ -85,12 +85,12 @@ def error_code(payload: bytes) -> int:
 
 
 def attrs(data: bytes, off: int = 0) -> dict[int, bytes]:
-    """The attributes from `off` on, by type (flags stripped); the last of a repeated type."""
+    """The attributes from `off` on, by type (flags stripped); the first of a repeated type."""
     out: dict[int, bytes] = {}
     while off + 4 <= len(data):
         length, kind = struct.unpack_from("=HH", data, off)
         if length < 4:
             break
-        out[kind & 0x3FFF] = data[off + 4 : off + length]
+        out.setdefault(kind & 0x3FFF, data[off + 4 : off + length])
         off += (length + 3) & ~3
     return out

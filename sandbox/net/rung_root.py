@@ -144,18 +144,8 @@ class RootRung(_NetState):
             warnings.append(
                 "IPv6 egress is not forwarded on this host: the DNS view answers no AAAA"
             )
-        for w in warnings:
-            self._warn(w)
-        return NetSetup(
-            netns_fd=self._fd,
-            binds=[(str(resolv), "/etc/resolv.conf")],
-            rung="netns",
-            warnings=warnings,
-            ruleset_json=ruleset,
-            netns_path=f"/proc/{os.getpid()}/fd/{self._fd}",
-            addressing=addr,
-            dns_view=addr.host4,
-            forwarded_loopback_ports=forwarder.ports,
+        return self._namespace_setup(
+            self._fd, resolv, warnings, addr.host4, forwarder.ports, ruleset, addr
         )
 
     def _enable_forwarding(self, rt: Any, addr: Addressing) -> list[str]:
