@@ -199,13 +199,15 @@ def _transact(messages: list[tuple[int, int, bytes, str]], tables: str) -> None:
         begin = _nfnl_seq + 1
         end = begin + len(messages) + 1
         _nfnl_seq = end
-        buf = message(_NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, begin, batch_hdr)
+        parts = [message(_NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, begin, batch_hdr)]
         for i, (kind, flags, body, _what) in enumerate(messages):
-            buf += message(kind, NLM_F_REQUEST | NLM_F_ACK | flags, begin + 1 + i, body)
-        buf += message(_NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, batch_hdr)
+            parts.append(message(kind, NLM_F_REQUEST | NLM_F_ACK | flags, begin + 1 + i, body))
+        parts.append(message(_NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, batch_hdr))
+        buf = b"".join(parts)  # not `+=` per message: quadratic in a large policy's batch
         acked: set[int] = set()
         refused: dict[int, int] = {}
         try:
+            _fit_buffers(sock, len(buf), len(messages))
             sock.send(buf)
             for mkind, mseq, payload in queued(sock):
                 if mkind != NLMSG_ERROR or not begin <= mseq <= end:
@@ -226,6 +228,33 @@ def _transact(messages: list[tuple[int, int, bytes, str]], tables: str) -> None:
         raise NftError(
             f"nf_tables: table {tables}: {missing} of {len(messages)} messages not acknowledged"
         )
+
+
+# asm-generic/socket.h: set a buffer size above net.core.[rw]mem_max (CAP_NET_ADMIN)
+_SO_SNDBUFFORCE, _SO_RCVBUFFORCE = 32, 33
+_ACK_SPACE = 2048  # what one queued acknowledgement costs the receive buffer, generously
+
+
+def _fit_buffers(sock: socket.socket, size: int, acks: int) -> None:
+    """Make the socket's buffers hold one batch (a datagram: send fails with EMSGSIZE when
+    it exceeds the send buffer) and all of its acknowledgements (queued until the batch
+    is done: past the receive buffer they are dropped, and recv fails with ENOBUFS).
+
+    The defaults (net.core.[rw]mem_default, 208 KiB here) fit a policy of ~100 literal
+    rules.  The root rung holds CAP_NET_ADMIN, which lets the FORCE options exceed
+    [rw]mem_max; without it the plain option is capped there, and a batch too large for
+    it is refused whole (never partly applied)."""
+    for force, plain, want in (
+        (_SO_SNDBUFFORCE, socket.SO_SNDBUF, size + 4096),
+        (_SO_RCVBUFFORCE, socket.SO_RCVBUF, acks * _ACK_SPACE + 65536),
+    ):
+        # The kernel doubles the value set and reports the doubled size.
+        if sock.getsockopt(socket.SOL_SOCKET, plain) >= 2 * want:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, want)
+        except PermissionError:
+            sock.setsockopt(socket.SOL_SOCKET, plain, want)
 
 
 def _dump_tables(sock: socket.socket, seq: int) -> list[tuple[str, str]]:

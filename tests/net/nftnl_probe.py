@@ -147,8 +147,26 @@ def memory(path: str, others: int) -> None:
     print(json.dumps({"grown_kb": grown, "libnftables_mapped": mapped}))
 
 
+def big(n: int) -> None:
+    """A policy of n literal rules (n anonymous sets, 3n messages) through the netlink path;
+    print how many rules the kernel's egress chain holds."""
+    rules = "".join(
+        f'      - {{ destination: "10.{i // 250}.{i % 250}.0/24:{1000 + i}", effect: allow }}\n'
+        for i in range(n)
+    )
+    policy = load_policy_text(
+        "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n    rules:\n" + rules
+    )
+    topo = NftTopology(table="big", host_if="lgxh0", sandbox4="10.9.0.2", view4="10.9.0.1")
+    NftNetlink.run(compile_nft_ruleset(policy, None, topo))
+    items = json.loads(nft("-j", "list", "chain", "inet", "big", "egress"))["nftables"]
+    print(json.dumps({"rules": sum(1 for item in items if "rule" in item)}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "compare":
         compare(sys.argv[2])
+    elif sys.argv[1] == "big":
+        big(int(sys.argv[2]))
     else:
         memory(sys.argv[2], int(sys.argv[3]))
