@@ -288,6 +288,7 @@ def run_child(
     kernel = _kernel_denials_socket(plan, options)
     try:
         pending = spawn(spec)
+        clock.mark("fork")
         try:
             # While the child builds its sandbox (namespaces, Landlock, the filter) on the
             # other CPU: the supervisor's tables.  The child waits for release either way.
@@ -299,8 +300,9 @@ def run_child(
         except BaseException:
             pending.abort()
             raise
+        clock.mark("tables")
         child = pending.wait()
-        clock.mark("spawn")
+        clock.mark("spawn")  # what is left of the child's set-up once the tables are ready
         target.append(child.init_pid)
         on_spawned(child.applied)
         if kernel is not None:
