@@ -317,6 +317,11 @@ void lg_sup_free(struct lg_sup *sup);
 /* The decisions themselves, also called by `explain` and simulation
  * (sandbox/policy/compiled.py) over the same compiled tables. */
 int lg_glob_match(const unsigned *glob, const char *text, size_t len, int path);
+/* Path programs run within the matcher's bound up to this many words (END included);
+ * the tables refuse a longer one (a policy error naming its rule). */
+int lg_glob_path_limit(void);
+/* A program's words up to and including its END op, at most cap. */
+int lg_glob_words(const unsigned *glob, int cap);
 struct lg_judge;
 /* Scratch buffers of one exec judgement (one per thread that judges). */
 struct lg_judge *lg_judge_new(void);
