@@ -7,7 +7,7 @@ sandbox.session marks) under the read-only preset and the bench policy
 (bench_peers.POLICY_TEMPLATE), alternated with a bare `subprocess.run` every round, and
 prints the median of each phase.  The tables' share is split further by timing
 `compile_policy` and the launch identity walk (`_existing_keys`) where the tables call
-them.  Private XDG directories; the key directory is seeded with WITNESS_FILES witness
+them.  A private $HOME; its key directory is seeded with WITNESS_FILES witness
 files (default 1,265: this machine's count when the issue was measured), as a user's
 history leaves them.  Run `python -m compileall -q sandbox` first.
 """
@@ -29,9 +29,12 @@ def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     witnesses = int(sys.argv[2]) if len(sys.argv) > 2 else 1265
     tmp = Path(tempfile.mkdtemp(prefix="lg-phases-"))
-    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
-    os.environ["XDG_STATE_HOME"] = str(tmp / "state")
-    wit = tmp / "config" / "landgate" / "witness"
+    # A private home (its ~/.config/landgate the only key directory): as a user without
+    # XDG variables has it.
+    os.environ["HOME"] = str(tmp / "home")
+    os.environ.pop("XDG_CONFIG_HOME", None)
+    os.environ.pop("XDG_STATE_HOME", None)
+    wit = tmp / "home" / ".config" / "landgate" / "witness"
     wit.mkdir(parents=True)
     for i in range(witnesses):
         (wit / f"{i:032x}.json").write_text("{}\n")
