@@ -183,8 +183,9 @@ int lg_tree_object(const struct lg_tables *t, int fd, const struct statx *st, co
     int rc;
     if (o.dir || row_of(t, &o, access) >= 0)
         return lg_tree_dir(t, fd, real, access, rule);
-    if (o.unlinked || !aliased(t, &o, access) || !real || real[0] != '/')
-        return 0;  /* on the trees' own mounts its path decides; no name: in no directory */
+    if (o.unlinked || o.mount_root || !aliased(t, &o, access) || !real || real[0] != '/')
+        return 0;  /* on the trees' own mounts its path decides; no name, or a file mounted
+                    * on its own (a bind-mounted resolv.conf): in no directory of its mount */
     /* A file: its directory is the one its real path names, if that directory holds
      * this very object now (a rename in between: cannot be judged, refused). */
     const char *slash = strrchr(real, '/');

@@ -148,6 +148,7 @@ def start_supervisor(
         ruleset_fd=ruleset_fd if ruleset_fd >= 0 and checks else None,
         write_trees=write_trees,
         private_netns=_private_netns(root_pid),  # its own loopback is the sandbox's (§3)
+        session_pid=root_pid,  # the key directory's mount as the sandbox's opens see it
     )
     supervisor = sup.Supervisor(
         listener_fd,
