@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import types
@@ -43,7 +44,21 @@ def main() -> None:
         env[k] = str(d / k.lower())
     ws = d / "ws"
     ws.mkdir()
-    rows = [r for r in _sampler(preset)._sessions(env, str(ws), str(d / "audit"), n) if r]
+    sampler = _sampler(preset)
+    # One launch first: bench_cli's sampler waits up to 60 s for each session's agent, so
+    # a launch that cannot work (a broken install) would hold the machine for N minutes.
+    first = subprocess.run(
+        [sampler.LANDGATE, "run", "-q", "--policy", preset, "--", "/bin/true"],
+        env=env,
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if first.returncode != 0:
+        raise SystemExit(f"landgate run exited {first.returncode}: {first.stderr.strip()[-300:]}")
+    rows = [r for r in sampler._sessions(env, str(ws), str(d / "audit"), n) if r]
     if not rows:
         raise SystemExit("no session was sampled")
     keys = [k for k in rows[0] if all(k in r for r in rows)]

@@ -359,6 +359,28 @@ static int match_path(const unsigned *g, const unsigned char *t, size_t n)
     return r >= 0 ? r : match_path_nfa(g, words, t, n);
 }
 
+/* Programs the path matcher runs within its bound have fewer words than this: a longer
+ * one would backtrack without a budget (match_path), so the tables refuse it
+ * (sandbox/supervise/tables.py: a policy error naming the rule). */
+int lg_glob_path_limit(void)
+{
+    return LG_GLOB_NFA_WORDS;
+}
+
+/* The words of a program up to and including its END op, at most `cap` (then cap). */
+int lg_glob_words(const unsigned *glob, int cap)
+{
+    size_t w = 0;
+    if (!glob)
+        return 0;
+    while (LG_OP_CODE(glob[w]) != LG_OP_END) {
+        w = next_op(glob, w);
+        if (w >= (size_t)cap)
+            return cap;
+    }
+    return (int)w + 1;
+}
+
 int lg_glob_match(const unsigned *glob, const char *text, size_t len, int path)
 {
     if (!glob)

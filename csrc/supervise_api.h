@@ -169,6 +169,18 @@ struct lg_file_id {
                                     * file is another object */
 };
 
+/* A directory denied with everything beneath it (landgate's key directory and its
+ * subdirectories: sandbox/supervise/tables.py), judged by where an object lies rather
+ * than by listing the files at launch (csrc/supervise_open_tree.c). */
+struct lg_tree_id {
+    unsigned long long dev;        /* the directory's st_dev and inode */
+    unsigned long long ino;
+    unsigned long long mnt_id;     /* the mount its real path is on (/proc/self/fdinfo) */
+    const char *path;              /* its real path */
+    int access;                    /* LG_ACCESS_* denied beneath it */
+    int rule;
+};
+
 /* Path rules of file_read (then file_write), in the evaluator's order.  The
  * open check and `explain` both judge with lg_judge_path. */
 struct lg_path_rule {
@@ -270,6 +282,9 @@ struct lg_tables {
     int fsop_check;
     const struct lg_fsop_rule *fsop;
     int n_fsop;
+    /* Trees denied as a whole (struct lg_tree_id); their files are not in deny_ids. */
+    const struct lg_tree_id *deny_trees;
+    int n_deny_trees;
 };
 
 struct lg_sup;
@@ -302,6 +317,11 @@ void lg_sup_free(struct lg_sup *sup);
 /* The decisions themselves, also called by `explain` and simulation
  * (sandbox/policy/compiled.py) over the same compiled tables. */
 int lg_glob_match(const unsigned *glob, const char *text, size_t len, int path);
+/* Path programs run within the matcher's bound up to this many words (END included);
+ * the tables refuse a longer one (a policy error naming its rule). */
+int lg_glob_path_limit(void);
+/* A program's words up to and including its END op, at most cap. */
+int lg_glob_words(const unsigned *glob, int cap);
 struct lg_judge;
 /* Scratch buffers of one exec judgement (one per thread that judges). */
 struct lg_judge *lg_judge_new(void);

@@ -57,6 +57,7 @@
 
 #include "kernel_compat.h"
 #include "supervise_int.h"
+#include "supervise_tree.h"
 
 #include "supervise_fsop.h"
 
@@ -266,6 +267,40 @@ static void keep_identity(struct lg_sup *s, int dirfd, const char *name, const c
     (void)lg_seen_add_at(s, dirfd, name, bits, rule);
 }
 
+/* Trees denied as a whole (the key directory: supervise_open_tree.c) are judged by where
+ * an object lies, not by a list of their files taken at launch.  So nothing may leave
+ * one under a new name: a link or rename whose source lies in a tree is refused (the
+ * file would have a name the next session's tables do not deny), and no name is made in
+ * one through another mount of its file system (its path would not say so).
+ * 1 refused (*rule set), 0 not, -errno when it cannot be judged (refused, fail closed). */
+static int tree_op(struct lg_sup *s, const struct fsop_job *j, const struct fs_name *made,
+                   int *rule)
+{
+    const struct lg_tables *t = &s->t;
+    const int any = LG_ACCESS_WRITE;  /* leaving or entering a tree writes its directory */
+    if (t->n_deny_trees <= 0 || j->nr == SYS_truncate)
+        return 0;  /* truncate: its object is judged by lg_judge_object, trees included */
+    int rc = made->pfd >= 0 ? lg_tree_dir(t, made->pfd, NULL, any, rule) : 0;
+    if (rc != 0)
+        return rc;
+    if (lg_is_rename(j->nr)) {
+        if (lg_tree_path(t, j->a.real, any, rule))
+            return 1;
+        return j->a.pfd >= 0 ? lg_tree_dir(t, j->a.pfd, NULL, any, rule) : 0;
+    }
+    if (lg_is_link(j->nr) && j->obj >= 0) {
+        struct statx st;
+        char real[PATH_MAX];
+        if (statx(j->obj, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, LG_TREE_STATX, &st) != 0)
+            return -errno;
+        rc = lg_fd_path(j->obj, real, sizeof real);
+        if (rc < 0)
+            return rc;
+        return lg_tree_object(t, j->obj, &st, real, any, rule);
+    }
+    return 0;
+}
+
 /* Does the name being made stand for a tree (a directory, or a symlink that may
  * point at one)?  Only then can it put names beneath an `ancestor` row. */
 static int tree_like(const struct fsop_job *j)
@@ -438,6 +473,16 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
 
     /* judge */
     int rule = -1, denied = 0, err = EPERM;
+    int tree = tree_op(s, j, made, &rule);
+    if (tree != 0) {
+        ev.result = LG_EFFECT_DENY;
+        ev.rule = rule;
+        if (tree < 0)
+            ev.flags |= LG_EV_FAILCLOSED;
+        lg_fsop_answer(s, req->id, &ev, 0, EPERM);
+        lg_fsop_job_free(j);
+        return;
+    }
     if (nr == SYS_truncate) {
         rc = lg_judge_object(s, j->obj, LG_ACCESS_WRITE, &rule, made->real, sizeof made->real);
         lg_copy_target(ev.target, sizeof ev.target, made->real, &ev.flags);

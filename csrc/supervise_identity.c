@@ -19,6 +19,7 @@
 
 #include "kernel_compat.h"
 #include "supervise_int.h"
+#include "supervise_tree.h"
 
 /* Objects met under a denied name after launch join the deny set, so that a
  * later rename, hard link or symlink of the same inode stays denied. */
@@ -115,7 +116,7 @@ int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char 
     /* statx for the birth time: the identity is (dev, ino, btime), so a reused
      * inode number is not the denied object it once was. */
     struct statx st;
-    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_INO | STATX_BTIME, &st) != 0)
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BTIME | LG_TREE_STATX, &st) != 0)
         return -errno;
     unsigned long long btime = (st.stx_mask & STATX_BTIME)
         ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
@@ -145,6 +146,17 @@ int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char 
         bits = 0;  /* the same path, already judged: nothing denied */
     else
         bits = lg_judge_path(&s->t, real, strlen(real), access, rule);
+    if (!(bits & access) && s->t.n_deny_trees > 0) {
+        /* beneath a tree denied as a whole (the key directory) by another mount's name */
+        int tr = -1;
+        rc = lg_tree_object(&s->t, fd, &st, real, access, &tr);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            *rule = tr;
+            return 1;
+        }
+    }
     if (bits) {
         /* Every access its name denies joins the identity set, each under a rule
          * that denies it (not the requested access's -1: a read of .git/config

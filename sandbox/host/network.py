@@ -120,9 +120,10 @@ def network_capabilities(nft: bool = True) -> NetCapabilities:
         nft_reason = "not probed: a loopback-only namespace loads no ruleset"
     elif privileged:
         try:
-            from sandbox.host.nftables import _load, table_names
+            from sandbox.host.nftables import table_names
 
-            _load()  # the library the session will use, then the kernel side (CAP_NET_ADMIN)
+            # The kernel side (nfnetlink checks CAP_NET_ADMIN): the root rung loads its
+            # ruleset over netlink itself, no libnftables (sandbox/host/nftnl.py).
             table_names()
             nft_ok = True
         except LaunchError as exc:

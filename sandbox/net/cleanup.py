@@ -67,12 +67,12 @@ def cleanup_stale() -> list[str]:
                 if m:
                     candidates.add((int(m.group(1)), int(m.group(2))))
     tables: list[tuple[str, str]] = []
-    nft = None
+    listed = False
     try:
-        from sandbox.host.nftables import shared_nft, table_names
+        from sandbox.host.nftables import delete_table, table_names
 
-        tables = table_names()  # not libnftables' list: it would cache every table's ruleset
-        nft = shared_nft()
+        tables = table_names()
+        listed = True
     except LaunchError:
         pass
     for fam, name in tables:
@@ -92,9 +92,9 @@ def cleanup_stale() -> list[str]:
         if not stale(pid, n):
             continue
         names = SessionNames(pid, n)
-        if nft is not None and ("inet", names.netns) in tables:
+        if listed and ("inet", names.netns) in tables:
             try:
-                nft.delete_table("inet", names.netns)
+                delete_table("inet", names.netns)
             except LaunchError:
                 pass
         if names.host_if in links:

@@ -16,14 +16,29 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Self
 
 from sandbox.errors import LaunchError
+from sandbox.netlink import (
+    NLA_F_NESTED,
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    attr,
+    error_code,
+    message,
+    replies,
+)
+from sandbox.netlink import (
+    attrs as parse_attrs,
+)
 
-# linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/veth.h, linux/if_addr.h
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
+# linux/rtnetlink.h, linux/if_link.h, linux/veth.h, linux/if_addr.h
 RTM_NEWLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 20, 22, 24, 26
 IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
@@ -32,9 +47,7 @@ IFA_F_NODAD = 0x02
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 IFF_UP = 0x1
-NLA_F_NESTED = 0x8000
 
-_HDR = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
 _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
@@ -44,13 +57,8 @@ class RtnlError(LaunchError):
     """An rtnetlink request failed; names the step and the errno."""
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
 def _ifname(name: str) -> bytes:
-    return _attr(IFLA_IFNAME, name.encode() + b"\0")
+    return attr(IFLA_IFNAME, name.encode() + b"\0")
 
 
 def _family(addr: str) -> int:
@@ -76,13 +84,13 @@ def veth(name: str, peer: str, peer_netns_fd: int) -> Request:
     peer_info = (
         _IFINFO.pack(0, 0, 0, 0, 0)
         + _ifname(peer)
-        + _attr(IFLA_NET_NS_FD, struct.pack("=i", peer_netns_fd))
+        + attr(IFLA_NET_NS_FD, struct.pack("=i", peer_netns_fd))
     )
-    linkinfo = _attr(IFLA_INFO_KIND, b"veth\0") + _attr(
-        IFLA_INFO_DATA | NLA_F_NESTED, _attr(VETH_INFO_PEER | NLA_F_NESTED, peer_info)
+    linkinfo = attr(IFLA_INFO_KIND, b"veth\0") + attr(
+        IFLA_INFO_DATA | NLA_F_NESTED, attr(VETH_INFO_PEER | NLA_F_NESTED, peer_info)
     )
     body = (
-        _IFINFO.pack(0, 0, 0, 0, 0) + _ifname(name) + _attr(IFLA_LINKINFO | NLA_F_NESTED, linkinfo)
+        _IFINFO.pack(0, 0, 0, 0, 0) + _ifname(name) + attr(IFLA_LINKINFO | NLA_F_NESTED, linkinfo)
     )
     return Request(f"create veth {name}", RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
@@ -98,31 +106,20 @@ def address(index: int, addr: str, prefix: int, nodad: bool = False) -> Request:
     raw = socket.inet_pton(fam, addr)
     body = _IFADDR.pack(fam, prefix, IFA_F_NODAD if nodad else 0, RT_SCOPE_UNIVERSE, index)
     if fam == socket.AF_INET:
-        body += _attr(IFA_LOCAL, raw)
-    body += _attr(IFA_ADDRESS, raw)
+        body += attr(IFA_LOCAL, raw)
+    body += attr(IFA_ADDRESS, raw)
     return Request(f"add address {addr}/{prefix}", RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
 
 
 def default_route(index: int, gateway: str) -> Request:
     fam = _family(gateway)
     body = _RTMSG.pack(fam, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-    body += _attr(RTA_GATEWAY, socket.inet_pton(fam, gateway)) + _attr(
+    body += attr(RTA_GATEWAY, socket.inet_pton(fam, gateway)) + attr(
         RTA_OIF, struct.pack("=i", index)
     )
     return Request(
         f"add default route via {gateway}", RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body
     )
-
-
-def _attrs(data: bytes, off: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while off + 4 <= len(data):
-        length, kind = struct.unpack_from("=HH", data, off)
-        if length < 4:
-            break
-        out.setdefault(kind & 0x3FFF, data[off + 4 : off + length])
-        off += (length + 3) & ~3
-    return out
 
 
 class Rtnl:
@@ -144,16 +141,6 @@ class Rtnl:
     def close(self) -> None:
         self._sock.close()
 
-    def _messages(self) -> Iterator[tuple[int, int, bytes]]:
-        data = self._sock.recv(1 << 16)
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, kind, _flags, seq, _pid = _HDR.unpack_from(data, off)
-            if length < _HDR.size:
-                break
-            yield kind, seq, data[off + _HDR.size : off + length]
-            off += (length + 3) & ~3
-
     def batch(self, requests: Sequence[Request]) -> None:
         """Send every request in one datagram; raise on the first that failed."""
         if not requests:
@@ -163,22 +150,20 @@ class Rtnl:
         for r in requests:
             self._seq += 1
             steps[self._seq] = r.step
-            buf += _HDR.pack(
-                _HDR.size + len(r.body), r.kind, NLM_F_REQUEST | NLM_F_ACK | r.flags, self._seq, 0
-            )
-            buf += r.body
+            buf += message(r.kind, NLM_F_REQUEST | NLM_F_ACK | r.flags, self._seq, r.body)
         self._sock.send(bytes(buf))
         pending = set(steps)
         errors: list[tuple[int, int]] = []
-        while pending:
-            for kind, seq, payload in self._messages():
-                if kind != NLMSG_ERROR or seq not in pending:
-                    continue
-                pending.discard(seq)
-                (err,) = struct.unpack_from("=i", payload)
-                if err:
-                    errors.append((seq, -err))
-                    # The kernel keeps going after a failed message: later acks still come.
+        for kind, seq, payload in replies(self._sock):
+            if kind != NLMSG_ERROR or seq not in pending:
+                continue
+            pending.discard(seq)
+            err = error_code(payload)
+            if err:
+                errors.append((seq, -err))
+                # The kernel keeps going after a failed message: later acks still come.
+            if not pending:
+                break
         if errors:
             seq, err = min(errors)
             raise RtnlError(f"{steps[seq]}: {os.strerror(err)}")
@@ -190,22 +175,18 @@ class Rtnl:
             fixed = _IFADDR.pack(family, 0, 0, 0, 0)
         else:
             fixed = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-        self._sock.send(
-            _HDR.pack(_HDR.size + len(fixed), kind, NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0)
-            + fixed
-        )
+        self._sock.send(message(kind, NLM_F_REQUEST | NLM_F_DUMP, self._seq, fixed))
         hsize = _IFADDR.size if kind == RTM_GETADDR else _RTMSG.size
         out: list[tuple[bytes, dict[int, bytes]]] = []
-        while True:
-            for mkind, seq, payload in self._messages():
-                if seq != self._seq:
-                    continue
-                if mkind == NLMSG_DONE:
-                    return out
-                if mkind == NLMSG_ERROR:
-                    (err,) = struct.unpack_from("=i", payload)
-                    raise RtnlError(f"dump ({kind}): {os.strerror(-err)}")
-                out.append((payload[:hsize], _attrs(payload, hsize)))
+        for mkind, seq, payload in replies(self._sock):
+            if seq != self._seq:
+                continue
+            if mkind == NLMSG_DONE:
+                return out
+            if mkind == NLMSG_ERROR:
+                raise RtnlError(f"dump ({kind}): {os.strerror(-error_code(payload))}")
+            out.append((payload[:hsize], parse_attrs(payload, hsize)))
+        raise AssertionError("replies ended")  # it reads until the caller returns
 
     def networks(self) -> list[tuple[int, bytes, int]]:
         """(family, address bytes, prefix length) of every address and routed prefix here."""
@@ -257,28 +238,16 @@ def tcp_listeners() -> list[tuple[int, bytes, int]]:
     ) as s:
         for seq, fam in enumerate((socket.AF_INET, socket.AF_INET6), 1):
             req = _DIAG_REQ.pack(fam, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN)
-            s.send(
-                _HDR.pack(
-                    _HDR.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
-                )
-                + req
-            )
+            s.send(message(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, req))
             alen = 4 if fam == socket.AF_INET else 16
-            done = False
-            while not done:
-                data = s.recv(1 << 16)
-                off = 0
-                while off + _HDR.size <= len(data):
-                    length, kind, _f, mseq, _p = _HDR.unpack_from(data, off)
-                    if length < _HDR.size:
-                        break
-                    body = off + _HDR.size
-                    if kind in (NLMSG_DONE, NLMSG_ERROR) and mseq == seq:
-                        done = True
-                    elif mseq == seq and length - _HDR.size >= 24:
-                        # inet_diag_msg: family, state, timer, retrans, then sockid
-                        # (sport, dport big-endian; src[4]; dst[4]; if; cookie).
-                        (sport,) = struct.unpack_from("!H", data, body + 4)
-                        out.append((fam, data[body + 8 : body + 8 + alen], sport))
-                    off += (length + 3) & ~3
+            for kind, mseq, payload in replies(s):
+                if mseq != seq:
+                    continue
+                if kind in (NLMSG_DONE, NLMSG_ERROR):
+                    break
+                if len(payload) >= 24:
+                    # inet_diag_msg: family, state, timer, retrans, then sockid
+                    # (sport, dport big-endian; src[4]; dst[4]; if; cookie).
+                    (sport,) = struct.unpack_from("!H", payload, 4)
+                    out.append((fam, payload[8 : 8 + alen], sport))
     return out

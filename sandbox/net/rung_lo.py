@@ -174,18 +174,8 @@ class LoopbackOnlyRung(_NetState):
         self.timings.update(
             {"lo_prepare": t1 - t0, "lo_netns": t2 - t1, "lo_threads": t3 - t2, "lo_total": t3 - t0}
         )
-        for w in warnings:
-            self._warn(w)
-        return NetSetup(
-            netns_fd=self._fd,
-            binds=[(str(resolv), "/etc/resolv.conf")],
-            rung="netns",
-            warnings=warnings,
-            ruleset_json={"nftables": []},
-            netns_path=f"/proc/{os.getpid()}/fd/{self._fd}",
-            dns_view="127.0.0.1",
-            forwarded_loopback_ports=forwarder.ports,
-            layer=LOOPBACK_ONLY_LAYER,
+        return self._namespace_setup(
+            self._fd, resolv, warnings, "127.0.0.1", forwarder.ports, layer=LOOPBACK_ONLY_LAYER
         )
 
 
@@ -245,18 +235,8 @@ class UserLoopbackOnlyRung(UserRung):
         resolv = Path(self._user_dir, "resolv.conf")
         resolv.write_text(RESOLV_CONF)
         resolv.chmod(0o644)
-        for w in warnings:
-            self._warn(w)
-        return NetSetup(
-            netns_fd=-1,
-            binds=[(str(resolv), "/etc/resolv.conf")],
-            rung="userns",
-            warnings=warnings,
-            ruleset_json={"nftables": []},
-            dns_view="127.0.0.1",
-            forwarded_loopback_ports=list(self._lo_ports),
-            new_netns=True,
-            layer=LOOPBACK_ONLY_LAYER,
+        return self._namespace_setup(
+            None, resolv, warnings, "127.0.0.1", list(self._lo_ports), layer=LOOPBACK_ONLY_LAYER
         )
 
     def _helper_sockets(self, req: dict[str, Any]) -> list[tuple[str, str, int, Any]]:

@@ -25,7 +25,7 @@ from sandbox.net.setup import NetSetup, _loopback_ports, _NetState, _SetFeeder
 
 class RootRung(_NetState):
     def _prepare_netns(self, caps: NetCapabilities) -> NetSetup:
-        from sandbox.host.nftables import NftError, many_tables, shared_nft, table_names
+        from sandbox.host.nftables import NftError, NftNetlink, table_names
         from sandbox.net import rtnl
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
 
@@ -102,19 +102,17 @@ class RootRung(_NetState):
             view6=addr.host6,
         )
         ruleset = compile_nft_ruleset(self.policy, None, topo)
-        self._nft = shared_nft()
+        self._nft = NftNetlink()
         self._created_table = True
-        # Many concurrent sessions: no context keeps a cache of all their tables (nftables.py).
-        forget = many_tables()
         try:
-            self._nft.run(ruleset, forget=forget)
+            self._nft.run(ruleset)
         except NftError:
             # The batch creates its table: EEXIST means a leftover of a killed run under
             # this reused pid (cleanup_stale spares our own pid).  Anything else is raised.
             if ("inet", names.netns) not in table_names():
                 raise
             self._nft.delete_table("inet", names.netns)
-            self._nft.run(ruleset, forget=forget)
+            self._nft.run(ruleset)
 
         upstream = self._upstream or upstream_from_resolv_conf()
         if upstream is None:
@@ -124,7 +122,7 @@ class RootRung(_NetState):
             listen=[addr.host4],
             judge=lambda n: judge_name(policy, n),
             upstream=upstream,
-            allow_addresses=_SetFeeder(self._nft, names.netns, forget=None),
+            allow_addresses=_SetFeeder(self._nft, names.netns),
             on_event=self._on_event,
             names_sink=self._names_sink,
             rule_ref=lambda v: v.rule_ref(policy),
@@ -146,18 +144,8 @@ class RootRung(_NetState):
             warnings.append(
                 "IPv6 egress is not forwarded on this host: the DNS view answers no AAAA"
             )
-        for w in warnings:
-            self._warn(w)
-        return NetSetup(
-            netns_fd=self._fd,
-            binds=[(str(resolv), "/etc/resolv.conf")],
-            rung="netns",
-            warnings=warnings,
-            ruleset_json=ruleset,
-            netns_path=f"/proc/{os.getpid()}/fd/{self._fd}",
-            addressing=addr,
-            dns_view=addr.host4,
-            forwarded_loopback_ports=forwarder.ports,
+        return self._namespace_setup(
+            self._fd, resolv, warnings, addr.host4, forwarder.ports, ruleset, addr
         )
 
     def _enable_forwarding(self, rt: Any, addr: Addressing) -> list[str]:

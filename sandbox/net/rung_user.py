@@ -128,18 +128,14 @@ class UserRung(_NetState):
         resolv.chmod(0o644)
         if not ipv6:
             warnings.append("this host has no IPv6 default route: the DNS view answers no AAAA")
-        for w in warnings:
-            self._warn(w)
-        return NetSetup(
-            netns_fd=-1,
-            binds=[(str(resolv), "/etc/resolv.conf")],
-            rung="userns",
+        return self._namespace_setup(
+            None,
+            resolv,
+            warnings,
+            "127.0.0.1",
+            ports,
+            ruleset,
             layer="user + network namespace (pasta) + nftables + DNS view",
-            warnings=warnings,
-            ruleset_json=ruleset,
-            dns_view="127.0.0.1",
-            forwarded_loopback_ports=ports,
-            new_netns=True,
         )
 
     def _helper_call(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -219,8 +215,7 @@ class _HelperNft:
     def __init__(self, session: UserRung) -> None:
         self._session = session
 
-    def run(self, batch: dict[str, Any], forget: bool = False) -> None:
-        del forget  # the helper's namespace holds one table: its cache stays small
+    def run(self, batch: dict[str, Any]) -> None:
         self._session._helper_call({"op": "nft", "batch": batch}, timeout=5)
 
 

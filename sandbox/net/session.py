@@ -61,8 +61,12 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         upstream: Upstream | None = None,
         uplinks: Sequence[str] | None = None,
         best_effort: bool = False,
+        caps: NetCapabilities | None = None,
     ) -> None:
+        """`caps`: the answer the plan's egress status was decided from (Plan.net_caps),
+        asked with the same `nft=reaches_outside(policy)`; None: ask the host now."""
         self.policy = policy
+        self._caps = caps
         self._on_event = on_event or (lambda e: None)
         self._names_sink = names_sink or (lambda ip, names: None)
         self._warn = warn or (lambda m: None)
@@ -107,7 +111,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         # A policy that reaches nothing outside needs no nftables: the probe skips it, and
         # the root rung then makes the loopback-only namespace (sandbox/net/rung_lo.py).
         outside = reaches_outside(self.policy)
-        caps = network_capabilities(nft=outside)
+        caps = self._caps if self._caps is not None else network_capabilities(nft=outside)
         if caps.rung == "netns" and not outside:
             _register_cleanup(self)
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -87,11 +88,8 @@ class NetSetup:
 class _SetFeeder:
     """Adds answered addresses to the nft sets; never shortens an element's life."""
 
-    def __init__(self, nft: Any, table: str, forget: bool | None = False) -> None:
-        self._nft = nft
-        # Drop libnftables' cache after each update; None: when the namespace holds many
-        # tables at that moment (sandbox.host.nftables.many_tables, one netlink dump).
-        self._forget = forget
+    def __init__(self, nft: Any, table: str) -> None:
+        self._nft = nft  # NftNetlink (root rung) or the unprivileged rung's helper
         self._table = table
         self._expiry: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -119,13 +117,8 @@ class _SetFeeder:
                         batch.setdefault(set_name, []).append(item)
                         self._expiry[key] = want
             if batch:
-                forget = self._forget
-                if forget is None:
-                    from sandbox.host.nftables import many_tables
-
-                    forget = many_tables()
                 # Re-adding an existing element updates its timeout on 6.x kernels.
-                self._nft.run(add_elements_batch(self._table, batch), forget=forget)
+                self._nft.run(add_elements_batch(self._table, batch))
 
 
 def _loopback_ports(policy: Policy) -> tuple[list[int], bool]:
@@ -187,3 +180,34 @@ class _NetState:
     _fd_sock: Any  # the loopback-only unprivileged rung: sockets from the helper
     _lo_ports: list[int]
     _lo_user: bool
+
+    def _namespace_setup(
+        self,
+        fd: int | None,
+        resolv: Any,
+        warnings: list[str],
+        dns_view: str,
+        ports: list[int],
+        ruleset: dict[str, Any] | None = None,
+        addressing: Addressing | None = None,
+        layer: str = "network namespace + veth + nftables + DNS view",
+    ) -> NetSetup:
+        """What every rung that gives the sandbox its own namespace hands the launcher, its
+        warnings said first.  fd: the namespace landgate made (the root rungs; the child
+        joins it by /proc/PID/fd/N); None: the launcher makes it (the unprivileged rungs,
+        LG_NS_NET).  The DNS view's resolv.conf is bound over /etc/resolv.conf."""
+        for w in warnings:
+            self._warn(w)
+        return NetSetup(
+            netns_fd=-1 if fd is None else fd,
+            binds=[(str(resolv), "/etc/resolv.conf")],
+            rung="userns" if fd is None else "netns",
+            warnings=warnings,
+            ruleset_json=ruleset if ruleset is not None else {"nftables": []},
+            netns_path=None if fd is None else f"/proc/{os.getpid()}/fd/{fd}",
+            addressing=addressing,
+            dns_view=dns_view,
+            forwarded_loopback_ports=ports,
+            new_netns=fd is None,
+            layer=layer,
+        )

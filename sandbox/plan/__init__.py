@@ -59,6 +59,10 @@ class Plan(Record):
     extra_sections: Mapping[str, Any] = field(default_factory=dict)
     # The policy planned (its text is policy_sha256): rule_layers reads its rules.
     policy: Policy | None = field(default_factory=lambda: None, compare=False, repr=False)
+    # The network capabilities the egress status was decided from (host.network's
+    # NetCapabilities), or None when it asked none: the launch builds that layer from
+    # this same answer (one probe per launch, and what the plan says is what is built).
+    net_caps: Any = field(default_factory=lambda: None, compare=False, repr=False)
 
     @property
     def simulate(self) -> bool:
@@ -153,7 +157,8 @@ def build_plan(
         refuse_truncate=0 < abi < 3,
         notify_fsop=need_fsop,
     )
-    layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim))
+    seen: list[Any] = []
+    layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim, seen))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.
     rung = rung_of(
@@ -175,6 +180,7 @@ def build_plan(
         supervisor=sup,
         extra_sections=dict(extra_sections or {}),
         policy=policy,
+        net_caps=seen[0] if seen else None,
     )
 
 

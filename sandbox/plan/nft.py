@@ -1,4 +1,8 @@
-"""Compile a policy's network block into one nftables ruleset (libnftables JSON).
+"""Compile a policy's network block into one nftables ruleset (nftables JSON).
+
+The JSON is the plan's one form: `landgate plan` renders it (nft_text.py), the root
+rung translates it to netlink messages (sandbox/host/nftnl.py), the unprivileged rung's
+helper hands it to libnftables inside the sandbox's namespace (sandbox/net/nshelper.py).
 
 Where the rules live: in landgate's own (host) network namespace, on the
 host-side end of the sandbox's veth pair, never inside the sandbox's namespace.
@@ -139,7 +143,7 @@ def compile_nft_ruleset(
     pinned: Mapping[str, Sequence[str]] | None = None,
     topology: NftTopology | None = None,
 ) -> dict[str, Any]:
-    """The whole ruleset as one libnftables JSON batch (replaces a table of the same name).
+    """The whole ruleset as one nftables JSON batch (creates its table; see below).
 
     `pinned` maps host names to addresses resolved at launch; they enter the
     sets with a default timeout, judged exactly as the DNS view would judge them.
@@ -162,8 +166,7 @@ def compile_nft_ruleset(
 
     # create, not add: a leftover table of the same name (a killed run's, under a reused
     # pid) fails the whole batch (EEXIST) instead of being merged with; the loader then
-    # deletes it and loads again.  Not "add + delete + add": with a delete in the batch
-    # libnftables 1.0.6 fetches every table's ruleset into its cache (~0.6 MB a table).
+    # deletes it and loads again.
     cmds.append({"create": {"table": {"family": fam, "name": t}}})
     for name in SETS:
         addr = "ipv4_addr" if name.endswith("4") else "ipv6_addr"

@@ -3,6 +3,8 @@ which layers enforce each rule (the structure `plan`, the refusal and the audit 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sandbox.host.probe import HostCapabilities
 from sandbox.host.supervisor import SupervisorStatus
 from sandbox.plan.carveouts import CarveOutPlan
@@ -23,8 +25,12 @@ def needs_egress_layer(policy: Policy) -> bool:
     )
 
 
-def egress_status(policy: Policy, sim: bool) -> LayerStatus:
-    """The egress layer as this host gives it (sandbox.net decides the rung)."""
+def egress_status(policy: Policy, sim: bool, seen: list[Any] | None = None) -> LayerStatus:
+    """The egress layer as this host gives it (sandbox.net decides the rung).
+
+    `seen`: the network capabilities asked are appended to it, so that the launch builds
+    the layer this status describes from the same answer (Plan.net_caps) instead of
+    probing the host a second time."""
     mech = "network namespace + nftables + DNS view"
     if not needs_egress_layer(policy):
         return LayerStatus(
@@ -39,6 +45,8 @@ def egress_status(policy: Policy, sim: bool) -> LayerStatus:
 
     outside = reaches_outside(policy)
     caps = network_capabilities(nft=outside)  # the same question sandbox.net asks
+    if seen is not None:
+        seen.append(caps)
     if caps.rung in ("netns", "userns") and not outside:
         detail = LOOPBACK_ONLY_DETAIL
         if sim:

@@ -148,6 +148,7 @@ def start_supervisor(
         ruleset_fd=ruleset_fd if ruleset_fd >= 0 and checks else None,
         write_trees=write_trees,
         private_netns=_private_netns(root_pid),  # its own loopback is the sandbox's (§3)
+        session_pid=root_pid,  # the key directory's mount as the sandbox's opens see it
     )
     supervisor = sup.Supervisor(
         listener_fd,
@@ -288,6 +289,7 @@ def run_child(
     kernel = _kernel_denials_socket(plan, options)
     try:
         pending = spawn(spec)
+        clock.mark("fork")
         try:
             # While the child builds its sandbox (namespaces, Landlock, the filter) on the
             # other CPU: the supervisor's tables.  The child waits for release either way.
@@ -299,8 +301,9 @@ def run_child(
         except BaseException:
             pending.abort()
             raise
+        clock.mark("tables")
         child = pending.wait()
-        clock.mark("spawn")
+        clock.mark("spawn")  # what is left of the child's set-up once the tables are ready
         target.append(child.init_pid)
         on_spawned(child.applied)
         if kernel is not None:

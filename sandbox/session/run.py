@@ -127,6 +127,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 names_sink=recorder.names,
                 warn=options.warn,
                 best_effort=options.best_effort,
+                caps=plan.net_caps,  # the plan's own answer: one probe, the layer it described
             )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox._supervise import ffi, lib
-from sandbox.errors import LaunchError
+from sandbox.errors import LaunchError, PolicyError
 from sandbox.policy.baseline import QUIET_UNIX_SOCKETS
 from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.locate import presets_dir
@@ -226,6 +226,74 @@ def _walk_keys(base: str, found: list[tuple[int, int]], budget: int, mounts: _Mo
     return budget
 
 
+def _whole_tree_base(rule: Rule, globs: tuple[str, ...]) -> str | None:
+    """The directory a deny rule covers as a whole tree judged by identity: landgate's key
+    directory (the one protected path no allow overrides: `dir`, `dir/**`), else None."""
+    if rule.origin != "protected" or rule.overridable or len(globs) != 2:
+        return None
+    base, tree = globs
+    if tree != base + "/**" or not base.startswith("/") or any(c in base for c in "*?["):
+        return None
+    return base
+
+
+def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
+    """The key directory as csrc/supervise_open_tree.c judges it: (dev, ino, mount id, real
+    path) of the directory and of each directory in it, and (dev, ino) of each other entry
+    of its top level (the keys; what a symlink there points to), still denied by identity
+    for a hard link made elsewhere before the session (the sandbox cannot make one: the
+    fsop check refuses a link or rename out of a tree).  The files of its subdirectories
+    (one witness per audit directory ever used) are not listed: the launch's cost stays
+    the same however many there are.  Nothing when it does not exist."""
+    dirs: list[tuple[int, int, int, str]] = []
+    files: list[tuple[int, int]] = []
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+    try:
+        top = os.open(base, flags)
+    except OSError:
+        return dirs, files
+    try:
+        _tree_row(top, dirs)
+    except OSError as exc:
+        os.close(top)
+        # Without the directory's identity another mount's name for it is not judged.
+        raise LaunchError(f"key directory {base}: {exc.strerror or exc}") from None
+    try:
+        with os.scandir(base) as it:
+            entries = list(it)
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    fd = os.open(e.name, flags | os.O_NOFOLLOW, dir_fd=top)
+                    try:
+                        _tree_row(fd, dirs)
+                    finally:
+                        os.close(fd)
+                    continue
+                st = os.stat(e.name, dir_fd=top)
+                files.append((st.st_dev, st.st_ino))
+            except OSError:
+                pass  # gone, or a dangling link: nothing to deny by identity
+    except OSError:
+        pass  # unreadable: its path rules still deny everything beneath it
+    finally:
+        os.close(top)
+    return dirs, files
+
+
+def _tree_row(fd: int, out: list[tuple[int, int, int, str]]) -> None:
+    """(dev, ino, mount id, real path) of the directory fd into out."""
+    st = os.fstat(fd)
+    real = os.readlink(f"/proc/self/fd/{fd}")
+    mnt = 0
+    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                mnt = int(line.split()[1])
+                break
+    out.append((st.st_dev, st.st_ino, mnt, real))
+
+
 class _Mounts:
     """This mount namespace's mounts (/proc/self/mountinfo), read once, when first asked."""
 
@@ -344,6 +412,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     keep.append(comp)
     for r in comp.rules:
         rules.append(RuleInfo(ref=r.ref(), action=r.action, rule=r, source=str(r.source)))
+    _check_glob_bounds(comp)
     t.exec, t.n_exec, t.syntax = comp.c.exec, comp.c.n_exec, comp.c.syntax
     t.paths, t.n_paths = comp.c.paths, comp.c.n_paths
     t.exec_default_rule, t.exec_default_effect = add_default("shell_exec")
@@ -456,16 +525,31 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     # rules themselves are comp's, judged by csrc/judge_path.c)
     open_check = bool(info.get("open_check", False))
     id_rows: dict[tuple[int, int], tuple[int, int]] = {}
+    tree_rows: dict[tuple[int, int, int], tuple[int, str, int]] = {}
     if open_check and "carve_outs" not in info:
         # Each tree is walked and each file stat'ed once, however many deny rules name it
         # (the key directory is denied for reading and for writing: two rules, one walk).
         walked: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        whole: dict[str, tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]] = {}
         mounts = _Mounts()  # read once per compile, when a walk first needs it
         for i in range(comp.path_start, comp.unix_start):
             r = comp.rules[i]
             if r.effect == "deny":
                 access = ACCESS_READ if r.action == "file_read" else ACCESS_WRITE
                 globs = tuple(_path_globs(r))
+                base = _whole_tree_base(r, globs)
+                if base is not None:
+                    # landgate's key directory: denied as a tree by the directories'
+                    # identities (csrc/supervise_open_tree.c), its files not listed.
+                    got = whole.get(base)
+                    if got is None:
+                        got = whole[base] = _whole_tree(base)
+                    for dev, ino, mnt, real in got[0]:
+                        tree_rows.setdefault((dev, ino, access), (mnt, real, i))
+                    for fid in got[1]:
+                        old = id_rows.get(fid)
+                        id_rows[fid] = (access if old is None else old[0] | access, i)
+                    continue
                 keys = walked.get(globs)
                 if keys is None:
                     keys = walked[globs] = _existing_keys(globs, mounts)
@@ -484,6 +568,14 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     keep.append(ids)
     t.deny_ids = ids
     t.n_deny_ids = len(id_rows)
+    trees = ffi.new("struct lg_tree_id[]", max(1, len(tree_rows)))
+    keep.append(trees)
+    for k, ((dev, ino, access), (mnt, real, idx)) in enumerate(tree_rows.items()):
+        trees[k].dev, trees[k].ino, trees[k].mnt_id = dev, ino, mnt
+        trees[k].path = cstr(real)
+        trees[k].access, trees[k].rule = access, idx
+    t.deny_trees = trees
+    t.n_deny_trees = len(tree_rows)
 
     fsop_check = bool(info.get("fsop_check", False))
     t.fsop_check = 1 if fsop_check else 0
@@ -620,6 +712,30 @@ def _fsop_rows(
         arr[k].rule = idx
     t.fsop = arr
     t.n_fsop = len(rows)
+
+
+def _check_glob_bounds(comp: Any) -> None:
+    """Refuse a path glob whose program the matcher would run without its step bound
+    (csrc/glob.c: over lg_glob_path_limit() words it backtracks unbounded, a power of the
+    path's length, and the path is the agent's choice).  Only a policy's author writes
+    one (thousands of `[...]` classes or components); PolicyError at the rule's place."""
+    limit = int(lib.lg_glob_path_limit())
+    rows = [(comp.c.paths[i], comp.c.paths[i].rule) for i in range(comp.c.n_paths)]
+    rows += [(comp.c.net[k], comp.c.net[k].rule) for k in range(comp.c.n_net)]
+    for row, idx in rows:
+        for prog in (row.glob, getattr(row, "base", ffi.NULL)):
+            if prog == ffi.NULL:
+                continue
+            words = int(lib.lg_glob_words(prog, limit + 1))
+            if words > limit:
+                src = comp.rules[idx].source
+                raise PolicyError(
+                    f"path pattern too long for the supervisor's matcher ({words - 1}+ "
+                    f"steps; at most {limit - 1}): split it into several rules",
+                    file=str(src.file),
+                    line=int(src.line),
+                    column=int(src.column),
+                )
 
 
 def _plan_info(plan_info: Any) -> dict[str, Any]:

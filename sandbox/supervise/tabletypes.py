@@ -77,8 +77,15 @@ class Tables:
         ruleset_fd: int | None,
         write_trees: Iterable[str] | None,
         private_netns: tuple[int, int] | None,
+        session_pid: int | None = None,
     ) -> None:
         """The child's facts (compile_tables' plan_info keys of the same names).
+
+        session_pid: a process of the sandbox (its root and mounts are the session's):
+        each tree denied as a whole (the key directory) is looked up through its root, so
+        that the mount it is on is the one the sandbox's opens report (its own mount
+        namespace numbers mounts apart).  Otherwise, or where the sandbox does not see
+        it there, objects on its device are judged by walking their directories up.
 
         Refuses an open check or name-changing check without the sandbox's Landlock
         ruleset where Landlock is in force: the supervisor opens, renames and creates
@@ -100,6 +107,8 @@ class Tables:
         t = self.c
         t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
         _write_trees(t, write_trees, self._cstr, self._keep)
+        if session_pid is not None:
+            _session_mounts(t, int(session_pid))
         t.private_netns = 0
         if private_netns is not None:
             t.private_netns = 1
@@ -130,3 +139,27 @@ def _write_trees(t: Any, trees: Any, cstr: Any, keep: list[Any]) -> None:
     t.write_trees = arr
     t.n_write_trees = len(paths)
     t.write_known = 1
+
+
+def _session_mounts(t: Any, pid: int) -> None:
+    """Each tree row's mount id as the sandbox (process pid) sees that directory."""
+    for k in range(t.n_deny_trees):
+        row = t.deny_trees[k]
+        path = ffi.string(row.path).decode("utf-8", "surrogateescape")
+        try:
+            fd = os.open(f"/proc/{pid}/root{path}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue  # not there for the sandbox (masked, gone): judged by the walk
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (row.dev, row.ino):
+                continue  # another directory at that path (a mask): the walk judges
+            with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("mnt_id:"):
+                        row.mnt_id = int(line.split()[1])
+                        break
+        except OSError:
+            continue
+        finally:
+            os.close(fd)

@@ -1,9 +1,8 @@
-"""nftables without libnftables' whole-ruleset cache (sandbox/host/nftables.py).
+"""nf_tables table names and deletes over netlink (sandbox/host/nftables.py).
 
 libnftables 1.0.6 caches every table of the namespace for a listing or an add/delete
-batch (~0.6 MB a table) and keeps it for the context's life: with N concurrent sessions
-every landgate process held N tables' worth.  Table names now come from a netlink dump
-of their own, and contexts that ran a batch are dropped.
+batch (~0.5 MB a table): table names come from a netlink dump of their own, and the
+ruleset itself is loaded over netlink too (tests/net/test_nftnl.py).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import require_root
 
-from sandbox.host.nftables import NftError, shared_nft, table_names
+from sandbox.host.nftables import table_names
 
 from .conftest import FakeInet, net_session
 
@@ -68,41 +67,6 @@ def test_table_names_refused_without_cap_net_admin() -> None:
     assert p.stdout.startswith("refused nf_tables: list tables: Operation not permitted"), p
 
 
-def test_no_context_keeps_the_ruleset_cache(fake_inet: FakeInet) -> None:
-    """With many tables (concurrent sessions), after a session's ruleset load and a set
-    update the shared context holds no cache (it was handed to the freeing thread and is
-    made anew on use)."""
-    require_root()
-    from sandbox.host.nftables import FORGET_AT_TABLES, many_tables
-    from sandbox.net.setup import _SetFeeder
-    from sandbox.plan.names import judge_name
-
-    others = [f"lgtest-others-{os.getpid()}-{i}" for i in range(FORGET_AT_TABLES)]
-    for t in others:
-        subprocess.run(["nft", "add", "table", "inet", t], check=True)
-    ns = net_session(FULL, fake_inet)
-    try:
-        assert many_tables()
-        ns.prepare()
-        assert shared_nft()._ctx is None
-        _SetFeeder(shared_nft(), ns.names.netns, forget=None)(
-            ["192.0.2.7"], judge_name(ns.policy, "allowed.test"), 60
-        )
-        assert shared_nft()._ctx is None
-        # ... and the element is in the kernel's set (the update itself happened).
-        out = subprocess.run(
-            ["nft", "list", "set", "inet", ns.names.netns, "allowany4"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert "192.0.2.7" in out
-    finally:
-        ns.close()
-        for t in others:
-            subprocess.run(["nft", "delete", "table", "inet", t], check=False)
-
-
 def test_leftover_table_of_the_same_name_is_replaced_not_merged(fake_inet: FakeInet) -> None:
     """The ruleset creates its table (no add+delete+add): a leftover of the same name, a
     killed run's under a reused pid, is deleted and the load retried; nothing of it stays."""
@@ -125,5 +89,4 @@ def test_leftover_table_of_the_same_name_is_replaced_not_merged(fake_inet: FakeI
     finally:
         ns.close()
         subprocess.run(["nft", "delete", "table", "inet", t], capture_output=True, check=False)
-    with pytest.raises(NftError):
-        shared_nft().run({"nftables": [{"list": {"table": {"family": "inet", "name": t}}}]})
+    assert ("inet", t) not in table_names()

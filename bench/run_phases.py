@@ -1,0 +1,122 @@
+"""Where `sandbox.run`'s time goes, phase by phase, against `subprocess.run` in the same run.
+
+    python bench/run_phases.py [ROUNDS] [WITNESS_FILES]
+
+Runs `/bin/true` in-process through the session (RunOptions.timings: the phases
+sandbox.session marks) under the read-only preset and the bench policy
+(bench_peers.POLICY_TEMPLATE), alternated with a bare `subprocess.run` every round, and
+prints the median of each phase.  The tables' share is split further by timing
+`compile_policy` and the launch identity walk (`_existing_keys`) where the tables call
+them.  A private $HOME; its key directory is seeded with WITNESS_FILES witness
+files (default 1,265: this machine's count when the issue was measured), as a user's
+history leaves them.  Run `python -m compileall -q sandbox` first.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    witnesses = int(sys.argv[2]) if len(sys.argv) > 2 else 1265
+    tmp = Path(tempfile.mkdtemp(prefix="lg-phases-"))
+    # A private home (its ~/.config/landgate the only key directory): as a user without
+    # XDG variables has it.
+    os.environ["HOME"] = str(tmp / "home")
+    os.environ.pop("XDG_CONFIG_HOME", None)
+    os.environ.pop("XDG_STATE_HOME", None)
+    wit = tmp / "home" / ".config" / "landgate" / "witness"
+    wit.mkdir(parents=True)
+    for i in range(witnesses):
+        (wit / f"{i:032x}.json").write_text("{}\n")
+    work = tmp / "work"
+    work.mkdir()
+    sys.path.insert(0, str(HERE))
+    from bench_peers import POLICY_TEMPLATE
+
+    bench_policy = tmp / "bench.yaml"
+    bench_policy.write_text(POLICY_TEMPLATE.format(work=work, client="true", port=9))
+
+    import sandbox.supervise.tables as tables
+    from sandbox.session import RunOptions, run_session_result
+
+    inner: dict[str, float] = {}
+
+    def timed(name: str, fn):  # type: ignore[no-untyped-def]
+        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                inner[name] = inner.get(name, 0.0) + (time.perf_counter() - t) * 1000
+
+        return wrapper
+
+    tables.compile_policy = timed("tables.compile_policy", tables.compile_policy)
+    tables._existing_keys = timed("tables.identity_walk", tables._existing_keys)
+    if hasattr(tables, "_tree_ids"):
+        tables._tree_ids = timed("tables.tree_ids", tables._tree_ids)
+    # As sandbox.run(policy=...) is called: a preset's name, a policy file's path.
+    policies = {"read-only": "read-only", "bench": str(bench_policy)}
+    null = os.open(os.devnull, os.O_RDWR)
+    samples: dict[str, dict[str, list[float]]] = {k: {} for k in (*policies, "bare")}
+
+    def one(name: str) -> None:
+        t = time.perf_counter()
+        if name == "bare":
+            subprocess.run(["/bin/true"], stdin=subprocess.DEVNULL, capture_output=True)
+            samples[name].setdefault("total", []).append((time.perf_counter() - t) * 1000)
+            return
+        timings: dict[str, float] = {}
+        inner.clear()
+        res = run_session_result(
+            RunOptions(
+                argv=["/bin/true"],
+                policy=policies[name],
+                audit_dir=str(tmp / "audit" / name),
+                warn=lambda _m: None,
+                notice=lambda _m: None,
+                cwd=str(work),
+                stdin_fd=null,
+                stdout_fd=null,
+                stderr_fd=null,
+                forward_signals=False,
+                on_event=lambda _e: None,
+                timings=timings,
+            )
+        )
+        wall = (time.perf_counter() - t) * 1000
+        if res.exit_code != 0:
+            raise SystemExit(f"{name}: exit {res.exit_code}")
+        for k, v in {**timings, **inner, "total": wall}.items():
+            samples[name].setdefault(k, []).append(v)
+
+    for name in samples:  # warm-up
+        one(name)
+    for s in samples.values():
+        s.clear()
+    for _ in range(rounds):
+        for name in samples:
+            one(name)
+    bare = statistics.median(samples["bare"]["total"])
+    print(f"rounds {rounds}, witness files {witnesses}; medians in ms")
+    print(f"  bare subprocess.run: {bare:.2f}")
+    for name in policies:
+        s = samples[name]
+        total = statistics.median(s["total"])
+        parts = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in s.items() if k != "total")
+        print(f"  {name}: total {total:.2f} (+{total - bare:.2f} over bare): {parts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
