@@ -57,9 +57,21 @@ _c_encode = (
 
 
 def canonical(obj: Any) -> bytes:
-    if _c_encode is not None:
-        return "".join(_c_encode(obj, 0)).encode("utf-8")
-    return _encoder.encode(obj).encode("utf-8")
+    text = "".join(_c_encode(obj, 0)) if _c_encode is not None else _encoder.encode(obj)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return escape_surrogates(text).encode("utf-8")
+
+
+def escape_surrogates(text: str) -> str:
+    """Bytes that were not UTF-8 (an argv word, a file name, a host name the agent chose),
+    decoded with surrogateescape, reach the encoder as lone surrogates, which UTF-8
+    cannot carry: the trail spells each as JSON's own escape (`\\udcff`), so the line
+    stays UTF-8, json.loads gives back the same string and surrogateescape its bytes.
+    The encoder emits characters of this range only from string contents, so each one
+    replaced lies inside a JSON string.  Only this slow path: valid text is unchanged."""
+    return "".join(f"\\u{ord(c):04x}" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 def _rename_nested(value: Any) -> Any:

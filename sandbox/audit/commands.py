@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.audit.canonical import escape_surrogates
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.escape import printable
 from sandbox.audit.paths import default_audit_dir
@@ -180,8 +181,13 @@ def _row(e: dict[str, Any]) -> tuple[str, str, str, str]:
 def show(args: Any, progress: Progress | None = None) -> CommandResult:
     rows = _selected(args, iter_entries(_dir(args)))
     if getattr(args, "json", False):
+        # escape_surrogates: bytes that were not UTF-8 (an argv word) stay JSON escapes,
+        # as in the trail itself, so the output is UTF-8 that a reader can decode.
         out = [
-            json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for e in rows
+            escape_surrogates(
+                json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            )
+            for e in rows
         ]
         return CommandResult("\n".join(out))
     table = [
