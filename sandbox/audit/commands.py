@@ -335,7 +335,9 @@ def report(args: Any, progress: Progress | None = None) -> CommandResult:
     path = Path(out)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(page, encoding="utf-8")
+        # backslashreplace: bytes that were not UTF-8 (an argv word, a file name) show as
+        # \udcXX on the page instead of failing the whole report.
+        tmp.write_text(page, encoding="utf-8", errors="backslashreplace")
         os.replace(tmp, path)
     except OSError as exc:
         raise AuditError(f"cannot write report {path}: {exc.strerror}") from exc

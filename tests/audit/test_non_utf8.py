@@ -56,3 +56,11 @@ def test_landgate_run_records_a_command_line_that_is_not_utf8(tmp_path: Path) ->
         [sys.executable, "-m", "sandbox", "audit", "verify"], env=env, capture_output=True
     )
     assert v.returncode == 0, v.stdout + v.stderr
+    html = tmp_path / "report.html"
+    r = subprocess.run(
+        [sys.executable, "-m", "sandbox", "audit", "report", "--html", str(html)],
+        env=env,
+        capture_output=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "a\\udcffb" in html.read_text(encoding="utf-8")
