@@ -25,7 +25,13 @@ from sandbox.host.supervisor import SupervisorStatus, supervisor_status
 from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
 from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
 from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
-from sandbox.plan.status import _layers, _rule_layers, egress_status, needs_egress_layer
+from sandbox.plan.status import (
+    _layers,
+    _rule_layers,
+    egress_caps,
+    egress_status,
+    needs_egress_layer,
+)
 from sandbox.policy.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
 from sandbox.policy.model import Policy
 from sandbox.record import Record, field
@@ -157,8 +163,8 @@ def build_plan(
         refuse_truncate=0 < abi < 3,
         notify_fsop=need_fsop,
     )
-    seen: list[Any] = []
-    layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim, seen))
+    net_caps = egress_caps(policy)
+    layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim, net_caps))
     egress = next(layer for layer in layers if layer.name == "egress")
     # A policy that allows every destination needs no network namespace: its rung is not lowered.
     rung = rung_of(
@@ -180,7 +186,7 @@ def build_plan(
         supervisor=sup,
         extra_sections=dict(extra_sections or {}),
         policy=policy,
-        net_caps=seen[0] if seen else None,
+        net_caps=net_caps,
     )
 
 

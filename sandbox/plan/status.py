@@ -25,28 +25,30 @@ def needs_egress_layer(policy: Policy) -> bool:
     )
 
 
-def egress_status(policy: Policy, sim: bool, seen: list[Any] | None = None) -> LayerStatus:
-    """The egress layer as this host gives it (sandbox.net decides the rung).
-
-    `seen`: the network capabilities asked are appended to it, so that the launch builds
-    the layer this status describes from the same answer (Plan.net_caps) instead of
-    probing the host a second time."""
-    mech = "network namespace + nftables + DNS view"
+def egress_caps(policy: Policy) -> Any:
+    """The network capabilities the egress layer is decided from (host.network's
+    NetCapabilities), asked as sandbox.net asks (nft=reaches_outside(policy)); None when
+    the policy needs no egress layer.  Asked once per plan: the launch builds the layer
+    from this same answer (Plan.net_caps)."""
     if not needs_egress_layer(policy):
+        return None
+    from sandbox.host.network import network_capabilities
+    from sandbox.plan.names import reaches_outside
+
+    return network_capabilities(nft=reaches_outside(policy))
+
+
+def egress_status(policy: Policy, sim: bool, caps: Any) -> LayerStatus:
+    """The egress layer as this host gives it, from `caps` (egress_caps(policy))."""
+    mech = "network namespace + nftables + DNS view"
+    if caps is None:
         return LayerStatus(
             "egress", "enforced", "none needed", "the network policy allows every destination"
         )
-    from sandbox.host.network import (
-        LOOPBACK_ONLY_DETAIL,
-        LOOPBACK_ONLY_LAYER,
-        network_capabilities,
-    )
+    from sandbox.host.network import LOOPBACK_ONLY_DETAIL, LOOPBACK_ONLY_LAYER
     from sandbox.plan.names import reaches_outside
 
     outside = reaches_outside(policy)
-    caps = network_capabilities(nft=outside)  # the same question sandbox.net asks
-    if seen is not None:
-        seen.append(caps)
     if caps.rung in ("netns", "userns") and not outside:
         detail = LOOPBACK_ONLY_DETAIL
         if sim:
