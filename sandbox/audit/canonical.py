@@ -61,10 +61,10 @@ def canonical(obj: Any) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return escape_surrogates(text).encode("utf-8")
+        return _escape_surrogates(text).encode("utf-8")
 
 
-def escape_surrogates(text: str) -> str:
+def _escape_surrogates(text: str) -> str:
     """Bytes that were not UTF-8 (an argv word, a file name, a host name the agent chose),
     decoded with surrogateescape, reach the encoder as lone surrogates, which UTF-8
     cannot carry: the trail spells each as JSON's own escape (`\\udcff`), so the line

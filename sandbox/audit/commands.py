@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.audit.canonical import escape_surrogates
+from sandbox.audit.canonical import canonical
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.escape import printable
 from sandbox.audit.paths import default_audit_dir
@@ -181,14 +181,9 @@ def _row(e: dict[str, Any]) -> tuple[str, str, str, str]:
 def show(args: Any, progress: Progress | None = None) -> CommandResult:
     rows = _selected(args, iter_entries(_dir(args)))
     if getattr(args, "json", False):
-        # escape_surrogates: bytes that were not UTF-8 (an argv word) stay JSON escapes,
-        # as in the trail itself, so the output is UTF-8 that a reader can decode.
-        out = [
-            escape_surrogates(
-                json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            )
-            for e in rows
-        ]
+        # The trail's own canonical spelling (sorted, compact, UTF-8, bytes that were not
+        # UTF-8 as \udcXX escapes): output a reader can decode, as the trail is.
+        out = [canonical(e).decode("utf-8") for e in rows]
         return CommandResult("\n".join(out))
     table = [
         (
