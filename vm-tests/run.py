@@ -126,6 +126,26 @@ def junit_counts(path: Path) -> dict[str, int]:
     return c
 
 
+def junit_failures(path: Path, lines: int = 12) -> list[str]:
+    """Each failed or errored test's id and the last lines of its report, for the summary.
+
+    CI keeps only what this script prints; without the names a failure on one kernel could not
+    be told from a flake or traced to a test."""
+    if not path.exists():
+        return []
+    out: list[str] = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for kind in ("failure", "error"):
+            node = case.find(kind)
+            if node is None:
+                continue
+            test = f"{case.get('classname', '?')}::{case.get('name', '?')}"
+            out.append(f"  {kind.upper()} {test} ({case.get('time', '?')} s)")
+            text = (node.text or node.get("message") or "").rstrip().splitlines()
+            out.extend(f"    {line}" for line in text[-lines:])
+    return out
+
+
 def doctor_line(path: Path) -> str:
     import json
 
@@ -195,6 +215,13 @@ def main() -> int:
             f"vm-test {k.name} ({k.release}, {doctor_line(out / 'doctor.json')}): {verdict}"
             f"{why}: {counts} in {r['wall']:.0f} s; {k.deb}; results in {out}"
         )
+        for line in junit_failures(out / "junit.xml"):
+            print(line)
+        if status != 0 and not c:
+            console = out / "console.log"
+            text = console.read_text(errors="replace") if console.exists() else ""
+            tail = text.splitlines()[-20:]
+            print("\n".join(f"  console: {line}" for line in tail))
         ok = ok and status == 0
     return 0 if ok else 1
 
