@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -150,4 +151,29 @@ int lg_probe_unshare(int flags, int uid)
 {
     struct unshare_args a = { .flags = flags, .uid = uid };
     return run_in_child(unshare_child, &a);
+}
+
+/* Not probes: the network layer's namespace calls (see probe_api.h).  glibc's wrappers;
+ * errno is read before anything else can change it. */
+int lg_ns_setns(int fd, int nstype)
+{
+    if (setns(fd, nstype) != 0)
+        return -errno;
+    return 0;
+}
+
+int lg_ns_unshare(int flags)
+{
+    if (unshare(flags) != 0)
+        return -errno;
+    return 0;
+}
+
+int lg_ns_umount_detach(const char *path)
+{
+    if (path == NULL)
+        return -EINVAL;
+    if (umount2(path, MNT_DETACH) != 0)
+        return -errno;
+    return 0;
 }

@@ -167,6 +167,33 @@ def test_run_loads_no_openssl(home: dict[str, str], tmp_path: Path) -> None:
         assert _loaded(got["modules"], ("_hashlib", "hashlib", "hmac", "secrets", "ssl")) == []
 
 
+# What `landgate run` used for three small jobs (a program on $PATH, the hook channel's
+# 0700 directory, removing it), for setns/unshare (ctypes: Python 3.11's os has neither),
+# for the DNS view's query ids and the network layer's exit hook; each an import of
+# milliseconds (shutil brings bz2 and lzma, tempfile random and weakref).
+RUN_PATH_UNUSED = ("shutil", "tempfile", "ctypes", "random", "weakref", "bz2", "lzma")
+
+
+def test_run_imports_no_shutil_tempfile_ctypes(home: dict[str, str], tmp_path: Path) -> None:
+    """A whole `run` of the read-only preset (the loopback-only network layer as root: a
+    namespace made by unshare in a thread, the DNS view; the hook channel's directory
+    made and removed) imports none of RUN_PATH_UNUSED, cold and from the caches."""
+    argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
+    tmp = tmp_path / "tmp"  # the hook channel's directory is made here, and removed
+    tmp.mkdir()
+    for _ in range(2):
+        got = _modules([*argv, "true"], dict(home, TMPDIR=str(tmp)), cwd=str(tmp_path))
+        assert got["rc"] == 0
+        assert list(tmp.iterdir()) == []
+        # the twin: the jobs those modules did were done (the channel, $PATH, the layer)
+        assert "sandbox.session.report" in got["modules"]
+        assert "sandbox.host.fsutil" in got["modules"]
+        if os.geteuid() == 0:
+            assert "sandbox.net.netns" in got["modules"]
+            assert "sandbox.net.dnsview" in got["modules"]
+        assert [m for m in RUN_PATH_UNUSED if m in got["modules"]] == []
+
+
 # Lists, after main(argv), every class defined by a loaded sandbox module that is a
 # dataclass, plus (the detector's own twin) a dataclass defined here, as __main__.Twin.
 DATACLASS_PROBE = r"""

@@ -9,11 +9,11 @@ with unprivileged user namespaces and pasta), "connect-only" (neither).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
 from sandbox.errors import LaunchError
+from sandbox.host.fsutil import which
 from sandbox.host.probe import tun_device_problem
 from sandbox.record import Record
 
@@ -135,7 +135,7 @@ def network_capabilities(nft: bool = True) -> NetCapabilities:
     ) in (None, "1")
     notes: list[str] = []
     netns_ok = privileged and (nft_ok or not nft) and Path("/proc/sys/net/ipv4/conf").is_dir()
-    pasta = shutil.which("pasta")
+    pasta = which("pasta", os.environ.get("PATH", os.defpath))
     rung: NetRung = "netns" if netns_ok else "connect-only"
     ipv6 = _ipv6_forwardable()
     if not netns_ok:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
-import weakref
 from typing import TYPE_CHECKING
 
 from sandbox.errors import LaunchError
+from sandbox.host.fsutil import remove_tree
 from sandbox.net import netns as nsmod
 from sandbox.net.netns import SessionNames
 
@@ -27,7 +26,10 @@ def _delete_link(name: str) -> None:
         rt.batch([rtnl.delete_link(name)])
 
 
-_live: weakref.WeakSet[NetworkSession] = weakref.WeakSet()
+# The sessions prepared and not yet closed, closed at exit if still here.  A plain set
+# (close() takes a session out: _forget), not a WeakSet: weakref was an import of its own
+# on every launch, and a session nobody closed is exactly one to close at exit.
+_live: set[NetworkSession] = set()
 _atexit_registered = False
 
 
@@ -37,6 +39,10 @@ def _register_cleanup(session: NetworkSession) -> None:
     if not _atexit_registered:
         atexit.register(_close_all)
         _atexit_registered = True
+
+
+def _forget(session: NetworkSession) -> None:
+    _live.discard(session)
 
 
 def _close_all() -> None:
@@ -106,6 +112,6 @@ def cleanup_stale() -> list[str]:
             nsmod.remove_netns(names.netns)
         except LaunchError:
             pass
-        shutil.rmtree(names.run_dir, ignore_errors=True)
+        remove_tree(str(names.run_dir))
         removed.append(names.netns)
     return removed

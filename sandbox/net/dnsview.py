@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import select
 import socket
 import struct
@@ -347,7 +346,7 @@ class DnsView:
         from dnslib import DNSHeader, DNSQuestion, DNSRecord
 
         fresh = DNSRecord(
-            DNSHeader(id=random.randrange(65536), rd=1), q=DNSQuestion(q.qname, q.qtype, q.qclass)
+            DNSHeader(id=_query_id(), rd=1), q=DNSQuestion(q.qname, q.qtype, q.qclass)
         )
         raw = fresh.send(self._upstream.host, self._upstream.port, timeout=UPSTREAM_TIMEOUT)
         answer = DNSRecord.parse(raw)
@@ -379,6 +378,13 @@ class DnsView:
             self._on_event(replace(event, ts=time.time()))
         except Exception:  # noqa: BLE001,S110
             pass  # the audit sink reports its own failures; the resolver keeps answering
+
+
+def _query_id() -> int:
+    """A fresh upstream query's 16-bit id, from os.urandom: unguessable by anyone racing
+    the upstream's answer (random.randrange was both guessable and an import of its own,
+    with hashlib's _sha512, on every launch with a DNS view)."""
+    return int.from_bytes(os.urandom(2), "big")
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes | None:

@@ -11,7 +11,6 @@ A pid can be reused; the owner stamp records the process's start time too.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import ipaddress
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Self, TypeVar
 
+from sandbox._probe import lib as _ns
 from sandbox.errors import LaunchError
 from sandbox.net.rtnl import Rtnl
 
@@ -30,7 +30,7 @@ RUN_DIR = Path("/run/landgate")
 NETNS_DIR = Path("/run/netns")
 NAME_RE = re.compile(r"^landgate-(\d+)-(\d+)$")
 VETH_RE = re.compile(r"^lg(\d+)[hs](\d+)$")
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET = _ns.LG_CLONE_NEWNET
 
 # The per-session /30 (IPv4) and /64 (IPv6) come from these pools.  The
 # addresses exist only on the session's own veth pair.  Override with
@@ -114,13 +114,14 @@ def owner_alive(pid: int, stamp: str | None) -> bool:
     return stamp is None or stamp == start
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+# setns/unshare/umount2 through sandbox._probe (csrc/probe.c), not ctypes: Python 3.11's os
+# has none of them, and importing ctypes cost every launch with a network layer ~1-2 ms.
 
 
 def _setns(fd: int, nstype: int) -> None:
-    if _libc.setns(fd, nstype) != 0:
-        e = ctypes.get_errno()
-        raise NetSetupError(f"setns: {os.strerror(e)}")
+    rc = _ns.lg_ns_setns(fd, nstype)
+    if rc != 0:
+        raise NetSetupError(f"setns: {os.strerror(-rc)}")
 
 
 def _in_thread(fn: Callable[[], T]) -> T:
@@ -268,9 +269,9 @@ def create_netns(then: Callable[[int], T], new_devices: bool = True) -> tuple[in
     """
 
     def make() -> tuple[int, T]:
-        if _libc.unshare(CLONE_NEWNET) != 0:
-            e = ctypes.get_errno()
-            raise NetSetupError(f"unshare(CLONE_NEWNET): {os.strerror(e)}")
+        rc = _ns.lg_ns_unshare(CLONE_NEWNET)
+        if rc != 0:
+            raise NetSetupError(f"unshare(CLONE_NEWNET): {os.strerror(-rc)}")
         # New devices here skip IPv6 duplicate address detection (the veth is
         # point-to-point and its addresses are ours): no DAD delay before use.
         if new_devices:
@@ -291,10 +292,9 @@ def create_netns(then: Callable[[int], T], new_devices: bool = True) -> tuple[in
 def remove_netns(name: str) -> None:
     """Unmount and unlink /run/netns/NAME (a namespace bind-mounted by an older landgate)."""
     path = NETNS_DIR / name
-    if _libc.umount2(str(path).encode(), 2) != 0:  # MNT_DETACH
-        e = ctypes.get_errno()
-        if e not in (errno.EINVAL, errno.ENOENT):
-            raise NetSetupError(f"umount {path}: {os.strerror(e)}")
+    rc = _ns.lg_ns_umount_detach(os.fsencode(path))
+    if rc != 0 and -rc not in (errno.EINVAL, errno.ENOENT):
+        raise NetSetupError(f"umount {path}: {os.strerror(-rc)}")
     try:
         path.unlink()
     except FileNotFoundError:

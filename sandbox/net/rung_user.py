@@ -4,7 +4,6 @@ ruleset inside the sandbox's namespace (set by sandbox/net/nshelper.py)."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import threading
 import time
@@ -221,6 +220,7 @@ class _HelperNft:
 
 def _cleanup_stale_user_dirs() -> None:
     """resolv.conf directories of unprivileged runs that were killed (SIGKILL)."""
+    import shutil
     import tempfile
 
     tmp = Path(tempfile.gettempdir())

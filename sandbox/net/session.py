@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EnforcementUnavailable, LaunchError
+from sandbox.host.fsutil import remove_tree
 from sandbox.host.network import (
     CONNECT_ONLY_WARNING,
     NetCapabilities,
@@ -40,7 +40,7 @@ from sandbox.policy.model import Policy
 if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
 
-from sandbox.net.cleanup import _register_cleanup, cleanup_stale
+from sandbox.net.cleanup import _forget, _register_cleanup, cleanup_stale
 from sandbox.net.rung_lo import LoopbackOnlyRung, UserLoopbackOnlyRung
 from sandbox.net.rung_root import RootRung
 from sandbox.net.setup import NetSetup
@@ -166,6 +166,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
             if self._closed:
                 return
             self._closed = True
+        _forget(self)  # closed here: nothing left for the exit hook
         problems: list[str] = []
 
         def step(what: str, fn: Callable[[], None]) -> None:
@@ -190,9 +191,9 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         if self._fd >= 0:
             step("netns fd", lambda: os.close(self._fd))
             self._fd = -1
-        step("run dir", lambda: shutil.rmtree(self.names.run_dir, ignore_errors=True))
+        step("run dir", lambda: remove_tree(str(self.names.run_dir)))
         if self._user_dir is not None:
-            step("resolv.conf dir", lambda: shutil.rmtree(self._user_dir or "", ignore_errors=True))
+            step("resolv.conf dir", lambda: remove_tree(self._user_dir or ""))
         for p in problems:
             self._warn(f"network clean-up: {p}")
 

@@ -9,7 +9,6 @@ notification (never accepted, not even under --best-effort).
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EnforcementUnavailable
+from sandbox.host.fsutil import which
 from sandbox.host.probe import HostCapabilities
 from sandbox.plan import Plan
 from sandbox.policy.layers import layers_for
@@ -151,8 +151,8 @@ def check_enforcement(
 def resolve_executable(cmd: str, env: Mapping[str, str], cwd: str) -> str | None:
     if "/" in cmd:
         return cmd
-    found = shutil.which(cmd, path=env.get("PATH", os.defpath))
-    return found
+    # shutil.which's own search (sandbox.host.fsutil: shutil is not imported to launch)
+    return which(cmd, env.get("PATH", os.defpath))
 
 
 def session_start_fields(

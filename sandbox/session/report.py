@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
 from sandbox.errors import AuditError, LaunchError
+from sandbox.host.fsutil import private_dir, remove_tree, which
 from sandbox.policy.destinations import parse_destination
 from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
@@ -85,7 +84,9 @@ class ReportChannel:
     """The socket, its accepting thread, the threads serving requests, the entries."""
 
     def __init__(self, decider: HookDecider) -> None:
-        self.directory = tempfile.mkdtemp(prefix="landgate-report-")  # 0700, ours
+        # 0700, made by this call (tempfile.mkdtemp's contract, without importing tempfile
+        # and the random and weakref modules it pulls in: sandbox.host.fsutil)
+        self.directory = private_dir("landgate-report-")
         self.path = os.path.join(self.directory, "s")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
@@ -98,7 +99,7 @@ class ReportChannel:
             self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         except OSError as exc:
             self.sock.close()
-            shutil.rmtree(self.directory, ignore_errors=True)
+            remove_tree(self.directory)
             raise LaunchError(f"session hook socket {self.path}: {exc.strerror}") from None
         self.received = 0
         self.dropped = 0
@@ -139,7 +140,7 @@ class ReportChannel:
         for f in (policy.path, *policy.parents):
             if _plain(str(f)):
                 reads.append((str(f), False, "the policy in force (the hook)"))
-        self._entry = shutil.which("landgate", path=environ.get("PATH", ""))
+        self._entry = which("landgate", environ.get("PATH", ""))
         if self._entry is not None and _plain(self._entry):
             reads.append((self._entry, True, "the landgate entry point (the hook)"))
         for action, items in (("network", net), ("file_read", reads)):
@@ -198,7 +199,7 @@ class ReportChannel:
                 os.close(fd)
             except OSError:
                 pass  # a second close
-        shutil.rmtree(self.directory, ignore_errors=True)
+        remove_tree(self.directory)
 
     def _executor(self) -> _DecidingThread:
         """The one thread decisions run on (made on first use; see __init__)."""
