@@ -47,7 +47,8 @@ from sandbox.audit.witness import (
     witness_file,
 )
 
-BEFORE_RUN = ("startup", "imports", "policy", "probe", "plan", "network", "spawn", "supervisor")
+BEFORE_RUN = ("startup", "imports", "policy", "probe", "plan", "trail", "network", "fork", "tables")
+BEFORE_RUN += ("spawn", "supervisor")
 _TIMING = re.compile(r"landgate: timing \(ms\): (.*)")
 
 
@@ -116,7 +117,7 @@ def launches_with_a_backlog(root: Path, n: int) -> None:
     for name, vals in (
         ("launch (startup..supervisor)", launch),
         ("policy (audit dirs prepared)", [r["policy"] for r in rows]),
-        ("network (trail opened)", [r["network"] for r in rows]),
+        ("trail (opened)", [r["trail"] for r in rows]),
         ("run + close", after),
         ("wall", [r["wall"] for r in rows]),
     ):

@@ -158,13 +158,23 @@ class DnsView:
         self._socks += socks
 
     def start(self) -> None:
-        """Serve (binding first in the caller's namespace unless bind() already ran)."""
+        """Serve (binding first in the caller's namespace unless bind() already ran).
+
+        One thread waits on every listening socket and the wake pipe: a thread per socket
+        cost every launch a thread start and, at close, a join each (issue 19)."""
         self.bind()
         for s in self._socks:
-            fn = self._serve_udp if s.type == socket.SOCK_DGRAM else self._serve_tcp
-            t = threading.Thread(target=fn, args=(s,), name="landgate-dns-listen", daemon=True)
-            t.start()
-            self._threads.append(t)
+            if s.type == socket.SOCK_STREAM:
+                # accept() must not block the other sockets when a connection went away
+                # between select() and accept(); the accepted socket is blocking again
+                # (_answer_tcp gives it a timeout).  UDP reads use MSG_DONTWAIT instead, so
+                # the pool's replies (sendto on the same socket) keep blocking sends.
+                s.setblocking(False)
+        t = threading.Thread(
+            target=self._serve, args=(list(self._socks),), name="landgate-dns-listen", daemon=True
+        )
+        t.start()
+        self._threads.append(t)
 
     def _bind_all(self) -> list[socket.socket]:
         """UDP and TCP listeners on every address, one port number for all of them."""
@@ -218,21 +228,37 @@ class DnsView:
                 self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="landgate-dns")
             self._pool.submit(fn, *args)
 
-    def _readable(self, sock: socket.socket) -> bool:
-        """Block until sock is readable (True) or the view is closing (False)."""
-        try:
-            ready, _, _ = select.select([sock.fileno(), self._wake_r], [], [])
-        except (OSError, ValueError):
-            return False
-        return not self._stop.is_set() and sock.fileno() in ready
-
-    def _serve_udp(self, sock: socket.socket) -> None:
-        while self._readable(sock):
+    def _serve(self, socks: list[socket.socket]) -> None:
+        """Until close(): each readable socket's datagram or connection goes to the pool.
+        A socket that fails is no longer waited on (the others are still served)."""
+        live = {s.fileno(): s for s in socks}
+        while live:
             try:
-                data, peer = sock.recvfrom(4096)
-            except OSError:
+                ready, _, _ = select.select([*live, self._wake_r], [], [])
+            except (OSError, ValueError):
                 return
-            self._submit(self._answer_udp, sock, data, peer)
+            if self._stop.is_set():
+                return
+            for fd in ready:
+                sock = live.get(fd)
+                if sock is not None and not self._take(sock):
+                    del live[fd]
+
+    def _take(self, sock: socket.socket) -> bool:
+        """Hand one datagram (UDP) or connection (TCP) of a readable socket to the pool;
+        False when the socket failed."""
+        try:
+            if sock.type == socket.SOCK_DGRAM:
+                data, peer = sock.recvfrom(4096, socket.MSG_DONTWAIT)
+                self._submit(self._answer_udp, sock, data, peer)
+            else:
+                conn, _ = sock.accept()
+                self._submit(self._answer_tcp, conn)
+        except (BlockingIOError, InterruptedError):
+            return True  # nothing there after all (a client that went away): keep waiting
+        except OSError:
+            return False
+        return True
 
     def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         reply = self.handle(data)
@@ -250,14 +276,6 @@ class DnsView:
             sock.sendto(reply, peer)
         except OSError:
             pass
-
-    def _serve_tcp(self, sock: socket.socket) -> None:
-        while self._readable(sock):
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            self._submit(self._answer_tcp, conn)
 
     def _answer_tcp(self, conn: socket.socket) -> None:
         conn.settimeout(5)

@@ -118,6 +118,12 @@ class LoopbackForwarder:
     def start(self) -> None:
         if not self._bound:
             self._adopt(self._bind(self._wanted()))
+        with self._lock:
+            idle = not self._listeners and not self._any_port
+        if idle:
+            # Nothing to forward, and no rescan could add a port (no `localhost:*`): a loop
+            # would only wait for close().  close() tears down at once without a thread.
+            return
         self._thread = threading.Thread(target=self._loop, name="landgate-lo", daemon=True)
         self._thread.start()
 

@@ -111,6 +111,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
     # The sandbox's stderr: where denials are told, by the supervisor and the DNS view alike.
     stderr_fd = stdio_fd(options.stderr_fd)
     recorder = Recorder(writer, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
+    clock.mark("trail")  # the audit writer opened (chain, key, witness expiry)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}
