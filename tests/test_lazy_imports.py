@@ -177,14 +177,21 @@ RUN_PATH_UNUSED = ("shutil", "tempfile", "ctypes", "random", "weakref", "bz2", "
 def test_run_imports_no_shutil_tempfile_ctypes(home: dict[str, str], tmp_path: Path) -> None:
     """A whole `run` of the read-only preset (the loopback-only network layer as root: a
     namespace made by unshare in a thread, the DNS view; the hook channel's directory
-    made and removed) imports none of RUN_PATH_UNUSED, cold and from the caches."""
+    made and removed) imports none of RUN_PATH_UNUSED, cold and from the caches; from
+    the caches, not pickle either."""
     argv = ["run", "-q", "--policy", "read-only", "--audit", str(tmp_path / "audit"), "--"]
     tmp = tmp_path / "tmp"  # the hook channel's directory is made here, and removed
     tmp.mkdir()
-    for _ in range(2):
+    for warm in (False, True):
         got = _modules([*argv, "true"], dict(home, TMPDIR=str(tmp)), cwd=str(tmp_path))
         assert got["rc"] == 0
         assert list(tmp.iterdir()) == []
+        if warm:
+            # The policy from the persistent cache: unpickled by _pickle, without pickle.py
+            # (the cold run above imported it to write the entry: its twin).
+            assert "_pickle" in got["modules"] and "pickle" not in got["modules"]
+        else:
+            assert "pickle" in got["modules"]
         # the twin: the jobs those modules did were done (the channel, $PATH, the layer)
         assert "sandbox.session.report" in got["modules"]
         assert "sandbox.host.fsutil" in got["modules"]

@@ -52,6 +52,9 @@ def _close_all() -> None:
 
 def cleanup_stale() -> list[str]:
     """Remove namespaces, veths, nft tables and run dirs of landgate processes that are gone."""
+    import re  # compiled here, not at import (re caches them for the next call)
+
+    name_re, veth_re = re.compile(nsmod.NAME_PATTERN), re.compile(nsmod.VETH_PATTERN)
     removed: list[str] = []
 
     def stale(pid: int, n: int) -> bool:
@@ -69,7 +72,7 @@ def cleanup_stale() -> list[str]:
     for d in (nsmod.NETNS_DIR, nsmod.RUN_DIR):
         if d.is_dir():
             for entry in d.iterdir():
-                m = nsmod.NAME_RE.match(entry.name)
+                m = name_re.match(entry.name)
                 if m:
                     candidates.add((int(m.group(1)), int(m.group(2))))
     tables: list[tuple[str, str]] = []
@@ -82,7 +85,7 @@ def cleanup_stale() -> list[str]:
     except LaunchError:
         pass
     for fam, name in tables:
-        m = nsmod.NAME_RE.match(name)
+        m = name_re.match(name)
         if m and fam == "inet":
             candidates.add((int(m.group(1)), int(m.group(2))))
     try:
@@ -90,7 +93,7 @@ def cleanup_stale() -> list[str]:
     except OSError:
         links = []
     for link in links:
-        m = nsmod.VETH_RE.match(link)
+        m = veth_re.match(link)
         if m:
             candidates.add((int(m.group(1)), int(m.group(2))))
 
