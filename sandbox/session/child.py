@@ -260,9 +260,11 @@ def run_child(
     net: NetworkSession | None,
     on_spawned: Callable[[AppliedStatus], None],
     clock: PhaseClock | None = None,
+    on_released: Callable[[], None] | None = None,
 ) -> tuple[int, bool]:
     """Spawn (`spawn` starts the child: sandbox.launch.spawn.spawn_start), supervise,
-    release, wait.  Returns (exit code, timed out)."""
+    release, wait.  Returns (exit code, timed out).  `on_released`: called once the agent
+    runs, for work that need not delay it (it overlaps the agent's own start)."""
     clock = clock or PhaseClock(None)
     argv = list(options.argv)
     forward = options.forward_signals and threading.current_thread() is threading.main_thread()
@@ -324,6 +326,8 @@ def run_child(
         recorder.attach(supervisor)
         clock.mark("supervisor")
         child.release()
+        if on_released is not None:
+            on_released()
         cancel = options.cancel
         init_status, killed = _wait_and_forward(
             child.init_pid,

@@ -152,6 +152,11 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 fields["report_channel"] = report.path
             session_id = writer.start_session(fields)
             started.update(fields)
+
+        def answer_hooks() -> None:
+            # The hook channel's accepting thread, started once the agent runs: its socket
+            # listens since the channel was made, so a hook that connects first waits in the
+            # backlog, and the thread's start overlaps the agent's instead of delaying it.
             if report is not None:
                 report.start(writer)
 
@@ -179,6 +184,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             net,
             start_session,
             clock,
+            answer_hooks,
         )
     finally:
         if net is not None:
