@@ -309,7 +309,13 @@ def spawn_start(spec: SpawnSpec) -> PendingChild:
     keep.append(handle)
     err = ffi.new("char[]", 256)
     if lib.lg_spawn(s, handle, err, 256) < 0:
-        raise LaunchError(ffi.string(err).decode(errors="replace"))
+        msg = ffi.string(err).decode(errors="replace")
+        # A failure after the clone (closing the child's fds): init exists, blocked
+        # before its agent's release; never left behind unreaped.
+        if handle.init_pid > 0:
+            _reap(handle.init_pid)
+        lib.lg_child_close(handle)
+        raise LaunchError(msg)
     return PendingChild(spec, handle, keep)
 
 
@@ -317,13 +323,13 @@ INIT_HELPER = "_lginit"
 
 
 def init_helper() -> str:
-    """The init helper program (csrc/lginit.c), installed next to sandbox._launch.
+    """The init program (csrc/lginit.c), installed next to sandbox._launch.
 
-    Once the agent is forked, init execs it to reap and forward signals for the rest of
-    the session, so the process that lives as long as the session is ~200 KiB of its
-    own, not a copy of landgate's Python heap (which becomes ~6 MB of private pages as
-    landgate's own pages change).  Missing or not executable: a broken install, refused
-    before anything is spawned (never a silent fallback to the copy)."""
+    lg_spawn's clone execs it before anything else: the sandbox's init and its agent
+    run as this small program from the start, never as a copy of landgate's Python
+    heap (no page-table copy, no copy-on-write faults while the sandbox sets itself
+    up).  Missing or not executable: a broken install, refused before anything is
+    spawned."""
     import sandbox._launch as launch_module
 
     path = os.path.join(os.path.dirname(os.path.abspath(launch_module.__file__)), INIT_HELPER)
@@ -336,6 +342,8 @@ def init_helper() -> str:
 
 
 def _reap(pid: int) -> None:
+    if pid <= 0:
+        return  # no child: kill(0) or kill(-1) would reach far more than ours
     try:
         os.kill(pid, 9)
     except OSError:
