@@ -256,6 +256,26 @@ def spawn_start(spec: SpawnSpec) -> PendingChild:
     from sandbox._launch import ffi, lib
 
     keep: list[Any] = []
+    s = c_spec(spec, keep)
+    handle = ffi.new("struct lg_child *")
+    keep.append(handle)
+    err = ffi.new("char[]", 256)
+    if lib.lg_spawn(s, handle, err, 256) < 0:
+        msg = ffi.string(err).decode(errors="replace")
+        # A failure after the clone (closing the child's fds): init exists, blocked
+        # before its agent's release; never left behind unreaped.
+        if handle.init_pid > 0:
+            _reap(handle.init_pid)
+        lib.lg_child_close(handle)
+        raise LaunchError(msg)
+    return PendingChild(spec, handle, keep)
+
+
+def c_spec(spec: SpawnSpec, keep: list[Any]) -> Any:
+    """The C `struct lg_spawn_spec *` for spec; every buffer it points to is appended to
+    `keep`, which must outlive its use."""
+    from sandbox._launch import ffi
+
     s = ffi.new("struct lg_spawn_spec *")
     keep.append(s)
 
@@ -304,19 +324,7 @@ def spawn_start(spec: SpawnSpec) -> PendingChild:
     s.filter_len = len(spec.filter)
     s.filter_flags = spec.filter_flags
     s.init_helper = cstr(init_helper())
-
-    handle = ffi.new("struct lg_child *")
-    keep.append(handle)
-    err = ffi.new("char[]", 256)
-    if lib.lg_spawn(s, handle, err, 256) < 0:
-        msg = ffi.string(err).decode(errors="replace")
-        # A failure after the clone (closing the child's fds): init exists, blocked
-        # before its agent's release; never left behind unreaped.
-        if handle.init_pid > 0:
-            _reap(handle.init_pid)
-        lib.lg_child_close(handle)
-        raise LaunchError(msg)
-    return PendingChild(spec, handle, keep)
+    return s
 
 
 INIT_HELPER = "_lginit"
