@@ -294,10 +294,11 @@ def _caps(text: str, field: str) -> int:
 def test_the_agent_of_an_unprivileged_user_holds_no_capability(world):
     """In a user namespace the clone raises its capabilities as ambient so that they
     survive its execve of the init program (init needs them for the uid map and the
-    mounts).  The agent must not keep them: with its PR_CAP_AMBIENT_CLEAR_ALL removed
-    the ambient set crosses the agent's execve and CapAmb/CapEff here are not 0.  The
-    allowed twin is in the same run: init did map the uid and mount (the sandbox's
-    own /proc, where init is pid 1)."""
+    mounts).  The agent must not keep them: with its capability drop skipped
+    (drop_capabilities in lginit.c) the ambient set crosses the agent's execve and
+    CapAmb/CapEff here are not 0 (before the init program, a non-root agent lost them
+    at its execve whatever it dropped).  The allowed twin is in the same run: init did
+    map the uid and mount (the sandbox's own /proc, where init is pid 1)."""
     h = probe_host()
     require_kernel(os.geteuid() == 0, "root to switch to nobody")
     require_kernel(h.user_ns and h.landlock_abi >= 1 and h.seccomp_filter, "user ns")
