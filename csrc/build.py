@@ -6,8 +6,9 @@ One extension per concern, each built from its own C files:
     sandbox._launch     launch.c     landgate's side of the restricted child: the spec's memfd,
                         launch_wire.c  the clone that execs the init program, the sync protocol
     sandbox/_lginit     lginit.c     the init program (not a module): reads the spec
-                        launch_wire.c  (namespaces, /dev, binds), forks the agent (capabilities,
-                                     Landlock, seccomp), then reaps and forwards
+                        lginit_agent.c  (launch_wire.c), does the namespace steps, forks the
+                        launch_wire.c  agent (lginit_agent.c: capabilities, Landlock, seccomp),
+                                     then reaps and forwards
     sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
                         decision loop and the decisions `explain` shares with it;
                         audit_fence.c: a fence in the kernel's audit stream (kaudit)
@@ -102,8 +103,8 @@ def build_inplace(name: str) -> str:
 
 
 def build_init_helper(target: Path, tmp: Path) -> str:
-    """Compile and link the init program (csrc/lginit.c, with the spec decoder in
-    csrc/launch_wire.c) to `target` (sandbox/_lginit), atomically: a session starting
+    """Compile and link the init program (csrc/lginit.c and lginit_agent.c, with the spec
+    decoder in csrc/launch_wire.c) to `target` (sandbox/_lginit), atomically: a session starting
     meanwhile execs the old program or the new one, never half of one."""
     import shlex
     import subprocess
@@ -113,7 +114,7 @@ def build_init_helper(target: Path, tmp: Path) -> str:
     out = tmp / f"_lginit.{os.getpid()}"
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     cmd = [*cc, *COMPILE_ARGS, f"-I{CSRC}", str(CSRC / "lginit.c"),
-           str(CSRC / "launch_wire.c"), "-o", str(out)]
+           str(CSRC / "lginit_agent.c"), str(CSRC / "launch_wire.c"), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"building the init helper: {' '.join(cmd)}\n{proc.stderr}")

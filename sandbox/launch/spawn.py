@@ -1,4 +1,5 @@
-"""Thin Python wrapper over the restricted child in csrc/launch.c.
+"""Thin Python wrapper over the restricted child: csrc/launch.c (landgate's side) and the
+init program it execs, csrc/lginit.c (the sandbox's init and agent).
 
 `SpawnSpec` is everything the C side needs, as plain data; `spec_from_plan`
 fills it from a Plan.  Other layers add to it:
