@@ -107,6 +107,7 @@ struct lg_clone_args {
     char *argv[5];
     int sock;          /* the child's end of the sync socket, for ERROR */
     int keep[7];       /* fds that cross the execve */
+    const char *keep_step[7]; /* each one's ERROR step: which fd it is */
     int n_keep;
     int raise_caps;
 };
@@ -155,7 +156,7 @@ static int exec_init(void *p)
         clone_fail(a->sock, "close_range (init)", errno);
     for (int i = 0; i < a->n_keep; i++)
         if (fcntl(a->keep[i], F_SETFD, 0) != 0)
-            clone_fail(a->sock, "fcntl (an fd for init)", errno);
+            clone_fail(a->sock, a->keep_step[i], errno);
     char *const envp[] = { NULL };
     execve(a->init, a->argv, envp);
     clone_fail(a->sock, "exec init program", errno);
@@ -163,6 +164,13 @@ static int exec_init(void *p)
 }
 
 /* ---- parent side --------------------------------------------------------- */
+
+static void keep_fd(struct lg_clone_args *a, int fd, const char *step)
+{
+    a->keep[a->n_keep] = fd;
+    a->keep_step[a->n_keep] = step;
+    a->n_keep++;
+}
 
 static void close_all(const int *fds, int n)
 {
@@ -228,14 +236,17 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     a.argv[3] = a_go;
     a.argv[4] = NULL;
     a.sock = sv[1];
-    a.keep[a.n_keep++] = fds[4];
-    a.keep[a.n_keep++] = sv[1];
-    a.keep[a.n_keep++] = go[0];
+    static const char *const stdio_step[3] = { "fcntl (stdin fd for the agent)",
+                                                "fcntl (stdout fd for the agent)",
+                                                "fcntl (stderr fd for the agent)" };
+    keep_fd(&a, fds[4], "fcntl (spec memfd)");
+    keep_fd(&a, sv[1], "fcntl (sync socket)");
+    keep_fd(&a, go[0], "fcntl (go pipe)");
     if (spec->netns_fd >= 0)
-        a.keep[a.n_keep++] = spec->netns_fd;
+        keep_fd(&a, spec->netns_fd, "fcntl (network namespace fd)");
     for (int i = 0; i < 3; i++)
         if (spec->stdio_fds[i] >= 0)
-            a.keep[a.n_keep++] = spec->stdio_fds[i];
+            keep_fd(&a, spec->stdio_fds[i], stdio_step[i]);
     a.raise_caps = (spec->ns_flags & LG_NS_USER) != 0;
 
     /* The stack, with a guard page below it (it grows down). */

@@ -269,6 +269,22 @@ def test_an_init_program_that_cannot_be_executed_is_a_launch_error(tmp_path, mon
     assert not (tmp_path / "agent-ran").exists()
 
 
+def test_an_fd_the_spec_names_but_landgate_lacks_is_a_launch_error(tmp_path):
+    """A network namespace fd (or a stdio fd) that is not open cannot cross the clone's
+    execve: the error names which fd, and the clone is reaped.  The twin is any run above
+    (the fds it names are open)."""
+    before = _children()
+    fd = 900  # closed, and high: lg_spawn's own new fds cannot take its number
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    with pytest.raises(LaunchError, match=r"^fcntl \(network namespace fd\): Bad file"):
+        spawn_mod.spawn(replace(plain_spec(tmp_path), netns_fd=fd))
+    with pytest.raises(LaunchError, match=r"^fcntl \(stdout fd for the agent\): Bad file"):
+        spawn_mod.spawn(replace(plain_spec(tmp_path), stdio_fds=(-1, fd, -1)))
+    assert _children() == before
+    assert not (tmp_path / "agent-ran").exists()
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("namespaces", [True, False], ids=["pid-namespace", "no-namespaces"])
 def test_no_process_is_left_after_a_session(world, namespaces):
