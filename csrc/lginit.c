@@ -357,6 +357,21 @@ static void keep_only_socket(int sock)
         lg_fail(sock, "close_range (init)", errno);
 }
 
+/* In a user namespace init holds every capability there (the clone raised them as
+ * ambient to keep them through its execve); once the agent is forked it needs none of
+ * them to reap, signal its own uid's processes and read /proc: drop them all, so the
+ * process that lives as long as the session holds no privilege it does not use. */
+static void drop_own_capabilities(int sock)
+{
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+        lg_fail(sock, "prctl PR_CAP_AMBIENT_CLEAR_ALL (init)", errno);
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof none);
+    if (syscall(SYS_capset, &hdr, none) != 0)
+        lg_fail(sock, "capset (init)", errno);
+}
+
 /* init: the namespace steps, the agent, then reap.  Every signal is blocked on entry
  * (see the agent's reset_signals): one sent to init before the agent exists waits for the
  * forwarders instead of being lost or ending init. */
@@ -395,6 +410,8 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t l
         lg_agent_main(s, sock, go_rd, self); /* does not return */
     g_agent_pid = agent;
     keep_only_socket(sock);
+    if (s->ns_flags & LG_NS_USER)
+        drop_own_capabilities(sock);
     install_forwarders(sock); /* unblocks: what arrived meanwhile is forwarded now */
     int status = LG_EXIT_SETUP << 8;
     reap(agent, &status, kill_orphans);

@@ -314,7 +314,9 @@ def test_the_agent_of_an_unprivileged_user_holds_no_capability(world):
     (drop_capabilities in lginit.c) the ambient set crosses the agent's execve and
     CapAmb/CapEff here are not 0 (before the init program, a non-root agent lost them
     at its execve whatever it dropped).  The allowed twin is in the same run: init did
-    map the uid and mount (the sandbox's own /proc, where init is pid 1)."""
+    map the uid and mount (the sandbox's own /proc, where init is pid 1).  init itself
+    drops them once the agent is forked: without drop_own_capabilities its CapEff (pid 1
+    here) is not 0."""
     h = probe_host()
     require_kernel(os.geteuid() == 0, "root to switch to nobody")
     require_kernel(h.user_ns and h.landlock_abi >= 1 and h.seccomp_filter, "user ns")
@@ -326,7 +328,8 @@ def test_the_agent_of_an_unprivileged_user_holds_no_capability(world):
             "-c",
             (
                 "grep -E '^Cap(Eff|Prm|Inh|Amb)' /proc/self/status; cat /proc/self/uid_map;"
-                " tr '\\0' ' ' < /proc/1/cmdline"
+                " tr '\\0' ' ' < /proc/1/cmdline; echo;"
+                " grep -E '^Cap(Eff|Prm|Inh|Amb)' /proc/1/status | sed 's/^/init /'"
             ),
         ],
         as_nobody=True,
@@ -337,6 +340,10 @@ def test_the_agent_of_an_unprivileged_user_holds_no_capability(world):
         assert _caps(out, field) == 0, out
     assert "65534      65534          1" in out  # init wrote the map: it had CAP_SYS_ADMIN
     assert "landgate-init" in out  # init mounted the sandbox's own /proc: it is pid 1 there
+    # and init, which lives as long as the session, dropped them once the agent was forked
+    init = "\n".join(ln[len("init ") :] for ln in out.splitlines() if ln.startswith("init "))
+    for field in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+        assert _caps(init, field) == 0, out
 
 
 @pytest.mark.kernel
