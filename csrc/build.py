@@ -3,9 +3,12 @@
 One extension per concern, each built from its own C files:
 
     sandbox._probe      probe.c      kernel feature probes for `landgate doctor`
-    sandbox._launch     launch.c     the restricted child: namespaces, Landlock, seccomp, exec
-    sandbox/_lginit     lginit.c     launch.c's init as a small program (reap, forward), which
-                                     init execs once the agent is forked (not a module)
+    sandbox._launch     launch.c     landgate's side of the restricted child: the spec's memfd,
+                        launch_wire.c  the clone that execs the init program, the sync protocol
+    sandbox/_lginit     lginit.c     the init program (not a module): reads the spec
+                        lginit_agent.c  (launch_wire.c), does the namespace steps, forks the
+                        launch_wire.c  agent (lginit_agent.c: capabilities, Landlock, seccomp),
+                                     then reaps and forwards
     sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
                         decision loop and the decisions `explain` shares with it;
                         audit_fence.c: a fence in the kernel's audit stream (kaudit)
@@ -39,7 +42,7 @@ COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing",
 
 MODULES: dict[str, list[str]] = {
     "probe": ["probe.c"],
-    "launch": ["launch.c"],
+    "launch": ["launch.c", "launch_wire.c"],
     "supervise": ["supervise.c", "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
                   "supervise_creds.c", "glob.c", "judge_exec.c", "judge_path.c",
                   "supervise_exec.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_stable.c",
@@ -100,9 +103,9 @@ def build_inplace(name: str) -> str:
 
 
 def build_init_helper(target: Path, tmp: Path) -> str:
-    """Compile and link the launcher's init helper (csrc/lginit.c, launch.c's reaper with a
-    main) to `target` (sandbox/_lginit), atomically: a session starting meanwhile execs
-    the old helper or the new one, never half of one."""
+    """Compile and link the init program (csrc/lginit.c and lginit_agent.c, with the spec
+    decoder in csrc/launch_wire.c) to `target` (sandbox/_lginit), atomically: a session starting
+    meanwhile execs the old program or the new one, never half of one."""
     import shlex
     import subprocess
     import sysconfig
@@ -110,7 +113,8 @@ def build_init_helper(target: Path, tmp: Path) -> str:
     tmp.mkdir(parents=True, exist_ok=True)
     out = tmp / f"_lginit.{os.getpid()}"
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
-    cmd = [*cc, *COMPILE_ARGS, f"-I{CSRC}", str(CSRC / "lginit.c"), "-o", str(out)]
+    cmd = [*cc, *COMPILE_ARGS, f"-I{CSRC}", str(CSRC / "lginit.c"),
+           str(CSRC / "lginit_agent.c"), str(CSRC / "launch_wire.c"), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"building the init helper: {' '.join(cmd)}\n{proc.stderr}")

@@ -1,757 +1,42 @@
-/* launch.c: the restricted child (see launch_api.h for the process shape).
+/* launch.c: landgate's side of the restricted child (see launch_api.h for the process
+ * shape; the child's own steps are csrc/lginit.c, the init program).
  *
- * Everything after clone3 runs in a copy of a possibly multi-threaded Python
- * process: only async-signal-safe calls (no malloc, no stdio, no locks).  One
- * function per step; a failing step sends ERROR(step, errno) to the parent and
- * the process _exits(125).  Nothing here calls exit() in the parent.
+ * lg_spawn writes the spec into a sealed memfd and clones with the namespace flags and
+ * CLONE_VM|CLONE_VFORK on a small stack of its own.  That clone shares landgate's memory
+ * until its execve of the init program, while the calling thread is suspended, so
+ * it runs only raw system calls (no malloc, no stdio, no locks: other Python threads
+ * keep running in the same memory), and every signal is blocked around it so that no
+ * handler of landgate's runs on its stack.  No copy of landgate's heap is ever made:
+ * there is no page table to copy and no copy-on-write fault afterwards, in landgate or
+ * the child.  Nothing here calls exit() in the parent.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mount.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
-#include <linux/filter.h>
-#include <linux/sched.h>
 
 #include "kernel_compat.h"
 #include "launch_api.h"
+#include "launch_wire.h"
 
-#define LG_EXIT_SETUP 125
-#define LG_EXIT_CANNOT_EXEC 126
-#define LG_EXIT_NOT_FOUND 127
-#define LG_STEP_MAX_DEV 256
+/* 6.3: a memfd that can never be made executable. */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
 
-enum lg_msg_kind {
-    LG_MSG_PID = 1,
-    LG_MSG_LISTENER = 2,
-    LG_MSG_ERROR = 3,
-    LG_MSG_EXEC_FAILED = 4,
-    LG_MSG_STATUS = 5,
-    LG_MSG_RULESET = 6,     /* the agent's Landlock ruleset fd number (the open check's opener) */
-};
-
-struct lg_msg {
-    int kind;
-    int err;     /* errno for ERROR / EXEC_FAILED; skipped Landlock paths for LISTENER */
-    int value;   /* listener fd number, wait status */
-    char step[48];
-};
-
-/* Landlock rights that apply to a non-directory (the kernel rejects the rest
- * with EINVAL on a path-beneath rule for a file). */
-#define LG_LL_FILE_RIGHTS (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
-                           LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | \
-                           LANDLOCK_ACCESS_FS_IOCTL_DEV)
-
-/* ---- messages ---------------------------------------------------------- */
-
-static void copy_step(char *dst, size_t n, const char *src)
-{
-    size_t i = 0;
-    for (; src && src[i] && i + 1 < n; i++)
-        dst[i] = src[i];
-    dst[i] = '\0';
-}
-
-/* write(2), not sendmsg(2): after the filter is installed sendmsg is supervised. */
-static void send_msg(int sock, int kind, int err, int value, const char *step)
-{
-    struct lg_msg m;
-    memset(&m, 0, sizeof m);
-    m.kind = kind;
-    m.err = err;
-    m.value = value;
-    copy_step(m.step, sizeof m.step, step);
-    ssize_t n;
-    do {
-        n = write(sock, &m, sizeof m);
-    } while (n < 0 && errno == EINTR);
-    /* Nothing more to do if the parent is gone: the process exits next anyway. */
-}
-
-static void fail(int sock, const char *step, int err)
-{
-    send_msg(sock, LG_MSG_ERROR, err, 0, step);
-    _exit(LG_EXIT_SETUP);
-}
-
-/* ---- small async-signal-safe helpers ------------------------------------ */
-
-static int write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(text);
-    ssize_t n = write(fd, text, len);
-    int err = n < 0 ? errno : 0;
-    if (close(fd) != 0 && err == 0)
-        err = errno;
-    if (err)
-        return -err;
-    return (size_t)n == len ? 0 : -EIO;
-}
-
-/* "<id> <id> 1\n" without snprintf (not async-signal-safe). */
-static void id_map_line(char *buf, size_t n, unsigned int id)
-{
-    char digits[16];
-    int nd = 0;
-    do {
-        digits[nd++] = (char)('0' + id % 10);
-        id /= 10;
-    } while (id && nd < (int)sizeof digits);
-    size_t pos = 0;
-    for (int rep = 0; rep < 2; rep++) {
-        for (int i = nd - 1; i >= 0 && pos + 1 < n; i--)
-            buf[pos++] = digits[i];
-        if (pos + 1 < n)
-            buf[pos++] = ' ';
-    }
-    if (pos + 3 < n) {
-        buf[pos++] = '1';
-        buf[pos++] = '\n';
-    }
-    buf[pos] = '\0';
-}
-
-/* ---- init's steps ------------------------------------------------------- */
-
-/* An unprivileged process may map exactly its own uid/gid into a user namespace
- * it created, after denying setgroups(2) (user_namespaces(7)). */
-static void map_ids(int sock, int uid, int gid)
-{
-    char line[48];
-    int rc = write_file("/proc/self/setgroups", "deny");
-    if (rc < 0 && rc != -ENOENT)
-        fail(sock, "write /proc/self/setgroups", -rc);
-    id_map_line(line, sizeof line, (unsigned int)uid);
-    if ((rc = write_file("/proc/self/uid_map", line)) < 0)
-        fail(sock, "write /proc/self/uid_map", -rc);
-    id_map_line(line, sizeof line, (unsigned int)gid);
-    if ((rc = write_file("/proc/self/gid_map", line)) < 0)
-        fail(sock, "write /proc/self/gid_map", -rc);
-}
-
-/* Mount events must not propagate back to the host's namespace. */
-static void make_mounts_private(int sock)
-{
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        fail(sock, "mount / private", errno);
-}
-
-/* A fresh procfs for the new pid namespace: /proc shows only the sandbox. */
-static void mount_proc(int sock)
-{
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-        fail(sock, "mount /proc", errno);
-}
-
-/* The sandbox's own /dev (issue 13): a tmpfs over /dev holding only the nodes
- * in s->dev_paths (bound from the host's: null, zero, full, random, urandom,
- * tty, and any device the policy names), a private devpts instance for new
- * pseudo-terminals (/dev/ptmx -> pts/ptmx; the agent's own terminal stays
- * reachable through its fds and /dev/tty), a private /dev/shm and the fd
- * links.  Everything else of the host's /dev (kvm, userfaultfd, block
- * devices, mem, the other users' ptys) does not exist in the sandbox.
- *
- * The host's nodes are opened (O_PATH) before the tmpfs hides them and bound
- * from /proc/self/fd/N (a fresh procfs of this pid namespace is mounted
- * first).  A node the host lacks is left out (the plan named what it wanted;
- * a program sees ENOENT, as on the host).  Runs in init, single-threaded. */
-#define LG_DEV_MAX 64
-
-static void dev_fail(int sock, const char *what, const char *path, int err)
-{
-    char step[LG_STEP_MAX_DEV];
-    snprintf(step, sizeof step, "minimal /dev: %s %s", what, path);
-    fail(sock, step, err);  /* does not return */
-}
-
-/* mkdir -p for the parents of path (beneath /dev, on the new tmpfs). */
-static void dev_parents(int sock, const char *path)
-{
-    char buf[LG_STEP_MAX_DEV];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        dev_fail(sock, "path too long", path, ENAMETOOLONG);
-    for (char *p = buf + 5; (p = strchr(p, '/')) != NULL; p++) {
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            dev_fail(sock, "mkdir", buf, errno);
-        *p = '/';
-    }
-}
-
-static void minimal_dev(int sock, const struct lg_spawn_spec *s)
-{
-    int fds[LG_DEV_MAX];
-    int isdir[LG_DEV_MAX];
-    int n = s->n_dev_paths;
-    if (n > LG_DEV_MAX)
-        dev_fail(sock, "too many device paths", "", E2BIG);
-    for (int i = 0; i < n; i++) {
-        const char *p = s->dev_paths[i];
-        if (strncmp(p, "/dev/", 5) != 0)
-            dev_fail(sock, "not beneath /dev:", p, EINVAL);
-        fds[i] = open(p, O_PATH | O_CLOEXEC);
-        if (fds[i] < 0 && errno != ENOENT)
-            dev_fail(sock, "open", p, errno);
-        struct stat st;
-        isdir[i] = fds[i] >= 0 && fstat(fds[i], &st) == 0 && S_ISDIR(st.st_mode);
-    }
-    /* nodev: nothing created on it is a device; the bound nodes are mounts of
-     * their own, with the host /dev's flags */
-    if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") != 0)
-        dev_fail(sock, "mount tmpfs on", "/dev", errno);
-    for (int i = 0; i < n; i++) {
-        const char *p = s->dev_paths[i];
-        if (fds[i] < 0)
-            continue;
-        dev_parents(sock, p);
-        if (isdir[i]) {
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                dev_fail(sock, "mkdir", p, errno);
-        } else {
-            int t = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-            if (t < 0)
-                dev_fail(sock, "create", p, errno);
-            close(t);
-        }
-        char src[64];
-        snprintf(src, sizeof src, "/proc/self/fd/%d", fds[i]);
-        if (mount(src, p, NULL, MS_BIND | (isdir[i] ? MS_REC : 0), NULL) != 0)
-            dev_fail(sock, "bind", p, errno);
-        close(fds[i]);
-    }
-    if (mkdir("/dev/pts", 0755) != 0 && errno != EEXIST)
-        dev_fail(sock, "mkdir", "/dev/pts", errno);
-    if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620") != 0)
-        dev_fail(sock, "mount devpts on", "/dev/pts", errno);
-    if (symlink("pts/ptmx", "/dev/ptmx") != 0)
-        dev_fail(sock, "symlink", "/dev/ptmx", errno);
-    if (mkdir("/dev/shm", 01777) != 0 && errno != EEXIST)
-        dev_fail(sock, "mkdir", "/dev/shm", errno);
-    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
-        dev_fail(sock, "mount tmpfs on", "/dev/shm", errno);
-    static const char *const links[][2] = {
-        {"/proc/self/fd", "/dev/fd"},
-        {"/proc/self/fd/0", "/dev/stdin"},
-        {"/proc/self/fd/1", "/dev/stdout"},
-        {"/proc/self/fd/2", "/dev/stderr"},
-    };
-    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-        if (symlink(links[i][0], links[i][1]) != 0)
-            dev_fail(sock, "symlink", links[i][1], errno);
-}
-
-/* 6.3: vm.memfd_noexec is per pid namespace; 2 makes every memfd non-executable
- * (MFD_EXEC refused), which closes execve("/proc/self/fd/N") of a memfd, a path
- * Landlock cannot see (memfds live on an internal, SB_NOUSER mount). */
-static void set_memfd_noexec(int sock)
-{
-    int rc = write_file("/proc/sys/vm/memfd_noexec", "2");
-    if (rc < 0)
-        fail(sock, "write /proc/sys/vm/memfd_noexec", -rc);
-}
-
-static void bind_file(int sock, const char *src, const char *dst)
-{
-    if (mount(src, dst, NULL, MS_BIND, NULL) != 0)
-        fail(sock, "bind mount", errno);
-}
-
-static void enter_netns(int sock, int fd)
-{
-    if (setns(fd, CLONE_NEWNET) != 0)
-        fail(sock, "setns network namespace", errno);
-    if (close(fd) != 0)
-        fail(sock, "close network namespace fd", errno);
-}
-
-/* ---- the agent's steps -------------------------------------------------- */
-
-static void reset_signals(int sock)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    /* The clone inherited landgate's mask (landgate blocks INT/TERM/... to
-     * sigtimedwait for them); execve would keep it, so clear it here. */
-    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
-        fail(sock, "sigprocmask", errno);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
-            continue;
-        /* EINVAL for the signal numbers glibc reserves: nothing to reset. */
-        if (sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL)
-            fail(sock, "sigaction", errno);
-    }
-}
-
-static void die_with_parent(int sock, pid_t expected_parent)
-{
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        fail(sock, "prctl PR_SET_PDEATHSIG", errno);
-    /* The parent may have died before the prctl: then we were reparented. */
-    if (getppid() != expected_parent)
-        _exit(LG_EXIT_SETUP);
-}
-
-/* Every fd beyond stdio becomes close-on-exec, so the agent inherits only
- * 0, 1, 2 (5.11: CLOSE_RANGE_CLOEXEC). */
-static void cloexec_fds(int sock)
-{
-    if (syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-        fail(sock, "close_range", errno);
-}
-
-static void no_new_privs(int sock)
-{
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        fail(sock, "prctl PR_SET_NO_NEW_PRIVS", errno);
-}
-
-/* ---- capabilities --------------------------------------------------------
- * When landgate runs as root the agent would otherwise be real root with every
- * capability: CAP_SYS_BOOT (reboot), CAP_SYS_TIME, CAP_SYS_RAWIO (iopl/ioperm),
- * CAP_NET_RAW (raw sockets that never call connect), CAP_MKNOD (a device node
- * for the host's disk), CAP_SYS_ADMIN (a long tail of namespaced and global
- * knobs the hardening filter cannot enumerate).  The agent keeps only what
- * ordinary file and process work as root needs (the same spirit as bubblewrap
- * dropping everything and container runtimes' short default list).
- *
- * For uid 0, execve() gives the new image permitted = inheritable | bounding
- * (root's file capabilities count as full), so dropping the bounding set and
- * clearing inheritable and ambient is what makes the drop survive the exec.
- * In an unprivileged user namespace the same calls succeed against the
- * namespace's capabilities, which the exec of a non-root uid drops anyway. */
-static const int kept_caps[] = {
-    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, /* file ownership and modes */
-    CAP_KILL,                                           /* Landlock scopes signals to the sandbox */
-    CAP_SETGID, CAP_SETUID,                             /* tools that drop to a user (apt's _apt) */
-    CAP_NET_BIND_SERVICE,                               /* test servers on low ports */
-};
-
-static int cap_is_kept(int cap)
-{
-    for (size_t i = 0; i < sizeof kept_caps / sizeof kept_caps[0]; i++)
-        if (kept_caps[i] == cap)
-            return 1;
-    return 0;
-}
-
-static void drop_capabilities(int sock)
-{
-    /* 64 is beyond any kernel's CAP_LAST_CAP; the first EINVAL marks the end. */
-    for (int cap = 0; cap < 64; cap++) {
-        if (cap_is_kept(cap))
-            continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-            if (errno == EINVAL)
-                break;
-            fail(sock, "prctl PR_CAPBSET_DROP", errno);
-        }
-    }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
-        fail(sock, "prctl PR_CAP_AMBIENT_CLEAR_ALL", errno);
-
-    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct data[2];
-    memset(data, 0, sizeof data);
-    if (syscall(SYS_capget, &hdr, data) != 0)
-        fail(sock, "capget", errno);
-    __u32 keep[2] = { 0, 0 };
-    for (size_t i = 0; i < sizeof kept_caps / sizeof kept_caps[0]; i++)
-        keep[kept_caps[i] / 32] |= 1U << (kept_caps[i] % 32);
-    for (int i = 0; i < 2; i++) {
-        data[i].effective &= keep[i];
-        data[i].permitted &= keep[i];
-        data[i].inheritable = 0;
-    }
-    if (syscall(SYS_capset, &hdr, data) != 0)
-        fail(sock, "capset", errno);
-}
-
-static int add_path_rule(int ruleset, const char *path, __u64 access, __u64 handled, int *skipped,
-                         const char **step)
-{
-    int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == EACCES || errno == ENOTDIR) {
-            (*skipped)++;
-            return 0;
-        }
-        *step = "open Landlock rule path";
-        return -errno;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        *step = "fstat Landlock rule path";
-        return -e;
-    }
-    access &= handled;
-    if (!S_ISDIR(st.st_mode))
-        access &= LG_LL_FILE_RIGHTS;
-    int rc = 0;
-    if (access) {
-        struct landlock_path_beneath_attr pb = { .allowed_access = access, .parent_fd = fd };
-        if (syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0) {
-            rc = -errno;
-            *step = "landlock_add_rule";
-        }
-    }
-    if (close(fd) != 0 && rc == 0) {
-        rc = -errno;
-        *step = "close Landlock rule path";
-    }
-    return rc;
-}
-
-/* Landlock restricts the calling thread (and what it execs): that is why this
- * runs here, in the single-threaded child, never in landgate.
- *
- * Returns the ruleset fd, kept open (O_CLOEXEC) until the go byte: the parent
- * takes a copy with pidfd_getfd for the supervisor's open check, whose opener
- * threads restrict themselves with this very ruleset.  Built here, in the
- * agent, its rules name the agent's objects (the baseline's /proc/self is the
- * agent's /proc/<pid>); a ruleset built again in landgate would grant
- * landgate's own /proc/<pid> instead. */
-static int restrict_landlock(int sock, const struct lg_spawn_spec *s, int *skipped)
-{
-    struct lg_landlock_ruleset_attr attr = {
-        .handled_access_fs = s->ll_handled_fs,
-        .handled_access_net = s->landlock_abi >= 4 ? s->ll_handled_net : 0,
-        .scoped = s->landlock_abi >= 6 ? s->ll_scoped : 0,
-    };
-    size_t size = s->landlock_abi >= 6 ? LG_RULESET_ATTR_SIZE_V6
-                : s->landlock_abi >= 4 ? LG_RULESET_ATTR_SIZE_V4 : LG_RULESET_ATTR_SIZE_V1;
-    long rs = syscall(__NR_landlock_create_ruleset, &attr, size, 0);
-    if (rs < 0)
-        fail(sock, "landlock_create_ruleset", errno);
-    const char *step = "landlock_add_rule";
-    for (int i = 0; i < s->n_ll_paths; i++) {
-        int rc = add_path_rule((int)rs, s->ll_paths[i], s->ll_access[i], s->ll_handled_fs, skipped, &step);
-        if (rc < 0)
-            fail(sock, step, -rc);
-    }
-    for (int i = 0; i < s->n_ll_ports && attr.handled_access_net; i++) {
-        struct lg_landlock_net_port_attr np = {
-            .allowed_access = s->ll_port_access[i] & attr.handled_access_net,
-            .port = s->ll_ports[i],
-        };
-        if (syscall(__NR_landlock_add_rule, rs, LG_LANDLOCK_RULE_NET_PORT, &np, 0) != 0)
-            fail(sock, "landlock_add_rule (net port)", errno);
-    }
-    /* ABI 7: the domain logs its denials after the execve too (the agent is a new exec;
-     * the default logs only the restricting exec's), read back by sandbox.supervise.kaudit. */
-    __u32 log = s->landlock_abi >= 7 ? LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON : 0;
-    if (syscall(__NR_landlock_restrict_self, rs, log) != 0)
-        fail(sock, "landlock_restrict_self", errno);
-    return (int)rs;
-}
-
-/* Returns the listener fd (NEW_LISTENER), or -1 if the spec asks for none. */
-static int install_filter(int sock, const struct lg_spawn_spec *s)
-{
-    if (s->filter_len <= 0)
-        return -1;
-    struct sock_fprog prog = {
-        .len = (unsigned short)s->filter_len,
-        /* struct lg_bpf_insn has struct sock_filter's layout (checked below). */
-        .filter = (struct sock_filter *)(void *)s->filter,
-    };
-    long fd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, s->filter_flags, &prog);
-    if (fd < 0)
-        fail(sock, "seccomp(SECCOMP_SET_MODE_FILTER)", errno);
-    return (s->filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) ? (int)fd : -1;
-}
-
-_Static_assert(sizeof(struct lg_bpf_insn) == sizeof(struct sock_filter), "bpf insn layout");
-
-static void wait_for_go(int go_rd)
-{
-    char c;
-    ssize_t n;
-    do {
-        n = read(go_rd, &c, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1)
-        _exit(LG_EXIT_SETUP); /* landgate gave up (or died): never exec */
-}
-
-/* The API's captured output and input: dup2 the given fds onto 0, 1, 2 before
- * every other fd becomes close-on-exec.  An fd that already is 0/1/2 stays. */
-static void redirect_stdio(int sock, const struct lg_spawn_spec *s)
-{
-    for (int i = 0; i < 3; i++) {
-        int fd = s->stdio_fds[i];
-        if (fd < 0 || fd == i)
-            continue;
-        if (dup2(fd, i) < 0)
-            fail(sock, "dup2 (stdio)", errno);
-    }
-}
-
-static void agent_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t init_pid)
-{
-    reset_signals(sock);
-    die_with_parent(sock, init_pid);
-    /* The parent's end has SO_PASSCRED: this message carries our pid as landgate sees it. */
-    send_msg(sock, LG_MSG_PID, 0, 0, "pid");
-    if (chdir(s->cwd) != 0)
-        fail(sock, "chdir", errno);
-    redirect_stdio(sock, s);
-    cloexec_fds(sock);
-    no_new_privs(sock);
-    drop_capabilities(sock);
-    int skipped = 0;
-    int ruleset = -1;
-    if (s->landlock_abi > 0)
-        ruleset = restrict_landlock(sock, s, &skipped);
-    int listener = install_filter(sock, s);
-    /* From here on open/sendmsg/execve... may be supervised: only write/read/close. */
-    if (ruleset >= 0)
-        send_msg(sock, LG_MSG_RULESET, 0, ruleset, "ruleset");
-    send_msg(sock, LG_MSG_LISTENER, skipped, listener, "listener");
-    wait_for_go(go_rd);
-    if (listener >= 0 && close(listener) != 0)
-        _exit(LG_EXIT_SETUP);
-    if (ruleset >= 0 && close(ruleset) != 0)
-        _exit(LG_EXIT_SETUP);
-    execve(s->path, s->argv, s->envp);
-    int err = errno;
-    send_msg(sock, LG_MSG_EXEC_FAILED, err, 0, "execve");
-    _exit(err == ENOENT || err == ENOTDIR ? LG_EXIT_NOT_FOUND : LG_EXIT_CANNOT_EXEC);
-}
-
-/* ---- init: reap and forward --------------------------------------------- */
-
-/* The one piece of global state: a signal handler needs to know whom to forward to. */
-static volatile sig_atomic_t g_agent_pid;
-
-/* Forward what landgate (or anyone) sends to init.  A terminal-generated signal
- * (si_code SI_KERNEL) already reached the agent, which shares landgate's
- * foreground process group: forwarding it would deliver it twice. */
-static void forward_signal(int sig, siginfo_t *info, void *uctx)
-{
-    (void)uctx;
-    if (info && info->si_code == SI_KERNEL)
-        return;
-    pid_t pid = (pid_t)g_agent_pid;
-    if (pid > 0) {
-        int saved = errno;
-        kill(pid, sig);
-        errno = saved;
-    }
-}
-
-static const int forwarded_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGQUIT, SIGUSR1, SIGUSR2,
-                                     SIGCONT };
-
-static void install_forwarders(int sock)
-{
-    const int *sigs = forwarded_sigs;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = forward_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof forwarded_sigs / sizeof forwarded_sigs[0]; i++)
-        if (sigaction(sigs[i], &sa, NULL) != 0)
-            fail(sock, "sigaction (init)", errno);
-    sigset_t none;
-    sigemptyset(&none);
-    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
-        fail(sock, "sigprocmask (init)", errno);
-}
-
-static int status_to_exit(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return LG_EXIT_SETUP;
-}
-
-/* SIGKILL every current child of init (orphans of the agent re-parented to the
- * subreaper).  Never kill(-1): that would reach every process this user may
- * signal on the host.  Needs CONFIG_PROC_CHILDREN (/proc/<tid>/children). */
-static void kill_children(void)
-{
-    char buf[4096];
-    int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    long pid = 0;
-    for (const char *p = buf;; p++) {
-        if (*p >= '0' && *p <= '9') {
-            pid = pid * 10 + (*p - '0');
-            continue;
-        }
-        if (pid > 0)
-            kill((pid_t)pid, SIGKILL);
-        pid = 0;
-        if (*p == '\0')
-            break;
-    }
-}
-
-/* Reap until the agent exits.  With a pid namespace that is all: init's exit
- * makes the kernel kill the rest of the namespace.  Without one, init is a
- * child subreaper: orphans of the agent come back to it, and are killed one
- * generation at a time until none is left. */
-static void reap(pid_t agent, int *agent_status, int kill_orphans)
-{
-    int agent_done = 0;
-    for (;;) {
-        if (agent_done)
-            kill_children();
-        int st = 0;
-        pid_t p = waitpid(-1, &st, __WALL);
-        if (p < 0) {
-            if (errno == EINTR)
-                continue;
-            return; /* ECHILD: everyone reaped */
-        }
-        if (p == agent) {
-            *agent_status = st;
-            agent_done = 1;
-            g_agent_pid = 0;
-            if (!kill_orphans)
-                return;
-        }
-    }
-}
-
-/* The forwarded signals stay blocked from here to the helper's handlers (the mask
- * survives execve; a default action would end init without a pid namespace). */
-static void block_forwarded(int sock)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof forwarded_sigs / sizeof forwarded_sigs[0]; i++)
-        sigaddset(&set, forwarded_sigs[i]);
-    if (sigprocmask(SIG_SETMASK, &set, NULL) != 0)
-        fail(sock, "sigprocmask (init)", errno);
-}
-
-/* Decimal text of a non-negative int (snprintf is not async-signal-safe). */
-static void decimal(char *buf, size_t n, int v)
-{
-    char digits[16];
-    int nd = 0;
-    unsigned int u = v < 0 ? 0U : (unsigned int)v;
-    do {
-        digits[nd++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u && nd < (int)sizeof digits);
-    size_t pos = 0;
-    while (nd > 0 && pos + 1 < n)
-        buf[pos++] = digits[--nd];
-    buf[pos] = '\0';
-}
-
-/* Become the init helper: `_lginit SOCK AGENT KILL_ORPHANS`.  Only the socket to
- * landgate crosses the exec (every other fd of this copy of landgate is closed by it);
- * the namespaces, the subreaper flag and the blocked signals carry over.  A failed
- * exec is an error of the spawn: landgate is told, init exits, the agent (blocked
- * before its execve) dies with it. */
-static void exec_helper(const char *helper, int sock, pid_t agent, int kill_orphans)
-{
-    if (syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-        fail(sock, "close_range (init)", errno);
-    if (fcntl(sock, F_SETFD, 0) != 0)
-        fail(sock, "fcntl (init socket)", errno);
-    char a_sock[16], a_agent[16], a_orphans[16];
-    decimal(a_sock, sizeof a_sock, sock);
-    decimal(a_agent, sizeof a_agent, (int)agent);
-    decimal(a_orphans, sizeof a_orphans, kill_orphans ? 1 : 0);
-    char *const argv[] = { (char *)"landgate-init", a_sock, a_agent, a_orphans, NULL };
-    char *const envp[] = { NULL };
-    execve(helper, argv, envp);
-    int e = errno;
-    if (agent > 0)
-        kill(agent, SIGKILL);
-    fail(sock, "exec init helper", e);
-}
-
-static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, int go_wr, pid_t landgate)
-{
-    if (close(go_wr) != 0)
-        fail(sock, "close go pipe", errno);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        fail(sock, "prctl PR_SET_PDEATHSIG (init)", errno);
-    /* In a new pid ns getppid() is 0 (the parent is outside); otherwise check. */
-    if (!(s->ns_flags & LG_NS_PID) && getppid() != landgate)
-        _exit(LG_EXIT_SETUP);
-    if (s->ns_flags & LG_NS_USER)
-        map_ids(sock, s->map_uid, s->map_gid);
-    if (s->ns_flags & LG_NS_MOUNT) {
-        make_mounts_private(sock);
-        if ((s->ns_flags & LG_NS_PID) && s->mount_proc)
-            mount_proc(sock);
-        if (s->minimal_dev)
-            minimal_dev(sock, s);
-        for (int i = 0; i < s->n_binds; i++)
-            bind_file(sock, s->bind_src[i], s->bind_dst[i]);
-    }
-    if ((s->ns_flags & LG_NS_PID) && s->memfd_noexec)
-        set_memfd_noexec(sock);
-    if (s->netns_fd >= 0)
-        enter_netns(sock, s->netns_fd);
-    int kill_orphans = !(s->ns_flags & LG_NS_PID);
-    if (kill_orphans && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-        fail(sock, "prctl PR_SET_CHILD_SUBREAPER", errno);
-    if (s->init_helper)
-        block_forwarded(sock); /* until the helper's handlers are in place */
-    else
-        install_forwarders(sock);
-    pid_t self = getpid();
-    /* Not fork(): this process is a raw clone3 copy of a multi-threaded Python, so
-     * a lock another thread held at that moment stays held here forever, and
-     * glibc's fork() takes the malloc arena locks in its atfork handlers (seen:
-     * init stuck in __malloc_fork_lock_parent with four sandbox.run calls on a
-     * thread pool).  The raw syscall runs no handlers and takes no lock. */
-    pid_t agent = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (agent < 0)
-        fail(sock, "fork agent", errno);
-    if (agent == 0)
-        agent_main(s, sock, go_rd, self); /* does not return */
-    g_agent_pid = agent;
-    if (close(go_rd) != 0)
-        fail(sock, "close go pipe (init)", errno);
-    if (s->init_helper)
-        exec_helper(s->init_helper, sock, agent, kill_orphans); /* does not return */
-    int status = LG_EXIT_SETUP << 8;
-    reap(agent, &status, kill_orphans);
-    send_msg(sock, LG_MSG_STATUS, 0, status, "status");
-    return status_to_exit(status);
-}
-
-/* ---- parent side --------------------------------------------------------- */
+/* The clone's stack: it runs a handful of system calls before its execve. */
+#define LG_CLONE_STACK (64 * 1024)
 
 static int report(char *err, int errlen, const char *step, int e)
 {
@@ -760,74 +45,258 @@ static int report(char *err, int errlen, const char *step, int e)
     return -e;
 }
 
+/* ---- the spec's memfd ------------------------------------------------------ */
+
+/* The encoded spec in a memfd sealed against writes and size changes (the init
+ * program refuses an unsealed one).  Returns the fd (O_CLOEXEC) or -errno. */
+static int spec_memfd(const struct lg_spawn_spec *spec, const char **step)
+{
+    long size = lg_wire_encode(spec, (int)getpid(), NULL, 0);
+    if (size < 0) {
+        *step = "encode spec";
+        return (int)size;
+    }
+    unsigned char *buf = malloc((size_t)size);
+    if (!buf) {
+        *step = "encode spec";
+        return -ENOMEM;
+    }
+    if (lg_wire_encode(spec, (int)getpid(), buf, (unsigned long)size) != size) {
+        free(buf);
+        *step = "encode spec";
+        return -EIO;
+    }
+    unsigned int flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+    int fd = (int)syscall(__NR_memfd_create, "landgate-spec", flags | MFD_NOEXEC_SEAL);
+    if (fd < 0 && errno == EINVAL) /* before 6.3 */
+        fd = (int)syscall(__NR_memfd_create, "landgate-spec", flags);
+    if (fd < 0) {
+        int e = errno;
+        free(buf);
+        *step = "memfd_create (spec)";
+        return -e;
+    }
+    long done = 0;
+    while (done < size) {
+        ssize_t n = write(fd, buf + done, (size_t)(size - done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            free(buf);
+            close(fd);
+            *step = "write spec memfd";
+            return -e;
+        }
+        done += n;
+    }
+    free(buf);
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        int e = errno;
+        close(fd);
+        *step = "seal spec memfd";
+        return -e;
+    }
+    return fd;
+}
+
+/* ---- the clone, until its execve ------------------------------------------- */
+
+struct lg_clone_args {
+    const char *init;  /* the init program */
+    char *argv[5];
+    int sock;          /* the child's end of the sync socket, for ERROR */
+    int keep[7];       /* fds that cross the execve */
+    const char *keep_step[7]; /* each one's ERROR step: which fd it is */
+    int n_keep;
+    int raise_caps;
+};
+
+static void clone_fail(int sock, const char *step, int err)
+{
+    lg_send_msg(sock, LG_MSG_ERROR, err, 0, step);
+    _exit(LG_EXIT_SETUP);
+}
+
+/* In a new user namespace the clone holds every capability there, but the execve of a
+ * program by a non-root uid (the outer uid, mapped to itself, or still unmapped here)
+ * clears them all (capabilities(7)), and init needs them for its uid map and mounts.
+ * Ambient capabilities survive that execve: raise every permitted one.  The agent
+ * clears the ambient set again (drop_capabilities in lginit.c) before it is released. */
+static void raise_ambient(int sock)
+{
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        clone_fail(sock, "capget (init)", errno);
+    for (int i = 0; i < 2; i++)
+        data[i].inheritable = data[i].permitted; /* ambient needs permitted and inheritable */
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        clone_fail(sock, "capset (init)", errno);
+    for (int cap = 0; cap < 64; cap++) {
+        if (!(data[cap / 32].permitted & (1U << (cap % 32))))
+            continue;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+            clone_fail(sock, "prctl PR_CAP_AMBIENT_RAISE (init)", errno);
+    }
+}
+
+static int exec_init(void *p)
+{
+    const struct lg_clone_args *a = p;
+    /* Before the execve (which keeps it): landgate's thread is suspended until then. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        clone_fail(a->sock, "prctl PR_SET_PDEATHSIG (init)", errno);
+    if (a->raise_caps)
+        raise_ambient(a->sock);
+    /* This fd table is the clone's own copy: only what init and the agent need crosses
+     * the execve, whatever landgate left without close-on-exec. */
+    if (syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        clone_fail(a->sock, "close_range (init)", errno);
+    for (int i = 0; i < a->n_keep; i++)
+        if (fcntl(a->keep[i], F_SETFD, 0) != 0)
+            clone_fail(a->sock, a->keep_step[i], errno);
+    char *const envp[] = { NULL };
+    execve(a->init, a->argv, envp);
+    clone_fail(a->sock, "exec init program", errno);
+    return LG_EXIT_SETUP;
+}
+
+/* ---- parent side --------------------------------------------------------- */
+
+static void keep_fd(struct lg_clone_args *a, int fd, const char *step)
+{
+    a->keep[a->n_keep] = fd;
+    a->keep_step[a->n_keep] = step;
+    a->n_keep++;
+}
+
+static void close_all(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err, int errlen)
 {
     memset(child, 0, sizeof *child);
     child->init_pidfd = child->sock = child->go_fd = child->listener_fd = child->ruleset_fd = -1;
-    int sv[2], go[2];
+    child->agent_pid = -1;
+    if (!spec->init_helper)
+        return report(err, errlen, "spawn: no init program", EINVAL);
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+    if (spec->ns_flags & LG_NS_USER) flags |= CLONE_NEWUSER;
+    if (spec->ns_flags & LG_NS_MOUNT) flags |= CLONE_NEWNS;
+    if (spec->ns_flags & LG_NS_PID) flags |= CLONE_NEWPID;
+    if (spec->ns_flags & LG_NS_NET) {
+        /* Created after the user namespace in the same clone (copy_namespaces runs
+         * after the new creds), so the user namespace owns it and the agent, non-root
+         * with its bounding set dropped, holds no CAP_NET_ADMIN over it.  Joining a
+         * prepared namespace as well makes no sense. */
+        if (spec->netns_fd >= 0)
+            return report(err, errlen, "LG_NS_NET with netns_fd", EINVAL);
+        flags |= CLONE_NEWNET;
+    }
+    /* sv[0], go[1]: landgate's; sv[1], go[0], memfd: the child's (closed here after). */
+    int fds[5] = { -1, -1, -1, -1, -1 };
+    int *sv = fds, *go = fds + 2;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return report(err, errlen, "socketpair", errno);
     int one = 1;
     if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
         int e = errno;
-        close(sv[0]);
-        close(sv[1]);
+        close_all(fds, 5);
         return report(err, errlen, "setsockopt SO_PASSCRED", e);
     }
     if (pipe2(go, O_CLOEXEC) != 0) {
         int e = errno;
-        close(sv[0]);
-        close(sv[1]);
+        close_all(fds, 5);
         return report(err, errlen, "pipe2", e);
     }
-    unsigned long long flags = CLONE_PIDFD;
-    if (spec->ns_flags & LG_NS_USER) flags |= CLONE_NEWUSER;
-    if (spec->ns_flags & LG_NS_MOUNT) flags |= CLONE_NEWNS;
-    if (spec->ns_flags & LG_NS_PID) flags |= CLONE_NEWPID;
-    if (spec->ns_flags & LG_NS_NET) {
-        /* Created after the user namespace in the same clone3 (copy_namespaces
-         * runs after the new creds), so the user namespace owns it and the
-         * agent, non-root with its bounding set dropped, holds no CAP_NET_ADMIN
-         * over it.  Joining a prepared namespace as well makes no sense. */
-        if (spec->netns_fd >= 0) {
-            close(sv[0]);
-            close(sv[1]);
-            close(go[0]);
-            close(go[1]);
-            return report(err, errlen, "LG_NS_NET with netns_fd", EINVAL);
-        }
-        flags |= CLONE_NEWNET;
+    const char *step = "spec";
+    fds[4] = spec_memfd(spec, &step);
+    if (fds[4] < 0) {
+        int e = -fds[4];
+        fds[4] = -1;
+        close_all(fds, 5);
+        return report(err, errlen, step, e);
+    }
+    struct lg_clone_args a;
+    memset(&a, 0, sizeof a);
+    char a_memfd[16], a_sock[16], a_go[16];
+    snprintf(a_memfd, sizeof a_memfd, "%d", fds[4]);
+    snprintf(a_sock, sizeof a_sock, "%d", sv[1]);
+    snprintf(a_go, sizeof a_go, "%d", go[0]);
+    a.init = spec->init_helper;
+    a.argv[0] = (char *)"landgate-init";
+    a.argv[1] = a_memfd;
+    a.argv[2] = a_sock;
+    a.argv[3] = a_go;
+    a.argv[4] = NULL;
+    a.sock = sv[1];
+    static const char *const stdio_step[3] = { "fcntl (stdin fd for the agent)",
+                                                "fcntl (stdout fd for the agent)",
+                                                "fcntl (stderr fd for the agent)" };
+    keep_fd(&a, fds[4], "fcntl (spec memfd)");
+    keep_fd(&a, sv[1], "fcntl (sync socket)");
+    keep_fd(&a, go[0], "fcntl (go pipe)");
+    if (spec->netns_fd >= 0)
+        keep_fd(&a, spec->netns_fd, "fcntl (network namespace fd)");
+    for (int i = 0; i < 3; i++)
+        if (spec->stdio_fds[i] >= 0)
+            keep_fd(&a, spec->stdio_fds[i], stdio_step[i]);
+    a.raise_caps = (spec->ns_flags & LG_NS_USER) != 0;
+
+    /* The stack, with a guard page below it (it grows down). */
+    long page = sysconf(_SC_PAGESIZE);
+    size_t len = LG_CLONE_STACK + (size_t)page;
+    char *stack = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+    if (stack == MAP_FAILED) {
+        int e = errno;
+        close_all(fds, 5);
+        return report(err, errlen, "mmap (clone stack)", e);
+    }
+    if (mprotect(stack, (size_t)page, PROT_NONE) != 0) {
+        int e = errno;
+        munmap(stack, len);
+        close_all(fds, 5);
+        return report(err, errlen, "mprotect (clone stack guard)", e);
+    }
+    /* Every signal blocked in this thread across the clone: the clone inherits the mask
+     * and keeps it through its execve (init unblocks once its forwarders are in place),
+     * so no handler of landgate's ever runs on the clone's stack in shared memory. */
+    sigset_t all, old;
+    sigfillset(&all);
+    int mrc = pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (mrc != 0) {
+        munmap(stack, len);
+        close_all(fds, 5);
+        return report(err, errlen, "pthread_sigmask", mrc);
     }
     int pidfd = -1;
-    struct clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.flags = flags;
-    ca.pidfd = (__u64)(unsigned long)&pidfd;
-    ca.exit_signal = SIGCHLD;
-    pid_t landgate = getpid();
-    long pid = syscall(__NR_clone3, &ca, sizeof ca);
+    int pid = clone(exec_init, stack + len, flags, &a, &pidfd);
+    int clone_errno = errno;
+    mrc = pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* The clone has exec'd or exited: the stack is free either way (CLONE_VFORK). */
+    munmap(stack, len);
+    int child_fds[3] = { sv[1], go[0], fds[4] };
     if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        close(go[0]);
-        close(go[1]);
-        return report(err, errlen, "clone3", e);
+        close_all(fds, 5);
+        return report(err, errlen, "clone", clone_errno);
     }
-    if (pid == 0) {
-        close(sv[0]);
-        _exit(init_main(spec, sv[1], go[0], go[1], landgate));
-    }
-    child->init_pid = (int)pid;
+    child->init_pid = pid;
     child->init_pidfd = pidfd;
     child->sock = sv[0];
     child->go_fd = go[1];
-    child->agent_pid = -1;
     int rc = 0;
-    if (close(sv[1]) != 0)
-        rc = report(err, errlen, "close socket (parent)", errno);
-    if (close(go[0]) != 0 && rc == 0)
-        rc = report(err, errlen, "close go pipe (parent)", errno);
+    for (int i = 0; i < 3; i++)
+        if (close(child_fds[i]) != 0 && rc == 0)
+            rc = report(err, errlen, "close the child's fds (parent)", errno);
+    if (mrc != 0 && rc == 0)
+        rc = report(err, errlen, "pthread_sigmask (restore)", mrc);
     return rc;
 }
 
@@ -990,38 +459,3 @@ int lg_listener_sync_wakeup(int listener_fd)
         return -errno;
     return 0;
 }
-
-#ifdef LG_INIT_MAIN
-/* csrc/lginit.c: the init helper's program (see exec_helper).  argv: the socket to
- * landgate, the agent's pid, 1 if orphans are to be killed (no pid namespace). */
-static int parse_int(const char *t, int *out)
-{
-    long v = 0;
-    if (!t || !*t)
-        return -1;
-    for (; *t; t++) {
-        if (*t < '0' || *t > '9' || v > 0x7fffffff / 10)
-            return -1;
-        v = v * 10 + (*t - '0');
-    }
-    *out = (int)v;
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int sock = -1, agent = -1, kill_orphans = 0;
-    if (argc != 4 || parse_int(argv[1], &sock) != 0 || parse_int(argv[2], &agent) != 0 ||
-        parse_int(argv[3], &kill_orphans) != 0 || agent <= 0)
-        return LG_EXIT_SETUP;
-    /* Kept across a plain exec, but set again: the helper's life is landgate's. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        fail(sock, "prctl PR_SET_PDEATHSIG (init helper)", errno);
-    g_agent_pid = agent;
-    install_forwarders(sock);
-    int status = LG_EXIT_SETUP << 8;
-    reap((pid_t)agent, &status, kill_orphans);
-    send_msg(sock, LG_MSG_STATUS, 0, status, "status");
-    return status_to_exit(status);
-}
-#endif

@@ -6,12 +6,26 @@
  *
  * Process shape (one design for root and unprivileged users):
  *
- *   landgate (python) --clone3(ns flags, CLONE_PIDFD)--> init
- *        init: [user ns: uid/gid map] [mount ns: private, /proc, binds]
- *              [setns(netns)] --fork--> agent
- *        agent: pdeathsig, no_new_privs, chdir, Landlock, seccomp (listener)
+ *   landgate (python) --clone(ns flags, CLONE_VM|CLONE_VFORK|CLONE_PIDFD)--> init
+ *        the clone, on its own small stack in landgate's memory while landgate's
+ *        thread waits: [user ns: raise ambient caps] keep its fds, execve(init program)
+ *        init (csrc/lginit.c, sandbox/_lginit): read the spec from its sealed memfd,
+ *              [user ns: uid/gid map] [mount ns: private, /proc, /dev, binds]
+ *              [setns(netns)] --fork--> agent; then reap and forward signals
+ *        agent: pdeathsig, no_new_privs, chdir, capabilities, Landlock, seccomp (listener)
  *               -> reports its pid (SCM_CREDENTIALS) and listener fd number,
  *               -> waits for "go", closes its listener copy, execve(root command)
+ *
+ * No copy of landgate's Python heap is ever made (a clone of the whole process used to
+ * cost a page-table copy and copy-on-write faults in landgate and in both children
+ * while landgate's heap kept moving): the only code that runs in landgate's memory
+ * outside landgate is the clone's few calls before its execve.  init is still
+ * landgate's own child (its pid and pidfd come from the clone; landgate waits for it).
+ *
+ * Why the ambient capabilities: in a new user namespace the clone holds every
+ * capability there, but execve by a non-root uid clears them (capabilities(7)); init
+ * needs CAP_SYS_ADMIN there for its uid map and mounts.  Ambient capabilities survive
+ * that execve; the agent clears them with the rest of its set before it is released.
  *
  * init stays outside Landlock and seccomp: it only reaps, forwards signals and
  * reports the agent's wait status.  With a pid namespace it is pid 1 there, so
@@ -90,10 +104,9 @@ struct lg_spawn_spec {
     int filter_len;
     unsigned int filter_flags;
 
-    /* The init helper (csrc/lginit.c, installed as sandbox/_lginit): once the agent is
-     * forked, init execs it to reap and forward, so the process that lives as long as
-     * the session is a small program, not a copy of landgate's Python heap.  NULL:
-     * init reaps in place (the copy stays). */
+    /* The init program (csrc/lginit.c, installed as sandbox/_lginit), which the clone
+     * execs at once: required (lg_spawn refuses NULL).  The rest of this spec reaches
+     * it serialised (csrc/launch_wire.c). */
     const char *init_helper;
 };
 
@@ -109,6 +122,12 @@ struct lg_child {
     int ruleset_fd;    /* the agent's own Landlock ruleset (for the supervisor's open check);
                         * -1 without Landlock; closed by lg_child_close */
 };
+
+/* The spec's wire form as lg_spawn hands it to the init program (in a sealed memfd):
+ * its size, written to buf only if it fits in cap; -E2BIG, -EINVAL.  Public for the
+ * tests that feed the init program truncated and corrupted copies of it. */
+long lg_wire_encode(const struct lg_spawn_spec *spec, int landgate_pid, unsigned char *buf,
+                    unsigned long cap);
 
 /* Clone init (which forks the agent).  0 or -errno; err gets "step: message". */
 int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err, int errlen);

@@ -1,4 +1,5 @@
-"""Thin Python wrapper over the restricted child in csrc/launch.c.
+"""Thin Python wrapper over the restricted child: csrc/launch.c (landgate's side) and the
+init program it execs, csrc/lginit.c (the sandbox's init and agent).
 
 `SpawnSpec` is everything the C side needs, as plain data; `spec_from_plan`
 fills it from a Plan.  Other layers add to it:
@@ -256,6 +257,26 @@ def spawn_start(spec: SpawnSpec) -> PendingChild:
     from sandbox._launch import ffi, lib
 
     keep: list[Any] = []
+    s = c_spec(spec, keep)
+    handle = ffi.new("struct lg_child *")
+    keep.append(handle)
+    err = ffi.new("char[]", 256)
+    if lib.lg_spawn(s, handle, err, 256) < 0:
+        msg = ffi.string(err).decode(errors="replace")
+        # A failure after the clone (closing the child's fds): init exists, blocked
+        # before its agent's release; never left behind unreaped.
+        if handle.init_pid > 0:
+            _reap(handle.init_pid)
+        lib.lg_child_close(handle)
+        raise LaunchError(msg)
+    return PendingChild(spec, handle, keep)
+
+
+def c_spec(spec: SpawnSpec, keep: list[Any]) -> Any:
+    """The C `struct lg_spawn_spec *` for spec; every buffer it points to is appended to
+    `keep`, which must outlive its use."""
+    from sandbox._launch import ffi
+
     s = ffi.new("struct lg_spawn_spec *")
     keep.append(s)
 
@@ -304,26 +325,20 @@ def spawn_start(spec: SpawnSpec) -> PendingChild:
     s.filter_len = len(spec.filter)
     s.filter_flags = spec.filter_flags
     s.init_helper = cstr(init_helper())
-
-    handle = ffi.new("struct lg_child *")
-    keep.append(handle)
-    err = ffi.new("char[]", 256)
-    if lib.lg_spawn(s, handle, err, 256) < 0:
-        raise LaunchError(ffi.string(err).decode(errors="replace"))
-    return PendingChild(spec, handle, keep)
+    return s
 
 
 INIT_HELPER = "_lginit"
 
 
 def init_helper() -> str:
-    """The init helper program (csrc/lginit.c), installed next to sandbox._launch.
+    """The init program (csrc/lginit.c), installed next to sandbox._launch.
 
-    Once the agent is forked, init execs it to reap and forward signals for the rest of
-    the session, so the process that lives as long as the session is ~200 KiB of its
-    own, not a copy of landgate's Python heap (which becomes ~6 MB of private pages as
-    landgate's own pages change).  Missing or not executable: a broken install, refused
-    before anything is spawned (never a silent fallback to the copy)."""
+    lg_spawn's clone execs it before anything else: the sandbox's init and its agent
+    run as this small program from the start, never as a copy of landgate's Python
+    heap (no page-table copy, no copy-on-write faults while the sandbox sets itself
+    up).  Missing or not executable: a broken install, refused before anything is
+    spawned."""
     import sandbox._launch as launch_module
 
     path = os.path.join(os.path.dirname(os.path.abspath(launch_module.__file__)), INIT_HELPER)
@@ -336,6 +351,8 @@ def init_helper() -> str:
 
 
 def _reap(pid: int) -> None:
+    if pid <= 0:
+        return  # no child: kill(0) or kill(-1) would reach far more than ours
     try:
         os.kill(pid, 9)
     except OSError:

@@ -384,9 +384,14 @@ def _kernel_denials_socket(plan: Plan, options: RunOptions) -> Any:
 
 
 def _start_kernel_denials(sock: Any, agent_pid: int, policy: Policy, recorder: Recorder) -> Any:
+    from sandbox.launch.spawn import init_helper
     from sandbox.supervise.kaudit import KernelDenials
 
-    reader = KernelDenials(sock, agent_pid, policy, recorder.event, recorder.stderr_fd)
+    # The agent is a fork of the init program, which created its Landlock domain.
+    agent_exe = os.path.realpath(init_helper())
+    reader = KernelDenials(
+        sock, agent_pid, policy, recorder.event, recorder.stderr_fd, agent_exe=agent_exe
+    )
     reader.start()
     return reader
 

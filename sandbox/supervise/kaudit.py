@@ -8,9 +8,11 @@ copy of every record to the read-only multicast group AUDIT_NLGRP_READLOG
 
 Which domain is the session's: an AUDIT_LANDLOCK_DOMAIN record (sent with a domain's
 first denial) names the process that created the domain (pid, exe).  The agent created
-its domain itself, before its execve, as a clone of landgate: pid == the agent's pid
-(landgate sees it in the initial pid namespace, which is where the audit pid lives, since
-reading audit needs the initial namespace anyway) and exe == landgate's own interpreter.
+its domain itself, before its execve, as a fork of the init program (sandbox/_lginit):
+pid == the agent's pid (landgate sees it in the initial pid namespace, which is where the
+audit pid lives, since reading audit needs the initial namespace anyway) and exe == the
+init program (`agent_exe`).  The stop fence (csrc/audit_fence.c) is a clone of landgate:
+its exe is landgate's own interpreter (`creator_exe`).
 A domain the agent's programs create later (a tool that sandboxes itself) has the
 program's exe, and other sessions' domains other pids: neither is recorded here.  The
 access record of a domain's first denial precedes its domain record, so records of a
@@ -140,6 +142,7 @@ class KernelDenials:
         on_event: Callable[[DecisionEvent], None],
         stderr_fd: int = 2,
         creator_exe: str | None = None,
+        agent_exe: str | None = None,
     ) -> None:
         self.sock = sock
         self.agent_pid = agent_pid
@@ -147,6 +150,8 @@ class KernelDenials:
         self.on_event = on_event
         self.stderr_fd = stderr_fd
         self.creator_exe = creator_exe if creator_exe is not None else os.readlink("/proc/self/exe")
+        # The exe of the agent's domain's creator (default: the same as the fence's).
+        self.agent_exe = agent_exe if agent_exe is not None else self.creator_exe
         self.ours: set[str] = set()
         self.ended: set[str] = set()  # our domains whose deallocation record arrived
         self.foreign: set[str] = set()
@@ -186,7 +191,7 @@ class KernelDenials:
                     self._creators.clear()
                 self._creators.add(rec.pid)
                 self._seen.notify_all()
-        if rec.pid == self.agent_pid and rec.exe == self.creator_exe:
+        if rec.pid == self.agent_pid and rec.exe == self.agent_exe:
             self.ours.add(rec.domain)
             for access in held:
                 self._record(access)

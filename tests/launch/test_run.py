@@ -326,11 +326,11 @@ def test_bad_policy_for_run_is_125_not_an_agent_code(world):
 
 @pytest.mark.parametrize("namespaces", [True, False], ids=["pid-namespace", "no-namespaces"])
 def test_init_is_the_small_helper_not_a_copy_of_landgate(world, namespaces, monkeypatch):
-    """Once the agent is forked, the sandbox's init is the helper program (csrc/lginit.c),
-    not a clone of landgate's Python process: its private memory is its own ~100 KiB, not
-    the pages of landgate's heap that changed since the clone (issue 19: ~5 MB each).
-    With the helper off (spec.init_helper NULL) init's exe is landgate's interpreter and
-    this test fails."""
+    """The sandbox's init is the init program (csrc/lginit.c) from the clone's first
+    execve, not a clone of landgate's Python process: its private memory is its own
+    ~100 KiB, not the pages of landgate's heap that changed since the clone (issue 19:
+    ~5 MB each).  With a clone of the whole process instead, init's exe is landgate's
+    interpreter and this test fails."""
     import threading
 
     from sandbox.launch import spawn as spawn_mod
@@ -347,7 +347,7 @@ def test_init_is_the_small_helper_not_a_copy_of_landgate(world, namespaces, monk
     marker = world.workspace / "init-checked"
 
     def look() -> None:
-        # init execs the helper right after forking the agent: look until it has.
+        # The clone execs the init program at once: look until /proc shows it.
         for _ in range(500):
             pid = seen.get("init")
             if isinstance(pid, int):
