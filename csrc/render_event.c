@@ -28,6 +28,7 @@
 /* ------------------------------------------------------------------ SHA-256 */
 
 struct sha256 {
+    void (*compress)(uint32_t h[8], const unsigned char *p);
     uint32_t h[8];
     uint64_t len;
     unsigned char buf[64];
@@ -83,11 +84,83 @@ static void sha256_block(uint32_t h[8], const unsigned char *p)
     h[7] += k;
 }
 
+/* The same compression with the CPU's SHA extensions (x86 SHA-NI: ~5x faster on a
+ * 600-byte line, which is most of a record's cost), chosen once at load when the CPU
+ * has them.  tests/audit/test_render_contract.py checks both against hashlib. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_block_ni(uint32_t h[8],
+                                                                        const unsigned char *p)
+{
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
+    __m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);         /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
+    __m128i abef = st0, cdgh = st1, w[16];
+    for (int i = 0; i < 4; i++)
+        w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), mask);
+    for (int i = 4; i < 16; i++) {
+        __m128i t = _mm_sha256msg1_epu32(w[i - 4], w[i - 3]);
+        t = _mm_add_epi32(t, _mm_alignr_epi8(w[i - 1], w[i - 2], 4));
+        w[i] = _mm_sha256msg2_epu32(t, w[i - 1]);
+    }
+    for (int i = 0; i < 16; i++) {
+        __m128i msg = _mm_add_epi32(w[i], _mm_loadu_si128((const __m128i *)&K256[4 * i]));
+        st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+        msg = _mm_shuffle_epi32(msg, 0x0E);
+        st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
+    }
+    st0 = _mm_add_epi32(st0, abef);
+    st1 = _mm_add_epi32(st1, cdgh);
+    tmp = _mm_shuffle_epi32(st0, 0x1B);      /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);      /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0);   /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);      /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], st0);
+    _mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+static int cpu_has_sha_ni(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+        return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return 0;
+    return (b & (1u << 29)) != 0; /* CPUID.7.0:EBX.SHA */
+}
+#else
+static void sha256_block_ni(uint32_t h[8], const unsigned char *p)
+{
+    sha256_block(h, p);
+}
+
+static int cpu_has_sha_ni(void)
+{
+    return 0;
+}
+#endif
+
+/* Set once when the module loads, before any thread can render. */
+static void (*sha256_compress)(uint32_t h[8], const unsigned char *p) = sha256_block;
+
+__attribute__((constructor)) static void sha256_choose(void)
+{
+    if (cpu_has_sha_ni())
+        sha256_compress = sha256_block_ni;
+}
+
 static void sha256_init(struct sha256 *s)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, iv, sizeof iv);
+    s->compress = sha256_compress;
     s->len = 0;
     s->fill = 0;
 }
@@ -103,11 +176,11 @@ static void sha256_update(struct sha256 *s, const unsigned char *p, size_t n)
         n -= take;
         if (s->fill < 64)
             return;
-        sha256_block(s->h, s->buf);
+        s->compress(s->h, s->buf);
         s->fill = 0;
     }
     for (; n >= 64; p += 64, n -= 64)
-        sha256_block(s->h, p);
+        s->compress(s->h, p);
     memcpy(s->buf, p, n);
     s->fill = n;
 }
@@ -668,4 +741,17 @@ int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int 
     }
     *used = (size_t)(o.p - out);
     return done;
+}
+
+/* SHA-256 of p[0..n) with the compression chosen at load (portable = 0) or the
+ * portable one: 1 if the CPU's SHA extensions were used.  For the tests. */
+int lg_render_sha256(const unsigned char *p, size_t n, unsigned char *out, int portable)
+{
+    struct sha256 s;
+    sha256_init(&s);
+    if (portable)
+        s.compress = sha256_block;
+    sha256_update(&s, p, n);
+    sha256_final(&s, out);
+    return s.compress == sha256_block_ni;
 }

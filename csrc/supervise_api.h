@@ -402,5 +402,8 @@ int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int 
 /* Python's repr of d into out (40 bytes) for d == 0 or 1e9 <= d < 1e16: its length,
  * or -1 for any other value.  Exposed for its tests. */
 int lg_render_double(double d, char *out);
+/* SHA-256 of p[0..n) as the renderer computes it (with the CPU's SHA extensions when it
+ * has them, unless `portable`): 1 if they were used.  Exposed for its tests. */
+int lg_render_sha256(const unsigned char *p, size_t n, unsigned char *out, int portable);
 
 #endif

@@ -330,3 +330,24 @@ def test_the_seq_read_back_is_the_records() -> None:
     assert RecordBatch(sup, ffi.buffer(buf, 3 * size)[:], 3).last_seq == 2**64 - 1
     assert RecordBatch(sup, b"", 0).last_seq == 0
     assert struct.calcsize("=Q") == 8
+
+
+def test_both_sha256_compressions_are_sha256() -> None:
+    """The renderer's SHA-256 (the CPU's SHA extensions when it has them, and the
+    portable one) over every length around the block boundaries and random ones."""
+    import hashlib
+
+    out = ffi.new("unsigned char[32]")
+    rng = random.Random(3)
+    used_ni = 0
+    for n in [*range(200), *(rng.randrange(20000) for _ in range(200))]:
+        data = rng.randbytes(n)
+        want = hashlib.sha256(data).digest()
+        used_ni += lib.lg_render_sha256(data, n, out, 0)
+        assert bytes(out) == want, n
+        assert lib.lg_render_sha256(data, n, out, 1) == 0
+        assert bytes(out) == want, n
+    # the chosen compression is the CPU's whenever it has the extensions
+    with open("/proc/cpuinfo") as f:
+        has = " sha_ni" in f.read()
+    assert used_ni == (400 if has else 0)
