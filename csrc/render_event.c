@@ -714,8 +714,10 @@ static int render_one(const struct lg_render *r, const struct lg_event *e,
 
 int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int n,
                      unsigned long long seq, const char *prev, char *out, size_t cap,
-                     size_t *used, unsigned char *digests, unsigned char *codes)
+                     size_t *used, unsigned char *digests, unsigned char *codes, int *missing)
 {
+    *missing = -1;
+    *used = 0;
     if (r->key_len < 1 || r->key_len > 32 || n < 0)
         return -1;
     uint32_t tag0[8];
@@ -728,6 +730,10 @@ int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int 
         const struct lg_event *e = &evs[done];
         const struct lg_render_rule *rule =
             e->rule >= 0 && e->rule < r->nrules ? &r->rules[e->rule] : r->none;
+        if (rule->refs == NULL) { /* filled on first use: the caller fills it and goes on */
+            *missing = e->rule;
+            break;
+        }
         if ((size_t)(o.p - out) + record_bound(r, e, rule) > cap)
             break; /* the caller renders the rest into a fresh buffer */
         unsigned char *digest = digests + 32 * (size_t)done;

@@ -16,6 +16,7 @@ are built only when someone asks for them (`events()`: the API's `on_event`).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sandbox._supervise import ffi, lib
@@ -46,17 +47,20 @@ if (
 class Renderer:
     """The per-supervisor C view of its rules (built at the first batch), and buffers."""
 
-    def __init__(self, rule_fields: list[tuple[Any, ...]], mode: str) -> None:
-        """`rule_fields`: Supervisor._rule_fields of each rule index (info, ref, source,
-        index, origin)."""
+    def __init__(
+        self, nrules: int, rule_fields: Callable[[int], tuple[Any, ...]], mode: str
+    ) -> None:
+        """`rule_fields(i)`: Supervisor._rule_fields of rule index i (info, ref, source,
+        index, origin).  A rule's slot is filled when a record first names it (C says
+        which): a policy has hundreds of rules (~3.5 us each), a session uses a few."""
         self._keep: list[Any] = []  # every char[] the structs point into
+        self._rule_fields = rule_fields
         self.actions: list[str] = list(_FIXED_ACTIONS)
-        self.rules = ffi.new("struct lg_render_rule[]", max(1, len(rule_fields)))
-        for i, fields in enumerate(rule_fields):
-            self._fill(self.rules[i], fields)
+        self.rules = ffi.new("struct lg_render_rule[]", max(1, nrules))  # zeroed: not filled
         self.none = ffi.new("struct lg_render_rule *")
         self._fill(self.none, (None, None, None, None, None))
-        self.nrules = len(rule_fields)
+        self.nrules = nrules
+        self.missing = ffi.new("int *")
         self.mode = self._text(canonical(mode))
         self._ctx: Any = None
         self._ctx_keep: tuple[Any, ...] = ()
@@ -70,6 +74,12 @@ class Renderer:
         buf = ffi.new("char[]", data)
         self._keep.append(buf)
         return buf
+
+    def fill(self, rule: int) -> None:
+        """Fill rule `rule`'s slot (C stopped before a record naming it)."""
+        if not 0 <= rule < self.nrules or self.rules[rule].refs != ffi.NULL:
+            raise RuntimeError(f"render: rule {rule} asked for, not an empty slot")
+        self._fill(self.rules[rule], self._rule_fields(rule))
 
     def _fill(self, slot: Any, fields: tuple[Any, ...]) -> None:
         info, ref, source, index, origin = fields
@@ -154,10 +164,26 @@ class RecordBatch:
         i, end = start, start + count
         while i < end:
             got = lib.lg_render_events(
-                ctx, src + i, end - i, seq, link, r.out, _OUT_CAP, r.used, r.digests, r.codes
+                ctx,
+                src + i,
+                end - i,
+                seq,
+                link,
+                r.out,
+                _OUT_CAP,
+                r.used,
+                r.digests,
+                r.codes,
+                r.missing,
             )
-            if got <= 0:  # -1: not renderable here; 0 cannot happen (one record always fits)
+            if got < 0:  # not renderable here: the Python path takes the run
                 return None
+            if r.missing[0] >= 0:
+                r.fill(r.missing[0])
+            elif got == 0:
+                return None  # cannot happen: one record always fits an empty buffer
+            if got == 0:
+                continue
             parts.append(ffi.buffer(r.out, r.used[0])[:])
             raw = ffi.buffer(r.digests, 32 * got)[:]
             digests.extend(raw[j : j + 32] for j in range(0, 32 * got, 32))

@@ -265,8 +265,7 @@ class Supervisor:
     def renderer(self) -> Renderer:
         """The C renderer's view of this supervisor's rules (built at the first batch)."""
         if self._renderer is None:
-            n = len(self._tables.rules)
-            self._renderer = Renderer([self._rule_fields(i) for i in range(n)], self._mode)
+            self._renderer = Renderer(len(self._tables.rules), self._rule_fields, self._mode)
         return self._renderer
 
     def stop(self) -> None:

@@ -351,3 +351,20 @@ def test_both_sha256_compressions_are_sha256() -> None:
     with open("/proc/cpuinfo") as f:
         has = " sha_ni" in f.read()
     assert used_ni == (400 if has else 0)
+
+
+def test_rule_slots_are_filled_when_a_record_first_names_them() -> None:
+    tables = compile_tables(_policy(), {})
+    sup = Supervisor(-1, tables, root_pid=1)
+    rng = random.Random(11)
+    buf = ffi.new("struct lg_event[]", 3)
+    for i in range(3):
+        _fill(buf[i], rng, len(tables.rules))
+        buf[i].t_recv_ns = buf[i].t_resp_ns = 1_764_939_599_123_456_789
+    buf[0].rule, buf[1].rule, buf[2].rule = 2, -1, 2
+    batch = RecordBatch(sup, ffi.buffer(buf, 3 * ffi.sizeof("struct lg_event"))[:], 3)
+    got = batch.render(0, 3, 0, GENESIS_PREV, "s", b"k" * 32)
+    assert got == _python_lines(batch, 0, GENESIS_PREV, "s", b"k" * 32)
+    r = sup.renderer()
+    filled = [i for i in range(r.nrules) if r.rules[i].refs != ffi.NULL]
+    assert filled == [2] and r.nrules > 3
