@@ -1,7 +1,7 @@
 """CPU per supervisor event between the C ring and the trail file (issue 19).
 
     python bench/bench_drain.py [--events N] [--rounds R] [--batch B] [--profile] [--no-extra]
-    python bench/bench_drain.py --loop [--rounds R] NAME=TREE ...
+    python bench/bench_drain.py --loop [--rounds R] [--no-extra] NAME=TREE ...
 
 Fills a `struct lg_event[]` the way the C loop does (exec, connect and open records
 of a real compiled policy), and hands it, B records at a time, to the Supervisor's
@@ -18,8 +18,9 @@ per event.  --profile prints cProfile's top functions for one round instead.
 built, e.g. `git archive` of another commit plus its sandbox/*.so): per round, in an
 order that alternates, a fresh interpreter per tree runs bench/exec_ab.py's loop (3 x
 200 fork+exec+wait of /bin/true, bare and exec-gated) with the session's wiring added:
-the supervisor's on_event is that tree's Recorder over a real AuditWriter, as in
-`landgate run`.  Per tree: medians of the gated/bare ratio and of the CPU time per
+the supervisor's on_event is that tree's Recorder over a real AuditWriter, handing
+every event on to the harness as the API's on_event does (--no-extra: the trail alone,
+as in `landgate run`).  Per tree: medians of the gated/bare ratio and of the CPU time per
 gated exec of the threads the runs started (decision loop, drainer, audit flusher).
 No assertion on time anywhere.
 """
@@ -149,6 +150,7 @@ _LOOP_CHILD = r"""
 import json, os, statistics, sys, tempfile
 from pathlib import Path
 tree = Path(sys.argv[1]); execs, pairs = int(sys.argv[2]), int(sys.argv[3])
+extra = sys.argv[4] == "extra"  # the API's on_event too, or the trail alone (landgate run)
 for p in (tree / "bench", tree / "tests", tree):
     sys.path.insert(0, str(p))
 import bench_supervise as bs
@@ -167,7 +169,7 @@ class Recorded(Base):  # the session's wiring: every record to a trail, then to 
         w = AuditWriter(tmp / f"audit{len(writers)}", key_directory=tmp / "keys")
         w.start_session({"argv": ["loop"], "mode": "enforce"})
         writers.append(w)
-        super().__init__(*a, on_event=Recorder(w, on_event).event, **k)
+        super().__init__(*a, on_event=Recorder(w, on_event if extra else None).event, **k)
 
 sup_mod.Supervisor = Recorded
 bins = bs._build(tmp)
@@ -190,7 +192,7 @@ print(json.dumps({"bare": statistics.median(bares), "gated": statistics.median(g
 """
 
 
-def _loop(trees: list[tuple[str, str]], rounds: int) -> None:
+def _loop(trees: list[tuple[str, str]], rounds: int, extra: bool = True) -> None:
     import json
     import subprocess
 
@@ -198,7 +200,7 @@ def _loop(trees: list[tuple[str, str]], rounds: int) -> None:
     for r in range(rounds):
         for name, tree in trees if r % 2 == 0 else trees[::-1]:
             out = subprocess.run(
-                [sys.executable, "-c", _LOOP_CHILD, tree, "200", "3"],
+                [sys.executable, "-c", _LOOP_CHILD, tree, "200", "3", "extra" if extra else "-"],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -252,7 +254,7 @@ def main(argv: list[str]) -> None:
         elif a == "--no-extra":
             extra = False
     if loop:
-        _loop(trees, rounds)
+        _loop(trees, rounds, extra)
         return
     if profile:
         import cProfile
