@@ -210,36 +210,15 @@ class AuditWriter:
         for all of them at once: written (batch) or fdatasync'ed (strict) on return."""
         entries = [decision_entry(e) for e in events]
         with self._tlock:
-            if self._failed is not None or self._closed:
-                if self.durability == "strict" or self._closed:
-                    raise AuditError(self._failed or "audit writer is closed")
-                return -1
-            session = self._session
+            session = self._append_session()
             if session is None:
-                raise AuditError("audit append before start_session")
+                return -1
             mode = self._session_mode
             for entry in entries:
                 entry["session"] = session
                 if "mode" not in entry:
                     entry["mode"] = mode
-            seq = self._chain.seq
-            done = 0
-            while done < len(entries):
-                room = self.checkpoint_every - self._since_checkpoint
-                run = entries[done : done + room]
-                seq = self._write_entries(run)
-                if seq < 0:
-                    return seq
-                counts = self._counts
-                for entry in run:
-                    count_decision(counts, entry)
-                done += len(run)
-                self._since_checkpoint += len(run)
-                if self._since_checkpoint >= self.checkpoint_every:
-                    self._checkpoint(final=False)
-                    if self._failed is not None and done < len(entries):
-                        return -1  # as the next append would (strict raised already)
-            return seq
+            return self._append_runs(len(entries), partial(self._entries_locked, entries))
 
     def append_records(self, batch: RecordSource) -> int:
         """Record a drained batch of supervisor records, in order: the same lines,
@@ -248,29 +227,50 @@ class AuditWriter:
         lock guarantees).  The Python path (`batch.entries`) takes any run C cannot
         render, and the first run after a torn line (its entry reports the cut)."""
         with self._tlock:
-            if self._failed is not None or self._closed:
-                if self.durability == "strict" or self._closed:
-                    raise AuditError(self._failed or "audit writer is closed")
-                return -1
-            session = self._session
+            session = self._append_session()
             if session is None:
-                raise AuditError("audit append before start_session")
-            seq = self._chain.seq
-            done = 0
-            while done < batch.n:
-                run = min(self.checkpoint_every - self._since_checkpoint, batch.n - done)
-                seq = self._write_with(partial(self._records_locked, batch, done, run, session))
-                if seq < 0:
-                    return seq
-                done += run
-                self._since_checkpoint += run
-                if self._since_checkpoint >= self.checkpoint_every:
-                    self._checkpoint(final=False)
-                    if self._failed is not None and done < batch.n:
-                        return -1  # as the next append would (strict raised already)
-            return seq
+                return -1
+            return self._append_runs(batch.n, partial(self._records_locked, batch, session))
 
-    def _records_locked(self, batch: RecordSource, start: int, count: int, session: str) -> int:
+    def _append_session(self) -> str | None:
+        """The open session an append goes to (_tlock held); None when the trail failed
+        in batch durability (the append returns -1); raises as `append` documents."""
+        if self._failed is not None or self._closed:
+            if self.durability == "strict" or self._closed:
+                raise AuditError(self._failed or "audit writer is closed")
+            return None
+        if self._session is None:
+            raise AuditError("audit append before start_session")
+        return self._session
+
+    def _append_runs(self, n: int, write_run: Callable[[int, int], int]) -> int:
+        """Write n decisions as runs between checkpoints (_tlock held): `write_run(start,
+        count)` appends and counts records [start, start + count) under flock.  The last
+        seq, or -1 as for `append`."""
+        seq = self._chain.seq
+        done = 0
+        while done < n:
+            run = min(self.checkpoint_every - self._since_checkpoint, n - done)
+            seq = self._write_with(partial(write_run, done, run))
+            if seq < 0:
+                return seq
+            done += run
+            self._since_checkpoint += run
+            if self._since_checkpoint >= self.checkpoint_every:
+                self._checkpoint(final=False)
+                if self._failed is not None and done < n:
+                    return -1  # as the next append would (strict raised already)
+        return seq
+
+    def _entries_locked(self, entries: list[dict[str, Any]], start: int, count: int) -> int:
+        """Seal and write entries [start, start + count) (flock held) and count them."""
+        run = entries[start : start + count]
+        seq = self._chain.write_many(run)
+        for entry in run:
+            count_decision(self._counts, entry)
+        return seq
+
+    def _records_locked(self, batch: RecordSource, session: str, start: int, count: int) -> int:
         """Write records [start, start + count) of `batch` (flock held) and count them."""
         chain = self._chain
         got = None
@@ -282,10 +282,7 @@ class AuditWriter:
                 entry["session"] = session
                 if "mode" not in entry:
                     entry["mode"] = self._session_mode
-            seq = chain.write_many(entries)
-            for entry in entries:
-                count_decision(self._counts, entry)
-            return seq
+            return self._entries_locked(entries, 0, count)
         seq = chain.write_rendered(*got)
         # The session's counts, from each record's action code (action << 1 | denied).
         counts, names = self._counts, batch.actions
