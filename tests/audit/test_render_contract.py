@@ -11,18 +11,16 @@ from __future__ import annotations
 import random
 import shutil
 import struct
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_helpers import pinned_writer
 from sandbox._supervise import ffi, lib
 
 from sandbox.audit import verify_trail
 from sandbox.audit.canonical import GENESIS_PREV, seal
 from sandbox.audit.entries import decision_entry
-from sandbox.audit.paths import prepare_trail_dirs
-from sandbox.audit.writer import AuditWriter
 from sandbox.session.recorder import Recorder
 from sandbox.supervise import Supervisor, compile_tables
 from sandbox.supervise.records import RecordBatch
@@ -245,12 +243,6 @@ class _PythonPath:
 def _trail(tmp: Path, monkeypatch: pytest.MonkeyPatch, batch: int, c_path: bool) -> bytes:
     """The trail of the generated records delivered `batch` at a time, with a torn line
     and records C does not render in the middle, through either path."""
-    import sandbox.audit.chain as chain_mod
-    import sandbox.audit.writer as writer_mod
-
-    monkeypatch.setattr(chain_mod, "token_hex", lambda n: "ab" * n)
-    monkeypatch.setattr(writer_mod, "new_session_id", lambda: "20261205-000000-aaaaaa")
-    monkeypatch.setattr(time, "time", lambda: 1_764_900_000.5)
     rendered: list[int] = []  # the runs C rendered (the test must see the C path taken)
     real_render = RecordBatch.render
 
@@ -260,15 +252,7 @@ def _trail(tmp: Path, monkeypatch: pytest.MonkeyPatch, batch: int, c_path: bool)
         return got
 
     monkeypatch.setattr(RecordBatch, "render", render)
-    audit = tmp / "audit"
-    template = tmp / "key-template"
-    if not template.exists():
-        prepare_trail_dirs(tmp / "scratch", template)
-    keys = tmp / f"keys{batch}{c_path}"
-    shutil.rmtree(keys, ignore_errors=True)
-    shutil.copytree(template, keys)
-    writer = AuditWriter(audit, key_directory=keys, checkpoint_every=7)
-    writer.start_session({"argv": ["t"], "mode": "enforce"})
+    writer, audit, keys = pinned_writer(tmp, monkeypatch, f"{batch}{c_path}")
     handed: list[Any] = []
     recorder = Recorder(writer, handed.append)
     tables = compile_tables(_policy(), {})
