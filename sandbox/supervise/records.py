@@ -3,10 +3,11 @@
 The Python path turns each record into a DecisionEvent, an entry dict, canonical
 JSON and a chain link: ~17 us of CPU per record, spent on the CPU the agent's exec
 loop runs on.  `csrc/render_event.c` writes the same bytes from the record and the
-fields that depend only on its rule (rendered here once per supervisor, with the
-trail's own `canonical`).  tests/audit/test_render_contract.py compares the two
-paths byte for byte over generated records; whatever C cannot render (a clock
-outside the range it formats) makes the writer take the Python path for the batch.
+fields that depend only on its rule (rendered here with the trail's own `canonical`,
+once per supervisor, when a record first names the rule).
+tests/audit/test_render_contract.py compares the two paths byte for byte over
+generated records; whatever C cannot render (a clock outside the range it formats)
+makes the writer take the Python path for the batch.
 
 The writer asks for the lines under its lock, because only it knows the chain's
 head: `AuditWriter.append_records(batch)` calls `batch.render(...)`.  DecisionEvents
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 
 _EV_SIZE = ffi.sizeof("struct lg_event")
 _SEQ = struct.Struct("=Q")  # struct lg_event's first field
+if ffi.offsetof("struct lg_event", "seq") != 0:
+    raise ImportError("sandbox.supervise: struct lg_event does not start with its seq")
 _OUT_CAP = 64 << 10  # bytes of lines per C call; the batch's rest goes in the next call
-_BATCH_MAX = 256  # the drainer's batch (supervisor._DRAIN_BATCH)
+_BATCH_MAX = 256  # records per C call: the digests and codes buffers hold this many
 # Action codes (csrc/supervise_api.h LG_RENDER_*): the names, in code order; the rules'
 # own actions for an open are appended per supervisor.
 _FIXED_ACTIONS = ("shell_exec", "network", "unknown", "file_read", "file_write")
@@ -166,7 +169,7 @@ class RecordBatch:
             got = lib.lg_render_events(
                 ctx,
                 src + i,
-                end - i,
+                min(end - i, _BATCH_MAX),  # what r.digests and r.codes have room for
                 seq,
                 link,
                 r.out,
