@@ -352,3 +352,20 @@ def test_rule_slots_are_filled_when_a_record_first_names_them() -> None:
     r = sup.renderer()
     filled = [i for i in range(r.nrules) if r.rules[i].refs != ffi.NULL]
     assert filled == [2] and r.nrules > 3
+
+
+def test_a_batch_larger_than_the_buffers_renders_in_several_calls() -> None:
+    """The digests and codes buffers hold 256 records: a longer run goes in several
+    C calls (the drainer never drains more at once, but render must not rely on it)."""
+    tables = compile_tables(_policy(), {})
+    sup = Supervisor(-1, tables, root_pid=1)
+    rng = random.Random(13)
+    n = 600
+    buf = ffi.new("struct lg_event[]", n)
+    for i in range(n):
+        _fill(buf[i], rng, len(tables.rules))
+        buf[i].t_recv_ns = buf[i].t_resp_ns = 1_764_939_599_123_456_789 + i
+    batch = RecordBatch(sup, ffi.buffer(buf, n * ffi.sizeof("struct lg_event"))[:], n)
+    got = batch.render(0, n, 7, GENESIS_PREV, "s", b"k" * 32)
+    assert got == _python_lines(batch, 7, GENESIS_PREV, "s", b"k" * 32)
+    assert len(batch.codes) == n
