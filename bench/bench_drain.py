@@ -1,13 +1,15 @@
 """CPU per supervisor event between the C ring and the trail file (issue 19).
 
-    python bench/bench_drain.py [--events N] [--rounds R] [--batch B] [--profile]
-    python bench/bench_drain.py --loop [--rounds R] NAME=TREE ...
+    python bench/bench_drain.py [--events N] [--rounds R] [--batch B] [--profile] [--no-extra]
+    python bench/bench_drain.py --loop [--rounds R] [--no-extra] NAME=TREE ...
 
 Fills a `struct lg_event[]` the way the C loop does (exec, connect and open records
 of a real compiled policy), and hands it, B records at a time, to the Supervisor's
 drain path (`_deliver_batch`, or the per-record `_to_event` + `_deliver` of a build
 that predates it) with a real Recorder and AuditWriter (batch durability, a private
-temporary trail and key directory) as the session wires them.  Prints the median over
+temporary trail and key directory) as the session wires them: with an `on_event` of
+the API's (every DecisionEvent to a list, as `sandbox.run` and `Session` do), or with
+--no-extra none (as `landgate run`, whose trail is the only consumer).  Prints the median over
 R rounds of the drainer thread's CPU per event (time.thread_time_ns: the flusher
 thread's fdatasync is not counted, the write() syscalls are), and the wall time
 per event.  --profile prints cProfile's top functions for one round instead.
@@ -16,8 +18,9 @@ per event.  --profile prints cProfile's top functions for one round instead.
 built, e.g. `git archive` of another commit plus its sandbox/*.so): per round, in an
 order that alternates, a fresh interpreter per tree runs bench/exec_ab.py's loop (3 x
 200 fork+exec+wait of /bin/true, bare and exec-gated) with the session's wiring added:
-the supervisor's on_event is that tree's Recorder over a real AuditWriter, as in
-`landgate run`.  Per tree: medians of the gated/bare ratio and of the CPU time per
+the supervisor's on_event is that tree's Recorder over a real AuditWriter, handing
+every event on to the harness as the API's on_event does (--no-extra: the trail alone,
+as in `landgate run`).  Per tree: medians of the gated/bare ratio and of the CPU time per
 gated exec of the threads the runs started (decision loop, drainer, audit flusher).
 No assertion on time anywhere.
 """
@@ -102,7 +105,7 @@ def _fill(buf: Any, n: int, rules: list[Any], seq0: int) -> None:
             ffi.memmove(e.detail, b"read\0", 5)
 
 
-def _session(tmp: Path) -> tuple[Any, Any, Any]:
+def _session(tmp: Path, extra: bool = True) -> tuple[Any, Any, Any]:
     from sandbox.audit.writer import AuditWriter
     from sandbox.session.recorder import Recorder
     from sandbox.supervise import Supervisor, compile_tables
@@ -112,16 +115,16 @@ def _session(tmp: Path) -> tuple[Any, Any, Any]:
     writer = AuditWriter(tmp / "audit", key_directory=tmp / "keys")
     writer.start_session({"argv": ["bench"], "mode": "enforce"})
     seen: list[Any] = []
-    recorder = Recorder(writer, seen.append, pol)
+    recorder = Recorder(writer, seen.append if extra else None, pol)
     sup = Supervisor(-1, tables, root_pid=1, on_event=recorder.event)
     return sup, writer, tables
 
 
-def _round(events: int, batch: int) -> tuple[float, float]:
+def _round(events: int, batch: int, extra: bool = True) -> tuple[float, float]:
     from sandbox._supervise import ffi
 
     with tempfile.TemporaryDirectory(prefix="landgate-bench-drain-") as t:
-        sup, writer, tables = _session(Path(t))
+        sup, writer, tables = _session(Path(t), extra)
         buf = ffi.new("struct lg_event[]", batch)
         many = getattr(sup, "_deliver_batch", None)
         cpu = wall = 0
@@ -147,6 +150,7 @@ _LOOP_CHILD = r"""
 import json, os, statistics, sys, tempfile
 from pathlib import Path
 tree = Path(sys.argv[1]); execs, pairs = int(sys.argv[2]), int(sys.argv[3])
+extra = sys.argv[4] == "extra"  # the API's on_event too, or the trail alone (landgate run)
 for p in (tree / "bench", tree / "tests", tree):
     sys.path.insert(0, str(p))
 import bench_supervise as bs
@@ -165,7 +169,7 @@ class Recorded(Base):  # the session's wiring: every record to a trail, then to 
         w = AuditWriter(tmp / f"audit{len(writers)}", key_directory=tmp / "keys")
         w.start_session({"argv": ["loop"], "mode": "enforce"})
         writers.append(w)
-        super().__init__(*a, on_event=Recorder(w, on_event).event, **k)
+        super().__init__(*a, on_event=Recorder(w, on_event if extra else None).event, **k)
 
 sup_mod.Supervisor = Recorded
 bins = bs._build(tmp)
@@ -188,7 +192,7 @@ print(json.dumps({"bare": statistics.median(bares), "gated": statistics.median(g
 """
 
 
-def _loop(trees: list[tuple[str, str]], rounds: int) -> None:
+def _loop(trees: list[tuple[str, str]], rounds: int, extra: bool = True) -> None:
     import json
     import subprocess
 
@@ -196,7 +200,7 @@ def _loop(trees: list[tuple[str, str]], rounds: int) -> None:
     for r in range(rounds):
         for name, tree in trees if r % 2 == 0 else trees[::-1]:
             out = subprocess.run(
-                [sys.executable, "-c", _LOOP_CHILD, tree, "200", "3"],
+                [sys.executable, "-c", _LOOP_CHILD, tree, "200", "3", "extra" if extra else "-"],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -229,7 +233,7 @@ def _loop(trees: list[tuple[str, str]], rounds: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    events, rounds, batch, profile = 20000, 9, 64, False
+    events, rounds, batch, profile, extra = 20000, 9, 64, False, True
     trees: list[tuple[str, str]] = []
     loop = False
     it = iter(argv)
@@ -247,8 +251,10 @@ def main(argv: list[str]) -> None:
             batch = int(next(it))
         elif a == "--profile":
             profile = True
+        elif a == "--no-extra":
+            extra = False
     if loop:
-        _loop(trees, rounds)
+        _loop(trees, rounds, extra)
         return
     if profile:
         import cProfile
@@ -256,16 +262,17 @@ def main(argv: list[str]) -> None:
 
         prof = cProfile.Profile()
         prof.enable()
-        _round(events, batch)
+        _round(events, batch, extra)
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
-    _round(min(events, 2000), batch)  # warm: imports, the key, the first segment
-    res = [_round(events, batch) for _ in range(rounds)]
+    _round(min(events, 2000), batch, extra)  # warm: imports, the key, the first segment
+    res = [_round(events, batch, extra) for _ in range(rounds)]
     cpu = statistics.median(r[0] for r in res)
     wall = statistics.median(r[1] for r in res)
     print(
-        f"drain {events} events x {rounds} rounds, batch {batch}: "
+        f"drain {events} events x {rounds} rounds, batch {batch}"
+        f"{'' if extra else ', no on_event'}: "
         f"cpu/event {cpu:.2f} us (min {min(r[0] for r in res):.2f}), "
         f"wall/event {wall:.2f} us  [pid {os.getpid()}]"
     )

@@ -50,7 +50,8 @@ MODULES: dict[str, list[str]] = {
                   "supervise_caller.c",
                   "supervise_net.c", "supervise_open.c", "supervise_opener.c",
                   "supervise_open_path.c", "supervise_open_tree.c", "supervise_identity.c", "supervise_fsop.c",
-                  "supervise_fsop_do.c", "gitcfg.c", "audit_fence.c"],
+                  "supervise_fsop_do.c", "gitcfg.c", "audit_fence.c",
+                  "render_event.c", "render_digest.c"],
 }
 
 _SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")

@@ -366,4 +366,46 @@ void lg_escape_shown(char *out, size_t cap, const char *in);
 int lg_audit_fence(void);
 int lg_audit_fence_reap(int pid);
 
+/* render_event.c: drained records rendered straight into sealed audit trail lines,
+ * byte for byte what sandbox/audit's Python path writes (its contract test compares
+ * them).  Per rule, the fields that depend only on the rule, as JSON text. */
+struct lg_render_rule {
+    const char *open_action;       /* an open's "action" under this rule (JSON), or NULL */
+    int open_code;                 /* its LG_RENDER_* action code */
+    const char *origin;            /* "origin"'s value (JSON) */
+    const char *refs;              /* "rule":..,"rule_index":..,"rule_source":.. members;
+                                      NULL: not filled yet (see lg_render_events) */
+};
+struct lg_render {
+    const unsigned char *key;      /* the trail key (1..32 bytes) for the entry tags */
+    int key_len;
+    const char *session;           /* "session"'s value (JSON) */
+    const char *mode;              /* "mode"'s value (JSON) */
+    const struct lg_render_rule *rules;
+    int nrules;
+    const struct lg_render_rule *none; /* a record with no rule (or one out of range) */
+};
+/* action codes written per record, code = action << 1 | denied */
+#define LG_RENDER_SHELL_EXEC 0
+#define LG_RENDER_NETWORK 1
+#define LG_RENDER_UNKNOWN 2
+#define LG_RENDER_FILE_READ 3
+#define LG_RENDER_FILE_WRITE 4
+/* Render evs[0..n) as decision lines chained from `prev` (64 hex digits), the first
+ * with seq + 1, into out (cap bytes): returns how many records were rendered (all,
+ * or fewer when the rest might not fit), with the bytes used in *used, each raw
+ * digest in digests (32 bytes per record) and each action code in codes; it stops
+ * before a record whose rule is not filled yet, with that rule's index in *missing
+ * (else -1).  -1 when a record cannot be rendered here (a clock outside [1e9, 1e16)
+ * seconds, or a bad key): the caller takes its Python path for the batch. */
+int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int n,
+                     unsigned long long seq, const char *prev, char *out, size_t cap,
+                     size_t *used, unsigned char *digests, unsigned char *codes, int *missing);
+/* Python's repr of d into out (40 bytes) for d == 0 or 1e9 <= d < 1e16: its length,
+ * or -1 for any other value.  Exposed for its tests. */
+int lg_render_double(double d, char *out);
+/* SHA-256 of p[0..n) as the renderer computes it (with the CPU's SHA extensions when it
+ * has them, unless `portable`): 1 if they were used.  Exposed for its tests. */
+int lg_render_sha256(const unsigned char *p, size_t n, unsigned char *out, int portable);
+
 #endif

@@ -377,7 +377,14 @@ class Chain:
             line, last, raw = seal(entry, key)
             lines.append(line)
             raws.append(raw)
-        data = b"".join(lines)
+        return self.write_rendered(b"".join(lines), raws)
+
+    def write_rendered(self, data: bytes, raws: list[bytes]) -> int:
+        """Append lines sealed elsewhere (flock held): `data` holds one line per raw
+        digest in `raws`, seq self.seq + 1 onwards, the first chained to self.last_hash
+        (csrc/render_event.c renders them so; write_many seals them here).  The head
+        moves only once every line is written; on an error none of them stays in the
+        trail.  Returns the last seq."""
         fd = self.seg_fd
         try:
             written = os.write(fd, data)
@@ -391,9 +398,11 @@ class Chain:
                 pass
             raise
         self.torn_bytes = 0
-        self.seq, self.last_hash = seq, last
+        self.seq += len(raws)
+        if raws:
+            self.last_hash = raws[-1].hex()
         self.seg_size += len(data)
         add = self.frontier.add
         for raw in raws:
             add(raw)
-        return seq
+        return self.seq

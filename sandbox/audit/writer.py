@@ -25,10 +25,12 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sandbox.audit import expiry
 from sandbox.audit.canonical import checkpoint_mac
@@ -51,6 +53,25 @@ from sandbox.audit.witness import WITNESS_LOCK, Witness, publish_if_newer
 from sandbox.errors import AuditError
 
 Durability = Literal["batch", "strict"]
+
+
+class RecordSource(Protocol):
+    """What `append_records` takes (sandbox.supervise.records.RecordBatch)."""
+
+    n: int
+    codes: bytes  # each rendered record's action code, appended by render()
+
+    @property
+    def actions(self) -> list[str]:
+        """The action name of each code's action part."""
+
+    def render(
+        self, start: int, count: int, seq: int, prev: str, session: str, key: bytes
+    ) -> tuple[bytes, list[bytes]] | None: ...
+
+    def entries(self) -> list[dict[str, Any]]: ...
+
+
 FLUSH_WINDOW_MS = 100
 _FLUSH_INTERVAL = 0.05  # half the promised window: the fsync itself takes time
 _flock = fcntl.flock
@@ -189,36 +210,91 @@ class AuditWriter:
         for all of them at once: written (batch) or fdatasync'ed (strict) on return."""
         entries = [decision_entry(e) for e in events]
         with self._tlock:
-            if self._failed is not None or self._closed:
-                if self.durability == "strict" or self._closed:
-                    raise AuditError(self._failed or "audit writer is closed")
-                return -1
-            session = self._session
+            session = self._append_session()
             if session is None:
-                raise AuditError("audit append before start_session")
+                return -1
             mode = self._session_mode
             for entry in entries:
                 entry["session"] = session
                 if "mode" not in entry:
                     entry["mode"] = mode
-            seq = self._chain.seq
-            done = 0
-            while done < len(entries):
-                room = self.checkpoint_every - self._since_checkpoint
-                run = entries[done : done + room]
-                seq = self._write_entries(run)
-                if seq < 0:
-                    return seq
-                counts = self._counts
-                for entry in run:
-                    count_decision(counts, entry)
-                done += len(run)
-                self._since_checkpoint += len(run)
-                if self._since_checkpoint >= self.checkpoint_every:
-                    self._checkpoint(final=False)
-                    if self._failed is not None and done < len(entries):
-                        return -1  # as the next append would (strict raised already)
-            return seq
+            return self._append_runs(len(entries), partial(self._entries_locked, entries))
+
+    def append_records(self, batch: RecordSource) -> int:
+        """Record a drained batch of supervisor records, in order: the same lines,
+        checkpoints and durability as `append_many` of their entries (-1 and raises as
+        there), rendered by C under the lock (`batch.render`, chained to the head the
+        lock guarantees).  The Python path (`batch.entries`) takes any run C cannot
+        render, and the first run after a torn line (its entry reports the cut)."""
+        with self._tlock:
+            session = self._append_session()
+            if session is None:
+                return -1
+            return self._append_runs(batch.n, partial(self._records_locked, batch, session))
+
+    def _append_session(self) -> str | None:
+        """The open session an append goes to (_tlock held); None when the trail failed
+        in batch durability (the append returns -1); raises as `append` documents."""
+        if self._failed is not None or self._closed:
+            if self.durability == "strict" or self._closed:
+                raise AuditError(self._failed or "audit writer is closed")
+            return None
+        if self._session is None:
+            raise AuditError("audit append before start_session")
+        return self._session
+
+    def _append_runs(self, n: int, write_run: Callable[[int, int], int]) -> int:
+        """Write n decisions as runs between checkpoints (_tlock held): `write_run(start,
+        count)` appends and counts records [start, start + count) under flock.  The last
+        seq, or -1 as for `append`."""
+        seq = self._chain.seq
+        done = 0
+        while done < n:
+            run = min(self.checkpoint_every - self._since_checkpoint, n - done)
+            seq = self._write_with(partial(write_run, done, run))
+            if seq < 0:
+                return seq
+            done += run
+            self._since_checkpoint += run
+            if self._since_checkpoint >= self.checkpoint_every:
+                self._checkpoint(final=False)
+                if self._failed is not None and done < n:
+                    return -1  # as the next append would (strict raised already)
+        return seq
+
+    def _entries_locked(self, entries: list[dict[str, Any]], start: int, count: int) -> int:
+        """Seal and write entries [start, start + count) (flock held) and count them."""
+        run = entries[start : start + count]
+        seq = self._chain.write_many(run)
+        for entry in run:
+            count_decision(self._counts, entry)
+        return seq
+
+    def _records_locked(self, batch: RecordSource, session: str, start: int, count: int) -> int:
+        """Write records [start, start + count) of `batch` (flock held) and count them."""
+        chain = self._chain
+        got = None
+        if not chain.torn_bytes:
+            got = batch.render(start, count, chain.seq, chain.last_hash, session, self._key)
+        if got is None:
+            entries = [decision_entry(e) for e in batch.entries()[start : start + count]]
+            for entry in entries:
+                entry["session"] = session
+                if "mode" not in entry:
+                    entry["mode"] = self._session_mode
+            return self._entries_locked(entries, 0, count)
+        seq = chain.write_rendered(*got)
+        # The session's counts, from each record's action code (action << 1 | denied).
+        counts, names = self._counts, batch.actions
+        by_action = counts["by_action"]
+        for code, k in Counter(batch.codes[-count:]).items():
+            result = "deny" if code & 1 else "allow"
+            counts[result] += k
+            per = by_action.get(names[code >> 1])
+            if per is None:
+                per = by_action[names[code >> 1]] = {"allow": 0, "deny": 0}
+            per[result] += k
+        return seq
 
     def end_session(self, exit_status: int, counts: dict[str, Any] | None = None) -> None:
         """Write the session end entry and, right after it under the same lock, the
@@ -315,8 +391,11 @@ class AuditWriter:
         return self._write_entries([entry])
 
     def _write_entries(self, entries: list[dict[str, Any]]) -> int:
-        """Write under flock with the durability promised, one write() for all; the last
-        seq, or -1 (and `failed`) on error."""
+        return self._write_with(lambda: self._chain.write_many(entries))
+
+    def _write_with(self, write: Callable[[], int]) -> int:
+        """Run `write` (lines appended to the chain, one write()) under flock with the
+        durability promised; the last seq, or -1 (and `failed`) on error."""
         lock_fd = self._lock_fd
         chain = self._chain
         try:
@@ -328,7 +407,7 @@ class AuditWriter:
                     or chain.seg_size >= self.segment_max_bytes
                 ):
                     chain.sync_tail(self.segment_max_bytes)
-                seq = chain.write_many(entries)
+                seq = write()
             finally:
                 _flock(lock_fd, _LOCK_UN)
             if self.durability == "strict":

@@ -14,6 +14,7 @@ from sandbox.record import replace
 
 if TYPE_CHECKING:
     from sandbox.supervise import Supervisor
+    from sandbox.supervise.records import RecordBatch
 
 
 class EventSink:
@@ -40,18 +41,21 @@ class EventSink:
 
 
 class _Events:
-    """Recorder.event: a callable for one event that also takes a batch (`many`), which
-    the supervisor's drainer looks for: one trail write for all the records it drained."""
+    """Recorder.event: a callable for one event that also takes a batch, which the
+    supervisor's drainer looks for: one trail write for all the records it drained,
+    as the records themselves (`records`: C renders the lines) or as events (`many`)."""
 
-    __slots__ = ("many", "one")
+    __slots__ = ("many", "one", "records")
 
     def __init__(
         self,
         one: Callable[[DecisionEvent], None],
         many: Callable[[list[DecisionEvent]], None],
+        records: Callable[[RecordBatch], None],
     ) -> None:
         self.one = one
         self.many = many
+        self.records = records
 
     def __call__(self, ev: DecisionEvent) -> None:
         self.one(ev)
@@ -80,7 +84,7 @@ class Recorder:
         self._names: list[tuple[str, tuple[str, ...]]] = []
         self._supervisor: Supervisor | None = None
         # Every decision, one (the DNS view, a test) or a drained batch (`event.many`).
-        self.event = _Events(self._one, self._many)
+        self.event = _Events(self._one, self._many, self._records)
 
     def _one(self, ev: DecisionEvent) -> None:
         ev = self._judged(ev)
@@ -99,6 +103,18 @@ class Recorder:
             if ev.result == "deny":
                 self._after(ev)
             elif extra is not None:  # _after for an allowed event
+                extra(ev)
+
+    def _records(self, batch: RecordBatch) -> None:
+        """A drained batch of supervisor records (never simulated: those come as events,
+        judged here first): into the trail as C renders them, then told and handed on
+        as `_many` does.  DecisionEvents are built only for an `extra` to hand them to."""
+        self.writer.append_records(batch)
+        if batch.exec_denied():
+            self.exec_denied = True
+        extra = self.extra
+        if extra is not None:
+            for ev in batch.events():
                 extra(ev)
 
     def _judged(self, ev: DecisionEvent) -> DecisionEvent:

@@ -28,6 +28,7 @@ from sandbox._supervise import ffi, lib
 from sandbox.audit.event import DecisionEvent, event_from_values
 from sandbox.errors import LaunchError
 
+from .records import RecordBatch, Renderer
 from .tabletypes import Tables
 
 _ACTION = {
@@ -126,6 +127,7 @@ class Supervisor:
         self._mode = "simulate" if simulate else "enforce"
         self._rule_cache: dict[int, tuple[Any, ...]] = {}
         self._flag_cache: dict[int, tuple[tuple[str, ...], bool]] = {}
+        self._renderer: Renderer | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -234,24 +236,37 @@ class Supervisor:
     def _deliver_batch(self, buf: Any, n: int) -> int:
         """Hand the first `n` records of `buf` to on_event, in order; the last seq.
 
-        An on_event with a `many` attribute (the session's Recorder) gets the batch as one
-        list: one trail write per batch instead of one per record.  It has returned for
-        every record before the caller acks them (strict durability waits for that)."""
+        An on_event with a `records` attribute (the session's Recorder) gets the batch
+        itself (RecordBatch): the writer has C render it into trail lines, and
+        DecisionEvents are built only if someone asks.  In simulation (Python judges
+        the opens first) or with a `many` attribute it gets the batch as one list of
+        events; otherwise one event at a time.  on_event has returned for every record
+        before the caller acks them (strict durability waits for that)."""
         data = ffi.buffer(buf, n * _EV_SIZE)[:]  # one copy of the batch, then bytes
-        events = [self._event_at(data, i * _EV_SIZE) for i in range(n)]
-        if self._on_event is not None and self._callback_error is None:
-            many = getattr(self._on_event, "many", None)
+        batch = RecordBatch(self, data, n)
+        on_event = self._on_event
+        if on_event is not None and self._callback_error is None:
+            records = None if self.simulate else getattr(on_event, "records", None)
+            many = getattr(on_event, "many", None)
             try:
-                if many is not None:
-                    many(events)
+                if records is not None:
+                    records(batch)
+                elif many is not None:
+                    many(batch.events())
                 else:
-                    for ev in events:
-                        self._on_event(ev)
+                    for ev in batch.events():
+                        on_event(ev)
             except BaseException as exc:  # noqa: BLE001 - re-raised by join()
                 self._callback_error = exc
                 if self._ctx is not None:
                     lib.lg_sup_stop(self._ctx)
-        return events[-1].seq if events else 0
+        return batch.last_seq
+
+    def renderer(self) -> Renderer:
+        """The C renderer's view of this supervisor's rules (built at the first batch)."""
+        if self._renderer is None:
+            self._renderer = Renderer(len(self._tables.rules), self._rule_fields, self._mode)
+        return self._renderer
 
     def stop(self) -> None:
         """Ask the loop to end (pending syscalls then fail closed)."""

@@ -117,3 +117,30 @@ def trail_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trail:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     return Trail(tmp_path / "trail", tmp_path / "config" / "landgate")
+
+
+def pinned_writer(tmp: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Any, Path, Path]:
+    """A writer whose trail two runs can compare byte for byte (everything random or
+    clocked pinned), with a session started: (writer, audit directory, key directory).
+    One key for every trail of the test (`name` picks a fresh key directory), no
+    witness of an earlier one; checkpoints every 7 decisions."""
+    import shutil
+    import time
+
+    import sandbox.audit.chain as chain_mod
+    import sandbox.audit.writer as writer_mod
+    from sandbox.audit.paths import prepare_trail_dirs
+
+    monkeypatch.setattr(chain_mod, "token_hex", lambda n: "ab" * n)
+    monkeypatch.setattr(writer_mod, "new_session_id", lambda: "20261205-000000-aaaaaa")
+    monkeypatch.setattr(time, "time", lambda: 1_764_900_000.5)
+    audit = tmp / "audit"
+    template = tmp / "key-template"
+    if not template.exists():
+        prepare_trail_dirs(tmp / "scratch", template)
+    keys = tmp / f"keys-{name}"
+    shutil.rmtree(keys, ignore_errors=True)
+    shutil.copytree(template, keys)
+    writer = AuditWriter(audit, key_directory=keys, checkpoint_every=7)
+    writer.start_session({"argv": ["t"], "mode": "enforce"})
+    return writer, audit, keys

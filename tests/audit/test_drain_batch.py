@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_helpers import pinned_writer
 from sandbox._supervise import ffi, lib
 
 from sandbox.audit import verify_trail
-from sandbox.audit.paths import prepare_trail_dirs
-from sandbox.audit.writer import AuditWriter
 from sandbox.session.recorder import Recorder
 from sandbox.supervise import Supervisor, compile_tables
 
@@ -178,23 +176,7 @@ def test_bulk_read_matches_field_by_field() -> None:
 
 def _trail(tmp: Path, monkeypatch: pytest.MonkeyPatch, batch: int) -> bytes:
     """The trail of the records delivered `batch` at a time through the session's wiring."""
-    import sandbox.audit.chain as chain_mod
-    import sandbox.audit.writer as writer_mod
-
-    # Everything random or clocked is pinned, so two trails can be compared byte for byte.
-    monkeypatch.setattr(chain_mod, "token_hex", lambda n: "ab" * n)
-    monkeypatch.setattr(writer_mod, "new_session_id", lambda: "20261205-000000-aaaaaa")
-    monkeypatch.setattr(time, "time", lambda: 1_764_900_000.5)
-    audit = tmp / "audit"
-    # one key for every trail of the test, no witness of an earlier one
-    template = tmp / "key-template"
-    if not template.exists():
-        prepare_trail_dirs(tmp / "scratch", template)
-    keys = tmp / f"keys{batch}"
-    shutil.rmtree(keys, ignore_errors=True)
-    shutil.copytree(template, keys)
-    writer = AuditWriter(audit, key_directory=keys, checkpoint_every=7)
-    writer.start_session({"argv": ["t"], "mode": "enforce"})
+    writer, audit, keys = pinned_writer(tmp, monkeypatch, str(batch))
     handed: list[Any] = []
     recorder = Recorder(writer, handed.append)
     tables = compile_tables(_policy(), {})

@@ -1,0 +1,483 @@
+/* render_event.c: drained ring records straight into sealed audit trail lines.
+ *
+ * The Python drainer used to turn each record into a DecisionEvent, an entry dict,
+ * canonical JSON and a hash chain link: ~17 us of CPU per record, on the CPU the
+ * agent's loop runs on (issue 19).  This renders the same bytes in C.  Nothing here
+ * decides anything: the line is a record of a decision already answered, and
+ * tests/audit/test_render_contract.py compares every byte of it with the Python
+ * path (sandbox/audit/canonical.py's spelling) over generated records.
+ *
+ * The spelling it must match, field by field (sandbox/audit/event.py to_entry,
+ * entries.py decision_entry, chain.py write_many, canonical.py seal):
+ * - keys sorted, "," and ":" with no spaces, UTF-8;
+ * - strings as json's encoder writes them with ensure_ascii=False: '"' and '\\'
+ *   escaped, \b \t \n \f \r short, other bytes < 0x20 as \u00xx, the rest as is;
+ *   a byte that is not part of well-formed UTF-8 (Python decodes it with
+ *   surrogateescape to U+DC80..U+DCFF) as \udcxx;
+ * - floats as Python's repr (the shortest digits that read back to the same
+ *   double); only the range a clock gives ([1e9, 1e16), and 0) is rendered here,
+ *   anything else makes the whole batch take the Python path;
+ * - "hash" is SHA-256 of the line without its own member, then keyed BLAKE2s-128
+ *   ("lgentry2") of that digest.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "render_digest.h"
+#include "supervise_api.h"
+
+/* ------------------------------------------------------------ JSON pieces */
+
+static const char HEX[] = "0123456789abcdef";
+
+struct out {
+    char *p; /* next byte */
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    memcpy(o->p, s, n);
+    o->p += n;
+}
+
+#define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+static void put_str0(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void put_u64(struct out *o, unsigned long long v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o->p++ = tmp[--n];
+}
+
+static void put_int(struct out *o, int v)
+{
+    if (v < 0) {
+        *o->p++ = '-';
+        put_u64(o, (unsigned long long)(-(long long)v));
+    } else {
+        put_u64(o, (unsigned long long)v);
+    }
+}
+
+static void put_escape_u(struct out *o, unsigned hi, unsigned char b)
+{
+    /* \u00xx for a control character, \udcxx for a byte that is not UTF-8 */
+    o->p[0] = '\\';
+    o->p[1] = 'u';
+    o->p[2] = hi == 0 ? '0' : 'd';
+    o->p[3] = hi == 0 ? '0' : 'c';
+    o->p[4] = HEX[b >> 4];
+    o->p[5] = HEX[b & 15];
+    o->p += 6;
+}
+
+/* Length of the well-formed UTF-8 sequence at s[0..n) (Unicode table 3-7, which is
+ * what Python's decoder accepts), or 0 when s[0] starts none. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        return n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        return n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 &&
+                       (s[3] & 0xC0) == 0x80
+                   ? 4
+                   : 0;
+    }
+    return 0;
+}
+
+/* The contents of a JSON string (no quotes) for bytes decoded with surrogateescape. */
+static void put_text(struct out *o, const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o->p++ = (char)c;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            *o->p++ = '\\';
+            switch (c) {
+            case '"': *o->p++ = '"'; break;
+            case '\\': *o->p++ = '\\'; break;
+            case '\b': *o->p++ = 'b'; break;
+            case '\t': *o->p++ = 't'; break;
+            case '\n': *o->p++ = 'n'; break;
+            case '\f': *o->p++ = 'f'; break;
+            case '\r': *o->p++ = 'r'; break;
+            default:
+                o->p--; /* the backslash is part of the \u00xx form */
+                put_escape_u(o, 0, c);
+            }
+            i++;
+            continue;
+        }
+        int k = utf8_len(s + i, n - i);
+        if (k == 0) {
+            put_escape_u(o, 1, c);
+            i++;
+        } else {
+            put(o, text + i, (size_t)k);
+            i += (size_t)k;
+        }
+    }
+}
+
+static void put_jstr(struct out *o, const char *text, size_t n)
+{
+    *o->p++ = '"';
+    put_text(o, text, n);
+    *o->p++ = '"';
+}
+
+/* Python's repr of d, for d == 0 or 1e9 <= d < 1e16 (fixed notation there); -1 for
+ * any other value.  repr gives the fewest significant digits that read back as d,
+ * the nearest such number when several do, ties to an even last digit.  Exact
+ * integer arithmetic: d = m * 2^e (53-bit m, -23 <= e <= 1 in this range), so with
+ * k = max(0, -e), d * 10^k * 4 = V is an integer below 2^110, and so are the
+ * bounds of the interval of numbers that read back as d (half a step either way,
+ * a quarter below when m is a power of two; included when m is even, as
+ * round-half-even reads them).  The answer is the nearest multiple of 4 * 10^t in
+ * that interval for the largest t that has one. */
+int lg_render_double(double d, char *out)
+{
+    typedef unsigned __int128 u128;
+    if (d == 0) {
+        memcpy(out, "0.0", 4);
+        return 3;
+    }
+    if (!(d >= 1e9 && d < 1e16))
+        return -1;
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1075;
+    uint64_t m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+    int k = e < 0 ? -e : 0;
+    u128 scale = 1; /* 5^k, or 2^e when e >= 0 */
+    for (int i = 0; i < (e < 0 ? k : e); i++)
+        scale *= e < 0 ? 5 : 2;
+    u128 v = (u128)m * 4 * scale, up = 2 * scale, dn = m == (1ULL << 52) ? scale : 2 * scale;
+    u128 lo = v - dn, hi = v + up;
+    int inclusive = (m & 1) == 0;
+    /* A grid finer than the interval is wide has a point in it; a coarser grid's
+     * points are also the finer one's, so the largest t is found going up from
+     * there (one or two steps; each a 128-bit division). */
+    u128 g = 4; /* 4 * 10^t */
+    int t = 0;
+    while (g * 10 < up + dn)
+        g *= 10, t++;
+    u128 c = 0;
+    for (int have = 0;; g *= 10, t++) {
+        u128 below = v / g, above = below + 1; /* the grid points around v */
+        int ok_b = below * g == v || (inclusive ? below * g >= lo : below * g > lo);
+        int ok_a = below * g != v && (inclusive ? above * g <= hi : above * g < hi);
+        if (!ok_b && !ok_a) {
+            if (!have)
+                return -1; /* cannot happen: the first grid is finer than the interval */
+            g /= 10, t--;
+            break;
+        }
+        if (ok_b && ok_a) {
+            u128 db = v - below * g, da = above * g - v;
+            c = db < da ? below : da < db ? above : (below & 1) ? above : below;
+        } else {
+            c = ok_b ? below : above;
+        }
+        have = 1;
+        if (g > hi)
+            break;
+    }
+    /* c * 10^t / 10^k: the digits of c, t - k being the decimal exponent */
+    char digits[48];
+    int nd = 0;
+    char tmp[48];
+    do {
+        tmp[nd++] = (char)('0' + (int)(c % 10));
+        c /= 10;
+    } while (c);
+    for (int i = 0; i < nd; i++)
+        digits[i] = tmp[nd - 1 - i];
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--, t++;
+    int decpt = nd + t - k; /* digits before the point: 10..16 in this range */
+    if (decpt < 1 || decpt > 17)
+        return -1;
+    int n = 0;
+    for (int i = 0; i < decpt; i++)
+        out[n++] = i < nd ? digits[i] : '0';
+    out[n++] = '.';
+    if (nd <= decpt)
+        out[n++] = '0';
+    else
+        for (int i = decpt; i < nd; i++)
+            out[n++] = digits[i];
+    out[n] = 0;
+    return n;
+}
+
+/* -------------------------------------------------------------- one record */
+
+/* The flag names in bit order (sandbox/supervise/supervisor.py _FLAGS). */
+static const struct {
+    unsigned bit;
+    const char *json;
+} FLAGS[] = {
+    {LG_EV_SIMULATED, "\"simulated\""},  {LG_EV_ROOT, "\"root\""},
+    {LG_EV_INHERITED, "\"inherited\""},  {LG_EV_EXEC_RACE, "\"exec-race\""},
+    {LG_EV_VERIFIED, "\"verified\""},    {LG_EV_TRUNCATED, "\"truncated\""},
+    {LG_EV_FAILCLOSED, "\"fail-closed\""}, {LG_EV_SHELL, "\"shell-string\""},
+    {LG_EV_WRAPPER, "\"unwrapped\""},    {LG_EV_FORWARDED, "\"forwarded\""},
+    {LG_EV_MISSING, "\"missing\""},      {LG_EV_EXECUTED, "\"executed-object\""},
+};
+
+#define HASH_GAP (1 + 8 + 96 + 1) /* ,"hash":" + digest and tag + " */
+
+static size_t cstrnlen(const char *s, size_t max)
+{
+    const char *z = memchr(s, 0, max);
+    return z ? (size_t)(z - s) : max;
+}
+
+/* An upper bound of one record's line: each byte of the target may appear twice
+ * (argv and target) as a 6-byte escape, with quotes, commas and spaces around the
+ * words; each byte of detail once; the rest is fixed text and the rule's fragments. */
+static size_t record_bound(const struct lg_render *r, const struct lg_event *e,
+                           const struct lg_render_rule *rule)
+{
+    size_t tl = LG_TARGET_MAX; /* the exec words' bytes, or the target string's */
+    if (e->action == LG_ACT_EXEC && e->argc > 0)
+        tl = e->target_len < 0 ? 0 : e->target_len > LG_TARGET_MAX ? LG_TARGET_MAX
+                                                                     : (size_t)e->target_len;
+    else
+        tl = cstrnlen(e->target, LG_TARGET_MAX);
+    return 16 * tl + 6 * cstrnlen(e->detail, LG_DETAIL_MAX) + 1100 + strlen(r->session) +
+           strlen(r->mode) + strlen(rule->refs) + strlen(rule->origin) +
+           (rule->open_action ? strlen(rule->open_action) : 0);
+}
+
+static int render_one(const struct lg_render *r, const struct lg_event *e,
+                      const struct lg_render_rule *rule, unsigned long long seq,
+                      const char prev[64], const uint32_t tag0[8], struct out *o,
+                      unsigned char digest[32], unsigned char *code)
+{
+    char ts[40], ts_decided[40];
+    if (lg_render_double((double)e->t_recv_ns / 1e9, ts) < 0 ||
+        lg_render_double((double)e->t_resp_ns / 1e9, ts_decided) < 0)
+        return -1;
+    int act = e->action, deny = e->result != LG_EFFECT_ALLOW;
+    size_t dlen = cstrnlen(e->detail, LG_DETAIL_MAX);
+    const char *action, *layer;
+    int action_code;
+    switch (act) {
+    case LG_ACT_EXEC:
+        action = "\"shell_exec\"", layer = "\"exec\"", action_code = LG_RENDER_SHELL_EXEC;
+        break;
+    case LG_ACT_CONNECT:
+    case LG_ACT_SEND:
+        action = "\"network\"", layer = "\"connect\"", action_code = LG_RENDER_NETWORK;
+        break;
+    case LG_ACT_OPEN:
+        layer = "\"carve-outs\"";
+        if (rule->open_action) {
+            action = rule->open_action, action_code = rule->open_code;
+        } else {
+            /* detail: "read" / "write", then the object's real path when it differs */
+            size_t w = cstrnlen(e->detail, dlen);
+            const char *sp = memchr(e->detail, ' ', w);
+            size_t first = sp ? (size_t)(sp - e->detail) : w;
+            int write = first == 5 && memcmp(e->detail, "write", 5) == 0;
+            action = write ? "\"file_write\"" : "\"file_read\"";
+            action_code = write ? LG_RENDER_FILE_WRITE : LG_RENDER_FILE_READ;
+        }
+        break;
+    default:
+        action = "\"unknown\"", layer = "\"seccomp\"", action_code = LG_RENDER_UNKNOWN;
+    }
+    *code = (unsigned char)(action_code << 1 | deny);
+
+    char *start = o->p;
+    PUTS(o, "{\"action\":");
+    put_str0(o, action);
+    PUTS(o, ",\"argv\":");
+    const char *raw = e->target;
+    int exec_argv = act == LG_ACT_EXEC && e->argc > 0;
+    /* exec: argc NUL-separated words in the first target_len bytes (split whole,
+     * the first argc parts kept, as the Python reader does) */
+    size_t rawlen = e->target_len < 0 ? 0
+                    : e->target_len > LG_TARGET_MAX ? LG_TARGET_MAX
+                                                    : (size_t)e->target_len;
+    if (exec_argv) {
+        *o->p++ = '[';
+        size_t pos = 0;
+        for (int k = 0; k < e->argc; k++) {
+            const char *z = memchr(raw + pos, 0, rawlen - pos);
+            size_t end = z ? (size_t)(z - raw) : rawlen;
+            if (k)
+                *o->p++ = ',';
+            put_jstr(o, raw + pos, end - pos);
+            if (!z)
+                break; /* the last part: fewer than argc words */
+            pos = end + 1;
+        }
+        *o->p++ = ']';
+    } else {
+        PUTS(o, "null");
+    }
+    PUTS(o, ",\"detail\":");
+    if (dlen)
+        put_jstr(o, e->detail, dlen);
+    else
+        PUTS(o, "null");
+    PUTS(o, ",\"errno\":");
+    put_int(o, e->err);
+    PUTS(o, ",\"event_seq\":");
+    put_u64(o, e->seq);
+    PUTS(o, ",\"exec_race\":");
+    if (e->flags & LG_EV_EXEC_RACE)
+        PUTS(o, "true");
+    else
+        PUTS(o, "false");
+    PUTS(o, ",\"flags\":[");
+    int nf = 0;
+    for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
+        if (e->flags & FLAGS[k].bit) {
+            if (nf++)
+                *o->p++ = ',';
+            put_str0(o, FLAGS[k].json);
+        }
+    *o->p++ = ']';
+    char *gap = o->p; /* the hash member goes here once the rest is hashed */
+    o->p += HASH_GAP;
+    char *after = o->p;
+    PUTS(o, ",\"layer\":");
+    put_str0(o, layer);
+    PUTS(o, ",\"mode\":");
+    put_str0(o, r->mode);
+    PUTS(o, ",\"origin\":");
+    put_str0(o, rule->origin);
+    PUTS(o, ",\"pid\":");
+    put_int(o, e->pid);
+    PUTS(o, ",\"prev\":\"");
+    put(o, prev, 64);
+    PUTS(o, "\",\"result\":");
+    if (deny)
+        PUTS(o, "\"deny\",");
+    else
+        PUTS(o, "\"allow\",");
+    put_str0(o, rule->refs);
+    PUTS(o, ",\"seq\":");
+    put_u64(o, seq);
+    PUTS(o, ",\"session\":");
+    put_str0(o, r->session);
+    PUTS(o, ",\"syscall\":");
+    put_int(o, e->syscall_nr);
+    PUTS(o, ",\"target\":\"");
+    if (exec_argv) {
+        /* the program's base name, then its arguments, joined by spaces */
+        const char *z = memchr(raw, 0, rawlen);
+        size_t end0 = z ? (size_t)(z - raw) : rawlen;
+        const char *slash = NULL;
+        for (size_t k = end0; k > 0; k--)
+            if (raw[k - 1] == '/') {
+                slash = raw + k - 1;
+                break;
+            }
+        size_t b0 = slash ? (size_t)(slash - raw) + 1 : 0;
+        put_text(o, raw + b0, end0 - b0);
+        size_t pos = end0 + 1;
+        for (int k = 1; k < e->argc && z; k++) {
+            z = memchr(raw + pos, 0, rawlen - pos);
+            size_t end = z ? (size_t)(z - raw) : rawlen;
+            *o->p++ = ' ';
+            put_text(o, raw + pos, end - pos);
+            pos = end + 1;
+        }
+    } else {
+        put_text(o, raw, cstrnlen(raw, LG_TARGET_MAX));
+    }
+    PUTS(o, "\",\"tid\":");
+    put_int(o, e->tid);
+    PUTS(o, ",\"ts\":");
+    put_str0(o, ts);
+    PUTS(o, ",\"ts_decided\":");
+    put_str0(o, ts_decided);
+    PUTS(o, ",\"type\":\"decision\"}");
+
+    struct lg_sha256 sh;
+    lg_sha256_init(&sh);
+    lg_sha256_update(&sh, (const unsigned char *)start, (size_t)(gap - start));
+    lg_sha256_update(&sh, (const unsigned char *)after, (size_t)(o->p - after));
+    lg_sha256_final(&sh, digest);
+    unsigned char tag[16];
+    lg_entry_tag(tag0, digest, tag);
+    memcpy(gap, ",\"hash\":\"", 9);
+    for (int k = 0; k < 32; k++) {
+        gap[9 + 2 * k] = HEX[digest[k] >> 4];
+        gap[10 + 2 * k] = HEX[digest[k] & 15];
+    }
+    for (int k = 0; k < 16; k++) {
+        gap[73 + 2 * k] = HEX[tag[k] >> 4];
+        gap[74 + 2 * k] = HEX[tag[k] & 15];
+    }
+    gap[105] = '"';
+    *o->p++ = '\n';
+    return 0;
+}
+
+int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int n,
+                     unsigned long long seq, const char *prev, char *out, size_t cap,
+                     size_t *used, unsigned char *digests, unsigned char *codes, int *missing)
+{
+    *missing = -1;
+    *used = 0;
+    if (r->key_len < 1 || r->key_len > 32 || n < 0)
+        return -1;
+    uint32_t tag0[8];
+    lg_tag_base(tag0, r->key, r->key_len);
+    struct out o = {out};
+    char link[64];
+    memcpy(link, prev, 64);
+    int done = 0;
+    for (; done < n; done++) {
+        const struct lg_event *e = &evs[done];
+        const struct lg_render_rule *rule =
+            e->rule >= 0 && e->rule < r->nrules ? &r->rules[e->rule] : r->none;
+        if (rule->refs == NULL) { /* filled on first use: the caller fills it and goes on */
+            *missing = e->rule;
+            break;
+        }
+        if ((size_t)(o.p - out) + record_bound(r, e, rule) > cap)
+            break; /* the caller renders the rest into a fresh buffer */
+        unsigned char *digest = digests + 32 * (size_t)done;
+        if (render_one(r, e, rule, seq + 1 + (unsigned long long)done, link, tag0, &o, digest,
+                       codes + done) < 0)
+            return -1;
+        for (int k = 0; k < 32; k++) {
+            link[2 * k] = HEX[digest[k] >> 4];
+            link[2 * k + 1] = HEX[digest[k] & 15];
+        }
+    }
+    *used = (size_t)(o.p - out);
+    return done;
+}
