@@ -362,6 +362,10 @@ int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
     }
     s->sess_root_fd = fd;
     s->sess_root_set = 1;
+    /* Asked of every stable walk (supervise_exec_stable.c), answered once: an
+     * open fd's inode never changes, and neither do the write trees' identities
+     * (taken at the start). */
+    s->sess_root_wt = lg_root_wt(s, fd);
     return fd;
 }
 

@@ -110,6 +110,17 @@ void lg_view_init(struct lg_sup *s)
     s->wt_ids_known = 1;
 }
 
+/* Is the root rootfd names a write tree's root (by identity)?  1, 0, or -1 when
+ * it cannot be stat'ed (then no walk from it is stable).  lg_session_root asks it
+ * once for the session's root: an fd's inode is fixed for the fd's life. */
+int lg_root_wt(const struct lg_sup *s, int rootfd)
+{
+    struct stat st;
+    if (fstat(rootfd, &st) < 0)
+        return -1;
+    return writable_id(s, &st) ? 1 : 0;
+}
+
 /* Does tid see the file system as landgate does (same root, same mounts)? */
 static int same_view(const struct lg_sup *s, int tid, int rootfd)
 {
@@ -143,8 +154,13 @@ static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const cha
     strcpy(cur, path);
     if (writable(t, "/"))
         return 0;
-    if (by_id && (fstat(rootfd, &st) < 0 || writable_id(s, &st)))
-        return 0;
+    if (by_id) {
+        /* the session's root: answered once (lg_session_root); another root: now */
+        int rw = s->sess_root_set && rootfd == s->sess_root_fd ? s->sess_root_wt
+                                                                 : lg_root_wt(s, rootfd);
+        if (rw != 0)
+            return 0;
+    }
     for (int hop = 0; hop <= LG_LINK_HOPS; hop++) {
         if (strncmp(cur, "/proc", 5) == 0 || strncmp(cur, "/dev/fd", 7) == 0)
             return 0;  /* magic links: resolved per process, not by these names */

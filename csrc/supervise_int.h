@@ -208,6 +208,8 @@ struct lg_sup {
     struct lg_anc_slot *anc;       /* supervise_caller.c: the walk's kept pidfds (loop thread) */
     int sess_root_set;             /* supervise_caller.c: sess_root_fd is ours (loop thread) */
     int sess_root_fd;              /* the sandbox's root (O_PATH), one per session */
+    int sess_root_wt;              /* supervise_exec_stable.c: is that root a write tree's
+                                    * root by identity?  1, 0, or -1 not known (fstat failed) */
     /* supervise_exec_head.c (loop thread): our fd directory (-2 not yet
      * opened), and the heads of files met, by identity and version */
     int exec_fd_dir;
@@ -331,6 +333,8 @@ int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *cons
 int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char *fname,
                          const char *real);
 void lg_view_init(struct lg_sup *s);
+/* ... the session root's identity answer, taken once when the root is kept */
+int lg_root_wt(const struct lg_sup *s, int rootfd);
 void lg_open_fini(struct lg_sup *s);
 /* supervise_identity.c: the open check's object judgement and identity set,
  * shared with supervise_fsop*.c. */
