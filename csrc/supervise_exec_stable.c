@@ -198,9 +198,14 @@ static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const cha
                     /* The last name is where the exec check's own walk of this
                      * name (openat2, from the same root) found its object: the
                      * real path of that object is this canonical name, so the
-                     * name is no link (a link's object has its target's path),
-                     * and the object is the one found.  Its identity answers
-                     * below what a stat of the name would (one call less). */
+                     * name is no link (a link's object has its target's path;
+                     * /proc/self/fd names an object through the mounts it was
+                     * reached by, the caller's), and the object is the one
+                     * found.  Its identity answers below what a stat of the
+                     * name would (one call less).  Taken without the name
+                     * check, a link out of reach whose target lies in a
+                     * writable tree passed as stable (test_exec_stable.py,
+                     * mid_chain). */
                     memset(&st, 0, sizeof st);
                     st.st_dev = (dev_t)obj->dev;
                     st.st_ino = (ino_t)obj->ino;
