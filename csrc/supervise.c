@@ -91,7 +91,7 @@ void lg_bench_phases_dump(void)
 {
     static const char *const names[LG_PH_N] = {
         "wake", "read", "pidfd", "valid", "ident", "judge", "resolve",
-        "spell", "head", "stable", "racy", "answer", "after"};
+        "spell", "head", "stable", "threads", "vfork", "maps", "answer", "after"};
     const char *path = getenv("LG_BENCH_PHASES_OUT");
     ph_flush();
     size_t n = ph_n < LG_PH_SAMPLES ? (size_t)ph_n : LG_PH_SAMPLES;

@@ -20,7 +20,9 @@ enum {
     LG_PH_SPELL,    /* the spelling's absolute form, the real-name judgement */
     LG_PH_HEAD,     /* #! heads */
     LG_PH_STABLE,   /* can the agent change the resolution */
-    LG_PH_RACY,     /* vfork sharers, the ranges' mappings */
+    LG_PH_THREADS,  /* the caller's thread count (/proc/TID/task) */
+    LG_PH_VFORK,    /* vfork sharers (kcmp with the parent) */
+    LG_PH_RACY,     /* the ranges' mappings (/proc/TID/maps, PROCMAP_QUERY) */
     LG_PH_ANSWER,   /* the event record and the answer */
     LG_PH_AFTER,    /* bookkeeping after the answer */
     LG_PH_N

@@ -221,8 +221,11 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
         }
         /* The thread count only matters to an exec about to be allowed (may
          * another thread rewrite what the kernel will copy?): lg_caller_threads
-         * asks /proc/TID/task then (11 us on a fresh process, the decision's
-         * most costly call), not for a denial or the ENOENT of a $PATH search. */
+         * asks /proc/TID/task then (~8 us on a fresh process, the first of its
+         * /proc lookups), not for a denial or the ENOENT of a $PATH search.
+         * Most of that is the lookup of /proc/TID itself, which the maps query
+         * needs next anyway: a bench build without the count (issue 19, exec6)
+         * decided 4.0 us faster, its maps query 3.3 us slower. */
         o->threads = -1;
         /* The identity only matters to the admitted-process table (and to the
          * inheritance walk of an exec no rule decides): lg_caller_id takes it,
@@ -362,6 +365,10 @@ int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
     }
     s->sess_root_fd = fd;
     s->sess_root_set = 1;
+    /* Asked of every stable walk (supervise_exec_stable.c), answered once: an
+     * open fd's inode never changes, and neither do the write trees' identities
+     * (taken at the start). */
+    s->sess_root_wt = lg_root_wt(s, fd);
     return fd;
 }
 

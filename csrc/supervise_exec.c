@@ -650,9 +650,13 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
      * plain file renamed over, or the cwd a relative name starts from (moved
      * by a CLONE_FS sibling) can change between our walk and the kernel's,
      * unless every name is absolute and out of the sandbox's writable trees. */
-    int racy = !have_stat || !lg_exec_obj_stable(s, tid, obj) || lg_caller_threads(tid, who) != 1;
+    int racy = !have_stat || !lg_exec_obj_stable(s, tid, obj);
+    if (!racy && lg_caller_threads(tid, who) != 1)
+        racy = 1;  /* another thread could rewrite what the kernel will copy */
+    LG_PHASE(LG_PH_THREADS);
     if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
+    LG_PHASE(LG_PH_VFORK);
     if (!racy && ranges_overflow)
         racy = 1;
     if (!racy && lg_ranges_racy(tid, raddr, rlen, nr, &after->maps_fd))

@@ -384,14 +384,19 @@ int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
     if (o->stable >= 0)
         return o->stable;
     int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
+    /* What lg_exec_object's walk found for the named file: o->real and, without a
+     * #! line, o->dev/o->ino (with one they are the last interpreter's, which has
+     * another real path: then nothing is taken from the walk) */
+    struct lg_walked found = {o->real, o->dev, o->ino};
     if (o->linked || o->scripts > 0) {
         /* Links and scripts out of the agent's reach cannot change */
-        o->stable = rootfd >= 0 && lg_exec_stable(s, tid, rootfd, o->names, o->n_names);
+        o->stable = rootfd >= 0 && lg_exec_stable_obj(s, tid, rootfd, o->names, o->n_names,
+                                                      o->scripts > 0 ? NULL : &found);
     } else {
         /* A plain file: its name is walked again by the kernel, from a cwd a
          * CLONE_FS sibling can move, or in a tree where it can be renamed
          * over */
-        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, o->fname, o->real);
+        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, o->fname, &found);
     }
     LG_PHASE(LG_PH_STABLE);
     return o->stable;

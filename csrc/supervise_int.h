@@ -208,6 +208,8 @@ struct lg_sup {
     struct lg_anc_slot *anc;       /* supervise_caller.c: the walk's kept pidfds (loop thread) */
     int sess_root_set;             /* supervise_caller.c: sess_root_fd is ours (loop thread) */
     int sess_root_fd;              /* the sandbox's root (O_PATH), one per session */
+    int sess_root_wt;              /* supervise_exec_stable.c: is that root a write tree's
+                                    * root by identity?  1, 0, or -1 not known (fstat failed) */
     /* supervise_exec_head.c (loop thread): our fd directory (-2 not yet
      * opened), and the heads of files met, by identity and version */
     int exec_fd_dir;
@@ -326,11 +328,24 @@ int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t 
  * by the agent (every link and object outside its writable trees); rootfd: the
  * session's root (O_PATH, lg_session_root), or -1 (then nothing is stable) */
 int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n);
+/* The object the exec check's own walk (openat2 from the same root) found for a
+ * name: its real path (as /proc/self/fd/N names it) and identity. */
+struct lg_walked {
+    const char *real;
+    unsigned long long dev, ino;
+};
+/* lg_exec_stable, where last (or NULL) is what the last of names resolved to:
+ * the walk takes the identity of its last component from it instead of a stat
+ * when that component's canonical name is last->real */
+int lg_exec_stable_obj(const struct lg_sup *s, int tid, int rootfd, const char *const *names,
+                       int n, const struct lg_walked *last);
 /* ... and for a plain file (no link followed, no #! line): an absolute name
  * whose object is out of the agent's reach */
 int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char *fname,
-                         const char *real);
+                         const struct lg_walked *obj);
 void lg_view_init(struct lg_sup *s);
+/* ... the session root's identity answer, taken once when the root is kept */
+int lg_root_wt(const struct lg_sup *s, int rootfd);
 void lg_open_fini(struct lg_sup *s);
 /* supervise_identity.c: the open check's object judgement and identity set,
  * shared with supervise_fsop*.c. */
