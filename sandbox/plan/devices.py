@@ -1,6 +1,6 @@
 """The sandbox's devices (issue 13): a minimal /dev, plus the device paths the policy names.
 
-With a mount namespace the sandbox gets its own /dev (csrc/launch.c minimal_dev):
+With a mount namespace the sandbox gets its own /dev (csrc/lginit.c minimal_dev):
 a tmpfs holding only DEV_NODES bound from the host, a private devpts instance
 (/dev/ptmx -> pts/ptmx), a private /dev/shm and the fd links.  A device path the
 policy's file rules name literally (`/dev/kvm`, `/dev/dri/`) is bound too; a
