@@ -237,14 +237,32 @@ def _whole_tree_base(rule: Rule, globs: tuple[str, ...]) -> str | None:
     return base
 
 
-def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
+# File systems whose directories' link count is 2 + their subdirectories, exactly: a
+# directory with st_nlink 2 there has none, and is not listed.  Not btrfs or overlayfs
+# (a directory's count is 1 there), nor network or FUSE file systems (whatever the
+# server says); ext4 counts 1 past 65,000 subdirectories, which is listed.
+_NLINK_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
+TREE_DIRS_LIMIT = 10_000  # directories of one whole tree (the key directory holds 2)
+
+
+def _whole_tree(
+    base: str, mounts: _Mounts | None = None
+) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
     """The key directory as csrc/supervise_open_tree.c judges it: (dev, ino, mount id, real
-    path) of the directory and of each directory in it, and (dev, ino) of each other entry
-    of its top level (the keys; what a symlink there points to), still denied by identity
-    for a hard link made elsewhere before the session (the sandbox cannot make one: the
-    fsop check refuses a link or rename out of a tree).  The files of its subdirectories
-    (one witness per audit directory ever used) are not listed: the launch's cost stays
-    the same however many there are.  Nothing when it does not exist."""
+    path) of the directory and of every directory beneath it, at any depth, and (dev, ino)
+    of each other entry of its top level (the keys; what a symlink there points to), still
+    denied by identity for a hard link made elsewhere before the session (the sandbox
+    cannot make one: the fsop check refuses a link or rename out of a tree).
+
+    Every directory, not only the top level's: another mount of any one of them (a bind
+    of `<keydir>/sub/deeper` elsewhere) has that directory as its root, and the open
+    check's walk of `..` stops at a mount's root, so the root itself must be a row.  The
+    files of the subdirectories (one witness per audit directory ever used) are not
+    listed, and a subdirectory is listed for its own subdirectories only where its link
+    count cannot say it has none (_NLINK_FS): the launch's cost stays the same however
+    many witness files there are.  Nothing when it does not exist; more than
+    TREE_DIRS_LIMIT directories refuse the launch (a directory without its row would
+    not be judged through another mount)."""
     dirs: list[tuple[int, int, int, str]] = []
     files: list[tuple[int, int]] = []
     flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -258,17 +276,15 @@ def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[
         os.close(top)
         # Without the directory's identity another mount's name for it is not judged.
         raise LaunchError(f"key directory {base}: {exc.strerror or exc}") from None
+    mounts = mounts or _Mounts()  # mountinfo read once, if a subdirectory asks
+    sub: list[str] = []  # the top level's subdirectories, by name
     try:
         with os.scandir(base) as it:
             entries = list(it)
         for e in entries:
             try:
                 if e.is_dir(follow_symlinks=False):
-                    fd = os.open(e.name, flags | os.O_NOFOLLOW, dir_fd=top)
-                    try:
-                        _tree_row(fd, dirs)
-                    finally:
-                        os.close(fd)
+                    sub.append(e.name)
                     continue
                 st = os.stat(e.name, dir_fd=top)
                 files.append((st.st_dev, st.st_ino))
@@ -276,9 +292,45 @@ def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[
                 pass  # gone, or a dangling link: nothing to deny by identity
     except OSError:
         pass  # unreadable: its path rules still deny everything beneath it
+    todo: list[int] = []
+    try:
+        for name in sub:
+            try:
+                todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=top))
+            except OSError:
+                pass  # gone meanwhile
+        while todo:
+            fd = todo.pop()
+            try:
+                _tree_row(fd, dirs)
+                if len(dirs) > TREE_DIRS_LIMIT:
+                    raise LaunchError(
+                        f"key directory {base}: more than {TREE_DIRS_LIMIT} directories"
+                    )
+                for name in _subdirs(fd, dirs[-1][0], mounts):
+                    try:
+                        todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd))
+                    except OSError:
+                        pass  # gone meanwhile
+            except OSError:
+                pass  # gone, or unreadable: its path rules still deny what lies beneath
+            finally:
+                os.close(fd)
     finally:
+        for fd in todo:
+            os.close(fd)
         os.close(top)
     return dirs, files
+
+
+def _subdirs(fd: int, dev: int, mounts: _Mounts) -> list[str]:
+    """The names of the subdirectories of the directory fd (O_PATH, on device dev): none
+    without a listing where its link count says so (_NLINK_FS), else read from its
+    entries (through /proc/self/fd: an O_PATH fd is not listed itself)."""
+    if os.fstat(fd).st_nlink == 2 and mounts.nlink_exact(dev):
+        return []
+    with os.scandir(f"/proc/self/fd/{fd}") as it:
+        return [e.name for e in it if e.is_dir(follow_symlinks=False)]
 
 
 def _tree_row(fd: int, out: list[tuple[int, int, int, str]]) -> None:
@@ -323,6 +375,10 @@ class _Mounts:
                     self._fstype[os.makedev(int(major), int(minor))] = right.split()[0]
             self._points = points
         return self._points
+
+    def nlink_exact(self, dev: int) -> bool:
+        """A directory on device `dev` whose link count is 2 + its subdirectories."""
+        return bool(self.points()) and self._fstype.get(dev) in _NLINK_FS
 
     def dino_exact(self, dev: int, path: str) -> bool:
         """A directory on device `dev` (at `path`) whose entries' d_ino are their st_ino.
@@ -543,7 +599,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                     # identities (csrc/supervise_open_tree.c), its files not listed.
                     got = whole.get(base)
                     if got is None:
-                        got = whole[base] = _whole_tree(base)
+                        got = whole[base] = _whole_tree(base, mounts)
                     for dev, ino, mnt, real in got[0]:
                         tree_rows.setdefault((dev, ino, access), (mnt, real, i))
                     for fid in got[1]:
