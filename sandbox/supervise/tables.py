@@ -245,8 +245,43 @@ _NLINK_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
 TREE_DIRS_LIMIT = 10_000  # directories of one whole tree (the key directory holds 2)
 
 
+def _trail_tree_base(rule: Rule, globs: tuple[str, ...], comp: Any) -> str | None:
+    """The directory of a protected write deny of a whole directory that no policy allow
+    overrides anywhere beneath it (the audit trail's directories), else None.
+
+    Such a tree is judged as the key directory is (csrc/supervise_open_tree.c: by its
+    directories' identities through another mount, a creation by its parent's, no link
+    or rename out of it) on top of its files' identities, which stay listed: a hard
+    link to a trail file made before the session is judged by nothing else.  Without
+    the tree, a file created after the launch (the next segment), or created by the
+    agent through a bind mount of the directory, was judged by its name alone.  Where
+    an exact allow overrides the deny beneath the directory (lg_judge_path), that path
+    must stay writable, which a tree's rows would not know: no rows then."""
+    if rule.origin != "protected" or not rule.overridable or rule.action != "file_write":
+        return None
+    if len(globs) != 2:
+        return None
+    base, tree = globs
+    if tree != base + "/**" or not base.startswith("/") or any(c in base for c in "*?["):
+        return None
+    for a in comp.rules:
+        p = a.path
+        if (
+            a.origin == "policy"
+            and a.effect == "allow"
+            and a.action == "file_write"
+            and p is not None
+            and p.anchored
+            and not any(c in p.glob for c in "*?[")
+        ):
+            exact = p.glob.rstrip("/") or "/"
+            if exact == base or exact.startswith(base + "/"):
+                return None  # overridden beneath: judged by name and identity only
+    return base
+
+
 def _whole_tree(
-    base: str, mounts: _Mounts | None = None
+    base: str, mounts: _Mounts | None = None, what: str = "key directory"
 ) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
     """The key directory as csrc/supervise_open_tree.c judges it: (dev, ino, mount id, real
     path) of the directory and of every directory beneath it, at any depth, and (dev, ino)
@@ -275,7 +310,7 @@ def _whole_tree(
     except OSError as exc:
         os.close(top)
         # Without the directory's identity another mount's name for it is not judged.
-        raise LaunchError(f"key directory {base}: {exc.strerror or exc}") from None
+        raise LaunchError(f"{what} {base}: {exc.strerror or exc}") from None
     mounts = mounts or _Mounts()  # mountinfo read once, if a subdirectory asks
     sub: list[str] = []  # the top level's subdirectories, by name
     try:
@@ -304,9 +339,7 @@ def _whole_tree(
             try:
                 _tree_row(fd, dirs)
                 if len(dirs) > TREE_DIRS_LIMIT:
-                    raise LaunchError(
-                        f"key directory {base}: more than {TREE_DIRS_LIMIT} directories"
-                    )
+                    raise LaunchError(f"{what} {base}: more than {TREE_DIRS_LIMIT} directories")
                 for name in _subdirs(fd, dirs[-1][0], mounts):
                     try:
                         todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd))
@@ -606,6 +639,15 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                         old = id_rows.get(fid)
                         id_rows[fid] = (access if old is None else old[0] | access, i)
                     continue
+                trail = _trail_tree_base(r, globs, comp)
+                if trail is not None:
+                    # the audit trail: its directories as a tree too; its files are still
+                    # listed by identity below (a hard link made before the session)
+                    got = whole.get(trail)
+                    if got is None:
+                        got = whole[trail] = _whole_tree(trail, mounts, "audit directory")
+                    for dev, ino, mnt, real in got[0]:
+                        tree_rows.setdefault((dev, ino, access), (mnt, real, i))
                 keys = walked.get(globs)
                 if keys is None:
                     keys = walked[globs] = _existing_keys(globs, mounts)

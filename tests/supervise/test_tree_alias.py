@@ -167,3 +167,41 @@ def test_a_refused_creation_through_another_mount_leaves_no_file(world, binds):
     for k in ("trunc", "excl", "rdonly", "tmpfile"):
         assert got.get(f"{t}:{k}") == "0", (k, p.stdout, p.stderr)
     assert sorted(n.name for n in plain.iterdir()) == ["made-excl", "made-rdonly", "made-trunc"]
+
+
+def test_the_audit_directory_through_another_mount(world, binds):
+    """The audit trail's directory bound elsewhere: no file can be created in it through
+    the bind mount (a name its path rules would refuse), nor can its segment be appended
+    to; nothing is left behind.  The twin: a bind of a plain directory creates."""
+    state = world.home / ".local" / "state"
+    env = {"XDG_CONFIG_HOME": str(world.home / ".config"), "XDG_STATE_HOME": str(state)}
+    pol = world_policy(
+        world,
+        extra_read='      - { path: "~/", effect: allow }',
+        extra_write='      - { path: "~/", effect: allow }',
+    )
+    p = landgate(world, ["true"], policy=pol, env=env)
+    assert p.returncode == 0, p.stderr
+    audit = state / "landgate" / "audit"
+    seg = sorted(audit.glob("trail-*.jsonl"))[-1]
+    plain = world.home / "plain"
+    plain.mkdir()
+    a = binds.bind(audit, world.home / "alias-audit")
+    up = binds.bind(state / "landgate", world.home / "alias-state")
+    t = binds.bind(plain, world.home / "alias-twin")
+    before = sorted(f.name for f in audit.rglob("*"))
+    script = (
+        f"echo x > {a}/forged.jsonl; echo create=$?;"
+        f" echo x > {up}/audit/forged2.jsonl; echo create_up=$?;"
+        f" echo x >> {a}/{seg.name}; echo append=$?;"
+        f" echo x > {t}/made; echo twin=$?"
+    )
+    p = landgate(world, ["sh", "-c", script], policy=pol, env=env)
+    after = sorted(f.name for f in audit.rglob("*"))
+    assert "forged.jsonl" not in after and "forged2.jsonl" not in after, after
+    got = _codes(p.stdout)
+    for k in ("create", "create_up", "append"):
+        assert got.get(k) not in (None, "0"), (k, p.stdout, p.stderr)
+    assert got.get("twin") == "0" and (plain / "made").read_text() == "x\n", (p.stdout, p.stderr)
+    assert b"\nx\n" not in seg.read_bytes()
+    assert set(before) <= set(after)

@@ -82,3 +82,46 @@ def test_the_witness_directory_is_listed_only_where_its_link_count_cannot_tell(
         assert str(keydir / "sub") in listed and str(keydir / "sub/deeper") in listed
     else:
         assert wit in listed, listed
+
+
+def _write_policy(tmp_path: Path, extra: str = "") -> object:
+    from sandbox.policy import load_policy
+
+    pol_file = tmp_path / "p.yaml"
+    pol_file.write_text(
+        "version: 1\nactions:\n  - action: file_read\n    defaultEffect: allow\n"
+        "  - action: file_write\n    defaultEffect: allow\n" + extra
+    )
+    return load_policy(pol_file, cwd=tmp_path, home=tmp_path)
+
+
+def _write_rows(pol: object) -> set[tuple[int, int]]:
+    t = tables.compile_tables(pol, {"open_check": True, "bind_later": True})  # type: ignore[arg-type]
+    return {
+        (t.c.deny_trees[k].dev, t.c.deny_trees[k].ino)
+        for k in range(t.c.n_deny_trees)
+        if t.c.deny_trees[k].access & tables.lib.LG_ACCESS_WRITE
+    }
+
+
+def test_the_audit_directory_is_a_tree_unless_an_allow_opens_part_of_it(tmp_path, monkeypatch):
+    """The audit trail's directory (a protected write deny) is a tree too; its files are
+    still identities.  The twin: a policy allow naming a path inside it (which overrides
+    the protected deny there) leaves it to names and identities, so that path stays
+    writable."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    audit = tmp_path / "state" / "landgate" / "audit"
+    (audit / "sub").mkdir(parents=True)
+    (audit / "trail-000000.jsonl").write_text("{}\n")
+    rows = _write_rows(_write_policy(tmp_path))
+    for d in (audit.parent, audit, audit / "sub"):
+        assert _key(d) in rows, d
+    t = tables.compile_tables(_write_policy(tmp_path), {"open_check": True, "bind_later": True})
+    ids = {(t.c.deny_ids[k].dev, t.c.deny_ids[k].ino) for k in range(t.c.n_deny_ids)}
+    assert _key(audit / "trail-000000.jsonl") in ids  # still by identity
+    opened = _write_policy(
+        tmp_path, f'    rules:\n      - {{ path: "{audit}/sub/", effect: allow }}\n'
+    )
+    rows = _write_rows(opened)
+    assert not {_key(audit.parent), _key(audit), _key(audit / "sub")} & rows
