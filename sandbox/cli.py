@@ -112,9 +112,11 @@ class _SessionHook:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from sandbox.policy.compiled import compile_policy
     from sandbox.policy.summary import render_check
 
     policy = _resolve_policy(args.policy)
+    compile_policy(policy)  # valid means it compiles: the glob bound is checked there
     _out(render_check(policy))
     return 0
 
@@ -165,8 +167,10 @@ def cmd_allow(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from sandbox.plan import build_display_plan, render_plan
+    from sandbox.policy.compiled import compile_policy
 
     policy = _resolve_policy(args.policy)
+    compile_policy(policy)  # what the launch refuses, the plan refuses (the glob bound)
     plan = build_display_plan(policy)
     if args.json:
         import json

@@ -338,8 +338,40 @@ def compile_policy(policy: Policy) -> Compiled:
         nr[i].glob = comp.glob(r.destination.unix_glob, path=True)
     t.net, t.n_net = nr, len(unix_rules)
     t.net_default_rule, t.net_default_effect = -1, 0
+    _check_glob_bounds(comp)
     policy.cache["compiled"] = comp
     return comp
+
+
+def _check_glob_bounds(comp: Compiled) -> None:
+    """Refuse a path glob whose program the matcher would run without its step bound
+    (csrc/glob.c: over lg_glob_path_limit() words it backtracks unbounded, a power of the
+    path's length, and the path is the agent's choice).  Only a policy's author writes
+    one (thousands of `[...]` classes or components); PolicyError at the rule's place.
+
+    Here, where the policy compiles, so `check`, `explain`, `plan` and a launch refuse the
+    same policy with the same message (one semantics), not only the supervisor's tables."""
+    from sandbox.errors import PolicyError
+
+    ffi, lib = _lib()
+    limit = int(lib.lg_glob_path_limit())
+    t = comp.c
+    rows = [(t.paths[i], t.paths[i].rule) for i in range(t.n_paths)]
+    rows += [(t.net[k], t.net[k].rule) for k in range(t.n_net)]
+    for row, idx in rows:
+        for prog in (row.glob, getattr(row, "base", ffi.NULL)):
+            if prog == ffi.NULL:
+                continue
+            words = int(lib.lg_glob_words(prog, limit + 1))
+            if words > limit:
+                src = comp.rules[idx].source
+                raise PolicyError(
+                    f"path pattern too long for the supervisor's matcher ({words - 1}+ "
+                    f"steps; at most {limit - 1}): split it into several rules",
+                    file=str(src.file),
+                    line=int(src.line),
+                    column=int(src.column),
+                )
 
 
 def _exact_allow(r: Rule) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox._supervise import ffi, lib
-from sandbox.errors import LaunchError, PolicyError
+from sandbox.errors import LaunchError
 from sandbox.policy.baseline import QUIET_UNIX_SOCKETS
 from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.locate import presets_dir
@@ -501,7 +501,6 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     keep.append(comp)
     for r in comp.rules:
         rules.append(RuleInfo(ref=r.ref(), action=r.action, rule=r, source=str(r.source)))
-    _check_glob_bounds(comp)
     t.exec, t.n_exec, t.syntax = comp.c.exec, comp.c.n_exec, comp.c.syntax
     t.paths, t.n_paths = comp.c.paths, comp.c.n_paths
     t.exec_default_rule, t.exec_default_effect = add_default("shell_exec")
@@ -810,30 +809,6 @@ def _fsop_rows(
         arr[k].rule = idx
     t.fsop = arr
     t.n_fsop = len(rows)
-
-
-def _check_glob_bounds(comp: Any) -> None:
-    """Refuse a path glob whose program the matcher would run without its step bound
-    (csrc/glob.c: over lg_glob_path_limit() words it backtracks unbounded, a power of the
-    path's length, and the path is the agent's choice).  Only a policy's author writes
-    one (thousands of `[...]` classes or components); PolicyError at the rule's place."""
-    limit = int(lib.lg_glob_path_limit())
-    rows = [(comp.c.paths[i], comp.c.paths[i].rule) for i in range(comp.c.n_paths)]
-    rows += [(comp.c.net[k], comp.c.net[k].rule) for k in range(comp.c.n_net)]
-    for row, idx in rows:
-        for prog in (row.glob, getattr(row, "base", ffi.NULL)):
-            if prog == ffi.NULL:
-                continue
-            words = int(lib.lg_glob_words(prog, limit + 1))
-            if words > limit:
-                src = comp.rules[idx].source
-                raise PolicyError(
-                    f"path pattern too long for the supervisor's matcher ({words - 1}+ "
-                    f"steps; at most {limit - 1}): split it into several rules",
-                    file=str(src.file),
-                    line=int(src.line),
-                    column=int(src.column),
-                )
 
 
 def _plan_info(plan_info: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import require_kernel
+from conftest import require_kernel, scaled
 
 from sandbox.audit import AuditWriter, verify_trail
 
@@ -76,7 +76,7 @@ def test_sandboxed_process_cannot_append_to_the_trail_or_read_the_key() -> None:
             ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=scaled(120),
             env=env,
             cwd=ws,
             check=False,

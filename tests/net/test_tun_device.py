@@ -15,7 +15,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import tun_mode
+from conftest import scaled, tun_mode
 from launch.lg_helpers import PY, ROOT, landgate, py
 
 from .conftest import nobody_rung, require_unprivileged_rung
@@ -60,7 +60,7 @@ def _as_nobody(*argv: str) -> subprocess.CompletedProcess:
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 

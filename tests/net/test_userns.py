@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RecordingServer
+from conftest import RecordingServer, scaled
 from launch.lg_helpers import PY, ROOT
 
 from .conftest import ADDRS, FakeInet, require_unprivileged_rung, wait_for
@@ -197,7 +197,7 @@ def test_nobody_egress_by_name_literal_udp_and_localhost(ctx: dict, fake_inet: F
         cwd=ctx["cwd"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -275,7 +275,7 @@ def _packet_level_checks(agent: int, fake_inet: FakeInet) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         check=True,
     )
     out = json.loads(probe.stdout)
@@ -328,7 +328,7 @@ def test_ruleset_in_the_sandbox_namespace_and_no_leftovers(ctx: dict, fake_inet:
                 release.touch()
             if how == "sigkill":
                 os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+            proc.wait(timeout=scaled(30))
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -362,7 +362,7 @@ def test_stale_resolv_dir_of_a_killed_run_is_removed(ctx: dict) -> None:
         cwd=ctx["cwd"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr

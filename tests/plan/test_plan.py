@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import scaled  # tests/conftest.py
 from launch.lg_helpers import ROOT, world_policy
 
 from sandbox.host.probe import probe_host
@@ -30,7 +31,7 @@ def _cli(world, *args):
         cwd=world.workspace,
         env=e,
         capture_output=True,
-        timeout=60,
+        timeout=scaled(60),
     )
     assert p.returncode == 0, p.stderr
     return p.stdout
@@ -46,7 +47,7 @@ def test_plan_json_against_host(world):
         cwd=world.workspace,
         env=e,
         capture_output=True,
-        timeout=60,
+        timeout=scaled(60),
     ).stdout
     plan = json.loads(out)
     assert plan["landlock"]["abi"] == max(0, lib.lg_probe_landlock_abi())

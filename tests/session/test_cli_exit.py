@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import scaled  # tests/conftest.py
 
 # argv[1]: the landgate words; argv[2]: what else the process does first.
 PROBE = r"""
@@ -65,7 +66,7 @@ def _landgate(
         text=True,
         env=env,
         cwd=cwd,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 

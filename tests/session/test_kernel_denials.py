@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require_kernel
+from conftest import require_kernel, scaled
 from launch.lg_helpers import PY, ROOT, landgate
 
 from sandbox.audit import verify_trail
@@ -218,7 +218,7 @@ def test_doctor_states_this_kernels_recording() -> None:
         [PY, "-m", "sandbox", "doctor"],
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         capture_output=True,
-        timeout=120,
+        timeout=scaled(120),
     )
     assert p.returncode == 0, p.stderr
     gap = recording_gap(host.landlock_abi, host.kernel_audit)
@@ -377,7 +377,7 @@ def test_denials_outside_every_grant_are_recorded_once_by_the_layer_that_decided
         [PY, "-m", "sandbox", "audit", "show", "--denied", "--json"],
         env=env,
         capture_output=True,
-        timeout=60,
+        timeout=scaled(60),
     )
     shown = [json.loads(line) for line in show.stdout.splitlines() if line.strip()]
     assert [e["layer"] for e in shown if e.get("target") == str(outside)] == ["carve-outs"] * 2

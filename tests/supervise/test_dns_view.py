@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_kernel
+from conftest import require_kernel, scaled
 from net.conftest import ADDRS, FakeInet, fake_inet  # noqa: F401  (the session-scoped fixture)
 
 from sandbox.host.probe import probe_host
@@ -95,7 +95,7 @@ actions:
         cwd=tmp_path,
         env=env,
         capture_output=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert p.returncode == 0, p.stderr.decode()

@@ -40,7 +40,7 @@ def attempt(port, data, fam=socket.AF_INET, host='127.0.0.1'):
 
 
 def wait_for(cond, timeout=3.0):
-    end = time.monotonic() + timeout
+    end = time.monotonic() + scaled(timeout)  # a slow (emulated) machine waits longer
     while time.monotonic() < end and not cond():
         time.sleep(0.02)
 

@@ -4,6 +4,9 @@ without a budget, a power of the path's length, on a path the agent chooses)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,49 @@ def test_a_long_glob_within_the_bound_compiles(tmp_path, monkeypatch):
     pol = load_policy(_policy(tmp_path, 100), cwd=tmp_path, home=tmp_path)
     tables = compile_tables(pol, {"open_check": True, "bind_later": True})
     assert tables.c.n_paths >= 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("check",), ("explain", "file_read", "/data/ab"), ("plan",)],
+    ids=["check", "explain", "plan"],
+)
+def test_check_explain_and_plan_refuse_the_policy_the_run_refuses(tmp_path, argv):
+    """One semantics: a policy the launch refuses is not `valid` to `check`, and `explain`
+    and `plan` refuse it with the same file:line message (exit 1, an invalid policy; no
+    traceback)."""
+    limit = lib.lg_glob_path_limit()
+    path = _policy(tmp_path, limit // 4)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", argv[0], "--policy", str(path), *argv[1:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert f"{path}:7:" in proc.stderr and "too long" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("check",), ("explain", "file_read", "/data/ab"), ("plan",)],
+    ids=["check", "explain", "plan"],
+)
+def test_check_and_explain_accept_a_long_glob_within_the_bound(tmp_path, argv):
+    """The twin: the same policy with a long pattern the matcher runs within its bound."""
+    path = _policy(tmp_path, 100)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", argv[0], "--policy", str(path), *argv[1:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode in (0, 1), (proc.returncode, proc.stderr)  # explain: 1 = denied
+    assert "too long" not in proc.stderr
