@@ -20,6 +20,11 @@
  *    tree's device but on another mount than the tree's are walked: on the
  *    tree's own mount the kernel's name is the only one a directory has.
  *
+ * The audit trail's directories are trees too, for writing (tables.py
+ * _trail_tree_base), unless a policy allow overrides their deny beneath them;
+ * their files also stay in the identity set (a hard link made before the
+ * session), so for them this adds to the per-file walk, it does not replace it.
+ *
  * A creation (O_CREAT of a new name, O_TMPFILE) is judged by its parent
  * directory here before anything is made (supervise_open.c), so a refused
  * creation through another mount leaves no empty file in the tree.
