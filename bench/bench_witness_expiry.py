@@ -16,7 +16,13 @@
    archive as one file of M records (an earlier version's expired.jsonl, which
    lookups still read until a pass splits it), and split into its 16 shards.
 
+4. A session's start (AuditWriter.start_session: what the launch waits for before the
+   agent is released) with N witness files and no pass in the last hour, as during a
+   backlog: the writer asks `due` there.  The witnesses' directories exist, so a pass
+   moves nothing and every round starts in the same state (the stamp is removed).
+
     .venv/bin/python bench/bench_witness_expiry.py [N] [M]
+    .venv/bin/python bench/bench_witness_expiry.py --starts [N ...]   (4 alone)
 """
 
 from __future__ import annotations
@@ -174,7 +180,47 @@ def lookup(root: Path, m: int, rounds: int = 200) -> None:
     )
 
 
+def session_starts(root: Path, n: int, rounds: int = 40) -> tuple[float, float]:
+    """(median start_session ms, median due() ms) with n witness files, no recent pass."""
+    from sandbox.audit.writer import AuditWriter
+
+    base = root / f"starts-{n}"
+    kdir, audit = base / "keys", base / "audit"
+    prepare_trail_dirs(audit, kdir)
+    key = load_key(kdir, create=False)
+    for i in range(n):
+        d = base / "live" / f"audit-{i}"
+        d.mkdir(parents=True)
+        w = Witness(str(d), 2049, 1000 + i, f"{i:032x}", 10, "ab" * 32, "cd" * 32)
+        publish_witness(key, kdir, d, w)
+    stamp = kdir / WITNESS_DIR / expiry.STAMP_NAME
+    starts, dues = [], []
+    for _ in range(rounds):
+        stamp.unlink(missing_ok=True)
+        t = time.perf_counter()
+        expiry.due(kdir)
+        dues.append(time.perf_counter() - t)
+        w = AuditWriter(audit, key_directory=kdir)
+        t = time.perf_counter()
+        w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+        starts.append(time.perf_counter() - t)
+        w.end_session(0)
+        w.close()
+    return statistics.median(starts) * 1e3, statistics.median(dues) * 1e3
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--starts"]:
+        sizes = [int(a) for a in sys.argv[2:]] or [0, 1000, 5000]
+        print(f"sandbox from {Path(expiry.__file__).parents[1]}")
+        root = Path(tempfile.mkdtemp(prefix="lg-witness-bench-"))
+        try:
+            for n in sizes:
+                start, due = session_starts(root, n)
+                print(f"{n:6d} witness files: start_session {start:6.2f} ms, due {due:6.3f} ms")
+        finally:
+            shutil.rmtree(root)
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4300
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 4000
     print(f"sandbox from {Path(expiry.__file__).parents[1]}")

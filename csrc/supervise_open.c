@@ -37,8 +37,9 @@
  *     the job before) and umask (its own fs_struct:
  *     unshare(CLONE_FS)) and only the capabilities the agent keeps, so it
  *     cannot open what the kernel would refuse the caller.  O_CREAT of a
- *     missing name is judged by the parent's real path plus the name BEFORE
- *     anything is created, then created with openat2 beneath the parent
+ *     missing name is judged by the parent's real path plus the name, and by
+ *     the parent's identity against the trees denied whole (supervise_tree.h),
+ *     BEFORE anything is created, then created with openat2 beneath the parent
  *     (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: no dangling-symlink creation of
  *     another name) and judged again (a racing link(2) may have put a denied
  *     inode there; O_TRUNC is applied only after that judgement).
@@ -84,6 +85,7 @@
 
 #include "kernel_compat.h"
 #include "supervise_open.h"
+#include "supervise_tree.h"
 
 
 /* Loop thread: resolve, judge, hand to an opener.  Answers on every path.
@@ -348,6 +350,16 @@ learned:
                              (flags & __O_TMPFILE) == __O_TMPFILE ? "" : j->name);
             d = (w < 0 || (size_t)w >= sizeof real) ? -ENAMETOOLONG
                 : (lg_judge_path(&s->t, real, strlen(real), access, &rule) & access) ? 1 : 0;
+        }
+        if (d == 0 && s->t.n_deny_trees > 0) {
+            /* The parent's identity too (a tree reached through another mount, whose path
+             * no rule names): decided here, before the opener creates anything, so a
+             * refused creation leaves no empty file behind.  The opener's judgement of
+             * the created object stays, for a name raced in by link(2). */
+            int tr = -1;
+            d = lg_tree_dir(&s->t, j->parent, dirpath, access, &tr);
+            if (d > 0)
+                rule = tr;
         }
     }
     if (d != 0) {

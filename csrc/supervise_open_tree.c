@@ -3,8 +3,9 @@
  * landgate's key directory (the checkpoint key, the witness) grows with every
  * audit directory ever used: one witness file each.  Denying each file by its
  * (dev, ino) meant listing them all at every launch.  Instead the tables name
- * the directory and its subdirectories (struct lg_tree_id) and the judgement
- * asks where an object lies:
+ * the directory and every directory beneath it, at any depth (struct
+ * lg_tree_id; tables.py finds them without listing the witness files) and the
+ * judgement asks where an object lies:
  *
  *  - its real path (the kernel's name for it, symlinks resolved) beneath a
  *    tree's real path: the path rules already deny it (the key directory's
@@ -13,9 +14,20 @@
  *  - reached through another mount of the same file system (a bind mount of
  *    the key directory, or of a directory above it, elsewhere), its path
  *    says nothing: the directories above it are then compared with the trees'
- *    identities, walking ".." up to the root of that mount.  Only objects on a
+ *    identities, walking ".." up to the root of that mount.  That root is
+ *    itself one of the tree's directories when the mount is of a directory in
+ *    the tree (however deep): every one is a row.  Only objects on a
  *    tree's device but on another mount than the tree's are walked: on the
  *    tree's own mount the kernel's name is the only one a directory has.
+ *
+ * The audit trail's directories are trees too, for writing (tables.py
+ * _trail_tree_base), unless a policy allow overrides their deny beneath them;
+ * their files also stay in the identity set (a hard link made before the
+ * session), so for them this adds to the per-file walk, it does not replace it.
+ *
+ * A creation (O_CREAT of a new name, O_TMPFILE) is judged by its parent
+ * directory here before anything is made (supervise_open.c), so a refused
+ * creation through another mount leaves no empty file in the tree.
  *
  * What this does not see is a hard link to one of the tree's files made in
  * another directory: a file has no parent to walk to.  The sandbox cannot make

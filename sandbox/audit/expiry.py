@@ -40,9 +40,13 @@ deleted again and again: none of the 3,363 records here repeats a name, so it is
 done.
 
 When: not on the launch path.  Once a session has started (AuditWriter.start_session),
-the audit writer asks `due` (two stats, usually) and, only when a pass is due, runs
-maybe_expire on a thread of its own, so it overlaps the agent and close() waits for it;
-what it moves only shortens the next launches' walk.
+the audit writer asks `due` (two stats, never a listing: the session's start costs the
+same whatever the backlog) and, only when a pass may be due, runs maybe_expire on a
+thread of its own, which counts the witness files, so it overlaps the agent and close()
+waits for it.  A pass that finds EXPIRE_ABOVE files or fewer stamps too: the next hour's
+sessions start no thread.  Nothing is moved later than it would have been but by that
+hour, and nothing is ever dropped; what is moved only shortens lookups and listings
+(the launch no longer lists the witness files: sandbox.supervise.tables).
 """
 
 from __future__ import annotations
@@ -77,32 +81,44 @@ class Expired(Record):
 
 
 def due(key_directory: Path, now: float | None = None) -> bool:
-    """Whether maybe_expire has anything to do: an old archive to split, or more than
-    EXPIRE_ABOVE witness files and no pass in the last EXPIRE_EVERY seconds.  Cheap
-    enough for the launch (the writer asks before it starts a thread for the pass): two
-    stats while the last pass is recent, one listdir otherwise."""
+    """Whether maybe_expire may have anything to do: an old archive to split, or no
+    complete pass in the last EXPIRE_EVERY seconds (the pass itself counts the files).
+    Two stats, never a listing: the writer asks at every session's start, and a
+    backlog of thousands of witness files must not make that start slower (listing
+    5,000 names there took 5.5 ms)."""
     wdir = key_directory / WITNESS_DIR
     if _exists(wdir / EXPIRED_NAME):
         return True
-    return not _recent(wdir, now) and _count(wdir) > EXPIRE_ABOVE
+    return not _recent(wdir, now)
 
 
 def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | None:
-    """Split an old archive if there is one; then run expire_witnesses when the witness
-    directory holds more than EXPIRE_ABOVE files and the last pass is more than
-    EXPIRE_EVERY seconds old; None when not run.  A pass moves at most EXPIRE_BATCH;
-    when it had more to do the stamp is left, so the next session's pass goes on."""
+    """Split an old archive if there is one; then, when the last pass is more than
+    EXPIRE_EVERY seconds old, run expire_witnesses if the witness directory holds more
+    than EXPIRE_ABOVE files; None when not run.  A pass moves at most EXPIRE_BATCH;
+    when it had more to do the stamp is left, so the next session's pass goes on.  A
+    pass that found too few files to run stamps as a complete one does: the sessions of
+    the next hour do not start a thread to count them again."""
     wdir = key_directory / WITNESS_DIR
     if _exists(wdir / EXPIRED_NAME):
         # Whatever the count and the stamp: until it is split, every lookup that misses
         # a witness file reads it in full.
         split_old_archive(key_directory)
-    if _recent(wdir, now) or _count(wdir) <= EXPIRE_ABOVE:
+    if _recent(wdir, now):
         return None
     now = time.time() if now is None else now
-    result = expire_witnesses(key_directory, batch=EXPIRE_BATCH)
-    if result.more:
-        return result
+    names = _names(wdir)
+    if len(names) <= EXPIRE_ABOVE:
+        _stamp(wdir, now)
+        return None
+    result = expire_witnesses(key_directory, batch=EXPIRE_BATCH, names=names)
+    if not result.more:
+        _stamp(wdir, now)
+    return result
+
+
+def _stamp(wdir: Path, now: float) -> None:
+    """The stamp's mtime set to `now`: a pass completed then."""
     stamp = wdir / STAMP_NAME
     try:
         fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -110,7 +126,6 @@ def maybe_expire(key_directory: Path, now: float | None = None) -> Expired | Non
         os.utime(stamp, (now, now))
     except OSError as exc:
         raise AuditError(f"cannot write {stamp}: {exc.strerror}") from exc
-    return result
 
 
 def _exists(path: Path) -> bool:
@@ -137,24 +152,24 @@ def _recent(wdir: Path, now: float | None) -> bool:
         raise AuditError(f"cannot stat {stamp}: {exc.strerror}") from exc
 
 
-def _count(wdir: Path) -> int:
-    """The witness files in the witness directory."""
+def _names(wdir: Path) -> list[str]:
+    """The witness files in the witness directory, sorted."""
     try:
-        return sum(1 for n in os.listdir(wdir) if _NAME_RE.match(n))
+        return sorted(n for n in os.listdir(wdir) if _NAME_RE.match(n))
     except OSError as exc:
         raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
 
 
-def expire_witnesses(key_directory: Path, batch: int | None = None) -> Expired:
+def expire_witnesses(
+    key_directory: Path, batch: int | None = None, names: list[str] | None = None
+) -> Expired:
     """Move the witness of every audit directory that no longer exists (the first `batch`
     of them, when given) into the archive.  A witness that cannot be read as JSON, or
     whose directory cannot be judged (any error but "no such file or directory"), stays
-    where it is."""
+    where it is.  `names`: the witness directory's listing, when the caller has it."""
     wdir = key_directory / WITNESS_DIR
-    try:
-        names = sorted(n for n in os.listdir(wdir) if _NAME_RE.match(n))
-    except OSError as exc:
-        raise AuditError(f"cannot read witness directory {wdir}: {exc.strerror}") from exc
+    if names is None:
+        names = _names(wdir)
     # A first look without the lock (reading every file must not hold up the writers);
     # what it picks is looked at again under the lock.
     candidates: list[str] = []

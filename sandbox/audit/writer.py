@@ -74,6 +74,9 @@ class RecordSource(Protocol):
 
 FLUSH_WINDOW_MS = 100
 _FLUSH_INTERVAL = 0.05  # half the promised window: the fsync itself takes time
+# A due witness expiry pass starts this long after its session's start (the flusher starts
+# it), or at close(), whichever comes first: never while the launch releases the agent.
+_EXPIRY_DELAY = 0.02
 _flock = fcntl.flock
 _fstat = os.fstat
 _LOCK_EX, _LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
@@ -144,6 +147,7 @@ class AuditWriter:
         # The witness expiry (expiry.py), started with the first session: off the launch.
         self._expiry: threading.Thread | None = None
         self._expiry_asked = False
+        self._expiry_at: float | None = None  # when a due pass starts (monotonic), if due
         self.expiry_error: str | None = None  # why the last expiry pass failed, if it did
         self._stop = threading.Event()
         self._flusher = threading.Thread(
@@ -333,6 +337,13 @@ class AuditWriter:
         self._stop.set()
         if self._flusher.is_alive() and self._flusher is not threading.current_thread():
             self._flusher.join()
+        with self._tlock:
+            run_now = self._expiry_at is not None and self._expiry is None
+            self._expiry_at = None
+        if run_now:
+            # Due, and the session was too short for the flusher to start it: here, so
+            # a backlog is worked off by short sessions too.
+            self._expire()
         if self._expiry is not None and self._expiry is not threading.current_thread():
             # Its moves are crash-safe (appended and fsynced before the unlink), but one cut
             # short by the process's exit would be appended again by the next pass.
@@ -490,19 +501,31 @@ class AuditWriter:
             )
 
     def _start_expiry(self) -> None:
-        """Here, not before the plan: the agent is about to be released, and a pass that
-        is due (hourly, or while a backlog lasts: up to EXPIRE_BATCH moves, ~45 ms)
-        overlaps it instead of delaying it.  close() waits for it.  Asking costs two
-        stats, usually; no thread when nothing is due (a tool-level session's writer)."""
+        """Here, not before the plan; and only asked here (two stats whatever the backlog,
+        the pass counts the files): a pass that is due (hourly, or while a backlog lasts:
+        up to EXPIRE_BATCH moves, ~45 ms) starts _EXPIRY_DELAY later on a thread of its
+        own (the flusher starts it), so it overlaps the agent instead of delaying its
+        release, neither a listing nor a thread on the launch's path.  close() runs it
+        if it has not started, and waits for it.  Nothing when the last pass is recent
+        (a tool-level session's writer, any session within the hour after a pass)."""
         try:
             if not expiry.due(self.key_directory):
                 return
         except AuditError as exc:
             self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
             return
-        self._expiry = threading.Thread(
-            target=self._expire, name="landgate-witness-expiry", daemon=True
-        )
+        self._expiry_at = time.monotonic() + _EXPIRY_DELAY
+
+    def _expiry_tick(self) -> None:
+        """The flusher, at each wake: start a due pass once its time has come."""
+        with self._tlock:
+            at = self._expiry_at
+            if at is None or time.monotonic() < at or self._closed:
+                return
+            self._expiry_at = None
+            self._expiry = threading.Thread(
+                target=self._expire, name="landgate-witness-expiry", daemon=True
+            )
         self._expiry.start()
 
     def _expire(self) -> None:
@@ -518,6 +541,7 @@ class AuditWriter:
         while not self._stop.wait(_FLUSH_INTERVAL):
             try:
                 self._flush_once()
+                self._expiry_tick()
             except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
                 with self._tlock:
                     self._fail(f"audit flusher failed: {exc}")

@@ -237,14 +237,67 @@ def _whole_tree_base(rule: Rule, globs: tuple[str, ...]) -> str | None:
     return base
 
 
-def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
+# File systems whose directories' link count is 2 + their subdirectories, exactly: a
+# directory with st_nlink 2 there has none, and is not listed.  Not btrfs or overlayfs
+# (a directory's count is 1 there), nor network or FUSE file systems (whatever the
+# server says); ext4 counts 1 past 65,000 subdirectories, which is listed.
+_NLINK_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
+TREE_DIRS_LIMIT = 10_000  # directories of one whole tree (the key directory holds 2)
+
+
+def _trail_tree_base(rule: Rule, globs: tuple[str, ...], comp: Any) -> str | None:
+    """The directory of a protected write deny of a whole directory that no policy allow
+    overrides anywhere beneath it (the audit trail's directories), else None.
+
+    Such a tree is judged as the key directory is (csrc/supervise_open_tree.c: by its
+    directories' identities through another mount, a creation by its parent's, no link
+    or rename out of it) on top of its files' identities, which stay listed: a hard
+    link to a trail file made before the session is judged by nothing else.  Without
+    the tree, a file created after the launch (the next segment), or created by the
+    agent through a bind mount of the directory, was judged by its name alone.  Where
+    an exact allow overrides the deny beneath the directory (lg_judge_path), that path
+    must stay writable, which a tree's rows would not know: no rows then."""
+    if rule.origin != "protected" or not rule.overridable or rule.action != "file_write":
+        return None
+    if len(globs) != 2:
+        return None
+    base, tree = globs
+    if tree != base + "/**" or not base.startswith("/") or any(c in base for c in "*?["):
+        return None
+    for a in comp.rules:
+        p = a.path
+        if (
+            a.origin == "policy"
+            and a.effect == "allow"
+            and a.action == "file_write"
+            and p is not None
+            and p.anchored
+            and not any(c in p.glob for c in "*?[")
+        ):
+            exact = p.glob.rstrip("/") or "/"
+            if exact == base or exact.startswith(base + "/"):
+                return None  # overridden beneath: judged by name and identity only
+    return base
+
+
+def _whole_tree(
+    base: str, mounts: _Mounts | None = None, what: str = "key directory"
+) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
     """The key directory as csrc/supervise_open_tree.c judges it: (dev, ino, mount id, real
-    path) of the directory and of each directory in it, and (dev, ino) of each other entry
-    of its top level (the keys; what a symlink there points to), still denied by identity
-    for a hard link made elsewhere before the session (the sandbox cannot make one: the
-    fsop check refuses a link or rename out of a tree).  The files of its subdirectories
-    (one witness per audit directory ever used) are not listed: the launch's cost stays
-    the same however many there are.  Nothing when it does not exist."""
+    path) of the directory and of every directory beneath it, at any depth, and (dev, ino)
+    of each other entry of its top level (the keys; what a symlink there points to), still
+    denied by identity for a hard link made elsewhere before the session (the sandbox
+    cannot make one: the fsop check refuses a link or rename out of a tree).
+
+    Every directory, not only the top level's: another mount of any one of them (a bind
+    of `<keydir>/sub/deeper` elsewhere) has that directory as its root, and the open
+    check's walk of `..` stops at a mount's root, so the root itself must be a row.  The
+    files of the subdirectories (one witness per audit directory ever used) are not
+    listed, and a subdirectory is listed for its own subdirectories only where its link
+    count cannot say it has none (_NLINK_FS): the launch's cost stays the same however
+    many witness files there are.  Nothing when it does not exist; more than
+    TREE_DIRS_LIMIT directories refuse the launch (a directory without its row would
+    not be judged through another mount)."""
     dirs: list[tuple[int, int, int, str]] = []
     files: list[tuple[int, int]] = []
     flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -257,18 +310,16 @@ def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[
     except OSError as exc:
         os.close(top)
         # Without the directory's identity another mount's name for it is not judged.
-        raise LaunchError(f"key directory {base}: {exc.strerror or exc}") from None
+        raise LaunchError(f"{what} {base}: {exc.strerror or exc}") from None
+    mounts = mounts or _Mounts()  # mountinfo read once, if a subdirectory asks
+    sub: list[str] = []  # the top level's subdirectories, by name
     try:
         with os.scandir(base) as it:
             entries = list(it)
         for e in entries:
             try:
                 if e.is_dir(follow_symlinks=False):
-                    fd = os.open(e.name, flags | os.O_NOFOLLOW, dir_fd=top)
-                    try:
-                        _tree_row(fd, dirs)
-                    finally:
-                        os.close(fd)
+                    sub.append(e.name)
                     continue
                 st = os.stat(e.name, dir_fd=top)
                 files.append((st.st_dev, st.st_ino))
@@ -276,9 +327,43 @@ def _whole_tree(base: str) -> tuple[list[tuple[int, int, int, str]], list[tuple[
                 pass  # gone, or a dangling link: nothing to deny by identity
     except OSError:
         pass  # unreadable: its path rules still deny everything beneath it
+    todo: list[int] = []
+    try:
+        for name in sub:
+            try:
+                todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=top))
+            except OSError:
+                pass  # gone meanwhile
+        while todo:
+            fd = todo.pop()
+            try:
+                _tree_row(fd, dirs)
+                if len(dirs) > TREE_DIRS_LIMIT:
+                    raise LaunchError(f"{what} {base}: more than {TREE_DIRS_LIMIT} directories")
+                for name in _subdirs(fd, dirs[-1][0], mounts):
+                    try:
+                        todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd))
+                    except OSError:
+                        pass  # gone meanwhile
+            except OSError:
+                pass  # gone, or unreadable: its path rules still deny what lies beneath
+            finally:
+                os.close(fd)
     finally:
+        for fd in todo:
+            os.close(fd)
         os.close(top)
     return dirs, files
+
+
+def _subdirs(fd: int, dev: int, mounts: _Mounts) -> list[str]:
+    """The names of the subdirectories of the directory fd (O_PATH, on device dev): none
+    without a listing where its link count says so (_NLINK_FS), else read from its
+    entries (through /proc/self/fd: an O_PATH fd is not listed itself)."""
+    if os.fstat(fd).st_nlink == 2 and mounts.nlink_exact(dev):
+        return []
+    with os.scandir(f"/proc/self/fd/{fd}") as it:
+        return [e.name for e in it if e.is_dir(follow_symlinks=False)]
 
 
 def _tree_row(fd: int, out: list[tuple[int, int, int, str]]) -> None:
@@ -323,6 +408,10 @@ class _Mounts:
                     self._fstype[os.makedev(int(major), int(minor))] = right.split()[0]
             self._points = points
         return self._points
+
+    def nlink_exact(self, dev: int) -> bool:
+        """A directory on device `dev` whose link count is 2 + its subdirectories."""
+        return bool(self.points()) and self._fstype.get(dev) in _NLINK_FS
 
     def dino_exact(self, dev: int, path: str) -> bool:
         """A directory on device `dev` (at `path`) whose entries' d_ino are their st_ino.
@@ -542,13 +631,22 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                     # identities (csrc/supervise_open_tree.c), its files not listed.
                     got = whole.get(base)
                     if got is None:
-                        got = whole[base] = _whole_tree(base)
+                        got = whole[base] = _whole_tree(base, mounts)
                     for dev, ino, mnt, real in got[0]:
                         tree_rows.setdefault((dev, ino, access), (mnt, real, i))
                     for fid in got[1]:
                         old = id_rows.get(fid)
                         id_rows[fid] = (access if old is None else old[0] | access, i)
                     continue
+                trail = _trail_tree_base(r, globs, comp)
+                if trail is not None:
+                    # the audit trail: its directories as a tree too; its files are still
+                    # listed by identity below (a hard link made before the session)
+                    got = whole.get(trail)
+                    if got is None:
+                        got = whole[trail] = _whole_tree(trail, mounts, "audit directory")
+                    for dev, ino, mnt, real in got[0]:
+                        tree_rows.setdefault((dev, ino, access), (mnt, real, i))
                 keys = walked.get(globs)
                 if keys is None:
                     keys = walked[globs] = _existing_keys(globs, mounts)

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -203,16 +204,21 @@ def test_maybe_expire_runs_above_the_threshold_at_most_hourly(trail: Trail, tmp_
     data = b'{"not": "a witness"}\n'
     for i in range(EXPIRE_ABOVE):  # names it counts; not witnesses: kept
         (wdir / f"dir-{i:032x}.json").write_bytes(data)
+    stamp = wdir / expiry.STAMP_NAME
     assert maybe_expire(trail.keys, now=1e9) is None  # at the threshold: not run
+    assert stamp.stat().st_mtime == 1e9  # but counted: a pass, the next in an hour
     gone = Trail(tmp_path / "gone", trail.keys)
     fill(gone, 2)
     shutil.rmtree(gone.dir)
-    result = maybe_expire(trail.keys, now=1e9)
+    os.utime(stamp, (1e9, 1e9))  # fill's own session stamped by the real clock
+    assert maybe_expire(trail.keys, now=1e9 + EXPIRE_EVERY - 1) is None  # too soon
+    result = maybe_expire(trail.keys, now=1e9 + EXPIRE_EVERY)
     assert result is not None and result.moved == 1
     fill(gone, 2)
     shutil.rmtree(gone.dir)
-    assert maybe_expire(trail.keys, now=1e9 + EXPIRE_EVERY - 1) is None  # too soon
-    result = maybe_expire(trail.keys, now=1e9 + EXPIRE_EVERY)
+    os.utime(stamp, (1e9 + EXPIRE_EVERY, 1e9 + EXPIRE_EVERY))
+    assert maybe_expire(trail.keys, now=1e9 + 2 * EXPIRE_EVERY - 1) is None  # too soon
+    result = maybe_expire(trail.keys, now=1e9 + 2 * EXPIRE_EVERY)
     assert result is not None and result.moved == 1
 
 
@@ -255,14 +261,14 @@ def test_a_session_runs_the_expiry_once_it_has_started(trail: Trail, tmp_path: P
 def test_a_pass_is_due_above_the_threshold_unless_recent_or_to_split(
     trail: Trail, tmp_path: Path
 ) -> None:
-    """What the writer asks before it starts a thread: the same conditions maybe_expire
-    runs under (and an old archive to split, whatever they say)."""
+    """What the writer asks before it starts a thread: no pass in the last hour (the
+    pass counts the files, not `due`), or an old archive to split, whatever the stamp."""
     prepare_trail_dirs(trail.dir, trail.keys)
-    assert not expiry.due(trail.keys)
-    _gone_trails(trail, tmp_path, EXPIRE_ABOVE)
-    assert not expiry.due(trail.keys)  # at the threshold
-    _gone_trails(trail, tmp_path / "more", 1)
-    assert expiry.due(trail.keys)
+    assert expiry.due(trail.keys)  # never a pass: the thread counts
+    assert maybe_expire(trail.keys) is None  # nothing there: counted, stamped
+    assert not expiry.due(trail.keys)  # a pass in the last hour
+    _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
+    assert expiry.due(trail.keys)  # _gone_trails removed the stamp
     stamp = trail.keys / "witness" / expiry.STAMP_NAME
     stamp.touch()
     assert not expiry.due(trail.keys)  # a pass in the last hour
@@ -271,14 +277,75 @@ def test_a_pass_is_due_above_the_threshold_unless_recent_or_to_split(
     assert expiry.due(trail.keys)  # an old archive to split: at once
 
 
-def test_no_thread_when_nothing_is_due(trail: Trail) -> None:
-    """A session's writer with nothing to expire starts no thread (a tool-level session
-    pays two stats, not a thread)."""
-    fill(trail, 1)
+def test_a_session_start_does_not_list_the_witness_directory(
+    trail: Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a backlog lasts (no stamp), start_session asks `due` (two stats) and neither
+    lists the witness directory (thousands of names) nor starts a thread: the pass starts
+    later, on a thread of its own, or at close() for a session too short for that.  It
+    still moves every gone witness, and each is still found."""
+    gone = _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
+    listed: list[str] = []
+    phase = ["before"]
+    real_listdir = os.listdir
+
+    def listdir(path: object = ".") -> list[str]:
+        if Path(str(path)).name == "witness":
+            listed.append(phase[0])
+        return real_listdir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(expiry.os, "listdir", listdir)
+    w = trail.writer()
+    phase[0] = "start"
+    threads = threading.active_count()
+    w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+    assert threading.active_count() == threads  # no thread started
+    phase[0] = "after"
+    w.end_session(0)
+    w.close()
+    assert w.expiry_error is None
+    assert listed and "start" not in listed, listed
+    assert witness_files(trail) == [witness_file(trail.keys, trail.dir)]  # the live one
+    key = load_key(trail.keys, create=False)
+    assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+
+
+def test_a_longer_session_runs_the_expiry_on_its_own_thread_meanwhile(
+    trail: Trail, tmp_path: Path
+) -> None:
+    """A session that lives on: the pass starts on its own thread soon after the start
+    and has moved the gone witnesses before the session ends."""
+    gone = _gone_trails(trail, tmp_path, EXPIRE_ABOVE + 1)
     w = trail.writer()
     w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
-    assert w._expiry is None
+    files = [witness_file(t.keys, t.dir) for t in gone]
+    deadline = time.monotonic() + 30
+    while any(f.exists() for f in files) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert w._expiry is not None and w._expiry.name == "landgate-witness-expiry"
+    assert not any(f.exists() for f in files)  # moved before the session's end
+    w.end_session(0)
     w.close()
+    key = load_key(trail.keys, create=False)
+    assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+
+
+def test_no_thread_when_nothing_is_due(trail: Trail) -> None:
+    """Once a pass has counted the files (at most hourly), a session's writer with
+    nothing to expire starts no thread (a tool-level session pays two stats, not a
+    thread).  The twin: the first session, with no pass yet, starts one (it counts)."""
+    fill(trail, 1)  # its session's pass counted one witness file and stamped
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+    time.sleep(0.2)  # past _EXPIRY_DELAY and a flusher wake
+    assert w._expiry is None and w._expiry_at is None
+    w.close()
+    (trail.keys / "witness" / expiry.STAMP_NAME).unlink()
+    w = trail.writer()
+    w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
+    assert w._expiry_at is not None  # due: it counts (on its thread, or at close)
+    w.close()
+    assert not expiry.due(trail.keys)
 
 
 def test_a_failed_expiry_moves_nothing_and_the_session_goes_on(
