@@ -25,6 +25,7 @@ interleaved repetitions; no assertion on time anywhere.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -98,6 +99,32 @@ def _supervised(
             if e.action == "shell_exec" and e.target.split()[:1] == ["true"]
         )
     return int(r.stdout), r.counts
+
+
+def _product(loops: Path, tmp: Path, policy: str, args: list[str]) -> int:
+    """The loop under `landgate run --policy PRESET` (the product's wiring: the preset's
+    open check, Landlock, namespaces, the trail), as loops.c times it inside the sandbox."""
+    ws = tmp / "ws"
+    ws.mkdir(exist_ok=True)
+    env = dict(
+        os.environ,
+        XDG_STATE_HOME=str(tmp / "state"),
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_CACHE_HOME=str(tmp / "cache"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", "run", "--policy", policy, "--", str(loops), *args],
+        cwd=ws,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"landgate run --policy {policy}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        )
+    return int(proc.stdout.split()[-1])
 
 
 def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
@@ -179,6 +206,8 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
                 "open_bare",
                 "open_sim",
                 "open_enf",
+                "exec_product_ci",
+                "exec_product_coding-agent",
             )
         }
         slow = 0
@@ -199,6 +228,10 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
             )
             res["exec_sup"].append(ns)
             slow += counts.get("slow_path", 0)
+            for preset in ("ci", "coding-agent"):
+                res[f"exec_product_{preset}"].append(
+                    _product(bins["loops"], bindir, preset, ["exec", str(n_exec), "/bin/true"])
+                )
             # the decisions that let nothing run: a $PATH miss (answered with the
             # kernel's ENOENT) and a denial
             _supervised(
@@ -258,6 +291,12 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         "gated_us": round(med["exec_sup"] / 1000, 1),
         "ratio_vs_bare": round(med["exec_sup"] / med["exec_bare"], 3),
         "goal_ratio": 1.10,
+        # the same loop under `landgate run` with a preset: what a user's build pays; each
+        # exec of a dynamic program also has its loader's opens judged by the open check
+        "product_ratio_vs_bare": {
+            preset: round(med[f"exec_product_{preset}"] / med["exec_bare"], 3)
+            for preset in ("ci", "coding-agent")
+        },
         "allow_all_ratio_vs_bare": round(statistics.median(exec_floor), 3),
         "overhead_per_exec_us": round(exec_over / 1000, 2),
         "decision_us": round(decision / 1000, 2) if decision else None,

@@ -117,6 +117,16 @@ def goal_rows(data: dict[str, Any]) -> list[Row]:
             _verdict(None if ratio is None else ratio <= 1.10),
         )
     )
+    product = _get(sup, "exec", "product_ratio_vs_bare")
+    if isinstance(product, dict) and product:
+        rows.append(
+            (
+                "the same loop under `landgate run` (presets: open check, trail), vs bare",
+                "(no goal in the issue; what a user's build pays)",
+                ", ".join(f"{k} {v:.2f}x" for k, v in sorted(product.items())),
+                "measured",
+            )
+        )
     # the decision itself: receive to answer in the supervisor (events' timestamps), over
     # the floor measured in the same run (bench_supervise.py)
     floor = _get(sup, "exec", "decision_vs_floor")
