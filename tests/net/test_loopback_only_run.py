@@ -55,15 +55,11 @@ print(" ".join(out), flush=True)
 """.replace("EXFIL_IP", ADDRS["exfil"]).replace("DNS_IP", ADDRS["dns"])
 
 
-def test_landgate_run_records_every_attempt_and_says_which_layer(world, fake_inet) -> None:
-    from conftest import require_kernel
-    from launch.lg_helpers import audit_show_json, landgate, py
-
-    from sandbox.host.probe import probe_host
-
-    host = probe_host()
-    require_kernel(host.is_root and host.net_ns and host.seccomp_notify, "root, netns, unotify")
-    policy = world.write_policy(
+def _policy(world, network_rules: str = ""):
+    """Reads of the workspace, any program, and no network but `network_rules` (YAML
+    rule lines under the network block): the layer under test is then loopback-only."""
+    rules = f"    rules:\n{network_rules}" if network_rules else ""
+    return world.write_policy(
         f"""\
 version: 1
 workspace: {world.workspace}
@@ -76,8 +72,19 @@ actions:
     defaultEffect: allow
   - action: network
     defaultEffect: deny
-"""
+{rules}"""
     )
+
+
+def test_landgate_run_records_every_attempt_and_says_which_layer(world, fake_inet) -> None:
+    from conftest import require_kernel
+    from launch.lg_helpers import audit_show_json, landgate, py
+
+    from sandbox.host.probe import probe_host
+
+    host = probe_host()
+    require_kernel(host.is_root and host.net_ns and host.seccomp_notify, "root, netns, unotify")
+    policy = _policy(world)
     mark = fake_inet.mark()
     p = landgate(world, py(AGENT), policy=policy)
     assert p.returncode == 0, p.stderr
@@ -138,23 +145,7 @@ def test_localhost_any_port_forwards_a_listener_that_appears_later(world, rung) 
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    policy = world.write_policy(
-        f"""\
-version: 1
-workspace: {world.workspace}
-actions:
-  - action: file_read
-    defaultEffect: deny
-    rules:
-      - {{ path: "./**", effect: allow }}
-  - action: shell_exec
-    defaultEffect: allow
-  - action: network
-    defaultEffect: deny
-    rules:
-      - {{ destination: "localhost:*", effect: allow }}
-"""
-    )
+    policy = _policy(world, '      - { destination: "localhost:*", effect: allow }\n')
     xdg = world.root / ("xdg-nobody" if as_nobody else "xdg")
     for sub in ("state", "config"):
         (xdg / sub).mkdir(parents=True, exist_ok=True)
