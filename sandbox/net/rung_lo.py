@@ -195,9 +195,8 @@ class UserLoopbackOnlyRung(UserRung):
         import socket
         import subprocess
         import sys
-        import tempfile
 
-        from sandbox.net.rung_user import _cleanup_stale_user_dirs
+        from sandbox.net.rung_user import _cleanup_stale_user_dirs, make_user_dir
 
         del caps
         policy = self.policy
@@ -227,14 +226,7 @@ class UserLoopbackOnlyRung(UserRung):
         self._lo_ports = self._loopback.wanted()
         upstream = _upstream(self._upstream, warnings)
         self._dns = _dns_view(self, upstream)
-        self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
-        os.chmod(self._user_dir, 0o755)
-        Path(self._user_dir, "owner").write_text(
-            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n"
-        )
-        resolv = Path(self._user_dir, "resolv.conf")
-        resolv.write_text(RESOLV_CONF)
-        resolv.chmod(0o644)
+        self._user_dir, resolv = make_user_dir(RESOLV_CONF)
         return self._namespace_setup(
             None, resolv, warnings, "127.0.0.1", list(self._lo_ports), layer=LOOPBACK_ONLY_LAYER
         )

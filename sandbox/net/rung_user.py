@@ -34,7 +34,6 @@ class UserRung(_NetState):
         configures it.  The helper is started here so that its interpreter
         start-up overlaps the spawn."""
         import subprocess
-        import tempfile
 
         from sandbox.net.loopback import host_loopback_listeners
         from sandbox.plan.nft import NftTopology, compile_nft_ruleset
@@ -114,17 +113,10 @@ class UserRung(_NetState):
             f"53:{view_port}",
         ]
 
-        self._user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
-        os.chmod(self._user_dir, 0o755)
-        Path(self._user_dir, "owner").write_text(
-            f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n"
-        )
-        resolv = Path(self._user_dir, "resolv.conf")
-        resolv.write_text(
+        self._user_dir, resolv = make_user_dir(
             "# landgate DNS view (through pasta)\nnameserver 127.0.0.1\n"
             "options edns0 timeout:2 attempts:2\n"
         )
-        resolv.chmod(0o644)
         if not ipv6:
             warnings.append("this host has no IPv6 default route: the DNS view answers no AAAA")
         return self._namespace_setup(
@@ -216,6 +208,22 @@ class _HelperNft:
 
     def run(self, batch: dict[str, Any]) -> None:
         self._session._helper_call({"op": "nft", "batch": batch}, timeout=5)
+
+
+def make_user_dir(resolv_conf: str) -> tuple[str, Path]:
+    """The unprivileged rungs' own directory (the resolv.conf the sandbox sees through a
+    bind): made by this call, readable by the sandbox's mapped uid (0755), stamped with
+    this process's pid and start time so _cleanup_stale_user_dirs can tell a killed
+    run's directory from a live one.  Returns the directory and its resolv.conf."""
+    import tempfile
+
+    user_dir = tempfile.mkdtemp(prefix=f"landgate-net-{os.getpid()}-")
+    os.chmod(user_dir, 0o755)
+    Path(user_dir, "owner").write_text(f"{os.getpid()} {nsmod.process_start_time(os.getpid())}\n")
+    resolv = Path(user_dir, "resolv.conf")
+    resolv.write_text(resolv_conf)
+    resolv.chmod(0o644)
+    return user_dir, resolv
 
 
 def _cleanup_stale_user_dirs() -> None:
