@@ -26,6 +26,7 @@ Nothing here prints, exits, or lets a traceback escape for a malformed file.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,10 @@ def load_policy(
         home=home,
         audit_dir=audit_dir,
     )
-    if len(_LOADED) >= _LOADED_MAX:
-        _LOADED.pop(next(iter(_LOADED)))
-    _LOADED[key] = policy
+    with _LOADED_LOCK:
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = policy
     return policy
 
 
@@ -129,6 +131,10 @@ def load_policy(
 # on every hit by `_still_valid`.
 _LOADED: dict[tuple[object, ...], Policy] = {}
 _LOADED_MAX = 16
+# sandbox.run is called from thread pools: two threads evicting at once would both pick the
+# same oldest key, and the second pop raised KeyError out of sandbox.run (diskcache._MEMO
+# has the same lock for the same reason).  Lookups stay lock-free (dict.get is atomic).
+_LOADED_LOCK = threading.Lock()
 
 
 def _cache_key(

@@ -7,6 +7,7 @@ aliases, nesting deeper than MAX_DEPTH, duplicate keys, custom tags.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 # builder only reads.  Failures are not cached (they raise every time).
 _COMPOSED: dict[str, Node | None] = {}
 _COMPOSED_MAX = 16
+_COMPOSED_LOCK = threading.Lock()
 
 
 def _compose(text: str, file: str) -> Node | None:
@@ -77,9 +79,10 @@ def _compose(text: str, file: str) -> Node | None:
     except KeyError:
         pass
     node = _compose_uncached(text, file)
-    if len(_COMPOSED) >= _COMPOSED_MAX:
-        _COMPOSED.pop(next(iter(_COMPOSED)))
-    _COMPOSED[text] = node
+    with _COMPOSED_LOCK:  # eviction from several threads at once: see loader._LOADED_LOCK
+        if len(_COMPOSED) >= _COMPOSED_MAX:
+            _COMPOSED.pop(next(iter(_COMPOSED)))
+        _COMPOSED[text] = node
     return node
 
 
