@@ -190,6 +190,9 @@ def test_run_imports_no_shutil_tempfile_ctypes(home: dict[str, str], tmp_path: P
             # The policy from the persistent cache: unpickled by _pickle, without pickle.py
             # (the cold run above imported it to write the entry: its twin).
             assert "_pickle" in got["modules"] and "pickle" not in got["modules"]
+            # typing (~2 ms): every module on the launch path keeps its names for the type
+            # checker alone (TYPE_CHECKING = False).  Its twin: test_hook_entry's parser case.
+            assert "typing" not in got["modules"]
         else:
             assert "pickle" in got["modules"]
         # the twin: the jobs those modules did were done (the channel, $PATH, the layer)

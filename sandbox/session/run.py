@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from sandbox.errors import EXIT_NOT_FOUND, LandgateError, LaunchError
 from sandbox.launch.spawn import AppliedStatus
@@ -39,6 +38,11 @@ from sandbox.session.options import (
     session_start_fields,
 )
 from sandbox.session.recorder import Recorder
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunOptions", "SessionResult", "run_session", "run_session_result"]
 

@@ -17,7 +17,6 @@ import socket
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from sandbox._supervise import ffi, lib
 from sandbox.errors import LaunchError
@@ -27,6 +26,11 @@ from sandbox.policy.locate import presets_dir
 from sandbox.policy.model import Policy, Rule
 
 from .tabletypes import RuleInfo, Tables
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ACCESS_READ = lib.LG_ACCESS_READ
 ACCESS_WRITE = lib.LG_ACCESS_WRITE
