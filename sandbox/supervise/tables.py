@@ -375,7 +375,9 @@ def _tree_row(fd: int, out: list[tuple[int, int, int, str]]) -> None:
     st = os.fstat(fd)
     real = os.readlink(f"/proc/self/fd/{fd}")
     mnt = 0
-    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+    # utf-8, the codec the interpreter has loaded (the text is ASCII): "ascii" imports
+    # encodings.ascii (~0.3 ms of every launch, issue 19).
+    with open(f"/proc/self/fdinfo/{fd}", encoding="utf-8") as f:
         for line in f:
             if line.startswith("mnt_id:"):
                 mnt = int(line.split()[1])

@@ -158,7 +158,8 @@ def _session_mounts(t: Any, pid: int) -> None:
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) != (row.dev, row.ino):
                 continue  # another directory at that path (a mask): the walk judges
-            with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+            # utf-8, already loaded (the text is ASCII): "ascii" imports encodings.ascii
+            with open(f"/proc/self/fdinfo/{fd}", encoding="utf-8") as f:
                 for line in f:
                     if line.startswith("mnt_id:"):
                         row.mnt_id = int(line.split()[1])
