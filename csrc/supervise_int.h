@@ -136,6 +136,19 @@ struct lg_job {
     struct lg_job *next;
 };
 
+/* A pool thread pinned to one CPU, serving one job at a time (lg_pool_submit_here). */
+#define LG_LANES_MAX 64   /* CPUs 0..63 get a lane; jobs on a higher one use the queue */
+struct lg_lane {
+    struct lg_pool *pool;
+    pthread_t tid;
+    pthread_cond_t cv;
+    struct lg_job *job;   /* handed over, not yet taken */
+    int cpu;
+    int started;          /* its thread exists (joined at lg_pool_fini) */
+    int ready;            /* its init succeeded and it is pinned: it may take jobs */
+    int busy;             /* a job handed over or running */
+};
+
 struct lg_pool {
     struct lg_sup *s;
     int (*init)(struct lg_sup *s);   /* 0 or -errno; NULL: nothing to do */
@@ -149,6 +162,7 @@ struct lg_pool {
     int stop;
     int ready;        /* lock and cv initialised */
     pthread_t tid[LG_WORKERS_MAX];
+    struct lg_lane *lanes;  /* LG_LANES_MAX of them, or NULL (lg_pool_lanes) */
 };
 
 struct lg_sup {
@@ -248,6 +262,8 @@ void lg_worker_done(struct lg_sup *s);
 int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s));
 int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg);
 int lg_pool_grow(struct lg_pool *p);
+int lg_pool_lanes(struct lg_pool *p);
+int lg_pool_submit_here(struct lg_pool *p, void *(*fn)(void *), void *arg);
 int lg_pool_thread_ok(void);
 void lg_pool_fini(struct lg_pool *p);
 

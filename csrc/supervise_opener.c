@@ -25,6 +25,7 @@
 
 #include "kernel_compat.h"
 #include "supervise_open.h"
+#include "supervise_open_bench.h"
 
 
 /* The capabilities an opener keeps when landgate is root: the file-access
@@ -108,6 +109,8 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         return -1;
     }
     rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
+    if (rc == 0)
+        rc = lg_pool_lanes(&s->openpool);  /* an opener pinned per CPU (supervise_pool.c) */
     if (rc < 0) {
         snprintf(err, (size_t)errlen, "open check: opener pool: %s", strerror(-rc));
         return -1;
@@ -364,6 +367,8 @@ void *lg_open_worker(void *arg)
 {
     struct open_job *j = arg;
     struct lg_sup *s = j->s;
+    int seq = j->bench_seq;
+    LG_OPEN_MARK(seq, LG_OP_PICKUP);
     int rc = lg_pool_thread_ok();
     if (rc < 0) {
         /* This opener is not restricted: it must not open anything. */
@@ -402,6 +407,7 @@ void *lg_open_worker(void *arg)
         if (fd < 0)
             e = errno;
     }
+    LG_OPEN_MARK(seq, LG_OP_REOPEN);
     if (fd < 0 && e == EACCES && j->own_fd >= 0 && own_proc_granted(j)) {
         fd = j->own_fd;  /* the caller's own /proc entry: see lg_own_proc_prepare */
         j->own_fd = -1;
@@ -475,8 +481,10 @@ void *lg_open_worker(void *arg)
         else
             lg_send_resp(s, j->id, 0, ae, 0);  /* e.g. EMFILE: the caller is out of fds */
     }
+    LG_OPEN_MARK(seq, LG_OP_ADDFD);
     close(fd);
     lg_open_job_free(j);
+    LG_OPEN_MARK(seq, LG_OP_DONE);
     return NULL;
 }
 
