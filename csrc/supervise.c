@@ -444,6 +444,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->stderr_fd = stderr_fd;
     s->event_fd = -1;
     s->open_ruleset = -1;
+    s->self_fd_dir = -1;
     s->exec_fd_dir = -2;
     pthread_mutex_init(&s->seen_lock, NULL);
     s->stop_fd = -1;

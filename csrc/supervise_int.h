@@ -208,6 +208,8 @@ struct lg_sup {
     struct lg_pool netpool;        /* blocking connects and sends */
     struct lg_pool openpool;       /* the open check's openers (Landlock-restricted) */
     int open_ruleset;              /* our copy of the sandbox's Landlock ruleset; -1 none */
+    int self_fd_dir;               /* our /proc/self/fd (O_PATH), opened once, read by every
+                                    * thread (one fd table); -1 none (lg_sup_fd_path) */
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
     struct lg_pidfd_cache *pidfds; /* the open check's tid -> pidfd cache (supervise_creds.c) */
@@ -370,6 +372,8 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
 int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap,
                           const char *judged, int judged_bits);
 int lg_fd_path(int fd, char *out, size_t cap);
+int lg_sup_fd_path(const struct lg_sup *s, int fd, char *out, size_t cap);
+int lg_sup_fd_reopen(const struct lg_sup *s, int fd, int flags);
 int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
 void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 

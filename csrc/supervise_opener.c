@@ -84,6 +84,8 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
         return -1;
     }
+    /* Not fatal where missing: lg_sup_fd_path then walks /proc/self/fd/N each time. */
+    s->self_fd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (s->simulate) {
         /* simulation opens nothing, but judges objects as enforcement does
          * (supervise_open.c): the identity set is kept the same way */
@@ -140,6 +142,9 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
 void lg_open_fini(struct lg_sup *s)
 {
     lg_pool_fini(&s->openpool);
+    if (s->self_fd_dir >= 0)
+        close(s->self_fd_dir);
+    s->self_fd_dir = -1;
     if (s->open_ruleset >= 0)
         close(s->open_ruleset);
     s->open_ruleset = -1;
@@ -390,10 +395,8 @@ void *lg_open_worker(void *arg)
         if (!creating && (j->flags & O_PATH)) {
             fd = fcntl(j->obj, F_DUPFD_CLOEXEC, 0);  /* an O_PATH fd was asked for: the judged one */
         } else if (!creating) {
-            char self[64];
-            snprintf(self, sizeof self, "/proc/self/fd/%d", j->obj);
             /* Same inode as judged; Landlock checks this open against the sandbox's rules. */
-            fd = open(self, fl | (int)(j->flags & O_TRUNC));
+            fd = lg_sup_fd_reopen(s, j->obj, fl | (int)(j->flags & O_TRUNC));
         } else if ((j->flags & __O_TMPFILE) == __O_TMPFILE) {
             fd = openat(j->parent, ".", fl | (int)(j->flags & (__O_TMPFILE | O_EXCL)), j->mode);
         } else {
