@@ -122,7 +122,9 @@ def main(argv: list[str]) -> None:
                 f"threads' cpu/open {statistics.median(x['threads_cpu'] for x in rs) / 1e3:.1f} us"
             )
             if name != first:
-                paired = [(x["over"] - y["over"]) / 1e3 for x, y in zip(rs, res[first], strict=True)]
+                paired = [
+                    (x["over"] - y["over"]) / 1e3 for x, y in zip(rs, res[first], strict=True)
+                ]
                 line += (
                     f"\n  vs {first}: overhead {statistics.median(paired):+.1f} us paired median "
                     f"({sum(p < 0 for p in paired)}/{len(paired)} rounds lower)"
