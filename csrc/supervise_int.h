@@ -145,6 +145,7 @@ struct lg_lane {
     struct lg_job *job;   /* handed over, not yet taken */
     int cpu;
     int started;          /* its thread exists (joined at lg_pool_fini) */
+    int failed;           /* its thread could not be made */
     int ready;            /* its init succeeded and it is pinned: it may take jobs */
     int busy;             /* a job handed over or running */
 };

@@ -46,7 +46,9 @@
  *  4. SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND: the fd lands
  *     in the caller (O_CLOEXEC as it asked) and is the syscall's value; or
  *     the caller gets EACCES.  Openers may block (a FIFO without a writer):
- *     they are a pool, never the loop.
+ *     they are a pool, never the loop.  The loop hands each job to the opener
+ *     pinned to the CPU it runs on (a lane, supervise_pool.c), so the open stays
+ *     on the caller's CPU; a busy or missing lane sends it to the shared queue.
  *
  * Known differences from the kernel's own open: a symlink as the last
  * component of an O_CREAT path is refused (ELOOP) instead of followed; the

@@ -1,5 +1,6 @@
 /* supervise_pool.c: worker threads: one-shot workers and the persistent pools
- * (blocking connects and sends, the open check's openers) */
+ * (blocking connects and sends, the open check's openers), and a pool's lanes
+ * (one thread pinned per CPU) */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -242,13 +243,14 @@ int lg_pool_submit_here(struct lg_pool *p, void *(*fn)(void *), void *arg)
         return lg_pool_submit(p, fn, arg);
     struct lg_lane *l = &p->lanes[cpu];
     pthread_mutex_lock(&p->lock);
-    if (!l->started && !p->stop) {
+    if (!l->started && !l->failed && !p->stop) {
         pthread_attr_t attr;
         if (pthread_attr_init(&attr) == 0) {
             pthread_attr_setstacksize(&attr, 256 * 1024);
             l->started = pthread_create(&l->tid, &attr, lane_main, l) == 0;
             pthread_attr_destroy(&attr);
         }
+        l->failed = !l->started;  /* not tried again: this CPU's jobs use the queue */
     }
     if (!l->ready || l->busy || p->stop) {
         pthread_mutex_unlock(&p->lock);
