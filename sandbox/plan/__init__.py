@@ -160,7 +160,12 @@ def build_plan(
     need_fsop = not sim and sup.available and co.open_check
     # Landlock ABI < 3 cannot judge truncation: the filter refuses O_RDONLY|O_TRUNC opens
     # and openat2, and truncate(2) unless the supervisor performs it (TRUNCATE_DENIES).
-    sc = seccomp_plan(need_open, sim or co.notify_reads, 0 < abi < 3, need_fsop)
+    sc = seccomp_plan(
+        notify_open=need_open,
+        notify_reads=sim or co.notify_reads,
+        refuse_truncate=0 < abi < 3,
+        notify_fsop=need_fsop,
+    )
     net_caps = egress_caps(policy)
     layers = _layers(host, ll, co, sc, sup, sim, use_ns, egress_status(policy, sim, net_caps))
     egress = next(layer for layer in layers if layer.name == "egress")

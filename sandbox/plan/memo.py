@@ -96,9 +96,11 @@ def landlock_fs_facts(policy: Policy, *, pid_ns: bool) -> FsFacts | None:
 
 @lru_cache(maxsize=16)
 def seccomp_plan(
-    notify_open: bool, notify_reads: bool, refuse_truncate: bool, notify_fsop: bool
+    *, notify_open: bool, notify_reads: bool, refuse_truncate: bool, notify_fsop: bool
 ) -> SeccompPlan:
-    """compile_seccomp, once per combination of its arguments (it reads nothing else)."""
+    """compile_seccomp, once per combination of its arguments (it reads nothing else).
+    build_plan calls it as `sandbox.plan.seccomp_plan`: the seam tests replace to run a
+    launch with a protection off."""
     return compile_seccomp(
         notify_open=notify_open,
         notify_reads=notify_reads,
