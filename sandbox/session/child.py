@@ -314,7 +314,7 @@ def run_child(
         if kernel is not None:
             kernel = _start_kernel_denials(kernel, child.agent_pid, policy, recorder)
         if net is not None:
-            net.attach(child.agent_pid)
+            net.attach(child.agent_pid, netns_pidfd=getattr(child, "init_pidfd", -1))
         supervisor = start_supervisor(
             child.listener_fd,
             plan,

@@ -133,6 +133,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 warn=options.warn,
                 best_effort=options.best_effort,
                 caps=plan.net_caps,  # the plan's own answer: one probe, the layer it described
+                init_netns=True,  # the root rung's loopback-only namespace: made by init
             )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
@@ -175,6 +176,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             binds=binds,
             stdio_fds=stdio,
             new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
+            init_netns=bool(net is not None and net.setup is not None and net.setup.init_netns),
         )
         exit_code, timed_out = run_child(
             spec,
