@@ -25,6 +25,7 @@ from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.locate import presets_dir
 from sandbox.policy.model import Policy, Rule
 
+from .tablememo import memo_tables
 from .tabletypes import RuleInfo, Tables
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
@@ -471,6 +472,24 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
                                judged before the policy's rules (its localhost allows too)
     """
     info = _plan_info(plan_info)
+    # The policy's own rows are compiled once per policy and plan facts (tablememo); what
+    # the file system says (denied files' identities, trees, programs, pinned hosts) is
+    # looked up again for every session, on a fresh copy of the struct.
+    tables = memo_tables(policy, info, _compile_pure)
+    _session_rows(tables, policy, info)
+    if not info.get("bind_later"):
+        ruleset_fd = info.get("landlock_ruleset_fd")
+        tables.bind(
+            ruleset_fd=int(ruleset_fd) if ruleset_fd is not None else None,
+            write_trees=info.get("write_trees"),
+            private_netns=info.get("private_netns"),
+        )
+    return tables
+
+
+def _compile_pure(policy: Policy, info: Mapping[str, Any]) -> Tables:
+    """The tables' rows that follow from the policy and `info` alone (tablememo.PURE_KEYS
+    of it): no file-system lookup here; _session_rows adds those, every session."""
     keep: list[Any] = []
     rules: list[RuleInfo] = []
 
@@ -515,9 +534,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     }
 
     # network
-    pinned: list[tuple[str, str]] = []
     net_rows: list[tuple[int, int, int, int, int, bytes, str | None, int]] = []
-    resolve = info.get("resolve_hosts", True)
     for r in ordered(policy.block("network").rules):
         d = r.destination
         if d is None:
@@ -560,8 +577,6 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
             )
         elif d.kind == "host" and d.host:
             net_rows.append((lib.LG_NET_HOST, eff, 0, 0, port, b"", d.host.lower(), idx))
-            if resolve:
-                pinned.extend((ip, d.host.lower()) for ip in _resolve(d.host))
         elif d.kind == "wildcard" and d.host:
             net_rows.append((lib.LG_NET_WILDCARD, eff, 0, 0, port, b"", d.host.lower(), idx))
         elif d.kind == "unix":
@@ -615,9 +630,70 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.n_net = len(net_rows)
     t.net_default_rule, t.net_default_effect = add_default("network")
 
+    open_check = bool(info.get("open_check", False))
+    fsop_check = bool(info.get("fsop_check", False))
+    t.fsop_check = 1 if fsop_check else 0
+    _fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
+    t.open_check = 1 if open_check else 0
+    # An open the supervisor performed and Landlock refused is recorded under the
+    # file_read / file_write default when that default denies (Landlock grants nothing
+    # more than the allow rules): "default deny of file_read (policy.yaml:3)".
+    for action, field_name in (
+        ("file_read", "read_default_rule"),
+        ("file_write", "write_default_rule"),
+    ):
+        rule_idx = -1
+        if open_check and policy.block(action).default_effect == "deny":
+            rule_idx = add_default(action)[0]
+        setattr(t, field_name, rule_idx)
+    t.file_access_all = 1 if policy.audit.file_access == "all" else 0
+    t.open_uid = int(info.get("uid", -1))
+    t.open_gid = int(info.get("gid", -1))
+    quiet = ffi.new("char *[]", max(1, len(QUIET_UNIX_SOCKETS)))
+    keep.append(quiet)
+    for i, (path, _why) in enumerate(QUIET_UNIX_SOCKETS):
+        quiet[i] = cstr(path)
+    t.quiet_unix = quiet
+    t.n_quiet_unix = len(QUIET_UNIX_SOCKETS)
+    # After add_default: the default rules it appended need their refs too.
+    refs = ffi.new("char *[]", max(1, len(rules)))
+    keep.append(refs)
+    hints = ffi.new("unsigned char[]", max(1, len(rules)))
+    keep.append(hints)
+    for i, ri in enumerate(rules):
+        refs[i] = cstr(shown_ref(ri))
+        hints[i] = 1 if teaches_allow(ri) else 0
+    t.refs = refs
+    t.n_refs = len(rules)
+    t.hints = hints
+    return Tables(
+        t,
+        rules,
+        [],
+        open_check,
+        fsop_check,
+        landlock=str(info.get("landlock", "present")),
+        keep=keep,
+    )
+
+
+def _session_rows(tables: Tables, policy: Policy, info: Mapping[str, Any]) -> None:
+    """What the file system and the resolver say now, looked up for every session (never
+    memoized: a denied file created, replaced or mounted since the last session must be
+    in these rows): the open check's device+inode of the files the deny rules name and
+    its trees, the denied programs' identities, the host names pinned at launch."""
+    t = tables.c
+    keep = tables.keep
+    comp = compile_policy(policy)  # cached in policy.cache
+    open_check = tables.open_check
+
+    def cstr(s: str) -> Any:
+        b = ffi.new("char[]", s.encode("utf-8", "surrogateescape"))
+        keep.append(b)
+        return b
+
     # the open check: device+inode of the files the deny rules name at launch (the path
     # rules themselves are comp's, judged by csrc/judge_path.c)
-    open_check = bool(info.get("open_check", False))
     id_rows: dict[tuple[int, int], tuple[int, int]] = {}
     tree_rows: dict[tuple[int, int, int], tuple[int, str, int]] = {}
     if open_check and "carve_outs" not in info:
@@ -680,59 +756,12 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     t.deny_trees = trees
     t.n_deny_trees = len(tree_rows)
 
-    fsop_check = bool(info.get("fsop_check", False))
-    t.fsop_check = 1 if fsop_check else 0
-    _fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
-    t.open_check = 1 if open_check else 0
-    # An open the supervisor performed and Landlock refused is recorded under the
-    # file_read / file_write default when that default denies (Landlock grants nothing
-    # more than the allow rules): "default deny of file_read (policy.yaml:3)".
-    for action, field_name in (
-        ("file_read", "read_default_rule"),
-        ("file_write", "write_default_rule"),
-    ):
-        rule_idx = -1
-        if open_check and policy.block(action).default_effect == "deny":
-            rule_idx = add_default(action)[0]
-        setattr(t, field_name, rule_idx)
-    t.file_access_all = 1 if policy.audit.file_access == "all" else 0
-    t.open_uid = int(info.get("uid", -1))
-    t.open_gid = int(info.get("gid", -1))
-    quiet = ffi.new("char *[]", max(1, len(QUIET_UNIX_SOCKETS)))
-    keep.append(quiet)
-    for i, (path, _why) in enumerate(QUIET_UNIX_SOCKETS):
-        quiet[i] = cstr(path)
-    t.quiet_unix = quiet
-    t.n_quiet_unix = len(QUIET_UNIX_SOCKETS)
     _deny_programs(t, policy, info, cstr, keep)
-    # After add_default: the default rules it appended need their refs too.
-    refs = ffi.new("char *[]", max(1, len(rules)))
-    keep.append(refs)
-    hints = ffi.new("unsigned char[]", max(1, len(rules)))
-    keep.append(hints)
-    for i, ri in enumerate(rules):
-        refs[i] = cstr(shown_ref(ri))
-        hints[i] = 1 if teaches_allow(ri) else 0
-    t.refs = refs
-    t.n_refs = len(rules)
-    t.hints = hints
-    tables = Tables(
-        t,
-        rules,
-        pinned,
-        open_check,
-        fsop_check,
-        landlock=str(info.get("landlock", "present")),
-        keep=keep,
-    )
-    if not info.get("bind_later"):
-        ruleset_fd = info.get("landlock_ruleset_fd")
-        tables.bind(
-            ruleset_fd=int(ruleset_fd) if ruleset_fd is not None else None,
-            write_trees=info.get("write_trees"),
-            private_netns=info.get("private_netns"),
-        )
-    return tables
+    if info.get("resolve_hosts", True):
+        for r in ordered(policy.block("network").rules):
+            d = r.destination
+            if d is not None and d.kind == "host" and d.host:
+                tables.pinned.extend((ip, d.host.lower()) for ip in _resolve(d.host))
 
 
 def _deny_programs(

@@ -50,7 +50,7 @@ class Tables:
     namespace) is set by `bind`, once, before the supervisor starts on the tables: so
     the rest can be compiled while the child is still building its sandbox."""
 
-    __slots__ = ("_keep", "_landlock", "bound", "c", "fsop_check", "open_check", "pinned", "rules")
+    __slots__ = ("_landlock", "bound", "c", "fsop_check", "keep", "open_check", "pinned", "rules")
 
     def __init__(
         self,
@@ -68,8 +68,26 @@ class Tables:
         self.open_check = open_check
         self.fsop_check = fsop_check
         self._landlock = landlock
-        self._keep = keep if keep is not None else []
+        self.keep = keep if keep is not None else []  # the cffi memory c points into
         self.bound = False  # Supervisor.start refuses tables the child's facts are not in
+
+    def unbound_copy(self) -> Tables:
+        """Another Tables on a copy of this struct: its own scalars (what bind and the
+        session's rows set), the same read-only row arrays (the C side never writes
+        them; lg_sup_new copies the struct), kept alive through `keep`."""
+        if self.bound or self.pinned:
+            raise LaunchError("supervisor tables: only unbound rows without session facts copy")
+        c = ffi.new("struct lg_tables *")
+        ffi.memmove(c, self.c, ffi.sizeof("struct lg_tables"))
+        return Tables(
+            c,
+            list(self.rules),
+            [],
+            self.open_check,
+            self.fsop_check,
+            landlock=self._landlock,
+            keep=[self.keep, c],
+        )
 
     def add_pinned(self, add: Any) -> None:
         for ip, name in self.pinned:
@@ -110,7 +128,7 @@ class Tables:
             raise LaunchError("supervisor tables: bound twice")
         t = self.c
         t.open_ruleset_fd = int(ruleset_fd) if ruleset_fd is not None else -1
-        _write_trees(t, write_trees, self._cstr, self._keep)
+        _write_trees(t, write_trees, self._cstr, self.keep)
         if session_pid is not None:
             _session_mounts(t, int(session_pid))
         t.private_netns = 0
@@ -121,7 +139,7 @@ class Tables:
 
     def _cstr(self, s: str) -> Any:
         b = ffi.new("char[]", s.encode("utf-8", "surrogateescape"))
-        self._keep.append(b)
+        self.keep.append(b)
         return b
 
 
