@@ -719,8 +719,9 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         admit(s, after.pid, after.who.id, after.inherit);
     /* After the kernel's ENOENT the caller tries its next $PATH entry: its pidfd
      * is kept for that notification (supervise_caller.c).  Otherwise it is closed:
-     * keeping every caller's pidfd cost the fork+exec loop more (bench/exec_ab.py:
-     * +14 us per exec paired, 1/7 rounds lower) than a later ask saved. */
+     * a fork+exec caller rarely asks again, and keeping every caller's pidfd showed
+     * no gain there (bench/exec_ab.py: +14 us per exec, within the +12 us an A/A
+     * run of one build against itself showed), only pidfds held longer. */
     lg_caller_done(s, (int)req->pid, after.pidfd, &after.who, after.have_stat && after.again);
     if (after.maps_fd >= 0)
         close(after.maps_fd);
