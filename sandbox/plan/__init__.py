@@ -24,7 +24,8 @@ from sandbox.host.probe import HostCapabilities
 from sandbox.host.supervisor import SupervisorStatus, supervisor_status
 from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
 from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
-from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
+from sandbox.plan.seccomp import compile_seccomp
+from sandbox.plan.seccomp_plan import SeccompPlan
 from sandbox.plan.status import (
     _layers,
     _rule_layers,
