@@ -51,7 +51,7 @@ MODULES: dict[str, list[str]] = {
                   "supervise_net.c", "supervise_open.c", "supervise_opener.c",
                   "supervise_open_path.c", "supervise_open_tree.c", "supervise_identity.c", "supervise_fsop.c",
                   "supervise_fsop_do.c", "gitcfg.c", "audit_fence.c",
-                  "render_event.c", "render_digest.c"],
+                  "render_event.c", "render_digest.c", "render_double.c"],
 }
 
 _SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")
