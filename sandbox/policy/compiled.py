@@ -2,7 +2,7 @@
 
 Python decides what a policy means; C runs it.  This module lays out, once
 per policy, the tables csrc/judge_exec.c, csrc/judge_path.c and the unix
-rows of csrc/supervise_net.c read:
+rows of csrc/supervise_net_dest.c read:
 
 - exec: every shell_exec rule's command glob, plus the command-line syntax
   (which programs are wrappers and how their options read, which are shells,
