@@ -225,14 +225,8 @@ static int render_one(const struct lg_render *r, const struct lg_event *e,
     unsigned char tag[16];
     lg_entry_tag(tag0, digest, tag);
     memcpy(gap, ",\"hash\":\"", 9);
-    for (int k = 0; k < 32; k++) {
-        gap[9 + 2 * k] = LG_HEX[digest[k] >> 4];
-        gap[10 + 2 * k] = LG_HEX[digest[k] & 15];
-    }
-    for (int k = 0; k < 16; k++) {
-        gap[73 + 2 * k] = LG_HEX[tag[k] >> 4];
-        gap[74 + 2 * k] = LG_HEX[tag[k] & 15];
-    }
+    put_hex(gap + 9, digest, 32);
+    put_hex(gap + 73, tag, 16);
     gap[105] = '"';
     *o->p++ = '\n';
     return 0;
@@ -266,10 +260,7 @@ int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int 
         if (render_one(r, e, rule, seq + 1 + (unsigned long long)done, link, tag0, &o, digest,
                        codes + done) < 0)
             return -1;
-        for (int k = 0; k < 32; k++) {
-            link[2 * k] = LG_HEX[digest[k] >> 4];
-            link[2 * k + 1] = LG_HEX[digest[k] & 15];
-        }
+        put_hex(link, digest, 32);
     }
     *used = (size_t)(o.p - out);
     return done;

@@ -176,11 +176,8 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         return;
     }
     if (rc) {
-        ev.result = LG_EFFECT_DENY;
-        ev.flags |= LG_EV_FAILCLOSED;
         snprintf(ev.target, sizeof ev.target, "(unreadable destination)");
-        lg_net_answer(s, req->id, &ev, 0, -rc, 0);
-        lg_net_job_free(j);
+        lg_net_refuse(s, j, &ev, -rc);
         return;
     }
 
@@ -193,22 +190,16 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
             lg_net_job_free(j);
             return;
         }
-        ev.result = LG_EFFECT_DENY;
-        ev.flags |= LG_EV_FAILCLOSED;
         snprintf(ev.target, sizeof ev.target, "(fd %d: %s)", fd, strerror(err));
-        lg_net_answer(s, req->id, &ev, 0, err, 0);
-        lg_net_job_free(j);
+        lg_net_refuse(s, j, &ev, err);
         return;
     }
     int stype = 0;
     socklen_t sl = sizeof stype;
     if (getsockopt(j->sock, SOL_SOCKET, SO_TYPE, &stype, &sl) < 0) {
         int e = errno;
-        ev.result = LG_EFFECT_DENY;
         snprintf(ev.target, sizeof ev.target, "(fd %d is not a socket)", fd);
-        ev.flags |= LG_EV_FAILCLOSED;
-        lg_net_answer(s, req->id, &ev, 0, e == ENOTSOCK ? ENOTSOCK : e, 0);
-        lg_net_job_free(j);
+        lg_net_refuse(s, j, &ev, e);
         return;
     }
     if (j->is_send && (stype == SOCK_STREAM || stype == SOCK_SEQPACKET) && !(flags & MSG_FASTOPEN)) {
@@ -227,11 +218,8 @@ void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     if (j->has_addr) {
         rc = lg_net_parse_dest(tid, j->addr, j->addrlen, &d);
         if (rc) {
-            ev.result = LG_EFFECT_DENY;
-            ev.flags |= LG_EV_FAILCLOSED;
             snprintf(ev.target, sizeof ev.target, "(bad address)");
-            lg_net_answer(s, req->id, &ev, 0, -rc, 0);
-            lg_net_job_free(j);
+            lg_net_refuse(s, j, &ev, -rc);
             return;
         }
     } else {
@@ -322,10 +310,7 @@ forward:
     if (j->ctrllen) {
         rc = lg_net_translate_control(s, req->id, tid, j, j->dups, &j->ndups);
         if (rc) {
-            ev.result = LG_EFFECT_DENY;
-            ev.flags |= LG_EV_FAILCLOSED;
-            lg_net_answer(s, req->id, &ev, 0, -rc, 0);
-            lg_net_job_free(j);
+            lg_net_refuse(s, j, &ev, -rc);
             return;
         }
     }
@@ -345,9 +330,6 @@ forward:
     j->ev.t_resp_ns = 0;
     int wrc = lg_pool_submit(&s->netpool, lg_net_worker, j);
     if (wrc < 0) {
-        ev.result = LG_EFFECT_DENY;
-        ev.flags |= LG_EV_FAILCLOSED;
-        lg_net_answer(s, req->id, &ev, 0, EAGAIN, 0);
-        lg_net_job_free(j);
+        lg_net_refuse(s, j, &ev, EAGAIN);
     }
 }

@@ -110,6 +110,16 @@ void lg_net_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev,
     lg_send_resp(s, id, val, err, cont);
 }
 
+/* A call that cannot be judged or carried out: refused with err (fail closed: no
+ * denial line, the event says why), and the job freed. */
+void lg_net_refuse(struct lg_sup *s, struct lg_net_job *j, struct lg_event *ev, int err)
+{
+    ev->result = LG_EFFECT_DENY;
+    ev->flags |= LG_EV_FAILCLOSED;
+    lg_net_answer(s, j->id, ev, 0, err, 0);
+    lg_net_job_free(j);
+}
+
 /* Read the destination of a sendmsg msghdr at mptr: name pointer/len and the
  * data (iovecs), control.  Fills j (data malloc'ed). */
 int lg_net_read_msghdr(int tid, unsigned long long mptr, struct lg_net_job *j, unsigned long long *name_ptr,

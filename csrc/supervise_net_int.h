@@ -72,6 +72,7 @@ void lg_net_job_free(struct lg_net_job *j);
 void *lg_net_worker(void *arg);
 void lg_net_answer(struct lg_sup *s, unsigned long long id, struct lg_event *ev, long long val, int err,
                    int cont);
+void lg_net_refuse(struct lg_sup *s, struct lg_net_job *j, struct lg_event *ev, int err);
 int lg_net_read_msghdr(int tid, unsigned long long mptr, struct lg_net_job *j, unsigned long long *name_ptr,
                        unsigned long long *ranges, size_t *rlens, int *nr);
 int lg_net_translate_control(struct lg_sup *s, unsigned long long id, int tid, struct lg_net_job *j,

@@ -103,11 +103,8 @@ void lg_net_handle_mmsg(struct lg_sup *s, const struct seccomp_notif *req, struc
     free(rl);
     if (rc || racy) {
         /* unreadable, or destinations another task could rewrite: refused */
-        ev->result = LG_EFFECT_DENY;
-        ev->flags |= LG_EV_FAILCLOSED;
         lg_copy_target(ev->target, sizeof ev->target, tgt[0] ? tgt : "(sendmmsg)", NULL);
-        lg_net_answer(s, req->id, ev, 0, rc ? -rc : EPERM, 0);
-        lg_net_job_free(j);
+        lg_net_refuse(s, j, ev, rc ? -rc : EPERM);
         return;
     }
     if (!any_dest) {
