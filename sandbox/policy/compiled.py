@@ -12,9 +12,10 @@ rows of csrc/supervise_net_dest.c read:
 - unix: every `unix:` destination's glob.
 
 `explain` and simulation (sandbox.policy.evaluate) call the C decision on
-these tables; the supervisor's tables (sandbox.supervise.tables) embed the
-very same arrays.  Rule indices: exec rules first, then path rules, then
-unix rules, each in the evaluator's order (`ordered`).
+these tables (sandbox.policy.judge); the supervisor's tables
+(sandbox.supervise.tables) embed the very same arrays.  The command-line
+syntax is sandbox.policy.cmdsyntax's data.  Rule indices: exec rules first,
+then path rules, then unix rules, each in the evaluator's order (`ordered`).
 """
 
 from __future__ import annotations
