@@ -334,7 +334,7 @@ int lg_exec_fd_path(struct lg_sup *s, int fd, char *out, size_t cap);
 ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head, size_t cap);
 void lg_exec_head_fini(struct lg_sup *s);
 
-/* supervise_net.c */
+/* supervise_net.c; lg_names_add in supervise_net_dest.c (supervise_net_int.h: the parts) */
 void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
 int lg_names_add(struct lg_sup *s, int family, const unsigned char *addr, const char *name);
 
