@@ -39,7 +39,8 @@ package has it: with none, each run compiles ~100 modules (~0.7 s here).
 holding a `sandbox` package (e.g. `git archive main sandbox policies`, its presets link and
 this checkout's built .so files copied in), alternated round by round: the medians of each
 launch phase `LANDGATE_DEBUG_TIMING=1` prints, and of the command's wall time (which also
-counts the interpreter's start and exit), with `python -c pass` in the same rounds.
+counts the interpreter's start, sandbox.cli's import and the exit), with `python -c pass` in
+the same rounds, and each tree's wall time minus python's (`wall_minus_python`).
 """
 
 from __future__ import annotations
@@ -370,10 +371,15 @@ def phases(other: str, rounds: int = 15, preset: str = "read-only") -> dict[str,
             subprocess.run([PY, "-c", "pass"], env=env, check=False)
             if r:
                 samples["python"].setdefault("wall", []).append((time.perf_counter() - t) * 1000)
-    return {
+    out = {
         name: {k: round(statistics.median(v), 1) for k, v in by_phase.items()}
         for name, by_phase in samples.items()
     }
+    # The row's measure (issue 19): each tree's launch over `python -c pass`, same rounds.
+    # The phases start after sandbox.cli's import; the wall time counts it.
+    for name in trees:
+        out[name]["wall_minus_python"] = round(out[name]["wall"] - out["python"]["wall"], 1)
+    return out
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@
                 (the supervisor connects a duplicate itself; blocking ones on a worker)
     open        open+close judged in simulation (path, continued), and with the enforced
                 open check (resolve, judge device+inode, reopen on a restricted opener
-                thread, inject with ADDFD): the cost every open pays on the no-namespace rung
+                thread, inject with ADDFD): the cost every open pays on the no-namespace rung;
+                its pieces (open_enforced.pieces_us) from a -DLG_BENCH_PHASES build
 
 run(quick=False, exec_only=False) -> dict; `python bench/bench_supervise.py [--quick] [--exec]`
 prints it (--exec: the floor and the exec rows only).  Medians of
@@ -302,6 +303,7 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
                 )[0]
             )
         srv.close()
+        open_pieces = None if exec_only else _open_pieces(bindir, n_open)
     med = {k: statistics.median(v) for k, v in res.items() if v}
     out["median_ns"] = med
     exec_over = med["exec_sup"] - med["exec_bare"]
@@ -396,8 +398,33 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         "note": "the carve-out open check (no-namespace rung only): resolve, "
         "judge, reopen on an opener thread, ADDFD; no Landlock ruleset "
         "in this harness",
+        # where an enforced open's time goes, medians per open, from a build with the
+        # bench marks (csrc/supervise_open_bench.h): on the loop thread recv (RECV's
+        # return after the wake), read (the path, ID_VALID), spell (its absolute form
+        # judged), creds, resolve (O_PATH walk in the caller's view), judge (the
+        # object), submit; then handoff (to the opener's start), reopen, addfd (the
+        # caller's fd installed, the answer), done (close, free); total = poll to done
+        "pieces_us": open_pieces,
     }
     return out
+
+
+def _open_pieces(tmp: Path, n_open: int) -> dict[str, float] | None:
+    """The open pieces: bench/open_ab.py's loop on a -DLG_BENCH_PHASES build."""
+    sys.path.insert(0, str(BENCH))
+    from exec_ab import _build
+
+    so = _build("phases", ROOT, tmp, True)
+    out = tmp / "open.phases"
+    subprocess.run(
+        [sys.executable, str(BENCH / "open_ab.py"), "--child", so, str(n_open), "1"],
+        env=dict(os.environ, LG_BENCH_PHASES_OUT=str(out)),
+        capture_output=True,
+        check=True,
+    )
+    runs = [json.loads(ln) for ln in out.read_text().splitlines()] if out.exists() else []
+    runs = [r for r in runs if "open_n" in r]
+    return {k: v for k, v in runs[-1].items() if k != "open_n"} if runs else None
 
 
 if __name__ == "__main__":

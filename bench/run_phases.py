@@ -7,7 +7,9 @@ sandbox.session marks) under the read-only preset and the bench policy
 (bench_peers.POLICY_TEMPLATE), alternated with a bare `subprocess.run` every round, and
 prints the median of each phase.  The tables' share is split further by timing
 `compile_policy` and the launch identity walk (`_existing_keys`) where the tables call
-them.  A private $HOME; its key directory is seeded with WITNESS_FILES witness
+them; the network's, the supervisor's and the close's by timing their larger parts
+(NetworkSession.prepare / attach / close, Supervisor.start, the trail's session start
+and end entries).  A private $HOME; its key directory is seeded with WITNESS_FILES witness
 files (default 1,265: this machine's count when the issue was measured), as a user's
 history leaves them.  Run `python -m compileall -q sandbox` first.
 """
@@ -65,6 +67,18 @@ def main() -> int:
     tables._existing_keys = timed("tables.identity_walk", tables._existing_keys)
     if hasattr(tables, "_tree_ids"):
         tables._tree_ids = timed("tables.tree_ids", tables._tree_ids)
+    # The phases' larger parts (each guarded: the script also times older checkouts).
+    import sandbox.audit.writer as writer
+    import sandbox.net.session as netsession
+    import sandbox.supervise.supervisor as supervisor
+
+    ns_cls, sup_cls, w_cls = netsession.NetworkSession, supervisor.Supervisor, writer.AuditWriter
+    ns_cls.prepare = timed("network.prepare", ns_cls.prepare)  # type: ignore[method-assign]
+    ns_cls.attach = timed("supervisor.net_attach", ns_cls.attach)  # type: ignore[method-assign]
+    sup_cls.start = timed("supervisor.start", sup_cls.start)  # type: ignore[method-assign]
+    w_cls.start_session = timed("supervisor.trail_start", w_cls.start_session)  # type: ignore[method-assign]
+    w_cls.end_session = timed("close.end_session", w_cls.end_session)  # type: ignore[method-assign]
+    ns_cls.close = timed("close.network", ns_cls.close)  # type: ignore[method-assign]
     # As sandbox.run(policy=...) is called: a preset's name, a policy file's path.
     policies = {"read-only": "read-only", "bench": str(bench_policy)}
     null = os.open(os.devnull, os.O_RDWR)

@@ -346,11 +346,24 @@ static int match_path_rec(const unsigned *g, const unsigned char *t, size_t n, s
 
 static int match_path(const unsigned *g, const unsigned char *t, size_t n)
 {
-    size_t words = 0, budget = SIZE_MAX;
+    size_t words = 0, budget = SIZE_MAX, tail = 0;
     while (LG_OP_CODE(g[words]) != LG_OP_END) {
+        tail = LG_OP_CODE(g[words]) == LG_OP_LIT ? tail : next_op(g, words);
         words = next_op(g, words);
         if (words >= LG_GLOB_NFA_WORDS)  /* only a policy's author writes such a glob */
             return match_path_rec(g, t, n, &budget) == 1;
+    }
+    /* g[tail..words) are the literals the program ends with: each matches one
+     * character and END needs the text used up, so the text must end with them
+     * ("**" "/" ".env": any path not ending in "/.env" fails here, before the
+     * matcher tries every place the PARENTS op could stop).  Checked from the end
+     * while they are ASCII: an ASCII byte is always a whole character (no UTF-8
+     * sequence contains one), so the last k characters are those k literals exactly
+     * when the last k bytes are. */
+    for (size_t w = words, k = n; w > tail && LG_OP_ARG(g[w - 1]) < 0x80; w--) {
+        if (k == 0 || t[k - 1] != LG_OP_ARG(g[w - 1]))
+            return 0;
+        k--;
     }
     words++;  /* the END op */
     /* The state sets' own bound: what match_path_nfa may take at most. */

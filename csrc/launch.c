@@ -199,6 +199,10 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
             return report(err, errlen, "LG_NS_NET with netns_fd", EINVAL);
         flags |= CLONE_NEWNET;
     }
+    if ((spec->ns_flags & LG_NS_NET_INIT) &&
+        (spec->netns_fd >= 0 || (spec->ns_flags & (LG_NS_NET | LG_NS_USER))))
+        return report(err, errlen, "LG_NS_NET_INIT with another network namespace or a user "
+                                   "namespace", EINVAL);
     /* sv[0], go[1]: landgate's; sv[1], go[0], memfd: the child's (closed here after). */
     int fds[5] = { -1, -1, -1, -1, -1 };
     int *sv = fds, *go = fds + 2;

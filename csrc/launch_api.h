@@ -51,6 +51,14 @@
  * configures it from outside: pasta for connectivity, nftables for egress).
  * Exclusive with netns_fd (joining a prepared namespace: the root rung). */
 #define LG_NS_NET 8
+/* A new network namespace that init unshares itself after its execve, with `lo`
+ * brought up, before it forks the agent: the loopback-only layer of the root rung
+ * (no user namespace: the namespace belongs to landgate's, as one landgate made
+ * would).  Its set-up cost (~0.5 ms of pernet initialisation in the kernel, issue 19)
+ * is paid by the child while landgate compiles the supervisor's tables, instead of
+ * before the fork; landgate binds the DNS view's sockets there through init's pidfd
+ * before the agent is released.  Exclusive with LG_NS_NET, LG_NS_USER and netns_fd. */
+#define LG_NS_NET_INIT 16
 
 /* Same layout as the kernel's struct sock_filter. */
 struct lg_bpf_insn {

@@ -194,7 +194,8 @@ static int decode(const unsigned char *b, uint32_t len, struct lg_spawn_spec *s,
         *step = "spec: too many device paths or insns";
         return -E2BIG;
     }
-    if ((h->ns_flags & ~(LG_NS_USER | LG_NS_MOUNT | LG_NS_PID | LG_NS_NET)) != 0 ||
+    if ((h->ns_flags & ~(LG_NS_USER | LG_NS_MOUNT | LG_NS_PID | LG_NS_NET | LG_NS_NET_INIT)) !=
+            0 ||
         h->netns_fd < -1 || h->stdio_fds[0] < -1 || h->stdio_fds[1] < -1 ||
         h->stdio_fds[2] < -1 || h->landlock_abi < 0) {
         *step = "spec: a scalar is out of range";

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -241,6 +243,29 @@ static void enter_netns(int sock, int fd)
         lg_fail(sock, "close network namespace fd", errno);
 }
 
+/* LG_NS_NET_INIT: a network namespace of init's own, with only `lo`, brought up (its
+ * 127.0.0.1 and ::1 appear with it).  Done by init, after its execve, so the kernel's
+ * pernet set-up runs while landgate compiles the supervisor's tables; landgate joins
+ * it through init's pidfd to bind the DNS view before the agent is released. */
+static void new_loopback_netns(int sock)
+{
+    if (unshare(CLONE_NEWNET) != 0)
+        lg_fail(sock, "unshare(CLONE_NEWNET)", errno);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        lg_fail(sock, "socket (lo up)", errno);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
+        lg_fail(sock, "SIOCGIFFLAGS lo", errno);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+        lg_fail(sock, "SIOCSIFFLAGS lo up", errno);
+    if (close(fd) != 0)
+        lg_fail(sock, "close (lo up)", errno);
+}
+
 /* ---- init: reap and forward --------------------------------------------- */
 
 /* The one piece of global state: a signal handler needs to know whom to forward to. */
@@ -398,6 +423,8 @@ static int init_main(const struct lg_spawn_spec *s, int sock, int go_rd, pid_t l
         set_memfd_noexec(sock);
     if (s->netns_fd >= 0)
         enter_netns(sock, s->netns_fd);
+    else if (s->ns_flags & LG_NS_NET_INIT)
+        new_loopback_netns(sock);
     int kill_orphans = !(s->ns_flags & LG_NS_PID);
     if (kill_orphans && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         lg_fail(sock, "prctl PR_SET_CHILD_SUBREAPER", errno);

@@ -45,12 +45,20 @@
 #include "kernel_compat.h"
 #include "supervise_bench.h"
 #include "supervise_int.h"
+#include "supervise_open_bench.h"
 
 #ifdef LG_BENCH_PHASES
 /* bench only (supervise_bench.h): the loop thread's phase times, per notification */
 #define LG_PH_SAMPLES 8192
 static unsigned ph_cur[LG_PH_N], ph_samp[LG_PH_N][LG_PH_SAMPLES];
 static unsigned long long ph_last, ph_n;
+static unsigned long long ph_poll_ns, ph_recv_ns;  /* this notification's (open pieces) */
+
+void lg_bench_phase_marks(unsigned long long *poll_ns, unsigned long long *recv_ns)
+{
+    *poll_ns = ph_poll_ns;
+    *recv_ns = ph_recv_ns;
+}
 
 static unsigned long long mono_ns(void)
 {
@@ -71,6 +79,7 @@ void lg_bench_phase_start(void)
 {
     ph_flush();
     ph_last = mono_ns();
+    ph_poll_ns = ph_last;
     ph_n++;
 }
 
@@ -79,6 +88,8 @@ void lg_bench_phase(int k)
     unsigned long long t = mono_ns();
     ph_cur[k] += (unsigned)(t - ph_last);
     ph_last = t;
+    if (k == LG_PH_WAKE)
+        ph_recv_ns = t;
 }
 
 static int cmp_u(const void *a, const void *b)
@@ -433,6 +444,7 @@ struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int r
     s->stderr_fd = stderr_fd;
     s->event_fd = -1;
     s->open_ruleset = -1;
+    s->self_fd_dir = -1;
     s->exec_fd_dir = -2;
     pthread_mutex_init(&s->seen_lock, NULL);
     s->stop_fd = -1;
@@ -640,6 +652,7 @@ int lg_sup_run(struct lg_sup *s, char *err, int errlen)
             break;  /* no task is left that can ever notify us */
     }
     LG_PHASES_DUMP();
+    LG_OPEN_DUMP();
     /* Workers own their notifications: wait for them before returning. */
     pthread_mutex_lock(&s->ring_lock);
     while (s->workers > 0)

@@ -537,7 +537,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     }
     ev.rule = j->gitcfg ? rule : -1;
     j->ev = ev;
-    rc = lg_pool_submit(&s->openpool, lg_fsop_worker, j);
+    rc = lg_pool_submit_here(&s->openpool, lg_fsop_worker, j);  /* the caller's CPU */
     if (rc < 0) {
         ev.result = LG_EFFECT_DENY;
         ev.flags |= LG_EV_FAILCLOSED;

@@ -120,7 +120,7 @@ int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char 
         return -errno;
     unsigned long long btime = (st.stx_mask & STATX_BTIME)
         ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
-    int rc = lg_fd_path(fd, real, cap);
+    int rc = lg_sup_fd_path(s, fd, real, cap);
     if (rc < 0)
         return rc;
     *rule = -1;

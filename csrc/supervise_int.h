@@ -136,6 +136,20 @@ struct lg_job {
     struct lg_job *next;
 };
 
+/* A pool thread pinned to one CPU, serving one job at a time (lg_pool_submit_here). */
+#define LG_LANES_MAX 64   /* CPUs 0..63 get a lane; jobs on a higher one use the queue */
+struct lg_lane {
+    struct lg_pool *pool;
+    pthread_t tid;
+    pthread_cond_t cv;
+    struct lg_job *job;   /* handed over, not yet taken */
+    int cpu;
+    int started;          /* its thread exists (joined at lg_pool_fini) */
+    int failed;           /* its thread could not be made */
+    int ready;            /* its init succeeded and it is pinned: it may take jobs */
+    int busy;             /* a job handed over or running */
+};
+
 struct lg_pool {
     struct lg_sup *s;
     int (*init)(struct lg_sup *s);   /* 0 or -errno; NULL: nothing to do */
@@ -149,6 +163,7 @@ struct lg_pool {
     int stop;
     int ready;        /* lock and cv initialised */
     pthread_t tid[LG_WORKERS_MAX];
+    struct lg_lane *lanes;  /* LG_LANES_MAX of them, or NULL (lg_pool_lanes) */
 };
 
 struct lg_sup {
@@ -194,6 +209,8 @@ struct lg_sup {
     struct lg_pool netpool;        /* blocking connects and sends */
     struct lg_pool openpool;       /* the open check's openers (Landlock-restricted) */
     int open_ruleset;              /* our copy of the sandbox's Landlock ruleset; -1 none */
+    int self_fd_dir;               /* our /proc/self/fd (O_PATH), opened once, read by every
+                                    * thread (one fd table); -1 none (lg_sup_fd_path) */
     pthread_mutex_t seen_lock;
     struct lg_file_id *seen;       /* objects met under a denied name after launch */
     struct lg_pidfd_cache *pidfds; /* the open check's tid -> pidfd cache (supervise_creds.c) */
@@ -248,6 +265,8 @@ void lg_worker_done(struct lg_sup *s);
 int lg_pool_init(struct lg_pool *p, struct lg_sup *s, int max, int (*init)(struct lg_sup *s));
 int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg);
 int lg_pool_grow(struct lg_pool *p);
+int lg_pool_lanes(struct lg_pool *p);
+int lg_pool_submit_here(struct lg_pool *p, void *(*fn)(void *), void *arg);
 int lg_pool_thread_ok(void);
 void lg_pool_fini(struct lg_pool *p);
 
@@ -317,7 +336,7 @@ int lg_exec_fd_path(struct lg_sup *s, int fd, char *out, size_t cap);
 ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head, size_t cap);
 void lg_exec_head_fini(struct lg_sup *s);
 
-/* supervise_net.c */
+/* supervise_net.c; lg_names_add in supervise_net_dest.c (supervise_net_int.h: the parts) */
 void lg_handle_net(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
 int lg_names_add(struct lg_sup *s, int family, const unsigned char *addr, const char *name);
 
@@ -356,6 +375,8 @@ int lg_judge_object(struct lg_sup *s, int fd, int access, int *rule, char *real,
 int lg_judge_object_named(struct lg_sup *s, int fd, int access, int *rule, char *real, size_t cap,
                           const char *judged, int judged_bits);
 int lg_fd_path(int fd, char *out, size_t cap);
+int lg_sup_fd_path(const struct lg_sup *s, int fd, char *out, size_t cap);
+int lg_sup_fd_reopen(const struct lg_sup *s, int fd, int flags);
 int lg_seen_add_at(struct lg_sup *s, int dirfd, const char *name, int access, int rule);
 void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 

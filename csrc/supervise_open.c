@@ -46,7 +46,9 @@
  *  4. SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND: the fd lands
  *     in the caller (O_CLOEXEC as it asked) and is the syscall's value; or
  *     the caller gets EACCES.  Openers may block (a FIFO without a writer):
- *     they are a pool, never the loop.
+ *     they are a pool, never the loop.  The loop hands each job to the opener
+ *     pinned to the CPU it runs on (a lane, supervise_pool.c), so the open stays
+ *     on the caller's CPU; a busy or missing lane sends it to the shared queue.
  *
  * Known differences from the kernel's own open: a symlink as the last
  * component of an O_CREAT path is refused (ELOOP) instead of followed; the
@@ -85,6 +87,7 @@
 
 #include "kernel_compat.h"
 #include "supervise_open.h"
+#include "supervise_open_bench.h"
 #include "supervise_tree.h"
 
 
@@ -100,7 +103,7 @@
 static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, struct lg_event *ev,
                          int dirfd, const char *path, long long flags, unsigned mode,
                          unsigned long long resolve, int access, int simulate, const char *abs,
-                         int abs_bits)
+                         int abs_bits, int seq)
 {
     int tid = (int)req->pid;
     int learn = simulate || ev->result == LG_EFFECT_DENY;
@@ -120,6 +123,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
     j->s = s;
     j->id = req->id;
     j->obj = j->parent = j->own_dir = j->own_fd = -1;
+    j->bench_seq = seq;
     j->flags = flags;
     j->mode = mode;
     j->access = access;
@@ -152,6 +156,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         goto failclosed;
     }
     ev->pid = j->creds.tgid;
+    LG_OPEN_MARK(seq, LG_OP_CREDS);
 
     char p[PATH_MAX];
     int fdnum = -1;
@@ -301,6 +306,7 @@ static void enforce_open(struct lg_sup *s, const struct seccomp_notif *req, stru
         lg_open_job_free(j);
         return;
     }
+    LG_OPEN_MARK(seq, LG_OP_RESOLVE);
 learned:
     if (learn) {
         char seen[PATH_MAX];
@@ -377,10 +383,12 @@ learned:
         lg_open_job_free(j);
         return;
     }
+    LG_OPEN_MARK(seq, LG_OP_JUDGE);
     if (lg_own_proc_prepare(j, p, flags) < 0)
         goto failclosed;
     j->ev = *ev;
-    rc = lg_pool_submit(&s->openpool, lg_open_worker, j);
+    LG_OPEN_MARK(seq, LG_OP_SUBMIT);
+    rc = lg_pool_submit_here(&s->openpool, lg_open_worker, j);
     if (rc < 0) {
         ev->result = LG_EFFECT_DENY;
         ev->flags |= LG_EV_FAILCLOSED;
@@ -447,6 +455,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         mode = 0;
     char path[PATH_MAX];
     size_t plen = 0;
+    int seq = LG_OPEN_BEGIN();
     int rc = lg_read_str(tid, pptr, path, sizeof path, &plen);
     if (rc == 0)
         rc = how_rc;
@@ -454,6 +463,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
         lg_count(s, LG_COUNT_GONE);
         return;
     }
+    LG_OPEN_MARK(seq, LG_OP_READ);
     int access = (flags & O_ACCMODE) == O_RDONLY ? LG_ACCESS_READ : LG_ACCESS_WRITE;
     if ((flags & O_ACCMODE) == O_RDWR)
         access = LG_ACCESS_READ | LG_ACCESS_WRITE;
@@ -480,6 +490,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     snprintf(ev.detail, sizeof ev.detail, "%s", (access & LG_ACCESS_WRITE) ? "write" : "read");
     ev.target_len = (int)strlen(ev.target);
     ev.t_resp_ns = lg_now_ns();
+    LG_OPEN_MARK(seq, LG_OP_SPELL);
     if (!s->simulate && s->t.open_check && s->openpool.ready) {
         if (rc == -E2BIG && plen == 0 && how_rc == 0) {
             ev.result = LG_EFFECT_ALLOW;  /* longer than PATH_MAX: the kernel's answer */
@@ -507,11 +518,11 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             /* the spelling itself is denied (also for a name not yet created):
              * EACCES, after the object it names joins the identity set */
             ev.err = EACCES;
-            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0, abs, abs_bits);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0, abs, abs_bits, seq);
             return;
         }
         ev.rule = -1;
-        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0, abs, abs_bits);
+        enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 0, abs, abs_bits, seq);
         return;
     }
     if (s->simulate) {
@@ -520,7 +531,7 @@ void lg_handle_open(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
             ev.result = LG_EFFECT_ALLOW;  /* as enforcement: an O_PATH open is not judged */
             ev.rule = -1;
         } else if (rc == 0) {
-            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 1, abs, abs_bits);
+            enforce_open(s, req, &ev, dirfd, path, flags, mode, resolve, access, 1, abs, abs_bits, seq);
             return;
         }
         lg_push_event(s, &ev);

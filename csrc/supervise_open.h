@@ -21,6 +21,7 @@ struct open_job {
     struct lg_event ev;
     int own_dir;        /* its own /proc/PID entry: that directory (O_PATH), or -1 */
     int own_fd;         /* ... and the entry opened by the loop thread, or -1 (own_proc_prepare) */
+    int bench_seq;      /* its sample slot in a bench build (supervise_open_bench.h), or -1 */
 };
 
 

@@ -22,6 +22,31 @@ int lg_fd_path(int fd, char *out, size_t cap)
     return lg_fd_path_at(-1, fd, out, cap);
 }
 
+/* lg_fd_path through the session's /proc/self/fd, kept open (s->self_fd_dir):
+ * "N" beneath it instead of the four components of /proc/self/fd/N, ~1.1 us less
+ * per look-up (bench: readlink 3.0 -> 1.9 us).  The same link of the same fd
+ * table, so the same answer: /proc/self was this process when it was opened, and
+ * the fd is close-on-exec (a forked child never reads it). */
+int lg_sup_fd_path(const struct lg_sup *s, int fd, char *out, size_t cap)
+{
+    return lg_fd_path_at(s->self_fd_dir, fd, out, cap);
+}
+
+/* open(2) of our fd N's magic link /proc/self/fd/N, through the same directory:
+ * the same reopen of the same object (the file's own open checks, Landlock's
+ * among them, judge it; the walk to the link is procfs, which no check of ours
+ * or Landlock's concerns).  The new fd, or -1 with errno. */
+int lg_sup_fd_reopen(const struct lg_sup *s, int fd, int flags)
+{
+    char name[64];
+    if (s->self_fd_dir >= 0) {
+        snprintf(name, sizeof name, "%d", fd);
+        return openat(s->self_fd_dir, name, flags);
+    }
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+    return open(name, flags);
+}
+
 /* Make path absolute in the caller's view and normalise "." and "..". */
 int lg_absolute_in_view(int tid, int dirfd, const char *path, char *out, size_t cap)
 {

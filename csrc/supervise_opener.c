@@ -25,6 +25,7 @@
 
 #include "kernel_compat.h"
 #include "supervise_open.h"
+#include "supervise_open_bench.h"
 
 
 /* The capabilities an opener keeps when landgate is root: the file-access
@@ -83,6 +84,8 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
         return -1;
     }
+    /* Not fatal where missing: lg_sup_fd_path then walks /proc/self/fd/N each time. */
+    s->self_fd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (s->simulate) {
         /* simulation opens nothing, but judges objects as enforcement does
          * (supervise_open.c): the identity set is kept the same way */
@@ -108,6 +111,8 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
         return -1;
     }
     rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
+    if (rc == 0)
+        rc = lg_pool_lanes(&s->openpool);  /* an opener pinned per CPU (supervise_pool.c) */
     if (rc < 0) {
         snprintf(err, (size_t)errlen, "open check: opener pool: %s", strerror(-rc));
         return -1;
@@ -137,6 +142,9 @@ int lg_open_init(struct lg_sup *s, char *err, int errlen)
 void lg_open_fini(struct lg_sup *s)
 {
     lg_pool_fini(&s->openpool);
+    if (s->self_fd_dir >= 0)
+        close(s->self_fd_dir);
+    s->self_fd_dir = -1;
     if (s->open_ruleset >= 0)
         close(s->open_ruleset);
     s->open_ruleset = -1;
@@ -364,6 +372,8 @@ void *lg_open_worker(void *arg)
 {
     struct open_job *j = arg;
     struct lg_sup *s = j->s;
+    int seq = j->bench_seq;
+    LG_OPEN_MARK(seq, LG_OP_PICKUP);
     int rc = lg_pool_thread_ok();
     if (rc < 0) {
         /* This opener is not restricted: it must not open anything. */
@@ -385,10 +395,8 @@ void *lg_open_worker(void *arg)
         if (!creating && (j->flags & O_PATH)) {
             fd = fcntl(j->obj, F_DUPFD_CLOEXEC, 0);  /* an O_PATH fd was asked for: the judged one */
         } else if (!creating) {
-            char self[64];
-            snprintf(self, sizeof self, "/proc/self/fd/%d", j->obj);
             /* Same inode as judged; Landlock checks this open against the sandbox's rules. */
-            fd = open(self, fl | (int)(j->flags & O_TRUNC));
+            fd = lg_sup_fd_reopen(s, j->obj, fl | (int)(j->flags & O_TRUNC));
         } else if ((j->flags & __O_TMPFILE) == __O_TMPFILE) {
             fd = openat(j->parent, ".", fl | (int)(j->flags & (__O_TMPFILE | O_EXCL)), j->mode);
         } else {
@@ -402,6 +410,7 @@ void *lg_open_worker(void *arg)
         if (fd < 0)
             e = errno;
     }
+    LG_OPEN_MARK(seq, LG_OP_REOPEN);
     if (fd < 0 && e == EACCES && j->own_fd >= 0 && own_proc_granted(j)) {
         fd = j->own_fd;  /* the caller's own /proc entry: see lg_own_proc_prepare */
         j->own_fd = -1;
@@ -475,8 +484,10 @@ void *lg_open_worker(void *arg)
         else
             lg_send_resp(s, j->id, 0, ae, 0);  /* e.g. EMFILE: the caller is out of fds */
     }
+    LG_OPEN_MARK(seq, LG_OP_ADDFD);
     close(fd);
     lg_open_job_free(j);
+    LG_OPEN_MARK(seq, LG_OP_DONE);
     return NULL;
 }
 

@@ -1,7 +1,9 @@
 /* supervise_pool.c: worker threads: one-shot workers and the persistent pools
- * (blocking connects and sends, the open check's openers) */
+ * (blocking connects and sends, the open check's openers), and a pool's lanes
+ * (one thread pinned per CPU) */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +163,119 @@ int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg)
     return 0;
 }
 
+/* ---- lanes: one pool thread pinned to each CPU --------------------------- */
+
+/* Why: on the 2-vCPU VM a wake-up of a thread on the other CPU costs 20-50 us
+ * (an IPI into an idle vCPU), a wake-up on the same CPU a few.  The open
+ * check's loop thread runs on the caller's CPU (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+ * and hands the judged open to an opener, which answers with ADDFD (another
+ * wake-up of the caller, and of the opener again when the fd is installed).
+ * An opener taken from a shared queue runs wherever the scheduler puts it,
+ * mostly on the idle CPU: every open then crossed CPUs three times.  A lane is
+ * an opener pinned to one CPU; the loop hands a job to the lane of the CPU it
+ * runs on, so the whole open stays on the caller's CPU (bench/open_ab.py).
+ * A lane runs the pool's init like any pool thread (the openers' Landlock
+ * restriction) and takes jobs only once that init succeeded; a busy lane (a
+ * FIFO open blocking it) or a missing one sends the job to the shared queue:
+ * lanes only choose where a job runs, never whether it is answered. */
+
+static void *lane_main(void *arg)
+{
+    struct lg_lane *l = arg;
+    struct lg_pool *p = l->pool;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(l->cpu, &set);
+    int pinned = pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+    if (p->init)
+        pool_thread_rc = p->init(p->s);
+    pthread_mutex_lock(&p->lock);
+    /* Unpinned or unrestricted: never handed a job (jobs go to the queue). */
+    l->ready = pinned && pool_thread_rc == 0;
+    for (;;) {
+        while (!l->job && !p->stop)
+            pthread_cond_wait(&l->cv, &p->lock);
+        if (!l->job)
+            break;  /* stopping and nothing handed over */
+        struct lg_job *j = l->job;
+        l->job = NULL;
+        pthread_mutex_unlock(&p->lock);
+        j->fn(j->arg);  /* answers its notification itself */
+        free(j);
+        lg_worker_done(p->s);
+        pthread_mutex_lock(&p->lock);
+        l->busy = 0;
+    }
+    l->ready = 0;
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Give the pool lanes (before its first lg_pool_submit_here).  0 or -errno. */
+int lg_pool_lanes(struct lg_pool *p)
+{
+    struct lg_lane *l = calloc(LG_LANES_MAX, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    for (int i = 0; i < LG_LANES_MAX; i++) {
+        int rc = pthread_cond_init(&l[i].cv, NULL);
+        if (rc) {
+            while (i-- > 0)
+                pthread_cond_destroy(&l[i].cv);
+            free(l);
+            return -rc;
+        }
+        l[i].pool = p;
+        l[i].cpu = i;
+    }
+    p->lanes = l;
+    return 0;
+}
+
+/* Queue fn(arg) on the lane of the CPU this thread runs on when that lane is
+ * ready and idle, else on the shared queue (lg_pool_submit).  The first job
+ * seen on a CPU starts its lane and goes to the queue: the lane takes jobs
+ * once its init has run.  Never blocks on a worker; -errno as lg_pool_submit. */
+int lg_pool_submit_here(struct lg_pool *p, void *(*fn)(void *), void *arg)
+{
+    int cpu = p->lanes ? sched_getcpu() : -1;  /* vDSO: no syscall */
+    if (cpu < 0 || cpu >= LG_LANES_MAX)
+        return lg_pool_submit(p, fn, arg);
+    struct lg_lane *l = &p->lanes[cpu];
+    pthread_mutex_lock(&p->lock);
+    if (!l->started && !l->failed && !p->stop) {
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) == 0) {
+            pthread_attr_setstacksize(&attr, 256 * 1024);
+            l->started = pthread_create(&l->tid, &attr, lane_main, l) == 0;
+            pthread_attr_destroy(&attr);
+        }
+        l->failed = !l->started;  /* not tried again: this CPU's jobs use the queue */
+    }
+    if (!l->ready || l->busy || p->stop) {
+        pthread_mutex_unlock(&p->lock);
+        return lg_pool_submit(p, fn, arg);
+    }
+    struct lg_job *j = malloc(sizeof *j);
+    if (!j) {
+        pthread_mutex_unlock(&p->lock);
+        return -ENOMEM;
+    }
+    j->fn = fn;
+    j->arg = arg;
+    j->next = NULL;
+    /* counted before the lane can see the job (its lg_worker_done); the lock
+     * order p->lock then ring_lock is taken nowhere the other way round */
+    pthread_mutex_lock(&p->s->ring_lock);
+    p->s->workers++;
+    pthread_mutex_unlock(&p->s->ring_lock);
+    l->job = j;
+    l->busy = 1;
+    pthread_mutex_unlock(&p->lock);
+    pthread_cond_signal(&l->cv);  /* after the unlock: see lg_pool_submit */
+    return 0;
+}
+
 /* Stop and join every thread (their queues are empty: lg_sup_run waited). */
 void lg_pool_fini(struct lg_pool *p)
 {
@@ -169,10 +284,19 @@ void lg_pool_fini(struct lg_pool *p)
     pthread_mutex_lock(&p->lock);
     p->stop = 1;
     pthread_cond_broadcast(&p->cv);
+    for (int i = 0; p->lanes && i < LG_LANES_MAX; i++)
+        pthread_cond_broadcast(&p->lanes[i].cv);
     int n = p->threads;
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < n; i++)
         pthread_join(p->tid[i], NULL);
+    for (int i = 0; p->lanes && i < LG_LANES_MAX; i++) {
+        if (p->lanes[i].started)
+            pthread_join(p->lanes[i].tid, NULL);
+        pthread_cond_destroy(&p->lanes[i].cv);
+    }
+    free(p->lanes);
+    p->lanes = NULL;
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->lock);
     p->ready = 0;

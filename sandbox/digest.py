@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import os
 from _operator import _compare_digest  # what hmac.compare_digest is without OpenSSL
-from typing import TYPE_CHECKING, Any
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the same constructors, typed as hashlib types them
     from hashlib import blake2s, sha256
+    from typing import Any
 else:
     try:
         from _blake2 import blake2s  # what hashlib.blake2s is on every build

@@ -31,10 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, dataclass_transform
 
-_T = TypeVar("_T")
+# typing costs ~2 ms at import (issue 19), and every launch imports this module: its names
+# are for the type checker (which reads TYPE_CHECKING as True); annotations are never
+# evaluated here (`from __future__ import annotations`).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+    _T = TypeVar("_T")
     # For annotations only (not evaluated at run time): a TypeVar bound by name compiles
     # that name at import, and the interpreter's first compile() costs ~0.7 ms of every
     # launch (issue 19).
@@ -88,7 +93,9 @@ def field(
     """A field whose default is made per instance (a mutable default), or (without one) a
     required field; either may be left out of equality, hashing and repr (compare=False /
     repr=False)."""
-    return cast(_T, _Spec(default_factory, compare, repr))
+    # The type checker sees the field's value type (dataclasses.field does the same);
+    # RecordMeta takes the _Spec out of the class body.
+    return _Spec(default_factory, compare, repr)  # type: ignore[return-value]
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -101,6 +108,13 @@ def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
         one = attrgetter(names[0])
         return lambda obj: (one(obj),)
     return lambda obj: ()
+
+
+if not TYPE_CHECKING:
+
+    def dataclass_transform(**_kwargs: object) -> Callable[[type], type]:
+        """typing.dataclass_transform at run time: it only marks the class for checkers."""
+        return lambda cls: cls
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))

@@ -190,6 +190,14 @@ def test_run_imports_no_shutil_tempfile_ctypes(home: dict[str, str], tmp_path: P
             # The policy from the persistent cache: unpickled by _pickle, without pickle.py
             # (the cold run above imported it to write the entry: its twin).
             assert "_pickle" in got["modules"] and "pickle" not in got["modules"]
+            # typing (~2 ms): every module on the launch path keeps its names for the type
+            # checker alone (TYPE_CHECKING = False).  Its twin: test_hook_entry's parser case.
+            assert "typing" not in got["modules"]
+            # Nor the evaluator (no decision is explained: sandbox.policy's names are
+            # lazy) nor the ascii codec (the tables read /proc as utf-8); the evaluator's
+            # twin is test_explain_imports_the_evaluator.
+            assert "sandbox.policy.evaluate" not in got["modules"]
+            assert "encodings.ascii" not in got["modules"]
         else:
             assert "pickle" in got["modules"]
         # the twin: the jobs those modules did were done (the channel, $PATH, the layer)
@@ -316,3 +324,8 @@ def test_run_compiles_no_source(home: dict[str, str], tmp_path: Path) -> None:
         assert got["rc"] == 0
     assert got["calls"][0] == "'1'"  # the twin: the counter sees a compile
     assert got["calls"][1:] == []
+
+
+def test_explain_imports_the_evaluator(home: dict[str, str]) -> None:
+    got = _modules(["explain", "--policy", "read-only", "file_read", "/etc/hostname"], home)
+    assert got["rc"] in (0, 1) and "sandbox.policy.evaluate" in got["modules"]

@@ -36,7 +36,8 @@ E   assert 'denied' in ''</failure></testcase>
 def test_failed_and_errored_tests_are_named_with_their_assertion(tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
     junit.write_text(JUNIT)
-    lines = load_runner().junit_failures(junit)
+    runner = load_runner()
+    lines = runner.junit_failures(runner.read_junit(junit))
     text = "\n".join(lines)
     assert "FAILURE tests.net.test_x::test_fails (2.5 s)" in text
     assert "E   assert 'denied' in ''" in text
@@ -53,5 +54,20 @@ def test_a_clean_run_prints_no_failure_lines(tmp_path: Path) -> None:
         )[0]
         + "</testsuite></testsuites>"
     )
-    assert load_runner().junit_failures(junit) == []
-    assert load_runner().junit_failures(tmp_path / "absent.xml") == []
+    runner = load_runner()
+    assert runner.junit_failures(runner.read_junit(junit)) == []
+    assert runner.read_junit(tmp_path / "absent.xml") is None
+    assert runner.junit_failures(None) == []
+
+
+def test_a_truncated_junit_file_is_reported_not_raised(tmp_path: Path) -> None:
+    """A guest killed at its timeout can leave junit.xml half-written: the summary still
+    prints, with no counts, instead of a traceback that hides the other kernel's result."""
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT[: len(JUNIT) // 2])
+    runner = load_runner()
+    assert runner.read_junit(junit) is None
+    assert runner.junit_counts(None) == {}
+    complete = tmp_path / "complete.xml"
+    complete.write_text(JUNIT)
+    assert runner.junit_counts(runner.read_junit(complete))["passed"] == 1

@@ -114,10 +114,20 @@ def boot(k: Kernel, accel: str, cpus: int, tests: str, timeout: float) -> dict[s
     return result
 
 
-def junit_counts(path: Path) -> dict[str, int]:
-    if not path.exists():
+def read_junit(path: Path) -> ET.Element | None:
+    """The junit XML's root, or None when the guest wrote none or a truncated one.
+
+    A guest killed at the timeout can leave the file half-written; the summary must still
+    print (and say so) rather than end in a traceback that hides the other kernel's result."""
+    try:
+        return ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+
+
+def junit_counts(root: ET.Element | None) -> dict[str, int]:
+    if root is None:
         return {}
-    root = ET.parse(path).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     if suite is None:
         return {}
@@ -126,15 +136,15 @@ def junit_counts(path: Path) -> dict[str, int]:
     return c
 
 
-def junit_failures(path: Path, lines: int = 12) -> list[str]:
+def junit_failures(root: ET.Element | None, lines: int = 12) -> list[str]:
     """Each failed or errored test's id and the last lines of its report, for the summary.
 
     CI keeps only what this script prints; without the names a failure on one kernel could not
     be told from a flake or traced to a test."""
-    if not path.exists():
+    if root is None:
         return []
     out: list[str] = []
-    for case in ET.parse(path).getroot().iter("testcase"):
+    for case in root.iter("testcase"):
         for kind in ("failure", "error"):
             node = case.find(kind)
             if node is None:
@@ -201,12 +211,14 @@ def main() -> int:
         k = r["kernel"]
         assert isinstance(k, Kernel)
         out = OUT / k.name
-        c = junit_counts(out / "junit.xml")
+        junit = out / "junit.xml"
+        root = read_junit(junit)
+        c = junit_counts(root)
         counts = (
             f"{c['passed']} passed, {c['failures']} failed, {c['errors']} errors, "
             f"{c['skipped']} skipped"
             if c
-            else "no junit XML"
+            else ("unreadable junit XML" if junit.exists() else "no junit XML")
         )
         status = r["status"]
         verdict = "PASS" if status == 0 else "FAIL"
@@ -215,7 +227,7 @@ def main() -> int:
             f"vm-test {k.name} ({k.release}, {doctor_line(out / 'doctor.json')}): {verdict}"
             f"{why}: {counts} in {r['wall']:.0f} s; {k.deb}; results in {out}"
         )
-        for line in junit_failures(out / "junit.xml"):
+        for line in junit_failures(root):
             print(line)
         if status != 0 and not c:
             console = out / "console.log"

@@ -62,14 +62,14 @@ def main() -> None:
     ws.mkdir()
     (tmp / "policy.yaml").write_text(POLICY.format(ws=ws))
     pol = load_policy(tmp / "policy.yaml", cwd=ws, home=tmp)
-    real = plan_mod.compile_seccomp
+    real = plan_mod.seccomp_plan  # build_plan's seam (memoized compile_seccomp)
 
     def landgate(rung: str, fsop: bool) -> dict[str, float]:
         def patched(**kw):  # type: ignore[no-untyped-def]
             kw["notify_fsop"] = kw.get("notify_fsop", False) and fsop
             return real(**kw)
 
-        plan_mod.compile_seccomp = patched  # type: ignore[assignment]
+        plan_mod.seccomp_plan = patched  # type: ignore[assignment]
         host = probe_host()
         if rung == "no-ns":
             host = host.without(mount_ns=False, pid_ns=False, user_ns=False)
@@ -86,7 +86,7 @@ def main() -> None:
                     stdout_fd=out.fileno(),
                 )
             )
-        plan_mod.compile_seccomp = real
+        plan_mod.seccomp_plan = real
         if rc != 0:
             raise SystemExit(f"fsop_loop failed inside landgate ({rung}, fsop={fsop}): {rc}")
         return parse(out_path.read_text())

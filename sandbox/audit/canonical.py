@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
 
 from sandbox.digest import blake2s, hmac_sha256, sha256
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 GENESIS_PREV = "0" * 64
 HASH_KEY = b'"hash":"'

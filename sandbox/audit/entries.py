@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from sandbox._version import __version__
 from sandbox.digest import token_hex
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # The flag of every entry the session's report channel wrote (sandbox.session.report): a
 # process inside the sandbox claimed it, landgate did not decide it.

@@ -11,10 +11,14 @@ keys, a line of many megabytes are all ordinary input here).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sandbox.audit.canonical import DIGEST_HEX, HASH_HEX, HASH_KEY, entry_tag, hashed_bytes
 from sandbox.digest import sha256
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # A landgate entry is a few hundred bytes (a long command line: a few KB).  Anything
 # longer than this was not written by landgate and is not parsed at all.

@@ -24,13 +24,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from sandbox.audit.canonical import witness_mac
 from sandbox.audit.paths import WITNESS_DIR
 from sandbox.digest import compare_digest, sha256
 from sandbox.errors import AuditError
 from sandbox.record import Record
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WITNESS_LOCK = "witness.lock"
 EXPIRED_NAME = "expired.jsonl"  # the one archive of earlier versions (expiry.py splits it)

@@ -76,7 +76,9 @@ def _home() -> str:
 
 
 def _fdinfo_pid(pidfd: int) -> int:
-    with open(f"/proc/self/fdinfo/{pidfd}", encoding="ascii") as fh:
+    # utf-8: the codec the interpreter has loaded; "ascii" would import encodings.ascii
+    # (~0.3 ms of each hook call, issue 19).  The text is ASCII.
+    with open(f"/proc/self/fdinfo/{pidfd}", encoding="utf-8") as fh:
         for line in fh:
             if line.startswith("Pid:"):
                 return int(line.split()[1])
@@ -155,7 +157,9 @@ def session_peer_refusal(conn: socket.socket) -> str | None:
 def _no_new_privs(pid: int) -> str | None:
     """The NoNewPrivs field of /proc/PID/status ("0" or "1"), None if absent.  The
     caller holds the pid's pidfd and checks afterwards that it still names pid."""
-    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+    # utf-8 (already loaded, see _fdinfo_pid); a non-UTF-8 command name is replaced, as
+    # it was under ascii, and the NoNewPrivs line is ASCII either way.
+    with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if line.startswith("NoNewPrivs:"):
                 return line.split()[1]

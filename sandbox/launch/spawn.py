@@ -6,6 +6,8 @@ fills it from a Plan.  Other layers add to it:
   netns_fd   a prepared network namespace (fd) the sandbox joins (-1: none)
   binds      (source, target) file binds, e.g. the DNS view's /etc/resolv.conf
   LG_NS_NET  a new network namespace inside the user namespace (unprivileged rung)
+  LG_NS_NET_INIT  a new network namespace init makes itself, `lo` up (the root rung's
+             loopback-only layer; landgate joins it through init's pidfd)
 Both need a mount namespace for binds; setns needs the right to join.
 
 `spawn(spec)` returns a `Child` whose agent is restricted and blocked before
@@ -17,16 +19,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import LaunchError
 from sandbox.plan.devices import dev_paths
 from sandbox.record import Record, field
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from sandbox.plan import Plan
 
-LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET = 1, 2, 4, 8
+LG_NS_USER, LG_NS_MOUNT, LG_NS_PID, LG_NS_NET, LG_NS_NET_INIT = 1, 2, 4, 8, 16
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 
 
@@ -94,9 +99,14 @@ def spec_from_plan(
     binds: Sequence[tuple[str, str]] = (),
     stdio_fds: tuple[int, int, int] = (-1, -1, -1),
     new_netns: bool = False,
+    init_netns: bool = False,
 ) -> SpawnSpec:
     """`new_netns`: init also unshares a network namespace inside its user namespace
-    (the network layer's unprivileged rung configures it after the spawn)."""
+    (the network layer's unprivileged rung configures it after the spawn).
+    `init_netns`: init unshares a network namespace of its own after its execve, `lo`
+    up (the root rung's loopback-only layer: the kernel's set-up of the namespace runs
+    in the child, alongside landgate's, issue 19); no user namespace, so it belongs to
+    landgate's as one landgate made would."""
     host = plan.host
     ns = 0
     if plan.use_namespaces:
@@ -107,6 +117,13 @@ def spec_from_plan(
                 "a new network namespace needs the sandbox's user namespace (this plan has none)"
             )
         ns |= LG_NS_NET
+    if init_netns:
+        if ns & (LG_NS_USER | LG_NS_NET) or netns_fd >= 0:
+            raise LaunchError(
+                "init's own network namespace is for the root rung alone (this plan has a "
+                "user namespace or another network namespace)"
+            )
+        ns |= LG_NS_NET_INIT
     enforce_fs = not plan.simulate and plan.landlock.abi > 0
     ll = plan.landlock
     return SpawnSpec(
@@ -151,6 +168,9 @@ class Child(Record, frozen=False):
     applied: AppliedStatus
     _handle: Any = field(repr=False)
     _keep: Any = field(repr=False)
+    # init's pidfd (landgate's, closed with the handle): joins init's namespaces without
+    # a pid that could be reused (init is landgate's unreaped child)
+    init_pidfd: int = -1
 
     def release(self) -> None:
         from sandbox._launch import ffi, lib
@@ -237,6 +257,7 @@ class PendingChild:
             ),
             _handle=handle,
             _keep=self._keep,
+            init_pidfd=handle.init_pidfd,
         )
 
     def abort(self) -> None:

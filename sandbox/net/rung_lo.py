@@ -15,9 +15,10 @@ What users keep:
   * the private loopback (127.0.0.1, ::1) is up and the agent's own;
   * allowed host loopback ports: the loopback forwarder's listeners are bound
     inside the namespace, its outgoing sockets in landgate's (no veth needed);
-  * the DNS view: its sockets are created by the thread that made the
-    namespace, so they listen on the sandbox's own 127.0.0.1:53 while the
-    view's threads (and its upstream queries) stay in landgate's namespace.
+  * the DNS view: its sockets are created by a thread that joined the
+    namespace (the sandbox's init makes it: LG_NS_NET_INIT), so they listen on
+    the sandbox's own 127.0.0.1:53 while the view's threads (and its upstream
+    queries) stay in landgate's namespace.
     Denied names are recorded exactly as with the full layer.  It has no
     nft sets to feed: an answered address has no route either (a loopback
     answer is the sandbox's own loopback).
@@ -33,7 +34,6 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from sandbox.host.dashboards import dashboard_ports
 from sandbox.host.network import LOOPBACK_ONLY_LAYER, NetCapabilities
@@ -44,8 +44,11 @@ from sandbox.net.rung_user import UserRung
 from sandbox.net.setup import NetSetup, _loopback_ports, _NetState
 from sandbox.plan.names import NameVerdict, judge_name, target_allowed
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from sandbox.net.loopback import LoopbackForwarder
     from sandbox.policy.model import Policy
@@ -131,10 +134,49 @@ def _dns_view(rung: _NetState, upstream: Upstream) -> DnsView:
 
 
 class LoopbackOnlyRung(_NetState):
+    """The root rung's loopback-only layer.  The namespace is made by the sandbox's init
+    (LG_NS_NET_INIT: unshare after its execve, `lo` up), so the kernel's ~0.5 ms of
+    pernet set-up runs in the child while landgate compiles the supervisor's tables
+    (issue 19), not before the fork.  attach() joins it through init's pidfd, on a
+    thread of its own, and binds the DNS view's and the forwarder's sockets there before
+    the agent is released: the agent never runs without its resolver."""
+
+    _lo_init: bool
+    _lo_ports: list[int]
+
+    _init_netns: bool
+
     def _prepare_loopback_only(self, caps: NetCapabilities) -> NetSetup:
+        del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
+        if not self._init_netns:
+            return self._prepare_loopback_here()
+        t0 = time.perf_counter()
+        policy = self.policy
+        warnings: list[str] = []
+        resolv = shared_resolv_conf()
+        forwarder = _forwarder(policy, self._warn)
+        # The host's listeners: read here, in landgate's namespace.
+        self._lo_ports = forwarder.wanted()
+        upstream = _upstream(self._upstream, warnings)
+        self._loopback = forwarder
+        self._dns = _dns_view(self, upstream)
+        self._lo_init = True
+        self.timings.update({"lo_prepare": time.perf_counter() - t0})
+        return self._namespace_setup(
+            None,
+            resolv,
+            warnings,
+            "127.0.0.1",
+            list(self._lo_ports),
+            layer=LOOPBACK_ONLY_LAYER,
+            init_netns=True,
+        )
+
+    def _prepare_loopback_here(self) -> NetSetup:
+        """The namespace made here, before the fork (no launcher's init to make it: a
+        NetworkSession used on its own, as the tests of this layer use it)."""
         from sandbox.net import rtnl
 
-        del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
         t0 = time.perf_counter()
         policy = self.policy
         warnings: list[str] = []
@@ -143,7 +185,6 @@ class LoopbackOnlyRung(_NetState):
         loop_ports = forwarder.wanted()  # the host's listeners: read here, in landgate's namespace
         upstream = _upstream(self._upstream, warnings)
         dns = _dns_view(self, upstream)
-        t1 = time.perf_counter()
 
         def inside(_fd: int) -> None:
             # The thread that made the namespace: lo up, then every socket that must
@@ -167,16 +208,42 @@ class LoopbackOnlyRung(_NetState):
         self._loopback = forwarder
         self._dns = dns
         forwarder.set_netns(self._fd)
-        t2 = time.perf_counter()
         dns.start()
         forwarder.start()
-        t3 = time.perf_counter()
-        self.timings.update(
-            {"lo_prepare": t1 - t0, "lo_netns": t2 - t1, "lo_threads": t3 - t2, "lo_total": t3 - t0}
-        )
+        self.timings.update({"lo_total": time.perf_counter() - t0})
         return self._namespace_setup(
             self._fd, resolv, warnings, "127.0.0.1", forwarder.ports, layer=LOOPBACK_ONLY_LAYER
         )
+
+    def _attach_loopback_only(self, netns_pidfd: int) -> None:
+        """Join init's namespace (its pidfd: init is landgate's unreaped child, so the
+        pidfd cannot name another process), bind there, keep an fd to it, start."""
+        t0 = time.perf_counter()
+        dns, forwarder = self._dns, self._loopback
+        if netns_pidfd < 0 or dns is None or forwarder is None:
+            raise NetSetupError("loopback-only namespace: no pidfd of the sandbox's init to join")
+        ports = self._lo_ports
+
+        def inside() -> int:
+            # A throw-away thread: setns changes only the calling thread, and the sockets
+            # made here stay in the sandbox's namespace for their lifetime.
+            nsmod._setns(netns_pidfd, nsmod.CLONE_NEWNET)
+            try:
+                dns.bind()
+            except OSError as exc:
+                raise NetSetupError(
+                    f"DNS view: bind 127.0.0.1:53 in the sandbox's namespace: {exc.strerror}"
+                ) from None
+            forwarder.bind_here(ports)
+            return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+        self._fd = nsmod._in_thread(inside)
+        forwarder.set_netns(self._fd)
+        if self.setup is not None:
+            self.setup.forwarded_loopback_ports = forwarder.ports  # the ones bound
+        dns.start()
+        forwarder.start()
+        self.timings["attach"] = time.perf_counter() - t0
 
 
 class UserLoopbackOnlyRung(UserRung):

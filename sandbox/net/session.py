@@ -21,7 +21,6 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EnforcementUnavailable, LaunchError
@@ -31,19 +30,21 @@ from sandbox.host.network import (
     NetCapabilities,
     network_capabilities,
 )
+from sandbox.net.cleanup import _forget, _register_cleanup, cleanup_stale
 from sandbox.net.dnsview import DnsView, Upstream
 from sandbox.net.netns import SessionNames
+from sandbox.net.rung_lo import LoopbackOnlyRung, UserLoopbackOnlyRung
+from sandbox.net.rung_root import RootRung
+from sandbox.net.setup import NetSetup
 from sandbox.plan.names import judge_name, reaches_outside
 from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
-
-from sandbox.net.cleanup import _forget, _register_cleanup, cleanup_stale
-from sandbox.net.rung_lo import LoopbackOnlyRung, UserLoopbackOnlyRung
-from sandbox.net.rung_root import RootRung
-from sandbox.net.setup import NetSetup
+    from typing import Any
 
 _counter = itertools.count(1)
 
@@ -62,9 +63,13 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         uplinks: Sequence[str] | None = None,
         best_effort: bool = False,
         caps: NetCapabilities | None = None,
+        init_netns: bool = False,
     ) -> None:
         """`caps`: the answer the plan's egress status was decided from (Plan.net_caps),
-        asked with the same `nft=reaches_outside(policy)`; None: ask the host now."""
+        asked with the same `nft=reaches_outside(policy)`; None: ask the host now.
+        `init_netns`: the launcher's init may make the root rung's loopback-only namespace
+        itself (LG_NS_NET_INIT; attach() then needs init's pidfd).  Off, the namespace is
+        made by prepare(), for a session used without the launcher."""
         self.policy = policy
         self._caps = caps
         self._on_event = on_event or (lambda e: None)
@@ -103,6 +108,8 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         self._fd_sock: Any = None
         self._lo_ports: list[int] = []
         self._lo_user = False
+        self._init_netns = init_netns
+        self._lo_init = False  # the root rung's loopback-only layer: init makes the namespace
 
     # ---- public ----------------------------------------------------------
     def prepare(self) -> NetSetup:
@@ -148,15 +155,19 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
             raise
         return self.setup
 
-    def attach(self, child_pid: int) -> None:
+    def attach(self, child_pid: int, netns_pidfd: int = -1) -> None:
         """After fork, before the agent is released (run_session_result: spawn, attach, release).
 
-        The root rung needs nothing from the child.  The unprivileged rung
-        configures the namespace the launcher created (LG_NS_NET) and returns
-        only when pasta has configured it and the ruleset is loaded there: the
+        The root rung's veth layer needs nothing from the child; its loopback-only
+        layer joins the namespace init made (LG_NS_NET_INIT) through `netns_pidfd`
+        (init's pidfd) and binds the DNS view and the forwarder's listeners there.  The
+        unprivileged rung configures the namespace the launcher created (LG_NS_NET) and
+        returns only when pasta has configured it and the ruleset is loaded there: the
         agent never runs in a namespace without its ruleset."""
         self.child_pid = child_pid
-        if self._lo_user:
+        if self._lo_init:
+            self._attach_loopback_only(netns_pidfd)
+        elif self._lo_user:
             self._attach_userns_lo(child_pid)
         elif self._helper is not None:
             self._attach_userns(child_pid)

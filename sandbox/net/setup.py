@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.host.network import (
@@ -17,8 +16,11 @@ from sandbox.net.netns import Addressing, SessionNames
 from sandbox.plan.names import NameVerdict
 from sandbox.policy.model import Policy
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess  # the unprivileged rung's helper; imported where it is started
+    from typing import Any
 
 
 class NetSetup:
@@ -32,6 +34,7 @@ class NetSetup:
         "binds",
         "dns_view",
         "forwarded_loopback_ports",
+        "init_netns",
         "layer",
         "netns_fd",
         "netns_path",
@@ -56,6 +59,7 @@ class NetSetup:
         pinned: dict[str, list[str]] | None = None,
         new_netns: bool = False,
         layer: str = "network namespace + veth + nftables + DNS view",
+        init_netns: bool = False,
     ) -> None:
         self.netns_fd = netns_fd
         self.binds = binds
@@ -70,6 +74,9 @@ class NetSetup:
         # The unprivileged rung: the launcher creates the namespace itself (LG_NS_NET,
         # inside the sandbox's user namespace); attach(pid) configures it.
         self.new_netns = new_netns
+        # The root rung's loopback-only layer: the sandbox's init unshares the namespace
+        # itself (LG_NS_NET_INIT); attach(pid, netns_pidfd) binds the DNS view there.
+        self.init_netns = init_netns
         # Which egress layer this is, for the trail and `landgate plan` (never silent).
         self.layer = layer
 
@@ -191,23 +198,27 @@ class _NetState:
         ruleset: dict[str, Any] | None = None,
         addressing: Addressing | None = None,
         layer: str = "network namespace + veth + nftables + DNS view",
+        init_netns: bool = False,
     ) -> NetSetup:
         """What every rung that gives the sandbox its own namespace hands the launcher, its
         warnings said first.  fd: the namespace landgate made (the root rungs; the child
         joins it by /proc/PID/fd/N); None: the launcher makes it (the unprivileged rungs,
-        LG_NS_NET).  The DNS view's resolv.conf is bound over /etc/resolv.conf."""
+        LG_NS_NET), or the sandbox's init makes it (init_netns: the root rung's
+        loopback-only layer, LG_NS_NET_INIT).  The DNS view's resolv.conf is bound over
+        /etc/resolv.conf."""
         for w in warnings:
             self._warn(w)
         return NetSetup(
             netns_fd=-1 if fd is None else fd,
             binds=[(str(resolv), "/etc/resolv.conf")],
-            rung="userns" if fd is None else "netns",
+            rung="netns" if fd is not None or init_netns else "userns",
             warnings=warnings,
             ruleset_json=ruleset if ruleset is not None else {"nftables": []},
             netns_path=None if fd is None else f"/proc/{os.getpid()}/fd/{fd}",
             addressing=addressing,
             dns_view=dns_view,
             forwarded_loopback_ports=ports,
-            new_netns=fd is None,
+            new_netns=fd is None and not init_netns,
             layer=layer,
+            init_netns=init_netns,
         )

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from sandbox.host.probe import HostCapabilities
 from sandbox.host.supervisor import SupervisorStatus, supervisor_status
-from sandbox.plan.carveouts import CarveOutPlan, plan_carve_outs
-from sandbox.plan.landlock import LandlockPlan, compile_landlock_rules
-from sandbox.plan.seccomp import SeccompPlan, compile_seccomp
+from sandbox.plan.carveouts import CarveOutPlan
+from sandbox.plan.landlock import LandlockPlan
+from sandbox.plan.memo import landlock_and_carve_outs, seccomp_plan
+from sandbox.plan.seccomp_plan import SeccompPlan
 from sandbox.plan.status import (
     _layers,
     _rule_layers,
@@ -35,6 +35,11 @@ from sandbox.plan.status import (
 from sandbox.policy.layers import RUNG_GAPS, LayerStatus, Rung, rung_of
 from sandbox.policy.model import Policy
 from sandbox.record import Record, field
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LayerStatus",
@@ -141,12 +146,14 @@ def build_plan(
     mode = "simulate" if sim else "enforce"
     use_ns = host.mount_ns and host.pid_ns
     abi = host.landlock_abi
-    ll = compile_landlock_rules(policy, abi, pid_ns=use_ns)
     # Carve-outs and protected paths are decided at access time by the supervisor's open
     # check on every rung (no launch masks); the filter hands it only the opens that need
     # a decision (plan/carveouts.py).  In simulation every supervisor observes every open
-    # (Landlock has no log-only mode).
-    co = plan_carve_outs(policy, ll, open_check=sup.open_check, enforce=not sim)
+    # (Landlock has no log-only mode).  Reused from an earlier launch of this process
+    # while the policy and the file-system facts they read are unchanged (plan/memo.py).
+    ll, co = landlock_and_carve_outs(
+        policy, abi, pid_ns=use_ns, open_check=sup.open_check, enforce=not sim
+    )
     need_open = (sim and sup.available) or (not sim and co.open_check)
     # A protected path or deny rule inside a grant: the syscalls that make or move names
     # (rename, link, symlink, mkdir, mknod, truncate) go to the supervisor, which judges the
@@ -157,7 +164,7 @@ def build_plan(
     need_fsop = not sim and sup.available and co.open_check
     # Landlock ABI < 3 cannot judge truncation: the filter refuses O_RDONLY|O_TRUNC opens
     # and openat2, and truncate(2) unless the supervisor performs it (TRUNCATE_DENIES).
-    sc = compile_seccomp(
+    sc = seccomp_plan(
         notify_open=need_open,
         notify_reads=sim or co.notify_reads,
         refuse_truncate=0 < abi < 3,

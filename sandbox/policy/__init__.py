@@ -10,42 +10,72 @@ importing the model or the evaluator stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from sandbox.policy.destinations import match_destination, parse_destination
-from sandbox.policy.evaluate import decide
-from sandbox.policy.model import (
-    ACTIONS,
-    ActionBlock,
-    CommandPattern,
-    Decision,
-    DecisionContext,
-    Destination,
-    Enforcement,
-    Environment,
-    PathPattern,
-    Policy,
-    Rule,
-    SourceRef,
-)
-from sandbox.policy.patterns import (
-    match_command,
-    match_path,
-    normalize_path,
-    parse_command_pattern,
-    parse_path_pattern,
-)
-
+# Every name is imported on first use (PEP 562): a `landgate run` from the policy cache
+# imports the model and the patterns through their own modules and needs no evaluator
+# (sandbox.policy.evaluate: `decide`) until a decision is explained (issue 19).  typing
+# costs ~2 ms at import: its names are for the checker, which reads TYPE_CHECKING as True.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from sandbox.policy.baseline import protected_paths
+    from typing import Any
+
+    from sandbox.policy.baseline import baseline_rules, protected_paths
+    from sandbox.policy.destinations import match_destination, parse_destination
+    from sandbox.policy.evaluate import decide
     from sandbox.policy.loader import (
         load_policy,
         load_policy_text,
         policy_from_dict,
     )
     from sandbox.policy.locate import resolve_policy_path
+    from sandbox.policy.model import (
+        ACTIONS,
+        ActionBlock,
+        CommandPattern,
+        Decision,
+        DecisionContext,
+        Destination,
+        Enforcement,
+        Environment,
+        PathPattern,
+        Policy,
+        Rule,
+        SourceRef,
+    )
+    from sandbox.policy.patterns import (
+        match_command,
+        match_path,
+        normalize_path,
+        parse_command_pattern,
+        parse_path_pattern,
+    )
 
+_MODEL = (
+    "ACTIONS",
+    "ActionBlock",
+    "CommandPattern",
+    "Decision",
+    "DecisionContext",
+    "Destination",
+    "Enforcement",
+    "Environment",
+    "PathPattern",
+    "Policy",
+    "Rule",
+    "SourceRef",
+)
+_PATTERNS = (
+    "match_command",
+    "match_path",
+    "normalize_path",
+    "parse_command_pattern",
+    "parse_path_pattern",
+)
 _LAZY = {
+    **dict.fromkeys(_MODEL, "sandbox.policy.model"),
+    **dict.fromkeys(_PATTERNS, "sandbox.policy.patterns"),
+    "decide": "sandbox.policy.evaluate",
+    "match_destination": "sandbox.policy.destinations",
+    "parse_destination": "sandbox.policy.destinations",
     "load_policy": "sandbox.policy.loader",
     "load_policy_text": "sandbox.policy.loader",
     "policy_from_dict": "sandbox.policy.loader",
@@ -58,6 +88,8 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
+        # An AttributeError also lets `from sandbox.policy import loader` import the
+        # submodule (the import system asks for the attribute first).
         raise AttributeError(f"module 'sandbox.policy' has no attribute {name!r}")
     import importlib
 

@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, LaunchError
@@ -24,7 +23,11 @@ from sandbox.policy.model import Policy
 from sandbox.session.options import PhaseClock, RunOptions
 from sandbox.session.recorder import Recorder
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from sandbox.net import NetSetup, NetworkSession
     from sandbox.supervise import Supervisor
 
@@ -311,7 +314,7 @@ def run_child(
         if kernel is not None:
             kernel = _start_kernel_denials(kernel, child.agent_pid, policy, recorder)
         if net is not None:
-            net.attach(child.agent_pid)
+            net.attach(child.agent_pid, netns_pidfd=getattr(child, "init_pidfd", -1))
         supervisor = start_supervisor(
             child.listener_fd,
             plan,

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import EnforcementUnavailable
@@ -24,7 +23,11 @@ from sandbox.policy.layers import layers_for
 from sandbox.policy.model import Policy
 from sandbox.record import Record, field
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from sandbox.session.report import HookDecider
 
 

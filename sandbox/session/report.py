@@ -36,7 +36,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
 
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
@@ -47,8 +46,14 @@ from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import parse_path_pattern
 from sandbox.sockio import recv_until_eof
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+# (`from __future__ import annotations`); the checker sees the Protocol, run time a plain class.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import queue
+    from typing import Any, Protocol
+else:
+    Protocol = object
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
@@ -60,7 +65,8 @@ WARM_AFTER_S = 0.5  # the decider is warmed once a session has lived this long
 READ_TIMEOUT_S = 10.0  # a request not complete by then is not waited for further
 _SOURCE = SourceRef(file="<session hook channel>", line=0, column=0)
 
-Sink = Callable[[dict[str, Any]], None]
+if TYPE_CHECKING:
+    Sink = Callable[[dict[str, Any]], None]
 
 
 class HookDecider(Protocol):
@@ -69,15 +75,12 @@ class HookDecider(Protocol):
     def answer(self, request: bytes, policy: Policy, sink: Sink) -> tuple[bytes, str | None]:
         """The reply to one request, and why it could not be decided (None: decided,
         its entries written through `sink`)."""
-        ...
 
     def refuse(self, reason: str) -> bytes:
         """An error reply (the hook blocks the call and shows `reason`)."""
-        ...
 
     def warm(self, policy: Policy) -> None:
         """Build what a first decision would (nothing recorded)."""
-        ...
 
 
 class ReportChannel:

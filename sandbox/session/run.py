@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from sandbox.errors import EXIT_NOT_FOUND, LandgateError, LaunchError
 from sandbox.launch.spawn import AppliedStatus
@@ -39,6 +38,11 @@ from sandbox.session.options import (
     session_start_fields,
 )
 from sandbox.session.recorder import Recorder
+
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunOptions", "SessionResult", "run_session", "run_session_result"]
 
@@ -129,6 +133,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 warn=options.warn,
                 best_effort=options.best_effort,
                 caps=plan.net_caps,  # the plan's own answer: one probe, the layer it described
+                init_netns=True,  # the root rung's loopback-only namespace: made by init
             )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
@@ -171,6 +176,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             binds=binds,
             stdio_fds=stdio,
             new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
+            init_netns=bool(net is not None and net.setup is not None and net.setup.init_netns),
         )
         exit_code, timed_out = run_child(
             spec,

@@ -80,13 +80,13 @@ def fsop_off(monkeypatch):
 def _disable_fsop(monkeypatch) -> None:
     import sandbox.plan as plan_mod
 
-    real = plan_mod.compile_seccomp
+    real = plan_mod.seccomp_plan  # build_plan's seam (memoized compile_seccomp)
 
     def no_fsop(**kw):
         kw["notify_fsop"] = False
         return real(**kw)
 
-    monkeypatch.setattr(plan_mod, "compile_seccomp", no_fsop)
+    monkeypatch.setattr(plan_mod, "seccomp_plan", no_fsop)
 
 
 RUNGS = ["ns", "no-ns"]
@@ -294,14 +294,14 @@ def test_truncate_below_landlock_abi_3(world, capfd, monkeypatch, protection):
     if protection == "off":
         import sandbox.plan as plan_mod
 
-        real = plan_mod.compile_seccomp
+        real = plan_mod.seccomp_plan  # build_plan's seam (memoized compile_seccomp)
 
         def unguarded(**kw):
             kw["notify_fsop"] = False
             kw["refuse_truncate"] = False
             return real(**kw)
 
-        monkeypatch.setattr(plan_mod, "compile_seccomp", unguarded)
+        monkeypatch.setattr(plan_mod, "seccomp_plan", unguarded)
     h = probe_host()
     require_kernel(h.landlock_abi >= 2, "Landlock ABI 2 (a ruleset of that ABI)")
     readonly = world.root / "readonly"

@@ -44,7 +44,9 @@ def rung_host():
     return probe_host().without(mount_ns=False, pid_ns=False, user_ns=False)
 
 
-def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str, str]:
+def run(
+    world, script: str, capfd, events: list | None = None, timeout: float | None = None
+) -> tuple[int, str, str]:
     """`sh -c script` under the world's policy on this test's rung."""
     from sandbox.policy import load_policy
     from sandbox.session import RunOptions, run_session
@@ -61,6 +63,7 @@ def run(world, script: str, capfd, events: list | None = None) -> tuple[int, str
         cwd=str(world.workspace),
         audit_dir=str(world.root / "audit"),
         on_event=None if events is None else events.append,
+        timeout=timeout,
     )
     rc = run_session(options)
     out, err = capfd.readouterr()
@@ -184,3 +187,30 @@ def test_trail_names_the_object(world, capfd):
     assert denied, json.dumps(events[-5:], default=str)
     assert denied[0].target.endswith("/alias") and str(world.dotenv) in (denied[0].detail or "")
     assert Path(denied[0].target).name == "alias"
+
+
+def test_an_open_blocked_on_a_fifo_holds_up_no_other_open(world, capfd):
+    """Everything on one CPU: the reader's FIFO open blocks that CPU's opener (its lane,
+    supervise_pool.c) until the writer's open; every open meanwhile (the neighbour read,
+    the .env refusal, the writer's own open) is served by another opener.  Were a job
+    handed to the busy lane, the writer's open would wait behind the reader: deadlock,
+    and the timeout kills the tree."""
+    import os
+
+    os.mkfifo(world.workspace / "fifo")
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})  # the supervisor's threads and the sandbox
+    try:
+        rc, out, err = run(
+            world,
+            "cat fifo > got.txt & sleep 0.3; cat .env; cat src/app.ts; "
+            "echo through > fifo; wait; cat got.txt",
+            capfd,
+            timeout=30,
+        )
+    finally:
+        os.sched_setaffinity(0, before)
+    assert "answer = 42" in out and out.rstrip().endswith("through")
+    assert world.secret.decode() not in out  # the denial still answered meanwhile
+    assert "Permission denied" in err
+    assert rc == 0

