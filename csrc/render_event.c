@@ -19,222 +19,15 @@
  *   anything else makes the whole batch take the Python path;
  * - "hash" is SHA-256 of the line without its own member, then keyed BLAKE2s-128
  *   ("lgentry2") of that digest.
+ * The JSON writers are render_json.h's, the float spelling render_double.c's, the
+ * digests render_digest.c's; this file lays out one record's line and the batch.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "render_digest.h"
+#include "render_json.h"
 #include "supervise_api.h"
-
-/* ------------------------------------------------------------ JSON pieces */
-
-static const char HEX[] = "0123456789abcdef";
-
-struct out {
-    char *p; /* next byte */
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    memcpy(o->p, s, n);
-    o->p += n;
-}
-
-#define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
-
-static void put_str0(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_u64(struct out *o, unsigned long long v)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *o->p++ = tmp[--n];
-}
-
-static void put_int(struct out *o, int v)
-{
-    if (v < 0) {
-        *o->p++ = '-';
-        put_u64(o, (unsigned long long)(-(long long)v));
-    } else {
-        put_u64(o, (unsigned long long)v);
-    }
-}
-
-static void put_escape_u(struct out *o, unsigned hi, unsigned char b)
-{
-    /* \u00xx for a control character, \udcxx for a byte that is not UTF-8 */
-    o->p[0] = '\\';
-    o->p[1] = 'u';
-    o->p[2] = hi == 0 ? '0' : 'd';
-    o->p[3] = hi == 0 ? '0' : 'c';
-    o->p[4] = HEX[b >> 4];
-    o->p[5] = HEX[b & 15];
-    o->p += 6;
-}
-
-/* Length of the well-formed UTF-8 sequence at s[0..n) (Unicode table 3-7, which is
- * what Python's decoder accepts), or 0 when s[0] starts none. */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        return n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 &&
-                       (s[3] & 0xC0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
-/* The contents of a JSON string (no quotes) for bytes decoded with surrogateescape. */
-static void put_text(struct out *o, const char *text, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *o->p++ = (char)c;
-            i++;
-            continue;
-        }
-        if (c < 0x80) {
-            *o->p++ = '\\';
-            switch (c) {
-            case '"': *o->p++ = '"'; break;
-            case '\\': *o->p++ = '\\'; break;
-            case '\b': *o->p++ = 'b'; break;
-            case '\t': *o->p++ = 't'; break;
-            case '\n': *o->p++ = 'n'; break;
-            case '\f': *o->p++ = 'f'; break;
-            case '\r': *o->p++ = 'r'; break;
-            default:
-                o->p--; /* the backslash is part of the \u00xx form */
-                put_escape_u(o, 0, c);
-            }
-            i++;
-            continue;
-        }
-        int k = utf8_len(s + i, n - i);
-        if (k == 0) {
-            put_escape_u(o, 1, c);
-            i++;
-        } else {
-            put(o, text + i, (size_t)k);
-            i += (size_t)k;
-        }
-    }
-}
-
-static void put_jstr(struct out *o, const char *text, size_t n)
-{
-    *o->p++ = '"';
-    put_text(o, text, n);
-    *o->p++ = '"';
-}
-
-/* Python's repr of d, for d == 0 or 1e9 <= d < 1e16 (fixed notation there); -1 for
- * any other value.  repr gives the fewest significant digits that read back as d,
- * the nearest such number when several do, ties to an even last digit.  Exact
- * integer arithmetic: d = m * 2^e (53-bit m, -23 <= e <= 1 in this range), so with
- * k = max(0, -e), d * 10^k * 4 = V is an integer below 2^110, and so are the
- * bounds of the interval of numbers that read back as d (half a step either way,
- * a quarter below when m is a power of two; included when m is even, as
- * round-half-even reads them).  The answer is the nearest multiple of 4 * 10^t in
- * that interval for the largest t that has one. */
-int lg_render_double(double d, char *out)
-{
-    typedef unsigned __int128 u128;
-    if (d == 0) {
-        memcpy(out, "0.0", 4);
-        return 3;
-    }
-    if (!(d >= 1e9 && d < 1e16))
-        return -1;
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    int e = (int)((bits >> 52) & 0x7ff) - 1075;
-    uint64_t m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
-    int k = e < 0 ? -e : 0;
-    u128 scale = 1; /* 5^k, or 2^e when e >= 0 */
-    for (int i = 0; i < (e < 0 ? k : e); i++)
-        scale *= e < 0 ? 5 : 2;
-    u128 v = (u128)m * 4 * scale, up = 2 * scale, dn = m == (1ULL << 52) ? scale : 2 * scale;
-    u128 lo = v - dn, hi = v + up;
-    int inclusive = (m & 1) == 0;
-    /* A grid finer than the interval is wide has a point in it; a coarser grid's
-     * points are also the finer one's, so the largest t is found going up from
-     * there (one or two steps; each a 128-bit division). */
-    u128 g = 4; /* 4 * 10^t */
-    int t = 0;
-    while (g * 10 < up + dn)
-        g *= 10, t++;
-    u128 c = 0;
-    for (int have = 0;; g *= 10, t++) {
-        u128 below = v / g, above = below + 1; /* the grid points around v */
-        int ok_b = below * g == v || (inclusive ? below * g >= lo : below * g > lo);
-        int ok_a = below * g != v && (inclusive ? above * g <= hi : above * g < hi);
-        if (!ok_b && !ok_a) {
-            if (!have)
-                return -1; /* cannot happen: the first grid is finer than the interval */
-            g /= 10, t--;
-            break;
-        }
-        if (ok_b && ok_a) {
-            u128 db = v - below * g, da = above * g - v;
-            c = db < da ? below : da < db ? above : (below & 1) ? above : below;
-        } else {
-            c = ok_b ? below : above;
-        }
-        have = 1;
-        if (g > hi)
-            break;
-    }
-    /* c * 10^t / 10^k: the digits of c, t - k being the decimal exponent */
-    char digits[48];
-    int nd = 0;
-    char tmp[48];
-    do {
-        tmp[nd++] = (char)('0' + (int)(c % 10));
-        c /= 10;
-    } while (c);
-    for (int i = 0; i < nd; i++)
-        digits[i] = tmp[nd - 1 - i];
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--, t++;
-    int decpt = nd + t - k; /* digits before the point: 10..16 in this range */
-    if (decpt < 1 || decpt > 17)
-        return -1;
-    int n = 0;
-    for (int i = 0; i < decpt; i++)
-        out[n++] = i < nd ? digits[i] : '0';
-    out[n++] = '.';
-    if (nd <= decpt)
-        out[n++] = '0';
-    else
-        for (int i = decpt; i < nd; i++)
-            out[n++] = digits[i];
-    out[n] = 0;
-    return n;
-}
 
 /* -------------------------------------------------------------- one record */
 
@@ -432,14 +225,8 @@ static int render_one(const struct lg_render *r, const struct lg_event *e,
     unsigned char tag[16];
     lg_entry_tag(tag0, digest, tag);
     memcpy(gap, ",\"hash\":\"", 9);
-    for (int k = 0; k < 32; k++) {
-        gap[9 + 2 * k] = HEX[digest[k] >> 4];
-        gap[10 + 2 * k] = HEX[digest[k] & 15];
-    }
-    for (int k = 0; k < 16; k++) {
-        gap[73 + 2 * k] = HEX[tag[k] >> 4];
-        gap[74 + 2 * k] = HEX[tag[k] & 15];
-    }
+    put_hex(gap + 9, digest, 32);
+    put_hex(gap + 73, tag, 16);
     gap[105] = '"';
     *o->p++ = '\n';
     return 0;
@@ -473,10 +260,7 @@ int lg_render_events(const struct lg_render *r, const struct lg_event *evs, int 
         if (render_one(r, e, rule, seq + 1 + (unsigned long long)done, link, tag0, &o, digest,
                        codes + done) < 0)
             return -1;
-        for (int k = 0; k < 32; k++) {
-            link[2 * k] = HEX[digest[k] >> 4];
-            link[2 * k + 1] = HEX[digest[k] & 15];
-        }
+        put_hex(link, digest, 32);
     }
     *used = (size_t)(o.p - out);
     return done;

@@ -6,6 +6,8 @@ file, so writers in separate processes (concurrent sessions) extend one chain:
 under the lock a writer compares the segment's size with what it last saw and,
 if another writer appended meanwhile, reads just those new lines to bring its
 seq, chain head and Merkle frontier up to date (O(new entries), usually zero).
+The write path itself is `sandbox.audit.trail_io`, the flusher and the witness
+expiry `sandbox.audit.flusher`; this module is the public API over them.
 
 Durability:
 - strict: append() returns only after the line is written and fdatasync'ed;
@@ -20,19 +22,15 @@ sandboxed command.  Nothing is dropped silently.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from sandbox.audit import expiry
-from sandbox.audit.canonical import checkpoint_mac
 from sandbox.audit.chain import Chain
 from sandbox.audit.entries import (
     count_decision,
@@ -40,6 +38,7 @@ from sandbox.audit.entries import (
     new_session_id,
     session_start_entry,
 )
+from sandbox.audit.flusher import FLUSH_WINDOW_MS, BackgroundFlush
 from sandbox.audit.paths import (
     LOCK_NAME,
     WITNESS_DIR,
@@ -48,20 +47,19 @@ from sandbox.audit.paths import (
     load_key,
     prepare_trail_dirs,
 )
-from sandbox.audit.witness import WITNESS_LOCK, Witness, publish_if_newer
+from sandbox.audit.trail_io import Durability
+from sandbox.audit.witness import WITNESS_LOCK
 from sandbox.errors import AuditError
 
-# typing costs ~2 ms at import (issue 19); annotations are never evaluated
-# (`from __future__ import annotations`): the checker sees the Literal and the Protocol,
-# run time `str` and a plain class.
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated;
+# the checker sees the Protocol, run time a plain class
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Literal, Protocol
-
-    Durability = Literal["batch", "strict"]
+    from typing import Any, Protocol
 else:
-    Durability = str
     Protocol = object
+
+__all__ = ["FLUSH_WINDOW_MS", "AuditWriter", "Durability", "RecordSource"]
 
 
 class RecordSource(Protocol):
@@ -81,17 +79,7 @@ class RecordSource(Protocol):
     def entries(self) -> list[dict[str, Any]]: ...
 
 
-FLUSH_WINDOW_MS = 100
-_FLUSH_INTERVAL = 0.05  # half the promised window: the fsync itself takes time
-# A due witness expiry pass starts this long after its session's start (the flusher starts
-# it), or at close(), whichever comes first: never while the launch releases the agent.
-_EXPIRY_DELAY = 0.02
-_flock = fcntl.flock
-_fstat = os.fstat
-_LOCK_EX, _LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
-
-
-class AuditWriter:
+class AuditWriter(BackgroundFlush):
     """Appends entries to the trail in `directory` (default: `default_audit_dir()`)."""
 
     def __init__(
@@ -374,214 +362,3 @@ class AuditWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------ internals
-
-    def _release(self) -> None:
-        for fd in (self._chain.seg_fd, self._lock_fd, self._witness_lock_fd):
-            if fd >= 0:
-                os.close(fd)
-        self._chain.seg_fd = self._lock_fd = self._witness_lock_fd = -1
-
-    def _check_usable(self) -> None:
-        if self._closed:
-            raise AuditError("audit writer is closed")
-        if self._failed is not None:
-            raise AuditError(self._failed)
-
-    def _fail(self, message: str) -> None:
-        if self._failed is None:
-            self._failed = message
-            if self._on_failure is not None:
-                try:
-                    self._on_failure(message)
-                except Exception:  # noqa: BLE001, S110 - a broken callback must not hide the failure
-                    pass
-
-    @contextmanager
-    def _flock(self, fd: int | None = None) -> Iterator[None]:
-        lfd = self._lock_fd if fd is None else fd
-        fcntl.flock(lfd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lfd, fcntl.LOCK_UN)
-
-    def _write_entry(self, entry: dict[str, Any]) -> int:
-        return self._write_entries([entry])
-
-    def _write_entries(self, entries: list[dict[str, Any]]) -> int:
-        return self._write_with(lambda: self._chain.write_many(entries))
-
-    def _write_with(self, write: Callable[[], int]) -> int:
-        """Run `write` (lines appended to the chain, one write()) under flock with the
-        durability promised; the last seq, or -1 (and `failed`) on error."""
-        lock_fd = self._lock_fd
-        chain = self._chain
-        try:
-            _flock(lock_fd, _LOCK_EX)
-            try:
-                # Fast path: nobody appended or rotated since we last looked.
-                if (
-                    _fstat(chain.seg_fd).st_size != chain.seg_size
-                    or chain.seg_size >= self.segment_max_bytes
-                ):
-                    chain.sync_tail(self.segment_max_bytes)
-                seq = write()
-            finally:
-                _flock(lock_fd, _LOCK_UN)
-            if self.durability == "strict":
-                os.fdatasync(chain.seg_fd)
-            else:
-                self._dirty = True
-            return seq
-        except OSError as exc:
-            return self._unwritable(exc)
-        except AuditError as exc:  # the trail changed under us in a way we cannot continue
-            self._fail(str(exc))
-            if self.durability == "strict":
-                raise
-            return -1
-
-    def _unwritable(self, exc: OSError) -> int:
-        self._fail(
-            f"audit trail unwritable ({self.directory}: {exc.strerror}); "
-            "stopping the sandboxed command so that nothing runs unrecorded"
-        )
-        if self.durability == "strict":
-            raise AuditError(self._failed or "audit trail unwritable") from exc
-        return -1
-
-    def _checkpoint(self, *, final: bool, after: dict[str, Any] | None = None) -> None:
-        """Write a checkpoint over every entry so far (preceded by `after`, under the
-        same lock).  `final`: fsync and witness now."""
-        entry: dict[str, Any] = {"type": "checkpoint", "ts": time.time()}
-        if self._session is not None:
-            entry["session"] = self._session
-        chain = self._chain
-        try:
-            with self._flock():
-                chain.sync_tail(self.segment_max_bytes)
-                if after is not None:
-                    chain.write(after)
-                seq = chain.seq + 1
-                root = chain.frontier.root()
-                entry["root"] = root
-                entry["count"] = chain.frontier.count
-                entry["frontier"] = chain.frontier.to_list()
-                entry["hmac"] = checkpoint_mac(
-                    self._key, chain.trail_id, seq, root, chain.last_hash
-                )
-                chain.write(entry)
-                witness = (seq, chain.last_hash, root)
-            self._since_checkpoint = 0
-            self._last_checkpoint_time = time.monotonic()
-            self._pending_witness = witness
-            if final or self.durability == "strict":
-                os.fdatasync(chain.seg_fd)
-                self._dirty = False
-                self._publish_witness()
-            else:
-                self._dirty = True
-        except OSError as exc:
-            self._unwritable(exc)
-        except AuditError as exc:
-            self._fail(str(exc))
-            if self.durability == "strict":
-                raise
-
-    def _publish_witness(self) -> None:
-        """Record the latest durable checkpoint for this directory in the key directory.
-
-        Only called once the checkpoint is fsynced, so the witness never claims
-        more than a crash can leave on disk.  Monotonic across writers of one trail.
-        """
-        pending = self._pending_witness
-        if pending is None:
-            return
-        self._pending_witness = None
-        seq, digest, root = pending
-        with self._flock(self._witness_lock_fd):
-            publish_if_newer(
-                self._key,
-                self.key_directory,
-                self.directory,
-                Witness("", 0, 0, self._chain.trail_id, seq, digest, root),
-            )
-
-    def _start_expiry(self) -> None:
-        """Here, not before the plan; and only asked here (two stats whatever the backlog,
-        the pass counts the files): a pass that is due (hourly, or while a backlog lasts:
-        up to EXPIRE_BATCH moves, ~45 ms) starts _EXPIRY_DELAY later on a thread of its
-        own (the flusher starts it), so it overlaps the agent instead of delaying its
-        release, neither a listing nor a thread on the launch's path.  close() runs it
-        if it has not started, and waits for it.  Nothing when the last pass is recent
-        (a tool-level session's writer, any session within the hour after a pass)."""
-        try:
-            if not expiry.due(self.key_directory):
-                return
-        except AuditError as exc:
-            self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
-            return
-        self._expiry_at = time.monotonic() + _EXPIRY_DELAY
-
-    def _expiry_tick(self) -> None:
-        """The flusher, at each wake: start a due pass once its time has come."""
-        with self._tlock:
-            at = self._expiry_at
-            if at is None or time.monotonic() < at or self._closed:
-                return
-            self._expiry_at = None
-            self._expiry = threading.Thread(
-                target=self._expire, name="landgate-witness-expiry", daemon=True
-            )
-        self._expiry.start()
-
-    def _expire(self) -> None:
-        """The expiry thread.  A failed pass leaves every witness where it was (moves are
-        crash-safe) and the next session's pass tries again; the trail is not affected,
-        so the session goes on, and the reason is kept in expiry_error."""
-        try:
-            expiry.maybe_expire(self.key_directory)
-        except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
-            self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
-
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(_FLUSH_INTERVAL):
-            try:
-                self._flush_once()
-                self._expiry_tick()
-            except Exception as exc:  # noqa: BLE001 - a thread must not die with a traceback
-                with self._tlock:
-                    self._fail(f"audit flusher failed: {exc}")
-                return
-
-    def _flush_once(self) -> None:
-        with self._tlock:
-            if self._failed is not None or self._closed:
-                return
-            if (
-                self._since_checkpoint > 0
-                and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_seconds
-            ):
-                self._checkpoint(final=False)
-            if not self._dirty and self._pending_witness is None:
-                return
-            # fsync a duplicate outside the lock: appends go on while the disk works.
-            fd = os.dup(self._chain.seg_fd)
-            self._dirty = False
-            pending = self._pending_witness
-        try:
-            os.fdatasync(fd)
-            if pending is not None:
-                with self._tlock:
-                    if self._pending_witness is pending:
-                        self._publish_witness()
-        except OSError as exc:
-            with self._tlock:
-                self._fail(
-                    f"cannot sync audit trail in {self.directory}: {exc.strerror}; "
-                    "stopping the sandboxed command"
-                )
-        finally:
-            os.close(fd)

@@ -24,7 +24,7 @@ from sandbox.host.supervisor import SupervisorStatus, supervisor_status
 from sandbox.plan.carveouts import CarveOutPlan
 from sandbox.plan.landlock import LandlockPlan
 from sandbox.plan.memo import landlock_and_carve_outs, seccomp_plan
-from sandbox.plan.seccomp import SeccompPlan
+from sandbox.plan.seccomp_plan import SeccompPlan
 from sandbox.plan.status import (
     _layers,
     _rule_layers,

@@ -7,7 +7,7 @@ from sandbox.host.probe import HostCapabilities
 from sandbox.host.supervisor import SupervisorStatus
 from sandbox.plan.carveouts import CarveOutPlan
 from sandbox.plan.landlock import LandlockPlan
-from sandbox.plan.seccomp import SeccompPlan
+from sandbox.plan.seccomp_plan import SeccompPlan
 from sandbox.policy.layers import RUNG_GAPS, LayerState, LayerStatus
 from sandbox.policy.model import Policy
 

@@ -2,7 +2,7 @@
 
 Python decides what a policy means; C runs it.  This module lays out, once
 per policy, the tables csrc/judge_exec.c, csrc/judge_path.c and the unix
-rows of csrc/supervise_net.c read:
+rows of csrc/supervise_net_dest.c read:
 
 - exec: every shell_exec rule's command glob, plus the command-line syntax
   (which programs are wrappers and how their options read, which are shells,
@@ -12,118 +12,33 @@ rows of csrc/supervise_net.c read:
 - unix: every `unix:` destination's glob.
 
 `explain` and simulation (sandbox.policy.evaluate) call the C decision on
-these tables; the supervisor's tables (sandbox.supervise.tables) embed the
-very same arrays.  Rule indices: exec rules first, then path rules, then
-unix rules, each in the evaluator's order (`ordered`).
+these tables (sandbox.policy.judge); the supervisor's tables
+(sandbox.supervise.tables) embed the very same arrays.  The command-line
+syntax is sandbox.policy.cmdsyntax's data.  Rule indices: exec rules first,
+then path rules, then unix rules, each in the evaluator's order (`ordered`).
 """
 
 from __future__ import annotations
 
-import threading
-
-from sandbox.errors import LaunchError
 from sandbox.policy.baseline import HOOK_DIRS, hook_globs
+from sandbox.policy.cmdsyntax import (
+    COMPOUND,
+    KEYWORDS,
+    SHELL_ARG_OPTS,
+    SHELL_DEPTH,
+    SHELLS,
+    WRAPPERS,
+)
 from sandbox.policy.globs import compile_glob, literal
+from sandbox.policy.judge import c_core
 from sandbox.policy.model import Policy, Rule
-from sandbox.record import Record
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# ---------------------------------------------------------------------------
-# command-line syntax (data; csrc/judge_exec.c has no program names in it)
-
-
-class Wrapper(Record):
-    """A program that runs the command named among its arguments."""
-
-    name: str  # glob over the basename
-    arg_opts: tuple[str, ...] = ()  # options whose value is the next word
-    stop_opts: tuple[str, ...] = ()  # globs: options that hide the command (not unwrapped)
-    options: bool = True  # False: the next word is the command (busybox APPLET)
-    assignments: bool = False  # NAME=VALUE words may precede the command
-    operands: int = 0  # words that precede the command (timeout DURATION)
-
-
-_LOADER_OPTS = (
-    "--library-path",
-    "--preload",
-    "--argv0",
-    "--audit",
-    "--inhibit-rpath",
-    "--glibc-hwcaps-prepend",
-    "--glibc-hwcaps-mask",
-)
-WRAPPERS: tuple[Wrapper, ...] = (
-    Wrapper(
-        "env",
-        arg_opts=("-u", "--unset", "-C", "--chdir"),
-        # -S STRING splits a string into a command: judged as written, so only an
-        # explicit allow of that form lets it run (also -iS..., --split-string=...)
-        stop_opts=("-S*", "-[!-]*S*", "--split-string*"),
-        assignments=True,
-    ),
-    Wrapper("nice", arg_opts=("-n", "--adjustment")),
-    Wrapper("timeout", arg_opts=("-s", "--signal", "-k", "--kill-after"), operands=1),
-    Wrapper("stdbuf", arg_opts=("-i", "-o", "-e", "--input", "--output", "--error")),
-    Wrapper(
-        "xargs",
-        arg_opts=(
-            "-a",
-            "--arg-file",
-            "-d",
-            "--delimiter",
-            "-E",
-            "-I",
-            "-L",
-            "--max-lines",
-            "-n",
-            "--max-args",
-            "-P",
-            "--max-procs",
-            "-s",
-            "--max-chars",
-            "--process-slot-var",
-        ),
-    ),
-    Wrapper("nohup"),
-    Wrapper("setsid"),
-    Wrapper("busybox", options=False),
-    # the ELF loader run directly: ld-linux-x86-64.so.2, ld-musl-x86_64.so.1, ld.so
-    Wrapper("ld-*.so*", arg_opts=_LOADER_OPTS),
-    Wrapper("ld.so", arg_opts=_LOADER_OPTS),
-)
-# Shells whose `-c STRING` is judged command by command (busybox sh: through the wrapper).
-SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "fish")
-SHELL_ARG_OPTS = ("-o", "+o", "-O", "+O")
-# Skipped at the start of a simple command; a segment starting with a COMPOUND word
-# (a loop or case body) is not judged by name: the programs it starts meet their own check.
-KEYWORDS = (
-    "if",
-    "then",
-    "else",
-    "elif",
-    "fi",
-    "do",
-    "done",
-    "while",
-    "until",
-    "!",
-    "{",
-    "}",
-    "time",
-    "exec",
-    "command",
-    "builtin",
-    "nohup",
-)
-COMPOUND = ("for", "case", "select", "function")
-SHELL_DEPTH = 4  # nested `sh -c` strings judged (csrc: at most LG_DEPTH_MAX)
-
-EV_SHELL = 128  # LG_EV_SHELL: a shell -c string was judged
-EV_WRAPPER = 256  # LG_EV_WRAPPER: a wrapper was unwrapped
+__all__ = ["Compiled", "ProgramKey", "compile_policy", "ordered", "program_words", "protected_base"]
 
 _ORIGIN_ORDER = {"policy": 0, "protected": 1, "baseline": 2}
 
@@ -136,24 +51,6 @@ def ordered(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
 
 # ---------------------------------------------------------------------------
 # the tables
-
-
-_FFI_LIB: list[tuple[Any, Any]] = []  # (ffi, lib) once imported
-
-
-def _lib() -> tuple[Any, Any]:
-    if _FFI_LIB:  # hundreds of calls per compile: no import statement each
-        return _FFI_LIB[0]
-    try:
-        from sandbox._supervise import ffi, lib  # the C core; loaded on first decision
-    except ImportError as exc:
-        # A broken install: refuse with the reason (exit 125), never a traceback.
-        raise LaunchError(
-            f"the supervisor extension sandbox._supervise does not import ({exc}): "
-            "reinstall landgate (make install)"
-        ) from None
-    _FFI_LIB.append((ffi, lib))
-    return ffi, lib
 
 
 # A glob program's inputs: (text, path, directory, anchored); path None = a literal word.
@@ -216,14 +113,14 @@ class Compiled:
         return self.program(self.words((text, path, directory, anchored)))
 
     def program(self, words: tuple[int, ...]) -> Any:
-        ffi, _ = _lib()
+        ffi, _ = c_core()
         p = ffi.new("unsigned[]", list(words))
         self._keep.append(p)
         return p
 
 
 def _program_list(comp: Compiled, globs: tuple[str, ...], *, exact: bool) -> tuple[Any, int]:
-    ffi, _ = _lib()
+    ffi, _ = c_core()
     arr = ffi.new("unsigned *[]", max(1, len(globs)))
     comp._keep.append(arr)
     for i, g in enumerate(globs):
@@ -232,7 +129,7 @@ def _program_list(comp: Compiled, globs: tuple[str, ...], *, exact: bool) -> tup
 
 
 def _syntax(comp: Compiled) -> Any:
-    ffi, _ = _lib()
+    ffi, _ = c_core()
     sx = ffi.new("struct lg_syntax *")
     comp._keep.append(sx)
     wr = ffi.new("struct lg_wrapper[]", len(WRAPPERS))
@@ -272,7 +169,7 @@ def compile_policy(policy: Policy) -> Compiled:
     if isinstance(got, Compiled):
         return got
     seeded = policy.cache.get("programs")
-    ffi, lib = _lib()
+    ffi, lib = c_core()
     exec_rules = [r for r in ordered(policy.block("shell_exec").rules) if r.command]
     path_rules = [
         (r, access)
@@ -357,7 +254,7 @@ def _check_glob_bounds(comp: Compiled) -> None:
     same policy with the same message (one semantics), not only the supervisor's tables."""
     from sandbox.errors import PolicyError
 
-    ffi, lib = _lib()
+    ffi, lib = c_core()
     limit = int(lib.lg_glob_path_limit())
     t = comp.c
     rows = [(t.paths[i], t.paths[i].rule) for i in range(t.n_paths)]
@@ -390,118 +287,3 @@ def _exact_allow(r: Rule) -> bool:
         and p.anchored
         and not has_glob(p.glob)
     )
-
-
-# ---------------------------------------------------------------------------
-# the decisions (the same C functions the supervisor calls)
-
-_local = threading.local()
-
-
-def _judge_buffers() -> Any:
-    """This thread's exec-judgement scratch space (the C judge is not reentrant)."""
-    b = getattr(_local, "judge", None)
-    if b is None:
-        ffi, lib = _lib()
-        raw = lib.lg_judge_new()
-        if raw == ffi.NULL:
-            raise MemoryError("lg_judge_new: out of memory")
-        b = ffi.gc(raw, lib.lg_judge_free)
-        _local.judge = b
-    return b
-
-
-def _bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-def judge_exec(tables: Any, argv: list[str], exe: str | None) -> tuple[int, int, int, int]:
-    """(effect, rule index, inherit, LG_EV_* flags) of an exec; effect 0 = undecided.
-    Raises OverflowError when the argv is beyond the C bounds (the supervisor denies it)."""
-    ffi, lib = _lib()
-    blob = b"".join(_bytes(a) + b"\0" for a in argv)
-    v = ffi.new("struct lg_verdict *")
-    rc = lib.lg_judge_exec(
-        _judge_buffers(), tables, blob, len(blob), _bytes(exe) if exe else ffi.NULL, v
-    )
-    if rc < 0:
-        raise OverflowError(f"command line of {len(blob)} bytes, {len(argv)} words: too large")
-    return v.effect, v.rule, v.inherit, v.flags
-
-
-def judge_path(tables: Any, path: str, access: int) -> tuple[int, int]:
-    """(access bits some deny rule denies `path` for, the first rule denying `access` or -1)."""
-    ffi, lib = _lib()
-    rule = ffi.new("int *")
-    raw = _bytes(path)
-    bits = lib.lg_judge_path(tables, raw, len(raw), access, rule)
-    return bits, rule[0]
-
-
-def path_hits(comp: Compiled, path: str, access: int) -> list[int]:
-    """Rule indices (into comp.rules) of the path rules for `access` whose glob matches."""
-    ffi, lib = _lib()
-    n = comp.unix_start - comp.path_start
-    hits = ffi.new("int[]", max(1, n))
-    raw = _bytes(path)
-    k = lib.lg_path_hits(comp.c, raw, len(raw), access, hits, n)
-    return [comp.path_start + hits[i] for i in range(k)]
-
-
-def judge_unix(tables: Any, path: str) -> tuple[int, int]:
-    """(LG_EFFECT_* or 0 for the default, rule index) of a connect to a unix socket."""
-    ffi, lib = _lib()
-    rule = ffi.new("int *")
-    effect = lib.lg_judge_unix(tables, _bytes(path), rule)
-    return effect, rule[0]
-
-
-def glob_match(words: tuple[int, ...], text: str, *, path: bool) -> bool:
-    """Run one glob program (see sandbox.policy.globs) over `text`."""
-    prog = _program(words)
-    _ffi, lib = _lib()
-    raw = _bytes(text)
-    return bool(lib.lg_glob_match(prog, raw, len(raw), int(path)))
-
-
-_PROGRAMS: dict[tuple[int, ...], Any] = {}
-
-
-def _program(words: tuple[int, ...]) -> Any:
-    p = _PROGRAMS.get(words)
-    if p is None:
-        ffi, _ = _lib()
-        p = ffi.new("unsigned[]", list(words))
-        _PROGRAMS[words] = p
-    return p
-
-
-def exec_hits(comp: Compiled, line: str, exe_line: str | None) -> list[int]:
-    """Indices of the exec rules whose glob matches the line as written (`exe_line` for
-    rules naming their program by path): the exec judge's per-form test, one form."""
-    ffi, lib = _lib()
-    hits = ffi.new("int[]", max(1, comp.n_exec))
-    raw = _bytes(line)
-    exe = _bytes(exe_line) if exe_line is not None else None
-    n = lib.lg_exec_hits(
-        comp.c,
-        raw,
-        len(raw),
-        exe if exe is not None else ffi.NULL,
-        len(exe or b""),
-        hits,
-        comp.n_exec,
-    )
-    return [hits[i] for i in range(n)]
-
-
-def normalise(path: str) -> str:
-    """Collapse `.`, `..` and repeated slashes of an absolute path, as the supervisor does
-    (lg_normalise_path): `..` at the root stays at the root."""
-    ffi, lib = _lib()
-    raw = _bytes(path)
-    out = ffi.new("char[]", len(raw) + 2)
-    rc = lib.lg_normalise_path(raw, out, len(raw) + 2)
-    if rc < 0:  # cannot happen: the result is never longer than its input (+ "/")
-        raise ValueError(f"normalise {path!r}: error {rc}")
-    return str(ffi.string(out).decode("utf-8", "surrogateescape"))

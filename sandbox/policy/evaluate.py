@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from sandbox.errors import UsageError
 from sandbox.policy import compiled as _c
+from sandbox.policy import judge as _j
 from sandbox.policy.destinations import NetTarget, match_destination, parse_target
 from sandbox.policy.model import ACTIONS, Decision, DecisionContext, Destination, Policy, Rule
 from sandbox.policy.patterns import command_line, has_glob, normalize_path, split_command
@@ -265,8 +266,8 @@ def _decide_path(policy: Policy, action: str, target: Target, ctx: DecisionConte
     comp = _c.compile_policy(policy)
     start, end = comp.path_ranges[action]
     access = 1 if action == "file_read" else 2  # LG_ACCESS_READ / LG_ACCESS_WRITE
-    _bits, deny = _c.judge_path(comp.c, path, access)
-    hits = [i - start for i in _c.path_hits(comp, path, access)]
+    _bits, deny = _j.judge_path(comp.c, path, access)
+    hits = [i - start for i in _j.path_hits(comp, path, access)]
     rules = comp.rules[start:end]
     return _conclude(policy, action, path, rules, hits, {}, path, deny - start if deny >= 0 else -1)
 
@@ -280,14 +281,14 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext) -> Decisi
     comp = _c.compile_policy(policy)
     rules = comp.rules[: comp.n_exec]
     try:
-        effect, idx, _inherit, flags = _c.judge_exec(comp.c, argv, exe)
+        effect, idx, _inherit, flags = _j.judge_exec(comp.c, argv, exe)
     except OverflowError as exc:
         why = f"{exc}: denied (the supervisor never judges a shortened command line)"
         return Decision("shell_exec", line, "deny", None, why, None, ())
     # Which rules match the line as written (the C judge also looked through wrappers and
     # into `sh -c` strings; the flags say so).
     exe_line = " ".join([exe, *argv[1:]]) if exe else None
-    hits = _c.exec_hits(comp, line, exe_line)
+    hits = _j.exec_hits(comp, line, exe_line)
     if effect == 0:
         through = "matches, but not everything it runs (through a wrapper or `sh -c`) is allowed"
         reasons = {i: through for i in hits if rules[i].effect == "allow"}
@@ -306,7 +307,7 @@ def _decide_exec(policy: Policy, target: Target, ctx: DecisionContext) -> Decisi
     )
     if idx >= 0 and idx not in hits:
         what = describe_pattern(rules[idx])
-        if flags & _c.EV_SHELL:
+        if flags & _j.EV_SHELL:
             why = (
                 f"`{line}`: a command its -c string runs matches {what}"
                 if effect == 2
@@ -334,7 +335,7 @@ def _decide_network(policy: Policy, target: Target, ctx: DecisionContext) -> Dec
     names = tuple(ctx.names)
     if t.unix is not None:
         comp = _c.compile_policy(policy)
-        effect, idx = _c.judge_unix(comp.c, t.unix)
+        effect, idx = _j.judge_unix(comp.c, t.unix)
         hits = [i for i in index.unix if match_destination(index.rules[i].destination, t)]  # type: ignore[arg-type]
         deny = index.rules.index(comp.rules[idx]) if effect == 2 and idx >= 0 else -1
         return _conclude(policy, "network", t.text, index.rules, hits, {}, t.text, deny)

@@ -47,7 +47,7 @@ def _glob_match(
     glob: str, text: str, *, path: bool, directory: bool = False, anchored: bool = True
 ) -> bool:
     """Run the glob through the C interpreter (csrc/glob.c): the one implementation."""
-    from sandbox.policy.compiled import glob_match
+    from sandbox.policy.judge import glob_match
 
     words = compile_glob(glob, path=path, directory=directory, anchored=anchored)
     return glob_match(words, text, path=path)
@@ -69,7 +69,7 @@ def normalize_path(path: str, *, base: str | None = None, home: str | None = Non
         path = home + path[1:]
     if not path.startswith("/"):
         path = (base or "/").rstrip("/") + "/" + path
-    from sandbox.policy.compiled import normalise
+    from sandbox.policy.judge import normalise
 
     return normalise(path)  # the supervisor's own normaliser (csrc/supervise_mem.c)
 
@@ -155,7 +155,7 @@ def component_matcher(glob: str) -> Callable[[str], bool]:
     words = compile_glob(glob, path=True)
 
     def match(name: str) -> bool:
-        from sandbox.policy.compiled import glob_match
+        from sandbox.policy.judge import glob_match
 
         return glob_match(words, name, path=True)
 

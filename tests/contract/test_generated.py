@@ -15,8 +15,8 @@ import shlex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.policy.compiled import glob_match
 from sandbox.policy.globs import compile_glob
+from sandbox.policy.judge import glob_match
 from sandbox.policy.patterns import normalize_path
 
 from . import harness, reference

@@ -2,7 +2,7 @@
 
 DESIGN §3: with a network namespace, a server the agent starts on 127.0.0.1 or ::1 is
 reached by its own clients whatever the policy's network rules say (the supervisor tells
-the two loopbacks apart by the namespace of the socket, csrc/supervise_net.c), while the
+the two loopbacks apart by the namespace of the socket, csrc/supervise_net_dest.c), while the
 host's loopback is reached only through an allowed `localhost:PORT` rule.  Both rungs
 with a namespace: root (full) and an unprivileged user (user namespace); the twin without
 a namespace, where the loopback is the host's and the policy decides for every port.

@@ -12,6 +12,7 @@ from launch.lg_helpers import world_policy
 from plan.test_plan import run_bpf
 from sandbox.host.probe import probe_host
 from sandbox.host.supervisor import SupervisorStatus
+from sandbox.plan import bpf as B
 from sandbox.plan import build_plan
 from sandbox.plan import seccomp as S
 from sandbox.plan import seccomp_table as T
@@ -38,7 +39,7 @@ def _policy(world, text: str | None = None, **kw):
 
 
 def _opens(plan):
-    N = S.SYSCALLS
+    N = T.SYSCALLS
     prog = plan.seccomp.program
     reads = {run_bpf(prog, N["open"], (0, f)) for f in READ_ONLY_FLAGS} | {
         run_bpf(prog, N["openat"], (AT_FDCWD, 0, f)) for f in READ_ONLY_FLAGS
@@ -90,20 +91,20 @@ def test_read_opens_stay_in_the_kernel_without_a_read_deny(world):
     plan = build_plan(pol, probe_host(), simulate=False, environ={})
     assert plan.carve_outs.notify_writes and not plan.carve_outs.notify_reads
     reads, writes = _opens(plan)
-    assert reads == {S.RET_ALLOW} and writes == {S.RET_USER_NOTIF}
+    assert reads == {B.RET_ALLOW} and writes == {B.RET_USER_NOTIF}
     # openat2's flags are in memory BPF cannot read: every call goes to the supervisor, and
     # below Landlock ABI 3 it is refused instead (ENOSYS, libc falls back to openat: its
     # O_TRUNC is what that ABI cannot judge).  Both, whatever this kernel's ABI.
-    for abi, want in ((7, S.RET_USER_NOTIF), (2, S.RET_ERRNO | errno.ENOSYS)):
+    for abi, want in ((7, B.RET_USER_NOTIF), (2, B.RET_ERRNO | errno.ENOSYS)):
         p = build_plan(pol, probe_host().without(landlock_abi=abi), simulate=False, environ={})
-        assert run_bpf(p.seccomp.program, S.SYSCALLS["openat2"]) == want, abi
-    assert run_bpf(plan.seccomp.program, S.SYSCALLS["creat"]) == S.RET_USER_NOTIF
+        assert run_bpf(p.seccomp.program, T.SYSCALLS["openat2"]) == want, abi
+    assert run_bpf(plan.seccomp.program, T.SYSCALLS["creat"]) == B.RET_USER_NOTIF
     deny = '      - { path: "/usr/", effect: allow }\n      - { path: "**/.env", effect: deny }\n'
     twin = _policy(world, text.replace('      - { path: "/usr/", effect: allow }\n', deny))
     plan2 = build_plan(twin, probe_host(), simulate=False, environ={})
     assert plan2.carve_outs.notify_reads
     reads2, writes2 = _opens(plan2)
-    assert reads2 == {S.RET_USER_NOTIF} and writes2 == {S.RET_USER_NOTIF}
+    assert reads2 == {B.RET_USER_NOTIF} and writes2 == {B.RET_USER_NOTIF}
 
 
 def test_file_access_all_sends_every_open(world):
@@ -119,7 +120,7 @@ def test_file_access_all_sends_every_open(world):
     )
     plan = build_plan(_policy(world, text), probe_host(), simulate=False, environ={})
     reads, _ = _opens(plan)
-    assert reads == {S.RET_USER_NOTIF}
+    assert reads == {B.RET_USER_NOTIF}
     plan2 = build_plan(
         _policy(world, text.replace("audit: { file_access: all }\n", "")),
         probe_host(),
@@ -160,18 +161,18 @@ def test_no_supervisor_leaves_a_reachable_deny_uncovered(world):
 def test_o_path_opens_stay_in_the_kernel():
     """ADDFD cannot inject an O_PATH file and an O_PATH fd reads nothing: left to the kernel
     (its reopen through /proc/self/fd/N is a judged open); a plain read is the twin."""
-    N = S.SYSCALLS
+    N = T.SYSCALLS
     for reads in (True, False):
         prog = S.compile_seccomp(notify_open=True, notify_reads=reads).program
-        assert run_bpf(prog, N["openat"], (AT_FDCWD, 0, os.O_PATH | os.O_CREAT)) == S.RET_ALLOW
-        assert run_bpf(prog, N["open"], (0, os.O_PATH)) == S.RET_ALLOW
+        assert run_bpf(prog, N["openat"], (AT_FDCWD, 0, os.O_PATH | os.O_CREAT)) == B.RET_ALLOW
+        assert run_bpf(prog, N["open"], (0, os.O_PATH)) == B.RET_ALLOW
         twin = run_bpf(prog, N["openat"], (AT_FDCWD, 0, os.O_RDONLY))
-        assert twin == (S.RET_USER_NOTIF if reads else S.RET_ALLOW)
+        assert twin == (B.RET_USER_NOTIF if reads else B.RET_ALLOW)
 
 
 def test_flag_filter_combines_with_the_truncate_refusal():
     prog = S.compile_seccomp(notify_open=True, notify_reads=False, refuse_truncate=True).program
-    N = S.SYSCALLS
-    assert run_bpf(prog, N["open"], (0, T.O_RDONLY | T.O_TRUNC)) == S.RET_ERRNO | 13
-    assert run_bpf(prog, N["open"], (0, os.O_WRONLY)) == S.RET_USER_NOTIF
-    assert run_bpf(prog, N["openat"], (AT_FDCWD, 0, 0)) == S.RET_ALLOW
+    N = T.SYSCALLS
+    assert run_bpf(prog, N["open"], (0, T.O_RDONLY | T.O_TRUNC)) == B.RET_ERRNO | 13
+    assert run_bpf(prog, N["open"], (0, os.O_WRONLY)) == B.RET_USER_NOTIF
+    assert run_bpf(prog, N["openat"], (AT_FDCWD, 0, 0)) == B.RET_ALLOW

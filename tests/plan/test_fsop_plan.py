@@ -11,7 +11,8 @@ from sandbox.plan.seccomp import compile_seccomp
 from sandbox.plan.seccomp_table import NOTIFY_FSOP, SYSCALLS
 from sandbox.policy import load_policy
 from sandbox.policy.baseline import hook_globs
-from sandbox.policy.compiled import compile_policy, judge_path
+from sandbox.policy.compiled import compile_policy
+from sandbox.policy.judge import judge_path
 from sandbox.policy.patterns import match_path, parse_path_pattern
 from sandbox.supervise.tables import ACCESS_WRITE, ancestor_globs, compile_tables
 

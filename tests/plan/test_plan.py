@@ -12,6 +12,7 @@ from conftest import scaled  # tests/conftest.py
 from launch.lg_helpers import ROOT, world_policy
 
 from sandbox.host.probe import probe_host
+from sandbox.plan import bpf as B
 from sandbox.plan import build_plan
 from sandbox.plan import seccomp as S
 from sandbox.plan import seccomp_table as T
@@ -76,7 +77,7 @@ def test_doctor_against_host(world):
     doc = json.loads(_cli(world, "doctor", "--json"))
     assert doc["host"]["landlock_abi"] == max(0, lib.lg_probe_landlock_abi())
     assert doc["host"]["kernel"] == os.uname().release
-    assert doc["host"]["seccomp_user_notif"] == (lib.lg_probe_seccomp_action(S.RET_USER_NOTIF) == 0)
+    assert doc["host"]["seccomp_user_notif"] == (lib.lg_probe_seccomp_action(B.RET_USER_NOTIF) == 0)
     h = probe_host()
     from sandbox.host.network import network_capabilities
 
@@ -147,7 +148,7 @@ def test_rights_follow_abi(world):
 # --- a tiny classic-BPF interpreter for the seccomp program -----------------------------
 
 
-def run_bpf(prog, nr, args=(0,) * 6, arch=S.AUDIT_ARCH_X86_64):
+def run_bpf(prog, nr, args=(0,) * 6, arch=B.AUDIT_ARCH_X86_64):
     data = nr.to_bytes(4, "little") + arch.to_bytes(4, "little") + bytes(8)
     data += b"".join(
         (a & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") for a in (list(args) + [0] * 6)[:6]
@@ -155,15 +156,15 @@ def run_bpf(prog, nr, args=(0,) * 6, arch=S.AUDIT_ARCH_X86_64):
     pc, acc = 0, 0
     while True:
         code, jt, jf, k = prog[pc]
-        if code == S.BPF_LD | S.BPF_W | S.BPF_ABS:
+        if code == B.BPF_LD | B.BPF_W | B.BPF_ABS:
             acc = int.from_bytes(data[k : k + 4], "little")
-        elif code == S.BPF_RET | S.BPF_K:
+        elif code == B.BPF_RET | B.BPF_K:
             return k
-        elif code == S.BPF_JMP | S.BPF_JEQ | S.BPF_K:
+        elif code == B.BPF_JMP | B.BPF_JEQ | B.BPF_K:
             pc += jt if acc == k else jf
-        elif code == S.BPF_JMP | S.BPF_JSET | S.BPF_K:
+        elif code == B.BPF_JMP | B.BPF_JSET | B.BPF_K:
             pc += jt if acc & k else jf
-        elif code == S.BPF_ALU | S.BPF_AND | S.BPF_K:
+        elif code == B.BPF_ALU | B.BPF_AND | B.BPF_K:
             acc &= k
         else:
             raise AssertionError(f"unknown insn {code:#x}")
@@ -174,28 +175,28 @@ def run_bpf(prog, nr, args=(0,) * 6, arch=S.AUDIT_ARCH_X86_64):
 def test_seccomp_program_actions(open_check):
     plan = S.compile_seccomp(notify_open=open_check)
     prog = plan.program
-    N = S.SYSCALLS
-    eperm, enosys = S.RET_ERRNO | 1, S.RET_ERRNO | 38
-    assert run_bpf(prog, 39, arch=0x40000003) == S.RET_KILL_PROCESS  # i386
-    assert run_bpf(prog, 0x40000000 | 39) == S.RET_KILL_PROCESS  # x32
-    assert run_bpf(prog, 39) == S.RET_ALLOW  # getpid
+    N = T.SYSCALLS
+    eperm, enosys = B.RET_ERRNO | 1, B.RET_ERRNO | 38
+    assert run_bpf(prog, 39, arch=0x40000003) == B.RET_KILL_PROCESS  # i386
+    assert run_bpf(prog, 0x40000000 | 39) == B.RET_KILL_PROCESS  # x32
+    assert run_bpf(prog, 39) == B.RET_ALLOW  # getpid
     assert run_bpf(prog, N["io_uring_setup"]) == enosys
     assert run_bpf(prog, N["clone3"]) == enosys
     assert run_bpf(prog, N["ptrace"]) == eperm
     assert run_bpf(prog, N["clone"], (T.CLONE_NEWUSER | 17,)) == eperm
-    assert run_bpf(prog, N["clone"], (0x1200011,)) == S.RET_ALLOW  # fork()'s flags
+    assert run_bpf(prog, N["clone"], (0x1200011,)) == B.RET_ALLOW  # fork()'s flags
     assert run_bpf(prog, N["unshare"], (T.CLONE_NEWTIME,)) == eperm
-    assert run_bpf(prog, N["ioctl"], (1, S.TIOCSTI)) == eperm
-    assert run_bpf(prog, N["ioctl"], (1, 0x5413)) == S.RET_ALLOW  # TIOCGWINSZ
-    assert run_bpf(prog, N["socket"], (17, 3, 0)) == S.RET_ERRNO | 97
-    assert run_bpf(prog, N["socket"], (2, 1, 0)) == S.RET_ALLOW
-    assert run_bpf(prog, N["execveat"], (3, 0, 0, 0, S.AT_EMPTY_PATH)) == S.RET_ERRNO | 13
-    assert run_bpf(prog, N["execveat"], (3, 0, 0, 0, 0)) == S.RET_USER_NOTIF
-    assert run_bpf(prog, N["personality"], (0,)) == S.RET_ALLOW
+    assert run_bpf(prog, N["ioctl"], (1, T.TIOCSTI)) == eperm
+    assert run_bpf(prog, N["ioctl"], (1, 0x5413)) == B.RET_ALLOW  # TIOCGWINSZ
+    assert run_bpf(prog, N["socket"], (17, 3, 0)) == B.RET_ERRNO | 97
+    assert run_bpf(prog, N["socket"], (2, 1, 0)) == B.RET_ALLOW
+    assert run_bpf(prog, N["execveat"], (3, 0, 0, 0, T.AT_EMPTY_PATH)) == B.RET_ERRNO | 13
+    assert run_bpf(prog, N["execveat"], (3, 0, 0, 0, 0)) == B.RET_USER_NOTIF
+    assert run_bpf(prog, N["personality"], (0,)) == B.RET_ALLOW
     assert run_bpf(prog, N["personality"], (0x0400000,)) == eperm
     for name in ("execve", "connect", "sendto", "sendmsg", "sendmmsg"):
-        assert run_bpf(prog, N[name]) == S.RET_USER_NOTIF
-    expected_open = S.RET_USER_NOTIF if open_check else S.RET_ALLOW
+        assert run_bpf(prog, N[name]) == B.RET_USER_NOTIF
+    expected_open = B.RET_USER_NOTIF if open_check else B.RET_ALLOW
     for name in ("open", "openat", "openat2", "creat"):
         assert run_bpf(prog, N[name]) == expected_open
     names = {n for n, _ in plan.notify_syscalls}
@@ -208,16 +209,16 @@ def test_seccomp_clone_memory_sharing():
     such a process could rewrite an exec's argv behind the supervisor.  Threads and
     vfork (posix_spawn) are the allowed twins."""
     prog = S.compile_seccomp(notify_open=False).program
-    nr = S.SYSCALLS["clone"]
-    eperm = S.RET_ERRNO | 1
-    thread = S.CLONE_VM | S.CLONE_THREAD | 0x00000800 | 0x00000400  # + SIGHAND, FILES
-    vfork = S.CLONE_VM | S.CLONE_VFORK | 17  # SIGCHLD in the low byte
+    nr = T.SYSCALLS["clone"]
+    eperm = B.RET_ERRNO | 1
+    thread = T.CLONE_VM | T.CLONE_THREAD | 0x00000800 | 0x00000400  # + SIGHAND, FILES
+    vfork = T.CLONE_VM | T.CLONE_VFORK | 17  # SIGCHLD in the low byte
     fork = 17
-    assert run_bpf(prog, nr, (thread,)) == S.RET_ALLOW
-    assert run_bpf(prog, nr, (vfork,)) == S.RET_ALLOW
-    assert run_bpf(prog, nr, (fork,)) == S.RET_ALLOW
-    assert run_bpf(prog, nr, (S.CLONE_VM | 17,)) == eperm
-    assert run_bpf(prog, nr, (thread | S.CLONE_PARENT,)) == eperm
+    assert run_bpf(prog, nr, (thread,)) == B.RET_ALLOW
+    assert run_bpf(prog, nr, (vfork,)) == B.RET_ALLOW
+    assert run_bpf(prog, nr, (fork,)) == B.RET_ALLOW
+    assert run_bpf(prog, nr, (T.CLONE_VM | 17,)) == eperm
+    assert run_bpf(prog, nr, (thread | T.CLONE_PARENT,)) == eperm
     assert run_bpf(prog, nr, (T.CLONE_NEWUSER | 17,)) == eperm
 
 
@@ -237,11 +238,11 @@ def test_seccomp_refuses_truncation_below_landlock_abi_3(open_check):
     open are refused by the filter; writable opens (which Landlock judges), plain reads and
     ftruncate (it needs a writable fd) are the allowed twins.  With refuse_truncate off (ABI
     3+, Landlock judges them) the same calls are allowed or supervised as before."""
-    N = S.SYSCALLS
-    eacces, enosys = S.RET_ERRNO | 13, S.RET_ERRNO | 38
-    trunc_ro = S.O_RDONLY | S.O_TRUNC
-    o_wronly_trunc = 0o1 | S.O_TRUNC
-    pass_open = S.RET_USER_NOTIF if open_check else S.RET_ALLOW
+    N = T.SYSCALLS
+    eacces, enosys = B.RET_ERRNO | 13, B.RET_ERRNO | 38
+    trunc_ro = T.O_RDONLY | T.O_TRUNC
+    o_wronly_trunc = 0o1 | T.O_TRUNC
+    pass_open = B.RET_USER_NOTIF if open_check else B.RET_ALLOW
     on = S.compile_seccomp(notify_open=open_check, refuse_truncate=True)
     assert run_bpf(on.program, N["truncate"]) == eacces
     assert run_bpf(on.program, N["openat2"]) == enosys
@@ -249,10 +250,10 @@ def test_seccomp_refuses_truncation_below_landlock_abi_3(open_check):
     assert run_bpf(on.program, N["openat"], (0xFFFFFF9C, 0, trunc_ro)) == eacces
     assert run_bpf(on.program, N["open"], (0, 0)) == pass_open
     assert run_bpf(on.program, N["openat"], (0xFFFFFF9C, 0, o_wronly_trunc)) == pass_open
-    assert run_bpf(on.program, 77) == S.RET_ALLOW  # ftruncate
+    assert run_bpf(on.program, 77) == B.RET_ALLOW  # ftruncate
     assert "openat2" not in {n for n, _ in on.notify_syscalls}
     off = S.compile_seccomp(notify_open=open_check, refuse_truncate=False)
-    assert run_bpf(off.program, N["truncate"]) == S.RET_ALLOW
+    assert run_bpf(off.program, N["truncate"]) == B.RET_ALLOW
     assert run_bpf(off.program, N["openat"], (0xFFFFFF9C, 0, trunc_ro)) == pass_open
     assert run_bpf(off.program, N["openat2"]) == pass_open
 

@@ -14,8 +14,8 @@ import itertools
 import pytest
 
 from sandbox.policy import globs
-from sandbox.policy.compiled import glob_match
 from sandbox.policy.globs import compile_glob
+from sandbox.policy.judge import glob_match
 
 REPEATED = [
     ("/w/**/**/**/.env", "/w/**/.env", {}),

@@ -18,6 +18,7 @@ import pytest
 
 from sandbox.policy import compiled as _c
 from sandbox.policy import decide, load_policy
+from sandbox.policy import judge as _j
 from tests.policy.helpers import PRESETS
 
 WS = "/w"
@@ -52,7 +53,7 @@ def _preset(path: Path, tmp_path: Path):
 def _c_denies(policy, path: str) -> int:
     """The C judge's answer: the index of the first path rule denying a read, or -1."""
     comp = _c.compile_policy(policy)
-    _bits, rule = _c.judge_path(comp.c, path, 1)  # LG_ACCESS_READ
+    _bits, rule = _j.judge_path(comp.c, path, 1)  # LG_ACCESS_READ
     return rule
 
 
