@@ -141,8 +141,7 @@ class Supervisor:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
-        """Create the C context and start the loop and the drainer (without waiting for
-        them to run: the kernel queues notifications until the loop receives them)."""
+        """Create the C context and start the loop; returns once it is ready."""
         if not self._tables.bound:
             # Its ruleset fd, writable trees and namespace would be the zeroed defaults.
             raise LaunchError("supervisor: tables not bound to the sandbox (Tables.bind)")
