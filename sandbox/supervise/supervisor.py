@@ -17,7 +17,6 @@ re-raises.
 
 from __future__ import annotations
 
-import _thread
 import os
 import socket
 import struct
@@ -116,12 +115,8 @@ class Supervisor:
         self._on_event = on_event
         self._stderr_fd = stderr_fd
         self._ctx: Any = None
-        # The two threads, started without threading.Thread's start-up handshake (each
-        # start waited for the new thread to run, ~0.25 ms on 2 CPUs: issue 19); each
-        # holds its lock until it has ended, so acquiring one is joining that thread.
-        self._started = False
-        self._loop_running = _thread.allocate_lock()
-        self._drain_running = _thread.allocate_lock()
+        self._loop: threading.Thread | None = None
+        self._drainer: threading.Thread | None = None
         self._loop_done = threading.Event()
         self._loop_error: str | None = None
         self._callback_error: BaseException | None = None
@@ -156,35 +151,12 @@ class Supervisor:
             raise LaunchError(f"supervisor: {ffi.string(err).decode(errors='replace')}")
         self._ctx = ctx
         self._tables.add_pinned(self.add_names)
-        # Nothing waits for the threads to be running: the kernel queues the sandbox's
-        # notifications until the loop receives them, and the ring holds the records
-        # until the drainer reads them.
-        self._drain_running.acquire()
-        try:
-            _thread.start_new_thread(_hold_while, (self._drain_running, self._drain_loop))
-        except BaseException:
-            self._drain_running.release()
-            self._abandon()
-            raise
-        self._started = True
-        self._loop_running.acquire()
-        try:
-            _thread.start_new_thread(_hold_while, (self._loop_running, self._run_loop))
-        except BaseException:
-            self._loop_running.release()
-            # No loop: fail closed as its end would (listener closed, drainer ends).
-            self._close_listener()
-            raise
-
-    def _abandon(self) -> None:
-        """Neither thread started: close the listener (the kernel fails the sandbox's
-        supervised syscalls) and free the context."""
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-        lib.lg_sup_free(self._ctx)
-        self._freed = True
+        self._loop = threading.Thread(target=self._run_loop, name="landgate-supervise", daemon=True)
+        self._drainer = threading.Thread(
+            target=self._drain_loop, name="landgate-events", daemon=True
+        )
+        self._drainer.start()
+        self._loop.start()
 
     def _run_loop(self) -> None:
         err = ffi.new("char[]", lib.LG_ERR_MAX)
@@ -193,16 +165,13 @@ class Supervisor:
             if rc < 0:
                 self._loop_error = ffi.string(err).decode(errors="replace")
         finally:
-            self._close_listener()
-
-    def _close_listener(self) -> None:
-        # Fail closed from here on: nobody answers, the kernel says ENOSYS.
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-        self._loop_done.set()
-        self._wake_drainer()
+            # Fail closed from here on: nobody answers, the kernel says ENOSYS.
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._loop_done.set()
+            self._wake_drainer()
 
     def _wake_drainer(self) -> None:
         try:
@@ -254,7 +223,7 @@ class Supervisor:
         their records are in the ring.  Instead of waiting out the drainer's batch
         interval, the caller drains the ring itself (one consumer at a time, so the
         records keep their order; a pass the drainer has under way is finished first)."""
-        if not self._started or self._ctx is None:
+        if self._drainer is None or self._ctx is None:
             return True
         if not self._drain_lock.acquire(timeout=-1 if timeout is None else timeout):
             return False
@@ -310,11 +279,13 @@ class Supervisor:
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the loop to end (POLLHUP or stop) and every event to be drained."""
-        if self._started:
-            if not _wait_for(self._loop_running, timeout):
+        if self._loop is not None:
+            self._loop.join(timeout)
+            if self._loop.is_alive():
                 raise TimeoutError("supervisor loop still running")
+        if self._drainer is not None:
             self._wake_drainer()
-            _wait_for(self._drain_running, timeout)
+            self._drainer.join(timeout)
         with self._lock:
             if self._ctx is not None and not self._freed:
                 self._final_counts = self._read_counts()
@@ -441,20 +412,3 @@ class Supervisor:
                 None,
             )
         )
-
-
-def _hold_while(running: Any, fn: Callable[[], None]) -> None:
-    """A supervisor thread's body: `running` (acquired by the starter) is released when
-    `fn` has returned or raised, whichever way it ends."""
-    try:
-        fn()
-    finally:
-        running.release()
-
-
-def _wait_for(running: Any, timeout: float | None) -> bool:
-    """Join the thread holding `running`: whether it ended within `timeout` seconds."""
-    if not running.acquire(timeout=-1 if timeout is None else timeout):
-        return False
-    running.release()
-    return True
