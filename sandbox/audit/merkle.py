@@ -14,23 +14,36 @@ from __future__ import annotations
 
 from sandbox.digest import sha256
 
+# typing costs ~2 ms at import (issue 19); annotations are never evaluated
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 EMPTY_ROOT = sha256(b"").hexdigest()
 
 
-class Frontier:
-    __slots__ = ("count", "levels")
+def _sha(data: bytes) -> bytes:
+    return bytes(sha256(data).digest())
 
-    def __init__(self) -> None:
+
+class Frontier:
+    """`sha`: the SHA-256 of interior nodes (the writer passes its native one when it has
+    it, canonical.native_sha256: the same digests)."""
+
+    __slots__ = ("count", "levels", "sha")
+
+    def __init__(self, sha: Callable[[bytes], bytes] = _sha) -> None:
         self.levels: list[bytes | None] = []
         self.count = 0
+        self.sha = sha
 
     def add(self, leaf: bytes) -> None:
-        levels = self.levels
+        levels, sha = self.levels, self.sha
         node = leaf
         h = 0
         n = len(levels)
         while h < n and levels[h] is not None:
-            node = sha256(b"\x01" + levels[h] + node).digest()  # type: ignore[operator]
+            node = sha(b"\x01" + levels[h] + node)  # type: ignore[operator]
             levels[h] = None
             h += 1
         if h == n:
@@ -43,7 +56,7 @@ class Frontier:
         acc: bytes | None = None
         for node in self.levels:
             if node is not None:
-                acc = node if acc is None else sha256(b"\x01" + node + acc).digest()
+                acc = node if acc is None else self.sha(b"\x01" + node + acc)
         return EMPTY_ROOT if acc is None else acc.hex()
 
     def to_list(self) -> list[str]:
@@ -53,8 +66,10 @@ class Frontier:
         ]
 
     @classmethod
-    def from_list(cls, items: list[str], count: int) -> Frontier:
-        f = cls()
+    def from_list(
+        cls, items: list[str], count: int, sha: Callable[[bytes], bytes] = _sha
+    ) -> Frontier:
+        f = cls(sha)
         for item in items:
             h_s, _, hexd = item.partition(":")
             h = int(h_s)
