@@ -46,7 +46,7 @@ def _value(rng: random.Random, depth: int) -> Any:
 
 def _entry(rng: random.Random, seq: int) -> dict[str, Any]:
     entry = {f"f{k}": _value(rng, 0) for k in range(rng.randrange(1, 12))}
-    entry.update(type="decision", seq=seq, prev="%064x" % rng.getrandbits(256))
+    entry.update(type="decision", seq=seq, prev=f"{rng.getrandbits(256):064x}")
     return entry
 
 
@@ -58,7 +58,7 @@ def test_native_sha256_matches_hashlib_for_every_length() -> None:
     sha = native_sha256()
     assert sha is not None
     rng = random.Random(7)
-    for n in list(range(0, 300)) + [rng.randrange(300, 5000) for _ in range(200)]:
+    for n in list(range(300)) + [rng.randrange(300, 5000) for _ in range(200)]:
         data = rng.randbytes(n)
         assert sha(data) == hashlib.sha256(data).digest() == builtin_sha256(data)
 
@@ -80,6 +80,7 @@ def test_frontier_native_and_builtin_agree_at_every_count() -> None:
     rng = random.Random(3)
     native, builtin = Frontier(sha), Frontier()
     for count in range(1, 2100):
+        assert native.count == builtin.count == count - 1
         leaf = rng.randbytes(32)
         native.add(leaf)
         builtin.add(leaf)
