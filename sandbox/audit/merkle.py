@@ -76,7 +76,7 @@ class Frontier:
                 size >>= 1
             level = leaves[pos : pos + size]
             while len(level) > 1:
-                level = [sha(b"\x01" + a + b) for a, b in zip(level[::2], level[1::2])]
+                level = [sha(b"\x01" + a + b) for a, b in zip(level[::2], level[1::2], strict=True)]
             self._carry(level[0], size.bit_length() - 1)
             self._count = c + size
             pos += size
