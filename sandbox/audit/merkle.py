@@ -38,7 +38,7 @@ class Frontier:
     def __init__(self, sha: Callable[[bytes], bytes] = _sha) -> None:
         self.levels: list[bytes | None] = []  # complete as of `_count` leaves
         self._count = 0
-        # Leaves added since, folded in by `_fold`.  A hot loop may append to it directly
+        # Leaves added since, folded in by `fold`.  A hot loop may append to it directly
         # (verify's walk does): `count`, `root` and `to_list` see them all the same.
         self.pending: list[bytes] = []
         self.sha = sha
@@ -53,15 +53,15 @@ class Frontier:
         pending = self.pending
         pending.append(leaf)
         if len(pending) >= _FOLD_AT:
-            self._fold()
+            self.fold()
 
     def extend(self, leaves: list[bytes]) -> None:
         """`add` of each leaf in order."""
         self.pending.extend(leaves)
         if len(self.pending) >= _FOLD_AT:
-            self._fold()
+            self.fold()
 
-    def _fold(self) -> None:
+    def fold(self) -> None:
         """Fold the pending leaves in, a whole aligned subtree at a time: while the
         count is a multiple of 2**h, the next 2**h leaves make exactly the complete
         subtree that adding them one by one would carry up to level h, so it is built
@@ -100,7 +100,7 @@ class Frontier:
             levels[h] = node
 
     def root(self) -> str:
-        self._fold()
+        self.fold()
         acc: bytes | None = None
         for node in self.levels:
             if node is not None:
@@ -109,7 +109,7 @@ class Frontier:
 
     def to_list(self) -> list[str]:
         """Serialised into checkpoints: "height:hex" per waiting subtree, left to right."""
-        self._fold()
+        self.fold()
         return [
             f"{h}:{n.hex()}" for h, n in reversed(list(enumerate(self.levels))) if n is not None
         ]

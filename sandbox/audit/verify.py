@@ -195,6 +195,7 @@ class Walker:
                 leaves(digest)  # the Merkle frontier's, folded in batches (merkle.py)
                 last = stored
             self.seq, self.last = e, last
+            self.frontier.fold()  # what is held back stays bounded by a segment's entries
             done += sum(map(len, lines))
             if self.progress is not None:
                 if not reporting and time.monotonic() - t0 >= _PROGRESS_AFTER_S:
