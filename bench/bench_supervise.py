@@ -86,19 +86,23 @@ def _supervised(
     args: list[str],
     policy: Any,
     decisions: list | None = None,
+    missing: list | None = None,
     **kw: Any,
 ) -> tuple[int, dict]:
+    """The loop's ns per iteration and the supervisor's counts; the decisions (receive
+    to answer, in the supervisor: ts after RECV, ts_decided before SEND) of its execs of
+    `true` into `decisions`, those for a file that does not exist into `missing` if given
+    (a $PATH search's misses)."""
     from tests.supervise.conftest import Launch
 
     lau = Launch(bindir, [str(loops), *args], policy, **kw)
     r = lau.wait(120)
-    if decisions is not None:
-        # receive to answer, in the supervisor (ts: after RECV, ts_decided: before SEND)
-        decisions.extend(
-            (e.ts_decided - e.ts) * 1e9
-            for e in r.events
-            if e.action == "shell_exec" and e.target.split()[:1] == ["true"]
-        )
+    for e in r.events:
+        if e.action != "shell_exec" or e.target.split()[:1] != ["true"]:
+            continue
+        into = missing if missing is not None and "missing" in e.flags else decisions
+        if into is not None:
+            into.append((e.ts_decided - e.ts) * 1e9)
     return int(r.stdout), r.counts
 
 
@@ -209,12 +213,16 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
                 "open_enf",
                 "exec_product_ci",
                 "exec_product_coding-agent",
+                "path_bare",
+                "path_sup",
             )
         }
         slow = 0
         decisions: list[float] = []
         miss: list[float] = []
         denied: list[float] = []
+        path_miss: list[float] = []
+        path_hit: list[float] = []
         deny_pol = make_policy([("true", "deny"), ("loops*", "allow")], [])
         write_trees = {"write_trees": [tmp]}
         for _ in range(reps):
@@ -250,6 +258,19 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
                 deny_pol,
                 denied,
                 plan_info=write_trees,
+            )
+            # a shell's $PATH search: three misses, then /bin/true, from one process
+            res["path_bare"].append(_bare(bins["loops"], "pathexec", str(n_exec), "true"))
+            res["path_sup"].append(
+                _supervised(
+                    bindir,
+                    bins["loops"],
+                    ["pathexec", str(n_exec), "true"],
+                    pol,
+                    path_hit,
+                    path_miss,
+                    plan_info=write_trees,
+                )[0]
             )
             if exec_only:
                 continue
@@ -326,7 +347,27 @@ def run(quick: bool = False, exec_only: bool = False) -> dict[str, Any]:
         # supervisor: the price of a thread table that would replace the task stat
         "thread_create_bare_us": round(statistics.median(thread_bare) / 1000, 2),
         "thread_create_notified_us": round(statistics.median(thread_sup) / 1000, 2),
+        # execvp through PATH=/nonexistent/a:/nonexistent/b:/nonexistent/c:/bin (loops
+        # pathexec): the misses' decision (the first from a fresh pidfd, the later ones
+        # through the pidfd kept after a miss, supervise_caller.c), the hit's, and the
+        # whole search vs bare
+        "path_search": {
+            "loop": f"{n_exec} x fork+execvp true, three missing $PATH entries first",
+            "ratio_vs_bare": round(med["path_sup"] / med["path_bare"], 3),
+            "decision_miss_us": (
+                round(statistics.median(path_miss) / 1000, 2) if path_miss else None
+            ),
+            "decision_hit_us": round(statistics.median(path_hit) / 1000, 2) if path_hit else None,
+        },
     }
+    # the scheduler's view of the outside cost (bench/exec_sched.py, needs perf): how many
+    # gated and bare children execve's sched_exec() moved to the other CPU, and how often
+    # the answered child preempted the supervisor
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # imported as bench.bench_supervise
+    from exec_sched import measure
+
+    out["exec"]["sched"] = measure()
     if exec_only:
         return out
     for key, bare, sup in (

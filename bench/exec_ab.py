@@ -13,7 +13,9 @@ that build as sandbox._supervise and runs, --pairs times, 200 x fork+exec+wait o
 /bin/true bare and then the same loop exec-gated in bench_supervise.py's harness (same
 policy, same write table).  Per build it prints medians over the rounds of: the
 gated/bare ratio, the overhead per exec (gated - bare, paired within the round), the
-decision (receive to answer, from the events' timestamps), and the CPU time per gated
+decision (receive to answer, from the events' timestamps), the decisions of a $PATH
+search (loops pathexec: three missing entries, then /bin/true, from one process: its
+misses after the first are answered through the pidfd kept after a miss), and the CPU time per gated
 exec of the threads the supervised runs started (the decision loop, the event drainer):
 on this 2-vCPU VM the loop's caller, the supervisor and the drainer mostly share one
 CPU, so their CPU time is what the loop's wall time pays, and it is far less noisy
@@ -118,6 +120,20 @@ def _child(so: str, execs: int, pairs: int) -> None:
             miss,
             plan_info={"write_trees": [tmp]},
         )
+        # a shell's $PATH search (loops pathexec): three misses, then /bin/true, each
+        # iteration from one process; its decisions and its overhead per iteration
+        path_miss: list[float] = []
+        path_hit: list[float] = []
+        path_bare = bs._bare(bins["loops"], "pathexec", str(execs), "true")
+        path_gated, _ = bs._supervised(
+            Path(tmp),
+            bins["loops"],
+            ["pathexec", str(execs), "true"],
+            pol,
+            path_hit,
+            path_miss,
+            plan_info={"write_trees": [tmp]},
+        )
         denied: list[float] = []
         bs._supervised(
             Path(tmp),
@@ -137,6 +153,9 @@ def _child(so: str, execs: int, pairs: int) -> None:
                 "slow": slow,
                 "miss": statistics.median(miss) if miss else 0.0,
                 "deny": statistics.median(denied) if denied else 0.0,
+                "path_miss": statistics.median(path_miss) if path_miss else 0.0,
+                "path_hit": statistics.median(path_hit) if path_hit else 0.0,
+                "path_over": path_gated - path_bare,
                 # CPU of every thread the supervised runs started in this interpreter (the
                 # supervisor's loop, the event drainer, ...), per gated exec
                 "threads_cpu": threads_ns / (pairs * execs),
@@ -224,6 +243,9 @@ def _compare(
             f"decision {statistics.median(x['decision'] for x in rs) / 1e3:.1f} us "
             f"(miss {statistics.median(x['miss'] for x in rs) / 1e3:.1f}, "
             f"deny {statistics.median(x['deny'] for x in rs) / 1e3:.1f})  "
+            f"$PATH search: misses {statistics.median(x['path_miss'] for x in rs) / 1e3:.1f} us, "
+            f"hit {statistics.median(x['path_hit'] for x in rs) / 1e3:.1f} us, "
+            f"overhead/search {statistics.median(x['path_over'] for x in rs) / 1e3:.1f} us  "
             f"bare {statistics.median(x['bare'] for x in rs) / 1e3:.1f} us  "
             f"threads' cpu/exec {statistics.median(x['threads_cpu'] for x in rs) / 1e3:.1f} us  "
             f"slow-path execs {sum(x['slow'] for x in rs)}"
@@ -233,8 +255,13 @@ def _compare(
             pd = [
                 (x["decision"] - y["decision"]) / 1e3 for x, y in zip(rs, res[first], strict=True)
             ]
+            pm = [
+                (x["path_miss"] - y["path_miss"]) / 1e3 for x, y in zip(rs, res[first], strict=True)
+            ]
             line += (
-                f"\n  vs {first}: overhead {statistics.median(paired):+.1f} us paired median "
+                f"\n  vs {first}: $PATH misses {statistics.median(pm):+.1f} us "
+                f"({sum(p < 0 for p in pm)}/{len(pm)} lower), "
+                f"overhead {statistics.median(paired):+.1f} us paired median "
                 f"({sum(p < 0 for p in paired)}/{len(paired)} rounds lower), "
                 f"decision {statistics.median(pd):+.1f} us "
                 f"({sum(p < 0 for p in pd)}/{len(pd)} lower)"

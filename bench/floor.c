@@ -84,12 +84,53 @@ static long long exec_loop(int n, const char *prog)
 
 /* ---- floor pieces N ------------------------------------------------------- */
 
-enum { PC_PIDFD, PC_TASK, PC_ROOT, PC_MAPS, PC_MEM, PC_ID, PC_REAP_SEEN, PC_REAP_BARE, PC_N };
+enum {
+    PC_PIDFD, PC_TASK, PC_ROOT, PC_MAPS, PC_MEM, PC_ID, PC_REAP_SEEN, PC_REAP_BARE,
+    PC_TASK_MAPS_WALKS, PC_TASK_MAPS_DIR, PC_N
+};
 static const char *const piece_name[PC_N] = {
     "pidfd_open+GET_INFO", "stat /proc/TID/task", "open /proc/TID/root",
     "open /proc/TID/maps+PROCMAP_QUERY+close", "process_vm_readv 4 KiB", "fstat pidfd+close",
     "reap, after the lookups", "reap, nobody looked",
+    "stat /proc/TID/task+open /proc/TID/maps+PROCMAP_QUERY+close",
+    "open /proc/TID+fstatat task+openat maps+PROCMAP_QUERY+close",
 };
+
+/* The thread count and the maps query of one fresh child, as the exec decision
+ * asks them: by two names, each walked from /proc (dir < 0), or from one fd on
+ * /proc/TID (a walk of the pid's directory once).  ns, or -1. */
+static long long task_and_maps(pid_t c, int by_dir, const char *page)
+{
+    char path[64];
+    struct stat st;
+    long long t = now_ns();
+    int dir = AT_FDCWD;
+    const char *task = path, *maps = path + 32;
+    if (by_dir) {
+        snprintf(path, sizeof path, "/proc/%d", c);
+        dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            return -1;
+        task = "task";
+        maps = "maps";
+    } else {
+        snprintf(path, 32, "/proc/%d/task", c);
+        snprintf(path + 32, 32, "/proc/%d/maps", c);
+    }
+    if (fstatat(dir, task, &st, 0) < 0)
+        return -1;
+    int mfd = openat(dir, maps, O_RDONLY | O_CLOEXEC);
+    struct procmap_query q;
+    memset(&q, 0, sizeof q);
+    q.size = sizeof q;
+    q.query_addr = (unsigned long long)(uintptr_t)page;
+    if (mfd < 0 || ioctl(mfd, PROCMAP_QUERY, &q) < 0)
+        return -1;
+    close(mfd);
+    if (by_dir)
+        close(dir);
+    return now_ns() - t;
+}
 
 static int cmp_ll(const void *a, const void *b)
 {
@@ -182,6 +223,20 @@ static int pieces(int n)
             return 1;
         usleep(200);
         v[PC_REAP_BARE * n + i] = reap(c, wfd);
+        /* the same two questions, by two walks and through one fd, on fresh children
+         * (alternating which goes first) */
+        for (int k = 0; k < 2; k++) {
+            int by_dir = (i + k) % 2;
+            c = blocked_child(&wfd);
+            if (c < 0)
+                return 1;
+            usleep(200);
+            long long d = task_and_maps(c, by_dir, page);
+            if (d < 0)
+                return 1;
+            v[(by_dir ? PC_TASK_MAPS_DIR : PC_TASK_MAPS_WALKS) * n + i] = d;
+            reap(c, wfd);
+        }
     }
     for (int k = 0; k < PC_N; k++) {
         qsort(v + (size_t)k * n, (size_t)n, sizeof *v, cmp_ll);

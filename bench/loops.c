@@ -1,5 +1,8 @@
 /* loops.c: timed loops for bench_supervise.py; prints mean ns per iteration.
  *   loops exec N PROG        fork + exec PROG + wait
+ *   loops pathexec N NAME    fork + execvp NAME + wait, with PATH=/nonexistent/a:
+ *                            /nonexistent/b:/nonexistent/c:/bin (a shell's $PATH search:
+ *                            three misses, then the program, all from one process)
  *   loops connect N PORT     socket + blocking connect to 127.0.0.1:PORT + close
  *   loops nbconnect N PORT   the same with a non-blocking socket
  *   loops open N PATH        open + close */
@@ -28,7 +31,16 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     long long t0 = now_ns();
     for (int i = 0; i < n; i++) {
-        if (strcmp(mode, "exec") == 0) {
+        if (strcmp(mode, "pathexec") == 0) {
+            pid_t p = fork();
+            if (p == 0) {
+                char *a[] = {argv[3], NULL};
+                setenv("PATH", "/nonexistent/a:/nonexistent/b:/nonexistent/c:/bin", 1);
+                execvp(argv[3], a);
+                _exit(127);
+            }
+            waitpid(p, NULL, 0);
+        } else if (strcmp(mode, "exec") == 0) {
             pid_t p = fork();
             if (p == 0) {
                 char *a[] = {argv[3], NULL};

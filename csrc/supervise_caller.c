@@ -190,15 +190,15 @@ void lg_ident_init(struct lg_sup *s)
     s->ident_pidfd = ok && task_count_works();
 }
 
-int lg_caller_pidfd(const struct lg_sup *s, int tid)
-{
-    if (!s->ident_pidfd)
-        return -1;
-    return (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);
-}
 
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o)
 {
+    if (s->ident_pidfd && o->kept) {
+        /* lg_caller_pidfd found the caller's kept pidfd and asked it: tgid, ppid
+         * and the identity are filled, the caller is its process's leader */
+        o->threads = -1;
+        return pidfd >= 0 ? 0 : -EBADF;
+    }
     if (s->ident_pidfd) {
         /* never the other way: its identities would not match the table's */
         if (pidfd < 0)
@@ -392,8 +392,10 @@ static struct lg_anc_slot *anc_slot(struct lg_sup *s, int pid)
     return s->anc ? &s->anc[(unsigned)pid % LG_ANC_SLOTS] : NULL;
 }
 
-/* The kept slot's answer for pid: 0 with *ppid, or -1 (the slot is cleared). */
-static int anc_ask(struct lg_anc_slot *sl, int pid, int *ppid)
+/* The kept slot's answer for pid: 0 with *ppid (and *tgid), or -1 (the slot is
+ * cleared).  The guard of every use of the table: a kept pidfd is answered for
+ * only while the kernel says its process still holds pid. */
+static int anc_ask(struct lg_anc_slot *sl, int pid, int *ppid, int *tgid)
 {
     struct lg_pidfd_info info;
     memset(&info, 0, sizeof info);
@@ -401,17 +403,87 @@ static int anc_ask(struct lg_anc_slot *sl, int pid, int *ppid)
     if (ioctl(sl->fd, LG_PIDFD_GET_INFO, &info) == 0 && (info.mask & LG_PIDFD_INFO_PID) &&
         info.pid == (__u32)pid) {
         *ppid = (int)info.ppid;
+        if (tgid)
+            *tgid = (int)info.tgid;
         return 0;
     }
     anc_clear(sl);  /* gone or reaped: its pid may be someone else's now */
     return -1;
 }
 
+/* ---- the caller's pidfd: kept per process --------------------------------
+ *
+ * Every notification opened a pidfd on its caller (pidfd_open, then fstat for
+ * the identity and close after the answer: ~8 us on this VM), also when the
+ * same process asks again: a shell's child trying each $PATH entry (one
+ * notification per entry), a script that execs, a process whose exec failed.
+ * The caller's pidfd is now kept after the answer in the walk's table above
+ * (the same pidfds: a process's pidfd is the same whether it asked or is an
+ * ancestor of one who asked), with its identity, when the caller is its
+ * process's leader (tid == tgid; a non-leader's thread pidfd is never kept, so
+ * a slot always names a process).  The next notification from that pid asks
+ * PIDFD_GET_INFO on the kept pidfd (anc_ask) before anything it says is used:
+ * the answer says tgid and ppid now, and that the pidfd's process holds the pid
+ * now.  Why that makes it the caller's: the caller holds its tid from before
+ * the notification until it is reaped, which is after its notification is
+ * gone (ID_VALID, checked afterwards, says it is not); a pid is held by one
+ * process at a time, and the kept pidfd's process, alive now, has held it since
+ * it was kept (a reaped process's pidfd answers ESRCH forever).  So both are
+ * one process: the identity kept with the pidfd is the caller's, exactly as if
+ * it had been opened now.  An exec keeps it so (the pidfd names the struct pid,
+ * which stays the process's across exec, also when a non-leader thread execs
+ * and takes over the leader's pid).  Anything else (ESRCH, another pid, another
+ * tgid) clears the slot and a fresh pidfd is opened, as before.
+ * test_exec.py's pid_reuse "self" case execs from a process that reused the pid
+ * of an admitted one whose pidfd was kept: with the slot's identity served
+ * without the ask, the reused pid inherited the admission and ran. */
+int lg_caller_pidfd(struct lg_sup *s, int tid, struct lg_ident *o)
+{
+    o->kept = 0;
+    if (!s->ident_pidfd)
+        return -1;
+    struct lg_anc_slot *sl = anc_slot(s, tid);
+    int ppid, tgid;
+    if (sl && sl->pid == tid && anc_ask(sl, tid, &ppid, &tgid) == 0) {
+        if (tgid == tid) {
+            o->kept = 1;
+            o->tgid = tgid;
+            o->ppid = ppid;
+            o->id = sl->id;
+            o->id_pending = 0;
+            return sl->fd;  /* borrowed: lg_caller_done keeps it */
+        }
+        anc_clear(sl);  /* a leader's pid is never a non-leader's: not ours to keep */
+    }
+    return (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);
+}
+
+/* After the answer: keep the caller's own pidfd for its next notification when
+ * asked to (keep: the caller is expected to ask again) and it names a process's
+ * leader whose identity is known; else close it.  A kept (borrowed) one stays
+ * where it is. */
+void lg_caller_done(struct lg_sup *s, int tid, int pidfd, struct lg_ident *o, int keep)
+{
+    if (pidfd < 0 || o->kept)
+        return;
+    struct lg_anc_slot *sl = keep && o->tgid == tid && lg_caller_id(pidfd, o) == 0
+                                 ? anc_slot(s, tid)
+                                 : NULL;
+    if (!sl) {
+        close(pidfd);
+        return;
+    }
+    anc_clear(sl);
+    sl->pid = tid;
+    sl->fd = pidfd;
+    sl->id = o->id;
+}
+
 int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id)
 {
     if (s->ident_pidfd) {
         struct lg_anc_slot *sl = anc_slot(s, pid);
-        if (sl && sl->pid == pid && anc_ask(sl, pid, ppid) == 0) {
+        if (sl && sl->pid == pid && anc_ask(sl, pid, ppid, NULL) == 0) {
             *id = sl->id;
             return 0;
         }

@@ -367,6 +367,7 @@ struct exec_after {
     int admit;            /* record the caller as admitted (an allowed exec) */
     int pid, inherit;
     int maps_fd;          /* lg_ranges_racy's, or -1 */
+    int again;            /* answered the kernel's ENOENT: the caller tries its next name */
 };
 
 static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0,
@@ -466,9 +467,10 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     }
     s->judge->argv.n = argc;
     LG_PHASE(LG_PH_READ);
-    /* The caller's pidfd, opened before the check below: what is asked
-     * through it afterwards is about the caller (supervise_caller.c). */
-    after->pidfd = lg_caller_pidfd(s, tid);
+    /* The caller's pidfd, opened (or its kept one asked) before the check
+     * below: what is asked through it afterwards is about the caller
+     * (supervise_caller.c). */
+    after->pidfd = lg_caller_pidfd(s, tid, &after->who);
     LG_PHASE(LG_PH_PIDFD);
     /* Nothing read above is trusted unless the notification is still ours. */
     if (!lg_id_valid(s, req->id)) {
@@ -483,6 +485,8 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     struct lg_ident *who = &after->who;
     int have_stat = lg_caller_ident(s, tid, after->pidfd, who) == 0;
     after->have_stat = have_stat;
+    if (who->kept)
+        after->pidfd = -1;  /* borrowed, and everything it tells is in who now */
     LG_PHASE(LG_PH_IDENT);
     if (fail) {
         /* unreadable (the kernel would say EFAULT) or beyond our bounds: fail closed */
@@ -619,6 +623,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         if (missing) {
             ev.err = missing;
             ev.flags |= LG_EV_MISSING;
+            after->again = 1;
         }
         finish(s, req->id, &ev, shown);
         return;
@@ -639,6 +644,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     if (orc == -ENOENT || orc == -ENOTDIR) {
         ev.err = -orc;
         ev.flags |= LG_EV_MISSING;
+        after->again = 1;
         ev.t_resp_ns = lg_now_ns();
         lg_push_event(s, &ev);
         lg_send_resp(s, req->id, 0, -orc, 0);
@@ -711,8 +717,12 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
      * it names the caller even if it has exited and its pid been reused since. */
     if (after.admit && lg_caller_id(after.pidfd, &after.who) == 0)
         admit(s, after.pid, after.who.id, after.inherit);
-    if (after.pidfd >= 0)
-        close(after.pidfd);
+    /* After the kernel's ENOENT the caller tries its next $PATH entry: its pidfd
+     * is kept for that notification (supervise_caller.c).  Otherwise it is closed:
+     * a fork+exec caller rarely asks again, and keeping every caller's pidfd showed
+     * no gain there (bench/exec_ab.py: +14 us per exec, within the +12 us an A/A
+     * run of one build against itself showed), only pidfds held longer. */
+    lg_caller_done(s, (int)req->pid, after.pidfd, &after.who, after.have_stat && after.again);
     if (after.maps_fd >= 0)
         close(after.maps_fd);
     lg_exec_obj_release(obj);

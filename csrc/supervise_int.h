@@ -307,11 +307,13 @@ struct lg_ident {
     int tgid, ppid, threads; /* threads: -1 until lg_caller_threads asks */
     unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
     int id_pending;         /* id not taken yet: lg_caller_id takes it from the pidfd */
+    int kept;               /* the pidfd is the kept one (lg_caller_pidfd): not closed */
 };
 ssize_t lg_proc_read(int pid, const char *name, char *buf, size_t cap);
 int lg_proc_stat(int pid, int *ppid, int *threads, unsigned long long *start);
 void lg_ident_init(struct lg_sup *s);
-int lg_caller_pidfd(const struct lg_sup *s, int tid);
+int lg_caller_pidfd(struct lg_sup *s, int tid, struct lg_ident *o);
+void lg_caller_done(struct lg_sup *s, int tid, int pidfd, struct lg_ident *o, int keep);
 int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident *o);
 int lg_caller_id(int pidfd, struct lg_ident *o);
 int lg_caller_threads(int tid, struct lg_ident *o);

@@ -256,6 +256,10 @@ def race_progs(world, bins) -> tuple[Path, Path, Path]:
 #    (so the object check alone would take the fast path) and argv in private memory: only
 #    the caller's second thread makes it racy.  Fails with the thread count forced to 1
 #    (supervise_caller.c): the denied program then runs.
+#  - race_exec miss-first: each child first execs a missing name while single-threaded, so
+#    its racing exec is answered through the pidfd kept after that miss
+#    (supervise_caller.c): the thread count must be asked again, never carried over from
+#    the miss (with the kept path's count forced to 1 the denied program ran).
 #  - shm_race: the filename in a MAP_SHARED page another process flips (the caller is
 #    single-threaded, so only the memory check can see it), argv[1] ending a few bytes
 #    before it in a private page: the supervisor joins the two ranges, and the joined range
@@ -264,6 +268,7 @@ def race_progs(world, bins) -> tuple[Path, Path, Path]:
 ARGV_RACES = [
     pytest.param("race_exec", 1000, False, id="thread"),
     pytest.param("race_exec", 500, True, id="thread-programs-out-of-reach"),
+    pytest.param("race_exec miss-first", 500, True, id="thread-after-a-kept-miss"),
     pytest.param("shm_race", 500, True, id="shared-memory"),
 ]
 
@@ -275,8 +280,9 @@ def test_argv_race_never_runs_denied_program(
     allowed, denied, markers = race_progs
     pol = make_policy([("allow1*", "allow"), ("shm_race *", "allow", False)])
     info = {"write_trees": [str(world.root / "nowhere")]} if write_table else None
+    helper, *extra = helper.split()
     r = supervised(
-        [str(bins / helper), str(attempts), str(allowed), str(denied), str(markers)],
+        [str(bins / helper), str(attempts), str(allowed), str(denied), str(markers), *extra],
         pol,
         plan_info=info,
         timeout=120,
@@ -381,3 +387,36 @@ def test_reused_pid_of_an_admitted_process_passes_nothing_on(supervised, bins, f
         assert "child-ran" in out  # the allowed twin: a real descendant of X inherits
         ran = [e for e in r.events if e.target == "echo child-ran"]
         assert [(e.result, "inherited" in e.flags) for e in ran] == [("allow", True)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="forcing a pid (ns_last_pid): root")
+@pytest.mark.parametrize("then", ["true", "echo self-ran"])
+def test_reused_pid_execing_itself_is_not_the_kept_caller(supervised, bins, then):
+    # Attack: A (`sh -c ...`, allowed with inherit, pid X) is admitted; it execs a name
+    # through a $PATH whose first entry misses, and after that miss (the kernel's ENOENT)
+    # its pidfd is kept for its next notification (supervise_caller.c, the caller's kept
+    # pidfd), which the hit is then answered through.  A ends and is reaped; Q, never
+    # admitted, is forked until it holds X and execs a program with no rule itself.  Q's
+    # notification comes from pid X: the kept pidfd must be asked first (ESRCH: its
+    # process is gone) and a fresh one opened on Q, whose identity is not A's: refused.
+    # With the kept identity served for X without the ask, Q inherited A's admission and
+    # ran (checked: both cases fail).
+    # Twin (then = "echo self-ran"): A's own second exec, answered through its kept
+    # pidfd, inherits A's allow as a fresh pidfd would make it.
+    pol = _make_policy([("sh -c*", "allow", True), ("pid_reuse *", "allow", False)])
+    script = f"PATH=/nonexistent/kept:/bin; exec {then}"
+    argv = [str(bins / "pid_reuse"), "--self", "/bin/sh", "-c", script]
+    argv += ["--", "/bin/echo", "reuse-ran"]
+    r = supervised(argv, pol, timeout=120)
+    out = r.stdout.decode()
+    assert r.returncode == 126, (r.returncode, out, r.stderr)
+    assert "reused " in out
+    assert "reuse-ran" not in out
+    reused = [e for e in r.events if e.target == "echo reuse-ran"]
+    assert [(e.result, "inherited" in e.flags) for e in reused] == [("deny", False)]
+    # A's search: the miss from pid X, then the hit through the kept pidfd
+    ran = [e for e in r.events if e.target == then]
+    got = [("missing" in e.flags, e.result, "inherited" in e.flags) for e in ran]
+    assert got[0][0] and got[-1] == (False, "allow", True), got
+    if then != "true":
+        assert "self-ran" in out  # the allowed twin: the same process execs again

@@ -1,6 +1,6 @@
 /* An admitted process's pid, reused by a process that was never admitted.
  *
- *   pid_reuse PROG ARG... -- CHILD ARG...
+ *   pid_reuse [--self] PROG ARG... -- CHILD ARG...
  *
  * Forks A, which execs PROG ARG... (the policy admits it, with inherit) and
  * ends; its pid X is then free.  Forks again, writing X - 1 to
@@ -9,7 +9,8 @@
  * not the process that was admitted.  Q forks C, whose parent is pid X again,
  * and C execs CHILD ARG... (no rule of its own: it runs only if it inherits).
  * Prints "reused X" once Q holds X, then exits with C's status (126 when the
- * exec was refused).  2: usage; 3: A failed; 4: no fork got X in the tries
+ * exec was refused).  With --self, Q execs CHILD ARG... itself (the caller is
+ * pid X: its exec meets what the supervisor kept for A's pid).  2: usage; 3: A failed; 4: no fork got X in the tries
  * (other processes took it each time); 5: ns_last_pid not writable (needs
  * root: CAP_CHECKPOINT_RESTORE). */
 #include <errno.h>
@@ -34,6 +35,11 @@ static int set_last_pid(pid_t pid)
 
 int main(int argc, char **argv)
 {
+    int self = argc > 1 && strcmp(argv[1], "--self") == 0;
+    if (self) {
+        argv++;
+        argc--;
+    }
     int sep = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -68,6 +74,10 @@ int main(int argc, char **argv)
                 _exit(99);
             printf("reused %d\n", (int)x);
             fflush(stdout);
+            if (self) {
+                execv(child[0], child);
+                _exit(errno == EACCES ? 126 : 127);
+            }
             pid_t c = fork();
             if (c < 0)
                 _exit(98);
