@@ -20,7 +20,14 @@ import os
 import time
 from pathlib import Path
 
-from sandbox.audit.canonical import GENESIS_PREV, TRAIL_FORMAT, checkpoint_mac, seal
+from sandbox.audit.canonical import (
+    GENESIS_PREV,
+    TRAIL_FORMAT,
+    builtin_sha256,
+    checkpoint_mac,
+    native_sha256,
+    seal,
+)
 from sandbox.audit.lines import (
     MAX_LINE,
     Rejected,
@@ -59,7 +66,9 @@ class Chain:
         self.seg_size = 0  # bytes of the current segment already reflected in the head
         self.seq = 0
         self.last_hash = GENESIS_PREV
-        self.frontier = Frontier()
+        # The SHA-256 that seals lines and the Merkle frontier uses (canonical.native_sha256).
+        self.sha = native_sha256() or builtin_sha256
+        self.frontier = Frontier(self.sha)
         self.trail_id = ""
         self.session: str | None = None  # the writer's open session, stamped on tamper entries
         self.torn_bytes = 0  # a torn last line cut off; reported in the next entry
@@ -95,7 +104,7 @@ class Chain:
         found = self._find_last_checkpoint(segs)
         if found is not None:
             start_index, start_offset, cp, digest = found
-            self.frontier = Frontier.from_list(cp["frontier"], cp["count"])
+            self.frontier = Frontier.from_list(cp["frontier"], cp["count"], self.sha)
             self.frontier.add(bytes.fromhex(digest))
             self.seq = int(cp["seq"])
             self.last_hash = digest
@@ -217,7 +226,7 @@ class Chain:
             mac = checkpoint_mac(
                 self.key, self.trail_id, int(cp["seq"]), str(cp["root"]), str(cp["prev"])
             )
-            frontier = Frontier.from_list(cp["frontier"], cp["count"])
+            frontier = Frontier.from_list(cp["frontier"], cp["count"], self.sha)
         except (Rejected, KeyError, TypeError, ValueError):
             return None  # not a checkpoint a landgate writer made: look further back
         if mac != cp.get("hmac") or frontier.root() != cp["root"]:
@@ -361,8 +370,19 @@ class Chain:
             self.write(entry)
 
     def write(self, entry: dict[str, Any]) -> int:
-        """Seal and append one entry (flock held).  Returns its seq."""
-        return self.write_many([entry])
+        """Seal and append one entry (flock held): the line `write_many([entry])` makes,
+        without its lists (one append per decision is the supervisor's common case).
+        Returns its seq."""
+        seq = self.seq + 1
+        entry["seq"] = seq
+        entry["prev"] = self.last_hash
+        if self.torn_bytes:
+            entry["recovered_torn_bytes"] = self.torn_bytes
+        line, digest, raw = seal(entry, self.key, self.sha)
+        self._append(line)
+        self.seq, self.last_hash = seq, digest
+        self.frontier.add(raw)
+        return seq
 
     def write_many(self, entries: list[dict[str, Any]]) -> int:
         """Seal the entries in order and append them with one write (flock held): each
@@ -378,7 +398,7 @@ class Chain:
             entry["prev"] = last
             if self.torn_bytes and not lines:
                 entry["recovered_torn_bytes"] = self.torn_bytes
-            line, last, raw = seal(entry, key)
+            line, last, raw = seal(entry, key, self.sha)
             lines.append(line)
             raws.append(raw)
         return self.write_rendered(b"".join(lines), raws)
@@ -389,24 +409,28 @@ class Chain:
         (csrc/render_event.c renders them so; write_many seals them here).  The head
         moves only once every line is written; on an error none of them stays in the
         trail.  Returns the last seq."""
+        self._append(data)
+        self.seq += len(raws)
+        if raws:
+            self.last_hash = raws[-1].hex()
+        add = self.frontier.add
+        for raw in raws:
+            add(raw)
+        return self.seq
+
+    def _append(self, data: bytes) -> None:
+        """Write `data` at the segment's end with the flock held; on an error cut any
+        fragment back off (so the trail stays verifiable) and raise."""
         fd = self.seg_fd
         try:
             written = os.write(fd, data)
             while written < len(data):  # short write: the disk is filling up
                 written += os.write(fd, data[written:])
         except OSError:
-            # Cut any fragment back off so the trail stays verifiable.
             try:
                 os.ftruncate(fd, self.seg_size)
             except OSError:
                 pass
             raise
         self.torn_bytes = 0
-        self.seq += len(raws)
-        if raws:
-            self.last_hash = raws[-1].hex()
         self.seg_size += len(data)
-        add = self.frontier.add
-        for raw in raws:
-            add(raw)
-        return self.seq

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from binascii import hexlify
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ from sandbox.audit.verify_checks import Bad, after_walk, classify_link, classify
 from sandbox.errors import AuditError
 
 Progress = Callable[[int, int], None]
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 KINDS = (
     "modified",  # an entry's bytes do not match its own hash
     "deleted",  # entries or a segment missing from the middle
@@ -98,7 +105,7 @@ class Walker:
         self.progress = progress
         self.segments = list_segments(directory)
         self.total_bytes = sum(_size(p) for _, p in self.segments)
-        self.frontier = Frontier()
+        self.frontier = Frontier(_sha256)
         self.seq = 0
         self.last = GENESIS_PREV.encode()
         self.trail_id = ""
@@ -112,13 +119,13 @@ class Walker:
         self.notes: list[str] = []
 
     # The hot loop: ~3 us per entry.  Everything rare (checkpoints, session lines,
-    # any anomaly) goes to helpers; the Merkle frontier update is inlined.
+    # any anomaly) goes to helpers; the Merkle frontier is folded in batches.
     def walk(self) -> None:
         sha = hashlib.sha256
         tag_copy = tag_base(self.key).copy
         end = _END
         hk, sk, pk, tk = HASH_KEY, _SEQ_KEY, _PREV_KEY, _TYPE_KEY
-        levels = self.frontier.levels
+        leaves = self.frontier.pending.append
         done = 0
         t0 = time.monotonic()
         reporting = False
@@ -165,14 +172,14 @@ class Walker:
                 es = b"%d" % e
                 k = j + len(es)
                 seq_ok = j > 5 and raw.startswith(es, j) and not 48 <= raw[k] <= 57
-                if digest.hex().encode() != stored:
+                if hexlify(digest) != stored:
                     s = e if seq_ok else (parse_seq(raw) or e)
                     self.seq = e - 1
                     self._malformed(raw, e)  # not hex, say, rather than edited
                     raise Bad("modified", s, "entry content does not match its hash")
                 tag = tag_copy()
                 tag.update(digest)
-                if tag.hexdigest().encode() != raw[i + 72 : i + end]:
+                if hexlify(tag.digest()) != raw[i + 72 : i + end]:
                     self.seq, self.last = e - 1, last
                     self._malformed(raw, e)
                     classify_untagged(self, path, li, e)
@@ -185,21 +192,10 @@ class Walker:
                 if kind != 100:  # not "decision": rare lines, parsed in full
                     self.seq, self.last = e - 1, last
                     self._rare(raw, e, kind, stored)
-                # Merkle frontier: a binary counter of complete subtrees.
-                node = digest
-                h = 0
-                n = len(levels)
-                while h < n and levels[h] is not None:
-                    node = sha(b"\x01" + levels[h] + node).digest()  # type: ignore[operator]
-                    levels[h] = None
-                    h += 1
-                if h == n:
-                    levels.append(node)
-                else:
-                    levels[h] = node
+                leaves(digest)  # the Merkle frontier's, folded in batches (merkle.py)
                 last = stored
             self.seq, self.last = e, last
-            self.frontier.count = e
+            self.frontier.fold()  # what is held back stays bounded by a segment's entries
             done += sum(map(len, lines))
             if self.progress is not None:
                 if not reporting and time.monotonic() - t0 >= _PROGRESS_AFTER_S:
@@ -239,7 +235,6 @@ class Walker:
             self.trail_id = str(doc["trail"])
 
     def _checkpoint(self, doc: dict[str, Any], seq: int, own_hash: bytes) -> None:
-        self.frontier.count = seq - 1
         first = self.last_good_cp + 1
         where = f"entries {first}..{seq - 1} are not authenticated"
         if doc.get("count") != self.frontier.count or doc.get("root") != self.frontier.root():
