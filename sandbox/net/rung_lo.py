@@ -116,6 +116,18 @@ def _upstream(explicit: Upstream | None, warnings: list[str]) -> Upstream:
     return upstream
 
 
+def _bind_inside(dns: DnsView, forwarder: LoopbackForwarder, ports: list[int]) -> None:
+    """Bind the DNS view's and the forwarder's listeners on the calling thread, which is
+    in the sandbox's namespace (a socket stays in the namespace it was made in)."""
+    try:
+        dns.bind()
+    except OSError as exc:
+        raise NetSetupError(
+            f"DNS view: bind 127.0.0.1:53 in the sandbox's namespace: {exc.strerror}"
+        ) from None
+    forwarder.bind_here(ports)
+
+
 def _dns_view(rung: _NetState, upstream: Upstream) -> DnsView:
     """The DNS view of a loopback-only namespace (both rungs), on the sandbox's own
     127.0.0.1:53.  AAAA answers are forwarded as A ones are: neither family has a route,
@@ -191,13 +203,7 @@ class LoopbackOnlyRung(_NetState):
             # live here (the forwarder's listeners, the DNS view's) is made here.
             with rtnl.Rtnl() as inner:
                 inner.batch([rtnl.link_up("lo")])
-            try:
-                dns.bind()
-            except OSError as exc:
-                raise NetSetupError(
-                    f"DNS view: bind 127.0.0.1:53 in the sandbox's namespace: {exc.strerror}"
-                ) from None
-            forwarder.bind_here(loop_ports)
+            _bind_inside(dns, forwarder, loop_ports)
 
         try:
             self._fd, _ = nsmod.create_netns(inside, new_devices=False)
@@ -228,13 +234,7 @@ class LoopbackOnlyRung(_NetState):
             # A throw-away thread: setns changes only the calling thread, and the sockets
             # made here stay in the sandbox's namespace for their lifetime.
             nsmod._setns(netns_pidfd, nsmod.CLONE_NEWNET)
-            try:
-                dns.bind()
-            except OSError as exc:
-                raise NetSetupError(
-                    f"DNS view: bind 127.0.0.1:53 in the sandbox's namespace: {exc.strerror}"
-                ) from None
-            forwarder.bind_here(ports)
+            _bind_inside(dns, forwarder, ports)
             return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
         self._fd = nsmod._in_thread(inside)
