@@ -123,20 +123,31 @@ int lg_pool_grow(struct lg_pool *p)
     return rc;
 }
 
-/* Queue fn(arg) on the pool; a new thread starts when every thread is busy.
- * Never blocks on a worker.  -errno when no thread exists or can be made
- * (the caller answers the notification itself, failing closed). */
-int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg)
+/* A job for fn(arg), counted as a running worker (lg_worker_done uncounts it)
+ * before any thread can see it, so lg_sup_run's wait for the workers cannot
+ * end while it is queued.  NULL when out of memory (nothing counted). */
+static struct lg_job *job_new(struct lg_pool *p, void *(*fn)(void *), void *arg)
 {
     struct lg_job *j = malloc(sizeof *j);
     if (!j)
-        return -ENOMEM;
+        return NULL;
     j->fn = fn;
     j->arg = arg;
     j->next = NULL;
     pthread_mutex_lock(&p->s->ring_lock);
     p->s->workers++;
     pthread_mutex_unlock(&p->s->ring_lock);
+    return j;
+}
+
+/* Queue fn(arg) on the pool; a new thread starts when every thread is busy.
+ * Never blocks on a worker.  -errno when no thread exists or can be made
+ * (the caller answers the notification itself, failing closed). */
+int lg_pool_submit(struct lg_pool *p, void *(*fn)(void *), void *arg)
+{
+    struct lg_job *j = job_new(p, fn, arg);
+    if (!j)
+        return -ENOMEM;
     pthread_mutex_lock(&p->lock);
     if (p->pending + 1 > p->idle && p->threads < p->max) {
         int rc = pool_add_thread(p);
@@ -256,19 +267,13 @@ int lg_pool_submit_here(struct lg_pool *p, void *(*fn)(void *), void *arg)
         pthread_mutex_unlock(&p->lock);
         return lg_pool_submit(p, fn, arg);
     }
-    struct lg_job *j = malloc(sizeof *j);
+    /* job_new takes ring_lock under p->lock here: that order is taken nowhere
+     * the other way round */
+    struct lg_job *j = job_new(p, fn, arg);
     if (!j) {
         pthread_mutex_unlock(&p->lock);
         return -ENOMEM;
     }
-    j->fn = fn;
-    j->arg = arg;
-    j->next = NULL;
-    /* counted before the lane can see the job (its lg_worker_done); the lock
-     * order p->lock then ring_lock is taken nowhere the other way round */
-    pthread_mutex_lock(&p->s->ring_lock);
-    p->s->workers++;
-    pthread_mutex_unlock(&p->s->ring_lock);
     l->job = j;
     l->busy = 1;
     pthread_mutex_unlock(&p->lock);
