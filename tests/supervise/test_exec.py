@@ -362,6 +362,18 @@ def test_xargs_with_thousands_of_arguments(supervised, world, fake_bin):
     assert {e.result for e in big if e.target.startswith("cat")} == {"allow"}
 
 
+def _assert_reused_pid_refused(r) -> str:
+    """pid_reuse's run: Q got the reused pid ("reused ") and its `echo reuse-ran` was refused
+    (126), by its own identity (not inherited).  Returns the run's stdout."""
+    out = r.stdout.decode()
+    assert r.returncode == 126, (r.returncode, out, r.stderr)
+    assert "reused " in out
+    assert "reuse-ran" not in out
+    reused = [e for e in r.events if e.target == "echo reuse-ran"]
+    assert [(e.result, "inherited" in e.flags) for e in reused] == [("deny", False)]
+    return out
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="forcing a pid (ns_last_pid): root")
 @pytest.mark.parametrize("first", ["true", "/bin/echo child-ran; true"])
 def test_reused_pid_of_an_admitted_process_passes_nothing_on(supervised, bins, first):
@@ -377,12 +389,7 @@ def test_reused_pid_of_an_admitted_process_passes_nothing_on(supervised, bins, f
     pol = _make_policy([("sh -c*", "allow", True), ("pid_reuse *", "allow", False)])
     argv = [str(bins / "pid_reuse"), "/bin/sh", "-c", first, "--", "/bin/echo", "reuse-ran"]
     r = supervised(argv, pol, timeout=120)
-    out = r.stdout.decode()
-    assert r.returncode == 126, (r.returncode, out, r.stderr)
-    assert "reused " in out
-    assert "reuse-ran" not in out
-    reused = [e for e in r.events if e.target == "echo reuse-ran"]
-    assert [(e.result, "inherited" in e.flags) for e in reused] == [("deny", False)]
+    out = _assert_reused_pid_refused(r)
     if first != "true":
         assert "child-ran" in out  # the allowed twin: a real descendant of X inherits
         ran = [e for e in r.events if e.target == "echo child-ran"]
@@ -408,12 +415,7 @@ def test_reused_pid_execing_itself_is_not_the_kept_caller(supervised, bins, then
     argv = [str(bins / "pid_reuse"), "--self", "/bin/sh", "-c", script]
     argv += ["--", "/bin/echo", "reuse-ran"]
     r = supervised(argv, pol, timeout=120)
-    out = r.stdout.decode()
-    assert r.returncode == 126, (r.returncode, out, r.stderr)
-    assert "reused " in out
-    assert "reuse-ran" not in out
-    reused = [e for e in r.events if e.target == "echo reuse-ran"]
-    assert [(e.result, "inherited" in e.flags) for e in reused] == [("deny", False)]
+    out = _assert_reused_pid_refused(r)
     # A's search: the miss from pid X, then the hit through the kept pidfd
     ran = [e for e in r.events if e.target == then]
     got = [("missing" in e.flags, e.result, "inherited" in e.flags) for e in ran]
