@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -73,8 +74,9 @@ class _ThreadCpu:
         return sum(self._seen.values())
 
 
-def _child(so: str, execs: int, pairs: int) -> None:
-    """One round of one build: print {bare, gated, decisions}."""
+def load_build(so: str) -> None:
+    """A child's first step: the build at `so` becomes sandbox._supervise, and the tree's
+    root, tests and bench go on sys.path (bench_supervise's harness, tests' make_policy)."""
     loader = importlib.machinery.ExtensionFileLoader("sandbox._supervise", so)
     spec = importlib.util.spec_from_file_location("sandbox._supervise", so, loader=loader)
     assert spec is not None
@@ -84,6 +86,40 @@ def _child(so: str, execs: int, pairs: int) -> None:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(BENCH))
+
+
+def run_rounds(
+    script: str,
+    builds: list[tuple[str, str]],
+    rounds: int,
+    child_args: list[str],
+    phases: Path | None,
+    show: Callable[[dict[str, list[dict]]], str],
+) -> dict[str, list[dict]]:
+    """Run `script --child SO *child_args` once per build per round, in an order that
+    alternates (A B, then B A), each in a fresh interpreter; its JSON line per run, by
+    build name.  `show` makes each round's progress line from the results so far."""
+    res: dict[str, list[dict]] = {n: [] for n, _ in builds}
+    for r in range(rounds):
+        for name, so in builds if r % 2 == 0 else builds[::-1]:
+            env = dict(os.environ)
+            if phases is not None:
+                env["LG_BENCH_PHASES_OUT"] = str(phases / f"{name}.phases")
+            out = subprocess.run(
+                [sys.executable, script, "--child", so, *child_args],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            ).stdout
+            res[name].append(json.loads(out))
+        print(f"round {r + 1}: {show(res)}", flush=True)
+    return res
+
+
+def _child(so: str, execs: int, pairs: int) -> None:
+    """One round of one build: print {bare, gated, decisions}."""
+    load_build(so)
     import bench_supervise as bs
 
     from tests.supervise.conftest import make_policy
@@ -210,29 +246,17 @@ def main(argv: list[str]) -> None:
 def _compare(
     builds: list[tuple[str, str]], rounds: int, execs: int, pairs: int, phases: Path | None
 ) -> None:
-    res: dict[str, list[dict]] = {n: [] for n, _ in builds}
-    for r in range(rounds):
-        order = builds if r % 2 == 0 else builds[::-1]
-        for name, so in order:
-            env = dict(os.environ)
-            if phases is not None:
-                env["LG_BENCH_PHASES_OUT"] = str(phases / f"{name}.phases")
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", so, str(execs), str(pairs)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            ).stdout
-            res[name].append(json.loads(out))
-        print(
-            f"round {r + 1}: "
-            + "  ".join(
-                f"{n} over {res[n][-1]['over'] / 1e3:.1f} dec {res[n][-1]['decision'] / 1e3:.1f}"
-                for n, _ in builds
-            ),
-            flush=True,
-        )
+    res = run_rounds(
+        __file__,
+        builds,
+        rounds,
+        [str(execs), str(pairs)],
+        phases,
+        lambda res: "  ".join(
+            f"{n} over {res[n][-1]['over'] / 1e3:.1f} dec {res[n][-1]['decision'] / 1e3:.1f}"
+            for n, _ in builds
+        ),
+    )
     first = builds[0][0]
     for name, _ in builds:
         rs = res[name]

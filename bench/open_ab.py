@@ -13,32 +13,21 @@ bare loop) and the CPU time of the supervisor's threads per open.  No assertion 
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 
 def _child(so: str, opens: int, pairs: int) -> None:
-    loader = importlib.machinery.ExtensionFileLoader("sandbox._supervise", so)
-    spec = importlib.util.spec_from_file_location("sandbox._supervise", so, loader=loader)
-    assert spec is not None
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    sys.modules["sandbox._supervise"] = mod
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "tests"))
+    from exec_ab import _ThreadCpu, load_build
+
+    load_build(so)
     import bench_supervise as bs
-    from exec_ab import _ThreadCpu
 
     from tests.supervise.conftest import make_policy
 
@@ -73,7 +62,7 @@ def _child(so: str, opens: int, pairs: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    from exec_ab import _build
+    from exec_ab import _build, run_rounds
 
     rounds, opens, pairs, phases = 9, 3000, 2, False
     given: list[tuple[str, str]] = []
@@ -94,25 +83,14 @@ def main(argv: list[str]) -> None:
         builds = [
             (n, _build(n, Path(p), Path(tmp), phases) if Path(p).is_dir() else p) for n, p in given
         ]
-        res: dict[str, list[dict]] = {n: [] for n, _ in builds}
-        for r in range(rounds):
-            for name, so in builds if r % 2 == 0 else builds[::-1]:
-                env = dict(os.environ)
-                if phases:
-                    env["LG_BENCH_PHASES_OUT"] = str(Path(tmp) / f"{name}.phases")
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", so, str(opens), str(pairs)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env=env,
-                ).stdout
-                res[name].append(json.loads(out))
-            print(
-                f"round {r + 1}: "
-                + "  ".join(f"{n} over {res[n][-1]['over'] / 1e3:.1f}" for n, _ in builds),
-                flush=True,
-            )
+        res = run_rounds(
+            __file__,
+            builds,
+            rounds,
+            [str(opens), str(pairs)],
+            Path(tmp) if phases else None,
+            lambda res: "  ".join(f"{n} over {res[n][-1]['over'] / 1e3:.1f}" for n, _ in builds),
+        )
         first = builds[0][0]
         for name, _ in builds:
             rs = res[name]
