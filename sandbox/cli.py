@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 _T0 = time.perf_counter()  # this module's import: LANDGATE_DEBUG_TIMING's zero
 PROG = "landgate"
+# Set by entry() for `landgate run`: the process launches once and exits (main() called
+# in a longer-lived process, e.g. a test, keeps the plan memo).
+_one_launch = False
 
 
 def _stderr_line(text: str) -> None:
@@ -61,6 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     t_import = time.perf_counter()
     from sandbox.session import RunOptions, run_session
 
+    if _one_launch:
+        from sandbox.plan import memo
+
+        memo.one_launch()  # this process launches once: nothing would reuse the memo
     if timings is not None:
         timings["imports"] = round((time.perf_counter() - t_import) * 1000, 2)
     options = RunOptions(
@@ -399,7 +406,9 @@ def entry() -> NoReturn:
     network layer's safety net) are run here.  Any doubt (another thread still running,
     a flush that fails, no way to run the exit handlers) leaves by the ordinary exit.
     Every other command exits the ordinary way."""
+    global _one_launch  # noqa: PLW0603  one process, one command line
     words = sys.argv[1:]
+    _one_launch = words[:1] == ["run"]
     code = main(words)
     if words[:1] == ["run"]:
         _exit_now(code)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from sandbox._probe import lib as _ns
 from sandbox.errors import LaunchError
-from sandbox.net.rtnl import Rtnl
 
 RUN_DIR = Path("/run/landgate")
 NETNS_DIR = Path("/run/netns")
@@ -42,6 +41,10 @@ DEFAULT_POOL6 = "fd6c:6761:7465::/48"  # ULA, "lgate"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Self, TypeVar
+
+    # Annotations only: the loopback-only rung (most `landgate run`s) never opens rtnetlink
+    # here, so the module (and sandbox.netlink) is not imported for it (issue 19).
+    from sandbox.net.rtnl import Rtnl
 
     T = TypeVar("T")
 

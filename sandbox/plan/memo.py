@@ -54,6 +54,7 @@ _Entry = tuple[Policy, FsFacts, LandlockPlan, CarveOutPlan]
 
 _lock = threading.Lock()
 _entries: OrderedDict[_Key, _Entry] = OrderedDict()
+_keep = True  # False: nothing is memoized (one_launch)
 
 
 def path_kind(path: str) -> int:
@@ -113,7 +114,7 @@ def landlock_and_carve_outs(
     policy: Policy, abi: int, *, pid_ns: bool, open_check: bool, enforce: bool
 ) -> tuple[LandlockPlan, CarveOutPlan]:
     """compile_landlock_rules + plan_carve_outs, reused while the inputs are unchanged."""
-    facts = landlock_fs_facts(policy, pid_ns=pid_ns)
+    facts = landlock_fs_facts(policy, pid_ns=pid_ns) if _keep else None
     if facts is None:
         ll = compile_landlock_rules(policy, abi, pid_ns=pid_ns)
         return ll, plan_carve_outs(policy, ll, open_check=open_check, enforce=enforce)
@@ -141,8 +142,18 @@ def landlock_and_carve_outs(
     return ll, co
 
 
+def one_launch() -> None:
+    """This process launches once (`landgate run`): compile, keep nothing.  The memo
+    would never be asked again, and its file-system facts, stat'ed before and after the
+    compile, cost ~0.2 ms of a fresh process's launch (issue 19)."""
+    global _keep  # noqa: PLW0603  a setting of the process (see one_launch)
+    _keep = False
+
+
 def clear() -> None:
-    """Forget every entry (tests)."""
+    """Forget every entry, and memoize again (tests)."""
+    global _keep  # noqa: PLW0603  a setting of the process (see one_launch)
+    _keep = True
     with _lock:
         _entries.clear()
     seccomp_plan.cache_clear()

@@ -186,3 +186,30 @@ def test_eight_threads_at_once(world):
     assert not errors
     assert len(got) == 160
     assert all(p.landlock == want.landlock and p.seccomp == want.seccomp for p in got)
+
+
+def test_one_launch_compiles_and_keeps_nothing(world, monkeypatch):
+    """`landgate run` (one launch per process) asks no file-system facts and keeps no
+    entry; what it gets is a fresh compile.  The twin: by default the second build is
+    the memo's.  clear() (between tests) memoizes again."""
+    pol = _preset(world, "read-only")
+    host = probe_host()
+    asked: list[bool] = []
+    real = memo.landlock_fs_facts
+
+    def counted(*a, **k):
+        asked.append(True)
+        return real(*a, **k)
+
+    monkeypatch.setattr(memo, "landlock_fs_facts", counted)
+    memo.one_launch()
+    first = build_plan(pol, host, environ={})
+    second = build_plan(pol, host, environ={})
+    assert asked == [] and len(memo._entries) == 0
+    assert second.landlock is not first.landlock  # compiled again, not reused
+    fresh = compile_landlock_rules(pol, host.landlock_abi, pid_ns=first.use_namespaces)
+    assert first.landlock == fresh == second.landlock
+    memo.clear()
+    third = build_plan(pol, host, environ={})
+    assert build_plan(pol, host, environ={}).landlock is third.landlock  # the twin: reused
+    assert asked and len(memo._entries) == 1
