@@ -335,10 +335,16 @@ def stop_hook_servers(root: Path) -> None:
 
 # The command as the console script runs it; a tree without cli.entry (before the short
 # exit) is run through main, as its own script did.
-_COMMAND = (
-    "import sys, sandbox.cli as c; "
-    "c.entry() if hasattr(c, 'entry') else sys.exit(c.main(sys.argv[1:]))"
-)
+# The `landgate` command's own first step (sandbox.entry.entry, which sets up the process
+# for `run` before importing sandbox.cli); an older tree without it, sandbox.cli's.
+_COMMAND = """import sys
+try:
+    from sandbox.entry import entry
+except ImportError:
+    import sandbox.cli as c
+    entry = c.entry if hasattr(c, "entry") else (lambda: sys.exit(c.main(sys.argv[1:])))
+entry()
+"""
 
 
 def phases(other: str, rounds: int = 15, preset: str = "read-only") -> dict[str, dict[str, float]]:
