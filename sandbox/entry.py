@@ -16,14 +16,16 @@ import sys
 
 _HOOK_OPTIONS = ("--policy", "--audit")
 
-# The cyclic collector's young-generation threshold in a `landgate run` process, set before
-# anything of landgate's is imported.  Python's default (700 surviving container objects)
-# ran 16 young and 1 middle collection during the launch of /bin/true under the read-only
-# preset, 1.6-2.0 ms of it (issue 19): the launch keeps what it makes (modules, classes,
-# the policy, the plan), so those passes free next to nothing.  The launch makes 11,800-
-# 15,700 (policy cache warm) and up to 23,200 (cold) with the bundled presets: no pass
-# runs before the agent does.  The collector stays on: a long session's Python side (the
-# event drain, the DNS view, the hook channel) is collected once 30,000 objects have
+# The cyclic collector's young-generation threshold in a `landgate run` process and a
+# `landgate hook claude-code` one, set before anything of landgate's is imported.
+# Python's default (700 surviving container objects) ran 16 young and 1 middle collection
+# during the launch of /bin/true under the read-only preset, 1.6-2.0 ms of it, and 17
+# (1.3 ms and more) in a hook call decided in its own process (issue 19): both keep what
+# they make (modules, classes, the policy, the plan), so those passes free next to
+# nothing.  The launch makes 11,800-15,700 objects (policy cache warm) and up to 23,200
+# (cold) with the bundled presets, the hook call ~12,000: no pass runs before the agent
+# does, or before the hook answers.  The collector stays on: a long session's Python side
+# (the event drain, the DNS view, the hook channel) is collected once 30,000 objects have
 # survived since the last pass (a pause of ~0.7 ms there; the C decision loop never waits
 # for it), which also bounds the cyclic garbage it can hold.
 RUN_GC_THRESHOLD = 30_000
@@ -45,15 +47,16 @@ def hook_arguments(words: list[str]) -> tuple[str | None, str | None] | None:
 
 def entry() -> None:
     hook = hook_arguments(sys.argv[1:])
-    if hook is not None:
-        from sandbox.integrations.hookclient import main
-
-        main(*hook)  # exits
-    if sys.argv[1:2] == ["run"]:
+    if hook is not None or sys.argv[1:2] == ["run"]:
+        # One launch or one hook decision, then exit: see RUN_GC_THRESHOLD.
         import gc
 
         _young, *older = gc.get_threshold()
         gc.set_threshold(RUN_GC_THRESHOLD, *older)
+    if hook is not None:
+        from sandbox.integrations.hookclient import main
+
+        main(*hook)  # exits
     from sandbox.cli import entry as cli_entry
 
     cli_entry()

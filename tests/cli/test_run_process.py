@@ -7,7 +7,8 @@
   the twin: that layer ran;
 - run the cyclic collector during the launch: its young-generation threshold is raised
   (entry.RUN_GC_THRESHOLD) and no collection ran for /bin/true; the collector is still on
-  (a long session's garbage is collected); `landgate check` keeps Python's default.
+  (a long session's garbage is collected); `landgate check` keeps Python's default.  A
+  `landgate hook claude-code` decided in its own process likewise.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ PROBE = r"""
 import atexit, gc, json, sys
 out = sys.argv[1]
 collections = [0]
+default = gc.get_threshold()[0]
 
 def counted(phase, info):
-    if phase == "stop":
+    # Passes once entry() has set landgate's threshold (the probe's own imports and the
+    # interpreter's start come before it, as for any program).
+    if phase == "stop" and gc.get_threshold()[0] != default:
         collections[0] += 1
 
 gc.callbacks.append(counted)
@@ -59,12 +63,14 @@ sandbox.entry.entry()  # as the `landgate` command does
 """
 
 
-def _held(tmp: Path, *words: str) -> dict:
+def _held(tmp: Path, *words: str, stdin: str = "", code: int = 0, **env_: str) -> dict:
     out = tmp / "held.json"
-    env = dict(os.environ)
+    out.unlink(missing_ok=True)
+    env = dict(os.environ, **env_)
     env.pop("LANDGATE_POLICY_CACHE", None)
     p = subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *words],
+        input=stdin,
         capture_output=True,
         text=True,
         env=env,
@@ -72,8 +78,9 @@ def _held(tmp: Path, *words: str) -> dict:
         timeout=60,
         check=False,
     )
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == code, p.stderr
     held: dict = json.loads(out.read_text())
+    held["stdout"] = p.stdout
     return held
 
 
@@ -92,7 +99,29 @@ def test_run_collects_nothing_during_the_launch_and_keeps_the_collector(tmp_path
     assert held["gc_threshold"][0] == entry.RUN_GC_THRESHOLD
     assert held["collections"] == 0
     # The twin: another command exits the ordinary way with Python's own threshold.
-    (tmp_path / "held.json").unlink()
     check = _held(tmp_path, "check", "--policy", "read-only")
     assert check["gc_enabled"] and check["gc_threshold"] == list(gc.get_threshold())
     assert check["gc_threshold"][0] < entry.RUN_GC_THRESHOLD
+
+
+def test_a_hook_decided_in_its_own_process_collects_nothing(tmp_path: Path) -> None:
+    """`landgate hook claude-code` without the resident server: the same threshold, no
+    pass before it answers, and the answer is the hook's (a read of .env is denied)."""
+    (tmp_path / ".env").write_text("TOKEN=x\n")
+    request = {
+        "hook_event_name": "PreToolUse",
+        "cwd": str(tmp_path),
+        "tool_name": "Read",
+        "tool_input": {"file_path": str(tmp_path / ".env")},
+        "tool_use_id": "t1",
+    }
+    held = _held(
+        tmp_path,
+        "hook",
+        "claude-code",
+        stdin=json.dumps(request),
+        LANDGATE_HOOK_SERVER="0",
+    )
+    assert '"permissionDecision": "deny"' in held["stdout"]
+    assert held["gc_enabled"] and held["gc_threshold"][0] == entry.RUN_GC_THRESHOLD
+    assert held["collections"] == 0
