@@ -326,8 +326,11 @@ static int watch_dirs(struct lg_exec_names *n, int rootfd, const struct lg_dirs 
  * walks and the watches, once per name; nothing is kept on any doubt. */
 void lg_exec_name_keep(struct lg_sup *s, int tid, int rootfd, const struct lg_exec_obj *o)
 {
-    if (o->named || o->stable != 1 || o->scripts != 0 || rootfd < 0 || o->fname[0] != '/' ||
-        strlen(o->fname) >= LG_NAME_LEN || strlen(o->real) >= LG_NAME_LEN)
+    /* Only where the walk judged by identity as well as by name (wt_ids_known):
+     * by name alone its answer holds only for a caller that sees landgate's own
+     * mounts, which the walk asks of each caller (supervise_exec_stable.c). */
+    if (o->named || o->stable != 1 || o->scripts != 0 || rootfd < 0 || !s->wt_ids_known ||
+        o->fname[0] != '/' || strlen(o->fname) >= LG_NAME_LEN || strlen(o->real) >= LG_NAME_LEN)
         return;
     if (!s->exec_names) {
         s->exec_names = calloc(1, sizeof *s->exec_names);
