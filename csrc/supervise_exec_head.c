@@ -245,6 +245,8 @@ struct lg_exec_name {
 struct lg_exec_names {
     int ifd;       /* inotify, non-blocking; -1 when it could not be made (nothing is kept) */
     int watches;   /* the highest watch descriptor: watches added, at most */
+    size_t dirs_used;  /* the directories watched since the last change, NUL-separated: */
+    char dirs[4096];   /* the next name kept in them adds no watch */
     struct lg_exec_name e[LG_NAME_CACHE];
 };
 
@@ -266,6 +268,7 @@ static int names_changed(struct lg_exec_names *n)
         return 0;
     for (int i = 0; i < LG_NAME_CACHE; i++)
         n->e[i].used = 0;
+    n->dirs_used = 0;  /* a watch may be gone (IN_IGNORED) or on a replaced directory */
     char buf[4096];
     while (read(n->ifd, buf, sizeof buf) > 0)
         ;  /* drained: events after this one will be asked about again */
@@ -300,6 +303,14 @@ static int watch_dirs(struct lg_exec_names *n, int rootfd, const struct lg_dirs 
 {
     const char *dir = d->buf;
     for (int i = 0; i < d->n; i++, dir += strlen(dir) + 1) {
+        size_t dl = strlen(dir) + 1;
+        int watched = 0;
+        for (size_t at = 0; at < n->dirs_used && !watched; at += strlen(n->dirs + at) + 1)
+            watched = strcmp(n->dirs + at, dir) == 0;
+        if (watched)
+            continue;  /* its watch was added before this walk, and no event came since */
+        if (n->dirs_used + dl > sizeof n->dirs)
+            return -1;
         char path[64 + sizeof d->buf];
         snprintf(path, sizeof path, "/proc/self/fd/%d%s", rootfd, strcmp(dir, "/") == 0 ? "/." : dir);
         int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -317,6 +328,8 @@ static int watch_dirs(struct lg_exec_names *n, int rootfd, const struct lg_dirs 
             return -1;
         if (wd > n->watches)
             n->watches = wd;
+        memcpy(n->dirs + n->dirs_used, dir, dl);
+        n->dirs_used += dl;
     }
     return 0;
 }
