@@ -389,9 +389,11 @@ int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
 {
     if (o->stable >= 0)
         return o->stable;
-    if (o->named && o->scripts == 0) {
+    if ((o->named && o->scripts == 0) ||
+        (o->scripts > 0 && lg_exec_names_stable(s, o->names, o->n_names))) {
         /* the same name, found the same object, as a stable walk kept while no
-         * directory it went through has changed (supervise_exec_head.c) */
+         * directory it went through has changed; or a script whose name and
+         * interpreters' were all kept so (supervise_exec_head.c) */
         o->stable = 1;
         LG_PHASE(LG_PH_STABLE);
         return 1;

@@ -404,5 +404,6 @@ int lg_exec_stable_dirs(const struct lg_sup *s, int tid, int rootfd, const char 
 int lg_exec_name_hit(struct lg_sup *s, const char *fname, const struct stat *st,
                      struct lg_exec_obj *o);
 void lg_exec_name_keep(struct lg_sup *s, int tid, int rootfd, const struct lg_exec_obj *o);
+int lg_exec_names_stable(struct lg_sup *s, const char *const *names, int n);
 
 #endif

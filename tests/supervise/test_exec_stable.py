@@ -356,3 +356,39 @@ def test_kept_name_is_verified_after_the_host_moves_its_chain_into_reach(supervi
     ev = _twice(supervised, ro, ws, reaim)
     assert [e.result for e in ev] == ["allow", "allow"]
     assert "verified" not in ev[0].flags and "verified" in ev[1].flags
+
+
+def _script_twice(supervised, ro: Path, ws: Path, between) -> list:
+    """ro/script (#!ro/interp, a link to /bin/sh) run twice by sh, `between()` in between."""
+    script = ro / "script"
+    script.write_text(f"#!{ro / 'interp'}\necho script-ran\n")
+    script.chmod(0o755)
+    (ro / "interp").symlink_to("/bin/sh")
+    (ro / "link").symlink_to(script)  # _twice runs ro/link
+    ev = _twice(supervised, ro, ws, between)
+    return ev
+
+
+def test_kept_script_is_verified_after_the_host_moves_its_interpreter_into_reach(
+    supervised, dirs
+):
+    # the script and its interpreter's name are kept; the host then re-aims the
+    # interpreter's link (out of reach) through a link in a writable tree to the same
+    # /bin/sh: the second exec must take the verified path (kept, it took the fast one)
+    ro, ws = dirs
+
+    def reaim() -> None:
+        (ws / "hop").symlink_to("/bin/sh")
+        (ro / "interp.new").symlink_to(ws / "hop")
+        os.replace(ro / "interp.new", ro / "interp")
+
+    ev = _script_twice(supervised, ro, ws, reaim)
+    assert [e.result for e in ev] == ["allow", "allow"]
+    assert "verified" not in ev[0].flags and "verified" in ev[1].flags
+
+
+def test_kept_script_takes_the_fast_path_again_when_nothing_changed(supervised, dirs):
+    ro, ws = dirs
+    ev = _script_twice(supervised, ro, ws, lambda: None)
+    assert [e.result for e in ev] == ["allow", "allow"]
+    assert not any("verified" in e.flags for e in ev)
