@@ -369,9 +369,7 @@ def _script_twice(supervised, ro: Path, ws: Path, between) -> list:
     return ev
 
 
-def test_kept_script_is_verified_after_the_host_moves_its_interpreter_into_reach(
-    supervised, dirs
-):
+def test_kept_script_is_verified_after_the_host_moves_its_interpreter_into_reach(supervised, dirs):
     # the script and its interpreter's name are kept; the host then re-aims the
     # interpreter's link (out of reach) through a link in a writable tree to the same
     # /bin/sh: the second exec must take the verified path (kept, it took the fast one)
