@@ -215,6 +215,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     o->expect = NULL;
     o->expect_len = 0;
     o->fd_obj = -1;
+    o->named = 0;
     /* The caller's root, the session's (lg_session_root; -1 when it could
      * not be opened: absolute names then fail closed, nothing is stable):
      * absolute names are resolved from it here, and walked from it again by
@@ -224,7 +225,11 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (fd < 0)
         return fd;
     struct stat st;
-    int prc = fstat(fd, &st) == 0 ? lg_exec_fd_path(s, fd, o->real, sizeof o->real) : -errno;
+    /* A name kept after a stable walk (supervise_exec_head.c) that found this same
+     * object: its real path without asking our fd's link */
+    int prc = fstat(fd, &st) != 0             ? -errno
+              : lg_exec_name_hit(s, fname, &st, o) ? 0
+                                                   : lg_exec_fd_path(s, fd, o->real, sizeof o->real);
     if (prc < 0) {
         close(fd);
         return prc;
@@ -245,7 +250,8 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
         return -EACCES;
     }
     char abs[PATH_MAX];
-    if (lg_absolute_in_view(tid, dirfd, fname, abs, sizeof abs) < 0 || strcmp(abs, o->real) != 0)
+    if (!o->named &&
+        (lg_absolute_in_view(tid, dirfd, fname, abs, sizeof abs) < 0 || strcmp(abs, o->real) != 0))
         o->linked = 1;  /* a symlink was followed (or the spelling could not be compared) */
 
     const struct lg_words saved = b->argv;
@@ -383,6 +389,15 @@ int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
 {
     if (o->stable >= 0)
         return o->stable;
+    if ((o->named && o->scripts == 0) ||
+        (o->scripts > 0 && lg_exec_names_stable(s, o->names, o->n_names))) {
+        /* the same name, found the same object, as a stable walk kept while no
+         * directory it went through has changed; or a script whose name and
+         * interpreters' were all kept so (supervise_exec_head.c) */
+        o->stable = 1;
+        LG_PHASE(LG_PH_STABLE);
+        return 1;
+    }
     int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
     /* What lg_exec_object's walk found for the named file: o->real and, without a
      * #! line, o->dev/o->ino (with one they are the last interpreter's, which has

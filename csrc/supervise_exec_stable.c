@@ -135,6 +135,27 @@ static int same_view(const struct lg_sup *s, int tid, int rootfd)
     return 1;
 }
 
+/* Note the directory parent[0, pl) ("" is the root) in dirs, once. */
+static void dirs_add(struct lg_dirs *dirs, const char *parent, size_t pl)
+{
+    const char *d = pl == 0 ? "/" : parent;
+    size_t dl = pl == 0 ? 1 : pl;
+    size_t at = 0;
+    for (int i = 0; i < dirs->n; i++) {
+        size_t l = strlen(dirs->buf + at);
+        if (l == dl && memcmp(dirs->buf + at, d, dl) == 0)
+            return;
+        at += l + 1;
+    }
+    if (dirs->n >= LG_DIRS_MAX || at + dl + 1 > sizeof dirs->buf) {
+        dirs->overflow = 1;
+        return;
+    }
+    memcpy(dirs->buf + at, d, dl);
+    dirs->buf[at + dl] = '\0';
+    dirs->n++;
+}
+
 /* 1 if no component on the way to path's object sits in a directory the
  * sandbox can write (such a name could become a link, or a link could be
  * re-aimed), and the object itself is out of its reach; 0 otherwise or when
@@ -145,7 +166,7 @@ static int same_view(const struct lg_sup *s, int tid, int rootfd)
  * from where the link sits, so links in the middle of a chain are checked
  * too.  by_id: the identity answer is used (see the head of this file). */
 static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const char *path,
-                        const struct lg_walked *obj)
+                        const struct lg_walked *obj, struct lg_dirs *dirs)
 {
     const struct lg_tables *t = &s->t;
     char cur[PATH_MAX], next[PATH_MAX], parent[PATH_MAX], tgt[PATH_MAX];
@@ -190,6 +211,8 @@ static int chain_stable(const struct lg_sup *s, int rootfd, int by_id, const cha
             } else {
                 if (pl + 1 + cl >= sizeof parent)
                     return 0;
+                if (dirs)
+                    dirs_add(dirs, parent, pl);  /* the directory this component is looked up in */
                 char *name = parent + pl;  /* parent + "/" + component, for now */
                 name[0] = '/';
                 memcpy(name + 1, cur + c0, cl);
@@ -257,15 +280,25 @@ static int check_mode(const struct lg_sup *s, int tid, int rootfd)
     return same_view(s, tid, rootfd) ? 2 : 0;
 }
 
-int lg_exec_stable_obj(const struct lg_sup *s, int tid, int rootfd, const char *const *names,
-                       int n, const struct lg_walked *last)
+int lg_exec_stable_dirs(const struct lg_sup *s, int tid, int rootfd, const char *const *names,
+                        int n, const struct lg_walked *last, struct lg_dirs *dirs)
 {
     /* no root (the session's could not be had): nothing can be walked from it */
     int mode = rootfd >= 0 ? check_mode(s, tid, rootfd) : 0;
     int ok = mode != 0;
+    if (dirs) {
+        dirs->n = 0;
+        dirs->overflow = 0;
+    }
     for (int i = 0; ok && i < n; i++)
-        ok = chain_stable(s, rootfd, mode == 1, names[i], i == n - 1 ? last : NULL);
+        ok = chain_stable(s, rootfd, mode == 1, names[i], i == n - 1 ? last : NULL, dirs);
     return ok;
+}
+
+int lg_exec_stable_obj(const struct lg_sup *s, int tid, int rootfd, const char *const *names,
+                       int n, const struct lg_walked *last)
+{
+    return lg_exec_stable_dirs(s, tid, rootfd, names, n, last, NULL);
 }
 
 int lg_exec_stable(const struct lg_sup *s, int tid, int rootfd, const char *const *names, int n)

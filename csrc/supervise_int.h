@@ -98,6 +98,8 @@ struct lg_exec_obj {
     int fd_obj;                   /* the object (O_PATH), or -1: closed by
                                    * lg_exec_obj_release once the answer is sent */
     char heads[LG_SCRIPT_DEPTH][LG_BINPRM_BUF];
+    int named;                    /* real and linked came from the names kept
+                                   * (lg_exec_name_hit): the walk of this name is stable */
 };
 
 struct lg_admit {
@@ -236,6 +238,8 @@ struct lg_sup {
         unsigned long long dev, ino;
     } *wt_ids;
     int n_wt_ids;
+    struct lg_exec_names *exec_names; /* supervise_exec_head.c: names whose walk was
+                                   * stable, and the watches that forget them (loop thread) */
 };
 
 
@@ -382,5 +386,24 @@ void lg_seen_forget(struct lg_sup *s, const struct stat *old);
 
 /* supervise_fsop.c */
 void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned long long t0);
+
+/* supervise_exec_stable.c: the directories a stable walk looked names up in,
+ * canonical and in the caller's view, NUL-separated in buf (for the watches of
+ * supervise_exec_head.c's kept names) */
+#define LG_DIRS_MAX 16
+struct lg_dirs {
+    int n;
+    int overflow;  /* more than fit: nothing is kept */
+    char buf[1024];
+};
+/* lg_exec_stable_obj, noting in dirs (or not, NULL) every directory walked */
+int lg_exec_stable_dirs(const struct lg_sup *s, int tid, int rootfd, const char *const *names,
+                        int n, const struct lg_walked *last, struct lg_dirs *dirs);
+/* supervise_exec_head.c: an absolute name whose walk was stable, kept with its
+ * real path while no directory on that walk changes (inotify) */
+int lg_exec_name_hit(struct lg_sup *s, const char *fname, const struct stat *st,
+                     struct lg_exec_obj *o);
+void lg_exec_name_keep(struct lg_sup *s, int tid, int rootfd, const struct lg_exec_obj *o);
+int lg_exec_names_stable(struct lg_sup *s, const char *const *names, int n);
 
 #endif

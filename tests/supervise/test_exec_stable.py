@@ -6,6 +6,7 @@ allowed and a denied program by another process while it is exec'd."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -274,3 +275,118 @@ def test_swapped_link_in_a_bound_writable_tree_never_runs_the_denied_program(
     assert list((ws / "markers").iterdir()) == []  # the denied program never ran
     assert attempts == 300 and ran > 0  # the allowed target did run: the race was exercised
     assert all("verified" in e.flags for e in execs(r, "cat") if e.result == "allow")
+
+
+# ---- names kept after a stable walk (supervise_exec_head.c) ------------------------------
+# The real path and the stable walk of an absolute name are kept for the next exec of it
+# while no directory the walk went through changes (inotify).  Only the host can change
+# those directories (they are outside every writable tree), so the attack needs its help:
+# between two execs of one session it re-aims a kept link, out of the agent's reach, at a
+# hard link of the same program inside a writable tree, under a denied name.  The second
+# exec finds the same object (device and inode) through a chain the agent can now swap,
+# and a real path a deny rule names: it must be judged afresh.
+
+
+def _twice(supervised, ro: Path, ws: Path, between) -> list:
+    """sh runs ro/link, waits on a fifo while `between()` runs, then runs ro/link again;
+    the two exec events of `link`."""
+    import threading
+
+    fifo = ws / "go"
+    os.mkfifo(fifo)
+
+    def host() -> None:
+        with open(fifo, "w") as f:  # opens once sh is reading, after the first exec
+            between()
+            f.write("go\n")
+
+    t = threading.Thread(target=host, daemon=True)
+    t.start()
+    link = ro / "link"
+    pol = make_policy([*POLICY, ("link*", "allow"), ("sh*", "allow")])
+    r = supervised(
+        ["/bin/sh", "-c", f"{link}; read x < {fifo}; {link}"],
+        pol,
+        plan_info={"write_trees": [str(ws)]},
+    )
+    t.join(10)
+    return execs(r, "link")
+
+
+def test_kept_name_is_judged_afresh_after_the_host_reaims_its_link(supervised, dirs):
+    ro, ws = dirs
+    shutil.copy("/bin/true", ro / "prog")
+    (ro / "link").symlink_to(ro / "prog")
+
+    def reaim() -> None:
+        os.link(ro / "prog", ws / "mark-denied-alias")  # the same inode, in a writable tree
+        (ro / "link.new").symlink_to(ws / "mark-denied-alias")
+        os.replace(ro / "link.new", ro / "link")
+
+    ev = _twice(supervised, ro, ws, reaim)
+    assert len(ev) == 2
+    assert ev[0].result == "allow" and "verified" not in ev[0].flags
+    # judged by its new real path (a deny rule's name), not the one kept for ro/link
+    assert ev[1].result == "deny"
+
+
+def test_kept_name_takes_the_fast_path_again_when_nothing_changed(supervised, dirs):
+    # the twin: the same two execs with nothing changed between them both run, unverified
+    ro, ws = dirs
+    shutil.copy("/bin/true", ro / "prog")
+    (ro / "link").symlink_to(ro / "prog")
+    ev = _twice(supervised, ro, ws, lambda: None)
+    assert [e.result for e in ev] == ["allow", "allow"]
+    assert not any("verified" in e.flags for e in ev)
+
+
+def test_kept_name_is_verified_after_the_host_moves_its_chain_into_reach(supervised, dirs):
+    # the same object, a real path no rule names, through a link now in a writable tree:
+    # the second exec must take the verified path (kept, it took the fast one)
+    ro, ws = dirs
+    shutil.copy("/bin/true", ro / "prog")
+    (ro / "link").symlink_to(ro / "prog")
+
+    def reaim() -> None:
+        os.link(ro / "prog", ws / "prog")
+        (ws / "hop").symlink_to(ws / "prog")
+        (ro / "link.new").symlink_to(ws / "hop")
+        os.replace(ro / "link.new", ro / "link")
+
+    ev = _twice(supervised, ro, ws, reaim)
+    assert [e.result for e in ev] == ["allow", "allow"]
+    assert "verified" not in ev[0].flags and "verified" in ev[1].flags
+
+
+def _script_twice(supervised, ro: Path, ws: Path, between) -> list:
+    """ro/script (#!ro/interp, a link to /bin/sh) run twice by sh, `between()` in between."""
+    script = ro / "script"
+    script.write_text(f"#!{ro / 'interp'}\necho script-ran\n")
+    script.chmod(0o755)
+    (ro / "interp").symlink_to("/bin/sh")
+    (ro / "link").symlink_to(script)  # _twice runs ro/link
+    ev = _twice(supervised, ro, ws, between)
+    return ev
+
+
+def test_kept_script_is_verified_after_the_host_moves_its_interpreter_into_reach(supervised, dirs):
+    # the script and its interpreter's name are kept; the host then re-aims the
+    # interpreter's link (out of reach) through a link in a writable tree to the same
+    # /bin/sh: the second exec must take the verified path (kept, it took the fast one)
+    ro, ws = dirs
+
+    def reaim() -> None:
+        (ws / "hop").symlink_to("/bin/sh")
+        (ro / "interp.new").symlink_to(ws / "hop")
+        os.replace(ro / "interp.new", ro / "interp")
+
+    ev = _script_twice(supervised, ro, ws, reaim)
+    assert [e.result for e in ev] == ["allow", "allow"]
+    assert "verified" not in ev[0].flags and "verified" in ev[1].flags
+
+
+def test_kept_script_takes_the_fast_path_again_when_nothing_changed(supervised, dirs):
+    ro, ws = dirs
+    ev = _script_twice(supervised, ro, ws, lambda: None)
+    assert [e.result for e in ev] == ["allow", "allow"]
+    assert not any("verified" in e.flags for e in ev)
