@@ -38,6 +38,7 @@ from sandbox.audit.lines import (
     parse_seq,
 )
 from sandbox.audit.merkle import Frontier
+from sandbox.audit.native import native_seal, native_subtree
 from sandbox.audit.paths import list_segments, segment_name
 from sandbox.audit.witness import BadWitness, Witness, load_witness
 from sandbox.digest import sha256, token_hex
@@ -68,7 +69,11 @@ class Chain:
         self.last_hash = GENESIS_PREV
         # The SHA-256 that seals lines and the Merkle frontier uses (canonical.native_sha256).
         self.sha = native_sha256() or builtin_sha256
-        self.frontier = Frontier(self.sha)
+        self.subtree = native_subtree()
+        self.frontier = Frontier(self.sha, self.subtree)
+        # The seal and one-call append of csrc/audit_seal.c (native.py), or None: the
+        # same lines as canonical.seal's.
+        self.sealer = native_seal(key)
         self.trail_id = ""
         self.session: str | None = None  # the writer's open session, stamped on tamper entries
         self.torn_bytes = 0  # a torn last line cut off; reported in the next entry
@@ -104,7 +109,7 @@ class Chain:
         found = self._find_last_checkpoint(segs)
         if found is not None:
             start_index, start_offset, cp, digest = found
-            self.frontier = Frontier.from_list(cp["frontier"], cp["count"], self.sha)
+            self.frontier = Frontier.from_list(cp["frontier"], cp["count"], self.sha, self.subtree)
             self.frontier.add(bytes.fromhex(digest))
             self.seq = int(cp["seq"])
             self.last_hash = digest
@@ -226,7 +231,7 @@ class Chain:
             mac = checkpoint_mac(
                 self.key, self.trail_id, int(cp["seq"]), str(cp["root"]), str(cp["prev"])
             )
-            frontier = Frontier.from_list(cp["frontier"], cp["count"], self.sha)
+            frontier = Frontier.from_list(cp["frontier"], cp["count"], self.sha, self.subtree)
         except (Rejected, KeyError, TypeError, ValueError):
             return None  # not a checkpoint a landgate writer made: look further back
         if mac != cp.get("hmac") or frontier.root() != cp["root"]:
@@ -378,9 +383,35 @@ class Chain:
         entry["prev"] = self.last_hash
         if self.torn_bytes:
             entry["recovered_torn_bytes"] = self.torn_bytes
-        line, digest, raw = seal(entry, self.key, self.sha)
+        line, digest, raw = self._seal(entry)
         self._append(line)
         self.seq, self.last_hash = seq, digest
+        self.frontier.add(raw)
+        return seq
+
+    def _seal(self, entry: dict[str, Any]) -> tuple[bytes, str, bytes]:
+        """canonical.seal with the trail key: natively when the extension is loaded."""
+        if self.sealer is not None:
+            return self.sealer.seal(entry)
+        return seal(entry, self.key, self.sha)
+
+    def write_native(self, entry: dict[str, Any], lock_fd: int) -> int:
+        """`write` in one native call that also takes and releases flock(lock_fd) (the
+        writer's fast path: `sealer` is there, no torn line to report, the segment not
+        full): the same line.  Its seq; 0 when the segment is no longer the size we saw
+        (nothing written: the caller takes the flock, catches up and calls `write`)."""
+        sealer = self.sealer
+        if sealer is None:
+            return 0
+        seq = self.seq + 1
+        entry["seq"] = seq
+        entry["prev"] = self.last_hash
+        got = sealer.append(lock_fd, self.seg_fd, self.seg_size, entry)
+        if got is None:
+            return 0
+        raw, size = got
+        self.seg_size += size
+        self.seq, self.last_hash = seq, raw.hex()
         self.frontier.add(raw)
         return seq
 
@@ -389,7 +420,7 @@ class Chain:
         line is the one `write` would make, chained to the one before.  The head moves
         only once every line is written; on an error none of them stays in the trail.
         Returns the last seq."""
-        seq, last, key = self.seq, self.last_hash, self.key
+        seq, last, seal_one = self.seq, self.last_hash, self._seal
         lines: list[bytes] = []
         raws: list[bytes] = []
         for entry in entries:
@@ -398,7 +429,7 @@ class Chain:
             entry["prev"] = last
             if self.torn_bytes and not lines:
                 entry["recovered_torn_bytes"] = self.torn_bytes
-            line, last, raw = seal(entry, key, self.sha)
+            line, last, raw = seal_one(entry)
             lines.append(line)
             raws.append(raw)
         return self.write_rendered(b"".join(lines), raws)

@@ -95,6 +95,30 @@ class TrailIO:
     def _write_entries(self, entries: list[dict[str, Any]]) -> int:
         return self._write_with(lambda: self._chain.write_many(entries))
 
+    def _write_one(self, entry: dict[str, Any]) -> int:
+        """Seal and append one entry with the durability promised (`_write_with` of
+        chain.write): in one native call (flock, the size check, the write) when the
+        chain has csrc/audit_seal.c and nothing is unusual; the last seq, or -1."""
+        chain = self._chain
+        if (
+            chain.sealer is not None
+            and not chain.torn_bytes
+            and chain.seg_size < self.segment_max_bytes
+        ):
+            try:
+                seq = chain.write_native(entry, self._lock_fd)
+                if seq:
+                    if self.durability == "strict":
+                        os.fdatasync(chain.seg_fd)
+                    else:
+                        self._dirty = True
+                    return seq
+            except OSError as exc:
+                return self._unwritable(exc)
+        # The segment moved (another writer, a rotation, a line someone else wrote) or
+        # is full: catch up under the flock, then the same line.
+        return self._write_with(lambda: chain.write(entry))
+
     def _write_with(self, write: Callable[[], int]) -> int:
         """Run `write` (lines appended to the chain, one write()) under flock with the
         durability promised; the last seq, or -1 (and `failed`) on error."""
