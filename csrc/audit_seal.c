@@ -5,7 +5,9 @@
  * in the one top-level "hash" member; its digest is SHA-256 over the line with that
  * member (and the comma joining it to its neighbour) cut out; the member's value is the
  * digest's hex and then the entry tag's (keyed BLAKE2s-128 of the raw digest).  Python
- * renders the JSON (its C encoder); this fills the member in, and appends the line
+ * renders the JSON (its C encoder) with an empty placeholder (the encoder escapes every
+ * character of a string one by one: 96 of them cost it 0.2 us); this computes the
+ * member, writes it where the placeholder is, and appends the line
  * under the trail's flock in one call, instead of the six the Python path makes (flock,
  * fstat, write, flock, and the digests).  Nothing here decides what goes in the trail:
  * the bytes are Python's, and tests/audit/test_seal_fast.py compares every line with
@@ -51,7 +53,7 @@ int lg_audit_seal(const char *line, size_t n, const uint32_t base[8],
     if (k == NULL)
         return -EINVAL;
     size_t i = (size_t)(k - line);
-    size_t end = i + HASH_KEY_LEN + MEMBER_LEN + 1; /* past the value's closing quote */
+    size_t end = i + HASH_KEY_LEN + 1; /* past the empty value's closing quote */
     if (end > n || line[end - 1] != '"')
         return -EINVAL;
     /* canonical.hashed_bytes: cut the comma before the member; when it is the first
@@ -126,7 +128,7 @@ static int append_locked(int seg_fd, long long expect, const char *line, size_t 
     struct iovec iov[4] = {
         {(void *)line, out->at},
         {out->member, MEMBER_LEN},
-        {(void *)(line + out->at + MEMBER_LEN), n - out->at - MEMBER_LEN},
+        {(void *)(line + out->at), n - out->at},
         {"\n", 1},
     };
     int rc = write_all(seg_fd, iov, 4);

@@ -18,15 +18,16 @@
 struct lg_audit_sealed {
     unsigned char digest[32]; /* SHA-256 of the line without its hash member */
     char member[96];          /* the member's value: digest hex, then the tag's hex */
-    size_t at;                /* where the value starts in the line */
+    size_t at;                /* where the value goes: between the empty value's quotes */
 };
 
 /* The keyed BLAKE2s state of the entry tags (canonical.tag_base) for a key of klen
  * bytes: 0, or -EINVAL unless 1 <= klen <= 32 (BLAKE2s's key sizes). */
 int lg_audit_tag_base(const unsigned char *key, int klen, uint32_t base[8]);
 /* Seal line[0..n) (one entry's canonical JSON, no newline, whose first "hash":" member
- * holds the 96-byte placeholder): 0 with the digest, member and offset in *out, or
- * -EINVAL when the line has no such member. */
+ * is the empty string): 0 with the digest, the member and where it goes in *out (the
+ * sealed line is line[0..at), member, line[at..n)), or -EINVAL when the line has no
+ * such member. */
 int lg_audit_seal(const char *line, size_t n, const uint32_t base[8],
                   struct lg_audit_sealed *out);
 /* Seal line[0..n) as lg_audit_seal and, holding flock(lock_fd), append it and '\n' to

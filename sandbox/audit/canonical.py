@@ -160,11 +160,11 @@ def native_sha256() -> Callable[[bytes], bytes] | None:
     return digest
 
 
-def placeholder_line(entry: dict[str, Any]) -> bytes:
-    """The entry's canonical line (no newline) with a placeholder as its hash member's
-    value, which `seal` (or csrc/audit_seal.c, sandbox.audit.native) fills in.  `entry`
-    gains the placeholder; nested reserved keys are renamed in the line only."""
-    entry["hash"] = _PLACEHOLDER
+def placeholder_line(entry: dict[str, Any], placeholder: str = _PLACEHOLDER) -> bytes:
+    """The entry's canonical line (no newline) with `placeholder` as its hash member's
+    value, which `seal` (or csrc/audit_seal.c with "", sandbox.audit.native) fills in.
+    `entry` gains the placeholder; nested reserved keys are renamed in the line only."""
+    entry["hash"] = placeholder
     line = canonical(entry)
     # Only a nested object can hide a reserved key; `{` past the first byte is a
     # cheap necessary condition (it may also be inside a string: then check).

@@ -4,7 +4,7 @@ process has already loaded sandbox._supervise (the supervisor's has).
 Never imported from here: a session without the supervisor pays neither the extension's
 load time nor its memory (issue 19), and gets the pure-Python path, which makes the same
 bytes (tests/audit/test_seal_fast.py compares every line).  Python still renders each
-entry (canonical.placeholder_line); C fills in the hash member (SHA-256 of the line
+entry (canonical.placeholder_line, with an empty placeholder); C fills in the hash member (SHA-256 of the line
 without it, then the key's tag) and, for one decision, appends the line under the
 trail's flock in the same call: batch append at ~100k+ entries/s (bench/bench_audit.py).
 """
@@ -45,13 +45,13 @@ class NativeSeal:
 
     def seal(self, entry: dict[str, Any]) -> tuple[bytes, str, bytes]:
         """canonical.seal(entry, key): (line + b'\\n', digest hex, raw digest)."""
-        line = placeholder_line(entry)
+        line = placeholder_line(entry, "")
         out = self._out
         if self._seal(line, len(line), self._base, out) != 0:
             raise AuditError("audit entry without its hash member (writer bug)")
         raw: bytes = self._digest[:]
         at = out.at
-        return line[:at] + self._member[:] + line[at + HASH_HEX :] + b"\n", raw.hex(), raw
+        return line[:at] + self._member[:] + line[at:] + b"\n", raw.hex(), raw
 
     def append(
         self, lock_fd: int, seg_fd: int, expect: int, entry: dict[str, Any]
@@ -60,10 +60,10 @@ class NativeSeal:
         is still `expect` bytes long: (raw digest, bytes written), or None when it is not
         (nothing written: the caller catches up and takes the Python path).  OSError as
         os.write's, with any fragment cut back off."""
-        line = placeholder_line(entry)
+        line = placeholder_line(entry, "")
         rc = self._append(lock_fd, seg_fd, expect, line, len(line), self._base, self._out)
         if rc == 0:
-            return self._digest[:], len(line) + 1
+            return self._digest[:], len(line) + HASH_HEX + 1  # the member and b"\n" added
         if rc == _MOVED:
             return None
         if rc == _UNSEALED:
