@@ -4,9 +4,10 @@ process has already loaded sandbox._supervise (the supervisor's has).
 Never imported from here: a session without the supervisor pays neither the extension's
 load time nor its memory (issue 19), and gets the pure-Python path, which makes the same
 bytes (tests/audit/test_seal_fast.py compares every line).  Python still renders each
-entry (canonical.placeholder_line, with an empty placeholder); C fills in the hash member (SHA-256 of the line
-without it, then the key's tag) and, for one decision, appends the line under the
-trail's flock in the same call: batch append at ~100k+ entries/s (bench/bench_audit.py).
+entry (canonical.placeholder_line, with an empty placeholder); C fills in the hash
+member (SHA-256 of the line without it, then the key's tag) and, for one decision,
+appends the line under the trail's flock in the same call: batch append at ~100k+
+entries/s (bench/bench_audit.py).
 """
 
 from __future__ import annotations
