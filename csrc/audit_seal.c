@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -120,10 +119,15 @@ static int flock_retry(int fd, int op)
 static int append_locked(int seg_fd, long long expect, const char *line, size_t n,
                          struct lg_audit_sealed *out)
 {
-    struct stat st;
-    if (fstat(seg_fd, &st) < 0)
+    /* The size by lseek(SEEK_END), not fstat: since multigrain timestamps (6.13) a stat
+     * marks the inode's ctime as queried, and the next write then takes a fine-grained
+     * timestamp and dirties the inode in the journal (6.18, ext4: fstat + write 2.07 us,
+     * lseek + write 1.08 us).  The offset it moves does not matter: the segment is
+     * O_APPEND, and read with pread. */
+    off_t end = lseek(seg_fd, 0, SEEK_END);
+    if (end < 0)
         return -errno;
-    if ((long long)st.st_size != expect)
+    if ((long long)end != expect)
         return LG_AUDIT_MOVED;
     struct iovec iov[4] = {
         {(void *)line, out->at},

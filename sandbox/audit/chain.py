@@ -56,6 +56,14 @@ _SESSION_KEY = b'"session":"'
 _TAIL_CHUNK = 64 << 10
 
 
+def segment_size(fd: int) -> int:
+    """The size of the segment open at `fd` (O_APPEND, read with pread).  By lseek, not
+    fstat: since multigrain timestamps (Linux 6.13) a stat marks the inode's ctime as
+    queried, and the next append then takes a fine-grained timestamp and dirties the
+    inode in the journal: fstat + write 2.07 us, lseek + write 1.08 us (6.18, ext4)."""
+    return os.lseek(fd, 0, os.SEEK_END)
+
+
 class Chain:
     """The trail in `directory`, appended with `key`.  Not thread-safe: the writer locks."""
 
@@ -286,7 +294,7 @@ class Chain:
     def catch_up(self) -> None:
         """Adopt what other landgate writers appended to the current segment since we
         looked; anything else becomes a finding (see the module docstring)."""
-        size = os.fstat(self.seg_fd).st_size
+        size = segment_size(self.seg_fd)
         if size == self.seg_size:
             return
         if size < self.seg_size:

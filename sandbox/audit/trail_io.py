@@ -34,7 +34,7 @@ else:
     Durability = str
 
 _flock = fcntl.flock
-_fstat = os.fstat
+_lseek, _SEEK_END = os.lseek, os.SEEK_END
 _LOCK_EX, _LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
 
 
@@ -127,9 +127,10 @@ class TrailIO:
         try:
             _flock(lock_fd, _LOCK_EX)
             try:
-                # Fast path: nobody appended or rotated since we last looked.
+                # Fast path: nobody appended or rotated since we last looked.  The size
+                # by lseek, not fstat (chain.segment_size says why).
                 if (
-                    _fstat(chain.seg_fd).st_size != chain.seg_size
+                    _lseek(chain.seg_fd, 0, _SEEK_END) != chain.seg_size
                     or chain.seg_size >= self.segment_max_bytes
                 ):
                     chain.sync_tail(self.segment_max_bytes)
