@@ -37,7 +37,7 @@ class NativeSeal:
         ffi, lib = mod.ffi, mod.lib
         self._base = ffi.new("uint32_t[8]")
         if lib.lg_audit_tag_base(key, len(key), self._base) != 0:
-            raise ValueError(f"a trail key of {len(key)} bytes (BLAKE2s takes 1 to 32)")
+            raise AuditError(f"an audit key of {len(key)} bytes (BLAKE2s takes 1 to 32)")
         self._out = ffi.new("struct lg_audit_sealed *")
         self._digest = ffi.buffer(self._out.digest)
         self._member = ffi.buffer(self._out.member)

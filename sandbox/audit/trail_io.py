@@ -1,5 +1,8 @@
 """The audit writer's write path: lines appended under `flock` with the durability
 promised, checkpoints, the witness, and what happens when the trail becomes unwritable.
+One decision at a time, when the process has loaded sandbox._supervise, takes one
+native call (flock, the size check, the write: sandbox.audit.native); anything unusual
+takes the Python path here, which makes the same line.
 
 `TrailIO` holds no state of its own: `sandbox.audit.writer.AuditWriter` sets every
 attribute declared here in its __init__, and every method runs with the writer's thread

@@ -11,17 +11,25 @@ left behind, the Merkle frontier and checkpoints the same.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sandbox._supervise  # the native path's module, as in the supervisor's process
-from audit_helpers import Trail, event, pinned_writer, trail_fixture  # noqa: F401
+from audit_helpers import (  # noqa: F401 - the `trail` and `seal_path` fixtures
+    Trail,
+    event,
+    pinned_writer,
+    seal_path_fixture,
+    trail_fixture,
+)
 
 from sandbox.audit import verify_trail
 from sandbox.audit.canonical import seal
@@ -64,14 +72,6 @@ def _entry(rng: random.Random, seq: int) -> dict[str, Any]:
     return entry
 
 
-@pytest.fixture(params=["native", "python"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Writers made in the test seal natively, or with the extension unloaded (Python)."""
-    if request.param == "python":
-        monkeypatch.delitem(sys.modules, "sandbox._supervise")
-    yield request.param
-
-
 def _which(w: Any) -> str:
     return "python" if w._chain.sealer is None else "native"
 
@@ -108,7 +108,7 @@ def test_native_seal_of_large_and_odd_values() -> None:
 
 def test_native_seal_refuses_bad_keys_and_a_line_without_the_member() -> None:
     for key in (b"", b"k" * 33):
-        with pytest.raises(ValueError, match="BLAKE2s takes 1 to 32"):
+        with pytest.raises(AuditError, match="BLAKE2s takes 1 to 32"):
             NativeSeal(sandbox._supervise, key)
     lib = sandbox._supervise.lib
     ffi = sandbox._supervise.ffi
@@ -201,11 +201,13 @@ def test_the_same_events_make_the_same_trail_natively_and_in_python(
     assert _trail(tmp_path, monkeypatch, "native", native=True) == want
 
 
-def test_a_line_someone_else_appended_is_recorded_not_chained_over(trail: Trail, path: str) -> None:
+def test_a_line_someone_else_appended_is_recorded_not_chained_over(
+    trail: Trail, seal_path: str
+) -> None:
     """Attack: a line lands between two appends (no flock taken).  The next append sees
     the segment grew, leaves the line as evidence and records it, then chains on."""
     w = trail.writer()
-    assert _which(w) == path
+    assert _which(w) == seal_path
     sid = w.start_session({"mode": "enforce"})
     w.append(event(1))
     bad_seq = trail.entries()[-1]["seq"] + 1
@@ -221,10 +223,10 @@ def test_a_line_someone_else_appended_is_recorded_not_chained_over(trail: Trail,
     assert (r.ok, r.kind, r.first_bad_seq) == (False, "malformed", bad_seq), r.summary()
 
 
-def test_another_writers_lines_between_ours_are_adopted(trail: Trail, path: str) -> None:
+def test_another_writers_lines_between_ours_are_adopted(trail: Trail, seal_path: str) -> None:
     """The allowed twin: two landgate writers interleave; every line chains, no tamper."""
     a, b = trail.writer(checkpoint_every=5), trail.writer(checkpoint_every=3)
-    assert _which(a) == _which(b) == path
+    assert _which(a) == _which(b) == seal_path
     a.start_session({"mode": "enforce"})
     b.start_session({"mode": "enforce"})
     for i in range(40):
@@ -240,9 +242,9 @@ def test_another_writers_lines_between_ours_are_adopted(trail: Trail, path: str)
     assert r.ok and r.sessions == 2, r.summary()
 
 
-def test_a_torn_line_is_cut_and_reported_on_either_path(trail: Trail, path: str) -> None:
+def test_a_torn_line_is_cut_and_reported_on_either_path(trail: Trail, seal_path: str) -> None:
     w = trail.writer()
-    assert _which(w) == path
+    assert _which(w) == seal_path
     w.start_session({"mode": "enforce"})
     w.append(event(1))
     with open(trail.segment, "ab") as f:
@@ -252,6 +254,64 @@ def test_a_torn_line_is_cut_and_reported_on_either_path(trail: Trail, path: str)
     w.close()
     assert [e.get("recovered_torn_bytes") for e in trail.entries()].count(15) == 1
     assert verify_trail(trail.dir, key_directory=trail.keys).ok
+
+
+_SHORT_WRITE = textwrap.dedent(
+    """
+    import json, os, resource, signal, sys
+    from pathlib import Path
+    if sys.argv[4] == "native":
+        import sandbox._supervise
+    from sandbox.audit import AuditWriter
+    from sandbox.errors import AuditError
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
+    audit = Path(sys.argv[1])
+    w = AuditWriter(audit, key_directory=Path(sys.argv[2]), durability=sys.argv[3])
+    w.start_session({"mode": "enforce"})
+    seg = sorted(audit.glob("trail-*.jsonl"))[-1]
+    # past this size a write is cut short, and the next one fails with EFBIG
+    limit = seg.stat().st_size + 5333
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    appended = 0
+    try:
+        for i in range(1000):
+            if w.append({"action": "file_read", "target": f"/ws/{i:03}" + "y" * 300}) < 0:
+                break
+            appended += 1
+    except AuditError:
+        pass
+    print(json.dumps([w.failed, appended, w._chain.sealer is not None, limit]))
+    w.end_session(1)
+    w.close()
+    """
+)
+
+
+@pytest.mark.parametrize("durability", ["batch", "strict"])
+def test_a_short_write_is_cut_back_and_stops_the_writer(
+    tmp_path: Path, seal_path: str, durability: str
+) -> None:
+    """A write the file size limit cuts short, then EFBIG: the fragment is cut back off
+    (the trail still verifies), the writer fails and says why."""
+    audit, keys = tmp_path / "audit", tmp_path / "keys"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHORT_WRITE, str(audit), str(keys), durability, seal_path],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    failed, appended, native, limit = json.loads(proc.stdout)
+    assert native == (seal_path == "native")
+    assert failed is not None and "File too large" in failed
+    assert 5 < appended < 20
+    data = b"".join(p.read_bytes() for p in sorted(audit.glob("trail-*.jsonl")))
+    assert len(data) < limit and data.endswith(b"\n")  # the short write's fragment cut
+    r = verify_trail(audit, key_directory=keys)
+    assert r.ok and len(r.unsealed) == 1, r.summary()
+    assert r.entries == appended + 2  # the trail's start and the session's
 
 
 # ------------------------------------------------------------------- Merkle
