@@ -7,11 +7,11 @@
  * digest's hex and then the entry tag's (keyed BLAKE2s-128 of the raw digest).  Python
  * renders the JSON (its C encoder) with an empty placeholder (the encoder escapes every
  * character of a string one by one: 96 of them cost it 0.2 us); this computes the
- * member, writes it where the placeholder is, and appends the line
- * under the trail's flock in one call, instead of the six the Python path makes (flock,
- * fstat, write, flock, and the digests).  Nothing here decides what goes in the trail:
- * the bytes are Python's, and tests/audit/test_seal_fast.py compares every line with
- * canonical.seal's.
+ * member, writes it between the placeholder's quotes, and appends the line under the
+ * trail's flock, in one call instead of the Python path's six (flock, the size, write,
+ * flock, and the two digests).  Nothing here decides what goes in the trail: the bytes
+ * are Python's, and tests/audit/test_seal_fast.py compares every line with
+ * canonical.seal's, and a whole trail with the Python path's.
  *
  * The append keeps the writer's rules (sandbox/audit/trail_io.py, chain.py):
  * - the line is written only while holding the trail's flock, and only if the segment
