@@ -131,7 +131,7 @@ class TrailIO:
             _flock(lock_fd, _LOCK_EX)
             try:
                 # Fast path: nobody appended or rotated since we last looked.  The size
-                # by lseek, not fstat (chain.segment_size says why).
+                # by lseek, not fstat (chain_append.segment_size says why).
                 if (
                     _lseek(chain.seg_fd, 0, _SEEK_END) != chain.seg_size
                     or chain.seg_size >= self.segment_max_bytes
