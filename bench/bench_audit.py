@@ -11,13 +11,18 @@ Measures, on a real disk directory (not tmpfs):
   alone, which both append and verify pay once per entry.
 
     .venv/bin/python bench/bench_audit.py [--quick]
+    .venv/bin/python bench/bench_audit.py --ab TREE [--rounds N] [--entries N]
 
 `run(quick)` returns the numbers as a dict for bench/run.py; temporary trails are
-removed afterwards.
+removed afterwards.  `--ab TREE`: batch append of this tree against another source
+tree (e.g. a `git worktree` of the base commit, its extension built in place with
+`python csrc/build.py supervise`), alternated in fresh interpreters (A B, then B A:
+exec_ab.run_rounds), the same harness for both; medians and the paired ratio.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import sys
@@ -27,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# --ab's child measures the writer of the tree it is given, with this file's harness
+_TREE = Path(sys.argv[2]) if __name__ == "__main__" and sys.argv[1:2] == ["--child"] else ROOT
+if str(_TREE) not in sys.path:
+    sys.path.insert(0, str(_TREE))
 
 from sandbox.audit import AuditWriter, verify_trail
 from sandbox.audit.canonical import entry_tag, native_sha256
@@ -93,6 +100,19 @@ def _append_run(base: Path, n: int, durability: str) -> dict[str, Any]:
     }
 
 
+def _python_run(base: Path, n: int) -> dict[str, Any]:
+    """Batch append by a writer made without the extension loaded (a session without the
+    supervisor): the pure-Python seal and append, the same bytes."""
+    mod = sys.modules.pop("sandbox._supervise", None)
+    try:
+        r = _append_run(base / "python", n, "batch")
+    finally:
+        if mod is not None:
+            sys.modules["sandbox._supervise"] = mod
+    del r["dir"], r["keys"]
+    return r
+
+
 def _tag_cost_us(n: int) -> float:
     key = bytes(range(32))
     digests = [i.to_bytes(32, "big") for i in range(1024)]
@@ -110,6 +130,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     try:
         batch = _append_run(base, n_batch, "batch")
         strict = _append_run(base, n_strict, "strict")
+        python = _python_run(base, n_batch // 3)
         verify_rounds = []
         for _ in range(1 if quick else 3):
             t0 = time.perf_counter()
@@ -124,6 +145,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         return {
             "batch_append": batch,
             "strict_append": strict,
+            "batch_append_python": python,
             "verify": {
                 "entries": report.entries,
                 "seconds_best": round(best, 3),
@@ -139,16 +161,69 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "verify_met": round(report.entries / best) >= GOAL_VERIFY,
             },
             "notes": "single writer process; batch = fdatasync every <=100 ms by a background "
-            "thread; strict = fdatasync per append on /var/tmp; SHA-256: "
-            + ("native (sandbox._supervise)" if native_sha256() else "built-in module"),
+            "thread; strict = fdatasync per append on /var/tmp; seal and append: "
+            + (
+                "native (csrc/audit_seal.c, SHA-256 with SHA-NI when the CPU has it)"
+                if native_sha256()
+                else "Python (built-in SHA-256)"
+            ),
         }
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _child(entries: int) -> None:
+    """One --ab round of one tree: print [entries/s, median append us, CPU us/entry]."""
+    base = Path(tempfile.mkdtemp(prefix="landgate-bench-audit-", dir="/var/tmp"))
+    try:
+        cpu = time.process_time()
+        r = _append_run(base, entries, "batch")
+        cpu = (time.process_time() - cpu) / entries * 1e6
+        print(json.dumps([r["entries_per_s"], r["append_us_median"], round(cpu, 2)]))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _ab(other: str, rounds: int, entries: int) -> int:
+    from exec_ab import run_rounds
+
+    trees = [("this", str(ROOT)), ("other", str(Path(other).resolve()))]
+    for name, tree in trees:
+        if not list(Path(tree, "sandbox").glob("_supervise*.so")):
+            print(f"{name} ({tree}): no sandbox/_supervise*.so; build it first (csrc/build.py)")
+            return 2
+    res = run_rounds(
+        __file__,
+        trees,
+        rounds,
+        [str(entries)],
+        None,
+        lambda res: "  ".join(f"{n} {res[n][-1][0]:,}/s" for n, _ in trees),
+    )
+    for name, tree in trees:
+        rs = res[name]
+        print(
+            f"{name:6} {tree}: {statistics.median(x[0] for x in rs):,.0f} entries/s, "
+            f"append median {statistics.median(x[1] for x in rs):.2f} us, "
+            f"CPU {statistics.median(x[2] for x in rs):.2f} us/entry (medians of {rounds})"
+        )
+    paired = [x[0] / y[0] for x, y in zip(res["this"], res["other"], strict=True)]
+    print(
+        f"this/other entries/s: {statistics.median(paired):.3f} paired median "
+        f"({sum(p > 1 for p in paired)}/{rounds} rounds faster)"
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        _child(int(argv[2]))
+        return 0
+    if "--ab" in argv:
+        opt = dict(zip(argv[::2], argv[1::2], strict=False))
+        return _ab(opt["--ab"], int(opt.get("--rounds", 10)), int(opt.get("--entries", 100_000)))
     r = run(quick="--quick" in argv)
-    b, s, v = r["batch_append"], r["strict_append"], r["verify"]
+    b, s, v, p = r["batch_append"], r["strict_append"], r["verify"], r["batch_append_python"]
     print(f"{'':16} {'entries/s':>12} {'median us':>10} {'p99 us':>9}")
     print(
         f"{'append batch':16} {b['entries_per_s']:>12,} {b['append_us_median']:>10} "
@@ -157,6 +232,10 @@ def main(argv: list[str]) -> int:
     print(
         f"{'append strict':16} {s['entries_per_s']:>12,} {s['append_us_median']:>10} "
         f"{s['append_us_p99']:>9}"
+    )
+    print(
+        f"{'append (Python)':16} {p['entries_per_s']:>12,} {p['append_us_median']:>10} "
+        f"{p['append_us_p99']:>9}"
     )
     print(
         f"{'verify':16} {v['entries_per_s']:>12,}   ({v['entries']:,} entries, "

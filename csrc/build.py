@@ -12,6 +12,7 @@ One extension per concern, each built from its own C files:
     sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
                         decision loop and the decisions `explain` shares with it;
                         audit_fence.c: a fence in the kernel's audit stream (kaudit)
+                        audit_seal.c: the audit writer's seal and append
 
 Each module's public interface is `csrc/<name>_api.h`.  That header is both
 included by the C code and fed to cffi's cdef, so it must stay "cdef-clean":
@@ -56,6 +57,12 @@ MODULES: dict[str, list[str]] = {
                   "supervise_net_act.c", "supervise_net_mmsg.c"],
 }
 
+# Parts of a module with an interface header of their own, which joins the module's cdef
+# after its <name>_api.h (cdef-clean like it):
+#   audit_seal.c  the audit writer's seal and append (sandbox/audit/native.py)
+MODULES["supervise"].append("audit_seal.c")
+EXTRA_HEADERS: dict[str, list[str]] = {"supervise": ["audit_seal_api.h"]}
+
 _SKIP = re.compile(r"^\s*#\s*(ifndef|ifdef|if|endif|else|elif|include|pragma)\b|^\s*#\s*define\s+\w+\s*$")
 
 
@@ -69,14 +76,15 @@ def make_ffi(name: str, *, absolute: bool = False) -> FFI:
     """setuptools wants source paths relative to setup.py; ffi.compile() runs
     the compiler from its temporary directory and so needs absolute ones."""
     ffi = FFI()
-    header = CSRC / f"{name}_api.h"
-    ffi.cdef(cdef_text(header))
+    headers = [f"{name}_api.h", *EXTRA_HEADERS.get(name, [])]
+    for header in headers:
+        ffi.cdef(cdef_text(CSRC / header))
     # setuptools wants paths relative to the project root (where setup.py is).
     base = str(CSRC) if absolute else "csrc"
     sources = [f"{base}/{src}" for src in MODULES[name]]
     ffi.set_source(
         f"sandbox._{name}",
-        f'#include "{name}_api.h"\n',
+        "".join(f'#include "{header}"\n' for header in headers),
         sources=sources,
         include_dirs=[base],
         extra_compile_args=COMPILE_ARGS,

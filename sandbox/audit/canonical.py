@@ -160,6 +160,19 @@ def native_sha256() -> Callable[[bytes], bytes] | None:
     return digest
 
 
+def placeholder_line(entry: dict[str, Any], placeholder: str = _PLACEHOLDER) -> bytes:
+    """The entry's canonical line (no newline) with `placeholder` as its hash member's
+    value, which `seal` (or csrc/audit_seal.c with "", sandbox.audit.native) fills in.
+    `entry` gains the placeholder; nested reserved keys are renamed in the line only."""
+    entry["hash"] = placeholder
+    line = canonical(entry)
+    # Only a nested object can hide a reserved key; `{` past the first byte is a
+    # cheap necessary condition (it may also be inside a string: then check).
+    if line.find(b"{", 1) >= 0 and _nested(entry):
+        line = canonical(sanitize(entry))  # top-level keys, and so the placeholder, kept
+    return line
+
+
 def seal(
     entry: dict[str, Any], key: bytes, sha: Callable[[bytes], bytes] = builtin_sha256
 ) -> tuple[bytes, str, bytes]:
@@ -168,14 +181,7 @@ def seal(
 
     May replace nested reserved keys; the caller keeps the returned line, not `entry`.
     """
-    entry["hash"] = _PLACEHOLDER
-    line = canonical(entry)
-    # Only a nested object can hide a reserved key; `{` past the first byte is a
-    # cheap necessary condition (it may also be inside a string: then check).
-    if line.find(b"{", 1) >= 0 and _nested(entry):
-        entry = sanitize(entry)
-        entry["hash"] = _PLACEHOLDER
-        line = canonical(entry)
+    line = placeholder_line(entry)
     i = line.find(HASH_KEY)
     raw = sha(hashed_bytes(line, i))
     digest = raw.hex()

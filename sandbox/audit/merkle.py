@@ -31,17 +31,23 @@ def _sha(data: bytes) -> bytes:
 
 class Frontier:
     """`sha`: the SHA-256 of interior nodes (the writer passes its native one when it has
-    it, canonical.native_sha256: the same digests)."""
+    it, canonical.native_sha256: the same digests).  `subtree(joined leaves, n)`: the root
+    of a complete subtree of n leaves in one call (native.native_subtree), when given."""
 
-    __slots__ = ("_count", "levels", "pending", "sha")
+    __slots__ = ("_count", "levels", "pending", "sha", "subtree")
 
-    def __init__(self, sha: Callable[[bytes], bytes] = _sha) -> None:
+    def __init__(
+        self,
+        sha: Callable[[bytes], bytes] = _sha,
+        subtree: Callable[[bytes, int], bytes] | None = None,
+    ) -> None:
         self.levels: list[bytes | None] = []  # complete as of `_count` leaves
         self._count = 0
         # Leaves added since, folded in by `fold`.  A hot loop may append to it directly
         # (verify's walk does): `count`, `root` and `to_list` see them all the same.
         self.pending: list[bytes] = []
         self.sha = sha
+        self.subtree = subtree
 
     @property
     def count(self) -> int:
@@ -65,9 +71,10 @@ class Frontier:
         """Fold the pending leaves in, a whole aligned subtree at a time: while the
         count is a multiple of 2**h, the next 2**h leaves make exactly the complete
         subtree that adding them one by one would carry up to level h, so it is built
-        level by level (one comprehension per level, not one loop turn per node) and
-        then carried in like a single node.  The same nodes, the same hashes."""
-        leaves, sha = self.pending, self.sha  # emptied in place: appenders keep the list
+        level by level (one comprehension per level, not one loop turn per node; or by
+        `subtree` in one call) and then carried in like a single node.  The same nodes,
+        the same hashes."""
+        leaves, sha, subtree = self.pending, self.sha, self.subtree  # emptied in place
         pos, n = 0, len(leaves)
         while pos < n:
             c = self._count
@@ -75,6 +82,8 @@ class Frontier:
             while size > n - pos:
                 size >>= 1
             level = leaves[pos : pos + size]
+            if subtree is not None and size > 1:
+                level = [subtree(b"".join(level), size)]
             while len(level) > 1:
                 level = [sha(b"\x01" + a + b) for a, b in zip(level[::2], level[1::2], strict=True)]
             self._carry(level[0], size.bit_length() - 1)
@@ -116,9 +125,13 @@ class Frontier:
 
     @classmethod
     def from_list(
-        cls, items: list[str], count: int, sha: Callable[[bytes], bytes] = _sha
+        cls,
+        items: list[str],
+        count: int,
+        sha: Callable[[bytes], bytes] = _sha,
+        subtree: Callable[[bytes, int], bytes] | None = None,
     ) -> Frontier:
-        f = cls(sha)
+        f = cls(sha, subtree)
         for item in items:
             h_s, _, hexd = item.partition(":")
             h = int(h_s)

@@ -1,5 +1,8 @@
 """The audit writer's write path: lines appended under `flock` with the durability
 promised, checkpoints, the witness, and what happens when the trail becomes unwritable.
+One decision at a time, when the process has loaded sandbox._supervise, takes one
+native call (flock, the size check, the write: sandbox.audit.native); anything unusual
+takes the Python path here, which makes the same line.
 
 `TrailIO` holds no state of its own: `sandbox.audit.writer.AuditWriter` sets every
 attribute declared here in its __init__, and every method runs with the writer's thread
@@ -34,7 +37,7 @@ else:
     Durability = str
 
 _flock = fcntl.flock
-_fstat = os.fstat
+_lseek, _SEEK_END = os.lseek, os.SEEK_END
 _LOCK_EX, _LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
 
 
@@ -95,6 +98,30 @@ class TrailIO:
     def _write_entries(self, entries: list[dict[str, Any]]) -> int:
         return self._write_with(lambda: self._chain.write_many(entries))
 
+    def _write_one(self, entry: dict[str, Any]) -> int:
+        """Seal and append one entry with the durability promised (`_write_with` of
+        chain.write): in one native call (flock, the size check, the write) when the
+        chain has csrc/audit_seal.c and nothing is unusual; the last seq, or -1."""
+        chain = self._chain
+        if (
+            chain.sealer is not None
+            and not chain.torn_bytes
+            and chain.seg_size < self.segment_max_bytes
+        ):
+            try:
+                seq = chain.write_native(entry, self._lock_fd)
+                if seq:
+                    if self.durability == "strict":
+                        os.fdatasync(chain.seg_fd)
+                    else:
+                        self._dirty = True
+                    return seq
+            except OSError as exc:
+                return self._unwritable(exc)
+        # The segment moved (another writer, a rotation, a line someone else wrote) or
+        # is full: catch up under the flock, then the same line.
+        return self._write_with(lambda: chain.write(entry))
+
     def _write_with(self, write: Callable[[], int]) -> int:
         """Run `write` (lines appended to the chain, one write()) under flock with the
         durability promised; the last seq, or -1 (and `failed`) on error."""
@@ -103,9 +130,10 @@ class TrailIO:
         try:
             _flock(lock_fd, _LOCK_EX)
             try:
-                # Fast path: nobody appended or rotated since we last looked.
+                # Fast path: nobody appended or rotated since we last looked.  The size
+                # by lseek, not fstat (chain_append.segment_size says why).
                 if (
-                    _fstat(chain.seg_fd).st_size != chain.seg_size
+                    _lseek(chain.seg_fd, 0, _SEEK_END) != chain.seg_size
                     or chain.seg_size >= self.segment_max_bytes
                 ):
                     chain.sync_tail(self.segment_max_bytes)

@@ -210,7 +210,7 @@ class AuditWriter(BackgroundFlush):
             entry["session"] = session
             if "mode" not in entry:
                 entry["mode"] = self._session_mode
-            seq = self._write_with(partial(self._chain.write, entry))
+            seq = self._write_one(entry)
             if seq < 0:
                 return seq
             count_decision(self._counts, entry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,17 @@ def trail_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trail:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     return Trail(tmp_path / "trail", tmp_path / "config" / "landgate")
+
+
+@pytest.fixture(name="seal_path", params=["native", "python"])
+def seal_path_fixture(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Writers the test makes seal and append natively (csrc/audit_seal.c, as in the
+    supervisor's process) or with the extension unloaded (the pure-Python path)."""
+    import sandbox._supervise  # noqa: F401 - loaded for "native", unloaded for "python"
+
+    if request.param == "python":
+        monkeypatch.delitem(sys.modules, "sandbox._supervise")
+    return str(request.param)
 
 
 def pinned_writer(tmp: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Any, Path, Path]:

@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from audit_helpers import Trail, event, fill, trail_fixture  # noqa: F401 - the `trail` fixture
+from audit_helpers import (  # noqa: F401 - the `trail` and `seal_path` fixtures
+    Trail,
+    event,
+    fill,
+    seal_path_fixture,
+    trail_fixture,
+)
 from conftest import require_root
 
 from sandbox.audit import AuditWriter, simulate_summary, verify_trail
@@ -282,7 +288,7 @@ def test_first_use_race_creates_one_trail(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("durability", ["strict", "batch"])
-def test_disk_full_fails_closed(tmp_path: Path, durability: str) -> None:
+def test_disk_full_fails_closed(tmp_path: Path, durability: str, seal_path: str) -> None:
     require_root()
     mnt = Path(tempfile.mkdtemp(prefix="landgate-full-"))
     subprocess.run(
@@ -296,6 +302,7 @@ def test_disk_full_fails_closed(tmp_path: Path, durability: str) -> None:
             durability=durability,
             on_failure=failures.append,
         )
+        assert (w._chain.sealer is None) == (seal_path == "python")
         w.start_session({"mode": "enforce"})
         appended = 0
         with pytest.raises(AuditError) if durability == "strict" else _nothing():
