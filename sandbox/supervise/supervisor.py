@@ -23,6 +23,7 @@ import struct
 import threading
 from collections.abc import Callable
 
+from sandbox import threads
 from sandbox._supervise import ffi, lib
 from sandbox.audit.event import DecisionEvent, event_from_values
 from sandbox.errors import LaunchError
@@ -115,8 +116,11 @@ class Supervisor:
         self._on_event = on_event
         self._stderr_fd = stderr_fd
         self._ctx: Any = None
-        self._loop: threading.Thread | None = None
-        self._drainer: threading.Thread | None = None
+        self._loop: threads.Job | None = None
+        self._drainer: threads.Job | None = None
+        self._started = threading.Event()  # the loop's thread made the context (or failed)
+        self._start_error: str | None = None
+        self._stop_requested = False
         self._loop_done = threading.Event()
         self._loop_error: str | None = None
         self._callback_error: BaseException | None = None
@@ -137,9 +141,36 @@ class Supervisor:
 
     def start(self) -> None:
         """Create the C context and start the loop; returns once it is ready."""
+        self.begin()
+        self.wait_started()
+
+    def begin(self) -> None:
+        """Start the loop's thread, which creates the C context (its opener thread and
+        buffers) and then runs; returns at once.  `wait_started` says whether the context
+        could be made: call it before the sandbox is released.  Meanwhile the caller does
+        its own work (the trail's start entry, the network's attach) while the context
+        is made on the loop's thread, with the GIL released (issue 19: ~0.4 ms that was
+        serial on the launch path).  The listener is closed by the loop's thread when it
+        ends, whether or not the context could be made (fail closed)."""
         if not self._tables.bound:
             # Its ruleset fd, writable trees and namespace would be the zeroed defaults.
             raise LaunchError("supervisor: tables not bound to the sandbox (Tables.bind)")
+        if self._loop is not None:
+            raise LaunchError("supervisor: started twice")
+        self._loop = threads.run(self._run_loop, "landgate-supervise")
+
+    def wait_started(self, timeout: float | None = None) -> None:
+        """Return once the loop runs on a C context; LaunchError if it could not be made
+        (the listener is closed then: every supervised syscall fails)."""
+        if self._loop is None:
+            raise LaunchError("supervisor: not started (begin)")
+        if not self._started.wait(timeout):
+            raise LaunchError("supervisor: the decision loop did not start in time")
+        if self._start_error is not None:
+            raise LaunchError(f"supervisor: {self._start_error}")
+
+    def _new_context(self) -> Any:
+        """The C context, or None (the reason in _start_error).  On the loop's thread."""
         err = ffi.new("char[]", lib.LG_ERR_MAX)
         flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (
             lib.LG_SUP_STRICT if self.strict else 0
@@ -148,20 +179,30 @@ class Supervisor:
             self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd, err, lib.LG_ERR_MAX
         )
         if ctx == ffi.NULL:
-            raise LaunchError(f"supervisor: {ffi.string(err).decode(errors='replace')}")
-        self._ctx = ctx
+            self._start_error = ffi.string(err).decode(errors="replace")
+            return None
+        with self._lock:
+            self._ctx = ctx
+            if self._stop_requested:
+                lib.lg_sup_stop(ctx)  # stop() came first: the loop ends at once
         self._tables.add_pinned(self.add_names)
-        self._loop = threading.Thread(target=self._run_loop, name="landgate-supervise", daemon=True)
-        self._drainer = threading.Thread(
-            target=self._drain_loop, name="landgate-events", daemon=True
-        )
-        self._drainer.start()
-        self._loop.start()
+        self._drainer = threads.run(self._drain_loop, "landgate-events")
+        return ctx
 
     def _run_loop(self) -> None:
-        err = ffi.new("char[]", lib.LG_ERR_MAX)
         try:
-            rc = lib.lg_sup_run(self._ctx, err, lib.LG_ERR_MAX)  # GIL released while it runs
+            try:
+                ctx = self._new_context()
+            except BaseException as exc:  # noqa: BLE001 - told by wait_started, fail closed
+                self._start_error = f"{type(exc).__name__}: {exc}"
+                ctx = None
+            finally:
+                # Set once _ctx and the drainer exist, or for good without them.
+                self._started.set()
+            if ctx is None:
+                return
+            err = ffi.new("char[]", lib.LG_ERR_MAX)
+            rc = lib.lg_sup_run(ctx, err, lib.LG_ERR_MAX)  # GIL released while it runs
             if rc < 0:
                 self._loop_error = ffi.string(err).decode(errors="replace")
         finally:
@@ -171,7 +212,8 @@ class Supervisor:
             except OSError:
                 pass
             self._loop_done.set()
-            self._wake_drainer()
+            if self._ctx is not None:
+                self._wake_drainer()
 
     def _wake_drainer(self) -> None:
         try:
@@ -273,9 +315,12 @@ class Supervisor:
         return self._renderer
 
     def stop(self) -> None:
-        """Ask the loop to end (pending syscalls then fail closed)."""
-        if self._ctx is not None and not self._freed:
-            lib.lg_sup_stop(self._ctx)
+        """Ask the loop to end (pending syscalls then fail closed); also before the loop's
+        thread has made its context (it then stops as soon as it has)."""
+        with self._lock:
+            self._stop_requested = True
+            if self._ctx is not None and not self._freed:
+                lib.lg_sup_stop(self._ctx)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the loop to end (POLLHUP or stop) and every event to be drained."""
