@@ -123,6 +123,12 @@ def run(fn: Callable[[], object], name: str) -> Job:
     return job
 
 
+def idle_count() -> int:
+    """How many workers wait for a job (threads that run nothing and hold nothing)."""
+    with _pool.lock:
+        return len(_pool.workers)
+
+
 def retire_current() -> None:
     """Called from a job: its worker ends when the job does, never to be reused."""
     current = threading.current_thread()

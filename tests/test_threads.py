@@ -134,3 +134,14 @@ def test_netns_job_leaves_its_worker_in_landgate_namespace() -> None:
     assert inner != own
     _run_and_join(lambda: seen.append(os.stat("/proc/thread-self/ns/net").st_ino))
     assert seen == [own]
+
+
+def test_idle_count_counts_only_waiting_workers() -> None:
+    _run_and_join(lambda: None)
+    assert threads.idle_count() == len(threads._pool.workers) >= 1
+    gate = threading.Event()
+    before = threads.idle_count()
+    job = threads.run(gate.wait, "landgate-busy")
+    assert threads.idle_count() == before - 1  # the busy one is not idle
+    gate.set()
+    job.join(5)

@@ -154,6 +154,7 @@ class LoopbackOnlyRung(_NetState):
     the agent is released: the agent never runs without its resolver."""
 
     _lo_init: bool
+    _lo_spare: bool
     _lo_ports: list[int]
 
     _init_netns: bool
@@ -162,6 +163,12 @@ class LoopbackOnlyRung(_NetState):
         del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
         if not self._init_netns:
             return self._prepare_loopback_here()
+        self._lo_spare = True
+        spare = nsmod.take_spare_loopback()
+        if spare >= 0:
+            # Made after an earlier session, never used: the kernel's pernet set-up is off
+            # the launch path (init joins it instead of making one; issue 19).
+            return self._prepare_loopback_here(spare)
         t0 = time.perf_counter()
         policy = self.policy
         warnings: list[str] = []
@@ -184,12 +191,15 @@ class LoopbackOnlyRung(_NetState):
             init_netns=True,
         )
 
-    def _prepare_loopback_here(self) -> NetSetup:
+    def _prepare_loopback_here(self, spare: int = -1) -> NetSetup:
         """The namespace made here, before the fork (no launcher's init to make it: a
-        NetworkSession used on its own, as the tests of this layer use it)."""
+        NetworkSession used on its own, as the tests of this layer use it), or `spare`, one
+        made ahead of time with `lo` up (netns.take_spare_loopback; this session owns it)."""
         from sandbox.net import rtnl
 
         t0 = time.perf_counter()
+        if spare >= 0:
+            self._fd = spare  # owned from here, closed by close() as a namespace made here
         policy = self.policy
         warnings: list[str] = []
         resolv = shared_resolv_conf()
@@ -206,7 +216,10 @@ class LoopbackOnlyRung(_NetState):
             _bind_inside(dns, forwarder, loop_ports)
 
         try:
-            self._fd, _ = nsmod.create_netns(inside, new_devices=False)
+            if spare >= 0:
+                nsmod.in_netns(spare, lambda: _bind_inside(dns, forwarder, loop_ports))
+            else:
+                self._fd, _ = nsmod.create_netns(inside, new_devices=False)
         except NetSetupError:
             forwarder.close()
             dns.close()

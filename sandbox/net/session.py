@@ -30,6 +30,7 @@ from sandbox.host.network import (
     NetCapabilities,
     network_capabilities,
 )
+from sandbox.net import netns as nsmod
 from sandbox.net.cleanup import _forget, _register_cleanup, cleanup_stale
 from sandbox.net.dnsview import DnsView, Upstream
 from sandbox.net.netns import SessionNames
@@ -110,6 +111,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         self._lo_user = False
         self._init_netns = init_netns
         self._lo_init = False  # the root rung's loopback-only layer: init makes the namespace
+        self._lo_spare = False  # ... and a spare one is made for the next session at close
 
     # ---- public ----------------------------------------------------------
     def prepare(self) -> NetSetup:
@@ -207,6 +209,10 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
             step("resolv.conf dir", lambda: remove_tree(self._user_dir or ""))
         for p in problems:
             self._warn(f"network clean-up: {p}")
+        if self._lo_spare:
+            # The next session's namespace, made now (while this one's trail is sealed),
+            # so that its launch joins one instead of waiting for the kernel to make it.
+            nsmod.make_spare_loopback()
 
     # ---- rungs -------------------------------------------------------------
     def _require_egress(self) -> None:

@@ -111,3 +111,51 @@ def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) 
     finally:
         allowed.close()
         denied.close()
+
+
+def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_path: Path) -> None:
+    """After a session, the next one's namespace is made in the background (issue 19: the
+    kernel's pernet set-up off the launch path).  The session that takes it gets the same
+    layer as init's own namespace, and no namespace ever serves two sessions: each run's
+    agent is in a namespace of its own, never landgate's, never an earlier session's.
+    Fails with the spare handed out without being taken (the second and third runs would
+    share one namespace: checked when it was written)."""
+    require_root()
+    from sandbox.net import netns
+
+    allowed, denied = RecordingServer(), RecordingServer()
+    seen: list[int] = []
+    try:
+        for run in range(3):
+            if run:
+                # The spare the previous session's close began to make.
+                assert wait_for(lambda: netns._spare.fd >= 0, timeout=10)
+                spare_ino = os.fstat(netns._spare.fd).st_ino
+            res = sandbox.run(
+                [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
+                policy=str(_policy(tmp_path, allowed.port)),
+                audit=str(tmp_path / "audit"),
+                cwd=str(tmp_path),
+                capture_output=True,
+            )
+            assert res.returncode == 0, res.stderr
+            got = json.loads(res.stdout)
+            ino = got.pop("netns")
+            if run:
+                assert ino == spare_ino  # the spare was taken ...
+                assert res.decisions[0]["applied"]["namespaces"] & 16 == 0  # ... not made by init
+            assert got == {
+                "links": ["lo"],
+                "tcp4": "ECONNREFUSED",
+                "dns": "nxdomain",  # the DNS view, bound in the spare
+                "own": "reached",
+                "allowed": "reached",
+                "denied": "ECONNREFUSED",
+            }, got
+            seen.append(ino)
+        assert os.stat("/proc/self/ns/net").st_ino not in seen
+        assert len(set(seen)) == 3, seen  # three sessions, three namespaces
+        assert denied.connections == 0 and b"LEAK" not in bytes(denied.received)
+    finally:
+        allowed.close()
+        denied.close()
