@@ -145,19 +145,37 @@ class Supervisor:
         self.wait_started()
 
     def begin(self) -> None:
-        """Start the loop's thread, which creates the C context (its opener thread and
-        buffers) and then runs; returns at once.  `wait_started` says whether the context
-        could be made: call it before the sandbox is released.  Meanwhile the caller does
-        its own work (the trail's start entry, the network's attach) while the context
-        is made on the loop's thread, with the GIL released (issue 19: ~0.4 ms that was
-        serial on the launch path).  The listener is closed by the loop's thread when it
-        ends, whether or not the context could be made (fail closed)."""
+        """Begin making the C context (its buffers, the first opener thread and its
+        Landlock restriction: lg_sup_new_begin, a C thread of its own, without the GIL)
+        and hand the loop to a worker, which runs it once the context exists; returns at
+        once.  Meanwhile the caller does its own work (the trail's start entry, the
+        network's attach; issue 19: ~0.4 ms that was serial on the launch path).
+        `wait_started` says whether the context could be made: call it before the
+        sandbox is released.  The listener is closed by the loop's thread when it ends,
+        whether or not the context could be made (fail closed)."""
         if not self._tables.bound:
             # Its ruleset fd, writable trees and namespace would be the zeroed defaults.
             raise LaunchError("supervisor: tables not bound to the sandbox (Tables.bind)")
         if self._loop is not None:
             raise LaunchError("supervisor: started twice")
-        self._loop = threads.run(self._run_loop, "landgate-supervise")
+        err = ffi.new("char[]", lib.LG_ERR_MAX)
+        flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (
+            lib.LG_SUP_STRICT if self.strict else 0
+        )
+        pending = lib.lg_sup_new_begin(
+            self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd, err, lib.LG_ERR_MAX
+        )
+        if pending == ffi.NULL:
+            raise LaunchError(f"supervisor: {ffi.string(err).decode(errors='replace')}")
+        try:
+            self._loop = threads.run(lambda: self._run_loop(pending), "landgate-supervise")
+        except BaseException:
+            # No loop will wait for the making: wait here, and free what it made.
+            ctx = lib.lg_sup_new_wait(pending, err, lib.LG_ERR_MAX)
+            if ctx != ffi.NULL:
+                lib.lg_sup_free(ctx)
+            os.close(self._fd)  # nobody will answer it: fail closed
+            raise
 
     def wait_started(self, timeout: float | None = None) -> None:
         """Return once the loop runs on a C context; LaunchError if it could not be made
@@ -169,15 +187,11 @@ class Supervisor:
         if self._start_error is not None:
             raise LaunchError(f"supervisor: {self._start_error}")
 
-    def _new_context(self) -> Any:
-        """The C context, or None (the reason in _start_error).  On the loop's thread."""
+    def _new_context(self, pending: Any) -> Any:
+        """The C context begun by `begin`, or None (the reason in _start_error).  On the
+        loop's thread."""
         err = ffi.new("char[]", lib.LG_ERR_MAX)
-        flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (
-            lib.LG_SUP_STRICT if self.strict else 0
-        )
-        ctx = lib.lg_sup_new(
-            self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd, err, lib.LG_ERR_MAX
-        )
+        ctx = lib.lg_sup_new_wait(pending, err, lib.LG_ERR_MAX)  # GIL released while it waits
         if ctx == ffi.NULL:
             self._start_error = ffi.string(err).decode(errors="replace")
             return None
@@ -189,10 +203,10 @@ class Supervisor:
         self._drainer = threads.run(self._drain_loop, "landgate-events")
         return ctx
 
-    def _run_loop(self) -> None:
+    def _run_loop(self, pending: Any) -> None:
         try:
             try:
-                ctx = self._new_context()
+                ctx = self._new_context(pending)
             except BaseException as exc:  # noqa: BLE001 - told by wait_started, fail closed
                 self._start_error = f"{type(exc).__name__}: {exc}"
                 ctx = None
@@ -331,11 +345,16 @@ class Supervisor:
         if self._drainer is not None:
             self._wake_drainer()
             self._drainer.join(timeout)
+        ctx = None
         with self._lock:
             if self._ctx is not None and not self._freed:
                 self._final_counts = self._read_counts()
-                lib.lg_sup_free(self._ctx)
-                self._freed = True
+                ctx, self._freed = self._ctx, True  # nothing here touches it from now on
+        if ctx is not None:
+            # Freed on a worker, off the session's return path (issue 19: ~0.19 ms of
+            # munmaps and the opener threads' joins).  The loop and the drainer have ended,
+            # the listener is closed: the sandbox has nobody left to ask.
+            threads.run(lambda: lib.lg_sup_free(ctx), "landgate-supervise-free")
         if self._callback_error is not None:
             raise self._callback_error
         if self._loop_error:
@@ -344,13 +363,17 @@ class Supervisor:
     # -- run time ---------------------------------------------------------------
 
     def add_names(self, ip: str, names: tuple[str, ...] | list[str]) -> None:
-        """The DNS view says `ip` stands for `names` (thread-safe)."""
-        if self._ctx is None or self._freed:
-            return
+        """The DNS view says `ip` stands for `names` (thread-safe).  Under the lock that
+        join frees the context after: a name that arrives as the session ends is either
+        added before the free or dropped, never written into a freed context."""
         fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
         packed = socket.inet_pton(fam, ip)
-        for name in names:
-            lib.lg_sup_add_name(self._ctx, fam, packed, name.lower().rstrip(".").encode("idna"))
+        encoded = [name.lower().rstrip(".").encode("idna") for name in names]
+        with self._lock:
+            if self._ctx is None or self._freed:
+                return
+            for name in encoded:
+                lib.lg_sup_add_name(self._ctx, fam, packed, name)
 
     @property
     def counts(self) -> dict[str, int]:
