@@ -70,6 +70,7 @@ class _Worker(threading.Thread):
 
     def hand(self, fn: Callable[[], object], job: Job) -> None:
         self._fn, self._job = fn, job
+        self.name = job.name  # named from the hand-over on, as a Thread is from its start
         self._go.release()
 
     def run(self) -> None:
@@ -79,7 +80,6 @@ class _Worker(threading.Thread):
             self._fn = self._job = None
             if fn is None or job is None:
                 return
-            self.name = job.name
             failed = False
             try:
                 fn()

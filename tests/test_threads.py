@@ -145,3 +145,17 @@ def test_idle_count_counts_only_waiting_workers() -> None:
     assert threads.idle_count() == before - 1  # the busy one is not idle
     gate.set()
     job.join(5)
+
+
+def test_named_from_the_hand_over() -> None:
+    # As a Thread is named from its start(): enumerate() shows the job's name at once,
+    # before the worker has picked the job up.
+    gate = threading.Event()
+    _run_and_join(lambda: None)  # an idle worker to hand the next job to
+    job = threads.run(gate.wait, "landgate-handed")
+    try:
+        assert "landgate-handed" in [t.name for t in threading.enumerate()]
+    finally:
+        gate.set()
+        job.join(5)
+    assert "landgate-handed" not in [t.name for t in threading.enumerate()]
