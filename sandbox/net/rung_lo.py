@@ -163,12 +163,13 @@ class LoopbackOnlyRung(_NetState):
         del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
         if not self._init_netns:
             return self._prepare_loopback_here()
-        self._lo_spare = True
+        self._lo_spare = True  # close() starts making the next session's spare
+        # One made after an earlier session and never used: the kernel's pernet set-up is
+        # off the launch path (init joins it instead of making one; issue 19).  Owned from
+        # here (closed by close()); bound by attach() as init's own namespace would be.
         spare = nsmod.take_spare_loopback()
         if spare >= 0:
-            # Made after an earlier session, never used: the kernel's pernet set-up is off
-            # the launch path (init joins it instead of making one; issue 19).
-            return self._prepare_loopback_here(spare)
+            self._fd = spare
         t0 = time.perf_counter()
         policy = self.policy
         warnings: list[str] = []
@@ -182,24 +183,21 @@ class LoopbackOnlyRung(_NetState):
         self._lo_init = True
         self.timings.update({"lo_prepare": time.perf_counter() - t0})
         return self._namespace_setup(
-            None,
+            spare if spare >= 0 else None,
             resolv,
             warnings,
             "127.0.0.1",
             list(self._lo_ports),
             layer=LOOPBACK_ONLY_LAYER,
-            init_netns=True,
+            init_netns=spare < 0,
         )
 
-    def _prepare_loopback_here(self, spare: int = -1) -> NetSetup:
+    def _prepare_loopback_here(self) -> NetSetup:
         """The namespace made here, before the fork (no launcher's init to make it: a
-        NetworkSession used on its own, as the tests of this layer use it), or `spare`, one
-        made ahead of time with `lo` up (netns.take_spare_loopback; this session owns it)."""
+        NetworkSession used on its own, as the tests of this layer use it)."""
         from sandbox.net import rtnl
 
         t0 = time.perf_counter()
-        if spare >= 0:
-            self._fd = spare  # owned from here, closed by close() as a namespace made here
         policy = self.policy
         warnings: list[str] = []
         resolv = shared_resolv_conf()
@@ -216,10 +214,7 @@ class LoopbackOnlyRung(_NetState):
             _bind_inside(dns, forwarder, loop_ports)
 
         try:
-            if spare >= 0:
-                nsmod.in_netns(spare, lambda: _bind_inside(dns, forwarder, loop_ports))
-            else:
-                self._fd, _ = nsmod.create_netns(inside, new_devices=False)
+            self._fd, _ = nsmod.create_netns(inside, new_devices=False)
         except NetSetupError:
             forwarder.close()
             dns.close()
@@ -236,18 +231,23 @@ class LoopbackOnlyRung(_NetState):
 
     def _attach_loopback_only(self, netns_pidfd: int) -> None:
         """Join init's namespace (its pidfd: init is landgate's unreaped child, so the
-        pidfd cannot name another process), bind there, keep an fd to it, start."""
+        pidfd cannot name another process), or the spare one init joined (self._fd), bind
+        there, keep an fd to it, start.  Runs while the supervisor's context is made."""
         t0 = time.perf_counter()
         dns, forwarder = self._dns, self._loopback
-        if netns_pidfd < 0 or dns is None or forwarder is None:
+        spare = self._fd  # the spare namespace's fd (already ours), else -1
+        target = spare if spare >= 0 else netns_pidfd
+        if target < 0 or dns is None or forwarder is None:
             raise NetSetupError("loopback-only namespace: no pidfd of the sandbox's init to join")
         ports = self._lo_ports
 
         def inside() -> int:
-            # A throw-away thread: setns changes only the calling thread, and the sockets
-            # made here stay in the sandbox's namespace for their lifetime.
-            nsmod._setns(netns_pidfd, nsmod.CLONE_NEWNET)
+            # A thread of its own (netns._in_thread): setns changes only the calling thread,
+            # and the sockets made here stay in the sandbox's namespace for their lifetime.
+            nsmod._setns(target, nsmod.CLONE_NEWNET)
             _bind_inside(dns, forwarder, ports)
+            if spare >= 0:
+                return spare
             return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
         self._fd = nsmod._in_thread(inside)
