@@ -58,6 +58,9 @@ def worker(tree: str) -> None:
     if not sandbox.__file__ or not sandbox.__file__.startswith(tree):
         raise SystemExit(f"{tree}: imported {sandbox.__file__}")
     null = os.open(os.devnull, os.O_RDWR)
+    # As sandbox.run sets it (the next session's namespace made at close); older trees
+    # have no such option.
+    spare = {"spare_netns": True} if "spare_netns" in RunOptions.__annotations__ else {}
     policies = {"ro": "read-only", "bench": str(bench_policy)}
     loader = getattr(sandbox.Policy, "load", None)
     api_policy = loader(str(bench_policy)) if loader else str(bench_policy)
@@ -76,6 +79,7 @@ def worker(tree: str) -> None:
                 stderr_fd=null,
                 forward_signals=False,
                 on_event=lambda _e: None,
+                **spare,
             )
         )
         if res.exit_code != 0:

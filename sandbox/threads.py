@@ -36,6 +36,8 @@ class _Idle:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.workers: list[_Worker] = []
+        self.busy = 0  # jobs handed over and not yet ended
+        self.ended = threading.Condition(self.lock)  # notified as busy drops
 
 
 _pool = _Idle()
@@ -90,16 +92,19 @@ class _Worker(threading.Thread):
                 self.name = IDLE_NAME
                 # Before the job counts as ended: a caller that joins it and starts the
                 # next session finds this worker idle again.
-                keep = not failed and not self.retire and _park(self)
+                keep = _end_job(self, park=not failed and not self.retire)
                 job._done.set()
             if not keep:
                 return
 
 
-def _park(worker: _Worker) -> bool:
-    """Put a finished worker back among the idle ones; False when enough wait already."""
+def _end_job(worker: _Worker, park: bool) -> bool:
+    """A job ended: uncount it and, when `park`, put its worker back among the idle ones;
+    whether it was (False when enough wait already: the worker ends)."""
     with _pool.lock:
-        if len(_pool.workers) >= MAX_IDLE:
+        _pool.busy -= 1
+        _pool.ended.notify_all()
+        if not park or len(_pool.workers) >= MAX_IDLE:
             return False
         _pool.workers.append(worker)
         return True
@@ -119,8 +124,17 @@ def run(fn: Callable[[], object], name: str) -> Job:
     if worker is None:
         worker = _Worker()
         worker.start()  # the one handshake, paid by the first session that needs it
+    with _pool.lock:
+        _pool.busy += 1
     worker.hand(fn, job)
     return job
+
+
+def wait_idle(timeout: float) -> bool:
+    """Wait up to `timeout` seconds for every job handed out to end (e.g. a context freed
+    after its session); True when none runs."""
+    with _pool.lock:
+        return _pool.ended.wait_for(lambda: _pool.busy == 0, timeout)
 
 
 def idle_count() -> int:

@@ -159,3 +159,12 @@ def test_named_from_the_hand_over() -> None:
         gate.set()
         job.join(5)
     assert "landgate-handed" not in [t.name for t in threading.enumerate()]
+
+
+def test_wait_idle_waits_for_running_jobs() -> None:
+    gate = threading.Event()
+    job = threads.run(gate.wait, "landgate-slow")
+    assert not threads.wait_idle(0.05)  # one job still runs
+    gate.set()
+    assert threads.wait_idle(5)
+    assert not job.is_alive()

@@ -65,12 +65,16 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         best_effort: bool = False,
         caps: NetCapabilities | None = None,
         init_netns: bool = False,
+        spare_netns: bool = False,
     ) -> None:
         """`caps`: the answer the plan's egress status was decided from (Plan.net_caps),
         asked with the same `nft=reaches_outside(policy)`; None: ask the host now.
         `init_netns`: the launcher's init may make the root rung's loopback-only namespace
         itself (LG_NS_NET_INIT; attach() then needs init's pidfd).  Off, the namespace is
-        made by prepare(), for a session used without the launcher."""
+        made by prepare(), for a session used without the launcher.  `spare_netns` (with
+        init_netns): close() starts making the next session's namespace in the background
+        (netns.make_spare_loopback), which that session's launch then joins; a spare made
+        by an earlier session is taken either way."""
         self.policy = policy
         self._caps = caps
         self._on_event = on_event or (lambda e: None)
@@ -111,6 +115,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         self._lo_user = False
         self._init_netns = init_netns
         self._lo_init = False  # the root rung's loopback-only layer: init makes the namespace
+        self._spare_netns = spare_netns
         self._lo_spare = False  # ... and a spare one is made for the next session at close
 
     # ---- public ----------------------------------------------------------

@@ -75,8 +75,20 @@ actions:
     return path
 
 
+def _no_spare() -> None:
+    """Drop a spare namespace an earlier session of this process made (sandbox.run makes
+    the next one at close), so that init makes this session's namespace."""
+    from sandbox.net import netns
+
+    assert wait_for(lambda: not netns._spare.making, timeout=10)
+    fd = netns.take_spare_loopback()
+    if fd >= 0:
+        os.close(fd)
+
+
 def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) -> None:
     require_root()
+    _no_spare()
     allowed, denied = RecordingServer(), RecordingServer()
     try:
         mark = fake_inet.mark()
@@ -108,6 +120,7 @@ def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) 
         assert any(d.get("target") == "exfil.test" for d in dns), res.decisions
         start = res.decisions[0]
         assert start["network_layer"].startswith("loopback-only"), start
+        assert start["applied"]["namespaces"] & 16  # LG_NS_NET_INIT: init made it
     finally:
         allowed.close()
         denied.close()
