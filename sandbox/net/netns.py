@@ -24,7 +24,6 @@ from sandbox import threads
 from sandbox._probe import lib as _ns
 from sandbox.errors import LaunchError
 from sandbox.net.rtnl import Rtnl
-from sandbox.net.rtnl import link_up as rtnl_link_up
 
 RUN_DIR = Path("/run/landgate")
 NETNS_DIR = Path("/run/netns")
@@ -306,78 +305,6 @@ def create_netns(then: Callable[[int], T], new_devices: bool = True) -> tuple[in
             raise
 
     return _in_thread(make)
-
-
-class _Spare:
-    """At most one loopback-only namespace made ahead of time (see take_spare_loopback)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.fd = -1
-        self.making = False
-
-
-_spare = _Spare()
-
-
-def take_spare_loopback() -> int:
-    """A network namespace with only `lo` (up), made ahead of time and never used, as an
-    fd the caller now owns; -1 when none is ready.
-
-    The root rung's loopback-only layer costs the kernel ~0.5-1.4 ms of pernet set-up per
-    namespace (measured in the sandbox's init, on the launch's critical path: issue 19).
-    A namespace made in the background after a session (make_spare_loopback) is as fresh
-    as one made at launch: nothing was ever bound or run in it, and it is handed to one
-    session alone (taken under the lock), which drops it at its end."""
-    with _spare.lock:
-        fd, _spare.fd = _spare.fd, -1
-    return fd
-
-
-def make_spare_loopback() -> None:
-    """Start making the next spare namespace on a worker, unless one is held or being made;
-    returns at once.  A spare that cannot be made is simply absent: the next session makes
-    its own namespace as it would without spares."""
-    with _spare.lock:
-        if _spare.fd >= 0 or _spare.making:
-            return
-        _spare.making = True
-
-    def make() -> None:
-        fd = -1
-        try:
-            fd, _ = create_netns(_loopback_up, new_devices=False)
-        except (OSError, LaunchError):
-            fd = -1  # no spare: the next session makes its namespace itself
-        finally:
-            with _spare.lock:
-                _spare.making = False
-                if fd >= 0 and _spare.fd < 0:
-                    _spare.fd, fd = fd, -1
-            if fd >= 0:
-                os.close(fd)
-
-    threads.run(make, "landgate-netns-spare")
-
-
-def _loopback_up(_fd: int) -> None:
-    with Rtnl() as inner:
-        inner.batch([rtnl_link_up("lo")])
-
-
-def _forget_spare_after_fork() -> None:
-    """A forked child must never hand the parent's spare to a session of its own (two
-    sandboxes would share one namespace): it closes its copy of the fd and starts afresh."""
-    fd = _spare.fd
-    _spare.__init__()  # type: ignore[misc]  # no spare, no maker (its worker is the parent's)
-    if fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
-os.register_at_fork(after_in_child=_forget_spare_after_fork)
 
 
 def remove_netns(name: str) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from sandbox.host.dashboards import dashboard_ports
 from sandbox.host.network import LOOPBACK_ONLY_LAYER, NetCapabilities
 from sandbox.net import netns as nsmod
+from sandbox.net import spare as spare_ns
 from sandbox.net.dnsview import DnsView, Upstream, upstream_from_resolv_conf
 from sandbox.net.netns import NetSetupError
 from sandbox.net.rung_user import UserRung
@@ -168,7 +169,7 @@ class LoopbackOnlyRung(_NetState):
         # One made after an earlier session and never used: the kernel's pernet set-up is
         # off the launch path (init joins it instead of making one; issue 19).  Owned from
         # here (closed by close()); bound by attach() as init's own namespace would be.
-        spare = nsmod.take_spare_loopback()
+        spare = spare_ns.take_spare_loopback()
         if spare >= 0:
             self._fd = spare
         t0 = time.perf_counter()

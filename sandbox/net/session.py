@@ -30,7 +30,7 @@ from sandbox.host.network import (
     NetCapabilities,
     network_capabilities,
 )
-from sandbox.net import netns as nsmod
+from sandbox.net import spare as spare_ns
 from sandbox.net.cleanup import _forget, _register_cleanup, cleanup_stale
 from sandbox.net.dnsview import DnsView, Upstream
 from sandbox.net.netns import SessionNames
@@ -73,7 +73,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         itself (LG_NS_NET_INIT; attach() then needs init's pidfd).  Off, the namespace is
         made by prepare(), for a session used without the launcher.  `spare_netns` (with
         init_netns): close() starts making the next session's namespace in the background
-        (netns.make_spare_loopback), which that session's launch then joins; a spare made
+        (sandbox.net.spare), which that session's launch then joins; a spare made
         by an earlier session is taken either way."""
         self.policy = policy
         self._caps = caps
@@ -217,7 +217,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         if self._lo_spare:
             # The next session's namespace, made now (while this one's trail is sealed),
             # so that its launch joins one instead of waiting for the kernel to make it.
-            nsmod.make_spare_loopback()
+            spare_ns.make_spare_loopback()
 
     # ---- rungs -------------------------------------------------------------
     def _require_egress(self) -> None:

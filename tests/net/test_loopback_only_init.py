@@ -78,10 +78,10 @@ actions:
 def _no_spare() -> None:
     """Drop a spare namespace an earlier session of this process made (sandbox.run makes
     the next one at close), so that init makes this session's namespace."""
-    from sandbox.net import netns
+    from sandbox.net import spare
 
-    assert wait_for(lambda: not netns._spare.making, timeout=10)
-    fd = netns.take_spare_loopback()
+    assert wait_for(lambda: not spare._spare.making, timeout=10)
+    fd = spare.take_spare_loopback()
     if fd >= 0:
         os.close(fd)
 
@@ -134,7 +134,7 @@ def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_
     Fails with the spare handed out without being taken (the second and third runs would
     share one namespace: checked when it was written)."""
     require_root()
-    from sandbox.net import netns
+    from sandbox.net import spare
 
     allowed, denied = RecordingServer(), RecordingServer()
     seen: list[int] = []
@@ -142,8 +142,8 @@ def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_
         for run in range(3):
             if run:
                 # The spare the previous session's close began to make.
-                assert wait_for(lambda: netns._spare.fd >= 0, timeout=10)
-                spare_ino = os.fstat(netns._spare.fd).st_ino
+                assert wait_for(lambda: spare._spare.fd >= 0, timeout=10)
+                spare_ino = os.fstat(spare._spare.fd).st_ino
             res = sandbox.run(
                 [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
                 policy=str(_policy(tmp_path, allowed.port)),
