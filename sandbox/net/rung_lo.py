@@ -165,7 +165,7 @@ class LoopbackOnlyRung(_NetState):
         del caps  # the root rung's facts; nothing here depends on nft or IPv6 forwarding
         if not self._init_netns:
             return self._prepare_loopback_here()
-        self._lo_spare = self._spare_netns  # close() starts making the next session's spare
+        self._lo_spare = self._spare_netns  # make_next() makes the next session's spare
         # One made after an earlier session and never used: the kernel's pernet set-up is
         # off the launch path (init joins it instead of making one; issue 19).  Owned from
         # here (closed by close()); bound by attach() as init's own namespace would be.

@@ -72,7 +72,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         `init_netns`: the launcher's init may make the root rung's loopback-only namespace
         itself (LG_NS_NET_INIT; attach() then needs init's pidfd).  Off, the namespace is
         made by prepare(), for a session used without the launcher.  `spare_netns` (with
-        init_netns): close() starts making the next session's namespace in the background
+        init_netns): make_next() starts making the next session's namespace in the background
         (sandbox.net.spare), which that session's launch then joins; a spare made
         by an earlier session is taken either way."""
         self.policy = policy
@@ -116,7 +116,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         self._init_netns = init_netns
         self._lo_init = False  # the root rung's loopback-only layer: init makes the namespace
         self._spare_netns = spare_netns
-        self._lo_spare = False  # ... and a spare one is made for the next session at close
+        self._lo_spare = False  # ... and the next session's is made ahead (make_next)
 
     # ---- public ----------------------------------------------------------
     def prepare(self) -> NetSetup:
@@ -214,9 +214,13 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
             step("resolv.conf dir", lambda: remove_tree(self._user_dir or ""))
         for p in problems:
             self._warn(f"network clean-up: {p}")
+
+    def make_next(self) -> None:
+        """Start making the next session's namespace in the background, when this one's
+        layer takes spares (spare_netns): the caller's session is over (its trail sealed),
+        so the kernel's work competes with nothing of it, and the next launch joins the
+        namespace instead of waiting for the kernel to make one."""
         if self._lo_spare:
-            # The next session's namespace, made now (while this one's trail is sealed),
-            # so that its launch joins one instead of waiting for the kernel to make it.
             spare_ns.make_spare_loopback()
 
     # ---- rungs -------------------------------------------------------------

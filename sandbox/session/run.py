@@ -202,6 +202,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
         if session_id is not None:
             writer.end_session(exit_code)
         writer.close()
+        if net is not None:
+            net.make_next()  # after the seal: the next session's namespace (sandbox.run)
         clock.mark("close")
     if failure:
         raise LaunchError(

@@ -131,19 +131,24 @@ def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_
     kernel's pernet set-up off the launch path).  The session that takes it gets the same
     layer as init's own namespace, and no namespace ever serves two sessions: each run's
     agent is in a namespace of its own, never landgate's, never an earlier session's.
-    Fails with the spare handed out without being taken (the second and third runs would
-    share one namespace: checked when it was written)."""
+    (A namespace's inode number is reused once it is gone: the test holds each spare it
+    saw, so that two runs with one number are in one namespace.)  Fails with the spare
+    handed out without being taken (the second and third runs would share one namespace:
+    checked when it was written)."""
     require_root()
     from sandbox.net import spare
 
     allowed, denied = RecordingServer(), RecordingServer()
     seen: list[int] = []
+    held: list[int] = []
     try:
         for run in range(3):
             if run:
-                # The spare the previous session's close began to make.
+                # The spare the previous session began to make as it ended; held open
+                # here, so its number is never another namespace's during the test.
                 assert wait_for(lambda: spare._spare.fd >= 0, timeout=10)
-                spare_ino = os.fstat(spare._spare.fd).st_ino
+                held.append(os.open(f"/proc/self/fd/{spare._spare.fd}", os.O_RDONLY))
+                spare_ino = os.fstat(held[-1]).st_ino
             res = sandbox.run(
                 [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
                 policy=str(_policy(tmp_path, allowed.port)),
@@ -167,8 +172,10 @@ def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_
             }, got
             seen.append(ino)
         assert os.stat("/proc/self/ns/net").st_ino not in seen
-        assert len(set(seen)) == 3, seen  # three sessions, three namespaces
+        assert seen[1] != seen[2], seen  # two live namespaces, one per session
         assert denied.connections == 0 and b"LEAK" not in bytes(denied.received)
     finally:
         allowed.close()
         denied.close()
+        for fd in held:
+            os.close(fd)
