@@ -354,7 +354,10 @@ class Supervisor:
             # Freed on a worker, off the session's return path (issue 19: ~0.19 ms of
             # munmaps and the opener threads' joins).  The loop and the drainer have ended,
             # the listener is closed: the sandbox has nobody left to ask.
-            threads.run(lambda: lib.lg_sup_free(ctx), "landgate-supervise-free")
+            try:
+                threads.run(lambda: lib.lg_sup_free(ctx), "landgate-supervise-free")
+            except RuntimeError:  # no thread could be made: freed here, as before
+                lib.lg_sup_free(ctx)
         if self._callback_error is not None:
             raise self._callback_error
         if self._loop_error:
