@@ -134,6 +134,12 @@ def _in_thread(fn: Callable[[], T]) -> T:
     """fn() on another thread (a reused worker, sandbox.threads), which fn may move into
     another network namespace: the worker goes back to the one it came from when fn
     ends, or is never reused (a later job must not run in the sandbox's namespace)."""
+    return _begin_in_thread(fn)()
+
+
+def _begin_in_thread(fn: Callable[[], T]) -> Callable[[], T]:
+    """_in_thread, begun: returns at once; the returned function waits for fn() and
+    returns its value (or raises what it raised).  Call it exactly once."""
     box: dict[str, object] = {}
 
     def target() -> None:
@@ -153,10 +159,15 @@ def _in_thread(fn: Callable[[], T]) -> T:
                 threads.retire_current()
             os.close(own)
 
-    threads.run(target, "landgate-netns").join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    job = threads.run(target, "landgate-netns")
+
+    def result() -> T:
+        job.join()
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]  # type: ignore[return-value]
+
+    return result
 
 
 def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:

@@ -156,6 +156,7 @@ class LoopbackOnlyRung(_NetState):
 
     _lo_init: bool
     _lo_spare: bool
+    _lo_bound: Callable[[], int] | None
     _spare_netns: bool
     _lo_ports: list[int]
 
@@ -183,6 +184,18 @@ class LoopbackOnlyRung(_NetState):
         self._loopback = forwarder
         self._dns = _dns_view(self, upstream)
         self._lo_init = True
+        if spare >= 0:
+            # The spare exists already: its DNS view and forwarder are bound now, on a
+            # worker, while this session forks and compiles the supervisor's tables;
+            # attach() collects them (issue 19: ~0.2 ms off the launch's serial path).
+            dns, ports = self._dns, self._lo_ports
+
+            def bind_in_spare() -> int:
+                nsmod._setns(spare, nsmod.CLONE_NEWNET)
+                _bind_inside(dns, forwarder, ports)
+                return spare
+
+            self._lo_bound = nsmod._begin_in_thread(bind_in_spare)
         self.timings.update({"lo_prepare": time.perf_counter() - t0})
         return self._namespace_setup(
             spare if spare >= 0 else None,
@@ -252,7 +265,8 @@ class LoopbackOnlyRung(_NetState):
                 return spare
             return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
-        self._fd = nsmod._in_thread(inside)
+        bound, self._lo_bound = self._lo_bound, None
+        self._fd = bound() if bound is not None else nsmod._in_thread(inside)
         forwarder.set_netns(self._fd)
         if self.setup is not None:
             self.setup.forwarded_loopback_ports = forwarder.ports  # the ones bound

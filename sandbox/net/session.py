@@ -117,6 +117,7 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         self._lo_init = False  # the root rung's loopback-only layer: init makes the namespace
         self._spare_netns = spare_netns
         self._lo_spare = False  # ... and the next session's is made ahead (make_next)
+        self._lo_bound: Callable[[], int] | None = None  # a spare's binding, begun at prepare
 
     # ---- public ----------------------------------------------------------
     def prepare(self) -> NetSetup:
@@ -187,11 +188,16 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         _forget(self)  # closed here: nothing left for the exit hook
         problems: list[str] = []
 
-        def step(what: str, fn: Callable[[], None]) -> None:
+        def step(what: str, fn: Callable[[], object]) -> None:
             try:
                 fn()
             except Exception as exc:  # noqa: BLE001  keep going: every later step has to run
                 problems.append(f"{what}: {exc}")
+
+        bound, self._lo_bound = self._lo_bound, None
+        if bound is not None:
+            # Never attached (the launch failed): the binding ends before its sockets close.
+            step("DNS view binding", bound)
 
         if self._helper is not None:
             step("namespace helper (pasta, nft)", self._stop_helper)
