@@ -45,3 +45,30 @@ def test_a_forked_child_drops_the_parents_spare() -> None:
     fd = spare.take_spare_loopback()  # the parent still holds its own
     assert fd >= 0
     os.close(fd)
+
+
+def test_a_session_closed_before_attach_waits_for_its_binding(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """prepare() takes the spare and begins binding the DNS view there; a session that
+    fails before attach() is closed with the binding collected first: no socket is bound
+    after close() closed the view, and no worker is left running."""
+    require_root()
+    from sandbox import threads
+    from sandbox.net import NetworkSession
+    from sandbox.policy import load_policy_text
+
+    policy = load_policy_text(
+        "version: 1\nactions:\n  - action: network\n    defaultEffect: deny\n",
+        source="p.yaml",
+        cwd=tmp_path,
+    )
+    ino = _made()
+    ns = NetworkSession(policy, init_netns=True, spare_netns=True)
+    try:
+        setup = ns.prepare()
+        assert setup.netns_fd >= 0 and not setup.init_netns  # the spare, for init to join
+        assert os.fstat(setup.netns_fd).st_ino == ino
+    finally:
+        ns.close()
+    assert ns._lo_bound is None
+    assert ns._dns is not None and not ns._dns._socks  # every socket closed, none made after
+    assert threads.wait_idle(5)
