@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -462,4 +465,66 @@ int lg_listener_sync_wakeup(int listener_fd)
     if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0)
         return -errno;
     return 0;
+}
+
+/* ---- a loopback-only network namespace, made ahead ------------------------ */
+
+struct lo_netns {
+    int fd;            /* the namespace's fd, or -errno */
+    const char *step;  /* the failing step */
+};
+
+/* On its own thread: unshare changes only this thread's namespace, and the thread
+ * ends here, so no thread of landgate's is ever left in it.  The same steps as init's
+ * new_loopback_netns (csrc/lginit.c). */
+static void *lo_netns_main(void *arg)
+{
+    struct lo_netns *r = arg;
+    if (unshare(CLONE_NEWNET) != 0) {
+        r->fd = -errno;
+        r->step = "unshare(CLONE_NEWNET)";
+        return NULL;
+    }
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        r->fd = -errno;
+        r->step = "socket (lo up)";
+        return NULL;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(s);
+    if (rc != 0) {
+        r->fd = -e;
+        r->step = "SIOCSIFFLAGS lo up";
+        return NULL;
+    }
+    r->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        r->fd = -errno;
+        r->step = "open /proc/thread-self/ns/net";
+    }
+    return NULL;
+}
+
+int lg_loopback_netns_new(char *err, int errlen)
+{
+    struct lo_netns r = { -EIO, "loopback namespace" };
+    pthread_t th;
+    int rc = pthread_create(&th, NULL, lo_netns_main, &r);
+    if (rc != 0)
+        return report(err, errlen, "pthread_create (loopback namespace)", rc);
+    rc = pthread_join(th, NULL);
+    if (rc != 0)
+        return report(err, errlen, "pthread_join (loopback namespace)", rc);
+    if (r.fd < 0)
+        return report(err, errlen, r.step, -r.fd);
+    return r.fd;
 }

@@ -156,4 +156,11 @@ void lg_child_close(struct lg_child *child);
 /* SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on a listener (6.6).  0 or -errno. */
 int lg_listener_sync_wakeup(int listener_fd);
 
+/* A new network namespace with only `lo`, brought up, made on a thread of its own (the
+ * calling thread's namespace never changes; the thread ends with the call): its fd
+ * (O_CLOEXEC), or -errno with the failing step in err.  The root rung's loopback-only
+ * layer, made ahead of the next session (sandbox/net/spare.py) in C so that making it
+ * holds no GIL while a launch runs alongside (issue 19). */
+int lg_loopback_netns_new(char *err, int errlen);
+
 #endif

@@ -295,6 +295,17 @@ int lg_supervise_api_version(void);
  * after lg_sup_free).  On failure returns NULL and writes a message to err. */
 struct lg_sup *lg_sup_new(int listener_fd, const struct lg_tables *tables, int root_pid,
                           int flags, int stderr_fd, char *err, int errlen);
+/* lg_sup_new on a thread of its own (supervise_pool.c): returns at once, while the
+ * context is made (its buffers, the first opener thread and that thread's Landlock
+ * restriction: ~0.3-0.4 ms) alongside the caller's own work and without Python's GIL
+ * (issue 19).  lg_sup_new_wait joins it and returns lg_sup_new's result; every begun
+ * making is waited for exactly once.  NULL with a message in err when the thread could
+ * not be made (nothing was begun). */
+struct lg_sup_pending;
+struct lg_sup_pending *lg_sup_new_begin(int listener_fd, const struct lg_tables *tables,
+                                        int root_pid, int flags, int stderr_fd, char *err,
+                                        int errlen);
+struct lg_sup *lg_sup_new_wait(struct lg_sup_pending *pending, char *err, int errlen);
 /* The fd that becomes readable when events are waiting (an eventfd). */
 int lg_sup_event_fd(struct lg_sup *sup);
 /* Run the loop until the last supervised task is gone (POLLHUP) or lg_sup_stop.

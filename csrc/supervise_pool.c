@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,30 @@ static void *lane_main(void *arg)
     return NULL;
 }
 
+/* Start the lane of l->cpu unless it was started or failed before (p->lock held, or
+ * the pool not yet shared).  A lane whose thread cannot be made is not tried again:
+ * that CPU's jobs use the queue. */
+static void lane_start(struct lg_pool *p, struct lg_lane *l)
+{
+    if (l->started || l->failed || p->stop)
+        return;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        l->started = pthread_create(&l->tid, &attr, lane_main, l) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    l->failed = !l->started;
+}
+
+/* Lanes started with the pool, on a machine with at most this many CPUs to run on:
+ * the lanes are made (and restrict themselves) while the context is made, off the
+ * launch path (lg_sup_new_begin), so that even a session's first opens go to a ready
+ * lane on the caller's CPU.  Made on demand, the first open seen on each CPU paid the
+ * thread's creation on the loop and went to the shared queue (issue 19).  A larger
+ * machine starts its lanes on demand, as many as the CPUs its sessions run on. */
+#define LG_EAGER_LANES 4
+
 /* Give the pool lanes (before its first lg_pool_submit_here).  0 or -errno. */
 int lg_pool_lanes(struct lg_pool *p)
 {
@@ -240,6 +265,14 @@ int lg_pool_lanes(struct lg_pool *p)
         l[i].cpu = i;
     }
     p->lanes = l;
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_COUNT(&mine) <= LG_EAGER_LANES) {
+        pthread_mutex_lock(&p->lock);
+        for (int i = 0; i < LG_LANES_MAX; i++)
+            if (CPU_ISSET(i, &mine))
+                lane_start(p, &l[i]);
+        pthread_mutex_unlock(&p->lock);
+    }
     return 0;
 }
 
@@ -254,15 +287,7 @@ int lg_pool_submit_here(struct lg_pool *p, void *(*fn)(void *), void *arg)
         return lg_pool_submit(p, fn, arg);
     struct lg_lane *l = &p->lanes[cpu];
     pthread_mutex_lock(&p->lock);
-    if (!l->started && !l->failed && !p->stop) {
-        pthread_attr_t attr;
-        if (pthread_attr_init(&attr) == 0) {
-            pthread_attr_setstacksize(&attr, 256 * 1024);
-            l->started = pthread_create(&l->tid, &attr, lane_main, l) == 0;
-            pthread_attr_destroy(&attr);
-        }
-        l->failed = !l->started;  /* not tried again: this CPU's jobs use the queue */
-    }
+    lane_start(p, l);
     if (!l->ready || l->busy || p->stop) {
         pthread_mutex_unlock(&p->lock);
         return lg_pool_submit(p, fn, arg);
@@ -307,3 +332,65 @@ void lg_pool_fini(struct lg_pool *p)
     p->ready = 0;
 }
 
+
+/* ---- the context, made on a thread of its own ----------------------------- */
+
+struct lg_sup_pending {
+    pthread_t th;
+    int listener_fd;
+    const struct lg_tables *tables;  /* kept alive by the caller until lg_sup_free */
+    int root_pid;
+    int flags;
+    int stderr_fd;
+    struct lg_sup *ctx;              /* lg_sup_new's result, read after the join */
+    char err[LG_ERR_MAX];
+};
+
+static void *sup_new_main(void *arg)
+{
+    struct lg_sup_pending *p = arg;
+    p->ctx = lg_sup_new(p->listener_fd, p->tables, p->root_pid, p->flags, p->stderr_fd, p->err,
+                        (int)sizeof p->err);
+    return NULL;
+}
+
+struct lg_sup_pending *lg_sup_new_begin(int listener_fd, const struct lg_tables *tables,
+                                        int root_pid, int flags, int stderr_fd, char *err,
+                                        int errlen)
+{
+    struct lg_sup_pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, (size_t)errlen, "supervisor context: %s", strerror(ENOMEM));
+        return NULL;
+    }
+    p->listener_fd = listener_fd;
+    p->tables = tables;
+    p->root_pid = root_pid;
+    p->flags = flags;
+    p->stderr_fd = stderr_fd;
+    /* Joinable, default attributes: lg_sup_new runs its own code and the openers'
+     * creation on this stack, as it did on the caller's. */
+    int rc = pthread_create(&p->th, NULL, sup_new_main, p);
+    if (rc != 0) {
+        free(p);
+        snprintf(err, (size_t)errlen, "supervisor context: pthread_create: %s", strerror(rc));
+        return NULL;
+    }
+    return p;
+}
+
+struct lg_sup *lg_sup_new_wait(struct lg_sup_pending *p, char *err, int errlen)
+{
+    int rc = pthread_join(p->th, NULL);
+    if (rc != 0) {
+        /* Only a misuse (a second wait) gets here: the thread may still use p, so it is
+         * not freed, and no context is returned (the caller fails closed). */
+        snprintf(err, (size_t)errlen, "supervisor context: pthread_join: %s", strerror(rc));
+        return NULL;
+    }
+    struct lg_sup *ctx = p->ctx;
+    if (!ctx)
+        snprintf(err, (size_t)errlen, "%s", p->err);
+    free(p);
+    return ctx;
+}

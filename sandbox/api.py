@@ -109,6 +109,9 @@ def run(
             on_event=events.append,  # list.append is atomic: the drain thread calls it
             # The API may run on any thread; only the CLI owns the process's signals.
             forward_signals=False,
+            # Called again and again: the next call's network namespace is made while
+            # this one's trail is sealed (issue 19).
+            spare_netns=True,
         )
         outcome = run_session_result(options)
         stdout, stderr = stdio.collect()

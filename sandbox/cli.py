@@ -420,8 +420,14 @@ def _exit_now(code: int) -> None:
     import atexit
     import threading
 
+    from sandbox import threads
+
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own, used at exit
-    if run_exit_handlers is None or threading.active_count() != 1:
+    # The idle workers of sandbox.threads wait for a job and hold nothing to lose; a job
+    # still running (a supervisor's context being freed after its session) gets a moment.
+    if run_exit_handlers is None or not threads.wait_idle(0.05):
+        return
+    if threading.active_count() - threads.idle_count() != 1:
         return
     try:
         sys.stdout.flush()

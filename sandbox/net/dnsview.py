@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from sandbox import threads
 from sandbox.audit.event import DecisionEvent
 from sandbox.plan.names import NameVerdict
 from sandbox.record import replace
@@ -114,7 +115,7 @@ class DnsView:
         self._ttl_floor = ttl_floor
         self._max_addrs = max_addrs
         self._socks: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threads.Job] = []
         self._pool: ThreadPoolExecutor | None = None  # made by the first query (_submit)
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -172,11 +173,9 @@ class DnsView:
                 # (_answer_tcp gives it a timeout).  UDP reads use MSG_DONTWAIT instead, so
                 # the pool's replies (sendto on the same socket) keep blocking sends.
                 s.setblocking(False)
-        t = threading.Thread(
-            target=self._serve, args=(list(self._socks),), name="landgate-dns-listen", daemon=True
-        )
-        t.start()
-        self._threads.append(t)
+        socks = list(self._socks)
+        # A reused worker (sandbox.threads): no thread start-up handshake on the launch path.
+        self._threads.append(threads.run(lambda: self._serve(socks), "landgate-dns-listen"))
 
     def _bind_all(self) -> list[socket.socket]:
         """UDP and TCP listeners on every address, one port number for all of them."""

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from sandbox import threads
 from sandbox.net.netns import in_netns
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
@@ -91,7 +92,7 @@ class LoopbackForwarder:
         self._pending: list[tuple[str, int, socket.socket]] = []
         self._conns: set[_Bridge] = set()
         self._stop = False
-        self._thread: threading.Thread | None = None
+        self._thread: threads.Job | None = None
         self._bound = False
 
     @property
@@ -128,8 +129,7 @@ class LoopbackForwarder:
             # Nothing to forward, and no rescan could add a port (no `localhost:*`): a loop
             # would only wait for close().  close() tears down at once without a thread.
             return
-        self._thread = threading.Thread(target=self._loop, name="landgate-lo", daemon=True)
-        self._thread.start()
+        self._thread = threads.run(self._loop, "landgate-lo")  # a reused worker (sandbox.threads)
 
     def close(self) -> None:
         """Stop the loop; it closes every socket itself.  Never blocks on it."""

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from sandbox import threads
 from sandbox._probe import lib as _ns
 from sandbox.errors import LaunchError
 
@@ -133,20 +134,43 @@ def _setns(fd: int, nstype: int) -> None:
 
 
 def _in_thread(fn: Callable[[], T]) -> T:
+    """fn() on another thread (a reused worker, sandbox.threads), which fn may move into
+    another network namespace: the worker goes back to the one it came from when fn
+    ends, or is never reused (a later job must not run in the sandbox's namespace)."""
+    return _begin_in_thread(fn)()
+
+
+def _begin_in_thread(fn: Callable[[], T]) -> Callable[[], T]:
+    """_in_thread, begun: returns at once; the returned function waits for fn() and
+    returns its value (or raises what it raised).  Call it exactly once."""
     box: dict[str, object] = {}
 
     def target() -> None:
         try:
+            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            box["error"] = NetSetupError(f"open /proc/thread-self/ns/net: {exc.strerror}")
+            return
+        try:
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001  handed back to the caller below
             box["error"] = exc
+        finally:
+            try:
+                _setns(own, CLONE_NEWNET)
+            except NetSetupError:
+                threads.retire_current()
+            os.close(own)
 
-    t = threading.Thread(target=target, name="landgate-netns", daemon=True)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    job = threads.run(target, "landgate-netns")
+
+    def result() -> T:
+        job.join()
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]  # type: ignore[return-value]
+
+    return result
 
 
 def in_netns(netns_fd: int, fn: Callable[[], T]) -> T:

@@ -30,6 +30,7 @@ from sandbox.host.network import (
     NetCapabilities,
     network_capabilities,
 )
+from sandbox.net import spare as spare_ns
 from sandbox.net.cleanup import _forget, _register_cleanup, cleanup_stale
 from sandbox.net.dnsview import DnsView, Upstream
 from sandbox.net.netns import SessionNames
@@ -64,12 +65,16 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         best_effort: bool = False,
         caps: NetCapabilities | None = None,
         init_netns: bool = False,
+        spare_netns: bool = False,
     ) -> None:
         """`caps`: the answer the plan's egress status was decided from (Plan.net_caps),
         asked with the same `nft=reaches_outside(policy)`; None: ask the host now.
         `init_netns`: the launcher's init may make the root rung's loopback-only namespace
         itself (LG_NS_NET_INIT; attach() then needs init's pidfd).  Off, the namespace is
-        made by prepare(), for a session used without the launcher."""
+        made by prepare(), for a session used without the launcher.  `spare_netns` (with
+        init_netns): make_next() starts making the next session's namespace in the background
+        (sandbox.net.spare), which that session's launch then joins; a spare made
+        by an earlier session is taken either way."""
         self.policy = policy
         self._caps = caps
         self._on_event = on_event or (lambda e: None)
@@ -110,6 +115,9 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         self._lo_user = False
         self._init_netns = init_netns
         self._lo_init = False  # the root rung's loopback-only layer: init makes the namespace
+        self._spare_netns = spare_netns
+        self._lo_spare = False  # ... and the next session's is made ahead (make_next)
+        self._lo_bound: Callable[[], int] | None = None  # a spare's binding, begun at prepare
 
     # ---- public ----------------------------------------------------------
     def prepare(self) -> NetSetup:
@@ -180,11 +188,16 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
         _forget(self)  # closed here: nothing left for the exit hook
         problems: list[str] = []
 
-        def step(what: str, fn: Callable[[], None]) -> None:
+        def step(what: str, fn: Callable[[], object]) -> None:
             try:
                 fn()
             except Exception as exc:  # noqa: BLE001  keep going: every later step has to run
                 problems.append(f"{what}: {exc}")
+
+        bound, self._lo_bound = self._lo_bound, None
+        if bound is not None:
+            # Never attached (the launch failed): the binding ends before its sockets close.
+            step("DNS view binding", bound)
 
         if self._helper is not None:
             step("namespace helper (pasta, nft)", self._stop_helper)
@@ -207,6 +220,14 @@ class NetworkSession(RootRung, LoopbackOnlyRung, UserLoopbackOnlyRung):
             step("resolv.conf dir", lambda: remove_tree(self._user_dir or ""))
         for p in problems:
             self._warn(f"network clean-up: {p}")
+
+    def make_next(self) -> None:
+        """Start making the next session's namespace in the background, when this one's
+        layer takes spares (spare_netns): the caller's session is over (its trail sealed),
+        so the kernel's work competes with nothing of it, and the next launch joins the
+        namespace instead of waiting for the kernel to make one."""
+        if self._lo_spare:
+            spare_ns.make_spare_loopback()
 
     # ---- rungs -------------------------------------------------------------
     def _require_egress(self) -> None:

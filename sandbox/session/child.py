@@ -121,7 +121,9 @@ def start_supervisor(
 ) -> Supervisor | None:
     """THE seam for the supervisor (sandbox.supervise).
 
-    Returns an object with .stop(); the supervisor owns listener_fd from here.
+    Returns an object with .stop(); the supervisor owns listener_fd from here.  Its loop's
+    thread is begun, not waited for: it makes the C context while the caller does the rest
+    of the launch, and the caller calls `wait_started()` before the agent is released.
     There is no fallback: without the supervisor the session was refused before
     the spawn (check_enforcement), and a listener with nobody answering it would
     fail every supervised syscall.
@@ -162,7 +164,7 @@ def start_supervisor(
         stderr_fd=stderr_fd,
         strict=strict,
     )
-    supervisor.start()
+    supervisor.begin()
     return supervisor
 
 
@@ -310,11 +312,9 @@ def run_child(
         child = pending.wait()
         clock.mark("spawn")  # what is left of the child's set-up once the tables are ready
         target.append(child.init_pid)
-        on_spawned(child.applied)
-        if kernel is not None:
-            kernel = _start_kernel_denials(kernel, child.agent_pid, policy, recorder)
-        if net is not None:
-            net.attach(child.agent_pid, netns_pidfd=getattr(child, "init_pidfd", -1))
+        # Begun first: its loop's thread makes the C context (buffers, the first opener
+        # thread and its Landlock restriction) while this thread writes the trail's start
+        # entry and attaches the network; wait_started before the release (issue 19).
         supervisor = start_supervisor(
             child.listener_fd,
             plan,
@@ -326,6 +326,13 @@ def run_child(
             getattr(child, "ruleset_fd", -1),
             recorder.stderr_fd,
         )
+        on_spawned(child.applied)
+        if kernel is not None:
+            kernel = _start_kernel_denials(kernel, child.agent_pid, policy, recorder)
+        if net is not None:
+            net.attach(child.agent_pid, netns_pidfd=getattr(child, "init_pidfd", -1))
+        if supervisor is not None:
+            supervisor.wait_started()  # a context that could not be made: never released
         recorder.attach(supervisor)
         clock.mark("supervisor")
         child.release()

@@ -74,6 +74,11 @@ class RunOptions(Record):
     # the sandbox asks, and this decider (sandbox.integrations.hook.SessionDecider, given
     # by the CLI: the session may not import the integrations) decides into this trail.
     report_channel: HookDecider | None = None
+    # The in-process API (sandbox.run, called again and again): when this session closes,
+    # make the next one's network namespace in the background (the root rung's
+    # loopback-only layer; issue 19).  Off for a one-shot `landgate run`, which would make
+    # one nobody uses and keep its own exit waiting for it.
+    spare_netns: bool = False
 
 
 class SessionResult(Record):

@@ -134,6 +134,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 best_effort=options.best_effort,
                 caps=plan.net_caps,  # the plan's own answer: one probe, the layer it described
                 init_netns=True,  # the root rung's loopback-only namespace: made by init
+                spare_netns=options.spare_netns,  # or made ahead (sandbox.run, again and again)
             )
             setup = net.prepare()
             netns_fd, binds = setup.netns_fd, binds + tuple(setup.binds)
@@ -201,6 +202,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
         if session_id is not None:
             writer.end_session(exit_code)
         writer.close()
+        if net is not None:
+            net.make_next()  # after the seal: the next session's namespace (sandbox.run)
         clock.mark("close")
     if failure:
         raise LaunchError(

@@ -23,6 +23,7 @@ import struct
 import threading
 from collections.abc import Callable
 
+from sandbox import threads
 from sandbox._supervise import ffi, lib
 from sandbox.audit.event import DecisionEvent, event_from_values
 from sandbox.errors import LaunchError
@@ -115,8 +116,11 @@ class Supervisor:
         self._on_event = on_event
         self._stderr_fd = stderr_fd
         self._ctx: Any = None
-        self._loop: threading.Thread | None = None
-        self._drainer: threading.Thread | None = None
+        self._loop: threads.Job | None = None
+        self._drainer: threads.Job | None = None
+        self._started = threading.Event()  # the loop's thread made the context (or failed)
+        self._start_error: str | None = None
+        self._stop_requested = False
         self._loop_done = threading.Event()
         self._loop_error: str | None = None
         self._callback_error: BaseException | None = None
@@ -137,31 +141,82 @@ class Supervisor:
 
     def start(self) -> None:
         """Create the C context and start the loop; returns once it is ready."""
+        self.begin()
+        self.wait_started()
+
+    def begin(self) -> None:
+        """Begin making the C context (its buffers, the first opener thread and its
+        Landlock restriction: lg_sup_new_begin, a C thread of its own, without the GIL)
+        and hand the loop to a worker, which runs it once the context exists; returns at
+        once.  Meanwhile the caller does its own work (the trail's start entry, the
+        network's attach; issue 19: ~0.4 ms that was serial on the launch path).
+        `wait_started` says whether the context could be made: call it before the
+        sandbox is released.  The listener is closed by the loop's thread when it ends,
+        whether or not the context could be made (fail closed)."""
         if not self._tables.bound:
             # Its ruleset fd, writable trees and namespace would be the zeroed defaults.
             raise LaunchError("supervisor: tables not bound to the sandbox (Tables.bind)")
+        if self._loop is not None:
+            raise LaunchError("supervisor: started twice")
         err = ffi.new("char[]", lib.LG_ERR_MAX)
         flags = (lib.LG_SUP_SIMULATE if self.simulate else 0) | (
             lib.LG_SUP_STRICT if self.strict else 0
         )
-        ctx = lib.lg_sup_new(
+        pending = lib.lg_sup_new_begin(
             self._fd, self._tables.c, self.root_pid, flags, self._stderr_fd, err, lib.LG_ERR_MAX
         )
-        if ctx == ffi.NULL:
+        if pending == ffi.NULL:
             raise LaunchError(f"supervisor: {ffi.string(err).decode(errors='replace')}")
-        self._ctx = ctx
-        self._tables.add_pinned(self.add_names)
-        self._loop = threading.Thread(target=self._run_loop, name="landgate-supervise", daemon=True)
-        self._drainer = threading.Thread(
-            target=self._drain_loop, name="landgate-events", daemon=True
-        )
-        self._drainer.start()
-        self._loop.start()
-
-    def _run_loop(self) -> None:
-        err = ffi.new("char[]", lib.LG_ERR_MAX)
         try:
-            rc = lib.lg_sup_run(self._ctx, err, lib.LG_ERR_MAX)  # GIL released while it runs
+            self._loop = threads.run(lambda: self._run_loop(pending), "landgate-supervise")
+        except BaseException:
+            # No loop will wait for the making: wait here, and free what it made.
+            ctx = lib.lg_sup_new_wait(pending, err, lib.LG_ERR_MAX)
+            if ctx != ffi.NULL:
+                lib.lg_sup_free(ctx)
+            os.close(self._fd)  # nobody will answer it: fail closed
+            raise
+
+    def wait_started(self, timeout: float | None = None) -> None:
+        """Return once the loop runs on a C context; LaunchError if it could not be made
+        (the listener is closed then: every supervised syscall fails)."""
+        if self._loop is None:
+            raise LaunchError("supervisor: not started (begin)")
+        if not self._started.wait(timeout):
+            raise LaunchError("supervisor: the decision loop did not start in time")
+        if self._start_error is not None:
+            raise LaunchError(f"supervisor: {self._start_error}")
+
+    def _new_context(self, pending: Any) -> Any:
+        """The C context begun by `begin`, or None (the reason in _start_error).  On the
+        loop's thread."""
+        err = ffi.new("char[]", lib.LG_ERR_MAX)
+        ctx = lib.lg_sup_new_wait(pending, err, lib.LG_ERR_MAX)  # GIL released while it waits
+        if ctx == ffi.NULL:
+            self._start_error = ffi.string(err).decode(errors="replace")
+            return None
+        with self._lock:
+            self._ctx = ctx
+            if self._stop_requested:
+                lib.lg_sup_stop(ctx)  # stop() came first: the loop ends at once
+        self._tables.add_pinned(self.add_names)
+        self._drainer = threads.run(self._drain_loop, "landgate-events")
+        return ctx
+
+    def _run_loop(self, pending: Any) -> None:
+        try:
+            try:
+                ctx = self._new_context(pending)
+            except BaseException as exc:  # noqa: BLE001 - told by wait_started, fail closed
+                self._start_error = f"{type(exc).__name__}: {exc}"
+                ctx = None
+            finally:
+                # Set once _ctx and the drainer exist, or for good without them.
+                self._started.set()
+            if ctx is None:
+                return
+            err = ffi.new("char[]", lib.LG_ERR_MAX)
+            rc = lib.lg_sup_run(ctx, err, lib.LG_ERR_MAX)  # GIL released while it runs
             if rc < 0:
                 self._loop_error = ffi.string(err).decode(errors="replace")
         finally:
@@ -171,7 +226,8 @@ class Supervisor:
             except OSError:
                 pass
             self._loop_done.set()
-            self._wake_drainer()
+            if self._ctx is not None:
+                self._wake_drainer()
 
     def _wake_drainer(self) -> None:
         try:
@@ -273,9 +329,12 @@ class Supervisor:
         return self._renderer
 
     def stop(self) -> None:
-        """Ask the loop to end (pending syscalls then fail closed)."""
-        if self._ctx is not None and not self._freed:
-            lib.lg_sup_stop(self._ctx)
+        """Ask the loop to end (pending syscalls then fail closed); also before the loop's
+        thread has made its context (it then stops as soon as it has)."""
+        with self._lock:
+            self._stop_requested = True
+            if self._ctx is not None and not self._freed:
+                lib.lg_sup_stop(self._ctx)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the loop to end (POLLHUP or stop) and every event to be drained."""
@@ -286,11 +345,19 @@ class Supervisor:
         if self._drainer is not None:
             self._wake_drainer()
             self._drainer.join(timeout)
+        ctx = None
         with self._lock:
             if self._ctx is not None and not self._freed:
                 self._final_counts = self._read_counts()
-                lib.lg_sup_free(self._ctx)
-                self._freed = True
+                ctx, self._freed = self._ctx, True  # nothing here touches it from now on
+        if ctx is not None:
+            # Freed on a worker, off the session's return path (issue 19: ~0.19 ms of
+            # munmaps and the opener threads' joins).  The loop and the drainer have ended,
+            # the listener is closed: the sandbox has nobody left to ask.
+            try:
+                threads.run(lambda: lib.lg_sup_free(ctx), "landgate-supervise-free")
+            except RuntimeError:  # no thread could be made: freed here, as before
+                lib.lg_sup_free(ctx)
         if self._callback_error is not None:
             raise self._callback_error
         if self._loop_error:
@@ -299,13 +366,17 @@ class Supervisor:
     # -- run time ---------------------------------------------------------------
 
     def add_names(self, ip: str, names: tuple[str, ...] | list[str]) -> None:
-        """The DNS view says `ip` stands for `names` (thread-safe)."""
-        if self._ctx is None or self._freed:
-            return
+        """The DNS view says `ip` stands for `names` (thread-safe).  Under the lock that
+        join frees the context after: a name that arrives as the session ends is either
+        added before the free or dropped, never written into a freed context."""
         fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
         packed = socket.inet_pton(fam, ip)
-        for name in names:
-            lib.lg_sup_add_name(self._ctx, fam, packed, name.lower().rstrip(".").encode("idna"))
+        encoded = [name.lower().rstrip(".").encode("idna") for name in names]
+        with self._lock:
+            if self._ctx is None or self._freed:
+                return
+            for name in encoded:
+                lib.lg_sup_add_name(self._ctx, fam, packed, name)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -28,6 +28,7 @@ RANK = {
     "keyfile": 0,  # the key files of the trail and the policy cache (standard library only)
     "sockio": 0,  # one bounded request read off a unix socket (standard library only)
     "netlink": 0,  # netlink framing for rtnetlink and nf_tables (standard library only)
+    "threads": 0,  # reusable worker threads for a session's helpers (standard library only)
     "policy": 1,
     "host": 2,
     "plan": 3,

@@ -35,13 +35,13 @@ def session(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
     import sandbox.supervise.supervisor as sup_mod
 
     started: list[Any] = []
-    real_start = sup_mod.Supervisor.start
+    real_begin = sup_mod.Supervisor.begin  # the session begins it (wait_started later)
 
     def spying(self: Any) -> None:
         started.append(self)
-        real_start(self)
+        real_begin(self)
 
-    monkeypatch.setattr(sup_mod.Supervisor, "start", spying)
+    monkeypatch.setattr(sup_mod.Supervisor, "begin", spying)
     s = sandbox.Session(
         str(world_policy(world)),
         cwd=str(world.workspace),

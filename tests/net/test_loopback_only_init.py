@@ -75,8 +75,20 @@ actions:
     return path
 
 
+def _no_spare() -> None:
+    """Drop a spare namespace an earlier session of this process made (sandbox.run makes
+    the next one at close), so that init makes this session's namespace."""
+    from sandbox.net import spare
+
+    assert wait_for(lambda: not spare._spare.making, timeout=10)
+    fd = spare.take_spare_loopback()
+    if fd >= 0:
+        os.close(fd)
+
+
 def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) -> None:
     require_root()
+    _no_spare()
     allowed, denied = RecordingServer(), RecordingServer()
     try:
         mark = fake_inet.mark()
@@ -108,6 +120,62 @@ def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) 
         assert any(d.get("target") == "exfil.test" for d in dns), res.decisions
         start = res.decisions[0]
         assert start["network_layer"].startswith("loopback-only"), start
+        assert start["applied"]["namespaces"] & 16  # LG_NS_NET_INIT: init made it
     finally:
         allowed.close()
         denied.close()
+
+
+def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_path: Path) -> None:
+    """After a session, the next one's namespace is made in the background (issue 19: the
+    kernel's pernet set-up off the launch path).  The session that takes it gets the same
+    layer as init's own namespace, and no namespace ever serves two sessions: each run's
+    agent is in a namespace of its own, never landgate's, never an earlier session's.
+    (A namespace's inode number is reused once it is gone: the test holds each spare it
+    saw, so that two runs with one number are in one namespace.)  Fails with the spare
+    handed out without being taken (the second and third runs would share one namespace:
+    checked when it was written)."""
+    require_root()
+    from sandbox.net import spare
+
+    allowed, denied = RecordingServer(), RecordingServer()
+    seen: list[int] = []
+    held: list[int] = []
+    try:
+        for run in range(3):
+            if run:
+                # The spare the previous session began to make as it ended; held open
+                # here, so its number is never another namespace's during the test.
+                assert wait_for(lambda: spare._spare.fd >= 0, timeout=10)
+                held.append(os.open(f"/proc/self/fd/{spare._spare.fd}", os.O_RDONLY))
+                spare_ino = os.fstat(held[-1]).st_ino
+            res = sandbox.run(
+                [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
+                policy=str(_policy(tmp_path, allowed.port)),
+                audit=str(tmp_path / "audit"),
+                cwd=str(tmp_path),
+                capture_output=True,
+            )
+            assert res.returncode == 0, res.stderr
+            got = json.loads(res.stdout)
+            ino = got.pop("netns")
+            if run:
+                assert ino == spare_ino  # the spare was taken ...
+                assert res.decisions[0]["applied"]["namespaces"] & 16 == 0  # ... not made by init
+            assert got == {
+                "links": ["lo"],
+                "tcp4": "ECONNREFUSED",
+                "dns": "nxdomain",  # the DNS view, bound in the spare
+                "own": "reached",
+                "allowed": "reached",
+                "denied": "ECONNREFUSED",
+            }, got
+            seen.append(ino)
+        assert os.stat("/proc/self/ns/net").st_ino not in seen
+        assert seen[1] != seen[2], seen  # two live namespaces, one per session
+        assert denied.connections == 0 and b"LEAK" not in bytes(denied.received)
+    finally:
+        allowed.close()
+        denied.close()
+        for fd in held:
+            os.close(fd)
