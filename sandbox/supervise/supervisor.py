@@ -345,6 +345,10 @@ class Supervisor:
         if self._drainer is not None:
             self._wake_drainer()
             self._drainer.join(timeout)
+            if self._drainer.is_alive():
+                # The drainer still reads the context's event ring: freeing it now would
+                # hand the drainer freed memory.  The caller may join again.
+                raise TimeoutError("supervisor event drainer still running")
         ctx = None
         with self._lock:
             if self._ctx is not None and not self._freed:
