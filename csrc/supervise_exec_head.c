@@ -236,9 +236,12 @@ ssize_t lg_read_head(struct lg_sup *s, int fd, const struct stat *st, char *head
 #define LG_NAME_CACHE 32   /* names, direct-mapped by a hash of the name */
 #define LG_NAME_LEN 256    /* longer names and real paths are walked every time */
 #define LG_NAME_WATCHES 128
+#define LG_IFD_UNMADE (-2)
+
 
 struct lg_exec_name {
     int used;
+    int seen;      /* the name was exec'd once (name set, nothing else): keep it next time */
     int has_real;  /* real, linked, dev and ino are kept (a plain file or a link) */
     int linked;
     unsigned long long dev, ino;
@@ -247,7 +250,8 @@ struct lg_exec_name {
 };
 
 struct lg_exec_names {
-    int ifd;       /* inotify, non-blocking; -1 when it could not be made (nothing is kept) */
+    int ifd;       /* inotify, non-blocking; LG_IFD_UNMADE until a name is kept; -1 when
+                    * it could not be made (nothing is kept) */
     int watches;   /* the highest watch descriptor: watches added, at most */
     size_t dirs_used;  /* the directories watched since the last change, NUL-separated: */
     char dirs[4096];   /* the next name kept in them adds no watch */
@@ -260,6 +264,35 @@ static struct lg_exec_name *name_slot(struct lg_exec_names *n, const char *name)
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     return &n->e[h % LG_NAME_CACHE];
+}
+
+/* A name is kept only at its second exec in the session: the first is noted
+ * (its slot's name, seen), nothing more.  Why: closing an inotify instance
+ * that has watches waits for an SRCU grace period (fsnotify_destroy_group
+ * flushes the mark reaper: 6-15 ms measured on 6.18), and the session's context
+ * is freed on the CLI's exit path; a session that execs each name once (a
+ * `landgate run -- /bin/true`, one build step) made the instance for nothing
+ * and paid that at exit.  Keeping at the second exec makes no instance there,
+ * and costs an exec-heavy session one more walk per name. */
+static int noted_before(struct lg_exec_names *n, const char *name)
+{
+    struct lg_exec_name *e = name_slot(n, name);
+    if ((e->seen || e->used) && strcmp(e->name, name) == 0)
+        return 1;
+    if (strlen(name) >= LG_NAME_LEN)
+        return 0;
+    e->used = 0;  /* another name in this slot: forgotten, as a kept one's rewrite would */
+    e->seen = 1;
+    memcpy(e->name, name, strlen(name) + 1);
+    return 0;
+}
+
+/* The inotify instance, made at the first name kept.  0, or -1 (nothing kept). */
+static int names_ifd(struct lg_exec_names *n)
+{
+    if (n->ifd == LG_IFD_UNMADE)
+        n->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    return n->ifd >= 0 ? 0 : -1;
 }
 
 /* Has a watched directory changed (or the queue overflowed, or poll failed)?
@@ -386,13 +419,15 @@ void lg_exec_name_keep(struct lg_sup *s, int tid, int rootfd, const struct lg_ex
         s->exec_names = calloc(1, sizeof *s->exec_names);
         if (!s->exec_names)
             return;
-        s->exec_names->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        s->exec_names->ifd = LG_IFD_UNMADE;
     }
     struct lg_exec_names *n = s->exec_names;
-    if (n->ifd < 0 || n->watches >= LG_NAME_WATCHES)
+    if (n->ifd == -1 || n->watches >= LG_NAME_WATCHES)
         return;
     if (o->scripts == 0) {
         /* a plain file or a link: the name with the real path and object found */
+        if (!noted_before(n, o->fname) || names_ifd(n) < 0)
+            return;
         struct lg_walked found = {o->real, o->dev, o->ino};
         keep_one(s, tid, rootfd, o->fname, &found, o->real, o->linked);
         return;
@@ -400,7 +435,9 @@ void lg_exec_name_keep(struct lg_sup *s, int tid, int rootfd, const struct lg_ex
     /* a script: the script's name and each interpreter's, for their walks */
     for (int i = 0; i < o->n_names; i++) {
         struct lg_exec_name *e = name_slot(n, o->names[i]);
-        if (!e->used || strcmp(e->name, o->names[i]) != 0)
+        if (e->used && strcmp(e->name, o->names[i]) == 0)
+            continue;
+        if (noted_before(n, o->names[i]) && names_ifd(n) == 0)
             keep_one(s, tid, rootfd, o->names[i], NULL, NULL, 0);
     }
 }

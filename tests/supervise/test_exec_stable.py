@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import threads
+
 from .conftest import make_policy
 
 POLICY = [
@@ -288,8 +290,9 @@ def test_swapped_link_in_a_bound_writable_tree_never_runs_the_denied_program(
 
 
 def _twice(supervised, ro: Path, ws: Path, between) -> list:
-    """sh runs ro/link, waits on a fifo while `between()` runs, then runs ro/link again;
-    the two exec events of `link`."""
+    """sh runs ro/link twice (a name is kept at its second exec: the first only notes it),
+    waits on a fifo while `between()` runs, then runs ro/link again; the exec events of
+    `link` after the first: the one that kept it, and the one after `between()`."""
     import threading
 
     fifo = ws / "go"
@@ -305,12 +308,14 @@ def _twice(supervised, ro: Path, ws: Path, between) -> list:
     link = ro / "link"
     pol = make_policy([*POLICY, ("link*", "allow"), ("sh*", "allow")])
     r = supervised(
-        ["/bin/sh", "-c", f"{link}; read x < {fifo}; {link}"],
+        ["/bin/sh", "-c", f"{link}; {link}; read x < {fifo}; {link}"],
         pol,
         plan_info={"write_trees": [str(ws)]},
     )
     t.join(10)
-    return execs(r, "link")
+    ev = execs(r, "link")
+    assert len(ev) == 3 and ev[0].result == "allow"
+    return ev[1:]
 
 
 def test_kept_name_is_judged_afresh_after_the_host_reaims_its_link(supervised, dirs):
@@ -390,3 +395,36 @@ def test_kept_script_takes_the_fast_path_again_when_nothing_changed(supervised, 
     ev = _script_twice(supervised, ro, ws, lambda: None)
     assert [e.result for e in ev] == ["allow", "allow"]
     assert not any("verified" in e.flags for e in ev)
+
+
+def _inotify_fds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
+        except OSError:
+            pass  # closed since the listing
+    return n
+
+
+@pytest.mark.parametrize(("runs", "instances"), [(1, 0), (2, 1)])
+def test_a_name_execd_once_makes_no_inotify_instance(supervised, dirs, runs, instances):
+    """Closing an inotify instance with watches waits for an SRCU grace period (6-15 ms,
+    on the CLI's exit path): a name is kept, and the instance made, only at its second
+    exec.  Fails with keeping at the first exec (runs=1 would make one); runs=2 is the
+    twin that does keep it."""
+    ro, ws = dirs
+    shutil.copy("/bin/true", ro / "prog")
+    assert threads.wait_idle(30)  # earlier sessions' contexts freed (on workers)
+    before = _inotify_fds()
+    pol = make_policy([*POLICY, ("prog*", "allow"), ("sh*", "allow")])
+    lau = supervised.start(
+        ["/bin/sh", "-c", "; ".join([str(ro / "prog")] * runs)],
+        pol,
+        plan_info={"write_trees": [str(ws)]},
+    )
+    lau.proc.communicate(timeout=60)
+    # the supervisor's context (and any instance it made) lives until its join
+    assert _inotify_fds() - before == instances
+    r = lau.wait()
+    assert [e.result for e in execs(r, "prog")] == ["allow"] * runs
