@@ -4,6 +4,11 @@
  * fsuid/fsgid/groups and umask and only the capabilities the agent keeps, so
  * it can open nothing the kernel would refuse the caller.  Openers may block
  * (a FIFO without a writer): they are a pool, never the loop thread.
+ *
+ * This file: each job's open, the judgement of what a creation made, the
+ * ADDFD hand-over, and the answer (recorded, a denial reported).  The pool's
+ * set-up is supervise_open_init.c; the caller's own /proc entries,
+ * supervise_open_ownproc.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,148 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/capability.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 #include "kernel_compat.h"
 #include "supervise_open.h"
 #include "supervise_open_bench.h"
 
-
-/* The capabilities an opener keeps when landgate is root: the file-access
- * subset of what the agent keeps (csrc/launch.c kept_caps), plus SETUID/SETGID
- * for the per-job fsuid/fsgid/groups switch (which the agent has too). */
-static const int opener_caps[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETGID, CAP_SETUID};
-
-/* Runs once on each opener thread, before its first job.  Every step applies
- * to this thread alone: unshare(CLONE_FS) gives it its own umask/cwd,
- * no_new_privs, capset and landlock_restrict_self (no TSYNC) are per-task. */
-static int opener_init(struct lg_sup *s)
-{
-    if (unshare(CLONE_FS) != 0)
-        return -errno;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -errno;
-    if (geteuid() == 0) {
-        struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-        struct __user_cap_data_struct data[2];
-        memset(data, 0, sizeof data);
-        for (size_t i = 0; i < sizeof opener_caps / sizeof opener_caps[0]; i++) {
-            data[opener_caps[i] / 32].effective |= 1U << (opener_caps[i] % 32);
-            data[opener_caps[i] / 32].permitted |= 1U << (opener_caps[i] % 32);
-        }
-        if (syscall(SYS_capset, &hdr, data) != 0)
-            return -errno;
-    }
-    if (s->open_ruleset >= 0 && syscall(__NR_landlock_restrict_self, s->open_ruleset, 0) != 0)
-        return -errno;
-    return 0;
-}
-
-struct probe {
-    int rc;
-    int efd;
-};
-
-static void *probe_job(void *arg)
-{
-    struct probe *p = arg;
-    p->rc = lg_pool_thread_ok();
-    uint64_t one = 1;
-    if (write(p->efd, &one, sizeof one) != sizeof one)
-        p->rc = p->rc ? p->rc : -EIO;
-    return NULL;
-}
-
-int lg_open_init(struct lg_sup *s, char *err, int errlen)
-{
-    /* Both the open check and simulation judge objects (the launch deny set)
-     * and take callers' ids on the loop thread. */
-    int rc = lg_deny_ids_sort(s);
-    if (rc == 0)
-        rc = lg_pidfd_cache_init(s);
-    if (rc < 0) {
-        snprintf(err, (size_t)errlen, "open check: %s", strerror(-rc));
-        return -1;
-    }
-    /* Not fatal where missing: lg_sup_fd_path then walks /proc/self/fd/N each time. */
-    s->self_fd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (s->simulate) {
-        /* simulation opens nothing, but judges objects as enforcement does
-         * (supervise_open.c): the identity set is kept the same way */
-        s->seen = calloc(LG_SEEN_CAP, sizeof *s->seen);
-        if (!s->seen) {
-            snprintf(err, (size_t)errlen, "open check (simulated): %s", strerror(ENOMEM));
-            return -1;
-        }
-        return 0;
-    }
-    if (!(s->t.open_check || s->t.fsop_check))
-        return 0;  /* the openers serve the open check and supervise_fsop.c */
-    if (s->t.open_ruleset_fd >= 0) {
-        s->open_ruleset = fcntl(s->t.open_ruleset_fd, F_DUPFD_CLOEXEC, 3);
-        if (s->open_ruleset < 0) {
-            snprintf(err, (size_t)errlen, "open check: dup Landlock ruleset: %s", strerror(errno));
-            return -1;
-        }
-    }
-    s->seen = calloc(LG_SEEN_CAP, sizeof *s->seen);
-    if (!s->seen) {
-        snprintf(err, (size_t)errlen, "open check: %s", strerror(ENOMEM));
-        return -1;
-    }
-    rc = lg_pool_init(&s->openpool, s, LG_OPENERS_MAX, opener_init);
-    if (rc == 0)
-        rc = lg_pool_lanes(&s->openpool);  /* an opener pinned per CPU (supervise_pool.c) */
-    if (rc < 0) {
-        snprintf(err, (size_t)errlen, "open check: opener pool: %s", strerror(-rc));
-        return -1;
-    }
-    /* The first opener starts now and says whether its restriction took: a
-     * failure refuses the session here rather than failing every open later. */
-    struct probe pr = {-EIO, eventfd(0, EFD_CLOEXEC)};
-    if (pr.efd < 0) {
-        snprintf(err, (size_t)errlen, "open check: eventfd: %s", strerror(errno));
-        return -1;
-    }
-    rc = lg_pool_submit(&s->openpool, probe_job, &pr);
-    uint64_t v;
-    if (rc == 0 && read(pr.efd, &v, sizeof v) != sizeof v)
-        rc = -errno;
-    close(pr.efd);
-    if (rc == 0)
-        rc = pr.rc;
-    if (rc < 0) {
-        snprintf(err, (size_t)errlen, "open check: opener thread (unshare/no_new_privs/capset/"
-                 "landlock_restrict_self): %s", strerror(-rc));
-        return -1;
-    }
-    return 0;
-}
-
-void lg_open_fini(struct lg_sup *s)
-{
-    lg_pool_fini(&s->openpool);
-    if (s->self_fd_dir >= 0)
-        close(s->self_fd_dir);
-    s->self_fd_dir = -1;
-    if (s->open_ruleset >= 0)
-        close(s->open_ruleset);
-    s->open_ruleset = -1;
-    free(s->seen);
-    s->seen = NULL;
-    lg_pidfd_cache_free(s);
-    free(s->deny_sorted);
-    s->deny_sorted = NULL;
-}
 
 void lg_open_job_free(struct open_job *j)
 {
@@ -266,108 +140,6 @@ static void detail_object(struct lg_event *ev, int fd, int access)
     lg_copy_target(ev->detail + wl + 1, sizeof ev->detail - wl - 1, real, NULL);
 }
 
-/* Flags carried over when the judged object is reopened / created.  Not
- * O_CREAT/O_EXCL (handled by the resolution), not O_NOFOLLOW/O_DIRECTORY
- * (checked on the walk; they would break the /proc/self/fd reopen). */
-#define LG_REOPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
-
-/* The caller's own /proc/PID entries that need ptrace access (maps, smaps,
- * environ, auxv, mem, ...): an opener cannot open them.  Landlock's ptrace
- * scoping lets a task reach only tasks in its own domain or a nested one, and
- * each opener's domain is a sibling of the agent's, never an ancestor: the
- * opener gets EACCES where the caller itself would not.  For the caller the
- * kernel never asks: __ptrace_may_access() returns 0 for the same thread group
- * before any LSM runs.  So for these objects, and only for read-only opens,
- * the loop thread (in no Landlock domain) opens the entry here with the caller's
- * fsuid/fsgid/groups (the modes are checked as for the caller), and the opener
- * hands it over only when its own open failed and its Landlock domain (the
- * sandbox's ruleset) lets it read the caller's /proc/PID directory
- * (own_proc_granted): the plan grants READ_DIR only with READ_FILE (a file_read
- * allow), and Landlock rules only add rights beneath them, so READ_DIR there
- * means READ_FILE for every entry beneath, the one asked for included.  The
- * entry is the caller's own: the path is /proc/<its pid>/... spelled without
- * "." or ".." and walked without symlinks from its root, on procfs, and the
- * filter refuses mount/fsmount/move_mount, so the caller's /proc is the procfs
- * landgate gave it (its pid namespace's, or the host's without one).  The
- * compiled decision has judged the object allowed before this runs.  Write
- * opens keep the opener's answer.  Nothing here fails the open: on any doubt
- * own_fd stays -1 and the opener's answer stands.  -1 only when the loop
- * thread could not return to its own credentials (the caller fails closed). */
-int lg_own_proc_prepare(struct open_job *j, const char *p, long long flags)
-{
-    if (j->obj < 0 || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_PATH)) ||
-        (flags & __O_TMPFILE) == __O_TMPFILE)
-        return 0;
-    char dir[32];
-    int dl = snprintf(dir, sizeof dir, "/proc/%d", j->creds.ns_tgid);
-    if (dl < 0 || (size_t)dl >= sizeof dir || strncmp(p, dir, (size_t)dl) != 0 || p[dl] != '/')
-        return 0;
-    const char *rest = p + dl + 1;
-    for (const char *c = rest;;) {  /* every component a plain name */
-        const char *e = strchr(c, '/');
-        size_t l = e ? (size_t)(e - c) : strlen(c);
-        if (l == 0 || (l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
-            return 0;
-        if (!e)
-            break;
-        c = e + 1;
-    }
-    /* the caller's root: the session's (lg_session_root), kept since this
-     * absolute path's walk; borrowed, never closed here */
-    char link[64];
-    int root = j->s->sess_root_set ? j->s->sess_root_fd : -1;
-    if (root < 0)
-        return 0;
-    int d = -1, o = -1, fd = -1;
-    if (lg_become(&j->creds) == 0) {
-        struct open_how how;
-        memset(&how, 0, sizeof how);
-        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-        d = (int)syscall(__NR_openat2, root, dir, &how, sizeof how);
-        if (d >= 0) {
-            how.flags = O_PATH | O_CLOEXEC;
-            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-            o = (int)syscall(__NR_openat2, d, rest, &how, sizeof how);
-        }
-        struct statfs sf;
-        struct stat a, b;
-        if (o >= 0 && fstatfs(d, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC &&
-            fstat(o, &a) == 0 && fstat(j->obj, &b) == 0 && a.st_dev == b.st_dev &&
-            a.st_ino == b.st_ino) {
-            snprintf(link, sizeof link, "/proc/self/fd/%d", o);
-            fd = open(link, (int)(flags & LG_REOPEN_FLAGS) | O_CLOEXEC | O_NOCTTY);
-        }
-    }
-    int back = lg_unbecome(&j->creds);
-    if (back < 0 && fd >= 0) {
-        close(fd);  /* this thread's identity is in doubt: hand nothing over */
-        fd = -1;
-    }
-    if (o >= 0)
-        close(o);
-    if (fd >= 0) {
-        j->own_dir = d;
-        j->own_fd = fd;
-    } else if (d >= 0) {
-        close(d);
-    }
-    return back < 0 ? -1 : 0;  /* -1: the loop thread could not take its own identity back */
-}
-
-/* Opener thread, with the caller's credentials: may the sandbox's Landlock
- * ruleset read the caller's /proc/PID directory?  See lg_own_proc_prepare. */
-static int own_proc_granted(const struct open_job *j)
-{
-    char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", j->own_dir);
-    int fd = open(self, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return 0;
-    close(fd);
-    return 1;
-}
-
 void *lg_open_worker(void *arg)
 {
     struct open_job *j = arg;
@@ -411,7 +183,7 @@ void *lg_open_worker(void *arg)
             e = errno;
     }
     LG_OPEN_MARK(seq, LG_OP_REOPEN);
-    if (fd < 0 && e == EACCES && j->own_fd >= 0 && own_proc_granted(j)) {
+    if (fd < 0 && e == EACCES && j->own_fd >= 0 && lg_own_proc_granted(j)) {
         fd = j->own_fd;  /* the caller's own /proc entry: see lg_own_proc_prepare */
         j->own_fd = -1;
         e = 0;

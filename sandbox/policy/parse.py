@@ -1,18 +1,23 @@
-"""From a composed policy document to the model: rules, blocks, environment, enforcement."""
+"""From a composed policy document to the model: rules, blocks, environment, enforcement.
+
+This module reads the document (its top-level keys, `extends` and the parents it loads,
+the baseline and the protected paths appended to every block); each action block and
+its rules are read by `blocks.py`, the other sections by `sections.py`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sandbox.digest import sha256 as _sha256
 from sandbox.errors import PolicyError, PolicyErrors
 from sandbox.policy import baseline as _baseline
+from sandbox.policy import protected as _protected
+from sandbox.policy.blocks import _Context, _parse_blocks
 from sandbox.policy.builder import _Builder, _kind
-from sandbox.policy.destinations import parse_destination
 from sandbox.policy.extends import (
     chain_sha256,
     extends_entries,
@@ -24,16 +29,7 @@ from sandbox.policy.extends import (
     parent_files,
 )
 from sandbox.policy.fsdeps import file_read, resolve_dir
-from sandbox.policy.keys import (
-    BLOCK_KEYS,
-    DOC_KEYS,
-    EFFECTS,
-    MODES,
-    PATH_ENV_PATTERN,
-    PATTERN_KEYS,
-    RULE_KEY_FOR_ACTION,
-    TOP_KEYS,
-)
+from sandbox.policy.keys import DOC_KEYS, MODES, TOP_KEYS
 from sandbox.policy.model import (
     ACTIONS,
     ActionBlock,
@@ -41,175 +37,16 @@ from sandbox.policy.model import (
     Enforcement,
     Environment,
     Policy,
-    Rule,
     SourceRef,
 )
-from sandbox.policy.patterns import (
-    normalize_path,
-    parse_command_pattern,
-    parse_path_pattern,
-)
+from sandbox.policy.patterns import normalize_path
 from sandbox.policy.sections import (
     _all_keys,
     _parse_audit,
     _parse_enforcement,
     _parse_environment,
 )
-from sandbox.policy.toolchains import expand_path_rule
 from sandbox.policy.yamlread import _compose, _decode, _read_capped
-
-# ---------------------------------------------------------------------------
-# policy construction
-
-
-class _Context:
-    def __init__(self, file: str, workspace: str, home: str, safeclaw: bool) -> None:
-        self.file = file
-        self.workspace = workspace
-        self.home = home
-        self.safeclaw = safeclaw
-
-
-def _parse_rule(b: _Builder, ctx: _Context, action: str, index: int, node: Node) -> Rule | None:
-    what = f"{action} rule {index}"
-    fields = b.mapping(node, what, ("effect", "inherit", "exec", *PATTERN_KEYS, *DOC_KEYS))
-    if fields is None:
-        return None
-    want = RULE_KEY_FOR_ACTION[action]
-    present = [k for k in PATTERN_KEYS if k in fields]
-    ok = True
-    for key in present:
-        if key != want:
-            b.error(fields[key][0], f"{what}: {key!r} does not fit action {action} (use {want!r})")
-            ok = False
-    if want not in fields:
-        if not present:
-            b.error(node, f"{what}: missing {want!r}")
-        return None
-    if "effect" not in fields:
-        b.error(node, f"{what}: missing 'effect' (allow or deny)")
-        ok = False
-        effect = None
-    else:
-        effect = b.choice(fields["effect"][1], f"{what}: effect", EFFECTS)
-    inherit = True
-    if "inherit" in fields:
-        if action != "shell_exec":
-            b.error(fields["inherit"][0], f"{what}: 'inherit' applies only to shell_exec rules")
-            ok = False
-        else:
-            value = b.boolean(fields["inherit"][1], f"{what}: inherit")
-            inherit = True if value is None else value
-            if effect == "deny" and value is False:
-                b.error(
-                    fields["inherit"][0],
-                    f"{what}: 'inherit: false' has no meaning on a deny "
-                    "rule (a deny always applies to every exec)",
-                )
-    execute = False
-    if "exec" in fields:
-        value = b.boolean(fields["exec"][1], f"{what}: exec")
-        if action != "file_read":
-            b.error(
-                fields["exec"][0],
-                f"{what}: 'exec' applies only to file_read rules (execution needs read)",
-            )
-            ok = False
-        elif value and effect == "deny":
-            b.error(
-                fields["exec"][0],
-                f"{what}: 'exec: true' has no meaning on a deny rule (a read deny "
-                "already refuses execution)",
-            )
-            ok = False
-        execute = bool(value)
-    comment = None
-    for key in DOC_KEYS:
-        if key in fields:
-            comment = b.string(fields[key][1], f"{what}: {key}")
-    vnode = fields[want][1]
-    raw = b.string(vnode, f"{what}: {want}")
-    if raw is None or effect is None or not ok:
-        return None
-    kwargs: dict[str, Any] = {}
-    try:
-        if want == "path":
-            kwargs["path"] = parse_path_pattern(
-                raw, workspace=ctx.workspace, home=ctx.home, safeclaw=ctx.safeclaw
-            )
-        elif want == "command":
-            kwargs["command"] = parse_command_pattern(raw)
-        else:
-            kwargs["destination"] = parse_destination(raw)
-    except ValueError as exc:
-        b.error(vnode, f"{what}: {exc}")
-        return None
-    return Rule(
-        action=action,
-        index=index,
-        effect=effect,  # type: ignore[arg-type]
-        pattern=raw,
-        source=b.ref(node),
-        inherit=inherit,
-        comment=comment,
-        execute=execute,
-        **kwargs,
-    )
-
-
-def _parse_block(b: _Builder, ctx: _Context, node: Node, what: str) -> ActionBlock | None:
-    fields = b.mapping(node, what, BLOCK_KEYS)
-    if fields is None:
-        return None
-    if "action" not in fields:
-        b.error(node, f"{what}: missing 'action' (one of {', '.join(ACTIONS)})")
-        return None
-    action = b.choice(fields["action"][1], f"{what}: action", ACTIONS)
-    if action is None:
-        return None
-    default = "deny"
-    default_source = None
-    if "defaultEffect" in fields:
-        value = b.choice(fields["defaultEffect"][1], f"{action}: defaultEffect", EFFECTS)
-        if value is not None:
-            default = value
-            default_source = b.ref(fields["defaultEffect"][1])
-    rules: list[Rule] = []
-    if "rules" in fields:
-        items = b.sequence(fields["rules"][1], f"{action}: rules")
-        for i, item in enumerate(items or (), start=1):
-            rule = _parse_rule(b, ctx, action, i, item)
-            if rule is None:
-                continue
-            if rule.path is not None and rule.pattern == PATH_ENV_PATTERN:
-                rules.extend(expand_path_rule(b, rule, item, ctx.workspace, ctx.home))
-            else:
-                rules.append(rule)
-    return ActionBlock(
-        action=action,
-        default_effect=default,  # type: ignore[arg-type]
-        rules=tuple(rules),
-        source=b.ref(node),
-        default_source=default_source,
-    )
-
-
-def _parse_blocks(b: _Builder, ctx: _Context, items: list[Node]) -> dict[str, ActionBlock]:
-    blocks: dict[str, ActionBlock] = {}
-    for i, item in enumerate(items, start=1):
-        block = _parse_block(b, ctx, item, f"action block {i}")
-        if block is None:
-            continue
-        if block.action in blocks:
-            first = blocks[block.action].source
-            b.error(
-                item,
-                f"a second {block.action} block (the first is at {first.file}:"
-                f"{first.line}:{first.column}); merge their rules into one block",
-            )
-            continue
-        blocks[block.action] = block
-    return blocks
 
 
 def _build(
@@ -347,8 +184,10 @@ def _build(
     with_baseline = _baseline.BASELINE_NAME in extends or any(has_baseline(p) for p in parents)
     base_rules = _baseline.baseline_rules() if with_baseline else []
     chain_files = parent_files(parents)
-    prot_rules = _baseline.protected_paths(policy_path, home_s, audit_dir, workspace=str(workspace))
-    prot_rules += _baseline.extended_policy_files(
+    prot_rules = _protected.protected_paths(
+        policy_path, home_s, audit_dir, workspace=str(workspace)
+    )
+    prot_rules += _protected.extended_policy_files(
         chain_files,
         home_s,
         workspace=str(workspace),

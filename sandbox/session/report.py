@@ -25,6 +25,9 @@ The sandbox reaches the socket because the plan grants exactly that path (a netw
 allow `unix:<path>`, origin "baseline", added by `grant`), not the user's policy.
 The supervisor makes the sandbox's connect on its behalf, so the kernel's peer
 credentials name landgate, not the asker: nothing here depends on who asks.
+
+This module: the socket, its threads and the entries.  What the policy gains for the
+hook is hookgrant.py's; the one thread decisions run on is deciding.py's.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from __future__ import annotations
 import os
 import select
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -40,20 +42,21 @@ from collections.abc import Callable, Mapping
 from sandbox.audit.entries import REPORTED_FLAG
 from sandbox.audit.writer import AuditWriter
 from sandbox.errors import AuditError, LaunchError
-from sandbox.host.fsutil import private_dir, remove_tree, which
-from sandbox.policy.destinations import parse_destination
-from sandbox.policy.model import Policy, Rule, SourceRef
-from sandbox.policy.patterns import parse_path_pattern
+from sandbox.host.fsutil import private_dir, remove_tree
+from sandbox.policy.model import Policy
+from sandbox.session.deciding import DecidingThread
+from sandbox.session.hookgrant import grant_hook
 from sandbox.sockio import recv_until_eof
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
 # (`from __future__ import annotations`); the checker sees the Protocol, run time a plain class.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import queue
     from typing import Any, Protocol
 else:
     Protocol = object
+
+_DecidingThread = DecidingThread  # its name here before it moved to deciding.py
 
 ENV = "LANDGATE_SESSION_REPORT"
 FLAG = REPORTED_FLAG  # "reported-from-sandbox": `landgate audit show` marks these rows
@@ -63,7 +66,6 @@ MAX_REQUESTS = 100_000  # per session; beyond that requests are refused and coun
 MAX_CLIENTS = 16  # connections served at once; beyond that refused and counted
 WARM_AFTER_S = 0.5  # the decider is warmed once a session has lived this long
 READ_TIMEOUT_S = 10.0  # a request not complete by then is not waited for further
-_SOURCE = SourceRef(file="<session hook channel>", line=0, column=0)
 
 if TYPE_CHECKING:
     Sink = Callable[[dict[str, Any]], None]
@@ -120,44 +122,17 @@ class ReportChannel:
         # Made at the first warm-up or request (most sessions never run a hook): a plain
         # thread and a queue, not concurrent.futures, whose import (and the logging it
         # imports) cost ~5 ms on the first hook's path when it came before the warm-up.
-        self._decider_thread: _DecidingThread | None = None
+        self._decider_thread: DecidingThread | None = None
         self._executor_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._clients: dict[socket.socket, threading.Thread] = {}
         self._clients_lock = threading.Lock()
 
     def grant(self, policy: Policy, environ: Mapping[str, str]) -> Policy:
-        """The policy with what the hook needs, origin baseline, exactly: a network allow
-        for this socket (nothing else of its directory); reading landgate's own install
-        (its package, the virtualenv, the interpreter's tree: public code, no user data);
-        executing exactly the `landgate` entry point and the interpreter file.  Which
-        command lines run is still shell_exec's (the claude-code preset allows `landgate
-        hook claude-code`).  The policy returned is the one requests are decided by."""
-        from sandbox.record import replace  # the model's classes are Records (not dataclasses)
-
-        blocks = dict(policy.blocks)
-        net = [(f"unix:{self.path}", False, "the session's hook channel")]
-        reads = [(p, x, "landgate's own install (the hook)") for p, x in _install()]
-        # The hook loads the policy in force: its file and the files it extends (only
-        # written-protected, but the planner's carve-out leaves them out of the read grant).
-        for f in (policy.path, *policy.parents):
-            if _plain(str(f)):
-                reads.append((str(f), False, "the policy in force (the hook)"))
-        self._entry = which("landgate", environ.get("PATH", ""))
-        if self._entry is not None and _plain(self._entry):
-            reads.append((self._entry, True, "the landgate entry point (the hook)"))
-        for action, items in (("network", net), ("file_read", reads)):
-            block = blocks[action]
-            rules = list(block.rules)
-            for pattern, execute, why in items:
-                rules.append(_baseline_rule(policy, action, len(rules) + 1, pattern, why, execute))
-            blocks[action] = replace(block, rules=tuple(rules))
-        # The policy in force is the one the hook's requests are decided by.  Its glob
-        # programs from the policy cache carry over: each is looked up by its exact inputs
-        # (sandbox.policy.compiled), so the rules added here are compiled afresh.
-        programs = policy.cache.get("programs")
-        cache = {"programs": programs} if programs is not None else {}
-        self._policy = replace(policy, blocks=blocks, cache=cache)
+        """The policy with what the hook needs, origin baseline, exactly (hookgrant.py:
+        this socket, landgate's own install, the `landgate` entry point).  The policy
+        returned is the one requests are decided by."""
+        self._policy, self._entry = grant_hook(policy, self.path, environ)
         return self._policy
 
     def start(self, writer: AuditWriter) -> None:
@@ -204,11 +179,11 @@ class ReportChannel:
                 pass  # a second close
         remove_tree(self.directory)
 
-    def _executor(self) -> _DecidingThread:
+    def _executor(self) -> DecidingThread:
         """The one thread decisions run on (made on first use; see __init__)."""
         with self._executor_lock:
             if self._decider_thread is None:
-                self._decider_thread = _DecidingThread()
+                self._decider_thread = DecidingThread()
             return self._decider_thread
 
     def _warm(self) -> None:
@@ -326,54 +301,6 @@ class ReportChannel:
             return
 
 
-class _DecidingThread:
-    """One thread running jobs in order: `call` waits for its job's result (its exception
-    raised in the caller), `post` does not wait (a failure there is the next call's to
-    meet: the warm-up's).  What concurrent.futures' one-worker pool did, in a thread
-    and a SimpleQueue (C)."""
-
-    def __init__(self) -> None:
-        import queue  # here: ~0.5 ms that a session without a hook does not pay
-
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name="landgate-decide", daemon=True)
-        self._thread.start()
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        job = _Job(fn, args)
-        self._jobs.put(job)
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
-
-    def post(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._jobs.put(_Job(fn, args))
-
-    def stop(self) -> None:
-        """Finish the jobs queued, then end the thread."""
-        self._jobs.put(None)
-        self._thread.join()
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                job.result = job.fn(*job.args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller, as a Future does
-                job.error = exc
-            finally:
-                job.done.set()
-
-
-class _Job:
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.fn = fn
-        self.args = args
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-
 def _send_and_close(conn: socket.socket, data: bytes) -> None:
     """Refuse without waiting on the client.  What it has already sent is read first
     (up to 1 MiB): closing a unix stream socket with unread data resets the peer,
@@ -388,53 +315,3 @@ def _send_and_close(conn: socket.socket, data: bytes) -> None:
         pass
     finally:
         conn.close()
-
-
-def _baseline_rule(
-    policy: Policy, action: str, index: int, pattern: str, why: str, execute: bool
-) -> Rule:
-    """An allow rule of origin baseline that grant() adds: a network destination for the
-    report socket, else a path (exact or a tree) read, and executed when `execute`."""
-    network = action == "network"
-    return Rule(
-        action=action,
-        index=index,
-        effect="allow",
-        pattern=pattern,
-        source=_SOURCE,
-        origin="baseline",
-        path=None
-        if network
-        else parse_path_pattern(pattern, workspace=str(policy.workspace), home=str(policy.home)),
-        destination=parse_destination(pattern) if network else None,
-        comment=why,
-        execute=execute,
-    )
-
-
-def _install() -> list[tuple[str, bool]]:
-    """(path pattern, executable) for landgate's own install, each only when it is a plain
-    path (no glob character): its package tree, the virtualenv, the interpreter's tree,
-    the interpreter file itself (executable)."""
-    import sandbox
-
-    out: list[tuple[str, bool]] = []
-    trees = {os.path.dirname(os.path.abspath(sandbox.__file__)), sys.prefix, sys.base_prefix}
-    home = os.path.realpath(os.path.expanduser("~"))
-    for tree in sorted(trees):
-        real = os.path.realpath(tree)
-        # Never a tree that holds the home directory (an install with --prefix=~ would
-        # otherwise grant reading all of it): the package and interpreter trees then stay
-        # what the policy grants.
-        if real == home or home.startswith(real.rstrip("/") + "/"):
-            continue
-        if real not in ("/", "/usr") and _plain(real):
-            out.append((real.rstrip("/") + "/", False))
-    exe = os.path.realpath(sys.executable)
-    if sys.executable and _plain(exe):
-        out.append((exe, True))
-    return out
-
-
-def _plain(path: str) -> bool:
-    return path.startswith("/") and not any(c in path for c in "*?[]{}\\")
