@@ -357,7 +357,8 @@ int lg_normalise_path(const char *in, char *out, size_t cap);
 /* Judge a connect to a unix socket path ("@name" abstract): LG_EFFECT_*, *rule. */
 int lg_judge_unix(const struct lg_tables *t, const char *path, int *rule);
 
-/* git config content judge (csrc/gitcfg.c): 1 if `new_` adds or changes an entry that
+/* git config content judge (csrc/gitcfg.c; the parser and lg_gitcfg_list in
+ * csrc/gitcfg_parse.c): 1 if `new_` adds or changes an entry that
  * makes git run a program (core.pager, alias.x=!cmd, filter.*...) or cannot be parsed,
  * with the reason in why; 0 if it may be installed.  Entries `old` already had may stay. */
 int lg_gitcfg_judge(const char *old, size_t old_len, const char *new_, size_t new_len, char *why,
