@@ -48,6 +48,7 @@ def worker(tree: str) -> None:
     work = tmp / "work"
     work.mkdir()
     from bench_peers import POLICY_TEMPLATE
+    from run_phases import true_options
 
     bench_policy = tmp / "bench.yaml"
     bench_policy.write_text(POLICY_TEMPLATE.format(work=work, client="true", port=9))
@@ -58,29 +59,13 @@ def worker(tree: str) -> None:
     if not sandbox.__file__ or not sandbox.__file__.startswith(tree):
         raise SystemExit(f"{tree}: imported {sandbox.__file__}")
     null = os.open(os.devnull, os.O_RDWR)
-    # As sandbox.run sets it (the next session's namespace made at close); older trees
-    # have no such option.
-    spare = {"spare_netns": True} if "spare_netns" in RunOptions.__annotations__ else {}
     policies = {"ro": "read-only", "bench": str(bench_policy)}
     loader = getattr(sandbox.Policy, "load", None)
     api_policy = loader(str(bench_policy)) if loader else str(bench_policy)
 
     def session(name: str) -> None:
         res = run_session_result(
-            RunOptions(
-                argv=["/bin/true"],
-                policy=policies[name],
-                audit_dir=str(tmp / "audit" / name),
-                warn=lambda _m: None,
-                notice=lambda _m: None,
-                cwd=str(work),
-                stdin_fd=null,
-                stdout_fd=null,
-                stderr_fd=null,
-                forward_signals=False,
-                on_event=lambda _e: None,
-                **spare,
-            )
+            true_options(RunOptions, policies[name], str(tmp / "audit" / name), str(work), null)
         )
         if res.exit_code != 0:
             raise SystemExit(f"{name}: exit {res.exit_code}")

@@ -23,8 +23,35 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+
+
+def true_options(
+    run_options: Any, policy: str, audit_dir: str, cwd: str, null: int, **extra: Any
+) -> Any:
+    """The RunOptions of a /bin/true session as the benchmarks time it: output to `null`,
+    no warnings or notices, no signal forwarding, records dropped, and the next session's
+    namespace made at close as sandbox.run sets it (older trees have no such option).
+    `run_options` is the RunOptions class of the tree under test (bench/run_ab.py loads
+    two)."""
+    spare = {"spare_netns": True} if "spare_netns" in run_options.__annotations__ else {}
+    return run_options(
+        argv=["/bin/true"],
+        policy=policy,
+        audit_dir=audit_dir,
+        warn=lambda _m: None,
+        notice=lambda _m: None,
+        cwd=cwd,
+        stdin_fd=null,
+        stdout_fd=null,
+        stderr_fd=null,
+        forward_signals=False,
+        on_event=lambda _e: None,
+        **spare,
+        **extra,
+    )
 
 
 def main() -> int:
@@ -90,7 +117,6 @@ def main() -> int:
     null = os.open(os.devnull, os.O_RDWR)
     # As sandbox.run sets it (the next session's namespace made at close); older trees
     # have no such option.
-    spare = {"spare_netns": True} if "spare_netns" in RunOptions.__annotations__ else {}
     samples: dict[str, dict[str, list[float]]] = {k: {} for k in (*policies, "bare")}
 
     def one(name: str) -> None:
@@ -102,20 +128,13 @@ def main() -> int:
         timings: dict[str, float] = {}
         inner.clear()
         res = run_session_result(
-            RunOptions(
-                argv=["/bin/true"],
-                policy=policies[name],
-                audit_dir=str(tmp / "audit" / name),
-                warn=lambda _m: None,
-                notice=lambda _m: None,
-                cwd=str(work),
-                stdin_fd=null,
-                stdout_fd=null,
-                stderr_fd=null,
-                forward_signals=False,
-                on_event=lambda _e: None,
+            true_options(
+                RunOptions,
+                policies[name],
+                str(tmp / "audit" / name),
+                str(work),
+                null,
                 timings=timings,
-                **spare,
             )
         )
         wall = (time.perf_counter() - t) * 1000
