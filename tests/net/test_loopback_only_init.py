@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from conftest import RecordingServer, require_root
 
@@ -75,6 +76,19 @@ actions:
     return path
 
 
+def _run_agent(tmp: Path, allowed: RecordingServer, denied: RecordingServer) -> Any:
+    """The agent under sandbox.run with the loopback-only policy; it must exit 0."""
+    res = sandbox.run(
+        [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
+        policy=str(_policy(tmp, allowed.port)),
+        audit=str(tmp / "audit"),
+        cwd=str(tmp),
+        capture_output=True,
+    )
+    assert res.returncode == 0, res.stderr
+    return res
+
+
 def _no_spare() -> None:
     """Drop a spare namespace an earlier session of this process made (sandbox.run makes
     the next one at close), so that init makes this session's namespace."""
@@ -92,14 +106,7 @@ def test_agent_runs_in_inits_own_namespace(fake_inet: FakeInet, tmp_path: Path) 
     allowed, denied = RecordingServer(), RecordingServer()
     try:
         mark = fake_inet.mark()
-        res = sandbox.run(
-            [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
-            policy=str(_policy(tmp_path, allowed.port)),
-            audit=str(tmp_path / "audit"),
-            cwd=str(tmp_path),
-            capture_output=True,
-        )
-        assert res.returncode == 0, res.stderr
+        res = _run_agent(tmp_path, allowed, denied)
         got = json.loads(res.stdout)
         # Its own namespace, with nothing but its loopback: not landgate's.
         assert got.pop("netns") != os.stat("/proc/self/ns/net").st_ino
@@ -149,14 +156,7 @@ def test_spare_namespace_is_fresh_and_never_used_twice(fake_inet: FakeInet, tmp_
                 assert wait_for(lambda: spare._spare.fd >= 0, timeout=10)
                 held.append(os.open(f"/proc/self/fd/{spare._spare.fd}", os.O_RDONLY))
                 spare_ino = os.fstat(held[-1]).st_ino
-            res = sandbox.run(
-                [PY3, "-I", "-c", AGENT, ADDRS["exfil"], str(allowed.port), str(denied.port)],
-                policy=str(_policy(tmp_path, allowed.port)),
-                audit=str(tmp_path / "audit"),
-                cwd=str(tmp_path),
-                capture_output=True,
-            )
-            assert res.returncode == 0, res.stderr
+            res = _run_agent(tmp_path, allowed, denied)
             got = json.loads(res.stdout)
             ino = got.pop("netns")
             if run:
