@@ -111,10 +111,7 @@ class TrailIO:
             try:
                 seq = chain.write_native(entry, self._lock_fd)
                 if seq:
-                    if self.durability == "strict":
-                        os.fdatasync(chain.seg_fd)
-                    else:
-                        self._dirty = True
+                    self._make_durable()
                     return seq
             except OSError as exc:
                 return self._unwritable(exc)
@@ -140,10 +137,7 @@ class TrailIO:
                 seq = write()
             finally:
                 _flock(lock_fd, _LOCK_UN)
-            if self.durability == "strict":
-                os.fdatasync(chain.seg_fd)
-            else:
-                self._dirty = True
+            self._make_durable()
             return seq
         except OSError as exc:
             return self._unwritable(exc)
@@ -152,6 +146,14 @@ class TrailIO:
             if self.durability == "strict":
                 raise
             return -1
+
+    def _make_durable(self) -> None:
+        """The durability promised for lines just appended: fdatasync now ("strict"), or
+        left to the background flush (marked dirty)."""
+        if self.durability == "strict":
+            os.fdatasync(self._chain.seg_fd)
+        else:
+            self._dirty = True
 
     def _unwritable(self, exc: OSError) -> int:
         self._fail(
