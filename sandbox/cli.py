@@ -410,7 +410,7 @@ def entry() -> NoReturn:
     words = sys.argv[1:]
     _one_launch = words[:1] == ["run"]
     code = main(words)
-    if words[:1] == ["run"]:
+    if _one_launch:
         _exit_now(code)
     raise SystemExit(code)
 
