@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -476,34 +475,13 @@ struct lo_netns {
 
 /* On its own thread: unshare changes only this thread's namespace, and the thread
  * ends here, so no thread of landgate's is ever left in it.  The same steps as init's
- * new_loopback_netns (csrc/lginit.c). */
+ * (lg_wire_loopback_netns, csrc/launch_wire.c). */
 static void *lo_netns_main(void *arg)
 {
     struct lo_netns *r = arg;
-    if (unshare(CLONE_NEWNET) != 0) {
-        r->fd = -errno;
-        r->step = "unshare(CLONE_NEWNET)";
-        return NULL;
-    }
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        r->fd = -errno;
-        r->step = "socket (lo up)";
-        return NULL;
-    }
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
-    if (rc == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-    }
-    int e = errno;
-    close(s);
-    if (rc != 0) {
-        r->fd = -e;
-        r->step = "SIOCSIFFLAGS lo up";
+    int rc = lg_wire_loopback_netns(&r->step);
+    if (rc < 0) {
+        r->fd = rc;
         return NULL;
     }
     r->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

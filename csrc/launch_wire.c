@@ -6,7 +6,11 @@
  * every string must end before the blob does, counts that must agree are compared.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "launch_wire.h"
@@ -292,4 +296,36 @@ int lg_wire_decode_fd(int memfd, struct lg_spawn_spec *s, int *landgate_pid, con
     if (rc < 0)
         free(b);
     return rc; /* on success b lives as long as init: the spec points into it */
+}
+
+int lg_wire_loopback_netns(const char **step)
+{
+    if (unshare(CLONE_NEWNET) != 0) {
+        *step = "unshare(CLONE_NEWNET)";
+        return -errno;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *step = "socket (lo up)";
+        return -errno;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = 0;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
+        *step = "SIOCGIFFLAGS lo";
+        rc = -errno;
+    } else {
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) {
+            *step = "SIOCSIFFLAGS lo up";
+            rc = -errno;
+        }
+    }
+    if (close(fd) != 0 && rc == 0) {
+        *step = "close (lo up)";
+        rc = -errno;
+    }
+    return rc;
 }

@@ -103,4 +103,10 @@ struct lg_wire_hdr {
 int lg_wire_decode_fd(int memfd, struct lg_spawn_spec *spec, int *landgate_pid,
                       const char **step);
 
+/* This thread into a new network namespace with only `lo`, up: the loopback-only
+ * namespace, made by init (csrc/lginit.c) or ahead of time by landgate for the next
+ * session (csrc/launch.c, on a thread of its own).  0, or -errno with *step naming the
+ * failing call. */
+int lg_wire_loopback_netns(const char **step);
+
 #endif

@@ -24,8 +24,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -249,21 +247,10 @@ static void enter_netns(int sock, int fd)
  * it through init's pidfd to bind the DNS view before the agent is released. */
 static void new_loopback_netns(int sock)
 {
-    if (unshare(CLONE_NEWNET) != 0)
-        lg_fail(sock, "unshare(CLONE_NEWNET)", errno);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        lg_fail(sock, "socket (lo up)", errno);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
-        lg_fail(sock, "SIOCGIFFLAGS lo", errno);
-    ifr.ifr_flags |= IFF_UP;
-    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
-        lg_fail(sock, "SIOCSIFFLAGS lo up", errno);
-    if (close(fd) != 0)
-        lg_fail(sock, "close (lo up)", errno);
+    const char *step = "loopback namespace";
+    int rc = lg_wire_loopback_netns(&step);
+    if (rc < 0)
+        lg_fail(sock, step, -rc);
 }
 
 /* ---- init: reap and forward --------------------------------------------- */
