@@ -224,12 +224,21 @@ def test_a_missing_argument_is_exit_125_without_a_word():
 
 
 def _children() -> set[int]:
-    """This process's children, zombies included (a zombie stays listed until reaped)."""
-    pids: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children") as fh:
-            pids.update(int(p) for p in fh.read().split())
-    return pids
+    """This process's children, zombies included (a zombie stays listed until reaped).
+
+    The kernel lists a child under the thread that forked it.  A session's helper
+    threads come and go, and when one exits between the listing and the read its
+    children move to another thread, maybe one already read: the whole read is taken
+    again until no listed thread vanished under it."""
+    while True:
+        pids: set[int] = set()
+        try:
+            for tid in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{tid}/children") as fh:
+                    pids.update(int(p) for p in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        return pids
 
 
 def test_a_spec_refused_by_init_is_a_launch_error_and_init_is_reaped(tmp_path):
