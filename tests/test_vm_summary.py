@@ -71,3 +71,22 @@ def test_a_truncated_junit_file_is_reported_not_raised(tmp_path: Path) -> None:
     complete = tmp_path / "complete.xml"
     complete.write_text(JUNIT)
     assert runner.junit_counts(runner.read_junit(complete))["passed"] == 1
+
+
+def test_a_tree_under_a_guest_tmpfs_is_refused_up_front(tmp_path: Path, capsys) -> None:
+    """The guest mounts a fresh tmpfs on /tmp and /run, hiding a tree below them; the runner
+    says so before booting anything, instead of the guest failing at `cd $TREE` minutes in."""
+    runner = load_runner()
+    assert runner.tree_hidden_by(Path("/tmp/x/landgate")) == "/tmp"
+    assert runner.tree_hidden_by(Path("/run/user/0/landgate")) == "/run"
+    runner.TREE = Path("/tmp/x/landgate")
+    assert runner.main() == 2
+    err = capsys.readouterr().err
+    assert "/tmp/x/landgate is under /tmp" in err and "outside" in err
+
+
+def test_a_tree_elsewhere_is_seen_by_the_guest() -> None:
+    runner = load_runner()
+    assert runner.tree_hidden_by(Path("/work/main")) is None
+    assert runner.tree_hidden_by(Path("/tmpfoo/landgate")) is None
+    assert runner.tree_hidden_by(Path("/srv/run/landgate")) is None

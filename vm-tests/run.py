@@ -40,6 +40,18 @@ TESTS = (
 )
 TCG_SCALE = 10  # TCG: fork+exec ~75x, Python ~15x slower; the tests' waits are scaled this much
 KVM_SCALE = 2
+# guest.sh mounts a fresh tmpfs on these, as a booted Debian does, so a tree below one of
+# them is hidden inside the guest (its `cd $TREE` would fail after the boot).
+GUEST_TMPFS = ("/tmp", "/run", "/dev/shm")
+
+
+def tree_hidden_by(tree: Path) -> str | None:
+    """The guest tmpfs mount that would hide `tree`, or None when the guest can see it."""
+    real = tree.resolve()
+    for mount in GUEST_TMPFS:
+        if real == Path(mount) or Path(mount) in real.parents:
+            return mount
+    return None
 
 
 def accelerator() -> str:
@@ -168,6 +180,15 @@ def doctor_line(path: Path) -> str:
 
 
 def main() -> int:
+    hidden = tree_hidden_by(TREE)
+    if hidden is not None:
+        print(
+            f"vm-test: the tree {TREE.resolve()} is under {hidden}, which the guest mounts a "
+            f"fresh tmpfs on (as a booted Debian does), so the guest cannot see it; "
+            f"run make vm-test from a checkout outside {', '.join(GUEST_TMPFS)}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         entries = read_entries(HERE / "kernels")
         wanted = os.environ.get("LANDGATE_VM_KERNELS", "").split()
