@@ -52,7 +52,7 @@ MODULES: dict[str, list[str]] = {
                   "supervise_net.c", "supervise_open.c", "supervise_open_object.c",
                   "supervise_opener.c", "supervise_open_init.c", "supervise_open_ownproc.c",
                   "supervise_open_path.c", "supervise_open_tree.c", "supervise_open_bench.c", "supervise_identity.c", "supervise_fsop.c",
-                  "supervise_fsop_name.c", "supervise_fsop_judge.c", "supervise_fsop_do.c", "gitcfg.c", "gitcfg_parse.c", "audit_fence.c",
+                  "supervise_fsop_name.c", "supervise_walk.c", "supervise_fsop_judge.c", "supervise_fsop_do.c", "gitcfg.c", "gitcfg_parse.c", "audit_fence.c",
                   "render_event.c", "render_digest.c", "render_double.c",
                   "supervise_net_dest.c", "supervise_net_addr.c", "supervise_net_unix.c",
                   "supervise_net_act.c", "supervise_net_mmsg.c"],

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/openat2.h>
-#include <sys/syscall.h>
 
 #include "kernel_compat.h"
 #include "supervise_fsop.h"
@@ -42,22 +41,17 @@ int lg_fsop_base_fd(struct lg_sup *s, unsigned long long id, int tid, int dirfd,
     return lg_caller_fd(s, id, tid, dirfd);
 }
 
-/* openat2 from base with the caller's credentials: absolute paths under its root. */
+/* openat2 from base with the caller's credentials: absolute paths under its root.
+ * The fd, or -errno (-EPERM too when the ids would not switch back: lg_walk_as). */
 int lg_fsop_walk(const struct lg_creds *c, int base, const char *path, unsigned long long flags)
 {
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = flags | O_PATH | O_CLOEXEC;
     how.resolve = RESOLVE_NO_MAGICLINKS | (path[0] == '/' ? RESOLVE_IN_ROOT : 0);
-    int rc = lg_become(c);
-    int fd = rc < 0 ? rc : (int)syscall(__NR_openat2, base, path, &how, sizeof how);
-    int e = fd < 0 ? (rc < 0 ? -rc : errno) : 0;
-    if (lg_unbecome(c) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -EPERM;  /* the loop thread could not get its own credentials back */
-    }
-    return fd < 0 ? -e : fd;
+    int fd;
+    int rc = lg_walk_as(c, base, path, &how, &fd);
+    return rc < 0 ? rc : fd;
 }
 
 int lg_fsop_fd_path(int fd, char *out, size_t cap)
@@ -79,8 +73,8 @@ int lg_fsop_resolve_name(struct lg_sup *s, unsigned long long id, int tid, const
     size_t end = len;
     while (end > 1 && path[end - 1] == '/')
         end--;  /* "dir/" names dir: the slash stays on the last component */
-    const char *slash = memrchr(path, '/', end);
-    const char *last = slash ? slash + 1 : path;
+    char dir[PATH_MAX];
+    const char *last = lg_walk_split(path, end, dir, sizeof dir);
     size_t ll = len - (size_t)(last - path), nl = end - (size_t)(last - path);
     if (nl == 0 || (nl == 1 && last[0] == '.') || (nl == 2 && last[0] == '.' && last[1] == '.'))
         return -EBUSY;  /* "/", "." or "..": no name to make or move */
@@ -88,13 +82,6 @@ int lg_fsop_resolve_name(struct lg_sup *s, unsigned long long id, int tid, const
         return -ENAMETOOLONG;
     memcpy(n->last, last, ll);
     n->last[ll] = '\0';
-    char dir[PATH_MAX];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     int base = lg_fsop_base_fd(s, id, tid, dirfd, path);
     if (base < 0)
         return base;

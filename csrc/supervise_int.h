@@ -286,6 +286,12 @@ void lg_pidfd_cache_free(struct lg_sup *s);
 int lg_become(const struct lg_creds *c);
 int lg_unbecome(const struct lg_creds *c);
 
+/* supervise_walk.c: the walk in the caller's view (fail closed when the ids won't switch back) */
+struct open_how;
+const char *lg_walk_split(const char *path, size_t end, char *dir, size_t cap);
+int lg_walk_as(const struct lg_creds *c, int base, const char *path, const struct open_how *how,
+               int *fd);
+
 /* glob.c */
 size_t lg_utf8(const unsigned char *s, size_t n, unsigned *cp);
 

@@ -18,7 +18,6 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include "kernel_compat.h"
 #include "supervise_open.h"
@@ -170,16 +169,13 @@ void lg_open_object(struct lg_sup *s, const struct seccomp_notif *req, struct lg
         int tmpfile = (flags & __O_TMPFILE) == __O_TMPFILE;
         if (tmpfile)
             how.flags |= O_DIRECTORY;
-        rc = lg_become(&j->creds);  /* walk with the caller's search permissions */
-        int o = rc < 0 ? rc : (int)syscall(__NR_openat2, base, p, &how, sizeof how);
-        e = o < 0 ? (rc < 0 ? -rc : errno) : 0;
-        if (lg_unbecome(&j->creds) < 0) {
-            if (o >= 0)
-                close(o);
+        int o;  /* walked with the caller's search permissions */
+        if (lg_walk_as(&j->creds, base, p, &how, &o) < 0) {
             if (!absolute)
                 close(base);
-            goto failclosed;
+            goto failclosed;  /* its ids would not switch back: lg_walk_as says why */
         }
+        e = o < 0 ? -o : 0;
         if (o >= 0 && tmpfile) {
             j->parent = o;
         } else if (o >= 0) {
@@ -202,8 +198,8 @@ void lg_open_object(struct lg_sup *s, const struct seccomp_notif *req, struct lg
             while (len > 1 && p[len - 1] == '/')
                 len--;  /* "dir/new/" with O_CREAT: the kernel says EISDIR below */
             int trailing = len != strlen(p);
-            char *slash = memrchr(p, '/', len);
-            const char *name = slash ? slash + 1 : p;
+            char dir[PATH_MAX];
+            const char *name = lg_walk_split(p, len, dir, sizeof dir);
             size_t nl = len - (size_t)(name - p);
             if (trailing || nl == 0 || nl > NAME_MAX || (nl == 1 && name[0] == '.') ||
                 (nl == 2 && name[0] == '.' && name[1] == '.')) {
@@ -211,25 +207,14 @@ void lg_open_object(struct lg_sup *s, const struct seccomp_notif *req, struct lg
             } else {
                 memcpy(j->name, name, nl);
                 j->name[nl] = '\0';
-                char dir[PATH_MAX];
-                if (!slash)
-                    snprintf(dir, sizeof dir, ".");
-                else if (slash == p)
-                    snprintf(dir, sizeof dir, "/");
-                else
-                    snprintf(dir, sizeof dir, "%.*s", (int)(slash - p), p);
                 how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-                rc = lg_become(&j->creds);
-                o = rc < 0 ? rc : (int)syscall(__NR_openat2, base, dir, &how, sizeof how);
-                e = o < 0 ? (rc < 0 ? -rc : errno) : 0;
-                if (lg_unbecome(&j->creds) < 0) {
-                    if (o >= 0)
-                        close(o);
+                if (lg_walk_as(&j->creds, base, dir, &how, &o) < 0) {
                     if (!absolute)
                         close(base);
                     goto failclosed;
                 }
-                j->parent = o;
+                e = o < 0 ? -o : 0;
+                j->parent = o >= 0 ? o : -1;
             }
         }
         if (!absolute)
