@@ -18,330 +18,24 @@
  * are refused, so an mm is shared only by a thread group and a vfork parent;
  * ptrace/process_vm_writev are refused and other processes' /proc/PID/mem is
  * outside the Landlock grants.
+ *
+ * This file is the handler: it decides, answers, and does the bookkeeping after the
+ * answer.  Its parts with a job of their own are apart (supervise_exec.h lists them):
+ * reading the caller's memory (supervise_exec_read.c), the admitted processes
+ * (supervise_exec_admit.c) and the slow path's worker (supervise_exec_verify.c).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/ptrace.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
 
 #include "kernel_compat.h"
 #include "supervise_bench.h"
-#include "supervise_int.h"
-
-#ifndef PTRACE_EVENT_STOP
-#define PTRACE_EVENT_STOP 128
-#endif
-
-#define LG_FNAME_MAX 4096
-
-/* ---- admitted processes ---------------------------------------------------- */
-
-/* The first slot of pid's probe: the 256 pids of an aligned block share one 4 KiB
- * page of the table (16-byte entries), and the blocks are spread over the table's
- * pages (a multiplicative hash of the block number).  The table's pages stay zero
- * pages until written (issue 19: a session holds what it uses), and a session's
- * processes mostly have nearby pids: with every pid hashed on its own, each new
- * admission wrote a fresh page, a page fault of ~4.5 us in the bookkeeping after
- * almost every exec of a 200-exec session (median, bench/exec_ab.py --phases); now
- * a page or two per 256 pids. */
-_Static_assert(sizeof(struct lg_admit) * 256 == 4096, "256 admissions per page");
-_Static_assert(LG_ADMIT_CAP % 256 == 0, "the admission table is whole pages");
-
-static unsigned admit_slot(int pid)
-{
-    unsigned p = (unsigned)pid;
-    unsigned pages = LG_ADMIT_CAP / 256;
-    unsigned block = ((p >> 8) * 2654435761u) % pages;
-    return (block * 256 + (p & 255u)) % LG_ADMIT_CAP;
-}
-
-static struct lg_admit *admit_find(struct lg_sup *s, int pid)
-{
-    unsigned idx = admit_slot(pid);
-    for (unsigned probe = 0; probe < LG_ADMIT_CAP; probe++) {
-        struct lg_admit *a = &s->admit[(idx + probe) % LG_ADMIT_CAP];
-        if (a->pid == pid || a->pid == 0)
-            return a;
-    }
-    return NULL;
-}
-
-/* Drop entries whose process is gone (or whose pid was reused), then rehash. */
-static void admit_purge(struct lg_sup *s)
-{
-    struct lg_admit *old = s->admit;
-    struct lg_admit *fresh = calloc(LG_ADMIT_CAP, sizeof *fresh);
-    if (!fresh)
-        return;
-    lg_prefault(fresh, LG_ADMIT_CAP * sizeof *fresh);
-    s->admit = fresh;
-    s->admit_count = 0;
-    for (unsigned i = 0; i < LG_ADMIT_CAP; i++) {
-        if (old[i].pid == 0)
-            continue;
-        int ppid;
-        unsigned long long st;
-        if (lg_proc_ident(s, old[i].pid, &ppid, &st) < 0 || st != old[i].start)
-            continue;
-        struct lg_admit *a = admit_find(s, old[i].pid);
-        if (a) {
-            *a = old[i];
-            s->admit_count++;
-        }
-    }
-    free(old);
-}
-
-static void admit(struct lg_sup *s, int pid, unsigned long long start, int inherit)
-{
-    if (s->admit_count >= LG_ADMIT_CAP * 3 / 4)
-        admit_purge(s);
-    struct lg_admit *a = admit_find(s, pid);
-    if (!a)
-        return;  /* full of live processes: descendants fall to their own rules (fail closed) */
-    if (a->pid == 0)
-        s->admit_count++;
-    a->pid = pid;
-    a->start = start;
-    a->inherit = inherit;
-}
-
-/* Is pid (with its start time) admitted?  Returns 1 admitted with inherit,
- * 0 admitted without inherit, -1 not admitted. */
-static int admitted(struct lg_sup *s, int pid, unsigned long long start)
-{
-    struct lg_admit *a = admit_find(s, pid);
-    if (!a || a->pid != pid || a->start != start)
-        return -1;
-    return a->inherit ? 1 : 0;
-}
-
-/* Inheritance (DESIGN §3): the nearest admitted process among the caller and
- * its ancestors decides; one admitted with inherit lets the exec run. */
-static int inherited(struct lg_sup *s, int pid, int ppid, unsigned long long start)
-{
-    int r = admitted(s, pid, start);
-    if (r >= 0)
-        return r;
-    int cur = ppid;
-    for (int depth = 0; depth < 64 && cur > 1; depth++) {
-        int pp;
-        unsigned long long st;
-        if (lg_proc_ident(s, cur, &pp, &st) < 0)
-            return 0;
-        r = admitted(s, cur, st);
-        if (r >= 0)
-            return r;
-        cur = pp;
-    }
-    return 0;
-}
-
-/* ---- slow path: verify the new image at PTRACE_EVENT_EXEC ----------------- */
-
-struct exec_job {
-    struct lg_sup *s;
-    unsigned long long id;
-    int tid;
-    unsigned long long dev, ino;  /* the image judged (lg_exec_object) */
-    char *expect;             /* its /proc/PID/cmdline, as judged */
-    size_t expect_len;
-    struct lg_event ev;       /* prefilled allow event */
-};
-
-/* What /proc/PID/exe and /proc/PID/cmdline must be after the exec. */
-struct expect {
-    dev_t dev;
-    ino_t ino;
-    char *cmdline;
-    size_t len;
-};
-
-static int verify_image(int pid, const struct expect *x)
-{
-    char path[64];
-    struct stat st;
-    snprintf(path, sizeof path, "/proc/%d/exe", pid);
-    if (stat(path, &st) < 0 || st.st_dev != x->dev || st.st_ino != x->ino)
-        return 0;
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size_t cap = x->len + 2, pos = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return 0;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + pos, cap - pos);
-        if (n <= 0)
-            break;
-        pos += (size_t)n;
-        if (pos == cap)
-            break;  /* longer than expected: mismatch */
-    }
-    close(fd);
-    int ok = pos == x->len && memcmp(buf, x->cmdline, x->len) == 0;
-    free(buf);
-    return ok;
-}
-
-static void *exec_worker(void *arg)
-{
-    struct exec_job *j = arg;
-    struct lg_sup *s = j->s;
-    /* What runs must be what lg_exec_object judged: the file (or the last
-     * interpreter) it resolved, with the command line it judged. */
-    struct expect x = {(dev_t)j->dev, (ino_t)j->ino, j->expect, j->expect_len};
-    int have = j->expect != NULL;
-    /* Seize before the exec can happen: the caller is blocked in the
-     * notification (killable only, WAIT_KILLABLE_RECV), so it cannot run.
-     * PTRACE_O_EXITKILL: once answered CONTINUE the exec is committed, and
-     * only this worker can verify it; if the worker dies with the supervisor
-     * the kernel kills the caller instead of detaching it, so an unverified
-     * image never runs and nothing stays stopped (test_robustness.py holds an
-     * exec here and SIGKILLs the supervisor; without the flag the image ran). */
-    if (ptrace(PTRACE_SEIZE, j->tid, 0, (void *)(long)(PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
-        int e = errno;
-        j->ev.result = LG_EFFECT_DENY;
-        j->ev.err = EACCES;
-        j->ev.flags |= LG_EV_FAILCLOSED;
-        snprintf(j->ev.detail, sizeof j->ev.detail, "ptrace(PTRACE_SEIZE): %s", strerror(e));
-        j->ev.t_resp_ns = lg_now_ns();
-        lg_push_event(s, &j->ev);
-        lg_send_resp(s, j->id, 0, EACCES, 0);
-        goto out;
-    }
-    /* Makes the caller stop on its way back to user space if the exec fails,
-     * so that this worker always gets a stop and never waits forever. */
-    ptrace(PTRACE_INTERRUPT, j->tid, 0, 0);
-    if (lg_send_resp(s, j->id, 0, 0, 1) < 0) {
-        ptrace(PTRACE_DETACH, j->tid, 0, 0);
-        goto out;
-    }
-    int pushed = 0;
-    for (;;) {
-        int st;
-        pid_t w = waitpid(-1, &st, __WALL | __WNOTHREAD);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            if (!pushed) {
-                j->ev.t_resp_ns = lg_now_ns();
-                lg_push_event(s, &j->ev);
-            }
-            break;
-        }
-        if (!WIFSTOPPED(st))
-            continue;
-        int event = (unsigned)st >> 16;
-        if (event == PTRACE_EVENT_EXEC && !pushed) {
-            int ok = have && verify_image(w, &x);
-            j->ev.t_resp_ns = lg_now_ns();
-            if (!ok) {
-                j->ev.result = LG_EFFECT_DENY;
-                j->ev.err = EACCES;
-                j->ev.flags |= LG_EV_EXEC_RACE;
-                lg_count(s, LG_COUNT_EXEC_RACE);
-                kill(w, SIGKILL);  /* the image that ran is not the one judged */
-                lg_push_event(s, &j->ev);
-                pushed = 1;
-                ptrace(PTRACE_CONT, w, 0, 0);
-                continue;  /* collect its death, then we are done */
-            }
-            lg_push_event(s, &j->ev);
-            pushed = 1;
-            ptrace(PTRACE_DETACH, w, 0, 0);
-            break;
-        }
-        if (pushed && j->ev.result == LG_EFFECT_DENY) {
-            ptrace(PTRACE_CONT, w, 0, 0);
-            continue;
-        }
-        /* The exec failed (EVENT_STOP from our INTERRUPT) or a signal stop:
-         * nothing new runs; let it go, re-injecting a signal it was to get. */
-        int sig = event == 0 ? WSTOPSIG(st) : 0;
-        if (!pushed) {
-            j->ev.t_resp_ns = lg_now_ns();
-            lg_push_event(s, &j->ev);
-            pushed = 1;
-        }
-        ptrace(PTRACE_DETACH, w, 0, (void *)(long)sig);
-        break;
-    }
-out:
-    free(j->expect);
-    free(j);
-    lg_worker_done(s);
-    return NULL;
-}
+#include "supervise_exec.h"
 
 /* ---- the handler ------------------------------------------------------------ */
-
-/* argv strings usually sit back to back in one buffer ("a\0b\0c\0"): reading
- * each with its own process_vm_readv of up to a page made a 7,000-argument xargs
- * exec cost ~3 ms (one syscall and a page copy per argument).  This keeps the
- * last chunk read from the caller and serves the next string from it when it
- * starts there; anything else goes through lg_read_str.  A chunk ends at a page
- * end; once an exec's strings have needed a second chunk (they span pages) the
- * next ones take up to LG_STRC_PAGES pages in one call, each page its own
- * remote element: the kernel stops at the first unmapped one and says how many
- * bytes it copied, so nothing is read that a page-by-page read would not have.
- * The bytes are the caller's memory as read once, exactly as before. */
-static int read_str_cached(int pid, struct lg_str_cache *c, unsigned long long addr, char *buf,
-                           size_t cap, size_t *outlen)
-{
-    if (!(c->n > 0 && addr >= c->base && addr < c->base + c->n)) {
-        size_t page_left = 4096 - (size_t)(addr & 4095);
-        struct iovec remote[LG_STRC_PAGES];
-        int pages = c->misses > 0 ? LG_STRC_PAGES : 1;
-        size_t total = 0;
-        for (int i = 0; i < pages; i++) {
-            size_t len = i == 0 ? page_left : 4096;
-            remote[i].iov_base = (void *)(uintptr_t)(addr + total);
-            remote[i].iov_len = len;
-            total += len;
-        }
-        struct iovec local = {c->data, total};
-        c->misses++;
-        ssize_t n = process_vm_readv(pid, &local, 1, remote, (unsigned long)pages, 0);
-        if (n <= 0) {
-            c->n = 0;
-            return n < 0 ? -errno : -EFAULT;
-        }
-        c->base = addr;
-        c->n = (size_t)n;
-    }
-    size_t off = (size_t)(addr - c->base);
-    size_t avail = c->n - off;
-    const char *nul = memchr(c->data + off, '\0', avail);
-    if (nul) {
-        size_t l = (size_t)(nul - (c->data + off));
-        if (l + 1 > cap)
-            return -E2BIG;
-        memcpy(buf, c->data + off, l + 1);
-        *outlen = l;
-        return 0;
-    }
-    /* The string runs past the cached chunk: the page-by-page reader takes it. */
-    c->n = 0;
-    return lg_read_str(pid, addr, buf, cap, outlen);
-}
 
 static void finish(struct lg_sup *s, unsigned long long id, struct lg_event *ev, const char *shown)
 {
@@ -381,12 +75,6 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     int atflags = is_at ? (int)req->data.args[4] : 0;
     char fname[LG_FNAME_MAX];
     char line[LG_TARGET_MAX];
-    size_t flen = 0;
-    /* remote addresses and lengths of what the kernel will copy */
-    unsigned long long raddr[LG_RANGES];
-    size_t rlen[LG_RANGES];
-    int nr = 0;
-    int ranges_overflow = 0;
 
     struct lg_event ev;
     memset(&ev, 0, sizeof ev);
@@ -398,74 +86,11 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     ev.rule = -1;
     lg_count(s, LG_COUNT_EXEC);
 
-    /* One process_vm_readv for the filename's page chunk (into the string
-     * cache: argv[0] is often the same string, or on the same page) and the
-     * argv array's first page chunk; anything it did not bring is read below
-     * as before.  The kernel copies whole remote iovecs or stops: n says which. */
-    unsigned long long ptrs[64];
-    size_t first_cnt = 0;
-    s->strc.n = 0;
-    s->strc.misses = 0;
-    {
-        size_t fleft = 4096 - (size_t)(fptr & 4095);
-        size_t aleft = 4096 - (size_t)(aptr & 4095);
-        size_t acnt = aleft / 8 < 64 ? aleft / 8 : 64;
-        if (acnt == 0)
-            acnt = 1;
-        struct iovec local[2] = {{s->strc.data, fleft}, {ptrs, acnt * 8}};
-        struct iovec remote[2] = {{(void *)(uintptr_t)fptr, fleft},
-                                  {(void *)(uintptr_t)aptr, acnt * 8}};
-        ssize_t got = process_vm_readv(tid, local, 1 + (aptr != 0), remote, 1 + (aptr != 0), 0);
-        if (got >= (ssize_t)fleft) {
-            s->strc.base = fptr;
-            s->strc.n = fleft;
-        }
-        if (aptr != 0 && got == (ssize_t)(fleft + acnt * 8))
-            first_cnt = acnt;
-    }
-    int rc = read_str_cached(tid, &s->strc, fptr, fname, sizeof fname, &flen);
-    int argc = 0;
-    size_t pos = 0;
-    int fail = rc;
-    if (rc == 0)
-        lg_add_range(raddr, rlen, &nr, &ranges_overflow, fptr, flen + 1);
-    /* argv: pointers until NULL, read without crossing a page in one call */
-    unsigned long long p = aptr;
-    while (fail == 0 && aptr != 0) {
-        size_t page_left = 4096 - (size_t)(p & 4095);
-        size_t cnt = page_left / 8 < 64 ? page_left / 8 : 64;
-        if (cnt == 0)
-            cnt = 1;
-        if (p == aptr && first_cnt == cnt)
-            first_cnt = 0;  /* the first chunk came with the filename */
-        else
-            fail = lg_read_mem(tid, p, ptrs, cnt * 8);
-        if (fail)
-            break;
-        lg_add_range(raddr, rlen, &nr, &ranges_overflow, p, cnt * 8);
-        size_t k;
-        for (k = 0; k < cnt; k++) {
-            if (ptrs[k] == 0)
-                break;
-            if (argc >= s->judge->argv.cap) {
-                fail = -E2BIG;
-                break;
-            }
-            size_t l = 0;
-            fail = read_str_cached(tid, &s->strc, ptrs[k], s->judge->cmd + pos, LG_CMD_MAX - pos, &l);
-            if (fail)
-                break;
-            s->judge->argv.w[argc] = s->judge->cmd + pos;
-            s->judge->argv.len[argc] = (int)l;
-            argc++;
-            lg_add_range(raddr, rlen, &nr, &ranges_overflow, ptrs[k], l + 1);
-            pos += l + 1;
-        }
-        if (fail || k < cnt)
-            break;
-        p += cnt * 8;
-    }
-    s->judge->argv.n = argc;
+    size_t flen = 0;
+    int rc;  /* the filename's read: 0, or -errno */
+    struct lg_exec_ranges r = {.n = 0, .overflow = 0};
+    int fail = lg_exec_read(s, tid, fptr, aptr, fname, &flen, &rc, &r);
+    int argc = s->judge->argv.n;
     LG_PHASE(LG_PH_READ);
     /* The caller's pidfd, opened (or its kept one asked) before the check
      * below: what is asked through it afterwards is about the caller
@@ -600,7 +225,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         ev.rule = -1;
         inherit_admit = 1;
     } else if (have_stat && lg_caller_id(after->pidfd, who) == 0 &&
-               inherited(s, pid, ppid, who->id) == 1) {
+               lg_exec_inherited(s, pid, ppid, who->id) == 1) {
         ev.result = LG_EFFECT_ALLOW;
         ev.flags |= LG_EV_INHERITED;
         inherit_admit = 1;
@@ -663,9 +288,9 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
     if (!racy && lg_vfork_sharers_racy(tid, ppid))
         racy = 1;  /* vfork child whose parent's other threads share these pages */
     LG_PHASE(LG_PH_VFORK);
-    if (!racy && ranges_overflow)
+    if (!racy && r.overflow)
         racy = 1;
-    if (!racy && lg_ranges_racy(tid, raddr, rlen, nr, &after->maps_fd))
+    if (!racy && lg_ranges_racy(tid, r.addr, r.len, r.n, &after->maps_fd))
         racy = 1;
     LG_PHASE(LG_PH_RACY);
     if (!racy) {
@@ -678,31 +303,12 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         return;
     }
     lg_count(s, LG_COUNT_SLOWPATH);
-    struct exec_job *j = calloc(1, sizeof *j);
-    if (!j || (!obj->expect && lg_exec_expect(obj, &s->judge->argv) < 0)) {
-        free(j);
+    /* The racy path: a worker verifies the new image (supervise_exec_verify.c) and
+     * answers; without one the exec is refused (fail closed). */
+    int vrc = lg_exec_verify_start(s, req->id, tid, obj, &ev);
+    if (vrc < 0) {
         ev.result = LG_EFFECT_DENY;
-        ev.err = ENOMEM;
-        ev.flags |= LG_EV_FAILCLOSED;
-        finish(s, req->id, &ev, line);
-        return;
-    }
-    j->s = s;
-    j->id = req->id;
-    j->tid = tid;
-    j->dev = obj->dev;
-    j->ino = obj->ino;
-    j->expect = obj->expect;  /* the worker owns it now */
-    j->expect_len = obj->expect_len;
-    obj->expect = NULL;
-    j->ev = ev;
-    j->ev.flags |= LG_EV_VERIFIED;
-    int wrc = lg_spawn_worker(s, exec_worker, j);
-    if (wrc < 0) {
-        free(j->expect);
-        free(j);
-        ev.result = LG_EFFECT_DENY;
-        ev.err = EAGAIN;
+        ev.err = -vrc;
         ev.flags |= LG_EV_FAILCLOSED;
         finish(s, req->id, &ev, line);
     }
@@ -720,7 +326,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
      * The admission's identity comes from the pidfd opened before ID_VALID, so
      * it names the caller even if it has exited and its pid been reused since. */
     if (after.admit && lg_caller_id(after.pidfd, &after.who) == 0)
-        admit(s, after.pid, after.who.id, after.inherit);
+        lg_exec_admit(s, after.pid, after.who.id, after.inherit);
     /* After the kernel's ENOENT the caller tries its next $PATH entry: its pidfd
      * is kept for that notification (supervise_caller.c).  Otherwise it is closed:
      * a fork+exec caller rarely asks again, and keeping every caller's pidfd showed
