@@ -5,13 +5,15 @@
  * the only reader of the listener.  Workers (blocking connects, verification
  * of racy execs) answer the notification they were handed and nothing else.
  *
- * This file: the context, the loop, answering the kernel, the denial line.
+ * This file: the context, the loop, answering the kernel.
  * One concern per file beside it:
+ *   supervise_denial.c the denial line on the sandbox's stderr (escaped, with its fix)
  *   supervise_ring.c   the event ring Python drains, the counters
  *   supervise_pool.c   worker threads and pools
  *   supervise_mem.c    reading a caller's memory, normalising paths
  *   supervise_creds.c  acting with the caller's credentials
  *   supervise_exec.c, supervise_net.c, supervise_open.c  the handlers
+ *                      (supervise_exec.h: the exec handler's parts)
  *   supervise_exec_obj.c, supervise_exec_stable.c, supervise_exec_racy.c,
  *   supervise_caller.c  what an exec runs, whether the agent can change it,
  *                      whether its bytes can change, who its caller is
@@ -20,7 +22,8 @@
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
  *   supervise_bench.h  where an exec decision's time goes, compiled in only for
- *                      bench/exec_ab.py --phases (-DLG_BENCH_PHASES)
+ *                      bench/exec_ab.py --phases (-DLG_BENCH_PHASES); its
+ *                      recorder in supervise_bench.c
  *
  * Python side: sandbox/supervise/supervisor.py.
  */
@@ -40,88 +43,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 
 #include "kernel_compat.h"
 #include "supervise_bench.h"
 #include "supervise_int.h"
 #include "supervise_open_bench.h"
-
-#ifdef LG_BENCH_PHASES
-/* bench only (supervise_bench.h): the loop thread's phase times, per notification */
-#define LG_PH_SAMPLES 8192
-static unsigned ph_cur[LG_PH_N], ph_samp[LG_PH_N][LG_PH_SAMPLES];
-static unsigned long long ph_last, ph_n;
-static unsigned long long ph_poll_ns, ph_recv_ns;  /* this notification's (open pieces) */
-
-void lg_bench_phase_marks(unsigned long long *poll_ns, unsigned long long *recv_ns)
-{
-    *poll_ns = ph_poll_ns;
-    *recv_ns = ph_recv_ns;
-}
-
-static unsigned long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
-}
-
-static void ph_flush(void)
-{
-    if (ph_n > 0 && ph_n <= LG_PH_SAMPLES)
-        for (int k = 0; k < LG_PH_N; k++)
-            ph_samp[k][ph_n - 1] = ph_cur[k];
-    memset(ph_cur, 0, sizeof ph_cur);
-}
-
-void lg_bench_phase_start(void)
-{
-    ph_flush();
-    ph_last = mono_ns();
-    ph_poll_ns = ph_last;
-    ph_n++;
-}
-
-void lg_bench_phase(int k)
-{
-    unsigned long long t = mono_ns();
-    ph_cur[k] += (unsigned)(t - ph_last);
-    ph_last = t;
-    if (k == LG_PH_WAKE)
-        ph_recv_ns = t;
-}
-
-static int cmp_u(const void *a, const void *b)
-{
-    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
-    return x < y ? -1 : x > y;
-}
-
-void lg_bench_phases_dump(void)
-{
-    static const char *const names[LG_PH_N] = {
-        "wake", "read", "pidfd", "valid", "ident", "judge", "resolve",
-        "spell", "head", "stable", "threads", "vfork", "maps", "answer", "after"};
-    const char *path = getenv("LG_BENCH_PHASES_OUT");
-    ph_flush();
-    size_t n = ph_n < LG_PH_SAMPLES ? (size_t)ph_n : LG_PH_SAMPLES;
-    FILE *f = path && n > 0 ? fopen(path, "a") : NULL;
-    if (f) {
-        struct timespec cpu;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-        fprintf(f, "{\"n\": %zu, \"loop_cpu_per\": %.2f", n,
-                ((double)cpu.tv_sec * 1e9 + (double)cpu.tv_nsec) / (double)n / 1000.0);
-        for (int k = 0; k < LG_PH_N; k++) {
-            qsort(ph_samp[k], n, sizeof ph_samp[k][0], cmp_u);
-            fprintf(f, ", \"%s\": %.2f", names[k], ph_samp[k][n / 2] / 1000.0);
-        }
-        fprintf(f, "}\n");
-        fclose(f);
-    }
-    ph_n = 0;
-}
-#endif
 
 static void set_err(char *err, int errlen, const char *what, int e)
 {
@@ -217,189 +143,6 @@ int lg_send_resp(struct lg_sup *s, unsigned long long id, long long val, int err
         return -e;
     }
     return 0;
-}
-
-/* FNV-1a over action and target: the "distinct denial" key. */
-static unsigned long long denial_key(const char *action, const char *target, int rule)
-{
-    unsigned long long h = 1469598103934665603ULL;
-    for (const char *p = action; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (const char *p = target; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h ^= (unsigned long long)(unsigned)rule;
-    return h ? h : 1;
-}
-
-/* Length of the valid UTF-8 sequence at `p` (at most `n` bytes), 0 if invalid.
- * Overlong forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; min = 0x800; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; cp = c & 0x07; }
-    else return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* Copy agent-controlled `in` into `out` (capacity `cap`, NUL-terminated) so that it
- * cannot drive the terminal that reads the sandbox's stderr: C0 controls (ESC, CR,
- * LF...), DEL, C1 controls (U+0080..U+009F, which some terminals obey) and bytes that
- * are not valid UTF-8 become `\xNN`; `"` and `\` are escaped too, since the target
- * is shown between quotes.  One denial is one line.  Truncates with "..." when the
- * escaped text does not fit. */
-void lg_escape_shown(char *out, size_t cap, const char *in)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)in;
-    size_t n = strlen(in);
-    size_t o = 0;
-    if (cap < 4) {
-        if (cap)
-            out[0] = 0;
-        return;
-    }
-    for (size_t i = 0; i < n;) {
-        char buf[16];
-        size_t blen = 0;
-        size_t step = 1;
-        unsigned char c = p[i];
-        size_t u = c >= 0x80 ? utf8_len(p + i, n - i) : 0;
-        if (c == '"' || c == '\\') {
-            buf[0] = '\\';
-            buf[1] = (char)c;
-            blen = 2;
-        } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && u == 0) ||
-                   (u == 2 && c == 0xc2 && p[i + 1] < 0xa0)) {
-            /* a control, an invalid byte, or a C1 control encoded as U+0080..U+009F */
-            size_t k = (u == 2) ? 2 : 1;
-            for (size_t j = 0; j < k; j++) {
-                buf[blen++] = '\\';
-                buf[blen++] = 'x';
-                buf[blen++] = hex[p[i + j] >> 4];
-                buf[blen++] = hex[p[i + j] & 0xf];
-            }
-            step = k;
-        } else if (u > 0) {
-            memcpy(buf, p + i, u);
-            blen = u;
-            step = u;
-        } else {
-            buf[0] = (char)c;
-            blen = 1;
-        }
-        if (o + blen + 4 > cap) {  /* room for "..." and the NUL */
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        memcpy(out + o, buf, blen);
-        o += blen;
-        i += step;
-    }
-    out[o] = 0;
-}
-
-/* 1 when the n bytes at p can stand verbatim between single quotes in the hint: they
- * mean themselves to the policy (no glob character; `[` `]` only in a destination's
- * `[v6]:port`), to a shell (no quote, no space) and to a terminal (no control byte). */
-static int hint_safe(const char *p, size_t n, int brackets)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '/' || c == '.' || c == '_' || c == '-' || c == '+' || c == '@' ||
-                 c == ':' || c == ',' || c == '=' || c == '~' || c == '%' ||
-                 (brackets && (c == '[' || c == ']'));
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-/* The fix a default deny teaches: ` — allow with: landgate allow shell_exec 'od *'`
- * (the program, with ` *` when it had arguments), the exact path of a file, the
- * destination as recorded.  Empty when the target cannot be written as a pattern
- * that means exactly it (then the line names the rule and nothing else). */
-static void denial_hint(char *out, size_t cap, const char *action, const char *target)
-{
-    size_t n = strlen(target);
-    const char *more = "";
-    int brackets = 0;
-    out[0] = 0;
-    if (strcmp(action, "shell_exec") == 0) {
-        const char *sp = strchr(target, ' ');
-        if (sp) {
-            n = (size_t)(sp - target);
-            more = " *";
-        }
-    } else if (strcmp(action, "network") == 0) {
-        if (strncmp(target, "unix:", 5) == 0 && target[5] != '/')
-            return; /* an abstract socket: the policy has no pattern for it */
-        brackets = 1;
-    }
-    if (n > 200 || !hint_safe(target, n, brackets))
-        return;
-    snprintf(out, cap, " \xe2\x80\x94 allow with: landgate allow %s '%.*s%s'", action, (int)n,
-             target, more);
-}
-
-/* Once per distinct denial: `landgate: denied shell_exec "curl x" (rule 4, policy.yaml:21)`
- * on the sandbox's stderr, before the caller sees the error; when a policy allow could
- * admit it (the block's default denied it), the line ends with the fix. */
-void lg_report_denial(struct lg_sup *s, const char *action, const char *target, int rule)
-{
-    if (s->stderr_fd < 0)
-        return;
-    unsigned long long key = denial_key(action, target, rule);
-    pthread_mutex_lock(&s->report_lock);
-    unsigned idx = (unsigned)(key % LG_REPORTED_CAP);
-    for (unsigned probe = 0; probe < LG_REPORTED_CAP; probe++) {
-        unsigned k = (idx + probe) % LG_REPORTED_CAP;
-        if (s->reported[k] == key) {
-            pthread_mutex_unlock(&s->report_lock);
-            return;  /* already said */
-        }
-        if (s->reported[k] == 0) {
-            s->reported[k] = key;
-            break;
-        }
-    }  /* a full set reports again: better repeated than silent */
-    pthread_mutex_unlock(&s->report_lock);
-    char line[LG_TARGET_MAX + 512];
-    char shown[201];
-    lg_escape_shown(shown, sizeof shown, target);
-    char hint[300];
-    hint[0] = 0;
-    if (rule >= 0 && rule < s->t.n_refs && s->t.hints && s->t.hints[rule])
-        denial_hint(hint, sizeof hint, action, target);
-    int len;
-    if (rule >= 0)
-        len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)%s\n", action, shown,
-                       lg_ref(s, rule), hint);
-    else
-        len = snprintf(line, sizeof line, "landgate: denied %s \"%s\" (%s)\n", action, shown, "supervisor could not judge it");
-    if (len > 0) {
-        size_t w = (size_t)len < sizeof line ? (size_t)len : sizeof line - 1;
-        ssize_t r = write(s->stderr_fd, line, w);
-        (void)r;  /* best effort: the errno and the audit entry carry the denial too */
-    }
 }
 
 /* ---- context -------------------------------------------------------------- */
