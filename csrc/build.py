@@ -46,7 +46,7 @@ MODULES: dict[str, list[str]] = {
     "launch": ["launch.c", "launch_wire.c"],
     "supervise": ["supervise.c", "supervise_denial.c", "supervise_bench.c",
                   "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
-                  "supervise_creds.c", "glob.c", "judge_exec.c", "judge_path.c",
+                  "supervise_creds.c", "glob.c", "judge_exec.c", "judge_shell.c", "judge_path.c",
                   "supervise_exec.c", "supervise_exec_read.c", "supervise_exec_admit.c",
                   "supervise_exec_verify.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_stable.c",
                   "supervise_exec_racy.c",

@@ -19,13 +19,16 @@
  * permit); allow if the innermost form of every chain matches an allow rule
  * (or, for a shell, every segment of its string does); else undecided, and
  * the caller applies inheritance or the default.
+ *
+ * The shell -c string's tokeniser is apart (judge_shell.c; judge_exec_int.h holds
+ * what the two share): it is a lexer of its own, and this file is the judgement.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervise_int.h"
+#include "judge_exec_int.h"
 
 /* ---- words and lines ---------------------------------------------------- */
 
@@ -36,15 +39,6 @@ const char *lg_basename(const char *p, int len, int *outlen)
         i--;
     *outlen = len - i;
     return p + i;
-}
-
-/* Is the word (len bytes) one of the compiled names / options in list? */
-static bool in_list(const unsigned *const *list, int n, const char *w, int len)
-{
-    for (int i = 0; i < n; i++)
-        if (!lg_glob_rejects(list[i], w, (size_t)len) && lg_glob_match(list[i], w, (size_t)len, 0))
-            return true;
-    return false;
 }
 
 static bool word_is(const char *w, int len, const char *lit)
@@ -151,9 +145,9 @@ static int unwrap(const struct lg_words *w, int k, const struct lg_wrapper *wr)
             break;
         }
         if (alen > 1 && a[0] == '-') {
-            if (in_list(wr->stop_opts, wr->n_stop_opts, a, alen))
+            if (lg_in_list(wr->stop_opts, wr->n_stop_opts, a, alen))
                 return -1;
-            if (in_list(wr->arg_opts, wr->n_arg_opts, a, alen))
+            if (lg_in_list(wr->arg_opts, wr->n_arg_opts, a, alen))
                 i++;
             i++;
             continue;
@@ -179,7 +173,7 @@ static int shell_string(const struct lg_syntax *sx, const struct lg_words *w, in
         if (word_is(a, alen, "--"))
             return c && i + 1 < w->n ? i + 1 : -1;
         if (alen > 1 && (a[0] == '-' || a[0] == '+')) {
-            if (in_list(sx->shell_arg_opts, sx->n_shell_arg_opts, a, alen))
+            if (lg_in_list(sx->shell_arg_opts, sx->n_shell_arg_opts, a, alen))
                 i++;
             else if (a[0] == '-' && a[1] != '-' && memchr(a, 'c', (size_t)alen))
                 c = true;
@@ -190,252 +184,11 @@ static int shell_string(const struct lg_syntax *sx, const struct lg_words *w, in
     return -1;
 }
 
-struct judgement {
-    const struct lg_tables *t;
-    const struct lg_syntax *sx;
-    struct lg_judge *b;  /* buffers */
-    int denied;          /* a form matched a deny rule */
-    int deny_rule;
-    int all_allowed;     /* every required innermost form matched an allow rule */
-    int allow_rule;
-    int inherit;         /* AND of the allow rules' inherit */
-    unsigned flags;
-    int toolong;
-    int has_by_path;     /* some rule names its program by path: build exe lines */
-};
-
-static void judge_chain(struct judgement *j, const struct lg_words *w, const char *name0, int n0len,
-                        const char *exe, int depth);
-
-/* Tokenise a shell string into simple commands and judge each one.
- * Returns true if every segment was judged allowed. */
-static bool judge_shell_string(struct judgement *j, const char *str, int len, int depth)
-{
-    if (depth >= j->sx->depth || depth >= LG_DEPTH_MAX)
-        return false;
-    struct lg_words *w = &j->b->segw[depth];
-    char *buf = j->b->seg + (size_t)depth * LG_CMD_MAX;
-    size_t bpos = 0;
-    bool all = true;
-    bool any = false;
-    int i = 0;
-    w->n = 0;
-    j->flags |= LG_EV_SHELL;
-
-    /* State of the current word. */
-    bool in_word = false, skip_next = false, at_start = true, drop_segment = false;
-    size_t wstart = 0;
-    char heredoc[64];
-    size_t heredoc_len = 0;
-    bool pending_heredoc = false;
-
-#define FLUSH_WORD()                                                                   \
-    do {                                                                               \
-        if (in_word) {                                                                 \
-            buf[bpos++] = '\0';                                                        \
-            if (skip_next) {                                                           \
-                if (pending_heredoc && heredoc_len == 0) {                             \
-                    size_t hl = bpos - 1 - wstart;                                     \
-                    if (hl >= sizeof heredoc)                                          \
-                        hl = sizeof heredoc - 1;                                       \
-                    memcpy(heredoc, buf + wstart, hl);                                 \
-                    heredoc_len = hl;                                                  \
-                }                                                                      \
-                skip_next = false;                                                     \
-            } else if (!drop_segment) {                                                \
-                const char *wp = buf + wstart;                                         \
-                int wl = (int)(bpos - 1 - wstart);                                     \
-                bool assign = false;                                                   \
-                if (at_start) {                                                        \
-                    const char *eq = memchr(wp, '=', (size_t)wl);                      \
-                    assign = eq != NULL && eq != wp;                                   \
-                    for (const char *q = wp; assign && q < eq; q++)                    \
-                        if (!(*q == '_' || (*q >= 'A' && *q <= 'Z') ||                 \
-                              (*q >= 'a' && *q <= 'z') || (q > wp && *q >= '0' && *q <= '9'))) \
-                            assign = false;                                            \
-                }                                                                      \
-                bool keyword = at_start && !assign &&                                  \
-                               in_list(j->sx->keywords, j->sx->n_keywords, wp, wl);    \
-                if (at_start && !assign &&                                             \
-                    in_list(j->sx->compound, j->sx->n_compound, wp, wl))               \
-                    drop_segment = true;                                               \
-                else if (!assign && !keyword) {                                        \
-                    if (w->n >= w->cap) {                                              \
-                        j->toolong = 1;                                                \
-                        return false;                                                  \
-                    }                                                                  \
-                    w->w[w->n] = wp;                                                   \
-                    w->len[w->n] = wl;                                                 \
-                    w->n++;                                                            \
-                    at_start = false;                                                  \
-                }                                                                      \
-            }                                                                          \
-            in_word = false;                                                           \
-        }                                                                              \
-    } while (0)
-
-#define END_SEGMENT()                                                                  \
-    do {                                                                               \
-        FLUSH_WORD();                                                                  \
-        if (w->n > 0) {                                                                \
-            int save_allowed = j->all_allowed;                                         \
-            j->all_allowed = 1;                                                        \
-            int b0len;                                                                 \
-            const char *b0 = lg_basename(w->w[0], w->len[0], &b0len);                  \
-            judge_chain(j, w, b0, b0len, NULL, depth + 1);                                   \
-            if (!j->all_allowed)                                                       \
-                all = false;                                                           \
-            j->all_allowed = save_allowed;                                             \
-            any = true;                                                                \
-            /* the segment's words are done: reuse the space (recursion used depth+1) */ \
-        }                                                                              \
-        w->n = 0;                                                                      \
-        at_start = true;                                                               \
-        drop_segment = false;                                                          \
-        skip_next = false;                                                             \
-    } while (0)
-
-#define PUT(ch)                                                                        \
-    do {                                                                               \
-        if (bpos + 2 >= LG_CMD_MAX) {                                                  \
-            j->toolong = 1;                                                            \
-            return false;                                                              \
-        }                                                                              \
-        if (!in_word) {                                                                \
-            in_word = true;                                                            \
-            wstart = bpos;                                                             \
-        }                                                                              \
-        buf[bpos++] = (ch);                                                            \
-    } while (0)
-
-    while (i < len) {
-        char c = str[i];
-        if (c == '\n' && pending_heredoc && heredoc_len > 0) {
-            /* skip the here-document body up to its delimiter line */
-            END_SEGMENT();
-            i++;
-            while (i < len) {
-                int e = i;
-                while (e < len && str[e] != '\n')
-                    e++;
-                int ll = e - i;
-                const char *lp = str + i;
-                while (ll > 0 && *lp == '\t') {
-                    lp++;
-                    ll--;
-                }
-                i = e < len ? e + 1 : e;
-                if ((size_t)ll == heredoc_len && memcmp(lp, heredoc, heredoc_len) == 0)
-                    break;
-            }
-            pending_heredoc = false;
-            heredoc_len = 0;
-            continue;
-        }
-        if (c == ' ' || c == '\t') {
-            FLUSH_WORD();
-            i++;
-            continue;
-        }
-        if (c == '#' && !in_word) {
-            while (i < len && str[i] != '\n')
-                i++;
-            continue;
-        }
-        if (c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '`') {
-            END_SEGMENT();
-            i++;
-            continue;
-        }
-        if (c == '$' && i + 1 < len && str[i + 1] == '(') {
-            END_SEGMENT();
-            i += 2;
-            continue;
-        }
-        if (c == '<' || c == '>') {
-            /* a redirection: drop a preceding fd number, skip the operator and its target */
-            if (in_word) {
-                bool digits = true;
-                for (size_t q = wstart; q < bpos; q++)
-                    if (buf[q] < '0' || buf[q] > '9')
-                        digits = false;
-                if (digits) {
-                    bpos = wstart;
-                    in_word = false;
-                } else {
-                    FLUSH_WORD();
-                }
-            }
-            if (c == '<' && i + 1 < len && str[i + 1] == '<') {
-                pending_heredoc = true;
-                heredoc_len = 0;
-            }
-            if ((c == '<' || c == '>') && i + 1 < len && str[i + 1] == '(') {
-                END_SEGMENT();  /* process substitution */
-                i += 2;
-                continue;
-            }
-            while (i < len && (str[i] == '<' || str[i] == '>' || str[i] == '&' || str[i] == '|' ||
-                               str[i] == '-'))
-                i++;
-            skip_next = true;
-            continue;
-        }
-        if (c == '\\' && i + 1 < len) {
-            if (str[i + 1] != '\n')
-                PUT(str[i + 1]);
-            i += 2;
-            continue;
-        }
-        if (c == '\'') {
-            PUT('\0');
-            bpos--;  /* an empty '' is still a word */
-            i++;
-            while (i < len && str[i] != '\'')
-                PUT(str[i++]);
-            i++;
-            continue;
-        }
-        if (c == '"') {
-            PUT('\0');
-            bpos--;
-            i++;
-            while (i < len && str[i] != '"') {
-                if (str[i] == '\\' && i + 1 < len &&
-                    (str[i + 1] == '"' || str[i + 1] == '\\' || str[i + 1] == '$' || str[i + 1] == '`')) {
-                    PUT(str[i + 1]);
-                    i += 2;
-                    continue;
-                }
-                if (str[i] == '`' || (str[i] == '$' && i + 1 < len && str[i + 1] == '(')) {
-                    /* command substitution inside quotes: judge what follows as
-                     * a command (approximate: the quote state restarts) */
-                    i += str[i] == '`' ? 1 : 2;
-                    break;
-                }
-                PUT(str[i++]);
-            }
-            if (i < len && str[i] == '"')
-                i++;
-            else
-                END_SEGMENT();
-            continue;
-        }
-        PUT(c);
-        i++;
-    }
-    END_SEGMENT();
-#undef PUT
-#undef END_SEGMENT
-#undef FLUSH_WORD
-    return any && all;
-}
-
 /* Judge the chain that starts at words[0] named name0: the form itself, each
  * unwrapped form, and the -c string of an innermost shell.  exe: the path of
  * the executed file for the first form (NULL: words[0] if it is a path). */
-static void judge_chain(struct judgement *j, const struct lg_words *w, const char *name0, int n0len,
-                        const char *exe, int depth)
+void lg_judge_chain(struct judgement *j, const struct lg_words *w, const char *name0, int n0len,
+                    const char *exe, int depth)
 {
     int k = 0;
     const char *name = name0;
@@ -471,11 +224,11 @@ static void judge_chain(struct judgement *j, const struct lg_words *w, const cha
     }
     /* r is the innermost form's result */
     bool allowed = r.effect == LG_EFFECT_ALLOW;
-    if (in_list(j->sx->shells, j->sx->n_shells, name, nlen)) {
+    if (lg_in_list(j->sx->shells, j->sx->n_shells, name, nlen)) {
         int si = shell_string(j->sx, w, k);
         if (si >= 0) {
             int save_rule = j->allow_rule, save_inh = j->inherit;
-            bool segs = judge_shell_string(j, w->w[si], w->len[si], depth);
+            bool segs = lg_judge_shell_string(j, w->w[si], w->len[si], depth);
             if (!allowed && segs) {
                 allowed = true;  /* every simple command of the string is allowed */
                 r.rule = j->allow_rule != save_rule ? j->allow_rule : r.rule;
@@ -514,15 +267,15 @@ void lg_judge_words(struct lg_judge *b, const struct lg_tables *t, const char *f
         struct lg_words w1 = {(const char **)none, nonelen, 1, 1};
         int fl;
         const char *fb = lg_basename(filename ? filename : "", filename ? (int)strlen(filename) : 0, &fl);
-        judge_chain(&j, &w1, fb, fl, exe, 0);
+        lg_judge_chain(&j, &w1, fb, fl, exe, 0);
     } else {
         int a0len;
         const char *a0 = lg_basename(argv->w[0], argv->len[0], &a0len);
-        judge_chain(&j, argv, a0, a0len, exe, 0);
+        lg_judge_chain(&j, argv, a0, a0len, exe, 0);
         int flen = 0;
         const char *fb = filename ? lg_basename(filename, (int)strlen(filename), &flen) : NULL;
         if (flen > 0 && (flen != a0len || memcmp(fb, a0, (size_t)flen) != 0))
-            judge_chain(&j, argv, fb, flen, exe, 0);
+            lg_judge_chain(&j, argv, fb, flen, exe, 0);
     }
     v->flags = j.flags;
     if (j.toolong) {
