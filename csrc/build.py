@@ -43,7 +43,7 @@ COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing",
 
 MODULES: dict[str, list[str]] = {
     "probe": ["probe.c"],
-    "launch": ["launch.c", "launch_wire.c"],
+    "launch": ["launch.c", "launch_child.c", "launch_wire.c"],
     "supervise": ["supervise.c", "supervise_denial.c", "supervise_bench.c",
                   "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
                   "supervise_creds.c", "glob.c", "judge_exec.c", "judge_shell.c", "judge_path.c",

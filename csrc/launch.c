@@ -9,6 +9,9 @@
  * handler of landgate's runs on its stack.  No copy of landgate's heap is ever made:
  * there is no page table to copy and no copy-on-write fault afterwards, in landgate or
  * the child.  Nothing here calls exit() in the parent.
+ *
+ * This file makes the child (the memfd, the clone, the loopback namespace made ahead);
+ * the conversation with it afterwards, over the sync socket, is launch_child.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -30,7 +32,7 @@
 
 #include "kernel_compat.h"
 #include "launch_api.h"
-#include "launch_wire.h"
+#include "launch_int.h"
 
 /* 6.3: a memfd that can never be made executable. */
 #ifndef MFD_NOEXEC_SEAL
@@ -39,13 +41,6 @@
 
 /* The clone's stack: it runs a handful of system calls before its execve. */
 #define LG_CLONE_STACK (64 * 1024)
-
-static int report(char *err, int errlen, const char *step, int e)
-{
-    if (err && errlen > 0)
-        snprintf(err, (size_t)errlen, "%s: %s", step, strerror(e));
-    return -e;
-}
 
 /* ---- the spec's memfd ------------------------------------------------------ */
 
@@ -187,7 +182,7 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     child->init_pidfd = child->sock = child->go_fd = child->listener_fd = child->ruleset_fd = -1;
     child->agent_pid = -1;
     if (!spec->init_helper)
-        return report(err, errlen, "spawn: no init program", EINVAL);
+        return lg_launch_report(err, errlen, "spawn: no init program", EINVAL);
     int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
     if (spec->ns_flags & LG_NS_USER) flags |= CLONE_NEWUSER;
     if (spec->ns_flags & LG_NS_MOUNT) flags |= CLONE_NEWNS;
@@ -198,28 +193,28 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
          * with its bounding set dropped, holds no CAP_NET_ADMIN over it.  Joining a
          * prepared namespace as well makes no sense. */
         if (spec->netns_fd >= 0)
-            return report(err, errlen, "LG_NS_NET with netns_fd", EINVAL);
+            return lg_launch_report(err, errlen, "LG_NS_NET with netns_fd", EINVAL);
         flags |= CLONE_NEWNET;
     }
     if ((spec->ns_flags & LG_NS_NET_INIT) &&
         (spec->netns_fd >= 0 || (spec->ns_flags & (LG_NS_NET | LG_NS_USER))))
-        return report(err, errlen, "LG_NS_NET_INIT with another network namespace or a user "
+        return lg_launch_report(err, errlen, "LG_NS_NET_INIT with another network namespace or a user "
                                    "namespace", EINVAL);
     /* sv[0], go[1]: landgate's; sv[1], go[0], memfd: the child's (closed here after). */
     int fds[5] = { -1, -1, -1, -1, -1 };
     int *sv = fds, *go = fds + 2;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return report(err, errlen, "socketpair", errno);
+        return lg_launch_report(err, errlen, "socketpair", errno);
     int one = 1;
     if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
         int e = errno;
         close_all(fds, 5);
-        return report(err, errlen, "setsockopt SO_PASSCRED", e);
+        return lg_launch_report(err, errlen, "setsockopt SO_PASSCRED", e);
     }
     if (pipe2(go, O_CLOEXEC) != 0) {
         int e = errno;
         close_all(fds, 5);
-        return report(err, errlen, "pipe2", e);
+        return lg_launch_report(err, errlen, "pipe2", e);
     }
     const char *step = "spec";
     fds[4] = spec_memfd(spec, &step);
@@ -227,7 +222,7 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
         int e = -fds[4];
         fds[4] = -1;
         close_all(fds, 5);
-        return report(err, errlen, step, e);
+        return lg_launch_report(err, errlen, step, e);
     }
     struct lg_clone_args a;
     memset(&a, 0, sizeof a);
@@ -263,13 +258,13 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     if (stack == MAP_FAILED) {
         int e = errno;
         close_all(fds, 5);
-        return report(err, errlen, "mmap (clone stack)", e);
+        return lg_launch_report(err, errlen, "mmap (clone stack)", e);
     }
     if (mprotect(stack, (size_t)page, PROT_NONE) != 0) {
         int e = errno;
         munmap(stack, len);
         close_all(fds, 5);
-        return report(err, errlen, "mprotect (clone stack guard)", e);
+        return lg_launch_report(err, errlen, "mprotect (clone stack guard)", e);
     }
     /* Every signal blocked in this thread across the clone: the clone inherits the mask
      * and keeps it through its execve (init unblocks once its forwarders are in place),
@@ -280,7 +275,7 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     if (mrc != 0) {
         munmap(stack, len);
         close_all(fds, 5);
-        return report(err, errlen, "pthread_sigmask", mrc);
+        return lg_launch_report(err, errlen, "pthread_sigmask", mrc);
     }
     int pidfd = -1;
     int pid = clone(exec_init, stack + len, flags, &a, &pidfd);
@@ -291,7 +286,7 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     int child_fds[3] = { sv[1], go[0], fds[4] };
     if (pid < 0) {
         close_all(fds, 5);
-        return report(err, errlen, "clone", clone_errno);
+        return lg_launch_report(err, errlen, "clone", clone_errno);
     }
     child->init_pid = pid;
     child->init_pidfd = pidfd;
@@ -300,170 +295,10 @@ int lg_spawn(const struct lg_spawn_spec *spec, struct lg_child *child, char *err
     int rc = 0;
     for (int i = 0; i < 3; i++)
         if (close(child_fds[i]) != 0 && rc == 0)
-            rc = report(err, errlen, "close the child's fds (parent)", errno);
+            rc = lg_launch_report(err, errlen, "close the child's fds (parent)", errno);
     if (mrc != 0 && rc == 0)
-        rc = report(err, errlen, "pthread_sigmask (restore)", mrc);
+        rc = lg_launch_report(err, errlen, "pthread_sigmask (restore)", mrc);
     return rc;
-}
-
-/* One message and, when present, the sender's pid from SCM_CREDENTIALS. */
-static int recv_msg(int sock, struct lg_msg *m, pid_t *sender, int flags)
-{
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(struct ucred))];
-    } cbuf;
-    struct iovec iov = { .iov_base = m, .iov_len = sizeof *m };
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf.buf;
-    mh.msg_controllen = sizeof cbuf.buf;
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
-    if (n == 0)
-        return 0;
-    if ((size_t)n != sizeof *m)
-        return -EPROTO;
-    *sender = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-            struct ucred uc;
-            memcpy(&uc, CMSG_DATA(c), sizeof uc);
-            *sender = uc.pid;
-        }
-    }
-    return 1;
-}
-
-static int error_from(const struct lg_msg *m, char *err, int errlen)
-{
-    struct lg_msg copy = *m;
-    copy.step[sizeof copy.step - 1] = '\0';
-    return report(err, errlen, copy.step, copy.err ? copy.err : EIO);
-}
-
-int lg_wait_ready(struct lg_child *child, char *err, int errlen)
-{
-    for (;;) {
-        struct lg_msg m;
-        pid_t sender = -1;
-        int rc = recv_msg(child->sock, &m, &sender, 0);
-        if (rc < 0)
-            return report(err, errlen, "recvmsg (launcher)", -rc);
-        if (rc == 0)
-            return report(err, errlen, "launcher", ECHILD); /* died without a word */
-        switch (m.kind) {
-        case LG_MSG_ERROR:
-            return error_from(&m, err, errlen);
-        case LG_MSG_PID:
-            if (sender <= 0)
-                return report(err, errlen, "SCM_CREDENTIALS", EPROTO);
-            child->agent_pid = sender;
-            break;
-        case LG_MSG_RULESET:
-            if (child->agent_pid <= 0 || m.value < 0)
-                return report(err, errlen, "ruleset before pid", EPROTO);
-            {
-                /* As for the listener below: the agent waits for go, its pid is pinned. */
-                long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
-                if (pfd < 0)
-                    return report(err, errlen, "pidfd_open", errno);
-                long rfd = syscall(__NR_pidfd_getfd, (int)pfd, m.value, 0);
-                int e = errno;
-                close((int)pfd);
-                if (rfd < 0)
-                    return report(err, errlen, "pidfd_getfd (Landlock ruleset)", e);
-                child->ruleset_fd = (int)rfd;
-            }
-            break;
-        case LG_MSG_LISTENER:
-            child->ll_skipped = m.err;
-            if (m.value < 0)
-                return 0;
-            if (child->agent_pid <= 0)
-                return report(err, errlen, "listener before pid", EPROTO);
-            {
-                /* The agent is blocked on the go pipe, so its pid cannot be reused yet. */
-                long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
-                if (pfd < 0)
-                    return report(err, errlen, "pidfd_open", errno);
-                long lfd = syscall(__NR_pidfd_getfd, (int)pfd, m.value, 0);
-                int e = errno;
-                close((int)pfd);
-                if (lfd < 0)
-                    return report(err, errlen, "pidfd_getfd", e);
-                child->listener_fd = (int)lfd; /* pidfd_getfd sets O_CLOEXEC */
-            }
-            return 0;
-        default:
-            return report(err, errlen, "launcher message", EPROTO);
-        }
-    }
-}
-
-int lg_release(struct lg_child *child, char *err, int errlen)
-{
-    if (child->go_fd < 0)
-        return report(err, errlen, "release", EBADF);
-    char c = 'g';
-    ssize_t n;
-    do {
-        n = write(child->go_fd, &c, 1);
-    } while (n < 0 && errno == EINTR);
-    int e = n == 1 ? 0 : (n < 0 ? errno : EIO);
-    close(child->go_fd);
-    child->go_fd = -1;
-    if (e)
-        return report(err, errlen, "release (write go pipe)", e);
-    return 0;
-}
-
-int lg_collect(struct lg_child *child, int *raw_status, int *exec_errno)
-{
-    int got = 0;
-    *exec_errno = 0;
-    for (;;) {
-        struct lg_msg m;
-        pid_t sender = -1;
-        int rc = recv_msg(child->sock, &m, &sender, MSG_DONTWAIT);
-        if (rc == -EAGAIN || rc == 0)
-            return got;
-        if (rc < 0)
-            return rc;
-        if (m.kind == LG_MSG_EXEC_FAILED)
-            *exec_errno = m.err;
-        else if (m.kind == LG_MSG_STATUS) {
-            *raw_status = m.value;
-            got = 1;
-        }
-    }
-}
-
-void lg_child_close(struct lg_child *child)
-{
-    if (child->sock >= 0)
-        close(child->sock);
-    if (child->go_fd >= 0)
-        close(child->go_fd);
-    if (child->init_pidfd >= 0)
-        close(child->init_pidfd);
-    if (child->ruleset_fd >= 0)
-        close(child->ruleset_fd);
-    child->sock = child->go_fd = child->init_pidfd = child->ruleset_fd = -1;
-}
-
-int lg_listener_sync_wakeup(int listener_fd)
-{
-    /* The flag is passed by value, not through a pointer (6.6). */
-    if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0)
-        return -errno;
-    return 0;
 }
 
 /* ---- a loopback-only network namespace, made ahead ------------------------ */
@@ -498,11 +333,11 @@ int lg_loopback_netns_new(char *err, int errlen)
     pthread_t th;
     int rc = pthread_create(&th, NULL, lo_netns_main, &r);
     if (rc != 0)
-        return report(err, errlen, "pthread_create (loopback namespace)", rc);
+        return lg_launch_report(err, errlen, "pthread_create (loopback namespace)", rc);
     rc = pthread_join(th, NULL);
     if (rc != 0)
-        return report(err, errlen, "pthread_join (loopback namespace)", rc);
+        return lg_launch_report(err, errlen, "pthread_join (loopback namespace)", rc);
     if (r.fd < 0)
-        return report(err, errlen, r.step, -r.fd);
+        return lg_launch_report(err, errlen, r.step, -r.fd);
     return r.fd;
 }
