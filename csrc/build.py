@@ -50,7 +50,7 @@ MODULES: dict[str, list[str]] = {
                   "supervise_exec.c", "supervise_exec_read.c", "supervise_exec_admit.c",
                   "supervise_exec_verify.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_stable.c",
                   "supervise_exec_racy.c",
-                  "supervise_caller.c",
+                  "supervise_caller.c", "supervise_caller_kept.c", "supervise_root.c",
                   "supervise_net.c", "supervise_open.c", "supervise_open_object.c",
                   "supervise_opener.c", "supervise_open_init.c", "supervise_open_ownproc.c",
                   "supervise_open_path.c", "supervise_open_tree.c", "supervise_open_bench.c", "supervise_identity.c", "supervise_fsop.c",

@@ -26,6 +26,10 @@
  *    tick granularity.
  *  - /proc/PID/stat (before 6.13, or when the check at start fails): ppid,
  *    num_threads and starttime; tgid from /proc/TID/status when needed.
+ *
+ * This file asks; the pidfds kept between notifications (a caller's own, its
+ * ancestors') are supervise_caller_kept.c, and the session's root, which every
+ * check resolves absolute names from, is supervise_root.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -157,7 +161,7 @@ static int pidfd_inode(int pidfd, unsigned long long *id)
 
 /* pid's identity and ppid through a pidfd, which must name a process (or a
  * thread) of the pidfd path. */
-static int pidfd_ident(int pidfd, int *tgid, int *ppid, unsigned long long *id)
+int lg_pidfd_ident(int pidfd, int *tgid, int *ppid, unsigned long long *id)
 {
     int rc = pidfd_ids(pidfd, tgid, ppid);
     return rc < 0 ? rc : pidfd_inode(pidfd, id);
@@ -171,7 +175,7 @@ void lg_ident_init(struct lg_sup *s)
         return;
     int tgid, ppid;
     unsigned long long id = 0;
-    int ok = pidfd_ident(fd, &tgid, &ppid, &id) == 0 && tgid == getpid() && ppid == getppid();
+    int ok = lg_pidfd_ident(fd, &tgid, &ppid, &id) == 0 && tgid == getpid() && ppid == getppid();
     close(fd);
     /* Two pidfds on the same process must show the same inode, and one on
      * another process (our parent) another: else the inode is no identity
@@ -215,7 +219,7 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
             if (pfd < 0)
                 return -errno;
             int tg2, pp2;
-            rc = pidfd_ident(pfd, &tg2, &pp2, &o->id);
+            rc = lg_pidfd_ident(pfd, &tg2, &pp2, &o->id);
             close(pfd);
             return rc;
         }
@@ -284,224 +288,10 @@ int lg_caller_id(int pidfd, struct lg_ident *o)
     return rc;
 }
 
-/* ---- the inheritance walk's processes: a kept pidfd per pid ----------------
- *
- * The walk (supervise_exec.c inherited) asks each ancestor of an exec no rule
- * decides for its identity and parent: pidfd_open, PIDFD_GET_INFO, fstat and
- * close, 5.3 us per ancestor on this VM, for the same shell or make behind
- * every child.  Its pidfd is kept instead (loop thread only: no lock), in a
- * small table keyed by pid, with the identity taken when it was opened; the
- * next walk through that pid asks PIDFD_GET_INFO on the kept pidfd (0.8 us).
- *
- * Why a kept pidfd never answers for a process that reused the pid: the ioctl
- * answers only while the pidfd's process exists (a zombie too: until it is
- * reaped, its pid cannot be given to anyone), and says its pid now; an answer
- * with info.pid == pid means the pid still belongs to the process the
- * identity was taken from.  Any other answer (ESRCH once it is reaped) clears
- * the slot and a fresh pidfd is opened on the pid, which names whoever holds
- * it now.  The parent is read on every ask (a process is reparented when its
- * parent dies).  test_exec.py's pid_reuse case meets a reused pid that an
- * earlier walk went through. */
-#define LG_ANC_SLOTS 64
-
-struct lg_anc_slot {
-    int pid;  /* 0: empty (then fd is not ours) */
-    int fd;
-    unsigned long long id;
-};
-
-static void anc_clear(struct lg_anc_slot *sl)
-{
-    if (sl->pid != 0)
-        close(sl->fd);
-    sl->pid = 0;
-    sl->fd = -1;
-}
-
-/* ---- the sandbox's root: one per session ----------------------------------
- *
- * An exec's absolute names are resolved from the caller's root (RESOLVE_IN_ROOT)
- * and walked from it again by the stable check; so are the open check's, a
- * unix socket's and a file operation's (supervise_open.c, supervise_net.c,
- * supervise_fsop.c).  Opening /proc/TID/root for each cost a /proc lookup of a
- * process that is often new (and its teardown at exit).  It is opened once
- * instead, at the first notification that needs it, and used for every later
- * one, on the launcher filter's premise that no task under it
- * can change its root or its mounts: chroot, pivot_root, setns, the mount
- * family (mount, umount2, open_tree, move_mount, fsopen, fsmount, fspick,
- * mount_setattr) and CLONE_NEW* in clone and unshare are refused
- * (sandbox/plan/seccomp_table.py; clone3 is refused, so clone's flags are
- * always seen).  Every task the filter notifies descends from the one it was
- * installed in and inherits its root, which nothing under the filter can move,
- * so any caller's root is every caller's root.  (fs_struct is shared only by
- * CLONE_FS siblings, which are under the same filter.)  Where the kernel walks
- * the name again after the answer (an exec, a datagram sent by CONTINUE) the
- * premise is load-bearing: tests/supervise/test_exec_root.py and
- * test_session_root.py attack it (a caller that could chroot would run a
- * program, or reach a socket, the supervisor never judged).  Where the
- * supervisor acts on the object it walked (the open check's fd, a connect or a
- * forwarded send through its O_PATH fd, a file operation on its parent fd) a
- * wrong root could only hand over another object, judged all the same. */
-
-/* The session's root for a caller whose notification id is pending: the one
- * kept, or, before any is, /proc/TID/root opened now and kept only when the
- * notification is still pending afterwards (so it is a sandboxed task's root,
- * never that of a process that reused tid).  Borrowed: never closed by the
- * caller.  The fd, or -errno (-ESRCH: the caller is gone).  The one place a
- * root is opened and kept: the exec check (supervise_exec.c), the open check,
- * the unix-socket connect path and the file operations all ask here. */
-int lg_session_root(struct lg_sup *s, int tid, unsigned long long id)
-{
-    if (s->sess_root_set)
-        return s->sess_root_fd;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/%d/root", tid);
-    int fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ESRCH : -errno;
-    if (!lg_id_valid(s, id)) {
-        close(fd);
-        return -ESRCH;
-    }
-    s->sess_root_fd = fd;
-    s->sess_root_set = 1;
-    /* Asked of every stable walk (supervise_exec_stable.c), answered once: an
-     * open fd's inode never changes, and neither do the write trees' identities
-     * (taken at the start). */
-    s->sess_root_wt = lg_root_wt(s, fd);
-    return fd;
-}
-
+/* The session's end: its root (supervise_root.c), then the kept pidfds
+ * (supervise_caller_kept.c). */
 void lg_ident_fini(struct lg_sup *s)
 {
-    if (s->sess_root_set)
-        close(s->sess_root_fd);
-    s->sess_root_set = 0;
-    if (!s->anc)
-        return;
-    for (int i = 0; i < LG_ANC_SLOTS; i++)
-        anc_clear(&s->anc[i]);
-    free(s->anc);
-    s->anc = NULL;
-}
-
-static struct lg_anc_slot *anc_slot(struct lg_sup *s, int pid)
-{
-    if (!s->anc)
-        s->anc = calloc(LG_ANC_SLOTS, sizeof *s->anc);  /* pid 0: every slot empty */
-    return s->anc ? &s->anc[(unsigned)pid % LG_ANC_SLOTS] : NULL;
-}
-
-/* The kept slot's answer for pid: 0 with *ppid (and *tgid), or -1 (the slot is
- * cleared).  The guard of every use of the table: a kept pidfd is answered for
- * only while the kernel says its process still holds pid. */
-static int anc_ask(struct lg_anc_slot *sl, int pid, int *ppid, int *tgid)
-{
-    struct lg_pidfd_info info;
-    memset(&info, 0, sizeof info);
-    info.mask = LG_PIDFD_INFO_PID;
-    if (ioctl(sl->fd, LG_PIDFD_GET_INFO, &info) == 0 && (info.mask & LG_PIDFD_INFO_PID) &&
-        info.pid == (__u32)pid) {
-        *ppid = (int)info.ppid;
-        if (tgid)
-            *tgid = (int)info.tgid;
-        return 0;
-    }
-    anc_clear(sl);  /* gone or reaped: its pid may be someone else's now */
-    return -1;
-}
-
-/* ---- the caller's pidfd: kept per process --------------------------------
- *
- * Every notification opened a pidfd on its caller (pidfd_open, then fstat for
- * the identity and close after the answer: ~8 us on this VM), also when the
- * same process asks again: a shell's child trying each $PATH entry (one
- * notification per entry), a script that execs, a process whose exec failed.
- * The caller's pidfd is now kept after the answer in the walk's table above
- * (the same pidfds: a process's pidfd is the same whether it asked or is an
- * ancestor of one who asked), with its identity, when the caller is its
- * process's leader (tid == tgid; a non-leader's thread pidfd is never kept, so
- * a slot always names a process).  The next notification from that pid asks
- * PIDFD_GET_INFO on the kept pidfd (anc_ask) before anything it says is used:
- * the answer says tgid and ppid now, and that the pidfd's process holds the pid
- * now.  Why that makes it the caller's: the caller holds its tid from before
- * the notification until it is reaped, which is after its notification is
- * gone (ID_VALID, checked afterwards, says it is not); a pid is held by one
- * process at a time, and the kept pidfd's process, alive now, has held it since
- * it was kept (a reaped process's pidfd answers ESRCH forever).  So both are
- * one process: the identity kept with the pidfd is the caller's, exactly as if
- * it had been opened now.  An exec keeps it so (the pidfd names the struct pid,
- * which stays the process's across exec, also when a non-leader thread execs
- * and takes over the leader's pid).  Anything else (ESRCH, another pid, another
- * tgid) clears the slot and a fresh pidfd is opened, as before.
- * test_exec.py's pid_reuse "self" case execs from a process that reused the pid
- * of an admitted one whose pidfd was kept: with the slot's identity served
- * without the ask, the reused pid inherited the admission and ran. */
-int lg_caller_pidfd(struct lg_sup *s, int tid, struct lg_ident *o)
-{
-    o->kept = 0;
-    if (!s->ident_pidfd)
-        return -1;
-    struct lg_anc_slot *sl = anc_slot(s, tid);
-    int ppid, tgid;
-    if (sl && sl->pid == tid && anc_ask(sl, tid, &ppid, &tgid) == 0) {
-        if (tgid == tid) {
-            o->kept = 1;
-            o->tgid = tgid;
-            o->ppid = ppid;
-            o->id = sl->id;
-            o->id_pending = 0;
-            return sl->fd;  /* borrowed: lg_caller_done keeps it */
-        }
-        anc_clear(sl);  /* a leader's pid is never a non-leader's: not ours to keep */
-    }
-    return (int)syscall(__NR_pidfd_open, tid, PIDFD_THREAD);
-}
-
-/* After the answer: keep the caller's own pidfd for its next notification when
- * asked to (keep: the caller is expected to ask again) and it names a process's
- * leader whose identity is known; else close it.  A kept (borrowed) one stays
- * where it is. */
-void lg_caller_done(struct lg_sup *s, int tid, int pidfd, struct lg_ident *o, int keep)
-{
-    if (pidfd < 0 || o->kept)
-        return;
-    struct lg_anc_slot *sl = keep && o->tgid == tid && lg_caller_id(pidfd, o) == 0
-                                 ? anc_slot(s, tid)
-                                 : NULL;
-    if (!sl) {
-        close(pidfd);
-        return;
-    }
-    anc_clear(sl);
-    sl->pid = tid;
-    sl->fd = pidfd;
-    sl->id = o->id;
-}
-
-int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id)
-{
-    if (s->ident_pidfd) {
-        struct lg_anc_slot *sl = anc_slot(s, pid);
-        if (sl && sl->pid == pid && anc_ask(sl, pid, ppid, NULL) == 0) {
-            *id = sl->id;
-            return 0;
-        }
-        int fd = (int)syscall(__NR_pidfd_open, pid, 0);
-        if (fd < 0)
-            return -errno;
-        int tgid;
-        int rc = pidfd_ident(fd, &tgid, ppid, id);
-        if (rc == 0 && sl) {
-            anc_clear(sl);
-            sl->pid = pid;
-            sl->fd = fd;
-            sl->id = *id;
-        } else {
-            close(fd);
-        }
-        return rc;
-    }
-    int threads;
-    return lg_proc_stat(pid, ppid, &threads, id);
+    lg_session_root_fini(s);
+    lg_caller_kept_fini(s);
 }

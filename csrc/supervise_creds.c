@@ -94,7 +94,7 @@ int lg_read_creds(int tid, struct lg_creds *c)
 #define LG_PIDFD_SLOTS 64
 
 /* One thread the open check met: its pidfd.  (Its root is the session's:
- * lg_session_root, supervise_caller.c.) */
+ * lg_session_root, supervise_root.c.) */
 struct lg_pidfd_slot {
     int tid;
     int fd; /* pidfd_open(tid, PIDFD_THREAD), or -1 */

@@ -102,7 +102,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         lg_count(s, LG_COUNT_GONE);
         return;
     }
-    /* The session's root (supervise_caller.c), taken at the first notification
+    /* The session's root (supervise_root.c), taken at the first notification
      * that needs one; lg_exec_object resolves absolute names from it.  When it
      * cannot be had, absolute names fail closed there. */
     (void)lg_session_root(s, tid, req->id);
@@ -328,7 +328,7 @@ void lg_handle_exec(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
     if (after.admit && lg_caller_id(after.pidfd, &after.who) == 0)
         lg_exec_admit(s, after.pid, after.who.id, after.inherit);
     /* After the kernel's ENOENT the caller tries its next $PATH entry: its pidfd
-     * is kept for that notification (supervise_caller.c).  Otherwise it is closed:
+     * is kept for that notification (supervise_caller_kept.c).  Otherwise it is closed:
      * a fork+exec caller rarely asks again, and keeping every caller's pidfd showed
      * no gain there (bench/exec_ab.py: +14 us per exec, within the +12 us an A/A
      * run of one build against itself showed), only pidfds held longer. */

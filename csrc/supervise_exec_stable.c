@@ -11,7 +11,7 @@
  * /bin/true, /bin/sh -> dash, a script under /usr/bin).
  *
  * The walk is done here component by component, in the caller's view (from
- * its root, the session's (supervise_caller.c), so in its mount namespace: the
+ * its root, the session's (supervise_root.c), so in its mount namespace: the
  * launcher gives the agent its own), each symlink's directory checked before
  * its target is followed,
  * so links in the middle of a chain (/usr/bin/x -> /tmp/y -> /usr/bin/true)

@@ -38,7 +38,7 @@
 #define LG_OPENERS_MAX 8         /* opener threads (a FIFO open may block one) */
 
 /* The last page-bounded chunk of a caller's memory read for argv strings
- * (supervise_exec.c read_str_cached); the loop's own, reset for each exec. */
+ * (supervise_exec_read.c read_str_cached); the loop's own, reset for each exec. */
 #define LG_STRC_PAGES 16       /* pages one read may bring once the strings span pages */
 struct lg_str_cache {
     unsigned long long base; /* caller address of data[0] */
@@ -224,8 +224,8 @@ struct lg_sup {
     int self_view_known;
     unsigned long long self_root_dev, self_root_ino, self_mnt_dev, self_mnt_ino;
     int ident_pidfd;               /* supervise_caller.c: processes known by pidfd (6.13+) */
-    struct lg_anc_slot *anc;       /* supervise_caller.c: the walk's kept pidfds (loop thread) */
-    int sess_root_set;             /* supervise_caller.c: sess_root_fd is ours (loop thread) */
+    struct lg_anc_slot *anc;       /* supervise_caller_kept.c: the kept pidfds (loop thread) */
+    int sess_root_set;             /* supervise_root.c: sess_root_fd is ours (loop thread) */
     int sess_root_fd;              /* the sandbox's root (O_PATH), one per session */
     int sess_root_wt;              /* supervise_exec_stable.c: is that root a write tree's
                                     * root by identity?  1, 0, or -1 not known (fstat failed) */
@@ -312,7 +312,8 @@ int lg_vfork_sharers_racy(int tid, int ppid);
 void lg_add_range(unsigned long long *raddr, size_t *rlen, int *nr, int *overflow,
                   unsigned long long addr, size_t len);
 
-/* supervise_caller.c: the caller of an exec as a process */
+/* supervise_caller.c: the caller of an exec as a process (lg_caller_pidfd, lg_caller_done and
+ * lg_proc_ident: supervise_caller_kept.c) */
 struct lg_ident {
     int tgid, ppid, threads; /* threads: -1 until lg_caller_threads asks */
     unsigned long long id;  /* tells a reused pid apart (pidfs inode, or starttime) */
@@ -328,8 +329,13 @@ int lg_caller_ident(const struct lg_sup *s, int tid, int pidfd, struct lg_ident 
 int lg_caller_id(int pidfd, struct lg_ident *o);
 int lg_caller_threads(int tid, struct lg_ident *o);
 int lg_proc_ident(struct lg_sup *s, int pid, int *ppid, unsigned long long *id);
-int lg_session_root(struct lg_sup *s, int tid, unsigned long long id);
 void lg_ident_fini(struct lg_sup *s);
+int lg_pidfd_ident(int pidfd, int *tgid, int *ppid, unsigned long long *id);
+/* supervise_caller_kept.c: the pidfds kept per pid (a caller's own, the walk's ancestors) */
+void lg_caller_kept_fini(struct lg_sup *s);
+/* supervise_root.c: the session's root (borrowed fd, or -errno) */
+int lg_session_root(struct lg_sup *s, int tid, unsigned long long id);
+void lg_session_root_fini(struct lg_sup *s);
 
 /* supervise_exec_obj.c */
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,

@@ -19,7 +19,7 @@
  * through it.  *pathfd gets the O_PATH fd (or -1 when the file is missing):
  * a supervisor-made connect or send goes through it, so that the object
  * judged is the object reached.  The name is walked from the caller's root,
- * the session's (lg_session_root, supervise_caller.c), like the open check's
+ * the session's (lg_session_root, supervise_root.c), like the open check's
  * absolute names.  Only ever tightens *effect. */
 void lg_net_unix_object(struct lg_sup *s, int tid, unsigned long long id, const struct lg_dest *d,
                         int *effect, int *rule, unsigned int *flags, char *detail, size_t dlen,
@@ -75,7 +75,7 @@ int lg_net_unix_name_stable(struct lg_sup *s, int tid, unsigned long long id, co
     if (d->relative)
         return 0;
     /* walked from the session's root, as the kernel's walk is from the caller's,
-     * which no task under the launcher's filter can change (supervise_caller.c) */
+     * which no task under the launcher's filter can change (supervise_root.c) */
     int root = lg_session_root(s, tid, id);
     if (root < 0)
         return 0;

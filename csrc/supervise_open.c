@@ -16,7 +16,7 @@
  *     caller's view to an O_PATH fd with the caller's fsuid/fsgid: openat2
  *     relative to the caller's cwd (/proc/TID/cwd) or dirfd (pidfd_getfd),
  *     absolute paths under the caller's root (the session's, opened once per
- *     session: lg_session_root, supervise_caller.c; RESOLVE_IN_ROOT), always
+ *     session: lg_session_root, supervise_root.c; RESOLVE_IN_ROOT), always
  *     RESOLVE_NO_MAGICLINKS: /proc/PID/root|cwd|fd/N
  *     of any process are refused with ELOOP (they would walk from another
  *     root, or reopen another process's files).  Not RESOLVE_BENEATH: ".."

@@ -68,7 +68,7 @@ void lg_open_object(struct lg_sup *s, const struct seccomp_notif *req, struct lg
     int rc = lg_read_open_creds(s, tid, &j->creds, need_status);
     /* An absolute path's walk starts at the caller's root, which is the
      * session's: no task under the launcher's filter can change its root or
-     * its mounts (supervise_caller.c).  Even were one to, the walk would only
+     * its mounts (supervise_root.c).  Even were one to, the walk would only
      * start elsewhere: the object it reaches is the object judged below and
      * the one handed over (never walked again), opened under the sandbox's
      * Landlock domain.  Borrowed: never closed here. */
