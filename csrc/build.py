@@ -48,7 +48,7 @@ MODULES: dict[str, list[str]] = {
                   "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
                   "supervise_creds.c", "glob.c", "judge_exec.c", "judge_shell.c", "judge_path.c",
                   "supervise_exec.c", "supervise_exec_read.c", "supervise_exec_admit.c",
-                  "supervise_exec_verify.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_stable.c",
+                  "supervise_exec_verify.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_names.c", "supervise_exec_stable.c",
                   "supervise_exec_racy.c",
                   "supervise_caller.c", "supervise_caller_kept.c", "supervise_root.c",
                   "supervise_net.c", "supervise_open.c", "supervise_open_object.c",

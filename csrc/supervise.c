@@ -17,8 +17,8 @@
  *   supervise_exec_obj.c, supervise_exec_stable.c, supervise_exec_racy.c,
  *   supervise_caller.c  what an exec runs, whether the agent can change it,
  *                      whether its bytes can change, who its caller is
- *   supervise_exec_head.c  a resolved file's real path and #! head (kept
- *                      per file version)
+ *   supervise_exec_head.c, supervise_exec_names.c  a resolved file's real path
+ *                      and #! head (kept per file version), names kept per stable walk
  *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
  *                      (shared with `explain`, see sandbox/policy/compiled.py)
  *   supervise_bench.h  where an exec decision's time goes, compiled in only for

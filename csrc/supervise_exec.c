@@ -297,7 +297,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
         finish(s, req->id, &ev, line);
         LG_PHASE(LG_PH_ANSWER);
         /* After the answer, once per name: the next exec of it skips the walks
-         * (supervise_exec_head.c) */
+         * (supervise_exec_names.c) */
         if (obj->stable == 1)
             lg_exec_name_keep(s, tid, s->sess_root_set ? s->sess_root_fd : -1, obj);
         return;

@@ -3,6 +3,8 @@
  *   supervise_exec_read.c    the filename and argv, read from the caller's memory
  *   supervise_exec_admit.c   the admitted processes and inheritance
  *   supervise_exec_verify.c  the slow path's worker (the new image at PTRACE_EVENT_EXEC)
+ *   supervise_exec_head.c, supervise_exec_names.c  what is kept between execs: a file's
+ *                            head by its version, a stable walk's names under watches
  * Not part of the cdef; nothing here leaves the module. */
 #ifndef LANDGATE_SUPERVISE_EXEC_H
 #define LANDGATE_SUPERVISE_EXEC_H
@@ -28,5 +30,12 @@ int lg_exec_inherited(struct lg_sup *s, int pid, int ppid, unsigned long long st
 /* supervise_exec_verify.c */
 int lg_exec_verify_start(struct lg_sup *s, unsigned long long id, int tid, struct lg_exec_obj *obj,
                          const struct lg_event *ev);
+
+/* supervise_exec_head.c: 1 for a file system whose ctime (and directory events) the
+ * kernel keeps on this machine, else 0 */
+int lg_exec_local_fs(int fd);
+
+/* supervise_exec_names.c */
+void lg_exec_names_fini(struct lg_sup *s);
 
 #endif

@@ -225,7 +225,7 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     if (fd < 0)
         return fd;
     struct stat st;
-    /* A name kept after a stable walk (supervise_exec_head.c) that found this same
+    /* A name kept after a stable walk (supervise_exec_names.c) that found this same
      * object: its real path without asking our fd's link */
     int prc = fstat(fd, &st) != 0             ? -errno
               : lg_exec_name_hit(s, fname, &st, o) ? 0
@@ -393,7 +393,7 @@ int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
         (o->scripts > 0 && lg_exec_names_stable(s, o->names, o->n_names))) {
         /* the same name, found the same object, as a stable walk kept while no
          * directory it went through has changed; or a script whose name and
-         * interpreters' were all kept so (supervise_exec_head.c) */
+         * interpreters' were all kept so (supervise_exec_names.c) */
         o->stable = 1;
         LG_PHASE(LG_PH_STABLE);
         return 1;

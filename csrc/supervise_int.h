@@ -238,7 +238,7 @@ struct lg_sup {
         unsigned long long dev, ino;
     } *wt_ids;
     int n_wt_ids;
-    struct lg_exec_names *exec_names; /* supervise_exec_head.c: names whose walk was
+    struct lg_exec_names *exec_names; /* supervise_exec_names.c: names whose walk was
                                    * stable, and the watches that forget them (loop thread) */
 };
 
@@ -401,7 +401,7 @@ void lg_handle_fsop(struct lg_sup *s, const struct seccomp_notif *req, unsigned 
 
 /* supervise_exec_stable.c: the directories a stable walk looked names up in,
  * canonical and in the caller's view, NUL-separated in buf (for the watches of
- * supervise_exec_head.c's kept names) */
+ * supervise_exec_names.c's kept names) */
 #define LG_DIRS_MAX 16
 struct lg_dirs {
     int n;
@@ -411,7 +411,7 @@ struct lg_dirs {
 /* lg_exec_stable_obj, noting in dirs (or not, NULL) every directory walked */
 int lg_exec_stable_dirs(const struct lg_sup *s, int tid, int rootfd, const char *const *names,
                         int n, const struct lg_walked *last, struct lg_dirs *dirs);
-/* supervise_exec_head.c: an absolute name whose walk was stable, kept with its
+/* supervise_exec_names.c: an absolute name whose walk was stable, kept with its
  * real path while no directory on that walk changes (inotify) */
 int lg_exec_name_hit(struct lg_sup *s, const char *fname, const struct stat *st,
                      struct lg_exec_obj *o);
