@@ -3,12 +3,14 @@
 One extension per concern, each built from its own C files:
 
     sandbox._probe      probe.c      kernel feature probes for `landgate doctor`
-    sandbox._launch     launch.c     landgate's side of the restricted child: the spec's memfd,
-                        launch_wire.c  the clone that execs the init program, the sync protocol
+    sandbox._launch     launch.c     landgate's side of the restricted child: the spec's memfd
+                        launch_child.c  and the clone that execs the init program (launch.c),
+                        launch_wire.c  the sync protocol after it (launch_child.c), the wire
+                                     form both ends share (launch_wire.c)
     sandbox/_lginit     lginit.c     the init program (not a module): reads the spec
-                        lginit_agent.c  (launch_wire.c), does the namespace steps, forks the
-                        launch_wire.c  agent (lginit_agent.c: capabilities, Landlock, seccomp),
-                                     then reaps and forwards
+                        lginit_ns.c  (launch_wire.c), does the namespace steps (lginit_ns.c),
+                        lginit_agent.c  forks the agent (lginit_agent.c: capabilities,
+                        launch_wire.c  Landlock, seccomp), then reaps and forwards
     sandbox._supervise  supervise*.c, judge_*.c, glob.c  the seccomp user-notification
                         decision loop and the decisions `explain` shares with it;
                         audit_fence.c: a fence in the kernel's audit stream (kaudit)
@@ -117,7 +119,7 @@ def build_inplace(name: str) -> str:
 
 
 def build_init_helper(target: Path, tmp: Path) -> str:
-    """Compile and link the init program (csrc/lginit.c and lginit_agent.c, with the spec
+    """Compile and link the init program (csrc/lginit.c, lginit_ns.c and lginit_agent.c, with the spec
     decoder in csrc/launch_wire.c) to `target` (sandbox/_lginit), atomically: a session starting
     meanwhile execs the old program or the new one, never half of one."""
     import shlex
@@ -127,7 +129,7 @@ def build_init_helper(target: Path, tmp: Path) -> str:
     tmp.mkdir(parents=True, exist_ok=True)
     out = tmp / f"_lginit.{os.getpid()}"
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
-    cmd = [*cc, *COMPILE_ARGS, f"-I{CSRC}", str(CSRC / "lginit.c"),
+    cmd = [*cc, *COMPILE_ARGS, f"-I{CSRC}", str(CSRC / "lginit.c"), str(CSRC / "lginit_ns.c"),
            str(CSRC / "lginit_agent.c"), str(CSRC / "launch_wire.c"), "-o", str(out)]
     # Linked statically (and position-independent: ASLR stays): every session execs this
     # program, and a dynamic one pays the loader on the sandbox's set-up path (ld.so.cache,
