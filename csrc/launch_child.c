@@ -59,6 +59,23 @@ static int error_from(const struct lg_msg *m, char *err, int errlen)
     return lg_launch_report(err, errlen, copy.step, copy.err ? copy.err : EIO);
 }
 
+/* The agent's fd number `num` as our own fd (pidfd_getfd sets O_CLOEXEC), or -errno with
+ * err set (step names the failing pidfd_getfd).  Only while the agent is blocked on the
+ * go pipe: its pid cannot be reused yet, so the pidfd opened on it names the agent. */
+static int agent_fd(const struct lg_child *child, int num, const char *step, char *err,
+                    int errlen)
+{
+    long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
+    if (pfd < 0)
+        return lg_launch_report(err, errlen, "pidfd_open", errno);
+    long fd = syscall(__NR_pidfd_getfd, (int)pfd, num, 0);
+    int e = errno;
+    close((int)pfd);
+    if (fd < 0)
+        return lg_launch_report(err, errlen, step, e);
+    return (int)fd;
+}
+
 int lg_wait_ready(struct lg_child *child, char *err, int errlen)
 {
     for (;;) {
@@ -81,16 +98,10 @@ int lg_wait_ready(struct lg_child *child, char *err, int errlen)
             if (child->agent_pid <= 0 || m.value < 0)
                 return lg_launch_report(err, errlen, "ruleset before pid", EPROTO);
             {
-                /* As for the listener below: the agent waits for go, its pid is pinned. */
-                long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
-                if (pfd < 0)
-                    return lg_launch_report(err, errlen, "pidfd_open", errno);
-                long rfd = syscall(__NR_pidfd_getfd, (int)pfd, m.value, 0);
-                int e = errno;
-                close((int)pfd);
+                int rfd = agent_fd(child, m.value, "pidfd_getfd (Landlock ruleset)", err, errlen);
                 if (rfd < 0)
-                    return lg_launch_report(err, errlen, "pidfd_getfd (Landlock ruleset)", e);
-                child->ruleset_fd = (int)rfd;
+                    return rfd;
+                child->ruleset_fd = rfd;
             }
             break;
         case LG_MSG_LISTENER:
@@ -100,16 +111,10 @@ int lg_wait_ready(struct lg_child *child, char *err, int errlen)
             if (child->agent_pid <= 0)
                 return lg_launch_report(err, errlen, "listener before pid", EPROTO);
             {
-                /* The agent is blocked on the go pipe, so its pid cannot be reused yet. */
-                long pfd = syscall(__NR_pidfd_open, child->agent_pid, 0);
-                if (pfd < 0)
-                    return lg_launch_report(err, errlen, "pidfd_open", errno);
-                long lfd = syscall(__NR_pidfd_getfd, (int)pfd, m.value, 0);
-                int e = errno;
-                close((int)pfd);
+                int lfd = agent_fd(child, m.value, "pidfd_getfd", err, errlen);
                 if (lfd < 0)
-                    return lg_launch_report(err, errlen, "pidfd_getfd", e);
-                child->listener_fd = (int)lfd; /* pidfd_getfd sets O_CLOEXEC */
+                    return lfd;
+                child->listener_fd = lfd;
             }
             return 0;
         default:
