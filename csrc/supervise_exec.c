@@ -88,7 +88,7 @@ static void decide(struct lg_sup *s, const struct seccomp_notif *req, unsigned l
 
     size_t flen = 0;
     int rc;  /* the filename's read: 0, or -errno */
-    struct lg_exec_ranges r = {.n = 0, .overflow = 0};
+    struct lg_exec_ranges r;  /* lg_exec_read sets n and overflow; addr, len up to n */
     int fail = lg_exec_read(s, tid, fptr, aptr, fname, &flen, &rc, &r);
     int argc = s->judge->argv.n;
     LG_PHASE(LG_PH_READ);

@@ -77,6 +77,8 @@ int lg_exec_read(struct lg_sup *s, int tid, unsigned long long fptr, unsigned lo
      * as before.  The kernel copies whole remote iovecs or stops: n says which. */
     unsigned long long ptrs[64];
     size_t first_cnt = 0;
+    r->n = 0;
+    r->overflow = 0;  /* addr and len are written only as far as n: never cleared whole */
     s->strc.n = 0;
     s->strc.misses = 0;
     {
