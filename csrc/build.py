@@ -46,20 +46,29 @@ COMPILE_ARGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing",
 MODULES: dict[str, list[str]] = {
     "probe": ["probe.c"],
     "launch": ["launch.c", "launch_child.c", "launch_wire.c"],
-    "supervise": ["supervise.c", "supervise_denial.c", "supervise_bench.c",
-                  "supervise_ring.c", "supervise_pool.c", "supervise_mem.c",
-                  "supervise_creds.c", "glob.c", "judge_exec.c", "judge_shell.c", "judge_path.c",
-                  "supervise_exec.c", "supervise_exec_read.c", "supervise_exec_admit.c",
-                  "supervise_exec_verify.c", "supervise_exec_obj.c", "supervise_exec_head.c", "supervise_exec_names.c", "supervise_exec_stable.c",
-                  "supervise_exec_racy.c",
-                  "supervise_caller.c", "supervise_caller_kept.c", "supervise_root.c",
-                  "supervise_net.c", "supervise_open.c", "supervise_open_object.c",
-                  "supervise_opener.c", "supervise_open_init.c", "supervise_open_ownproc.c",
-                  "supervise_open_path.c", "supervise_open_tree.c", "supervise_open_bench.c", "supervise_identity.c", "supervise_fsop.c",
-                  "supervise_fsop_name.c", "supervise_walk.c", "supervise_fsop_judge.c", "supervise_fsop_do.c", "gitcfg.c", "gitcfg_parse.c", "audit_fence.c",
-                  "render_event.c", "render_digest.c", "render_double.c",
-                  "supervise_net_dest.c", "supervise_net_addr.c", "supervise_net_unix.c",
-                  "supervise_net_act.c", "supervise_net_mmsg.c"],
+    "supervise": [
+        # the loop and what every handler uses
+        "supervise.c", "supervise_denial.c", "supervise_bench.c", "supervise_ring.c",
+        "supervise_pool.c", "supervise_mem.c", "supervise_creds.c", "supervise_walk.c",
+        # the decisions over the compiled tables (shared with `explain`)
+        "glob.c", "judge_exec.c", "judge_shell.c", "judge_path.c",
+        # the exec check (supervise_exec.h: its parts)
+        "supervise_exec.c", "supervise_exec_read.c", "supervise_exec_admit.c",
+        "supervise_exec_verify.c", "supervise_exec_obj.c", "supervise_exec_head.c",
+        "supervise_exec_names.c", "supervise_exec_stable.c", "supervise_exec_racy.c",
+        "supervise_caller.c", "supervise_caller_kept.c", "supervise_root.c",
+        # the open check and file operations
+        "supervise_open.c", "supervise_open_object.c", "supervise_opener.c",
+        "supervise_open_init.c", "supervise_open_ownproc.c", "supervise_open_path.c",
+        "supervise_open_tree.c", "supervise_open_bench.c", "supervise_identity.c",
+        "supervise_fsop.c", "supervise_fsop_name.c", "supervise_fsop_judge.c",
+        "supervise_fsop_do.c", "gitcfg.c", "gitcfg_parse.c",
+        # the network check
+        "supervise_net.c", "supervise_net_dest.c", "supervise_net_addr.c",
+        "supervise_net_unix.c", "supervise_net_act.c", "supervise_net_mmsg.c",
+        # the audit fence and the event renderers
+        "audit_fence.c", "render_event.c", "render_digest.c", "render_double.c",
+    ],
 }
 
 # Parts of a module with an interface header of their own, which joins the module's cdef
@@ -119,9 +128,9 @@ def build_inplace(name: str) -> str:
 
 
 def build_init_helper(target: Path, tmp: Path) -> str:
-    """Compile and link the init program (csrc/lginit.c, lginit_ns.c and lginit_agent.c, with the spec
-    decoder in csrc/launch_wire.c) to `target` (sandbox/_lginit), atomically: a session starting
-    meanwhile execs the old program or the new one, never half of one."""
+    """Compile and link the init program (csrc/lginit.c, lginit_ns.c and lginit_agent.c, with
+    the spec decoder in csrc/launch_wire.c) to `target` (sandbox/_lginit), atomically: a
+    session starting meanwhile execs the old program or the new one, never half of one."""
     import shlex
     import subprocess
     import sysconfig
