@@ -5,25 +5,19 @@
  * the only reader of the listener.  Workers (blocking connects, verification
  * of racy execs) answer the notification they were handed and nothing else.
  *
- * This file: the context, the loop, answering the kernel.
- * One concern per file beside it:
+ * This file: the context, the loop, answering the kernel.  Beside it, one concern
+ * per file, each saying its job at its top (csrc/build.py lists them by concern):
  *   supervise_denial.c the denial line on the sandbox's stderr (escaped, with its fix)
- *   supervise_ring.c   the event ring Python drains, the counters
- *   supervise_pool.c   worker threads and pools
- *   supervise_mem.c    reading a caller's memory, normalising paths
- *   supervise_creds.c  acting with the caller's credentials
- *   supervise_exec.c, supervise_net.c, supervise_open.c  the handlers
- *                      (supervise_exec.h: the exec handler's parts)
- *   supervise_exec_obj.c, supervise_exec_stable.c, supervise_exec_racy.c,
- *   supervise_caller.c  what an exec runs, whether the agent can change it,
- *                      whether its bytes can change, who its caller is
- *   supervise_exec_head.c, supervise_exec_names.c  a resolved file's real path
- *                      and #! head (kept per file version), names kept per stable walk
- *   judge_exec.c, judge_path.c, glob.c  the decisions over the compiled tables
- *                      (shared with `explain`, see sandbox/policy/compiled.py)
- *   supervise_bench.h  where an exec decision's time goes, compiled in only for
- *                      bench/exec_ab.py --phases (-DLG_BENCH_PHASES); its
- *                      recorder in supervise_bench.c
+ *   supervise_ring.c, supervise_pool.c, supervise_mem.c  the event ring and counters,
+ *                      worker threads, reading a caller's memory
+ *   supervise_creds.c, supervise_walk.c, supervise_root.c  the caller's credentials,
+ *                      a walk wearing them, the session's root
+ *   supervise_exec.c, supervise_net.c, supervise_open.c, supervise_fsop.c  the
+ *                      handlers (supervise_exec.h etc.: each handler's parts)
+ *   judge_exec.c, judge_shell.c, judge_path.c, glob.c  the decisions over the
+ *                      compiled tables (shared with `explain`, sandbox/policy/compiled.py)
+ *   supervise_bench.c  where a decision's time goes, compiled in only for the
+ *                      benches' --phases (-DLG_BENCH_PHASES, supervise_bench.h)
  *
  * Python side: sandbox/supervise/supervisor.py.
  */
