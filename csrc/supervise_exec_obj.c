@@ -381,68 +381,6 @@ int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *f
     return rc;
 }
 
-/* 1 when the agent cannot change what the kernel's walk of the names lg_exec_object
- * resolved will find (supervise_exec_stable.c), 0 otherwise or when unsure; asked
- * once per exec, after lg_exec_object returned 0 for it, while the exec check's
- * buffers are alive.  Kept in o->stable. */
-int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
-{
-    if (o->stable >= 0)
-        return o->stable;
-    if ((o->named && o->scripts == 0) ||
-        (o->scripts > 0 && lg_exec_names_stable(s, o->names, o->n_names))) {
-        /* the same name, found the same object, as a stable walk kept while no
-         * directory it went through has changed; or a script whose name and
-         * interpreters' were all kept so (supervise_exec_names.c) */
-        o->stable = 1;
-        LG_PHASE(LG_PH_STABLE);
-        return 1;
-    }
-    int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
-    /* What lg_exec_object's walk found for the named file: o->real and, without a
-     * #! line, o->dev/o->ino (with one they are the last interpreter's, which has
-     * another real path: then nothing is taken from the walk) */
-    struct lg_walked found = {o->real, o->dev, o->ino};
-    if (o->linked || o->scripts > 0) {
-        /* Links and scripts out of the agent's reach cannot change */
-        o->stable = rootfd >= 0 && lg_exec_stable_obj(s, tid, rootfd, o->names, o->n_names,
-                                                      o->scripts > 0 ? NULL : &found);
-    } else {
-        /* A plain file: its name is walked again by the kernel, from a cwd a
-         * CLONE_FS sibling can move, or in a tree where it can be renamed
-         * over */
-        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, o->fname, &found);
-    }
-    LG_PHASE(LG_PH_STABLE);
-    return o->stable;
-}
-
-/* What /proc/PID/cmdline must be after the exec (the verified path compares
- * it): the form w, NUL-separated, into o->expect.  0 or -ENOMEM. */
-int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w)
-{
-    size_t len = 0;
-    for (int i = 0; i < w->n; i++)
-        len += (size_t)w->len[i] + 1;
-    free(o->expect);
-    o->expect = malloc(len + 1);
-    if (!o->expect)
-        return -ENOMEM;
-    if (w->n == 0) {
-        o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
-        o->expect_len = 1;
-        return 0;
-    }
-    size_t pos = 0;
-    for (int i = 0; i < w->n; i++) {
-        memcpy(o->expect + pos, w->w[i], (size_t)w->len[i]);
-        pos += (size_t)w->len[i];
-        o->expect[pos++] = '\0';
-    }
-    o->expect_len = pos;
-    return 0;
-}
-
 /* What lg_exec_object left for after the answer: its fd and the expected
  * command line.  Safe to call again, and on an object never judged once its
  * fds are -1 and expect NULL. */

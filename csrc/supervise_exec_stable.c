@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "supervise_bench.h"
 #include "supervise_int.h"
 
 #define LG_LINK_HOPS 40  /* the kernel's MAXSYMLINKS */
@@ -323,4 +324,40 @@ int lg_exec_plain_stable(const struct lg_sup *s, int tid, int rootfd, const char
         return 0;
     const char *names[1] = {fname};
     return lg_exec_stable_obj(s, tid, rootfd, names, 1, obj);
+}
+
+/* 1 when the agent cannot change what the kernel's walk of the names lg_exec_object
+ * resolved will find (supervise_exec_stable.c), 0 otherwise or when unsure; asked
+ * once per exec, after lg_exec_object returned 0 for it, while the exec check's
+ * buffers are alive.  Kept in o->stable. */
+int lg_exec_obj_stable(struct lg_sup *s, int tid, struct lg_exec_obj *o)
+{
+    if (o->stable >= 0)
+        return o->stable;
+    if ((o->named && o->scripts == 0) ||
+        (o->scripts > 0 && lg_exec_names_stable(s, o->names, o->n_names))) {
+        /* the same name, found the same object, as a stable walk kept while no
+         * directory it went through has changed; or a script whose name and
+         * interpreters' were all kept so (supervise_exec_names.c) */
+        o->stable = 1;
+        LG_PHASE(LG_PH_STABLE);
+        return 1;
+    }
+    int rootfd = s->sess_root_set ? s->sess_root_fd : -1;
+    /* What lg_exec_object's walk found for the named file: o->real and, without a
+     * #! line, o->dev/o->ino (with one they are the last interpreter's, which has
+     * another real path: then nothing is taken from the walk) */
+    struct lg_walked found = {o->real, o->dev, o->ino};
+    if (o->linked || o->scripts > 0) {
+        /* Links and scripts out of the agent's reach cannot change */
+        o->stable = rootfd >= 0 && lg_exec_stable_obj(s, tid, rootfd, o->names, o->n_names,
+                                                      o->scripts > 0 ? NULL : &found);
+    } else {
+        /* A plain file: its name is walked again by the kernel, from a cwd a
+         * CLONE_FS sibling can move, or in a tree where it can be renamed
+         * over */
+        o->stable = rootfd >= 0 && lg_exec_plain_stable(s, tid, rootfd, o->fname, &found);
+    }
+    LG_PHASE(LG_PH_STABLE);
+    return o->stable;
 }

@@ -4,8 +4,8 @@
  * Apart from the handler because it runs on a worker thread of its own, after the
  * handler's answer: the handler decides that an allowed exec is racy and hands it
  * here (lg_exec_verify_start), and this file owns the job from then on: the seize,
- * the CONTINUE, the comparison of /proc/PID/exe and cmdline with what was judged,
- * and the SIGKILL of a mismatch.
+ * the CONTINUE, the comparison of /proc/PID/exe and cmdline with what was judged
+ * (lg_exec_expect writes the command line to expect), and the SIGKILL of a mismatch.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,6 +165,32 @@ out:
     free(j);
     lg_worker_done(s);
     return NULL;
+}
+
+/* What /proc/PID/cmdline must be after the exec (the verified path compares
+ * it): the form w, NUL-separated, into o->expect.  0 or -ENOMEM. */
+int lg_exec_expect(struct lg_exec_obj *o, const struct lg_words *w)
+{
+    size_t len = 0;
+    for (int i = 0; i < w->n; i++)
+        len += (size_t)w->len[i] + 1;
+    free(o->expect);
+    o->expect = malloc(len + 1);
+    if (!o->expect)
+        return -ENOMEM;
+    if (w->n == 0) {
+        o->expect[0] = '\0';  /* 5.18+: an empty argv gets argv[0] = "" */
+        o->expect_len = 1;
+        return 0;
+    }
+    size_t pos = 0;
+    for (int i = 0; i < w->n; i++) {
+        memcpy(o->expect + pos, w->w[i], (size_t)w->len[i]);
+        pos += (size_t)w->len[i];
+        o->expect[pos++] = '\0';
+    }
+    o->expect_len = pos;
+    return 0;
 }
 
 /* Hand the allowed, racy exec `id` of tid to a verifying worker, which answers it.

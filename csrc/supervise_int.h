@@ -337,7 +337,8 @@ void lg_caller_kept_fini(struct lg_sup *s);
 int lg_session_root(struct lg_sup *s, int tid, unsigned long long id);
 void lg_session_root_fini(struct lg_sup *s);
 
-/* supervise_exec_obj.c */
+/* supervise_exec_obj.c; lg_exec_obj_stable in supervise_exec_stable.c, lg_exec_expect (the
+ * verified path's expected command line) in supervise_exec_verify.c */
 int lg_exec_object(struct lg_sup *s, int tid, int tgid, int dirfd, const char *fname,
                    struct lg_exec_obj *o);
 int lg_parse_shebang(char *head, ssize_t n, char **interp, char **arg);
