@@ -1,5 +1,5 @@
 """The tables' policy rows are compiled once per process (sandbox/supervise/tablememo.py);
-what the file system says is looked up again for every session (tables._session_rows).
+what the file system says is looked up again for every session (sessionrows.session_rows).
 
 A denied file created or replaced, or a key-directory subdirectory made, between two
 sessions of the same policy in one process is denied at the second; and the tables a
