@@ -31,13 +31,10 @@ INFO = {
 
 
 @pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Path]:
+def setup(tmp_path: Path, key_dir: Path) -> tuple[Any, Path]:
+    """A policy with file and network rules, and the key directory (conftest.py)."""
     from sandbox.policy import load_policy
 
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    kd = tmp_path / "config" / "landgate"
-    (kd / "witness").mkdir(parents=True)
-    (kd / "audit.key").write_bytes(b"k" * 32)
     pol_file = tmp_path / "p.yaml"
     pol_file.write_text(
         "version: 1\nactions:\n"

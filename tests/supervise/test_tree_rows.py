@@ -12,11 +12,9 @@ from sandbox.supervise import mountinfo, tables, trees
 
 
 @pytest.fixture
-def keydir(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    kd = tmp_path / "config" / "landgate"
-    (kd / "witness").mkdir(parents=True)
-    (kd / "audit.key").write_bytes(b"k" * 32)
+def keydir(key_dir) -> Path:
+    """The key directory (conftest.py) with 300 witness files and nested subdirectories."""
+    kd = key_dir
     for i in range(300):
         (kd / "witness" / f"dir-{i:032x}.json").write_text("{}\n")
     (kd / "sub" / "deeper" / "inner").mkdir(parents=True)
