@@ -267,7 +267,7 @@ def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
         assert "sandbox.supervise.tables" in got["modules"]  # the twin: the whole path ran
         assert _loaded(got["modules"], ("dataclasses", "inspect")) == []
         # Nor `glob` (~1 ms): the open check lists the one directory of the presets'
-        # `/etc/ssh/ssh_host_*_key` itself (identities._glob_matches).
+        # `/etc/ssh/ssh_host_*_key` itself (fswalk._glob_matches).
         assert "glob" not in got["modules"]
         # Nor what only another path uses: shlex (a command line given as text; the
         # simulation summary's quoting), the audit trail's legacy-format reader (a trail

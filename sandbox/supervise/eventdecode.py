@@ -18,11 +18,10 @@ from sandbox.audit.event import event_from_values
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from sandbox.audit.event import DecisionEvent
-
-    from .tabletypes import Tables
 
 _ACTION = {
     lib.LG_ACT_EXEC: "shell_exec",
@@ -65,36 +64,23 @@ _EXEC_RACE = lib.LG_EV_EXEC_RACE
 
 
 class EventDecoder:
-    """One supervisor's records as DecisionEvents (`mode`: "enforce" or "simulate")."""
+    """One supervisor's records as DecisionEvents (`mode`: "enforce" or "simulate").
 
-    __slots__ = ("_flag_cache", "_mode", "_rule_cache", "_tables")
+    `rule_cache` and `rule_fields` are the supervisor's (Supervisor._rule_fields: the
+    fields of a rule index, derived once per supervisor, shared with the C renderer)."""
 
-    def __init__(self, tables: Tables, mode: str) -> None:
-        self._tables = tables
+    __slots__ = ("_flag_cache", "_mode", "_rule_cache", "_rule_fields")
+
+    def __init__(
+        self,
+        mode: str,
+        rule_cache: dict[int, tuple[Any, ...]],
+        rule_fields: Callable[[int], tuple[Any, ...]],
+    ) -> None:
         self._mode = mode
-        self._rule_cache: dict[int, tuple[Any, ...]] = {}
+        self._rule_cache = rule_cache
+        self._rule_fields = rule_fields
         self._flag_cache: dict[int, tuple[tuple[str, ...], bool]] = {}
-
-    def rule_fields(self, rule: int) -> tuple[Any, ...]:
-        """(info, ref, source, index, origin) of a rule index: the same for every record
-        of that rule, so derived once per supervisor (the tables do not change)."""
-        got = self._rule_cache.get(rule)
-        if got is None:
-            rules = self._tables.rules
-            info = rules[rule] if 0 <= rule < len(rules) else None
-            if info is None:
-                got = (None, None, None, None, None)
-            else:
-                r = info.rule
-                got = (
-                    info,
-                    info.ref,
-                    info.source,
-                    r.index if r else None,
-                    r.origin if r else info.origin or "default",
-                )
-            self._rule_cache[rule] = got
-        return got
 
     def _flag_fields(self, bits: int) -> tuple[tuple[str, ...], bool]:
         got = self._flag_cache.get(bits)
@@ -108,7 +94,7 @@ class EventDecoder:
         (seq, t_recv, t_resp, pid, tid, act, result, rule, err, bits, nr, argc, tlen) = (
             _HEAD.unpack_from(data, off)
         )
-        info, ref, source, index, origin = self._rule_cache.get(rule) or self.rule_fields(rule)
+        info, ref, source, index, origin = self._rule_cache.get(rule) or self._rule_fields(rule)
         flags, exec_race = self._flag_cache.get(bits) or self._flag_fields(bits)
         t0 = off + _TARGET_OFF
         argv: tuple[str, ...] | None = None

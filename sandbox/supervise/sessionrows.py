@@ -17,10 +17,8 @@ from sandbox._supervise import ffi, lib
 from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.model import Policy, Rule
 
-from .identities import existing_keys, file_key
-from .mountinfo import Mounts
+from .fswalk import Mounts, existing_keys, file_key, trail_tree_base, whole_tree, whole_tree_base
 from .tabletypes import Tables
-from .trees import trail_tree_base, whole_tree, whole_tree_base
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
 TYPE_CHECKING = False

@@ -25,13 +25,13 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from functools import cached_property
 
 from sandbox import threads
 from sandbox._supervise import ffi, lib
 from sandbox.audit.event import DecisionEvent
 from sandbox.errors import LaunchError
 
-from .eventdecode import EventDecoder
 from .records import RecordBatch, Renderer
 from .tabletypes import Tables
 
@@ -99,11 +99,7 @@ class Supervisor:
         self._flush_buf: Any = None
         self._drained_all = False  # the drainer has delivered the last record and ended
         self._mode = "simulate" if simulate else "enforce"
-        # A record's bytes to a DecisionEvent (eventdecode.py): RecordBatch.events() calls
-        # _event_at per record and the Renderer _rule_fields per rule, bound here once.
-        decoder = EventDecoder(tables, self._mode)
-        self._event_at = decoder.event_at
-        self._rule_fields = decoder.rule_fields
+        self._rule_cache: dict[int, tuple[Any, ...]] = {}
         self._renderer: Renderer | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -363,3 +359,36 @@ class Supervisor:
         out = ffi.new("unsigned long long[]", lib.LG_COUNT_MAX)
         n = lib.lg_sup_counts(self._ctx, out, lib.LG_COUNT_MAX)
         return {_COUNTS[i]: int(out[i]) for i in range(n)}
+
+    # -- events -----------------------------------------------------------------
+
+    def _rule_fields(self, rule: int) -> tuple[Any, ...]:
+        """(info, ref, source, index, origin) of a rule index: the same for every record
+        of that rule, so derived once per supervisor (the tables do not change)."""
+        got = self._rule_cache.get(rule)
+        if got is None:
+            rules = self._tables.rules
+            info = rules[rule] if 0 <= rule < len(rules) else None
+            if info is None:
+                got = (None, None, None, None, None)
+            else:
+                r = info.rule
+                got = (
+                    info,
+                    info.ref,
+                    info.source,
+                    r.index if r else None,
+                    r.origin if r else info.origin or "default",
+                )
+            self._rule_cache[rule] = got
+        return got
+
+    @cached_property
+    def _event_at(self) -> Callable[[bytes, int], DecisionEvent]:
+        """The record at byte `off` of a copied batch as a DecisionEvent: RecordBatch.events()
+        calls it per record.  eventdecode.py is imported when a record is first decoded in
+        Python (the API's on_event, simulation): `landgate run`, whose trail C renders,
+        never pays for the import (issue 19).  Cached on the instance: no call between."""
+        from .eventdecode import EventDecoder
+
+        return EventDecoder(self._mode, self._rule_cache, self._rule_fields).event_at

@@ -9,8 +9,8 @@ so every event names the rule that decided it.
 
 This module holds the entry point and the rows that follow from the policy and
 the plan alone (memoized by tablememo), with how a rule is named on the denial
-line.  What the file system says is sessionrows.py's (every session: identities.py,
-trees.py, mountinfo.py beneath it); the fsop check's rows are fsoprows.py's.
+line.  What the file system says is sessionrows.py's (every session, from fswalk.py's
+walks); the fsop check's rows are fsoprows.py's.
 """
 
 from __future__ import annotations

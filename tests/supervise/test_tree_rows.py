@@ -1,4 +1,4 @@
-"""The key directory's tree rows (sandbox/supervise/trees.py `whole_tree`): every directory
+"""The key directory's tree rows (sandbox/supervise/fswalk.py `whole_tree`): every directory
 at any depth is a row, and the witness directory's files are not listed to find them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.supervise import mountinfo, tables, trees
+from sandbox.supervise import fswalk, tables
 
 
 @pytest.fixture
@@ -70,10 +70,10 @@ def test_the_witness_directory_is_listed_only_where_its_link_count_cannot_tell(
         listed.append(os.path.realpath(path) if isinstance(path, str) else str(path))
         return real_scandir(path, *a, **kw)
 
-    monkeypatch.setattr(trees.os, "scandir", scandir)
+    monkeypatch.setattr(fswalk.os, "scandir", scandir)
     _rows(tmp_path)
     wit = str(keydir / "witness")
-    exact = mountinfo.Mounts().nlink_exact(os.stat(wit).st_dev)
+    exact = fswalk.Mounts().nlink_exact(os.stat(wit).st_dev)
     if exact:
         assert wit not in listed, listed
         # a directory with subdirectories is listed for them
