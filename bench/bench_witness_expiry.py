@@ -10,7 +10,7 @@
    launches while the backlog lasts.  To compare with a tree where the expiry ran while
    the launch prepared, run this file with PYTHONPATH set to a copy of that tree's
    package (the same launches, the same backlog).
-2. The key directory's walk (sandbox.supervise.tables, what every launch pays per entry)
+2. The key directory's walk (sandbox.supervise.fswalk, what every launch pays per entry)
    with the N files, and after they are moved.
 3. A lookup that misses a witness file (a fresh audit directory's first session): the
    archive as one file of M records (an earlier version's expired.jsonl, which
@@ -80,14 +80,14 @@ def _launch(env: dict[str, str], cwd: Path) -> dict[str, float]:
 
 def _walk_ms(kdir: Path, rounds: int = 30) -> tuple[int, float]:
     """(entries, median ms) of the launch's device+inode walk of the key directory alone
-    (sandbox.supervise.tables, as the plan runs it for the key directory's deny)."""
-    from sandbox.supervise.tables import _existing_keys
+    (sandbox.supervise.fswalk, as the plan runs it for the key directory's deny)."""
+    from sandbox.supervise.fswalk import existing_keys
 
     samples = []
     n = 0
     for _ in range(rounds):
         t = time.perf_counter()
-        n = len(_existing_keys([f"{kdir}/**"]))
+        n = len(existing_keys([f"{kdir}/**"]))
         samples.append(time.perf_counter() - t)
     return n, statistics.median(samples) * 1e3
 

@@ -90,8 +90,15 @@ def main() -> int:
 
         return wrapper
 
-    tables.compile_policy = timed("tables.compile_policy", tables.compile_policy)
-    tables._existing_keys = timed("tables.identity_walk", tables._existing_keys)
+    compile_policy = timed("tables.compile_policy", tables.compile_policy)
+    tables.compile_policy = compile_policy
+    try:  # the session's rows, split out of tables.py (older trees: tables.py itself)
+        import sandbox.supervise.sessionrows as rows
+
+        rows.compile_policy = compile_policy
+        rows.existing_keys = timed("tables.identity_walk", rows.existing_keys)
+    except ImportError:
+        tables._existing_keys = timed("tables.identity_walk", tables._existing_keys)
     if hasattr(tables, "_tree_ids"):
         tables._tree_ids = timed("tables.tree_ids", tables._tree_ids)
     # The phases' larger parts (each guarded: the script also times older checkouts).

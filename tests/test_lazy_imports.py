@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import user_env
 
 # Prints the modules loaded after main(argv) as JSON on the last line of stdout.
 PROBE = r"""
@@ -43,11 +44,8 @@ PARSER = ("yaml", "sandbox.policy.loader", "sandbox.policy.parse", "sandbox.poli
 
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for k in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        env[k] = str(tmp_path / k.lower())
-    env.pop("LANDGATE_POLICY_CACHE", None)
-    return env
+    xdg = ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
+    return user_env(**{k: str(tmp_path / k.lower()) for k in xdg})
 
 
 def _modules(
@@ -269,7 +267,7 @@ def test_run_loads_no_dataclasses(home: dict[str, str], tmp_path: Path) -> None:
         assert "sandbox.supervise.tables" in got["modules"]  # the twin: the whole path ran
         assert _loaded(got["modules"], ("dataclasses", "inspect")) == []
         # Nor `glob` (~1 ms): the open check lists the one directory of the presets'
-        # `/etc/ssh/ssh_host_*_key` itself (tables._glob_matches).
+        # `/etc/ssh/ssh_host_*_key` itself (fswalk._glob_matches).
         assert "glob" not in got["modules"]
         # Nor what only another path uses: shlex (a command line given as text; the
         # simulation summary's quoting), the audit trail's legacy-format reader (a trail

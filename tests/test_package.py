@@ -1,16 +1,13 @@
 """The package builds its native modules and the command line answers."""
 
-import subprocess
-import sys
+from helpers.cli import landgate
 
 import sandbox
 from sandbox import _probe
 
 
 def test_version_flag() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "sandbox", "--version"], capture_output=True, text=True
-    )
+    out = landgate("--version")
     assert out.returncode == 0
     assert out.stdout.strip() == f"landgate {sandbox.__version__}"
 
@@ -22,14 +19,12 @@ def test_native_probe_reports_landlock_abi() -> None:
 
 
 def test_no_command_is_usage_error() -> None:
-    out = subprocess.run([sys.executable, "-m", "sandbox"], capture_output=True, text=True)
+    out = landgate()
     assert out.returncode == 2
     assert "usage" in out.stderr.lower()
 
 
 def test_unknown_subcommand_is_usage_error_without_traceback() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "sandbox", "frobnicate"], capture_output=True, text=True
-    )
+    out = landgate("frobnicate")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr

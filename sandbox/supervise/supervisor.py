@@ -13,19 +13,23 @@ Fail closed: the supervisor owns the listener fd and closes it when the loop
 ends; from then on the kernel fails every supervised syscall (ENOSYS).  If
 `on_event` raises, the supervisor stops (closing the listener) and `join`
 re-raises.
+
+This module is the loop's start, the drainer and the C context's lifetime (join
+frees it only once the loop and the drainer have ended); a drained record's bytes
+become a DecisionEvent in eventdecode.py.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import struct
 import threading
 from collections.abc import Callable
+from functools import cached_property
 
 from sandbox import threads
 from sandbox._supervise import ffi, lib
-from sandbox.audit.event import DecisionEvent, event_from_values
+from sandbox.audit.event import DecisionEvent
 from sandbox.errors import LaunchError
 
 from .records import RecordBatch, Renderer
@@ -36,32 +40,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_ACTION = {
-    lib.LG_ACT_EXEC: "shell_exec",
-    lib.LG_ACT_CONNECT: "network",
-    lib.LG_ACT_SEND: "network",
-    lib.LG_ACT_OPEN: "file_read",
-}
-_LAYER = {
-    lib.LG_ACT_EXEC: "exec",
-    lib.LG_ACT_CONNECT: "connect",
-    lib.LG_ACT_SEND: "connect",
-    lib.LG_ACT_OPEN: "carve-outs",
-}
-_FLAGS = [
-    (lib.LG_EV_SIMULATED, "simulated"),
-    (lib.LG_EV_ROOT, "root"),
-    (lib.LG_EV_INHERITED, "inherited"),
-    (lib.LG_EV_EXEC_RACE, "exec-race"),
-    (lib.LG_EV_VERIFIED, "verified"),
-    (lib.LG_EV_TRUNCATED, "truncated"),
-    (lib.LG_EV_FAILCLOSED, "fail-closed"),
-    (lib.LG_EV_SHELL, "shell-string"),
-    (lib.LG_EV_WRAPPER, "unwrapped"),
-    (lib.LG_EV_FORWARDED, "forwarded"),
-    (lib.LG_EV_MISSING, "missing"),
-    (lib.LG_EV_EXECUTED, "executed-object"),
-]
 _COUNTS = [
     "notifications",
     "allow",
@@ -78,19 +56,7 @@ _COUNTS = [
     "workers",
 ]
 _DRAIN_BATCH = 256
-# struct lg_event read in one go (csrc/supervise_api.h): each cffi field access is a
-# Python call, ~20 per record; the batch is copied out once and unpacked with this.
-_HEAD = struct.Struct("=QQQiiiiiiIiii")  # seq .. target_len, in declaration order
 _EV_SIZE = ffi.sizeof("struct lg_event")
-_TARGET_OFF = ffi.offsetof("struct lg_event", "target")
-_DETAIL_OFF = ffi.offsetof("struct lg_event", "detail")
-if _HEAD.size != _TARGET_OFF or _DETAIL_OFF != _TARGET_OFF + lib.LG_TARGET_MAX:
-    # A changed struct would be misread silently: refuse to load instead.
-    raise ImportError("sandbox.supervise: struct lg_event does not have the layout read here")
-_TARGET_MAX = lib.LG_TARGET_MAX
-_DETAIL_MAX = lib.LG_DETAIL_MAX
-_EXEC, _OPEN, _ALLOW = lib.LG_ACT_EXEC, lib.LG_ACT_OPEN, lib.LG_EFFECT_ALLOW
-_EXEC_RACE = lib.LG_EV_EXEC_RACE
 _BATCH_SECONDS = 0.005
 
 
@@ -134,7 +100,6 @@ class Supervisor:
         self._drained_all = False  # the drainer has delivered the last record and ended
         self._mode = "simulate" if simulate else "enforce"
         self._rule_cache: dict[int, tuple[Any, ...]] = {}
-        self._flag_cache: dict[int, tuple[tuple[str, ...], bool]] = {}
         self._renderer: Renderer | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -418,72 +383,12 @@ class Supervisor:
             self._rule_cache[rule] = got
         return got
 
-    def _flag_fields(self, bits: int) -> tuple[tuple[str, ...], bool]:
-        got = self._flag_cache.get(bits)
-        if got is None:
-            got = (tuple(name for bit, name in _FLAGS if bits & bit), bool(bits & _EXEC_RACE))
-            self._flag_cache[bits] = got
-        return got
+    @cached_property
+    def _event_at(self) -> Callable[[bytes, int], DecisionEvent]:
+        """The record at byte `off` of a copied batch as a DecisionEvent: RecordBatch.events()
+        calls it per record.  eventdecode.py is imported when a record is first decoded in
+        Python (the API's on_event, simulation): `landgate run`, whose trail C renders,
+        never pays for the import (issue 19).  Cached on the instance: no call between."""
+        from .eventdecode import EventDecoder
 
-    def _event_at(self, data: bytes, off: int) -> DecisionEvent:
-        """The record at byte `off` of a copied batch (csrc/supervise_api.h struct lg_event)."""
-        (seq, t_recv, t_resp, pid, tid, act, result, rule, err, bits, nr, argc, tlen) = (
-            _HEAD.unpack_from(data, off)
-        )
-        info, ref, source, index, origin = self._rule_cache.get(rule) or self._rule_fields(rule)
-        flags, exec_race = self._flag_cache.get(bits) or self._flag_fields(bits)
-        t0 = off + _TARGET_OFF
-        argv: tuple[str, ...] | None = None
-        if act == _EXEC and argc > 0:
-            raw = data[t0 : t0 + max(0, min(tlen, _TARGET_MAX))]
-            # Decoded whole, then split: the same strings as decoding each one (a NUL
-            # is never inside a UTF-8 sequence, valid or not).
-            argv = tuple(raw.decode("utf-8", "surrogateescape").split("\0")[:argc])
-            # os.path.basename of the program, shown with its arguments
-            target = " ".join([argv[0].rpartition("/")[2], *argv[1:]])
-        else:
-            end = data.find(b"\0", t0, t0 + _TARGET_MAX)  # ffi.string of the char array
-            target = data[t0 : end if end >= 0 else t0 + _TARGET_MAX].decode(
-                "utf-8", "surrogateescape"
-            )
-        d0 = off + _DETAIL_OFF
-        end = data.find(b"\0", d0, d0 + _DETAIL_MAX)
-        detail = data[d0 : end if end >= 0 else d0 + _DETAIL_MAX]
-        action = _ACTION.get(act, "unknown")
-        if act == _OPEN:
-            # detail: "read" / "write", then the object's real path when it differs
-            action = (
-                info.action
-                if info is not None
-                else ("file_write" if detail.split(b" ", 1)[0] == b"write" else "file_read")
-            )
-        # DecisionEvent's fields in declaration order (sandbox.audit.event)
-        return event_from_values(
-            (
-                "supervisor",
-                action,
-                target,
-                "allow" if result == _ALLOW else "deny",
-                _LAYER.get(act, "seccomp"),
-                t_recv / 1e9,
-                ref,
-                self._mode,
-                seq,
-                t_resp / 1e9,
-                pid,
-                tid,
-                argv,
-                detail.decode("utf-8", "surrogateescape") or None,
-                err,
-                source,
-                index,
-                origin,
-                flags,
-                exec_race,
-                nr,
-                None,
-                None,
-                None,
-                None,
-            )
-        )
+        return EventDecoder(self._mode, self._rule_cache, self._rule_fields).event_at

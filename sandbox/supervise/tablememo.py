@@ -6,7 +6,7 @@ working directory the rule references are shown relative to) give the rule rows:
 exec, network, file-system-operation and reference rows, ~1 ms a launch.  The file
 system gives the rest (the identities of denied files and of the key and audit
 directory trees, denied programs found in PATH, host names pinned at launch): those
-change between two sessions of one process, so tables._session_rows looks them up
+change between two sessions of one process, so sessionrows.session_rows looks them up
 again for every session, on the copy this module hands out.  Nothing here reads the
 file system, so nothing here can go stale.
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # plan_info keys the policy rows do not read: set per session by Tables.bind, or read by
-# tables._session_rows.  Every other key (a new one too) is part of the memo's key.
+# sessionrows.session_rows.  Every other key (a new one too) is part of the memo's key.
 SESSION_KEYS = frozenset(
     {
         "landlock_ruleset_fd",

@@ -6,15 +6,19 @@ to addresses at launch), and the carve-out deny set for the open check
 (device+inode pairs of the files that exist at launch, plus path globs for
 files created later).  Rule indices in the tables point into `Tables.refs`,
 so every event names the rule that decided it.
+
+This module holds the entry point and the rows that follow from the policy and
+the plan alone (memoized by tablememo), with how a rule is named on the denial
+line.  What the file system says is sessionrows.py's (every session, from fswalk.py's
+walks); the fsop check's rows are fsoprows.py's.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from sandbox.policy.compiled import compile_policy, ordered
 from sandbox.policy.locate import presets_dir
 from sandbox.policy.model import Policy, Rule
 
+from .fsoprows import GITCFG_GLOBS, fsop_rows
+from .sessionrows import session_rows
 from .tablememo import memo_tables
 from .tabletypes import RuleInfo, Tables
 
@@ -32,9 +38,6 @@ from .tabletypes import RuleInfo, Tables
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-ACCESS_READ = lib.LG_ACCESS_READ
-ACCESS_WRITE = lib.LG_ACCESS_WRITE
 
 
 def _owner(file: str) -> str:
@@ -92,356 +95,6 @@ def _effect(e: str) -> int:
     return int(lib.LG_EFFECT_ALLOW if e == "allow" else lib.LG_EFFECT_DENY)
 
 
-def _path_globs(rule: Rule) -> list[str]:
-    p = rule.path
-    if p is None:
-        return []
-    base = p.glob if p.anchored else "**/" + p.glob.lstrip("/")
-    base = base.rstrip("/") or "/"
-    out = [base]
-    if (p.directory or base.endswith("/**")) and not base.endswith("/**"):
-        out.append(base + "/**")
-    return out
-
-
-IDENTITY_LIMIT = 10_000  # entries looked at per launch for the device+inode set
-
-
-def _existing_keys(
-    globs: Iterable[str], mounts: _Mounts | None = None, limit: int = IDENTITY_LIMIT
-) -> list[tuple[int, int]]:
-    """(device, inode) of the files matching anchored deny globs at launch, for the
-    device+inode set (a hard link made before launch under another name is the same inode).
-
-    Bounded so launch cost does not grow with the granted trees: a literal path, a glob
-    with no `**`, or a literal directory's whole tree (`~/.ssh/**`), at most `limit`
-    entries looked at in all.  Unanchored and mid-pattern `**` globs are judged by name
-    on each open only (the plan says so).  What a name points to is what is denied
-    (stat follows a symlink), as the open check judges the file it opens."""
-    found: list[tuple[int, int]] = []
-    budget = limit
-    for g in globs:
-        if budget <= 0:
-            break
-        if not g.startswith("/") or g.startswith("/**"):
-            continue  # unanchored: judged by path glob on each open
-        if not any(c in g for c in "*?["):
-            # A literal path (most deny rules): one stat, not glob's lstat and then ours.
-            key = _file_key(g)
-            if key is not None:
-                found.append(key)
-            budget -= 1
-            continue
-        if "**" not in g:
-            for m in _glob_matches(g):
-                key = _file_key(m)
-                if key is not None:
-                    found.append(key)
-                budget -= 1
-                if budget <= 0:
-                    break
-            continue
-        base = g[: -len("/**")] if g.endswith("/**") else None
-        if base is None or "**" in base or any(c in base for c in "*?["):
-            continue
-        budget = _walk_keys(base, found, budget, mounts or _Mounts())
-    return found
-
-
-def _glob_matches(g: str) -> Iterable[str]:
-    """glob.iglob(g) for an absolute glob: the same paths.  A glob in the last component
-    only (`/etc/ssh/ssh_host_*_key`, in every preset) is one directory listing filtered
-    as glob filters it (fnmatch, and a leading `.` matched only by a pattern that has
-    one); anything else goes to the glob module (~1 ms to import on this machine)."""
-    d, pat = os.path.split(g)
-    if not pat or not d.startswith("/") or any(c in d for c in "*?["):
-        import glob as _glob
-
-        return _glob.iglob(g)
-    try:
-        with os.scandir(d) as it:
-            names = [e.name for e in it]
-    except OSError:
-        return []  # glob: an unreadable or missing directory matches nothing
-    hidden = pat.startswith(".")
-    return [
-        os.path.join(d, n)
-        for n in names
-        if (hidden or not n.startswith(".")) and fnmatch.fnmatchcase(n, pat)
-    ]
-
-
-# File systems whose directory entries carry the inode number stat(2) reports for a regular
-# file (d_ino == st_ino): the walk then needs no stat per file.  Not overlayfs (its d_ino of
-# a merged directory's entry may be the layer's), nor network or FUSE file systems.
-_DINO_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
-
-
-def _walk_keys(base: str, found: list[tuple[int, int]], budget: int, mounts: _Mounts) -> int:
-    """Every entry beneath `base` (not base itself) into `found`; returns what is left of
-    the budget.  A symlinked directory is listed, not entered (os.walk's followlinks=False);
-    an unreadable directory is skipped, as os.walk does.
-
-    A regular file on a file system of _DINO_FS is keyed by its directory's device and
-    the entry's d_ino, without a stat: the walk of a key directory holding thousands of
-    witness files was most of the launch's table cost (4,300 files: 12 ms of stat, 2.5 ms
-    without).  Exactly what stat would say unless something is mounted on the entry
-    (the mount's root is then what an open reaches), so a mount point beneath `base` is
-    stat'ed, as are symlinks (what they point to is denied), directories, and every entry
-    of a directory on another device or file system."""
-    try:
-        top = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return budget
-    points = mounts.points()
-    # Names as mountinfo spells them: the real path (base may pass through a symlink).
-    todo = [(top, os.path.realpath(base))]
-    try:
-        while todo and budget > 0:
-            dfd, dpath = todo.pop()
-            try:
-                dev = os.fstat(dfd).st_dev
-                with os.scandir(dfd) as it:
-                    entries = list(it)
-            except OSError:
-                os.close(dfd)
-                continue
-            budget -= 1 + len(entries)
-            fast = mounts.dino_exact(dev, dpath)
-            for e in entries:
-                path = f"{dpath}/{e.name}" if dpath != "/" else "/" + e.name
-                try:
-                    if fast and e.is_file(follow_symlinks=False) and path not in points:
-                        found.append((dev, e.inode()))
-                        continue
-                    st = os.stat(e.name, dir_fd=dfd)
-                    found.append((st.st_dev, st.st_ino))
-                except OSError:
-                    pass  # gone, or a dangling link: nothing to deny by identity
-                try:
-                    if e.is_dir(follow_symlinks=False):
-                        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-                        todo.append((os.open(e.name, flags, dir_fd=dfd), path))
-                except OSError:
-                    pass
-            os.close(dfd)
-    finally:
-        for fd, _ in todo:
-            os.close(fd)
-    return budget
-
-
-def _whole_tree_base(rule: Rule, globs: tuple[str, ...]) -> str | None:
-    """The directory a deny rule covers as a whole tree judged by identity: landgate's key
-    directory (the one protected path no allow overrides: `dir`, `dir/**`), else None."""
-    if rule.origin != "protected" or rule.overridable or len(globs) != 2:
-        return None
-    base, tree = globs
-    if tree != base + "/**" or not base.startswith("/") or any(c in base for c in "*?["):
-        return None
-    return base
-
-
-# File systems whose directories' link count is 2 + their subdirectories, exactly: a
-# directory with st_nlink 2 there has none, and is not listed.  Not btrfs or overlayfs
-# (a directory's count is 1 there), nor network or FUSE file systems (whatever the
-# server says); ext4 counts 1 past 65,000 subdirectories, which is listed.
-_NLINK_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
-TREE_DIRS_LIMIT = 10_000  # directories of one whole tree (the key directory holds 2)
-
-
-def _trail_tree_base(rule: Rule, globs: tuple[str, ...], comp: Any) -> str | None:
-    """The directory of a protected write deny of a whole directory that no policy allow
-    overrides anywhere beneath it (the audit trail's directories), else None.
-
-    Such a tree is judged as the key directory is (csrc/supervise_open_tree.c: by its
-    directories' identities through another mount, a creation by its parent's, no link
-    or rename out of it) on top of its files' identities, which stay listed: a hard
-    link to a trail file made before the session is judged by nothing else.  Without
-    the tree, a file created after the launch (the next segment), or created by the
-    agent through a bind mount of the directory, was judged by its name alone.  Where
-    an exact allow overrides the deny beneath the directory (lg_judge_path), that path
-    must stay writable, which a tree's rows would not know: no rows then."""
-    if rule.origin != "protected" or not rule.overridable or rule.action != "file_write":
-        return None
-    if len(globs) != 2:
-        return None
-    base, tree = globs
-    if tree != base + "/**" or not base.startswith("/") or any(c in base for c in "*?["):
-        return None
-    for a in comp.rules:
-        p = a.path
-        if (
-            a.origin == "policy"
-            and a.effect == "allow"
-            and a.action == "file_write"
-            and p is not None
-            and p.anchored
-            and not any(c in p.glob for c in "*?[")
-        ):
-            exact = p.glob.rstrip("/") or "/"
-            if exact == base or exact.startswith(base + "/"):
-                return None  # overridden beneath: judged by name and identity only
-    return base
-
-
-def _whole_tree(
-    base: str, mounts: _Mounts | None = None, what: str = "key directory"
-) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]:
-    """The key directory as csrc/supervise_open_tree.c judges it: (dev, ino, mount id, real
-    path) of the directory and of every directory beneath it, at any depth, and (dev, ino)
-    of each other entry of its top level (the keys; what a symlink there points to), still
-    denied by identity for a hard link made elsewhere before the session (the sandbox
-    cannot make one: the fsop check refuses a link or rename out of a tree).
-
-    Every directory, not only the top level's: another mount of any one of them (a bind
-    of `<keydir>/sub/deeper` elsewhere) has that directory as its root, and the open
-    check's walk of `..` stops at a mount's root, so the root itself must be a row.  The
-    files of the subdirectories (one witness per audit directory ever used) are not
-    listed, and a subdirectory is listed for its own subdirectories only where its link
-    count cannot say it has none (_NLINK_FS): the launch's cost stays the same however
-    many witness files there are.  Nothing when it does not exist; more than
-    TREE_DIRS_LIMIT directories refuse the launch (a directory without its row would
-    not be judged through another mount)."""
-    dirs: list[tuple[int, int, int, str]] = []
-    files: list[tuple[int, int]] = []
-    flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-    try:
-        top = os.open(base, flags)
-    except OSError:
-        return dirs, files
-    try:
-        _tree_row(top, dirs)
-    except OSError as exc:
-        os.close(top)
-        # Without the directory's identity another mount's name for it is not judged.
-        raise LaunchError(f"{what} {base}: {exc.strerror or exc}") from None
-    mounts = mounts or _Mounts()  # mountinfo read once, if a subdirectory asks
-    sub: list[str] = []  # the top level's subdirectories, by name
-    try:
-        with os.scandir(base) as it:
-            entries = list(it)
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    sub.append(e.name)
-                    continue
-                st = os.stat(e.name, dir_fd=top)
-                files.append((st.st_dev, st.st_ino))
-            except OSError:
-                pass  # gone, or a dangling link: nothing to deny by identity
-    except OSError:
-        pass  # unreadable: its path rules still deny everything beneath it
-    todo: list[int] = []
-    try:
-        for name in sub:
-            try:
-                todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=top))
-            except OSError:
-                pass  # gone meanwhile
-        while todo:
-            fd = todo.pop()
-            try:
-                _tree_row(fd, dirs)
-                if len(dirs) > TREE_DIRS_LIMIT:
-                    raise LaunchError(f"{what} {base}: more than {TREE_DIRS_LIMIT} directories")
-                for name in _subdirs(fd, dirs[-1][0], mounts):
-                    try:
-                        todo.append(os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd))
-                    except OSError:
-                        pass  # gone meanwhile
-            except OSError:
-                pass  # gone, or unreadable: its path rules still deny what lies beneath
-            finally:
-                os.close(fd)
-    finally:
-        for fd in todo:
-            os.close(fd)
-        os.close(top)
-    return dirs, files
-
-
-def _subdirs(fd: int, dev: int, mounts: _Mounts) -> list[str]:
-    """The names of the subdirectories of the directory fd (O_PATH, on device dev): none
-    without a listing where its link count says so (_NLINK_FS), else read from its
-    entries (through /proc/self/fd: an O_PATH fd is not listed itself)."""
-    if os.fstat(fd).st_nlink == 2 and mounts.nlink_exact(dev):
-        return []
-    with os.scandir(f"/proc/self/fd/{fd}") as it:
-        return [e.name for e in it if e.is_dir(follow_symlinks=False)]
-
-
-def _tree_row(fd: int, out: list[tuple[int, int, int, str]]) -> None:
-    """(dev, ino, mount id, real path) of the directory fd into out."""
-    st = os.fstat(fd)
-    real = os.readlink(f"/proc/self/fd/{fd}")
-    mnt = 0
-    # utf-8, the codec the interpreter has loaded (the text is ASCII): "ascii" imports
-    # encodings.ascii (~0.3 ms of every launch, issue 19).
-    with open(f"/proc/self/fdinfo/{fd}", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("mnt_id:"):
-                mnt = int(line.split()[1])
-                break
-    out.append((st.st_dev, st.st_ino, mnt, real))
-
-
-class _Mounts:
-    """This mount namespace's mounts (/proc/self/mountinfo), read once, when first asked."""
-
-    def __init__(self) -> None:
-        self._points: set[str] | None = None
-        self._fstype: dict[int, str] = {}
-
-    def points(self) -> set[str]:
-        """Every mount point (its path as mountinfo names it)."""
-        if self._points is None:
-            points: set[str] = set()
-            try:
-                with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-                    lines = f.read().splitlines()
-            except OSError:
-                lines = []
-                self._fstype = {}
-            for line in lines:
-                left, sep, right = line.partition(" - ")
-                fields = left.split()
-                if not sep or len(fields) < 5 or not right:
-                    continue
-                points.add(_unescape(fields[4]))
-                major, _, minor = fields[2].partition(":")
-                if major.isdigit() and minor.isdigit():
-                    # Stacked mounts share a device only if they are one file system.
-                    self._fstype[os.makedev(int(major), int(minor))] = right.split()[0]
-            self._points = points
-        return self._points
-
-    def nlink_exact(self, dev: int) -> bool:
-        """A directory on device `dev` whose link count is 2 + its subdirectories."""
-        return bool(self.points()) and self._fstype.get(dev) in _NLINK_FS
-
-    def dino_exact(self, dev: int, path: str) -> bool:
-        """A directory on device `dev` (at `path`) whose entries' d_ino are their st_ino.
-        Unknown (mountinfo unreadable, the device not listed): no, stat each entry."""
-        return bool(self.points()) and self._fstype.get(dev) in _DINO_FS
-
-
-def _unescape(field: str) -> str:
-    """mountinfo's octal escapes (\\040 for a space, \\011, \\012, \\134)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        c = field[i]
-        if c == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
 def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -> Tables:
     """Lay the policy out for C.
 
@@ -476,7 +129,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
     # the file system says (denied files' identities, trees, programs, pinned hosts) is
     # looked up again for every session, on a fresh copy of the struct.
     tables = memo_tables(policy, info, _compile_pure)
-    _session_rows(tables, policy, info)
+    session_rows(tables, policy, info)
     if not info.get("bind_later"):
         ruleset_fd = info.get("landlock_ruleset_fd")
         tables.bind(
@@ -489,7 +142,7 @@ def compile_tables(policy: Policy, plan_info: Mapping[str, Any] | None = None) -
 
 def _compile_pure(policy: Policy, info: Mapping[str, Any]) -> Tables:
     """The tables' rows that follow from the policy and `info` alone (tablememo.PURE_KEYS
-    of it): no file-system lookup here; _session_rows adds those, every session."""
+    of it): no file-system lookup here; session_rows adds those, every session."""
     keep: list[Any] = []
     rules: list[RuleInfo] = []
 
@@ -633,7 +286,7 @@ def _compile_pure(policy: Policy, info: Mapping[str, Any]) -> Tables:
     open_check = bool(info.get("open_check", False))
     fsop_check = bool(info.get("fsop_check", False))
     t.fsop_check = 1 if fsop_check else 0
-    _fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
+    fsop_rows(t, comp, fsop_check, info.get("gitcfg_globs", GITCFG_GLOBS), str(policy.home), keep)
     t.open_check = 1 if open_check else 0
     # An open the supervisor performed and Landlock refused is recorded under the
     # file_read / file_write default when that default denies (Landlock grants nothing
@@ -677,175 +330,6 @@ def _compile_pure(policy: Policy, info: Mapping[str, Any]) -> Tables:
     )
 
 
-def _session_rows(tables: Tables, policy: Policy, info: Mapping[str, Any]) -> None:
-    """What the file system and the resolver say now, looked up for every session (never
-    memoized: a denied file created, replaced or mounted since the last session must be
-    in these rows): the open check's device+inode of the files the deny rules name and
-    its trees, the denied programs' identities, the host names pinned at launch."""
-    t = tables.c
-    keep = tables.keep
-    comp = compile_policy(policy)  # cached in policy.cache
-    open_check = tables.open_check
-
-    def cstr(s: str) -> Any:
-        b = ffi.new("char[]", s.encode("utf-8", "surrogateescape"))
-        keep.append(b)
-        return b
-
-    # the open check: device+inode of the files the deny rules name at launch (the path
-    # rules themselves are comp's, judged by csrc/judge_path.c)
-    id_rows: dict[tuple[int, int], tuple[int, int]] = {}
-    tree_rows: dict[tuple[int, int, int], tuple[int, str, int]] = {}
-    if open_check and "carve_outs" not in info:
-        # Each tree is walked and each file stat'ed once, however many deny rules name it
-        # (the key directory is denied for reading and for writing: two rules, one walk).
-        walked: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-        whole: dict[str, tuple[list[tuple[int, int, int, str]], list[tuple[int, int]]]] = {}
-        mounts = _Mounts()  # read once per compile, when a walk first needs it
-        for i in range(comp.path_start, comp.unix_start):
-            r = comp.rules[i]
-            if r.effect == "deny":
-                access = ACCESS_READ if r.action == "file_read" else ACCESS_WRITE
-                globs = tuple(_path_globs(r))
-                base = _whole_tree_base(r, globs)
-                if base is not None:
-                    # landgate's key directory: denied as a tree by the directories'
-                    # identities (csrc/supervise_open_tree.c), its files not listed.
-                    got = whole.get(base)
-                    if got is None:
-                        got = whole[base] = _whole_tree(base, mounts)
-                    for dev, ino, mnt, real in got[0]:
-                        tree_rows.setdefault((dev, ino, access), (mnt, real, i))
-                    for fid in got[1]:
-                        old = id_rows.get(fid)
-                        id_rows[fid] = (access if old is None else old[0] | access, i)
-                    continue
-                trail = _trail_tree_base(r, globs, comp)
-                if trail is not None:
-                    # the audit trail: its directories as a tree too; its files are still
-                    # listed by identity below (a hard link made before the session)
-                    got = whole.get(trail)
-                    if got is None:
-                        got = whole[trail] = _whole_tree(trail, mounts, "audit directory")
-                    for dev, ino, mnt, real in got[0]:
-                        tree_rows.setdefault((dev, ino, access), (mnt, real, i))
-                keys = walked.get(globs)
-                if keys is None:
-                    keys = walked[globs] = _existing_keys(globs, mounts)
-                for fid in keys:  # _add_key inlined: thousands of keys for a key directory
-                    old = id_rows.get(fid)
-                    id_rows[fid] = (access if old is None else old[0] | access, i)
-    if open_check and "carve_outs" in info:
-        for path, access in info["carve_outs"]:
-            _add_id(id_rows, path, int(access), -1)
-    # One initialiser list, filled by cffi in C (thousands of rows: 4x faster than setting
-    # each field from Python); the fields after `rule` (btime) stay 0, unknown.
-    ids = ffi.new(
-        "struct lg_file_id[]",
-        [(dev, ino, access, idx) for (dev, ino), (access, idx) in id_rows.items()] or 1,
-    )
-    keep.append(ids)
-    t.deny_ids = ids
-    t.n_deny_ids = len(id_rows)
-    trees = ffi.new("struct lg_tree_id[]", max(1, len(tree_rows)))
-    keep.append(trees)
-    for k, ((dev, ino, access), (mnt, real, idx)) in enumerate(tree_rows.items()):
-        trees[k].dev, trees[k].ino, trees[k].mnt_id = dev, ino, mnt
-        trees[k].path = cstr(real)
-        trees[k].access, trees[k].rule = access, idx
-    t.deny_trees = trees
-    t.n_deny_trees = len(tree_rows)
-
-    _deny_programs(t, policy, info, cstr, keep)
-    if info.get("resolve_hosts", True):
-        for r in ordered(policy.block("network").rules):
-            d = r.destination
-            if d is not None and d.kind == "host" and d.host:
-                tables.pinned.extend((ip, d.host.lower()) for ip in _resolve(d.host))
-
-
-def _deny_programs(
-    t: Any, policy: Policy, info: Mapping[str, Any], cstr: Any, keep: list[Any]
-) -> None:
-    """Identities of the programs the deny rules name (hard links judged as them)."""
-    from sandbox.supervise.programs import denied_program_ids
-
-    ids = denied_program_ids(policy, info.get("path_env", os.environ.get("PATH")))
-    arr = ffi.new("struct lg_program_id[]", max(1, len(ids)))
-    keep.append(arr)
-    for i, (dev, ino, path) in enumerate(ids):
-        arr[i].dev = dev
-        arr[i].ino = ino
-        arr[i].path = cstr(path)
-    t.deny_programs = arr
-    t.n_deny_programs = len(ids)
-
-
-# Git config files: a rename onto one (git's CONFIG.lock -> CONFIG) that only protected-path
-# rules deny is judged on its content (csrc/gitcfg.c).  "~" is the policy's home.
-GITCFG_GLOBS: tuple[str, ...] = (
-    "**/.git/config",
-    "**/.git/config.worktree",
-    "**/.git/modules/**/config",
-    "**/.git/worktrees/*/config.worktree",
-    "~/.gitconfig",
-    "~/.config/git/config",
-)
-
-
-def ancestor_globs(rule: Rule) -> list[str]:
-    """Directories above what `rule` covers by position: renaming a prepared tree onto one
-    (or a directory away from one) would put names under (or take them out of) the rule.
-    `.git/hooks/` -> `**/.git`; `~/.config/autostart/` -> /home/u/.config, /home/u, /home.
-    A rule of one unanchored name (`**/.env`) has none: it matches at any depth."""
-    p = rule.path
-    if p is None:
-        return []
-    parts = p.glob.rstrip("/").split("/")
-    out: list[str] = []
-    for k in range(1, len(parts)):
-        prefix = parts[:k]
-        if prefix[-1] in ("**", "") or prefix == [""]:
-            continue
-        g = "/".join(prefix)
-        out.append(g if p.anchored else "**/" + g)
-    return out
-
-
-def _fsop_rows(
-    t: Any, comp: Any, on: bool, gitcfg: Iterable[str], home: str, keep: list[Any]
-) -> None:
-    """The ancestor and git config rows of csrc/supervise_fsop.c (none when it is off)."""
-    from sandbox.policy.globs import compile_glob
-    from sandbox.policy.patterns import parse_path_pattern
-
-    rows: list[tuple[str, bool, int, int]] = []  # (glob, anchored, kind, rule index)
-    if on:
-        seen: set[str] = set()
-        for i in range(comp.path_start, comp.unix_start):
-            r = comp.rules[i]
-            if r.effect != "deny":
-                continue
-            for g in ancestor_globs(r):
-                if g not in seen:
-                    seen.add(g)
-                    anchored = not g.startswith("**/")
-                    rows.append((g if anchored else g[3:], anchored, lib.LG_FSOP_ANCESTOR, i))
-        for g in gitcfg:
-            pp = parse_path_pattern(g, workspace="/", home=home)
-            rows.append((pp.glob, pp.anchored, lib.LG_FSOP_GITCFG, -1))
-    arr = ffi.new("struct lg_fsop_rule[]", max(1, len(rows)))
-    keep.append(arr)
-    for k, (g, anchored, kind, idx) in enumerate(rows):
-        prog = ffi.new("unsigned[]", list(compile_glob(g, path=True, anchored=anchored)))
-        keep.append(prog)
-        arr[k].glob = prog
-        arr[k].kind = kind
-        arr[k].rule = idx
-    t.fsop = arr
-    t.n_fsop = len(rows)
-
-
 def _plan_info(plan_info: Any) -> dict[str, Any]:
     """A mapping as is; a sandbox.plan.Plan read for the keys above."""
     if plan_info is None:
@@ -861,39 +345,3 @@ def _plan_info(plan_info: Any) -> dict[str, Any]:
         if hasattr(plan_info, key):
             info[key] = getattr(plan_info, key)
     return info
-
-
-def _file_key(path: str) -> tuple[int, int] | None:
-    """(device, inode) of what `path` names now; None when it is gone (nothing to deny)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _add_key(
-    rows: dict[tuple[int, int], tuple[int, int]], key: tuple[int, int], access: int, idx: int
-) -> None:
-    old = rows.get(key)
-    rows[key] = ((old[0] if old else 0) | access, idx if idx >= 0 or not old else old[1])
-
-
-def _add_id(rows: dict[tuple[int, int], tuple[int, int]], path: str, access: int, idx: int) -> None:
-    key = _file_key(path)
-    if key is not None:
-        _add_key(rows, key, access, idx)
-
-
-def _resolve(host: str) -> list[str]:
-    """Pin a policy host name at launch (DESIGN §4 rung 2: hostnames pinned)."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return []
-    out: list[str] = []
-    for _f, _t, _p, _c, sa in infos:
-        ip = str(sa[0])
-        if ip not in out:
-            out.append(ip)
-    return out

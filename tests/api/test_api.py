@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import World, scaled
+from helpers.cli import landgate
 
 import sandbox
 from sandbox.errors import LandgateError, PolicyError, UsageError
@@ -231,15 +232,9 @@ def test_simulate_records_without_blocking(world: World, lg: dict[str, Any], tmp
 def test_empty_argv_is_the_cli_usage_error() -> None:
     with pytest.raises(UsageError) as exc:
         sandbox.run([])
-    cli = subprocess.run(
-        [sys.executable, "-m", "sandbox", "run", "--"],
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-    )
-    assert cli.returncode == exc.value.exit_code == 2
-    assert cli.stderr.strip() == f"landgate: {exc.value}"
+    proc = landgate("run", "--", timeout=scaled(60))
+    assert proc.returncode == exc.value.exit_code == 2
+    assert proc.stderr.strip() == f"landgate: {exc.value}"
 
 
 def test_string_argv_is_refused() -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from conftest import require_root
+from helpers import cli
 
 from sandbox.audit.canonical import canonical
 from tests.launch.lg_helpers import audit_show_json, run_landgate
@@ -52,15 +52,9 @@ def test_landgate_run_records_a_command_line_that_is_not_utf8(tmp_path: Path) ->
     start = next(e for e in entries if e.get("type") == "session_start")
     assert os.fsdecode(WORD) in json.dumps(start, ensure_ascii=False)
     env = dict(os.environ, XDG_STATE_HOME=str(xdg / "state"), XDG_CONFIG_HOME=str(xdg / "config"))
-    v = subprocess.run(
-        [sys.executable, "-m", "sandbox", "audit", "verify"], env=env, capture_output=True
-    )
+    v = cli.landgate("audit", "verify", env=env, text=False)
     assert v.returncode == 0, v.stdout + v.stderr
     html = tmp_path / "report.html"
-    r = subprocess.run(
-        [sys.executable, "-m", "sandbox", "audit", "report", "--html", str(html)],
-        env=env,
-        capture_output=True,
-    )
+    r = cli.landgate("audit", "report", "--html", str(html), env=env, text=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "a\\udcffb" in html.read_text(encoding="utf-8")

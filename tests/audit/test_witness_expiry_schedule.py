@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,8 +17,9 @@ from pathlib import Path
 import pytest
 from audit_helpers import Trail, fill, trail_fixture  # noqa: F401
 from expiry_helpers import _gone_trails, _old_archive, verify, witness_files
+from helpers.cli import landgate
 
-from sandbox.audit import expiry
+from sandbox.audit import AuditWriter, expiry
 from sandbox.audit.expiry import EXPIRE_ABOVE, EXPIRE_EVERY, maybe_expire
 from sandbox.audit.paths import load_key, prepare_trail_dirs
 from sandbox.audit.witness import expired_shard, load_witness, witness_file
@@ -56,6 +56,15 @@ def test_launch_preparation_does_not_run_the_expiry(trail: Trail, tmp_path: Path
     assert len(witness_files(trail)) == EXPIRE_ABOVE + 1
 
 
+def _assert_moved_and_still_found(w: AuditWriter, trail: Trail, gone: list[Trail]) -> None:
+    """After a session's close: its pass failed on nothing, only the live trail's witness
+    is left a file, and every gone trail's witness is still found (moved, not lost)."""
+    assert w.expiry_error is None
+    assert witness_files(trail) == [witness_file(trail.keys, trail.dir)]  # the live one
+    key = load_key(trail.keys, create=False)
+    assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+
+
 def test_a_session_runs_the_expiry_once_it_has_started(trail: Trail, tmp_path: Path) -> None:
     """The writer's session moves the gone ones, after its start entry; close() waits for
     the pass (every witness moved by then), and what was moved is still found."""
@@ -65,10 +74,7 @@ def test_a_session_runs_the_expiry_once_it_has_started(trail: Trail, tmp_path: P
     w.start_session({"mode": "enforce", "argv": ["agent"], "cwd": "/ws"})
     w.end_session(0)
     w.close()
-    assert w.expiry_error is None
-    assert witness_files(trail) == [witness_file(trail.keys, trail.dir)]  # the live one
-    key = load_key(trail.keys, create=False)
-    assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+    _assert_moved_and_still_found(w, trail, gone)
 
 
 def test_a_pass_is_due_above_the_threshold_unless_recent_or_to_split(
@@ -116,11 +122,8 @@ def test_a_session_start_does_not_list_the_witness_directory(
     phase[0] = "after"
     w.end_session(0)
     w.close()
-    assert w.expiry_error is None
     assert listed and "start" not in listed, listed
-    assert witness_files(trail) == [witness_file(trail.keys, trail.dir)]  # the live one
-    key = load_key(trail.keys, create=False)
-    assert all(load_witness(key, t.keys, t.dir) is not None for t in gone)
+    _assert_moved_and_still_found(w, trail, gone)
 
 
 def test_a_longer_session_runs_the_expiry_on_its_own_thread_meanwhile(
@@ -223,12 +226,7 @@ def test_a_stamp_from_the_future_does_not_hold_expiry_off(trail: Trail, tmp_path
 
 def _run_cli(trail: Trail) -> subprocess.CompletedProcess[str]:
     argv = ["run", "--policy", "read-only", "--audit", str(trail.dir), "--", "/bin/true"]
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return landgate(*argv, timeout=120)
 
 
 @pytest.mark.parametrize("failing", [True, False])

@@ -10,12 +10,11 @@ asking the file system again).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import landgate, user_env
 
 pytestmark = pytest.mark.usefixtures("landlock_and_notify")
 
@@ -23,17 +22,8 @@ SECRET = "TOPSECRET-between-runs"
 
 
 def _run(tmp: Path, policy: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("LANDGATE_POLICY_CACHE", None)  # the caches on: the second run hits them
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", "run", "-q", "--policy", str(policy), "--", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp,
-        timeout=60,
-        check=False,
-    )
+    # user_env: the caches on, so the second run hits them
+    return landgate("run", "-q", "--policy", str(policy), "--", *argv, env=user_env(), cwd=tmp)
 
 
 def _policy(tmp: Path, ws: Path, rules: str) -> Path:

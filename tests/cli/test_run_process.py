@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import require_root  # tests/conftest.py
+from helpers.cli import user_env
 
 from sandbox import entry
 
@@ -66,8 +66,7 @@ sandbox.entry.entry()  # as the `landgate` command does
 def _held(tmp: Path, *words: str, stdin: str = "", code: int = 0, **env_: str) -> dict:
     out = tmp / "held.json"
     out.unlink(missing_ok=True)
-    env = dict(os.environ, **env_)
-    env.pop("LANDGATE_POLICY_CACHE", None)
+    env = user_env(**env_)
     p = subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *words],
         input=stdin,

@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import require_kernel
+from helpers.cli import landgate
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"contract-secret-5f1c"
@@ -59,14 +59,7 @@ actions:
 
 
 def _landgate(env, cwd, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        capture_output=True,
-        env=env,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
+    return landgate(*args, env=env, cwd=cwd, text=False)
 
 
 def _explain(env, ws, pol, action: str, target: str) -> tuple[str, str]:

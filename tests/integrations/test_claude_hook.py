@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import cli
 
 from sandbox.audit.reader import iter_entries
 from sandbox.integrations.hook import run_hook
@@ -188,14 +187,8 @@ def test_unwritable_trail_blocks(ws: Path, tmp_path: Path) -> None:
 def test_cli_speaks_the_protocol(ws: Path) -> None:
     # decided in the hook's own process (the resident server: test_hook_server.py)
     env = dict(os.environ, XDG_STATE_HOME=str(ws.parent / "state"), LANDGATE_HOOK_SERVER="0")
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "hook", "claude-code"],
-        input=_input(ws, "Read", {"file_path": str(ws / ".env")}),
-        capture_output=True,
-        check=False,
-        env=env,
-        cwd="/",
-    )
+    request = _input(ws, "Read", {"file_path": str(ws / ".env")})
+    proc = cli.landgate("hook", "claude-code", stdin=request, env=env, cwd="/", text=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
     entries = list(iter_entries(ws.parent / "state" / "landgate" / "audit"))
@@ -234,13 +227,7 @@ def test_install_refuses_a_file_that_is_not_json(tmp_path: Path) -> None:
 
 
 def test_init_cli_creates_settings(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "init", "--agent", "claude-code"],
-        capture_output=True,
-        check=False,
-        text=True,
-        cwd=tmp_path,
-    )
+    proc = cli.landgate("init", "--agent", "claude-code", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     assert data["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == HOOK_COMMAND

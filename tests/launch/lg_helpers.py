@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conftest import scaled  # tests/conftest.py
+from helpers import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -111,14 +112,8 @@ def audit_show_json(xdg: Path) -> list[dict]:
     """The entries of the default trail of run_landgate's runs with this `xdg`, through
     `landgate audit show --json`."""
     e = dict(os.environ, XDG_STATE_HOME=str(xdg / "state"), XDG_CONFIG_HOME=str(xdg / "config"))
-    r = subprocess.run(
-        [PY, "-m", "sandbox", "audit", "show", "--json"],
-        env=e,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=True,
-    )
+    r = cli.landgate("audit", "show", "--json", env=e, timeout=scaled(60))
+    r.check_returncode()
     return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
 
 

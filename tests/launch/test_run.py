@@ -12,6 +12,7 @@ import time
 
 import pytest
 from conftest import require_kernel
+from helpers import cli
 
 from launch.lg_helpers import PY, ROOT, landgate, leaked, py, world_policy
 from sandbox.errors import EnforcementUnavailable
@@ -315,10 +316,8 @@ def test_bad_policy_for_run_is_125_not_an_agent_code(world):
     assert p.returncode == 125 and b"bad.yaml:5:" in p.stderr and b"Traceback" not in p.stderr
     missing = landgate(world, ["true"], policy=world.root / "absent.yaml")
     assert missing.returncode == 125 and b"absent.yaml" in missing.stderr
-    check = subprocess.run(
-        [PY, "-m", "sandbox", "check", "--policy", str(bad)],
-        capture_output=True,
-        env=dict(world.env, PYTHONPATH=str(ROOT)),
+    check = cli.landgate(
+        "check", "--policy", str(bad), env=dict(world.env, PYTHONPATH=str(ROOT)), text=False
     )
     assert check.returncode == 1
     assert landgate(world, ["sh", "-c", "exit 1"]).returncode == 1

@@ -14,7 +14,9 @@ from sandbox.policy.baseline import hook_globs
 from sandbox.policy.compiled import compile_policy
 from sandbox.policy.judge import judge_path
 from sandbox.policy.patterns import match_path, parse_path_pattern
-from sandbox.supervise.tables import ACCESS_WRITE, ancestor_globs, compile_tables
+from sandbox.supervise.fsoprows import ancestor_globs
+from sandbox.supervise.sessionrows import ACCESS_WRITE
+from sandbox.supervise.tables import compile_tables
 
 # x86_64 numbers (arch/x86/entry/syscalls/syscall_64.tbl)
 NUMBERS = {

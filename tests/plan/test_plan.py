@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from conftest import scaled  # tests/conftest.py
+from helpers import cli
 from launch.lg_helpers import ROOT, world_policy
 
 from sandbox.host.probe import probe_host
@@ -27,13 +26,7 @@ def _policy(world, **kw):
 
 def _cli(world, *args):
     e = dict(world.env, PYTHONPATH=str(ROOT))
-    p = subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=world.workspace,
-        env=e,
-        capture_output=True,
-        timeout=scaled(60),
-    )
+    p = cli.landgate(*args, cwd=world.workspace, env=e, timeout=scaled(60), text=False)
     assert p.returncode == 0, p.stderr
     return p.stdout
 
@@ -43,13 +36,8 @@ def test_plan_json_against_host(world):
 
     env = {"HOME": str(world.home), "PATH": "/usr/bin:/bin", "AWS_SECRET_ACCESS_KEY": "x"}
     e = dict(world.env, PYTHONPATH=str(ROOT), **env)
-    out = subprocess.run(
-        [sys.executable, "-m", "sandbox", "plan", "--policy", str(world_policy(world)), "--json"],
-        cwd=world.workspace,
-        env=e,
-        capture_output=True,
-        timeout=scaled(60),
-    ).stdout
+    argv = ("plan", "--policy", str(world_policy(world)), "--json")
+    out = cli.landgate(*argv, cwd=world.workspace, env=e, timeout=scaled(60), text=False).stdout
     plan = json.loads(out)
     assert plan["landlock"]["abi"] == max(0, lib.lg_probe_landlock_abi())
     rules = {r["path"]: r["rights"] for r in plan["landlock"]["rules"]}

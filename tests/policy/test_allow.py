@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from sandbox.errors import LandgateError
 from sandbox.policy import decide, load_policy
@@ -124,15 +124,7 @@ def test_a_user_policy_file_is_edited_itself(tmp_path):
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", "allow", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    return cli.landgate("allow", *args, cwd=tmp_path, env=env, stdin="")
 
 
 def test_cli_shows_the_diff_and_writes_only_with_yes_when_not_a_terminal(tmp_path):

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from .helpers import PRESETS, REPO, SAFECLAW_DIR
 
 
 def landgate(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
+    return cli.landgate(*args, cwd=cwd)
 
 
 @pytest.mark.parametrize(

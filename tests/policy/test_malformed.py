@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from sandbox.errors import LandgateError, PolicyError
 from sandbox.policy import load_policy
@@ -331,13 +330,7 @@ def test_cli_check_exits_1_with_one_line_and_no_traceback(tmp_path: Path, name: 
         path.write_bytes(content)
     else:
         path.write_text(content)
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "check", "--policy", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
+    proc = cli.landgate("check", "--policy", str(path), cwd=REPO)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.startswith(f"{path}:{line}:") and fragment in proc.stderr

@@ -11,10 +11,10 @@ command line (`landgate explain`).
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from sandbox.policy import compiled as _c
 from sandbox.policy import decide, load_policy
@@ -89,13 +89,7 @@ def test_ca_bundle_twin_in_a_workspace_is_allowed(tmp_path: Path) -> None:
 
 
 def _explain(policy: Path, target: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", "explain", "--policy", str(policy), "file_read", target],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
+    return cli.landgate("explain", "--policy", str(policy), "file_read", target, cwd=cwd)
 
 
 def test_explain_cacert_allowed_server_key_denied(tmp_path: Path) -> None:
@@ -111,13 +105,7 @@ def test_explain_cacert_allowed_server_key_denied(tmp_path: Path) -> None:
 
 
 def test_plan_explains_each_secret_rule(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "plan", "--policy", "coding-agent"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    proc = cli.landgate("plan", "--policy", "coding-agent", cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     section = proc.stdout.split("\nrules -> layers\n", 1)[1]
     lines = [ln for ln in section.splitlines() if ln.startswith("  file_read ")]

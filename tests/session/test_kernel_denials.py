@@ -14,13 +14,13 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import require_kernel, scaled
-from launch.lg_helpers import PY, ROOT, landgate
+from helpers import cli
+from launch.lg_helpers import ROOT, landgate
 
 from sandbox.audit import verify_trail
 from sandbox.host.kaudit import (
@@ -214,11 +214,8 @@ def test_doctor_states_this_kernels_recording() -> None:
     the gap the probe finds (ABI < 7: the ABI's gap, whatever the audit state)."""
     host = probe_host()
     require_kernel(host.landlock_abi >= 1, "Landlock")
-    p = subprocess.run(
-        [PY, "-m", "sandbox", "doctor"],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        capture_output=True,
-        timeout=scaled(120),
+    p = cli.landgate(
+        "doctor", env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=scaled(120), text=False
     )
     assert p.returncode == 0, p.stderr
     gap = recording_gap(host.landlock_abi, host.kernel_audit)
@@ -373,11 +370,8 @@ def test_denials_outside_every_grant_are_recorded_once_by_the_layer_that_decided
     # `landgate audit show --denied` lists it
     env = dict(world.env, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(world.root / "xdg" / "state"))
     env["XDG_CONFIG_HOME"] = str(world.root / "xdg" / "config")
-    show = subprocess.run(
-        [PY, "-m", "sandbox", "audit", "show", "--denied", "--json"],
-        env=env,
-        capture_output=True,
-        timeout=scaled(60),
+    show = cli.landgate(
+        "audit", "show", "--denied", "--json", env=env, timeout=scaled(60), text=False
     )
     shown = [json.loads(line) for line in show.stdout.splitlines() if line.strip()]
     assert [e["layer"] for e in shown if e.get("target") == str(outside)] == ["carve-outs"] * 2

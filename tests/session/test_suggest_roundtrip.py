@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import scaled
+from helpers import cli
 from launch.lg_helpers import ROOT, landgate
 
 from sandbox.policy import decide, load_policy
@@ -116,14 +115,7 @@ def test_simulate_suggest_enforce_round_trip(world):
     env["PYTHONPATH"] = str(ROOT)
     env["XDG_STATE_HOME"] = str(world.root / "xdg" / "state")
     env["XDG_CONFIG_HOME"] = str(world.root / "xdg" / "config")
-    sug = subprocess.run(
-        [sys.executable, "-m", "sandbox", "audit", "suggest"],
-        cwd=world.workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-    )
+    sug = cli.landgate("audit", "suggest", cwd=world.workspace, env=env, timeout=scaled(60))
     assert sug.returncode == 0, sug.stderr
     text = sug.stdout
     assert f"extends: [{json.dumps(str(base))}]" in text, text

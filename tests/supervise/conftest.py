@@ -278,3 +278,15 @@ def supervised(bins: Path):
     for lau in launches:
         if lau.proc.poll() is None:
             lau.proc.kill()
+
+
+@pytest.fixture
+def key_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """landgate's key directory as a first session leaves it (its key, an empty witness/),
+    at tmp_path/config/landgate: $XDG_CONFIG_HOME points there, where the tables' key
+    directory deny (a protected path) looks for it."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    kd = tmp_path / "config" / "landgate"
+    (kd / "witness").mkdir(parents=True)
+    (kd / "audit.key").write_bytes(b"k" * 32)
+    return kd

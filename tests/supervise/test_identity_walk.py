@@ -1,7 +1,7 @@
 """The open check's device+inode set: the launch-time walk of a denied tree (issue 19).
 
 The walk keys a regular file by its directory's device and the entry's d_ino, without a
-stat, where that is what stat would say (tables._DINO_FS); these tests hold it to the
+stat, where that is what stat would say (fswalk.DINO_FS); these tests hold it to the
 old walk (os.walk and a stat per name) on every kind of entry, and to a mount on an
 entry, where d_ino names the file underneath and only stat names what an open reaches.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.supervise import tables as T
+from sandbox.supervise import fswalk
 
 
 def _stat_walk(base: Path) -> set[tuple[int, int]]:
@@ -56,7 +56,7 @@ def test_walk_keys_are_what_stat_says(tmp_path: Path) -> None:
     base = tmp_path / "keys"
     base.mkdir()
     _tree(base)
-    got = T._existing_keys((str(base), f"{base}/**"))
+    got = fswalk.existing_keys((str(base), f"{base}/**"))
     want = _stat_walk(base) | {(os.stat(base).st_dev, os.stat(base).st_ino)}
     assert set(got) == want
     # The symlinked directory's own identity is in the set, its contents are not.
@@ -67,10 +67,10 @@ def test_walk_keys_are_what_stat_says(tmp_path: Path) -> None:
 def test_fast_path_is_taken_where_dino_is_exact(tmp_path: Path) -> None:
     """On this machine's tmp file system (ext4 or tmpfs on CI) the walk trusts d_ino,
     so the equality above exercised the fast path; elsewhere every entry is stat'ed."""
-    mounts = T._Mounts()
+    mounts = fswalk.Mounts()
     dev = os.stat(tmp_path).st_dev
     fstype = mounts._fstype.get(dev) if mounts.points() else None
-    assert mounts.dino_exact(dev, str(tmp_path)) == (fstype in T._DINO_FS)
+    assert mounts.dino_exact(dev, str(tmp_path)) == (fstype in fswalk.DINO_FS)
 
 
 def test_walk_budget_bounds_the_work(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_walk_budget_bounds_the_work(tmp_path: Path) -> None:
         (base / f"d{d}").mkdir()
         for i in range(40):
             (base / f"d{d}" / f"f{i}").write_text("")
-    got = T._existing_keys((f"{base}/**",), limit=60)
+    got = fswalk.existing_keys((f"{base}/**",), limit=60)
     assert 0 < len(got) < 5 * 41
 
 
@@ -89,8 +89,8 @@ MOUNTED = textwrap.dedent(
     import json, os, subprocess, sys
     base, secret, under_dev, under_ino = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])
     subprocess.run(["mount", "--bind", secret, os.path.join(base, "entry")], check=True)
-    from sandbox.supervise import tables as T
-    keys = T._existing_keys((base, base + "/**"))
+    from sandbox.supervise import fswalk
+    keys = fswalk.existing_keys((base, base + "/**"))
     st = os.stat(os.path.join(base, "entry"))
     print(json.dumps({"mounted": [st.st_dev, st.st_ino] in [list(k) for k in keys],
                       "underneath": [under_dev, under_ino] in [list(k) for k in keys]}))
@@ -103,7 +103,7 @@ def test_a_file_mounted_on_an_entry_is_keyed_as_what_an_open_reaches(tmp_path: P
     """Attack: a file bind-mounted over a name in the denied tree.  Its directory entry
     (d_ino) names the file underneath; an open of that name reaches the mounted file,
     so that is the identity the set must hold.  With the mount-point check off
-    (tables._walk_keys trusting d_ino for every regular file) this test fails."""
+    (fswalk._walk_keys trusting d_ino for every regular file) this test fails."""
     if shutil.which("unshare") is None:
         pytest.fail("unshare(1) is needed (util-linux)")
     base = tmp_path / "keys"
@@ -163,7 +163,7 @@ def test_glob_matches_is_glob(tmp_path: Path, pattern: str) -> None:
     (d / "link").symlink_to("ax")
     g = str(tmp_path / pattern)
     want = sorted(glob.glob(g))
-    assert sorted(T._glob_matches(g)) == want
+    assert sorted(fswalk._glob_matches(g)) == want
     if pattern.startswith("d/") and pattern != "d/.*":
         assert not any(os.path.basename(p).startswith(".") for p in want)
 
@@ -175,6 +175,6 @@ def test_glob_matches_keys_the_host_keys(tmp_path: Path) -> None:
     d.mkdir()
     for name in ("ssh_host_rsa_key", "ssh_host_rsa_key.pub", "moduli"):
         (d / name).write_text("k")
-    keys = set(T._existing_keys([str(d / "ssh_host_*_key")]))
+    keys = set(fswalk.existing_keys([str(d / "ssh_host_*_key")]))
     st = (d / "ssh_host_rsa_key").stat()
     assert keys == {(st.st_dev, st.st_ino)}

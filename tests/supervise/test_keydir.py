@@ -184,16 +184,13 @@ def test_a_hard_link_made_before_the_session_still_names_the_key(world):
     assert b"notes\n".hex() in out  # the twin
 
 
-def test_the_launch_does_not_list_the_witness_files(tmp_path, monkeypatch):
+def test_the_launch_does_not_list_the_witness_files(tmp_path, key_dir):
     """The tables hold the key directory's directories and top-level files, whatever the
     number of witness files (one per audit directory ever used)."""
     from sandbox.policy import load_policy
     from sandbox.supervise.tables import compile_tables
 
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    kd = tmp_path / "config" / "landgate"
-    (kd / "witness").mkdir(parents=True)
-    (kd / "audit.key").write_bytes(b"k" * 32)
+    kd = key_dir
     pol_file = tmp_path / "p.yaml"
     pol_file.write_text(
         "version: 1\nactions:\n  - action: file_read\n    defaultEffect: allow\n"

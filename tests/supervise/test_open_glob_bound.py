@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import scaled  # tests/conftest.py
+from helpers.cli import landgate
 from sandbox._supervise import lib
 
 from sandbox.errors import PolicyError
@@ -64,10 +64,11 @@ READERS = pytest.mark.parametrize(
 
 def _landgate(tmp_path: Path, policy: Path, argv: tuple[str, ...]) -> subprocess.CompletedProcess:
     """`landgate ARGV[0] --policy POLICY ARGV[1:]` through the real command line."""
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", argv[0], "--policy", str(policy), *argv[1:]],
-        capture_output=True,
-        text=True,
+    return landgate(
+        argv[0],
+        "--policy",
+        str(policy),
+        *argv[1:],
         cwd=tmp_path,
         env=dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config")),
         timeout=scaled(60),

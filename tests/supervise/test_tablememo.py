@@ -1,5 +1,5 @@
 """The tables' policy rows are compiled once per process (sandbox/supervise/tablememo.py);
-what the file system says is looked up again for every session (tables._session_rows).
+what the file system says is looked up again for every session (sessionrows.session_rows).
 
 A denied file created or replaced, or a key-directory subdirectory made, between two
 sessions of the same policy in one process is denied at the second; and the tables a
@@ -31,13 +31,10 @@ INFO = {
 
 
 @pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Path]:
+def setup(tmp_path: Path, key_dir: Path) -> tuple[Any, Path]:
+    """A policy with file and network rules, and the key directory (conftest.py)."""
     from sandbox.policy import load_policy
 
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    kd = tmp_path / "config" / "landgate"
-    (kd / "witness").mkdir(parents=True)
-    (kd / "audit.key").write_bytes(b"k" * 32)
     pol_file = tmp_path / "p.yaml"
     pol_file.write_text(
         "version: 1\nactions:\n"

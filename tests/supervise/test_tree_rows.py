@@ -1,4 +1,4 @@
-"""The key directory's tree rows (sandbox/supervise/tables.py `_whole_tree`): every directory
+"""The key directory's tree rows (sandbox/supervise/fswalk.py `whole_tree`): every directory
 at any depth is a row, and the witness directory's files are not listed to find them."""
 
 from __future__ import annotations
@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.supervise import tables
+from sandbox.supervise import fswalk, tables
 
 
 @pytest.fixture
-def keydir(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    kd = tmp_path / "config" / "landgate"
-    (kd / "witness").mkdir(parents=True)
-    (kd / "audit.key").write_bytes(b"k" * 32)
+def keydir(key_dir) -> Path:
+    """The key directory (conftest.py) with 300 witness files and nested subdirectories."""
+    kd = key_dir
     for i in range(300):
         (kd / "witness" / f"dir-{i:032x}.json").write_text("{}\n")
     (kd / "sub" / "deeper" / "inner").mkdir(parents=True)
@@ -72,10 +70,10 @@ def test_the_witness_directory_is_listed_only_where_its_link_count_cannot_tell(
         listed.append(os.path.realpath(path) if isinstance(path, str) else str(path))
         return real_scandir(path, *a, **kw)
 
-    monkeypatch.setattr(tables.os, "scandir", scandir)
+    monkeypatch.setattr(fswalk.os, "scandir", scandir)
     _rows(tmp_path)
     wit = str(keydir / "witness")
-    exact = tables._Mounts().nlink_exact(os.stat(wit).st_dev)
+    exact = fswalk.Mounts().nlink_exact(os.stat(wit).st_dev)
     if exact:
         assert wit not in listed, listed
         # a directory with subdirectories is listed for them

@@ -11,20 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENS = REPO / "build" / "ui-screens"  # artefacts (ignored by git): looked at by people
 
 
 def landgate(*args: str, cwd: Path, check: bool = True, timeout: float = 120) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    proc = cli.landgate(*args, cwd=cwd, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"landgate {' '.join(args)}: exit {proc.returncode}: {proc.stderr}")
     return proc.stdout + proc.stderr

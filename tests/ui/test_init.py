@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli
 
 from sandbox.errors import UsageError
 from sandbox.policy import decide, load_policy
@@ -64,24 +63,12 @@ def test_never_overwrites_without_force(tmp_path: Path) -> None:
 
 def test_cli_init_yes_prints_the_next_three_commands(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text("test:\n\ttrue\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "init", "--yes"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = cli.landgate("init", "--yes", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert ".landgate.yaml: written" in out and ": valid" in out
     nxt = out.split("next:\n", 1)[1].splitlines()
     assert len(nxt) == 3
     assert "landgate run -- make test" in nxt[0] and "landgate ui" in nxt[1]
-    again = subprocess.run(
-        [sys.executable, "-m", "sandbox", "init", "--yes"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = cli.landgate("init", "--yes", cwd=tmp_path)
     assert again.returncode != 0 and "not overwriting" in again.stderr
