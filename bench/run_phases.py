@@ -112,6 +112,23 @@ def main() -> int:
     w_cls.start_session = timed("supervisor.trail_start", w_cls.start_session)  # type: ignore[method-assign]
     w_cls.end_session = timed("close.end_session", w_cls.end_session)  # type: ignore[method-assign]
     ns_cls.close = timed("close.network", ns_cls.close)  # type: ignore[method-assign]
+    # Finer parts of the supervisor's and the close's phases, and the plan's egress probe.
+    import sandbox.plan as plan_pkg
+    import sandbox.session.child as child
+    import sandbox.session.run as session_run
+
+    for mod, fn, name in (
+        (child, "_start_kernel_denials", "supervisor.kernel_denials_start"),
+        (child, "_stop_kernel_denials", "close.kernel_denials_stop"),
+        (child, "prepare_supervisor", "tables.prepare_supervisor"),
+        (plan_pkg, "egress_caps", "plan.egress_caps"),
+        (session_run, "load_session_policy", "policy.load"),
+    ):
+        if hasattr(mod, fn):
+            setattr(mod, fn, timed(name, getattr(mod, fn)))
+    sup_cls.join = timed("close.supervisor_join", sup_cls.join)  # type: ignore[method-assign]
+    w_cls.close = timed("close.writer_close", w_cls.close)  # type: ignore[method-assign]
+    w_cls.__init__ = timed("trail.writer_init", w_cls.__init__)  # type: ignore[method-assign]
     # As sandbox.run(policy=...) is called: a preset's name, a policy file's path.
     policies = {"read-only": "read-only", "bench": str(bench_policy)}
     null = os.open(os.devnull, os.O_RDWR)
