@@ -123,6 +123,7 @@ def main() -> int:
         (child, "prepare_supervisor", "tables.prepare_supervisor"),
         (plan_pkg, "egress_caps", "plan.egress_caps"),
         (session_run, "load_session_policy", "policy.load"),
+        (session_run, "load_labelled_policy", "policy.load"),
     ):
         if hasattr(mod, fn):
             setattr(mod, fn, timed(name, getattr(mod, fn)))

@@ -93,10 +93,14 @@ class AuditWriter(BackgroundFlush):
         segment_max_bytes: int = 64 << 20,
         key_directory: Path | str | None = None,
         on_failure: Callable[[str], None] | None = None,
+        dirs_prepared: bool = False,
     ) -> None:
         """`on_failure(message)` is called once, from whichever thread met the failure,
         with the writer's lock held: it should signal (kill the agent's process group,
-        set an event), not call back into the writer."""
+        set an event), not call back into the writer.  `dirs_prepared`: the caller has just
+        made the directories and the key (prepare_trail_dirs, as a session does before its
+        plan); they are not made again here (~70 us).  One removed since fails the open
+        below (the key, the lock files), as a trail that cannot be written does."""
         if durability not in ("batch", "strict"):
             raise AuditError(f"unknown audit durability {durability!r} (batch or strict)")
         if checkpoint_every < 1 or segment_max_bytes < 1:
@@ -108,7 +112,8 @@ class AuditWriter(BackgroundFlush):
         self.segment_max_bytes = segment_max_bytes
         self.key_directory = Path(key_directory) if key_directory is not None else key_dir()
         self._on_failure = on_failure
-        prepare_trail_dirs(self.directory, self.key_directory)
+        if not dirs_prepared:
+            prepare_trail_dirs(self.directory, self.key_directory)
         self._key = load_key(self.key_directory, create=False)
 
         # One thread lock for this object: flock() excludes other processes only

@@ -32,8 +32,7 @@ from sandbox.session.options import (
     RunOptions,
     SessionResult,
     check_enforcement,
-    load_session_policy,
-    policy_label,
+    load_labelled_policy,
     resolve_executable,
     session_start_fields,
 )
@@ -65,7 +64,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
     cwd = options.cwd or os.getcwd()
     audit_dir = Path(options.audit_dir) if options.audit_dir else default_audit_dir()
     _prepare_audit_dirs(audit_dir)
-    policy = load_session_policy(replace(options, audit_dir=str(audit_dir)), cwd)
+    policy, label = load_labelled_policy(replace(options, audit_dir=str(audit_dir)), cwd)
     clock.mark("policy")
     host = options.host if options.host is not None else probe_host()
     clock.mark("probe")
@@ -96,7 +95,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             return SessionResult(EXIT_NOT_FOUND, None, str(audit_dir), {})
         if not options.quiet:
             # Said once the session will run (a refusal above is one line of its own).
-            options.notice(f"policy: {policy_label(options, cwd)}")
+            options.notice(f"policy: {label}")
     except BaseException:
         if report is not None:
             report.close()  # a refused session leaves no socket behind
@@ -107,7 +106,12 @@ def run_session_result(options: RunOptions) -> SessionResult:
     failure: list[str] = []
     durability = policy.enforcement.durability
     try:
-        writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
+        writer = AuditWriter(
+            audit_dir,
+            durability=durability,
+            on_failure=failure.append,
+            dirs_prepared=True,  # _prepare_audit_dirs, before the plan
+        )
     except LandgateError as exc:
         if report is not None:
             report.close()

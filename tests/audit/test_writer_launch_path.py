@@ -1,5 +1,7 @@
-"""The writer's flusher runs on a reused worker (sandbox.threads, issue 19) and still keeps
-batch durability's promise: appends fdatasynced within the window, everything on close."""
+"""The writer on a session's launch path (issue 19): its flusher runs on a reused worker
+(sandbox.threads) and still keeps batch durability's promise (appends fdatasynced within
+the window, everything on close); a session's writer does not make the directories the
+session made just before (dirs_prepared), and fails closed when one is gone."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import threading
 import time
 
+import pytest
 from audit_helpers import (  # noqa: F401 - the `trail` fixture
     Trail,
     event,
@@ -14,7 +17,9 @@ from audit_helpers import (  # noqa: F401 - the `trail` fixture
 )
 
 from sandbox import threads
-from sandbox.audit import verify_trail
+from sandbox.audit import AuditWriter, verify_trail
+from sandbox.audit.paths import prepare_trail_dirs
+from sandbox.errors import AuditError
 
 
 def _flusher_thread(w) -> threading.Thread:  # type: ignore[no-untyped-def]
@@ -78,3 +83,34 @@ def test_close_from_the_flusher_thread_does_not_wait_for_itself(trail: Trail) ->
     w._flush_once = lambda: (w.close(), done.set())  # type: ignore[method-assign]
     assert done.wait(5)
     assert w._closed
+
+
+def test_prepared_directories_are_used_as_they_are(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The allowed twin: directories and key made by prepare_trail_dirs, then a writer
+    that does not make them again writes a trail that verifies."""
+    audit, keys = tmp_path / "audit", tmp_path / "keys"
+    prepare_trail_dirs(audit, keys)
+    w = AuditWriter(audit, key_directory=keys, dirs_prepared=True)
+    w.start_session({"mode": "enforce"})
+    w.end_session(0)
+    w.close()
+    assert verify_trail(audit, key_directory=keys).ok
+
+
+@pytest.mark.parametrize("gone", ["audit", "witness", "key"])
+def test_a_prepared_directory_removed_since_fails_closed(tmp_path, gone: str) -> None:  # type: ignore[no-untyped-def]
+    """Removed between the preparation and the writer's open: the writer refuses (the
+    session then refuses to run, exit 125) instead of writing nowhere or making a
+    directory the plan did not protect."""
+    import shutil
+
+    audit, keys = tmp_path / "audit", tmp_path / "keys"
+    prepare_trail_dirs(audit, keys)
+    victim = {"audit": audit, "witness": keys / "witness", "key": keys / "audit.key"}[gone]
+    if victim.is_dir():
+        shutil.rmtree(victim)
+    else:
+        victim.unlink()
+    with pytest.raises(AuditError):
+        AuditWriter(audit, key_directory=keys, dirs_prepared=True)
+    assert not victim.exists()  # not made again behind the plan's back
