@@ -37,6 +37,7 @@ from sandbox.session.options import (
     session_start_fields,
 )
 from sandbox.session.recorder import Recorder
+from sandbox.session.trailopen import OpeningWriter
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
 TYPE_CHECKING = False
@@ -52,7 +53,7 @@ def run_session(options: RunOptions) -> int:
 
 
 def run_session_result(options: RunOptions) -> SessionResult:
-    from sandbox.audit import AuditWriter, default_audit_dir, simulate_summary
+    from sandbox.audit import default_audit_dir, simulate_summary
     from sandbox.host.probe import probe_host
     from sandbox.launch.spawn import spawn_start, spec_from_plan
     from sandbox.plan import build_plan, needs_egress_layer
@@ -101,25 +102,14 @@ def run_session_result(options: RunOptions) -> SessionResult:
             report.close()  # a refused session leaves no socket behind
         raise
 
-    # The trail is opened before anything runs: an unwritable trail refuses the
-    # session (exit 125) instead of running unrecorded.
     failure: list[str] = []
     durability = policy.enforcement.durability
-    try:
-        writer = AuditWriter(
-            audit_dir,
-            durability=durability,
-            on_failure=failure.append,
-            dirs_prepared=True,  # _prepare_audit_dirs, before the plan
-        )
-    except LandgateError as exc:
-        if report is not None:
-            report.close()
-        raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
     # The sandbox's stderr: where denials are told, by the supervisor and the DNS view alike.
     stderr_fd = stdio_fd(options.stderr_fd)
-    recorder = Recorder(writer, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
-    clock.mark("trail")  # the audit writer opened (chain, key, witness expiry)
+    # Its writer is bound once the trail is open (start_session, below).
+    recorder = Recorder(None, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
+    opening: OpeningWriter | None = None
+    clock.mark("trail")  # the recorder (the trail is opened during the fork: OpeningWriter)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}
@@ -155,6 +145,12 @@ def run_session_result(options: RunOptions) -> SessionResult:
             # Written once the child is restricted and before it is released (it is blocked
             # before its execve): the entry records what was APPLIED, not only predicted.
             nonlocal session_id
+            # The trail opened during the fork, or LaunchError (exit 125): the agent, held
+            # before its execve, is killed instead of released (run_child).
+            if opening is None:  # begun before the spawn that calls this: never
+                raise LaunchError(f"audit trail {audit_dir}: not opened")
+            writer = opening.writer()
+            recorder.writer = writer
             fields = session_start_fields(plan, argv, cwd, **net_info)
             fields["applied"] = applied.to_dict()
             fields["applied_layers"] = [s.to_dict() for s in applied_layers(plan, applied)]
@@ -167,8 +163,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
             # The hook channel's accepting thread, started once the agent runs: its socket
             # listens since the channel was made, so a hook that connects first waits in the
             # backlog, and the thread's start overlaps the agent's instead of delaying it.
-            if report is not None:
-                report.start(writer)
+            if report is not None and opening is not None:
+                report.start(opening.writer())  # open: start_session ran before the release
 
         stdio = (stdio_fd(options.stdin_fd), stdio_fd(options.stdout_fd), stderr_fd)
         spec = spec_from_plan(
@@ -183,6 +179,9 @@ def run_session_result(options: RunOptions) -> SessionResult:
             new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
             init_netns=bool(net is not None and net.setup is not None and net.setup.init_netns),
         )
+        # The trail is opened on a worker from here, while the child is forked and the
+        # supervisor's tables compiled; start_session waits for it (trailopen.py).
+        opening = OpeningWriter(audit_dir, durability, failure.append)
         exit_code, timed_out = run_child(
             spec,
             spawn_start,
@@ -202,10 +201,12 @@ def run_session_result(options: RunOptions) -> SessionResult:
             net.close()
         if report is not None:
             report.close()  # its last reports and the dropped count, before the end entry
-        counts = writer.counts()
-        if session_id is not None:
-            writer.end_session(exit_code)
-        writer.close()
+        writer = opening.settled() if opening is not None else None
+        counts = writer.counts() if writer is not None else {}
+        if writer is not None:
+            if session_id is not None:
+                writer.end_session(exit_code)
+            writer.close()
         if net is not None:
             net.make_next()  # after the seal: the next session's namespace (sandbox.run)
         clock.mark("close")
@@ -220,7 +221,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 counts, session_id, directory=None if options.audit_dir is None else audit_dir
             ).removeprefix("landgate: ")
         )
-    if writer.expiry_error is not None:
+    if writer is not None and writer.expiry_error is not None:
         # The pass that moves gone directories' witnesses into the archive failed: this
         # session's trail is whole, but the user should know the key directory needs care.
         options.notice(f"warning: {writer.expiry_error} (this session's trail is complete)")
