@@ -204,6 +204,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
         writer = opening.settled() if opening is not None else None
         counts = writer.counts() if writer is not None else {}
         if writer is not None:
+            writer.closing()  # the flusher's exit overlaps the seal (close() waits less)
             if session_id is not None:
                 writer.end_session(exit_code)
             writer.close()

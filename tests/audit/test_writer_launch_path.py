@@ -114,3 +114,31 @@ def test_a_prepared_directory_removed_since_fails_closed(tmp_path, gone: str) ->
     with pytest.raises(AuditError):
         AuditWriter(audit, key_directory=keys, dirs_prepared=True)
     assert not victim.exists()  # not made again behind the plan's back
+
+
+def test_closing_stops_the_flusher_and_close_still_syncs_everything(trail: Trail) -> None:
+    """closing() (a session about to end and close) stops the flusher at once; a batch
+    append made after it is still fdatasynced, by close(), and the trail verifies sealed."""
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    w = trail.writer()
+    _flusher_thread(w)
+    w.start_session({"mode": "enforce"})
+    w.closing()
+    w._flusher.join(5)
+    assert not w._flusher.is_alive()  # stopped without close()
+    w.append(event(1))
+    assert w._dirty  # nobody left to sync it in the background
+    os.fdatasync = fdatasync  # type: ignore[assignment]
+    try:
+        w.close()  # no end_session: close alone must sync the append
+    finally:
+        os.fdatasync = real
+    assert synced and not w._dirty
+    entries = trail.entries()
+    assert entries[-1]["type"] == "decision"
