@@ -158,7 +158,8 @@ class AuditWriter(BackgroundFlush):
         # records its thread's ident first thing (close() must not join itself).
         self._flusher_ident: int | None = None
         try:
-            self._flusher = threads.run(self._flush_loop, "landgate-audit-flush")
+            # Not counted by threads.wait_idle: it lives as long as the writer is open.
+            self._flusher = threads.run(self._flush_loop, "landgate-audit-flush", counted=False)
         except RuntimeError as exc:  # no thread could be made: no batch durability either
             self._release()
             raise AuditError(f"cannot start the audit flusher for {self.directory}: {exc}") from exc
