@@ -108,8 +108,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
     stderr_fd = stdio_fd(options.stderr_fd)
     # Its writer is bound once the trail is open (start_session, below).
     recorder = Recorder(None, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
-    opening: OpeningWriter | None = None
-    clock.mark("trail")  # the recorder (the trail is opened during the fork: OpeningWriter)
+    # Opened while the child builds its sandbox (run_child's while_child_builds).
+    opening = OpeningWriter(audit_dir, durability, failure.append)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}
@@ -145,10 +145,8 @@ def run_session_result(options: RunOptions) -> SessionResult:
             # Written once the child is restricted and before it is released (it is blocked
             # before its execve): the entry records what was APPLIED, not only predicted.
             nonlocal session_id
-            # The trail opened during the fork, or LaunchError (exit 125): the agent, held
-            # before its execve, is killed instead of released (run_child).
-            if opening is None:  # begun before the spawn that calls this: never
-                raise LaunchError(f"audit trail {audit_dir}: not opened")
+            # The trail opened while the child was built (or LaunchError, exit 125: the
+            # agent, held before its execve, is killed instead of released: run_child).
             writer = opening.writer()
             recorder.writer = writer
             fields = session_start_fields(plan, argv, cwd, **net_info)
@@ -163,7 +161,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             # The hook channel's accepting thread, started once the agent runs: its socket
             # listens since the channel was made, so a hook that connects first waits in the
             # backlog, and the thread's start overlaps the agent's instead of delaying it.
-            if report is not None and opening is not None:
+            if report is not None:
                 report.start(opening.writer())  # open: start_session ran before the release
 
         stdio = (stdio_fd(options.stdin_fd), stdio_fd(options.stdout_fd), stderr_fd)
@@ -179,9 +177,13 @@ def run_session_result(options: RunOptions) -> SessionResult:
             new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
             init_netns=bool(net is not None and net.setup is not None and net.setup.init_netns),
         )
-        # The trail is opened on a worker from here, while the child is forked and the
-        # supervisor's tables compiled; start_session waits for it (trailopen.py).
-        opening = OpeningWriter(audit_dir, durability, failure.append)
+
+        def open_trail() -> None:
+            # Once the tables are compiled, while the child builds its sandbox: the open
+            # fills the launch's wait for it (trailopen.py), before the agent's release.
+            opening.open()
+            clock.mark("trail")  # the audit writer opened (chain, key, witness expiry)
+
         exit_code, timed_out = run_child(
             spec,
             spawn_start,
@@ -195,13 +197,14 @@ def run_session_result(options: RunOptions) -> SessionResult:
             start_session,
             clock,
             answer_hooks,
+            open_trail,
         )
     finally:
         if net is not None:
             net.close()
         if report is not None:
             report.close()  # its last reports and the dropped count, before the end entry
-        writer = opening.settled() if opening is not None else None
+        writer = opening.settled()
         counts = writer.counts() if writer is not None else {}
         if writer is not None:
             writer.closing()  # the flusher's exit overlaps the seal (close() waits less)

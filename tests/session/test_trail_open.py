@@ -1,10 +1,9 @@
-"""The trail is opened while the child is forked (sandbox/session/trailopen.py, issue 19):
-a trail that cannot be opened still refuses the session before the agent runs."""
+"""The trail is opened while the child builds its sandbox (sandbox/session/trailopen.py,
+issue 19): a trail that cannot be opened still refuses the session before the agent runs."""
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -52,9 +51,7 @@ def test_a_trail_that_cannot_be_opened_refuses_before_the_agent_runs(
 ) -> None:
     """The directories can be made (the plan runs, the child is forked) but the writer's
     open fails (its lock file is a directory): LaunchError, the agent never ran (its
-    file is not there), no child is left, and no worker stays busy with the open."""
-    from sandbox import threads
-
+    file is not there), and no child is left."""
     policy = str(world.write_policy(_policy(world)))
     audit = tmp_path / "audit"
     (audit / "trail.lock").mkdir(parents=True)  # os.open(O_RDWR) of it: EISDIR
@@ -68,9 +65,7 @@ def test_a_trail_that_cannot_be_opened_refuses_before_the_agent_runs(
     deadline = time.monotonic() + 5
     while _children() - before and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not _children() - before  # the held child was killed and reaped
-    assert threads.wait_idle(5)
-    assert "landgate-trail-open" not in [t.name for t in threading.enumerate()]
+    assert not _children() - before  # the held child was aborted and reaped
 
     # The twin: the same session with a trail that opens runs the agent.
     (audit / "trail.lock").rmdir()
@@ -81,32 +76,26 @@ def test_a_trail_that_cannot_be_opened_refuses_before_the_agent_runs(
     assert res.decisions[0]["type"] == "session_start"
 
 
-def test_the_trail_opens_inline_when_no_thread_can_be_made(
+def test_the_trail_is_opened_while_the_child_is_built(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No worker (threads.run raises as Thread.start does): opened on the session's own
-    thread, the session runs as before; and an open that fails there still refuses."""
-    import types
-
+    """Where the open happens: after the fork (the child exists) and before the session's
+    start entry; the session then runs and records as before."""
     import sandbox.session.trailopen as trailopen
 
-    def no_thread(fn: object, name: str) -> object:
-        raise RuntimeError("can't start new thread")
+    seen: list[tuple[int, bool]] = []
+    real = trailopen.OpeningWriter.open
 
-    # trailopen's view of sandbox.threads only: the session's other helpers keep theirs.
-    monkeypatch.setattr(trailopen, "threads", types.SimpleNamespace(run=no_thread))
+    def open_(self: trailopen.OpeningWriter) -> None:
+        seen.append((len(_children()), self.settled() is None))
+        real(self)
+
+    monkeypatch.setattr(trailopen.OpeningWriter, "open", open_)
     policy = str(world.write_policy(_policy(world)))
-    audit = tmp_path / "audit"
-    marker = world.workspace / "ran-inline"
+    marker = world.workspace / "ran-built"
     res = sandbox.run(
-        ["touch", str(marker)], policy=policy, cwd=str(world.workspace), audit=str(audit)
+        ["touch", str(marker)], policy=policy, cwd=str(world.workspace), audit=str(tmp_path / "a")
     )
     assert res.returncode == 0 and marker.exists()
-    marker.unlink()
-    (audit / "trail.lock").unlink()
-    (audit / "trail.lock").mkdir()
-    with pytest.raises(LaunchError, match="audit trail"):
-        sandbox.run(
-            ["touch", str(marker)], policy=policy, cwd=str(world.workspace), audit=str(audit)
-        )
-    assert not marker.exists()
+    assert seen and seen[0][0] >= 1 and seen[0][1]  # first asked with the child forked
+    assert res.decisions[0]["type"] == "session_start"
