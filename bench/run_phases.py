@@ -9,7 +9,10 @@ prints the median of each phase.  The tables' share is split further by timing
 `compile_policy` and the launch identity walk (`_existing_keys`) where the tables call
 them; the network's, the supervisor's and the close's by timing their larger parts
 (NetworkSession.prepare / attach / close, Supervisor.start, the trail's session start
-and end entries).  A private $HOME; its key directory is seeded with WITNESS_FILES witness
+and end entries, the writer's open and close, the supervisor's start and join, the
+policy's load and the plan's egress probe).  The trail's phase comes after the tables:
+the writer is opened while the child builds its sandbox (sandbox/session/trailopen.py).
+A private $HOME; its key directory is seeded with WITNESS_FILES witness
 files (default 1,265: this machine's count when the issue was measured), as a user's
 history leaves them.  Run `python -m compileall -q sandbox` first.
 """
@@ -119,6 +122,29 @@ def main() -> int:
     w_cls.start_session = timed("supervisor.trail_start", w_cls.start_session)  # type: ignore[method-assign]
     w_cls.end_session = timed("close.end_session", w_cls.end_session)  # type: ignore[method-assign]
     ns_cls.close = timed("close.network", ns_cls.close)  # type: ignore[method-assign]
+    # Finer parts of the supervisor's and the close's phases, and the plan's egress probe.
+    import sandbox.plan as plan_pkg
+    import sandbox.session.child as child
+    import sandbox.session.run as session_run
+
+    for mod, fn, name in (
+        (child, "_start_kernel_denials", "supervisor.kernel_denials_start"),
+        (child, "_stop_kernel_denials", "close.kernel_denials_stop"),
+        (child, "prepare_supervisor", "tables.prepare_supervisor"),
+        (child, "start_supervisor", "supervisor.start_supervisor"),
+        (plan_pkg, "egress_caps", "plan.egress_caps"),
+        (session_run, "load_session_policy", "policy.load"),
+        (session_run, "load_labelled_policy", "policy.load"),
+    ):
+        if hasattr(mod, fn):
+            setattr(mod, fn, timed(name, getattr(mod, fn)))
+    sup_cls.join = timed("close.supervisor_join", sup_cls.join)  # type: ignore[method-assign]
+    import sandbox.session.recorder as recorder
+
+    rec_cls = recorder.Recorder
+    rec_cls.attach = timed("supervisor.recorder_attach", rec_cls.attach)  # type: ignore[method-assign]
+    w_cls.close = timed("close.writer_close", w_cls.close)  # type: ignore[method-assign]
+    w_cls.__init__ = timed("trail.writer_init", w_cls.__init__)  # type: ignore[method-assign]
     # As sandbox.run(policy=...) is called: a preset's name, a policy file's path.
     policies = {"read-only": "read-only", "bench": str(bench_policy)}
     null = os.open(os.devnull, os.O_RDWR)

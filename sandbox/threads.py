@@ -46,10 +46,11 @@ _pool = _Idle()
 class Job:
     """A job handed to a worker: `join` waits for it to end, as Thread.join does."""
 
-    __slots__ = ("_done", "name")
+    __slots__ = ("_done", "counted", "name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, counted: bool = True) -> None:
         self.name = name
+        self.counted = counted  # in wait_idle's count (see run)
         self._done = threading.Event()
 
     def join(self, timeout: float | None = None) -> None:
@@ -92,18 +93,19 @@ class _Worker(threading.Thread):
                 self.name = IDLE_NAME
                 # Before the job counts as ended: a caller that joins it and starts the
                 # next session finds this worker idle again.
-                keep = _end_job(self, park=not failed and not self.retire)
+                keep = _end_job(self, park=not failed and not self.retire, counted=job.counted)
                 job._done.set()
             if not keep:
                 return
 
 
-def _end_job(worker: _Worker, park: bool) -> bool:
+def _end_job(worker: _Worker, park: bool, counted: bool = True) -> bool:
     """A job ended: uncount it and, when `park`, put its worker back among the idle ones;
     whether it was (False when enough wait already: the worker ends)."""
     with _pool.lock:
-        _pool.busy -= 1
-        _pool.ended.notify_all()
+        if counted:
+            _pool.busy -= 1
+            _pool.ended.notify_all()
         if not park or len(_pool.workers) >= MAX_IDLE:
             return False
         _pool.workers.append(worker)
@@ -115,24 +117,29 @@ def _tell_excepthook(thread: threading.Thread) -> None:
     threading.excepthook(threading.ExceptHookArgs([exc_type, exc, tb, thread]))
 
 
-def run(fn: Callable[[], object], name: str) -> Job:
+def run(fn: Callable[[], object], name: str, *, counted: bool = True) -> Job:
     """Run `fn()` on a worker thread named `name`; returns at once (the job may not have
-    started yet).  Raises RuntimeError, as Thread.start does, when no thread can be made."""
-    job = Job(name)
+    started yet).  Raises RuntimeError, as Thread.start does, when no thread can be made.
+
+    `counted=False`: a service that lives as long as the object it serves (an open audit
+    writer's flusher, stopped by its close()), not a piece of work that ends by itself:
+    wait_idle does not wait for it.  Its worker is busy all the same (idle_count)."""
+    job = Job(name, counted)
     with _pool.lock:
         worker = _pool.workers.pop() if _pool.workers else None
     if worker is None:
         worker = _Worker()
         worker.start()  # the one handshake, paid by the first session that needs it
-    with _pool.lock:
-        _pool.busy += 1
+    if counted:
+        with _pool.lock:
+            _pool.busy += 1
     worker.hand(fn, job)
     return job
 
 
 def wait_idle(timeout: float) -> bool:
-    """Wait up to `timeout` seconds for every job handed out to end (e.g. a context freed
-    after its session); True when none runs."""
+    """Wait up to `timeout` seconds for every (counted) job handed out to end (e.g. a
+    context freed after its session); True when none runs."""
     with _pool.lock:
         return _pool.ended.wait_for(lambda: _pool.busy == 0, timeout)
 

@@ -168,3 +168,24 @@ def test_wait_idle_waits_for_running_jobs() -> None:
     gate.set()
     assert threads.wait_idle(5)
     assert not job.is_alive()
+
+
+def test_an_uncounted_service_is_not_waited_for_but_its_worker_is_busy() -> None:
+    # An open audit writer's flusher lives until the writer's close(): wait_idle (the CLI's
+    # exit, the tests' "every context freed") must not wait for it.  Its twin, a counted
+    # job, is waited for; and the service's worker is not idle while it runs.
+    gate = threading.Event()
+    _run_and_join(lambda: None)
+    idle = threads.idle_count()
+    service = threads.run(gate.wait, "landgate-service", counted=False)
+    try:
+        assert threads.wait_idle(0.05)
+        assert threads.idle_count() == idle - 1
+        counted = threads.run(gate.wait, "landgate-counted")
+        assert not threads.wait_idle(0.05)
+    finally:
+        gate.set()
+    service.join(5)
+    counted.join(5)
+    assert threads.wait_idle(5)
+    assert not service.is_alive() and not counted.is_alive()

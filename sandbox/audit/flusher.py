@@ -33,6 +33,7 @@ class BackgroundFlush(TrailIO):
     _expiry_at: float | None  # when a due pass starts (monotonic), if due
     expiry_error: str | None  # why the last expiry pass failed, if it did
     _stop: threading.Event
+    _flusher_ident: int | None  # the flusher's thread, once it runs (close never joins it)
 
     def _start_expiry(self) -> None:
         """Here, not before the plan; and only asked here (two stats whatever the backlog,
@@ -72,6 +73,7 @@ class BackgroundFlush(TrailIO):
             self.expiry_error = f"witness expiry in {self.key_directory}: {exc}"
 
     def _flush_loop(self) -> None:
+        self._flusher_ident = threading.get_ident()
         while not self._stop.wait(_FLUSH_INTERVAL):
             try:
                 self._flush_once()

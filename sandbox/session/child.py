@@ -266,10 +266,14 @@ def run_child(
     on_spawned: Callable[[AppliedStatus], None],
     clock: PhaseClock | None = None,
     on_released: Callable[[], None] | None = None,
+    while_child_builds: Callable[[], None] | None = None,
 ) -> tuple[int, bool]:
     """Spawn (`spawn` starts the child: sandbox.launch.spawn.spawn_start), supervise,
     release, wait.  Returns (exit code, timed out).  `on_released`: called once the agent
-    runs, for work that need not delay it (it overlaps the agent's own start)."""
+    runs, for work that need not delay it (it overlaps the agent's own start).
+    `while_child_builds`: called once the tables are compiled, before waiting for the
+    child to be ready: work that needs nothing from the child fills that wait (the child
+    builds its sandbox on the other CPU meanwhile); what it raises aborts the child."""
     clock = clock or PhaseClock(None)
     argv = list(options.argv)
     forward = options.forward_signals and threading.current_thread() is threading.main_thread()
@@ -305,10 +309,12 @@ def run_child(
                 if spec.has_listener
                 else None
             )
+            clock.mark("tables")
+            if while_child_builds is not None:
+                while_child_builds()
         except BaseException:
             pending.abort()
             raise
-        clock.mark("tables")
         child = pending.wait()
         clock.mark("spawn")  # what is left of the child's set-up once the tables are ready
         target.append(child.init_pid)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from sandbox.audit.event import DecisionEvent
 from sandbox.audit.writer import AuditWriter
+from sandbox.errors import AuditError
 from sandbox.policy.model import Policy
 from sandbox.record import replace
 
@@ -70,7 +71,7 @@ class Recorder:
 
     def __init__(
         self,
-        writer: AuditWriter,
+        writer: AuditWriter | None,
         extra: Callable[[DecisionEvent], None] | None,
         policy: Policy | None = None,
         stderr_fd: int = 2,
@@ -87,10 +88,19 @@ class Recorder:
         # Every decision, one (the DNS view, a test) or a drained batch (`event.many`).
         self.event = _Events(self._one, self._many, self._records)
 
+    def _trail(self) -> AuditWriter:
+        """The session's writer.  None only before the session's start entry (the trail is
+        opened while the child is forked: sandbox/session/trailopen.py), when nothing of the
+        agent's has run; a decision then would have nowhere to go, so it fails closed."""
+        writer = self.writer
+        if writer is None:
+            raise AuditError("a decision before the audit trail was opened")
+        return writer
+
     def _one(self, ev: DecisionEvent) -> None:
         ev = self._judged(ev)
         # The trail's on-disk format is the event's entry form (sandbox.audit.event).
-        self.writer.append(ev.to_entry())
+        self._trail().append(ev.to_entry())
         self._after(ev)
 
     def _many(self, events: list[DecisionEvent]) -> None:
@@ -98,7 +108,7 @@ class Recorder:
         on (each event is in the trail before anyone hears of it, as with `_one`)."""
         if any(ev.mode == "simulate" for ev in events):
             events = [self._judged(ev) for ev in events]
-        self.writer.append_many([ev.to_entry() for ev in events])
+        self._trail().append_many([ev.to_entry() for ev in events])
         extra = self.extra
         for ev in events:
             if ev.result == "deny":
@@ -110,7 +120,7 @@ class Recorder:
         """A drained batch of supervisor records (never simulated: those come as events,
         judged here first): into the trail as C renders them, then told and handed on
         as `_many` does.  DecisionEvents are built only for an `extra` to hand them to."""
-        self.writer.append_records(batch)
+        self._trail().append_records(batch)
         if batch.exec_denied():
             self.exec_denied = True
         extra = self.extra

@@ -32,12 +32,12 @@ from sandbox.session.options import (
     RunOptions,
     SessionResult,
     check_enforcement,
-    load_session_policy,
-    policy_label,
+    load_labelled_policy,
     resolve_executable,
     session_start_fields,
 )
 from sandbox.session.recorder import Recorder
+from sandbox.session.trailopen import OpeningWriter
 
 # typing costs ~2 ms at import (issue 19); annotations are never evaluated
 TYPE_CHECKING = False
@@ -53,7 +53,7 @@ def run_session(options: RunOptions) -> int:
 
 
 def run_session_result(options: RunOptions) -> SessionResult:
-    from sandbox.audit import AuditWriter, default_audit_dir, simulate_summary
+    from sandbox.audit import default_audit_dir, simulate_summary
     from sandbox.host.probe import probe_host
     from sandbox.launch.spawn import spawn_start, spec_from_plan
     from sandbox.plan import build_plan, needs_egress_layer
@@ -65,7 +65,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
     cwd = options.cwd or os.getcwd()
     audit_dir = Path(options.audit_dir) if options.audit_dir else default_audit_dir()
     _prepare_audit_dirs(audit_dir)
-    policy = load_session_policy(replace(options, audit_dir=str(audit_dir)), cwd)
+    policy, label = load_labelled_policy(replace(options, audit_dir=str(audit_dir)), cwd)
     clock.mark("policy")
     host = options.host if options.host is not None else probe_host()
     clock.mark("probe")
@@ -96,26 +96,20 @@ def run_session_result(options: RunOptions) -> SessionResult:
             return SessionResult(EXIT_NOT_FOUND, None, str(audit_dir), {})
         if not options.quiet:
             # Said once the session will run (a refusal above is one line of its own).
-            options.notice(f"policy: {policy_label(options, cwd)}")
+            options.notice(f"policy: {label}")
     except BaseException:
         if report is not None:
             report.close()  # a refused session leaves no socket behind
         raise
 
-    # The trail is opened before anything runs: an unwritable trail refuses the
-    # session (exit 125) instead of running unrecorded.
     failure: list[str] = []
     durability = policy.enforcement.durability
-    try:
-        writer = AuditWriter(audit_dir, durability=durability, on_failure=failure.append)
-    except LandgateError as exc:
-        if report is not None:
-            report.close()
-        raise LaunchError(f"audit trail {audit_dir}: {exc}") from exc
     # The sandbox's stderr: where denials are told, by the supervisor and the DNS view alike.
     stderr_fd = stdio_fd(options.stderr_fd)
-    recorder = Recorder(writer, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
-    clock.mark("trail")  # the audit writer opened (chain, key, witness expiry)
+    # Its writer is bound once the trail is open (start_session, below).
+    recorder = Recorder(None, options.on_event, policy, stderr_fd if stderr_fd >= 0 else 2)
+    # Opened while the child builds its sandbox (run_child's while_child_builds).
+    opening = OpeningWriter(audit_dir, durability, failure.append)
     net = None
     netns_fd, binds = options.netns_fd, tuple(options.binds)
     net_info: dict[str, Any] = {}
@@ -151,6 +145,10 @@ def run_session_result(options: RunOptions) -> SessionResult:
             # Written once the child is restricted and before it is released (it is blocked
             # before its execve): the entry records what was APPLIED, not only predicted.
             nonlocal session_id
+            # The trail opened while the child was built (or LaunchError, exit 125: the
+            # agent, held before its execve, is killed instead of released: run_child).
+            writer = opening.writer()
+            recorder.writer = writer
             fields = session_start_fields(plan, argv, cwd, **net_info)
             fields["applied"] = applied.to_dict()
             fields["applied_layers"] = [s.to_dict() for s in applied_layers(plan, applied)]
@@ -164,7 +162,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
             # listens since the channel was made, so a hook that connects first waits in the
             # backlog, and the thread's start overlaps the agent's instead of delaying it.
             if report is not None:
-                report.start(writer)
+                report.start(opening.writer())  # open: start_session ran before the release
 
         stdio = (stdio_fd(options.stdin_fd), stdio_fd(options.stdout_fd), stderr_fd)
         spec = spec_from_plan(
@@ -179,6 +177,13 @@ def run_session_result(options: RunOptions) -> SessionResult:
             new_netns=bool(net is not None and net.setup is not None and net.setup.new_netns),
             init_netns=bool(net is not None and net.setup is not None and net.setup.init_netns),
         )
+
+        def open_trail() -> None:
+            # Once the tables are compiled, while the child builds its sandbox: the open
+            # fills the launch's wait for it (trailopen.py), before the agent's release.
+            opening.open()
+            clock.mark("trail")  # the audit writer opened (chain, key, witness expiry)
+
         exit_code, timed_out = run_child(
             spec,
             spawn_start,
@@ -192,16 +197,20 @@ def run_session_result(options: RunOptions) -> SessionResult:
             start_session,
             clock,
             answer_hooks,
+            open_trail,
         )
     finally:
         if net is not None:
             net.close()
         if report is not None:
             report.close()  # its last reports and the dropped count, before the end entry
-        counts = writer.counts()
-        if session_id is not None:
-            writer.end_session(exit_code)
-        writer.close()
+        writer = opening.settled()
+        counts = writer.counts() if writer is not None else {}
+        if writer is not None:
+            writer.closing()  # the flusher's exit overlaps the seal (close() waits less)
+            if session_id is not None:
+                writer.end_session(exit_code)
+            writer.close()
         if net is not None:
             net.make_next()  # after the seal: the next session's namespace (sandbox.run)
         clock.mark("close")
@@ -216,7 +225,7 @@ def run_session_result(options: RunOptions) -> SessionResult:
                 counts, session_id, directory=None if options.audit_dir is None else audit_dir
             ).removeprefix("landgate: ")
         )
-    if writer.expiry_error is not None:
+    if writer is not None and writer.expiry_error is not None:
         # The pass that moves gone directories' witnesses into the archive failed: this
         # session's trail is whole, but the user should know the key directory needs care.
         options.notice(f"warning: {writer.expiry_error} (this session's trail is complete)")
