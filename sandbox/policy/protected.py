@@ -16,11 +16,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from sandbox.policy.model import Rule, SourceRef
+from sandbox.policy.model import Policy, Rule, SourceRef
 from sandbox.policy.patterns import normalize_path, parse_path_pattern
 from sandbox.record import replace
 
 _PROTECTED_SOURCE = SourceRef(file="<protected paths>", line=0, column=0)
+_AUDIT_TRAIL_WHY = "the audit trail: the agent must not rewrite history"
 
 # Shell and session start-up files: writing one makes code run in the user's next
 # (unsandboxed) shell, the classic persistence path (DESIGN §2).
@@ -200,9 +201,7 @@ def protected_entries(
     if audit_dir is not None:
         audit_dirs.add(normalize_path(os.fspath(audit_dir)) + "/")
     for d in sorted(audit_dirs):
-        out.append(
-            ("file_write", "deny", d, "the audit trail: the agent must not rewrite history", True)
-        )
+        out.append(("file_write", "deny", d, _AUDIT_TRAIL_WHY, True))
     # The key directory holds the checkpoint HMAC key and the witness; the agent must
     # neither read nor write it, and (unlike the other protected paths) no policy
     # allow overrides that: it would void the audit trail's tamper evidence.
@@ -266,3 +265,32 @@ def extended_policy_files(
     )
     # numbered after the other protected write rules (`after`) so every ref stays distinct
     return [replace(r, index=r.index + after) for r in rules]
+
+
+def with_audit_dir(policy: Policy, audit_dir: str | os.PathLike[str]) -> Policy:
+    """`policy` with the protected write deny of `audit_dir`, the directory a session writes
+    its trail to, when the policy does not carry it yet.
+
+    A policy loaded from its file for a session gets this rule from the loader (the
+    session's audit directory is one of its arguments).  A `sandbox.Policy` the caller
+    loaded before, without that directory, does not: `sandbox.run(..., policy=p,
+    audit="/ws/trail")` would leave a trail inside a writable tree open to the agent, which
+    could then append forged lines to it (DESIGN §5: the agent cannot write the trail).
+    The rule is the loader's own entry for that directory, numbered after the policy's
+    protected write rules; the caller's object is left as it is (a changed copy)."""
+    pattern = normalize_path(os.fspath(audit_dir)) + "/"
+    block = policy.blocks["file_write"]
+    if any(r.origin == "protected" and r.pattern == pattern for r in block.rules):
+        return policy
+    (rule,) = entry_rules(
+        [("file_write", "deny", pattern, _AUDIT_TRAIL_WHY, True)],
+        origin="protected",
+        source=_PROTECTED_SOURCE,
+        home=str(policy.home),
+        workspace=str(policy.workspace),
+    )
+    after = sum(r.origin == "protected" for r in block.rules)
+    blocks = dict(policy.blocks)
+    blocks["file_write"] = replace(block, rules=(*block.rules, replace(rule, index=after + 1)))
+    # A fresh cache: the evaluator's compiled index belongs to the rules it was built from.
+    return replace(policy, blocks=blocks, cache={})

@@ -100,7 +100,14 @@ def load_labelled_policy(options: RunOptions, cwd: str) -> tuple[Policy, str]:
     for ...)"): both from one choice of the file (one look-up, ~30 us, and the label
     always names the file that was loaded)."""
     if isinstance(options.policy, Policy):
-        return options.policy, str(options.policy.path)
+        # A Policy the caller loaded before knows nothing of this session's audit directory:
+        # its protected write deny is added here, as the loader adds it to a policy file.
+        policy = options.policy
+        if options.audit_dir:
+            from sandbox.policy.protected import with_audit_dir
+
+            policy = with_audit_dir(policy, options.audit_dir)
+        return policy, str(policy.path)
     from sandbox.policy.locate import choose_policy
 
     path, label = choose_policy(options.policy, Path(cwd), list(options.argv))

@@ -220,6 +220,30 @@ def test_policy_object(world: World, lg: dict[str, Any]) -> None:
     assert world.secret not in (denied.stdout or b"")
 
 
+def test_a_policy_object_protects_the_sessions_audit_dir(world: World, lg: dict[str, Any]) -> None:
+    """A Policy loaded before the session knows nothing of `audit=`: with the trail inside
+    the workspace (writable to the agent), the session still adds its protected write deny,
+    as it does for a policy file.  Without it the agent appends a forged line to its own
+    trail (reproduced before the fix); the twin writes beside the trail and succeeds."""
+    trail = world.workspace / "trail"
+    lg["audit"] = str(trail)
+    policy = sandbox.Policy.load(lg.pop("policy"))
+    assert sandbox.run(["true"], policy=policy, **lg).returncode == 0
+    (segment,) = trail.glob("trail-*.jsonl")
+    before = segment.read_bytes()
+    forged = sandbox.run(["sh", "-c", f"echo forged >> {segment}"], policy=policy, **lg)
+    assert forged.returncode != 0
+    assert b"forged" not in segment.read_bytes().splitlines()  # (the entries quote the command)
+    assert segment.read_bytes().startswith(before)
+    assert any(d.action == "file_write" and "protected" in (d.rule or "") for d in forged.denied), (
+        forged.denied
+    )
+    beside = world.workspace / "beside-trail.txt"
+    allowed = sandbox.run(["sh", "-c", f"echo written >> {beside}"], policy=policy, **lg)
+    assert allowed.returncode == 0 and beside.read_text() == "written\n"
+    assert landgate("audit", "verify", str(trail), timeout=scaled(60)).returncode == 0
+
+
 def test_simulate_records_without_blocking(world: World, lg: dict[str, Any], tmp_path) -> None:
     result = sandbox.run(["sh", "-c", "/usr/bin/id -u"], simulate=True, capture_output=True, **lg)
     assert result.returncode == 0 and result.stdout.strip().isdigit()  # ran: nothing blocked

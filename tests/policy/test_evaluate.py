@@ -300,3 +300,24 @@ def test_chunked_prefilter_agrees_across_chunk_boundaries(tmp_path: Path) -> Non
             and d.rule.index == k + 1
         )
     assert decide(p, "file_read", "./d100/x").effect == "deny"
+
+
+def test_a_loaded_policy_gets_the_sessions_audit_dir_as_the_loader_gives_it(tmp_path: Path) -> None:
+    """with_audit_dir: a Policy loaded without the session's audit directory gets the same
+    protected write deny the loader adds for it (and the caller's object is unchanged);
+    a policy that has it already is returned as it is (no second rule)."""
+    from sandbox.policy.protected import with_audit_dir
+
+    bare = load_text(tmp_path, POLICY)
+    assert decide(bare, "file_write", "./trail/trail-000001.jsonl").effect == "allow"
+    added = with_audit_dir(bare, "/ws/trail")
+    d = decide(added, "file_write", "./trail/trail-000001.jsonl")
+    assert d.effect == "deny" and d.rule is not None and d.rule.origin == "protected"
+    assert decide(added, "file_write", "./src/app.ts").effect == "allow"  # the twin
+    assert decide(bare, "file_write", "./trail/trail-000001.jsonl").effect == "allow"
+    loaded = load_text(tmp_path, POLICY, audit_dir=Path("/ws/trail"))
+    assert with_audit_dir(loaded, "/ws/trail") is loaded
+    ours = [r for r in added.blocks["file_write"].rules if r.origin == "protected"]
+    theirs = [r for r in loaded.blocks["file_write"].rules if r.origin == "protected"]
+    assert sorted(r.pattern for r in ours) == sorted(r.pattern for r in theirs)
+    assert len({r.index for r in ours}) == len(ours)  # every protected ref stays distinct
