@@ -47,6 +47,7 @@ TTL_FLOOR = 60  # seconds an answered address stays in the sets at least
 TTL_CAP = 86400
 MAX_ADDRS_PER_NAME = 16
 UPSTREAM_TIMEOUT = 3.0
+DRAIN_MAX = 1024  # queries taken from the sockets' queues at close (see DnsView.close)
 MAX_TCP_MESSAGE = 65535
 
 
@@ -201,17 +202,28 @@ class DnsView:
         return socks
 
     def close(self) -> None:
+        """Stop serving; every query already sent is decided and recorded first.
+
+        The session closes the view before its trail's end entry.  A query the agent sent
+        just before it exited (still in a socket's queue, or on a pool worker) is an attempt
+        like any other: it is taken from the queues and judged, and close() waits for the
+        pool, so its decision reaches `on_event` before the trail is sealed, not after
+        (where the sealed trail would refuse it and it would go unrecorded)."""
         self._stop.set()
         os.write(self._wake_w, b"x")  # wakes every listener's select() at once
         for t in self._threads:
             t.join(timeout=2)
-        for s in self._socks:
-            s.close()
+        for sock in self._socks:
+            self._drain(sock)
         with self._pool_lock:
             self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Bounded: a deny is decided at once, an allow within the upstream's timeouts,
+            # and a TCP connection ends after its current query (_answer_tcp checks _stop).
+            pool.shutdown(wait=True)
+        for s in self._socks:
+            s.close()
         self._socks.clear()
         self._threads.clear()
         os.close(self._wake_r)
@@ -244,6 +256,22 @@ class DnsView:
                 sock = live.get(fd)
                 if sock is not None and not self._take(sock):
                     del live[fd]
+
+    def _drain(self, sock: socket.socket) -> None:
+        """Hand what is already queued on `sock` to the pool, without waiting for more
+        (at most DRAIN_MAX items: the agent is gone, so the queue only shrinks)."""
+        sock.setblocking(False)
+        for _ in range(DRAIN_MAX):
+            try:
+                if sock.type == socket.SOCK_DGRAM:
+                    data, peer = sock.recvfrom(4096)
+                    self._submit(self._answer_udp, sock, data, peer)
+                else:
+                    conn, _ = sock.accept()
+                    conn.setblocking(True)
+                    self._submit(self._answer_tcp, conn)
+            except OSError:  # BlockingIOError: nothing left; anything else: nothing to take
+                return
 
     def _take(self, sock: socket.socket) -> bool:
         """Hand one datagram (UDP) or connection (TCP) of a readable socket to the pool;
@@ -280,9 +308,11 @@ class DnsView:
 
     def _answer_tcp(self, conn: socket.socket) -> None:
         conn.settimeout(5)
+        first = True  # a connection taken at close still has its first query answered
         try:
             with conn:
-                while True:
+                while not self._stop.is_set() or first:
+                    first = False
                     head = _recv_exact(conn, 2)
                     if head is None:
                         return

@@ -7,9 +7,11 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import scaled
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from sandbox.net.dnsview import DnsView, Upstream
@@ -116,6 +118,68 @@ def _forwarder(any_port: bool) -> LoopbackForwarder:
     return LoopbackForwarder(
         -1, allowed=lambda p: True, fixed_ports=[], any_port=any_port, warn=lambda m: None
     )
+
+
+def _unstarted_view(judge_delay: float = 0.0):
+    """A bound view whose listener never runs: what the agent sends stays queued on the
+    sockets, as a query sent just before the agent exits does when the session closes."""
+    policy = load_policy_text(POLICY, source="p.yaml", cwd=Path("/tmp"))
+    events: list = []
+
+    def judge(name: str):
+        time.sleep(judge_delay)
+        return judge_name(policy, name)
+
+    v = DnsView(
+        listen=["127.0.0.1"],
+        judge=judge,
+        upstream=Upstream("127.0.0.1", 1),
+        allow_addresses=lambda a, v, t: None,
+        on_event=events.append,
+        names_sink=lambda ip, names: None,
+        rule_ref=lambda verdict: verdict.rule_ref(policy),
+        port=0,
+    )
+    v.bind()
+    return v, events
+
+
+def _send_udp(port: int, name: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(DNSRecord.question(name, "A").pack(), ("127.0.0.1", port))
+
+
+def test_queries_queued_at_close_are_decided_before_close_returns() -> None:
+    """The agent sends and exits; the session closes the view, then seals the trail.  A
+    query still in a socket's queue is taken and judged by close(), so its deny is recorded
+    before close() returns (without the drain it was never judged: no entry at all)."""
+    v, events = _unstarted_view()
+    _send_udp(v.port, "udp.secret.example")
+    tcp = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+    q = DNSRecord.question("tcp.secret.example", "A").pack()
+    tcp.sendall(struct.pack("!H", len(q)) + q)
+    v.close()
+    tcp.close()
+    assert sorted((e.target, e.result) for e in events) == [
+        ("tcp.secret.example", "deny"),
+        ("udp.secret.example", "deny"),
+    ]
+
+
+def test_a_decision_in_flight_at_close_is_recorded_before_close_returns() -> None:
+    """A query on a pool worker when close() is called (its judge still running) reaches
+    on_event before close() returns: close waits for the pool (it did not, and the decision
+    landed after the trail's end entry, refused and lost).  The twin is the served query
+    above: recorded while the view is open."""
+    v, events = _unstarted_view(judge_delay=0.3)
+    v.start()
+    _send_udp(v.port, "slow.secret.example")
+    deadline = time.monotonic() + scaled(5)
+    while v.queries == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)  # the listener has handed it to the pool; the judge sleeps
+    assert v.queries == 1
+    v.close()
+    assert [(e.target, e.result) for e in events] == [("slow.secret.example", "deny")]
 
 
 def test_forwarder_with_nothing_to_forward_starts_no_thread() -> None:
