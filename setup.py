@@ -2,9 +2,9 @@
 
 Each native module is its own extension (sandbox._probe, sandbox._launch,
 sandbox._supervise) so that one primitive's build never depends on another's.
-The init program (csrc/lginit.c, lginit_agent.c, launch_wire.c) is a small program, not a
-module: landgate's clone execs it before any setup (csrc/launch_api.h), and it is linked next
-to the extensions as sandbox/_lginit (csrc/build.py: build_init_helper).
+The init program (csrc/lginit.c, lginit_ns.c, lginit_agent.c, launch_wire.c) is a small
+program, not a module: landgate's clone execs it before any setup (csrc/launch_api.h), and it
+is linked next to the extensions as sandbox/_lginit (csrc/build.py: build_init_helper).
 """
 import importlib.util
 from pathlib import Path

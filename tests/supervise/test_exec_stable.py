@@ -279,7 +279,7 @@ def test_swapped_link_in_a_bound_writable_tree_never_runs_the_denied_program(
     assert all("verified" in e.flags for e in execs(r, "cat") if e.result == "allow")
 
 
-# ---- names kept after a stable walk (supervise_exec_head.c) ------------------------------
+# ---- names kept after a stable walk (supervise_exec_names.c) -----------------------------
 # The real path and the stable walk of an absolute name are kept for the next exec of it
 # while no directory the walk went through changes (inotify).  Only the host can change
 # those directories (they are outside every writable tree), so the attack needs its help:
