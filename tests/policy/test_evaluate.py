@@ -321,3 +321,18 @@ def test_a_loaded_policy_gets_the_sessions_audit_dir_as_the_loader_gives_it(tmp_
     theirs = [r for r in loaded.blocks["file_write"].rules if r.origin == "protected"]
     assert sorted(r.pattern for r in ours) == sorted(r.pattern for r in theirs)
     assert len({r.index for r in ours}) == len(ours)  # every protected ref stays distinct
+
+
+def test_the_policy_with_the_audit_dir_is_made_once_per_loaded_policy(tmp_path: Path) -> None:
+    """A framework passes one loaded Policy to every run: the copy with the session's audit
+    directory is kept on it, so the copy's compiled caches outlive a run; another directory
+    gets its own copy."""
+    from sandbox.policy.protected import with_audit_dir
+
+    bare = load_text(tmp_path, POLICY)
+    first = with_audit_dir(bare, "/ws/trail")
+    assert with_audit_dir(bare, "/ws/trail") is first
+    other = with_audit_dir(bare, "/ws/other-trail")
+    assert other is not first
+    assert decide(other, "file_write", "./trail/x").effect == "allow"
+    assert decide(other, "file_write", "./other-trail/x").effect == "deny"
