@@ -418,7 +418,6 @@ def entry() -> NoReturn:
 def _exit_now(code: int) -> None:
     """os._exit(code) when nothing is lost by it (see entry); otherwise return."""
     import atexit
-    import threading
 
     from sandbox import threads
 
@@ -427,7 +426,7 @@ def _exit_now(code: int) -> None:
     # still running (a supervisor's context being freed after its session) gets a moment.
     if run_exit_handlers is None or not threads.wait_idle(0.05):
         return
-    if threading.active_count() - threads.idle_count() != 1:
+    if not threads.only_idle_workers_besides_caller():
         return
     try:
         sys.stdout.flush()

@@ -150,6 +150,13 @@ def idle_count() -> int:
         return len(_pool.workers)
 
 
+def only_idle_workers_besides_caller() -> bool:
+    """True when every thread but the caller is an idle worker: a short exit (os._exit)
+    loses nothing then.  A writer's flusher is a job until its close(), so an unclosed
+    trail keeps the ordinary exit."""
+    return threading.active_count() - idle_count() == 1
+
+
 def retire_current() -> None:
     """Called from a job: its worker ends when the job does, never to be reused."""
     current = threading.current_thread()

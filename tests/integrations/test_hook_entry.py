@@ -112,6 +112,13 @@ if "thread" in setup:
         with open(marker, "w") as fh:
             fh.write("done")
     threading.Thread(target=late).start()
+if "idle-worker" in setup:
+    from sandbox import threads
+    threads.run(lambda: None, "probe-job").join()  # its worker stays, idle
+    assert threads.idle_count() == 1 and threading.active_count() == 2
+    # Called by the ordinary exit's threading shutdown only (not by atexit's handlers): with
+    # a daemon thread alive CPython may skip the finaliser above, so this is the sign.
+    threading._register_atexit(lambda: sys.stderr.write("ordinary exit\n"))
 sys.argv = ["landgate", "hook", "claude-code"]
 from sandbox.entry import entry
 entry()
@@ -137,6 +144,17 @@ def test_the_short_path_keeps_output_status_and_exit_handlers(tmp_path: Path) ->
     assert "the session did not answer" in got.stderr and "(tool call blocked)" in got.stderr
     assert "exit handler ran" in got.stderr  # registered handlers still run
     assert "finaliser ran" not in got.stderr  # the short exit was taken
+
+
+def test_an_idle_worker_does_not_keep_the_short_path_from_being_taken(tmp_path: Path) -> None:
+    """The audit writer's flusher runs on a sandbox.threads worker that stays, idle, after
+    the writer's close: it holds nothing, so the short exit is still taken (it was not, and
+    every hook call paid the interpreter's finalisation, ~7 ms).  The twin below: a thread
+    that still runs keeps the ordinary exit."""
+    got = _exit_probe(tmp_path, "idle-worker")
+    assert got.returncode == 2, got.stderr
+    assert "exit handler ran" in got.stderr
+    assert "ordinary exit" not in got.stderr  # the short exit was taken
 
 
 def test_the_short_path_waits_for_a_running_thread(tmp_path: Path) -> None:
