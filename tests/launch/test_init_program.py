@@ -20,6 +20,7 @@ import time
 
 import pytest
 from conftest import require_kernel, scaled
+from helpers.procs import child_pids
 
 from launch.lg_helpers import PY, ROOT, landgate, world_policy
 from launch.test_run import run_inprocess
@@ -223,37 +224,19 @@ def test_a_missing_argument_is_exit_125_without_a_word():
 # ---- through lg_spawn: the error reaches the caller, nothing is left behind ----------
 
 
-def _children() -> set[int]:
-    """This process's children, zombies included (a zombie stays listed until reaped).
-
-    The kernel lists a child under the thread that forked it.  A session's helper
-    threads come and go, and when one exits between the listing and the read its
-    children move to another thread, maybe one already read: the whole read is taken
-    again until no listed thread vanished under it."""
-    while True:
-        pids: set[int] = set()
-        try:
-            for tid in os.listdir("/proc/self/task"):
-                with open(f"/proc/self/task/{tid}/children") as fh:
-                    pids.update(int(p) for p in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        return pids
-
-
 def test_a_spec_refused_by_init_is_a_launch_error_and_init_is_reaped(tmp_path):
     """lg_spawn encodes what it is given; the init program's refusal (here: more device
     paths than its /dev step takes) comes back as the launch error, and init is reaped."""
-    before = _children()
+    before = child_pids()
     spec = replace(plain_spec(tmp_path), dev_paths=tuple(f"/dev/d{i}" for i in range(65)))
     with pytest.raises(LaunchError, match=r"^spec: too many device paths or insns: "):
         spawn_mod.spawn(spec)
-    assert _children() == before
+    assert child_pids() == before
     assert not (tmp_path / "agent-ran").exists()
 
 
 def test_the_twin_spec_runs_through_lg_spawn(tmp_path):
-    before = _children()
+    before = child_pids()
     child = spawn_mod.spawn(plain_spec(tmp_path))
     try:
         child.release()
@@ -264,17 +247,17 @@ def test_the_twin_spec_runs_through_lg_spawn(tmp_path):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert raw == 0 and exec_errno == 0
     assert (tmp_path / "agent-ran").exists()
-    assert _children() == before
+    assert child_pids() == before
 
 
 def test_an_init_program_that_cannot_be_executed_is_a_launch_error(tmp_path, monkeypatch):
     """The clone's execve fails: ERROR("exec init program") to landgate, the clone
     exits, landgate reaps it; nothing ran."""
-    before = _children()
+    before = child_pids()
     monkeypatch.setattr(spawn_mod, "init_helper", lambda: str(tmp_path / "no-such-init"))
     with pytest.raises(LaunchError, match=r"^exec init program: No such file or directory"):
         spawn_mod.spawn(plain_spec(tmp_path))
-    assert _children() == before
+    assert child_pids() == before
     assert not (tmp_path / "agent-ran").exists()
 
 
@@ -282,7 +265,7 @@ def test_an_fd_the_spec_names_but_landgate_lacks_is_a_launch_error(tmp_path):
     """A network namespace fd (or a stdio fd) that is not open cannot cross the clone's
     execve: the error names which fd, and the clone is reaped.  The twin is any run above
     (the fds it names are open)."""
-    before = _children()
+    before = child_pids()
     fd = 900  # closed, and high: lg_spawn's own new fds cannot take its number
     with pytest.raises(OSError):
         os.fstat(fd)
@@ -290,7 +273,7 @@ def test_an_fd_the_spec_names_but_landgate_lacks_is_a_launch_error(tmp_path):
         spawn_mod.spawn(replace(plain_spec(tmp_path), netns_fd=fd))
     with pytest.raises(LaunchError, match=r"^fcntl \(stdout fd for the agent\): Bad file"):
         spawn_mod.spawn(replace(plain_spec(tmp_path), stdio_fds=(-1, fd, -1)))
-    assert _children() == before
+    assert child_pids() == before
     assert not (tmp_path / "agent-ran").exists()
 
 
@@ -299,10 +282,10 @@ def test_an_fd_the_spec_names_but_landgate_lacks_is_a_launch_error(tmp_path):
 def test_no_process_is_left_after_a_session(world, namespaces):
     h = probe_host()
     require_kernel(h.landlock_abi >= 1 and h.seccomp_filter, "Landlock + seccomp")
-    before = _children()
+    before = child_pids()
     host = None if namespaces else h.without(mount_ns=False, pid_ns=False, user_ns=False)
     assert run_inprocess(world, ["sh", "-c", "exit 3"], host=host, best_effort=not namespaces) == 3
-    assert _children() == before
+    assert child_pids() == before
 
 
 # ---- the unprivileged rung: the clone's ambient capabilities ----------------------------

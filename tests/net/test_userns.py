@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RecordingServer, scaled
+from helpers.procs import child_pids
 from launch.lg_helpers import PY, ROOT
 
 from .conftest import ADDRS, FakeInet, require_unprivileged_rung, wait_for
@@ -152,16 +153,6 @@ def _argv(ctx: dict, *extra: str) -> list[str]:
         ctx["code"],
         *extra,
     ]
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out += [int(x) for x in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 def _ours(marker: str) -> list[int]:
@@ -306,9 +297,9 @@ def test_ruleset_in_the_sandbox_namespace_and_no_leftovers(ctx: dict, fake_inet:
             line = proc.stdout.readline()
             assert line.startswith("{"), proc.stderr.read() if proc.stderr else ""
             helpers = _ours(f"nshelper.py {proc.pid}")
-            init = [c for c in _children(proc.pid) if c not in helpers]
+            init = [c for c in sorted(child_pids(proc.pid)) if c not in helpers]
             assert init and helpers
-            agent = _children(init[0])[0]
+            agent = sorted(child_pids(init[0]))[0]
             ino = os.stat(f"/proc/{agent}/ns/net").st_ino
             assert ino != os.stat("/proc/self/ns/net").st_ino
             pasta = _ours(f"/proc/{agent}/ns/net")

@@ -3,12 +3,12 @@ issue 19): a trail that cannot be opened still refuses the session before the ag
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 from conftest import World
+from helpers.procs import child_pids
 
 import sandbox
 from sandbox.errors import LaunchError
@@ -34,18 +34,6 @@ actions:
 """
 
 
-def _children() -> set[int]:
-    """This process's live child processes (every thread's children list)."""
-    out: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            text = Path(f"/proc/self/task/{tid}/children").read_text()
-        except OSError:
-            continue  # a helper thread that ended under the read
-        out |= {int(p) for p in text.split()}
-    return out
-
-
 def test_a_trail_that_cannot_be_opened_refuses_before_the_agent_runs(
     world: World, tmp_path: Path
 ) -> None:
@@ -56,16 +44,16 @@ def test_a_trail_that_cannot_be_opened_refuses_before_the_agent_runs(
     audit = tmp_path / "audit"
     (audit / "trail.lock").mkdir(parents=True)  # os.open(O_RDWR) of it: EISDIR
     marker = world.workspace / "ran"
-    before = _children()
+    before = child_pids()
     with pytest.raises(LaunchError, match="audit trail"):
         sandbox.run(
             ["touch", str(marker)], policy=policy, cwd=str(world.workspace), audit=str(audit)
         )
     assert not marker.exists()
     deadline = time.monotonic() + 5
-    while _children() - before and time.monotonic() < deadline:
+    while child_pids() - before and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not _children() - before  # the held child was aborted and reaped
+    assert not child_pids() - before  # the held child was aborted and reaped
 
     # The twin: the same session with a trail that opens runs the agent.
     (audit / "trail.lock").rmdir()
@@ -87,7 +75,7 @@ def test_the_trail_is_opened_while_the_child_is_built(
     real = trailopen.OpeningWriter.open
 
     def open_(self: trailopen.OpeningWriter) -> None:
-        seen.append((len(_children()), self.settled() is None))
+        seen.append((len(child_pids()), self.settled() is None))
         real(self)
 
     monkeypatch.setattr(trailopen.OpeningWriter, "open", open_)
