@@ -263,13 +263,7 @@ class DnsView:
         sock.setblocking(False)
         for _ in range(DRAIN_MAX):
             try:
-                if sock.type == socket.SOCK_DGRAM:
-                    data, peer = sock.recvfrom(4096)
-                    self._submit(self._answer_udp, sock, data, peer)
-                else:
-                    conn, _ = sock.accept()
-                    conn.setblocking(True)
-                    self._submit(self._answer_tcp, conn)
+                self._hand_over(sock)
             except OSError:  # BlockingIOError: nothing left; anything else: nothing to take
                 return
 
@@ -277,17 +271,22 @@ class DnsView:
         """Hand one datagram (UDP) or connection (TCP) of a readable socket to the pool;
         False when the socket failed."""
         try:
-            if sock.type == socket.SOCK_DGRAM:
-                data, peer = sock.recvfrom(4096, socket.MSG_DONTWAIT)
-                self._submit(self._answer_udp, sock, data, peer)
-            else:
-                conn, _ = sock.accept()
-                self._submit(self._answer_tcp, conn)
+            self._hand_over(sock)
         except (BlockingIOError, InterruptedError):
             return True  # nothing there after all (a client that went away): keep waiting
         except OSError:
             return False
         return True
+
+    def _hand_over(self, sock: socket.socket) -> None:
+        """One queued datagram (UDP) or connection (TCP) of `sock` to the pool; OSError
+        (BlockingIOError: nothing queued) as the read or accept raised it."""
+        if sock.type == socket.SOCK_DGRAM:
+            data, peer = sock.recvfrom(4096, socket.MSG_DONTWAIT)
+            self._submit(self._answer_udp, sock, data, peer)
+        else:
+            conn, _ = sock.accept()
+            self._submit(self._answer_tcp, conn)
 
     def _answer_udp(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         reply = self.handle(data)
@@ -308,11 +307,9 @@ class DnsView:
 
     def _answer_tcp(self, conn: socket.socket) -> None:
         conn.settimeout(5)
-        first = True  # a connection taken at close still has its first query answered
         try:
             with conn:
-                while not self._stop.is_set() or first:
-                    first = False
+                while True:
                     head = _recv_exact(conn, 2)
                     if head is None:
                         return
@@ -324,6 +321,8 @@ class DnsView:
                     if reply is None:
                         return
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
+                    if self._stop.is_set():
+                        return  # closing: this query was answered, no further one is read
         except OSError:
             return
 
