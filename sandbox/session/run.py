@@ -205,8 +205,9 @@ def run_session_result(options: RunOptions) -> SessionResult:
         if report is not None:
             report.close()  # its last reports and the dropped count, before the end entry
         writer = opening.settled()
-        counts = writer.counts() if writer is not None else {}
+        counts: dict[str, Any] = {}
         if writer is not None:
+            counts = writer.counts()
             writer.closing()  # the flusher's exit overlaps the seal (close() waits less)
             if session_id is not None:
                 writer.end_session(exit_code)
